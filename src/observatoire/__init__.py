@@ -1,0 +1,3 @@
+"""Observatoire de l'achat public: public procurement data observatory."""
+
+__version__ = "0.1.0"

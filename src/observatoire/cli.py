@@ -1,0 +1,271 @@
+"""The ``observatoire`` command line. Messages to users are in French."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from observatoire import __version__, reports
+from observatoire.config import Settings
+from observatoire.errors import ObservatoireError
+from observatoire.landing.ingest import IngestOutcome, ingest
+from observatoire.model.build import build
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+STATUS_FR = {"loaded": "chargé", "partial": "incomplet", "rejected": "rejeté",
+             "succeeded": "réussie", "failed": "échouée", "running": "en cours"}
+DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _n(value: Any) -> str:
+    """A number in French format (narrow no-break space between thousands)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",")
+    return f"{value:,}".replace(",", "\u202f")
+
+
+class Context:
+    def __init__(self, home: str | None) -> None:
+        self.home = home
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.home)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="OBSERVATOIRE_HOME", type=click.Path(file_okay=False),
+              help="Dossier de données (par défaut $OBSERVATOIRE_HOME ou ~/.local/share/observatoire).")
+@click.version_option(__version__, prog_name="observatoire")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Observatoire de l'achat public : collecte, vérifie et publie les données des marchés."""
+    ctx.obj = Context(home)
+
+
+def _report_outcome(o: IngestOutcome) -> None:
+    ld = o.load
+    if not o.new:
+        out.print(f"[dim]= {ld.file_name} : déjà chargé le {ld.loaded_at[:10]} (aucun changement)[/]")
+        return
+    colour = {"loaded": "green", "partial": "yellow", "rejected": "red"}[ld.status]
+    counts = (f"{_n(ld.records)} enregistrements ({_n(ld.marches)} marchés, "
+              f"{_n(ld.concessions)} concessions)" if ld.kind == "decp"
+              else f"{_n(ld.records)} lignes de référentiel")
+    label = ld.format_label or "format non reconnu"
+    out.print(f"[{colour}]{STATUS_FR[ld.status]}[/] {ld.file_name} — {label} — "
+              f"{counts if ld.status != 'rejected' else ''}")
+    for e in ld.errors:
+        out.print(f"    • {e['message']}\n      Où : {e['where']}\n      Que faire : {e['hint']}")
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", help="Nom de la source (par défaut : le nom du fichier).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_json: bool) -> None:
+    """Dépose des fichiers (ou dossiers) DECP et référentiels, et les analyse."""
+    outcomes = ingest(obj.settings, paths, source, on_file=None if as_json else _report_outcome)
+    if as_json:
+        from dataclasses import asdict
+
+        _print_json([{**asdict(o.load), "new": o.new} for o in outcomes])
+        return
+    new = [o for o in outcomes if o.new]
+    rejected = [o for o in new if o.load.status == "rejected"]
+    out.print(f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "
+              f"{len(rejected)} rejeté(s). Lancez « observatoire build » pour mettre à jour "
+              "l'entrepôt.")
+    if rejected:
+        sys.exit(1)
+
+
+@cli.command("build")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def build_cmd(obj: Context, as_json: bool) -> None:
+    """Construit un nouvel entrepôt et le met en service d'un coup."""
+    steps: list[str] = []
+    with out.status("Construction de l'entrepôt…") as spinner:
+        def on_step(label: str) -> None:
+            steps.append(label)
+            if not as_json:
+                spinner.update(f"Construction de l'entrepôt : {label}…")
+        summary = build(obj.settings, on_step=on_step)
+    if as_json:
+        _print_json({"build_id": summary.build_id, "seconds": summary.seconds,
+                     "tables": summary.tables, "reconciled": summary.reconciled})
+        return
+    out.print(f"[green]Entrepôt construit[/] en {_n(summary.seconds)} s (construction n° "
+              f"{summary.build_id}) : {_n(summary.tables.get('contracts', 0))} marchés, "
+              f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
+              f"{_n(summary.tables.get('findings', 0))} constats qualité.")
+    if not summary.reconciled:
+        out.print("[red]Attention : les comptes ne se réconcilient pas pour au moins un fichier "
+                  "(voir « observatoire status »).[/]")
+        sys.exit(1)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    out.print(f"[bold]Dossier de données[/] : {report['home']}")
+    loads = Table(title="Fichiers chargés", title_justify="left")
+    for col in ("n°", "fichier", "source", "format", "enregistrements", "état", "erreurs"):
+        loads.add_column(col)
+    for ld in report["loads"]:
+        loads.add_row(str(ld["load_id"]), ld["file_name"], ld["source"],
+                      ld["format"] or "—", _n(ld["records"]), STATUS_FR[ld["status"]],
+                      str(len(ld["errors"])))
+    out.print(loads)
+    if report["builds"]:
+        b = report["builds"][0]
+        out.print(f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
+                  f"commencée le {b['started_at']}" + (f" — {b['error']}" if b["error"] else ""))
+    wh = report["warehouse"]
+    if wh is None:
+        out.print("Aucun entrepôt en service : lancez « observatoire build ».")
+        return
+    out.print(f"[bold]Entrepôt en service[/] : construction n° {wh['build']['build_id']} du "
+              f"{wh['build']['finished_at']}")
+    tables = Table(title="Tables", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("lignes", justify="right")
+    for t in wh["tables"]:
+        tables.add_row(t["name"], _n(t["rows"]))
+    out.print(tables)
+    rec = Table(title="Réconciliation : enregistrements lus = gardés + doublons fusionnés + écartés",
+                title_justify="left")
+    for col in ("fichier", "lus", "gardés", "doublons", "écartés", "équilibre"):
+        rec.add_column(col, justify="right" if col != "fichier" else "left")
+    for r in wh["reconciliation"]:
+        rec.add_row(r["file_name"], _n(r["records_in"]), _n(r["kept"]), _n(r["duplicates"]),
+                    _n(r["set_aside"]), "[green]oui[/]" if r["balanced"] else "[red]NON[/]")
+    out.print(rec)
+    if wh["source_overlap"]:
+        ov = Table(title="Recouvrement entre sources (marchés communs)", title_justify="left")
+        for col in ("source A", "source B", "marchés communs"):
+            ov.add_column(col)
+        for o in wh["source_overlap"]:
+            ov.add_row(o["source_a"], o["source_b"], _n(o["shared_contracts"]))
+        out.print(ov)
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def status_cmd(obj: Context, as_json: bool) -> None:
+    """Affiche les chargements, la dernière construction, les tables et la réconciliation."""
+    report = reports.status(obj.settings)
+    if as_json:
+        _print_json(report)
+    else:
+        _print_status(report)
+
+
+@cli.command("quality")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.option("--limit", default=20, show_default=True, help="Nombre d'acheteurs listés.")
+@click.pass_obj
+def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
+    """Rapport qualité : constats par règle, par fichier source et par acheteur."""
+    report = reports.quality(obj.settings, limit=limit)
+    if as_json:
+        _print_json(report)
+        return
+    out.print("Enregistrements : " + ", ".join(
+        f"{_n(r['records'])} {dict(kept='gardés', duplicate='doublons fusionnés', set_aside='écartés')[r['status']]}"
+        for r in report["records"]))
+    t = Table(title="Constats par règle", title_justify="left")
+    for col in ("règle", "gravité", "champ", "constat", "nombre"):
+        t.add_column(col)
+    for r in report["by_rule"]:
+        t.add_row(r["rule_id"], r["severity"], r["field"], r["title"] or "", _n(r["findings"]))
+    out.print(t)
+    t = Table(title="Par fichier source", title_justify="left")
+    for col in ("fichier", "enregistrements", "écartés", "avertissements", "corrections"):
+        t.add_column(col)
+    for r in report["by_file"]:
+        t.add_row(r["file_name"], _n(r["records"]), _n(r["set_aside"]), _n(r["warnings"]),
+                  _n(r["repairs"]))
+    out.print(t)
+    t = Table(title=f"Acheteurs ayant le plus de constats (les {limit} premiers)", title_justify="left")
+    for col in ("SIRET", "acheteur", "bloquants", "avertissements", "enregistrements"):
+        t.add_column(col)
+    for r in report["by_buyer"]:
+        t.add_row(r["buyer_siret"] or "—", r["buyer_name"] or "—", _n(r["blocking"]),
+                  _n(r["warnings"]), _n(r["records"]))
+    out.print(t)
+
+
+@cli.command("demo")
+@click.pass_context
+def demo_cmd(ctx: click.Context) -> None:
+    """Charge les données de démonstration, construit l'entrepôt et affiche son état."""
+    if not DEMO_DATA.exists():
+        raise ObservatoireError("Les données de démonstration sont introuvables.", where=str(DEMO_DATA),
+                                hint="Lancez la commande depuis une copie complète du dépôt.")
+    obj: Context = ctx.obj
+    out.print(f"Données de démonstration : {DEMO_DATA}")
+    outcomes = ingest(obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"],
+                      on_file=_report_outcome)
+    if any(o.new and o.load.status == "rejected" for o in outcomes):
+        raise ObservatoireError("Un fichier de démonstration a été rejeté.", where=str(DEMO_DATA),
+                                hint="Vérifiez que le dépôt est complet.")
+    ctx.invoke(build_cmd, as_json=False)
+    _print_status(reports.status(obj.settings))
+
+
+@cli.command("dictionary")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Fichier Markdown à écrire (par défaut : sortie standard).")
+def dictionary_cmd(output: Path | None) -> None:
+    """Écrit le dictionnaire des données de l'entrepôt (Markdown, en anglais)."""
+    from observatoire.model.dictionary import markdown
+
+    text = markdown()
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("Interrompu.")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ObservatoireError as exc:
+        err.print(f"[red]Erreur[/] : {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("Interrompu : l'entrepôt en service n'a pas changé.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The one typed place for configuration.
+
+Settings come from the environment (prefix ``OBSERVATOIRE_``) with documented defaults; the CLI may
+override the data home. Everything the observatory writes lives under the data home.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from observatoire.errors import ConfigError
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "observatoire"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings. ``home`` is the data home (``OBSERVATOIRE_HOME``)."""
+
+    home: Path = field(default_factory=_default_home)
+    #: Records parsed per batch before they are written to the staging file (bounds memory).
+    batch_size: int = 20_000
+    #: DuckDB memory cap for builds, e.g. "2GB" (``OBSERVATOIRE_MEMORY_LIMIT``).
+    memory_limit: str = "2GB"
+    #: DuckDB worker threads for builds (``OBSERVATOIRE_THREADS``; 0 = all cores).
+    threads: int = 0
+
+    @property
+    def landing_dir(self) -> Path:
+        """Content-addressed copies of every ingested file."""
+        return self.home / "landing"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Parsed records (Parquet), one file per landed file and parser version; derived."""
+        return self.home / "staging"
+
+    @property
+    def catalog_path(self) -> Path:
+        """SQLite file holding the load log and the build log."""
+        return self.home / "catalog.sqlite"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The warehouse in service."""
+        return self.home / "warehouse.duckdb"
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        """Read settings from the environment; ``home`` (e.g. from ``--home``) wins."""
+        env = os.environ
+        chosen = Path(home) if home else Path(env["OBSERVATOIRE_HOME"]) if env.get(
+            "OBSERVATOIRE_HOME"
+        ) else _default_home()
+        try:
+            batch = int(env.get("OBSERVATOIRE_BATCH_SIZE", "20000"))
+            threads = int(env.get("OBSERVATOIRE_THREADS", "0"))
+        except ValueError as exc:
+            raise ConfigError(
+                "Une variable d'environnement numérique n'est pas un entier.",
+                where="OBSERVATOIRE_BATCH_SIZE ou OBSERVATOIRE_THREADS",
+                hint="Donnez un nombre entier, par exemple OBSERVATOIRE_THREADS=2.",
+            ) from exc
+        return cls(
+            home=chosen.expanduser().resolve(),
+            batch_size=max(batch, 100),
+            memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "2GB"),
+            threads=max(threads, 0),
+        )
+
+    def ensure_home(self) -> None:
+        """Create the data home and its folders, with a clear error if that is impossible."""
+        try:
+            for d in (self.home, self.landing_dir, self.staging_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Impossible de créer le dossier de données : {exc.strerror}.",
+                where=str(self.home),
+                hint="Choisissez un dossier accessible en écriture avec OBSERVATOIRE_HOME ou --home.",
+            ) from exc

@@ -1,0 +1,152 @@
+"""The catalog: the load log and the build log, in a small SQLite file of the data home.
+
+The load log is an input of the build (it says which landed files exist, where they came from and
+when they were collected), so it lives beside the landing files, not in the derived warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS loads (
+    load_id        INTEGER PRIMARY KEY,
+    sha256         TEXT NOT NULL UNIQUE,
+    source         TEXT NOT NULL,
+    file_name      TEXT NOT NULL,
+    original_path  TEXT NOT NULL,
+    size_bytes     INTEGER NOT NULL,
+    kind           TEXT NOT NULL,       -- decp | reference | unknown
+    format         TEXT,                -- machine id of the detected format
+    format_label   TEXT,                -- French description of the detected format
+    records        INTEGER NOT NULL DEFAULT 0,
+    marches        INTEGER NOT NULL DEFAULT 0,
+    concessions    INTEGER NOT NULL DEFAULT 0,
+    status         TEXT NOT NULL,       -- loaded | partial | rejected
+    errors         TEXT NOT NULL DEFAULT '[]',
+    loaded_at      TEXT NOT NULL,
+    duration_s     REAL NOT NULL,
+    parser_version TEXT
+);
+CREATE TABLE IF NOT EXISTS builds (
+    build_id     INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    status       TEXT NOT NULL,         -- running | succeeded | failed
+    error        TEXT,
+    summary      TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+@dataclass
+class Load:
+    """One line of the load log."""
+
+    sha256: str
+    source: str
+    file_name: str
+    original_path: str
+    size_bytes: int
+    kind: str
+    format: str | None
+    format_label: str | None
+    records: int
+    marches: int
+    concessions: int
+    status: str
+    loaded_at: str
+    duration_s: float
+    parser_version: str | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    load_id: int | None = None
+
+
+class Catalog:
+    """Access to the load and build logs. Every statement is parameterised."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as con:
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def find(self, sha256: str) -> Load | None:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM loads WHERE sha256 = ?", (sha256,)).fetchone()
+        return _row_to_load(row) if row else None
+
+    def add(self, load: Load) -> Load:
+        with self._connect() as con:
+            cur = con.execute(
+                """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
+                       format, format_label, records, marches, concessions, status, errors,
+                       loaded_at, duration_s, parser_version)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    load.sha256, load.source, load.file_name, load.original_path,
+                    load.size_bytes, load.kind, load.format, load.format_label, load.records,
+                    load.marches, load.concessions, load.status,
+                    json.dumps(load.errors, ensure_ascii=False), load.loaded_at,
+                    load.duration_s, load.parser_version,
+                ),
+            )
+            load.load_id = cur.lastrowid
+        return load
+
+    def loads(self) -> list[Load]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM loads ORDER BY load_id").fetchall()
+        return [_row_to_load(r) for r in rows]
+
+    def start_build(self, started_at: str) -> int:
+        with self._connect() as con:
+            cur = con.execute(
+                "INSERT INTO builds (started_at, status) VALUES (?, 'running')", (started_at,)
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def finish_build(
+        self, build_id: int, finished_at: str, status: str, error: str | None,
+        summary: dict[str, Any],
+    ) -> None:
+        with self._connect() as con:
+            con.execute(
+                "UPDATE builds SET finished_at = ?, status = ?, error = ?, summary = ? "
+                "WHERE build_id = ?",
+                (finished_at, status, error, json.dumps(summary, ensure_ascii=False), build_id),
+            )
+
+    def builds(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT * FROM builds ORDER BY build_id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["summary"] = json.loads(d["summary"] or "{}")
+            out.append(d)
+        return out
+
+
+def _row_to_load(row: sqlite3.Row) -> Load:
+    d = dict(row)
+    d["errors"] = json.loads(d["errors"] or "[]")
+    return Load(**d)

@@ -1,0 +1,1 @@
+"""Model: the warehouse build, from staged records to canonical, documented tables."""

@@ -1,0 +1,237 @@
+"""``observatoire build``: a new warehouse from the landed files, swapped in atomically.
+
+The build writes ``warehouse.build-<id>.duckdb`` beside the warehouse in service and renames it
+over ``warehouse.duckdb`` only once it is complete and checkpointed. A build that fails or is
+killed leaves the previous warehouse untouched (and its leftover file is removed next time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+from stdnum.fr import siret as stdnum_siret
+
+from observatoire import __version__
+from observatoire.config import Settings
+from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.ingest import staging_path
+from observatoire.landing.store import landed_path
+from observatoire.model import clean, contracts
+from observatoire.model.reference import build_reference_tables
+from observatoire.quality.enums import enum_rows
+from observatoire.quality.findings import findings_sql, rules_rows
+from observatoire.staging.detect import detect
+from observatoire.staging.parse import parse_to_staging
+from observatoire.staging.records import PARSER_VERSION, SCHEMA
+
+#: Intermediate tables dropped once the model is built.
+WORK_TABLES = ["staged", "records_parsed", "records_base_work", "records",
+               "record_flags_work", "record_rank_work", "set_aside_work", "duplicates_work",
+               "modifications_work", "findings_records_work", "findings_model_work"]
+
+
+@dataclass
+class BuildSummary:
+    build_id: int
+    seconds: float
+    tables: dict[str, int] = field(default_factory=dict)
+    reconciled: bool = True
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _staging_files(settings: Settings, loads: list[Load], batch_size: int) -> list[Path]:
+    """Staging files of every usable DECP load, re-parsed from landing if missing or outdated."""
+    files = []
+    for load in loads:
+        if load.kind != "decp" or load.status not in ("loaded", "partial"):
+            continue
+        path = staging_path(settings, load.sha256)
+        if not path.exists():
+            landed = landed_path(settings.landing_dir, load.sha256)
+            parse_to_staging(landed, detect(landed), load.sha256, path, batch_size)
+        files.append(path)
+    return files
+
+
+def _load_table(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
+    con.execute("""CREATE TABLE loads (load_id INTEGER, sha256 VARCHAR, source VARCHAR,
+        file_name VARCHAR, original_path VARCHAR, size_bytes BIGINT, kind VARCHAR, format VARCHAR,
+        format_label VARCHAR, records BIGINT, marches BIGINT, concessions BIGINT, status VARCHAR,
+        error_count INTEGER, loaded_at TIMESTAMP, duration_s DOUBLE)""")
+    if loads:
+        con.executemany(
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(ld.load_id, ld.sha256, ld.source, ld.file_name, ld.original_path, ld.size_bytes,
+              ld.kind, ld.format, ld.format_label, ld.records, ld.marches, ld.concessions,
+              ld.status, len(ld.errors), ld.loaded_at.replace("+00:00", ""), ld.duration_s)
+             for ld in loads],
+        )
+
+
+def _siret_checks(con: duckdb.DuckDBPyConnection) -> None:
+    """Luhn check (with La Poste's exception) of every distinct SIRET, by python-stdnum."""
+    sirets = [row[0] for row in con.sql(contracts.IDENTIFIERS).fetchall()]
+    con.execute("CREATE TABLE siret_checks (siret VARCHAR, valid BOOLEAN)")
+    if sirets:
+        table = {"siret": sirets, "valid": [stdnum_siret.is_valid(s) for s in sirets]}
+        import pyarrow as pa
+
+        arrow = pa.table(table)
+        con.register("siret_checks_arrow", arrow)
+        con.execute("INSERT INTO siret_checks SELECT * FROM siret_checks_arrow ORDER BY siret")
+        con.unregister("siret_checks_arrow")
+
+
+def _fingerprint(loads: list[Load]) -> str:
+    digest = hashlib.sha256()
+    for load in sorted(loads, key=lambda ld: ld.sha256):
+        digest.update(f"{load.sha256}:{load.status}\n".encode())
+    return digest.hexdigest()
+
+
+def _steps(settings: Settings, loads: list[Load]) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
+    def staged(con: duckdb.DuckDBPyConnection) -> None:
+        files = _staging_files(settings, loads, settings.batch_size)
+        if files:
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            con.execute(f"CREATE TABLE staged AS SELECT * FROM read_parquet([{paths}])")
+        else:
+            empty = settings.home / "staging" / "empty.parquet"
+            pq.write_table(SCHEMA.empty_table(), empty)
+            con.execute("CREATE TABLE staged AS SELECT * FROM read_parquet(?)", [str(empty)])
+
+    def references(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CREATE TABLE ref_enum_values (field VARCHAR, key VARCHAR, canonical VARCHAR, "
+                    "obsolete BOOLEAN)")
+        con.executemany("INSERT INTO ref_enum_values VALUES (?, ?, ?, ?)", enum_rows())
+        con.execute("CREATE TABLE quality_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
+                    "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)")
+        con.executemany("INSERT INTO quality_rules VALUES (?, ?, ?, ?, ?, ?, ?)", rules_rows())
+        build_reference_tables(con, loads, settings.landing_dir)
+
+    def records(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(clean.RECORDS_PARSED)
+        con.execute(clean.RECORDS.replace("CREATE TABLE records AS", "CREATE TABLE records_base_work AS"))
+        con.execute(contracts.PLACES)
+        con.execute(clean.RECORD_HOLDERS)
+        con.execute(contracts.RECORD_FLAGS)
+        _siret_checks(con)
+
+    def record_findings(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(findings_sql("findings_records_work", {"record", "holder"}))
+        con.execute("""CREATE TABLE set_aside_work AS
+            SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
+            FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
+
+    def model(con: duckdb.DuckDBPyConnection) -> None:
+        for sql in (contracts.RANK, contracts.DUPLICATES, contracts.SOURCE_RECORDS,
+                    contracts.MODIFICATIONS, contracts.CONTRACT_VERSIONS,
+                    contracts.CONTRACT_HOLDERS, contracts.SUBCONTRACTS, contracts.CONTRACTS,
+                    contracts.BUYERS, contracts.SUPPLIERS, contracts.OVERLAP,
+                    contracts.RECONCILIATION):
+            con.execute(sql)
+
+    def model_findings(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(findings_sql("findings_model_work", {"version", "subcontract", "duplicate"}))
+        con.execute("""CREATE TABLE findings AS
+            SELECT row_number() OVER (ORDER BY f.record_key, f.rule_id, f.field, f.raw_value,
+                                               f.value) AS finding_id,
+                f.rule_id, f.severity, f.field, f.record_key, sr.file_hash, sr.position, sr.line,
+                sr.load_id, sr.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
+            FROM (SELECT * FROM findings_records_work UNION ALL SELECT * FROM findings_model_work) f
+            JOIN source_records sr ON sr.record_key = f.record_key
+            JOIN records r ON r.record_key = f.record_key
+            ORDER BY finding_id""")
+
+    def finish(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("ALTER TABLE contract_versions DROP COLUMN contract_notification_date")
+        con.execute("""CREATE TABLE source_record_holders AS
+            SELECT * FROM record_holders ORDER BY record_key, holder_position""")
+        con.execute("DROP TABLE record_holders")
+        for table in WORK_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP MACRO IF EXISTS enum_key")
+
+    return [
+        ("Lecture des fichiers déposés", staged),
+        ("Référentiels (CPV, géographie, SIRENE)", references),
+        ("Nettoyage des enregistrements", records),
+        ("Règles de qualité", record_findings),
+        ("Modèle : marchés, versions, titulaires, acheteurs", model),
+        ("Constats sur le modèle", model_findings),
+        ("Finalisation", finish),
+    ]
+
+
+def remove_leftovers(settings: Settings) -> None:
+    """Delete the files of builds that were killed before they could clean up."""
+    for leftover in settings.home.glob("warehouse.build-*.duckdb*"):
+        leftover.unlink(missing_ok=True)
+
+
+def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> BuildSummary:
+    settings.ensure_home()
+    catalog = Catalog(settings.catalog_path)
+    remove_leftovers(settings)
+    loads = catalog.loads()
+    started_at = _now()
+    build_id = catalog.start_build(started_at)
+    tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
+    t0 = time.perf_counter()
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+            if settings.threads:
+                con.execute(f"SET threads = {int(settings.threads)}")
+            con.execute(f"SET temp_directory = '{settings.home / 'tmp'}'")
+            for statement in clean.MACROS.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            _load_table(con, loads)
+            for label, step in _steps(settings, loads):
+                if on_step:
+                    on_step(label)
+                step(con)
+            finished_at = _now()
+            tables = {
+                name: int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])  # type: ignore[index]
+                for (name,) in con.sql(
+                    "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()
+            }
+            reconciled = bool(con.execute(
+                "SELECT COALESCE(bool_and(balanced), true) FROM reconciliation").fetchone()[0])  # type: ignore[index]
+            con.execute("""CREATE TABLE build_info (build_id INTEGER, started_at TIMESTAMP,
+                finished_at TIMESTAMP, parser_version VARCHAR, software_version VARCHAR,
+                input_fingerprint VARCHAR, reconciled BOOLEAN)""")
+            con.execute("INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [build_id, started_at.replace("+00:00", ""), finished_at.replace("+00:00", ""),
+                         PARSER_VERSION, __version__, _fingerprint(loads), reconciled])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, settings.warehouse_path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
+        raise
+    seconds = round(time.perf_counter() - t0, 2)
+    summary = BuildSummary(build_id, seconds, tables, reconciled)
+    catalog.finish_build(build_id, finished_at, "succeeded", None,
+                         {"seconds": seconds, "tables": tables, "reconciled": reconciled})
+    return summary

@@ -1,0 +1,207 @@
+"""SQL that turns staged records (raw text) into cleaned records, keeping every raw value.
+
+The statements run in DuckDB over the tables ``staged`` (the staging Parquet files), ``loads``
+(the load log) and the reference tables. They are set-based: no per-record Python.
+Each cleaned column sits beside its raw column; the rules of :mod:`observatoire.quality.rules`
+compare the two to report repairs.
+"""
+
+MACROS = r"""
+CREATE OR REPLACE MACRO enum_key(x) AS
+    regexp_replace(lower(strip_accents(replace(replace(replace(trim(x), '’', ''''), 'œ', 'oe'),
+        'Œ', 'oe'))), '\s+', ' ', 'g');
+CREATE OR REPLACE MACRO date_text(x) AS
+    regexp_replace(trim(x), '(T.*|\s+\d{1,2}:\d{2}(:\d{2})?.*|[+-]\d{2}:?\d{2}|Z)$', '');
+CREATE OR REPLACE MACRO parse_date(x) AS
+    CAST(try_strptime(date_text(x), ['%Y-%m-%d', '%d/%m/%Y', '%Y/%m/%d', '%B, %d %Y']) AS DATE);
+CREATE OR REPLACE MACRO plausible_date(d, collected) AS
+    CASE WHEN d IS NULL OR year(d) < 1990 OR d > collected THEN NULL ELSE d END;
+CREATE OR REPLACE MACRO number_text(x) AS
+    replace(regexp_replace(trim(x), '[\s\x{00A0}]', '', 'g'), ',', '.');
+CREATE OR REPLACE MACRO to_number(x) AS TRY_CAST(number_text(x) AS DOUBLE);
+CREATE OR REPLACE MACRO to_bool(x) AS
+    CASE lower(trim(x)) WHEN 'true' THEN true WHEN 'oui' THEN true WHEN '1' THEN true
+        WHEN 'false' THEN false WHEN 'non' THEN false WHEN '0' THEN false END;
+CREATE OR REPLACE MACRO siret_text(x) AS regexp_replace(x, '\s', '', 'g');
+CREATE OR REPLACE MACRO clean_list(l) AS
+    list_filter(list_transform(l, lambda v: trim(v)), lambda v: v <> '');
+"""
+
+#: One row per staged record with provenance and parsed values (step 1 of 2).
+RECORDS_PARSED = r"""
+CREATE TABLE records_parsed AS
+SELECT
+    s.file_hash || '#' || s.position AS record_key,
+    s.file_hash, s.position, s.line, l.load_id, l.source, l.file_name, l.format AS source_format,
+    CAST(l.loaded_at AS DATE) AS collected_on,
+    s.kind, s.family, s.notes,
+    s.* EXCLUDE (file_hash, position, line, kind, family, notes, holders, modifications,
+                 subcontracts, raw_json),
+    NULLIF(regexp_replace(trim(s.raw_id), '[ ,./\\]', '_', 'g'), '') AS id,
+    NULLIF(siret_text(s.raw_buyer_id), '') AS buyer_siret,
+    -- amounts
+    to_number(s.raw_amount) AS amount_value,
+    regexp_replace(split_part(number_text(s.raw_amount), '.', 1), '^-', '') AS amount_int_text,
+    -- durations
+    to_number(s.raw_duration) AS duration_value,
+    -- dates
+    parse_date(s.raw_notification_date) AS notification_parsed,
+    parse_date(s.raw_publication_date) AS publication_parsed,
+    parse_date(s.raw_start_date) AS start_parsed,
+    -- CPV: digits of the code without its check digit
+    regexp_replace(split_part(trim(s.raw_cpv), '-', 1), '[^0-9]', '', 'g') AS cpv_digits,
+    -- place
+    upper(regexp_replace(trim(s.raw_place_code), '\s', '', 'g')) AS place_code_text,
+    -- enums
+    ep.canonical AS procedure_canonical, ep.obsolete AS procedure_obsolete,
+    en.canonical AS nature_canonical, en.obsolete AS nature_obsolete,
+    et.canonical AS place_type_canonical,
+    ef.canonical AS price_form_canonical,
+    e19.canonical AS price_type_2019,
+    ec.canonical AS ccag_canonical,
+    eg.canonical AS grouping_canonical,
+    clean_list(s.raw_techniques) AS techniques,
+    clean_list(s.raw_execution_modes) AS execution_modes,
+    clean_list(s.raw_price_types) AS price_types_listed,
+    clean_list(s.raw_social) AS social_considerations,
+    clean_list(s.raw_environmental) AS environmental_considerations
+FROM staged s
+JOIN loads l ON l.sha256 = s.file_hash
+LEFT JOIN ref_enum_values ep ON ep.field = 'procedure' AND ep.key = enum_key(s.raw_procedure)
+LEFT JOIN ref_enum_values en ON en.field = 'nature' AND en.key = enum_key(s.raw_nature)
+LEFT JOIN ref_enum_values et ON et.field = 'place_type' AND et.key = enum_key(s.raw_place_type)
+LEFT JOIN ref_enum_values ef ON ef.field = 'price_form' AND ef.key = enum_key(s.raw_price_form)
+LEFT JOIN ref_enum_values e19 ON e19.field = 'price_type_2019'
+    AND e19.key = enum_key(s.raw_price_form)
+LEFT JOIN ref_enum_values ec ON ec.field = 'ccag' AND ec.key = enum_key(s.raw_ccag)
+LEFT JOIN ref_enum_values eg ON eg.field = 'grouping' AND eg.key = enum_key(s.raw_grouping)
+"""
+
+#: Cleaned records (step 2 of 2): repaired values, derived flags and the contract uid.
+RECORDS = r"""
+CREATE TABLE records AS
+WITH cpv AS (
+    SELECT p.record_key,
+        CASE
+            WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN p.cpv_digits
+            WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN lpad(p.cpv_digits, 8, '0')
+            WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN left(p.cpv_digits, 8)
+            WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL
+                THEN left(p.cpv_digits, 2) || '000000'
+        END AS cpv,
+        CASE
+            WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN NULL
+            WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN 'padded'
+            WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN 'truncated'
+            WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL THEN 'division'
+        END AS cpv_repair
+    FROM records_parsed p
+    LEFT JOIN ref_cpv c8 ON c8.code = p.cpv_digits
+    LEFT JOIN ref_cpv c7 ON length(p.cpv_digits) = 7 AND c7.code = lpad(p.cpv_digits, 8, '0')
+    LEFT JOIN ref_cpv c9 ON length(p.cpv_digits) > 8 AND c9.code = left(p.cpv_digits, 8)
+    LEFT JOIN ref_cpv cd ON length(p.cpv_digits) = 8
+        AND cd.code = left(p.cpv_digits, 2) || '000000'
+),
+place AS (
+    SELECT p.record_key,
+        CASE WHEN p.place_type_canonical = 'Code postal' AND regexp_full_match(p.place_code_text, '\d{4}')
+             THEN '0' || p.place_code_text ELSE NULLIF(p.place_code_text, '') END AS place_code
+    FROM records_parsed p
+),
+amounts AS (
+    SELECT p.record_key,
+        CASE
+            WHEN p.raw_amount IS NULL OR trim(p.raw_amount) = '' THEN 'missing'
+            WHEN p.amount_value IS NULL THEN 'not_a_number'
+            WHEN p.amount_value = 0 THEN 'zero'
+            WHEN p.amount_value < 1 OR p.amount_value > 3e9 THEN 'absurd'
+            WHEN p.amount_int_text LIKE '123456789%'
+                 OR p.amount_value IN (123456.78, 987654.32, 1234567.89, 12345678.9, 111111.21)
+                 OR (length(p.amount_int_text) >= 6
+                     AND length(replace(p.amount_int_text, left(p.amount_int_text, 1), '')) = 0)
+                 OR (p.amount_value > 1e8 AND list_max(list_transform(range(1, 10),
+                        lambda d: length(p.amount_int_text)
+                             - length(replace(p.amount_int_text, CAST(d AS VARCHAR), '')))) > 6)
+                THEN 'placeholder'
+        END AS amount_issue
+    FROM records_parsed p
+)
+SELECT
+    p.* EXCLUDE (amount_int_text, place_code_text),
+    CASE WHEN p.id IS NOT NULL AND regexp_full_match(p.buyer_siret, '\d{14}')
+         THEN p.buyer_siret || p.id END AS uid,
+    cpv.cpv, cpv.cpv_repair,
+    p.nature_canonical AS nature,
+    (enum_key(p.raw_nature) = 'accord-cadre'
+        OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord-cadre'))
+        AS is_framework_agreement,
+    (enum_key(p.raw_nature) IN ('marche subsequent')
+        OR list_contains(list_transform(p.execution_modes, lambda t: enum_key(t)), 'marches subsequents')
+        OR p.raw_framework_id IS NOT NULL) AS is_subsequent_contract,
+    p.procedure_canonical AS procedure,
+    p.place_type_canonical AS place_type,
+    place.place_code,
+    CASE WHEN p.family = '2024' AND p.price_type_2019 IS NULL THEN p.price_form_canonical END
+        AS price_form,
+    CASE WHEN len(p.price_types_listed) > 0 THEN p.price_types_listed
+         WHEN p.price_type_2019 IS NOT NULL THEN [p.price_type_2019] ELSE [] END AS price_types,
+    CASE WHEN p.duration_value IS NULL OR p.duration_value <= 0 OR p.duration_value > 1200 THEN NULL
+         ELSE CAST(ceil(p.duration_value) AS INTEGER) END AS duration_months,
+    amounts.amount_issue,
+    CASE WHEN amounts.amount_issue IS NULL THEN p.amount_value END AS amount,
+    to_number(p.raw_subsidy) AS public_subsidy,
+    plausible_date(p.notification_parsed, p.collected_on) AS notification_date_checked,
+    plausible_date(p.publication_parsed, p.collected_on) AS publication_date,
+    COALESCE(plausible_date(p.notification_parsed, p.collected_on),
+             plausible_date(p.publication_parsed, p.collected_on)) AS notification_date,
+    CASE WHEN plausible_date(p.notification_parsed, p.collected_on) IS NOT NULL THEN 'notification'
+         WHEN plausible_date(p.publication_parsed, p.collected_on) IS NOT NULL THEN 'publication'
+    END AS notification_date_source,
+    plausible_date(p.start_parsed, p.collected_on) AS start_date,
+    to_bool(p.raw_innovative) AS is_innovative,
+    p.ccag_canonical AS ccag,
+    CAST(CASE WHEN to_number(p.raw_offers) >= 0 AND to_number(p.raw_offers) < 100000
+              THEN to_number(p.raw_offers) END AS INTEGER) AS offers_received,
+    to_bool(p.raw_advance_granted) AS advance_granted,
+    CASE WHEN to_number(p.raw_advance_rate) BETWEEN 0 AND 1 THEN to_number(p.raw_advance_rate) END
+        AS advance_rate,
+    p.grouping_canonical AS grouping_type,
+    to_bool(p.raw_subcontracting_declared) AS subcontracting_declared,
+    CASE WHEN to_number(p.raw_origin_eu) BETWEEN 0 AND 1 THEN to_number(p.raw_origin_eu) END
+        AS origin_eu_share,
+    CASE WHEN to_number(p.raw_origin_fr) BETWEEN 0 AND 1 THEN to_number(p.raw_origin_fr) END
+        AS origin_fr_share,
+    CASE WHEN len(p.social_considerations) = 0 THEN NULL
+         ELSE len(list_filter(p.social_considerations,
+                  lambda v: NOT starts_with(enum_key(v), 'pas de') AND enum_key(v) <> 'sans objet')) > 0
+    END AS has_social_consideration,
+    CASE WHEN len(p.environmental_considerations) = 0 THEN NULL
+         ELSE len(list_filter(p.environmental_considerations,
+                  lambda v: NOT starts_with(enum_key(v), 'pas de') AND enum_key(v) <> 'sans objet')) > 0
+    END AS has_environmental_consideration
+FROM records_parsed p
+JOIN cpv USING (record_key)
+JOIN place USING (record_key)
+JOIN amounts USING (record_key)
+"""
+
+#: One row per holder listed in a record (initial holders; modifications are handled apart).
+RECORD_HOLDERS = r"""
+CREATE TABLE record_holders AS
+WITH exploded AS (
+    SELECT s.file_hash || '#' || s.position AS record_key,
+           unnest(s.holders) AS h, generate_subscripts(s.holders, 1) AS holder_position
+    FROM staged s
+)
+SELECT e.record_key, e.holder_position,
+       e.h.id_type AS id_type_raw, e.h.id AS holder_id_raw, e.h.name AS holder_name_raw,
+       NULLIF(CASE WHEN COALESCE(et.canonical, '') IN ('SIRET', '')
+                   THEN siret_text(e.h.id) ELSE trim(e.h.id) END, '') AS holder_id,
+       CASE WHEN et.canonical IS NOT NULL THEN et.canonical
+            WHEN NULLIF(trim(e.h.id_type), '') IS NULL
+                 AND regexp_full_match(siret_text(e.h.id), '\d{14}') THEN 'SIRET'
+       END AS id_type,
+       NULLIF(trim(e.h.name), '') AS holder_name
+FROM exploded e
+LEFT JOIN ref_enum_values et ON et.field = 'holder_type' AND et.key = enum_key(e.h.id_type)
+"""

@@ -1,0 +1,405 @@
+"""SQL of the model: identity, merging of duplicates, versions, holders, parties and findings.
+
+Runs after :mod:`observatoire.model.clean`. Tables created here that end with ``_work`` are
+intermediate and dropped at the end of the build; the others are the documented warehouse.
+"""
+
+PLACES = r"""
+CREATE TABLE records AS
+SELECT b.*,
+    CASE b.place_type
+        WHEN 'Code postal' THEN pd.departement_code
+        WHEN 'Code commune' THEN cc.departement_code
+        WHEN 'Code département' THEN dd.departement_code
+    END AS place_departement_code,
+    COALESCE(CASE b.place_type
+        WHEN 'Code postal' THEN pd.region_code
+        WHEN 'Code commune' THEN cc.region_code
+        WHEN 'Code département' THEN dd.region_code
+    END, rr.region_code) AS place_region_code
+FROM records_base_work b
+LEFT JOIN ref_departements pd ON b.place_type = 'Code postal'
+    AND regexp_full_match(b.place_code, '\d{5}')
+    AND pd.departement_code = CASE
+        WHEN left(b.place_code, 2) = '97' THEN left(b.place_code, 3)
+        WHEN left(b.place_code, 2) = '20'
+            THEN CASE WHEN left(b.place_code, 3) IN ('200', '201') THEN '2A' ELSE '2B' END
+        ELSE left(b.place_code, 2) END
+LEFT JOIN ref_communes cc ON b.place_type = 'Code commune' AND cc.commune_code = b.place_code
+LEFT JOIN ref_departements dd ON b.place_type = 'Code département'
+    AND dd.departement_code = CASE WHEN regexp_full_match(b.place_code, '\d')
+                                   THEN '0' || b.place_code ELSE b.place_code END
+LEFT JOIN ref_regions rr ON b.place_type = 'Code région' AND rr.region_code = b.place_code
+"""
+
+RECORD_FLAGS = r"""
+CREATE TABLE record_flags_work AS
+SELECT r.record_key, count(h.record_key) AS holder_count,
+    bool_or(h.id_type = 'SIRET' AND left(h.holder_id, 9) = left(r.buyer_siret, 9)) AS holder_is_buyer,
+    bool_or(regexp_full_match(COALESCE(h.holder_id, ''), '0+|1234567890|123456789|9{9,}'))
+        AS placeholder_holder
+FROM records r LEFT JOIN record_holders h ON h.record_key = r.record_key
+GROUP BY r.record_key
+"""
+
+IDENTIFIERS = r"""
+SELECT DISTINCT siret FROM (
+    SELECT buyer_siret AS siret FROM records
+    UNION ALL SELECT holder_id FROM record_holders WHERE id_type = 'SIRET'
+    UNION ALL SELECT siret_text(a.id) FROM (SELECT unnest(subcontracts) AS a FROM staged)
+) WHERE regexp_full_match(siret, '\d{14}') ORDER BY siret
+"""
+
+RANK = r"""
+CREATE TABLE record_rank_work AS
+SELECT r.record_key, r.uid, r.file_hash, r.load_id,
+    row_number() OVER (
+        PARTITION BY r.uid
+        -- The primary record of a contract: a native DECP publication rather than a row of a
+        -- consolidated CSV; the most recent publication; for CSV rows (one per version), the
+        -- initial version; then the most complete; then the first loaded.
+        ORDER BY r.source_format = 'decp-tabular-csv', r.publication_date DESC NULLS LAST,
+            CASE WHEN r.source_format = 'decp-tabular-csv' THEN r.notification_date END NULLS LAST,
+            (CAST(r.amount IS NOT NULL AS INTEGER) + CAST(r.cpv IS NOT NULL AS INTEGER)
+             + CAST(r.procedure IS NOT NULL AS INTEGER) + CAST(r.duration_months IS NOT NULL AS INTEGER)
+             + CAST(r.place_code IS NOT NULL AS INTEGER)
+             + CAST(r.notification_date_source = 'notification' AS INTEGER)) DESC,
+            r.load_id, r.position) AS rank
+FROM records r
+WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
+"""
+
+DUPLICATES = r"""
+CREATE TABLE duplicates_work AS
+SELECT d.record_key, d.uid, p.record_key AS primary_key,
+    d.file_hash = pk.file_hash AS same_file,
+    -- A consolidated CSV has one row per contract x holder x version: such rows are versions or
+    -- holders of the contract, not duplicate publications.
+    CASE
+        WHEN d.file_hash <> pk.file_hash THEN 'other_file'
+        WHEN ld.format = 'decp-tabular-csv'
+             AND (dr.notification_date IS DISTINCT FROM pr.notification_date
+                  OR dr.amount IS DISTINCT FROM pr.amount
+                  OR dr.duration_months IS DISTINCT FROM pr.duration_months) THEN 'version_row'
+        WHEN ld.format = 'decp-tabular-csv'
+             AND dh.ids IS DISTINCT FROM ph.ids THEN 'holder_row'
+        ELSE 'same_file'
+    END AS merge_reason,
+    NULLIF(concat_ws(' ; ',
+        CASE WHEN dr.amount <> pr.amount
+             THEN 'montant ' || dr.amount || ' ≠ ' || pr.amount || ' retenu' END,
+        CASE WHEN dr.notification_date <> pr.notification_date
+             THEN 'notification ' || dr.notification_date || ' ≠ ' || pr.notification_date || ' retenue' END,
+        CASE WHEN dr.duration_months <> pr.duration_months
+             THEN 'durée ' || dr.duration_months || ' ≠ ' || pr.duration_months || ' retenue' END,
+        CASE WHEN dr.cpv <> pr.cpv THEN 'CPV ' || dr.cpv || ' ≠ ' || pr.cpv || ' retenu' END,
+        CASE WHEN dr.procedure <> pr.procedure
+             THEN 'procédure « ' || dr.procedure || ' » ≠ « ' || pr.procedure || ' » retenue' END
+    ), '') AS conflict
+FROM record_rank_work d
+JOIN record_rank_work p ON p.uid = d.uid AND p.rank = 1
+LEFT JOIN (SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
+           GROUP BY record_key) dh ON dh.record_key = d.record_key
+LEFT JOIN (SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
+           GROUP BY record_key) ph ON ph.record_key = p.record_key
+JOIN record_rank_work pk ON pk.record_key = p.record_key
+JOIN records dr ON dr.record_key = d.record_key
+JOIN records pr ON pr.record_key = p.record_key
+JOIN loads ld ON ld.load_id = d.load_id
+WHERE d.rank > 1
+"""
+
+SOURCE_RECORDS = r"""
+CREATE TABLE source_records AS
+SELECT r.record_key, r.file_hash, r.position, r.line, r.load_id, r.source, r.file_name, r.kind,
+    r.family,
+    CASE WHEN s.record_key IS NOT NULL THEN 'set_aside'
+         WHEN k.rank = 1 THEN 'kept' ELSE 'duplicate' END AS status,
+    r.uid,
+    COALESCE(s.reasons, CASE WHEN d.merge_reason IS NOT NULL THEN [d.merge_reason] END,
+             CAST([] AS VARCHAR[])) AS reasons,
+    r.* EXCLUDE (record_key, file_hash, position, line, load_id, source, file_name, kind, family,
+                 uid, notes)
+        LIKE 'raw\_%' ESCAPE '\',
+    r.notes AS structure_notes
+FROM records r
+LEFT JOIN set_aside_work s ON s.record_key = r.record_key
+LEFT JOIN record_rank_work k ON k.record_key = r.record_key
+LEFT JOIN duplicates_work d ON d.record_key = r.record_key
+ORDER BY r.load_id, r.position
+"""
+
+MODIFICATIONS = r"""
+CREATE TABLE modifications_work AS
+WITH mods AS (
+    SELECT k.uid, k.record_key, k.rank, unnest(s.modifications) AS m
+    FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
+),
+parsed AS (
+    SELECT uid, record_key, rank, m.position AS mod_position, m.mod_id, m.object AS mod_object,
+        parse_date(m.notification_date) AS notification_date,
+        parse_date(m.publication_date) AS publication_date,
+        CASE WHEN to_number(m.duration) > 0 AND to_number(m.duration) <= 1200
+             THEN CAST(ceil(to_number(m.duration)) AS INTEGER) END AS duration_months,
+        CASE WHEN to_number(m.amount) >= 1 AND to_number(m.amount) <= 3e9
+             THEN to_number(m.amount) END AS amount,
+        m.amount AS amount_raw, m.duration AS duration_raw,
+        m.notification_date AS notification_date_raw, m.holders, false AS from_consolidated
+    FROM mods
+    UNION ALL
+    -- versions carried by the rows of a consolidated CSV
+    SELECT d.uid, d.record_key, k.rank, 0, NULL, NULL, r.notification_date, r.publication_date,
+        r.duration_months, r.amount, r.raw_amount, r.raw_duration, r.raw_notification_date, NULL,
+        true
+    FROM duplicates_work d
+    JOIN records r ON r.record_key = d.record_key
+    JOIN record_rank_work k ON k.record_key = d.record_key
+    WHERE d.merge_reason = 'version_row'
+),
+distinct_mods AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY uid, notification_date, amount, duration_months,
+            list_transform(holders, lambda h: siret_text(h.id))
+        ORDER BY rank, mod_position) AS copy
+    FROM parsed
+)
+SELECT * EXCLUDE (copy),
+    row_number() OVER (PARTITION BY uid ORDER BY notification_date NULLS LAST,
+        TRY_CAST(mod_id AS INTEGER) NULLS LAST, rank, mod_position) AS version
+FROM distinct_mods WHERE copy = 1
+"""
+
+CONTRACT_VERSIONS = r"""
+CREATE TABLE contract_versions AS
+WITH initial AS (
+    SELECT r.uid, 0 AS version, 'initial' AS version_kind, r.record_key, NULL AS modification_id,
+        NULL AS modification_object, r.notification_date, r.publication_date,
+        r.amount, r.raw_amount AS amount_raw, r.duration_months, r.raw_duration AS duration_raw,
+        false AS changes_holders
+    FROM records r JOIN record_rank_work k ON k.record_key = r.record_key AND k.rank = 1
+),
+mods AS (
+    SELECT m.uid, m.version,
+        CASE WHEN m.from_consolidated THEN 'consolidated_version' ELSE 'modification' END,
+        m.record_key, m.mod_id, m.mod_object,
+        m.notification_date, m.publication_date, m.amount, m.amount_raw, m.duration_months,
+        m.duration_raw, len(COALESCE(m.holders, [])) > 0
+    FROM modifications_work m
+),
+versions AS (SELECT * FROM initial UNION ALL SELECT * FROM mods)
+SELECT v.*,
+    last_value(v.amount IGNORE NULLS) OVER w AS amount_after,
+    last_value(v.duration_months IGNORE NULLS) OVER w AS duration_months_after,
+    first_value(v.notification_date) OVER w AS contract_notification_date
+FROM versions v
+WINDOW w AS (PARTITION BY v.uid ORDER BY v.version ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY v.uid, v.version
+"""
+
+CONTRACT_HOLDERS = r"""
+CREATE TABLE contract_holders AS
+WITH initial AS (
+    SELECT k.uid, 0 AS version, h.id_type, h.holder_id, h.holder_name, k.rank, h.holder_position
+    FROM record_holders h JOIN record_rank_work k ON k.record_key = h.record_key
+),
+mod_holders AS (
+    SELECT uid, version, rank, unnest(holders) AS h, generate_subscripts(holders, 1) AS pos
+    FROM modifications_work WHERE len(COALESCE(holders, [])) > 0
+),
+from_mods AS (
+    SELECT m.uid, m.version, et.canonical AS id_type_c, m.h.id_type AS id_type_raw,
+        NULLIF(siret_text(m.h.id), '') AS holder_id, NULLIF(trim(m.h.name), '') AS holder_name,
+        m.rank, m.pos AS holder_position
+    FROM mod_holders m
+    LEFT JOIN ref_enum_values et ON et.field = 'holder_type' AND et.key = enum_key(m.h.id_type)
+),
+all_holders AS (
+    SELECT uid, version, id_type, holder_id, holder_name, rank, holder_position FROM initial
+    UNION ALL
+    SELECT uid, version,
+        COALESCE(id_type_c, CASE WHEN NULLIF(trim(id_type_raw), '') IS NULL
+            AND regexp_full_match(COALESCE(holder_id, ''), '\d{14}') THEN 'SIRET' END),
+        holder_id, holder_name, rank, holder_position
+    FROM from_mods
+),
+keyed AS (
+    SELECT *,
+        CASE WHEN holder_id IS NOT NULL THEN COALESCE(id_type, 'INCONNU') || ':' || holder_id
+             WHEN holder_name IS NOT NULL THEN 'NOM:' || upper(trim(holder_name)) END AS supplier_key
+    FROM all_holders
+),
+one_per_version AS (
+    SELECT uid, version, supplier_key,
+        arg_min(id_type, (rank, holder_position)) AS id_type,
+        arg_min(holder_id, (rank, holder_position)) AS holder_id,
+        arg_min(holder_name, (rank, holder_position)) FILTER (WHERE holder_name IS NOT NULL)
+            AS holder_name,
+        min((rank, holder_position)) AS first_seen
+    FROM keyed WHERE supplier_key IS NOT NULL
+    GROUP BY uid, version, supplier_key
+),
+latest AS (SELECT uid, max(version) AS current_version FROM one_per_version GROUP BY uid)
+SELECT o.uid, o.supplier_key, o.id_type, o.holder_id, o.holder_name, o.version,
+    o.version = l.current_version AS is_current
+FROM one_per_version o JOIN latest l USING (uid)
+ORDER BY o.uid, o.version, o.first_seen
+"""
+
+SUBCONTRACTS = r"""
+CREATE TABLE subcontracts AS
+WITH acts AS (
+    SELECT k.uid, k.record_key, k.rank, unnest(s.subcontracts) AS a
+    FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
+),
+parsed AS (
+    SELECT uid, record_key, rank, a.act_id,
+        COALESCE(et.canonical, CASE WHEN regexp_full_match(siret_text(COALESCE(a.id, '')), '\d{14}')
+                                    THEN 'SIRET' END) AS id_type,
+        NULLIF(siret_text(a.id), '') AS subcontractor_id,
+        CASE WHEN to_number(a.amount) >= 1 THEN to_number(a.amount) END AS amount,
+        a.amount AS amount_raw,
+        CASE WHEN to_number(a.duration) > 0 THEN CAST(ceil(to_number(a.duration)) AS INTEGER) END
+            AS duration_months,
+        parse_date(a.notification_date) AS notification_date,
+        parse_date(a.publication_date) AS publication_date,
+        a.price_variation
+    FROM acts LEFT JOIN ref_enum_values et ON et.field = 'holder_type' AND et.key = enum_key(a.id_type)
+)
+SELECT * EXCLUDE (rank, copy) FROM (
+    SELECT *, row_number() OVER (PARTITION BY uid, act_id, subcontractor_id ORDER BY rank) AS copy
+    FROM parsed)
+WHERE copy = 1
+ORDER BY uid, act_id, subcontractor_id
+"""
+
+CONTRACTS = r"""
+CREATE TABLE contracts AS
+WITH cur AS (
+    SELECT uid, arg_max(amount_after, version) AS amount_current,
+        arg_max(duration_months_after, version) AS duration_months_current,
+        count(*) - 1 AS modification_count
+    FROM contract_versions GROUP BY uid
+),
+hold AS (
+    SELECT uid, count(*) FILTER (WHERE is_current) AS holder_count FROM contract_holders GROUP BY uid
+),
+prov AS (
+    SELECT k.uid, count(*) AS record_count, count(DISTINCT r.source) AS source_count,
+        list(DISTINCT r.source ORDER BY r.source) AS sources
+    FROM record_rank_work k JOIN records r ON r.record_key = k.record_key GROUP BY k.uid
+)
+SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract_id,
+    r.raw_object AS object, r.nature, r.is_framework_agreement, r.is_subsequent_contract,
+    r.raw_framework_id AS framework_id, r.procedure,
+    r.cpv, cpv.label AS cpv_label, left(r.cpv, 2) AS cpv_division,
+    CASE WHEN r.cpv IS NULL THEN NULL WHEN left(r.cpv, 2) = '45' THEN 'Travaux'
+         WHEN CAST(left(r.cpv, 2) AS INTEGER) <= 44 OR left(r.cpv, 2) = '48' THEN 'Fournitures'
+         ELSE 'Services' END AS purchase_category,
+    r.place_type, r.place_code, r.place_departement_code, r.place_region_code,
+    r.notification_date, r.notification_date_source, year(r.notification_date) AS notification_year,
+    r.publication_date, r.start_date,
+    r.amount AS amount_initial, cur.amount_current AS amount, r.amount_issue,
+    r.duration_months AS duration_months_initial, cur.duration_months_current AS duration_months,
+    CASE WHEN cur.duration_months_current IS NOT NULL
+         THEN CAST(r.notification_date + to_months(cur.duration_months_current) AS DATE) END
+        AS estimated_end_date,
+    r.price_form, r.price_types, r.techniques, r.execution_modes, r.ccag, r.offers_received,
+    r.advance_granted, r.advance_rate, r.grouping_type, r.subcontracting_declared,
+    r.is_innovative, r.social_considerations, r.environmental_considerations,
+    r.has_social_consideration, r.has_environmental_consideration,
+    r.origin_eu_share, r.origin_fr_share, r.public_subsidy,
+    COALESCE(hold.holder_count, 0) AS holder_count, cur.modification_count,
+    prov.record_count, prov.source_count, prov.sources, r.record_key AS primary_record_key
+FROM records r
+JOIN record_rank_work k ON k.record_key = r.record_key AND k.rank = 1
+JOIN cur ON cur.uid = r.uid
+JOIN prov ON prov.uid = r.uid
+LEFT JOIN hold ON hold.uid = r.uid
+LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
+ORDER BY r.uid
+"""
+
+BUYERS = r"""
+CREATE TABLE buyers AS
+WITH names AS (
+    SELECT r.buyer_siret, trim(r.raw_buyer_name) AS name,
+        NOT regexp_matches(r.raw_buyer_name, '(\x{FFFD}|Ã[©¨ª«¢§´®¯¹¼»]|â€)')
+        AND NOT regexp_matches(upper(r.raw_buyer_name), '(^|[^A-Z])BUDG(ET|\.|\s)') AS reliable,
+        r.publication_date
+    FROM records r JOIN record_rank_work k ON k.record_key = r.record_key
+    WHERE NULLIF(trim(r.raw_buyer_name), '') IS NOT NULL
+),
+best AS (
+    SELECT buyer_siret,
+        arg_max(name, (reliable, n, last_seen, name)) AS name,
+        arg_max(reliable, (reliable, n, last_seen, name)) AS name_is_reliable
+    FROM (SELECT buyer_siret, name, reliable, count(*) AS n,
+                 max(publication_date) AS last_seen
+          FROM names GROUP BY ALL)
+    GROUP BY buyer_siret
+)
+SELECT c.buyer_siret, left(c.buyer_siret, 9) AS buyer_siren, b.name, b.name_is_reliable,
+    NOT COALESCE(sc.valid, false) AS siret_checksum_invalid,
+    count(*) AS contract_count, sum(c.amount) AS amount_total,
+    min(c.notification_date) AS first_notification_date,
+    max(c.notification_date) AS last_notification_date
+FROM contracts c
+LEFT JOIN best b ON b.buyer_siret = c.buyer_siret
+LEFT JOIN siret_checks sc ON sc.siret = c.buyer_siret
+GROUP BY ALL
+ORDER BY c.buyer_siret
+"""
+
+SUPPLIERS = r"""
+CREATE TABLE suppliers AS
+WITH h AS (
+    SELECT ch.supplier_key, any_value(ch.id_type ORDER BY ch.uid) AS id_type,
+        any_value(ch.holder_id ORDER BY ch.uid) AS holder_id,
+        mode(ch.holder_name) AS name, count(DISTINCT ch.uid) AS contract_count
+    FROM contract_holders ch GROUP BY ch.supplier_key
+)
+SELECT h.supplier_key, h.id_type, h.holder_id,
+    CASE WHEN h.id_type = 'SIRET' AND regexp_full_match(h.holder_id, '\d{14}') THEN h.holder_id END
+        AS siret,
+    CASE WHEN h.id_type = 'SIRET' AND regexp_full_match(h.holder_id, '\d{14}')
+         THEN left(h.holder_id, 9) END AS siren,
+    h.name,
+    CASE WHEN h.id_type = 'SIRET' THEN COALESCE(sc.valid, false) END AS siret_is_valid,
+    cat.category, e.postal_code, e.commune_code, e.naf_code,
+    com.commune_name, com.departement_code, com.region_code,
+    h.contract_count
+FROM h
+LEFT JOIN siret_checks sc ON sc.siret = h.holder_id
+LEFT JOIN ref_sirene_categories cat ON h.id_type = 'SIRET' AND cat.siren = left(h.holder_id, 9)
+LEFT JOIN ref_sirene_establishments e ON h.id_type = 'SIRET' AND e.siret = h.holder_id
+LEFT JOIN ref_communes com ON com.commune_code = e.commune_code
+ORDER BY h.supplier_key
+"""
+
+OVERLAP = r"""
+CREATE TABLE source_overlap AS
+WITH per_source AS (SELECT DISTINCT uid, source FROM source_records WHERE status <> 'set_aside'),
+sizes AS (SELECT source, count(*) AS contracts FROM per_source GROUP BY source)
+SELECT a.source AS source_a, b.source AS source_b, count(*) AS shared_contracts,
+    any_value(sa.contracts) AS contracts_a, any_value(sb.contracts) AS contracts_b
+FROM per_source a JOIN per_source b ON a.uid = b.uid AND a.source < b.source
+JOIN sizes sa ON sa.source = a.source JOIN sizes sb ON sb.source = b.source
+GROUP BY a.source, b.source
+ORDER BY a.source, b.source
+"""
+
+RECONCILIATION = r"""
+CREATE TABLE reconciliation AS
+SELECT l.load_id, l.file_name, l.source, l.records AS records_in,
+    count(sr.record_key) AS records_staged,
+    count(*) FILTER (WHERE sr.status = 'kept') AS kept,
+    count(*) FILTER (WHERE sr.status = 'duplicate') AS duplicates,
+    count(*) FILTER (WHERE sr.status = 'set_aside') AS set_aside,
+    l.records = count(*) FILTER (WHERE sr.status = 'kept')
+        + count(*) FILTER (WHERE sr.status = 'duplicate')
+        + count(*) FILTER (WHERE sr.status = 'set_aside') AS balanced
+FROM loads l LEFT JOIN source_records sr ON sr.load_id = l.load_id
+WHERE l.kind = 'decp' AND l.status IN ('loaded', 'partial')
+GROUP BY l.load_id, l.file_name, l.source, l.records
+ORDER BY l.load_id
+"""

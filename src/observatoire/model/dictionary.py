@@ -1,0 +1,312 @@
+"""The data dictionary of the warehouse: every table and column, documented from the code.
+
+A test checks that this dictionary and a real build have exactly the same tables and columns, and
+that ``docs/data-dictionary.md`` is the current output of :func:`markdown`.
+"""
+
+from __future__ import annotations
+
+#: staging raw column -> the source field it holds (DECP JSON path or CSV column)
+RAW_FIELDS = {
+    "raw_type": "_type", "raw_source": "source (2019 files)", "raw_uid": "uid",
+    "raw_id": "id", "raw_buyer_id": "acheteur.id / autoriteConcedante.id",
+    "raw_buyer_name": "acheteur.nom / autoriteConcedante.nom (2019 only)", "raw_nature": "nature",
+    "raw_object": "objet", "raw_cpv": "codeCPV", "raw_procedure": "procedure",
+    "raw_place_code": "lieuExecution.code", "raw_place_type": "lieuExecution.typeCode",
+    "raw_place_name": "lieuExecution.nom", "raw_duration": "dureeMois",
+    "raw_notification_date": "dateNotification (dateSignature for concessions)",
+    "raw_publication_date": "datePublicationDonnees",
+    "raw_amount": "montant (valeurGlobale for concessions)", "raw_price_form": "formePrix",
+    "raw_framework_id": "idAccordCadre", "raw_innovative": "marcheInnovant", "raw_ccag": "ccag",
+    "raw_offers": "offresRecues", "raw_advance_granted": "attributionAvance",
+    "raw_advance_rate": "tauxAvance", "raw_grouping": "typeGroupementOperateurs",
+    "raw_subcontracting_declared": "sousTraitanceDeclaree", "raw_origin_eu": "origineUE",
+    "raw_origin_fr": "origineFrance", "raw_signature_date": "dateSignature",
+    "raw_start_date": "dateDebutExecution", "raw_subsidy": "montantSubventionPublique",
+    "raw_version": "modification_id (consolidated CSV)", "raw_techniques": "techniques.technique[]",
+    "raw_execution_modes": "modalitesExecution.modaliteExecution[]",
+    "raw_price_types": "typesPrix.typePrix[]",
+    "raw_social": "considerationsSociales.considerationSociale[]",
+    "raw_environmental": "considerationsEnvironnementales.considerationEnvironnementale[]",
+}
+
+PROVENANCE = {
+    "record_key": "Identity of the input record: `<file sha256>#<position>`.",
+    "file_hash": "SHA-256 of the landed source file (its name in the landing area).",
+    "position": "1-based position of the record in the file (JSON/XML record order, CSV data row).",
+    "line": "Line of the record in the file where known (XML element start, CSV row).",
+    "load_id": "The load (see `loads`) that brought the file.",
+}
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "contracts": (
+        "One row per contract (`uid`), in its current state: the primary publication's values, "
+        "with amount and duration after every modification applied in date order. Amounts are "
+        "euros HT and belong to the contract, never to a holder: do not sum them over holders.",
+        {
+            "uid": "Contract identity: buyer SIRET + cleaned id.",
+            "kind": "`marche` or `concession`.",
+            "format_family": "DECP format of the primary record: `2019` (schema 1.x) or `2024` (2.0.x).",
+            "buyer_siret": "SIRET of the buyer (acheteur) or granting authority (autorité concédante).",
+            "contract_id": "The buyer's own id of the contract, cleaned (`[ ,./\\]` → `_`).",
+            "object": "Object (objet) as published.",
+            "nature": "Nature, canonical label (2019 Accord-cadre / Marché subséquent → Marché).",
+            "is_framework_agreement": "Framework agreement (2019 nature or 2024 technique Accord-cadre).",
+            "is_subsequent_contract": "Contract awarded under a framework agreement.",
+            "framework_id": "idAccordCadre: id of the parent framework agreement.",
+            "procedure": "Award procedure, canonical label (obsolete labels mapped).",
+            "cpv": "Main CPV code, 8 digits without check digit, valid in CPV 2008 (repaired if needed).",
+            "cpv_label": "French label of the CPV code.",
+            "cpv_division": "First two digits of the CPV code.",
+            "purchase_category": "Travaux (CPV 45), Fournitures (03–44, 48) or Services (others).",
+            "place_type": "Type of the place-of-execution code (canonical).",
+            "place_code": "Place-of-execution code (postal codes padded to 5 digits).",
+            "place_departement_code": "Département of the place of execution (COG), when resolvable.",
+            "place_region_code": "Région of the place of execution (COG), when resolvable.",
+            "notification_date": "Notification date (signature date for concessions); the "
+                                 "publication date when the notification date is missing.",
+            "notification_date_source": "`notification` or `publication` (see above).",
+            "notification_year": "Year of `notification_date`: the default period of indicators.",
+            "publication_date": "Date the data was published (datePublicationDonnees).",
+            "start_date": "Start of execution (concessions).",
+            "amount_initial": "Amount at notification; NULL when missing or unusable (see amount_issue).",
+            "amount": "Current amount, after modifications (last known value).",
+            "amount_issue": "Why the initial amount is NULL or doubtful: missing, not_a_number, "
+                            "zero, absurd, placeholder.",
+            "duration_months_initial": "Duration at notification, in months.",
+            "duration_months": "Current duration after modifications, in months.",
+            "estimated_end_date": "notification_date + current duration.",
+            "price_form": "2024 formePrix: Unitaire, Forfaitaire or Mixte.",
+            "price_types": "Price types (2024 typesPrix; 2019 formePrix mapped to them).",
+            "techniques": "2024 techniques (Accord-cadre, Concours…).",
+            "execution_modes": "2024 modalitesExecution (Tranches, Bons de commande…).",
+            "ccag": "General administrative terms (CCAG) of reference.",
+            "offers_received": "Number of offers received.",
+            "advance_granted": "An advance payment was granted (attributionAvance).",
+            "advance_rate": "Advance rate, 0–1 (0 with advance_granted means unknown rate).",
+            "grouping_type": "Type of holders' grouping (Conjoint, Solidaire, Pas de groupement).",
+            "subcontracting_declared": "Subcontracting declared at award.",
+            "is_innovative": "Innovative contract (marcheInnovant).",
+            "social_considerations": "2024 social considerations as published.",
+            "environmental_considerations": "2024 environmental considerations as published.",
+            "has_social_consideration": "At least one social consideration; NULL when not published.",
+            "has_environmental_consideration": "At least one environmental consideration; NULL when "
+                                               "not published.",
+            "origin_eu_share": "Share of EU origin (0–1), for the goods listed by the arrêté.",
+            "origin_fr_share": "Share of French origin (0–1).",
+            "public_subsidy": "Public subsidy (concessions).",
+            "holder_count": "Number of current holders.",
+            "modification_count": "Number of versions after the initial one.",
+            "record_count": "Number of input records merged into this contract.",
+            "source_count": "Number of distinct sources that published it.",
+            "sources": "Those sources.",
+            "primary_record_key": "The input record whose values the contract carries.",
+        },
+    ),
+    "contract_versions": (
+        "Every version of every contract: the initial one (0) and each modification, in date "
+        "order, with the amount and duration in force after it.",
+        {
+            "uid": "Contract.", "version": "0 = initial, then 1, 2… in notification order.",
+            "version_kind": "`initial`, `modification`, or `consolidated_version` (a version row "
+                            "of a consolidated CSV).",
+            "record_key": "Input record the version comes from.",
+            "modification_id": "Modification id as published (2024).",
+            "modification_object": "objetModification (2019).",
+            "notification_date": "Notification (or signature) date of the version.",
+            "publication_date": "Publication date of the version.",
+            "amount": "Amount set by this version (NULL if it does not change it).",
+            "amount_raw": "The amount as written.",
+            "duration_months": "Duration set by this version.", "duration_raw": "As written.",
+            "changes_holders": "The version replaces the list of holders.",
+            "amount_after": "Amount in force after this version.",
+            "duration_months_after": "Duration in force after this version.",
+        },
+    ),
+    "contract_holders": (
+        "Holders (titulaires, concessionnaires) of each contract: the initial ones and those set "
+        "by modifications. Carries no amount, on purpose.",
+        {
+            "uid": "Contract.", "supplier_key": "Supplier identity: `<id type>:<id>` (see suppliers).",
+            "id_type": "Identifier type (SIRET, TVA, HORS-UE…).", "holder_id": "Identifier, cleaned.",
+            "holder_name": "Name as published (2019 only).",
+            "version": "Version that lists this holder.",
+            "is_current": "Holder in the latest list of holders.",
+        },
+    ),
+    "subcontracts": (
+        "Subcontracting acts declared (2024 format).",
+        {
+            "uid": "Contract.", "record_key": "Input record.", "act_id": "Act id as published.",
+            "id_type": "Subcontractor identifier type.", "subcontractor_id": "Subcontractor id.",
+            "amount": "Amount subcontracted (HT).", "amount_raw": "As written.",
+            "duration_months": "Duration.", "notification_date": "Notification date.",
+            "publication_date": "Publication date.", "price_variation": "Price variation clause.",
+        },
+    ),
+    "buyers": (
+        "Buyers (acheteurs and autorités concédantes) with at least one contract.",
+        {
+            "buyer_siret": "SIRET.", "buyer_siren": "SIREN (first 9 digits).",
+            "name": "Best published name: readable, not a budget label, most frequent.",
+            "name_is_reliable": "The name is neither garbled nor a budget label.",
+            "siret_checksum_invalid": "The SIRET fails the Luhn check.",
+            "contract_count": "Contracts.", "amount_total": "Sum of contracts' current amounts.",
+            "first_notification_date": "First notification.",
+            "last_notification_date": "Last notification.",
+        },
+    ),
+    "suppliers": (
+        "Suppliers (holders) with SIRENE enrichment where the SIRET is known.",
+        {
+            "supplier_key": "`<id type>:<id>`, or `NOM:<name>` when no id is published.",
+            "id_type": "Identifier type.", "holder_id": "Identifier.",
+            "siret": "SIRET when the identifier is one.", "siren": "SIREN.",
+            "name": "Most frequent published name.",
+            "siret_is_valid": "SIRET passes the Luhn check (NULL when not a SIRET).",
+            "category": "SIRENE company category: PME, ETI or GE (NULL when unknown).",
+            "postal_code": "Establishment postal code (SIRENE).",
+            "commune_code": "Establishment INSEE commune code (SIRENE).",
+            "naf_code": "Main activity (NAF).", "commune_name": "Commune (COG).",
+            "departement_code": "Département (COG).", "region_code": "Région (COG).",
+            "contract_count": "Contracts held.",
+        },
+    ),
+    "source_records": (
+        "One row per input record, whatever became of it: `kept` (it is a contract's primary "
+        "record), `duplicate` (merged into the contract `uid`) or `set_aside` (blocking defect, "
+        "see `reasons`). Raw values are kept as written. Per file: records in = kept + "
+        "duplicate + set_aside.",
+        {
+            **PROVENANCE,
+            "source": "Source name given at ingest.", "file_name": "Name of the source file.",
+            "kind": "`marche` or `concession`.", "family": "DECP format family (2019/2024).",
+            "status": "`kept`, `duplicate` or `set_aside`.",
+            "uid": "Contract the record went to (NULL when it has no identity).",
+            "reasons": "Set aside: the blocking rule ids. Duplicate: `same_file`, `other_file`, "
+                       "`holder_row` or `version_row` (rows of a consolidated CSV).",
+            **{col: f"Raw value of `{field}`." for col, field in RAW_FIELDS.items()},
+            "structure_notes": "Unusual structures met while reading the record (STRUCTURE_DRIFT).",
+        },
+    ),
+    "source_record_holders": (
+        "Holders of each input record, raw and cleaned.",
+        {
+            "record_key": PROVENANCE["record_key"],
+            "holder_position": "1-based position in the record's holder list.",
+            "id_type_raw": "typeIdentifiant as written.", "holder_id_raw": "id as written.",
+            "holder_name_raw": "denominationSociale as written.",
+            "holder_id": "Identifier, cleaned (whitespace removed for SIRET).",
+            "id_type": "Identifier type, canonical (inferred SIRET for 14-digit ids).",
+            "holder_name": "Name, trimmed.",
+        },
+    ),
+    "findings": (
+        "Data-quality findings: one row per rule broken by a record (or its holders, versions, "
+        "subcontracts, duplicates). See `quality_rules` for their meaning.",
+        {
+            "finding_id": "Sequence.", "rule_id": "Rule (see quality_rules).",
+            "severity": "bloquant, avertissement, correction or information.",
+            "field": "DECP field concerned.", **PROVENANCE,
+            "file_name": "Source file name.", "uid": "Contract (NULL if none).",
+            "buyer_siret": "Buyer SIRET as cleaned.",
+            "raw_value": "The value as written.", "value": "The value kept (repaired), if any.",
+        },
+    ),
+    "quality_rules": (
+        "The catalogue of quality rules, with their French explanations.",
+        {
+            "rule_id": "Rule id.", "severity": "Severity.", "field": "Field checked.",
+            "title": "Short French title.", "explanation": "French explanation for users.",
+            "hint": "What to do (French).", "source": "Origin of the rule (DAJ, schema, peer).",
+        },
+    ),
+    "loads": (
+        "The load log at build time (copy of the catalog).",
+        {
+            "load_id": "Load id.", "sha256": "File SHA-256.", "source": "Source name.",
+            "file_name": "File name.", "original_path": "Path it was ingested from.",
+            "size_bytes": "Size.", "kind": "decp, reference or unknown.",
+            "format": "Detected format id.", "format_label": "Detected format (French).",
+            "records": "Records read.", "marches": "Marchés read.",
+            "concessions": "Concessions read.", "status": "loaded, partial or rejected.",
+            "error_count": "Problems reported at load.", "loaded_at": "When it was ingested (UTC).",
+            "duration_s": "Ingest duration.",
+        },
+    ),
+    "reconciliation": (
+        "Per DECP file: records in = kept + duplicates + set aside.",
+        {
+            "load_id": "Load.", "file_name": "File.", "source": "Source.",
+            "records_in": "Records read at ingest.", "records_staged": "Records in the build.",
+            "kept": "Kept.", "duplicates": "Merged duplicates.", "set_aside": "Set aside.",
+            "balanced": "records_in = kept + duplicates + set_aside.",
+        },
+    ),
+    "source_overlap": (
+        "Contracts published by two sources (overlap matrix).",
+        {
+            "source_a": "Source.", "source_b": "Other source.",
+            "shared_contracts": "Contracts both published.",
+            "contracts_a": "Contracts of source A.", "contracts_b": "Contracts of source B.",
+        },
+    ),
+    "siret_checks": (
+        "Luhn check of every SIRET met (python-stdnum).",
+        {"siret": "SIRET (14 digits).", "valid": "Passes the check."},
+    ),
+    "ref_cpv": (
+        "CPV 2008 nomenclature.",
+        {"code": "8-digit code.", "code_with_check": "Code with check digit.",
+         "label": "French label.", "parent_code": "Parent code (8 digits) when provided.",
+         "division": "First two digits."},
+    ),
+    "ref_communes": (
+        "INSEE Code officiel géographique: communes.",
+        {"commune_code": "INSEE code.", "commune_name": "Name.",
+         "departement_code": "Département.", "departement_name": "Département name.",
+         "region_code": "Région.", "region_name": "Région name."},
+    ),
+    "ref_departements": (
+        "Départements (from the COG).",
+        {"departement_code": "Code.", "departement_name": "Name.", "region_code": "Région."},
+    ),
+    "ref_regions": ("Régions (from the COG).", {"region_code": "Code.", "region_name": "Name."}),
+    "ref_sirene_establishments": (
+        "SIRENE establishments loaded (full stock or extracts).",
+        {"siret": "SIRET.", "siren": "SIREN.", "postal_code": "Postal code.",
+         "commune_code": "INSEE commune code.", "commune_name": "Commune.", "naf_code": "NAF."},
+    ),
+    "ref_sirene_categories": (
+        "SIRENE company categories (by SIREN).",
+        {"siren": "SIREN.", "category": "PME, ETI or GE."},
+    ),
+    "ref_enum_values": (
+        "Controlled vocabularies: matching key → canonical value.",
+        {"field": "Field.", "key": "Matching key (lower case, no accents).",
+         "canonical": "Canonical value.", "obsolete": "The key is an obsolete label."},
+    ),
+    "build_info": (
+        "The build that made this warehouse.",
+        {"build_id": "Build id.", "started_at": "Start (UTC).", "finished_at": "End (UTC).",
+         "parser_version": "Staging parser version.", "software_version": "Observatoire version.",
+         "input_fingerprint": "Hash of the loaded files: same inputs, same fingerprint.",
+         "reconciled": "Every file reconciles."},
+    ),
+}
+
+
+def markdown() -> str:
+    lines = [
+        "# Warehouse data dictionary",
+        "",
+        "Generated by `observatoire dictionary` from `src/observatoire/model/dictionary.py`; a test",
+        "checks it against a real build. The warehouse is `$OBSERVATOIRE_HOME/warehouse.duckdb`;",
+        "open it read-only with any DuckDB client.",
+        "",
+    ]
+    for table, (description, columns) in TABLES.items():
+        lines += [f"## `{table}`", "", description, "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{c}` | {d} |" for c, d in columns.items()]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Reference tables (CPV, COG geography, SIRENE) built from the landed reference files.
+
+Reference files come in through ``observatoire ingest`` like any source; the build reads every
+landed file of each kind (a full SIRENE stock file or several extracts alike) and keeps, per key,
+the row of the most recent load. A kind with no file gives an empty table: enrichment is then
+unknown, and coverage figures show it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from observatoire.landing.catalog import Load
+from observatoire.landing.ingest import reference_relation
+from observatoire.landing.store import landed_path
+from observatoire.staging.detect import detect
+
+EMPTY = {
+    "ref_cpv": "code VARCHAR, code_with_check VARCHAR, label VARCHAR, parent_code VARCHAR, "
+               "division VARCHAR",
+    "ref_communes": "commune_code VARCHAR, commune_name VARCHAR, departement_code VARCHAR, "
+                    "departement_name VARCHAR, region_code VARCHAR, region_name VARCHAR",
+    "ref_sirene_establishments": "siret VARCHAR, siren VARCHAR, postal_code VARCHAR, "
+                                 "commune_code VARCHAR, commune_name VARCHAR, naf_code VARCHAR",
+    "ref_sirene_categories": "siren VARCHAR, category VARCHAR",
+}
+
+#: detected format -> (table, SELECT over the file aliased ``f`` with its load id ``load_id``)
+SELECTS = {
+    "ref-cpv-csv": "ref_cpv",
+    "ref-cog-csv": "ref_communes",
+    "ref-cog-parquet": "ref_communes",
+    "ref-sirene-etablissements-csv": "ref_sirene_establishments",
+    "ref-sirene-categories-csv": "ref_sirene_categories",
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    return {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+
+def _select(table: str, relation: str, cols: set[str], load_id: int) -> str:
+    if table == "ref_cpv":
+        code, label = ("CODE", "FR") if "CODE" in cols else ("id", "name")
+        parent = "left(parent, 8)" if "parent" in cols else "NULL"
+        return (f"SELECT left(trim({code}), 8) AS code, trim({code}) AS code_with_check, "
+                f"trim({label}) AS label, {parent} AS parent_code, left(trim({code}), 2) AS division, "
+                f"{load_id} AS load_id FROM {relation} WHERE {code} IS NOT NULL")
+    if table == "ref_communes":
+        return ("SELECT CAST(commune_code AS VARCHAR) AS commune_code, commune_nom AS commune_name, "
+                "CAST(departement_code AS VARCHAR) AS departement_code, "
+                "departement_nom AS departement_name, CAST(region_code AS VARCHAR) AS region_code, "
+                f"region_nom AS region_name, {load_id} AS load_id FROM {relation}")
+    if table == "ref_sirene_establishments":
+        return ("SELECT trim(siret) AS siret, left(trim(siret), 9) AS siren, "
+                "lpad(trim(codePostalEtablissement), 5, '0') AS postal_code, "
+                "NULLIF(trim(codeCommuneEtablissement), '') AS commune_code, "
+                "libelleCommuneEtablissement AS commune_name, "
+                "activitePrincipaleEtablissement AS naf_code, "
+                f"{load_id} AS load_id FROM {relation} WHERE siret IS NOT NULL")
+    if table == "ref_sirene_categories":
+        siren = ("left(trim(siretEtablissement), 9)" if "siretEtablissement" in cols
+                 else "lpad(trim(siren), 9, '0')")
+        return (f"SELECT {siren} AS siren, NULLIF(trim(categorieEntreprise), '') AS category, "
+                f"{load_id} AS load_id FROM {relation}")
+    raise ValueError(table)
+
+
+KEYS = {"ref_cpv": "code", "ref_communes": "commune_code", "ref_sirene_establishments": "siret",
+        "ref_sirene_categories": "siren"}
+
+
+def build_reference_tables(con: duckdb.DuckDBPyConnection, loads: list[Load],
+                           landing_dir: Path) -> None:
+    parts: dict[str, list[str]] = {t: [] for t in EMPTY}
+    for load in loads:
+        if load.kind != "reference" or load.status != "loaded" or load.format not in SELECTS:
+            continue
+        table = SELECTS[load.format]
+        landed = landed_path(landing_dir, load.sha256)
+        # The delimiter is not kept in the load log: detect it again from the header.
+        relation = reference_relation(landed, load.format, detect(landed).delimiter)
+        cols = _columns(con, relation)
+        assert load.load_id is not None
+        parts[table].append(_select(table, relation, cols, load.load_id))
+    for table, selects in parts.items():
+        if not selects:
+            con.execute(f"CREATE TABLE {table} ({EMPTY[table]})")
+            continue
+        union = " UNION ALL ".join(selects)
+        key = KEYS[table]
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT * EXCLUDE (load_id, rn) FROM ("
+            f"SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY load_id DESC) AS rn "
+            f"FROM ({union})) WHERE rn = 1 AND {key} IS NOT NULL ORDER BY {key}"
+        )
+    con.execute("""
+        CREATE TABLE ref_departements AS
+        SELECT departement_code, any_value(departement_name ORDER BY commune_code) AS departement_name,
+               any_value(region_code ORDER BY commune_code) AS region_code
+        FROM ref_communes WHERE departement_code IS NOT NULL
+        GROUP BY departement_code ORDER BY departement_code""")
+    con.execute("""
+        CREATE TABLE ref_regions AS
+        SELECT region_code, any_value(region_name ORDER BY commune_code) AS region_name
+        FROM ref_communes WHERE region_code IS NOT NULL GROUP BY region_code ORDER BY region_code""")

@@ -1,0 +1,1 @@
+"""Quality: value cleaning and the catalogue of named rules that produce findings."""

@@ -1,0 +1,98 @@
+"""Reports read from the catalog and the warehouse in service: status and quality.
+
+One service used by the CLI today and by the web and API tomorrow; each returns plain data
+(dicts and lists) that the caller renders as it likes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import duckdb
+
+from observatoire.config import Settings
+from observatoire.errors import WarehouseMissing
+from observatoire.landing.catalog import Catalog
+
+
+def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse in service."""
+    if not settings.warehouse_path.exists():
+        raise WarehouseMissing(
+            "Aucun entrepôt n'a encore été construit.", where=str(settings.warehouse_path),
+            hint="Lancez « observatoire ingest CHEMIN » puis « observatoire build ».",
+        )
+    return duckdb.connect(str(settings.warehouse_path), read_only=True)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """Loads, the last builds, table counts and reconciliation of the warehouse in service."""
+    settings.ensure_home()
+    catalog = Catalog(settings.catalog_path)
+    loads = [asdict(ld) for ld in catalog.loads()]
+    report: dict[str, Any] = {
+        "home": str(settings.home),
+        "loads": loads,
+        "builds": catalog.builds(limit=5),
+        "warehouse": None,
+    }
+    if settings.warehouse_path.exists():
+        con = open_warehouse(settings)
+        try:
+            tables = _rows(con, "SELECT table_name AS name, estimated_size AS rows FROM duckdb_tables() "
+                                "ORDER BY table_name")
+            for t in tables:
+                t["rows"] = con.execute(f'SELECT count(*) FROM "{t["name"]}"').fetchone()[0]  # type: ignore[index]
+            report["warehouse"] = {
+                "path": str(settings.warehouse_path),
+                "build": _rows(con, "SELECT * FROM build_info")[0],
+                "tables": tables,
+                "reconciliation": _rows(con, "SELECT * FROM reconciliation ORDER BY load_id"),
+                "source_overlap": _rows(con, "SELECT * FROM source_overlap"),
+            }
+        finally:
+            con.close()
+    return report
+
+
+def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
+    """Findings by rule, by source file and by buyer, with record status counts."""
+    con = open_warehouse(settings)
+    try:
+        return {
+            "records": _rows(con, """SELECT status, count(*) AS records FROM source_records
+                                     GROUP BY status ORDER BY status"""),
+            "by_rule": _rows(con, """
+                SELECT f.rule_id, f.severity, f.field, q.title, count(*) AS findings,
+                       count(DISTINCT f.record_key) AS records, any_value(q.explanation) AS explanation,
+                       any_value(q.hint) AS hint
+                FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
+                GROUP BY ALL
+                ORDER BY CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1
+                         WHEN 'correction' THEN 2 ELSE 3 END, findings DESC, f.rule_id"""),
+            "by_file": _rows(con, """
+                SELECT sr.file_name, count(*) AS records,
+                       count(*) FILTER (WHERE sr.status = 'set_aside') AS set_aside,
+                       (SELECT count(*) FROM findings f WHERE f.load_id = sr.load_id
+                          AND f.severity = 'avertissement') AS warnings,
+                       (SELECT count(*) FROM findings f WHERE f.load_id = sr.load_id
+                          AND f.severity = 'correction') AS repairs
+                FROM source_records sr GROUP BY sr.load_id, sr.file_name ORDER BY sr.load_id"""),
+            "by_buyer": _rows(con, """
+                SELECT f.buyer_siret, any_value(b.name) AS buyer_name, count(*) AS findings,
+                       count(*) FILTER (WHERE f.severity = 'bloquant') AS blocking,
+                       count(*) FILTER (WHERE f.severity = 'avertissement') AS warnings,
+                       count(DISTINCT f.record_key) AS records
+                FROM findings f LEFT JOIN buyers b ON b.buyer_siret = f.buyer_siret
+                WHERE f.severity IN ('bloquant', 'avertissement')
+                GROUP BY f.buyer_siret ORDER BY findings DESC, f.buyer_siret LIMIT ?""", [limit]),
+        }
+    finally:
+        con.close()

@@ -1,0 +1,233 @@
+"""Detect what a file is from its content, never from its name."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ijson
+
+from observatoire.errors import InputFileError
+
+SAMPLE = 64 * 1024
+
+#: Header columns that identify each kind of CSV file (all listed columns must be present).
+CSV_SIGNATURES: list[tuple[str, str, str, frozenset[str]]] = [
+    ("decp", "decp-tabular-csv", "DECP consolidé tabulaire (CSV, une ligne par marché × titulaire)",
+     frozenset({"acheteur_id", "titulaire_id", "montant"})),
+    ("reference", "ref-cpv-csv", "Nomenclature CPV 2008 (CSV)", frozenset({"CODE", "FR"})),
+    ("reference", "ref-cpv-csv", "Nomenclature CPV 2008 avec parents (CSV)",
+     frozenset({"id", "name", "parent"})),
+    ("reference", "ref-cog-csv", "Code officiel géographique, communes (CSV)",
+     frozenset({"commune_code", "departement_code", "region_code"})),
+    ("reference", "ref-sirene-etablissements-csv", "SIRENE, établissements (CSV)",
+     frozenset({"siret", "codeCommuneEtablissement"})),
+    ("reference", "ref-sirene-categories-csv", "SIRENE, catégorie d'entreprise (CSV)",
+     frozenset({"siren", "categorieEntreprise"})),
+]
+PARQUET_SIGNATURES: list[tuple[str, str, frozenset[str]]] = [
+    ("ref-cog-parquet", "Code officiel géographique, communes (Parquet)",
+     frozenset({"commune_code", "departement_code", "region_code"})),
+]
+#: Keys of which at least one marks a JSON object as a DECP record.
+DECP_RECORD_KEYS = frozenset(
+    {"acheteur", "autoriteConcedante", "titulaires", "concessionnaires", "codeCPV", "montant",
+     "dateNotification", "acheteur.id"}
+)
+BINARY_MAGIC = {
+    b"PK\x03\x04": "une archive ZIP (ou un classeur XLSX)",
+    b"%PDF": "un document PDF",
+    b"\x1f\x8b": "une archive GZIP",
+    b"\x89PNG": "une image PNG",
+}
+
+
+@dataclass
+class Detected:
+    """What a file was found to be."""
+
+    kind: str  # decp | reference
+    format: str  # machine id, e.g. decp-json-list
+    label: str  # French description
+    encoding: str = "utf-8"
+    #: For JSON: the ijson prefixes of the record lists, with the list name they stand for.
+    prefixes: list[tuple[str, str | None]] = field(default_factory=list)
+    delimiter: str = ","
+    notes: list[str] = field(default_factory=list)
+
+
+def sniff_encoding(sample: bytes) -> tuple[str, list[str]]:
+    """UTF-8 (with or without BOM) if the sample decodes as such, else Windows-1252."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", []
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", ["encodage UTF-16 converti en UTF-8"]
+    try:
+        # The sample may end in the middle of a multibyte character: decode it incrementally.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SAMPLE)
+        return "utf-8", []
+    except UnicodeDecodeError:
+        return "cp1252", ["encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"]
+
+
+def detect(path: Path) -> Detected:
+    """Identify the file at ``path`` or raise :class:`InputFileError` saying why not."""
+    with path.open("rb") as fh:
+        sample = fh.read(SAMPLE)
+    where = str(path)
+    if not sample.strip():
+        raise InputFileError(
+            "Le fichier est vide.", where=where,
+            hint="Vérifiez le téléchargement ou l'export qui a produit ce fichier.",
+        )
+    if sample.startswith(b"PAR1"):
+        return _detect_parquet(path)
+    for magic, what in BINARY_MAGIC.items():
+        if sample.startswith(magic):
+            raise InputFileError(
+                f"Le fichier est {what}, pas un fichier de données DECP ou de référence.",
+                where=where, hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
+            )
+    encoding, notes = sniff_encoding(sample)
+    if b"\x00" in sample and encoding != "utf-16":
+        raise InputFileError(
+            "Le fichier est binaire (il contient des octets nuls) : ce n'est ni du JSON, ni du XML, "
+            "ni du CSV.", where=where,
+            hint="Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV.",
+        )
+    text = sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    if text.startswith(("{", "[")):
+        return _detect_json(path, encoding, notes)
+    if text.startswith("<"):
+        return _detect_xml(text, where, encoding, notes)
+    return _detect_csv(text, where, encoding, notes)
+
+
+def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
+    """Find the layout from the first parse events: where the record lists are."""
+    from observatoire.staging.streams import open_bytes
+
+    seen: list[tuple[str, str]] = []
+    array_start = False
+    try:
+        with open_bytes(path, encoding) as fh:
+            for prefix, event, value in ijson.parse(fh):
+                if prefix == "" and event == "start_array":
+                    array_start = True
+                    continue
+                if array_start:
+                    if prefix == "item" and event == "map_key" and value in DECP_RECORD_KEYS:
+                        return Detected(
+                            "decp", "decp-json-array", "DECP JSON (liste de marchés à la racine)",
+                            encoding, [("item", None)], notes=notes,
+                        )
+                    if prefix == "item" and event == "map_key":
+                        seen.append((prefix, str(value)))
+                    if (prefix, event) == ("item", "end_map") or len(seen) > 50:
+                        break
+                    continue
+                if prefix == "marches" and event == "start_array":
+                    return Detected(
+                        "decp", "decp-json-list",
+                        "DECP JSON, paquet {\"marches\": [...]} (format 2019 ou 2024 « à plat »)",
+                        encoding, [("marches.item", None)], notes=notes,
+                    )
+                if prefix == "marches" and event == "start_map":
+                    return Detected(
+                        "decp", "decp-json-wrapped",
+                        "DECP JSON 2024, paquet {\"marches\": {\"marche\": [...], "
+                        "\"contrat-concession\": [...]}}",
+                        encoding,
+                        [("marches.marche.item", "marche"),
+                         ("marches.contrat-concession.item", "contrat-concession")],
+                        notes=notes,
+                    )
+                if prefix == "" and event == "map_key":
+                    seen.append((prefix, str(value)))
+                    if len(seen) > 50:
+                        break
+    except ijson.JSONError as exc:
+        raise InputFileError(
+            f"Le fichier commence comme du JSON mais n'est pas du JSON valide ({exc}).",
+            where=str(path),
+            hint="Le fichier est peut-être tronqué ou corrompu : téléchargez-le à nouveau.",
+        ) from exc
+    keys = ", ".join(k for _, k in seen[:10]) or "aucune"
+    if array_start:
+        raise InputFileError(
+            "Ce JSON est une liste, mais ses éléments ne sont pas des marchés DECP "
+            f"(clés du premier élément : {keys}).", where=str(path),
+            hint="Un fichier DECP contient des marchés avec au moins id, acheteur et titulaires.",
+        )
+    raise InputFileError(
+        "Ce JSON n'a pas la forme d'un paquet DECP : la clé « marches » est absente "
+        f"(clés trouvées à la racine : {keys}).", where=str(path),
+        hint="Un fichier DECP contient {\"marches\": [...]} (format 2019) ou "
+        "{\"marches\": {\"marche\": [...]}} (format 2024).",
+    )
+
+
+def _detect_xml(text: str, where: str, encoding: str, notes: list[str]) -> Detected:
+    # Skip the declaration, comments and processing instructions to find the root element.
+    body = text
+    while body.startswith(("<?", "<!--", "<!")):
+        end = body.find("?>" if body.startswith("<?") else "-->" if body.startswith("<!--") else ">")
+        if end < 0:
+            break
+        body = body[end + 3 if body.startswith("<!--") else end + 2 :].lstrip()
+    root = body[1:].split(">", 1)[0].split()[0] if len(body) > 1 else ""
+    local = root.split(":")[-1].rstrip("/")
+    if local in ("marche", "contrat-concession"):
+        return Detected("decp", "decp-xml", f"DECP XML (un seul <{local}>)", encoding, notes=notes)
+    if local == "marches":
+        return Detected("decp", "decp-xml", "DECP XML (<marches>)", encoding, notes=notes)
+    raise InputFileError(
+        f"Ce XML n'est pas un fichier DECP : l'élément racine est <{root}> au lieu de <marches>.",
+        where=where, hint="Seuls les flux DECP XML (racine <marches>) sont acceptés.",
+    )
+
+
+def _detect_csv(text: str, where: str, encoding: str, notes: list[str]) -> Detected:
+    first_line = text.splitlines()[0] if text else ""
+    delimiters = {d: first_line.count(d) for d in [",", ";", "\t", "|"]}
+    delimiter = max(delimiters, key=lambda d: delimiters[d])
+    if delimiters[delimiter] == 0:
+        raise InputFileError(
+            "Format non reconnu : ni JSON, ni XML, ni CSV avec un séparateur connu.",
+            where=where,
+            hint="Fournissez un fichier DECP (JSON, XML), un CSV DECP consolidé ou un référentiel.",
+        )
+    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
+    columns = {c.strip().strip('"') for c in header}
+    for kind, fmt, label, needed in CSV_SIGNATURES:
+        if needed <= columns:
+            return Detected(kind, fmt, label, encoding, delimiter=delimiter, notes=notes)
+    raise InputFileError(
+        "CSV non reconnu : ses colonnes ne correspondent ni au DECP consolidé ni à un référentiel "
+        f"connu (colonnes : {', '.join(sorted(columns)[:12])}).",
+        where=f"{where}, ligne 1 (en-tête)",
+        hint="Le DECP consolidé doit avoir au moins les colonnes acheteur_id, titulaire_id et "
+        "montant.",
+    )
+
+
+def _detect_parquet(path: Path) -> Detected:
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except Exception as exc:  # pyarrow raises several types for a broken file
+        raise InputFileError(
+            f"Fichier Parquet illisible ({exc}).", where=str(path),
+            hint="Téléchargez le fichier à nouveau.",
+        ) from exc
+    for fmt, label, needed in PARQUET_SIGNATURES:
+        if needed <= names:
+            return Detected("reference", fmt, label)
+    raise InputFileError(
+        "Fichier Parquet non reconnu (colonnes : " + ", ".join(sorted(names)[:12]) + ").",
+        where=str(path), hint="Seul le code officiel géographique est accepté en Parquet.",
+    )

@@ -1,0 +1,336 @@
+"""The staging record: one input record with its structure normalised and its values left raw.
+
+Every DECP layout (2019 list, 2024 wrapped, 2024 flat draft, hybrids, XML, consolidated CSV) is turned
+into the same shape here. Only *structure* is handled (wrappers, nested lists, flat keys); *values*
+stay exactly as written, as text, and are checked and repaired later by the quality rules in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+#: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
+PARSER_VERSION = "1"
+
+#: Keys that only the 2024 format (schemas 2.0.x) has.
+V2_KEYS = frozenset(
+    {
+        "ccag", "marcheInnovant", "attributionAvance", "sousTraitanceDeclaree", "techniques",
+        "technique", "modalitesExecution", "modaliteExecution", "typesPrix", "typePrix",
+        "considerationsSociales", "considerationsEnvironnementales", "offresRecues",
+        "typeGroupementOperateurs", "actesSousTraitance", "tauxAvance", "origineUE",
+        "origineFrance", "idAccordCadre", "considerationSociale", "considerationEnvironnementale",
+    }
+)
+
+HOLDER = pa.struct([("id_type", pa.string()), ("id", pa.string()), ("name", pa.string())])
+MODIFICATION = pa.struct(
+    [
+        ("position", pa.int32()),
+        ("mod_id", pa.string()),
+        ("object", pa.string()),
+        ("notification_date", pa.string()),
+        ("publication_date", pa.string()),
+        ("duration", pa.string()),
+        ("amount", pa.string()),
+        ("holders", pa.list_(HOLDER)),
+    ]
+)
+SUBCONTRACT = pa.struct(
+    [
+        ("act_id", pa.string()),
+        ("id_type", pa.string()),
+        ("id", pa.string()),
+        ("duration", pa.string()),
+        ("notification_date", pa.string()),
+        ("publication_date", pa.string()),
+        ("amount", pa.string()),
+        ("price_variation", pa.string()),
+    ]
+)
+
+#: Scalar raw fields: (column, kind). Every value is kept as text.
+SCALARS: list[str] = [
+    "raw_type", "raw_source", "raw_uid", "raw_id", "raw_buyer_id", "raw_buyer_name",
+    "raw_nature", "raw_object", "raw_cpv", "raw_procedure", "raw_place_code", "raw_place_type",
+    "raw_place_name", "raw_duration", "raw_notification_date", "raw_publication_date",
+    "raw_amount", "raw_price_form", "raw_framework_id", "raw_innovative", "raw_ccag",
+    "raw_offers", "raw_advance_granted", "raw_advance_rate", "raw_grouping",
+    "raw_subcontracting_declared", "raw_origin_eu", "raw_origin_fr", "raw_signature_date",
+    "raw_start_date", "raw_subsidy", "raw_version",
+]
+LISTS: list[str] = [
+    "raw_techniques", "raw_execution_modes", "raw_price_types", "raw_social", "raw_environmental",
+]
+
+SCHEMA = pa.schema(
+    [
+        ("file_hash", pa.string()),
+        ("position", pa.int64()),
+        ("line", pa.int64()),
+        ("kind", pa.string()),
+        ("family", pa.string()),
+        *[(name, pa.string()) for name in SCALARS],
+        *[(name, pa.list_(pa.string())) for name in LISTS],
+        ("holders", pa.list_(HOLDER)),
+        ("modifications", pa.list_(MODIFICATION)),
+        ("subcontracts", pa.list_(SUBCONTRACT)),
+        ("notes", pa.list_(pa.string())),
+        # Fields the source format cannot carry (columns absent from a CSV): their absence is not
+        # a defect of the record, so the "missing" rules skip them.
+        ("absent_fields", pa.list_(pa.string())),
+        ("raw_json", pa.string()),
+    ]
+)
+
+
+def text(value: Any) -> str | None:
+    """A raw value as text, or None. Containers are kept as JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return orjson.dumps(value, default=str).decode()
+
+
+def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[Any]:
+    """Items of a list field whatever its wrapping.
+
+    Accepts ``[x]``, ``[{singular: x}]``, ``{singular: [x]}``, ``{singular: x}``, ``x`` and lists
+    nested several levels deep (seen in real files). Records a note when the shape is unusual.
+    """
+    if value is None or value == "":
+        return []
+    if isinstance(value, Mapping):
+        if singular in value and len(value) == 1:
+            return unwrap_list(value[singular], singular, notes, note)
+        return [value]
+    if not isinstance(value, list):
+        return [value]
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, list):
+            notes.add(note)
+            out.extend(unwrap_list(item, singular, notes, note))
+        elif isinstance(item, Mapping) and singular in item and len(item) == 1:
+            out.extend(unwrap_list(item[singular], singular, notes, note))
+        else:
+            out.append(item)
+    return out
+
+
+def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
+    out = []
+    for h in unwrap_list(value, "titulaire", notes, "titulaires_imbriques"):
+        if isinstance(h, Mapping) and "concessionnaire" in h and len(h) == 1:
+            h = h["concessionnaire"]
+        if not isinstance(h, Mapping):
+            notes.add("titulaire_non_objet")
+            out.append({"id_type": None, "id": text(h), "name": None})
+            continue
+        out.append(
+            {
+                "id_type": text(h.get("typeIdentifiant")),
+                "id": text(h.get("id")),
+                "name": text(h.get("denominationSociale")),
+            }
+        )
+    return out
+
+
+def _concession_holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
+    items = unwrap_list(value, "concessionnaire", notes, "titulaires_imbriques")
+    return _holders(items, notes)
+
+
+def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
+    if isinstance(value, Mapping) and "modification" not in value:
+        notes.add("modifications_objet")
+        value = [value]
+    elif isinstance(value, Mapping):
+        notes.add("modifications_objet")
+    out = []
+    for pos, m in enumerate(unwrap_list(value, "modification", notes, "modifications_imbriquees")):
+        if not isinstance(m, Mapping):
+            notes.add("modification_non_objet")
+            continue
+        holders = m.get("titulaires", m.get("concessionnaires"))
+        out.append(
+            {
+                "position": pos,
+                "mod_id": text(m.get("id")),
+                "object": text(m.get("objetModification")),
+                "notification_date": text(
+                    m.get("dateNotificationModification", m.get("dateSignatureModification"))
+                ),
+                "publication_date": text(m.get("datePublicationDonneesModification")),
+                "duration": text(m.get("dureeMois")),
+                "amount": text(m.get("montant", m.get("valeurGlobale"))),
+                "holders": _holders(holders, notes) if holders not in (None, []) else None,
+            }
+        )
+    return out
+
+
+def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
+    out = []
+    for a in unwrap_list(value, "acteSousTraitance", notes, "sous_traitance_imbriquee"):
+        if not isinstance(a, Mapping):
+            continue
+        sub = a.get("sousTraitant") or {}
+        if not isinstance(sub, Mapping):
+            sub = {"id": sub}
+        out.append(
+            {
+                "act_id": text(a.get("id")),
+                "id_type": text(sub.get("typeIdentifiant")),
+                "id": text(sub.get("id")),
+                "duration": text(a.get("dureeMois")),
+                "notification_date": text(a.get("dateNotification")),
+                "publication_date": text(a.get("datePublicationDonnees")),
+                "amount": text(a.get("montant")),
+                "price_variation": text(a.get("variationPrix")),
+            }
+        )
+    return out
+
+
+def _enum_list(record: Mapping[str, Any], plural: str, singular: str, notes: set[str]) -> list[str]:
+    value = record.get(plural, record.get(singular))
+    if plural not in record and singular in record:
+        notes.add("liste_sans_enveloppe")
+    return [t for t in (text(v) for v in unwrap_list(value, singular, notes, "liste_imbriquee")) if t]
+
+
+def _party(record: Mapping[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
+    party = record.get(key)
+    if isinstance(party, Mapping):
+        return party.get("id"), party.get("nom")
+    if f"{key}.id" in record:
+        notes.add("cle_acheteur_a_plat")
+        return record.get(f"{key}.id"), record.get(f"{key}.nom")
+    if f"{key}_id" in record:
+        notes.add("cle_acheteur_a_plat")
+        return record.get(f"{key}_id"), record.get(f"{key}_nom")
+    return party, None
+
+
+def normalise(record: Any, *, file_hash: str, position: int, line: int | None = None,
+              listed_as: str | None = None) -> dict[str, Any]:
+    """Turn one DECP JSON/XML record (as a dict) into a staging row.
+
+    ``listed_as`` is the list the record came from in wrapped files (``marche`` or
+    ``contrat-concession``); in other layouts the kind is decided from the record's own keys,
+    never from ``_type``, which real files fill with other values.
+    """
+    notes: set[str] = set()
+    if not isinstance(record, Mapping):
+        return _not_an_object(record, file_hash=file_hash, position=position, line=line)
+    concession = (
+        listed_as == "contrat-concession"
+        or "autoriteConcedante" in record
+        or "concessionnaires" in record
+        or "autoriteConcedante.id" in record
+    )
+    kind = "concession" if concession else "marche"
+    declared = record.get("_type")
+    if isinstance(declared, str) and declared.strip():
+        expected = "Contrat de concession" if concession else "Marché"
+        if declared.strip() != expected:
+            notes.add("type_incoherent")
+    family = "2024" if V2_KEYS.intersection(record.keys()) else "2019"
+    buyer_id, buyer_name = _party(record, "autoriteConcedante" if concession else "acheteur", notes)
+    place = record.get("lieuExecution")
+    if not isinstance(place, Mapping):
+        place = {"code": place} if place is not None else {}
+    if concession:
+        holders = _concession_holders(record.get("concessionnaires", record.get("titulaires")), notes)
+    else:
+        holders = _holders(record.get("titulaires"), notes)
+    row: dict[str, Any] = {
+        "file_hash": file_hash,
+        "position": position,
+        "line": line,
+        "kind": kind,
+        "family": family,
+        "raw_type": text(declared),
+        "raw_source": text(record.get("source")),
+        "raw_uid": text(record.get("uid")),
+        "raw_id": text(record.get("id")),
+        "raw_buyer_id": text(buyer_id),
+        "raw_buyer_name": text(buyer_name),
+        "raw_nature": text(record.get("nature")),
+        "raw_object": text(record.get("objet")),
+        "raw_cpv": text(record.get("codeCPV")),
+        "raw_procedure": text(record.get("procedure")),
+        "raw_place_code": text(place.get("code")),
+        "raw_place_type": text(place.get("typeCode")),
+        "raw_place_name": text(place.get("nom")),
+        "raw_duration": text(record.get("dureeMois")),
+        "raw_notification_date": text(
+            record.get("dateSignature") if concession else record.get("dateNotification")
+        ),
+        "raw_publication_date": text(record.get("datePublicationDonnees")),
+        "raw_amount": text(record.get("valeurGlobale") if concession else record.get("montant")),
+        "raw_price_form": text(record.get("formePrix")),
+        "raw_framework_id": text(record.get("idAccordCadre")),
+        "raw_innovative": text(record.get("marcheInnovant")),
+        "raw_ccag": text(record.get("ccag")),
+        "raw_offers": text(record.get("offresRecues")),
+        "raw_advance_granted": text(record.get("attributionAvance")),
+        "raw_advance_rate": text(record.get("tauxAvance")),
+        "raw_grouping": text(record.get("typeGroupementOperateurs")),
+        "raw_subcontracting_declared": text(record.get("sousTraitanceDeclaree")),
+        "raw_origin_eu": text(record.get("origineUE")),
+        "raw_origin_fr": text(record.get("origineFrance")),
+        "raw_signature_date": text(record.get("dateSignature")),
+        "raw_start_date": text(record.get("dateDebutExecution")),
+        "raw_subsidy": text(record.get("montantSubventionPublique")),
+        "raw_version": None,
+        "raw_techniques": _enum_list(record, "techniques", "technique", notes),
+        "raw_execution_modes": _enum_list(
+            record, "modalitesExecution", "modaliteExecution", notes
+        ),
+        "raw_price_types": _enum_list(record, "typesPrix", "typePrix", notes),
+        "raw_social": _enum_list(
+            record, "considerationsSociales", "considerationSociale", notes
+        ),
+        "raw_environmental": _enum_list(
+            record, "considerationsEnvironnementales", "considerationEnvironnementale", notes
+        ),
+        "holders": holders,
+        "modifications": _modifications(record.get("modifications"), notes),
+        "subcontracts": _subcontracts(record.get("actesSousTraitance"), notes),
+        "raw_json": orjson.dumps(record, default=str).decode(),
+    }
+    row["notes"] = sorted(notes)
+    row["absent_fields"] = []
+    return row
+
+
+def _not_an_object(value: Any, *, file_hash: str, position: int, line: int | None) -> dict[str, Any]:
+    row = empty_row(file_hash=file_hash, position=position, line=line)
+    row["notes"] = ["enregistrement_non_objet"]
+    row["raw_json"] = orjson.dumps(value, default=str).decode()
+    return row
+
+
+def empty_row(*, file_hash: str, position: int, line: int | None) -> dict[str, Any]:
+    row: dict[str, Any] = {name: None for name in SCHEMA.names}
+    row.update(file_hash=file_hash, position=position, line=line, kind="marche", family="2019")
+    for name in LISTS:
+        row[name] = []
+    row.update(holders=[], modifications=[], subcontracts=[], notes=[], absent_fields=[])
+    return row
+
+
+def to_batch(rows: Iterable[dict[str, Any]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(list(rows), schema=SCHEMA)

@@ -1,0 +1,129 @@
+"""Byte streams for the parsers: re-encoding to UTF-8 and removing XML-illegal control bytes.
+
+Both work chunk by chunk, so memory does not grow with the file size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+#: Bytes forbidden in XML 1.0. They never occur inside a UTF-8 multibyte sequence, so removing
+#: them from the byte stream is safe.
+XML_CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+
+
+class _Recoder(io.RawIOBase):
+    """Reads a file in another encoding and yields UTF-8 bytes."""
+
+    def __init__(self, raw: BinaryIO, encoding: str, errors: str) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer:
+            chunk = self._raw.read(CHUNK)
+            final = not chunk
+            self._buffer = self._decoder.decode(chunk, final=final).encode("utf-8")
+            if final:
+                break
+        n = min(len(b), len(self._buffer))
+        b[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+class ControlByteFilter(io.RawIOBase):
+    """Removes XML-illegal control bytes and counts them."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.removed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(CHUNK if size is None or size < 0 else size)
+        clean = chunk.translate(None, XML_CONTROL_BYTES)
+        self.removed += len(chunk) - len(clean)
+        return clean
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class NanFilter(io.RawIOBase):
+    """Replaces bare ``NaN`` tokens (invalid JSON that real exports contain) with ``null``.
+
+    Chunks without the bytes ``NaN`` pass through untouched, so the common case costs a scan.
+    """
+
+    TOKEN = re.compile(rb"([:\[,]\s*)NaN(?=\s*(?:[,\]}]|\Z))")
+    DELIMITERS = (b",", b":", b"[", b"]", b"{", b"}")
+    KEEP = 64  # the cut between chunks falls at least this far from the end
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._tail = b""
+        self._out = b""
+        self.replaced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._out:
+            chunk = self._raw.read(CHUNK)
+            data = self._tail + chunk
+            if not chunk:
+                self._tail = b""
+                self._out = self._fix(data)
+                break
+            # Cut just before a JSON delimiter, so that a token and its neighbours stay together.
+            cut = len(data) - self.KEEP
+            split = max(data.rfind(d, 0, cut) for d in self.DELIMITERS)
+            if split <= 0:
+                split = max(cut, 0)
+            self._tail = data[split:]
+            self._out = self._fix(data[:split])
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _fix(self, data: bytes) -> bytes:
+        if b"NaN" not in data:
+            return data
+        fixed, count = self.TOKEN.subn(rb"\1null", data)
+        self.replaced += count
+        return fixed
+
+
+@contextmanager
+def open_bytes(path: Path, encoding: str, errors: str = "strict") -> Iterator[BinaryIO]:
+    """Open ``path`` as a UTF-8 byte stream, converting from ``encoding`` when needed."""
+    with path.open("rb") as raw:
+        if encoding == "utf-8" and errors == "strict":
+            yield raw
+        else:
+            yield io.BufferedReader(_Recoder(raw, encoding, errors), CHUNK)  # type: ignore[arg-type]
+
+
+@contextmanager
+def open_json(path: Path, encoding: str, errors: str = "strict") -> Iterator[NanFilter]:
+    """A UTF-8 byte stream of a JSON file with bare NaN tokens replaced by null."""
+    with open_bytes(path, encoding, errors) as fh:
+        yield NanFilter(fh)

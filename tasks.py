@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Set up and run the project with nothing but Python 3.11+.
+
+    python3 tasks.py demo    # set up, load the demo data, build the warehouse, show its status
+    python3 tasks.py test    # set up, then lint, type-check and run the test suite
+    python3 tasks.py setup   # only set up (.venv with the pinned dependencies)
+
+The virtual environment is ``.venv``; it is (re)installed whenever ``requirements.lock`` or
+``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+MARKER = VENV / ".installed"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    print("→", " ".join(str(a) for a in args), flush=True)
+    code = subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+    if code:
+        sys.exit(code)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 ou plus récent est nécessaire (version actuelle : "
+                 f"{sys.version.split()[0]}).")
+    digest = hashlib.sha256(
+        (ROOT / "requirements.lock").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    if MARKER.exists() and MARKER.read_text() == digest:
+        return
+    if not (BIN / "python").exists():
+        print("→ création de l'environnement virtuel .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-r", "requirements.lock")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--no-deps", "--no-build-isolation", "-e", ".")
+    MARKER.write_text(digest)
+
+
+def demo() -> None:
+    setup()
+    env = dict(os.environ)
+    env.setdefault("OBSERVATOIRE_HOME", str(ROOT / "var" / "demo"))
+    run(BIN / "observatoire", "demo", env=env)
+
+
+def test() -> None:
+    setup()
+    run(BIN / "ruff", "check", "src", "tests", "bench", "tasks.py")
+    run(BIN / "mypy")
+    run(BIN / "python", "-m", "pytest", *sys.argv[2:])
+
+
+COMMANDS = {"setup": setup, "demo": demo, "test": test}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]]()
