@@ -33,8 +33,10 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 def setup() -> None:
     if sys.version_info < (3, 11):
-        sys.exit("Python 3.11 ou plus récent est nécessaire (version actuelle : "
-                 f"{sys.version.split()[0]}).")
+        sys.exit(
+            "Python 3.11 ou plus récent est nécessaire (version actuelle : "
+            f"{sys.version.split()[0]})."
+        )
     digest = hashlib.sha256(
         (ROOT / "requirements.lock").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
     ).hexdigest()
@@ -43,10 +45,28 @@ def setup() -> None:
     if not (BIN / "python").exists():
         print("→ création de l'environnement virtuel .venv", flush=True)
         venv.create(VENV, with_pip=True)
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "-r", "requirements.lock")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--no-build-isolation", "-e", ".")
+    run(
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        "requirements.lock",
+    )
+    run(
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        ".",
+    )
     MARKER.write_text(digest)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -18,11 +20,20 @@ from observatoire.errors import ObservatoireError
 from observatoire.landing.ingest import IngestOutcome, ingest
 from observatoire.model.build import build
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Wide enough for the tables when the output is a pipe or a file (rich would assume 80 columns).
+_WIDTH = shutil.get_terminal_size((140, 40)).columns
+out = Console(highlight=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False, width=_WIDTH)
 
-STATUS_FR = {"loaded": "chargé", "partial": "incomplet", "rejected": "rejeté",
-             "succeeded": "réussie", "failed": "échouée", "running": "en cours"}
+STATUS_FR = {
+    "loaded": "chargé",
+    "partial": "incomplet",
+    "rejected": "rejeté",
+    "succeeded": "réussie",
+    "failed": "échouée",
+    "running": "en cours",
+}
+RECORD_STATUS_FR = {"kept": "gardés", "duplicate": "doublons fusionnés", "set_aside": "écartés"}
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
 
 
@@ -55,8 +66,12 @@ class Context:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", envvar="OBSERVATOIRE_HOME", type=click.Path(file_okay=False),
-              help="Dossier de données (par défaut $OBSERVATOIRE_HOME ou ~/.local/share/observatoire).")
+@click.option(
+    "--home",
+    envvar="OBSERVATOIRE_HOME",
+    type=click.Path(file_okay=False),
+    help="Dossier de données (par défaut $OBSERVATOIRE_HOME ou ~/.local/share/observatoire).",
+)
 @click.version_option(__version__, prog_name="observatoire")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
@@ -67,15 +82,22 @@ def cli(ctx: click.Context, home: str | None) -> None:
 def _report_outcome(o: IngestOutcome) -> None:
     ld = o.load
     if not o.new:
-        out.print(f"[dim]= {ld.file_name} : déjà chargé le {ld.loaded_at[:10]} (aucun changement)[/]")
+        out.print(
+            f"[dim]= {ld.file_name} : déjà chargé le {ld.loaded_at[:10]} (aucun changement)[/]"
+        )
         return
     colour = {"loaded": "green", "partial": "yellow", "rejected": "red"}[ld.status]
-    counts = (f"{_n(ld.records)} enregistrements ({_n(ld.marches)} marchés, "
-              f"{_n(ld.concessions)} concessions)" if ld.kind == "decp"
-              else f"{_n(ld.records)} lignes de référentiel")
+    counts = (
+        f"{_n(ld.records)} enregistrements ({_n(ld.marches)} marchés, "
+        f"{_n(ld.concessions)} concessions)"
+        if ld.kind == "decp"
+        else f"{_n(ld.records)} lignes de référentiel"
+    )
     label = ld.format_label or "format non reconnu"
-    out.print(f"[{colour}]{STATUS_FR[ld.status]}[/] {ld.file_name} — {label} — "
-              f"{counts if ld.status != 'rejected' else ''}")
+    out.print(
+        f"[{colour}]{STATUS_FR[ld.status]}[/] {ld.file_name} — {label} — "
+        f"{counts if ld.status != 'rejected' else ''}"
+    )
     for e in ld.errors:
         out.print(f"    • {e['message']}\n      Où : {e['where']}\n      Que faire : {e['hint']}")
 
@@ -95,9 +117,11 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_jso
         return
     new = [o for o in outcomes if o.new]
     rejected = [o for o in new if o.load.status == "rejected"]
-    out.print(f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "
-              f"{len(rejected)} rejeté(s). Lancez « observatoire build » pour mettre à jour "
-              "l'entrepôt.")
+    out.print(
+        f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "
+        f"{len(rejected)} rejeté(s). Lancez « observatoire build » pour mettre à jour "
+        "l'entrepôt."
+    )
     if rejected:
         sys.exit(1)
 
@@ -109,22 +133,34 @@ def build_cmd(obj: Context, as_json: bool) -> None:
     """Construit un nouvel entrepôt et le met en service d'un coup."""
     steps: list[str] = []
     with out.status("Construction de l'entrepôt…") as spinner:
+
         def on_step(label: str) -> None:
             steps.append(label)
             if not as_json:
                 spinner.update(f"Construction de l'entrepôt : {label}…")
+
         summary = build(obj.settings, on_step=on_step)
     if as_json:
-        _print_json({"build_id": summary.build_id, "seconds": summary.seconds,
-                     "tables": summary.tables, "reconciled": summary.reconciled})
+        _print_json(
+            {
+                "build_id": summary.build_id,
+                "seconds": summary.seconds,
+                "tables": summary.tables,
+                "reconciled": summary.reconciled,
+            }
+        )
         return
-    out.print(f"[green]Entrepôt construit[/] en {_n(summary.seconds)} s (construction n° "
-              f"{summary.build_id}) : {_n(summary.tables.get('contracts', 0))} marchés, "
-              f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
-              f"{_n(summary.tables.get('findings', 0))} constats qualité.")
+    out.print(
+        f"[green]Entrepôt construit[/] en {_n(summary.seconds)} s (construction n° "
+        f"{summary.build_id}) : {_n(summary.tables.get('contracts', 0))} marchés, "
+        f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
+        f"{_n(summary.tables.get('findings', 0))} constats qualité."
+    )
     if not summary.reconciled:
-        out.print("[red]Attention : les comptes ne se réconcilient pas pour au moins un fichier "
-                  "(voir « observatoire status »).[/]")
+        out.print(
+            "[red]Attention : les comptes ne se réconcilient pas pour au moins un fichier "
+            "(voir « observatoire status »).[/]"
+        )
         sys.exit(1)
 
 
@@ -134,33 +170,51 @@ def _print_status(report: dict[str, Any]) -> None:
     for col in ("n°", "fichier", "source", "format", "enregistrements", "état", "erreurs"):
         loads.add_column(col)
     for ld in report["loads"]:
-        loads.add_row(str(ld["load_id"]), ld["file_name"], ld["source"],
-                      ld["format"] or "—", _n(ld["records"]), STATUS_FR[ld["status"]],
-                      str(len(ld["errors"])))
+        loads.add_row(
+            str(ld["load_id"]),
+            ld["file_name"],
+            ld["source"],
+            ld["format"] or "—",
+            _n(ld["records"]),
+            STATUS_FR[ld["status"]],
+            str(len(ld["errors"])),
+        )
     out.print(loads)
     if report["builds"]:
         b = report["builds"][0]
-        out.print(f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
-                  f"commencée le {b['started_at']}" + (f" — {b['error']}" if b["error"] else ""))
+        out.print(
+            f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
+            f"commencée le {b['started_at']}" + (f" — {b['error']}" if b["error"] else "")
+        )
     wh = report["warehouse"]
     if wh is None:
         out.print("Aucun entrepôt en service : lancez « observatoire build ».")
         return
-    out.print(f"[bold]Entrepôt en service[/] : construction n° {wh['build']['build_id']} du "
-              f"{wh['build']['finished_at']}")
+    out.print(
+        f"[bold]Entrepôt en service[/] : construction n° {wh['build']['build_id']} du "
+        f"{wh['build']['finished_at']}"
+    )
     tables = Table(title="Tables", title_justify="left")
     tables.add_column("table")
     tables.add_column("lignes", justify="right")
     for t in wh["tables"]:
         tables.add_row(t["name"], _n(t["rows"]))
     out.print(tables)
-    rec = Table(title="Réconciliation : enregistrements lus = gardés + doublons fusionnés + écartés",
-                title_justify="left")
+    rec = Table(
+        title="Réconciliation : enregistrements lus = gardés + doublons fusionnés + écartés",
+        title_justify="left",
+    )
     for col in ("fichier", "lus", "gardés", "doublons", "écartés", "équilibre"):
         rec.add_column(col, justify="right" if col != "fichier" else "left")
     for r in wh["reconciliation"]:
-        rec.add_row(r["file_name"], _n(r["records_in"]), _n(r["kept"]), _n(r["duplicates"]),
-                    _n(r["set_aside"]), "[green]oui[/]" if r["balanced"] else "[red]NON[/]")
+        rec.add_row(
+            r["file_name"],
+            _n(r["records_in"]),
+            _n(r["kept"]),
+            _n(r["duplicates"]),
+            _n(r["set_aside"]),
+            "[green]oui[/]" if r["balanced"] else "[red]NON[/]",
+        )
     out.print(rec)
     if wh["source_overlap"]:
         ov = Table(title="Recouvrement entre sources (marchés communs)", title_justify="left")
@@ -193,9 +247,12 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
     if as_json:
         _print_json(report)
         return
-    out.print("Enregistrements : " + ", ".join(
-        f"{_n(r['records'])} {dict(kept='gardés', duplicate='doublons fusionnés', set_aside='écartés')[r['status']]}"
-        for r in report["records"]))
+    out.print(
+        "Enregistrements : "
+        + ", ".join(
+            f"{_n(r['records'])} {RECORD_STATUS_FR[r['status']]}" for r in report["records"]
+        )
+    )
     t = Table(title="Constats par règle", title_justify="left")
     for col in ("règle", "gravité", "champ", "constat", "nombre"):
         t.add_column(col)
@@ -206,15 +263,27 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
     for col in ("fichier", "enregistrements", "écartés", "avertissements", "corrections"):
         t.add_column(col)
     for r in report["by_file"]:
-        t.add_row(r["file_name"], _n(r["records"]), _n(r["set_aside"]), _n(r["warnings"]),
-                  _n(r["repairs"]))
+        t.add_row(
+            r["file_name"],
+            _n(r["records"]),
+            _n(r["set_aside"]),
+            _n(r["warnings"]),
+            _n(r["repairs"]),
+        )
     out.print(t)
-    t = Table(title=f"Acheteurs ayant le plus de constats (les {limit} premiers)", title_justify="left")
+    t = Table(
+        title=f"Acheteurs ayant le plus de constats (les {limit} premiers)", title_justify="left"
+    )
     for col in ("SIRET", "acheteur", "bloquants", "avertissements", "enregistrements"):
         t.add_column(col)
     for r in report["by_buyer"]:
-        t.add_row(r["buyer_siret"] or "—", r["buyer_name"] or "—", _n(r["blocking"]),
-                  _n(r["warnings"]), _n(r["records"]))
+        t.add_row(
+            r["buyer_siret"] or "—",
+            r["buyer_name"] or "—",
+            _n(r["blocking"]),
+            _n(r["warnings"]),
+            _n(r["records"]),
+        )
     out.print(t)
 
 
@@ -223,22 +292,32 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
 def demo_cmd(ctx: click.Context) -> None:
     """Charge les données de démonstration, construit l'entrepôt et affiche son état."""
     if not DEMO_DATA.exists():
-        raise ObservatoireError("Les données de démonstration sont introuvables.", where=str(DEMO_DATA),
-                                hint="Lancez la commande depuis une copie complète du dépôt.")
+        raise ObservatoireError(
+            "Les données de démonstration sont introuvables.",
+            where=str(DEMO_DATA),
+            hint="Lancez la commande depuis une copie complète du dépôt.",
+        )
     obj: Context = ctx.obj
     out.print(f"Données de démonstration : {DEMO_DATA}")
-    outcomes = ingest(obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"],
-                      on_file=_report_outcome)
+    outcomes = ingest(
+        obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
+    )
     if any(o.new and o.load.status == "rejected" for o in outcomes):
-        raise ObservatoireError("Un fichier de démonstration a été rejeté.", where=str(DEMO_DATA),
-                                hint="Vérifiez que le dépôt est complet.")
+        raise ObservatoireError(
+            "Un fichier de démonstration a été rejeté.",
+            where=str(DEMO_DATA),
+            hint="Vérifiez que le dépôt est complet.",
+        )
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
 
 
 @cli.command("dictionary")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Fichier Markdown à écrire (par défaut : sortie standard).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fichier Markdown à écrire (par défaut : sortie standard).",
+)
 def dictionary_cmd(output: Path | None) -> None:
     """Écrit le dictionnaire des données de l'entrepôt (Markdown, en anglais)."""
     from observatoire.model.dictionary import markdown
@@ -265,6 +344,16 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("Interrompu : l'entrepôt en service n'a pas changé.")
         sys.exit(130)
+    except Exception as exc:
+        # A defect of the observatoire itself, not a user mistake: say so plainly; the traceback
+        # is for developers (OBSERVATOIRE_DEBUG=1).
+        if os.environ.get("OBSERVATOIRE_DEBUG"):
+            raise
+        err.print(
+            f"[red]Erreur interne[/] : {type(exc).__name__}: {exc}\n"
+            "Que faire : relancez avec OBSERVATOIRE_DEBUG=1 pour le détail et signalez le problème."
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ class Settings:
     def from_env(cls, home: str | Path | None = None) -> Settings:
         """Read settings from the environment; ``home`` (e.g. from ``--home``) wins."""
         env = os.environ
-        chosen = Path(home) if home else Path(env["OBSERVATOIRE_HOME"]) if env.get(
-            "OBSERVATOIRE_HOME"
-        ) else _default_home()
+        chosen = (
+            Path(home)
+            if home
+            else Path(env["OBSERVATOIRE_HOME"])
+            if env.get("OBSERVATOIRE_HOME")
+            else _default_home()
+        )
         try:
             batch = int(env.get("OBSERVATOIRE_BATCH_SIZE", "20000"))
             threads = int(env.get("OBSERVATOIRE_THREADS", "0"))
@@ -82,5 +86,5 @@ class Settings:
             raise ConfigError(
                 f"Impossible de créer le dossier de données : {exc.strerror}.",
                 where=str(self.home),
-                hint="Choisissez un dossier accessible en écriture avec OBSERVATOIRE_HOME ou --home.",
+                hint="Choisissez un dossier accessible en écriture (OBSERVATOIRE_HOME ou --home).",
             ) from exc

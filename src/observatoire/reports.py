@@ -12,21 +12,13 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
-from observatoire.errors import WarehouseMissing
 from observatoire.landing.catalog import Catalog
+from observatoire.warehouse import open_warehouse, table_counts
 
 
-def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse in service."""
-    if not settings.warehouse_path.exists():
-        raise WarehouseMissing(
-            "Aucun entrepôt n'a encore été construit.", where=str(settings.warehouse_path),
-            hint="Lancez « observatoire ingest CHEMIN » puis « observatoire build ».",
-        )
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -46,10 +38,7 @@ def status(settings: Settings) -> dict[str, Any]:
     if settings.warehouse_path.exists():
         con = open_warehouse(settings)
         try:
-            tables = _rows(con, "SELECT table_name AS name, estimated_size AS rows FROM duckdb_tables() "
-                                "ORDER BY table_name")
-            for t in tables:
-                t["rows"] = con.execute(f'SELECT count(*) FROM "{t["name"]}"').fetchone()[0]  # type: ignore[index]
+            tables = [{"name": n, "rows": c} for n, c in table_counts(con).items()]
             report["warehouse"] = {
                 "path": str(settings.warehouse_path),
                 "build": _rows(con, "SELECT * FROM build_info")[0],
@@ -67,32 +56,46 @@ def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
     con = open_warehouse(settings)
     try:
         return {
-            "records": _rows(con, """SELECT status, count(*) AS records FROM source_records
-                                     GROUP BY status ORDER BY status"""),
-            "by_rule": _rows(con, """
+            "records": _rows(
+                con,
+                """SELECT status, count(*) AS records FROM source_records
+                                     GROUP BY status ORDER BY status""",
+            ),
+            "by_rule": _rows(
+                con,
+                """
                 SELECT f.rule_id, f.severity, f.field, q.title, count(*) AS findings,
-                       count(DISTINCT f.record_key) AS records, any_value(q.explanation) AS explanation,
+                       count(DISTINCT f.record_key) AS records,
+                       any_value(q.explanation) AS explanation,
                        any_value(q.hint) AS hint
                 FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
-                GROUP BY ALL
+                GROUP BY f.rule_id, f.severity, f.field, q.title
                 ORDER BY CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1
-                         WHEN 'correction' THEN 2 ELSE 3 END, findings DESC, f.rule_id"""),
-            "by_file": _rows(con, """
+                         WHEN 'correction' THEN 2 ELSE 3 END, findings DESC, f.rule_id""",
+            ),
+            "by_file": _rows(
+                con,
+                """
                 SELECT sr.file_name, count(*) AS records,
                        count(*) FILTER (WHERE sr.status = 'set_aside') AS set_aside,
                        (SELECT count(*) FROM findings f WHERE f.load_id = sr.load_id
                           AND f.severity = 'avertissement') AS warnings,
                        (SELECT count(*) FROM findings f WHERE f.load_id = sr.load_id
                           AND f.severity = 'correction') AS repairs
-                FROM source_records sr GROUP BY sr.load_id, sr.file_name ORDER BY sr.load_id"""),
-            "by_buyer": _rows(con, """
+                FROM source_records sr GROUP BY sr.load_id, sr.file_name ORDER BY sr.load_id""",
+            ),
+            "by_buyer": _rows(
+                con,
+                """
                 SELECT f.buyer_siret, any_value(b.name) AS buyer_name, count(*) AS findings,
                        count(*) FILTER (WHERE f.severity = 'bloquant') AS blocking,
                        count(*) FILTER (WHERE f.severity = 'avertissement') AS warnings,
                        count(DISTINCT f.record_key) AS records
                 FROM findings f LEFT JOIN buyers b ON b.buyer_siret = f.buyer_siret
                 WHERE f.severity IN ('bloquant', 'avertissement')
-                GROUP BY f.buyer_siret ORDER BY findings DESC, f.buyer_siret LIMIT ?""", [limit]),
+                GROUP BY f.buyer_siret ORDER BY findings DESC, f.buyer_siret LIMIT ?""",
+                [limit],
+            ),
         }
     finally:
         con.close()

@@ -1,1 +1,1 @@
-"""Landing: every ingested file, stored unchanged and addressed by its content, plus the load log."""
+"""Landing: every ingested file, stored unchanged and addressed by its content; the load log."""

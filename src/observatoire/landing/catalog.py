@@ -99,11 +99,22 @@ class Catalog:
                        loaded_at, duration_s, parser_version)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
-                    load.sha256, load.source, load.file_name, load.original_path,
-                    load.size_bytes, load.kind, load.format, load.format_label, load.records,
-                    load.marches, load.concessions, load.status,
-                    json.dumps(load.errors, ensure_ascii=False), load.loaded_at,
-                    load.duration_s, load.parser_version,
+                    load.sha256,
+                    load.source,
+                    load.file_name,
+                    load.original_path,
+                    load.size_bytes,
+                    load.kind,
+                    load.format,
+                    load.format_label,
+                    load.records,
+                    load.marches,
+                    load.concessions,
+                    load.status,
+                    json.dumps(load.errors, ensure_ascii=False),
+                    load.loaded_at,
+                    load.duration_s,
+                    load.parser_version,
                 ),
             )
             load.load_id = cur.lastrowid
@@ -123,7 +134,11 @@ class Catalog:
             return cur.lastrowid
 
     def finish_build(
-        self, build_id: int, finished_at: str, status: str, error: str | None,
+        self,
+        build_id: int,
+        finished_at: str,
+        status: str,
+        error: str | None,
         summary: dict[str, Any],
     ) -> None:
         with self._connect() as con:
@@ -131,6 +146,15 @@ class Catalog:
                 "UPDATE builds SET finished_at = ?, status = ?, error = ?, summary = ? "
                 "WHERE build_id = ?",
                 (finished_at, status, error, json.dumps(summary, ensure_ascii=False), build_id),
+            )
+
+    def mark_interrupted(self, finished_at: str) -> None:
+        """Builds still marked running when no build holds the lock were killed."""
+        with self._connect() as con:
+            con.execute(
+                "UPDATE builds SET status = 'failed', finished_at = ?, "
+                "error = 'interrompue (processus arrêté avant la fin)' WHERE status = 'running'",
+                (finished_at,),
             )
 
     def builds(self, limit: int = 10) -> list[dict[str, Any]]:

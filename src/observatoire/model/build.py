@@ -7,10 +7,12 @@ killed leaves the previous warehouse untouched (and its leftover file is removed
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from stdnum.fr import siret as stdnum_siret
 
 from observatoire import __version__
 from observatoire.config import Settings
+from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog, Load
 from observatoire.landing.ingest import staging_path
 from observatoire.landing.store import landed_path
@@ -32,11 +35,22 @@ from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.detect import detect
 from observatoire.staging.parse import parse_to_staging
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
+from observatoire.warehouse import scalar, table_counts
 
 #: Intermediate tables dropped once the model is built.
-WORK_TABLES = ["staged", "records_parsed", "records_base_work", "records",
-               "record_flags_work", "record_rank_work", "set_aside_work", "duplicates_work",
-               "modifications_work", "findings_records_work", "findings_model_work"]
+WORK_TABLES = [
+    "staged",
+    "records_parsed",
+    "records_base_work",
+    "records",
+    "record_flags_work",
+    "record_rank_work",
+    "set_aside_work",
+    "duplicates_work",
+    "modifications_work",
+    "findings_records_work",
+    "findings_model_work",
+]
 
 
 @dataclass
@@ -73,10 +87,27 @@ def _load_table(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
     if loads:
         con.executemany(
             "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(ld.load_id, ld.sha256, ld.source, ld.file_name, ld.original_path, ld.size_bytes,
-              ld.kind, ld.format, ld.format_label, ld.records, ld.marches, ld.concessions,
-              ld.status, len(ld.errors), ld.loaded_at.replace("+00:00", ""), ld.duration_s)
-             for ld in loads],
+            [
+                (
+                    ld.load_id,
+                    ld.sha256,
+                    ld.source,
+                    ld.file_name,
+                    ld.original_path,
+                    ld.size_bytes,
+                    ld.kind,
+                    ld.format,
+                    ld.format_label,
+                    ld.records,
+                    ld.marches,
+                    ld.concessions,
+                    ld.status,
+                    len(ld.errors),
+                    ld.loaded_at.replace("+00:00", ""),
+                    ld.duration_s,
+                )
+                for ld in loads
+            ],
         )
 
 
@@ -101,7 +132,9 @@ def _fingerprint(loads: list[Load]) -> str:
     return digest.hexdigest()
 
 
-def _steps(settings: Settings, loads: list[Load]) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
+def _steps(
+    settings: Settings, loads: list[Load]
+) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
     def staged(con: duckdb.DuckDBPyConnection) -> None:
         files = _staging_files(settings, loads, settings.batch_size)
         if files:
@@ -113,17 +146,23 @@ def _steps(settings: Settings, loads: list[Load]) -> list[tuple[str, Callable[[d
             con.execute("CREATE TABLE staged AS SELECT * FROM read_parquet(?)", [str(empty)])
 
     def references(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("CREATE TABLE ref_enum_values (field VARCHAR, key VARCHAR, canonical VARCHAR, "
-                    "obsolete BOOLEAN)")
+        con.execute(
+            "CREATE TABLE ref_enum_values (field VARCHAR, key VARCHAR, canonical VARCHAR, "
+            "obsolete BOOLEAN)"
+        )
         con.executemany("INSERT INTO ref_enum_values VALUES (?, ?, ?, ?)", enum_rows())
-        con.execute("CREATE TABLE quality_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
-                    "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)")
+        con.execute(
+            "CREATE TABLE quality_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
+            "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)"
+        )
         con.executemany("INSERT INTO quality_rules VALUES (?, ?, ?, ?, ?, ?, ?)", rules_rows())
         build_reference_tables(con, loads, settings.landing_dir)
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(clean.RECORDS_PARSED)
-        con.execute(clean.RECORDS.replace("CREATE TABLE records AS", "CREATE TABLE records_base_work AS"))
+        con.execute(
+            clean.RECORDS.replace("CREATE TABLE records AS", "CREATE TABLE records_base_work AS")
+        )
         con.execute(contracts.PLACES)
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
@@ -136,11 +175,20 @@ def _steps(settings: Settings, loads: list[Load]) -> list[tuple[str, Callable[[d
             FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
 
     def model(con: duckdb.DuckDBPyConnection) -> None:
-        for sql in (contracts.RANK, contracts.DUPLICATES, contracts.SOURCE_RECORDS,
-                    contracts.MODIFICATIONS, contracts.CONTRACT_VERSIONS,
-                    contracts.CONTRACT_HOLDERS, contracts.SUBCONTRACTS, contracts.CONTRACTS,
-                    contracts.BUYERS, contracts.SUPPLIERS, contracts.OVERLAP,
-                    contracts.RECONCILIATION):
+        for sql in (
+            contracts.RANK,
+            contracts.DUPLICATES,
+            contracts.SOURCE_RECORDS,
+            contracts.MODIFICATIONS,
+            contracts.CONTRACT_VERSIONS,
+            contracts.CONTRACT_HOLDERS,
+            contracts.SUBCONTRACTS,
+            contracts.CONTRACTS,
+            contracts.BUYERS,
+            contracts.SUPPLIERS,
+            contracts.OVERLAP,
+            contracts.RECONCILIATION,
+        ):
             con.execute(sql)
 
     def model_findings(con: duckdb.DuckDBPyConnection) -> None:
@@ -181,10 +229,34 @@ def remove_leftovers(settings: Settings) -> None:
         leftover.unlink(missing_ok=True)
 
 
+@contextmanager
+def _build_lock(settings: Settings) -> Iterator[None]:
+    """One build at a time per data home."""
+    with (settings.home / "build.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ObservatoireError(
+                "Une construction de l'entrepôt est déjà en cours dans ce dossier de données.",
+                where=str(settings.home),
+                hint="Attendez qu'elle se termine, puis relancez.",
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> BuildSummary:
     settings.ensure_home()
+    with _build_lock(settings):
+        return _build(settings, on_step)
+
+
+def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSummary:
     catalog = Catalog(settings.catalog_path)
     remove_leftovers(settings)
+    catalog.mark_interrupted(_now())
     loads = catalog.loads()
     started_at = _now()
     build_id = catalog.start_build(started_at)
@@ -206,19 +278,25 @@ def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> B
                     on_step(label)
                 step(con)
             finished_at = _now()
-            tables = {
-                name: int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])  # type: ignore[index]
-                for (name,) in con.sql(
-                    "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()
-            }
-            reconciled = bool(con.execute(
-                "SELECT COALESCE(bool_and(balanced), true) FROM reconciliation").fetchone()[0])  # type: ignore[index]
+            tables = table_counts(con)
+            reconciled = bool(
+                scalar(con, "SELECT COALESCE(bool_and(balanced), true) FROM reconciliation")
+            )
             con.execute("""CREATE TABLE build_info (build_id INTEGER, started_at TIMESTAMP,
                 finished_at TIMESTAMP, parser_version VARCHAR, software_version VARCHAR,
                 input_fingerprint VARCHAR, reconciled BOOLEAN)""")
-            con.execute("INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [build_id, started_at.replace("+00:00", ""), finished_at.replace("+00:00", ""),
-                         PARSER_VERSION, __version__, _fingerprint(loads), reconciled])
+            con.execute(
+                "INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    build_id,
+                    started_at.replace("+00:00", ""),
+                    finished_at.replace("+00:00", ""),
+                    PARSER_VERSION,
+                    __version__,
+                    _fingerprint(loads),
+                    reconciled,
+                ],
+            )
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -232,6 +310,11 @@ def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> B
         raise
     seconds = round(time.perf_counter() - t0, 2)
     summary = BuildSummary(build_id, seconds, tables, reconciled)
-    catalog.finish_build(build_id, finished_at, "succeeded", None,
-                         {"seconds": seconds, "tables": tables, "reconciled": reconciled})
+    catalog.finish_build(
+        build_id,
+        finished_at,
+        "succeeded",
+        None,
+        {"seconds": seconds, "tables": tables, "reconciled": reconciled},
+    )
     return summary

@@ -4,6 +4,8 @@ Runs after :mod:`observatoire.model.clean`. Tables created here that end with ``
 intermediate and dropped at the end of the build; the others are the documented warehouse.
 """
 
+from observatoire.quality.rules import BUDGET_LABEL, MOJIBAKE
+
 PLACES = r"""
 CREATE TABLE records AS
 SELECT b.*,
@@ -319,12 +321,12 @@ LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
 ORDER BY r.uid
 """
 
-BUYERS = r"""
+BUYERS_TEMPLATE = r"""
 CREATE TABLE buyers AS
 WITH names AS (
     SELECT r.buyer_siret, trim(r.raw_buyer_name) AS name,
-        NOT regexp_matches(r.raw_buyer_name, '(\x{FFFD}|Ã[©¨ª«¢§´®¯¹¼»]|â€)')
-        AND NOT regexp_matches(upper(r.raw_buyer_name), '(^|[^A-Z])BUDG(ET|\.|\s)') AS reliable,
+        NOT regexp_matches(r.raw_buyer_name, '{mojibake}')
+        AND NOT regexp_matches(upper(r.raw_buyer_name), '{budget}') AS reliable,
         r.publication_date
     FROM records r JOIN record_rank_work k ON k.record_key = r.record_key
     WHERE NULLIF(trim(r.raw_buyer_name), '') IS NOT NULL
@@ -349,6 +351,8 @@ LEFT JOIN siret_checks sc ON sc.siret = c.buyer_siret
 GROUP BY ALL
 ORDER BY c.buyer_siret
 """
+
+BUYERS = BUYERS_TEMPLATE.replace("{budget}", BUDGET_LABEL).replace("{mojibake}", MOJIBAKE)
 
 SUPPLIERS = r"""
 CREATE TABLE suppliers AS

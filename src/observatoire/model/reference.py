@@ -19,11 +19,11 @@ from observatoire.staging.detect import detect
 
 EMPTY = {
     "ref_cpv": "code VARCHAR, code_with_check VARCHAR, label VARCHAR, parent_code VARCHAR, "
-               "division VARCHAR",
+    "division VARCHAR",
     "ref_communes": "commune_code VARCHAR, commune_name VARCHAR, departement_code VARCHAR, "
-                    "departement_name VARCHAR, region_code VARCHAR, region_name VARCHAR",
+    "departement_name VARCHAR, region_code VARCHAR, region_name VARCHAR",
     "ref_sirene_establishments": "siret VARCHAR, siren VARCHAR, postal_code VARCHAR, "
-                                 "commune_code VARCHAR, commune_name VARCHAR, naf_code VARCHAR",
+    "commune_code VARCHAR, commune_name VARCHAR, naf_code VARCHAR",
     "ref_sirene_categories": "siren VARCHAR, category VARCHAR",
 }
 
@@ -45,35 +45,51 @@ def _select(table: str, relation: str, cols: set[str], load_id: int) -> str:
     if table == "ref_cpv":
         code, label = ("CODE", "FR") if "CODE" in cols else ("id", "name")
         parent = "left(parent, 8)" if "parent" in cols else "NULL"
-        return (f"SELECT left(trim({code}), 8) AS code, trim({code}) AS code_with_check, "
-                f"trim({label}) AS label, {parent} AS parent_code, left(trim({code}), 2) AS division, "
-                f"{load_id} AS load_id FROM {relation} WHERE {code} IS NOT NULL")
+        return (
+            f"SELECT left(trim({code}), 8) AS code, trim({code}) AS code_with_check, "
+            f"trim({label}) AS label, {parent} AS parent_code, left(trim({code}), 2) AS division, "
+            f"{load_id} AS load_id FROM {relation} WHERE {code} IS NOT NULL"
+        )
     if table == "ref_communes":
-        return ("SELECT CAST(commune_code AS VARCHAR) AS commune_code, commune_nom AS commune_name, "
-                "CAST(departement_code AS VARCHAR) AS departement_code, "
-                "departement_nom AS departement_name, CAST(region_code AS VARCHAR) AS region_code, "
-                f"region_nom AS region_name, {load_id} AS load_id FROM {relation}")
+        return (
+            "SELECT CAST(commune_code AS VARCHAR) AS commune_code, commune_nom AS commune_name, "
+            "CAST(departement_code AS VARCHAR) AS departement_code, "
+            "departement_nom AS departement_name, CAST(region_code AS VARCHAR) AS region_code, "
+            f"region_nom AS region_name, {load_id} AS load_id FROM {relation}"
+        )
     if table == "ref_sirene_establishments":
-        return ("SELECT trim(siret) AS siret, left(trim(siret), 9) AS siren, "
-                "lpad(trim(codePostalEtablissement), 5, '0') AS postal_code, "
-                "NULLIF(trim(codeCommuneEtablissement), '') AS commune_code, "
-                "libelleCommuneEtablissement AS commune_name, "
-                "activitePrincipaleEtablissement AS naf_code, "
-                f"{load_id} AS load_id FROM {relation} WHERE siret IS NOT NULL")
+        return (
+            "SELECT trim(siret) AS siret, left(trim(siret), 9) AS siren, "
+            "lpad(trim(codePostalEtablissement), 5, '0') AS postal_code, "
+            "NULLIF(trim(codeCommuneEtablissement), '') AS commune_code, "
+            "libelleCommuneEtablissement AS commune_name, "
+            "activitePrincipaleEtablissement AS naf_code, "
+            f"{load_id} AS load_id FROM {relation} WHERE siret IS NOT NULL"
+        )
     if table == "ref_sirene_categories":
-        siren = ("left(trim(siretEtablissement), 9)" if "siretEtablissement" in cols
-                 else "lpad(trim(siren), 9, '0')")
-        return (f"SELECT {siren} AS siren, NULLIF(trim(categorieEntreprise), '') AS category, "
-                f"{load_id} AS load_id FROM {relation}")
+        siren = (
+            "left(trim(siretEtablissement), 9)"
+            if "siretEtablissement" in cols
+            else "lpad(trim(siren), 9, '0')"
+        )
+        return (
+            f"SELECT {siren} AS siren, NULLIF(trim(categorieEntreprise), '') AS category, "
+            f"{load_id} AS load_id FROM {relation}"
+        )
     raise ValueError(table)
 
 
-KEYS = {"ref_cpv": "code", "ref_communes": "commune_code", "ref_sirene_establishments": "siret",
-        "ref_sirene_categories": "siren"}
+KEYS = {
+    "ref_cpv": "code",
+    "ref_communes": "commune_code",
+    "ref_sirene_establishments": "siret",
+    "ref_sirene_categories": "siren",
+}
 
 
-def build_reference_tables(con: duckdb.DuckDBPyConnection, loads: list[Load],
-                           landing_dir: Path) -> None:
+def build_reference_tables(
+    con: duckdb.DuckDBPyConnection, loads: list[Load], landing_dir: Path
+) -> None:
     parts: dict[str, list[str]] = {t: [] for t in EMPTY}
     for load in loads:
         if load.kind != "reference" or load.status != "loaded" or load.format not in SELECTS:

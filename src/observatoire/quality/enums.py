@@ -13,27 +13,45 @@ import unicodedata
 #: field -> canonical values
 CANONICAL: dict[str, list[str]] = {
     "procedure": [
-        "Procédure adaptée", "Appel d'offres ouvert", "Appel d'offres restreint",
+        "Procédure adaptée",
+        "Appel d'offres ouvert",
+        "Appel d'offres restreint",
         "Procédure avec négociation",
-        "Marché passé sans publicité ni mise en concurrence préalable", "Dialogue compétitif",
-        "Procédure négociée ouverte", "Procédure non négociée ouverte",
-        "Procédure négociée restreinte", "Procédure non négociée restreinte",
+        "Marché passé sans publicité ni mise en concurrence préalable",
+        "Dialogue compétitif",
+        "Procédure négociée ouverte",
+        "Procédure non négociée ouverte",
+        "Procédure négociée restreinte",
+        "Procédure non négociée restreinte",
     ],
     "nature": [
-        "Marché", "Marché de partenariat", "Marché de défense ou de sécurité",
-        "Concession de travaux", "Concession de service", "Concession de service public",
+        "Marché",
+        "Marché de partenariat",
+        "Marché de défense ou de sécurité",
+        "Concession de travaux",
+        "Concession de service",
+        "Concession de service public",
         "Délégation de service public",
     ],
     "place_type": [
-        "Code postal", "Code commune", "Code arrondissement", "Code canton", "Code département",
-        "Code région", "Code pays",
+        "Code postal",
+        "Code commune",
+        "Code arrondissement",
+        "Code canton",
+        "Code département",
+        "Code région",
+        "Code pays",
     ],
     "price_form": ["Unitaire", "Forfaitaire", "Mixte"],
     "holder_type": ["SIRET", "TVA", "TAHITI", "RIDET", "FRWF", "IREP", "UE", "HORS-UE"],
     "ccag": [
-        "Travaux", "Maitrise d'œuvre", "Fournitures courantes et services",
-        "Marchés industriels", "Prestations intellectuelles",
-        "Techniques de l'information et de la communication", "Pas de CCAG",
+        "Travaux",
+        "Maitrise d'œuvre",
+        "Fournitures courantes et services",
+        "Marchés industriels",
+        "Prestations intellectuelles",
+        "Techniques de l'information et de la communication",
+        "Pas de CCAG",
     ],
     "grouping": ["Conjoint", "Solidaire", "Pas de groupement"],
 }
@@ -43,12 +61,9 @@ OBSOLETE: dict[str, dict[str, str]] = {
     "procedure": {
         "Procédure concurrentielle avec négociation": "Procédure avec négociation",
         "Procédure négociée avec mise en concurrence préalable": "Procédure avec négociation",
-        "Marché négocié sans publicité ni mise en concurrence préalable":
-            "Marché passé sans publicité ni mise en concurrence préalable",
-        "Marché public négocié sans publicité ni mise en concurrence préalable":
-            "Marché passé sans publicité ni mise en concurrence préalable",
-        "Procédure négociée sans publicité ni mise en concurrence préalable":
-            "Marché passé sans publicité ni mise en concurrence préalable",
+        "Marché négocié sans publicité ni mise en concurrence préalable": "Marché passé sans publicité ni mise en concurrence préalable",
+        "Marché public négocié sans publicité ni mise en concurrence préalable": "Marché passé sans publicité ni mise en concurrence préalable",
+        "Procédure négociée sans publicité ni mise en concurrence préalable": "Marché passé sans publicité ni mise en concurrence préalable",
     },
     "nature": {
         # 2019 natures that moved to techniques / modalitesExecution in 2024: the nature becomes
@@ -58,8 +73,11 @@ OBSOLETE: dict[str, dict[str, str]] = {
         "Marche subsequent": "Marché",
     },
     "holder_type": {
-        "TVA_INTRACOMMUNAUTAIRE": "TVA", "TVA intracommunautaire": "TVA", "HORS_UE": "HORS-UE",
-        "HORS UE": "HORS-UE", "SIREN": "SIRET",
+        "TVA_INTRACOMMUNAUTAIRE": "TVA",
+        "TVA intracommunautaire": "TVA",
+        "HORS_UE": "HORS-UE",
+        "HORS UE": "HORS-UE",
+        "SIREN": "SIRET",
     },
     "ccag": {"Maîtrise d'œuvre": "Maitrise d'œuvre", "Maitrise d'oeuvre": "Maitrise d'œuvre"},
     "price_form": {},

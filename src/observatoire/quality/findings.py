@@ -6,10 +6,16 @@ from observatoire.quality.rules import RULES, Rule
 
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
-    "record": ("records r LEFT JOIN record_flags_work f ON f.record_key = r.record_key",
-               "r.record_key", "r.uid"),
-    "holder": ("record_holders h JOIN records r ON r.record_key = h.record_key",
-               "r.record_key", "r.uid"),
+    "record": (
+        "records r LEFT JOIN record_flags_work f ON f.record_key = r.record_key",
+        "r.record_key",
+        "r.uid",
+    ),
+    "holder": (
+        "record_holders h JOIN records r ON r.record_key = h.record_key",
+        "r.record_key",
+        "r.uid",
+    ),
     "version": ("contract_versions v", "v.record_key", "v.uid"),
     "subcontract": ("subcontracts st", "st.record_key", "st.uid"),
     "duplicate": ("duplicates_work d", "d.record_key", "d.uid"),

@@ -16,26 +16,57 @@ SAMPLE = 64 * 1024
 
 #: Header columns that identify each kind of CSV file (all listed columns must be present).
 CSV_SIGNATURES: list[tuple[str, str, str, frozenset[str]]] = [
-    ("decp", "decp-tabular-csv", "DECP consolidé tabulaire (CSV, une ligne par marché × titulaire)",
-     frozenset({"acheteur_id", "titulaire_id", "montant"})),
+    (
+        "decp",
+        "decp-tabular-csv",
+        "DECP consolidé tabulaire (CSV, une ligne par marché × titulaire)",
+        frozenset({"acheteur_id", "titulaire_id", "montant"}),
+    ),
     ("reference", "ref-cpv-csv", "Nomenclature CPV 2008 (CSV)", frozenset({"CODE", "FR"})),
-    ("reference", "ref-cpv-csv", "Nomenclature CPV 2008 avec parents (CSV)",
-     frozenset({"id", "name", "parent"})),
-    ("reference", "ref-cog-csv", "Code officiel géographique, communes (CSV)",
-     frozenset({"commune_code", "departement_code", "region_code"})),
-    ("reference", "ref-sirene-etablissements-csv", "SIRENE, établissements (CSV)",
-     frozenset({"siret", "codeCommuneEtablissement"})),
-    ("reference", "ref-sirene-categories-csv", "SIRENE, catégorie d'entreprise (CSV)",
-     frozenset({"siren", "categorieEntreprise"})),
+    (
+        "reference",
+        "ref-cpv-csv",
+        "Nomenclature CPV 2008 avec parents (CSV)",
+        frozenset({"id", "name", "parent"}),
+    ),
+    (
+        "reference",
+        "ref-cog-csv",
+        "Code officiel géographique, communes (CSV)",
+        frozenset({"commune_code", "departement_code", "region_code"}),
+    ),
+    (
+        "reference",
+        "ref-sirene-etablissements-csv",
+        "SIRENE, établissements (CSV)",
+        frozenset({"siret", "codeCommuneEtablissement"}),
+    ),
+    (
+        "reference",
+        "ref-sirene-categories-csv",
+        "SIRENE, catégorie d'entreprise (CSV)",
+        frozenset({"siren", "categorieEntreprise"}),
+    ),
 ]
 PARQUET_SIGNATURES: list[tuple[str, str, frozenset[str]]] = [
-    ("ref-cog-parquet", "Code officiel géographique, communes (Parquet)",
-     frozenset({"commune_code", "departement_code", "region_code"})),
+    (
+        "ref-cog-parquet",
+        "Code officiel géographique, communes (Parquet)",
+        frozenset({"commune_code", "departement_code", "region_code"}),
+    ),
 ]
 #: Keys of which at least one marks a JSON object as a DECP record.
 DECP_RECORD_KEYS = frozenset(
-    {"acheteur", "autoriteConcedante", "titulaires", "concessionnaires", "codeCPV", "montant",
-     "dateNotification", "acheteur.id"}
+    {
+        "acheteur",
+        "autoriteConcedante",
+        "titulaires",
+        "concessionnaires",
+        "codeCPV",
+        "montant",
+        "dateNotification",
+        "acheteur.id",
+    }
 )
 BINARY_MAGIC = {
     b"PK\x03\x04": "une archive ZIP (ou un classeur XLSX)",
@@ -80,7 +111,8 @@ def detect(path: Path) -> Detected:
     where = str(path)
     if not sample.strip():
         raise InputFileError(
-            "Le fichier est vide.", where=where,
+            "Le fichier est vide.",
+            where=where,
             hint="Vérifiez le téléchargement ou l'export qui a produit ce fichier.",
         )
     if sample.startswith(b"PAR1"):
@@ -89,13 +121,16 @@ def detect(path: Path) -> Detected:
         if sample.startswith(magic):
             raise InputFileError(
                 f"Le fichier est {what}, pas un fichier de données DECP ou de référence.",
-                where=where, hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
+                where=where,
+                hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
             )
     encoding, notes = sniff_encoding(sample)
     if b"\x00" in sample and encoding != "utf-16":
         raise InputFileError(
-            "Le fichier est binaire (il contient des octets nuls) : ce n'est ni du JSON, ni du XML, "
-            "ni du CSV.", where=where,
+            "Le fichier est binaire (il contient des octets nuls) : ce n'est ni du JSON, "
+            "ni du XML, "
+            "ni du CSV.",
+            where=where,
             hint="Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV.",
         )
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
@@ -121,8 +156,12 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
                 if array_start:
                     if prefix == "item" and event == "map_key" and value in DECP_RECORD_KEYS:
                         return Detected(
-                            "decp", "decp-json-array", "DECP JSON (liste de marchés à la racine)",
-                            encoding, [("item", None)], notes=notes,
+                            "decp",
+                            "decp-json-array",
+                            "DECP JSON (liste de marchés à la racine)",
+                            encoding,
+                            [("item", None)],
+                            notes=notes,
                         )
                     if prefix == "item" and event == "map_key":
                         seen.append((prefix, str(value)))
@@ -131,18 +170,24 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
                     continue
                 if prefix == "marches" and event == "start_array":
                     return Detected(
-                        "decp", "decp-json-list",
-                        "DECP JSON, paquet {\"marches\": [...]} (format 2019 ou 2024 « à plat »)",
-                        encoding, [("marches.item", None)], notes=notes,
+                        "decp",
+                        "decp-json-list",
+                        'DECP JSON, paquet {"marches": [...]} (format 2019 ou 2024 « à plat »)',
+                        encoding,
+                        [("marches.item", None)],
+                        notes=notes,
                     )
                 if prefix == "marches" and event == "start_map":
                     return Detected(
-                        "decp", "decp-json-wrapped",
-                        "DECP JSON 2024, paquet {\"marches\": {\"marche\": [...], "
-                        "\"contrat-concession\": [...]}}",
+                        "decp",
+                        "decp-json-wrapped",
+                        'DECP JSON 2024, paquet {"marches": {"marche": [...], '
+                        '"contrat-concession": [...]}}',
                         encoding,
-                        [("marches.marche.item", "marche"),
-                         ("marches.contrat-concession.item", "contrat-concession")],
+                        [
+                            ("marches.marche.item", "marche"),
+                            ("marches.contrat-concession.item", "contrat-concession"),
+                        ],
                         notes=notes,
                     )
                 if prefix == "" and event == "map_key":
@@ -159,14 +204,16 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
     if array_start:
         raise InputFileError(
             "Ce JSON est une liste, mais ses éléments ne sont pas des marchés DECP "
-            f"(clés du premier élément : {keys}).", where=str(path),
+            f"(clés du premier élément : {keys}).",
+            where=str(path),
             hint="Un fichier DECP contient des marchés avec au moins id, acheteur et titulaires.",
         )
     raise InputFileError(
         "Ce JSON n'a pas la forme d'un paquet DECP : la clé « marches » est absente "
-        f"(clés trouvées à la racine : {keys}).", where=str(path),
-        hint="Un fichier DECP contient {\"marches\": [...]} (format 2019) ou "
-        "{\"marches\": {\"marche\": [...]}} (format 2024).",
+        f"(clés trouvées à la racine : {keys}).",
+        where=str(path),
+        hint='Un fichier DECP contient {"marches": [...]} (format 2019) ou '
+        '{"marches": {"marche": [...]}} (format 2024).',
     )
 
 
@@ -174,7 +221,9 @@ def _detect_xml(text: str, where: str, encoding: str, notes: list[str]) -> Detec
     # Skip the declaration, comments and processing instructions to find the root element.
     body = text
     while body.startswith(("<?", "<!--", "<!")):
-        end = body.find("?>" if body.startswith("<?") else "-->" if body.startswith("<!--") else ">")
+        end = body.find(
+            "?>" if body.startswith("<?") else "-->" if body.startswith("<!--") else ">"
+        )
         if end < 0:
             break
         body = body[end + 3 if body.startswith("<!--") else end + 2 :].lstrip()
@@ -186,7 +235,8 @@ def _detect_xml(text: str, where: str, encoding: str, notes: list[str]) -> Detec
         return Detected("decp", "decp-xml", "DECP XML (<marches>)", encoding, notes=notes)
     raise InputFileError(
         f"Ce XML n'est pas un fichier DECP : l'élément racine est <{root}> au lieu de <marches>.",
-        where=where, hint="Seuls les flux DECP XML (racine <marches>) sont acceptés.",
+        where=where,
+        hint="Seuls les flux DECP XML (racine <marches>) sont acceptés.",
     )
 
 
@@ -221,7 +271,8 @@ def _detect_parquet(path: Path) -> Detected:
         names = set(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise InputFileError(
-            f"Fichier Parquet illisible ({exc}).", where=str(path),
+            f"Fichier Parquet illisible ({exc}).",
+            where=str(path),
             hint="Téléchargez le fichier à nouveau.",
         ) from exc
     for fmt, label, needed in PARQUET_SIGNATURES:
@@ -229,5 +280,6 @@ def _detect_parquet(path: Path) -> Detected:
             return Detected("reference", fmt, label)
     raise InputFileError(
         "Fichier Parquet non reconnu (colonnes : " + ", ".join(sorted(names)[:12]) + ").",
-        where=str(path), hint="Seul le code officiel géographique est accepté en Parquet.",
+        where=str(path),
+        hint="Seul le code officiel géographique est accepté en Parquet.",
     )

@@ -54,7 +54,9 @@ class _Counter:
         self.position = 0
 
 
-def iter_json(path: Path, det: Detected, file_hash: str, result: ParseResult) -> Iterator[dict[str, Any]]:
+def iter_json(
+    path: Path, det: Detected, file_hash: str, result: ParseResult
+) -> Iterator[dict[str, Any]]:
     counter = _Counter()
     errors_mode = "strict"
     for attempt in range(2):
@@ -65,15 +67,23 @@ def iter_json(path: Path, det: Detected, file_hash: str, result: ParseResult) ->
                 with open_json(path, det.encoding, errors_mode) as fh:
                     for item in ijson.items(io.BufferedReader(fh, 1 << 20), prefix, use_float=True):
                         counter.position += 1
-                        yield normalise(item, file_hash=file_hash, position=counter.position,
-                                        listed_as=listed_as)
+                        yield normalise(
+                            item,
+                            file_hash=file_hash,
+                            position=counter.position,
+                            listed_as=listed_as,
+                        )
                     replaced = max(replaced, fh.replaced)
             if replaced:
-                result.errors.append(error(
-                    "nan_remplace",
-                    f"{replaced} valeur(s) « NaN », invalides en JSON, lues comme vides (null).",
-                    str(path), "Rien à faire ; signalez-le au producteur du fichier.",
-                ))
+                result.errors.append(
+                    error(
+                        "nan_remplace",
+                        f"{replaced} valeur(s) « NaN », invalides en JSON, lues comme vides "
+                        "(null).",
+                        str(path),
+                        "Rien à faire ; signalez-le au producteur du fichier.",
+                    )
+                )
             return
         except ijson.JSONError as exc:
             message = str(exc)
@@ -81,19 +91,25 @@ def iter_json(path: Path, det: Detected, file_hash: str, result: ParseResult) ->
                 # Stray bytes that are not UTF-8 although the beginning was: read again,
                 # replacing them (U+FFFD), and say so.
                 errors_mode = "replace"
-                result.errors.append(error(
-                    "encodage_remplace",
-                    "Des octets invalides en UTF-8 ont été remplacés par « � ».",
-                    str(path), "Demandez au producteur un export en UTF-8 valide.",
-                ))
+                result.errors.append(
+                    error(
+                        "encodage_remplace",
+                        "Des octets invalides en UTF-8 ont été remplacés par « � ».",
+                        str(path),
+                        "Demandez au producteur un export en UTF-8 valide.",
+                    )
+                )
                 continue
-            result.errors.append(error(
-                "json_invalide",
-                f"JSON invalide ou tronqué après l'enregistrement n° {counter.position} : {message}.",
-                f"{path}, après l'enregistrement {counter.position}",
-                "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
-                "nouveau le fichier complet puis ingérez-le.",
-            ))
+            result.errors.append(
+                error(
+                    "json_invalide",
+                    "JSON invalide ou tronqué après l'enregistrement n° "
+                    f"{counter.position} : {message}.",
+                    f"{path}, après l'enregistrement {counter.position}",
+                    "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
+                    "nouveau le fichier complet puis ingérez-le.",
+                )
+            )
             return
 
 
@@ -118,21 +134,33 @@ def _element_to_obj(el: Any) -> Any:
     return obj
 
 
-def iter_xml(path: Path, det: Detected, file_hash: str, result: ParseResult) -> Iterator[dict[str, Any]]:
+def iter_xml(
+    path: Path, det: Detected, file_hash: str, result: ParseResult
+) -> Iterator[dict[str, Any]]:
     position = 0
     with open_bytes(path, det.encoding) as raw:
         filtered = ControlByteFilter(raw)
-        stream = io.BufferedReader(filtered, 1 << 20)  # type: ignore[arg-type]
+        stream = io.BufferedReader(filtered, 1 << 20)
         try:
             for _, el in etree.iterparse(
-                stream, events=("end",), tag=("{*}marche", "{*}contrat-concession"),
-                recover=True, huge_tree=True, resolve_entities=False, no_network=True,
+                stream,
+                events=("end",),
+                tag=("{*}marche", "{*}contrat-concession"),
+                recover=True,
+                huge_tree=True,
+                resolve_entities=False,
+                no_network=True,
             ):
                 position += 1
                 listed_as = etree.QName(el).localname
                 obj = _element_to_obj(el)
-                row = normalise(obj, file_hash=file_hash, position=position, line=el.sourceline,
-                                listed_as=listed_as)
+                row = normalise(
+                    obj,
+                    file_hash=file_hash,
+                    position=position,
+                    line=el.sourceline,
+                    listed_as=listed_as,
+                )
                 # In XML, wrappers such as <titulaires><titulaire> are the normal shape.
                 row["notes"] = [n for n in row["notes"] if n not in XML_NORMAL_NOTES]
                 yield row
@@ -141,52 +169,86 @@ def iter_xml(path: Path, det: Detected, file_hash: str, result: ParseResult) -> 
                 while parent is not None and el.getprevious() is not None:
                     del parent[0]
         except etree.XMLSyntaxError as exc:
-            result.errors.append(error(
-                "xml_invalide", f"XML illisible après l'enregistrement n° {position} : {exc}.",
-                f"{path}, après l'enregistrement {position}",
-                "Les enregistrements lus avant l'erreur sont gardés ; demandez un fichier valide.",
-            ))
+            result.errors.append(
+                error(
+                    "xml_invalide",
+                    f"XML illisible après l'enregistrement n° {position} : {exc}.",
+                    f"{path}, après l'enregistrement {position}",
+                    "Les enregistrements lus avant l'erreur sont gardés ; demandez un fichier "
+                    "valide.",
+                )
+            )
         if filtered.removed:
-            result.errors.append(error(
-                "caracteres_controle",
-                f"{filtered.removed} caractère(s) de contrôle interdits en XML ont été retirés.",
-                str(path), "Rien à faire : le contenu a été lu ; signalez-le au producteur.",
-            ))
+            result.errors.append(
+                error(
+                    "caracteres_controle",
+                    f"{filtered.removed} caractère(s) de contrôle interdits en XML ont été "
+                    "retirés.",
+                    str(path),
+                    "Rien à faire : le contenu a été lu ; signalez-le au producteur.",
+                )
+            )
 
 
 XML_NORMAL_NOTES = {"modifications_objet"}
 
 #: Column of the consolidated CSV (decp.info) → key of the DECP record it stands for.
 TABULAR_COLUMNS = {
-    "uid": "uid", "id": "id", "nature": "nature", "objet": "objet", "montant": "montant",
-    "codeCPV": "codeCPV", "procedure": "procedure", "dureeMois": "dureeMois",
-    "offresRecues": "offresRecues", "dateNotification": "dateNotification",
-    "datePublicationDonnees": "datePublicationDonnees", "formePrix": "formePrix",
-    "attributionAvance": "attributionAvance", "tauxAvance": "tauxAvance",
-    "marcheInnovant": "marcheInnovant", "ccag": "ccag",
+    "uid": "uid",
+    "id": "id",
+    "nature": "nature",
+    "objet": "objet",
+    "montant": "montant",
+    "codeCPV": "codeCPV",
+    "procedure": "procedure",
+    "dureeMois": "dureeMois",
+    "offresRecues": "offresRecues",
+    "dateNotification": "dateNotification",
+    "datePublicationDonnees": "datePublicationDonnees",
+    "formePrix": "formePrix",
+    "attributionAvance": "attributionAvance",
+    "tauxAvance": "tauxAvance",
+    "marcheInnovant": "marcheInnovant",
+    "ccag": "ccag",
     "sousTraitanceDeclaree": "sousTraitanceDeclaree",
-    "typeGroupementOperateurs": "typeGroupementOperateurs", "origineUE": "origineUE",
-    "origineFrance": "origineFrance", "idAccordCadre": "idAccordCadre",
+    "typeGroupementOperateurs": "typeGroupementOperateurs",
+    "origineUE": "origineUE",
+    "origineFrance": "origineFrance",
+    "idAccordCadre": "idAccordCadre",
 }
 TABULAR_LISTS = {
-    "techniques": "raw_techniques", "modalitesExecution": "raw_execution_modes",
-    "typesPrix": "raw_price_types", "considerationsSociales": "raw_social",
+    "techniques": "raw_techniques",
+    "modalitesExecution": "raw_execution_modes",
+    "typesPrix": "raw_price_types",
+    "considerationsSociales": "raw_social",
     "considerationsEnvironnementales": "raw_environmental",
 }
 #: Column of the consolidated CSV -> staging field it fills (to know which fields a file lacks).
 TABULAR_FIELDS = {
-    "id": "raw_id", "acheteur_id": "raw_buyer_id", "nature": "raw_nature", "objet": "raw_object",
-    "codeCPV": "raw_cpv", "procedure": "raw_procedure", "lieuExecution_code": "raw_place_code",
-    "lieuExecution_typeCode": "raw_place_type", "dureeMois": "raw_duration",
+    "id": "raw_id",
+    "acheteur_id": "raw_buyer_id",
+    "nature": "raw_nature",
+    "objet": "raw_object",
+    "codeCPV": "raw_cpv",
+    "procedure": "raw_procedure",
+    "lieuExecution_code": "raw_place_code",
+    "lieuExecution_typeCode": "raw_place_type",
+    "dureeMois": "raw_duration",
     "dateNotification": "raw_notification_date",
-    "datePublicationDonnees": "raw_publication_date", "montant": "raw_amount",
-    "formePrix": "raw_price_form", "offresRecues": "raw_offers", "ccag": "raw_ccag",
-    "titulaire_id": "holder_id", "titulaire_typeIdentifiant": "holder_id_type",
+    "datePublicationDonnees": "raw_publication_date",
+    "montant": "raw_amount",
+    "formePrix": "raw_price_form",
+    "offresRecues": "raw_offers",
+    "ccag": "raw_ccag",
+    "titulaire_id": "holder_id",
+    "titulaire_typeIdentifiant": "holder_id_type",
 }
 TABULAR_V2_COLUMNS = {"offresRecues", "ccag", "attributionAvance", "techniques", "typesPrix"}
 
 
-def iter_tabular(path: Path, det: Detected, file_hash: str, result: ParseResult) -> Iterator[dict[str, Any]]:
+def iter_tabular(
+    path: Path, det: Detected, file_hash: str, result: ParseResult
+) -> Iterator[dict[str, Any]]:
     with path.open("r", encoding=det.encoding, errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=det.delimiter)
         try:
@@ -202,26 +264,33 @@ def iter_tabular(path: Path, det: Detected, file_hash: str, result: ParseResult)
                     continue
                 position += 1
                 if len(values) != len(header):
-                    result.errors.append(error(
-                        "csv_colonnes",
-                        f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
-                        f"{path}, ligne {reader.line_num}",
-                        "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; "
-                        "vérifiez les séparateurs et les guillemets.",
-                    ))
+                    result.errors.append(
+                        error(
+                            "csv_colonnes",
+                            f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
+                            f"{path}, ligne {reader.line_num}",
+                            "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; "
+                            "vérifiez les séparateurs et les guillemets.",
+                        )
+                    )
                 rec = dict(zip(header, values, strict=False))
                 row = _tabular_row(rec, family, file_hash, position, reader.line_num)
                 row["absent_fields"] = absent
                 yield row
         except csv.Error as exc:
-            result.errors.append(error(
-                "csv_invalide", f"CSV illisible : {exc}.", f"{path}, ligne {reader.line_num}",
-                "Vérifiez les guillemets du fichier.",
-            ))
+            result.errors.append(
+                error(
+                    "csv_invalide",
+                    f"CSV illisible : {exc}.",
+                    f"{path}, ligne {reader.line_num}",
+                    "Vérifiez les guillemets du fichier.",
+                )
+            )
 
 
-def _tabular_row(rec: dict[str, str], family: str, file_hash: str, position: int,
-                 line: int) -> dict[str, Any]:
+def _tabular_row(
+    rec: dict[str, str], family: str, file_hash: str, position: int, line: int
+) -> dict[str, Any]:
     def get(col: str) -> str | None:
         v = rec.get(col)
         return v if v not in (None, "") else None
@@ -229,29 +298,46 @@ def _tabular_row(rec: dict[str, str], family: str, file_hash: str, position: int
     row = empty_row(file_hash=file_hash, position=position, line=line)
     row["family"] = family
     row.update(
-        raw_uid=get("uid"), raw_id=get("id"), raw_buyer_id=get("acheteur_id"),
-        raw_buyer_name=get("acheteur_nom"), raw_nature=get("nature"), raw_object=get("objet"),
-        raw_cpv=get("codeCPV"), raw_procedure=get("procedure"),
-        raw_place_code=get("lieuExecution_code"), raw_place_type=get("lieuExecution_typeCode"),
-        raw_duration=get("dureeMois"), raw_notification_date=get("dateNotification"),
-        raw_publication_date=get("datePublicationDonnees"), raw_amount=get("montant"),
-        raw_price_form=get("formePrix"), raw_framework_id=get("idAccordCadre"),
-        raw_innovative=get("marcheInnovant"), raw_ccag=get("ccag"),
-        raw_offers=get("offresRecues"), raw_advance_granted=get("attributionAvance"),
-        raw_advance_rate=get("tauxAvance"), raw_grouping=get("typeGroupementOperateurs"),
+        raw_uid=get("uid"),
+        raw_id=get("id"),
+        raw_buyer_id=get("acheteur_id"),
+        raw_buyer_name=get("acheteur_nom"),
+        raw_nature=get("nature"),
+        raw_object=get("objet"),
+        raw_cpv=get("codeCPV"),
+        raw_procedure=get("procedure"),
+        raw_place_code=get("lieuExecution_code"),
+        raw_place_type=get("lieuExecution_typeCode"),
+        raw_duration=get("dureeMois"),
+        raw_notification_date=get("dateNotification"),
+        raw_publication_date=get("datePublicationDonnees"),
+        raw_amount=get("montant"),
+        raw_price_form=get("formePrix"),
+        raw_framework_id=get("idAccordCadre"),
+        raw_innovative=get("marcheInnovant"),
+        raw_ccag=get("ccag"),
+        raw_offers=get("offresRecues"),
+        raw_advance_granted=get("attributionAvance"),
+        raw_advance_rate=get("tauxAvance"),
+        raw_grouping=get("typeGroupementOperateurs"),
         raw_subcontracting_declared=get("sousTraitanceDeclaree"),
-        raw_origin_eu=get("origineUE"), raw_origin_fr=get("origineFrance"),
-        raw_source=get("sourceDataset"), raw_version=get("modification_id"),
+        raw_origin_eu=get("origineUE"),
+        raw_origin_fr=get("origineFrance"),
+        raw_source=get("sourceDataset"),
+        raw_version=get("modification_id"),
     )
     for col, target in TABULAR_LISTS.items():
         v = get(col)
         row[target] = [p.strip() for p in v.split(",") if p.strip()] if v else []
     holder_id = get("titulaire_id")
     if holder_id is not None or get("titulaire_nom") is not None:
-        row["holders"] = [{
-            "id_type": get("titulaire_typeIdentifiant"), "id": holder_id,
-            "name": get("titulaire_nom"),
-        }]
+        row["holders"] = [
+            {
+                "id_type": get("titulaire_typeIdentifiant"),
+                "id": holder_id,
+                "name": get("titulaire_nom"),
+            }
+        ]
     row["raw_json"] = orjson.dumps(rec).decode()
     return row
 
@@ -265,13 +351,20 @@ READERS = {
 }
 
 
-def parse_to_staging(path: Path, det: Detected, file_hash: str, out: Path,
-                     batch_size: int) -> ParseResult:
+def parse_to_staging(
+    path: Path, det: Detected, file_hash: str, out: Path, batch_size: int
+) -> ParseResult:
     """Parse ``path`` into the Parquet file ``out`` (written whole or not at all)."""
     result = ParseResult()
     for note in det.notes:
-        result.errors.append(error("encodage_converti", note[0].upper() + note[1:] + ".",
-                                   str(path), "Rien à faire ; le contenu a été converti."))
+        result.errors.append(
+            error(
+                "encodage_converti",
+                note[0].upper() + note[1:] + ".",
+                str(path),
+                "Rien à faire ; le contenu a été converti.",
+            )
+        )
     reader = READERS[det.format]
     tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -290,10 +383,14 @@ def parse_to_staging(path: Path, det: Detected, file_hash: str, out: Path,
         if batch:
             writer.write_batch(to_batch(batch))
     if result.records == 0 and not any(e["code"] in FATAL_CODES for e in result.errors):
-        result.errors.append(error(
-            "aucun_enregistrement", "Le fichier ne contient aucun marché ni contrat de concession.",
-            str(path), "Vérifiez que l'export n'est pas vide.",
-        ))
+        result.errors.append(
+            error(
+                "aucun_enregistrement",
+                "Le fichier ne contient aucun marché ni contrat de concession.",
+                str(path),
+                "Vérifiez que l'export n'est pas vide.",
+            )
+        )
     tmp.replace(out)
     return result
 

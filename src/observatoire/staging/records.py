@@ -1,8 +1,9 @@
 """The staging record: one input record with its structure normalised and its values left raw.
 
-Every DECP layout (2019 list, 2024 wrapped, 2024 flat draft, hybrids, XML, consolidated CSV) is turned
-into the same shape here. Only *structure* is handled (wrappers, nested lists, flat keys); *values*
-stay exactly as written, as text, and are checked and repaired later by the quality rules in SQL.
+Every DECP layout (2019 list, 2024 wrapped, 2024 flat draft, hybrids, XML, consolidated CSV) is
+turned into the same shape here. Only *structure* is handled (wrappers, nested lists, flat keys);
+*values* stay exactly as written, as text, and are checked and repaired later by the quality rules
+in SQL.
 """
 
 from __future__ import annotations
@@ -19,11 +20,27 @@ PARSER_VERSION = "1"
 #: Keys that only the 2024 format (schemas 2.0.x) has.
 V2_KEYS = frozenset(
     {
-        "ccag", "marcheInnovant", "attributionAvance", "sousTraitanceDeclaree", "techniques",
-        "technique", "modalitesExecution", "modaliteExecution", "typesPrix", "typePrix",
-        "considerationsSociales", "considerationsEnvironnementales", "offresRecues",
-        "typeGroupementOperateurs", "actesSousTraitance", "tauxAvance", "origineUE",
-        "origineFrance", "idAccordCadre", "considerationSociale", "considerationEnvironnementale",
+        "ccag",
+        "marcheInnovant",
+        "attributionAvance",
+        "sousTraitanceDeclaree",
+        "techniques",
+        "technique",
+        "modalitesExecution",
+        "modaliteExecution",
+        "typesPrix",
+        "typePrix",
+        "considerationsSociales",
+        "considerationsEnvironnementales",
+        "offresRecues",
+        "typeGroupementOperateurs",
+        "actesSousTraitance",
+        "tauxAvance",
+        "origineUE",
+        "origineFrance",
+        "idAccordCadre",
+        "considerationSociale",
+        "considerationEnvironnementale",
     }
 )
 
@@ -55,16 +72,45 @@ SUBCONTRACT = pa.struct(
 
 #: Scalar raw fields: (column, kind). Every value is kept as text.
 SCALARS: list[str] = [
-    "raw_type", "raw_source", "raw_uid", "raw_id", "raw_buyer_id", "raw_buyer_name",
-    "raw_nature", "raw_object", "raw_cpv", "raw_procedure", "raw_place_code", "raw_place_type",
-    "raw_place_name", "raw_duration", "raw_notification_date", "raw_publication_date",
-    "raw_amount", "raw_price_form", "raw_framework_id", "raw_innovative", "raw_ccag",
-    "raw_offers", "raw_advance_granted", "raw_advance_rate", "raw_grouping",
-    "raw_subcontracting_declared", "raw_origin_eu", "raw_origin_fr", "raw_signature_date",
-    "raw_start_date", "raw_subsidy", "raw_version",
+    "raw_type",
+    "raw_source",
+    "raw_uid",
+    "raw_id",
+    "raw_buyer_id",
+    "raw_buyer_name",
+    "raw_nature",
+    "raw_object",
+    "raw_cpv",
+    "raw_procedure",
+    "raw_place_code",
+    "raw_place_type",
+    "raw_place_name",
+    "raw_duration",
+    "raw_notification_date",
+    "raw_publication_date",
+    "raw_amount",
+    "raw_price_form",
+    "raw_framework_id",
+    "raw_innovative",
+    "raw_ccag",
+    "raw_offers",
+    "raw_advance_granted",
+    "raw_advance_rate",
+    "raw_grouping",
+    "raw_subcontracting_declared",
+    "raw_origin_eu",
+    "raw_origin_fr",
+    "raw_signature_date",
+    "raw_start_date",
+    "raw_subsidy",
+    "raw_version",
 ]
 LISTS: list[str] = [
-    "raw_techniques", "raw_execution_modes", "raw_price_types", "raw_social", "raw_environmental",
+    "raw_techniques",
+    "raw_execution_modes",
+    "raw_price_types",
+    "raw_social",
+    "raw_environmental",
 ]
 
 SCHEMA = pa.schema(
@@ -207,7 +253,9 @@ def _enum_list(record: Mapping[str, Any], plural: str, singular: str, notes: set
     value = record.get(plural, record.get(singular))
     if plural not in record and singular in record:
         notes.add("liste_sans_enveloppe")
-    return [t for t in (text(v) for v in unwrap_list(value, singular, notes, "liste_imbriquee")) if t]
+    return [
+        t for t in (text(v) for v in unwrap_list(value, singular, notes, "liste_imbriquee")) if t
+    ]
 
 
 def _party(record: Mapping[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
@@ -223,8 +271,14 @@ def _party(record: Mapping[str, Any], key: str, notes: set[str]) -> tuple[Any, A
     return party, None
 
 
-def normalise(record: Any, *, file_hash: str, position: int, line: int | None = None,
-              listed_as: str | None = None) -> dict[str, Any]:
+def normalise(
+    record: Any,
+    *,
+    file_hash: str,
+    position: int,
+    line: int | None = None,
+    listed_as: str | None = None,
+) -> dict[str, Any]:
     """Turn one DECP JSON/XML record (as a dict) into a staging row.
 
     ``listed_as`` is the list the record came from in wrapped files (``marche`` or
@@ -252,7 +306,9 @@ def normalise(record: Any, *, file_hash: str, position: int, line: int | None = 
     if not isinstance(place, Mapping):
         place = {"code": place} if place is not None else {}
     if concession:
-        holders = _concession_holders(record.get("concessionnaires", record.get("titulaires")), notes)
+        holders = _concession_holders(
+            record.get("concessionnaires", record.get("titulaires")), notes
+        )
     else:
         holders = _holders(record.get("titulaires"), notes)
     row: dict[str, Any] = {
@@ -296,13 +352,9 @@ def normalise(record: Any, *, file_hash: str, position: int, line: int | None = 
         "raw_subsidy": text(record.get("montantSubventionPublique")),
         "raw_version": None,
         "raw_techniques": _enum_list(record, "techniques", "technique", notes),
-        "raw_execution_modes": _enum_list(
-            record, "modalitesExecution", "modaliteExecution", notes
-        ),
+        "raw_execution_modes": _enum_list(record, "modalitesExecution", "modaliteExecution", notes),
         "raw_price_types": _enum_list(record, "typesPrix", "typePrix", notes),
-        "raw_social": _enum_list(
-            record, "considerationsSociales", "considerationSociale", notes
-        ),
+        "raw_social": _enum_list(record, "considerationsSociales", "considerationSociale", notes),
         "raw_environmental": _enum_list(
             record, "considerationsEnvironnementales", "considerationEnvironnementale", notes
         ),
@@ -316,7 +368,9 @@ def normalise(record: Any, *, file_hash: str, position: int, line: int | None = 
     return row
 
 
-def _not_an_object(value: Any, *, file_hash: str, position: int, line: int | None) -> dict[str, Any]:
+def _not_an_object(
+    value: Any, *, file_hash: str, position: int, line: int | None
+) -> dict[str, Any]:
     row = empty_row(file_hash=file_hash, position=position, line=line)
     row["notes"] = ["enregistrement_non_objet"]
     row["raw_json"] = orjson.dumps(value, default=str).decode()

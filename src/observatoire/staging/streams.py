@@ -119,7 +119,7 @@ def open_bytes(path: Path, encoding: str, errors: str = "strict") -> Iterator[Bi
         if encoding == "utf-8" and errors == "strict":
             yield raw
         else:
-            yield io.BufferedReader(_Recoder(raw, encoding, errors), CHUNK)  # type: ignore[arg-type]
+            yield io.BufferedReader(_Recoder(raw, encoding, errors), CHUNK)
 
 
 @contextmanager
