@@ -312,6 +312,28 @@ def demo_cmd(ctx: click.Context) -> None:
     _print_status(reports.status(obj.settings))
 
 
+@cli.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Fichier Markdown à écrire.")
+def rules_cmd(as_json: bool, output: Path | None) -> None:
+    """Liste le catalogue des règles de qualité."""
+    from observatoire.quality.findings import rules_markdown, rules_rows
+
+    if as_json:
+        keys = ("rule_id", "severity", "field", "title", "explanation", "hint", "source")
+        _print_json([dict(zip(keys, row, strict=True)) for row in rules_rows()])
+    elif output:
+        output.write_text(rules_markdown(), encoding="utf-8")
+    else:
+        t = Table(title="Règles de qualité", title_justify="left")
+        for col in ("règle", "gravité", "champ", "constat"):
+            t.add_column(col)
+        for rule_id, severity, field, title, *_ in rules_rows():
+            t.add_row(rule_id, severity, field, title)
+        out.print(t)
+
+
 @cli.command("dictionary")
 @click.option(
     "--output",

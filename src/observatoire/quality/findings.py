@@ -45,3 +45,27 @@ def findings_sql(table: str, over: set[str]) -> str:
 def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:
     """Rows of the warehouse's ``quality_rules`` table (one per rule and field)."""
     return [(r.id, r.severity, r.field, r.title, r.explanation, r.hint, r.source) for r in RULES]
+
+
+SEVERITY_ORDER = {"bloquant": 0, "avertissement": 1, "correction": 2, "information": 3}
+
+
+def rules_markdown() -> str:
+    """The rule catalogue as a Markdown page (``docs/quality-rules.md``), in French for users."""
+    lines = [
+        "# Règles de qualité des données",
+        "",
+        "Page générée par `observatoire rules --output docs/quality-rules.md` depuis",
+        "`src/observatoire/quality/rules.py`. Gravités : **bloquant** (l'enregistrement est écarté,",
+        "avec ses raisons), **avertissement** (gardé et signalé ; une valeur faussée est traitée",
+        "comme inconnue), **correction** (valeur réparée automatiquement, l'originale est gardée",
+        "à côté), **information**.",
+        "",
+        "| règle | gravité | champ | constat | explication | que faire | origine |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(RULES, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
+        cells = [f"`{r.id}`", r.severity, f"`{r.field}`", r.title, r.explanation, r.hint,
+                 r.source or "observatoire"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

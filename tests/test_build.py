@@ -1,0 +1,149 @@
+"""Ingestion is idempotent; builds are deterministic, atomic and survive being killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from observatoire.config import Settings
+from observatoire.errors import ObservatoireError
+from observatoire.landing.catalog import Catalog
+from observatoire.landing.ingest import ingest
+from observatoire.model import build as build_module
+from observatoire.model import contracts
+from observatoire.model.build import build
+
+from .conftest import DEMO
+
+SMALL = [DEMO / "decp" / "v1" / "e-marchespublics.json", DEMO / "decp" / "v2",
+         DEMO / "ref" / "cpv_2008_fr.csv"]
+
+
+def _landed_files(settings: Settings) -> list[Path]:
+    return sorted(p for p in settings.landing_dir.rglob("*") if p.is_file())
+
+
+def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "h")
+    first = ingest(settings, SMALL)
+    assert [o.new for o in first] == [True, True, True, True]
+    landed = _landed_files(settings)
+    loads = Catalog(settings.catalog_path).loads()
+    # the same content under another name and path is the same file
+    copy = tmp_path / "copie.json"
+    copy.write_bytes((DEMO / "decp" / "v1" / "e-marchespublics.json").read_bytes())
+    second = ingest(settings, [*SMALL, copy])
+    assert [o.new for o in second] == [False] * 5
+    assert _landed_files(settings) == landed
+    assert Catalog(settings.catalog_path).loads() == loads
+    assert len(loads) == 4
+
+
+def test_landed_file_is_unchanged(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "h")
+    (outcome,) = ingest(settings, [DEMO / "decp" / "v1" / "e-marchespublics.json"])
+    landed = settings.landing_dir / outcome.load.sha256[:2] / outcome.load.sha256
+    assert landed.read_bytes() == (DEMO / "decp" / "v1" / "e-marchespublics.json").read_bytes()
+    assert outcome.load.size_bytes == landed.stat().st_size
+    assert (outcome.load.records, outcome.load.status) == (470, "loaded")
+
+
+def _table_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [n for (n,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        # build_info holds the build's own id and times; everything else must be identical.
+        return {n: con.execute(f'SELECT * FROM "{n}"').fetchall()
+                for n in names if n != "build_info"}
+    finally:
+        con.close()
+
+
+def test_same_inputs_same_tables(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, SMALL)
+    build(settings)
+    first = _table_contents(settings.warehouse_path)
+    build(settings)
+    second = _table_contents(settings.warehouse_path)
+    assert first.keys() == second.keys()
+    for name in first:
+        assert first[name] == second[name], name
+    assert len(first["contracts"]) == 441 + 5 + 17 - 1  # Dematis keys + Mégalis + GIP - 1 test
+
+
+def test_failed_build_keeps_previous_warehouse(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, SMALL)
+    good = build(settings)
+    before = _table_contents(settings.warehouse_path)
+    monkeypatch.setattr(contracts, "CONTRACTS", "CREATE TABLE contracts AS SELECT no_such_col")
+    with pytest.raises(duckdb.Error):
+        build(settings)
+    assert _table_contents(settings.warehouse_path) == before
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    assert con.execute("SELECT build_id FROM build_info").fetchone() == (good.build_id,)
+    con.close()
+    assert not list(settings.home.glob("warehouse.build-*"))
+    last = Catalog(settings.catalog_path).builds(limit=1)[0]
+    assert last["status"] == "failed" and "no_such_col" in last["error"]
+
+
+def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    settings = Settings(home=home)
+    ingest(settings, [DEMO / "decp", DEMO / "ref"])
+    good = build(settings)
+    before = _table_contents(settings.warehouse_path)
+    env = {**os.environ, "OBSERVATOIRE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "observatoire.cli", "build"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(home.glob("warehouse.build-*.duckdb")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(home.glob("warehouse.build-*.duckdb")), "the build never started writing"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    # the warehouse in service is the previous one, whole and readable
+    assert _table_contents(settings.warehouse_path) == before
+    # the next build cleans up, records the interruption and succeeds
+    again = build(settings)
+    assert again.build_id == good.build_id + 2
+    builds = Catalog(settings.catalog_path).builds(limit=3)
+    assert [b["status"] for b in builds] == ["succeeded", "failed", "succeeded"]
+    assert "interrompue" in builds[1]["error"]
+    assert not list(home.glob("warehouse.build-*"))
+
+
+def test_one_build_at_a_time(tmp_path: Path) -> None:
+    import fcntl
+
+    settings = Settings(home=tmp_path / "h")
+    settings.ensure_home()
+    with (settings.home / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(ObservatoireError) as exc:
+            build(settings)
+    assert "déjà en cours" in exc.value.message
+
+
+def test_outdated_staging_is_reparsed(tmp_path: Path) -> None:
+    """Staging files are derived: a missing one is rebuilt from the landed file."""
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, SMALL)
+    for staged in settings.staging_dir.rglob("*.parquet"):
+        staged.unlink()
+    summary = build_module.build(settings)
+    assert summary.tables["contracts"] == 462
+    assert summary.reconciled

@@ -1,0 +1,89 @@
+"""The command line as a user runs it: French messages, JSON output, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import DEMO
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OBSERVATOIRE_HOME": str(home), "COLUMNS": "200"}
+    env.pop("OBSERVATOIRE_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "observatoire.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_demo_ingests_builds_and_reports(tmp_path: Path) -> None:
+    result = run(tmp_path, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "Entrepôt construit" in result.stdout
+    assert "Réconciliation" in result.stdout
+    assert "NON" not in result.stdout
+    # a second run changes nothing and says so
+    again = run(tmp_path, "demo")
+    assert again.returncode == 0
+    assert again.stdout.count("déjà chargé") == 12
+
+
+def test_status_and_quality_json(tmp_path: Path) -> None:
+    assert run(tmp_path, "ingest", str(DEMO / "decp" / "v2")).returncode == 0
+    assert run(tmp_path, "build").returncode == 0
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    assert [ld["file_name"] for ld in status["loads"]] == [
+        "gip-maximilien_decp-13001845000028-2024-10-06-01.json",
+        "megalis_decp-59920013600241-2024-07-09-01.json",
+    ]
+    recon = {r["file_name"]: (r["records_in"], r["kept"], r["duplicates"], r["set_aside"])
+             for r in status["warehouse"]["reconciliation"]}
+    assert recon == {
+        "gip-maximilien_decp-13001845000028-2024-10-06-01.json": (17, 16, 0, 1),
+        "megalis_decp-59920013600241-2024-07-09-01.json": (5, 5, 0, 0),
+    }
+    tables = {t["name"]: t["rows"] for t in status["warehouse"]["tables"]}
+    assert tables["contracts"] == 21
+    quality = json.loads(run(tmp_path, "quality", "--json").stdout)
+    assert {r["status"]: r["records"] for r in quality["records"]} == {
+        "kept": 21, "set_aside": 1}
+    rules = {(r["rule_id"], r["field"]): r["findings"] for r in quality["by_rule"]}
+    assert rules[("TEST_RECORD", "enregistrement")] == 1
+    # Maximilien publishes the 10-digit holder SIRET 4781914061 (reference note, defect #11)
+    raw = json.loads((DEMO / "decp" / "v2" / status["loads"][0]["file_name"]).read_text())
+    short = [h["titulaire"]["id"] for m in raw["marches"]["marche"] for h in m["titulaires"]
+             if h["titulaire"]["typeIdentifiant"] == "SIRET" and len(h["titulaire"]["id"]) != 14]
+    assert short == ["4781914061", "4781914061"]
+    assert rules[("HOLDER_SIRET_FORMAT", "titulaire.id")] == len(short)
+    assert {f["file_name"] for f in quality["by_file"]} == set(recon)
+
+
+def test_status_before_any_build(tmp_path: Path) -> None:
+    result = run(tmp_path, "status")
+    assert result.returncode == 0
+    assert "Aucun entrepôt en service" in result.stdout
+
+
+def test_quality_without_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "quality")
+    assert result.returncode == 2
+    assert "Aucun entrepôt n'a encore été construit." in result.stderr
+    assert "Que faire" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    result = run(tmp_path, "ingest", str(tmp_path / "absent.json"))
+    assert result.returncode == 2
+    assert "Ce chemin n'existe pas." in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_rules_listing(tmp_path: Path) -> None:
+    result = run(tmp_path, "rules", "--json")
+    rules = json.loads(result.stdout)
+    ids = {r["rule_id"] for r in rules}
+    assert {"TEST_RECORD", "CPV_PADDED", "DATE_SUFFIX_REMOVED", "DUPLICATE_CONFLICT"} <= ids
+    assert all(r["explanation"] and r["hint"] for r in rules)

@@ -1,0 +1,230 @@
+"""The warehouse built from the real demo files: known facts, reconciliation, model rules."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEMO, Warehouse
+
+V1 = {
+    # file: (records, distinct (acheteur.id, id) keys, keys repeated) — shared/data/README.md
+    "data.gouv.fr_aife.json": (4530, 4269, 190),
+    "data.gouv.fr_pes.json": (1148, 1140, 7),
+    "e-marchespublics.json": (470, 441, 11),
+}
+TABULAR = "decpinfo_tabular_2024H2_travaux_cpv4521.csv"
+
+
+def _v1_records(name: str) -> list[dict]:
+    return json.loads((DEMO / "decp" / "v1" / name).read_text(encoding="utf-8"))["marches"]
+
+
+def _party_id(record: dict) -> str | None:
+    party = record.get("acheteur") or record.get("autoriteConcedante") or {}
+    return party.get("id")
+
+
+@pytest.mark.parametrize("name", sorted(V1))
+def test_known_key_counts_reproduced(demo_warehouse: Warehouse, name: str) -> None:
+    records, keys, repeated = V1[name]
+    raw = _v1_records(name)
+    counted = Counter((_party_id(r), r.get("id")) for r in raw)
+    # the README's facts, recomputed from the file with the standard library...
+    assert (len(raw), len(counted), sum(1 for n in counted.values() if n > 1)) == (
+        records, keys, repeated)
+    # ...and found again in the warehouse's raw columns
+    got = demo_warehouse.rows(
+        """SELECT count(*), count(DISTINCT (raw_buyer_id, raw_id)) FROM source_records
+           WHERE file_name = ?""", [name])[0]
+    assert got == (records, keys)
+
+
+def test_tabular_contract_count(demo_warehouse: Warehouse) -> None:
+    with (DEMO / "decp" / "tabular" / TABULAR).open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert (len(rows), len({r["uid"] for r in rows})) == (8957, 5180)
+    got = demo_warehouse.rows(
+        "SELECT count(*), count(DISTINCT raw_uid) FROM source_records WHERE file_name = ?",
+        [TABULAR])
+    assert got[0] == (8957, 5180)
+
+
+def test_every_file_reconciles(demo_warehouse: Warehouse) -> None:
+    expected = {name: v[0] for name, v in V1.items()} | {
+        TABULAR: 8957,
+        "megalis_decp-59920013600241-2024-07-09-01.json": 5,
+        "gip-maximilien_decp-13001845000028-2024-10-06-01.json": 17,
+    }
+    rows = demo_warehouse.rows(
+        "SELECT file_name, records_in, kept, duplicates, set_aside, balanced FROM reconciliation")
+    assert {r[0]: r[1] for r in rows} == expected
+    for name, records_in, kept, duplicates, set_aside, balanced in rows:
+        assert records_in == kept + duplicates + set_aside, name
+        assert balanced
+    # every kept record is exactly one contract
+    assert demo_warehouse.value("SELECT count(*) FROM contracts") == demo_warehouse.value(
+        "SELECT count(*) FROM source_records WHERE status = 'kept'")
+
+
+def test_every_set_aside_record_says_why(demo_warehouse: Warehouse) -> None:
+    assert demo_warehouse.value(
+        "SELECT count(*) FROM source_records WHERE status = 'set_aside' AND len(reasons) = 0") == 0
+    # and the reasons are blocking rules of the catalogue
+    reasons = {r for (r,) in demo_warehouse.rows(
+        "SELECT DISTINCT unnest(reasons) FROM source_records WHERE status = 'set_aside'")}
+    blocking = {r for (r,) in demo_warehouse.rows(
+        "SELECT rule_id FROM quality_rules WHERE severity = 'bloquant'")}
+    assert reasons and reasons <= blocking
+
+
+def test_aife_test_records_are_set_aside(demo_warehouse: Warehouse) -> None:
+    """The AIFE publisher's test buyer "Essentiel" went live: 77 records, none counted."""
+    raw = _v1_records("data.gouv.fr_aife.json")
+    positions = [i for i, r in enumerate(raw, start=1)
+                 if ((r.get("acheteur") or r.get("autoriteConcedante") or {}).get("nom")
+                     == "Essentiel")]
+    assert len(positions) == 77
+    statuses = demo_warehouse.rows(
+        """SELECT position, status, list_contains(reasons, 'TEST_RECORD') FROM source_records
+           WHERE file_name = 'data.gouv.fr_aife.json' AND raw_buyer_name = 'Essentiel'
+           ORDER BY position""")
+    assert [s[0] for s in statuses] == positions
+    assert all(s[1] == "set_aside" and s[2] for s in statuses)
+
+
+def test_maximilien_test_avenant_is_set_aside(demo_warehouse: Warehouse) -> None:
+    """objet "test avenant" whose holder is the buyer's own SIREN (130018450)."""
+    row = demo_warehouse.rows(
+        """SELECT status, reasons FROM source_records
+           WHERE raw_id = 'D2F0000502' AND raw_buyer_id = '13001845000028'""")
+    assert row == [("set_aside", ["TEST_RECORD"])]
+
+
+def test_pes_timezone_suffix_repaired(demo_warehouse: Warehouse) -> None:
+    raw = _v1_records("data.gouv.fr_pes.json")
+    with_suffix = sum(1 for r in raw if re.search(r"[+-]\d\d:\d\d$", r["dateNotification"]))
+    assert with_suffix == 1148
+    rows = demo_warehouse.rows(
+        """SELECT count(*) FROM findings WHERE rule_id = 'DATE_SUFFIX_REMOVED'
+           AND field = 'dateNotification' AND file_name = 'data.gouv.fr_pes.json'""")
+    assert rows == [(1148,)]
+    # the first PES record: "2018-12-17+01:00" -> 2018-12-17
+    assert demo_warehouse.value(
+        "SELECT CAST(notification_date AS VARCHAR) FROM contracts WHERE uid = ?",
+        ["130018989000172019I1703000"]) == "2018-12-17"
+
+
+def test_aife_broken_encoding_flagged(demo_warehouse: Warehouse) -> None:
+    """3,170 AIFE objets carry U+FFFD (shared/data/README.md)."""
+    raw = _v1_records("data.gouv.fr_aife.json")
+    assert sum(1 for r in raw if "\ufffd" in (r.get("objet") or "")) == 3170
+    assert demo_warehouse.value(
+        """SELECT count(*) FROM findings WHERE rule_id = 'TEXT_ENCODING' AND field = 'objet'
+           AND file_name = 'data.gouv.fr_aife.json'""") == 3170
+
+
+@pytest.mark.parametrize(("name", "flagged"), [
+    ("BUDGET PRINCIPAL", True), ("BUDG.PRINC. VILLE DE SAINT PAUL", True),
+    ("Exercice Budgétaire", True), ("HAGUENAU BP", True),
+    ("VILLE DE DUNKERQUE - PRINCIPAL", True), ("Ville de Lyon", False),
+    ("ORLEANS METROPOLE", False),
+])
+def test_budget_label_buyer_names(demo_warehouse: Warehouse, name: str, flagged: bool) -> None:
+    found = demo_warehouse.rows(
+        """SELECT DISTINCT EXISTS (SELECT 1 FROM findings f WHERE f.record_key = sr.record_key
+                                  AND f.rule_id = 'BUYER_NAME_BUDGET_LABEL')
+           FROM source_records sr WHERE sr.raw_buyer_name = ?""", [name])
+    assert found == [(flagged,)]
+
+
+def test_budget_label_replaced_by_real_name(demo_warehouse: Warehouse) -> None:
+    """Ville de Lyon's records publish their name; a budget label never wins over it."""
+    names = demo_warehouse.rows(
+        """SELECT name, name_is_reliable FROM buyers WHERE buyer_siret IN
+           (SELECT buyer_siret FROM contracts c JOIN source_records sr
+              ON sr.record_key = c.primary_record_key WHERE sr.raw_buyer_name = 'Ville de Lyon')""")
+    assert names and all(n == ("Ville de Lyon", True) for n in names)
+
+
+def test_group_amount_not_multiplied_by_holders(demo_warehouse: Warehouse) -> None:
+    """Département du Var, 14 holders of one 10 M€ works contract (reference note §4, #14).
+
+    The CSV repeats the contract amount on every holder row and every version row; the
+    contract's current amount is the amount of its latest version, counted once.
+    """
+    uid = "22830001800113202220190390"
+    with (DEMO / "decp" / "tabular" / TABULAR).open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["uid"] == uid]
+    holders = {r["titulaire_id"] for r in rows}
+    first_date = min(r["dateNotification"] for r in rows)
+    initial = {float(r["montant"]) for r in rows if r["dateNotification"] == first_date}
+    latest_date = max(r["dateNotification"] for r in rows)
+    latest = {float(r["montant"]) for r in rows if r["dateNotification"] == latest_date}
+    assert len(holders) == 14 and len(initial) == 1 and len(latest) == 1
+    got = demo_warehouse.rows(
+        "SELECT holder_count, amount_initial, amount FROM contracts WHERE uid = ?", [uid])
+    assert got == [(14, initial.pop(), latest.pop())]
+    total = demo_warehouse.value(
+        "SELECT sum(amount) FROM contracts WHERE buyer_siret = '22830001800113'")
+    per_contract = demo_warehouse.value(
+        "SELECT sum(amount) FROM (SELECT DISTINCT uid, amount FROM contracts "
+        "WHERE buyer_siret = '22830001800113')")
+    assert total == per_contract
+
+
+def test_modification_applied_in_date_order(tmp_path: Path) -> None:
+    """Official 2.0 example: initial 575,000 € / 48 months, modification 1 sets 123,457.87 € /
+    12 months and replaces the holder 55204599900869 by 868768687576575."""
+    from .conftest import FIXTURES, make_warehouse
+
+    wh = make_warehouse(tmp_path / "h",
+                        FIXTURES / "decp" / "official_v2" / "marches_avec_modifications.json")
+    try:
+        assert wh.rows(
+            """SELECT amount_initial, amount, duration_months_initial, duration_months,
+                      modification_count FROM contracts WHERE uid = '21750001630066TEST2022'""") == [
+            (575000.0, 123457.87, 48, 12, 1)]
+        assert wh.rows(
+            """SELECT version, version_kind, amount_after, duration_months_after
+               FROM contract_versions WHERE uid = '21750001630066TEST2022' ORDER BY version""") == [
+            (0, "initial", 575000.0, 48), (1, "modification", 123457.87, 12)]
+        assert wh.rows(
+            """SELECT holder_id, version, is_current FROM contract_holders
+               WHERE uid = '21750001630066TEST2022' ORDER BY version""") == [
+            ("55204599900869", 0, False), ("868768687576575", 1, True)]
+    finally:
+        wh.con.close()
+
+
+def test_enrichment_from_reference_data(demo_warehouse: Warehouse) -> None:
+    # CPV label and hierarchy: 45111100 = "Travaux de démolition" (CPV 2008)
+    assert demo_warehouse.rows(
+        """SELECT cpv, cpv_division, purchase_category FROM contracts
+           WHERE uid = '59920013600241H9O2024T0000256'""") == [("45111100", "45", "Travaux")]
+    label = demo_warehouse.value("SELECT label FROM ref_cpv WHERE code = '45111100'")
+    assert label == demo_warehouse.value(
+        "SELECT cpv_label FROM contracts WHERE uid = '59920013600241H9O2024T0000256'")
+    # place of execution "22" (Code département) -> Bretagne (53)
+    assert demo_warehouse.rows(
+        """SELECT place_departement_code, place_region_code FROM contracts
+           WHERE uid = '59920013600241H9O2024T0000256'""") == [("22", "53")]
+    # SIRENE (demo extracts, lines read by hand): 02595006400094 is a GE in commune 35278
+    # (Saint-Grégoire), département 35, région 53 (COG).
+    assert demo_warehouse.rows(
+        """SELECT category, postal_code, commune_code, departement_code, region_code
+           FROM suppliers WHERE siret = '02595006400094'""") == [
+        ("GE", "35760", "35278", "35", "53")]
+
+
+def test_supplier_enrichment_coverage_is_partial(demo_warehouse: Warehouse) -> None:
+    """The SIRENE extracts cover part of the suppliers on purpose: coverage is shown, not hidden."""
+    total, with_category, with_place = demo_warehouse.rows(
+        """SELECT count(*), count(category), count(commune_code) FROM suppliers
+           WHERE siret IS NOT NULL""")[0]
+    assert 0 < with_place < with_category < total
