@@ -188,7 +188,8 @@ def test_modification_applied_in_date_order(tmp_path: Path) -> None:
     try:
         assert wh.rows(
             """SELECT amount_initial, amount, duration_months_initial, duration_months,
-                      modification_count FROM contracts WHERE uid = '21750001630066TEST2022'""") == [
+                      modification_count
+               FROM contracts WHERE uid = '21750001630066TEST2022'""") == [
             (575000.0, 123457.87, 48, 12, 1)]
         assert wh.rows(
             """SELECT version, version_kind, amount_after, duration_months_after
