@@ -229,3 +229,38 @@ def test_supplier_enrichment_coverage_is_partial(demo_warehouse: Warehouse) -> N
         """SELECT count(*), count(category), count(commune_code) FROM suppliers
            WHERE siret IS NOT NULL""")[0]
     assert 0 < with_place < with_category < total
+
+
+def _csv_rows(name: str) -> list[dict[str, str]]:
+    with (DEMO / "ref" / name).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_reference_tables_hold_every_row_intact(demo_warehouse: Warehouse) -> None:
+    cpv = _csv_rows("cpv_2008_fr.csv")
+    labels = {r["CODE"][:8]: r["FR"] for r in cpv}
+    assert len(labels) == 9454
+    got = dict(demo_warehouse.rows("SELECT code, label FROM ref_cpv"))
+    assert got == labels  # apostrophes, accents and commas inside quotes survive
+    assert labels["03000000"].startswith("Produits agricoles, de l'élevage")
+    communes = _csv_rows("code_officiel_geographique_communes.csv")
+    assert demo_warehouse.value("SELECT count(*) FROM ref_communes") == len(communes) == 35015
+    sirets = {r["siret"] for r in _csv_rows("sirene_etablissements_titulaires_decp_2022.csv")}
+    assert demo_warehouse.value("SELECT count(*) FROM ref_sirene_establishments") == len(sirets)
+
+
+def test_windows_1252_reference_file(tmp_path: Path) -> None:
+    """A reference CSV exported in Windows-1252 is read with its accents and apostrophes."""
+    from .conftest import make_warehouse
+
+    text = (DEMO / "ref" / "cpv_2008_fr.csv").read_text(encoding="utf-8")
+    latin = tmp_path / "cpv-latin.csv"
+    latin.write_bytes(text.replace("l'élevage", "l’élevage").encode("cp1252"))
+    wh = make_warehouse(tmp_path / "h", latin)
+    try:
+        assert wh.value("SELECT count(*) FROM ref_cpv") == 9454
+        assert wh.value("SELECT label FROM ref_cpv WHERE code = '03000000'") == (
+            "Produits agricoles, de l’élevage, de la pêche, de la sylviculture et produits "
+            "connexes")
+    finally:
+        wh.con.close()

@@ -314,8 +314,9 @@ def demo_cmd(ctx: click.Context) -> None:
 
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Fichier Markdown à écrire.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Fichier Markdown à écrire."
+)
 def rules_cmd(as_json: bool, output: Path | None) -> None:
     """Liste le catalogue des règles de qualité."""
     from observatoire.quality.findings import rules_markdown, rules_rows

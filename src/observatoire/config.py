@@ -41,6 +41,11 @@ class Settings:
         return self.home / "staging"
 
     @property
+    def work_dir(self) -> Path:
+        """Scratch space: DuckDB spill files, UTF-8 copies of reference files; derived."""
+        return self.home / "work"
+
+    @property
     def catalog_path(self) -> Path:
         """SQLite file holding the load log and the build log."""
         return self.home / "catalog.sqlite"

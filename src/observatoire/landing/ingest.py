@@ -17,6 +17,7 @@ from observatoire.landing.catalog import Catalog, Load
 from observatoire.staging.detect import Detected, detect
 from observatoire.staging.parse import parse_to_staging
 from observatoire.staging.records import PARSER_VERSION
+from observatoire.staging.reference_files import readable_copy, reference_relation
 
 
 @dataclass
@@ -122,29 +123,22 @@ def ingest_file(
             load.status = result.status
             load.parser_version = PARSER_VERSION
         else:
-            load.records, load.status = _count_reference_rows(landed, det, path, load)
+            load.records, load.status = _count_reference_rows(
+                landed, det, path, load, settings.work_dir / "reference"
+            )
     load.duration_s = round(time.perf_counter() - started, 3)
     return IngestOutcome(catalog.add(load), new=True)
 
 
-def reference_relation(path: Path, det_format: str, delimiter: str = ",") -> str:
-    """A DuckDB table function call reading a reference file (all columns as text)."""
-    quoted = str(path).replace("'", "''")
-    if det_format.endswith("parquet"):
-        return f"read_parquet('{quoted}')"
-    delim = delimiter.replace("'", "''")
-    return (
-        f"read_csv('{quoted}', header=true, all_varchar=true, delim='{delim}', "
-        "quote='\"', encoding='utf-8', strict_mode=false)"
-    )
-
-
-def _count_reference_rows(landed: Path, det: Detected, path: Path, load: Load) -> tuple[int, str]:
+def _count_reference_rows(
+    landed: Path, det: Detected, path: Path, load: Load, work_dir: Path
+) -> tuple[int, str]:
     try:
+        readable = readable_copy(landed, det, work_dir)
         con = duckdb.connect()
         row = con.execute(
             # The relation is built from our own landed path, quoted by reference_relation.
-            f"SELECT count(*) FROM {reference_relation(landed, det.format, det.delimiter)}"  # noqa: S608
+            f"SELECT count(*) FROM {reference_relation(readable, det)}"  # noqa: S608
         ).fetchone()
         con.close()
     except duckdb.Error as exc:

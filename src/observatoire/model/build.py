@@ -156,7 +156,7 @@ def _steps(
             "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)"
         )
         con.executemany("INSERT INTO quality_rules VALUES (?, ?, ?, ?, ?, ?, ?)", rules_rows())
-        build_reference_tables(con, loads, settings.landing_dir)
+        build_reference_tables(con, loads, settings.landing_dir, settings.work_dir / "reference")
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(clean.RECORDS_PARSED)
@@ -268,7 +268,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             con.execute(f"SET memory_limit = '{settings.memory_limit}'")
             if settings.threads:
                 con.execute(f"SET threads = {int(settings.threads)}")
-            con.execute(f"SET temp_directory = '{settings.home / 'tmp'}'")
+            con.execute(f"SET temp_directory = '{settings.work_dir / 'duckdb'}'")
             for statement in clean.MACROS.split(";"):
                 if statement.strip():
                     con.execute(statement)

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 
 from observatoire.landing.catalog import Load
-from observatoire.landing.ingest import reference_relation
 from observatoire.landing.store import landed_path
 from observatoire.staging.detect import detect
+from observatoire.staging.reference_files import readable_copy, reference_relation
 
 EMPTY = {
     "ref_cpv": "code VARCHAR, code_with_check VARCHAR, label VARCHAR, parent_code VARCHAR, "
@@ -88,7 +88,7 @@ KEYS = {
 
 
 def build_reference_tables(
-    con: duckdb.DuckDBPyConnection, loads: list[Load], landing_dir: Path
+    con: duckdb.DuckDBPyConnection, loads: list[Load], landing_dir: Path, work_dir: Path
 ) -> None:
     parts: dict[str, list[str]] = {t: [] for t in EMPTY}
     for load in loads:
@@ -96,8 +96,9 @@ def build_reference_tables(
             continue
         table = SELECTS[load.format]
         landed = landed_path(landing_dir, load.sha256)
-        # The delimiter is not kept in the load log: detect it again from the header.
-        relation = reference_relation(landed, load.format, detect(landed).delimiter)
+        # Delimiter and encoding are not kept in the load log: detect them again (64 KiB read).
+        det = detect(landed)
+        relation = reference_relation(readable_copy(landed, det, work_dir), det)
         cols = _columns(con, relation)
         assert load.load_id is not None
         parts[table].append(_select(table, relation, cols, load.load_id))

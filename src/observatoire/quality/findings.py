@@ -65,7 +65,14 @@ def rules_markdown() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(RULES, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
-        cells = [f"`{r.id}`", r.severity, f"`{r.field}`", r.title, r.explanation, r.hint,
-                 r.source or "observatoire"]
+        cells = [
+            f"`{r.id}`",
+            r.severity,
+            f"`{r.field}`",
+            r.title,
+            r.explanation,
+            r.hint,
+            r.source or "observatoire",
+        ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
