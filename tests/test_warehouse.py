@@ -264,3 +264,29 @@ def test_windows_1252_reference_file(tmp_path: Path) -> None:
             "connexes")
     finally:
         wh.con.close()
+
+
+def test_cpv_seven_digits_padded_on_the_side_that_exists(tmp_path: Path) -> None:
+    """`9132100` lost its leading zero (09132100 exists); `4543100-7` lost a trailing zero
+    (04543100 does not exist, 45431000 does): reference note §4, defect #10."""
+    from .conftest import make_warehouse
+
+    record = ('{{"id": "{id}", "acheteur": {{"id": "21350238800019", "nom": "Ville de Rennes"}},'
+              ' "nature": "Marché", "objet": "x", "codeCPV": "{cpv}", "procedure":'
+              ' "Procédure adaptée", "dureeMois": 12, "dateNotification": "2019-01-10",'
+              ' "datePublicationDonnees": "2019-01-20", "montant": 50000, "formePrix": "Ferme",'
+              ' "titulaires": [{{"typeIdentifiant": "SIRET", "id": "85480074501125",'
+              ' "denominationSociale": "AXIMA"}}], "modifications": []}}')
+    path = tmp_path / "cpv.json"
+    path.write_text('{"marches": [' + record.format(id="2019A", cpv="9132100") + ", "
+                    + record.format(id="2019B", cpv="4543100-7") + "]}", encoding="utf-8")
+    wh = make_warehouse(tmp_path / "h", path, DEMO / "ref" / "cpv_2008_fr.csv")
+    try:
+        assert wh.rows("SELECT contract_id, cpv FROM contracts ORDER BY 1") == [
+            ("2019A", "09132100"), ("2019B", "45431000")]
+        assert wh.rows(
+            """SELECT rule_id, raw_value, value FROM findings WHERE field = 'codeCPV'
+               ORDER BY raw_value DESC""") == [
+            ("CPV_PADDED", "9132100", "09132100"), ("CPV_PADDED_RIGHT", "4543100-7", "45431000")]
+    finally:
+        wh.con.close()

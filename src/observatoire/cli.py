@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape as _e
 from rich.table import Table
+from rich.text import Text
 
 from observatoire import __version__, reports
 from observatoire.config import Settings
@@ -35,6 +37,11 @@ STATUS_FR = {
 }
 RECORD_STATUS_FR = {"kept": "gardés", "duplicate": "doublons fusionnés", "set_aside": "écartés"}
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
+
+
+def _add_row(table: Table, *cells: Any) -> None:
+    """Add a row whose text is shown as is (data never goes through rich's markup)."""
+    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
 
 
 def _json_default(value: Any) -> Any:
@@ -83,7 +90,7 @@ def _report_outcome(o: IngestOutcome) -> None:
     ld = o.load
     if not o.new:
         out.print(
-            f"[dim]= {ld.file_name} : déjà chargé le {ld.loaded_at[:10]} (aucun changement)[/]"
+            f"[dim]= {_e(ld.file_name)} : déjà chargé le {ld.loaded_at[:10]} (aucun changement)[/]"
         )
         return
     colour = {"loaded": "green", "partial": "yellow", "rejected": "red"}[ld.status]
@@ -95,11 +102,14 @@ def _report_outcome(o: IngestOutcome) -> None:
     )
     label = ld.format_label or "format non reconnu"
     out.print(
-        f"[{colour}]{STATUS_FR[ld.status]}[/] {ld.file_name} — {label} — "
+        f"[{colour}]{STATUS_FR[ld.status]}[/] {_e(ld.file_name)} — {_e(label)} — "
         f"{counts if ld.status != 'rejected' else ''}"
     )
     for e in ld.errors:
-        out.print(f"    • {e['message']}\n      Où : {e['where']}\n      Que faire : {e['hint']}")
+        out.print(
+            f"    • {_e(e['message'])}\n      Où : {_e(e['where'])}\n"
+            f"      Que faire : {_e(e['hint'])}"
+        )
 
 
 @cli.command("ingest")
@@ -165,12 +175,13 @@ def build_cmd(obj: Context, as_json: bool) -> None:
 
 
 def _print_status(report: dict[str, Any]) -> None:
-    out.print(f"[bold]Dossier de données[/] : {report['home']}")
+    out.print(f"[bold]Dossier de données[/] : {_e(report['home'])}")
     loads = Table(title="Fichiers chargés", title_justify="left")
     for col in ("n°", "fichier", "source", "format", "enregistrements", "état", "erreurs"):
         loads.add_column(col)
     for ld in report["loads"]:
-        loads.add_row(
+        _add_row(
+            loads,
             str(ld["load_id"]),
             ld["file_name"],
             ld["source"],
@@ -180,11 +191,17 @@ def _print_status(report: dict[str, Any]) -> None:
             str(len(ld["errors"])),
         )
     out.print(loads)
+    for ld in report["loads"]:
+        for e in ld["errors"]:
+            out.print(
+                f"  [yellow]•[/] n° {ld['load_id']} {_e(ld['file_name'])} : {_e(e['message'])}\n"
+                f"    Que faire : {_e(e['hint'])}"
+            )
     if report["builds"]:
         b = report["builds"][0]
         out.print(
             f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
-            f"commencée le {b['started_at']}" + (f" — {b['error']}" if b["error"] else "")
+            f"commencée le {b['started_at']}" + (f" — {_e(b['error'])}" if b["error"] else "")
         )
     wh = report["warehouse"]
     if wh is None:
@@ -198,7 +215,7 @@ def _print_status(report: dict[str, Any]) -> None:
     tables.add_column("table")
     tables.add_column("lignes", justify="right")
     for t in wh["tables"]:
-        tables.add_row(t["name"], _n(t["rows"]))
+        _add_row(tables, t["name"], _n(t["rows"]))
     out.print(tables)
     rec = Table(
         title="Réconciliation : enregistrements lus = gardés + doublons fusionnés + écartés",
@@ -207,13 +224,14 @@ def _print_status(report: dict[str, Any]) -> None:
     for col in ("fichier", "lus", "gardés", "doublons", "écartés", "équilibre"):
         rec.add_column(col, justify="right" if col != "fichier" else "left")
     for r in wh["reconciliation"]:
-        rec.add_row(
+        _add_row(
+            rec,
             r["file_name"],
             _n(r["records_in"]),
             _n(r["kept"]),
             _n(r["duplicates"]),
             _n(r["set_aside"]),
-            "[green]oui[/]" if r["balanced"] else "[red]NON[/]",
+            Text("oui", style="green") if r["balanced"] else Text("NON", style="red"),
         )
     out.print(rec)
     if wh["source_overlap"]:
@@ -221,7 +239,7 @@ def _print_status(report: dict[str, Any]) -> None:
         for col in ("source A", "source B", "marchés communs"):
             ov.add_column(col)
         for o in wh["source_overlap"]:
-            ov.add_row(o["source_a"], o["source_b"], _n(o["shared_contracts"]))
+            _add_row(ov, o["source_a"], o["source_b"], _n(o["shared_contracts"]))
         out.print(ov)
 
 
@@ -257,13 +275,14 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
     for col in ("règle", "gravité", "champ", "constat", "nombre"):
         t.add_column(col)
     for r in report["by_rule"]:
-        t.add_row(r["rule_id"], r["severity"], r["field"], r["title"] or "", _n(r["findings"]))
+        _add_row(t, r["rule_id"], r["severity"], r["field"], r["title"] or "", _n(r["findings"]))
     out.print(t)
     t = Table(title="Par fichier source", title_justify="left")
     for col in ("fichier", "enregistrements", "écartés", "avertissements", "corrections"):
         t.add_column(col)
     for r in report["by_file"]:
-        t.add_row(
+        _add_row(
+            t,
             r["file_name"],
             _n(r["records"]),
             _n(r["set_aside"]),
@@ -277,7 +296,8 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
     for col in ("SIRET", "acheteur", "bloquants", "avertissements", "enregistrements"):
         t.add_column(col)
     for r in report["by_buyer"]:
-        t.add_row(
+        _add_row(
+            t,
             r["buyer_siret"] or "—",
             r["buyer_name"] or "—",
             _n(r["blocking"]),
@@ -298,7 +318,7 @@ def demo_cmd(ctx: click.Context) -> None:
             hint="Lancez la commande depuis une copie complète du dépôt.",
         )
     obj: Context = ctx.obj
-    out.print(f"Données de démonstration : {DEMO_DATA}")
+    out.print(f"Données de démonstration : {_e(str(DEMO_DATA))}")
     outcomes = ingest(
         obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
     )
@@ -331,7 +351,7 @@ def rules_cmd(as_json: bool, output: Path | None) -> None:
         for col in ("règle", "gravité", "champ", "constat"):
             t.add_column(col)
         for rule_id, severity, field, title, *_ in rules_rows():
-            t.add_row(rule_id, severity, field, title)
+            _add_row(t, rule_id, severity, field, title)
         out.print(t)
 
 
@@ -362,7 +382,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ObservatoireError as exc:
-        err.print(f"[red]Erreur[/] : {exc}")
+        err.print(f"[red]Erreur[/] : {_e(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("Interrompu : l'entrepôt en service n'a pas changé.")
@@ -373,7 +393,7 @@ def main() -> None:
         if os.environ.get("OBSERVATOIRE_DEBUG"):
             raise
         err.print(
-            f"[red]Erreur interne[/] : {type(exc).__name__}: {exc}\n"
+            f"[red]Erreur interne[/] : {type(exc).__name__}: {_e(str(exc))}\n"
             "Que faire : relancez avec OBSERVATOIRE_DEBUG=1 pour le détail et signalez le problème."
         )
         sys.exit(1)

@@ -102,7 +102,8 @@ def ingest_file(
             {
                 "code": "format_non_reconnu",
                 "message": exc.message,
-                "where": f"{path}",
+                # Name the file as the user gave it, not its landed copy.
+                "where": (exc.where or str(landed)).replace(str(landed), str(path)),
                 "hint": exc.hint,
             }
         ]

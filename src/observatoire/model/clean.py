@@ -85,6 +85,7 @@ WITH cpv AS (
         CASE
             WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN p.cpv_digits
             WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN lpad(p.cpv_digits, 8, '0')
+            WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN p.cpv_digits || '0'
             WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN left(p.cpv_digits, 8)
             WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL
                 THEN left(p.cpv_digits, 2) || '000000'
@@ -92,12 +93,14 @@ WITH cpv AS (
         CASE
             WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN NULL
             WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN 'padded'
+            WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN 'padded_right'
             WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN 'truncated'
             WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL THEN 'division'
         END AS cpv_repair
     FROM records_parsed p
     LEFT JOIN ref_cpv c8 ON c8.code = p.cpv_digits
     LEFT JOIN ref_cpv c7 ON length(p.cpv_digits) = 7 AND c7.code = lpad(p.cpv_digits, 8, '0')
+    LEFT JOIN ref_cpv c7r ON length(p.cpv_digits) = 7 AND c7r.code = p.cpv_digits || '0'
     LEFT JOIN ref_cpv c9 ON length(p.cpv_digits) > 8 AND c9.code = left(p.cpv_digits, 8)
     LEFT JOIN ref_cpv cd ON length(p.cpv_digits) = 8
         AND cd.code = left(p.cpv_digits, 2) || '000000'
@@ -129,6 +132,7 @@ amounts AS (
 SELECT
     p.* EXCLUDE (amount_int_text, place_code_text),
     CASE WHEN p.id IS NOT NULL AND regexp_full_match(p.buyer_siret, '\d{14}')
+              AND p.buyer_siret <> '00000000000000'
          THEN p.buyer_siret || p.id END AS uid,
     cpv.cpv, cpv.cpv_repair,
     p.nature_canonical AS nature,

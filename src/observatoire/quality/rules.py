@@ -223,10 +223,11 @@ RULES: list[Rule] = [
         BLOCKING,
         "acheteur.id",
         "SIRET de l'acheteur mal formé",
-        "Le SIRET de l'acheteur ne fait pas 14 chiffres ; l'identité du marché (SIRET + id) ne "
-        "peut pas être établie.",
+        "Le SIRET de l'acheteur ne fait pas 14 chiffres, ou n'est fait que de zéros ; l'identité "
+        "du marché (SIRET + id) ne peut pas être établie.",
         "Corrigez le SIRET de l'acheteur à la source.",
-        "r.buyer_siret IS NOT NULL AND NOT regexp_full_match(r.buyer_siret, '\\d{14}')",
+        "r.buyer_siret IS NOT NULL AND (NOT regexp_full_match(r.buyer_siret, '\\d{14}') "
+        "OR r.buyer_siret = '00000000000000')",
         "r.raw_buyer_id",
         source="règles DAJ",
     ),
@@ -475,6 +476,19 @@ RULES: list[Rule] = [
         "r.raw_cpv",
         "r.cpv",
         source="règles DAJ",
+    ),
+    Rule(
+        "CPV_PADDED_RIGHT",
+        REPAIRED,
+        "codeCPV",
+        "Code CPV complété d'un zéro final",
+        "Le code CPV avait 7 chiffres et aucun code n'existe avec un zéro initial ; complété d'un "
+        "zéro final, il forme un code valide de la nomenclature CPV 2008.",
+        "Vérifiez le code CPV.",
+        "r.cpv_repair = 'padded_right'",
+        "r.raw_cpv",
+        "r.cpv",
+        source="decp-processing",
     ),
     Rule(
         "CPV_TRUNCATED",
@@ -833,6 +847,19 @@ RULES: list[Rule] = [
         "h.holder_id_raw",
         over="holder",
         source="règles DAJ",
+    ),
+    Rule(
+        "HOLDER_ID_PLACEHOLDER",
+        WARNING,
+        "titulaire.id",
+        "Identifiant du titulaire fictif",
+        "L'identifiant du titulaire n'est fait que de zéros ou de chiffres qui se suivent "
+        "(1234567890) : ce n'est pas un vrai identifiant, le titulaire ne peut pas être reconnu.",
+        "Publiez le vrai SIRET du titulaire.",
+        "regexp_full_match(COALESCE(h.holder_id, ''), '0+|1234567890|123456789|12345678900000')",
+        "h.holder_id_raw",
+        over="holder",
+        source="decp-table-schema-utils",
     ),
     Rule(
         "HOLDER_SIRET_CHECKSUM",

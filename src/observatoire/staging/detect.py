@@ -88,20 +88,46 @@ class Detected:
     prefixes: list[tuple[str, str | None]] = field(default_factory=list)
     delimiter: str = ","
     notes: list[str] = field(default_factory=list)
+    #: "replace" for a UTF-8 file with a few invalid bytes (read with U+FFFD in their place)
+    errors: str = "strict"
 
 
-def sniff_encoding(sample: bytes) -> tuple[str, list[str]]:
-    """UTF-8 (with or without BOM) if the sample decodes as such, else Windows-1252."""
+def file_encoding(path: Path, sample: bytes) -> tuple[str, str, list[str]]:
+    """(encoding, error mode, notes) of a text file, checked over the whole file.
+
+    UTF-8 is checked on every byte, by chunks (memory stays flat): a file whose first 64 KiB are
+    plain ASCII may hold Latin-1 accents further on. A file that is UTF-8 but for a few stray
+    bytes is read as UTF-8 with those bytes replaced; a file with no valid UTF-8 sequence at all
+    is Windows-1252 (the usual Latin-1 export).
+    """
     if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", []
+        return "utf-8-sig", "strict", []
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", ["encodage UTF-16 converti en UTF-8"]
-    try:
-        # The sample may end in the middle of a multibyte character: decode it incrementally.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SAMPLE)
-        return "utf-8", []
-    except UnicodeDecodeError:
-        return "cp1252", ["encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"]
+        return "utf-16", "strict", ["encodage UTF-16 converti en UTF-8"]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as fh:
+        try:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return "utf-8", "strict", []
+        except UnicodeDecodeError:
+            pass
+    valid = invalid = 0
+    replacer = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            text = replacer.decode(chunk)
+            bad = text.count("\ufffd")
+            invalid += bad
+            valid += len(text) - len(text.encode("ascii", "ignore")) - bad
+    if valid > invalid:
+        return (
+            "utf-8",
+            "replace",
+            [f"{invalid} octet(s) invalide(s) en UTF-8 remplacé(s) par « � »"],
+        )
+    return "cp1252", "strict", ["encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"]
 
 
 def detect(path: Path) -> Detected:
@@ -124,8 +150,8 @@ def detect(path: Path) -> Detected:
                 where=where,
                 hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
             )
-    encoding, notes = sniff_encoding(sample)
-    if b"\x00" in sample and encoding != "utf-16":
+    utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in sample and not utf16:
         raise InputFileError(
             "Le fichier est binaire (il contient des octets nuls) : ce n'est ni du JSON, "
             "ni du XML, "
@@ -133,12 +159,18 @@ def detect(path: Path) -> Detected:
             where=where,
             hint="Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV.",
         )
+    text = sample.decode("utf-16" if utf16 else "utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if text.startswith("<"):
+        # lxml reads the XML declaration's encoding itself: the bytes go to it unchanged.
+        return _detect_xml(text, where)
+    encoding, errors, notes = file_encoding(path, sample)
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
-        return _detect_json(path, encoding, notes)
-    if text.startswith("<"):
-        return _detect_xml(text, where, encoding, notes)
-    return _detect_csv(text, where, encoding, notes)
+        det = _detect_json(path, encoding, notes)
+    else:
+        det = _detect_csv(text, where, encoding, notes)
+    det.errors = errors
+    return det
 
 
 def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
@@ -217,7 +249,7 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
     )
 
 
-def _detect_xml(text: str, where: str, encoding: str, notes: list[str]) -> Detected:
+def _detect_xml(text: str, where: str) -> Detected:
     # Skip the declaration, comments and processing instructions to find the root element.
     body = text
     while body.startswith(("<?", "<!--", "<!")):
@@ -230,9 +262,9 @@ def _detect_xml(text: str, where: str, encoding: str, notes: list[str]) -> Detec
     root = body[1:].split(">", 1)[0].split()[0] if len(body) > 1 else ""
     local = root.split(":")[-1].rstrip("/")
     if local in ("marche", "contrat-concession"):
-        return Detected("decp", "decp-xml", f"DECP XML (un seul <{local}>)", encoding, notes=notes)
+        return Detected("decp", "decp-xml", f"DECP XML (un seul <{local}>)")
     if local == "marches":
-        return Detected("decp", "decp-xml", "DECP XML (<marches>)", encoding, notes=notes)
+        return Detected("decp", "decp-xml", "DECP XML (<marches>)")
     raise InputFileError(
         f"Ce XML n'est pas un fichier DECP : l'élément racine est <{root}> au lieu de <marches>.",
         where=where,

@@ -49,68 +49,41 @@ def error(code: str, message: str, where: str, hint: str) -> dict[str, str]:
     return {"code": code, "message": message, "where": where, "hint": hint}
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.position = 0
-
-
 def iter_json(
     path: Path, det: Detected, file_hash: str, result: ParseResult
 ) -> Iterator[dict[str, Any]]:
-    counter = _Counter()
-    errors_mode = "strict"
-    for attempt in range(2):
-        start = counter.position
-        try:
-            replaced = 0
-            for prefix, listed_as in det.prefixes:
-                with open_json(path, det.encoding, errors_mode) as fh:
-                    for item in ijson.items(io.BufferedReader(fh, 1 << 20), prefix, use_float=True):
-                        counter.position += 1
-                        yield normalise(
-                            item,
-                            file_hash=file_hash,
-                            position=counter.position,
-                            listed_as=listed_as,
-                        )
-                    replaced = max(replaced, fh.replaced)
-            if replaced:
-                result.errors.append(
-                    error(
-                        "nan_remplace",
-                        f"{replaced} valeur(s) « NaN », invalides en JSON, lues comme vides "
-                        "(null).",
-                        str(path),
-                        "Rien à faire ; signalez-le au producteur du fichier.",
+    position = 0
+    replaced = 0
+    try:
+        for prefix, listed_as in det.prefixes:
+            with open_json(path, det.encoding, det.errors) as fh:
+                for item in ijson.items(io.BufferedReader(fh, 1 << 20), prefix, use_float=True):
+                    position += 1
+                    yield normalise(
+                        item, file_hash=file_hash, position=position, listed_as=listed_as
                     )
-                )
-            return
-        except ijson.JSONError as exc:
-            message = str(exc)
-            if attempt == 0 and "utf" in message.lower() and counter.position == start:
-                # Stray bytes that are not UTF-8 although the beginning was: read again,
-                # replacing them (U+FFFD), and say so.
-                errors_mode = "replace"
-                result.errors.append(
-                    error(
-                        "encodage_remplace",
-                        "Des octets invalides en UTF-8 ont été remplacés par « � ».",
-                        str(path),
-                        "Demandez au producteur un export en UTF-8 valide.",
-                    )
-                )
-                continue
-            result.errors.append(
-                error(
-                    "json_invalide",
-                    "JSON invalide ou tronqué après l'enregistrement n° "
-                    f"{counter.position} : {message}.",
-                    f"{path}, après l'enregistrement {counter.position}",
-                    "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
-                    "nouveau le fichier complet puis ingérez-le.",
-                )
+                replaced = max(replaced, fh.replaced)
+    except ijson.JSONError as exc:
+        # yajl's message spans several lines (with a caret drawing): its first line says it all.
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        result.errors.append(
+            error(
+                "json_invalide",
+                f"JSON invalide ou tronqué après l'enregistrement n° {position} : {message}.",
+                f"{path}, après l'enregistrement {position}",
+                "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
+                "nouveau le fichier complet puis ingérez-le.",
             )
-            return
+        )
+    if replaced:
+        result.errors.append(
+            error(
+                "nan_remplace",
+                f"{replaced} valeur(s) « NaN », invalides en JSON, lues comme vides (null).",
+                str(path),
+                "Rien à faire ; signalez-le au producteur du fichier.",
+            )
+        )
 
 
 def _element_to_obj(el: Any) -> Any:
@@ -146,7 +119,7 @@ def iter_xml(
                 stream,
                 events=("end",),
                 tag=("{*}marche", "{*}contrat-concession"),
-                recover=True,
+                recover=False,
                 huge_tree=True,
                 resolve_entities=False,
                 no_network=True,
@@ -249,7 +222,7 @@ TABULAR_V2_COLUMNS = {"offresRecues", "ccag", "attributionAvance", "techniques",
 def iter_tabular(
     path: Path, det: Detected, file_hash: str, result: ParseResult
 ) -> Iterator[dict[str, Any]]:
-    with path.open("r", encoding=det.encoding, errors="replace", newline="") as fh:
+    with path.open("r", encoding=det.encoding, errors=det.errors, newline="") as fh:
         reader = csv.reader(fh, delimiter=det.delimiter)
         try:
             header = [h.strip() for h in next(reader)]

@@ -68,17 +68,18 @@ class ControlByteFilter(io.RawIOBase):
 class NanFilter(io.RawIOBase):
     """Replaces bare ``NaN`` tokens (invalid JSON that real exports contain) with ``null``.
 
-    Chunks without the bytes ``NaN`` pass through untouched, so the common case costs a scan.
+    Only tokens outside JSON strings are replaced: the filter follows whether each chunk starts
+    inside a string (quote parity, escapes excluded). Chunks without the bytes ``NaN`` only update
+    that parity, with C-speed counts; the token-by-token walk runs on the rare chunks with ``NaN``.
     """
 
-    TOKEN = re.compile(rb"([:\[,]\s*)NaN(?=\s*(?:[,\]}]|\Z))")
-    DELIMITERS = (b",", b":", b"[", b"]", b"{", b"}")
-    KEEP = 64  # the cut between chunks falls at least this far from the end
+    TOKENS = re.compile(rb'\\.|"|NaN', re.DOTALL)
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._tail = b""
+        self._held = b""  # bytes kept for the next chunk: a cut escape or a cut token
         self._out = b""
+        self._in_string = False
         self.replaced = 0
 
     def readable(self) -> bool:
@@ -87,29 +88,43 @@ class NanFilter(io.RawIOBase):
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._out:
             chunk = self._raw.read(CHUNK)
-            data = self._tail + chunk
+            data = self._held + chunk
             if not chunk:
-                self._tail = b""
-                self._out = self._fix(data)
+                self._held = b""
+                self._out = self._process(data)
                 break
-            # Cut just before a JSON delimiter, so that a token and its neighbours stay together.
-            cut = len(data) - self.KEEP
-            split = max(data.rfind(d, 0, cut) for d in self.DELIMITERS)
-            if split <= 0:
-                split = max(cut, 0)
-            self._tail = data[split:]
-            self._out = self._fix(data[:split])
+            # Hold back a possible start of "NaN", and never cut an escape from what it escapes.
+            cut = len(data)
+            if not data.endswith(b"NaN"):
+                cut -= 2 if data.endswith(b"Na") else 1 if data.endswith(b"N") else 0
+            while cut > 0 and data[cut - 1] == 0x5C:  # backslash
+                cut -= 1
+            self._held = data[cut:]
+            self._out = self._process(data[:cut])
         n = min(len(b), len(self._out))
         b[:n] = self._out[:n]
         self._out = self._out[n:]
         return n
 
-    def _fix(self, data: bytes) -> bytes:
+    def _process(self, data: bytes) -> bytes:
         if b"NaN" not in data:
+            unescaped = re.sub(rb"\\.", b"", data, flags=re.DOTALL) if b"\\" in data else data
+            if unescaped.count(b'"') % 2:
+                self._in_string = not self._in_string
             return data
-        fixed, count = self.TOKEN.subn(rb"\1null", data)
-        self.replaced += count
-        return fixed
+        parts = []
+        start = 0
+        for m in self.TOKENS.finditer(data):
+            token = m.group()
+            if token == b'"':
+                self._in_string = not self._in_string
+            elif token == b"NaN" and not self._in_string:
+                parts.append(data[start : m.start()])
+                parts.append(b"null")
+                start = m.end()
+                self.replaced += 1
+        parts.append(data[start:])
+        return b"".join(parts)
 
 
 @contextmanager
