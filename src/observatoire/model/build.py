@@ -41,7 +41,6 @@ from observatoire.warehouse import scalar, table_counts
 WORK_TABLES = [
     "staged",
     "records_parsed",
-    "records_base_work",
     "records",
     "record_flags_work",
     "record_rank_work",
@@ -139,11 +138,17 @@ def _steps(
         files = _staging_files(settings, loads, settings.batch_size)
         if files:
             paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            con.execute(f"CREATE TABLE staged AS SELECT * FROM read_parquet([{paths}])")
+            # raw_json stays in the staging files (for provenance pages); the build does not need it.
+            con.execute(
+                f"CREATE TABLE staged AS SELECT * EXCLUDE (raw_json) FROM read_parquet([{paths}])"
+            )
         else:
             empty = settings.home / "staging" / "empty.parquet"
             pq.write_table(SCHEMA.empty_table(), empty)
-            con.execute("CREATE TABLE staged AS SELECT * FROM read_parquet(?)", [str(empty)])
+            con.execute(
+                "CREATE TABLE staged AS SELECT * EXCLUDE (raw_json) FROM read_parquet(?)",
+                [str(empty)],
+            )
 
     def references(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
@@ -160,10 +165,7 @@ def _steps(
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(clean.RECORDS_PARSED)
-        con.execute(
-            clean.RECORDS.replace("CREATE TABLE records AS", "CREATE TABLE records_base_work AS")
-        )
-        con.execute(contracts.PLACES)
+        con.execute(clean.RECORDS)
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
         _siret_checks(con)

@@ -36,7 +36,7 @@ SELECT
     CAST(l.loaded_at AS DATE) AS collected_on,
     s.kind, s.family, s.notes,
     s.* EXCLUDE (file_hash, position, line, kind, family, notes, holders, modifications,
-                 subcontracts, raw_json),
+                 subcontracts),
     NULLIF(regexp_replace(trim(s.raw_id), '[ ,./\\]', '_', 'g'), '') AS id,
     NULLIF(siret_text(s.raw_buyer_id), '') AS buyer_siret,
     -- amounts
@@ -111,6 +111,36 @@ place AS (
              THEN '0' || p.place_code_text ELSE NULLIF(p.place_code_text, '') END AS place_code
     FROM records_parsed p
 ),
+geo AS (
+    -- Département and région of the place of execution, from the COG (postal codes by prefix:
+    -- 97x overseas, 200/201 Corse-du-Sud, other 20x Haute-Corse).
+    SELECT place.record_key,
+        CASE p.place_type_canonical
+            WHEN 'Code postal' THEN pd.departement_code
+            WHEN 'Code commune' THEN cc.departement_code
+            WHEN 'Code département' THEN dd.departement_code
+        END AS place_departement_code,
+        COALESCE(CASE p.place_type_canonical
+            WHEN 'Code postal' THEN pd.region_code
+            WHEN 'Code commune' THEN cc.region_code
+            WHEN 'Code département' THEN dd.region_code
+        END, rr.region_code) AS place_region_code
+    FROM place JOIN records_parsed p ON p.record_key = place.record_key
+    LEFT JOIN ref_departements pd ON p.place_type_canonical = 'Code postal'
+        AND regexp_full_match(place.place_code, '\d{5}')
+        AND pd.departement_code = CASE
+            WHEN left(place.place_code, 2) = '97' THEN left(place.place_code, 3)
+            WHEN left(place.place_code, 2) = '20'
+                THEN CASE WHEN left(place.place_code, 3) IN ('200', '201') THEN '2A' ELSE '2B' END
+            ELSE left(place.place_code, 2) END
+    LEFT JOIN ref_communes cc ON p.place_type_canonical = 'Code commune'
+        AND cc.commune_code = place.place_code
+    LEFT JOIN ref_departements dd ON p.place_type_canonical = 'Code département'
+        AND dd.departement_code = CASE WHEN regexp_full_match(place.place_code, '\d')
+                                       THEN '0' || place.place_code ELSE place.place_code END
+    LEFT JOIN ref_regions rr ON p.place_type_canonical = 'Code région'
+        AND rr.region_code = place.place_code
+),
 amounts AS (
     SELECT p.record_key,
         CASE
@@ -145,6 +175,8 @@ SELECT
     p.procedure_canonical AS procedure,
     p.place_type_canonical AS place_type,
     place.place_code,
+    geo.place_departement_code,
+    geo.place_region_code,
     CASE WHEN p.family = '2024' AND p.price_type_2019 IS NULL THEN p.price_form_canonical END
         AS price_form,
     CASE WHEN len(p.price_types_listed) > 0 THEN p.price_types_listed
@@ -186,6 +218,7 @@ SELECT
 FROM records_parsed p
 JOIN cpv USING (record_key)
 JOIN place USING (record_key)
+JOIN geo USING (record_key)
 JOIN amounts USING (record_key)
 """
 

@@ -6,34 +6,6 @@ intermediate and dropped at the end of the build; the others are the documented 
 
 from observatoire.quality.rules import BUDGET_LABEL, MOJIBAKE
 
-PLACES = r"""
-CREATE TABLE records AS
-SELECT b.*,
-    CASE b.place_type
-        WHEN 'Code postal' THEN pd.departement_code
-        WHEN 'Code commune' THEN cc.departement_code
-        WHEN 'Code département' THEN dd.departement_code
-    END AS place_departement_code,
-    COALESCE(CASE b.place_type
-        WHEN 'Code postal' THEN pd.region_code
-        WHEN 'Code commune' THEN cc.region_code
-        WHEN 'Code département' THEN dd.region_code
-    END, rr.region_code) AS place_region_code
-FROM records_base_work b
-LEFT JOIN ref_departements pd ON b.place_type = 'Code postal'
-    AND regexp_full_match(b.place_code, '\d{5}')
-    AND pd.departement_code = CASE
-        WHEN left(b.place_code, 2) = '97' THEN left(b.place_code, 3)
-        WHEN left(b.place_code, 2) = '20'
-            THEN CASE WHEN left(b.place_code, 3) IN ('200', '201') THEN '2A' ELSE '2B' END
-        ELSE left(b.place_code, 2) END
-LEFT JOIN ref_communes cc ON b.place_type = 'Code commune' AND cc.commune_code = b.place_code
-LEFT JOIN ref_departements dd ON b.place_type = 'Code département'
-    AND dd.departement_code = CASE WHEN regexp_full_match(b.place_code, '\d')
-                                   THEN '0' || b.place_code ELSE b.place_code END
-LEFT JOIN ref_regions rr ON b.place_type = 'Code région' AND rr.region_code = b.place_code
-"""
-
 RECORD_FLAGS = r"""
 CREATE TABLE record_flags_work AS
 SELECT r.record_key, count(h.record_key) AS holder_count,

@@ -7,17 +7,23 @@ from observatoire.quality.rules import RULES, Rule
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
     "record": (
-        "records r LEFT JOIN record_flags_work f ON f.record_key = r.record_key",
+        "records r LEFT JOIN record_flags_work f ON f.record_key = r.record_key "
+        "LEFT JOIN siret_checks bc ON bc.siret = r.buyer_siret",
         "r.record_key",
         "r.uid",
     ),
     "holder": (
-        "record_holders h JOIN records r ON r.record_key = h.record_key",
+        "record_holders h JOIN records r ON r.record_key = h.record_key "
+        "LEFT JOIN siret_checks hc ON hc.siret = h.holder_id",
         "r.record_key",
         "r.uid",
     ),
     "version": ("contract_versions v", "v.record_key", "v.uid"),
-    "subcontract": ("subcontracts st", "st.record_key", "st.uid"),
+    "subcontract": (
+        "subcontracts st LEFT JOIN siret_checks sc ON sc.siret = st.subcontractor_id",
+        "st.record_key",
+        "st.uid",
+    ),
     "duplicate": ("duplicates_work d", "d.record_key", "d.uid"),
 }
 
@@ -26,19 +32,36 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _select(rule: Rule) -> str:
-    source, record_key, uid = SUBJECTS[rule.over]
+def _finding(rule: Rule) -> str:
+    """The rule as a struct when it holds for the row, else NULL."""
     return (
-        f"SELECT {_quote(rule.id)} AS rule_id, {_quote(rule.severity)} AS severity, "
-        f"{_quote(rule.field)} AS field, {record_key} AS record_key, {uid} AS uid, "
-        f"CAST({rule.raw} AS VARCHAR) AS raw_value, CAST({rule.value} AS VARCHAR) AS value "
-        f"FROM {source} WHERE COALESCE(({rule.when}), false)"
+        f"CASE WHEN COALESCE(({rule.when}), false) THEN struct_pack("
+        f"rule_id := {_quote(rule.id)}, severity := {_quote(rule.severity)}, "
+        f"field := {_quote(rule.field)}, raw_value := CAST({rule.raw} AS VARCHAR), "
+        f"value := CAST({rule.value} AS VARCHAR)) END"
     )
 
 
 def findings_sql(table: str, over: set[str]) -> str:
-    """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects."""
-    selects = [_select(rule) for rule in RULES if rule.over in over]
+    """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects.
+
+    All the rules of one subject are evaluated in a single pass over its table: each row yields
+    the list of the rules it breaks, which is then unnested (one scan, not one per rule).
+    """
+    selects = []
+    for subject in sorted(over):
+        rules = [rule for rule in RULES if rule.over == subject]
+        if not rules:
+            continue
+        source, record_key, uid = SUBJECTS[subject]
+        checks = ",\n        ".join(_finding(rule) for rule in rules)
+        selects.append(
+            f"SELECT record_key, uid, finding.rule_id, finding.severity, finding.field, "
+            f"finding.raw_value, finding.value FROM (\n"
+            f"    SELECT {record_key} AS record_key, {uid} AS uid, unnest(list_filter([\n"
+            f"        {checks}\n    ], lambda x: x IS NOT NULL)) AS finding\n"
+            f"    FROM {source})"
+        )
     return f"CREATE TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
 
 

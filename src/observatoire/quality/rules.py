@@ -10,8 +10,10 @@ what to do about it, and the SQL condition that finds it. Severities:
 - ``correction``: a value was repaired automatically; the original stays beside the repaired value.
 - ``information``: worth knowing, nothing wrong with the figures.
 
-The conditions run over the cleaned tables of the build (aliases: ``r`` a cleaned record, ``h`` one
-of its holders, ``v`` a contract version, ``st`` a subcontracting act, ``d`` a merged duplicate).
+The conditions run over the cleaned tables of the build (aliases: ``r`` a cleaned record, ``f`` its
+holder flags, ``h`` one of its holders, ``v`` a contract version, ``st`` a subcontracting act,
+``d`` a merged duplicate; ``bc``, ``hc``, ``sc`` the SIRET checks of buyer, holder and
+subcontractor).
 """
 
 from __future__ import annotations
@@ -327,7 +329,7 @@ RULES: list[Rule] = [
         "Le SIRET de l'acheteur a 14 chiffres mais sa clé de contrôle (Luhn) est fausse : il "
         "contient probablement une faute de frappe.",
         "Vérifiez le SIRET dans l'annuaire SIRENE.",
-        "r.buyer_siret IN (SELECT siret FROM siret_checks WHERE NOT valid)",
+        "NOT bc.valid",
         "r.raw_buyer_id",
     ),
     # --- names and text ----------------------------------------------------------------------------
@@ -868,7 +870,7 @@ RULES: list[Rule] = [
         "SIRET du titulaire invalide",
         "Le SIRET du titulaire a 14 chiffres mais sa clé de contrôle (Luhn) est fausse.",
         "Vérifiez le SIRET dans l'annuaire SIRENE.",
-        "h.id_type = 'SIRET' AND h.holder_id IN (SELECT siret FROM siret_checks WHERE NOT valid)",
+        "h.id_type = 'SIRET' AND NOT hc.valid",
         "h.holder_id_raw",
         over="holder",
     ),
@@ -915,7 +917,7 @@ RULES: list[Rule] = [
         "Le SIRET du sous-traitant n'a pas 14 chiffres ou sa clé de contrôle est fausse.",
         "Corrigez le SIRET du sous-traitant.",
         "st.id_type = 'SIRET' AND (NOT regexp_full_match(COALESCE(st.subcontractor_id, ''), '\\d{14}') "
-        "OR st.subcontractor_id IN (SELECT siret FROM siret_checks WHERE NOT valid))",
+        "OR NOT sc.valid)",
         "st.subcontractor_id",
         over="subcontract",
     ),
