@@ -22,8 +22,11 @@ from observatoire.model.build import build
 
 from .conftest import DEMO
 
-SMALL = [DEMO / "decp" / "v1" / "e-marchespublics.json", DEMO / "decp" / "v2",
-         DEMO / "ref" / "cpv_2008_fr.csv"]
+SMALL = [
+    DEMO / "decp" / "v1" / "e-marchespublics.json",
+    DEMO / "decp" / "v2",
+    DEMO / "ref" / "cpv_2008_fr.csv",
+]
 
 
 def _landed_files(settings: Settings) -> list[Path]:
@@ -58,11 +61,14 @@ def test_landed_file_is_unchanged(tmp_path: Path) -> None:
 def _table_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        names = [n for (n,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        names = [
+            n
+            for (n,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+        ]
         # build_info holds the build's own id and times; everything else must be identical.
-        return {n: con.execute(f'SELECT * FROM "{n}"').fetchall()
-                for n in names if n != "build_info"}
+        return {
+            n: con.execute(f'SELECT * FROM "{n}"').fetchall() for n in names if n != "build_info"
+        }
     finally:
         con.close()
 
@@ -80,8 +86,9 @@ def test_same_inputs_same_tables(tmp_path: Path) -> None:
     assert len(first["contracts"]) == 441 + 5 + 17 - 1  # Dematis keys + Mégalis + GIP - 1 test
 
 
-def test_failed_build_keeps_previous_warehouse(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_build_keeps_previous_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(home=tmp_path / "h")
     ingest(settings, SMALL)
     good = build(settings)
@@ -105,8 +112,12 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
     good = build(settings)
     before = _table_contents(settings.warehouse_path)
     env = {**os.environ, "OBSERVATOIRE_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "observatoire.cli", "build"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "observatoire.cli", "build"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not list(home.glob("warehouse.build-*.duckdb")) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -147,3 +158,36 @@ def test_outdated_staging_is_reparsed(tmp_path: Path) -> None:
     summary = build_module.build(settings)
     assert summary.tables["contracts"] == 462
     assert summary.reconciled
+
+
+def test_parallel_ingest_logs_in_path_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several worker processes parse; the load log still follows the order of the paths."""
+    from observatoire.landing import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "PARALLEL_FROM_BYTES", 0)
+    paths = [
+        DEMO / "decp" / "v1",
+        DEMO / "decp" / "v2",
+        DEMO / "decp" / "v1" / "e-marchespublics.json",
+    ]
+    parallel = Settings(home=tmp_path / "p", workers=2)
+    outcomes = ingest(parallel, paths)
+    assert [(o.load.file_name, o.new, o.load.records) for o in outcomes] == [
+        ("data.gouv.fr_aife.json", True, 4530),
+        ("data.gouv.fr_pes.json", True, 1148),
+        ("e-marchespublics.json", True, 470),
+        ("gip-maximilien_decp-13001845000028-2024-10-06-01.json", True, 17),
+        ("megalis_decp-59920013600241-2024-07-09-01.json", True, 5),
+        ("e-marchespublics.json", False, 470),
+    ]
+    assert [ld.load_id for ld in Catalog(parallel.catalog_path).loads()] == [1, 2, 3, 4, 5]
+    sequential = Settings(home=tmp_path / "s", workers=1)
+    ingest(sequential, paths)
+    build(parallel)
+    build(sequential)
+    a, b = _table_contents(parallel.warehouse_path), _table_contents(sequential.warehouse_path)
+    # the load log itself differs only by its timings
+    assert [row[:10] for row in a.pop("loads")] == [row[:10] for row in b.pop("loads")]
+    assert a == b

@@ -29,6 +29,8 @@ class Settings:
     memory_limit: str = "2GB"
     #: DuckDB worker threads for builds (``OBSERVATOIRE_THREADS``; 0 = all cores).
     threads: int = 0
+    #: Processes that parse new files in parallel at ingest (``OBSERVATOIRE_WORKERS``).
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
     def landing_dir(self) -> Path:
@@ -69,10 +71,11 @@ class Settings:
         try:
             batch = int(env.get("OBSERVATOIRE_BATCH_SIZE", "20000"))
             threads = int(env.get("OBSERVATOIRE_THREADS", "0"))
+            workers = int(env.get("OBSERVATOIRE_WORKERS", str(os.cpu_count() or 1)))
         except ValueError as exc:
             raise ConfigError(
                 "Une variable d'environnement numérique n'est pas un entier.",
-                where="OBSERVATOIRE_BATCH_SIZE ou OBSERVATOIRE_THREADS",
+                where="OBSERVATOIRE_BATCH_SIZE, OBSERVATOIRE_THREADS ou OBSERVATOIRE_WORKERS",
                 hint="Donnez un nombre entier, par exemple OBSERVATOIRE_THREADS=2.",
             ) from exc
         return cls(
@@ -80,6 +83,7 @@ class Settings:
             batch_size=max(batch, 100),
             memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "2GB"),
             threads=max(threads, 0),
+            workers=max(workers, 1),
         )
 
     def ensure_home(self) -> None:

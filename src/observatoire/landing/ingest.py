@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
@@ -26,6 +28,10 @@ class IngestOutcome:
 
     load: Load
     new: bool
+
+
+#: Total size of new files above which they are parsed by several processes.
+PARALLEL_FROM_BYTES = 16 * 1024 * 1024
 
 
 def staging_path(settings: Settings, sha256: str) -> Path:
@@ -57,26 +63,63 @@ def ingest(
     source: str | None = None,
     on_file: Callable[[IngestOutcome], None] | None = None,
 ) -> list[IngestOutcome]:
-    """Ingest every file under ``paths``. Same content twice changes nothing."""
+    """Ingest every file under ``paths``. Same content twice changes nothing.
+
+    New files are landed and parsed in parallel (``settings.workers`` processes); the load log is
+    written by this process only, in the order of the paths, so load ids are stable.
+    """
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
-    outcomes = []
+    shas: list[str] = []
+    outcomes: list[IngestOutcome | None] = []
+    todo: list[tuple[int, Path, str]] = []
     for path in iter_files(paths):
-        outcome = ingest_file(settings, catalog, path, source)
-        outcomes.append(outcome)
+        sha = store.sha256_of(path)
+        previous = catalog.find(sha)
+        if previous is None and sha not in shas:
+            todo.append((len(outcomes), path, sha))
+        shas.append(sha)
+        known = IngestOutcome(previous, new=False) if previous else None
+        outcomes.append(known)
+        if known and on_file:
+            on_file(known)
+    jobs = [(settings, path, sha, source) for _, path, sha in todo]
+    # Worker processes pay off only for large inputs (each one starts a fresh interpreter).
+    workers = min(settings.workers, len(jobs))
+    if workers > 1 and sum(path.stat().st_size for _, path, _ in todo) > PARALLEL_FROM_BYTES:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            loads = pool.map(_land_and_parse, *zip(*jobs, strict=True))
+            _record(catalog, todo, loads, outcomes, on_file)
+    else:
+        _record(catalog, todo, (_land_and_parse(*job) for job in jobs), outcomes, on_file)
+    for i, outcome in enumerate(outcomes):
+        if outcome is None:  # same content as a file met earlier in this run
+            found = catalog.find(shas[i])
+            assert found is not None
+            again = IngestOutcome(found, new=False)
+            outcomes[i] = again
+            if on_file:
+                on_file(again)
+    return [o for o in outcomes if o is not None]
+
+
+def _record(
+    catalog: Catalog,
+    todo: list[tuple[int, Path, str]],
+    loads: Iterable[Load],
+    outcomes: list[IngestOutcome | None],
+    on_file: Callable[[IngestOutcome], None] | None,
+) -> None:
+    for (slot, _, _), load in zip(todo, loads, strict=True):
+        outcome = IngestOutcome(catalog.add(load), new=True)
+        outcomes[slot] = outcome
         if on_file:
             on_file(outcome)
-    return outcomes
 
 
-def ingest_file(
-    settings: Settings, catalog: Catalog, path: Path, source: str | None
-) -> IngestOutcome:
+def _land_and_parse(settings: Settings, path: Path, sha: str, source: str | None) -> Load:
+    """Land one new file and parse it into staging (runs in a worker process)."""
     started = time.perf_counter()
-    sha = store.sha256_of(path)
-    previous = catalog.find(sha)
-    if previous is not None:
-        return IngestOutcome(previous, new=False)
     landed = store.store(settings.landing_dir, path, sha)
     load = Load(
         sha256=sha,
@@ -128,7 +171,7 @@ def ingest_file(
                 landed, det, path, load, settings.work_dir / "reference"
             )
     load.duration_s = round(time.perf_counter() - started, 3)
-    return IngestOutcome(catalog.add(load), new=True)
+    return load
 
 
 def _count_reference_rows(

@@ -90,6 +90,8 @@ class Detected:
     notes: list[str] = field(default_factory=list)
     #: "replace" for a UTF-8 file with a few invalid bytes (read with U+FFFD in their place)
     errors: str = "strict"
+    #: The bytes ``NaN`` occur in the file (JSON only): the NaN filter is needed.
+    has_nan: bool = False
 
 
 def file_encoding(path: Path, sample: bytes) -> tuple[str, str, list[str]]:
@@ -130,6 +132,17 @@ def file_encoding(path: Path, sample: bytes) -> tuple[str, str, list[str]]:
     return "cp1252", "strict", ["encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"]
 
 
+def contains(path: Path, needle: bytes) -> bool:
+    """Whether ``needle`` occurs in the file (chunked, overlapping by len(needle) - 1 bytes)."""
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if needle in tail + chunk[: len(needle) - 1] or needle in chunk:
+                return True
+            tail = chunk[-(len(needle) - 1) :]
+    return False
+
+
 def detect(path: Path) -> Detected:
     """Identify the file at ``path`` or raise :class:`InputFileError` saying why not."""
     with path.open("rb") as fh:
@@ -167,6 +180,7 @@ def detect(path: Path) -> Detected:
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
         det = _detect_json(path, encoding, notes)
+        det.has_nan = contains(path, b"NaN")
     else:
         det = _detect_csv(text, where, encoding, notes)
     det.errors = errors

@@ -56,13 +56,23 @@ def iter_json(
     replaced = 0
     try:
         for prefix, listed_as in det.prefixes:
-            with open_json(path, det.encoding, det.errors) as fh:
-                for item in ijson.items(io.BufferedReader(fh, 1 << 20), prefix, use_float=True):
+            # The NaN filter costs a walk over every byte: only files with "NaN" get it.
+            if det.has_nan:
+                with open_json(path, det.encoding, det.errors) as nan_filter:
+                    stream = io.BufferedReader(nan_filter, 1 << 20)
+                    for item in ijson.items(stream, prefix, use_float=True):
+                        position += 1
+                        yield normalise(
+                            item, file_hash=file_hash, position=position, listed_as=listed_as
+                        )
+                    replaced = max(replaced, nan_filter.replaced)
+                continue
+            with open_bytes(path, det.encoding, det.errors) as fh:
+                for item in ijson.items(fh, prefix, use_float=True):
                     position += 1
                     yield normalise(
                         item, file_hash=file_hash, position=position, listed_as=listed_as
                     )
-                replaced = max(replaced, fh.replaced)
     except ijson.JSONError as exc:
         # yajl's message spans several lines (with a caret drawing): its first line says it all.
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

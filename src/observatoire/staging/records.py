@@ -8,7 +8,6 @@ in SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -136,6 +135,8 @@ SCHEMA = pa.schema(
 
 def text(value: Any) -> str | None:
     """A raw value as text, or None. Containers are kept as JSON text."""
+    if type(value) is str:  # the common case first
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -155,7 +156,7 @@ def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[A
     """
     if value is None or value == "":
         return []
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         if singular in value and len(value) == 1:
             return unwrap_list(value[singular], singular, notes, note)
         return [value]
@@ -166,7 +167,7 @@ def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[A
         if isinstance(item, list):
             notes.add(note)
             out.extend(unwrap_list(item, singular, notes, note))
-        elif isinstance(item, Mapping) and singular in item and len(item) == 1:
+        elif isinstance(item, dict) and singular in item and len(item) == 1:
             out.extend(unwrap_list(item[singular], singular, notes, note))
         else:
             out.append(item)
@@ -176,9 +177,9 @@ def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[A
 def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     out = []
     for h in unwrap_list(value, "titulaire", notes, "titulaires_imbriques"):
-        if isinstance(h, Mapping) and "concessionnaire" in h and len(h) == 1:
+        if isinstance(h, dict) and "concessionnaire" in h and len(h) == 1:
             h = h["concessionnaire"]
-        if not isinstance(h, Mapping):
+        if not isinstance(h, dict):
             notes.add("titulaire_non_objet")
             out.append({"id_type": None, "id": text(h), "name": None})
             continue
@@ -198,14 +199,14 @@ def _concession_holders(value: Any, notes: set[str]) -> list[dict[str, str | Non
 
 
 def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
-    if isinstance(value, Mapping) and "modification" not in value:
+    if isinstance(value, dict) and "modification" not in value:
         notes.add("modifications_objet")
         value = [value]
-    elif isinstance(value, Mapping):
+    elif isinstance(value, dict):
         notes.add("modifications_objet")
     out = []
     for pos, m in enumerate(unwrap_list(value, "modification", notes, "modifications_imbriquees")):
-        if not isinstance(m, Mapping):
+        if not isinstance(m, dict):
             notes.add("modification_non_objet")
             continue
         holders = m.get("titulaires", m.get("concessionnaires"))
@@ -229,10 +230,10 @@ def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
 def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     out = []
     for a in unwrap_list(value, "acteSousTraitance", notes, "sous_traitance_imbriquee"):
-        if not isinstance(a, Mapping):
+        if not isinstance(a, dict):
             continue
         sub = a.get("sousTraitant") or {}
-        if not isinstance(sub, Mapping):
+        if not isinstance(sub, dict):
             sub = {"id": sub}
         out.append(
             {
@@ -249,18 +250,21 @@ def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     return out
 
 
-def _enum_list(record: Mapping[str, Any], plural: str, singular: str, notes: set[str]) -> list[str]:
-    value = record.get(plural, record.get(singular))
-    if plural not in record and singular in record:
+def _enum_list(record: dict[str, Any], plural: str, singular: str, notes: set[str]) -> list[str]:
+    if plural in record:
+        value = record[plural]
+    elif singular in record:
         notes.add("liste_sans_enveloppe")
-    return [
-        t for t in (text(v) for v in unwrap_list(value, singular, notes, "liste_imbriquee")) if t
-    ]
+        value = record[singular]
+    else:
+        return []  # the common case in 2019 records: no such field at all
+    items = unwrap_list(value, singular, notes, "liste_imbriquee")
+    return [t for t in map(text, items) if t]
 
 
-def _party(record: Mapping[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
+def _party(record: dict[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
     party = record.get(key)
-    if isinstance(party, Mapping):
+    if isinstance(party, dict):
         return party.get("id"), party.get("nom")
     if f"{key}.id" in record:
         notes.add("cle_acheteur_a_plat")
@@ -286,7 +290,7 @@ def normalise(
     never from ``_type``, which real files fill with other values.
     """
     notes: set[str] = set()
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         return _not_an_object(record, file_hash=file_hash, position=position, line=line)
     concession = (
         listed_as == "contrat-concession"
@@ -303,7 +307,7 @@ def normalise(
     family = "2024" if V2_KEYS.intersection(record.keys()) else "2019"
     buyer_id, buyer_name = _party(record, "autoriteConcedante" if concession else "acheteur", notes)
     place = record.get("lieuExecution")
-    if not isinstance(place, Mapping):
+    if not isinstance(place, dict):
         place = {"code": place} if place is not None else {}
     if concession:
         holders = _concession_holders(
@@ -386,5 +390,7 @@ def empty_row(*, file_hash: str, position: int, line: int | None) -> dict[str, A
     return row
 
 
-def to_batch(rows: Iterable[dict[str, Any]]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(list(rows), schema=SCHEMA)
+def to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    # Column by column is several times faster than pyarrow's row-wise from_pylist.
+    columns = {name: [row[name] for row in rows] for name in SCHEMA.names}
+    return pa.RecordBatch.from_pydict(columns, schema=SCHEMA)
