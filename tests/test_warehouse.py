@@ -290,3 +290,43 @@ def test_cpv_seven_digits_padded_on_the_side_that_exists(tmp_path: Path) -> None
             ("CPV_PADDED", "9132100", "09132100"), ("CPV_PADDED_RIGHT", "4543100-7", "45431000")]
     finally:
         wh.con.close()
+
+
+def test_wrong_cpv_check_digits(demo_warehouse: Warehouse) -> None:
+    """PES publishes check digits that CPV 2008 does not give (e.g. 71313000-0 for 71313000-5)."""
+    official = {r["CODE"][:8]: r["CODE"] for r in _csv_rows("cpv_2008_fr.csv")}
+    wrong = [r["codeCPV"] for r in _v1_records("data.gouv.fr_pes.json")
+             if re.fullmatch(r"\d{8}-\d", r.get("codeCPV", "").strip())
+             and r["codeCPV"].strip()[:8] in official
+             and official[r["codeCPV"].strip()[:8]] != r["codeCPV"].strip()]
+    assert "71313000-0" in wrong and official["71313000"] == "71313000-5"
+    got = demo_warehouse.rows(
+        """SELECT raw_value, value FROM findings WHERE rule_id = 'CPV_CHECK_DIGIT_WRONG'
+           AND file_name = 'data.gouv.fr_pes.json' ORDER BY position""")
+    assert [g[0] for g in got] == wrong
+    assert all(value == official[raw[:8]] for raw, value in got)
+
+
+def test_concession_id_format(tmp_path: Path) -> None:
+    """DAJ rule: a concession id is year (4 digits) + internal number (1-10) + order (2 digits)."""
+    from .conftest import make_warehouse
+
+    record = ('{{"_type": "Contrat de concession", "id": "{id}", "autoriteConcedante": '
+              '{{"id": "21350238800019", "nom": "Ville de Rennes"}}, "nature": '
+              '"Délégation de service public", "objet": "Restauration", "procedure": '
+              '"Procédure négociée ouverte", "dureeMois": 60, "dateSignature": "2019-02-01", '
+              '"datePublicationDonnees": "2019-02-10", "dateDebutExecution": "2019-03-01", '
+              '"valeurGlobale": 900000, "montantSubventionPublique": 0, "concessionnaires": '
+              '[{{"typeIdentifiant": "SIRET", "id": "85480074501125", '
+              '"denominationSociale": "AXIMA"}}], "donneesExecution": [], "modifications": []}}')
+    path = tmp_path / "cc.json"
+    path.write_text('{"marches": [' + record.format(id="2019DSP0101") + ", "
+                    + record.format(id="DSP-RESTO") + "]}", encoding="utf-8")
+    wh = make_warehouse(tmp_path / "h", path)
+    try:
+        assert wh.rows("SELECT kind, contract_id, amount FROM contracts ORDER BY 2") == [
+            ("concession", "2019DSP0101", 900000.0), ("concession", "DSP-RESTO", 900000.0)]
+        assert wh.rows("SELECT rule_id, raw_value FROM findings WHERE field = 'id'") == [
+            ("CONCESSION_ID_FORMAT", "DSP-RESTO")]
+    finally:
+        wh.con.close()

@@ -96,7 +96,10 @@ WITH cpv AS (
             WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN 'padded_right'
             WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN 'truncated'
             WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL THEN 'division'
-        END AS cpv_repair
+        END AS cpv_repair,
+        -- the check digit CPV 2008 gives the exact code, to compare with the published one
+        CASE WHEN length(p.cpv_digits) = 8 THEN split_part(c8.code_with_check, '-', 2) END
+            AS cpv_check_digit
     FROM records_parsed p
     LEFT JOIN ref_cpv c8 ON c8.code = p.cpv_digits
     LEFT JOIN ref_cpv c7 ON length(p.cpv_digits) = 7 AND c7.code = lpad(p.cpv_digits, 8, '0')
@@ -164,7 +167,7 @@ SELECT
     CASE WHEN p.id IS NOT NULL AND regexp_full_match(p.buyer_siret, '\d{14}')
               AND p.buyer_siret <> '00000000000000'
          THEN p.buyer_siret || p.id END AS uid,
-    cpv.cpv, cpv.cpv_repair,
+    cpv.cpv, cpv.cpv_repair, cpv.cpv_check_digit,
     p.nature_canonical AS nature,
     (enum_key(p.raw_nature) = 'accord-cadre'
         OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord-cadre'))

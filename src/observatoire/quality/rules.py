@@ -286,6 +286,19 @@ RULES: list[Rule] = [
         source="decp-processing",
     ),
     Rule(
+        "CONCESSION_ID_FORMAT",
+        INFO,
+        "id",
+        "Identifiant de concession hors format",
+        "L'identifiant d'un contrat de concession devrait suivre la forme année (4 chiffres), "
+        "numéro interne (1 à 10 caractères), numéro d'ordre (2 chiffres).",
+        "Rien à faire pour l'observatoire ; à signaler au producteur.",
+        "r.kind = 'concession' AND r.id IS NOT NULL "
+        "AND NOT regexp_full_match(r.raw_id, '\\d{4}[A-Z0-9]{1,10}\\d{2}')",
+        "r.raw_id",
+        source="règles DAJ",
+    ),
+    Rule(
         "ID_TOO_LONG",
         WARNING,
         "id",
@@ -527,6 +540,21 @@ RULES: list[Rule] = [
         "r.cpv IS NOT NULL AND split_part(trim(r.raw_cpv), '-', 1) <> r.cpv_digits",
         "r.raw_cpv",
         "r.cpv",
+    ),
+    Rule(
+        "CPV_CHECK_DIGIT_WRONG",
+        REPAIRED,
+        "codeCPV",
+        "Clé de contrôle du code CPV fausse",
+        "Le code CPV existe mais la clé publiée après le tiret ne correspond pas à celle de la "
+        "nomenclature CPV 2008 ; le code est gardé, la clé est ignorée.",
+        "Vérifiez le code CPV (faute de frappe possible).",
+        "r.cpv_repair IS NULL AND r.cpv_check_digit IS NOT NULL "
+        "AND regexp_matches(trim(r.raw_cpv), '-\\d$') "
+        "AND right(trim(r.raw_cpv), 1) <> r.cpv_check_digit",
+        "r.raw_cpv",
+        "r.cpv || '-' || r.cpv_check_digit",
+        source="règles DAJ",
     ),
     Rule(
         "CPV_INVALID",
