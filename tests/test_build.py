@@ -191,3 +191,14 @@ def test_parallel_ingest_logs_in_path_order(
     # the load log itself differs only by its timings
     assert [row[:10] for row in a.pop("loads")] == [row[:10] for row in b.pop("loads")]
     assert a == b
+
+
+def test_too_little_memory_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "h", memory_limit="30MB", threads=1)
+    ingest(settings, [DEMO / "decp", DEMO / "ref"])
+    with pytest.raises(ObservatoireError) as exc:
+        build(settings)
+    assert "30MB" in exc.value.message
+    assert "OBSERVATOIRE_MEMORY_LIMIT" in exc.value.hint
+    assert not settings.warehouse_path.exists()
+    assert (settings.work_dir).is_dir()  # DuckDB's spill folder lives there

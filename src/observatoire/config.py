@@ -25,8 +25,9 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     #: Records parsed per batch before they are written to the staging file (bounds memory).
     batch_size: int = 20_000
-    #: DuckDB memory cap for builds, e.g. "2GB" (``OBSERVATOIRE_MEMORY_LIMIT``).
-    memory_limit: str = "2GB"
+    #: DuckDB memory cap for builds (``OBSERVATOIRE_MEMORY_LIMIT``). The process uses about
+    #: 300 MB more than this (Python, Arrow), so 1500MB keeps a build under 2 GB.
+    memory_limit: str = "1500MB"
     #: DuckDB worker threads for builds (``OBSERVATOIRE_THREADS``; 0 = all cores).
     threads: int = 0
     #: Processes that parse new files in parallel at ingest (``OBSERVATOIRE_WORKERS``).
@@ -81,7 +82,7 @@ class Settings:
         return cls(
             home=chosen.expanduser().resolve(),
             batch_size=max(batch, 100),
-            memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "2GB"),
+            memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "1500MB"),
             threads=max(threads, 0),
             workers=max(workers, 1),
         )
@@ -89,7 +90,7 @@ class Settings:
     def ensure_home(self) -> None:
         """Create the data home and its folders, with a clear error if that is impossible."""
         try:
-            for d in (self.home, self.landing_dir, self.staging_dir):
+            for d in (self.home, self.landing_dir, self.staging_dir, self.work_dir):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(

@@ -39,7 +39,6 @@ from observatoire.warehouse import scalar, table_counts
 
 #: Intermediate tables dropped once the model is built.
 WORK_TABLES = [
-    "staged",
     "records_parsed",
     "records",
     "record_flags_work",
@@ -135,20 +134,14 @@ def _steps(
     settings: Settings, loads: list[Load]
 ) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
     def staged(con: duckdb.DuckDBPyConnection) -> None:
+        # A view, not a copy: each statement reads from the Parquet files only the columns it
+        # needs (raw_json, kept there for provenance, is never read by the build).
         files = _staging_files(settings, loads, settings.batch_size)
-        if files:
-            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            # raw_json stays in the staging files (for provenance pages); the build does not need it.
-            con.execute(
-                f"CREATE TABLE staged AS SELECT * EXCLUDE (raw_json) FROM read_parquet([{paths}])"
-            )
-        else:
-            empty = settings.home / "staging" / "empty.parquet"
-            pq.write_table(SCHEMA.empty_table(), empty)
-            con.execute(
-                "CREATE TABLE staged AS SELECT * EXCLUDE (raw_json) FROM read_parquet(?)",
-                [str(empty)],
-            )
+        if not files:
+            files = [settings.staging_dir / "empty.parquet"]
+            pq.write_table(SCHEMA.empty_table(), files[0])
+        paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        con.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet([{paths}])")
 
     def references(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
@@ -166,6 +159,7 @@ def _steps(
     def records(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(clean.RECORDS_PARSED)
         con.execute(clean.RECORDS)
+        con.execute("DROP TABLE records_parsed")  # free its memory for what follows
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
         _siret_checks(con)
@@ -210,6 +204,7 @@ def _steps(
         con.execute("""CREATE TABLE source_record_holders AS
             SELECT * FROM record_holders ORDER BY record_key, holder_position""")
         con.execute("DROP TABLE record_holders")
+        con.execute("DROP VIEW IF EXISTS staged")
         for table in WORK_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("DROP MACRO IF EXISTS enum_key")
@@ -223,6 +218,11 @@ def _steps(
         ("Constats sur le modèle", model_findings),
         ("Finalisation", finish),
     ]
+
+
+def _discard(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
 
 
 def remove_leftovers(settings: Settings) -> None:
@@ -305,9 +305,18 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, settings.warehouse_path)
+    except duckdb.OutOfMemoryException as exc:
+        _discard(tmp)
+        catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
+        raise ObservatoireError(
+            f"La mémoire allouée à DuckDB ({settings.memory_limit}) ne suffit pas pour "
+            "construire l'entrepôt, même en débordant sur le disque.",
+            where=str(settings.work_dir),
+            hint="Augmentez OBSERVATOIRE_MEMORY_LIMIT (par exemple 1500MB) ou libérez de la "
+            "place sur le disque du dossier de données.",
+        ) from exc
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        _discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
         raise
     seconds = round(time.perf_counter() - t0, 2)
