@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Where the time of ``observatoire ingest`` and ``observatoire build`` goes.
+
+A companion of ``national_scale.py`` (run that first: it leaves generated inputs and data homes
+under ``bench/out/``). Two modes::
+
+    # cProfile of the ingestion of one file into a throw-away data home: top functions
+    .venv/bin/python bench/profile_pipeline.py ingest bench/out/decp-200000/2019/aife-0001.json
+
+    # a build of an existing data home, timing every SQL statement it runs
+    .venv/bin/python bench/profile_pipeline.py build --home bench/out/home-200000
+
+``--git-ref REF`` profiles the code of a commit (as extracted by ``national_scale.py
+--git-ref``, under ``bench/out/code-<sha>/src``) instead of the working tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+
+
+def use_code(ref: str | None) -> None:
+    """Import ``observatoire`` from the snapshot of ``ref`` if given (before any import of it)."""
+    if ref is None:
+        return
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    src = OUT / f"code-{sha[:12]}" / "src"
+    if not src.exists():
+        raise SystemExit(f"{src} is missing: run national_scale.py --git-ref {ref} first")
+    sys.path.insert(0, str(src))
+
+
+class TimedConnection:
+    """A DuckDB connection that logs each ``execute`` / ``executemany``: its duration and the
+    process's peak resident memory (ru_maxrss, MB) once it has run."""
+
+    def __init__(self, con: Any, log: list[tuple[float, float, str]]) -> None:
+        self._con = con
+        self._log = log
+
+    def _timed(self, method: str, sql: str, *args: Any) -> Any:
+        started = time.perf_counter()
+        result = getattr(self._con, method)(sql, *args)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+        self._log.append((time.perf_counter() - started, peak_mb, " ".join(sql.split())[:100]))
+        return result
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        return self._timed("execute", sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        return self._timed("executemany", sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def profile_build(home: Path, top: int) -> None:
+    import duckdb
+
+    from observatoire.config import Settings
+    from observatoire.model import build as build_module
+
+    log: list[tuple[float, float, str]] = []
+    connect = duckdb.connect
+
+    def timed_connect(*args: Any, **kwargs: Any) -> Any:
+        return TimedConnection(connect(*args, **kwargs), log)
+
+    build_module.duckdb.connect = timed_connect  # type: ignore[attr-defined]
+    steps: list[tuple[str, float]] = []
+    started = time.perf_counter()
+
+    def on_step(label: str) -> None:
+        steps.append((label, time.perf_counter()))
+
+    summary = build_module.build(Settings.from_env(home), on_step=on_step)
+    ended = time.perf_counter()
+    print(f"Build of {home}: {ended - started:.1f} s, "
+          f"{summary.tables.get('contracts', 0):,} contracts")
+    bounds = [t for _, t in steps[1:]] + [ended]
+    for (label, t), end in zip(steps, bounds, strict=True):
+        print(f"  step {label:<52} {end - t:>7.1f} s")
+    print(f"Top {top} SQL statements ({sum(s for s, _, _ in log):.1f} s in execute):")
+    for seconds, _, sql in sorted(log, reverse=True)[:top]:
+        print(f"  {seconds:>7.1f} s  {sql}")
+    print("Statements that raised the peak resident memory (MB after the statement):")
+    high = 0.0
+    for seconds, peak_mb, sql in log:
+        if peak_mb > high + 50:
+            print(f"  {peak_mb:>7,.0f} MB  ({seconds:.1f} s)  {sql}")
+        high = max(high, peak_mb)
+
+
+def profile_ingest(path: Path, top: int) -> None:
+    from observatoire.config import Settings
+    from observatoire.landing.ingest import ingest
+
+    home = OUT / "profile-ingest-home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings.from_env(home)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    outcomes = ingest(settings, [path])
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    records = sum(o.load.records for o in outcomes)
+    print(f"Ingest of {path}: {seconds:.1f} s under cProfile, {records:,} records")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--git-ref", help="profile the snapshot of this commit")
+    parser.add_argument("--top", type=int, default=25, help="lines to show (default 25)")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    ing = sub.add_parser("ingest", help="cProfile the ingestion of one file")
+    ing.add_argument("path", type=Path)
+    bld = sub.add_parser("build", help="time every SQL statement of a build")
+    bld.add_argument("--home", type=Path, required=True, help="an ingested data home")
+    args = parser.parse_args(argv)
+    use_code(args.git_ref)
+    if args.mode == "ingest":
+        profile_ingest(args.path.resolve(), args.top)
+    else:
+        profile_build(args.home.resolve(), args.top)
+
+
+if __name__ == "__main__":
+    main()
