@@ -21,7 +21,7 @@ from lxml import etree
 
 from observatoire.staging.detect import Detected
 from observatoire.staging.records import SCHEMA, empty_row, normalise, text, to_batch
-from observatoire.staging.streams import ControlByteFilter, open_bytes, open_json
+from observatoire.staging.streams import ControlByteFilter, NanFilter, open_bytes, open_json
 
 
 @dataclass
@@ -56,23 +56,14 @@ def iter_json(
     replaced = 0
     try:
         for prefix, listed_as in det.prefixes:
-            # The NaN filter costs a walk over every byte: only files with "NaN" get it.
-            if det.has_nan:
-                with open_json(path, det.encoding, det.errors) as nan_filter:
-                    stream = io.BufferedReader(nan_filter, 1 << 20)
-                    for item in ijson.items(stream, prefix, use_float=True):
-                        position += 1
-                        yield normalise(
-                            item, file_hash=file_hash, position=position, listed_as=listed_as
-                        )
-                    replaced = max(replaced, nan_filter.replaced)
-                continue
-            with open_bytes(path, det.encoding, det.errors) as fh:
+            with open_json(path, det.encoding, det.errors, det.has_nan) as fh:
                 for item in ijson.items(fh, prefix, use_float=True):
                     position += 1
                     yield normalise(
                         item, file_hash=file_hash, position=position, listed_as=listed_as
                     )
+                if isinstance(fh, NanFilter):
+                    replaced = max(replaced, fh.replaced)
     except ijson.JSONError as exc:
         # yajl's message spans several lines (with a caret drawing): its first line says it all.
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

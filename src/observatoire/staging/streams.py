@@ -138,7 +138,12 @@ def open_bytes(path: Path, encoding: str, errors: str = "strict") -> Iterator[Bi
 
 
 @contextmanager
-def open_json(path: Path, encoding: str, errors: str = "strict") -> Iterator[NanFilter]:
-    """A UTF-8 byte stream of a JSON file with bare NaN tokens replaced by null."""
+def open_json(
+    path: Path, encoding: str, errors: str = "strict", nan_tokens: bool = True
+) -> Iterator[BinaryIO | NanFilter]:
+    """A UTF-8 byte stream of a JSON file; with ``nan_tokens``, bare NaN tokens become null.
+
+    The NaN filter walks every byte: callers skip it for files without the bytes ``NaN``.
+    """
     with open_bytes(path, encoding, errors) as fh:
-        yield NanFilter(fh)
+        yield NanFilter(fh) if nan_tokens else fh
