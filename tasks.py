@@ -45,28 +45,9 @@ def setup() -> None:
     if not (BIN / "python").exists():
         print("→ création de l'environnement virtuel .venv", flush=True)
         venv.create(VENV, with_pip=True)
-    run(
-        BIN / "python",
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-r",
-        "requirements.lock",
-    )
-    run(
-        BIN / "python",
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--no-build-isolation",
-        "-e",
-        ".",
-    )
+    pip = (BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check")
+    run(*pip, "-r", "requirements.lock")
+    run(*pip, "--no-deps", "--no-build-isolation", "-e", ".")
     MARKER.write_text(digest)
 
 
