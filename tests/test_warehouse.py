@@ -330,3 +330,24 @@ def test_concession_id_format(tmp_path: Path) -> None:
             ("CONCESSION_ID_FORMAT", "DSP-RESTO")]
     finally:
         wh.con.close()
+
+
+def test_without_reference_files_codes_are_kept_not_condemned(tmp_path: Path) -> None:
+    """No CPV list, no COG: well-formed codes are kept as published, never called unknown, and
+    the status says what could not be checked."""
+    from observatoire.reports import status
+
+    from .conftest import make_warehouse
+
+    wh = make_warehouse(tmp_path / "h", DEMO / "decp" / "v2")
+    try:
+        assert wh.value("SELECT count(*) FROM findings WHERE rule_id IN "
+                        "('CPV_INVALID', 'CPV_TO_DIVISION', 'PLACE_CODE_UNKNOWN')") == 0
+        # Mégalis: codeCPV 45111100, lieu "22" (Code département): kept as published
+        assert wh.rows("""SELECT cpv, cpv_label, place_code, place_departement_code FROM contracts
+                          WHERE uid = '59920013600241H9O2024T0000256'""") == [
+            ("45111100", None, "22", None)]
+        missing = status(wh.settings)["warehouse"]["missing_references"]
+        assert len(missing) == 4 and missing[0].startswith("Nomenclature CPV absente")
+    finally:
+        wh.con.close()

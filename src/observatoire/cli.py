@@ -166,6 +166,11 @@ def build_cmd(obj: Context, as_json: bool) -> None:
         f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
         f"{_n(summary.tables.get('findings', 0))} constats qualité."
     )
+    for effect in reports.missing_references(summary.tables):
+        out.print(
+            f"[yellow]Attention[/] : {_e(effect)} Déposez ce référentiel avec "
+            "« observatoire ingest »."
+        )
     if not summary.reconciled:
         out.print(
             "[red]Attention : les comptes ne se réconcilient pas pour au moins un fichier "
@@ -234,6 +239,8 @@ def _print_status(report: dict[str, Any]) -> None:
             Text("oui", style="green") if r["balanced"] else Text("NON", style="red"),
         )
     out.print(rec)
+    for effect in wh["missing_references"]:
+        out.print(f"[yellow]Attention[/] : {_e(effect)}")
     if wh["source_overlap"]:
         ov = Table(title="Recouvrement entre sources (marchés communs)", title_justify="left")
         for col in ("source A", "source B", "marchés communs"):

@@ -24,6 +24,24 @@ def _rows(
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+#: reference table -> what is not checked or enriched without it (French, for users)
+REFERENCE_EFFECTS = {
+    "ref_cpv": "Nomenclature CPV absente : les codes CPV ne sont ni vérifiés ni réparés, et les "
+    "libellés manquent.",
+    "ref_communes": "Code officiel géographique absent : les lieux d'exécution et les "
+    "adresses des titulaires ne sont pas rattachés aux départements et régions.",
+    "ref_sirene_categories": "Catégories d'entreprise SIRENE absentes : la taille des titulaires "
+    "(PME, ETI, GE) est inconnue.",
+    "ref_sirene_establishments": "Établissements SIRENE absents : la localisation des titulaires "
+    "est inconnue.",
+}
+
+
+def missing_references(table_rows: dict[str, int]) -> list[str]:
+    """What the warehouse could not check or enrich because a reference file was not loaded."""
+    return [effect for table, effect in REFERENCE_EFFECTS.items() if not table_rows.get(table)]
+
+
 def status(settings: Settings) -> dict[str, Any]:
     """Loads, the last builds, table counts and reconciliation of the warehouse in service."""
     settings.ensure_home()
@@ -38,13 +56,14 @@ def status(settings: Settings) -> dict[str, Any]:
     if settings.warehouse_path.exists():
         con = open_warehouse(settings)
         try:
-            tables = [{"name": n, "rows": c} for n, c in table_counts(con).items()]
+            counts = table_counts(con)
             report["warehouse"] = {
                 "path": str(settings.warehouse_path),
                 "build": _rows(con, "SELECT * FROM build_info")[0],
-                "tables": tables,
+                "tables": [{"name": n, "rows": c} for n, c in counts.items()],
                 "reconciliation": _rows(con, "SELECT * FROM reconciliation ORDER BY load_id"),
                 "source_overlap": _rows(con, "SELECT * FROM source_overlap"),
+                "missing_references": missing_references(counts),
             }
         finally:
             con.close()

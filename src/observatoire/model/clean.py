@@ -80,9 +80,16 @@ LEFT JOIN ref_enum_values eg ON eg.field = 'grouping' AND eg.key = enum_key(s.ra
 #: Cleaned records (step 2 of 2): repaired values, derived flags and the contract uid.
 RECORDS = r"""
 CREATE TABLE records AS
-WITH cpv AS (
+WITH checks AS (
+    -- Without a reference file, codes cannot be checked: they are kept as published (well
+    -- formed) and no finding claims they are unknown.
+    SELECT (SELECT count(*) > 0 FROM ref_cpv) AS cpv_checked,
+           (SELECT count(*) > 0 FROM ref_communes) AS place_checked
+),
+cpv AS (
     SELECT p.record_key,
         CASE
+            WHEN NOT checks.cpv_checked AND length(p.cpv_digits) = 8 THEN p.cpv_digits
             WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN p.cpv_digits
             WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN lpad(p.cpv_digits, 8, '0')
             WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN p.cpv_digits || '0'
@@ -100,7 +107,7 @@ WITH cpv AS (
         -- the check digit CPV 2008 gives the exact code, to compare with the published one
         CASE WHEN length(p.cpv_digits) = 8 THEN split_part(c8.code_with_check, '-', 2) END
             AS cpv_check_digit
-    FROM records_parsed p
+    FROM records_parsed p CROSS JOIN checks
     LEFT JOIN ref_cpv c8 ON c8.code = p.cpv_digits
     LEFT JOIN ref_cpv c7 ON length(p.cpv_digits) = 7 AND c7.code = lpad(p.cpv_digits, 8, '0')
     LEFT JOIN ref_cpv c7r ON length(p.cpv_digits) = 7 AND c7r.code = p.cpv_digits || '0'
@@ -167,7 +174,7 @@ SELECT
     CASE WHEN p.id IS NOT NULL AND regexp_full_match(p.buyer_siret, '\d{14}')
               AND p.buyer_siret <> '00000000000000'
          THEN p.buyer_siret || p.id END AS uid,
-    cpv.cpv, cpv.cpv_repair, cpv.cpv_check_digit,
+    cpv.cpv, cpv.cpv_repair, cpv.cpv_check_digit, checks.cpv_checked, checks.place_checked,
     p.nature_canonical AS nature,
     (enum_key(p.raw_nature) = 'accord-cadre'
         OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord-cadre'))
@@ -219,6 +226,7 @@ SELECT
                   lambda v: NOT starts_with(enum_key(v), 'pas de') AND enum_key(v) <> 'sans objet')) > 0
     END AS has_environmental_consideration
 FROM records_parsed p
+CROSS JOIN checks
 JOIN cpv USING (record_key)
 JOIN place USING (record_key)
 JOIN geo USING (record_key)

@@ -728,7 +728,8 @@ RULES: list[Rule] = [
         "(code postal, commune, département ou région) ; le lieu est considéré comme inconnu.",
         "Publiez un code INSEE ou un code postal valide et le bon type de code.",
         "r.place_code IS NOT NULL AND r.place_type IN ('Code postal', 'Code commune', "
-        "'Code département', 'Code région') AND r.place_departement_code IS NULL "
+        "'Code département', 'Code région') AND r.place_checked "
+        "AND r.place_departement_code IS NULL "
         "AND r.place_region_code IS NULL",
         "COALESCE(r.raw_place_type, '') || ' ' || r.raw_place_code",
     ),
