@@ -202,3 +202,42 @@ def test_too_little_memory_is_a_clear_error(tmp_path: Path) -> None:
     assert "OBSERVATOIRE_MEMORY_LIMIT" in exc.value.hint
     assert not settings.warehouse_path.exists()
     assert (settings.work_dir).is_dir()  # DuckDB's spill folder lives there
+
+
+def test_new_version_of_a_file_replaces_the_old_one(tmp_path: Path) -> None:
+    """The same platform file downloaded again (same path, new content) supersedes the earlier
+    version in the build; the earlier version stays landed and logged."""
+    import json
+
+    settings = Settings(home=tmp_path / "h")
+    path = tmp_path / "flux" / "megalis.json"
+    path.parent.mkdir()
+    original = DEMO / "decp" / "v2" / "megalis_decp-59920013600241-2024-07-09-01.json"
+    path.write_bytes(original.read_bytes())
+    ingest(settings, [path])
+    data = json.loads(original.read_text(encoding="utf-8"))
+    removed = data["marches"]["marche"].pop()  # the new version drops one contract...
+    data["marches"]["marche"][0]["montant"] = 40000.0  # ...and corrects an amount
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (again,) = ingest(settings, [path])
+    assert again.new and again.load.records == 4
+    build(settings)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        assert con.execute("SELECT load_id, superseded_by FROM loads ORDER BY 1").fetchall() == [
+            (1, 2),
+            (2, None),
+        ]
+        assert con.execute("SELECT load_id, records_in, kept FROM reconciliation").fetchall() == [
+            (2, 4, 4)
+        ]
+        first = data["marches"]["marche"][0]["id"]
+        assert con.execute(
+            "SELECT amount FROM contracts WHERE contract_id = ?", [first]
+        ).fetchall() == [(40000.0,)]
+        assert con.execute(
+            "SELECT count(*) FROM contracts WHERE contract_id = ?", [removed["id"]]
+        ).fetchone() == (0,)
+    finally:
+        con.close()
+    assert len(_landed_files(settings)) == 2

@@ -192,7 +192,9 @@ def _print_status(report: dict[str, Any]) -> None:
             ld["source"],
             ld["format"] or "—",
             _n(ld["records"]),
-            STATUS_FR[ld["status"]],
+            f"remplacé par n° {ld['superseded_by']}"
+            if ld["superseded_by"]
+            else STATUS_FR[ld["status"]],
             str(len(ld["errors"])),
         )
     out.print(loads)

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
-from observatoire.landing.catalog import Catalog
+from observatoire.landing.catalog import Catalog, superseded
 from observatoire.warehouse import open_warehouse, table_counts
 
 
@@ -46,7 +46,9 @@ def status(settings: Settings) -> dict[str, Any]:
     """Loads, the last builds, table counts and reconciliation of the warehouse in service."""
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
-    loads = [asdict(ld) for ld in catalog.loads()]
+    all_loads = catalog.loads()
+    replaced = superseded(all_loads)
+    loads = [{**asdict(ld), "superseded_by": replaced.get(ld.load_id or 0)} for ld in all_loads]
     report: dict[str, Any] = {
         "home": str(settings.home),
         "loads": loads,

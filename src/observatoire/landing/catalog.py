@@ -170,6 +170,26 @@ class Catalog:
         return out
 
 
+def superseded(loads: list[Load]) -> dict[int, int]:
+    """Loads replaced by a newer version of the same file: {old load id: newer load id}.
+
+    A new version is new content ingested from the same path for the same source (a platform's
+    file downloaded again). The old version stays landed and logged (history) but is no longer
+    built. Files of other paths are never superseded: overlapping contracts between them are
+    merged as duplicates instead.
+    """
+    latest: dict[tuple[str, str], int] = {}
+    for load in loads:
+        assert load.load_id is not None
+        key = (load.source, load.original_path)
+        latest[key] = max(latest.get(key, 0), load.load_id)
+    return {
+        ld.load_id: latest[(ld.source, ld.original_path)]
+        for ld in loads
+        if ld.load_id is not None and ld.load_id != latest[(ld.source, ld.original_path)]
+    }
+
+
 def _row_to_load(row: sqlite3.Row) -> Load:
     d = dict(row)
     d["errors"] = json.loads(d["errors"] or "[]")

@@ -25,7 +25,7 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire import __version__
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
-from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.landing.ingest import staging_path
 from observatoire.landing.store import landed_path
 from observatoire.model import clean, contracts
@@ -81,10 +81,11 @@ def _load_table(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
     con.execute("""CREATE TABLE loads (load_id INTEGER, sha256 VARCHAR, source VARCHAR,
         file_name VARCHAR, original_path VARCHAR, size_bytes BIGINT, kind VARCHAR, format VARCHAR,
         format_label VARCHAR, records BIGINT, marches BIGINT, concessions BIGINT, status VARCHAR,
-        error_count INTEGER, loaded_at TIMESTAMP, duration_s DOUBLE)""")
+        error_count INTEGER, loaded_at TIMESTAMP, duration_s DOUBLE, superseded_by INTEGER)""")
+    replaced = superseded(loads)
     if loads:
         con.executemany(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ld.load_id,
@@ -103,6 +104,7 @@ def _load_table(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
                     len(ld.errors),
                     ld.loaded_at.replace("+00:00", ""),
                     ld.duration_s,
+                    replaced.get(ld.load_id or 0),
                 )
                 for ld in loads
             ],
@@ -259,7 +261,9 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     catalog = Catalog(settings.catalog_path)
     remove_leftovers(settings)
     catalog.mark_interrupted(_now())
-    loads = catalog.loads()
+    all_loads = catalog.loads()
+    replaced = superseded(all_loads)
+    loads = [ld for ld in all_loads if ld.load_id not in replaced]
     started_at = _now()
     build_id = catalog.start_build(started_at)
     tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
@@ -274,7 +278,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             for statement in clean.MACROS.split(";"):
                 if statement.strip():
                     con.execute(statement)
-            _load_table(con, loads)
+            _load_table(con, all_loads)
             for label, step in _steps(settings, loads):
                 if on_step:
                     on_step(label)

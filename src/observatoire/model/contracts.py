@@ -375,7 +375,7 @@ SELECT l.load_id, l.file_name, l.source, l.records AS records_in,
         + count(*) FILTER (WHERE sr.status = 'duplicate')
         + count(*) FILTER (WHERE sr.status = 'set_aside') AS balanced
 FROM loads l LEFT JOIN source_records sr ON sr.load_id = l.load_id
-WHERE l.kind = 'decp' AND l.status IN ('loaded', 'partial')
+WHERE l.kind = 'decp' AND l.status IN ('loaded', 'partial') AND l.superseded_by IS NULL
 GROUP BY l.load_id, l.file_name, l.source, l.records
 ORDER BY l.load_id
 """

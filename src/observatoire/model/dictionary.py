@@ -284,6 +284,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "error_count": "Problems reported at load.",
             "loaded_at": "When it was ingested (UTC).",
             "duration_s": "Ingest duration.",
+            "superseded_by": "Newer load of the same file (same source and path) that replaces "
+            "this one in the build; NULL for the version in use.",
         },
     ),
     "reconciliation": (
