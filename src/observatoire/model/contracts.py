@@ -26,7 +26,7 @@ SELECT DISTINCT siret FROM (
 
 RANK = r"""
 CREATE TABLE record_rank_work AS
-SELECT r.record_key, r.uid, r.file_hash, r.load_id,
+SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
     row_number() OVER (
         PARTITION BY r.uid
         -- The primary record of a contract: a native DECP publication rather than a row of a
@@ -258,9 +258,9 @@ hold AS (
     SELECT uid, count(*) FILTER (WHERE is_current) AS holder_count FROM contract_holders GROUP BY uid
 ),
 prov AS (
-    SELECT k.uid, count(*) AS record_count, count(DISTINCT r.source) AS source_count,
-        list(DISTINCT r.source ORDER BY r.source) AS sources
-    FROM record_rank_work k JOIN records r ON r.record_key = k.record_key GROUP BY k.uid
+    SELECT uid, count(*) AS record_count, count(DISTINCT source) AS source_count,
+        list_sort(list_distinct(list(source))) AS sources
+    FROM record_rank_work GROUP BY uid
 )
 SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract_id,
     r.raw_object AS object, r.nature, r.is_framework_agreement, r.is_subsequent_contract,
@@ -328,11 +328,21 @@ BUYERS = BUYERS_TEMPLATE.replace("{budget}", BUDGET_LABEL).replace("{mojibake}",
 
 SUPPLIERS = r"""
 CREATE TABLE suppliers AS
-WITH h AS (
-    SELECT ch.supplier_key, any_value(ch.id_type ORDER BY ch.uid) AS id_type,
-        any_value(ch.holder_id ORDER BY ch.uid) AS holder_id,
-        mode(ch.holder_name) AS name, count(DISTINCT ch.uid) AS contract_count
-    FROM contract_holders ch GROUP BY ch.supplier_key
+WITH names AS (
+    SELECT supplier_key, holder_name, count(*) AS n FROM contract_holders
+    WHERE holder_name IS NOT NULL GROUP BY supplier_key, holder_name
+),
+best_name AS (
+    -- the most frequent name; ties broken by the name itself, so that builds are reproducible
+    SELECT supplier_key, arg_max(holder_name, (n, holder_name)) AS name
+    FROM names GROUP BY supplier_key
+),
+h AS (
+    SELECT ch.supplier_key, arg_min(ch.id_type, (ch.uid, ch.version)) AS id_type,
+        arg_min(ch.holder_id, (ch.uid, ch.version)) AS holder_id, any_value(bn.name) AS name,
+        count(DISTINCT ch.uid) AS contract_count
+    FROM contract_holders ch LEFT JOIN best_name bn USING (supplier_key)
+    GROUP BY ch.supplier_key
 )
 SELECT h.supplier_key, h.id_type, h.holder_id,
     CASE WHEN h.id_type = 'SIRET' AND regexp_full_match(h.holder_id, '\d{14}') THEN h.holder_id END
