@@ -351,3 +351,20 @@ def test_without_reference_files_codes_are_kept_not_condemned(tmp_path: Path) ->
         assert len(missing) == 4 and missing[0].startswith("Nomenclature CPV absente")
     finally:
         wh.con.close()
+
+
+def test_xml_booleans_and_unknown_advance_rate(tmp_path: Path) -> None:
+    """Official 2.0 XML example: attributionAvance "oui" with tauxAvance 0, which the schema
+    defines as an advance granted at an unknown rate; marcheInnovant "oui"; two social
+    considerations, one environmental."""
+    from .conftest import FIXTURES, make_warehouse
+
+    wh = make_warehouse(tmp_path / "h", FIXTURES / "decp" / "official_v2" / "Marche.xml")
+    try:
+        assert wh.rows(
+            """SELECT advance_granted, advance_rate, is_innovative, has_social_consideration,
+                      has_environmental_consideration, offers_received, price_form, ccag
+               FROM contracts WHERE uid = '21750001630040TEST2022'""") == [
+            (True, None, True, True, True, 4, "Forfaitaire", "Travaux")]
+    finally:
+        wh.con.close()

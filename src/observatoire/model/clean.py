@@ -209,8 +209,10 @@ SELECT
     CAST(CASE WHEN to_number(p.raw_offers) >= 0 AND to_number(p.raw_offers) < 100000
               THEN to_number(p.raw_offers) END AS INTEGER) AS offers_received,
     to_bool(p.raw_advance_granted) AS advance_granted,
-    CASE WHEN to_number(p.raw_advance_rate) BETWEEN 0 AND 1 THEN to_number(p.raw_advance_rate) END
-        AS advance_rate,
+    -- Schema 2.0.2: a rate of 0 with an advance granted means "granted, rate unknown".
+    CASE WHEN to_bool(p.raw_advance_granted) AND to_number(p.raw_advance_rate) = 0 THEN NULL
+         WHEN to_number(p.raw_advance_rate) BETWEEN 0 AND 1 THEN to_number(p.raw_advance_rate)
+    END AS advance_rate,
     p.grouping_canonical AS grouping_type,
     to_bool(p.raw_subcontracting_declared) AS subcontracting_declared,
     CASE WHEN to_number(p.raw_origin_eu) BETWEEN 0 AND 1 THEN to_number(p.raw_origin_eu) END

@@ -100,7 +100,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "ccag": "General administrative terms (CCAG) of reference.",
             "offers_received": "Number of offers received.",
             "advance_granted": "An advance payment was granted (attributionAvance).",
-            "advance_rate": "Advance rate, 0–1 (0 with advance_granted means unknown rate).",
+            "advance_rate": "Advance rate, 0–1; NULL when unknown (a published 0 with an advance "
+            "granted means an unknown rate).",
             "grouping_type": "Type of holders' grouping (Conjoint, Solidaire, Pas de groupement).",
             "subcontracting_declared": "Subcontracting declared at award.",
             "is_innovative": "Innovative contract (marcheInnovant).",
