@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from lxml import etree
 
 from observatoire.staging.detect import Detected
-from observatoire.staging.records import SCHEMA, empty_row, normalise, text, to_batch
+from observatoire.staging.records import SCHEMA, empty_row, normalise, to_batch
 from observatoire.staging.streams import ControlByteFilter, NanFilter, open_bytes, open_json
 
 
@@ -166,41 +166,12 @@ def iter_xml(
 
 XML_NORMAL_NOTES = {"modifications_objet"}
 
-#: Column of the consolidated CSV (decp.info) → key of the DECP record it stands for.
-TABULAR_COLUMNS = {
-    "uid": "uid",
-    "id": "id",
-    "nature": "nature",
-    "objet": "objet",
-    "montant": "montant",
-    "codeCPV": "codeCPV",
-    "procedure": "procedure",
-    "dureeMois": "dureeMois",
-    "offresRecues": "offresRecues",
-    "dateNotification": "dateNotification",
-    "datePublicationDonnees": "datePublicationDonnees",
-    "formePrix": "formePrix",
-    "attributionAvance": "attributionAvance",
-    "tauxAvance": "tauxAvance",
-    "marcheInnovant": "marcheInnovant",
-    "ccag": "ccag",
-    "sousTraitanceDeclaree": "sousTraitanceDeclaree",
-    "typeGroupementOperateurs": "typeGroupementOperateurs",
-    "origineUE": "origineUE",
-    "origineFrance": "origineFrance",
-    "idAccordCadre": "idAccordCadre",
-}
-TABULAR_LISTS = {
-    "techniques": "raw_techniques",
-    "modalitesExecution": "raw_execution_modes",
-    "typesPrix": "raw_price_types",
-    "considerationsSociales": "raw_social",
-    "considerationsEnvironnementales": "raw_environmental",
-}
-#: Column of the consolidated CSV -> staging field it fills (to know which fields a file lacks).
-TABULAR_FIELDS = {
+#: Column of the consolidated CSV (decp.info) -> staging field it fills.
+TABULAR_SCALARS = {
+    "uid": "raw_uid",
     "id": "raw_id",
     "acheteur_id": "raw_buyer_id",
+    "acheteur_nom": "raw_buyer_name",
     "nature": "raw_nature",
     "objet": "raw_object",
     "codeCPV": "raw_cpv",
@@ -212,11 +183,45 @@ TABULAR_FIELDS = {
     "datePublicationDonnees": "raw_publication_date",
     "montant": "raw_amount",
     "formePrix": "raw_price_form",
-    "offresRecues": "raw_offers",
+    "idAccordCadre": "raw_framework_id",
+    "marcheInnovant": "raw_innovative",
     "ccag": "raw_ccag",
-    "titulaire_id": "holder_id",
-    "titulaire_typeIdentifiant": "holder_id_type",
+    "offresRecues": "raw_offers",
+    "attributionAvance": "raw_advance_granted",
+    "tauxAvance": "raw_advance_rate",
+    "typeGroupementOperateurs": "raw_grouping",
+    "sousTraitanceDeclaree": "raw_subcontracting_declared",
+    "origineUE": "raw_origin_eu",
+    "origineFrance": "raw_origin_fr",
+    "sourceDataset": "raw_source",
+    "modification_id": "raw_version",
 }
+TABULAR_LISTS = {
+    "techniques": "raw_techniques",
+    "modalitesExecution": "raw_execution_modes",
+    "typesPrix": "raw_price_types",
+    "considerationsSociales": "raw_social",
+    "considerationsEnvironnementales": "raw_environmental",
+}
+#: Fields whose absence from the CSV header is recorded (the "missing" rules then skip them).
+CHECKED_FIELDS = {
+    "raw_id",
+    "raw_buyer_id",
+    "raw_nature",
+    "raw_object",
+    "raw_cpv",
+    "raw_procedure",
+    "raw_place_code",
+    "raw_place_type",
+    "raw_duration",
+    "raw_notification_date",
+    "raw_publication_date",
+    "raw_amount",
+    "raw_price_form",
+    "raw_offers",
+    "raw_ccag",
+}
+HOLDER_COLUMNS = {"titulaire_id": "holder_id", "titulaire_typeIdentifiant": "holder_id_type"}
 TABULAR_V2_COLUMNS = {"offresRecues", "ccag", "attributionAvance", "techniques", "typesPrix"}
 
 
@@ -230,7 +235,11 @@ def iter_tabular(
         except StopIteration:
             return
         family = "2024" if TABULAR_V2_COLUMNS & set(header) else "2019"
-        absent = sorted(field for column, field in TABULAR_FIELDS.items() if column not in header)
+        columns = set(header)
+        absent = sorted(
+            [f for c, f in TABULAR_SCALARS.items() if f in CHECKED_FIELDS and c not in columns]
+            + [f for c, f in HOLDER_COLUMNS.items() if c not in columns]
+        )
         position = 0
         try:
             for values in reader:
@@ -271,35 +280,8 @@ def _tabular_row(
 
     row = empty_row(file_hash=file_hash, position=position, line=line)
     row["family"] = family
-    row.update(
-        raw_uid=get("uid"),
-        raw_id=get("id"),
-        raw_buyer_id=get("acheteur_id"),
-        raw_buyer_name=get("acheteur_nom"),
-        raw_nature=get("nature"),
-        raw_object=get("objet"),
-        raw_cpv=get("codeCPV"),
-        raw_procedure=get("procedure"),
-        raw_place_code=get("lieuExecution_code"),
-        raw_place_type=get("lieuExecution_typeCode"),
-        raw_duration=get("dureeMois"),
-        raw_notification_date=get("dateNotification"),
-        raw_publication_date=get("datePublicationDonnees"),
-        raw_amount=get("montant"),
-        raw_price_form=get("formePrix"),
-        raw_framework_id=get("idAccordCadre"),
-        raw_innovative=get("marcheInnovant"),
-        raw_ccag=get("ccag"),
-        raw_offers=get("offresRecues"),
-        raw_advance_granted=get("attributionAvance"),
-        raw_advance_rate=get("tauxAvance"),
-        raw_grouping=get("typeGroupementOperateurs"),
-        raw_subcontracting_declared=get("sousTraitanceDeclaree"),
-        raw_origin_eu=get("origineUE"),
-        raw_origin_fr=get("origineFrance"),
-        raw_source=get("sourceDataset"),
-        raw_version=get("modification_id"),
-    )
+    for column, target in TABULAR_SCALARS.items():
+        row[target] = get(column)
     for col, target in TABULAR_LISTS.items():
         v = get(col)
         row[target] = [p.strip() for p in v.split(",") if p.strip()] if v else []
@@ -367,6 +349,3 @@ def parse_to_staging(
         )
     tmp.replace(out)
     return result
-
-
-__all__ = ["ParseResult", "parse_to_staging", "text"]
