@@ -290,7 +290,6 @@ JOIN cur ON cur.uid = r.uid
 JOIN prov ON prov.uid = r.uid
 LEFT JOIN hold ON hold.uid = r.uid
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
-ORDER BY r.uid
 """
 
 BUYERS_TEMPLATE = r"""
@@ -314,7 +313,9 @@ best AS (
 )
 SELECT c.buyer_siret, left(c.buyer_siret, 9) AS buyer_siren, b.name, b.name_is_reliable,
     NOT COALESCE(sc.valid, false) AS siret_checksum_invalid,
-    count(*) AS contract_count, sum(c.amount) AS amount_total,
+    count(*) AS contract_count,
+    -- summed as exact decimals (cents): a float sum would depend on the row order
+    CAST(sum(CAST(c.amount AS DECIMAL(38, 2))) AS DOUBLE) AS amount_total,
     min(c.notification_date) AS first_notification_date,
     max(c.notification_date) AS last_notification_date
 FROM contracts c

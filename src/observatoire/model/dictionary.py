@@ -181,7 +181,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "name_is_reliable": "The name is neither garbled nor a budget label.",
             "siret_checksum_invalid": "The SIRET fails the Luhn check.",
             "contract_count": "Contracts.",
-            "amount_total": "Sum of contracts' current amounts.",
+            "amount_total": "Sum of contracts' current amounts (exact to the cent).",
             "first_notification_date": "First notification.",
             "last_notification_date": "Last notification.",
         },
