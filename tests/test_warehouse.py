@@ -368,3 +368,32 @@ def test_xml_booleans_and_unknown_advance_rate(tmp_path: Path) -> None:
             (True, None, True, True, True, 4, "Forfaitaire", "Travaux")]
     finally:
         wh.con.close()
+
+
+def test_concession_yearly_execution_data(tmp_path: Path) -> None:
+    """Official examples: 2019 JSON (investment 658,000 €, two viaduct tariffs) and 2024 XML
+    (donneesAnnuelles wrapper, tariffs wrapped in <tarif>, whose value field is also <tarif>)."""
+    from .conftest import FIXTURES, make_warehouse
+
+    official = FIXTURES / "decp" / "official_v1.5"
+    wh = make_warehouse(tmp_path / "h", official / "cc-avec-modifications.json",
+                        FIXTURES / "decp" / "official_v2" / "Contrat-concession.xml")
+    try:
+        rows = wh.rows("""SELECT uid, CAST(publication_date AS VARCHAR), investment_spending,
+                                 [(t.label, t.tariff) FOR t IN tariffs]
+                          FROM concession_execution ORDER BY uid""")
+        v1 = json.loads((official / "cc-avec-modifications.json").read_text(encoding="utf-8"))
+        record = v1["marches"][0]
+        year = record["donneesExecution"][0]
+        uid = record["autoriteConcedante"]["id"] + record["id"]
+        assert (uid, "2002-03-30", 658000.0) == (
+            uid, year["datePublicationDonneesExecution"], float(year["depensesInvestissement"]))
+        # the XML file publishes the same concession twice (same buyer and id): one contract,
+        # one year of execution data
+        assert rows == [
+            ("123456789012340612202306122023", "2024-04-18", 15.3, [("Intitulé du tarif", 14.29)]),
+            (uid, "2002-03-30", 658000.0, [("Traversée du viaduc, véhicule léger", 9.1),
+                                           ("Traversée du viaduc, véhicule lourd", 14.4)]),
+        ]
+    finally:
+        wh.con.close()

@@ -181,6 +181,7 @@ def _steps(
             contracts.CONTRACT_VERSIONS,
             contracts.CONTRACT_HOLDERS,
             contracts.SUBCONTRACTS,
+            contracts.CONCESSION_EXECUTION,
             contracts.CONTRACTS,
             contracts.BUYERS,
             contracts.SUPPLIERS,

@@ -36,7 +36,7 @@ SELECT
     CAST(l.loaded_at AS DATE) AS collected_on,
     s.kind, s.family, s.notes,
     s.* EXCLUDE (file_hash, position, line, kind, family, notes, holders, modifications,
-                 subcontracts, raw_json),
+                 subcontracts, execution, raw_json),
     NULLIF(regexp_replace(trim(s.raw_id), '[ ,./\\]', '_', 'g'), '') AS id,
     NULLIF(siret_text(s.raw_buyer_id), '') AS buyer_siret,
     -- amounts

@@ -246,6 +246,35 @@ WHERE copy = 1
 ORDER BY uid, act_id, subcontractor_id
 """
 
+CONCESSION_EXECUTION = r"""
+CREATE TABLE concession_execution AS
+WITH years AS (
+    SELECT k.uid, k.record_key, k.rank, unnest(s.execution) AS e,
+        generate_subscripts(s.execution, 1) AS year_position
+    FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
+    WHERE len(s.execution) > 0
+),
+parsed AS (
+    SELECT uid, record_key, rank, year_position,
+        parse_date(e.publication_date) AS publication_date,
+        e.publication_date AS publication_date_raw,
+        CASE WHEN to_number(e.investment) >= 0 THEN to_number(e.investment) END
+            AS investment_spending,
+        e.investment AS investment_raw,
+        list_transform(e.tariffs, lambda t: struct_pack(
+            label := t.label,
+            tariff := CASE WHEN to_number(t.tariff) >= 0 THEN to_number(t.tariff) END,
+            tariff_raw := t.tariff)) AS tariffs
+    FROM years
+)
+SELECT * EXCLUDE (rank, year_position, copy) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY uid, publication_date_raw, investment_raw ORDER BY rank, year_position) AS copy
+    FROM parsed)
+WHERE copy = 1
+ORDER BY uid, publication_date, investment_raw
+"""
+
 CONTRACTS = r"""
 CREATE TABLE contracts AS
 WITH cur AS (

@@ -172,6 +172,19 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "price_variation": "Price variation clause.",
         },
     ),
+    "concession_execution": (
+        "Yearly execution data of concessions (donneesExecution): investment spending and the "
+        "tariffs charged to users, one row per published year.",
+        {
+            "uid": "Contract (a concession).",
+            "record_key": "Input record the data comes from.",
+            "publication_date": "datePublicationDonneesExecution.",
+            "publication_date_raw": "As written.",
+            "investment_spending": "depensesInvestissement (euros HT).",
+            "investment_raw": "As written.",
+            "tariffs": "Tariffs: label (intituleTarif), tariff (euros), tariff_raw (as written).",
+        },
+    ),
     "buyers": (
         "Buyers (acheteurs and autorités concédantes) with at least one contract.",
         {

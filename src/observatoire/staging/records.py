@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 
 #: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 #: Keys that only the 2024 format (schemas 2.0.x) has.
 V2_KEYS = frozenset(
@@ -66,6 +66,16 @@ SUBCONTRACT = pa.struct(
         ("publication_date", pa.string()),
         ("amount", pa.string()),
         ("price_variation", pa.string()),
+    ]
+)
+
+TARIFF = pa.struct([("label", pa.string()), ("tariff", pa.string())])
+#: Yearly execution data of a concession (donneesExecution / donneesAnnuelles).
+EXECUTION = pa.struct(
+    [
+        ("publication_date", pa.string()),
+        ("investment", pa.string()),
+        ("tariffs", pa.list_(TARIFF)),
     ]
 )
 
@@ -124,6 +134,7 @@ SCHEMA = pa.schema(
         ("holders", pa.list_(HOLDER)),
         ("modifications", pa.list_(MODIFICATION)),
         ("subcontracts", pa.list_(SUBCONTRACT)),
+        ("execution", pa.list_(EXECUTION)),
         ("notes", pa.list_(pa.string())),
         # Fields the source format cannot carry (columns absent from a CSV): their absence is not
         # a defect of the record, so the "missing" rules skip them.
@@ -250,6 +261,30 @@ def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     return out
 
 
+def _execution(value: Any, notes: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for year in unwrap_list(value, "donneesAnnuelles", notes, "execution_imbriquee"):
+        if not isinstance(year, dict):
+            continue
+        tariffs = []
+        # The 2.0.1+ wrapper {"tarif": {...}} has the same name as the tariff's value field.
+        for t in unwrap_list(year.get("tarifs"), "tarif", notes, "tarifs_imbriques"):
+            if isinstance(t, dict):
+                tariffs.append(
+                    {"label": text(t.get("intituleTarif")), "tariff": text(t.get("tarif"))}
+                )
+            else:
+                tariffs.append({"label": None, "tariff": text(t)})
+        out.append(
+            {
+                "publication_date": text(year.get("datePublicationDonneesExecution")),
+                "investment": text(year.get("depensesInvestissement")),
+                "tariffs": tariffs,
+            }
+        )
+    return out
+
+
 def _enum_list(record: dict[str, Any], plural: str, singular: str, notes: set[str]) -> list[str]:
     if plural in record:
         value = record[plural]
@@ -365,6 +400,7 @@ def normalise(
         "holders": holders,
         "modifications": _modifications(record.get("modifications"), notes),
         "subcontracts": _subcontracts(record.get("actesSousTraitance"), notes),
+        "execution": _execution(record.get("donneesExecution"), notes) if concession else [],
         "raw_json": orjson.dumps(record, default=str).decode(),
     }
     row["notes"] = sorted(notes)
@@ -386,7 +422,9 @@ def empty_row(*, file_hash: str, position: int, line: int | None) -> dict[str, A
     row.update(file_hash=file_hash, position=position, line=line, kind="marche", family="2019")
     for name in LISTS:
         row[name] = []
-    row.update(holders=[], modifications=[], subcontracts=[], notes=[], absent_fields=[])
+    row.update(
+        holders=[], modifications=[], subcontracts=[], execution=[], notes=[], absent_fields=[]
+    )
     return row
 
 
