@@ -14,8 +14,14 @@ from .conftest import DEMO
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OBSERVATOIRE_HOME": str(home), "COLUMNS": "200"}
     env.pop("OBSERVATOIRE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "observatoire.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "observatoire.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_demo_ingests_builds_and_reports(tmp_path: Path) -> None:
@@ -38,8 +44,10 @@ def test_status_and_quality_json(tmp_path: Path) -> None:
         "gip-maximilien_decp-13001845000028-2024-10-06-01.json",
         "megalis_decp-59920013600241-2024-07-09-01.json",
     ]
-    recon = {r["file_name"]: (r["records_in"], r["kept"], r["duplicates"], r["set_aside"])
-             for r in status["warehouse"]["reconciliation"]}
+    recon = {
+        r["file_name"]: (r["records_in"], r["kept"], r["duplicates"], r["set_aside"])
+        for r in status["warehouse"]["reconciliation"]
+    }
     assert recon == {
         "gip-maximilien_decp-13001845000028-2024-10-06-01.json": (17, 16, 0, 1),
         "megalis_decp-59920013600241-2024-07-09-01.json": (5, 5, 0, 0),
@@ -47,14 +55,17 @@ def test_status_and_quality_json(tmp_path: Path) -> None:
     tables = {t["name"]: t["rows"] for t in status["warehouse"]["tables"]}
     assert tables["contracts"] == 21
     quality = json.loads(run(tmp_path, "quality", "--json").stdout)
-    assert {r["status"]: r["records"] for r in quality["records"]} == {
-        "kept": 21, "set_aside": 1}
+    assert {r["status"]: r["records"] for r in quality["records"]} == {"kept": 21, "set_aside": 1}
     rules = {(r["rule_id"], r["field"]): r["findings"] for r in quality["by_rule"]}
     assert rules[("TEST_RECORD", "enregistrement")] == 1
     # Maximilien publishes the 10-digit holder SIRET 4781914061 (reference note, defect #11)
     raw = json.loads((DEMO / "decp" / "v2" / status["loads"][0]["file_name"]).read_text())
-    short = [h["titulaire"]["id"] for m in raw["marches"]["marche"] for h in m["titulaires"]
-             if h["titulaire"]["typeIdentifiant"] == "SIRET" and len(h["titulaire"]["id"]) != 14]
+    short = [
+        h["titulaire"]["id"]
+        for m in raw["marches"]["marche"]
+        for h in m["titulaires"]
+        if h["titulaire"]["typeIdentifiant"] == "SIRET" and len(h["titulaire"]["id"]) != 14
+    ]
     assert short == ["4781914061", "4781914061"]
     assert rules[("HOLDER_SIRET_FORMAT", "titulaire.id")] == len(short)
     assert {f["file_name"] for f in quality["by_file"]} == set(recon)
@@ -87,3 +98,26 @@ def test_rules_listing(tmp_path: Path) -> None:
     ids = {r["rule_id"] for r in rules}
     assert {"TEST_RECORD", "CPV_PADDED", "DATE_SUFFIX_REMOVED", "DUPLICATE_CONFLICT"} <= ids
     assert all(r["explanation"] and r["hint"] for r in rules)
+
+
+def test_quality_lists_the_findings_of_a_rule(tmp_path: Path) -> None:
+    """`quality --rule` lists each finding with where it comes from (file, record position)."""
+    import csv
+    import re
+
+    aife = DEMO / "decp" / "v1" / "data.gouv.fr_aife.json"
+    assert run(tmp_path, "ingest", str(aife), str(DEMO / "ref" / "cpv_2008_fr.csv")).returncode == 0
+    assert run(tmp_path, "build").returncode == 0
+    with (DEMO / "ref" / "cpv_2008_fr.csv").open(encoding="utf-8") as fh:
+        codes = {row["CODE"][:8] for row in csv.DictReader(fh)}
+    expected = []
+    for position, record in enumerate(json.loads(aife.read_text())["marches"], start=1):
+        digits = re.sub(r"\D", "", (record.get("codeCPV") or "").split("-")[0])
+        if len(digits) == 7 and "0" + digits in codes:
+            expected.append((position, record["codeCPV"], "0" + digits))
+    result = run(tmp_path, "quality", "--rule", "CPV_PADDED", "--limit", "500", "--json")
+    report = json.loads(result.stdout)
+    assert report["total"] == len(expected) == 89
+    got = [(f["position"], f["raw_value"], f["value"]) for f in report["findings"]]
+    assert got == expected
+    assert expected[0] == (2, "9132100", "09132100")

@@ -266,10 +266,26 @@ def status_cmd(obj: Context, as_json: bool) -> None:
 
 @cli.command("quality")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
-@click.option("--limit", default=20, show_default=True, help="Nombre d'acheteurs listés.")
+@click.option("--limit", default=20, show_default=True, help="Nombre de lignes listées.")
+@click.option("--rule", help="Lister les constats de cette règle (ex. CPV_INVALID).")
+@click.option("--file", "file_name", help="Lister les constats de ce fichier source.")
+@click.option("--buyer", help="Lister les constats de cet acheteur (SIRET).")
 @click.pass_obj
-def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
-    """Rapport qualité : constats par règle, par fichier source et par acheteur."""
+def quality_cmd(
+    obj: Context,
+    as_json: bool,
+    limit: int,
+    rule: str | None,
+    file_name: str | None,
+    buyer: str | None,
+) -> None:
+    """Rapport qualité : constats par règle, par fichier source et par acheteur.
+
+    Avec --rule, --file ou --buyer : la liste des constats correspondants, avec leur origine.
+    """
+    if rule or file_name or buyer:
+        _print_findings(reports.findings(obj.settings, rule, file_name, buyer, limit), as_json)
+        return
     report = reports.quality(obj.settings, limit=limit)
     if as_json:
         _print_json(report)
@@ -314,6 +330,48 @@ def quality_cmd(obj: Context, as_json: bool, limit: int) -> None:
             _n(r["records"]),
         )
     out.print(t)
+
+
+def _print_findings(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(report)
+        return
+    shown = len(report["findings"])
+    t = Table(
+        title=f"Constats : {_n(report['total'])} (les {shown} premiers)", title_justify="left"
+    )
+    for col in (
+        "règle",
+        "gravité",
+        "fichier",
+        "enr.",
+        "ligne",
+        "marché",
+        "valeur publiée",
+        "valeur retenue",
+    ):
+        t.add_column(col)
+    for f in report["findings"]:
+        _add_row(
+            t,
+            f["rule_id"],
+            f["severity"],
+            f["file_name"],
+            _n(f["position"]),
+            _n(f["line"]),
+            f["uid"] or "—",
+            f["raw_value"] or "—",
+            f["value"] or "—",
+        )
+    out.print(t)
+    titles = {f["rule_id"]: f["title"] for f in report["findings"]}
+    for rule_id, title in sorted(titles.items()):
+        out.print(f"{_e(rule_id)} : {_e(title or '')}")
+    if not report["total"]:
+        out.print(
+            "Aucun constat ne correspond : vérifiez l'identifiant de la règle "
+            "(« observatoire rules »), le nom du fichier ou le SIRET."
+        )
 
 
 @cli.command("demo")

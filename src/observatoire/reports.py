@@ -120,3 +120,37 @@ def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
         }
     finally:
         con.close()
+
+
+def findings(
+    settings: Settings,
+    rule: str | None = None,
+    file_name: str | None = None,
+    buyer: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """The findings matching the filters, with where each one comes from (file, record, line)."""
+    where, params = [], []
+    for column, value in (
+        ("f.rule_id", rule),
+        ("f.file_name", file_name),
+        ("f.buyer_siret", buyer),
+    ):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    condition = " AND ".join(where) or "true"
+    con = open_warehouse(settings)
+    try:
+        total = _rows(con, f"SELECT count(*) AS n FROM findings f WHERE {condition}", params)
+        rows = _rows(
+            con,
+            f"""SELECT f.finding_id, f.rule_id, f.severity, f.field, q.title, f.file_name,
+                       f.position, f.line, f.uid, f.buyer_siret, f.raw_value, f.value
+                FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
+                WHERE {condition} ORDER BY f.finding_id LIMIT ?""",
+            [*params, limit],
+        )
+    finally:
+        con.close()
+    return {"total": total[0]["n"], "findings": rows}
