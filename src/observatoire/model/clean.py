@@ -86,95 +86,58 @@ WITH checks AS (
     SELECT (SELECT count(*) > 0 FROM ref_cpv) AS cpv_checked,
            (SELECT count(*) > 0 FROM ref_communes) AS place_checked
 ),
-cpv AS (
-    SELECT p.record_key,
+-- One pass over the parsed records: repaired CPV, place code and amount diagnosis are computed
+-- beside the record (lookups in the reference tables, no self-joins on the record key).
+p AS (
+    SELECT r.*, checks.cpv_checked, checks.place_checked,
         CASE
-            WHEN NOT checks.cpv_checked AND length(p.cpv_digits) = 8 THEN p.cpv_digits
-            WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN p.cpv_digits
-            WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN lpad(p.cpv_digits, 8, '0')
-            WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN p.cpv_digits || '0'
-            WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN left(p.cpv_digits, 8)
-            WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL
-                THEN left(p.cpv_digits, 2) || '000000'
+            WHEN NOT checks.cpv_checked AND length(r.cpv_digits) = 8 THEN r.cpv_digits
+            WHEN length(r.cpv_digits) = 8 AND c8.code IS NOT NULL THEN r.cpv_digits
+            WHEN length(r.cpv_digits) = 7 AND c7.code IS NOT NULL THEN lpad(r.cpv_digits, 8, '0')
+            WHEN length(r.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN r.cpv_digits || '0'
+            WHEN length(r.cpv_digits) > 8 AND c9.code IS NOT NULL THEN left(r.cpv_digits, 8)
+            WHEN length(r.cpv_digits) = 8 AND cd.code IS NOT NULL
+                THEN left(r.cpv_digits, 2) || '000000'
         END AS cpv,
         CASE
-            WHEN length(p.cpv_digits) = 8 AND c8.code IS NOT NULL THEN NULL
-            WHEN length(p.cpv_digits) = 7 AND c7.code IS NOT NULL THEN 'padded'
-            WHEN length(p.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN 'padded_right'
-            WHEN length(p.cpv_digits) > 8 AND c9.code IS NOT NULL THEN 'truncated'
-            WHEN length(p.cpv_digits) = 8 AND cd.code IS NOT NULL THEN 'division'
+            WHEN length(r.cpv_digits) = 8 AND c8.code IS NOT NULL THEN NULL
+            WHEN length(r.cpv_digits) = 7 AND c7.code IS NOT NULL THEN 'padded'
+            WHEN length(r.cpv_digits) = 7 AND c7r.code IS NOT NULL THEN 'padded_right'
+            WHEN length(r.cpv_digits) > 8 AND c9.code IS NOT NULL THEN 'truncated'
+            WHEN length(r.cpv_digits) = 8 AND cd.code IS NOT NULL THEN 'division'
         END AS cpv_repair,
         -- the check digit CPV 2008 gives the exact code, to compare with the published one
-        CASE WHEN length(p.cpv_digits) = 8 THEN split_part(c8.code_with_check, '-', 2) END
-            AS cpv_check_digit
-    FROM records_parsed p CROSS JOIN checks
-    LEFT JOIN ref_cpv c8 ON c8.code = p.cpv_digits
-    LEFT JOIN ref_cpv c7 ON length(p.cpv_digits) = 7 AND c7.code = lpad(p.cpv_digits, 8, '0')
-    LEFT JOIN ref_cpv c7r ON length(p.cpv_digits) = 7 AND c7r.code = p.cpv_digits || '0'
-    LEFT JOIN ref_cpv c9 ON length(p.cpv_digits) > 8 AND c9.code = left(p.cpv_digits, 8)
-    LEFT JOIN ref_cpv cd ON length(p.cpv_digits) = 8
-        AND cd.code = left(p.cpv_digits, 2) || '000000'
-),
-place AS (
-    SELECT p.record_key,
-        CASE WHEN p.place_type_canonical = 'Code postal' AND regexp_full_match(p.place_code_text, '\d{4}')
-             THEN '0' || p.place_code_text ELSE NULLIF(p.place_code_text, '') END AS place_code
-    FROM records_parsed p
-),
-geo AS (
-    -- Département and région of the place of execution, from the COG (postal codes by prefix:
-    -- 97x overseas, 200/201 Corse-du-Sud, other 20x Haute-Corse).
-    SELECT place.record_key,
-        CASE p.place_type_canonical
-            WHEN 'Code postal' THEN pd.departement_code
-            WHEN 'Code commune' THEN cc.departement_code
-            WHEN 'Code département' THEN dd.departement_code
-        END AS place_departement_code,
-        COALESCE(CASE p.place_type_canonical
-            WHEN 'Code postal' THEN pd.region_code
-            WHEN 'Code commune' THEN cc.region_code
-            WHEN 'Code département' THEN dd.region_code
-        END, rr.region_code) AS place_region_code
-    FROM place JOIN records_parsed p ON p.record_key = place.record_key
-    LEFT JOIN ref_departements pd ON p.place_type_canonical = 'Code postal'
-        AND regexp_full_match(place.place_code, '\d{5}')
-        AND pd.departement_code = CASE
-            WHEN left(place.place_code, 2) = '97' THEN left(place.place_code, 3)
-            WHEN left(place.place_code, 2) = '20'
-                THEN CASE WHEN left(place.place_code, 3) IN ('200', '201') THEN '2A' ELSE '2B' END
-            ELSE left(place.place_code, 2) END
-    LEFT JOIN ref_communes cc ON p.place_type_canonical = 'Code commune'
-        AND cc.commune_code = place.place_code
-    LEFT JOIN ref_departements dd ON p.place_type_canonical = 'Code département'
-        AND dd.departement_code = CASE WHEN regexp_full_match(place.place_code, '\d')
-                                       THEN '0' || place.place_code ELSE place.place_code END
-    LEFT JOIN ref_regions rr ON p.place_type_canonical = 'Code région'
-        AND rr.region_code = place.place_code
-),
-amounts AS (
-    SELECT p.record_key,
+        CASE WHEN length(r.cpv_digits) = 8 THEN split_part(c8.code_with_check, '-', 2) END
+            AS cpv_check_digit,
+        CASE WHEN r.place_type_canonical = 'Code postal' AND regexp_full_match(r.place_code_text, '\d{4}')
+             THEN '0' || r.place_code_text ELSE NULLIF(r.place_code_text, '') END AS place_code,
         CASE
-            WHEN p.raw_amount IS NULL OR trim(p.raw_amount) = '' THEN 'missing'
-            WHEN p.amount_value IS NULL THEN 'not_a_number'
-            WHEN p.amount_value = 0 THEN 'zero'
-            WHEN p.amount_value < 1 OR p.amount_value > 3e9 THEN 'absurd'
-            WHEN p.amount_int_text LIKE '123456789%'
-                 OR p.amount_value IN (123456.78, 987654.32, 1234567.89, 12345678.9, 111111.21)
-                 OR (length(p.amount_int_text) >= 6
-                     AND length(replace(p.amount_int_text, left(p.amount_int_text, 1), '')) = 0)
-                 OR (p.amount_value > 1e8 AND list_max(list_transform(range(1, 10),
-                        lambda d: length(p.amount_int_text)
-                             - length(replace(p.amount_int_text, CAST(d AS VARCHAR), '')))) > 6)
+            WHEN r.raw_amount IS NULL OR trim(r.raw_amount) = '' THEN 'missing'
+            WHEN r.amount_value IS NULL THEN 'not_a_number'
+            WHEN r.amount_value = 0 THEN 'zero'
+            WHEN r.amount_value < 1 OR r.amount_value > 3e9 THEN 'absurd'
+            WHEN r.amount_int_text LIKE '123456789%'
+                 OR r.amount_value IN (123456.78, 987654.32, 1234567.89, 12345678.9, 111111.21)
+                 OR (length(r.amount_int_text) >= 6
+                     AND length(replace(r.amount_int_text, left(r.amount_int_text, 1), '')) = 0)
+                 OR (r.amount_value > 1e8 AND list_max(list_transform(range(1, 10),
+                        lambda d: length(r.amount_int_text)
+                             - length(replace(r.amount_int_text, CAST(d AS VARCHAR), '')))) > 6)
                 THEN 'placeholder'
         END AS amount_issue
-    FROM records_parsed p
+    FROM records_parsed r CROSS JOIN checks
+    LEFT JOIN ref_cpv c8 ON c8.code = r.cpv_digits
+    LEFT JOIN ref_cpv c7 ON length(r.cpv_digits) = 7 AND c7.code = lpad(r.cpv_digits, 8, '0')
+    LEFT JOIN ref_cpv c7r ON length(r.cpv_digits) = 7 AND c7r.code = r.cpv_digits || '0'
+    LEFT JOIN ref_cpv c9 ON length(r.cpv_digits) > 8 AND c9.code = left(r.cpv_digits, 8)
+    LEFT JOIN ref_cpv cd ON length(r.cpv_digits) = 8
+        AND cd.code = left(r.cpv_digits, 2) || '000000'
 )
 SELECT
     p.* EXCLUDE (amount_int_text, place_code_text),
     CASE WHEN p.id IS NOT NULL AND regexp_full_match(p.buyer_siret, '\d{14}')
               AND p.buyer_siret <> '00000000000000'
          THEN p.buyer_siret || p.id END AS uid,
-    cpv.cpv, cpv.cpv_repair, cpv.cpv_check_digit, checks.cpv_checked, checks.place_checked,
     p.nature_canonical AS nature,
     (enum_key(p.raw_nature) = 'accord-cadre'
         OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord-cadre'))
@@ -184,17 +147,25 @@ SELECT
         OR p.raw_framework_id IS NOT NULL) AS is_subsequent_contract,
     p.procedure_canonical AS procedure,
     p.place_type_canonical AS place_type,
-    place.place_code,
-    geo.place_departement_code,
-    geo.place_region_code,
+    -- Département and région of the place of execution, from the COG (postal codes by prefix:
+    -- 97x overseas, 200/201 Corse-du-Sud, other 20x Haute-Corse).
+    CASE p.place_type_canonical
+        WHEN 'Code postal' THEN pd.departement_code
+        WHEN 'Code commune' THEN cc.departement_code
+        WHEN 'Code département' THEN dd.departement_code
+    END AS place_departement_code,
+    COALESCE(CASE p.place_type_canonical
+        WHEN 'Code postal' THEN pd.region_code
+        WHEN 'Code commune' THEN cc.region_code
+        WHEN 'Code département' THEN dd.region_code
+    END, rr.region_code) AS place_region_code,
     CASE WHEN p.family = '2024' AND p.price_type_2019 IS NULL THEN p.price_form_canonical END
         AS price_form,
     CASE WHEN len(p.price_types_listed) > 0 THEN p.price_types_listed
          WHEN p.price_type_2019 IS NOT NULL THEN [p.price_type_2019] ELSE [] END AS price_types,
     CASE WHEN p.duration_value IS NULL OR p.duration_value <= 0 OR p.duration_value > 1200 THEN NULL
          ELSE CAST(ceil(p.duration_value) AS INTEGER) END AS duration_months,
-    amounts.amount_issue,
-    CASE WHEN amounts.amount_issue IS NULL THEN p.amount_value END AS amount,
+    CASE WHEN p.amount_issue IS NULL THEN p.amount_value END AS amount,
     to_number(p.raw_subsidy) AS public_subsidy,
     plausible_date(p.notification_parsed, p.collected_on) AS notification_date_checked,
     plausible_date(p.publication_parsed, p.collected_on) AS publication_date,
@@ -227,12 +198,21 @@ SELECT
          ELSE len(list_filter(p.environmental_considerations,
                   lambda v: NOT starts_with(enum_key(v), 'pas de') AND enum_key(v) <> 'sans objet')) > 0
     END AS has_environmental_consideration
-FROM records_parsed p
-CROSS JOIN checks
-JOIN cpv USING (record_key)
-JOIN place USING (record_key)
-JOIN geo USING (record_key)
-JOIN amounts USING (record_key)
+FROM p
+LEFT JOIN ref_departements pd ON p.place_type_canonical = 'Code postal'
+    AND regexp_full_match(p.place_code, '\d{5}')
+    AND pd.departement_code = CASE
+        WHEN left(p.place_code, 2) = '97' THEN left(p.place_code, 3)
+        WHEN left(p.place_code, 2) = '20'
+            THEN CASE WHEN left(p.place_code, 3) IN ('200', '201') THEN '2A' ELSE '2B' END
+        ELSE left(p.place_code, 2) END
+LEFT JOIN ref_communes cc ON p.place_type_canonical = 'Code commune'
+    AND cc.commune_code = p.place_code
+LEFT JOIN ref_departements dd ON p.place_type_canonical = 'Code département'
+    AND dd.departement_code = CASE WHEN regexp_full_match(p.place_code, '\d')
+                                   THEN '0' || p.place_code ELSE p.place_code END
+LEFT JOIN ref_regions rr ON p.place_type_canonical = 'Code région'
+    AND rr.region_code = p.place_code
 """
 
 #: One row per holder listed in a record (initial holders; modifications are handled apart).
