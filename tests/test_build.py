@@ -245,3 +245,20 @@ def test_new_version_of_a_file_replaces_the_old_one(tmp_path: Path) -> None:
     finally:
         con.close()
     assert len(_landed_files(settings)) == 2
+
+
+def test_outdated_staging_is_reparsed_in_parallel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from observatoire.landing import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "PARALLEL_FROM_BYTES", 0)
+    settings = Settings(home=tmp_path / "h", workers=2)
+    ingest(settings, SMALL)
+    build(settings)
+    before = _table_contents(settings.warehouse_path)
+    for staged in settings.staging_dir.rglob("*.parquet"):
+        staged.unlink()
+    build(settings)
+    assert _table_contents(settings.warehouse_path) == before
+    assert len(list(settings.staging_dir.rglob("*.parquet"))) == 3  # Dematis, GIP, Mégalis

@@ -196,3 +196,26 @@ def _count_reference_rows(
         ]
         return 0, "rejected"
     return int(row[0]) if row else 0, "loaded"
+
+
+def restage(settings: Settings, loads: list[Load]) -> list[Path]:
+    """Staging files of the usable DECP loads; those missing (or from an older parser version)
+    are parsed again from their landed file, in parallel for large inputs."""
+    usable = [ld for ld in loads if ld.kind == "decp" and ld.status in ("loaded", "partial")]
+    missing = [ld for ld in usable if not staging_path(settings, ld.sha256).exists()]
+    jobs = [(settings, ld.sha256) for ld in missing]
+    size = sum(ld.size_bytes for ld in missing)
+    if min(settings.workers, len(jobs)) > 1 and size > PARALLEL_FROM_BYTES:
+        with ProcessPoolExecutor(
+            min(settings.workers, len(jobs)), mp_context=get_context("spawn")
+        ) as pool:
+            list(pool.map(_restage_one, *zip(*jobs, strict=True)))
+    else:
+        for job in jobs:
+            _restage_one(*job)
+    return [staging_path(settings, ld.sha256) for ld in usable]
+
+
+def _restage_one(settings: Settings, sha: str) -> None:
+    landed = store.landed_path(settings.landing_dir, sha)
+    parse_to_staging(landed, detect(landed), sha, staging_path(settings, sha), settings.batch_size)

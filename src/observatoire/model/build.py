@@ -26,14 +26,11 @@ from observatoire import __version__
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog, Load, superseded
-from observatoire.landing.ingest import staging_path
-from observatoire.landing.store import landed_path
+from observatoire.landing.ingest import restage
 from observatoire.model import clean, contracts
 from observatoire.model.reference import build_reference_tables
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
-from observatoire.staging.detect import detect
-from observatoire.staging.parse import parse_to_staging
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.warehouse import scalar, table_counts
 
@@ -61,20 +58,6 @@ class BuildSummary:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _staging_files(settings: Settings, loads: list[Load], batch_size: int) -> list[Path]:
-    """Staging files of every usable DECP load, re-parsed from landing if missing or outdated."""
-    files = []
-    for load in loads:
-        if load.kind != "decp" or load.status not in ("loaded", "partial"):
-            continue
-        path = staging_path(settings, load.sha256)
-        if not path.exists():
-            landed = landed_path(settings.landing_dir, load.sha256)
-            parse_to_staging(landed, detect(landed), load.sha256, path, batch_size)
-        files.append(path)
-    return files
 
 
 def _load_table(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
@@ -138,7 +121,7 @@ def _steps(
     def staged(con: duckdb.DuckDBPyConnection) -> None:
         # A view, not a copy: each statement reads from the Parquet files only the columns it
         # needs (raw_json, kept there for provenance, is never read by the build).
-        files = _staging_files(settings, loads, settings.batch_size)
+        files = restage(settings, loads)
         if not files:
             files = [settings.staging_dir / "empty.parquet"]
             pq.write_table(SCHEMA.empty_table(), files[0])
