@@ -397,3 +397,9 @@ def test_concession_yearly_execution_data(tmp_path: Path) -> None:
         ]
     finally:
         wh.con.close()
+
+
+def test_finding_ids_are_unique(demo_warehouse: Warehouse) -> None:
+    total, distinct = demo_warehouse.rows(
+        "SELECT count(*), count(DISTINCT finding_id) FROM findings")[0]
+    assert total == distinct > 10_000

@@ -148,7 +148,7 @@ def findings(
             f"""SELECT f.finding_id, f.rule_id, f.severity, f.field, q.title, f.file_name,
                        f.position, f.line, f.uid, f.buyer_siret, f.raw_value, f.value
                 FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
-                WHERE {condition} ORDER BY f.finding_id LIMIT ?""",
+                WHERE {condition} ORDER BY f.load_id, f.position, f.rule_id, f.field LIMIT ?""",
             [*params, limit],
         )
     finally:

@@ -175,16 +175,17 @@ def _steps(
 
     def model_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_model_work", {"version", "subcontract", "duplicate"}))
+        # A finding's id is a digest of what it says (record, rule, field, values): the same
+        # finding keeps its id from one build to the next, and no global sort is needed.
         con.execute("""CREATE TABLE findings AS
-            -- numbered in file order (integers sort much faster than the long record keys)
-            SELECT row_number() OVER (ORDER BY sr.load_id, sr.position, f.rule_id, f.field,
-                                               f.raw_value, f.value) AS finding_id,
+            SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
+                                 COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
                 f.rule_id, f.severity, f.field, f.record_key, sr.file_hash, sr.position, sr.line,
                 sr.load_id, sr.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
-            FROM (SELECT * FROM findings_records_work UNION ALL SELECT * FROM findings_model_work) f
+            FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
+                                          UNION ALL SELECT * FROM findings_model_work)) f
             JOIN source_records sr ON sr.record_key = f.record_key
-            JOIN records r ON r.record_key = f.record_key
-            ORDER BY finding_id""")
+            JOIN records r ON r.record_key = f.record_key""")
 
     def finish(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE contract_versions DROP COLUMN contract_notification_date")

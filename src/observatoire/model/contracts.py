@@ -100,7 +100,6 @@ FROM records r
 LEFT JOIN set_aside_work s ON s.record_key = r.record_key
 LEFT JOIN record_rank_work k ON k.record_key = r.record_key
 LEFT JOIN duplicates_work d ON d.record_key = r.record_key
-ORDER BY r.load_id, r.position
 """
 
 MODIFICATIONS = r"""

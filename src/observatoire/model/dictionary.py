@@ -255,7 +255,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Data-quality findings: one row per rule broken by a record (or its holders, versions, "
         "subcontracts, duplicates). See `quality_rules` for their meaning.",
         {
-            "finding_id": "Sequence.",
+            "finding_id": "Stable identity: digest of record, rule, field and values, so the same "
+            "finding keeps its id from one build to the next.",
             "rule_id": "Rule (see quality_rules).",
             "severity": "bloquant, avertissement, correction or information.",
             "field": "DECP field concerned.",
