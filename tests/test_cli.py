@@ -121,3 +121,12 @@ def test_quality_lists_the_findings_of_a_rule(tmp_path: Path) -> None:
     got = [(f["position"], f["raw_value"], f["value"]) for f in report["findings"]]
     assert got == expected
     assert expected[0] == (2, "9132100", "09132100")
+
+
+def test_build_with_nothing_ingested_says_what_to_do(tmp_path: Path) -> None:
+    result = run(tmp_path, "build")
+    assert result.returncode == 0
+    assert "0 marchés" in result.stdout
+    assert "aucun enregistrement DECP" in result.stdout
+    assert "observatoire ingest CHEMIN" in result.stdout
+    assert "Enregistrements : aucun" in run(tmp_path, "quality").stdout

@@ -166,6 +166,11 @@ def build_cmd(obj: Context, as_json: bool) -> None:
         f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
         f"{_n(summary.tables.get('findings', 0))} constats qualité."
     )
+    if not summary.tables.get("source_records"):
+        out.print(
+            "[yellow]Attention[/] : aucun enregistrement DECP dans l'entrepôt. Déposez des "
+            "fichiers avec « observatoire ingest CHEMIN » puis relancez la construction."
+        )
     for effect in reports.missing_references(summary.tables):
         out.print(
             f"[yellow]Attention[/] : {_e(effect)} Déposez ce référentiel avec "
@@ -290,12 +295,10 @@ def quality_cmd(
     if as_json:
         _print_json(report)
         return
-    out.print(
-        "Enregistrements : "
-        + ", ".join(
-            f"{_n(r['records'])} {RECORD_STATUS_FR[r['status']]}" for r in report["records"]
-        )
+    counts = ", ".join(
+        f"{_n(r['records'])} {RECORD_STATUS_FR[r['status']]}" for r in report["records"]
     )
+    out.print(f"Enregistrements : {counts or 'aucun'}")
     t = Table(title="Constats par règle", title_justify="left")
     for col in ("règle", "gravité", "champ", "constat", "nombre"):
         t.add_column(col)
