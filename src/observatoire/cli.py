@@ -119,7 +119,12 @@ def _report_outcome(o: IngestOutcome) -> None:
 @click.pass_obj
 def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_json: bool) -> None:
     """Dépose des fichiers (ou dossiers) DECP et référentiels, et les analyse."""
-    outcomes = ingest(obj.settings, paths, source, on_file=None if as_json else _report_outcome)
+    if as_json:
+        outcomes = ingest(obj.settings, paths, source)
+    else:
+        # Large files take a while to land and parse: keep a live line while they do.
+        with out.status("Dépôt et analyse des fichiers…"):
+            outcomes = ingest(obj.settings, paths, source, on_file=_report_outcome)
     if as_json:
         from dataclasses import asdict
 
@@ -389,9 +394,10 @@ def demo_cmd(ctx: click.Context) -> None:
         )
     obj: Context = ctx.obj
     out.print(f"Données de démonstration : {_e(str(DEMO_DATA))}")
-    outcomes = ingest(
-        obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
-    )
+    with out.status("Dépôt et analyse des fichiers de démonstration…"):
+        outcomes = ingest(
+            obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
+        )
     if any(o.new and o.load.status == "rejected" for o in outcomes):
         raise ObservatoireError(
             "Un fichier de démonstration a été rejeté.",
