@@ -94,53 +94,54 @@ class Detected:
     has_nan: bool = False
 
 
-def file_encoding(path: Path, sample: bytes) -> tuple[str, str, list[str]]:
-    """(encoding, error mode, notes) of a text file, checked over the whole file.
+@dataclass
+class TextScan:
+    """What one pass over a text file found."""
 
-    UTF-8 is checked on every byte, by chunks (memory stays flat): a file whose first 64 KiB are
-    plain ASCII may hold Latin-1 accents further on. A file that is UTF-8 but for a few stray
-    bytes is read as UTF-8 with those bytes replaced; a file with no valid UTF-8 sequence at all
-    is Windows-1252 (the usual Latin-1 export).
+    encoding: str
+    errors: str
+    notes: list[str]
+    has_nan: bool
+
+
+def scan_text(path: Path, sample: bytes) -> TextScan:
+    """Encoding of a text file, checked over every byte in one chunked pass, and whether the
+    bytes ``NaN`` occur in it (only then does a JSON file need the NaN filter).
+
+    A file whose first 64 KiB are plain ASCII may hold Latin-1 accents further on. A file that
+    is UTF-8 but for a few stray bytes is read as UTF-8 with those bytes replaced; a file with
+    more invalid bytes than valid UTF-8 characters is Windows-1252 (the usual Latin-1 export).
     """
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", "strict", []
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", "strict", ["encodage UTF-16 converti en UTF-8"]
+        # NaN in UTF-16 is not the ASCII bytes "NaN": let the filter look after re-encoding.
+        return TextScan("utf-16", "strict", ["encodage UTF-16 converti en UTF-8"], True)
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as fh:
-        try:
-            while chunk := fh.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-            return "utf-8", "strict", []
-        except UnicodeDecodeError:
-            pass
+    strict = True
     valid = invalid = 0
-    replacer = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            text = replacer.decode(chunk)
-            bad = text.count("\ufffd")
-            invalid += bad
-            valid += len(text) - len(text.encode("ascii", "ignore")) - bad
-    if valid > invalid:
-        return (
-            "utf-8",
-            "replace",
-            [f"{invalid} octet(s) invalide(s) en UTF-8 remplacé(s) par « � »"],
-        )
-    return "cp1252", "strict", ["encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"]
-
-
-def contains(path: Path, needle: bytes) -> bool:
-    """Whether ``needle`` occurs in the file (chunked, overlapping by len(needle) - 1 bytes)."""
+    has_nan = False
     tail = b""
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
-            if needle in tail + chunk[: len(needle) - 1] or needle in chunk:
-                return True
-            tail = chunk[-(len(needle) - 1) :]
-    return False
+            has_nan = has_nan or b"NaN" in tail + chunk[:2] or b"NaN" in chunk
+            tail = chunk[-2:]
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                # From the first invalid byte on, count invalid bytes against valid characters.
+                strict = False
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                text = decoder.decode(chunk)
+            bad = 0 if strict else text.count("\ufffd")
+            invalid += bad
+            valid += len(text) - len(text.encode("ascii", "ignore")) - bad
+    if strict:
+        bom = sample.startswith(codecs.BOM_UTF8)
+        return TextScan("utf-8-sig" if bom else "utf-8", "strict", [], has_nan)
+    if valid > invalid:
+        note = f"{invalid} octet(s) invalide(s) en UTF-8 remplacé(s) par « � »"
+        return TextScan("utf-8", "replace", [note], has_nan)
+    note = "encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"
+    return TextScan("cp1252", "strict", [note], has_nan)
 
 
 def detect(path: Path) -> Detected:
@@ -176,14 +177,14 @@ def detect(path: Path) -> Detected:
     if text.startswith("<"):
         # lxml reads the XML declaration's encoding itself: the bytes go to it unchanged.
         return _detect_xml(text, where)
-    encoding, errors, notes = file_encoding(path, sample)
-    text = sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    scan = scan_text(path, sample)
+    text = sample.decode(scan.encoding, errors="replace").lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
-        det = _detect_json(path, encoding, notes)
-        det.has_nan = contains(path, b"NaN")
+        det = _detect_json(path, scan.encoding, scan.notes)
+        det.has_nan = scan.has_nan
     else:
-        det = _detect_csv(text, where, encoding, notes)
-    det.errors = errors
+        det = _detect_csv(text, where, scan.encoding, scan.notes)
+    det.errors = scan.errors
     return det
 
 
