@@ -262,3 +262,24 @@ def test_outdated_staging_is_reparsed_in_parallel(
     build(settings)
     assert _table_contents(settings.warehouse_path) == before
     assert len(list(settings.staging_dir.rglob("*.parquet"))) == 3  # Dematis, GIP, Mégalis
+
+
+def test_catalog_of_an_earlier_version_gains_the_new_columns(tmp_path: Path) -> None:
+    """A load log written before encoding and delimiter were recorded keeps working."""
+    import sqlite3
+
+    from observatoire.landing.catalog import SCHEMA
+
+    path = tmp_path / "catalog.sqlite"
+    old = SCHEMA.replace(",\n    encoding       TEXT,", "").replace(
+        "    delimiter      TEXT                 -- CSV delimiter\n", ""
+    )
+    old = old.replace("-- Python codec name)\n", "")
+    con = sqlite3.connect(path)
+    con.executescript(old)
+    assert "encoding" not in {r[1] for r in con.execute("PRAGMA table_info(loads)")}
+    con.close()
+    Catalog(path)
+    con = sqlite3.connect(path)
+    assert {"encoding", "delimiter"} <= {r[1] for r in con.execute("PRAGMA table_info(loads)")}
+    con.close()

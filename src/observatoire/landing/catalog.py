@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS loads (
     errors         TEXT NOT NULL DEFAULT '[]',
     loaded_at      TEXT NOT NULL,
     duration_s     REAL NOT NULL,
-    parser_version TEXT
+    parser_version TEXT,
+    encoding       TEXT,                -- how the file is read (Python codec name)
+    delimiter      TEXT                 -- CSV delimiter
 );
 CREATE TABLE IF NOT EXISTS builds (
     build_id     INTEGER PRIMARY KEY,
@@ -66,6 +68,8 @@ class Load:
     parser_version: str | None
     errors: list[dict[str, Any]] = field(default_factory=list)
     load_id: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
 
 
 class Catalog:
@@ -75,6 +79,11 @@ class Catalog:
         self.path = path
         with self._connect() as con:
             con.executescript(SCHEMA)
+            # Catalogs made before these columns existed get them (nothing else changes).
+            have = {row[1] for row in con.execute("PRAGMA table_info(loads)")}
+            for column in ("encoding", "delimiter"):
+                if column not in have:
+                    con.execute(f"ALTER TABLE loads ADD COLUMN {column} TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -96,8 +105,8 @@ class Catalog:
             cur = con.execute(
                 """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
                        format, format_label, records, marches, concessions, status, errors,
-                       loaded_at, duration_s, parser_version)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       loaded_at, duration_s, parser_version, encoding, delimiter)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     load.sha256,
                     load.source,
@@ -115,6 +124,8 @@ class Catalog:
                     load.loaded_at,
                     load.duration_s,
                     load.parser_version,
+                    load.encoding,
+                    load.delimiter,
                 ),
             )
             load.load_id = cur.lastrowid

@@ -152,6 +152,7 @@ def _land_and_parse(settings: Settings, path: Path, sha: str, source: str | None
         ]
     else:
         load.kind, load.format, load.format_label = det.kind, det.format, det.label
+        load.encoding, load.delimiter = det.encoding, det.delimiter
         if det.kind == "decp":
             result = parse_to_staging(
                 landed, det, sha, staging_path(settings, sha), settings.batch_size

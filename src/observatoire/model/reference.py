@@ -14,7 +14,7 @@ import duckdb
 
 from observatoire.landing.catalog import Load
 from observatoire.landing.store import landed_path
-from observatoire.staging.detect import detect
+from observatoire.staging.detect import Detected, detect
 from observatoire.staging.reference_files import readable_copy, reference_relation
 
 EMPTY = {
@@ -79,6 +79,15 @@ def _select(table: str, relation: str, cols: set[str], load_id: int) -> str:
     raise ValueError(table)
 
 
+def _detected(load: Load, landed: Path) -> Detected:
+    """How to read a landed reference file, as recorded at ingest (no second scan of it)."""
+    if load.encoding is None or load.delimiter is None or load.format is None:
+        return detect(landed)  # a load logged before these were recorded
+    return Detected(
+        load.kind, load.format, load.format_label or "", load.encoding, delimiter=load.delimiter
+    )
+
+
 KEYS = {
     "ref_cpv": "code",
     "ref_communes": "commune_code",
@@ -96,8 +105,7 @@ def build_reference_tables(
             continue
         table = SELECTS[load.format]
         landed = landed_path(landing_dir, load.sha256)
-        # Delimiter and encoding are not kept in the load log: detect them again (64 KiB read).
-        det = detect(landed)
+        det = _detected(load, landed)
         relation = reference_relation(readable_copy(landed, det, work_dir), det)
         cols = _columns(con, relation)
         assert load.load_id is not None
