@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -85,11 +86,17 @@ def test_official_examples(tmp_path: Path, path: Path) -> None:
     assert result.status == "loaded"
 
 
+def _first_staged(name: str, tmp_path: Path) -> dict[str, Any]:
+    """The first staging row of an official example."""
+    path = FIXTURES / "decp" / "official_v2" / name
+    parse_to_staging(path, detect(path), "h", tmp_path / "s.parquet", batch_size=10)
+    row: dict[str, Any] = pq.read_table(tmp_path / "s.parquet").to_pylist()[0]
+    return row
+
+
 def test_v2_wrapped_record_is_normalised(tmp_path: Path) -> None:
     """The singular wrappers of 2.0.1+ (titulaires:[{titulaire:{}}]) are unwrapped."""
-    path = FIXTURES / "decp" / "official_v2" / "marches_avec_modifications.json"
-    parse_to_staging(path, detect(path), "h", tmp_path / "s.parquet", batch_size=10)
-    first = pq.read_table(tmp_path / "s.parquet").to_pylist()[0]
+    first = _first_staged("marches_avec_modifications.json", tmp_path)
     assert first["family"] == "2024"
     assert first["raw_id"] == "TEST2022"
     assert first["raw_buyer_id"] == "21750001630066"
@@ -102,9 +109,7 @@ def test_v2_wrapped_record_is_normalised(tmp_path: Path) -> None:
 
 def test_v2_xml_matches_json_shape(tmp_path: Path) -> None:
     """XML booleans and repeated elements come out like their JSON counterparts."""
-    path = FIXTURES / "decp" / "official_v2" / "Marche.xml"
-    parse_to_staging(path, detect(path), "h", tmp_path / "s.parquet", batch_size=10)
-    first = pq.read_table(tmp_path / "s.parquet").to_pylist()[0]
+    first = _first_staged("Marche.xml", tmp_path)
     assert first["raw_id"] == "TEST2022"
     assert first["raw_innovative"] == "oui"
     assert first["raw_social"] == ["Clause sociale", "Critère social"]

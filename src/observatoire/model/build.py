@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 from stdnum.fr import siret as stdnum_siret
 
@@ -99,10 +100,7 @@ def _siret_checks(con: duckdb.DuckDBPyConnection) -> None:
     sirets = [row[0] for row in con.sql(contracts.IDENTIFIERS).fetchall()]
     con.execute("CREATE TABLE siret_checks (siret VARCHAR, valid BOOLEAN)")
     if sirets:
-        table = {"siret": sirets, "valid": [stdnum_siret.is_valid(s) for s in sirets]}
-        import pyarrow as pa
-
-        arrow = pa.table(table)
+        arrow = pa.table({"siret": sirets, "valid": [stdnum_siret.is_valid(s) for s in sirets]})
         con.register("siret_checks_arrow", arrow)
         con.execute("INSERT INTO siret_checks SELECT * FROM siret_checks_arrow ORDER BY siret")
         con.unregister("siret_checks_arrow")
