@@ -194,6 +194,9 @@ def test_parallel_ingest_logs_in_path_order(
     a, b = _table_contents(parallel.warehouse_path), _table_contents(sequential.warehouse_path)
     # the load log itself differs only by its timings
     assert [row[:10] for row in a.pop("loads")] == [row[:10] for row in b.pop("loads")]
+    # and the results history by the time each value was recorded (its last column)
+    history_a, history_b = a.pop("indicator_history"), b.pop("indicator_history")
+    assert history_a and [r[:-1] for r in history_a] == [r[:-1] for r in history_b]
     assert a == b
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from rich.text import Text
 from observatoire import __version__, reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
+from observatoire.indicators import service as indicator_service
+from observatoire.indicators.compute import STATUS_LABELS
+from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
 from observatoire.landing.ingest import IngestOutcome, ingest
 from observatoire.model.build import build
 
@@ -64,12 +68,14 @@ def _n(value: Any) -> str:
 
 
 class Context:
-    def __init__(self, home: str | None) -> None:
+    def __init__(self, home: str | None, profile: str | None = None) -> None:
         self.home = home
+        self.profile = profile
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_env(self.home)
+        settings = Settings.from_env(self.home)
+        return replace(settings, profile=self.profile) if self.profile else settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,11 +85,16 @@ class Context:
     type=click.Path(file_okay=False),
     help="Dossier de données (par défaut $OBSERVATOIRE_HOME ou ~/.local/share/observatoire).",
 )
+@click.option(
+    "--profile",
+    envvar="OBSERVATOIRE_PROFILE",
+    help="Profil de déploiement : nom d'un profil livré (generique, region-bretagne) ou dossier.",
+)
 @click.version_option(__version__, prog_name="observatoire")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
     """Observatoire de l'achat public : collecte, vérifie et publie les données des marchés."""
-    ctx.obj = Context(home)
+    ctx.obj = Context(home, profile)
 
 
 def _report_outcome(o: IngestOutcome) -> None:
@@ -406,6 +417,169 @@ def demo_cmd(ctx: click.Context) -> None:
         )
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
+    _print_barometer(indicator_service.barometer(obj.settings))
+
+
+def _value(value: Any, unit: str) -> str:
+    """An indicator value in French format: percentages rounded to 0.1, counts whole."""
+    if value is None:
+        return "—"
+    if unit == "percent":
+        return f"{value * 100:.1f}".replace(".", ",") + " %"
+    if unit in ("count", "euros"):
+        return _n(round(value)) + (" €" if unit == "euros" else "")
+    return f"{value:.2f}".replace(".", ",")
+
+
+def _target(row: dict[str, Any]) -> str:
+    if row.get("target_value") is None:
+        return ""
+    comparator = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[row["target_comparator"]]
+    deadline = row["target_date"].strftime("%d/%m/%Y") if row.get("target_date") else ""
+    return f"{comparator} {_value(row['target_value'], row['unit'])} au {deadline}"
+
+
+def _print_barometer(report: dict[str, Any]) -> None:
+    profile = report["profile"]
+    title = f"Indicateurs du SPASER — {profile['name']} ({profile['profile_id']})"
+    table = Table(title=title, title_justify="left")
+    for col in ("axe", "code", "indicateur", "période", "valeur", "couverture", "cible", "état"):
+        table.add_column(col)
+    axis = None
+    for row in report["indicators"]:
+        status = STATUS_LABELS.get(row["status"] or "", "")
+        if not row["available"]:
+            status = STATUS_LABELS["unavailable"]
+        elif row["value"] is None:
+            status = status or "aucune donnée"
+        shown_axis = row["axis_title"] if row["axis_title"] != axis else ""
+        axis = row["axis_title"]
+        coverage = (
+            f"{row['coverage'] * 100:.0f} %" if row.get("coverage") is not None else ""
+        )
+        _add_row(
+            table, shown_axis, row["code"], row["title"], row["period"] or "",
+            _value(row["value"], row["unit"]) if row["available"] else "",
+            coverage, _target(row), status,
+        )
+    out.print(table)
+
+
+def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
+    table = Table(title="Résultats", title_justify="left")
+    for col in ("indicateur", "période", "ventilation", "valeur de ventilation", "catégorie",
+                "base", "numérateur", "dénominateur", "valeur", "enregistrements",
+                "couverture", "état"):
+        table.add_column(col)
+    for r in rows:
+        unit = units.get(r["indicator_id"], "")
+        _add_row(
+            table, r["indicator_id"], r["period"], r["breakdown"],
+            r.get("breakdown_label") or r.get("breakdown_value") or "",
+            r.get("category_label") or r.get("category") or "", r["basis"],
+            _n(r["numerator"]), _n(r["denominator"]), _value(r["value"], unit),
+            _n(r["record_count"]),
+            f"{r['coverage'] * 100:.1f} %" if r.get("coverage") is not None else "—",
+            STATUS_LABELS.get(r["status"] or "", ""),
+        )
+    out.print(table)
+
+
+@cli.command("indicators")
+@click.option("--indicator", "indicator_id", help="Un indicateur (son id) : tous ses résultats.")
+@click.option("--period", help="Une période (année, ou « toutes »).")
+@click.option(
+    "--breakdown",
+    help="Une ventilation (buyer, mandate, purchase_domain, procedure, cpv_division, "
+    "supplier_category, supplier_departement, source) ; par défaut l'ensemble.",
+)
+@click.option("--no-compute", is_flag=True, help="Afficher les résultats sans les recalculer.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def indicators_cmd(
+    obj: Context,
+    indicator_id: str | None,
+    period: str | None,
+    breakdown: str | None,
+    no_compute: bool,
+    as_json: bool,
+) -> None:
+    """Calcule les indicateurs du SPASER sur l'entrepôt en service et affiche le baromètre."""
+    settings = obj.settings
+    if not no_compute:
+        if as_json:
+            run = indicator_service.recompute(settings)
+        else:
+            with out.status("Calcul des indicateurs…"):
+                run = indicator_service.recompute(settings)
+            out.print(
+                f"[green]Indicateurs calculés[/] en {_n(run.seconds)} s avec le profil "
+                f"« {_e(run.profile.id)} » : {_n(run.results)} résultats, "
+                f"{_n(run.history_changes)} nouvelle(s) valeur(s) dans l'historique."
+            )
+    if indicator_id or period or breakdown:
+        rows = indicator_service.results(
+            settings, indicator=indicator_id, period=period, breakdown=breakdown or "total"
+        )
+        if as_json:
+            _print_json(rows)
+            return
+        if not rows:
+            out.print("Aucun résultat pour ces critères (vérifiez l'id de l'indicateur).")
+            return
+        barometer = indicator_service.barometer(settings)
+        units = {r["indicator_id"]: r["unit"] for r in barometer["indicators"]}
+        _print_results(rows, units)
+        return
+    report = indicator_service.barometer(settings)
+    if as_json:
+        _print_json(report)
+    else:
+        _print_barometer(report)
+
+
+@cli.command("profile")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def profile_cmd(obj: Context, as_json: bool) -> None:
+    """Vérifie le profil de déploiement et liste son catalogue d'indicateurs."""
+    profile = load_profile(obj.settings.profile)
+    if as_json:
+        _print_json({
+            "id": profile.id,
+            "name": profile.name,
+            "organisation": profile.organisation,
+            "files": list(profile.files),
+            "indicators": [
+                {
+                    "id": i.id, "version": i.version, "code": i.code, "title": i.title,
+                    "axis": i.axis, "kind": i.kind, "unit": i.unit, "source": i.source,
+                    "available": i.available, "measure": i.measure, "bases": list(i.bases),
+                    "targets": [
+                        {"value": t.value, "comparator": t.comparator, "date": t.date,
+                         "basis": t.basis, "source": t.source}
+                        for t in i.targets
+                    ],
+                }
+                for i in profile.indicators
+            ],
+        })
+        return
+    out.print(
+        f"[green]Profil valide[/] : « {_e(profile.id)} » — {_e(profile.name)} "
+        f"({len(profile.files)} fichiers, {len(profile.indicators)} indicateurs dont "
+        f"{sum(i.available for i in profile.indicators)} calculables aujourd'hui)."
+    )
+    table = Table(title="Catalogue des indicateurs", title_justify="left")
+    for col in ("code", "id", "indicateur", "type", "unité", "données", "cibles"):
+        table.add_column(col)
+    for i in profile.indicators:
+        _add_row(
+            table, i.code, i.id, i.title, KINDS[i.kind], UNITS[i.unit],
+            "disponibles" if i.available else f"manquantes : {SOURCES[i.source]}",
+            str(len(i.targets)),
+        )
+    out.print(table)
 
 
 @cli.command("rules")

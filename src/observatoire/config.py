@@ -32,6 +32,8 @@ class Settings:
     threads: int = 0
     #: Processes that parse new files in parallel at ingest (``OBSERVATOIRE_WORKERS``).
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: Deployment profile (``OBSERVATOIRE_PROFILE``): a shipped profile's name or a folder.
+    profile: str = "generique"
 
     @property
     def landing_dir(self) -> Path:
@@ -85,6 +87,7 @@ class Settings:
             memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "1500MB"),
             threads=max(threads, 0),
             workers=max(workers, 1),
+            profile=env.get("OBSERVATOIRE_PROFILE") or "generique",
         )
 
     def ensure_home(self) -> None:

@@ -26,6 +26,9 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire import __version__
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
+from observatoire.indicators import history as indicator_history
+from observatoire.indicators.profile import load_profile
+from observatoire.indicators.service import compute_into
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.landing.ingest import restage
 from observatoire.model import clean, contracts
@@ -114,8 +117,12 @@ def _fingerprint(loads: list[Load]) -> str:
 
 
 def _steps(
-    settings: Settings, loads: list[Load]
+    settings: Settings, loads: list[Load], build_id: int, started_at: str,
+    history_changes: list[tuple[Any, ...]],
 ) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
+    # Read the profile first: a mistake in it stops the build before any work.
+    profile = load_profile(settings.profile)
+
     def staged(con: duckdb.DuckDBPyConnection) -> None:
         # A view, not a copy: each statement reads from the Parquet files only the columns it
         # needs (raw_json, kept there for provenance, is never read by the build).
@@ -195,6 +202,10 @@ def _steps(
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("DROP MACRO IF EXISTS enum_key")
 
+    def indicators(con: duckdb.DuckDBPyConnection) -> None:
+        recorded_at = started_at.replace("+00:00", "")
+        history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
+
     return [
         ("Lecture des fichiers déposés", staged),
         ("Référentiels (CPV, géographie, SIRENE)", references),
@@ -203,6 +214,7 @@ def _steps(
         ("Modèle : marchés, versions, titulaires, acheteurs", model),
         ("Constats sur le modèle", model_findings),
         ("Finalisation", finish),
+        ("Indicateurs du SPASER", indicators),
     ]
 
 
@@ -263,7 +275,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
                 if statement.strip():
                     con.execute(statement)
             _load_table(con, all_loads)
-            for label, step in _steps(settings, loads):
+            history_changes: list[tuple[Any, ...]] = []
+            for label, step in _steps(settings, loads, build_id, started_at, history_changes):
                 if on_step:
                     on_step(label)
                 step(con)
@@ -293,6 +306,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, settings.warehouse_path)
+        indicator_history.commit(settings.catalog_path, history_changes)
     except duckdb.OutOfMemoryException as exc:
         _discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})

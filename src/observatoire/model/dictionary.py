@@ -6,6 +6,8 @@ that ``docs/data-dictionary.md`` is the current output of :func:`markdown`.
 
 from __future__ import annotations
 
+from observatoire.indicators.dictionary import TABLES as INDICATOR_TABLES
+
 #: staging raw column -> the source field it holds (DECP JSON path or CSV column)
 RAW_FIELDS = {
     "raw_type": "_type",
@@ -394,6 +396,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
+# The indicator step's tables are documented next to the code that writes them.
+TABLES.update(INDICATOR_TABLES)
 
 
 def markdown() -> str:

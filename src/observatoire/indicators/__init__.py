@@ -1,0 +1,1 @@
+"""SPASER indicators: a declarative catalogue computed in SQL with its evidence."""

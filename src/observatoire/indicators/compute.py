@@ -1,0 +1,363 @@
+"""Indicators → SQL → the ``indicator_results`` table, with evidence for every value.
+
+One query per indicator version reads its grain's fact table once and computes every period and
+every allowed breakdown with ``GROUPING SETS``. The queries use a portable SQL subset (``CASE``,
+``SUM``, ``COUNT``, ``GROUPING SETS``, window functions; the tests render every one of them for
+Spark with sqlglot) so the same catalogue can run on a distributed engine.
+
+Values follow three-valued logic: a row whose condition is unknown (NULL) is left out of the
+numerator *and* the denominator and lowers the coverage; it is never counted as "no".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from observatoire.indicators.facts import build_facts, insert_rows
+from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
+from observatoire.indicators.profile import Indicator, Profile, Target
+
+#: Status codes of a result (French labels in STATUS_LABELS).
+STATUS_LABELS = {
+    "met": "atteint",
+    "not_met": "non atteint",
+    "on_track": "en bonne voie",
+    "insufficient_data": "données insuffisantes",
+    "unavailable": "données non disponibles",
+}
+ALL_PERIODS = "toutes"
+TOTAL = "total"
+#: Sums are exact decimals, so that builds give the same values whatever the thread count.
+_EXACT = "DECIMAL(38,6)"
+
+RESULTS_COLUMNS = """indicator_id VARCHAR, version INTEGER, code VARCHAR, period VARCHAR,
+    period_year INTEGER, breakdown VARCHAR, breakdown_value VARCHAR, category VARCHAR,
+    basis VARCHAR, numerator DOUBLE, denominator DOUBLE, value DOUBLE, record_count BIGINT,
+    known_count BIGINT, coverage DOUBLE"""
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """SQL of one basis: which rows are known, the numerator, the denominator, the value."""
+
+    name: str
+    known: str
+    numerator: str
+    denominator: str
+    value: str | None = None  # default: numerator / denominator
+
+
+def _restrict(aggregate_sql: str, known: str) -> str:
+    """``SUM(x)`` → ``SUM(CAST(CASE WHEN known THEN x END AS DECIMAL))``; same for COUNT."""
+    tree = sqlglot.parse_one(aggregate_sql, dialect="duckdb")
+    condition = sqlglot.parse_one(known, dialect="duckdb")
+    arg = tree.this
+    if isinstance(arg, exp.Star):
+        tree.set("this", exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
+    elif isinstance(arg, exp.Distinct):
+        inner = arg.expressions[0]
+        arg.set("expressions", [exp.Case(ifs=[exp.If(this=condition, true=inner)])])
+    else:
+        case = exp.Case(ifs=[exp.If(this=condition, true=arg)])
+        tree.set(
+            "this",
+            exp.Cast(this=case, to=exp.DataType.build(_EXACT)) if isinstance(tree, exp.Sum) else case,
+        )
+    return tree.sql(dialect="duckdb")
+
+
+def _not_null(columns: frozenset[str]) -> str:
+    return " AND ".join(f"{c} IS NOT NULL" for c in sorted(columns)) or "TRUE"
+
+
+def _bases(ind: Indicator) -> list[_Basis]:
+    v = ind.value_field
+    out = []
+    for basis in ind.bases:
+        if ind.measure == "share":
+            assert ind.condition is not None
+            c = ind.condition.sql
+            if basis == "count":
+                known = f"({c}) IS NOT NULL"
+                out.append(_Basis(basis, known,
+                                  f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)",
+                                  f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)"))
+            else:
+                known = f"({c}) IS NOT NULL AND {v} IS NOT NULL"
+                out.append(_Basis(basis, known,
+                                  f"SUM(CASE WHEN ({known}) AND ({c}) THEN {v} ELSE 0 END)",
+                                  f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)"))
+        elif ind.measure == "average":
+            assert ind.expression is not None
+            x = ind.expression.sql
+            known = f"({x}) IS NOT NULL"
+            if basis == "mean":
+                out.append(_Basis(basis, known, f"SUM(CAST({x} AS {_EXACT}))", f"COUNT({x})"))
+            else:
+                out.append(_Basis(basis, known, "NULL", f"COUNT({x})", f"MEDIAN({x})"))
+        elif ind.measure == "total":
+            if basis == "count":
+                out.append(_Basis(basis, "TRUE", "COUNT(*)", "NULL", "COUNT(*)"))
+            else:
+                out.append(_Basis(basis, f"{v} IS NOT NULL", f"SUM({v})", "NULL", f"SUM({v})"))
+        elif ind.measure == "sum":
+            assert ind.expression is not None
+            x = ind.expression.sql
+            total = f"SUM(CAST({x} AS {_EXACT}))"
+            out.append(_Basis(basis, f"({x}) IS NOT NULL", total, "NULL", total))
+        elif ind.measure == "count_distinct":
+            assert ind.expression is not None
+            x = ind.expression.sql
+            distinct = f"COUNT(DISTINCT {x})"
+            out.append(_Basis(basis, f"({x}) IS NOT NULL", distinct, "NULL", distinct))
+        elif ind.measure == "ratio":
+            assert ind.numerator is not None and ind.denominator is not None
+            known = _not_null(ind.numerator.columns | ind.denominator.columns)
+            out.append(_Basis(basis, known, _restrict(ind.numerator.sql, known),
+                              _restrict(ind.denominator.sql, known)))
+        elif ind.measure == "distribution":
+            assert ind.expression is not None
+            x = ind.expression.sql
+            if basis == "count":
+                known = f"({x}) IS NOT NULL"
+                out.append(_Basis(basis, known, f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)", "NULL"))
+            else:
+                known = f"({x}) IS NOT NULL AND {v} IS NOT NULL"
+                out.append(_Basis(basis, known, f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)", "NULL"))
+    return out
+
+
+def indicator_query(ind: Indicator) -> str:
+    """The SELECT that computes one indicator version for every period and breakdown."""
+    grain = GRAINS[ind.grain]
+    dims = [(b, grain.breakdowns[b]) for b in ind.breakdowns]
+    category = ind.expression.sql if ind.measure == "distribution" and ind.expression else None
+    extra = [category] if category else []
+    sets = [["period_year", *extra], extra, *[["period_year", col, *extra] for _, col in dims]]
+    grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    years = f"period_year >= {ind.first_year}"
+    if ind.last_year is not None:
+        years += f" AND period_year <= {ind.last_year}"
+    population = ind.population.sql if ind.population else "TRUE"
+    bases = _bases(ind)
+    agg_columns = ",\n        ".join(
+        f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END) AS known_{i}, {b.numerator} AS num_{i}, "
+        f"{b.denominator} AS den_{i}, {b.value or 'NULL'} AS val_{i}"
+        for i, b in enumerate(bases)
+    )
+    dim_columns = "".join(f"{col} AS dim_{i}, GROUPING({col}) AS g_{i}, " for i, (_, col) in enumerate(dims))
+    category_column = f"CAST({category} AS VARCHAR) AS category, " if category else "CAST(NULL AS VARCHAR) AS category, "
+    breakdown = "CASE " + "".join(f"WHEN g_{i} = 0 THEN '{b}' " for i, (b, _) in enumerate(dims)) + f"ELSE '{TOTAL}' END" if dims else f"'{TOTAL}'"
+    breakdown_value = "CASE " + "".join(f"WHEN g_{i} = 0 THEN CAST(dim_{i} AS VARCHAR) " for i in range(len(dims))) + "END" if dims else "CAST(NULL AS VARCHAR)"
+    group_key = "gp, breakdown, breakdown_value, period_year"
+    unions = []
+    for i, b in enumerate(bases):
+        if ind.measure == "distribution":
+            # shares of each category within its group; rows of unknown category give coverage
+            numerator, denominator = f"num_{i}", f"SUM(num_{i}) OVER (PARTITION BY {group_key})"
+            known = f"SUM(known_{i}) OVER (PARTITION BY {group_key})"
+            records = f"SUM(records) OVER (PARTITION BY {group_key})"
+            value = f"CAST(num_{i} AS DOUBLE) / NULLIF({denominator}, 0)"
+        else:
+            numerator, denominator, known, records = f"num_{i}", f"den_{i}", f"known_{i}", "records"
+            value = f"val_{i}" if b.value else f"CAST(num_{i} AS DOUBLE) / NULLIF(den_{i}, 0)"
+        unions.append(
+            f"SELECT period_year, gp, breakdown, breakdown_value, category, '{b.name}' AS basis, "
+            f"CAST({numerator} AS DOUBLE) AS numerator, CAST({denominator} AS DOUBLE) AS denominator, "
+            f"CAST({value} AS DOUBLE) AS value, CAST({records} AS BIGINT) AS record_count, "
+            f"CAST({known} AS BIGINT) AS known_count FROM labelled"
+        )
+    return f"""WITH grouped AS (
+    SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
+        COUNT(*) AS records,
+        {agg_columns}
+    FROM {grain.table}
+    WHERE ({population}) AND {years}
+    GROUP BY GROUPING SETS ({grouping_sets})
+),
+labelled AS (
+    SELECT *, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value FROM grouped
+),
+long AS (
+    {" UNION ALL ".join(unions)}
+)
+SELECT '{ind.id}' AS indicator_id, {ind.version} AS version, '{ind.code}' AS code,
+    CASE WHEN gp = 1 THEN '{ALL_PERIODS}' ELSE CAST(period_year AS VARCHAR) END AS period,
+    CASE WHEN gp = 0 THEN period_year END AS period_year,
+    breakdown, breakdown_value, category, basis, numerator, denominator, value, record_count,
+    COALESCE(known_count, 0) AS known_count,
+    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage
+FROM long
+{"WHERE category IS NOT NULL OR record_count = 0" if category else ""}"""
+
+
+def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Target | None:
+    """The target a period is judged against.
+
+    The earliest target whose deadline falls on or after the end of the period; once every
+    deadline has passed, the last one still holds (a target reached must be kept). A target
+    with a start date (``from``) does not apply to periods that end before it.
+    """
+    end = date(year, 12, 31)
+    usable = [t for t in targets if t.basis == basis and (t.from_date is None or t.from_date <= end)]
+    upcoming = [t for t in usable if t.date >= end]
+    if upcoming:
+        return min(upcoming, key=lambda t: t.date)
+    past = [t for t in usable if t.date < end]
+    return max(past, key=lambda t: t.date) if past else None
+
+
+def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+    con.execute("""CREATE TABLE indicator_profile (profile_id VARCHAR, name VARCHAR,
+        organisation VARCHAR, territory VARCHAR, scope VARCHAR, new_supplier_lookback_years INTEGER,
+        min_coverage DOUBLE, digest VARCHAR)""")
+    con.execute(
+        "INSERT INTO indicator_profile VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [profile.id, profile.name, profile.organisation, profile.territory.name,
+         "all_buyers" if profile.scope_all_buyers else "profile_buyers",
+         profile.parameters.new_supplier_lookback_years, profile.parameters.min_coverage,
+         profile.digest],
+    )
+    con.execute("CREATE TABLE indicator_axes (axis_id VARCHAR, position INTEGER, title VARCHAR, description VARCHAR)")
+    con.executemany("INSERT INTO indicator_axes VALUES (?, ?, ?, ?)",
+                    [(a.id, n, a.title, a.description) for n, a in enumerate(profile.axes, 1)])
+    con.execute("""CREATE TABLE indicators (indicator_id VARCHAR, version INTEGER, code VARCHAR,
+        title VARCHAR, definition VARCHAR, axis_id VARCHAR, kind VARCHAR, regulatory BOOLEAN,
+        legal_reference VARCHAR, unit VARCHAR, grain VARCHAR, source VARCHAR, available BOOLEAN,
+        data_requirement VARCHAR, measure VARCHAR, bases VARCHAR[], population VARCHAR,
+        condition VARCHAR, expression VARCHAR, numerator VARCHAR, denominator VARCHAR,
+        value_field VARCHAR, breakdowns VARCHAR[], valid_from DATE, valid_to DATE, notes VARCHAR,
+        catalogue_file VARCHAR, query VARCHAR)""")
+    rows = []
+    for i in profile.indicators:
+        rows.append((
+            i.id, i.version, i.code, i.title, i.definition, i.axis, i.kind, i.regulatory,
+            i.legal_reference, i.unit, i.grain, i.source, i.available, i.data_requirement,
+            i.measure, list(i.bases), i.population.sql if i.population else None,
+            i.condition.sql if i.condition else None, i.expression.sql if i.expression else None,
+            i.numerator.sql if i.numerator else None,
+            i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
+            i.valid_from, i.valid_to, i.notes, _relative(i.file),
+            indicator_query(i) if i.available else None,
+        ))
+    con.executemany(f"INSERT INTO indicators VALUES ({', '.join(['?'] * 28)})", rows)
+    con.execute("""CREATE TABLE indicator_targets (indicator_id VARCHAR, version INTEGER,
+        basis VARCHAR, target_value DOUBLE, comparator VARCHAR, target_date DATE, from_date DATE,
+        source VARCHAR, label VARCHAR)""")
+    insert_rows(
+        con,
+        "indicator_targets",
+        [(i.id, i.version, t.basis, t.value, t.comparator, t.date, t.from_date, t.source, t.label)
+         for i in profile.indicators for t in i.targets],
+    )
+    con.execute("CREATE TABLE indicator_breakdowns (breakdown VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO indicator_breakdowns VALUES (?, ?)",
+                    [(k, v) for k, v in BREAKDOWN_LABELS.items()])
+
+
+def _relative(path: str) -> str:
+    marker = "/profiles/"
+    return path[path.rindex(marker) + 1:] if marker in path else path
+
+
+_LABELS_SQL = """
+CREATE TEMP TABLE result_labels AS
+SELECT 'buyer' AS dimension, buyer_siret AS code, name AS label FROM buyers
+UNION ALL SELECT 'purchase_domain', domain_id, min(label) FROM profile_purchase_domains GROUP BY domain_id
+UNION ALL SELECT 'cpv_division', division, min(label) FROM ref_cpv WHERE code = division || '000000' GROUP BY division
+UNION ALL SELECT 'supplier_departement', departement_code, min(departement_name) FROM ref_departements GROUP BY departement_code
+UNION ALL SELECT 'subcontractor_category', c, c FROM (VALUES ('PME'), ('ETI'), ('GE')) v(c)
+"""
+
+
+def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
+    """Build the fact tables, the catalogue tables and ``indicator_results``; rows written."""
+    build_facts(con, profile)
+    _catalogue_tables(con, profile)
+    con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
+    for ind in profile.indicators:
+        if ind.available:
+            con.execute(f"INSERT INTO results_raw {indicator_query(ind)}")
+    # the target each (indicator, basis, year) is judged against
+    con.execute("""CREATE TEMP TABLE targets_in_force (indicator_id VARCHAR, version INTEGER,
+        basis VARCHAR, period_year INTEGER, target_value DOUBLE, comparator VARCHAR,
+        target_date DATE, source VARCHAR)""")
+    keys = con.execute("""SELECT DISTINCT indicator_id, version, basis, period_year FROM results_raw
+                          WHERE period_year IS NOT NULL""").fetchall()
+    by_key = {(i.id, i.version): i for i in profile.indicators}
+    rows = []
+    for ident, version, basis, year in keys:
+        t = target_in_force(by_key[(ident, version)].targets, basis, year)
+        if t:
+            rows.append((ident, version, basis, year, t.value, t.comparator, t.date, t.source))
+    if rows:
+        con.executemany("INSERT INTO targets_in_force VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(_LABELS_SQL)
+    # Categories of a distribution take the labels of the column they come from.
+    category_dims = {
+        (i.id, i.version): next((b for b, col in GRAINS[i.grain].breakdowns.items()
+                                 if i.expression and i.expression.sql == col), None)
+        for i in profile.indicators if i.measure == "distribution"
+    }
+    con.execute("CREATE TEMP TABLE category_dimensions (indicator_id VARCHAR, version INTEGER, dimension VARCHAR)")
+    if category_dims:
+        con.executemany("INSERT INTO category_dimensions VALUES (?, ?, ?)",
+                        [(k[0], k[1], d) for k, d in category_dims.items()])
+    min_coverage = float(profile.parameters.min_coverage)
+    con.execute(f"""
+CREATE TABLE indicator_results AS
+WITH r AS (
+    SELECT *, lag(value) OVER (PARTITION BY indicator_id, version, basis, breakdown,
+                                            breakdown_value, category
+                               ORDER BY period_year) AS previous_value
+    FROM results_raw WHERE period_year IS NOT NULL
+    UNION ALL
+    SELECT *, NULL FROM results_raw WHERE period_year IS NULL
+),
+judged AS (
+    SELECT r.*, t.target_value, t.comparator AS target_comparator, t.target_date,
+        t.source AS target_source,
+        CASE WHEN t.comparator IN ('>=', '>') THEN r.value > r.previous_value
+             ELSE r.value < r.previous_value END AS improved,
+        CASE t.comparator
+            WHEN '>=' THEN r.value >= t.target_value - 1e-9
+            WHEN '>' THEN r.value > t.target_value
+            WHEN '<=' THEN r.value <= t.target_value + 1e-9
+            WHEN '<' THEN r.value < t.target_value END AS reached
+    FROM r LEFT JOIN targets_in_force t
+        ON t.indicator_id = r.indicator_id AND t.version = r.version AND t.basis = r.basis
+        AND t.period_year = r.period_year
+)
+SELECT j.indicator_id, j.version, j.code, j.period, j.period_year, j.breakdown,
+    j.breakdown_value, bl.label AS breakdown_label, j.category, cl.label AS category_label,
+    j.basis, j.numerator, j.denominator, j.value, j.record_count, j.known_count, j.coverage,
+    j.target_value, j.target_comparator, j.target_date, j.target_source,
+    CASE
+        WHEN j.target_value IS NULL THEN NULL
+        WHEN j.value IS NULL OR j.known_count = 0 OR j.coverage < {min_coverage}
+            THEN 'insufficient_data'
+        WHEN j.reached THEN 'met'
+        WHEN j.target_date > make_date(j.period_year, 12, 31) AND j.improved THEN 'on_track'
+        ELSE 'not_met'
+    END AS status
+FROM judged j
+LEFT JOIN result_labels bl ON bl.dimension = j.breakdown AND bl.code = j.breakdown_value
+LEFT JOIN category_dimensions cd ON cd.indicator_id = j.indicator_id AND cd.version = j.version
+LEFT JOIN result_labels cl ON cl.dimension = cd.dimension AND cl.code = j.category
+""")
+    # Indicators whose data the observatory does not collect yet: one row saying so.
+    unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators if not i.available]
+    if unavailable:
+        con.executemany(
+            f"""INSERT INTO indicator_results (indicator_id, version, code, period, breakdown,
+                basis, status) VALUES (?, ?, ?, '{ALL_PERIODS}', '{TOTAL}', ?, 'unavailable')""",
+            unavailable,
+        )
+    for temp in ("results_raw", "targets_in_force", "result_labels", "category_dimensions"):
+        con.execute(f"DROP TABLE {temp}")
+    return int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])

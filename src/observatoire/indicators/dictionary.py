@@ -1,0 +1,152 @@
+"""Data dictionary of the tables the indicator step writes (merged into the warehouse's)."""
+
+from __future__ import annotations
+
+from observatoire.indicators.grains import GRAINS
+
+_RESULTS = {
+    "indicator_id": "Indicator (see indicators).",
+    "version": "Definition version the value was computed with.",
+    "code": "Reference code (A01…G09).",
+    "period": "Notification year, or `toutes` for all years together.",
+    "period_year": "The year (NULL for `toutes`).",
+    "breakdown": "`total` (the whole scope) or the breakdown (buyer, mandate, purchase_domain, "
+    "procedure, cpv_division, supplier_category, supplier_departement, source…).",
+    "breakdown_value": "Value of the breakdown (a SIRET, a domain id, a département code…); NULL "
+    "is the group whose value is unknown.",
+    "breakdown_label": "Readable name of that value, where one exists.",
+    "category": "Distributions only: the category whose share this row gives.",
+    "category_label": "Readable name of the category.",
+    "basis": "count, value (amount HT), mean, median, sum, distinct or ratio.",
+    "numerator": "Numerator (count or euros) over the rows whose needed fields are known.",
+    "denominator": "Denominator over the same rows (NULL for counts, sums and medians).",
+    "value": "The value: a fraction 0–1 for percentages, else in the indicator's unit.",
+    "record_count": "Rows of the population (contracts, holders, acts or records).",
+    "known_count": "Rows whose needed fields are known (they make the value).",
+    "coverage": "known_count / record_count: how much of the population the value speaks for.",
+    "target_value": "Target in force for the period (a fraction for percentages).",
+    "target_comparator": "How the value is compared with it (>=, >, <=, <).",
+    "target_date": "Deadline of the target.",
+    "target_source": "Document that sets the target.",
+    "status": "met, not_met, on_track (deadline ahead, value improving), insufficient_data "
+    "(coverage below the profile's minimum or no known row), unavailable (the data source is not "
+    "collected yet); NULL without a target.",
+}
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    **{
+        g.table: (g.description, {f.name: f.description for f in g.fields})
+        for g in GRAINS.values()
+    },
+    "indicators": (
+        "The indicator catalogue of the profile, one row per indicator version, with the SQL "
+        "that computes it.",
+        {
+            "indicator_id": "Slug id.",
+            "version": "Definition version.",
+            "code": "Reference code (A01…G09).",
+            "title": "French title.",
+            "definition": "Plain-language French definition.",
+            "axis_id": "SPASER axis (see indicator_axes).",
+            "kind": "target (indicateur cible) or transparency.",
+            "regulatory": "Required by law or regulation.",
+            "legal_reference": "Legal reference.",
+            "unit": "percent, count, euros, number or ratio.",
+            "grain": "What it counts: contract, holder, subcontract or record.",
+            "source": "Data it needs: decp, accounting, purchasing_system, catering, external.",
+            "available": "That data is collected (otherwise: données non disponibles).",
+            "data_requirement": "What data it waits for (French).",
+            "measure": "share, average, total, sum, count_distinct, ratio or distribution.",
+            "bases": "Bases computed (count, value, mean, median…).",
+            "population": "SQL filter of the population.",
+            "condition": "SQL condition counted by a share.",
+            "expression": "SQL expression measured.",
+            "numerator": "Aggregate numerator of a ratio.",
+            "denominator": "Aggregate denominator of a ratio.",
+            "value_field": "Amount used by value bases.",
+            "breakdowns": "Breakdowns computed.",
+            "valid_from": "First day of the definition's validity.",
+            "valid_to": "Last day (NULL: still valid).",
+            "notes": "Notes (benchmarks, assumptions).",
+            "catalogue_file": "Profile file that declares it.",
+            "query": "The SQL that computed its results.",
+        },
+    ),
+    "indicator_targets": (
+        "Targets of each indicator version, with their source.",
+        {
+            "indicator_id": "Indicator.",
+            "version": "Definition version.",
+            "basis": "Basis the target applies to.",
+            "target_value": "Target (a fraction for percentages).",
+            "comparator": ">=, >, <= or <.",
+            "target_date": "Deadline.",
+            "from_date": "Date from which the target applies (NULL: always).",
+            "source": "Document that sets it.",
+            "label": "Short name (e.g. SPASER 2023-2025).",
+        },
+    ),
+    "indicator_axes": (
+        "SPASER axes of the profile, in display order.",
+        {"axis_id": "Axis id.", "position": "Display order.", "title": "French title.",
+         "description": "French description."},
+    ),
+    "indicator_breakdowns": (
+        "Breakdown ids and their French names.",
+        {"breakdown": "Breakdown id.", "label": "French name."},
+    ),
+    "indicator_profile": (
+        "The deployment profile the indicators were computed with.",
+        {
+            "profile_id": "Profile id.",
+            "name": "Name.",
+            "organisation": "Organisation.",
+            "territory": "Territory whose suppliers are local.",
+            "scope": "all_buyers or profile_buyers.",
+            "new_supplier_lookback_years": "Look-back window of A04, in years.",
+            "min_coverage": "Minimum coverage for a value to be judged against its target.",
+            "digest": "SHA-256 of the profile's files.",
+        },
+    ),
+    "indicator_results": (
+        "Every indicator × period × breakdown × basis, with its evidence: numerator, "
+        "denominator, rows, coverage, target in force and status.",
+        _RESULTS,
+    ),
+    "indicator_history": (
+        "Headline values (whole scope) as published, build after build: a row each time a "
+        "value changes. Kept in the catalog, so it survives rebuilds.",
+        {
+            "profile_id": "Profile.",
+            "indicator_id": "Indicator.",
+            "version": "Definition version.",
+            "period": "Period.",
+            "basis": "Basis.",
+            "value": "Value published.",
+            "numerator": "Numerator.",
+            "denominator": "Denominator.",
+            "coverage": "Coverage.",
+            "status": "Status.",
+            "build_id": "Build that published it.",
+            "recorded_at": "When (UTC).",
+        },
+    ),
+    "profile_buyers": (
+        "Buyers the profile names (the organisation and its mandataires).",
+        {"siren": "SIREN.", "name": "Name.", "role": "organisation or mandataire."},
+    ),
+    "profile_territory": (
+        "The profile's territory (local suppliers).",
+        {"level": "region or departement.", "code": "INSEE code."},
+    ),
+    "profile_purchase_domains": (
+        "Purchase domains by CPV prefix (the longest prefix wins).",
+        {"domain_id": "Domain id.", "label": "French name.", "cpv_prefix": "CPV prefix (NULL "
+         "on the default domain's row).", "is_default": "Domain of codes no prefix covers."},
+    ),
+    "profile_eu_thresholds": (
+        "European thresholds for sub-central authorities, by date (euros HT).",
+        {"valid_from": "From.", "works": "Works.", "supplies_services": "Supplies and services.",
+         "source": "Regulation."},
+    ),
+}

@@ -1,0 +1,310 @@
+"""Fact tables the indicators count (see ``grains``), built from the model and the profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from observatoire.indicators.profile import Profile
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+    if rows:
+        con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+
+
+def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+    """The profile's reference data, as tables (documented, and joined by the fact SQL)."""
+    con.execute("CREATE TABLE profile_buyers (siren VARCHAR, name VARCHAR, role VARCHAR)")
+    insert_rows(con, "profile_buyers", [(b.siren, b.name, b.role) for b in profile.buyers])
+    con.execute("CREATE TABLE profile_territory (level VARCHAR, code VARCHAR)")
+    insert_rows(
+        con,
+        "profile_territory",
+        [("region", c) for c in profile.territory.regions]
+        + [("departement", c) for c in profile.territory.departements],
+    )
+    con.execute(
+        "CREATE TABLE profile_purchase_domains (domain_id VARCHAR, label VARCHAR, "
+        "cpv_prefix VARCHAR, is_default BOOLEAN)"
+    )
+    rows: list[tuple[object, ...]] = []
+    for d in profile.domains:
+        rows += [(d.id, d.label, p, False) for p in d.cpv_prefixes]
+        if d.id == profile.default_domain:
+            rows.append((d.id, d.label, None, True))
+    insert_rows(con, "profile_purchase_domains", rows)
+    con.execute(
+        "CREATE TABLE profile_eu_thresholds (valid_from DATE, works DECIMAL(38,2), "
+        "supplies_services DECIMAL(38,2), source VARCHAR)"
+    )
+    insert_rows(
+        con,
+        "profile_eu_thresholds",
+        [(t.valid_from, t.works, t.supplies_services, t.source) for t in profile.eu_thresholds],
+    )
+
+
+def _scope(profile: Profile, siret_column: str) -> str:
+    if not profile.scope_all_buyers:
+        return f"left({siret_column}, 9) IN (SELECT siren FROM profile_buyers)"
+    return "TRUE"
+
+
+def _holders_work_sql(profile: Profile) -> str:
+    """Current holders of the contracts in scope, with what each one is (category, place, new)."""
+    years = int(profile.parameters.new_supplier_lookback_years)
+    # Without a territory nobody is known to be local or not.
+    no_territory = "FALSE" if profile.territory.regions or profile.territory.departements else "TRUE"
+    return f"""
+CREATE TABLE indicator_holders_work AS
+WITH scoped AS (
+    SELECT uid, notification_date, primary_record_key FROM contracts c
+    WHERE {_scope(profile, "c.buyer_siret")}
+),
+holders AS (
+    SELECT h.uid, h.supplier_key, h.holder_id, s.siren, s.category, s.departement_code,
+        CASE
+            WHEN {no_territory} THEN NULL
+            WHEN s.region_code IS NOT NULL OR s.departement_code IS NOT NULL THEN
+                s.region_code IN (SELECT code FROM profile_territory WHERE level = 'region')
+                OR s.departement_code IN (SELECT code FROM profile_territory
+                                          WHERE level = 'departement')
+            -- a holder from outside France is known not to be local
+            WHEN h.id_type = 'HORS-UE' THEN FALSE
+            WHEN h.id_type = 'TVA' AND NOT starts_with(upper(h.holder_id), 'FR') THEN FALSE
+        END AS is_local
+    FROM contract_holders h
+    JOIN scoped c ON c.uid = h.uid
+    LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+    WHERE h.is_current
+),
+siren_dates AS (
+    SELECT DISTINCT h.siren, c.notification_date
+    FROM holders h JOIN scoped c ON c.uid = h.uid
+    WHERE h.siren IS NOT NULL AND c.notification_date IS NOT NULL
+),
+siren_previous AS (
+    -- distinct dates first, so that two contracts of one day are both new (or both not)
+    SELECT siren, notification_date,
+        lag(notification_date) OVER (PARTITION BY siren ORDER BY notification_date)
+            AS previous_date
+    FROM siren_dates
+),
+data_start AS (SELECT min(notification_date) AS first_date FROM scoped),
+data_years AS (
+    SELECT DISTINCT CAST(year(notification_date) AS INTEGER) AS y FROM scoped
+    WHERE notification_date IS NOT NULL
+),
+covered_years AS (
+    -- a year can be judged when each of the look-back years before it holds data
+    SELECT d.y + 1 + k.k AS y FROM data_years d CROSS JOIN range(0, {years}) k(k)
+    GROUP BY d.y + 1 + k.k
+    HAVING count(*) = {years}
+),
+primary_positions AS (
+    SELECT c.uid, r.holder_id, min(r.holder_position) AS position
+    FROM scoped c JOIN source_record_holders r ON r.record_key = c.primary_record_key
+    WHERE r.holder_id IS NOT NULL
+    GROUP BY c.uid, r.holder_id
+)
+SELECT h.uid, h.supplier_key, h.siren, h.category, h.departement_code, h.is_local,
+    CASE
+        WHEN h.siren IS NULL OR c.notification_date IS NULL THEN NULL
+        WHEN p.previous_date >= c.notification_date - INTERVAL {years} YEAR THEN FALSE
+        WHEN c.notification_date - INTERVAL {years} YEAR >= ds.first_date
+             AND year(c.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
+    END AS is_new,
+    -- the lead holder (mandataire of a grouping) is listed first by the publication
+    row_number() OVER (PARTITION BY h.uid ORDER BY pp.position NULLS LAST, h.supplier_key)
+        AS lead_rank
+FROM holders h
+JOIN scoped c ON c.uid = h.uid
+CROSS JOIN data_start ds
+LEFT JOIN siren_previous p ON p.siren = h.siren AND p.notification_date = c.notification_date
+LEFT JOIN primary_positions pp ON pp.uid = h.uid AND pp.holder_id = h.holder_id
+"""
+
+
+def _contracts_sql(profile: Profile) -> str:
+    return f"""
+CREATE TABLE indicator_contracts AS
+WITH scoped AS (
+    SELECT c.* FROM contracts c WHERE {_scope(profile, "c.buyer_siret")}
+),
+domain_match AS (
+    -- the longest CPV prefix of the profile wins
+    SELECT c.uid, d.domain_id,
+        row_number() OVER (PARTITION BY c.uid ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
+            AS rn
+    FROM scoped c JOIN profile_purchase_domains d
+        ON d.cpv_prefix IS NOT NULL AND starts_with(c.cpv, d.cpv_prefix)
+),
+per_contract AS (
+    SELECT uid,
+        CASE WHEN bool_or(category = 'PME') THEN TRUE
+             WHEN count(category) = count(*) THEN FALSE END AS supplier_is_sme,
+        CASE WHEN bool_or(category = 'PME') THEN 'PME'
+             WHEN count(category) = count(*) THEN
+                 CASE WHEN bool_or(category = 'ETI') THEN 'ETI' ELSE 'GE' END
+        END AS supplier_category,
+        CASE WHEN bool_or(is_local) THEN TRUE
+             WHEN count(is_local) = count(*) THEN FALSE END AS supplier_is_local,
+        CASE WHEN bool_or(is_new) THEN TRUE
+             WHEN count(is_new) = count(*) THEN FALSE END AS supplier_is_new,
+        min(CASE WHEN lead_rank = 1 THEN departement_code END) AS supplier_departement
+    FROM indicator_holders_work GROUP BY uid
+),
+thresholds AS (
+    SELECT valid_from, works, supplies_services,
+        lead(valid_from) OVER (ORDER BY valid_from) AS valid_until
+    FROM profile_eu_thresholds
+)
+SELECT c.uid,
+    CAST(c.notification_year AS INTEGER) AS period_year,
+    c.kind,
+    c.buyer_siret,
+    COALESCE(pb.name, 'Autres acheteurs') AS mandate,
+    COALESCE(dm.domain_id, (SELECT min(domain_id) FROM profile_purchase_domains
+                            WHERE is_default)) AS purchase_domain,
+    c.purchase_category,
+    c.cpv_division,
+    c.procedure,
+    CAST(c.amount AS DECIMAL(38,2)) AS amount,
+    c.nature,
+    c.cpv,
+    c.format_family,
+    c.notification_date,
+    c.publication_date,
+    CAST(c.amount_initial AS DECIMAL(38,2)) AS amount_initial,
+    c.duration_months,
+    c.is_framework_agreement,
+    c.is_subsequent_contract,
+    CAST(c.offers_received AS INTEGER) AS offers_received,
+    c.advance_granted,
+    c.advance_rate,
+    CASE WHEN c.grouping_type IS NOT NULL THEN c.grouping_type <> 'Pas de groupement' END
+        AS is_grouping,
+    c.subcontracting_declared,
+    c.is_innovative,
+    CASE WHEN len(c.price_types) > 0 THEN
+        list_has_any(c.price_types, ['Définitif révisable', 'Définitif actualisable']) END
+        AS has_revisable_price,
+    c.has_social_consideration,
+    CASE WHEN c.has_social_consideration IS NOT NULL THEN
+        list_contains(c.social_considerations, 'Clause sociale') END AS has_social_clause,
+    CASE WHEN c.has_social_consideration IS NOT NULL THEN
+        list_contains(c.social_considerations, 'Critère social') END AS has_social_criterion,
+    CASE WHEN c.has_social_consideration IS NOT NULL THEN
+        list_contains(c.social_considerations, 'Marché réservé') END AS is_reserved_contract,
+    c.has_environmental_consideration,
+    CASE WHEN c.has_environmental_consideration IS NOT NULL THEN
+        list_contains(c.environmental_considerations, 'Clause environnementale') END
+        AS has_environmental_clause,
+    CASE WHEN c.has_environmental_consideration IS NOT NULL THEN
+        list_contains(c.environmental_considerations, 'Critère environnemental') END
+        AS has_environmental_criterion,
+    c.origin_fr_share,
+    c.origin_eu_share,
+    CAST(c.modification_count AS INTEGER) AS modification_count,
+    c.modification_count > 0 AS is_modified,
+    CASE WHEN c.amount_initial IS NOT NULL AND t.valid_from IS NOT NULL THEN
+        c.amount_initial >= CASE WHEN c.purchase_category = 'Travaux' THEN t.works
+                                 ELSE t.supplies_services END
+    END AS above_eu_threshold,
+    CASE WHEN c.notification_date_source = 'notification' AND c.publication_date IS NOT NULL
+         THEN c.publication_date <= c.notification_date + INTERVAL 2 MONTH END
+        AS published_within_two_months,
+    CAST(c.holder_count AS INTEGER) AS holder_count,
+    pc.supplier_category,
+    pc.supplier_departement,
+    pc.supplier_is_sme,
+    pc.supplier_is_local,
+    pc.supplier_is_new
+FROM scoped c
+LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
+LEFT JOIN domain_match dm ON dm.uid = c.uid AND dm.rn = 1
+LEFT JOIN per_contract pc ON pc.uid = c.uid
+LEFT JOIN thresholds t ON c.notification_date >= t.valid_from
+    AND (t.valid_until IS NULL OR c.notification_date < t.valid_until)
+"""
+
+
+_HOLDERS_SQL = """
+CREATE TABLE indicator_holders AS
+SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
+    c.purchase_category, c.cpv_division, c.procedure, c.amount,
+    h.supplier_key, h.siren AS supplier_siren,
+    h.category AS supplier_category,
+    h.departement_code AS supplier_departement,
+    CASE WHEN h.category IS NOT NULL THEN h.category = 'PME' END AS supplier_is_sme,
+    h.is_local AS supplier_is_local,
+    h.is_new AS supplier_is_new
+FROM indicator_contracts c
+JOIN indicator_holders_work h ON h.uid = c.uid
+"""
+
+_SUBCONTRACTS_SQL = """
+CREATE TABLE indicator_subcontracts AS
+SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
+    c.purchase_category, c.cpv_division, c.procedure,
+    CAST(sc.amount AS DECIMAL(38,2)) AS amount,
+    CASE WHEN sc.id_type = 'SIRET' AND length(sc.subcontractor_id) = 14
+         THEN left(sc.subcontractor_id, 9) END AS subcontractor_siren,
+    cat.category AS subcontractor_category,
+    CASE WHEN cat.category IS NOT NULL THEN cat.category = 'PME' END AS subcontractor_is_sme
+FROM indicator_contracts c
+JOIN subcontracts sc ON sc.uid = c.uid
+LEFT JOIN ref_sirene_categories cat
+    ON sc.id_type = 'SIRET' AND cat.siren = left(sc.subcontractor_id, 9)
+"""
+
+
+def _records_sql(profile: Profile) -> str:
+    return f"""
+CREATE TABLE indicator_records AS
+WITH flags AS (
+    SELECT record_key,
+        bool_or(field IN ('acheteur.id', 'id', 'titulaire.id', 'titulaire.typeIdentifiant',
+                          'titulaires')) AS identifier_issue,
+        bool_or(field = 'codeCPV') AS cpv_issue,
+        bool_or(field = 'lieuExecution.code') AS place_issue
+    FROM findings WHERE severity <> 'information'
+    GROUP BY record_key
+),
+records AS (
+    SELECT sr.record_key, sr.source, sr.status, c.notification_year,
+        CASE WHEN sr.uid IS NOT NULL THEN left(sr.uid, 14) END AS buyer_siret,
+        COALESCE(try_cast(substr(sr.raw_notification_date, 1, 4) AS INTEGER),
+                 try_cast(substr(sr.raw_publication_date, 1, 4) AS INTEGER)) AS written_year
+    FROM source_records sr LEFT JOIN contracts c ON c.uid = sr.uid
+)
+SELECT r.record_key,
+    CAST(COALESCE(r.notification_year,
+                  CASE WHEN r.written_year BETWEEN 1990 AND 2100 THEN r.written_year END)
+         AS INTEGER) AS period_year,
+    r.buyer_siret,
+    COALESCE(pb.name, 'Autres acheteurs') AS mandate,
+    r.source,
+    r.status,
+    r.status = 'set_aside' AS is_set_aside,
+    NOT COALESCE(f.identifier_issue, FALSE) AS identifiers_valid,
+    NOT COALESCE(f.cpv_issue, FALSE) AS cpv_valid,
+    NOT COALESCE(f.place_issue, FALSE) AS place_valid
+FROM records r
+LEFT JOIN flags f ON f.record_key = r.record_key
+LEFT JOIN profile_buyers pb ON pb.siren = left(r.buyer_siret, 9)
+WHERE {_scope(profile, "r.buyer_siret")}
+"""
+
+
+def build_facts(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+    """Create the profile tables and the fact table of every grain."""
+    _profile_tables(con, profile)
+    con.execute(_holders_work_sql(profile))
+    con.execute(_contracts_sql(profile))
+    con.execute(_HOLDERS_SQL)
+    con.execute("DROP TABLE indicator_holders_work")
+    con.execute(_SUBCONTRACTS_SQL)
+    con.execute(_records_sql(profile))

@@ -1,0 +1,198 @@
+"""The grains indicators count, and the fields of their fact tables.
+
+Each grain is a documented warehouse table with flat, scalar columns, so that catalogue
+expressions stay in a portable SQL subset (no lists, no structs). Derived facts are three-valued:
+TRUE, FALSE, or NULL when the data does not tell (an unknown value lowers an indicator's coverage,
+it is never counted as "no").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    sql_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Grain:
+    id: str
+    table: str
+    description: str
+    fields: tuple[Field, ...]
+    #: Breakdown id → column of this grain.
+    breakdowns: dict[str, str]
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {f.name: f.sql_type for f in self.fields}
+
+
+#: Breakdowns and their French names (the results table keeps the ids).
+BREAKDOWN_LABELS = {
+    "buyer": "Acheteur",
+    "mandate": "Acheteur ou mandataire",
+    "purchase_domain": "Domaine d'achat",
+    "procedure": "Procédure",
+    "cpv_division": "Division CPV",
+    "purchase_category": "Catégorie d'achat",
+    "supplier_category": "Catégorie d'entreprise du titulaire",
+    "supplier_departement": "Département du titulaire",
+    "subcontractor_category": "Catégorie d'entreprise du sous-traitant",
+    "source": "Source",
+}
+
+_CONTRACT_DIMENSIONS = (
+    Field("uid", "VARCHAR", "Contract (see contracts)."),
+    Field("period_year", "INTEGER", "Period: year of notification (signature for concessions)."),
+    Field("kind", "VARCHAR", "`marche` or `concession`."),
+    Field("buyer_siret", "VARCHAR", "Buyer SIRET."),
+    Field("mandate", "VARCHAR", "The profile's name for the buyer (the organisation or one of "
+          "its mandataires); `Autres acheteurs` when the profile does not name it."),
+    Field("purchase_domain", "VARCHAR", "Purchase domain of the profile (longest CPV prefix)."),
+    Field("purchase_category", "VARCHAR", "Travaux, Fournitures or Services (CPV)."),
+    Field("cpv_division", "VARCHAR", "First two digits of the CPV code."),
+    Field("procedure", "VARCHAR", "Award procedure (canonical label)."),
+    Field("amount", "DECIMAL(38,2)", "Current amount after modifications (euros HT); NULL when "
+          "unknown or doubtful."),
+)
+
+_SUPPLIER_FACTS = (
+    Field("supplier_category", "VARCHAR", "PME, ETI or GE. For a contract: PME if a holder is a "
+          "PME, otherwise the best known category when every holder's is known."),
+    Field("supplier_departement", "VARCHAR", "Département of the supplier establishment (SIRENE "
+          "→ COG); for a contract, that of its lead holder (listed first)."),
+    Field("supplier_is_sme", "BOOLEAN", "A holder is a PME (TRUE); no holder is and all are "
+          "known (FALSE); otherwise NULL."),
+    Field("supplier_is_local", "BOOLEAN", "A holder's establishment is in the profile's "
+          "territory (TRUE); none is and all are located (FALSE); otherwise NULL."),
+    Field("supplier_is_new", "BOOLEAN", "A holder (SIREN) had no contract of the profile's buyers "
+          "in the look-back window before this notification (TRUE); all had one (FALSE); NULL "
+          "when a SIREN is unknown or the data does not cover the window."),
+)
+
+CONTRACT = Grain(
+    "contract",
+    "indicator_contracts",
+    "One row per contract of the profile's scope, with the facts indicators count.",
+    (
+        *_CONTRACT_DIMENSIONS,
+        Field("nature", "VARCHAR", "Nature (canonical label)."),
+        Field("cpv", "VARCHAR", "Main CPV code (8 digits, without check digit)."),
+        Field("format_family", "VARCHAR", "DECP format of the primary record (2019 or 2024)."),
+        Field("notification_date", "DATE", "Notification date."),
+        Field("publication_date", "DATE", "Date the data was published."),
+        Field("amount_initial", "DECIMAL(38,2)", "Amount at notification (euros HT)."),
+        Field("duration_months", "INTEGER", "Current duration in months."),
+        Field("is_framework_agreement", "BOOLEAN", "Framework agreement (accord-cadre)."),
+        Field("is_subsequent_contract", "BOOLEAN", "Contract under a framework agreement."),
+        Field("offers_received", "INTEGER", "Number of offers received."),
+        Field("advance_granted", "BOOLEAN", "An advance was granted."),
+        Field("advance_rate", "DOUBLE", "Advance rate 0–1 (NULL when unknown)."),
+        Field("is_grouping", "BOOLEAN", "Awarded to a grouping of operators (conjoint or "
+              "solidaire)."),
+        Field("subcontracting_declared", "BOOLEAN", "Subcontracting declared at award."),
+        Field("is_innovative", "BOOLEAN", "Innovative contract."),
+        Field("has_revisable_price", "BOOLEAN", "A price type is révisable or actualisable."),
+        Field("has_social_consideration", "BOOLEAN", "At least one social consideration."),
+        Field("has_social_clause", "BOOLEAN", "Social execution clause."),
+        Field("has_social_criterion", "BOOLEAN", "Social award criterion."),
+        Field("is_reserved_contract", "BOOLEAN", "Reserved contract (marché réservé)."),
+        Field("has_environmental_consideration", "BOOLEAN", "At least one environmental "
+              "consideration."),
+        Field("has_environmental_clause", "BOOLEAN", "Environmental execution clause."),
+        Field("has_environmental_criterion", "BOOLEAN", "Environmental award criterion."),
+        Field("origin_fr_share", "DOUBLE", "Share of French origin (0–1)."),
+        Field("origin_eu_share", "DOUBLE", "Share of EU origin (0–1)."),
+        Field("modification_count", "INTEGER", "Modifications after the initial version."),
+        Field("is_modified", "BOOLEAN", "At least one modification."),
+        Field("above_eu_threshold", "BOOLEAN", "Initial amount at or above the European "
+              "threshold of its category at its notification date (profile's table)."),
+        Field("published_within_two_months", "BOOLEAN", "Data published at most two months "
+              "after notification (NULL when either date is unknown)."),
+        Field("holder_count", "INTEGER", "Current holders."),
+        *_SUPPLIER_FACTS,
+    ),
+    {
+        "buyer": "buyer_siret",
+        "mandate": "mandate",
+        "purchase_domain": "purchase_domain",
+        "procedure": "procedure",
+        "cpv_division": "cpv_division",
+        "purchase_category": "purchase_category",
+        "supplier_category": "supplier_category",
+        "supplier_departement": "supplier_departement",
+    },
+)
+
+HOLDER = Grain(
+    "holder",
+    "indicator_holders",
+    "One row per contract × current holder (the amount is the contract's: never sum it here).",
+    (
+        *_CONTRACT_DIMENSIONS,
+        Field("supplier_key", "VARCHAR", "Supplier identity (see suppliers)."),
+        Field("supplier_siren", "VARCHAR", "SIREN of the holder when its id is a SIRET."),
+        *_SUPPLIER_FACTS,
+    ),
+    {
+        "buyer": "buyer_siret",
+        "mandate": "mandate",
+        "purchase_domain": "purchase_domain",
+        "procedure": "procedure",
+        "cpv_division": "cpv_division",
+        "purchase_category": "purchase_category",
+        "supplier_category": "supplier_category",
+        "supplier_departement": "supplier_departement",
+    },
+)
+
+SUBCONTRACT = Grain(
+    "subcontract",
+    "indicator_subcontracts",
+    "One row per subcontracting act of a contract in scope.",
+    (
+        *_CONTRACT_DIMENSIONS[:-1],
+        Field("amount", "DECIMAL(38,2)", "Amount subcontracted (euros HT)."),
+        Field("subcontractor_siren", "VARCHAR", "SIREN of the subcontractor."),
+        Field("subcontractor_category", "VARCHAR", "PME, ETI or GE (SIRENE)."),
+        Field("subcontractor_is_sme", "BOOLEAN", "The subcontractor is a PME (NULL when its "
+              "category is unknown)."),
+    ),
+    {
+        "buyer": "buyer_siret",
+        "mandate": "mandate",
+        "purchase_domain": "purchase_domain",
+        "procedure": "procedure",
+        "cpv_division": "cpv_division",
+        "subcontractor_category": "subcontractor_category",
+    },
+)
+
+RECORD = Grain(
+    "record",
+    "indicator_records",
+    "One row per input record (published DECP record) of the profile's scope, whatever became "
+    "of it, with the quality of its values as published.",
+    (
+        Field("record_key", "VARCHAR", "Input record (see source_records)."),
+        Field("period_year", "INTEGER", "Year of the contract's notification, or of the date "
+              "written in the record when it was set aside."),
+        Field("buyer_siret", "VARCHAR", "Buyer SIRET (NULL when unusable)."),
+        Field("mandate", "VARCHAR", "The profile's name for the buyer."),
+        Field("source", "VARCHAR", "Source of the file."),
+        Field("status", "VARCHAR", "kept, duplicate or set_aside."),
+        Field("is_set_aside", "BOOLEAN", "Set aside for a blocking defect."),
+        Field("identifiers_valid", "BOOLEAN", "Buyer, contract and holder identifiers valid as "
+              "published (no finding on them other than information)."),
+        Field("cpv_valid", "BOOLEAN", "CPV code valid as published."),
+        Field("place_valid", "BOOLEAN", "Place-of-execution code valid as published."),
+    ),
+    {"buyer": "buyer_siret", "mandate": "mandate", "source": "source"},
+)
+
+GRAINS: dict[str, Grain] = {g.id: g for g in (CONTRACT, HOLDER, SUBCONTRACT, RECORD)}

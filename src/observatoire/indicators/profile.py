@@ -1,0 +1,683 @@
+"""Deployment profiles: the organisation, its territory, purchase domains and indicator catalogue.
+
+A profile is a folder of TOML files, versioned with the deployment:
+
+    profile.toml          organisation, buyers and mandataires, territory, parameters, axes
+    domains.toml          purchase domains by CPV prefix
+    indicators/*.toml     the indicator catalogue ([[indicator]] tables)
+
+``extends = "generique"`` reads the parent profile first; the child's settings replace the
+parent's, and an ``[[indicator]]`` of the child with the id (and version) of a parent indicator
+replaces only the keys it gives (typically its targets). Every problem is reported at load with
+the file, the indicator and the key concerned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from observatoire.errors import ConfigError
+from observatoire.indicators import expressions
+from observatoire.indicators.expressions import Checked, ExpressionError
+from observatoire.indicators.grains import GRAINS
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+DEFAULT_PROFILE = "generique"
+
+KINDS = {"target": "cible", "transparency": "transparence"}
+UNITS = {
+    "percent": "%",
+    "count": "nombre",
+    "euros": "€ HT",
+    "number": "nombre moyen",
+    "ratio": "ratio",
+}
+SOURCES = {
+    "decp": "données essentielles (DECP), SIRENE et COG",
+    "accounting": "données comptables (mandats, factures, paiements)",
+    "purchasing_system": "système d'information achats (consultations, clauses, garanties)",
+    "catering": "achats alimentaires des restaurants scolaires",
+    "external": "données externes (annuaires, télédéclarations)",
+}
+#: Sources the observatory collects today; an indicator needing another one is declared and
+#: shown as "données non disponibles" until that source exists.
+AVAILABLE_SOURCES = frozenset({"decp"})
+MEASURES = {
+    "share": ("count", "value"),
+    "average": ("mean", "median"),
+    "total": ("count", "value"),
+    "sum": ("sum",),
+    "count_distinct": ("distinct",),
+    "ratio": ("ratio",),
+    "distribution": ("count", "value"),
+}
+COMPARATORS = (">=", ">", "<=", "<")
+
+_INDICATOR_KEYS = {
+    "id", "code", "version", "valid_from", "valid_to", "title", "definition", "axis", "kind",
+    "regulatory", "legal_reference", "unit", "grain", "source", "data_requirement",
+    "population", "measure", "bases", "condition", "expression", "numerator", "denominator",
+    "value_field", "breakdowns", "targets", "notes",
+}
+_REQUIRED_KEYS = ("id", "code", "title", "definition", "axis", "kind", "unit", "measure")
+_TARGET_KEYS = {"value", "comparator", "date", "from", "basis", "source", "label"}
+
+
+@dataclass(frozen=True)
+class Target:
+    value: float  # a fraction (0–1) for percentages
+    comparator: str
+    date: dt.date  # the deadline
+    from_date: dt.date | None
+    basis: str
+    source: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    code: str
+    version: int
+    valid_from: dt.date
+    valid_to: dt.date | None
+    title: str
+    definition: str
+    axis: str
+    kind: str
+    regulatory: bool
+    legal_reference: str
+    unit: str
+    grain: str
+    source: str
+    data_requirement: str
+    population: Checked | None
+    measure: str
+    bases: tuple[str, ...]
+    condition: Checked | None
+    expression: Checked | None
+    numerator: Checked | None
+    denominator: Checked | None
+    value_field: str
+    breakdowns: tuple[str, ...]
+    targets: tuple[Target, ...]
+    notes: str
+    file: str
+
+    @property
+    def available(self) -> bool:
+        return self.source in AVAILABLE_SOURCES
+
+    @property
+    def first_year(self) -> int:
+        return self.valid_from.year
+
+    @property
+    def last_year(self) -> int | None:
+        return self.valid_to.year if self.valid_to else None
+
+
+@dataclass(frozen=True)
+class Buyer:
+    siren: str
+    name: str
+    role: str  # organisation | mandataire
+
+
+@dataclass(frozen=True)
+class Territory:
+    name: str
+    regions: tuple[str, ...]
+    departements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: str
+    label: str
+    cpv_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EuThreshold:
+    valid_from: dt.date
+    works: float
+    supplies_services: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Axis:
+    id: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Parameters:
+    new_supplier_lookback_years: int = 3
+    min_coverage: float = 0.5
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    description: str
+    organisation: str
+    buyers: tuple[Buyer, ...]
+    scope_all_buyers: bool
+    territory: Territory
+    parameters: Parameters
+    eu_thresholds: tuple[EuThreshold, ...]
+    domains: tuple[Domain, ...]
+    default_domain: str
+    axes: tuple[Axis, ...]
+    indicators: tuple[Indicator, ...]
+    digest: str
+    files: tuple[str, ...] = field(default=())
+
+    def indicator(self, indicator_id: str) -> Indicator | None:
+        versions = [i for i in self.indicators if i.id == indicator_id]
+        return max(versions, key=lambda i: i.version) if versions else None
+
+
+class _Problem(Exception):
+    """A problem found while reading a profile: turned into a ConfigError with its place."""
+
+    def __init__(self, message: str, where: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.where, self.hint = message, where, hint
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise _Problem(
+            f"Fichier TOML illisible : {exc}.",
+            str(path),
+            "Corrigez la syntaxe (guillemets, crochets, virgules) à l'endroit indiqué.",
+        ) from exc
+    except OSError as exc:
+        raise _Problem(f"Fichier illisible : {exc.strerror}.", str(path)) from exc
+
+
+def resolve(ref: str) -> Path:
+    """The folder of a profile given by name (shipped profiles) or by path."""
+    candidate = Path(ref).expanduser()
+    if candidate.is_dir():
+        return candidate.resolve()
+    builtin = BUILTIN_DIR / ref
+    if re.fullmatch(r"[a-z0-9-]+", ref) and builtin.is_dir():
+        return builtin
+    shipped = ", ".join(sorted(p.name for p in BUILTIN_DIR.iterdir() if p.is_dir()))
+    raise ConfigError(
+        f"Profil introuvable : « {ref} ».",
+        where="OBSERVATOIRE_PROFILE ou --profile",
+        hint=f"Donnez le nom d'un profil livré ({shipped}) ou le chemin d'un dossier de profil.",
+    )
+
+
+@dataclass
+class _Raw:
+    """The merged, not yet validated content of a profile and its parents."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    settings_file: dict[str, str] = field(default_factory=dict)
+    domains: dict[str, Any] | None = None
+    domains_file: str = ""
+    indicators: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    indicator_files: dict[tuple[str, int], str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _read_folder(folder: Path, raw: _Raw, seen: tuple[Path, ...] = ()) -> None:
+    if folder in seen:
+        raise _Problem("Les profils s'étendent l'un l'autre en boucle.", str(folder))
+    main = folder / "profile.toml"
+    if not main.is_file():
+        raise _Problem(
+            "Le dossier de profil n'a pas de fichier profile.toml.",
+            str(folder),
+            "Créez profile.toml (voir le profil « generique » livré pour un modèle).",
+        )
+    settings = _read_toml(main)
+    parent = settings.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise _Problem("« extends » doit être le nom ou le chemin d'un profil.", str(main))
+        parent_dir = (
+            (folder / parent).resolve() if (folder / parent).is_dir() else resolve(parent)
+        )
+        _read_folder(parent_dir, raw, (*seen, folder))
+    raw.files.append(main)
+    for key, value in settings.items():
+        raw.settings[key] = value
+        raw.settings_file[key] = str(main)
+    domains = folder / "domains.toml"
+    if domains.is_file():
+        raw.domains = _read_toml(domains)
+        raw.domains_file = str(domains)
+        raw.files.append(domains)
+    for path in sorted((folder / "indicators").glob("*.toml")):
+        raw.files.append(path)
+        content = _read_toml(path)
+        unknown = set(content) - {"indicator"}
+        if unknown:
+            raise _Problem(
+                f"Clé inattendue au premier niveau : {', '.join(sorted(unknown))}.",
+                str(path),
+                "Un fichier d'indicateurs ne contient que des tables [[indicator]].",
+            )
+        entries = content.get("indicator", [])
+        if not isinstance(entries, list):
+            raise _Problem("« indicator » doit être une liste de tables [[indicator]].", str(path))
+        for position, entry in enumerate(entries, start=1):
+            ident = entry.get("id")
+            if not isinstance(ident, str) or not ident:
+                raise _Problem(
+                    f"L'indicateur n° {position} du fichier n'a pas d'identifiant « id ».",
+                    str(path),
+                    "Donnez à chaque indicateur un id court en minuscules (ex. « marches-pme »).",
+                )
+            version = entry.get("version", 1)
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise _Problem(
+                    "« version » doit être un entier positif.",
+                    f"{path}, indicateur « {ident} »",
+                )
+            ikey = (ident, version)
+            if ikey in raw.indicators and raw.indicator_files[ikey] == str(path):
+                raise _Problem(
+                    f"L'indicateur « {ident} » (version {version}) est déclaré deux fois.",
+                    str(path),
+                    "Donnez un numéro de version différent à une définition qui change.",
+                )
+            if ikey in raw.indicators:  # a child refines its parent's indicator
+                raw.indicators[ikey] = {**raw.indicators[ikey], **entry}
+            else:
+                raw.indicators[ikey] = dict(entry)
+            raw.indicator_files[ikey] = str(path)
+
+
+def _text(d: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    value = d.get(key)
+    if value is None:
+        if required:
+            raise _Problem(f"Le champ « {key} » manque.", where)
+        return ""
+    if not isinstance(value, str):
+        raise _Problem(f"Le champ « {key} » doit être un texte.", where)
+    return value.strip()
+
+
+def _date(value: Any, key: str, where: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _Problem(
+        f"Le champ « {key} » doit être une date (AAAA-MM-JJ), pas « {value} ».",
+        where,
+        "Écrivez par exemple date = 2025-12-31 (sans guillemets).",
+    )
+
+
+def _number(value: Any, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Problem(f"Le champ « {key} » doit être un nombre, pas « {value} ».", where)
+    return float(value)
+
+
+def _choice(value: Any, key: str, allowed: Any, where: str) -> str:
+    if value not in allowed:
+        raise _Problem(
+            f"Valeur inconnue pour « {key} » : « {value} ».",
+            where,
+            f"Valeurs possibles : {', '.join(allowed)}.",
+        )
+    return str(value)
+
+
+def _checked(text: Any, key: str, fields: dict[str, str], where: str, aggregate: bool = False) -> Checked:
+    try:
+        if aggregate:
+            return expressions.check_aggregate(text, fields)
+        return expressions.check(text, fields)
+    except ExpressionError as exc:
+        raise _Problem(
+            f"Expression « {key} » invalide : {exc}.",
+            where,
+            "Écrivez une expression SQL sur les champs du grain de l'indicateur "
+            "(voir docs/indicators.md).",
+        ) from exc
+
+
+def _targets(entries: Any, unit: str, bases: tuple[str, ...], where: str) -> tuple[Target, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise _Problem("« targets » doit être une liste de cibles.", where)
+    targets = []
+    for n, t in enumerate(entries, start=1):
+        here = f"{where}, cible n° {n}"
+        if not isinstance(t, dict):
+            raise _Problem("Une cible s'écrit { value = …, comparator = …, date = … }.", here)
+        unknown = set(t) - _TARGET_KEYS
+        if unknown:
+            raise _Problem(
+                f"Champ inconnu dans la cible : {', '.join(sorted(unknown))}.",
+                here,
+                f"Champs possibles : {', '.join(sorted(_TARGET_KEYS))}.",
+            )
+        for key in ("value", "comparator", "date", "source"):
+            if key not in t:
+                raise _Problem(
+                    f"La cible n'a pas de « {key} ».",
+                    here,
+                    "Une cible a une valeur, un comparateur (>=, <=…), une échéance (date) et "
+                    "sa source (document qui la fixe).",
+                )
+        value = _number(t["value"], "value", here)
+        if unit == "percent":
+            if not 0 <= value <= 100:
+                raise _Problem("Une cible en pourcentage est entre 0 et 100.", here)
+            value /= 100
+        basis = t.get("basis", bases[0])
+        targets.append(
+            Target(
+                value=value,
+                comparator=_choice(t["comparator"], "comparator", COMPARATORS, here),
+                date=_date(t["date"], "date", here),
+                from_date=_date(t["from"], "from", here) if "from" in t else None,
+                basis=_choice(basis, "basis", bases, here),
+                source=_text(t, "source", here),
+                label=_text(t, "label", here, required=False),
+            )
+        )
+    return tuple(sorted(targets, key=lambda t: t.date))
+
+
+def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
+    unknown = set(raw) - _INDICATOR_KEYS
+    if unknown:
+        raise _Problem(
+            f"Champ inconnu : {', '.join(sorted(unknown))}.",
+            where,
+            f"Champs possibles : {', '.join(sorted(_INDICATOR_KEYS))}.",
+        )
+    for key in _REQUIRED_KEYS:
+        if key not in raw:
+            raise _Problem(f"Le champ obligatoire « {key} » manque.", where)
+    code = _text(raw, "code", where)
+    if not re.fullmatch(r"[A-Z][0-9]{2}", code):
+        raise _Problem(f"Code de référence invalide : « {code} ».", where, "Exemple : « A01 ».")
+    axis = _text(raw, "axis", where)
+    if axis not in axes:
+        raise _Problem(
+            f"Axe inconnu : « {axis} ».",
+            where,
+            f"Axes déclarés dans profile.toml : {', '.join(sorted(axes))}.",
+        )
+    grain_id = _choice(raw.get("grain", "contract"), "grain", list(GRAINS), where)
+    grain = GRAINS[grain_id]
+    fields = grain.types
+    measure = _choice(raw["measure"], "measure", list(MEASURES), where)
+    allowed_bases = MEASURES[measure]
+    bases_raw = raw.get("bases", [allowed_bases[0]])
+    if not isinstance(bases_raw, list) or not bases_raw:
+        raise _Problem("« bases » doit être une liste non vide.", where)
+    bases = tuple(_choice(b, "bases", allowed_bases, where) for b in bases_raw)
+    unit = _choice(raw["unit"], "unit", list(UNITS), where)
+    source = _choice(raw.get("source", "decp"), "source", list(SOURCES), where)
+    source_available = source in AVAILABLE_SOURCES
+    if measure in ("share", "distribution") and unit != "percent":
+        raise _Problem(f"Une mesure « {measure} » s'exprime en pourcentage (unit = \"percent\").", where)
+    value_field = raw.get("value_field", "amount")
+    numeric = fields.get(value_field, "").startswith(("DECIMAL", "DOUBLE", "INTEGER"))
+    if "value" in bases and source_available and not numeric:
+        raise _Problem(
+            f"« value_field » doit être un champ numérique du grain « {grain_id} », pas "
+            f"« {value_field} ».",
+            where,
+        )
+    needs = {
+        "share": ("condition",),
+        "average": ("expression",),
+        "sum": ("expression",),
+        "count_distinct": ("expression",),
+        "distribution": ("expression",),
+        "ratio": ("numerator", "denominator"),
+        "total": (),
+    }[measure]
+    for key in needs if source_available else ():
+        if key not in raw:
+            raise _Problem(f"Une mesure « {measure} » demande le champ « {key} ».", where)
+    for key in ("condition", "expression", "numerator", "denominator"):
+        if key in raw and key not in needs:
+            raise _Problem(f"Le champ « {key} » ne sert pas à une mesure « {measure} ».", where)
+    breakdowns = raw.get("breakdowns", [])
+    if not isinstance(breakdowns, list):
+        raise _Problem("« breakdowns » doit être une liste.", where)
+    for b in breakdowns:
+        _choice(b, "breakdowns", list(grain.breakdowns), where)
+    valid_from = _date(raw.get("valid_from", dt.date(2000, 1, 1)), "valid_from", where)
+    valid_to = _date(raw["valid_to"], "valid_to", where) if "valid_to" in raw else None
+    if valid_to and valid_to < valid_from:
+        raise _Problem("« valid_to » précède « valid_from ».", where)
+    data_requirement = _text(raw, "data_requirement", where, required=False)
+    if source not in AVAILABLE_SOURCES and not data_requirement:
+        raise _Problem(
+            "Un indicateur qui attend une autre source que les DECP dit quelles données il "
+            "lui faut (« data_requirement »).",
+            where,
+        )
+    regulatory = raw.get("regulatory", False)
+    if not isinstance(regulatory, bool):
+        raise _Problem("« regulatory » vaut true ou false.", where)
+    legal = _text(raw, "legal_reference", where, required=False)
+    if regulatory and not legal:
+        raise _Problem("Un indicateur réglementaire cite sa référence (« legal_reference »).", where)
+
+    def expr(key: str, aggregate: bool = False) -> Checked | None:
+        return _checked(raw[key], key, fields, where, aggregate) if key in raw else None
+
+    return Indicator(
+        id=_text(raw, "id", where),
+        code=code,
+        version=int(raw.get("version", 1)),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        title=_text(raw, "title", where),
+        definition=_text(raw, "definition", where),
+        axis=axis,
+        kind=_choice(raw["kind"], "kind", list(KINDS), where),
+        regulatory=regulatory,
+        legal_reference=legal,
+        unit=unit,
+        grain=grain_id,
+        source=source,
+        data_requirement=data_requirement,
+        population=expr("population"),
+        measure=measure,
+        bases=bases,
+        condition=expr("condition"),
+        expression=expr("expression"),
+        numerator=expr("numerator", aggregate=True),
+        denominator=expr("denominator", aggregate=True),
+        value_field=value_field,
+        breakdowns=tuple(breakdowns),
+        targets=_targets(raw.get("targets"), unit, bases, where),
+        notes=_text(raw, "notes", where, required=False),
+        file=where.split(",")[0],
+    )
+
+
+_SETTINGS_KEYS = {
+    "id", "name", "description", "organisation", "buyers", "scope", "territory", "parameters",
+    "eu_thresholds", "axes",
+}
+
+
+def _profile(raw: _Raw) -> Profile:
+    s = raw.settings
+    unknown = set(s) - _SETTINGS_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise _Problem(
+            f"Clé inconnue dans profile.toml : « {key} ».",
+            raw.settings_file[key],
+            f"Clés possibles : extends, {', '.join(sorted(_SETTINGS_KEYS))}.",
+        )
+
+    def where(key: str) -> str:
+        return raw.settings_file.get(key, "profile.toml")
+
+    buyers = []
+    for n, b in enumerate(s.get("buyers", []), start=1):
+        here = f"{where('buyers')}, acheteur n° {n}"
+        siren = str(b.get("siren", ""))
+        if not re.fullmatch(r"\d{9}", siren):
+            raise _Problem(f"SIREN invalide : « {siren} » (9 chiffres attendus).", here)
+        buyers.append(
+            Buyer(siren, _text(b, "name", here),
+                  _choice(b.get("role", "organisation"), "role", ["organisation", "mandataire"], here))
+        )
+    scope = s.get("scope", "all_buyers")
+    _choice(scope, "scope", ["all_buyers", "profile_buyers"], where("scope"))
+    if scope == "profile_buyers" and not buyers:
+        raise _Problem(
+            "Le périmètre « profile_buyers » demande au moins un acheteur dans [[buyers]].",
+            where("scope"),
+        )
+    terr = s.get("territory", {})
+    territory = Territory(
+        name=str(terr.get("name", "")),
+        regions=tuple(str(c) for c in terr.get("regions", [])),
+        departements=tuple(str(c) for c in terr.get("departements", [])),
+    )
+    params = s.get("parameters", {})
+    unknown_params = set(params) - {"new_supplier_lookback_years", "min_coverage"}
+    if unknown_params:
+        raise _Problem(
+            f"Paramètre inconnu : {', '.join(sorted(unknown_params))}.", where("parameters")
+        )
+    lookback = params.get("new_supplier_lookback_years", 3)
+    if not isinstance(lookback, int) or not 1 <= lookback <= 20:
+        raise _Problem(
+            "« new_supplier_lookback_years » est un nombre d'années entre 1 et 20.",
+            where("parameters"),
+        )
+    min_coverage = _number(params.get("min_coverage", 0.5), "min_coverage", where("parameters"))
+    if not 0 <= min_coverage <= 1:
+        raise _Problem("« min_coverage » est une part entre 0 et 1.", where("parameters"))
+    thresholds = []
+    for n, t in enumerate(s.get("eu_thresholds", []), start=1):
+        here = f"{where('eu_thresholds')}, seuil n° {n}"
+        thresholds.append(
+            EuThreshold(
+                _date(t.get("from"), "from", here),
+                _number(t.get("works"), "works", here),
+                _number(t.get("supplies_services"), "supplies_services", here),
+                _text(t, "source", here),
+            )
+        )
+    axes = []
+    for n, a in enumerate(s.get("axes", []), start=1):
+        here = f"{where('axes')}, axe n° {n}"
+        axes.append(Axis(_text(a, "id", here), _text(a, "title", here),
+                         _text(a, "description", here, required=False)))
+    if not axes:
+        raise _Problem("Le profil ne déclare aucun axe ([[axes]]).", where("axes"))
+
+    dom = raw.domains or {}
+    dwhere = raw.domains_file or "domains.toml"
+    domains = []
+    for n, d in enumerate(dom.get("domain", []), start=1):
+        here = f"{dwhere}, domaine n° {n}"
+        prefixes = tuple(str(p) for p in d.get("cpv_prefixes", []))
+        for p in prefixes:
+            if not re.fullmatch(r"\d{1,8}", p):
+                raise _Problem(f"Préfixe CPV invalide : « {p} » (1 à 8 chiffres).", here)
+        domains.append(Domain(_text(d, "id", here), _text(d, "label", here), prefixes))
+    if not domains:
+        raise _Problem("Aucun domaine d'achat déclaré ([[domain]]).", dwhere)
+    default = str(dom.get("default", ""))
+    if default not in {d.id for d in domains}:
+        raise _Problem(
+            f"Le domaine par défaut « {default} » n'est pas un domaine déclaré.", dwhere,
+            "« default » nomme le domaine des codes CPV qu'aucun préfixe ne couvre.",
+        )
+
+    axis_ids = {a.id for a in axes}
+    indicators = []
+    for ikey, entry in raw.indicators.items():
+        here = f"{raw.indicator_files[ikey]}, indicateur « {ikey[0]} » (version {ikey[1]})"
+        indicators.append(_indicator(entry, here, axis_ids))
+    by_id: dict[str, list[Indicator]] = {}
+    for ind in indicators:
+        by_id.setdefault(ind.id, []).append(ind)
+    for ident, versions in by_id.items():
+        versions.sort(key=lambda i: i.version)
+        for a, b in itertools.pairwise(versions):
+            if a.valid_to is None or a.valid_to >= b.valid_from:
+                raise _Problem(
+                    f"Les versions {a.version} et {b.version} de l'indicateur « {ident} » se "
+                    "chevauchent.",
+                    b.file,
+                    f"Donnez à la version {a.version} une date de fin (valid_to) antérieure au "
+                    f"début de la version {b.version} (valid_from).",
+                )
+            if a.valid_to.year >= b.valid_from.year:
+                raise _Problem(
+                    f"Les versions de l'indicateur « {ident} » changent en cours d'année.",
+                    b.file,
+                    "Les résultats sont annuels : une nouvelle définition commence un 1er janvier.",
+                )
+    digest = hashlib.sha256()
+    for path in raw.files:
+        digest.update(path.read_bytes())
+    return Profile(
+        id=str(s.get("id", "")),
+        name=str(s.get("name", "")),
+        description=str(s.get("description", "")),
+        organisation=str(s.get("organisation", "")),
+        buyers=tuple(buyers),
+        scope_all_buyers=scope == "all_buyers",
+        territory=territory,
+        parameters=Parameters(lookback, min_coverage),
+        eu_thresholds=tuple(sorted(thresholds, key=lambda t: t.valid_from)),
+        domains=tuple(domains),
+        default_domain=default,
+        axes=tuple(axes),
+        indicators=tuple(sorted(indicators, key=lambda i: (i.code, i.id, i.version))),
+        digest=digest.hexdigest(),
+        files=tuple(str(p) for p in raw.files),
+    )
+
+
+def load_profile(ref: str = DEFAULT_PROFILE) -> Profile:
+    """Read and check a profile; any problem is a ConfigError saying where and what to do."""
+    folder = resolve(ref)
+    raw = _Raw()
+    try:
+        _read_folder(folder, raw)
+        return _profile(raw)
+    except _Problem as problem:
+        raise ConfigError(
+            f"Profil « {ref} » : {problem.message}",
+            where=problem.where,
+            hint=problem.hint or "Corrigez le fichier du profil, puis relancez.",
+        ) from None

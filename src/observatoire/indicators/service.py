@@ -1,0 +1,171 @@
+"""The indicator service used by the build, the CLI and (later) the web and the API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from observatoire.config import Settings
+from observatoire.errors import WarehouseMissing
+from observatoire.indicators import history
+from observatoire.indicators.compute import ALL_PERIODS, TOTAL, compute
+from observatoire.indicators.profile import Profile, load_profile
+from observatoire.warehouse import open_warehouse
+
+#: Tables written by the indicator step (dropped before a recomputation).
+TABLES = (
+    "profile_buyers", "profile_territory", "profile_purchase_domains", "profile_eu_thresholds",
+    "indicator_contracts", "indicator_holders", "indicator_subcontracts", "indicator_records",
+    "indicator_profile", "indicator_axes", "indicators", "indicator_targets",
+    "indicator_breakdowns", "indicator_results", "indicator_history",
+)
+
+
+@dataclass
+class IndicatorRun:
+    profile: Profile
+    results: int
+    seconds: float
+    history_changes: int
+
+
+def compute_into(
+    con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, build_id: int,
+    recorded_at: str,
+) -> list[tuple[Any, ...]]:
+    """Compute every indicator into ``con``; return the history rows to commit once published."""
+    compute(con, profile)
+    return history.stage(con, settings.catalog_path, profile.id, build_id, recorded_at)
+
+
+def recompute(settings: Settings) -> IndicatorRun:
+    """``observatoire indicators``: recompute the results of the warehouse in service.
+
+    The warehouse is copied, the copy gets the new results, and it replaces the one in service
+    atomically, as a build does: readers never see half-computed results.
+    """
+    from observatoire.model.build import _build_lock, _discard
+
+    profile = load_profile(settings.profile)
+    if not settings.warehouse_path.exists():
+        open_warehouse(settings)  # raises the clear "no warehouse yet" error
+    t0 = time.perf_counter()
+    with _build_lock(settings):
+        tmp = settings.home / "warehouse.build-indicators.duckdb"
+        _discard(tmp)
+        shutil.copyfile(settings.warehouse_path, tmp)
+        try:
+            con = duckdb.connect(str(tmp))
+            try:
+                con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+                if settings.threads:
+                    con.execute(f"SET threads = {int(settings.threads)}")
+                for table in TABLES:
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+                build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
+                now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "")
+                changes = compute_into(con, settings, profile, build_id, now)
+                results = int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, settings.warehouse_path)
+        except BaseException:
+            _discard(tmp)
+            raise
+    history.commit(settings.catalog_path, changes)
+    return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(changes))
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _has_results(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicator_results'"
+    ).fetchall()[0][0])
+
+
+def barometer(settings: Settings) -> dict[str, Any]:
+    """Every indicator with its latest computed period, value, target and status."""
+    con = open_warehouse(settings)
+    try:
+        if not _has_results(con):
+            raise WarehouseMissing(
+                "L'entrepôt en service n'a pas encore d'indicateurs.",
+                where=str(settings.warehouse_path),
+                hint="Lancez « observatoire indicators » (ou « observatoire build »).",
+            )
+        profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+        rows = _dicts(con.execute(f"""
+            WITH latest AS (
+                SELECT indicator_id, version, max(period_year) AS period_year
+                FROM indicator_results
+                WHERE breakdown = '{TOTAL}' AND period_year IS NOT NULL AND known_count > 0
+                GROUP BY indicator_id, version
+            ),
+            current AS (
+                SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
+                                               ORDER BY i.version DESC) AS rn
+                FROM indicators i
+            )
+            SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
+                a.position AS axis_position, i.kind, i.regulatory, i.unit, i.available,
+                i.data_requirement, r.period, r.basis, r.value, r.numerator, r.denominator,
+                r.record_count, r.known_count, r.coverage, r.target_value, r.target_comparator,
+                r.target_date, r.status
+            FROM current i
+            JOIN indicator_axes a ON a.axis_id = i.axis_id
+            LEFT JOIN latest l ON l.indicator_id = i.indicator_id AND l.version = i.version
+            LEFT JOIN indicator_results r ON r.indicator_id = i.indicator_id
+                AND r.version = i.version AND r.breakdown = '{TOTAL}' AND r.category IS NULL
+                AND r.basis = i.bases[1]
+                AND ((l.period_year IS NOT NULL AND r.period_year = l.period_year)
+                     OR (l.period_year IS NULL AND r.period = '{ALL_PERIODS}'))
+            WHERE i.rn = 1
+            ORDER BY a.position, i.code, i.indicator_id
+        """))
+        return {"profile": profile, "indicators": rows}
+    finally:
+        con.close()
+
+
+def results(
+    settings: Settings,
+    indicator: str | None = None,
+    period: str | None = None,
+    breakdown: str | None = TOTAL,
+    limit: int = 10_000,
+) -> list[dict[str, Any]]:
+    """Rows of ``indicator_results``, filtered (parameterised), in a stable order."""
+    con = open_warehouse(settings)
+    try:
+        if not _has_results(con):
+            return []
+        where: list[str] = ["TRUE"]
+        params: list[object] = []
+        for column, value in (("indicator_id", indicator), ("period", period),
+                              ("breakdown", breakdown)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        params.append(max(1, min(limit, 1_000_000)))
+        return _dicts(con.execute(
+            f"""SELECT * FROM indicator_results WHERE {' AND '.join(where)}
+                ORDER BY code, indicator_id, version, period, breakdown, breakdown_value NULLS FIRST,
+                    category NULLS FIRST, basis
+                LIMIT ?""",
+            params,
+        ))
+    finally:
+        con.close()

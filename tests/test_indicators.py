@@ -1,0 +1,469 @@
+"""Indicators: hand-computed values on a small fixture, independent checks on the real demo
+data, catalogue errors at load, targets and statuses, portability, history."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from statistics import median
+
+import pytest
+
+from observatoire.config import Settings
+from observatoire.errors import ConfigError
+from observatoire.indicators.compute import indicator_query, target_in_force
+from observatoire.indicators.expressions import to_dialect
+from observatoire.indicators.profile import Target, load_profile
+from observatoire.indicators.service import recompute
+from observatoire.model.build import build
+from tests.conftest import DEMO, FIXTURES, Warehouse, make_warehouse
+
+TEST_PROFILE = """
+extends = "generique"
+id = "essai"
+name = "Profil d'essai"
+scope = "profile_buyers"
+
+[[buyers]]
+siren = "233500016"
+name = "Région Bretagne"
+role = "organisation"
+
+[territory]
+name = "Bretagne"
+regions = ["53"]
+
+[parameters]
+new_supplier_lookback_years = 1
+min_coverage = 0.7
+"""
+
+TEST_INDICATORS = """
+[[indicator]]
+id = "consideration-environnementale"
+[[indicator.targets]]
+value = 100
+comparator = ">="
+date = 2025-12-31
+source = "essai"
+
+[[indicator]]
+id = "clause-environnementale"
+[[indicator.targets]]
+value = 100
+comparator = ">="
+date = 2024-12-31
+source = "essai"
+
+[[indicator]]
+id = "consideration-sociale"
+[[indicator.targets]]
+value = 50
+comparator = ">="
+date = 2025-12-31
+source = "essai"
+
+[[indicator]]
+id = "publication-deux-mois"
+[[indicator.targets]]
+value = 100
+comparator = ">="
+date = 2024-12-31
+source = "essai"
+
+[[indicator]]
+id = "population-vide"
+code = "Z01"
+title = "Essai : population vide"
+definition = "Aucun marché n'a un montant initial de mille milliards d'euros."
+axis = "acces"
+kind = "transparency"
+unit = "percent"
+population = "amount_initial > 1000000000000"
+measure = "share"
+condition = "supplier_is_sme"
+"""
+
+
+def _profile_dir(
+    root: Path, indicators: str = TEST_INDICATORS, profile: str = TEST_PROFILE
+) -> Path:
+    folder = root / "profil-essai"
+    (folder / "indicators").mkdir(parents=True)
+    (folder / "profile.toml").write_text(profile, encoding="utf-8")
+    (folder / "indicators" / "essai.toml").write_text(indicators, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    root = tmp_path_factory.mktemp("indicators")
+    profile = _profile_dir(root)
+    settings = Settings(home=root / "home", profile=str(profile))
+    import duckdb
+
+    from observatoire.landing.ingest import ingest
+
+    ingest(settings, [FIXTURES / "indicators" / "contracts.json", DEMO / "ref"])
+    build(settings)
+    return Warehouse(settings, duckdb.connect(str(settings.warehouse_path), read_only=True))
+
+
+def _result(wh: Warehouse, indicator: str, basis: str, period: str = "2024",
+            breakdown: str = "total", breakdown_value: str | None = None) -> dict[str, object]:
+    cur = wh.con.execute(
+        """SELECT * FROM indicator_results WHERE indicator_id = ? AND basis = ? AND period = ?
+           AND breakdown = ? AND breakdown_value IS NOT DISTINCT FROM ? AND category IS NULL""",
+        [indicator, basis, period, breakdown, breakdown_value],
+    )
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    assert len(rows) == 1, (indicator, basis, period, rows)
+    return dict(zip(names, rows[0], strict=True))
+
+
+# The 2024 contracts of the fixture, worked out by hand (README of the fixture):
+#   M1 100 000 → 120 000 after its modification; holder PME in 35 (had M4 in 2023-06, within
+#      the 1-year window: not new); 1 offer; advance 30 %; Clause sociale; no env. consideration
+#   M2 300 000; holders GE (75) + PME (69): a PME, not local; new; 3 offers; no advance;
+#      no social consideration; Critère environnemental; grouping Conjoint; accord-cadre
+#   M3  50 000; holder ETI in 29: local, not a PME; new; offers unknown; advance with rate 0
+#      (= unknown rate); Marché réservé; Clause environnementale; no publication date
+#   M5 amount 0 (left out of amounts); holder unknown to SIRENE; new; 2 offers; no considerations
+#      published (unknown)
+CASES = [
+    # indicator, basis, numerator, denominator, value, record_count, known_count
+    ("marches-pme", "count", 2, 3, 2 / 3, 4, 3),  # M1, M2 PME; M3 not; M5 unknown
+    ("montant-pme", "value", 420_000, 470_000, 420 / 470, 4, 3),
+    ("nouveaux-titulaires", "count", 3, 4, 3 / 4, 4, 4),  # M2, M3, M5 new; M1 not
+    ("nouveaux-titulaires", "value", 350_000, 470_000, 350 / 470, 4, 3),
+    ("offre-unique", "count", 1, 3, 1 / 3, 4, 3),
+    ("avance-30", "count", 1, 2, 1 / 2, 3, 2),  # population > 25 k€ initial: M1, M2, M3
+    ("consideration-sociale", "count", 2, 3, 2 / 3, 4, 3),
+    ("consideration-environnementale", "count", 2, 3, 2 / 3, 4, 3),
+    ("critere-environnemental", "count", 1, 3, 1 / 3, 4, 3),
+    ("clause-environnementale", "count", 1, 3, 1 / 3, 4, 3),
+    ("marches-reserves", "count", 1, 3, 1 / 3, 4, 3),
+    ("montant-entreprises-locales", "value", 170_000, 470_000, 170 / 470, 4, 3),
+    ("marches-entreprises-locales", "count", 2, 3, 2 / 3, 4, 3),
+    ("groupements", "count", 1, 4, 1 / 4, 4, 4),
+    ("marches-modifies", "count", 1, 4, 1 / 4, 4, 4),
+    ("hausse-montant-modifications", "ratio", 20_000, 450_000, 20 / 450, 4, 3),
+    ("prix-revisables", "count", 1, 4, 1 / 4, 4, 4),
+    ("publication-deux-mois", "count", 1, 2, 1 / 2, 3, 2),  # ≥ 40 k€: M1 in time, M2 late, M3 ?
+]
+
+
+@pytest.mark.parametrize(("indicator", "basis", "num", "den", "value", "records", "known"), CASES)
+def test_fixture_values_computed_by_hand(
+    fixture_warehouse: Warehouse, indicator: str, basis: str, num: float, den: float,
+    value: float, records: int, known: int,
+) -> None:
+    r = _result(fixture_warehouse, indicator, basis)
+    assert (r["numerator"], r["denominator"]) == (num, den)
+    assert r["value"] == pytest.approx(value)
+    assert (r["record_count"], r["known_count"]) == (records, known)
+    assert r["coverage"] == pytest.approx(known / records)
+
+
+def test_fixture_averages_counts_and_holders(fixture_warehouse: Warehouse) -> None:
+    wh = fixture_warehouse
+    mean = _result(wh, "offres-recues", "mean")
+    assert (mean["value"], mean["known_count"]) == (2.0, 3)  # (1 + 3 + 2) / 3
+    assert _result(wh, "offres-recues", "median")["value"] == 2.0
+    count = _result(wh, "marches-notifies", "count")
+    value = _result(wh, "marches-notifies", "value")
+    # M2 has two holders: its amount is counted once
+    assert (count["value"], value["value"], value["coverage"]) == (4, 470_000, 3 / 4)
+    assert _result(wh, "marches-notifies", "count", period="2023")["value"] == 1
+    assert _result(wh, "marches-notifies", "count", period="toutes")["value"] == 5
+    # five holders of four 2024 contracts; S1..S5 are five SIRENs
+    assert _result(wh, "titulaires-distincts", "distinct")["value"] == 5
+    assert _result(wh, "marches-par-titulaire", "ratio")["value"] == pytest.approx(4 / 5)
+
+
+def test_fixture_breakdowns(fixture_warehouse: Warehouse) -> None:
+    wh = fixture_warehouse
+    # purchase domains of the generic profile: M1 works (45), M2 services (72), M3 and M5
+    # supplies (30… and 45 for M5 → works)
+    works = _result(wh, "marches-notifies", "count", breakdown="purchase_domain",
+                    breakdown_value="travaux")
+    assert (works["value"], works["breakdown_label"]) == (2, "Travaux")  # M1, M5
+    # supplier département of the lead holder: M2's first holder is the GE of Paris (75)
+    paris = _result(wh, "marches-notifies", "value", breakdown="supplier_departement",
+                    breakdown_value="75")
+    assert (paris["value"], paris["breakdown_label"]) == (300_000, "Paris")
+    region = _result(wh, "marches-pme", "count", breakdown="mandate",
+                     breakdown_value="Région Bretagne")
+    assert region["value"] == pytest.approx(2 / 3)
+
+
+def test_fixture_targets_and_statuses(fixture_warehouse: Warehouse) -> None:
+    wh = fixture_warehouse
+    c01 = _result(wh, "consideration-environnementale", "count")
+    # 0 % in 2023, 67 % in 2024, deadline end 2025: progressing
+    assert (c01["target_value"], c01["status"]) == (1.0, "on_track")
+    assert _result(wh, "clause-environnementale", "count")["status"] == "not_met"  # deadline 2024
+    assert _result(wh, "consideration-sociale", "count")["status"] == "met"  # 67 % ≥ 50 %
+    # coverage 2/3 below the profile's minimum of 70 %
+    assert _result(wh, "publication-deux-mois", "count")["status"] == "insufficient_data"
+    assert _result(wh, "marches-pme", "count")["status"] is None  # no target in this profile
+    unavailable = wh.rows(
+        "SELECT status, value FROM indicator_results WHERE indicator_id = 'egalim-bio'"
+    )
+    assert unavailable == [("unavailable", None)]
+
+
+def test_empty_population_gives_no_value(fixture_warehouse: Warehouse) -> None:
+    rows = fixture_warehouse.rows(
+        """SELECT period, record_count, known_count, value FROM indicator_results
+           WHERE indicator_id = 'population-vide'"""
+    )
+    assert rows == [("toutes", 0, 0, None)]
+
+
+def test_target_in_force_follows_deadlines() -> None:
+    t2021 = Target(0.30, ">=", date(2021, 12, 31), None, "count", "s", "")
+    t2025 = Target(0.50, ">=", date(2025, 12, 31), date(2023, 1, 1), "count", "s", "")
+    targets = (t2021, t2025)
+    assert target_in_force(targets, "count", 2020) is t2021  # upcoming deadline
+    assert target_in_force(targets, "count", 2021) is t2021
+    assert target_in_force(targets, "count", 2022) is t2021  # passed, not yet superseded
+    assert target_in_force(targets, "count", 2023) is t2025
+    assert target_in_force(targets, "count", 2030) is t2025  # a target reached must be kept
+    assert target_in_force(targets, "value", 2023) is None
+
+
+# --- the real demo data, against computations written here in plain Python -----------------
+
+
+@pytest.fixture(scope="module")
+def demo_contracts(demo_warehouse: Warehouse) -> list[dict[str, object]]:
+    cur = demo_warehouse.con.execute(
+        """SELECT uid, kind, notification_year, amount, amount_initial, offers_received,
+                  price_types FROM contracts"""
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@pytest.fixture(scope="module")
+def demo_holder_categories(demo_warehouse: Warehouse) -> dict[str, list[str | None]]:
+    holders: dict[str, list[str | None]] = defaultdict(list)
+    for uid, category in demo_warehouse.rows(
+        """SELECT h.uid, s.category FROM contract_holders h
+           LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key WHERE h.is_current"""
+    ):
+        holders[uid].append(category)
+    return holders
+
+
+def _demo(wh: Warehouse, indicator: str, basis: str, period: str) -> dict[str, object]:
+    return _result(wh, indicator, basis, period)
+
+
+@pytest.mark.parametrize("year", [2019, 2024])
+def test_demo_sme_shares_match_a_plain_computation(
+    demo_warehouse: Warehouse, demo_contracts: list[dict[str, object]],
+    demo_holder_categories: dict[str, list[str | None]], year: int,
+) -> None:
+    known = sme = 0
+    value_known = value_sme = 0.0
+    for c in demo_contracts:
+        if c["kind"] != "marche" or c["notification_year"] != year:
+            continue
+        cats = demo_holder_categories.get(str(c["uid"]), [])
+        if "PME" in cats:
+            is_sme: bool | None = True
+        elif cats and all(cats):
+            is_sme = False
+        else:
+            is_sme = None
+        if is_sme is not None:
+            known += 1
+            sme += is_sme
+            if c["amount"] is not None:
+                value_known += float(c["amount"])  # type: ignore[arg-type]
+                value_sme += float(c["amount"]) if is_sme else 0  # type: ignore[arg-type]
+    a01 = _demo(demo_warehouse, "marches-pme", "count", str(year))
+    a02 = _demo(demo_warehouse, "montant-pme", "value", str(year))
+    assert (a01["numerator"], a01["denominator"]) == (sme, known)
+    assert a02["numerator"] == pytest.approx(value_sme, rel=1e-12)
+    assert a02["denominator"] == pytest.approx(value_known, rel=1e-12)
+
+
+def test_demo_offers_match_a_plain_computation(
+    demo_warehouse: Warehouse, demo_contracts: list[dict[str, object]]
+) -> None:
+    offers = [int(c["offers_received"]) for c in demo_contracts  # type: ignore[call-overload]
+              if c["kind"] == "marche" and c["notification_year"] == 2024
+              and c["offers_received"] is not None]
+    assert _demo(demo_warehouse, "offres-recues", "mean", "2024")["value"] == pytest.approx(
+        sum(offers) / len(offers))
+    assert _demo(demo_warehouse, "offres-recues", "median", "2024")["value"] == median(offers)
+    single = _demo(demo_warehouse, "offre-unique", "count", "2024")
+    assert (single["numerator"], single["denominator"]) == (offers.count(1), len(offers))
+
+
+def test_demo_totals_and_modifications_match_a_plain_computation(
+    demo_warehouse: Warehouse, demo_contracts: list[dict[str, object]]
+) -> None:
+    for year in (2018, 2019, 2024):
+        rows = [c for c in demo_contracts if c["notification_year"] == year]
+        amounts = [float(c["amount"]) for c in rows if c["amount"] is not None]  # type: ignore[arg-type]
+        assert _demo(demo_warehouse, "marches-notifies", "count", str(year))["value"] == len(rows)
+        assert _demo(demo_warehouse, "marches-notifies", "value", str(year))["value"] == (
+            pytest.approx(sum(amounts), rel=1e-12))
+        pairs = [(float(c["amount"]), float(c["amount_initial"]))  # type: ignore[arg-type]
+                 for c in rows if c["kind"] == "marche" and c["amount"] is not None
+                 and c["amount_initial"] is not None]
+        growth = _demo(demo_warehouse, "hausse-montant-modifications", "ratio", str(year))
+        assert growth["numerator"] == pytest.approx(sum(a - i for a, i in pairs), abs=0.01)
+        assert growth["denominator"] == pytest.approx(sum(i for _, i in pairs), rel=1e-12)
+        revisable = [bool({"Définitif révisable", "Définitif actualisable"} & set(c["price_types"]))  # type: ignore[arg-type]
+                     for c in rows if c["kind"] == "marche" and c["price_types"]]
+        b09 = _demo(demo_warehouse, "prix-revisables", "count", str(year))
+        assert (b09["numerator"], b09["denominator"]) == (sum(revisable), len(revisable))
+
+
+def test_demo_set_aside_rate_matches_source_records(demo_warehouse: Warehouse) -> None:
+    records = demo_warehouse.rows("SELECT status FROM source_records")
+    g09 = _demo(demo_warehouse, "enregistrements-ecartes", "count", "toutes")
+    # every demo record has a usable year except those without any date: count them apart
+    undated = demo_warehouse.value(
+        "SELECT count(*) FROM indicator_records WHERE period_year IS NULL")
+    set_aside_undated = demo_warehouse.value(
+        "SELECT count(*) FROM indicator_records WHERE period_year IS NULL AND is_set_aside")
+    assert g09["record_count"] == len(records) - undated
+    assert g09["numerator"] == sum(s == "set_aside" for (s,) in records) - set_aside_undated
+
+
+def test_demo_distinct_suppliers(demo_warehouse: Warehouse) -> None:
+    sirens = {s for (s,) in demo_warehouse.rows(
+        """SELECT s.siren FROM contract_holders h JOIN contracts c USING (uid)
+           JOIN suppliers s USING (supplier_key)
+           WHERE h.is_current AND c.notification_year = 2024 AND s.siren IS NOT NULL""")}
+    assert _demo(demo_warehouse, "titulaires-distincts", "distinct", "2024")["value"] == len(sirens)
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["generique", "region-bretagne"])
+def test_shipped_profiles_load_and_their_sql_runs_on_spark(name: str) -> None:
+    profile = load_profile(name)
+    codes = {i.code for i in profile.indicators if i.available}
+    required = {"A01", "A02", "A04", "A06", "A07", "A08", "A09", "A10", "A11", "A12", "B01",
+                "B09", "B10", "C01", "C02", "C03", "C04", "C08", "D01", "D02", "D03", "D04",
+                "E01", "E02", "E05", "G01", "G02", "G09"}
+    assert required <= codes
+    assert {"B02", "B03", "F01", "F02"} <= {i.code for i in profile.indicators if not i.available}
+    for ind in profile.indicators:
+        if ind.available:
+            assert to_dialect(indicator_query(ind), "spark")
+
+
+def test_region_bretagne_targets_have_sources() -> None:
+    profile = load_profile("region-bretagne")
+    e01 = profile.indicator("montant-entreprises-locales")
+    assert e01 is not None
+    assert [(t.value, t.date, t.basis) for t in e01.targets] == [(0.8, date(2025, 12, 31), "value")]
+    assert all(t.source for i in profile.indicators for t in i.targets)
+    assert profile.territory.regions == ("53",) and not profile.scope_all_buyers
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('condition = "supplier_is_big"', "champ inconnu « supplier_is_big »"),
+        ('condition = "supplier_is_sme AND"', "expression SQL illisible"),
+        ('condition = "(SELECT 1)"', "sous-requêtes"),
+        ('condition = "read_csv(\'x\')"', "n'est pas permis"),
+        ('condition = "supplier_is_sme"\ncolour = "rouge"', "Champ inconnu : colour"),
+        ('condition = "supplier_is_sme"\nbreakdowns = ["colour"]', "breakdowns"),
+        ('condition = "supplier_is_sme"\n[[indicator.targets]]\nvalue = 30\ncomparator = ">="\n'
+         'source = "x"', "La cible n'a pas de « date »"),
+    ],
+)
+def test_catalogue_errors_name_file_indicator_and_problem(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    indicators = f"""[[indicator]]
+id = "mauvais"
+code = "Z09"
+title = "Essai"
+definition = "Essai"
+axis = "acces"
+kind = "target"
+unit = "percent"
+measure = "share"
+{entry}
+"""
+    folder = _profile_dir(tmp_path, indicators)
+    with pytest.raises(ConfigError) as error:
+        load_profile(str(folder))
+    text = str(error.value)
+    assert message in text
+    assert "essai.toml" in text and "« mauvais »" in text
+
+
+def test_unknown_axis_and_profile(tmp_path: Path) -> None:
+    folder = _profile_dir(tmp_path, TEST_INDICATORS.replace('axis = "acces"', 'axis = "rien"'))
+    with pytest.raises(ConfigError, match="Axe inconnu : « rien »"):
+        load_profile(str(folder))
+    with pytest.raises(ConfigError, match="Profil introuvable"):
+        load_profile("pas-un-profil")
+
+
+# --- service, CLI and history -----------------------------------------------------------------
+
+
+def test_recompute_keeps_history_of_published_values(tmp_path: Path) -> None:
+    import duckdb
+
+    settings = Settings(home=tmp_path / "h")
+    wh = make_warehouse(settings.home, FIXTURES / "indicators" / "contracts.json", DEMO / "ref")
+    wh.con.close()
+    history = "SELECT count(*) FROM indicator_history"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        first = con.execute(history).fetchall()[0][0]
+    assert first > 0
+    recompute(settings)  # same profile, same data: nothing new to record
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute(history).fetchall()[0][0] == first
+    # another profile: its own values are recorded, the generic ones stay
+    other = Settings(home=settings.home, profile="region-bretagne")
+    run = recompute(other)
+    assert run.history_changes > 0
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute(history).fetchall()[0][0] == first + run.history_changes
+        assert con.execute("SELECT profile_id FROM indicator_profile").fetchall() == [
+            ("region-bretagne",)]
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "observatoire.cli", "--home", str(home), *args],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_cli_indicators_and_profile(demo_warehouse: Warehouse, tmp_path: Path) -> None:
+    home = demo_warehouse.settings.home
+    shown = _cli("indicators", "--no-compute", "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    by_id = {r["indicator_id"]: r for r in report["indicators"]}
+    assert by_id["marches-pme"]["code"] == "A01"
+    assert by_id["egalim-bio"]["available"] is False
+    rows = _cli("indicators", "--no-compute", "--indicator", "marches-pme", "--period", "2024",
+                "--json", home=home)
+    assert json.loads(rows.stdout)[0]["indicator_id"] == "marches-pme"
+    folder = _profile_dir(tmp_path, TEST_INDICATORS.replace('axis = "acces"', 'axis = "rien"'))
+    bad = _cli("--profile", str(folder), "profile", home=home)
+    assert bad.returncode == 2
+    assert "Axe inconnu" in bad.stderr and "Traceback" not in bad.stderr
