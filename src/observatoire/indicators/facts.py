@@ -60,7 +60,7 @@ def _holders_work_sql(profile: Profile) -> str:
     return f"""
 CREATE TABLE indicator_holders_work AS
 WITH scoped AS (
-    SELECT uid, notification_date, primary_record_key FROM contracts c
+    SELECT uid, notification_date, primary_record_key, holder_count FROM contracts c
     WHERE {_scope(profile, "c.buyer_siret")}
 ),
 holders AS (
@@ -104,26 +104,37 @@ covered_years AS (
     HAVING count(*) = {years}
 ),
 primary_positions AS (
+    -- only contracts with several holders need their order (most have one)
     SELECT c.uid, r.holder_id, min(r.holder_position) AS position
     FROM scoped c JOIN source_record_holders r ON r.record_key = c.primary_record_key
-    WHERE r.holder_id IS NOT NULL
+    WHERE c.holder_count > 1 AND r.holder_id IS NOT NULL
     GROUP BY c.uid, r.holder_id
+),
+holder_facts AS (
+    SELECT h.uid, c.holder_count, h.supplier_key, h.holder_id, h.siren, h.category,
+        h.departement_code, h.is_local,
+        CASE
+            WHEN h.siren IS NULL OR c.notification_date IS NULL THEN NULL
+            WHEN p.previous_date >= c.notification_date - INTERVAL {years} YEAR THEN FALSE
+            WHEN c.notification_date - INTERVAL {years} YEAR >= ds.first_date
+                 AND year(c.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
+        END AS is_new
+    FROM holders h
+    JOIN scoped c ON c.uid = h.uid
+    CROSS JOIN data_start ds
+    LEFT JOIN siren_previous p ON p.siren = h.siren AND p.notification_date = c.notification_date
 )
-SELECT h.uid, h.supplier_key, h.siren, h.category, h.departement_code, h.is_local,
-    CASE
-        WHEN h.siren IS NULL OR c.notification_date IS NULL THEN NULL
-        WHEN p.previous_date >= c.notification_date - INTERVAL {years} YEAR THEN FALSE
-        WHEN c.notification_date - INTERVAL {years} YEAR >= ds.first_date
-             AND year(c.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
-    END AS is_new,
-    -- the lead holder (mandataire of a grouping) is listed first by the publication
+SELECT uid, holder_count, supplier_key, siren, category, departement_code, is_local, is_new,
+    1 AS lead_rank
+FROM holder_facts WHERE holder_count = 1
+UNION ALL
+-- the lead holder (mandataire of a grouping) is the one the publication lists first
+SELECT h.uid, h.holder_count, h.supplier_key, h.siren, h.category, h.departement_code,
+    h.is_local, h.is_new,
     row_number() OVER (PARTITION BY h.uid ORDER BY pp.position NULLS LAST, h.supplier_key)
-        AS lead_rank
-FROM holders h
-JOIN scoped c ON c.uid = h.uid
-CROSS JOIN data_start ds
-LEFT JOIN siren_previous p ON p.siren = h.siren AND p.notification_date = c.notification_date
+FROM holder_facts h
 LEFT JOIN primary_positions pp ON pp.uid = h.uid AND pp.holder_id = h.holder_id
+WHERE h.holder_count <> 1
 """
 
 
@@ -134,14 +145,24 @@ WITH scoped AS (
     SELECT c.* FROM contracts c WHERE {_scope(profile, "c.buyer_siret")}
 ),
 domain_match AS (
-    -- the longest CPV prefix of the profile wins
-    SELECT c.uid, d.domain_id,
-        row_number() OVER (PARTITION BY c.uid ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
+    -- per distinct CPV code (thousands, not millions): the longest prefix of the profile wins
+    SELECT k.cpv, d.domain_id,
+        row_number() OVER (PARTITION BY k.cpv ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
             AS rn
-    FROM scoped c JOIN profile_purchase_domains d
-        ON d.cpv_prefix IS NOT NULL AND starts_with(c.cpv, d.cpv_prefix)
+    FROM (SELECT DISTINCT cpv FROM scoped WHERE cpv IS NOT NULL) k
+    JOIN profile_purchase_domains d
+        ON d.cpv_prefix IS NOT NULL AND starts_with(k.cpv, d.cpv_prefix)
 ),
 per_contract AS (
+    -- one holder: its own facts; several: a PME among them, a local one, a new one
+    SELECT uid,
+        CASE WHEN category IS NOT NULL THEN category = 'PME' END AS supplier_is_sme,
+        category AS supplier_category,
+        is_local AS supplier_is_local,
+        is_new AS supplier_is_new,
+        departement_code AS supplier_departement
+    FROM indicator_holders_work WHERE holder_count = 1
+    UNION ALL
     SELECT uid,
         CASE WHEN bool_or(category = 'PME') THEN TRUE
              WHEN count(category) = count(*) THEN FALSE END AS supplier_is_sme,
@@ -154,7 +175,7 @@ per_contract AS (
         CASE WHEN bool_or(is_new) THEN TRUE
              WHEN count(is_new) = count(*) THEN FALSE END AS supplier_is_new,
         min(CASE WHEN lead_rank = 1 THEN departement_code END) AS supplier_departement
-    FROM indicator_holders_work GROUP BY uid
+    FROM indicator_holders_work WHERE holder_count <> 1 GROUP BY uid
 ),
 thresholds AS (
     SELECT valid_from, works, supplies_services,
@@ -224,7 +245,7 @@ SELECT c.uid,
     pc.supplier_is_new
 FROM scoped c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
-LEFT JOIN domain_match dm ON dm.uid = c.uid AND dm.rn = 1
+LEFT JOIN domain_match dm ON dm.cpv = c.cpv AND dm.rn = 1
 LEFT JOIN per_contract pc ON pc.uid = c.uid
 LEFT JOIN thresholds t ON c.notification_date >= t.valid_from
     AND (t.valid_until IS NULL OR c.notification_date < t.valid_until)
