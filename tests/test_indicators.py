@@ -155,6 +155,8 @@ CASES = [
     ("hausse-montant-modifications", "ratio", 20_000, 450_000, 20 / 450, 4, 3),
     ("prix-revisables", "count", 1, 4, 1 / 4, 4, 4),
     ("publication-deux-mois", "count", 1, 2, 1 / 2, 3, 2),  # ≥ 40 k€: M1 in time, M2 late, M3 ?
+    # above the 2024 EU threshold for services (221 000 €): M2 only, which has no social clause
+    ("clause-sociale-seuils-europeens", "count", 0, 1, 0.0, 1, 1),
 ]
 
 
@@ -200,6 +202,20 @@ def test_fixture_breakdowns(fixture_warehouse: Warehouse) -> None:
     region = _result(wh, "marches-pme", "count", breakdown="mandate",
                      breakdown_value="Région Bretagne")
     assert region["value"] == pytest.approx(2 / 3)
+
+
+def test_fixture_distribution_by_lead_holder_departement(fixture_warehouse: Warehouse) -> None:
+    rows = fixture_warehouse.rows(
+        """SELECT category, category_label, numerator, denominator, record_count, known_count
+           FROM indicator_results WHERE indicator_id = 'repartition-departements-titulaires'
+           AND period = '2024' AND breakdown = 'total' AND basis = 'value' ORDER BY category"""
+    )
+    # M2's lead holder is the first listed (Paris); M5 has no amount and no known place
+    assert rows == [
+        ("29", "Finistère", 50_000, 470_000, 4, 3),
+        ("35", "Ille-et-Vilaine", 120_000, 470_000, 4, 3),
+        ("75", "Paris", 300_000, 470_000, 4, 3),
+    ]
 
 
 def test_fixture_targets_and_statuses(fixture_warehouse: Warehouse) -> None:

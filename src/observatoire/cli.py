@@ -21,7 +21,7 @@ from observatoire import __version__, reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import service as indicator_service
-from observatoire.indicators.compute import STATUS_LABELS
+from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
 from observatoire.landing.ingest import IngestOutcome, ingest
 from observatoire.model.build import build
@@ -448,40 +448,58 @@ def _print_barometer(report: dict[str, Any]) -> None:
     axis = None
     for row in report["indicators"]:
         status = STATUS_LABELS.get(row["status"] or "", "")
+        value = _value(row["value"], row["unit"]) if row["available"] else ""
         if not row["available"]:
             status = STATUS_LABELS["unavailable"]
+        elif row["measure"] == "distribution":
+            value, status = "répartition", f"voir --indicator {row['indicator_id']}"
         elif row["value"] is None:
             status = status or "aucune donnée"
         shown_axis = row["axis_title"] if row["axis_title"] != axis else ""
         axis = row["axis_title"]
-        coverage = (
-            f"{row['coverage'] * 100:.0f} %" if row.get("coverage") is not None else ""
-        )
         _add_row(
-            table, shown_axis, row["code"], row["title"], row["period"] or "",
-            _value(row["value"], row["unit"]) if row["available"] else "",
-            coverage, _target(row), status,
+            table, shown_axis, row["code"], row["title"], row["period"] or "", value,
+            _percent(row.get("coverage"), 0), _target(row), status,
         )
     out.print(table)
 
 
+def _percent(share: float | None, digits: int = 1) -> str:
+    return "" if share is None else f"{share * 100:.{digits}f}".replace(".", ",") + " %"
+
+
+def _amount(value: float | None) -> str:
+    """A numerator or denominator: whole numbers without decimals."""
+    if value is None:
+        return "—"
+    return _n(int(value)) if float(value).is_integer() else _n(value)
+
+
 def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
-    table = Table(title="Résultats", title_justify="left")
-    for col in ("indicateur", "période", "ventilation", "valeur de ventilation", "catégorie",
-                "base", "numérateur", "dénominateur", "valeur", "enregistrements",
-                "couverture", "état"):
+    indicators = sorted({r["indicator_id"] for r in rows})
+    has_category = any(r.get("category") is not None for r in rows)
+    table = Table(title=f"Résultats : {', '.join(indicators)}", title_justify="left")
+    columns = ["période", "ventilation", "base", "numérateur", "dénominateur", "valeur",
+               "enregistrements", "couverture", "cible", "état"]
+    if has_category:
+        columns.insert(2, "catégorie")
+    if len(indicators) > 1:
+        columns.insert(0, "indicateur")
+    for col in columns:
         table.add_column(col)
     for r in rows:
         unit = units.get(r["indicator_id"], "")
-        _add_row(
-            table, r["indicator_id"], r["period"], r["breakdown"],
-            r.get("breakdown_label") or r.get("breakdown_value") or "",
-            r.get("category_label") or r.get("category") or "", r["basis"],
-            _n(r["numerator"]), _n(r["denominator"]), _value(r["value"], unit),
-            _n(r["record_count"]),
-            f"{r['coverage'] * 100:.1f} %" if r.get("coverage") is not None else "—",
-            STATUS_LABELS.get(r["status"] or "", ""),
-        )
+        group = "ensemble" if r["breakdown"] == "total" else (
+            r.get("breakdown_label") or r.get("breakdown_value") or "non renseigné")
+        cells = [r["period"], group, BASIS_LABELS.get(r["basis"], r["basis"]), _amount(r["numerator"]),
+                 _amount(r["denominator"]), _value(r["value"], unit), _n(r["record_count"]),
+                 _percent(r.get("coverage")), _target({**r, "unit": unit}),
+                 STATUS_LABELS.get(r["status"] or "", "")]
+        if has_category:
+            cells.insert(2, r.get("category_label") or r.get("category") or "non renseigné")
+        if len(indicators) > 1:
+            cells.insert(0, r["indicator_id"])
+        _add_row(table, *cells)
     out.print(table)
 
 

@@ -30,6 +30,16 @@ STATUS_LABELS = {
     "insufficient_data": "données insuffisantes",
     "unavailable": "données non disponibles",
 }
+#: French names of the bases.
+BASIS_LABELS = {
+    "count": "nombre",
+    "value": "montant",
+    "mean": "moyenne",
+    "median": "médiane",
+    "sum": "somme",
+    "distinct": "distincts",
+    "ratio": "ratio",
+}
 ALL_PERIODS = "toutes"
 TOTAL = "total"
 #: Sums are exact decimals, so that builds give the same values whatever the thread count.

@@ -58,7 +58,7 @@ def _holders_work_sql(profile: Profile) -> str:
     # Without a territory nobody is known to be local or not.
     no_territory = "FALSE" if profile.territory.regions or profile.territory.departements else "TRUE"
     return f"""
-CREATE TABLE indicator_holders_work AS
+CREATE TEMP TABLE indicator_holders_work AS
 WITH scoped AS (
     SELECT uid, notification_date, primary_record_key, holder_count FROM contracts c
     WHERE {_scope(profile, "c.buyer_siret")}
@@ -138,7 +138,22 @@ WHERE h.holder_count <> 1
 """
 
 
+def _threshold(profile: Profile, column: str) -> str:
+    """The EU threshold in force at each contract's notification date, as a CASE expression.
+
+    A handful of dated values: a CASE on the date is far cheaper than a range join over every
+    contract. Dates and amounts come from the checked profile (dates and numbers only).
+    """
+    cases = " ".join(
+        f"WHEN c.notification_date >= DATE '{t.valid_from.isoformat()}' "
+        f"THEN {float(getattr(t, column))!r}"
+        for t in sorted(profile.eu_thresholds, key=lambda t: t.valid_from, reverse=True)
+    )
+    return f"(CASE {cases} END)" if cases else "NULL"
+
+
 def _contracts_sql(profile: Profile) -> str:
+    works, supplies = _threshold(profile, "works"), _threshold(profile, "supplies_services")
     return f"""
 CREATE TABLE indicator_contracts AS
 WITH scoped AS (
@@ -176,11 +191,6 @@ per_contract AS (
              WHEN count(is_new) = count(*) THEN FALSE END AS supplier_is_new,
         min(CASE WHEN lead_rank = 1 THEN departement_code END) AS supplier_departement
     FROM indicator_holders_work WHERE holder_count <> 1 GROUP BY uid
-),
-thresholds AS (
-    SELECT valid_from, works, supplies_services,
-        lead(valid_from) OVER (ORDER BY valid_from) AS valid_until
-    FROM profile_eu_thresholds
 )
 SELECT c.uid,
     CAST(c.notification_year AS INTEGER) AS period_year,
@@ -230,10 +240,8 @@ SELECT c.uid,
     c.origin_eu_share,
     CAST(c.modification_count AS INTEGER) AS modification_count,
     c.modification_count > 0 AS is_modified,
-    CASE WHEN c.amount_initial IS NOT NULL AND t.valid_from IS NOT NULL THEN
-        c.amount_initial >= CASE WHEN c.purchase_category = 'Travaux' THEN t.works
-                                 ELSE t.supplies_services END
-    END AS above_eu_threshold,
+    c.amount_initial >= CASE WHEN c.purchase_category = 'Travaux' THEN {works}
+                             ELSE {supplies} END AS above_eu_threshold,
     CASE WHEN c.notification_date_source = 'notification' AND c.publication_date IS NOT NULL
          THEN c.publication_date <= c.notification_date + INTERVAL 2 MONTH END
         AS published_within_two_months,
@@ -247,8 +255,6 @@ FROM scoped c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
 LEFT JOIN domain_match dm ON dm.cpv = c.cpv AND dm.rn = 1
 LEFT JOIN per_contract pc ON pc.uid = c.uid
-LEFT JOIN thresholds t ON c.notification_date >= t.valid_from
-    AND (t.valid_until IS NULL OR c.notification_date < t.valid_until)
 """
 
 

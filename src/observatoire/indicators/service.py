@@ -109,10 +109,13 @@ def barometer(settings: Settings) -> dict[str, Any]:
         profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
         rows = _dicts(con.execute(f"""
             WITH latest AS (
-                SELECT indicator_id, version, max(period_year) AS period_year
-                FROM indicator_results
-                WHERE breakdown = '{TOTAL}' AND period_year IS NOT NULL AND known_count > 0
-                GROUP BY indicator_id, version
+                -- the latest year whose coverage is enough to judge it, else the latest with data
+                SELECT r.indicator_id, r.version,
+                    COALESCE(max(r.period_year) FILTER (WHERE r.coverage >= p.min_coverage),
+                             max(r.period_year)) AS period_year
+                FROM indicator_results r CROSS JOIN indicator_profile p
+                WHERE r.breakdown = '{TOTAL}' AND r.period_year IS NOT NULL AND r.known_count > 0
+                GROUP BY r.indicator_id, r.version
             ),
             current AS (
                 SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
@@ -120,7 +123,7 @@ def barometer(settings: Settings) -> dict[str, Any]:
                 FROM indicators i
             )
             SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
-                a.position AS axis_position, i.kind, i.regulatory, i.unit, i.available,
+                a.position AS axis_position, i.kind, i.regulatory, i.unit, i.measure, i.available,
                 i.data_requirement, r.period, r.basis, r.value, r.numerator, r.denominator,
                 r.record_count, r.known_count, r.coverage, r.target_value, r.target_comparator,
                 r.target_date, r.status
