@@ -491,10 +491,12 @@ def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
         unit = units.get(r["indicator_id"], "")
         group = "ensemble" if r["breakdown"] == "total" else (
             r.get("breakdown_label") or r.get("breakdown_value") or "non renseigné")
-        cells = [r["period"], group, BASIS_LABELS.get(r["basis"], r["basis"]), _amount(r["numerator"]),
-                 _amount(r["denominator"]), _value(r["value"], unit), _n(r["record_count"]),
-                 _percent(r.get("coverage")), _target({**r, "unit": unit}),
-                 STATUS_LABELS.get(r["status"] or "", "")]
+        basis = BASIS_LABELS.get(r["basis"], r["basis"])
+        cells = [
+            r["period"], group, basis, _amount(r["numerator"]), _amount(r["denominator"]),
+            _value(r["value"], unit), _n(r["record_count"]), _percent(r.get("coverage")),
+            _target({**r, "unit": unit}), STATUS_LABELS.get(r["status"] or "", ""),
+        ]
         if has_category:
             cells.insert(2, r.get("category_label") or r.get("category") or "non renseigné")
         if len(indicators) > 1:
