@@ -157,6 +157,21 @@ CASES = [
     ("publication-deux-mois", "count", 1, 2, 1 / 2, 3, 2),  # ≥ 40 k€: M1 in time, M2 late, M3 ?
     # above the 2024 EU threshold for services (221 000 €): M2 only, which has no social clause
     ("clause-sociale-seuils-europeens", "count", 0, 1, 0.0, 1, 1),
+    ("marches-innovants", "count", 1, 4, 1 / 4, 4, 4),  # M2
+    ("marches-innovants", "value", 300_000, 470_000, 300 / 470, 4, 3),
+    ("sous-traitance-declaree", "count", 1, 4, 1 / 4, 4, 4),  # M3
+    # M3's two acts: 10 000 € to the PME of Pleumeleuc, 30 000 € to the GE of Paris
+    ("sous-traitance-pme", "value", 10_000, 40_000, 1 / 4, 2, 2),
+    ("sous-traitance-pme", "count", 1, 2, 1 / 2, 2, 2),
+    ("consideration-environnementale-montant", "value", 350_000, 470_000, 350 / 470, 4, 3),
+    ("consideration-sociale-montant", "value", 170_000, 470_000, 170 / 470, 4, 3),
+    # origineFrance 50 % on M1 (120 000 €), 100 % on M3 (50 000 €), unknown elsewhere
+    ("origine-france", "ratio", 110_000, 170_000, 110 / 170, 4, 2),
+    ("marches-reserves", "value", 50_000, 470_000, 50 / 470, 4, 3),
+    # the 2024 records: M1, M2, M3, M5 and M6 (no id: set aside; its CPV lost a digit)
+    ("enregistrements-ecartes", "count", 1, 5, 1 / 5, 5, 5),
+    ("qualite-identifiants", "count", 4, 5, 4 / 5, 5, 5),
+    ("qualite-cpv", "count", 4, 5, 4 / 5, 5, 5),
 ]
 
 
@@ -215,6 +230,20 @@ def test_fixture_distribution_by_lead_holder_departement(fixture_warehouse: Ware
         ("29", "Finistère", 50_000, 470_000, 4, 3),
         ("35", "Ille-et-Vilaine", 120_000, 470_000, 4, 3),
         ("75", "Paris", 300_000, 470_000, 4, 3),
+    ]
+
+
+def test_fixture_procedure_mix(fixture_warehouse: Warehouse) -> None:
+    rows = fixture_warehouse.rows(
+        """SELECT basis, category, numerator, denominator, known_count FROM indicator_results
+           WHERE indicator_id = 'procedures' AND period = '2024' AND breakdown = 'total'
+           ORDER BY basis, category"""
+    )
+    assert rows == [  # M2 by open tender; M1, M3 and M5 adapted (M5 has no amount)
+        ("count", "Appel d'offres ouvert", 1, 4, 4),
+        ("count", "Procédure adaptée", 3, 4, 4),
+        ("value", "Appel d'offres ouvert", 300_000, 470_000, 3),
+        ("value", "Procédure adaptée", 170_000, 470_000, 3),
     ]
 
 

@@ -302,7 +302,10 @@ WITH flags AS (
 ),
 records AS (
     SELECT sr.record_key, sr.source, sr.status, c.notification_year,
-        CASE WHEN sr.uid IS NOT NULL THEN left(sr.uid, 14) END AS buyer_siret,
+        -- a record without identity still names its buyer: attribute it when the SIRET reads
+        CASE WHEN sr.uid IS NOT NULL THEN left(sr.uid, 14)
+             WHEN regexp_full_match(regexp_replace(sr.raw_buyer_id, '\\s', '', 'g'), '[0-9]{{14}}')
+             THEN regexp_replace(sr.raw_buyer_id, '\\s', '', 'g') END AS buyer_siret,
         COALESCE(try_cast(substr(sr.raw_notification_date, 1, 4) AS INTEGER),
                  try_cast(substr(sr.raw_publication_date, 1, 4) AS INTEGER)) AS written_year
     FROM source_records sr LEFT JOIN contracts c ON c.uid = sr.uid
