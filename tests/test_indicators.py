@@ -86,6 +86,32 @@ unit = "percent"
 population = "amount_initial > 1000000000000"
 measure = "share"
 condition = "supplier_is_sme"
+
+[[indicator]]
+id = "peu-d-offres"
+code = "Z02"
+version = 1
+valid_to = 2023-12-31
+title = "Essai : une seule offre"
+definition = "Première définition : une seule offre."
+axis = "acces"
+kind = "transparency"
+unit = "percent"
+measure = "share"
+condition = "offers_received = 1"
+
+[[indicator]]
+id = "peu-d-offres"
+code = "Z02"
+version = 2
+valid_from = 2024-01-01
+title = "Essai : au plus deux offres"
+definition = "Définition changée en 2024 : au plus deux offres."
+axis = "acces"
+kind = "transparency"
+unit = "percent"
+measure = "share"
+condition = "offers_received <= 2"
 """
 
 
@@ -269,6 +295,22 @@ def test_empty_population_gives_no_value(fixture_warehouse: Warehouse) -> None:
            WHERE indicator_id = 'population-vide'"""
     )
     assert rows == [("toutes", 0, 0, None)]
+
+
+def test_a_changed_definition_is_a_new_version(fixture_warehouse: Warehouse) -> None:
+    rows = fixture_warehouse.rows(
+        """SELECT period, version, numerator, denominator FROM indicator_results
+           WHERE indicator_id = 'peu-d-offres' AND breakdown = 'total' AND period <> 'toutes'
+           ORDER BY period"""
+    )
+    # 2023 keeps version 1 (M4: 4 offers); 2024 uses version 2 (M1: 1, M5: 2 — M2: 3; M3: ?)
+    assert rows == [("2023", 1, 0, 1), ("2024", 2, 2, 3)]
+
+
+def test_overlapping_versions_are_refused(tmp_path: Path) -> None:
+    folder = _profile_dir(tmp_path, TEST_INDICATORS.replace("valid_to = 2023-12-31\n", ""))
+    with pytest.raises(ConfigError, match="se chevauchent"):
+        load_profile(str(folder))
 
 
 def test_target_in_force_follows_deadlines() -> None:
