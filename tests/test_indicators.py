@@ -437,27 +437,6 @@ def test_demo_distinct_suppliers(demo_warehouse: Warehouse) -> None:
     assert _demo(demo_warehouse, "titulaires-distincts", "distinct", "2024")["value"] == len(sirens)
 
 
-def test_combined_queries_give_the_rows_of_one_query_per_indicator(
-    demo_warehouse: Warehouse,
-) -> None:
-    """The engine computes indicators of a grain together; each one's own query agrees."""
-    profile = load_profile("generique")
-    columns = ("indicator_id, version, code, period, period_year, breakdown, breakdown_value, "
-               "category, basis, numerator, denominator, value, record_count, known_count, "
-               "coverage")
-    checked = 0
-    for ind in profile.indicators:
-        if not ind.available:
-            continue
-        alone = sorted(demo_warehouse.rows(indicator_query(ind)), key=repr)
-        stored = sorted(demo_warehouse.rows(
-            f"SELECT {columns} FROM indicator_results WHERE indicator_id = ? AND version = ?",
-            [ind.id, ind.version]), key=repr)
-        assert alone == stored, ind.id
-        checked += len(alone)
-    assert checked > 50_000
-
-
 # --- the catalogue ---------------------------------------------------------------------------
 
 

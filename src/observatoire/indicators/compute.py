@@ -62,8 +62,8 @@ class _Basis:
     value: str | None = None  # default: numerator / denominator
 
 
-def _restrict(aggregate_sql: str, known: str, exact: bool = True) -> str:
-    """``SUM(x)`` → ``SUM(CAST(CASE WHEN known THEN x END AS DECIMAL))``; same for COUNT, MEDIAN."""
+def _restrict(aggregate_sql: str, known: str) -> str:
+    """``SUM(x)`` → ``SUM(CAST(CASE WHEN known THEN x END AS DECIMAL))``; same for COUNT."""
     tree = sqlglot.parse_one(aggregate_sql, dialect="duckdb")
     condition = sqlglot.parse_one(known, dialect="duckdb")
     arg = tree.this
@@ -76,9 +76,7 @@ def _restrict(aggregate_sql: str, known: str, exact: bool = True) -> str:
         case = exp.Case(ifs=[exp.If(this=condition, true=arg)])
         tree.set(
             "this",
-            exp.Cast(this=case, to=exp.DataType.build(_EXACT))
-            if exact and isinstance(tree, exp.Sum)
-            else case,
+            exp.Cast(this=case, to=exp.DataType.build(_EXACT)) if isinstance(tree, exp.Sum) else case,
         )
     return tree.sql(dialect="duckdb")
 
@@ -208,86 +206,6 @@ FROM long
 {"WHERE category IS NOT NULL OR record_count = 0" if category else ""}"""
 
 
-def _population(ind: Indicator) -> str:
-    years = f"period_year >= {ind.first_year}"
-    if ind.last_year is not None:
-        years += f" AND period_year <= {ind.last_year}"
-    population = ind.population.sql if ind.population else "TRUE"
-    return f"(({population}) AND {years})"
-
-
-def combined_query(indicators: list[Indicator]) -> str:
-    """One query for several indicators of one grain: each aggregation pass serves them all.
-
-    Gives the same rows as :func:`indicator_query` for each indicator (a test checks it): every
-    aggregate is restricted to the indicator's population, the grouping sets are the union of
-    the indicators' breakdowns, and each indicator keeps only its own breakdowns and the groups
-    where its population has rows (plus the overall total, even when empty).
-    """
-    grain = GRAINS[indicators[0].grain]
-    breakdowns = sorted({b for ind in indicators for b in ind.breakdowns})
-    dims = [(b, grain.breakdowns[b]) for b in breakdowns]
-    sets = [["period_year"], [], *[["period_year", col] for _, col in dims]]
-    grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
-    aggregates: list[str] = []
-    unions: list[str] = []
-    for n, ind in enumerate(indicators):
-        population = _population(ind)
-        aggregates.append(f"COUNT(CASE WHEN {population} THEN 1 END) AS r{n}")
-        allowed = ", ".join(f"'{b}'" for b in (TOTAL, *ind.breakdowns))
-        for i, b in enumerate(_bases(ind)):
-            name = f"{n}_{i}"
-            aggregates.append(
-                f"SUM(CASE WHEN {population} AND ({b.known}) THEN 1 ELSE 0 END) AS k{name}"
-            )
-            columns = {}
-            for part, sql in (("n", b.numerator), ("d", b.denominator), ("v", b.value)):
-                if sql is None or sql == "NULL":
-                    columns[part] = "NULL"
-                else:
-                    aggregates.append(f"{_restrict(sql, population, exact=False)} AS {part}{name}")
-                    columns[part] = f"{part}{name}"
-            value = (
-                columns["v"] if b.value else
-                f"CAST({columns['n']} AS DOUBLE) / NULLIF({columns['d']}, 0)"
-            )
-            unions.append(
-                f"SELECT '{ind.id}' AS indicator_id, {ind.version} AS version, "
-                f"'{ind.code}' AS code, period_year, gp, breakdown, breakdown_value, "
-                f"'{b.name}' AS basis, CAST({columns['n']} AS DOUBLE) AS numerator, "
-                f"CAST({columns['d']} AS DOUBLE) AS denominator, CAST({value} AS DOUBLE) AS value, "
-                f"r{n} AS record_count, k{name} AS known_count FROM labelled "
-                f"WHERE breakdown IN ({allowed}) AND (r{n} > 0 OR (gp = 1 AND breakdown = '{TOTAL}'))"
-            )
-    dim_columns = "".join(f"{col} AS dim_{i}, GROUPING({col}) AS g_{i}, " for i, (_, col) in enumerate(dims))
-    breakdown = "CASE " + "".join(f"WHEN g_{i} = 0 THEN '{b}' " for i, (b, _) in enumerate(dims)) + f"ELSE '{TOTAL}' END" if dims else f"'{TOTAL}'"
-    breakdown_value = "CASE " + "".join(f"WHEN g_{i} = 0 THEN CAST(dim_{i} AS VARCHAR) " for i in range(len(dims))) + "END" if dims else "CAST(NULL AS VARCHAR)"
-    where = " OR ".join(_population(ind) for ind in indicators)
-    agg_sql = ",\n        ".join(aggregates)
-    union_sql = "\n    UNION ALL ".join(unions)
-    return f"""WITH grouped AS (
-    SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}
-        {agg_sql}
-    FROM {grain.table}
-    WHERE {where}
-    GROUP BY GROUPING SETS ({grouping_sets})
-),
-labelled AS (
-    SELECT *, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value FROM grouped
-),
-long AS (
-    {union_sql}
-)
-SELECT indicator_id, version, code,
-    CASE WHEN gp = 1 THEN '{ALL_PERIODS}' ELSE CAST(period_year AS VARCHAR) END AS period,
-    CASE WHEN gp = 0 THEN period_year END AS period_year,
-    breakdown, breakdown_value, CAST(NULL AS VARCHAR) AS category, basis, numerator,
-    denominator, value, COALESCE(record_count, 0) AS record_count,
-    COALESCE(known_count, 0) AS known_count,
-    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage
-FROM long"""
-
-
 def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Target | None:
     """The target a period is judged against.
 
@@ -372,18 +290,9 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
     build_facts(con, profile)
     _catalogue_tables(con, profile)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
-    # Distributions group by their category too: one query each. The others are computed
-    # together, one query per grain.
-    by_grain: dict[str, list[Indicator]] = {}
     for ind in profile.indicators:
-        if not ind.available:
-            continue
-        if ind.measure == "distribution":
+        if ind.available:
             con.execute(f"INSERT INTO results_raw {indicator_query(ind)}")
-        else:
-            by_grain.setdefault(ind.grain, []).append(ind)
-    for group in by_grain.values():
-        con.execute(f"INSERT INTO results_raw {combined_query(group)}")
     # the target each (indicator, basis, year) is judged against
     con.execute("""CREATE TEMP TABLE targets_in_force (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, period_year INTEGER, target_value DOUBLE, comparator VARCHAR,
