@@ -164,24 +164,41 @@ def indicator_query(ind: Indicator) -> str:
     category_column = f"CAST({category} AS VARCHAR) AS category, " if category else "CAST(NULL AS VARCHAR) AS category, "
     breakdown = "CASE " + "".join(f"WHEN g_{i} = 0 THEN '{b}' " for i, (b, _) in enumerate(dims)) + f"ELSE '{TOTAL}' END" if dims else f"'{TOTAL}'"
     breakdown_value = "CASE " + "".join(f"WHEN g_{i} = 0 THEN CAST(dim_{i} AS VARCHAR) " for i in range(len(dims))) + "END" if dims else "CAST(NULL AS VARCHAR)"
-    group_key = "gp, breakdown, breakdown_value, period_year"
-    unions = []
-    for i, b in enumerate(bases):
-        if ind.measure == "distribution":
-            # shares of each category within its group; rows of unknown category give coverage
-            numerator, denominator = f"num_{i}", f"SUM(num_{i}) OVER (PARTITION BY {group_key})"
-            known = f"SUM(known_{i}) OVER (PARTITION BY {group_key})"
-            records = f"SUM(records) OVER (PARTITION BY {group_key})"
-            value = f"CAST(num_{i} AS DOUBLE) / NULLIF({denominator}, 0)"
-        else:
-            numerator, denominator, known, records = f"num_{i}", f"den_{i}", f"known_{i}", "records"
-            value = f"val_{i}" if b.value else f"CAST(num_{i} AS DOUBLE) / NULLIF(den_{i}, 0)"
-        unions.append(
-            f"SELECT period_year, gp, breakdown, breakdown_value, category, '{b.name}' AS basis, "
-            f"CAST({numerator} AS DOUBLE) AS numerator, CAST({denominator} AS DOUBLE) AS denominator, "
-            f"CAST({value} AS DOUBLE) AS value, CAST({records} AS BIGINT) AS record_count, "
-            f"CAST({known} AS BIGINT) AS known_count FROM labelled"
-        )
+    # One row per group and basis: the grouped rows are read once, crossed with the bases
+    # (a UNION ALL per basis would compute the aggregation again for each).
+    def per_basis(column: str) -> str:
+        return "CASE b.i " + "".join(
+            f"WHEN {i} THEN {column.format(i=i)} " for i in range(len(bases))
+        ) + "END"
+
+    names = "CASE b.i " + "".join(f"WHEN {i} THEN '{b.name}' " for i, b in enumerate(bases)) + "END"
+    values = "CASE b.i " + "".join(
+        f"WHEN {i} THEN "
+        + (f"CAST(val_{i} AS DOUBLE) " if b.value else
+           f"CAST(num_{i} AS DOUBLE) / NULLIF(den_{i}, 0) ")
+        for i, b in enumerate(bases)
+    ) + "END"
+    basis_rows = ", ".join(f"({i})" for i in range(len(bases)))
+    if ind.measure == "distribution":
+        # shares of each category within its group; rows of unknown category give coverage
+        group_key = "gp, breakdown, breakdown_value, period_year, basis"
+        final = f"""SELECT *, numerator AS num,
+        SUM(numerator) OVER (PARTITION BY {group_key}) AS den,
+        SUM(known_count) OVER (PARTITION BY {group_key}) AS known_total,
+        SUM(record_count) OVER (PARTITION BY {group_key}) AS records_total
+    FROM long"""
+        columns = """CAST(num AS DOUBLE) AS numerator, CAST(den AS DOUBLE) AS denominator,
+    CAST(num AS DOUBLE) / NULLIF(den, 0) AS value, CAST(records_total AS BIGINT) AS record_count,
+    CAST(COALESCE(known_total, 0) AS BIGINT) AS known_count,
+    CAST(known_total AS DOUBLE) / NULLIF(records_total, 0) AS coverage"""
+        where = "WHERE category IS NOT NULL OR records_total = 0"
+    else:
+        final = "SELECT * FROM long"
+        columns = """CAST(numerator AS DOUBLE) AS numerator,
+    CAST(denominator AS DOUBLE) AS denominator, value, CAST(record_count AS BIGINT) AS record_count,
+    CAST(COALESCE(known_count, 0) AS BIGINT) AS known_count,
+    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage"""
+        where = ""
     return f"""WITH grouped AS (
     SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
         COUNT(*) AS records,
@@ -190,20 +207,22 @@ def indicator_query(ind: Indicator) -> str:
     WHERE ({population}) AND {years}
     GROUP BY GROUPING SETS ({grouping_sets})
 ),
-labelled AS (
-    SELECT *, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value FROM grouped
-),
 long AS (
-    {" UNION ALL ".join(unions)}
+    SELECT period_year, gp, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value,
+        category, {names} AS basis, {per_basis("num_{i}")} AS numerator,
+        {per_basis("den_{i}")} AS denominator, {values} AS value, records AS record_count,
+        {per_basis("known_{i}")} AS known_count
+    FROM grouped CROSS JOIN (VALUES {basis_rows}) AS b(i)
+),
+final AS (
+    {final}
 )
 SELECT '{ind.id}' AS indicator_id, {ind.version} AS version, '{ind.code}' AS code,
     CASE WHEN gp = 1 THEN '{ALL_PERIODS}' ELSE CAST(period_year AS VARCHAR) END AS period,
     CASE WHEN gp = 0 THEN period_year END AS period_year,
-    breakdown, breakdown_value, category, basis, numerator, denominator, value, record_count,
-    COALESCE(known_count, 0) AS known_count,
-    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage
-FROM long
-{"WHERE category IS NOT NULL OR record_count = 0" if category else ""}"""
+    breakdown, breakdown_value, category, basis, {columns}
+FROM final
+{where}"""
 
 
 def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Target | None:
@@ -287,6 +306,8 @@ UNION ALL SELECT 'subcontractor_category', c, c FROM (VALUES ('PME'), ('ETI'), (
 
 def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
     """Build the fact tables, the catalogue tables and ``indicator_results``; rows written."""
+    # Row order of these tables carries no meaning (readers sort): let DuckDB write in parallel.
+    con.execute("SET preserve_insertion_order = false")
     build_facts(con, profile)
     _catalogue_tables(con, profile)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")

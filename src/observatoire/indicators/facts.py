@@ -52,19 +52,46 @@ def _scope(profile: Profile, siret_column: str) -> str:
     return "TRUE"
 
 
-def _holders_work_sql(profile: Profile) -> str:
+def _scoped_sql(profile: Profile) -> str:
+    """The contracts in scope with the profile's dimensions (buyer's name, purchase domain).
+
+    A temporary table, read by every fact table below, so that the scope, the domain mapping
+    and the buyer names are worked out once.
+    """
+    return f"""
+CREATE TEMP TABLE indicator_scope_work AS
+WITH domain_match AS (
+    -- per distinct CPV code (thousands, not millions): the longest prefix of the profile wins
+    SELECT k.cpv, d.domain_id,
+        row_number() OVER (PARTITION BY k.cpv ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
+            AS rn
+    FROM (SELECT DISTINCT cpv FROM contracts WHERE cpv IS NOT NULL) k
+    JOIN profile_purchase_domains d
+        ON d.cpv_prefix IS NOT NULL AND starts_with(k.cpv, d.cpv_prefix)
+)
+SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buyer_siret,
+    COALESCE(pb.name, 'Autres acheteurs') AS mandate,
+    COALESCE(dm.domain_id, (SELECT min(domain_id) FROM profile_purchase_domains
+                            WHERE is_default)) AS purchase_domain,
+    c.purchase_category, c.cpv_division, c.procedure,
+    CAST(c.amount AS DECIMAL(38,2)) AS amount,
+    c.notification_date, c.primary_record_key, c.holder_count
+FROM contracts c
+LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
+LEFT JOIN domain_match dm ON dm.cpv = c.cpv AND dm.rn = 1
+WHERE {_scope(profile, "c.buyer_siret")}
+"""
+
+
+def _holders_sql(profile: Profile) -> str:
     """Current holders of the contracts in scope, with what each one is (category, place, new)."""
     years = int(profile.parameters.new_supplier_lookback_years)
     # Without a territory nobody is known to be local or not.
     no_territory = "FALSE" if profile.territory.regions or profile.territory.departements else "TRUE"
     return f"""
-CREATE TEMP TABLE indicator_holders_work AS
-WITH scoped AS (
-    SELECT uid, notification_date, primary_record_key, holder_count FROM contracts c
-    WHERE {_scope(profile, "c.buyer_siret")}
-),
-holders AS (
-    SELECT h.uid, h.supplier_key, h.holder_id, s.siren, s.category, s.departement_code,
+CREATE TABLE indicator_holders AS
+WITH holders AS MATERIALIZED (
+    SELECT c.*, h.supplier_key, h.holder_id, s.siren, s.category, s.departement_code,
         CASE
             WHEN {no_territory} THEN NULL
             WHEN s.region_code IS NOT NULL OR s.departement_code IS NOT NULL THEN
@@ -76,25 +103,21 @@ holders AS (
             WHEN h.id_type = 'TVA' AND NOT starts_with(upper(h.holder_id), 'FR') THEN FALSE
         END AS is_local
     FROM contract_holders h
-    JOIN scoped c ON c.uid = h.uid
+    JOIN indicator_scope_work c ON c.uid = h.uid
     LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
     WHERE h.is_current
-),
-siren_dates AS (
-    SELECT DISTINCT h.siren, c.notification_date
-    FROM holders h JOIN scoped c ON c.uid = h.uid
-    WHERE h.siren IS NOT NULL AND c.notification_date IS NOT NULL
 ),
 siren_previous AS (
     -- distinct dates first, so that two contracts of one day are both new (or both not)
     SELECT siren, notification_date,
         lag(notification_date) OVER (PARTITION BY siren ORDER BY notification_date)
             AS previous_date
-    FROM siren_dates
+    FROM (SELECT DISTINCT siren, notification_date FROM holders
+          WHERE siren IS NOT NULL AND notification_date IS NOT NULL)
 ),
-data_start AS (SELECT min(notification_date) AS first_date FROM scoped),
+data_start AS (SELECT min(notification_date) AS first_date FROM indicator_scope_work),
 data_years AS (
-    SELECT DISTINCT CAST(year(notification_date) AS INTEGER) AS y FROM scoped
+    SELECT DISTINCT CAST(year(notification_date) AS INTEGER) AS y FROM indicator_scope_work
     WHERE notification_date IS NOT NULL
 ),
 covered_years AS (
@@ -106,35 +129,40 @@ covered_years AS (
 primary_positions AS (
     -- only contracts with several holders need their order (most have one)
     SELECT c.uid, r.holder_id, min(r.holder_position) AS position
-    FROM scoped c JOIN source_record_holders r ON r.record_key = c.primary_record_key
+    FROM indicator_scope_work c
+    JOIN source_record_holders r ON r.record_key = c.primary_record_key
     WHERE c.holder_count > 1 AND r.holder_id IS NOT NULL
     GROUP BY c.uid, r.holder_id
 ),
-holder_facts AS (
-    SELECT h.uid, c.holder_count, h.supplier_key, h.holder_id, h.siren, h.category,
-        h.departement_code, h.is_local,
+holder_facts AS MATERIALIZED (
+    SELECT h.*,
         CASE
-            WHEN h.siren IS NULL OR c.notification_date IS NULL THEN NULL
-            WHEN p.previous_date >= c.notification_date - INTERVAL {years} YEAR THEN FALSE
-            WHEN c.notification_date - INTERVAL {years} YEAR >= ds.first_date
-                 AND year(c.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
+            WHEN h.siren IS NULL OR h.notification_date IS NULL THEN NULL
+            WHEN p.previous_date >= h.notification_date - INTERVAL {years} YEAR THEN FALSE
+            WHEN h.notification_date - INTERVAL {years} YEAR >= ds.first_date
+                 AND year(h.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
         END AS is_new
     FROM holders h
-    JOIN scoped c ON c.uid = h.uid
     CROSS JOIN data_start ds
-    LEFT JOIN siren_previous p ON p.siren = h.siren AND p.notification_date = c.notification_date
+    LEFT JOIN siren_previous p ON p.siren = h.siren AND p.notification_date = h.notification_date
+),
+ranked AS (
+    SELECT *, 1 AS lead_rank FROM holder_facts WHERE holder_count = 1
+    UNION ALL
+    -- the lead holder (mandataire of a grouping) is the one the publication lists first
+    SELECT h.*, row_number() OVER (PARTITION BY h.uid
+                                   ORDER BY pp.position NULLS LAST, h.supplier_key)
+    FROM holder_facts h
+    LEFT JOIN primary_positions pp ON pp.uid = h.uid AND pp.holder_id = h.holder_id
+    WHERE h.holder_count <> 1
 )
-SELECT uid, holder_count, supplier_key, siren, category, departement_code, is_local, is_new,
-    1 AS lead_rank
-FROM holder_facts WHERE holder_count = 1
-UNION ALL
--- the lead holder (mandataire of a grouping) is the one the publication lists first
-SELECT h.uid, h.holder_count, h.supplier_key, h.siren, h.category, h.departement_code,
-    h.is_local, h.is_new,
-    row_number() OVER (PARTITION BY h.uid ORDER BY pp.position NULLS LAST, h.supplier_key)
-FROM holder_facts h
-LEFT JOIN primary_positions pp ON pp.uid = h.uid AND pp.holder_id = h.holder_id
-WHERE h.holder_count <> 1
+SELECT uid, period_year, kind, buyer_siret, mandate, purchase_domain, purchase_category,
+    cpv_division, procedure, amount, supplier_key, siren AS supplier_siren,
+    category AS supplier_category, departement_code AS supplier_departement,
+    CASE WHEN category IS NOT NULL THEN category = 'PME' END AS supplier_is_sme,
+    is_local AS supplier_is_local, is_new AS supplier_is_new,
+    CAST(holder_count AS INTEGER) AS holder_count, CAST(lead_rank AS INTEGER) AS lead_rank
+FROM ranked
 """
 
 
@@ -156,53 +184,28 @@ def _contracts_sql(profile: Profile) -> str:
     works, supplies = _threshold(profile, "works"), _threshold(profile, "supplies_services")
     return f"""
 CREATE TABLE indicator_contracts AS
-WITH scoped AS (
-    SELECT c.* FROM contracts c WHERE {_scope(profile, "c.buyer_siret")}
-),
-domain_match AS (
-    -- per distinct CPV code (thousands, not millions): the longest prefix of the profile wins
-    SELECT k.cpv, d.domain_id,
-        row_number() OVER (PARTITION BY k.cpv ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
-            AS rn
-    FROM (SELECT DISTINCT cpv FROM scoped WHERE cpv IS NOT NULL) k
-    JOIN profile_purchase_domains d
-        ON d.cpv_prefix IS NOT NULL AND starts_with(k.cpv, d.cpv_prefix)
-),
-per_contract AS (
+WITH per_contract AS (
     -- one holder: its own facts; several: a PME among them, a local one, a new one
-    SELECT uid,
-        CASE WHEN category IS NOT NULL THEN category = 'PME' END AS supplier_is_sme,
-        category AS supplier_category,
-        is_local AS supplier_is_local,
-        is_new AS supplier_is_new,
-        departement_code AS supplier_departement
-    FROM indicator_holders_work WHERE holder_count = 1
+    SELECT uid, supplier_is_sme, supplier_category, supplier_is_local, supplier_is_new,
+        supplier_departement
+    FROM indicator_holders WHERE holder_count = 1
     UNION ALL
     SELECT uid,
-        CASE WHEN bool_or(category = 'PME') THEN TRUE
-             WHEN count(category) = count(*) THEN FALSE END AS supplier_is_sme,
-        CASE WHEN bool_or(category = 'PME') THEN 'PME'
-             WHEN count(category) = count(*) THEN
-                 CASE WHEN bool_or(category = 'ETI') THEN 'ETI' ELSE 'GE' END
+        CASE WHEN bool_or(supplier_category = 'PME') THEN TRUE
+             WHEN count(supplier_category) = count(*) THEN FALSE END AS supplier_is_sme,
+        CASE WHEN bool_or(supplier_category = 'PME') THEN 'PME'
+             WHEN count(supplier_category) = count(*) THEN
+                 CASE WHEN bool_or(supplier_category = 'ETI') THEN 'ETI' ELSE 'GE' END
         END AS supplier_category,
-        CASE WHEN bool_or(is_local) THEN TRUE
-             WHEN count(is_local) = count(*) THEN FALSE END AS supplier_is_local,
-        CASE WHEN bool_or(is_new) THEN TRUE
-             WHEN count(is_new) = count(*) THEN FALSE END AS supplier_is_new,
-        min(CASE WHEN lead_rank = 1 THEN departement_code END) AS supplier_departement
-    FROM indicator_holders_work WHERE holder_count <> 1 GROUP BY uid
+        CASE WHEN bool_or(supplier_is_local) THEN TRUE
+             WHEN count(supplier_is_local) = count(*) THEN FALSE END AS supplier_is_local,
+        CASE WHEN bool_or(supplier_is_new) THEN TRUE
+             WHEN count(supplier_is_new) = count(*) THEN FALSE END AS supplier_is_new,
+        min(CASE WHEN lead_rank = 1 THEN supplier_departement END) AS supplier_departement
+    FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
 )
-SELECT c.uid,
-    CAST(c.notification_year AS INTEGER) AS period_year,
-    c.kind,
-    c.buyer_siret,
-    COALESCE(pb.name, 'Autres acheteurs') AS mandate,
-    COALESCE(dm.domain_id, (SELECT min(domain_id) FROM profile_purchase_domains
-                            WHERE is_default)) AS purchase_domain,
-    c.purchase_category,
-    c.cpv_division,
-    c.procedure,
-    CAST(c.amount AS DECIMAL(38,2)) AS amount,
+SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
+    c.purchase_category, c.cpv_division, c.procedure, w.amount,
     c.nature,
     c.cpv,
     c.format_family,
@@ -251,26 +254,11 @@ SELECT c.uid,
     pc.supplier_is_sme,
     pc.supplier_is_local,
     pc.supplier_is_new
-FROM scoped c
-LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
-LEFT JOIN domain_match dm ON dm.cpv = c.cpv AND dm.rn = 1
+FROM indicator_scope_work w
+JOIN contracts c ON c.uid = w.uid
 LEFT JOIN per_contract pc ON pc.uid = c.uid
 """
 
-
-_HOLDERS_SQL = """
-CREATE TABLE indicator_holders AS
-SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
-    c.purchase_category, c.cpv_division, c.procedure, c.amount,
-    h.supplier_key, h.siren AS supplier_siren,
-    h.category AS supplier_category,
-    h.departement_code AS supplier_departement,
-    CASE WHEN h.category IS NOT NULL THEN h.category = 'PME' END AS supplier_is_sme,
-    h.is_local AS supplier_is_local,
-    h.is_new AS supplier_is_new
-FROM indicator_contracts c
-JOIN indicator_holders_work h ON h.uid = c.uid
-"""
 
 _SUBCONTRACTS_SQL = """
 CREATE TABLE indicator_subcontracts AS
@@ -297,7 +285,10 @@ WITH flags AS (
                           'titulaires')) AS identifier_issue,
         bool_or(field = 'codeCPV') AS cpv_issue,
         bool_or(field = 'lieuExecution.code') AS place_issue
-    FROM findings WHERE severity <> 'information'
+    FROM findings
+    WHERE severity <> 'information'
+      AND field IN ('acheteur.id', 'id', 'titulaire.id', 'titulaire.typeIdentifiant',
+                    'titulaires', 'codeCPV', 'lieuExecution.code')
     GROUP BY record_key
 ),
 records AS (
@@ -332,9 +323,9 @@ WHERE {_scope(profile, "r.buyer_siret")}
 def build_facts(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     """Create the profile tables and the fact table of every grain."""
     _profile_tables(con, profile)
-    con.execute(_holders_work_sql(profile))
+    con.execute(_scoped_sql(profile))
+    con.execute(_holders_sql(profile))
     con.execute(_contracts_sql(profile))
-    con.execute(_HOLDERS_SQL)
-    con.execute("DROP TABLE indicator_holders_work")
     con.execute(_SUBCONTRACTS_SQL)
     con.execute(_records_sql(profile))
+    con.execute("DROP TABLE indicator_scope_work")

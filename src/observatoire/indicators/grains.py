@@ -138,6 +138,9 @@ HOLDER = Grain(
         Field("supplier_key", "VARCHAR", "Supplier identity (see suppliers)."),
         Field("supplier_siren", "VARCHAR", "SIREN of the holder when its id is a SIRET."),
         *_SUPPLIER_FACTS,
+        Field("holder_count", "INTEGER", "Current holders of the contract."),
+        Field("lead_rank", "INTEGER", "1 for the lead holder (the first the publication lists, "
+              "the mandataire of a grouping), then 2, 3…"),
     ),
     {
         "buyer": "buyer_siret",
