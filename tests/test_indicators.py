@@ -198,6 +198,7 @@ CASES = [
     ("enregistrements-ecartes", "count", 1, 5, 1 / 5, 5, 5),
     ("qualite-identifiants", "count", 4, 5, 4 / 5, 5, 5),
     ("qualite-cpv", "count", 4, 5, 4 / 5, 5, 5),
+    ("qualite-lieu", "count", 5, 5, 1.0, 5, 5),  # every place is département 35
 ]
 
 
@@ -415,6 +416,170 @@ def test_demo_totals_and_modifications_match_a_plain_computation(
                      for c in rows if c["kind"] == "marche" and c["price_types"]]
         b09 = _demo(demo_warehouse, "prix-revisables", "count", str(year))
         assert (b09["numerator"], b09["denominator"]) == (sum(revisable), len(revisable))
+
+
+def _and3(a: bool | None, b: bool | None) -> bool | None:
+    """SQL's three-valued AND."""
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _add_months(day: date, months: int) -> date:
+    """SQL's date + INTERVAL n MONTH: the same day n months later, clamped to the month's end."""
+    import calendar
+
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _in_list(values: object, has: bool | None, label: str) -> bool | None:
+    return None if has is None else label in (values or [])  # type: ignore[operator]
+
+
+# indicator → (population, condition), both on one row of the contracts table, in plain Python
+SHARES = {
+    "offre-unique": (lambda c: True, lambda c: None if c["offers_received"] is None
+                     else c["offers_received"] == 1),
+    "groupements": (lambda c: True, lambda c: None if c["grouping_type"] is None
+                    else c["grouping_type"] != "Pas de groupement"),
+    "sous-traitance-declaree": (lambda c: True, lambda c: c["subcontracting_declared"]),
+    "marches-innovants": (lambda c: True, lambda c: c["is_innovative"]),
+    "avance-30": (
+        lambda c: c["amount_initial"] is not None and c["amount_initial"] > 25_000,
+        lambda c: _and3(c["advance_granted"], None if c["advance_rate"] is None
+                        else c["advance_rate"] >= 0.30),
+    ),
+    "prix-revisables": (lambda c: True, lambda c: bool(
+        {"Définitif révisable", "Définitif actualisable"} & set(c["price_types"]))
+        if c["price_types"] else None),
+    "marches-modifies": (lambda c: True, lambda c: c["modification_count"] > 0),
+    "consideration-environnementale": (lambda c: True,
+                                       lambda c: c["has_environmental_consideration"]),
+    "critere-environnemental": (lambda c: True, lambda c: _in_list(
+        c["environmental_considerations"], c["has_environmental_consideration"],
+        "Critère environnemental")),
+    "clause-environnementale": (lambda c: True, lambda c: _in_list(
+        c["environmental_considerations"], c["has_environmental_consideration"],
+        "Clause environnementale")),
+    "consideration-sociale": (lambda c: True, lambda c: c["has_social_consideration"]),
+    "marches-reserves": (lambda c: True, lambda c: _in_list(
+        c["social_considerations"], c["has_social_consideration"], "Marché réservé")),
+    "publication-deux-mois": (
+        lambda c: c["amount_initial"] is not None and c["amount_initial"] >= 40_000,
+        lambda c: c["publication_date"] <= _add_months(c["notification_date"], 2)
+        if c["notification_date_source"] == "notification" and c["publication_date"] else None,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def demo_marches(demo_warehouse: Warehouse) -> list[dict[str, object]]:
+    cur = demo_warehouse.con.execute("SELECT * FROM contracts WHERE kind = 'marche'")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@pytest.mark.parametrize("indicator", sorted(SHARES))
+def test_demo_shares_match_a_plain_computation(
+    demo_warehouse: Warehouse, demo_marches: list[dict[str, object]], indicator: str
+) -> None:
+    population, condition = SHARES[indicator]
+    expected: dict[tuple[str, str], tuple[float, float, int, int]] = {}
+    by_year: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for c in demo_marches:
+        if c["notification_year"] is not None and population(c):
+            by_year[int(c["notification_year"])].append(c)  # type: ignore[call-overload]
+    for year, rows in by_year.items():
+        judged = [(condition(c), c["amount"]) for c in rows]
+        known = [(v, a) for v, a in judged if v is not None]
+        expected[(str(year), "count")] = (
+            sum(1 for v, _ in known if v), len(known), len(rows), len(known))
+        valued = [(v, float(a)) for v, a in known if a is not None]  # type: ignore[arg-type]
+        expected[(str(year), "value")] = (
+            sum(a for v, a in valued if v), sum(a for _, a in valued), len(rows), len(valued))
+    stored = {
+        (period, basis): (num, den, records, known_count)
+        for period, basis, num, den, records, known_count in demo_warehouse.rows(
+            """SELECT period, basis, numerator, denominator, record_count, known_count
+               FROM indicator_results WHERE indicator_id = ? AND breakdown = 'total'
+               AND period <> 'toutes'""", [indicator])
+    }
+    assert stored
+    for key, (num, den, records, known_count) in stored.items():
+        e_num, e_den, e_records, e_known = expected[key]
+        assert (records, known_count) == (e_records, e_known), (indicator, key)
+        assert num == pytest.approx(e_num, abs=0.01) and den == pytest.approx(e_den, abs=0.01)
+
+
+def test_demo_new_suppliers_match_a_plain_computation(demo_warehouse: Warehouse) -> None:
+    """A04 with the generic profile's 3-year window, recomputed from the model tables."""
+    holders: dict[str, list[str | None]] = defaultdict(list)
+    dates: dict[str, set[date]] = defaultdict(set)
+    contracts = {uid: (kind, day) for uid, kind, day in demo_warehouse.rows(
+        "SELECT uid, kind, notification_date FROM contracts")}
+    for uid, siren in demo_warehouse.rows(
+        """SELECT h.uid, s.siren FROM contract_holders h
+           LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key WHERE h.is_current"""):
+        holders[uid].append(siren)
+        if siren and contracts[uid][1]:
+            dates[siren].add(contracts[uid][1])
+    all_days = [d for _, d in contracts.values() if d]
+    first, years_with_data = min(all_days), {d.year for d in all_days}
+
+    def window_start(day: date) -> date:
+        return date(day.year - 3, day.month, min(day.day, 28 if day.month == 2 else day.day))
+
+    def is_new(siren: str | None, day: date | None) -> bool | None:
+        if siren is None or day is None:
+            return None
+        earlier = [d for d in dates[siren] if d < day]
+        if earlier and max(earlier) >= window_start(day):
+            return False
+        covered = all(y in years_with_data for y in range(day.year - 3, day.year))
+        return True if window_start(day) >= first and covered else None
+
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for uid, (kind, day) in contracts.items():
+        if kind != "marche" or day is None:
+            continue
+        flags = [is_new(s, day) for s in holders.get(uid, [])]
+        value = True if True in flags else (False if flags and None not in flags else None)
+        counts[day.year][2] += 1
+        if value is not None:
+            counts[day.year][1] += 1
+            counts[day.year][0] += value
+    for period, num, den, records in demo_warehouse.rows(
+        """SELECT period, numerator, denominator, record_count FROM indicator_results
+           WHERE indicator_id = 'nouveaux-titulaires' AND breakdown = 'total'
+           AND basis = 'count' AND period <> 'toutes'"""):
+        assert [num, den, records] == counts[int(period)], period
+
+
+def test_demo_procedure_mix_matches_a_plain_computation(
+    demo_warehouse: Warehouse, demo_marches: list[dict[str, object]]
+) -> None:
+    from collections import Counter
+
+    for year in (2018, 2019, 2024):
+        mix = Counter(c["procedure"] for c in demo_marches
+                      if c["notification_year"] == year and c["procedure"] is not None)
+        stored = dict(demo_warehouse.rows(
+            """SELECT category, numerator FROM indicator_results
+               WHERE indicator_id = 'procedures' AND period = ? AND breakdown = 'total'
+               AND basis = 'count'""", [str(year)]))
+        assert stored == dict(mix)
+
+
+def test_demo_local_indicators_are_unknown_without_a_territory(
+    demo_warehouse: Warehouse,
+) -> None:
+    """The generic profile names no territory: nobody is known to be local, or not."""
+    assert demo_warehouse.rows(
+        """SELECT DISTINCT known_count FROM indicator_results
+           WHERE indicator_id IN ('montant-entreprises-locales', 'marches-entreprises-locales')"""
+    ) == [(0,)]
 
 
 def test_demo_set_aside_rate_matches_source_records(demo_warehouse: Warehouse) -> None:
