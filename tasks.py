@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run the project with nothing but Python 3.11+.
 
-    python3 tasks.py demo    # set up, load the demo data, build the warehouse, show its status
+    python3 tasks.py demo    # set up, load the demo data, build the warehouse, serve the site
     python3 tasks.py test    # set up, then lint, type-check and run the test suite
     python3 tasks.py setup   # only set up (.venv with the pinned dependencies)
 
@@ -56,6 +56,7 @@ def demo() -> None:
     env = dict(os.environ)
     env.setdefault("OBSERVATOIRE_HOME", str(ROOT / "var" / "demo"))
     run(BIN / "observatoire", "demo", env=env)
+    run(BIN / "observatoire", "serve", "--port", os.environ.get("OBSERVATOIRE_PORT", "8000"), env=env)
 
 
 def test() -> None:

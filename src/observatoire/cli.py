@@ -17,7 +17,7 @@ from rich.markup import escape as _e
 from rich.table import Table
 from rich.text import Text
 
-from observatoire import __version__, reports
+from observatoire import __version__, formatting, reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import service as indicator_service
@@ -421,22 +421,14 @@ def demo_cmd(ctx: click.Context) -> None:
 
 
 def _value(value: Any, unit: str) -> str:
-    """An indicator value in French format: percentages rounded to 0.1, counts whole."""
-    if value is None:
-        return "—"
-    if unit == "percent":
-        return f"{value * 100:.1f}".replace(".", ",") + " %"
-    if unit in ("count", "euros"):
-        return _n(round(value)) + (" €" if unit == "euros" else "")
-    return f"{value:.2f}".replace(".", ",")
+    return formatting.indicator_value(value, unit)
 
 
 def _target(row: dict[str, Any]) -> str:
-    if row.get("target_value") is None:
-        return ""
-    comparator = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[row["target_comparator"]]
-    deadline = row["target_date"].strftime("%d/%m/%Y") if row.get("target_date") else ""
-    return f"{comparator} {_value(row['target_value'], row['unit'])} au {deadline}"
+    return formatting.target(
+        row.get("target_value"), row.get("target_comparator"), row.get("target_date"),
+        row.get("unit", ""),
+    )
 
 
 def _print_barometer(report: dict[str, Any]) -> None:
@@ -600,6 +592,30 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             str(len(i.targets)),
         )
     out.print(table)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Fils de service.")
+@click.pass_obj
+def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
+    """Sert le site public sur l'entrepôt en service."""
+    settings = obj.settings
+    # The web side reads the same configuration, through the environment.
+    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
+    os.environ["OBSERVATOIRE_PROFILE"] = settings.profile
+    if not settings.warehouse_path.exists():
+        out.print(
+            "[yellow]Attention[/] : aucun entrepôt n'est encore construit ; le site l'affichera. "
+            "Lancez « observatoire ingest » puis « observatoire build »."
+        )
+    from waitress import serve
+
+    from observatoire.web.wsgi import application
+
+    out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
+    serve(application, host=host, port=port, threads=threads, ident="observatoire")
 
 
 @cli.command("rules")

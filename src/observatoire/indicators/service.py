@@ -172,3 +172,96 @@ def results(
         ))
     finally:
         con.close()
+
+
+def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Headline values of every indicator by year (first basis, whole scope): the trends."""
+    con = open_warehouse(settings)
+    try:
+        if not _has_results(con):
+            return {}
+        rows = _dicts(con.execute(f"""
+            SELECT r.indicator_id, r.period_year, r.value, r.coverage, r.status
+            FROM indicator_results r
+            JOIN indicators i ON i.indicator_id = r.indicator_id AND i.version = r.version
+            WHERE r.breakdown = '{TOTAL}' AND r.category IS NULL AND r.period_year IS NOT NULL
+              AND r.basis = i.bases[1]
+            ORDER BY r.indicator_id, r.period_year"""))
+    finally:
+        con.close()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.pop("indicator_id"), []).append(row)
+    return out
+
+
+def indicator_detail(
+    settings: Settings,
+    indicator_id: str,
+    breakdown: str | None = None,
+    period: str | None = None,
+    basis: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any] | None:
+    """Everything the indicator page shows: definition, targets, series, one breakdown."""
+    con = open_warehouse(settings)
+    try:
+        if not _has_results(con):
+            return None
+        versions = _dicts(con.execute(
+            "SELECT * FROM indicators WHERE indicator_id = ? ORDER BY version DESC",
+            [indicator_id]))
+        if not versions:
+            return None
+        current = versions[0]
+        axis = _dicts(con.execute(
+            "SELECT * FROM indicator_axes WHERE axis_id = ?", [current["axis_id"]]))[0]
+        targets = _dicts(con.execute(
+            """SELECT * FROM indicator_targets WHERE indicator_id = ?
+               ORDER BY version, basis, target_date""", [indicator_id]))
+        series_rows = _dicts(con.execute(
+            f"""SELECT * FROM indicator_results WHERE indicator_id = ? AND breakdown = '{TOTAL}'
+                ORDER BY period_year NULLS LAST, basis, category""", [indicator_id]))
+        years = sorted({r["period_year"] for r in series_rows if r["period_year"] is not None})
+        bases = list(current["bases"])
+        chosen_basis = basis if basis in bases else bases[0]
+        allowed = list(current["breakdowns"])
+        chosen_breakdown = breakdown if breakdown in allowed else (allowed[0] if allowed else None)
+        periods = [str(y) for y in years] + [ALL_PERIODS]
+        chosen_period = period if period in periods else (str(years[-1]) if years else ALL_PERIODS)
+        groups: list[dict[str, Any]] = []
+        group_count = 0
+        if chosen_breakdown:
+            where = """indicator_id = ? AND breakdown = ? AND period = ? AND basis = ?"""
+            params: list[Any] = [indicator_id, chosen_breakdown, chosen_period, chosen_basis]
+            group_count = int(con.execute(
+                f"SELECT count(*) FROM indicator_results WHERE {where}", params
+            ).fetchall()[0][0])
+            groups = _dicts(con.execute(
+                f"""SELECT * FROM indicator_results WHERE {where}
+                    ORDER BY record_count DESC, breakdown_value NULLS LAST, category
+                    LIMIT ? OFFSET ?""",
+                [*params, max(1, min(limit, 1000)), max(0, offset)]))
+        labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
+        profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+    finally:
+        con.close()
+    return {
+        "indicator": current,
+        "versions": versions,
+        "axis": axis,
+        "profile": profile,
+        "targets": targets,
+        "series": series_rows,
+        "bases": bases,
+        "basis": chosen_basis,
+        "breakdowns": [{"id": b, "label": labels.get(b, b)} for b in allowed],
+        "breakdown": chosen_breakdown,
+        "periods": periods,
+        "period": chosen_period,
+        "groups": groups,
+        "group_count": group_count,
+        "limit": limit,
+        "offset": offset,
+    }

@@ -1,0 +1,49 @@
+"""Template filters: French numbers, percentages, dates, statuses."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import template
+
+from observatoire import formatting
+from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
+
+register = template.Library()
+
+
+@register.filter
+def valeur(value: float | None, unit: str) -> str:
+    return formatting.indicator_value(value, unit)
+
+
+@register.filter
+def pourcent(share: float | None) -> str:
+    return formatting.percent(share, 0) if share is not None else "—"
+
+
+@register.filter
+def nombre(value: Any) -> str:
+    return formatting.number(value)
+
+
+@register.filter
+def date_fr(day: date | None) -> str:
+    return formatting.french_date(day)
+
+
+@register.filter
+def statut(code: str | None) -> str:
+    return STATUS_LABELS.get(code or "", "")
+
+
+@register.filter
+def base(code: str) -> str:
+    return BASIS_LABELS.get(code, code)
+
+
+@register.simple_tag
+def cible(row: dict[str, Any], unit: str) -> str:
+    comparator = row.get("target_comparator") or row.get("comparator")
+    return formatting.target(row.get("target_value"), comparator, row.get("target_date"), unit)

@@ -1,0 +1,18 @@
+"""Stable French URLs; every page has .json and .csv twins of its data."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from observatoire.web import views
+
+urlpatterns = [
+    path("", views.barometer, name="barometre"),
+    re_path(r"^index\.(?P<fmt>json|csv)$", views.barometer, name="barometre-donnees"),
+    re_path(r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)/$", views.indicator, name="indicateur"),
+    re_path(
+        r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)\.(?P<fmt>json|csv)$",
+        views.indicator,
+        name="indicateur-donnees",
+    ),
+]

@@ -1,0 +1,118 @@
+"""Public pages. Each view asks the service layer once and renders the page or its twin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from observatoire.config import Settings
+from observatoire.errors import WarehouseMissing
+from observatoire.indicators import service
+from observatoire.indicators.profile import KINDS, SOURCES, UNITS
+from observatoire.web.exports import csv_response, json_response
+
+PAGE_SIZE = 50
+
+BAROMETER_COLUMNS = [
+    "indicator_id", "code", "title", "axis_title", "kind", "regulatory", "unit", "available",
+    "period", "basis", "value", "numerator", "denominator", "record_count", "known_count",
+    "coverage", "target_value", "target_comparator", "target_date", "status",
+]
+RESULT_COLUMNS = [
+    "indicator_id", "version", "code", "period", "breakdown", "breakdown_value",
+    "breakdown_label", "category", "category_label", "basis", "numerator", "denominator",
+    "value", "record_count", "known_count", "coverage", "target_value", "target_comparator",
+    "target_date", "target_source", "status",
+]
+
+
+def _settings() -> Settings:
+    # Read at each request: the data home and profile follow the environment of the server.
+    return Settings.from_env()
+
+
+def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
+    return render(
+        request, "observatoire/indisponible.html", {"message": error.message, "hint": error.hint},
+        status=503,
+    )
+
+
+def barometer(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+    """``/``: the SPASER axes and, under each, its indicators against their targets."""
+    settings = _settings()
+    try:
+        report = service.barometer(settings)
+        trends = service.series(settings)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    rows = report["indicators"]
+    if fmt == "json":
+        return json_response({
+            "profil": report["profile"],
+            "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])} for r in rows],
+        })
+    if fmt == "csv":
+        return csv_response(rows, BAROMETER_COLUMNS, "barometre.csv")
+    axes: list[dict[str, Any]] = []
+    for row in rows:
+        if not axes or axes[-1]["id"] != row["axis_id"]:
+            axes.append({"id": row["axis_id"], "title": row["axis_title"], "indicators": []})
+        axes[-1]["indicators"].append({**row, "trend": trends.get(row["indicator_id"], [])})
+    return render(request, "observatoire/barometre.html", {
+        "profile": report["profile"], "axes": axes, "kinds": KINDS,
+    })
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(int(value or default), 1)
+    except ValueError:
+        return default
+
+
+def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -> HttpResponse:
+    """``/indicateurs/<id>/``: definition, method, series against the target, breakdowns."""
+    settings = _settings()
+    page = _int(request.GET.get("page"), 1)
+    try:
+        detail = service.indicator_detail(
+            settings, indicator_id,
+            breakdown=request.GET.get("ventilation"),
+            period=request.GET.get("periode"),
+            basis=request.GET.get("base"),
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+        )
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if detail is None:
+        raise Http404("Indicateur inconnu")
+    ind = detail["indicator"]
+    if fmt == "json":
+        return json_response({
+            "indicateur": ind, "axe": detail["axis"], "cibles": detail["targets"],
+            "serie": detail["series"], "ventilation": detail["breakdown"],
+            "periode": detail["period"], "base": detail["basis"], "page": page,
+            "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
+        })
+    if fmt == "csv":
+        return csv_response(
+            detail["series"] + detail["groups"], RESULT_COLUMNS, f"{ind['indicator_id']}.csv"
+        )
+    pages = max(1, -(-detail["group_count"] // PAGE_SIZE))
+    return render(request, "observatoire/indicateur.html", {
+        **detail,
+        "ind": ind,
+        "unit": ind["unit"],
+        "unit_label": UNITS.get(ind["unit"], ""),
+        "kind_label": KINDS.get(ind["kind"], ""),
+        "source_label": SOURCES.get(ind["source"], ""),
+        "headline": [r for r in detail["series"] if r["category"] is None],
+        "distribution": ind["measure"] == "distribution",
+        "page": page,
+        "pages": pages,
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if page < pages else None,
+    })
