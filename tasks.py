@@ -56,7 +56,8 @@ def demo() -> None:
     env = dict(os.environ)
     env.setdefault("OBSERVATOIRE_HOME", str(ROOT / "var" / "demo"))
     run(BIN / "observatoire", "demo", env=env)
-    run(BIN / "observatoire", "serve", "--port", os.environ.get("OBSERVATOIRE_PORT", "8000"), env=env)
+    port = os.environ.get("OBSERVATOIRE_PORT", "8000")
+    run(BIN / "observatoire", "serve", "--port", port, env=env)
 
 
 def test() -> None:
