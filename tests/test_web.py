@@ -83,3 +83,54 @@ def test_csv_exports_neutralise_formulas() -> None:
     assert neutralise("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert neutralise("+33") == "'+33" and neutralise("@SUM(A1)") == "'@SUM(A1)"
     assert neutralise("Région Bretagne") == "Région Bretagne" and neutralise(-3.5) == -3.5
+
+
+def test_explorer_counts_and_totals_match_plain_sql(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/marches.json?annee=2019&procedure=Proc%C3%A9dure+adapt%C3%A9e&tri=montant")))
+    count, total = demo_warehouse.rows(
+        """SELECT count(*), sum(amount) FROM contracts
+           WHERE notification_year = 2019 AND procedure = 'Procédure adaptée'""")[0]
+    assert (data["nombre"], data["montant_total"]) == (count, pytest.approx(total))
+    amounts = [m["amount"] for m in data["marches"] if m["amount"] is not None]
+    assert amounts == sorted(amounts, reverse=True)
+    assert data["filtres"] == {"annee": "2019", "procedure": "Procédure adaptée"}
+
+
+def test_explorer_sums_contracts_not_holders(client: object, demo_warehouse: Warehouse) -> None:
+    # contracts of 2024 with a PME among their holders: several have more than one holder
+    data = json.loads(_text(client.get("/marches.json?annee=2024&categorie=PME")))  # type: ignore[attr-defined]
+    count, total, multi = demo_warehouse.rows(
+        """SELECT count(*), sum(amount), count(*) FILTER (WHERE holder_count > 1)
+           FROM contracts c WHERE notification_year = 2024 AND EXISTS (
+               SELECT 1 FROM contract_holders h JOIN suppliers s USING (supplier_key)
+               WHERE h.uid = c.uid AND h.is_current AND s.category = 'PME')""")[0]
+    assert multi > 0
+    assert (data["nombre"], data["montant_total"]) == (count, pytest.approx(total))
+
+
+def test_explorer_text_filter_is_escaped_and_bad_values_said(client: object) -> None:
+    page = _text(client.get(  # type: ignore[attr-defined]
+        "/marches/?texte=%3Cscript%3Ealert(1)%3C%2Fscript%3E&annee=deux-mille"))
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Filtre « annee » ignoré" in page
+
+
+def test_contract_page_shows_versions_holders_provenance_and_quality(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    uid, modifications = demo_warehouse.rows(
+        """SELECT uid, modification_count FROM contracts WHERE modification_count > 0
+           AND uid IN (SELECT uid FROM findings) ORDER BY uid LIMIT 1""")[0]
+    response = client.get(f"/marches/{uid}/")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    page = _text(response)
+    assert "Versions et modifications" in page and "Provenance" in page
+    data = json.loads(_text(client.get(f"/marches/{uid}.json")))  # type: ignore[attr-defined]
+    assert len(data["versions"]) == modifications + 1
+    assert data["findings"] and all(f["title"] for f in data["findings"])
+    assert data["records"][0]["status"] in ("kept", "duplicate")
+    assert client.get("/marches/pas-un-marche/").status_code == 404  # type: ignore[attr-defined]

@@ -15,4 +15,8 @@ urlpatterns = [
         views.indicator,
         name="indicateur-donnees",
     ),
+    path("marches/", views.contracts, name="marches"),
+    re_path(r"^marches\.(?P<fmt>json|csv)$", views.contracts, name="marches-donnees"),
+    re_path(r"^marches/(?P<uid>[^/]+)\.(?P<fmt>json|csv)$", views.contract, name="marche-donnees"),
+    re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="marche"),
 ]

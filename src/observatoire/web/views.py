@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from observatoire import explorer
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
@@ -116,3 +118,61 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
         "previous_page": page - 1 if page > 1 else None,
         "next_page": page + 1 if page < pages else None,
     })
+
+
+CONTRACT_COLUMNS = [
+    "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
+    "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
+    "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
+]
+
+
+def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+    """``/marches/``: the contract explorer; the URL holds every filter, the sort and the page."""
+    settings = _settings()
+    filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
+    sort = request.GET.get("tri") or "date"
+    page = _int(request.GET.get("page"), 1)
+    size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
+    try:
+        result = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
+        options = explorer.choices(settings)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if fmt == "json":
+        return json_response({
+            "filtres": filters.as_query(), "tri": sort, "page": result["page"],
+            "pages": result["pages"], "nombre": result["count"],
+            "montant_total": result["amount_total"], "marches": result["contracts"],
+        })
+    if fmt == "csv":
+        return csv_response(result["contracts"], CONTRACT_COLUMNS, "marches.csv")
+    state = filters.as_query()
+    query = "&".join(f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items())
+    return render(request, "observatoire/marches.html", {
+        **result, "filters": state, "problems": problems, "sort": sort, "query": query,
+        "options": options, "sorts": SORT_LABELS,
+    })
+
+
+SORT_LABELS = {
+    "date": "les plus récents", "date_asc": "les plus anciens", "montant": "montant décroissant",
+    "montant_asc": "montant croissant", "acheteur": "acheteur",
+}
+
+
+def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResponse:
+    """``/marches/<uid>/``: a contract, every version, its holders, provenance and quality."""
+    settings = _settings()
+    try:
+        detail = explorer.contract(settings, uid)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if detail is None:
+        raise Http404("Marché inconnu")
+    if fmt == "json":
+        return json_response(detail)
+    if fmt == "csv":
+        return csv_response(detail["versions"], list(detail["versions"][0]) if detail["versions"]
+                            else ["uid"], f"marche-{uid}.csv")
+    return render(request, "observatoire/marche.html", {**detail, "c": detail["contract"]})

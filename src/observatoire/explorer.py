@@ -1,0 +1,262 @@
+"""The contract explorer and the contract page: the read side of the web, the API and the CLI.
+
+Every filter value is bound as a parameter; only the code's own column names are written into
+the SQL. Amounts are summed per contract, never per holder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import duckdb
+
+from observatoire.config import Settings
+from observatoire.warehouse import open_warehouse
+
+MAX_PAGE_SIZE = 200
+SORTS = {
+    "date": "c.notification_date DESC NULLS LAST, c.uid",
+    "date_asc": "c.notification_date ASC NULLS LAST, c.uid",
+    "montant": "c.amount DESC NULLS LAST, c.uid",
+    "montant_asc": "c.amount ASC NULLS LAST, c.uid",
+    "acheteur": "b.name NULLS LAST, c.uid",
+}
+
+
+@dataclass(frozen=True)
+class ContractFilters:
+    """What a user can filter the contracts on; every field optional (French URL names)."""
+
+    annee: int | None = None
+    acheteur: str | None = None  # buyer SIRET
+    titulaire: str | None = None  # supplier SIRET, SIREN or supplier key
+    domaine: str | None = None  # purchase domain id of the profile
+    cpv: str | None = None  # CPV code or prefix
+    procedure: str | None = None
+    montant_min: float | None = None
+    montant_max: float | None = None
+    clause_sociale: bool | None = None
+    clause_environnementale: bool | None = None
+    categorie: str | None = None  # PME, ETI, GE of a holder
+    departement: str | None = None  # département of a holder
+    texte: str | None = None  # words of the object
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
+        """Read filters from URL parameters; a value that does not read is ignored and said."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            raw = (query.get(f.name) or "").strip()
+            if not raw:
+                continue
+            try:
+                values[f.name] = _parse(f.name, raw)
+            except ValueError:
+                problems.append(f"Filtre « {f.name} » ignoré : valeur « {raw[:40]} » illisible.")
+        return cls(**values), problems
+
+    def as_query(self) -> dict[str, str]:
+        out = {}
+        for key, value in asdict(self).items():
+            if value is None:
+                continue
+            out[key] = ("oui" if value else "non") if isinstance(value, bool) else str(value)
+        return out
+
+
+def _parse(name: str, raw: str) -> Any:
+    if name == "annee":
+        year = int(raw)
+        if not 1990 <= year <= 2100:
+            raise ValueError(raw)
+        return year
+    if name in ("montant_min", "montant_max"):
+        return float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+    if name in ("clause_sociale", "clause_environnementale"):
+        if raw.lower() in ("oui", "1", "true"):
+            return True
+        if raw.lower() in ("non", "0", "false"):
+            return False
+        raise ValueError(raw)
+    if name == "acheteur" and not re.fullmatch(r"\d{14}", raw):
+        raise ValueError(raw)
+    if name == "cpv" and not re.fullmatch(r"\d{1,8}", raw.split("-")[0]):
+        raise ValueError(raw)
+    if name == "cpv":
+        return raw.split("-")[0]
+    if name == "categorie" and raw.upper() not in ("PME", "ETI", "GE"):
+        raise ValueError(raw)
+    if name == "categorie":
+        return raw.upper()
+    return raw[:200]
+
+
+def _where(f: ContractFilters) -> tuple[str, list[Any]]:
+    clauses, params = ["TRUE"], []
+    simple = (
+        ("c.notification_year = ?", f.annee),
+        ("c.buyer_siret = ?", f.acheteur),
+        ("ic.purchase_domain = ?", f.domaine),
+        ("c.procedure = ?", f.procedure),
+        ("c.amount >= ?", f.montant_min),
+        ("c.amount <= ?", f.montant_max),
+        ("c.has_social_consideration = ?", f.clause_sociale),
+        ("c.has_environmental_consideration = ?", f.clause_environnementale),
+    )
+    for clause, value in simple:
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if f.cpv:
+        clauses.append("starts_with(c.cpv, ?)")
+        params.append(f.cpv)
+    if f.texte:
+        clauses.append("contains(lower(c.object), lower(?))")
+        params.append(f.texte)
+    holder = []
+    if f.titulaire:
+        holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
+        params += [f.titulaire, f.titulaire, f.titulaire]
+    if f.categorie:
+        holder.append("s.category = ?")
+        params.append(f.categorie)
+    if f.departement:
+        holder.append("s.departement_code = ?")
+        params.append(f.departement)
+    if holder:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM contract_holders h JOIN suppliers s USING (supplier_key) "
+            f"WHERE h.uid = c.uid AND h.is_current AND {' AND '.join(holder)})"
+        )
+    return " AND ".join(clauses), params
+
+
+_FROM = """FROM contracts c
+LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+LEFT JOIN indicator_contracts ic ON ic.uid = c.uid"""
+
+LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buyer_siret,
+    b.name AS buyer_name, c.object, c.cpv, c.cpv_label, c.procedure, c.amount,
+    c.duration_months, c.estimated_end_date, c.holder_count, ic.purchase_domain,
+    c.has_social_consideration, c.has_environmental_consideration"""
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def search(
+    settings: Settings, filters: ContractFilters, sort: str = "date", page: int = 1,
+    page_size: int = 50,
+) -> dict[str, Any]:
+    """One page of contracts, the number of contracts matching and their total amount."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    page = max(1, page)
+    where, params = _where(filters)
+    order = SORTS.get(sort, SORTS["date"])
+    con = open_warehouse(settings)
+    try:
+        count, total, unknown = con.execute(
+            f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) {_FROM} WHERE {where}",
+            params,
+        ).fetchall()[0]
+        rows = _dicts(con.execute(
+            f"SELECT {LIST_COLUMNS} {_FROM} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, page_size, (page - 1) * page_size],
+        ))
+        if rows:
+            holders = con.execute(
+                """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
+                       COALESCE(s.name, h.holder_id))
+                   FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+                   WHERE h.is_current AND h.uid IN (SELECT unnest(?)) GROUP BY h.uid""",
+                [[r["uid"] for r in rows]],
+            ).fetchall()
+            names = dict(holders)
+            for r in rows:
+                r["holders"] = names.get(r["uid"], [])
+    finally:
+        con.close()
+    return {
+        "contracts": rows,
+        "count": int(count),
+        "amount_total": float(total) if total is not None else 0.0,
+        "amount_unknown": int(unknown),
+        "page": page,
+        "page_size": page_size,
+        "pages": max(1, -(-int(count) // page_size)),
+    }
+
+
+def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Values offered by the explorer's selects: years, procedures, purchase domains."""
+    con = open_warehouse(settings)
+    try:
+        years = [str(y) for (y,) in con.execute(
+            "SELECT DISTINCT notification_year FROM contracts WHERE notification_year IS NOT NULL "
+            "ORDER BY 1 DESC").fetchall()]
+        procedures = [p for (p,) in con.execute(
+            "SELECT DISTINCT procedure FROM contracts WHERE procedure IS NOT NULL ORDER BY 1"
+        ).fetchall()]
+        domains = con.execute(
+            "SELECT domain_id, min(label) FROM profile_purchase_domains GROUP BY 1 ORDER BY 2"
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        "annee": [(y, y) for y in years],
+        "procedure": [(p, p) for p in procedures],
+        "domaine": [(d, label) for d, label in domains],
+        "categorie": [("PME", "PME"), ("ETI", "ETI"), ("GE", "Grande entreprise")],
+    }
+
+
+def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
+    """One contract with its versions, holders, subcontracts, provenance and quality notes."""
+    con = open_warehouse(settings)
+    try:
+        found = _dicts(con.execute(
+            f"""SELECT c.*, b.name AS buyer_name, ic.purchase_domain,
+                    d.label AS purchase_domain_label
+                {_FROM}
+                LEFT JOIN (SELECT domain_id, min(label) AS label FROM profile_purchase_domains
+                           GROUP BY 1) d ON d.domain_id = ic.purchase_domain
+                WHERE c.uid = ?""", [uid]))
+        if not found:
+            return None
+        return {
+            "contract": found[0],
+            "versions": _dicts(con.execute(
+                "SELECT * FROM contract_versions WHERE uid = ? ORDER BY version", [uid])),
+            "holders": _dicts(con.execute(
+                """SELECT h.*, s.name, s.siret, s.siren, s.category, s.commune_name,
+                       s.departement_code
+                   FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+                   WHERE h.uid = ? ORDER BY h.version, h.supplier_key""", [uid])),
+            "subcontracts": _dicts(con.execute(
+                "SELECT * FROM subcontracts WHERE uid = ? ORDER BY notification_date, act_id",
+                [uid])),
+            "records": _dicts(con.execute(
+                """SELECT record_key, source, file_name, position, line, status, reasons,
+                       family, load_id
+                   FROM source_records WHERE uid = ? ORDER BY status, load_id, position""",
+                [uid])),
+            "findings": _dicts(con.execute(
+                """SELECT f.rule_id, f.severity, f.field, f.raw_value, f.value, f.file_name,
+                       f.position, q.title, q.explanation, q.hint
+                   FROM findings f LEFT JOIN quality_rules q
+                       ON q.rule_id = f.rule_id AND q.field = f.field
+                   WHERE f.uid = ?
+                   ORDER BY CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1
+                                            WHEN 'correction' THEN 2 ELSE 3 END,
+                            f.rule_id, f.finding_id""", [uid])),
+            "execution": _dicts(con.execute(
+                "SELECT * FROM concession_execution WHERE uid = ? ORDER BY publication_date",
+                [uid])),
+        }
+    finally:
+        con.close()
