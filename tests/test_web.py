@@ -134,3 +134,33 @@ def test_contract_page_shows_versions_holders_provenance_and_quality(
     assert data["findings"] and all(f["title"] for f in data["findings"])
     assert data["records"][0]["status"] in ("kept", "duplicate")
     assert client.get("/marches/pas-un-marche/").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_buyer_page_and_twins_match_plain_sql(client: object, demo_warehouse: Warehouse) -> None:
+    siret, count = demo_warehouse.rows(
+        "SELECT buyer_siret, contract_count FROM buyers ORDER BY contract_count DESC, 1 LIMIT 1")[0]
+    response = client.get(f"/acheteurs/{siret}/")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    data = json.loads(_text(client.get(f"/acheteurs/{siret}.json")))  # type: ignore[attr-defined]
+    assert sum(y["contracts"] for y in data["by_year"]) == count
+    assert sum(c["contracts"] for c in data["categories"]) == count
+    top = demo_warehouse.rows(
+        """SELECT h.supplier_key, sum(c.amount) AS amount FROM contracts c
+           JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+           WHERE c.buyer_siret = ? GROUP BY 1 ORDER BY amount DESC NULLS LAST, 1 LIMIT 1""",
+        [siret])[0]
+    assert data["suppliers"][0]["amount"] == pytest.approx(top[1])
+    assert client.get("/acheteurs/00000000000000/").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_supplier_page_by_siret(client: object, demo_warehouse: Warehouse) -> None:
+    siret, key = demo_warehouse.rows(
+        """SELECT s.siret, s.supplier_key FROM suppliers s WHERE s.siret IS NOT NULL
+           ORDER BY s.contract_count DESC, 1 LIMIT 1""")[0]
+    response = client.get(f"/titulaires/{siret}/")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    data = json.loads(_text(client.get(f"/titulaires/{siret}.json")))  # type: ignore[attr-defined]
+    contracts = demo_warehouse.value(
+        "SELECT count(DISTINCT uid) FROM contract_holders WHERE supplier_key = ? AND is_current",
+        [key])
+    assert sum(y["contracts"] for y in data["by_year"]) == contracts

@@ -260,3 +260,71 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
         }
     finally:
         con.close()
+
+
+def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
+    """A buyer: its contracts by year, main suppliers, procedures and latest contracts."""
+    con = open_warehouse(settings)
+    try:
+        found = _dicts(con.execute("SELECT * FROM buyers WHERE buyer_siret = ?", [siret]))
+        if not found:
+            return None
+        by_year = _dicts(con.execute(
+            """SELECT notification_year AS year, count(*) AS contracts, sum(amount) AS amount
+               FROM contracts WHERE buyer_siret = ? GROUP BY 1 ORDER BY 1 NULLS LAST""", [siret]))
+        suppliers = _dicts(con.execute(
+            """SELECT s.supplier_key, s.siret, COALESCE(s.name, h.holder_id) AS name, s.category,
+                   count(DISTINCT c.uid) AS contracts, sum(c.amount) AS amount
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+               WHERE c.buyer_siret = ?
+               GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC, name LIMIT 20""",
+            [siret]))
+        categories = _dicts(con.execute(
+            """SELECT COALESCE(ic.supplier_category, 'inconnue') AS category,
+                   count(*) AS contracts, sum(c.amount) AS amount
+               FROM contracts c LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
+               WHERE c.buyer_siret = ? GROUP BY 1 ORDER BY 2 DESC""", [siret]))
+        procedures = _dicts(con.execute(
+            """SELECT COALESCE(procedure, 'non publiée') AS procedure, count(*) AS contracts,
+                   sum(amount) AS amount
+               FROM contracts WHERE buyer_siret = ? GROUP BY 1 ORDER BY 2 DESC""", [siret]))
+    finally:
+        con.close()
+    latest = search(settings, ContractFilters(acheteur=siret), page_size=10)
+    return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
+            "categories": categories, "procedures": procedures, "latest": latest}
+
+
+def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
+    """A supplier (by SIRET or supplier key): its contracts by year, buyers, latest contracts."""
+    con = open_warehouse(settings)
+    try:
+        found = _dicts(con.execute(
+            """SELECT * FROM suppliers WHERE siret = ? OR supplier_key = ?
+               ORDER BY supplier_key LIMIT 1""", [key, key]))
+        if not found:
+            return None
+        supplier_key = found[0]["supplier_key"]
+        by_year = _dicts(con.execute(
+            """SELECT c.notification_year AS year, count(*) AS contracts, sum(c.amount) AS amount
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               WHERE h.supplier_key = ? GROUP BY 1 ORDER BY 1 NULLS LAST""", [supplier_key]))
+        buyers = _dicts(con.execute(
+            """SELECT c.buyer_siret, b.name, count(*) AS contracts, sum(c.amount) AS amount
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+               WHERE h.supplier_key = ?
+               GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC LIMIT 20""",
+            [supplier_key]))
+        co_holders = int(con.execute(
+            """SELECT count(*) FROM contract_holders h JOIN contracts c ON c.uid = h.uid
+               WHERE h.supplier_key = ? AND h.is_current AND c.holder_count > 1""",
+            [supplier_key]).fetchall()[0][0])
+    finally:
+        con.close()
+    latest = search(
+        settings, ContractFilters(titulaire=found[0]["siret"] or supplier_key), page_size=10
+    )
+    return {"supplier": found[0], "by_year": by_year, "buyers": buyers,
+            "grouped_contracts": co_holders, "latest": latest}

@@ -19,4 +19,10 @@ urlpatterns = [
     re_path(r"^marches\.(?P<fmt>json|csv)$", views.contracts, name="marches-donnees"),
     re_path(r"^marches/(?P<uid>[^/]+)\.(?P<fmt>json|csv)$", views.contract, name="marche-donnees"),
     re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="marche"),
+    re_path(r"^acheteurs/(?P<siret>\d{14})/$", views.buyer, name="acheteur"),
+    re_path(r"^acheteurs/(?P<siret>\d{14})\.(?P<fmt>json|csv)$", views.buyer,
+            name="acheteur-donnees"),
+    re_path(r"^titulaires/(?P<key>[^/]+)\.(?P<fmt>json|csv)$", views.supplier,
+            name="titulaire-donnees"),
+    re_path(r"^titulaires/(?P<key>[^/]+)/$", views.supplier, name="titulaire"),
 ]

@@ -176,3 +176,35 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResp
         return csv_response(detail["versions"], list(detail["versions"][0]) if detail["versions"]
                             else ["uid"], f"marche-{uid}.csv")
     return render(request, "observatoire/marche.html", {**detail, "c": detail["contract"]})
+
+
+def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpResponse:
+    """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
+    try:
+        detail = explorer.buyer(_settings(), siret)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if detail is None:
+        raise Http404("Acheteur inconnu")
+    if fmt == "json":
+        return json_response(detail)
+    if fmt == "csv":
+        return csv_response(detail["by_year"], ["year", "contracts", "amount"],
+                            f"acheteur-{siret}.csv")
+    return render(request, "observatoire/acheteur.html", {**detail, "b": detail["buyer"]})
+
+
+def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResponse:
+    """``/titulaires/<siret or key>/``: a supplier's contracts by year and its buyers."""
+    try:
+        detail = explorer.supplier(_settings(), key)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if detail is None:
+        raise Http404("Titulaire inconnu")
+    if fmt == "json":
+        return json_response(detail)
+    if fmt == "csv":
+        return csv_response(detail["by_year"], ["year", "contracts", "amount"],
+                            "titulaire.csv")
+    return render(request, "observatoire/titulaire.html", {**detail, "s": detail["supplier"]})
