@@ -164,3 +164,41 @@ def test_supplier_page_by_siret(client: object, demo_warehouse: Warehouse) -> No
         "SELECT count(DISTINCT uid) FROM contract_holders WHERE supplier_key = ? AND is_current",
         [key])
     assert sum(y["contracts"] for y in data["by_year"]) == contracts
+
+
+def test_api_answers_as_its_openapi_description_says(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    spec = json.loads(_text(client.get("/api/openapi.json")))  # type: ignore[attr-defined]
+    assert spec["openapi"].startswith("3.")
+    siret = demo_warehouse.value("SELECT buyer_siret FROM buyers ORDER BY contract_count DESC LIMIT 1")
+    uid = demo_warehouse.value("SELECT uid FROM contracts ORDER BY uid LIMIT 1")
+    supplier = demo_warehouse.value(
+        "SELECT siret FROM suppliers WHERE siret IS NOT NULL ORDER BY siret LIMIT 1")
+    values = {"uid": uid, "siret": siret, "id": supplier}
+    for path, item in spec["paths"].items():
+        op = item["get"]
+        url = path
+        for p in op["parameters"]:
+            if p["in"] == "path":
+                value = "marches-pme" if "indicateurs" in path else values[p["name"]]
+                url = url.replace("{" + p["name"] + "}", value)
+        response = client.get(url)  # type: ignore[attr-defined]
+        assert response.status_code == 200, url
+        body = json.loads(_text(response))
+        schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+        if schema["type"] == "object":
+            assert set(schema.get("required", [])) <= set(body), url
+            items = schema["properties"].get("elements", {}).get("items")
+            if items and body["elements"]:
+                assert set(items["properties"]) <= set(body["elements"][0]), url
+        else:
+            assert isinstance(body, list) and body
+            assert set(schema["items"]["properties"]) <= set(body[0]), url
+    page = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/api/v1/marches?annee=2019&taille=10&page=2")))
+    assert page["total"] == demo_warehouse.value(
+        "SELECT count(*) FROM contracts WHERE notification_year = 2019")
+    assert len(page["elements"]) == 10 and page["page"] == 2
+    assert client.get("/api/v1/marches/inconnu").status_code == 404  # type: ignore[attr-defined]
+    assert "GET /api/v1/marches" in _text(client.get("/api/"))  # type: ignore[attr-defined]

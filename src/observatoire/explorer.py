@@ -328,3 +328,47 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
     )
     return {"supplier": found[0], "by_year": by_year, "buyers": buyers,
             "grouped_contracts": co_holders, "latest": latest}
+
+
+def buyers(settings: Settings, text: str | None = None, page: int = 1,
+           page_size: int = 50) -> dict[str, Any]:
+    """Buyers, largest first; ``text`` searches their names and SIRET."""
+    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    where, params = "TRUE", []
+    if text:
+        where = "(contains(lower(name), lower(?)) OR starts_with(buyer_siret, ?))"
+        params = [text[:200], text[:200]]
+    con = open_warehouse(settings)
+    try:
+        count = int(con.execute(f"SELECT count(*) FROM buyers WHERE {where}", params)
+                    .fetchall()[0][0])
+        rows = _dicts(con.execute(
+            f"""SELECT * FROM buyers WHERE {where}
+                ORDER BY amount_total DESC NULLS LAST, buyer_siret LIMIT ? OFFSET ?""",
+            [*params, page_size, (page - 1) * page_size]))
+    finally:
+        con.close()
+    return {"buyers": rows, "count": count, "page": page,
+            "pages": max(1, -(-count // page_size))}
+
+
+def suppliers(settings: Settings, text: str | None = None, page: int = 1,
+              page_size: int = 50) -> dict[str, Any]:
+    """Suppliers, most contracts first; ``text`` searches their names and identifiers."""
+    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    where, params = "TRUE", []
+    if text:
+        where = "(contains(lower(name), lower(?)) OR starts_with(holder_id, ?))"
+        params = [text[:200], text[:200]]
+    con = open_warehouse(settings)
+    try:
+        count = int(con.execute(f"SELECT count(*) FROM suppliers WHERE {where}", params)
+                    .fetchall()[0][0])
+        rows = _dicts(con.execute(
+            f"""SELECT * FROM suppliers WHERE {where}
+                ORDER BY contract_count DESC, supplier_key LIMIT ? OFFSET ?""",
+            [*params, page_size, (page - 1) * page_size]))
+    finally:
+        con.close()
+    return {"suppliers": rows, "count": count, "page": page,
+            "pages": max(1, -(-count // page_size))}

@@ -149,6 +149,7 @@ def results(
     period: str | None = None,
     breakdown: str | None = TOTAL,
     limit: int = 10_000,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows of ``indicator_results``, filtered (parameterised), in a stable order."""
     con = open_warehouse(settings)
@@ -162,12 +163,12 @@ def results(
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        params.append(max(1, min(limit, 1_000_000)))
+        params += [max(1, min(limit, 1_000_000)), max(0, offset)]
         return _dicts(con.execute(
             f"""SELECT * FROM indicator_results WHERE {' AND '.join(where)}
                 ORDER BY code, indicator_id, version, period, breakdown, breakdown_value NULLS FIRST,
                     category NULLS FIRST, basis
-                LIMIT ?""",
+                LIMIT ? OFFSET ?""",
             params,
         ))
     finally:

@@ -48,9 +48,10 @@ def _json_default(value: Any) -> Any:
     return plain if plain is not value else str(value)
 
 
-def json_response(data: Any) -> JsonResponse:
+def json_response(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(
-        data, safe=False, encoder=_Encoder, json_dumps_params={"ensure_ascii": False}
+        data, safe=False, encoder=_Encoder, json_dumps_params={"ensure_ascii": False},
+        status=status,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from observatoire.web import views
+from observatoire.web import api, views
 
 urlpatterns = [
     path("", views.barometer, name="barometre"),
@@ -25,4 +25,15 @@ urlpatterns = [
     re_path(r"^titulaires/(?P<key>[^/]+)\.(?P<fmt>json|csv)$", views.supplier,
             name="titulaire-donnees"),
     re_path(r"^titulaires/(?P<key>[^/]+)/$", views.supplier, name="titulaire"),
+    path("api/", api.documentation, name="api"),
+    path("api/openapi.json", api.openapi, name="openapi"),
+    path("api/v1/marches", api.contracts),
+    path("api/v1/marches/<str:uid>", api.contract),
+    path("api/v1/acheteurs", api.buyers),
+    path("api/v1/acheteurs/<str:siret>", api.buyer),
+    path("api/v1/titulaires", api.suppliers),
+    path("api/v1/titulaires/<str:key>", api.supplier),
+    path("api/v1/indicateurs", api.indicators),
+    path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
+    path("api/v1/resultats", api.results),
 ]
