@@ -171,7 +171,8 @@ def test_api_answers_as_its_openapi_description_says(
 ) -> None:
     spec = json.loads(_text(client.get("/api/openapi.json")))  # type: ignore[attr-defined]
     assert spec["openapi"].startswith("3.")
-    siret = demo_warehouse.value("SELECT buyer_siret FROM buyers ORDER BY contract_count DESC LIMIT 1")
+    siret = demo_warehouse.value(
+        "SELECT buyer_siret FROM buyers ORDER BY contract_count DESC LIMIT 1")
     uid = demo_warehouse.value("SELECT uid FROM contracts ORDER BY uid LIMIT 1")
     supplier = demo_warehouse.value(
         "SELECT siret FROM suppliers WHERE siret IS NOT NULL ORDER BY siret LIMIT 1")
