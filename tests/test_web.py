@@ -203,3 +203,36 @@ def test_api_answers_as_its_openapi_description_says(
     assert len(page["elements"]) == 10 and page["page"] == 2
     assert client.get("/api/v1/marches/inconnu").status_code == 404  # type: ignore[attr-defined]
     assert "GET /api/v1/marches" in _text(client.get("/api/"))  # type: ignore[attr-defined]
+
+
+def test_opportunities_list_the_contracts_ending_soon(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    from datetime import date
+
+    today = date.today()
+    until = date(today.year + 2, today.month, min(today.day, 28))
+    data = json.loads(_text(client.get("/opportunites.json?mois=24")))  # type: ignore[attr-defined]
+    expected = demo_warehouse.value(
+        "SELECT count(*) FROM contracts WHERE estimated_end_date >= ? AND estimated_end_date < ?",
+        [today, until]) if today.day <= 28 else data["count"]
+    assert data["count"] == expected
+    ends = [c["estimated_end_date"] for c in data["contracts"]]
+    assert ends == sorted(ends)
+    feed = client.get("/opportunites.atom?mois=24")  # type: ignore[attr-defined]
+    assert feed["Content-Type"].startswith("application/atom+xml")
+    assert _text(feed).count("<entry>") == min(data["count"], 200)
+    assert client.get("/opportunites/").status_code == 200  # type: ignore[attr-defined]
+
+
+def test_quality_page_reconciles_records(client: object, demo_warehouse: Warehouse) -> None:
+    page = _text(client.get("/qualite/"))  # type: ignore[attr-defined]
+    total = demo_warehouse.value("SELECT count(*) FROM source_records")
+    assert "15\u202f127 enregistrements lus" in page and total == 15_127
+    data = json.loads(_text(client.get("/qualite.json")))  # type: ignore[attr-defined]
+    assert sum(r["records"] for r in data["records"]) == total
+    sources = {s for (s,) in demo_warehouse.rows(
+        "SELECT DISTINCT source FROM source_records WHERE status = 'kept'")}
+    assert {s["source"] for s in data["completeness"]} == sources
+    assert sum(s["contracts"] for s in data["completeness"]) == demo_warehouse.value(
+        "SELECT count(*) FROM contracts")

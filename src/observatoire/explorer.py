@@ -6,8 +6,10 @@ the SQL. Amounts are summed per contract, never per holder.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -372,3 +374,46 @@ def suppliers(settings: Settings, text: str | None = None, page: int = 1,
         con.close()
     return {"suppliers": rows, "count": count, "page": page,
             "pages": max(1, -(-count // page_size))}
+
+
+def upcoming(
+    settings: Settings, today: date, months: int = 12, domain: str | None = None,
+    departement: str | None = None, page: int = 1, page_size: int = 50,
+) -> dict[str, Any]:
+    """Contracts whose estimated end (notification + duration after modifications) falls in the
+    coming months: what companies can prepare to bid for again."""
+    months = max(1, min(months, 60))
+    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
+    params: list[Any] = [today, _add_months(today, months)]
+    if domain:
+        clauses.append("ic.purchase_domain = ?")
+        params.append(domain)
+    if departement:
+        clauses.append("c.place_departement_code = ?")
+        params.append(departement)
+    where = " AND ".join(clauses)
+    con = open_warehouse(settings)
+    try:
+        count, total = con.execute(
+            f"SELECT count(*), sum(c.amount) {_FROM} WHERE {where}", params).fetchall()[0]
+        rows = _dicts(con.execute(
+            f"""SELECT {LIST_COLUMNS}, c.place_departement_code, c.is_framework_agreement
+                {_FROM} WHERE {where}
+                ORDER BY c.estimated_end_date, c.uid LIMIT ? OFFSET ?""",
+            [*params, page_size, (page - 1) * page_size]))
+        departements = con.execute(
+            """SELECT DISTINCT c.place_departement_code, d.departement_name FROM contracts c
+               JOIN ref_departements d ON d.departement_code = c.place_departement_code
+               ORDER BY 1""").fetchall()
+    finally:
+        con.close()
+    return {"contracts": rows, "count": int(count), "amount_total": float(total or 0),
+            "page": page, "pages": max(1, -(-int(count) // page_size)), "months": months,
+            "until": _add_months(today, months), "departements": departements}
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

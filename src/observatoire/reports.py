@@ -105,6 +105,23 @@ def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
                           AND f.severity = 'correction') AS repairs
                 FROM source_records sr GROUP BY sr.load_id, sr.file_name ORDER BY sr.load_id""",
             ),
+            "completeness": _rows(
+                con,
+                """
+                SELECT sr.source, count(*) AS contracts,
+                       avg(CASE WHEN c.notification_date_source = 'notification' THEN 1 ELSE 0 END)
+                           AS with_notification_date,
+                       avg(CASE WHEN c.amount IS NOT NULL THEN 1 ELSE 0 END) AS with_amount,
+                       avg(CASE WHEN c.cpv IS NOT NULL THEN 1 ELSE 0 END) AS with_cpv,
+                       avg(CASE WHEN c.holder_count > 0 THEN 1 ELSE 0 END) AS with_holders,
+                       avg(CASE WHEN c.place_departement_code IS NOT NULL THEN 1 ELSE 0 END)
+                           AS with_place,
+                       avg(CASE WHEN c.has_social_consideration IS NOT NULL THEN 1 ELSE 0 END)
+                           AS with_considerations
+                FROM source_records sr JOIN contracts c ON c.uid = sr.uid
+                WHERE sr.status = 'kept'
+                GROUP BY sr.source ORDER BY contracts DESC, sr.source""",
+            ),
             "by_buyer": _rows(
                 con,
                 """

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import explorer
+from observatoire import explorer, formatting, reports
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
@@ -208,3 +210,70 @@ def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResp
         return csv_response(detail["by_year"], ["year", "contracts", "amount"],
                             "titulaire.csv")
     return render(request, "observatoire/titulaire.html", {**detail, "s": detail["supplier"]})
+
+
+def opportunities(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+    """``/opportunites/``: contracts that end in the coming months, by domain and place."""
+    months = min(_int(request.GET.get("mois"), 12), 60)
+    domain = request.GET.get("domaine") or None
+    departement = request.GET.get("departement") or None
+    page = _int(request.GET.get("page"), 1)
+    settings = _settings()
+    try:
+        result = explorer.upcoming(settings, date.today(), months, domain, departement, page,
+                                   explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE)
+        options = explorer.choices(settings)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if fmt == "json":
+        return json_response(result)
+    if fmt == "csv":
+        return csv_response(result["contracts"], [*CONTRACT_COLUMNS, "place_departement_code"],
+                            "opportunites.csv")
+    if fmt == "atom":
+        return _atom(request, result)
+    state = {k: v for k, v in (("mois", str(months)), ("domaine", domain),
+                               ("departement", departement)) if v}
+    return render(request, "observatoire/opportunites.html", {
+        **result, "options": options, "domain": domain, "departement": departement,
+        "query": "&".join(f"{k}={quote(v)}" for k, v in state.items()),
+    })
+
+
+def _atom(request: HttpRequest, result: dict[str, Any]) -> HttpResponse:
+    feed = Atom1Feed(
+        title="Observatoire de l'achat public — marchés qui arrivent à échéance",
+        link=request.build_absolute_uri("/opportunites/"),
+        description="Marchés dont la fin estimée approche : préparez-vous à répondre.",
+        language="fr",
+    )
+    for c in result["contracts"]:
+        link = request.build_absolute_uri(f"/marches/{quote(c['uid'], safe='')}/")
+        feed.add_item(
+            title=f"{c['object'] or c['cpv_label'] or c['uid']} — fin estimée le "
+                  f"{c['estimated_end_date']:%d/%m/%Y}",
+            link=link,
+            unique_id=link,
+            description=f"{c['buyer_name'] or c['buyer_siret']} ; "
+                        f"{formatting.number(c['amount'])} € HT ; {c['procedure'] or ''}",
+        )
+    response = HttpResponse(content_type="application/atom+xml; charset=utf-8")
+    feed.write(response, "utf-8")
+    return response
+
+
+def quality(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+    """``/qualite/``: completeness and findings per source, rule and buyer, in public."""
+    try:
+        report = reports.quality(_settings(), limit=50)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if fmt == "json":
+        return json_response(report)
+    if fmt == "csv":
+        return csv_response(report["by_rule"], ["rule_id", "severity", "field", "title",
+                                                "findings", "records"], "qualite.csv")
+    records = {r["status"]: r["records"] for r in report["records"]}
+    return render(request, "observatoire/qualite.html", {
+        **report, "counts": records, "total": sum(records.values()),
+    })
