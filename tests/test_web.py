@@ -78,7 +78,7 @@ def test_unknown_indicator_is_404_and_bad_parameters_fall_back(client: object) -
 
 
 def test_csv_exports_neutralise_formulas() -> None:
-    from observatoire.web.exports import neutralise
+    from observatoire.datasets import neutralise
 
     assert neutralise("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert neutralise("+33") == "'+33" and neutralise("@SUM(A1)") == "'@SUM(A1)"
@@ -236,3 +236,48 @@ def test_quality_page_reconciles_records(client: object, demo_warehouse: Warehou
     assert {s["source"] for s in data["completeness"]} == sources
     assert sum(s["contracts"] for s in data["completeness"]) == demo_warehouse.value(
         "SELECT count(*) FROM contracts")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "xlsx"])
+def test_datasets_download_in_every_format(
+    client: object, demo_warehouse: Warehouse, fmt: str
+) -> None:
+    response = client.get(f"/donnees/acheteurs.{fmt}")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    content = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    buyers = demo_warehouse.value("SELECT count(*) FROM buyers")
+    if fmt == "csv":
+        assert len(list(csv.reader(io.StringIO(content.decode("utf-8"))))) == buyers + 1
+    elif fmt == "json":
+        assert len(json.loads(content)) == buyers
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(io.BytesIO(content)).num_rows == buyers
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(content), read_only=True).active
+        assert sheet is not None and sum(1 for _ in sheet.iter_rows()) == buyers + 1
+
+
+def test_xlsx_and_csv_exports_never_hold_a_formula(client: object) -> None:
+    """Real objects published as '-\tAcquisition…' (AIFE) must stay text in a spreadsheet."""
+    from openpyxl import load_workbook
+
+    response = client.get("/donnees/constats.xlsx")  # type: ignore[attr-defined]
+    content = b"".join(response.streaming_content)
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    neutralised = 0
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            assert cell.data_type != "f", cell.value
+            neutralised += isinstance(cell.value, str) and cell.value.startswith("'-\t")
+    assert neutralised == 2  # the two findings on those objects
+
+
+def test_data_page_lists_datasets_with_their_dictionary(client: object) -> None:
+    page = _text(client.get("/donnees/"))  # type: ignore[attr-defined]
+    assert "/donnees/marches.parquet" in page and "Dictionnaire des données" in page
+    assert client.get("/donnees/inconnu.csv").status_code == 404  # type: ignore[attr-defined]

@@ -6,13 +6,14 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import explorer, formatting, reports
+from observatoire import datasets, explorer, formatting, reports
 from observatoire.config import Settings
-from observatoire.errors import WarehouseMissing
+from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.web.exports import csv_response, json_response
@@ -277,3 +278,36 @@ def quality(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     return render(request, "observatoire/qualite.html", {
         **report, "counts": records, "total": sum(records.values()),
     })
+
+
+def data(request: HttpRequest) -> HttpResponse:
+    """``/donnees/``: every published dataset in four formats, with its data dictionary."""
+    return render(request, "observatoire/donnees.html", {
+        "datasets": [
+            {"dataset": d, "columns": list(d.columns.items())} for d in datasets.DATASETS.values()
+        ],
+        "formats": list(datasets.FORMATS),
+    })
+
+
+def data_json(request: HttpRequest) -> HttpResponse:
+    return json_response([
+        {"id": d.id, "titre": d.title, "description": d.description,
+         "colonnes": d.columns,
+         "telechargements": {f: f"/donnees/{d.id}.{f}" for f in datasets.FORMATS}}
+        for d in datasets.DATASETS.values()
+    ])
+
+
+def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBase:
+    if dataset_id not in datasets.DATASETS:
+        raise Http404("Jeu de données inconnu")
+    try:
+        path = datasets.export(_settings(), dataset_id, fmt)
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    except ObservatoireError as error:
+        return render(request, "observatoire/indisponible.html",
+                      {"message": error.message, "hint": error.hint}, status=413)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
+                        content_type=datasets.FORMATS[fmt])

@@ -1,0 +1,168 @@
+"""Published datasets: what can be downloaded, in CSV, XLSX, JSON and Parquet, with its dictionary.
+
+Files are written once per warehouse build (``$OBSERVATOIRE_HOME/exports/<build>/``) and reused
+until the next build, so a large download costs one export, not one per request. Text that a
+spreadsheet would run as a formula is neutralised in CSV and XLSX.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from observatoire.config import Settings
+from observatoire.errors import ObservatoireError
+from observatoire.model.dictionary import TABLES
+from observatoire.warehouse import open_warehouse
+
+FORMATS = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+#: A spreadsheet holds at most 1,048,576 rows; bigger datasets are offered in the other formats.
+XLSX_MAX_ROWS = 1_048_575
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    title: str
+    description: str
+    table: str
+    order: str
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return TABLES[self.table][1]
+
+
+DATASETS = {
+    d.id: d
+    for d in (
+        Dataset("marches", "Marchés", "Un marché par ligne, dans son état actuel (montant et durée "
+                "après modifications).", "contracts", "uid"),
+        Dataset("versions", "Versions des marchés", "Le marché initial et chacune de ses "
+                "modifications.", "contract_versions", "uid, version"),
+        Dataset("titulaires-des-marches", "Titulaires des marchés", "Les titulaires de chaque "
+                "marché (sans montant : le montant appartient au marché).", "contract_holders",
+                "uid, version, supplier_key"),
+        Dataset("acheteurs", "Acheteurs", "Les acheteurs et leurs totaux.", "buyers",
+                "buyer_siret"),
+        Dataset("titulaires", "Titulaires", "Les entreprises titulaires, avec leur catégorie et "
+                "leur localisation SIRENE.", "suppliers", "supplier_key"),
+        Dataset("indicateurs", "Résultats des indicateurs", "Chaque indicateur × période × "
+                "ventilation × base, avec numérateur, dénominateur, couverture, cible et état.",
+                "indicator_results",
+                "indicator_id, version, period, breakdown, breakdown_value, category, basis"),
+        Dataset("constats", "Constats qualité", "Les constats de qualité des données, avec la "
+                "valeur publiée et la valeur retenue.", "findings", "finding_id"),
+        Dataset("enregistrements", "Enregistrements publiés", "Chaque enregistrement lu, gardé, "
+                "fusionné ou écarté, avec ses valeurs brutes.", "source_records", "record_key"),
+    )
+}
+
+
+def neutralise(value: Any) -> Any:
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON, CSV and spreadsheets take it (dates as ISO text, lists joined)."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return " | ".join("" if v is None else str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
+    """The file of a dataset in a format, written at the first request after each build."""
+    dataset = DATASETS[dataset_id]
+    con = open_warehouse(settings)
+    try:
+        build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
+        folder = settings.home / "exports" / str(build_id)
+        target = folder / f"{dataset.id}.{fmt}"
+        if target.exists():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}"
+        columns = ", ".join(f'"{c}"' for c in dataset.columns)
+        query = f'SELECT {columns} FROM "{dataset.table}" ORDER BY {dataset.order}'  # noqa: S608
+        if fmt == "parquet":
+            path = str(tmp).replace("'", "''")
+            con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
+        else:
+            if fmt == "xlsx":
+                count = con.execute(f'SELECT count(*) FROM "{dataset.table}"').fetchall()[0][0]  # noqa: S608
+                if count > XLSX_MAX_ROWS:
+                    raise ObservatoireError(
+                        f"« {dataset.title} » compte {count} lignes, plus qu'un tableur n'en "
+                        "contient.",
+                        hint="Téléchargez-le en CSV ou en Parquet.",
+                    )
+            # the result is read in batches; no other query may run on the connection meanwhile
+            cursor = con.execute(query)
+            names = list(dataset.columns)
+            if fmt == "csv":
+                _write_csv(cursor, names, tmp)
+            elif fmt == "json":
+                _write_json(cursor, names, tmp)
+            else:
+                _write_xlsx(cursor, names, dataset.title, tmp)
+        os.replace(tmp, target)
+        return target
+    finally:
+        con.close()
+
+
+def _batches(cursor: Any) -> Any:
+    while rows := cursor.fetchmany(10_000):
+        yield from rows
+
+
+def _write_csv(cursor: Any, names: list[str], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        for row in _batches(cursor):
+            writer.writerow([neutralise(plain(v)) for v in row])
+
+
+def _write_json(cursor: Any, names: list[str], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("[\n")
+        first = True
+        for row in _batches(cursor):
+            record = {n: plain(v) for n, v in zip(names, row, strict=True)}
+            fh.write(("" if first else ",\n") + json.dumps(record, ensure_ascii=False, default=str))
+            first = False
+        fh.write("\n]\n")
+
+
+def _write_xlsx(cursor: Any, names: list[str], title: str, path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])
+    sheet.append(names)
+    for row in _batches(cursor):
+        sheet.append([neutralise(plain(v)) for v in row])
+    with path.open("wb") as fh:
+        book.save(fh)
