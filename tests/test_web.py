@@ -281,3 +281,28 @@ def test_data_page_lists_datasets_with_their_dictionary(client: object) -> None:
     page = _text(client.get("/donnees/"))  # type: ignore[attr-defined]
     assert "/donnees/marches.parquet" in page and "Dictionnaire des données" in page
     assert client.get("/donnees/inconnu.csv").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_indicator_drills_down_to_the_contracts_counted(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    num, records = demo_warehouse.rows(
+        """SELECT numerator, record_count FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND period = '2019' AND breakdown = 'total'""")[0]
+    counted = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme/marches.json?periode=2019")))
+    population = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme/marches.json?periode=2019&partie=population")))
+    assert (counted["total"], population["total"]) == (num, records)
+    # one group of a breakdown: the PME contracts of the works domain in 2019
+    group = demo_warehouse.value(
+        """SELECT numerator FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND period = '2019' AND breakdown = 'purchase_domain' AND breakdown_value = 'travaux'""")
+    works = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme/marches.json?periode=2019&ventilation=purchase_domain"
+        "&groupe=travaux")))
+    assert works["total"] == group
+    page = _text(client.get("/indicateurs/marches-pme/"))  # type: ignore[attr-defined]
+    assert "/indicateurs/marches-pme/marches/?periode=2019" in page
+    listing = client.get("/indicateurs/marches-pme/marches/?periode=2019")  # type: ignore[attr-defined]
+    assert listing.status_code == 200 and "/marches/" in _text(listing)

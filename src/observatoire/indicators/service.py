@@ -266,3 +266,74 @@ def indicator_detail(
         "limit": limit,
         "offset": offset,
     }
+
+
+def records_behind(
+    settings: Settings,
+    indicator_id: str,
+    period: str,
+    part: str = "numerator",
+    breakdown: str | None = None,
+    breakdown_value: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any] | None:
+    """The contracts (or records) behind a figure: its population, known rows or numerator.
+
+    Runs the indicator's own checked SQL (population, condition) on its fact table, so the list
+    is exactly what was counted. ``part``: ``population``, ``known`` or ``numerator``.
+    """
+    from observatoire.indicators.grains import GRAINS
+    from observatoire.indicators.profile import load_profile
+
+    profile = load_profile(settings.profile)
+    ind = profile.indicator(indicator_id)
+    if ind is None or not ind.available:
+        return None
+    grain = GRAINS[ind.grain]
+    clauses = [ind.population.sql if ind.population else "TRUE", f"period_year >= {ind.first_year}"]
+    if ind.last_year is not None:
+        clauses.append(f"period_year <= {ind.last_year}")
+    params: list[Any] = []
+    if period != ALL_PERIODS:
+        clauses.append("period_year = ?")
+        params.append(int(period) if period.isdigit() else -1)
+    if breakdown in grain.breakdowns:
+        column = grain.breakdowns[breakdown]
+        if breakdown_value is None:
+            clauses.append(f"{column} IS NULL")
+        else:
+            clauses.append(f"CAST({column} AS VARCHAR) = ?")
+            params.append(breakdown_value)
+    measured = ind.condition or ind.expression
+    if part in ("known", "numerator") and measured is not None:
+        clauses.append(f"({measured.sql}) IS NOT NULL")
+    if part == "numerator" and ind.condition is not None:
+        clauses.append(f"({ind.condition.sql})")
+    key = "record_key" if ind.grain == "record" else "uid"
+    where = " AND ".join(f"({c})" for c in clauses)
+    con = open_warehouse(settings)
+    try:
+        total = int(con.execute(
+            f"SELECT count(DISTINCT {key}) FROM {grain.table} WHERE {where}", params
+        ).fetchall()[0][0])
+        if ind.grain == "record":
+            rows = _dicts(con.execute(
+                f"""SELECT sr.record_key, sr.file_name, sr.position, sr.status, sr.uid
+                    FROM source_records sr
+                    WHERE sr.record_key IN (SELECT record_key FROM {grain.table} WHERE {where})
+                    ORDER BY sr.record_key LIMIT ? OFFSET ?""",
+                [*params, max(1, min(limit, 500)), max(0, offset)]))
+        else:
+            rows = _dicts(con.execute(
+                f"""SELECT c.uid, c.notification_date, c.buyer_siret, b.name AS buyer_name,
+                        c.object, c.cpv_label, c.amount
+                    FROM contracts c LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                    WHERE c.uid IN (SELECT uid FROM {grain.table} WHERE {where})
+                    ORDER BY c.amount DESC NULLS LAST, c.uid LIMIT ? OFFSET ?""",
+                [*params, max(1, min(limit, 500)), max(0, offset)]))
+    finally:
+        con.close()
+    return {"indicator": ind.id, "title": ind.title, "period": period, "part": part,
+            "breakdown": breakdown, "breakdown_value": breakdown_value, "total": total,
+            "rows": rows, "grain": ind.grain}

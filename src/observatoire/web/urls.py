@@ -10,6 +10,10 @@ urlpatterns = [
     path("", views.barometer, name="barometre"),
     re_path(r"^index\.(?P<fmt>json|csv)$", views.barometer, name="barometre-donnees"),
     re_path(r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)/$", views.indicator, name="indicateur"),
+    re_path(r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)/marches/$", views.indicator_records,
+            name="indicateur-marches"),
+    re_path(r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)/marches\.(?P<fmt>json|csv)$",
+            views.indicator_records, name="indicateur-marches-donnees"),
     re_path(
         r"^indicateurs/(?P<indicator_id>[a-z0-9-]+)\.(?P<fmt>json|csv)$",
         views.indicator,

@@ -311,3 +311,39 @@ def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBas
                       {"message": error.message, "hint": error.hint}, status=413)
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
                         content_type=datasets.FORMATS[fmt])
+
+
+PARTS = {"numerator": "comptés au numérateur", "known": "dont la donnée est connue",
+         "population": "de la population"}
+
+
+def indicator_records(
+    request: HttpRequest, indicator_id: str, fmt: str | None = None
+) -> HttpResponse:
+    """``/indicateurs/<id>/marches/``: the contracts (or records) behind a figure."""
+    page = _int(request.GET.get("page"), 1)
+    part = request.GET.get("partie") or "numerator"
+    part = part if part in PARTS else "numerator"
+    size = explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE
+    try:
+        result = service.records_behind(
+            _settings(), indicator_id, request.GET.get("periode") or "toutes", part,
+            request.GET.get("ventilation") or None,
+            request.GET.get("groupe") if "groupe" in request.GET else None,
+            limit=size, offset=(page - 1) * size,
+        )
+    except WarehouseMissing as error:
+        return _unavailable(request, error)
+    if result is None:
+        raise Http404("Indicateur inconnu ou non calculé")
+    if fmt == "json":
+        return json_response(result)
+    if fmt == "csv":
+        columns = list(result["rows"][0]) if result["rows"] else ["uid"]
+        return csv_response(result["rows"], columns, f"{indicator_id}-marches.csv")
+    pages = max(1, -(-result["total"] // size))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "observatoire/indicateur_marches.html", {
+        **result, "parts": PARTS, "page": page, "pages": pages, "query": query.urlencode(),
+    })

@@ -47,3 +47,8 @@ def base(code: str) -> str:
 def cible(row: dict[str, Any], unit: str) -> str:
     comparator = row.get("target_comparator") or row.get("comparator")
     return formatting.target(row.get("target_value"), comparator, row.get("target_date"), unit)
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key, "")
