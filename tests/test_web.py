@@ -306,3 +306,20 @@ def test_indicator_drills_down_to_the_contracts_counted(
     assert "/indicateurs/marches-pme/marches/?periode=2019" in page
     listing = client.get("/indicateurs/marches-pme/marches/?periode=2019")  # type: ignore[attr-defined]
     assert listing.status_code == 200 and "/marches/" in _text(listing)
+
+
+def test_maps_are_svg_with_their_values_in_words(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    page = _text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/repartition-departements-titulaires/?periode=2024&base=count"))
+    assert '<svg viewBox="0 0 560' in page and page.count("<path ") == 96
+    count = demo_warehouse.value(
+        """SELECT numerator FROM indicator_results
+           WHERE indicator_id = 'repartition-departements-titulaires' AND period = '2024'
+           AND breakdown = 'total' AND basis = 'count' AND category = '35'""")
+    assert f"Ille-et-Vilaine (35) : {int(count)} marchés" in page
+    siret = demo_warehouse.value(
+        "SELECT siret FROM suppliers WHERE siret IS NOT NULL ORDER BY contract_count DESC LIMIT 1")
+    supplier_page = _text(client.get(f"/titulaires/{siret}/"))  # type: ignore[attr-defined]
+    assert "Où s'exécutent ses marchés" in supplier_page and "<svg" in supplier_page

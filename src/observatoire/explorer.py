@@ -291,11 +291,19 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
             """SELECT COALESCE(procedure, 'non publiée') AS procedure, count(*) AS contracts,
                    sum(amount) AS amount
                FROM contracts WHERE buyer_siret = ? GROUP BY 1 ORDER BY 2 DESC""", [siret]))
+        departements = _dicts(con.execute(
+            """SELECT ic.supplier_departement AS departement, d.departement_name AS name,
+                   count(*) AS contracts, sum(c.amount) AS amount
+               FROM contracts c JOIN indicator_contracts ic ON ic.uid = c.uid
+               LEFT JOIN ref_departements d ON d.departement_code = ic.supplier_departement
+               WHERE c.buyer_siret = ? AND ic.supplier_departement IS NOT NULL
+               GROUP BY ALL ORDER BY amount DESC NULLS LAST, 1""", [siret]))
     finally:
         con.close()
     latest = search(settings, ContractFilters(acheteur=siret), page_size=10)
     return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
-            "categories": categories, "procedures": procedures, "latest": latest}
+            "categories": categories, "procedures": procedures,
+            "supplier_departements": departements, "latest": latest}
 
 
 def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
@@ -319,6 +327,13 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
                WHERE h.supplier_key = ?
                GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC LIMIT 20""",
             [supplier_key]))
+        places = _dicts(con.execute(
+            """SELECT c.place_departement_code AS departement, d.departement_name AS name,
+                   count(*) AS contracts, sum(c.amount) AS amount
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               LEFT JOIN ref_departements d ON d.departement_code = c.place_departement_code
+               WHERE h.supplier_key = ? AND c.place_departement_code IS NOT NULL
+               GROUP BY ALL ORDER BY contracts DESC, 1""", [supplier_key]))
         co_holders = int(con.execute(
             """SELECT count(*) FROM contract_holders h JOIN contracts c ON c.uid = h.uid
                WHERE h.supplier_key = ? AND h.is_current AND c.holder_count > 1""",
@@ -328,7 +343,7 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
     latest = search(
         settings, ContractFilters(titulaire=found[0]["siret"] or supplier_key), page_size=10
     )
-    return {"supplier": found[0], "by_year": by_year, "buyers": buyers,
+    return {"supplier": found[0], "by_year": by_year, "buyers": buyers, "places": places,
             "grouped_contracts": co_holders, "latest": latest}
 
 

@@ -16,6 +16,7 @@ from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
+from observatoire.web import maps
 from observatoire.web.exports import csv_response, json_response
 
 PAGE_SIZE = 50
@@ -107,7 +108,18 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
             detail["series"] + detail["groups"], RESULT_COLUMNS, f"{ind['indicator_id']}.csv"
         )
     pages = max(1, -(-detail["group_count"] // PAGE_SIZE))
+    carte = None
+    if ind["measure"] == "distribution" and ind["expression"] == "supplier_departement":
+        rows = [r for r in detail["series"]
+                if r["period"] == detail["period"] and r["basis"] == detail["basis"]]
+        carte = maps.departements({r["category"]: r["numerator"] for r in rows},
+                                  f"{ind['title']} ({detail['period']})",
+                                  unit="€ HT" if detail["basis"] == "value" else "marchés")
+    elif detail["breakdown"] == "supplier_departement":
+        carte = maps.departements({r["breakdown_value"]: r["value"] for r in detail["groups"]},
+                                  f"{ind['title']} ({detail['period']})", unit="part")
     return render(request, "observatoire/indicateur.html", {
+        "carte": carte,
         **detail,
         "ind": ind,
         "unit": ind["unit"],
@@ -194,7 +206,11 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpRespo
     if fmt == "csv":
         return csv_response(detail["by_year"], ["year", "contracts", "amount"],
                             f"acheteur-{siret}.csv")
-    return render(request, "observatoire/acheteur.html", {**detail, "b": detail["buyer"]})
+    carte = maps.departements(
+        {d["departement"]: d["amount"] for d in detail["supplier_departements"]},
+        "Montant des marchés par département du titulaire principal")
+    return render(request, "observatoire/acheteur.html",
+                  {**detail, "b": detail["buyer"], "carte": carte})
 
 
 def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResponse:
@@ -210,7 +226,11 @@ def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResp
     if fmt == "csv":
         return csv_response(detail["by_year"], ["year", "contracts", "amount"],
                             "titulaire.csv")
-    return render(request, "observatoire/titulaire.html", {**detail, "s": detail["supplier"]})
+    carte = maps.departements(
+        {d["departement"]: d["contracts"] for d in detail["places"]},
+        "Marchés par département du lieu d'exécution", unit="marchés")
+    return render(request, "observatoire/titulaire.html",
+                  {**detail, "s": detail["supplier"], "carte": carte})
 
 
 def opportunities(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
