@@ -323,3 +323,16 @@ def test_maps_are_svg_with_their_values_in_words(
         "SELECT siret FROM suppliers WHERE siret IS NOT NULL ORDER BY contract_count DESC LIMIT 1")
     supplier_page = _text(client.get(f"/titulaires/{siret}/"))  # type: ignore[attr-defined]
     assert "Où s'exécutent ses marchés" in supplier_page and "<svg" in supplier_page
+
+
+def test_indicator_chart_has_a_point_per_year_with_its_value(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    page = _text(client.get("/indicateurs/marches-pme/"))  # type: ignore[attr-defined]
+    years = demo_warehouse.rows(
+        """SELECT period_year, value FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND breakdown = 'total' AND period_year IS NOT NULL AND value IS NOT NULL
+           ORDER BY 1""")
+    assert "<polyline" in page and page.count("<circle") == len(years)
+    year, value = years[-1]
+    assert f"<title>{year} : {value * 100:.1f}".replace(".", ",") in page

@@ -16,7 +16,7 @@ from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
-from observatoire.web import maps
+from observatoire.web import charts, maps
 from observatoire.web.exports import csv_response, json_response
 
 PAGE_SIZE = 50
@@ -118,8 +118,15 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
     elif detail["breakdown"] == "supplier_departement":
         carte = maps.departements({r["breakdown_value"]: r["value"] for r in detail["groups"]},
                                   f"{ind['title']} ({detail['period']})", unit="part")
+    headline = [r for r in detail["series"] if r["category"] is None
+                and r["basis"] == detail["bases"][0] and r["period_year"] is not None]
+    current_target = next((r["target_value"] for r in reversed(headline)
+                           if r["target_value"] is not None), None)
+    courbe = charts.series([(r["period_year"], r["value"]) for r in headline], ind["unit"],
+                           current_target, f"{ind['title']}, par année")
     return render(request, "observatoire/indicateur.html", {
         "carte": carte,
+        "courbe": courbe,
         **detail,
         "ind": ind,
         "unit": ind["unit"],
