@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,8 +61,24 @@ def demo() -> None:
     run(BIN / "observatoire", "serve", "--port", port, env=env)
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium: install it when it is missing."""
+    if shutil.which("chromium"):
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "update", "-q", env=env)
+        run("apt-get", "install", "-y", "-q", "chromium", env=env)
+        return
+    sys.exit(
+        "Les tests dans le navigateur demandent Chromium : installez le paquet « chromium » "
+        "(sudo apt-get install chromium), puis relancez."
+    )
+
+
 def test() -> None:
     setup()
+    ensure_chromium()
     paths = [p for p in ("src", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths)
     run(BIN / "mypy")

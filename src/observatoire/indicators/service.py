@@ -230,7 +230,13 @@ def indicator_detail(
         allowed = list(current["breakdowns"])
         chosen_breakdown = breakdown if breakdown in allowed else (allowed[0] if allowed else None)
         periods = [str(y) for y in years] + [ALL_PERIODS]
-        chosen_period = period if period in periods else (str(years[-1]) if years else ALL_PERIODS)
+        profile_row = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+        judged = [r["period_year"] for r in series_rows
+                  if r["period_year"] is not None and r["coverage"] is not None
+                  and r["coverage"] >= profile_row["min_coverage"]]
+        default = max(judged) if judged else (years[-1] if years else None)
+        chosen_period = period if period in periods else (
+            str(default) if default is not None else ALL_PERIODS)
         groups: list[dict[str, Any]] = []
         group_count = 0
         if chosen_breakdown:
