@@ -286,3 +286,22 @@ def test_catalog_of_an_earlier_version_gains_the_new_columns(tmp_path: Path) -> 
     con = sqlite3.connect(path)
     assert {"encoding", "delimiter"} <= {r[1] for r in con.execute("PRAGMA table_info(loads)")}
     con.close()
+
+
+def test_readers_see_the_new_warehouse_after_a_build(tmp_path: Path) -> None:
+    """A process that keeps reading (the web server) sees each new build once it is swapped in,
+    while a cursor opened before the swap finishes on the old file."""
+    from observatoire.warehouse import open_warehouse
+
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, SMALL)
+    first = build(settings)
+    before = open_warehouse(settings)
+    assert before.execute("SELECT build_id FROM build_info").fetchall() == [(first.build_id,)]
+    second = build(settings)
+    after = open_warehouse(settings)
+    assert after.execute("SELECT build_id FROM build_info").fetchall() == [(second.build_id,)]
+    assert before.execute("SELECT build_id FROM build_info").fetchall() == [(first.build_id,)]
+    before.close()
+    after.close()
+    assert not list(settings.home.glob(".warehouse-reader-*"))

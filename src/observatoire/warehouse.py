@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -9,16 +12,53 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 
+_OPEN: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+_LOCK = threading.Lock()
+
+
+def _connect(path: Path, identity: tuple[int, int]) -> duckdb.DuckDBPyConnection:
+    """Open this very file (this inode), read-only.
+
+    DuckDB keeps one database per path in a process: connecting again to a path whose file a
+    build has replaced would hand back the old database. A hard link named after the inode gives
+    each warehouse file its own path; it is removed at once (the open file stays readable).
+    """
+    link = path.with_name(f".{path.stem}-reader-{identity[0]}-{identity[1]}{path.suffix}")
+    try:
+        os.link(path, link)
+    except FileExistsError:
+        pass
+    except OSError:
+        return duckdb.connect(str(path), read_only=True)
+    try:
+        return duckdb.connect(str(link), read_only=True)
+    finally:
+        link.unlink(missing_ok=True)
+
 
 def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse in service."""
-    if not settings.warehouse_path.exists():
+    """A read-only cursor on the warehouse in service; close it when done.
+
+    The database is opened once per process and file, so that a web server answers each request
+    with a cursor instead of opening the file again. After a build swaps in a new file, the next
+    call opens that one, while cursors already handed out finish on the old one.
+    """
+    path = settings.warehouse_path
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         raise WarehouseMissing(
             "Aucun entrepôt n'a encore été construit.",
-            where=str(settings.warehouse_path),
+            where=str(path),
             hint="Lancez « observatoire ingest CHEMIN » puis « observatoire build ».",
-        )
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)
+        ) from None
+    identity = (stat.st_ino, stat.st_mtime_ns)
+    with _LOCK:
+        known = _OPEN.get(str(path))
+        if known is None or known[0] != identity:
+            known = (identity, _connect(path, identity))
+            _OPEN[str(path)] = known
+        return known[1].cursor()
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:

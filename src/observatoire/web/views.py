@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -39,6 +42,39 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+def cached_by_warehouse(view: Any) -> Any:
+    """Keep a page's answer until the warehouse changes: the data only moves with a build.
+
+    The key holds the warehouse file's identity (inode and modification time) and the full
+    request path with its query, so a new build or other filters never get an old answer.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        settings = _settings()
+        try:
+            stat = settings.warehouse_path.stat()
+        except FileNotFoundError:
+            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        key = "page:" + hashlib.sha256(
+            f"{stat.st_ino}:{stat.st_mtime_ns}:{settings.profile}:{date.today()}:"
+            f"{request.get_full_path()}"
+            .encode()).hexdigest()
+        hit = cache.get(key)
+        if hit is not None:
+            response = HttpResponse(hit[0], content_type=hit[1], status=hit[2])
+            for header, value in hit[3]:
+                response[header] = value
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200 and not response.streaming:
+            extra = [(h, v) for h, v in response.items() if h == "Content-Disposition"]
+            cache.set(key, (response.content, response["Content-Type"], 200, extra), 3600)
+        return response  # type: ignore[no-any-return]
+
+    return wrapper
+
+
 def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
     return render(
         request, "observatoire/indisponible.html", {"message": error.message, "hint": error.hint},
@@ -46,6 +82,7 @@ def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
     )
 
 
+@cached_by_warehouse
 def barometer(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/``: the SPASER axes and, under each, its indicators against their targets."""
     settings = _settings()
@@ -79,6 +116,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+@cached_by_warehouse
 def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -> HttpResponse:
     """``/indicateurs/<id>/``: definition, method, series against the target, breakdowns."""
     settings = _settings()
@@ -149,6 +187,7 @@ CONTRACT_COLUMNS = [
 ]
 
 
+@cached_by_warehouse
 def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/marches/``: the contract explorer; the URL holds every filter, the sort and the page."""
     settings = _settings()
@@ -183,6 +222,7 @@ SORT_LABELS = {
 }
 
 
+@cached_by_warehouse
 def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResponse:
     """``/marches/<uid>/``: a contract, every version, its holders, provenance and quality."""
     settings = _settings()
@@ -200,6 +240,7 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResp
     return render(request, "observatoire/marche.html", {**detail, "c": detail["contract"]})
 
 
+@cached_by_warehouse
 def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpResponse:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
     try:
@@ -220,6 +261,7 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpRespo
                   {**detail, "b": detail["buyer"], "carte": carte})
 
 
+@cached_by_warehouse
 def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResponse:
     """``/titulaires/<siret or key>/``: a supplier's contracts by year and its buyers."""
     try:
@@ -240,6 +282,7 @@ def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResp
                   {**detail, "s": detail["supplier"], "carte": carte})
 
 
+@cached_by_warehouse
 def opportunities(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/opportunites/``: contracts that end in the coming months, by domain and place."""
     months = min(_int(request.GET.get("mois"), 12), 60)
@@ -290,6 +333,7 @@ def _atom(request: HttpRequest, result: dict[str, Any]) -> HttpResponse:
     return response
 
 
+@cached_by_warehouse
 def quality(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/qualite/``: completeness and findings per source, rule and buyer, in public."""
     try:
@@ -344,6 +388,7 @@ PARTS = {"numerator": "comptés au numérateur", "known": "dont la donnée est c
          "population": "de la population"}
 
 
+@cached_by_warehouse
 def indicator_records(
     request: HttpRequest, indicator_id: str, fmt: str | None = None
 ) -> HttpResponse:
