@@ -75,6 +75,18 @@ _SUPPLIER_FACTS = (
           "when a SIREN is unknown or the data does not cover the window."),
 )
 
+#: Breakdowns of the grains that carry a contract's dimensions (breakdown id → column).
+_CONTRACT_BREAKDOWNS = {
+    "buyer": "buyer_siret",
+    "mandate": "mandate",
+    "purchase_domain": "purchase_domain",
+    "procedure": "procedure",
+    "cpv_division": "cpv_division",
+    "purchase_category": "purchase_category",
+    "supplier_category": "supplier_category",
+    "supplier_departement": "supplier_departement",
+}
+
 CONTRACT = Grain(
     "contract",
     "indicator_contracts",
@@ -117,16 +129,7 @@ CONTRACT = Grain(
         Field("holder_count", "INTEGER", "Current holders."),
         *_SUPPLIER_FACTS,
     ),
-    {
-        "buyer": "buyer_siret",
-        "mandate": "mandate",
-        "purchase_domain": "purchase_domain",
-        "procedure": "procedure",
-        "cpv_division": "cpv_division",
-        "purchase_category": "purchase_category",
-        "supplier_category": "supplier_category",
-        "supplier_departement": "supplier_departement",
-    },
+    _CONTRACT_BREAKDOWNS,
 )
 
 HOLDER = Grain(
@@ -142,16 +145,7 @@ HOLDER = Grain(
         Field("lead_rank", "INTEGER", "1 for the lead holder (the first the publication lists, "
               "the mandataire of a grouping), then 2, 3…"),
     ),
-    {
-        "buyer": "buyer_siret",
-        "mandate": "mandate",
-        "purchase_domain": "purchase_domain",
-        "procedure": "procedure",
-        "cpv_division": "cpv_division",
-        "purchase_category": "purchase_category",
-        "supplier_category": "supplier_category",
-        "supplier_departement": "supplier_departement",
-    },
+    _CONTRACT_BREAKDOWNS,
 )
 
 SUBCONTRACT = Grain(
