@@ -340,3 +340,32 @@ def test_indicator_chart_has_a_point_per_year_with_its_value(
     assert 'viewBox="0 0 560.0 220.0"' in page
     year, value = years[-1]
     assert f"<title>{year} : {value * 100:.1f}".replace(".", ",") in page
+
+
+def test_every_route_and_its_twins_answer(client: object, demo_warehouse: Warehouse) -> None:
+    from urllib.parse import quote
+
+    siret = demo_warehouse.value(
+        "SELECT buyer_siret FROM buyers ORDER BY contract_count DESC LIMIT 1")
+    supplier = demo_warehouse.value(
+        "SELECT siret FROM suppliers WHERE siret IS NOT NULL ORDER BY contract_count DESC LIMIT 1")
+    uid = quote(demo_warehouse.value(
+        "SELECT uid FROM contracts WHERE modification_count > 0 ORDER BY uid LIMIT 1"), safe="")
+    pages = ["/", "/indicateurs/marches-pme/", "/indicateurs/marches-pme/marches/", "/marches/",
+             f"/marches/{uid}/", f"/acheteurs/{siret}/", f"/titulaires/{supplier}/",
+             "/opportunites/", "/qualite/", "/donnees/", "/api/"]
+    twins = {"/": "/index", "/indicateurs/marches-pme/": "/indicateurs/marches-pme",
+             "/indicateurs/marches-pme/marches/": "/indicateurs/marches-pme/marches",
+             "/marches/": "/marches", f"/marches/{uid}/": f"/marches/{uid}",
+             f"/acheteurs/{siret}/": f"/acheteurs/{siret}",
+             f"/titulaires/{supplier}/": f"/titulaires/{supplier}",
+             "/opportunites/": "/opportunites", "/qualite/": "/qualite"}
+    for page in pages:
+        response = client.get(page)  # type: ignore[attr-defined]
+        assert response.status_code == 200, page
+        assert _text(response).count("<h1") == 1, page
+        if page in twins:
+            for fmt, kind in (("json", "application/json"), ("csv", "text/csv")):
+                twin = client.get(f"{twins[page]}.{fmt}")  # type: ignore[attr-defined]
+                assert twin.status_code == 200 and twin["Content-Type"].startswith(kind), (
+                    page, fmt)
