@@ -228,7 +228,10 @@ def indicator_detail(
         bases = list(current["bases"])
         chosen_basis = basis if basis in bases else bases[0]
         allowed = list(current["breakdowns"])
-        chosen_breakdown = breakdown if breakdown in allowed else (allowed[0] if allowed else None)
+        # the mandate breakdown only says something when the profile names its buyers
+        named = con.execute("SELECT count(*) FROM profile_buyers").fetchall()[0][0] > 0
+        useful = [b for b in allowed if named or b != "mandate"] or allowed
+        chosen_breakdown = breakdown if breakdown in allowed else (useful[0] if useful else None)
         periods = [str(y) for y in years] + [ALL_PERIODS]
         profile_row = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
         judged = [r["period_year"] for r in series_rows

@@ -47,3 +47,38 @@ def series(points: list[tuple[int, float | None]], unit: str, target: float | No
         "target": None if target is None else {
             "y": round(y(target), 1), "text": formatting.indicator_value(target, unit)},
     }
+
+
+def bars(groups: list[tuple[str, float | None]], unit: str, label: str,
+         limit: int = 15) -> dict[str, Any] | None:
+    """A horizontal bar chart of the largest groups of a breakdown (their values in words)."""
+    known = [(name, value) for name, value in groups if value is not None][:limit]
+    if not known:
+        return None
+    low = min(0.0, min(v for _, v in known))
+    high = max(max(v for _, v in known), 0.0)
+    if unit == "percent" and low >= 0:
+        high = max(high, 1.0 if high > 0.5 else high * 1.1 or 1.0)
+    span = (high - low) or 1.0
+    label_width, bar_width, row = 200.0, WIDTH - 200.0 - 70.0, 22.0
+    rows = []
+    for i, (name, value) in enumerate(known):
+        x0 = label_width + bar_width * (0 - low) / span
+        x1 = label_width + bar_width * (value - low) / span
+        rows.append({
+            "y": round(TOP + i * row, 1), "text_y": round(TOP + i * row + row * 0.5, 1),
+            "x": round(min(x0, x1), 1), "width": round(max(abs(x1 - x0), 1.0), 1),
+            "name": name if len(name) <= 32 else name[:31] + "…", "full_name": name,
+            "value": formatting.indicator_value(value, unit), "value_x": round(max(x0, x1) + 4, 1),
+        })
+    return {"width": WIDTH, "height": round(TOP * 2 + len(rows) * row, 1), "rows": rows,
+            "label": label, "label_x": label_width - 6}
+
+
+def sparkline(points: list[tuple[int, float | None]], unit: str) -> dict[str, Any] | None:
+    """A small line of the values over the years, for the barometer's cards."""
+    chart = series(points, unit)
+    if chart is None:
+        return None
+    return {"line": chart["line"], "width": WIDTH, "height": HEIGHT,
+            "first": chart["dots"][0]["year"], "last": chart["dots"][-1]["year"]}

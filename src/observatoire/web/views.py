@@ -103,7 +103,12 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     for row in rows:
         if not axes or axes[-1]["id"] != row["axis_id"]:
             axes.append({"id": row["axis_id"], "title": row["axis_title"], "indicators": []})
-        axes[-1]["indicators"].append({**row, "trend": trends.get(row["indicator_id"], [])})
+        trend = trends.get(row["indicator_id"], [])
+        axes[-1]["indicators"].append({
+            **row, "trend": trend,
+            "spark": charts.sparkline([(p["period_year"], p["value"]) for p in trend],
+                                      row["unit"]),
+        })
     return render(request, "observatoire/barometre.html", {
         "profile": report["profile"], "axes": axes, "kinds": KINDS,
     })
@@ -162,9 +167,18 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
                            if r["target_value"] is not None), None)
     courbe = charts.series([(r["period_year"], r["value"]) for r in headline], ind["unit"],
                            current_target, f"{ind['title']}, par année")
+    barres = None
+    if detail["groups"] and ind["measure"] != "distribution":
+        by_value = sorted(detail["groups"], key=lambda r: (r["value"] is None, -(r["value"] or 0)))
+        barres = charts.bars(
+            [(r["breakdown_label"] or r["breakdown_value"] or "non renseigné", r["value"])
+             for r in by_value],
+            ind["unit"], f"{ind['title']} par groupe ({detail['period']}, valeurs les plus "
+            "élevées de la page)")
     return render(request, "observatoire/indicateur.html", {
         "carte": carte,
         "courbe": courbe,
+        "barres": barres,
         **detail,
         "ind": ind,
         "unit": ind["unit"],
