@@ -35,7 +35,8 @@ from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.warehouse import scalar, table_counts
 
-#: Intermediate tables dropped once the model is built.
+#: Intermediate tables dropped once the model is built. They are TEMP tables: held in DuckDB's
+#: memory (spilled to the work folder beyond the limit), never compressed into the warehouse file.
 WORK_TABLES = [
     "records_parsed",
     "records",
@@ -149,7 +150,7 @@ def _steps(
 
     def record_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_records_work", {"record", "holder"}))
-        con.execute("""CREATE TABLE set_aside_work AS
+        con.execute("""CREATE TEMP TABLE set_aside_work AS
             SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
             FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
 

@@ -29,7 +29,7 @@ CREATE OR REPLACE MACRO clean_list(l) AS
 
 #: One row per staged record with provenance and parsed values (step 1 of 2).
 RECORDS_PARSED = r"""
-CREATE TABLE records_parsed AS
+CREATE TEMP TABLE records_parsed AS
 SELECT
     s.file_hash || '#' || s.position AS record_key,
     s.file_hash, s.position, s.line, l.load_id, l.source, l.file_name, l.format AS source_format,
@@ -217,7 +217,7 @@ LEFT JOIN ref_regions rr ON p.place_type_canonical = 'Code région'
 
 #: One row per holder listed in a record (initial holders; modifications are handled apart).
 RECORD_HOLDERS = r"""
-CREATE TABLE record_holders AS
+CREATE TEMP TABLE record_holders AS
 WITH exploded AS (
     SELECT s.file_hash || '#' || s.position AS record_key,
            unnest(s.holders) AS h, generate_subscripts(s.holders, 1) AS holder_position

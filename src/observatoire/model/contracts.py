@@ -7,7 +7,7 @@ intermediate and dropped at the end of the build; the others are the documented 
 from observatoire.quality.rules import BUDGET_LABEL, MOJIBAKE
 
 RECORD_FLAGS = r"""
-CREATE TABLE record_flags_work AS
+CREATE TEMP TABLE record_flags_work AS
 SELECT r.record_key, count(h.record_key) AS holder_count,
     bool_or(h.id_type = 'SIRET' AND left(h.holder_id, 9) = left(r.buyer_siret, 9)) AS holder_is_buyer,
     bool_or(regexp_full_match(COALESCE(h.holder_id, ''), '0+|1234567890|123456789|9{9,}'))
@@ -25,7 +25,7 @@ SELECT DISTINCT siret FROM (
 """
 
 RANK = r"""
-CREATE TABLE record_rank_work AS
+CREATE TEMP TABLE record_rank_work AS
 SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
     row_number() OVER (
         PARTITION BY r.uid
@@ -44,7 +44,7 @@ WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
 """
 
 DUPLICATES = r"""
-CREATE TABLE duplicates_work AS
+CREATE TEMP TABLE duplicates_work AS
 SELECT d.record_key, d.uid, p.record_key AS primary_key,
     d.file_hash = pk.file_hash AS same_file,
     -- A consolidated CSV has one row per contract x holder x version: such rows are versions or
@@ -103,7 +103,7 @@ LEFT JOIN duplicates_work d ON d.record_key = r.record_key
 """
 
 MODIFICATIONS = r"""
-CREATE TABLE modifications_work AS
+CREATE TEMP TABLE modifications_work AS
 WITH mods AS (
     SELECT k.uid, k.record_key, k.rank, unnest(s.modifications) AS m
     FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position

@@ -62,7 +62,10 @@ def findings_sql(table: str, over: set[str]) -> str:
             f"        {checks}\n    ], lambda x: x IS NOT NULL)) AS finding\n"
             f"    FROM {source})"
         )
-    return f"CREATE TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
+    # Work tables are temporary: kept in memory (spilled if need be), not compressed into the
+    # warehouse file only to be dropped at the end of the build.
+    temp = "TEMP " if table.endswith("_work") else ""
+    return f"CREATE {temp}TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
 
 
 def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:
