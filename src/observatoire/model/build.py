@@ -35,8 +35,9 @@ from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.warehouse import scalar, table_counts
 
-#: Intermediate tables dropped once the model is built. They are TEMP tables: held in DuckDB's
-#: memory (spilled to the work folder beyond the limit), never compressed into the warehouse file.
+#: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
+#: memory (spilled to the work folder beyond the limit), not compressed into the warehouse file;
+#: all but ``records``, read by most steps: uncompressed in memory it pushed them into spilling.
 WORK_TABLES = [
     "records_parsed",
     "records",
