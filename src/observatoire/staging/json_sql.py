@@ -32,8 +32,10 @@ from observatoire.staging.records import SCHEMA, V2_KEYS, normalise, to_batch
 #: Files up to this size are read whole by DuckDB; larger ones are streamed by ijson.
 MAX_BYTES = 128 * 1024 * 1024
 FORMATS = {"decp-json-list", "decp-json-wrapped"}
-#: A comma before a closing bracket: invalid JSON that DuckDB accepts (ijson does not).
-TRAILING_COMMA = re.compile(rb",\s*[\]}]")
+#: Invalid JSON that DuckDB accepts (ijson does not): a comma before a closing bracket, or anything
+#: but a comma or a closing bracket after one (a second document). Inside a string such bytes are
+#: harmless but send the file to the streaming parser all the same.
+DUCKDB_ONLY = re.compile(rb",\s*[\]}]|[}\]]\s*[^\s,}\]]")
 
 #: Top-level scalar fields of a 2019 marché: staging column -> JSON key.
 SCALAR_KEYS = {
@@ -125,9 +127,11 @@ def _query(file_hash: str) -> tuple[str, str]:
     plain = " AND ".join(f'plain(r."{key}")' for key in SCALAR_KEYS.values())
     checked = f"""
 WITH base AS (
-    SELECT recs.pos, recs.listed_as, CAST(recs.j AS VARCHAR) AS t, typed.r
-    FROM recs LEFT JOIN typed ON typed.pos = recs.pos
-    AND recs.listed_as IS DISTINCT FROM 'contrat-concession'
+    -- Both reads list the records in file order (one thread): rows are paired by position.
+    -- Concessions of a wrapped file come last in recs and have no typed row.
+    SELECT recs.pos, recs.listed_as, CAST(recs.j AS VARCHAR) AS t, typed.r,
+        typed.pos IS NOT NULL AND typed.pos <> recs.pos AS misaligned
+    FROM recs POSITIONAL JOIN typed
 ),
 flags AS (
     SELECT *, (r IS NOT NULL
@@ -148,7 +152,7 @@ flags AS (
         IS TRUE AS bad_number
     FROM base
 )
-SELECT pos, listed_as, t, r, simple, bad_number FROM flags
+SELECT pos, listed_as, t, r, simple, bad_number OR misaligned AS stream_file FROM flags
 """
     simple = f"""
 SELECT
@@ -187,18 +191,17 @@ def eligible(path: Path, det: Detected) -> bool:
     if det.has_nan or det.notes or path.stat().st_size > MAX_BYTES:
         return False
     with path.open("rb") as fh:
-        return TRAILING_COMMA.search(fh.read()) is None
+        return DUCKDB_ONLY.search(fh.read()) is None
 
 
-def _reads(path: Path, det: Detected) -> tuple[str, str, str]:
-    """SQL reading the file: its number of JSON documents, each record as JSON text (``recs``:
-    pos, listed_as, j) and the marchés as typed structs (``typed``: pos, r)."""
+def _reads(path: Path, det: Detected) -> tuple[str, str]:
+    """SQL reading the file: each record as JSON text (``recs``: pos, listed_as, j) and the
+    marchés as typed structs (``typed``: pos, r)."""
     source = (
         f"read_json({_quote(str(path))}, format = 'unstructured', records = true, "
         f"maximum_object_size = {path.stat().st_size + 1024}, columns = "
     )
     if det.format == "decp-json-list":
-        docs = f"SELECT count(*) FROM {source}{{marches: 'JSON[]'}})"
         recs = (
             "SELECT unnest(marches) AS j, generate_subscripts(marches, 1) AS pos, "
             f"NULL::VARCHAR AS listed_as FROM {source}{{marches: 'JSON[]'}})"
@@ -207,9 +210,8 @@ def _reads(path: Path, det: Detected) -> tuple[str, str, str]:
             "SELECT unnest(marches) AS r, generate_subscripts(marches, 1) AS pos "
             f"FROM {source}{{marches: '{RECORD}[]'}})"
         )
-        return docs, recs, typed
+        return recs, typed
     wrapped = f"{source}{{marches: 'STRUCT(marche JSON[], \"contrat-concession\" JSON[])'}})"
-    docs = f"SELECT count(*) FROM {wrapped}"
     recs = (
         "SELECT unnest(m) AS j, generate_subscripts(m, 1) + base AS pos, listed_as FROM ("
         f"SELECT marches.marche AS m, 0 AS base, 'marche' AS listed_as FROM {wrapped}"
@@ -220,11 +222,7 @@ def _reads(path: Path, det: Detected) -> tuple[str, str, str]:
         "SELECT unnest(marches.marche) AS r, generate_subscripts(marches.marche, 1) AS pos "
         f"FROM {source}{{marches: 'STRUCT(marche {RECORD}[])'}})"
     )
-    return docs, recs, typed
-
-
-def _same_text(text: str) -> bool:
-    return bool(orjson.dumps(orjson.loads(text)).decode() == text)
+    return recs, typed
 
 
 def duck_type(t: pa.DataType) -> str:
@@ -250,26 +248,31 @@ def parse(path: Path, det: Detected, file_hash: str, out: Path) -> tuple[int, in
         for statement in MACROS.split(";"):
             if statement.strip():
                 con.execute(statement)
-        docs, recs, typed = _reads(path, det)
-        if con.execute(docs).fetchone() != (1,):
-            return None  # several JSON documents: ijson reports trailing garbage
+        recs, typed = _reads(path, det)
         con.execute(f"CREATE TEMP TABLE recs AS {recs}")
         con.execute(f"CREATE TEMP TABLE typed AS {typed}")
         simple_sql, checked_sql = _query(file_hash)
         con.execute(f"CREATE TEMP TABLE checked AS {checked_sql}")
         con.execute("DROP TABLE recs")
         con.execute("DROP TABLE typed")
-        if con.execute("SELECT bool_or(bad_number) FROM checked").fetchone() == (True,):
+        if con.execute("SELECT bool_or(stream_file) FROM checked").fetchall() == [(True,)]:
             return None
         # raw_json must be what orjson writes for the record: a record whose text orjson would
         # write differently (float notation, escapes, duplicate keys) goes to Python too.
-        texts = con.execute("SELECT pos, t, simple, listed_as FROM checked").fetchall()
-        others = [
-            (pos, text, listed_as)
-            for pos, text, simple, listed_as in texts
-            if not simple or not _same_text(text)
-        ]
+        texts = con.sql("SELECT pos, encode(t) AS b FROM checked WHERE simple").to_arrow_table()
+        redo = {
+            pos
+            for pos, text in zip(
+                texts.column("pos").to_pylist(), texts.column("b").to_pylist(), strict=True
+            )
+            if orjson.dumps(orjson.loads(text)) != text
+        }
         del texts
+        others = con.execute(
+            "SELECT pos, t, listed_as FROM checked WHERE NOT simple OR list_contains(?, pos) "
+            "ORDER BY pos",
+            [sorted(redo)],
+        ).fetchall()
         rows = [
             normalise(json.loads(text), file_hash=file_hash, position=pos, listed_as=listed_as)
             for pos, text, listed_as in others
@@ -282,7 +285,7 @@ def parse(path: Path, det: Detected, file_hash: str, out: Path) -> tuple[int, in
             f"SELECT * FROM fallback) ORDER BY position) "
             f"TO {_quote(str(out))} (FORMAT parquet, COMPRESSION zstd)"
         )
-        total = con.execute("SELECT count(*) FROM checked").fetchone()
+        total = con.execute("SELECT count(*) FROM checked").fetchall()[0]
     except (duckdb.Error, orjson.JSONDecodeError):
         out.unlink(missing_ok=True)
         return None
