@@ -36,8 +36,8 @@ from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.warehouse import scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
-#: memory (spilled to the work folder beyond the limit), not compressed into the warehouse file;
-#: all but ``records``, read by most steps: uncompressed in memory it pushed them into spilling.
+#: memory (spilled to the work folder beyond the limit): compressing them into the warehouse file
+#: cost more than the statements that computed them.
 WORK_TABLES = [
     "records_parsed",
     "records",
@@ -176,15 +176,15 @@ def _steps(
     def model_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_model_work", {"version", "subcontract", "duplicate"}))
         # A finding's id is a digest of what it says (record, rule, field, values): the same
-        # finding keeps its id from one build to the next, and no global sort is needed.
+        # finding keeps its id from one build to the next, and no global sort is needed. The
+        # provenance comes from records (source_records copies it from there: one join, not two).
         con.execute("""CREATE TABLE findings AS
             SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
                                  COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
-                f.rule_id, f.severity, f.field, f.record_key, sr.file_hash, sr.position, sr.line,
-                sr.load_id, sr.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
+                f.rule_id, f.severity, f.field, f.record_key, r.file_hash, r.position, r.line,
+                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
             FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
                                           UNION ALL SELECT * FROM findings_model_work)) f
-            JOIN source_records sr ON sr.record_key = f.record_key
             JOIN records r ON r.record_key = f.record_key""")
 
     def finish(con: duckdb.DuckDBPyConnection) -> None:

@@ -79,7 +79,7 @@ LEFT JOIN ref_enum_values eg ON eg.field = 'grouping' AND eg.key = enum_key(s.ra
 
 #: Cleaned records (step 2 of 2): repaired values, derived flags and the contract uid.
 RECORDS = r"""
-CREATE TABLE records AS
+CREATE TEMP TABLE records AS
 WITH checks AS (
     -- Without a reference file, codes cannot be checked: they are kept as published (well
     -- formed) and no finding claims they are unknown.
