@@ -39,7 +39,6 @@ from observatoire.warehouse import scalar, table_counts
 #: memory (spilled to the work folder beyond the limit): compressing them into the warehouse file
 #: cost more than the statements that computed them.
 WORK_TABLES = [
-    "records_parsed",
     "records",
     "record_flags_work",
     "record_rank_work",
@@ -142,9 +141,7 @@ def _steps(
         build_reference_tables(con, loads, settings.landing_dir, settings.work_dir / "reference")
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(clean.RECORDS_PARSED)
         con.execute(clean.RECORDS)
-        con.execute("DROP TABLE records_parsed")  # free its memory for what follows
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
         _siret_checks(con)
