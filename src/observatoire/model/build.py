@@ -38,9 +38,10 @@ from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.warehouse import scalar, table_counts
 
-#: Intermediate tables dropped once the model is built.
+#: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
+#: memory (spilled to the work folder beyond the limit): compressing them into the warehouse file
+#: cost more than the statements that computed them.
 WORK_TABLES = [
-    "records_parsed",
     "records",
     "record_flags_work",
     "record_rank_work",
@@ -147,16 +148,14 @@ def _steps(
         build_reference_tables(con, loads, settings.landing_dir, settings.work_dir / "reference")
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(clean.RECORDS_PARSED)
         con.execute(clean.RECORDS)
-        con.execute("DROP TABLE records_parsed")  # free its memory for what follows
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
         _siret_checks(con)
 
     def record_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_records_work", {"record", "holder"}))
-        con.execute("""CREATE TABLE set_aside_work AS
+        con.execute("""CREATE TEMP TABLE set_aside_work AS
             SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
             FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
 
@@ -181,15 +180,15 @@ def _steps(
     def model_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_model_work", {"version", "subcontract", "duplicate"}))
         # A finding's id is a digest of what it says (record, rule, field, values): the same
-        # finding keeps its id from one build to the next, and no global sort is needed.
+        # finding keeps its id from one build to the next, and no global sort is needed. The
+        # provenance comes from records (source_records copies it from there: one join, not two).
         con.execute("""CREATE TABLE findings AS
             SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
                                  COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
-                f.rule_id, f.severity, f.field, f.record_key, sr.file_hash, sr.position, sr.line,
-                sr.load_id, sr.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
+                f.rule_id, f.severity, f.field, f.record_key, r.file_hash, r.position, r.line,
+                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
             FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
                                           UNION ALL SELECT * FROM findings_model_work)) f
-            JOIN source_records sr ON sr.record_key = f.record_key
             JOIN records r ON r.record_key = f.record_key""")
 
     def finish(con: duckdb.DuckDBPyConnection) -> None:

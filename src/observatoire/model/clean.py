@@ -27,9 +27,9 @@ CREATE OR REPLACE MACRO clean_list(l) AS
     list_filter(list_transform(l, lambda v: trim(v)), lambda v: v <> '');
 """
 
-#: One row per staged record with provenance and parsed values (step 1 of 2).
+#: One row per staged record with provenance and parsed values (step 1 of 2: a CTE of RECORDS,
+#: not a table, so that it is never materialised).
 RECORDS_PARSED = r"""
-CREATE TABLE records_parsed AS
 SELECT
     s.file_hash || '#' || s.position AS record_key,
     s.file_hash, s.position, s.line, l.load_id, l.source, l.file_name, l.format AS source_format,
@@ -79,8 +79,9 @@ LEFT JOIN ref_enum_values eg ON eg.field = 'grouping' AND eg.key = enum_key(s.ra
 
 #: Cleaned records (step 2 of 2): repaired values, derived flags and the contract uid.
 RECORDS = r"""
-CREATE TABLE records AS
-WITH checks AS (
+CREATE TEMP TABLE records AS
+WITH records_parsed AS ({records_parsed}),
+checks AS (
     -- Without a reference file, codes cannot be checked: they are kept as published (well
     -- formed) and no finding claims they are unknown.
     SELECT (SELECT count(*) > 0 FROM ref_cpv) AS cpv_checked,
@@ -215,9 +216,11 @@ LEFT JOIN ref_regions rr ON p.place_type_canonical = 'Code région'
     AND rr.region_code = p.place_code
 """
 
+RECORDS = RECORDS.replace("{records_parsed}", RECORDS_PARSED)
+
 #: One row per holder listed in a record (initial holders; modifications are handled apart).
 RECORD_HOLDERS = r"""
-CREATE TABLE record_holders AS
+CREATE TEMP TABLE record_holders AS
 WITH exploded AS (
     SELECT s.file_hash || '#' || s.position AS record_key,
            unnest(s.holders) AS h, generate_subscripts(s.holders, 1) AS holder_position

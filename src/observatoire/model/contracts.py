@@ -7,7 +7,7 @@ intermediate and dropped at the end of the build; the others are the documented 
 from observatoire.quality.rules import BUDGET_LABEL, MOJIBAKE
 
 RECORD_FLAGS = r"""
-CREATE TABLE record_flags_work AS
+CREATE TEMP TABLE record_flags_work AS
 SELECT r.record_key, count(h.record_key) AS holder_count,
     bool_or(h.id_type = 'SIRET' AND left(h.holder_id, 9) = left(r.buyer_siret, 9)) AS holder_is_buyer,
     bool_or(regexp_full_match(COALESCE(h.holder_id, ''), '0+|1234567890|123456789|9{9,}'))
@@ -25,7 +25,7 @@ SELECT DISTINCT siret FROM (
 """
 
 RANK = r"""
-CREATE TABLE record_rank_work AS
+CREATE TEMP TABLE record_rank_work AS
 SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
     row_number() OVER (
         PARTITION BY r.uid
@@ -44,7 +44,7 @@ WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
 """
 
 DUPLICATES = r"""
-CREATE TABLE duplicates_work AS
+CREATE TEMP TABLE duplicates_work AS
 SELECT d.record_key, d.uid, p.record_key AS primary_key,
     d.file_hash = pk.file_hash AS same_file,
     -- A consolidated CSV has one row per contract x holder x version: such rows are versions or
@@ -103,7 +103,7 @@ LEFT JOIN duplicates_work d ON d.record_key = r.record_key
 """
 
 MODIFICATIONS = r"""
-CREATE TABLE modifications_work AS
+CREATE TEMP TABLE modifications_work AS
 WITH mods AS (
     SELECT k.uid, k.record_key, k.rank, unnest(s.modifications) AS m
     FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
@@ -286,9 +286,16 @@ hold AS (
     SELECT uid, count(*) FILTER (WHERE is_current) AS holder_count FROM contract_holders GROUP BY uid
 ),
 prov AS (
-    SELECT uid, count(*) AS record_count, count(DISTINCT source) AS source_count,
-        list_sort(list_distinct(list(source))) AS sources
+    SELECT uid, arg_min(record_key, rank) AS primary_key, count(*) AS record_count,
+        count(DISTINCT source) AS source_count, list_sort(list_distinct(list(source))) AS sources
     FROM record_rank_work GROUP BY uid
+),
+-- The per-contract figures are joined together first (narrow rows), then once to the primary
+-- record: joining the wide records rows three times on uid cost most of this statement.
+agg AS (
+    SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
+        COALESCE(hold.holder_count, 0) AS holder_count
+    FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
 SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract_id,
     r.raw_object AS object, r.nature, r.is_framework_agreement, r.is_subsequent_contract,
@@ -300,23 +307,20 @@ SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract
     r.place_type, r.place_code, r.place_departement_code, r.place_region_code,
     r.notification_date, r.notification_date_source, year(r.notification_date) AS notification_year,
     r.publication_date, r.start_date,
-    r.amount AS amount_initial, cur.amount_current AS amount, r.amount_issue,
-    r.duration_months AS duration_months_initial, cur.duration_months_current AS duration_months,
-    CASE WHEN cur.duration_months_current IS NOT NULL
-         THEN CAST(r.notification_date + to_months(cur.duration_months_current) AS DATE) END
+    r.amount AS amount_initial, agg.amount_current AS amount, r.amount_issue,
+    r.duration_months AS duration_months_initial, agg.duration_months_current AS duration_months,
+    CASE WHEN agg.duration_months_current IS NOT NULL
+         THEN CAST(r.notification_date + to_months(agg.duration_months_current) AS DATE) END
         AS estimated_end_date,
     r.price_form, r.price_types, r.techniques, r.execution_modes, r.ccag, r.offers_received,
     r.advance_granted, r.advance_rate, r.grouping_type, r.subcontracting_declared,
     r.is_innovative, r.social_considerations, r.environmental_considerations,
     r.has_social_consideration, r.has_environmental_consideration,
     r.origin_eu_share, r.origin_fr_share, r.public_subsidy,
-    COALESCE(hold.holder_count, 0) AS holder_count, cur.modification_count,
-    prov.record_count, prov.source_count, prov.sources, r.record_key AS primary_record_key
+    agg.holder_count, agg.modification_count,
+    agg.record_count, agg.source_count, agg.sources, r.record_key AS primary_record_key
 FROM records r
-JOIN record_rank_work k ON k.record_key = r.record_key AND k.rank = 1
-JOIN cur ON cur.uid = r.uid
-JOIN prov ON prov.uid = r.uid
-LEFT JOIN hold ON hold.uid = r.uid
+JOIN agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
 """
 

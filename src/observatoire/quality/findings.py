@@ -32,21 +32,26 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _finding(rule: Rule) -> str:
-    """The rule as a struct when it holds for the row, else NULL."""
+def _finding(rule: Rule, number: int) -> str:
+    """The rule's number and values as a struct when it holds for the row, else NULL."""
     return (
-        f"CASE WHEN COALESCE(({rule.when}), false) THEN struct_pack("
-        f"rule_id := {_quote(rule.id)}, severity := {_quote(rule.severity)}, "
-        f"field := {_quote(rule.field)}, raw_value := CAST({rule.raw} AS VARCHAR), "
-        f"value := CAST({rule.value} AS VARCHAR)) END"
+        f"CASE WHEN COALESCE(({rule.when}), false) THEN struct_pack(n := {number}, "
+        f"raw_value := CAST({rule.raw} AS VARCHAR), value := CAST({rule.value} AS VARCHAR)) END"
     )
+
+
+def _constants(values: list[str]) -> str:
+    return "[" + ", ".join(_quote(v) for v in values) + "]"
 
 
 def findings_sql(table: str, over: set[str]) -> str:
     """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects.
 
     All the rules of one subject are evaluated in a single pass over its table: each row yields
-    the list of the rules it breaks, which is then unnested (one scan, not one per rule).
+    the list of the rules it breaks, which is then unnested (one scan, not one per rule). The
+    list items carry only the rule's number and values; its id, severity and field are looked up
+    by number after the unnest (building a list of ~70 five-field structs a row cost more than
+    the rules themselves).
     """
     selects = []
     for subject in sorted(over):
@@ -54,15 +59,22 @@ def findings_sql(table: str, over: set[str]) -> str:
         if not rules:
             continue
         source, record_key, uid = SUBJECTS[subject]
-        checks = ",\n        ".join(_finding(rule) for rule in rules)
+        checks = ",\n        ".join(_finding(rule, n) for n, rule in enumerate(rules, start=1))
+        ids = _constants([rule.id for rule in rules])
+        severities = _constants([rule.severity for rule in rules])
+        fields = _constants([rule.field for rule in rules])
         selects.append(
-            f"SELECT record_key, uid, finding.rule_id, finding.severity, finding.field, "
+            f"SELECT record_key, uid, {ids}[finding.n] AS rule_id, "
+            f"{severities}[finding.n] AS severity, {fields}[finding.n] AS field, "
             f"finding.raw_value, finding.value FROM (\n"
             f"    SELECT {record_key} AS record_key, {uid} AS uid, unnest(list_filter([\n"
             f"        {checks}\n    ], lambda x: x IS NOT NULL)) AS finding\n"
             f"    FROM {source})"
         )
-    return f"CREATE TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
+    # Work tables are temporary: kept in memory (spilled if need be), not compressed into the
+    # warehouse file only to be dropped at the end of the build.
+    temp = "TEMP " if table.endswith("_work") else ""
+    return f"CREATE {temp}TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
 
 
 def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:

@@ -19,6 +19,7 @@ import orjson
 import pyarrow.parquet as pq
 from lxml import etree
 
+from observatoire.staging import json_sql
 from observatoire.staging.detect import Detected
 from observatoire.staging.records import SCHEMA, empty_row, normalise, to_batch
 from observatoire.staging.streams import ControlByteFilter, NanFilter, open_bytes, open_json
@@ -298,6 +299,26 @@ def _tabular_row(
     return row
 
 
+def _stream(
+    rows: Iterator[dict[str, Any]], tmp: Path, batch_size: int, result: ParseResult
+) -> None:
+    """Write the rows of a streaming reader to ``tmp`` in batches."""
+    batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+        for row in rows:
+            result.records += 1
+            if row["kind"] == "concession":
+                result.concessions += 1
+            else:
+                result.marches += 1
+            batch.append(row)
+            if len(batch) >= batch_size:
+                writer.write_batch(to_batch(batch))
+                batch.clear()
+        if batch:
+            writer.write_batch(to_batch(batch))
+
+
 READERS = {
     "decp-json-list": iter_json,
     "decp-json-wrapped": iter_json,
@@ -324,20 +345,13 @@ def parse_to_staging(
     reader = READERS[det.format]
     tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    batch: list[dict[str, Any]] = []
-    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
-        for row in reader(path, det, file_hash, result):
-            result.records += 1
-            if row["kind"] == "concession":
-                result.concessions += 1
-            else:
-                result.marches += 1
-            batch.append(row)
-            if len(batch) >= batch_size:
-                writer.write_batch(to_batch(batch))
-                batch.clear()
-        if batch:
-            writer.write_batch(to_batch(batch))
+    # Well-formed JSON files that fit in memory: the same rows, computed mostly in DuckDB SQL.
+    counts = json_sql.parse(path, det, file_hash, tmp) if json_sql.eligible(path, det) else None
+    if counts is not None:
+        result.marches, result.concessions = counts
+        result.records = result.marches + result.concessions
+    else:
+        _stream(reader(path, det, file_hash, result), tmp, batch_size, result)
     if result.records == 0 and not any(e["code"] in FATAL_CODES for e in result.errors):
         result.errors.append(
             error(
