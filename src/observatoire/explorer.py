@@ -129,9 +129,10 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         holder.append("s.departement_code = ?")
         params.append(f.departement)
     if holder:
+        # a semi-join (hash) rather than a correlated EXISTS: one pass over the holders
         clauses.append(
-            "EXISTS (SELECT 1 FROM contract_holders h JOIN suppliers s USING (supplier_key) "
-            f"WHERE h.uid = c.uid AND h.is_current AND {' AND '.join(holder)})"
+            "c.uid IN (SELECT h.uid FROM contract_holders h JOIN suppliers s USING (supplier_key) "
+            f"WHERE h.is_current AND {' AND '.join(holder)})"
         )
     return " AND ".join(clauses), params
 
