@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -50,22 +49,20 @@ def recompute(settings: Settings) -> IndicatorRun:
     The warehouse is copied, the copy gets the new results, and it replaces the one in service
     atomically, as a build does: readers never see half-computed results.
     """
-    from observatoire.model.build import _build_lock, _discard
+    from observatoire.model import build
 
     profile = load_profile(settings.profile)
     if not settings.warehouse_path.exists():
         open_warehouse(settings)  # raises the clear "no warehouse yet" error
+    settings.ensure_home()
     t0 = time.perf_counter()
-    with _build_lock(settings):
+    with build.build_lock(settings):
         tmp = settings.home / "warehouse.build-indicators.duckdb"
-        _discard(tmp)
+        build.discard(tmp)
         shutil.copyfile(settings.warehouse_path, tmp)
         try:
-            con = duckdb.connect(str(tmp))
+            con = build.connect_for_writing(tmp, settings)
             try:
-                con.execute(f"SET memory_limit = '{settings.memory_limit}'")
-                if settings.threads:
-                    con.execute(f"SET threads = {int(settings.threads)}")
                 for table in TABLES:
                     con.execute(f"DROP TABLE IF EXISTS {table}")
                 build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
@@ -75,11 +72,12 @@ def recompute(settings: Settings) -> IndicatorRun:
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, settings.warehouse_path)
+            build.swap_in(tmp, settings)
+        except duckdb.OutOfMemoryException as exc:
+            build.discard(tmp)
+            raise build.memory_error(settings) from exc
         except BaseException:
-            _discard(tmp)
+            build.discard(tmp)
             raise
     history.commit(settings.catalog_path, changes)
     return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(changes))

@@ -217,9 +217,38 @@ def _steps(
     ]
 
 
-def _discard(tmp: Path) -> None:
+def discard(tmp: Path) -> None:
+    """Remove a warehouse file that will not be put in service (and its WAL)."""
     tmp.unlink(missing_ok=True)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
+
+
+def connect_for_writing(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A connection to a warehouse being written, with the configured memory, threads, spill."""
+    con = duckdb.connect(str(path))
+    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    if settings.threads:
+        con.execute(f"SET threads = {int(settings.threads)}")
+    con.execute(f"SET temp_directory = '{settings.work_dir / 'duckdb'}'")
+    return con
+
+
+def swap_in(tmp: Path, settings: Settings) -> None:
+    """Put a complete, checkpointed warehouse file in service in one rename."""
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, settings.warehouse_path)
+
+
+def memory_error(settings: Settings) -> ObservatoireError:
+    """What to tell the user when DuckDB runs out of its memory limit."""
+    return ObservatoireError(
+        f"La mémoire allouée à DuckDB ({settings.memory_limit}) ne suffit pas pour "
+        "construire l'entrepôt, même en débordant sur le disque.",
+        where=str(settings.work_dir),
+        hint="Augmentez OBSERVATOIRE_MEMORY_LIMIT (par exemple 1500MB) ou libérez de la "
+        "place sur le disque du dossier de données.",
+    )
 
 
 def remove_leftovers(settings: Settings) -> None:
@@ -229,7 +258,7 @@ def remove_leftovers(settings: Settings) -> None:
 
 
 @contextmanager
-def _build_lock(settings: Settings) -> Iterator[None]:
+def build_lock(settings: Settings) -> Iterator[None]:
     """One build at a time per data home."""
     with (settings.home / "build.lock").open("w") as lock:
         try:
@@ -248,7 +277,7 @@ def _build_lock(settings: Settings) -> Iterator[None]:
 
 def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> BuildSummary:
     settings.ensure_home()
-    with _build_lock(settings):
+    with build_lock(settings):
         return _build(settings, on_step)
 
 
@@ -264,12 +293,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
     t0 = time.perf_counter()
     try:
-        con = duckdb.connect(str(tmp))
+        con = connect_for_writing(tmp, settings)
         try:
-            con.execute(f"SET memory_limit = '{settings.memory_limit}'")
-            if settings.threads:
-                con.execute(f"SET threads = {int(settings.threads)}")
-            con.execute(f"SET temp_directory = '{settings.work_dir / 'duckdb'}'")
             for statement in clean.MACROS.split(";"):
                 if statement.strip():
                     con.execute(statement)
@@ -302,22 +327,14 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, settings.warehouse_path)
+        swap_in(tmp, settings)
         indicator_history.commit(settings.catalog_path, history_changes)
     except duckdb.OutOfMemoryException as exc:
-        _discard(tmp)
+        discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
-        raise ObservatoireError(
-            f"La mémoire allouée à DuckDB ({settings.memory_limit}) ne suffit pas pour "
-            "construire l'entrepôt, même en débordant sur le disque.",
-            where=str(settings.work_dir),
-            hint="Augmentez OBSERVATOIRE_MEMORY_LIMIT (par exemple 1500MB) ou libérez de la "
-            "place sur le disque du dossier de données.",
-        ) from exc
+        raise memory_error(settings) from exc
     except BaseException as exc:
-        _discard(tmp)
+        discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
         raise
     seconds = round(time.perf_counter() - t0, 2)
