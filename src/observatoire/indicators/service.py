@@ -291,20 +291,29 @@ def records_behind(
     is exactly what was counted. ``part``: ``population``, ``known`` or ``numerator``.
     """
     from observatoire.indicators.grains import GRAINS
-    from observatoire.indicators.profile import load_profile
 
-    profile = load_profile(settings.profile)
-    ind = profile.indicator(indicator_id)
-    if ind is None or not ind.available:
+    con = open_warehouse(settings)
+    try:
+        # the definitions the results were computed with, as stored in the warehouse
+        versions = _dicts(con.execute(
+            """SELECT * FROM indicators WHERE indicator_id = ? AND available
+               ORDER BY version DESC""", [indicator_id])) if _has_results(con) else []
+    finally:
+        con.close()
+    year = int(period) if period.isdigit() else None
+    ind = next((v for v in versions if year is None or (
+        v["valid_from"].year <= year and (v["valid_to"] is None or v["valid_to"].year >= year))),
+        None)
+    if ind is None:
         return None
-    grain = GRAINS[ind.grain]
-    clauses = [ind.population.sql if ind.population else "TRUE", f"period_year >= {ind.first_year}"]
-    if ind.last_year is not None:
-        clauses.append(f"period_year <= {ind.last_year}")
+    grain = GRAINS[ind["grain"]]
+    clauses = [ind["population"] or "TRUE", f"period_year >= {ind['valid_from'].year}"]
+    if ind["valid_to"] is not None:
+        clauses.append(f"period_year <= {ind['valid_to'].year}")
     params: list[Any] = []
     if period != ALL_PERIODS:
         clauses.append("period_year = ?")
-        params.append(int(period) if period.isdigit() else -1)
+        params.append(year if year is not None else -1)
     if breakdown in grain.breakdowns:
         column = grain.breakdowns[breakdown]
         if breakdown_value is None:
@@ -312,19 +321,19 @@ def records_behind(
         else:
             clauses.append(f"CAST({column} AS VARCHAR) = ?")
             params.append(breakdown_value)
-    measured = ind.condition or ind.expression
+    measured = ind["condition"] or ind["expression"]
     if part in ("known", "numerator") and measured is not None:
-        clauses.append(f"({measured.sql}) IS NOT NULL")
-    if part == "numerator" and ind.condition is not None:
-        clauses.append(f"({ind.condition.sql})")
-    key = "record_key" if ind.grain == "record" else "uid"
+        clauses.append(f"({measured}) IS NOT NULL")
+    if part == "numerator" and ind["condition"] is not None:
+        clauses.append(f"({ind['condition']})")
+    key = "record_key" if ind["grain"] == "record" else "uid"
     where = " AND ".join(f"({c})" for c in clauses)
     con = open_warehouse(settings)
     try:
         total = int(con.execute(
             f"SELECT count(DISTINCT {key}) FROM {grain.table} WHERE {where}", params
         ).fetchall()[0][0])
-        if ind.grain == "record":
+        if ind["grain"] == "record":
             rows = _dicts(con.execute(
                 f"""SELECT sr.record_key, sr.file_name, sr.position, sr.status, sr.uid
                     FROM source_records sr
@@ -341,6 +350,6 @@ def records_behind(
                 [*params, max(1, min(limit, 500)), max(0, offset)]))
     finally:
         con.close()
-    return {"indicator": ind.id, "title": ind.title, "period": period, "part": part,
+    return {"indicator": ind["indicator_id"], "title": ind["title"], "period": period, "part": part,
             "breakdown": breakdown, "breakdown_value": breakdown_value, "total": total,
-            "rows": rows, "grain": ind.grain}
+            "rows": rows, "grain": ind["grain"]}
