@@ -451,20 +451,9 @@ def _print_barometer(report: dict[str, Any]) -> None:
         axis = row["axis_title"]
         _add_row(
             table, shown_axis, row["code"], row["title"], row["period"] or "", value,
-            _percent(row.get("coverage"), 0), _target(row), status,
+            formatting.percent(row.get("coverage"), 0), _target(row), status,
         )
     out.print(table)
-
-
-def _percent(share: float | None, digits: int = 1) -> str:
-    return "" if share is None else f"{share * 100:.{digits}f}".replace(".", ",") + " %"
-
-
-def _amount(value: float | None) -> str:
-    """A numerator or denominator: whole numbers without decimals."""
-    if value is None:
-        return "—"
-    return _n(int(value)) if float(value).is_integer() else _n(value)
 
 
 def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
@@ -485,8 +474,9 @@ def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
             r.get("breakdown_label") or r.get("breakdown_value") or "non renseigné")
         basis = BASIS_LABELS.get(r["basis"], r["basis"])
         cells = [
-            r["period"], group, basis, _amount(r["numerator"]), _amount(r["denominator"]),
-            _value(r["value"], unit), _n(r["record_count"]), _percent(r.get("coverage")),
+            r["period"], group, basis,
+            formatting.number(r["numerator"]), formatting.number(r["denominator"]),
+            _value(r["value"], unit), _n(r["record_count"]), formatting.percent(r.get("coverage")),
             _target({**r, "unit": unit}), STATUS_LABELS.get(r["status"] or "", ""),
         ]
         if has_category:

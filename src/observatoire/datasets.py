@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -102,7 +103,8 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
         if target.exists():
             return target
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}"
+        # one temporary name per process and thread: concurrent first requests do not collide
+        tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}.{threading.get_ident()}"
         columns = ", ".join(f'"{c}"' for c in dataset.columns)
         query = f'SELECT {columns} FROM "{dataset.table}" ORDER BY {dataset.order}'  # noqa: S608
         if fmt == "parquet":

@@ -348,51 +348,39 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
             "grouped_contracts": co_holders, "latest": latest}
 
 
-def _listing(table: str, search: tuple[str, str], order: str, text: str | None, page: int,
-             page_size: int) -> dict[str, Any]:
-    """One page of a table, with an optional search on a name and the start of an id."""
+def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str,
+             text: str | None, page: int, page_size: int) -> dict[str, Any]:
+    """One page of a table, searched on a name and on the start of an identifier."""
     page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
     where, params = "TRUE", []
     if text:
         where = f"(contains(lower({search[0]}), lower(?)) OR starts_with({search[1]}, ?))"
         params = [text[:200], text[:200]]
-    return {"where": where, "params": params, "table": table, "order": order,
-            "page": page, "page_size": page_size}
-
-
-def _page_of(settings: Settings, query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     con = open_warehouse(settings)
     try:
-        count = int(con.execute(
-            f"SELECT count(*) FROM {query['table']} WHERE {query['where']}", query["params"]
-        ).fetchall()[0][0])
+        count = int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
+                    .fetchall()[0][0])
         rows = _dicts(con.execute(
-            f"""SELECT * FROM {query['table']} WHERE {query['where']}
-                ORDER BY {query['order']} LIMIT ? OFFSET ?""",
-            [*query["params"], query["page_size"], (query["page"] - 1) * query["page_size"]]))
+            f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, page_size, (page - 1) * page_size]))
     finally:
         con.close()
-    return rows, count
+    return {"rows": rows, "count": count, "page": page,
+            "pages": max(1, -(-count // page_size))}
 
 
 def buyers(settings: Settings, text: str | None = None, page: int = 1,
            page_size: int = 50) -> dict[str, Any]:
     """Buyers, largest first; ``text`` searches their names and the start of their SIRET."""
-    query = _listing("buyers", ("name", "buyer_siret"),
-                     "amount_total DESC NULLS LAST, buyer_siret", text, page, page_size)
-    rows, count = _page_of(settings, query)
-    return {"buyers": rows, "count": count, "page": query["page"],
-            "pages": max(1, -(-count // query["page_size"]))}
+    return _page_of(settings, "buyers", ("name", "buyer_siret"),
+                    "amount_total DESC NULLS LAST, buyer_siret", text, page, page_size)
 
 
 def suppliers(settings: Settings, text: str | None = None, page: int = 1,
               page_size: int = 50) -> dict[str, Any]:
     """Suppliers, most contracts first; ``text`` searches their names and identifiers."""
-    query = _listing("suppliers", ("name", "holder_id"), "contract_count DESC, supplier_key",
-                     text, page, page_size)
-    rows, count = _page_of(settings, query)
-    return {"suppliers": rows, "count": count, "page": query["page"],
-            "pages": max(1, -(-count // query["page_size"]))}
+    return _page_of(settings, "suppliers", ("name", "holder_id"),
+                    "contract_count DESC, supplier_key", text, page, page_size)
 
 
 def upcoming(

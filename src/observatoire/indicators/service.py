@@ -252,14 +252,13 @@ def indicator_detail(
                     LIMIT ? OFFSET ?""",
                 [*params, max(1, min(limit, 1000)), max(0, offset)]))
         labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
-        profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
     finally:
         con.close()
     return {
         "indicator": current,
         "versions": versions,
         "axis": axis,
-        "profile": profile,
+        "profile": profile_row,
         "targets": targets,
         "series": series_rows,
         "bases": bases,

@@ -87,7 +87,7 @@ def buyers(request: HttpRequest) -> HttpResponse:
 
     def build(settings: Settings) -> dict[str, Any]:
         r = explorer.buyers(settings, request.GET.get("q"), page, size)
-        return _envelope(r["buyers"], r["count"], page, size)
+        return _envelope(r["rows"], r["count"], page, size)
 
     return _call(request, build)
 
@@ -101,7 +101,7 @@ def suppliers(request: HttpRequest) -> HttpResponse:
 
     def build(settings: Settings) -> dict[str, Any]:
         r = explorer.suppliers(settings, request.GET.get("q"), page, size)
-        return _envelope(r["suppliers"], r["count"], page, size)
+        return _envelope(r["rows"], r["count"], page, size)
 
     return _call(request, build)
 

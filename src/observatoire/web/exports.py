@@ -23,11 +23,6 @@ def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) 
     return response
 
 
-def _json_default(value: Any) -> Any:
-    converted = plain(value)
-    return converted if converted is not value else str(value)
-
-
 def json_response(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(
         data, safe=False, encoder=_Encoder, json_dumps_params={"ensure_ascii": False},
@@ -36,5 +31,8 @@ def json_response(data: Any, status: int = 200) -> JsonResponse:
 
 
 class _Encoder(json.JSONEncoder):
+    """Dates as ISO text, decimals as numbers, anything else unknown as text."""
+
     def default(self, o: Any) -> Any:
-        return _json_default(o)
+        converted = plain(o)
+        return converted if converted is not o else str(o)
