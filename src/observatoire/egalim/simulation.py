@@ -99,12 +99,15 @@ def write_simulated_purchases(
                     if draw < p_bio:
                         labels.append("BIO")
                         if rng.random() < 0.1:
-                            labels.append("LABEL_ROUGE" if family != "BOISSONS" else "COMMERCE_EQUITABLE")
+                            second = "COMMERCE_EQUITABLE" if family == "BOISSONS" else "LABEL_ROUGE"
+                            labels.append(second)
                     elif draw < p_bio + p_others:
                         labels.append(_pick(rng, OTHER_LABELS[family]))
                     if rng.random() < 0.004:  # a defect real files have: no family
                         family = ""
-                    origin = "FRANCE" if rng.random() < 0.62 else ("EUROPE" if rng.random() < 0.5 else "")
+                    origin = "FRANCE" if rng.random() < 0.62 else ""
+                    if not origin and rng.random() < 0.5:
+                        origin = "EUROPE"
                     is_local = origin == "FRANCE" and rng.random() < 0.3
                     out.writerow([
                         siret,

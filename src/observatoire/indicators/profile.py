@@ -15,7 +15,6 @@ the file, the indicator and the key concerned.
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import hashlib
 import itertools
