@@ -56,6 +56,8 @@ def demo() -> None:
     setup()
     env = dict(os.environ)
     env.setdefault("OBSERVATOIRE_HOME", str(ROOT / "var" / "demo"))
+    # Every buyer of the demo files, and the Bretagne lycées' canteens for Egalim.
+    env.setdefault("OBSERVATOIRE_PROFILE", "demonstration")
     run(BIN / "observatoire", "demo", env=env)
     port = os.environ.get("OBSERVATOIRE_PORT", "8000")
     run(BIN / "observatoire", "serve", "--port", port, env=env)

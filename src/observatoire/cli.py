@@ -415,9 +415,35 @@ def demo_cmd(ctx: click.Context) -> None:
             where=str(DEMO_DATA),
             hint="Vérifiez que le dépôt est complet.",
         )
+    _demo_catering(obj.settings)
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
     _print_barometer(indicator_service.barometer(obj.settings))
+
+
+def _demo_catering(settings: Settings) -> None:
+    """Simulated purchase lines for the profile's canteens (none are published anywhere)."""
+    from observatoire.egalim import service as egalim_service
+    from observatoire.egalim.imports import import_files
+    from observatoire.egalim.simulation import write_simulated_purchases
+
+    profile = load_profile(settings.profile)
+    canteens = egalim_service.read_canteens(profile)
+    if not canteens:
+        out.print(f"[dim]Egalim : le profil « {_e(profile.id)} » ne liste aucune cantine.[/]")
+        return
+    declared = {
+        siret: years[max(years)]
+        for siret, years in egalim_service.declared_ratios(profile).items()
+    }
+    ratios = {s: (b or 0.0, o or 0.0) for s, (b, o) in declared.items()}
+    path = settings.work_dir / "achats-alimentaires-simules.csv"
+    with out.status("Egalim : génération des achats simulés des cantines…"):
+        lines = write_simulated_purchases(path, canteens, ratios)
+        outcome = import_files(settings, [path], source=egalim_service.SIMULATED_SOURCE)[0]
+    state = "importées" if outcome.new else "déjà importées"
+    out.print(f"Egalim : {_n(lines)} lignes d'achat [yellow]simulées[/] pour "
+              f"{_n(len(canteens))} cantines, {state}.")
 
 
 def _value(value: Any, unit: str) -> str:
@@ -646,6 +672,12 @@ def dictionary_cmd(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+# The egalim group lives in its own module and uses this module's helpers.
+from observatoire.cli_egalim import egalim  # noqa: E402
+
+cli.add_command(egalim)
 
 
 def main() -> None:

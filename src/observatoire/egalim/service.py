@@ -9,6 +9,8 @@ findings of catering (``egalim_findings``) and the fact tables of the indicators
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,12 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.egalim import compute
 from observatoire.egalim.codes import FAMILIES
+from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
-from observatoire.errors import ConfigError
+from observatoire.errors import ConfigError, WarehouseMissing
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Load
+from observatoire.warehouse import open_warehouse
 
 #: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
 KIND = "egalim"
@@ -155,3 +159,230 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# Read side (CLI, pages, API). Every query is parameterised.
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on the warehouse in service, which must hold the Egalim tables."""
+    con = open_warehouse(settings)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'egalim_results'"
+        ).fetchall()[0][0]
+        if not found:
+            raise WarehouseMissing(
+                "L'entrepôt en service a été construit avant le module Egalim.",
+                where=str(settings.warehouse_path),
+                hint="Reconstruisez-le : observatoire build.",
+            )
+        yield con
+    finally:
+        con.close()
+
+_RESULT_COLUMNS = """scope, scope_key, year, month, lines, total, known, egalim, bio, siqo,
+    egalim_others, externalities_performance, meat_fish, meat_fish_egalim, meat, fish, france,
+    local, short_circuit, egalim_rate, bio_rate, meat_fish_egalim_rate, coverage, france_rate,
+    local_rate"""
+
+
+def _targets(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    """The targets of F01 (Egalim), F02 (bio) and F03 (meat and fish), legal and local."""
+    rows = _rows(
+        con,
+        """SELECT i.code, t.target_value, t.comparator, t.target_date, t.from_date, t.label,
+                  t.source
+           FROM indicator_targets t JOIN indicators i USING (indicator_id, version)
+           WHERE i.code IN ('F01', 'F02', 'F03') ORDER BY i.code, t.target_date""",
+        [],
+    )
+    out: dict[str, list[dict[str, Any]]] = {"F01": [], "F02": [], "F03": []}
+    for r in rows:
+        out[r["code"]].append(r)
+    return out
+
+
+def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[str, Any]:
+    """The Egalim dashboard: the territory's years and months, départements and canteens."""
+    years = [r[0] for r in con.execute(
+        "SELECT DISTINCT year FROM egalim_results WHERE scope = 'territory' ORDER BY year"
+    ).fetchall()]
+    canteen_count = con.execute("SELECT count(*) FROM egalim_canteens").fetchall()[0][0]
+    simulated = bool(con.execute(
+        "SELECT coalesce(bool_or(simulated), false) FROM egalim_lines"
+    ).fetchall()[0][0])
+    if year is None or year not in years:
+        year = years[-1] if years else None
+    series = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'territory' AND month = 0 "
+        "ORDER BY year",
+        [],
+    )
+    months = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'territory' AND year = ? "
+        "AND month > 0 ORDER BY month",
+        [year],
+    )
+    departements = _rows(
+        con,
+        f"""SELECT {_RESULT_COLUMNS}, d.departement_name AS name
+            FROM egalim_results r
+            LEFT JOIN (SELECT departement_code, min(departement_name) AS departement_name
+                       FROM ref_departements GROUP BY ALL) d ON d.departement_code = r.scope_key
+            WHERE scope = 'departement' AND year = ? AND month = 0 ORDER BY scope_key""",
+        [year],
+    )
+    canteens = _rows(
+        con,
+        f"""SELECT {_RESULT_COLUMNS}, c.nom AS name, c.departement, c.commune_insee,
+                q.score AS quality_score, q.missing_months
+            FROM egalim_results r
+            LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
+            LEFT JOIN egalim_canteen_quality q ON q.canteen_key = r.scope_key AND q.year = r.year
+            WHERE scope = 'canteen' AND r.year = ? AND month = 0
+            ORDER BY c.nom NULLS LAST, scope_key""",
+        [year],
+    )
+    return {
+        "year": year,
+        "years": years,
+        "canteen_count": canteen_count,
+        "simulated": simulated,
+        "series": series,
+        "current": next((s for s in series if s["year"] == year), None),
+        "months": months,
+        "departements": departements,
+        "canteens": canteens,
+        "targets": _targets(con),
+        "distribution": _distribution(canteens),
+    }
+
+
+#: Bins of canteens by Egalim rate (share of value), for the distribution chart.
+BINS = ((0.0, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.65), (0.65, 1.01))
+
+
+def _distribution(canteens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for low, high in BINS:
+        n = sum(1 for c in canteens
+                if c["egalim_rate"] is not None and low <= c["egalim_rate"] < high)
+        label = f"{round(low * 100)} – {min(round(high * 100), 100)} %"
+        out.append({"low": low, "high": min(high, 1.0), "label": label, "canteens": n})
+    return out
+
+
+def canteen(
+    con: duckdb.DuckDBPyConnection, key: str, year: int | None = None
+) -> dict[str, Any] | None:
+    """One canteen: identity, years, months, categories, families, findings, reference."""
+    info = _rows(con, "SELECT * FROM egalim_canteens WHERE canteen_key = ?", [key])
+    series = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'canteen' "
+        "AND scope_key = ? AND month = 0 ORDER BY year",
+        [key],
+    )
+    if not info and not series:
+        return None
+    years = [s["year"] for s in series]
+    if year is None or year not in years:
+        year = years[-1] if years else None
+    categories = _rows(
+        con,
+        """SELECT category, sum(price_ht) AS value, count(*) AS lines FROM egalim_line_facts
+           WHERE canteen_key = ? AND year = ? GROUP BY ALL ORDER BY value DESC""",
+        [key, year],
+    )
+    families_rows = _rows(
+        con,
+        "SELECT * FROM egalim_family_details WHERE canteen_key = ? AND year = ? ORDER BY family",
+        [key, year],
+    )
+    findings = _rows(
+        con,
+        """SELECT f.rule_id, r.severity, r.title, r.explanation, r.hint, count(*) AS count,
+                  min(f.line_number) AS first_line, min(f.file_name) AS file_name,
+                  list(DISTINCT f.month ORDER BY f.month) AS months
+           FROM egalim_findings f JOIN egalim_rules r USING (rule_id)
+           WHERE f.canteen_key = ? AND f.year = ? GROUP BY ALL ORDER BY f.rule_id""",
+        [key, year],
+    )
+    quality = _rows(
+        con, "SELECT * FROM egalim_canteen_quality WHERE canteen_key = ? AND year = ?",
+        [key, year],
+    )
+    simulated = bool(con.execute(
+        "SELECT coalesce(bool_or(simulated), false) FROM egalim_lines WHERE canteen_key = ?",
+        [key],
+    ).fetchall()[0][0])
+    return {
+        "key": key,
+        "info": info[0] if info else {"nom": key},
+        "year": year,
+        "years": years,
+        "series": series,
+        "current": next((s for s in series if s["year"] == year), None),
+        "months": _rows(
+            con,
+            f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'canteen' "
+            "AND scope_key = ? AND year = ? AND month > 0 ORDER BY month",
+            [key, year],
+        ),
+        "categories": categories,
+        "families": families_rows,
+        "findings": findings,
+        "quality": quality[0] if quality else None,
+        "simulated": simulated,
+        "targets": _targets(con),
+    }
+
+
+def declared_ratios(profile: Profile) -> dict[str, dict[int, tuple[float | None, float | None]]]:
+    """The ratios canteens declared on ma-cantine, by SIRET and year (empty cells: unknown)."""
+    out: dict[str, dict[int, tuple[float | None, float | None]]] = {}
+    path = profile.declarations_file
+    if path is None:
+        return out
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter=";"):
+            bio = float(row["ratio_bio"]) if row.get("ratio_bio") else None
+            others = (
+                float(row["ratio_egalim_hors_bio"]) if row.get("ratio_egalim_hors_bio") else None
+            )
+            out.setdefault(row["siret"], {})[int(row["annee"])] = (bio, others)
+    return out
+
+
+def yearly_summaries(
+    con: duckdb.DuckDBPyConnection, year: int, key: str | None = None
+) -> list[dict[str, str]]:
+    """Rows in ma-cantine's detailed yearly-summary format for one year (one canteen or all)."""
+    where = "scope = 'canteen' AND year = ? AND month = 0"
+    params: list[Any] = [year]
+    if key:
+        where += " AND scope_key = ?"
+        params.append(key)
+    totals = _rows(
+        con,
+        f"""SELECT r.scope_key, c.siret, r.total, r.meat, r.fish FROM egalim_results r
+            LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
+            WHERE {where} ORDER BY r.scope_key""",
+        params,
+    )
+    out = []
+    for t in totals:
+        details = {
+            d["family"]: d
+            for d in _rows(
+                con,
+                "SELECT * FROM egalim_family_details WHERE canteen_key = ? AND year = ?",
+                [t["scope_key"], year],
+            )
+        }
+        out.append(summary_row(t["siret"] or t["scope_key"], year, t, details))
+    return out
