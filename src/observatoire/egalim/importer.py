@@ -195,6 +195,7 @@ class _Run:
         self.report = report
         self.max_errors = max_errors
         self.warnings: dict[tuple[str, str, str], list[int]] = {}
+        self.pending: list[tuple[int, int, str, str, str, str, str]] = []
 
     def error(
         self,
@@ -203,15 +204,24 @@ class _Run:
         value: str,
         code: str,
         *,
+        position: int = -1,
         detail: str = "",
         allowed: str = "",
     ) -> None:
+        """Note an error of the current batch (listed in file order by :meth:`flush`)."""
         self.report.error_count += 1
-        if len(self.report.errors) < self.max_errors:
+        self.pending.append((line, position, column, value, code, detail, allowed))
+
+    def flush(self) -> None:
+        """Add the batch's errors to the report in file order, up to ``max_errors``."""
+        self.pending.sort(key=lambda e: (e[0], e[1]))
+        room = max(0, self.max_errors - len(self.report.errors))
+        for line, _, column, value, code, detail, allowed in self.pending[:room]:
             kind, message, hint = messages.render(
                 code, value=value, column=column, detail=detail, allowed=allowed
             )
             self.report.errors.append(LineError(line, column, value, message, hint, kind, code))
+        self.pending = []
 
     def fail(self, kind: str, code: str, message: str, hint: str, line: int, column: str,
              value: str = "") -> None:
@@ -363,6 +373,7 @@ def _check_rows(
             if odd:
                 lines, rows = _set_aside_odd(lines, rows, odd, width, run)
             if not rows:
+                run.flush()
                 continue
             columns = list(zip(*rows, strict=True))
             batch = pa.table(
@@ -373,6 +384,7 @@ def _check_rows(
             con.register("b", batch)
             con.execute(sql.create)
             bad_lines = _collect_errors(con, sql, header, allowed, run)
+            run.flush()
             report.set_aside += bad_lines
             if sql.warnings:
                 for col, value, message, n, first in con.sql(sql.warnings).fetchall():
@@ -465,6 +477,7 @@ def _collect_errors(
             header[col],
             value or "",
             code,
+            position=int(col),
             detail=detail or "",
             allowed=allowed.get(code, ""),
         )

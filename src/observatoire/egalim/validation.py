@@ -332,13 +332,16 @@ def build_sql(
         label_checks.append(f"e_{role}")
     all_codes = ", ".join(label_codes + extra_codes) or "[]::VARCHAR[]"
     select.append(f"list_concat({all_codes}) AS v_all_codes")
-    select.append(
-        f"list_filter({sql_list(CODE_ORDER)}, lambda x: list_contains(v_all_codes, x)) "
-        "AS v_characteristics"
-    )
-    select.append("list_contains(v_all_codes, 'LOCAL') AS v_has_local")
+    # Second stage, over the materialised first one: a lambda or a repeated reference to a
+    # column alias of the same SELECT would recompute the aliased expression each time.
     flags_ok = " AND ".join(f"{a} IS NULL" for a in label_checks) or "true"
-    select.append(f"({flags_ok}) AS v_flags_ok")
+    stage2 = [
+        "p.*",
+        f"list_filter({sql_list(CODE_ORDER)}, lambda x: list_contains(v_all_codes, x)) "
+        "AS v_characteristics",
+        "list_contains(v_all_codes, 'LOCAL') AS v_has_local",
+        f"({flags_ok}) AS v_flags_ok",
+    ]
     # Local definition and distance.
     allowed_ld = (
         OLD_LOCAL_DEFINITIONS
@@ -394,7 +397,7 @@ def build_sql(
     select.append(f"json_object({pairs})::VARCHAR AS v_raw")
 
     # Business rules, in the outer query, once every value is parsed.
-    outer: list[str] = ["p.*"]
+    outer: list[str] = ["q.*"]
     outer_checked: list[CheckedColumn] = []
 
     def rule(role: str, index: int, expr: str, detail: str = "NULL") -> None:
@@ -455,13 +458,15 @@ def build_sql(
     outer.append(details)
 
     create = (
-        "CREATE OR REPLACE TEMP TABLE v AS SELECT "
-        + ", ".join(outer)
-        + " FROM (SELECT "
+        "CREATE OR REPLACE TEMP TABLE v AS WITH p AS MATERIALIZED (SELECT "
         + ", ".join(select)
         + " FROM b "
         + " ".join(joins)
-        + ") AS p LEFT JOIN known ON known.key = p.v_key"
+        + "), q AS MATERIALIZED (SELECT "
+        + ", ".join(stage2)
+        + " FROM p) SELECT "
+        + ", ".join(outer)
+        + " FROM q LEFT JOIN known ON known.key = q.v_key"
     )
     siret = "v_key" if resolved.keyed_by == "siret" else "NULL::VARCHAR"
     cid = "v_key" if resolved.keyed_by == "id" else "NULL::VARCHAR"
