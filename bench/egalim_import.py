@@ -57,7 +57,7 @@ FAMILIES = [
     "BOISSONS",
     "AUTRES",
 ]
-CATEGORIES = ["", "", "", "BIO", "LABEL_ROUGE", "\"BIO,COMMERCE_EQUITABLE\"", "AOCAOP", "HVE", "IGP"]
+CATEGORIES = ["", "", "", "BIO", "LABEL_ROUGE", '"BIO,COMMERCE_EQUITABLE"', "AOCAOP", "HVE", "IGP"]
 SIRETS = [f"{99000000000000 + i * 7919:014d}" for i in range(50)]
 
 
@@ -144,8 +144,10 @@ def main() -> None:
         print(f"  wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {peak / 1e6:,.0f} MB")
         print(f"  {args.lines / wall:,.0f} lines/s")
         print(f"Raw DuckDB read_csv scan: {scan:.2f} s (scan + Parquet write: {copy:.2f} s)")
-        print(f"Ratio import / raw scan: {wall / scan:.1f} (import / scan + Parquet: "
-              f"{wall / copy:.1f}); CPU count {os.cpu_count()}")
+        print(
+            f"Ratio import / raw scan: {wall / scan:.1f} (import / scan + Parquet: "
+            f"{wall / copy:.1f}); CPU count {os.cpu_count()}"
+        )
     finally:
         if args.keep:
             print(f"Kept {folder}")

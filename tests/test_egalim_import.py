@@ -39,7 +39,10 @@ def run(
     out = tmp_path / "out" / "achats.parquet"
     kwargs.setdefault("today", TODAY)
     report = import_purchases(
-        path, out, canteens=kwargs.pop("canteens", CANTEENS), accept_partial=accept_partial,
+        path,
+        out,
+        canteens=kwargs.pop("canteens", CANTEENS),
+        accept_partial=accept_partial,
         **kwargs,
     )
     return report, out
@@ -102,7 +105,7 @@ def test_good_fixtures_load_whole(
 
 
 def test_purchases_good_values(tmp_path: Path) -> None:
-    report, out = run(FIXTURES / "purchases_good.csv", tmp_path)
+    _, out = run(FIXTURES / "purchases_good.csv", tmp_path)
     got = rows(out)
     assert [r["line_number"] for r in got] == list(range(2, 10))
     first = got[0]
@@ -181,7 +184,13 @@ def test_current_format_flags_become_characteristics(name: str, key: str, tmp_pa
     first, second = rows(out)
     assert first[key] == ("949" if key == "canteen_id" else SIRET)
     # BIO,COMMERCE_EQUITABLE; origine FRANCE; circuit court "oui"; local "x"; REGION.
-    assert first["characteristics"] == ["BIO", "COMMERCE_EQUITABLE", "FRANCE", "CIRCUIT_COURT", "LOCAL"]
+    assert first["characteristics"] == [
+        "BIO",
+        "COMMERCE_EQUITABLE",
+        "FRANCE",
+        "CIRCUIT_COURT",
+        "LOCAL",
+    ]
     assert (first["local_definition"], first["price_ht"]) == ("REGION", Decimal("100.00"))
     # origine EUROPE; circuit court "non"; not local.
     assert second["characteristics"] == ["BIO", "COMMERCE_EQUITABLE", "EUROPE"]
@@ -298,9 +307,9 @@ def test_accept_partial_keeps_good_lines(tmp_path: Path) -> None:
 
 def test_accept_partial_on_purchases_bad_reconciles(tmp_path: Path) -> None:
     report, out = run(FIXTURES / "purchases_bad.csv", tmp_path, accept_partial=True)
-    # Every one of the 14 data rows has an error.
+    # Every one of the 14 data rows has an error: nothing to write.
     assert (report.lines_read, report.kept, report.set_aside) == (14, 0, 14)
-    assert report.status == "rejeté"
+    assert report.status == "rejeté" and not out.exists() and report.output is None
 
 
 @pytest.mark.parametrize(
@@ -380,7 +389,9 @@ def test_wrong_header_typo(name: str, count: int, tmp_path: Path) -> None:
     assert len(report.errors) == count
     first = report.errors[0]
     assert first.column == "colonne siret"
-    assert first.message.startswith("Valeur incorrecte : vous avez écrit « s_iret » au lieu de « siret »")
+    assert first.message.startswith(
+        "Valeur incorrecte : vous avez écrit « s_iret » au lieu de « siret »"
+    )
 
 
 @pytest.mark.parametrize(
@@ -436,8 +447,22 @@ def test_xlsx_first_sheet(tmp_path: Path) -> None:
     ws = wb.active
     assert ws is not None
     ws.append(CURRENT_HEADER.split(","))
-    ws.append([21010034300016, "Yaourts", "Laiterie", dt.datetime(2024, 3, 4), 12.5,
-               "PRODUITS_LAITIERS", "BIO,IGP", "FRANCE", None, "x", "KM", 30])
+    ws.append(
+        [
+            21010034300016,
+            "Yaourts",
+            "Laiterie",
+            dt.datetime(2024, 3, 4),
+            12.5,
+            "PRODUITS_LAITIERS",
+            "BIO,IGP",
+            "FRANCE",
+            None,
+            "x",
+            "KM",
+            30,
+        ]
+    )
     ws.append([21010034300016, "Pain", None, "2024-03-05", "7.25", "BOULANGERIE"])
     path = tmp_path / "achats.xlsx"
     wb.save(path)
@@ -485,7 +510,8 @@ def test_prices_decimal_comma_and_half_down_rounding(tmp_path: Path) -> None:
     report, out = run(path, tmp_path)
     assert report.errors == []
     assert [r["price_ht"] for r in rows(out)] == [
-        Decimal(v) for v in ("12.50", "0.12", "0.13", "2.67", "2.68", "1000.00", "0.00", "0.50", "1234.56")
+        Decimal(v)
+        for v in ("12.50", "0.12", "0.13", "2.67", "2.68", "1000.00", "0.00", "0.50", "1234.56")
     ]
 
 
@@ -514,7 +540,10 @@ def test_future_date_refused(tmp_path: Path) -> None:
 
 
 def test_business_rules_of_the_purchase_model(tmp_path: Path) -> None:
-    old = "siret,description,fournisseur,date,prix_ht,famille_produits,caracteristiques,definition_local\n"
+    old = (
+        "siret,description,fournisseur,date,prix_ht,famille_produits,caracteristiques,"
+        "definition_local\n"
+    )
     text = old + (
         f'{SIRET},A,,2024-01-15,3,AUTRES,"FRANCE,EUROPE",\n'
         f'{SIRET},B,,2024-01-15,3,AUTRES,"BIO,CONVERSION_BIO,EQUIVALENTS",\n'
@@ -523,13 +552,17 @@ def test_business_rules_of_the_purchase_model(tmp_path: Path) -> None:
     assert codes(report) == [(2, "caracteristiques", "europe_and_france")]
     # Legacy codes mapped (CONVERSION_BIO -> BIO, EQUIVALENTS -> EXTERNALITES), deduplicated.
     assert rows(out)[0]["characteristics"] == ["BIO", "EXTERNALITES"]
-    current = CURRENT_HEADER + "\n" + (
-        f"{SIRET},C,,2024-01-15,3,AUTRES,,,,x,REGION,12\n"  # km without KM
-        f"{SIRET},D,,2024-01-15,3,AUTRES,,,,,,12\n"  # km without LOCAL
-        f"{SIRET},E,,2024-01-15,3,AUTRES,,,peut-être,,,\n"  # not a boolean
-        f"{SIRET},F,,2024-01-15,3,AUTRES,,ITALIE,,,,\n"  # not an origin
-        f"{SIRET},G,,2024-01-15,3,AUTRES,,,,x,KM,12.5\n"  # not a whole km
-        f"{SIRET},H,,2024-01-15,3,AUTRES,FRANCE,,,,,\n"  # information code in categories
+    current = (
+        CURRENT_HEADER
+        + "\n"
+        + (
+            f"{SIRET},C,,2024-01-15,3,AUTRES,,,,x,REGION,12\n"  # km without KM
+            f"{SIRET},D,,2024-01-15,3,AUTRES,,,,,,12\n"  # km without LOCAL
+            f"{SIRET},E,,2024-01-15,3,AUTRES,,,peut-être,,,\n"  # not a boolean
+            f"{SIRET},F,,2024-01-15,3,AUTRES,,ITALIE,,,,\n"  # not an origin
+            f"{SIRET},G,,2024-01-15,3,AUTRES,,,,x,KM,12.5\n"  # not a whole km
+            f"{SIRET},H,,2024-01-15,3,AUTRES,FRANCE,,,,,\n"  # information code in categories
+        )
     )
     report, _ = run(write(tmp_path, "current.csv", current), tmp_path)
     assert codes(report) == [
@@ -573,8 +606,10 @@ def test_batches_give_the_same_result(tmp_path: Path) -> None:
 def test_parquet_schema(tmp_path: Path) -> None:
     _, out = run(FIXTURES / "purchases_good.csv", tmp_path)
     con = duckdb.connect()
-    types = dict(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{out}')").fetchall()[i][:2]
-                 for i in range(16))
+    types = dict(
+        con.execute(f"DESCRIBE SELECT * FROM read_parquet('{out}')").fetchall()[i][:2]
+        for i in range(16)
+    )
     assert types == {
         "line_number": "BIGINT",
         "canteen_siret": "VARCHAR",
@@ -655,7 +690,10 @@ def test_mapped_export(tmp_path: Path) -> None:
     assert (report.format, report.separator, report.kept) == ("correspondance", ";", 7)
     got = rows(out)
     steak = got[0]
-    assert (steak["family"], steak["characteristics"]) == ("VIANDES_VOLAILLES", ["BIO", "LABEL_ROUGE"])
+    assert (steak["family"], steak["characteristics"]) == (
+        "VIANDES_VOLAILLES",
+        ["BIO", "LABEL_ROUGE"],
+    )
     assert (steak["price_ht"], steak["purchase_date"]) == (Decimal("1234.50"), dt.date(2024, 1, 15))
     assert (steak["supplier_siret"], steak["article_code"]) == ("12345678900012", "A1")
     assert steak["raw_labels"] == "AB|Label Rouge" and steak["labels_known"] is True
@@ -671,7 +709,12 @@ def test_mapped_export(tmp_path: Path) -> None:
     assert got[5]["labels_known"] is False and got[5]["raw_labels"] is None  # empty cell
     assert got[1]["labels_known"] is True
     (warning,) = report.warnings
-    assert (warning.column, warning.value, warning.lines, warning.first_line) == ("Labels", "MSC", 1, 3)
+    assert (warning.column, warning.value, warning.lines, warning.first_line) == (
+        "Labels",
+        "MSC",
+        1,
+        3,
+    )
     assert PRIVATE_LABEL_WARNING in warning.message
 
 
@@ -711,15 +754,25 @@ def test_mapped_export_missing_column(tmp_path: Path) -> None:
 
 def test_mapping_errors() -> None:
     with pytest.raises(ConfigError, match="price_ht"):
-        ColumnMapping.from_dict({"columns": {"canteen_siret": "s", "description": "d",
-                                             "purchase_date": "x"}})
+        ColumnMapping.from_dict(
+            {"columns": {"canteen_siret": "s", "description": "d", "purchase_date": "x"}}
+        )
     with pytest.raises(ConfigError, match="canteen_siret ou canteen_id"):
-        ColumnMapping.from_dict({"columns": {"description": "d", "purchase_date": "x",
-                                             "price_ht": "p"}})
+        ColumnMapping.from_dict(
+            {"columns": {"description": "d", "purchase_date": "x", "price_ht": "p"}}
+        )
     with pytest.raises(ConfigError, match="code inconnu"):
-        ColumnMapping.from_dict({"columns": {"canteen_id": "i", "description": "d",
-                                             "purchase_date": "x", "price_ht": "p"},
-                                 "labels": {"Truc": "SUPER"}})
+        ColumnMapping.from_dict(
+            {
+                "columns": {
+                    "canteen_id": "i",
+                    "description": "d",
+                    "purchase_date": "x",
+                    "price_ht": "p",
+                },
+                "labels": {"Truc": "SUPER"},
+            }
+        )
 
 
 def test_mapping_file_not_toml(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.egalim import messages
+from observatoire.egalim.codes import LOCAL_DEFINITIONS
 from observatoire.egalim.layouts import (
     HeaderProblem,
     Resolved,
@@ -223,8 +224,9 @@ class _Run:
             self.report.errors.append(LineError(line, column, value, message, hint, kind, code))
         self.pending = []
 
-    def fail(self, kind: str, code: str, message: str, hint: str, line: int, column: str,
-             value: str = "") -> None:
+    def fail(
+        self, kind: str, code: str, message: str, hint: str, line: int, column: str, value: str = ""
+    ) -> None:
         self.report.error_count += 1
         self.report.errors.append(LineError(line, column, value, message, hint, kind, code))
 
@@ -301,9 +303,7 @@ def import_purchases(
     return report
 
 
-def _resolve_header(
-    table: TableFile, mapping: ColumnMapping | None, run: _Run
-) -> Resolved | None:
+def _resolve_header(table: TableFile, mapping: ColumnMapping | None, run: _Run) -> Resolved | None:
     header = table.header
     if not any(h.strip() for h in header):
         run.fail(
@@ -400,7 +400,7 @@ def _check_rows(
         con.close()
         raise
     con.close()
-    if report.error_count and not accept_partial:
+    if report.error_count and (not accept_partial or report.kept == 0):
         _remove(partial)
         report.kept = 0
         report.set_aside = report.lines_read
@@ -485,10 +485,8 @@ def _collect_errors(
 
 
 def _allowed_texts(resolved: Resolved, mapping: ColumnMapping | None) -> dict[str, str]:
-    local = OLD_LOCAL_DEFINITIONS if resolved.old else CURRENT_LOCAL_DEFINITIONS
+    local: tuple[str, ...] = OLD_LOCAL_DEFINITIONS if resolved.old else CURRENT_LOCAL_DEFINITIONS
     if mapping:
-        from observatoire.egalim.codes import LOCAL_DEFINITIONS
-
         local = tuple(LOCAL_DEFINITIONS)
     labels = (
         messages.ALLOWED_CHARACTERISTICS_TEXT if resolved.old else messages.ALLOWED_CATEGORIES_TEXT

@@ -204,7 +204,7 @@ class ColumnMapping:
                         f"Le label « {raw} » est associé au code inconnu « {text} ».",
                         where=where,
                         hint="Utilisez un code de caractéristique (BIO, LABEL_ROUGE, AOCAOP, "
-                        "IGP, STG, HVE, CE2, FRANCE...) ou \"\" pour « ne compte pas ».",
+                        'IGP, STG, HVE, CE2, FRANCE...) ou "" pour « ne compte pas ».',
                     )
                 table[normalise_label(str(raw))] = meaning
             mapping = cls(

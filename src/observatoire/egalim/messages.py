@@ -152,7 +152,9 @@ ALLOWED_CATEGORIES_TEXT = _CATEGORIES
 ALLOWED_CHARACTERISTICS_TEXT = _ALL
 
 
-def render(code: str, *, value: str, column: str, detail: str, allowed: str) -> tuple[str, str, str]:
+def render(
+    code: str, *, value: str, column: str, detail: str, allowed: str
+) -> tuple[str, str, str]:
     """(kind, message, hint) for an error code."""
     kind, message, hint = MESSAGES[code]
     values = {"value": value, "column": column, "detail": detail, "allowed": allowed}

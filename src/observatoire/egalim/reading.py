@@ -46,7 +46,10 @@ class TableFile:
 
 _MAGIC = {
     b"%PDF": ("un document PDF", "Exportez les achats en CSV ou en XLSX."),
-    b"\x1f\x8b": ("une archive GZIP", "Décompressez-la et importez le fichier CSV qu'elle contient."),
+    b"\x1f\x8b": (
+        "une archive GZIP",
+        "Décompressez-la et importez le fichier CSV qu'elle contient.",
+    ),
     b"\x89PNG": ("une image PNG", "Importez le tableau des achats (CSV ou XLSX), pas une image."),
     b"\xff\xd8\xff": ("une image JPEG", "Importez le tableau des achats (CSV ou XLSX)."),
     b"\xd0\xcf\x11\xe0": (
@@ -56,7 +59,9 @@ _MAGIC = {
 }
 
 
-def open_table(path: Path, stack: ExitStack, *, separator: str | None, batch_size: int) -> TableFile:
+def open_table(
+    path: Path, stack: ExitStack, *, separator: str | None, batch_size: int
+) -> TableFile:
     """Open ``path`` as a table, registering what must be closed on ``stack``.
 
     Raises :class:`NotATable` for an empty, binary, JSON, XML or unreadable file.

@@ -229,7 +229,9 @@ def build_sql(
         )
         date_detail = sql_text(" ou ".join(mapping.date_formats))
     # Price: the text normalised to a point decimal, then rounded half-down to cents exactly.
-    select.append(f"regexp_replace(trim({cell('price')}), '[ \u00a0\u202f]', '', 'g') AS v_price_text")
+    select.append(
+        f"regexp_replace(trim({cell('price')}), '[ \u00a0\u202f]', '', 'g') AS v_price_text"
+    )
     decimal = mapping.decimal_separator if mapping else "auto"
     point = "regexp_full_match(v_price_text, '-?(\\d+(\\.\\d*)?|\\.\\d+)')"
     comma = "regexp_full_match(v_price_text, '-?\\d+(,\\d+)?')"
