@@ -13,7 +13,7 @@ from rich.markup import escape as _e
 from rich.table import Table
 
 from observatoire import formatting
-from observatoire.cli import Context, _add_row, _n, _print_json, out
+from observatoire.console import Context, _add_row, _n, _print_json, out
 from observatoire.egalim import export
 from observatoire.egalim import service as egalim_service
 from observatoire.egalim.imports import ImportOutcome, import_files
@@ -42,16 +42,20 @@ def _print_outcome(o: ImportOutcome) -> None:
         f"{_n(report.set_aside)} écartées, {_n(report.blank)} vides"
     )
     for e in report.errors[:SHOWN_ERRORS]:
-        out.print(f"    • {_e(e.describe())}")
-    if len(report.errors) > SHOWN_ERRORS:
-        out.print(f"    … et {len(report.errors) - SHOWN_ERRORS} autres erreurs "
-                  "(toutes dans la sortie --json).")
+        where = f"ligne {e.line}" + (f", colonne « {e.column} »" if e.column else "")
+        value = f" (valeur « {e.value} »)" if e.value else ""
+        out.print(f"    • {_e(where)} : {_e(e.message)}{_e(value)}\n"
+                  f"      Que faire : {_e(e.hint)}")
+    if report.error_count > SHOWN_ERRORS:
+        out.print(f"    … et {_n(report.error_count - SHOWN_ERRORS)} autres erreurs "
+                  "(la sortie --json en liste jusqu'à 10 000).")
     for w in report.warnings[:SHOWN_ERRORS]:
-        out.print(f"    [yellow]![/] {_e(w.describe())}")
-    if ld.status == "rejected" and report.kept_if_partial:
+        lines = f" ({_n(w.lines)} lignes, dès la ligne {w.first_line})" if w.lines else ""
+        out.print(f"    [yellow]![/] {_e(w.message)}{_e(lines)}")
+    if ld.status == "rejected" and report.valid_lines:
         out.print(
             "    Rien n'a été chargé. Corrigez les lignes en erreur et réimportez le fichier, "
-            f"ou relancez avec --partiel pour garder les {_n(report.kept_if_partial)} lignes "
+            f"ou relancez avec --partiel pour garder les {_n(report.valid_lines)} lignes "
             "valides et écarter les autres."
         )
 
@@ -136,7 +140,8 @@ def summaries_cmd(obj: Context, year: int, canteen: str | None, output: Path | N
     with egalim_service.reading(obj.settings) as con:
         rows = egalim_service.yearly_summaries(con, year, canteen)
     if not rows:
-        raise click.ClickException(f"Aucun achat pour {year}" + (f" ({canteen})" if canteen else ""))
+        which = f" ({canteen})" if canteen else ""
+        raise click.ClickException(f"Aucun achat pour {year}{which}.")
     fh = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         writer = csv.DictWriter(fh, fieldnames=export.header(), lineterminator="\n")

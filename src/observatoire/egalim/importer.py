@@ -168,6 +168,8 @@ class ImportReport:
     kept: int = 0
     set_aside: int = 0
     blank: int = 0
+    #: Good lines of a refused file: what ``accept_partial`` would keep.
+    valid_lines: int = 0
     errors: list[LineError] = field(default_factory=list)
     error_count: int = 0
     warnings: list[ImportWarning] = field(default_factory=list)
@@ -403,6 +405,7 @@ def _check_rows(
     con.close()
     if report.error_count and (not accept_partial or report.kept == 0):
         _remove(partial)
+        report.valid_lines = report.kept
         report.kept = 0
         report.set_aside = report.lines_read
         report.status = STATUS_REJECTED

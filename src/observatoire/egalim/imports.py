@@ -9,7 +9,7 @@ may be accepted again with ``accept_partial`` (its load-log line is updated, nev
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,10 @@ def directory(settings: Settings) -> CanteenDirectory:
             hint="Ajoutez [egalim] establishments = \"etablissements.csv\" au profil, ou "
             "choisissez un profil qui en a un (--profile region-bretagne).",
         )
-    return CanteenDirectory.from_rows(canteens)
+    return CanteenDirectory.of(
+        sirets=[c["siret"] for c in canteens if c["siret"]],
+        ids=[c["cantine_id"] for c in canteens if c["cantine_id"]],
+    )
 
 
 def import_files(
@@ -105,7 +108,7 @@ def import_files(
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - t0, 3),
             parser_version=None,
-            errors=[e.to_dict() for e in report.errors[:LOGGED_ERRORS]],
+            errors=[asdict(e) for e in report.errors[:LOGGED_ERRORS]],
             encoding=report.encoding,
             delimiter=report.separator,
         )

@@ -182,10 +182,13 @@ def reading(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         con.close()
 
-_RESULT_COLUMNS = """scope, scope_key, year, month, lines, total, known, egalim, bio, siqo,
-    egalim_others, externalities_performance, meat_fish, meat_fish_egalim, meat, fish, france,
-    local, short_circuit, egalim_rate, bio_rate, meat_fish_egalim_rate, coverage, france_rate,
-    local_rate"""
+_RESULT_NAMES = (
+    "scope", "scope_key", "year", "month", "lines", "total", "known", "egalim", "bio", "siqo",
+    "egalim_others", "externalities_performance", "meat_fish", "meat_fish_egalim", "meat", "fish",
+    "france", "local", "short_circuit", "egalim_rate", "bio_rate", "meat_fish_egalim_rate",
+    "coverage", "france_rate", "local_rate",
+)
+_RESULT_COLUMNS = ", ".join(f"r.{c}" for c in _RESULT_NAMES)
 
 
 def _targets(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
@@ -217,13 +220,13 @@ def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[st
         year = years[-1] if years else None
     series = _rows(
         con,
-        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'territory' AND month = 0 "
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'territory' AND month = 0 "
         "ORDER BY year",
         [],
     )
     months = _rows(
         con,
-        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'territory' AND year = ? "
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'territory' AND year = ? "
         "AND month > 0 ORDER BY month",
         [year],
     )
@@ -233,7 +236,7 @@ def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[st
             FROM egalim_results r
             LEFT JOIN (SELECT departement_code, min(departement_name) AS departement_name
                        FROM ref_departements GROUP BY ALL) d ON d.departement_code = r.scope_key
-            WHERE scope = 'departement' AND year = ? AND month = 0 ORDER BY scope_key""",
+            WHERE r.scope = 'departement' AND r.year = ? AND r.month = 0 ORDER BY r.scope_key""",
         [year],
     )
     canteens = _rows(
@@ -243,7 +246,7 @@ def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[st
             FROM egalim_results r
             LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
             LEFT JOIN egalim_canteen_quality q ON q.canteen_key = r.scope_key AND q.year = r.year
-            WHERE scope = 'canteen' AND r.year = ? AND month = 0
+            WHERE r.scope = 'canteen' AND r.year = ? AND r.month = 0
             ORDER BY c.nom NULLS LAST, scope_key""",
         [year],
     )
@@ -283,7 +286,7 @@ def canteen(
     info = _rows(con, "SELECT * FROM egalim_canteens WHERE canteen_key = ?", [key])
     series = _rows(
         con,
-        f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'canteen' "
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'canteen' "
         "AND scope_key = ? AND month = 0 ORDER BY year",
         [key],
     )
@@ -329,7 +332,7 @@ def canteen(
         "current": next((s for s in series if s["year"] == year), None),
         "months": _rows(
             con,
-            f"SELECT {_RESULT_COLUMNS} FROM egalim_results WHERE scope = 'canteen' "
+            f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'canteen' "
             "AND scope_key = ? AND year = ? AND month > 0 ORDER BY month",
             [key, year],
         ),

@@ -78,7 +78,7 @@ def write_simulated_purchases(
                 continue
             bio0, others0 = declared.get(siret, (0.17, 0.11))
             # A few canteens miss a month of invoices (the quality page should show it).
-            missing = {(2025, 3)} if int(siret[-3:]) % 29 == 0 else set()
+            missing = {(2025, 3)} if int(siret[-4:-1]) % 10 == 0 else set()
             month = date(start.year, start.month, 1)
             while month <= end:
                 key = (month.year, month.month)
@@ -103,15 +103,19 @@ def write_simulated_purchases(
                             labels.append(second)
                     elif draw < p_bio + p_others:
                         labels.append(_pick(rng, OTHER_LABELS[family]))
-                    if rng.random() < 0.004:  # a defect real files have: no family
-                        family = ""
+                    # Defects real files have: a label that does not exist for the family
+                    # (it will not count), a credit note entered at 0 €.
+                    if family == "PRODUITS_DE_LA_MER" and rng.random() < 0.01:
+                        labels = ["FERMIER"]
+                    if rng.random() < 0.0005:
+                        amount = 0.0
                     origin = "FRANCE" if rng.random() < 0.62 else ""
                     if not origin and rng.random() < 0.5:
                         origin = "EUROPE"
                     is_local = origin == "FRANCE" and rng.random() < 0.3
                     out.writerow([
                         siret,
-                        f"Article simulé ({family.lower().replace('_', ' ') or 'sans famille'})",
+                        f"Article simulé ({family.lower().replace('_', ' ')})",
                         rng.choice(SUPPLIERS),
                         day.isoformat(),
                         f"{amount:.2f}",

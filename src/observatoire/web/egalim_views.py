@@ -11,6 +11,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from observatoire import formatting
 from observatoire.egalim import export, service
 from observatoire.egalim.codes import CATEGORY_LABELS, FAMILIES
 from observatoire.errors import WarehouseMissing
@@ -34,7 +35,12 @@ def _year(request: HttpRequest) -> int | None:
 
 
 def _legal(targets: dict[str, list[dict[str, Any]]], code: str) -> list[dict[str, Any]]:
-    return targets.get(code, [])
+    """The targets of an indicator, each with its text (``≥ 50,0 % au 31/12/2022``)."""
+    return [
+        {**t, "text": formatting.target(t["target_value"], t["comparator"], t["target_date"],
+                                        "percent")}
+        for t in targets.get(code, [])
+    ]
 
 
 def _chart(series: list[dict[str, Any]], key: str, label: str,
@@ -43,7 +49,7 @@ def _chart(series: list[dict[str, Any]], key: str, label: str,
 
 
 def _last_target(targets: list[dict[str, Any]]) -> float | None:
-    return targets[-1]["target_value"] / 100 if targets else None
+    return float(targets[-1]["target_value"]) if targets else None
 
 
 @cached_by_warehouse
