@@ -38,7 +38,7 @@ of every cell by header name.
 **How it runs**: the ``csv`` module (or openpyxl) gives rows and line numbers; the only per-line
 Python is noting where each record starts and spotting blank or ragged rows. Each batch of rows is
 turned into Arrow columns and checked column-wise by one DuckDB statement; distinct label and
-family cells are resolved once in Python and joined. Benchmark (``bench/egalim_import.py``):
+family cells are resolved once in Python and joined. Benchmark (``bench/egalim.py``):
 1,000,000 synthetic lines in 11.0 s wall, 12.7 s CPU, 534 MB peak RSS on 2 CPUs, about 25
 times a raw DuckDB ``read_csv`` scan of the same file; memory does not grow with the file.
 """

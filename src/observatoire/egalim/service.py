@@ -76,16 +76,30 @@ def read_canteens(profile: Profile) -> list[dict[str, str]]:
     return rows
 
 
-def _canteens_table(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
-    cols = ", ".join(f"{c} VARCHAR" for c in CANTEEN_COLUMNS)
-    con.execute(f"CREATE TABLE egalim_canteens (canteen_key VARCHAR, {cols})")
-    rows = read_canteens(profile)
-    if rows:
-        con.executemany(
-            f"INSERT INTO egalim_canteens VALUES (?, {', '.join('?' for _ in CANTEEN_COLUMNS)})",
-            [(r["siret"] or f"id:{r['cantine_id']}", *(r[c] or None for c in CANTEEN_COLUMNS))
-             for r in rows],
-        )
+def insert_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, load_id: int, file_name: str, simulated: bool
+) -> None:
+    """Append the staged lines of one file to ``egalim_lines``.
+
+    Lines find their canteen by SIRET, else by ma-cantine's canteen id; a canteen the profile
+    no longer lists keeps its lines (with a finding): nothing is dropped.
+    """
+    con.execute(
+        """
+        INSERT INTO egalim_lines
+        SELECT concat(?, ':', l.line_number), ?, ?, l.line_number, ?,
+            coalesce(c.canteen_key, l.canteen_siret, concat('id:', l.canteen_id)),
+            c.canteen_key IS NOT NULL, c.departement,
+            l.canteen_siret, l.canteen_id, l.description, l.supplier, l.supplier_siret,
+            l.article_code, l.purchase_date, l.price_ht, l.family, l.characteristics,
+            l.labels_known, l.local_definition, l.local_km, l.raw_labels
+        FROM read_parquet(?) l
+        LEFT JOIN egalim_canteens c
+          ON (l.canteen_siret IS NOT NULL AND c.siret = l.canteen_siret)
+          OR (l.canteen_siret IS NULL AND c.cantine_id = l.canteen_id)
+        """,
+        [load_id, load_id, file_name, simulated, str(path)],
+    )
 
 
 def _lines_table(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> None:
@@ -98,25 +112,27 @@ def _lines_table(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list
                 where=str(path),
                 hint="Réimportez le fichier avec « observatoire egalim importer ».",
             )
-        # Lines find their canteen by SIRET, else by ma-cantine's canteen id; a canteen the
-        # profile no longer lists keeps its lines (with a finding), nothing is dropped.
-        con.execute(
-            """
-            INSERT INTO egalim_lines
-            SELECT concat(?, ':', l.line_number), ?, ?, l.line_number, ?,
-                coalesce(c.canteen_key, l.canteen_siret, concat('id:', l.canteen_id)),
-                c.canteen_key IS NOT NULL, c.departement,
-                l.canteen_siret, l.canteen_id, l.description, l.supplier, l.supplier_siret,
-                l.article_code, l.purchase_date, l.price_ht, l.family, l.characteristics,
-                l.labels_known, l.local_definition, l.local_km, l.raw_labels
-            FROM read_parquet(?) l
-            LEFT JOIN egalim_canteens c
-              ON (l.canteen_siret IS NOT NULL AND c.siret = l.canteen_siret)
-              OR (l.canteen_siret IS NULL AND c.cantine_id = l.canteen_id)
-            """,
-            [load.load_id, load.load_id, load.file_name, load.source == SIMULATED_SOURCE,
-             str(path)],
+        assert load.load_id is not None
+        insert_lines(con, path, load.load_id, load.file_name, load.source == SIMULATED_SOURCE)
+
+
+def create_canteens(con: duckdb.DuckDBPyConnection, rows: list[dict[str, str]]) -> None:
+    """``egalim_canteens`` from the establishments (see ``read_canteens``)."""
+    cols = ", ".join(f"{c} VARCHAR" for c in CANTEEN_COLUMNS)
+    con.execute(f"CREATE TABLE egalim_canteens (canteen_key VARCHAR, {cols})")
+    if rows:
+        con.executemany(
+            f"INSERT INTO egalim_canteens VALUES (?, {', '.join('?' for _ in CANTEEN_COLUMNS)})",
+            [(r["siret"] or f"id:{r['cantine_id']}", *(r[c] or None for c in CANTEEN_COLUMNS))
+             for r in rows],
         )
+
+
+def compute_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Everything derived from ``egalim_canteens`` and ``egalim_lines``."""
+    compute.compute(con)
+    create_findings(con)
+    con.execute(INDICATOR_TABLES)
 
 
 INDICATOR_TABLES = """
@@ -143,12 +159,10 @@ def build_into(
     con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, loads: list[Load]
 ) -> None:
     """The Egalim step of the build (tables are created even when there is nothing to count)."""
-    _canteens_table(con, profile)
+    create_canteens(con, read_canteens(profile))
     usable = [ld for ld in loads if ld.kind == KIND and ld.status in ("loaded", "partial")]
     _lines_table(con, settings, usable)
-    compute.compute(con)
-    create_findings(con)
-    con.execute(INDICATOR_TABLES)
+    compute_all(con)
 
 
 def families() -> dict[str, str]:

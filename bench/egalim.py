@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark of the Egalim purchase importer (``observatoire.egalim.importer``).
+"""Benchmark of Egalim at national scale: import of purchase lines, then the results.
 
 Run it from the project root with the project's virtual environment::
 
-    .venv/bin/python bench/egalim_import.py                # 1,000,000 lines
-    .venv/bin/python bench/egalim_import.py --lines 10000000
+    .venv/bin/python bench/egalim.py                # 1,000,000 lines
+    .venv/bin/python bench/egalim.py --lines 10000000
 
 What it does, in one run:
 
@@ -18,7 +18,13 @@ What it does, in one run:
 3. **Baseline.** A raw DuckDB scan of the same file in the same run: ``read_csv`` with type
    detection, every column materialised into an in-memory table (the fastest way to merely
    *parse* the file), then the same scan written to Parquet, for information.
-4. **Report.** Prints the figures and the ratio import / raw scan.
+4. **Results.** The build's Egalim step on the imported lines, in a DuckDB file with the
+   build's memory cap (``service.insert_lines`` then ``service.compute_all``: categories,
+   results per canteen/département/territory × year/month, family details, findings, indicator
+   facts): wall and CPU time, against a hand-written baseline (one GROUP BY per canteen and year
+   of total, bio and any-label sums over the same Parquet file) measured in the same run.
+5. **Report.** Prints the figures and the ratios import / raw scan, results / baseline, and
+   (import + results) / raw scan.
 
 Figures measured on the development machine (1,000,000 lines, 118 MB, 2 CPUs, 2026-11):
 
@@ -45,6 +51,8 @@ from pathlib import Path
 
 import duckdb
 
+from observatoire.config import Settings
+from observatoire.egalim import service
 from observatoire.egalim.importer import CanteenDirectory, import_purchases
 
 HEADER = (
@@ -119,6 +127,43 @@ def baseline(path: Path, folder: Path) -> tuple[float, float]:
     return scan, copy
 
 
+def results(parquet: Path, folder: Path) -> tuple[float, float, int]:
+    """The build's Egalim step on the imported lines: (wall, CPU, result rows)."""
+    settings = Settings.from_env(folder)
+    con = duckdb.connect(str(folder / "egalim.duckdb"))
+    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    con.execute(f"SET temp_directory = '{folder / 'spill'}'")
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    service.create_canteens(con, [
+        {"siret": s, "cantine_id": "", "uai": "", "nom": f"Cantine fictive {n}",
+         "commune_insee": "", "departement": f"{22 + n % 4 * 7}", "region": "53",
+         "mode_gestion": "direct"} for n, s in enumerate(SIRETS)])
+    con.execute(service.LINES_DDL)
+    service.insert_lines(con, parquet, 1, parquet.name, False)
+    service.compute_all(con)
+    con.execute("CHECKPOINT")
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    rows = con.execute("SELECT count(*) FROM egalim_results").fetchall()[0][0]
+    con.close()
+    return wall, cpu, int(rows)
+
+
+def results_baseline(parquet: Path) -> tuple[float, float]:
+    """A hand-written GROUP BY: total, bio and any-label sums per canteen and year."""
+    con = duckdb.connect()
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    con.execute(
+        """CREATE TABLE t AS SELECT canteen_siret, year(purchase_date) AS y, sum(price_ht),
+               sum(price_ht) FILTER (WHERE list_contains(characteristics, 'BIO')),
+               sum(price_ht) FILTER (WHERE len(characteristics) > 0)
+           FROM read_parquet(?) GROUP BY ALL""",
+        [str(parquet)],
+    )
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    con.close()
+    return wall, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -144,6 +189,8 @@ def main() -> None:
             print(f"Import status: {report.status}; first errors: {report.errors[:3]}")
             sys.exit(1)
         scan, copy = baseline(source, folder)
+        r_wall, r_cpu, r_rows = results(folder / "achats.parquet", folder)
+        b_wall, b_cpu = results_baseline(folder / "achats.parquet")
         print(f"Import: {report.kept:,} lines kept, status {report.status}")
         print(f"  wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {peak / 1e6:,.0f} MB")
         print(f"  {args.lines / wall:,.0f} lines/s")
@@ -152,6 +199,10 @@ def main() -> None:
             f"Ratio import / raw scan: {wall / scan:.1f} (import / scan + Parquet: "
             f"{wall / copy:.1f}); CPU count {os.cpu_count()}"
         )
+        print(f"Results (build step): wall {r_wall:.2f} s, CPU {r_cpu:.2f} s, {r_rows:,} rows")
+        print(f"Hand-written GROUP BY baseline: wall {b_wall:.2f} s, CPU {b_cpu:.2f} s")
+        print(f"Ratio results / baseline: wall {r_wall / b_wall:.1f}, CPU {r_cpu / b_cpu:.1f}")
+        print(f"Ratio (import + results) / raw scan: {(wall + r_wall) / scan:.1f}")
     finally:
         if args.keep:
             print(f"Kept {folder}")
