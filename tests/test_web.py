@@ -372,3 +372,18 @@ def test_every_route_and_its_twins_answer(client: object, demo_warehouse: Wareho
                 twin = client.get(f"{twins[page]}.{fmt}")  # type: ignore[attr-defined]
                 assert twin.status_code == 200 and twin["Content-Type"].startswith(kind), (
                     page, fmt)
+
+
+def test_static_files_are_scripts_and_styles_only(client: object) -> None:
+    ok = client.get("/static/charts.js")  # type: ignore[attr-defined]
+    assert ok.status_code == 200 and ok["Content-Type"].startswith("text/javascript")
+    assert b"uPlot" in b"".join(ok.streaming_content)
+    vendor = client.get("/static/vendor/uPlot.iife.min.js")  # type: ignore[attr-defined]
+    assert vendor.status_code == 200  # installed from the lockfile by tasks.py
+    vendor.close()
+    for path in ("/static/../settings.py", "/static/..%2Fsettings.py", "/static/vendor/.installed",
+                 "/static/nothing.js"):
+        assert client.get(path).status_code == 404, path  # type: ignore[attr-defined]
+    page = _text(client.get("/indicateurs/marches-pme/"))  # type: ignore[attr-defined]
+    assert '<script src="/static/charts.js" defer></script>' in page
+    assert 'data-chart="{&quot;points&quot;: [[' in page

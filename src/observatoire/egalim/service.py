@@ -261,7 +261,7 @@ def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[st
             LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
             LEFT JOIN egalim_canteen_quality q ON q.canteen_key = r.scope_key AND q.year = r.year
             WHERE r.scope = 'canteen' AND r.year = ? AND r.month = 0
-            ORDER BY c.nom NULLS LAST, scope_key""",
+            ORDER BY strip_accents(lower(c.nom)) NULLS LAST, r.scope_key""",
         [year],
     )
     return {

@@ -42,7 +42,12 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "observatoire.web.assets.frontend",
+            ]
+        },
     }
 ]
 # The application database (accounts, corrections… in later issues) lives in the data home.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from observatoire.web import api, egalim_views, views
+from observatoire.web import api, assets, egalim_views, views
 
 urlpatterns = [
     path("", views.barometer, name="barometre"),
@@ -45,6 +45,7 @@ urlpatterns = [
     path("donnees.json", views.data_json, name="donnees-json"),
     re_path(r"^donnees/(?P<dataset_id>[a-z-]+)\.(?P<fmt>csv|json|parquet|xlsx)$", views.download,
             name="telechargement"),
+    re_path(r"^static/(?P<path>[A-Za-z0-9_./-]+)$", assets.static_file, name="static"),
     path("api/", api.documentation, name="api"),
     path("api/openapi.json", api.openapi, name="openapi"),
     path("api/v1/marches", api.contracts),
