@@ -75,7 +75,9 @@ def create_line_facts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE egalim_categorised AS
-        SELECT *, {category_sql()} AS category FROM {LINES}
+        SELECT line_key, canteen_key, departement, family, purchase_date, price_ht,
+            labels_known, characteristics, {category_sql()} AS category
+        FROM {LINES}
         """
     )
     con.execute(
@@ -145,11 +147,26 @@ RATES: dict[str, tuple[str, str]] = {
 
 def create_results(con: duckdb.DuckDBPyConnection) -> None:
     """``egalim_results``: sums and rates per scope (canteen / département / territory) and
-    period (year, or year and month)."""
+    period (year, or year and month).
+
+    The lines are read once, into sums per canteen and month; every other scope and period is a
+    roll-up of those sums (exact: all measures are sums), so the cost does not grow with the
+    number of grouping sets.
+    """
     sums = ",\n            ".join(f"{_sum(cond)} AS {name}" for name, cond in SUMS.items())
+    rollup = ",\n            ".join(f"sum({name}) AS {name}" for name in SUMS)
     rates = ",\n            ".join(
         f"CAST({num} AS DOUBLE) / NULLIF(CAST({den} AS DOUBLE), 0) AS {name}"
         for name, (num, den) in RATES.items()
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE egalim_monthly AS
+        SELECT canteen_key, departement, year, month, count(*) AS lines,
+            {sums}
+        FROM egalim_line_facts
+        GROUP BY canteen_key, departement, year, month
+        """
     )
     con.execute(
         f"""
@@ -164,9 +181,9 @@ def create_results(con: duckdb.DuckDBPyConnection) -> None:
                      ELSE '' END AS scope_key,
                 year,
                 CASE WHEN GROUPING(month) = 0 THEN month ELSE 0 END AS month,
-                count(*) AS lines,
-            {sums}
-            FROM egalim_line_facts
+                CAST(sum(lines) AS BIGINT) AS lines,
+            {rollup}
+            FROM egalim_monthly
             GROUP BY GROUPING SETS (
                 (canteen_key, year), (canteen_key, year, month),
                 (departement, year), (departement, year, month),
@@ -176,6 +193,7 @@ def create_results(con: duckdb.DuckDBPyConnection) -> None:
         SELECT *, {rates} FROM sums
         """
     )
+    con.execute("DROP TABLE egalim_monthly")
 
 
 def create_family_details(con: duckdb.DuckDBPyConnection) -> None:

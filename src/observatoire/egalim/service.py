@@ -73,6 +73,16 @@ def read_canteens(profile: Profile) -> list[dict[str, str]]:
                     hint="Renseignez au moins l'un des deux.",
                 )
             rows.append({c: (row.get(c) or "").strip() for c in CANTEEN_COLUMNS})
+    for column in ("siret", "cantine_id"):
+        seen = [r[column] for r in rows if r[column]]
+        twice = sorted({v for v in seen if seen.count(v) > 1})
+        if twice:
+            raise ConfigError(
+                f"Établissement en double dans le fichier des établissements ({column} : "
+                f"{', '.join(twice[:5])}).",
+                where=str(path),
+                hint="Chaque cantine figure une seule fois : fusionnez les lignes en double.",
+            )
     return rows
 
 
@@ -88,15 +98,17 @@ def insert_lines(
         """
         INSERT INTO egalim_lines
         SELECT concat(?, ':', l.line_number), ?, ?, l.line_number, ?,
-            coalesce(c.canteen_key, l.canteen_siret, concat('id:', l.canteen_id)),
-            c.canteen_key IS NOT NULL, c.departement,
+            coalesce(cs.canteen_key, ci.canteen_key, l.canteen_siret,
+                     concat('id:', l.canteen_id)),
+            coalesce(cs.canteen_key, ci.canteen_key) IS NOT NULL,
+            coalesce(cs.departement, ci.departement),
             l.canteen_siret, l.canteen_id, l.description, l.supplier, l.supplier_siret,
             l.article_code, l.purchase_date, l.price_ht, l.family, l.characteristics,
             l.labels_known, l.local_definition, l.local_km, l.raw_labels
         FROM read_parquet(?) l
-        LEFT JOIN egalim_canteens c
-          ON (l.canteen_siret IS NOT NULL AND c.siret = l.canteen_siret)
-          OR (l.canteen_siret IS NULL AND c.cantine_id = l.canteen_id)
+        LEFT JOIN egalim_canteens cs ON cs.siret = l.canteen_siret
+        LEFT JOIN egalim_canteens ci
+          ON l.canteen_siret IS NULL AND ci.cantine_id = l.canteen_id
         """,
         [load_id, load_id, file_name, simulated, str(path)],
     )
