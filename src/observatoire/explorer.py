@@ -299,12 +299,21 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
                LEFT JOIN ref_departements d ON d.departement_code = ic.supplier_departement
                WHERE c.buyer_siret = ? AND ic.supplier_departement IS NOT NULL
                GROUP BY ALL ORDER BY amount DESC NULLS LAST, 1""", [siret]))
+        # holders' communes (SIRENE); a contract counts once per commune of its holders
+        communes = _dicts(con.execute(
+            """SELECT s.commune_code AS commune, min(s.commune_name) AS name,
+                   count(DISTINCT c.uid) AS contracts
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               JOIN suppliers s ON s.supplier_key = h.supplier_key
+               WHERE c.buyer_siret = ? AND s.commune_code IS NOT NULL
+               GROUP BY 1 ORDER BY contracts DESC, 1""", [siret]))
     finally:
         con.close()
     latest = search(settings, ContractFilters(acheteur=siret), page_size=10)
     return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
             "categories": categories, "procedures": procedures,
-            "supplier_departements": departements, "latest": latest}
+            "supplier_departements": departements, "supplier_communes": communes,
+            "latest": latest}
 
 
 def supplier(settings: Settings, key: str) -> dict[str, Any] | None:

@@ -74,11 +74,14 @@ def communes(values: dict[str, float | None], label: str, unit: str = "part") ->
     """The territory's communes that have a value, shaded, over its départements' outlines.
 
     Only those communes are drawn (a full layer of 1,232 Breton communes would weigh 150 kB).
-    Shades are fixed steps for shares (0–20–35–50–65 %), so maps of different years compare.
+    Shades are fixed steps for shares (0–20–35–50–65 %), quintiles for other values.
     """
     background, height = _shapes("departements-bretagne.geojson")
     shapes, _ = _shapes("communes-bretagne.geojson")
-    steps = (0.2, 0.35, 0.5, 0.65) if unit == "part" else ()
+    known = sorted(v for v in values.values() if v is not None and v > 0)
+    # shares: fixed steps, so that maps of different years compare; counts: quintiles
+    steps = ((0.2, 0.35, 0.5, 0.65) if unit == "part"
+             else tuple(known[int(len(known) * q / 5)] for q in range(1, 5)) if known else ())
     features = []
     for code, name, path in shapes:
         if code not in values:
