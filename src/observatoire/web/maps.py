@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def departements(values: dict[str, float], label: str, unit: str = "€ HT") -> 
             "unit": unit, "shades": SHADES}
 
 
-def communes(values: dict[str, float | None], label: str, unit: str = "part") -> dict[str, Any]:
+def communes(values: Mapping[str, float | None], label: str, unit: str = "part") -> dict[str, Any]:
     """The territory's communes that have a value, shaded, over its départements' outlines.
 
     Only those communes are drawn (a full layer of 1,232 Breton communes would weigh 150 kB).
