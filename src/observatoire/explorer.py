@@ -25,6 +25,14 @@ SORTS = {
     "montant_asc": "c.amount ASC NULLS LAST, c.uid",
     "acheteur": "b.name NULLS LAST, c.uid",
 }
+#: The same orders on the matching contracts (``search``'s ``m``), before any join.
+PAGE_SORTS = {
+    "date": "notification_date DESC NULLS LAST, uid",
+    "date_asc": "notification_date ASC NULLS LAST, uid",
+    "montant": "amount DESC NULLS LAST, uid",
+    "montant_asc": "amount ASC NULLS LAST, uid",
+    "acheteur": "buyer_name NULLS LAST, uid",
+}
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,16 @@ LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buy
     c.has_social_consideration, c.has_environmental_consideration"""
 
 
+def _joins(sql: str) -> str:
+    """The joins an SQL fragment of the explorer needs (buyers ``b``, indicator facts ``ic``)."""
+    out = ""
+    if "b." in sql:
+        out += " LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret"
+    if "ic." in sql:
+        out += " LEFT JOIN indicator_contracts ic ON ic.uid = c.uid"
+    return out
+
+
 def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description or []]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -160,18 +178,41 @@ def search(
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
     where, params = _where(filters)
-    order = SORTS.get(sort, SORTS["date"])
+    sort = sort if sort in SORTS else "date"
+    order = SORTS[sort]
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
-        count, total, unknown = con.execute(
-            f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) {_FROM} WHERE {where}",
-            params,
-        ).fetchall()[0]
+        # One query: the matching contracts are found once (filters, holder semi-joins) and
+        # give both the totals and the page; only the page's rows are joined to the buyers and
+        # facts shown in the list.
+        m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
+        buyer_name = "b.name" if sort == "acheteur" else "NULL"
         rows = _dicts(con.execute(
-            f"SELECT {LIST_COLUMNS} {_FROM} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"""WITH m AS MATERIALIZED (
+                    SELECT c.uid, c.notification_date, c.amount, {buyer_name} AS buyer_name
+                    FROM contracts c {m_joins} WHERE {where}),
+                totals AS (SELECT count(*) AS n, sum(amount) AS total,
+                                  count(*) - count(amount) AS unknown FROM m),
+                page AS (SELECT uid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?)
+                SELECT {LIST_COLUMNS}, totals.n AS _n, totals.total AS _total,
+                       totals.unknown AS _unknown
+                FROM page JOIN contracts c ON c.uid = page.uid
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
+                CROSS JOIN totals
+                ORDER BY {order}""",
             [*params, page_size, (page - 1) * page_size],
         ))
+        if rows:
+            count, total, unknown = rows[0]["_n"], rows[0]["_total"], rows[0]["_unknown"]
+            for r in rows:
+                del r["_n"], r["_total"], r["_unknown"]
+        else:  # no contract, or a page past the last one: the totals alone
+            count, total, unknown = con.execute(
+                f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) "
+                f"FROM contracts c {_joins(where)} WHERE {where}", params,
+            ).fetchall()[0]
         if rows:
             holders = con.execute(
                 """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
