@@ -37,6 +37,10 @@ PAGES = {
     # every request a different page: never answered from the page cache
     "explorateur filtré, sans cache": ("/marches/?annee=2019&procedure=Proc%C3%A9dure+adapt"
                                         "%C3%A9e&tri=montant&page={n}", 300),
+    "explorateur PME, sans cache": ("/marches/?categorie=PME&page={n}", 300),
+    "explorateur département du titulaire, sans cache": ("/marches/?departement=35&page={n}",
+                                                         300),
+    "explorateur texte libre, sans cache": ("/marches/?texte=travaux&page={n}", 300),
     "indicateur": ("/indicateurs/marches-pme/?ventilation=buyer&periode=2019", None),
     "API marchés": ("/api/v1/marches?categorie=PME&taille=50", None),
 }

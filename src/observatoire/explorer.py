@@ -126,16 +126,16 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     if f.texte:
         clauses.append("contains(lower(c.object), lower(?))")
         params.append(f.texte)
+    if f.categorie:
+        clauses.append("list_contains(c.holder_categories, ?)")
+        params.append(f.categorie)
+    if f.departement:
+        clauses.append("list_contains(c.holder_departements, ?)")
+        params.append(f.departement)
     holder = []
     if f.titulaire:
         holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
         params += [f.titulaire, f.titulaire, f.titulaire]
-    if f.categorie:
-        holder.append("s.category = ?")
-        params.append(f.categorie)
-    if f.departement:
-        holder.append("s.departement_code = ?")
-        params.append(f.departement)
     if holder:
         # a semi-join (hash) rather than a correlated EXISTS: one pass over the holders
         clauses.append(

@@ -170,9 +170,9 @@ def _steps(
             contracts.CONTRACT_HOLDERS,
             contracts.SUBCONTRACTS,
             contracts.CONCESSION_EXECUTION,
+            contracts.SUPPLIERS,  # before contracts, which list their holders' categories
             contracts.CONTRACTS,
             contracts.BUYERS,
-            contracts.SUPPLIERS,
             contracts.OVERLAP,
             contracts.RECONCILIATION,
         ):

@@ -282,8 +282,16 @@ WITH cur AS (
         count(*) - 1 AS modification_count
     FROM contract_versions GROUP BY uid
 ),
+-- The current holders' company categories and départements (SIRENE), as lists: the explorer
+-- filters on them with one scan instead of a semi-join over every holder.
 hold AS (
-    SELECT uid, count(*) FILTER (WHERE is_current) AS holder_count FROM contract_holders GROUP BY uid
+    SELECT h.uid, count(*) FILTER (WHERE h.is_current) AS holder_count,
+        list_sort(list_distinct(list(s.category)
+            FILTER (WHERE h.is_current AND s.category IS NOT NULL))) AS holder_categories,
+        list_sort(list_distinct(list(s.departement_code)
+            FILTER (WHERE h.is_current AND s.departement_code IS NOT NULL))) AS holder_departements
+    FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+    GROUP BY h.uid
 ),
 prov AS (
     SELECT uid, arg_min(record_key, rank) AS primary_key, count(*) AS record_count,
@@ -294,7 +302,9 @@ prov AS (
 -- record: joining the wide records rows three times on uid cost most of this statement.
 agg AS (
     SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
-        COALESCE(hold.holder_count, 0) AS holder_count
+        COALESCE(hold.holder_count, 0) AS holder_count,
+        COALESCE(hold.holder_categories, []) AS holder_categories,
+        COALESCE(hold.holder_departements, []) AS holder_departements
     FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
 SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract_id,
@@ -317,7 +327,7 @@ SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract
     r.is_innovative, r.social_considerations, r.environmental_considerations,
     r.has_social_consideration, r.has_environmental_consideration,
     r.origin_eu_share, r.origin_fr_share, r.public_subsidy,
-    agg.holder_count, agg.modification_count,
+    agg.holder_count, agg.holder_categories, agg.holder_departements, agg.modification_count,
     agg.record_count, agg.source_count, agg.sources, r.record_key AS primary_record_key
 FROM records r
 JOIN agg ON agg.primary_key = r.record_key

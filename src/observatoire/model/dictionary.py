@@ -117,6 +117,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "origin_fr_share": "Share of French origin (0–1).",
             "public_subsidy": "Public subsidy (concessions).",
             "holder_count": "Number of current holders.",
+            "holder_categories": "Company categories (PME, ETI, GE; SIRENE) of the current "
+            "holders, sorted, without duplicates; empty when none is known.",
+            "holder_departements": "Départements of the current holders' establishments "
+            "(SIRENE), sorted, without duplicates.",
             "modification_count": "Number of versions after the initial one.",
             "record_count": "Number of input records merged into this contract.",
             "source_count": "Number of distinct sources that published it.",
