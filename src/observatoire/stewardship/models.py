@@ -1,0 +1,144 @@
+"""Accounts, scopes, corrections and the audit trail, in the application database.
+
+Table names are Django's defaults (``stewardship_correction``…): the build reads
+``stewardship_correction`` with plain SQL (see :mod:`observatoire.stewardship.store`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "administrateur", "Administrateur"
+    STEWARD = "gestionnaire", "Gestionnaire de données"
+    READER = "lecteur", "Lecteur"
+
+
+class Account(models.Model):
+    """The observatory's side of a Django user: its role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                related_name="account")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()})"
+
+
+class ScopeKind(models.TextChoices):
+    BUYER = "acheteur", "Acheteur ou mandataire (SIRET ou SIREN)"
+    CANTEEN = "cantine", "Cantine de lycée (SIRET de l'établissement)"
+    DIRECTORATE = "direction", "Direction"
+
+
+class Scope(models.Model):
+    """What a data steward sees and corrects: buyers (by SIRET or SIREN), canteens, directorates."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="scopes")
+    kind = models.CharField(max_length=20, choices=ScopeKind.choices)
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "kind", "value"],
+                                               name="one_scope_entry")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class Action(models.TextChoices):
+    SET_VALUE = "set_value", "Valeur corrigée"
+    EXCLUDE = "exclude", "Marché à exclure"
+    NOT_A_DEFECT = "not_a_defect", "Pas un défaut"
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "en vigueur"
+    STALE = "stale", "à revoir (la source a changé)"
+    SUPERSEDED = "superseded", "remplacée"
+    REVERTED = "reverted", "annulée"
+
+
+#: Statuses of the one correction in force for a (contract, action, field, rule).
+CURRENT = (Status.ACTIVE, Status.STALE)
+
+
+class Correction(models.Model):
+    """A person's decision on a contract's field; applied at every build, never deleted."""
+
+    uid = models.CharField(max_length=300, db_index=True)
+    buyer_siret = models.CharField(max_length=14, db_index=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    field = models.CharField(max_length=64, blank=True, default="")
+    rule_id = models.CharField(max_length=64, blank=True, default="")
+    source_value = models.TextField(null=True, blank=True)
+    new_value = models.TextField(null=True, blank=True)
+    reason = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="corrections")
+    author_name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="superseded_by")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by_name = models.CharField(max_length=150, blank=True, default="")
+    closed_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            # At most one correction in force per contract, action, field and rule: two stewards
+            # saving at once cannot both win (the second save fails and is shown the first).
+            models.UniqueConstraint(
+                fields=["uid", "action", "field", "rule_id"],
+                condition=Q(status__in=["active", "stale"]),
+                name="one_current_correction",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"correction {self.pk} ({self.action} {self.field} on {self.uid})"
+
+
+class AuditEvent(models.Model):
+    """One change made by a person (or a build acting on their corrections). Append-only:
+    the application refuses to change or delete a row, and so does the database (triggers)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=300)
+    summary = models.TextField()
+    details = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("The audit trail is append-only.")
+
+
+class SignInFailure(models.Model):
+    """A failed sign-in, counted per username and address to throttle guessing."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "address", "at"])]
