@@ -61,6 +61,8 @@ class BuildSummary:
     seconds: float
     tables: dict[str, int] = field(default_factory=dict)
     reconciled: bool = True
+    #: Corrections this build found stale (their source value changed), now to review.
+    stale_corrections: int = 0
 
 
 def _now() -> str:
@@ -309,6 +311,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     build_id = catalog.start_build(started_at)
     tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
     t0 = time.perf_counter()
+    stale: list[StaleCorrection] = []
     try:
         con = connect_for_writing(tmp, settings)
         try:
@@ -317,7 +320,6 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
                     con.execute(statement)
             _load_table(con, all_loads)
             history_changes: list[tuple[Any, ...]] = []
-            stale: list[StaleCorrection] = []
             for label, step in _steps(settings, loads, build_id, started_at, history_changes,
                                       stale):
                 if on_step:
@@ -358,7 +360,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
         raise
     seconds = round(time.perf_counter() - t0, 2)
-    summary = BuildSummary(build_id, seconds, tables, reconciled)
+    summary = BuildSummary(build_id, seconds, tables, reconciled, len(stale))
     catalog.finish_build(
         build_id,
         finished_at,

@@ -1,0 +1,195 @@
+"""Changes people make: corrections, reverts and accounts, each written with its audit event.
+
+Two stewards editing the same field: each save names the correction it was based on (none, or
+the one in force when the form was shown). A save based on something that changed meanwhile is
+refused with the other change (``Conflict``); the database's partial unique index
+``one_current_correction`` stops two simultaneous first saves from both landing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from observatoire.errors import ObservatoireError
+from observatoire.stewardship.fields import FIELDS, InvalidValue, normalise
+from observatoire.stewardship.models import (
+    CURRENT,
+    Account,
+    Action,
+    AuditEvent,
+    Correction,
+    Role,
+    Scope,
+    ScopeKind,
+    Status,
+)
+
+
+class StewardshipError(ObservatoireError):
+    """A change that cannot be made as asked (the message says why, in French)."""
+
+
+class Conflict(StewardshipError):
+    """Someone else changed the same thing since the form was shown."""
+
+    other: Correction | None = None
+
+
+def audit(actor: Any, event: str, object_type: str, object_id: str, summary: str,
+          details: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one event to the audit trail (``actor``: a user, or a text such as
+    « ligne de commande »)."""
+    person = actor if getattr(actor, "pk", None) else None
+    return AuditEvent.objects.create(
+        actor=person, actor_name=person.get_username() if person else str(actor),
+        action=event, object_type=object_type, object_id=object_id, summary=summary,
+        details=details or {},
+    )
+
+
+def describe(c: Correction) -> str:
+    """A correction in words (French), for messages and the audit trail."""
+    when = timezone.localtime(c.created_at).strftime("%d/%m/%Y à %H:%M")
+    if c.action == Action.SET_VALUE:
+        what = f"« {c.field} » = « {c.new_value} » (publié : « {c.source_value or ''} »)"
+    elif c.action == Action.EXCLUDE:
+        what = "marché à exclure"
+    else:
+        what = f"constat {c.rule_id} sur « {c.field} » : pas un défaut"
+    return f"{c.author_name}, le {when} : {what} — motif : {c.reason}"
+
+
+def correct(
+    user: Any, *, uid: str, buyer_siret: str, action: str, field: str = "", rule_id: str = "",
+    source_value: str | None = None, new_value: str | None = None, reason: str,
+    based_on: int | None,
+) -> Correction:
+    """Record a correction in force, superseding the one it was based on."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire.", hint="Dites pourquoi vous corrigez.")
+    if action not in Action.values:
+        raise StewardshipError("Action inconnue.")
+    if action == Action.SET_VALUE:
+        if field not in FIELDS:
+            raise StewardshipError(f"Le champ « {field} » ne se corrige pas ici.")
+        try:
+            new_value = normalise(FIELDS[field], new_value or "")
+        except InvalidValue as exc:
+            raise StewardshipError(str(exc), where=FIELDS[field].label) from None
+        if new_value == source_value:
+            raise StewardshipError("La nouvelle valeur est celle que publie déjà la source.")
+    elif action == Action.EXCLUDE:
+        field, rule_id, source_value, new_value = "", "", None, None
+    else:
+        new_value = None
+    key = {"uid": uid, "action": action, "field": field, "rule_id": rule_id}
+    with transaction.atomic():
+        current = (Correction.objects.select_for_update()
+                   .filter(**key, status__in=CURRENT).first())
+        if (current.pk if current else None) != based_on:
+            raise _conflict(current, key)
+        if current is not None:
+            replaced = Correction.objects.filter(pk=current.pk, status__in=CURRENT).update(
+                status=Status.SUPERSEDED, closed_at=timezone.now(),
+                closed_by_name=user.get_username(), closed_reason=reason)
+            if not replaced:
+                raise _conflict(None, key)
+        try:
+            with transaction.atomic():
+                created = Correction.objects.create(
+                    **key, buyer_siret=buyer_siret, source_value=source_value,
+                    new_value=new_value, reason=reason, author=user,
+                    author_name=user.get_username(), supersedes=current)
+        except IntegrityError:
+            raise _conflict(Correction.objects.filter(**key, status__in=CURRENT).first(),
+                            key) from None
+        audit(user, "correction_created", "correction", str(created.pk),
+              f"Correction {created.pk} sur le marché {uid} : {describe(created)}",
+              {"uid": uid, "action": action, "field": field, "rule_id": rule_id,
+               "source_value": source_value, "new_value": new_value, "reason": reason,
+               "supersedes": current.pk if current else None})
+    return created
+
+
+def _conflict(current: Correction | None, key: dict[str, str]) -> Conflict:
+    other = current or Correction.objects.filter(**key).order_by("-created_at", "-pk").first()
+    if other is None:
+        message = "Ce champ a changé depuis l'affichage de la page."
+    elif other.status in CURRENT:
+        message = f"Un autre changement a été enregistré entre-temps : {describe(other)}."
+    else:
+        message = (f"La correction sur laquelle vous vous appuyiez a été "
+                   f"{other.get_status_display()} entre-temps ({describe(other)}).")
+    error = Conflict(message, hint="Votre modification n'a pas été enregistrée : relisez la "
+                     "valeur en vigueur, puis recommencez si elle reste nécessaire.")
+    error.other = other
+    return error
+
+
+def revert(user: Any, correction: Correction, reason: str) -> None:
+    """Stop applying a correction: the source value comes back at the next build."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire pour annuler une correction.")
+    with transaction.atomic():
+        done = Correction.objects.filter(pk=correction.pk, status__in=CURRENT).update(
+            status=Status.REVERTED, closed_at=timezone.now(),
+            closed_by_name=user.get_username(), closed_reason=reason)
+        if not done:
+            correction.refresh_from_db()
+            raise Conflict(f"Cette correction n'est plus en vigueur "
+                           f"({correction.get_status_display()}).")
+        audit(user, "correction_reverted", "correction", str(correction.pk),
+              f"Correction {correction.pk} annulée sur le marché {correction.uid} — motif : "
+              f"{reason}", {"uid": correction.uid, "reason": reason})
+
+
+def parse_scope(text: str) -> tuple[str, str]:
+    """``acheteur:233500016`` → (kind, value), or a French error."""
+    kind, _, value = text.partition(":")
+    if kind not in ScopeKind.values or not value.strip():
+        raise StewardshipError(
+            f"Périmètre invalide : « {text} ».",
+            hint="Écrivez type:valeur, avec type parmi " + ", ".join(ScopeKind.values)
+            + " (exemple : acheteur:233500016).")
+    value = value.strip()
+    if kind != ScopeKind.DIRECTORATE and not (value.isdigit() and len(value) in (9, 14)):
+        raise StewardshipError(f"« {value} » n'est ni un SIREN (9 chiffres) ni un SIRET (14).")
+    return kind, value
+
+
+def create_account(actor: Any, username: str, password: str, role: str,
+                   scopes: list[str]) -> Account:
+    """A new account with its role and scopes (a steward needs at least one scope)."""
+    if role not in Role.values:
+        raise StewardshipError(f"Rôle inconnu : « {role} ».",
+                               hint="Rôles : " + ", ".join(Role.values) + ".")
+    parsed = [parse_scope(s) for s in scopes]
+    if role == Role.STEWARD and not parsed:
+        raise StewardshipError("Un gestionnaire de données a besoin d'un périmètre.",
+                               hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
+    users = get_user_model()
+    if users.objects.filter(username=username).exists():
+        raise StewardshipError(f"Le compte « {username} » existe déjà.")
+    candidate = users(username=username)
+    try:
+        validate_password(password, candidate)
+    except ValidationError as exc:
+        raise StewardshipError("Mot de passe refusé : " + " ".join(exc.messages)) from None
+    with transaction.atomic():
+        user = users.objects.create_user(username=username, password=password)
+        account = Account.objects.create(user=user, role=role)
+        for kind, value in parsed:
+            Scope.objects.create(account=account, kind=kind, value=value)
+        audit(actor, "account_created", "account", username,
+              f"Compte « {username} » créé : {account.get_role_display()}"
+              + (f", périmètre {', '.join(scopes)}" if scopes else ""),
+              {"role": role, "scopes": scopes})
+    return account

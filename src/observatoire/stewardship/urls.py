@@ -1,0 +1,21 @@
+"""Routes of the authenticated side, under /gestion/. A test walks every one with every role."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from observatoire.stewardship import views
+
+urlpatterns = [
+    path("connexion/", views.sign_in, name="gestion-connexion"),
+    path("deconnexion/", views.sign_out, name="gestion-deconnexion"),
+    path("", views.findings_queue, name="gestion-file"),
+    re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="gestion-marche"),
+    re_path(r"^marches/(?P<uid>[^/]+)/corriger/$", views.correct, name="gestion-corriger"),
+    path("corrections/", views.corrections, name="gestion-corrections"),
+    path("corrections/<int:correction_id>/annuler/", views.revert, name="gestion-annuler"),
+    path("journal/", views.audit_trail, name="gestion-journal"),
+    re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
+    path("etat/", views.status, name="gestion-etat"),
+    path("comptes/", views.accounts, name="gestion-comptes"),
+]
