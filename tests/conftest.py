@@ -118,14 +118,19 @@ def application_database(
         teardown_databases(old, verbosity=0)
 
 
-@pytest.fixture
-def no_corrections(application_database: AppDb) -> None:
-    """Start a test with no correction in the shared test database (the audit trail stays:
-    it is append-only, so tests read only the events of their own objects)."""
+def clear_corrections() -> None:
+    """No correction in the shared test database (the audit trail stays: it is append-only,
+    so tests read only the events of their own objects)."""
     from observatoire.stewardship.models import Correction
 
     Correction.objects.update(supersedes=None)
     Correction.objects.all().delete()
+
+
+@pytest.fixture
+def no_corrections(application_database: AppDb) -> None:
+    """Start a test with no correction in the shared test database."""
+    clear_corrections()
 
 
 def make_account(username: str, role: str, *scopes: str, password: str | None = None) -> Any:

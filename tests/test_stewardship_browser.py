@@ -18,7 +18,7 @@ import pytest
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, make_account
+from tests.conftest import DEMO, AppDb, clear_corrections, make_account
 from tests.test_browser import CHROMIUM, FLAGS, SHOTS
 
 pytestmark = [pytest.mark.appdb, pytest.mark.browser]
@@ -32,6 +32,7 @@ def served(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Settings]]:
     settings = application_database.settings(tmp_path_factory.mktemp("browser-home"))
     ingest(settings, [DEMO / "decp" / "v2"])
+    clear_corrections()  # those other tests left must not reach this warehouse
     build(settings)
     before = os.environ.get("OBSERVATOIRE_HOME")
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)

@@ -18,7 +18,7 @@ import pytest
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, make_account
+from tests.conftest import DEMO, AppDb, clear_corrections, make_account
 
 pytestmark = pytest.mark.appdb
 
@@ -35,6 +35,7 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     """A data home built from the two DECP 2024 demo files, served by the Django pages."""
     settings = application_database.settings(tmp_path_factory.mktemp("gestion-home"))
     ingest(settings, [DEMO / "decp" / "v2"])
+    clear_corrections()  # those other tests left must not reach this warehouse
     build(settings)
     before = os.environ.get("OBSERVATOIRE_HOME")
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)

@@ -697,7 +697,7 @@ def accounts_create_cmd(obj: Context, username: str, role: str, scopes: tuple[st
     from observatoire.stewardship.services import create_account
 
     account = create_account("ligne de commande", username, password, role, list(scopes))
-    out.print(f"Compte « {_e(username)} » créé : {_e(account.get_role_display())}.")
+    out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}.")
 
 
 @accounts_group.command("list")

@@ -127,10 +127,12 @@ def connect(db: DatabaseUrl) -> Iterator[Connection | None]:
     else:
         import psycopg
 
+        params: dict[str, Any] = {
+            "dbname": db.name, "user": db.user or None, "password": db.password or None,
+            "host": db.host or None, "port": db.port or None, "connect_timeout": 10,
+            **db.options}
         try:
-            raw = psycopg.connect(
-                dbname=db.name, user=db.user or None, password=db.password or None,
-                host=db.host or None, port=db.port or None, connect_timeout=10, **db.options)
+            raw = psycopg.connect(**params)
         except psycopg.OperationalError as exc:
             raise ConfigError(
                 f"La base applicative PostgreSQL ne répond pas : {str(exc).strip()}",

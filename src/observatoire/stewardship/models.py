@@ -6,12 +6,18 @@ Table names are Django's defaults (``stewardship_correction``…): the build rea
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.db.models.fields.related_descriptors import RelatedManager
+
+# Field annotations are written out for mypy (the project runs it without the Django plugin).
 
 
 class Role(models.TextChoices):
@@ -23,12 +29,19 @@ class Role(models.TextChoices):
 class Account(models.Model):
     """The observatory's side of a Django user: its role."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                related_name="account")
-    role = models.CharField(max_length=20, choices=Role.choices)
+    user: models.OneToOneField[Any, Any] = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account"
+    )
+    role: models.CharField[str, str] = models.CharField(max_length=20, choices=Role.choices)
+    if TYPE_CHECKING:
+        scopes: RelatedManager[Scope]
+
+    @property
+    def role_label(self) -> str:
+        return str(Role(self.role).label)
 
     def __str__(self) -> str:
-        return f"{self.user.get_username()} ({self.get_role_display()})"
+        return f"{self.user.get_username()} ({self.role_label})"
 
 
 class ScopeKind(models.TextChoices):
@@ -40,13 +53,16 @@ class ScopeKind(models.TextChoices):
 class Scope(models.Model):
     """What a data steward sees and corrects: buyers (by SIRET or SIREN), canteens, directorates."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="scopes")
-    kind = models.CharField(max_length=20, choices=ScopeKind.choices)
-    value = models.CharField(max_length=200)
+    account: models.ForeignKey[Any, Any] = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="scopes"
+    )
+    kind: models.CharField[str, str] = models.CharField(max_length=20, choices=ScopeKind.choices)
+    value: models.CharField[str, str] = models.CharField(max_length=200)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "kind", "value"],
-                                               name="one_scope_entry")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind", "value"], name="one_scope_entry")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -72,24 +88,38 @@ CURRENT = (Status.ACTIVE, Status.STALE)
 class Correction(models.Model):
     """A person's decision on a contract's field; applied at every build, never deleted."""
 
-    uid = models.CharField(max_length=300, db_index=True)
-    buyer_siret = models.CharField(max_length=14, db_index=True)
-    action = models.CharField(max_length=20, choices=Action.choices)
-    field = models.CharField(max_length=64, blank=True, default="")
-    rule_id = models.CharField(max_length=64, blank=True, default="")
-    source_value = models.TextField(null=True, blank=True)
-    new_value = models.TextField(null=True, blank=True)
-    reason = models.TextField()
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                               related_name="corrections")
-    author_name = models.CharField(max_length=150)
-    created_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="superseded_by")
-    closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by_name = models.CharField(max_length=150, blank=True, default="")
-    closed_reason = models.TextField(blank=True, default="")
+    uid: models.CharField[str, str] = models.CharField(max_length=300, db_index=True)
+    buyer_siret: models.CharField[str, str] = models.CharField(max_length=14, db_index=True)
+    action: models.CharField[str, str] = models.CharField(max_length=20, choices=Action.choices)
+    field: models.CharField[str, str] = models.CharField(max_length=64, blank=True, default="")
+    rule_id: models.CharField[str, str] = models.CharField(max_length=64, blank=True, default="")
+    source_value: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    new_value: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    reason: models.TextField[str, str] = models.TextField()
+    author: models.ForeignKey[Any, Any] = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="corrections"
+    )
+    author_name: models.CharField[str, str] = models.CharField(max_length=150)
+    created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
+        default=timezone.now
+    )
+    status: models.CharField[str, str] = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.ACTIVE
+    )
+    supersedes: models.OneToOneField[Any, Any] = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    closed_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    closed_by_name: models.CharField[str, str] = models.CharField(
+        max_length=150, blank=True, default=""
+    )
+    closed_reason: models.TextField[str, str] = models.TextField(blank=True, default="")
+
+    @property
+    def status_label(self) -> str:
+        return str(Status(self.status).label)
 
     class Meta:
         constraints = [
@@ -111,15 +141,18 @@ class AuditEvent(models.Model):
     """One change made by a person (or a build acting on their corrections). Append-only:
     the application refuses to change or delete a row, and so does the database (triggers)."""
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
-    actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=40)
-    object_type = models.CharField(max_length=40)
-    object_id = models.CharField(max_length=300)
-    summary = models.TextField()
-    details = models.JSONField(default=dict)
+    at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
+        default=timezone.now, db_index=True
+    )
+    actor: models.ForeignKey[Any, Any] = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name: models.CharField[str, str] = models.CharField(max_length=150)
+    action: models.CharField[str, str] = models.CharField(max_length=40)
+    object_type: models.CharField[str, str] = models.CharField(max_length=40)
+    object_id: models.CharField[str, str] = models.CharField(max_length=300)
+    summary: models.TextField[str, str] = models.TextField()
+    details: models.JSONField[Any, Any] = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -136,9 +169,9 @@ class AuditEvent(models.Model):
 class SignInFailure(models.Model):
     """A failed sign-in, counted per username and address to throttle guessing."""
 
-    username = models.CharField(max_length=150)
-    address = models.CharField(max_length=64)
-    at = models.DateTimeField(default=timezone.now)
+    username: models.CharField[str, str] = models.CharField(max_length=150)
+    address: models.CharField[str, str] = models.CharField(max_length=64)
+    at: models.DateTimeField[datetime, datetime] = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["username", "address", "at"])]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -126,7 +126,7 @@ def _conflict(current: Correction | None, key: dict[str, str]) -> Conflict:
         message = f"Un autre changement a été enregistré entre-temps : {describe(other)}."
     else:
         message = (f"La correction sur laquelle vous vous appuyiez a été "
-                   f"{other.get_status_display()} entre-temps ({describe(other)}).")
+                   f"{other.status_label} entre-temps ({describe(other)}).")
     error = Conflict(message, hint="Votre modification n'a pas été enregistrée : relisez la "
                      "valeur en vigueur, puis recommencez si elle reste nécessaire.")
     error.other = other
@@ -145,7 +145,7 @@ def revert(user: Any, correction: Correction, reason: str) -> None:
         if not done:
             correction.refresh_from_db()
             raise Conflict(f"Cette correction n'est plus en vigueur "
-                           f"({correction.get_status_display()}).")
+                           f"({correction.status_label}).")
         audit(user, "correction_reverted", "correction", str(correction.pk),
               f"Correction {correction.pk} annulée sur le marché {correction.uid} — motif : "
               f"{reason}", {"uid": correction.uid, "reason": reason})
@@ -173,23 +173,23 @@ def create_account(actor: Any, username: str, password: str, role: str,
                                hint="Rôles : " + ", ".join(Role.values) + ".")
     parsed = [parse_scope(s) for s in scopes]
     if role == Role.STEWARD and not parsed:
-        raise StewardshipError("Un gestionnaire de données a besoin d'un périmètre.",
-                               hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
-    users = get_user_model()
-    if users.objects.filter(username=username).exists():
+        raise StewardshipError(
+            "Un gestionnaire de données a besoin d'un périmètre.",
+            hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
+    if User.objects.filter(username=username).exists():
         raise StewardshipError(f"Le compte « {username} » existe déjà.")
-    candidate = users(username=username)
+    candidate = User(username=username)
     try:
         validate_password(password, candidate)
     except ValidationError as exc:
         raise StewardshipError("Mot de passe refusé : " + " ".join(exc.messages)) from None
     with transaction.atomic():
-        user = users.objects.create_user(username=username, password=password)
+        user = User.objects.create_user(username=username, password=password)
         account = Account.objects.create(user=user, role=role)
         for kind, value in parsed:
             Scope.objects.create(account=account, kind=kind, value=value)
         audit(actor, "account_created", "account", username,
-              f"Compte « {username} » créé : {account.get_role_display()}"
+              f"Compte « {username} » créé : {account.role_label}"
               + (f", périmètre {', '.join(scopes)}" if scopes else ""),
               {"role": role, "scopes": scopes})
     return account

@@ -4,6 +4,7 @@ the server: the role through :func:`require`, the scope through :mod:`permission
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -57,10 +58,13 @@ def forbidden(request: HttpRequest, why: str = "") -> HttpResponse:
                   {"why": why or "Votre rôle ne permet pas d'ouvrir cette page."}, status=403)
 
 
-def require(*roles: str) -> Any:
+View = Callable[..., HttpResponse]
+
+
+def require(*roles: str) -> Callable[[View], View]:
     """Signed in with one of these roles, or: sign-in page (anonymous) / 403 (other roles)."""
 
-    def decorator(view: Any) -> Any:
+    def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
@@ -71,9 +75,8 @@ def require(*roles: str) -> Any:
             request.account = account  # type: ignore[attr-defined]
             response = view(request, *args, **kwargs)
             response["Cache-Control"] = "no-store"
-            return response  # type: ignore[no-any-return]
+            return response
 
-        wrapper.roles = roles  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
@@ -167,7 +170,7 @@ def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpRe
     current = {(c.action, c.field, c.rule_id): c for c in history if c.status in CURRENT}
     primary = state["primary"] or {}
     contract = state["contract"] or {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for f in FIELDS.values():
         corr = current.get((Action.SET_VALUE, f.name, ""))
         rows.append({
