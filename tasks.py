@@ -102,7 +102,8 @@ def test() -> None:
     run(BIN / "python", "-m", "pytest", *sys.argv[2:])
     # The application database's tests again, on PostgreSQL (production's database).
     url = os.environ.get("OBSERVATOIRE_TEST_DATABASE_URL") or POSTGRESQL
-    shown = urlsplit(url)._replace(netloc=urlsplit(url).hostname or "").geturl()
+    parts = urlsplit(url)
+    shown = parts._replace(netloc=f"{parts.hostname}:{parts.port or 5432}").geturl()
     if not postgresql_answers(url):
         message = (f"PostgreSQL ne répond pas ({shown}) : les tests de la base applicative "
                    "n'ont tourné que sur SQLite. Démarrez le serveur ou donnez "

@@ -89,6 +89,7 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
                          {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 400,
                           "gestionnaire-hors": 403, "administrateur": 400}),
     "gestion-corrections": ("GET", "/gestion/corrections/", {"anonyme": LOGIN, **ALL}),
+    "gestion-tableau": ("GET", "/gestion/tableau/", {"anonyme": LOGIN, **ALL}),
     # no reason given: reaching the logic redirects to the contract with a message
     "gestion-annuler": ("POST", "/gestion/corrections/{correction}/annuler/",
                         {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 302,
@@ -273,3 +274,26 @@ def test_stale_corrections_are_listed_for_review(site: Settings, accounts: dict[
     assert "1 corrections à revoir" in queue
     assert "ancienne source" not in _text(
         _client(accounts["gestionnaire-hors"]).get("/gestion/corrections/"))
+
+
+def test_dashboard_of_a_scope(site: Settings, accounts: dict[str, Any]) -> None:
+    from observatoire.formatting import percent
+
+    con = duckdb.connect(str(site.warehouse_path), read_only=True)
+    try:
+        rows = con.execute("SELECT notification_year, amount_initial FROM contracts "
+                           "WHERE buyer_siret = ?", [GIP]).fetchall()
+    finally:
+        con.close()
+    years: dict[Any, list[Any]] = {}
+    for year, amount in rows:
+        years.setdefault(year, []).append(amount)
+    page = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/tableau/"))
+    assert MEGALIS not in page
+    for year, amounts in years.items():
+        share = sum(a is not None for a in amounts) / len(amounts)
+        cells = (f"<td>{year}</td><td class=\"num\">{len(amounts)}</td>"
+                 f"<td class=\"num\">{percent(share, 0)}</td>")
+        assert cells in page, year
+    everyone = _text(_client(accounts["lecteur"]).get("/gestion/tableau/"))
+    assert f"?acheteur={MEGALIS}" in everyone and f"?acheteur={GIP}" in everyone

@@ -126,3 +126,51 @@ def contract_state(settings: Settings, uid: str) -> dict[str, Any] | None:
         # a uid is the buyer's SIRET followed by the contract's id
         "buyer_siret": found[0]["buyer_siret"] if found else uid[:14],
     }
+
+
+#: Contracts of a scope (same parameters as _OPEN's scope: prefixes twice, buyer twice).
+_SCOPED = """
+SELECT c.* FROM contracts c
+WHERE (CAST(? AS VARCHAR[]) IS NULL
+       OR len(list_filter(CAST(? AS VARCHAR[]), lambda p: starts_with(c.buyer_siret, p))) > 0)
+  AND (CAST(? AS VARCHAR) IS NULL OR c.buyer_siret = ?)
+"""
+
+
+def dashboard(settings: Settings, prefixes: list[str] | None, buyer: str | None = None,
+              limit: int = 50) -> dict[str, Any]:
+    """Completeness and validity of a scope's contracts by year, and per buyer: contracts,
+    open findings, corrections applied, so the legal directorate can lead the effort."""
+    scope = [prefixes, prefixes, buyer, buyer]
+    open_by_uid = f"""SELECT f.uid,
+            count(*) FILTER (WHERE f.severity IN ('bloquant', 'avertissement')) AS defects,
+            count(*) AS findings
+        FROM ({_OPEN}) f GROUP BY f.uid"""
+    con = open_warehouse(settings)
+    try:
+        by_year = _dicts(con.execute(
+            f"""SELECT c.notification_year AS year, count(*) AS contracts,
+                    avg(CAST(c.amount_initial IS NOT NULL AS INTEGER)) AS with_amount,
+                    avg(CAST(c.cpv IS NOT NULL AS INTEGER)) AS with_cpv,
+                    avg(CAST(c.notification_date_source = 'notification' AS INTEGER))
+                        AS with_notification_date,
+                    avg(CAST(c.holder_count > 0 AS INTEGER)) AS with_holders,
+                    avg(CAST(c.place_code IS NOT NULL AS INTEGER)) AS with_place,
+                    avg(CAST(COALESCE(o.defects, 0) = 0 AS INTEGER)) AS without_defect,
+                    count(*) FILTER (WHERE len(c.corrected_fields) > 0) AS corrected
+                FROM ({_SCOPED}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
+                GROUP BY c.notification_year ORDER BY c.notification_year NULLS FIRST""",
+            [*scope, *scope]))
+        by_buyer = _dicts(con.execute(
+            f"""SELECT c.buyer_siret, any_value(b.name) AS name, count(*) AS contracts,
+                    COALESCE(sum(o.findings), 0) AS open_findings,
+                    avg(CAST(COALESCE(o.defects, 0) = 0 AS INTEGER)) AS without_defect,
+                    (SELECT count(*) FROM corrections_applied a
+                     WHERE a.buyer_siret = c.buyer_siret AND a.status = 'applied') AS corrections
+                FROM ({_SCOPED}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                GROUP BY c.buyer_siret ORDER BY open_findings DESC, c.buyer_siret LIMIT ?""",
+            [*scope, *scope, limit]))
+    finally:
+        con.close()
+    return {"by_year": by_year, "by_buyer": by_buyer}

@@ -285,6 +285,37 @@ def corrections(request: HttpRequest) -> HttpResponse:
     })
 
 
+@require(*ALL_ROLES)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """``/gestion/tableau/``: completeness and validity by year, per buyer, corrections made."""
+    account = _account(request)
+    prefixes = permissions.buyer_prefixes(account)
+    buyer = request.GET.get("acheteur") or None
+    try:
+        result = queue.dashboard(_settings(), prefixes, buyer)
+    except WarehouseMissing as error:
+        return render(request, "stewardship/file.html", {"missing": error}, status=503)
+    made = Correction.objects.all()
+    if prefixes is not None:
+        from django.db.models import Q
+
+        scope = Q(pk__in=[])
+        for p in prefixes:
+            scope |= Q(buyer_siret__startswith=p)
+        made = made.filter(scope)
+    if buyer:
+        made = made.filter(buyer_siret=buyer)
+    by_month: dict[str, dict[str, int]] = {}
+    for c in made.only("created_at", "action"):
+        month = timezone.localtime(c.created_at).strftime("%Y-%m")
+        counts = by_month.setdefault(month, {a: 0 for a in Action.values})
+        counts[c.action] += 1
+    return render(request, "stewardship/tableau.html", {
+        **result, "buyer": buyer or "", "scope": prefixes, "actions": Action.choices,
+        "by_month": sorted(by_month.items(), reverse=True),
+    })
+
+
 @require(Role.ADMINISTRATOR, Role.STEWARD)
 @require_POST
 def revert(request: HttpRequest, correction_id: int) -> HttpResponse:
