@@ -90,6 +90,10 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
                           "gestionnaire-hors": 403, "administrateur": 400}),
     "gestion-corrections": ("GET", "/gestion/corrections/", {"anonyme": LOGIN, **ALL}),
     "gestion-tableau": ("GET", "/gestion/tableau/", {"anonyme": LOGIN, **ALL}),
+    # each chosen finding is checked against the scope; an empty reason changes nothing
+    "gestion-pas-un-defaut": ("POST", "/gestion/constats/pas-un-defaut/",
+                              {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 302,
+                               "gestionnaire-hors": 302, "administrateur": 302}),
     # no reason given: reaching the logic redirects to the contract with a message
     "gestion-annuler": ("POST", "/gestion/corrections/{correction}/annuler/",
                         {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 302,
@@ -297,3 +301,36 @@ def test_dashboard_of_a_scope(site: Settings, accounts: dict[str, Any]) -> None:
         assert cells in page, year
     everyone = _text(_client(accounts["lecteur"]).get("/gestion/tableau/"))
     assert f"?acheteur={MEGALIS}" in everyone and f"?acheteur={GIP}" in everyone
+
+
+def test_bulk_not_a_defect_keeps_to_the_safe_and_the_scope(
+    site: Settings, accounts: dict[str, Any], no_corrections: None
+) -> None:
+    from observatoire.stewardship.models import Correction
+
+    con = duckdb.connect(str(site.warehouse_path), read_only=True)
+    try:
+        mine = [r[0] for r in con.execute(
+            """SELECT finding_id FROM findings WHERE buyer_siret = ? AND uid IS NOT NULL
+               AND severity = 'information' ORDER BY finding_id LIMIT 2""", [GIP]).fetchall()]
+        blocking = con.execute("SELECT finding_id FROM findings WHERE buyer_siret = ? AND "
+                               "severity = 'bloquant' AND uid IS NOT NULL LIMIT 1",
+                               [GIP]).fetchone()
+        theirs = con.execute("SELECT finding_id FROM findings WHERE buyer_siret = ? LIMIT 1",
+                             [MEGALIS]).fetchone()
+    finally:
+        con.close()
+    assert len(mine) == 2 and blocking and theirs
+    steward = _client(accounts["gestionnaire-dans"])
+    before = _text(steward.get("/gestion/"))
+    response = steward.post("/gestion/constats/pas-un-defaut/", {
+        "constat": [*mine, blocking[0], theirs[0]], "motif": "Montants faibles assumés",
+        "retour": "/gestion/?gravite=information"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/gestion/?gravite=information"
+    assert "2 constat(s) marqué(s)" in _text(response) and "2 laissé(s)" in _text(response)
+    made = Correction.objects.filter(action="not_a_defect")
+    assert made.count() == 2 and {c.buyer_siret for c in made} == {GIP}
+    build(site)
+    after = _text(steward.get("/gestion/"))
+    count = int(before.split(" constats ouverts")[0].rsplit("<strong>", 1)[1])
+    assert f"<strong>{count - 2} constats ouverts</strong>" in after

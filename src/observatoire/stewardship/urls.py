@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.findings_queue, name="gestion-file"),
     re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="gestion-marche"),
     re_path(r"^marches/(?P<uid>[^/]+)/corriger/$", views.correct, name="gestion-corriger"),
+    path("constats/pas-un-defaut/", views.bulk_not_a_defect, name="gestion-pas-un-defaut"),
     path("tableau/", views.dashboard, name="gestion-tableau"),
     path("corrections/", views.corrections, name="gestion-corrections"),
     path("corrections/<int:correction_id>/annuler/", views.revert, name="gestion-annuler"),

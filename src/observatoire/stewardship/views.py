@@ -156,6 +156,8 @@ def findings_queue(request: HttpRequest) -> HttpResponse:
     return render(request, "stewardship/file.html", {
         **result, "filters": state, "query": urlencode(state), "stale_count": len(stale),
         "scope": prefixes, "fields": FIELDS,
+        "may_correct": account.role in (Role.ADMINISTRATOR, Role.STEWARD),
+        "back": request.get_full_path(),
     })
 
 
@@ -237,6 +239,8 @@ def correct(request: HttpRequest, uid: str) -> HttpResponse:
         if found is None or found["uid"] != uid:
             return _refused(request, context, "Ce constat n'existe plus dans l'entrepôt en "
                             "service : rechargez la page.")
+        if found["severity"] == "bloquant":
+            return _refused(request, context, BLOCKING)
         field, rule_id, source = found["field"], found["rule_id"], found["raw_value"]
     try:
         created = services.correct(
@@ -254,6 +258,49 @@ def correct(request: HttpRequest, uid: str) -> HttpResponse:
     messages.success(request, f"Correction {created.pk} enregistrée : elle sera appliquée à "
                      "la prochaine construction de l'entrepôt.")
     return HttpResponseRedirect(f"/gestion/marches/{uid}/")
+
+
+BLOCKING = ("Un constat bloquant ne se marque pas « pas un défaut » (l'enregistrement resterait "
+            "écarté) : corrigez la valeur ou excluez le marché.")
+MAX_BULK = 200
+
+
+@require(Role.ADMINISTRATOR, Role.STEWARD)
+@require_POST
+def bulk_not_a_defect(request: HttpRequest) -> HttpResponse:
+    """``/gestion/constats/pas-un-defaut/`` (POST): several non-blocking findings of the scope
+    accepted as right at once, with one reason. Anything else is left as it is, and said."""
+    account = _account(request)
+    chosen = request.POST.getlist("constat")[:MAX_BULK]
+    reason = request.POST.get("motif") or ""
+    done = skipped = 0
+    settings = _settings()
+    if not reason.strip():
+        messages.error(request, "Le motif est obligatoire.")
+        chosen = []
+    for finding_id in chosen:
+        found = queue.finding(settings, finding_id)
+        if (found is None or not found["uid"] or found["severity"] == "bloquant"
+                or not permissions.may_correct(account, found["buyer_siret"])):
+            skipped += 1
+            continue
+        try:
+            services.correct(request.user, uid=found["uid"], buyer_siret=found["buyer_siret"],
+                             action=Action.NOT_A_DEFECT, field=found["field"],
+                             rule_id=found["rule_id"], source_value=found["raw_value"],
+                             reason=reason, based_on=None)
+            done += 1
+        except services.StewardshipError:
+            skipped += 1
+    if chosen:
+        messages.success(request, f"{done} constat(s) marqué(s) « pas un défaut »"
+                         + (f", {skipped} laissé(s) tel(s) quel(s) (déjà traités, bloquants ou "
+                            "hors périmètre)" if skipped else "") + ".")
+    back = request.POST.get("retour") or "/gestion/"
+    if not back.startswith("/gestion/") or not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}):
+        back = "/gestion/"
+    return HttpResponseRedirect(back)
 
 
 def _refused(request: HttpRequest, context: Any, message: str, status: int = 400
