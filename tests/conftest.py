@@ -119,12 +119,13 @@ def application_database(
 
 
 def clear_corrections() -> None:
-    """No correction in the shared test database (the audit trail stays: it is append-only,
-    so tests read only the events of their own objects)."""
-    from observatoire.stewardship.models import Correction
+    """No correction nor mapping in the shared test database (the audit trail stays: it is
+    append-only, so tests read only the events of their own objects)."""
+    from observatoire.stewardship.models import Correction, Mapping
 
     Correction.objects.update(supersedes=None)
     Correction.objects.all().delete()
+    Mapping.objects.all().delete()
 
 
 @pytest.fixture

@@ -98,6 +98,11 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
     "gestion-annuler": ("POST", "/gestion/corrections/{correction}/annuler/",
                         {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 302,
                          "gestionnaire-hors": 403, "administrateur": 302}),
+    "gestion-correspondances": ("GET", "/gestion/correspondances/", {"anonyme": LOGIN, **ALL}),
+    # deciding an unknown mapping: 404 once allowed
+    "gestion-decider": ("POST", "/gestion/correspondances/999999/decider/",
+                        {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 403,
+                         "gestionnaire-hors": 403, "administrateur": 404}),
     "gestion-journal": ("GET", "/gestion/journal/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-journal-csv": ("GET", "/gestion/journal.csv", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-etat": ("GET", "/gestion/etat/", {"anonyme": LOGIN, **ADMIN_ONLY}),
@@ -334,3 +339,50 @@ def test_bulk_not_a_defect_keeps_to_the_safe_and_the_scope(
     after = _text(steward.get("/gestion/"))
     count = int(before.split(" constats ouverts")[0].rsplit("<strong>", 1)[1])
     assert f"<strong>{count - 2} constats ouverts</strong>" in after
+
+
+def test_cpv_domain_mapping_is_proposed_decided_traced_and_applied(
+    site: Settings, accounts: dict[str, Any]
+) -> None:
+    from observatoire.stewardship.models import AuditEvent, Mapping
+
+    def domain() -> Any:
+        con = duckdb.connect(str(site.warehouse_path), read_only=True)
+        try:
+            row = con.execute("SELECT cpv, purchase_domain FROM indicator_contracts "
+                              "WHERE uid = ?", [UID_IN]).fetchone()
+        finally:
+            con.close()
+        return row
+
+    assert domain() == ("70130000", "services")  # division 70: the profile's default
+    steward = _client(accounts["gestionnaire-dans"])
+    reader = _client(accounts["lecteur"])
+    assert reader.post("/gestion/correspondances/", {"cpv": "7013", "domaine": "travaux",
+                                                     "motif": "x"}).status_code == 403
+    bad = steward.post("/gestion/correspondances/", {"cpv": "7x", "domaine": "travaux",
+                                                     "motif": "x"})
+    assert bad.status_code == 400 and "début de code CPV" in _text(bad)
+    assert steward.post("/gestion/correspondances/", {
+        "cpv": "7013", "domaine": "travaux",
+        "motif": "Locations de salles pour chantiers"}).status_code == 302
+    twice = steward.post("/gestion/correspondances/", {"cpv": "7013", "domaine": "fournitures",
+                                                       "motif": "autre"})
+    assert twice.status_code == 400 and "attend déjà une décision" in _text(twice)
+    mapping = Mapping.objects.get(key="7013", status="proposed")
+    build(site)
+    assert domain() == ("70130000", "services")  # proposed only: not applied
+    admin = _client(accounts["administrateur"])
+    assert admin.post(f"/gestion/correspondances/{mapping.pk}/decider/", {
+        "decision": "accepter", "motif": "Validé par la DAJ"}).status_code == 302
+    build(site)
+    assert domain() == ("70130000", "travaux")
+    page = _text(_client().get(f"/marches/{UID_IN}/"))
+    assert "domaine : Travaux" in page
+    trail = list(AuditEvent.objects.filter(object_type="mapping", object_id=str(mapping.pk))
+                 .order_by("id").values_list("action", "actor_name"))
+    assert trail == [("mapping_proposed", "gest-in"), ("mapping_accepted", "admin-web")]
+    # a second decision on the same proposal is refused
+    again = admin.post(f"/gestion/correspondances/{mapping.pk}/decider/",
+                       {"decision": "refuser", "motif": "non"}, follow=True)
+    assert "déjà été décidée" in _text(again)

@@ -37,7 +37,7 @@ from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
-from observatoire.stewardship.store import StaleCorrection, active_corrections, mark_stale
+from observatoire.stewardship.store import StaleCorrection, decisions, mark_stale
 from observatoire.warehouse import scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
@@ -139,9 +139,9 @@ def _steps(
         con.execute(f"CREATE VIEW staged_source AS SELECT * FROM read_parquet([{paths}])")
 
     def corrected(con: duckdb.DuckDBPyConnection) -> None:
-        # People's corrections from the application database, applied on the raw values
-        # (observatoire.stewardship.apply): `staged` is `staged_source` with corrected values.
-        corrections.load(con, active_corrections(settings))
+        # People's corrections and mappings from the application database, applied on the raw
+        # values (observatoire.stewardship.apply): `staged` is `staged_source` corrected.
+        corrections.load(con, decisions(settings))
 
     def excluded(con: duckdb.DuckDBPyConnection) -> None:
         corrections.exclude(con)

@@ -410,6 +410,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "(`set_value`), to compare with `source_value`.",
         },
     ),
+    "purchase_domain_overrides": (
+        "CPV prefix → purchase domain mappings decided by a person (proposed by a steward, "
+        "accepted by an administrator), read by the indicator facts: the longest prefix wins, "
+        "a decided mapping before the profile's at equal length.",
+        {
+            "mapping_id": "Id of the mapping in the application database.",
+            "cpv_prefix": "Beginning of the CPV code (2 to 8 digits).",
+            "domain_id": "Purchase domain of the profile.",
+            "decided_at": "When it was accepted (UTC).",
+        },
+    ),
     "build_info": (
         "The build that made this warehouse.",
         {

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from observatoire.stewardship.fields import FIELDS
-from observatoire.stewardship.store import StaleCorrection
+from observatoire.stewardship.store import Decisions, StaleCorrection
 
 #: Why a record was set aside by a person (in ``source_records.reasons``).
 EXCLUDED = "EXCLUDED_BY_STEWARD"
@@ -29,8 +29,11 @@ _SOURCE_NOW = "CASE c.field " + " ".join(
     f"WHEN '{f.name}' THEN k.{f.raw_column}" for f in FIELDS.values()) + " END"
 
 
-def load(con: duckdb.DuckDBPyConnection, corrections: list[dict[str, Any]]) -> None:
-    """Corrections in force into a work table, then ``staged`` with corrected raw values."""
+def load(con: duckdb.DuckDBPyConnection, decided: Decisions) -> None:
+    """Corrections in force into a work table, then ``staged`` with corrected raw values;
+    mappings in force into ``purchase_domain_overrides`` (read by the indicator facts)."""
+    overrides(con, decided.mappings)
+    corrections = decided.corrections
     con.execute("""CREATE TEMP TABLE corrections_work (correction_id BIGINT, uid VARCHAR,
         buyer_siret VARCHAR, action VARCHAR, field VARCHAR, rule_id VARCHAR,
         source_value VARCHAR, new_value VARCHAR, reason VARCHAR, corrected_at TIMESTAMP)""")
@@ -71,6 +74,18 @@ def load(con: duckdb.DuckDBPyConnection, corrections: list[dict[str, Any]]) -> N
         SELECT s.* REPLACE ({replaced})
         FROM staged_source s
         LEFT JOIN corrected_values_work o ON o.uid = contract_uid(s.raw_id, s.raw_buyer_id)""")
+
+
+OVERRIDES = """CREATE TABLE IF NOT EXISTS purchase_domain_overrides (mapping_id BIGINT,
+    cpv_prefix VARCHAR, domain_id VARCHAR, decided_at TIMESTAMP)"""
+
+
+def overrides(con: duckdb.DuckDBPyConnection, mappings: list[dict[str, Any]]) -> None:
+    con.execute(OVERRIDES)
+    rows = [(m["id"], m["key"], m["value"], m["decided_at"]) for m in mappings
+            if m["kind"] == "cpv_domain"]
+    if rows:
+        con.executemany("INSERT INTO purchase_domain_overrides VALUES (?, ?, ?, ?)", rows)
 
 
 def exclude(con: duckdb.DuckDBPyConnection) -> None:

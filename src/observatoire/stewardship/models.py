@@ -175,3 +175,54 @@ class SignInFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["username", "address", "at"])]
+
+
+class MappingKind(models.TextChoices):
+    CPV_DOMAIN = "cpv_domain", "Code CPV → domaine d'achat"
+
+
+class MappingStatus(models.TextChoices):
+    PROPOSED = "proposed", "proposée"
+    ACCEPTED = "accepted", "en vigueur"
+    REJECTED = "rejected", "refusée"
+    SUPERSEDED = "superseded", "remplacée"
+    WITHDRAWN = "withdrawn", "retirée"
+
+
+class Mapping(models.Model):
+    """A mapping that needs a person's decision (first: a CPV prefix → a purchase domain,
+    overriding the profile's). Proposed by a steward, decided by an administrator, applied at
+    every build once accepted; never deleted."""
+
+    kind: models.CharField[str, str] = models.CharField(max_length=20, choices=MappingKind.choices)
+    key: models.CharField[str, str] = models.CharField(max_length=100)
+    value: models.CharField[str, str] = models.CharField(max_length=100)
+    reason: models.TextField[str, str] = models.TextField()
+    proposed_by_name: models.CharField[str, str] = models.CharField(max_length=150)
+    proposed_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
+        default=timezone.now
+    )
+    status: models.CharField[str, str] = models.CharField(
+        max_length=20, choices=MappingStatus.choices, default=MappingStatus.PROPOSED
+    )
+    decided_by_name: models.CharField[str, str] = models.CharField(
+        max_length=150, blank=True, default=""
+    )
+    decided_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    decision_reason: models.TextField[str, str] = models.TextField(blank=True, default="")
+
+    @property
+    def status_label(self) -> str:
+        return str(MappingStatus(self.status).label)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=Q(status="proposed"), name="one_open_proposal"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=Q(status="accepted"), name="one_mapping_in_force"
+            ),
+        ]

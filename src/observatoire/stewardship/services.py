@@ -24,6 +24,9 @@ from observatoire.stewardship.models import (
     Action,
     AuditEvent,
     Correction,
+    Mapping,
+    MappingKind,
+    MappingStatus,
     Role,
     Scope,
     ScopeKind,
@@ -193,3 +196,53 @@ def create_account(actor: Any, username: str, password: str, role: str,
               + (f", périmètre {', '.join(scopes)}" if scopes else ""),
               {"role": role, "scopes": scopes})
     return account
+
+
+def propose_mapping(user: Any, kind: str, key: str, value: str, reason: str,
+                    allowed_values: dict[str, str]) -> Mapping:
+    """A steward proposes a mapping (first kind: a CPV prefix → a purchase domain)."""
+    key, reason = key.strip().replace(" ", ""), (reason or "").strip()
+    if kind != MappingKind.CPV_DOMAIN:
+        raise StewardshipError("Type de correspondance inconnu.")
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire.")
+    if not (key.isdigit() and 2 <= len(key) <= 8):
+        raise StewardshipError(f"« {key} » n'est pas un début de code CPV (2 à 8 chiffres).")
+    if value not in allowed_values:
+        raise StewardshipError(f"Domaine d'achat inconnu du profil : « {value} ».")
+    try:
+        with transaction.atomic():
+            mapping = Mapping.objects.create(kind=kind, key=key, value=value, reason=reason,
+                                             proposed_by_name=user.get_username())
+            audit(user, "mapping_proposed", "mapping", str(mapping.pk),
+                  f"Proposition {mapping.pk} : CPV {key}… → {allowed_values[value]} — motif : "
+                  f"{reason}", {"kind": kind, "key": key, "value": value, "reason": reason})
+    except IntegrityError:
+        raise StewardshipError(f"Une proposition pour le CPV {key} attend déjà une décision.",
+                               hint="Faites-la décider ou retirer d'abord.") from None
+    return mapping
+
+
+def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> None:
+    """An administrator accepts (it then applies at every build) or rejects a proposal."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif de la décision est obligatoire.")
+    now = timezone.now()
+    with transaction.atomic():
+        if accept:
+            Mapping.objects.filter(kind=mapping.kind, key=mapping.key,
+                                   status=MappingStatus.ACCEPTED).update(
+                status=MappingStatus.SUPERSEDED, decided_at=now)
+        status = MappingStatus.ACCEPTED if accept else MappingStatus.REJECTED
+        done = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED).update(
+            status=status, decided_by_name=user.get_username(), decided_at=now,
+            decision_reason=reason)
+        if not done:
+            raise Conflict("Cette proposition a déjà été décidée ou retirée.")
+        audit(user, "mapping_accepted" if accept else "mapping_rejected", "mapping",
+              str(mapping.pk),
+              f"Proposition {mapping.pk} (CPV {mapping.key}… → {mapping.value}) "
+              f"{'acceptée' if accept else 'refusée'} — motif : {reason}",
+              {"kind": mapping.kind, "key": mapping.key, "value": mapping.value,
+               "reason": reason})

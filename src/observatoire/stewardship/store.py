@@ -21,26 +21,47 @@ SELECT id, uid, buyer_siret, action, field, rule_id, source_value, new_value, re
 FROM stewardship_correction WHERE status = 'active' ORDER BY id"""
 
 
+MAPPINGS = """
+SELECT id, kind, key, value, decided_at FROM stewardship_mapping
+WHERE status = 'accepted' ORDER BY kind, key"""
+
+
 @dataclass(frozen=True)
 class StaleCorrection:
     correction_id: int
     why: str  # source_changed | contract_missing | finding_gone
 
 
-def active_corrections(settings: Settings) -> list[dict[str, Any]]:
-    """The corrections in force (none when the application database was never created)."""
+@dataclass
+class Decisions:
+    """What people decided, as the build reads it: corrections and mappings in force."""
+
+    corrections: list[dict[str, Any]]
+    mappings: list[dict[str, Any]]
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, str):  # SQLite keeps text
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def decisions(settings: Settings) -> Decisions:
+    """The corrections and mappings in force (none when the application database was never
+    created, or not migrated yet)."""
     db = database.parse(settings.application_database_url)
     with database.connect(db) as con:
         if con is None or not con.has_table("stewardship_correction"):
-            return []
-        rows = con.rows(CORRECTIONS)
-    for row in rows:
-        created = row["created_at"]
-        if isinstance(created, str):  # SQLite keeps text
-            created = datetime.fromisoformat(created)
-        row["created_at"] = created.astimezone(UTC).replace(tzinfo=None) if created.tzinfo \
-            else created
-    return rows
+            return Decisions([], [])
+        corrections = con.rows(CORRECTIONS)
+        mappings = con.rows(MAPPINGS) if con.has_table("stewardship_mapping") else []
+    for row in corrections:
+        row["created_at"] = _utc(row["created_at"])
+    for row in mappings:
+        row["decided_at"] = _utc(row["decided_at"])
+    return Decisions(corrections, mappings)
 
 
 STALE_REASONS = {
