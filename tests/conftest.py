@@ -85,11 +85,9 @@ def _url(db: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def application_database(
-    demo_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AppDb]:
+def application_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDb]:
     server = os.environ.get("OBSERVATOIRE_TEST_DATABASE_URL", "").strip()
-    os.environ.setdefault("OBSERVATOIRE_HOME", str(demo_warehouse.settings.home))
+    os.environ.setdefault("OBSERVATOIRE_HOME", str(tmp_path_factory.mktemp("app-home")))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
     if server:
         os.environ["OBSERVATOIRE_DATABASE_URL"] = server

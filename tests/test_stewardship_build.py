@@ -22,8 +22,6 @@ from observatoire.landing.ingest import ingest
 from observatoire.model.build import BuildSummary, build
 from tests.conftest import DEMO, AppDb, Warehouse, make_account
 
-pytestmark = pytest.mark.appdb
-
 SOURCE = DEMO / "decp" / "v2" / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"
 BUYER = "13001845000028"
 ZERO_AMOUNT = "D2F2020S0757302"  # published with montant 0.0 (AMOUNT_ZERO)
@@ -94,6 +92,7 @@ def test_the_source_value_is_what_the_file_says() -> None:
     assert _record(_published(), ZERO_AMOUNT)["montant"] == 0.0
 
 
+@pytest.mark.appdb
 def test_a_correction_survives_reingestion_and_rebuilds(home: Home, steward: Any) -> None:
     home.build()
     assert home.amount() is None  # 0 is not a usable amount
@@ -126,6 +125,7 @@ def test_a_correction_survives_reingestion_and_rebuilds(home: Home, steward: Any
     assert correction.status == "active"
 
 
+@pytest.mark.appdb
 def test_a_changed_source_value_makes_the_correction_stale(home: Home, steward: Any) -> None:
     from observatoire.stewardship.models import AuditEvent
 
@@ -155,6 +155,7 @@ def test_a_changed_source_value_makes_the_correction_stale(home: Home, steward: 
     assert events.count() == 1
 
 
+@pytest.mark.appdb
 def test_a_revert_restores_the_source_value(home: Home, steward: Any) -> None:
     from observatoire.stewardship.models import Correction
     from observatoire.stewardship.services import revert
@@ -177,6 +178,7 @@ def test_a_revert_restores_the_source_value(home: Home, steward: Any) -> None:
         "reverted", "steward-build", "Erreur de saisie")
 
 
+@pytest.mark.appdb
 def test_two_stewards_on_the_same_field_lose_nothing_silently(
     application_database: AppDb, no_corrections: None, steward: Any
 ) -> None:
@@ -208,6 +210,7 @@ def test_two_stewards_on_the_same_field_lose_nothing_silently(
     assert Correction.objects.filter(uid=UID, status__in=["active", "stale"]).count() == 1
 
 
+@pytest.mark.appdb
 def test_the_audit_trail_holds_every_step_and_cannot_be_changed(
     home: Home, steward: Any, application_database: AppDb
 ) -> None:
@@ -249,6 +252,7 @@ def test_the_audit_trail_holds_every_step_and_cannot_be_changed(
     assert AuditEvent.objects.filter(id__gt=start).count() == len(events)
 
 
+@pytest.mark.appdb
 def test_exclusion_and_not_a_defect(home: Home, steward: Any) -> None:
     from observatoire.stewardship.services import correct
 

@@ -428,6 +428,10 @@ def demo_cmd(ctx: click.Context) -> None:
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
     _print_barometer(indicator_service.barometer(obj.settings))
+    out.print(
+        "Gestion des données (/gestion/) : créez d'abord un compte, par exemple "
+        "« observatoire accounts create admin --role administrateur »."
+    )
 
 
 def _value(value: Any, unit: str) -> str:
