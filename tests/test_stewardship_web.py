@@ -107,6 +107,10 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
     "gestion-journal-csv": ("GET", "/gestion/journal.csv", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-etat": ("GET", "/gestion/etat/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-comptes": ("GET", "/gestion/comptes/", {"anonyme": LOGIN, **ADMIN_ONLY}),
+    # an unknown account: 404 once allowed
+    "gestion-compte": ("POST", "/gestion/comptes/999999/",
+                       {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 403,
+                        "gestionnaire-hors": 403, "administrateur": 404}),
 }
 
 
@@ -258,6 +262,21 @@ def test_administrator_pages_accounts_audit_and_status(
         "cantine:13001845000028", "direction:DAJ"]
     event = AuditEvent.objects.filter(action="account_created", object_id="dir-lycees").get()
     assert event.actor_name == "admin-web"
+    # role and scope changes are traced; a deactivated account cannot sign in
+    changed = admin.post(f"/gestion/comptes/{account.pk}/", {
+        "role": "gestionnaire", "perimetres": "acheteur:130018450", "actif": "non"},
+        follow=True)
+    assert "à jour" in _text(changed)
+    change = AuditEvent.objects.filter(action="account_changed", object_id="dir-lycees").get()
+    assert change.details["before"]["scopes"] == ["cantine:13001845000028", "direction:DAJ"]
+    assert change.details["after"] == {"role": "gestionnaire", "active": False,
+                                       "scopes": ["acheteur:130018450"]}
+    refused = _client(REMOTE_ADDR="192.0.2.9").post("/gestion/connexion/", {
+        "identifiant": "dir-lycees", "mot_de_passe": PASSWORD})
+    assert refused.status_code == 401
+    own = admin.post(f"/gestion/comptes/{Account.objects.get(user__username='admin-web').pk}/",
+                     {"role": "lecteur", "actif": "oui"}, follow=True)
+    assert "votre propre rôle" in _text(own)
     journal = admin.get("/gestion/journal.csv")
     rows = list(csv.DictReader(io.StringIO(_text(journal))))
     assert journal["Content-Disposition"] == 'attachment; filename="journal.csv"'

@@ -246,3 +246,37 @@ def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> No
               f"{'acceptée' if accept else 'refusée'} — motif : {reason}",
               {"kind": mapping.kind, "key": mapping.key, "value": mapping.value,
                "reason": reason})
+
+
+def update_account(actor: Any, account: Account, role: str, scopes: list[str],
+                   active: bool) -> None:
+    """Change an account's role, scopes or activity (an account is never deleted)."""
+    if role not in Role.values:
+        raise StewardshipError(f"Rôle inconnu : « {role} ».")
+    parsed = sorted({parse_scope(s) for s in scopes})
+    if role == Role.STEWARD and not parsed:
+        raise StewardshipError("Un gestionnaire de données a besoin d'un périmètre.")
+    if account.user.pk == getattr(actor, "pk", None) and (
+            not active or role != Role.ADMINISTRATOR):
+        raise StewardshipError("Vous ne pouvez ni désactiver votre propre compte ni retirer "
+                               "votre propre rôle d'administrateur.",
+                               hint="Demandez-le à un autre administrateur.")
+    before = {"role": account.role, "active": account.user.is_active,
+              "scopes": sorted(f"{s.kind}:{s.value}" for s in account.scopes.all())}
+    new_scopes = [f"{k}:{v}" for k, v in parsed]
+    after = {"role": role, "active": active, "scopes": new_scopes}
+    if before == after:
+        return
+    with transaction.atomic():
+        account.role = role
+        account.save(update_fields=["role"])
+        account.user.is_active = active
+        account.user.save(update_fields=["is_active"])
+        account.scopes.all().delete()
+        for kind, value in parsed:
+            Scope.objects.create(account=account, kind=kind, value=value)
+        name = account.user.get_username()
+        audit(actor, "account_changed", "account", name,
+              f"Compte « {name} » modifié : rôle {Role(role).label}, "
+              f"{'actif' if active else 'désactivé'}, périmètre "
+              f"{', '.join(new_scopes) or '—'}", {"before": before, "after": after})

@@ -23,4 +23,5 @@ urlpatterns = [
     re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
     path("etat/", views.status, name="gestion-etat"),
     path("comptes/", views.accounts, name="gestion-comptes"),
+    path("comptes/<int:account_id>/", views.account_change, name="gestion-compte"),
 ]

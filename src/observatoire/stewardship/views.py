@@ -448,6 +448,22 @@ def accounts(request: HttpRequest) -> HttpResponse:
                   status=400 if "error" in context else 200)
 
 
+@require(Role.ADMINISTRATOR)
+@require_POST
+def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
+    """``/gestion/comptes/<id>/`` (POST): role, scopes, active or not."""
+    account = get_object_or_404(Account.objects.select_related("user"), pk=account_id)
+    scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
+    try:
+        services.update_account(request.user, account, request.POST.get("role") or "",
+                                scopes, request.POST.get("actif") == "oui")
+    except services.StewardshipError as error:
+        messages.error(request, f"{error.message} {error.hint}".strip())
+    else:
+        messages.success(request, f"Compte « {account.user.get_username()} » à jour.")
+    return HttpResponseRedirect("/gestion/comptes/")
+
+
 def _domains() -> dict[str, str]:
     return {d.id: d.label for d in load_profile(_settings().profile).domains}
 
