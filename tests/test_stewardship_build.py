@@ -153,6 +153,13 @@ def test_a_changed_source_value_makes_the_correction_stale(home: Home, steward: 
     home.build()
     assert home.amount() == 51234.5
     assert events.count() == 1
+    # reviewed: the steward confirms a value on top of the new source value
+    confirmed = _correct_amount(steward, "48500", based_on=correction.pk, source="51234.5",
+                                reason="La source se trompe encore : acte d'engagement")
+    correction.refresh_from_db()
+    assert (correction.status, confirmed.supersedes_id) == ("superseded", correction.pk)
+    home.build()
+    assert home.amount() == 48500.0
 
 
 @pytest.mark.appdb

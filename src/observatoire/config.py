@@ -40,6 +40,8 @@ class Settings:
     database_url: str = ""
     #: Minutes after sign-in at which a session ends (``OBSERVATOIRE_SESSION_MINUTES``).
     session_minutes: int = 240
+    #: Served behind HTTPS (``OBSERVATOIRE_HTTPS=1``): session and CSRF cookies HTTPS-only.
+    https: bool = False
 
     @property
     def landing_dir(self) -> Path:
@@ -108,6 +110,7 @@ class Settings:
             profile=env.get("OBSERVATOIRE_PROFILE") or "generique",
             database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
             session_minutes=max(session_minutes, 5),
+            https=env.get("OBSERVATOIRE_HTTPS") == "1",
         )
 
     def ensure_home(self) -> None:

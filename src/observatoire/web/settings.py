@@ -86,7 +86,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # Behind HTTPS (production), cookies are sent over HTTPS only.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("OBSERVATOIRE_HTTPS") == "1"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = OBSERVATOIRE.https
 CSRF_FAILURE_VIEW = "observatoire.stewardship.views.csrf_failure"
 LANGUAGE_CODE = "fr"
 TIME_ZONE = "Europe/Paris"
