@@ -43,6 +43,12 @@ def load(con: duckdb.DuckDBPyConnection, decided: Decisions) -> None:
             if c["action"] != "set_value" or c["field"] in FIELDS]
     if rows:
         con.executemany("INSERT INTO corrections_work VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    else:  # nothing to apply: no pass over the staged records at all
+        con.execute("""CREATE TEMP TABLE correction_matches_work (correction_id BIGINT,
+            records BIGINT, matching BIGINT, current_values VARCHAR[])""")
+        con.execute("CREATE TEMP TABLE corrected_values_work (uid VARCHAR)")
+        con.execute("CREATE VIEW staged AS SELECT * FROM staged_source")
+        return
     # Which corrected values still stand on the source value they were made on.
     con.execute(f"""CREATE TEMP TABLE correction_matches_work AS
         WITH keyed AS (
