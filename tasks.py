@@ -26,6 +26,13 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 MARKER = VENV / ".installed"
+FRONTEND = ROOT / "src" / "observatoire" / "web" / "frontend"
+#: Built files of the front-end packages the pages load (copied from node_modules).
+VENDOR_FILES = {
+    "uplot/dist/uPlot.iife.min.js": "uPlot.iife.min.js",
+    "uplot/dist/uPlot.min.css": "uPlot.min.css",
+}
+VENDOR = ROOT / "src" / "observatoire" / "web" / "static" / "vendor"
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -55,10 +62,35 @@ def setup() -> None:
     MARKER.write_text(digest)
 
 
+def frontend(required: bool = False) -> None:
+    """Install the pages' JavaScript packages from their lockfile (npm ci) and copy the built
+    files the pages load. Without npm the site still works: its charts stay static."""
+    digest = hashlib.sha256((FRONTEND / "package-lock.json").read_bytes()).hexdigest()
+    marker = VENDOR / ".installed"
+    if marker.exists() and marker.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        message = ("npm (Node.js) est absent : les graphiques interactifs ne sont pas installés ; "
+                   "le site fonctionne sans (graphiques statiques).")
+        if required:
+            sys.exit(message + " Les tests du navigateur en ont besoin : installez Node.js.")
+        print("→ " + message, flush=True)
+        return
+    run(npm, "ci", "--no-audit", "--no-fund", "--prefix", FRONTEND)
+    VENDOR.mkdir(parents=True, exist_ok=True)
+    for source, name in VENDOR_FILES.items():
+        shutil.copyfile(FRONTEND / "node_modules" / source, VENDOR / name)
+    marker.write_text(digest)
+
+
 def demo() -> None:
     setup()
+    frontend()
     env = dict(os.environ)
     env.setdefault("OBSERVATOIRE_HOME", str(ROOT / "var" / "demo"))
+    # Every buyer of the demo files, and the Bretagne lycées' canteens for Egalim.
+    env.setdefault("OBSERVATOIRE_PROFILE", "demonstration")
     run(BIN / "observatoire", "demo", env=env)
     port = os.environ.get("OBSERVATOIRE_PORT", "8000")
     run(BIN / "observatoire", "serve", "--port", port, env=env)
@@ -95,6 +127,7 @@ def postgresql_answers(url: str) -> bool:
 
 def test() -> None:
     setup()
+    frontend(required=True)
     ensure_chromium()
     paths = [p for p in ("src", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths)

@@ -91,3 +91,21 @@ def test_explorer_filter_is_shared_by_url_and_downloads(page: object, site: str)
     download.save_as(str(target))
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("uid,") and len(lines) > 1
+
+
+def test_charts_become_interactive_where_javascript_runs(page: object, site: str) -> None:
+    """uPlot (installed from the lockfile by tasks.py) redraws the yearly chart; the value under
+    the pointer is the one the table gives for that year."""
+    p: object = page
+    p.goto(site + "/indicateurs/marches-pme/")  # type: ignore[attr-defined]
+    p.locator("figure.chart.is-interactive .uplot").wait_for(timeout=10_000)  # type: ignore[attr-defined]
+    assert p.locator("figure.chart svg[hidden]").count() == 1  # type: ignore[attr-defined]
+    over = p.locator("figure.chart .u-over").first  # type: ignore[attr-defined]
+    box = over.bounding_box()
+    p.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
+    legend = p.locator("figure.chart .u-legend").first.inner_text()  # type: ignore[attr-defined]
+    dots = p.locator("figure.chart svg circle title")  # type: ignore[attr-defined]
+    last = dots.nth(dots.count() - 1).text_content()  # "2025 : 100,0 %"
+    year, value = (part.strip() for part in last.split(" : "))
+    assert year in legend and value in legend.replace("\u202f", " ")
+    p.screenshot(path=str(SHOTS / "indicateur-interactif.png"))  # type: ignore[attr-defined]

@@ -605,7 +605,7 @@ def test_demo_distinct_suppliers(demo_warehouse: Warehouse) -> None:
 # --- the catalogue ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["generique", "region-bretagne"])
+@pytest.mark.parametrize("name", ["generique", "region-bretagne", "demonstration"])
 def test_shipped_profiles_load_and_their_sql_runs_on_spark(name: str) -> None:
     profile = load_profile(name)
     codes = {i.code for i in profile.indicators if i.available}
@@ -613,7 +613,12 @@ def test_shipped_profiles_load_and_their_sql_runs_on_spark(name: str) -> None:
                 "B09", "B10", "C01", "C02", "C03", "C04", "C08", "D01", "D02", "D03", "D04",
                 "E01", "E02", "E05", "G01", "G02", "G09"}
     assert required <= codes
-    assert {"B02", "B03", "F01", "F02"} <= {i.code for i in profile.indicators if not i.available}
+    unavailable = {i.code for i in profile.indicators if not i.available}
+    assert {"B02", "B03", "F05"} <= unavailable
+    # Egalim indicators are computed where the profile lists canteens, declared elsewhere.
+    egalim = {"F01", "F02", "F03", "F04", "F06"}
+    assert (egalim <= codes) == (profile.canteens_file is not None)
+    assert (egalim <= unavailable) == (profile.canteens_file is None)
     for ind in profile.indicators:
         if ind.available:
             assert to_dialect(indicator_query(ind), "spark")

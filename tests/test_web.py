@@ -7,6 +7,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from html import escape
 
 import pytest
 
@@ -372,3 +373,32 @@ def test_every_route_and_its_twins_answer(client: object, demo_warehouse: Wareho
                 twin = client.get(f"{twins[page]}.{fmt}")  # type: ignore[attr-defined]
                 assert twin.status_code == 200 and twin["Content-Type"].startswith(kind), (
                     page, fmt)
+
+
+def test_static_files_are_scripts_and_styles_only(client: object) -> None:
+    ok = client.get("/static/charts.js")  # type: ignore[attr-defined]
+    assert ok.status_code == 200 and ok["Content-Type"].startswith("text/javascript")
+    assert b"uPlot" in b"".join(ok.streaming_content)
+    vendor = client.get("/static/vendor/uPlot.iife.min.js")  # type: ignore[attr-defined]
+    assert vendor.status_code == 200  # installed from the lockfile by tasks.py
+    vendor.close()
+    for path in ("/static/../settings.py", "/static/..%2Fsettings.py", "/static/vendor/.installed",
+                 "/static/nothing.js"):
+        assert client.get(path).status_code == 404, path  # type: ignore[attr-defined]
+    page = _text(client.get("/indicateurs/marches-pme/"))  # type: ignore[attr-defined]
+    assert '<script src="/static/charts.js" defer></script>' in page
+    assert 'data-chart="{&quot;points&quot;: [[' in page
+
+
+def test_buyer_page_maps_the_holders_communes_of_the_territory(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    siret, commune, name, contracts = demo_warehouse.rows(
+        """SELECT c.buyer_siret, s.commune_code, min(s.commune_name), count(DISTINCT c.uid) AS n
+           FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+           JOIN suppliers s ON s.supplier_key = h.supplier_key
+           WHERE s.region_code = '53' GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 1""")[0]
+    page = _text(client.get(f"/acheteurs/{siret}/"))  # type: ignore[attr-defined]
+    assert "Marchés par commune des titulaires (Bretagne)" in page
+    assert f"<td>{escape(name)} ({commune})</td><td class=\"num\">{contracts}</td>" in page
+    assert page.count("<svg") >= 2

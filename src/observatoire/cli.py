@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-from dataclasses import replace
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape as _e
 from rich.table import Table
 from rich.text import Text
 
 from observatoire import __version__, formatting, reports
+from observatoire.cli_egalim import egalim
 from observatoire.config import Settings
+from observatoire.console import Context, _add_row, _n, _print_json, err, out
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
 from observatoire.landing.ingest import IngestOutcome, ingest
 from observatoire.model.build import build
-
-# Wide enough for the tables when the output is a pipe or a file (rich would assume 80 columns).
-_WIDTH = shutil.get_terminal_size((140, 40)).columns
-out = Console(highlight=False, width=_WIDTH)
-err = Console(stderr=True, highlight=False, width=_WIDTH)
 
 STATUS_FR = {
     "loaded": "chargé",
@@ -41,41 +33,6 @@ STATUS_FR = {
 }
 RECORD_STATUS_FR = {"kept": "gardés", "duplicate": "doublons fusionnés", "set_aside": "écartés"}
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
-
-
-def _add_row(table: Table, *cells: Any) -> None:
-    """Add a row whose text is shown as is (data never goes through rich's markup)."""
-    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
-
-
-def _n(value: Any) -> str:
-    """A number in French format (narrow no-break space between thousands)."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",")
-    return f"{value:,}".replace(",", "\u202f")
-
-
-class Context:
-    def __init__(self, home: str | None, profile: str | None = None) -> None:
-        self.home = home
-        self.profile = profile
-
-    @property
-    def settings(self) -> Settings:
-        settings = Settings.from_env(self.home)
-        return replace(settings, profile=self.profile) if self.profile else settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -230,11 +187,15 @@ def _print_status(report: dict[str, Any]) -> None:
         )
     out.print(loads)
     for ld in report["loads"]:
-        for e in ld["errors"]:
+        for e in ld["errors"][:3]:
+            # Egalim errors say their line and column; DECP file errors say where in the file.
+            where = f", ligne {e['line']}, colonne « {e['column']} »" if "line" in e else ""
             out.print(
-                f"  [yellow]•[/] n° {ld['load_id']} {_e(ld['file_name'])} : {_e(e['message'])}\n"
-                f"    Que faire : {_e(e['hint'])}"
+                f"  [yellow]•[/] n° {ld['load_id']} {_e(ld['file_name'])}{_e(where)} : "
+                f"{_e(e['message'])}\n    Que faire : {_e(e['hint'])}"
             )
+        if len(ld["errors"]) > 3:
+            out.print(f"    … et {_n(len(ld['errors']) - 3)} autres (observatoire status --json).")
     if report["builds"]:
         b = report["builds"][0]
         out.print(
@@ -425,6 +386,7 @@ def demo_cmd(ctx: click.Context) -> None:
             where=str(DEMO_DATA),
             hint="Vérifiez que le dépôt est complet.",
         )
+    _demo_catering(obj.settings)
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
     _print_barometer(indicator_service.barometer(obj.settings))
@@ -432,6 +394,37 @@ def demo_cmd(ctx: click.Context) -> None:
         "Gestion des données (/gestion/) : créez d'abord un compte, par exemple "
         "« observatoire accounts create admin --role administrateur »."
     )
+
+
+def _demo_catering(settings: Settings) -> None:
+    """Simulated purchase lines for the profile's canteens (none are published anywhere)."""
+    from observatoire.egalim import service as egalim_service
+    from observatoire.egalim.imports import import_files
+    from observatoire.egalim.simulation import write_simulated_purchases
+
+    profile = load_profile(settings.profile)
+    canteens = egalim_service.read_canteens(profile)
+    if not canteens:
+        out.print(f"[dim]Egalim : le profil « {_e(profile.id)} » ne liste aucune cantine.[/]")
+        return
+    declared = {
+        siret: years[max(years)]
+        for siret, years in egalim_service.declared_ratios(profile).items()
+    }
+    ratios = {s: (b or 0.0, o or 0.0) for s, (b, o) in declared.items()}
+    path = settings.work_dir / "achats-alimentaires-simules.csv"
+    with out.status("Egalim : génération des achats simulés des cantines…"):
+        lines = write_simulated_purchases(path, canteens, ratios)
+        outcome = import_files(settings, [path], source=egalim_service.SIMULATED_SOURCE)[0]
+    if outcome.load.status != "loaded":
+        raise ObservatoireError(
+            "Les achats simulés de la démonstration n'ont pas pu être importés.",
+            where=str(path),
+            hint="Signalez le problème : le générateur et l'import ne s'accordent plus.",
+        )
+    state = "importées" if outcome.new else "déjà importées"
+    out.print(f"Egalim : {_n(lines)} lignes d'achat [yellow]simulées[/] pour "
+              f"{_n(len(canteens))} cantines, {state}.")
 
 
 def _value(value: Any, unit: str) -> str:
@@ -728,6 +721,7 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
         _add_row(table, r["identifiant"], r["role"], ", ".join(r["perimetre"]) or "—",
                  "oui" if r["actif"] else "non")
     out.print(table)
+cli.add_command(egalim)
 
 
 def main() -> None:

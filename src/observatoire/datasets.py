@@ -20,7 +20,7 @@ from typing import Any
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.model.dictionary import TABLES
-from observatoire.warehouse import open_warehouse
+from observatoire.warehouse import open_warehouse, scope_sql
 
 FORMATS = {
     "csv": "text/csv",
@@ -72,6 +72,24 @@ DATASETS = {
 }
 
 
+_IN_SCOPE = "left({column}, 9) IN (SELECT siren FROM profile_buyers)"
+_SCOPED_UIDS = ("uid IN (SELECT uid FROM contracts WHERE "  # noqa: S608 (constants only)
+                + _IN_SCOPE.format(column="buyer_siret") + ")")
+#: Rows a profile limited to its own buyers publishes (see ``explorer.scope_sql``).
+SCOPE_FILTERS = {
+    "marches": _IN_SCOPE.format(column="buyer_siret"),
+    "versions": _SCOPED_UIDS,
+    "titulaires-des-marches": _SCOPED_UIDS,
+    "acheteurs": _IN_SCOPE.format(column="buyer_siret"),
+    "titulaires": "supplier_key IN (SELECT h.supplier_key FROM contract_holders h "  # noqa: S608
+                  "JOIN contracts c "
+                  "ON c.uid = h.uid WHERE h.is_current AND "
+                  + _IN_SCOPE.format(column="c.buyer_siret") + ")",
+    "constats": _IN_SCOPE.format(column="buyer_siret"),
+    "enregistrements": _SCOPED_UIDS,
+}
+
+
 def neutralise(value: Any) -> Any:
     """Prefix text that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -106,13 +124,16 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
         # one temporary name per process and thread: concurrent first requests do not collide
         tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}.{threading.get_ident()}"
         columns = ", ".join(f'"{c}"' for c in dataset.columns)
-        query = f'SELECT {columns} FROM "{dataset.table}" ORDER BY {dataset.order}'  # noqa: S608
+        scoped = scope_sql(con) != "TRUE" and dataset.id in SCOPE_FILTERS
+        where = SCOPE_FILTERS[dataset.id] if scoped else "TRUE"
+        query = f'SELECT {columns} FROM "{dataset.table}" WHERE {where} ORDER BY {dataset.order}'  # noqa: S608
         if fmt == "parquet":
             path = str(tmp).replace("'", "''")
             con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
         else:
             if fmt == "xlsx":
-                count = con.execute(f'SELECT count(*) FROM "{dataset.table}"').fetchall()[0][0]  # noqa: S608
+                count_sql = f'SELECT count(*) FROM "{dataset.table}" WHERE {where}'  # noqa: S608
+                count = con.execute(count_sql).fetchall()[0][0]
                 if count > XLSX_MAX_ROWS:
                     raise ObservatoireError(
                         f"« {dataset.title} » compte {count} lignes, plus qu'un tableur n'en "

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
-from observatoire.warehouse import open_warehouse
+from observatoire.warehouse import open_warehouse, scope_sql
 
 MAX_PAGE_SIZE = 200
 SORTS = {
@@ -163,6 +163,7 @@ def search(
     order = SORTS.get(sort, SORTS["date"])
     con = open_warehouse(settings)
     try:
+        where = f"{where} AND {scope_sql(con)}"
         count, total, unknown = con.execute(
             f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) {_FROM} WHERE {where}",
             params,
@@ -199,11 +200,13 @@ def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Values offered by the explorer's selects: years, procedures, purchase domains."""
     con = open_warehouse(settings)
     try:
+        scope = scope_sql(con, "buyer_siret")
         years = [str(y) for (y,) in con.execute(
             "SELECT DISTINCT notification_year FROM contracts WHERE notification_year IS NOT NULL "
-            "ORDER BY 1 DESC").fetchall()]
+            f"AND {scope} ORDER BY 1 DESC").fetchall()]
         procedures = [p for (p,) in con.execute(
-            "SELECT DISTINCT procedure FROM contracts WHERE procedure IS NOT NULL ORDER BY 1"
+            f"SELECT DISTINCT procedure FROM contracts WHERE procedure IS NOT NULL AND {scope} "
+            "ORDER BY 1"
         ).fetchall()]
         domains = con.execute(
             "SELECT domain_id, min(label) FROM profile_purchase_domains GROUP BY 1 ORDER BY 2"
@@ -228,7 +231,7 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
                 {_FROM}
                 LEFT JOIN (SELECT domain_id, min(label) AS label FROM profile_purchase_domains
                            GROUP BY 1) d ON d.domain_id = ic.purchase_domain
-                WHERE c.uid = ?""", [uid]))
+                WHERE c.uid = ? AND {scope_sql(con)}""", [uid]))
         if not found:
             return None
         return {
@@ -275,7 +278,9 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
     """A buyer: its contracts by year, main suppliers, procedures and latest contracts."""
     con = open_warehouse(settings)
     try:
-        found = _dicts(con.execute("SELECT * FROM buyers WHERE buyer_siret = ?", [siret]))
+        found = _dicts(con.execute(
+            f"SELECT * FROM buyers WHERE buyer_siret = ? AND {scope_sql(con, 'buyer_siret')}",
+            [siret]))
         if not found:
             return None
         by_year = _dicts(con.execute(
@@ -305,12 +310,21 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
                LEFT JOIN ref_departements d ON d.departement_code = ic.supplier_departement
                WHERE c.buyer_siret = ? AND ic.supplier_departement IS NOT NULL
                GROUP BY ALL ORDER BY amount DESC NULLS LAST, 1""", [siret]))
+        # holders' communes (SIRENE); a contract counts once per commune of its holders
+        communes = _dicts(con.execute(
+            """SELECT s.commune_code AS commune, min(s.commune_name) AS name,
+                   count(DISTINCT c.uid) AS contracts
+               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+               JOIN suppliers s ON s.supplier_key = h.supplier_key
+               WHERE c.buyer_siret = ? AND s.commune_code IS NOT NULL
+               GROUP BY 1 ORDER BY contracts DESC, 1""", [siret]))
     finally:
         con.close()
     latest = search(settings, ContractFilters(acheteur=siret), page_size=10)
     return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
             "categories": categories, "procedures": procedures,
-            "supplier_departements": departements, "latest": latest}
+            "supplier_departements": departements, "supplier_communes": communes,
+            "latest": latest}
 
 
 def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
@@ -323,27 +337,31 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
         if not found:
             return None
         supplier_key = found[0]["supplier_key"]
+        scope = scope_sql(con)
         by_year = _dicts(con.execute(
-            """SELECT c.notification_year AS year, count(*) AS contracts, sum(c.amount) AS amount
+            f"""SELECT c.notification_year AS year, count(*) AS contracts, sum(c.amount) AS amount
                FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               WHERE h.supplier_key = ? GROUP BY 1 ORDER BY 1 NULLS LAST""", [supplier_key]))
+               WHERE h.supplier_key = ? AND {scope} GROUP BY 1 ORDER BY 1 NULLS LAST""",
+            [supplier_key]))
+        if not by_year:  # no contract of this supplier in the profile's scope
+            return None
         buyers = _dicts(con.execute(
-            """SELECT c.buyer_siret, b.name, count(*) AS contracts, sum(c.amount) AS amount
+            f"""SELECT c.buyer_siret, b.name, count(*) AS contracts, sum(c.amount) AS amount
                FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-               WHERE h.supplier_key = ?
+               WHERE h.supplier_key = ? AND {scope}
                GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC LIMIT 20""",
             [supplier_key]))
         places = _dicts(con.execute(
-            """SELECT c.place_departement_code AS departement, d.departement_name AS name,
+            f"""SELECT c.place_departement_code AS departement, d.departement_name AS name,
                    count(*) AS contracts, sum(c.amount) AS amount
                FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
                LEFT JOIN ref_departements d ON d.departement_code = c.place_departement_code
-               WHERE h.supplier_key = ? AND c.place_departement_code IS NOT NULL
+               WHERE h.supplier_key = ? AND c.place_departement_code IS NOT NULL AND {scope}
                GROUP BY ALL ORDER BY contracts DESC, 1""", [supplier_key]))
         co_holders = int(con.execute(
-            """SELECT count(*) FROM contract_holders h JOIN contracts c ON c.uid = h.uid
-               WHERE h.supplier_key = ? AND h.is_current AND c.holder_count > 1""",
+            f"""SELECT count(*) FROM contract_holders h JOIN contracts c ON c.uid = h.uid
+               WHERE h.supplier_key = ? AND h.is_current AND c.holder_count > 1 AND {scope}""",
             [supplier_key]).fetchall()[0][0])
     finally:
         con.close()
@@ -364,6 +382,13 @@ def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str
         params = [text[:200], text[:200]]
     con = open_warehouse(settings)
     try:
+        scope = scope_sql(con)
+        if scope != "TRUE":  # only the buyers of the scope, and their contracts' holders
+            where += (
+                f" AND {scope_sql(con, 'buyer_siret')}" if table == "buyers" else
+                " AND supplier_key IN (SELECT h.supplier_key FROM contract_holders h "
+                f"JOIN contracts c ON c.uid = h.uid WHERE h.is_current AND {scope})"
+            )
         count = int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
                     .fetchall()[0][0])
         rows = _dicts(con.execute(
@@ -408,6 +433,7 @@ def upcoming(
     where = " AND ".join(clauses)
     con = open_warehouse(settings)
     try:
+        where = f"{where} AND {scope_sql(con)}"
         count, total = con.execute(
             f"SELECT count(*), sum(c.amount) {_FROM} WHERE {where}", params).fetchall()[0]
         rows = _dicts(con.execute(

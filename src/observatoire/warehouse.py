@@ -71,3 +71,14 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table, by name."""
     names = [n for (n,) in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
     return {name: int(scalar(con, f'SELECT count(*) FROM "{name}"')) for name in names}  # noqa: S608
+
+
+def scope_sql(con: duckdb.DuckDBPyConnection, column: str = "c.buyer_siret") -> str:
+    """SQL restricting contracts to the profile's scope: a profile limited to its own buyers
+    (a Région and its mandataires) publishes only their contracts; ``TRUE`` otherwise. The
+    clause is built from constants (the column) and a table of the warehouse, never from input.
+    """
+    row = con.execute("SELECT scope FROM indicator_profile").fetchone()
+    if row is not None and row[0] == "profile_buyers":
+        return f"left({column}, 9) IN (SELECT siren FROM profile_buyers)"  # noqa: S608
+    return "TRUE"

@@ -44,6 +44,9 @@ BREAKDOWN_LABELS = {
     "supplier_departement": "Département du titulaire",
     "subcontractor_category": "Catégorie d'entreprise du sous-traitant",
     "source": "Source",
+    "canteen": "Cantine",
+    "departement": "Département de la cantine",
+    "family": "Famille de produits",
 }
 
 _CONTRACT_DIMENSIONS = (
@@ -192,4 +195,48 @@ RECORD = Grain(
     {"buyer": "buyer_siret", "mandate": "mandate", "source": "source"},
 )
 
-GRAINS: dict[str, Grain] = {g.id: g for g in (CONTRACT, HOLDER, SUBCONTRACT, RECORD)}
+PURCHASE_LINE = Grain(
+    "purchase_line",
+    "indicator_purchase_lines",
+    "One row per food purchase line of the profile's canteens (Egalim), dated by its purchase "
+    "date. Labels the data does not give leave the Egalim facts NULL (coverage).",
+    (
+        Field("line_key", "VARCHAR", "Purchase line (see egalim_lines)."),
+        Field("period_year", "INTEGER", "Period: calendar year of the purchase date."),
+        Field("canteen_key", "VARCHAR", "Canteen (SIRET, or `id:` + ma-cantine id)."),
+        Field("canteen", "VARCHAR", "Canteen name (establishments file of the profile)."),
+        Field("departement", "VARCHAR", "Département of the canteen."),
+        Field("family", "VARCHAR", "Product family (ma-cantine code); NULL when unknown."),
+        Field("amount", "DECIMAL(18,2)", "Price of the line, euros HT."),
+        Field("is_egalim", "BOOLEAN", "Counts as durable et de qualité on its date for its "
+              "family (NULL when its labels are unknown)."),
+        Field("is_bio", "BOOLEAN", "Counts as organic (conversion included); NULL when its "
+              "labels are unknown."),
+        Field("is_meat_fish", "BOOLEAN", "Meat and poultry or fishery products (the 60 % pool)."),
+        Field("is_local", "BOOLEAN", "Marked local (information only, never Egalim)."),
+        Field("is_france", "BOOLEAN", "Origin France, with the declaration's rule of its year."),
+    ),
+    {"canteen": "canteen", "departement": "departement", "family": "family"},
+)
+
+CANTEEN = Grain(
+    "canteen",
+    "indicator_canteens",
+    "One row per canteen and calendar year with purchases (Egalim results of the canteen).",
+    (
+        Field("canteen_key", "VARCHAR", "Canteen (SIRET, or `id:` + ma-cantine id)."),
+        Field("period_year", "INTEGER", "Calendar year."),
+        Field("canteen", "VARCHAR", "Canteen name."),
+        Field("departement", "VARCHAR", "Département of the canteen."),
+        Field("amount", "DECIMAL(38,2)", "Food purchases of the year, euros HT."),
+        Field("egalim_rate", "DOUBLE", "Egalim share (0–1) of the year's purchases."),
+        Field("bio_rate", "DOUBLE", "Organic share (0–1)."),
+        Field("meets_legal_targets", "BOOLEAN", "Both legal thresholds reached (≥ 50 % Egalim "
+              "and ≥ 20 % bio); NULL when less than half the value has known labels."),
+    ),
+    {"departement": "departement"},
+)
+
+GRAINS: dict[str, Grain] = {
+    g.id: g for g in (CONTRACT, HOLDER, SUBCONTRACT, RECORD, PURCHASE_LINE, CANTEEN)
+}

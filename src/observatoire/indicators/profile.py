@@ -14,6 +14,7 @@ the file, the indicator and the key concerned.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -48,7 +49,7 @@ SOURCES = {
 }
 #: Sources the observatory collects today; an indicator needing another one is declared and
 #: shown as "données non disponibles" until that source exists.
-AVAILABLE_SOURCES = frozenset({"decp"})
+AVAILABLE_SOURCES = frozenset({"decp", "catering"})
 MEASURES = {
     "share": ("count", "value"),
     "average": ("mean", "median"),
@@ -110,10 +111,13 @@ class Indicator:
     targets: tuple[Target, ...]
     notes: str
     file: str
+    #: False when the profile does not collect the indicator's source (catering without
+    #: establishments): the indicator is shown as "données non disponibles".
+    collected: bool = True
 
     @property
     def available(self) -> bool:
-        return self.source in AVAILABLE_SOURCES
+        return self.source in AVAILABLE_SOURCES and self.collected
 
     @property
     def first_year(self) -> int:
@@ -183,6 +187,10 @@ class Profile:
     indicators: tuple[Indicator, ...]
     digest: str
     files: tuple[str, ...] = field(default=())
+    #: The canteens whose food purchases Egalim follows (``[egalim] establishments``), if any.
+    canteens_file: Path | None = None
+    #: Yearly ratios the canteens declared on ma-cantine (``[egalim] declarations``), if any.
+    declarations_file: Path | None = None
 
     def indicator(self, indicator_id: str) -> Indicator | None:
         versions = [i for i in self.indicators if i.id == indicator_id]
@@ -527,7 +535,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
 
 _SETTINGS_KEYS = {
     "id", "name", "description", "organisation", "buyers", "scope", "territory", "parameters",
-    "eu_thresholds", "axes",
+    "eu_thresholds", "axes", "egalim",
 }
 
 
@@ -649,6 +657,15 @@ def _profile(raw: _Raw) -> Profile:
     digest = hashlib.sha256()
     for path in raw.files:
         digest.update(path.read_bytes())
+    canteens_file, declarations_file = _egalim_files(s.get("egalim", {}), where("egalim"))
+    for extra in (canteens_file, declarations_file):
+        if extra:
+            digest.update(extra.read_bytes())
+    if canteens_file is None:  # no canteens: catering data is not collected by this profile
+        indicators = [
+            dataclasses.replace(i, collected=False) if i.source == "catering" else i
+            for i in indicators
+        ]
     return Profile(
         id=str(s.get("id", "")),
         name=str(s.get("name", "")),
@@ -665,7 +682,38 @@ def _profile(raw: _Raw) -> Profile:
         indicators=tuple(sorted(indicators, key=lambda i: (i.code, i.id, i.version))),
         digest=digest.hexdigest(),
         files=tuple(str(p) for p in raw.files),
+        canteens_file=canteens_file,
+        declarations_file=declarations_file,
     )
+
+
+def _egalim_files(section: Any, where: str) -> tuple[Path | None, Path | None]:
+    """``[egalim]``: the establishments and declarations CSV files, relative to the profile.toml
+    that names them."""
+    if not isinstance(section, dict):
+        raise _Problem("« egalim » doit être une table [egalim].", where)
+    keys = ("establishments", "declarations")
+    unknown = set(section) - set(keys)
+    if unknown:
+        raise _Problem(
+            f"Clé inconnue dans [egalim] : {', '.join(sorted(unknown))}.",
+            where,
+            "Clés possibles : establishments (établissements), declarations (télédéclarations).",
+        )
+    paths: list[Path | None] = []
+    for key in keys:
+        if key not in section:
+            paths.append(None)
+            continue
+        path = Path(where).parent / str(section[key])
+        if not path.is_file():
+            raise _Problem(
+                f"Fichier introuvable pour [egalim] {key} : « {section[key]} ».",
+                where,
+                "Donnez un chemin relatif au dossier du profil (ex. egalim/etablissements.csv).",
+            )
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 def load_profile(ref: str = DEFAULT_PROFILE) -> Profile:

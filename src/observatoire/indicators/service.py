@@ -325,14 +325,29 @@ def records_behind(
         clauses.append(f"({measured}) IS NOT NULL")
     if part == "numerator" and ind["condition"] is not None:
         clauses.append(f"({ind['condition']})")
-    key = "record_key" if ind["grain"] == "record" else "uid"
+    key = {"record": "record_key", "purchase_line": "line_key",
+           "canteen": "canteen_key"}.get(ind["grain"], "uid")
     where = " AND ".join(f"({c})" for c in clauses)
     con = open_warehouse(settings)
     try:
         total = int(con.execute(
             f"SELECT count(DISTINCT {key}) FROM {grain.table} WHERE {where}", params
         ).fetchall()[0][0])
-        if ind["grain"] == "record":
+        page = [*params, max(1, min(limit, 500)), max(0, offset)]
+        if ind["grain"] == "purchase_line":
+            rows = _dicts(con.execute(
+                f"""SELECT l.line_key, l.purchase_date, l.canteen_key, c.nom AS canteen,
+                        l.description, l.supplier, l.family, l.raw_labels, l.price_ht,
+                        l.file_name, l.line_number, l.simulated
+                    FROM egalim_lines l LEFT JOIN egalim_canteens c USING (canteen_key)
+                    WHERE l.line_key IN (SELECT line_key FROM {grain.table} WHERE {where})
+                    ORDER BY l.price_ht DESC, l.line_key LIMIT ? OFFSET ?""", page))
+        elif ind["grain"] == "canteen":
+            rows = _dicts(con.execute(
+                f"""SELECT canteen_key, canteen, departement, period_year, amount, egalim_rate,
+                        bio_rate FROM {grain.table} WHERE {where}
+                    ORDER BY canteen, period_year LIMIT ? OFFSET ?""", page))
+        elif ind["grain"] == "record":
             rows = _dicts(con.execute(
                 f"""SELECT sr.record_key, sr.file_name, sr.position, sr.status, sr.uid
                     FROM source_records sr

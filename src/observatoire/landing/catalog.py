@@ -131,6 +131,20 @@ class Catalog:
             load.load_id = cur.lastrowid
         return load
 
+    def replace(self, load: Load) -> None:
+        """Record a new outcome for a file already logged (a refused file accepted again)."""
+        with self._connect() as con:
+            con.execute(
+                """UPDATE loads SET source = ?, file_name = ?, original_path = ?, format = ?,
+                       format_label = ?, records = ?, status = ?, errors = ?, loaded_at = ?,
+                       duration_s = ?, encoding = ?, delimiter = ?
+                   WHERE load_id = ?""",
+                (load.source, load.file_name, load.original_path, load.format,
+                 load.format_label, load.records, load.status,
+                 json.dumps(load.errors, ensure_ascii=False), load.loaded_at, load.duration_s,
+                 load.encoding, load.delimiter, load.load_id),
+            )
+
     def loads(self) -> list[Load]:
         with self._connect() as con:
             rows = con.execute("SELECT * FROM loads ORDER BY load_id").fetchall()

@@ -25,6 +25,7 @@ from stdnum.fr import siret as stdnum_siret
 
 from observatoire import __version__
 from observatoire.config import Settings
+from observatoire.egalim import service as egalim_service
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import history as indicator_history
 from observatoire.indicators.profile import load_profile
@@ -217,6 +218,9 @@ def _steps(
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("DROP MACRO IF EXISTS enum_key")
 
+    def egalim(con: duckdb.DuckDBPyConnection) -> None:
+        egalim_service.build_into(con, settings, profile, loads)
+
     def indicators(con: duckdb.DuckDBPyConnection) -> None:
         recorded_at = started_at.replace("+00:00", "")
         history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
@@ -232,6 +236,7 @@ def _steps(
         ("Constats sur le modèle", model_findings),
         ("Valeurs corrigées et valeurs publiées", corrections_published),
         ("Finalisation", finish),
+        ("Egalim : achats alimentaires des cantines", egalim),
         ("Indicateurs du SPASER", indicators),
     ]
 

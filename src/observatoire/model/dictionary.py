@@ -6,6 +6,7 @@ that ``docs/data-dictionary.md`` is the current output of :func:`markdown`.
 
 from __future__ import annotations
 
+from observatoire.egalim.dictionary import TABLES as EGALIM_TABLES
 from observatoire.indicators.dictionary import TABLES as INDICATOR_TABLES
 
 #: staging raw column -> the source field it holds (DECP JSON path or CSV column)
@@ -434,7 +435,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
-# The indicator step's tables are documented next to the code that writes them.
+# The Egalim and indicator steps' tables are documented next to the code that writes them.
+TABLES.update(EGALIM_TABLES)
 TABLES.update(INDICATOR_TABLES)
 
 

@@ -6,6 +6,7 @@ table of the same values.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from observatoire import formatting
@@ -41,6 +42,8 @@ def series(points: list[tuple[int, float | None]], unit: str, target: float | No
     steps = [low + (high - low) * k / 4 for k in range(5)]
     ticks = [{"y": round(y(v), 1), "text": formatting.indicator_value(v, unit)} for v in steps]
     return {
+        # the same points for the interactive chart drawn where JavaScript runs (charts.js)
+        "spec": json.dumps({"points": known, "unit": unit, "target": target, "label": label}),
         "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
         "bottom": HEIGHT - BOTTOM, "label": label,
         "line": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "ticks": ticks,

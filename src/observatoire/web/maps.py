@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,29 @@ def departements(values: dict[str, float], label: str, unit: str = "€ HT") -> 
                          "fill": shade or "#f2f2f2"})
     return {"features": features, "width": WIDTH, "height": round(height, 1), "label": label,
             "unit": unit, "shades": SHADES}
+
+
+def communes(values: Mapping[str, float | None], label: str, unit: str = "part") -> dict[str, Any]:
+    """The territory's communes that have a value, shaded, over its départements' outlines.
+
+    Only those communes are drawn (a full layer of 1,232 Breton communes would weigh 150 kB).
+    Shades are fixed steps for shares (0–20–35–50–65 %), quintiles for other values.
+    """
+    background, height = _shapes("departements-bretagne.geojson")
+    shapes, _ = _shapes("communes-bretagne.geojson")
+    known = sorted(v for v in values.values() if v is not None and v > 0)
+    # shares: fixed steps, so that maps of different years compare; counts: quintiles
+    steps = ((0.2, 0.35, 0.5, 0.65) if unit == "part"
+             else tuple(known[int(len(known) * q / 5)] for q in range(1, 5)) if known else ())
+    features = []
+    for code, name, path in shapes:
+        if code not in values:
+            continue
+        value = values[code]
+        fill = "#f2f2f2" if value is None else SHADES[sum(value >= s for s in steps)]
+        features.append({"code": code, "name": name, "path": path, "value": value, "fill": fill})
+    return {
+        "background": [{"code": c, "name": n, "path": p} for c, n, p in background],
+        "features": features, "width": WIDTH, "height": round(height, 1), "label": label,
+        "unit": unit, "shades": SHADES, "steps": steps,
+    }

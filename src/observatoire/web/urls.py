@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from observatoire.web import api, views
+from observatoire.web import api, assets, egalim_views, views
 
 urlpatterns = [
     path("", views.barometer, name="barometre"),
@@ -34,10 +34,18 @@ urlpatterns = [
             name="opportunites-donnees"),
     path("qualite/", views.quality, name="qualite"),
     re_path(r"^qualite\.(?P<fmt>json|csv)$", views.quality, name="qualite-donnees"),
+    path("egalim/", egalim_views.dashboard, name="egalim"),
+    re_path(r"^egalim\.(?P<fmt>json|csv)$", egalim_views.dashboard, name="egalim-donnees"),
+    re_path(r"^egalim/bilans-(?P<year>\d{4})\.csv$", egalim_views.summaries,
+            name="egalim-bilans"),
+    re_path(r"^egalim/cantines/(?P<key>[^/]+)\.(?P<fmt>json|csv)$", egalim_views.canteen,
+            name="egalim-cantine-donnees"),
+    re_path(r"^egalim/cantines/(?P<key>[^/]+)/$", egalim_views.canteen, name="egalim-cantine"),
     path("donnees/", views.data, name="donnees"),
     path("donnees.json", views.data_json, name="donnees-json"),
     re_path(r"^donnees/(?P<dataset_id>[a-z-]+)\.(?P<fmt>csv|json|parquet|xlsx)$", views.download,
             name="telechargement"),
+    re_path(r"^static/(?P<path>[A-Za-z0-9_./-]+)$", assets.static_file, name="static"),
     path("api/", api.documentation, name="api"),
     path("api/openapi.json", api.openapi, name="openapi"),
     path("api/v1/marches", api.contracts),

@@ -284,8 +284,15 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpRespo
     carte = maps.departements(
         {d["departement"]: d["amount"] for d in detail["supplier_departements"]},
         "Montant des marchés par département du titulaire principal")
-    return render(request, "observatoire/acheteur.html",
-                  {**detail, "b": detail["buyer"], "carte": carte})
+    # Communes of the territory the observatory has boundaries for (Bretagne), when the buyer's
+    # holders are there.
+    counts = {c["commune"]: float(c["contracts"]) for c in detail["supplier_communes"]}
+    carte_communes = maps.communes(counts, "Marchés par commune des titulaires (Bretagne)",
+                                   unit="marchés")
+    return render(request, "observatoire/acheteur.html", {
+        **detail, "b": detail["buyer"], "carte": carte,
+        "carte_communes": carte_communes if carte_communes["features"] else None,
+    })
 
 
 @cached_by_warehouse

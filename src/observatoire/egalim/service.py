@@ -1,0 +1,417 @@
+"""Egalim in the build and on the read side.
+
+Build step: the profile's canteens (``egalim_canteens``), the purchase lines of every Egalim load
+(``egalim_lines``, from their staging Parquet files), the results (``compute``), the data-quality
+findings of catering (``egalim_findings``) and the fact tables of the indicators F01–F06
+(``indicator_purchase_lines``, ``indicator_canteens``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from observatoire.config import Settings
+from observatoire.egalim import compute
+from observatoire.egalim.codes import FAMILIES
+from observatoire.egalim.export import summary_row
+from observatoire.egalim.findings import create_findings
+from observatoire.errors import ConfigError, WarehouseMissing
+from observatoire.indicators.profile import Profile
+from observatoire.landing.catalog import Load
+from observatoire.warehouse import open_warehouse
+
+#: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
+KIND = "egalim"
+SIMULATED_SOURCE = "simulation"
+
+CANTEEN_COLUMNS = (
+    "siret", "cantine_id", "uai", "nom", "commune_insee", "departement", "region", "mode_gestion",
+)
+
+LINES_DDL = """
+CREATE TABLE egalim_lines (
+    line_key VARCHAR, load_id INTEGER, file_name VARCHAR, line_number BIGINT, simulated BOOLEAN,
+    canteen_key VARCHAR, canteen_known BOOLEAN, departement VARCHAR,
+    canteen_siret VARCHAR, canteen_id VARCHAR, description VARCHAR, supplier VARCHAR,
+    supplier_siret VARCHAR, article_code VARCHAR, purchase_date DATE, price_ht DECIMAL(18,2),
+    family VARCHAR, characteristics VARCHAR[], labels_known BOOLEAN, local_definition VARCHAR,
+    local_km INTEGER, raw_labels VARCHAR
+)"""
+
+
+def staging_path(settings: Settings, sha256: str) -> Path:
+    return settings.staging_dir / KIND / f"{sha256}.parquet"
+
+
+def read_canteens(profile: Profile) -> list[dict[str, str]]:
+    """The profile's establishments file, checked: one dict per canteen."""
+    path = profile.canteens_file
+    if path is None:
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=";")
+        missing = [c for c in ("siret", "cantine_id", "nom", "departement")
+                   if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(
+                f"Colonnes manquantes dans le fichier des établissements : {', '.join(missing)}.",
+                where=str(path),
+                hint=f"Colonnes attendues (séparateur « ; ») : {', '.join(CANTEEN_COLUMNS)}.",
+            )
+        rows = []
+        for n, row in enumerate(reader, start=2):
+            if not (row.get("siret") or row.get("cantine_id")):
+                raise ConfigError(
+                    "Établissement sans SIRET ni identifiant de cantine.",
+                    where=f"{path}, ligne {n}",
+                    hint="Renseignez au moins l'un des deux.",
+                )
+            rows.append({c: (row.get(c) or "").strip() for c in CANTEEN_COLUMNS})
+    for column in ("siret", "cantine_id"):
+        seen = [r[column] for r in rows if r[column]]
+        twice = sorted({v for v in seen if seen.count(v) > 1})
+        if twice:
+            raise ConfigError(
+                f"Établissement en double dans le fichier des établissements ({column} : "
+                f"{', '.join(twice[:5])}).",
+                where=str(path),
+                hint="Chaque cantine figure une seule fois : fusionnez les lignes en double.",
+            )
+    return rows
+
+
+def insert_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, load_id: int, file_name: str, simulated: bool
+) -> None:
+    """Append the staged lines of one file to ``egalim_lines``.
+
+    Lines find their canteen by SIRET, else by ma-cantine's canteen id; a canteen the profile
+    no longer lists keeps its lines (with a finding): nothing is dropped.
+    """
+    con.execute(
+        """
+        INSERT INTO egalim_lines
+        SELECT concat(?, ':', l.line_number), ?, ?, l.line_number, ?,
+            coalesce(cs.canteen_key, ci.canteen_key, l.canteen_siret,
+                     concat('id:', l.canteen_id)),
+            coalesce(cs.canteen_key, ci.canteen_key) IS NOT NULL,
+            coalesce(cs.departement, ci.departement),
+            l.canteen_siret, l.canteen_id, l.description, l.supplier, l.supplier_siret,
+            l.article_code, l.purchase_date, l.price_ht, l.family, l.characteristics,
+            l.labels_known, l.local_definition, l.local_km, l.raw_labels
+        FROM read_parquet(?) l
+        LEFT JOIN egalim_canteens cs ON cs.siret = l.canteen_siret
+        LEFT JOIN egalim_canteens ci
+          ON l.canteen_siret IS NULL AND ci.cantine_id = l.canteen_id
+        """,
+        [load_id, load_id, file_name, simulated, str(path)],
+    )
+
+
+def _lines_table(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> None:
+    con.execute(LINES_DDL)
+    for load in loads:
+        path = staging_path(settings, load.sha256)
+        if not path.exists():
+            raise ConfigError(
+                f"Les lignes analysées du fichier « {load.file_name} » sont introuvables.",
+                where=str(path),
+                hint="Réimportez le fichier avec « observatoire egalim importer ».",
+            )
+        assert load.load_id is not None
+        insert_lines(con, path, load.load_id, load.file_name, load.source == SIMULATED_SOURCE)
+
+
+def create_canteens(con: duckdb.DuckDBPyConnection, rows: list[dict[str, str]]) -> None:
+    """``egalim_canteens`` from the establishments (see ``read_canteens``)."""
+    cols = ", ".join(f"{c} VARCHAR" for c in CANTEEN_COLUMNS)
+    con.execute(f"CREATE TABLE egalim_canteens (canteen_key VARCHAR, {cols})")
+    if rows:
+        con.executemany(
+            f"INSERT INTO egalim_canteens VALUES (?, {', '.join('?' for _ in CANTEEN_COLUMNS)})",
+            [(r["siret"] or f"id:{r['cantine_id']}", *(r[c] or None for c in CANTEEN_COLUMNS))
+             for r in rows],
+        )
+
+
+def compute_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Everything derived from ``egalim_canteens`` and ``egalim_lines``."""
+    compute.compute(con)
+    create_findings(con)
+    con.execute(INDICATOR_TABLES)
+
+
+INDICATOR_TABLES = """
+CREATE TABLE indicator_purchase_lines AS
+SELECT f.line_key, f.year AS period_year, f.canteen_key, coalesce(c.nom, f.canteen_key) AS canteen,
+    f.departement, f.family, f.price_ht AS amount,
+    CASE WHEN f.labels_known THEN f.is_egalim END AS is_egalim,
+    CASE WHEN f.labels_known THEN f.category = 'bio' END AS is_bio,
+    f.meat_fish AS is_meat_fish,
+    f.local AS is_local, f.origin_france AS is_france
+FROM egalim_line_facts f LEFT JOIN egalim_canteens c USING (canteen_key);
+
+CREATE TABLE indicator_canteens AS
+SELECT r.scope_key AS canteen_key, r.year AS period_year, coalesce(c.nom, r.scope_key) AS canteen,
+    c.departement, r.total AS amount, r.egalim_rate, r.bio_rate,
+    CASE WHEN r.coverage >= 0.5 THEN r.egalim_rate >= 0.5 AND r.bio_rate >= 0.2 END
+        AS meets_legal_targets
+FROM egalim_results r LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
+WHERE r.scope = 'canteen' AND r.month = 0;
+"""
+
+
+def build_into(
+    con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, loads: list[Load]
+) -> None:
+    """The Egalim step of the build (tables are created even when there is nothing to count)."""
+    create_canteens(con, read_canteens(profile))
+    usable = [ld for ld in loads if ld.kind == KIND and ld.status in ("loaded", "partial")]
+    _lines_table(con, settings, usable)
+    compute_all(con)
+
+
+def families() -> dict[str, str]:
+    return dict(FAMILIES)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# Read side (CLI, pages, API). Every query is parameterised.
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on the warehouse in service, which must hold the Egalim tables."""
+    con = open_warehouse(settings)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'egalim_results'"
+        ).fetchall()[0][0]
+        if not found:
+            raise WarehouseMissing(
+                "L'entrepôt en service a été construit avant le module Egalim.",
+                where=str(settings.warehouse_path),
+                hint="Reconstruisez-le : observatoire build.",
+            )
+        yield con
+    finally:
+        con.close()
+
+_RESULT_NAMES = (
+    "scope", "scope_key", "year", "month", "lines", "total", "known", "egalim", "bio", "siqo",
+    "egalim_others", "externalities_performance", "meat_fish", "meat_fish_egalim", "meat", "fish",
+    "france", "local", "short_circuit", "egalim_rate", "bio_rate", "meat_fish_egalim_rate",
+    "coverage", "france_rate", "local_rate",
+)
+_RESULT_COLUMNS = ", ".join(f"r.{c}" for c in _RESULT_NAMES)
+
+
+def _targets(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    """The targets of F01 (Egalim), F02 (bio) and F03 (meat and fish), legal and local."""
+    rows = _rows(
+        con,
+        """SELECT i.code, t.target_value, t.comparator, t.target_date, t.from_date, t.label,
+                  t.source
+           FROM indicator_targets t JOIN indicators i USING (indicator_id, version)
+           WHERE i.code IN ('F01', 'F02', 'F03') ORDER BY i.code, t.target_date""",
+        [],
+    )
+    out: dict[str, list[dict[str, Any]]] = {"F01": [], "F02": [], "F03": []}
+    for r in rows:
+        out[r["code"]].append(r)
+    return out
+
+
+def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[str, Any]:
+    """The Egalim dashboard: the territory's years and months, départements and canteens."""
+    years = [r[0] for r in con.execute(
+        "SELECT DISTINCT year FROM egalim_results WHERE scope = 'territory' ORDER BY year"
+    ).fetchall()]
+    canteen_count = con.execute("SELECT count(*) FROM egalim_canteens").fetchall()[0][0]
+    simulated = bool(con.execute(
+        "SELECT coalesce(bool_or(simulated), false) FROM egalim_lines"
+    ).fetchall()[0][0])
+    if year is None or year not in years:
+        year = years[-1] if years else None
+    series = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'territory' AND month = 0 "
+        "ORDER BY year",
+        [],
+    )
+    months = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'territory' AND year = ? "
+        "AND month > 0 ORDER BY month",
+        [year],
+    )
+    departements = _rows(
+        con,
+        f"""SELECT {_RESULT_COLUMNS}, d.departement_name AS name
+            FROM egalim_results r
+            LEFT JOIN (SELECT departement_code, min(departement_name) AS departement_name
+                       FROM ref_departements GROUP BY ALL) d ON d.departement_code = r.scope_key
+            WHERE r.scope = 'departement' AND r.year = ? AND r.month = 0 ORDER BY r.scope_key""",
+        [year],
+    )
+    canteens = _rows(
+        con,
+        f"""SELECT {_RESULT_COLUMNS}, c.nom AS name, c.departement, c.commune_insee,
+                q.score AS quality_score, q.missing_months
+            FROM egalim_results r
+            LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
+            LEFT JOIN egalim_canteen_quality q ON q.canteen_key = r.scope_key AND q.year = r.year
+            WHERE r.scope = 'canteen' AND r.year = ? AND r.month = 0
+            ORDER BY strip_accents(lower(c.nom)) NULLS LAST, r.scope_key""",
+        [year],
+    )
+    return {
+        "year": year,
+        "years": years,
+        "canteen_count": canteen_count,
+        "simulated": simulated,
+        "series": series,
+        "current": next((s for s in series if s["year"] == year), None),
+        "months": months,
+        "departements": departements,
+        "canteens": canteens,
+        "targets": _targets(con),
+        "distribution": _distribution(canteens),
+    }
+
+
+#: Bins of canteens by Egalim rate (share of value), for the distribution chart.
+BINS = ((0.0, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.65), (0.65, 1.01))
+
+
+def _distribution(canteens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for low, high in BINS:
+        n = sum(1 for c in canteens
+                if c["egalim_rate"] is not None and low <= c["egalim_rate"] < high)
+        label = f"{round(low * 100)} – {min(round(high * 100), 100)} %"
+        out.append({"low": low, "high": min(high, 1.0), "label": label, "canteens": n})
+    return out
+
+
+def canteen(
+    con: duckdb.DuckDBPyConnection, key: str, year: int | None = None
+) -> dict[str, Any] | None:
+    """One canteen: identity, years, months, categories, families, findings, reference."""
+    info = _rows(con, "SELECT * FROM egalim_canteens WHERE canteen_key = ?", [key])
+    series = _rows(
+        con,
+        f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'canteen' "
+        "AND scope_key = ? AND month = 0 ORDER BY year",
+        [key],
+    )
+    if not info and not series:
+        return None
+    years = [s["year"] for s in series]
+    if year is None or year not in years:
+        year = years[-1] if years else None
+    categories = _rows(
+        con,
+        """SELECT category, sum(price_ht) AS value, count(*) AS lines FROM egalim_line_facts
+           WHERE canteen_key = ? AND year = ? GROUP BY ALL ORDER BY value DESC""",
+        [key, year],
+    )
+    families_rows = _rows(
+        con,
+        "SELECT * FROM egalim_family_details WHERE canteen_key = ? AND year = ? ORDER BY family",
+        [key, year],
+    )
+    findings = _rows(
+        con,
+        """SELECT f.rule_id, r.severity, r.title, r.explanation, r.hint, count(*) AS count,
+                  min(f.line_number) AS first_line, min(f.file_name) AS file_name,
+                  list(DISTINCT f.month ORDER BY f.month) AS months
+           FROM egalim_findings f JOIN egalim_rules r USING (rule_id)
+           WHERE f.canteen_key = ? AND f.year = ? GROUP BY ALL ORDER BY f.rule_id""",
+        [key, year],
+    )
+    quality = _rows(
+        con, "SELECT * FROM egalim_canteen_quality WHERE canteen_key = ? AND year = ?",
+        [key, year],
+    )
+    simulated = bool(con.execute(
+        "SELECT coalesce(bool_or(simulated), false) FROM egalim_lines WHERE canteen_key = ?",
+        [key],
+    ).fetchall()[0][0])
+    return {
+        "key": key,
+        "info": info[0] if info else {"nom": key},
+        "year": year,
+        "years": years,
+        "series": series,
+        "current": next((s for s in series if s["year"] == year), None),
+        "months": _rows(
+            con,
+            f"SELECT {_RESULT_COLUMNS} FROM egalim_results r WHERE scope = 'canteen' "
+            "AND scope_key = ? AND year = ? AND month > 0 ORDER BY month",
+            [key, year],
+        ),
+        "categories": categories,
+        "families": families_rows,
+        "findings": findings,
+        "quality": quality[0] if quality else None,
+        "simulated": simulated,
+        "targets": _targets(con),
+    }
+
+
+def declared_ratios(profile: Profile) -> dict[str, dict[int, tuple[float | None, float | None]]]:
+    """The ratios canteens declared on ma-cantine, by SIRET and year (empty cells: unknown)."""
+    out: dict[str, dict[int, tuple[float | None, float | None]]] = {}
+    path = profile.declarations_file
+    if path is None:
+        return out
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter=";"):
+            bio = float(row["ratio_bio"]) if row.get("ratio_bio") else None
+            others = (
+                float(row["ratio_egalim_hors_bio"]) if row.get("ratio_egalim_hors_bio") else None
+            )
+            out.setdefault(row["siret"], {})[int(row["annee"])] = (bio, others)
+    return out
+
+
+def yearly_summaries(
+    con: duckdb.DuckDBPyConnection, year: int, key: str | None = None
+) -> list[dict[str, str]]:
+    """Rows in ma-cantine's detailed yearly-summary format for one year (one canteen or all)."""
+    where = "scope = 'canteen' AND year = ? AND month = 0"
+    params: list[Any] = [year]
+    if key:
+        where += " AND scope_key = ?"
+        params.append(key)
+    totals = _rows(
+        con,
+        f"""SELECT r.scope_key, c.siret, r.total, r.meat, r.fish FROM egalim_results r
+            LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
+            WHERE {where} ORDER BY r.scope_key""",
+        params,
+    )
+    out = []
+    for t in totals:
+        details = {
+            d["family"]: d
+            for d in _rows(
+                con,
+                "SELECT * FROM egalim_family_details WHERE canteen_key = ? AND year = ?",
+                [t["scope_key"], year],
+            )
+        }
+        out.append(summary_row(t["siret"] or t["scope_key"], year, t, details))
+    return out
