@@ -405,3 +405,10 @@ def test_cpv_domain_mapping_is_proposed_decided_traced_and_applied(
     again = admin.post(f"/gestion/correspondances/{mapping.pk}/decider/",
                        {"decision": "refuser", "motif": "non"}, follow=True)
     assert "déjà été décidée" in _text(again)
+
+
+def test_who_corrected_is_said_in_words(tmp_path: Path) -> None:
+    from observatoire.web.views import corrector
+
+    assert corrector(Settings(home=tmp_path, profile="region-bretagne")) == "la Région Bretagne"
+    assert corrector(Settings(home=tmp_path)) == "les gestionnaires des données"

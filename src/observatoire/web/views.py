@@ -262,8 +262,12 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResp
 
 
 def corrector(settings: Settings) -> str:
-    """Who corrects the data, for « valeur corrigée par … » (the profile's organisation)."""
-    name = load_profile(settings.profile).organisation or "l'organisme qui publie ces données"
+    """Who corrects the data, for « valeur corrigée par … »: the organisation of a profile
+    limited to its own buyers (« la Région Bretagne »), else its data stewards."""
+    profile = load_profile(settings.profile)
+    name = profile.organisation
+    if profile.scope_all_buyers or not name:
+        return "les gestionnaires des données"
     return f"la {name}" if name.startswith(("Région ", "Ville ", "Métropole ")) else name
 
 
