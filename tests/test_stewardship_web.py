@@ -412,3 +412,28 @@ def test_who_corrected_is_said_in_words(tmp_path: Path) -> None:
 
     assert corrector(Settings(home=tmp_path, profile="region-bretagne")) == "la Région Bretagne"
     assert corrector(Settings(home=tmp_path)) == "les gestionnaires des données"
+
+
+def test_every_gestion_page_meets_the_basic_accessibility_criteria(
+    site: Settings, accounts: dict[str, Any]
+) -> None:
+    from tests.test_accessibility import _Page
+
+    admin = _client(accounts["administrateur"])
+    pages = [path for method, path, _ in MATRIX.values()
+             if method == "GET" and not path.endswith(".csv")]
+    pages += [f"/gestion/marches/{UID_IN}/?champ=montant", "/gestion/?gravite=information"]
+    fields = 0
+    for url in pages:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        page = _Page()
+        page.feed(_text(response))
+        assert page.lang == "fr" and page.titles == 1 and page.h1 == 1, url
+        assert page.skip and page.th_without_scope == 0, url
+        for field in page.fields:
+            assert (field.get("id") in page.label_for or field.get("wrapped")
+                    or field.get("aria-label")), (url, field)
+        assert all(text for _, text in page.links), url
+        fields += len(page.fields)
+    assert fields >= 20
