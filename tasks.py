@@ -2,7 +2,8 @@
 """Set up and run the project with nothing but Python 3.11+.
 
     python3 tasks.py demo    # set up, load the demo data, build the warehouse, serve the site
-    python3 tasks.py test    # set up, then lint, type-check and run the test suite
+    python3 tasks.py test    # set up, then lint, type-check and run the test suite (the tests of
+                             # the application database run a second time on PostgreSQL)
     python3 tasks.py setup   # only set up (.venv with the pinned dependencies)
 
 The virtual environment is ``.venv``; it is (re)installed whenever ``requirements.lock`` or
@@ -14,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import venv
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -108,6 +111,20 @@ def ensure_chromium() -> None:
     )
 
 
+#: The PostgreSQL server of the development and CI machines (trust authentication); another
+#: server: OBSERVATOIRE_TEST_DATABASE_URL. The tests create and drop their own database there.
+POSTGRESQL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgresql_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", parts.port or 5432), 3):
+            return True
+    except OSError:
+        return False
+
+
 def test() -> None:
     setup()
     frontend(required=True)
@@ -116,6 +133,24 @@ def test() -> None:
     run(BIN / "ruff", "check", *paths)
     run(BIN / "mypy")
     run(BIN / "python", "-m", "pytest", *sys.argv[2:])
+    # The application database's tests again, on PostgreSQL (production's database).
+    url = os.environ.get("OBSERVATOIRE_TEST_DATABASE_URL") or POSTGRESQL
+    parts = urlsplit(url)
+    shown = parts._replace(netloc=f"{parts.hostname}:{parts.port or 5432}").geturl()
+    if not postgresql_answers(url):
+        message = (f"PostgreSQL ne répond pas ({shown}) : les tests de la base applicative "
+                   "n'ont tourné que sur SQLite. Démarrez le serveur ou donnez "
+                   "OBSERVATOIRE_TEST_DATABASE_URL.")
+        if os.environ.get("CI"):
+            sys.exit("Échec : " + message)
+        print("\n*** ATTENTION *** " + message + "\n", flush=True)
+        return
+    print(f"→ tests de la base applicative sur PostgreSQL ({shown})", flush=True)
+    env = {**os.environ, "OBSERVATOIRE_TEST_DATABASE_URL": url}
+    args = [str(BIN / "python"), "-m", "pytest", "-m", "appdb and not browser", *sys.argv[2:]]
+    code = subprocess.call(args, cwd=ROOT, env=env)
+    if code not in (0, 5):  # 5: the arguments selected no test of the application database
+        sys.exit(code)
 
 
 COMMANDS = {"setup": setup, "demo": demo, "test": test}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,3 +49,96 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehou
     wh = make_warehouse(tmp_path_factory.mktemp("demo-home"), DEMO / "decp", DEMO / "ref")
     yield wh
     wh.con.close()
+
+
+# --- The application database (accounts, corrections, audit trail) -------------------------
+#
+# Django makes a test database and drops it at the end: a SQLite file in a temporary folder,
+# or, when OBSERVATOIRE_TEST_DATABASE_URL names a PostgreSQL server, a database with a unique
+# name on that server (so runs on the same server do not collide). A database configured for
+# real use (OBSERVATOIRE_DATABASE_URL) is never touched: the tests ignore that variable.
+
+
+@dataclass
+class AppDb:
+    """The test application database: its URL for the build, its vendor."""
+
+    url: str
+    vendor: str
+
+    def settings(self, home: Path) -> Settings:
+        """Settings of a data home whose builds read this database's corrections."""
+        return Settings(home=home, database_url=self.url)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.pop("OBSERVATOIRE_DATABASE_URL", None)
+
+
+def _url(db: Any) -> str:
+    from urllib.parse import quote
+
+    if db.vendor == "sqlite":
+        return f"sqlite:///{db.name}"
+    auth = quote(db.user) + (":" + quote(db.password) if db.password else "")
+    return f"postgresql://{auth}@{db.host or 'localhost'}:{db.port or 5432}/{quote(db.name)}"
+
+
+@pytest.fixture(scope="session")
+def application_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDb]:
+    server = os.environ.get("OBSERVATOIRE_TEST_DATABASE_URL", "").strip()
+    os.environ.setdefault("OBSERVATOIRE_HOME", str(tmp_path_factory.mktemp("app-home")))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+    if server:
+        os.environ["OBSERVATOIRE_DATABASE_URL"] = server
+    try:
+        import django
+
+        django.setup()
+        from django.db import connection
+    finally:
+        os.environ.pop("OBSERVATOIRE_DATABASE_URL", None)
+    from django.test.utils import setup_databases, teardown_databases
+
+    from observatoire.stewardship.database import url_of
+
+    expected = "postgresql" if server else "sqlite"
+    assert connection.vendor == expected, (
+        f"Django was set up on {connection.vendor} before the tests could choose {expected}")
+    connection.settings_dict["TEST"]["NAME"] = (
+        f"test_observatoire_{os.getpid()}_{secrets.token_hex(4)}" if server
+        else str(tmp_path_factory.mktemp("appdb") / "test-application.sqlite3"))
+    old = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    try:
+        yield AppDb(_url(url_of(connection.settings_dict)), connection.vendor)
+    finally:
+        connection.close()
+        teardown_databases(old, verbosity=0)
+
+
+def clear_corrections() -> None:
+    """No correction nor mapping in the shared test database (the audit trail stays: it is
+    append-only, so tests read only the events of their own objects)."""
+    from observatoire.stewardship.models import Correction, Mapping
+
+    Correction.objects.update(supersedes=None)
+    Correction.objects.all().delete()
+    Mapping.objects.all().delete()
+
+
+@pytest.fixture
+def no_corrections(application_database: AppDb) -> None:
+    """Start a test with no correction in the shared test database."""
+    clear_corrections()
+
+
+def make_account(username: str, role: str, *scopes: str, password: str | None = None) -> Any:
+    """An account made as the CLI makes it (password checked by the validators)."""
+    from observatoire.stewardship.models import Account
+    from observatoire.stewardship.services import create_account
+
+    existing = Account.objects.filter(user__username=username).first()
+    if existing is not None:
+        return existing
+    return create_account("tests", username, password or f"{username}-Mot-de-passe-2026",
+                          role, list(scopes))

@@ -114,6 +114,10 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_jso
 @click.pass_obj
 def build_cmd(obj: Context, as_json: bool) -> None:
     """Construit un nouvel entrepôt et le met en service d'un coup."""
+    from observatoire.stewardship.django_setup import migrate
+
+    # The corrections live in the application database: bring it up to date first.
+    migrate(obj.settings)
     steps: list[str] = []
     with out.status("Construction de l'entrepôt…") as spinner:
 
@@ -130,6 +134,7 @@ def build_cmd(obj: Context, as_json: bool) -> None:
                 "seconds": summary.seconds,
                 "tables": summary.tables,
                 "reconciled": summary.reconciled,
+                "stale_corrections": summary.stale_corrections,
             }
         )
         return
@@ -143,6 +148,11 @@ def build_cmd(obj: Context, as_json: bool) -> None:
         out.print(
             "[yellow]Attention[/] : aucun enregistrement DECP dans l'entrepôt. Déposez des "
             "fichiers avec « observatoire ingest CHEMIN » puis relancez la construction."
+        )
+    if summary.tables.get("corrections_applied"):
+        out.print(
+            f"Corrections des gestionnaires : {_n(summary.tables['corrections_applied'])} lues, "
+            f"dont {_n(summary.stale_corrections)} à revoir (la source a changé)."
         )
     for effect in reports.missing_references(summary.tables):
         out.print(
@@ -380,6 +390,10 @@ def demo_cmd(ctx: click.Context) -> None:
     ctx.invoke(build_cmd, as_json=False)
     _print_status(reports.status(obj.settings))
     _print_barometer(indicator_service.barometer(obj.settings))
+    out.print(
+        "Gestion des données (/gestion/) : créez d'abord un compte, par exemple "
+        "« observatoire accounts create admin --role administrateur »."
+    )
 
 
 def _demo_catering(settings: Settings) -> None:
@@ -595,6 +609,9 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
         )
     from waitress import serve
 
+    from observatoire.stewardship.django_setup import migrate
+
+    migrate(settings)
     from observatoire.web.wsgi import application
 
     out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
@@ -641,6 +658,69 @@ def dictionary_cmd(output: Path | None) -> None:
         click.echo(text, nl=False)
 
 
+ROLES_HELP = "administrateur, gestionnaire ou lecteur"
+
+
+@cli.command("migrate")
+@click.pass_obj
+def migrate_cmd(obj: Context) -> None:
+    """Crée ou met à jour la base applicative (comptes, corrections, journal)."""
+    from observatoire.stewardship.django_setup import migrate
+
+    applied = migrate(obj.settings)
+    out.print(f"Base applicative à jour ({len(applied)} migration(s) appliquée(s)).")
+
+
+@cli.group("accounts")
+def accounts_group() -> None:
+    """Comptes de la gestion des données (administrateurs, gestionnaires, lecteurs)."""
+
+
+@accounts_group.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help=f"Rôle : {ROLES_HELP}.")
+@click.option("--scope", "scopes", multiple=True,
+              help="Périmètre d'un gestionnaire, type:valeur (acheteur:SIREN ou SIRET, "
+              "cantine:SIRET, direction:NOM) ; plusieurs possibles.")
+@click.option("--password", prompt="Mot de passe", hide_input=True, confirmation_prompt=True,
+              help="Mot de passe (demandé s'il n'est pas donné ; 12 caractères au moins).")
+@click.pass_obj
+def accounts_create_cmd(obj: Context, username: str, role: str, scopes: tuple[str, ...],
+                        password: str) -> None:
+    """Crée un compte (la base applicative est mise à jour d'abord)."""
+    from observatoire.stewardship.django_setup import migrate
+
+    migrate(obj.settings)
+    from observatoire.stewardship.services import create_account
+
+    account = create_account("ligne de commande", username, password, role, list(scopes))
+    out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}.")
+
+
+@accounts_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def accounts_list_cmd(obj: Context, as_json: bool) -> None:
+    """Liste les comptes, leur rôle et leur périmètre."""
+    from observatoire.stewardship.django_setup import migrate
+
+    migrate(obj.settings)
+    from observatoire.stewardship.models import Account
+
+    rows = [{"identifiant": a.user.get_username(), "role": a.role,
+             "perimetre": [f"{s.kind}:{s.value}" for s in a.scopes.all()],
+             "actif": a.user.is_active}
+            for a in Account.objects.select_related("user").order_by("user__username")]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Comptes", title_justify="left")
+    for col in ("identifiant", "rôle", "périmètre", "actif"):
+        table.add_column(col)
+    for r in rows:
+        _add_row(table, r["identifiant"], r["role"], ", ".join(r["perimetre"]) or "—",
+                 "oui" if r["actif"] else "non")
+    out.print(table)
 cli.add_command(egalim)
 
 

@@ -34,6 +34,14 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     #: Deployment profile (``OBSERVATOIRE_PROFILE``): a shipped profile's name or a folder.
     profile: str = "generique"
+    #: Application database (``OBSERVATOIRE_DATABASE_URL``): accounts, corrections, audit trail.
+    #: Empty = SQLite file ``application.sqlite3`` in the data home; in production a URL such as
+    #: ``postgresql://user:password@host:5432/observatoire``.
+    database_url: str = ""
+    #: Minutes after sign-in at which a session ends (``OBSERVATOIRE_SESSION_MINUTES``).
+    session_minutes: int = 240
+    #: Served behind HTTPS (``OBSERVATOIRE_HTTPS=1``): session and CSRF cookies HTTPS-only.
+    https: bool = False
 
     @property
     def landing_dir(self) -> Path:
@@ -60,6 +68,16 @@ class Settings:
         """The warehouse in service."""
         return self.home / "warehouse.duckdb"
 
+    @property
+    def application_database_path(self) -> Path:
+        """The embedded application database (SQLite) used when no URL is configured."""
+        return self.home / "application.sqlite3"
+
+    @property
+    def application_database_url(self) -> str:
+        """The application database as a URL (``sqlite:///…`` when none is configured)."""
+        return self.database_url or f"sqlite:///{self.application_database_path}"
+
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         """Read settings from the environment; ``home`` (e.g. from ``--home``) wins."""
@@ -75,10 +93,12 @@ class Settings:
             batch = int(env.get("OBSERVATOIRE_BATCH_SIZE", "20000"))
             threads = int(env.get("OBSERVATOIRE_THREADS", "0"))
             workers = int(env.get("OBSERVATOIRE_WORKERS", str(os.cpu_count() or 1)))
+            session_minutes = int(env.get("OBSERVATOIRE_SESSION_MINUTES", "240"))
         except ValueError as exc:
             raise ConfigError(
                 "Une variable d'environnement numérique n'est pas un entier.",
-                where="OBSERVATOIRE_BATCH_SIZE, OBSERVATOIRE_THREADS ou OBSERVATOIRE_WORKERS",
+                where="OBSERVATOIRE_BATCH_SIZE, OBSERVATOIRE_THREADS, OBSERVATOIRE_WORKERS ou "
+                "OBSERVATOIRE_SESSION_MINUTES",
                 hint="Donnez un nombre entier, par exemple OBSERVATOIRE_THREADS=2.",
             ) from exc
         return cls(
@@ -88,6 +108,9 @@ class Settings:
             threads=max(threads, 0),
             workers=max(workers, 1),
             profile=env.get("OBSERVATOIRE_PROFILE") or "generique",
+            database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
+            session_minutes=max(session_minutes, 5),
+            https=env.get("OBSERVATOIRE_HTTPS") == "1",
         )
 
     def ensure_home(self) -> None:

@@ -152,7 +152,7 @@ LEFT JOIN indicator_contracts ic ON ic.uid = c.uid"""
 LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buyer_siret,
     b.name AS buyer_name, c.object, c.cpv, c.cpv_label, c.procedure, c.amount,
     c.duration_months, c.estimated_end_date, c.holder_count, ic.purchase_domain,
-    c.has_social_consideration, c.has_environmental_consideration"""
+    c.has_social_consideration, c.has_environmental_consideration, c.corrected_fields"""
 
 
 def _joins(sql: str) -> str:
@@ -304,6 +304,12 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
             "execution": _dicts(con.execute(
                 "SELECT * FROM concession_execution WHERE uid = ? ORDER BY publication_date",
                 [uid])),
+            # values corrected by the organisation's stewards, with the published value
+            "corrections": _dicts(con.execute(
+                """SELECT field, source_value, corrected_value, corrected_at
+                   FROM corrections_applied
+                   WHERE uid = ? AND action = 'set_value' AND status = 'applied'
+                   ORDER BY field""", [uid])),
         }
     finally:
         con.close()

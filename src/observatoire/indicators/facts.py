@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import duckdb
 
 from observatoire.indicators.profile import Profile
+from observatoire.stewardship.apply import OVERRIDES
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
@@ -35,6 +36,8 @@ def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
         if d.id == profile.default_domain:
             rows.append((d.id, d.label, None, True))
     insert_rows(con, "profile_purchase_domains", rows)
+    # Written by the build's corrections step; created empty for warehouses built before it.
+    con.execute(OVERRIDES)
     con.execute(
         "CREATE TABLE profile_eu_thresholds (valid_from DATE, works DECIMAL(38,2), "
         "supplies_services DECIMAL(38,2), source VARCHAR)"
@@ -60,14 +63,23 @@ def _scoped_sql(profile: Profile) -> str:
     """
     return f"""
 CREATE TEMP TABLE indicator_scope_work AS
-WITH domain_match AS (
-    -- per distinct CPV code (thousands, not millions): the longest prefix of the profile wins
+WITH prefixes AS (
+    SELECT domain_id, cpv_prefix, false AS decided FROM profile_purchase_domains
+    WHERE cpv_prefix IS NOT NULL
+    UNION ALL
+    -- mappings decided by a person (observatoire.stewardship), to a domain of the profile
+    SELECT domain_id, cpv_prefix, true FROM purchase_domain_overrides
+    WHERE domain_id IN (SELECT domain_id FROM profile_purchase_domains)
+),
+domain_match AS (
+    -- per distinct CPV code (thousands, not millions): the longest prefix wins, a decided
+    -- mapping before the profile's at equal length
     SELECT k.cpv, d.domain_id,
-        row_number() OVER (PARTITION BY k.cpv ORDER BY length(d.cpv_prefix) DESC, d.domain_id)
+        row_number() OVER (PARTITION BY k.cpv
+                           ORDER BY length(d.cpv_prefix) DESC, d.decided DESC, d.domain_id)
             AS rn
     FROM (SELECT DISTINCT cpv FROM contracts WHERE cpv IS NOT NULL) k
-    JOIN profile_purchase_domains d
-        ON d.cpv_prefix IS NOT NULL AND starts_with(k.cpv, d.cpv_prefix)
+    JOIN prefixes d ON starts_with(k.cpv, d.cpv_prefix)
 )
 SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buyer_siret,
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,

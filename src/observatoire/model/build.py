@@ -37,6 +37,8 @@ from observatoire.model.reference import build_reference_tables
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
+from observatoire.stewardship import apply as corrections
+from observatoire.stewardship.store import StaleCorrection, decisions, mark_stale
 from observatoire.warehouse import scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
@@ -60,6 +62,8 @@ class BuildSummary:
     seconds: float
     tables: dict[str, int] = field(default_factory=dict)
     reconciled: bool = True
+    #: Corrections this build found stale (their source value changed), now to review.
+    stale_corrections: int = 0
 
 
 def _now() -> str:
@@ -120,7 +124,7 @@ def _fingerprint(loads: list[Load]) -> str:
 
 def _steps(
     settings: Settings, loads: list[Load], build_id: int, started_at: str,
-    history_changes: list[tuple[Any, ...]],
+    history_changes: list[tuple[Any, ...]], stale: list[StaleCorrection],
 ) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
     # Read the profile first: a mistake in it stops the build before any work.
     profile = load_profile(settings.profile)
@@ -133,7 +137,18 @@ def _steps(
             files = [settings.staging_dir / "empty.parquet"]
             pq.write_table(SCHEMA.empty_table(), files[0])
         paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-        con.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet([{paths}])")
+        con.execute(f"CREATE VIEW staged_source AS SELECT * FROM read_parquet([{paths}])")
+
+    def corrected(con: duckdb.DuckDBPyConnection) -> None:
+        # People's corrections and mappings from the application database, applied on the raw
+        # values (observatoire.stewardship.apply): `staged` is `staged_source` corrected.
+        corrections.load(con, decisions(settings))
+
+    def excluded(con: duckdb.DuckDBPyConnection) -> None:
+        corrections.exclude(con)
+
+    def corrections_published(con: duckdb.DuckDBPyConnection) -> None:
+        stale.extend(corrections.publish(con))
 
     def references(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
@@ -198,6 +213,7 @@ def _steps(
             SELECT * FROM record_holders ORDER BY record_key, holder_position""")
         con.execute("DROP TABLE record_holders")
         con.execute("DROP VIEW IF EXISTS staged")
+        con.execute("DROP VIEW IF EXISTS staged_source")
         for table in WORK_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("DROP MACRO IF EXISTS enum_key")
@@ -211,11 +227,14 @@ def _steps(
 
     return [
         ("Lecture des fichiers déposés", staged),
+        ("Corrections des gestionnaires (redressements)", corrected),
         ("Référentiels (CPV, géographie, SIRENE)", references),
         ("Nettoyage des enregistrements", records),
         ("Règles de qualité", record_findings),
+        ("Marchés exclus par les gestionnaires", excluded),
         ("Modèle : marchés, versions, titulaires, acheteurs", model),
         ("Constats sur le modèle", model_findings),
+        ("Valeurs corrigées et valeurs publiées", corrections_published),
         ("Finalisation", finish),
         ("Egalim : achats alimentaires des cantines", egalim),
         ("Indicateurs du SPASER", indicators),
@@ -297,6 +316,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     build_id = catalog.start_build(started_at)
     tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
     t0 = time.perf_counter()
+    stale: list[StaleCorrection] = []
     try:
         con = connect_for_writing(tmp, settings)
         try:
@@ -305,7 +325,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
                     con.execute(statement)
             _load_table(con, all_loads)
             history_changes: list[tuple[Any, ...]] = []
-            for label, step in _steps(settings, loads, build_id, started_at, history_changes):
+            for label, step in _steps(settings, loads, build_id, started_at, history_changes,
+                                      stale):
                 if on_step:
                     on_step(label)
                 step(con)
@@ -334,6 +355,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             con.close()
         swap_in(tmp, settings)
         indicator_history.commit(settings.catalog_path, history_changes)
+        mark_stale(settings, stale, build_id)
     except duckdb.OutOfMemoryException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
@@ -343,7 +365,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
         raise
     seconds = round(time.perf_counter() - t0, 2)
-    summary = BuildSummary(build_id, seconds, tables, reconciled)
+    summary = BuildSummary(build_id, seconds, tables, reconciled, len(stale))
     catalog.finish_build(
         build_id,
         finished_at,

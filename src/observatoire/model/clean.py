@@ -23,6 +23,13 @@ CREATE OR REPLACE MACRO to_bool(x) AS
     CASE lower(trim(x)) WHEN 'true' THEN true WHEN 'oui' THEN true WHEN '1' THEN true
         WHEN 'false' THEN false WHEN 'non' THEN false WHEN '0' THEN false END;
 CREATE OR REPLACE MACRO siret_text(x) AS regexp_replace(x, '\s', '', 'g');
+-- The contract's uid from raw values (the same expression as `id`, `buyer_siret` and `uid` of
+-- RECORDS, which a test checks): corrections are attached to it.
+CREATE OR REPLACE MACRO contract_uid(raw_id, raw_buyer_id) AS
+    CASE WHEN NULLIF(regexp_replace(trim(raw_id), '[ ,./\\]', '_', 'g'), '') IS NOT NULL
+              AND regexp_full_match(NULLIF(siret_text(raw_buyer_id), ''), '\d{14}')
+              AND siret_text(raw_buyer_id) <> '00000000000000'
+         THEN siret_text(raw_buyer_id) || regexp_replace(trim(raw_id), '[ ,./\\]', '_', 'g') END;
 CREATE OR REPLACE MACRO clean_list(l) AS
     list_filter(list_transform(l, lambda v: trim(v)), lambda v: v <> '');
 """

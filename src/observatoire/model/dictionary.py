@@ -126,6 +126,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "source_count": "Number of distinct sources that published it.",
             "sources": "Those sources.",
             "primary_record_key": "The input record whose values the contract carries.",
+            "corrected_fields": "DECP fields whose value a steward corrected (see "
+            "`corrections_applied`); empty when none.",
         },
     ),
     "contract_versions": (
@@ -239,7 +241,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "family": "DECP format family (2019/2024).",
             "status": "`kept`, `duplicate` or `set_aside`.",
             "uid": "Contract the record went to (NULL when it has no identity).",
-            "reasons": "Set aside: the blocking rule ids. Duplicate: `same_file`, `other_file`, "
+            "reasons": "Set aside: the blocking rule ids, and `EXCLUDED_BY_STEWARD` for a "
+            "contract a steward excluded. Duplicate: `same_file`, `other_file`, "
             "`holder_row` or `version_row` (rows of a consolidated CSV).",
             **{col: f"Raw value of `{field}`." for col, field in RAW_FIELDS.items()},
             "structure_notes": "Unusual structures met while reading the record (STRUCTURE_DRIFT).",
@@ -386,6 +389,41 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "key": "Matching key (lower case, no accents).",
             "canonical": "Canonical value.",
             "obsolete": "The key is an obsolete label.",
+        },
+    ),
+    "corrections_applied": (
+        "Every correction (redressement) in force in the application database when the build "
+        "ran, and what became of it. Corrected values replace the raw values before cleaning, "
+        "so they are cleaned and checked like published ones; `source_records` keeps the "
+        "published values. A correction whose source value changed is `stale`: not applied, "
+        "back to its steward for review.",
+        {
+            "correction_id": "Id of the correction in the application database.",
+            "uid": "Contract.",
+            "buyer_siret": "Buyer of the contract (the steward's scope).",
+            "action": "`set_value` (a field's value), `exclude` (set the contract aside) or "
+            "`not_a_defect` (a finding that is accepted as right).",
+            "field": "DECP field (as in `findings.field`); empty for `exclude`.",
+            "rule_id": "Rule of the finding (`not_a_defect` only).",
+            "source_value": "The published (raw) value the correction was made on.",
+            "corrected_value": "The value set (`set_value` only).",
+            "reason": "Why, as the steward wrote it.",
+            "corrected_at": "When the correction was made (UTC).",
+            "status": "`applied` or `stale`.",
+            "stale_reason": "`source_changed`, `contract_missing` or `finding_gone`.",
+            "current_source_values": "Raw values the source publishes now for the field "
+            "(`set_value`), to compare with `source_value`.",
+        },
+    ),
+    "purchase_domain_overrides": (
+        "CPV prefix → purchase domain mappings decided by a person (proposed by a steward, "
+        "accepted by an administrator), read by the indicator facts: the longest prefix wins, "
+        "a decided mapping before the profile's at equal length.",
+        {
+            "mapping_id": "Id of the mapping in the application database.",
+            "cpv_prefix": "Beginning of the CPV code (2 to 8 digits).",
+            "domain_id": "Purchase domain of the profile.",
+            "decided_at": "When it was accepted (UTC).",
         },
     ),
     "build_info": (

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from observatoire.config import Settings
+from observatoire.stewardship.database import django_database
 
 OBSERVATOIRE = Settings.from_env()
 
@@ -32,10 +33,24 @@ _HOSTS = os.environ.get("OBSERVATOIRE_ALLOWED_HOSTS", "127.0.0.1,localhost,tests
 ALLOWED_HOSTS = [h.strip() for h in _HOSTS.split(",") if h.strip()]
 ROOT_URLCONF = "observatoire.web.urls"
 WSGI_APPLICATION = "observatoire.web.wsgi.application"
-INSTALLED_APPS = ["observatoire.web"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "observatoire.web",
+    "observatoire.stewardship",
+]
+# Sessions, CSRF and authentication only act when a view uses them: the public pages never
+# touch the session or a CSRF token, so they set no cookie and stay cacheable for everyone
+# (views.cached_by_warehouse). The authenticated side lives under /gestion/.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 TEMPLATES = [
@@ -45,18 +60,37 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.contrib.messages.context_processors.messages",
                 "observatoire.web.assets.frontend",
             ]
         },
     }
 ]
-# The application database (accounts, corrections… in later issues) lives in the data home.
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(OBSERVATOIRE.home / "application.sqlite3"),
-    }
-}
+# The application database (accounts, corrections, audit trail): SQLite in the data home by
+# default, PostgreSQL in production (OBSERVATOIRE_DATABASE_URL).
+DATABASES = {"default": django_database(OBSERVATOIRE.application_database_url)}
+# Passwords: Argon2id (argon2-cffi), PBKDF2 accepted for hashes made before.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/gestion/connexion/"
+# Sessions end OBSERVATOIRE_SESSION_MINUTES after sign-in, and when the browser closes.
+SESSION_COOKIE_AGE = OBSERVATOIRE.session_minutes * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Behind HTTPS (production), cookies are sent over HTTPS only.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = OBSERVATOIRE.https
+CSRF_FAILURE_VIEW = "observatoire.stewardship.views.csrf_failure"
 LANGUAGE_CODE = "fr"
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True

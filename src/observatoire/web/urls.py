@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from observatoire.web import api, assets, egalim_views, views
 
@@ -57,4 +57,6 @@ urlpatterns = [
     path("api/v1/indicateurs", api.indicators),
     path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
     path("api/v1/resultats", api.results),
+    # The authenticated side (stewards, readers, administrators).
+    path("gestion/", include("observatoire.stewardship.urls")),
 ]

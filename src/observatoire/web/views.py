@@ -18,7 +18,8 @@ from observatoire import datasets, explorer, formatting, reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.indicators import service
-from observatoire.indicators.profile import KINDS, SOURCES, UNITS
+from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
+from observatoire.stewardship.fields import FIELDS
 from observatoire.web import charts, maps
 from observatoire.web.exports import csv_response, json_response
 
@@ -198,6 +199,7 @@ CONTRACT_COLUMNS = [
     "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
     "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
     "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
+    "corrected_fields",
 ]
 
 
@@ -251,7 +253,22 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResp
     if fmt == "csv":
         return csv_response(detail["versions"], list(detail["versions"][0]) if detail["versions"]
                             else ["uid"], f"marche-{uid}.csv")
-    return render(request, "observatoire/marche.html", {**detail, "c": detail["contract"]})
+    corrected = {FIELDS[r["field"]].raw_column: r for r in detail["corrections"]
+                 if r["field"] in FIELDS}
+    return render(request, "observatoire/marche.html", {
+        **detail, "c": detail["contract"], "corrige": corrected,
+        "correcteur": corrector(settings) if corrected else "",
+    })
+
+
+def corrector(settings: Settings) -> str:
+    """Who corrects the data, for « valeur corrigée par … »: the organisation of a profile
+    limited to its own buyers (« la Région Bretagne »), else its data stewards."""
+    profile = load_profile(settings.profile)
+    name = profile.organisation
+    if profile.scope_all_buyers or not name:
+        return "les gestionnaires des données"
+    return f"la {name}" if name.startswith(("Région ", "Ville ", "Métropole ")) else name
 
 
 @cached_by_warehouse

@@ -1,0 +1,46 @@
+"""Django for the command line: configure it from a ``Settings`` and migrate the database."""
+
+from __future__ import annotations
+
+import os
+
+from observatoire.config import Settings
+
+
+def django_for(settings: Settings) -> None:
+    """Set up Django on the application database of these settings (once per process)."""
+    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
+    os.environ["OBSERVATOIRE_PROFILE"] = settings.profile
+    if settings.database_url:
+        os.environ["OBSERVATOIRE_DATABASE_URL"] = settings.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+    import django
+
+    django.setup()
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Bring the application database to the current migrations; the names applied."""
+    settings.ensure_home()
+    django_for(settings)
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from observatoire.errors import ConfigError
+
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        if exc.__class__.__name__ != "OperationalError":
+            raise
+        raise ConfigError(
+            f"La base applicative ne répond pas : {str(exc).strip()}",
+            where=connection.settings_dict.get("HOST") or connection.settings_dict["NAME"],
+            hint="Vérifiez OBSERVATOIRE_DATABASE_URL et que le serveur est démarré.",
+        ) from exc
+    if plan:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+    return [f"{m.app_label}.{m.name}" for m, _ in plan]

@@ -1,0 +1,96 @@
+"""The build's access to the application database: plain SQL, no Django.
+
+The build reads the corrections in force before it starts its work, and, once its warehouse is
+in service, marks stale the corrections whose source value has changed (with an audit event per
+correction), so that a failed build changes nothing in the application database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from observatoire.config import Settings
+from observatoire.stewardship import database
+
+CORRECTIONS = """
+SELECT id, uid, buyer_siret, action, field, rule_id, source_value, new_value, reason,
+       created_at
+FROM stewardship_correction WHERE status = 'active' ORDER BY id"""
+
+
+MAPPINGS = """
+SELECT id, kind, key, value, decided_at FROM stewardship_mapping
+WHERE status = 'accepted' ORDER BY kind, key"""
+
+
+@dataclass(frozen=True)
+class StaleCorrection:
+    correction_id: int
+    why: str  # source_changed | contract_missing | finding_gone
+
+
+@dataclass
+class Decisions:
+    """What people decided, as the build reads it: corrections and mappings in force."""
+
+    corrections: list[dict[str, Any]]
+    mappings: list[dict[str, Any]]
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, str):  # SQLite keeps text
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def decisions(settings: Settings) -> Decisions:
+    """The corrections and mappings in force (none when the application database was never
+    created, or not migrated yet)."""
+    db = database.parse(settings.application_database_url)
+    with database.connect(db) as con:
+        if con is None or not con.has_table("stewardship_correction"):
+            return Decisions([], [])
+        corrections = con.rows(CORRECTIONS)
+        mappings = con.rows(MAPPINGS) if con.has_table("stewardship_mapping") else []
+    for row in corrections:
+        row["created_at"] = _utc(row["created_at"])
+    for row in mappings:
+        row["decided_at"] = _utc(row["decided_at"])
+    return Decisions(corrections, mappings)
+
+
+STALE_REASONS = {
+    "source_changed": "la valeur publiée par la source a changé depuis la correction",
+    "contract_missing": "le marché n'est plus dans les données",
+    "finding_gone": "le constat n'est plus relevé sur la valeur publiée",
+}
+
+
+def mark_stale(settings: Settings, stale: list[StaleCorrection], build_id: int) -> None:
+    """Flag corrections for review after a build put in service found their source changed."""
+    if not stale:
+        return
+    db = database.parse(settings.application_database_url)
+    now = datetime.now(UTC)
+    with database.connect(db) as con:
+        assert con is not None  # the corrections were read from it
+        for item in stale:
+            changed = con.execute(
+                "UPDATE stewardship_correction SET status = 'stale' "
+                "WHERE id = %s AND status = 'active'", [item.correction_id]).rowcount
+            if not changed:
+                continue
+            con.execute(
+                """INSERT INTO stewardship_auditevent
+                       (at, actor_id, actor_name, action, object_type, object_id, summary, details)
+                   VALUES (%s, NULL, %s, 'correction_stale', 'correction', %s, %s, %s)""",
+                [now if db.vendor == "postgresql" else now.replace(tzinfo=None).isoformat(sep=" "),
+                 f"construction {build_id}", str(item.correction_id),
+                 f"Correction {item.correction_id} à revoir : {STALE_REASONS[item.why]}.",
+                 json.dumps({"build_id": build_id, "why": item.why})],
+            )

@@ -1,0 +1,27 @@
+"""Routes of the authenticated side, under /gestion/. A test walks every one with every role."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from observatoire.stewardship import views
+
+urlpatterns = [
+    path("connexion/", views.sign_in, name="gestion-connexion"),
+    path("deconnexion/", views.sign_out, name="gestion-deconnexion"),
+    path("", views.findings_queue, name="gestion-file"),
+    re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="gestion-marche"),
+    re_path(r"^marches/(?P<uid>[^/]+)/corriger/$", views.correct, name="gestion-corriger"),
+    path("constats/pas-un-defaut/", views.bulk_not_a_defect, name="gestion-pas-un-defaut"),
+    path("tableau/", views.dashboard, name="gestion-tableau"),
+    path("corrections/", views.corrections, name="gestion-corrections"),
+    path("corrections/<int:correction_id>/annuler/", views.revert, name="gestion-annuler"),
+    path("correspondances/", views.mappings, name="gestion-correspondances"),
+    path("correspondances/<int:mapping_id>/decider/", views.decide_mapping,
+         name="gestion-decider"),
+    path("journal/", views.audit_trail, name="gestion-journal"),
+    re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
+    path("etat/", views.status, name="gestion-etat"),
+    path("comptes/", views.accounts, name="gestion-comptes"),
+    path("comptes/<int:account_id>/", views.account_change, name="gestion-compte"),
+]

@@ -1,0 +1,514 @@
+"""The authenticated pages under /gestion/ (French). Every view checks its permission here, on
+the server: the role through :func:`require`, the scope through :mod:`permissions`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from observatoire import reports
+from observatoire.config import Settings
+from observatoire.errors import WarehouseMissing
+from observatoire.indicators.profile import load_profile
+from observatoire.landing.catalog import Catalog
+from observatoire.stewardship import permissions, queue, services
+from observatoire.stewardship.fields import FIELDS
+from observatoire.stewardship.models import (
+    CURRENT,
+    Account,
+    Action,
+    AuditEvent,
+    Correction,
+    Mapping,
+    MappingKind,
+    MappingStatus,
+    Role,
+    SignInFailure,
+    Status,
+)
+from observatoire.web.exports import csv_response
+
+#: Failed sign-ins allowed per username and address within the window, then a lockout.
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+PAGE_SIZE = 50
+ALL_ROLES = (Role.ADMINISTRATOR, Role.STEWARD, Role.READER)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _account(request: HttpRequest) -> Account:
+    account: Account = request.account  # type: ignore[attr-defined]
+    return account
+
+
+def forbidden(request: HttpRequest, why: str = "") -> HttpResponse:
+    return render(request, "stewardship/interdit.html",
+                  {"why": why or "Votre rôle ne permet pas d'ouvrir cette page."}, status=403)
+
+
+View = Callable[..., HttpResponse]
+
+
+def require(*roles: str) -> Callable[[View], View]:
+    """Signed in with one of these roles, or: sign-in page (anonymous) / 403 (other roles)."""
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            account = permissions.account_of(request.user)
+            if account is None or account.role not in roles:
+                return forbidden(request)
+            request.account = account  # type: ignore[attr-defined]
+            response = view(request, *args, **kwargs)
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "stewardship/interdit.html", {
+        "why": "Le formulaire a expiré ou ne vient pas de ce site (protection CSRF). "
+               "Rechargez la page, puis recommencez."}, status=403)
+
+
+def _address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "inconnue")
+
+
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """``/gestion/connexion/``: password sign-in, throttled per username and address."""
+    next_url = request.POST.get("next") or request.GET.get("next") or "/gestion/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = "/gestion/"
+    context: dict[str, Any] = {"next": next_url, "username": ""}
+    if request.method == "POST":
+        username = (request.POST.get("identifiant") or "").strip()[:150]
+        password = request.POST.get("mot_de_passe") or ""
+        context["username"] = username
+        since = timezone.now() - FAILURE_WINDOW
+        failures = SignInFailure.objects.filter(
+            username=username, address=_address(request), at__gte=since).count()
+        if failures >= MAX_FAILURES:
+            context["error"] = (
+                "Trop de tentatives de connexion échouées pour cet identifiant depuis cette "
+                f"adresse. Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
+            return render(request, "stewardship/connexion.html", context, status=429)
+        user = authenticate(request, username=username, password=password)
+        if user is None or permissions.account_of(user) is None:
+            SignInFailure.objects.create(username=username, address=_address(request))
+            context["error"] = "Identifiant ou mot de passe incorrect."
+            return render(request, "stewardship/connexion.html", context, status=401)
+        SignInFailure.objects.filter(username=username, address=_address(request)).delete()
+        login(request, user)
+        return HttpResponseRedirect(next_url)
+    return render(request, "stewardship/connexion.html", context)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect("/")
+
+
+def _int(value: str | None, default: int = 1) -> int:
+    try:
+        return max(int(value or default), 1)
+    except ValueError:
+        return default
+
+
+@require(*ALL_ROLES)
+def findings_queue(request: HttpRequest) -> HttpResponse:
+    """``/gestion/``: the open findings of the account's scope, by severity and rule."""
+    account = _account(request)
+    severity = request.GET.get("gravite") or None
+    rule = request.GET.get("regle") or None
+    buyer = request.GET.get("acheteur") or None
+    page = _int(request.GET.get("page"))
+    try:
+        result = queue.open_findings(_settings(), permissions.buyer_prefixes(account),
+                                     severity=severity, rule=rule, buyer=buyer, page=page,
+                                     size=PAGE_SIZE)
+    except WarehouseMissing as error:
+        return render(request, "stewardship/file.html", {"missing": error}, status=503)
+    state = {k: v for k, v in (("gravite", severity), ("regle", rule), ("acheteur", buyer)) if v}
+    pending = Correction.objects.filter(status=Status.STALE)
+    prefixes = permissions.buyer_prefixes(account)
+    stale = [c for c in pending if prefixes is None or permissions.sees(account, c.buyer_siret)]
+    return render(request, "stewardship/file.html", {
+        **result, "filters": state, "query": urlencode(state), "stale_count": len(stale),
+        "scope": prefixes, "fields": FIELDS,
+        "may_correct": account.role in (Role.ADMINISTRATOR, Role.STEWARD),
+        "back": request.get_full_path(),
+    })
+
+
+def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpResponse:
+    account = _account(request)
+    state = queue.contract_state(_settings(), uid)
+    if state is None:
+        raise Http404("Marché inconnu")
+    if not permissions.sees(account, state["buyer_siret"]):
+        return forbidden(request, "Ce marché n'est pas dans votre périmètre.")
+    history = list(Correction.objects.filter(uid=uid).order_by("-created_at", "-pk"))
+    current = {(c.action, c.field, c.rule_id): c for c in history if c.status in CURRENT}
+    primary = state["primary"] or {}
+    contract = state["contract"] or {}
+    rows: list[dict[str, Any]] = []
+    for f in FIELDS.values():
+        corr = current.get((Action.SET_VALUE, f.name, ""))
+        rows.append({
+            "field": f, "source": primary.get(f.raw_column),
+            "value": contract.get(f.contract_column) if f.contract_column
+            else contract.get("buyer_name"),
+            "correction": corr,
+            "applied": state["applied"].get(corr.pk) if corr else None,
+        })
+    findings = state["findings"]
+    for f in findings:
+        f["correction"] = current.get((Action.NOT_A_DEFECT, f["field"], f["rule_id"]))
+        f["correctable"] = f["field"] in FIELDS
+    return {
+        **state, "uid": uid, "rows": rows, "history": history, "findings": findings,
+        "exclusion": current.get((Action.EXCLUDE, "", "")),
+        "may_correct": permissions.may_correct(account, state["buyer_siret"]),
+        "focus": request.GET.get("constat") or request.POST.get("constat") or "",
+        "chosen": next((r for r in rows if r["field"].name == (
+            request.GET.get("champ") or request.POST.get("champ"))), None),
+        "fields": FIELDS,
+    }
+
+
+@require(*ALL_ROLES)
+def contract(request: HttpRequest, uid: str) -> HttpResponse:
+    """``/gestion/marches/<uid>/``: published and corrected values, findings, history."""
+    try:
+        context = _contract_context(request, uid)
+    except WarehouseMissing as error:
+        return render(request, "stewardship/file.html", {"missing": error}, status=503)
+    if isinstance(context, HttpResponse):
+        return context
+    return render(request, "stewardship/marche.html", context)
+
+
+def _based_on(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+@require(Role.ADMINISTRATOR, Role.STEWARD)
+@require_POST
+def correct(request: HttpRequest, uid: str) -> HttpResponse:
+    """``/gestion/marches/<uid>/corriger/`` (POST): a new value, an exclusion or "not a defect"."""
+    context = _contract_context(request, uid)
+    if isinstance(context, HttpResponse):
+        return context
+    if not context["may_correct"]:
+        return forbidden(request, "Vous ne pouvez pas corriger ce marché.")
+    action = request.POST.get("action") or ""
+    field = request.POST.get("champ") or ""
+    rule_id = ""
+    source: str | None = None
+    if action == Action.SET_VALUE:
+        if field not in FIELDS:
+            return _refused(request, context, "Choisissez le champ à corriger.")
+        primary = context["primary"] or {}
+        source = primary.get(FIELDS[field].raw_column)
+    elif action == Action.NOT_A_DEFECT:
+        found = queue.finding(_settings(), request.POST.get("constat") or "")
+        if found is None or found["uid"] != uid:
+            return _refused(request, context, "Ce constat n'existe plus dans l'entrepôt en "
+                            "service : rechargez la page.")
+        if found["severity"] == "bloquant":
+            return _refused(request, context, BLOCKING)
+        field, rule_id, source = found["field"], found["rule_id"], found["raw_value"]
+    try:
+        created = services.correct(
+            request.user, uid=uid, buyer_siret=context["buyer_siret"], action=action,
+            field=field, rule_id=rule_id, source_value=source,
+            new_value=request.POST.get("valeur"), reason=request.POST.get("motif") or "",
+            based_on=_based_on(request.POST.get("base")))
+    except services.Conflict as error:
+        fresh = _contract_context(request, uid)
+        if isinstance(fresh, HttpResponse):
+            return fresh
+        return _refused(request, {**fresh, "conflict": error}, error.message, status=409)
+    except services.StewardshipError as error:
+        return _refused(request, context, error.message)
+    messages.success(request, f"Correction {created.pk} enregistrée : elle sera appliquée à "
+                     "la prochaine construction de l'entrepôt.")
+    return HttpResponseRedirect(f"/gestion/marches/{uid}/")
+
+
+BLOCKING = ("Un constat bloquant ne se marque pas « pas un défaut » (l'enregistrement resterait "
+            "écarté) : corrigez la valeur ou excluez le marché.")
+MAX_BULK = 200
+
+
+@require(Role.ADMINISTRATOR, Role.STEWARD)
+@require_POST
+def bulk_not_a_defect(request: HttpRequest) -> HttpResponse:
+    """``/gestion/constats/pas-un-defaut/`` (POST): several non-blocking findings of the scope
+    accepted as right at once, with one reason. Anything else is left as it is, and said."""
+    account = _account(request)
+    chosen = request.POST.getlist("constat")[:MAX_BULK]
+    reason = request.POST.get("motif") or ""
+    done = skipped = 0
+    settings = _settings()
+    if not reason.strip():
+        messages.error(request, "Le motif est obligatoire.")
+        chosen = []
+    for finding_id in chosen:
+        found = queue.finding(settings, finding_id)
+        if (found is None or not found["uid"] or found["severity"] == "bloquant"
+                or not permissions.may_correct(account, found["buyer_siret"])):
+            skipped += 1
+            continue
+        try:
+            services.correct(request.user, uid=found["uid"], buyer_siret=found["buyer_siret"],
+                             action=Action.NOT_A_DEFECT, field=found["field"],
+                             rule_id=found["rule_id"], source_value=found["raw_value"],
+                             reason=reason, based_on=None)
+            done += 1
+        except services.StewardshipError:
+            skipped += 1
+    if chosen:
+        messages.success(request, f"{done} constat(s) marqué(s) « pas un défaut »"
+                         + (f", {skipped} laissé(s) tel(s) quel(s) (déjà traités, bloquants ou "
+                            "hors périmètre)" if skipped else "") + ".")
+    back = request.POST.get("retour") or "/gestion/"
+    if not back.startswith("/gestion/") or not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}):
+        back = "/gestion/"
+    return HttpResponseRedirect(back)
+
+
+def _refused(request: HttpRequest, context: Any, message: str, status: int = 400
+             ) -> HttpResponse:
+    return render(request, "stewardship/marche.html", {
+        **context, "error": message, "posted": request.POST}, status=status)
+
+
+@require(*ALL_ROLES)
+def corrections(request: HttpRequest) -> HttpResponse:
+    """``/gestion/corrections/``: corrections of the scope, those to review first."""
+    account = _account(request)
+    status = request.GET.get("statut") or ""
+    found = Correction.objects.all().order_by("-created_at", "-pk")
+    if status in Status.values:
+        found = found.filter(status=status)
+    prefixes = permissions.buyer_prefixes(account)
+    if prefixes is not None:
+        from django.db.models import Q
+
+        scope = Q(pk__in=[])
+        for p in prefixes:
+            scope |= Q(buyer_siret__startswith=p)
+        found = found.filter(scope)
+    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "stewardship/corrections.html", {
+        "page": page, "status": status, "statuses": Status.choices,
+        "may_revert": account.role in (Role.ADMINISTRATOR, Role.STEWARD),
+    })
+
+
+@require(*ALL_ROLES)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """``/gestion/tableau/``: completeness and validity by year, per buyer, corrections made."""
+    account = _account(request)
+    prefixes = permissions.buyer_prefixes(account)
+    buyer = request.GET.get("acheteur") or None
+    try:
+        result = queue.dashboard(_settings(), prefixes, buyer)
+    except WarehouseMissing as error:
+        return render(request, "stewardship/file.html", {"missing": error}, status=503)
+    made = Correction.objects.all()
+    if prefixes is not None:
+        from django.db.models import Q
+
+        scope = Q(pk__in=[])
+        for p in prefixes:
+            scope |= Q(buyer_siret__startswith=p)
+        made = made.filter(scope)
+    if buyer:
+        made = made.filter(buyer_siret=buyer)
+    by_month: dict[str, dict[str, int]] = {}
+    for c in made.only("created_at", "action"):
+        month = timezone.localtime(c.created_at).strftime("%Y-%m")
+        counts = by_month.setdefault(month, {a: 0 for a in Action.values})
+        counts[c.action] += 1
+    return render(request, "stewardship/tableau.html", {
+        **result, "buyer": buyer or "", "scope": prefixes, "actions": Action.choices,
+        "by_month": sorted(by_month.items(), reverse=True),
+    })
+
+
+@require(Role.ADMINISTRATOR, Role.STEWARD)
+@require_POST
+def revert(request: HttpRequest, correction_id: int) -> HttpResponse:
+    """``/gestion/corrections/<id>/annuler/`` (POST, with a reason)."""
+    account = _account(request)
+    correction = get_object_or_404(Correction, pk=correction_id)
+    if not permissions.may_correct(account, correction.buyer_siret):
+        return forbidden(request, "Cette correction n'est pas dans votre périmètre.")
+    try:
+        services.revert(request.user, correction, request.POST.get("motif") or "")
+    except services.StewardshipError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Correction {correction.pk} annulée : la valeur publiée "
+                         "reviendra à la prochaine construction.")
+    back = request.POST.get("retour") or f"/gestion/marches/{correction.uid}/"
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "/gestion/corrections/"
+    return HttpResponseRedirect(back)
+
+
+AUDIT_COLUMNS = ["id", "at", "actor_name", "action", "object_type", "object_id", "summary",
+                 "details"]
+
+
+@require(Role.ADMINISTRATOR)
+def audit_trail(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+    """``/gestion/journal/`` and its CSV: every change made by a person, newest first."""
+    events = AuditEvent.objects.all().order_by("-at", "-id")
+    action = request.GET.get("action") or ""
+    if action:
+        events = events.filter(action=action)
+    if fmt == "csv":
+        rows = [{"id": e.pk, "at": timezone.localtime(e.at).isoformat(), "actor_name":
+                 e.actor_name, "action": e.action, "object_type": e.object_type,
+                 "object_id": e.object_id, "summary": e.summary, "details": e.details}
+                for e in events.iterator()]
+        response = csv_response(rows, AUDIT_COLUMNS, "journal.csv")
+        response["Cache-Control"] = "no-store"
+        return response
+    actions = sorted(AuditEvent.objects.values_list("action", flat=True).distinct())
+    return render(request, "stewardship/journal.html", {
+        "page": Paginator(events, 100).get_page(request.GET.get("page")),
+        "action": action, "actions": actions,
+    })
+
+
+@require(Role.ADMINISTRATOR)
+def status(request: HttpRequest) -> HttpResponse:
+    """``/gestion/etat/``: loads, builds and their failures, reconciliation."""
+    settings = _settings()
+    report = reports.status(settings)
+    builds = Catalog(settings.catalog_path).builds(limit=20)
+    return render(request, "stewardship/etat.html", {
+        **report, "builds": builds, "failures": [b for b in builds if b["status"] == "failed"],
+        "stale": Correction.objects.filter(status=Status.STALE).count(),
+        "active": Correction.objects.filter(status=Status.ACTIVE).count(),
+    })
+
+
+@require(Role.ADMINISTRATOR)
+def accounts(request: HttpRequest) -> HttpResponse:
+    """``/gestion/comptes/``: accounts, roles and scopes; an administrator creates one here."""
+    context: dict[str, Any] = {"roles": Role.choices}
+    if request.method == "POST":
+        scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
+        try:
+            created = services.create_account(
+                request.user, (request.POST.get("identifiant") or "").strip(),
+                request.POST.get("mot_de_passe") or "", request.POST.get("role") or "", scopes)
+        except services.StewardshipError as error:
+            context.update(error=error.message, hint=error.hint, posted=request.POST)
+        else:
+            messages.success(request, f"Compte « {created.user.get_username()} » créé.")
+            return HttpResponseRedirect("/gestion/comptes/")
+    context["accounts"] = (Account.objects.select_related("user").prefetch_related("scopes")
+                           .order_by("user__username"))
+    return render(request, "stewardship/comptes.html", context,
+                  status=400 if "error" in context else 200)
+
+
+@require(Role.ADMINISTRATOR)
+@require_POST
+def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
+    """``/gestion/comptes/<id>/`` (POST): role, scopes, active or not."""
+    account = get_object_or_404(Account.objects.select_related("user"), pk=account_id)
+    scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
+    try:
+        services.update_account(request.user, account, request.POST.get("role") or "",
+                                scopes, request.POST.get("actif") == "oui")
+    except services.StewardshipError as error:
+        messages.error(request, f"{error.message} {error.hint}".strip())
+    else:
+        messages.success(request, f"Compte « {account.user.get_username()} » à jour.")
+    return HttpResponseRedirect("/gestion/comptes/")
+
+
+def _domains() -> dict[str, str]:
+    return {d.id: d.label for d in load_profile(_settings().profile).domains}
+
+
+@require(*ALL_ROLES)
+def mappings(request: HttpRequest) -> HttpResponse:
+    """``/gestion/correspondances/``: CPV → purchase domain mappings, proposed by stewards and
+    decided by administrators; a proposal is made here (POST)."""
+    account = _account(request)
+    domains = _domains()
+    context: dict[str, Any] = {"domains": domains}
+    if request.method == "POST":
+        if account.role == Role.READER:
+            return forbidden(request)
+        try:
+            services.propose_mapping(request.user, MappingKind.CPV_DOMAIN,
+                                     request.POST.get("cpv") or "",
+                                     request.POST.get("domaine") or "",
+                                     request.POST.get("motif") or "", domains)
+        except services.StewardshipError as error:
+            context.update(error=f"{error.message} {error.hint}".strip(), posted=request.POST)
+        else:
+            messages.success(request, "Proposition enregistrée : un administrateur la décidera.")
+            return HttpResponseRedirect("/gestion/correspondances/")
+    context.update(
+        mappings=Mapping.objects.all().order_by("-proposed_at", "-pk"),
+        may_propose=account.role in (Role.ADMINISTRATOR, Role.STEWARD),
+        may_decide=account.role == Role.ADMINISTRATOR,
+        proposed=MappingStatus.PROPOSED,
+    )
+    return render(request, "stewardship/correspondances.html", context,
+                  status=400 if "error" in context else 200)
+
+
+@require(Role.ADMINISTRATOR)
+@require_POST
+def decide_mapping(request: HttpRequest, mapping_id: int) -> HttpResponse:
+    """``/gestion/correspondances/<id>/decider/`` (POST): accept or reject, with a reason."""
+    mapping = get_object_or_404(Mapping, pk=mapping_id)
+    accept = request.POST.get("decision") == "accepter"
+    try:
+        services.decide_mapping(request.user, mapping, accept, request.POST.get("motif") or "")
+    except services.StewardshipError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Proposition " + ("acceptée : elle s'appliquera à la "
+                         "prochaine construction." if accept else "refusée."))
+    return HttpResponseRedirect("/gestion/correspondances/")
