@@ -148,22 +148,22 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> Matr
         try:
             table = open_table(path, stack, separator=None, batch_size=10_000)
         except NotATable as exc:
-            report.errors.append({"ligne": None, "message": exc.message, "que_faire": exc.hint})
+            report.errors.append({"message": exc.message, "hint": exc.hint})
             return report
         roles = _roles(table.header)
         report.columns = {role: table.header[i] for role, i in roles.items()}
         if "article_ref" not in roles and "article_code" not in roles:
             report.errors.append({
-                "ligne": 1,
+                "line": 1, "column": "",
                 "message": "Aucune colonne de référence d'article ni de code de nomenclature.",
-                "que_faire": "Nommez une colonne « reference » (référence du fournisseur) ou "
+                "hint": "Nommez une colonne « reference » (référence du fournisseur) ou "
                 "« code » (code de la nomenclature), et une colonne « labels ».",
             })
             return report
         if "labels" not in roles:
             report.errors.append({
-                "ligne": 1, "message": "Aucune colonne de labels.",
-                "que_faire": "Nommez « labels » la colonne des signes de qualité.",
+                "line": 1, "column": "", "message": "Aucune colonne de labels.",
+                "hint": "Nommez « labels » la colonne des signes de qualité.",
             })
             return report
 
@@ -180,14 +180,19 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> Matr
                 if not (ref or code):
                     report.set_aside += 1
                     report.errors.append({
-                        "ligne": number, "message": "Ligne sans référence ni code d'article.",
-                        "que_faire": "Donnez la référence ou le code de l'article.",
+                        "line": number, "column": "", "message":
+                        "Ligne sans référence ni code d'article.",
+                        "hint": "Donnez la référence ou le code de l'article.",
                     })
                     continue
                 raw, origin = cell(cells, "labels"), cell(cells, "origin")
                 codes, warnings = normalise_row(raw, origin)
                 for w in warnings:
-                    report.warnings.append({"ligne": number, "message": w})
+                    report.warnings.append({
+                        "line": number, "column": report.columns["labels"], "message": w,
+                        "hint": "Vérifiez le libellé avec le fournisseur ; il est gardé tel "
+                        "quel (raw_labels) mais ne compte pas.",
+                    })
                 for name, value in (
                     ("line_number", number), ("supplier", supplier),
                     ("supplier_siret", siret or None), ("article_ref", ref or None),
@@ -200,8 +205,8 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> Matr
                 report.kept += 1
     if report.kept == 0:
         if not report.errors:
-            report.errors.append({"ligne": None, "message": "La matrice ne contient aucun article.",
-                                  "que_faire": "Vérifiez le fichier : une ligne par article."})
+            report.errors.append({"message": "La matrice ne contient aucun article.",
+                                  "hint": "Vérifiez le fichier : une ligne par article."})
         return report
     pq.write_table(pa.table(rows, schema=SCHEMA), out)
     report.status = "partial" if report.set_aside else "loaded"

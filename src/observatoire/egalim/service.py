@@ -384,6 +384,21 @@ def canteen(
     }
 
 
+def lines_without_article(
+    con: duckdb.DuckDBPyConnection,
+) -> list[tuple[str, int, float, str | None]]:
+    """Descriptions of the lines without an article of the nomenclature: (description, lines,
+    amount, family), for the mapping suggestions."""
+    return [
+        (d, int(n), float(v or 0), f)
+        for d, n, v, f in con.execute(
+            """SELECT description, count(*), sum(price_ht), min(effective_family)
+               FROM egalim_lines WHERE article_source = 'none' AND description IS NOT NULL
+               GROUP BY description ORDER BY description"""
+        ).fetchall()
+    ]
+
+
 def declared_ratios(profile: Profile) -> dict[str, dict[int, tuple[float | None, float | None]]]:
     """The ratios canteens declared on ma-cantine, by SIRET and year (empty cells: unknown)."""
     out: dict[str, dict[int, tuple[float | None, float | None]]] = {}
