@@ -414,8 +414,11 @@ def _demo_catering(settings: Settings) -> None:
     ratios = {s: (b or 0.0, o or 0.0) for s, (b, o) in declared.items()}
     path = settings.work_dir / "achats-alimentaires-simules.csv"
     with out.status("Egalim : génération des achats simulés des cantines…"):
-        lines = write_simulated_purchases(path, canteens, ratios)
-        outcome = import_files(settings, [path], source=egalim_service.SIMULATED_SOURCE)[0]
+        articles, matrices, mapping = _demo_matrices(settings, profile)
+        lines = write_simulated_purchases(path, canteens, ratios, articles=articles,
+                                          matrices=matrices)
+        outcome = import_files(settings, [path], source=egalim_service.SIMULATED_SOURCE,
+                               mapping=mapping)[0]
     if outcome.load.status != "loaded":
         raise ObservatoireError(
             "Les achats simulés de la démonstration n'ont pas pu être importés.",
@@ -425,6 +428,26 @@ def _demo_catering(settings: Settings) -> None:
     state = "importées" if outcome.new else "déjà importées"
     out.print(f"Egalim : {_n(lines)} lignes d'achat [yellow]simulées[/] pour "
               f"{_n(len(canteens))} cantines, {state}.")
+
+
+def _demo_matrices(settings: Settings, profile: Any) -> tuple[Any, Any, Any]:
+    """With a nomenclature in the profile: simulated supplier matrices, imported (the demo's
+    lines take their labels from them); else nothing (lines in ma-cantine's format)."""
+    from observatoire.egalim import simulation
+    from observatoire.egalim.mapping import ColumnMapping
+    from observatoire.egalim.matrices import import_matrices
+    from observatoire.egalim.nomenclature import read_nomenclature
+
+    articles = [(a.code, a.label, a.family)
+                for a in read_nomenclature(profile.nomenclature_file)]
+    if not articles:
+        return None, None, None
+    settings.ensure_home()
+    matrices = simulation.write_simulated_matrices(settings.work_dir, articles)
+    for supplier in matrices:
+        matrix = settings.work_dir / f"matrice-fournisseur-simule-{supplier[-2:]}.csv"
+        import_matrices(settings, [matrix], supplier, source="simulation")
+    return articles, matrices, ColumnMapping.from_dict(simulation.MAPPING)
 
 
 def _value(value: Any, unit: str) -> str:

@@ -1,9 +1,11 @@
-"""``observatoire egalim …``: import catering purchase lines, read the results, export the
-yearly summaries in ma-cantine's format. Messages to users are in French."""
+"""``observatoire egalim …``: import catering purchase lines and supplier matrices, review the
+description → article mappings, read the results, export the yearly summaries in ma-cantine's
+format. Messages to users are in French."""
 
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,13 @@ from observatoire import formatting
 from observatoire.console import Context, _add_row, _n, _print_json, out
 from observatoire.egalim import export
 from observatoire.egalim import service as egalim_service
+from observatoire.egalim.correspondences import read_decisions, suggest, write_suggestions
+from observatoire.egalim.decisions import DecisionStore
 from observatoire.egalim.imports import ImportOutcome, import_files
+from observatoire.egalim.matrices import import_matrices
+from observatoire.egalim.nomenclature import Article, read_nomenclature
+from observatoire.errors import ConfigError
+from observatoire.indicators.profile import load_profile
 
 #: Errors printed per file (the JSON output has them all).
 SHOWN_ERRORS = 30
@@ -82,6 +90,20 @@ def import_cmd(obj: Context, paths: tuple[Path, ...], accept_partial: bool,
         out.print("Lancez « observatoire build » pour mettre à jour les résultats.")
     if any(o.new and o.load.status == "rejected" for o in outcomes):
         sys.exit(1)
+
+
+def nomenclature_of(settings: Any) -> list[Article]:
+    """The active profile's nomenclature; an error when it has none."""
+    profile = load_profile(settings.profile)
+    articles = read_nomenclature(profile.nomenclature_file)
+    if not articles:
+        raise ConfigError(
+            f"Le profil « {profile.id} » n'a pas de nomenclature d'articles.",
+            where=f"profil « {profile.id} »",
+            hint="Ajoutez [egalim] nomenclature = \"egalim/nomenclature.csv\" au profil "
+            "(colonnes code;libelle;famille).",
+        )
+    return articles
 
 
 def _pct(value: Any) -> str:
@@ -152,3 +174,94 @@ def summaries_cmd(obj: Context, year: int, canteen: str | None, output: Path | N
             fh.close()
     if output:
         out.print(f"{_n(len(rows))} bilan(s) écrit(s) dans {_e(str(output))}.")
+
+
+@egalim.command("matrice")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--fournisseur", "supplier", required=True,
+              help="Nom du fournisseur, tel qu'il figure sur les lignes d'achat.")
+@click.option("--siret", help="SIRET du fournisseur (rattachement plus sûr que le nom).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def matrix_cmd(obj: Context, paths: tuple[Path, ...], supplier: str, siret: str | None,
+               as_json: bool) -> None:
+    """Importe la matrice d'un fournisseur : labels et origine de chaque article (CSV, XLSX)."""
+    outcomes = import_matrices(obj.settings, list(paths), supplier, siret)
+    if as_json:
+        _print_json([{"fichier": o.load.file_name, "nouveau": o.new, "statut": o.load.status,
+                      "articles": o.load.records,
+                      **({"rapport": o.report.to_dict()} if o.report else {})}
+                     for o in outcomes])
+    for o in outcomes if not as_json else []:
+        ld = o.load
+        if not o.new:
+            out.print(f"[dim]= {_e(ld.file_name)} : déjà importée le {ld.loaded_at[:10]} "
+                      "(aucun changement)[/]")
+            continue
+        report = o.report
+        assert report is not None
+        colour = {"loaded": "green", "partial": "yellow", "rejected": "red"}[ld.status]
+        status = {"loaded": "chargée", "partial": "chargée partiellement",
+                  "rejected": "rejetée"}[ld.status]
+        out.print(f"[{colour}]{status}[/] {_e(ld.file_name)} — {_e(ld.format_label or '')} — "
+                  f"{_n(report.rows_read)} articles lus, {_n(report.kept)} gardés, "
+                  f"{_n(report.set_aside)} écartés")
+        for e in report.errors[:SHOWN_ERRORS]:
+            where = f"ligne {e['line']} : " if e.get("line") else ""
+            out.print(f"    • {_e(where)}{_e(e['message'])}\n"
+                      f"      Que faire : {_e(e['hint'])}")
+        for w in report.warnings[:SHOWN_ERRORS]:
+            out.print(f"    [yellow]![/] ligne {w['line']} : {_e(w['message'])}")
+        if len(report.warnings) > SHOWN_ERRORS:
+            out.print(f"    … et {_n(len(report.warnings) - SHOWN_ERRORS)} autres "
+                      "avertissements (sortie --json).")
+    if not as_json:
+        out.print("Lancez « observatoire build » pour que les achats héritent de ces labels.")
+    if any(o.new and o.load.status == "rejected" for o in outcomes):
+        sys.exit(1)
+
+
+@egalim.group("correspondances")
+def correspondences() -> None:
+    """Rattacher les descriptions des achats aux articles de la nomenclature (décision humaine)."""
+
+
+@correspondences.command("suggerer")
+@click.option("--sortie", "output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("propositions-correspondances.csv"), show_default=True,
+              help="Fichier CSV des propositions à relire.")
+@click.option("--toutes", "include_decided", is_flag=True,
+              help="Proposer aussi les descriptions déjà décidées.")
+@click.pass_obj
+def suggest_cmd(obj: Context, output: Path, include_decided: bool) -> None:
+    """Propose, pour les achats sans article connu, les articles les plus proches."""
+    articles = nomenclature_of(obj.settings)
+    store = DecisionStore.of_home(obj.settings.home)
+    decided = set() if include_decided else {d.description_key for d in store.current()}
+    with egalim_service.reading(obj.settings) as con:
+        lines = egalim_service.lines_without_article(con)
+    suggestions = suggest(lines, articles, decided)
+    write_suggestions(output, suggestions)
+    proposed = sum(1 for s in suggestions if s.candidates)
+    out.print(f"{_n(len(suggestions))} description(s) sans article, {_n(proposed)} avec une "
+              f"proposition, écrites dans {_e(str(output))}.\n"
+              "Relisez le fichier : colonne « decision » = accepter ou refuser, ou un autre code "
+              "dans « code_retenu » ; puis « observatoire egalim correspondances decider "
+              f"{_e(str(output))} ».")
+
+
+@correspondences.command("decider")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--par", "decided_by", default=lambda: os.environ.get("USER") or "inconnu",
+              show_default="l'utilisateur du système", help="Qui décide (nom ou identifiant).")
+@click.pass_obj
+def decide_cmd(obj: Context, path: Path, decided_by: str) -> None:
+    """Enregistre les décisions d'un fichier de propositions relu (historique conservé)."""
+    articles = nomenclature_of(obj.settings)
+    decisions = read_decisions(path, articles, decided_by)
+    obj.settings.ensure_home()
+    DecisionStore.of_home(obj.settings.home).record(decisions)
+    accepted = sum(1 for d in decisions if d.decision == "accepter")
+    out.print(f"{_n(len(decisions))} décision(s) enregistrée(s) ({_n(accepted)} acceptée(s), "
+              f"{_n(len(decisions) - accepted)} refusée(s)) par {_e(decided_by)}. "
+              "Lancez « observatoire build » pour les appliquer.")

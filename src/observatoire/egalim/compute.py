@@ -67,7 +67,7 @@ def group_sql() -> str:
     return "CASE " + " ".join(whens) + " ELSE NULL END"
 
 
-def create_line_facts(con: duckdb.DuckDBPyConnection) -> None:
+def create_line_facts(con: duckdb.DuckDBPyConnection, lines: str = LINES) -> None:
     """``egalim_line_facts``: one row per line with its category, group and origin flags."""
     year = "year(purchase_date)"
     fr, cc, loc, eu = (_carries(c) for c in ("FRANCE", "CIRCUIT_COURT", "LOCAL", "EUROPE"))
@@ -77,7 +77,7 @@ def create_line_facts(con: duckdb.DuckDBPyConnection) -> None:
         CREATE OR REPLACE TEMP TABLE egalim_categorised AS
         SELECT line_key, canteen_key, departement, family, purchase_date, price_ht,
             labels_known, characteristics, {category_sql()} AS category
-        FROM {LINES}
+        FROM {lines}
         """
     )
     con.execute(
@@ -222,8 +222,8 @@ def create_family_details(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def compute(con: duckdb.DuckDBPyConnection) -> None:
-    """All Egalim result tables from ``egalim_lines``."""
-    create_line_facts(con)
+def compute(con: duckdb.DuckDBPyConnection, lines: str = LINES) -> None:
+    """All Egalim result tables from ``lines`` (a table or view with the columns of ``LINES``)."""
+    create_line_facts(con, lines)
     create_results(con)
     create_family_details(con)

@@ -79,12 +79,73 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "article_code": "Article of the shared nomenclature (mapped exports).",
             "purchase_date": "Purchase (invoice) date.",
             "price_ht": "Price, euros HT.",
-            "family": "Product family (ma-cantine code), NULL when unknown.",
-            "characteristics": "Labels and origin, as codes (see docs/egalim.md).",
+            "family": "Product family as the file gives it (ma-cantine code), NULL when unknown.",
+            "characteristics": "Labels and origin as the file gives them, as codes (see "
+            "docs/egalim.md).",
             "labels_known": "The file says which labels the product has (none is an answer).",
             "local_definition": "What local means for this line (PAT, COMMUNE, …).",
             "local_km": "Distance in km when local_definition is KM.",
             "raw_labels": "The label cell(s) as written, for audit.",
+            "nomenclature_code": "Article of the nomenclature the line is linked to (see "
+            "article_source), NULL when none.",
+            "article_source": "`file` (article_code is in the nomenclature), `mapping` (a "
+            "person accepted a mapping of the description), `matrix` (the supplier's reference, "
+            "through its matrix) or `none`.",
+            "effective_family": "Family the results use: the line's, else its article's.",
+            "family_source": "`line`, `article` or `none`.",
+            "matrix_load_id": "Load of the supplier matrix whose row matches the line (same "
+            "supplier and article), NULL when none.",
+            "matrix_characteristics": "Codes of that matrix row.",
+            "contract_reference": "Contract (egalim_contracts) the line belongs to by supplier "
+            "SIRET and date, NULL when none.",
+            "effective_characteristics": "Codes the results use: the line's own Egalim labels, "
+            "else its matrix article's (with the line's origin codes), plus EXTERNALITES / "
+            "PERFORMANCE of its contract.",
+            "effective_labels_known": "The labels are known, from the line or its matrix.",
+            "labels_source": "`line` (the file says, labels or none), `matrix` (taken from "
+            "the supplier matrix) or `none` (unknown).",
+        },
+    ),
+    "egalim_articles": (
+        "The shared nomenclature of food articles (the profile's `[egalim] nomenclature`).",
+        {
+            "code": "Article code.",
+            "label": "Label.",
+            "family": "Product family (ma-cantine code).",
+            "line_number": "Line in the nomenclature file.",
+        },
+    ),
+    "egalim_matrix": (
+        "Supplier matrices: per supplier and article, the labels as the supplier writes them "
+        "and their codes. Only the latest matrix of each supplier is kept.",
+        {
+            "load_id": "Load (see the load log, kind egalim-matrice) of the matrix file.",
+            "line_number": "Line in that file (1 is the header).",
+            "supplier": "Supplier name given at import.",
+            "supplier_siret": "Supplier SIRET given at import.",
+            "supplier_key": "What lines are matched on: the SIRET, else `nom:` + the "
+            "normalised name.",
+            "article_ref": "The supplier's article reference.",
+            "article_code": "Article of the nomenclature, when the matrix gives it.",
+            "designation": "Designation as written.",
+            "characteristics": "Codes of the labels and origin (private labels, claims and "
+            "unknown strings give none).",
+            "raw_labels": "The labels cell as written, for audit.",
+            "origin": "The origin cell as written.",
+            "warnings": "Warnings of the normalisation (private label, unknown string).",
+        },
+    ),
+    "egalim_contracts": (
+        "Contracts and lots with an environmental award criterion (the profile's "
+        "`[egalim] marches`): their lines inherit EXTERNALITES / PERFORMANCE.",
+        {
+            "reference": "Contract or lot reference.",
+            "supplier_siret": "SIRET of the holder: lines are matched on it.",
+            "externalites": "Criterion « externalités environnementales ».",
+            "performance": "Criterion « performance environnementale et approvisionnements "
+            "directs ».",
+            "start_date": "First day (NULL: open).",
+            "end_date": "Last day (NULL: open).",
         },
     ),
     "egalim_line_facts": (

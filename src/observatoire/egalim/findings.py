@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from observatoire.egalim.codes import LABEL_VALIDITY
+from observatoire.egalim.enrich import CONTRADICTS_MATRIX, egalim_codes
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,29 @@ RULES: tuple[CateringRule, ...] = (
         "des factures manquent probablement.",
         "Vérifiez que toutes les factures du mois ont été saisies ou importées.",
     ),
+    CateringRule(
+        "EG09", "avertissement", "caracteristiques", "Contradiction avec la matrice fournisseur",
+        "La ligne porte ses propres labels Egalim, différents de ceux que la matrice du "
+        "fournisseur donne pour cet article : la ligne garde les siens, mais l'un des deux est "
+        "faux.",
+        "Vérifiez la facture et la fiche produit ; corrigez la ligne ou demandez au fournisseur "
+        "une matrice à jour.",
+    ),
+    CateringRule(
+        "EG10", "avertissement", "code_article", "Article inconnu de la nomenclature",
+        "Le code d'article de la ligne n'est pas dans la nomenclature partagée, ni dans une "
+        "matrice fournisseur qui y renvoie : la ligne ne peut hériter ni de la famille ni des "
+        "labels de l'article.",
+        "Corrigez le code, ajoutez l'article à la nomenclature, ou faites valider une "
+        "correspondance (observatoire egalim correspondances suggerer).",
+    ),
+    CateringRule(
+        "EG11", "information", "code_article", "Ligne sans article",
+        "La ligne n'est rattachée à aucun article de la nomenclature (ni code, ni "
+        "correspondance validée de sa description).",
+        "Lancez « observatoire egalim correspondances suggerer », relisez les propositions "
+        "et enregistrez-les avec « correspondances decider ».",
+    ),
 )
 
 
@@ -96,8 +120,12 @@ def _expired() -> str:
     return " OR ".join(parts) or "false"
 
 
-def create_findings(con: duckdb.DuckDBPyConnection) -> None:
-    """``egalim_rules``, ``egalim_findings`` and ``egalim_canteen_quality``."""
+def create_findings(con: duckdb.DuckDBPyConnection, lines: str = "egalim_lines") -> None:
+    """``egalim_rules``, ``egalim_findings`` and ``egalim_canteen_quality``.
+
+    ``lines`` has the lines as they are counted (effective family and characteristics, see
+    ``enrich``); the rules on the file's own values (EG09–EG11) read ``egalim_lines``.
+    """
     con.execute(
         "CREATE TABLE egalim_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
         "title VARCHAR, explanation VARCHAR, hint VARCHAR)"
@@ -117,15 +145,40 @@ def create_findings(con: duckdb.DuckDBPyConnection) -> None:
     selects = [
         f"""SELECT '{rule}' AS rule_id, line_key, canteen_key, year(purchase_date) AS year,
                 month(purchase_date) AS month, {value} AS value
-            FROM egalim_lines WHERE {cond}"""
+            FROM {lines} WHERE {cond}"""
         for rule, (cond, value) in line_rules.items()
+    ]
+    # The article rules only apply when the profile has a nomenclature.
+    has_articles = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'egalim_articles'"
+    ).fetchall()[0][0] and con.execute("SELECT count(*) FROM egalim_articles").fetchall()[0][0]
+    nomenclature = "true" if has_articles else "false"
+    file_rules = {
+        "EG09": (
+            CONTRADICTS_MATRIX,
+            f"concat('ligne : ', array_to_string({egalim_codes('characteristics')}, ','), "
+            f"' ; matrice : ', array_to_string({egalim_codes('matrix_characteristics')}, ','))",
+        ),
+        "EG10": (f"article_code IS NOT NULL AND article_source = 'none' AND {nomenclature}",
+                 "article_code"),
+        "EG11": (f"article_code IS NULL AND article_source = 'none' AND {nomenclature}",
+                 "description"),
+    }
+    selects += [
+        f"""SELECT '{rule}' AS rule_id, line_key, canteen_key, year(purchase_date) AS year,
+                month(purchase_date) AS month, {value} AS value
+            FROM egalim_lines WHERE {cond}"""
+        for rule, (cond, value) in file_rules.items()
     ]
     selects.append(
         """SELECT 'EG05', line_key, canteen_key, year(purchase_date), month(purchase_date),
                 CAST(price_ht AS VARCHAR)
-            FROM (SELECT *, median(price_ht) OVER (PARTITION BY article_code) AS med,
-                         count(*) OVER (PARTITION BY article_code) AS n
-                  FROM egalim_lines WHERE article_code IS NOT NULL)
+            FROM (SELECT *, median(price_ht) OVER w AS med, count(*) OVER w AS n
+                  FROM egalim_lines
+                  WHERE nomenclature_code IS NOT NULL OR article_code IS NOT NULL
+                  -- the nomenclature's article; else the supplier's own code
+                  WINDOW w AS (PARTITION BY coalesce(nomenclature_code,
+                                                     concat(supplier, '|', article_code))))
             WHERE n >= 5 AND med > 0 AND price_ht > 10 * med"""
     )
     # Months without purchases between a canteen's first and last month of the year, August

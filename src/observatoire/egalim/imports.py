@@ -71,12 +71,15 @@ def import_files(
     accept_partial: bool = False,
     mapping_path: Path | None = None,
     source: str = "import",
+    mapping: ColumnMapping | None = None,
 ) -> list[ImportOutcome]:
-    """Import every file under ``paths`` (folders included)."""
+    """Import every file under ``paths`` (folders included), read with ``mapping`` (or the one
+    of ``mapping_path``) when they are not in a ma-cantine format."""
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
     canteens = directory(settings)
-    mapping = ColumnMapping.from_toml(mapping_path) if mapping_path else None
+    if mapping_path:
+        mapping = ColumnMapping.from_toml(mapping_path)
     outcomes = []
     for path in iter_files(paths):
         sha = store.sha256_of(path)

@@ -1,7 +1,9 @@
 """Egalim in the build and on the read side.
 
 Build step: the profile's canteens (``egalim_canteens``), the purchase lines of every Egalim load
-(``egalim_lines``, from their staging Parquet files), the results (``compute``), the data-quality
+(``egalim_lines``, from their staging Parquet files), the nomenclature (``egalim_articles``), the
+supplier matrices (``egalim_matrix``) and contracts (``egalim_contracts``) the lines inherit from
+(``enrich``), the results (``compute``), the data-quality
 findings of catering (``egalim_findings``) and the fact tables of the indicators F01–F06
 (``indicator_purchase_lines``, ``indicator_canteens``).
 """
@@ -19,8 +21,14 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.egalim import compute
 from observatoire.egalim.codes import FAMILIES
+from observatoire.egalim.contracts import create_contracts, read_contracts
+from observatoire.egalim.decisions import DecisionStore
+from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
+from observatoire.egalim.matrices import KIND as MATRIX_KIND
+from observatoire.egalim.matrices import create_matrix
+from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Load
@@ -29,6 +37,9 @@ from observatoire.warehouse import open_warehouse
 #: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
 KIND = "egalim"
 SIMULATED_SOURCE = "simulation"
+
+#: The temporary view the results and findings read (see ``enrich.EFFECTIVE_VIEW``).
+EFFECTIVE_LINES = "egalim_lines_effective"
 
 CANTEEN_COLUMNS = (
     "siret", "cantine_id", "uai", "nom", "commune_insee", "departement", "region", "mode_gestion",
@@ -41,7 +52,11 @@ CREATE TABLE egalim_lines (
     canteen_siret VARCHAR, canteen_id VARCHAR, description VARCHAR, supplier VARCHAR,
     supplier_siret VARCHAR, article_code VARCHAR, purchase_date DATE, price_ht DECIMAL(18,2),
     family VARCHAR, characteristics VARCHAR[], labels_known BOOLEAN, local_definition VARCHAR,
-    local_km INTEGER, raw_labels VARCHAR
+    local_km INTEGER, raw_labels VARCHAR,
+    nomenclature_code VARCHAR, article_source VARCHAR, effective_family VARCHAR,
+    family_source VARCHAR, matrix_load_id INTEGER, matrix_characteristics VARCHAR[],
+    contract_reference VARCHAR, effective_characteristics VARCHAR[],
+    effective_labels_known BOOLEAN, labels_source VARCHAR
 )"""
 
 
@@ -92,7 +107,8 @@ def insert_lines(
     """Append the staged lines of one file to ``egalim_lines``.
 
     Lines find their canteen by SIRET, else by ma-cantine's canteen id; a canteen the profile
-    no longer lists keeps its lines (with a finding): nothing is dropped.
+    no longer lists keeps its lines (with a finding): nothing is dropped. The effective values
+    start as the file's (see :mod:`enrich` for what the build adds).
     """
     con.execute(
         """
@@ -104,7 +120,10 @@ def insert_lines(
             coalesce(cs.departement, ci.departement),
             l.canteen_siret, l.canteen_id, l.description, l.supplier, l.supplier_siret,
             l.article_code, l.purchase_date, l.price_ht, l.family, l.characteristics,
-            l.labels_known, l.local_definition, l.local_km, l.raw_labels
+            l.labels_known, l.local_definition, l.local_km, l.raw_labels,
+            NULL, 'none', l.family, CASE WHEN l.family IS NULL THEN 'none' ELSE 'line' END,
+            NULL, NULL, NULL, l.characteristics, l.labels_known,
+            CASE WHEN l.labels_known THEN 'line' ELSE 'none' END
         FROM read_parquet(?) l
         LEFT JOIN egalim_canteens cs ON cs.siret = l.canteen_siret
         LEFT JOIN egalim_canteens ci
@@ -141,10 +160,12 @@ def create_canteens(con: duckdb.DuckDBPyConnection, rows: list[dict[str, str]]) 
 
 
 def compute_all(con: duckdb.DuckDBPyConnection) -> None:
-    """Everything derived from ``egalim_canteens`` and ``egalim_lines``."""
-    compute.compute(con)
-    create_findings(con)
+    """Everything derived from ``egalim_canteens`` and ``egalim_lines`` (its effective values)."""
+    con.execute(EFFECTIVE_VIEW)
+    compute.compute(con, EFFECTIVE_LINES)
+    create_findings(con, EFFECTIVE_LINES)
     con.execute(INDICATOR_TABLES)
+    con.execute(f"DROP VIEW {EFFECTIVE_LINES}")
 
 
 INDICATOR_TABLES = """
@@ -172,8 +193,12 @@ def build_into(
 ) -> None:
     """The Egalim step of the build (tables are created even when there is nothing to count)."""
     create_canteens(con, read_canteens(profile))
-    usable = [ld for ld in loads if ld.kind == KIND and ld.status in ("loaded", "partial")]
-    _lines_table(con, settings, usable)
+    usable = [ld for ld in loads if ld.status in ("loaded", "partial")]
+    _lines_table(con, settings, [ld for ld in usable if ld.kind == KIND])
+    create_articles(con, read_nomenclature(profile.nomenclature_file))
+    create_matrix(con, settings, [ld for ld in usable if ld.kind == MATRIX_KIND])
+    create_contracts(con, read_contracts(profile.contracts_file))
+    enrich(con, DecisionStore.of_home(settings.home).accepted())
     compute_all(con)
 
 
@@ -369,6 +394,21 @@ def canteen(
         "simulated": simulated,
         "targets": _targets(con),
     }
+
+
+def lines_without_article(
+    con: duckdb.DuckDBPyConnection,
+) -> list[tuple[str, int, float, str | None]]:
+    """Descriptions of the lines without an article of the nomenclature: (description, lines,
+    amount, family), for the mapping suggestions."""
+    return [
+        (d, int(n), float(v or 0), f)
+        for d, n, v, f in con.execute(
+            """SELECT description, count(*), sum(price_ht), min(effective_family)
+               FROM egalim_lines WHERE article_source = 'none' AND description IS NOT NULL
+               GROUP BY description ORDER BY description"""
+        ).fetchall()
+    ]
 
 
 def declared_ratios(profile: Profile) -> dict[str, dict[int, tuple[float | None, float | None]]]:

@@ -40,6 +40,28 @@ OTHER_LABELS: dict[str, list[tuple[str, int]]] = {
 }
 
 SUPPLIERS = [f"Fournisseur simulé {n:02d}" for n in range(1, 13)]
+
+#: With a nomenclature: the suppliers that send a matrix (one per family group), the raw label
+#: strings they write for an article (weights; "" = no label), and the fictitious SIRET of the
+#: supplier of the example contract (``profiles/demonstration/egalim/marches.csv``).
+MATRIX_SUPPLIERS: dict[str, tuple[str, ...]] = {
+    "Fournisseur simulé 01": ("VIANDES_VOLAILLES", "CHARCUTERIE"),
+    "Fournisseur simulé 02": ("PRODUITS_DE_LA_MER",),
+    "Fournisseur simulé 03": ("FRUITS_ET_LEGUMES", "PRODUITS_LAITIERS"),
+}
+MATRIX_LABELS: dict[str, list[tuple[str, int]]] = {
+    "VIANDES_VOLAILLES": [("AB", 3), ("LR", 3), ("Label Rouge, IGP", 1), ("VBF", 2), ("", 3)],
+    "CHARCUTERIE": [("Agriculture biologique", 1), ("Label Rouge", 2), ("", 3)],
+    "PRODUITS_DE_LA_MER": [("MSC", 3), ("Pêche durable", 2), ("AB", 1), ("", 2)],
+    "FRUITS_ET_LEGUMES": [("AB", 4), ("en conversion", 1), ("HVE", 3), ("", 3)],
+    "PRODUITS_LAITIERS": [("AB", 3), ("AOP", 3), ("Bleu-Blanc-Cœur", 1), ("", 3)],
+}
+CONTRACT_SUPPLIER = ("Fournisseur simulé 12", "99999999900013")
+
+Article = tuple[str, str, str]  # code, label, family
+#: Per matrix supplier: article code → (raw labels as written, characteristic codes).
+Matrices = dict[str, dict[str, tuple[str, list[str]]]]
+
 HEADER = [
     "siret", "description", "fournisseur", "date", "prix_ht", "famille_produits",
     "categories_egalim", "origine", "est_circuit_court", "est_local", "definition_local",
@@ -47,8 +69,54 @@ HEADER = [
 ]
 
 
+#: The columns of the simulated export when there is a nomenclature (read with ``MAPPING``).
+MAPPED_HEADER = [
+    "siret", "description", "fournisseur", "siret_fournisseur", "code_article", "date",
+    "prix_ht", "famille_produits", "labels", "origine", "definition_local",
+]
+
+#: How the importer reads that export: an empty labels and origin cell means "labels unknown"
+#: (the line takes its matrix article's), "aucun" means "no label".
+MAPPING = {
+    "name": "Export simulé de la démonstration (avec codes articles)",
+    "empty_labels": "unknown",
+    "columns": {
+        "canteen_siret": "siret", "description": "description", "supplier": "fournisseur",
+        "supplier_siret": "siret_fournisseur", "article_code": "code_article",
+        "purchase_date": "date", "price_ht": "prix_ht", "family": "famille_produits",
+        "labels": ["labels", "origine"], "local_definition": "definition_local",
+    },
+    "labels": {"aucun": ""},
+}
+
+
 def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
     return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
+
+
+def write_simulated_matrices(folder: Path, articles: list[Article], seed: int = 2026) -> Matrices:
+    """One matrix file per matrix supplier (``matrice-fournisseur-simule-NN.csv`` in ``folder``),
+    as a supplier would write it: its own reference, the nomenclature code, the designation, raw
+    label strings and the origin. Returns what each article's labels mean (for the lines)."""
+    from observatoire.egalim.matrices import normalise_row
+
+    rng = random.Random(seed)
+    out: Matrices = {}
+    for supplier, families in MATRIX_SUPPLIERS.items():
+        number = supplier[-2:]
+        rows = out.setdefault(supplier, {})
+        path = folder / f"matrice-fournisseur-simule-{number}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";")
+            writer.writerow(["Référence", "Code nomenclature", "Désignation", "Labels", "Origine"])
+            for code, label, family in articles:
+                if family not in families:
+                    continue
+                raw = _pick(rng, MATRIX_LABELS[family])
+                origin = "France" if rng.random() < 0.7 else "Union européenne"
+                writer.writerow([f"F{number}-{code}", code, f"{label} (simulé)", raw, origin])
+                rows[code] = (raw, normalise_row(raw, origin)[0])
+    return out
 
 
 def write_simulated_purchases(
@@ -59,19 +127,27 @@ def write_simulated_purchases(
     end: date = date(2026, 10, 31),
     lines_per_month: int = 30,
     seed: int = 2026,
+    articles: list[Article] | None = None,
+    matrices: Matrices | None = None,
 ) -> int:
     """Write the lines of every canteen with a SIRET between ``start`` and ``end``.
 
     ``declared`` maps a SIRET to its declared (bio, Egalim excluding bio) ratios. Returns the
-    number of lines written.
+    number of lines written. With ``articles`` (a nomenclature) the file is an export with
+    article codes (``MAPPED_HEADER``, read with ``MAPPING``): a line of a matrix supplier
+    (``matrices``) leaves its labels empty half of the time (it takes its matrix article's),
+    else writes them, rarely wrongly (a contradiction); 2 % of the lines have no article code.
     """
     rng = random.Random(seed)
     families = list(FAMILY_MIX)
     weights = [FAMILY_MIX[f][0] / FAMILY_MIX[f][1] for f in families]  # value → line counts
     written = 0
+    by_family: dict[str, list[Article]] = {}
+    for article in articles or []:
+        by_family.setdefault(article[2], []).append(article)
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(HEADER)
+        out.writerow(MAPPED_HEADER if articles else HEADER)
         for canteen in canteens:
             siret = canteen.get("siret")
             if not siret:
@@ -113,10 +189,18 @@ def write_simulated_purchases(
                     if not origin and rng.random() < 0.5:
                         origin = "EUROPE"
                     is_local = origin == "FRANCE" and rng.random() < 0.3
+                    supplier = rng.choice(SUPPLIERS)
+                    if articles:
+                        out.writerow(_mapped_row(
+                            rng, siret, day, amount, family, labels, origin, is_local, supplier,
+                            by_family.get(family, []), (matrices or {}).get(supplier, {}),
+                        ))
+                        written += 1
+                        continue
                     out.writerow([
                         siret,
                         f"Article simulé ({family.lower().replace('_', ' ')})",
-                        rng.choice(SUPPLIERS),
+                        supplier,
                         day.isoformat(),
                         f"{amount:.2f}",
                         family,
@@ -130,3 +214,34 @@ def write_simulated_purchases(
                     written += 1
                 month = (month + timedelta(days=32)).replace(day=1)
     return written
+
+
+def _mapped_row(
+    rng: random.Random, siret: str, day: date, amount: float, family: str, labels: list[str],
+    origin: str, is_local: bool, supplier: str, articles: list[Article],
+    matrix: dict[str, tuple[str, list[str]]],
+) -> list[str]:
+    code, label, _ = rng.choice(articles) if articles else ("", "Article simulé", family)
+    description = label if rng.random() < 0.7 else label.upper()
+    if rng.random() < 0.02:  # no article code: only the description (mapping suggestions)
+        code, description = "", f"{label} {rng.choice(['5 kg', 'vrac', 'colis', 'bte'])}"
+    cells = list(labels)
+    if is_local:
+        cells.append("LOCAL")
+    if code in matrix:
+        matrix_codes = [c for c in matrix[code][1] if c not in ("FRANCE", "EUROPE")]
+        draw = rng.random()
+        if draw < 0.5:
+            cells, origin = [], ""  # labels unknown: the matrix article's
+        elif draw < 0.99:
+            cells = matrix_codes + (["LOCAL"] if is_local else [])
+        else:
+            cells = ["HVE"] if "HVE" not in matrix_codes else ["BIO"]  # contradicts the matrix
+    labels_cell = ",".join(cells) if (cells or origin) else ""
+    if not labels_cell and not origin and code not in matrix:
+        labels_cell = "aucun"
+    supplier_siret = CONTRACT_SUPPLIER[1] if supplier == CONTRACT_SUPPLIER[0] else ""
+    return [
+        siret, f"{description} (simulé)", supplier, supplier_siret, code, day.isoformat(),
+        f"{amount:.2f}", family, labels_cell, origin, "REGION" if "LOCAL" in cells else "",
+    ]

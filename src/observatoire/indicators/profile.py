@@ -191,6 +191,10 @@ class Profile:
     canteens_file: Path | None = None
     #: Yearly ratios the canteens declared on ma-cantine (``[egalim] declarations``), if any.
     declarations_file: Path | None = None
+    #: The shared nomenclature of food articles (``[egalim] nomenclature``), if any.
+    nomenclature_file: Path | None = None
+    #: Contracts and lots with environmental criteria (``[egalim] marches``), if any.
+    contracts_file: Path | None = None
 
     def indicator(self, indicator_id: str) -> Indicator | None:
         versions = [i for i in self.indicators if i.id == indicator_id]
@@ -657,8 +661,9 @@ def _profile(raw: _Raw) -> Profile:
     digest = hashlib.sha256()
     for path in raw.files:
         digest.update(path.read_bytes())
-    canteens_file, declarations_file = _egalim_files(s.get("egalim", {}), where("egalim"))
-    for extra in (canteens_file, declarations_file):
+    egalim_files = _egalim_files(s.get("egalim", {}), where("egalim"))
+    canteens_file, declarations_file = egalim_files["establishments"], egalim_files["declarations"]
+    for extra in egalim_files.values():
         if extra:
             digest.update(extra.read_bytes())
     if canteens_file is None:  # no canteens: catering data is not collected by this profile
@@ -684,26 +689,29 @@ def _profile(raw: _Raw) -> Profile:
         files=tuple(str(p) for p in raw.files),
         canteens_file=canteens_file,
         declarations_file=declarations_file,
+        nomenclature_file=egalim_files["nomenclature"],
+        contracts_file=egalim_files["marches"],
     )
 
 
-def _egalim_files(section: Any, where: str) -> tuple[Path | None, Path | None]:
-    """``[egalim]``: the establishments and declarations CSV files, relative to the profile.toml
-    that names them."""
+def _egalim_files(section: Any, where: str) -> dict[str, Path | None]:
+    """``[egalim]``: the establishments, declarations, nomenclature and contracts CSV files,
+    relative to the profile.toml that names them (their content is checked where it is read)."""
     if not isinstance(section, dict):
         raise _Problem("« egalim » doit être une table [egalim].", where)
-    keys = ("establishments", "declarations")
+    keys = ("establishments", "declarations", "nomenclature", "marches")
     unknown = set(section) - set(keys)
     if unknown:
         raise _Problem(
             f"Clé inconnue dans [egalim] : {', '.join(sorted(unknown))}.",
             where,
-            "Clés possibles : establishments (établissements), declarations (télédéclarations).",
+            "Clés possibles : establishments (établissements), declarations (télédéclarations), "
+            "nomenclature (articles), marches (critères environnementaux des marchés).",
         )
-    paths: list[Path | None] = []
+    paths: dict[str, Path | None] = {}
     for key in keys:
         if key not in section:
-            paths.append(None)
+            paths[key] = None
             continue
         path = Path(where).parent / str(section[key])
         if not path.is_file():
@@ -712,8 +720,8 @@ def _egalim_files(section: Any, where: str) -> tuple[Path | None, Path | None]:
                 where,
                 "Donnez un chemin relatif au dossier du profil (ex. egalim/etablissements.csv).",
             )
-        paths.append(path)
-    return paths[0], paths[1]
+        paths[key] = path
+    return paths
 
 
 def load_profile(ref: str = DEFAULT_PROFILE) -> Profile:

@@ -1,0 +1,294 @@
+"""Supplier matrices: per supplier and article, the labels and origin as the supplier writes them.
+
+``observatoire egalim matrice FICHIER --fournisseur NOM [--siret SIRET]`` lands the file
+unchanged (content-addressed), reads it (CSV, TSV or XLSX, see :mod:`reading`), normalises every
+raw label string to a characteristic code (:func:`labels.resolve_label`: "AB" and "en conversion"
+→ BIO, "LR" → LABEL_ROUGE, MSC → nothing with a warning…), keeps the raw strings for audit, and
+writes the rows to ``staging/egalim-matrice/<sha256>.parquet``; the load log records the file
+with ``kind = "egalim-matrice"``. The build reads the staged rows into ``egalim_matrix``.
+
+Columns are found by their header (case, accents and punctuation ignored): the supplier's
+article reference and/or the nomenclature code (at least one), a designation, the labels (one
+cell, several labels separated by ``,`` ``;`` or ``|``) and the origin.
+
+A newer matrix of a supplier replaces the older ones as a whole (the supplier sends its
+catalogue again): in the build only the rows of the latest load of each supplier are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from observatoire.config import Settings
+from observatoire.egalim.labels import CODE_ORDER, normalise_label, resolve_label
+from observatoire.egalim.reading import NotATable, open_table
+from observatoire.errors import ConfigError
+from observatoire.landing import store
+from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.ingest import iter_files
+
+KIND = "egalim-matrice"
+
+#: Accepted headers (after :func:`labels.normalise_label`) for each role.
+HEADERS: dict[str, tuple[str, ...]] = {
+    "article_ref": ("reference", "ref", "reference fournisseur", "ref fournisseur",
+                    "reference article", "code fournisseur", "article ref"),
+    "article_code": ("code", "code article", "code nomenclature", "nomenclature",
+                     "article code", "code egalim"),
+    "designation": ("designation", "libelle", "description", "produit", "article"),
+    "labels": ("labels", "label", "signes de qualite", "signe de qualite", "caracteristiques",
+               "certifications"),
+    "origin": ("origine", "pays d origine", "provenance"),
+}
+
+_LABEL_SPLIT = re.compile(r"[,;|]")
+
+SCHEMA = pa.schema([
+    ("line_number", pa.int64()),
+    ("supplier", pa.string()),
+    ("supplier_siret", pa.string()),
+    ("article_ref", pa.string()),
+    ("article_code", pa.string()),
+    ("designation", pa.string()),
+    ("raw_labels", pa.string()),
+    ("origin", pa.string()),
+    ("characteristics", pa.list_(pa.string())),
+    ("warnings", pa.string()),
+])
+
+MATRIX_DDL = """
+CREATE TABLE egalim_matrix (
+    load_id INTEGER, line_number BIGINT, supplier VARCHAR, supplier_siret VARCHAR,
+    supplier_key VARCHAR, article_ref VARCHAR, article_code VARCHAR, designation VARCHAR,
+    characteristics VARCHAR[], raw_labels VARCHAR, origin VARCHAR, warnings VARCHAR
+)"""
+
+#: SQL: the key a supplier is matched on, from a SIRET column and a name column: the SIRET when
+#: there is one, else the name in lower case without accents and punctuation.
+SUPPLIER_KEY = (
+    "coalesce(nullif({siret}, ''), 'nom:' || trim(regexp_replace(lower(strip_accents("
+    "coalesce({name}, ''))), '[^a-z0-9]+', ' ', 'g')))"
+)
+
+
+def supplier_key_sql(siret: str, name: str) -> str:
+    return SUPPLIER_KEY.format(siret=siret, name=name)
+
+
+@dataclass
+class MatrixReport:
+    """What reading one matrix file gave: counts, errors (blocking) and warnings."""
+
+    status: str = "rejected"  # loaded | partial | rejected
+    rows_read: int = 0
+    kept: int = 0
+    set_aside: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "statut": self.status, "lignes_lues": self.rows_read, "gardees": self.kept,
+            "ecartees": self.set_aside, "erreurs": self.errors, "avertissements": self.warnings,
+            "colonnes": self.columns,
+        }
+
+
+def _roles(header: list[str]) -> dict[str, int]:
+    keys = [normalise_label(h) for h in header]
+    found: dict[str, int] = {}
+    for role, names in HEADERS.items():
+        for i, key in enumerate(keys):
+            if key in names and i not in found.values():
+                found[role] = i
+                break
+    return found
+
+
+def split_labels(cell: str) -> list[str]:
+    return [part.strip() for part in _LABEL_SPLIT.split(cell) if part.strip()]
+
+
+def normalise_row(raw_labels: str, origin: str) -> tuple[list[str], list[str]]:
+    """Characteristic codes (stable order) and warnings for one row's raw labels and origin."""
+    codes: set[str] = set()
+    warnings: list[str] = []
+    for raw in split_labels(raw_labels):
+        meaning = resolve_label(raw)
+        if meaning is None:
+            warnings.append(f"libellé inconnu « {raw} » : ignoré")
+            continue
+        if meaning.code:
+            codes.add(meaning.code)
+        if meaning.warning:
+            warnings.append(f"« {raw} » : {meaning.warning}")
+    if origin.strip():
+        meaning = resolve_label(origin)
+        if meaning is not None and meaning.code:
+            codes.add(meaning.code)
+    return [c for c in CODE_ORDER if c in codes], warnings
+
+
+def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> MatrixReport:
+    """Read one matrix file and write its rows to ``out`` (Parquet) unless it is rejected."""
+    report = MatrixReport()
+    rows: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    with ExitStack() as stack:
+        try:
+            table = open_table(path, stack, separator=None, batch_size=10_000)
+        except NotATable as exc:
+            report.errors.append({"message": exc.message, "hint": exc.hint})
+            return report
+        roles = _roles(table.header)
+        report.columns = {role: table.header[i] for role, i in roles.items()}
+        if "article_ref" not in roles and "article_code" not in roles:
+            report.errors.append({
+                "line": 1, "column": "",
+                "message": "Aucune colonne de référence d'article ni de code de nomenclature.",
+                "hint": "Nommez une colonne « reference » (référence du fournisseur) ou "
+                "« code » (code de la nomenclature), et une colonne « labels ».",
+            })
+            return report
+        if "labels" not in roles:
+            report.errors.append({
+                "line": 1, "column": "", "message": "Aucune colonne de labels.",
+                "hint": "Nommez « labels » la colonne des signes de qualité.",
+            })
+            return report
+
+        def cell(cells: list[str], role: str) -> str:
+            i = roles.get(role)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        for lines, batch in table.batches:
+            for number, cells in zip(lines, batch, strict=True):
+                if not any(c.strip() for c in cells):
+                    continue
+                report.rows_read += 1
+                ref, code = cell(cells, "article_ref"), cell(cells, "article_code")
+                if not (ref or code):
+                    report.set_aside += 1
+                    report.errors.append({
+                        "line": number, "column": "", "message":
+                        "Ligne sans référence ni code d'article.",
+                        "hint": "Donnez la référence ou le code de l'article.",
+                    })
+                    continue
+                raw, origin = cell(cells, "labels"), cell(cells, "origin")
+                codes, warnings = normalise_row(raw, origin)
+                for w in warnings:
+                    report.warnings.append({
+                        "line": number, "column": report.columns["labels"], "message": w,
+                        "hint": "Vérifiez le libellé avec le fournisseur ; il est gardé tel "
+                        "quel (raw_labels) mais ne compte pas.",
+                    })
+                for name, value in (
+                    ("line_number", number), ("supplier", supplier),
+                    ("supplier_siret", siret or None), ("article_ref", ref or None),
+                    ("article_code", code or None),
+                    ("designation", cell(cells, "designation") or None),
+                    ("raw_labels", raw or None), ("origin", origin or None),
+                    ("characteristics", codes), ("warnings", " ; ".join(warnings) or None),
+                ):
+                    rows[name].append(value)
+                report.kept += 1
+    if report.kept == 0:
+        if not report.errors:
+            report.errors.append({"message": "La matrice ne contient aucun article.",
+                                  "hint": "Vérifiez le fichier : une ligne par article."})
+        return report
+    pq.write_table(pa.table(rows, schema=SCHEMA), out)
+    report.status = "partial" if report.set_aside else "loaded"
+    return report
+
+
+@dataclass
+class MatrixOutcome:
+    load: Load
+    new: bool
+    report: MatrixReport | None = None
+
+
+def staging_path(settings: Settings, sha256: str) -> Path:
+    return settings.staging_dir / KIND / f"{sha256}.parquet"
+
+
+def import_matrices(
+    settings: Settings, paths: list[Path], supplier: str, siret: str | None = None,
+    source: str = "import",
+) -> list[MatrixOutcome]:
+    """Land, read and log every matrix file under ``paths`` for one supplier."""
+    supplier = supplier.strip()
+    if not supplier:
+        raise ConfigError("Le nom du fournisseur est vide.", where="--fournisseur",
+                          hint="Donnez le nom du fournisseur tel qu'il figure sur les achats.")
+    siret = (siret or "").replace(" ", "") or None
+    if siret is not None and not (siret.isdigit() and len(siret) == 14):
+        raise ConfigError(f"SIRET « {siret} » invalide (14 chiffres attendus).", where="--siret",
+                          hint="Donnez le SIRET du fournisseur, ou omettez l'option.")
+    settings.ensure_home()
+    catalog = Catalog(settings.catalog_path)
+    outcomes = []
+    for path in iter_files(paths):
+        sha = store.sha256_of(path)
+        previous = catalog.find(sha)
+        if previous is not None:
+            outcomes.append(MatrixOutcome(previous, new=False))
+            continue
+        t0 = time.perf_counter()
+        store.store(settings.landing_dir, path, sha)
+        out = staging_path(settings, sha)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = read_matrix(path, out, supplier, siret)
+        load = Load(
+            sha256=sha, source=source, file_name=path.name,
+            original_path=str(path.resolve()), size_bytes=path.stat().st_size, kind=KIND,
+            format=KIND,
+            format_label=f"Matrice du fournisseur « {supplier} »"
+            + (f" (SIRET {siret})" if siret else ""),
+            records=report.kept, marches=0, concessions=0, status=report.status,
+            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            duration_s=round(time.perf_counter() - t0, 3), parser_version=None,
+            errors=report.errors + report.warnings,
+        )
+        catalog.add(load)
+        outcomes.append(MatrixOutcome(load, new=True, report=report))
+    return outcomes
+
+
+def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> None:
+    """``egalim_matrix``: the rows of the latest usable matrix of each supplier."""
+    con.execute(MATRIX_DDL)
+    for load in loads:
+        path = staging_path(settings, load.sha256)
+        if not path.exists():
+            raise ConfigError(
+                f"Les articles de la matrice « {load.file_name} » sont introuvables.",
+                where=str(path),
+                hint="Réimportez la matrice avec « observatoire egalim matrice ».",
+            )
+        con.execute(
+            f"""INSERT INTO egalim_matrix
+                SELECT ?, line_number, supplier, supplier_siret,
+                    {supplier_key_sql("supplier_siret", "supplier")}, article_ref, article_code,
+                    designation, characteristics, raw_labels, origin, warnings
+                FROM read_parquet(?)""",
+            [load.load_id, str(path)],
+        )
+    # A newer matrix of the same supplier replaces the older ones as a whole.
+    con.execute(
+        """DELETE FROM egalim_matrix WHERE load_id < (
+               SELECT max(m.load_id) FROM egalim_matrix m
+               WHERE m.supplier_key = egalim_matrix.supplier_key)"""
+    )
