@@ -53,7 +53,11 @@ import duckdb
 
 from observatoire.config import Settings
 from observatoire.egalim import service
+from observatoire.egalim.contracts import create_contracts
+from observatoire.egalim.enrich import enrich
 from observatoire.egalim.importer import CanteenDirectory, import_purchases
+from observatoire.egalim.matrices import create_matrix
+from observatoire.egalim.nomenclature import create_articles
 
 HEADER = (
     "siret,description,fournisseur,date,prix_ht,famille_produits,categories_egalim,origine,"
@@ -140,6 +144,11 @@ def results(parquet: Path, folder: Path) -> tuple[float, float, int]:
          "mode_gestion": "direct"} for n, s in enumerate(SIRETS)])
     con.execute(service.LINES_DDL)
     service.insert_lines(con, parquet, 1, parquet.name, False)
+    # no nomenclature, matrix or contract here: the enrichment still runs over every line
+    create_articles(con, [])
+    create_matrix(con, settings, [])
+    create_contracts(con, [])
+    enrich(con, {})
     service.compute_all(con)
     con.execute("CHECKPOINT")
     wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
