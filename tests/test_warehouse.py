@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from observatoire.config import Settings
+
 from .conftest import DEMO, Warehouse
 
 V1 = {
@@ -403,3 +405,21 @@ def test_finding_ids_are_unique(demo_warehouse: Warehouse) -> None:
     total, distinct = demo_warehouse.rows(
         "SELECT count(*), count(DISTINCT finding_id) FROM findings")[0]
     assert total == distinct > 10_000
+
+
+def test_a_warehouse_of_another_schema_version_is_refused_clearly(tmp_path: Path) -> None:
+    """A warehouse built by an older version (no or another schema_version) is not read: the
+    user is told to rebuild, instead of a page failing on a missing column."""
+    import duckdb
+
+    from observatoire.errors import WarehouseMissing
+    from observatoire.warehouse import open_warehouse
+
+    settings = Settings(home=tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("CREATE TABLE build_info (build_id INTEGER, schema_version INTEGER)")
+    con.execute("INSERT INTO build_info VALUES (1, 1)")
+    con.close()
+    with pytest.raises(WarehouseMissing, match="version antérieure") as raised:
+        open_warehouse(settings)
+    assert "observatoire build" in raised.value.hint

@@ -36,6 +36,26 @@ def _connect(path: Path, identity: tuple[int, int]) -> duckdb.DuckDBPyConnection
         link.unlink(missing_ok=True)
 
 
+#: Version of the warehouse's tables and columns, written by the build (``build_info``). Bump it
+#: when a table or column the read side uses changes: a warehouse built by an older version is
+#: then refused with a clear message instead of failing on a missing column.
+SCHEMA_VERSION = 2
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'build_info' "
+        "AND column_name = 'schema_version'").fetchall()[0][0]
+    version = (con.execute("SELECT max(schema_version) FROM build_info").fetchall()[0][0]
+               if found else None)
+    if version != SCHEMA_VERSION:
+        raise WarehouseMissing(
+            "L'entrepôt en service a été construit par une version antérieure de l'observatoire.",
+            where=str(path),
+            hint="Reconstruisez-le : observatoire build (les fichiers déposés sont réutilisés).",
+        )
+
+
 def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A read-only cursor on the warehouse in service; close it when done.
 
@@ -56,7 +76,13 @@ def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     with _LOCK:
         known = _OPEN.get(str(path))
         if known is None or known[0] != identity:
-            known = (identity, _connect(path, identity))
+            con = _connect(path, identity)
+            try:
+                _check_schema(con, path)
+            except WarehouseMissing:
+                con.close()
+                raise
+            known = (identity, con)
             _OPEN[str(path)] = known
         return known[1].cursor()
 

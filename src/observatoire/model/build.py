@@ -39,7 +39,7 @@ from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
 from observatoire.stewardship.store import StaleCorrection, decisions, mark_stale
-from observatoire.warehouse import scalar, table_counts
+from observatoire.warehouse import SCHEMA_VERSION, scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
 #: memory (spilled to the work folder beyond the limit): compressing them into the warehouse file
@@ -337,9 +337,9 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             )
             con.execute("""CREATE TABLE build_info (build_id INTEGER, started_at TIMESTAMP,
                 finished_at TIMESTAMP, parser_version VARCHAR, software_version VARCHAR,
-                input_fingerprint VARCHAR, reconciled BOOLEAN)""")
+                input_fingerprint VARCHAR, reconciled BOOLEAN, schema_version INTEGER)""")
             con.execute(
-                "INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     build_id,
                     started_at.replace("+00:00", ""),
@@ -348,6 +348,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
                     __version__,
                     _fingerprint(loads),
                     reconciled,
+                    SCHEMA_VERSION,
                 ],
             )
             con.execute("CHECKPOINT")

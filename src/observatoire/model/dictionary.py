@@ -436,6 +436,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "software_version": "Observatoire version.",
             "input_fingerprint": "Hash of the loaded files: same inputs, same fingerprint.",
             "reconciled": "Every file reconciles.",
+            "schema_version": "Version of the warehouse's tables; readers refuse another one "
+            "(rebuild).",
         },
     ),
 }
