@@ -190,14 +190,17 @@ def search(
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
         rows = _dicts(con.execute(
             f"""WITH m AS MATERIALIZED (
-                    SELECT c.uid, c.notification_date, c.amount, {buyer_name} AS buyer_name
+                    SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
+                        {buyer_name} AS buyer_name
                     FROM contracts c {m_joins} WHERE {where}),
                 totals AS (SELECT count(*) AS n, sum(amount) AS total,
                                   count(*) - count(amount) AS unknown FROM m),
-                page AS (SELECT uid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?)
+                page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
+                -- the page's rows fetched by row id: no scan of every contract to join them
+                pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
                 SELECT {LIST_COLUMNS}, totals.n AS _n, totals.total AS _total,
                        totals.unknown AS _unknown
-                FROM page JOIN contracts c ON c.uid = page.uid
+                FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
                 CROSS JOIN totals
