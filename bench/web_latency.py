@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PAGES = {
     "baromètre": ("/", 100),
+    "baromètre, sans cache": ("/?n={n}", 100),
     "explorateur filtré": ("/marches/?annee=2019&procedure=Proc%C3%A9dure+adapt%C3%A9e"
                            "&tri=montant", 300),
     "explorateur, texte libre": ("/marches/?texte=travaux&annee=2018", 300),
