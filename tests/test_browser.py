@@ -109,3 +109,18 @@ def test_charts_become_interactive_where_javascript_runs(page: object, site: str
     year, value = (part.strip() for part in last.split(" : "))
     assert year in legend and value in legend.replace("\u202f", " ")
     p.screenshot(path=str(SHOTS / "indicateur-interactif.png"))  # type: ignore[attr-defined]
+
+
+def test_pages_fit_a_phone_screen(page: object, site: str) -> None:
+    """At a phone's width (375 px) no page scrolls sideways: wide tables scroll inside their
+    frame, cards and charts shrink."""
+    p: object = page
+    p.set_viewport_size({"width": 375, "height": 800})  # type: ignore[attr-defined]
+    try:
+        for path in ("/", "/marches/", "/indicateurs/marches-pme/", "/egalim/", "/qualite/"):
+            p.goto(site + path)  # type: ignore[attr-defined]
+            width = p.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+            assert width <= 376, (path, width)
+        p.screenshot(path=str(SHOTS / "telephone-qualite.png"))  # type: ignore[attr-defined]
+    finally:
+        p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
