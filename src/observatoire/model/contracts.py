@@ -328,7 +328,9 @@ SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract
     r.has_social_consideration, r.has_environmental_consideration,
     r.origin_eu_share, r.origin_fr_share, r.public_subsidy,
     agg.holder_count, agg.holder_categories, agg.holder_departements, agg.modification_count,
-    agg.record_count, agg.source_count, agg.sources, r.record_key AS primary_record_key
+    agg.record_count, agg.source_count, agg.sources, r.record_key AS primary_record_key,
+    -- filled by the corrections step (stewardship.apply.publish) for corrected contracts
+    CAST([] AS VARCHAR[]) AS corrected_fields
 FROM records r
 JOIN agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv

@@ -130,16 +130,20 @@ def publish(con: duckdb.DuckDBPyConnection) -> list[StaleCorrection]:
                  ELSE 'source_changed' END AS stale_reason,
             CASE WHEN action = 'set_value' THEN current_values END AS current_source_values
         FROM judged ORDER BY correction_id""")
-    restore = ", ".join(f"{f.raw_column} = s.{f.raw_column}" for f in FIELDS.values())
-    con.execute(f"""UPDATE source_records SET {restore}
-        FROM staged_source s
-        WHERE source_records.record_key = s.file_hash || '#' || s.position
-          AND source_records.uid IN (SELECT uid FROM corrected_values_work)""")
-    con.execute("ALTER TABLE contracts ADD COLUMN corrected_fields VARCHAR[] DEFAULT []")
-    con.execute("""UPDATE contracts SET corrected_fields = x.fields
-        FROM (SELECT uid, list(field ORDER BY field) AS fields FROM corrections_applied
-              WHERE action = 'set_value' AND status = 'applied' GROUP BY uid) x
-        WHERE contracts.uid = x.uid""")
+    # Nothing to restore or mark when no correction applies (the usual build): skip the passes
+    # over every record and contract.
+    if con.execute("SELECT count(*) FROM corrected_values_work").fetchall()[0][0]:
+        restore = ", ".join(f"{f.raw_column} = s.{f.raw_column}" for f in FIELDS.values())
+        con.execute(f"""UPDATE source_records SET {restore}
+            FROM staged_source s
+            WHERE source_records.record_key = s.file_hash || '#' || s.position
+              AND source_records.uid IN (SELECT uid FROM corrected_values_work)""")
+    if con.execute("SELECT count(*) FROM corrections_applied WHERE action = 'set_value' "
+                   "AND status = 'applied'").fetchall()[0][0]:
+        con.execute("""UPDATE contracts SET corrected_fields = x.fields
+            FROM (SELECT uid, list(field ORDER BY field) AS fields FROM corrections_applied
+                  WHERE action = 'set_value' AND status = 'applied' GROUP BY uid) x
+            WHERE contracts.uid = x.uid""")
     for table in ("corrections_work", "correction_matches_work", "corrected_values_work"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return [StaleCorrection(int(i), why) for i, why in con.execute(
