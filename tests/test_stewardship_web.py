@@ -407,11 +407,18 @@ def test_cpv_domain_mapping_is_proposed_decided_traced_and_applied(
     assert "déjà été décidée" in _text(again)
 
 
-def test_who_corrected_is_said_in_words(tmp_path: Path) -> None:
-    from observatoire.web.views import corrector
+def test_who_corrected_is_said_in_words() -> None:
+    """The wording comes from the profile the warehouse was built with (indicator_profile)."""
+    from observatoire.indicators.profile import load_profile
+    from observatoire.web.views import corrector_phrase
 
-    assert corrector(Settings(home=tmp_path, profile="region-bretagne")) == "la Région Bretagne"
-    assert corrector(Settings(home=tmp_path)) == "les gestionnaires des données"
+    def phrase(name: str) -> str:
+        profile = load_profile(name)
+        scope = "all_buyers" if profile.scope_all_buyers else "profile_buyers"
+        return corrector_phrase(profile.organisation, scope)
+
+    assert phrase("region-bretagne") == "la Région Bretagne"
+    assert phrase("generique") == "les gestionnaires des données"
 
 
 def test_every_gestion_page_meets_the_basic_accessibility_criteria(

@@ -18,8 +18,9 @@ from observatoire import datasets, explorer, formatting, reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.indicators import service
-from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
+from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
+from observatoire.warehouse import open_warehouse
 from observatoire.web import charts, maps
 from observatoire.web.exports import csv_response, json_response
 
@@ -263,10 +264,20 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResp
 
 def corrector(settings: Settings) -> str:
     """Who corrects the data, for « valeur corrigée par … »: the organisation of a profile
-    limited to its own buyers (« la Région Bretagne »), else its data stewards."""
-    profile = load_profile(settings.profile)
-    name = profile.organisation
-    if profile.scope_all_buyers or not name:
+    limited to its own buyers (« la Région Bretagne »), else its data stewards. Read from the
+    profile the warehouse was built with (no parsing of the profile's files per request)."""
+    con = open_warehouse(settings)
+    try:
+        row = con.execute("SELECT organisation, scope FROM indicator_profile").fetchone()
+    finally:
+        con.close()
+    name, scope = row if row else ("", "all_buyers")
+    return corrector_phrase(name, scope)
+
+
+def corrector_phrase(name: str, scope: str) -> str:
+    """« la Région Bretagne » for a profile limited to its buyers, else its data stewards."""
+    if scope != "profile_buyers" or not name:
         return "les gestionnaires des données"
     return f"la {name}" if name.startswith(("Région ", "Ville ", "Métropole ")) else name
 
