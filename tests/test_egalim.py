@@ -228,6 +228,11 @@ def test_dashboard_page_and_twins(client: object) -> None:
     assert "<svg" in text and "Côtes-d" in text
     twin = client.get("/egalim.json?annee=2025").json()  # type: ignore[attr-defined]
     assert twin["current"]["total"] == 2090
+    # what Lycée Auguste Pavie declared for 2022 (ma-cantine open data: 0.2002 and 0.1297)
+    pavie = next(c for c in twin["canteens"] if c["scope_key"] == PAVIE)
+    assert [(d["year"], d["bio"]) for d in pavie["declared"]] == [(2022, 0.2002)]
+    assert pavie["declared"][0]["egalim"] == pytest.approx(0.2002 + 0.1297)
+    assert "2022 : bio 20,0\u00a0%, Egalim 33,0\u00a0%" in text
     rows = list(csv.DictReader(io.StringIO(
         client.get("/egalim.csv?annee=2025").content.decode())))  # type: ignore[attr-defined]
     assert float({r["scope_key"]: r["egalim"] for r in rows}[PAVIE]) == 680

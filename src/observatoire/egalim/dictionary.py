@@ -59,6 +59,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "mode_gestion": "Management: direct or conceded.",
         },
     ),
+    "egalim_declarations": (
+        "The yearly ratios the canteens declared on ma-cantine (profile's `[egalim] "
+        "declarations`), shown beside the observatory's own results.",
+        {
+            "siret": "SIRET of the canteen.",
+            "year": "Year of the purchases declared.",
+            "bio_ratio": "Declared organic share (0–1); NULL when published empty (0 or unknown).",
+            "egalim_excluding_bio_ratio": "Declared Egalim share excluding organic (0–1).",
+        },
+    ),
     "egalim_lines": (
         "Every food purchase line imported (ma-cantine formats or mapped exports), with its "
         "provenance. Lines refused at import are not here: the load log lists them.",

@@ -11,6 +11,7 @@ findings of catering (``egalim_findings``) and the fact tables of the indicators
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,6 @@ import duckdb
 
 from observatoire.config import Settings
 from observatoire.egalim import compute
-from observatoire.egalim.codes import FAMILIES
 from observatoire.egalim.contracts import create_contracts, read_contracts
 from observatoire.egalim.decisions import DecisionStore
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
@@ -89,8 +89,8 @@ def read_canteens(profile: Profile) -> list[dict[str, str]]:
                 )
             rows.append({c: (row.get(c) or "").strip() for c in CANTEEN_COLUMNS})
     for column in ("siret", "cantine_id"):
-        seen = [r[column] for r in rows if r[column]]
-        twice = sorted({v for v in seen if seen.count(v) > 1})
+        counts = Counter(r[column] for r in rows if r[column])
+        twice = sorted(v for v, n in counts.items() if n > 1)
         if twice:
             raise ConfigError(
                 f"Établissement en double dans le fichier des établissements ({column} : "
@@ -193,6 +193,7 @@ def build_into(
 ) -> None:
     """The Egalim step of the build (tables are created even when there is nothing to count)."""
     create_canteens(con, read_canteens(profile))
+    create_declarations(con, declared_ratios(profile))
     usable = [ld for ld in loads if ld.status in ("loaded", "partial")]
     _lines_table(con, settings, [ld for ld in usable if ld.kind == KIND])
     create_articles(con, read_nomenclature(profile.nomenclature_file))
@@ -202,8 +203,17 @@ def build_into(
     compute_all(con)
 
 
-def families() -> dict[str, str]:
-    return dict(FAMILIES)
+def create_declarations(
+    con: duckdb.DuckDBPyConnection,
+    declared: dict[str, dict[int, tuple[float | None, float | None]]],
+) -> None:
+    """``egalim_declarations``: the ratios canteens declared on ma-cantine (profile file)."""
+    con.execute("CREATE TABLE egalim_declarations (siret VARCHAR, year INTEGER, "
+                "bio_ratio DOUBLE, egalim_excluding_bio_ratio DOUBLE)")
+    rows = [(siret, year, bio, others) for siret, years in declared.items()
+            for year, (bio, others) in years.items()]
+    if rows:
+        con.executemany("INSERT INTO egalim_declarations VALUES (?, ?, ?, ?)", rows)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -301,6 +311,14 @@ def overview(con: duckdb.DuckDBPyConnection, year: int | None = None) -> dict[st
             ORDER BY strip_accents(lower(c.nom)) NULLS LAST, r.scope_key""",
         [year],
     )
+    declared: dict[str, list[dict[str, Any]]] = {}
+    for d in _rows(con, "SELECT * FROM egalim_declarations ORDER BY siret, year", []):
+        bio, others = d["bio_ratio"], d["egalim_excluding_bio_ratio"]
+        declared.setdefault(d["siret"], []).append({
+            "year": d["year"], "bio": bio,
+            "egalim": None if bio is None or others is None else bio + others})
+    for c in canteens:
+        c["declared"] = declared.get(c["scope_key"], [])
     return {
         "year": year,
         "years": years,

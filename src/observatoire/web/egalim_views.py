@@ -15,7 +15,6 @@ from observatoire import formatting
 from observatoire.egalim import export, service
 from observatoire.egalim.codes import CATEGORY_LABELS, FAMILIES
 from observatoire.errors import WarehouseMissing
-from observatoire.indicators.profile import load_profile
 from observatoire.web import charts, maps
 from observatoire.web.exports import csv_response, json_response
 from observatoire.web.views import _settings, _unavailable, cached_by_warehouse
@@ -65,13 +64,6 @@ def dashboard(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
         return json_response(report)
     if fmt == "csv":
         return csv_response(report["canteens"], CANTEEN_COLUMNS, "egalim-cantines.csv")
-    declared = service.declared_ratios(load_profile(settings.profile))
-    for c in report["canteens"]:
-        ratios = declared.get(c["scope_key"], {})
-        c["declared"] = [
-            {"year": y, "bio": b, "egalim": None if b is None or o is None else b + o}
-            for y, (b, o) in sorted(ratios.items())
-        ]
     targets = report["targets"]
     by_commune: dict[str, tuple[float, float]] = {}
     for c in report["canteens"]:
