@@ -13,6 +13,7 @@ import pytest
 
 from observatoire.egalim import compute
 from observatoire.egalim.codes import FAMILIES, canonical_characteristic
+from observatoire.egalim.labels import resolve_label
 from observatoire.egalim.targets import objectives_met, summary_percentages
 
 VECTORS = Path(__file__).parent / "fixtures" / "egalim" / "test_vectors"
@@ -192,8 +193,11 @@ def test_niveau_2_counts_until_31_december_2026_only() -> None:
 
 
 def test_fish_without_a_qualifying_label_does_not_count() -> None:
-    """MSC is not the public écolabel: once normalised it carries no Egalim code."""
-    con = _one_line("PRODUITS_DE_LA_MER", [], "2025-03-01")
+    """MSC is not the public écolabel: the label table gives it no code (with a warning), so
+    an MSC-only fish line carries no Egalim characteristic."""
+    meaning = resolve_label("MSC")
+    assert meaning is not None and meaning.code is None and "privé" in meaning.warning
+    con = _one_line("PRODUITS_DE_LA_MER", [c for c in [meaning.code] if c], "2025-03-01")
     assert _value(con, "fish", 2025) == 100
     assert _value(con, "fish_egalim", 2025) == 0
     assert _value(con, "meat_fish_egalim", 2025) == 0

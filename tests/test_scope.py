@@ -77,8 +77,9 @@ def test_pages_outside_the_scope_are_not_found(scoped: tuple[Settings, str, str]
         settings, """SELECT h.supplier_key FROM contract_holders h JOIN contracts c USING (uid)
                      WHERE h.is_current GROUP BY 1
                      HAVING bool_and(left(c.buyer_siret, 9) <> ?) LIMIT 1""", siren)
-    if holders_out:  # a supplier that only worked for other buyers has no page on this site
-        assert explorer.supplier(settings, str(holders_out[0][0])) is None
+    assert holders_out  # the files hold suppliers that only worked for other buyers
+    # such a supplier has no page on this site
+    assert explorer.supplier(settings, str(holders_out[0][0])) is None
     listed = {r["supplier_key"] for r in explorer.suppliers(settings, page_size=500)["rows"]}
     expected = {k for (k,) in _expected(
         settings, """SELECT DISTINCT h.supplier_key FROM contract_holders h JOIN contracts c
