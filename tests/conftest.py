@@ -142,3 +142,16 @@ def make_account(username: str, role: str, *scopes: str, password: str | None = 
         return existing
     return create_account("tests", username, password or f"{username}-Mot-de-passe-2026",
                           role, list(scopes))
+
+
+@pytest.fixture(scope="module")
+def client(demo_warehouse: Warehouse) -> Iterator[object]:
+    """Django's test client on the demo warehouse (the public pages and their twins)."""
+    os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    yield Client()

@@ -4,14 +4,10 @@ table headers, links with text, a skip link, and the contrast of the site's colo
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
-
-import pytest
 
 from tests.conftest import Warehouse
 
@@ -69,18 +65,6 @@ class _Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.links and data.strip():
             self.links[-1][1] += data.strip()
-
-
-@pytest.fixture(scope="module")
-def client(demo_warehouse: Warehouse) -> Iterator[object]:
-    os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
-    import django
-
-    django.setup()
-    from django.test import Client
-
-    yield Client()
 
 
 def _pages(wh: Warehouse) -> list[str]:

@@ -5,25 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from collections.abc import Iterator
 from html import escape
 
 import pytest
 
 from tests.conftest import Warehouse
-
-
-@pytest.fixture(scope="module")
-def client(demo_warehouse: Warehouse) -> Iterator[object]:
-    os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
-    import django
-
-    django.setup()
-    from django.test import Client
-
-    yield Client()
 
 
 def _text(response: object) -> str:
