@@ -121,3 +121,20 @@ def test_well_formed_list_file_goes_through_sql(tmp_path: Path) -> None:
     assert row["holders"] == [{"id_type": "SIRET", "id": "1", "name": "X"}]
     assert row["modifications"][0]["amount"] == "1"
     assert row["modifications"][0]["holders"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"marches":[{"id":"A"},]}', False),  # a comma before a closing bracket
+        ('{"marches":[{"id":"A"}]} {"marches":[]}', False),  # a second document
+        ('{"marches":[{"id":"A" , "objet":"x"}\n]}', True),
+        ('{"marches":[{"id":"A", "objet":"}, ]"}]}', False),  # inside a string: streamed anyway
+    ],
+)
+def test_only_json_both_readers_agree_on_is_eligible(
+    text: str, expected: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(text)
+    assert json_sql.eligible(path, detect(path)) is expected

@@ -253,8 +253,8 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
          profile.digest],
     )
     con.execute("CREATE TABLE indicator_axes (axis_id VARCHAR, position INTEGER, title VARCHAR, description VARCHAR)")
-    con.executemany("INSERT INTO indicator_axes VALUES (?, ?, ?, ?)",
-                    [(a.id, n, a.title, a.description) for n, a in enumerate(profile.axes, 1)])
+    insert_rows(con, "indicator_axes",
+                [(a.id, n, a.title, a.description) for n, a in enumerate(profile.axes, 1)])
     con.execute("""CREATE TABLE indicators (indicator_id VARCHAR, version INTEGER, code VARCHAR,
         title VARCHAR, definition VARCHAR, axis_id VARCHAR, kind VARCHAR, regulatory BOOLEAN,
         legal_reference VARCHAR, unit VARCHAR, grain VARCHAR, source VARCHAR, available BOOLEAN,
@@ -274,7 +274,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
             indicator_query(i) if i.available else None,
         ))
-    con.executemany(f"INSERT INTO indicators VALUES ({', '.join(['?'] * 28)})", rows)
+    insert_rows(con, "indicators", rows)
     con.execute("""CREATE TABLE indicator_targets (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, target_value DOUBLE, comparator VARCHAR, target_date DATE, from_date DATE,
         source VARCHAR, label VARCHAR)""")
@@ -285,8 +285,8 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
          for i in profile.indicators for t in i.targets],
     )
     con.execute("CREATE TABLE indicator_breakdowns (breakdown VARCHAR, label VARCHAR)")
-    con.executemany("INSERT INTO indicator_breakdowns VALUES (?, ?)",
-                    [(k, v) for k, v in BREAKDOWN_LABELS.items()])
+    insert_rows(con, "indicator_breakdowns",
+                [(k, v) for k, v in BREAKDOWN_LABELS.items()])
 
 
 def _relative(path: str) -> str:
@@ -327,7 +327,7 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
         if t:
             rows.append((ident, version, basis, year, t.value, t.comparator, t.date, t.source))
     if rows:
-        con.executemany("INSERT INTO targets_in_force VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        insert_rows(con, "targets_in_force", rows)
     con.execute(_LABELS_SQL)
     # Categories of a distribution take the labels of the column they come from.
     category_dims = {
@@ -337,8 +337,8 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
     }
     con.execute("CREATE TEMP TABLE category_dimensions (indicator_id VARCHAR, version INTEGER, dimension VARCHAR)")
     if category_dims:
-        con.executemany("INSERT INTO category_dimensions VALUES (?, ?, ?)",
-                        [(k[0], k[1], d) for k, d in category_dims.items()])
+        insert_rows(con, "category_dimensions",
+                    [(k[0], k[1], d) for k, d in category_dims.items()])
     min_coverage = float(profile.parameters.min_coverage)
     con.execute(f"""
 CREATE TABLE indicator_results AS
