@@ -99,8 +99,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "nomenclature_code": "Article of the nomenclature the line is linked to (see "
             "article_source), NULL when none.",
             "article_source": "`file` (article_code is in the nomenclature), `mapping` (a "
-            "mapping of the description is in force in the application database), `matrix` (the supplier's reference, "
-            "through its matrix) or `none`.",
+            "mapping of the description is in force in the application database), `matrix` "
+            "(the supplier's reference, through its matrix) or `none`.",
             "effective_family": "Family the results use: the line's, else its article's.",
             "family_source": "`line`, `article` or `none`.",
             "matrix_load_id": "Load of the supplier matrix whose row matches the line (same "

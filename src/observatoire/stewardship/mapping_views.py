@@ -61,9 +61,10 @@ def _articles() -> list[Article]:
     return read_nomenclature(load_profile(_settings().profile).nomenclature_file)
 
 
-def _open_and_current(kind: str, keys: list[str]) -> tuple[dict[str, Mapping], dict[str, Mapping]]:
-    """The open proposal and the mapping in force of each key (two queries)."""
-    found = Mapping.objects.filter(kind=kind, key__in=keys, status__in=(
+def _open_and_current(kind: str) -> tuple[dict[str, Mapping], dict[str, Mapping]]:
+    """The open proposal and the mapping in force of each key of a kind (one query: there are
+    at most two per key, and no list of keys to send, however many descriptions there are)."""
+    found = Mapping.objects.filter(kind=kind, status__in=(
         MappingStatus.PROPOSED, MappingStatus.ACCEPTED))
     proposed = {m.key: m for m in found if m.status == MappingStatus.PROPOSED}
     current = {m.key: m for m in found if m.status == MappingStatus.ACCEPTED}
@@ -221,8 +222,7 @@ def egalim_articles(request: HttpRequest) -> HttpResponse:
     except WarehouseMissing as error:
         return render(request, "stewardship/file.html", {"missing": error}, status=503)
     grouped = group(lines)
-    proposed, current = _open_and_current(MappingKind.EGALIM_ARTICLE,
-                                          [description_key(s.description) for s in grouped])
+    proposed, current = _open_and_current(MappingKind.EGALIM_ARTICLE)
     if not show_all:
         grouped = [s for s in grouped if description_key(s.description) not in proposed
                    and description_key(s.description) not in current]
@@ -271,7 +271,7 @@ def egalim_labels(request: HttpRequest) -> HttpResponse:
                 return outcome
             context.update(error=outcome, posted=request.POST)
             status = 400
-    proposed, current = _open_and_current(MappingKind.EGALIM_LABEL, [i["key"] for i in found])
+    proposed, current = _open_and_current(MappingKind.EGALIM_LABEL)
     context.update(rows=[{**i, "proposed": proposed.get(i["key"]),
                           "current": current.get(i["key"])} for i in found],
                    back=request.get_full_path())
