@@ -38,7 +38,6 @@ from openpyxl import Workbook
 from observatoire.cli import cli
 from observatoire.config import Settings
 from observatoire.egalim.correspondences import Matcher, suggest
-from observatoire.egalim.decisions import DecisionStore
 from observatoire.egalim.matrices import import_matrices, normalise_row
 from observatoire.egalim.nomenclature import Article, read_nomenclature
 from observatoire.errors import ConfigError
@@ -287,7 +286,7 @@ def test_new_findings(wh: duckdb.DuckDBPyConnection) -> None:
     ]
 
 
-# Description mappings, decided by a person and kept across rebuilds
+# Description mappings (decided by a person: tests/test_egalim_mappings.py)
 
 
 def test_suggestions_rank_the_closest_article() -> None:
@@ -301,55 +300,6 @@ def test_suggestions_rank_the_closest_article() -> None:
     assert (s.lines, s.amount) == (3, 40.0)  # the same description once
     assert suggest([("Yaourt nature brassé 125 g", 1, 1.0, None)], articles,
                    {"yaourt nature brasse 125 g"}) == []
-
-
-def test_decided_mapping_links_the_line_after_a_rebuild(home: Settings, tmp_path: Path) -> None:
-    proposals = tmp_path / "propositions.csv"
-    _invoke(home, "correspondances", "suggerer", "--sortie", str(proposals))
-    with proposals.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter=";"))
-    # Largest amount first; an unknown article code can be mapped too (nothing is close here).
-    assert [(r["description"], r["code_propose"]) for r in rows] == [
-        ("Épices", ""), ("Yaourt nature brassé 125 g", "BOF-001")]
-    rows[1]["decision"] = "accepter"
-    with proposals.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
-        writer.writeheader()
-        writer.writerows(rows)
-    _invoke(home, "correspondances", "decider", str(proposals), "--par", "a.martin")
-    build(home)
-    build(home)  # the decision is an input: it survives any number of rebuilds
-    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
-        assert _lines(con)[7][:2] == ("BOF-001", "mapping")
-        assert con.execute("SELECT count(*) FROM egalim_findings WHERE rule_id = 'EG11'"
-                           ).fetchone() == (0,)
-    [decision] = DecisionStore.of_home(home.home).history()
-    assert (decision.decision, decision.article_code, decision.decided_by) == (
-        "accepter", "BOF-001", "a.martin")
-    # A later refusal supersedes the acceptance; the history keeps both.
-    rows[1]["decision"] = "refuser"
-    with proposals.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
-        writer.writeheader()
-        writer.writerows(rows)
-    _invoke(home, "correspondances", "decider", str(proposals), "--par", "b.durand")
-    store = DecisionStore.of_home(home.home)
-    assert len(store.history()) == 2 and store.accepted() == {}
-    build(home)
-
-
-def test_wrong_decision_is_refused_with_its_line(home: Settings, tmp_path: Path) -> None:
-    path = tmp_path / "decisions.csv"
-    path.write_text("description;code_propose;decision;code_retenu\n"
-                    "Yaourt;BOF-001;;NOPE-1\n", encoding="utf-8")
-    result = CliRunner().invoke(
-        cli, ["--home", str(home.home), "--profile", home.profile, "egalim", "correspondances",
-              "decider", str(path)])
-    # ``main`` prints an ObservatoireError as one French message (no traceback).
-    assert isinstance(result.exception, ConfigError)
-    assert "n'est pas dans la nomenclature" in result.exception.message
-    assert result.exception.where == f"{path}, ligne 2"
-    assert len(DecisionStore.of_home(home.home).history()) == 2  # nothing recorded
 
 
 def test_newer_matrix_of_the_supplier_replaces_the_older(home: Settings, tmp_path: Path) -> None:

@@ -103,6 +103,15 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
     "gestion-decider": ("POST", "/gestion/correspondances/999999/decider/",
                         {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 403,
                          "gestionnaire-hors": 403, "administrateur": 404}),
+    # withdrawing an unknown mapping: 404 once allowed (stewards: their own proposals)
+    "gestion-retirer": ("POST", "/gestion/correspondances/999999/retirer/",
+                        {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 404,
+                         "gestionnaire-hors": 404, "administrateur": 404}),
+    # Egalim descriptions and matrix labels to map (this site has no catering data: empty)
+    "gestion-correspondances-articles": ("GET", "/gestion/correspondances/egalim/articles/",
+                                         {"anonyme": LOGIN, **ALL}),
+    "gestion-correspondances-labels": ("GET", "/gestion/correspondances/egalim/labels/",
+                                       {"anonyme": LOGIN, **ALL}),
     "gestion-journal": ("GET", "/gestion/journal/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-journal-csv": ("GET", "/gestion/journal.csv", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-etat": ("GET", "/gestion/etat/", {"anonyme": LOGIN, **ADMIN_ONLY}),

@@ -19,7 +19,7 @@ from observatoire.console import Context, _add_row, _n, _print_json, out
 from observatoire.egalim import export
 from observatoire.egalim import service as egalim_service
 from observatoire.egalim.correspondences import read_decisions, suggest, write_suggestions
-from observatoire.egalim.decisions import DecisionStore
+from observatoire.egalim.decisions import ARTICLE_KIND
 from observatoire.egalim.imports import ImportOutcome, import_files
 from observatoire.egalim.matrices import import_matrices
 from observatoire.egalim.nomenclature import Article, read_nomenclature
@@ -226,6 +226,14 @@ def correspondences() -> None:
     """Rattacher les descriptions des achats aux articles de la nomenclature (décision humaine)."""
 
 
+def decided_keys(kind: str) -> set[str]:
+    """The keys with a mapping in force (application database, Django set up)."""
+    from observatoire.stewardship.models import Mapping, MappingStatus
+
+    return set(Mapping.objects.filter(kind=kind, status=MappingStatus.ACCEPTED)
+               .values_list("key", flat=True))
+
+
 @correspondences.command("suggerer")
 @click.option("--sortie", "output", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("propositions-correspondances.csv"), show_default=True,
@@ -235,9 +243,11 @@ def correspondences() -> None:
 @click.pass_obj
 def suggest_cmd(obj: Context, output: Path, include_decided: bool) -> None:
     """Propose, pour les achats sans article connu, les articles les plus proches."""
+    from observatoire.stewardship.django_setup import migrate
+
     articles = nomenclature_of(obj.settings)
-    store = DecisionStore.of_home(obj.settings.home)
-    decided = set() if include_decided else {d.description_key for d in store.current()}
+    migrate(obj.settings)
+    decided = set() if include_decided else decided_keys(ARTICLE_KIND)
     with egalim_service.reading(obj.settings) as con:
         lines = egalim_service.lines_without_article(con)
     suggestions = suggest(lines, articles, decided)
@@ -256,12 +266,31 @@ def suggest_cmd(obj: Context, output: Path, include_decided: bool) -> None:
               show_default="l'utilisateur du système", help="Qui décide (nom ou identifiant).")
 @click.pass_obj
 def decide_cmd(obj: Context, path: Path, decided_by: str) -> None:
-    """Enregistre les décisions d'un fichier de propositions relu (historique conservé)."""
+    """Enregistre les décisions d'un fichier de propositions relu, comme décisions d'un
+    administrateur (base applicative, journal des changements ; historique conservé)."""
+    from observatoire.stewardship.django_setup import migrate
+
     articles = nomenclature_of(obj.settings)
-    decisions = read_decisions(path, articles, decided_by)
-    obj.settings.ensure_home()
-    DecisionStore.of_home(obj.settings.home).record(decisions)
-    accepted = sum(1 for d in decisions if d.decision == "accepter")
-    out.print(f"{_n(len(decisions))} décision(s) enregistrée(s) ({_n(accepted)} acceptée(s), "
-              f"{_n(len(decisions) - accepted)} refusée(s)) par {_e(decided_by)}. "
+    reviewed = read_decisions(path, articles)
+    decided_by = decided_by.strip() or "inconnu"
+    migrate(obj.settings)
+    from django.db import transaction
+
+    from observatoire.stewardship.services import record_decision
+
+    written = 0
+    with transaction.atomic():  # all or nothing, like the reading of the file
+        for r in reviewed:
+            reason = (f"Fichier de propositions relu {path.name}, ligne {r.line}"
+                      + (f" (proposition {r.proposed_code}, score {r.score:.0f})"
+                         if r.proposed_code and r.score is not None else ""))
+            details = {"via": "ligne de commande", "source_file": path.name, "line": r.line,
+                       "proposed_code": r.proposed_code, "score": r.score}
+            if record_decision(decided_by, ARTICLE_KIND, r.description, r.article_code or "",
+                               reason, details) is not None:
+                written += 1
+    accepted = sum(1 for r in reviewed if r.article_code)
+    out.print(f"{_n(len(reviewed))} décision(s) lue(s) ({_n(accepted)} acceptée(s), "
+              f"{_n(len(reviewed) - accepted)} refusée(s)), {_n(written)} enregistrée(s) par "
+              f"{_e(decided_by)} dans la base applicative (les autres étaient déjà en vigueur). "
               "Lancez « observatoire build » pour les appliquer.")

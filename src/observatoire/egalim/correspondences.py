@@ -6,8 +6,10 @@ library, on the articles that share a word stem with the description: fast enoug
 descriptions against hundreds of articles, see docs/architecture.md). The proposals are written to a
 CSV file that a person reviews: in the column ``decision`` they write ``accepter`` or ``refuser``,
 or put another article code in ``code_retenu``. ``read_decisions`` turns the reviewed file into
-:class:`decisions.Decision` rows, all or nothing (a wrong code is reported with its line). Nothing
-is ever applied without a person's decision.
+:class:`Reviewed` rows, all or nothing (a wrong code is reported with its line), which the CLI
+records as mappings of the application database (``egalim_article``, see :mod:`decisions`).
+The pages under ``/gestion/`` show the same suggestions. Nothing is ever applied without a
+person's decision.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from __future__ import annotations
 import csv
 import difflib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from observatoire.egalim.decisions import DECISIONS, Decision, description_key
+from observatoire.egalim.decisions import description_key
 from observatoire.egalim.nomenclature import Article
 from observatoire.errors import ConfigError
 
@@ -27,6 +28,9 @@ COLUMNS = (
     "description", "lignes", "montant_ht", "famille_ligne", "code_propose", "libelle_propose",
     "famille_proposee", "score", "autres_propositions", "decision", "code_retenu",
 )
+
+#: What a reviewer writes in the column ``decision``.
+DECISIONS = ("accepter", "refuser")
 
 #: Below this similarity (0–100) no article is proposed.
 MIN_SCORE = 40.0
@@ -116,12 +120,12 @@ class Matcher:
         return scored[:limit]
 
 
-def suggest(
-    lines: list[tuple[str, int, float, str | None]], articles: list[Article],
+def group(
+    lines: list[tuple[str, int, float, str | None]],
     decided: set[str] | frozenset[str] = frozenset(),
 ) -> list[Suggestion]:
-    """Suggestions for ``lines`` (description, line count, amount, family) not yet ``decided``
-    (description keys), the largest amounts first. Descriptions with the same key are merged."""
+    """``lines`` (description, line count, amount, family) not yet ``decided`` (description
+    keys), one per description key, the largest amounts first, without candidates yet."""
     merged: dict[str, Suggestion] = {}
     for description, count, amount, family in lines:
         key = description_key(description)
@@ -134,8 +138,17 @@ def suggest(
             s.lines += count
             s.amount += amount
             s.family = s.family or family
+    return sorted(merged.values(), key=lambda s: (-s.amount, s.description))
+
+
+def suggest(
+    lines: list[tuple[str, int, float, str | None]], articles: list[Article],
+    decided: set[str] | frozenset[str] = frozenset(),
+) -> list[Suggestion]:
+    """Suggestions for ``lines`` (description, line count, amount, family) not yet ``decided``
+    (description keys), the largest amounts first. Descriptions with the same key are merged."""
     matcher = Matcher(articles)
-    out = sorted(merged.values(), key=lambda s: (-s.amount, s.description))
+    out = group(lines, decided)
     for s in out:
         s.candidates = matcher.candidates(s.description, s.family)
     return out
@@ -149,11 +162,25 @@ def write_suggestions(path: Path, suggestions: list[Suggestion]) -> None:
             writer.writerow(s.row())
 
 
-def read_decisions(path: Path, articles: list[Article], decided_by: str) -> list[Decision]:
+@dataclass(frozen=True)
+class Reviewed:
+    """One decided row of a reviewed suggestions file."""
+
+    description: str
+    article_code: str | None  # None: refused (no article fits)
+    proposed_code: str | None
+    score: float | None
+    line: int
+
+    @property
+    def key(self) -> str:
+        return description_key(self.description)
+
+
+def read_decisions(path: Path, articles: list[Article]) -> list[Reviewed]:
     """The decisions of a reviewed suggestions file (rows left undecided are skipped)."""
     codes = {a.code for a in articles}
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    out: list[Decision] = []
+    out: list[Reviewed] = []
     try:
         fh = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -204,11 +231,8 @@ def read_decisions(path: Path, articles: list[Article], decided_by: str) -> list
                 raise ConfigError("Ligne sans description.", where=where,
                                   hint="Ne modifiez pas la colonne description.")
             score = (row.get("score") or "").strip()
-            out.append(Decision(
-                description_key=description_key(description), description=description,
-                decision="refuser" if decision == "refuser" else "accepter",
-                article_code=code, proposed_code=proposed,
-                score=float(score) if score.replace(".", "", 1).isdigit() else None,
-                decided_by=decided_by, decided_at=now, source_file=path.name,
+            out.append(Reviewed(
+                description=description, article_code=code, proposed_code=proposed,
+                score=float(score) if score.replace(".", "", 1).isdigit() else None, line=n,
             ))
     return out

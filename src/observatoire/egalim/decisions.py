@@ -1,48 +1,46 @@
-"""The decisions people take on description → article mappings, kept outside the warehouse.
+"""People's decisions on Egalim mappings, as the Egalim build reads them.
 
-The warehouse is derived and rebuilt from the landed files; a person's decision is an input, so
-it lives in a small SQLite file of the data home (``egalim-decisions.sqlite``), beside the load
-log. The history is append-only (a new decision on a description supersedes the previous one, which
-stays); the view ``current_decisions`` gives the latest decision per description.
+Two kinds of mappings need a person's decision, and both live in the stewardship application's
+database (``stewardship_mapping``, with the same lifecycle and audit trail as every mapping:
+proposed, accepted or rejected, superseded, withdrawn):
 
-The interface (:class:`DecisionStore`: ``record``, ``current``, ``history``, ``accepted``) is all
-the rest of the code uses, so the store can later move into the stewardship application's
-database (with its audit trail) without touching the build.
+- ``egalim_article``: a purchase-line description (its :func:`description_key`) → an article
+  code of the nomenclature, or ``""`` when a person decided that no article fits;
+- ``egalim_label``: a raw label string of a supplier matrix that the normaliser does not know
+  (its :func:`labels.normalise_label` key) → a characteristic code, or ``""``: not a label.
+
+The build gets the mappings in force from :func:`observatoire.stewardship.store.decisions`
+(plain SQL) and turns them into the two look-up tables below. The decisions used to be kept in
+a SQLite file of the data home (``egalim-decisions.sqlite``); :func:`read_legacy` reads it once
+so that ``observatoire migrate`` can bring its history into the application database.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from observatoire.egalim.labels import normalise_label
+from observatoire.egalim.codes import EGALIM_CHARACTERISTICS, INFO_CHARACTERISTICS
+from observatoire.egalim.labels import LabelMeaning, normalise_label
 
-FILE_NAME = "egalim-decisions.sqlite"
+ARTICLE_KIND = "egalim_article"
+LABEL_KIND = "egalim_label"
 
-DECISIONS = ("accepter", "refuser")
+#: The file where decisions were kept before they moved to the application database.
+LEGACY_FILE = "egalim-decisions.sqlite"
+#: What the legacy file is renamed to once imported (kept, never read again).
+LEGACY_IMPORTED = "egalim-decisions.sqlite.reprise"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS mapping_decisions (
-    decision_id     INTEGER PRIMARY KEY,
-    description_key TEXT NOT NULL,     -- the description, normalised (see description_key)
-    description     TEXT NOT NULL,     -- as written on the line the person saw
-    decision        TEXT NOT NULL CHECK (decision IN ('accepter', 'refuser')),
-    article_code    TEXT,              -- the article accepted (NULL when refused)
-    proposed_code   TEXT,              -- what the suggestion proposed
-    score           REAL,              -- the suggestion's similarity (0–100)
-    decided_by      TEXT NOT NULL,
-    decided_at      TEXT NOT NULL,
-    source_file     TEXT
-);
-CREATE INDEX IF NOT EXISTS mapping_decisions_key ON mapping_decisions (description_key);
-CREATE VIEW IF NOT EXISTS current_decisions AS
-SELECT d.* FROM mapping_decisions d
-WHERE d.decision_id = (SELECT max(decision_id) FROM mapping_decisions x
-                       WHERE x.description_key = d.description_key);
-"""
+#: Codes a raw matrix label can be mapped to: product labels and origins. The contract-level
+#: criteria (EXTERNALITES, PERFORMANCE) come from the contracts, never from a label.
+LABEL_TARGETS: dict[str, str] = {
+    code: label for code, label in (*EGALIM_CHARACTERISTICS.items(),
+                                    *INFO_CHARACTERISTICS.items())
+    if code not in ("EXTERNALITES", "PERFORMANCE")
+}
 
 
 def description_key(description: str) -> str:
@@ -50,68 +48,52 @@ def description_key(description: str) -> str:
     return normalise_label(description)
 
 
+def article_mappings(mappings: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """description key → article code, for the description mappings in force that name an
+    article (a decision "no article fits" links nothing)."""
+    return {m["key"]: m["value"] for m in mappings
+            if m["kind"] == ARTICLE_KIND and m["value"]}
+
+
+def label_mappings(mappings: Iterable[dict[str, Any]]) -> dict[str, LabelMeaning]:
+    """raw label key → its meaning, for the label mappings in force (``""``: not a label, it
+    does not qualify and is no longer reported)."""
+    return {m["key"]: LabelMeaning(m["value"] or None) for m in mappings
+            if m["kind"] == LABEL_KIND}
+
+
 @dataclass(frozen=True)
-class Decision:
+class LegacyDecision:
+    """One row of the legacy file's append-only history."""
+
+    decision_id: int
     description_key: str
     description: str
-    decision: str
+    decision: str  # accepter | refuser
     article_code: str | None
     proposed_code: str | None
     score: float | None
     decided_by: str
     decided_at: str
-    source_file: str | None = None
-    decision_id: int | None = None
+    source_file: str | None
 
 
-class DecisionStore:
-    """The decisions file of a data home. Every statement is parameterised."""
+def legacy_path(home: Path) -> Path:
+    return home / LEGACY_FILE
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.executescript(SCHEMA)
 
-    @classmethod
-    def of_home(cls, home: Path) -> DecisionStore:
-        return cls(home / FILE_NAME)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
+def read_legacy(path: Path) -> list[LegacyDecision]:
+    """The whole history of a legacy decisions file, oldest first (read-only)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
         con.row_factory = sqlite3.Row
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
-
-    def record(self, decisions: list[Decision]) -> int:
-        """Append decisions (one transaction); returns how many were written."""
-        with self._connect() as con:
-            con.executemany(
-                """INSERT INTO mapping_decisions (description_key, description, decision,
-                       article_code, proposed_code, score, decided_by, decided_at, source_file)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(d.description_key, d.description, d.decision, d.article_code,
-                  d.proposed_code, d.score, d.decided_by, d.decided_at, d.source_file)
-                 for d in decisions],
-            )
-        return len(decisions)
-
-    def _select(self, sql: str) -> list[Decision]:
-        with self._connect() as con:
-            return [Decision(**dict(r)) for r in con.execute(sql).fetchall()]
-
-    def current(self) -> list[Decision]:
-        """The latest decision per description."""
-        return self._select("SELECT * FROM current_decisions ORDER BY description_key")
-
-    def history(self) -> list[Decision]:
-        return self._select("SELECT * FROM mapping_decisions ORDER BY decision_id")
-
-    def accepted(self) -> dict[str, str]:
-        """description key → article code, for the descriptions whose latest decision accepts."""
-        return {d.description_key: d.article_code for d in self.current()
-                if d.decision == "accepter" and d.article_code}
+        found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'mapping_decisions'").fetchone()
+        if found is None:
+            return []
+        return [LegacyDecision(**dict(r)) for r in con.execute(
+            """SELECT decision_id, description_key, description, decision, article_code,
+                      proposed_code, score, decided_by, decided_at, source_file
+               FROM mapping_decisions ORDER BY decision_id""").fetchall()]
+    finally:
+        con.close()

@@ -99,8 +99,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "nomenclature_code": "Article of the nomenclature the line is linked to (see "
             "article_source), NULL when none.",
             "article_source": "`file` (article_code is in the nomenclature), `mapping` (a "
-            "person accepted a mapping of the description), `matrix` (the supplier's reference, "
-            "through its matrix) or `none`.",
+            "mapping of the description is in force in the application database), `matrix` "
+            "(the supplier's reference, through its matrix) or `none`.",
             "effective_family": "Family the results use: the line's, else its article's.",
             "family_source": "`line`, `article` or `none`.",
             "matrix_load_id": "Load of the supplier matrix whose row matches the line (same "
@@ -138,11 +138,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "article_ref": "The supplier's article reference.",
             "article_code": "Article of the nomenclature, when the matrix gives it.",
             "designation": "Designation as written.",
-            "characteristics": "Codes of the labels and origin (private labels, claims and "
-            "unknown strings give none).",
+            "characteristics": "Codes of the labels and origin, normalised at each build "
+            "from raw_labels and origin (private labels, claims and unknown strings give none; "
+            "an unknown string a person mapped gives its decided code).",
             "raw_labels": "The labels cell as written, for audit.",
             "origin": "The origin cell as written.",
-            "warnings": "Warnings of the normalisation (private label, unknown string).",
+            "warnings": "Warnings of the normalisation (private label, unknown string not "
+            "decided by a person).",
         },
     ),
     "egalim_contracts": (

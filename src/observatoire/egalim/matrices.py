@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
-from observatoire.egalim.labels import CODE_ORDER, normalise_label, resolve_label
+from observatoire.egalim.labels import CODE_ORDER, LabelMeaning, normalise_label, resolve_label
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError
 from observatoire.landing import store
@@ -120,12 +120,25 @@ def split_labels(cell: str) -> list[str]:
     return [part.strip() for part in _LABEL_SPLIT.split(cell) if part.strip()]
 
 
-def normalise_row(raw_labels: str, origin: str) -> tuple[list[str], list[str]]:
+def meaning_of(raw: str, decided: dict[str, LabelMeaning] | None = None
+               ) -> LabelMeaning | None:
+    """What a raw matrix label means: the normaliser's table first (a person cannot override
+    the regulated meanings), else what a person decided for it (``decided``: normalised raw
+    label → meaning, see :func:`decisions.label_mappings`), else unknown (None)."""
+    meaning = resolve_label(raw)
+    if meaning is None and decided:
+        meaning = decided.get(normalise_label(raw))
+    return meaning
+
+
+def normalise_row(raw_labels: str, origin: str,
+                  decided: dict[str, LabelMeaning] | None = None
+                  ) -> tuple[list[str], list[str]]:
     """Characteristic codes (stable order) and warnings for one row's raw labels and origin."""
     codes: set[str] = set()
     warnings: list[str] = []
     for raw in split_labels(raw_labels):
-        meaning = resolve_label(raw)
+        meaning = meaning_of(raw, decided)
         if meaning is None:
             warnings.append(f"libellé inconnu « {raw} » : ignoré")
             continue
@@ -191,7 +204,9 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> Matr
                     report.warnings.append({
                         "line": number, "column": report.columns["labels"], "message": w,
                         "hint": "Vérifiez le libellé avec le fournisseur ; il est gardé tel "
-                        "quel (raw_labels) mais ne compte pas.",
+                        "quel (raw_labels) mais ne compte pas. Une personne peut décider ce "
+                        "qu'il veut dire (/gestion/correspondances/egalim/labels/) : la "
+                        "décision s'appliquera à la prochaine construction.",
                     })
                 for name, value in (
                     ("line_number", number), ("supplier", supplier),
@@ -267,8 +282,10 @@ def import_matrices(
     return outcomes
 
 
-def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> None:
-    """``egalim_matrix``: the rows of the latest usable matrix of each supplier."""
+def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load],
+                  decided: dict[str, LabelMeaning] | None = None) -> None:
+    """``egalim_matrix``: the rows of the latest usable matrix of each supplier, their labels
+    normalised again with the label mappings people decided (``decided``)."""
     con.execute(MATRIX_DDL)
     for load in loads:
         path = staging_path(settings, load.sha256)
@@ -292,3 +309,59 @@ def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: lis
                SELECT max(m.load_id) FROM egalim_matrix m
                WHERE m.supplier_key = egalim_matrix.supplier_key)"""
     )
+    renormalise(con, decided or {})
+
+
+def renormalise(con: duckdb.DuckDBPyConnection, decided: dict[str, LabelMeaning]) -> None:
+    """Normalise the raw labels of ``egalim_matrix`` again, with the normaliser of this version
+    and the label mappings in force: the staged codes are those of the import, and a decision
+    made (or withdrawn) since must apply at the next build. One pass in Python per distinct
+    (labels, origin) pair, then one UPDATE."""
+    pairs = con.execute(
+        "SELECT DISTINCT raw_labels, origin FROM egalim_matrix").fetchall()
+    rows = []
+    for raw, origin in pairs:
+        codes, warnings = normalise_row(raw or "", origin or "", decided)
+        rows.append((raw, origin, codes, " ; ".join(warnings) or None))
+    if not rows:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE egalim_matrix_labels (raw_labels VARCHAR, "
+                "origin VARCHAR, characteristics VARCHAR[], warnings VARCHAR)")
+    con.executemany("INSERT INTO egalim_matrix_labels VALUES (?, ?, ?, ?)", rows)
+    con.execute(
+        """UPDATE egalim_matrix SET characteristics = n.characteristics, warnings = n.warnings
+           FROM egalim_matrix_labels n
+           WHERE egalim_matrix.raw_labels IS NOT DISTINCT FROM n.raw_labels
+             AND egalim_matrix.origin IS NOT DISTINCT FROM n.origin""")
+    con.execute("DROP TABLE egalim_matrix_labels")
+
+
+def unknown_labels(con: duckdb.DuckDBPyConnection, load_ids: list[int] | None = None
+                   ) -> list[dict[str, Any]]:
+    """The raw labels of the matrices in service (``load_ids``: only these matrices) that the
+    normaliser does not know, one per normalised key: as first written, matrix rows, suppliers.
+    Labels a person has decided are listed too (they stay unknown to the normaliser)."""
+    where = ""
+    params: list[Any] = []
+    if load_ids is not None:
+        if not load_ids:
+            return []
+        where = f"AND load_id IN ({', '.join('?' for _ in load_ids)})"
+        params = list(load_ids)
+    found: dict[str, dict[str, Any]] = {}
+    for raw, supplier, rows in con.execute(
+        f"""SELECT raw_labels, supplier, count(*) FROM egalim_matrix
+            WHERE raw_labels IS NOT NULL {where}
+            GROUP BY raw_labels, supplier ORDER BY raw_labels, supplier""",
+        params,
+    ).fetchall():
+        for label in split_labels(raw):
+            if resolve_label(label) is not None:
+                continue
+            key = normalise_label(label)
+            item = found.setdefault(key, {"key": key, "label": label, "rows": 0,
+                                          "suppliers": []})
+            item["rows"] += int(rows)
+            if supplier not in item["suppliers"]:
+                item["suppliers"].append(supplier)
+    return sorted(found.values(), key=lambda i: (-i["rows"], i["key"]))

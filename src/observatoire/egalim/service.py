@@ -22,12 +22,12 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.egalim import compute
 from observatoire.egalim.contracts import create_contracts, read_contracts
-from observatoire.egalim.decisions import DecisionStore
+from observatoire.egalim.decisions import article_mappings, label_mappings
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
 from observatoire.egalim.matrices import KIND as MATRIX_KIND
-from observatoire.egalim.matrices import create_matrix
+from observatoire.egalim.matrices import create_matrix, supplier_key_sql
 from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
 from observatoire.indicators.profile import Profile
@@ -189,17 +189,21 @@ WHERE r.scope = 'canteen' AND r.month = 0;
 
 
 def build_into(
-    con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, loads: list[Load]
+    con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, loads: list[Load],
+    mappings: list[dict[str, Any]],
 ) -> None:
-    """The Egalim step of the build (tables are created even when there is nothing to count)."""
+    """The Egalim step of the build (tables are created even when there is nothing to count).
+    ``mappings``: the mappings in force of the application database (every kind; see
+    :func:`observatoire.stewardship.store.decisions`)."""
     create_canteens(con, read_canteens(profile))
     create_declarations(con, declared_ratios(profile))
     usable = [ld for ld in loads if ld.status in ("loaded", "partial")]
     _lines_table(con, settings, [ld for ld in usable if ld.kind == KIND])
     create_articles(con, read_nomenclature(profile.nomenclature_file))
-    create_matrix(con, settings, [ld for ld in usable if ld.kind == MATRIX_KIND])
+    create_matrix(con, settings, [ld for ld in usable if ld.kind == MATRIX_KIND],
+                  label_mappings(mappings))
     create_contracts(con, read_contracts(profile.contracts_file))
-    enrich(con, DecisionStore.of_home(settings.home).accepted())
+    enrich(con, article_mappings(mappings))
     compute_all(con)
 
 
@@ -414,19 +418,61 @@ def canteen(
     }
 
 
+def _canteens_sql(prefixes: list[str] | None) -> tuple[str, list[Any]]:
+    """SQL condition (and parameters) on ``canteen_siret``: the canteens whose SIRET starts
+    with one of ``prefixes`` (None: every line; an empty list: none)."""
+    if prefixes is None:
+        return "true", []
+    if not prefixes:
+        return "false", []
+    return ("(" + " OR ".join("starts_with(canteen_siret, ?)" for _ in prefixes) + ")",
+            list(prefixes))
+
+
 def lines_without_article(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection, canteens: list[str] | None = None,
 ) -> list[tuple[str, int, float, str | None]]:
     """Descriptions of the lines without an article of the nomenclature: (description, lines,
-    amount, family), for the mapping suggestions."""
+    amount, family), for the mapping suggestions; ``canteens``: only the lines of the canteens
+    whose SIRET starts with one of these (a steward's scope)."""
+    scope, params = _canteens_sql(canteens)
     return [
         (d, int(n), float(v or 0), f)
         for d, n, v, f in con.execute(
-            """SELECT description, count(*), sum(price_ht), min(effective_family)
+            f"""SELECT description, count(*), sum(price_ht), min(effective_family)
                FROM egalim_lines WHERE article_source = 'none' AND description IS NOT NULL
-               GROUP BY description ORDER BY description"""
+                 AND {scope}
+               GROUP BY description ORDER BY description""", params
         ).fetchall()
     ]
+
+
+def descriptions(con: duckdb.DuckDBPyConnection, canteens: list[str] | None = None) -> set[str]:
+    """The descriptions of the lines of these canteens (see :func:`lines_without_article`)."""
+    scope, params = _canteens_sql(canteens)
+    return {r[0] for r in con.execute(
+        f"SELECT DISTINCT description FROM egalim_lines WHERE description IS NOT NULL "
+        f"AND {scope}", params).fetchall()}
+
+
+def matrices_of(con: duckdb.DuckDBPyConnection, canteens: list[str] | None = None
+                ) -> list[int] | None:
+    """The matrices (load ids) of the suppliers these canteens buy from, matched as the build
+    matches lines to matrices (SIRET when both sides have one, else the name); None: all."""
+    if canteens is None:
+        return None
+    scope, params = _canteens_sql(canteens)
+    line_name = supplier_key_sql("NULL", "l.supplier")
+    matrix_name = supplier_key_sql("NULL", "m.supplier")
+    return [r[0] for r in con.execute(
+        f"""WITH l AS (SELECT DISTINCT supplier, supplier_siret FROM egalim_lines
+                       WHERE {scope}),
+                 m AS (SELECT DISTINCT load_id, supplier, supplier_siret FROM egalim_matrix)
+            SELECT DISTINCT m.load_id FROM l JOIN m
+              ON (CASE WHEN l.supplier_siret IS NOT NULL AND m.supplier_siret IS NOT NULL
+                       THEN l.supplier_siret = m.supplier_siret
+                       ELSE {line_name} = {matrix_name} AND {line_name} <> 'nom:' END)
+            ORDER BY 1""", params).fetchall()]
 
 
 def declared_ratios(profile: Profile) -> dict[str, dict[int, tuple[float | None, float | None]]]:

@@ -38,7 +38,7 @@ from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
-from observatoire.stewardship.store import StaleCorrection, decisions, mark_stale
+from observatoire.stewardship.store import Decisions, StaleCorrection, decisions, mark_stale
 from observatoire.warehouse import SCHEMA_VERSION, scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
@@ -139,10 +139,15 @@ def _steps(
         paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
         con.execute(f"CREATE VIEW staged_source AS SELECT * FROM read_parquet([{paths}])")
 
+    # What people decided, read once from the application database: the corrections and the
+    # mappings in force (CPV domains here, Egalim articles and labels in the Egalim step).
+    decided: list[Decisions] = []
+
     def corrected(con: duckdb.DuckDBPyConnection) -> None:
         # People's corrections and mappings from the application database, applied on the raw
         # values (observatoire.stewardship.apply): `staged` is `staged_source` corrected.
-        corrections.load(con, decisions(settings))
+        decided.append(decisions(settings))
+        corrections.load(con, decided[0])
 
     def excluded(con: duckdb.DuckDBPyConnection) -> None:
         corrections.exclude(con)
@@ -219,7 +224,7 @@ def _steps(
         con.execute("DROP MACRO IF EXISTS enum_key")
 
     def egalim(con: duckdb.DuckDBPyConnection) -> None:
-        egalim_service.build_into(con, settings, profile, loads)
+        egalim_service.build_into(con, settings, profile, loads, decided[0].mappings)
 
     def indicators(con: duckdb.DuckDBPyConnection) -> None:
         recorded_at = started_at.replace("+00:00", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from observatoire.config import Settings
 
@@ -19,8 +20,11 @@ def django_for(settings: Settings) -> None:
     django.setup()
 
 
-def migrate(settings: Settings) -> list[str]:
-    """Bring the application database to the current migrations; the names applied."""
+def migrate(settings: Settings, on_note: Callable[[str], None] | None = None) -> list[str]:
+    """Bring the application database to the current migrations; the names applied. Then
+    bring in, once, the legacy Egalim decisions file of the data home (see
+    :mod:`observatoire.stewardship.legacy`), saying so through ``on_note`` (default: the
+    error stream, which keeps ``--json`` outputs clean)."""
     settings.ensure_home()
     django_for(settings)
     from django.db import connection
@@ -43,4 +47,14 @@ def migrate(settings: Settings) -> list[str]:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+    from observatoire.stewardship.legacy import import_legacy_decisions
+
+    note = import_legacy_decisions(settings)
+    if note:
+        if on_note is None:
+            from observatoire.console import err
+
+            err.print(note)
+        else:
+            on_note(note)
     return [f"{m.app_label}.{m.name}" for m, _ in plan]

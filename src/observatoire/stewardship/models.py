@@ -179,6 +179,8 @@ class SignInFailure(models.Model):
 
 class MappingKind(models.TextChoices):
     CPV_DOMAIN = "cpv_domain", "Code CPV → domaine d'achat"
+    EGALIM_ARTICLE = "egalim_article", "Description d'achat → article (Egalim)"
+    EGALIM_LABEL = "egalim_label", "Libellé de matrice fournisseur → label (Egalim)"
 
 
 class MappingStatus(models.TextChoices):
@@ -190,13 +192,25 @@ class MappingStatus(models.TextChoices):
 
 
 class Mapping(models.Model):
-    """A mapping that needs a person's decision (first: a CPV prefix → a purchase domain,
-    overriding the profile's). Proposed by a steward, decided by an administrator, applied at
-    every build once accepted; never deleted."""
+    """A mapping that needs a person's decision. Proposed by a steward, decided by an
+    administrator, applied at every build once accepted; never deleted. Kinds:
+
+    - ``cpv_domain``: a CPV prefix (``key``) → a purchase domain of the profile (``value``);
+    - ``egalim_article``: a purchase-line description, normalised (``key``; as written in
+      ``label``) → an article code of the nomenclature, or ``""``: no article fits;
+    - ``egalim_label``: a raw label string of a supplier matrix the normaliser does not know,
+      normalised (``key``; as written in ``label``) → a characteristic code, or ``""``: not a
+      label (it does not count and is no longer reported).
+    """
 
     kind: models.CharField[str, str] = models.CharField(max_length=20, choices=MappingKind.choices)
-    key: models.CharField[str, str] = models.CharField(max_length=100)
-    value: models.CharField[str, str] = models.CharField(max_length=100)
+    key: models.CharField[str, str] = models.CharField(max_length=300)
+    value: models.CharField[str, str] = models.CharField(max_length=100, blank=True)
+    #: The key as people wrote it (a description, a raw label); empty for CPV prefixes.
+    label: models.CharField[str, str] = models.CharField(max_length=300, blank=True, default="")
+    #: What helped the decision and where it came from: suggestion score, proposed article,
+    #: ``via`` (site, ligne de commande, reprise), file names.
+    details: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
     reason: models.TextField[str, str] = models.TextField()
     proposed_by_name: models.CharField[str, str] = models.CharField(max_length=150)
     proposed_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from observatoire.egalim.labels import normalise_label
 from observatoire.errors import ObservatoireError
 from observatoire.stewardship.fields import FIELDS, InvalidValue, normalise
 from observatoire.stewardship.models import (
@@ -198,42 +199,100 @@ def create_account(actor: Any, username: str, password: str, role: str,
     return account
 
 
+def describe_mapping(kind: str, key: str, value: str, label: str = "") -> str:
+    """A mapping in words (French), for messages and the audit trail."""
+    if kind == MappingKind.EGALIM_ARTICLE:
+        return (f"description « {label or key} » → "
+                + (f"article {value}" if value else "aucun article"))
+    if kind == MappingKind.EGALIM_LABEL:
+        return (f"libellé « {label or key} » → "
+                + (f"label {value}" if value else "pas un label"))
+    return f"CPV {key}… → {value}"
+
+
+def _describe(m: Mapping) -> str:
+    return describe_mapping(m.kind, m.key, m.value, m.label)
+
+
+def _mapping_details(m: Mapping, reason: str, **more: Any) -> dict[str, Any]:
+    return {"kind": m.kind, "key": m.key, "label": m.label, "value": m.value,
+            "reason": reason, **more}
+
+
+def mapping_key(kind: str, text: str) -> tuple[str, str]:
+    """(key, label) of a mapping from what a person typed or chose: a CPV prefix is its key;
+    a description or a raw label is decided on its normalised form, and kept as written."""
+    if kind == MappingKind.CPV_DOMAIN:
+        return text.strip().replace(" ", ""), ""
+    label = " ".join(text.split())
+    return normalise_label(label), label
+
+
 def propose_mapping(user: Any, kind: str, key: str, value: str, reason: str,
-                    allowed_values: dict[str, str]) -> Mapping:
-    """A steward proposes a mapping (first kind: a CPV prefix → a purchase domain)."""
-    key, reason = key.strip().replace(" ", ""), (reason or "").strip()
-    if kind != MappingKind.CPV_DOMAIN:
+                    allowed_values: dict[str, str], *,
+                    details: dict[str, Any] | None = None) -> Mapping:
+    """A steward proposes a mapping: a CPV prefix → a purchase domain, a description → an
+    article (or ``""``: none fits), a raw matrix label → a label (or ``""``: not a label).
+    ``allowed_values`` are the values the kind may take (the profile's domains, the
+    nomenclature's articles, the label codes)."""
+    reason = (reason or "").strip()
+    if kind not in MappingKind.values:
         raise StewardshipError("Type de correspondance inconnu.")
+    key, label = mapping_key(kind, key)
     if not reason:
         raise StewardshipError("Le motif est obligatoire.")
-    if not (key.isdigit() and 2 <= len(key) <= 8):
-        raise StewardshipError(f"« {key} » n'est pas un début de code CPV (2 à 8 chiffres).")
-    if value not in allowed_values:
-        raise StewardshipError(f"Domaine d'achat inconnu du profil : « {value} ».")
+    if kind == MappingKind.CPV_DOMAIN:
+        if not (key.isdigit() and 2 <= len(key) <= 8):
+            raise StewardshipError(f"« {key} » n'est pas un début de code CPV (2 à 8 chiffres).")
+        if value not in allowed_values:
+            raise StewardshipError(f"Domaine d'achat inconnu du profil : « {value} ».")
+        what = f"le CPV {key}"
+    else:
+        if not key:
+            raise StewardshipError("La description ou le libellé est vide.")
+        if len(key) > 300 or len(label) > 300:
+            raise StewardshipError("Texte trop long (300 caractères au plus).")
+        value = (value or "").strip()
+        if value and value not in allowed_values:
+            raise StewardshipError(
+                f"« {value} » n'est pas "
+                + ("un article de la nomenclature." if kind == MappingKind.EGALIM_ARTICLE
+                   else "un label connu."))
+        what = f"« {label} »"
     try:
         with transaction.atomic():
-            mapping = Mapping.objects.create(kind=kind, key=key, value=value, reason=reason,
+            mapping = Mapping.objects.create(kind=kind, key=key, label=label, value=value,
+                                             reason=reason, details=details or {},
                                              proposed_by_name=user.get_username())
             audit(user, "mapping_proposed", "mapping", str(mapping.pk),
-                  f"Proposition {mapping.pk} : CPV {key}… → {allowed_values[value]} — motif : "
-                  f"{reason}", {"kind": kind, "key": key, "value": value, "reason": reason})
+                  f"Proposition {mapping.pk} : {_describe(mapping)} — motif : {reason}",
+                  _mapping_details(mapping, reason, **(details or {})))
     except IntegrityError:
-        raise StewardshipError(f"Une proposition pour le CPV {key} attend déjà une décision.",
+        raise StewardshipError(f"Une proposition pour {what} attend déjà une décision.",
                                hint="Faites-la décider ou retirer d'abord.") from None
     return mapping
 
 
+def _supersede(mapping: Mapping) -> Mapping | None:
+    """The mapping in force for the same kind and key, now superseded (its decision date
+    stays; the audit trail says when it was replaced)."""
+    current = (Mapping.objects.select_for_update()
+               .filter(kind=mapping.kind, key=mapping.key, status=MappingStatus.ACCEPTED)
+               .exclude(pk=mapping.pk).first())
+    if current is not None:
+        Mapping.objects.filter(pk=current.pk).update(status=MappingStatus.SUPERSEDED)
+    return current
+
+
 def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> None:
-    """An administrator accepts (it then applies at every build) or rejects a proposal."""
+    """An administrator accepts (it then applies at every build, replacing the mapping in
+    force for the same key) or rejects a proposal."""
     reason = (reason or "").strip()
     if not reason:
         raise StewardshipError("Le motif de la décision est obligatoire.")
     now = timezone.now()
     with transaction.atomic():
-        if accept:
-            Mapping.objects.filter(kind=mapping.kind, key=mapping.key,
-                                   status=MappingStatus.ACCEPTED).update(
-                status=MappingStatus.SUPERSEDED, decided_at=now)
+        replaced = _supersede(mapping) if accept else None
         status = MappingStatus.ACCEPTED if accept else MappingStatus.REJECTED
         done = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED).update(
             status=status, decided_by_name=user.get_username(), decided_at=now,
@@ -242,10 +301,69 @@ def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> No
             raise Conflict("Cette proposition a déjà été décidée ou retirée.")
         audit(user, "mapping_accepted" if accept else "mapping_rejected", "mapping",
               str(mapping.pk),
-              f"Proposition {mapping.pk} (CPV {mapping.key}… → {mapping.value}) "
-              f"{'acceptée' if accept else 'refusée'} — motif : {reason}",
-              {"kind": mapping.kind, "key": mapping.key, "value": mapping.value,
-               "reason": reason})
+              f"Proposition {mapping.pk} ({_describe(mapping)}) "
+              f"{'acceptée' if accept else 'refusée'} — motif : {reason}"
+              + (f" ; remplace la correspondance {replaced.pk}" if replaced else ""),
+              _mapping_details(mapping, reason,
+                               supersedes=replaced.pk if replaced else None))
+
+
+def withdraw_mapping(user: Any, mapping: Mapping, reason: str) -> None:
+    """Withdraw an open proposal (its author or an administrator) or a mapping in force (an
+    administrator: it no longer applies from the next build). The row stays."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire pour retirer une correspondance.")
+    with transaction.atomic():
+        done = Mapping.objects.filter(
+            pk=mapping.pk, status__in=(MappingStatus.PROPOSED, MappingStatus.ACCEPTED)
+        ).update(status=MappingStatus.WITHDRAWN, decided_by_name=user.get_username(),
+                 decided_at=timezone.now(), decision_reason=reason)
+        if not done:
+            mapping.refresh_from_db()
+            raise Conflict(f"Cette correspondance est déjà {mapping.status_label}.")
+        audit(user, "mapping_withdrawn", "mapping", str(mapping.pk),
+              f"Correspondance {mapping.pk} ({_describe(mapping)}, {mapping.status_label}) "
+              f"retirée — motif : {reason}",
+              _mapping_details(mapping, reason, was=mapping.status))
+
+
+def record_decision(actor_name: str, kind: str, text: str, value: str, reason: str,
+                    details: dict[str, Any] | None = None, *, at: Any = None,
+                    event: str = "mapping_decided") -> Mapping | None:
+    """A mapping decided at once by an administrator outside the pages (the command line, the
+    import of the legacy decisions file): proposed and accepted in one step, replacing the
+    mapping in force for the key. An open proposal of the same value is accepted instead; one
+    of another value stays open. Nothing is written (None) when the mapping in force already
+    says the same."""
+    key, label = mapping_key(kind, text)
+    when = at or timezone.now()
+    details = details or {}
+    with transaction.atomic():
+        current = (Mapping.objects.select_for_update()
+                   .filter(kind=kind, key=key, status=MappingStatus.ACCEPTED).first())
+        if current is not None and current.value == value:
+            return None
+        proposal = Mapping.objects.filter(kind=kind, key=key, status=MappingStatus.PROPOSED,
+                                          value=value).first()
+        mapping = proposal or Mapping(
+            kind=kind, key=key, label=label, value=value, reason=reason, details=details,
+            proposed_by_name=actor_name, proposed_at=when, status=MappingStatus.ACCEPTED,
+            decided_by_name=actor_name, decided_at=when, decision_reason=reason)
+        replaced = _supersede(mapping)
+        if proposal is not None:
+            Mapping.objects.filter(pk=proposal.pk).update(
+                status=MappingStatus.ACCEPTED, decided_by_name=actor_name, decided_at=when,
+                decision_reason=reason)
+        else:
+            mapping.save()
+        audit(actor_name, event, "mapping", str(mapping.pk),
+              f"Correspondance {mapping.pk} décidée par {actor_name} "
+              f"({details.get('via', 'hors du site')}) : {_describe(mapping)} — motif : "
+              f"{reason}" + (f" ; remplace la correspondance {replaced.pk}" if replaced else ""),
+              _mapping_details(mapping, reason, supersedes=replaced.pk if replaced else None,
+                               decided_at=when.isoformat(), **details))
+    return mapping
 
 
 def update_account(actor: Any, account: Account, role: str, scopes: list[str],

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observatoire.config import Settings
+from observatoire.egalim.decisions import legacy_path
+from observatoire.errors import ConfigError
 from observatoire.stewardship import database
 
 CORRECTIONS = """
@@ -21,6 +23,8 @@ SELECT id, uid, buyer_siret, action, field, rule_id, source_value, new_value, re
 FROM stewardship_correction WHERE status = 'active' ORDER BY id"""
 
 
+#: Every kind (CPV domains, Egalim articles and labels); only columns of migration 0003, so that
+#: a database not yet migrated further still builds.
 MAPPINGS = """
 SELECT id, kind, key, value, decided_at FROM stewardship_mapping
 WHERE status = 'accepted' ORDER BY kind, key"""
@@ -50,7 +54,18 @@ def _utc(value: Any) -> Any:
 
 def decisions(settings: Settings) -> Decisions:
     """The corrections and mappings in force (none when the application database was never
-    created, or not migrated yet)."""
+    created, or not migrated yet).
+
+    A legacy Egalim decisions file still in the data home has not been brought into the
+    application database yet: the build stops rather than silently drop those decisions."""
+    legacy = legacy_path(settings.home)
+    if legacy.exists():
+        raise ConfigError(
+            "Les décisions de correspondance Egalim du fichier "
+            f"« {legacy.name} » ne sont pas encore reprises dans la base applicative.",
+            where=str(legacy),
+            hint="Lancez « observatoire migrate » : il les reprend une fois (avec leurs auteurs "
+            "et leurs dates), puis met le fichier de côté ; relancez ensuite la construction.")
     db = database.parse(settings.application_database_url)
     with database.connect(db) as con:
         if con is None or not con.has_table("stewardship_correction"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from observatoire.stewardship import views
+from observatoire.stewardship import mapping_views, views
 
 urlpatterns = [
     path("connexion/", views.sign_in, name="gestion-connexion"),
@@ -16,9 +16,15 @@ urlpatterns = [
     path("tableau/", views.dashboard, name="gestion-tableau"),
     path("corrections/", views.corrections, name="gestion-corrections"),
     path("corrections/<int:correction_id>/annuler/", views.revert, name="gestion-annuler"),
-    path("correspondances/", views.mappings, name="gestion-correspondances"),
-    path("correspondances/<int:mapping_id>/decider/", views.decide_mapping,
+    path("correspondances/", mapping_views.mappings, name="gestion-correspondances"),
+    path("correspondances/egalim/articles/", mapping_views.egalim_articles,
+         name="gestion-correspondances-articles"),
+    path("correspondances/egalim/labels/", mapping_views.egalim_labels,
+         name="gestion-correspondances-labels"),
+    path("correspondances/<int:mapping_id>/decider/", mapping_views.decide,
          name="gestion-decider"),
+    path("correspondances/<int:mapping_id>/retirer/", mapping_views.withdraw,
+         name="gestion-retirer"),
     path("journal/", views.audit_trail, name="gestion-journal"),
     re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
     path("etat/", views.status, name="gestion-etat"),

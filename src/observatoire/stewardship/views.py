@@ -32,9 +32,6 @@ from observatoire.stewardship.models import (
     Action,
     AuditEvent,
     Correction,
-    Mapping,
-    MappingKind,
-    MappingStatus,
     Role,
     SignInFailure,
     Status,
@@ -466,49 +463,3 @@ def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
 
 def _domains() -> dict[str, str]:
     return {d.id: d.label for d in load_profile(_settings().profile).domains}
-
-
-@require(*ALL_ROLES)
-def mappings(request: HttpRequest) -> HttpResponse:
-    """``/gestion/correspondances/``: CPV → purchase domain mappings, proposed by stewards and
-    decided by administrators; a proposal is made here (POST)."""
-    account = _account(request)
-    domains = _domains()
-    context: dict[str, Any] = {"domains": domains}
-    if request.method == "POST":
-        if account.role == Role.READER:
-            return forbidden(request)
-        try:
-            services.propose_mapping(request.user, MappingKind.CPV_DOMAIN,
-                                     request.POST.get("cpv") or "",
-                                     request.POST.get("domaine") or "",
-                                     request.POST.get("motif") or "", domains)
-        except services.StewardshipError as error:
-            context.update(error=f"{error.message} {error.hint}".strip(), posted=request.POST)
-        else:
-            messages.success(request, "Proposition enregistrée : un administrateur la décidera.")
-            return HttpResponseRedirect("/gestion/correspondances/")
-    context.update(
-        mappings=Mapping.objects.all().order_by("-proposed_at", "-pk"),
-        may_propose=account.role in (Role.ADMINISTRATOR, Role.STEWARD),
-        may_decide=account.role == Role.ADMINISTRATOR,
-        proposed=MappingStatus.PROPOSED,
-    )
-    return render(request, "stewardship/correspondances.html", context,
-                  status=400 if "error" in context else 200)
-
-
-@require(Role.ADMINISTRATOR)
-@require_POST
-def decide_mapping(request: HttpRequest, mapping_id: int) -> HttpResponse:
-    """``/gestion/correspondances/<id>/decider/`` (POST): accept or reject, with a reason."""
-    mapping = get_object_or_404(Mapping, pk=mapping_id)
-    accept = request.POST.get("decision") == "accepter"
-    try:
-        services.decide_mapping(request.user, mapping, accept, request.POST.get("motif") or "")
-    except services.StewardshipError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, "Proposition " + ("acceptée : elle s'appliquera à la "
-                         "prochaine construction." if accept else "refusée."))
-    return HttpResponseRedirect("/gestion/correspondances/")
