@@ -28,6 +28,7 @@ and 4). With "Yaourt nature brassé 125 g" → BOF-001 (the line then matches MB
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -458,3 +459,25 @@ def test_the_legacy_decisions_file_is_imported_once(legacy_home: Settings) -> No
     assert _lines(legacy_home)[YAOURT][:2] == ("BOF-001", "mapping")
     assert _results(legacy_home)[:3] == (Decimal("450.00"), Decimal("130.00"),
                                          Decimal("130.00"))
+
+
+def test_a_matrix_imported_after_a_decision_reads_the_label_with_it(
+    site: Settings, tmp_path: Path
+) -> None:
+    """The import report no longer calls a decided label unknown (before, it waited for the
+    next build): « Pêche responsable » decided "not a label", « Porc Label Rouge Breizh »
+    decided Label Rouge; « Chose inconnue » is still reported."""
+    from observatoire.stewardship.services import record_decision
+
+    record_decision("admin-test", "egalim_label", "Pêche responsable", "", "allégation")
+    record_decision("admin-test", "egalim_label", "Porc Label Rouge Breizh", "LABEL_ROUGE",
+                    "certificat")
+    matrix = tmp_path / "autre.csv"
+    matrix.write_text("reference;code;designation;labels;origine\n"
+                      "ZZ-1;MER-001;Lieu;Pêche responsable;\n"
+                      "ZZ-2;VIA-001;Rôti;Porc Label Rouge Breizh;\n"
+                      "ZZ-3;VIA-001;Rôti;Chose inconnue;\n", encoding="utf-8")
+    report = json.loads(_cli(site, "egalim", "matrice", str(matrix), "--fournisseur",
+                             "Autre fournisseur", "--json"))[0]["rapport"]
+    assert [w["message"] for w in report["avertissements"]] == [
+        "libellé inconnu « Chose inconnue » : ignoré"]

@@ -19,7 +19,7 @@ from observatoire.console import Context, _add_row, _n, _print_json, out
 from observatoire.egalim import export
 from observatoire.egalim import service as egalim_service
 from observatoire.egalim.correspondences import read_decisions, suggest, write_suggestions
-from observatoire.egalim.decisions import ARTICLE_KIND
+from observatoire.egalim.decisions import ARTICLE_KIND, label_mappings
 from observatoire.egalim.imports import ImportOutcome, import_files
 from observatoire.egalim.matrices import import_matrices
 from observatoire.egalim.nomenclature import Article, read_nomenclature
@@ -186,7 +186,13 @@ def summaries_cmd(obj: Context, year: int, canteen: str | None, output: Path | N
 def matrix_cmd(obj: Context, paths: tuple[Path, ...], supplier: str, siret: str | None,
                as_json: bool) -> None:
     """Importe la matrice d'un fournisseur : labels et origine de chaque article (CSV, XLSX)."""
-    outcomes = import_matrices(obj.settings, list(paths), supplier, siret)
+    from observatoire.stewardship.django_setup import migrate
+    from observatoire.stewardship.store import decisions
+
+    # Labels people have already decided are read with that meaning, not reported as unknown.
+    migrate(obj.settings)
+    decided = label_mappings(decisions(obj.settings).mappings)
+    outcomes = import_matrices(obj.settings, list(paths), supplier, siret, decided=decided)
     if as_json:
         _print_json([{"fichier": o.load.file_name, "nouveau": o.new, "statut": o.load.status,
                       "articles": o.load.records,

@@ -153,8 +153,10 @@ def normalise_row(raw_labels: str, origin: str,
     return [c for c in CODE_ORDER if c in codes], warnings
 
 
-def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> MatrixReport:
-    """Read one matrix file and write its rows to ``out`` (Parquet) unless it is rejected."""
+def read_matrix(path: Path, out: Path, supplier: str, siret: str | None,
+                decided: dict[str, LabelMeaning] | None = None) -> MatrixReport:
+    """Read one matrix file and write its rows to ``out`` (Parquet) unless it is rejected;
+    labels a person has decided (``decided``) are read with that meaning, not reported."""
     report = MatrixReport()
     rows: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     with ExitStack() as stack:
@@ -199,7 +201,7 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None) -> Matr
                     })
                     continue
                 raw, origin = cell(cells, "labels"), cell(cells, "origin")
-                codes, warnings = normalise_row(raw, origin)
+                codes, warnings = normalise_row(raw, origin, decided)
                 for w in warnings:
                     report.warnings.append({
                         "line": number, "column": report.columns["labels"], "message": w,
@@ -241,9 +243,10 @@ def staging_path(settings: Settings, sha256: str) -> Path:
 
 def import_matrices(
     settings: Settings, paths: list[Path], supplier: str, siret: str | None = None,
-    source: str = "import",
+    source: str = "import", decided: dict[str, LabelMeaning] | None = None,
 ) -> list[MatrixOutcome]:
-    """Land, read and log every matrix file under ``paths`` for one supplier."""
+    """Land, read and log every matrix file under ``paths`` for one supplier (``decided``: the
+    label mappings in force, see :func:`read_matrix`)."""
     supplier = supplier.strip()
     if not supplier:
         raise ConfigError("Le nom du fournisseur est vide.", where="--fournisseur",
@@ -265,7 +268,7 @@ def import_matrices(
         store.store(settings.landing_dir, path, sha)
         out = staging_path(settings, sha)
         out.parent.mkdir(parents=True, exist_ok=True)
-        report = read_matrix(path, out, supplier, siret)
+        report = read_matrix(path, out, supplier, siret, decided)
         load = Load(
             sha256=sha, source=source, file_name=path.name,
             original_path=str(path.resolve()), size_bytes=path.stat().st_size, kind=KIND,
