@@ -199,9 +199,11 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
             "reproduit, prévenez un administrateur.", 400)
     except (oidc.ProviderUnavailable, requests.RequestException) as error:
         LOG.warning("provider sign-in failed: %s", error)
+        answer = getattr(error, "response", None)
+        refused = answer is not None and 400 <= answer.status_code < 500
         return _provider_refusal(
             request, f"{name} n'a pas répondu ou a refusé l'échange de la connexion. "
-            "Recommencez, ou connectez-vous avec votre mot de passe.", 502)
+            "Recommencez, ou connectez-vous avec votre mot de passe.", 400 if refused else 502)
     if not request.user.is_authenticated:
         return _provider_refusal(request, f"La connexion avec {name} a échoué. Recommencez.", 401)
     response["Cache-Control"] = "no-store"
