@@ -177,6 +177,20 @@ def _sign_in(site: str, login: str, next_url: str = "/gestion/") -> tuple[reques
     return http, http.get(callback)
 
 
+def _accessible(text: str) -> None:
+    """The basic accessibility criteria every page of /gestion/ meets (test_accessibility)."""
+    from tests.test_accessibility import _Page
+
+    page = _Page()
+    page.feed(text)
+    assert page.lang == "fr" and page.titles == 1 and page.h1 == 1
+    assert page.skip and page.th_without_scope == 0
+    for field in page.fields:
+        assert (field.get("id") in page.label_for or field.get("wrapped")
+                or field.get("aria-label")), field
+    assert all(label for _, label in page.links)
+
+
 def _accounts() -> None:
     make_account("oidc-admin", "administrateur", email="Lea.Admin@region.example")
     make_account("oidc-gest", "gestionnaire", "acheteur:130018450",
@@ -194,6 +208,7 @@ def test_the_sign_in_page_offers_the_provider_only_when_configured(
         assert (f'href="/gestion/connexion/oidc/?next=/gestion/tableau/">Se connecter avec '
                 f'{NAME}</a>') in on.text
         assert 'name="mot_de_passe"' in on.text  # the password form stays beside it
+        _accessible(on.text)
     for path in ("/gestion/connexion/oidc/", CALLBACK + "?code=a&state=b"):
         assert requests.get(site + path, allow_redirects=False, timeout=30).status_code == 404
 
@@ -251,6 +266,8 @@ def test_a_provider_user_without_an_account_is_refused_and_recorded(
     with http:
         assert "Connexions par Région Test refusées" in admin.text
         assert "inconnu@region.example" in admin.text
+        _accessible(admin.text)
+        _accessible(refused.text)
 
 
 @pytest.mark.appdb
@@ -416,3 +433,51 @@ def test_accounts_get_an_email_address_and_may_have_no_password(site: str) -> No
         create_account("tests", "doublon", None, "lecteur", [], email="SSO.Lecteur@region.example")
     with pytest.raises(StewardshipError, match="besoin d'une adresse"):
         create_account("tests", "ni-l-un-ni-l-autre", None, "lecteur", [])
+
+
+@pytest.mark.appdb
+@pytest.mark.browser
+def test_signing_in_through_the_provider_in_chromium(site: str, oidc_on: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import CHROMIUM, FLAGS, SHOTS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium est introuvable : installez le paquet Debian « chromium ».")
+    _accounts()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        p: Any = browser.new_context(locale="fr-FR").new_page()
+        p.goto(site + "/gestion/tableau/")
+        p.wait_for_url(re.compile(r".*/gestion/connexion/\?next=.*"))
+        p.screenshot(path=str(SHOTS / "connexion-fournisseur.png"), full_page=True)
+        p.get_by_role("link", name=f"Se connecter avec {NAME}").click()
+        p.wait_for_url(oidc_on + "/interaction/**")  # the provider's own login page
+        p.fill("input[name=login]", "lea.admin@region.example")
+        p.fill("input[name=password]", "mot-de-passe-chez-le-fournisseur")
+        p.get_by_role("button", name="Sign-in").click()
+        p.wait_for_url(site + "/gestion/tableau/")
+        assert "oidc-admin (Administrateur)" in p.locator("nav.gestion").inner_text()
+        p.get_by_role("button", name="Se déconnecter").click()
+        p.wait_for_url(site + "/")
+        # signed out here, still signed in at the provider: one click signs in again
+        p.goto(site + "/gestion/connexion/")
+        p.get_by_role("link", name=f"Se connecter avec {NAME}").click()
+        p.wait_for_url(site + "/gestion/")
+        assert "oidc-admin" in p.locator("nav.gestion").inner_text()
+
+        # someone the provider knows but who has no account here
+        other: Any = browser.new_context(locale="fr-FR").new_page()
+        other.goto(site + "/gestion/connexion/")
+        other.get_by_role("link", name=f"Se connecter avec {NAME}").click()
+        other.wait_for_url(oidc_on + "/interaction/**")
+        other.fill("input[name=login]", "sans.compte@region.example")
+        other.fill("input[name=password]", "mot-de-passe-chez-le-fournisseur")
+        other.get_by_role("button", name="Sign-in").click()
+        other.wait_for_url(re.compile(r".*/gestion/connexion/oidc/retour/\?.*"))
+        alert = other.get_by_role("alert").inner_text()
+        assert "aucun compte de l'observatoire" in alert and "sans.compte@region.example" in alert
+        other.screenshot(path=str(SHOTS / "connexion-fournisseur-sans-compte.png"),
+                         full_page=True)
+        browser.close()
