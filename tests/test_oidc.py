@@ -481,3 +481,38 @@ def test_signing_in_through_the_provider_in_chromium(site: str, oidc_on: str) ->
         other.screenshot(path=str(SHOTS / "connexion-fournisseur-sans-compte.png"),
                          full_page=True)
         browser.close()
+
+
+@pytest.mark.appdb
+def test_the_accounts_page_sets_email_addresses_and_password_free_accounts(
+        site: str, issuer: str) -> None:
+    from django.test import Client
+
+    from observatoire.stewardship.models import Account, AuditEvent
+
+    admin = Client()
+    admin.force_login(make_account("oidc-admin-page", "administrateur").user)
+    # without a provider, a password is still required
+    refused = admin.post("/gestion/comptes/", {"identifiant": "sans-mdp", "role": "lecteur",
+                                               "email": "sans.mdp@region.example"})
+    assert refused.status_code == 400 and "Mot de passe refusé" in refused.content.decode()
+    with _configured(issuer):
+        page = admin.get("/gestion/comptes/").content.decode()
+        assert "laissez vide pour un compte qui se connecte seulement par Région Test" in page
+        created = admin.post("/gestion/comptes/", {"identifiant": "sans-mdp", "role": "lecteur",
+                                                   "email": "sans.mdp@region.example"})
+        assert created.status_code == 302
+    account = Account.objects.get(user__username="sans-mdp")
+    assert not account.user.has_usable_password()
+    assert account.user.email == "sans.mdp@region.example"
+    changed = admin.post(f"/gestion/comptes/{account.pk}/", {
+        "role": "lecteur", "actif": "oui", "email": "nouvelle.adresse@region.example"},
+        follow=True)
+    assert "à jour" in changed.content.decode()
+    event = AuditEvent.objects.filter(action="account_changed", object_id="sans-mdp").get()
+    assert event.details["before"]["email"] == "sans.mdp@region.example"
+    assert event.details["after"]["email"] == "nouvelle.adresse@region.example"
+    # a password-free account keeps an address: it is how it signs in
+    emptied = admin.post(f"/gestion/comptes/{account.pk}/", {
+        "role": "lecteur", "actif": "oui", "email": ""}, follow=True)
+    assert "garde son adresse" in emptied.content.decode()
