@@ -516,3 +516,23 @@ def test_the_accounts_page_sets_email_addresses_and_password_free_accounts(
     emptied = admin.post(f"/gestion/comptes/{account.pk}/", {
         "role": "lecteur", "actif": "oui", "email": ""}, follow=True)
     assert "garde son adresse" in emptied.content.decode()
+
+
+@pytest.mark.appdb
+def test_failed_provider_sign_ins_are_throttled_per_address(site: str, oidc_on: str) -> None:
+    from observatoire.stewardship.models import SignInFailure
+    from observatoire.stewardship.views import MAX_PROVIDER_FAILURES
+
+    SignInFailure.objects.filter(username__startswith="oidc:").delete()
+    try:
+        with requests.Session() as http:
+            for _ in range(MAX_PROVIDER_FAILURES):
+                bogus = http.get(site + CALLBACK + "?error=Appelez+le+0800&state=x")
+                assert bogus.status_code == 401
+                assert "0800" not in bogus.text  # the provider's text is not shown as is
+            locked = http.get(site + CALLBACK + "?code=a&state=b")
+            assert locked.status_code == 429 and "Trop de connexions" in locked.text
+        assert SignInFailure.objects.filter(
+            username__startswith="oidc:").count() == MAX_PROVIDER_FAILURES
+    finally:
+        SignInFailure.objects.filter(username__startswith="oidc:").delete()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -49,6 +50,9 @@ LOG = logging.getLogger(__name__)
 #: Failed sign-ins allowed per username and address within the window, then a lockout.
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
+#: Failed sign-ins through the provider allowed per address within the window (the provider
+#: checks passwords; this bounds what one address can write into the failures table).
+MAX_PROVIDER_FAILURES = 20
 PAGE_SIZE = 50
 ALL_ROLES = (Role.ADMINISTRATOR, Role.STEWARD, Role.READER)
 
@@ -169,15 +173,23 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     if provider is None:
         raise Http404("Pas de fournisseur d'identité configuré")
     name = provider.name
+    since = timezone.now() - FAILURE_WINDOW
+    if SignInFailure.objects.filter(username__startswith="oidc:", address=_address(request),
+                                    at__gte=since).count() >= MAX_PROVIDER_FAILURES:
+        context = _sign_in_context(request)
+        context["error"] = (f"Trop de connexions avec {name} échouées depuis cette adresse. "
+                            f"Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
+        return render(request, "stewardship/connexion.html", context, status=429)
     if request.GET.get("error"):
         states = request.session.get("oidc_states") or {}
         if request.GET.get("state") in states:
             del states[request.GET["state"]]  # one use, even for a refusal
             request.session.modified = True
+        code = request.GET["error"]  # shown only when it looks like an OAuth error code
+        shown = f" (« {code} »)" if re.fullmatch(r"[a-z_]{1,40}", code) else ""
         return _provider_refusal(
-            request, f"La connexion avec {name} a été refusée ou interrompue "
-            f"(« {request.GET.get('error')} »). Recommencez, ou connectez-vous avec votre mot "
-            "de passe.", 401)
+            request, f"La connexion avec {name} a été refusée ou interrompue{shown}. "
+            "Recommencez, ou connectez-vous avec votre mot de passe.", 401)
     state = request.GET.get("state")
     if not request.GET.get("code") or state not in (request.session.get("oidc_states") or {}):
         return _provider_refusal(
