@@ -33,6 +33,8 @@ VENDOR_FILES = {
     "uplot/dist/uPlot.min.css": "uPlot.min.css",
 }
 VENDOR = ROOT / "src" / "observatoire" / "web" / "static" / "vendor"
+#: The OpenID Connect provider the tests sign in through (oidc-provider, test-only).
+TEST_PROVIDER = ROOT / "tests" / "oidc_provider"
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -84,6 +86,20 @@ def frontend(required: bool = False) -> None:
     marker.write_text(digest)
 
 
+def test_provider() -> None:
+    """Install the tests' OpenID Connect provider from its lockfile (npm ci)."""
+    digest = hashlib.sha256((TEST_PROVIDER / "package-lock.json").read_bytes()).hexdigest()
+    marker = TEST_PROVIDER / "node_modules" / ".installed"
+    if marker.exists() and marker.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm (Node.js) est absent : les tests de la connexion par un fournisseur "
+                 "d'identité (OpenID Connect) en ont besoin. Installez Node.js.")
+    run(npm, "ci", "--no-audit", "--no-fund", "--prefix", TEST_PROVIDER)
+    marker.write_text(digest)
+
+
 def demo() -> None:
     setup()
     frontend()
@@ -128,6 +144,7 @@ def postgresql_answers(url: str) -> bool:
 def test() -> None:
     setup()
     frontend(required=True)
+    test_provider()
     ensure_chromium()
     paths = [p for p in ("src", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths)

@@ -79,6 +79,11 @@ ADMIN_ONLY = {"lecteur": 403, "gestionnaire-dans": 403, "gestionnaire-hors": 403
 #: "gest-in" steward's scope; "gest-out" is a steward of another buyer.
 MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
     "gestion-connexion": ("GET", "/gestion/connexion/", {"anonyme": 200, **ALL}),
+    # sign-in through the organisation's provider: off in this matrix (no OBSERVATOIRE_OIDC_*),
+    # so both routes answer 404 to everyone; tests/test_oidc.py runs them against a provider
+    "gestion-oidc": ("GET", "/gestion/connexion/oidc/", {r: 404 for r in ROLES}),
+    "gestion-oidc-retour": ("GET", "/gestion/connexion/oidc/retour/?code=x&state=y",
+                            {r: 404 for r in ROLES}),
     "gestion-deconnexion": ("POST", "/gestion/deconnexion/",
                             {r: 302 for r in ROLES}),
     "gestion-file": ("GET", "/gestion/", {"anonyme": LOGIN, **ALL}),
@@ -279,7 +284,7 @@ def test_administrator_pages_accounts_audit_and_status(
     change = AuditEvent.objects.filter(action="account_changed", object_id="dir-lycees").get()
     assert change.details["before"]["scopes"] == ["cantine:13001845000028", "direction:DAJ"]
     assert change.details["after"] == {"role": "gestionnaire", "active": False,
-                                       "scopes": ["acheteur:130018450"]}
+                                       "scopes": ["acheteur:130018450"], "email": ""}
     refused = _client(REMOTE_ADDR="192.0.2.9").post("/gestion/connexion/", {
         "identifiant": "dir-lycees", "mot_de_passe": PASSWORD})
     assert refused.status_code == 401
@@ -436,8 +441,9 @@ def test_every_gestion_page_meets_the_basic_accessibility_criteria(
     from tests.test_accessibility import _Page
 
     admin = _client(accounts["administrateur"])
-    pages = [path for method, path, _ in MATRIX.values()
-             if method == "GET" and not path.endswith(".csv")]
+    pages = [path for method, path, expected in MATRIX.values()
+             if method == "GET" and expected["administrateur"] == 200
+             and not path.endswith(".csv")]
     pages += [f"/gestion/marches/{UID_IN}/?champ=montant", "/gestion/?gravite=information"]
     fields = 0
     for url in pages:

@@ -705,19 +705,32 @@ def accounts_group() -> None:
 @click.option("--scope", "scopes", multiple=True,
               help="Périmètre d'un gestionnaire, type:valeur (acheteur:SIREN ou SIRET, "
               "cantine:SIRET, direction:NOM) ; plusieurs possibles.")
-@click.option("--password", prompt="Mot de passe", hide_input=True, confirmation_prompt=True,
+@click.option("--email", default="",
+              help="Adresse électronique : celle du compte de la personne chez le fournisseur "
+              "d'identité de l'organisation (OpenID Connect), qui retrouve le compte par elle.")
+@click.option("--password", default=None,
               help="Mot de passe (demandé s'il n'est pas donné ; 12 caractères au moins).")
+@click.option("--sans-mot-de-passe", "no_password", is_flag=True,
+              help="Compte sans mot de passe : il se connecte seulement par le fournisseur "
+              "d'identité de l'organisation (--email obligatoire).")
 @click.pass_obj
 def accounts_create_cmd(obj: Context, username: str, role: str, scopes: tuple[str, ...],
-                        password: str) -> None:
+                        email: str, password: str | None, no_password: bool) -> None:
     """Crée un compte (la base applicative est mise à jour d'abord)."""
+    if no_password and password is not None:
+        raise click.UsageError("--password et --sans-mot-de-passe s'excluent.")
+    if not no_password and password is None:
+        password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
     from observatoire.stewardship.django_setup import migrate
 
     migrate(obj.settings)
     from observatoire.stewardship.services import create_account
 
-    account = create_account("ligne de commande", username, password, role, list(scopes))
-    out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}.")
+    account = create_account("ligne de commande", username, password, role, list(scopes),
+                             email=email)
+    out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}"
+              + (f", adresse {_e(email.strip())}" if email.strip() else "")
+              + (", sans mot de passe" if no_password else "") + ".")
 
 
 @accounts_group.command("list")
@@ -730,19 +743,20 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
     migrate(obj.settings)
     from observatoire.stewardship.models import Account
 
-    rows = [{"identifiant": a.user.get_username(), "role": a.role,
+    rows = [{"identifiant": a.user.get_username(), "email": a.user.email, "role": a.role,
              "perimetre": [f"{s.kind}:{s.value}" for s in a.scopes.all()],
-             "actif": a.user.is_active}
+             "actif": a.user.is_active, "mot_de_passe": a.user.has_usable_password()}
             for a in Account.objects.select_related("user").order_by("user__username")]
     if as_json:
         _print_json(rows)
         return
     table = Table(title="Comptes", title_justify="left")
-    for col in ("identifiant", "rôle", "périmètre", "actif"):
+    for col in ("identifiant", "adresse", "rôle", "périmètre", "actif", "mot de passe"):
         table.add_column(col)
     for r in rows:
-        _add_row(table, r["identifiant"], r["role"], ", ".join(r["perimetre"]) or "—",
-                 "oui" if r["actif"] else "non")
+        _add_row(table, r["identifiant"], r["email"] or "—", r["role"],
+                 ", ".join(r["perimetre"]) or "—", "oui" if r["actif"] else "non",
+                 "oui" if r["mot_de_passe"] else "non")
     out.print(table)
 cli.add_command(egalim)
 

@@ -7,6 +7,7 @@ override the data home. Everything the observatory writes lives under the data h
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,84 @@ from observatoire.errors import ConfigError
 def _default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "observatoire"
+
+
+#: Environment variables of the sign-in through the organisation's OpenID Connect provider.
+OIDC_ENDPOINTS = {
+    "authorization_endpoint": "OBSERVATOIRE_OIDC_AUTHORIZATION_ENDPOINT",
+    "token_endpoint": "OBSERVATOIRE_OIDC_TOKEN_ENDPOINT",
+    "userinfo_endpoint": "OBSERVATOIRE_OIDC_USERINFO_ENDPOINT",
+    "jwks_uri": "OBSERVATOIRE_OIDC_JWKS_URI",
+}
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """Sign-in through the organisation's OpenID Connect provider (off unless configured).
+
+    The provider is named by its issuer (``OBSERVATOIRE_OIDC_ISSUER``: its endpoints are read
+    from ``<issuer>/.well-known/openid-configuration``) or by explicit endpoints (which win over
+    the discovery document). The client secret is read from the environment only.
+    """
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    issuer: str = ""
+    #: Explicit endpoints (``OBSERVATOIRE_OIDC_AUTHORIZATION_ENDPOINT``…), else discovered.
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    userinfo_endpoint: str = ""
+    jwks_uri: str = ""
+    end_session_endpoint: str = ""
+    #: Shown on the sign-in page: « Se connecter avec <name> » (``OBSERVATOIRE_OIDC_NAME``).
+    name: str = "votre organisation"
+    scopes: str = "openid email profile"
+    #: The ID token's signature algorithm (``OBSERVATOIRE_OIDC_SIGN_ALGO``), checked via JWKS.
+    sign_algo: str = "RS256"
+    #: The callback URL registered at the provider, when the site is behind a reverse proxy
+    #: that hides its public address (``OBSERVATOIRE_OIDC_REDIRECT_URI``); else derived.
+    redirect_uri: str = ""
+    #: Sign-out also ends the session at the provider (``OBSERVATOIRE_OIDC_PROVIDER_LOGOUT=1``).
+    provider_logout: bool = False
+    #: Seconds to wait for the provider (discovery, token, user info, keys).
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
+        """The provider's settings, or None when OpenID Connect is not configured."""
+        values = {k: env.get(v, "").strip() for k, v in OIDC_ENDPOINTS.items()}
+        issuer = env.get("OBSERVATOIRE_OIDC_ISSUER", "").strip().rstrip("/")
+        client_id = env.get("OBSERVATOIRE_OIDC_CLIENT_ID", "").strip()
+        secret = env.get("OBSERVATOIRE_OIDC_CLIENT_SECRET", "").strip()
+        if not (issuer or any(values.values()) or client_id or secret):
+            return None
+        missing = [name for name, value in (
+            ("OBSERVATOIRE_OIDC_CLIENT_ID", client_id),
+            ("OBSERVATOIRE_OIDC_CLIENT_SECRET", secret)) if not value]
+        if not issuer:
+            missing += [OIDC_ENDPOINTS[k] for k, v in values.items() if not v]
+        if missing:
+            raise ConfigError(
+                "La connexion par le fournisseur d'identité (OpenID Connect) est à moitié "
+                "configurée : il manque " + ", ".join(missing) + ".",
+                where="variables d'environnement OBSERVATOIRE_OIDC_*",
+                hint="Donnez OBSERVATOIRE_OIDC_ISSUER (ou les quatre adresses du fournisseur), "
+                "OBSERVATOIRE_OIDC_CLIENT_ID et OBSERVATOIRE_OIDC_CLIENT_SECRET, ou aucune.")
+        try:
+            timeout = float(env.get("OBSERVATOIRE_OIDC_TIMEOUT", "10"))
+        except ValueError as exc:
+            raise ConfigError("OBSERVATOIRE_OIDC_TIMEOUT n'est pas un nombre de secondes.",
+                              hint="Par exemple OBSERVATOIRE_OIDC_TIMEOUT=10.") from exc
+        return cls(
+            client_id=client_id, client_secret=secret, issuer=issuer, **values,
+            end_session_endpoint=env.get("OBSERVATOIRE_OIDC_END_SESSION_ENDPOINT", "").strip(),
+            name=env.get("OBSERVATOIRE_OIDC_NAME", "").strip() or "votre organisation",
+            scopes=env.get("OBSERVATOIRE_OIDC_SCOPES", "").strip() or "openid email profile",
+            sign_algo=env.get("OBSERVATOIRE_OIDC_SIGN_ALGO", "").strip() or "RS256",
+            redirect_uri=env.get("OBSERVATOIRE_OIDC_REDIRECT_URI", "").strip(),
+            provider_logout=env.get("OBSERVATOIRE_OIDC_PROVIDER_LOGOUT") == "1",
+            timeout=max(timeout, 1.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +121,8 @@ class Settings:
     session_minutes: int = 240
     #: Served behind HTTPS (``OBSERVATOIRE_HTTPS=1``): session and CSRF cookies HTTPS-only.
     https: bool = False
+    #: Sign-in through the organisation's OpenID Connect provider; None = off (password only).
+    oidc: OidcSettings | None = None
 
     @property
     def landing_dir(self) -> Path:
@@ -111,6 +192,7 @@ class Settings:
             database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
             session_minutes=max(session_minutes, 5),
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
+            oidc=OidcSettings.from_env(env),
         )
 
     def ensure_home(self) -> None:

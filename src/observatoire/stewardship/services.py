@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -169,9 +170,32 @@ def parse_scope(text: str) -> tuple[str, str]:
     return kind, value
 
 
-def create_account(actor: Any, username: str, password: str, role: str,
-                   scopes: list[str]) -> Account:
-    """A new account with its role and scopes (a steward needs at least one scope)."""
+def clean_email(email: str, *, other_than: Any = None) -> str:
+    """An account's e-mail address, checked and unique (the provider's sign-in matches on
+    it, case-insensitively); "" for none."""
+    email = (email or "").strip()
+    if not email:
+        return ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise StewardshipError(f"Adresse électronique invalide : « {email} ».") from None
+    taken = User.objects.filter(email__iexact=email)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than.pk)
+    if taken.exists():
+        raise StewardshipError(
+            f"L'adresse « {email} » est déjà celle d'un autre compte.",
+            hint="Chaque compte a sa propre adresse : la connexion par le fournisseur "
+            "d'identité retrouve le compte par elle.")
+    return email
+
+
+def create_account(actor: Any, username: str, password: str | None, role: str,
+                   scopes: list[str], email: str = "") -> Account:
+    """A new account with its role and scopes (a steward needs at least one scope). Without a
+    password (None), the account signs in only through the organisation's provider, matched
+    by its e-mail address, which it then needs."""
     if role not in Role.values:
         raise StewardshipError(f"Rôle inconnu : « {role} ».",
                                hint="Rôles : " + ", ".join(Role.values) + ".")
@@ -180,22 +204,34 @@ def create_account(actor: Any, username: str, password: str, role: str,
         raise StewardshipError(
             "Un gestionnaire de données a besoin d'un périmètre.",
             hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
+    if not username:
+        raise StewardshipError("L'identifiant est obligatoire.")
     if User.objects.filter(username=username).exists():
         raise StewardshipError(f"Le compte « {username} » existe déjà.")
-    candidate = User(username=username)
-    try:
-        validate_password(password, candidate)
-    except ValidationError as exc:
-        raise StewardshipError("Mot de passe refusé : " + " ".join(exc.messages)) from None
+    email = clean_email(email)
+    if password is None and not email:
+        raise StewardshipError(
+            "Un compte sans mot de passe a besoin d'une adresse électronique.",
+            hint="Il se connecte par le fournisseur d'identité de l'organisation, qui le "
+            "retrouve par cette adresse (option --email).")
+    if password is not None:
+        candidate = User(username=username, email=email)
+        try:
+            validate_password(password, candidate)
+        except ValidationError as exc:
+            raise StewardshipError("Mot de passe refusé : " + " ".join(exc.messages)) from None
     with transaction.atomic():
-        user = User.objects.create_user(username=username, password=password)
+        user = User.objects.create_user(username=username, email=email, password=password)
         account = Account.objects.create(user=user, role=role)
         for kind, value in parsed:
             Scope.objects.create(account=account, kind=kind, value=value)
         audit(actor, "account_created", "account", username,
               f"Compte « {username} » créé : {account.role_label}"
-              + (f", périmètre {', '.join(scopes)}" if scopes else ""),
-              {"role": role, "scopes": scopes})
+              + (f", périmètre {', '.join(scopes)}" if scopes else "")
+              + (f", adresse {email}" if email else "")
+              + ("" if password is not None else ", sans mot de passe"),
+              {"role": role, "scopes": scopes, "email": email,
+               "password": password is not None})
     return account
 
 
@@ -367,8 +403,9 @@ def record_decision(actor_name: str, kind: str, text: str, value: str, reason: s
 
 
 def update_account(actor: Any, account: Account, role: str, scopes: list[str],
-                   active: bool) -> None:
-    """Change an account's role, scopes or activity (an account is never deleted)."""
+                   active: bool, email: str | None = None) -> None:
+    """Change an account's role, scopes, activity or e-mail address (None: unchanged); an
+    account is never deleted."""
     if role not in Role.values:
         raise StewardshipError(f"Rôle inconnu : « {role} ».")
     parsed = sorted({parse_scope(s) for s in scopes})
@@ -380,16 +417,23 @@ def update_account(actor: Any, account: Account, role: str, scopes: list[str],
                                "votre propre rôle d'administrateur.",
                                hint="Demandez-le à un autre administrateur.")
     before = {"role": account.role, "active": account.user.is_active,
-              "scopes": sorted(f"{s.kind}:{s.value}" for s in account.scopes.all())}
+              "scopes": sorted(f"{s.kind}:{s.value}" for s in account.scopes.all()),
+              "email": account.user.email}
+    new_email = account.user.email if email is None else clean_email(
+        email, other_than=account.user)
+    if not new_email and not account.user.has_usable_password():
+        raise StewardshipError("Ce compte n'a pas de mot de passe : il garde son adresse "
+                               "électronique, par laquelle il se connecte.")
     new_scopes = [f"{k}:{v}" for k, v in parsed]
-    after = {"role": role, "active": active, "scopes": new_scopes}
+    after = {"role": role, "active": active, "scopes": new_scopes, "email": new_email}
     if before == after:
         return
     with transaction.atomic():
         account.role = role
         account.save(update_fields=["role"])
         account.user.is_active = active
-        account.user.save(update_fields=["is_active"])
+        account.user.email = new_email
+        account.user.save(update_fields=["is_active", "email"])
         account.scopes.all().delete()
         for kind, value in parsed:
             Scope.objects.create(account=account, kind=kind, value=value)
@@ -397,4 +441,5 @@ def update_account(actor: Any, account: Account, role: str, scopes: list[str],
         audit(actor, "account_changed", "account", name,
               f"Compte « {name} » modifié : rôle {Role(role).label}, "
               f"{'actif' if active else 'désactivé'}, périmètre "
-              f"{', '.join(new_scopes) or '—'}", {"before": before, "after": after})
+              f"{', '.join(new_scopes) or '—'}, adresse {new_email or '—'}",
+              {"before": before, "after": after})

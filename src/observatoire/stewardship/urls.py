@@ -8,6 +8,8 @@ from observatoire.stewardship import mapping_views, views
 
 urlpatterns = [
     path("connexion/", views.sign_in, name="gestion-connexion"),
+    path("connexion/oidc/", views.oidc_start, name="gestion-oidc"),
+    path("connexion/oidc/retour/", views.oidc_callback, name="gestion-oidc-retour"),
     path("deconnexion/", views.sign_out, name="gestion-deconnexion"),
     path("", views.findings_queue, name="gestion-file"),
     re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="gestion-marche"),

@@ -4,27 +4,31 @@ the server: the role through :func:`require`, the scope through :mod:`permission
 from __future__ import annotations
 
 import functools
+import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import SuspiciousOperation
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from observatoire import reports
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators.profile import load_profile
 from observatoire.landing.catalog import Catalog
-from observatoire.stewardship import permissions, queue, services
+from observatoire.stewardship import oidc, permissions, queue, services
 from observatoire.stewardship.fields import FIELDS
 from observatoire.stewardship.models import (
     CURRENT,
@@ -38,9 +42,14 @@ from observatoire.stewardship.models import (
 )
 from observatoire.web.exports import csv_response
 
+LOG = logging.getLogger(__name__)
+
 #: Failed sign-ins allowed per username and address within the window, then a lockout.
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
+#: Failed sign-ins through the provider allowed per address within the window (the provider
+#: checks passwords; this bounds what one address can write into the failures table).
+MAX_PROVIDER_FAILURES = 20
 PAGE_SIZE = 50
 ALL_ROLES = (Role.ADMINISTRATOR, Role.STEWARD, Role.READER)
 
@@ -93,13 +102,19 @@ def _address(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR") or "inconnue")
 
 
-def sign_in(request: HttpRequest) -> HttpResponse:
-    """``/gestion/connexion/``: password sign-in, throttled per username and address."""
+def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
     next_url = request.POST.get("next") or request.GET.get("next") or "/gestion/"
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         next_url = "/gestion/"
-    context: dict[str, Any] = {"next": next_url, "username": ""}
+    provider = oidc.configured()
+    return {"next": next_url, "username": "", "provider": provider.name if provider else ""}
+
+
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """``/gestion/connexion/``: password sign-in, throttled per username and address; beside
+    it, when configured, the link to sign in through the organisation's provider."""
+    context = _sign_in_context(request)
     if request.method == "POST":
         username = (request.POST.get("identifiant") or "").strip()[:150]
         password = request.POST.get("mot_de_passe") or ""
@@ -119,14 +134,98 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             return render(request, "stewardship/connexion.html", context, status=401)
         SignInFailure.objects.filter(username=username, address=_address(request)).delete()
         login(request, user)
-        return HttpResponseRedirect(next_url)
+        return HttpResponseRedirect(context["next"])
     return render(request, "stewardship/connexion.html", context)
+
+
+def _provider_refusal(request: HttpRequest, message: str, status: int,
+                      who: str = "") -> HttpResponse:
+    """The sign-in page with why the provider's sign-in failed; the attempt is counted with
+    the failed password sign-ins (``oidc:`` before the address the provider gave)."""
+    SignInFailure.objects.create(username=f"oidc:{who or '?'}"[:150], address=_address(request))
+    context = _sign_in_context(request)
+    context["error"] = message
+    return render(request, "stewardship/connexion.html", context, status=status)
+
+
+@require_GET
+def oidc_start(request: HttpRequest) -> HttpResponse:
+    """``/gestion/connexion/oidc/``: off (404) unless a provider is configured; else sends the
+    person to the provider (state, nonce and PKCE kept in the session)."""
+    if oidc.configured() is None:
+        raise Http404("Pas de fournisseur d'identité configuré")
+    try:
+        return oidc.StartView.as_view()(request)  # type: ignore[no-any-return]
+    except oidc.ProviderUnavailable as error:
+        context = _sign_in_context(request)
+        context["error"] = f"{error} Connectez-vous avec votre mot de passe ou réessayez plus tard."
+        return render(request, "stewardship/connexion.html", context, status=503)
+
+
+@require_GET
+def oidc_callback(request: HttpRequest) -> HttpResponse:
+    """``/gestion/connexion/oidc/retour/``: where the provider sends the person back. Signs in
+    the account created here for the provider's e-mail address, or says why not."""
+    provider = oidc.configured()
+    if provider is None:
+        raise Http404("Pas de fournisseur d'identité configuré")
+    name = provider.name
+    since = timezone.now() - FAILURE_WINDOW
+    if SignInFailure.objects.filter(username__startswith="oidc:", address=_address(request),
+                                    at__gte=since).count() >= MAX_PROVIDER_FAILURES:
+        context = _sign_in_context(request)
+        context["error"] = (f"Trop de connexions avec {name} échouées depuis cette adresse. "
+                            f"Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
+        return render(request, "stewardship/connexion.html", context, status=429)
+    if request.GET.get("error"):
+        states = request.session.get("oidc_states") or {}
+        if request.GET.get("state") in states:
+            del states[request.GET["state"]]  # one use, even for a refusal
+            request.session.modified = True
+        code = request.GET["error"]  # shown only when it looks like an OAuth error code
+        shown = f" (« {code} »)" if re.fullmatch(r"[a-z_]{1,40}", code) else ""
+        return _provider_refusal(
+            request, f"La connexion avec {name} a été refusée ou interrompue{shown}. "
+            "Recommencez, ou connectez-vous avec votre mot de passe.", 401)
+    state = request.GET.get("state")
+    if not request.GET.get("code") or state not in (request.session.get("oidc_states") or {}):
+        return _provider_refusal(
+            request, f"Cette réponse de {name} ne correspond à aucune connexion commencée dans "
+            "ce navigateur (état inconnu, expiré ou déjà utilisé). Recommencez la connexion.",
+            400)
+    try:
+        response: HttpResponse = oidc.CallbackView.as_view()(request)
+    except oidc.NoAccount as refusal:
+        LOG.warning("provider sign-in refused, no account: %s", refusal.who)
+        return _provider_refusal(request, refusal.message, 403, refusal.who)
+    except oidc.Refused as refusal:
+        return _provider_refusal(request, refusal.message, 403, refusal.who)
+    except SuspiciousOperation as error:
+        LOG.warning("provider sign-in refused: %s", error)
+        return _provider_refusal(
+            request, f"La réponse de {name} n'a pas pu être vérifiée (signature, émetteur, "
+            "nonce ou validité du jeton d'identité). Recommencez la connexion ; si cela se "
+            "reproduit, prévenez un administrateur.", 400)
+    except (oidc.ProviderUnavailable, requests.RequestException) as error:
+        LOG.warning("provider sign-in failed: %s", error)
+        answer = getattr(error, "response", None)
+        refused = answer is not None and 400 <= answer.status_code < 500
+        return _provider_refusal(
+            request, f"{name} n'a pas répondu ou a refusé l'échange de la connexion. "
+            "Recommencez, ou connectez-vous avec votre mot de passe.", 400 if refused else 502)
+    if not request.user.is_authenticated:
+        return _provider_refusal(request, f"La connexion avec {name} a échoué. Recommencez.", 401)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
+    """Ends the session here; with ``OBSERVATOIRE_OIDC_PROVIDER_LOGOUT=1``, a person who came
+    through the provider is then sent to end the session there too."""
+    at_provider = oidc.logout_url(request)
     logout(request)
-    return HttpResponseRedirect("/")
+    return HttpResponseRedirect(at_provider or "/")
 
 
 def _int(value: str | None, default: int = 1) -> int:
@@ -427,13 +526,18 @@ def status(request: HttpRequest) -> HttpResponse:
 @require(Role.ADMINISTRATOR)
 def accounts(request: HttpRequest) -> HttpResponse:
     """``/gestion/comptes/``: accounts, roles and scopes; an administrator creates one here."""
-    context: dict[str, Any] = {"roles": Role.choices}
+    provider = oidc.configured()
+    context: dict[str, Any] = {"roles": Role.choices,
+                               "provider": provider.name if provider else ""}
     if request.method == "POST":
         scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
+        # no password: the account signs in only through the provider (when there is one)
+        password = request.POST.get("mot_de_passe") or ("" if provider is None else None)
         try:
             created = services.create_account(
                 request.user, (request.POST.get("identifiant") or "").strip(),
-                request.POST.get("mot_de_passe") or "", request.POST.get("role") or "", scopes)
+                password, request.POST.get("role") or "", scopes,
+                email=request.POST.get("email") or "")
         except services.StewardshipError as error:
             context.update(error=error.message, hint=error.hint, posted=request.POST)
         else:
@@ -441,6 +545,10 @@ def accounts(request: HttpRequest) -> HttpResponse:
             return HttpResponseRedirect("/gestion/comptes/")
     context["accounts"] = (Account.objects.select_related("user").prefetch_related("scopes")
                            .order_by("user__username"))
+    if provider is not None:  # who the provider vouched for but has no account here
+        context["refused"] = (SignInFailure.objects.filter(
+            username__startswith="oidc:", at__gte=timezone.now() - timedelta(days=30))
+            .exclude(username="oidc:?").order_by("-at")[:20])
     return render(request, "stewardship/comptes.html", context,
                   status=400 if "error" in context else 200)
 
@@ -453,7 +561,8 @@ def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
     scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
     try:
         services.update_account(request.user, account, request.POST.get("role") or "",
-                                scopes, request.POST.get("actif") == "oui")
+                                scopes, request.POST.get("actif") == "oui",
+                                email=request.POST.get("email"))
     except services.StewardshipError as error:
         messages.error(request, f"{error.message} {error.hint}".strip())
     else:

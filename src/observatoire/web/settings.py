@@ -82,6 +82,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/gestion/connexion/"
+# Passwords, and, when OBSERVATOIRE_OIDC_* configure it, the organisation's OpenID Connect
+# provider (stewardship.oidc: inert otherwise; it reads the typed OBSERVATOIRE_OIDC below).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "observatoire.stewardship.oidc.ProviderBackend",
+]
+OBSERVATOIRE_OIDC = OBSERVATOIRE.oidc
 # Sessions end OBSERVATOIRE_SESSION_MINUTES after sign-in, and when the browser closes.
 SESSION_COOKIE_AGE = OBSERVATOIRE.session_minutes * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
