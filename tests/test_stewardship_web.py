@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,12 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     ingest(settings, [DEMO / "decp" / "v2"])
     clear_corrections()  # those other tests left must not reach this warehouse
     build(settings)
-    before = os.environ.get("OBSERVATOIRE_HOME")
-    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
-    yield settings
-    if before is not None:
-        os.environ["OBSERVATOIRE_HOME"] = before
+    # The pages read the environment, which other modules' commands may have left pointing
+    # elsewhere (the CLI exports its home and profile for Django): set both, then restore.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OBSERVATOIRE_HOME", str(settings.home))
+        env.setenv("OBSERVATOIRE_PROFILE", settings.profile)
+        yield settings
 
 
 @pytest.fixture(scope="module")
