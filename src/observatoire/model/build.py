@@ -33,6 +33,7 @@ from observatoire.indicators.service import compute_into
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.landing.ingest import restage
 from observatoire.model import clean, contracts
+from observatoire.model import directorates as model_directorates
 from observatoire.model.reference import build_reference_tables
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
@@ -202,7 +203,8 @@ def _steps(
             SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
                                  COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
                 f.rule_id, f.severity, f.field, f.record_key, r.file_hash, r.position, r.line,
-                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
+                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value,
+                CAST(NULL AS VARCHAR) AS directorate_id
             FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
                                           UNION ALL SELECT * FROM findings_model_work)) f
             JOIN records r ON r.record_key = f.record_key""")
@@ -225,6 +227,10 @@ def _steps(
         recorded_at = started_at.replace("+00:00", "")
         history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
 
+    def directorates(con: duckdb.DuckDBPyConnection) -> None:
+        # after the indicators: the purchase domain is theirs (profile + decided mappings)
+        model_directorates.assign(con, profile)
+
     return [
         ("Lecture des fichiers déposés", staged),
         ("Corrections des gestionnaires (redressements)", corrected),
@@ -238,6 +244,7 @@ def _steps(
         ("Finalisation", finish),
         ("Egalim : achats alimentaires des cantines", egalim),
         ("Indicateurs du SPASER", indicators),
+        ("Directions des marchés", directorates),
     ]
 
 

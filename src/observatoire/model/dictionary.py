@@ -128,6 +128,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "primary_record_key": "The input record whose values the contract carries.",
             "corrected_fields": "DECP fields whose value a steward corrected (see "
             "`corrections_applied`); empty when none.",
+            "directorate_id": "Directorate (direction) of the organisation that owns the "
+            "contract (see `profile_directorates`): the one listing its buyer, else the one "
+            "owning its purchase domain (profile prefixes and decided mappings); NULL when "
+            "none does or the profile defines no directorate. Derived from the profile until "
+            "a purchasing-system export carries `direction_operationnelle`.",
+            "directorate_source": "How the directorate was found: `buyer` (a buyer rule) or "
+            "`domain` (the purchase domain); NULL without a directorate.",
         },
     ),
     "contract_versions": (
@@ -276,6 +283,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "buyer_siret": "Buyer SIRET as cleaned.",
             "raw_value": "The value as written.",
             "value": "The value kept (repaired), if any.",
+            "directorate_id": "Directorate of the finding's contract (`contracts.directorate_id`);"
+            " for a record that made no contract, only a buyer rule of the profile gives one.",
         },
     ),
     "quality_rules": (
@@ -424,6 +433,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "cpv_prefix": "Beginning of the CPV code (2 to 8 digits).",
             "domain_id": "Purchase domain of the profile.",
             "decided_at": "When it was accepted (UTC).",
+        },
+    ),
+    "profile_directorates": (
+        "The deployment profile's directorates (`directorates.toml`) as the build used them; "
+        "empty when the profile defines none (the generic profile).",
+        {
+            "directorate_id": "Directorate id (the value of a `direction:` stewardship scope).",
+            "label": "Name (French).",
+            "domains": "Purchase domains it owns (`profile_purchase_domains.domain_id`).",
+            "buyers": "Buyer SIRETs or SIRENs it owns whatever the domain (a mandataire).",
         },
     ),
     "build_info": (
