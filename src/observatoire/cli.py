@@ -704,7 +704,7 @@ def accounts_group() -> None:
 @click.option("--role", required=True, help=f"Rôle : {ROLES_HELP}.")
 @click.option("--scope", "scopes", multiple=True,
               help="Périmètre d'un gestionnaire, type:valeur (acheteur:SIREN ou SIRET, "
-              "cantine:SIRET, direction:NOM) ; plusieurs possibles.")
+              "cantine:SIRET, direction:ID, une direction du profil) ; plusieurs possibles.")
 @click.option("--password", prompt="Mot de passe", hide_input=True, confirmation_prompt=True,
               help="Mot de passe (demandé s'il n'est pas donné ; 12 caractères au moins).")
 @click.pass_obj
@@ -716,7 +716,9 @@ def accounts_create_cmd(obj: Context, username: str, role: str, scopes: tuple[st
     migrate(obj.settings)
     from observatoire.stewardship.services import create_account
 
-    account = create_account("ligne de commande", username, password, role, list(scopes))
+    directorates = {d.id: d.label for d in load_profile(obj.settings.profile).directorates}
+    account = create_account("ligne de commande", username, password, role, list(scopes),
+                             directorates)
     out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}.")
 
 
