@@ -253,3 +253,28 @@ def test_a_decided_domain_mapping_moves_contracts_between_directorates(site: Set
     finally:
         Mapping.objects.all().delete()
         build(site)
+
+
+def test_the_cli_lists_directorates_and_checks_directorate_scopes(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OBSERVATOIRE_DATABASE_URL", "OBSERVATOIRE_PROFILE")}
+        return subprocess.run([sys.executable, "-m", "observatoire.cli", "--home",
+                               str(tmp_path / "home"), *args],
+                              capture_output=True, text=True, check=False, env=env)
+
+    listed = cli("--profile", str(PROFILE), "profile", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {d["id"]: d["label"] for d in json.loads(listed.stdout)["directorates"]} == \
+        DIRECTORATES
+    create = ("accounts", "create", "--role", "gestionnaire", "--scope", "direction:achats",
+              "--password", "Un-mot-de-passe-solide-2026")
+    made = cli("--profile", str(PROFILE), *create[:2], "dir-cli", *create[2:])
+    assert made.returncode == 0, made.stderr
+    refused = cli("--profile", "generique", *create[:2], "dir-cli-2", *create[2:])
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "ne définit aucune direction" in refused.stderr

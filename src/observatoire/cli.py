@@ -582,6 +582,11 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             "name": profile.name,
             "organisation": profile.organisation,
             "files": list(profile.files),
+            "directorates": [
+                {"id": d.id, "label": d.label, "domains": list(d.domains),
+                 "buyers": list(d.buyers)}
+                for d in profile.directorates
+            ],
             "indicators": [
                 {
                     "id": i.id, "version": i.version, "code": i.code, "title": i.title,
@@ -612,6 +617,17 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             str(len(i.targets)),
         )
     out.print(table)
+    if not profile.directorates:
+        out.print("Le profil ne définit aucune direction (directorates.toml) : les périmètres "
+                  "« direction: » des gestionnaires ne sont pas acceptés.")
+        return
+    directions = Table(title="Directions (périmètres « direction:ID »)", title_justify="left")
+    for col in ("id", "direction", "domaines d'achat", "acheteurs"):
+        directions.add_column(col)
+    for d in profile.directorates:
+        _add_row(directions, d.id, d.label, ", ".join(d.domains) or "—",
+                 ", ".join(d.buyers) or "—")
+    out.print(directions)
 
 
 @cli.command("serve")
