@@ -133,8 +133,9 @@ def no_corrections(application_database: AppDb) -> None:
 
 
 def make_account(username: str, role: str, *scopes: str, password: str | None = None,
-                 email: str = "") -> Any:
-    """An account made as the CLI makes it (password checked by the validators)."""
+                 directorates: dict[str, str] | None = None, email: str = "") -> Any:
+    """An account made as the CLI makes it (password checked by the validators);
+    ``directorates``: those of the profile, for ``direction:`` scopes."""
     from observatoire.stewardship.models import Account
     from observatoire.stewardship.services import create_account
 
@@ -142,7 +143,7 @@ def make_account(username: str, role: str, *scopes: str, password: str | None = 
     if existing is not None:
         return existing
     return create_account("tests", username, password or f"{username}-Mot-de-passe-2026",
-                          role, list(scopes), email=email)
+                          role, list(scopes), directorates, email=email)
 
 
 @pytest.fixture(scope="module")

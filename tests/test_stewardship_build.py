@@ -280,9 +280,11 @@ def test_exclusion_and_not_a_defect(home: Home, steward: Any) -> None:
     assert home.value("SELECT bool_and(balanced) FROM reconciliation") is True
     assert home.value("SELECT status FROM corrections_applied WHERE correction_id = ?",
                       [dismissed.pk]) == "applied"
+    from observatoire.stewardship.permissions import Perimeter
     from observatoire.stewardship.queue import open_findings
 
-    found = open_findings(home.settings, ["130018450"], rule="AMOUNT_BELOW_THRESHOLD")
+    found = open_findings(home.settings, Perimeter(False, buyers=("130018450",)),
+                          rule="AMOUNT_BELOW_THRESHOLD")
     assert below not in {f["uid"] for f in found["findings"]}
     total = home.value("SELECT count(*) FROM findings WHERE rule_id = 'AMOUNT_BELOW_THRESHOLD'")
     assert found["count"] == total - 1

@@ -267,13 +267,21 @@ def test_administrator_pages_accounts_audit_and_status(
     weak = admin.post("/gestion/comptes/", {"identifiant": "nouveau", "mot_de_passe": "1234",
                                             "role": "lecteur"})
     assert weak.status_code == 400 and "Mot de passe refusé" in _text(weak)
-    created = admin.post("/gestion/comptes/", {
+    # the generic profile defines no directorate: a directorate scope is refused, and said
+    form = _text(admin.get("/gestion/comptes/"))
+    assert "ne définit aucune direction" in form
+    no_directorate = admin.post("/gestion/comptes/", {
         "identifiant": "dir-lycees", "mot_de_passe": PASSWORD, "role": "gestionnaire",
         "perimetres": "cantine:13001845000028 direction:DAJ"})
+    assert no_directorate.status_code == 400
+    assert "ne définit aucune direction" in _text(no_directorate)
+    created = admin.post("/gestion/comptes/", {
+        "identifiant": "dir-lycees", "mot_de_passe": PASSWORD, "role": "gestionnaire",
+        "perimetres": "cantine:13001845000028 acheteur:599200136"})
     assert created.status_code == 302
     account = Account.objects.get(user__username="dir-lycees")
     assert sorted(str(s) for s in account.scopes.all()) == [
-        "cantine:13001845000028", "direction:DAJ"]
+        "acheteur:599200136", "cantine:13001845000028"]
     event = AuditEvent.objects.filter(action="account_created", object_id="dir-lycees").get()
     assert event.actor_name == "admin-web"
     # role and scope changes are traced; a deactivated account cannot sign in
@@ -282,7 +290,8 @@ def test_administrator_pages_accounts_audit_and_status(
         follow=True)
     assert "à jour" in _text(changed)
     change = AuditEvent.objects.filter(action="account_changed", object_id="dir-lycees").get()
-    assert change.details["before"]["scopes"] == ["cantine:13001845000028", "direction:DAJ"]
+    assert change.details["before"]["scopes"] == ["acheteur:599200136",
+                                                  "cantine:13001845000028"]
     assert change.details["after"] == {"role": "gestionnaire", "active": False,
                                        "scopes": ["acheteur:130018450"], "email": ""}
     refused = _client(REMOTE_ADDR="192.0.2.9").post("/gestion/connexion/", {

@@ -582,6 +582,11 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             "name": profile.name,
             "organisation": profile.organisation,
             "files": list(profile.files),
+            "directorates": [
+                {"id": d.id, "label": d.label, "domains": list(d.domains),
+                 "buyers": list(d.buyers)}
+                for d in profile.directorates
+            ],
             "indicators": [
                 {
                     "id": i.id, "version": i.version, "code": i.code, "title": i.title,
@@ -612,6 +617,17 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             str(len(i.targets)),
         )
     out.print(table)
+    if not profile.directorates:
+        out.print("Le profil ne définit aucune direction (directorates.toml) : les périmètres "
+                  "« direction: » des gestionnaires ne sont pas acceptés.")
+        return
+    directions = Table(title="Directions (périmètres « direction:ID »)", title_justify="left")
+    for col in ("id", "direction", "domaines d'achat", "acheteurs"):
+        directions.add_column(col)
+    for d in profile.directorates:
+        _add_row(directions, d.id, d.label, ", ".join(d.domains) or "—",
+                 ", ".join(d.buyers) or "—")
+    out.print(directions)
 
 
 @cli.command("serve")
@@ -704,7 +720,7 @@ def accounts_group() -> None:
 @click.option("--role", required=True, help=f"Rôle : {ROLES_HELP}.")
 @click.option("--scope", "scopes", multiple=True,
               help="Périmètre d'un gestionnaire, type:valeur (acheteur:SIREN ou SIRET, "
-              "cantine:SIRET, direction:NOM) ; plusieurs possibles.")
+              "cantine:SIRET, direction:ID, une direction du profil) ; plusieurs possibles.")
 @click.option("--email", default="",
               help="Adresse électronique : celle du compte de la personne chez le fournisseur "
               "d'identité de l'organisation (OpenID Connect), qui retrouve le compte par elle.")
@@ -726,8 +742,9 @@ def accounts_create_cmd(obj: Context, username: str, role: str, scopes: tuple[st
     migrate(obj.settings)
     from observatoire.stewardship.services import create_account
 
+    directorates = {d.id: d.label for d in load_profile(obj.settings.profile).directorates}
     account = create_account("ligne de commande", username, password, role, list(scopes),
-                             email=email)
+                             directorates, email=email)
     out.print(f"Compte « {_e(username)} » créé : {_e(account.role_label)}"
               + (f", adresse {_e(email.strip())}" if email.strip() else "")
               + (", sans mot de passe" if no_password else "") + ".")

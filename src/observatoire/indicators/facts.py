@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
+from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.indicators.profile import Profile
 from observatoire.stewardship.apply import OVERRIDES
 
@@ -58,7 +59,7 @@ def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     )
 
 
-def _scope(profile: Profile, siret_column: str) -> str:
+def scope_condition(profile: Profile, siret_column: str) -> str:
     if not profile.scope_all_buyers:
         return f"left({siret_column}, 9) IN (SELECT siren FROM profile_buyers)"
     return "TRUE"
@@ -72,35 +73,16 @@ def _scoped_sql(profile: Profile) -> str:
     """
     return f"""
 CREATE TEMP TABLE indicator_scope_work AS
-WITH prefixes AS (
-    SELECT domain_id, cpv_prefix, false AS decided FROM profile_purchase_domains
-    WHERE cpv_prefix IS NOT NULL
-    UNION ALL
-    -- mappings decided by a person (observatoire.stewardship), to a domain of the profile
-    SELECT domain_id, cpv_prefix, true FROM purchase_domain_overrides
-    WHERE domain_id IN (SELECT domain_id FROM profile_purchase_domains)
-),
-domain_match AS (
-    -- per distinct CPV code (thousands, not millions): the longest prefix wins, a decided
-    -- mapping before the profile's at equal length
-    SELECT k.cpv, d.domain_id,
-        row_number() OVER (PARTITION BY k.cpv
-                           ORDER BY length(d.cpv_prefix) DESC, d.decided DESC, d.domain_id)
-            AS rn
-    FROM (SELECT DISTINCT cpv FROM contracts WHERE cpv IS NOT NULL) k
-    JOIN prefixes d ON starts_with(k.cpv, d.cpv_prefix)
-)
 SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buyer_siret,
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
-    COALESCE(dm.domain_id, (SELECT min(domain_id) FROM profile_purchase_domains
-                            WHERE is_default)) AS purchase_domain,
+    COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure,
     CAST(c.amount AS DECIMAL(38,2)) AS amount,
     c.notification_date, c.primary_record_key, c.holder_count
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
-LEFT JOIN domain_match dm ON dm.cpv = c.cpv AND dm.rn = 1
-WHERE {_scope(profile, "c.buyer_siret")}
+LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
+WHERE {scope_condition(profile, "c.buyer_siret")}
 """
 
 
@@ -337,7 +319,7 @@ SELECT r.record_key,
 FROM records r
 LEFT JOIN flags f ON f.record_key = r.record_key
 LEFT JOIN profile_buyers pb ON pb.siren = left(r.buyer_siret, 9)
-WHERE {_scope(profile, "r.buyer_siret")}
+WHERE {scope_condition(profile, "r.buyer_siret")}
 """
 
 

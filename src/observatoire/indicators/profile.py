@@ -4,6 +4,8 @@ A profile is a folder of TOML files, versioned with the deployment:
 
     profile.toml          organisation, buyers and mandataires, territory, parameters, axes
     domains.toml          purchase domains by CPV prefix
+    directorates.toml     the organisation's directorates (optional): the domains and buyers
+                          each one owns, so that a contract gets a directorate
     indicators/*.toml     the indicator catalogue ([[indicator]] tables)
 
 ``extends = "generique"`` reads the parent profile first; the child's settings replace the
@@ -150,6 +152,21 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class Directorate:
+    """A directorate (direction) of the organisation and what it owns.
+
+    A contract's directorate: the directorate listing its buyer (SIRET or SIREN; the longest
+    prefix wins), else the directorate owning its purchase domain, else none. Until a purchasing
+    system export carries ``direction_operationnelle``, this is how a contract gets one.
+    """
+
+    id: str
+    label: str
+    domains: tuple[str, ...]
+    buyers: tuple[str, ...]  # SIRET (14 digits) or SIREN (9 digits) prefixes of buyer SIRETs
+
+
+@dataclass(frozen=True)
 class EuThreshold:
     valid_from: dt.date
     works: float
@@ -195,6 +212,8 @@ class Profile:
     nomenclature_file: Path | None = None
     #: Contracts and lots with environmental criteria (``[egalim] marches``), if any.
     contracts_file: Path | None = None
+    #: The organisation's directorates (``directorates.toml``); none in the generic profile.
+    directorates: tuple[Directorate, ...] = ()
 
     def indicator(self, indicator_id: str) -> Indicator | None:
         versions = [i for i in self.indicators if i.id == indicator_id]
@@ -247,6 +266,8 @@ class _Raw:
     settings_file: dict[str, str] = field(default_factory=dict)
     domains: dict[str, Any] | None = None
     domains_file: str = ""
+    directorates: dict[str, Any] | None = None
+    directorates_file: str = ""
     indicators: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     indicator_files: dict[tuple[str, int], str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -280,6 +301,11 @@ def _read_folder(folder: Path, raw: _Raw, seen: tuple[Path, ...] = ()) -> None:
         raw.domains = _read_toml(domains)
         raw.domains_file = str(domains)
         raw.files.append(domains)
+    directorates = folder / "directorates.toml"
+    if directorates.is_file():
+        raw.directorates = _read_toml(directorates)
+        raw.directorates_file = str(directorates)
+        raw.files.append(directorates)
     for path in sorted((folder / "indicators").glob("*.toml")):
         raw.files.append(path)
         content = _read_toml(path)
@@ -633,6 +659,8 @@ def _profile(raw: _Raw) -> Profile:
             "« default » nomme le domaine des codes CPV qu'aucun préfixe ne couvre.",
         )
 
+    directorates = _directorates(raw, {d.id for d in domains}, dwhere)
+
     axis_ids = {a.id for a in axes}
     indicators = []
     for ikey, entry in raw.indicators.items():
@@ -691,7 +719,77 @@ def _profile(raw: _Raw) -> Profile:
         declarations_file=declarations_file,
         nomenclature_file=egalim_files["nomenclature"],
         contracts_file=egalim_files["marches"],
+        directorates=directorates,
     )
+
+
+_DIRECTORATE_KEYS = {"id", "label", "domains", "buyers"}
+
+
+def _directorates(raw: _Raw, domain_ids: set[str], domains_file: str) -> tuple[Directorate, ...]:
+    """``[[directorate]]`` entries, checked: ids, known domains, SIREN/SIRET, each domain and
+    buyer owned by one directorate at most."""
+    content = raw.directorates or {}
+    dwhere = raw.directorates_file or "directorates.toml"
+    unknown = set(content) - {"directorate"}
+    if unknown:
+        raise _Problem(
+            f"Clé inattendue au premier niveau : {', '.join(sorted(unknown))}.", dwhere,
+            "Le fichier des directions ne contient que des tables [[directorate]].")
+    entries = content.get("directorate", [])
+    if not isinstance(entries, list):
+        raise _Problem("« directorate » doit être une liste de tables [[directorate]].", dwhere)
+    found: list[Directorate] = []
+    owner_of_domain: dict[str, str] = {}
+    owner_of_buyer: dict[str, str] = {}
+    for n, d in enumerate(entries, start=1):
+        here = f"{dwhere}, direction n° {n}"
+        if not isinstance(d, dict):
+            raise _Problem("Une direction s'écrit [[directorate]] id = …, label = ….", here)
+        ident = d.get("id")
+        if isinstance(ident, str) and ident:
+            here = f"{dwhere}, direction « {ident} »"
+        extra = set(d) - _DIRECTORATE_KEYS
+        if extra:
+            raise _Problem(f"Champ inconnu : {', '.join(sorted(extra))}.", here,
+                           f"Champs possibles : {', '.join(sorted(_DIRECTORATE_KEYS))}.")
+        ident = _text(d, "id", here)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", ident):
+            raise _Problem(f"Identifiant de direction invalide : « {ident} ».", here,
+                           "Minuscules, chiffres et tirets (ex. « lycees »).")
+        if any(x.id == ident for x in found):
+            raise _Problem(f"La direction « {ident} » est déclarée deux fois.", here)
+        label = _text(d, "label", here)
+        domains, buyers = d.get("domains", []), d.get("buyers", [])
+        if not isinstance(domains, list) or not isinstance(buyers, list):
+            raise _Problem("« domains » et « buyers » sont des listes.", here)
+        for domain in domains:
+            if domain not in domain_ids:
+                raise _Problem(
+                    f"Domaine d'achat inconnu : « {domain} ».", here,
+                    f"Domaines déclarés dans {domains_file} : {', '.join(sorted(domain_ids))}.")
+            if domain in owner_of_domain:
+                raise _Problem(
+                    f"Le domaine « {domain} » appartient déjà à la direction "
+                    f"« {owner_of_domain[domain]} ».", here,
+                    "Un domaine d'achat relève d'une seule direction.")
+            owner_of_domain[domain] = ident
+        for buyer in buyers:
+            text = str(buyer)
+            if not isinstance(buyer, str) or not re.fullmatch(r"\d{9}|\d{14}", text):
+                raise _Problem(
+                    f"Acheteur invalide : « {text} » (SIREN de 9 chiffres ou SIRET de 14, "
+                    "entre guillemets).", here)
+            if text in owner_of_buyer:
+                raise _Problem(
+                    f"L'acheteur « {text} » relève déjà de la direction "
+                    f"« {owner_of_buyer[text]} ».", here)
+            owner_of_buyer[text] = ident
+        if not domains and not buyers:
+            raise _Problem("Une direction possède au moins un domaine d'achat (domains) ou un "
+                           "acheteur (buyers).", here)
+        found.append(Directorate(ident, label, tuple(domains), tuple(str(b) for b in buyers)))
+    return tuple(found)
 
 
 def _egalim_files(section: Any, where: str) -> dict[str, Path | None]:

@@ -33,7 +33,9 @@ from observatoire.indicators.service import compute_into
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.landing.ingest import restage
 from observatoire.model import clean, contracts
+from observatoire.model import directorates as model_directorates
 from observatoire.model.reference import build_reference_tables
+from observatoire.quality import history as quality_history
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
@@ -125,6 +127,7 @@ def _fingerprint(loads: list[Load]) -> str:
 def _steps(
     settings: Settings, loads: list[Load], build_id: int, started_at: str,
     history_changes: list[tuple[Any, ...]], stale: list[StaleCorrection],
+    quality_changes: quality_history.QualityChanges,
 ) -> list[tuple[str, Callable[[duckdb.DuckDBPyConnection], Any]]]:
     # Read the profile first: a mistake in it stops the build before any work.
     profile = load_profile(settings.profile)
@@ -207,7 +210,8 @@ def _steps(
             SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
                                  COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
                 f.rule_id, f.severity, f.field, f.record_key, r.file_hash, r.position, r.line,
-                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value
+                r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value,
+                CAST(NULL AS VARCHAR) AS directorate_id
             FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
                                           UNION ALL SELECT * FROM findings_model_work)) f
             JOIN records r ON r.record_key = f.record_key""")
@@ -230,6 +234,18 @@ def _steps(
         recorded_at = started_at.replace("+00:00", "")
         history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
 
+    def directorates(con: duckdb.DuckDBPyConnection) -> None:
+        # after the indicators: the purchase domain is theirs (profile + decided mappings)
+        model_directorates.assign(con, profile)
+
+    def quality_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+        # compared with the warehouse still in service; committed once this one replaces it
+        staged_changes = quality_history.stage(
+            con, settings.catalog_path, settings.warehouse_path, build_id,
+            started_at.replace("+00:00", ""), profile.id)
+        quality_changes.builds.extend(staged_changes.builds)
+        quality_changes.rows.extend(staged_changes.rows)
+
     return [
         ("Lecture des fichiers déposés", staged),
         ("Corrections des gestionnaires (redressements)", corrected),
@@ -243,6 +259,8 @@ def _steps(
         ("Finalisation", finish),
         ("Egalim : achats alimentaires des cantines", egalim),
         ("Indicateurs du SPASER", indicators),
+        ("Directions des marchés", directorates),
+        ("Historique de la qualité des données", quality_snapshot),
     ]
 
 
@@ -322,6 +340,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
     t0 = time.perf_counter()
     stale: list[StaleCorrection] = []
+    quality_changes = quality_history.QualityChanges()
     try:
         con = connect_for_writing(tmp, settings)
         try:
@@ -331,7 +350,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             _load_table(con, all_loads)
             history_changes: list[tuple[Any, ...]] = []
             for label, step in _steps(settings, loads, build_id, started_at, history_changes,
-                                      stale):
+                                      stale, quality_changes):
                 if on_step:
                     on_step(label)
                 step(con)
@@ -361,6 +380,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
             con.close()
         swap_in(tmp, settings)
         indicator_history.commit(settings.catalog_path, history_changes)
+        quality_history.commit(settings.catalog_path, quality_changes)
         mark_stale(settings, stale, build_id)
     except duckdb.OutOfMemoryException as exc:
         discard(tmp)

@@ -330,7 +330,9 @@ SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract
     agg.holder_count, agg.holder_categories, agg.holder_departements, agg.modification_count,
     agg.record_count, agg.source_count, agg.sources, r.record_key AS primary_record_key,
     -- filled by the corrections step (stewardship.apply.publish) for corrected contracts
-    CAST([] AS VARCHAR[]) AS corrected_fields
+    CAST([] AS VARCHAR[]) AS corrected_fields,
+    -- filled from the profile's directorates (model.directorates) after the indicators
+    CAST(NULL AS VARCHAR) AS directorate_id, CAST(NULL AS VARCHAR) AS directorate_source
 FROM records r
 JOIN agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv

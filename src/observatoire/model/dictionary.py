@@ -128,6 +128,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "primary_record_key": "The input record whose values the contract carries.",
             "corrected_fields": "DECP fields whose value a steward corrected (see "
             "`corrections_applied`); empty when none.",
+            "directorate_id": "Directorate (direction) of the organisation that owns the "
+            "contract (see `profile_directorates`): the one listing its buyer, else the one "
+            "owning its purchase domain (profile prefixes and decided mappings); NULL when "
+            "none does or the profile defines no directorate. Derived from the profile until "
+            "a purchasing-system export carries `direction_operationnelle`.",
+            "directorate_source": "How the directorate was found: `buyer` (a buyer rule) or "
+            "`domain` (the purchase domain); NULL without a directorate.",
         },
     ),
     "contract_versions": (
@@ -276,6 +283,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "buyer_siret": "Buyer SIRET as cleaned.",
             "raw_value": "The value as written.",
             "value": "The value kept (repaired), if any.",
+            "directorate_id": "Directorate of the finding's contract (`contracts.directorate_id`);"
+            " for a record that made no contract, only a buyer rule of the profile gives one.",
         },
     ),
     "quality_rules": (
@@ -424,6 +433,61 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "cpv_prefix": "Beginning of the CPV code (2 to 8 digits).",
             "domain_id": "Purchase domain of the profile.",
             "decided_at": "When it was accepted (UTC).",
+        },
+    ),
+    "profile_directorates": (
+        "The deployment profile's directorates (`directorates.toml`) as the build used them; "
+        "empty when the profile defines none (the generic profile).",
+        {
+            "directorate_id": "Directorate id (the value of a `direction:` stewardship scope).",
+            "label": "Name (French).",
+            "domains": "Purchase domains it owns (`profile_purchase_domains.domain_id`).",
+            "buyers": "Buyer SIRETs or SIRENs it owns whatever the domain (a mandataire).",
+        },
+    ),
+    "quality_builds": (
+        "Every build whose warehouse was put in service since the quality history began (copy "
+        "of the catalog): the builds of the quality history's series.",
+        {
+            "build_id": "Build id.",
+            "recorded_at": "When the build started (UTC).",
+            "profile_id": "Deployment profile it was built with.",
+            "compared_with": "Build of the warehouse in service it was compared with for the "
+            "findings opened and closed; NULL for the first build (or a warehouse too old to "
+            "compare with).",
+        },
+    ),
+    "quality_history": (
+        "Data quality per scope, build after build (copy of the catalog, where it survives "
+        "rebuilds; a build's rows are committed only once its warehouse is in service). A "
+        "scope gets a row when one of its numbers changed since its last row; a build without "
+        "a row for a scope carries that row forward, with no finding opened or closed. Open "
+        "findings are those no applied \"not a defect\" decision accepts, counted once per "
+        "contract (or record without one), rule, field and published value.",
+        {
+            "build_id": "Build that recorded the row.",
+            "recorded_at": "When that build started (UTC).",
+            "scope_kind": "`total` (every contract of the warehouse), `buyer` (a buyer SIRET; "
+            "a canteen is a buyer) or `directorate`.",
+            "scope_id": "Buyer SIRET or directorate id; empty for `total`.",
+            "contracts": "Contracts.",
+            "with_amount": "Contracts with an initial amount (completeness: key fields known).",
+            "with_cpv": "Contracts with a valid CPV code.",
+            "with_notification_date": "Contracts with a published notification date.",
+            "with_holders": "Contracts with at least one holder.",
+            "with_place": "Contracts with a place of execution.",
+            "contracts_valid": "Contracts without an open blocking or warning finding "
+            "(validity).",
+            "contracts_blocking": "Contracts with at least one open `bloquant` finding.",
+            "contracts_warning": "Contracts with at least one open `avertissement` finding.",
+            "contracts_correction": "Contracts with at least one open `correction` finding.",
+            "contracts_information": "Contracts with at least one open `information` finding.",
+            "open_findings": "Open findings (contracts' and set-aside records').",
+            "corrections_applied": "Corrections applied by the build (`corrections_applied`).",
+            "findings_opened": "Findings open now and not in the warehouse compared with; NULL "
+            "when there was none to compare with.",
+            "findings_closed": "Findings open in the warehouse compared with and not now "
+            "(corrected, accepted, fixed at source or gone); NULL likewise.",
         },
     ),
     "build_info": (

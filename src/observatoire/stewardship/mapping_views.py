@@ -163,8 +163,10 @@ def withdraw(request: HttpRequest, mapping_id: int) -> HttpResponse:
 
 
 def _canteens(request: HttpRequest) -> list[str] | None:
-    """The SIRET/SIREN prefixes of the canteens a steward sees (None: all)."""
-    return permissions.buyer_prefixes(_account(request))
+    """The SIRET/SIREN prefixes of the canteens a steward sees (None: all). A directorate
+    scope covers contracts, not canteens' purchase lines: it adds none here."""
+    scope = permissions.perimeter(_account(request))
+    return None if scope.everything else list(scope.buyers)
 
 
 def _propose_egalim(request: HttpRequest, kind: str, text: str, value: str,

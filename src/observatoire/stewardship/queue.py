@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from observatoire.config import Settings
+from observatoire.quality import history
+from observatoire.stewardship.permissions import Perimeter
 from observatoire.warehouse import open_warehouse
 
 SEVERITY_ORDER = ("CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1 "
                   "WHEN 'correction' THEN 2 ELSE 3 END")
 
-#: Findings not accepted as right by an applied "not a defect" decision, in a scope.
+#: Findings not accepted as right by an applied "not a defect" decision.
 _OPEN = """
 WITH dismissed AS (
     SELECT uid, rule_id, field, source_value FROM corrections_applied
@@ -20,10 +22,27 @@ WITH dismissed AS (
 SELECT f.* FROM findings f
 WHERE NOT EXISTS (SELECT 1 FROM dismissed d WHERE d.uid = f.uid AND d.rule_id = f.rule_id
                   AND d.field = f.field AND d.source_value IS NOT DISTINCT FROM f.raw_value)
-  AND (CAST(? AS VARCHAR[]) IS NULL
-       OR len(list_filter(CAST(? AS VARCHAR[]), lambda p: starts_with(f.buyer_siret, p))) > 0)
-  AND (CAST(? AS VARCHAR) IS NULL OR f.buyer_siret = ?)
 """
+
+#: The optional filters of the pages: a buyer (SIRET or SIREN), a directorate.
+_FILTERS = """
+  AND (CAST(? AS VARCHAR) IS NULL OR starts_with({buyer}, ?))
+  AND (CAST(? AS VARCHAR) IS NULL OR {directorate} = ?)"""
+
+
+def _where(scope: Perimeter, buyer_column: str, directorate_column: str, buyer: str | None,
+           directorate: str | None) -> tuple[str, list[Any]]:
+    """The perimeter and the page's filters, as a condition and its parameters."""
+    condition, params = scope.sql(buyer_column, directorate_column)
+    return (condition + _FILTERS.format(buyer=buyer_column, directorate=directorate_column),
+            [*params, buyer, buyer, directorate, directorate])
+
+
+def _open(scope: Perimeter, buyer: str | None, directorate: str | None
+          ) -> tuple[str, list[Any]]:
+    """Open findings of a perimeter, filtered: a query and its parameters."""
+    condition, params = _where(scope, "f.buyer_siret", "f.directorate_id", buyer, directorate)
+    return f"SELECT * FROM ({_OPEN}) f WHERE {condition}", params
 
 
 def _dicts(cur: Any) -> list[dict[str, Any]]:
@@ -32,42 +51,39 @@ def _dicts(cur: Any) -> list[dict[str, Any]]:
 
 
 def open_findings(
-    settings: Settings, prefixes: list[str] | None, *, severity: str | None = None,
-    rule: str | None = None, buyer: str | None = None, page: int = 1, size: int = 50,
+    settings: Settings, scope: Perimeter, *, severity: str | None = None,
+    rule: str | None = None, buyer: str | None = None, directorate: str | None = None,
+    page: int = 1, size: int = 50,
 ) -> dict[str, Any]:
-    """Open findings in a scope: counts by severity and rule, and one page of them."""
-    scope = [prefixes, prefixes, buyer, buyer]
+    """Open findings in a perimeter: counts by severity and rule, and one page of them."""
+    opened, params = _open(scope, buyer, directorate)
     con = open_warehouse(settings)
     try:
         by_severity = _dicts(con.execute(
-            f"SELECT f.severity, count(*) AS findings FROM ({_OPEN}) f "
-            f"GROUP BY f.severity ORDER BY {SEVERITY_ORDER}", scope))
+            f"SELECT f.severity, count(*) AS findings FROM ({opened}) f "
+            f"GROUP BY f.severity ORDER BY {SEVERITY_ORDER}", params))
         by_rule = _dicts(con.execute(
             f"""SELECT f.rule_id, f.severity, f.field, any_value(q.title) AS title,
                     count(*) AS findings, count(DISTINCT f.uid) AS contracts
-                FROM ({_OPEN}) f LEFT JOIN quality_rules q USING (rule_id, field)
+                FROM ({opened}) f LEFT JOIN quality_rules q USING (rule_id, field)
                 WHERE (CAST(? AS VARCHAR) IS NULL OR f.severity = ?)
                 GROUP BY f.rule_id, f.severity, f.field
                 ORDER BY {SEVERITY_ORDER}, findings DESC, f.rule_id""",
-            [*scope, severity, severity]))
+            [*params, severity, severity]))
         where = ("WHERE (CAST(? AS VARCHAR) IS NULL OR f.severity = ?) "
                  "AND (CAST(? AS VARCHAR) IS NULL OR f.rule_id = ?)")
-        filters = [*scope, severity, severity, rule, rule]
-        total = con.execute(f"SELECT count(*) FROM ({_OPEN}) f {where}", filters).fetchone()
+        filters = [*params, severity, severity, rule, rule]
+        total = con.execute(f"SELECT count(*) FROM ({opened}) f {where}", filters).fetchone()
         rows = _dicts(con.execute(
             f"""SELECT f.finding_id, f.rule_id, f.severity, f.field, f.uid, f.buyer_siret,
-                    f.raw_value, f.value, f.file_name, q.title, c.object
-                FROM ({_OPEN}) f LEFT JOIN quality_rules q USING (rule_id, field)
+                    f.raw_value, f.value, f.file_name, f.directorate_id, q.title, c.object
+                FROM ({opened}) f LEFT JOIN quality_rules q USING (rule_id, field)
                 LEFT JOIN contracts c ON c.uid = f.uid
                 {where}
                 ORDER BY {SEVERITY_ORDER}, f.rule_id, f.uid, f.finding_id
                 LIMIT ? OFFSET ?""", [*filters, size, (page - 1) * size]))
-        corrected = con.execute(
-            """SELECT count(*) FROM corrections_applied c WHERE c.status = 'applied'
-               AND (CAST(? AS VARCHAR[]) IS NULL
-                    OR len(list_filter(CAST(? AS VARCHAR[]),
-                                       lambda p: starts_with(c.buyer_siret, p))) > 0)""",
-            [prefixes, prefixes]).fetchone()
+        applied, applied_params = _corrections_applied(scope, buyer, directorate)
+        corrected = con.execute(f"SELECT count(*) FROM ({applied}) a", applied_params).fetchone()
     finally:
         con.close()
     count = int(total[0]) if total else 0
@@ -77,6 +93,16 @@ def open_findings(
         "corrections_applied": int(corrected[0]) if corrected else 0,
         "page": page, "pages": max(1, -(-count // size)),
     }
+
+
+def _corrections_applied(scope: Perimeter, buyer: str | None, directorate: str | None
+                         ) -> tuple[str, list[Any]]:
+    """Corrections the warehouse in service applied in a perimeter (a contract's directorate
+    comes from the model; an excluded contract is not there, its buyer still is)."""
+    condition, params = _where(scope, "a.buyer_siret", "k.directorate_id", buyer, directorate)
+    return (f"""SELECT a.*, k.directorate_id FROM corrections_applied a
+                LEFT JOIN contracts k ON k.uid = a.uid
+                WHERE a.status = 'applied' AND {condition}""", params)
 
 
 def finding(settings: Settings, finding_id: str) -> dict[str, Any] | None:
@@ -97,14 +123,16 @@ def contract_state(settings: Settings, uid: str) -> dict[str, Any] | None:
     con = open_warehouse(settings)
     try:
         found = _dicts(con.execute(
-            """SELECT c.*, b.name AS buyer_name FROM contracts c
-               LEFT JOIN buyers b USING (buyer_siret) WHERE c.uid = ?""", [uid]))
+            """SELECT c.*, b.name AS buyer_name, d.label AS directorate_label
+               FROM contracts c LEFT JOIN buyers b USING (buyer_siret)
+               LEFT JOIN profile_directorates d USING (directorate_id)
+               WHERE c.uid = ?""", [uid]))
         published = _dicts(con.execute(
             """SELECT sr.* FROM source_records sr WHERE sr.uid = ?
                ORDER BY sr.status = 'kept' DESC, sr.load_id, sr.position""", [uid]))
         findings = _dicts(con.execute(
             f"""SELECT f.finding_id, f.rule_id, f.severity, f.field, f.raw_value, f.value,
-                    q.title, q.explanation,
+                    f.directorate_id, q.title, q.explanation,
                     EXISTS (SELECT 1 FROM corrections_applied d
                             WHERE d.action = 'not_a_defect' AND d.status = 'applied'
                               AND d.uid = f.uid AND d.rule_id = f.rule_id AND d.field = f.field
@@ -117,8 +145,14 @@ def contract_state(settings: Settings, uid: str) -> dict[str, Any] | None:
         con.close()
     if not found and not published:
         return None
+    contract = found[0] if found else None
+    # a contract that is in the model has its directorate; one whose records were all set
+    # aside takes that of its findings (a buyer rule of the profile)
+    directorate = (contract["directorate_id"] if contract
+                   else next((f["directorate_id"] for f in findings if f["directorate_id"]), None))
     return {
-        "contract": found[0] if found else None,
+        "contract": contract,
+        "directorate_id": directorate,
         "primary": published[0] if published else None,
         "records": published,
         "findings": findings,
@@ -128,24 +162,51 @@ def contract_state(settings: Settings, uid: str) -> dict[str, Any] | None:
     }
 
 
-#: Contracts of a scope (same parameters as _OPEN's scope: prefixes twice, buyer twice).
-_SCOPED = """
-SELECT c.* FROM contracts c
-WHERE (CAST(? AS VARCHAR[]) IS NULL
-       OR len(list_filter(CAST(? AS VARCHAR[]), lambda p: starts_with(c.buyer_siret, p))) > 0)
-  AND (CAST(? AS VARCHAR) IS NULL OR c.buyer_siret = ?)
-"""
+def directorates(settings: Settings) -> list[dict[str, Any]]:
+    """The directorates the warehouse in service was built with (id, label), in profile order."""
+    con = open_warehouse(settings)
+    try:
+        return _dicts(con.execute(
+            "SELECT directorate_id, label, domains, buyers FROM profile_directorates"))
+    finally:
+        con.close()
 
 
-def dashboard(settings: Settings, prefixes: list[str] | None, buyer: str | None = None,
-              limit: int = 50) -> dict[str, Any]:
-    """Completeness and validity of a scope's contracts by year, and per buyer: contracts,
-    open findings, corrections applied, so the legal directorate can lead the effort."""
-    scope = [prefixes, prefixes, buyer, buyer]
+def directorates_of(settings: Settings, uids: list[str]) -> dict[str, str | None]:
+    """The directorate of each contract (from the model, else from its findings)."""
+    if not uids:
+        return {}
+    con = open_warehouse(settings)
+    try:
+        rows = con.execute(
+            """SELECT u.uid, COALESCE(any_value(c.directorate_id),
+                                      max(f.directorate_id)) AS directorate_id
+               FROM (SELECT unnest(CAST(? AS VARCHAR[])) AS uid) u
+               LEFT JOIN contracts c ON c.uid = u.uid
+               LEFT JOIN findings f ON f.uid = u.uid
+               GROUP BY u.uid""", [uids]).fetchall()
+    finally:
+        con.close()
+    return {uid: directorate for uid, directorate in rows}
+
+
+#: Contracts of a perimeter, filtered (a condition of :func:`_where` goes in the braces).
+_SCOPED = "SELECT c.* FROM contracts c WHERE {condition}"
+
+
+def dashboard(settings: Settings, scope: Perimeter, buyer: str | None = None,
+              directorate: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """Completeness and validity of a perimeter's contracts by year, and per buyer and per
+    directorate: contracts, open findings, corrections applied, so the legal directorate can
+    lead the effort."""
+    condition, params = _where(scope, "c.buyer_siret", "c.directorate_id", buyer, directorate)
+    scoped = _SCOPED.format(condition=condition)
+    opened, open_params = _open(scope, buyer, directorate)
     open_by_uid = f"""SELECT f.uid,
             count(*) FILTER (WHERE f.severity IN ('bloquant', 'avertissement')) AS defects,
             count(*) AS findings
-        FROM ({_OPEN}) f GROUP BY f.uid"""
+        FROM ({opened}) f GROUP BY f.uid"""
+    applied, applied_params = _corrections_applied(scope, buyer, directorate)
     con = open_warehouse(settings)
     try:
         by_year = _dicts(con.execute(
@@ -158,19 +219,37 @@ def dashboard(settings: Settings, prefixes: list[str] | None, buyer: str | None 
                     avg(CAST(c.place_code IS NOT NULL AS INTEGER)) AS with_place,
                     avg(CAST(COALESCE(o.defects, 0) = 0 AS INTEGER)) AS without_defect,
                     count(*) FILTER (WHERE len(c.corrected_fields) > 0) AS corrected
-                FROM ({_SCOPED}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
+                FROM ({scoped}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
                 GROUP BY c.notification_year ORDER BY c.notification_year NULLS FIRST""",
-            [*scope, *scope]))
-        by_buyer = _dicts(con.execute(
-            f"""SELECT c.buyer_siret, any_value(b.name) AS name, count(*) AS contracts,
-                    COALESCE(sum(o.findings), 0) AS open_findings,
-                    avg(CAST(COALESCE(o.defects, 0) = 0 AS INTEGER)) AS without_defect,
-                    (SELECT count(*) FROM corrections_applied a
-                     WHERE a.buyer_siret = c.buyer_siret AND a.status = 'applied') AS corrections
-                FROM ({_SCOPED}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
-                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-                GROUP BY c.buyer_siret ORDER BY open_findings DESC, c.buyer_siret LIMIT ?""",
-            [*scope, *scope, limit]))
+            [*params, *open_params]))
+        groups = {}
+        for key, label in (("buyer_siret", "any_value(b.name)"),
+                           ("directorate_id", "any_value(d.label)")):
+            groups[key] = _dicts(con.execute(
+                f"""WITH applied AS (SELECT {key} AS k, count(*) AS n FROM ({applied}) a
+                                     GROUP BY ALL)
+                    SELECT c.{key} AS key, {label} AS name, count(*) AS contracts,
+                        COALESCE(sum(o.findings), 0) AS open_findings,
+                        avg(CAST(COALESCE(o.defects, 0) = 0 AS INTEGER)) AS without_defect,
+                        COALESCE(any_value(ap.n), 0) AS corrections
+                    FROM ({scoped}) c LEFT JOIN ({open_by_uid}) o ON o.uid = c.uid
+                    LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                    LEFT JOIN profile_directorates d ON d.directorate_id = c.directorate_id
+                    LEFT JOIN applied ap ON ap.k IS NOT DISTINCT FROM c.{key}
+                    GROUP BY c.{key} ORDER BY open_findings DESC, c.{key} NULLS LAST
+                    LIMIT ?""",
+                [*applied_params, *params, *open_params, limit]))
     finally:
         con.close()
-    return {"by_year": by_year, "by_buyer": by_buyer}
+    return {"by_year": by_year, "by_buyer": groups["buyer_siret"],
+            "by_directorate": groups["directorate_id"]}
+
+
+def quality_series(settings: Settings, kind: str, scope_id: str) -> list[dict[str, Any]]:
+    """A scope's quality over the builds (``quality_history``); a buyer given by its SIREN is
+    the sum of its SIRETs."""
+    con = open_warehouse(settings)
+    try:
+        return history.series(con, kind, scope_id, prefix=kind == "buyer" and len(scope_id) == 9)
+    finally:
+        con.close()

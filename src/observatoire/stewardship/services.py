@@ -156,8 +156,9 @@ def revert(user: Any, correction: Correction, reason: str) -> None:
               f"{reason}", {"uid": correction.uid, "reason": reason})
 
 
-def parse_scope(text: str) -> tuple[str, str]:
-    """``acheteur:233500016`` → (kind, value), or a French error."""
+def parse_scope(text: str, directorates: dict[str, str]) -> tuple[str, str]:
+    """``acheteur:233500016`` → (kind, value), or a French error. ``directorates`` are the
+    profile's (id → label): a ``direction:`` scope must name one of them."""
     kind, _, value = text.partition(":")
     if kind not in ScopeKind.values or not value.strip():
         raise StewardshipError(
@@ -165,7 +166,19 @@ def parse_scope(text: str) -> tuple[str, str]:
             hint="Écrivez type:valeur, avec type parmi " + ", ".join(ScopeKind.values)
             + " (exemple : acheteur:233500016).")
     value = value.strip()
-    if kind != ScopeKind.DIRECTORATE and not (value.isdigit() and len(value) in (9, 14)):
+    if kind == ScopeKind.DIRECTORATE:
+        if not directorates:
+            raise StewardshipError(
+                f"Périmètre « {text} » impossible : le profil de déploiement ne définit "
+                "aucune direction, un périmètre direction ne correspondrait à aucun marché.",
+                hint="Définissez les directions dans le fichier directorates.toml du profil, "
+                "ou donnez un périmètre acheteur:SIREN ou cantine:SIRET.")
+        if value not in directorates:
+            raise StewardshipError(
+                f"Direction inconnue du profil : « {value} ».",
+                hint="Directions du profil : " + ", ".join(
+                    f"{k} ({v})" for k, v in directorates.items()) + ".")
+    elif not (value.isdigit() and len(value) in (9, 14)):
         raise StewardshipError(f"« {value} » n'est ni un SIREN (9 chiffres) ni un SIRET (14).")
     return kind, value
 
@@ -192,14 +205,16 @@ def clean_email(email: str, *, other_than: Any = None) -> str:
 
 
 def create_account(actor: Any, username: str, password: str | None, role: str,
-                   scopes: list[str], email: str = "") -> Account:
-    """A new account with its role and scopes (a steward needs at least one scope). Without a
-    password (None), the account signs in only through the organisation's provider, matched
-    by its e-mail address, which it then needs."""
+                   scopes: list[str], directorates: dict[str, str] | None = None,
+                   email: str = "") -> Account:
+    """A new account with its role and scopes (a steward needs at least one scope);
+    ``directorates``: the profile's (id → label), which ``direction:`` scopes must name.
+    Without a password (None), the account signs in only through the organisation's
+    provider, matched by its e-mail address, which it then needs."""
     if role not in Role.values:
         raise StewardshipError(f"Rôle inconnu : « {role} ».",
                                hint="Rôles : " + ", ".join(Role.values) + ".")
-    parsed = [parse_scope(s) for s in scopes]
+    parsed = [parse_scope(s, directorates or {}) for s in scopes]
     if role == Role.STEWARD and not parsed:
         raise StewardshipError(
             "Un gestionnaire de données a besoin d'un périmètre.",
@@ -403,12 +418,13 @@ def record_decision(actor_name: str, kind: str, text: str, value: str, reason: s
 
 
 def update_account(actor: Any, account: Account, role: str, scopes: list[str],
-                   active: bool, email: str | None = None) -> None:
+                   active: bool, directorates: dict[str, str] | None = None,
+                   email: str | None = None) -> None:
     """Change an account's role, scopes, activity or e-mail address (None: unchanged); an
     account is never deleted."""
     if role not in Role.values:
         raise StewardshipError(f"Rôle inconnu : « {role} ».")
-    parsed = sorted({parse_scope(s) for s in scopes})
+    parsed = sorted({parse_scope(s, directorates or {}) for s in scopes})
     if role == Role.STEWARD and not parsed:
         raise StewardshipError("Un gestionnaire de données a besoin d'un périmètre.")
     if account.user.pk == getattr(actor, "pk", None) and (

@@ -40,6 +40,7 @@ from observatoire.stewardship.models import (
     SignInFailure,
     Status,
 )
+from observatoire.web import charts
 from observatoire.web.exports import csv_response
 
 LOG = logging.getLogger(__name__)
@@ -235,27 +236,53 @@ def _int(value: str | None, default: int = 1) -> int:
         return default
 
 
+def _buyer_filter(request: HttpRequest) -> str | None:
+    """``?acheteur=``: a SIRET or a SIREN (the contracts of its buyers), else no filter."""
+    value = (request.GET.get("acheteur") or "").strip()
+    return value if value.isdigit() and len(value) in (9, 14) else None
+
+
+def _directorate_filter(request: HttpRequest) -> str | None:
+    return (request.GET.get("direction") or "").strip() or None
+
+
+def _scoped_corrections(settings: Settings, scope: permissions.Perimeter, found: Any) -> Any:
+    """The corrections (a queryset) of a perimeter: by buyer in the application database, by
+    directorate through the warehouse in service (only the few corrected contracts are asked)."""
+    uids: list[str] = []
+    if not scope.everything and scope.directorates:
+        corrected = sorted(set(Correction.objects.values_list("uid", flat=True)))
+        uids = [uid for uid, d in queue.directorates_of(settings, corrected).items()
+                if d in scope.directorates]
+    return permissions.corrections_in(found, scope, uids)
+
+
 @require(*ALL_ROLES)
 def findings_queue(request: HttpRequest) -> HttpResponse:
     """``/gestion/``: the open findings of the account's scope, by severity and rule."""
     account = _account(request)
+    scope = permissions.perimeter(account)
+    settings = _settings()
     severity = request.GET.get("gravite") or None
     rule = request.GET.get("regle") or None
-    buyer = request.GET.get("acheteur") or None
+    buyer = _buyer_filter(request)
+    directorate = _directorate_filter(request)
     page = _int(request.GET.get("page"))
     try:
-        result = queue.open_findings(_settings(), permissions.buyer_prefixes(account),
-                                     severity=severity, rule=rule, buyer=buyer, page=page,
-                                     size=PAGE_SIZE)
+        result = queue.open_findings(settings, scope, severity=severity, rule=rule, buyer=buyer,
+                                     directorate=directorate, page=page, size=PAGE_SIZE)
+        directorates = queue.directorates(settings)
+        stale = _scoped_corrections(settings, scope,
+                                    Correction.objects.filter(status=Status.STALE)).count()
     except WarehouseMissing as error:
         return render(request, "stewardship/file.html", {"missing": error}, status=503)
-    state = {k: v for k, v in (("gravite", severity), ("regle", rule), ("acheteur", buyer)) if v}
-    pending = Correction.objects.filter(status=Status.STALE)
-    prefixes = permissions.buyer_prefixes(account)
-    stale = [c for c in pending if prefixes is None or permissions.sees(account, c.buyer_siret)]
+    state = {k: v for k, v in (("gravite", severity), ("regle", rule), ("acheteur", buyer),
+                               ("direction", directorate)) if v}
+    labels = {d["directorate_id"]: d["label"] for d in directorates}
     return render(request, "stewardship/file.html", {
-        **result, "filters": state, "query": urlencode(state), "stale_count": len(stale),
-        "scope": prefixes, "fields": FIELDS,
+        **result, "filters": state, "query": urlencode(state), "stale_count": stale,
+        "scope": scope, "scope_words": _perimeter_words(scope, labels), "fields": FIELDS,
+        "directorates": directorates, "directorate_labels": labels,
         "may_correct": account.role in (Role.ADMINISTRATOR, Role.STEWARD),
         "back": request.get_full_path(),
     })
@@ -266,7 +293,7 @@ def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpRe
     state = queue.contract_state(_settings(), uid)
     if state is None:
         raise Http404("Marché inconnu")
-    if not permissions.sees(account, state["buyer_siret"]):
+    if not permissions.sees(account, state["buyer_siret"], state["directorate_id"]):
         return forbidden(request, "Ce marché n'est pas dans votre périmètre.")
     history = list(Correction.objects.filter(uid=uid).order_by("-created_at", "-pk"))
     current = {(c.action, c.field, c.rule_id): c for c in history if c.status in CURRENT}
@@ -289,7 +316,8 @@ def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpRe
     return {
         **state, "uid": uid, "rows": rows, "history": history, "findings": findings,
         "exclusion": current.get((Action.EXCLUDE, "", "")),
-        "may_correct": permissions.may_correct(account, state["buyer_siret"]),
+        "may_correct": permissions.may_correct(account, state["buyer_siret"],
+                                               state["directorate_id"]),
         "focus": request.GET.get("constat") or request.POST.get("constat") or "",
         "chosen": next((r for r in rows if r["field"].name == (
             request.GET.get("champ") or request.POST.get("champ"))), None),
@@ -381,7 +409,8 @@ def bulk_not_a_defect(request: HttpRequest) -> HttpResponse:
     for finding_id in chosen:
         found = queue.finding(settings, finding_id)
         if (found is None or not found["uid"] or found["severity"] == "bloquant"
-                or not permissions.may_correct(account, found["buyer_siret"])):
+                or not permissions.may_correct(account, found["buyer_siret"],
+                                               found["directorate_id"])):
             skipped += 1
             continue
         try:
@@ -417,14 +446,10 @@ def corrections(request: HttpRequest) -> HttpResponse:
     found = Correction.objects.all().order_by("-created_at", "-pk")
     if status in Status.values:
         found = found.filter(status=status)
-    prefixes = permissions.buyer_prefixes(account)
-    if prefixes is not None:
-        from django.db.models import Q
-
-        scope = Q(pk__in=[])
-        for p in prefixes:
-            scope |= Q(buyer_siret__startswith=p)
-        found = found.filter(scope)
+    try:
+        found = _scoped_corrections(_settings(), permissions.perimeter(account), found)
+    except WarehouseMissing as error:
+        return render(request, "stewardship/file.html", {"missing": error}, status=503)
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "stewardship/corrections.html", {
         "page": page, "status": status, "statuses": Status.choices,
@@ -432,34 +457,100 @@ def corrections(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _corrections_filtered(settings: Settings, scope: permissions.Perimeter, found: Any,
+                          buyer: str | None, directorate: str | None) -> Any:
+    """The corrections of a perimeter, narrowed to the page's buyer and directorate filters."""
+    found = _scoped_corrections(settings, scope, found)
+    if buyer:
+        found = found.filter(buyer_siret__startswith=buyer)
+    if directorate:
+        corrected = sorted(set(found.values_list("uid", flat=True)))
+        found = found.filter(uid__in=[u for u, d in queue.directorates_of(
+            settings, corrected).items() if d == directorate])
+    return found
+
+
+def _history_scope(scope: permissions.Perimeter, buyer: str | None, directorate: str | None
+                   ) -> tuple[str, str] | None:
+    """The scope whose quality history the dashboard shows: the chosen buyer or directorate,
+    else everything (administrators, readers) or a steward's only scope entry."""
+    if directorate:
+        return ("directorate", directorate)
+    if buyer:
+        return ("buyer", buyer)
+    if scope.everything:
+        return ("total", "")
+    entries = scope.entries
+    if len(entries) == 1:
+        kind, value = entries[0]
+        return ("buyer" if kind == "acheteur" else "directorate", value)
+    return None
+
+
+def _perimeter_words(scope: permissions.Perimeter, labels: dict[str, str]) -> str:
+    """A perimeter in words (French), for the pages."""
+    if scope.everything:
+        return "tous les acheteurs"
+    words = [f"acheteur ou cantine {b}" for b in scope.buyers]
+    words += [f"direction « {labels.get(d, d)} »"
+              + ("" if d in labels else " (inconnue de l'entrepôt en service : aucun marché)")
+              for d in scope.directorates]
+    return ", ".join(words) or "aucun (demandez un périmètre à un administrateur)"
+
+
+def _history_rows(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The history table (newest first) and its charts (builds on the horizontal axis)."""
+    validity = charts.series([(r["build_id"], r["validity"]) for r in series], "percent",
+                             label="Marchés sans défaut, construction après construction")
+    completeness = charts.series(
+        [(r["build_id"], r["completeness"]) for r in series], "percent",
+        label="Complétude des champs clés, construction après construction")
+    for chart, ident in ((validity, "courbe-validite"), (completeness, "courbe-completude")):
+        if chart is not None:
+            chart["id"] = ident
+    return {"history": list(reversed(series)), "history_validity": validity,
+            "history_completeness": completeness}
+
+
 @require(*ALL_ROLES)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """``/gestion/tableau/``: completeness and validity by year, per buyer, corrections made."""
+    """``/gestion/tableau/``: completeness and validity by year, per buyer and directorate,
+    their history over the builds, findings closed, corrections made. A steward sees its own
+    perimeter only; asking for a buyer or directorate outside it is refused (403)."""
     account = _account(request)
-    prefixes = permissions.buyer_prefixes(account)
-    buyer = request.GET.get("acheteur") or None
+    scope = permissions.perimeter(account)
+    settings = _settings()
+    buyer = _buyer_filter(request)
+    directorate = _directorate_filter(request)
+    if buyer and not scope.covers_buyer(buyer):
+        return forbidden(request, "Cet acheteur n'est pas dans votre périmètre.")
+    if directorate and not (scope.everything or directorate in scope.directorates):
+        return forbidden(request, "Cette direction n'est pas dans votre périmètre.")
+    chosen = _history_scope(scope, buyer, directorate)
     try:
-        result = queue.dashboard(_settings(), prefixes, buyer)
+        result = queue.dashboard(settings, scope, buyer, directorate)
+        directorates = queue.directorates(settings)
+        series = queue.quality_series(settings, *chosen) if chosen else []
+        made = _corrections_filtered(settings, scope, Correction.objects.all(), buyer,
+                                     directorate)
     except WarehouseMissing as error:
         return render(request, "stewardship/file.html", {"missing": error}, status=503)
-    made = Correction.objects.all()
-    if prefixes is not None:
-        from django.db.models import Q
-
-        scope = Q(pk__in=[])
-        for p in prefixes:
-            scope |= Q(buyer_siret__startswith=p)
-        made = made.filter(scope)
-    if buyer:
-        made = made.filter(buyer_siret=buyer)
     by_month: dict[str, dict[str, int]] = {}
     for c in made.only("created_at", "action"):
         month = timezone.localtime(c.created_at).strftime("%Y-%m")
         counts = by_month.setdefault(month, {a: 0 for a in Action.values})
         counts[c.action] += 1
+    labels = {d["directorate_id"]: d["label"] for d in directorates}
+    for row in result["by_buyer"]:
+        row["linkable"] = scope.covers_buyer(row["key"])
+    for row in result["by_directorate"]:
+        row["linkable"] = scope.everything or row["key"] in scope.directorates
     return render(request, "stewardship/tableau.html", {
-        **result, "buyer": buyer or "", "scope": prefixes, "actions": Action.choices,
-        "by_month": sorted(by_month.items(), reverse=True),
+        **result, **_history_rows(series), "buyer": buyer or "", "directorate": directorate,
+        "directorate_label": labels.get(directorate or "", directorate),
+        "directorates": directorates, "directorate_labels": labels, "scope": scope,
+        "scope_words": _perimeter_words(scope, labels), "chosen": chosen,
+        "actions": Action.choices, "by_month": sorted(by_month.items(), reverse=True),
     })
 
 
@@ -469,7 +560,14 @@ def revert(request: HttpRequest, correction_id: int) -> HttpResponse:
     """``/gestion/corrections/<id>/annuler/`` (POST, with a reason)."""
     account = _account(request)
     correction = get_object_or_404(Correction, pk=correction_id)
-    if not permissions.may_correct(account, correction.buyer_siret):
+    directorate = None
+    if account.role == Role.STEWARD and permissions.perimeter(account).directorates:
+        try:
+            directorate = queue.directorates_of(_settings(), [correction.uid]).get(
+                correction.uid)
+        except WarehouseMissing:
+            directorate = None
+    if not permissions.may_correct(account, correction.buyer_siret, directorate):
         return forbidden(request, "Cette correction n'est pas dans votre périmètre.")
     try:
         services.revert(request.user, correction, request.POST.get("motif") or "")
@@ -528,7 +626,8 @@ def accounts(request: HttpRequest) -> HttpResponse:
     """``/gestion/comptes/``: accounts, roles and scopes; an administrator creates one here."""
     provider = oidc.configured()
     context: dict[str, Any] = {"roles": Role.choices,
-                               "provider": provider.name if provider else ""}
+                               "provider": provider.name if provider else "",
+                               "directorates": _directorates(), "profile_name": _profile_name()}
     if request.method == "POST":
         scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
         # no password: the account signs in only through the provider (when there is one)
@@ -536,7 +635,7 @@ def accounts(request: HttpRequest) -> HttpResponse:
         try:
             created = services.create_account(
                 request.user, (request.POST.get("identifiant") or "").strip(),
-                password, request.POST.get("role") or "", scopes,
+                password, request.POST.get("role") or "", scopes, _directorates(),
                 email=request.POST.get("email") or "")
         except services.StewardshipError as error:
             context.update(error=error.message, hint=error.hint, posted=request.POST)
@@ -561,7 +660,7 @@ def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
     scopes = [s for s in (request.POST.get("perimetres") or "").split() if s]
     try:
         services.update_account(request.user, account, request.POST.get("role") or "",
-                                scopes, request.POST.get("actif") == "oui",
+                                scopes, request.POST.get("actif") == "oui", _directorates(),
                                 email=request.POST.get("email"))
     except services.StewardshipError as error:
         messages.error(request, f"{error.message} {error.hint}".strip())
@@ -572,3 +671,13 @@ def account_change(request: HttpRequest, account_id: int) -> HttpResponse:
 
 def _domains() -> dict[str, str]:
     return {d.id: d.label for d in load_profile(_settings().profile).domains}
+
+
+def _directorates() -> dict[str, str]:
+    """The deployment profile's directorates (id → label), which ``direction:`` scopes name."""
+    return {d.id: d.label for d in load_profile(_settings().profile).directorates}
+
+
+def _profile_name() -> str:
+    profile = load_profile(_settings().profile)
+    return profile.name or profile.id

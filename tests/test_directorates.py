@@ -1,0 +1,280 @@
+"""Directorates: declared in the profile (checked at load), given to every contract by the build,
+and a steward scoped to a directorate sees and corrects exactly its contracts, following the
+domain mappings people decide.
+
+Data: the demo's DECP 2024 files (GIP Maximilien, Mégalis Bretagne) and the test profile
+``tests/fixtures/profiles/directions`` (the generic domains; works → ``travaux``, supplies →
+``achats``, the buyer Mégalis → ``numerique``). The expected directorate of each contract is
+worked out here in plain Python from the CPV prefixes of the generic profile's domains.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from observatoire.config import Settings
+from observatoire.errors import ConfigError
+from observatoire.indicators.profile import BUILTIN_DIR, load_profile
+from observatoire.landing.ingest import ingest
+from observatoire.model.build import build
+from tests.conftest import DEMO, FIXTURES, AppDb, clear_corrections, make_account
+
+PROFILE = FIXTURES / "profiles" / "directions"
+DIRECTORATES = {"travaux": "Direction des travaux", "achats": "Direction des achats courants",
+                "numerique": "Direction du numérique"}
+GIP = "13001845000028"
+MEGALIS_SIREN = "599200136"
+UID_SERVICES = GIP + "D2F2020S0757302"  # CPV 70130000: the "services" domain, no directorate
+
+
+# --- The profile ------------------------------------------------------------------------------
+
+
+def _profile(tmp_path: Path, directorates: str) -> Path:
+    folder = tmp_path / "profil"
+    folder.mkdir(exist_ok=True)
+    (folder / "profile.toml").write_text('extends = "generique"\nid = "essai"\n',
+                                         encoding="utf-8")
+    (folder / "directorates.toml").write_text(directorates, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('id = "a"\nlabel = "A"\ndomains = ["inconnu"]', "Domaine d'achat inconnu : « inconnu »"),
+    ('id = "a"\nlabel = "A"\nbuyers = ["12345"]', "Acheteur invalide : « 12345 »"),
+    ('id = "a"\nlabel = "A"\nbuyers = [130018450]', "Acheteur invalide : « 130018450 »"),
+    ('id = "a"\nlabel = "A"', "au moins un domaine"),
+    ('id = "A B"\nlabel = "A"\ndomains = ["travaux"]', "Identifiant de direction invalide"),
+    ('id = "a"\nlabel = "A"\ndomains = ["travaux"]\nchef = "x"', "Champ inconnu : chef"),
+    ('id = "a"\ndomains = ["travaux"]', "Le champ « label » manque"),
+])
+def test_a_wrong_directorate_is_reported_with_its_file_and_entry(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    folder = _profile(tmp_path, f"[[directorate]]\n{entry}\n")
+    with pytest.raises(ConfigError) as error:
+        load_profile(str(folder))
+    text = str(error.value)
+    assert message in text, text
+    assert "directorates.toml" in text and "direction" in text
+
+
+def test_a_domain_or_buyer_belongs_to_one_directorate(tmp_path: Path) -> None:
+    twice = ('[[directorate]]\nid = "a"\nlabel = "A"\ndomains = ["travaux"]\n'
+             '[[directorate]]\nid = "b"\nlabel = "B"\ndomains = ["fournitures", "travaux"]\n')
+    with pytest.raises(ConfigError, match="« travaux » appartient déjà à la direction « a »"):
+        load_profile(str(_profile(tmp_path, twice)))
+    buyer = ('[[directorate]]\nid = "a"\nlabel = "A"\nbuyers = ["130018450"]\n'
+             '[[directorate]]\nid = "a"\nlabel = "B"\ndomains = ["travaux"]\n')
+    with pytest.raises(ConfigError, match="déclarée deux fois"):
+        load_profile(str(_profile(tmp_path, buyer)))
+
+
+def test_shipped_profiles() -> None:
+    """The generic profile defines no directorate; the Région's proposal gives each of its nine
+    purchase domains to exactly one directorate and says it is a proposal."""
+    assert load_profile("generique").directorates == ()
+    region = load_profile("region-bretagne")
+    owned = [d for directorate in region.directorates for d in directorate.domains]
+    assert sorted(owned) == sorted(d.id for d in region.domains) and len(owned) == 9
+    text = (BUILTIN_DIR / "region-bretagne" / "directorates.toml").read_text(encoding="utf-8")
+    assert "PROPOSAL TO BE VALIDATED" in text
+    assert {d.id: d.label for d in load_profile(str(PROFILE)).directorates} == DIRECTORATES
+
+
+# --- Expected directorates, in plain Python -------------------------------------------------------
+
+
+def _expected(rows: list[tuple[str, str | None, str]], overrides: dict[str, str] | None = None
+              ) -> dict[str, str | None]:
+    """uid → directorate from the generic domains.toml: a buyer rule first, then the longest
+    CPV prefix (a decided override before the profile's at equal length), the default domain
+    for the rest."""
+    domains = tomllib.loads((BUILTIN_DIR / "generique" / "domains.toml").read_text("utf-8"))
+    prefixes = [(p, d["id"], 0) for d in domains["domain"] for p in d["cpv_prefixes"]]
+    prefixes += [(p, d, 1) for p, d in (overrides or {}).items()]
+    owner = {"travaux": "travaux", "fournitures": "achats"}
+    expected: dict[str, str | None] = {}
+    for uid, cpv, buyer in rows:
+        if buyer.startswith(MEGALIS_SIREN):
+            expected[uid] = "numerique"
+            continue
+        matches = sorted((p for p in prefixes if cpv and cpv.startswith(p[0])),
+                         key=lambda p: (len(p[0]), p[2]), reverse=True)
+        domain = matches[0][1] if matches else domains["default"]
+        expected[uid] = owner.get(domain)
+    return expected
+
+
+# --- Through real builds and the pages ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Settings]:
+    settings = replace(application_database.settings(tmp_path_factory.mktemp("directions")),
+                       profile=str(PROFILE))
+    ingest(settings, [DEMO / "decp" / "v2"])
+    clear_corrections()
+    build(settings)
+    before = {k: os.environ.get(k) for k in ("OBSERVATOIRE_HOME", "OBSERVATOIRE_PROFILE")}
+    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
+    os.environ["OBSERVATOIRE_PROFILE"] = str(PROFILE)
+    yield settings
+    clear_corrections()
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _rows(settings: Settings, sql: str, params: list[Any] | None = None) -> list[Any]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _client(user: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _steward(name: str, *scopes: str) -> Any:
+    return make_account(name, "gestionnaire", *scopes, directorates=DIRECTORATES).user
+
+
+@pytest.mark.appdb
+def test_every_contract_gets_the_directorate_of_its_buyer_or_domain(site: Settings) -> None:
+    rows = _rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
+    expected = _expected(rows)
+    found = dict(_rows(site, "SELECT uid, directorate_id FROM contracts"))
+    assert found == expected
+    # Mégalis' contracts are all works: the buyer rule wins over the domain
+    sources = dict(_rows(site, "SELECT uid, directorate_source FROM contracts"))
+    megalis = [u for u, _, b in rows if b.startswith(MEGALIS_SIREN)]
+    assert megalis and all(sources[u] == "buyer" for u in megalis)
+    assert {v for v in expected.values()} == {"achats", "numerique", None}
+    # findings carry their contract's directorate
+    assert not _rows(site, """SELECT 1 FROM findings f JOIN contracts c USING (uid)
+                              WHERE f.directorate_id IS DISTINCT FROM c.directorate_id""")
+
+
+@pytest.mark.appdb
+def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Settings) -> None:
+    expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
+    mine = {uid for uid, d in expected.items() if d == "achats"}
+    assert len(mine) == 3  # one CPV 22…, two CPV 48… (supplies) of the GIP
+    client = _client(_steward("dir-achats", "direction:achats"))
+    for uid, directorate in expected.items():
+        status = client.get(f"/gestion/marches/{uid}/").status_code
+        assert status == (200 if directorate == "achats" else 403), (uid, directorate, status)
+        # a correction outside the scope is refused before anything is checked (403); inside,
+        # the unknown finding is refused by the logic (400)
+        posted = client.post(f"/gestion/marches/{uid}/corriger/", {
+            "action": "not_a_defect", "constat": "inconnu", "motif": "essai"})
+        assert posted.status_code == (400 if directorate == "achats" else 403)
+    # the queue: exactly the findings of those contracts
+    open_findings = len(_rows(site, "SELECT finding_id FROM findings WHERE uid IN ?",
+                              [sorted(mine)]))
+    page = client.get("/gestion/").content.decode()
+    assert f"<strong>{open_findings} constats ouverts</strong>" in page
+    assert "direction « Direction des achats courants »" in page
+    listed = {uid for uid in expected if f"/gestion/marches/{uid}/" in page}
+    assert listed == mine
+    # the dashboard: its own directorate, nobody else's
+    assert client.get("/gestion/tableau/").status_code == 200
+    own = client.get("/gestion/tableau/?direction=achats").content.decode()
+    assert "Direction Direction des achats courants" in own
+    assert client.get("/gestion/tableau/?direction=numerique").status_code == 403
+    assert client.get(f"/gestion/tableau/?acheteur={GIP}").status_code == 403
+    # a reader filters the queue by directorate
+    reader = _client(make_account("lecteur-directions", "lecteur").user)
+    filtered = reader.get("/gestion/?direction=numerique").content.decode()
+    expected_numerique = len(_rows(site, "SELECT 1 FROM findings WHERE directorate_id = ?",
+                                   ["numerique"]))
+    assert f"<strong>{expected_numerique} constats ouverts</strong>" in filtered
+
+
+@pytest.mark.appdb
+def test_the_account_form_knows_the_profile_directorates(site: Settings) -> None:
+    admin = _client(make_account("admin-directions", "administrateur").user)
+    form = admin.get("/gestion/comptes/").content.decode()
+    assert "<code>achats</code> (Direction des achats courants)" in form
+    refused = admin.post("/gestion/comptes/", {
+        "identifiant": "dir-inconnue", "mot_de_passe": "Un-mot-de-passe-solide-2026",
+        "role": "gestionnaire", "perimetres": "direction:lycees"})
+    assert refused.status_code == 400
+    assert "Direction inconnue du profil : « lycees »" in refused.content.decode()
+
+
+@pytest.mark.appdb
+def test_a_decided_domain_mapping_moves_contracts_between_directorates(site: Settings) -> None:
+    from observatoire.stewardship.models import Mapping
+    from observatoire.stewardship.services import decide_mapping, propose_mapping
+
+    rows = _rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
+    before = _expected(rows)
+    leaving = next(uid for uid, cpv, _ in rows if cpv and cpv.startswith("22"))
+    assert before[UID_SERVICES] is None and before[leaving] == "achats"
+    works = _client(_steward("dir-travaux", "direction:travaux"))
+    supplies = _client(_steward("dir-achats", "direction:achats"))
+    assert works.get(f"/gestion/marches/{UID_SERVICES}/").status_code == 403
+    assert supplies.get(f"/gestion/marches/{leaving}/").status_code == 200
+    admin = make_account("admin-directions", "administrateur").user
+    steward = make_account("dir-achats", "gestionnaire").user
+    domains = {d.id: d.label for d in load_profile(str(PROFILE)).domains}
+    try:
+        for key, value in (("7013", "travaux"), ("22", "services")):
+            proposed = propose_mapping(steward, "cpv_domain", key, value, "réorganisation",
+                                       domains)
+            decide_mapping(admin, proposed, True, "validé par la direction juridique")
+        build(site)
+        after = _expected(rows, {"7013": "travaux", "22": "services"})
+        assert after[UID_SERVICES] == "travaux" and after[leaving] is None
+        assert dict(_rows(site, "SELECT uid, directorate_id FROM contracts")) == after
+        assert works.get(f"/gestion/marches/{UID_SERVICES}/").status_code == 200
+        assert supplies.get(f"/gestion/marches/{leaving}/").status_code == 403
+        page = works.get(f"/gestion/marches/{UID_SERVICES}/").content.decode()
+        assert "Direction : Direction des travaux" in page and "par son domaine d" in page
+    finally:
+        Mapping.objects.all().delete()
+        build(site)
+
+
+def test_the_cli_lists_directorates_and_checks_directorate_scopes(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OBSERVATOIRE_DATABASE_URL", "OBSERVATOIRE_PROFILE")}
+        return subprocess.run([sys.executable, "-m", "observatoire.cli", "--home",
+                               str(tmp_path / "home"), *args],
+                              capture_output=True, text=True, check=False, env=env)
+
+    listed = cli("--profile", str(PROFILE), "profile", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {d["id"]: d["label"] for d in json.loads(listed.stdout)["directorates"]} == \
+        DIRECTORATES
+    create = ("accounts", "create", "--role", "gestionnaire", "--scope", "direction:achats",
+              "--password", "Un-mot-de-passe-solide-2026")
+    made = cli("--profile", str(PROFILE), *create[:2], "dir-cli", *create[2:])
+    assert made.returncode == 0, made.stderr
+    refused = cli("--profile", "generique", *create[:2], "dir-cli-2", *create[2:])
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "ne définit aucune direction" in refused.stderr
