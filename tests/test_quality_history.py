@@ -191,3 +191,16 @@ def test_the_dashboard_shows_the_history_of_a_scope(
     # the steward of a directorate sees its own series: the Mégalis contracts, one build
     assert "Direction Direction du numérique" in own and own.count("<td>n° ") == 1
     assert f'<td class="num">{two["by_buyer"][MEGALIS]}</td>' in own
+
+
+def test_findings_carry_the_key_the_history_follows_them_by(demo_warehouse: Any) -> None:
+    """``findings.follow_key`` (written by the build) is the digest the history computes for a
+    warehouse built before the column existed: both give the same open findings."""
+    from observatoire.quality.history import _open_keys
+
+    con = demo_warehouse.con
+    stored = con.execute(_open_keys("main", True, follow_key=True)).fetchall()
+    digested = con.execute(_open_keys("main", True, follow_key=False)).fetchall()
+    distinct = con.execute("SELECT count(DISTINCT follow_key) FROM findings").fetchone()
+    assert sorted(stored, key=str) == sorted(digested, key=str)
+    assert distinct is not None and len(stored) >= distinct[0] > 1000

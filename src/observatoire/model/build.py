@@ -206,12 +206,13 @@ def _steps(
         # A finding's id is a digest of what it says (record, rule, field, values): the same
         # finding keeps its id from one build to the next, and no global sort is needed. The
         # provenance comes from records (source_records copies it from there: one join, not two).
-        con.execute("""CREATE TABLE findings AS
+        con.execute(f"""CREATE TABLE findings AS
             SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
                                  COALESCE(f.raw_value, '∅'), COALESCE(f.value, '∅'))) AS finding_id,
                 f.rule_id, f.severity, f.field, f.record_key, r.file_hash, r.position, r.line,
                 r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value,
-                CAST(NULL AS VARCHAR) AS directorate_id
+                CAST(NULL AS VARCHAR) AS directorate_id,
+                {quality_history.FOLLOW_KEY} AS follow_key
             FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
                                           UNION ALL SELECT * FROM findings_model_work)) f
             JOIN records r ON r.record_key = f.record_key""")

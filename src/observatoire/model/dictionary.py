@@ -285,6 +285,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "value": "The value kept (repaired), if any.",
             "directorate_id": "Directorate of the finding's contract (`contracts.directorate_id`);"
             " for a record that made no contract, only a buyer rule of the profile gives one.",
+            "follow_key": "What the finding is followed by from one build to the next (digest of "
+            "contract — or record without one —, rule, field and value as written): the quality "
+            "history counts findings opened and closed by it.",
         },
     ),
     "quality_rules": (

@@ -88,13 +88,20 @@ def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str
         con.unregister("quality_rows_arrow")
 
 
-def _open_keys(schema: str, directorate: bool) -> str:
+#: What a finding is followed by from one build to the next (see the module's docstring), over
+#: ``findings f``. The build writes it as ``findings.follow_key``, so that the warehouse in
+#: service need not digest its two million findings again at the next build.
+FOLLOW_KEY = ("md5_number(concat_ws('|', COALESCE(f.uid, f.record_key), f.rule_id, f.field, "
+              "COALESCE(f.raw_value, '∅')))")
+
+
+def _open_keys(schema: str, directorate: bool, follow_key: bool = True) -> str:
     """Open findings of a warehouse (``schema``: main or the attached previous one), one row per
     finding key with its contract, severity, buyer and directorate (all follow from the key:
-    the uid names the buyer, the rule its severity)."""
+    the uid names the buyer, the rule its severity). ``follow_key``: whether its findings have
+    the column (a warehouse built before it is digested here)."""
     return f"""
-SELECT DISTINCT md5(concat_ws('|', COALESCE(f.uid, f.record_key), f.rule_id, f.field,
-                              COALESCE(f.raw_value, '∅'))) AS finding_key,
+SELECT DISTINCT {"f.follow_key" if follow_key else FOLLOW_KEY} AS finding_key,
     f.uid, f.severity, f.buyer_siret, {"f.directorate_id" if directorate else "CAST(NULL AS VARCHAR)"}
         AS directorate_id
 FROM {schema}.findings f
@@ -134,7 +141,8 @@ def _previous(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
         if not needed <= columns:
             return None
         con.execute("CREATE TEMP TABLE quality_previous_work AS "
-                    + _open_keys("previous", ("findings", "directorate_id") in columns))
+                    + _open_keys("previous", ("findings", "directorate_id") in columns,
+                                 ("findings", "follow_key") in columns))
         row = con.execute("SELECT max(build_id) FROM previous.build_info").fetchone()
         return int(row[0]) if row and row[0] is not None else None
     finally:
