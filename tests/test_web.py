@@ -388,3 +388,20 @@ def test_buyer_page_maps_the_holders_communes_of_the_territory(
     assert "Marchés par commune des titulaires (Bretagne)" in page
     assert f"<td>{escape(name)} ({commune})</td><td class=\"num\">{contracts}</td>" in page
     assert page.count("<svg") >= 2
+
+
+def test_explorer_lists_the_purchase_domain_the_indicators_count(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    """The list works out each page's domains from their CPV codes (not by joining the million
+    rows of indicator_contracts): it must give the domain the indicators count, every page."""
+    expected = dict(demo_warehouse.rows("SELECT uid, purchase_domain FROM indicator_contracts"))
+    seen: dict[str, str] = {}
+    page, pages = 1, 1
+    while page <= pages:
+        body = json.loads(_text(client.get(f"/marches.json?page={page}")))  # type: ignore[attr-defined]
+        pages = body["pages"]
+        seen.update({c["uid"]: c["purchase_domain"] for c in body["marches"]})
+        page += 1
+    assert len(seen) == len(expected) > 1000
+    assert seen == expected

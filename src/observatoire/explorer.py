@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
+from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
 MAX_PAGE_SIZE = 200
@@ -151,8 +152,13 @@ LEFT JOIN indicator_contracts ic ON ic.uid = c.uid"""
 
 LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buyer_siret,
     b.name AS buyer_name, c.object, c.cpv, c.cpv_label, c.procedure, c.amount,
-    c.duration_months, c.estimated_end_date, c.holder_count, ic.purchase_domain,
+    c.duration_months, c.estimated_end_date, c.holder_count,
     c.has_social_consideration, c.has_environmental_consideration, c.corrected_fields"""
+#: The purchase domain of a page's contracts (``pc``), from their CPV codes as the indicator
+#: facts work it out: joining ``indicator_contracts`` instead scanned its million uids for 50
+#: rows (33 of the 59 ms of a search).
+PAGE_DOMAINS = (f"LEFT JOIN ({domain_match_sql('SELECT cpv FROM pc')}) dm ON dm.cpv = c.cpv")
+PAGE_DOMAIN = f"COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain"
 
 
 def _joins(sql: str) -> str:
@@ -198,11 +204,11 @@ def search(
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
                 pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
-                SELECT {LIST_COLUMNS}, totals.n AS _n, totals.total AS _total,
-                       totals.unknown AS _unknown
+                SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
+                       totals.total AS _total, totals.unknown AS _unknown
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-                LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
+                {PAGE_DOMAINS}
                 CROSS JOIN totals
                 ORDER BY {order}""",
             [*params, page_size, (page - 1) * page_size],
@@ -481,7 +487,8 @@ def upcoming(
         count, total = con.execute(
             f"SELECT count(*), sum(c.amount) {_FROM} WHERE {where}", params).fetchall()[0]
         rows = _dicts(con.execute(
-            f"""SELECT {LIST_COLUMNS}, c.place_departement_code, c.is_framework_agreement
+            f"""SELECT {LIST_COLUMNS}, ic.purchase_domain, c.place_departement_code,
+                    c.is_framework_agreement
                 {_FROM} WHERE {where}
                 ORDER BY c.estimated_end_date, c.uid LIMIT ? OFFSET ?""",
             [*params, page_size, (page - 1) * page_size]))
