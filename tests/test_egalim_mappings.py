@@ -481,3 +481,24 @@ def test_a_matrix_imported_after_a_decision_reads_the_label_with_it(
                              "Autre fournisseur", "--json"))[0]["rapport"]
     assert [w["message"] for w in report["avertissements"]] == [
         "libellé inconnu « Chose inconnue » : ignoré"]
+
+
+def test_an_author_cannot_withdraw_a_proposal_accepted_meanwhile(
+    site: Settings, people: dict[str, Any]
+) -> None:
+    """The steward's page showed its open proposal; an administrator accepts it before the
+    steward's « retirer » arrives: the withdrawal is refused (only an administrator withdraws a
+    mapping in force), and the mapping stays in force."""
+    from observatoire.stewardship.models import Mapping
+    from observatoire.stewardship.services import (
+        Conflict, decide_mapping, propose_mapping, withdraw_mapping)
+
+    proposal = propose_mapping(people["pavie"], "egalim_label", "Pêche responsable", "",
+                               "allégation", {"": ""})
+    seen_by_steward = Mapping.objects.get(pk=proposal.pk)
+    decide_mapping(people["admin"], proposal, True, "Vu")
+    with pytest.raises(Conflict):
+        withdraw_mapping(people["pavie"], seen_by_steward, "erreur", administrator=False)
+    assert Mapping.objects.get(pk=proposal.pk).status == "accepted"
+    assert _trail(proposal.pk) == [("mapping_proposed", "gest-pavie"),
+                                   ("mapping_accepted", "admin-egalim")]

@@ -266,6 +266,9 @@ def test_a_provider_user_without_an_account_is_refused_and_recorded(
     with http:
         assert "Connexions par Région Test refusées" in admin.text
         assert "inconnu@region.example" in admin.text
+        # once, in the page (not in its <title>)
+        assert admin.text.count("Connexions par Région Test refusées") == 1
+        assert "<title>Comptes — Observatoire de l'achat public</title>" in admin.text
         _accessible(admin.text)
         _accessible(refused.text)
 

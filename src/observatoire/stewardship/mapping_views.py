@@ -152,7 +152,8 @@ def withdraw(request: HttpRequest, mapping_id: int) -> HttpResponse:
         return forbidden(request, "Seul son auteur retire une proposition ; seul un "
                          "administrateur retire une correspondance en vigueur.")
     try:
-        services.withdraw_mapping(request.user, mapping, request.POST.get("motif") or "")
+        services.withdraw_mapping(request.user, mapping, request.POST.get("motif") or "",
+                                  administrator=account.role == Role.ADMINISTRATOR)
     except services.StewardshipError as error:
         messages.error(request, error.message)
     else:

@@ -342,34 +342,50 @@ def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> No
     if not reason:
         raise StewardshipError("Le motif de la décision est obligatoire.")
     now = timezone.now()
-    with transaction.atomic():
-        replaced = _supersede(mapping) if accept else None
-        status = MappingStatus.ACCEPTED if accept else MappingStatus.REJECTED
-        done = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED).update(
-            status=status, decided_by_name=user.get_username(), decided_at=now,
-            decision_reason=reason)
-        if not done:
-            raise Conflict("Cette proposition a déjà été décidée ou retirée.")
-        audit(user, "mapping_accepted" if accept else "mapping_rejected", "mapping",
-              str(mapping.pk),
-              f"Proposition {mapping.pk} ({_describe(mapping)}) "
-              f"{'acceptée' if accept else 'refusée'} — motif : {reason}"
-              + (f" ; remplace la correspondance {replaced.pk}" if replaced else ""),
-              _mapping_details(mapping, reason,
-                               supersedes=replaced.pk if replaced else None))
+    try:
+        with transaction.atomic():
+            _decide(user, mapping, accept, reason, now)
+    except IntegrityError:
+        # another mapping for the key was put in force at the same moment (the command line)
+        raise Conflict("Une autre correspondance pour ce code ou ce texte vient d'être mise "
+                       "en vigueur.", hint="Rechargez la page et décidez de nouveau.") from None
 
 
-def withdraw_mapping(user: Any, mapping: Mapping, reason: str) -> None:
+def _decide(user: Any, mapping: Mapping, accept: bool, reason: str, now: Any) -> None:
+    replaced = _supersede(mapping) if accept else None
+    status = MappingStatus.ACCEPTED if accept else MappingStatus.REJECTED
+    done = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED).update(
+        status=status, decided_by_name=user.get_username(), decided_at=now,
+        decision_reason=reason)
+    if not done:
+        raise Conflict("Cette proposition a déjà été décidée ou retirée.")
+    audit(user, "mapping_accepted" if accept else "mapping_rejected", "mapping",
+          str(mapping.pk),
+          f"Proposition {mapping.pk} ({_describe(mapping)}) "
+          f"{'acceptée' if accept else 'refusée'} — motif : {reason}"
+          + (f" ; remplace la correspondance {replaced.pk}" if replaced else ""),
+          _mapping_details(mapping, reason, supersedes=replaced.pk if replaced else None))
+
+
+def withdraw_mapping(user: Any, mapping: Mapping, reason: str, *,
+                     administrator: bool = True) -> None:
     """Withdraw an open proposal (its author or an administrator) or a mapping in force (an
-    administrator: it no longer applies from the next build). The row stays."""
+    administrator: it no longer applies from the next build). The row stays. The statuses
+    allowed are checked in the UPDATE itself: a proposal accepted meanwhile is not withdrawn
+    by its author."""
     reason = (reason or "").strip()
     if not reason:
         raise StewardshipError("Le motif est obligatoire pour retirer une correspondance.")
+    allowed = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED)
+    if administrator:
+        allowed = Mapping.objects.filter(
+            pk=mapping.pk, status__in=(MappingStatus.PROPOSED, MappingStatus.ACCEPTED))
+    else:
+        allowed = allowed.filter(proposed_by_name=user.get_username())
     with transaction.atomic():
-        done = Mapping.objects.filter(
-            pk=mapping.pk, status__in=(MappingStatus.PROPOSED, MappingStatus.ACCEPTED)
-        ).update(status=MappingStatus.WITHDRAWN, decided_by_name=user.get_username(),
-                 decided_at=timezone.now(), decision_reason=reason)
+        done = allowed.update(status=MappingStatus.WITHDRAWN,
+                              decided_by_name=user.get_username(),
+                              decided_at=timezone.now(), decision_reason=reason)
         if not done:
             mapping.refresh_from_db()
             raise Conflict(f"Cette correspondance est déjà {mapping.status_label}.")
@@ -397,17 +413,19 @@ def record_decision(actor_name: str, kind: str, text: str, value: str, reason: s
             return None
         proposal = Mapping.objects.filter(kind=kind, key=key, status=MappingStatus.PROPOSED,
                                           value=value).first()
-        mapping = proposal or Mapping(
-            kind=kind, key=key, label=label, value=value, reason=reason, details=details,
-            proposed_by_name=actor_name, proposed_at=when, status=MappingStatus.ACCEPTED,
-            decided_by_name=actor_name, decided_at=when, decision_reason=reason)
-        replaced = _supersede(mapping)
-        if proposal is not None:
-            Mapping.objects.filter(pk=proposal.pk).update(
-                status=MappingStatus.ACCEPTED, decided_by_name=actor_name, decided_at=when,
-                decision_reason=reason)
+        replaced = _supersede(proposal or Mapping(kind=kind, key=key))
+        # The open proposal is accepted only if it is still open (the UPDATE checks it: an
+        # administrator may have decided it on the site meanwhile); else a mapping of its own.
+        if proposal is not None and Mapping.objects.filter(
+                pk=proposal.pk, status=MappingStatus.PROPOSED).update(
+                    status=MappingStatus.ACCEPTED, decided_by_name=actor_name,
+                    decided_at=when, decision_reason=reason):
+            mapping = proposal
         else:
-            mapping.save()
+            mapping = Mapping.objects.create(
+                kind=kind, key=key, label=label, value=value, reason=reason, details=details,
+                proposed_by_name=actor_name, proposed_at=when, status=MappingStatus.ACCEPTED,
+                decided_by_name=actor_name, decided_at=when, decision_reason=reason)
         audit(actor_name, event, "mapping", str(mapping.pk),
               f"Correspondance {mapping.pk} décidée par {actor_name} "
               f"({details.get('via', 'hors du site')}) : {_describe(mapping)} — motif : "
