@@ -491,7 +491,11 @@ def test_an_author_cannot_withdraw_a_proposal_accepted_meanwhile(
     mapping in force), and the mapping stays in force."""
     from observatoire.stewardship.models import Mapping
     from observatoire.stewardship.services import (
-        Conflict, decide_mapping, propose_mapping, withdraw_mapping)
+        Conflict,
+        decide_mapping,
+        propose_mapping,
+        withdraw_mapping,
+    )
 
     proposal = propose_mapping(people["pavie"], "egalim_label", "Pêche responsable", "",
                                "allégation", {"": ""})
