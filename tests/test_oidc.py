@@ -25,7 +25,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from observatoire.config import OidcSettings
+from observatoire.config import OidcSettings, Settings
 from observatoire.errors import ConfigError
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
@@ -50,6 +50,7 @@ def test_off_unless_configured_and_half_a_configuration_is_an_error() -> None:
     assert full is not None
     assert full.issuer == "https://sso.exemple.fr/realms/region"  # discovery URL built from it
     assert (full.name, full.sign_algo, full.provider_logout) == ("Région Exemple", "RS256", False)
+    assert full.trust_unverified_email is False  # only when the administrator says so
     assert "tres-secret" not in repr(full)
     with pytest.raises(ConfigError) as half:
         OidcSettings.from_env({"OBSERVATOIRE_OIDC_ISSUER": "https://sso.exemple.fr"})
@@ -89,7 +90,10 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     # database (on PostgreSQL too) can be dropped at the end
     kept = connection.settings_dict["CONN_MAX_AGE"]
     connection.settings_dict["CONN_MAX_AGE"] = 0
-    server = create_server(application, host="127.0.0.1", port=0, threads=4)
+    # as `observatoire serve` with OBSERVATOIRE_TRUSTED_PROXIES: X-Forwarded-For reaches the
+    # application, which trusts it only from a configured proxy
+    server = create_server(application, host="127.0.0.1", port=0, threads=4,
+                           clear_untrusted_proxy_headers=False)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
@@ -522,20 +526,77 @@ def test_the_accounts_page_sets_email_addresses_and_password_free_accounts(
 
 
 @pytest.mark.appdb
-def test_failed_provider_sign_ins_are_throttled_per_address(site: str, oidc_on: str) -> None:
+def test_failed_provider_sign_ins_are_throttled_per_address(
+    site: str, oidc_on: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused sign-ins through the provider count per client address (behind a trusted
+    reverse proxy, the one X-Forwarded-For gives); answers to no sign-in started here count
+    for nothing (anyone could send them to lock everyone behind the proxy out)."""
     from observatoire.stewardship.models import SignInFailure
     from observatoire.stewardship.views import MAX_PROVIDER_FAILURES
 
     SignInFailure.objects.filter(username__startswith="oidc:").delete()
+    monkeypatch.setenv("OBSERVATOIRE_TRUSTED_PROXIES", "127.0.0.1")
     try:
         with requests.Session() as http:
-            for _ in range(MAX_PROVIDER_FAILURES):
-                bogus = http.get(site + CALLBACK + "?error=Appelez+le+0800&state=x")
+            for _ in range(MAX_PROVIDER_FAILURES + 5):
+                bogus = http.get(site + CALLBACK + "?error=Appelez+le+0800&state=x",
+                                 headers={"X-Forwarded-For": "203.0.113.9"})
                 assert bogus.status_code == 401
                 assert "0800" not in bogus.text  # the provider's text is not shown as is
-            locked = http.get(site + CALLBACK + "?code=a&state=b")
+        assert not SignInFailure.objects.filter(username__startswith="oidc:").exists()
+        # real refusals (the provider knows the person, the observatory has no account)
+        for n in range(MAX_PROVIDER_FAILURES):
+            http = requests.Session()
+            callback = _at_provider(http, site, "/gestion/connexion/oidc/",
+                                    f"inconnu-{n}@region.example")
+            with http:
+                refused = http.get(callback, headers={"X-Forwarded-For": "203.0.113.9"})
+                assert refused.status_code == 403
+        assert set(SignInFailure.objects.filter(username__startswith="oidc:")
+                   .values_list("address", flat=True)) == {"203.0.113.9"}
+        with requests.Session() as http:
+            locked = http.get(site + CALLBACK + "?code=a&state=b",
+                              headers={"X-Forwarded-For": "203.0.113.9"})
             assert locked.status_code == 429 and "Trop de connexions" in locked.text
-        assert SignInFailure.objects.filter(
-            username__startswith="oidc:").count() == MAX_PROVIDER_FAILURES
+            # another client behind the same proxy is not locked out; a forged first hop
+            # does not change the address the proxy saw
+            other = http.get(site + CALLBACK + "?code=a&state=b",
+                             headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
+            assert other.status_code == 400
     finally:
         SignInFailure.objects.filter(username__startswith="oidc:").delete()
+
+
+@pytest.mark.appdb
+def test_an_address_the_provider_does_not_say_is_verified_opens_no_session(
+    site: str, oidc_on: str
+) -> None:
+    """Matching by e-mail is safe only for addresses the provider vouches for: one it says is
+    unverified never opens a session; one it says nothing about only when the administrator
+    declares that the organisation alone assigns addresses at that provider."""
+    make_account("oidc-nv", "lecteur", email="non-verifie.anne@region.example")
+    make_account("oidc-sv", "lecteur", email="sans-verif.paul@region.example")
+    http, refused = _sign_in(site, "non-verifie.anne@region.example")
+    with http:
+        assert refused.status_code == 403 and "pas vérifiée : elle ne peut" in refused.text
+    http, refused = _sign_in(site, "sans-verif.paul@region.example")
+    with http:
+        assert refused.status_code == 403 and "ne dit pas que" in refused.text
+        assert http.get(site + "/gestion/", allow_redirects=False).status_code == 302
+    with _configured(oidc_on, trust_unverified_email=True):
+        http, landed = _sign_in(site, "sans-verif.paul@region.example")
+        with http:
+            assert landed.status_code == 200 and landed.url == site + "/gestion/"
+        http, refused = _sign_in(site, "non-verifie.anne@region.example")
+        with http:  # "unverified" stays a refusal whatever the setting
+            assert refused.status_code == 403
+
+
+def test_trusted_proxies_are_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSERVATOIRE_TRUSTED_PROXIES", "10.0.0.5, 10.0.0.6 ::1")
+    assert Settings.from_env().trusted_proxies == ("10.0.0.5", "10.0.0.6", "::1")
+    monkeypatch.setenv("OBSERVATOIRE_TRUSTED_PROXIES", "10.0.0.5,proxy.interne")
+    with pytest.raises(ConfigError) as bad:
+        Settings.from_env()
+    assert "« proxy.interne » n'est pas une adresse IP" in bad.value.message

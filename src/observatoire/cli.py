@@ -654,7 +654,11 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
     from observatoire.web.wsgi import application
 
     out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
-    serve(application, host=host, port=port, threads=threads, ident="observatoire")
+    # Behind the configured reverse proxies, X-Forwarded-For reaches the application, which
+    # reads the client's address from it only when the connection comes from one of them
+    # (waitress would otherwise drop the header).
+    serve(application, host=host, port=port, threads=threads, ident="observatoire",
+          clear_untrusted_proxy_headers=not settings.trusted_proxies)
 
 
 @cli.command("rules")

@@ -6,6 +6,7 @@ override the data home. Everything the observatory writes lives under the data h
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,11 @@ class OidcSettings:
     provider_logout: bool = False
     #: Seconds to wait for the provider (discovery, token, user info, keys).
     timeout: float = 10.0
+    #: Accept addresses the provider does not say are verified (no ``email_verified`` claim),
+    #: for a provider whose addresses only the organisation assigns
+    #: (``OBSERVATOIRE_OIDC_TRUST_UNVERIFIED_EMAIL=1``). Off: a person could otherwise write an
+    #: administrator's address in their profile at the provider and sign in as them.
+    trust_unverified_email: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
@@ -94,7 +100,22 @@ class OidcSettings:
             redirect_uri=env.get("OBSERVATOIRE_OIDC_REDIRECT_URI", "").strip(),
             provider_logout=env.get("OBSERVATOIRE_OIDC_PROVIDER_LOGOUT") == "1",
             timeout=max(timeout, 1.0),
+            trust_unverified_email=env.get("OBSERVATOIRE_OIDC_TRUST_UNVERIFIED_EMAIL") == "1",
         )
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    """IP addresses separated by commas or spaces, checked."""
+    out = []
+    for item in text.replace(",", " ").split():
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+        except ValueError as exc:
+            raise ConfigError(
+                f"« {item} » n'est pas une adresse IP.", where="OBSERVATOIRE_TRUSTED_PROXIES",
+                hint="Donnez les adresses des mandataires inverses, séparées par des virgules "
+                "(par exemple 10.0.0.5,10.0.0.6).") from exc
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,10 @@ class Settings:
     https: bool = False
     #: Sign-in through the organisation's OpenID Connect provider; None = off (password only).
     oidc: OidcSettings | None = None
+    #: Addresses of the reverse proxies in front of the site (``OBSERVATOIRE_TRUSTED_PROXIES``,
+    #: separated by commas): from them, the client's address is read in ``X-Forwarded-For`` (for
+    #: the throttling of failed sign-ins, which would otherwise count everyone as the proxy).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def landing_dir(self) -> Path:
@@ -193,6 +218,7 @@ class Settings:
             session_minutes=max(session_minutes, 5),
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
             oidc=OidcSettings.from_env(env),
+            trusted_proxies=_addresses(env.get("OBSERVATOIRE_TRUSTED_PROXIES", "")),
         )
 
     def ensure_home(self) -> None:

@@ -49,13 +49,17 @@ server.listen(0, '127.0.0.1', () => {
       return {
         accountId: id,
         async claims() {
-          return {
+          // Test logins choose what the provider says of the address: "non-verifie.…" is
+          // unverified, "sans-verif.…" comes without email_verified (as some providers do).
+          const claims = {
             sub: id,
             email: id,
-            email_verified: true,
+            email_verified: !id.startsWith('non-verifie.'),
             preferred_username: id.split('@')[0],
             name: id.split('@')[0],
           };
+          if (id.startsWith('sans-verif.')) delete claims.email_verified;
+          return claims;
         },
       };
     },

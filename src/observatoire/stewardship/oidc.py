@@ -225,9 +225,18 @@ class ProviderBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
                           "elle est nécessaire pour retrouver votre compte. Demandez à "
                           "l'administrateur du fournisseur d'ajouter la portée « email ».",
                           who=f"sub:{payload.get('sub')}")
-        if claims.get("email_verified", payload.get("email_verified")) is False:
+        verified = claims.get("email_verified", payload.get("email_verified"))
+        if verified is False or verified == "false":
             raise Refused(f"Le fournisseur d'identité indique que l'adresse « {email} » n'est "
                           "pas vérifiée : elle ne peut pas ouvrir de session ici.", who=email)
+        settings = configured()
+        trusted = settings is not None and settings.trust_unverified_email
+        if verified not in (True, "true") and not trusted:
+            raise Refused(f"Le fournisseur d'identité ne dit pas que l'adresse « {email} » est "
+                          "vérifiée : elle ne peut pas ouvrir de session ici. Si seule "
+                          "l'organisation attribue les adresses chez ce fournisseur, "
+                          "l'administrateur de l'observatoire peut les accepter "
+                          "(OBSERVATOIRE_OIDC_TRUST_UNVERIFIED_EMAIL=1).", who=email)
         users = list(self.UserModel.objects.filter(email__iexact=email,
                                                    account__isnull=False)[:2])
         if len(users) != 1:

@@ -100,7 +100,17 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def _address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "inconnue")
+    """The client's address: the connection's, or behind a trusted reverse proxy the last one
+    ``X-Forwarded-For`` gives that is not a trusted proxy (earlier ones the client can forge)."""
+    address = str(request.META.get("REMOTE_ADDR") or "inconnue")
+    proxies = _settings().trusted_proxies
+    if address not in proxies:
+        return address
+    forwarded = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")]
+    for hop in reversed(forwarded):
+        if hop and hop not in proxies:
+            return hop[:64]
+    return address
 
 
 def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
@@ -140,10 +150,14 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 
 def _provider_refusal(request: HttpRequest, message: str, status: int,
-                      who: str = "") -> HttpResponse:
+                      who: str = "", count: bool = True) -> HttpResponse:
     """The sign-in page with why the provider's sign-in failed; the attempt is counted with
-    the failed password sign-ins (``oidc:`` before the address the provider gave)."""
-    SignInFailure.objects.create(username=f"oidc:{who or '?'}"[:150], address=_address(request))
+    the failed password sign-ins (``oidc:`` before the address the provider gave), unless it
+    answers no sign-in started here (``count=False``: anyone could send those, and counting
+    them would let them lock everyone behind the same address out)."""
+    if count:
+        SignInFailure.objects.create(username=f"oidc:{who or '?'}"[:150],
+                                     address=_address(request))
     context = _sign_in_context(request)
     context["error"] = message
     return render(request, "stewardship/connexion.html", context, status=status)
@@ -178,22 +192,22 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         context["error"] = (f"Trop de connexions avec {name} échouées depuis cette adresse. "
                             f"Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
         return render(request, "stewardship/connexion.html", context, status=429)
+    state = request.GET.get("state")
+    started = state in (request.session.get("oidc_states") or {})
     if request.GET.get("error"):
-        states = request.session.get("oidc_states") or {}
-        if request.GET.get("state") in states:
-            del states[request.GET["state"]]  # one use, even for a refusal
+        if started:
+            del request.session["oidc_states"][state]  # one use, even for a refusal
             request.session.modified = True
         code = request.GET["error"]  # shown only when it looks like an OAuth error code
         shown = f" (« {code} »)" if re.fullmatch(r"[a-z_]{1,40}", code) else ""
         return _provider_refusal(
             request, f"La connexion avec {name} a été refusée ou interrompue{shown}. "
-            "Recommencez, ou connectez-vous avec votre mot de passe.", 401)
-    state = request.GET.get("state")
-    if not request.GET.get("code") or state not in (request.session.get("oidc_states") or {}):
+            "Recommencez, ou connectez-vous avec votre mot de passe.", 401, count=started)
+    if not request.GET.get("code") or not started:
         return _provider_refusal(
             request, f"Cette réponse de {name} ne correspond à aucune connexion commencée dans "
             "ce navigateur (état inconnu, expiré ou déjà utilisé). Recommencez la connexion.",
-            400)
+            400, count=False)
     try:
         response: HttpResponse = oidc.CallbackView.as_view()(request)
     except oidc.NoAccount as refusal:
