@@ -312,6 +312,11 @@ def test_who_may_do_what(site: Settings, people: dict[str, Any]) -> None:
     assert f"« {YAOURT} »" in listing and "BOF-001 Yaourt nature" in listing
     assert "Aucune correspondance." in _text(reader.get(
         "/gestion/correspondances/?type=egalim_label"))
+    # The list of every mapping keeps to a steward's canteens too.
+    assert f"« {YAOURT} »" in _text(steward.get("/gestion/correspondances/"))
+    assert f"« {YAOURT} »" not in _text(other.get("/gestion/correspondances/"))
+    assert "Aucune correspondance." in _text(other.get(
+        "/gestion/correspondances/?type=egalim_article"))
 
 
 def test_the_command_line_decides_as_an_administrator(

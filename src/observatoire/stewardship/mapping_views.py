@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -107,6 +108,21 @@ def mappings(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("type") or ""
     status = request.GET.get("statut") or ""
     found = Mapping.objects.all().order_by("-proposed_at", "-pk")
+    canteens = _canteens(request)
+    if canteens is not None:
+        # A steward sees the Egalim mappings of its canteens' descriptions and of their
+        # suppliers' matrices only (as on the Egalim pages); CPV mappings concern everyone.
+        try:
+            with egalim_service.reading(_settings()) as con:
+                described = {description_key(d)
+                             for d in egalim_service.descriptions(con, canteens)}
+                labelled = {i["key"] for i in unknown_labels(
+                    con, egalim_service.matrices_of(con, canteens))}
+        except WarehouseMissing:
+            described, labelled = set(), set()
+        found = found.filter(Q(kind=MappingKind.CPV_DOMAIN)
+                             | Q(kind=MappingKind.EGALIM_ARTICLE, key__in=described)
+                             | Q(kind=MappingKind.EGALIM_LABEL, key__in=labelled))
     if kind in MappingKind.values:
         found = found.filter(kind=kind)
     if status in MappingStatus.values:
