@@ -232,7 +232,8 @@ def _steps(
 
     def indicators(con: duckdb.DuckDBPyConnection) -> None:
         recorded_at = started_at.replace("+00:00", "")
-        history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
+        history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at,
+                                            decided[0].target_changes))
 
     def directorates(con: duckdb.DuckDBPyConnection) -> None:
         # after the indicators: the purchase domain is theirs (profile + decided mappings)

@@ -8,7 +8,7 @@ correction), so that a failed build changes nothing in the application database.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,13 @@ MAPPINGS = """
 SELECT id, kind, key, value, decided_at FROM stewardship_mapping
 WHERE status = 'accepted' ORDER BY kind, key"""
 
+#: Every target change, whatever its status: those in force apply, all of them make the public
+#: history of the targets (migration 0005; none before it).
+TARGET_CHANGES = """
+SELECT id, indicator_id, basis, target_date, action, value, comparator, from_date, source,
+       label, reason, created_at, status, closed_at, closed_reason
+FROM stewardship_targetchange ORDER BY created_at, id"""
+
 
 @dataclass(frozen=True)
 class StaleCorrection:
@@ -42,6 +49,8 @@ class Decisions:
 
     corrections: list[dict[str, Any]]
     mappings: list[dict[str, Any]]
+    #: Indicator targets changed by an administrator (every status; see TARGET_CHANGES).
+    target_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _utc(value: Any) -> Any:
@@ -72,11 +81,30 @@ def decisions(settings: Settings) -> Decisions:
             return Decisions([], [])
         corrections = con.rows(CORRECTIONS)
         mappings = con.rows(MAPPINGS) if con.has_table("stewardship_mapping") else []
+        targets = _target_changes(con)
     for row in corrections:
         row["created_at"] = _utc(row["created_at"])
     for row in mappings:
         row["decided_at"] = _utc(row["decided_at"])
-    return Decisions(corrections, mappings)
+    return Decisions(corrections, mappings, targets)
+
+
+def _target_changes(con: database.Connection) -> list[dict[str, Any]]:
+    if not con.has_table("stewardship_targetchange"):
+        return []
+    rows = con.rows(TARGET_CHANGES)
+    for row in rows:
+        row["created_at"] = _utc(row["created_at"])
+        row["closed_at"] = _utc(row["closed_at"])
+    return rows
+
+
+def target_changes(settings: Settings) -> list[dict[str, Any]]:
+    """The target changes alone (``observatoire indicators`` recomputes the indicators
+    without rebuilding, and reads nothing else of the application database)."""
+    db = database.parse(settings.application_database_url)
+    with database.connect(db) as con:
+        return [] if con is None else _target_changes(con)
 
 
 STALE_REASONS = {
