@@ -225,6 +225,12 @@ def indicator_detail(
         targets = _dicts(con.execute(
             """SELECT * FROM indicator_targets WHERE indicator_id = ?
                ORDER BY version, basis, target_date""", [indicator_id]))
+        # targets changed in the application, newest first, with what they replaced
+        target_changes = _dicts(con.execute(
+            """SELECT * FROM indicator_target_changes WHERE indicator_id = ?
+                 AND (version = ? OR version IS NULL)
+               ORDER BY changed_at DESC, change_id DESC""",
+            [indicator_id, current["version"]]))
         series_rows = _dicts(con.execute(
             f"""SELECT * FROM indicator_results WHERE indicator_id = ? AND breakdown = '{TOTAL}'
                 ORDER BY period_year NULLS LAST, basis, category""", [indicator_id]))
@@ -266,6 +272,7 @@ def indicator_detail(
         "axis": axis,
         "profile": profile_row,
         "targets": targets,
+        "target_changes": target_changes,
         "series": series_rows,
         "bases": bases,
         "basis": chosen_basis,
