@@ -124,6 +124,7 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
     assert _result(site, 2023)[5] == "not_met"
     build(site)
     value, target, comparator, deadline, source, status = _result(site, 2023)
+    assert value == pytest.approx(v2023)  # the value itself does not move
     assert (target, comparator, deadline) == (0.0, ">=", date(2023, 12, 31))
     assert status == _status(v2023, 0.0, ">=") == "met"
     assert source.startswith("Cible modifiée par les administrateurs de l'observatoire le ")
