@@ -253,3 +253,54 @@ def test_only_administrators_change_targets(site: Settings, accounts: dict[str, 
     text = _text(admin.get("/gestion/cibles/"))
     assert "<script>x</script>" not in text and "&lt;script&gt;x&lt;/script&gt;" in text
     clear_corrections()
+
+
+def test_targets_changed_in_the_profile_files_are_audited(
+    application_database: AppDb, tmp_path: Any
+) -> None:
+    """Editing a target in the profile's TOML is a change by a person too: the next build
+    records one event, actor « fichier du profil », with the old and new targets."""
+    from observatoire.stewardship.models import AuditEvent
+
+    folder = tmp_path / "profil-test"
+    (folder / "indicators").mkdir(parents=True)
+    (folder / "profile.toml").write_text(
+        'extends = "generique"\nid = "profil-cibles-test"\nname = "Test"\n', encoding="utf-8")
+    cibles = folder / "indicators" / "cibles.toml"
+
+    def write(value: int) -> None:
+        cibles.write_text(f"""[[indicator]]
+id = "{INDICATOR}"
+
+[[indicator.targets]]
+value = {value}
+comparator = ">="
+date = 2025-12-31
+source = "Délibération de test"
+""", encoding="utf-8")
+
+    write(30)
+    home = tmp_path / "home"
+    settings = Settings(home=home, database_url=application_database.url, profile=str(folder))
+    ingest(settings, [DEMO / "decp" / "v2"])
+    clear_corrections()
+
+    def events() -> list[Any]:
+        return list(AuditEvent.objects.filter(object_type="profile",
+                                              object_id="profil-cibles-test").order_by("id"))
+
+    build(settings)
+    assert events() == []  # the first build only records what the files say
+    write(35)
+    build(settings)
+    (event,) = events()
+    assert event.actor_name == "fichier du profil" and event.actor is None
+    assert event.action == "profile_targets_changed"
+    assert event.summary.startswith("Cibles modifiées dans le fichier du profil")
+    (change,) = event.details["changes"]
+    assert (change["indicator_id"], change["basis"], change["date"]) == (
+        INDICATOR, "count", "2025-12-31")
+    assert change["old"].startswith("≥ 30,0\u00a0% au 31/12/2025")
+    assert change["new"].startswith("≥ 35,0\u00a0% au 31/12/2025")
+    build(settings)
+    assert len(events()) == 1  # nothing changed since

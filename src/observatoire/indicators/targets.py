@@ -147,3 +147,77 @@ def write_changes(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -
     replaced."""
     con.execute(f"CREATE TABLE indicator_target_changes ({CHANGES_COLUMNS})")
     insert_rows(con, "indicator_target_changes", rows)
+
+
+# --- Targets changed in the profile's files --------------------------------------------------
+#
+# A person who edits the profile's TOML files changes targets too, outside the application. At
+# every build the profile's own targets are compared with those the previous build of the same
+# profile recorded in the catalog (``profile_targets``); what changed becomes one audit event
+# « Cibles modifiées dans le fichier du profil », written once the new warehouse is in service.
+
+_SNAPSHOTS = """CREATE TABLE IF NOT EXISTS profile_targets (profile_id TEXT, build_id INTEGER,
+    recorded_at TEXT, targets TEXT)"""
+
+
+def snapshot(profile: Profile) -> dict[str, dict[str, Any]]:
+    """The profile's own targets, keyed ``indicator|version|basis|deadline``."""
+    out = {}
+    for ind in profile.indicators:
+        for t in ind.targets:
+            out[f"{ind.id}|{ind.version}|{t.basis}|{t.date.isoformat()}"] = {
+                "indicator_id": ind.id, "code": ind.code, "unit": ind.unit, "basis": t.basis,
+                "date": t.date.isoformat(), "value": t.value, "comparator": t.comparator,
+                "from": t.from_date.isoformat() if t.from_date else None,
+                "source": t.source, "label": t.label}
+    return out
+
+
+def _words(t: dict[str, Any] | None) -> str:
+    from observatoire import formatting
+
+    if t is None:
+        return "aucune"
+    text = formatting.target(t["value"], t["comparator"], date.fromisoformat(t["date"]),
+                             t["unit"])
+    return text + (f" à partir du {formatting.french_date(date.fromisoformat(t['from']))}"
+                   if t["from"] else "") + f" (source : {t['source']})"
+
+
+def differences(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """What changed between two snapshots, in key order: one entry per target added,
+    removed or changed (value, comparator, start, source or label)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        ref = after or before
+        assert ref is not None
+        out.append({"indicator_id": ref["indicator_id"], "code": ref["code"],
+                    "basis": ref["basis"], "date": ref["date"],
+                    "old": _words(before), "new": _words(after)})
+    return out
+
+
+def last_snapshot(catalog_path: Any, profile_id: str) -> dict[str, dict[str, Any]] | None:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(catalog_path) as db:
+        db.execute(_SNAPSHOTS)
+        row = db.execute("""SELECT targets FROM profile_targets WHERE profile_id = ?
+                            ORDER BY rowid DESC LIMIT 1""", [profile_id]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def record_snapshot(catalog_path: Any, profile_id: str, build_id: int, recorded_at: str,
+                    targets: dict[str, dict[str, Any]]) -> None:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(catalog_path) as db:
+        db.execute(_SNAPSHOTS)
+        db.execute("INSERT INTO profile_targets VALUES (?, ?, ?, ?)",
+                   [profile_id, build_id, recorded_at, json.dumps(targets, sort_keys=True)])

@@ -137,3 +137,33 @@ def mark_stale(settings: Settings, stale: list[StaleCorrection], build_id: int) 
                  f"Correction {item.correction_id} à revoir : {STALE_REASONS[item.why]}.",
                  json.dumps({"build_id": build_id, "why": item.why})],
             )
+
+
+#: Who changed targets written in the profile's files (outside the application).
+PROFILE_FILE = "fichier du profil"
+
+
+def audit_profile_targets(settings: Settings, profile_id: str, build_id: int,
+                          changes: list[dict[str, Any]]) -> bool:
+    """One audit event « Cibles modifiées dans le fichier du profil » listing ``changes``
+    (indicator, basis, deadline, old → new); False when there is no application database
+    to write it to (the caller then keeps the previous snapshot, so the change is reported
+    once the database exists)."""
+    db = database.parse(settings.application_database_url)
+    now = datetime.now(UTC)
+    with database.connect(db) as con:
+        if con is None or not con.has_table("stewardship_auditevent"):
+            return False
+        lines = "; ".join(f"{c['code']} {c['indicator_id']} ({c['basis']}, échéance "
+                          f"{c['date']}) : {c['old']} → {c['new']}" for c in changes)
+        con.execute(
+            """INSERT INTO stewardship_auditevent
+                   (at, actor_id, actor_name, action, object_type, object_id, summary, details)
+               VALUES (%s, NULL, %s, 'profile_targets_changed', 'profile', %s, %s, %s)""",
+            [now if db.vendor == "postgresql" else now.replace(tzinfo=None).isoformat(sep=" "),
+             PROFILE_FILE, profile_id,
+             f"Cibles modifiées dans le fichier du profil « {profile_id} » (constaté par la "
+             f"construction {build_id}) : {lines}.",
+             json.dumps({"build_id": build_id, "changes": changes}, ensure_ascii=False)],
+        )
+    return True
