@@ -62,7 +62,7 @@ def _targets_in_force(profile: Profile) -> list[dict[str, Any]]:
                 "text": formatting.target(t.value, t.comparator, t.date, ind.unit),
                 "from_date": t.from_date, "date": t.date, "label": t.label,
                 "source": t.source, "change": change,
-                "value_as_written": t.value * 100 if ind.unit == "percent" else t.value,
+                "value_as_written": round(t.value * 100 if ind.unit == "percent" else t.value, 6),
                 "comparator": t.comparator})
         out.append({"ind": ind, "targets": rows, "withdrawn": withdrawn})
     return out
