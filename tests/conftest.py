@@ -117,13 +117,15 @@ def application_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
 
 
 def clear_corrections() -> None:
-    """No correction nor mapping in the shared test database (the audit trail stays: it is
-    append-only, so tests read only the events of their own objects)."""
-    from observatoire.stewardship.models import Correction, Mapping
+    """No correction, mapping nor target change in the shared test database (the audit trail
+    stays: it is append-only, so tests read only the events of their own objects)."""
+    from observatoire.stewardship.models import Correction, Mapping, TargetChange
 
     Correction.objects.update(supersedes=None)
     Correction.objects.all().delete()
     Mapping.objects.all().delete()
+    TargetChange.objects.update(supersedes=None)
+    TargetChange.objects.all().delete()
 
 
 @pytest.fixture

@@ -117,6 +117,12 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
                                          {"anonyme": LOGIN, **ALL}),
     "gestion-correspondances-labels": ("GET", "/gestion/correspondances/egalim/labels/",
                                        {"anonyme": LOGIN, **ALL}),
+    # indicator targets: everyone reads, administrators change (tests/test_targets.py posts)
+    "gestion-cibles": ("GET", "/gestion/cibles/", {"anonyme": LOGIN, **ALL}),
+    # reverting an unknown target change: 404 once allowed
+    "gestion-cible-annuler": ("POST", "/gestion/cibles/999999/annuler/",
+                              {"anonyme": LOGIN, "lecteur": 403, "gestionnaire-dans": 403,
+                               "gestionnaire-hors": 403, "administrateur": 404}),
     "gestion-journal": ("GET", "/gestion/journal/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-journal-csv": ("GET", "/gestion/journal.csv", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-etat": ("GET", "/gestion/etat/", {"anonyme": LOGIN, **ADMIN_ONLY}),

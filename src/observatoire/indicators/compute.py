@@ -277,11 +277,12 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     insert_rows(con, "indicators", rows)
     con.execute("""CREATE TABLE indicator_targets (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, target_value DOUBLE, comparator VARCHAR, target_date DATE, from_date DATE,
-        source VARCHAR, label VARCHAR)""")
+        source VARCHAR, label VARCHAR, change_id BIGINT)""")
     insert_rows(
         con,
         "indicator_targets",
-        [(i.id, i.version, t.basis, t.value, t.comparator, t.date, t.from_date, t.source, t.label)
+        [(i.id, i.version, t.basis, t.value, t.comparator, t.date, t.from_date, t.source, t.label,
+          t.change_id)
          for i in profile.indicators for t in i.targets],
     )
     con.execute("CREATE TABLE indicator_breakdowns (breakdown VARCHAR, label VARCHAR)")

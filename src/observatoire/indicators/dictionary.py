@@ -82,8 +82,43 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "comparator": ">=, >, <= or <.",
             "target_date": "Deadline.",
             "from_date": "Date from which the target applies (NULL: always).",
-            "source": "Document that sets it.",
+            "source": "Document that sets it; for a target changed in the application: who "
+                      "changed it, when, why (and the document given).",
             "label": "Short name (e.g. SPASER 2023-2025).",
+            "change_id": "The change made in the application that set this target "
+                         "(indicator_target_changes); NULL: the profile's target.",
+        },
+    ),
+    "indicator_target_changes": (
+        "Targets changed by an administrator in the application (stewardship), applied on top "
+        "of the profile's targets at every build: every change, in force or not, with the "
+        "profile's target it replaced. One row per change and indicator version.",
+        {
+            "change_id": "Id of the change in the application database.",
+            "indicator_id": "Indicator.",
+            "version": "Definition version (NULL: the profile no longer has this indicator and "
+                       "basis).",
+            "basis": "Basis.",
+            "action": "set (a new target for this deadline) or withdraw (the profile's target "
+                      "of this deadline no longer applies).",
+            "status": "active (in force), superseded (by a later change) or reverted (the "
+                      "profile's target is back).",
+            "applied": "Applied by this build (in force and matching the profile).",
+            "target_value": "New target (a fraction for percentages); NULL for a withdrawal.",
+            "comparator": "Comparator of the new target.",
+            "target_date": "Deadline of the target (the key, with the indicator and basis).",
+            "from_date": "Date from which the new target applies (NULL: always).",
+            "source": "Source written for the new target (who, when, why).",
+            "label": "Short name given to the new target.",
+            "reason": "Reason given by the administrator.",
+            "changed_at": "When the change was made (UTC).",
+            "closed_at": "When it was superseded or reverted (UTC).",
+            "closed_reason": "Reason of the revert or of the change that superseded it.",
+            "previous_value": "The profile's target of this deadline it replaced (NULL: none).",
+            "previous_comparator": "Its comparator.",
+            "previous_from_date": "Its start date.",
+            "previous_source": "Its source.",
+            "previous_label": "Its label.",
         },
     ),
     "indicator_axes": (

@@ -82,6 +82,8 @@ class Target:
     basis: str
     source: str
     label: str
+    #: The application's change (``TargetChange`` id) that set this target; None: the profile's.
+    change_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators import history
+from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.compute import ALL_PERIODS, TOTAL, compute
 from observatoire.indicators.profile import Profile, load_profile
 from observatoire.warehouse import open_warehouse
@@ -22,7 +23,7 @@ TABLES = (
     "profile_buyers", "profile_territory", "profile_purchase_domains", "profile_eu_thresholds",
     "indicator_contracts", "indicator_holders", "indicator_subcontracts", "indicator_records",
     "indicator_profile", "indicator_axes", "indicators", "indicator_targets",
-    "indicator_breakdowns", "indicator_results", "indicator_history",
+    "indicator_breakdowns", "indicator_results", "indicator_history", "indicator_target_changes",
 )
 
 
@@ -36,10 +37,13 @@ class IndicatorRun:
 
 def compute_into(
     con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, build_id: int,
-    recorded_at: str,
+    recorded_at: str, target_changes: list[dict[str, Any]] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Compute every indicator into ``con``; return the history rows to commit once published."""
+    """Compute every indicator into ``con``, with the targets changed in the application
+    applied on top of the profile's; return the history rows to commit once published."""
+    profile, change_rows = changed_targets.apply_changes(profile, target_changes or [])
     compute(con, profile)
+    changed_targets.write_changes(con, change_rows)
     return history.stage(con, settings.catalog_path, profile.id, build_id, recorded_at)
 
 
@@ -50,10 +54,12 @@ def recompute(settings: Settings) -> IndicatorRun:
     atomically, as a build does: readers never see half-computed results.
     """
     from observatoire.model import build
+    from observatoire.stewardship.store import target_changes
 
     profile = load_profile(settings.profile)
     if not settings.warehouse_path.exists():
         open_warehouse(settings)  # raises the clear "no warehouse yet" error
+    changes = target_changes(settings)  # before the lock: an unreachable database stops here
     settings.ensure_home()
     t0 = time.perf_counter()
     with build.build_lock(settings):
@@ -67,7 +73,7 @@ def recompute(settings: Settings) -> IndicatorRun:
                     con.execute(f"DROP TABLE IF EXISTS {table}")
                 build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
                 now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "")
-                changes = compute_into(con, settings, profile, build_id, now)
+                history_rows = compute_into(con, settings, profile, build_id, now, changes)
                 results = int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])
                 con.execute("CHECKPOINT")
             finally:
@@ -79,8 +85,8 @@ def recompute(settings: Settings) -> IndicatorRun:
         except BaseException:
             build.discard(tmp)
             raise
-    history.commit(settings.catalog_path, changes)
-    return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(changes))
+    history.commit(settings.catalog_path, history_rows)
+    return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(history_rows))
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -219,6 +225,12 @@ def indicator_detail(
         targets = _dicts(con.execute(
             """SELECT * FROM indicator_targets WHERE indicator_id = ?
                ORDER BY version, basis, target_date""", [indicator_id]))
+        # targets changed in the application, newest first, with what they replaced
+        target_changes = _dicts(con.execute(
+            """SELECT * FROM indicator_target_changes WHERE indicator_id = ?
+                 AND (version = ? OR version IS NULL)
+               ORDER BY changed_at DESC, change_id DESC""",
+            [indicator_id, current["version"]]))
         series_rows = _dicts(con.execute(
             f"""SELECT * FROM indicator_results WHERE indicator_id = ? AND breakdown = '{TOTAL}'
                 ORDER BY period_year NULLS LAST, basis, category""", [indicator_id]))
@@ -260,6 +272,7 @@ def indicator_detail(
         "axis": axis,
         "profile": profile_row,
         "targets": targets,
+        "target_changes": target_changes,
         "series": series_rows,
         "bases": bases,
         "basis": chosen_basis,

@@ -28,6 +28,7 @@ from observatoire.config import Settings
 from observatoire.egalim import service as egalim_service
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import history as indicator_history
+from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.profile import load_profile
 from observatoire.indicators.service import compute_into
 from observatoire.landing.catalog import Catalog, Load, superseded
@@ -40,7 +41,13 @@ from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
-from observatoire.stewardship.store import Decisions, StaleCorrection, decisions, mark_stale
+from observatoire.stewardship.store import (
+    Decisions,
+    StaleCorrection,
+    audit_profile_targets,
+    decisions,
+    mark_stale,
+)
 from observatoire.warehouse import SCHEMA_VERSION, scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
@@ -233,7 +240,8 @@ def _steps(
 
     def indicators(con: duckdb.DuckDBPyConnection) -> None:
         recorded_at = started_at.replace("+00:00", "")
-        history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at))
+        history_changes.extend(compute_into(con, settings, profile, build_id, recorded_at,
+                                            decided[0].target_changes))
 
     def directorates(con: duckdb.DuckDBPyConnection) -> None:
         # after the indicators: the purchase domain is theirs (profile + decided mappings)
@@ -263,6 +271,22 @@ def _steps(
         ("Directions des marchés", directorates),
         ("Historique de la qualité des données", quality_snapshot),
     ]
+
+
+def _audit_profile_targets(settings: Settings, build_id: int, started_at: str) -> None:
+    """Targets changed in the profile's files since the last build of this profile: one audit
+    event (once this build's warehouse is in service), then the new snapshot in the catalog."""
+    profile = load_profile(settings.profile)
+    now = changed_targets.snapshot(profile)
+    before = changed_targets.last_snapshot(settings.catalog_path, profile.id)
+    if before == now:
+        return
+    if before is not None:
+        changes = changed_targets.differences(before, now)
+        if not audit_profile_targets(settings, profile.id, build_id, changes):
+            return
+    changed_targets.record_snapshot(settings.catalog_path, profile.id, build_id,
+                                    started_at.replace("+00:00", ""), now)
 
 
 def discard(tmp: Path) -> None:
@@ -383,6 +407,7 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
         indicator_history.commit(settings.catalog_path, history_changes)
         quality_history.commit(settings.catalog_path, quality_changes)
         mark_stale(settings, stale, build_id)
+        _audit_profile_targets(settings, build_id, started_at)
     except duckdb.OutOfMemoryException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})

@@ -240,3 +240,70 @@ class Mapping(models.Model):
                 fields=["kind", "key"], condition=Q(status="accepted"), name="one_mapping_in_force"
             ),
         ]
+
+
+class TargetAction(models.TextChoices):
+    SET = "set", "Cible fixée"
+    WITHDRAW = "withdraw", "Cible du profil retirée"
+
+
+class TargetChangeStatus(models.TextChoices):
+    ACTIVE = "active", "en vigueur"
+    SUPERSEDED = "superseded", "remplacée"
+    REVERTED = "reverted", "annulée"
+
+
+class TargetChange(models.Model):
+    """An administrator's decision on an indicator's target, applied at every build on top of
+    the profile's targets; never deleted (superseded by the next change of the same key, or
+    reverted: the profile's target comes back).
+
+    The key is the indicator, its basis and the target's deadline (``target_date``): ``set``
+    replaces the profile's target of that deadline (or adds one), ``withdraw`` removes it.
+    ``value`` is written as in the profile's files: in percent (30 = 30 %) for a percentage.
+    """
+
+    indicator_id: models.CharField[str, str] = models.CharField(max_length=100)
+    basis: models.CharField[str, str] = models.CharField(max_length=20)
+    target_date: models.DateField[Any, Any] = models.DateField()
+    action: models.CharField[str, str] = models.CharField(
+        max_length=20, choices=TargetAction.choices)
+    value: models.FloatField[float | None, float | None] = models.FloatField(
+        null=True, blank=True)
+    comparator: models.CharField[str, str] = models.CharField(
+        max_length=2, blank=True, default="")
+    from_date: models.DateField[Any, Any] = models.DateField(null=True, blank=True)
+    #: The document that sets the new target (a deliberation…), as the profile's ``source``.
+    source: models.TextField[str, str] = models.TextField(blank=True, default="")
+    label: models.CharField[str, str] = models.CharField(max_length=100, blank=True, default="")
+    reason: models.TextField[str, str] = models.TextField()
+    author: models.ForeignKey[Any, Any] = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="target_changes")
+    author_name: models.CharField[str, str] = models.CharField(max_length=150)
+    created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
+        default=timezone.now)
+    status: models.CharField[str, str] = models.CharField(
+        max_length=20, choices=TargetChangeStatus.choices, default=TargetChangeStatus.ACTIVE)
+    supersedes: models.OneToOneField[Any, Any] = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by")
+    closed_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True)
+    closed_by_name: models.CharField[str, str] = models.CharField(
+        max_length=150, blank=True, default="")
+    closed_reason: models.TextField[str, str] = models.TextField(blank=True, default="")
+
+    @property
+    def status_label(self) -> str:
+        return str(TargetChangeStatus(self.status).label)
+
+    class Meta:
+        constraints = [
+            # one change in force per indicator, basis and deadline: two administrators
+            # saving at once cannot both win
+            models.UniqueConstraint(
+                fields=["indicator_id", "basis", "target_date"],
+                condition=Q(status="active"), name="one_target_change_in_force"),
+        ]
+
+    def __str__(self) -> str:
+        return f"target change {self.pk} ({self.action} {self.indicator_id}/{self.basis})"

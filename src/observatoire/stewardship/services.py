@@ -8,6 +8,8 @@ refused with the other change (``Conflict``); the database's partial unique inde
 
 from __future__ import annotations
 
+import math
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,8 +19,11 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from observatoire import formatting
 from observatoire.egalim.labels import normalise_label
 from observatoire.errors import ObservatoireError
+from observatoire.indicators.compute import BASIS_LABELS
+from observatoire.indicators.profile import COMPARATORS, Profile, Target
 from observatoire.stewardship.fields import FIELDS, InvalidValue, normalise
 from observatoire.stewardship.models import (
     CURRENT,
@@ -33,6 +38,9 @@ from observatoire.stewardship.models import (
     Scope,
     ScopeKind,
     Status,
+    TargetAction,
+    TargetChange,
+    TargetChangeStatus,
 )
 
 
@@ -477,3 +485,201 @@ def update_account(actor: Any, account: Account, role: str, scopes: list[str],
               f"{'actif' if active else 'désactivé'}, périmètre "
               f"{', '.join(new_scopes) or '—'}, adresse {new_email or '—'}",
               {"before": before, "after": after})
+
+
+# --- Indicator targets changed in the application ------------------------------------------
+#
+# Targets are the scheme's political commitments: only administrators change them (no
+# proposal by stewards). The profile's files stay the default; a change in force wins for its
+# indicator, basis and deadline at every build; reverting it brings the profile's target back.
+
+
+def _day(value: Any, what: str, *, required: bool = True) -> date | None:
+    if isinstance(value, date):
+        return value
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if not text:
+        if required:
+            raise StewardshipError(f"La date {what} est obligatoire.")
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise StewardshipError(f"Date {what} invalide : « {text} ».",
+                               hint="Écrivez-la AAAA-MM-JJ, par exemple 2025-12-31.") from None
+
+
+def profile_target(profile: Profile, indicator_id: str, basis: str,
+                   deadline: date | None) -> Target | None:
+    """The profile's own target of an indicator, basis and deadline (latest version)."""
+    ind = profile.indicator(indicator_id)
+    if ind is None:
+        return None
+    return next((t for t in ind.targets if t.basis == basis and t.date == deadline), None)
+
+
+def describe_target(profile: Profile, indicator_id: str, value: float | None,
+                    comparator: str, deadline: date | None) -> str:
+    """``≥ 50,0 % au 31/12/2023``: a value as written (percent for a percentage)."""
+    ind = profile.indicator(indicator_id)
+    unit = ind.unit if ind else "number"
+    if value is None:
+        return "aucune"
+    return formatting.target(value / 100 if unit == "percent" else value, comparator,
+                             deadline, unit)
+
+
+def _target_key(profile: Profile, indicator_id: str, basis: str, target_date: Any
+                ) -> tuple[str, str, date]:
+    ind = profile.indicator(indicator_id)
+    if ind is None:
+        raise StewardshipError(f"Indicateur inconnu du profil : « {indicator_id} ».")
+    if basis not in ind.bases:
+        raise StewardshipError(
+            f"Base inconnue pour cet indicateur : « {basis} ».",
+            hint="Bases possibles : " + ", ".join(
+                f"{b} ({BASIS_LABELS.get(b, b)})" for b in ind.bases) + ".")
+    deadline = _day(target_date, "d'échéance")
+    assert deadline is not None
+    return indicator_id, basis, deadline
+
+
+def _in_force(key: tuple[str, str, date]) -> TargetChange | None:
+    return (TargetChange.objects.select_for_update()
+            .filter(indicator_id=key[0], basis=key[1], target_date=key[2],
+                    status=TargetChangeStatus.ACTIVE).first())
+
+
+def describe_change(profile: Profile, c: TargetChange) -> str:
+    """A target change in words (French), for messages and the audit trail."""
+    when = timezone.localtime(c.created_at).strftime("%d/%m/%Y à %H:%M")
+    if c.action == TargetAction.SET:
+        what = "cible " + describe_target(profile, c.indicator_id, c.value, c.comparator,
+                                          c.target_date)
+    else:
+        what = f"cible du profil au {formatting.french_date(c.target_date)} retirée"
+    return (f"{c.author_name}, le {when} : « {c.indicator_id} » "
+            f"({BASIS_LABELS.get(c.basis, c.basis)}) : {what} — motif : {c.reason}")
+
+
+def _target_conflict(profile: Profile, current: TargetChange | None) -> Conflict:
+    message = ("La cible a changé depuis l'affichage de la page"
+               + (f" : {describe_change(profile, current)}." if current else "."))
+    return Conflict(message, hint="Votre modification n'a pas été enregistrée : relisez la "
+                    "cible en vigueur, puis recommencez si elle reste nécessaire.")
+
+
+def _previous_words(profile: Profile, unit: str, current: TargetChange | None,
+                    previous: Target | None) -> str:
+    """The target that was in force before a change, in words."""
+    if current is not None:
+        if current.action != TargetAction.SET:
+            return f"aucune (cible du profil retirée par le changement {current.pk})"
+        return (describe_target(profile, current.indicator_id, current.value,
+                                current.comparator, current.target_date)
+                + f" (changement {current.pk})")
+    if previous is None:
+        return "aucune"
+    return formatting.target(previous.value, previous.comparator, previous.date,
+                             unit) + " (profil)"
+
+
+def change_target(user: Any, profile: Profile, *, indicator_id: str, basis: str,
+                  target_date: Any, action: str, value: Any = None, comparator: str = "",
+                  from_date: Any = None, source: str = "", label: str = "", reason: str,
+                  based_on: int | None) -> TargetChange:
+    """An administrator sets a target (``set``: value as written in the profile's files,
+    percent for a percentage) or withdraws the profile's target (``withdraw``) for an
+    indicator, basis and deadline; it supersedes the change in force it was based on."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire.",
+                               hint="Dites pourquoi la cible change (délibération, décision…).")
+    key = _target_key(profile, indicator_id, basis, target_date)
+    ind = profile.indicator(indicator_id)
+    assert ind is not None
+    number: float | None = None
+    start: date | None = None
+    source = (source or "").strip()
+    label = (label or "").strip()[:100]
+    if action == TargetAction.SET:
+        try:
+            number = float(str(value).strip().replace(",", ".").replace("%", "").strip())
+        except ValueError:
+            raise StewardshipError(f"Valeur de cible invalide : « {value} ».",
+                                   hint="Écrivez un nombre, par exemple 50.") from None
+        if not math.isfinite(number):
+            raise StewardshipError(f"Valeur de cible invalide : « {value} ».")
+        if ind.unit == "percent" and not 0 <= number <= 100:
+            raise StewardshipError("Une cible en pourcentage est entre 0 et 100.")
+        if comparator not in COMPARATORS:
+            raise StewardshipError(f"Comparateur inconnu : « {comparator} ».")
+        start = _day(from_date, "de début", required=False)
+        if start is not None and start > key[2]:
+            raise StewardshipError("La date de début est postérieure à l'échéance.")
+    elif action == TargetAction.WITHDRAW:
+        if profile_target(profile, *key) is None:
+            raise StewardshipError(
+                "Le profil n'a pas de cible à cette échéance pour cet indicateur et cette base.",
+                hint="Pour annuler une cible ajoutée dans l'application, annulez son "
+                "changement.")
+        comparator, source, label = "", "", ""
+    else:
+        raise StewardshipError("Action inconnue.")
+    previous = profile_target(profile, *key)
+    with transaction.atomic():
+        current = _in_force(key)
+        if (current.pk if current else None) != based_on:
+            raise _target_conflict(profile, current)
+        if current is not None:
+            done = TargetChange.objects.filter(
+                pk=current.pk, status=TargetChangeStatus.ACTIVE).update(
+                status=TargetChangeStatus.SUPERSEDED, closed_at=timezone.now(),
+                closed_by_name=user.get_username(), closed_reason=reason)
+            if not done:
+                raise _target_conflict(profile, None)
+        try:
+            with transaction.atomic():
+                created = TargetChange.objects.create(
+                    indicator_id=key[0], basis=key[1], target_date=key[2], action=action,
+                    value=number, comparator=comparator, from_date=start, source=source,
+                    label=label, reason=reason, author=user,
+                    author_name=user.get_username(), supersedes=current)
+        except IntegrityError:
+            raise _target_conflict(profile, TargetChange.objects.filter(
+                indicator_id=key[0], basis=key[1], target_date=key[2],
+                status=TargetChangeStatus.ACTIVE).first()) from None
+        was = _previous_words(profile, ind.unit, current, previous)
+        audit(user, "target_set" if action == TargetAction.SET else "target_withdrawn",
+              "target_change", str(created.pk),
+              f"Changement de cible {created.pk} : {describe_change(profile, created)} ; "
+              f"cible précédente : {was}",
+              {"indicator_id": key[0], "basis": key[1], "target_date": key[2].isoformat(),
+               "action": action, "value": number, "comparator": comparator,
+               "from_date": start.isoformat() if start else None, "source": source,
+               "label": label, "reason": reason,
+               "supersedes": current.pk if current else None, "previous": was})
+    return created
+
+
+def revert_target_change(user: Any, profile: Profile, change: TargetChange,
+                         reason: str) -> None:
+    """Stop applying a target change: the profile's target (if any) comes back at the next
+    build."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError("Le motif est obligatoire pour annuler un changement de cible.")
+    with transaction.atomic():
+        done = TargetChange.objects.filter(
+            pk=change.pk, status=TargetChangeStatus.ACTIVE).update(
+            status=TargetChangeStatus.REVERTED, closed_at=timezone.now(),
+            closed_by_name=user.get_username(), closed_reason=reason)
+        if not done:
+            change.refresh_from_db()
+            raise Conflict(f"Ce changement de cible n'est plus en vigueur "
+                           f"({change.status_label}).")
+        audit(user, "target_reverted", "target_change", str(change.pk),
+              f"Changement de cible {change.pk} annulé ({describe_change(profile, change)}) : "
+              f"la cible du profil s'applique de nouveau — motif : {reason}",
+              {"indicator_id": change.indicator_id, "basis": change.basis,
+               "target_date": change.target_date.isoformat(), "reason": reason})

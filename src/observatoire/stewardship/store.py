@@ -8,7 +8,7 @@ correction), so that a failed build changes nothing in the application database.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,13 @@ MAPPINGS = """
 SELECT id, kind, key, value, decided_at FROM stewardship_mapping
 WHERE status = 'accepted' ORDER BY kind, key"""
 
+#: Every target change, whatever its status: those in force apply, all of them make the public
+#: history of the targets (migration 0005; none before it).
+TARGET_CHANGES = """
+SELECT id, indicator_id, basis, target_date, action, value, comparator, from_date, source,
+       label, reason, created_at, status, closed_at, closed_reason
+FROM stewardship_targetchange ORDER BY created_at, id"""
+
 
 @dataclass(frozen=True)
 class StaleCorrection:
@@ -42,6 +49,8 @@ class Decisions:
 
     corrections: list[dict[str, Any]]
     mappings: list[dict[str, Any]]
+    #: Indicator targets changed by an administrator (every status; see TARGET_CHANGES).
+    target_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _utc(value: Any) -> Any:
@@ -72,11 +81,30 @@ def decisions(settings: Settings) -> Decisions:
             return Decisions([], [])
         corrections = con.rows(CORRECTIONS)
         mappings = con.rows(MAPPINGS) if con.has_table("stewardship_mapping") else []
+        targets = _target_changes(con)
     for row in corrections:
         row["created_at"] = _utc(row["created_at"])
     for row in mappings:
         row["decided_at"] = _utc(row["decided_at"])
-    return Decisions(corrections, mappings)
+    return Decisions(corrections, mappings, targets)
+
+
+def _target_changes(con: database.Connection) -> list[dict[str, Any]]:
+    if not con.has_table("stewardship_targetchange"):
+        return []
+    rows = con.rows(TARGET_CHANGES)
+    for row in rows:
+        row["created_at"] = _utc(row["created_at"])
+        row["closed_at"] = _utc(row["closed_at"])
+    return rows
+
+
+def target_changes(settings: Settings) -> list[dict[str, Any]]:
+    """The target changes alone (``observatoire indicators`` recomputes the indicators
+    without rebuilding, and reads nothing else of the application database)."""
+    db = database.parse(settings.application_database_url)
+    with database.connect(db) as con:
+        return [] if con is None else _target_changes(con)
 
 
 STALE_REASONS = {
@@ -109,3 +137,33 @@ def mark_stale(settings: Settings, stale: list[StaleCorrection], build_id: int) 
                  f"Correction {item.correction_id} à revoir : {STALE_REASONS[item.why]}.",
                  json.dumps({"build_id": build_id, "why": item.why})],
             )
+
+
+#: Who changed targets written in the profile's files (outside the application).
+PROFILE_FILE = "fichier du profil"
+
+
+def audit_profile_targets(settings: Settings, profile_id: str, build_id: int,
+                          changes: list[dict[str, Any]]) -> bool:
+    """One audit event « Cibles modifiées dans le fichier du profil » listing ``changes``
+    (indicator, basis, deadline, old → new); False when there is no application database
+    to write it to (the caller then keeps the previous snapshot, so the change is reported
+    once the database exists)."""
+    db = database.parse(settings.application_database_url)
+    now = datetime.now(UTC)
+    with database.connect(db) as con:
+        if con is None or not con.has_table("stewardship_auditevent"):
+            return False
+        lines = "; ".join(f"{c['code']} {c['indicator_id']} ({c['basis']}, échéance "
+                          f"{c['date']}) : {c['old']} → {c['new']}" for c in changes)
+        con.execute(
+            """INSERT INTO stewardship_auditevent
+                   (at, actor_id, actor_name, action, object_type, object_id, summary, details)
+               VALUES (%s, NULL, %s, 'profile_targets_changed', 'profile', %s, %s, %s)""",
+            [now if db.vendor == "postgresql" else now.replace(tzinfo=None).isoformat(sep=" "),
+             PROFILE_FILE, profile_id,
+             f"Cibles modifiées dans le fichier du profil « {profile_id} » (constaté par la "
+             f"construction {build_id}) : {lines}.",
+             json.dumps({"build_id": build_id, "changes": changes}, ensure_ascii=False)],
+        )
+    return True

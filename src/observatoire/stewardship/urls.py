@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from observatoire.stewardship import mapping_views, views
+from observatoire.stewardship import mapping_views, target_views, views
 
 urlpatterns = [
     path("connexion/", views.sign_in, name="gestion-connexion"),
@@ -27,6 +27,8 @@ urlpatterns = [
          name="gestion-decider"),
     path("correspondances/<int:mapping_id>/retirer/", mapping_views.withdraw,
          name="gestion-retirer"),
+    path("cibles/", target_views.targets, name="gestion-cibles"),
+    path("cibles/<int:change_id>/annuler/", target_views.revert, name="gestion-cible-annuler"),
     path("journal/", views.audit_trail, name="gestion-journal"),
     re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
     path("etat/", views.status, name="gestion-etat"),

@@ -144,6 +144,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
     if fmt == "json":
         return json_response({
             "indicateur": ind, "axe": detail["axis"], "cibles": detail["targets"],
+            "changements_de_cibles": detail["target_changes"],
             "serie": detail["series"], "ventilation": detail["breakdown"],
             "periode": detail["period"], "base": detail["basis"], "page": page,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],

@@ -49,6 +49,13 @@ def cible(row: dict[str, Any], unit: str) -> str:
     return formatting.target(row.get("target_value"), comparator, row.get("target_date"), unit)
 
 
+@register.simple_tag
+def cible_precedente(row: dict[str, Any], unit: str) -> str:
+    """The profile's target a change replaced (``previous_*`` columns)."""
+    return formatting.target(row.get("previous_value"), row.get("previous_comparator"),
+                             row.get("target_date"), unit)
+
+
 @register.filter
 def get_item(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key, "")
