@@ -278,3 +278,38 @@ def test_the_cli_lists_directorates_and_checks_directorate_scopes(tmp_path: Path
     refused = cli("--profile", "generique", *create[:2], "dir-cli-2", *create[2:])
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "ne définit aucune direction" in refused.stderr
+
+
+@pytest.mark.appdb
+def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
+    site: Settings,
+) -> None:
+    """Excluding a contract takes it out of the model, hence out of its directorate: its
+    steward must still see it, list the correction and revert it (the correction remembers the
+    directorate it was made under); a steward of another directorate still cannot."""
+    from observatoire.stewardship.models import Correction
+
+    expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
+    uid = sorted(u for u, d in expected.items() if d == "achats")[0]
+    mine = _client(_steward("dir-achats-2", "direction:achats"))
+    other = _client(_steward("dir-numerique", "direction:numerique"))
+    try:
+        assert mine.post(f"/gestion/marches/{uid}/corriger/", {
+            "action": "exclude", "motif": "Marché annulé"}).status_code == 302
+        correction = Correction.objects.get(uid=uid, action="exclude")
+        assert correction.directorate_id == "achats"
+        build(site)
+        assert not _rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # excluded
+        assert mine.get(f"/gestion/marches/{uid}/").status_code == 200
+        assert other.get(f"/gestion/marches/{uid}/").status_code == 403
+        assert f"/gestion/marches/{uid}/" in mine.get("/gestion/corrections/").content.decode()
+        assert other.post(f"/gestion/corrections/{correction.pk}/annuler/",
+                          {"motif": "x"}).status_code == 403
+        assert mine.post(f"/gestion/corrections/{correction.pk}/annuler/",
+                         {"motif": "Erreur de saisie"}).status_code == 302
+        assert Correction.objects.get(pk=correction.pk).status == "reverted"
+        build(site)
+        assert _rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # back
+    finally:
+        clear_corrections()
+        build(site)

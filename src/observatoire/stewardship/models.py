@@ -90,6 +90,11 @@ class Correction(models.Model):
 
     uid: models.CharField[str, str] = models.CharField(max_length=300, db_index=True)
     buyer_siret: models.CharField[str, str] = models.CharField(max_length=14, db_index=True)
+    #: The contract's directorate when the correction was made: an exclusion or a new CPV code
+    #: can take the contract out of it, and its steward must still review and revert the
+    #: correction.
+    directorate_id: models.CharField[str, str] = models.CharField(
+        max_length=100, blank=True, default="", db_index=True)
     action: models.CharField[str, str] = models.CharField(max_length=20, choices=Action.choices)
     field: models.CharField[str, str] = models.CharField(max_length=64, blank=True, default="")
     rule_id: models.CharField[str, str] = models.CharField(max_length=64, blank=True, default="")

@@ -105,4 +105,6 @@ def corrections_in(queryset: Any, scope: Perimeter, directorate_uids: Iterable[s
     uids = list(directorate_uids)
     if uids:
         condition |= Q(uid__in=uids)
+    if scope.directorates:  # made under one of its directorates, wherever the contract is now
+        condition |= Q(directorate_id__in=list(scope.directorates))
     return queryset.filter(condition)

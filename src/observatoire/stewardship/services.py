@@ -81,7 +81,7 @@ def describe(c: Correction) -> str:
 def correct(
     user: Any, *, uid: str, buyer_siret: str, action: str, field: str = "", rule_id: str = "",
     source_value: str | None = None, new_value: str | None = None, reason: str,
-    based_on: int | None,
+    based_on: int | None, directorate: str | None = None,
 ) -> Correction:
     """Record a correction in force, superseding the one it was based on."""
     reason = (reason or "").strip()
@@ -117,7 +117,8 @@ def correct(
         try:
             with transaction.atomic():
                 created = Correction.objects.create(
-                    **key, buyer_siret=buyer_siret, source_value=source_value,
+                    **key, buyer_siret=buyer_siret, directorate_id=directorate or "",
+                    source_value=source_value,
                     new_value=new_value, reason=reason, author=user,
                     author_name=user.get_username(), supersedes=current)
         except IntegrityError:

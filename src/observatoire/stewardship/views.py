@@ -307,9 +307,13 @@ def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpRe
     state = queue.contract_state(_settings(), uid)
     if state is None:
         raise Http404("Marché inconnu")
-    if not permissions.sees(account, state["buyer_siret"], state["directorate_id"]):
-        return forbidden(request, "Ce marché n'est pas dans votre périmètre.")
     history = list(Correction.objects.filter(uid=uid).order_by("-created_at", "-pk"))
+    # The contract's directorate now, and those its corrections in force were made under (an
+    # exclusion or a new CPV code may have taken it out of its steward's directorate).
+    directorates = {state["directorate_id"]} | {
+        c.directorate_id for c in history if c.status in CURRENT and c.directorate_id}
+    if not any(permissions.sees(account, state["buyer_siret"], d) for d in directorates):
+        return forbidden(request, "Ce marché n'est pas dans votre périmètre.")
     current = {(c.action, c.field, c.rule_id): c for c in history if c.status in CURRENT}
     primary = state["primary"] or {}
     contract = state["contract"] or {}
@@ -330,8 +334,8 @@ def _contract_context(request: HttpRequest, uid: str) -> dict[str, Any] | HttpRe
     return {
         **state, "uid": uid, "rows": rows, "history": history, "findings": findings,
         "exclusion": current.get((Action.EXCLUDE, "", "")),
-        "may_correct": permissions.may_correct(account, state["buyer_siret"],
-                                               state["directorate_id"]),
+        "may_correct": any(permissions.may_correct(account, state["buyer_siret"], d)
+                           for d in directorates),
         "focus": request.GET.get("constat") or request.POST.get("constat") or "",
         "chosen": next((r for r in rows if r["field"].name == (
             request.GET.get("champ") or request.POST.get("champ"))), None),
@@ -389,7 +393,8 @@ def correct(request: HttpRequest, uid: str) -> HttpResponse:
             request.user, uid=uid, buyer_siret=context["buyer_siret"], action=action,
             field=field, rule_id=rule_id, source_value=source,
             new_value=request.POST.get("valeur"), reason=request.POST.get("motif") or "",
-            based_on=_based_on(request.POST.get("base")))
+            based_on=_based_on(request.POST.get("base")),
+            directorate=context["directorate_id"])
     except services.Conflict as error:
         fresh = _contract_context(request, uid)
         if isinstance(fresh, HttpResponse):
@@ -431,7 +436,8 @@ def bulk_not_a_defect(request: HttpRequest) -> HttpResponse:
             services.correct(request.user, uid=found["uid"], buyer_siret=found["buyer_siret"],
                              action=Action.NOT_A_DEFECT, field=found["field"],
                              rule_id=found["rule_id"], source_value=found["raw_value"],
-                             reason=reason, based_on=None)
+                             reason=reason, based_on=None,
+                             directorate=found["directorate_id"])
             done += 1
         except services.StewardshipError:
             skipped += 1
@@ -581,7 +587,9 @@ def revert(request: HttpRequest, correction_id: int) -> HttpResponse:
                 correction.uid)
         except WarehouseMissing:
             directorate = None
-    if not permissions.may_correct(account, correction.buyer_siret, directorate):
+    if not (permissions.may_correct(account, correction.buyer_siret, directorate)
+            or permissions.may_correct(account, correction.buyer_siret,
+                                       correction.directorate_id or None)):
         return forbidden(request, "Cette correction n'est pas dans votre périmètre.")
     try:
         services.revert(request.user, correction, request.POST.get("motif") or "")
