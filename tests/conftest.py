@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +161,25 @@ def client(demo_warehouse: Warehouse) -> Iterator[object]:
     from django.test import Client
 
     yield Client()
+
+
+@contextmanager
+def live_server(**adjustments: Any) -> Iterator[str]:
+    """The site served by waitress on a free port in a thread, as ``observatoire serve`` does;
+    its base URL. Stopped from the server's own loop thread: closing its sockets from the test's
+    thread raced with the loop (an exception in the server's thread, which pytest, warnings
+    being errors, blamed on whichever test ran next)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+    from waitress import create_server, wasyncore
+
+    from observatoire.web.wsgi import application
+
+    server = create_server(application, host="127.0.0.1", port=0, threads=4, **adjustments)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    finally:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server.map))  # type: ignore[union-attr]
+        thread.join(10)
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Warehouse
+from tests.conftest import ROOT, Warehouse, live_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -26,16 +25,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def site(demo_warehouse: Warehouse) -> Iterator[str]:
     """The site served by waitress on a free port, as ``observatoire serve`` does."""
     os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
-    from waitress import create_server
-
-    from observatoire.web.wsgi import application
-
-    server = create_server(application, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    server.close()
+    with live_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

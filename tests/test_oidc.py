@@ -29,7 +29,7 @@ from observatoire.config import OidcSettings, Settings
 from observatoire.errors import ConfigError
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, make_account
+from tests.conftest import DEMO, AppDb, clear_corrections, live_server, make_account
 
 PROVIDER = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_ID = "observatoire-tests"
@@ -82,9 +82,6 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     before = os.environ.get("OBSERVATOIRE_HOME")
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
     from django.db import connection
-    from waitress import create_server
-
-    from observatoire.web.wsgi import application
 
     # the server's threads close their connection after each request, so that the test
     # database (on PostgreSQL too) can be dropped at the end
@@ -92,12 +89,8 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     connection.settings_dict["CONN_MAX_AGE"] = 0
     # as `observatoire serve` with OBSERVATOIRE_TRUSTED_PROXIES: X-Forwarded-For reaches the
     # application, which trusts it only from a configured proxy
-    server = create_server(application, host="127.0.0.1", port=0, threads=4,
-                           clear_untrusted_proxy_headers=False)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    server.close()
+    with live_server(clear_untrusted_proxy_headers=False) as url:
+        yield url
     connection.settings_dict["CONN_MAX_AGE"] = kept
     if before is not None:
         os.environ["OBSERVATOIRE_HOME"] = before

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, make_account
+from tests.conftest import DEMO, AppDb, clear_corrections, live_server, make_account
 from tests.test_browser import CHROMIUM, FLAGS, SHOTS
 
 pytestmark = [pytest.mark.appdb, pytest.mark.browser]
@@ -36,15 +35,8 @@ def served(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
     build(settings)
     before = os.environ.get("OBSERVATOIRE_HOME")
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
-    from waitress import create_server
-
-    from observatoire.web.wsgi import application
-
-    server = create_server(application, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", settings  # type: ignore[union-attr]
-    server.close()
+    with live_server() as url:
+        yield url, settings
     if before is not None:
         os.environ["OBSERVATOIRE_HOME"] = before
 
