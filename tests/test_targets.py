@@ -148,6 +148,9 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
         "action": "fixer", "comparateur": ">=", "valeur": "10", "motif": "autre avis",
         "en_vigueur": ""})
     assert stale.status_code == 409 and "La cible a changé" in _text(stale)
+    # the history of changes writes the target as the pages do (percent, French comma)
+    assert "≥ 0,0\u00a0% (source : Délibération n° 23-0042)" in _text(
+        admin.get("/gestion/cibles/"))
 
     # withdraw the profile's 2025 target: once every deadline has passed the last one holds,
     # so 2024 is now judged against the 2023 milestone set above

@@ -119,7 +119,9 @@ def targets(request: HttpRequest) -> HttpResponse:
         indicators=sorted(latest, key=lambda i: (i.code, i.id)),
         bases=BASIS_LABELS, comparators={k: formatting.COMPARATORS[k] for k in COMPARATORS},
         form=prefill, in_force=(in_force.pk if in_force else prefill.get("en_vigueur") or ""),
-        history=TargetChange.objects.all().order_by("-created_at", "-pk")[:200],
+        history=[(c, services.describe_target(profile, c.indicator_id, c.value,
+                                              c.comparator, None))
+                 for c in TargetChange.objects.all().order_by("-created_at", "-pk")[:200]],
         may_change=account.role == Role.ADMINISTRATOR, organisation=profile.organisation,
     )
     return render(request, "stewardship/cibles.html", context, status=status)
