@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +170,15 @@ def live_server(**adjustments: Any) -> Iterator[str]:
     thread raced with the loop (an exception in the server's thread, which pytest, warnings
     being errors, blamed on whichever test ran next)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+    from django.db import connection
     from waitress import create_server, wasyncore
 
     from observatoire.web.wsgi import application
 
+    # the server's threads close their connection after each request, so that the test
+    # database (on PostgreSQL too) can be dropped at the end
+    kept = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
     server = create_server(application, host="127.0.0.1", port=0, threads=4, **adjustments)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -183,3 +188,33 @@ def live_server(**adjustments: Any) -> Iterator[str]:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server.map))  # type: ignore[union-attr]
         thread.join(10)
         server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        connection.settings_dict["CONN_MAX_AGE"] = kept
+
+
+@contextmanager
+def stewardship_home(application_database: AppDb, folder: Path,
+                     profile: str | None = None) -> Iterator[Settings]:
+    """A data home built from the two DECP 2024 demo files, for the pages under /gestion/.
+    The pages read the environment, which other modules' commands may have left pointing
+    elsewhere (the CLI exports its home and profile for Django): both are set, then restored.
+    Corrections other tests left are cleared first, so they do not reach this warehouse."""
+    settings = application_database.settings(folder)
+    if profile is not None:
+        settings = replace(settings, profile=profile)
+    ingest(settings, [DEMO / "decp" / "v2"])
+    clear_corrections()
+    build(settings)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OBSERVATOIRE_HOME", str(settings.home))
+        env.setenv("OBSERVATOIRE_PROFILE", settings.profile)
+        yield settings
+
+
+def signed_in(user: Any = None, **kwargs: Any) -> Any:
+    """Django's test client, signed in as ``user`` (anonymous without one)."""
+    from django.test import Client
+
+    client = Client(**kwargs)
+    if user is not None:
+        client.force_login(user)
+    return client

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,15 @@ import pytest
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import BUILTIN_DIR, load_profile
-from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, FIXTURES, AppDb, clear_corrections, make_account
+from tests.conftest import (
+    FIXTURES,
+    AppDb,
+    clear_corrections,
+    make_account,
+    signed_in,
+    stewardship_home,
+)
 
 PROFILE = FIXTURES / "profiles" / "directions"
 DIRECTORATES = {"travaux": "Direction des travaux", "achats": "Direction des achats courants",
@@ -120,21 +125,10 @@ def _expected(rows: list[tuple[str, str | None, str]], overrides: dict[str, str]
 @pytest.fixture(scope="module")
 def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    settings = replace(application_database.settings(tmp_path_factory.mktemp("directions")),
-                       profile=str(PROFILE))
-    ingest(settings, [DEMO / "decp" / "v2"])
-    clear_corrections()
-    build(settings)
-    before = {k: os.environ.get(k) for k in ("OBSERVATOIRE_HOME", "OBSERVATOIRE_PROFILE")}
-    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
-    os.environ["OBSERVATOIRE_PROFILE"] = str(PROFILE)
-    yield settings
-    clear_corrections()
-    for key, value in before.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with stewardship_home(application_database, tmp_path_factory.mktemp("directions"),
+                          profile=str(PROFILE)) as settings:
+        yield settings
+        clear_corrections()
 
 
 def _rows(settings: Settings, sql: str, params: list[Any] | None = None) -> list[Any]:
@@ -143,14 +137,6 @@ def _rows(settings: Settings, sql: str, params: list[Any] | None = None) -> list
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
-
-
-def _client(user: Any) -> Any:
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _steward(name: str, *scopes: str) -> Any:
@@ -178,7 +164,7 @@ def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Set
     expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
     mine = {uid for uid, d in expected.items() if d == "achats"}
     assert len(mine) == 3  # one CPV 22…, two CPV 48… (supplies) of the GIP
-    client = _client(_steward("dir-achats", "direction:achats"))
+    client = signed_in(_steward("dir-achats", "direction:achats"))
     for uid, directorate in expected.items():
         status = client.get(f"/gestion/marches/{uid}/").status_code
         assert status == (200 if directorate == "achats" else 403), (uid, directorate, status)
@@ -202,7 +188,7 @@ def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Set
     assert client.get("/gestion/tableau/?direction=numerique").status_code == 403
     assert client.get(f"/gestion/tableau/?acheteur={GIP}").status_code == 403
     # a reader filters the queue by directorate
-    reader = _client(make_account("lecteur-directions", "lecteur").user)
+    reader = signed_in(make_account("lecteur-directions", "lecteur").user)
     filtered = reader.get("/gestion/?direction=numerique").content.decode()
     expected_numerique = len(_rows(site, "SELECT 1 FROM findings WHERE directorate_id = ?",
                                    ["numerique"]))
@@ -211,7 +197,7 @@ def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Set
 
 @pytest.mark.appdb
 def test_the_account_form_knows_the_profile_directorates(site: Settings) -> None:
-    admin = _client(make_account("admin-directions", "administrateur").user)
+    admin = signed_in(make_account("admin-directions", "administrateur").user)
     form = admin.get("/gestion/comptes/").content.decode()
     assert "<code>achats</code> (Direction des achats courants)" in form
     refused = admin.post("/gestion/comptes/", {
@@ -230,8 +216,8 @@ def test_a_decided_domain_mapping_moves_contracts_between_directorates(site: Set
     before = _expected(rows)
     leaving = next(uid for uid, cpv, _ in rows if cpv and cpv.startswith("22"))
     assert before[UID_SERVICES] is None and before[leaving] == "achats"
-    works = _client(_steward("dir-travaux", "direction:travaux"))
-    supplies = _client(_steward("dir-achats", "direction:achats"))
+    works = signed_in(_steward("dir-travaux", "direction:travaux"))
+    supplies = signed_in(_steward("dir-achats", "direction:achats"))
     assert works.get(f"/gestion/marches/{UID_SERVICES}/").status_code == 403
     assert supplies.get(f"/gestion/marches/{leaving}/").status_code == 200
     admin = make_account("admin-directions", "administrateur").user
@@ -291,8 +277,8 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
 
     expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
     uid = sorted(u for u, d in expected.items() if d == "achats")[0]
-    mine = _client(_steward("dir-achats-2", "direction:achats"))
-    other = _client(_steward("dir-numerique", "direction:numerique"))
+    mine = signed_in(_steward("dir-achats-2", "direction:achats"))
+    other = signed_in(_steward("dir-numerique", "direction:numerique"))
     try:
         assert mine.post(f"/gestion/marches/{uid}/corriger/", {
             "action": "exclude", "motif": "Marché annulé"}).status_code == 302

@@ -44,7 +44,7 @@ from observatoire.cli import cli
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.model.build import build
-from tests.conftest import AppDb, clear_corrections, make_account
+from tests.conftest import AppDb, clear_corrections, make_account, signed_in
 from tests.test_egalim_matrices import MAPPING, PAVIE, SUPPLIER, _write_profile
 
 pytestmark = pytest.mark.appdb
@@ -118,15 +118,6 @@ def _cli(settings: Settings, *args: str) -> str:
     return result.output
 
 
-def _client(user: Any = None) -> Any:
-    from django.test import Client
-
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def _text(response: Any) -> str:
     return str(response.content.decode("utf-8"))
 
@@ -191,7 +182,7 @@ def test_decisions_on_the_pages_change_the_results_after_a_build(
         "MB-10": None, "MB-20": "libellé inconnu « Porc Label Rouge Breizh » : ignoré",
         "MB-30": "libellé inconnu « Pêche responsable » : ignoré", "MB-40": None}
 
-    steward, admin = _client(people["pavie"]), _client(people["admin"])
+    steward, admin = signed_in(people["pavie"]), signed_in(people["admin"])
     # The steward of Pavie sees its two descriptions without an article, the largest amount
     # first, with the closest article and its score: "yaourt nature" is the first 13 of the
     # 26 characters of "yaourt nature brasse 125 g", 2 × 13 / 39 = 66.7 %.
@@ -274,8 +265,8 @@ def test_who_may_do_what(site: Settings, people: dict[str, Any]) -> None:
 
     build(site)
     url = "/gestion/correspondances/egalim/articles/"
-    reader, other = _client(people["reader"]), _client(people["other"])
-    steward, admin = _client(people["pavie"]), _client(people["admin"])
+    reader, other = signed_in(people["reader"]), signed_in(people["other"])
+    steward, admin = signed_in(people["pavie"]), signed_in(people["admin"])
     proposal = {"description": YAOURT, "article": "BOF-001", "motif": "x"}
     # Readers read, and change nothing.
     assert YAOURT in _text(reader.get(url))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -27,9 +26,12 @@ from click.testing import CliRunner
 
 from observatoire.config import OidcSettings, Settings
 from observatoire.errors import ConfigError
-from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, live_server, make_account
+from tests.conftest import (
+    AppDb,
+    live_server,
+    make_account,
+    stewardship_home,
+)
 
 PROVIDER = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_ID = "observatoire-tests"
@@ -75,25 +77,11 @@ def test_off_unless_configured_and_half_a_configuration_is_an_error() -> None:
 def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[str]:
     """The site, served by waitress on a free port, on a warehouse of the DECP 2024 demo."""
-    settings = application_database.settings(tmp_path_factory.mktemp("oidc-home"))
-    ingest(settings, [DEMO / "decp" / "v2"])
-    clear_corrections()
-    build(settings)
-    before = os.environ.get("OBSERVATOIRE_HOME")
-    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
-    from django.db import connection
-
-    # the server's threads close their connection after each request, so that the test
-    # database (on PostgreSQL too) can be dropped at the end
-    kept = connection.settings_dict["CONN_MAX_AGE"]
-    connection.settings_dict["CONN_MAX_AGE"] = 0
     # as `observatoire serve` with OBSERVATOIRE_TRUSTED_PROXIES: X-Forwarded-For reaches the
     # application, which trusts it only from a configured proxy
-    with live_server(clear_untrusted_proxy_headers=False) as url:
+    with (stewardship_home(application_database, tmp_path_factory.mktemp("oidc-home")),
+          live_server(clear_untrusted_proxy_headers=False) as url):
         yield url
-    connection.settings_dict["CONN_MAX_AGE"] = kept
-    if before is not None:
-        os.environ["OBSERVATOIRE_HOME"] = before
 
 
 @pytest.fixture(scope="module")

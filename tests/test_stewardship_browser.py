@@ -6,7 +6,6 @@ real DECP 2024 demo files; the steward's correction reaches the public page afte
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,13 @@ from typing import Any
 import pytest
 
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, live_server, make_account
+from tests.conftest import (
+    AppDb,
+    live_server,
+    make_account,
+    stewardship_home,
+)
 from tests.test_browser import CHROMIUM, FLAGS, SHOTS
 
 pytestmark = [pytest.mark.appdb, pytest.mark.browser]
@@ -29,16 +32,9 @@ PASSWORD = "Gestion-des-donnees-2026"
 @pytest.fixture(scope="module")
 def served(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Settings]]:
-    settings = application_database.settings(tmp_path_factory.mktemp("browser-home"))
-    ingest(settings, [DEMO / "decp" / "v2"])
-    clear_corrections()  # those other tests left must not reach this warehouse
-    build(settings)
-    before = os.environ.get("OBSERVATOIRE_HOME")
-    os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
-    with live_server() as url:
+    with (stewardship_home(application_database, tmp_path_factory.mktemp("browser-home"))
+          as settings, live_server() as url):
         yield url, settings
-    if before is not None:
-        os.environ["OBSERVATOIRE_HOME"] = before
 
 
 def test_a_steward_corrects_a_finding_end_to_end(

@@ -15,9 +15,8 @@ import duckdb
 import pytest
 
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, make_account
+from tests.conftest import AppDb, make_account, signed_in, stewardship_home
 
 pytestmark = pytest.mark.appdb
 
@@ -32,16 +31,8 @@ PASSWORD = "Un-mot-de-passe-solide-2026"
 def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
     """A data home built from the two DECP 2024 demo files, served by the Django pages."""
-    settings = application_database.settings(tmp_path_factory.mktemp("gestion-home"))
-    ingest(settings, [DEMO / "decp" / "v2"])
-    clear_corrections()  # those other tests left must not reach this warehouse
-    build(settings)
-    # The pages read the environment, which other modules' commands may have left pointing
-    # elsewhere (the CLI exports its home and profile for Django): set both, then restore.
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OBSERVATOIRE_HOME", str(settings.home))
-        env.setenv("OBSERVATOIRE_PROFILE", settings.profile)
-        yield settings
+    with stewardship_home(application_database, tmp_path_factory.mktemp("gestion-home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +43,6 @@ def accounts(site: Settings) -> dict[str, Any]:
         "gestionnaire-dans": make_account("gest-in", "gestionnaire", "acheteur:130018450").user,
         "gestionnaire-hors": make_account("gest-out", "gestionnaire", "acheteur:599200136").user,
     }
-
-
-def _client(user: Any = None, **kwargs: Any) -> Any:
-    from django.test import Client
-
-    client = Client(**kwargs)
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def _text(response: Any) -> str:
@@ -155,7 +137,7 @@ def test_every_route_is_checked_for_every_role(
     for name, (method, path, expected) in MATRIX.items():
         url = path.format(correction=correction.pk)
         for role in ROLES:
-            client = _client(accounts.get(role))
+            client = signed_in(accounts.get(role))
             response = client.post(url, {"action": "not_a_defect", "constat": "inconnu",
                                          "motif": ""}) if method == "POST" else client.get(url)
             got: Any = response.status_code
@@ -170,7 +152,7 @@ def test_every_route_is_checked_for_every_role(
 
 
 def test_a_steward_sees_only_its_scope(site: Settings, accounts: dict[str, Any]) -> None:
-    page = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/?regle=AMOUNT_ZERO"))
+    page = _text(signed_in(accounts["gestionnaire-dans"]).get("/gestion/?regle=AMOUNT_ZERO"))
     assert UID_IN in page and MEGALIS not in page
     con = duckdb.connect(str(site.warehouse_path), read_only=True)
     try:
@@ -178,16 +160,16 @@ def test_a_steward_sees_only_its_scope(site: Settings, accounts: dict[str, Any])
                                   [GIP]).fetchone() or (0,)
     finally:
         con.close()
-    page = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/"))
+    page = _text(signed_in(accounts["gestionnaire-dans"]).get("/gestion/"))
     assert f"<strong>{expected} constats ouverts</strong>" in page
-    assert "tous les acheteurs" in _text(_client(accounts["lecteur"]).get("/gestion/"))
+    assert "tous les acheteurs" in _text(signed_in(accounts["lecteur"]).get("/gestion/"))
 
 
 def test_correct_from_the_pages_then_publish(
     site: Settings, accounts: dict[str, Any], application_database: AppDb,
     no_corrections: None,
 ) -> None:
-    steward = _client(accounts["gestionnaire-dans"])
+    steward = signed_in(accounts["gestionnaire-dans"])
     form = _text(steward.get(f"/gestion/marches/{UID_IN}/?champ=montant"))
     assert 'name="base" value=""' in form and "Valeur publiée : « 0.0 »" in form
     missing = steward.post(f"/gestion/marches/{UID_IN}/corriger/", {
@@ -198,7 +180,7 @@ def test_correct_from_the_pages_then_publish(
         "motif": "Montant de l'acte d'engagement", "base": ""})
     assert saved.status_code == 302
     # a second steward who opened the same form before the save is refused, and shown why
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     conflict = admin.post(f"/gestion/marches/{UID_IN}/corriger/", {
         "action": "set_value", "champ": "montant", "valeur": "1", "motif": "autre", "base": ""})
     assert conflict.status_code == 409
@@ -206,24 +188,24 @@ def test_correct_from_the_pages_then_publish(
     assert "Un autre changement a été enregistré entre-temps" in text
     assert "gest-in" in text and "48500.00" in text
     build(site)
-    public = _text(_client().get(f"/marches/{UID_IN}/"))
+    public = _text(signed_in().get(f"/marches/{UID_IN}/"))
     assert "valeur corrigée par" in public and "source : « 0.0 »" in public
     assert "48\u202f500 € HT" in public
-    data = json.loads(_text(_client().get(f"/marches/{UID_IN}.json")))
+    data = json.loads(_text(signed_in().get(f"/marches/{UID_IN}.json")))
     assert data["corrections"][0]["source_value"] == "0.0"
     assert data["corrections"][0]["corrected_value"] == "48500.00"
-    rows = list(csv.DictReader(io.StringIO(_text(_client().get(
+    rows = list(csv.DictReader(io.StringIO(_text(signed_in().get(
         f"/marches.csv?acheteur={GIP}")))))
     marked = {r["uid"]: r["corrected_fields"] for r in rows}
     assert marked[UID_IN] == "montant"
-    assert "valeur corrigée" not in _text(_client().get(f"/marches/{GIP}D2F2021S0392902/"))
+    assert "valeur corrigée" not in _text(signed_in().get(f"/marches/{GIP}D2F2021S0392902/"))
 
 
 def test_sign_in_is_throttled_and_sessions_expire(site: Settings) -> None:
     from django.conf import settings
 
     make_account("gest-motdepasse", "gestionnaire", "acheteur:130018450", password=PASSWORD)
-    client = _client()
+    client = signed_in()
     page = client.get("/gestion/connexion/")
     assert page.status_code == 200 and 'name="csrfmiddlewaretoken"' in _text(page)
     for _ in range(5):
@@ -235,14 +217,14 @@ def test_sign_in_is_throttled_and_sessions_expire(site: Settings) -> None:
                                                  "mot_de_passe": PASSWORD})
     assert locked.status_code == 429 and "Trop de tentatives" in _text(locked)
     # from another address, the right password still works
-    other = _client(REMOTE_ADDR="192.0.2.7")
+    other = signed_in(REMOTE_ADDR="192.0.2.7")
     ok = other.post("/gestion/connexion/", {"identifiant": "gest-motdepasse",
                                             "mot_de_passe": PASSWORD, "next": "/gestion/"})
     assert ok.status_code == 302 and ok["Location"] == "/gestion/"
     assert other.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 240 * 60
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
     # an outside "next" is ignored
-    away = _client(REMOTE_ADDR="192.0.2.8").post("/gestion/connexion/", {
+    away = signed_in(REMOTE_ADDR="192.0.2.8").post("/gestion/connexion/", {
         "identifiant": "gest-motdepasse", "mot_de_passe": PASSWORD,
         "next": "https://example.invalid/"})
     assert away["Location"] == "/gestion/"
@@ -255,11 +237,11 @@ def test_sign_in_is_throttled_and_sessions_expire(site: Settings) -> None:
 def test_forms_need_their_csrf_token_and_public_pages_set_no_cookie(
     site: Settings, accounts: dict[str, Any]
 ) -> None:
-    strict = _client(accounts["gestionnaire-dans"], enforce_csrf_checks=True)
+    strict = signed_in(accounts["gestionnaire-dans"], enforce_csrf_checks=True)
     refused = strict.post(f"/gestion/marches/{UID_IN}/corriger/", {
         "action": "exclude", "motif": "sans jeton", "base": ""})
     assert refused.status_code == 403 and "protection CSRF" in _text(refused)
-    anonymous = _client().get(f"/marches/{UID_IN}/")
+    anonymous = signed_in().get(f"/marches/{UID_IN}/")
     assert anonymous.status_code == 200
     assert not anonymous.cookies and "Cookie" not in anonymous.get("Vary", "")
 
@@ -269,7 +251,7 @@ def test_administrator_pages_accounts_audit_and_status(
 ) -> None:
     from observatoire.stewardship.models import Account, AuditEvent
 
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     weak = admin.post("/gestion/comptes/", {"identifiant": "nouveau", "mot_de_passe": "1234",
                                             "role": "lecteur"})
     assert weak.status_code == 400 and "Mot de passe refusé" in _text(weak)
@@ -300,7 +282,7 @@ def test_administrator_pages_accounts_audit_and_status(
                                                   "cantine:13001845000028"]
     assert change.details["after"] == {"role": "gestionnaire", "active": False,
                                        "scopes": ["acheteur:130018450"], "email": ""}
-    refused = _client(REMOTE_ADDR="192.0.2.9").post("/gestion/connexion/", {
+    refused = signed_in(REMOTE_ADDR="192.0.2.9").post("/gestion/connexion/", {
         "identifiant": "dir-lycees", "mot_de_passe": PASSWORD})
     assert refused.status_code == 401
     own = admin.post(f"/gestion/comptes/{Account.objects.get(user__username='admin-web').pk}/",
@@ -325,12 +307,12 @@ def test_stale_corrections_are_listed_for_review(site: Settings, accounts: dict[
                               author=accounts["gestionnaire-dans"], author_name="gest-in")
     summary = build(site)
     assert summary.stale_corrections == 1
-    page = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/corrections/?statut=stale"))
+    page = _text(signed_in(accounts["gestionnaire-dans"]).get("/gestion/corrections/?statut=stale"))
     assert "ancienne source" in page and "à revoir" in page
-    queue = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/"))
+    queue = _text(signed_in(accounts["gestionnaire-dans"]).get("/gestion/"))
     assert "1 corrections à revoir" in queue
     assert "ancienne source" not in _text(
-        _client(accounts["gestionnaire-hors"]).get("/gestion/corrections/"))
+        signed_in(accounts["gestionnaire-hors"]).get("/gestion/corrections/"))
 
 
 def test_dashboard_of_a_scope(site: Settings, accounts: dict[str, Any]) -> None:
@@ -345,14 +327,14 @@ def test_dashboard_of_a_scope(site: Settings, accounts: dict[str, Any]) -> None:
     years: dict[Any, list[Any]] = {}
     for year, amount in rows:
         years.setdefault(year, []).append(amount)
-    page = _text(_client(accounts["gestionnaire-dans"]).get("/gestion/tableau/"))
+    page = _text(signed_in(accounts["gestionnaire-dans"]).get("/gestion/tableau/"))
     assert MEGALIS not in page
     for year, amounts in years.items():
         share = sum(a is not None for a in amounts) / len(amounts)
         cells = (f"<td>{year}</td><td class=\"num\">{len(amounts)}</td>"
                  f"<td class=\"num\">{percent(share, 0)}</td>")
         assert cells in page, year
-    everyone = _text(_client(accounts["lecteur"]).get("/gestion/tableau/"))
+    everyone = _text(signed_in(accounts["lecteur"]).get("/gestion/tableau/"))
     assert f"?acheteur={MEGALIS}" in everyone and f"?acheteur={GIP}" in everyone
 
 
@@ -374,7 +356,7 @@ def test_bulk_not_a_defect_keeps_to_the_safe_and_the_scope(
     finally:
         con.close()
     assert len(mine) == 2 and blocking and theirs
-    steward = _client(accounts["gestionnaire-dans"])
+    steward = signed_in(accounts["gestionnaire-dans"])
     before = _text(steward.get("/gestion/"))
     response = steward.post("/gestion/constats/pas-un-defaut/", {
         "constat": [*mine, blocking[0], theirs[0]], "motif": "Montants faibles assumés",
@@ -404,8 +386,8 @@ def test_cpv_domain_mapping_is_proposed_decided_traced_and_applied(
         return row
 
     assert domain() == ("70130000", "services")  # division 70: the profile's default
-    steward = _client(accounts["gestionnaire-dans"])
-    reader = _client(accounts["lecteur"])
+    steward = signed_in(accounts["gestionnaire-dans"])
+    reader = signed_in(accounts["lecteur"])
     assert reader.post("/gestion/correspondances/", {"cpv": "7013", "domaine": "travaux",
                                                      "motif": "x"}).status_code == 403
     bad = steward.post("/gestion/correspondances/", {"cpv": "7x", "domaine": "travaux",
@@ -420,12 +402,12 @@ def test_cpv_domain_mapping_is_proposed_decided_traced_and_applied(
     mapping = Mapping.objects.get(key="7013", status="proposed")
     build(site)
     assert domain() == ("70130000", "services")  # proposed only: not applied
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     assert admin.post(f"/gestion/correspondances/{mapping.pk}/decider/", {
         "decision": "accepter", "motif": "Validé par la DAJ"}).status_code == 302
     build(site)
     assert domain() == ("70130000", "travaux")
-    page = _text(_client().get(f"/marches/{UID_IN}/"))
+    page = _text(signed_in().get(f"/marches/{UID_IN}/"))
     assert "domaine : Travaux" in page
     trail = list(AuditEvent.objects.filter(object_type="mapping", object_id=str(mapping.pk))
                  .order_by("id").values_list("action", "actor_name"))
@@ -455,7 +437,7 @@ def test_every_gestion_page_meets_the_basic_accessibility_criteria(
 ) -> None:
     from tests.test_accessibility import _Page
 
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     pages = [path for method, path, expected in MATRIX.values()
              if method == "GET" and expected["administrateur"] == 200
              and not path.endswith(".csv")]

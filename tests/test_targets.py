@@ -16,7 +16,7 @@ import pytest
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, make_account
+from tests.conftest import DEMO, AppDb, clear_corrections, make_account, signed_in, stewardship_home
 
 pytestmark = pytest.mark.appdb
 
@@ -27,14 +27,8 @@ REASON = "Jalon intermédiaire voté par l'assemblée en 2023"
 @pytest.fixture(scope="module")
 def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    settings = application_database.settings(tmp_path_factory.mktemp("cibles-home"))
-    ingest(settings, [DEMO / "decp" / "v2"])
-    clear_corrections()
-    build(settings)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OBSERVATOIRE_HOME", str(settings.home))
-        env.setenv("OBSERVATOIRE_PROFILE", settings.profile)
-        yield settings
+    with stewardship_home(application_database, tmp_path_factory.mktemp("cibles-home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +38,6 @@ def accounts(site: Settings) -> dict[str, Any]:
         "gestionnaire": make_account("gest-cibles", "gestionnaire", "acheteur:130018450").user,
         "lecteur": make_account("lecteur-cibles", "lecteur").user,
     }
-
-
-def _client(user: Any = None, **kwargs: Any) -> Any:
-    from django.test import Client
-
-    client = Client(**kwargs)
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def _text(response: Any) -> str:
@@ -111,7 +96,7 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
     # 2023 ends before the 2025 deadline but the value did not progress since 2021 (0 %)
     assert profile_2023[5] == "not_met"
 
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     posted = admin.post("/gestion/cibles/", {
         "indicateur": INDICATOR, "base": "count", "echeance": "2023-12-31",
         "action": "fixer", "comparateur": ">=", "valeur": "0", "motif": REASON,
@@ -134,11 +119,11 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
     assert _result(site, 2024)[5] == "not_met"
 
     # the public page says the target was changed here, when and why, and the one before
-    page = _text(_client().get(f"/indicateurs/{INDICATOR}/"))
+    page = _text(signed_in().get(f"/indicateurs/{INDICATOR}/"))
     assert "modifiée dans l'application" in page and "Historique des cibles" in page
     assert REASON.replace("'", "&#x27;") in page
     assert "Plan national pour des achats durables" in page  # the profile's 2025 target
-    twin = _client().get(f"/indicateurs/{INDICATOR}.json").json()
+    twin = signed_in().get(f"/indicateurs/{INDICATOR}.json").json()
     assert [c["change_id"] for c in twin["changements_de_cibles"]] == [change.pk]
     assert twin["changements_de_cibles"][0]["previous_value"] is None  # a new deadline
 
@@ -209,18 +194,18 @@ def test_only_administrators_change_targets(site: Settings, accounts: dict[str, 
     form = {"indicateur": INDICATOR, "base": "count", "echeance": "2024-12-31",
             "action": "fixer", "comparateur": ">=", "valeur": "20", "motif": "essai"}
     for role in ("gestionnaire", "lecteur"):
-        client = _client(accounts[role])
+        client = signed_in(accounts[role])
         page = client.get("/gestion/cibles/")
         assert page.status_code == 200
         assert "seul un administrateur les change" in _text(page)
         assert 'name="valeur"' not in _text(page)
         assert client.post("/gestion/cibles/", form).status_code == 403
-    anonymous = _client().post("/gestion/cibles/", form)
+    anonymous = signed_in().post("/gestion/cibles/", form)
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/gestion/connexion/?next=")
     assert not TargetChange.objects.exists()
 
-    admin = _client(accounts["administrateur"])
+    admin = signed_in(accounts["administrateur"])
     page = admin.get(f"/gestion/cibles/?indicateur={INDICATOR}&base=count&echeance=2025-12-31")
     assert page.status_code == 200 and 'name="valeur"' in _text(page)
     for bad, why in (({"motif": ""}, "Le motif est obligatoire"),
@@ -240,10 +225,10 @@ def test_only_administrators_change_targets(site: Settings, accounts: dict[str, 
                            indicator_id=INDICATOR, basis="count", target_date="2024-12-31",
                            action="set", value="20", comparator=">=", reason="essai",
                            based_on=None)
-    assert _client(accounts["gestionnaire"]).post(
+    assert signed_in(accounts["gestionnaire"]).post(
         f"/gestion/cibles/{change.pk}/annuler/", {"motif": "non"}).status_code == 403
     # the form needs Django's CSRF token
-    strict = _client(accounts["administrateur"], enforce_csrf_checks=True)
+    strict = signed_in(accounts["administrateur"], enforce_csrf_checks=True)
     assert strict.post(f"/gestion/cibles/{change.pk}/annuler/",
                        {"motif": "sans jeton"}).status_code == 403
     change.refresh_from_db()
