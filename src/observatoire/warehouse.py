@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
@@ -108,3 +110,18 @@ def scope_sql(con: duckdb.DuckDBPyConnection, column: str = "c.buyer_siret") -> 
     if row is not None and row[0] == "profile_buyers":
         return f"left({column}, 9) IN (SELECT siren FROM profile_buyers)"  # noqa: S608
     return "TRUE"
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
+                rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert Python rows in one statement, through Arrow: ``executemany`` runs one statement a
+    row (about a millisecond each in DuckDB). DuckDB casts each column to the table's type.
+    ``table`` is a name from the code, never input."""
+    if not rows:
+        return
+    columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
+    con.register("insert_rows_arrow", pa.table(columns))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM insert_rows_arrow")  # noqa: S608
+    finally:
+        con.unregister("insert_rows_arrow")

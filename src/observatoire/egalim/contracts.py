@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from observatoire.errors import ConfigError
+from observatoire.warehouse import insert_rows
 
 COLUMNS = ("reference", "fournisseur_siret", "externalites", "performance", "debut", "fin")
 
@@ -103,8 +104,6 @@ def create_contracts(con: duckdb.DuckDBPyConnection, contracts: list[Contract]) 
     """``egalim_contracts`` (empty when the profile has none)."""
     con.execute(CONTRACTS_DDL)
     if contracts:
-        con.executemany(
-            "INSERT INTO egalim_contracts VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.reference, c.supplier_siret, c.externalites, c.performance, c.start, c.end)
-             for c in contracts],
-        )
+        insert_rows(con, "egalim_contracts", [
+            (c.reference, c.supplier_siret, c.externalites, c.performance, c.start, c.end)
+            for c in contracts])

@@ -30,6 +30,7 @@ import duckdb
 from observatoire.egalim.codes import EGALIM_CHARACTERISTICS
 from observatoire.egalim.decisions import description_key
 from observatoire.egalim.labels import CODE_ORDER
+from observatoire.warehouse import insert_rows
 
 
 def _sql_list(values: tuple[str, ...] | list[str]) -> str:
@@ -76,7 +77,7 @@ def link_articles(con: duckdb.DuckDBPyConnection, accepted: dict[str, str]) -> N
     pairs = [(d, accepted[k]) for d in descriptions if (k := description_key(d)) in accepted]
     con.execute("CREATE OR REPLACE TEMP TABLE egalim_mapped (description VARCHAR, code VARCHAR)")
     if pairs:
-        con.executemany("INSERT INTO egalim_mapped VALUES (?, ?)", pairs)
+        insert_rows(con, "egalim_mapped", pairs)
     con.execute(
         """UPDATE egalim_lines SET nomenclature_code = m.code, article_source = 'mapping'
            FROM egalim_mapped m JOIN egalim_articles a ON a.code = m.code

@@ -13,6 +13,7 @@ import duckdb
 
 from observatoire.egalim.codes import LABEL_VALIDITY
 from observatoire.egalim.enrich import CONTRADICTS_MATRIX, egalim_codes
+from observatoire.warehouse import insert_rows
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,8 @@ def create_findings(con: duckdb.DuckDBPyConnection, lines: str = "egalim_lines")
         "CREATE TABLE egalim_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
         "title VARCHAR, explanation VARCHAR, hint VARCHAR)"
     )
-    con.executemany(
-        "INSERT INTO egalim_rules VALUES (?, ?, ?, ?, ?, ?)",
-        [(r.rule_id, r.severity, r.field, r.title, r.explanation, r.hint) for r in RULES],
-    )
+    insert_rows(con, "egalim_rules",
+                [(r.rule_id, r.severity, r.field, r.title, r.explanation, r.hint) for r in RULES])
     line_rules = {
         "EG01": ("family IS NULL", "NULL"),
         "EG02": (_not_applicable(), "raw_labels"),

@@ -36,6 +36,7 @@ from observatoire.errors import ConfigError
 from observatoire.landing import store
 from observatoire.landing.catalog import Catalog, Load
 from observatoire.landing.ingest import iter_files
+from observatoire.warehouse import insert_rows
 
 KIND = "egalim-matrice"
 
@@ -330,7 +331,7 @@ def renormalise(con: duckdb.DuckDBPyConnection, decided: dict[str, LabelMeaning]
         return
     con.execute("CREATE OR REPLACE TEMP TABLE egalim_matrix_labels (raw_labels VARCHAR, "
                 "origin VARCHAR, characteristics VARCHAR[], warnings VARCHAR)")
-    con.executemany("INSERT INTO egalim_matrix_labels VALUES (?, ?, ?, ?)", rows)
+    insert_rows(con, "egalim_matrix_labels", rows)
     con.execute(
         """UPDATE egalim_matrix SET characteristics = n.characteristics, warnings = n.warnings
            FROM egalim_matrix_labels n

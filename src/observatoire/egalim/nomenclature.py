@@ -16,6 +16,7 @@ import duckdb
 
 from observatoire.egalim.codes import FAMILIES
 from observatoire.errors import ConfigError
+from observatoire.warehouse import insert_rows
 
 COLUMNS = ("code", "libelle", "famille")
 
@@ -81,7 +82,5 @@ def create_articles(con: duckdb.DuckDBPyConnection, articles: list[Article]) -> 
     """``egalim_articles``: the nomenclature (empty when the profile has none)."""
     con.execute(ARTICLES_DDL)
     if articles:
-        con.executemany(
-            "INSERT INTO egalim_articles VALUES (?, ?, ?, ?)",
-            [(a.code, a.label, a.family, a.line_number) for a in articles],
-        )
+        insert_rows(con, "egalim_articles",
+                    [(a.code, a.label, a.family, a.line_number) for a in articles])

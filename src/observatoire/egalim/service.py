@@ -32,7 +32,7 @@ from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Load
-from observatoire.warehouse import open_warehouse
+from observatoire.warehouse import insert_rows, open_warehouse
 
 #: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
 KIND = "egalim"
@@ -152,11 +152,9 @@ def create_canteens(con: duckdb.DuckDBPyConnection, rows: list[dict[str, str]]) 
     cols = ", ".join(f"{c} VARCHAR" for c in CANTEEN_COLUMNS)
     con.execute(f"CREATE TABLE egalim_canteens (canteen_key VARCHAR, {cols})")
     if rows:
-        con.executemany(
-            f"INSERT INTO egalim_canteens VALUES (?, {', '.join('?' for _ in CANTEEN_COLUMNS)})",
-            [(r["siret"] or f"id:{r['cantine_id']}", *(r[c] or None for c in CANTEEN_COLUMNS))
-             for r in rows],
-        )
+        insert_rows(con, "egalim_canteens", [
+            (r["siret"] or f"id:{r['cantine_id']}", *(r[c] or None for c in CANTEEN_COLUMNS))
+            for r in rows])
 
 
 def compute_all(con: duckdb.DuckDBPyConnection) -> None:
@@ -217,7 +215,7 @@ def create_declarations(
     rows = [(siret, year, bio, others) for siret, years in declared.items()
             for year, (bio, others) in years.items()]
     if rows:
-        con.executemany("INSERT INTO egalim_declarations VALUES (?, ?, ?, ?)", rows)
+        insert_rows(con, "egalim_declarations", rows)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -18,9 +18,10 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from observatoire.indicators.facts import build_facts, insert_rows
+from observatoire.indicators.facts import build_facts
 from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
 from observatoire.indicators.profile import Indicator, Profile, Target
+from observatoire.warehouse import insert_rows
 
 #: Status codes of a result (French labels in STATUS_LABELS).
 STATUS_LABELS = {

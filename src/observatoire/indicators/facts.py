@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import duckdb
-import pyarrow as pa
 
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.indicators.profile import Profile
 from observatoire.stewardship.apply import OVERRIDES
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert Python rows in one statement, through Arrow: ``executemany`` runs one statement a
-    row (about a millisecond each in DuckDB). DuckDB casts each column to the table's type."""
-    if not rows:
-        return
-    columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
-    con.register("insert_rows_arrow", pa.table(columns))
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM insert_rows_arrow")
-    finally:
-        con.unregister("insert_rows_arrow")
+from observatoire.warehouse import insert_rows
 
 
 def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:

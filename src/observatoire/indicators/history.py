@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from observatoire.indicators.facts import insert_rows
+from observatoire.warehouse import insert_rows
 
 COLUMNS = (
     "profile_id", "indicator_id", "version", "period", "basis", "value", "numerator",

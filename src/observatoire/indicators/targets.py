@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from observatoire.indicators.facts import insert_rows
 from observatoire.indicators.profile import Indicator, Profile, Target
+from observatoire.warehouse import insert_rows
 
 PARIS = ZoneInfo("Europe/Paris")
 

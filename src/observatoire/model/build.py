@@ -48,7 +48,7 @@ from observatoire.stewardship.store import (
     decisions,
     mark_stale,
 )
-from observatoire.warehouse import SCHEMA_VERSION, scalar, table_counts
+from observatoire.warehouse import SCHEMA_VERSION, insert_rows, scalar, table_counts
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
 #: memory (spilled to the work folder beyond the limit): compressing them into the warehouse file
@@ -170,12 +170,12 @@ def _steps(
             "CREATE TABLE ref_enum_values (field VARCHAR, key VARCHAR, canonical VARCHAR, "
             "obsolete BOOLEAN)"
         )
-        con.executemany("INSERT INTO ref_enum_values VALUES (?, ?, ?, ?)", enum_rows())
+        insert_rows(con, "ref_enum_values", enum_rows())
         con.execute(
             "CREATE TABLE quality_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
             "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)"
         )
-        con.executemany("INSERT INTO quality_rules VALUES (?, ?, ?, ?, ?, ?, ?)", rules_rows())
+        insert_rows(con, "quality_rules", rules_rows())
         build_reference_tables(con, loads, settings.landing_dir, settings.work_dir / "reference")
 
     def records(con: duckdb.DuckDBPyConnection) -> None:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import duckdb
 
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
-from observatoire.indicators.facts import insert_rows, scope_condition
+from observatoire.indicators.facts import scope_condition
 from observatoire.indicators.profile import Profile
+from observatoire.warehouse import insert_rows
 
 PROFILE_TABLE = """CREATE TABLE profile_directorates (directorate_id VARCHAR, label VARCHAR,
     domains VARCHAR[], buyers VARCHAR[])"""

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from observatoire.indicators.facts import insert_rows
+from observatoire.warehouse import insert_rows
 
 #: Key fields of a contract whose presence makes its completeness (as the dashboard shows it).
 KEY_FIELDS = {
@@ -73,19 +72,6 @@ def _published(catalog_path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[An
         rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM quality_history "
                           "ORDER BY build_id, scope_kind, scope_id").fetchall()
     return builds, rows
-
-
-def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...],
-                  rows: list[tuple[Any, ...]]) -> None:
-    """Rows into a table through Arrow (``executemany`` costs about a millisecond a row)."""
-    if not rows:
-        return
-    data = pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
-    con.register("quality_rows_arrow", data)
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM quality_rows_arrow")
-    finally:
-        con.unregister("quality_rows_arrow")
 
 
 #: What a finding is followed by from one build to the next (see the module's docstring), over
@@ -159,8 +145,8 @@ def stage(con: duckdb.DuckDBPyConnection, catalog_path: Path, previous_warehouse
                 "scope_kind VARCHAR, scope_id VARCHAR, "
                 + ", ".join(f"{c} BIGINT" for c in (*STOCKS, *FLOWS)) + ")")
     builds, rows = _published(catalog_path)
-    insert_rows(con, "quality_builds", builds)  # one per build: few
-    _insert_arrow(con, "quality_history", COLUMNS, rows)
+    insert_rows(con, "quality_builds", builds)
+    insert_rows(con, "quality_history", rows)
     compared_with = _previous(con, previous_warehouse)
     con.execute("CREATE TEMP TABLE quality_open_work AS " + _open_keys("main", True))
     if compared_with is None:  # nothing to compare with: flows stay NULL

@@ -21,6 +21,7 @@ import duckdb
 
 from observatoire.stewardship.fields import FIELDS
 from observatoire.stewardship.store import Decisions, StaleCorrection
+from observatoire.warehouse import insert_rows
 
 #: Why a record was set aside by a person (in ``source_records.reasons``).
 EXCLUDED = "EXCLUDED_BY_STEWARD"
@@ -42,7 +43,7 @@ def load(con: duckdb.DuckDBPyConnection, decided: Decisions) -> None:
             for c in corrections
             if c["action"] != "set_value" or c["field"] in FIELDS]
     if rows:
-        con.executemany("INSERT INTO corrections_work VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        insert_rows(con, "corrections_work", rows)
     else:  # nothing to apply: no pass over the staged records at all
         con.execute("""CREATE TEMP TABLE correction_matches_work (correction_id BIGINT,
             records BIGINT, matching BIGINT, current_values VARCHAR[])""")
@@ -91,7 +92,7 @@ def overrides(con: duckdb.DuckDBPyConnection, mappings: list[dict[str, Any]]) ->
     rows = [(m["id"], m["key"], m["value"], m["decided_at"]) for m in mappings
             if m["kind"] == "cpv_domain"]
     if rows:
-        con.executemany("INSERT INTO purchase_domain_overrides VALUES (?, ?, ?, ?)", rows)
+        insert_rows(con, "purchase_domain_overrides", rows)
 
 
 def exclude(con: duckdb.DuckDBPyConnection) -> None:
