@@ -377,7 +377,7 @@ def _decide(user: Any, mapping: Mapping, accept: bool, reason: str, now: Any) ->
 
 
 def withdraw_mapping(user: Any, mapping: Mapping, reason: str, *,
-                     administrator: bool = True) -> None:
+                     administrator: bool) -> None:
     """Withdraw an open proposal (its author or an administrator) or a mapping in force (an
     administrator: it no longer applies from the next build). The row stays. The statuses
     allowed are checked in the UPDATE itself: a proposal accepted meanwhile is not withdrawn
@@ -385,11 +385,10 @@ def withdraw_mapping(user: Any, mapping: Mapping, reason: str, *,
     reason = (reason or "").strip()
     if not reason:
         raise StewardshipError("Le motif est obligatoire pour retirer une correspondance.")
-    allowed = Mapping.objects.filter(pk=mapping.pk, status=MappingStatus.PROPOSED)
-    if administrator:
-        allowed = Mapping.objects.filter(
-            pk=mapping.pk, status__in=(MappingStatus.PROPOSED, MappingStatus.ACCEPTED))
-    else:
+    statuses = ((MappingStatus.PROPOSED, MappingStatus.ACCEPTED) if administrator
+                else (MappingStatus.PROPOSED,))
+    allowed = Mapping.objects.filter(pk=mapping.pk, status__in=statuses)
+    if not administrator:
         allowed = allowed.filter(proposed_by_name=user.get_username())
     with transaction.atomic():
         done = allowed.update(status=MappingStatus.WITHDRAWN,
