@@ -44,18 +44,20 @@ def use_code(ref: str | None) -> None:
 
 
 class TimedConnection:
-    """A DuckDB connection that logs each ``execute`` / ``executemany``: its duration and the
-    process's peak resident memory (ru_maxrss, MB) once it has run."""
+    """A DuckDB connection that logs each ``execute`` / ``executemany``: its duration, the CPU
+    time of the process meanwhile (all DuckDB threads) and the process's peak resident memory
+    (ru_maxrss, MB) once it has run."""
 
-    def __init__(self, con: Any, log: list[tuple[float, float, str]]) -> None:
+    def __init__(self, con: Any, log: list[tuple[float, float, float, str]]) -> None:
         self._con = con
         self._log = log
 
     def _timed(self, method: str, sql: str, *args: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = getattr(self._con, method)(sql, *args)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-        self._log.append((time.perf_counter() - started, peak_mb, " ".join(sql.split())[:100]))
+        self._log.append((time.perf_counter() - started, time.process_time() - cpu, peak_mb,
+                          " ".join(sql.split())[:100]))
         return result
 
     def execute(self, sql: str, *args: Any) -> Any:
@@ -74,32 +76,33 @@ def profile_build(home: Path, top: int) -> None:
     from observatoire.config import Settings
     from observatoire.model import build as build_module
 
-    log: list[tuple[float, float, str]] = []
+    log: list[tuple[float, float, float, str]] = []
     connect = duckdb.connect
 
     def timed_connect(*args: Any, **kwargs: Any) -> Any:
         return TimedConnection(connect(*args, **kwargs), log)
 
     build_module.duckdb.connect = timed_connect  # type: ignore[attr-defined]
-    steps: list[tuple[str, float]] = []
-    started = time.perf_counter()
+    steps: list[tuple[str, float, float]] = []
+    started, started_cpu = time.perf_counter(), time.process_time()
 
     def on_step(label: str) -> None:
-        steps.append((label, time.perf_counter()))
+        steps.append((label, time.perf_counter(), time.process_time()))
 
     summary = build_module.build(Settings.from_env(home), on_step=on_step)
-    ended = time.perf_counter()
-    print(f"Build of {home}: {ended - started:.1f} s, "
+    ended, ended_cpu = time.perf_counter(), time.process_time()
+    print(f"Build of {home}: {ended - started:.1f} s ({ended_cpu - started_cpu:.1f} s CPU), "
           f"{summary.tables.get('contracts', 0):,} contracts")
-    bounds = [t for _, t in steps[1:]] + [ended]
-    for (label, t), end in zip(steps, bounds, strict=True):
-        print(f"  step {label:<52} {end - t:>7.1f} s")
-    print(f"Top {top} SQL statements ({sum(s for s, _, _ in log):.1f} s in execute):")
-    for seconds, _, sql in sorted(log, reverse=True)[:top]:
-        print(f"  {seconds:>7.1f} s  {sql}")
+    bounds = [(t, c) for _, t, c in steps[1:]] + [(ended, ended_cpu)]
+    for (label, t, c), (end, end_cpu) in zip(steps, bounds, strict=True):
+        print(f"  step {label:<52} {end - t:>7.1f} s  {end_cpu - c:>7.1f} s CPU")
+    print(f"Top {top} SQL statements ({sum(s for s, _, _, _ in log):.1f} s in execute; "
+          "wall, CPU, cores used):")
+    for seconds, cpu, _, sql in sorted(log, reverse=True)[:top]:
+        print(f"  {seconds:>7.1f} s {cpu:>6.1f} s {cpu / max(seconds, 1e-9):>4.1f}  {sql}")
     print("Statements that raised the peak resident memory (MB after the statement):")
     high = 0.0
-    for seconds, peak_mb, sql in log:
+    for seconds, _, peak_mb, sql in log:
         if peak_mb > high + 50:
             print(f"  {peak_mb:>7,.0f} MB  ({seconds:.1f} s)  {sql}")
         high = max(high, peak_mb)

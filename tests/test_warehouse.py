@@ -407,6 +407,30 @@ def test_finding_ids_are_unique(demo_warehouse: Warehouse) -> None:
     assert total == distinct > 10_000
 
 
+def test_a_holder_listed_twice_gives_one_finding(tmp_path: Path) -> None:
+    """Findings are deduplicated per subject: a record listing the same holder twice, with a
+    SIRET whose Luhn checksum fails (85480074501126: the last digit of a valid one changed),
+    gets that finding once, and every finding id stays unique."""
+    from .conftest import make_warehouse
+
+    holder = '{"typeIdentifiant": "SIRET", "id": "85480074501126", "denominationSociale": "AXIMA"}'
+    record = ('{"id": "2023M001", "acheteur": {"id": "21350238800019"}, "nature": "Marché", '
+              '"objet": "Entretien", "codeCPV": "50700000-2", "procedure": "Procédure adaptée", '
+              '"lieuExecution": {"code": "35238", "typeCode": "Code commune", "nom": "Rennes"}, '
+              '"dureeMois": 12, "dateNotification": "2023-03-01", '
+              '"datePublicationDonnees": "2023-03-10", "montant": 50000, "formePrix": "Ferme", '
+              f'"titulaires": [{holder}, {holder}], "modifications": []}}')
+    path = tmp_path / "twice.json"
+    path.write_text('{"marches": [' + record + "]}", encoding="utf-8")
+    wh = make_warehouse(tmp_path / "h", path)
+    try:
+        assert wh.rows("SELECT rule_id, raw_value FROM findings WHERE field = 'titulaire.id'") == [
+            ("HOLDER_SIRET_CHECKSUM", "85480074501126")]
+        assert wh.rows("SELECT count(*) = count(DISTINCT finding_id) FROM findings") == [(True,)]
+    finally:
+        wh.con.close()
+
+
 def test_a_warehouse_of_another_schema_version_is_refused_clearly(tmp_path: Path) -> None:
     """A warehouse built by an older version (no or another schema_version) is not read: the
     user is told to rebuild, instead of a page failing on a missing column."""

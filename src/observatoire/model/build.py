@@ -220,8 +220,8 @@ def _steps(
                 r.load_id, r.file_name, f.uid, r.buyer_siret, f.raw_value, f.value,
                 CAST(NULL AS VARCHAR) AS directorate_id,
                 {quality_history.FOLLOW_KEY} AS follow_key
-            FROM (SELECT DISTINCT * FROM (SELECT * FROM findings_records_work
-                                          UNION ALL SELECT * FROM findings_model_work)) f
+            FROM (SELECT * FROM findings_records_work
+                  UNION ALL SELECT * FROM findings_model_work) f
             JOIN records r ON r.record_key = f.record_key""")
 
     def finish(con: duckdb.DuckDBPyConnection) -> None:
