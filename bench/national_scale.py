@@ -27,7 +27,10 @@ What it does, in one run:
    DuckDB's native allocations) and, sampled every 0.1 s, the memory of its whole process tree
    (sum of PSS, for the worker processes of a parallel ingest). The build's steps are timed from
    the progress line the CLI prints for each of them.
-4. **Report.** Prints the figures and the targets (``(ingest+build)/baseline <= 3``, peak memory
+4. **Write floor.** Every table of the built warehouse is written once more into a new DuckDB
+   file, from a copy in memory: what persisting the model costs by itself, a share of the build
+   no design of the pipeline avoids (reported with its ratio to the baseline).
+5. **Report.** Prints the figures and the targets (``(ingest+build)/baseline <= 3``, peak memory
    ``<= 2 GB`` per command) and writes them as JSON to ``bench/out/results-<N>.json``.
 
 ``--git-ref REF`` benchmarks the code of a commit (extracted with ``git archive`` under
@@ -537,6 +540,52 @@ def baseline_worker(folder: Path, threads: int, memory_limit: str, repeats: int)
     print(json.dumps(result))
 
 
+# Write floor (runs in a child process: ``national_scale.py --write-floor-worker WAREHOUSE``)
+# --------------------------------------------------------------------------------------------
+
+
+def write_floor_worker(warehouse: Path, threads: int, memory_limit: str) -> None:
+    """Time writing every table of the built warehouse once more into a new DuckDB file; print
+    JSON.
+
+    Each table is first copied into memory (untimed), then written from there with ``CREATE
+    TABLE ... AS SELECT *``: what persisting the model costs by itself, without computing any of
+    it. Whatever the pipeline does, it has to pay this once.
+    """
+    target = warehouse.with_name("write-floor.duckdb")
+    for leftover in (target, Path(str(target) + ".wal")):
+        leftover.unlink(missing_ok=True)
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"ATTACH '{warehouse}' AS built (READ_ONLY)")
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'built' "
+            "ORDER BY estimated_size DESC, table_name").fetchall()]
+        seconds = cpu = 0.0
+        per_table: dict[str, float] = {}
+        for table in tables:
+            con.execute(f'CREATE TEMP TABLE copied AS SELECT * FROM built."{table}"')
+            t0 = time.perf_counter()
+            u0 = resource.getrusage(resource.RUSAGE_SELF)
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM copied')
+            con.execute("CHECKPOINT")
+            elapsed = time.perf_counter() - t0
+            u1 = resource.getrusage(resource.RUSAGE_SELF)
+            seconds += elapsed
+            cpu += u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime
+            per_table[table] = round(elapsed, 3)
+            con.execute("DROP TABLE copied")
+        print(json.dumps({"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+                          "tables": len(tables), "bytes": target.stat().st_size,
+                          "largest": dict(sorted(per_table.items(), key=lambda kv: -kv[1])[:6])}))
+    finally:
+        con.close()
+        for leftover in (target, Path(str(target) + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------------------------
 # The benchmark
 # --------------------------------------------------------------------------------------------
@@ -702,6 +751,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     built = build.returncode in (0, 1) and (home / "warehouse.duckdb").exists()
     wh = warehouse_figures(home / "warehouse.duckdb") if built else None
 
+    # (d) The write floor: persisting the built tables alone, in a child process of its own.
+    floor = None
+    if built:
+        print("Write floor: the warehouse's tables written once more…", flush=True)
+        written = run_measured([sys.executable, str(Path(__file__).resolve()),
+                                "--write-floor-worker", str(home / "warehouse.duckdb"),
+                                "--threads", str(args.threads), "--memory-limit",
+                                args.memory_limit], child_env(None, args.threads, args.memory_limit),
+                               run_dir / "write-floor.log")
+        if written.returncode == 0:
+            floor = json.loads(written.output.strip().splitlines()[-1])
+
     base_after, after = baseline("after")
     for variant, figures in baselines.items():
         figures["runs"] += after[variant]["runs"]
@@ -748,6 +809,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "warehouse_bytes": folder_bytes(home / "warehouse.duckdb")
                       if built else 0},
         "warehouse": wh,
+        "write_floor": floor,
     }
 
 
@@ -794,6 +856,12 @@ def report(r: dict[str, Any]) -> None:
               f"{bld['cpu_seconds']:.1f} s vs baseline "
               f"{b['variants']['typed']['cpu_seconds']:.1f} s (best run): "
               f"{r['cpu_ratio']:.2f} (less sensitive to other work on the machine)")
+    f = r.get("write_floor")
+    if f:
+        print(f"Write floor      {f['seconds']:>12.1f} s         writing the {f['tables']} built "
+              f"tables once more from memory ({f['cpu_seconds']:.1f} s CPU, "
+              f"{mb(f['bytes']):,.0f} MB): {f['seconds'] / b['seconds']:.2f} × baseline; "
+              f"largest: " + ", ".join(f"{k} {v:.1f} s" for k, v in f["largest"].items()))
     print(f"Peak memory      {mb(max(ing['peak'], bld['peak'])):>12,.0f} MB        "
           f"target <= {peak_mb:,.0f} MB per command: {verdict(t['peak_met'])}")
     w = r["warehouse"]
@@ -834,8 +902,12 @@ def main(argv: list[str] | None = None) -> None:
                              "archive) instead of the working tree, e.g. HEAD")
     parser.add_argument("--generate-only", action="store_true", help="only write the input")
     parser.add_argument("--baseline-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--write-floor-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.write_floor_worker:
+        write_floor_worker(args.write_floor_worker, args.threads, args.memory_limit)
+        return
     if args.baseline_worker:
         baseline_worker(args.baseline_worker, args.threads, args.memory_limit,
                         args.baseline_repeats)
