@@ -226,8 +226,8 @@ def _steps(
 
     def finish(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE contract_versions DROP COLUMN contract_notification_date")
-        con.execute("""CREATE TABLE source_record_holders AS
-            SELECT * FROM record_holders ORDER BY record_key, holder_position""")
+        # In staging order (file, record, holder), which record_holders keeps: no sort needed.
+        con.execute("CREATE TABLE source_record_holders AS SELECT * FROM record_holders")
         con.execute("DROP TABLE record_holders")
         con.execute("DROP VIEW IF EXISTS staged")
         con.execute("DROP VIEW IF EXISTS staged_source")
