@@ -353,20 +353,26 @@ LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
 
 BUYERS_TEMPLATE = r"""
 CREATE TABLE buyers AS
-WITH names AS (
-    SELECT r.buyer_siret, trim(r.raw_buyer_name) AS name,
-        NOT regexp_matches(r.raw_buyer_name, '{mojibake}')
-        AND NOT regexp_matches(upper(r.raw_buyer_name), '{budget}') AS reliable,
-        r.publication_date
+WITH raw_names AS (
+    -- each distinct published name once: the two patterns below then run on thousands of
+    -- names, not on a million records
+    SELECT r.buyer_siret, r.raw_buyer_name, count(*) AS n, max(r.publication_date) AS last_seen
     FROM records r JOIN record_rank_work k ON k.record_key = r.record_key
     WHERE NULLIF(trim(r.raw_buyer_name), '') IS NOT NULL
+    GROUP BY ALL
+),
+names AS (
+    SELECT buyer_siret, trim(raw_buyer_name) AS name,
+        NOT regexp_matches(raw_buyer_name, '{mojibake}')
+        AND NOT regexp_matches(upper(raw_buyer_name), '{budget}') AS reliable,
+        n, last_seen
+    FROM raw_names
 ),
 best AS (
     SELECT buyer_siret,
         arg_max(name, (reliable, n, last_seen, name)) AS name,
         arg_max(reliable, (reliable, n, last_seen, name)) AS name_is_reliable
-    FROM (SELECT buyer_siret, name, reliable, count(*) AS n,
-                 max(publication_date) AS last_seen
+    FROM (SELECT buyer_siret, name, reliable, sum(n) AS n, max(last_seen) AS last_seen
           FROM names GROUP BY ALL)
     GROUP BY buyer_siret
 )
