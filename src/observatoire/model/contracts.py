@@ -45,12 +45,24 @@ WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
 
 DUPLICATES = r"""
 CREATE TEMP TABLE duplicates_work AS
-SELECT d.record_key, d.uid, p.record_key AS primary_key,
-    d.file_hash = pk.file_hash AS same_file,
+WITH pairs AS MATERIALIZED (
+    SELECT d.record_key, d.uid, d.file_hash, d.load_id, p.record_key AS primary_key,
+        p.file_hash AS primary_file_hash
+    FROM record_rank_work d JOIN record_rank_work p ON p.uid = d.uid AND p.rank = 1
+    WHERE d.rank > 1
+),
+-- the holders of the records in a pair only (a few percent of all holders)
+holder_ids AS MATERIALIZED (
+    SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
+    WHERE record_key IN (SELECT record_key FROM pairs UNION ALL SELECT primary_key FROM pairs)
+    GROUP BY record_key
+)
+SELECT d.record_key, d.uid, d.primary_key,
+    d.file_hash = d.primary_file_hash AS same_file,
     -- A consolidated CSV has one row per contract x holder x version: such rows are versions or
     -- holders of the contract, not duplicate publications.
     CASE
-        WHEN d.file_hash <> pk.file_hash THEN 'other_file'
+        WHEN d.file_hash <> d.primary_file_hash THEN 'other_file'
         WHEN ld.format = 'decp-tabular-csv'
              AND (dr.notification_date IS DISTINCT FROM pr.notification_date
                   OR dr.amount IS DISTINCT FROM pr.amount
@@ -70,17 +82,12 @@ SELECT d.record_key, d.uid, p.record_key AS primary_key,
         CASE WHEN dr.procedure <> pr.procedure
              THEN 'procédure « ' || dr.procedure || ' » ≠ « ' || pr.procedure || ' » retenue' END
     ), '') AS conflict
-FROM record_rank_work d
-JOIN record_rank_work p ON p.uid = d.uid AND p.rank = 1
-LEFT JOIN (SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
-           GROUP BY record_key) dh ON dh.record_key = d.record_key
-LEFT JOIN (SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
-           GROUP BY record_key) ph ON ph.record_key = p.record_key
-JOIN record_rank_work pk ON pk.record_key = p.record_key
+FROM pairs d
+LEFT JOIN holder_ids dh ON dh.record_key = d.record_key
+LEFT JOIN holder_ids ph ON ph.record_key = d.primary_key
 JOIN records dr ON dr.record_key = d.record_key
-JOIN records pr ON pr.record_key = p.record_key
+JOIN records pr ON pr.record_key = d.primary_key
 JOIN loads ld ON ld.load_id = d.load_id
-WHERE d.rank > 1
 """
 
 SOURCE_RECORDS = r"""
