@@ -26,6 +26,17 @@ SELECT DISTINCT siret FROM (
 
 RANK = r"""
 CREATE TEMP TABLE record_rank_work AS
+WITH eligible AS (
+    SELECT * FROM records WHERE record_key NOT IN (SELECT record_key FROM set_aside_work)
+),
+-- Most contracts are published once: their record is primary without sorting. The window
+-- runs over the contracts published several times only (a twentieth of the records).
+repeated AS (
+    SELECT uid FROM eligible WHERE uid IS NOT NULL GROUP BY uid HAVING count(*) > 1
+)
+SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source, 1 AS rank
+FROM eligible r WHERE r.uid IS NOT NULL AND r.uid NOT IN (SELECT uid FROM repeated)
+UNION ALL
 SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
     row_number() OVER (
         PARTITION BY r.uid
@@ -39,8 +50,7 @@ SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
              + CAST(r.place_code IS NOT NULL AS INTEGER)
              + CAST(r.notification_date_source = 'notification' AS INTEGER)) DESC,
             r.load_id, r.position) AS rank
-FROM records r
-WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
+FROM eligible r WHERE r.uid IS NULL OR r.uid IN (SELECT uid FROM repeated)
 """
 
 DUPLICATES = r"""
@@ -114,6 +124,8 @@ CREATE TEMP TABLE modifications_work AS
 WITH mods AS (
     SELECT k.uid, k.record_key, k.rank, unnest(s.modifications) AS m
     FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
+    -- the few records with modifications only: the join then runs on thousands of rows
+    WHERE len(s.modifications) > 0
 ),
 parsed AS (
     SELECT uid, record_key, rank, m.position AS mod_position, m.mod_id, m.object AS mod_object,
@@ -243,6 +255,8 @@ CREATE TABLE subcontracts AS
 WITH acts AS (
     SELECT k.uid, k.record_key, k.rank, unnest(s.subcontracts) AS a
     FROM staged s JOIN record_rank_work k ON k.record_key = s.file_hash || '#' || s.position
+    -- the few records with subcontracting acts only (as for modifications)
+    WHERE len(s.subcontracts) > 0
 ),
 parsed AS (
     SELECT uid, record_key, rank, a.act_id,
