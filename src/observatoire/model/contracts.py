@@ -327,10 +327,16 @@ hold AS (
     FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
     GROUP BY h.uid
 ),
+repeated AS (SELECT uid FROM record_rank_work WHERE rank = 2 AND uid IS NOT NULL),
 prov AS (
+    -- a contract published once: its one record is primary (no aggregate over a million uids)
+    SELECT uid, record_key AS primary_key, 1 AS record_count,
+        CAST(source IS NOT NULL AS BIGINT) AS source_count, list_distinct([source]) AS sources
+    FROM record_rank_work WHERE rank = 1 AND uid NOT IN (SELECT uid FROM repeated)
+    UNION ALL
     SELECT uid, arg_min(record_key, rank) AS primary_key, count(*) AS record_count,
         count(DISTINCT source) AS source_count, list_sort(list_distinct(list(source))) AS sources
-    FROM record_rank_work GROUP BY uid
+    FROM record_rank_work WHERE uid IN (SELECT uid FROM repeated) GROUP BY uid
 ),
 -- The per-contract figures are joined together first (narrow rows), then once to the primary
 -- record: joining the wide records rows three times on uid cost most of this statement.
