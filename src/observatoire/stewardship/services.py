@@ -54,6 +54,23 @@ class Conflict(StewardshipError):
     other: Correction | None = None
 
 
+def _reason(reason: str | None, message: str = "Le motif est obligatoire.",
+            hint: str = "") -> str:
+    """The reason given, stripped; every change says why, or is refused with ``message``."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise StewardshipError(message, hint=hint)
+    return reason
+
+
+def _close(model: Any, pk: int, statuses: Any, status: str, user: Any, reason: str) -> bool:
+    """Close a correction or target change still in one of ``statuses`` (superseded, reverted).
+    The check is in the UPDATE itself: of two people acting at once, only one closes it."""
+    return bool(model.objects.filter(pk=pk, status__in=list(statuses)).update(
+        status=status, closed_at=timezone.now(), closed_by_name=user.get_username(),
+        closed_reason=reason))
+
+
 def audit(actor: Any, event: str, object_type: str, object_id: str, summary: str,
           details: dict[str, Any] | None = None) -> AuditEvent:
     """Append one event to the audit trail (``actor``: a user, or a text such as
@@ -84,9 +101,7 @@ def correct(
     based_on: int | None, directorate: str | None = None,
 ) -> Correction:
     """Record a correction in force, superseding the one it was based on."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire.", hint="Dites pourquoi vous corrigez.")
+    reason = _reason(reason, hint="Dites pourquoi vous corrigez.")
     if action not in Action.values:
         raise StewardshipError("Action inconnue.")
     if action == Action.SET_VALUE:
@@ -108,12 +123,9 @@ def correct(
                    .filter(**key, status__in=CURRENT).first())
         if (current.pk if current else None) != based_on:
             raise _conflict(current, key)
-        if current is not None:
-            replaced = Correction.objects.filter(pk=current.pk, status__in=CURRENT).update(
-                status=Status.SUPERSEDED, closed_at=timezone.now(),
-                closed_by_name=user.get_username(), closed_reason=reason)
-            if not replaced:
-                raise _conflict(None, key)
+        if current is not None and not _close(Correction, current.pk, CURRENT,
+                                              Status.SUPERSEDED, user, reason):
+            raise _conflict(None, key)
         try:
             with transaction.atomic():
                 created = Correction.objects.create(
@@ -149,14 +161,9 @@ def _conflict(current: Correction | None, key: dict[str, str]) -> Conflict:
 
 def revert(user: Any, correction: Correction, reason: str) -> None:
     """Stop applying a correction: the source value comes back at the next build."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire pour annuler une correction.")
+    reason = _reason(reason, "Le motif est obligatoire pour annuler une correction.")
     with transaction.atomic():
-        done = Correction.objects.filter(pk=correction.pk, status__in=CURRENT).update(
-            status=Status.REVERTED, closed_at=timezone.now(),
-            closed_by_name=user.get_username(), closed_reason=reason)
-        if not done:
+        if not _close(Correction, correction.pk, CURRENT, Status.REVERTED, user, reason):
             correction.refresh_from_db()
             raise Conflict(f"Cette correction n'est plus en vigueur "
                            f"({correction.status_label}).")
@@ -295,12 +302,10 @@ def propose_mapping(user: Any, kind: str, key: str, value: str, reason: str,
     article (or ``""``: none fits), a raw matrix label → a label (or ``""``: not a label).
     ``allowed_values`` are the values the kind may take (the profile's domains, the
     nomenclature's articles, the label codes)."""
-    reason = (reason or "").strip()
     if kind not in MappingKind.values:
         raise StewardshipError("Type de correspondance inconnu.")
     key, label = mapping_key(kind, key)
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire.")
+    reason = _reason(reason)
     if kind == MappingKind.CPV_DOMAIN:
         if not (key.isdigit() and 2 <= len(key) <= 8):
             raise StewardshipError(f"« {key} » n'est pas un début de code CPV (2 à 8 chiffres).")
@@ -347,9 +352,7 @@ def _supersede(mapping: Mapping) -> Mapping | None:
 def decide_mapping(user: Any, mapping: Mapping, accept: bool, reason: str) -> None:
     """An administrator accepts (it then applies at every build, replacing the mapping in
     force for the same key) or rejects a proposal."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif de la décision est obligatoire.")
+    reason = _reason(reason, "Le motif de la décision est obligatoire.")
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -382,9 +385,7 @@ def withdraw_mapping(user: Any, mapping: Mapping, reason: str, *,
     administrator: it no longer applies from the next build). The row stays. The statuses
     allowed are checked in the UPDATE itself: a proposal accepted meanwhile is not withdrawn
     by its author."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire pour retirer une correspondance.")
+    reason = _reason(reason, "Le motif est obligatoire pour retirer une correspondance.")
     statuses = ((MappingStatus.PROPOSED, MappingStatus.ACCEPTED) if administrator
                 else (MappingStatus.PROPOSED,))
     allowed = Mapping.objects.filter(pk=mapping.pk, status__in=statuses)
@@ -591,10 +592,7 @@ def change_target(user: Any, profile: Profile, *, indicator_id: str, basis: str,
     """An administrator sets a target (``set``: value as written in the profile's files,
     percent for a percentage) or withdraws the profile's target (``withdraw``) for an
     indicator, basis and deadline; it supersedes the change in force it was based on."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire.",
-                               hint="Dites pourquoi la cible change (délibération, décision…).")
+    reason = _reason(reason, hint="Dites pourquoi la cible change (délibération, décision…).")
     key = _target_key(profile, indicator_id, basis, target_date)
     ind = profile.indicator(indicator_id)
     assert ind is not None
@@ -631,13 +629,10 @@ def change_target(user: Any, profile: Profile, *, indicator_id: str, basis: str,
         current = _in_force(key)
         if (current.pk if current else None) != based_on:
             raise _target_conflict(profile, current)
-        if current is not None:
-            done = TargetChange.objects.filter(
-                pk=current.pk, status=TargetChangeStatus.ACTIVE).update(
-                status=TargetChangeStatus.SUPERSEDED, closed_at=timezone.now(),
-                closed_by_name=user.get_username(), closed_reason=reason)
-            if not done:
-                raise _target_conflict(profile, None)
+        if current is not None and not _close(TargetChange, current.pk,
+                                              [TargetChangeStatus.ACTIVE],
+                                              TargetChangeStatus.SUPERSEDED, user, reason):
+            raise _target_conflict(profile, None)
         try:
             with transaction.atomic():
                 created = TargetChange.objects.create(
@@ -666,15 +661,10 @@ def revert_target_change(user: Any, profile: Profile, change: TargetChange,
                          reason: str) -> None:
     """Stop applying a target change: the profile's target (if any) comes back at the next
     build."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise StewardshipError("Le motif est obligatoire pour annuler un changement de cible.")
+    reason = _reason(reason, "Le motif est obligatoire pour annuler un changement de cible.")
     with transaction.atomic():
-        done = TargetChange.objects.filter(
-            pk=change.pk, status=TargetChangeStatus.ACTIVE).update(
-            status=TargetChangeStatus.REVERTED, closed_at=timezone.now(),
-            closed_by_name=user.get_username(), closed_reason=reason)
-        if not done:
+        if not _close(TargetChange, change.pk, [TargetChangeStatus.ACTIVE],
+                      TargetChangeStatus.REVERTED, user, reason):
             change.refresh_from_db()
             raise Conflict(f"Ce changement de cible n'est plus en vigueur "
                            f"({change.status_label}).")
