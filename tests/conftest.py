@@ -38,6 +38,17 @@ class Warehouse:
         return row[0] if row else None
 
 
+def warehouse_rows(settings: Settings, sql: str,
+                   params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of a query on the warehouse in service, read-only (closed at once, so that a build
+    or the pages may replace it next)."""
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def make_warehouse(home: Path, *paths: Path) -> Warehouse:
     settings = Settings(home=home)
     ingest(settings, list(paths))

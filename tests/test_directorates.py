@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from observatoire.config import Settings
@@ -30,6 +29,7 @@ from tests.conftest import (
     make_account,
     signed_in,
     stewardship_home,
+    warehouse_rows,
 )
 
 PROFILE = FIXTURES / "profiles" / "directions"
@@ -131,37 +131,29 @@ def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
         clear_corrections()
 
 
-def _rows(settings: Settings, sql: str, params: list[Any] | None = None) -> list[Any]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 def _steward(name: str, *scopes: str) -> Any:
     return make_account(name, "gestionnaire", *scopes, directorates=DIRECTORATES).user
 
 
 @pytest.mark.appdb
 def test_every_contract_gets_the_directorate_of_its_buyer_or_domain(site: Settings) -> None:
-    rows = _rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
+    rows = warehouse_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
     expected = _expected(rows)
-    found = dict(_rows(site, "SELECT uid, directorate_id FROM contracts"))
+    found = dict(warehouse_rows(site, "SELECT uid, directorate_id FROM contracts"))
     assert found == expected
     # Mégalis' contracts are all works: the buyer rule wins over the domain
-    sources = dict(_rows(site, "SELECT uid, directorate_source FROM contracts"))
+    sources = dict(warehouse_rows(site, "SELECT uid, directorate_source FROM contracts"))
     megalis = [u for u, _, b in rows if b.startswith(MEGALIS_SIREN)]
     assert megalis and all(sources[u] == "buyer" for u in megalis)
     assert {v for v in expected.values()} == {"achats", "numerique", None}
     # findings carry their contract's directorate
-    assert not _rows(site, """SELECT 1 FROM findings f JOIN contracts c USING (uid)
+    assert not warehouse_rows(site, """SELECT 1 FROM findings f JOIN contracts c USING (uid)
                               WHERE f.directorate_id IS DISTINCT FROM c.directorate_id""")
 
 
 @pytest.mark.appdb
 def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Settings) -> None:
-    expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
+    expected = _expected(warehouse_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
     mine = {uid for uid, d in expected.items() if d == "achats"}
     assert len(mine) == 3  # one CPV 22…, two CPV 48… (supplies) of the GIP
     client = signed_in(_steward("dir-achats", "direction:achats"))
@@ -174,7 +166,7 @@ def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Set
             "action": "not_a_defect", "constat": "inconnu", "motif": "essai"})
         assert posted.status_code == (400 if directorate == "achats" else 403)
     # the queue: exactly the findings of those contracts
-    open_findings = len(_rows(site, "SELECT finding_id FROM findings WHERE uid IN ?",
+    open_findings = len(warehouse_rows(site, "SELECT finding_id FROM findings WHERE uid IN ?",
                               [sorted(mine)]))
     page = client.get("/gestion/").content.decode()
     assert f"<strong>{open_findings} constats ouverts</strong>" in page
@@ -190,7 +182,7 @@ def test_a_directorate_steward_sees_and_corrects_exactly_its_contracts(site: Set
     # a reader filters the queue by directorate
     reader = signed_in(make_account("lecteur-directions", "lecteur").user)
     filtered = reader.get("/gestion/?direction=numerique").content.decode()
-    expected_numerique = len(_rows(site, "SELECT 1 FROM findings WHERE directorate_id = ?",
+    expected_numerique = len(warehouse_rows(site, "SELECT 1 FROM findings WHERE directorate_id = ?",
                                    ["numerique"]))
     assert f"<strong>{expected_numerique} constats ouverts</strong>" in filtered
 
@@ -212,7 +204,7 @@ def test_a_decided_domain_mapping_moves_contracts_between_directorates(site: Set
     from observatoire.stewardship.models import Mapping
     from observatoire.stewardship.services import decide_mapping, propose_mapping
 
-    rows = _rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
+    rows = warehouse_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts")
     before = _expected(rows)
     leaving = next(uid for uid, cpv, _ in rows if cpv and cpv.startswith("22"))
     assert before[UID_SERVICES] is None and before[leaving] == "achats"
@@ -231,7 +223,7 @@ def test_a_decided_domain_mapping_moves_contracts_between_directorates(site: Set
         build(site)
         after = _expected(rows, {"7013": "travaux", "22": "services"})
         assert after[UID_SERVICES] == "travaux" and after[leaving] is None
-        assert dict(_rows(site, "SELECT uid, directorate_id FROM contracts")) == after
+        assert dict(warehouse_rows(site, "SELECT uid, directorate_id FROM contracts")) == after
         assert works.get(f"/gestion/marches/{UID_SERVICES}/").status_code == 200
         assert supplies.get(f"/gestion/marches/{leaving}/").status_code == 403
         page = works.get(f"/gestion/marches/{UID_SERVICES}/").content.decode()
@@ -275,7 +267,7 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
     directorate it was made under); a steward of another directorate still cannot."""
     from observatoire.stewardship.models import Correction
 
-    expected = _expected(_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
+    expected = _expected(warehouse_rows(site, "SELECT uid, cpv, buyer_siret FROM contracts"))
     uid = sorted(u for u, d in expected.items() if d == "achats")[0]
     mine = signed_in(_steward("dir-achats-2", "direction:achats"))
     other = signed_in(_steward("dir-numerique", "direction:numerique"))
@@ -285,7 +277,7 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
         correction = Correction.objects.get(uid=uid, action="exclude")
         assert correction.directorate_id == "achats"
         build(site)
-        assert not _rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # excluded
+        assert not warehouse_rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # excluded
         assert mine.get(f"/gestion/marches/{uid}/").status_code == 200
         assert other.get(f"/gestion/marches/{uid}/").status_code == 403
         assert f"/gestion/marches/{uid}/" in mine.get("/gestion/corrections/").content.decode()
@@ -295,7 +287,7 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
                          {"motif": "Erreur de saisie"}).status_code == 302
         assert Correction.objects.get(pk=correction.pk).status == "reverted"
         build(site)
-        assert _rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # back
+        assert warehouse_rows(site, "SELECT 1 FROM contracts WHERE uid = ?", [uid])  # back
     finally:
         clear_corrections()
         build(site)

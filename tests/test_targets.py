@@ -10,13 +10,20 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import duckdb
 import pytest
 
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
-from tests.conftest import DEMO, AppDb, clear_corrections, make_account, signed_in, stewardship_home
+from tests.conftest import (
+    DEMO,
+    AppDb,
+    clear_corrections,
+    make_account,
+    signed_in,
+    stewardship_home,
+    warehouse_rows,
+)
 
 pytestmark = pytest.mark.appdb
 
@@ -44,16 +51,8 @@ def _text(response: Any) -> str:
     return str(response.content.decode("utf-8"))
 
 
-def _query(settings: Settings, sql: str, params: list[Any] | None = None) -> list[Any]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 def _result(settings: Settings, year: int) -> tuple[Any, ...]:
-    rows = _query(settings, """SELECT value, target_value, target_comparator, target_date,
+    rows = warehouse_rows(settings, """SELECT value, target_value, target_comparator, target_date,
                                       target_source, status
                                FROM indicator_results WHERE indicator_id = ? AND period = ?
                                  AND breakdown = 'total' AND basis = 'count'""",
@@ -65,7 +64,7 @@ def _result(settings: Settings, year: int) -> tuple[Any, ...]:
 def _by_hand(settings: Settings, year: int) -> float:
     """D01 recomputed from the contracts with plain SQL: the marchés notified that year with
     a social consideration, among those where the field is known."""
-    (yes, known), = _query(settings, """
+    (yes, known), = warehouse_rows(settings, """
         SELECT count(*) FILTER (WHERE has_social_consideration),
                count(*) FILTER (WHERE has_social_consideration IS NOT NULL)
         FROM contracts WHERE kind = 'marche' AND year(notification_date) = ?""", [year])
@@ -146,7 +145,7 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
     build(site)
     assert _result(site, 2024)[1:4] == (0.0, ">=", date(2023, 12, 31))
     assert _result(site, 2024)[5] == _status(v2024, 0.0, ">=") == "met"
-    changes = _query(site, """SELECT action, previous_value, previous_comparator
+    changes = warehouse_rows(site, """SELECT action, previous_value, previous_comparator
                               FROM indicator_target_changes WHERE change_id = ?""",
                      [withdrawal.pk])
     assert changes == [("withdraw", 0.3, ">=")]
@@ -176,11 +175,11 @@ def test_a_target_changed_in_the_application_changes_the_status_and_reverting_re
     assert "target_set" in journal and "target_reverted" in journal
 
     # the results history: the value never changed, the published status did, and back
-    history = _query(site, """SELECT status FROM indicator_history
+    history = warehouse_rows(site, """SELECT status FROM indicator_history
                               WHERE indicator_id = ? AND period = '2023' AND basis = 'count'
                               ORDER BY build_id, recorded_at""", [INDICATOR])
     assert [s for (s,) in history][-2:] == ["met", "not_met"]
-    values = _query(site, """SELECT DISTINCT value FROM indicator_history
+    values = warehouse_rows(site, """SELECT DISTINCT value FROM indicator_history
                              WHERE indicator_id = ? AND period = '2023' AND basis = 'count'""",
                     [INDICATOR])
     assert values == [(v2023,)]
