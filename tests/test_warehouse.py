@@ -407,6 +407,15 @@ def test_finding_ids_are_unique(demo_warehouse: Warehouse) -> None:
     assert total == distinct > 10_000
 
 
+def test_a_rule_is_one_id_and_field() -> None:
+    """The findings of a record are not deduplicated (quality.findings): that holds only if no
+    two rules of the catalogue share an id and a field."""
+    from observatoire.quality.rules import RULES
+
+    pairs = [(rule.id, rule.field) for rule in RULES]
+    assert len(pairs) == len(set(pairs)) == 85
+
+
 def test_a_holder_listed_twice_gives_one_finding(tmp_path: Path) -> None:
     """Findings are deduplicated per subject: a record listing the same holder twice, with a
     SIRET whose Luhn checksum fails (85480074501126: the last digit of a valid one changed),

@@ -30,7 +30,7 @@ WITH eligible AS (
     SELECT * FROM records WHERE record_key NOT IN (SELECT record_key FROM set_aside_work)
 ),
 -- Most contracts are published once: their record is primary without sorting. The window
--- runs over the contracts published several times only (a twentieth of the records).
+-- runs over the contracts published several times only (7 % of the records at 1M).
 repeated AS (
     SELECT uid FROM eligible WHERE uid IS NOT NULL GROUP BY uid HAVING count(*) > 1
 )
