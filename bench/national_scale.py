@@ -763,6 +763,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                run_dir / "write-floor.log")
         if written.returncode == 0:
             floor = json.loads(written.output.strip().splitlines()[-1])
+        else:  # reported, not hidden: the ratio's floor is missing from this run
+            print(f"  write floor failed (exit {written.returncode}), see "
+                  f"{run_dir / 'write-floor.log'}", flush=True)
 
     base_after, after = baseline("after")
     for variant, figures in baselines.items():
