@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import DEMO
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OBSERVATOIRE_HOME": str(home), "COLUMNS": "200"}
+def run(home: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OBSERVATOIRE_HOME": str(home), "COLUMNS": "200", **variables}
     env.pop("OBSERVATOIRE_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "observatoire.cli", *args],
@@ -92,6 +94,20 @@ def test_missing_path(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_bad_settings_name_the_variable_and_value(tmp_path: Path) -> None:
+    memory = run(tmp_path, "build", OBSERVATOIRE_MEMORY_LIMIT="deux Go")
+    workers = run(tmp_path, "ingest", str(DEMO / "decp" / "v2"), OBSERVATOIRE_WORKERS="2,5")
+    assert (memory.returncode, workers.returncode) == (2, 2)
+    assert "« deux Go » n'est pas une taille de mémoire." in memory.stderr
+    assert "OBSERVATOIRE_MEMORY_LIMIT" in memory.stderr
+    assert "« 2,5 » n'est pas un nombre entier." in workers.stderr
+    assert "Où : OBSERVATOIRE_WORKERS" in workers.stderr
+    for result in (memory, workers):
+        assert "Que faire" in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").iterdir())
+
+
 def test_rules_listing(tmp_path: Path) -> None:
     result = run(tmp_path, "rules", "--json")
     rules = json.loads(result.stdout)
@@ -130,3 +146,30 @@ def test_build_with_nothing_ingested_says_what_to_do(tmp_path: Path) -> None:
     assert "aucun enregistrement DECP" in result.stdout
     assert "observatoire ingest CHEMIN" in result.stdout
     assert "Enregistrements : aucun" in run(tmp_path, "quality").stdout
+
+
+def test_memory_limits_accepted_are_sizes_duckdb_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import duckdb
+
+    from observatoire.config import Settings
+
+    con = duckdb.connect()
+    for text, expected_bytes in (("1500MB", 1500 * 10**6), ("1.5 GiB", 1.5 * 2**30),
+                                 ("2gb", 2 * 10**9), ("800KiB", 800 * 2**10)):
+        monkeypatch.setenv("OBSERVATOIRE_MEMORY_LIMIT", text)
+        limit = Settings.from_env(tmp_path).memory_limit
+        con.execute(f"SET memory_limit = '{limit}'")
+        (set_bytes,) = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchone() or ("",)
+        low, high = _shown_range(set_bytes)
+        assert low <= expected_bytes < high, (text, set_bytes)
+
+
+def _shown_range(text: str) -> tuple[float, float]:
+    """The bytes DuckDB's display of a size may stand for: it shows one decimal, truncated
+    (1500MB shows as ``1.3 GiB``)."""
+    number, unit = text.split()
+    scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+    return float(number) * scale[unit], (float(number) + 0.1) * scale[unit]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,33 @@ def _addresses(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _integer(env: Mapping[str, str], name: str, default: int, example: int) -> int:
+    """An integer variable, or a message naming the variable and the value that is not one."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise ConfigError(f"« {text} » n'est pas un nombre entier.", where=name,
+                          hint=f"Donnez un nombre entier, par exemple {name}={example}.") from exc
+
+
+#: A DuckDB memory size: a number and a unit (decimal or binary), as ``SET memory_limit`` takes it.
+MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
+
+
+def _memory_limit(env: Mapping[str, str]) -> str:
+    """``OBSERVATOIRE_MEMORY_LIMIT``, checked here: it is written into DuckDB's SET statement."""
+    text = env.get("OBSERVATOIRE_MEMORY_LIMIT", "").strip() or "1500MB"
+    if not MEMORY_SIZE.fullmatch(text):
+        raise ConfigError(f"« {text} » n'est pas une taille de mémoire.",
+                          where="OBSERVATOIRE_MEMORY_LIMIT",
+                          hint="Donnez un nombre suivi d'une unité (KB, MB, GB, TB), "
+                          "par exemple OBSERVATOIRE_MEMORY_LIMIT=1500MB.")
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings. ``home`` is the data home (``OBSERVATOIRE_HOME``)."""
@@ -195,22 +223,14 @@ class Settings:
             if env.get("OBSERVATOIRE_HOME")
             else _default_home()
         )
-        try:
-            batch = int(env.get("OBSERVATOIRE_BATCH_SIZE", "20000"))
-            threads = int(env.get("OBSERVATOIRE_THREADS", "0"))
-            workers = int(env.get("OBSERVATOIRE_WORKERS", str(os.cpu_count() or 1)))
-            session_minutes = int(env.get("OBSERVATOIRE_SESSION_MINUTES", "240"))
-        except ValueError as exc:
-            raise ConfigError(
-                "Une variable d'environnement numérique n'est pas un entier.",
-                where="OBSERVATOIRE_BATCH_SIZE, OBSERVATOIRE_THREADS, OBSERVATOIRE_WORKERS ou "
-                "OBSERVATOIRE_SESSION_MINUTES",
-                hint="Donnez un nombre entier, par exemple OBSERVATOIRE_THREADS=2.",
-            ) from exc
+        batch = _integer(env, "OBSERVATOIRE_BATCH_SIZE", 20_000, 20_000)
+        threads = _integer(env, "OBSERVATOIRE_THREADS", 0, 2)
+        workers = _integer(env, "OBSERVATOIRE_WORKERS", os.cpu_count() or 1, 2)
+        session_minutes = _integer(env, "OBSERVATOIRE_SESSION_MINUTES", 240, 240)
         return cls(
             home=chosen.expanduser().resolve(),
             batch_size=max(batch, 100),
-            memory_limit=env.get("OBSERVATOIRE_MEMORY_LIMIT", "1500MB"),
+            memory_limit=_memory_limit(env),
             threads=max(threads, 0),
             workers=max(workers, 1),
             profile=env.get("OBSERVATOIRE_PROFILE") or "generique",
