@@ -45,7 +45,8 @@ DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
 @click.option(
     "--profile",
     envvar="OBSERVATOIRE_PROFILE",
-    help="Profil de déploiement : nom d'un profil livré (generique, region-bretagne) ou dossier.",
+    help="Profil de déploiement : nom d'un profil livré (demonstration, generique, "
+    "region-bretagne) ou dossier.",
 )
 @click.version_option(__version__, prog_name="observatoire")
 @click.pass_context
