@@ -161,10 +161,11 @@ def test_memory_limits_accepted_are_sizes_duckdb_takes(
         monkeypatch.setenv("OBSERVATOIRE_MEMORY_LIMIT", text)
         limit = Settings.from_env(tmp_path).memory_limit
         con.execute(f"SET memory_limit = '{limit}'")
-        (set_bytes,) = con.execute(
-            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchone() or ("",)
-        low, high = _shown_range(set_bytes)
-        assert low <= expected_bytes < high, (text, set_bytes)
+        row = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchone()
+        assert row is not None, "DuckDB lists no memory_limit setting"
+        low, high = _shown_range(row[0])
+        assert low <= expected_bytes < high, (text, row[0])
 
 
 def _shown_range(text: str) -> tuple[float, float]:
