@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -102,20 +103,39 @@ def test_charts_become_interactive_where_javascript_runs(page: object, site: str
     p.screenshot(path=str(SHOTS / "indicateur-interactif.png"))  # type: ignore[attr-defined]
 
 
-def test_pages_fit_a_phone_screen(page: object, site: str) -> None:
-    """At a phone's width (375 px) no page scrolls sideways: wide tables scroll inside their
-    frame, cards and charts shrink."""
+def test_pages_fit_a_phone_screen(page: object, site: str, demo_warehouse: Warehouse) -> None:
+    """At a phone's width (375 px) no page of any kind scrolls sideways: wide tables scroll
+    inside their frame, cards and charts shrink, long words break."""
     p: object = page
+    # the contracts with the longest uid and the longest unbroken word in their object
+    extremes = [quote(uid, safe="") for (uid,) in demo_warehouse.rows(
+        "(SELECT uid FROM contracts ORDER BY length(uid) DESC, uid LIMIT 1) UNION ALL "
+        "(SELECT uid FROM contracts ORDER BY list_max(list_transform("
+        "string_split(object, ' '), lambda w: length(w))) DESC NULLS LAST, uid LIMIT 1)")]
     p.set_viewport_size({"width": 375, "height": 800})  # type: ignore[attr-defined]
     try:
-        for path in ("/", "/marches/", "/indicateurs/marches-pme/", "/egalim/", "/qualite/"):
+        # one page of each kind, reached as a reader would, by a link
+        p.goto(site + "/marches/")  # type: ignore[attr-defined]
+        links = [p.locator("main a[href^='/marches/']").first.get_attribute("href")]  # type: ignore[attr-defined]
+        p.goto(site + links[0])  # type: ignore[attr-defined]
+        links.append(p.locator("main a[href^='/acheteurs/']").first.get_attribute("href"))  # type: ignore[attr-defined]
+        p.goto(site + links[1])  # type: ignore[attr-defined]
+        links.append(p.locator("main a[href^='/titulaires/']").first.get_attribute("href"))  # type: ignore[attr-defined]
+        too_wide = []
+        for path in ("/", "/marches/", "/indicateurs/marches-pme/",
+                     "/indicateurs/marches-pme/marches/", "/egalim/", "/qualite/",
+                     "/opportunites/", "/donnees/", "/api/", *links, "/methodologie/",
+                     "/mentions-legales/", "/accessibilite/", "/contact/", "/n-existe-pas/",
+                     *(f"/marches/{uid}/" for uid in extremes)):
             p.goto(site + path)  # type: ignore[attr-defined]
             width = p.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
             wide = p.evaluate(  # type: ignore[attr-defined]
                 "Array.from(document.querySelectorAll('body *')).filter(e => "
                 "e.getBoundingClientRect().right > 380 && !e.closest('.table-wrap'))"
                 ".slice(0, 3).map(e => e.tagName + ' ' + (e.getAttribute('name') || e.className))")
-            assert width <= 376, (path, width, wide)
+            if width > 376:
+                too_wide.append((path, width, wide))
+        assert not too_wide
         p.screenshot(path=str(SHOTS / "telephone-qualite.png"))  # type: ignore[attr-defined]
     finally:
         p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]

@@ -119,6 +119,17 @@ def _addresses(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _contact(text: str) -> str:
+    """An e-mail address or an http(s) address (it becomes a link on every page)."""
+    if text and not (re.fullmatch(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+", text)
+                     or re.fullmatch(r"https?://[^\s<>\"']+", text)):
+        raise ConfigError(f"« {text} » n'est ni une adresse électronique ni une adresse web.",
+                          where="OBSERVATOIRE_CONTACT",
+                          hint="Par exemple OBSERVATOIRE_CONTACT=donnees@region.fr ou "
+                          "OBSERVATOIRE_CONTACT=https://www.region.fr/contact.")
+    return text
+
+
 def _integer(env: Mapping[str, str], name: str, default: int, example: int) -> int:
     """An integer variable, or a message naming the variable and the value that is not one."""
     text = env.get(name, "").strip()
@@ -176,6 +187,12 @@ class Settings:
     #: separated by commas): from them, the client's address is read in ``X-Forwarded-For`` (for
     #: the throttling of failed sign-ins, which would otherwise count everyone as the proxy).
     trusted_proxies: tuple[str, ...] = ()
+    #: How the public reaches the publisher about the data (``OBSERVATOIRE_CONTACT``: an e-mail
+    #: address or a web address), shown on every page; empty = not given.
+    contact: str = ""
+    #: The site's host, as the legal notice must name it (``OBSERVATOIRE_HOST``: name, address
+    #: and telephone of the hosting company); empty = not given.
+    host: str = ""
 
     @property
     def landing_dir(self) -> Path:
@@ -239,6 +256,8 @@ class Settings:
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
             oidc=OidcSettings.from_env(env),
             trusted_proxies=_addresses(env.get("OBSERVATOIRE_TRUSTED_PROXIES", "")),
+            contact=_contact(env.get("OBSERVATOIRE_CONTACT", "").strip()),
+            host=env.get("OBSERVATOIRE_HOST", "").strip(),
         )
 
     def ensure_home(self) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 from django.http import FileResponse, Http404, HttpRequest
 
 STATIC = Path(__file__).resolve().parent / "static"
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".svg": "image/svg+xml"}
 UPLOT = STATIC / "vendor" / "uPlot.iife.min.js"
 
 

@@ -62,6 +62,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.messages.context_processors.messages",
                 "observatoire.web.assets.frontend",
+                "observatoire.web.site_views.site",
             ]
         },
     }

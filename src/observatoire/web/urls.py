@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from observatoire.web import api, assets, egalim_views, views
+from observatoire.web import api, assets, egalim_views, site_views, views
 
 urlpatterns = [
     path("", views.barometer, name="barometre"),
@@ -57,6 +57,13 @@ urlpatterns = [
     path("api/v1/indicateurs", api.indicators),
     path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
     path("api/v1/resultats", api.results),
+    path("methodologie/", site_views.methodology, name="methodologie"),
+    path("mentions-legales/", site_views.legal_notice, name="mentions-legales"),
+    path("accessibilite/", site_views.accessibility, name="accessibilite"),
+    path("contact/", site_views.contact, name="contact"),
+    path("robots.txt", site_views.robots, name="robots"),
+    path("sitemap.xml", site_views.sitemap, name="sitemap"),
+    path("favicon.ico", site_views.favicon, name="favicon"),
     # The authenticated side (stewards, readers, administrators).
     path("gestion/", include("observatoire.stewardship.urls")),
 ]
