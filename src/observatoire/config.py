@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from observatoire.errors import ConfigError
 
@@ -131,6 +132,27 @@ def _integer(env: Mapping[str, str], name: str, default: int, example: int) -> i
                           hint=f"Donnez un nombre entier, par exemple {name}={example}.") from exc
 
 
+def _public_url(env: Mapping[str, str]) -> str:
+    """``OBSERVATOIRE_PUBLIC_URL``: the site's address as people type it (scheme, host, port),
+    checked here: it becomes the origin trusted by the CSRF check and an allowed host."""
+    text = env.get("OBSERVATOIRE_PUBLIC_URL", "").strip().rstrip("/")
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or parts.path or parts.query or parts.fragment or parts.username:
+        raise ConfigError(
+            f"« {text} » n'est pas l'adresse publique d'un site.",
+            where="OBSERVATOIRE_PUBLIC_URL",
+            hint="Donnez le protocole et le nom (et le port s'il n'est pas le port habituel), "
+            "sans chemin : par exemple OBSERVATOIRE_PUBLIC_URL=https://observatoire.region.fr.")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 #: A DuckDB memory size: a number and a unit (decimal or binary), as ``SET memory_limit`` takes it.
 MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 
@@ -176,6 +198,10 @@ class Settings:
     #: separated by commas): from them, the client's address is read in ``X-Forwarded-For`` (for
     #: the throttling of failed sign-ins, which would otherwise count everyone as the proxy).
     trusted_proxies: tuple[str, ...] = ()
+    #: The site's public address (``OBSERVATOIRE_PUBLIC_URL``, e.g.
+    #: ``https://observatoire.region.fr``): behind a reverse proxy, the origin browsers send
+    #: with forms (trusted by the CSRF check) and a host the site answers to.
+    public_url: str = ""
 
     @property
     def landing_dir(self) -> Path:
@@ -239,6 +265,7 @@ class Settings:
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
             oidc=OidcSettings.from_env(env),
             trusted_proxies=_addresses(env.get("OBSERVATOIRE_TRUSTED_PROXIES", "")),
+            public_url=_public_url(env),
         )
 
     def ensure_home(self) -> None:

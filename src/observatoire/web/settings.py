@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from observatoire.config import Settings
 from observatoire.stewardship.database import django_database
@@ -31,6 +32,20 @@ SECRET_KEY = _secret_key(OBSERVATOIRE.home)
 DEBUG = os.environ.get("OBSERVATOIRE_DEBUG_WEB") == "1"
 _HOSTS = os.environ.get("OBSERVATOIRE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 ALLOWED_HOSTS = [h.strip() for h in _HOSTS.split(",") if h.strip()]
+# Behind a reverse proxy (the production set-up): the public address is a host the site
+# answers to and the origin browsers send with its forms (Origin: https://…), which the CSRF
+# check must trust even when the proxy's scheme is not (OBSERVATOIRE_PUBLIC_URL).
+if OBSERVATOIRE.public_url:
+    ALLOWED_HOSTS.append(urlsplit(OBSERVATOIRE.public_url).hostname or "")
+CSRF_TRUSTED_ORIGINS = [OBSERVATOIRE.public_url] if OBSERVATOIRE.public_url else []
+# The scheme the proxy forwards (X-Forwarded-Proto) is believed only from the addresses of
+# OBSERVATOIRE_TRUSTED_PROXIES: web.security.TrustedProxyMiddleware drops it from anyone else.
+OBSERVATOIRE_TRUSTED_PROXIES = OBSERVATOIRE.trusted_proxies
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS on every response that came over HTTPS (Django sends it on secure requests only):
+# browsers then refuse plain HTTP to the site for a year. Not for subdomains: the
+# organisation's other sites are not ours to decide.
+SECURE_HSTS_SECONDS = 365 * 24 * 3600
 ROOT_URLCONF = "observatoire.web.urls"
 WSGI_APPLICATION = "observatoire.web.wsgi.application"
 INSTALLED_APPS = [
@@ -45,6 +60,7 @@ INSTALLED_APPS = [
 # touch the session or a CSRF token, so they set no cookie and stay cacheable for everyone
 # (views.cached_by_warehouse). The authenticated side lives under /gestion/.
 MIDDLEWARE = [
+    "observatoire.web.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
