@@ -252,3 +252,46 @@ def test_the_public_address_is_checked(value: str, expected: str | None,
             raised.value.message
     else:
         assert Settings.from_env().public_url == expected
+
+
+# --- The data home is its owner's only --------------------------------------------------
+
+
+def _observatoire(*args: str, env: dict[str, str] | None = None
+                  ) -> subprocess.CompletedProcess[str]:
+    """The command line in its own process (Django is set up once per process), with no
+    OBSERVATOIRE_* variable of the test run but those given."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("OBSERVATOIRE_") and k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run([str(OBSERVATOIRE), *args], capture_output=True, text=True,
+                          env={**clean, **(env or {})}, timeout=300)
+
+
+def test_a_new_data_home_and_its_database_are_the_owners_only(tmp_path: Path) -> None:
+    home = tmp_path / "nouveau" / "observatoire"
+    done = _observatoire("--home", str(home), "migrate")
+    assert done.returncode == 0, done.stderr
+    assert home.stat().st_mode & 0o777 == 0o700
+    database = home / "application.sqlite3"
+    assert database.stat().st_size > 0  # migrated: the file Django used is this one
+    assert database.stat().st_mode & 0o777 == 0o600
+    assert (home / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert "Attention" not in done.stderr
+
+
+def test_a_looser_existing_data_home_is_warned_about_at_start(tmp_path: Path) -> None:
+    home = tmp_path / "ancien"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # whatever the umask
+    first = _observatoire("--home", str(home), "migrate")
+    assert first.returncode == 0, first.stderr
+    database = home / "application.sqlite3"
+    database.chmod(0o644)
+    again = _observatoire("--home", str(home), "migrate")
+    assert again.returncode == 0
+    text = " ".join(again.stderr.split())
+    assert (f"Le dossier de données est lisible par d'autres utilisateurs de la machine "
+            f"(droits 755) : {home}. Que faire : chmod 700 {home}") in text
+    assert f"(droits 644) : {database}. Que faire : chmod 600 {database}" in text
+    # an existing home keeps the permissions its owner gave it: warned, not changed
+    assert home.stat().st_mode & 0o777 == 0o755

@@ -269,13 +269,40 @@ class Settings:
         )
 
     def ensure_home(self) -> None:
-        """Create the data home and its folders, with a clear error if that is impossible."""
+        """Create the data home and its folders, with a clear error if that is impossible.
+        A home created here is its owner's only (0700): it holds the application database
+        (live sessions, password hashes, e-mail addresses) and the secret key."""
         try:
-            for d in (self.home, self.landing_dir, self.staging_dir, self.work_dir):
-                d.mkdir(parents=True, exist_ok=True)
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for d in (self.landing_dir, self.staging_dir, self.work_dir):
+                d.mkdir(exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"Impossible de créer le dossier de données : {exc.strerror}.",
                 where=str(self.home),
                 hint="Choisissez un dossier accessible en écriture (OBSERVATOIRE_HOME ou --home).",
             ) from exc
+
+    def permission_warnings(self) -> list[str]:
+        """What other local users could read in the data home (French, one line each)."""
+        found = []
+        checks = [(self.home, "Le dossier de données", "700"),
+                  (self.application_database_path, "La base applicative (comptes, sessions, "
+                   "mots de passe chiffrés, adresses électroniques)", "600"),
+                  (self.home / "secret_key", "La clé secrète du site", "600")]
+        for path, what, wanted in checks:
+            try:
+                mode = path.stat().st_mode & 0o777
+            except OSError:
+                continue
+            if mode & 0o077:
+                found.append(f"{what} est lisible par d'autres utilisateurs de la machine "
+                             f"(droits {mode:o}) : {path}. Que faire : chmod {wanted} {path}")
+        return found
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty, readable by its owner only (0600), unless it exists: for files
+    that other local users must not read (SQLite takes an empty file as a new database)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from observatoire.config import Settings
+from observatoire.config import Settings, create_private_file
 from observatoire.stewardship.database import django_database
 
 OBSERVATOIRE = Settings.from_env()
@@ -22,9 +22,8 @@ def _secret_key(home: Path) -> str:
         return os.environ["OBSERVATOIRE_SECRET_KEY"]
     path = home / "secret_key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
-        path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -85,6 +84,10 @@ TEMPLATES = [
 # The application database (accounts, corrections, audit trail): SQLite in the data home by
 # default, PostgreSQL in production (OBSERVATOIRE_DATABASE_URL).
 DATABASES = {"default": django_database(OBSERVATOIRE.application_database_url)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # SQLite would create it readable by everyone (0644): it holds live sessions, password
+    # hashes and e-mail addresses (its journal files take its permissions).
+    create_private_file(Path(DATABASES["default"]["NAME"]))
 # Passwords: Argon2id (argon2-cffi), PBKDF2 accepted for hashes made before.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
