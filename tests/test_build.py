@@ -310,3 +310,49 @@ def test_readers_see_the_new_warehouse_after_a_build(tmp_path: Path) -> None:
     before.close()
     after.close()
     assert not list(settings.home.glob(".warehouse-reader-*"))
+
+
+def test_a_data_home_whose_path_holds_quotes_builds_the_same_warehouse(tmp_path: Path) -> None:
+    """The data home's path goes into DuckDB statements (SET temp_directory, the staged files,
+    the reference files, ATTACH of the previous warehouse): quoted, never pasted."""
+    plain = Settings(home=tmp_path / "observatoire")
+    quoted = Settings(home=tmp_path / "l'observatoire \"de\" la région")
+    for settings in (plain, quoted):
+        ingest(settings, [DEMO / "decp" / "v2", DEMO / "ref" / "cpv_2008_fr.csv"])
+        build(settings)
+    # the same tables but for the times of the load log and of the histories
+    contents = [_table_contents(s.warehouse_path) for s in (plain, quoted)]
+    for tables in contents:
+        for timed in ("loads", "quality_history", "indicator_history"):
+            tables.pop(timed)
+    assert contents[0] == contents[1]
+    again = build(quoted)  # the second build attaches the first warehouse, by its path
+    assert again.reconciled
+    assert [b["status"] for b in Catalog(quoted.catalog_path).builds()] == ["succeeded"] * 2
+
+
+@pytest.mark.parametrize("ident", ["marches-pme'", "marches pme", "Marchés-PME", "-pme", "x" * 64])
+def test_an_indicator_id_outside_its_url_pattern_is_refused_at_load(
+    ident: str, tmp_path: Path
+) -> None:
+    """An id holding a quote used to load, then broke the build's SQL; ids are those of the
+    pages' addresses (/indicateurs/<id>/: lower-case letters, digits, hyphens)."""
+    import shutil
+
+    from observatoire.indicators.profile import BUILTIN_DIR, load_profile
+
+    folder = tmp_path / "profil"
+    shutil.copytree(BUILTIN_DIR / "generique", folder)
+    catalogue = folder / "indicators" / "a-acces.toml"
+    text = catalogue.read_text(encoding="utf-8")
+    assert text.count('id = "marches-pme"\n') == 1
+    catalogue.write_text(text.replace('id = "marches-pme"\n', f'id = "{ident}"\n'),
+                         encoding="utf-8")
+    with pytest.raises(ObservatoireError) as refused:
+        load_profile(str(folder))
+    assert refused.value.message == (
+        f"Profil « {folder} » : Identifiant d'indicateur invalide : « {ident} ».")
+    assert "a-acces.toml" in refused.value.where
+    # the unchanged catalogue loads
+    catalogue.write_text(text, encoding="utf-8")
+    assert "marches-pme" in [i.id for i in load_profile(str(folder)).indicators]

@@ -295,3 +295,30 @@ def test_a_looser_existing_data_home_is_warned_about_at_start(tmp_path: Path) ->
     assert f"(droits 644) : {database}. Que faire : chmod 600 {database}" in text
     # an existing home keeps the permissions its owner gave it: warned, not changed
     assert home.stat().st_mode & 0o777 == 0o755
+
+
+# --- One quoting helper for what the code writes into SQL --------------------------------
+
+TRICKY = ["l'observatoire", "a''b", 'x"y', "é ; DROP TABLE t; --", "\\'", "fin\\"]
+
+
+def test_literals_and_identifiers_come_back_unchanged_from_duckdb() -> None:
+    import duckdb
+
+    from observatoire.sqlquote import identifier, literal, literal_list
+
+    con = duckdb.connect()
+    for text in TRICKY:
+        assert con.execute(f"SELECT {literal(text)}").fetchone() == (text,)
+        con.execute(f"CREATE TABLE {identifier(text)} ({identifier(text + '!')} INTEGER)")
+    assert con.execute(f"SELECT {literal_list(TRICKY)}").fetchone() == (TRICKY,)
+    names = {n for (n,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert names == set(TRICKY)
+    columns = {c for (c,) in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE NOT internal").fetchall()}
+    assert columns == {t + "!" for t in TRICKY}
+    for bad in ("a\x00b",):
+        with pytest.raises(ValueError):
+            literal(bad)
+        with pytest.raises(ValueError):
+            identifier(bad)

@@ -39,6 +39,7 @@ from observatoire.model.reference import build_reference_tables
 from observatoire.quality import history as quality_history
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
+from observatoire.sqlquote import literal, literal_list
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
 from observatoire.stewardship.store import (
@@ -146,8 +147,8 @@ def _steps(
         if not files:
             files = [settings.staging_dir / "empty.parquet"]
             pq.write_table(SCHEMA.empty_table(), files[0])
-        paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-        con.execute(f"CREATE VIEW staged_source AS SELECT * FROM read_parquet([{paths}])")
+        con.execute("CREATE VIEW staged_source AS SELECT * FROM "
+                    f"read_parquet({literal_list(files)})")
 
     # What people decided, read once from the application database: the corrections and the
     # mappings in force (CPV domains here, Egalim articles and labels in the Egalim step).
@@ -298,10 +299,10 @@ def discard(tmp: Path) -> None:
 def connect_for_writing(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection to a warehouse being written, with the configured memory, threads, spill."""
     con = duckdb.connect(str(path))
-    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    con.execute(f"SET memory_limit = {literal(settings.memory_limit)}")
     if settings.threads:
         con.execute(f"SET threads = {int(settings.threads)}")
-    con.execute(f"SET temp_directory = '{settings.work_dir / 'duckdb'}'")
+    con.execute(f"SET temp_directory = {literal(settings.work_dir / 'duckdb')}")
     return con
 
 
