@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observatoire import reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog
@@ -134,7 +135,14 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
     assert proc.returncode == -signal.SIGKILL
     # the warehouse in service is the previous one, whole and readable
     assert _table_contents(settings.warehouse_path) == before
-    # the next build cleans up, records the interruption and succeeds
+    # the catalog still says « running »; the status report (CLI and /gestion/etat/) sees
+    # that no process holds the lock: the build reads interrupted, its files are removed
+    assert Catalog(settings.catalog_path).builds(limit=1)[0]["status"] == "running"
+    last = reports.status(settings)["builds"][0]
+    assert (last["build_id"], last["status"]) == (good.build_id + 1, "failed")
+    assert last["error"] == "interrompue (processus arrêté avant la fin)"
+    assert not list(home.glob("warehouse.build-*"))
+    # the next build records nothing more and succeeds
     again = build(settings)
     assert again.build_id == good.build_id + 2
     builds = Catalog(settings.catalog_path).builds(limit=3)
@@ -144,15 +152,30 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
 
 
 def test_one_build_at_a_time(tmp_path: Path) -> None:
-    import fcntl
-
     settings = Settings(home=tmp_path / "h")
-    settings.ensure_home()
-    with (settings.home / "build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    ingest(settings, [DEMO / "decp" / "v2"])
+    first = build(settings)
+    # another process holds the lock (a real one: flock locks are per open file)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(settings.home / 'build.lock')!r}, 'a+')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write('4242'); f.flush()\n"
+         "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(ObservatoireError) as exc:
             build(settings)
-    assert "déjà en cours" in exc.value.message
+        assert exc.value.message == ("Une construction de l'entrepôt est déjà en cours dans "
+                                     "ce dossier de données (processus 4242).")
+        # while it runs, the status report does not call a running build interrupted
+        Catalog(settings.catalog_path).start_build("2026-01-01T00:00:00+00:00")
+        assert reports.status(settings)["builds"][0]["status"] == "running"
+    finally:
+        holder.kill()
+        holder.communicate()
+    # its process gone, the lock is free: the next status says so, the next build runs
+    assert reports.status(settings)["builds"][0]["status"] == "failed"
+    assert build(settings).build_id == first.build_id + 2
 
 
 def test_outdated_staging_is_reparsed(tmp_path: Path) -> None:

@@ -332,20 +332,50 @@ def remove_leftovers(settings: Settings) -> None:
 
 @contextmanager
 def build_lock(settings: Settings) -> Iterator[None]:
-    """One build at a time per data home."""
-    with (settings.home / "build.lock").open("w") as lock:
+    """One build at a time per data home. The lock is the kernel's (flock): it ends with the
+    process that holds it, killed or not, so a lock is never stale; the file names the
+    process, for the message to whoever waits."""
+    with (settings.home / "build.lock").open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
+            lock.seek(0)
+            holder = lock.read().strip()
             raise ObservatoireError(
-                "Une construction de l'entrepôt est déjà en cours dans ce dossier de données.",
+                "Une construction de l'entrepôt est déjà en cours dans ce dossier de données"
+                + (f" (processus {holder})." if holder.isdigit() else "."),
                 where=str(settings.home),
                 hint="Attendez qu'elle se termine, puis relancez.",
             ) from exc
         try:
+            lock.truncate(0)
+            lock.write(str(os.getpid()))
+            lock.flush()
             yield
         finally:
+            lock.truncate(0)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def recognise_interrupted(settings: Settings) -> None:
+    """Builds the catalog still shows running while no process holds the build lock were
+    killed: mark them interrupted now, not at the next build (until which they read
+    « en cours »). Checked under the lock, so that a build starting meanwhile is not marked."""
+    if not settings.catalog_path.exists():
+        return
+    try:
+        with (settings.home / "build.lock").open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a build is running
+            try:
+                Catalog(settings.catalog_path).mark_interrupted(_now())
+                remove_leftovers(settings)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError:  # a home this process may only read: shown as the catalog says
+        return
 
 
 def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> BuildSummary:
