@@ -234,6 +234,55 @@ def test_sign_in_is_throttled_and_sessions_expire(site: Settings) -> None:
     assert stored.startswith("argon2$")
 
 
+def test_sign_in_is_limited_per_address_across_usernames(site: Settings) -> None:
+    """30 failed password sign-ins from one address within 15 minutes, whatever the names
+    tried, and that address waits (README); other addresses do not."""
+    from observatoire.stewardship.models import SignInFailure
+
+    make_account("par-adresse", "lecteur", password=PASSWORD)
+    SignInFailure.objects.filter(address__in=["192.0.2.50", "192.0.2.51"]).delete()
+    guesser = signed_in(REMOTE_ADDR="192.0.2.50")
+    for n in range(30):  # each name fewer times than the per-name limit (5)
+        wrong = guesser.post("/gestion/connexion/", {"identifiant": f"nom-devine-{n}",
+                                                     "mot_de_passe": "mauvais"})
+        assert wrong.status_code == 401, n
+    refused = guesser.post("/gestion/connexion/", {"identifiant": "par-adresse",
+                                                   "mot_de_passe": PASSWORD})
+    assert refused.status_code == 429
+    assert "depuis cette adresse, tous identifiants confondus" in _text(refused)
+    elsewhere = signed_in(REMOTE_ADDR="192.0.2.51").post(
+        "/gestion/connexion/", {"identifiant": "par-adresse", "mot_de_passe": PASSWORD})
+    assert elsewhere.status_code == 302
+
+
+def test_old_sign_in_failures_are_forgotten(site: Settings) -> None:
+    """Password failures are kept for the 15 minutes they count; the provider's, read by the
+    accounts page, for 30 days. Recording a failure removes what is older."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from observatoire.stewardship.models import SignInFailure
+
+    now = timezone.now()
+    address = "192.0.2.60"
+    SignInFailure.objects.filter(address=address).delete()
+    rows = {
+        "motdepasse-16-minutes": now - timedelta(minutes=16),
+        "motdepasse-14-minutes": now - timedelta(minutes=14),
+        "oidc:16-minutes@region.example": now - timedelta(minutes=16),
+        "oidc:29-jours@region.example": now - timedelta(days=29),
+        "oidc:31-jours@region.example": now - timedelta(days=31),
+    }
+    for username, at in rows.items():
+        SignInFailure.objects.create(username=username, address=address, at=at)
+    signed_in(REMOTE_ADDR=address).post("/gestion/connexion/", {
+        "identifiant": "nouvel-echec", "mot_de_passe": "mauvais"})
+    kept = set(SignInFailure.objects.filter(address=address).values_list("username", flat=True))
+    assert kept == {"motdepasse-14-minutes", "oidc:16-minutes@region.example",
+                    "oidc:29-jours@region.example", "nouvel-echec"}
+
+
 def test_forms_need_their_csrf_token_and_public_pages_set_no_cookie(
     site: Settings, accounts: dict[str, Any]
 ) -> None:

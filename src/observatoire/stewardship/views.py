@@ -47,7 +47,15 @@ LOG = logging.getLogger(__name__)
 
 #: Failed sign-ins allowed per username and address within the window, then a lockout.
 MAX_FAILURES = 5
+#: Failed password sign-ins allowed per address within the window, whatever the usernames:
+#: one address trying many names (a list of guessed names) is stopped too. Room is left for
+#: the offices of an organisation that reach the site through one address.
+MAX_ADDRESS_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+#: How long failures through the provider are kept: administrators see on /gestion/comptes/
+#: who the provider vouched for without an account here. Password failures are kept for the
+#: window only: they serve nothing after it.
+PROVIDER_FAILURES_KEPT = timedelta(days=30)
 #: Failed sign-ins through the provider allowed per address within the window (the provider
 #: checks passwords; this bounds what one address can write into the failures table).
 MAX_PROVIDER_FAILURES = 20
@@ -113,6 +121,16 @@ def _address(request: HttpRequest) -> str:
     return address
 
 
+def _record_failure(request: HttpRequest, username: str) -> None:
+    """Count a failed sign-in, and forget those that no limit or page reads any more (the
+    table would otherwise grow with every guess, for ever)."""
+    now = timezone.now()
+    SignInFailure.objects.create(username=username[:150], address=_address(request), at=now)
+    SignInFailure.objects.filter(at__lt=now - FAILURE_WINDOW).exclude(
+        username__startswith="oidc:").delete()
+    SignInFailure.objects.filter(at__lt=now - PROVIDER_FAILURES_KEPT).delete()
+
+
 def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
     next_url = request.POST.get("next") or request.GET.get("next") or "/gestion/"
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
@@ -131,16 +149,24 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         password = request.POST.get("mot_de_passe") or ""
         context["username"] = username
         since = timezone.now() - FAILURE_WINDOW
-        failures = SignInFailure.objects.filter(
-            username=username, address=_address(request), at__gte=since).count()
-        if failures >= MAX_FAILURES:
+        recent = SignInFailure.objects.filter(address=_address(request), at__gte=since
+                                              ).exclude(username__startswith="oidc:")
+        minutes = FAILURE_WINDOW.seconds // 60
+        if recent.filter(username=username).count() >= MAX_FAILURES:
             context["error"] = (
                 "Trop de tentatives de connexion échouées pour cet identifiant depuis cette "
-                f"adresse. Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
+                f"adresse. Réessayez dans {minutes} minutes.")
+            return render(request, "stewardship/connexion.html", context, status=429)
+        if recent.count() >= MAX_ADDRESS_FAILURES:
+            LOG.warning("sign-in refused: %s failures from %s", MAX_ADDRESS_FAILURES,
+                        _address(request))
+            context["error"] = (
+                "Trop de tentatives de connexion échouées depuis cette adresse, tous "
+                f"identifiants confondus. Réessayez dans {minutes} minutes.")
             return render(request, "stewardship/connexion.html", context, status=429)
         user = authenticate(request, username=username, password=password)
         if user is None or permissions.account_of(user) is None:
-            SignInFailure.objects.create(username=username, address=_address(request))
+            _record_failure(request, username)
             context["error"] = "Identifiant ou mot de passe incorrect."
             return render(request, "stewardship/connexion.html", context, status=401)
         SignInFailure.objects.filter(username=username, address=_address(request)).delete()
@@ -156,8 +182,7 @@ def _provider_refusal(request: HttpRequest, message: str, status: int,
     answers no sign-in started here (``count=False``: anyone could send those, and counting
     them would let them lock everyone behind the same address out)."""
     if count:
-        SignInFailure.objects.create(username=f"oidc:{who or '?'}"[:150],
-                                     address=_address(request))
+        _record_failure(request, f"oidc:{who or '?'}")
     context = _sign_in_context(request)
     context["error"] = message
     return render(request, "stewardship/connexion.html", context, status=status)
