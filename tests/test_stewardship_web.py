@@ -283,6 +283,37 @@ def test_old_sign_in_failures_are_forgotten(site: Settings) -> None:
                     "oidc:29-jours@region.example", "nouvel-echec"}
 
 
+#: user names no account may have: too long for the column (150), a NUL, a space, a quote
+BAD_NAMES = ["a" * 200, "ad\x00min", "jean dupont", "o'neil", "<b>x</b>"]
+
+
+def test_user_names_are_checked_not_failed_on(site: Settings, accounts: dict[str, Any]) -> None:
+    """The sign-in answers 401 to any name (a 500 on PostgreSQL before, for a long name or a
+    NUL); the accounts page refuses such a name with why, and makes none."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.count()
+    client = signed_in(REMOTE_ADDR="192.0.2.70")
+    admin = signed_in(accounts["administrateur"])
+    for name in BAD_NAMES:
+        answer = client.post("/gestion/connexion/", {"identifiant": name,
+                                                     "mot_de_passe": PASSWORD})
+        assert answer.status_code == 401, name
+        assert "Identifiant ou mot de passe incorrect" in _text(answer)
+        refused = admin.post("/gestion/comptes/", {"identifiant": name, "role": "lecteur",
+                                                   "mot_de_passe": PASSWORD})
+        assert refused.status_code == 400, name
+        assert "Identifiant invalide" in _text(refused)
+        assert "De 1 à 150 caractères : lettres, chiffres et . @ + - _" in _text(refused)
+    assert get_user_model().objects.count() == users
+    # Django's own rule otherwise: letters (accented too), digits, . @ + - _ up to 150
+    for name in ("anne.martin@region.fr", "héloïse_2", "b" * 150):
+        made = admin.post("/gestion/comptes/", {"identifiant": name, "role": "lecteur",
+                                                "mot_de_passe": PASSWORD})
+        assert made.status_code == 302, name
+    assert get_user_model().objects.count() == users + 3
+
+
 def test_forms_need_their_csrf_token_and_public_pages_set_no_cookie(
     site: Settings, accounts: dict[str, Any]
 ) -> None:

@@ -9,6 +9,7 @@ refused with the other change (``Conflict``); the database's partial unique inde
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from typing import Any
 
@@ -220,6 +221,31 @@ def clean_email(email: str, *, other_than: Any = None) -> str:
     return email
 
 
+#: A user name: 1 to 150 letters, digits and . @ + - _ (Django's own rule, and the length
+#: of its column: a longer name or a NUL character would fail in the database, PostgreSQL's
+#: included, instead of being refused with a reason).
+USERNAME = re.compile(r"[\w.@+-]{1,150}")
+
+
+def valid_username(username: str) -> bool:
+    return USERNAME.fullmatch(username) is not None
+
+
+def clean_username(username: str) -> str:
+    """A new account's user name, checked; else why not, in French."""
+    username = (username or "").strip()
+    if not username:
+        raise StewardshipError("L'identifiant est obligatoire.")
+    if not valid_username(username):
+        shown = username.replace("\x00", "\\0")
+        raise StewardshipError(
+            f"Identifiant invalide : « {shown[:60]}{'…' if len(shown) > 60 else ''} »"
+            + (f" ({len(username)} caractères)." if len(username) > 150 else "."),
+            hint="De 1 à 150 caractères : lettres, chiffres et . @ + - _ (sans espace), "
+            "par exemple « anne.martin ».")
+    return username
+
+
 def create_account(actor: Any, username: str, password: str | None, role: str,
                    scopes: list[str], directorates: dict[str, str] | None = None,
                    email: str = "") -> Account:
@@ -235,8 +261,7 @@ def create_account(actor: Any, username: str, password: str | None, role: str,
         raise StewardshipError(
             "Un gestionnaire de données a besoin d'un périmètre.",
             hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
-    if not username:
-        raise StewardshipError("L'identifiant est obligatoire.")
+    username = clean_username(username)
     if User.objects.filter(username=username).exists():
         raise StewardshipError(f"Le compte « {username} » existe déjà.")
     email = clean_email(email)

@@ -114,18 +114,26 @@ def _address(request: HttpRequest) -> str:
     proxies = _settings().trusted_proxies
     if address not in proxies:
         return address
-    forwarded = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")]
+    forwarded = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
+                 .replace("\x00", "").split(",")]
     for hop in reversed(forwarded):
         if hop and hop not in proxies:
             return hop[:64]
     return address
 
 
+def _failure_key(username: str) -> str:
+    """A name as failures are stored: whatever was typed, cut to the column and without NUL
+    (which PostgreSQL refuses in text)."""
+    return username.replace("\x00", "")[:150]
+
+
 def _record_failure(request: HttpRequest, username: str) -> None:
     """Count a failed sign-in, and forget those that no limit or page reads any more (the
     table would otherwise grow with every guess, for ever)."""
     now = timezone.now()
-    SignInFailure.objects.create(username=username[:150], address=_address(request), at=now)
+    SignInFailure.objects.create(username=_failure_key(username), address=_address(request),
+                                 at=now)
     SignInFailure.objects.filter(at__lt=now - FAILURE_WINDOW).exclude(
         username__startswith="oidc:").delete()
     SignInFailure.objects.filter(at__lt=now - PROVIDER_FAILURES_KEPT).delete()
@@ -145,14 +153,14 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     it, when configured, the link to sign in through the organisation's provider."""
     context = _sign_in_context(request)
     if request.method == "POST":
-        username = (request.POST.get("identifiant") or "").strip()[:150]
+        username = (request.POST.get("identifiant") or "").strip()
         password = request.POST.get("mot_de_passe") or ""
         context["username"] = username
         since = timezone.now() - FAILURE_WINDOW
         recent = SignInFailure.objects.filter(address=_address(request), at__gte=since
                                               ).exclude(username__startswith="oidc:")
         minutes = FAILURE_WINDOW.seconds // 60
-        if recent.filter(username=username).count() >= MAX_FAILURES:
+        if recent.filter(username=_failure_key(username)).count() >= MAX_FAILURES:
             context["error"] = (
                 "Trop de tentatives de connexion échouées pour cet identifiant depuis cette "
                 f"adresse. Réessayez dans {minutes} minutes.")
@@ -164,7 +172,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 "Trop de tentatives de connexion échouées depuis cette adresse, tous "
                 f"identifiants confondus. Réessayez dans {minutes} minutes.")
             return render(request, "stewardship/connexion.html", context, status=429)
-        user = authenticate(request, username=username, password=password)
+        # a name no account can have is not looked up (a NUL fails on PostgreSQL)
+        user = authenticate(request, username=username, password=password
+                            ) if services.valid_username(username) else None
         if user is None or permissions.account_of(user) is None:
             _record_failure(request, username)
             context["error"] = "Identifiant ou mot de passe incorrect."
