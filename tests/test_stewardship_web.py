@@ -314,6 +314,40 @@ def test_user_names_are_checked_not_failed_on(site: Settings, accounts: dict[str
     assert get_user_model().objects.count() == users + 3
 
 
+def test_deactivating_an_account_ends_its_sessions(site: Settings,
+                                                  accounts: dict[str, Any]) -> None:
+    """Its sessions are deleted, not only refused while it is inactive: reactivated, the
+    account does not get back a session opened before (a stolen one, say)."""
+    from django.contrib.sessions.models import Session
+
+    from observatoire.stewardship.models import Account
+
+    make_account("a-desactiver", "lecteur", password=PASSWORD)
+    make_account("reste-actif", "lecteur", password=PASSWORD)
+    browsers = {}
+    for name, address in (("a-desactiver", "192.0.2.80"), ("a-desactiver", "192.0.2.81"),
+                          ("reste-actif", "192.0.2.82")):
+        browser = signed_in(REMOTE_ADDR=address)
+        assert browser.post("/gestion/connexion/", {
+            "identifiant": name, "mot_de_passe": PASSWORD}).status_code == 302
+        assert browser.get("/gestion/corrections/").status_code == 200
+        browsers[address] = browser
+    keys = {a: b.cookies["sessionid"].value for a, b in browsers.items()}
+    account = Account.objects.get(user__username="a-desactiver")
+    admin = signed_in(accounts["administrateur"])
+    for active in ("non", "oui"):
+        admin.post(f"/gestion/comptes/{account.pk}/", {"role": "lecteur", "actif": active})
+    account.user.refresh_from_db()
+    assert account.user.is_active
+    alive = set(Session.objects.filter(session_key__in=keys.values())
+                .values_list("session_key", flat=True))
+    assert alive == {keys["192.0.2.82"]}
+    for address in ("192.0.2.80", "192.0.2.81"):
+        page = browsers[address].get("/gestion/corrections/")
+        assert page.status_code == 302 and page["Location"].startswith("/gestion/connexion/")
+    assert browsers["192.0.2.82"].get("/gestion/corrections/").status_code == 200
+
+
 def test_forms_need_their_csrf_token_and_public_pages_set_no_cookie(
     site: Settings, accounts: dict[str, Any]
 ) -> None:

@@ -469,6 +469,18 @@ def record_decision(actor_name: str, kind: str, text: str, value: str, reason: s
     return mapping
 
 
+def end_sessions(user: Any) -> int:
+    """End every session of ``user`` (a deactivated account): Django would refuse them while
+    the account is inactive, but they would come back to life if it were reactivated. Sessions
+    are stored signed, not by user: each live one is read (a few hundred at most)."""
+    from django.contrib.sessions.models import Session
+
+    ended = [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+             if s.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
 def update_account(actor: Any, account: Account, role: str, scopes: list[str],
                    active: bool, directorates: dict[str, str] | None = None,
                    email: str | None = None) -> None:
@@ -505,6 +517,8 @@ def update_account(actor: Any, account: Account, role: str, scopes: list[str],
         account.scopes.all().delete()
         for kind, value in parsed:
             Scope.objects.create(account=account, kind=kind, value=value)
+        if before["active"] and not active:
+            end_sessions(account.user)
         name = account.user.get_username()
         audit(actor, "account_changed", "account", name,
               f"Compte « {name} » modifié : rôle {Role(role).label}, "
