@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import AppDb, make_account
+from tests.conftest import AppDb, Warehouse, live_server, make_account
 
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVATOIRE = Path(sys.executable).parent / "observatoire"
@@ -322,3 +322,76 @@ def test_literals_and_identifiers_come_back_unchanged_from_duckdb() -> None:
             literal(bad)
         with pytest.raises(ValueError):
             identifier(bad)
+
+
+# --- Headers: Content Security Policy, Permissions Policy, no-store on the sign-in page ----
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+WATCH_CSP = """window.__refused = [];
+document.addEventListener('securitypolicyviolation', e => window.__refused.push(
+    e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));"""
+
+
+@pytest.mark.browser
+@pytest.mark.appdb
+def test_pages_keep_their_look_and_charts_under_the_content_security_policy(
+    demo_warehouse: Warehouse, application_database: AppDb
+) -> None:
+    """Chromium refuses whatever the policy does not allow: no page may need an inline style
+    or script any more, and the styles (now files) still apply."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    buyer, holder = demo_warehouse.rows(
+        "SELECT buyer_siret, (SELECT holder_id FROM contract_holders LIMIT 1) FROM contracts "
+        "WHERE buyer_siret IS NOT NULL ORDER BY uid LIMIT 1")[0]
+    paths = ["/", "/indicateurs/marches-pme/", f"/acheteurs/{buyer}/",
+             f"/titulaires/{holder}/", "/marches/", "/egalim/", "/gestion/connexion/"]
+    os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
+    with live_server() as site, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 360, "height": 800})
+        page.add_init_script(WATCH_CSP)
+        charts = 0
+        for path in paths:
+            response = page.goto(site + path)
+            assert response is not None and response.status == 200, path
+            assert response.headers["content-security-policy"] == CSP
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("window.__refused") == [], path
+            # the site's style sheet applies: the header's colour, the page's own font
+            assert page.evaluate("getComputedStyle(document.querySelector('header.site'))"
+                                 ".backgroundColor") == "rgb(0, 80, 140)", path
+            # a chart or map is its drawn width at most, and never wider than the phone
+            for width, drawn in page.evaluate(
+                    "[...document.querySelectorAll('svg[role=img][width]')].map(s => "
+                    "[s.getBoundingClientRect().width, +s.getAttribute('width')])"):
+                assert 0 < width <= min(drawn, 360), path
+                charts += 1
+        assert charts >= 3  # the indicator's curve and bars, the buyer's map at least
+        page.goto(site + "/gestion/connexion/")
+        assert page.evaluate("getComputedStyle(document.querySelector('main label'))"
+                             ".display") == "block"  # gestion.css
+        browser.close()
+
+
+@pytest.mark.appdb
+def test_the_sign_in_page_is_never_stored_and_features_are_refused(
+    application_database: AppDb,
+) -> None:
+    from django.test import Client
+
+    for path in ("/gestion/connexion/", "/"):
+        answer = Client().get(path)
+        assert answer["Permissions-Policy"] == (
+            "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+            "microphone=(), payment=(), usb=()")
+        assert answer["Content-Security-Policy"] == CSP
+    page = Client().get("/gestion/connexion/")
+    assert "no-store" in page["Cache-Control"].split(", ")
+    failed = Client(REMOTE_ADDR="192.0.2.90").post(
+        "/gestion/connexion/", {"identifiant": "personne", "mot_de_passe": "x"})
+    assert failed.status_code == 401 and "no-store" in failed["Cache-Control"].split(", ")

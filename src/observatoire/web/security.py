@@ -22,3 +22,35 @@ class TrustedProxyMiddleware:
         if request.META.get("REMOTE_ADDR") not in settings.OBSERVATOIRE_TRUSTED_PROXIES:
             request.META.pop("HTTP_X_FORWARDED_PROTO", None)
         return self.get_response(request)
+
+
+#: Everything the pages load comes from the site itself: scripts and styles are files under
+#: /static/ (no inline script, style element or style attribute), nothing from elsewhere; no
+#: plug-in, no framing by another site, no <base> to redirect relative links.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+#: Browser features no page of the site uses, refused to anything running in it.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone",
+    "payment", "usb"))
+
+
+class SecurityHeadersMiddleware:
+    """The Content Security Policy and the Permissions Policy on every response (a view may
+    set its own)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
