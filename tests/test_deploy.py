@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import AppDb, Warehouse, live_server, make_account
+from tests.conftest import DEMO, AppDb, Warehouse, live_server, make_account
 
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVATOIRE = Path(sys.executable).parent / "observatoire"
@@ -395,3 +396,140 @@ def test_the_sign_in_page_is_never_stored_and_features_are_refused(
     failed = Client(REMOTE_ADDR="192.0.2.90").post(
         "/gestion/connexion/", {"identifiant": "personne", "mot_de_passe": "x"})
     assert failed.status_code == 401 and "no-store" in failed["Cache-Control"].split(", ")
+
+
+# --- A full disk, a read-only data home: said in French, nothing lost ----------------------
+#
+# Real file systems: a tmpfs of a few megabytes mounted by the test (root only: mount(2)),
+# filled with a real file, then remounted read-only (chmod does not stop root; a read-only
+# mount does).
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("monter un petit système de fichiers (tmpfs) demande les droits root")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                    str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill the file system but ``leave`` bytes, with a real file."""
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with (disk / "remplissage").open("wb") as filler:
+        filler.write(b"\0" * max(free - leave, 0))
+    assert os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize <= leave
+
+
+def read_only(disk: Path) -> None:
+    """Remount read-only (refused while a file there is open for writing: the catalog's
+    SQLite connections, closed when collected, are collected first)."""
+    import gc
+
+    gc.collect()
+    done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True,
+                          text=True)
+    opened = [os.readlink(f) for f in Path("/proc/self/fd").iterdir() if f.exists()]
+    assert done.returncode == 0, (done.stderr, [f for f in opened if str(disk) in f])
+
+
+def _said(done: subprocess.CompletedProcess[str]) -> str:
+    return " ".join(done.stderr.split())
+
+
+def _build_id(home: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return int(con.execute("SELECT build_id FROM build_info").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+SMALL_INPUTS = [str(DEMO / "decp" / "v2"), str(DEMO / "ref" / "cpv_2008_fr.csv")]
+ANOTHER_FILE = str(DEMO / "decp" / "v1" / "e-marchespublics.json")
+
+
+def test_a_full_disk_stops_build_and_ingest_with_a_french_message(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disque", "48m") as disk:
+        home = disk / "observatoire"
+        assert _observatoire("--home", str(home), "ingest", *SMALL_INPUTS).returncode == 0
+        assert _observatoire("--home", str(home), "build").returncode == 0
+        first = _build_id(home)
+        fill(disk, leave=64 * 1024)
+        for args in (["build"], ["ingest", ANOTHER_FILE]):
+            done = _observatoire("--home", str(home), *args)
+            assert done.returncode == 2, (args, done.stderr)
+            said = _said(done)
+            assert said.startswith(f"Erreur : Espace disque insuffisant dans {home} : "
+                                   "l'opération s'est arrêtée avant la fin."), said
+            assert "Que faire : Libérez de la place sur ce disque" in said
+            assert "Erreur interne" not in said and "Traceback" not in said
+        # the warehouse in service is still the first one, whole
+        assert _build_id(home) == first
+        (disk / "remplissage").unlink()
+        assert _observatoire("--home", str(home), "build").returncode == 0
+        assert _build_id(home) > first
+
+
+def test_a_read_only_data_home_is_said_in_french(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disque", "48m") as disk:
+        home = disk / "observatoire"
+        assert _observatoire("--home", str(home), "ingest", *SMALL_INPUTS).returncode == 0
+        assert _observatoire("--home", str(home), "build").returncode == 0
+        read_only(disk)
+        for args in (["build"], ["ingest", ANOTHER_FILE]):
+            done = _observatoire("--home", str(home), *args)
+            assert done.returncode == 2, (args, done.stderr)
+            said = _said(done)
+            assert said.startswith(f"Erreur : {home} n'est pas accessible en écriture "
+                                   "(disque en lecture seule)."), said
+            assert "Erreur interne" not in said and "Traceback" not in said
+
+
+def _download(client: Any, path: str) -> str:
+    answer = client.get(path)
+    try:
+        assert answer.status_code == 200
+        return b"".join(answer.streaming_content).decode("utf-8-sig")
+    finally:
+        answer.close()
+
+
+@pytest.mark.appdb
+def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_only(
+    tmp_path: Path, application_database: AppDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import Client
+
+    from observatoire.config import Settings
+    from observatoire.landing.ingest import ingest
+    from observatoire.model.build import build
+
+    with small_disk(tmp_path / "disque", "48m") as disk:
+        settings = Settings(home=disk / "observatoire")
+        ingest(settings, [Path(p) for p in SMALL_INPUTS])
+        build(settings)
+        monkeypatch.setenv("OBSERVATOIRE_HOME", str(settings.home))
+        client = Client(raise_request_exception=False)
+        assert _download(client, "/donnees/acheteurs.csv").startswith("buyer_siret,")  # written
+        fill(disk, leave=0)
+        full = client.get("/donnees/marches.json")
+        assert full.status_code == 503
+        text = full.content.decode()
+        assert "Espace disque insuffisant sur le serveur : ce fichier ne peut pas être " \
+               "préparé pour l&#x27;instant." in text
+        assert '<header class="site">' in text and str(disk) not in text
+        read_only(disk)
+        locked = client.get("/donnees/titulaires.csv")
+        assert locked.status_code == 503
+        assert "Le serveur ne peut pas écrire dans son dossier de données" in \
+            locked.content.decode()
+        # a file written before is still served
+        assert _download(client, "/donnees/acheteurs.csv").startswith("buyer_siret,")

@@ -16,7 +16,7 @@ from observatoire import __version__, formatting, reports
 from observatoire.cli_egalim import egalim
 from observatoire.config import Settings
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
-from observatoire.errors import ObservatoireError
+from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
@@ -33,6 +33,10 @@ STATUS_FR = {
 }
 RECORD_STATUS_FR = {"kept": "gardés", "duplicate": "doublons fusionnés", "set_aside": "écartés"}
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
+
+
+#: The command's context, for main() to name the data home in its messages.
+_CONTEXT: Context | None = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +56,8 @@ DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
     """Observatoire de l'achat public : collecte, vérifie et publie les données des marchés."""
-    ctx.obj = Context(home, profile)
+    global _CONTEXT
+    ctx.obj = _CONTEXT = Context(home, profile)
 
 
 def _report_outcome(o: IngestOutcome) -> None:
@@ -783,6 +788,14 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
 cli.add_command(egalim)
 
 
+def _home() -> str:
+    """The data home of the command that ran, as the user named it (or its default)."""
+    try:
+        return str(_CONTEXT.settings.home if _CONTEXT else Settings.from_env().home)
+    except ObservatoireError:
+        return "le dossier de données"
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
@@ -799,6 +812,11 @@ def main() -> None:
         err.print("Interrompu : l'entrepôt en service n'a pas changé.")
         sys.exit(130)
     except Exception as exc:
+        # A full disk or a data home that cannot be written: the user's to fix, said so.
+        storage = storage_error(exc, _home())
+        if storage is not None:
+            err.print(f"[red]Erreur[/] : {_e(str(storage))}")
+            sys.exit(2)
         # A defect of the observatoire itself, not a user mistake: say so plainly; the traceback
         # is for developers (OBSERVATOIRE_DEBUG=1).
         if os.environ.get("OBSERVATOIRE_DEBUG"):

@@ -304,5 +304,7 @@ class Settings:
 def create_private_file(path: Path) -> None:
     """Create ``path`` empty, readable by its owner only (0600), unless it exists: for files
     that other local users must not read (SQLite takes an empty file as a new database)."""
+    if path.exists():  # nothing to write (its folder may be read-only)
+        return
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

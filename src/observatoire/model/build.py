@@ -26,7 +26,7 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire import __version__
 from observatoire.config import Settings
 from observatoire.egalim import service as egalim_service
-from observatoire.errors import ObservatoireError
+from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import history as indicator_history
 from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.profile import load_profile
@@ -442,7 +442,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     except duckdb.OutOfMemoryException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
-        raise memory_error(settings) from exc
+        # DuckDB says "out of memory" too when the disk it spills to is full
+        raise (storage_error(exc, settings.home) or memory_error(settings)) from exc
     except BaseException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})

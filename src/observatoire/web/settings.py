@@ -38,7 +38,7 @@ if OBSERVATOIRE.public_url:
     ALLOWED_HOSTS.append(urlsplit(OBSERVATOIRE.public_url).hostname or "")
 CSRF_TRUSTED_ORIGINS = [OBSERVATOIRE.public_url] if OBSERVATOIRE.public_url else []
 # The scheme the proxy forwards (X-Forwarded-Proto) is believed only from the addresses of
-# OBSERVATOIRE_TRUSTED_PROXIES: web.security.TrustedProxyMiddleware drops it from anyone else.
+# OBSERVATOIRE_TRUSTED_PROXIES: web.middleware.TrustedProxyMiddleware drops it from anyone else.
 OBSERVATOIRE_TRUSTED_PROXIES = OBSERVATOIRE.trusted_proxies
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HSTS on every response that came over HTTPS (Django sends it on secure requests only):
@@ -59,15 +59,16 @@ INSTALLED_APPS = [
 # touch the session or a CSRF token, so they set no cookie and stay cacheable for everyone
 # (views.cached_by_warehouse). The authenticated side lives under /gestion/.
 MIDDLEWARE = [
-    "observatoire.web.security.TrustedProxyMiddleware",
+    "observatoire.web.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "observatoire.web.security.SecurityHeadersMiddleware",
+    "observatoire.web.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "observatoire.web.middleware.StorageErrorMiddleware",
 ]
 TEMPLATES = [
     {

@@ -1,12 +1,19 @@
-"""Security middleware of the site: what a reverse proxy may tell the application, and from
-which address it may tell it."""
+"""The site's middleware: what a reverse proxy may tell the application and from which address,
+the security headers of every response, and a full or read-only disk said as such."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from observatoire.config import Settings
+from observatoire.errors import storage_error
+
+LOG = logging.getLogger(__name__)
 
 
 class TrustedProxyMiddleware:
@@ -54,3 +61,31 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+class StorageErrorMiddleware:
+    """A full disk or a data home that cannot be written, met while preparing a page or a
+    download (datasets are written to the data home at their first request after a build):
+    the site's « unavailable » page with a 503, not an internal error. The public is not told
+    the server's paths; the log is."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception
+                          ) -> HttpResponse | None:
+        found = storage_error(exception, Settings.from_env().home)
+        if found is None:
+            return None
+        LOG.error("%s (%s) — %s", found.message, found.where, request.path)
+        full = found.message.startswith("Espace disque insuffisant")
+        return render(request, "observatoire/indisponible.html", {
+            "message": ("Espace disque insuffisant sur le serveur : ce fichier ne peut pas être "
+                        "préparé pour l'instant." if full else
+                        "Le serveur ne peut pas écrire dans son dossier de données : ce fichier "
+                        "ne peut pas être préparé pour l'instant."),
+            "hint": "Réessayez plus tard ; si cela dure, prévenez l'équipe de l'observatoire.",
+        }, status=503)
