@@ -533,3 +533,72 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
             locked.content.decode()
         # a file written before is still served
         assert _download(client, "/donnees/acheteurs.csv").startswith("buyer_siret,")
+
+
+# --- observatoire verifier: the deployment's security settings in one command --------------
+
+
+def _verify(home: Path, **variables: str) -> tuple[int, dict[str, Any]]:
+    import json
+
+    done = _observatoire("--home", str(home), "verifier", "--json", env=variables)
+    return done.returncode, json.loads(done.stdout)
+
+
+def _levels(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["subject"], c["level"]) for c in report["checks"]]
+
+
+GOOD_KEY = "k" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"  # 53, 53 different
+
+
+def test_the_verifier_passes_a_production_set_up_and_names_each_problem(tmp_path: Path) -> None:
+    home = tmp_path / "observatoire"
+    assert _observatoire("--home", str(home), "migrate").returncode == 0
+    production = {"OBSERVATOIRE_SECRET_KEY": GOOD_KEY, "OBSERVATOIRE_HTTPS": "1",
+                  "OBSERVATOIRE_TRUSTED_PROXIES": "10.0.0.5",
+                  "OBSERVATOIRE_PUBLIC_URL": "https://observatoire.region.fr"}
+    code, report = _verify(home, **production)
+    assert code == 0 and report["problems"] == 0
+    assert _levels(report) == [
+        ("Clé secrète", "ok"), ("HTTPS", "ok"), ("Adresse publique", "ok"),
+        ("Mandataire inverse", "ok"), ("Droits des fichiers", "ok"),
+        ("Mode de débogage", "ok"),
+        ("Base applicative", "attention"),  # SQLite: PostgreSQL advised in production
+        ("Base applicative", "ok")]
+    # four things wrong at once: each named, exit 1
+    home.chmod(0o755)
+    code, report = _verify(home, OBSERVATOIRE_SECRET_KEY="court",  # noqa: S106 - a weak one
+                           OBSERVATOIRE_DEBUG_WEB="1")
+    assert code == 1 and report["problems"] == 4
+    problems = [c for c in report["checks"] if c["level"] == "probleme"]
+    assert [c["subject"] for c in problems] == [
+        "Clé secrète", "HTTPS", "Droits des fichiers", "Mode de débogage"]
+    assert problems[2]["hint"] == f"chmod 700 {home}"
+    assert problems[0]["found"] == ("OBSERVATOIRE_SECRET_KEY est trop courte ou trop simple "
+                                    "(5 caractères, 5 différents).")
+
+
+def test_the_verifier_sees_a_proxy_set_up_that_refuses_every_form(tmp_path: Path) -> None:
+    home = tmp_path / "observatoire"
+    assert _observatoire("--home", str(home), "migrate").returncode == 0
+    code, report = _verify(home, OBSERVATOIRE_SECRET_KEY=GOOD_KEY, OBSERVATOIRE_HTTPS="1")
+    assert code == 1
+    (proxy,) = [c for c in report["checks"] if c["subject"] == "Mandataire inverse"]
+    assert proxy["level"] == "probleme" and "protection CSRF" in proxy["found"]
+    # the public address alone: forms work, but HSTS is not sent (a warning)
+    code, report = _verify(home, OBSERVATOIRE_SECRET_KEY=GOOD_KEY, OBSERVATOIRE_HTTPS="1",
+                           OBSERVATOIRE_PUBLIC_URL="https://observatoire.region.fr")
+    assert code == 0
+    (proxy,) = [c for c in report["checks"] if c["subject"] == "Mandataire inverse"]
+    assert proxy["level"] == "attention" and "HSTS" in proxy["found"]
+    # a public address in http:// behind HTTPS
+    code, report = _verify(home, OBSERVATOIRE_SECRET_KEY=GOOD_KEY, OBSERVATOIRE_HTTPS="1",
+                           OBSERVATOIRE_TRUSTED_PROXIES="10.0.0.5",
+                           OBSERVATOIRE_PUBLIC_URL="http://observatoire.region.fr")
+    assert code == 1
+    assert ("Adresse publique", "probleme") in _levels(report)
+    # a database that is not there yet is a problem, not created by the check
+    fresh = tmp_path / "neuf"
+    code, report = _verify(fresh, OBSERVATOIRE_SECRET_KEY=GOOD_KEY)
+    assert code == 1 and not fresh.exists()

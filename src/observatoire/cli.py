@@ -720,6 +720,36 @@ def migrate_cmd(obj: Context) -> None:
     out.print(f"Base applicative à jour ({len(applied)} migration(s) appliquée(s)).")
 
 
+LEVELS = {"ok": "[green]✔ ok[/]", "attention": "[yellow]! attention[/]",
+          "probleme": "[red]✘ problème[/]"}
+
+
+@cli.command("verifier")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def verify_cmd(obj: Context, as_json: bool) -> None:
+    """Vérifie les réglages de sécurité du déploiement (clé secrète, HTTPS, mandataire inverse,
+    droits des fichiers, débogage, base applicative) ; code de sortie 1 s'il y a un problème."""
+    from dataclasses import asdict
+
+    from observatoire.deployment import PROBLEM, check_deployment
+
+    checks = check_deployment(obj.settings, os.environ)
+    problems = sum(c.level == PROBLEM for c in checks)
+    if as_json:
+        _print_json({"problems": problems, "checks": [asdict(c) for c in checks]})
+    else:
+        for c in checks:
+            out.print(f"{LEVELS[c.level]}  [bold]{_e(c.subject)}[/] : {_e(c.found)}")
+            if c.hint:
+                out.print(f"      Que faire : {_e(c.hint)}")
+        out.print(f"\n{problems} problème(s) : " + (
+            "à corriger avant d'ouvrir le site." if problems else "rien ne s'oppose à la mise "
+            "en service."))
+    if problems:
+        sys.exit(1)
+
+
 @cli.group("accounts")
 def accounts_group() -> None:
     """Comptes de la gestion des données (administrateurs, gestionnaires, lecteurs)."""
