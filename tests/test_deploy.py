@@ -602,3 +602,20 @@ def test_the_verifier_sees_a_proxy_set_up_that_refuses_every_form(tmp_path: Path
     fresh = tmp_path / "neuf"
     code, report = _verify(fresh, OBSERVATOIRE_SECRET_KEY=GOOD_KEY)
     assert code == 1 and not fresh.exists()
+
+
+def test_the_providers_callback_is_at_the_public_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    from observatoire.config import Settings
+
+    for name, value in {"OBSERVATOIRE_OIDC_ISSUER": "https://sso.region.example/realms/a",
+                        "OBSERVATOIRE_OIDC_CLIENT_ID": "observatoire",
+                        "OBSERVATOIRE_OIDC_CLIENT_SECRET": "secret",
+                        "OBSERVATOIRE_PUBLIC_URL": "https://observatoire.region.example/"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    oidc = Settings.from_env().oidc
+    assert oidc is not None
+    assert oidc.redirect_uri == "https://observatoire.region.example/gestion/connexion/oidc/retour/"
+    monkeypatch.setenv("OBSERVATOIRE_OIDC_REDIRECT_URI", "https://autre.example/retour/")
+    explicit = Settings.from_env().oidc
+    assert explicit is not None and explicit.redirect_uri == "https://autre.example/retour/"

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -253,6 +253,11 @@ class Settings:
         threads = _integer(env, "OBSERVATOIRE_THREADS", 0, 2)
         workers = _integer(env, "OBSERVATOIRE_WORKERS", os.cpu_count() or 1, 2)
         session_minutes = _integer(env, "OBSERVATOIRE_SESSION_MINUTES", 240, 240)
+        public_url = _public_url(env)
+        oidc = OidcSettings.from_env(env)
+        if oidc and public_url and not oidc.redirect_uri:
+            # the callback at the public address, whatever scheme the proxy is believed for
+            oidc = replace(oidc, redirect_uri=f"{public_url}/gestion/connexion/oidc/retour/")
         return cls(
             home=chosen.expanduser().resolve(),
             batch_size=max(batch, 100),
@@ -263,9 +268,9 @@ class Settings:
             database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
             session_minutes=max(session_minutes, 5),
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
-            oidc=OidcSettings.from_env(env),
+            oidc=oidc,
             trusted_proxies=_addresses(env.get("OBSERVATOIRE_TRUSTED_PROXIES", "")),
-            public_url=_public_url(env),
+            public_url=public_url,
         )
 
     def ensure_home(self) -> None:
