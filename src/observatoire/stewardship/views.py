@@ -21,7 +21,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from observatoire import reports
@@ -102,6 +101,19 @@ def require(*roles: str) -> Callable[[View], View]:
     return decorator
 
 
+def _no_store(view: View) -> View:
+    """The sign-in pages: neither the form nor what a person typed or got back is kept by a
+    browser or a proxy (as every page of the authenticated side, see :func:`require`)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return wrapper
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "stewardship/interdit.html", {
         "why": "Le formulaire a expiré ou ne vient pas de ce site (protection CSRF). "
@@ -149,7 +161,7 @@ def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
     return {"next": next_url, "username": "", "provider": provider.name if provider else ""}
 
 
-@never_cache  # nor the form, nor what a person typed, kept by a browser or a proxy
+@_no_store
 def sign_in(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/``: password sign-in, throttled per username and address; beside
     it, when configured, the link to sign in through the organisation's provider."""
@@ -201,7 +213,7 @@ def _provider_refusal(request: HttpRequest, message: str, status: int,
 
 
 @require_GET
-@never_cache
+@_no_store
 def oidc_start(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/oidc/``: off (404) unless a provider is configured; else sends the
     person to the provider (state, nonce and PKCE kept in the session)."""
@@ -216,7 +228,7 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@never_cache
+@_no_store
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/oidc/retour/``: where the provider sends the person back. Signs in
     the account created here for the provider's e-mail address, or says why not."""
