@@ -138,9 +138,11 @@ def tls_proxy(folder: Path, backend: int) -> Iterator[tuple[str, Path]]:
         yield f"https://127.0.0.1:{port}", cert
 
 
-def _sign_in(base: str, cert: Path, username: str) -> requests.Response:
+def _sign_in(base: str, cert: Path, username: str
+             ) -> tuple[requests.Response, dict[str, Any]]:
     """Sign in as a browser does over HTTPS: the form's token, then the POST with the page's
-    Origin and Referer (what Chromium and Firefox send with a same-origin form)."""
+    Origin and Referer (what Chromium and Firefox send with a same-origin form). The answer,
+    and the cookies the browser then holds, by name."""
     browser = requests.Session()  # verify= on each request: REQUESTS_CA_BUNDLE would win
     page = browser.get(f"{base}/gestion/connexion/", verify=str(cert), timeout=30)
     assert page.status_code == 200
@@ -152,8 +154,7 @@ def _sign_in(base: str, cert: Path, username: str) -> requests.Response:
               "mot_de_passe": PASSWORD, "next": "/gestion/"},
         headers={"Origin": base, "Referer": f"{base}/gestion/connexion/"},
         allow_redirects=False, verify=str(cert), timeout=30)
-    answer.cookies_seen = browser.cookies  # type: ignore[attr-defined]
-    return answer
+    return answer, {c.name: c for c in browser.cookies}
 
 
 #: (the environment of the site behind the proxy, whether the proxy's HTTPS is believed)
@@ -178,10 +179,9 @@ def test_sign_in_through_a_tls_terminating_reverse_proxy(
     with tls_proxy(tmp_path / "nginx", backend) as (base, cert):
         env = {"OBSERVATOIRE_HTTPS": "1", **{k: v.format(base=base) for k, v in variables.items()}}
         with served(home, application_database.url, backend, env):
-            answer = _sign_in(base, cert, "derriere-proxy")
+            answer, cookies = _sign_in(base, cert, "derriere-proxy")
             assert answer.status_code == 302, answer.text[:2000]
             assert answer.headers["Location"] == "/gestion/"
-            cookies = {c.name: c for c in answer.cookies_seen}  # type: ignore[attr-defined]
             assert cookies["sessionid"].secure and cookies["csrftoken"].secure
             hsts = answer.headers.get("Strict-Transport-Security")
             if scheme_believed:
@@ -327,7 +327,7 @@ def test_literals_and_identifiers_come_back_unchanged_from_duckdb() -> None:
 
 # --- Headers: Content Security Policy, Permissions Policy, no-store on the sign-in page ----
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 WATCH_CSP = """window.__refused = [];
 document.addEventListener('securitypolicyviolation', e => window.__refused.push(
@@ -523,8 +523,8 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
         full = client.get("/donnees/marches.json")
         assert full.status_code == 503
         text = full.content.decode()
-        assert "Espace disque insuffisant sur le serveur : ce fichier ne peut pas être " \
-               "préparé pour l&#x27;instant." in text
+        assert "Espace disque insuffisant sur le serveur : votre demande ne peut pas " \
+               "aboutir pour l&#x27;instant." in text
         assert '<header class="site">' in text and str(disk) not in text
         read_only(disk)
         locked = client.get("/donnees/titulaires.csv")

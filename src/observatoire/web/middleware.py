@@ -38,7 +38,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
     "frame-ancestors 'none'",
@@ -83,9 +83,9 @@ class StorageErrorMiddleware:
         LOG.error("%s (%s) — %s", found.message, found.where, request.path)
         full = found.message.startswith("Espace disque insuffisant")
         return render(request, "observatoire/indisponible.html", {
-            "message": ("Espace disque insuffisant sur le serveur : ce fichier ne peut pas être "
-                        "préparé pour l'instant." if full else
-                        "Le serveur ne peut pas écrire dans son dossier de données : ce fichier "
-                        "ne peut pas être préparé pour l'instant."),
+            "message": ("Espace disque insuffisant sur le serveur : votre demande ne peut pas "
+                        "aboutir pour l'instant." if full else
+                        "Le serveur ne peut pas écrire dans son dossier de données : votre "
+                        "demande ne peut pas aboutir pour l'instant."),
             "hint": "Réessayez plus tard ; si cela dure, prévenez l'équipe de l'observatoire.",
         }, status=503)
