@@ -178,6 +178,23 @@ def test_one_build_at_a_time(tmp_path: Path) -> None:
     assert build(settings).build_id == first.build_id + 2
 
 
+def test_a_build_waits_for_a_lock_held_briefly(tmp_path: Path) -> None:
+    """A status report holds the build lock for milliseconds (to see killed builds): a build
+    starting then waits for it instead of reporting another build running."""
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, [DEMO / "decp" / "v2"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, time\n"
+         f"f = open({str(settings.home / 'build.lock')!r}, 'a+')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(0.5)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert build(settings).reconciled
+    finally:
+        holder.communicate()
+
+
 def test_outdated_staging_is_reparsed(tmp_path: Path) -> None:
     """Staging files are derived: a missing one is rebuilt from the landed file."""
     settings = Settings(home=tmp_path / "h")

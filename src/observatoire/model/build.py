@@ -330,6 +330,20 @@ def remove_leftovers(settings: Settings) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def _take(lock: Any, patience: float = 2.0) -> None:
+    """Take the lock, waiting ``patience`` seconds at most: a status report holds it for a
+    few milliseconds (:func:`recognise_interrupted`), a build for minutes."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def build_lock(settings: Settings) -> Iterator[None]:
     """One build at a time per data home. The lock is the kernel's (flock): it ends with the
@@ -337,7 +351,7 @@ def build_lock(settings: Settings) -> Iterator[None]:
     process, for the message to whoever waits."""
     with (settings.home / "build.lock").open("a+") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _take(lock)
         except BlockingIOError as exc:
             lock.seek(0)
             holder = lock.read().strip()
