@@ -560,21 +560,23 @@ def test_the_verifier_passes_a_production_set_up_and_names_each_problem(tmp_path
                   "OBSERVATOIRE_PUBLIC_URL": "https://observatoire.region.fr"}
     code, report = _verify(home, **production)
     assert code == 0 and report["problems"] == 0
+    (names,) = [c for c in report["checks"] if c["subject"] == "Noms acceptés"]
+    assert names["found"] == "127.0.0.1, localhost, testserver, observatoire.region.fr."
     assert _levels(report) == [
         ("Clé secrète", "ok"), ("HTTPS", "ok"), ("Adresse publique", "ok"),
-        ("Mandataire inverse", "ok"), ("Droits des fichiers", "ok"),
+        ("Mandataire inverse", "ok"), ("Noms acceptés", "ok"), ("Droits des fichiers", "ok"),
         ("Mode de débogage", "ok"),
         ("Base applicative", "attention"),  # SQLite: PostgreSQL advised in production
         ("Base applicative", "ok")]
-    # four things wrong at once: each named, exit 1
+    # five things wrong at once: each named, exit 1
     home.chmod(0o755)
     code, report = _verify(home, OBSERVATOIRE_SECRET_KEY="court",  # noqa: S106 - a weak one
-                           OBSERVATOIRE_DEBUG_WEB="1")
-    assert code == 1 and report["problems"] == 4
+                           OBSERVATOIRE_DEBUG_WEB="1", OBSERVATOIRE_ALLOWED_HOSTS="*")
+    assert code == 1 and report["problems"] == 5
     problems = [c for c in report["checks"] if c["level"] == "probleme"]
     assert [c["subject"] for c in problems] == [
-        "Clé secrète", "HTTPS", "Droits des fichiers", "Mode de débogage"]
-    assert problems[2]["hint"] == f"chmod 700 {home}"
+        "Clé secrète", "HTTPS", "Noms acceptés", "Droits des fichiers", "Mode de débogage"]
+    assert problems[3]["hint"] == f"chmod 700 {home}"
     assert problems[0]["found"] == ("OBSERVATOIRE_SECRET_KEY est trop courte ou trop simple "
                                     "(5 caractères, 5 différents).")
 

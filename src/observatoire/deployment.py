@@ -107,6 +107,19 @@ def _permissions(settings: Settings) -> list[Check]:
                   text.split(" Que faire : ")[1]) for text in loose]
 
 
+def _hosts(settings: Settings, env: Mapping[str, str]) -> Check:
+    hosts = [h.strip() for h in env.get("OBSERVATOIRE_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    if "*" in hosts:
+        return Check("Noms acceptés", PROBLEM, "OBSERVATOIRE_ALLOWED_HOSTS contient « * » : le "
+                     "site répond à n'importe quel nom, qu'un tiers peut faire écrire dans les "
+                     "liens qu'il produit.",
+                     "Donnez les noms du site, séparés par des virgules (ou seulement "
+                     "OBSERVATOIRE_PUBLIC_URL).")
+    public = urlsplit(settings.public_url).hostname if settings.public_url else None
+    names = [*hosts, public] if hosts else ["127.0.0.1", "localhost", "testserver", public]
+    return Check("Noms acceptés", OK, ", ".join(n for n in names if n) + ".")
+
+
 def _debug(env: Mapping[str, str]) -> Check:
     if env.get("OBSERVATOIRE_DEBUG_WEB") == "1":
         return Check("Mode de débogage", PROBLEM, "OBSERVATOIRE_DEBUG_WEB=1 : en cas d'erreur, "
@@ -163,5 +176,5 @@ def _migrations(settings: Settings) -> Check:
 
 def check_deployment(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     """Every check, in the order they are shown."""
-    return [_secret_key(settings, env), *_https(settings), *_permissions(settings),
-            _debug(env), *_database(settings)]
+    return [_secret_key(settings, env), *_https(settings), _hosts(settings, env),
+            *_permissions(settings), _debug(env), *_database(settings)]
