@@ -112,19 +112,31 @@ def demo() -> None:
     run(BIN / "observatoire", "serve", "--port", port, env=env)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium: install it when it is missing."""
-    if shutil.which("chromium"):
+def ensure_debian_package(command: str, package: str, why: str) -> None:
+    """Install Debian's ``package`` when ``command`` is missing (as root, with apt-get), or
+    say in French how to install it."""
+    if shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin"):
         return
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-q", env=env)
-        run("apt-get", "install", "-y", "-q", "chromium", env=env)
+        run("apt-get", "install", "-y", "-q", package, env=env)
         return
-    sys.exit(
-        "Les tests dans le navigateur demandent Chromium : installez le paquet « chromium » "
-        "(sudo apt-get install chromium), puis relancez."
-    )
+    sys.exit(f"{why} : installez le paquet « {package} » (sudo apt-get install {package}), "
+             "puis relancez.")
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium: install it when it is missing."""
+    ensure_debian_package("chromium", "chromium", "Les tests dans le navigateur demandent "
+                          "Chromium")
+
+
+def ensure_proxy() -> None:
+    """The deployment tests serve the site behind a real TLS-terminating reverse proxy:
+    Debian's nginx (the light build is enough; the tests start it themselves, on 127.0.0.1)."""
+    ensure_debian_package("nginx", "nginx-light", "Les tests du déploiement derrière un "
+                          "mandataire inverse HTTPS demandent nginx")
 
 
 #: The PostgreSQL server of the development and CI machines (trust authentication); another
@@ -146,6 +158,7 @@ def test() -> None:
     frontend(required=True)
     test_provider()
     ensure_chromium()
+    ensure_proxy()
     paths = [p for p in ("src", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths)
     run(BIN / "mypy")

@@ -123,9 +123,9 @@ def _contrast(a: str, b: str) -> float:
 
 def test_text_colours_have_enough_contrast() -> None:
     """WCAG 2.1 AA (RGAA criterion 3.2): 4.5:1 for text on its background."""
-    css = (BASE / "observatoire" / "base.html").read_text(encoding="utf-8")
+    css = (BASE.parent / "static" / "site.css").read_text(encoding="utf-8")
     colours = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-fA-F]{6})", css))
-    assert colours, "the colour variables of base.html"
+    assert colours, "the colour variables of site.css"
     for name in ("ink", "muted", "accent", "met", "notmet", "track", "none"):
         if name in colours:
             assert _contrast(colours[name], "#ffffff") >= 4.5, name

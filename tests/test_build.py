@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observatoire import reports
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog
@@ -134,7 +135,14 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
     assert proc.returncode == -signal.SIGKILL
     # the warehouse in service is the previous one, whole and readable
     assert _table_contents(settings.warehouse_path) == before
-    # the next build cleans up, records the interruption and succeeds
+    # the catalog still says « running »; the status report (CLI and /gestion/etat/) sees
+    # that no process holds the lock: the build reads interrupted, its files are removed
+    assert Catalog(settings.catalog_path).builds(limit=1)[0]["status"] == "running"
+    last = reports.status(settings)["builds"][0]
+    assert (last["build_id"], last["status"]) == (good.build_id + 1, "failed")
+    assert last["error"] == "interrompue (processus arrêté avant la fin)"
+    assert not list(home.glob("warehouse.build-*"))
+    # the next build records nothing more and succeeds
     again = build(settings)
     assert again.build_id == good.build_id + 2
     builds = Catalog(settings.catalog_path).builds(limit=3)
@@ -144,15 +152,47 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
 
 
 def test_one_build_at_a_time(tmp_path: Path) -> None:
-    import fcntl
-
     settings = Settings(home=tmp_path / "h")
-    settings.ensure_home()
-    with (settings.home / "build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    ingest(settings, [DEMO / "decp" / "v2"])
+    first = build(settings)
+    # another process holds the lock (a real one: flock locks are per open file)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(settings.home / 'build.lock')!r}, 'a+')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write('4242'); f.flush()\n"
+         "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(ObservatoireError) as exc:
             build(settings)
-    assert "déjà en cours" in exc.value.message
+        assert exc.value.message == ("Une construction de l'entrepôt est déjà en cours dans "
+                                     "ce dossier de données (processus 4242).")
+        # while it runs, the status report does not call a running build interrupted
+        Catalog(settings.catalog_path).start_build("2026-01-01T00:00:00+00:00")
+        assert reports.status(settings)["builds"][0]["status"] == "running"
+    finally:
+        holder.kill()
+        holder.communicate()
+    # its process gone, the lock is free: the next status says so, the next build runs
+    assert reports.status(settings)["builds"][0]["status"] == "failed"
+    assert build(settings).build_id == first.build_id + 2
+
+
+def test_a_build_waits_for_a_lock_held_briefly(tmp_path: Path) -> None:
+    """A status report holds the build lock for milliseconds (to see killed builds): a build
+    starting then waits for it instead of reporting another build running."""
+    settings = Settings(home=tmp_path / "h")
+    ingest(settings, [DEMO / "decp" / "v2"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, time\n"
+         f"f = open({str(settings.home / 'build.lock')!r}, 'a+')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(0.5)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert build(settings).reconciled
+    finally:
+        holder.communicate()
 
 
 def test_outdated_staging_is_reparsed(tmp_path: Path) -> None:
@@ -310,3 +350,49 @@ def test_readers_see_the_new_warehouse_after_a_build(tmp_path: Path) -> None:
     before.close()
     after.close()
     assert not list(settings.home.glob(".warehouse-reader-*"))
+
+
+def test_a_data_home_whose_path_holds_quotes_builds_the_same_warehouse(tmp_path: Path) -> None:
+    """The data home's path goes into DuckDB statements (SET temp_directory, the staged files,
+    the reference files, ATTACH of the previous warehouse): quoted, never pasted."""
+    plain = Settings(home=tmp_path / "observatoire")
+    quoted = Settings(home=tmp_path / "l'observatoire \"de\" la région")
+    for settings in (plain, quoted):
+        ingest(settings, [DEMO / "decp" / "v2", DEMO / "ref" / "cpv_2008_fr.csv"])
+        build(settings)
+    # the same tables but for the times of the load log and of the histories
+    contents = [_table_contents(s.warehouse_path) for s in (plain, quoted)]
+    for tables in contents:
+        for timed in ("loads", "quality_history", "indicator_history"):
+            tables.pop(timed)
+    assert contents[0] == contents[1]
+    again = build(quoted)  # the second build attaches the first warehouse, by its path
+    assert again.reconciled
+    assert [b["status"] for b in Catalog(quoted.catalog_path).builds()] == ["succeeded"] * 2
+
+
+@pytest.mark.parametrize("ident", ["marches-pme'", "marches pme", "Marchés-PME", "-pme", "x" * 64])
+def test_an_indicator_id_outside_its_url_pattern_is_refused_at_load(
+    ident: str, tmp_path: Path
+) -> None:
+    """An id holding a quote used to load, then broke the build's SQL; ids are those of the
+    pages' addresses (/indicateurs/<id>/: lower-case letters, digits, hyphens)."""
+    import shutil
+
+    from observatoire.indicators.profile import BUILTIN_DIR, load_profile
+
+    folder = tmp_path / "profil"
+    shutil.copytree(BUILTIN_DIR / "generique", folder)
+    catalogue = folder / "indicators" / "a-acces.toml"
+    text = catalogue.read_text(encoding="utf-8")
+    assert text.count('id = "marches-pme"\n') == 1
+    catalogue.write_text(text.replace('id = "marches-pme"\n', f'id = "{ident}"\n'),
+                         encoding="utf-8")
+    with pytest.raises(ObservatoireError) as refused:
+        load_profile(str(folder))
+    assert refused.value.message == (
+        f"Profil « {folder} » : Identifiant d'indicateur invalide : « {ident} ».")
+    assert "a-acces.toml" in refused.value.where
+    # the unchanged catalogue loads
+    catalogue.write_text(text, encoding="utf-8")
+    assert "marches-pme" in [i.id for i in load_profile(str(folder)).indicators]

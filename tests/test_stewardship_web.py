@@ -234,6 +234,120 @@ def test_sign_in_is_throttled_and_sessions_expire(site: Settings) -> None:
     assert stored.startswith("argon2$")
 
 
+def test_sign_in_is_limited_per_address_across_usernames(site: Settings) -> None:
+    """30 failed password sign-ins from one address within 15 minutes, whatever the names
+    tried, and that address waits (README); other addresses do not."""
+    from observatoire.stewardship.models import SignInFailure
+
+    make_account("par-adresse", "lecteur", password=PASSWORD)
+    SignInFailure.objects.filter(address__in=["192.0.2.50", "192.0.2.51"]).delete()
+    guesser = signed_in(REMOTE_ADDR="192.0.2.50")
+    for n in range(30):  # each name fewer times than the per-name limit (5)
+        wrong = guesser.post("/gestion/connexion/", {"identifiant": f"nom-devine-{n}",
+                                                     "mot_de_passe": "mauvais"})
+        assert wrong.status_code == 401, n
+    refused = guesser.post("/gestion/connexion/", {"identifiant": "par-adresse",
+                                                   "mot_de_passe": PASSWORD})
+    assert refused.status_code == 429
+    assert "depuis cette adresse, tous identifiants confondus" in _text(refused)
+    elsewhere = signed_in(REMOTE_ADDR="192.0.2.51").post(
+        "/gestion/connexion/", {"identifiant": "par-adresse", "mot_de_passe": PASSWORD})
+    assert elsewhere.status_code == 302
+
+
+def test_old_sign_in_failures_are_forgotten(site: Settings) -> None:
+    """Password failures are kept for the 15 minutes they count; the provider's, read by the
+    accounts page, for 30 days. Recording a failure removes what is older."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from observatoire.stewardship.models import SignInFailure
+
+    now = timezone.now()
+    address = "192.0.2.60"
+    SignInFailure.objects.filter(address=address).delete()
+    rows = {
+        "motdepasse-16-minutes": now - timedelta(minutes=16),
+        "motdepasse-14-minutes": now - timedelta(minutes=14),
+        "oidc:16-minutes@region.example": now - timedelta(minutes=16),
+        "oidc:29-jours@region.example": now - timedelta(days=29),
+        "oidc:31-jours@region.example": now - timedelta(days=31),
+    }
+    for username, at in rows.items():
+        SignInFailure.objects.create(username=username, address=address, at=at)
+    signed_in(REMOTE_ADDR=address).post("/gestion/connexion/", {
+        "identifiant": "nouvel-echec", "mot_de_passe": "mauvais"})
+    kept = set(SignInFailure.objects.filter(address=address).values_list("username", flat=True))
+    assert kept == {"motdepasse-14-minutes", "oidc:16-minutes@region.example",
+                    "oidc:29-jours@region.example", "nouvel-echec"}
+
+
+#: user names no account may have: too long for the column (150), a NUL, a space, a quote
+BAD_NAMES = ["a" * 200, "ad\x00min", "jean dupont", "o'neil", "<b>x</b>"]
+
+
+def test_user_names_are_checked_not_failed_on(site: Settings, accounts: dict[str, Any]) -> None:
+    """The sign-in answers 401 to any name (a 500 on PostgreSQL before, for a long name or a
+    NUL); the accounts page refuses such a name with why, and makes none."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.count()
+    client = signed_in(REMOTE_ADDR="192.0.2.70")
+    admin = signed_in(accounts["administrateur"])
+    for name in BAD_NAMES:
+        answer = client.post("/gestion/connexion/", {"identifiant": name,
+                                                     "mot_de_passe": PASSWORD})
+        assert answer.status_code == 401, name
+        assert "Identifiant ou mot de passe incorrect" in _text(answer)
+        refused = admin.post("/gestion/comptes/", {"identifiant": name, "role": "lecteur",
+                                                   "mot_de_passe": PASSWORD})
+        assert refused.status_code == 400, name
+        assert "Identifiant invalide" in _text(refused)
+        assert "De 1 à 150 caractères : lettres, chiffres et . @ + - _" in _text(refused)
+    assert get_user_model().objects.count() == users
+    # Django's own rule otherwise: letters (accented too), digits, . @ + - _ up to 150
+    for name in ("anne.martin@region.fr", "héloïse_2", "b" * 150):
+        made = admin.post("/gestion/comptes/", {"identifiant": name, "role": "lecteur",
+                                                "mot_de_passe": PASSWORD})
+        assert made.status_code == 302, name
+    assert get_user_model().objects.count() == users + 3
+
+
+def test_deactivating_an_account_ends_its_sessions(site: Settings,
+                                                  accounts: dict[str, Any]) -> None:
+    """Its sessions are deleted, not only refused while it is inactive: reactivated, the
+    account does not get back a session opened before (a stolen one, say)."""
+    from django.contrib.sessions.models import Session
+
+    from observatoire.stewardship.models import Account
+
+    make_account("a-desactiver", "lecteur", password=PASSWORD)
+    make_account("reste-actif", "lecteur", password=PASSWORD)
+    browsers = {}
+    for name, address in (("a-desactiver", "192.0.2.80"), ("a-desactiver", "192.0.2.81"),
+                          ("reste-actif", "192.0.2.82")):
+        browser = signed_in(REMOTE_ADDR=address)
+        assert browser.post("/gestion/connexion/", {
+            "identifiant": name, "mot_de_passe": PASSWORD}).status_code == 302
+        assert browser.get("/gestion/corrections/").status_code == 200
+        browsers[address] = browser
+    keys = {a: b.cookies["sessionid"].value for a, b in browsers.items()}
+    account = Account.objects.get(user__username="a-desactiver")
+    admin = signed_in(accounts["administrateur"])
+    for active in ("non", "oui"):
+        admin.post(f"/gestion/comptes/{account.pk}/", {"role": "lecteur", "actif": active})
+    account.user.refresh_from_db()
+    assert account.user.is_active
+    alive = set(Session.objects.filter(session_key__in=keys.values())
+                .values_list("session_key", flat=True))
+    assert alive == {keys["192.0.2.82"]}
+    for address in ("192.0.2.80", "192.0.2.81"):
+        page = browsers[address].get("/gestion/corrections/")
+        assert page.status_code == 302 and page["Location"].startswith("/gestion/connexion/")
+    assert browsers["192.0.2.82"].get("/gestion/corrections/").status_code == 200
+
+
 def test_forms_need_their_csrf_token_and_public_pages_set_no_cookie(
     site: Settings, accounts: dict[str, Any]
 ) -> None:

@@ -16,7 +16,7 @@ from observatoire import __version__, formatting, reports
 from observatoire.cli_egalim import egalim
 from observatoire.config import Settings
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
-from observatoire.errors import ObservatoireError
+from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
@@ -33,6 +33,10 @@ STATUS_FR = {
 }
 RECORD_STATUS_FR = {"kept": "gardés", "duplicate": "doublons fusionnés", "set_aside": "écartés"}
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
+
+
+#: The command's context, for main() to name the data home in its messages.
+_CONTEXT: Context | None = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +56,8 @@ DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
     """Observatoire de l'achat public : collecte, vérifie et publie les données des marchés."""
-    ctx.obj = Context(home, profile)
+    global _CONTEXT
+    ctx.obj = _CONTEXT = Context(home, profile)
 
 
 def _report_outcome(o: IngestOutcome) -> None:
@@ -715,6 +720,36 @@ def migrate_cmd(obj: Context) -> None:
     out.print(f"Base applicative à jour ({len(applied)} migration(s) appliquée(s)).")
 
 
+LEVELS = {"ok": "[green]✔ ok[/]", "attention": "[yellow]! attention[/]",
+          "probleme": "[red]✘ problème[/]"}
+
+
+@cli.command("verifier")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.pass_obj
+def verify_cmd(obj: Context, as_json: bool) -> None:
+    """Vérifie les réglages de sécurité du déploiement (clé secrète, HTTPS, mandataire inverse,
+    droits des fichiers, débogage, base applicative) ; code de sortie 1 s'il y a un problème."""
+    from dataclasses import asdict
+
+    from observatoire.deployment import PROBLEM, check_deployment
+
+    checks = check_deployment(obj.settings, os.environ)
+    problems = sum(c.level == PROBLEM for c in checks)
+    if as_json:
+        _print_json({"problems": problems, "checks": [asdict(c) for c in checks]})
+    else:
+        for c in checks:
+            out.print(f"{LEVELS[c.level]}  [bold]{_e(c.subject)}[/] : {_e(c.found)}")
+            if c.hint:
+                out.print(f"      Que faire : {_e(c.hint)}")
+        out.print(f"\n{problems} problème(s) : " + (
+            "à corriger avant d'ouvrir le site." if problems else "rien ne s'oppose à la mise "
+            "en service."))
+    if problems:
+        sys.exit(1)
+
+
 @cli.group("accounts")
 def accounts_group() -> None:
     """Comptes de la gestion des données (administrateurs, gestionnaires, lecteurs)."""
@@ -783,6 +818,14 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
 cli.add_command(egalim)
 
 
+def _home() -> str:
+    """The data home of the command that ran, as the user named it (or its default)."""
+    try:
+        return str(_CONTEXT.settings.home if _CONTEXT else Settings.from_env().home)
+    except ObservatoireError:
+        return "le dossier de données"
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
@@ -799,6 +842,11 @@ def main() -> None:
         err.print("Interrompu : l'entrepôt en service n'a pas changé.")
         sys.exit(130)
     except Exception as exc:
+        # A full disk or a data home that cannot be written: the user's to fix, said so.
+        storage = storage_error(exc, _home())
+        if storage is not None:
+            err.print(f"[red]Erreur[/] : {_e(str(storage))}")
+            sys.exit(2)
         # A defect of the observatoire itself, not a user mistake: say so plainly; the traceback
         # is for developers (OBSERVATOIRE_DEBUG=1).
         if os.environ.get("OBSERVATOIRE_DEBUG"):

@@ -10,8 +10,9 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from observatoire.errors import ConfigError
 
@@ -142,6 +143,27 @@ def _integer(env: Mapping[str, str], name: str, default: int, example: int) -> i
                           hint=f"Donnez un nombre entier, par exemple {name}={example}.") from exc
 
 
+def _public_url(env: Mapping[str, str]) -> str:
+    """``OBSERVATOIRE_PUBLIC_URL``: the site's address as people type it (scheme, host, port),
+    checked here: it becomes the origin trusted by the CSRF check and an allowed host."""
+    text = env.get("OBSERVATOIRE_PUBLIC_URL", "").strip().rstrip("/")
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or parts.path or parts.query or parts.fragment or parts.username:
+        raise ConfigError(
+            f"« {text} » n'est pas l'adresse publique d'un site.",
+            where="OBSERVATOIRE_PUBLIC_URL",
+            hint="Donnez le protocole et le nom (et le port s'il n'est pas le port habituel), "
+            "sans chemin : par exemple OBSERVATOIRE_PUBLIC_URL=https://observatoire.region.fr.")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 #: A DuckDB memory size: a number and a unit (decimal or binary), as ``SET memory_limit`` takes it.
 MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 
@@ -193,6 +215,10 @@ class Settings:
     #: The site's host, as the legal notice must name it (``OBSERVATOIRE_HOST``: name, address
     #: and telephone of the hosting company); empty = not given.
     host: str = ""
+    #: The site's public address (``OBSERVATOIRE_PUBLIC_URL``, e.g.
+    #: ``https://observatoire.region.fr``): behind a reverse proxy, the origin browsers send
+    #: with forms (trusted by the CSRF check) and a host the site answers to.
+    public_url: str = ""
 
     @property
     def landing_dir(self) -> Path:
@@ -244,6 +270,11 @@ class Settings:
         threads = _integer(env, "OBSERVATOIRE_THREADS", 0, 2)
         workers = _integer(env, "OBSERVATOIRE_WORKERS", os.cpu_count() or 1, 2)
         session_minutes = _integer(env, "OBSERVATOIRE_SESSION_MINUTES", 240, 240)
+        public_url = _public_url(env)
+        oidc = OidcSettings.from_env(env)
+        if oidc and public_url and not oidc.redirect_uri:
+            # the callback at the public address, whatever scheme the proxy is believed for
+            oidc = replace(oidc, redirect_uri=f"{public_url}/gestion/connexion/oidc/retour/")
         return cls(
             home=chosen.expanduser().resolve(),
             batch_size=max(batch, 100),
@@ -254,20 +285,50 @@ class Settings:
             database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
             session_minutes=max(session_minutes, 5),
             https=env.get("OBSERVATOIRE_HTTPS") == "1",
-            oidc=OidcSettings.from_env(env),
+            oidc=oidc,
             trusted_proxies=_addresses(env.get("OBSERVATOIRE_TRUSTED_PROXIES", "")),
             contact=_contact(env.get("OBSERVATOIRE_CONTACT", "").strip()),
             host=env.get("OBSERVATOIRE_HOST", "").strip(),
+            public_url=public_url,
         )
 
     def ensure_home(self) -> None:
-        """Create the data home and its folders, with a clear error if that is impossible."""
+        """Create the data home and its folders, with a clear error if that is impossible.
+        A home created here is its owner's only (0700): it holds the application database
+        (live sessions, password hashes, e-mail addresses) and the secret key."""
         try:
-            for d in (self.home, self.landing_dir, self.staging_dir, self.work_dir):
-                d.mkdir(parents=True, exist_ok=True)
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for d in (self.landing_dir, self.staging_dir, self.work_dir):
+                d.mkdir(exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"Impossible de créer le dossier de données : {exc.strerror}.",
                 where=str(self.home),
                 hint="Choisissez un dossier accessible en écriture (OBSERVATOIRE_HOME ou --home).",
             ) from exc
+
+    def permission_warnings(self) -> list[str]:
+        """What other local users could read in the data home (French, one line each)."""
+        found = []
+        checks = [(self.home, "Le dossier de données", "700"),
+                  (self.application_database_path, "La base applicative (comptes, sessions, "
+                   "mots de passe chiffrés, adresses électroniques)", "600"),
+                  (self.home / "secret_key", "La clé secrète du site", "600")]
+        for path, what, wanted in checks:
+            try:
+                mode = path.stat().st_mode & 0o777
+            except OSError:
+                continue
+            if mode & 0o077:
+                found.append(f"{what} est lisible par d'autres utilisateurs de la machine "
+                             f"(droits {mode:o}) : {path}. Que faire : chmod {wanted} {path}")
+        return found
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty, readable by its owner only (0600), unless it exists: for files
+    that other local users must not read (SQLite takes an empty file as a new database)."""
+    if path.exists():  # nothing to write (its folder may be read-only)
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
+from observatoire.sqlquote import identifier
 
 _OPEN: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
 _LOCK = threading.Lock()
@@ -98,7 +99,7 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table, by name."""
     names = [n for (n,) in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
-    return {name: int(scalar(con, f'SELECT count(*) FROM "{name}"')) for name in names}  # noqa: S608
+    return {name: int(scalar(con, f"SELECT count(*) FROM {identifier(name)}")) for name in names}  # noqa: S608
 
 
 def scope_sql(con: duckdb.DuckDBPyConnection, column: str = "c.buyer_siret") -> str:
@@ -122,6 +123,6 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
     columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
     con.register("insert_rows_arrow", pa.table(columns))
     try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM insert_rows_arrow")  # noqa: S608
+        con.execute(f"INSERT INTO {identifier(table)} SELECT * FROM insert_rows_arrow")  # noqa: S608
     finally:
         con.unregister("insert_rows_arrow")

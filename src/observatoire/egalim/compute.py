@@ -19,6 +19,7 @@ from __future__ import annotations
 import duckdb
 
 from observatoire.egalim.codes import CATEGORIES, FAMILIES, GROUPS, LABEL_VALIDITY, MEAT_AND_FISH
+from observatoire.sqlquote import literal
 
 #: The input table: lines with ``purchase_date``, ``price_ht``, ``family``, ``characteristics``,
 #: ``labels_known``, ``canteen_key`` and ``departement`` (see ``service``).
@@ -26,7 +27,7 @@ LINES = "egalim_lines"
 
 
 def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return literal(value)
 
 
 def counts(code: str) -> str:

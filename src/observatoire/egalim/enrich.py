@@ -30,11 +30,12 @@ import duckdb
 from observatoire.egalim.codes import EGALIM_CHARACTERISTICS
 from observatoire.egalim.decisions import description_key
 from observatoire.egalim.labels import CODE_ORDER
+from observatoire.sqlquote import literal_list
 from observatoire.warehouse import insert_rows
 
 
 def _sql_list(values: tuple[str, ...] | list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::VARCHAR[]"
+    return literal_list(list(values)) + "::VARCHAR[]"
 
 
 _EGALIM = _sql_list(list(EGALIM_CHARACTERISTICS))

@@ -33,6 +33,7 @@ from observatoire.egalim.codes import (
 from observatoire.egalim.labels import CODE_ORDER, normalise_label, resolve_label
 from observatoire.egalim.layouts import Resolved
 from observatoire.egalim.mapping import ColumnMapping
+from observatoire.sqlquote import literal
 
 CURRENT_LOCAL_DEFINITIONS = ("PAT", "COMMUNE", "DEPARTEMENT", "REGION", "KM")
 OLD_LOCAL_DEFINITIONS = ("AUTOUR_SERVICE", "COMMUNE", "DEPARTEMENT", "REGION", "PAT", "AUTRE")
@@ -55,7 +56,7 @@ FAMILY_SCHEMA = pa.schema([("raw", pa.string()), ("code", pa.string()), ("bad", 
 
 def sql_text(value: str) -> str:
     """A SQL string literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
+    return literal(value)
 
 
 def sql_list(values: tuple[str, ...] | list[str]) -> str:

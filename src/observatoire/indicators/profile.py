@@ -450,6 +450,11 @@ def _targets(entries: Any, unit: str, bases: tuple[str, ...], where: str) -> tup
     return tuple(sorted(targets, key=lambda t: t.date))
 
 
+#: An indicator's id: the one its page's address takes (``/indicateurs/<id>/``, web.urls); it
+#: is also written into the build's SQL, so nothing else gets through.
+INDICATOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
 def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     unknown = set(raw) - _INDICATOR_KEYS
     if unknown:
@@ -461,6 +466,11 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     for key in _REQUIRED_KEYS:
         if key not in raw:
             raise _Problem(f"Le champ obligatoire « {key} » manque.", where)
+    ident = _text(raw, "id", where)
+    if not INDICATOR_ID.fullmatch(ident):
+        raise _Problem(f"Identifiant d'indicateur invalide : « {ident} ».", where,
+                       "Minuscules sans accent, chiffres et tirets, comme dans l'adresse de sa "
+                       "page /indicateurs/<id>/ (ex. « marches-pme »).")
     code = _text(raw, "code", where)
     if not re.fullmatch(r"[A-Z][0-9]{2}", code):
         raise _Problem(f"Code de référence invalide : « {code} ».", where, "Exemple : « A01 ».")
@@ -535,7 +545,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
         return _checked(raw[key], key, fields, where, aggregate) if key in raw else None
 
     return Indicator(
-        id=_text(raw, "id", where),
+        id=ident,
         code=code,
         version=int(raw.get("version", 1)),
         valid_from=valid_from,

@@ -26,7 +26,7 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire import __version__
 from observatoire.config import Settings
 from observatoire.egalim import service as egalim_service
-from observatoire.errors import ObservatoireError
+from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import history as indicator_history
 from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.profile import load_profile
@@ -39,6 +39,7 @@ from observatoire.model.reference import build_reference_tables
 from observatoire.quality import history as quality_history
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import findings_sql, rules_rows
+from observatoire.sqlquote import literal, literal_list
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
 from observatoire.stewardship.store import (
@@ -146,8 +147,8 @@ def _steps(
         if not files:
             files = [settings.staging_dir / "empty.parquet"]
             pq.write_table(SCHEMA.empty_table(), files[0])
-        paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-        con.execute(f"CREATE VIEW staged_source AS SELECT * FROM read_parquet([{paths}])")
+        con.execute("CREATE VIEW staged_source AS SELECT * FROM "
+                    f"read_parquet({literal_list(files)})")
 
     # What people decided, read once from the application database: the corrections and the
     # mappings in force (CPV domains here, Egalim articles and labels in the Egalim step).
@@ -298,10 +299,10 @@ def discard(tmp: Path) -> None:
 def connect_for_writing(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection to a warehouse being written, with the configured memory, threads, spill."""
     con = duckdb.connect(str(path))
-    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    con.execute(f"SET memory_limit = {literal(settings.memory_limit)}")
     if settings.threads:
         con.execute(f"SET threads = {int(settings.threads)}")
-    con.execute(f"SET temp_directory = '{settings.work_dir / 'duckdb'}'")
+    con.execute(f"SET temp_directory = {literal(settings.work_dir / 'duckdb')}")
     return con
 
 
@@ -329,22 +330,66 @@ def remove_leftovers(settings: Settings) -> None:
         leftover.unlink(missing_ok=True)
 
 
-@contextmanager
-def build_lock(settings: Settings) -> Iterator[None]:
-    """One build at a time per data home."""
-    with (settings.home / "build.lock").open("w") as lock:
+def _take(lock: Any, patience: float = 2.0) -> None:
+    """Take the lock, waiting ``patience`` seconds at most: a status report holds it for a
+    few milliseconds (:func:`recognise_interrupted`), a build for minutes."""
+    deadline = time.monotonic() + patience
+    while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextmanager
+def build_lock(settings: Settings) -> Iterator[None]:
+    """One build at a time per data home. The lock is the kernel's (flock): it ends with the
+    process that holds it, killed or not, so a lock is never stale; the file names the
+    process, for the message to whoever waits."""
+    with (settings.home / "build.lock").open("a+") as lock:
+        try:
+            _take(lock)
         except BlockingIOError as exc:
+            lock.seek(0)
+            holder = lock.read().strip()
             raise ObservatoireError(
-                "Une construction de l'entrepôt est déjà en cours dans ce dossier de données.",
+                "Une construction de l'entrepôt est déjà en cours dans ce dossier de données"
+                + (f" (processus {holder})." if holder.isdigit() else "."),
                 where=str(settings.home),
                 hint="Attendez qu'elle se termine, puis relancez.",
             ) from exc
         try:
+            lock.truncate(0)
+            lock.write(str(os.getpid()))
+            lock.flush()
             yield
         finally:
+            lock.truncate(0)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def recognise_interrupted(settings: Settings) -> None:
+    """Builds the catalog still shows running while no process holds the build lock were
+    killed: mark them interrupted now, not at the next build (until which they read
+    « en cours »). Checked under the lock, so that a build starting meanwhile is not marked."""
+    if not settings.catalog_path.exists():
+        return
+    try:
+        with (settings.home / "build.lock").open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a build is running
+            try:
+                Catalog(settings.catalog_path).mark_interrupted(_now())
+                remove_leftovers(settings)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError:  # a home this process may only read: shown as the catalog says
+        return
 
 
 def build(settings: Settings, on_step: Callable[[str], None] | None = None) -> BuildSummary:
@@ -411,7 +456,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None) -> BuildSu
     except duckdb.OutOfMemoryException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})
-        raise memory_error(settings) from exc
+        # DuckDB says "out of memory" too when the disk it spills to is full
+        raise (storage_error(exc, settings.home) or memory_error(settings)) from exc
     except BaseException as exc:
         discard(tmp)
         catalog.finish_build(build_id, _now(), "failed", f"{type(exc).__name__}: {exc}", {})

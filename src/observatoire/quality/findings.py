@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from observatoire.quality.rules import RULES, Rule
+from observatoire.sqlquote import literal
 
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
@@ -29,7 +30,7 @@ SUBJECTS = {
 
 
 def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return literal(text)
 
 
 def _finding(rule: Rule, number: int) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from observatoire.sqlquote import literal
 from observatoire.warehouse import insert_rows
 
 #: Key fields of a contract whose presence makes its completeness (as the dashboard shows it).
@@ -117,7 +118,7 @@ def _previous(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
     open finding keys); returns its build id, None when there is none to compare with."""
     if not path.exists():
         return None
-    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS previous (READ_ONLY)")
+    con.execute(f"ATTACH {literal(path)} AS previous (READ_ONLY)")
     try:
         columns = {(t, c) for t, c in con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() "

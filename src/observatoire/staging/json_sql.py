@@ -26,6 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from observatoire.sqlquote import literal
 from observatoire.staging.detect import Detected
 from observatoire.staging.records import SCHEMA, V2_KEYS, normalise, to_batch
 
@@ -92,7 +93,7 @@ RECORD = (
 
 
 def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return literal(text)
 
 
 # A value read as VARCHAR is what Python's text() gives for strings, integers, booleans and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from observatoire.sqlquote import literal
 from observatoire.staging.detect import Detected
 from observatoire.staging.streams import open_bytes
 
@@ -29,11 +30,10 @@ def readable_copy(path: Path, det: Detected, work_dir: Path) -> Path:
 
 def reference_relation(path: Path, det: Detected) -> str:
     """A DuckDB table function call over ``path`` (UTF-8 or Parquet); quoted here."""
-    quoted = str(path).replace("'", "''")
     if det.format.endswith("parquet"):
-        return f"read_parquet('{quoted}')"
-    delim = det.delimiter.replace("'", "''")
+        return f"read_parquet({literal(path)})"
     return (
-        f"read_csv('{quoted}', header=true, all_varchar=true, delim='{delim}', "
+        f"read_csv({literal(path)}, header=true, all_varchar=true, "
+        f"delim={literal(det.delimiter)}, "
         "quote='\"', escape='\"', encoding='utf-8')"
     )

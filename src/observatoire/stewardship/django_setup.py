@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from rich.markup import escape
+
 from observatoire.config import Settings
 
 
@@ -26,6 +28,10 @@ def migrate(settings: Settings, on_note: Callable[[str], None] | None = None) ->
     :mod:`observatoire.stewardship.legacy`), saying so through ``on_note`` (default: the
     error stream, which keeps ``--json`` outputs clean)."""
     settings.ensure_home()
+    from observatoire.console import err
+
+    for warning in settings.permission_warnings():
+        err.print(f"[yellow]Attention[/] : {escape(warning)}")
     django_for(settings)
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
@@ -52,8 +58,6 @@ def migrate(settings: Settings, on_note: Callable[[str], None] | None = None) ->
     note = import_legacy_decisions(settings)
     if note:
         if on_note is None:
-            from observatoire.console import err
-
             err.print(note)
         else:
             on_note(note)

@@ -9,6 +9,7 @@ refused with the other change (``Conflict``); the database's partial unique inde
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from typing import Any
 
@@ -220,6 +221,31 @@ def clean_email(email: str, *, other_than: Any = None) -> str:
     return email
 
 
+#: A user name: 1 to 150 letters, digits and . @ + - _ (Django's own rule, and the length
+#: of its column: a longer name or a NUL character would fail in the database, PostgreSQL's
+#: included, instead of being refused with a reason).
+USERNAME = re.compile(r"[\w.@+-]{1,150}")
+
+
+def valid_username(username: str) -> bool:
+    return USERNAME.fullmatch(username) is not None
+
+
+def clean_username(username: str) -> str:
+    """A new account's user name, checked; else why not, in French."""
+    username = (username or "").strip()
+    if not username:
+        raise StewardshipError("L'identifiant est obligatoire.")
+    if not valid_username(username):
+        shown = username.replace("\x00", "\\0")
+        raise StewardshipError(
+            f"Identifiant invalide : « {shown[:60]}{'…' if len(shown) > 60 else ''} »"
+            + (f" ({len(username)} caractères)." if len(username) > 150 else "."),
+            hint="De 1 à 150 caractères : lettres, chiffres et . @ + - _ (sans espace), "
+            "par exemple « anne.martin ».")
+    return username
+
+
 def create_account(actor: Any, username: str, password: str | None, role: str,
                    scopes: list[str], directorates: dict[str, str] | None = None,
                    email: str = "") -> Account:
@@ -235,8 +261,7 @@ def create_account(actor: Any, username: str, password: str | None, role: str,
         raise StewardshipError(
             "Un gestionnaire de données a besoin d'un périmètre.",
             hint="Ajoutez un périmètre acheteur:SIREN (option --scope, plusieurs possibles).")
-    if not username:
-        raise StewardshipError("L'identifiant est obligatoire.")
+    username = clean_username(username)
     if User.objects.filter(username=username).exists():
         raise StewardshipError(f"Le compte « {username} » existe déjà.")
     email = clean_email(email)
@@ -444,6 +469,18 @@ def record_decision(actor_name: str, kind: str, text: str, value: str, reason: s
     return mapping
 
 
+def end_sessions(user: Any) -> int:
+    """End every session of ``user`` (a deactivated account): Django would refuse them while
+    the account is inactive, but they would come back to life if it were reactivated. Sessions
+    are stored signed, not by user: each live one is read (a few hundred at most)."""
+    from django.contrib.sessions.models import Session
+
+    ended = [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+             if s.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
 def update_account(actor: Any, account: Account, role: str, scopes: list[str],
                    active: bool, directorates: dict[str, str] | None = None,
                    email: str | None = None) -> None:
@@ -480,6 +517,8 @@ def update_account(actor: Any, account: Account, role: str, scopes: list[str],
         account.scopes.all().delete()
         for kind, value in parsed:
             Scope.objects.create(account=account, kind=kind, value=value)
+        if before["active"] and not active:
+            end_sessions(account.user)
         name = account.user.get_username()
         audit(actor, "account_changed", "account", name,
               f"Compte « {name} » modifié : rôle {Role(role).label}, "

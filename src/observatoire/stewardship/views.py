@@ -47,7 +47,15 @@ LOG = logging.getLogger(__name__)
 
 #: Failed sign-ins allowed per username and address within the window, then a lockout.
 MAX_FAILURES = 5
+#: Failed password sign-ins allowed per address within the window, whatever the usernames:
+#: one address trying many names (a list of guessed names) is stopped too. Room is left for
+#: the offices of an organisation that reach the site through one address.
+MAX_ADDRESS_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+#: How long failures through the provider are kept: administrators see on /gestion/comptes/
+#: who the provider vouched for without an account here. Password failures are kept for the
+#: window only: they serve nothing after it.
+PROVIDER_FAILURES_KEPT = timedelta(days=30)
 #: Failed sign-ins through the provider allowed per address within the window (the provider
 #: checks passwords; this bounds what one address can write into the failures table).
 MAX_PROVIDER_FAILURES = 20
@@ -93,6 +101,19 @@ def require(*roles: str) -> Callable[[View], View]:
     return decorator
 
 
+def _no_store(view: View) -> View:
+    """The sign-in pages: neither the form nor what a person typed or got back is kept by a
+    browser or a proxy (as every page of the authenticated side, see :func:`require`)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return wrapper
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "stewardship/interdit.html", {
         "why": "Le formulaire a expiré ou ne vient pas de ce site (protection CSRF). "
@@ -106,11 +127,29 @@ def _address(request: HttpRequest) -> str:
     proxies = _settings().trusted_proxies
     if address not in proxies:
         return address
-    forwarded = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")]
+    forwarded = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
+                 .replace("\x00", "").split(",")]
     for hop in reversed(forwarded):
         if hop and hop not in proxies:
             return hop[:64]
     return address
+
+
+def _failure_key(username: str) -> str:
+    """A name as failures are stored: whatever was typed, cut to the column and without NUL
+    (which PostgreSQL refuses in text)."""
+    return username.replace("\x00", "")[:150]
+
+
+def _record_failure(request: HttpRequest, username: str) -> None:
+    """Count a failed sign-in, and forget those that no limit or page reads any more (the
+    table would otherwise grow with every guess, for ever)."""
+    now = timezone.now()
+    SignInFailure.objects.create(username=_failure_key(username), address=_address(request),
+                                 at=now)
+    SignInFailure.objects.filter(at__lt=now - FAILURE_WINDOW).exclude(
+        username__startswith="oidc:").delete()
+    SignInFailure.objects.filter(at__lt=now - PROVIDER_FAILURES_KEPT).delete()
 
 
 def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
@@ -122,25 +161,36 @@ def _sign_in_context(request: HttpRequest) -> dict[str, Any]:
     return {"next": next_url, "username": "", "provider": provider.name if provider else ""}
 
 
+@_no_store
 def sign_in(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/``: password sign-in, throttled per username and address; beside
     it, when configured, the link to sign in through the organisation's provider."""
     context = _sign_in_context(request)
     if request.method == "POST":
-        username = (request.POST.get("identifiant") or "").strip()[:150]
+        username = (request.POST.get("identifiant") or "").strip()
         password = request.POST.get("mot_de_passe") or ""
         context["username"] = username
         since = timezone.now() - FAILURE_WINDOW
-        failures = SignInFailure.objects.filter(
-            username=username, address=_address(request), at__gte=since).count()
-        if failures >= MAX_FAILURES:
+        recent = SignInFailure.objects.filter(address=_address(request), at__gte=since
+                                              ).exclude(username__startswith="oidc:")
+        minutes = FAILURE_WINDOW.seconds // 60
+        if recent.filter(username=_failure_key(username)).count() >= MAX_FAILURES:
             context["error"] = (
                 "Trop de tentatives de connexion échouées pour cet identifiant depuis cette "
-                f"adresse. Réessayez dans {FAILURE_WINDOW.seconds // 60} minutes.")
+                f"adresse. Réessayez dans {minutes} minutes.")
             return render(request, "stewardship/connexion.html", context, status=429)
-        user = authenticate(request, username=username, password=password)
+        if recent.count() >= MAX_ADDRESS_FAILURES:
+            LOG.warning("sign-in refused: %s failures from %s", MAX_ADDRESS_FAILURES,
+                        _address(request))
+            context["error"] = (
+                "Trop de tentatives de connexion échouées depuis cette adresse, tous "
+                f"identifiants confondus. Réessayez dans {minutes} minutes.")
+            return render(request, "stewardship/connexion.html", context, status=429)
+        # a name no account can have is not looked up (a NUL fails on PostgreSQL)
+        user = authenticate(request, username=username, password=password
+                            ) if services.valid_username(username) else None
         if user is None or permissions.account_of(user) is None:
-            SignInFailure.objects.create(username=username, address=_address(request))
+            _record_failure(request, username)
             context["error"] = "Identifiant ou mot de passe incorrect."
             return render(request, "stewardship/connexion.html", context, status=401)
         SignInFailure.objects.filter(username=username, address=_address(request)).delete()
@@ -156,14 +206,14 @@ def _provider_refusal(request: HttpRequest, message: str, status: int,
     answers no sign-in started here (``count=False``: anyone could send those, and counting
     them would let them lock everyone behind the same address out)."""
     if count:
-        SignInFailure.objects.create(username=f"oidc:{who or '?'}"[:150],
-                                     address=_address(request))
+        _record_failure(request, f"oidc:{who or '?'}")
     context = _sign_in_context(request)
     context["error"] = message
     return render(request, "stewardship/connexion.html", context, status=status)
 
 
 @require_GET
+@_no_store
 def oidc_start(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/oidc/``: off (404) unless a provider is configured; else sends the
     person to the provider (state, nonce and PKCE kept in the session)."""
@@ -178,6 +228,7 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_no_store
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """``/gestion/connexion/oidc/retour/``: where the provider sends the person back. Signs in
     the account created here for the provider's e-mail address, or says why not."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from observatoire.config import Settings
+from observatoire.config import Settings, create_private_file
 from observatoire.stewardship.database import django_database
 
 OBSERVATOIRE = Settings.from_env()
@@ -21,9 +22,8 @@ def _secret_key(home: Path) -> str:
         return os.environ["OBSERVATOIRE_SECRET_KEY"]
     path = home / "secret_key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
-        path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -31,6 +31,20 @@ SECRET_KEY = _secret_key(OBSERVATOIRE.home)
 DEBUG = os.environ.get("OBSERVATOIRE_DEBUG_WEB") == "1"
 _HOSTS = os.environ.get("OBSERVATOIRE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 ALLOWED_HOSTS = [h.strip() for h in _HOSTS.split(",") if h.strip()]
+# Behind a reverse proxy (the production set-up): the public address is a host the site
+# answers to and the origin browsers send with its forms (Origin: https://…), which the CSRF
+# check must trust even when the proxy's scheme is not (OBSERVATOIRE_PUBLIC_URL).
+if OBSERVATOIRE.public_url:
+    ALLOWED_HOSTS.append(urlsplit(OBSERVATOIRE.public_url).hostname or "")
+CSRF_TRUSTED_ORIGINS = [OBSERVATOIRE.public_url] if OBSERVATOIRE.public_url else []
+# The scheme the proxy forwards (X-Forwarded-Proto) is believed only from the addresses of
+# OBSERVATOIRE_TRUSTED_PROXIES: web.middleware.TrustedProxyMiddleware drops it from anyone else.
+OBSERVATOIRE_TRUSTED_PROXIES = OBSERVATOIRE.trusted_proxies
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS on every response that came over HTTPS (Django sends it on secure requests only):
+# browsers then refuse plain HTTP to the site for a year. Not for subdomains: the
+# organisation's other sites are not ours to decide.
+SECURE_HSTS_SECONDS = 365 * 24 * 3600
 ROOT_URLCONF = "observatoire.web.urls"
 WSGI_APPLICATION = "observatoire.web.wsgi.application"
 INSTALLED_APPS = [
@@ -45,13 +59,16 @@ INSTALLED_APPS = [
 # touch the session or a CSRF token, so they set no cookie and stay cacheable for everyone
 # (views.cached_by_warehouse). The authenticated side lives under /gestion/.
 MIDDLEWARE = [
+    "observatoire.web.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "observatoire.web.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "observatoire.web.middleware.StorageErrorMiddleware",
 ]
 TEMPLATES = [
     {
@@ -70,6 +87,10 @@ TEMPLATES = [
 # The application database (accounts, corrections, audit trail): SQLite in the data home by
 # default, PostgreSQL in production (OBSERVATOIRE_DATABASE_URL).
 DATABASES = {"default": django_database(OBSERVATOIRE.application_database_url)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # SQLite would create it readable by everyone (0644): it holds live sessions, password
+    # hashes and e-mail addresses (its journal files take its permissions).
+    create_private_file(Path(DATABASES["default"]["NAME"]))
 # Passwords: Argon2id (argon2-cffi), PBKDF2 accepted for hashes made before.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
