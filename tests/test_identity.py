@@ -26,7 +26,8 @@ from .conftest import DEMO
 FIXTURES = Path(__file__).parent / "fixtures" / "identity"
 REF = DEMO / "ref"
 REFERENCES = [REF / "cpv_2008_fr.csv", REF / "code_officiel_geographique_communes.parquet",
-              REF / "sirene_categorieEntreprise_titulaires_decp_2022.csv"]
+              REF / "sirene_categorieEntreprise_titulaires_decp_2022.csv",
+              REF / "sirene_etablissements_titulaires_decp_2022.csv"]
 LOTS_JSON = "dematis_reused_ids.json"
 PLACEHOLDERS_JSON = "dematis_placeholder_ids.json"
 ROWS_CSV = "decpinfo_lots_versions.csv"
@@ -255,3 +256,34 @@ def test_holder_published_by_its_siren_gets_its_category(wh: Home) -> None:
     assert wh.rows("SELECT siren, category FROM suppliers WHERE holder_id = '796820173'") == [
         {"siren": "796820173", "category": "PME"}]
     assert wh.contracts("217100478000152024T00012")[0]["holder_categories"] == ["PME"]
+
+
+# --- the holder's place as a consolidated file publishes it ------------------------------------
+
+
+def test_holder_place_published_by_the_consolidated_file(wh: Home) -> None:
+    """Holder 50093123300026 (uid 690802053000232024TVX24LO) is not in the SIRENE extract: its
+    département and région are those of its row, said to come from the publication. Holder
+    33832262100024 is: its place stays SIRENE's (its commune in the COG)."""
+    with (REF / "sirene_etablissements_titulaires_decp_2022.csv").open(
+            encoding="utf-8", newline="") as fh:
+        communes = {r["siret"]: r["codeCommuneEtablissement"] for r in csv.DictReader(fh)}
+    assert "50093123300026" not in communes
+    row = next(r for r in _rows("690802053000232024TVX24LO")
+               if r["titulaire_id"] == "50093123300026")
+    assert wh.rows("""SELECT departement_code, region_code, location_source FROM suppliers
+                      WHERE holder_id = '50093123300026'""") == [
+        {"departement_code": row["titulaire_departement_code"],
+         "region_code": row["titulaire_region_code"], "location_source": "publication"}]
+    with (REF / "code_officiel_geographique_communes.csv").open(
+            encoding="utf-8", newline="") as fh:
+        cog = {r["commune_code"]: r for r in csv.DictReader(fh)}
+    commune = cog[communes["33832262100024"]]
+    assert wh.rows("""SELECT departement_code, region_code, location_source FROM suppliers
+                      WHERE holder_id = '33832262100024'""") == [
+        {"departement_code": commune["departement_code"],
+         "region_code": commune["region_code"], "location_source": "sirene"}]
+    # a row without a place, a holder SIRENE does not place: unknown, not guessed
+    assert wh.rows("""SELECT departement_code, location_source FROM suppliers
+                      WHERE holder_id = '796820173'""") == [
+        {"departement_code": None, "location_source": None}]

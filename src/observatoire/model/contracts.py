@@ -556,6 +556,39 @@ best_name AS (
     SELECT supplier_key, arg_max(holder_name, (n, holder_name)) AS name
     FROM names GROUP BY supplier_key
 ),
+-- The holder's département and région as consolidated CSV rows publish them (one holder a
+-- row), for the holders SIRENE does not place: the most frequent published pair, ties broken
+-- by the codes. A département unknown to the COG is dropped (when the COG is loaded); a région
+-- missing is the département's.
+published_places AS (
+    SELECT supplier_key,
+        arg_max(departement_code, (n, departement_code, region_code)) AS departement_code,
+        arg_max(region_code, (n, departement_code, region_code)) AS region_code
+    FROM (
+        SELECT CASE WHEN rh.holder_id IS NOT NULL
+                    THEN COALESCE(rh.id_type, 'INCONNU') || ':' || rh.holder_id
+                    WHEN rh.holder_name IS NOT NULL THEN 'NOM:' || upper(trim(rh.holder_name))
+               END AS supplier_key,
+            NULLIF(upper(trim(r.raw_holder_departement)), '') AS departement_code,
+            NULLIF(trim(r.raw_holder_region), '') AS region_code, count(*) AS n
+        FROM records r JOIN record_holders rh ON rh.record_key = r.record_key
+        WHERE (r.raw_holder_departement IS NOT NULL OR r.raw_holder_region IS NOT NULL)
+          AND r.record_key IN (SELECT record_key FROM record_rank_work)
+        GROUP BY ALL)
+    WHERE supplier_key IS NOT NULL AND (departement_code IS NOT NULL OR region_code IS NOT NULL)
+    GROUP BY supplier_key
+),
+published AS (
+    SELECT p.supplier_key,
+        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
+             THEN p.departement_code END AS departement_code,
+        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
+                           OR rg.region_code IS NOT NULL THEN p.region_code END,
+                 d.region_code) AS region_code
+    FROM published_places p
+    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
+    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
+),
 h AS (
     SELECT ch.supplier_key, arg_min(ch.id_type, (ch.uid, ch.version)) AS id_type,
         arg_min(ch.holder_id, (ch.uid, ch.version)) AS holder_id, any_value(bn.name) AS name,
@@ -573,7 +606,14 @@ SELECT h.supplier_key, h.id_type, h.holder_id,
     h.name,
     CASE WHEN h.id_type = 'SIRET' THEN COALESCE(sc.valid, false) END AS siret_is_valid,
     cat.category, e.postal_code, e.commune_code, e.naf_code,
-    com.commune_name, com.departement_code, com.region_code,
+    com.commune_name,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL
+         THEN com.departement_code ELSE pub.departement_code END AS departement_code,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL
+         THEN com.region_code ELSE pub.region_code END AS region_code,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL THEN 'sirene'
+         WHEN pub.departement_code IS NOT NULL OR pub.region_code IS NOT NULL THEN 'publication'
+    END AS location_source,
     h.contract_count
 FROM h
 LEFT JOIN siret_checks sc ON sc.siret = h.holder_id
@@ -584,6 +624,7 @@ LEFT JOIN ref_sirene_categories cat ON cat.siren = CASE
     WHEN h.id_type IS NULL AND regexp_full_match(h.holder_id, '\d{9}') THEN h.holder_id END
 LEFT JOIN ref_sirene_establishments e ON h.id_type = 'SIRET' AND e.siret = h.holder_id
 LEFT JOIN ref_communes com ON com.commune_code = e.commune_code
+LEFT JOIN published pub ON pub.supplier_key = h.supplier_key
 ORDER BY h.supplier_key
 """
 

@@ -44,6 +44,8 @@ RAW_FIELDS = {
     "raw_start_date": "dateDebutExecution",
     "raw_subsidy": "montantSubventionPublique",
     "raw_version": "modification_id (consolidated CSV)",
+    "raw_holder_departement": "titulaire_departement_code (consolidated CSV)",
+    "raw_holder_region": "titulaire_region_code (consolidated CSV)",
     "raw_techniques": "techniques.technique[]",
     "raw_execution_modes": "modalitesExecution.modaliteExecution[]",
     "raw_price_types": "typesPrix.typePrix[]",
@@ -241,8 +243,12 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "commune_code": "Establishment INSEE commune code (SIRENE).",
             "naf_code": "Main activity (NAF).",
             "commune_name": "Commune (COG).",
-            "departement_code": "Département (COG).",
-            "region_code": "Région (COG).",
+            "departement_code": "Département: of the SIRENE establishment's commune (COG), "
+            "else as consolidated CSV rows publish it for the holder (see `location_source`).",
+            "region_code": "Région, from the same source as the département.",
+            "location_source": "Where département and région come from: `sirene` (the "
+            "establishment's commune), `publication` (the holder's place published by a "
+            "consolidated CSV, most frequent value), NULL when unknown.",
             "contract_count": "Contracts held.",
         },
     ),
