@@ -157,7 +157,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "modification_object": "objetModification (2019).",
             "notification_date": "Notification (or signature) date of the version.",
             "publication_date": "Publication date of the version.",
-            "amount": "Amount set by this version (NULL if it does not change it).",
+            "amount": "Amount published by this version (NULL if it does not change it): the "
+            "new total, or a delta (see `amount_reading`).",
             "amount_raw": "The amount as written.",
             "duration_months": "Duration set by this version.",
             "duration_raw": "As written.",
