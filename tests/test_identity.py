@@ -224,6 +224,30 @@ def test_rows_of_other_holders_and_amounts_are_other_contracts(wh: Home) -> None
     assert sum(c["modification_count"] for c in got) == 0
 
 
+def test_rows_are_versions_only_when_they_say_so(tmp_path: Path) -> None:
+    """A file with the modification_id column: rows are versions when their id is not 0
+    (759200751001302023100502N0: ids 1 to 4, four versions); two rows of another date with id 0
+    (21780586000012202409A: 2024-08-01 and 2024-12-31, same holder and amount) are the same
+    contract published twice, not an invented modification: the earliest is kept, the other
+    date is said."""
+    home = _built(tmp_path / "home", [FIXTURES / "decpinfo_modification_id.csv",
+                                      REF / "cpv_2008_fr.csv"])
+    try:
+        got = home.contracts("759200751001302023100502N0")
+        assert [(c["amount_initial"], c["amount"], c["holder_count"], c["modification_count"])
+                for c in got] == [(74801.45, 78937.45, 2, 4)]
+        got = home.contracts("21780586000012202409A")
+        assert [(str(c["notification_date"]), c["amount"], c["modification_count"],
+                 c["record_count"]) for c in got] == [("2024-08-01", 61066.0, 0, 2)]
+        assert home.rows("""SELECT rule_id, raw_value FROM findings
+            WHERE uid = '21780586000012202409A' ORDER BY rule_id""") == [
+            {"rule_id": "DUPLICATE_CONFLICT",
+             "raw_value": "notification 2024-12-31 ≠ 2024-08-01 retenue"},
+            {"rule_id": "DUPLICATE_IN_SOURCE", "raw_value": "21780586000012202409A"}]
+    finally:
+        home.con.close()
+
+
 # --- amendment amounts that are deltas ------------------------------------------------------------
 
 

@@ -135,8 +135,11 @@ SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
         PARTITION BY r.uid
         -- The primary record of a contract: a native DECP publication rather than a row of a
         -- consolidated CSV; the most recent publication; for CSV rows (one per version), the
-        -- initial version; then the most complete; then the first loaded.
+        -- initial version (not a row that says it is a modification, then the earliest); then
+        -- the most complete; then the first loaded.
         ORDER BY r.source_format = 'decp-tabular-csv', r.publication_date DESC NULLS LAST,
+            CASE WHEN r.source_format = 'decp-tabular-csv'
+                 THEN NULLIF(NULLIF(trim(r.raw_version), ''), '0') IS NOT NULL END NULLS LAST,
             CASE WHEN r.source_format = 'decp-tabular-csv' THEN r.notification_date END NULLS LAST,
             (CAST(r.amount IS NOT NULL AS INTEGER) + CAST(r.cpv IS NOT NULL AS INTEGER)
              + CAST(r.procedure IS NOT NULL AS INTEGER) + CAST(r.duration_months IS NOT NULL AS INTEGER)
