@@ -387,7 +387,8 @@ def test_buyer_page_maps_the_holders_communes_of_the_territory(
         """SELECT c.buyer_siret, s.commune_code, min(s.commune_name), count(DISTINCT c.uid) AS n
            FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
            JOIN suppliers s ON s.supplier_key = h.supplier_key
-           WHERE s.region_code = '53' GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 1""")[0]
+           WHERE s.region_code = '53' AND s.commune_code IS NOT NULL
+           GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 1""")[0]
     page = _text(client.get(f"/acheteurs/{siret}/"))  # type: ignore[attr-defined]
     assert "Marchés par commune des titulaires (Bretagne)" in page
     assert f"<td>{escape(name)} ({commune})</td><td class=\"num\">{contracts}</td>" in page
