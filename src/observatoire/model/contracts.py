@@ -51,7 +51,7 @@ candidates AS MATERIALIZED (
         regexp_full_match(lower(strip_accents(e.id)), '{placeholder}') AS placeholder_id
     FROM eligible e JOIN records r ON r.record_key = e.record_key
     WHERE e.uid IN (SELECT uid FROM eligible GROUP BY uid HAVING count(*) > 1)
-       OR (length(e.id) <= 12 AND regexp_full_match(lower(strip_accents(e.id)), '{placeholder}'))
+       OR (length(e.id) <= 16 AND regexp_full_match(lower(strip_accents(e.id)), '{placeholder}'))
 ),
 holders AS MATERIALIZED (
     SELECT c.record_key, c.uid, c.file_hash, c.notification_date, c.amount, c.consolidated,

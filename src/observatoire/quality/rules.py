@@ -994,7 +994,10 @@ RULES: list[Rule] = [
 # --- what one contract is: reused and placeholder ids, amendment amounts -----------------------
 #: Ids that identify nothing (cleaned id, lower case, accents removed): records carrying one are
 #: never merged on it (see model.contracts.IDENTITY).
-PLACEHOLDER_ID = "0+|1|x+|[-_]+|sans_?objet|s_o|neant|aucun|inconnu|nc|nd|na|n_a|null|none"
+PLACEHOLDER_ID = (
+    "0+|1|x+|[-_]+|sans_?objet|s_o|neant|aucun|inconnu|n_?[acd]_?|null|none"
+    "|non_(renseigne|communique)"
+)
 #: A modification whose amount would cut the amount in force by more than this share is read as a
 #: delta (model.contracts.CONTRACT_VERSIONS).
 DELTA_CUT = 0.8
