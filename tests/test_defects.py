@@ -930,16 +930,18 @@ def test_modifications_applied_in_date_order(wh: Warehouse) -> None:
 
 def test_v2_modification_on_the_notification_day(wh: Warehouse) -> None:
     """#24: a 2024-format modification (wrapped in {"modification": ...}) notified the day of the
-    contract, montant 50.0, new holder 79368308700019 (Maximilien « test avenant »): flagged;
-    applied as published."""
+    contract, montant 50.0, new holder 79368308700019 (Maximilien « test avenant »): flagged.
+    As a new total, 50 would cut 52,122 by 99.9 % (more than 80 %): it is read as a delta,
+    52,122 + 50 = 52,172."""
     uid = MEGALIS_BUYER + "2024SD01"
     assert wh.findings("modification_same_day_v2.json", 1) == {
-        ("MODIFICATION_SAME_DAY", "modifications", "2024-05-30", None)
+        ("MODIFICATION_SAME_DAY", "modifications", "2024-05-30", None),
+        ("MODIFICATION_AMOUNT_AS_DELTA", "modifications.montant", "50.0", "52172.0"),
     }
     c = wh.contract(uid)
     assert (c["amount_initial"], c["amount"], c["modification_count"], c["holder_count"]) == (
         52122.0,
-        50.0,
+        52122.0 + 50.0,
         1,
         1,
     )

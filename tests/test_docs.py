@@ -33,5 +33,5 @@ def test_rules_are_complete() -> None:
     for rule in RULES:
         assert rule.severity in SEVERITIES
         assert rule.title and rule.explanation and rule.hint, rule.id
-        assert rule.over in {"record", "holder", "version", "subcontract", "duplicate"}
+        assert rule.over in {"record", "holder", "version", "subcontract", "duplicate", "identity"}
     assert len({(r.id, r.field) for r in RULES}) == len(RULES)

@@ -456,3 +456,38 @@ def test_a_warehouse_of_another_schema_version_is_refused_clearly(tmp_path: Path
     with pytest.raises(WarehouseMissing, match="version antérieure") as raised:
         open_warehouse(settings)
     assert "observatoire build" in raised.value.hint
+
+
+def test_dematis_ids_reused_for_several_contracts(demo_warehouse: Warehouse) -> None:
+    """The documented rule, recomputed on the whole Dematis file with the standard library: the
+    records of one (buyer, id) are several contracts when they name different holders, or when
+    one publication day carries different (holders, amount, CPV); each distinct signature is
+    then a contract. No Dematis record is set aside."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for record in _v1_records("e-marchespublics.json"):
+        groups.setdefault((_party_id(record) or "", record.get("id") or ""), []).append(record)
+
+    def holders(record: dict) -> tuple[str, ...]:
+        return tuple(sorted({t["id"] for t in record.get("titulaires") or []}))
+
+    def signature(record: dict) -> tuple:
+        return (holders(record), float(record["montant"]), record.get("codeCPV"))
+
+    reused = {}
+    for (buyer, id_), records in groups.items():
+        holder_sets = {holders(r) for r in records if holders(r)}
+        days: dict[str | None, set] = {}
+        for r in records:
+            days.setdefault(r.get("datePublicationDonnees"), set()).add(signature(r))
+        if len(holder_sets) > 1 or any(len(s) > 1 for s in days.values()):
+            reused[buyer + id_] = len({signature(r) for r in records})
+    assert len(reused) == 8
+    got = demo_warehouse.rows(
+        """SELECT consultation_uid, count(DISTINCT uid) FROM source_records
+           WHERE file_name = 'e-marchespublics.json' AND uid <> consultation_uid GROUP BY 1""")
+    assert dict(got) == reused
+    # every other key is one contract with its published uid
+    assert demo_warehouse.value(
+        """SELECT count(DISTINCT uid) FROM source_records
+           WHERE file_name = 'e-marchespublics.json' AND uid = consultation_uid""") == (
+        len(groups) - len(reused))

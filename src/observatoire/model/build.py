@@ -57,6 +57,7 @@ from observatoire.warehouse import SCHEMA_VERSION, insert_rows, scalar, table_co
 WORK_TABLES = [
     "records",
     "record_flags_work",
+    "record_identity_work",
     "record_rank_work",
     "set_aside_work",
     "duplicates_work",
@@ -193,6 +194,8 @@ def _steps(
 
     def model(con: duckdb.DuckDBPyConnection) -> None:
         for sql in (
+            contracts.IDENTITY,
+            *contracts.IDENTITY_APPLIED,
             contracts.RANK,
             contracts.DUPLICATES,
             contracts.SOURCE_RECORDS,
@@ -210,7 +213,8 @@ def _steps(
             con.execute(sql)
 
     def model_findings(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(findings_sql("findings_model_work", {"version", "subcontract", "duplicate"}))
+        con.execute(findings_sql("findings_model_work",
+                                 {"identity", "version", "subcontract", "duplicate"}))
         # A finding's id is a digest of what it says (record, rule, field, values): the same
         # finding keeps its id from one build to the next, and no global sort is needed. The
         # provenance comes from records (source_records copies it from there: one join, not two).

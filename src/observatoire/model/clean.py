@@ -23,8 +23,9 @@ CREATE OR REPLACE MACRO to_bool(x) AS
     CASE lower(trim(x)) WHEN 'true' THEN true WHEN 'oui' THEN true WHEN '1' THEN true
         WHEN 'false' THEN false WHEN 'non' THEN false WHEN '0' THEN false END;
 CREATE OR REPLACE MACRO siret_text(x) AS regexp_replace(x, '\s', '', 'g');
--- The contract's uid from raw values (the same expression as `id`, `buyer_siret` and `uid` of
--- RECORDS, which a test checks): corrections are attached to it.
+-- The contract's published uid from raw values (the same expression as `id`, `buyer_siret`
+-- and `uid` of RECORDS, which a test checks against `consultation_uid`): corrections are
+-- attached to it. Lots of a reused id get a suffixed uid later (model.contracts.IDENTITY).
 CREATE OR REPLACE MACRO contract_uid(raw_id, raw_buyer_id) AS
     CASE WHEN NULLIF(regexp_replace(trim(raw_id), '[ ,./\\]', '_', 'g'), '') IS NOT NULL
               AND regexp_full_match(NULLIF(siret_text(raw_buyer_id), ''), '\d{14}')

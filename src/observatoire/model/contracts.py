@@ -4,7 +4,7 @@ Runs after :mod:`observatoire.model.clean`. Tables created here that end with ``
 intermediate and dropped at the end of the build; the others are the documented warehouse.
 """
 
-from observatoire.quality.rules import BUDGET_LABEL, MOJIBAKE
+from observatoire.quality.rules import BUDGET_LABEL, DELTA_CUT, MOJIBAKE, PLACEHOLDER_ID
 
 RECORD_FLAGS = r"""
 CREATE TEMP TABLE record_flags_work AS
@@ -24,6 +24,99 @@ SELECT DISTINCT siret FROM (
 ) WHERE regexp_full_match(siret, '\d{14}') ORDER BY siret
 """
 
+#: What one contract is. Records of one published uid (buyer SIRET + id) are one contract,
+#: except when the id was reused for several contracts (the lots of a consultation) or is a
+#: placeholder. Then each contract's uid is the published uid, "~" and the first 8 hex digits of
+#: the MD5 of its lot signature (see docs/architecture.md, "Identity and merging"):
+#: - a native record's signature is its sorted holder ids, amount and CPV; the id was reused
+#:   when the records name different holders, or when one file published it several times on
+#:   one day with different signatures (the same contract published again later, with a
+#:   corrected amount, stays one contract);
+#: - a consolidated CSV row's signature is its CPV, procedure and offers received, which a
+#:   contract's co-holder and version rows repeat and its lots do not, and the holders of the
+#:   rows of its date and amount (its co-holders: a lot has its own, versions repeat them);
+#: - a placeholder id (0, 1, "sans objet"…) merges nothing: the signature adds the notification
+#:   date and the object, so that only the same contract published twice merges.
+#: Every other record keeps its published uid. Only the records that change are listed here.
+IDENTITY = r"""
+CREATE TEMP TABLE record_identity_work AS
+WITH eligible AS (
+    SELECT r.record_key, r.uid, r.id FROM records r
+    WHERE r.uid IS NOT NULL AND r.record_key NOT IN (SELECT record_key FROM set_aside_work)
+),
+candidates AS MATERIALIZED (
+    SELECT e.record_key, e.uid, r.file_hash, r.publication_date, r.notification_date, r.amount,
+        r.cpv, r.procedure, r.offers_received, r.raw_object,
+        r.source_format = 'decp-tabular-csv' AS consolidated,
+        regexp_full_match(lower(strip_accents(e.id)), '{placeholder}') AS placeholder_id
+    FROM eligible e JOIN records r ON r.record_key = e.record_key
+    WHERE e.uid IN (SELECT uid FROM eligible GROUP BY uid HAVING count(*) > 1)
+       OR (length(e.id) <= 16 AND regexp_full_match(lower(strip_accents(e.id)), '{placeholder}'))
+),
+holders AS MATERIALIZED (
+    SELECT c.record_key, c.uid, c.file_hash, c.notification_date, c.amount, c.consolidated,
+        h.holder_id
+    FROM candidates c JOIN record_holders h ON h.record_key = c.record_key
+    WHERE h.holder_id IS NOT NULL
+),
+-- a native record's holders
+holder_sets AS (
+    SELECT record_key, array_to_string(list_sort(list_distinct(list(holder_id))), ',') AS ids
+    FROM holders WHERE NOT consolidated GROUP BY record_key
+),
+-- a consolidated row's contract holders: those of the rows of its date and amount (co-holders)
+coholder_sets AS (
+    SELECT uid, file_hash, notification_date, amount,
+        array_to_string(list_sort(list_distinct(list(holder_id))), ',') AS ids
+    FROM holders WHERE consolidated GROUP BY ALL
+),
+keyed AS (
+    SELECT c.*, h.ids,
+        CASE WHEN c.consolidated
+             THEN concat_ws('|', 'ligne', COALESCE(c.cpv, '∅'), COALESCE(c.procedure, '∅'),
+                            COALESCE(CAST(c.offers_received AS VARCHAR), '∅'),
+                            COALESCE(ch.ids, '∅'))
+             ELSE concat_ws('|', 'marche', COALESCE(h.ids, '∅'),
+                            COALESCE(CAST(c.amount AS VARCHAR), '∅'), COALESCE(c.cpv, '∅'))
+        END || CASE WHEN c.placeholder_id
+                    THEN '|' || COALESCE(CAST(c.notification_date AS VARCHAR), '∅') || '|'
+                         || COALESCE(trim(c.raw_object), '∅') ELSE '' END AS lot_key
+    FROM candidates c
+    LEFT JOIN holder_sets h ON h.record_key = c.record_key
+    LEFT JOIN coholder_sets ch ON c.consolidated AND ch.uid = c.uid
+        AND ch.file_hash = c.file_hash
+        AND ch.notification_date IS NOT DISTINCT FROM c.notification_date
+        AND ch.amount IS NOT DISTINCT FROM c.amount
+),
+batches AS (
+    -- one file publishing one id several times on one day with different signatures
+    SELECT uid, max(n) AS signatures FROM (
+        SELECT uid, count(DISTINCT lot_key) AS n FROM keyed WHERE NOT consolidated
+        GROUP BY uid, file_hash, publication_date)
+    GROUP BY uid
+),
+groups AS (
+    SELECT uid, bool_or(placeholder_id) AS placeholder_id, count(DISTINCT lot_key) AS lots,
+        count(DISTINCT lot_key) FILTER (WHERE consolidated) AS row_signatures,
+        count(DISTINCT ids) FILTER (WHERE NOT consolidated) AS holder_sets
+    FROM keyed GROUP BY uid
+)
+SELECT k.record_key, k.uid AS published_uid, k.uid || '~' || left(md5(k.lot_key), 8) AS uid,
+    CASE WHEN g.placeholder_id THEN 'placeholder_id' ELSE 'reused_id' END AS reason,
+    g.lots AS lot_count
+FROM keyed k JOIN groups g ON g.uid = k.uid LEFT JOIN batches b ON b.uid = k.uid
+WHERE g.placeholder_id OR g.row_signatures > 1 OR g.holder_sets > 1
+    OR COALESCE(b.signatures, 0) > 1
+""".replace("{placeholder}", PLACEHOLDER_ID)
+
+#: The records of lots and placeholder ids take their contract's uid (a few rows).
+IDENTITY_APPLIED = [
+    """UPDATE records SET uid = i.uid FROM record_identity_work i
+       WHERE records.record_key = i.record_key""",
+    """UPDATE findings_records_work SET uid = i.uid FROM record_identity_work i
+       WHERE findings_records_work.record_key = i.record_key""",
+]
+
 RANK = r"""
 CREATE TEMP TABLE record_rank_work AS
 WITH eligible AS (
@@ -42,8 +135,11 @@ SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
         PARTITION BY r.uid
         -- The primary record of a contract: a native DECP publication rather than a row of a
         -- consolidated CSV; the most recent publication; for CSV rows (one per version), the
-        -- initial version; then the most complete; then the first loaded.
+        -- initial version (not a row that says it is a modification, then the earliest); then
+        -- the most complete; then the first loaded.
         ORDER BY r.source_format = 'decp-tabular-csv', r.publication_date DESC NULLS LAST,
+            CASE WHEN r.source_format = 'decp-tabular-csv'
+                 THEN NULLIF(NULLIF(trim(r.raw_version), ''), '0') IS NOT NULL END NULLS LAST,
             CASE WHEN r.source_format = 'decp-tabular-csv' THEN r.notification_date END NULLS LAST,
             (CAST(r.amount IS NOT NULL AS INTEGER) + CAST(r.cpv IS NOT NULL AS INTEGER)
              + CAST(r.procedure IS NOT NULL AS INTEGER) + CAST(r.duration_months IS NOT NULL AS INTEGER)
@@ -66,19 +162,29 @@ holder_ids AS MATERIALIZED (
     SELECT record_key, list(holder_id ORDER BY holder_id) AS ids FROM record_holders
     WHERE record_key IN (SELECT record_key FROM pairs UNION ALL SELECT primary_key FROM pairs)
     GROUP BY record_key
+),
+-- consolidated files that say which rows are modifications (their modification_id column)
+versioned_files AS (
+    SELECT DISTINCT file_hash FROM records
+    WHERE source_format = 'decp-tabular-csv' AND NULLIF(trim(raw_version), '') IS NOT NULL
 )
 SELECT d.record_key, d.uid, d.primary_key,
     d.file_hash = d.primary_file_hash AS same_file,
     -- A consolidated CSV has one row per contract x holder x version: such rows are versions or
-    -- holders of the contract, not duplicate publications.
+    -- holders of the contract, not duplicate publications (its lots are other contracts, see
+    -- IDENTITY). A row is a version when it says so (a modification id other than 0); in a
+    -- file without that column, when it is of another date than the initial row. Rows of the
+    -- initial row's date are never versions: they name co-holders, or disagree with it.
     CASE
         WHEN d.file_hash <> d.primary_file_hash THEN 'other_file'
+        WHEN ld.format = 'decp-tabular-csv' AND d.file_hash IN (SELECT file_hash FROM versioned_files)
+             AND NULLIF(NULLIF(trim(dr.raw_version), ''), '0') IS NOT NULL THEN 'version_row'
         WHEN ld.format = 'decp-tabular-csv'
-             AND (dr.notification_date IS DISTINCT FROM pr.notification_date
-                  OR dr.amount IS DISTINCT FROM pr.amount
-                  OR dr.duration_months IS DISTINCT FROM pr.duration_months) THEN 'version_row'
-        WHEN ld.format = 'decp-tabular-csv'
-             AND dh.ids IS DISTINCT FROM ph.ids THEN 'holder_row'
+             AND d.file_hash NOT IN (SELECT file_hash FROM versioned_files)
+             AND dr.notification_date IS DISTINCT FROM pr.notification_date THEN 'version_row'
+        WHEN ld.format = 'decp-tabular-csv' AND dh.ids IS DISTINCT FROM ph.ids
+             AND dr.amount IS NOT DISTINCT FROM pr.amount
+             AND dr.duration_months IS NOT DISTINCT FROM pr.duration_months THEN 'holder_row'
         ELSE 'same_file'
     END AS merge_reason,
     NULLIF(concat_ws(' ; ',
@@ -106,7 +212,7 @@ SELECT r.record_key, r.file_hash, r.position, r.line, r.load_id, r.source, r.fil
     r.family,
     CASE WHEN s.record_key IS NOT NULL THEN 'set_aside'
          WHEN k.rank = 1 THEN 'kept' ELSE 'duplicate' END AS status,
-    r.uid,
+    r.uid, CASE WHEN r.uid IS NOT NULL THEN r.buyer_siret || r.id END AS consultation_uid,
     COALESCE(s.reasons, CASE WHEN d.merge_reason IS NOT NULL THEN [d.merge_reason] END,
              CAST([] AS VARCHAR[])) AS reasons,
     r.* EXCLUDE (record_key, file_hash, position, line, load_id, source, file_name, kind, family,
@@ -180,24 +286,46 @@ mods AS (
 ),
 modified AS (SELECT DISTINCT uid FROM mods),
 versions AS (SELECT * FROM initial WHERE uid IN (SELECT uid FROM modified)
-             UNION ALL SELECT * FROM mods)
+             UNION ALL SELECT * FROM mods),
+-- A modification's amount is the contract's new total (DECP), unless it would cut the amount in
+-- force (approximated by the largest amount published before it) by more than {cut}: such an
+-- amendment would upset the contract, the publisher wrote the change ("AVENANT N°01": 308 after
+-- 30,000). It is then read as a delta, added to the amount in force.
+read AS (
+    SELECT v.*,
+        CASE WHEN v.amount IS NULL THEN NULL
+             WHEN v.version_kind = 'modification'
+                  AND v.amount < (1 - {cut}) * max(v.amount) OVER before THEN 'delta'
+             ELSE 'total' END AS amount_reading
+    FROM versions v
+    WINDOW before AS (PARTITION BY v.uid ORDER BY v.version
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+),
+-- each total starts a run; the amount in force is that total plus the deltas after it
+runs AS (
+    SELECT *, count(*) FILTER (WHERE amount_reading = 'total') OVER (
+        PARTITION BY uid ORDER BY version ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
+    FROM read
+)
 SELECT * FROM (
     -- Most contracts have no modification: their one version is its own running state. The
     -- window runs over the others only (a million one-row partitions cost a fifth of the step).
-    SELECT i.*, i.amount AS amount_after, i.duration_months AS duration_months_after,
+    SELECT i.*, CASE WHEN i.amount IS NOT NULL THEN 'total' END AS amount_reading,
+        i.amount AS amount_after, i.duration_months AS duration_months_after,
         i.notification_date AS contract_notification_date
     FROM initial i WHERE i.uid NOT IN (SELECT uid FROM modified)
     UNION ALL
-    SELECT v.*,
-        last_value(v.amount IGNORE NULLS) OVER w AS amount_after,
+    SELECT v.* EXCLUDE (run),
+        sum(v.amount) OVER (PARTITION BY v.uid, v.run ORDER BY v.version
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS amount_after,
         last_value(v.duration_months IGNORE NULLS) OVER w AS duration_months_after,
         first_value(v.notification_date) OVER w AS contract_notification_date
-    FROM versions v
+    FROM runs v
     WINDOW w AS (PARTITION BY v.uid ORDER BY v.version
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 ORDER BY uid, version
-"""
+""".replace("{cut}", str(DELTA_CUT))
 
 CONTRACT_HOLDERS = r"""
 CREATE TABLE contract_holders AS
@@ -347,7 +475,8 @@ agg AS (
         COALESCE(hold.holder_departements, []) AS holder_departements
     FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
-SELECT r.uid, r.kind, r.family AS format_family, r.buyer_siret, r.id AS contract_id,
+SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS format_family,
+    r.buyer_siret, r.id AS contract_id,
     r.raw_object AS object, r.nature, r.is_framework_agreement, r.is_subsequent_contract,
     r.raw_framework_id AS framework_id, r.procedure,
     r.cpv, cpv.label AS cpv_label, left(r.cpv, 2) AS cpv_division,
@@ -430,6 +559,39 @@ best_name AS (
     SELECT supplier_key, arg_max(holder_name, (n, holder_name)) AS name
     FROM names GROUP BY supplier_key
 ),
+-- The holder's département and région as consolidated CSV rows publish them (one holder a
+-- row), for the holders SIRENE does not place: the most frequent published pair, ties broken
+-- by the codes. A département unknown to the COG is dropped (when the COG is loaded); a région
+-- missing is the département's.
+published_places AS (
+    SELECT supplier_key,
+        arg_max(departement_code, (n, departement_code, region_code)) AS departement_code,
+        arg_max(region_code, (n, departement_code, region_code)) AS region_code
+    FROM (
+        SELECT CASE WHEN rh.holder_id IS NOT NULL
+                    THEN COALESCE(rh.id_type, 'INCONNU') || ':' || rh.holder_id
+                    WHEN rh.holder_name IS NOT NULL THEN 'NOM:' || upper(trim(rh.holder_name))
+               END AS supplier_key,
+            NULLIF(upper(trim(r.raw_holder_departement)), '') AS departement_code,
+            NULLIF(trim(r.raw_holder_region), '') AS region_code, count(*) AS n
+        FROM records r JOIN record_holders rh ON rh.record_key = r.record_key
+        WHERE (r.raw_holder_departement IS NOT NULL OR r.raw_holder_region IS NOT NULL)
+          AND r.record_key IN (SELECT record_key FROM record_rank_work)
+        GROUP BY ALL)
+    WHERE supplier_key IS NOT NULL AND (departement_code IS NOT NULL OR region_code IS NOT NULL)
+    GROUP BY supplier_key
+),
+published AS (
+    SELECT p.supplier_key,
+        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
+             THEN p.departement_code END AS departement_code,
+        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
+                           OR rg.region_code IS NOT NULL THEN p.region_code END,
+                 d.region_code) AS region_code
+    FROM published_places p
+    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
+    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
+),
 h AS (
     SELECT ch.supplier_key, arg_min(ch.id_type, (ch.uid, ch.version)) AS id_type,
         arg_min(ch.holder_id, (ch.uid, ch.version)) AS holder_id, any_value(bn.name) AS name,
@@ -441,17 +603,31 @@ SELECT h.supplier_key, h.id_type, h.holder_id,
     CASE WHEN h.id_type = 'SIRET' AND regexp_full_match(h.holder_id, '\d{14}') THEN h.holder_id END
         AS siret,
     CASE WHEN h.id_type = 'SIRET' AND regexp_full_match(h.holder_id, '\d{14}')
-         THEN left(h.holder_id, 9) END AS siren,
+         THEN left(h.holder_id, 9)
+         WHEN COALESCE(h.id_type, 'SIRET') = 'SIRET' AND regexp_full_match(h.holder_id, '\d{9}')
+         THEN h.holder_id END AS siren,
     h.name,
     CASE WHEN h.id_type = 'SIRET' THEN COALESCE(sc.valid, false) END AS siret_is_valid,
     cat.category, e.postal_code, e.commune_code, e.naf_code,
-    com.commune_name, com.departement_code, com.region_code,
+    com.commune_name,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL
+         THEN com.departement_code ELSE pub.departement_code END AS departement_code,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL
+         THEN com.region_code ELSE pub.region_code END AS region_code,
+    CASE WHEN com.departement_code IS NOT NULL OR com.region_code IS NOT NULL THEN 'sirene'
+         WHEN pub.departement_code IS NOT NULL OR pub.region_code IS NOT NULL THEN 'publication'
+    END AS location_source,
     h.contract_count
 FROM h
 LEFT JOIN siret_checks sc ON sc.siret = h.holder_id
-LEFT JOIN ref_sirene_categories cat ON h.id_type = 'SIRET' AND cat.siren = left(h.holder_id, 9)
+-- the company category is the SIREN's: a SIRET's first 9 digits, or a holder published by its
+-- SIREN alone (9 digits, typed SIRET or untyped)
+LEFT JOIN ref_sirene_categories cat ON cat.siren = CASE
+    WHEN h.id_type = 'SIRET' THEN left(h.holder_id, 9)
+    WHEN h.id_type IS NULL AND regexp_full_match(h.holder_id, '\d{9}') THEN h.holder_id END
 LEFT JOIN ref_sirene_establishments e ON h.id_type = 'SIRET' AND e.siret = h.holder_id
 LEFT JOIN ref_communes com ON com.commune_code = e.commune_code
+LEFT JOIN published pub ON pub.supplier_key = h.supplier_key
 ORDER BY h.supplier_key
 """
 

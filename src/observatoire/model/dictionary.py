@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from observatoire.egalim.dictionary import TABLES as EGALIM_TABLES
 from observatoire.indicators.dictionary import TABLES as INDICATOR_TABLES
+from observatoire.quality.rules import DELTA_CUT
 
 #: staging raw column -> the source field it holds (DECP JSON path or CSV column)
 RAW_FIELDS = {
@@ -43,6 +44,8 @@ RAW_FIELDS = {
     "raw_start_date": "dateDebutExecution",
     "raw_subsidy": "montantSubventionPublique",
     "raw_version": "modification_id (consolidated CSV)",
+    "raw_holder_departement": "titulaire_departement_code (consolidated CSV)",
+    "raw_holder_region": "titulaire_region_code (consolidated CSV)",
     "raw_techniques": "techniques.technique[]",
     "raw_execution_modes": "modalitesExecution.modaliteExecution[]",
     "raw_price_types": "typesPrix.typePrix[]",
@@ -64,7 +67,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "with amount and duration after every modification applied in date order. Amounts are "
         "euros HT and belong to the contract, never to a holder: do not sum them over holders.",
         {
-            "uid": "Contract identity: buyer SIRET + cleaned id.",
+            "uid": "Contract identity: buyer SIRET + cleaned id; for the lots of an id reused "
+            "for several contracts, and for placeholder ids, that uid + `~` + the first 8 hex "
+            "digits of the MD5 of the contract's signature (ID_REUSED, ID_PLACEHOLDER).",
+            "consultation_uid": "The published uid (buyer SIRET + cleaned id): the consultation "
+            "key that the lots of a reused id share; equal to `uid` for every other contract.",
             "kind": "`marche` or `concession`.",
             "format_family": "DECP format of the primary record: `2019` (schema 1.x) or `2024` (2.0.x).",
             "buyer_siret": "SIRET of the buyer (acheteur) or granting authority (autorité concédante).",
@@ -150,11 +157,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "modification_object": "objetModification (2019).",
             "notification_date": "Notification (or signature) date of the version.",
             "publication_date": "Publication date of the version.",
-            "amount": "Amount set by this version (NULL if it does not change it).",
+            "amount": "Amount published by this version (NULL if it does not change it): the "
+            "new total, or a delta (see `amount_reading`).",
             "amount_raw": "The amount as written.",
             "duration_months": "Duration set by this version.",
             "duration_raw": "As written.",
             "changes_holders": "The version replaces the list of holders.",
+            "amount_reading": "How `amount` is read: `total` (the new amount in force) or "
+            f"`delta` (a modification that would cut the amount in force by more than "
+            f"{DELTA_CUT * 100:.0f} %, added to it instead: MODIFICATION_AMOUNT_AS_DELTA); NULL "
+            "without amount.",
             "amount_after": "Amount in force after this version.",
             "duration_months_after": "Duration in force after this version.",
         },
@@ -222,16 +234,22 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "id_type": "Identifier type.",
             "holder_id": "Identifier.",
             "siret": "SIRET when the identifier is one.",
-            "siren": "SIREN.",
+            "siren": "SIREN: the SIRET's first 9 digits, or the identifier itself when the "
+            "holder was published by its SIREN alone (9 digits, typed SIRET or untyped).",
             "name": "Most frequent published name.",
             "siret_is_valid": "SIRET passes the Luhn check (NULL when not a SIRET).",
-            "category": "SIRENE company category: PME, ETI or GE (NULL when unknown).",
+            "category": "SIRENE company category of the SIREN: PME, ETI or GE (NULL when "
+            "unknown).",
             "postal_code": "Establishment postal code (SIRENE).",
             "commune_code": "Establishment INSEE commune code (SIRENE).",
             "naf_code": "Main activity (NAF).",
             "commune_name": "Commune (COG).",
-            "departement_code": "Département (COG).",
-            "region_code": "Région (COG).",
+            "departement_code": "Département: of the SIRENE establishment's commune (COG), "
+            "else as consolidated CSV rows publish it for the holder (see `location_source`).",
+            "region_code": "Région, from the same source as the département.",
+            "location_source": "Where département and région come from: `sirene` (the "
+            "establishment's commune), `publication` (the holder's place published by a "
+            "consolidated CSV, most frequent value), NULL when unknown.",
             "contract_count": "Contracts held.",
         },
     ),
@@ -248,6 +266,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "family": "DECP format family (2019/2024).",
             "status": "`kept`, `duplicate` or `set_aside`.",
             "uid": "Contract the record went to (NULL when it has no identity).",
+            "consultation_uid": "The record's published uid (buyer SIRET + cleaned id), to "
+            "which corrections attach; differs from `uid` for lots (ID_REUSED).",
             "reasons": "Set aside: the blocking rule ids, and `EXCLUDED_BY_STEWARD` for a "
             "contract a steward excluded. Duplicate: `same_file`, `other_file`, "
             "`holder_row` or `version_row` (rows of a consolidated CSV).",

@@ -26,6 +26,7 @@ SUBJECTS = {
         "st.uid",
     ),
     "duplicate": ("duplicates_work d", "d.record_key", "d.uid"),
+    "identity": ("record_identity_work i", "i.record_key", "i.uid"),
 }
 
 

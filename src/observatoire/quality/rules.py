@@ -12,7 +12,7 @@ what to do about it, and the SQL condition that finds it. Severities:
 
 The conditions run over the cleaned tables of the build (aliases: ``r`` a cleaned record, ``f`` its
 holder flags, ``h`` one of its holders, ``v`` a contract version, ``st`` a subcontracting act,
-``d`` a merged duplicate; ``bc``, ``hc``, ``sc`` the SIRET checks of buyer, holder and
+``d`` a merged duplicate, ``i`` a record whose contract is not its published uid; ``bc``, ``hc``, ``sc`` the SIRET checks of buyer, holder and
 subcontractor).
 """
 
@@ -40,7 +40,7 @@ class Rule:
     #: SQL expressions for the raw value and the value kept (repaired, or NULL when dropped).
     raw: str = "NULL"
     value: str = "NULL"
-    #: record | holder | version | subcontract | duplicate
+    #: record | holder | version | subcontract | duplicate | identity
     over: str = "record"
     #: Where the rule comes from (DAJ management rules, the DECP schema, a peer's practice).
     source: str = ""
@@ -988,6 +988,70 @@ RULES: list[Rule] = [
         "d.conflict IS NOT NULL AND d.merge_reason IN ('same_file', 'other_file')",
         "d.conflict",
         over="duplicate",
+    ),
+]
+
+# --- what one contract is: reused and placeholder ids, amendment amounts -----------------------
+#: Ids that identify nothing (cleaned id, lower case, accents removed): records carrying one are
+#: never merged on it (see model.contracts.IDENTITY).
+PLACEHOLDER_ID = (
+    "0+|1|x+|[-_]+|sans_?objet|s_o|neant|aucun|inconnu|n_?[acd]_?|null|none"
+    "|non_(renseigne|communique)"
+)
+#: A modification whose amount would cut the amount in force by more than this share is read as a
+#: delta (model.contracts.CONTRACT_VERSIONS).
+DELTA_CUT = 0.8
+
+RULES += [
+    Rule(
+        "ID_REUSED",
+        WARNING,
+        "id",
+        "Identifiant réutilisé pour plusieurs marchés",
+        "L'acheteur a publié sous un même identifiant plusieurs marchés différents (le plus "
+        "souvent les lots d'une consultation) : titulaires différents, ou, le même jour dans le "
+        "même fichier, montant ou code CPV différents ; pour une ligne de fichier consolidé, "
+        "code CPV, procédure ou nombre d'offres différents. Chacun devient un marché distinct, "
+        "identifié par l'uid publié suivi de « ~ » et d'une empreinte de son contenu ; l'uid "
+        "publié reste la clé de la consultation.",
+        "Publiez un identifiant distinct pour chaque lot (par exemple l'identifiant de la "
+        "consultation suivi du numéro de lot).",
+        "i.reason = 'reused_id'",
+        "i.published_uid",
+        "i.uid",
+        over="identity",
+        source="schéma DECP",
+    ),
+    Rule(
+        "ID_PLACEHOLDER",
+        WARNING,
+        "id",
+        "Identifiant fictif",
+        "L'identifiant du marché est une valeur de remplissage (0, 1, « sans objet »…) : il ne "
+        "permet pas de reconnaître le marché. Les enregistrements qui le portent ne sont pas "
+        "fusionnés, sauf la même publication répétée (mêmes titulaires, montant, CPV, date et "
+        "objet) ; chacun est identifié par l'uid publié suivi de « ~ » et d'une empreinte de son "
+        "contenu.",
+        "Publiez l'identifiant interne du marché.",
+        "i.reason = 'placeholder_id'",
+        "i.published_uid",
+        "i.uid",
+        over="identity",
+    ),
+    Rule(
+        "MODIFICATION_AMOUNT_AS_DELTA",
+        WARNING,
+        "modifications.montant",
+        "Montant de modification lu comme une variation",
+        "Le montant d'une modification est le nouveau montant total du marché ; celui-ci le "
+        f"réduirait de plus de {DELTA_CUT * 100:.0f} % (par rapport au plus grand montant publié avant "
+        "lui), ce qu'une modification ne peut pas faire. Il est lu comme la variation apportée "
+        "par l'avenant et ajouté au montant en vigueur ; le montant publié reste à côté.",
+        "Publiez dans une modification le montant total du marché après l'avenant.",
+        "v.amount_reading = 'delta'",
+        "CAST(v.amount AS VARCHAR)",
+        "CAST(v.amount_after AS VARCHAR)",
+        over="version",
     ),
 ]
 

@@ -196,6 +196,8 @@ TABULAR_SCALARS = {
     "origineFrance": "raw_origin_fr",
     "sourceDataset": "raw_source",
     "modification_id": "raw_version",
+    "titulaire_departement_code": "raw_holder_departement",
+    "titulaire_region_code": "raw_holder_region",
 }
 TABULAR_LISTS = {
     "techniques": "raw_techniques",

@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 
 #: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 #: Keys that only the 2024 format (schemas 2.0.x) has.
 V2_KEYS = frozenset(
@@ -113,6 +113,9 @@ SCALARS: list[str] = [
     "raw_start_date",
     "raw_subsidy",
     "raw_version",
+    # the holder's place as a consolidated CSV publishes it (one holder per row)
+    "raw_holder_departement",
+    "raw_holder_region",
 ]
 LISTS: list[str] = [
     "raw_techniques",
@@ -390,6 +393,8 @@ def normalise(
         "raw_start_date": text(record.get("dateDebutExecution")),
         "raw_subsidy": text(record.get("montantSubventionPublique")),
         "raw_version": None,
+        "raw_holder_departement": None,
+        "raw_holder_region": None,
         "raw_techniques": _enum_list(record, "techniques", "technique", notes),
         "raw_execution_modes": _enum_list(record, "modalitesExecution", "modaliteExecution", notes),
         "raw_price_types": _enum_list(record, "typesPrix", "typePrix", notes),

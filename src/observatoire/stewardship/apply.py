@@ -110,7 +110,9 @@ def publish(con: duckdb.DuckDBPyConnection) -> list[StaleCorrection]:
     """``corrections_applied``, published values back in ``source_records``, corrected fields
     on ``contracts``; returns the corrections found stale."""
     con.execute("""CREATE TABLE corrections_applied AS
-        WITH known AS (SELECT DISTINCT uid FROM records WHERE uid IS NOT NULL),
+        -- corrections attach to the published uid (buyer SIRET + id), which lots share
+        WITH known AS (SELECT DISTINCT buyer_siret || id AS uid FROM records
+                       WHERE uid IS NOT NULL),
         judged AS (
             SELECT c.*, m.current_values, c.uid IN (SELECT uid FROM known) AS contract_found,
                 CASE c.action
