@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -90,6 +92,26 @@ SCOPE_FILTERS = {
 }
 
 
+#: Characters XML 1.0 refuses (so XLSX files and Atom feeds cannot hold them) and that
+#: spreadsheets do not take: C0 controls but tab, line feed and carriage return; lone
+#: surrogates; U+FFFE and U+FFFF. Real records carry some (a BEL in an object, a NUL in an id).
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(value: Any) -> Any:
+    """Text without the characters XML 1.0 and spreadsheets refuse (the raw value stays in
+    the warehouse's raw columns and in the JSON outputs)."""
+    if isinstance(value, str):
+        return _REFUSED.sub("", value)
+    return value
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV or XLSX cell: plain, without refused characters, never a formula
+    (removing a character first, so that what it hid is neutralised too)."""
+    return neutralise(printable(plain(value)))
+
+
 def neutralise(value: Any) -> Any:
     """Prefix text that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -165,7 +187,7 @@ def _write_csv(cursor: Any, names: list[str], path: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow(names)
         for row in _batches(cursor):
-            writer.writerow([neutralise(plain(v)) for v in row])
+            writer.writerow([cell(v) for v in row])
 
 
 def _write_json(cursor: Any, names: list[str], path: Path) -> None:
@@ -180,12 +202,20 @@ def _write_json(cursor: Any, names: list[str], path: Path) -> None:
 
 
 def _write_xlsx(cursor: Any, names: list[str], title: str, path: Path) -> None:
+    with path.open("wb") as fh:
+        write_xlsx(_batches(cursor), names, title, fh)
+
+
+def write_xlsx(rows: Iterable[Iterable[Any]], headers: list[str], title: str,
+               fh: Any) -> None:
+    """Rows as a one-sheet workbook in openpyxl's write-only mode: rows go to a temporary
+    file as they come, so memory stays flat whatever the number of rows."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    sheet.append(names)
-    for row in _batches(cursor):
-        sheet.append([neutralise(plain(v)) for v in row])
-    with path.open("wb") as fh:
-        book.save(fh)
+    # a sheet's name holds at most 31 characters and none of \\ / ? * [ ] :
+    sheet = book.create_sheet(re.sub(r"[\\/?*\[\]:]", "_", printable(title))[:31] or "données")
+    sheet.append([cell(h) for h in headers])
+    for row in rows:
+        sheet.append([cell(v) for v in row])
+    book.save(fh)

@@ -19,6 +19,9 @@ from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
 MAX_PAGE_SIZE = 200
+#: The largest page number served: past it a page is empty anyway, and its offset stays far
+#: inside the database's 64-bit integers (a 30-digit page number was an internal error).
+MAX_PAGE = 1_000_000
 SORTS = {
     "date": "c.notification_date DESC NULLS LAST, c.uid",
     "date_asc": "c.notification_date ASC NULLS LAST, c.uid",
@@ -161,6 +164,11 @@ PAGE_DOMAINS = (f"LEFT JOIN ({domain_match_sql('SELECT cpv FROM pc')}) dm ON dm.
 PAGE_DOMAIN = f"COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain"
 
 
+def bounded(page: int, page_size: int) -> tuple[int, int]:
+    """A page number and size within the bounds the explorer serves."""
+    return max(1, min(page, MAX_PAGE)), max(1, min(page_size, MAX_PAGE_SIZE))
+
+
 def _joins(sql: str) -> str:
     """The joins an SQL fragment of the explorer needs (buyers ``b``, indicator facts ``ic``)."""
     out = ""
@@ -181,8 +189,7 @@ def search(
     page_size: int = 50,
 ) -> dict[str, Any]:
     """One page of contracts, the number of contracts matching and their total amount."""
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
+    page, page_size = bounded(page, page_size)
     where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
     order = SORTS[sort]
@@ -425,7 +432,7 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
 def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str,
              text: str | None, page: int, page_size: int) -> dict[str, Any]:
     """One page of a table, searched on a name and on the start of an identifier."""
-    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    page, page_size = bounded(page, page_size)
     where, params = "TRUE", []
     if text:
         where = f"(contains(lower({search[0]}), lower(?)) OR starts_with({search[1]}, ?))"
@@ -471,7 +478,7 @@ def upcoming(
     """Contracts whose estimated end (notification + duration after modifications) falls in the
     coming months: what companies can prepare to bid for again."""
     months = max(1, min(months, 60))
-    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    page, page_size = bounded(page, page_size)
     clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
     params: list[Any] = [today, _add_months(today, months)]
     if domain:
