@@ -405,3 +405,19 @@ def test_explorer_lists_the_purchase_domain_the_indicators_count(
         page += 1
     assert len(seen) == len(expected) > 1000
     assert seen == expected
+
+
+@pytest.mark.appdb
+def test_a_target_link_with_an_unreadable_deadline_shows_the_form(
+    client: object, application_database: object
+) -> None:
+    """``/gestion/cibles/?echeance=abc`` was an internal error (the text went to a date
+    column's query); it now pre-fills the form without a change in force."""
+    from tests.conftest import make_account, signed_in
+
+    admin = signed_in(make_account("admin-echeance", "administrateur").user)
+    for deadline in ("abc", "2025-13-45", "9" * 30):
+        response = admin.get("/gestion/cibles/?indicateur=marches-pme&base=count"
+                             f"&echeance={deadline}")
+        assert response.status_code == 200, deadline
+        assert 'name="valeur"' in _text(response)

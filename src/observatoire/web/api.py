@@ -19,7 +19,7 @@ from observatoire.config import Settings
 from observatoire.indicators import service
 from observatoire.model.dictionary import TABLES
 from observatoire.web.exports import json_response
-from observatoire.web.formats import endpoint, handle, integer
+from observatoire.web.formats import endpoint, integer, read_only
 
 DEFAULT_SIZE = 50
 
@@ -246,15 +246,17 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+@read_only
 def openapi(request: HttpRequest) -> HttpResponseBase:
-    return handle(request, lambda: json_response(openapi_document()), "json")
+    return json_response(openapi_document())
 
 
+@read_only
 def documentation(request: HttpRequest) -> HttpResponseBase:
     document = openapi_document()
     endpoints = [
         {"path": path, "summary": spec["get"]["summary"], "parameters": spec["get"]["parameters"]}
         for path, spec in document["paths"].items()
     ]
-    return handle(request, lambda: render(request, "observatoire/api.html", {
-        "endpoints": endpoints, "info": document["info"]}))
+    return render(request, "observatoire/api.html", {"endpoints": endpoints,
+                                                      "info": document["info"]})

@@ -28,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
+from django.views.decorators.csrf import csrf_exempt
 
 from observatoire import explorer
 from observatoire.config import Settings
@@ -224,30 +225,32 @@ def page(view: Callable[..., Output]) -> Callable[..., HttpResponseBase]:
             response[header] = value
         return response
 
-    cached = cached_by_warehouse(answer)
+    return read_only(cached_by_warehouse(answer), view)
 
-    @functools.wraps(view)
+
+def read_only(view: Callable[..., HttpResponseBase],
+              named: Callable[..., Any] | None = None) -> Callable[..., HttpResponseBase]:
+    """A public, read-only view: GET and HEAD only, errors through :func:`handle`. CSRF does
+    not apply (nothing is ever changed), so that another method gets its 405, not a 403."""
+
+    @functools.wraps(named or view)
     def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        return handle(request, lambda: cached(request, *args, **kwargs), kwargs.get("fmt"))
+        return handle(request, lambda: view(request, *args, **kwargs), kwargs.get("fmt"))
 
-    return serve
+    return csrf_exempt(serve)
 
 
 def endpoint(build: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
     """An API endpoint: ``build(request, settings, …)`` returns the data, None for « not
     found »; the answer is JSON, errors included."""
 
-    @functools.wraps(build)
-    def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        def call() -> HttpResponse:
-            data = build(request, _settings(), *args, **kwargs)
-            if data is None:
-                raise Http404("Élément inconnu.")
-            return json_response(data)
+    def call(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        data = build(request, _settings(), *args, **kwargs)
+        if data is None:
+            raise Http404("Élément inconnu.")
+        return json_response(data)
 
-        return handle(request, call, "json")
-
-    return serve
+    return read_only(call, build)
 
 
 # --- parameters ------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from observatoire.web.formats import (
     Table,
     _settings,
     cached_by_warehouse,
-    handle,
     integer,
     page,
+    read_only,
 )
 
 __all__ = ["_settings", "_unavailable", "cached_by_warehouse"]  # egalim_views imports them
@@ -341,42 +341,41 @@ def quality(request: HttpRequest, fmt: str | None = None) -> Output:
                                                   "findings", "records"], "qualite"))
 
 
+@read_only
 def data(request: HttpRequest) -> HttpResponseBase:
     """``/donnees/``: every published dataset in four formats, with its data dictionary."""
-    return handle(request, lambda: render(request, "observatoire/donnees.html", {
+    return render(request, "observatoire/donnees.html", {
         "datasets": [
             {"dataset": d, "columns": list(d.columns.items())} for d in datasets.DATASETS.values()
         ],
         "formats": list(datasets.FORMATS),
-    }))
+    })
 
 
+@read_only
 def data_json(request: HttpRequest) -> HttpResponseBase:
-    return handle(request, lambda: json_response([
+    return json_response([
         {"id": d.id, "titre": d.title, "description": d.description,
          "colonnes": d.columns,
          "telechargements": {f: f"/donnees/{d.id}.{f}" for f in datasets.FORMATS}}
         for d in datasets.DATASETS.values()
-    ]), "json")
+    ])
 
 
+@read_only
 def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBase:
     """``/donnees/<id>.<format>``: a published dataset's file of the current build."""
-
-    def answer() -> HttpResponseBase:
-        if dataset_id not in datasets.DATASETS:
-            raise Http404("Jeu de données inconnu")
-        try:
-            path = datasets.export(_settings(), dataset_id, fmt)
-        except WarehouseMissing:
-            raise
-        except ObservatoireError as error:
-            return render(request, "observatoire/indisponible.html",
-                          {"message": error.message, "hint": error.hint}, status=413)
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
-                            content_type=datasets.FORMATS[fmt])
-
-    return handle(request, answer)
+    if dataset_id not in datasets.DATASETS:
+        raise Http404("Jeu de données inconnu")
+    try:
+        path = datasets.export(_settings(), dataset_id, fmt)
+    except WarehouseMissing:
+        raise
+    except ObservatoireError as error:
+        return render(request, "observatoire/indisponible.html",
+                      {"message": error.message, "hint": error.hint}, status=413)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
+                        content_type=datasets.FORMATS[fmt])
 
 
 PARTS = {"numerator": "comptés au numérateur", "known": "dont la donnée est connue",

@@ -1,0 +1,191 @@
+"""Outputs and downloads through a real HTTP server on 127.0.0.1 (waitress, as ``observatoire
+serve`` runs it): bounded parameters, one error shape, characters that XML refuses, whole
+selections, published datasets."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import quote
+from urllib.request import Request, urlopen
+
+import pytest
+
+from tests.conftest import DEMO, Warehouse, live_server, make_warehouse
+
+MEGALIS = DEMO / "decp" / "v2" / "megalis_decp-59920013600241-2024-07-09-01.json"
+BEL, NUL = "\u0007", "\u0000"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Answer:
+    request = Request(url, method=method, headers=headers or {})  # noqa: S310 (our server)
+    try:
+        with urlopen(request, timeout=120) as response:  # noqa: S310 (our own server)
+            return Answer(response.status, response.headers, response.read())
+    except HTTPError as error:
+        return Answer(error.code, error.headers, error.read())
+
+
+def served(home: Path) -> Iterator[str]:
+    """The site on 127.0.0.1 reading the warehouse of ``home``."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OBSERVATOIRE_HOME", str(home))
+        env.setenv("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
+        with live_server() as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo_warehouse: Warehouse) -> Iterator[str]:
+    yield from served(demo_warehouse.settings.home)
+
+
+# --- a real record carrying control characters ------------------------------------------------
+
+
+@dataclass
+class Controlled:
+    """The warehouse of the fixture below, its site, and the record's raw values."""
+
+    warehouse: Warehouse
+    url: str
+    raw_object: str
+    raw_id: str
+    quoted_id: str
+
+
+@pytest.fixture(scope="module")
+def controlled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controlled]:
+    """The real Mégalis file (demo data), its first record given a BEL (U+0007) inside its
+    object and a NUL inside its id, its second record a quote and a line break in its id. The
+    first record's duration is lengthened so that it ends within the coming months (and so
+    reaches the opportunities feed) whatever the day the test runs."""
+    doc = json.loads(MEGALIS.read_text(encoding="utf-8"))
+    first, second = doc["marches"]["marche"][:2]
+    first["objet"] = first["objet"][:10] + BEL + first["objet"][10:]
+    first["id"] = first["id"][:4] + NUL + first["id"][4:]
+    notified = date.fromisoformat(first["dateNotification"])
+    today = date.today()
+    first["dureeMois"] = (today.year - notified.year) * 12 + today.month - notified.month + 4
+    second["id"] = 'Q"' + second["id"] + "\nX"
+    folder = tmp_path_factory.mktemp("controles")
+    source = folder / "megalis-controles.json"
+    source.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    wh = make_warehouse(folder / "home", source, DEMO / "ref")
+    try:
+        for url in served(wh.settings.home):
+            yield Controlled(wh, url, first["objet"], first["id"], second["id"])
+    finally:
+        wh.con.close()
+
+
+def _uid(c: Controlled, raw_id: str) -> str:
+    return str(c.warehouse.value("SELECT uid FROM contracts WHERE contract_id = ?", [raw_id]))
+
+
+def test_characters_xml_refuses_leave_the_feed_and_spreadsheets(controlled: Controlled) -> None:
+    c = controlled
+    # the expected text, worked out here: the record's object without its BEL
+    expected_object = c.raw_object.replace(BEL, "")
+    # the warehouse keeps the value as published
+    assert c.warehouse.value("SELECT count(*) FROM contracts WHERE contains(object, ?)",
+                             [BEL]) == 1
+    uid = _uid(c, c.raw_id)
+    assert NUL in uid
+    feed = fetch(f"{c.url}/opportunites.atom?mois=24")
+    assert feed.status == 200
+    atom = "{http://www.w3.org/2005/Atom}"
+    root = ET.fromstring(feed.body)  # noqa: S314 (our own feed)
+    titles = [e.findtext(f"{atom}title") or "" for e in root.iter(f"{atom}entry")]
+    assert len(titles) == 1 and titles[0].startswith(expected_object + " — fin estimée le ")
+
+    from openpyxl import load_workbook
+
+    for dataset in ("marches", "versions", "titulaires-des-marches", "acheteurs", "titulaires",
+                    "indicateurs", "constats", "enregistrements"):
+        answer = fetch(f"{c.url}/donnees/{dataset}.xlsx")
+        assert answer.status == 200, dataset
+        load_workbook(io.BytesIO(answer.body), read_only=True)
+    sheet = load_workbook(io.BytesIO(fetch(f"{c.url}/donnees/marches.xlsx").body)).active
+    assert sheet is not None
+    values = {v for row in sheet.iter_rows(values_only=True) for v in row}
+    assert uid.replace(NUL, "") in values and expected_object in values
+    # the page's own spreadsheet twin too, and the contract's page by its real identity
+    assert fetch(f"{c.url}/marches.xlsx").status == 200
+    page = fetch(f"{c.url}/marches/{quote(uid, safe='')}/")
+    assert page.status == 200
+
+
+def test_a_quote_or_line_break_in_an_id_never_reaches_the_download_header(
+    controlled: Controlled,
+) -> None:
+    uid = _uid(controlled, controlled.quoted_id)
+    assert '"' in uid and "\n" in uid
+    answer = fetch(f"{controlled.url}/marches/{quote(uid, safe='')}.csv")
+    assert answer.status == 200
+    disposition = answer.headers["Content-Disposition"]
+    # one header, one quoted file name made of safe characters only
+    name = disposition.split("filename=", 1)[1]
+    assert name.startswith('"') and name.endswith('"') and name.count('"') == 2
+    expected = "marche-" + "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in uid)
+    assert name.strip('"') == expected + ".csv"
+
+
+# --- parameters are bounded; errors have one shape ----------------------------------------------
+
+HUGE = "99999999999999999999999"
+
+
+def test_page_numbers_past_64_bits_answer_like_any_page_past_the_last(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    contracts = demo_warehouse.value("SELECT count(*) FROM contracts")
+    for path in ("/marches/", "/marches.json", "/marches.csv", "/indicateurs/marches-pme/",
+                 "/indicateurs/marches-pme/marches/", "/opportunites/", "/api/v1/acheteurs",
+                 "/api/v1/titulaires", "/api/v1/resultats"):
+        answer = fetch(f"{demo_site}{path}?page={HUGE}&mois={HUGE}&taille={HUGE}")
+        assert answer.status == 200, path
+    api = fetch(f"{demo_site}/api/v1/marches?page={HUGE}&taille=-{HUGE}").json()
+    assert api["elements"] == [] and api["total"] == contracts and api["taille"] == 1
+    listing = fetch(f"{demo_site}/marches.json?page={HUGE}").json()
+    assert listing["marches"] == [] and listing["nombre"] == contracts
+
+
+def test_api_errors_are_json_of_one_shape_and_other_methods_405(demo_site: str) -> None:
+    spec = fetch(f"{demo_site}/api/openapi.json").json()
+    shape = spec["components"]["schemas"]["Erreur"]
+    for path, method, status in (("/api/v1/marches/inconnu", "GET", 404),
+                                 ("/api/v1/indicateurs/inconnu", "GET", 404),
+                                 ("/api/v1/nulle-part", "GET", 404),
+                                 ("/api/v1/marches", "POST", 405),
+                                 ("/api/v1/marches", "DELETE", 405),
+                                 ("/marches/inconnu.json", "GET", 404)):
+        answer = fetch(f"{demo_site}{path}", method)
+        assert answer.status == status, (path, method)
+        assert answer.headers["Content-Type"].startswith("application/json"), path
+        body = answer.json()
+        assert set(body) == set(shape["required"]) and body["statut"] == status, path
+        assert body["erreur"] and body["que_faire"], path
+    assert "404" in spec["paths"]["/api/v1/marches/{uid}"]["get"]["responses"]
+    page = fetch(f"{demo_site}/marches/", "POST")
+    assert page.status == 405 and page.headers["Allow"] == "GET, HEAD"
+    assert "Méthode non permise" in page.body.decode()
+    assert fetch(f"{demo_site}/marches/", "HEAD").status == 200
