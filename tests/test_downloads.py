@@ -110,6 +110,10 @@ def test_characters_xml_refuses_leave_the_feed_and_spreadsheets(controlled: Cont
                              [BEL]) == 1
     uid = _uid(c, c.raw_id)
     assert NUL in uid
+    # a finding says so, on each field, with the value as published
+    assert sorted(c.warehouse.rows(
+        "SELECT field, raw_value FROM findings WHERE rule_id = 'CONTROL_CHARACTERS'")) == [
+        ("id", c.raw_id), ("objet", c.raw_object)]
     feed = fetch(f"{c.url}/opportunites.atom?mois=24")
     assert feed.status == 200
     atom = "{http://www.w3.org/2005/Atom}"
