@@ -193,3 +193,75 @@ def test_api_errors_are_json_of_one_shape_and_other_methods_405(demo_site: str) 
     assert page.status == 405 and page.headers["Allow"] == "GET, HEAD"
     assert "Méthode non permise" in page.body.decode()
     assert fetch(f"{demo_site}/marches/", "HEAD").status == 200
+
+
+# --- the explorer's whole selection -------------------------------------------------------------
+
+SELECTION = "annee=2019&procedure=Proc%C3%A9dure+adapt%C3%A9e&tri=montant"
+
+
+def _selected(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """The selection's contracts counted in the warehouse with plain SQL, by amount."""
+    return warehouse.rows(
+        """SELECT uid, amount, object FROM contracts WHERE notification_year = 2019
+           AND procedure = 'Procédure adaptée' ORDER BY amount DESC NULLS LAST, uid""")
+
+
+def test_the_whole_selection_downloads_in_csv_xlsx_and_json(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    import csv
+
+    from openpyxl import load_workbook
+
+    expected = _selected(demo_warehouse)
+    assert len(expected) > 200  # more than a page of the explorer and of its twins
+    uids = [uid for uid, _, _ in expected]
+
+    answer = fetch(f"{demo_site}/marches/selection.csv?{SELECTION}")
+    assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    assert answer.body.startswith("\ufeff".encode())  # UTF-8 with a BOM for spreadsheets
+    rows = list(csv.reader(io.StringIO(answer.body.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Identifiant du marché", "Type de contrat", "Date de notification"]
+    assert [r[0] for r in rows[1:]] == uids
+
+    semicolon = fetch(f"{demo_site}/marches/selection.csv?{SELECTION}&separateur=point-virgule")
+    rows_fr = list(csv.reader(io.StringIO(semicolon.body.decode("utf-8-sig")), delimiter=";"))
+    assert rows_fr == rows
+
+    book = fetch(f"{demo_site}/marches/selection.xlsx?{SELECTION}")
+    assert book.status == 200
+    sheet = load_workbook(io.BytesIO(book.body), read_only=True).active
+    assert sheet is not None
+    cells = list(sheet.iter_rows(values_only=True))
+    assert cells[0][0] == "Identifiant du marché" and [c[0] for c in cells[1:]] == uids
+    amount_column = rows[0].index("Montant (€ HT)")
+    assert [c[amount_column] for c in cells[1:]] == [a for _, a, _ in expected]
+
+    data = fetch(f"{demo_site}/marches/selection.json?{SELECTION}").json()
+    assert [d["uid"] for d in data] == uids
+    assert [d["object"] for d in data] == [o for _, _, o in expected]
+
+
+def test_selection_downloads_carry_validators_and_neutralise_formulas(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    import csv
+
+    url = f"{demo_site}/marches/selection.csv?{SELECTION}"
+    first = fetch(url)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert etag and modified
+    assert fetch(url, headers={"If-None-Match": etag}).status == 304
+    other = fetch(f"{demo_site}/marches/selection.csv?annee=2018")
+    assert other.headers["ETag"] != etag
+    # the AIFE objects published as '-\tAcquisition…' stay text in a spreadsheet
+    dangerous = demo_warehouse.rows(
+        "SELECT uid, object FROM contracts WHERE object LIKE '-' || chr(9) || '%' ORDER BY uid")
+    assert dangerous
+    uid, obj = dangerous[0]
+    texte = quote(obj.split("\t", 1)[1][:30])
+    rows = list(csv.reader(io.StringIO(
+        fetch(f"{demo_site}/marches/selection.csv?texte={texte}").body.decode("utf-8-sig"))))
+    objects = {r[0]: r[rows[0].index("Objet")] for r in rows[1:]}
+    assert objects[uid] == "'" + obj

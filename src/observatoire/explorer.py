@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from typing import Any
@@ -251,6 +252,61 @@ def search(
         "page_size": page_size,
         "pages": max(1, -(-int(count) // page_size)),
     }
+
+
+#: The columns of a downloaded selection: those of the explorer's list, in its order.
+SELECTION_COLUMNS = [
+    "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
+    "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
+    "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
+    "corrected_fields",
+]
+_SELECTION_SQL = {
+    "buyer_name": "b.name", "holders": "hold.holders", "purchase_domain": "ic.purchase_domain",
+}
+
+
+def selection_count(settings: Settings, filters: ContractFilters) -> int:
+    """The number of contracts of a selection (what its download holds)."""
+    where, params = _where(filters)
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        return int(con.execute(f"SELECT count(*) FROM contracts c {_joins(where)} WHERE {where}",
+                               params).fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def selection(settings: Settings, filters: ContractFilters,
+              sort: str = "date") -> Iterator[tuple[Any, ...]]:
+    """Every contract of a selection, in the list's order, as rows of ``SELECTION_COLUMNS``:
+    read from the database in batches, so that memory stays flat whatever its size. The
+    connection closes when the rows are exhausted or the generator is closed."""
+    where, params = _where(filters)
+    order = SORTS[sort if sort in SORTS else "date"]
+    columns = ", ".join(f"{_SELECTION_SQL.get(c, 'c.' + c)} AS {c}" for c in SELECTION_COLUMNS)
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        cursor = con.execute(
+            f"""WITH m AS (SELECT c.uid FROM contracts c {_joins(where)} WHERE {where}),
+                hold AS (
+                    SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
+                                       COALESCE(s.name, h.holder_id)) AS holders
+                    FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+                    WHERE h.is_current AND h.uid IN (SELECT uid FROM m) GROUP BY h.uid)
+                SELECT {columns}
+                FROM contracts c
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
+                LEFT JOIN hold ON hold.uid = c.uid
+                WHERE c.uid IN (SELECT uid FROM m)
+                ORDER BY {order}""", params)
+        while batch := cursor.fetchmany(5_000):
+            yield from batch
+    finally:
+        con.close()
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:

@@ -27,7 +27,9 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils.cache import get_conditional_response
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from observatoire import explorer
@@ -264,3 +266,25 @@ def integer(request: HttpRequest, name: str, default: int, low: int = 1,
         return default
     return max(low, min(int(raw), high))
 
+
+
+def validators(settings: Settings, *parts: object) -> tuple[str, float]:
+    """The ``ETag`` and modification time of a download made from the warehouse in service:
+    they change with each build (and with ``parts``, e.g. the request's filters)."""
+    stat = settings.warehouse_path.stat()
+    digest = hashlib.sha256(
+        ":".join(str(p) for p in (stat.st_ino, stat.st_mtime_ns, settings.profile, *parts))
+        .encode()).hexdigest()[:32]
+    return f'"{digest}"', stat.st_mtime
+
+
+def conditional(request: HttpRequest, etag: str, modified: float,
+                answer: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+    """A download with its ``ETag`` and ``Last-Modified``; 304 when the reader has it."""
+    not_modified = get_conditional_response(request, etag=etag, last_modified=int(modified))
+    if not_modified is not None:
+        return not_modified
+    response = answer()
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(modified)
+    return response

@@ -26,6 +26,8 @@ urlpatterns = [
     ),
     path("marches/", views.contracts, name="marches"),
     re_path(r"^marches\.(?P<fmt>json|csv|xlsx)$", views.contracts, name="marches-donnees"),
+    re_path(r"^marches/selection\.(?P<fmt>csv|xlsx|json)$", views.selection,
+            name="marches-selection"),
     re_path(r"^marches/(?P<uid>[^/]+)\.(?P<fmt>json|csv|xlsx)$", views.contract,
             name="marche-donnees"),
     re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="marche"),

@@ -11,7 +11,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import datasets, explorer, formatting, reports
+from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError, WarehouseMissing
@@ -20,15 +20,18 @@ from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
 from observatoire.web import charts, maps
-from observatoire.web.exports import json_response
+from observatoire.web.exports import json_response, stream_csv, stream_json, stream_xlsx
 from observatoire.web.formats import (
+    BadParameter,
     Output,
     Table,
     _settings,
     cached_by_warehouse,
+    conditional,
     integer,
     page,
     read_only,
+    validators,
 )
 
 __all__ = ["_settings", "_unavailable", "cached_by_warehouse"]  # egalim_views imports them
@@ -190,6 +193,42 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
               "montant_total": result["amount_total"], "marches": result["contracts"]},
         table=Table(result["contracts"], CONTRACT_COLUMNS, "marches"),
     )
+
+
+#: The separators of a selection's CSV: the comma, or « ; » for French spreadsheet software.
+SEPARATORS = {"virgule": ",", "point-virgule": ";"}
+
+
+@read_only
+def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """``/marches/selection.<csv|xlsx|json>``: every contract of the explorer's selection (its
+    filters and sort), streamed from the warehouse; CSV and XLSX headed in French."""
+    settings = _settings()
+    filters, _ = explorer.ContractFilters.from_query(request.GET.dict())
+    sort = request.GET.get("tri") or "date"
+    separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
+    count = explorer.selection_count(settings, filters)  # also: no warehouse → 503 now
+    if fmt == "xlsx" and count > datasets.XLSX_MAX_ROWS:
+        raise BadParameter(f"La sélection compte {count} marchés, plus qu'un tableur n'en "
+                           "contient.", hint="Téléchargez-la en CSV ou en JSON, ou "
+                           "resserrez les filtres.")
+    columns = explorer.SELECTION_COLUMNS
+    headers = [public_columns.header("contracts", c) for c in columns]
+    name = "marches-selection"
+
+    def answer() -> HttpResponseBase:
+        rows = explorer.selection(settings, filters, sort)
+        if fmt == "csv":
+            response: HttpResponseBase = stream_csv(rows, headers, f"{name}.csv", separator)
+        elif fmt == "json":
+            response = stream_json(rows, columns, f"{name}.json")
+        else:
+            response = stream_xlsx(rows, headers, "Marchés", f"{name}.xlsx")
+        response["X-Nombre-De-Lignes"] = str(count)
+        return response
+
+    etag, modified = validators(settings, fmt, filters.as_query(), sort, separator)
+    return conditional(request, etag, modified, answer)
 
 
 SORT_LABELS = {
