@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,3 +267,115 @@ def test_selection_downloads_carry_validators_and_neutralise_formulas(
         fetch(f"{demo_site}/marches/selection.csv?texte={texte}").body.decode("utf-8-sig"))))
     objects = {r[0]: r[rows[0].index("Objet")] for r in rows[1:]}
     assert objects[uid] == "'" + obj
+
+
+# --- published datasets ---------------------------------------------------------------------
+
+
+def test_datasets_are_headed_in_french_and_sized_on_the_data_page(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    import csv
+
+    from openpyxl import load_workbook
+
+    buyers = demo_warehouse.value("SELECT count(*) FROM buyers")
+    top = demo_warehouse.value("SELECT buyer_siret FROM buyers ORDER BY buyer_siret LIMIT 1")
+    answer = fetch(f"{demo_site}/donnees/acheteurs.csv")
+    assert answer.body.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(answer.body.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["SIRET de l'acheteur", "SIREN de l'acheteur", "Nom"]
+    assert len(rows) == buyers + 1 and rows[1][0] == top
+    sheet = load_workbook(io.BytesIO(fetch(f"{demo_site}/donnees/acheteurs.xlsx").body),
+                          read_only=True).active
+    assert sheet is not None
+    assert next(sheet.iter_rows(values_only=True))[0] == "SIRET de l'acheteur"
+    assert fetch(f"{demo_site}/donnees/acheteurs.json").json()[0]["buyer_siret"] == top
+
+    page = fetch(f"{demo_site}/donnees/").body.decode()
+    findings = demo_warehouse.value("SELECT count(*) FROM findings")
+    assert f"{findings:,} ligne(s)".replace(",", "\u202f") in page
+    size = (demo_warehouse.settings.home / "exports").glob("*/acheteurs.csv")
+    kib = f"{next(size).stat().st_size / 1000:.1f}".replace(".", ",")
+    assert f'<a href="/donnees/acheteurs.csv">CSV</a> ({kib} Ko)' in page
+    # the dictionary in French, with each column's identifier; no markdown left raw
+    assert "<td>SIRET de l&#x27;acheteur</td><td><code>buyer_siret</code></td>" in page
+    assert "`" not in page
+    listed = {d["id"]: d for d in fetch(f"{demo_site}/donnees.json").json()}
+    assert listed["acheteurs"]["lignes"] == buyers
+    assert listed["acheteurs"]["telechargements"]["csv"]["octets"] == len(answer.body)
+
+
+def test_downloads_carry_etag_and_last_modified(demo_site: str) -> None:
+    from email.utils import parsedate_to_datetime
+
+    url = f"{demo_site}/donnees/titulaires.parquet"
+    first = fetch(url)
+    assert first.status == 200
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert parsedate_to_datetime(modified).year >= 2025
+    assert fetch(url, headers={"If-None-Match": etag}).status == 304
+    assert fetch(url, headers={"If-Modified-Since": modified}).status == 304
+    assert fetch(url, headers={"If-None-Match": '"autre"'}).status == 200
+
+
+def test_exports_keep_two_builds_and_a_failed_write_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    from observatoire import datasets
+    from observatoire.model.build import build
+
+    wh = make_warehouse(tmp_path / "home", MEGALIS)
+    settings, exports = wh.settings, wh.settings.home / "exports"
+    # before publication the data page says the files are being prepared; after, their sizes
+    before = {d["dataset"].id: d for d in datasets.catalogue(settings)}
+    assert before["marches"]["files"]["csv"]["size"] is None
+    assert before["marches"]["rows"] == wh.value("SELECT count(*) FROM contracts") == 5
+    written = datasets.publish(settings)  # what `observatoire serve` does after each build
+    assert len(written) == len(datasets.DATASETS) * len(datasets.FORMATS)
+    after = {d["dataset"].id: d for d in datasets.catalogue(settings)}
+    assert {f: after["marches"]["files"][f]["size"] for f in datasets.FORMATS} == {
+        p.suffix[1:]: p.stat().st_size for p in written if p.stem == "marches"}
+    wh.con.close()
+    builds = []
+    for _ in range(3):
+        datasets.export(settings, "acheteurs", "csv")
+        builds.append(max(int(p.name) for p in exports.iterdir()))
+        build(settings)
+    datasets.export(settings, "acheteurs", "csv")
+    current = max(int(p.name) for p in exports.iterdir())
+    assert current > builds[-1]
+    # the folder of the build in service and of the one before it, no other
+    assert sorted(int(p.name) for p in exports.iterdir()) == [builds[-1], current]
+
+    # a write that fails half-way, as on a full disk: a process whose files may not grow
+    # past 2 kB (RLIMIT_FSIZE makes the write fail with EFBIG)
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from observatoire.config import Settings\n"
+        "from observatoire import datasets\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        "datasets.export(Settings(home=Path(sys.argv[1])), 'marches', 'json')\n")
+    failed = subprocess.run([sys.executable, "-c", script, str(settings.home)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert failed.returncode != 0 and "File too large" in failed.stderr
+    assert sorted(p.name for p in (exports / str(current)).iterdir()) == [
+        "acheteurs.csv"]
+
+
+def test_every_published_column_has_one_french_header_and_meaning() -> None:
+    """A column added to a published table without its French name fails here (the data page
+    and the files would otherwise show an identifier or break)."""
+    from observatoire.datasets import DATASETS
+    from observatoire.explorer import SELECTION_COLUMNS
+    from observatoire.public_columns import french
+
+    for d in DATASETS.values():
+        names = [french(d.table, c) for c in d.columns]
+        headers = [h for h, _ in names]
+        assert len(set(headers)) == len(headers), d.id
+        assert all(h and m and "`" not in m for h, m in names), d.id
+    selection = [french("contracts", c)[0] for c in SELECTION_COLUMNS]
+    assert len(set(selection)) == len(selection)

@@ -14,7 +14,7 @@ from django.utils.feedgenerator import Atom1Feed
 from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
-from observatoire.errors import ObservatoireError, WarehouseMissing
+from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
@@ -382,39 +382,66 @@ def quality(request: HttpRequest, fmt: str | None = None) -> Output:
 
 @read_only
 def data(request: HttpRequest) -> HttpResponseBase:
-    """``/donnees/``: every published dataset in four formats, with its data dictionary."""
+    """``/donnees/``: every published dataset in four formats, with its size, its row count
+    and its data dictionary in French."""
     return render(request, "observatoire/donnees.html", {
         "datasets": [
-            {"dataset": d, "columns": list(d.columns.items())} for d in datasets.DATASETS.values()
+            {**item,
+             "downloads": [_download(item["dataset"].id, fmt, f)
+                           for fmt, f in item["files"].items()],
+             "columns": [(*public_columns.french(item["dataset"].table, c), c)
+                         for c in item["dataset"].columns]}
+            for item in datasets.catalogue(_settings())
         ],
-        "formats": list(datasets.FORMATS),
     })
+
+
+def _download(dataset_id: str, fmt: str, file: dict[str, Any]) -> dict[str, Any]:
+    """A download link's text: its format and size (« en préparation » before the file is
+    written, « trop de lignes pour un tableur » past a spreadsheet's limit)."""
+    if file["too_large"]:
+        note = "trop de lignes pour un tableur : prenez le CSV ou le Parquet"
+    elif file["size"] is None:
+        note = "en préparation"
+    else:
+        size = float(file["size"])
+        unit = next(u for u, limit in (("o", 1e3), ("Ko", 1e6), ("Mo", 1e9), ("Go", 1e99))
+                    if size < limit or u == "Go")
+        scaled = size / {"o": 1, "Ko": 1e3, "Mo": 1e6, "Go": 1e9}[unit]
+        note = f"{formatting.number(scaled, 0 if unit == 'o' else 1)} {unit}"
+    return {"format": fmt.upper(), "url": None if file["too_large"] else
+            f"/donnees/{dataset_id}.{fmt}", "note": note}
 
 
 @read_only
 def data_json(request: HttpRequest) -> HttpResponseBase:
     return json_response([
-        {"id": d.id, "titre": d.title, "description": d.description,
-         "colonnes": d.columns,
-         "telechargements": {f: f"/donnees/{d.id}.{f}" for f in datasets.FORMATS}}
-        for d in datasets.DATASETS.values()
+        {"id": d.id, "titre": d.title, "description": d.description, "lignes": item["rows"],
+         "colonnes": {c: {"en_tete": public_columns.french(d.table, c)[0],
+                          "sens": public_columns.french(d.table, c)[1]} for c in d.columns},
+         "telechargements": {f: {"adresse": f"/donnees/{d.id}.{f}",
+                                 "octets": item["files"][f]["size"]}
+                             for f in datasets.FORMATS if not item["files"][f]["too_large"]}}
+        for item in datasets.catalogue(_settings()) for d in [item["dataset"]]
     ])
 
 
 @read_only
 def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBase:
-    """``/donnees/<id>.<format>``: a published dataset's file of the current build."""
+    """``/donnees/<id>.<format>``: a published dataset's file of the build in service, with
+    its ``ETag`` and ``Last-Modified`` (304 when the reader has it already)."""
     if dataset_id not in datasets.DATASETS:
         raise Http404("Jeu de données inconnu")
     try:
         path = datasets.export(_settings(), dataset_id, fmt)
-    except WarehouseMissing:
-        raise
-    except ObservatoireError as error:
+    except datasets.TooManyRows as error:
         return render(request, "observatoire/indisponible.html",
                       {"message": error.message, "hint": error.hint}, status=413)
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
-                        content_type=datasets.FORMATS[fmt])
+    stat = path.stat()
+    etag = f'"{path.parent.name}-{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+    return conditional(request, etag, stat.st_mtime, lambda: FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name,
+        content_type=datasets.FORMATS[fmt]))
 
 
 PARTS = {"numerator": "comptés au numérateur", "known": "dont la donnée est connue",
