@@ -25,6 +25,7 @@ from tests.conftest import DEMO, Warehouse, live_server, make_warehouse
 
 MEGALIS = DEMO / "decp" / "v2" / "megalis_decp-59920013600241-2024-07-09-01.json"
 BEL, NUL = "\u0007", "\u0000"
+FOREIGN_ID = "CHE-105.805.080/TVA"
 
 
 @dataclass
@@ -88,6 +89,9 @@ def controlled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controlled]
     today = date.today()
     first["dureeMois"] = (today.year - notified.year) * 12 + today.month - notified.month + 4
     second["id"] = 'Q"' + second["id"] + "\nX"
+    # a foreign holder whose identifier holds a « / », as foreign registration numbers do
+    second["titulaires"] = [{"titulaire": {"typeIdentifiant": "HORS-UE",
+                                           "id": FOREIGN_ID}}]
     folder = tmp_path_factory.mktemp("controles")
     source = folder / "megalis-controles.json"
     source.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
@@ -379,3 +383,24 @@ def test_every_published_column_has_one_french_header_and_meaning() -> None:
         assert all(h and m and "`" not in m for h, m in names), d.id
     selection = [french("contracts", c)[0] for c in SELECTION_COLUMNS]
     assert len(set(selection)) == len(selection)
+
+
+def test_a_supplier_whose_key_holds_a_slash_has_the_page_its_links_reach(
+    controlled: Controlled,
+) -> None:
+    import re
+    from html import unescape
+
+    c = controlled
+    key = c.warehouse.value("SELECT supplier_key FROM suppliers WHERE holder_id LIKE '%/%'")
+    assert key is not None and "/" in key
+    uid = _uid(c, c.quoted_id)
+    page = fetch(f"{c.url}/marches/{quote(uid, safe='')}/").body.decode()
+    links = [unescape(h) for h in re.findall(r'href="(/titulaires/[^"]+)"', page)]
+    assert links == [f"/titulaires/{quote(key, safe='')}/"]
+    supplier = fetch(c.url + links[0])
+    assert supplier.status == 200 and FOREIGN_ID in supplier.body.decode()
+    twin = fetch(c.url + links[0].rstrip("/") + ".json")
+    assert twin.status == 200 and twin.json()["supplier"]["supplier_key"] == key
+    api = fetch(f"{c.url}/api/v1/titulaires/{quote(key, safe='')}")
+    assert api.status == 200 and api.json()["supplier"]["holder_id"] == FOREIGN_ID
