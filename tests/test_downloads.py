@@ -10,7 +10,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from email.message import Message
 from pathlib import Path
@@ -47,18 +47,24 @@ def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) 
         return Answer(error.code, error.headers, error.read())
 
 
-def served(home: Path) -> Iterator[str]:
-    """The site on 127.0.0.1 reading the warehouse of ``home``."""
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The site on 127.0.0.1, once for the module: it reads its data home from the
+    environment at each request, which each test sets (``site``)."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("OBSERVATOIRE_HOME", str(home))
         env.setenv("DJANGO_SETTINGS_MODULE", "observatoire.web.settings")
         with live_server() as url:
             yield url
 
 
-@pytest.fixture(scope="module")
-def demo_site(demo_warehouse: Warehouse) -> Iterator[str]:
-    yield from served(demo_warehouse.settings.home)
+def site(server: str, home: Path, env: pytest.MonkeyPatch) -> str:
+    env.setenv("OBSERVATOIRE_HOME", str(home))
+    return server
+
+
+@pytest.fixture
+def demo_site(server: str, demo_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> str:
+    return site(server, demo_warehouse.settings.home, monkeypatch)
 
 
 # --- a real record carrying control characters ------------------------------------------------
@@ -76,7 +82,7 @@ class Controlled:
 
 
 @pytest.fixture(scope="module")
-def controlled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controlled]:
+def controlled_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controlled]:
     """The real Mégalis file (demo data), its first record given a BEL (U+0007) inside its
     object and a NUL inside its id, its second record a quote and a line break in its id. The
     first record's duration is lengthened so that it ends within the coming months (and so
@@ -96,11 +102,16 @@ def controlled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controlled]
     source = folder / "megalis-controles.json"
     source.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     wh = make_warehouse(folder / "home", source, DEMO / "ref")
-    try:
-        for url in served(wh.settings.home):
-            yield Controlled(wh, url, first["objet"], first["id"], second["id"])
-    finally:
-        wh.con.close()
+    yield Controlled(wh, "", first["objet"], first["id"], second["id"])
+    wh.con.close()
+
+
+@pytest.fixture
+def controlled(server: str, controlled_warehouse: Controlled,
+               monkeypatch: pytest.MonkeyPatch) -> Controlled:
+    """The fixture's warehouse served, for one test."""
+    url = site(server, controlled_warehouse.warehouse.settings.home, monkeypatch)
+    return replace(controlled_warehouse, url=url)
 
 
 def _uid(c: Controlled, raw_id: str) -> str:
