@@ -415,3 +415,16 @@ def test_a_supplier_whose_key_holds_a_slash_has_the_page_its_links_reach(
     assert twin.status == 200 and twin.json()["supplier"]["supplier_key"] == key
     api = fetch(f"{c.url}/api/v1/titulaires/{quote(key, safe='')}")
     assert api.status == 200 and api.json()["supplier"]["holder_id"] == FOREIGN_ID
+
+
+def test_without_a_warehouse_pages_and_api_answer_503_with_what_to_do(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = site(server, tmp_path / "vide", monkeypatch)
+    for path in ("/", "/marches/", "/egalim/", "/donnees/acheteurs.csv", "/marches/selection.csv"):
+        answer = fetch(url + path)
+        assert answer.status == 503, path
+        assert "observatoire build" in answer.body.decode(), path
+    api = fetch(url + "/api/v1/marches")
+    assert api.status == 503 and api.json()["statut"] == 503
+    assert "observatoire build" in api.json()["que_faire"]

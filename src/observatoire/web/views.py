@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
@@ -14,7 +14,6 @@ from django.utils.feedgenerator import Atom1Feed
 from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
-from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
@@ -26,15 +25,12 @@ from observatoire.web.formats import (
     Output,
     Table,
     _settings,
-    cached_by_warehouse,
     conditional,
     integer,
     page,
     read_only,
     validators,
 )
-
-__all__ = ["_settings", "_unavailable", "cached_by_warehouse"]  # egalim_views imports them
 
 PAGE_SIZE = 50
 
@@ -49,13 +45,6 @@ RESULT_COLUMNS = [
     "value", "record_count", "known_count", "coverage", "target_value", "target_comparator",
     "target_date", "target_source", "status",
 ]
-
-
-def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
-    return render(
-        request, "observatoire/indisponible.html", {"message": error.message, "hint": error.hint},
-        status=503,
-    )
 
 
 @page
