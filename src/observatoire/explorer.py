@@ -303,7 +303,7 @@ def selection(settings: Settings, filters: ContractFilters,
                 LEFT JOIN hold ON hold.uid = c.uid
                 WHERE c.uid IN (SELECT uid FROM m)
                 ORDER BY {order}""", params)
-        while batch := cursor.fetchmany(5_000):
+        while batch := cursor.fetchmany(1_000):
             yield from batch
     finally:
         con.close()
