@@ -104,6 +104,10 @@ def test_explorer_text_filter_is_escaped_and_bad_values_said(client: object) -> 
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Filtre « annee » ignoré" in page
+    # amounts that Python reads as numbers but that are none (they matched nothing, silently)
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/marches.json?montant_min=nan&montant_max=inf")))
+    assert data["filtres"] == {}
 
 
 def test_contract_page_shows_versions_holders_provenance_and_quality(

@@ -7,6 +7,7 @@ the SQL. Amounts are summed per contract, never per holder.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -89,7 +90,10 @@ def _parse(name: str, raw: str) -> Any:
             raise ValueError(raw)
         return year
     if name in ("montant_min", "montant_max"):
-        return float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+        amount = float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+        if not math.isfinite(amount):  # « nan » or « inf » read as numbers, and match nothing
+            raise ValueError(raw)
+        return amount
     if name in ("clause_sociale", "clause_environnementale"):
         if raw.lower() in ("oui", "1", "true"):
             return True
