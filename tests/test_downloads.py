@@ -21,7 +21,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.conftest import DEMO, Warehouse, live_server, make_warehouse
+from tests.conftest import DEMO, Warehouse, live_server, make_warehouse, warehouse_rows
 
 MEGALIS = DEMO / "decp" / "v2" / "megalis_decp-59920013600241-2024-07-09-01.json"
 BEL, NUL = "\u0007", "\u0000"
@@ -428,3 +428,39 @@ def test_without_a_warehouse_pages_and_api_answer_503_with_what_to_do(
     api = fetch(url + "/api/v1/marches")
     assert api.status == 503 and api.json()["statut"] == 503
     assert "observatoire build" in api.json()["que_faire"]
+
+
+def test_the_server_publisher_writes_each_new_build_without_a_request(tmp_path: Path) -> None:
+    """What ``observatoire serve`` starts: every file of a build is written before anyone asks,
+    and again for the next build."""
+    import time
+
+    from observatoire import datasets
+    from observatoire.model.build import build
+
+    wh = make_warehouse(tmp_path / "home", MEGALIS)
+    wh.con.close()
+    exports = wh.settings.home / "exports"
+    expected = {f"{d}.{f}" for d in datasets.DATASETS for f in datasets.FORMATS}
+
+    def published(build_id: int) -> bool:
+        folder = exports / str(build_id)
+        return folder.is_dir() and expected <= {p.name for p in folder.iterdir()}
+
+    def wait_for(build_id: int) -> None:
+        deadline = time.monotonic() + 120
+        while not published(build_id):
+            assert time.monotonic() < deadline, f"build {build_id} not published"
+            time.sleep(0.2)
+
+    publisher = datasets.Publisher(wh.settings, interval=0.2)
+    publisher.start()
+    try:
+        first = warehouse_rows(wh.settings, "SELECT max(build_id) FROM build_info")[0][0]
+        wait_for(first)
+        second = build(wh.settings).build_id
+        wait_for(second)
+    finally:
+        publisher.stopped.set()
+        publisher.join(30)
+    assert not publisher.is_alive()
