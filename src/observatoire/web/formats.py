@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -36,8 +35,6 @@ from observatoire import explorer
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.web.exports import csv_response, json_response, xlsx_response
-
-log = logging.getLogger(__name__)
 
 
 class BadParameter(ObservatoireError):
@@ -62,7 +59,6 @@ class Output:
     data: Any = None  # the .json twin
     table: Table | None = None  # the .csv and .xlsx twins
     feed: Callable[[], Atom1Feed] | None = None  # the .atom twin
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _html(request: HttpRequest, output: Output) -> HttpResponse | None:
@@ -218,13 +214,9 @@ def page(view: Callable[..., Output]) -> Callable[..., HttpResponseBase]:
     def answer(request: HttpRequest, *args: Any, fmt: str | None = None,
                **kwargs: Any) -> HttpResponseBase:
         output = view(request, *args, fmt=fmt, **kwargs)
-        if not isinstance(output, Output):  # a download the view answers itself
-            return output
         response = FORMATS[fmt](request, output) if fmt in FORMATS else None
         if response is None:
             raise Http404("Ce format n'existe pas pour cette page.")
-        for header, value in output.headers.items():
-            response[header] = value
         return response
 
     return read_only(cached_by_warehouse(answer), view)
