@@ -412,7 +412,7 @@ def test_explorer_lists_the_purchase_domain_the_indicators_count(
 
 
 @pytest.mark.appdb
-def test_a_target_link_with_an_unreadable_deadline_shows_the_form(
+def test_stewards_pages_bound_their_parameters(
     client: object, application_database: object
 ) -> None:
     """``/gestion/cibles/?echeance=abc`` was an internal error (the text went to a date
@@ -425,3 +425,7 @@ def test_a_target_link_with_an_unreadable_deadline_shows_the_form(
                              f"&echeance={deadline}")
         assert response.status_code == 200, deadline
         assert 'name="valeur"' in _text(response)
+    # the stewards' lists, paged like the public ones
+    for path in ("/gestion/", "/gestion/correspondances/", "/gestion/corrections/",
+                 "/gestion/journal/"):
+        assert admin.get(f"{path}?page={'9' * 30}").status_code == 200, path
