@@ -464,3 +464,25 @@ def test_the_server_publisher_writes_each_new_build_without_a_request(tmp_path: 
         publisher.stopped.set()
         publisher.join(30)
     assert not publisher.is_alive()
+
+
+def test_the_coming_ends_download_whole_not_their_first_page(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    import calendar
+    import csv
+
+    today = date.today()
+    # the same day 60 months later, or the last day of that month
+    last_day = calendar.monthrange(today.year + 5, today.month)[1]
+    until = date(today.year + 5, today.month, min(today.day, last_day))
+    expected = [uid for (uid,) in demo_warehouse.rows(
+        """SELECT uid FROM contracts WHERE estimated_end_date >= ? AND estimated_end_date < ?
+           ORDER BY estimated_end_date, uid""", [today, until])]
+    assert len(expected) > 200  # more than the twins' page
+    answer = fetch(f"{demo_site}/opportunites/selection.csv?mois=60&separateur=point-virgule")
+    rows = list(csv.reader(io.StringIO(answer.body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][-1] == "Département d'exécution"
+    assert [r[0] for r in rows[1:]] == expected
+    page = fetch(f"{demo_site}/opportunites/?mois=60").body.decode()
+    assert 'href="/opportunites/selection.xlsx?mois=60"' in page

@@ -272,7 +272,18 @@ _SELECTION_SQL = {
 
 def selection_count(settings: Settings, filters: ContractFilters) -> int:
     """The number of contracts of a selection (what its download holds)."""
+    return _count(settings, *_where(filters))
+
+
+def selection(settings: Settings, filters: ContractFilters,
+              sort: str = "date") -> Iterator[tuple[Any, ...]]:
+    """Every contract of a selection, in the list's order, as rows of ``SELECTION_COLUMNS``."""
     where, params = _where(filters)
+    return _rows(settings, where, params, SORTS[sort if sort in SORTS else "date"],
+                 SELECTION_COLUMNS)
+
+
+def _count(settings: Settings, where: str, params: list[Any]) -> int:
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
@@ -282,14 +293,12 @@ def selection_count(settings: Settings, filters: ContractFilters) -> int:
         con.close()
 
 
-def selection(settings: Settings, filters: ContractFilters,
-              sort: str = "date") -> Iterator[tuple[Any, ...]]:
-    """Every contract of a selection, in the list's order, as rows of ``SELECTION_COLUMNS``:
-    read from the database in batches, so that memory stays flat whatever its size. The
-    connection closes when the rows are exhausted or the generator is closed."""
-    where, params = _where(filters)
-    order = SORTS[sort if sort in SORTS else "date"]
-    columns = ", ".join(f"{_SELECTION_SQL.get(c, 'c.' + c)} AS {c}" for c in SELECTION_COLUMNS)
+def _rows(settings: Settings, where: str, params: list[Any], order: str,
+          names: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The contracts matching ``where``, in ``order``, as rows of ``names``: read from the
+    database in batches, so that memory stays flat whatever their number. The connection
+    closes when the rows are exhausted or the generator is closed."""
+    columns = ", ".join(f"{_SELECTION_SQL.get(c, 'c.' + c)} AS {c}" for c in names)
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
@@ -539,15 +548,7 @@ def upcoming(
     coming months: what companies can prepare to bid for again."""
     months = max(1, min(months, 60))
     page, page_size = bounded(page, page_size)
-    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
-    params: list[Any] = [today, _add_months(today, months)]
-    if domain:
-        clauses.append("ic.purchase_domain = ?")
-        params.append(domain)
-    if departement:
-        clauses.append("c.place_departement_code = ?")
-        params.append(departement)
-    where = " AND ".join(clauses)
+    where, params = _upcoming_where(today, months, domain, departement)
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
@@ -557,7 +558,7 @@ def upcoming(
             f"""SELECT {LIST_COLUMNS}, ic.purchase_domain, c.place_departement_code,
                     c.is_framework_agreement
                 {_FROM} WHERE {where}
-                ORDER BY c.estimated_end_date, c.uid LIMIT ? OFFSET ?""",
+                ORDER BY {UPCOMING_ORDER} LIMIT ? OFFSET ?""",
             [*params, page_size, (page - 1) * page_size]))
         departements = con.execute(
             """SELECT DISTINCT c.place_departement_code, d.departement_name FROM contracts c
@@ -568,6 +569,38 @@ def upcoming(
     return {"contracts": rows, "count": int(count), "amount_total": float(total or 0),
             "page": page, "pages": max(1, -(-int(count) // page_size)), "months": months,
             "until": _add_months(today, months), "departements": departements}
+
+
+def _upcoming_where(today: date, months: int, domain: str | None,
+                    departement: str | None) -> tuple[str, list[Any]]:
+    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
+    params: list[Any] = [today, _add_months(today, max(1, min(months, 60)))]
+    if domain:
+        clauses.append("ic.purchase_domain = ?")
+        params.append(domain)
+    if departement:
+        clauses.append("c.place_departement_code = ?")
+        params.append(departement)
+    return " AND ".join(clauses), params
+
+
+#: The columns of a downloaded list of coming ends: a selection's, and the place.
+UPCOMING_COLUMNS = [*SELECTION_COLUMNS, "place_departement_code"]
+UPCOMING_ORDER = "c.estimated_end_date, c.uid"
+
+
+def upcoming_count(settings: Settings, today: date, months: int = 12,
+                   domain: str | None = None, departement: str | None = None) -> int:
+    """The number of contracts ending in the coming months (what their download holds)."""
+    return _count(settings, *_upcoming_where(today, months, domain, departement))
+
+
+def upcoming_rows(settings: Settings, today: date, months: int = 12,
+                  domain: str | None = None,
+                  departement: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """Every contract ending in the coming months, soonest first, as ``UPCOMING_COLUMNS``."""
+    where, params = _upcoming_where(today, months, domain, departement)
+    return _rows(settings, where, params, UPCOMING_ORDER, UPCOMING_COLUMNS)
 
 
 def _add_months(day: date, months: int) -> date:

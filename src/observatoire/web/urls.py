@@ -39,6 +39,8 @@ urlpatterns = [
             name="titulaire-donnees"),
     re_path(r"^titulaires/(?P<key>.+)/$", views.supplier, name="titulaire"),
     path("opportunites/", views.opportunities, name="opportunites"),
+    re_path(r"^opportunites/selection\.(?P<fmt>csv|xlsx|json)$", views.upcoming_selection,
+            name="opportunites-selection"),
     re_path(r"^opportunites\.(?P<fmt>json|csv|xlsx|atom)$", views.opportunities,
             name="opportunites-donnees"),
     path("qualite/", views.quality, name="qualite"),

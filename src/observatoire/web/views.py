@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -195,28 +196,52 @@ def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     settings = _settings()
     filters, _ = explorer.ContractFilters.from_query(request.GET.dict())
     sort = request.GET.get("tri") or "date"
-    separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
     count = explorer.selection_count(settings, filters)  # also: no warehouse → 503 now
+    return _stream(request, settings, fmt, count,
+                   lambda: explorer.selection(settings, filters, sort),
+                   explorer.SELECTION_COLUMNS, "marches-selection", filters.as_query(), sort)
+
+
+@read_only
+def upcoming_selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """``/opportunites/selection.<csv|xlsx|json>``: every contract ending in the chosen months
+    (not the first page of them), streamed like the explorer's selection."""
+    settings = _settings()
+    months = integer(request, "mois", 12, high=60)
+    domain = request.GET.get("domaine") or None
+    departement = request.GET.get("departement") or None
+    today = date.today()
+    count = explorer.upcoming_count(settings, today, months, domain, departement)
+    return _stream(request, settings, fmt, count,
+                   lambda: explorer.upcoming_rows(settings, today, months, domain, departement),
+                   explorer.UPCOMING_COLUMNS, "opportunites", today, months, domain,
+                   departement)
+
+
+def _stream(request: HttpRequest, settings: Settings, fmt: str, count: int,
+            rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
+            *state: object) -> HttpResponseBase:
+    """A list of contracts downloaded whole: CSV (« ; » with ``separateur=point-virgule``)
+    and XLSX headed in French, JSON keyed by identifiers; validators from the build and
+    ``state`` (what chose the rows)."""
     if fmt == "xlsx" and count > datasets.XLSX_MAX_ROWS:
         raise BadParameter(f"La sélection compte {count} marchés, plus qu'un tableur n'en "
                            "contient.", hint="Téléchargez-la en CSV ou en JSON, ou "
                            "resserrez les filtres.")
-    columns = explorer.SELECTION_COLUMNS
+    separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
     headers = [public_columns.header("contracts", c) for c in columns]
-    name = "marches-selection"
 
     def answer() -> HttpResponseBase:
-        rows = explorer.selection(settings, filters, sort)
         if fmt == "csv":
-            response: HttpResponseBase = stream_csv(rows, headers, f"{name}.csv", separator)
+            response: HttpResponseBase = stream_csv(rows(), headers, f"{name}.csv", separator)
         elif fmt == "json":
-            response = stream_json(rows, columns, f"{name}.json")
+            response = stream_json(rows(), columns, f"{name}.json")
         else:
-            response = stream_xlsx(rows, headers, "Marchés", f"{name}.xlsx")
+            response = stream_xlsx(rows(), headers, "Marchés", f"{name}.xlsx")
         response["X-Nombre-De-Lignes"] = str(count)
         return response
 
-    etag, modified = validators(settings, fmt, filters.as_query(), sort, separator)
+    etag, modified = validators(settings, name, fmt, separator, *state)
     return conditional(request, etag, modified, answer)
 
 
