@@ -18,8 +18,8 @@ from observatoire.web.exports import csv_response
 from observatoire.web.formats import (
     Output,
     Table,
-    _settings,
     cached_by_warehouse,
+    current_settings,
     page,
     read_only,
 )
@@ -59,7 +59,7 @@ def _last_target(targets: list[dict[str, Any]]) -> float | None:
 @page
 def dashboard(request: HttpRequest, fmt: str | None = None) -> Output:
     """``/egalim/``: the territory's rates against the targets, its canteens, a map."""
-    with service.reading(_settings()) as con:
+    with service.reading(current_settings()) as con:
         report = service.overview(con, _year(request))
     return Output("observatoire/egalim.html", lambda: _dashboard_context(report), data=report,
                   table=Table(report["canteens"], CANTEEN_COLUMNS, "egalim-cantines"))
@@ -100,7 +100,7 @@ def _dashboard_context(report: dict[str, Any]) -> dict[str, Any]:
 @page
 def canteen(request: HttpRequest, key: str, fmt: str | None = None) -> Output:
     """``/egalim/cantines/<key>/``: a canteen's months, categories, families and findings."""
-    with service.reading(_settings()) as con:
+    with service.reading(current_settings()) as con:
         report = service.canteen(con, key, _year(request))
     if report is None:
         raise Http404("Cantine inconnue")
@@ -135,7 +135,7 @@ def _canteen_context(report: dict[str, Any]) -> dict[str, Any]:
 def summaries(request: HttpRequest, year: str) -> HttpResponse:
     """``/egalim/bilans-<année>.csv``: every canteen's yearly summary in ma-cantine's format."""
     key = request.GET.get("cantine") or None
-    with service.reading(_settings()) as con:
+    with service.reading(current_settings()) as con:
         rows = service.yearly_summaries(con, int(year), key)
     if not rows:
         raise Http404("Aucun achat pour cette année")

@@ -167,7 +167,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 # --- the pages ------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
+def current_settings() -> Settings:
     # Read at each request: the data home and profile follow the environment of the server.
     return Settings.from_env()
 
@@ -182,7 +182,7 @@ def cached_by_warehouse(view: Any) -> Any:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        settings = _settings()
+        settings = current_settings()
         try:
             stat = settings.warehouse_path.stat()
         except FileNotFoundError:
@@ -239,7 +239,7 @@ def endpoint(build: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
     found »; the answer is JSON, errors included."""
 
     def call(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        data = build(request, _settings(), *args, **kwargs)
+        data = build(request, current_settings(), *args, **kwargs)
         if data is None:
             raise Http404("Élément inconnu.")
         return json_response(data)

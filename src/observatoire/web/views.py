@@ -25,13 +25,13 @@ from observatoire.web.formats import (
     BadParameter,
     Output,
     Table,
-    _settings,
     conditional,
     integer,
     page,
     read_only,
     validators,
 )
+from observatoire.web.formats import current_settings as _settings
 
 PAGE_SIZE = 50
 
