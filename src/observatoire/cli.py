@@ -637,7 +637,8 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
 @click.option("--threads", default=4, show_default=True, type=int, help="Fils de service.")
 @click.pass_obj
 def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
-    """Sert le site public sur l'entrepôt en service."""
+    """Sert le site public sur l'entrepôt en service (et écrit, en arrière-plan, les jeux de
+    données à télécharger de chaque nouvelle construction)."""
     settings = obj.settings
     # The web side reads the same configuration, through the environment.
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
