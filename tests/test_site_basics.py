@@ -144,3 +144,10 @@ def test_accessibility_statement_says_not_compliant_without_an_audit(client: obj
     page = _text(client.get("/accessibilite/"))  # type: ignore[attr-defined]
     assert "<strong>non conforme</strong>" in page and "RGAA" in page
     assert "Défenseur des droits" in page
+
+
+def test_site_pages_answer_only_reads(client: object) -> None:
+    for path in ("/methodologie/", "/contact/", "/robots.txt", "/sitemap.xml"):
+        response = client.post(path)  # type: ignore[attr-defined]
+        assert response.status_code == 405, path
+        assert response["Allow"] == "GET, HEAD"

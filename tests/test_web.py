@@ -108,6 +108,10 @@ def test_explorer_text_filter_is_escaped_and_bad_values_said(client: object) -> 
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Filtre « annee » ignoré" in page
+    # amounts that Python reads as numbers but that are none (they matched nothing, silently)
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/marches.json?montant_min=nan&montant_max=inf")))
+    assert data["filtres"] == {}
 
 
 def test_contract_page_shows_versions_holders_provenance_and_quality(
@@ -410,3 +414,23 @@ def test_explorer_lists_the_purchase_domain_the_indicators_count(
         page += 1
     assert len(seen) == len(expected) > 1000
     assert seen == expected
+
+
+@pytest.mark.appdb
+def test_stewards_pages_bound_their_parameters(
+    client: object, application_database: object
+) -> None:
+    """``/gestion/cibles/?echeance=abc`` was an internal error (the text went to a date
+    column's query); it now pre-fills the form without a change in force."""
+    from tests.conftest import make_account, signed_in
+
+    admin = signed_in(make_account("admin-echeance", "administrateur").user)
+    for deadline in ("abc", "2025-13-45", "9" * 30):
+        response = admin.get("/gestion/cibles/?indicateur=marches-pme&base=count"
+                             f"&echeance={deadline}")
+        assert response.status_code == 200, deadline
+        assert 'name="valeur"' in _text(response)
+    # the stewards' lists, paged like the public ones
+    for path in ("/gestion/", "/gestion/correspondances/", "/gestion/corrections/",
+                 "/gestion/journal/"):
+        assert admin.get(f"{path}?page={'9' * 30}").status_code == 200, path

@@ -642,7 +642,8 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
 @click.option("--threads", default=4, show_default=True, type=int, help="Fils de service.")
 @click.pass_obj
 def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
-    """Sert le site public sur l'entrepôt en service."""
+    """Sert le site public sur l'entrepôt en service (et écrit, en arrière-plan, les jeux de
+    données à télécharger de chaque nouvelle construction)."""
     settings = obj.settings
     # The web side reads the same configuration, through the environment.
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
@@ -657,8 +658,11 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
     from observatoire.stewardship.django_setup import migrate
 
     migrate(settings)
+    from observatoire.datasets import Publisher
     from observatoire.web.wsgi import application
 
+    # the datasets of each new build are written in the background, before readers ask
+    Publisher(settings).start()
     out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
     # Behind the configured reverse proxies, X-Forwarded-For reaches the application, which
     # reads the client's address from it only when the connection comes from one of them

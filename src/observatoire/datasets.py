@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
+import re
+import shutil
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,7 +24,10 @@ from typing import Any
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.model.dictionary import TABLES
+from observatoire.public_columns import header
 from observatoire.warehouse import open_warehouse, scope_sql
+
+log = logging.getLogger(__name__)
 
 FORMATS = {
     "csv": "text/csv",
@@ -90,6 +97,26 @@ SCOPE_FILTERS = {
 }
 
 
+#: Characters XML 1.0 refuses (so XLSX files and Atom feeds cannot hold them) and that
+#: spreadsheets do not take: C0 controls but tab, line feed and carriage return; lone
+#: surrogates; U+FFFE and U+FFFF. Real records carry some (a BEL in an object, a NUL in an id).
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(value: Any) -> Any:
+    """Text without the characters XML 1.0 and spreadsheets refuse (the raw value stays in
+    the warehouse's raw columns and in the JSON outputs)."""
+    if isinstance(value, str):
+        return _REFUSED.sub("", value)
+    return value
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV or XLSX cell: plain, without refused characters, never a formula
+    (removing a character first, so that what it hid is neutralised too)."""
+    return neutralise(printable(plain(value)))
+
+
 def neutralise(value: Any) -> Any:
     """Prefix text that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -110,23 +137,52 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _build_id(con: Any) -> int:
+    return int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
+
+
+def _where(con: Any, dataset: Dataset) -> str:
+    scoped = scope_sql(con) != "TRUE" and dataset.id in SCOPE_FILTERS
+    return SCOPE_FILTERS[dataset.id] if scoped else "TRUE"
+
+
+#: One writer per file in a process: a second request for a file being written waits for it.
+_WRITING: dict[Path, threading.Lock] = {}
+_WRITING_GUARD = threading.Lock()
+
+
 def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
-    """The file of a dataset in a format, written at the first request after each build."""
+    """The file of a dataset in a format for the build in service, written once (by the
+    publisher after the build, or by the first request that needs it) and reused until the
+    next build. A failed write leaves no temporary file; only the current and the previous
+    build's files are kept."""
     dataset = DATASETS[dataset_id]
     con = open_warehouse(settings)
     try:
-        build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
+        build_id = _build_id(con)
         folder = settings.home / "exports" / str(build_id)
         target = folder / f"{dataset.id}.{fmt}"
         if target.exists():
             return target
-        folder.mkdir(parents=True, exist_ok=True)
-        # one temporary name per process and thread: concurrent first requests do not collide
-        tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}.{threading.get_ident()}"
-        columns = ", ".join(f'"{c}"' for c in dataset.columns)
-        scoped = scope_sql(con) != "TRUE" and dataset.id in SCOPE_FILTERS
-        where = SCOPE_FILTERS[dataset.id] if scoped else "TRUE"
-        query = f'SELECT {columns} FROM "{dataset.table}" WHERE {where} ORDER BY {dataset.order}'  # noqa: S608
+        with _WRITING_GUARD:
+            lock = _WRITING.setdefault(target, threading.Lock())
+        with lock:
+            if not target.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                _write(con, dataset, fmt, folder, target)
+    finally:
+        con.close()
+    prune(settings.home / "exports", build_id)
+    return target
+
+
+def _write(con: Any, dataset: Dataset, fmt: str, folder: Path, target: Path) -> None:
+    # one temporary name per process and thread: concurrent writers do not collide
+    tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}.{threading.get_ident()}"
+    columns = ", ".join(f'"{c}"' for c in dataset.columns)
+    where = _where(con, dataset)
+    query = f'SELECT {columns} FROM "{dataset.table}" WHERE {where} ORDER BY {dataset.order}'  # noqa: S608
+    try:
         if fmt == "parquet":
             path = str(tmp).replace("'", "''")
             con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
@@ -135,7 +191,7 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
                 count_sql = f'SELECT count(*) FROM "{dataset.table}" WHERE {where}'  # noqa: S608
                 count = con.execute(count_sql).fetchall()[0][0]
                 if count > XLSX_MAX_ROWS:
-                    raise ObservatoireError(
+                    raise TooManyRows(
                         f"« {dataset.title} » compte {count} lignes, plus qu'un tableur n'en "
                         "contient.",
                         hint="Téléchargez-le en CSV ou en Parquet.",
@@ -143,16 +199,114 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
             # the result is read in batches; no other query may run on the connection meanwhile
             cursor = con.execute(query)
             names = list(dataset.columns)
+            headers = [header(dataset.table, c) for c in names]
             if fmt == "csv":
-                _write_csv(cursor, names, tmp)
+                _write_csv(cursor, headers, tmp)
             elif fmt == "json":
                 _write_json(cursor, names, tmp)
             else:
-                _write_xlsx(cursor, names, dataset.title, tmp)
+                _write_xlsx(cursor, headers, dataset.title, tmp)
         os.replace(tmp, target)
-        return target
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class TooManyRows(ObservatoireError):
+    """A dataset too large for a spreadsheet."""
+
+
+def prune(exports: Path, current: int) -> None:
+    """Remove the export folders of builds other than ``current`` and the one before it (a
+    reader may still be downloading the previous build's file)."""
+    builds = sorted(int(p.name) for p in exports.iterdir() if p.is_dir() and p.name.isdigit())
+    keep = {current, max((b for b in builds if b < current), default=current)}
+    for build in builds:
+        if build not in keep:
+            shutil.rmtree(exports / str(build), ignore_errors=True)
+
+
+def row_counts(settings: Settings) -> dict[str, int]:
+    """The rows of each dataset for the build in service, counted once per build (kept in
+    ``exports/<build>/lignes.json``)."""
+    con = open_warehouse(settings)
+    try:
+        folder = settings.home / "exports" / str(_build_id(con))
+        saved = folder / "lignes.json"
+        if saved.exists():
+            return dict(json.loads(saved.read_text(encoding="utf-8")))
+        counts = {
+            d.id: int(con.execute(
+                f'SELECT count(*) FROM "{d.table}" WHERE {_where(con, d)}'  # noqa: S608
+            ).fetchall()[0][0])
+            for d in DATASETS.values()
+        }
     finally:
         con.close()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".lignes.json.{os.getpid()}.{threading.get_ident()}"
+    tmp.write_text(json.dumps(counts), encoding="utf-8")
+    os.replace(tmp, saved)
+    return counts
+
+
+def catalogue(settings: Settings) -> list[dict[str, Any]]:
+    """Every dataset with its row count and, per format, the size of its file when written
+    (None while it is being prepared; ``too_large`` for a spreadsheet past its row limit)."""
+    counts = row_counts(settings)
+    con = open_warehouse(settings)
+    try:
+        folder = settings.home / "exports" / str(_build_id(con))
+    finally:
+        con.close()
+    out = []
+    for d in DATASETS.values():
+        files = {}
+        for fmt in FORMATS:
+            path = folder / f"{d.id}.{fmt}"
+            files[fmt] = {
+                "size": path.stat().st_size if path.exists() else None,
+                "too_large": fmt == "xlsx" and counts[d.id] > XLSX_MAX_ROWS,
+            }
+        out.append({"dataset": d, "rows": counts[d.id], "files": files})
+    return out
+
+
+def publish(settings: Settings) -> list[Path]:
+    """Write every dataset in every format for the build in service (what is already written
+    is kept): run after each build, so that no reader waits for a file to be made."""
+    written = []
+    for d in DATASETS.values():
+        for fmt in FORMATS:
+            try:
+                written.append(export(settings, d.id, fmt))
+            except TooManyRows:
+                continue
+    return written
+
+
+class Publisher(threading.Thread):
+    """Publishes the datasets of each new build in the background of the web server
+    (``observatoire serve``): it looks at the warehouse every ``interval`` seconds."""
+
+    def __init__(self, settings: Settings, interval: float = 30.0) -> None:
+        super().__init__(name="publication-des-jeux-de-donnees", daemon=True)
+        self.settings, self.interval = settings, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        seen = None
+        while not self.stopped.is_set():
+            try:
+                stat = self.settings.warehouse_path.stat()
+                if (stat.st_ino, stat.st_mtime_ns) != seen:
+                    publish(self.settings)
+                    seen = (stat.st_ino, stat.st_mtime_ns)
+            except FileNotFoundError:
+                pass  # no warehouse yet
+            except Exception:  # a failed write is retried at the next look, never fatal
+                log.exception("Publication des jeux de données interrompue")
+            self.stopped.wait(self.interval)
 
 
 def _batches(cursor: Any) -> Any:
@@ -161,11 +315,12 @@ def _batches(cursor: Any) -> Any:
 
 
 def _write_csv(cursor: Any, names: list[str], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
+    # UTF-8 with a BOM: spreadsheets then read the accents right
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(names)
         for row in _batches(cursor):
-            writer.writerow([neutralise(plain(v)) for v in row])
+            writer.writerow([cell(v) for v in row])
 
 
 def _write_json(cursor: Any, names: list[str], path: Path) -> None:
@@ -180,12 +335,20 @@ def _write_json(cursor: Any, names: list[str], path: Path) -> None:
 
 
 def _write_xlsx(cursor: Any, names: list[str], title: str, path: Path) -> None:
+    with path.open("wb") as fh:
+        write_xlsx(_batches(cursor), names, title, fh)
+
+
+def write_xlsx(rows: Iterable[Iterable[Any]], headers: list[str], title: str,
+               fh: Any) -> None:
+    """Rows as a one-sheet workbook in openpyxl's write-only mode: rows go to a temporary
+    file as they come, so memory stays flat whatever the number of rows."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    sheet.append(names)
-    for row in _batches(cursor):
-        sheet.append([neutralise(plain(v)) for v in row])
-    with path.open("wb") as fh:
-        book.save(fh)
+    # a sheet's name holds at most 31 characters and none of \\ / ? * [ ] :
+    sheet = book.create_sheet(re.sub(r"[\\/?*\[\]:]", "_", printable(title))[:31] or "données")
+    sheet.append([cell(h) for h in headers])
+    for row in rows:
+        sheet.append([cell(v) for v in row])
+    book.save(fh)

@@ -7,7 +7,9 @@ the SQL. Amounts are summed per contract, never per holder.
 from __future__ import annotations
 
 import calendar
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from typing import Any
@@ -19,6 +21,9 @@ from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
 MAX_PAGE_SIZE = 200
+#: The largest page number served: past it a page is empty anyway, and its offset stays far
+#: inside the database's 64-bit integers (a 30-digit page number was an internal error).
+MAX_PAGE = 1_000_000
 SORTS = {
     "date": "c.notification_date DESC NULLS LAST, c.uid",
     "date_asc": "c.notification_date ASC NULLS LAST, c.uid",
@@ -85,7 +90,10 @@ def _parse(name: str, raw: str) -> Any:
             raise ValueError(raw)
         return year
     if name in ("montant_min", "montant_max"):
-        return float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+        amount = float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+        if not math.isfinite(amount):  # « nan » or « inf » read as numbers, and match nothing
+            raise ValueError(raw)
+        return amount
     if name in ("clause_sociale", "clause_environnementale"):
         if raw.lower() in ("oui", "1", "true"):
             return True
@@ -161,6 +169,11 @@ PAGE_DOMAINS = (f"LEFT JOIN ({domain_match_sql('SELECT cpv FROM pc')}) dm ON dm.
 PAGE_DOMAIN = f"COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain"
 
 
+def bounded(page: int, page_size: int) -> tuple[int, int]:
+    """A page number and size within the bounds the explorer serves."""
+    return max(1, min(page, MAX_PAGE)), max(1, min(page_size, MAX_PAGE_SIZE))
+
+
 def _joins(sql: str) -> str:
     """The joins an SQL fragment of the explorer needs (buyers ``b``, indicator facts ``ic``)."""
     out = ""
@@ -181,8 +194,7 @@ def search(
     page_size: int = 50,
 ) -> dict[str, Any]:
     """One page of contracts, the number of contracts matching and their total amount."""
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
+    page, page_size = bounded(page, page_size)
     where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
     order = SORTS[sort]
@@ -244,6 +256,70 @@ def search(
         "page_size": page_size,
         "pages": max(1, -(-int(count) // page_size)),
     }
+
+
+#: The columns of a downloaded selection: those of the explorer's list, in its order.
+SELECTION_COLUMNS = [
+    "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
+    "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
+    "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
+    "corrected_fields",
+]
+_SELECTION_SQL = {
+    "buyer_name": "b.name", "holders": "hold.holders", "purchase_domain": "ic.purchase_domain",
+}
+
+
+def selection_count(settings: Settings, filters: ContractFilters) -> int:
+    """The number of contracts of a selection (what its download holds)."""
+    return _count(settings, *_where(filters))
+
+
+def selection(settings: Settings, filters: ContractFilters,
+              sort: str = "date") -> Iterator[tuple[Any, ...]]:
+    """Every contract of a selection, in the list's order, as rows of ``SELECTION_COLUMNS``."""
+    where, params = _where(filters)
+    return _rows(settings, where, params, SORTS[sort if sort in SORTS else "date"],
+                 SELECTION_COLUMNS)
+
+
+def _count(settings: Settings, where: str, params: list[Any]) -> int:
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        return int(con.execute(f"SELECT count(*) FROM contracts c {_joins(where)} WHERE {where}",
+                               params).fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def _rows(settings: Settings, where: str, params: list[Any], order: str,
+          names: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The contracts matching ``where``, in ``order``, as rows of ``names``: read from the
+    database in batches, so that memory stays flat whatever their number. The connection
+    closes when the rows are exhausted or the generator is closed."""
+    columns = ", ".join(f"{_SELECTION_SQL.get(c, 'c.' + c)} AS {c}" for c in names)
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        cursor = con.execute(
+            f"""WITH m AS (SELECT c.uid FROM contracts c {_joins(where)} WHERE {where}),
+                hold AS (
+                    SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
+                                       COALESCE(s.name, h.holder_id)) AS holders
+                    FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+                    WHERE h.is_current AND h.uid IN (SELECT uid FROM m) GROUP BY h.uid)
+                SELECT {columns}
+                FROM contracts c
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+                LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
+                LEFT JOIN hold ON hold.uid = c.uid
+                WHERE c.uid IN (SELECT uid FROM m)
+                ORDER BY {order}""", params)
+        while batch := cursor.fetchmany(1_000):
+            yield from batch
+    finally:
+        con.close()
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
@@ -425,7 +501,7 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
 def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str,
              text: str | None, page: int, page_size: int) -> dict[str, Any]:
     """One page of a table, searched on a name and on the start of an identifier."""
-    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    page, page_size = bounded(page, page_size)
     where, params = "TRUE", []
     if text:
         where = f"(contains(lower({search[0]}), lower(?)) OR starts_with({search[1]}, ?))"
@@ -471,16 +547,8 @@ def upcoming(
     """Contracts whose estimated end (notification + duration after modifications) falls in the
     coming months: what companies can prepare to bid for again."""
     months = max(1, min(months, 60))
-    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
-    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
-    params: list[Any] = [today, _add_months(today, months)]
-    if domain:
-        clauses.append("ic.purchase_domain = ?")
-        params.append(domain)
-    if departement:
-        clauses.append("c.place_departement_code = ?")
-        params.append(departement)
-    where = " AND ".join(clauses)
+    page, page_size = bounded(page, page_size)
+    where, params = _upcoming_where(today, months, domain, departement)
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
@@ -490,7 +558,7 @@ def upcoming(
             f"""SELECT {LIST_COLUMNS}, ic.purchase_domain, c.place_departement_code,
                     c.is_framework_agreement
                 {_FROM} WHERE {where}
-                ORDER BY c.estimated_end_date, c.uid LIMIT ? OFFSET ?""",
+                ORDER BY {UPCOMING_ORDER} LIMIT ? OFFSET ?""",
             [*params, page_size, (page - 1) * page_size]))
         departements = con.execute(
             """SELECT DISTINCT c.place_departement_code, d.departement_name FROM contracts c
@@ -501,6 +569,38 @@ def upcoming(
     return {"contracts": rows, "count": int(count), "amount_total": float(total or 0),
             "page": page, "pages": max(1, -(-int(count) // page_size)), "months": months,
             "until": _add_months(today, months), "departements": departements}
+
+
+def _upcoming_where(today: date, months: int, domain: str | None,
+                    departement: str | None) -> tuple[str, list[Any]]:
+    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
+    params: list[Any] = [today, _add_months(today, max(1, min(months, 60)))]
+    if domain:
+        clauses.append("ic.purchase_domain = ?")
+        params.append(domain)
+    if departement:
+        clauses.append("c.place_departement_code = ?")
+        params.append(departement)
+    return " AND ".join(clauses), params
+
+
+#: The columns of a downloaded list of coming ends: a selection's, and the place.
+UPCOMING_COLUMNS = [*SELECTION_COLUMNS, "place_departement_code"]
+UPCOMING_ORDER = "c.estimated_end_date, c.uid"
+
+
+def upcoming_count(settings: Settings, today: date, months: int = 12,
+                   domain: str | None = None, departement: str | None = None) -> int:
+    """The number of contracts ending in the coming months (what their download holds)."""
+    return _count(settings, *_upcoming_where(today, months, domain, departement))
+
+
+def upcoming_rows(settings: Settings, today: date, months: int = 12,
+                  domain: str | None = None,
+                  departement: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """Every contract ending in the coming months, soonest first, as ``UPCOMING_COLUMNS``."""
+    where, params = _upcoming_where(today, months, domain, departement)
+    return _rows(settings, where, params, UPCOMING_ORDER, UPCOMING_COLUMNS)
 
 
 def _add_months(day: date, months: int) -> date:

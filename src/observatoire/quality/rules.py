@@ -194,6 +194,8 @@ TEST_SIGNALS = """(
 #: Budget labels published instead of the buyer's name: "BUDGET PRINCIPAL", "BUDG.PRINC. …",
 #: "EXERCICE BUDGÉTAIRE", "HAGUENAU BP", "VILLE DE DUNKERQUE - PRINCIPAL" (upper-cased first).
 BUDGET_LABEL = "((^|[^A-Z])BUDG(ET|ÉT|\\.|\\s)|\\sBP$|-\\s*PRINCIPAL$)"
+#: Characters XML 1.0 and spreadsheets refuse (see ``datasets.printable``), as a regex.
+CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 MOJIBAKE = "(\ufffd|Ã[©¨ª«¢§´®¯¹¼»®‰]|â€)"
 
 RULES: list[Rule] = [
@@ -379,6 +381,20 @@ RULES: list[Rule] = [
         f"regexp_matches(upper(r.raw_buyer_name), '{BUDGET_LABEL}')",
         "r.raw_buyer_name",
     ),
+    *(Rule(
+        "CONTROL_CHARACTERS",
+        INFO,
+        field,
+        f"Caractères de contrôle dans {label}",
+        f"{label[0].upper()}{label[1:]} contient des caractères de contrôle invisibles (U+0000 "
+        "à U+001F hors tabulation et retours à la ligne) que le XML et les tableurs refusent : "
+        "ils sont retirés des fichiers CSV et XLSX et du flux Atom ; la valeur publiée reste "
+        "entière dans l'entrepôt et en JSON.",
+        "Rien à faire pour l'observatoire ; à signaler au producteur.",
+        f"regexp_matches({raw}, '{CONTROL}')",
+        raw,
+    ) for field, label, raw in (("objet", "l'objet", "r.raw_object"),
+                                ("id", "l'identifiant", "r.raw_id"))),
     Rule(
         "OBJECT_MISSING",
         WARNING,

@@ -9,6 +9,7 @@ A change applies at the next build (``observatoire build`` or ``observatoire ind
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -74,6 +75,15 @@ def _based_on(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _date(value: str | None) -> date | None:
+    """A date of a link's parameters (``AAAA-MM-JJ``); anything else pre-fills no change in
+    force (« echeance=abc » was an internal error)."""
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+
+
 @require(*ALL_ROLES)
 def targets(request: HttpRequest) -> HttpResponse:
     """``/gestion/cibles/``: the targets in force; an administrator changes one (POST)."""
@@ -108,11 +118,11 @@ def targets(request: HttpRequest) -> HttpResponse:
     # the form, pre-filled from a row's « Modifier » link (GET) or from what was posted
     prefill = context.get("posted") or request.GET
     in_force = None
-    if request.method == "GET" and prefill.get("indicateur"):
+    deadline = _date(prefill.get("echeance"))
+    if request.method == "GET" and prefill.get("indicateur") and deadline:
         in_force = TargetChange.objects.filter(
             indicator_id=prefill.get("indicateur"), basis=prefill.get("base") or "",
-            target_date=prefill.get("echeance") or None,
-            status=TargetChangeStatus.ACTIVE).first() if prefill.get("echeance") else None
+            target_date=deadline, status=TargetChangeStatus.ACTIVE).first()
     latest = [i for i in profile.indicators if profile.indicator(i.id) is i]
     context.update(
         rows=_targets_in_force(profile),

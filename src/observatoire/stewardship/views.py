@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from observatoire import reports
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
+from observatoire.explorer import MAX_PAGE
 from observatoire.indicators.profile import load_profile
 from observatoire.landing.catalog import Catalog
 from observatoire.stewardship import oidc, permissions, queue, services
@@ -295,8 +296,9 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 
 def _int(value: str | None, default: int = 1) -> int:
+    """A page number, at most ``explorer.MAX_PAGE`` (a 30-digit one overflowed the query)."""
     try:
-        return max(int(value or default), 1)
+        return min(max(int(value or default), 1), MAX_PAGE)
     except ValueError:
         return default
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from observatoire import __version__, explorer
 from observatoire.config import Settings
-from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
 from observatoire.model.dictionary import TABLES
 from observatoire.web.exports import json_response
+from observatoire.web.formats import endpoint, integer, read_only
 
 DEFAULT_SIZE = 50
 
@@ -41,13 +42,8 @@ _FILTER_DOCS = {
 
 
 def _page(request: HttpRequest) -> tuple[int, int]:
-    def number(name: str, default: int) -> int:
-        try:
-            return max(1, int(request.GET.get(name) or default))
-        except ValueError:
-            return default
-
-    return number("page", 1), min(number("taille", DEFAULT_SIZE), explorer.MAX_PAGE_SIZE)
+    return (integer(request, "page", 1),
+            integer(request, "taille", DEFAULT_SIZE, high=explorer.MAX_PAGE_SIZE))
 
 
 def _envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
@@ -55,82 +51,66 @@ def _envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, A
             "elements": items}
 
 
-def _call(request: HttpRequest, build: Any) -> HttpResponse:
-    try:
-        data = build(Settings.from_env())
-    except WarehouseMissing as error:
-        return json_response({"erreur": error.message, "que_faire": error.hint}, status=503)
-    if data is None:
-        raise Http404("Élément inconnu")
-    return json_response(data)
-
-
-def contracts(request: HttpRequest) -> HttpResponse:
+@endpoint
+def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
     page, size = _page(request)
-
-    def build(settings: Settings) -> dict[str, Any]:
-        r = explorer.search(settings, filters, sort=request.GET.get("tri") or "date",
-                            page=page, page_size=size)
-        return {**_envelope(r["contracts"], r["count"], page, size),
-                "montant_total": r["amount_total"], "filtres_ignores": problems}
-
-    return _call(request, build)
+    r = explorer.search(settings, filters, sort=request.GET.get("tri") or "date",
+                        page=page, page_size=size)
+    return {**_envelope(r["contracts"], r["count"], page, size),
+            "montant_total": r["amount_total"], "filtres_ignores": problems}
 
 
-def contract(request: HttpRequest, uid: str) -> HttpResponse:
-    return _call(request, lambda s: explorer.contract(s, uid))
+@endpoint
+def contract(request: HttpRequest, settings: Settings, uid: str) -> dict[str, Any] | None:
+    return explorer.contract(settings, uid)
 
 
-def buyers(request: HttpRequest) -> HttpResponse:
+@endpoint
+def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
-
-    def build(settings: Settings) -> dict[str, Any]:
-        r = explorer.buyers(settings, request.GET.get("q"), page, size)
-        return _envelope(r["rows"], r["count"], page, size)
-
-    return _call(request, build)
+    r = explorer.buyers(settings, request.GET.get("q"), page, size)
+    return _envelope(r["rows"], r["count"], page, size)
 
 
-def buyer(request: HttpRequest, siret: str) -> HttpResponse:
-    return _call(request, lambda s: explorer.buyer(s, siret))
+@endpoint
+def buyer(request: HttpRequest, settings: Settings, siret: str) -> dict[str, Any] | None:
+    return explorer.buyer(settings, siret)
 
 
-def suppliers(request: HttpRequest) -> HttpResponse:
+@endpoint
+def suppliers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
-
-    def build(settings: Settings) -> dict[str, Any]:
-        r = explorer.suppliers(settings, request.GET.get("q"), page, size)
-        return _envelope(r["rows"], r["count"], page, size)
-
-    return _call(request, build)
+    r = explorer.suppliers(settings, request.GET.get("q"), page, size)
+    return _envelope(r["rows"], r["count"], page, size)
 
 
-def supplier(request: HttpRequest, key: str) -> HttpResponse:
-    return _call(request, lambda s: explorer.supplier(s, key))
+@endpoint
+def supplier(request: HttpRequest, settings: Settings, key: str) -> dict[str, Any] | None:
+    return explorer.supplier(settings, key)
 
 
-def indicators(request: HttpRequest) -> HttpResponse:
-    return _call(request, lambda s: service.barometer(s)["indicators"])
+@endpoint
+def indicators(request: HttpRequest, settings: Settings) -> list[dict[str, Any]]:
+    return service.barometer(settings)["indicators"]  # type: ignore[no-any-return]
 
 
-def indicator(request: HttpRequest, indicator_id: str) -> HttpResponse:
-    return _call(request, lambda s: service.indicator_detail(s, indicator_id))
+@endpoint
+def indicator(request: HttpRequest, settings: Settings,
+              indicator_id: str) -> dict[str, Any] | None:
+    return service.indicator_detail(settings, indicator_id)
 
 
-def results(request: HttpRequest) -> HttpResponse:
+@endpoint
+def results(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
-
-    def build(settings: Settings) -> dict[str, Any]:
-        rows = service.results(
-            settings, indicator=request.GET.get("indicateur"), period=request.GET.get("periode"),
-            breakdown=request.GET.get("ventilation") or "total", limit=size + 1,
-            offset=(page - 1) * size)
-        # the total is not counted (results are many): say whether a next page exists
-        return {"page": page, "taille": size, "page_suivante": len(rows) > size,
-                "elements": rows[:size]}
-
-    return _call(request, build)
+    rows = service.results(
+        settings, indicator=request.GET.get("indicateur"), period=request.GET.get("periode"),
+        breakdown=request.GET.get("ventilation") or "total", limit=size + 1,
+        offset=(page - 1) * size)
+    # the total is not counted (results are many): say whether a next page exists
+    return {"page": page, "taille": size, "page_suivante": len(rows) > size,
+            "elements": rows[:size]}
 
 
 # --- the OpenAPI description ----------------------------------------------------------------
@@ -166,14 +146,33 @@ _PAGING = [_param("page", "integer", "Page (à partir de 1)."),
            _param("taille", "integer", f"Éléments par page (au plus {explorer.MAX_PAGE_SIZE}).")]
 
 
+#: The one shape of every error of the API (``formats.error_response``).
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["statut", "erreur", "que_faire"],
+    "properties": {
+        "statut": {"type": "integer", "description": "Code HTTP de la réponse."},
+        "erreur": {"type": "string", "description": "Ce qui ne va pas, en français."},
+        "que_faire": {"type": "string", "description": "Ce qu'il faut faire."},
+    },
+}
+_ERRORS = {
+    "400": "Paramètre inutilisable.",
+    "404": "Élément inconnu.",
+    "405": "Méthode autre que GET ou HEAD.",
+    "503": "Entrepôt pas encore construit ou indisponible.",
+}
+
+
 def _get(summary: str, params: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Erreur"}}}
     return {"get": {
         "summary": summary,
         "parameters": params,
         "responses": {
             "200": {"description": "Réponse JSON.",
                     "content": {"application/json": {"schema": schema}}},
-            "404": {"description": "Élément inconnu."},
+            **{code: {"description": text, "content": error} for code, text in _ERRORS.items()},
         },
     }}
 
@@ -193,6 +192,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Données essentielles des marchés publics vérifiées, acheteurs, "
             "titulaires et indicateurs du SPASER. Lecture seule ; montants en euros HT.",
         },
+        "components": {"schemas": {"Erreur": ERROR_SCHEMA}},
         "paths": {
             "/api/v1/marches": _get(
                 "Marchés filtrés, triés et paginés", [*filters, sort, *_PAGING],
@@ -246,11 +246,13 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def openapi(request: HttpRequest) -> HttpResponse:
+@read_only
+def openapi(request: HttpRequest) -> HttpResponseBase:
     return json_response(openapi_document())
 
 
-def documentation(request: HttpRequest) -> HttpResponse:
+@read_only
+def documentation(request: HttpRequest) -> HttpResponseBase:
     document = openapi_document()
     endpoints = [
         {"path": path, "summary": spec["get"]["summary"], "parameters": spec["get"]["parameters"]}

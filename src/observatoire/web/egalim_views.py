@@ -9,15 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from observatoire import formatting
 from observatoire.egalim import export, service
 from observatoire.egalim.codes import CATEGORY_LABELS, FAMILIES
-from observatoire.errors import WarehouseMissing
 from observatoire.web import charts, maps
-from observatoire.web.exports import csv_response, json_response
-from observatoire.web.views import _settings, _unavailable, cached_by_warehouse
+from observatoire.web.exports import csv_response
+from observatoire.web.formats import (
+    Output,
+    Table,
+    cached_by_warehouse,
+    current_settings,
+    page,
+    read_only,
+)
 
 CANTEEN_COLUMNS = [
     "scope_key", "name", "departement", "year", "lines", "total", "egalim", "bio",
@@ -51,19 +56,16 @@ def _last_target(targets: list[dict[str, Any]]) -> float | None:
     return float(targets[-1]["target_value"]) if targets else None
 
 
-@cached_by_warehouse
-def dashboard(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+@page
+def dashboard(request: HttpRequest, fmt: str | None = None) -> Output:
     """``/egalim/``: the territory's rates against the targets, its canteens, a map."""
-    settings = _settings()
-    try:
-        with service.reading(settings) as con:
-            report = service.overview(con, _year(request))
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    if fmt == "json":
-        return json_response(report)
-    if fmt == "csv":
-        return csv_response(report["canteens"], CANTEEN_COLUMNS, "egalim-cantines.csv")
+    with service.reading(current_settings()) as con:
+        report = service.overview(con, _year(request))
+    return Output("observatoire/egalim.html", lambda: _dashboard_context(report), data=report,
+                  table=Table(report["canteens"], CANTEEN_COLUMNS, "egalim-cantines"))
+
+
+def _dashboard_context(report: dict[str, Any]) -> dict[str, Any]:
     targets = report["targets"]
     by_commune: dict[str, tuple[float, float]] = {}
     for c in report["canteens"]:
@@ -71,7 +73,7 @@ def dashboard(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
             eg, tot = by_commune.get(c["commune_insee"], (0.0, 0.0))
             by_commune[c["commune_insee"]] = (eg + float(c["egalim"]), tot + float(c["total"]))
     year = report["year"]
-    return render(request, "observatoire/egalim.html", {
+    return {
         **report,
         "families": FAMILIES,
         "month_names": dict(enumerate(MONTHS, 1)),
@@ -92,24 +94,22 @@ def dashboard(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
             {code: eg / tot for code, (eg, tot) in by_commune.items() if tot},
             f"Part Egalim des achats des lycées, par commune, en {year}",
         ) if by_commune else None,
-    })
+    }
 
 
-@cached_by_warehouse
-def canteen(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResponse:
+@page
+def canteen(request: HttpRequest, key: str, fmt: str | None = None) -> Output:
     """``/egalim/cantines/<key>/``: a canteen's months, categories, families and findings."""
-    settings = _settings()
-    try:
-        with service.reading(settings) as con:
-            report = service.canteen(con, key, _year(request))
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    with service.reading(current_settings()) as con:
+        report = service.canteen(con, key, _year(request))
     if report is None:
         raise Http404("Cantine inconnue")
-    if fmt == "json":
-        return json_response(report)
-    if fmt == "csv":
-        return csv_response(report["series"], CANTEEN_COLUMNS[3:16], f"egalim-{key}.csv")
+    return Output("observatoire/egalim_cantine.html", lambda: _canteen_context(report),
+                  data=report,
+                  table=Table(report["series"], CANTEEN_COLUMNS[3:16], f"egalim-{key}"))
+
+
+def _canteen_context(report: dict[str, Any]) -> dict[str, Any]:
     targets = report["targets"]
     total = float(report["current"]["total"]) if report["current"] else 0.0
     for c in report["categories"]:
@@ -119,7 +119,7 @@ def canteen(request: HttpRequest, key: str, fmt: str | None = None) -> HttpRespo
         f["label"] = FAMILIES.get(f["family"], f["family"])
         f["egalim"] = float(f["total"]) - float(f["non_egalim"])
         f["egalim_rate"] = f["egalim"] / float(f["total"]) if f["total"] else None
-    return render(request, "observatoire/egalim_cantine.html", {
+    return {
         **report,
         "month_names": dict(enumerate(MONTHS, 1)),
         "courbe": _chart(report["series"], "egalim_rate", "Part Egalim, par année",
@@ -127,19 +127,16 @@ def canteen(request: HttpRequest, key: str, fmt: str | None = None) -> HttpRespo
         "barres_mois": charts.bars(
             [(MONTHS[m["month"] - 1], m["egalim_rate"]) for m in report["months"]], "percent",
             f"Part Egalim par mois en {report['year']}", limit=12),
-    })
+    }
 
 
+@read_only
 @cached_by_warehouse
 def summaries(request: HttpRequest, year: str) -> HttpResponse:
     """``/egalim/bilans-<année>.csv``: every canteen's yearly summary in ma-cantine's format."""
-    settings = _settings()
     key = request.GET.get("cantine") or None
-    try:
-        with service.reading(settings) as con:
-            rows = service.yearly_summaries(con, int(year), key)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    with service.reading(current_settings()) as con:
+        rows = service.yearly_summaries(con, int(year), key)
     if not rows:
         raise Http404("Aucun achat pour cette année")
     name = f"bilans-egalim-{year}{'-' + key if key else ''}.csv"

@@ -21,6 +21,7 @@ from observatoire.errors import ObservatoireError
 from observatoire.indicators.profile import Profile, load_profile
 from observatoire.landing.catalog import Catalog
 from observatoire.warehouse import open_warehouse
+from observatoire.web.formats import read_only
 
 #: The licence of the data the site publishes (and of the DECP it republishes).
 LICENCE = {
@@ -100,12 +101,14 @@ def site(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+@read_only
 def methodology(request: HttpRequest) -> HttpResponse:
     settings = _settings()
     return render(request, "observatoire/methodologie.html", {
         "profile": _profile(settings.profile), "freshness": freshness(settings)})
 
 
+@read_only
 def legal_notice(request: HttpRequest) -> HttpResponse:
     settings = _settings()
     return render(request, "observatoire/mentions_legales.html", {
@@ -113,14 +116,17 @@ def legal_notice(request: HttpRequest) -> HttpResponse:
         "source_code_licence": SOURCE_CODE_LICENCE})
 
 
+@read_only
 def accessibility(request: HttpRequest) -> HttpResponse:
     return render(request, "observatoire/accessibilite.html", {})
 
 
+@read_only
 def contact(request: HttpRequest) -> HttpResponse:
     return render(request, "observatoire/contact.html", {})
 
 
+@read_only
 def robots(request: HttpRequest) -> HttpResponse:
     """Crawlers may read the public pages, not the authenticated side or the raw API."""
     lines = ["User-agent: *", "Disallow: /gestion/", "Disallow: /api/v1/", "Allow: /",
@@ -128,6 +134,7 @@ def robots(request: HttpRequest) -> HttpResponse:
     return HttpResponse("\n".join(lines), content_type="text/plain; charset=utf-8")
 
 
+@read_only
 def sitemap(request: HttpRequest) -> HttpResponse:
     """The public pages, every indicator and every buyer (within the protocol's 50,000)."""
     settings = _settings()
@@ -160,6 +167,7 @@ def sitemap(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type="application/xml; charset=utf-8")
 
 
+@read_only
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
     """Browsers ask for ``/favicon.ico`` whatever the page says: send them to the icon."""
     return HttpResponsePermanentRedirect("/static/favicon.svg")

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from django.core.cache import cache
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import datasets, explorer, formatting, reports
+from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
-from observatoire.errors import ObservatoireError, WarehouseMissing
+from observatoire.datasets import printable
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
 from observatoire.web import charts, maps
-from observatoire.web.exports import csv_response, json_response
+from observatoire.web.exports import json_response, stream_csv, stream_json, stream_xlsx
+from observatoire.web.formats import (
+    BadParameter,
+    Output,
+    Table,
+    conditional,
+    integer,
+    page,
+    read_only,
+    validators,
+)
+from observatoire.web.formats import current_settings as _settings
 
 PAGE_SIZE = 50
 
@@ -39,120 +48,66 @@ RESULT_COLUMNS = [
 ]
 
 
-def _settings() -> Settings:
-    # Read at each request: the data home and profile follow the environment of the server.
-    return Settings.from_env()
+@page
+def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
+    """``/``: the SPASER axes and, under each, its indicators against their targets."""
+    settings = _settings()
+    report = service.barometer(settings)
+    trends = service.series(settings)
+    rows = report["indicators"]
 
+    def context() -> dict[str, Any]:
+        axes: list[dict[str, Any]] = []
+        for row in rows:
+            if not axes or axes[-1]["id"] != row["axis_id"]:
+                axes.append({"id": row["axis_id"], "title": row["axis_title"],
+                             "indicators": []})
+            trend = trends.get(row["indicator_id"], [])
+            axes[-1]["indicators"].append({
+                **row, "trend": trend,
+                "spark": charts.sparkline([(p["period_year"], p["value"]) for p in trend],
+                                          row["unit"]),
+            })
+        return {"profile": report["profile"], "axes": axes, "kinds": KINDS}
 
-def cached_by_warehouse(view: Any) -> Any:
-    """Keep a page's answer until the warehouse changes: the data only moves with a build.
-
-    The key holds the warehouse file's identity (inode and modification time) and the full
-    request path with its query, so a new build or other filters never get an old answer.
-    """
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        settings = _settings()
-        try:
-            stat = settings.warehouse_path.stat()
-        except FileNotFoundError:
-            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
-        key = "page:" + hashlib.sha256(
-            f"{stat.st_ino}:{stat.st_mtime_ns}:{settings.profile}:{date.today()}:"
-            f"{request.get_full_path()}"
-            .encode()).hexdigest()
-        hit = cache.get(key)
-        if hit is not None:
-            response = HttpResponse(hit[0], content_type=hit[1], status=hit[2])
-            for header, value in hit[3]:
-                response[header] = value
-            return response
-        response = view(request, *args, **kwargs)
-        if response.status_code == 200 and not response.streaming:
-            extra = [(h, v) for h, v in response.items() if h == "Content-Disposition"]
-            cache.set(key, (response.content, response["Content-Type"], 200, extra), 3600)
-        return response  # type: ignore[no-any-return]
-
-    return wrapper
-
-
-def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
-    return render(
-        request, "observatoire/indisponible.html", {"message": error.message, "hint": error.hint},
-        status=503,
+    return Output(
+        "observatoire/barometre.html", context,
+        data={"profil": report["profile"],
+              "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])} for r in rows]},
+        table=Table(rows, BAROMETER_COLUMNS, "barometre"),
     )
 
 
-@cached_by_warehouse
-def barometer(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
-    """``/``: the SPASER axes and, under each, its indicators against their targets."""
-    settings = _settings()
-    try:
-        report = service.barometer(settings)
-        trends = service.series(settings)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    rows = report["indicators"]
-    if fmt == "json":
-        return json_response({
-            "profil": report["profile"],
-            "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])} for r in rows],
-        })
-    if fmt == "csv":
-        return csv_response(rows, BAROMETER_COLUMNS, "barometre.csv")
-    axes: list[dict[str, Any]] = []
-    for row in rows:
-        if not axes or axes[-1]["id"] != row["axis_id"]:
-            axes.append({"id": row["axis_id"], "title": row["axis_title"], "indicators": []})
-        trend = trends.get(row["indicator_id"], [])
-        axes[-1]["indicators"].append({
-            **row, "trend": trend,
-            "spark": charts.sparkline([(p["period_year"], p["value"]) for p in trend],
-                                      row["unit"]),
-        })
-    return render(request, "observatoire/barometre.html", {
-        "profile": report["profile"], "axes": axes, "kinds": KINDS,
-    })
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return max(int(value or default), 1)
-    except ValueError:
-        return default
-
-
-@cached_by_warehouse
-def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -> HttpResponse:
+@page
+def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -> Output:
     """``/indicateurs/<id>/``: definition, method, series against the target, breakdowns."""
     settings = _settings()
-    page = _int(request.GET.get("page"), 1)
-    try:
-        detail = service.indicator_detail(
-            settings, indicator_id,
-            breakdown=request.GET.get("ventilation"),
-            period=request.GET.get("periode"),
-            basis=request.GET.get("base"),
-            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-        )
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    page_number = integer(request, "page", 1)
+    detail = service.indicator_detail(
+        settings, indicator_id,
+        breakdown=request.GET.get("ventilation"),
+        period=request.GET.get("periode"),
+        basis=request.GET.get("base"),
+        limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
+    )
     if detail is None:
         raise Http404("Indicateur inconnu")
     ind = detail["indicator"]
-    if fmt == "json":
-        return json_response({
+    return Output(
+        "observatoire/indicateur.html", lambda: _indicator_context(detail, page_number),
+        data={
             "indicateur": ind, "axe": detail["axis"], "cibles": detail["targets"],
             "changements_de_cibles": detail["target_changes"],
             "serie": detail["series"], "ventilation": detail["breakdown"],
-            "periode": detail["period"], "base": detail["basis"], "page": page,
+            "periode": detail["period"], "base": detail["basis"], "page": page_number,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
-        })
-    if fmt == "csv":
-        return csv_response(
-            detail["series"] + detail["groups"], RESULT_COLUMNS, f"{ind['indicator_id']}.csv"
-        )
+        },
+        table=Table(detail["series"] + detail["groups"], RESULT_COLUMNS, ind["indicator_id"]),
+    )
+
+
+def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, Any]:
+    ind = detail["indicator"]
     pages = max(1, -(-detail["group_count"] // PAGE_SIZE))
     carte = None
     if ind["measure"] == "distribution" and ind["expression"] == "supplier_departement":
@@ -178,7 +133,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
              for r in by_value],
             ind["unit"], f"{ind['title']} par groupe ({detail['period']}, valeurs les plus "
             "élevées de la page)")
-    return render(request, "observatoire/indicateur.html", {
+    return {
         "carte": carte,
         "courbe": courbe,
         "barres": barres,
@@ -190,11 +145,11 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
         "source_label": SOURCES.get(ind["source"], ""),
         "headline": [r for r in detail["series"] if r["category"] is None],
         "distribution": ind["measure"] == "distribution",
-        "page": page,
+        "page": page_number,
         "pages": pages,
-        "previous_page": page - 1 if page > 1 else None,
-        "next_page": page + 1 if page < pages else None,
-    })
+        "previous_page": page_number - 1 if page_number > 1 else None,
+        "next_page": page_number + 1 if page_number < pages else None,
+    }
 
 
 CONTRACT_COLUMNS = [
@@ -205,33 +160,89 @@ CONTRACT_COLUMNS = [
 ]
 
 
-@cached_by_warehouse
-def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+@page
+def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
     """``/marches/``: the contract explorer; the URL holds every filter, the sort and the page."""
     settings = _settings()
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
     sort = request.GET.get("tri") or "date"
-    page = _int(request.GET.get("page"), 1)
+    page_number = integer(request, "page", 1)
     size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
-    try:
-        result = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
-        options = explorer.choices(settings)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    if fmt == "json":
-        return json_response({
-            "filtres": filters.as_query(), "tri": sort, "page": result["page"],
-            "pages": result["pages"], "nombre": result["count"],
-            "montant_total": result["amount_total"], "marches": result["contracts"],
-        })
-    if fmt == "csv":
-        return csv_response(result["contracts"], CONTRACT_COLUMNS, "marches.csv")
-    state = filters.as_query()
-    query = "&".join(f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items())
-    return render(request, "observatoire/marches.html", {
-        **result, "filters": state, "problems": problems, "sort": sort, "query": query,
-        "options": options, "sorts": SORT_LABELS,
-    })
+    result = explorer.search(settings, filters, sort=sort, page=page_number, page_size=size)
+
+    def context() -> dict[str, Any]:
+        state = filters.as_query()
+        query = "&".join(f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items())
+        return {**result, "filters": state, "problems": problems, "sort": sort,
+                "query": query, "options": explorer.choices(settings), "sorts": SORT_LABELS}
+
+    return Output(
+        "observatoire/marches.html", context,
+        data={"filtres": filters.as_query(), "tri": sort, "page": result["page"],
+              "pages": result["pages"], "nombre": result["count"],
+              "montant_total": result["amount_total"], "marches": result["contracts"]},
+        table=Table(result["contracts"], CONTRACT_COLUMNS, "marches"),
+    )
+
+
+#: The separators of a selection's CSV: the comma, or « ; » for French spreadsheet software.
+SEPARATORS = {"virgule": ",", "point-virgule": ";"}
+
+
+@read_only
+def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """``/marches/selection.<csv|xlsx|json>``: every contract of the explorer's selection (its
+    filters and sort), streamed from the warehouse; CSV and XLSX headed in French."""
+    settings = _settings()
+    filters, _ = explorer.ContractFilters.from_query(request.GET.dict())
+    sort = request.GET.get("tri") or "date"
+    count = explorer.selection_count(settings, filters)  # also: no warehouse → 503 now
+    return _stream(request, settings, fmt, count,
+                   lambda: explorer.selection(settings, filters, sort),
+                   explorer.SELECTION_COLUMNS, "marches-selection", filters.as_query(), sort)
+
+
+@read_only
+def upcoming_selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """``/opportunites/selection.<csv|xlsx|json>``: every contract ending in the chosen months
+    (not the first page of them), streamed like the explorer's selection."""
+    settings = _settings()
+    months = integer(request, "mois", 12, high=60)
+    domain = request.GET.get("domaine") or None
+    departement = request.GET.get("departement") or None
+    today = date.today()
+    count = explorer.upcoming_count(settings, today, months, domain, departement)
+    return _stream(request, settings, fmt, count,
+                   lambda: explorer.upcoming_rows(settings, today, months, domain, departement),
+                   explorer.UPCOMING_COLUMNS, "opportunites", today, months, domain,
+                   departement)
+
+
+def _stream(request: HttpRequest, settings: Settings, fmt: str, count: int,
+            rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
+            *state: object) -> HttpResponseBase:
+    """A list of contracts downloaded whole: CSV (« ; » with ``separateur=point-virgule``)
+    and XLSX headed in French, JSON keyed by identifiers; validators from the build and
+    ``state`` (what chose the rows)."""
+    if fmt == "xlsx" and count > datasets.XLSX_MAX_ROWS:
+        raise BadParameter(f"La sélection compte {count} marchés, plus qu'un tableur n'en "
+                           "contient.", hint="Téléchargez-la en CSV ou en JSON, ou "
+                           "resserrez les filtres.")
+    separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
+    headers = [public_columns.header("contracts", c) for c in columns]
+
+    def answer() -> HttpResponseBase:
+        if fmt == "csv":
+            response: HttpResponseBase = stream_csv(rows(), headers, f"{name}.csv", separator)
+        elif fmt == "json":
+            response = stream_json(rows(), columns, f"{name}.json")
+        else:
+            response = stream_xlsx(rows(), headers, "Marchés", f"{name}.xlsx")
+        response["X-Nombre-De-Lignes"] = str(count)
+        return response
+
+    etag, modified = validators(settings, name, fmt, separator, *state)
+    return conditional(request, etag, modified, answer)
 
 
 SORT_LABELS = {
@@ -240,27 +251,24 @@ SORT_LABELS = {
 }
 
 
-@cached_by_warehouse
-def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> HttpResponse:
+@page
+def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> Output:
     """``/marches/<uid>/``: a contract, every version, its holders, provenance and quality."""
     settings = _settings()
-    try:
-        detail = explorer.contract(settings, uid)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    detail = explorer.contract(settings, uid)
     if detail is None:
         raise Http404("Marché inconnu")
-    if fmt == "json":
-        return json_response(detail)
-    if fmt == "csv":
-        return csv_response(detail["versions"], list(detail["versions"][0]) if detail["versions"]
-                            else ["uid"], f"marche-{uid}.csv")
-    corrected = {FIELDS[r["field"]].raw_column: r for r in detail["corrections"]
-                 if r["field"] in FIELDS}
-    return render(request, "observatoire/marche.html", {
-        **detail, "c": detail["contract"], "corrige": corrected,
-        "correcteur": corrector(settings) if corrected else "",
-    })
+
+    def context() -> dict[str, Any]:
+        corrected = {FIELDS[r["field"]].raw_column: r for r in detail["corrections"]
+                     if r["field"] in FIELDS}
+        return {**detail, "c": detail["contract"], "corrige": corrected,
+                "correcteur": corrector(settings) if corrected else ""}
+
+    versions = detail["versions"]
+    return Output("observatoire/marche.html", context, data=detail,
+                  table=Table(versions, list(versions[0]) if versions else ["uid"],
+                              f"marche-{uid}"))
 
 
 def corrector(settings: Settings) -> str:
@@ -283,85 +291,75 @@ def corrector_phrase(name: str, scope: str) -> str:
     return f"la {name}" if name.startswith(("Région ", "Ville ", "Métropole ")) else name
 
 
-@cached_by_warehouse
-def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> HttpResponse:
+@page
+def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
-    try:
-        detail = explorer.buyer(_settings(), siret)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    detail = explorer.buyer(_settings(), siret)
     if detail is None:
         raise Http404("Acheteur inconnu")
-    if fmt == "json":
-        return json_response(detail)
-    if fmt == "csv":
-        return csv_response(detail["by_year"], ["year", "contracts", "amount"],
-                            f"acheteur-{siret}.csv")
-    carte = maps.departements(
-        {d["departement"]: d["amount"] for d in detail["supplier_departements"]},
-        "Montant des marchés par département du titulaire principal")
-    # Communes of the territory the observatory has boundaries for (Bretagne), when the buyer's
-    # holders are there.
-    counts = {c["commune"]: float(c["contracts"]) for c in detail["supplier_communes"]}
-    carte_communes = maps.communes(counts, "Marchés par commune des titulaires (Bretagne)",
-                                   unit="marchés")
-    return render(request, "observatoire/acheteur.html", {
-        **detail, "b": detail["buyer"], "carte": carte,
-        "carte_communes": carte_communes if carte_communes["features"] else None,
-    })
+
+    def context() -> dict[str, Any]:
+        carte = maps.departements(
+            {d["departement"]: d["amount"] for d in detail["supplier_departements"]},
+            "Montant des marchés par département du titulaire principal")
+        # Communes of the territory the observatory has boundaries for (Bretagne), when the
+        # buyer's holders are there.
+        counts = {c["commune"]: float(c["contracts"]) for c in detail["supplier_communes"]}
+        carte_communes = maps.communes(counts, "Marchés par commune des titulaires (Bretagne)",
+                                       unit="marchés")
+        return {**detail, "b": detail["buyer"], "carte": carte,
+                "carte_communes": carte_communes if carte_communes["features"] else None}
+
+    return Output("observatoire/acheteur.html", context, data=detail,
+                  table=Table(detail["by_year"], ["year", "contracts", "amount"],
+                              f"acheteur-{siret}"))
 
 
-@cached_by_warehouse
-def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> HttpResponse:
+@page
+def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> Output:
     """``/titulaires/<siret or key>/``: a supplier's contracts by year and its buyers."""
-    try:
-        detail = explorer.supplier(_settings(), key)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    detail = explorer.supplier(_settings(), key)
     if detail is None:
         raise Http404("Titulaire inconnu")
-    if fmt == "json":
-        return json_response(detail)
-    if fmt == "csv":
-        return csv_response(detail["by_year"], ["year", "contracts", "amount"],
-                            "titulaire.csv")
-    carte = maps.departements(
-        {d["departement"]: d["contracts"] for d in detail["places"]},
-        "Marchés par département du lieu d'exécution", unit="marchés")
-    return render(request, "observatoire/titulaire.html",
-                  {**detail, "s": detail["supplier"], "carte": carte})
+
+    def context() -> dict[str, Any]:
+        carte = maps.departements(
+            {d["departement"]: d["contracts"] for d in detail["places"]},
+            "Marchés par département du lieu d'exécution", unit="marchés")
+        return {**detail, "s": detail["supplier"], "carte": carte}
+
+    return Output("observatoire/titulaire.html", context, data=detail,
+                  table=Table(detail["by_year"], ["year", "contracts", "amount"],
+                              "titulaire"))
 
 
-@cached_by_warehouse
-def opportunities(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+@page
+def opportunities(request: HttpRequest, fmt: str | None = None) -> Output:
     """``/opportunites/``: contracts that end in the coming months, by domain and place."""
-    months = min(_int(request.GET.get("mois"), 12), 60)
+    months = integer(request, "mois", 12, high=60)
     domain = request.GET.get("domaine") or None
     departement = request.GET.get("departement") or None
-    page = _int(request.GET.get("page"), 1)
+    page_number = integer(request, "page", 1)
     settings = _settings()
-    try:
-        result = explorer.upcoming(settings, date.today(), months, domain, departement, page,
-                                   explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE)
-        options = explorer.choices(settings)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    if fmt == "json":
-        return json_response(result)
-    if fmt == "csv":
-        return csv_response(result["contracts"], [*CONTRACT_COLUMNS, "place_departement_code"],
-                            "opportunites.csv")
-    if fmt == "atom":
-        return _atom(request, result)
-    state = {k: v for k, v in (("mois", str(months)), ("domaine", domain),
-                               ("departement", departement)) if v}
-    return render(request, "observatoire/opportunites.html", {
-        **result, "options": options, "domain": domain, "departement": departement,
-        "query": "&".join(f"{k}={quote(v)}" for k, v in state.items()),
-    })
+    result = explorer.upcoming(settings, date.today(), months, domain, departement,
+                               page_number, explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE)
+
+    def context() -> dict[str, Any]:
+        state = {k: v for k, v in (("mois", str(months)), ("domaine", domain),
+                                   ("departement", departement)) if v}
+        return {**result, "options": explorer.choices(settings), "domain": domain,
+                "departement": departement,
+                "query": "&".join(f"{k}={quote(v)}" for k, v in state.items())}
+
+    return Output("observatoire/opportunites.html", context, data=result,
+                  table=Table(result["contracts"],
+                              [*CONTRACT_COLUMNS, "place_departement_code"], "opportunites"),
+                  feed=lambda: _atom(request, result))
 
 
-def _atom(request: HttpRequest, result: dict[str, Any]) -> HttpResponse:
+def _atom(request: HttpRequest, result: dict[str, Any]) -> Atom1Feed:
+    """The coming ends as an Atom feed; text goes through ``printable``: XML 1.0 cannot hold
+    some characters real records carry (a BEL in an object, a NUL in an id)."""
     feed = Atom1Feed(
         title="Observatoire de l'achat public — marchés qui arrivent à échéance",
         link=request.build_absolute_uri("/opportunites/"),
@@ -371,101 +369,122 @@ def _atom(request: HttpRequest, result: dict[str, Any]) -> HttpResponse:
     for c in result["contracts"]:
         link = request.build_absolute_uri(f"/marches/{quote(c['uid'], safe='')}/")
         feed.add_item(
-            title=f"{c['object'] or c['cpv_label'] or c['uid']} — fin estimée le "
-                  f"{c['estimated_end_date']:%d/%m/%Y}",
+            title=printable(f"{c['object'] or c['cpv_label'] or c['uid']} — fin estimée le "
+                            f"{c['estimated_end_date']:%d/%m/%Y}"),
             link=link,
             unique_id=link,
-            description=f"{c['buyer_name'] or c['buyer_siret']} ; "
-                        f"{formatting.number(c['amount'])} € HT ; {c['procedure'] or ''}",
+            description=printable(f"{c['buyer_name'] or c['buyer_siret']} ; "
+                                  f"{formatting.number(c['amount'])} € HT ; "
+                                  f"{c['procedure'] or ''}"),
         )
-    response = HttpResponse(content_type="application/atom+xml; charset=utf-8")
-    feed.write(response, "utf-8")
-    return response
+    return feed
 
 
-@cached_by_warehouse
-def quality(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
+@page
+def quality(request: HttpRequest, fmt: str | None = None) -> Output:
     """``/qualite/``: completeness and findings per source, rule and buyer, in public."""
-    try:
-        report = reports.quality(_settings(), limit=50)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    if fmt == "json":
-        return json_response(report)
-    if fmt == "csv":
-        return csv_response(report["by_rule"], ["rule_id", "severity", "field", "title",
-                                                "findings", "records"], "qualite.csv")
-    records = {r["status"]: r["records"] for r in report["records"]}
-    return render(request, "observatoire/qualite.html", {
-        **report, "counts": records, "total": sum(records.values()),
-    })
+    report = reports.quality(_settings(), limit=50)
+
+    def context() -> dict[str, Any]:
+        records = {r["status"]: r["records"] for r in report["records"]}
+        return {**report, "counts": records, "total": sum(records.values())}
+
+    return Output("observatoire/qualite.html", context, data=report,
+                  table=Table(report["by_rule"], ["rule_id", "severity", "field", "title",
+                                                  "findings", "records"], "qualite"))
 
 
-def data(request: HttpRequest) -> HttpResponse:
-    """``/donnees/``: every published dataset in four formats, with its data dictionary."""
+@read_only
+def data(request: HttpRequest) -> HttpResponseBase:
+    """``/donnees/``: every published dataset in four formats, with its size, its row count
+    and its data dictionary in French."""
     return render(request, "observatoire/donnees.html", {
         "datasets": [
-            {"dataset": d, "columns": list(d.columns.items())} for d in datasets.DATASETS.values()
+            {**item,
+             "downloads": [_download(item["dataset"].id, fmt, f)
+                           for fmt, f in item["files"].items()],
+             "columns": [(*public_columns.french(item["dataset"].table, c), c)
+                         for c in item["dataset"].columns]}
+            for item in datasets.catalogue(_settings())
         ],
-        "formats": list(datasets.FORMATS),
     })
 
 
-def data_json(request: HttpRequest) -> HttpResponse:
+def _download(dataset_id: str, fmt: str, file: dict[str, Any]) -> dict[str, Any]:
+    """A download link's text: its format and size (« en préparation » before the file is
+    written, « trop de lignes pour un tableur » past a spreadsheet's limit)."""
+    if file["too_large"]:
+        note = "trop de lignes pour un tableur : prenez le CSV ou le Parquet"
+    elif file["size"] is None:
+        note = "en préparation"
+    else:
+        size = float(file["size"])
+        unit = next(u for u, limit in (("o", 1e3), ("Ko", 1e6), ("Mo", 1e9), ("Go", 1e99))
+                    if size < limit or u == "Go")
+        scaled = size / {"o": 1, "Ko": 1e3, "Mo": 1e6, "Go": 1e9}[unit]
+        note = f"{formatting.number(scaled, 0 if unit == 'o' else 1)} {unit}"
+    return {"format": fmt.upper(), "url": None if file["too_large"] else
+            f"/donnees/{dataset_id}.{fmt}", "note": note}
+
+
+@read_only
+def data_json(request: HttpRequest) -> HttpResponseBase:
     return json_response([
-        {"id": d.id, "titre": d.title, "description": d.description,
-         "colonnes": d.columns,
-         "telechargements": {f: f"/donnees/{d.id}.{f}" for f in datasets.FORMATS}}
-        for d in datasets.DATASETS.values()
+        {"id": d.id, "titre": d.title, "description": d.description, "lignes": item["rows"],
+         "colonnes": {c: {"en_tete": public_columns.french(d.table, c)[0],
+                          "sens": public_columns.french(d.table, c)[1]} for c in d.columns},
+         "telechargements": {f: {"adresse": f"/donnees/{d.id}.{f}",
+                                 "octets": item["files"][f]["size"]}
+                             for f in datasets.FORMATS if not item["files"][f]["too_large"]}}
+        for item in datasets.catalogue(_settings()) for d in [item["dataset"]]
     ])
 
 
+@read_only
 def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBase:
+    """``/donnees/<id>.<format>``: a published dataset's file of the build in service, with
+    its ``ETag`` and ``Last-Modified`` (304 when the reader has it already)."""
     if dataset_id not in datasets.DATASETS:
         raise Http404("Jeu de données inconnu")
     try:
         path = datasets.export(_settings(), dataset_id, fmt)
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
-    except ObservatoireError as error:
+    except datasets.TooManyRows as error:
         return render(request, "observatoire/indisponible.html",
                       {"message": error.message, "hint": error.hint}, status=413)
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
-                        content_type=datasets.FORMATS[fmt])
+    stat = path.stat()
+    etag = f'"{path.parent.name}-{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+    return conditional(request, etag, stat.st_mtime, lambda: FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name,
+        content_type=datasets.FORMATS[fmt]))
 
 
 PARTS = {"numerator": "comptés au numérateur", "known": "dont la donnée est connue",
          "population": "de la population"}
 
 
-@cached_by_warehouse
-def indicator_records(
-    request: HttpRequest, indicator_id: str, fmt: str | None = None
-) -> HttpResponse:
+@page
+def indicator_records(request: HttpRequest, indicator_id: str, fmt: str | None = None) -> Output:
     """``/indicateurs/<id>/marches/``: the contracts (or records) behind a figure."""
-    page = _int(request.GET.get("page"), 1)
+    page_number = integer(request, "page", 1)
     part = request.GET.get("partie") or "numerator"
     part = part if part in PARTS else "numerator"
     size = explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE
-    try:
-        result = service.records_behind(
-            _settings(), indicator_id, request.GET.get("periode") or "toutes", part,
-            request.GET.get("ventilation") or None,
-            request.GET.get("groupe") if "groupe" in request.GET else None,
-            limit=size, offset=(page - 1) * size,
-        )
-    except WarehouseMissing as error:
-        return _unavailable(request, error)
+    result = service.records_behind(
+        _settings(), indicator_id, request.GET.get("periode") or "toutes", part,
+        request.GET.get("ventilation") or None,
+        request.GET.get("groupe") if "groupe" in request.GET else None,
+        limit=size, offset=(page_number - 1) * size,
+    )
     if result is None:
         raise Http404("Indicateur inconnu ou non calculé")
-    if fmt == "json":
-        return json_response(result)
-    if fmt == "csv":
-        columns = list(result["rows"][0]) if result["rows"] else ["uid"]
-        return csv_response(result["rows"], columns, f"{indicator_id}-marches.csv")
-    pages = max(1, -(-result["total"] // size))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "observatoire/indicateur_marches.html", {
-        **result, "parts": PARTS, "page": page, "pages": pages, "query": query.urlencode(),
-    })
+
+    def context() -> dict[str, Any]:
+        pages = max(1, -(-result["total"] // size))
+        query = request.GET.copy()
+        query.pop("page", None)
+        return {**result, "parts": PARTS, "page": page_number, "pages": pages,
+                "query": query.urlencode()}
+
+    columns = list(result["rows"][0]) if result["rows"] else ["uid"]
+    return Output("observatoire/indicateur_marches.html", context, data=result,
+                  table=Table(result["rows"], columns, f"{indicator_id}-marches"))
