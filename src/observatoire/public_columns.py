@@ -136,6 +136,17 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "changes_holders": ("Change les titulaires", "La version remplace la liste des titulaires."),
     "amount_after": ("Montant après (€ HT)", "Montant en vigueur après cette version."),
     "duration_months_after": ("Durée après (mois)", "Durée en vigueur après cette version."),
+    "amount_reading": ("Lecture du montant",
+                       "« total » : le montant publié est le nouveau montant du marché ; « delta » "
+                       ": il baisserait le montant en vigueur de plus de 80 %, il est lu comme "
+                       "l'augmentation que l'avenant ajoute."),
+    "consultation_uid": ("Identifiant publié (consultation)",
+                         "Identifiant tel que publié (SIRET de l'acheteur et identifiant) ; les "
+                         "lots d'une consultation qui le partagent sont des marchés distincts."),
+    "location_source": ("Source du lieu",
+                        "« sirene » : l'adresse de l'établissement dans SIRENE ; « publication » "
+                        ": le département et la région publiés avec le marché (SIRENE ne le "
+                        "situe pas)."),
     # holders and suppliers
     "supplier_key": ("Clé du titulaire",
                      "Identité du titulaire : « type d'identifiant:identifiant », ou "
