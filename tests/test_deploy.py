@@ -518,7 +518,8 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
         build(settings)
         monkeypatch.setenv("OBSERVATOIRE_HOME", str(settings.home))
         client = Client(raise_request_exception=False)
-        assert _download(client, "/donnees/acheteurs.csv").startswith("buyer_siret,")  # written
+        written = _download(client, "/donnees/acheteurs.csv")
+        assert written.startswith("SIRET de l'acheteur,")
         fill(disk, leave=0)
         full = client.get("/donnees/marches.json")
         assert full.status_code == 503
@@ -532,7 +533,7 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
         assert "Le serveur ne peut pas écrire dans son dossier de données" in \
             locked.content.decode()
         # a file written before is still served
-        assert _download(client, "/donnees/acheteurs.csv").startswith("buyer_siret,")
+        assert _download(client, "/donnees/acheteurs.csv").startswith("SIRET de l'acheteur,")
 
 
 # --- observatoire verifier: the deployment's security settings in one command --------------
