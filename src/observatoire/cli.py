@@ -829,12 +829,16 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
 
     from observatoire.collect.runner import collect_once, run_forever
     from observatoire.collect.sources import read_sources, sources_file
+    from observatoire.stewardship.django_setup import migrate
 
     settings = obj.settings
     if not read_sources(settings):
         raise ObservatoireError(
             "Le profil ne déclare aucune source.", where=str(sources_file(settings)),
-            hint="Déclarez les sources dans sources.toml (voir le README, « Collecte »).")
+            hint="Déclarez les sources dans sources.toml (voir le README, « Collecte "
+            "continue »).")
+    # The builds read the corrections of the application database: bring it up to date once.
+    migrate(settings)
     if not continuous:
         result = collect_once(settings, only)
         if as_json:

@@ -81,9 +81,14 @@ def due(source: Source, state: dict[str, dict[str, Any]], now: datetime) -> bool
 
 def collect_once(settings: Settings, only: str | None = None, *, force: bool = False,
                  session: requests.Session | None = None, backoff: float = 1.0,
-                 settle: float = SETTLE_SECONDS,
+                 settle: float = SETTLE_SECONDS, build: bool = True,
                  on_step: Callable[[str], None] | None = None) -> Round:
-    """Run every due source (``only``: that one, due or not) once, then build if needed."""
+    """Run every due source (``only``: that one, due or not) once, then build if needed
+    (``build=False``: leave the build to a later round or to ``observatoire build``).
+
+    The build is the full one (the incremental build is another piece of work): it runs once per
+    round, not once per file. The application database must be migrated beforehand (the CLI
+    does it once when it starts)."""
     settings.ensure_home()
     sources = read_sources(settings)
     if only is not None:
@@ -116,7 +121,8 @@ def collect_once(settings: Settings, only: str | None = None, *, force: bool = F
     finally:
         if own_session:
             session.close()
-    _build_if_needed(settings, state, result, on_step)
+    if build:
+        _build_if_needed(settings, state, result, on_step)
     return result
 
 
@@ -267,10 +273,8 @@ def _build_if_needed(settings: Settings, state: State, result: Round,
     if newest <= _built_through(state, catalog, loads):
         return
     from observatoire.model.build import build
-    from observatoire.stewardship.django_setup import migrate
 
     try:
-        migrate(settings)  # the build reads the corrections of the application database
         summary = build(settings, on_step=on_step)
     except ObservatoireError as exc:  # another build holds the lock: the next round builds
         result.build_error = _message(exc)
