@@ -541,3 +541,27 @@ def test_an_inbox_without_new_files_for_longer_than_its_frequency_is_late(
     runner.collect_once(settings, settle=0, build=False)
     (row,) = health(settings, now=datetime.now(UTC) + timedelta(days=2))
     assert row["late"] and row["files"] == 1 and row["records"] == decp_records(MEGALIS)
+
+
+# --- The page under /gestion/ ----------------------------------------------------------------
+
+
+@pytest.mark.appdb
+def test_source_health_page_for_every_signed_in_role(
+        application_database: Any, tmp_path: Path, server: Server) -> None:
+    from tests.conftest import make_account, signed_in, stewardship_home
+
+    server.status["/panne.json"] = 500
+    profile = home_with(tmp_path, INBOX + url_source(server, "/panne.json", essais=1)
+                        .replace('"flux"', '"panne"')).profile
+    with stewardship_home(application_database, tmp_path / "gestion", profile) as settings:
+        (settings.home / "depot").mkdir()
+        # (the site's home already holds the v2 demo files: a v1 file is new here)
+        (settings.home / "depot" / EMARCHES.name).write_bytes(EMARCHES.read_bytes())
+        runner.collect_once(settings, settle=0, backoff=0, build=False)
+        reader = signed_in(make_account("lecteur-sources", "lecteur").user)
+        page = reader.get("/gestion/sources/").content.decode()
+        assert "depot" in page and "dossier de dépôt" in page and "à jour" in page
+        assert "<strong>en échec</strong> : panne.json : le serveur a répondu 500" in page
+        assert f'<td class="num">{decp_records(EMARCHES)}</td>' in page
+        assert signed_in().get("/gestion/sources/").status_code == 302
