@@ -855,7 +855,8 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
     def report(result: Any) -> None:
         if as_json:
             click.echo(json.dumps(_round_json(result), ensure_ascii=False))
-        elif result.sources or result.built or result.build_error:
+        elif result.built or result.build_error or any(
+                s.files or s.error for s in result.sources):  # quiet when nothing happened
             _print_round(result)
 
     if not as_json:
@@ -864,6 +865,15 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
     run_forever(settings, stop, poll=intervalle, on_round=report, only=only)
     if not as_json:
         out.print("Collecte arrêtée proprement.")
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO timestamp (UTC) as « 2026-12-07 07:41 UTC »; other texts as they are."""
+    if not stamp:
+        return "—"
+    if len(stamp) >= 16 and stamp[10] == "T":
+        return f"{stamp[:10]} {stamp[11:16]} UTC"
+    return stamp
 
 
 @cli.command("sources")
@@ -889,14 +899,14 @@ def sources_cmd(obj: Context, as_json: bool) -> None:
             state = ("en échec" if r["failing"] else "en retard" if r["late"]
                      else "jamais reçu" if r["never"] else "à jour")
             _add_row(table, r["id"], r["kind_label"], r["where"], r["frequence"],
-                     r["last_success"] or "—", r["lag"] or "—", _n(r["records"]),
-                     r["next_run"], Text(state, style="red" if state in (
+                     _when(r["last_success"]), r["lag"] or "—", _n(r["records"]),
+                     _when(r["next_run"]), Text(state, style="red" if state in (
                          "en échec", "en retard") else "green" if state == "à jour" else ""))
         out.print(table)
         for r in rows:
             if r["failing"]:
                 out.print(f"[red]•[/] {_e(r['id'])} : {_e(r['last_error'])} "
-                          f"(le {_e(r['last_error_at'])})")
+                          f"(le {_e(_when(r['last_error_at']))})")
     if any(r["failing"] or r["late"] for r in rows):
         sys.exit(1)
 
