@@ -29,7 +29,7 @@ from observatoire.collect import runner
 from observatoire.collect.health import health
 from observatoire.collect.sources import read_sources
 from observatoire.config import Settings
-from observatoire.errors import ConfigError
+from observatoire.errors import ConfigError, ObservatoireError
 from observatoire.landing.catalog import Catalog, superseded
 from observatoire.model.build import build_lock
 
@@ -318,6 +318,18 @@ def test_a_round_whose_build_is_locked_builds_at_the_next_round(tmp_path: Path) 
     assert not runner.collect_once(settings, settle=0).built  # nothing new: no build
 
 
+def test_one_round_at_a_time_per_data_home(tmp_path: Path) -> None:
+    settings = home_with(tmp_path, INBOX)
+    inbox = settings.home / "depot"
+    inbox.mkdir(parents=True)
+    (inbox / MEGALIS.name).write_bytes(MEGALIS.read_bytes())
+    with runner.collect_lock(settings), pytest.raises(ObservatoireError,
+                                                      match="déjà en cours"):
+        runner.collect_once(settings, settle=0, build=False)
+    assert (inbox / MEGALIS.name).exists() and loads_of(settings, "depot") == []
+    assert runner.collect_once(settings, settle=0, build=False).sources[0].new == 1
+
+
 # --- HTTP pulls ------------------------------------------------------------------------------
 
 
@@ -565,3 +577,27 @@ def test_source_health_page_for_every_signed_in_role(
         assert "<strong>en échec</strong> : panne.json : le serveur a répondu 500" in page
         assert f'<td class="num">{decp_records(EMARCHES)}</td>' in page
         assert signed_in().get("/gestion/sources/").status_code == 302
+
+
+def test_the_continuous_loop_outlives_a_round_that_cannot_run(tmp_path: Path) -> None:
+    settings = home_with(tmp_path, INBOX)
+    inbox = settings.home / "depot"
+    inbox.mkdir(parents=True)
+    (inbox / MEGALIS.name).write_bytes(MEGALIS.read_bytes())
+    stop, errors, rounds = threading.Event(), [], []
+
+    def done(result: runner.Round) -> None:
+        rounds.append(result)
+        stop.set()
+
+    with runner.collect_lock(settings):  # a cron round is running
+        loop = threading.Thread(target=runner.run_forever, args=(settings, stop), kwargs={
+            "poll": 0.2, "on_round": done, "on_error": errors.append, "settle": 0,
+            "build": False})
+        loop.start()
+        deadline = time.monotonic() + 30
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+    loop.join(30)
+    assert not loop.is_alive() and errors and "déjà en cours" in errors[0].message
+    assert rounds[0].sources[0].new == 1

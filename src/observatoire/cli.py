@@ -862,7 +862,10 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
     if not as_json:
         out.print(f"Collecte continue (profil « {_e(settings.profile)} ») : arrêt par "
                   "SIGTERM ou Ctrl+C.")
-    run_forever(settings, stop, poll=intervalle, on_round=report, only=only)
+    def failed(exc: ObservatoireError) -> None:
+        err.print(f"[red]Erreur[/] : {_e(str(exc))}")
+
+    run_forever(settings, stop, poll=intervalle, on_round=report, on_error=failed, only=only)
     if not as_json:
         out.print("Collecte arrêtée proprement.")
 

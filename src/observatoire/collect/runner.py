@@ -10,10 +10,12 @@ the second ingest a no-op. Nothing is lost and nothing is loaded twice.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +81,25 @@ def due(source: Source, state: dict[str, dict[str, Any]], now: datetime) -> bool
     return next_due is None or datetime.fromisoformat(next_due) <= now
 
 
+@contextmanager
+def collect_lock(settings: Settings) -> Iterator[None]:
+    """One collection round at a time per data home (a cron line and a service, say): two
+    rounds would take the same inbox file or download into the same partial file."""
+    with (settings.home / "collect.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ObservatoireError(
+                "Une collecte est déjà en cours dans ce dossier de données.",
+                where=str(settings.home),
+                hint="Attendez qu'elle se termine (ou arrêtez le service de collecte continue), "
+                "puis relancez.") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def collect_once(settings: Settings, only: str | None = None, *, force: bool = False,
                  session: requests.Session | None = None, backoff: float = 1.0,
                  settle: float = SETTLE_SECONDS, build: bool = True,
@@ -90,6 +111,13 @@ def collect_once(settings: Settings, only: str | None = None, *, force: bool = F
     round, not once per file. The application database must be migrated beforehand (the CLI
     does it once when it starts)."""
     settings.ensure_home()
+    with collect_lock(settings):
+        return _round(settings, only, force, session, backoff, settle, build, on_step)
+
+
+def _round(settings: Settings, only: str | None, force: bool,
+           session: requests.Session | None, backoff: float, settle: float, build: bool,
+           on_step: Callable[[str], None] | None) -> Round:
     sources = read_sources(settings)
     if only is not None:
         sources = [s for s in sources if s.id == only]
@@ -297,14 +325,27 @@ def _built_through(state: State, catalog: Catalog, loads: list[Any]) -> int:
 
 def run_forever(settings: Settings, stop: threading.Event, *, poll: float = 5.0,
                 on_round: Callable[[Round], None] | None = None,
+                on_error: Callable[[ObservatoireError], None] | None = None,
                 **options: Any) -> None:
     """Rounds until ``stop`` is set: each round takes what is due, then waits ``poll`` seconds
-    (or less, when a source is due sooner). A round in progress finishes before stopping."""
+    (or less, when a source is due sooner). A round in progress finishes before stopping.
+    A round that cannot run (another round holds the lock, ``sources.toml`` was broken while
+    the collector ran) is reported and the loop goes on: the next round may succeed."""
     while not stop.is_set():
-        result = collect_once(settings, **options)
+        try:
+            result = collect_once(settings, **options)
+        except ObservatoireError as exc:
+            if on_error:
+                on_error(exc)
+            stop.wait(poll)
+            continue
         if on_round:
             on_round(result)
-        stop.wait(_wait(settings, poll))
+        try:
+            pause = _wait(settings, poll)
+        except ObservatoireError:
+            pause = poll
+        stop.wait(pause)
 
 
 def _wait(settings: Settings, poll: float) -> float:
