@@ -434,6 +434,10 @@ def test_404_500_and_timeout_are_errors_of_the_source(tmp_path: Path, server: Se
     rows = {r["id"]: r for r in health(settings)}
     assert all(rows[s]["failing"] and rows[s]["last_success"] is None for s in rows)
     assert "404" in rows["absent"]["last_error"]
+    # a failed source (frequency 1 h) is tried again after 15 minutes, not an hour
+    attempt = datetime.fromisoformat(rows["absent"]["last_attempt"])
+    retry = datetime.fromisoformat(rows["absent"]["next_run"])
+    assert timedelta(minutes=14) <= retry - attempt <= timedelta(minutes=15)
 
 
 def test_datagouv_dataset_resources_are_pulled(tmp_path: Path, server: Server) -> None:

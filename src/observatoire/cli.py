@@ -812,7 +812,8 @@ def _round_json(result: Any) -> dict[str, Any]:
 @click.option("--source", "only", help="Seulement cette source (même si elle n'est pas due).")
 @click.option("--intervalle", default=5.0, show_default=True, type=float,
               help="Avec --continu : secondes au plus entre deux passages.")
-@click.option("--json", "as_json", is_flag=True, help="Sortie JSON (une ligne par passage).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Sortie JSON (avec --continu : une ligne par passage qui a fait quelque chose).")
 @click.pass_obj
 def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: float,
                 as_json: bool) -> None:
@@ -853,10 +854,12 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
         signal.signal(sig, lambda *_: stop.set())
 
     def report(result: Any) -> None:
+        if not (result.built or result.build_error or any(
+                s.files or s.error for s in result.sources)):
+            return  # quiet when nothing happened
         if as_json:
             click.echo(json.dumps(_round_json(result), ensure_ascii=False))
-        elif result.built or result.build_error or any(
-                s.files or s.error for s in result.sources):  # quiet when nothing happened
+        else:
             _print_round(result)
 
     if not as_json:

@@ -76,7 +76,10 @@ def _attempt(session: requests.Session, url: str, folder: Path, name: str, curso
     meta = _read_meta(meta_path, url)
     headers = {"User-Agent": USER_AGENT}
     resume_from = part.stat().st_size if part.exists() and meta else 0
-    validator = (meta or {}).get("etag") or (meta or {}).get("last_modified")
+    # If-Range needs a strong validator: a weak ETag (W/"…") cannot vouch for the bytes.
+    etag_then = (meta or {}).get("etag")
+    validator = (etag_then if etag_then and not etag_then.startswith("W/")
+                 else (meta or {}).get("last_modified"))
     if resume_from and validator:
         headers["Range"] = f"bytes={resume_from}-"
         headers["If-Range"] = validator

@@ -34,6 +34,8 @@ from observatoire.landing.ingest import IngestOutcome, ingest
 DONE, REJECTED = "traités", "rejetés"
 #: Seconds an inbox file must stay unchanged before it is taken (a copy may be in progress).
 SETTLE_SECONDS = 2.0
+#: When a remote source that failed is tried again (or at its frequency, if sooner).
+RETRY_AFTER_FAILURE = timedelta(minutes=15)
 
 
 @dataclass
@@ -143,7 +145,11 @@ def _round(settings: Settings, only: str | None, force: bool,
                     _remote(settings, source, state, session, outcome, backoff)
             except (FetchError, ObservatoireError, OSError) as exc:
                 outcome.error = _message(exc)
-            state.attempted(source.id, _now().isoformat(), (now + source.frequency).isoformat(),
+            # A failed source is tried again sooner than its frequency (a daily flow that failed
+            # at 02:00 should not wait until tomorrow), but not at every round.
+            pause = source.frequency if outcome.error is None else min(source.frequency,
+                                                                        RETRY_AFTER_FAILURE)
+            state.attempted(source.id, _now().isoformat(), (now + pause).isoformat(),
                             outcome.error)
             result.sources.append(outcome)
     finally:
