@@ -264,6 +264,23 @@ def test_inbox_files_are_loaded_once_moved_and_rejections_explained(tmp_path: Pa
     assert (inbox / "traités" / GIP.name.replace(".json", ".1.json")).exists()
 
 
+def test_a_file_dropped_again_under_the_same_name_is_a_new_version(tmp_path: Path) -> None:
+    settings = home_with(tmp_path, INBOX)
+    inbox = settings.home / "depot"
+    inbox.mkdir(parents=True)
+    (inbox / "export.json").write_bytes(GIP.read_bytes())
+    runner.collect_once(settings, settle=0, build=False)
+    (inbox / "export.json").write_bytes(MEGALIS.read_bytes())
+    (inbox / "export-2.json").write_bytes(EMARCHES.read_bytes())  # another name: added
+    assert runner.collect_once(settings, settle=0).built
+    # the first export.json stays in the load log, replaced in the warehouse by the second
+    assert [ld.records for ld in loads_of(settings, "depot")] == [17, 470, 5]
+    assert sorted((r[0], r[2]) for r in reconciliation(settings)) == [
+        ("export-2.json", decp_records(EMARCHES)), ("export.json", decp_records(MEGALIS))]
+    assert sorted(p.name for p in (inbox / "traités").iterdir()) == [
+        "export-2.json", "export.1.json", "export.json"]
+
+
 def test_a_file_still_being_copied_waits_for_the_next_round(tmp_path: Path) -> None:
     settings = home_with(tmp_path, INBOX)
     inbox = settings.home / "depot"
@@ -389,6 +406,25 @@ def test_a_download_cut_in_the_middle_resumes_or_restarts(
     (load,) = loads_of(settings, "flux")
     assert load.sha256 == hashlib.sha256(body).hexdigest()
     assert load.records == decp_records(EMARCHES) == 470
+
+
+def test_a_weak_etag_does_not_resume_a_cut_download(tmp_path: Path, server: Server) -> None:
+    """If-Range needs a strong validator: under a weak ETag, the Last-Modified date is sent."""
+    body = EMARCHES.read_bytes()
+    server.files["/v1.json"] = body
+    server.cut["/v1.json"] = 1
+    settings = home_with(tmp_path, url_source(server, "/v1.json"))
+    original = server.httpd.RequestHandlerClass.send_header
+
+    def weaken(handler: Any, key: str, value: str) -> None:
+        original(handler, key, "W/" + value if key == "ETag" else value)
+
+    server.httpd.RequestHandlerClass.send_header = weaken  # type: ignore[method-assign]
+    result = runner.collect_once(settings, backoff=0, build=False)
+    assert result.sources[0].new == 1
+    assert server.hits("/v1.json")[1][1]["If-Range"] == server.modified
+    (load,) = loads_of(settings, "flux")
+    assert load.sha256 == hashlib.sha256(body).hexdigest()
 
 
 def test_a_cut_download_is_resumed_by_the_next_round(tmp_path: Path, server: Server) -> None:
