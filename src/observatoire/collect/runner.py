@@ -11,6 +11,7 @@ the second ingest a no-op. Nothing is lost and nothing is loaded twice.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ from observatoire.errors import ConfigError, ObservatoireError
 from observatoire.landing.catalog import Catalog
 from observatoire.landing.ingest import IngestOutcome, ingest
 
+LOG = logging.getLogger(__name__)
 DONE, REJECTED = "traités", "rejetés"
 #: Seconds an inbox file must stay unchanged before it is taken (a copy may be in progress).
 SETTLE_SECONDS = 2.0
@@ -145,6 +147,9 @@ def _round(settings: Settings, only: str | None, force: bool,
                     _remote(settings, source, state, session, outcome, backoff)
             except (FetchError, ObservatoireError, OSError) as exc:
                 outcome.error = _message(exc)
+            except Exception as exc:  # one source's defect must not stop the others
+                LOG.exception("collecte de la source %s", source.id)
+                outcome.error = f"erreur interne : {type(exc).__name__}: {_message(exc)}"
             # A failed source is tried again sooner than its frequency (a daily flow that failed
             # at 02:00 should not wait until tomorrow), but not at every round.
             pause = source.frequency if outcome.error is None else min(source.frequency,
