@@ -447,6 +447,22 @@ def test_a_cut_download_is_resumed_by_the_next_round(tmp_path: Path, server: Ser
     assert load.sha256 == hashlib.sha256(body).hexdigest()
 
 
+def test_a_cut_download_restarts_when_the_file_changed_meanwhile(
+        tmp_path: Path, server: Server) -> None:
+    server.files["/decp.json"] = EMARCHES.read_bytes()
+    server.cut["/decp.json"] = 1
+    settings = home_with(tmp_path, url_source(server, "/decp.json", essais=1))
+    assert runner.collect_once(settings, backoff=0, build=False).sources[0].error
+    server.files["/decp.json"] = GIP.read_bytes()  # a new version replaces the file
+    result = runner.collect_once(settings, "flux", backoff=0, build=False)
+    assert result.sources[0].new == 1
+    status, headers = server.hits("/decp.json")[-1]
+    assert headers["Range"] and status == 200  # If-Range did not match: the whole new file
+    (load,) = loads_of(settings, "flux")
+    assert load.sha256 == hashlib.sha256(GIP.read_bytes()).hexdigest()
+    assert load.records == decp_records(GIP)
+
+
 def test_404_500_and_timeout_are_errors_of_the_source(tmp_path: Path, server: Server) -> None:
     server.status["/erreur.json"] = 500
     server.files["/lent.json"] = MEGALIS.read_bytes()
