@@ -28,6 +28,7 @@ import pytest
 from observatoire.collect import runner
 from observatoire.collect.health import health
 from observatoire.collect.sources import read_sources
+from observatoire.collect.state import State
 from observatoire.config import Settings
 from observatoire.errors import ConfigError, ObservatoireError
 from observatoire.landing.catalog import Catalog, superseded
@@ -599,6 +600,38 @@ def test_continuous_collection_stops_cleanly_on_sigterm(tmp_path: Path, server: 
     leftovers = [p for p in settings.home.rglob("*") if p.is_file()
                  and (p.name.endswith((".tmp", ".part")) or ".partiel" in p.parts)]
     assert leftovers == []
+
+
+def test_continuous_collection_takes_a_dropped_file_to_the_warehouse(tmp_path: Path) -> None:
+    settings = home_with(tmp_path, INBOX)
+    inbox = settings.home / "depot"
+    inbox.mkdir(parents=True)
+    proc = cli(settings, "collect", "--continu", "--intervalle", "0.3")
+
+    def wait_for(what: Any) -> bool:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if settings.catalog_path.exists() and what():
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        # the collector has looked at its inbox once (nothing there), then a file arrives
+        assert wait_for(lambda: State(settings.catalog_path).sources())
+        (inbox / MEGALIS.name).write_bytes(MEGALIS.read_bytes())
+        old = time.time() - 60  # past the settling delay at once
+        os.utime(inbox / MEGALIS.name, (old, old))
+        assert wait_for(lambda: any(b["status"] == "succeeded"
+                                    for b in Catalog(settings.catalog_path).builds()))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert [(r[0], r[2], r[4]) for r in reconciliation(settings)] == [
+        (MEGALIS.name, decp_records(MEGALIS), True)]
+    assert (inbox / "traités" / MEGALIS.name).exists()
+    assert "Entrepôt reconstruit" in out
 
 
 def test_an_inbox_without_new_files_for_longer_than_its_frequency_is_late(
