@@ -2,6 +2,7 @@
 """Set up and run the project with nothing but Python 3.11+.
 
     python3 tasks.py demo    # set up, load the demo data, build the warehouse, serve the site
+                             # with the collector beside it (the inbox: var/demo/depot/)
     python3 tasks.py test    # set up, then lint, type-check and run the test suite (the tests of
                              # the application database run a second time on PostgreSQL)
     python3 tasks.py setup   # only set up (.venv with the pinned dependencies)
@@ -109,7 +110,22 @@ def demo() -> None:
     env.setdefault("OBSERVATOIRE_PROFILE", "demonstration")
     run(BIN / "observatoire", "demo", env=env)
     port = os.environ.get("OBSERVATOIRE_PORT", "8000")
-    run(BIN / "observatoire", "serve", "--port", port, env=env)
+    # The collector runs beside the site, with the demo's inbox (sources.toml of the profile):
+    # a DECP file dropped there reaches the pages after the next build.
+    inbox = Path(env["OBSERVATOIRE_HOME"]) / "depot"
+    inbox.mkdir(parents=True, exist_ok=True)
+    print(f"→ collecte continue : déposez un fichier DECP dans {inbox}/ ; il apparaîtra sur "
+          "le site après la construction suivante", flush=True)
+    collector = subprocess.Popen([str(BIN / "observatoire"), "collect", "--continu"],
+                                 cwd=ROOT, env=env)
+    try:
+        run(BIN / "observatoire", "serve", "--port", port, env=env)
+    finally:
+        collector.terminate()  # SIGTERM: the collector finishes its round and stops
+        try:
+            collector.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            collector.kill()
 
 
 def ensure_debian_package(command: str, package: str, why: str) -> None:

@@ -108,6 +108,8 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any]]] = {
     "gestion-journal": ("GET", "/gestion/journal/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-journal-csv": ("GET", "/gestion/journal.csv", {"anonyme": LOGIN, **ADMIN_ONLY}),
     "gestion-etat": ("GET", "/gestion/etat/", {"anonyme": LOGIN, **ADMIN_ONLY}),
+    # the health of the collected sources: every signed-in role reads it
+    "gestion-sources": ("GET", "/gestion/sources/", {"anonyme": LOGIN, **ALL}),
     "gestion-comptes": ("GET", "/gestion/comptes/", {"anonyme": LOGIN, **ADMIN_ONLY}),
     # an unknown account: 404 once allowed
     "gestion-compte": ("POST", "/gestion/comptes/999999/",

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from observatoire import __version__, formatting, reports
+from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
 from observatoire.config import Settings
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
@@ -819,6 +820,8 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
                  ", ".join(r["perimetre"]) or "—", "oui" if r["actif"] else "non",
                  "oui" if r["mot_de_passe"] else "non")
     out.print(table)
+cli.add_command(collect_cmd)
+cli.add_command(sources_cmd)
 cli.add_command(egalim)
 
 

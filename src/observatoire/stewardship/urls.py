@@ -32,6 +32,7 @@ urlpatterns = [
     path("journal/", views.audit_trail, name="gestion-journal"),
     re_path(r"^journal\.(?P<fmt>csv)$", views.audit_trail, name="gestion-journal-csv"),
     path("etat/", views.status, name="gestion-etat"),
+    path("sources/", views.sources, name="gestion-sources"),
     path("comptes/", views.accounts, name="gestion-comptes"),
     path("comptes/<int:account_id>/", views.account_change, name="gestion-compte"),
 ]

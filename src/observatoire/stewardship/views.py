@@ -696,6 +696,20 @@ def status(request: HttpRequest) -> HttpResponse:
     })
 
 
+@require(*ALL_ROLES)
+def sources(request: HttpRequest) -> HttpResponse:
+    """``/gestion/sources/``: the health of every source the profile declares (collection)."""
+    from observatoire.collect.health import health
+    from observatoire.collect.sources import sources_file
+
+    settings = _settings()
+    rows = health(settings)
+    return render(request, "stewardship/sources.html", {
+        "sources": rows, "file": sources_file(settings),
+        "late": sum(1 for r in rows if r["late"]),
+        "failing": sum(1 for r in rows if r["failing"])})
+
+
 @require(Role.ADMINISTRATOR)
 def accounts(request: HttpRequest) -> HttpResponse:
     """``/gestion/comptes/``: accounts, roles and scopes; an administrator creates one here."""
