@@ -8,18 +8,20 @@ with their meaning taken from the data dictionary.
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from observatoire import __version__, explorer
+from observatoire import __version__, explorer, reports
 from observatoire.config import Settings
 from observatoire.indicators import service
+from observatoire.indicators.compute import ALL_PERIODS
 from observatoire.model.dictionary import TABLES
 from observatoire.web.exports import json_response
-from observatoire.web.formats import endpoint, integer, read_only
+from observatoire.web.formats import BadParameter, endpoint, integer, read_only
 
 DEFAULT_SIZE = 50
 
@@ -111,6 +113,48 @@ def results(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     # the total is not counted (results are many): say whether a next page exists
     return {"page": page, "taille": size, "page_suivante": len(rows) > size,
             "elements": rows[:size]}
+
+
+@endpoint
+def indicator_records(request: HttpRequest, settings: Settings,
+                      indicator_id: str) -> dict[str, Any] | None:
+    """The records behind an indicator's figure: its evidence (``/indicateurs/<id>/marches/``)."""
+    page, size = _page(request)
+    part = request.GET.get("partie") or "numerator"
+    if part not in RECORD_PARTS:
+        raise BadParameter(f"Partie inconnue : « {part} ».",
+                           hint="Choisissez " + ", ".join(RECORD_PARTS) + ".")
+    r = service.records_behind(
+        settings, indicator_id, request.GET.get("periode") or ALL_PERIODS, part,
+        request.GET.get("ventilation") or None,
+        request.GET.get("groupe") if "groupe" in request.GET else None,
+        limit=size, offset=(page - 1) * size)
+    if r is None:
+        return None
+    return {**_envelope(r["rows"], r["total"], page, size), "indicateur": r["indicator"],
+            "titre": r["title"], "periode": r["period"], "partie": r["part"],
+            "ventilation": r["breakdown"], "groupe": r["breakdown_value"], "grain": r["grain"]}
+
+
+#: The parts of an indicator's figure whose records can be listed.
+RECORD_PARTS = ("numerator", "known", "population")
+
+
+@endpoint
+def opportunities(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """Contracts whose estimated end falls in the coming months (``/opportunites/``)."""
+    page, size = _page(request)
+    r = explorer.upcoming(settings, date.today(), integer(request, "mois", 12, high=60),
+                          request.GET.get("domaine") or None,
+                          request.GET.get("departement") or None, page, size)
+    return {**_envelope(r["contracts"], r["count"], page, size),
+            "montant_total": r["amount_total"], "mois": r["months"], "jusqu_au": r["until"]}
+
+
+@endpoint
+def quality(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """Records kept and set aside, findings by rule, file and buyer (``/qualite/``)."""
+    return reports.quality(settings, limit=50)
 
 
 # --- the OpenAPI description ----------------------------------------------------------------
@@ -242,6 +286,33 @@ def openapi_document() -> dict[str, Any]:
                                 "page_suivante": {"type": "boolean"},
                                 "elements": {"type": "array",
                                              "items": _columns("indicator_results")}}}),
+            "/api/v1/indicateurs/{id}/marches": _get(
+                "Les marchés (ou enregistrements) derrière la valeur d'un indicateur",
+                [_param("id", "string", "Identifiant de l'indicateur.", "path"),
+                 _param("periode", "string", "Année ou « toutes » (par défaut)."),
+                 _param("partie", "string", "numerator (comptés au numérateur, par défaut), "
+                        "known (donnée connue) ou population."),
+                 _param("ventilation", "string", "Ventilation du groupe (buyer, mandate…)."),
+                 _param("groupe", "string", "Valeur du groupe dans cette ventilation."),
+                 *_PAGING],
+                _list_of({"type": "object"}, {
+                    "indicateur": {"type": "string"}, "titre": {"type": "string"},
+                    "periode": {"type": "string"}, "partie": {"type": "string"},
+                    "grain": {"type": "string"}})),
+            "/api/v1/opportunites": _get(
+                "Marchés dont la fin estimée tombe dans les mois qui viennent",
+                [_param("mois", "integer", "Horizon en mois (1 à 60, 12 par défaut)."),
+                 _param("domaine", "string", "Domaine d'achat du profil (identifiant)."),
+                 _param("departement", "string", "Département du lieu d'exécution."),
+                 *_PAGING],
+                _list_of(contract_item, {"montant_total": {"type": "number"},
+                                         "mois": {"type": "integer"},
+                                         "jusqu_au": {"type": "string", "format": "date"}})),
+            "/api/v1/qualite": _get(
+                "Qualité des données : enregistrements gardés et écartés, constats par règle, "
+                "par fichier et par acheteur", [],
+                {"type": "object",
+                 "required": ["records", "by_rule", "by_file", "completeness", "by_buyer"]}),
         },
     }
 

@@ -66,6 +66,9 @@ urlpatterns = [
     path("api/v1/indicateurs", api.indicators),
     path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
     path("api/v1/resultats", api.results),
+    path("api/v1/indicateurs/<str:indicator_id>/marches", api.indicator_records),
+    path("api/v1/opportunites", api.opportunities),
+    path("api/v1/qualite", api.quality),
     # The authenticated side (stewards, readers, administrators).
     path("gestion/", include("observatoire.stewardship.urls")),
 ]
