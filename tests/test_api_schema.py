@@ -94,3 +94,36 @@ def test_declared_kinds_are_the_warehouse_types(demo_warehouse: Warehouse) -> No
                   for name, kind, *_ in demo_warehouse.rows(f"DESCRIBE {table}")}
         assert declared == actual, table
 
+
+
+def test_twins_and_api_share_one_vocabulary(site: str, demo_warehouse: Warehouse) -> None:
+    """A page's .json twin and the matching /api/v1 address answer the same JSON (a twin's
+    page holds 200 elements: the API is asked for taille=200): the same names for pages,
+    totals and filters."""
+    wh = demo_warehouse
+    siret = wh.value("SELECT buyer_siret FROM buyers ORDER BY contract_count DESC LIMIT 1")
+    key = wh.value("SELECT supplier_key FROM suppliers WHERE siret IS NOT NULL "
+                   "ORDER BY contract_count DESC, supplier_key LIMIT 1")
+    uid = wh.value("SELECT uid FROM contracts ORDER BY amount DESC NULLS LAST, uid LIMIT 1")
+    pairs = [
+        ("/marches.json?annee=2024&tri=montant&cpv=45&page=2&xyz=1",
+         "/api/v1/marches?annee=2024&tri=montant&cpv=45&page=2&xyz=1&taille=200"),
+        ("/marches.json?annee=deux-mille", "/api/v1/marches?annee=deux-mille&taille=200"),
+        ("/opportunites.json?mois=24", "/api/v1/opportunites?mois=24&taille=200"),
+        ("/indicateurs/marches-pme/marches.json?periode=2019&partie=population",
+         "/api/v1/indicateurs/marches-pme/marches?periode=2019&partie=population&taille=200"),
+        (f"/acheteurs/{siret}.json", f"/api/v1/acheteurs/{siret}"),
+        (f"/titulaires/{key}.json", f"/api/v1/titulaires/{key}"),
+        (f"/marches/{uid}.json", f"/api/v1/marches/{uid}"),
+        ("/qualite.json", "/api/v1/qualite"),
+    ]
+    for twin, api in pairs:
+        page = requests.get(site + twin, timeout=30).json()
+        assert page == requests.get(site + api, timeout=30).json(), twin
+    listing = requests.get(site + pairs[0][0], timeout=30).json()
+    assert {"page", "taille", "pages", "total", "elements", "montant_total", "filtres",
+            "filtres_ignores", "tri"} == set(listing)
+    assert listing["filtres"] == {"annee": "2024", "cpv": "45"} and listing["page"] == 2
+    ignored = requests.get(site + pairs[1][0], timeout=30).json()
+    assert ignored["filtres_ignores"] == [
+        "Filtre « annee » ignoré : valeur « deux-mille » illisible."]

@@ -54,14 +54,42 @@ def _envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, A
             "elements": items}
 
 
+# --- one vocabulary: the answers the API and the pages' .json twins share ---------------------
+# A list is always {page, taille, pages, total, elements}, an amount total « montant_total »,
+# the filters read « filtres », those that did not read « filtres_ignores », the sort « tri ».
+
+
+def contracts_answer(result: dict[str, Any], filters: explorer.ContractFilters,
+                     problems: list[str], sort: str, size: int) -> dict[str, Any]:
+    """A page of the contract explorer (``explorer.search``)."""
+    return {**_envelope(result["contracts"], result["count"], result["page"], size),
+            "montant_total": result["amount_total"], "filtres": filters.as_query(),
+            "filtres_ignores": problems, "tri": sort}
+
+
+def opportunities_answer(result: dict[str, Any], size: int) -> dict[str, Any]:
+    """A page of the contracts ending soon (``explorer.upcoming``)."""
+    return {**_envelope(result["contracts"], result["count"], result["page"], size),
+            "montant_total": result["amount_total"], "mois": result["months"],
+            "jusqu_au": result["until"]}
+
+
+def evidence_answer(result: dict[str, Any], page: int, size: int) -> dict[str, Any]:
+    """A page of the records behind an indicator's figure (``service.records_behind``)."""
+    return {**_envelope(result["rows"], result["total"], page, size),
+            "indicateur": result["indicator"], "titre": result["title"],
+            "periode": result["period"], "partie": result["part"],
+            "ventilation": result["breakdown"], "groupe": result["breakdown_value"],
+            "grain": result["grain"]}
+
+
 @endpoint
 def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
     page, size = _page(request)
-    r = explorer.search(settings, filters, sort=request.GET.get("tri") or "date",
-                        page=page, page_size=size)
-    return {**_envelope(r["contracts"], r["count"], page, size),
-            "montant_total": r["amount_total"], "filtres_ignores": problems}
+    sort = request.GET.get("tri") or "date"
+    r = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
+    return contracts_answer(r, filters, problems, sort, size)
 
 
 @endpoint
@@ -130,11 +158,7 @@ def indicator_records(request: HttpRequest, settings: Settings,
         request.GET.get("ventilation") or None,
         request.GET.get("groupe") if "groupe" in request.GET else None,
         limit=size, offset=(page - 1) * size)
-    if r is None:
-        return None
-    return {**_envelope(r["rows"], r["total"], page, size), "indicateur": r["indicator"],
-            "titre": r["title"], "periode": r["period"], "partie": r["part"],
-            "ventilation": r["breakdown"], "groupe": r["breakdown_value"], "grain": r["grain"]}
+    return None if r is None else evidence_answer(r, page, size)
 
 
 #: The parts of an indicator's figure whose records can be listed.
@@ -148,8 +172,7 @@ def opportunities(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     r = explorer.upcoming(settings, date.today(), integer(request, "mois", 12, high=60),
                           request.GET.get("domaine") or None,
                           request.GET.get("departement") or None, page, size)
-    return {**_envelope(r["contracts"], r["count"], page, size),
-            "montant_total": r["amount_total"], "mois": r["months"], "jusqu_au": r["until"]}
+    return opportunities_answer(r, size)
 
 
 @endpoint
@@ -222,7 +245,9 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/v1/marches": _get(
                 "Marchés filtrés, triés et paginés", [*filters, sort, *_PAGING],
-                schemas.page_of(schemas.ref("Marche"), "montant_total:n filtres_ignores:l")),
+                schemas.page_of(schemas.ref("Marche"), "montant_total:n filtres_ignores:l tri:s",
+                                filtres=schemas.row("", optional=" ".join(
+                                    f"{f.name}:s" for f in fields(explorer.ContractFilters))))),
             "/api/v1/marches/{uid}": _get(
                 "Un marché : versions, titulaires, sous-traitance, provenance, constats",
                 [_param("uid", "string", "Identifiant national du marché.", "path")],
