@@ -222,3 +222,21 @@ def test_tools_describe_their_parameters_in_french(mcp_http: str) -> None:
     assert schema["properties"]["categorie"]["anyOf"][0]["enum"] == ["PME", "ETI", "GE"]
     assert tools["acheteur"].input_schema["required"] == ["siret"]
     assert all(t.annotations and t.annotations.read_only_hint for t in tools.values())
+
+
+def test_without_a_warehouse_tools_answer_the_api_503_in_french(tmp_path: Path) -> None:
+    """A data home not built yet: the command starts all the same (its warning goes to the
+    error stream, stdout carries the protocol) and a tool answers the API's 503."""
+    env = {**os.environ, "OBSERVATOIRE_HOME": str(tmp_path), "OBSERVATOIRE_PROFILE": "generique"}
+    params = StdioServerParameters(command=str(OBSERVATOIRE), args=["mcp"], env=env)
+
+    async def run() -> Any:
+        async with Client(params) as client:
+            return await client.call_tool("qualite", {})
+
+    result = anyio.run(run)
+    assert result.is_error
+    error = json.loads(result.content[0].text)  # type: ignore[union-attr]
+    assert error == {"statut": 503, "erreur": "Aucun entrepôt n'a encore été construit.",
+                     "que_faire": "Lancez « observatoire ingest CHEMIN » puis « observatoire "
+                     "build »."}
