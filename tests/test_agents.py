@@ -140,6 +140,19 @@ def mcp_http(demo_warehouse: Warehouse) -> Iterator[str]:
         process.stderr.close()  # type: ignore[union-attr]
 
 
+def test_http_listens_on_this_machine_only_by_default(mcp_http: str) -> None:
+    """Started without --host, the server answers on 127.0.0.1 and not on the machine's
+    network address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 80))  # no packet is sent: this picks the outward address
+        address = probe.getsockname()[0]
+    assert not address.startswith("127.")
+    port = int(mcp_http.rsplit(":", 1)[1].split("/")[0])
+    socket.create_connection(("127.0.0.1", port), 2).close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, port), 2)
+
+
 def test_http_tools_answer_as_the_api(mcp_http: str, site: str,
                                       cases: list[tuple[str, dict[str, Any], str]]) -> None:
     async def run() -> None:
