@@ -32,6 +32,8 @@ FRONTEND = ROOT / "src" / "observatoire" / "web" / "frontend"
 VENDOR_FILES = {
     "uplot/dist/uPlot.iife.min.js": "uPlot.iife.min.js",
     "uplot/dist/uPlot.min.css": "uPlot.min.css",
+    "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
 }
 VENDOR = ROOT / "src" / "observatoire" / "web" / "static" / "vendor"
 #: The OpenID Connect provider the tests sign in through (oidc-provider, test-only).

@@ -143,3 +143,35 @@ def test_pages_fit_a_phone_screen(page: object, site: str, demo_warehouse: Wareh
         p.screenshot(path=str(SHOTS / "telephone-qualite.png"))  # type: ignore[attr-defined]
     finally:
         p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
+
+
+def test_api_page_draws_the_openapi_description_and_runs_an_example(
+        page: object, site: str, demo_warehouse: Warehouse) -> None:
+    """``/api/``: the viewer (Swagger UI from npm, served by the site) lists every operation of
+    /api/openapi.json; « Try it out » then « Execute » on /api/v1/marches with its example
+    (annee=2024, tri=montant, taille=10) shows the API's answer, its total counted here."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(site + "/api/openapi.json") as response:  # noqa: S310
+        paths = list(json.load(response)["paths"])
+    total = demo_warehouse.value(
+        "SELECT count(*) FROM contracts WHERE notification_year = 2024")
+    p: object = page
+    p.goto(site + "/api/")  # type: ignore[attr-defined]
+    p.locator("#api-interactive .opblock").first.wait_for(timeout=20_000)  # type: ignore[attr-defined]
+    shown = p.locator("#api-interactive .opblock-summary-path").evaluate_all(  # type: ignore[attr-defined]
+        "els => els.map(e => e.dataset.path)")
+    assert sorted(shown) == sorted(paths)
+    operation = p.locator("#api-interactive .opblock").filter(  # type: ignore[attr-defined]
+        has=p.locator(".opblock-summary-path[data-path='/api/v1/marches']"))  # type: ignore[attr-defined]
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    answer = operation.locator(".live-responses-table .response-col_description pre").first
+    answer.wait_for(timeout=20_000)
+    body = json.loads(answer.inner_text())
+    assert body["total"] == total and body["taille"] == 10
+    amounts = [c["amount"] for c in body["elements"]]
+    assert amounts == sorted(amounts, reverse=True)
+    p.screenshot(path=str(SHOTS / "api.png"), full_page=True)  # type: ignore[attr-defined]

@@ -257,7 +257,7 @@ def test_indicator_drills_down_to_the_purchase_lines_counted(client: object) -> 
     data = page.json()
     # bio lines of 2025 in Côtes-d'Armor: Pavie's 300 € meat and Renan's 100 € carrots
     assert data["total"] == 2
-    assert sorted(float(r["price_ht"]) for r in data["rows"]) == [100.0, 300.0]
+    assert sorted(float(r["price_ht"]) for r in data["elements"]) == [100.0, 300.0]
     html = client.get(  # type: ignore[attr-defined]
         "/indicateurs/cantines-atteignant-egalim/marches/?periode=2025").content.decode()
     assert "Lycée Auguste Pavie" in html and "Lycée Ernest Renan" not in html

@@ -672,6 +672,36 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
           clear_untrusted_proxy_headers=not settings.trusted_proxies)
 
 
+@cli.command("mcp")
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio",
+              show_default=True,
+              help="stdio : l'assistant lance la commande et lui parle sur son entrée et sa "
+              "sortie ; http : serveur MCP « Streamable HTTP » sur /mcp.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Adresse d'écoute en http (127.0.0.1 : cette machine seulement).")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Port d'écoute en http.")
+@click.pass_obj
+def mcp_cmd(obj: Context, transport: str, host: str, port: int) -> None:
+    """Sert les données aux assistants (protocole MCP) : recherche de marchés, acheteurs,
+    titulaires, indicateurs et leurs preuves, opportunités, qualité ; les réponses sont
+    celles de l'API publique."""
+    from observatoire.agents import server
+
+    settings = obj.settings
+    if not settings.warehouse_path.exists():
+        # stdout carries the protocol on stdio: every message goes to the error stream
+        err.print("[yellow]Attention[/] : aucun entrepôt n'est encore construit ; les outils "
+                  "répondront par une erreur. Lancez « observatoire ingest » puis "
+                  "« observatoire build ».")
+    mcp = server(settings)
+    if transport == "stdio":
+        mcp.run("stdio")
+        return
+    err.print(f"Serveur MCP sur [bold]http://{_e(host)}:{port}/mcp[/] (Ctrl+C pour arrêter).")
+    mcp.run("streamable-http", host=host, port=port)
+
+
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
 @click.option(

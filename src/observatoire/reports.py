@@ -95,7 +95,8 @@ def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
                 FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
                 GROUP BY f.rule_id, f.severity, f.field, q.title
                 ORDER BY CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1
-                         WHEN 'correction' THEN 2 ELSE 3 END, findings DESC, f.rule_id""",
+                         WHEN 'correction' THEN 2 ELSE 3 END, findings DESC, f.rule_id,
+                         f.field""",
             ),
             "by_file": _rows(
                 con,

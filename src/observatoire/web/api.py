@@ -8,18 +8,21 @@ with their meaning taken from the data dictionary.
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from observatoire import __version__, explorer
+from observatoire import __version__, explorer, reports
 from observatoire.config import Settings
 from observatoire.indicators import service
-from observatoire.model.dictionary import TABLES
+from observatoire.indicators.compute import ALL_PERIODS
+from observatoire.web import api_schemas as schemas
+from observatoire.web.assets import STATIC
 from observatoire.web.exports import json_response
-from observatoire.web.formats import endpoint, integer, read_only
+from observatoire.web.formats import BadParameter, endpoint, integer, read_only
 
 DEFAULT_SIZE = 50
 
@@ -51,14 +54,42 @@ def _envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, A
             "elements": items}
 
 
+# --- one vocabulary: the answers the API and the pages' .json twins share ---------------------
+# A list is always {page, taille, pages, total, elements}, an amount total « montant_total »,
+# the filters read « filtres », those that did not read « filtres_ignores », the sort « tri ».
+
+
+def contracts_answer(result: dict[str, Any], filters: explorer.ContractFilters,
+                     problems: list[str], sort: str, size: int) -> dict[str, Any]:
+    """A page of the contract explorer (``explorer.search``)."""
+    return {**_envelope(result["contracts"], result["count"], result["page"], size),
+            "montant_total": result["amount_total"], "filtres": filters.as_query(),
+            "filtres_ignores": problems, "tri": sort}
+
+
+def opportunities_answer(result: dict[str, Any], size: int) -> dict[str, Any]:
+    """A page of the contracts ending soon (``explorer.upcoming``)."""
+    return {**_envelope(result["contracts"], result["count"], result["page"], size),
+            "montant_total": result["amount_total"], "mois": result["months"],
+            "jusqu_au": result["until"]}
+
+
+def evidence_answer(result: dict[str, Any], page: int, size: int) -> dict[str, Any]:
+    """A page of the records behind an indicator's figure (``service.records_behind``)."""
+    return {**_envelope(result["rows"], result["total"], page, size),
+            "indicateur": result["indicator"], "titre": result["title"],
+            "periode": result["period"], "partie": result["part"],
+            "ventilation": result["breakdown"], "groupe": result["breakdown_value"],
+            "grain": result["grain"]}
+
+
 @endpoint
 def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
     page, size = _page(request)
-    r = explorer.search(settings, filters, sort=request.GET.get("tri") or "date",
-                        page=page, page_size=size)
-    return {**_envelope(r["contracts"], r["count"], page, size),
-            "montant_total": r["amount_total"], "filtres_ignores": problems}
+    sort = request.GET.get("tri") or "date"
+    r = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
+    return contracts_answer(r, filters, problems, sort, size)
 
 
 @endpoint
@@ -113,37 +144,58 @@ def results(request: HttpRequest, settings: Settings) -> dict[str, Any]:
             "elements": rows[:size]}
 
 
+@endpoint
+def indicator_records(request: HttpRequest, settings: Settings,
+                      indicator_id: str) -> dict[str, Any] | None:
+    """The records behind an indicator's figure: its evidence (``/indicateurs/<id>/marches/``)."""
+    page, size = _page(request)
+    part = request.GET.get("partie") or "numerator"
+    if part not in RECORD_PARTS:
+        raise BadParameter(f"Partie inconnue : « {part} ».",
+                           hint="Choisissez " + ", ".join(RECORD_PARTS) + ".")
+    r = service.records_behind(
+        settings, indicator_id, request.GET.get("periode") or ALL_PERIODS, part,
+        request.GET.get("ventilation") or None,
+        request.GET.get("groupe") if "groupe" in request.GET else None,
+        limit=size, offset=(page - 1) * size)
+    return None if r is None else evidence_answer(r, page, size)
+
+
+#: The parts of an indicator's figure whose records can be listed.
+RECORD_PARTS = ("numerator", "known", "population")
+
+
+@endpoint
+def opportunities(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """Contracts whose estimated end falls in the coming months (``/opportunites/``)."""
+    page, size = _page(request)
+    r = explorer.upcoming(settings, date.today(), integer(request, "mois", 12, high=60),
+                          request.GET.get("domaine") or None,
+                          request.GET.get("departement") or None, page, size)
+    return opportunities_answer(r, size)
+
+
+@endpoint
+def quality(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """Records kept and set aside, findings by rule, file and buyer (``/qualite/``)."""
+    return reports.quality(settings, limit=50)
+
+
 # --- the OpenAPI description ----------------------------------------------------------------
 
 
-def _columns(table: str, names: list[str] | None = None) -> dict[str, Any]:
-    described = TABLES[table][1]
-    return {
-        "type": "object",
-        "properties": {n: {"description": described.get(n, "")}
-                       for n in (names or list(described))},
-    }
-
-
-def _list_of(item: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["page", "taille", "elements"],
-        "properties": {
-            "page": {"type": "integer"}, "taille": {"type": "integer"},
-            "pages": {"type": "integer"}, "total": {"type": "integer"},
-            "elements": {"type": "array", "items": item}, **(extra or {}),
-        },
-    }
-
-
-def _param(name: str, kind: str, description: str, where: str = "query") -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path",
-            "description": description, "schema": {"type": kind}}
+def _param(name: str, kind: str, description: str, where: str = "query",
+           example: Any = None) -> dict[str, Any]:
+    param = {"name": name, "in": where, "required": where == "path",
+             "description": description, "schema": {"type": kind}}
+    if example is not None:  # the interactive page fills it in
+        param["example"] = example
+    return param
 
 
 _PAGING = [_param("page", "integer", "Page (à partir de 1)."),
-           _param("taille", "integer", f"Éléments par page (au plus {explorer.MAX_PAGE_SIZE}).")]
+           _param("taille", "integer", f"Éléments par page (au plus {explorer.MAX_PAGE_SIZE}).",
+                  example=10)]
 
 
 #: The one shape of every error of the API (``formats.error_response``).
@@ -178,12 +230,9 @@ def _get(summary: str, params: list[dict[str, Any]], schema: dict[str, Any]) -> 
 
 
 def openapi_document() -> dict[str, Any]:
-    contract_item = _columns("contracts", [
-        "uid", "kind", "notification_date", "notification_year", "buyer_siret", "object", "cpv",
-        "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date",
-        "holder_count", "has_social_consideration", "has_environmental_consideration"])
-    filters = [_param(f.name, *_FILTER_DOCS[f.name]) for f in fields(explorer.ContractFilters)]
-    sort = _param("tri", "string", "Tri : " + ", ".join(explorer.SORTS) + ".")
+    filters = [_param(f.name, *_FILTER_DOCS[f.name], example=2024 if f.name == "annee" else None)
+               for f in fields(explorer.ContractFilters)]
+    sort = _param("tri", "string", "Tri : " + ", ".join(explorer.SORTS) + ".", example="montant")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -192,56 +241,72 @@ def openapi_document() -> dict[str, Any]:
             "description": "Données essentielles des marchés publics vérifiées, acheteurs, "
             "titulaires et indicateurs du SPASER. Lecture seule ; montants en euros HT.",
         },
-        "components": {"schemas": {"Erreur": ERROR_SCHEMA}},
+        "components": {"schemas": {"Erreur": ERROR_SCHEMA, **schemas.COMPONENTS}},
         "paths": {
             "/api/v1/marches": _get(
                 "Marchés filtrés, triés et paginés", [*filters, sort, *_PAGING],
-                _list_of(contract_item, {"montant_total": {"type": "number"}})),
+                schemas.page_of(schemas.ref("Marche"), "montant_total:n filtres_ignores:l tri:s",
+                                filtres=schemas.row("", optional=" ".join(
+                                    f"{f.name}:s" for f in fields(explorer.ContractFilters))))),
             "/api/v1/marches/{uid}": _get(
                 "Un marché : versions, titulaires, sous-traitance, provenance, constats",
                 [_param("uid", "string", "Identifiant national du marché.", "path")],
-                {"type": "object", "required": ["contract", "versions", "holders"],
-                 "properties": {"contract": _columns("contracts"),
-                                "versions": {"type": "array",
-                                             "items": _columns("contract_versions")},
-                                "holders": {"type": "array",
-                                            "items": _columns("contract_holders")}}}),
+                schemas.ref("MarcheDetail")),
             "/api/v1/acheteurs": _get(
                 "Acheteurs, du plus gros montant au plus petit",
                 [_param("q", "string", "Nom ou début de SIRET."), *_PAGING],
-                _list_of(_columns("buyers"))),
+                schemas.page_of(schemas.ref("Acheteur"))),
             "/api/v1/acheteurs/{siret}": _get(
                 "Un acheteur", [_param("siret", "string", "SIRET de l'acheteur.", "path")],
-                {"type": "object", "required": ["buyer", "by_year"],
-                 "properties": {"buyer": _columns("buyers")}}),
+                schemas.ref("AcheteurDetail")),
             "/api/v1/titulaires": _get(
                 "Titulaires, du plus grand nombre de marchés au plus petit",
                 [_param("q", "string", "Nom ou début d'identifiant."), *_PAGING],
-                _list_of(_columns("suppliers"))),
+                schemas.page_of(schemas.ref("Titulaire"))),
             "/api/v1/titulaires/{id}": _get(
                 "Un titulaire", [_param("id", "string", "SIRET ou identifiant.", "path")],
-                {"type": "object", "required": ["supplier", "by_year"],
-                 "properties": {"supplier": _columns("suppliers")}}),
+                schemas.ref("TitulaireDetail")),
             "/api/v1/indicateurs": _get(
                 "Indicateurs du SPASER avec leur dernière valeur, cible et état", [],
-                {"type": "array", "items": _columns("indicators", [
-                    "indicator_id", "code", "title", "unit", "available"])}),
+                schemas.array(schemas.ref("IndicateurEtat"))),
             "/api/v1/indicateurs/{id}": _get(
                 "Un indicateur : définition, cibles, valeurs par année",
-                [_param("id", "string", "Identifiant de l'indicateur.", "path")],
-                {"type": "object", "required": ["indicator", "series", "targets"],
-                 "properties": {"indicator": _columns("indicators")}}),
+                [_param("id", "string", "Identifiant de l'indicateur.", "path", "marches-pme")],
+                schemas.ref("IndicateurDetail")),
             "/api/v1/resultats": _get(
                 "Résultats détaillés (indicateur × période × ventilation × base)",
                 [_param("indicateur", "string", "Identifiant de l'indicateur."),
                  _param("periode", "string", "Année ou « toutes »."),
                  _param("ventilation", "string", "total (par défaut), buyer, mandate…"),
                  *_PAGING],
-                {"type": "object", "required": ["page", "elements"],
-                 "properties": {"page": {"type": "integer"},
-                                "page_suivante": {"type": "boolean"},
-                                "elements": {"type": "array",
-                                             "items": _columns("indicator_results")}}}),
+                schemas.row("page:i taille:i page_suivante:b",
+                            elements=schemas.array(schemas.ref("Resultat")))),
+            "/api/v1/indicateurs/{id}/marches": _get(
+                "Les marchés (ou enregistrements) derrière la valeur d'un indicateur",
+                [_param("id", "string", "Identifiant de l'indicateur.", "path", "marches-pme"),
+                 _param("periode", "string", "Année ou « toutes » (par défaut).", example="2024"),
+                 _param("partie", "string", "numerator (comptés au numérateur, par défaut), "
+                        "known (donnée connue) ou population."),
+                 _param("ventilation", "string", "Ventilation du groupe (buyer, mandate…)."),
+                 _param("groupe", "string", "Valeur du groupe dans cette ventilation."),
+                 *_PAGING],
+                schemas.page_of(
+                    {**schemas.row("", "contracts", optional="uid:s notification_date:d "
+                                   "buyer_siret:s buyer_name:s object:s cpv_label:s amount:n"),
+                     "description": "Un marché ; selon le grain de l'indicateur, un "
+                     "enregistrement, une ligne d'achat ou une cantine (autres colonnes)."},
+                    "indicateur:s titre:s periode:s partie:s ventilation:s groupe:s grain:s")),
+            "/api/v1/opportunites": _get(
+                "Marchés dont la fin estimée tombe dans les mois qui viennent",
+                [_param("mois", "integer", "Horizon en mois (1 à 60, 12 par défaut)."),
+                 _param("domaine", "string", "Domaine d'achat du profil (identifiant)."),
+                 _param("departement", "string", "Département du lieu d'exécution."),
+                 *_PAGING],
+                schemas.page_of(schemas.ref("Marche"), "montant_total:n mois:i jusqu_au:d")),
+            "/api/v1/qualite": _get(
+                "Qualité des données : enregistrements gardés et écartés, constats par règle, "
+                "par fichier et par acheteur", [],
+                schemas.ref("Qualite")),
         },
     }
 
@@ -258,5 +323,24 @@ def documentation(request: HttpRequest) -> HttpResponseBase:
         {"path": path, "summary": spec["get"]["summary"], "parameters": spec["get"]["parameters"]}
         for path, spec in document["paths"].items()
     ]
-    return render(request, "observatoire/api.html", {"endpoints": endpoints,
-                                                      "info": document["info"]})
+    return render(request, "observatoire/api.html", {
+        "endpoints": endpoints, "info": document["info"], "examples": EXAMPLES,
+        "interactive_api": (STATIC / "vendor" / "swagger-ui-bundle.js").is_file()})
+
+
+#: Example queries shown on ``/api/`` (links that work without JavaScript).
+EXAMPLES = [
+    {"url": "/api/v1/marches?annee=2024&tri=montant&taille=10",
+     "text": "les dix plus gros marchés notifiés en 2024"},
+    {"url": "/api/v1/marches?cpv=45&clause_environnementale=oui",
+     "text": "les marchés de travaux (CPV 45) avec une considération environnementale"},
+    {"url": "/api/v1/titulaires?taille=10",
+     "text": "les dix titulaires qui ont le plus de marchés"},
+    {"url": "/api/v1/indicateurs/marches-pme",
+     "text": "la part des marchés attribués à des PME, année par année, et sa cible"},
+    {"url": "/api/v1/indicateurs/marches-pme/marches?periode=2024",
+     "text": "les marchés de 2024 comptés dans cette part (les preuves de l'indicateur)"},
+    {"url": "/api/v1/opportunites?mois=6",
+     "text": "les marchés dont la fin estimée tombe dans les six prochains mois"},
+    {"url": "/api/v1/qualite", "text": "la qualité des données publiées"},
+]

@@ -19,7 +19,7 @@ from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
-from observatoire.web import charts, maps
+from observatoire.web import api, charts, maps
 from observatoire.web.exports import json_response, stream_csv, stream_json, stream_xlsx
 from observatoire.web.formats import (
     BadParameter,
@@ -178,9 +178,7 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
 
     return Output(
         "observatoire/marches.html", context,
-        data={"filtres": filters.as_query(), "tri": sort, "page": result["page"],
-              "pages": result["pages"], "nombre": result["count"],
-              "montant_total": result["amount_total"], "marches": result["contracts"]},
+        data=api.contracts_answer(result, filters, problems, sort, size),
         table=Table(result["contracts"], CONTRACT_COLUMNS, "marches"),
     )
 
@@ -341,8 +339,9 @@ def opportunities(request: HttpRequest, fmt: str | None = None) -> Output:
     departement = request.GET.get("departement") or None
     page_number = integer(request, "page", 1)
     settings = _settings()
+    size = explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE
     result = explorer.upcoming(settings, date.today(), months, domain, departement,
-                               page_number, explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE)
+                               page_number, size)
 
     def context() -> dict[str, Any]:
         state = {k: v for k, v in (("mois", str(months)), ("domaine", domain),
@@ -351,7 +350,8 @@ def opportunities(request: HttpRequest, fmt: str | None = None) -> Output:
                 "departement": departement,
                 "query": "&".join(f"{k}={quote(v)}" for k, v in state.items())}
 
-    return Output("observatoire/opportunites.html", context, data=result,
+    return Output("observatoire/opportunites.html", context,
+                  data=api.opportunities_answer(result, size),
                   table=Table(result["contracts"],
                               [*CONTRACT_COLUMNS, "place_departement_code"], "opportunites"),
                   feed=lambda: _atom(request, result))
@@ -486,5 +486,6 @@ def indicator_records(request: HttpRequest, indicator_id: str, fmt: str | None =
                 "query": query.urlencode()}
 
     columns = list(result["rows"][0]) if result["rows"] else ["uid"]
-    return Output("observatoire/indicateur_marches.html", context, data=result,
+    return Output("observatoire/indicateur_marches.html", context,
+                  data=api.evidence_answer(result, page_number, size),
                   table=Table(result["rows"], columns, f"{indicator_id}-marches"))

@@ -1,0 +1,185 @@
+"""Typed JSON schemas of the API's answers: the ``components`` of ``/api/openapi.json``.
+
+A row is written ``"name:kind …"``; kinds: ``s`` text, ``i`` whole number, ``n`` number,
+``b`` yes/no, ``d`` date (ISO text), ``t`` date and time, ``l`` list of texts, ``a`` list of
+objects, ``o`` object, ``*`` any value. Every value may be null (the sources leave many fields
+empty), every listed key is always present. Column meanings come from the data dictionary;
+``tests/test_api_schema.py`` checks the kinds of the warehouse's columns against the
+warehouse's own types, and every answer against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observatoire.model.dictionary import TABLES
+
+_KINDS: dict[str, dict[str, Any]] = {
+    "s": {"type": ["string", "null"]},
+    "i": {"type": ["integer", "null"]},
+    "n": {"type": ["number", "null"]},
+    "b": {"type": ["boolean", "null"]},
+    "d": {"type": ["string", "null"], "format": "date"},
+    "t": {"type": ["string", "null"], "format": "date-time"},
+    "l": {"type": ["array", "null"], "items": {"type": "string"}},
+    "a": {"type": ["array", "null"], "items": {"type": "object"}},
+    "o": {"type": ["object", "null"]},
+    "*": {},
+}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def array(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def row(spec: str, table: str | None = None, optional: str = "",
+        **nested: dict[str, Any]) -> dict[str, Any]:
+    """An object of the columns in ``spec`` (all required) and ``optional`` (sometimes
+    absent); ``nested`` gives the schema of keys that hold other objects."""
+    return _object(spec, table, optional, nested)
+
+
+def _object(spec: str, table: str | None, optional: str,
+            nested: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    described = TABLES.get(table, ("", {}))[1] if table else {}
+    properties: dict[str, Any] = {}
+    for part in (spec + " " + optional).split():
+        name, kind = part.split(":")
+        properties[name] = {**_KINDS[kind], **({"description": described[name]}
+                                                if name in described else {})}
+    properties.update(nested)
+    return {"type": "object", "required": [p.split(":")[0] for p in spec.split()] + list(nested),
+            "properties": properties}
+
+
+#: The columns of each warehouse table the API returns whole, with their kinds.
+TABLE_COLUMNS = {
+    "contracts": (
+        "uid:s kind:s format_family:s buyer_siret:s contract_id:s object:s nature:s "
+        "is_framework_agreement:b is_subsequent_contract:b framework_id:s procedure:s cpv:s "
+        "cpv_label:s cpv_division:s purchase_category:s place_type:s place_code:s "
+        "place_departement_code:s place_region_code:s notification_date:d "
+        "notification_date_source:s notification_year:i publication_date:d start_date:d "
+        "amount_initial:n amount:n amount_issue:s duration_months_initial:i duration_months:i "
+        "estimated_end_date:d price_form:s price_types:l techniques:l execution_modes:l ccag:s "
+        "offers_received:i advance_granted:b advance_rate:n grouping_type:s "
+        "subcontracting_declared:b is_innovative:b social_considerations:l "
+        "environmental_considerations:l has_social_consideration:b "
+        "has_environmental_consideration:b origin_eu_share:n origin_fr_share:n "
+        "public_subsidy:n holder_count:i holder_categories:l holder_departements:l "
+        "modification_count:i record_count:i source_count:i sources:l primary_record_key:s "
+        "corrected_fields:l directorate_id:s directorate_source:s"),
+    "contract_versions": (
+        "uid:s version:i version_kind:s record_key:s modification_id:s modification_object:s "
+        "notification_date:d publication_date:d amount:n amount_raw:s duration_months:i "
+        "duration_raw:s changes_holders:b amount_after:n duration_months_after:i"),
+    "contract_holders": "uid:s supplier_key:s id_type:s holder_id:s holder_name:s version:i "
+                        "is_current:b",
+    "subcontracts": "uid:s record_key:s act_id:s id_type:s subcontractor_id:s amount:n "
+                    "amount_raw:s duration_months:i notification_date:d publication_date:d "
+                    "price_variation:s",
+    "concession_execution": "uid:s record_key:s publication_date:d publication_date_raw:s "
+                            "investment_spending:n investment_raw:s tariffs:a",
+    "buyers": "buyer_siret:s buyer_siren:s name:s name_is_reliable:b siret_checksum_invalid:b "
+              "contract_count:i amount_total:n first_notification_date:d "
+              "last_notification_date:d",
+    "suppliers": "supplier_key:s id_type:s holder_id:s siret:s siren:s name:s siret_is_valid:b "
+                 "category:s postal_code:s commune_code:s naf_code:s commune_name:s "
+                 "departement_code:s region_code:s contract_count:i",
+    "indicators": (
+        "indicator_id:s version:i code:s title:s definition:s axis_id:s kind:s regulatory:b "
+        "legal_reference:s unit:s grain:s source:s available:b data_requirement:s measure:s "
+        "bases:l population:s condition:s expression:s numerator:s denominator:s "
+        "value_field:s breakdowns:l valid_from:d valid_to:d notes:s catalogue_file:s query:s"),
+    "indicator_results": (
+        "indicator_id:s version:i code:s period:s period_year:i breakdown:s breakdown_value:s "
+        "breakdown_label:s category:s category_label:s basis:s numerator:n denominator:n "
+        "value:n record_count:i known_count:i coverage:n target_value:n target_comparator:s "
+        "target_date:d target_source:s status:s"),
+    "indicator_axes": "axis_id:s position:i title:s description:s",
+    "indicator_profile": "profile_id:s name:s organisation:s territory:s scope:s "
+                         "new_supplier_lookback_years:i min_coverage:n digest:s",
+}
+
+#: A contract in a list (``explorer.LIST_COLUMNS``): the explorer, a buyer's or a supplier's
+#: latest contracts, the opportunities.
+CONTRACT_ITEM = row(
+    "uid:s kind:s notification_date:d notification_year:i buyer_siret:s buyer_name:s object:s "
+    "cpv:s cpv_label:s procedure:s amount:n duration_months:i estimated_end_date:d "
+    "holder_count:i has_social_consideration:b has_environmental_consideration:b "
+    "corrected_fields:l purchase_domain:s", "contracts",
+    optional="holders:l place_departement_code:s is_framework_agreement:b")
+_LATEST = row("count:i amount_total:n amount_unknown:i page:i page_size:i pages:i",
+              contracts=array(ref("Marche")))
+_BY_YEAR = array(row("year:i contracts:i amount:n"))
+
+
+def _table(table: str, extra: str = "") -> dict[str, Any]:
+    return row(TABLE_COLUMNS[table] + (" " + extra if extra else ""), table)
+
+
+def page_of(item: dict[str, Any], extra: str = "", **nested: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of every paginated list: ``page``, ``taille``, ``pages``, ``total`` and
+    the ``elements`` of the page."""
+    return _object("page:i taille:i pages:i total:i" + (" " + extra if extra else ""), None,
+                   "", {"elements": array(item), **nested})
+
+
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "Marche": CONTRACT_ITEM,
+    "MarcheDetail": row(
+        "", contract=_table("contracts", "buyer_name:s purchase_domain:s "
+                                         "purchase_domain_label:s"),
+        versions=array(_table("contract_versions")),
+        holders=array(_table("contract_holders", "name:s siret:s siren:s category:s "
+                                                 "commune_name:s departement_code:s")),
+        subcontracts=array(_table("subcontracts")),
+        records=array(row("record_key:s source:s file_name:s position:i line:i status:s "
+                          "reasons:l family:s load_id:i", "source_records")),
+        findings=array(row("rule_id:s severity:s field:s raw_value:s value:s file_name:s "
+                           "position:i title:s explanation:s hint:s")),
+        execution=array(_table("concession_execution")),
+        corrections=array(row("field:s source_value:* corrected_value:* corrected_at:t"))),
+    "Acheteur": _table("buyers"),
+    "AcheteurDetail": row(
+        "", buyer=ref("Acheteur"), by_year=_BY_YEAR,
+        suppliers=array(row("supplier_key:s siret:s name:s category:s contracts:i amount:n")),
+        categories=array(row("category:s contracts:i amount:n")),
+        procedures=array(row("procedure:s contracts:i amount:n")),
+        supplier_departements=array(row("departement:s name:s contracts:i amount:n")),
+        supplier_communes=array(row("commune:s name:s contracts:i")),
+        latest=_LATEST),
+    "Titulaire": _table("suppliers"),
+    "TitulaireDetail": row(
+        "grouped_contracts:i", supplier=ref("Titulaire"), by_year=_BY_YEAR,
+        buyers=array(row("buyer_siret:s name:s contracts:i amount:n")),
+        places=array(row("departement:s name:s contracts:i amount:n")), latest=_LATEST),
+    "IndicateurEtat": row(
+        "indicator_id:s version:i code:s title:s axis_id:s axis_title:s axis_position:i kind:s "
+        "regulatory:b unit:s measure:s available:b data_requirement:s period:s basis:s value:n "
+        "numerator:n denominator:n record_count:i known_count:i coverage:n target_value:n "
+        "target_comparator:s target_date:d status:s"),
+    "Indicateur": _table("indicators"),
+    "Resultat": _table("indicator_results"),
+    "IndicateurDetail": row(
+        "bases:l basis:s breakdown:s periods:l period:s group_count:i limit:i offset:i",
+        indicator=ref("Indicateur"), versions=array(ref("Indicateur")),
+        axis=_table("indicator_axes"), profile=_table("indicator_profile"),
+        targets=array({"type": "object"}), target_changes=array({"type": "object"}),
+        series=array(ref("Resultat")), breakdowns=array(row("id:s label:s")),
+        groups=array(ref("Resultat"))),
+    "Qualite": row(
+        "", records=array(row("status:s records:i")),
+        by_rule=array(row("rule_id:s severity:s field:s title:s findings:i records:i "
+                          "explanation:s hint:s")),
+        by_file=array(row("file_name:s records:i set_aside:i warnings:i repairs:i")),
+        completeness=array(row("source:s contracts:i with_notification_date:n with_amount:n "
+                               "with_cpv:n with_holders:n with_place:n "
+                               "with_considerations:n")),
+        by_buyer=array(row("buyer_siret:s buyer_name:s findings:i blocking:i warnings:i "
+                           "records:i"))),
+}
