@@ -526,9 +526,12 @@ def test_json_list_of_other_objects_is_rejected(tmp_path: Path) -> None:
     )
 
 
+# The missing columns come first: they explain the failure (none of the three columns of the
+# consolidated CSV is there; "montant_ht" is not "montant").
 UNKNOWN_CSV_MESSAGE = (
-    "CSV non reconnu : ses colonnes ne correspondent ni au DECP consolidé ni à un référentiel "
-    "connu (colonnes : acheteur, montant_ht, numero_marche, titulaire)."
+    "CSV non reconnu : il manque les colonnes acheteur_id, montant, titulaire_id, attendues pour "
+    "le format le plus proche (DECP consolidé tabulaire (CSV, une ligne par marché × titulaire))."
+    " Colonnes trouvées : acheteur, montant_ht, numero_marche, titulaire."
 )
 
 
@@ -541,7 +544,8 @@ def test_csv_with_unknown_columns_is_rejected(tmp_path: Path) -> None:
             "format_non_reconnu",
             UNKNOWN_CSV_MESSAGE,
             "Le DECP consolidé doit avoir au moins les colonnes acheteur_id, titulaire_id et "
-            "montant.",
+            "montant ; le DECP « à plat » du ministère, acheteur_id (ou acheteur.id) et "
+            "titulaire_id_1.",
         )
     ]
 

@@ -95,6 +95,10 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _quote_list(texts: list[str]) -> str:
+    return "[" + ", ".join(map(_quote, texts)) + "]"
+
+
 # A value read as VARCHAR is what Python's text() gives for strings, integers, booleans and
 # floats in plain notation; containers (read as JSON text) go to Python.
 MACROS = r"""
@@ -114,7 +118,12 @@ PYTHON_TEXT = (
     r"[:,\[]-?([0-9]{16}|0\.0000|[0-9.]+[eE])|\"("
     + "|".join(k.replace(".", r"\.") for k in PYTHON_KEYS)
     + r')\":'
+    # keys with surrounding whitespace, and NUL characters (see records.normalise)
+    + r'|"\s[^"\\]*"\s*:|"[^"\\]*\s"\s*:|\\u0000'
 )
+#: The top-level keys a record of the common shape may have: any other key (which Python names
+#: in the record's notes) sends the record to Python.
+SQL_KEYS = [*SCALAR_KEYS.values(), "acheteur", "lieuExecution", "titulaires", "modifications"]
 #: A number token ijson rejects (infinities, NaN, integers past 64 bits, 3-digit exponents).
 BAD_NUMBER = r"[:,\[]-?([Ii]nf|[Nn]a[Nn]|[0-9]{19}|[0-9.]+[eE][-+]?[0-9]{3})"
 STRING = r'"([^"\\]|\\.)*"'
@@ -142,6 +151,8 @@ flags AS (
         AND plain(r.lieuExecution.code) AND plain(r.lieuExecution.typeCode)
         AND plain(r.lieuExecution.nom)
         AND holders_ok(r.titulaires)
+        AND len(list_filter(json_keys(t), lambda k: NOT list_contains({_quote_list(SQL_KEYS)}, k)))
+            = 0
         AND (r.modifications IS NULL OR all_true(list_transform(r.modifications, lambda m:
             m IS NOT NULL AND plain(m.id) AND plain(m.objetModification)
             AND plain(m.dateNotificationModification)

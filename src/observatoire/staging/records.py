@@ -8,13 +8,16 @@ in SQL.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from observatoire.staging import flat
+
 #: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 #: Keys that only the 2024 format (schemas 2.0.x) has.
 V2_KEYS = frozenset(
@@ -42,6 +45,49 @@ V2_KEYS = frozenset(
         "considerationEnvironnementale",
     }
 )
+
+#: Top-level keys the reader uses (or knowingly reads as another key's wrapper). Any other key
+#: with a value is named in the record's notes (``cle_non_lue:<key>``): nothing is dropped silently.
+KNOWN_KEYS = V2_KEYS | frozenset(
+    {
+        "_type",
+        "source",
+        "uid",
+        "id",
+        "acheteur",
+        "acheteur.id",
+        "acheteur.nom",
+        "acheteur_id",
+        "acheteur_nom",
+        "autoriteConcedante",
+        "autoriteConcedante.id",
+        "autoriteConcedante.nom",
+        "autoriteConcedante_id",
+        "autoriteConcedante_nom",
+        "nature",
+        "objet",
+        "codeCPV",
+        "procedure",
+        "lieuExecution",
+        "dureeMois",
+        "dateNotification",
+        "datePublicationDonnees",
+        "montant",
+        "valeurGlobale",
+        "formePrix",
+        "dateSignature",
+        "dateDebutExecution",
+        "montantSubventionPublique",
+        "titulaires",
+        "concessionnaires",
+        "modifications",
+        "donneesExecution",
+    }
+)
+#: A key with leading or trailing whitespace in orjson's compact output ("nom ":...).
+SPACED_KEY = re.compile(rb'"(?:\s|\\[tnr])[^"\\]*":|"[^"\\]*(?:\s|\\[tnr])":')
+#: Staging fields that make up a contract's identity: a NUL character is removed from them.
+KEY_FIELDS = ("raw_uid", "raw_id", "raw_buyer_id")
 
 HOLDER = pa.struct([("id_type", pa.string()), ("id", pa.string()), ("name", pa.string())])
 MODIFICATION = pa.struct(
@@ -327,6 +373,18 @@ def normalise(
     notes: set[str] = set()
     if not isinstance(record, dict):
         return _not_an_object(record, file_hash=file_hash, position=position, line=line)
+    raw_json = orjson.dumps(record, default=str)
+    if SPACED_KEY.search(raw_json):
+        record, changed = _strip_keys(record)
+        if changed:
+            notes.add("cle_avec_espaces")
+    if flat.is_flat(record):
+        record, unread = flat.nest(record)
+    else:
+        unread = [
+            k for k in record.keys() - KNOWN_KEYS if record[k] not in (None, "", [], {})
+        ]
+    notes.update(f"cle_non_lue:{k}" for k in unread)
     concession = (
         listed_as == "contrat-concession"
         or "autoriteConcedante" in record
@@ -401,11 +459,49 @@ def normalise(
         "modifications": _modifications(record.get("modifications"), notes),
         "subcontracts": _subcontracts(record.get("actesSousTraitance"), notes),
         "execution": _execution(record.get("donneesExecution"), notes) if concession else [],
-        "raw_json": orjson.dumps(record, default=str).decode(),
+        "raw_json": raw_json.decode(),
     }
+    if b"\\u0000" in raw_json:
+        _remove_nul(row, notes)
     row["notes"] = sorted(notes)
     row["absent_fields"] = []
     return row
+
+
+def _strip_keys(value: Any) -> tuple[Any, bool]:
+    """``value`` with the surrounding whitespace of every key removed, and whether any had some.
+
+    A key that exists both with and without spaces keeps the value of the one without.
+    """
+    if isinstance(value, list):
+        items = [_strip_keys(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if not isinstance(value, dict):
+        return value, False
+    out: dict[str, Any] = {}
+    changed = False
+    for k, v in value.items():
+        v, inner = _strip_keys(v)
+        stripped = k.strip() if isinstance(k, str) else k
+        changed = changed or inner or stripped != k
+        if stripped != k and stripped in value:
+            continue
+        out[stripped] = v
+    return out, changed
+
+
+def _remove_nul(row: dict[str, Any], notes: set[str]) -> None:
+    """Remove NUL characters from the identity fields (a NUL cannot be stored in PostgreSQL
+    text, where identities are keys); ``raw_json`` keeps them."""
+    for name in KEY_FIELDS:
+        value = row[name]
+        if value is not None and "\x00" in value:
+            row[name] = value.replace("\x00", "")
+            notes.add(f"octet_nul_retire:{name.removeprefix('raw_')}")
+    for holder in row["holders"]:
+        if holder["id"] is not None and "\x00" in holder["id"]:
+            holder["id"] = holder["id"].replace("\x00", "")
+            notes.add("octet_nul_retire:holder_id")
 
 
 def _not_an_object(
