@@ -323,3 +323,72 @@ def test_csv_unread_columns_are_named(tmp_path: Path) -> None:
     (msg,) = [e for e in result.errors if e["code"] == "colonnes_non_lues"]
     unread = [c for c in header if c not in read]
     assert msg["message"].endswith(": " + ", ".join(unread) + ".")
+
+
+# --- compressed inputs ---------------------------------------------------------------------------
+
+
+def test_gz_and_zip_inputs_are_read(tmp_path: Path) -> None:
+    """A ``.gz`` file and a ``.zip`` of DECP files (with the folders and hidden files archivers
+    add) are read; the same content given plain afterwards is already loaded."""
+    import gzip
+    import zipfile
+
+    from observatoire.config import Settings
+    from observatoire.landing.ingest import ingest
+
+    gz = tmp_path / "decp-2022.json.gz"
+    gz.write_bytes(gzip.compress(FLAT_JSON.read_bytes()))
+    zipped = tmp_path / "export.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(FLAT_CSV, "2024/rennes.csv")
+        z.write(MEGALIS, "2024/megalis.json")
+        z.writestr("__MACOSX/2024/._rennes.csv", b"\x00\x05\x16\x07")
+        z.writestr(".DS_Store", b"\x00\x00")
+        z.writestr("2024/", b"")
+    settings = Settings(home=tmp_path / "home")
+    outcomes = ingest(settings, [gz, zipped])
+    megalis_count = len(json.loads(MEGALIS.read_text(encoding="utf-8"))["marches"]["marche"])
+    assert [(o.load.file_name, o.load.format, o.load.status, o.load.records)
+            for o in outcomes] == [
+        ("decp-2022.json", "decp-flat-json", "loaded", len(RECORDS)),
+        ("rennes.csv", "decp-flat-csv", "loaded", len(RECORDS)),
+        ("megalis.json", "decp-json-wrapped", "loaded", megalis_count),
+    ]
+    assert outcomes[1].load.original_path == f"{zipped} › 2024/rennes.csv"
+    again = ingest(settings, [FLAT_JSON])
+    assert [o.new for o in again] == [False]
+    assert not (settings.work_dir / "archives").exists()
+
+
+# --- exit codes of « observatoire ingest » ------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_ingest_exit_codes(tmp_path: Path, as_json: bool) -> None:
+    """0 when every new file is read whole, 3 when one is incomplete, 1 when one is rejected
+    (documented in the README); the summary counts incomplete files."""
+    from .test_malformed_files import run_cli
+
+    flag = ["--json"] if as_json else []
+    home = tmp_path / "home"
+    ok = run_cli(home, "ingest", *flag, str(FLAT_JSON))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    cut = tmp_path / "cut.json"
+    text = FLAT_JSON.read_text(encoding="utf-8")
+    cut.write_text(text[: len(text) // 2], encoding="utf-8")
+    partial = run_cli(home, "ingest", *flag, str(cut))
+    assert partial.returncode == 3, partial.stdout + partial.stderr
+    if not as_json:
+        assert "1 fichier(s) examiné(s), 1 nouveau(x), 1 incomplet(s), 0 rejeté(s)." in \
+            partial.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"autre": 1}', encoding="utf-8")
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "a.json").write_text(text[: len(text) // 3], encoding="utf-8")
+    (both / "b.json").write_bytes(bad.read_bytes())
+    rejected = run_cli(home, "ingest", *flag, str(both))
+    assert rejected.returncode == 1, rejected.stdout + rejected.stderr
+    # Files already loaded are not reported again: the job noticed them the first time.
+    assert run_cli(home, "ingest", *flag, str(cut)).returncode == 0

@@ -356,7 +356,10 @@ def test_empty_file_is_rejected(tmp_path: Path, content: bytes) -> None:
 
 
 BINARY_HINT = "Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV."
-ARCHIVE_HINT = "Décompressez-le ou exportez les données en JSON, XML ou CSV."
+# Readable archives are opened at ingestion (tests/test_layouts.py): these are damaged ones.
+ARCHIVE_HINT = ("Téléchargez à nouveau une archive abîmée ; exportez un classeur ou un document "
+                "en JSON, XML ou CSV.")
+DOCUMENT_HINT = "Exportez les données en JSON, XML ou CSV."
 
 
 @pytest.mark.parametrize(
@@ -370,18 +373,19 @@ ARCHIVE_HINT = "Décompressez-le ou exportez les données en JSON, XML ou CSV."
         ),
         (
             b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(100),
-            "Le fichier est une archive ZIP (ou un classeur XLSX), pas un fichier de données "
-            "DECP ou de référence.",
+            "Le fichier est une archive ZIP illisible (ou un classeur XLSX), pas un fichier de "
+            "données DECP ou de référence.",
             ARCHIVE_HINT,
         ),
         (
             b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n",
             "Le fichier est un document PDF, pas un fichier de données DECP ou de référence.",
-            ARCHIVE_HINT,
+            DOCUMENT_HINT,
         ),
         (
             b"\x1f\x8b\x08\x00" + bytes(50),
-            "Le fichier est une archive GZIP, pas un fichier de données DECP ou de référence.",
+            "Le fichier est une archive GZIP illisible (tronquée ou abîmée), pas un fichier de "
+            "données DECP ou de référence.",
             ARCHIVE_HINT,
         ),
     ],
@@ -621,7 +625,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ("content", "message"),
     [
         (b"", "Le fichier est vide."),
-        (b"PK\x03\x04" + bytes(40), "Le fichier est une archive ZIP (ou un classeur XLSX)"),
+        (b"PK\x03\x04" + bytes(40), "Le fichier est une archive ZIP illisible (ou un classeur"),
         (b"\x00\x01\x02\x03" * 100, "Le fichier est binaire (il contient des octets nuls)"),
     ],
     ids=["empty", "zip", "binary"],
@@ -638,7 +642,7 @@ def test_cli_rejected_file_exits_non_zero_without_traceback(
     assert message in output
     assert f"Où : {path}" in output
     assert "Que faire :" in output
-    assert "1 fichier(s) examiné(s), 1 nouveau(x), 1 rejeté(s)." in output
+    assert "1 fichier(s) examiné(s), 1 nouveau(x), 0 incomplet(s), 1 rejeté(s)." in output
     loads = Catalog(Settings(home=tmp_path / "home").catalog_path).loads()
     assert [(ld.file_name, ld.status, ld.records) for ld in loads] == [("decp.json", "rejected", 0)]
 

@@ -75,10 +75,12 @@ DECP_RECORD_KEYS = frozenset(
         "acheteur.id",
     }
 )
+#: Readable ZIP and GZIP archives are opened at ingestion: those that reach the detection are
+#: damaged, or office documents.
 BINARY_MAGIC = {
-    b"PK\x03\x04": "une archive ZIP (ou un classeur XLSX)",
+    b"PK\x03\x04": "une archive ZIP illisible (ou un classeur XLSX)",
     b"%PDF": "un document PDF",
-    b"\x1f\x8b": "une archive GZIP",
+    b"\x1f\x8b": "une archive GZIP illisible (tronquée ou abîmée)",
     b"\x89PNG": "une image PNG",
 }
 
@@ -169,7 +171,10 @@ def detect(path: Path) -> Detected:
             raise InputFileError(
                 f"Le fichier est {what}, pas un fichier de données DECP ou de référence.",
                 where=where,
-                hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
+                hint="Téléchargez à nouveau une archive abîmée ; exportez un classeur ou un "
+                "document en JSON, XML ou CSV."
+                if magic in (b"PK\x03\x04", b"\x1f\x8b")
+                else "Exportez les données en JSON, XML ou CSV.",
             )
     utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if b"\x00" in sample and not utf16:

@@ -1,0 +1,97 @@
+"""Compressed inputs: a ``.gz`` file, or a ``.zip`` archive of DECP files, as national sources
+publish them.
+
+Each file inside is decompressed by streaming (chunk by chunk, memory does not grow with its size)
+into the work folder, then landed and parsed like any other file: the landed copy is the
+decompressed content, so the same file given plain or compressed is one load. Recognised by their
+first bytes, never by their names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+CHUNK = 1 << 20
+#: A zip that holds these is an office document (XLSX, ODS…), left to the detection's message.
+OFFICE_MEMBERS = ("[Content_Types].xml", "mimetype")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file to land: where its bytes are, and how to name it to the user."""
+
+    path: Path
+    shown: str
+    name: str
+
+
+def plain(path: Path) -> InputFile:
+    return InputFile(path, str(path), path.name)
+
+
+def expand(path: Path, work_dir: Path) -> Iterator[InputFile]:
+    """The files to land for ``path``: itself, or the files its archive holds."""
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic.startswith(GZIP_MAGIC):
+        yield from _gunzip(path, work_dir)
+    elif magic == ZIP_MAGIC:
+        yield from _unzip(path, work_dir)
+    else:
+        yield plain(path)
+
+
+def _gunzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
+    out = work_dir / "archives" / f"{path.name}.{id(path)}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with gzip.open(path, "rb") as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+    except (OSError, EOFError, zlib.error):
+        # Truncated or not really gzip: landed as it is, the detection says what it is.
+        out.unlink(missing_ok=True)
+        yield plain(path)
+        return
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    yield InputFile(out, str(path), name)
+
+
+def _unzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        yield plain(path)
+        return
+    with archive:
+        names = archive.namelist()
+        if any(n in OFFICE_MEMBERS for n in names):
+            yield plain(path)
+            return
+        folder = work_dir / "archives" / f"{path.name}.{id(path)}"
+        for n, info in enumerate(archive.infolist()):
+            parts = Path(info.filename).parts
+            hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
+            if info.is_dir() or hidden:
+                continue
+            out = folder / str(n) / Path(info.filename).name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as src, out.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
+                # A damaged member: what could be read is landed and parsed, and says so.
+                pass
+            yield InputFile(out, f"{path} › {info.filename}", Path(info.filename).name)
+
+
+def clean(work_dir: Path) -> None:
+    """Remove the decompressed copies (their content is in the landing folder now)."""
+    shutil.rmtree(work_dir / "archives", ignore_errors=True)
