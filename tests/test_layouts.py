@@ -392,3 +392,41 @@ def test_ingest_exit_codes(tmp_path: Path, as_json: bool) -> None:
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     # Files already loaded are not reported again: the job noticed them the first time.
     assert run_cli(home, "ingest", *flag, str(cut)).returncode == 0
+
+
+# --- findings of a build: unread keys, enum variants, test records ------------------------------
+
+
+def test_build_names_unread_keys_normalises_enum_variants_and_sets_test_records_aside(
+    tmp_path: Path,
+) -> None:
+    """One build over: the flat file with a key no reader uses and a procedure written without
+    its apostrophe ("Appel d offres restreint"); three real AIFE records (1816: buyer "TEST
+    APC", holder "Gourp Test"; 3049: a real company called "TEST INGENIERIE"; 3247: buyer
+    "TEST APC", objet "Test APC", holder "test titulaire")."""
+    records = [dict(r) for r in RECORDS]
+    records[1]["procedure"] = "Appel d offres restreint"
+    records[2]["champ_inconnu"] = "valeur"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "flat.json").write_text(json.dumps(records), encoding="utf-8")
+    aife = LAYOUTS / "aife_test_records.json"
+    (data / aife.name).write_bytes(aife.read_bytes())
+    wh = make_warehouse(tmp_path / "home", data)
+    try:
+        def findings(file_name: str, position: int, rule: str) -> list[tuple[Any, ...]]:
+            return wh.rows("SELECT field, raw_value, value FROM findings WHERE file_name = ? "
+                           "AND position = ? AND rule_id = ?", [file_name, position, rule])
+
+        assert findings("flat.json", 3, "STRUCTURE_DRIFT") == [
+            ("structure", "cle_non_lue:champ_inconnu", None)]
+        assert findings("flat.json", 2, "ENUM_NORMALISED") == [
+            ("procedure", "Appel d offres restreint", "Appel d'offres restreint")]
+        assert wh.value("SELECT procedure FROM contracts WHERE uid = ?",
+                        [RENNES + records[1]["id"]]) == "Appel d'offres restreint"
+        statuses = wh.rows("SELECT position, status, reasons FROM source_records "
+                           "WHERE file_name = ? ORDER BY position", [aife.name])
+        assert [(p, s, "TEST_RECORD" in (r or [])) for p, s, r in statuses] == [
+            (1, "set_aside", True), (2, "kept", False), (3, "set_aside", True)]
+    finally:
+        wh.con.close()
