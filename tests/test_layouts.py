@@ -252,17 +252,34 @@ def marche_xml(mid: str, obj: str, buyer: str = RENNES) -> str:
 
 
 def test_xml_bare_ampersand_is_repaired_and_nothing_after_it_is_lost(tmp_path: Path) -> None:
+    """The official example package, its holders renamed with two real AIFE holder names
+    written with a bare ``&`` ("Cloix & Mendes-Gil", "&change"): every record is read."""
+    official = (FIXTURES / "decp" / "official_v1.5" / "paquet.xml").read_text(encoding="utf-8")
+    text = official.replace("<denominationSociale>Garami SARL<",
+                            "<denominationSociale>Cloix & Mendes-Gil<", 1)
+    text = text.replace("<denominationSociale>Hellman Gmbh<", "<denominationSociale>&change<", 1)
     path = tmp_path / "amp.xml"
-    path.write_text(xml_of([marche_xml("A1", "Dupont & Fils"),
-                            marche_xml("A2", "Lot 2 &amp; 3"),
-                            marche_xml("A3", "R&D &nbsp;")]), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    lines = [n for n, line in enumerate(text.splitlines(), start=1)
+             if re.search(r"&(?!amp;|lt;|gt;|quot;|apos;|#)", line)]
     _, result, rows = stage(path, tmp_path)
-    assert (result.records, result.status) == (3, "loaded")
-    assert [r["raw_object"] for r in rows] == ["Dupont & Fils", "Lot 2 & 3", "R&D &nbsp;"]
+    records = len(re.findall(r"<(marche|contrat-concession)[\s>]", official))
+    assert (result.records, result.status) == (records, "loaded")
+    names = [h["name"] for r in rows for h in r["holders"]]
+    assert "Cloix & Mendes-Gil" in names and "&change" in names
     (msg,) = [e for e in result.errors if e["code"] == "esperluette_echappee"]
-    # Lines counted by hand: the declaration is line 1, <marches> line 2, then one a record.
-    assert msg["where"] == f"{path}, ligne(s) 3, 5, 5"
-    assert msg["message"].startswith("3 caractère(s) « & » isolé(s)")
+    assert msg["where"] == f"{path}, ligne(s) {', '.join(map(str, lines))}"
+    assert msg["message"].startswith(f"{len(lines)} caractère(s) « & » isolé(s)")
+
+
+def test_xml_entities_and_references_are_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "ent.xml"
+    path.write_text(xml_of([marche_xml("A1", "Lot 2 &amp; 3 &#38; &#x26; &lt;b&gt; R&D &nbsp;")]),
+                    encoding="utf-8")
+    _, result, rows = stage(path, tmp_path)
+    assert rows[0]["raw_object"] == "Lot 2 & 3 & & <b> R&D &nbsp;"
+    (msg,) = [e for e in result.errors if e["code"] == "esperluette_echappee"]
+    assert msg["where"] == f"{path}, ligne(s) 3, 3"
 
 
 def test_xml_and_json_treat_surrounding_whitespace_alike(tmp_path: Path) -> None:
@@ -430,3 +447,27 @@ def test_build_names_unread_keys_normalises_enum_variants_and_sets_test_records_
             (1, "set_aside", True), (2, "kept", False), (3, "set_aside", True)]
     finally:
         wh.con.close()
+
+
+def test_nul_in_a_consolidated_csv_row_is_removed_from_identities(tmp_path: Path) -> None:
+    """decp.info rows after the first 64 KiB (the binary check), one holder id with a NUL."""
+    source = next((DEMO / "decp" / "tabular").glob("*.csv"))
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    head = 1
+    while sum(len(x) for x in lines[:head]) < 70_000:
+        head += 1
+    row = next(csv.reader([lines[head]]))
+    header = next(csv.reader([lines[0]]))
+    col = header.index("titulaire_id")
+    clean_id = row[col]
+    row[col] = clean_id[:5] + "\x00" + clean_id[5:]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    path = tmp_path / "nul.csv"
+    path.write_text("".join(lines[:head]) + buf.getvalue(), encoding="utf-8")
+    _, result, rows = stage(path, tmp_path)
+    assert result.records == head
+    last = rows[-1]
+    assert last["holders"][0]["id"] == clean_id
+    assert last["notes"] == ["octet_nul_retire:holder_id"]
+    assert "\x00" in json.loads(last["raw_json"])["titulaire_id"]

@@ -21,7 +21,7 @@ from lxml import etree
 
 from observatoire.staging import json_sql
 from observatoire.staging.detect import Detected, json_problem
-from observatoire.staging.records import SCHEMA, empty_row, normalise, to_batch
+from observatoire.staging.records import SCHEMA, empty_row, normalise, remove_nul, to_batch
 from observatoire.staging.streams import (
     AmpersandFilter,
     ControlByteFilter,
@@ -417,6 +417,10 @@ def _tabular_row(
             }
         ]
     row["raw_json"] = orjson.dumps(rec).decode()
+    if "\\u0000" in row["raw_json"]:  # orjson writes a NUL so
+        notes: set[str] = set()
+        remove_nul(row, notes)
+        row["notes"] = sorted(notes)
     return row
 
 

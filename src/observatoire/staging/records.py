@@ -462,7 +462,7 @@ def normalise(
         "raw_json": raw_json.decode(),
     }
     if b"\\u0000" in raw_json:
-        _remove_nul(row, notes)
+        remove_nul(row, notes)
     row["notes"] = sorted(notes)
     row["absent_fields"] = []
     return row
@@ -490,7 +490,7 @@ def _strip_keys(value: Any) -> tuple[Any, bool]:
     return out, changed
 
 
-def _remove_nul(row: dict[str, Any], notes: set[str]) -> None:
+def remove_nul(row: dict[str, Any], notes: set[str]) -> None:
     """Remove NUL characters from the identity fields (a NUL cannot be stored in PostgreSQL
     text, where identities are keys); ``raw_json`` keeps them."""
     for name in KEY_FIELDS:
