@@ -471,3 +471,13 @@ def test_nul_in_a_consolidated_csv_row_is_removed_from_identities(tmp_path: Path
     assert last["holders"][0]["id"] == clean_id
     assert last["notes"] == ["octet_nul_retire:holder_id"]
     assert "\x00" in json.loads(last["raw_json"])["titulaire_id"]
+
+
+def test_flat_csv_column_with_stray_spaces_is_read_with_a_note(tmp_path: Path) -> None:
+    text = FLAT_CSV.read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    path = tmp_path / "spaces.csv"
+    path.write_text(header.replace(";codecpv;", "; codecpv ;") + "\n" + rest, encoding="utf-8")
+    _, _, rows = stage(path, tmp_path)
+    assert [r["raw_cpv"] for r in rows] == [r["codecpv"] for r in RECORDS]
+    assert all(r["notes"] == ["cle_avec_espaces"] for r in rows)

@@ -405,7 +405,10 @@ def test_broken_parquet_is_rejected(tmp_path: Path) -> None:
     load = load_one(settings_in(tmp_path), path)
     assert (load.status, load.records) == ("rejected", 0)
     assert len(load.errors) == 1
-    assert load.errors[0]["message"].startswith("Fichier Parquet illisible (")
+    # pyarrow's own (English) text is not quoted
+    assert load.errors[0]["message"] == (
+        "Fichier Parquet illisible : son en-tête ou son pied de fichier est abîmé (fichier "
+        "tronqué ou mal écrit).")
     assert load.errors[0]["hint"] == "Téléchargez le fichier à nouveau."
 
 

@@ -372,7 +372,8 @@ def _detect_parquet(path: Path) -> Detected:
         names = set(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise InputFileError(
-            f"Fichier Parquet illisible ({exc}).",
+            "Fichier Parquet illisible : son en-tête ou son pied de fichier est abîmé "
+            "(fichier tronqué ou mal écrit).",
             where=str(path),
             hint="Téléchargez le fichier à nouveau.",
         ) from exc

@@ -362,7 +362,8 @@ def iter_flat_csv(
     with path.open("r", encoding=det.encoding, errors=det.errors, newline="") as fh:
         reader = csv.reader(fh, delimiter=det.delimiter)
         try:
-            header = [h.strip() for h in next(reader)]
+            # Names as written: a name with stray spaces is read, and noted, by normalise.
+            header = next(reader)
         except StopIteration:
             return
         position = 0
