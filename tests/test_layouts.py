@@ -141,12 +141,20 @@ def test_unread_keys_are_named_and_empty_ones_are_not(tmp_path: Path) -> None:
 
 def test_unread_key_of_a_nested_record_is_named(tmp_path: Path) -> None:
     path = tmp_path / "nested.json"
-    record = {"id": "2019X01", "acheteur": {"id": RENNES}, "montant": 1,
-              "dateTransmissionDonneesEtalab": "2019-05-01", "urlProfilAcheteur": ""}
-    path.write_text(json.dumps({"marches": [record]}), encoding="utf-8")
+    record = {"id": "2019X01", "acheteur": {"id": RENNES, "siren": "213502388"}, "montant": 1,
+              "dateTransmissionDonneesEtalab": "2019-05-01", "urlProfilAcheteur": "",
+              "titulaires": [{"id": "44471927200346", "typeIdentifiant": "SIRET",
+                              "adresse": "Rennes"}],
+              "modifications": [{"montant": 2, "motif": "avenant"}]}
+    plain = dict(record, id="2019X02", acheteur={"id": RENNES}, titulaires=[], modifications=[])
+    del plain["dateTransmissionDonneesEtalab"]
+    path.write_text(json.dumps({"marches": [record, plain]}), encoding="utf-8")
     _, _, rows = stage(path, tmp_path)
     # urlProfilAcheteur is empty: nothing was lost, nothing to say.
-    assert rows[0]["notes"] == ["cle_non_lue:dateTransmissionDonneesEtalab"]
+    assert rows[0]["notes"] == [
+        "cle_non_lue:acheteur.siren", "cle_non_lue:dateTransmissionDonneesEtalab",
+        "cle_non_lue:modifications.motif", "cle_non_lue:titulaires.adresse"]
+    assert rows[1]["notes"] == []
 
 
 def test_flat_row_with_a_modification_and_a_subcontract(tmp_path: Path) -> None:

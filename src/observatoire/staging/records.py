@@ -84,6 +84,31 @@ KNOWN_KEYS = V2_KEYS | frozenset(
         "donneesExecution",
     }
 )
+#: Keys read inside the nested objects (any other one with a value is named, see KNOWN_KEYS).
+PARTY_KEYS = frozenset({"id", "nom"})
+PLACE_KEYS = frozenset({"code", "typeCode", "nom"})
+HOLDER_KEYS = frozenset({"id", "typeIdentifiant", "denominationSociale"})
+MODIFICATION_KEYS = frozenset(
+    {
+        "id",
+        "objetModification",
+        "dateNotificationModification",
+        "dateSignatureModification",
+        "datePublicationDonneesModification",
+        "dureeMois",
+        "montant",
+        "valeurGlobale",
+        "titulaires",
+        "concessionnaires",
+    }
+)
+ACT_KEYS = frozenset(
+    {"id", "sousTraitant", "dureeMois", "dateNotification", "datePublicationDonnees", "montant",
+     "variationPrix"}
+)
+SUBCONTRACTOR_KEYS = frozenset({"id", "typeIdentifiant"})
+EXECUTION_KEYS = frozenset({"datePublicationDonneesExecution", "depensesInvestissement", "tarifs"})
+TARIFF_KEYS = frozenset({"intituleTarif", "tarif"})
 #: A key with leading or trailing whitespace in orjson's compact output ("nom ":...).
 SPACED_KEY = re.compile(rb'"(?:\s|\\[tnr])[^"\\]*":|"[^"\\]*(?:\s|\\[tnr])":')
 #: Staging fields that make up a contract's identity: a NUL character is removed from them.
@@ -231,6 +256,13 @@ def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[A
     return out
 
 
+def _unread(obj: dict[str, Any], known: frozenset[str], where: str, notes: set[str]) -> None:
+    """Name the keys of ``obj`` no reader uses that hold a value: nothing is dropped silently."""
+    for k in obj.keys() - known:
+        if obj[k] not in (None, "", [], {}):
+            notes.add(f"cle_non_lue:{where}.{k}")
+
+
 def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     out = []
     for h in unwrap_list(value, "titulaire", notes, "titulaires_imbriques"):
@@ -240,6 +272,8 @@ def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
             notes.add("titulaire_non_objet")
             out.append({"id_type": None, "id": text(h), "name": None})
             continue
+        if len(h) > 3 or not h.keys() <= HOLDER_KEYS:
+            _unread(h, HOLDER_KEYS, "titulaires", notes)
         out.append(
             {
                 "id_type": text(h.get("typeIdentifiant")),
@@ -266,6 +300,7 @@ def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
         if not isinstance(m, dict):
             notes.add("modification_non_objet")
             continue
+        _unread(m, MODIFICATION_KEYS, "modifications", notes)
         holders = m.get("titulaires", m.get("concessionnaires"))
         out.append(
             {
@@ -289,9 +324,11 @@ def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     for a in unwrap_list(value, "acteSousTraitance", notes, "sous_traitance_imbriquee"):
         if not isinstance(a, dict):
             continue
+        _unread(a, ACT_KEYS, "actesSousTraitance", notes)
         sub = a.get("sousTraitant") or {}
         if not isinstance(sub, dict):
             sub = {"id": sub}
+        _unread(sub, SUBCONTRACTOR_KEYS, "sousTraitant", notes)
         out.append(
             {
                 "act_id": text(a.get("id")),
@@ -312,10 +349,12 @@ def _execution(value: Any, notes: set[str]) -> list[dict[str, Any]]:
     for year in unwrap_list(value, "donneesAnnuelles", notes, "execution_imbriquee"):
         if not isinstance(year, dict):
             continue
+        _unread(year, EXECUTION_KEYS, "donneesExecution", notes)
         tariffs = []
         # The 2.0.1+ wrapper {"tarif": {...}} has the same name as the tariff's value field.
         for t in unwrap_list(year.get("tarifs"), "tarif", notes, "tarifs_imbriques"):
             if isinstance(t, dict):
+                _unread(t, TARIFF_KEYS, "tarifs", notes)
                 tariffs.append(
                     {"label": text(t.get("intituleTarif")), "tariff": text(t.get("tarif"))}
                 )
@@ -346,6 +385,8 @@ def _enum_list(record: dict[str, Any], plural: str, singular: str, notes: set[st
 def _party(record: dict[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
     party = record.get(key)
     if isinstance(party, dict):
+        if not party.keys() <= PARTY_KEYS:
+            _unread(party, PARTY_KEYS, key, notes)
         return party.get("id"), party.get("nom")
     if f"{key}.id" in record:
         notes.add("cle_acheteur_a_plat")
@@ -402,6 +443,8 @@ def normalise(
     place = record.get("lieuExecution")
     if not isinstance(place, dict):
         place = {"code": place} if place is not None else {}
+    elif not place.keys() <= PLACE_KEYS:
+        _unread(place, PLACE_KEYS, "lieuExecution", notes)
     if concession:
         holders = _concession_holders(
             record.get("concessionnaires", record.get("titulaires")), notes
