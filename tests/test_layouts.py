@@ -489,3 +489,18 @@ def test_flat_csv_column_with_stray_spaces_is_read_with_a_note(tmp_path: Path) -
     _, _, rows = stage(path, tmp_path)
     assert [r["raw_cpv"] for r in rows] == [r["codecpv"] for r in RECORDS]
     assert all(r["notes"] == ["cle_avec_espaces"] for r in rows)
+
+
+@pytest.mark.parametrize("container", ["list", "records"])
+def test_flat_records_in_an_opendatasoft_envelope_are_read_whole(tmp_path: Path,
+                                                                 container: str) -> None:
+    """The portal's older JSON export (a list) and its API v1 answer ({"records": [...]}) wrap
+    each record: {"datasetid", "recordid", "fields": {...}, "record_timestamp"}."""
+    wrapped = [{"datasetid": "decp-2022-marches-valides", "recordid": f"r{n}", "fields": rec,
+                "record_timestamp": "2026-09-15T22:52:17Z"} for n, rec in enumerate(RECORDS)]
+    path = tmp_path / "ods.json"
+    body: Any = wrapped if container == "list" else {"nhits": 3, "records": wrapped}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    det, result, rows = stage(path, tmp_path)
+    assert (det.format, result.records) == ("decp-flat-json", 3)
+    assert [project(r, KEYS) for r in rows] == [expected(rec) for rec in RECORDS]

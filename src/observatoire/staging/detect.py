@@ -207,8 +207,10 @@ LISTS = {
         "decp-json-list",
         'DECP JSON, paquet {"marches": [...]} (format 2019 ou 2024 « à plat »)',
     ),
-    # The records of an Opendatasoft API answer (data.economie.gouv.fr): flat records only.
+    # The records of an Opendatasoft API answer (data.economie.gouv.fr): flat records only,
+    # bare (API v2) or in an envelope {"recordid", "fields": {...}} (API v1).
     "results": (None, ""),
+    "records": (None, ""),
 }
 FLAT_LABEL = "DECP « à plat » du ministère (data.economie.gouv.fr), JSON"
 
@@ -241,7 +243,7 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
             for prefix, event, value in ijson.parse(fh):
                 if listed is not None:
                     item = f"{listed}.item" if listed else "item"
-                    if prefix == item and event == "map_key":
+                    if prefix in (item, f"{item}.fields") and event == "map_key":
                         first_keys.add(str(value))
                         seen.append((prefix, str(value)))
                     end_of_first = (prefix, event) == (item, "end_map")
@@ -289,7 +291,7 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
             return Detected("decp", fmt, label, encoding, [(item, None)], notes=notes)
     array_start = listed == ""
     keys = ", ".join(k for _, k in seen[:10]) or "aucune"
-    if array_start or listed == "results":
+    if array_start or listed in ("results", "records"):
         raise InputFileError(
             "Ce JSON est une liste, mais ses éléments ne sont pas des marchés DECP "
             f"(clés du premier élément : {keys}).",

@@ -110,6 +110,19 @@ MARKERS = frozenset({"codecpv", "datenotification", "dureemois", "datepublicatio
                      "concessionnaire_id_1"})
 
 
+#: Keys of an Opendatasoft record envelope (API v1 and the portal's older JSON export):
+#: ``{"datasetid", "recordid", "fields": {...}, "record_timestamp", "geometry"}``.
+ODS_ENVELOPE = frozenset({"datasetid", "recordid", "fields", "record_timestamp", "geometry"})
+
+
+def unwrap(record: dict[str, Any]) -> dict[str, Any]:
+    """The record inside an Opendatasoft envelope, or the record itself."""
+    fields = record.get("fields")
+    if isinstance(fields, dict) and "recordid" in record and record.keys() <= ODS_ENVELOPE:
+        return fields
+    return record
+
+
 def canonical(key: str) -> str:
     """The key as the API spells it: ``lieuExecution.code`` -> ``lieuexecution_code``."""
     return key.strip().lower().replace(".", "_")

@@ -419,6 +419,8 @@ def normalise(
         record, changed = _strip_keys(record)
         if changed:
             notes.add("cle_avec_espaces")
+    if "recordid" in record:
+        record = flat.unwrap(record)
     if flat.is_flat(record):
         record, unread = flat.nest(record)
     else:
