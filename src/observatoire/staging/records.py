@@ -8,7 +8,6 @@ in SQL.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -109,8 +108,6 @@ ACT_KEYS = frozenset(
 SUBCONTRACTOR_KEYS = frozenset({"id", "typeIdentifiant"})
 EXECUTION_KEYS = frozenset({"datePublicationDonneesExecution", "depensesInvestissement", "tarifs"})
 TARIFF_KEYS = frozenset({"intituleTarif", "tarif"})
-#: A key with leading or trailing whitespace in orjson's compact output ("nom ":...).
-SPACED_KEY = re.compile(rb'"(?:\s|\\[tnr])[^"\\]*":|"[^"\\]*(?:\s|\\[tnr])":')
 #: Staging fields that make up a contract's identity: a NUL character is removed from them.
 KEY_FIELDS = ("raw_uid", "raw_id", "raw_buyer_id")
 
@@ -260,7 +257,7 @@ def _unread(obj: dict[str, Any], known: frozenset[str], where: str, notes: set[s
     """Name the keys of ``obj`` no reader uses that hold a value: nothing is dropped silently."""
     for k in obj.keys() - known:
         if obj[k] not in (None, "", [], {}):
-            notes.add(f"cle_non_lue:{where}.{k}")
+            notes.add(f"cle_non_lue:{where}.{k}" if where else f"cle_non_lue:{k}")
 
 
 def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
@@ -272,8 +269,8 @@ def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
             notes.add("titulaire_non_objet")
             out.append({"id_type": None, "id": text(h), "name": None})
             continue
-        if len(h) > 3 or not h.keys() <= HOLDER_KEYS:
-            _unread(h, HOLDER_KEYS, "titulaires", notes)
+        if not h.keys() <= HOLDER_KEYS:
+            h = _checked(h, HOLDER_KEYS, "titulaires", notes)
         out.append(
             {
                 "id_type": text(h.get("typeIdentifiant")),
@@ -300,7 +297,7 @@ def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
         if not isinstance(m, dict):
             notes.add("modification_non_objet")
             continue
-        _unread(m, MODIFICATION_KEYS, "modifications", notes)
+        m = _checked(m, MODIFICATION_KEYS, "modifications", notes)
         holders = m.get("titulaires", m.get("concessionnaires"))
         out.append(
             {
@@ -324,11 +321,11 @@ def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     for a in unwrap_list(value, "acteSousTraitance", notes, "sous_traitance_imbriquee"):
         if not isinstance(a, dict):
             continue
-        _unread(a, ACT_KEYS, "actesSousTraitance", notes)
+        a = _checked(a, ACT_KEYS, "actesSousTraitance", notes)
         sub = a.get("sousTraitant") or {}
         if not isinstance(sub, dict):
             sub = {"id": sub}
-        _unread(sub, SUBCONTRACTOR_KEYS, "sousTraitant", notes)
+        sub = _checked(sub, SUBCONTRACTOR_KEYS, "sousTraitant", notes)
         out.append(
             {
                 "act_id": text(a.get("id")),
@@ -349,12 +346,12 @@ def _execution(value: Any, notes: set[str]) -> list[dict[str, Any]]:
     for year in unwrap_list(value, "donneesAnnuelles", notes, "execution_imbriquee"):
         if not isinstance(year, dict):
             continue
-        _unread(year, EXECUTION_KEYS, "donneesExecution", notes)
+        year = _checked(year, EXECUTION_KEYS, "donneesExecution", notes)
         tariffs = []
         # The 2.0.1+ wrapper {"tarif": {...}} has the same name as the tariff's value field.
         for t in unwrap_list(year.get("tarifs"), "tarif", notes, "tarifs_imbriques"):
             if isinstance(t, dict):
-                _unread(t, TARIFF_KEYS, "tarifs", notes)
+                t = _checked(t, TARIFF_KEYS, "tarifs", notes)
                 tariffs.append(
                     {"label": text(t.get("intituleTarif")), "tariff": text(t.get("tarif"))}
                 )
@@ -386,7 +383,7 @@ def _party(record: dict[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]
     party = record.get(key)
     if isinstance(party, dict):
         if not party.keys() <= PARTY_KEYS:
-            _unread(party, PARTY_KEYS, key, notes)
+            party = _checked(party, PARTY_KEYS, key, notes)
         return party.get("id"), party.get("nom")
     if f"{key}.id" in record:
         notes.add("cle_acheteur_a_plat")
@@ -415,19 +412,17 @@ def normalise(
     if not isinstance(record, dict):
         return _not_an_object(record, file_hash=file_hash, position=position, line=line)
     raw_json = orjson.dumps(record, default=str)
-    if SPACED_KEY.search(raw_json):
-        record, changed = _strip_keys(record)
-        if changed:
-            notes.add("cle_avec_espaces")
-    if "recordid" in record:
-        record = flat.unwrap(record)
-    if flat.is_flat(record):
-        record, unread = flat.nest(record)
-    else:
-        unread = [
-            k for k in record.keys() - KNOWN_KEYS if record[k] not in (None, "", [], {})
-        ]
-    notes.update(f"cle_non_lue:{k}" for k in unread)
+    # Keys are checked against what the reader uses (a set comparison): only a record with
+    # other keys is looked at closer (stray spaces, envelope, flat layout, unread keys).
+    if not record.keys() <= KNOWN_KEYS:
+        record = _stripped(record, notes)
+        if "recordid" in record:
+            record = _stripped(flat.unwrap(record), notes)
+        if flat.is_flat(record):
+            record, unread = flat.nest(record)
+            notes.update(f"cle_non_lue:{k}" for k in unread)
+        else:
+            _unread(record, KNOWN_KEYS, "", notes)
     concession = (
         listed_as == "contrat-concession"
         or "autoriteConcedante" in record
@@ -446,7 +441,7 @@ def normalise(
     if not isinstance(place, dict):
         place = {"code": place} if place is not None else {}
     elif not place.keys() <= PLACE_KEYS:
-        _unread(place, PLACE_KEYS, "lieuExecution", notes)
+        place = _checked(place, PLACE_KEYS, "lieuExecution", notes)
     if concession:
         holders = _concession_holders(
             record.get("concessionnaires", record.get("titulaires")), notes
@@ -506,33 +501,31 @@ def normalise(
         "execution": _execution(record.get("donneesExecution"), notes) if concession else [],
         "raw_json": raw_json.decode(),
     }
-    if b"\\u0000" in raw_json:
+    # orjson writes a NUL as \u0000: looking for a backslash first is much cheaper
+    if b"\\" in raw_json and b"\\u0000" in raw_json:
         remove_nul(row, notes)
     row["notes"] = sorted(notes)
     row["absent_fields"] = []
     return row
 
 
-def _strip_keys(value: Any) -> tuple[Any, bool]:
-    """``value`` with the surrounding whitespace of every key removed, and whether any had some.
+def _stripped(obj: dict[str, Any], notes: set[str]) -> dict[str, Any]:
+    """``obj`` with the surrounding whitespace of its keys removed (noted). A key written both
+    with and without spaces keeps the value of the one without."""
+    if all(k == k.strip() for k in obj):
+        return obj
+    notes.add("cle_avec_espaces")
+    return {k.strip(): v for k, v in obj.items() if k == k.strip() or k.strip() not in obj}
 
-    A key that exists both with and without spaces keeps the value of the one without.
-    """
-    if isinstance(value, list):
-        items = [_strip_keys(v) for v in value]
-        return [v for v, _ in items], any(c for _, c in items)
-    if not isinstance(value, dict):
-        return value, False
-    out: dict[str, Any] = {}
-    changed = False
-    for k, v in value.items():
-        v, inner = _strip_keys(v)
-        stripped = k.strip() if isinstance(k, str) else k
-        changed = changed or inner or stripped != k
-        if stripped != k and stripped in value:
-            continue
-        out[stripped] = v
-    return out, changed
+
+def _checked(obj: dict[str, Any], known: frozenset[str], where: str,
+             notes: set[str]) -> dict[str, Any]:
+    """``obj`` with stray spaces removed from its keys, and its unread keys named."""
+    if obj.keys() <= known:
+        return obj
+    obj = _stripped(obj, notes)
+    _unread(obj, known, where, notes)
+    return obj
 
 
 def remove_nul(row: dict[str, Any], notes: set[str]) -> None:
