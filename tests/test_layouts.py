@@ -383,7 +383,7 @@ def test_gz_and_zip_inputs_are_read(tmp_path: Path) -> None:
     assert outcomes[1].load.original_path == f"{zipped} › 2024/rennes.csv"
     again = ingest(settings, [FLAT_JSON])
     assert [o.new for o in again] == [False]
-    assert not (settings.work_dir / "archives").exists()
+    assert not list(settings.work_dir.glob("archives-*"))
 
 
 # --- exit codes of « observatoire ingest » ------------------------------------------------------

@@ -10,16 +10,20 @@ first bytes, never by their names.
 from __future__ import annotations
 
 import gzip
+import itertools
 import shutil
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 CHUNK = 1 << 20
+_COUNTER = itertools.count()
 #: A zip that holds these is an office document (XLSX, ODS…), left to the detection's message.
 OFFICE_MEMBERS = ("[Content_Types].xml", "mimetype")
 
@@ -37,21 +41,22 @@ def plain(path: Path) -> InputFile:
     return InputFile(path, str(path), path.name)
 
 
-def expand(path: Path, work_dir: Path) -> Iterator[InputFile]:
-    """The files to land for ``path``: itself, or the files its archive holds."""
+def expand(path: Path, folder: Path) -> Iterator[InputFile]:
+    """The files to land for ``path``: itself, or the files its archive holds (decompressed
+    under ``folder``, which the caller removes once they are landed)."""
     with path.open("rb") as fh:
         magic = fh.read(4)
     if magic.startswith(GZIP_MAGIC):
-        yield from _gunzip(path, work_dir)
+        yield from _gunzip(path, folder / str(next(_COUNTER)))
     elif magic == ZIP_MAGIC:
-        yield from _unzip(path, work_dir)
+        yield from _unzip(path, folder / str(next(_COUNTER)))
     else:
         yield plain(path)
 
 
-def _gunzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
-    out = work_dir / "archives" / f"{path.name}.{id(path)}"
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _gunzip(path: Path, folder: Path) -> Iterator[InputFile]:
+    out = folder / path.name
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         with gzip.open(path, "rb") as src, out.open("wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
@@ -64,7 +69,7 @@ def _gunzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
     yield InputFile(out, str(path), name)
 
 
-def _unzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
+def _unzip(path: Path, folder: Path) -> Iterator[InputFile]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
@@ -75,7 +80,6 @@ def _unzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
         if any(n in OFFICE_MEMBERS for n in names):
             yield plain(path)
             return
-        folder = work_dir / "archives" / f"{path.name}.{id(path)}"
         for n, info in enumerate(archive.infolist()):
             parts = Path(info.filename).parts
             hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
@@ -92,6 +96,13 @@ def _unzip(path: Path, work_dir: Path) -> Iterator[InputFile]:
             yield InputFile(out, f"{path} › {info.filename}", Path(info.filename).name)
 
 
-def clean(work_dir: Path) -> None:
-    """Remove the decompressed copies (their content is in the landing folder now)."""
-    shutil.rmtree(work_dir / "archives", ignore_errors=True)
+@contextmanager
+def unpacking_folder(work_dir: Path) -> Iterator[Path]:
+    """A folder of its own for one ingestion's decompressed copies (another ingestion may run
+    at the same time), removed at the end: their content is in the landing folder by then."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="archives-", dir=work_dir))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

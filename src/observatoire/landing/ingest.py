@@ -72,10 +72,8 @@ def ingest(
     """
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
-    try:
-        return _ingest(settings, catalog, paths, source, on_file)
-    finally:
-        archives.clean(settings.work_dir)
+    with archives.unpacking_folder(settings.work_dir) as folder:
+        return _ingest(settings, catalog, paths, source, on_file, folder)
 
 
 def _ingest(
@@ -84,12 +82,13 @@ def _ingest(
     paths: Iterable[Path],
     source: str | None,
     on_file: Callable[[IngestOutcome], None] | None,
+    folder: Path,
 ) -> list[IngestOutcome]:
     shas: list[str] = []
     outcomes: list[IngestOutcome | None] = []
     todo: list[tuple[int, InputFile, str]] = []
     for path in iter_files(paths):
-        for item in archives.expand(path, settings.work_dir):
+        for item in archives.expand(path, folder):
             sha = store.sha256_of(item.path)
             previous = catalog.find(sha)
             if previous is None and sha not in shas:
