@@ -216,17 +216,25 @@ def test_single_marche_object_is_read(tmp_path: Path) -> None:
 
 
 def test_keys_with_stray_spaces_are_read_with_a_note(tmp_path: Path) -> None:
-    record = {"id": "2019KS01", "acheteur": {"id": RENNES, "nom ": "Ville de Rennes"},
-              " objet": "Travaux", "montant": 1000, "titulaires": [
-                  {"id": "44471927200346", "typeIdentifiant ": "SIRET"}]}
+    """A real AIFE record (SMAEP de Lagny-sur-Marne, three holders) whose keys "nom", "objet"
+    and a holder's "typeIdentifiant" are written with stray spaces: read as without them."""
+    real = json.loads((LAYOUTS / "aife_test_records.json").read_text(encoding="utf-8"))
+    original = real["marches"][1]
+    spaced = dict(original)
+    spaced[" objet"] = spaced.pop("objet")
+    spaced["acheteur"] = {"id": original["acheteur"]["id"], "nom ": original["acheteur"]["nom"]}
+    first = dict(original["titulaires"][0])
+    first["typeIdentifiant\t"] = first.pop("typeIdentifiant")
+    spaced["titulaires"] = [first, *original["titulaires"][1:]]
     path = tmp_path / "spaces.json"
-    path.write_text(json.dumps({"marches": [record]}), encoding="utf-8")
+    path.write_text(json.dumps({"marches": [original, spaced]}), encoding="utf-8")
     _, _, rows = stage(path, tmp_path)
-    row = rows[0]
-    assert (row["raw_buyer_name"], row["raw_object"]) == ("Ville de Rennes", "Travaux")
-    assert row["holders"] == [{"id_type": "SIRET", "id": "44471927200346", "name": None}]
-    assert row["notes"] == ["cle_avec_espaces"]
-    assert json.loads(row["raw_json"]) == record
+    fields = ["raw_id", "raw_object", "raw_buyer_id", "raw_buyer_name", "holders", "raw_amount"]
+    assert project(rows[1], fields) == project(rows[0], fields)
+    assert rows[1]["raw_buyer_name"] == "SMAEP DE LA REGION DE LAGNY-SUR-MARNE"
+    assert len(rows[1]["holders"]) == 3
+    assert (rows[0]["notes"], rows[1]["notes"]) == ([], ["cle_avec_espaces"])
+    assert json.loads(rows[1]["raw_json"]) == spaced
 
 
 # --- NUL characters in identities ----------------------------------------------------------------
