@@ -160,8 +160,8 @@ def nest(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         key = canonical(raw_key)
         value = _value(raw_value)
         if key in SCALARS:
-            nested.setdefault(SCALARS[key], value)
-            if value is not None and nested[SCALARS[key]] is None:
+            # A key given twice (names and labels, "TypePrix" and "typePrix"): first value wins.
+            if nested.get(SCALARS[key]) is None:
                 nested[SCALARS[key]] = value
             continue
         if key in LISTS:
