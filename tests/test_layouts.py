@@ -512,3 +512,23 @@ def test_flat_records_in_an_opendatasoft_envelope_are_read_whole(tmp_path: Path,
     det, result, rows = stage(path, tmp_path)
     assert (det.format, result.records) == ("decp-flat-json", 3)
     assert [project(r, KEYS) for r in rows] == [expected(rec) for rec in RECORDS]
+
+
+def test_flat_modification_row_amends_its_contract(tmp_path: Path) -> None:
+    """The ministry publishes a modification as another row of the contract, repeating its
+    initial values: one contract, initial amount from the first row, current amount from the
+    modification (values set by hand on a real record: the fixture has no modification)."""
+    modified = dict(RECORDS[1], idmodification="1", montantmodification=2600000.0,
+                    datenotificationmodificationmodification="2024-09-02",
+                    datepublicationdonneesmodificationmodification="2024-09-20")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.json").write_text(json.dumps([RECORDS[1], modified]), encoding="utf-8")
+    wh = make_warehouse(tmp_path / "home", data)
+    try:
+        assert wh.rows("SELECT uid, amount_initial, amount, modification_count FROM contracts") == [
+            (RENNES + RECORDS[1]["id"], RECORDS[1]["montant"], 2600000.0, 1)]
+        assert wh.rows("SELECT position, status FROM source_records ORDER BY position") == [
+            (1, "kept"), (2, "duplicate")]
+    finally:
+        wh.con.close()
