@@ -532,3 +532,20 @@ def test_flat_modification_row_amends_its_contract(tmp_path: Path) -> None:
             (1, "kept"), (2, "duplicate")]
     finally:
         wh.con.close()
+
+
+def test_office_document_zip_is_not_opened(tmp_path: Path) -> None:
+    """An XLSX is a zip too: it is not unpacked but rejected with the detection's message."""
+    import zipfile
+
+    from observatoire.config import Settings
+    from observatoire.landing.ingest import ingest
+
+    xlsx = tmp_path / "export.xlsx"
+    with zipfile.ZipFile(xlsx, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    (outcome,) = ingest(Settings(home=tmp_path / "home"), [xlsx])
+    assert (outcome.load.file_name, outcome.load.status) == ("export.xlsx", "rejected")
+    assert outcome.load.errors[0]["message"].startswith(
+        "Le fichier est une archive ZIP illisible (ou un classeur XLSX)")
