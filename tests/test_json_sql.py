@@ -65,7 +65,12 @@ TRICKY = {
     "extras": ['"id":"B2",', '"lieuExecution":"75",', '"acheteur.id":"1",',
                '"titulaires":[{"titulaire":{"id":"9"}}],', '"techniques":{"technique":["x"]},',
                '"modifications":{"modification":{"montant":1}},', '"zz":{"a":1,"a":2},',
-               '"autoriteConcedante":{"id":"1"},', '"titulaires":[null],', '"titulaires":"",'],
+               '"autoriteConcedante":{"id":"1"},', '"titulaires":[null],', '"titulaires":"",',
+               # unread keys (named in the notes), keys with spaces, NUL in an identity
+               '"uuid":"u-1",', '"uuid":"",', '"donneesExecution":[{"x":1}],', '"nom ":"x",',
+               '" source":"s",', '"uid":"1\\u00002",', '"codecpv":"45000000-7",',
+               '"lieuExecution":{"code":"35","pays":"FR"},', '"acheteur":{"id":"1","x":"y"},',
+               '"modifications":[{"montant":1,"motif":"m"}],', '"lieuExecution":"35",'],
 }
 
 

@@ -356,7 +356,10 @@ def test_empty_file_is_rejected(tmp_path: Path, content: bytes) -> None:
 
 
 BINARY_HINT = "Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV."
-ARCHIVE_HINT = "Décompressez-le ou exportez les données en JSON, XML ou CSV."
+# Readable archives are opened at ingestion (tests/test_layouts.py): these are damaged ones.
+ARCHIVE_HINT = ("Téléchargez à nouveau une archive abîmée ; exportez un classeur ou un document "
+                "en JSON, XML ou CSV.")
+DOCUMENT_HINT = "Exportez les données en JSON, XML ou CSV."
 
 
 @pytest.mark.parametrize(
@@ -370,18 +373,19 @@ ARCHIVE_HINT = "Décompressez-le ou exportez les données en JSON, XML ou CSV."
         ),
         (
             b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(100),
-            "Le fichier est une archive ZIP (ou un classeur XLSX), pas un fichier de données "
-            "DECP ou de référence.",
+            "Le fichier est une archive ZIP illisible (ou un classeur XLSX), pas un fichier de "
+            "données DECP ou de référence.",
             ARCHIVE_HINT,
         ),
         (
             b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n",
             "Le fichier est un document PDF, pas un fichier de données DECP ou de référence.",
-            ARCHIVE_HINT,
+            DOCUMENT_HINT,
         ),
         (
             b"\x1f\x8b\x08\x00" + bytes(50),
-            "Le fichier est une archive GZIP, pas un fichier de données DECP ou de référence.",
+            "Le fichier est une archive GZIP illisible (tronquée ou abîmée), pas un fichier de "
+            "données DECP ou de référence.",
             ARCHIVE_HINT,
         ),
     ],
@@ -401,7 +405,10 @@ def test_broken_parquet_is_rejected(tmp_path: Path) -> None:
     load = load_one(settings_in(tmp_path), path)
     assert (load.status, load.records) == ("rejected", 0)
     assert len(load.errors) == 1
-    assert load.errors[0]["message"].startswith("Fichier Parquet illisible (")
+    # pyarrow's own (English) text is not quoted
+    assert load.errors[0]["message"] == (
+        "Fichier Parquet illisible : son en-tête ou son pied de fichier est abîmé (fichier "
+        "tronqué ou mal écrit).")
     assert load.errors[0]["hint"] == "Téléchargez le fichier à nouveau."
 
 
@@ -526,9 +533,12 @@ def test_json_list_of_other_objects_is_rejected(tmp_path: Path) -> None:
     )
 
 
+# The missing columns come first: they explain the failure (none of the three columns of the
+# consolidated CSV is there; "montant_ht" is not "montant").
 UNKNOWN_CSV_MESSAGE = (
-    "CSV non reconnu : ses colonnes ne correspondent ni au DECP consolidé ni à un référentiel "
-    "connu (colonnes : acheteur, montant_ht, numero_marche, titulaire)."
+    "CSV non reconnu : il manque les colonnes acheteur_id, montant, titulaire_id, attendues pour "
+    "le format le plus proche (DECP consolidé tabulaire (CSV, une ligne par marché × titulaire))."
+    " Colonnes trouvées : acheteur, montant_ht, numero_marche, titulaire."
 )
 
 
@@ -541,7 +551,8 @@ def test_csv_with_unknown_columns_is_rejected(tmp_path: Path) -> None:
             "format_non_reconnu",
             UNKNOWN_CSV_MESSAGE,
             "Le DECP consolidé doit avoir au moins les colonnes acheteur_id, titulaire_id et "
-            "montant.",
+            "montant ; le DECP « à plat » du ministère, acheteur_id (ou acheteur.id) et "
+            "titulaire_id_1.",
         )
     ]
 
@@ -617,7 +628,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ("content", "message"),
     [
         (b"", "Le fichier est vide."),
-        (b"PK\x03\x04" + bytes(40), "Le fichier est une archive ZIP (ou un classeur XLSX)"),
+        (b"PK\x03\x04" + bytes(40), "Le fichier est une archive ZIP illisible (ou un classeur"),
         (b"\x00\x01\x02\x03" * 100, "Le fichier est binaire (il contient des octets nuls)"),
     ],
     ids=["empty", "zip", "binary"],
@@ -634,7 +645,7 @@ def test_cli_rejected_file_exits_non_zero_without_traceback(
     assert message in output
     assert f"Où : {path}" in output
     assert "Que faire :" in output
-    assert "1 fichier(s) examiné(s), 1 nouveau(x), 1 rejeté(s)." in output
+    assert "1 fichier(s) examiné(s), 1 nouveau(x), 0 incomplet(s), 1 rejeté(s)." in output
     loads = Catalog(Settings(home=tmp_path / "home").catalog_path).loads()
     assert [(ld.file_name, ld.status, ld.records) for ld in loads] == [("decp.json", "rejected", 0)]
 

@@ -43,3 +43,20 @@ def test_mixed_file_stays_utf8(tmp_path: Path) -> None:
     det = detect(path)
     assert (det.encoding, det.errors) == ("utf-8", "replace")
     assert det.notes == ["1 octet(s) invalide(s) en UTF-8 remplacé(s) par « � »"]
+
+
+XML = (b"<a>Cloix & Mendes-Gil &amp; &#38; &#x26;\n&lt; &change &nbsp;\n"
+       b"&quot;&apos;&gt; fin &</a>")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 11, 64, 1 << 20])
+def test_bare_ampersands_escaped_at_every_boundary(monkeypatch: pytest.MonkeyPatch,
+                                                   chunk: int) -> None:
+    """Written by hand: the bare "&" are those before " Mendes", "change", "nbsp;" and "</a>"
+    (on lines 1, 2, 2, 3); entities and character references are left alone."""
+    monkeypatch.setattr(streams, "CHUNK", chunk)
+    amp = streams.AmpersandFilter(io.BytesIO(XML))
+    out = io.BufferedReader(amp, 3).read()
+    assert out == (b"<a>Cloix &amp; Mendes-Gil &amp; &#38; &#x26;\n&lt; &amp;change &amp;nbsp;\n"
+                   b"&quot;&apos;&gt; fin &amp;</a>")
+    assert (amp.repaired, amp.lines) == (4, [1, 2, 2, 3])

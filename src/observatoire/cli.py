@@ -100,20 +100,29 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_jso
         # Large files take a while to land and parse: keep a live line while they do.
         with out.status("Dépôt et analyse des fichiers…"):
             outcomes = ingest(obj.settings, paths, source, on_file=_report_outcome)
+    new = [o for o in outcomes if o.new]
+    rejected = [o for o in new if o.load.status == "rejected"]
+    partial = [o for o in new if o.load.status == "partial"]
     if as_json:
         from dataclasses import asdict
 
         _print_json([{**asdict(o.load), "new": o.new} for o in outcomes])
-        return
-    new = [o for o in outcomes if o.new]
-    rejected = [o for o in new if o.load.status == "rejected"]
-    out.print(
-        f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "
-        f"{len(rejected)} rejeté(s). Lancez « observatoire build » pour mettre à jour "
-        "l'entrepôt."
-    )
+    else:
+        out.print(
+            f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "
+            f"{len(partial)} incomplet(s), {len(rejected)} rejeté(s). Lancez « observatoire "
+            "build » pour mettre à jour l'entrepôt."
+        )
+    # A scheduled job must notice a file it could not read whole (codes in the README).
     if rejected:
-        sys.exit(1)
+        sys.exit(INGEST_REJECTED)
+    if partial:
+        sys.exit(INGEST_PARTIAL)
+
+
+#: Exit codes of ``observatoire ingest`` (2 is a usage error, such as a path that does not exist).
+INGEST_REJECTED = 1
+INGEST_PARTIAL = 3
 
 
 @cli.command("build")

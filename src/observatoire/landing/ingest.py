@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -14,7 +15,8 @@ import duckdb
 
 from observatoire.config import Settings
 from observatoire.errors import InputFileError
-from observatoire.landing import store
+from observatoire.landing import archives, store
+from observatoire.landing.archives import InputFile
 from observatoire.landing.catalog import Catalog, Load
 from observatoire.staging.detect import Detected, detect
 from observatoire.staging.parse import parse_to_staging
@@ -70,23 +72,36 @@ def ingest(
     """
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
+    with archives.unpacking_folder(settings.work_dir) as folder:
+        return _ingest(settings, catalog, paths, source, on_file, folder)
+
+
+def _ingest(
+    settings: Settings,
+    catalog: Catalog,
+    paths: Iterable[Path],
+    source: str | None,
+    on_file: Callable[[IngestOutcome], None] | None,
+    folder: Path,
+) -> list[IngestOutcome]:
     shas: list[str] = []
     outcomes: list[IngestOutcome | None] = []
-    todo: list[tuple[int, Path, str]] = []
+    todo: list[tuple[int, InputFile, str]] = []
     for path in iter_files(paths):
-        sha = store.sha256_of(path)
-        previous = catalog.find(sha)
-        if previous is None and sha not in shas:
-            todo.append((len(outcomes), path, sha))
-        shas.append(sha)
-        known = IngestOutcome(previous, new=False) if previous else None
-        outcomes.append(known)
-        if known and on_file:
-            on_file(known)
-    jobs = [(settings, path, sha, source) for _, path, sha in todo]
+        for item in archives.expand(path, folder):
+            sha = store.sha256_of(item.path)
+            previous = catalog.find(sha)
+            if previous is None and sha not in shas:
+                todo.append((len(outcomes), item, sha))
+            shas.append(sha)
+            known = IngestOutcome(previous, new=False) if previous else None
+            outcomes.append(known)
+            if known and on_file:
+                on_file(known)
+    jobs = [(settings, item, sha, source) for _, item, sha in todo]
     # Worker processes pay off only for large inputs (each one starts a fresh interpreter).
     workers = min(settings.workers, len(jobs))
-    if workers > 1 and sum(path.stat().st_size for _, path, _ in todo) > PARALLEL_FROM_BYTES:
+    if workers > 1 and sum(item.path.stat().st_size for _, item, _ in todo) > PARALLEL_FROM_BYTES:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             loads = pool.map(_land_and_parse, *zip(*jobs, strict=True))
             _record(catalog, todo, loads, outcomes, on_file)
@@ -105,7 +120,7 @@ def ingest(
 
 def _record(
     catalog: Catalog,
-    todo: list[tuple[int, Path, str]],
+    todo: list[tuple[int, InputFile, str]],
     loads: Iterable[Load],
     outcomes: list[IngestOutcome | None],
     on_file: Callable[[IngestOutcome], None] | None,
@@ -117,15 +132,16 @@ def _record(
             on_file(outcome)
 
 
-def _land_and_parse(settings: Settings, path: Path, sha: str, source: str | None) -> Load:
+def _land_and_parse(settings: Settings, item: InputFile, sha: str, source: str | None) -> Load:
     """Land one new file and parse it into staging (runs in a worker process)."""
     started = time.perf_counter()
-    landed = store.store(settings.landing_dir, path, sha)
+    landed = store.store(settings.landing_dir, item.path, sha)
+    path = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
     load = Load(
         sha256=sha,
-        source=source or path.stem,
-        file_name=path.name,
-        original_path=str(path.resolve()),
+        source=source or Path(item.name).stem,
+        file_name=item.name,
+        original_path=path if item.path != Path(path) else str(item.path.resolve()),
         size_bytes=landed.stat().st_size,
         kind="unknown",
         format=None,
@@ -176,7 +192,7 @@ def _land_and_parse(settings: Settings, path: Path, sha: str, source: str | None
 
 
 def _count_reference_rows(
-    landed: Path, det: Detected, path: Path, load: Load, work_dir: Path
+    landed: Path, det: Detected, path: str, load: Load, work_dir: Path
 ) -> tuple[int, str]:
     try:
         readable = readable_copy(landed, det, work_dir)
@@ -187,11 +203,15 @@ def _count_reference_rows(
         ).fetchone()
         con.close()
     except duckdb.Error as exc:
+        # DuckDB's own text is English: keep only the line it names, if any.
+        line = re.search(r"[Ll]ine:? (\d+)", str(exc))
         load.errors = [
             {
                 "code": "reference_illisible",
-                "message": f"Référentiel illisible : {exc}.",
-                "where": str(path),
+                "message": "Référentiel illisible : ses lignes ne peuvent pas être découpées en "
+                "colonnes (séparateur, guillemets ou encodage)"
+                + (f", à partir de la ligne {line[1]}." if line else "."),
+                "where": path + (f", ligne {line[1]}" if line else ""),
                 "hint": "Vérifiez le séparateur et l'encodage (UTF-8) du fichier.",
             }
         ]

@@ -8,8 +8,8 @@ compare the two to report repairs.
 
 MACROS = r"""
 CREATE OR REPLACE MACRO enum_key(x) AS
-    regexp_replace(lower(strip_accents(replace(replace(replace(trim(x), '’', ''''), 'œ', 'oe'),
-        'Œ', 'oe'))), '\s+', ' ', 'g');
+    trim(regexp_replace(strip_accents(lower(replace(replace(x, 'œ', 'oe'), 'Œ', 'oe'))),
+        '[^0-9a-z]+', ' ', 'g'));
 CREATE OR REPLACE MACRO date_text(x) AS
     regexp_replace(trim(x), '(T.*|\s+\d{1,2}:\d{2}(:\d{2})?.*|[+-]\d{2}:?\d{2}|Z)$', '');
 CREATE OR REPLACE MACRO parse_date(x) AS

@@ -1,6 +1,6 @@
 """Controlled vocabularies of the DECP formats, and the mappings of obsolete or variant values.
 
-Values are matched on a key that ignores case, accents, apostrophe style and surrounding spaces.
+Values are matched on a key that ignores case, accents, punctuation and spacing.
 A raw value equal to its canonical form gives no finding; a variant of case or accents is a
 ``ENUM_NORMALISED`` repair; an obsolete value mapped to its current form is an
 ``ENUM_OBSOLETE`` repair; an unknown value is an ``ENUM_UNKNOWN`` warning and becomes empty.
@@ -8,7 +8,10 @@ A raw value equal to its canonical form gives no finding; a variant of case or a
 
 from __future__ import annotations
 
+import re
 import unicodedata
+
+NOT_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
 
 #: field -> canonical values
 CANONICAL: dict[str, list[str]] = {
@@ -94,14 +97,16 @@ PRICE_FORM_2019 = {
 
 
 def key(value: str) -> str:
-    """The matching key: no accents, lower case, straight apostrophes, single spaces.
+    """The matching key: no accents, lower case, letters and digits only, single spaces.
 
-    Must give the same result as the SQL macro ``enum_key`` of the build.
+    Punctuation and spacing variants match ("Appel d offres ouvert", "Appel d’offres ouvert",
+    "HORS_UE", "Accord cadre"). Must give the same result as the SQL macro ``enum_key`` of the
+    build (``tests/test_enums.py`` checks it).
     """
-    text = value.replace("’", "'").replace("œ", "oe").replace("Œ", "oe").strip().lower()
+    text = value.replace("œ", "oe").replace("Œ", "oe").lower()
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(text.split())
+    return " ".join(NOT_ALPHANUMERIC.sub(" ", text).split())
 
 
 def enum_rows() -> list[tuple[str, str, str, bool]]:

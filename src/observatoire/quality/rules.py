@@ -189,6 +189,11 @@ TEST_SIGNALS = """(
   + CAST(COALESCE(r.cpv_digits IN ('12345678', '12345555', '00000000'), false) AS INTEGER)
   + CAST(COALESCE(f.holder_is_buyer, false) AS INTEGER)
   + CAST(COALESCE(f.placeholder_holder, false) AS INTEGER)
+    -- the word "test" in the buyer's name ("TEST APC") or in a holder's ("Gourp Test"): one
+    -- signal each, as a real company may be called "TEST INGENIERIE"
+  + CAST(regexp_matches(lower(COALESCE(r.raw_buyer_name, '')), '\\btest\\b') AS INTEGER)
+  + CAST(r.record_key IN (SELECT record_key FROM record_holders
+                          WHERE regexp_matches(lower(holder_name_raw), '\\btest\\b')) AS INTEGER)
 )"""
 
 #: Budget labels published instead of the buyer's name: "BUDGET PRINCIPAL", "BUDG.PRINC. …",
@@ -266,8 +271,9 @@ RULES: list[Rule] = [
         "enregistrement",
         "Enregistrement de test",
         "L'enregistrement porte plusieurs marques d'une donnée de test (acheteur fictif "
-        "« Essentiel », objet « test… », montant ou code CPV bidon, titulaire identique à "
-        "l'acheteur…) : il n'est pas compté.",
+        "« Essentiel », objet « test… », mot « test » dans le nom de l'acheteur ou d'un "
+        "titulaire, montant ou code CPV bidon, titulaire identique à l'acheteur…) : il n'est pas "
+        "compté.",
         "Demandez à l'éditeur de la plateforme de retirer ses données de test du flux publié.",
         f"{TEST_SIGNALS} >= 2",
         "r.raw_object",
@@ -789,8 +795,10 @@ RULES: list[Rule] = [
         "structure",
         "Structure inhabituelle lue",
         "L'enregistrement a une structure qui s'écarte du format (titulaires imbriqués, "
-        "modifications en objet, « _type » incohérent, clé « acheteur.id » à plat…) ; il a été lu "
-        "quand même.",
+        "modifications en objet, « _type » incohérent, clé « acheteur.id » à plat, clé entourée "
+        "d'espaces, caractère NUL retiré d'un identifiant…) ; il a été lu quand même. Une clé "
+        "qu'aucun lecteur n'utilise et qui porte une valeur est nommée (« cle_non_lue:clé ») : "
+        "sa valeur n'est pas reprise.",
         "Rien à faire ; signalez-le au producteur.",
         "len(r.notes) > 0",
         "array_to_string(r.notes, ', ')",

@@ -11,6 +11,7 @@ from pathlib import Path
 import ijson
 
 from observatoire.errors import InputFileError
+from observatoire.staging.flat import canonical as flat_canonical
 
 SAMPLE = 64 * 1024
 
@@ -48,6 +49,12 @@ CSV_SIGNATURES: list[tuple[str, str, str, frozenset[str]]] = [
         frozenset({"siren", "categorieEntreprise"}),
     ),
 ]
+#: Columns (canonical: lower case, "." read as "_") of the ministry's flat CSV exports.
+FLAT_CSV_SIGNATURES = [
+    frozenset({"acheteur_id", "titulaire_id_1"}),
+    frozenset({"autoriteconcedante_id", "concessionnaire_id_1"}),
+]
+FLAT_CSV_LABEL = "DECP « à plat » du ministère (data.economie.gouv.fr), CSV"
 PARQUET_SIGNATURES: list[tuple[str, str, frozenset[str]]] = [
     (
         "ref-cog-parquet",
@@ -68,10 +75,12 @@ DECP_RECORD_KEYS = frozenset(
         "acheteur.id",
     }
 )
+#: Readable ZIP and GZIP archives are opened at ingestion: those that reach the detection are
+#: damaged, or office documents.
 BINARY_MAGIC = {
-    b"PK\x03\x04": "une archive ZIP (ou un classeur XLSX)",
+    b"PK\x03\x04": "une archive ZIP illisible (ou un classeur XLSX)",
     b"%PDF": "un document PDF",
-    b"\x1f\x8b": "une archive GZIP",
+    b"\x1f\x8b": "une archive GZIP illisible (tronquée ou abîmée)",
     b"\x89PNG": "une image PNG",
 }
 
@@ -162,7 +171,10 @@ def detect(path: Path) -> Detected:
             raise InputFileError(
                 f"Le fichier est {what}, pas un fichier de données DECP ou de référence.",
                 where=where,
-                hint="Décompressez-le ou exportez les données en JSON, XML ou CSV.",
+                hint="Téléchargez à nouveau une archive abîmée ; exportez un classeur ou un "
+                "document en JSON, XML ou CSV."
+                if magic in (b"PK\x03\x04", b"\x1f\x8b")
+                else "Exportez les données en JSON, XML ou CSV.",
             )
     utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if b"\x00" in sample and not utf16:
@@ -188,42 +200,60 @@ def detect(path: Path) -> Detected:
     return det
 
 
+#: Record lists of a JSON file: (prefix of the list, format, label) when its records are nested.
+LISTS = {
+    "": ("decp-json-array", "DECP JSON (liste de marchés à la racine)"),
+    "marches": (
+        "decp-json-list",
+        'DECP JSON, paquet {"marches": [...]} (format 2019 ou 2024 « à plat »)',
+    ),
+    # The records of an Opendatasoft API answer (data.economie.gouv.fr): flat records only,
+    # bare (API v2) or in an envelope {"recordid", "fields": {...}} (API v1).
+    "results": (None, ""),
+    "records": (None, ""),
+}
+FLAT_LABEL = "DECP « à plat » du ministère (data.economie.gouv.fr), JSON"
+
+
+def json_problem(exc: Exception) -> str:
+    """What an ijson (yajl) error means, in French: its own text is English parser jargon."""
+    text = str(exc).lower()
+    if "premature eof" in text or "incomplete" in text:
+        return "le fichier s'arrête au milieu d'un enregistrement : il est tronqué"
+    if "trailing garbage" in text or "additional data" in text:
+        return "du contenu suit la fin du document JSON"
+    if "inside string" in text:
+        return "un texte contient un caractère interdit (caractère de contrôle non échappé)"
+    if "lexical error" in text or "parse error" in text:
+        return "un caractère inattendu rompt la structure JSON"
+    return "la structure JSON est rompue"
+
+
 def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
-    """Find the layout from the first parse events: where the record lists are."""
+    """Find the layout from the first parse events: where the record lists are, and whether
+    their first record is nested (official formats) or flat (the ministry's exports)."""
+    from observatoire.staging import flat
     from observatoire.staging.streams import open_bytes
 
     seen: list[tuple[str, str]] = []
-    array_start = False
+    listed: str | None = None  # the list whose first record is being looked at
+    first_keys: set[str] = set()
     try:
         with open_bytes(path, encoding) as fh:
             for prefix, event, value in ijson.parse(fh):
-                if prefix == "" and event == "start_array":
-                    array_start = True
-                    continue
-                if array_start:
-                    if prefix == "item" and event == "map_key" and value in DECP_RECORD_KEYS:
-                        return Detected(
-                            "decp",
-                            "decp-json-array",
-                            "DECP JSON (liste de marchés à la racine)",
-                            encoding,
-                            [("item", None)],
-                            notes=notes,
-                        )
-                    if prefix == "item" and event == "map_key":
+                if listed is not None:
+                    item = f"{listed}.item" if listed else "item"
+                    if prefix in (item, f"{item}.fields") and event == "map_key":
+                        first_keys.add(str(value))
                         seen.append((prefix, str(value)))
-                    if (prefix, event) == ("item", "end_map") or len(seen) > 50:
+                    end_of_first = (prefix, event) == (item, "end_map")
+                    empty = (prefix, event) == (listed, "end_array")
+                    if end_of_first or empty or len(first_keys) > 200:
                         break
                     continue
-                if prefix == "marches" and event == "start_array":
-                    return Detected(
-                        "decp",
-                        "decp-json-list",
-                        'DECP JSON, paquet {"marches": [...]} (format 2019 ou 2024 « à plat »)',
-                        encoding,
-                        [("marches.item", None)],
-                        notes=notes,
-                    )
+                if prefix in LISTS and event == "start_array":
+                    listed = prefix
+                    continue
                 if prefix == "marches" and event == "start_map":
                     return Detected(
                         "decp",
@@ -242,13 +272,26 @@ def _detect_json(path: Path, encoding: str, notes: list[str]) -> Detected:
                     if len(seen) > 50:
                         break
     except ijson.JSONError as exc:
-        raise InputFileError(
-            f"Le fichier commence comme du JSON mais n'est pas du JSON valide ({exc}).",
-            where=str(path),
-            hint="Le fichier est peut-être tronqué ou corrompu : téléchargez-le à nouveau.",
-        ) from exc
+        # Broken within the first record of a list: the parser keeps what it can and says where.
+        if listed is None or (listed != "marches" and not first_keys):
+            raise InputFileError(
+                "Le fichier commence comme du JSON mais n'est pas du JSON valide "
+                f"({json_problem(exc)}).",
+                where=str(path),
+                hint="Le fichier est peut-être tronqué ou corrompu : téléchargez-le à nouveau.",
+            ) from exc
+    if listed is not None:
+        item = f"{listed}.item" if listed else "item"
+        fmt, label = LISTS[listed]
+        if not flat.MARKERS.isdisjoint(first_keys):
+            return Detected(
+                "decp", "decp-flat-json", FLAT_LABEL, encoding, [(item, None)], notes=notes
+            )
+        if fmt is not None and (listed == "marches" or first_keys & DECP_RECORD_KEYS):
+            return Detected("decp", fmt, label, encoding, [(item, None)], notes=notes)
+    array_start = listed == ""
     keys = ", ".join(k for _, k in seen[:10]) or "aucune"
-    if array_start:
+    if array_start or listed in ("results", "records"):
         raise InputFileError(
             "Ce JSON est une liste, mais ses éléments ne sont pas des marchés DECP "
             f"(clés du premier élément : {keys}).",
@@ -302,12 +345,25 @@ def _detect_csv(text: str, where: str, encoding: str, notes: list[str]) -> Detec
     for kind, fmt, label, needed in CSV_SIGNATURES:
         if needed <= columns:
             return Detected(kind, fmt, label, encoding, delimiter=delimiter, notes=notes)
+    canonical = {flat_canonical(c) for c in columns}
+    for needed in FLAT_CSV_SIGNATURES:
+        if needed <= canonical:
+            return Detected("decp", "decp-flat-csv", FLAT_CSV_LABEL, encoding,
+                            delimiter=delimiter, notes=notes)
+    # Name first what explains the failure: the columns missing from the closest known layout.
+    layouts = [(label, needed) for _, _, label, needed in CSV_SIGNATURES] + [
+        (FLAT_CSV_LABEL, frozenset({"acheteur_id", "titulaire_id_1"}))
+    ]
+    label, needed = min(layouts, key=lambda lay: len(lay[1] - columns) / len(lay[1]))
+    missing = ", ".join(sorted(needed - columns))
+    found = ", ".join(sorted(columns)[:12]) + (" …" if len(columns) > 12 else "")
     raise InputFileError(
-        "CSV non reconnu : ses colonnes ne correspondent ni au DECP consolidé ni à un référentiel "
-        f"connu (colonnes : {', '.join(sorted(columns)[:12])}).",
+        f"CSV non reconnu : il manque les colonnes {missing}, attendues pour le format le plus "
+        f"proche ({label}). Colonnes trouvées : {found}.",
         where=f"{where}, ligne 1 (en-tête)",
         hint="Le DECP consolidé doit avoir au moins les colonnes acheteur_id, titulaire_id et "
-        "montant.",
+        "montant ; le DECP « à plat » du ministère, acheteur_id (ou acheteur.id) et "
+        "titulaire_id_1.",
     )
 
 
@@ -318,7 +374,8 @@ def _detect_parquet(path: Path) -> Detected:
         names = set(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise InputFileError(
-            f"Fichier Parquet illisible ({exc}).",
+            "Fichier Parquet illisible : son en-tête ou son pied de fichier est abîmé "
+            "(fichier tronqué ou mal écrit).",
             where=str(path),
             hint="Téléchargez le fichier à nouveau.",
         ) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -28,7 +29,15 @@ import pyarrow as pa
 
 from observatoire.sqlquote import literal
 from observatoire.staging.detect import Detected
-from observatoire.staging.records import SCHEMA, V2_KEYS, normalise, to_batch
+from observatoire.staging.records import (
+    HOLDER_KEYS,
+    PARTY_KEYS,
+    PLACE_KEYS,
+    SCHEMA,
+    V2_KEYS,
+    normalise,
+    to_batch,
+)
 
 #: Files up to this size are read whole by DuckDB; larger ones are streamed by ijson.
 MAX_BYTES = 128 * 1024 * 1024
@@ -115,7 +124,38 @@ PYTHON_TEXT = (
     r"[:,\[]-?([0-9]{16}|0\.0000|[0-9.]+[eE])|\"("
     + "|".join(k.replace(".", r"\.") for k in PYTHON_KEYS)
     + r')\":'
+    # NUL characters (see records.normalise); keys with stray spaces fail only_known_keys
+    + r"|\\u0000"
 )
+#: The keys a record of the common shape may have, at the top and in its objects: a record with
+#: any other key (which Python names in the record's notes) goes to Python.
+TOP_KEYS = frozenset(
+    [*SCALAR_KEYS.values(), "acheteur", "lieuExecution", "titulaires", "modifications"]
+)
+MODIFICATION_KEYS = frozenset(
+    {"id", "objetModification", "dateNotificationModification",
+     "datePublicationDonneesModification", "dureeMois", "montant", "titulaires"}
+)
+
+
+def only_known_keys(record: Any) -> bool:
+    """Whether every key of a record of the common shape is one the SQL path reads (anything
+    unexpected, such as a text where an object should be, goes to Python as well)."""
+    if not isinstance(record, dict) or not record.keys() <= TOP_KEYS:
+        return False
+    for name, known in (("acheteur", PARTY_KEYS), ("lieuExecution", PLACE_KEYS)):
+        part = record.get(name)
+        if part is not None and not (isinstance(part, dict) and part.keys() <= known):
+            return False
+    mods = record.get("modifications") or []
+    holders = list(record.get("titulaires") or [])
+    for m in mods:
+        if not (isinstance(m, dict) and m.keys() <= MODIFICATION_KEYS):
+            return False
+        holders.extend(m.get("titulaires") or [])
+    return all(h is None or (isinstance(h, dict) and h.keys() <= HOLDER_KEYS) for h in holders)
+
+
 #: A number token ijson rejects (infinities, NaN, integers past 64 bits, 3-digit exponents).
 BAD_NUMBER = r"[:,\[]-?([Ii]nf|[Nn]a[Nn]|[0-9]{19}|[0-9.]+[eE][-+]?[0-9]{3})"
 STRING = r'"([^"\\]|\\.)*"'
@@ -143,6 +183,7 @@ flags AS (
         AND plain(r.lieuExecution.code) AND plain(r.lieuExecution.typeCode)
         AND plain(r.lieuExecution.nom)
         AND holders_ok(r.titulaires)
+
         AND (r.modifications IS NULL OR all_true(list_transform(r.modifications, lambda m:
             m IS NOT NULL AND plain(m.id) AND plain(m.objetModification)
             AND plain(m.dateNotificationModification)
@@ -278,7 +319,7 @@ def parse(path: Path, det: Detected, file_hash: str, out: Path) -> tuple[int, in
             for pos, text in zip(
                 texts.column("pos").to_pylist(), texts.column("b").to_pylist(), strict=True
             )
-            if orjson.dumps(orjson.loads(text)) != text
+            if not only_known_keys(record := orjson.loads(text)) or orjson.dumps(record) != text
         }
         del texts
         others = con.execute(

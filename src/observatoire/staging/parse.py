@@ -20,9 +20,15 @@ import pyarrow.parquet as pq
 from lxml import etree
 
 from observatoire.staging import json_sql
-from observatoire.staging.detect import Detected
-from observatoire.staging.records import SCHEMA, empty_row, normalise, to_batch
-from observatoire.staging.streams import ControlByteFilter, NanFilter, open_bytes, open_json
+from observatoire.staging.detect import Detected, json_problem
+from observatoire.staging.records import SCHEMA, empty_row, normalise, remove_nul, to_batch
+from observatoire.staging.streams import (
+    AmpersandFilter,
+    ControlByteFilter,
+    NanFilter,
+    open_bytes,
+    open_json,
+)
 
 
 @dataclass
@@ -57,21 +63,29 @@ def iter_json(
     replaced = 0
     try:
         for prefix, listed_as in det.prefixes:
+            found = 0
             with open_json(path, det.encoding, det.errors, det.has_nan) as fh:
                 for item in ijson.items(fh, prefix, use_float=True):
+                    found += 1
                     position += 1
                     yield normalise(
                         item, file_hash=file_hash, position=position, listed_as=listed_as
                     )
                 if isinstance(fh, NanFilter):
                     replaced = max(replaced, fh.replaced)
+            if not found and listed_as is not None:
+                # {"marche": {...}}: one object where a list is expected (XML turned into JSON
+                # by a converter that writes a one-item list as its item).
+                for row in _single_object(path, det, prefix.removesuffix(".item"), listed_as):
+                    position += 1
+                    row.update(file_hash=file_hash, position=position)
+                    yield row
     except ijson.JSONError as exc:
-        # yajl's message spans several lines (with a caret drawing): its first line says it all.
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         result.errors.append(
             error(
                 "json_invalide",
-                f"JSON invalide ou tronqué après l'enregistrement n° {position} : {message}.",
+                f"JSON invalide ou tronqué après l'enregistrement n° {position} : "
+                f"{json_problem(exc)}.",
                 f"{path}, après l'enregistrement {position}",
                 "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
                 "nouveau le fichier complet puis ingérez-le.",
@@ -88,12 +102,26 @@ def iter_json(
         )
 
 
+def _single_object(
+    path: Path, det: Detected, prefix: str, listed_as: str
+) -> Iterator[dict[str, Any]]:
+    """The record of a list written as a single object (nothing else is read into memory: a
+    list would have yielded its items already)."""
+    with open_json(path, det.encoding, det.errors, det.has_nan) as fh:
+        for value in ijson.items(fh, prefix, use_float=True):
+            if isinstance(value, dict):
+                row = normalise(value, file_hash="", position=0, listed_as=listed_as)
+                row["notes"] = sorted({*row["notes"], "objet_au_lieu_de_liste"})
+                yield row
+
+
 def _element_to_obj(el: Any) -> Any:
     """An XML element as JSON-like data: leaves as text, repeated children as lists."""
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
+        # Like a JSON string, the text is kept as written (spaces included); blank is empty.
         value = el.text
-        return value.strip() if isinstance(value, str) and value.strip() else None
+        return value if isinstance(value, str) and value.strip() else None
     obj: dict[str, Any] = {}
     repeated: set[str] = set()
     for child in children:
@@ -115,7 +143,8 @@ def iter_xml(
     position = 0
     with open_bytes(path, det.encoding) as raw:
         filtered = ControlByteFilter(raw)
-        stream = io.BufferedReader(filtered, 1 << 20)
+        ampersands = AmpersandFilter(filtered)
+        stream = io.BufferedReader(ampersands, 1 << 20)
         try:
             for _, el in etree.iterparse(
                 stream,
@@ -144,11 +173,13 @@ def iter_xml(
                 while parent is not None and el.getprevious() is not None:
                     del parent[0]
         except etree.XMLSyntaxError as exc:
+            line, column = exc.position if exc.position else (exc.lineno, 0)
             result.errors.append(
                 error(
                     "xml_invalide",
-                    f"XML illisible après l'enregistrement n° {position} : {exc}.",
-                    f"{path}, après l'enregistrement {position}",
+                    f"XML illisible à la ligne {line}, colonne {column}, après "
+                    f"l'enregistrement n° {position} : {xml_problem(exc)}.",
+                    f"{path}, ligne {line}",
                     "Les enregistrements lus avant l'erreur sont gardés ; demandez un fichier "
                     "valide.",
                 )
@@ -163,6 +194,34 @@ def iter_xml(
                     "Rien à faire : le contenu a été lu ; signalez-le au producteur.",
                 )
             )
+        if ampersands.repaired:
+            lines = ", ".join(map(str, ampersands.lines))
+            more = " …" if ampersands.repaired > len(ampersands.lines) else ""
+            result.errors.append(
+                error(
+                    "esperluette_echappee",
+                    f"{ampersands.repaired} caractère(s) « & » isolé(s), interdits en XML, ont "
+                    "été lus comme du texte (« & ») : rien n'a été perdu.",
+                    f"{path}, ligne(s) {lines}{more}",
+                    "Rien à faire ; signalez-le au producteur (« & » s'écrit « &amp; » en XML).",
+                )
+            )
+
+
+def xml_problem(exc: etree.XMLSyntaxError) -> str:
+    """What an lxml (libxml2) error means, in French: its own text is English parser jargon."""
+    text = str(exc.msg or "").lower()
+    if "premature end" in text or "end of data" in text or "not found" in text:
+        return "le fichier s'arrête avant la fin du document : il est tronqué"
+    if "mismatch" in text:
+        return "une balise fermante ne correspond pas à la balise ouverte"
+    if "extra content" in text:
+        return "du contenu suit la fin du document XML"
+    if "entity" in text:
+        return "une entité « &…; » est mal formée ou inconnue"
+    if "encoding" in text or "utf-8" in text or "bytes" in text:
+        return "des octets ne correspondent pas à l'encodage déclaré"
+    return "la structure XML est rompue (balise ou caractère inattendu)"
 
 
 XML_NORMAL_NOTES = {"modifications_objet"}
@@ -225,6 +284,7 @@ CHECKED_FIELDS = {
     "raw_ccag",
 }
 HOLDER_COLUMNS = {"titulaire_id": "holder_id", "titulaire_typeIdentifiant": "holder_id_type"}
+TABULAR_READ = {*TABULAR_SCALARS, *TABULAR_LISTS, *HOLDER_COLUMNS, "titulaire_nom"}
 TABULAR_V2_COLUMNS = {"offresRecues", "ccag", "attributionAvance", "techniques", "typesPrix"}
 
 
@@ -264,14 +324,76 @@ def iter_tabular(
                 row["absent_fields"] = absent
                 yield row
         except csv.Error as exc:
-            result.errors.append(
-                error(
-                    "csv_invalide",
-                    f"CSV illisible : {exc}.",
-                    f"{path}, ligne {reader.line_num}",
-                    "Vérifiez les guillemets du fichier.",
+            result.errors.append(csv_broken(path, reader.line_num, position, exc))
+        unread = [c for c in header if c and c not in TABULAR_READ]
+        if unread:
+            result.errors.append(unread_columns(path, unread))
+
+
+def csv_broken(path: Path, line: int, position: int, exc: csv.Error) -> dict[str, str]:
+    text = str(exc).lower()
+    problem = (
+        "un champ entre guillemets n'est jamais refermé"
+        if "eof" in text or "quote" in text
+        else "un champ dépasse la taille permise"
+        if "field larger" in text
+        else "une ligne est mal formée (guillemets ou séparateurs)"
+    )
+    return error(
+        "csv_invalide",
+        f"CSV illisible à la ligne {line}, après l'enregistrement n° {position} : {problem}.",
+        f"{path}, ligne {line}",
+        "Les lignes lues avant l'erreur sont gardées ; vérifiez les guillemets du fichier.",
+    )
+
+
+def unread_columns(path: Path, columns: list[str]) -> dict[str, str]:
+    return error(
+        "colonnes_non_lues",
+        f"{len(columns)} colonne(s) ne sont pas lues par l'observatoire : {', '.join(columns)}.",
+        f"{path}, ligne 1 (en-tête)",
+        "Rien à faire si ces colonnes sont calculées (l'observatoire les recalcule) ; sinon, "
+        "signalez-le : leurs valeurs ne sont pas reprises.",
+    )
+
+
+def iter_flat_csv(
+    path: Path, det: Detected, file_hash: str, result: ParseResult
+) -> Iterator[dict[str, Any]]:
+    """The ministry's flat CSV export: each row is read like a flat JSON record."""
+    with path.open("r", encoding=det.encoding, errors=det.errors, newline="") as fh:
+        reader = csv.reader(fh, delimiter=det.delimiter)
+        try:
+            # Names as written: a name with stray spaces is read, and noted, by normalise.
+            header = next(reader)
+        except StopIteration:
+            return
+        position = 0
+        try:
+            for values in reader:
+                if not any(v.strip() for v in values):
+                    continue
+                position += 1
+                if len(values) != len(header):
+                    result.errors.append(
+                        error(
+                            "csv_colonnes",
+                            f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
+                            f"{path}, ligne {reader.line_num}",
+                            "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; "
+                            "vérifiez les séparateurs et les guillemets.",
+                        )
+                    )
+                record: dict[str, str] = {}
+                for name, value in zip(header, values, strict=False):
+                    # A column repeated in the header: its first non-empty value is kept.
+                    if name not in record or (value.strip() and not record[name].strip()):
+                        record[name] = value
+                yield normalise(
+                    record, file_hash=file_hash, position=position, line=reader.line_num
                 )
-            )
+        except csv.Error as exc:
+            result.errors.append(csv_broken(path, reader.line_num, position, exc))
 
 
 def _tabular_row(
@@ -298,6 +420,10 @@ def _tabular_row(
             }
         ]
     row["raw_json"] = orjson.dumps(rec).decode()
+    if "\\u0000" in row["raw_json"]:  # orjson writes a NUL so
+        notes: set[str] = set()
+        remove_nul(row, notes)
+        row["notes"] = sorted(notes)
     return row
 
 
@@ -327,6 +453,8 @@ READERS = {
     "decp-json-array": iter_json,
     "decp-xml": iter_xml,
     "decp-tabular-csv": iter_tabular,
+    "decp-flat-json": iter_json,
+    "decp-flat-csv": iter_flat_csv,
 }
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from observatoire.staging import flat
+
 #: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
 PARSER_VERSION = "3"
 
@@ -42,6 +44,72 @@ V2_KEYS = frozenset(
         "considerationEnvironnementale",
     }
 )
+
+#: Top-level keys the reader uses (or knowingly reads as another key's wrapper). Any other key
+#: with a value is named in the record's notes (``cle_non_lue:<key>``): nothing is dropped silently.
+KNOWN_KEYS = V2_KEYS | frozenset(
+    {
+        "_type",
+        "source",
+        "uid",
+        "id",
+        "acheteur",
+        "acheteur.id",
+        "acheteur.nom",
+        "acheteur_id",
+        "acheteur_nom",
+        "autoriteConcedante",
+        "autoriteConcedante.id",
+        "autoriteConcedante.nom",
+        "autoriteConcedante_id",
+        "autoriteConcedante_nom",
+        "nature",
+        "objet",
+        "codeCPV",
+        "procedure",
+        "lieuExecution",
+        "dureeMois",
+        "dateNotification",
+        "datePublicationDonnees",
+        "montant",
+        "valeurGlobale",
+        "formePrix",
+        "dateSignature",
+        "dateDebutExecution",
+        "montantSubventionPublique",
+        "titulaires",
+        "concessionnaires",
+        "modifications",
+        "donneesExecution",
+    }
+)
+#: Keys read inside the nested objects (any other one with a value is named, see KNOWN_KEYS).
+PARTY_KEYS = frozenset({"id", "nom"})
+PLACE_KEYS = frozenset({"code", "typeCode", "nom"})
+HOLDER_KEYS = frozenset({"id", "typeIdentifiant", "denominationSociale"})
+MODIFICATION_KEYS = frozenset(
+    {
+        "id",
+        "objetModification",
+        "dateNotificationModification",
+        "dateSignatureModification",
+        "datePublicationDonneesModification",
+        "dureeMois",
+        "montant",
+        "valeurGlobale",
+        "titulaires",
+        "concessionnaires",
+    }
+)
+ACT_KEYS = frozenset(
+    {"id", "sousTraitant", "dureeMois", "dateNotification", "datePublicationDonnees", "montant",
+     "variationPrix"}
+)
+SUBCONTRACTOR_KEYS = frozenset({"id", "typeIdentifiant"})
+EXECUTION_KEYS = frozenset({"datePublicationDonneesExecution", "depensesInvestissement", "tarifs"})
+TARIFF_KEYS = frozenset({"intituleTarif", "tarif"})
+#: Staging fields that make up a contract's identity: a NUL character is removed from them.
+KEY_FIELDS = ("raw_uid", "raw_id", "raw_buyer_id")
 
 HOLDER = pa.struct([("id_type", pa.string()), ("id", pa.string()), ("name", pa.string())])
 MODIFICATION = pa.struct(
@@ -188,6 +256,13 @@ def unwrap_list(value: Any, singular: str, notes: set[str], note: str) -> list[A
     return out
 
 
+def _unread(obj: dict[str, Any], known: frozenset[str], where: str, notes: set[str]) -> None:
+    """Name the keys of ``obj`` no reader uses that hold a value: nothing is dropped silently."""
+    for k in obj.keys() - known:
+        if obj[k] not in (None, "", [], {}):
+            notes.add(f"cle_non_lue:{where}.{k}" if where else f"cle_non_lue:{k}")
+
+
 def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     out = []
     for h in unwrap_list(value, "titulaire", notes, "titulaires_imbriques"):
@@ -197,6 +272,8 @@ def _holders(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
             notes.add("titulaire_non_objet")
             out.append({"id_type": None, "id": text(h), "name": None})
             continue
+        if not h.keys() <= HOLDER_KEYS:
+            h = _checked(h, HOLDER_KEYS, "titulaires", notes)
         out.append(
             {
                 "id_type": text(h.get("typeIdentifiant")),
@@ -223,6 +300,7 @@ def _modifications(value: Any, notes: set[str]) -> list[dict[str, Any]]:
         if not isinstance(m, dict):
             notes.add("modification_non_objet")
             continue
+        m = _checked(m, MODIFICATION_KEYS, "modifications", notes)
         holders = m.get("titulaires", m.get("concessionnaires"))
         out.append(
             {
@@ -246,9 +324,11 @@ def _subcontracts(value: Any, notes: set[str]) -> list[dict[str, str | None]]:
     for a in unwrap_list(value, "acteSousTraitance", notes, "sous_traitance_imbriquee"):
         if not isinstance(a, dict):
             continue
+        a = _checked(a, ACT_KEYS, "actesSousTraitance", notes)
         sub = a.get("sousTraitant") or {}
         if not isinstance(sub, dict):
             sub = {"id": sub}
+        sub = _checked(sub, SUBCONTRACTOR_KEYS, "sousTraitant", notes)
         out.append(
             {
                 "act_id": text(a.get("id")),
@@ -269,10 +349,12 @@ def _execution(value: Any, notes: set[str]) -> list[dict[str, Any]]:
     for year in unwrap_list(value, "donneesAnnuelles", notes, "execution_imbriquee"):
         if not isinstance(year, dict):
             continue
+        year = _checked(year, EXECUTION_KEYS, "donneesExecution", notes)
         tariffs = []
         # The 2.0.1+ wrapper {"tarif": {...}} has the same name as the tariff's value field.
         for t in unwrap_list(year.get("tarifs"), "tarif", notes, "tarifs_imbriques"):
             if isinstance(t, dict):
+                t = _checked(t, TARIFF_KEYS, "tarifs", notes)
                 tariffs.append(
                     {"label": text(t.get("intituleTarif")), "tariff": text(t.get("tarif"))}
                 )
@@ -303,6 +385,8 @@ def _enum_list(record: dict[str, Any], plural: str, singular: str, notes: set[st
 def _party(record: dict[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]:
     party = record.get(key)
     if isinstance(party, dict):
+        if not party.keys() <= PARTY_KEYS:
+            party = _checked(party, PARTY_KEYS, key, notes)
         return party.get("id"), party.get("nom")
     if f"{key}.id" in record:
         notes.add("cle_acheteur_a_plat")
@@ -330,6 +414,18 @@ def normalise(
     notes: set[str] = set()
     if not isinstance(record, dict):
         return _not_an_object(record, file_hash=file_hash, position=position, line=line)
+    raw_json = orjson.dumps(record, default=str)
+    # Keys are checked against what the reader uses (a set comparison): only a record with
+    # other keys is looked at closer (stray spaces, envelope, flat layout, unread keys).
+    if not record.keys() <= KNOWN_KEYS:
+        record = _stripped(record, notes)
+        if "recordid" in record:
+            record = _stripped(flat.unwrap(record), notes)
+        if flat.is_flat(record):
+            record, unread = flat.nest(record)
+            notes.update(f"cle_non_lue:{k}" for k in unread)
+        else:
+            _unread(record, KNOWN_KEYS, "", notes)
     concession = (
         listed_as == "contrat-concession"
         or "autoriteConcedante" in record
@@ -347,6 +443,8 @@ def normalise(
     place = record.get("lieuExecution")
     if not isinstance(place, dict):
         place = {"code": place} if place is not None else {}
+    elif not place.keys() <= PLACE_KEYS:
+        place = _checked(place, PLACE_KEYS, "lieuExecution", notes)
     if concession:
         holders = _concession_holders(
             record.get("concessionnaires", record.get("titulaires")), notes
@@ -406,11 +504,47 @@ def normalise(
         "modifications": _modifications(record.get("modifications"), notes),
         "subcontracts": _subcontracts(record.get("actesSousTraitance"), notes),
         "execution": _execution(record.get("donneesExecution"), notes) if concession else [],
-        "raw_json": orjson.dumps(record, default=str).decode(),
+        "raw_json": raw_json.decode(),
     }
+    # orjson writes a NUL as \u0000: looking for a backslash first is much cheaper
+    if b"\\" in raw_json and b"\\u0000" in raw_json:
+        remove_nul(row, notes)
     row["notes"] = sorted(notes)
     row["absent_fields"] = []
     return row
+
+
+def _stripped(obj: dict[str, Any], notes: set[str]) -> dict[str, Any]:
+    """``obj`` with the surrounding whitespace of its keys removed (noted). A key written both
+    with and without spaces keeps the value of the one without."""
+    if all(k == k.strip() for k in obj):
+        return obj
+    notes.add("cle_avec_espaces")
+    return {k.strip(): v for k, v in obj.items() if k == k.strip() or k.strip() not in obj}
+
+
+def _checked(obj: dict[str, Any], known: frozenset[str], where: str,
+             notes: set[str]) -> dict[str, Any]:
+    """``obj`` with stray spaces removed from its keys, and its unread keys named."""
+    if obj.keys() <= known:
+        return obj
+    obj = _stripped(obj, notes)
+    _unread(obj, known, where, notes)
+    return obj
+
+
+def remove_nul(row: dict[str, Any], notes: set[str]) -> None:
+    """Remove NUL characters from the identity fields (a NUL cannot be stored in PostgreSQL
+    text, where identities are keys); ``raw_json`` keeps them."""
+    for name in KEY_FIELDS:
+        value = row[name]
+        if value is not None and "\x00" in value:
+            row[name] = value.replace("\x00", "")
+            notes.add(f"octet_nul_retire:{name.removeprefix('raw_')}")
+    for holder in row["holders"]:
+        if holder["id"] is not None and "\x00" in holder["id"]:
+            holder["id"] = holder["id"].replace("\x00", "")
+            notes.add("octet_nul_retire:holder_id")
 
 
 def _not_an_object(

@@ -147,3 +147,65 @@ def open_json(
     """
     with open_bytes(path, encoding, errors) as fh:
         yield NanFilter(fh) if nan_tokens else fh
+
+
+class AmpersandFilter(io.RawIOBase):
+    """Escapes bare ``&`` as ``&amp;``: any ``&`` that does not start a character reference or
+    one of the five entities XML predefines (DECP files declare no others: ``&nbsp;`` is kept as
+    the text "&nbsp;").
+
+    A bare ``&`` is the most common defect of hand-made XML exports ("Dupont & Fils"); an XML
+    parser stops at it and everything after it would be lost. The filter keeps the lines where it
+    repaired one (the first :data:`KEPT_LINES`), for the load's message.
+    """
+
+    BARE = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)")
+    #: A reference is never longer than this: a ``&`` closer to a chunk's end waits for the next.
+    LOOKAHEAD = 64
+    KEPT_LINES = 10
+
+    def __init__(self, raw: BinaryIO | io.RawIOBase) -> None:
+        self._raw = raw
+        self._held = b""
+        self._out = b""
+        self._line = 1  # line number at the start of the next byte processed
+        self.repaired = 0
+        self.lines: list[int] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._out:
+            chunk = self._raw.read(CHUNK)
+            data = self._held + chunk
+            if not chunk:
+                self._held = b""
+                self._out = self._process(data)
+                break
+            amp = data.rfind(b"&", max(0, len(data) - self.LOOKAHEAD))
+            cut = amp if amp >= 0 else len(data)
+            self._held = data[cut:]
+            self._out = self._process(data[:cut])
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _process(self, data: bytes) -> bytes:
+        if b"&" in data:
+            parts = []
+            start = 0
+            for m in self.BARE.finditer(data):
+                self.repaired += 1
+                if len(self.lines) < self.KEPT_LINES:
+                    self.lines.append(self._line + data.count(b"\n", 0, m.start()))
+                parts.append(data[start : m.start()])
+                parts.append(b"&amp;")
+                start = m.end()
+            if parts:
+                parts.append(data[start:])
+                self._line += data.count(b"\n")
+                return b"".join(parts)
+        self._line += data.count(b"\n")
+        return data
