@@ -340,7 +340,8 @@ def parse(path: Path, det: Detected, file_hash: str, out: Path) -> tuple[int, in
             f"TO {_quote(str(out))} (FORMAT parquet, COMPRESSION zstd)"
         )
         total = con.execute("SELECT count(*) FROM checked").fetchall()[0]
-    except (duckdb.Error, orjson.JSONDecodeError):
+    except (duckdb.Error, orjson.JSONDecodeError, UnicodeDecodeError):
+        # UnicodeDecodeError: DuckDB can cut a long odd key mid-character; the stream reads it.
         out.unlink(missing_ok=True)
         return None
     finally:

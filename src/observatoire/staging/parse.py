@@ -56,41 +56,62 @@ def error(code: str, message: str, where: str, hint: str) -> dict[str, str]:
     return {"code": code, "message": message, "where": where, "hint": hint}
 
 
+#: ijson's pure-Python parser: exact where yajl overflows (integers past 64 bits).
+PYTHON_JSON = ijson.get_backend("python")
+
+
 def iter_json(
     path: Path, det: Detected, file_hash: str, result: ParseResult
 ) -> Iterator[dict[str, Any]]:
     position = 0
     replaced = 0
-    try:
-        for prefix, listed_as in det.prefixes:
-            found = 0
-            with open_json(path, det.encoding, det.errors, det.has_nan) as fh:
-                for item in ijson.items(fh, prefix, use_float=True):
-                    found += 1
-                    position += 1
-                    yield normalise(
-                        item, file_hash=file_hash, position=position, listed_as=listed_as
-                    )
-                if isinstance(fh, NanFilter):
-                    replaced = max(replaced, fh.replaced)
-            if not found and listed_as is not None:
-                # {"marche": {...}}: one object where a list is expected (XML turned into JSON
-                # by a converter that writes a one-item list as its item).
-                for row in _single_object(path, det, prefix.removesuffix(".item"), listed_as):
-                    position += 1
-                    row.update(file_hash=file_hash, position=position)
-                    yield row
-    except ijson.JSONError as exc:
-        result.errors.append(
-            error(
-                "json_invalide",
-                f"JSON invalide ou tronqué après l'enregistrement n° {position} : "
-                f"{json_problem(exc)}.",
-                f"{path}, après l'enregistrement {position}",
-                "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez à "
-                "nouveau le fichier complet puis ingérez-le.",
+    backend: Any = ijson  # yajl's C parser, fast
+    yielded = 0
+    while True:
+        try:
+            position = 0
+            for prefix, listed_as in det.prefixes:
+                found = 0
+                with open_json(path, det.encoding, det.errors, det.has_nan) as fh:
+                    for item in backend.items(fh, prefix, use_float=True):
+                        found += 1
+                        position += 1
+                        if position <= yielded:  # read before the parser was changed
+                            continue
+                        yielded = position
+                        yield normalise(
+                            item, file_hash=file_hash, position=position, listed_as=listed_as
+                        )
+                    if isinstance(fh, NanFilter):
+                        replaced = max(replaced, fh.replaced)
+                if not found and listed_as is not None:
+                    # {"marche": {...}}: one object where a list is expected (XML turned into
+                    # JSON by a converter that writes a one-item list as its item).
+                    for row in _single_object(path, det, prefix.removesuffix(".item"),
+                                              listed_as):
+                        position += 1
+                        row.update(file_hash=file_hash, position=position)
+                        yielded = position
+                        yield row
+            break
+        except ijson.JSONError as exc:
+            if backend is ijson and "overflow" in str(exc):
+                # An integer past 64 bits is valid JSON that yajl cannot hold: the rest of the
+                # file is read by ijson's Python parser (slower, exact), from where it stopped.
+                backend = PYTHON_JSON
+                continue
+            position = yielded
+            result.errors.append(
+                error(
+                    "json_invalide",
+                    f"JSON invalide ou tronqué après l'enregistrement n° {position} : "
+                    f"{json_problem(exc)}.",
+                    f"{path}, après l'enregistrement {position}",
+                    "Les enregistrements complets lus avant l'erreur sont gardés ; téléchargez "
+                    "à nouveau le fichier complet puis ingérez-le.",
+                )
             )
-        )
+            break
     if replaced:
         result.errors.append(
             error(

@@ -8,6 +8,7 @@ in SQL.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -397,6 +398,16 @@ def _party(record: dict[str, Any], key: str, notes: set[str]) -> tuple[Any, Any]
     return party, None
 
 
+def _json_bytes(record: Any) -> bytes:
+    """The record as compact JSON (as orjson writes it); an integer past 64 bits, which orjson
+    cannot write, is written by the standard library in the same compact form."""
+    try:
+        return orjson.dumps(record, default=str)
+    except TypeError:
+        return json.dumps(record, default=str, ensure_ascii=False,
+                          separators=(",", ":")).encode()
+
+
 def normalise(
     record: Any,
     *,
@@ -414,7 +425,7 @@ def normalise(
     notes: set[str] = set()
     if not isinstance(record, dict):
         return _not_an_object(record, file_hash=file_hash, position=position, line=line)
-    raw_json = orjson.dumps(record, default=str)
+    raw_json = _json_bytes(record)
     # Keys are checked against what the reader uses (a set comparison): only a record with
     # other keys is looked at closer (stray spaces, envelope, flat layout, unread keys).
     if not record.keys() <= KNOWN_KEYS:
@@ -552,7 +563,7 @@ def _not_an_object(
 ) -> dict[str, Any]:
     row = empty_row(file_hash=file_hash, position=position, line=line)
     row["notes"] = ["enregistrement_non_objet"]
-    row["raw_json"] = orjson.dumps(value, default=str).decode()
+    row["raw_json"] = _json_bytes(value).decode()
     return row
 
 

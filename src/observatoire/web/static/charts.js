@@ -56,9 +56,11 @@
         { size: 70, values: function (u, ticks) { return ticks.map(function (t) { return format(t, spec.unit); }); } },
       ],
     }, data, holder);
-    var svg = figure.querySelector("svg");
+    // The static chart gives way (display, not the hidden attribute: on an <svg> Chromium
+    // ignores it); it stays in the page, its <title>s giving the values in words.
+    var svg = figure.querySelector(":scope > svg");
     if (svg) {
-      svg.setAttribute("hidden", "");
+      svg.style.display = "none";
     }
     figure.insertBefore(holder, figure.firstChild);
     figure.classList.add("is-interactive");
