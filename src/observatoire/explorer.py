@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from observatoire import search as by_name
 from observatoire.config import Settings
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
@@ -41,8 +42,8 @@ class ContractFilters:
     """What a user can filter the contracts on; every field optional (French URL names)."""
 
     annee: int | None = None
-    acheteur: str | None = None  # buyer SIRET
-    titulaire: str | None = None  # supplier SIRET, SIREN or supplier key
+    acheteur: str | None = None  # buyer SIRET, or words of its name
+    titulaire: str | None = None  # supplier SIRET, SIREN or supplier key, or words of its name
     domaine: str | None = None  # purchase domain id of the profile
     cpv: str | None = None  # CPV code or prefix
     procedure: str | None = None
@@ -52,7 +53,7 @@ class ContractFilters:
     clause_environnementale: bool | None = None
     categorie: str | None = None  # PME, ETI, GE of a holder
     departement: str | None = None  # département of a holder
-    texte: str | None = None  # words of the object
+    texte: str | None = None  # words of the object, buyer, holders or CPV label
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
@@ -92,8 +93,6 @@ def _parse(name: str, raw: str) -> Any:
         if raw.lower() in ("non", "0", "false"):
             return False
         raise ValueError(raw)
-    if name == "acheteur" and not re.fullmatch(r"\d{14}", raw):
-        raise ValueError(raw)
     if name == "cpv" and not re.fullmatch(r"\d{1,8}", raw.split("-")[0]):
         raise ValueError(raw)
     if name == "cpv":
@@ -109,7 +108,6 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     clauses, params = ["TRUE"], []
     simple = (
         ("c.notification_year = ?", f.annee),
-        ("c.buyer_siret = ?", f.acheteur),
         ("ic.purchase_domain = ?", f.domaine),
         ("c.procedure = ?", f.procedure),
         ("c.amount >= ?", f.montant_min),
@@ -124,9 +122,17 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     if f.cpv:
         clauses.append("starts_with(c.cpv, ?)")
         params.append(f.cpv)
-    if f.texte:
-        clauses.append("contains(lower(c.object), lower(?))")
-        params.append(f.texte)
+    if f.acheteur and re.fullmatch(r"\d{14}", f.acheteur):
+        clauses.append("c.buyer_siret = ?")
+        params.append(f.acheteur)
+    elif f.acheteur:  # a name: the contracts of every buyer it finds
+        named, named_params = by_name.keys_named("buyer", f.acheteur)
+        clauses.append(f"c.buyer_siret IN ({named})")
+        params += named_params
+    text = by_name.text_match(f.texte) if f.texte else None
+    if text:  # accents and case ignored (observatoire.search)
+        clauses.append(text[0])
+        params += text[1]
     if f.categorie:
         clauses.append("list_contains(c.holder_categories, ?)")
         params.append(f.categorie)
@@ -134,9 +140,13 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         clauses.append("list_contains(c.holder_departements, ?)")
         params.append(f.departement)
     holder = []
-    if f.titulaire:
+    if f.titulaire and _is_supplier_id(f.titulaire):
         holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
         params += [f.titulaire, f.titulaire, f.titulaire]
+    elif f.titulaire:  # a name: the contracts of every supplier it finds
+        named, named_params = by_name.keys_named("supplier", f.titulaire)
+        holder.append(f"h.supplier_key IN ({named})")
+        params += named_params
     if holder:
         # a semi-join (hash) rather than a correlated EXISTS: one pass over the holders
         clauses.append(
@@ -144,6 +154,11 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
             f"WHERE h.is_current AND {' AND '.join(holder)})"
         )
     return " AND ".join(clauses), params
+
+
+def _is_supplier_id(value: str) -> bool:
+    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name."""
+    return bool(re.fullmatch(r"\d{9}|\d{14}|[A-Z-]+:.+", value))
 
 
 _FROM = """FROM contracts c
@@ -422,46 +437,17 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
             "grouped_contracts": co_holders, "latest": latest}
 
 
-def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str,
-             text: str | None, page: int, page_size: int) -> dict[str, Any]:
-    """One page of a table, searched on a name and on the start of an identifier."""
-    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
-    where, params = "TRUE", []
-    if text:
-        where = f"(contains(lower({search[0]}), lower(?)) OR starts_with({search[1]}, ?))"
-        params = [text[:200], text[:200]]
-    con = open_warehouse(settings)
-    try:
-        scope = scope_sql(con)
-        if scope != "TRUE":  # only the buyers of the scope, and their contracts' holders
-            where += (
-                f" AND {scope_sql(con, 'buyer_siret')}" if table == "buyers" else
-                " AND supplier_key IN (SELECT h.supplier_key FROM contract_holders h "
-                f"JOIN contracts c ON c.uid = h.uid WHERE h.is_current AND {scope})"
-            )
-        count = int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
-                    .fetchall()[0][0])
-        rows = _dicts(con.execute(
-            f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, page_size, (page - 1) * page_size]))
-    finally:
-        con.close()
-    return {"rows": rows, "count": count, "page": page,
-            "pages": max(1, -(-count // page_size))}
-
-
 def buyers(settings: Settings, text: str | None = None, page: int = 1,
-           page_size: int = 50) -> dict[str, Any]:
-    """Buyers, largest first; ``text`` searches their names and the start of their SIRET."""
-    return _page_of(settings, "buyers", ("name", "buyer_siret"),
-                    "amount_total DESC NULLS LAST, buyer_siret", text, page, page_size)
+           page_size: int = 50, sort: str | None = None) -> dict[str, Any]:
+    """Buyers, largest first; ``text`` searches their names (accents and case ignored) and the
+    start of their SIRET (``observatoire.search``)."""
+    return by_name.find(settings, "buyer", text, sort, page, page_size)
 
 
 def suppliers(settings: Settings, text: str | None = None, page: int = 1,
-              page_size: int = 50) -> dict[str, Any]:
+              page_size: int = 50, sort: str | None = None) -> dict[str, Any]:
     """Suppliers, most contracts first; ``text`` searches their names and identifiers."""
-    return _page_of(settings, "suppliers", ("name", "holder_id"),
-                    "contract_count DESC, supplier_key", text, page, page_size)
+    return by_name.find(settings, "supplier", text, sort, page, page_size)
 
 
 def upcoming(

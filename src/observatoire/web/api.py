@@ -13,7 +13,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from observatoire import __version__, explorer
+from observatoire import __version__, explorer, search
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators import service
@@ -24,8 +24,9 @@ DEFAULT_SIZE = 50
 
 _FILTER_DOCS = {
     "annee": ("integer", "Année de notification."),
-    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres)."),
-    "titulaire": ("string", "SIRET, SIREN ou identifiant d'un titulaire."),
+    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres), ou mots de son nom (accents et "
+                 "majuscules indifférents) : les marchés de tous les acheteurs trouvés."),
+    "titulaire": ("string", "SIRET, SIREN ou identifiant d'un titulaire, ou mots de son nom."),
     "domaine": ("string", "Domaine d'achat du profil (identifiant)."),
     "cpv": ("string", "Code CPV ou début de code (1 à 8 chiffres)."),
     "procedure": ("string", "Procédure de passation (libellé exact)."),
@@ -36,8 +37,13 @@ _FILTER_DOCS = {
                                 "environnementale."),
     "categorie": ("string", "Catégorie d'entreprise d'un titulaire : PME, ETI ou GE."),
     "departement": ("string", "Département de l'établissement d'un titulaire."),
-    "texte": ("string", "Mots de l'objet du marché."),
+    "texte": ("string", "Mots cherchés dans l'objet, le nom de l'acheteur, ceux des titulaires "
+              "et le libellé CPV (tous les mots ; accents et majuscules indifférents)."),
 }
+
+
+_NAME_QUERY = ("Mots du nom (tous ; accents et majuscules indifférents : « ecole » trouve "
+               "« École »)")
 
 
 def _page(request: HttpRequest) -> tuple[int, int]:
@@ -86,7 +92,7 @@ def buyers(request: HttpRequest) -> HttpResponse:
     page, size = _page(request)
 
     def build(settings: Settings) -> dict[str, Any]:
-        r = explorer.buyers(settings, request.GET.get("q"), page, size)
+        r = explorer.buyers(settings, request.GET.get("q"), page, size, request.GET.get("tri"))
         return _envelope(r["rows"], r["count"], page, size)
 
     return _call(request, build)
@@ -100,7 +106,8 @@ def suppliers(request: HttpRequest) -> HttpResponse:
     page, size = _page(request)
 
     def build(settings: Settings) -> dict[str, Any]:
-        r = explorer.suppliers(settings, request.GET.get("q"), page, size)
+        r = explorer.suppliers(settings, request.GET.get("q"), page, size,
+                               request.GET.get("tri"))
         return _envelope(r["rows"], r["count"], page, size)
 
     return _call(request, build)
@@ -207,17 +214,43 @@ def openapi_document() -> dict[str, Any]:
                                 "holders": {"type": "array",
                                             "items": _columns("contract_holders")}}}),
             "/api/v1/acheteurs": _get(
-                "Acheteurs, du plus gros montant au plus petit",
-                [_param("q", "string", "Nom ou début de SIRET."), *_PAGING],
+                "Acheteurs, du plus gros montant au plus petit (les plus pertinents d'abord "
+                "avec q)",
+                [_param("q", "string", _NAME_QUERY + " ou début de SIRET."),
+                 _param("tri", "string", "Tri : " + ", ".join(
+                     [search.RELEVANCE, *search.BUYER_SORTS]) + "."), *_PAGING],
                 _list_of(_columns("buyers"))),
             "/api/v1/acheteurs/{siret}": _get(
                 "Un acheteur", [_param("siret", "string", "SIRET de l'acheteur.", "path")],
                 {"type": "object", "required": ["buyer", "by_year"],
                  "properties": {"buyer": _columns("buyers")}}),
             "/api/v1/titulaires": _get(
-                "Titulaires, du plus grand nombre de marchés au plus petit",
-                [_param("q", "string", "Nom ou début d'identifiant."), *_PAGING],
+                "Titulaires, du plus grand nombre de marchés au plus petit (les plus "
+                "pertinents d'abord avec q)",
+                [_param("q", "string", _NAME_QUERY + " ou début de SIRET ou SIREN."),
+                 _param("tri", "string", "Tri : " + ", ".join(
+                     [search.RELEVANCE, *search.SUPPLIER_SORTS]) + "."), *_PAGING],
                 _list_of(_columns("suppliers"))),
+            "/api/v1/suggestions": _get(
+                "Suggestions de noms pendant la saisie : les premiers acheteurs ou titulaires "
+                "trouvés, les plus pertinents d'abord",
+                [_param("type", "string", "« acheteur » (par défaut) ou « titulaire »."),
+                 _param("q", "string", _NAME_QUERY + " ou début d'identifiant."),
+                 _param("nombre", "integer", "Suggestions au plus (8 par défaut, 20 au plus).")],
+                {"type": "object", "required": ["suggestions"], "properties": {
+                    "recherche": {"type": "string"},
+                    "suggestions": {"type": "array", "items": {
+                        "type": "object", "properties": {
+                            "type": {"description": "acheteur ou titulaire."},
+                            "identifiant": {"description": "SIRET (ou identifiant publié)."},
+                            "nom": {"description": "Nom affiché (officiel si le nom publié "
+                                    "est illisible ; vide si non diffusible)."},
+                            "nom_publie": {"description": "Nom tel que publié."},
+                            "marches": {"description": "Nombre de marchés."},
+                            "commune": {"description": "Commune de l'établissement "
+                                        "(titulaires)."},
+                            "url": {"description": "Page de l'acheteur ou du titulaire."},
+                        }}}}}),
             "/api/v1/titulaires/{id}": _get(
                 "Un titulaire", [_param("id", "string", "SIRET ou identifiant.", "path")],
                 {"type": "object", "required": ["supplier", "by_year"],

@@ -21,7 +21,7 @@ from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
-from observatoire.web import charts, maps
+from observatoire.web import charts, maps, sorting
 from observatoire.web.exports import csv_response, json_response
 
 PAGE_SIZE = 50
@@ -231,6 +231,7 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     return render(request, "observatoire/marches.html", {
         **result, "filters": state, "problems": problems, "sort": sort, "query": query,
         "options": options, "sorts": SORT_LABELS,
+        "headers": sorting.headers(sorting.CONTRACT_HEADERS, sort, state),
     })
 
 
