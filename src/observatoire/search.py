@@ -78,7 +78,8 @@ def keys_named(kind: str, text: str) -> tuple[str, list[Any]]:
 
 @dataclass(frozen=True)
 class Kind:
-    """How a list of buyers or suppliers is read: its table (as ``t``), key and orders."""
+    """How a list of buyers or suppliers is read: its table (as ``t``), key, the columns
+    returned (all of them: the API describes the table) and orders."""
 
     table: str
     key: str
@@ -105,16 +106,9 @@ SUPPLIER_SORTS = {
 }
 KINDS = {
     "buyer": Kind(
-        "buyers", "buyer_siret",
-        "t.buyer_siret, t.name, t.published_name, t.name_source, t.name_is_reliable, "
-        "t.contract_count, t.amount_total, t.first_notification_date, "
-        "t.last_notification_date",
-        BUYER_SORTS, "montant"),
+        "buyers", "buyer_siret", "t.*", BUYER_SORTS, "montant"),
     "supplier": Kind(
-        "suppliers", "supplier_key",
-        "t.supplier_key, t.id_type, t.holder_id, t.siret, t.name, t.published_name, "
-        "t.name_source, t.category, t.commune_name, t.departement_code, t.contract_count",
-        SUPPLIER_SORTS, "marches"),
+        "suppliers", "supplier_key", "t.*", SUPPLIER_SORTS, "marches"),
 }
 RELEVANCE = "pertinence"
 
@@ -188,7 +182,7 @@ def suggest(
 ) -> list[dict[str, Any]]:
     """The first buyers or suppliers a query finds, best first, for suggestions as one types:
     name, identifier, where to go, and what tells two homonyms apart."""
-    if not (identifier_prefix(text) or words(text)):
+    if len((text or "").strip()) < 2 or not (identifier_prefix(text) or words(text)):
         return []
     rows = find(settings, kind, text, page_size=max(1, min(limit, 20)))["rows"]
     out = []
