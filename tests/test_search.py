@@ -332,3 +332,33 @@ def test_sirene_file_without_names_changes_nothing(demo_warehouse: Warehouse) ->
     assert demo_warehouse.value(
         "SELECT count(*) FROM buyers WHERE name LIKE '%\ufffd%'") == 71
 
+
+
+def test_filter_values_show_how_many_contracts_they_give(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """Each year, procedure and holder category is followed by the contracts that choosing it
+    would give, the other filters kept."""
+    categories: dict[str, set[str]] = {}
+    for uid, category in demo_warehouse.rows(
+            """SELECT h.uid, s.category FROM contract_holders h
+               JOIN suppliers s USING (supplier_key) WHERE h.is_current"""):
+        if category:
+            categories.setdefault(uid, set()).add(category)
+    contracts = demo_warehouse.rows("SELECT uid, notification_year, procedure FROM contracts")
+    data = get_json(site, "/marches.json", annee="2019", categorie="PME")
+    counts = data["effectifs"]
+    pme_by_year: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for uid, year, _procedure in contracts:
+        if year is not None and "PME" in categories.get(uid, ()):
+            pme_by_year[str(year)] = pme_by_year.get(str(year), 0) + 1
+        if year == 2019:
+            for category in categories.get(uid, ()):
+                by_category[category] = by_category.get(category, 0) + 1
+    assert counts["annee"] == pme_by_year
+    assert counts["categorie"] == by_category
+    assert counts["categorie"]["PME"] == counts["annee"]["2019"] == data["nombre"]
+    _, page = get(site, "/marches/", annee="2019", categorie="PME")
+    assert (f'<option value="2018">2018 ({formatting.number(pme_by_year["2018"])})</option>'
+            in page)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from typing import Any
 
@@ -16,6 +16,7 @@ import duckdb
 
 from observatoire import search as by_name
 from observatoire.config import Settings
+from observatoire.formatting import number
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
@@ -259,6 +260,45 @@ def search(
         "page_size": page_size,
         "pages": max(1, -(-int(count) // page_size)),
     }
+
+
+#: The explorer's selects that show how many contracts each value would give: the value of a
+#: contract, as SQL over ``c`` (a holder category: each category of its holders once).
+FACETS = {
+    "annee": "CAST(c.notification_year AS VARCHAR)",
+    "procedure": "c.procedure",
+    "categorie": "unnest(list_distinct(c.holder_categories))",
+}
+
+
+def facet_counts(settings: Settings, filters: ContractFilters) -> dict[str, dict[str, int]]:
+    """For each facet, the contracts per value with every other filter applied (what choosing
+    that value would give): one statement, one scan per facet."""
+    parts, params = [], []
+    con = open_warehouse(settings)
+    try:
+        scope = scope_sql(con)
+        for name, value in FACETS.items():
+            where, where_params = _where(replace(filters, **{name: None}))
+            parts.append(
+                f"SELECT '{name}' AS facet, value, count(*) AS n FROM ("
+                f"SELECT {value} AS value FROM contracts c {_joins(where)} "
+                f"WHERE {where} AND {scope}) WHERE value IS NOT NULL GROUP BY value")
+            params += where_params
+        rows = con.execute(" UNION ALL ".join(parts), params).fetchall()
+    finally:
+        con.close()
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for facet, value, n in rows:
+        counts[facet][value] = int(n)
+    return counts
+
+
+def with_counts(options: dict[str, list[tuple[str, str]]],
+                counts: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, str]]]:
+    """The selects' options, each label followed by its number of contracts."""
+    return {name: [(v, f"{label} ({number(counts[name].get(v, 0))})") for v, label in values]
+            if name in counts else values for name, values in options.items()}
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:

@@ -215,7 +215,8 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
     try:
         result = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
-        options = explorer.choices(settings)
+        counts = explorer.facet_counts(settings, filters)
+        options = explorer.with_counts(explorer.choices(settings), counts)
     except WarehouseMissing as error:
         return _unavailable(request, error)
     if fmt == "json":
@@ -223,6 +224,7 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
             "filtres": filters.as_query(), "tri": sort, "page": result["page"],
             "pages": result["pages"], "nombre": result["count"],
             "montant_total": result["amount_total"], "marches": result["contracts"],
+            "effectifs": counts,
         })
     if fmt == "csv":
         return csv_response(result["contracts"], CONTRACT_COLUMNS, "marches.csv")
