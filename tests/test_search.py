@@ -321,7 +321,16 @@ def test_persons_not_diffusible_are_never_found_nor_shown_by_name(
     pages += [get(masked_site, f"/marches/{urllib.parse.quote(u, safe='')}/")[1] for u in uids]
     for body in pages:
         assert "RONDEAU" not in body.upper()
-    assert "nom non diffusible" in pages[1]
+    assert "nom non diffusible" in pages[1] and "nom non diffusible" in pages[3]
+    # nor in the warehouse's tables, which analysts read
+    for table in ("suppliers", "contract_holders", "source_record_holders", "search_names",
+                  "contract_search"):
+        columns = [c for (c,) in wh.rows(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND data_type = 'VARCHAR'", [table])]
+        hits = wh.value(f"SELECT count(*) FROM {table} WHERE "
+                        + " OR ".join(f'upper("{c}") LIKE \'%RONDEAU%\'' for c in columns))
+        assert hits == 0, table
 
 
 def test_sirene_file_without_names_changes_nothing(demo_warehouse: Warehouse) -> None:

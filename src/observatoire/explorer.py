@@ -345,7 +345,7 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
                 "SELECT * FROM contract_versions WHERE uid = ? ORDER BY version", [uid])),
             "holders": _dicts(con.execute(
                 """SELECT h.*, s.name, s.siret, s.siren, s.category, s.commune_name,
-                       s.departement_code
+                       s.departement_code, s.name_source
                    FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
                    WHERE h.uid = ? ORDER BY h.version, h.supplier_key""", [uid])),
             "subcontracts": _dicts(con.execute(

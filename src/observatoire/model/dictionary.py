@@ -167,7 +167,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "supplier_key": "Supplier identity: `<id type>:<id>` (see suppliers).",
             "id_type": "Identifier type (SIRET, TVA, HORS-UE…).",
             "holder_id": "Identifier, cleaned.",
-            "holder_name": "Name as published (2019 only).",
+            "holder_name": "Name as published (2019 only); NULL for a holder SIRENE marks as not "
+            "diffusible.",
             "version": "Version that lists this holder.",
             "is_current": "Holder in the latest list of holders.",
         },
@@ -298,10 +299,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "holder_position": "1-based position in the record's holder list.",
             "id_type_raw": "typeIdentifiant as written.",
             "holder_id_raw": "id as written.",
-            "holder_name_raw": "denominationSociale as written.",
+            "holder_name_raw": "denominationSociale as written (NULL for a holder SIRENE marks "
+            "as not diffusible).",
             "holder_id": "Identifier, cleaned (whitespace removed for SIRET).",
             "id_type": "Identifier type, canonical (inferred SIRET for 14-digit ids).",
-            "holder_name": "Name, trimmed.",
+            "holder_name": "Name, trimmed (NULL when not diffusible).",
         },
     ),
     "findings": (

@@ -82,11 +82,16 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN sirene_names_work u ON u.siren = s.siren
         LEFT JOIN hidden_suppliers_work hidden ON hidden.supplier_key = s.supplier_key
         ORDER BY s.supplier_key""")
-    # The published holder names of a person SIRENE does not let us name.
+    # The published holder names of a person SIRENE does not let us name, in the contracts and
+    # in the input records' holders (record_holders becomes source_record_holders).
     con.execute("""
         UPDATE contract_holders SET holder_name = NULL
         WHERE supplier_key IN (SELECT supplier_key FROM hidden_suppliers_work)
           AND holder_name IS NOT NULL""")
+    con.execute("""
+        UPDATE record_holders SET holder_name = NULL, holder_name_raw = NULL
+        WHERE id_type = 'SIRET' AND holder_id IN (
+            SELECT s.siret FROM suppliers s JOIN hidden_suppliers_work USING (supplier_key))""")
     con.execute(f"""
         CREATE TABLE search_names AS
         SELECT 'buyer' AS kind, buyer_siret AS key, buyer_siret AS identifier, name,
