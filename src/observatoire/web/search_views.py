@@ -67,6 +67,9 @@ def _names(request: HttpRequest, kind: str, fmt: str | None) -> HttpResponse:
     query = urlencode({**state, "tri": result["sort"]})
     return render(request, f"observatoire/{'acheteurs' if buyer else 'titulaires'}.html", {
         **result, "query": query, "q": text,
+        # a sort the reader chose is kept by a new search; the default one is not
+        "chosen_sort": request.GET.get("tri") if request.GET.get("tri") in result["sorts"]
+        else None,
         "headers": headers(BUYER_HEADERS if buyer else SUPPLIER_HEADERS, result["sort"], state),
         "relevance": result["sort"] == search.RELEVANCE,
     })
