@@ -371,3 +371,12 @@ def test_filter_values_show_how_many_contracts_they_give(
     _, page = get(site, "/marches/", annee="2019", categorie="PME")
     assert (f'<option value="2018">2018 ({formatting.number(pme_by_year["2018"])})</option>'
             in page)
+
+
+def test_contract_texts_point_at_their_contracts(demo_warehouse: Warehouse) -> None:
+    """The explorer keeps the free text's matches by the contract's row id: every text must
+    sit on the row of its own contract, once per contract."""
+    assert demo_warehouse.rows(
+        """SELECT count(*), count(DISTINCT s.uid), count(*) FILTER (WHERE c.uid = s.uid)
+           FROM contract_search s JOIN contracts c ON c.rowid = s.contract_rowid""") == [
+        (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 3]

@@ -273,19 +273,29 @@ FACETS = {
 
 def facet_counts(settings: Settings, filters: ContractFilters) -> dict[str, dict[str, int]]:
     """For each facet, the contracts per value with every other filter applied (what choosing
-    that value would give): one statement, one scan per facet."""
-    parts, params = [], []
+    that value would give). The facets whose filter is not set are counted over the contracts
+    the filters find, found once; a facet whose filter is set needs its own scan, without it."""
+    free = [name for name in FACETS if getattr(filters, name) is None]
     con = open_warehouse(settings)
     try:
         scope = scope_sql(con)
-        for name, value in FACETS.items():
-            where, where_params = _where(replace(filters, **{name: None}))
+        where, params = _where(filters)
+        sql = [f"""WITH m AS MATERIALIZED (
+                       SELECT c.notification_year, c.procedure, c.holder_categories
+                       FROM contracts c {_joins(where)} WHERE {where} AND {scope})"""]
+        parts = [f"SELECT '{name}' AS facet, value, count(*) AS n FROM ("
+                 f"SELECT {FACETS[name]} AS value FROM m c) WHERE value IS NOT NULL "
+                 "GROUP BY value" for name in free]
+        for name in FACETS:
+            if name in free:
+                continue
+            other, other_params = _where(replace(filters, **{name: None}))
             parts.append(
                 f"SELECT '{name}' AS facet, value, count(*) AS n FROM ("
-                f"SELECT {value} AS value FROM contracts c {_joins(where)} "
-                f"WHERE {where} AND {scope}) WHERE value IS NOT NULL GROUP BY value")
-            params += where_params
-        rows = con.execute(" UNION ALL ".join(parts), params).fetchall()
+                f"SELECT {FACETS[name]} AS value FROM contracts c {_joins(other)} "
+                f"WHERE {other} AND {scope}) WHERE value IS NOT NULL GROUP BY value")
+            params += other_params
+        rows = con.execute(sql[0] + " " + " UNION ALL ".join(parts), params).fetchall()
     finally:
         con.close()
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}

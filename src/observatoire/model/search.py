@@ -107,7 +107,9 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         FROM suppliers
         ORDER BY kind, key""")
     # One text per contract. Names are normalised once per buyer and supplier (above), CPV
-    # labels once per code: only the objects are normalised per contract.
+    # labels once per code: only the objects are normalised per contract. The contract's row id
+    # lets the explorer keep the matches by a semi-join on integers (half the time of one on
+    # uids at a million contracts); no later step of the build deletes or rewrites contracts.
     con.execute(f"""
         CREATE TABLE contract_search AS
         WITH holders AS (
@@ -119,7 +121,7 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         ),
         cpv AS (SELECT DISTINCT cpv, {normalised('cpv_label')} AS label FROM contracts
                 WHERE cpv_label IS NOT NULL)
-        SELECT c.uid,
+        SELECT c.rowid AS contract_rowid, c.uid,
             concat_ws(' | ', {normalised('c.object')}, b.search_key, holders.names, cpv.label)
                 AS text
         FROM contracts c
