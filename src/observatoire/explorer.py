@@ -194,9 +194,11 @@ def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def search(
     settings: Settings, filters: ContractFilters, sort: str = "date", page: int = 1,
-    page_size: int = 50,
+    page_size: int = 50, facets: bool = False,
 ) -> dict[str, Any]:
-    """One page of contracts, the number of contracts matching and their total amount."""
+    """One page of contracts, the number of contracts matching and their total amount; with
+    ``facets``, the counts of the facets whose filter is not set (``facet_counts``), taken from
+    the same matching contracts (a free text is then searched once, not twice)."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
     where, params = _where(filters)
@@ -210,18 +212,23 @@ def search(
         # facts shown in the list.
         m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
+        free = [n for n in FACETS if getattr(filters, n) is None] if facets else []
+        facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
+        facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
+                      if free else ", NULL AS facets")
         rows = _dicts(con.execute(
             f"""WITH m AS MATERIALIZED (
                     SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name
+                        {buyer_name} AS buyer_name {facet_columns}
                     FROM contracts c {m_joins} WHERE {where}),
                 totals AS (SELECT count(*) AS n, sum(amount) AS total,
-                                  count(*) - count(amount) AS unknown FROM m),
+                                  count(*) - count(amount) AS unknown {facet_list} FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
                 pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
                 SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
-                       totals.total AS _total, totals.unknown AS _unknown
+                       totals.total AS _total, totals.unknown AS _unknown,
+                       totals.facets AS _facets
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 {PAGE_DOMAINS}
@@ -229,10 +236,14 @@ def search(
                 ORDER BY {order}""",
             [*params, page_size, (page - 1) * page_size],
         ))
+        found_facets = None
         if rows:
             count, total, unknown = rows[0]["_n"], rows[0]["_total"], rows[0]["_unknown"]
+            if free:
+                found_facets = _read_facets(
+                    [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
             for r in rows:
-                del r["_n"], r["_total"], r["_unknown"]
+                del r["_n"], r["_total"], r["_unknown"], r["_facets"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
                 f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) "
@@ -259,48 +270,70 @@ def search(
         "page": page,
         "page_size": page_size,
         "pages": max(1, -(-int(count) // page_size)),
+        "facets": found_facets,
     }
 
 
-#: The explorer's selects that show how many contracts each value would give: the value of a
-#: contract, as SQL over ``c`` (a holder category: each category of its holders once).
-FACETS = {
-    "annee": "CAST(c.notification_year AS VARCHAR)",
-    "procedure": "c.procedure",
-    "categorie": "unnest(list_distinct(c.holder_categories))",
-}
+#: The explorer's selects that show how many contracts each value would give: the column
+#: grouped for a value list, or the values of the holders' categories (``c.holder_categories``).
+FACETS = {"annee": "c.notification_year", "procedure": "c.procedure", "categorie": None}
+CATEGORIES = ("PME", "ETI", "GE")
 
 
-def facet_counts(settings: Settings, filters: ContractFilters) -> dict[str, dict[str, int]]:
+def _facet_sql(source: str, names: list[str]) -> str:
+    """SQL over ``source`` (contracts as ``c``, filtered): grouped by each facet of ``names`` at
+    once (``GROUPING SETS``), the holder categories counted on the whole set (``()``)."""
+    columns = [c for c in (FACETS[n] for n in names) if c]
+    groupings = ", ".join(f"GROUPING({c}) AS g{i}" for i, c in enumerate(columns))
+    categories = ", ".join(
+        f"count(*) FILTER (WHERE list_contains(c.holder_categories, '{k}')) AS n_{k}"
+        for k in CATEGORIES)
+    sets = ", ".join([f"({c})" for c in columns] + ["()"])
+    return (f"SELECT {', '.join([*columns, groupings] if columns else ['1 AS one'])}, "
+            f"count(*) AS n, {categories} FROM {source} GROUP BY GROUPING SETS ({sets})")
+
+
+def _read_facets(rows: list[tuple[Any, ...]], names: list[str]) -> dict[str, dict[str, int]]:
+    """The counts of the facets ``names`` from the rows of :func:`_facet_sql`."""
+    columns = [n for n in names if FACETS[n]]
+    counts: dict[str, dict[str, int]] = {name: {} for name in names}
+    for row in rows:
+        values, grouped = row[:len(columns)], row[len(columns):2 * len(columns)]
+        n, by_category = row[-1 - len(CATEGORIES)], row[-len(CATEGORIES):]
+        if columns and not all(grouped):  # a row of one facet's values
+            i = list(grouped).index(0)
+            if values[i] is not None:
+                counts[columns[i]][str(values[i])] = int(n)
+        elif "categorie" in names:  # the whole set: its holder categories
+            counts["categorie"] = {k: int(v) for k, v in zip(CATEGORIES, by_category,
+                                                            strict=True) if v}
+    return counts
+
+
+def facet_counts(settings: Settings, filters: ContractFilters,
+                 known: dict[str, dict[str, int]] | None = None) -> dict[str, dict[str, int]]:
     """For each facet, the contracts per value with every other filter applied (what choosing
-    that value would give). The facets whose filter is not set are counted over the contracts
-    the filters find, found once; a facet whose filter is set needs its own scan, without it."""
+    that value would give). The facets whose filter is not set are counted in one scan of the
+    contracts the filters find (or taken from ``known``: ``search(..., facets=True)``); a facet
+    whose filter is set gets its own scan, without it."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     free = [name for name in FACETS if getattr(filters, name) is None]
+    scans = [] if known is not None or not free else [(free, filters)]
+    if known is not None:
+        counts.update(known)
+    scans += [([name], replace(filters, **{name: None})) for name in FACETS if name not in free]
+    if not scans:
+        return counts
     con = open_warehouse(settings)
     try:
         scope = scope_sql(con)
-        where, params = _where(filters)
-        sql = [f"""WITH m AS MATERIALIZED (
-                       SELECT c.notification_year, c.procedure, c.holder_categories
-                       FROM contracts c {_joins(where)} WHERE {where} AND {scope})"""]
-        parts = [f"SELECT '{name}' AS facet, value, count(*) AS n FROM ("
-                 f"SELECT {FACETS[name]} AS value FROM m c) WHERE value IS NOT NULL "
-                 "GROUP BY value" for name in free]
-        for name in FACETS:
-            if name in free:
-                continue
-            other, other_params = _where(replace(filters, **{name: None}))
-            parts.append(
-                f"SELECT '{name}' AS facet, value, count(*) AS n FROM ("
-                f"SELECT {FACETS[name]} AS value FROM contracts c {_joins(other)} "
-                f"WHERE {other} AND {scope}) WHERE value IS NOT NULL GROUP BY value")
-            params += other_params
-        rows = con.execute(sql[0] + " " + " UNION ALL ".join(parts), params).fetchall()
+        for names, applied in scans:
+            where, params = _where(applied)
+            source = f"contracts c {_joins(where)} WHERE {where} AND {scope}"
+            rows = con.execute(_facet_sql(source, names), params).fetchall()
+            counts.update(_read_facets(rows, names))
     finally:
         con.close()
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for facet, value, n in rows:
-        counts[facet][value] = int(n)
     return counts
 
 

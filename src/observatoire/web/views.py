@@ -214,8 +214,9 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     page = _int(request.GET.get("page"), 1)
     size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
     try:
-        result = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
-        counts = explorer.facet_counts(settings, filters)
+        result = explorer.search(settings, filters, sort=sort, page=page, page_size=size,
+                                 facets=True)
+        counts = explorer.facet_counts(settings, filters, result["facets"])
         options = explorer.with_counts(explorer.choices(settings), counts)
     except WarehouseMissing as error:
         return _unavailable(request, error)
