@@ -380,3 +380,25 @@ def test_contract_texts_point_at_their_contracts(demo_warehouse: Warehouse) -> N
         """SELECT count(*), count(DISTINCT s.uid), count(*) FILTER (WHERE c.uid = s.uid)
            FROM contract_search s JOIN contracts c ON c.rowid = s.contract_rowid""") == [
         (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 3]
+
+
+def test_filter_values_count_within_a_free_text_too(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """With a filter that is not a facet (words), the counts are those of the contracts the
+    words find, per year and per procedure."""
+    texts = _contract_texts(demo_warehouse)
+    matching = {uid for uid, parts in texts.items() if any("ecole" in fold(p) for p in parts)}
+    by_year: dict[str, int] = {}
+    by_procedure: dict[str, int] = {}
+    for uid, year, procedure in demo_warehouse.rows(
+            "SELECT uid, notification_year, procedure FROM contracts"):
+        if uid in matching and year is not None:
+            by_year[str(year)] = by_year.get(str(year), 0) + 1
+        if uid in matching and procedure is not None:
+            by_procedure[procedure] = by_procedure.get(procedure, 0) + 1
+    counts = get_json(site, "/marches.json", texte="école")["effectifs"]
+    assert counts["annee"] == by_year and counts["procedure"] == by_procedure
+    # and a year chosen besides: the years still count without it
+    assert get_json(site, "/marches.json", texte="école", annee="2019")["effectifs"][
+        "annee"] == by_year

@@ -212,7 +212,8 @@ def search(
         # facts shown in the list.
         m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
-        free = [n for n in FACETS if getattr(filters, n) is None] if facets else []
+        free = ([n for n in FACETS if getattr(filters, n) is None]
+                if facets and not _only_facets(filters) else [])
         facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
         facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
                       if free else ", NULL AS facets")
@@ -316,6 +317,8 @@ def facet_counts(settings: Settings, filters: ContractFilters,
     that value would give). The facets whose filter is not set are counted in one scan of the
     contracts the filters find (or taken from ``known``: ``search(..., facets=True)``); a facet
     whose filter is set gets its own scan, without it."""
+    if _only_facets(filters):
+        return _counts_from_cube(_cube(settings), filters)
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     free = [name for name in FACETS if getattr(filters, name) is None]
     scans = [] if known is not None or not free else [(free, filters)]
@@ -337,6 +340,60 @@ def facet_counts(settings: Settings, filters: ContractFilters,
     return counts
 
 
+def _only_facets(filters: ContractFilters) -> bool:
+    """No filter but the facets': their counts come from the cube, with no scan."""
+    return all(getattr(filters, f.name) is None for f in fields(filters) if f.name not in FACETS)
+
+
+#: warehouse file identity -> contracts counted by year, procedure and holder categories
+_CUBES: dict[tuple[str, int, int, str], list[tuple[Any, ...]]] = {}
+
+
+def _cube(settings: Settings) -> list[tuple[Any, ...]]:
+    """The contracts of the scope counted by (year, procedure, a PME / ETI / GE among the
+    holders): a few hundred rows, computed once per warehouse file and process (the data only
+    changes with a build), from which the facets of any choice of year, procedure and
+    category are summed without a scan."""
+    stat = settings.warehouse_path.stat()
+    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile)
+    cached = _CUBES.get(key)
+    if cached is not None:
+        return cached
+    has = ", ".join(f"list_contains(c.holder_categories, '{k}')" for k in CATEGORIES)
+    con = open_warehouse(settings)
+    try:
+        rows = con.execute(
+            f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*) "
+            f"FROM contracts c WHERE {scope_sql(con)} GROUP BY ALL").fetchall()
+    finally:
+        con.close()
+    _CUBES.clear()  # only the warehouse in service is kept
+    _CUBES[key] = rows
+    return rows
+
+
+def _counts_from_cube(cube: list[tuple[Any, ...]],
+                      filters: ContractFilters) -> dict[str, dict[str, int]]:
+    """Each facet's counts with the other facets' filters applied, summed from the cube."""
+    year = None if filters.annee is None else str(filters.annee)
+    category = None if filters.categorie is None else CATEGORIES.index(filters.categorie)
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for row_year, procedure, *rest in cube:
+        has, n = rest[:len(CATEGORIES)], int(rest[-1])
+        year_ok = year is None or row_year == year
+        procedure_ok = filters.procedure is None or procedure == filters.procedure
+        category_ok = category is None or bool(has[category])
+        if procedure_ok and category_ok and row_year is not None:
+            counts["annee"][row_year] = counts["annee"].get(row_year, 0) + n
+        if year_ok and category_ok and procedure is not None:
+            counts["procedure"][procedure] = counts["procedure"].get(procedure, 0) + n
+        if year_ok and procedure_ok:
+            for k, held in zip(CATEGORIES, has, strict=True):
+                if held:
+                    counts["categorie"][k] = counts["categorie"].get(k, 0) + n
+    return counts
+
+
 def with_counts(options: dict[str, list[tuple[str, str]]],
                 counts: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, str]]]:
     """The selects' options, each label followed by its number of contracts."""
@@ -345,17 +402,13 @@ def with_counts(options: dict[str, list[tuple[str, str]]],
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
-    """Values offered by the explorer's selects: years, procedures, purchase domains."""
+    """Values offered by the explorer's selects: years, procedures, purchase domains (years
+    and procedures from the cube of the facets: no scan of the contracts)."""
+    cube = _cube(settings)
+    years = sorted({r[0] for r in cube if r[0] is not None}, key=int, reverse=True)
+    procedures = sorted({r[1] for r in cube if r[1] is not None})
     con = open_warehouse(settings)
     try:
-        scope = scope_sql(con, "buyer_siret")
-        years = [str(y) for (y,) in con.execute(
-            "SELECT DISTINCT notification_year FROM contracts WHERE notification_year IS NOT NULL "
-            f"AND {scope} ORDER BY 1 DESC").fetchall()]
-        procedures = [p for (p,) in con.execute(
-            f"SELECT DISTINCT procedure FROM contracts WHERE procedure IS NOT NULL AND {scope} "
-            "ORDER BY 1"
-        ).fetchall()]
         domains = con.execute(
             "SELECT domain_id, min(label) FROM profile_purchase_domains GROUP BY 1 ORDER BY 2"
         ).fetchall()
