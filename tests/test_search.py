@@ -373,14 +373,11 @@ def test_filter_values_show_how_many_contracts_they_give(
             in page)
 
 
-def test_contract_texts_point_at_their_contracts(demo_warehouse: Warehouse) -> None:
-    """The explorer keeps the free text's matches by the contract's row id: every text must
-    sit on the row of its own contract, once per contract."""
+def test_every_contract_has_one_text(demo_warehouse: Warehouse) -> None:
     assert demo_warehouse.rows(
-        """SELECT count(*), count(DISTINCT s.uid), count(*) FILTER (WHERE c.uid = s.uid)
-           FROM contract_search s JOIN contracts c ON c.rowid = s.contract_rowid""") == [
-        (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 3]
-
+        """SELECT count(*), count(DISTINCT s.uid) FROM contract_search s
+           JOIN contracts c USING (uid)""") == [
+        (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 2]
 
 def test_filter_values_count_within_a_free_text_too(
     site: str, demo_warehouse: Warehouse

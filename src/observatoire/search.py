@@ -63,8 +63,7 @@ def text_match(text: str) -> tuple[str, list[Any]] | None:
     if not found:
         return None
     where = " AND ".join(f"contains(s.text, {WORD})" for _ in found)
-    return (f"c.rowid IN (SELECT s.contract_rowid FROM contract_search s WHERE {where})",
-            list(found))
+    return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", list(found)
 
 
 def keys_named(kind: str, text: str) -> tuple[str, list[Any]]:

@@ -270,9 +270,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "One normalised text per contract for the explorer's free text: the object, the "
         "buyer's name, the current holders' names (not those that are not diffusible) and the "
         "CPV label, lower case and without accents.",
-        {"contract_rowid": "The contract's row in `contracts` (DuckDB `rowid`, fixed once the "
-         "build is done): the explorer keeps the matches by this integer.",
-         "uid": "Contract.", "text": "The normalised text, parts separated by ` | `."},
+        {"uid": "Contract.", "text": "The normalised text, parts separated by ` | `."},
     ),
     "source_records": (
         "One row per input record, whatever became of it: `kept` (it is a contract's primary "

@@ -107,9 +107,9 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         FROM suppliers
         ORDER BY kind, key""")
     # One text per contract. Names are normalised once per buyer and supplier (above), CPV
-    # labels once per code: only the objects are normalised per contract. The contract's row id
-    # lets the explorer keep the matches by a semi-join on integers (half the time of one on
-    # uids at a million contracts); no later step of the build deletes or rewrites contracts.
+    # labels once per code: only the objects are normalised per contract. Keyed by uid, not by
+    # the contract's row id (a semi-join on integers is faster): contracts are not stored
+    # sorted, so row ids change from one build to the next and builds must give the same rows.
     con.execute(f"""
         CREATE TABLE contract_search AS
         WITH holders AS (
@@ -121,7 +121,7 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         ),
         cpv AS (SELECT DISTINCT cpv, {normalised('cpv_label')} AS label FROM contracts
                 WHERE cpv_label IS NOT NULL)
-        SELECT c.rowid AS contract_rowid, c.uid,
+        SELECT c.uid,
             concat_ws(' | ', {normalised('c.object')}, b.search_key, holders.names, cpv.label)
                 AS text
         FROM contracts c
