@@ -13,10 +13,30 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from observatoire import search
+from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.web.exports import csv_response, json_response
 from observatoire.web.sorting import Column, headers
-from observatoire.web.views import PAGE_SIZE, _int, _settings, _unavailable, cached_by_warehouse
+
+# Self-contained on purpose (no helper imported from ``views``, which is being refactored in
+# parallel): these answers are a few milliseconds, so they are not kept in the page cache.
+PAGE_SIZE = 50
+
+
+def _settings() -> Settings:
+    return Settings.from_env()  # read at each request, like the other pages
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(int(value or default), 1)
+    except ValueError:
+        return default
+
+
+def _unavailable(request: HttpRequest, error: WarehouseMissing) -> HttpResponse:
+    return render(request, "observatoire/indisponible.html",
+                  {"message": error.message, "hint": error.hint}, status=503)
 
 BUYER_COLUMNS = [
     "buyer_siret", "name", "published_name", "name_source", "contract_count", "amount_total",
@@ -75,13 +95,11 @@ def _names(request: HttpRequest, kind: str, fmt: str | None) -> HttpResponse:
     })
 
 
-@cached_by_warehouse
 def buyers(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/acheteurs/``: buyers, found by name (accents and case ignored) or SIRET."""
     return _names(request, "buyer", fmt)
 
 
-@cached_by_warehouse
 def suppliers(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     """``/titulaires/``: suppliers, found by name (accents and case ignored) or SIRET/SIREN."""
     return _names(request, "supplier", fmt)
@@ -90,10 +108,9 @@ def suppliers(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
 SUGGESTION_KINDS = {"acheteur": "buyer", "titulaire": "supplier"}
 
 
-@cached_by_warehouse
 def suggestions(request: HttpRequest) -> HttpResponse:
     """``/api/v1/suggestions?type=acheteur|titulaire&q=…``: the first names a query finds,
-    for the suggestions as one types (a small JSON, kept with the pages until the next build)."""
+    for the suggestions as one types (a small JSON)."""
     kind = SUGGESTION_KINDS.get(request.GET.get("type") or "acheteur")
     if kind is None:
         return json_response({"erreur": "Type inconnu : « acheteur » ou « titulaire ».",

@@ -215,8 +215,9 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> HttpResponse:
     size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
     try:
         result = explorer.search(settings, filters, sort=sort, page=page, page_size=size,
-                                 facets=True)
-        counts = explorer.facet_counts(settings, filters, result["facets"])
+                                 facets=fmt != "csv")
+        counts = (explorer.facet_counts(settings, filters, result["facets"]) if fmt != "csv"
+                  else {})
         options = explorer.with_counts(explorer.choices(settings), counts)
     except WarehouseMissing as error:
         return _unavailable(request, error)
