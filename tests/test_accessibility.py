@@ -76,7 +76,7 @@ def _pages(wh: Warehouse) -> list[str]:
     return ["/", "/indicateurs/marches-pme/", "/indicateurs/marches-pme/marches/",
             "/marches/?annee=2019", f"/marches/{uid}/", f"/acheteurs/{siret}/",
             f"/titulaires/{supplier}/", "/opportunites/", "/qualite/", "/donnees/", "/api/",
-            "/egalim/"]
+            "/egalim/", "/acheteurs/?q=ecole", "/titulaires/"]
 
 
 def test_every_page_meets_the_basic_criteria(client: object, demo_warehouse: Warehouse) -> None:

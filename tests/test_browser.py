@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import ROOT, Warehouse, live_server
+from tests.test_search import fold, name_has
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -135,6 +136,7 @@ def test_pages_fit_a_phone_screen(page: object, site: str, demo_warehouse: Wareh
                      "/indicateurs/marches-pme/marches/", "/egalim/", "/qualite/",
                      "/opportunites/", "/donnees/", "/api/", *links, "/methodologie/",
                      "/mentions-legales/", "/accessibilite/", "/contact/", "/n-existe-pas/",
+                     "/acheteurs/", "/titulaires/?q=eiffage",
                      *(f"/marches/{uid}/" for uid in extremes)):
             p.goto(site + path)  # type: ignore[attr-defined]
             width = p.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
@@ -180,3 +182,56 @@ def test_api_page_draws_the_openapi_description_and_runs_an_example(
     amounts = [c["amount"] for c in body["elements"]]
     assert amounts == sorted(amounts, reverse=True)
     p.screenshot(path=str(SHOTS / "api.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_suggestions_as_one_types_lead_to_a_supplier(
+    page: object, site: str, demo_warehouse: Warehouse
+) -> None:
+    """Typing part of a name, without its accents, lists the suppliers it finds as options;
+    the keyboard picks one and opens its page."""
+    p: object = page
+    p.goto(site + "/titulaires/")  # type: ignore[attr-defined]
+    field = p.get_by_role("combobox", name="Nom, SIRET ou SIREN du titulaire")  # type: ignore[attr-defined]
+    field.press_sequentially("eiffage energ", delay=30)
+    options = p.get_by_role("listbox", name="Titulaires suggérés").get_by_role("option")  # type: ignore[attr-defined]
+    options.first.wait_for(timeout=10_000)
+    assert field.get_attribute("aria-expanded") == "true"
+    # the most contracts first among the names that start with the word
+    # (the rule written again in plain Python: tests.test_search.name_has; a garbled
+    # "Eiffage �nergie" is found too)
+    found = [(key, name, count) for key, name, count in demo_warehouse.rows(
+        "SELECT supplier_key, name, contract_count FROM suppliers")
+        if name_has(name, "eiffage") and name_has(name, "energ")]
+    best = sorted(found, key=lambda r: (not fold(r[1]).startswith("eiffage"), -r[2], r[0]))
+    expected = [name for _, name, _ in best[:8]]
+    shown = [options.nth(i).locator(".suggestion-name").inner_text()
+             for i in range(options.count())]
+    assert shown == expected
+    p.screenshot(path=str(SHOTS / "suggestions-titulaires.png"))  # type: ignore[attr-defined]
+    field.press("ArrowDown")
+    field.press("ArrowDown")
+    assert field.get_attribute("aria-activedescendant") == options.nth(1).get_attribute("id")
+    field.press("Enter")
+    p.wait_for_url("**/titulaires/*/")  # type: ignore[attr-defined]
+    assert p.locator("h1").inner_text() == expected[1]  # type: ignore[attr-defined]
+
+
+def test_explorer_buyer_field_suggests_and_filters(
+    page: object, site: str, demo_warehouse: Warehouse
+) -> None:
+    """In the explorer, choosing a suggested buyer puts its SIRET in the filter; the filtered
+    list holds that buyer's contracts. Typed with capitals and accents the data has not."""
+    p: object = page
+    p.goto(site + "/marches/")  # type: ignore[attr-defined]
+    field = p.locator("input[name=acheteur]")  # type: ignore[attr-defined]
+    field.press_sequentially("RÉGION BRETAGNE", delay=30)
+    option = p.get_by_role("listbox", name="Acheteurs suggérés").get_by_role("option").first  # type: ignore[attr-defined]
+    option.wait_for(timeout=10_000)
+    assert "REGION BRETAGNE" in option.inner_text()
+    option.click()
+    assert field.input_value() == "23350001600040"
+    p.get_by_role("button", name="Filtrer").click()  # type: ignore[attr-defined]
+    p.wait_for_url("**/marches/?*acheteur=23350001600040*")  # type: ignore[attr-defined]
+    count = demo_warehouse.value(
+        "SELECT count(*) FROM contracts WHERE buyer_siret = '23350001600040'")
+    assert p.locator("main p strong").first.inner_text() == f"{count} marché(s)"  # type: ignore[attr-defined]

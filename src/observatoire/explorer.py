@@ -10,13 +10,15 @@ import calendar
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from typing import Any
 
 import duckdb
 
+from observatoire import search as by_name
 from observatoire.config import Settings
+from observatoire.formatting import number
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
@@ -46,8 +48,8 @@ class ContractFilters:
     """What a user can filter the contracts on; every field optional (French URL names)."""
 
     annee: int | None = None
-    acheteur: str | None = None  # buyer SIRET
-    titulaire: str | None = None  # supplier SIRET, SIREN or supplier key
+    acheteur: str | None = None  # buyer SIRET, or words of its name
+    titulaire: str | None = None  # supplier SIRET, SIREN or supplier key, or words of its name
     domaine: str | None = None  # purchase domain id of the profile
     cpv: str | None = None  # CPV code or prefix
     procedure: str | None = None
@@ -57,7 +59,7 @@ class ContractFilters:
     clause_environnementale: bool | None = None
     categorie: str | None = None  # PME, ETI, GE of a holder
     departement: str | None = None  # département of a holder
-    texte: str | None = None  # words of the object
+    texte: str | None = None  # words of the object, buyer, holders or CPV label
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
@@ -100,8 +102,6 @@ def _parse(name: str, raw: str) -> Any:
         if raw.lower() in ("non", "0", "false"):
             return False
         raise ValueError(raw)
-    if name == "acheteur" and not re.fullmatch(r"\d{14}", raw):
-        raise ValueError(raw)
     if name == "cpv" and not re.fullmatch(r"\d{1,8}", raw.split("-")[0]):
         raise ValueError(raw)
     if name == "cpv":
@@ -117,7 +117,6 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     clauses, params = ["TRUE"], []
     simple = (
         ("c.notification_year = ?", f.annee),
-        ("c.buyer_siret = ?", f.acheteur),
         ("ic.purchase_domain = ?", f.domaine),
         ("c.procedure = ?", f.procedure),
         ("c.amount >= ?", f.montant_min),
@@ -132,9 +131,17 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     if f.cpv:
         clauses.append("starts_with(c.cpv, ?)")
         params.append(f.cpv)
-    if f.texte:
-        clauses.append("contains(lower(c.object), lower(?))")
-        params.append(f.texte)
+    if f.acheteur and re.fullmatch(r"\d{14}", f.acheteur):
+        clauses.append("c.buyer_siret = ?")
+        params.append(f.acheteur)
+    elif f.acheteur:  # a name: the contracts of every buyer it finds
+        named, named_params = by_name.keys_named("buyer", f.acheteur)
+        clauses.append(f"c.buyer_siret IN ({named})")
+        params += named_params
+    text = by_name.text_match(f.texte) if f.texte else None
+    if text:  # accents and case ignored (observatoire.search)
+        clauses.append(text[0])
+        params += text[1]
     if f.categorie:
         clauses.append("list_contains(c.holder_categories, ?)")
         params.append(f.categorie)
@@ -142,9 +149,13 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         clauses.append("list_contains(c.holder_departements, ?)")
         params.append(f.departement)
     holder = []
-    if f.titulaire:
+    if f.titulaire and _is_supplier_id(f.titulaire):
         holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
         params += [f.titulaire, f.titulaire, f.titulaire]
+    elif f.titulaire:  # a name: the contracts of every supplier it finds
+        named, named_params = by_name.keys_named("supplier", f.titulaire)
+        holder.append(f"h.supplier_key IN ({named})")
+        params += named_params
     if holder:
         # a semi-join (hash) rather than a correlated EXISTS: one pass over the holders
         clauses.append(
@@ -152,6 +163,11 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
             f"WHERE h.is_current AND {' AND '.join(holder)})"
         )
     return " AND ".join(clauses), params
+
+
+def _is_supplier_id(value: str) -> bool:
+    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name."""
+    return bool(re.fullmatch(r"\d{9}|\d{14}|[A-Z-]+:.+", value))
 
 
 _FROM = """FROM contracts c
@@ -191,9 +207,11 @@ def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def search(
     settings: Settings, filters: ContractFilters, sort: str = "date", page: int = 1,
-    page_size: int = 50,
+    page_size: int = 50, facets: bool = False,
 ) -> dict[str, Any]:
-    """One page of contracts, the number of contracts matching and their total amount."""
+    """One page of contracts, the number of contracts matching and their total amount; with
+    ``facets``, the counts of the facets whose filter is not set (``facet_counts``), taken from
+    the same matching contracts (a free text is then searched once, not twice)."""
     page, page_size = bounded(page, page_size)
     where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
@@ -206,18 +224,24 @@ def search(
         # facts shown in the list.
         m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
+        free = ([n for n in FACETS if getattr(filters, n) is None]
+                if facets and not _only_facets(filters) else [])
+        facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
+        facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
+                      if free else ", NULL AS facets")
         rows = _dicts(con.execute(
             f"""WITH m AS MATERIALIZED (
                     SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name
+                        {buyer_name} AS buyer_name {facet_columns}
                     FROM contracts c {m_joins} WHERE {where}),
                 totals AS (SELECT count(*) AS n, sum(amount) AS total,
-                                  count(*) - count(amount) AS unknown FROM m),
+                                  count(*) - count(amount) AS unknown {facet_list} FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
                 pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
                 SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
-                       totals.total AS _total, totals.unknown AS _unknown
+                       totals.total AS _total, totals.unknown AS _unknown,
+                       totals.facets AS _facets
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 {PAGE_DOMAINS}
@@ -225,10 +249,14 @@ def search(
                 ORDER BY {order}""",
             [*params, page_size, (page - 1) * page_size],
         ))
+        found_facets = None
         if rows:
             count, total, unknown = rows[0]["_n"], rows[0]["_total"], rows[0]["_unknown"]
+            if free:
+                found_facets = _read_facets(
+                    [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
             for r in rows:
-                del r["_n"], r["_total"], r["_unknown"]
+                del r["_n"], r["_total"], r["_unknown"], r["_facets"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
                 f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) "
@@ -255,6 +283,7 @@ def search(
         "page": page,
         "page_size": page_size,
         "pages": max(1, -(-int(count) // page_size)),
+        "facets": found_facets,
     }
 
 
@@ -322,18 +351,140 @@ def _rows(settings: Settings, where: str, params: list[Any], order: str,
         con.close()
 
 
-def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
-    """Values offered by the explorer's selects: years, procedures, purchase domains."""
+#: The explorer's selects that show how many contracts each value would give: the column
+#: grouped for a value list, or the values of the holders' categories (``c.holder_categories``).
+FACETS = {"annee": "c.notification_year", "procedure": "c.procedure", "categorie": None}
+CATEGORIES = ("PME", "ETI", "GE")
+
+
+def _facet_sql(source: str, names: list[str]) -> str:
+    """SQL over ``source`` (contracts as ``c``, filtered): grouped by each facet of ``names`` at
+    once (``GROUPING SETS``), the holder categories counted on the whole set (``()``)."""
+    columns = [c for c in (FACETS[n] for n in names) if c]
+    groupings = ", ".join(f"GROUPING({c}) AS g{i}" for i, c in enumerate(columns))
+    categories = ", ".join(
+        f"count(*) FILTER (WHERE list_contains(c.holder_categories, '{k}')) AS n_{k}"
+        for k in CATEGORIES)
+    sets = ", ".join([f"({c})" for c in columns] + ["()"])
+    return (f"SELECT {', '.join([*columns, groupings] if columns else ['1 AS one'])}, "
+            f"count(*) AS n, {categories} FROM {source} GROUP BY GROUPING SETS ({sets})")
+
+
+def _read_facets(rows: list[tuple[Any, ...]], names: list[str]) -> dict[str, dict[str, int]]:
+    """The counts of the facets ``names`` from the rows of :func:`_facet_sql`."""
+    columns = [n for n in names if FACETS[n]]
+    counts: dict[str, dict[str, int]] = {name: {} for name in names}
+    for row in rows:
+        values, grouped = row[:len(columns)], row[len(columns):2 * len(columns)]
+        n, by_category = row[-1 - len(CATEGORIES)], row[-len(CATEGORIES):]
+        if columns and not all(grouped):  # a row of one facet's values
+            i = list(grouped).index(0)
+            if values[i] is not None:
+                counts[columns[i]][str(values[i])] = int(n)
+        elif "categorie" in names:  # the whole set: its holder categories
+            counts["categorie"] = {k: int(v) for k, v in zip(CATEGORIES, by_category,
+                                                            strict=True) if v}
+    return counts
+
+
+def facet_counts(settings: Settings, filters: ContractFilters,
+                 known: dict[str, dict[str, int]] | None = None) -> dict[str, dict[str, int]]:
+    """For each facet, the contracts per value with every other filter applied (what choosing
+    that value would give). The facets whose filter is not set are counted in one scan of the
+    contracts the filters find (or taken from ``known``: ``search(..., facets=True)``); a facet
+    whose filter is set gets its own scan, without it."""
+    if _only_facets(filters):
+        return _counts_from_cube(_cube(settings), filters)
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    free = [name for name in FACETS if getattr(filters, name) is None]
+    scans = [] if known is not None or not free else [(free, filters)]
+    if known is not None:
+        counts.update(known)
+    scans += [([name], replace(filters, **{name: None})) for name in FACETS if name not in free]
+    if not scans:
+        return counts
     con = open_warehouse(settings)
     try:
-        scope = scope_sql(con, "buyer_siret")
-        years = [str(y) for (y,) in con.execute(
-            "SELECT DISTINCT notification_year FROM contracts WHERE notification_year IS NOT NULL "
-            f"AND {scope} ORDER BY 1 DESC").fetchall()]
-        procedures = [p for (p,) in con.execute(
-            f"SELECT DISTINCT procedure FROM contracts WHERE procedure IS NOT NULL AND {scope} "
-            "ORDER BY 1"
-        ).fetchall()]
+        scope = scope_sql(con)
+        for names, applied in scans:
+            where, params = _where(applied)
+            source = f"contracts c {_joins(where)} WHERE {where} AND {scope}"
+            rows = con.execute(_facet_sql(source, names), params).fetchall()
+            counts.update(_read_facets(rows, names))
+    finally:
+        con.close()
+    return counts
+
+
+def _only_facets(filters: ContractFilters) -> bool:
+    """No filter but the facets': their counts come from the cube, with no scan."""
+    return all(getattr(filters, f.name) is None for f in fields(filters) if f.name not in FACETS)
+
+
+#: warehouse file identity -> contracts counted by year, procedure and holder categories
+_CUBES: dict[tuple[str, int, int, str], list[tuple[Any, ...]]] = {}
+
+
+def _cube(settings: Settings) -> list[tuple[Any, ...]]:
+    """The contracts of the scope counted by (year, procedure, a PME / ETI / GE among the
+    holders): a few hundred rows, computed once per warehouse file and process (the data only
+    changes with a build), from which the facets of any choice of year, procedure and
+    category are summed without a scan."""
+    stat = settings.warehouse_path.stat()
+    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile)
+    cached = _CUBES.get(key)
+    if cached is not None:
+        return cached
+    has = ", ".join(f"list_contains(c.holder_categories, '{k}')" for k in CATEGORIES)
+    con = open_warehouse(settings)
+    try:
+        rows = con.execute(
+            f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*) "
+            f"FROM contracts c WHERE {scope_sql(con)} GROUP BY ALL").fetchall()
+    finally:
+        con.close()
+    _CUBES.clear()  # only the warehouse in service is kept
+    _CUBES[key] = rows
+    return rows
+
+
+def _counts_from_cube(cube: list[tuple[Any, ...]],
+                      filters: ContractFilters) -> dict[str, dict[str, int]]:
+    """Each facet's counts with the other facets' filters applied, summed from the cube."""
+    year = None if filters.annee is None else str(filters.annee)
+    category = None if filters.categorie is None else CATEGORIES.index(filters.categorie)
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for row_year, procedure, *rest in cube:
+        has, n = rest[:len(CATEGORIES)], int(rest[-1])
+        year_ok = year is None or row_year == year
+        procedure_ok = filters.procedure is None or procedure == filters.procedure
+        category_ok = category is None or bool(has[category])
+        if procedure_ok and category_ok and row_year is not None:
+            counts["annee"][row_year] = counts["annee"].get(row_year, 0) + n
+        if year_ok and category_ok and procedure is not None:
+            counts["procedure"][procedure] = counts["procedure"].get(procedure, 0) + n
+        if year_ok and procedure_ok:
+            for k, held in zip(CATEGORIES, has, strict=True):
+                if held:
+                    counts["categorie"][k] = counts["categorie"].get(k, 0) + n
+    return counts
+
+
+def with_counts(options: dict[str, list[tuple[str, str]]],
+                counts: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, str]]]:
+    """The selects' options, each label followed by its number of contracts."""
+    return {name: [(v, f"{label} ({number(counts[name].get(v, 0))})") for v, label in values]
+            if name in counts else values for name, values in options.items()}
+
+
+def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Values offered by the explorer's selects: years, procedures, purchase domains (years
+    and procedures from the cube of the facets: no scan of the contracts)."""
+    cube = _cube(settings)
+    years = sorted({r[0] for r in cube if r[0] is not None}, key=int, reverse=True)
+    procedures = sorted({r[1] for r in cube if r[1] is not None})
+    con = open_warehouse(settings)
+    try:
         domains = con.execute(
             "SELECT domain_id, min(label) FROM profile_purchase_domains GROUP BY 1 ORDER BY 2"
         ).fetchall()
@@ -366,7 +517,7 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
                 "SELECT * FROM contract_versions WHERE uid = ? ORDER BY version", [uid])),
             "holders": _dicts(con.execute(
                 """SELECT h.*, s.name, s.siret, s.siren, s.category, s.commune_name,
-                       s.departement_code
+                       s.departement_code, s.name_source
                    FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
                    WHERE h.uid = ? ORDER BY h.version, h.supplier_key""", [uid])),
             "subcontracts": _dicts(con.execute(
@@ -498,46 +649,17 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
             "grouped_contracts": co_holders, "latest": latest}
 
 
-def _page_of(settings: Settings, table: str, search: tuple[str, str], order: str,
-             text: str | None, page: int, page_size: int) -> dict[str, Any]:
-    """One page of a table, searched on a name and on the start of an identifier."""
-    page, page_size = bounded(page, page_size)
-    where, params = "TRUE", []
-    if text:
-        where = f"(contains(lower({search[0]}), lower(?)) OR starts_with({search[1]}, ?))"
-        params = [text[:200], text[:200]]
-    con = open_warehouse(settings)
-    try:
-        scope = scope_sql(con)
-        if scope != "TRUE":  # only the buyers of the scope, and their contracts' holders
-            where += (
-                f" AND {scope_sql(con, 'buyer_siret')}" if table == "buyers" else
-                " AND supplier_key IN (SELECT h.supplier_key FROM contract_holders h "
-                f"JOIN contracts c ON c.uid = h.uid WHERE h.is_current AND {scope})"
-            )
-        count = int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
-                    .fetchall()[0][0])
-        rows = _dicts(con.execute(
-            f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, page_size, (page - 1) * page_size]))
-    finally:
-        con.close()
-    return {"rows": rows, "count": count, "page": page,
-            "pages": max(1, -(-count // page_size))}
-
-
 def buyers(settings: Settings, text: str | None = None, page: int = 1,
-           page_size: int = 50) -> dict[str, Any]:
-    """Buyers, largest first; ``text`` searches their names and the start of their SIRET."""
-    return _page_of(settings, "buyers", ("name", "buyer_siret"),
-                    "amount_total DESC NULLS LAST, buyer_siret", text, page, page_size)
+           page_size: int = 50, sort: str | None = None) -> dict[str, Any]:
+    """Buyers, largest first; ``text`` searches their names (accents and case ignored) and the
+    start of their SIRET (``observatoire.search``)."""
+    return by_name.find(settings, "buyer", text, sort, page, page_size)
 
 
 def suppliers(settings: Settings, text: str | None = None, page: int = 1,
-              page_size: int = 50) -> dict[str, Any]:
+              page_size: int = 50, sort: str | None = None) -> dict[str, Any]:
     """Suppliers, most contracts first; ``text`` searches their names and identifiers."""
-    return _page_of(settings, "suppliers", ("name", "holder_id"),
-                    "contract_count DESC, supplier_key", text, page, page_size)
+    return by_name.find(settings, "supplier", text, sort, page, page_size)
 
 
 def upcoming(

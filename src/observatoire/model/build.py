@@ -35,6 +35,7 @@ from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.landing.ingest import restage
 from observatoire.model import clean, contracts
 from observatoire.model import directorates as model_directorates
+from observatoire.model import search as model_search
 from observatoire.model.reference import build_reference_tables
 from observatoire.quality import history as quality_history
 from observatoire.quality.enums import enum_rows
@@ -269,6 +270,7 @@ def _steps(
         ("Marchés exclus par les gestionnaires", excluded),
         ("Modèle : marchés, versions, titulaires, acheteurs", model),
         ("Constats sur le modèle", model_findings),
+        ("Recherche : noms officiels et index des noms", model_search.build),
         ("Valeurs corrigées et valeurs publiées", corrections_published),
         ("Finalisation", finish),
         ("Egalim : achats alimentaires des cantines", egalim),

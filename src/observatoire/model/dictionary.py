@@ -179,7 +179,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "supplier_key": "Supplier identity: `<id type>:<id>` (see suppliers).",
             "id_type": "Identifier type (SIRET, TVA, HORS-UE…).",
             "holder_id": "Identifier, cleaned.",
-            "holder_name": "Name as published (2019 only).",
+            "holder_name": "Name as published (2019 only); NULL for a holder SIRENE marks as not "
+            "diffusible.",
             "version": "Version that lists this holder.",
             "is_current": "Holder in the latest list of holders.",
         },
@@ -218,13 +219,19 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         {
             "buyer_siret": "SIRET.",
             "buyer_siren": "SIREN (first 9 digits).",
-            "name": "Best published name: readable, not a budget label, most frequent.",
-            "name_is_reliable": "The name is neither garbled nor a budget label.",
+            "name": "Name shown: the best published name (readable, not a budget label, most "
+            "frequent), or the SIRENE official name when the published one is garbled, a budget "
+            "label or missing and SIRENE has it (`name_source`).",
+            "name_is_reliable": "The published name is neither garbled nor a budget label.",
             "siret_checksum_invalid": "The SIRET fails the Luhn check.",
             "contract_count": "Contracts.",
             "amount_total": "Sum of contracts' current amounts (exact to the cent).",
             "first_notification_date": "First notification.",
             "last_notification_date": "Last notification.",
+            "published_name": "Best published name, as published (kept beside an official one).",
+            "official_name": "Name of the legal unit in SIRENE (`denominationUniteLegale`), "
+            "NULL when the reference data has none.",
+            "name_source": "`publication` or `sirene`: where `name` comes from.",
         },
     ),
     "suppliers": (
@@ -236,7 +243,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "siret": "SIRET when the identifier is one.",
             "siren": "SIREN: the SIRET's first 9 digits, or the identifier itself when the "
             "holder was published by its SIREN alone (9 digits, typed SIRET or untyped).",
-            "name": "Most frequent published name.",
+            "name": "Name shown: the most frequent published name, or the SIRENE official name "
+            "when the published one is garbled or missing; NULL for a holder SIRENE marks as not "
+            "diffusible (a natural person).",
             "siret_is_valid": "SIRET passes the Luhn check (NULL when not a SIRET).",
             "category": "SIRENE company category of the SIREN: PME, ETI or GE (NULL when "
             "unknown).",
@@ -251,7 +260,35 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "establishment's commune), `publication` (the holder's place published by a "
             "consolidated CSV, most frequent value), NULL when unknown.",
             "contract_count": "Contracts held.",
+            "published_name": "Most frequent published name (NULL when not diffusible).",
+            "official_name": "Name of the legal unit in SIRENE (NULL when unknown or not "
+            "diffusible).",
+            "name_source": "`publication`, `sirene`, or `non_diffusible` (SIRENE forbids "
+            "publishing the name: shown and found by identifier only).",
         },
+    ),
+    "search_names": (
+        "One row per buyer and supplier, to find them by name: a normalised key (lower case, no "
+        "accents, œ/æ spelled out) that queries normalised the same way are looked up in.",
+        {
+            "kind": "`buyer` or `supplier`.",
+            "key": "`buyers.buyer_siret` or `suppliers.supplier_key`.",
+            "identifier": "SIRET, or the published identifier.",
+            "name": "Name shown (as in `buyers` / `suppliers`).",
+            "published_name": "Published name (NULL when not diffusible).",
+            "name_source": "As in `buyers` / `suppliers`.",
+            "contract_count": "Contracts (ranks homonyms).",
+            "search_key": "Name and published name, normalised; empty for a holder that is not "
+            "diffusible.",
+            "has_garbled_name": "The published name has garbled characters: a query letter "
+            "French writes accented may stand for one of them.",
+        },
+    ),
+    "contract_search": (
+        "One normalised text per contract for the explorer's free text: the object, the "
+        "buyer's name, the current holders' names (not those that are not diffusible) and the "
+        "CPV label, lower case and without accents.",
+        {"uid": "Contract.", "text": "The normalised text, parts separated by ` | `."},
     ),
     "source_records": (
         "One row per input record, whatever became of it: `kept` (it is a contract's primary "
@@ -282,10 +319,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "holder_position": "1-based position in the record's holder list.",
             "id_type_raw": "typeIdentifiant as written.",
             "holder_id_raw": "id as written.",
-            "holder_name_raw": "denominationSociale as written.",
+            "holder_name_raw": "denominationSociale as written (NULL for a holder SIRENE marks "
+            "as not diffusible).",
             "holder_id": "Identifier, cleaned (whitespace removed for SIRET).",
             "id_type": "Identifier type, canonical (inferred SIRET for 14-digit ids).",
-            "holder_name": "Name, trimmed.",
+            "holder_name": "Name, trimmed (NULL when not diffusible).",
         },
     ),
     "findings": (
@@ -408,11 +446,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "commune_code": "INSEE commune code.",
             "commune_name": "Commune.",
             "naf_code": "NAF.",
+            "is_diffusible": "`statutDiffusionEtablissement` is `O` (FALSE for `P`/`N`; NULL "
+            "when the file does not say).",
         },
     ),
     "ref_sirene_categories": (
-        "SIRENE company categories (by SIREN).",
-        {"siren": "SIREN.", "category": "PME, ETI or GE."},
+        "SIRENE legal units (by SIREN): company category, and the official name and diffusion "
+        "status when the file has them (the full StockUniteLegale does, the demo extract not).",
+        {"siren": "SIREN.", "category": "PME, ETI or GE.",
+         "name": "`denominationUniteLegale` (never composed from a person's names).",
+         "is_diffusible": "`statutDiffusionUniteLegale` is `O` (FALSE for `P`/`N`; NULL when "
+         "the file does not say)."},
     ),
     "ref_enum_values": (
         "Controlled vocabularies: matching key → canonical value.",

@@ -23,8 +23,9 @@ EMPTY = {
     "ref_communes": "commune_code VARCHAR, commune_name VARCHAR, departement_code VARCHAR, "
     "departement_name VARCHAR, region_code VARCHAR, region_name VARCHAR",
     "ref_sirene_establishments": "siret VARCHAR, siren VARCHAR, postal_code VARCHAR, "
-    "commune_code VARCHAR, commune_name VARCHAR, naf_code VARCHAR",
-    "ref_sirene_categories": "siren VARCHAR, category VARCHAR",
+    "commune_code VARCHAR, commune_name VARCHAR, naf_code VARCHAR, is_diffusible BOOLEAN",
+    "ref_sirene_categories": "siren VARCHAR, category VARCHAR, name VARCHAR, "
+    "is_diffusible BOOLEAN",
 }
 
 #: detected format -> (table, SELECT over the file aliased ``f`` with its load id ``load_id``)
@@ -64,6 +65,7 @@ def _select(table: str, relation: str, cols: set[str], load_id: int) -> str:
             "NULLIF(trim(codeCommuneEtablissement), '') AS commune_code, "
             "libelleCommuneEtablissement AS commune_name, "
             "activitePrincipaleEtablissement AS naf_code, "
+            f"{_diffusible('statutDiffusionEtablissement', cols)} AS is_diffusible, "
             f"{load_id} AS load_id FROM {relation} WHERE siret IS NOT NULL"
         )
     if table == "ref_sirene_categories":
@@ -72,11 +74,25 @@ def _select(table: str, relation: str, cols: set[str], load_id: int) -> str:
             if "siretEtablissement" in cols
             else "lpad(trim(siren), 9, '0')"
         )
+        # A legal unit's name only from a file that has it (the full StockUniteLegale); never
+        # composed from a person's surname and first names.
+        name = ("NULLIF(trim(denominationUniteLegale), '')"
+                if "denominationUniteLegale" in cols else "CAST(NULL AS VARCHAR)")
         return (
             f"SELECT {siren} AS siren, NULLIF(trim(categorieEntreprise), '') AS category, "
-            f"{load_id} AS load_id FROM {relation}"
+            f"{name} AS name, {_diffusible('statutDiffusionUniteLegale', cols)} "
+            f"AS is_diffusible, {load_id} AS load_id FROM {relation}"
         )
     raise ValueError(table)
+
+
+def _diffusible(column: str, cols: set[str]) -> str:
+    """SIRENE's diffusion status as a boolean: ``O`` is diffusible; ``P`` (partially, since
+    2023) and ``N`` are not; NULL when the file does not say (the demo extracts)."""
+    if column not in cols:
+        return "CAST(NULL AS BOOLEAN)"
+    return f"CASE upper(trim({column})) WHEN 'O' THEN true WHEN 'P' THEN false " \
+        "WHEN 'N' THEN false END"
 
 
 def _detected(load: Load, landed: Path) -> Detected:

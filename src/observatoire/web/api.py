@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from observatoire import __version__, explorer, reports
+from observatoire import __version__, explorer, reports, search
 from observatoire.config import Settings
 from observatoire.indicators import service
 from observatoire.indicators.compute import ALL_PERIODS
@@ -28,8 +28,9 @@ DEFAULT_SIZE = 50
 
 _FILTER_DOCS = {
     "annee": ("integer", "Année de notification."),
-    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres)."),
-    "titulaire": ("string", "SIRET, SIREN ou identifiant d'un titulaire."),
+    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres), ou mots de son nom (accents et "
+                 "majuscules indifférents) : les marchés de tous les acheteurs trouvés."),
+    "titulaire": ("string", "SIRET, SIREN ou identifiant d'un titulaire, ou mots de son nom."),
     "domaine": ("string", "Domaine d'achat du profil (identifiant)."),
     "cpv": ("string", "Code CPV ou début de code (1 à 8 chiffres)."),
     "procedure": ("string", "Procédure de passation (libellé exact)."),
@@ -40,8 +41,13 @@ _FILTER_DOCS = {
                                 "environnementale."),
     "categorie": ("string", "Catégorie d'entreprise d'un titulaire : PME, ETI ou GE."),
     "departement": ("string", "Département de l'établissement d'un titulaire."),
-    "texte": ("string", "Mots de l'objet du marché."),
+    "texte": ("string", "Mots cherchés dans l'objet, le nom de l'acheteur, ceux des titulaires "
+              "et le libellé CPV (tous les mots ; accents et majuscules indifférents)."),
 }
+
+
+_NAME_QUERY = ("Mots du nom (tous ; accents et majuscules indifférents : « ecole » trouve "
+               "« École »)")
 
 
 def _page(request: HttpRequest) -> tuple[int, int]:
@@ -59,12 +65,24 @@ def _envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, A
 # the filters read « filtres », those that did not read « filtres_ignores », the sort « tri ».
 
 
+#: What a list of buyers or suppliers found by name adds to the envelope.
+NAMES_EXTRA = "recherche:s tri:s"
+
+
+def names_answer(result: dict[str, Any], size: int) -> dict[str, Any]:
+    """A page of buyers or suppliers found by name (``observatoire.search``)."""
+    return {**_envelope(result["rows"], result["count"], result["page"], size),
+            "recherche": result["text"], "tri": result["sort"]}
+
+
 def contracts_answer(result: dict[str, Any], filters: explorer.ContractFilters,
-                     problems: list[str], sort: str, size: int) -> dict[str, Any]:
-    """A page of the contract explorer (``explorer.search``)."""
+                     problems: list[str], sort: str, size: int,
+                     counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """A page of the contract explorer (``explorer.search``), with « effectifs »: for each
+    facet, the contracts each value would give, the other filters kept."""
     return {**_envelope(result["contracts"], result["count"], result["page"], size),
             "montant_total": result["amount_total"], "filtres": filters.as_query(),
-            "filtres_ignores": problems, "tri": sort}
+            "filtres_ignores": problems, "tri": sort, "effectifs": counts}
 
 
 def opportunities_answer(result: dict[str, Any], size: int) -> dict[str, Any]:
@@ -88,8 +106,9 @@ def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
     page, size = _page(request)
     sort = request.GET.get("tri") or "date"
-    r = explorer.search(settings, filters, sort=sort, page=page, page_size=size)
-    return contracts_answer(r, filters, problems, sort, size)
+    r = explorer.search(settings, filters, sort=sort, page=page, page_size=size, facets=True)
+    counts = explorer.facet_counts(settings, filters, r["facets"])
+    return contracts_answer(r, filters, problems, sort, size, counts)
 
 
 @endpoint
@@ -100,8 +119,8 @@ def contract(request: HttpRequest, settings: Settings, uid: str) -> dict[str, An
 @endpoint
 def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
-    r = explorer.buyers(settings, request.GET.get("q"), page, size)
-    return _envelope(r["rows"], r["count"], page, size)
+    r = explorer.buyers(settings, request.GET.get("q"), page, size, request.GET.get("tri"))
+    return names_answer(r, size)
 
 
 @endpoint
@@ -112,8 +131,8 @@ def buyer(request: HttpRequest, settings: Settings, siret: str) -> dict[str, Any
 @endpoint
 def suppliers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
-    r = explorer.suppliers(settings, request.GET.get("q"), page, size)
-    return _envelope(r["rows"], r["count"], page, size)
+    r = explorer.suppliers(settings, request.GET.get("q"), page, size, request.GET.get("tri"))
+    return names_answer(r, size)
 
 
 @endpoint
@@ -245,7 +264,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/v1/marches": _get(
                 "Marchés filtrés, triés et paginés", [*filters, sort, *_PAGING],
-                schemas.page_of(schemas.ref("Marche"), "montant_total:n filtres_ignores:l tri:s",
+                schemas.page_of(schemas.ref("Marche"),
+                                "montant_total:n filtres_ignores:l tri:s effectifs:o",
                                 filtres=schemas.row("", optional=" ".join(
                                     f"{f.name}:s" for f in fields(explorer.ContractFilters))))),
             "/api/v1/marches/{uid}": _get(
@@ -253,16 +273,30 @@ def openapi_document() -> dict[str, Any]:
                 [_param("uid", "string", "Identifiant national du marché.", "path")],
                 schemas.ref("MarcheDetail")),
             "/api/v1/acheteurs": _get(
-                "Acheteurs, du plus gros montant au plus petit",
-                [_param("q", "string", "Nom ou début de SIRET."), *_PAGING],
-                schemas.page_of(schemas.ref("Acheteur"))),
+                "Acheteurs, du plus gros montant au plus petit (les plus pertinents d'abord "
+                "avec q)",
+                [_param("q", "string", _NAME_QUERY + " ou début de SIRET."),
+                 _param("tri", "string", "Tri : " + ", ".join(
+                     [search.RELEVANCE, *search.BUYER_SORTS]) + "."), *_PAGING],
+                schemas.page_of(schemas.ref("Acheteur"), NAMES_EXTRA)),
             "/api/v1/acheteurs/{siret}": _get(
                 "Un acheteur", [_param("siret", "string", "SIRET de l'acheteur.", "path")],
                 schemas.ref("AcheteurDetail")),
             "/api/v1/titulaires": _get(
-                "Titulaires, du plus grand nombre de marchés au plus petit",
-                [_param("q", "string", "Nom ou début d'identifiant."), *_PAGING],
-                schemas.page_of(schemas.ref("Titulaire"))),
+                "Titulaires, du plus grand nombre de marchés au plus petit (les plus "
+                "pertinents d'abord avec q)",
+                [_param("q", "string", _NAME_QUERY + " ou début de SIRET ou SIREN."),
+                 _param("tri", "string", "Tri : " + ", ".join(
+                     [search.RELEVANCE, *search.SUPPLIER_SORTS]) + "."), *_PAGING],
+                schemas.page_of(schemas.ref("Titulaire"), NAMES_EXTRA)),
+            "/api/v1/suggestions": _get(
+                "Suggestions de noms pendant la saisie : les premiers acheteurs ou titulaires "
+                "trouvés, les plus pertinents d'abord",
+                [_param("type", "string", "« acheteur » (par défaut) ou « titulaire »."),
+                 _param("q", "string", _NAME_QUERY + " ou début d'identifiant."),
+                 _param("nombre", "integer", "Suggestions au plus (8 par défaut, 20 au plus).")],
+                schemas.row("recherche:s", suggestions=schemas.array(schemas.row(
+                    "type:s identifiant:s nom:s nom_publie:s marches:i commune:s url:s")))),
             "/api/v1/titulaires/{id}": _get(
                 "Un titulaire", [_param("id", "string", "SIRET ou identifiant.", "path")],
                 schemas.ref("TitulaireDetail")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from observatoire.web import api, assets, egalim_views, formats, site_views, views
+from observatoire.web import api, assets, egalim_views, formats, search_views, site_views, views
 
 # Errors outside any view (an address no route serves…) take the one shape of formats.py.
 handler400 = formats.bad_request
@@ -31,6 +31,11 @@ urlpatterns = [
     re_path(r"^marches/(?P<uid>[^/]+)\.(?P<fmt>json|csv|xlsx)$", views.contract,
             name="marche-donnees"),
     re_path(r"^marches/(?P<uid>[^/]+)/$", views.contract, name="marche"),
+    path("acheteurs/", search_views.buyers, name="acheteurs"),
+    re_path(r"^acheteurs\.(?P<fmt>json|csv|xlsx)$", search_views.buyers, name="acheteurs-donnees"),
+    path("titulaires/", search_views.suppliers, name="titulaires"),
+    re_path(r"^titulaires\.(?P<fmt>json|csv|xlsx)$", search_views.suppliers,
+            name="titulaires-donnees"),
     re_path(r"^acheteurs/(?P<siret>\d{14})/$", views.buyer, name="acheteur"),
     re_path(r"^acheteurs/(?P<siret>\d{14})\.(?P<fmt>json|csv|xlsx)$", views.buyer,
             name="acheteur-donnees"),
@@ -65,6 +70,7 @@ urlpatterns = [
     path("api/v1/acheteurs/<str:siret>", api.buyer),
     path("api/v1/titulaires", api.suppliers),
     path("api/v1/titulaires/<path:key>", api.supplier),
+    path("api/v1/suggestions", search_views.suggestions),
     path("api/v1/indicateurs", api.indicators),
     path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
     path("api/v1/resultats", api.results),

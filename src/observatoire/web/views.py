@@ -19,7 +19,7 @@ from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
-from observatoire.web import api, charts, maps
+from observatoire.web import api, charts, maps, sorting
 from observatoire.web.exports import json_response, stream_csv, stream_json, stream_xlsx
 from observatoire.web.formats import (
     BadParameter,
@@ -168,17 +168,22 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
     sort = request.GET.get("tri") or "date"
     page_number = integer(request, "page", 1)
     size = PAGE_SIZE if fmt is None else explorer.MAX_PAGE_SIZE
-    result = explorer.search(settings, filters, sort=sort, page=page_number, page_size=size)
+    with_facets = fmt not in ("csv", "xlsx")
+    result = explorer.search(settings, filters, sort=sort, page=page_number, page_size=size,
+                             facets=with_facets)
+    counts = explorer.facet_counts(settings, filters, result["facets"]) if with_facets else {}
 
     def context() -> dict[str, Any]:
         state = filters.as_query()
         query = "&".join(f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items())
         return {**result, "filters": state, "problems": problems, "sort": sort,
-                "query": query, "options": explorer.choices(settings), "sorts": SORT_LABELS}
+                "query": query, "sorts": SORT_LABELS,
+                "options": explorer.with_counts(explorer.choices(settings), counts),
+                "headers": sorting.headers(sorting.CONTRACT_HEADERS, sort, state)}
 
     return Output(
         "observatoire/marches.html", context,
-        data=api.contracts_answer(result, filters, problems, sort, size),
+        data=api.contracts_answer(result, filters, problems, sort, size, counts),
         table=Table(result["contracts"], CONTRACT_COLUMNS, "marches"),
     )
 

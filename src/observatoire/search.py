@@ -1,0 +1,211 @@
+"""Finding buyers, suppliers and contracts by name or words: the read side of ``search_names``
+and ``contract_search`` (built by ``observatoire.model.search``), for the pages, the API and
+the suggestions as one types.
+
+A query is cut into words (letters and digits); each word is normalised by the same SQL as the
+stored keys (:func:`observatoire.model.search.normalised`), bound as a parameter, and must be
+found in the key: "ecole", "École" and "ÉCOLE" match the same rows, "rennes metropole" finds
+"Rennes Métropole" and "Métropole de Rennes". A published name with garbled characters
+("Universit� de Strasbourg") is matched by a pattern in which each letter that French writes
+accented may stand for the garbled character, so "université" finds it too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from observatoire.config import Settings
+from observatoire.model.search import normalised
+from observatoire.warehouse import open_warehouse, scope_sql
+
+MAX_WORDS = 8
+MAX_PAGE_SIZE = 200
+#: a query word, normalised in SQL (one bound parameter)
+WORD = f"(SELECT {normalised('q')} FROM (SELECT CAST(? AS VARCHAR) AS q))"
+#: the word as a pattern for garbled keys: a letter French accents may be U+FFFD or the two
+#: characters of double-encoded UTF-8 (``Ã©`` → ``a©`` once normalised)
+GARBLED_WORD = f"regexp_replace({WORD}, '([aeiouycn])', '(?:\\1|\ufffd|a[^a-z0-9 ])', 'g')"
+
+
+def words(text: str | None) -> list[str]:
+    """The words of a query, as typed (normalised in SQL); one-letter words are dropped when
+    longer ones are there ("l'école" → "école")."""
+    found = re.findall(r"[^\W_]+", (text or "")[:200])
+    longer = [w for w in found if len(w) > 1]
+    return (longer or found)[:MAX_WORDS]
+
+
+def identifier_prefix(text: str | None) -> str | None:
+    """The digits of a query that is a SIRET or SIREN (or their start), else None."""
+    digits = re.sub(r"[\s.]", "", text or "")
+    return digits if re.fullmatch(r"\d{3,14}", digits) else None
+
+
+def name_match(found: list[str], alias: str = "n") -> tuple[str, list[Any]]:
+    """SQL over ``search_names`` (as ``alias``): every word is in the name."""
+    clauses, params = [], []
+    for word in found:
+        clauses.append(
+            f"CASE WHEN {alias}.has_garbled_name THEN regexp_matches({alias}.search_key, "
+            f"{GARBLED_WORD}) ELSE contains({alias}.search_key, {WORD}) END")
+        params += [word, word]
+    return " AND ".join(clauses) or "TRUE", params
+
+
+def text_match(text: str) -> tuple[str, list[Any]] | None:
+    """SQL over contracts ``c``: every word of ``text`` is in the contract's object, buyer's
+    name, holders' names or CPV label (``contract_search``); None when ``text`` has no word."""
+    found = words(text)
+    if not found:
+        return None
+    where = " AND ".join(f"contains(s.text, {WORD})" for _ in found)
+    return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", list(found)
+
+
+def keys_named(kind: str, text: str) -> tuple[str, list[Any]]:
+    """SQL: the keys (buyer SIRET, supplier key) of ``kind`` whose name or identifier matches."""
+    prefix = identifier_prefix(text)
+    if prefix:
+        return ("SELECT n.key FROM search_names n WHERE n.kind = ? AND "
+                "starts_with(n.identifier, ?)", [kind, prefix])
+    match, params = name_match(words(text))
+    return f"SELECT n.key FROM search_names n WHERE n.kind = ? AND {match}", [kind, *params]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a list of buyers or suppliers is read: its table (as ``t``), key, the columns
+    returned (all of them: the API describes the table) and orders."""
+
+    table: str
+    key: str
+    columns: str
+    sorts: dict[str, str]
+    default_sort: str
+
+
+BUYER_SORTS = {
+    "montant": "t.amount_total DESC NULLS LAST",
+    "montant_asc": "t.amount_total ASC NULLS LAST",
+    "marches": "t.contract_count DESC",
+    "marches_asc": "t.contract_count ASC",
+    "nom": "t.name ASC NULLS LAST",
+    "nom_desc": "t.name DESC NULLS LAST",
+    "recent": "t.last_notification_date DESC NULLS LAST",
+}
+SUPPLIER_SORTS = {
+    "marches": "t.contract_count DESC",
+    "marches_asc": "t.contract_count ASC",
+    "nom": "t.name ASC NULLS LAST",
+    "nom_desc": "t.name DESC NULLS LAST",
+    "departement": "t.departement_code ASC NULLS LAST",
+}
+KINDS = {
+    "buyer": Kind(
+        "buyers", "buyer_siret", "t.*", BUYER_SORTS, "montant"),
+    "supplier": Kind(
+        "suppliers", "supplier_key", "t.*", SUPPLIER_SORTS, "marches"),
+}
+RELEVANCE = "pertinence"
+
+
+def _scope(con: duckdb.DuckDBPyConnection, kind: str) -> str:
+    scope = scope_sql(con)
+    if scope == "TRUE":
+        return "TRUE"
+    if kind == "buyer":
+        return scope_sql(con, "t.buyer_siret")
+    # only the holders of the scope's contracts
+    return ("t.supplier_key IN (SELECT h.supplier_key FROM contract_holders h "
+            f"JOIN contracts c ON c.uid = h.uid WHERE h.is_current AND {scope})")
+
+
+def find(settings: Settings, kind: str, text: str | None = None, sort: str | None = None,
+         page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    """One page of buyers or suppliers (``kind``), those whose name (every word, accents and
+    case ignored) or identifier (SIRET, SIREN or their start) matches ``text`` when given."""
+    spec = KINDS[kind]
+    page_size, page = max(1, min(page_size, MAX_PAGE_SIZE)), max(1, page)
+    text = (text or "").strip()[:200]
+    prefix = identifier_prefix(text)
+    found = [] if prefix else words(text)
+    searching = bool(prefix or found)
+    sorts = {RELEVANCE: "", **spec.sorts} if searching else spec.sorts
+    sort = sort if sort in sorts else (RELEVANCE if searching else spec.default_sort)
+    params: list[Any] = []
+    cte, join = "", ""
+    if prefix:
+        cte = ("WITH m AS (SELECT n.key, 0 AS rank FROM search_names n "
+               "WHERE n.kind = ? AND starts_with(n.identifier, ?))")
+        params = [kind, prefix]
+    elif found:
+        match, match_params = name_match(found)
+        # names that start with the first word first, then those with a word that does
+        cte = (f"""WITH m AS (
+            SELECT n.key, CASE WHEN starts_with(n.search_key, {WORD}) THEN 0
+                               WHEN contains(' ' || n.search_key, ' ' || {WORD}) THEN 1
+                               ELSE 2 END AS rank
+            FROM search_names n WHERE n.kind = ? AND {match})""")
+        params = [found[0], found[0], kind, *match_params]
+    if cte:
+        join = f"JOIN m ON m.key = t.{spec.key}"
+    order = "m.rank, t.contract_count DESC" if sort == RELEVANCE else spec.sorts[sort]
+    con = open_warehouse(settings)
+    try:
+        where = _scope(con, kind)
+        rows = _dicts(con.execute(
+            f"""{cte} SELECT {spec.columns}, count(*) OVER () AS _n
+                FROM {spec.table} t {join} WHERE {where}
+                ORDER BY {order}, t.{spec.key} LIMIT ? OFFSET ?""",
+            [*params, page_size, (page - 1) * page_size]))
+        if rows:
+            count = int(rows[0]["_n"])
+        else:  # nothing, or a page past the last one
+            count = int(con.execute(
+                f"{cte} SELECT count(*) FROM {spec.table} t {join} WHERE {where}",
+                params).fetchall()[0][0])
+    finally:
+        con.close()
+    for r in rows:
+        del r["_n"]
+    return {"rows": rows, "count": count, "page": page, "page_size": page_size,
+            "pages": max(1, -(-count // page_size)), "sort": sort, "sorts": list(sorts),
+            "text": text}
+
+
+def suggest(
+    settings: Settings, kind: str, text: str | None, limit: int = 8
+) -> list[dict[str, Any]]:
+    """The first buyers or suppliers a query finds, best first, for suggestions as one types:
+    name, identifier, where to go, and what tells two homonyms apart."""
+    if len((text or "").strip()) < 2 or not (identifier_prefix(text) or words(text)):
+        return []
+    rows = find(settings, kind, text, page_size=max(1, min(limit, 20)))["rows"]
+    out = []
+    for r in rows:
+        if kind == "buyer":
+            out.append({"type": "acheteur", "identifiant": r["buyer_siret"], "nom": r["name"],
+                        "nom_publie": r["published_name"], "marches": r["contract_count"],
+                        "url": f"/acheteurs/{r['buyer_siret']}/"})
+        else:
+            ident = r["siret"] or r["supplier_key"]
+            out.append({"type": "titulaire", "identifiant": r["siret"] or r["holder_id"],
+                        "nom": r["name"], "nom_publie": r["published_name"],
+                        "marches": r["contract_count"], "commune": r["commune_name"],
+                        "url": "/titulaires/" + _quote(ident) + "/"})
+    return out
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

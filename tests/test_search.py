@@ -1,0 +1,401 @@
+"""Finding buyers, suppliers and contracts by name and words, through a real HTTP server on the
+demo warehouse.
+
+Expected results are computed here in plain Python (``unicodedata`` to drop accents) over the
+names and objects as published, never by the SQL under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from observatoire import formatting, search
+from tests.conftest import DEMO, FIXTURES, Warehouse, live_server, make_warehouse
+
+
+def fold(text: str | None) -> str:
+    """Lower case, accents dropped, œ/æ spelled out: what a reader expects to be ignored."""
+    text = (text or "").replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def name_has(name: str | None, word: str) -> bool:
+    """The published rule, written again: the folded word is in the folded name; in a name with
+    garbled characters (U+FFFD) any letter French may accent may stand for one."""
+    folded = fold(name)
+    if word in folded:
+        return True
+    if not re.search("\ufffd|a[©¨ª«¢§´®¯¹¼»‰]|a€", folded):
+        return False
+    # U+FFFD, or double-encoded UTF-8 ("Ã©" folds to "a©")
+    pattern = "".join(f"(?:{c}|\ufffd|a[^a-z0-9 ])" if c in "aeiouycn" else re.escape(c)
+                      for c in word)
+    return re.search(pattern, folded) is not None
+
+
+def get(base: str, path: str, **params: Any) -> tuple[int, str]:
+    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (our server)
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def get_json(base: str, path: str, **params: Any) -> Any:
+    status, body = get(base, path, **params)
+    assert status == 200, (path, params, body[:300])
+    return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def site(demo_warehouse: Warehouse) -> Iterator[str]:
+    os.environ["OBSERVATOIRE_HOME"] = str(demo_warehouse.settings.home)
+    with live_server() as url:
+        yield url
+
+
+def _all_contracts(site: str, **params: Any) -> tuple[int, set[str]]:
+    """Every contract the API finds (all its pages)."""
+    uids: set[str] = set()
+    page, total = 1, 0
+    while True:
+        data = get_json(site, "/api/v1/marches", taille=200, page=page, **params)
+        total = data["total"]
+        uids |= {m["uid"] for m in data["elements"]}
+        if page >= data["pages"]:
+            return total, uids
+        page += 1
+
+
+# --- buyers and suppliers by name ------------------------------------------------------------
+
+
+def test_buyers_found_by_name_whatever_the_accents_and_case(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    answers = [get_json(site, "/acheteurs.json", q=q) for q in ("ecole", "École", "ÉCOLE")]
+    found = [{b["buyer_siret"] for b in a["acheteurs"]} for a in answers]
+    expected = {siret for siret, name in demo_warehouse.rows(
+        "SELECT buyer_siret, published_name FROM buyers") if name_has(name, "ecole")}
+    assert found[0] == found[1] == found[2] == expected
+    assert answers[0]["nombre"] == len(expected)
+    # a named real buyer, spelled without its capital and plural
+    assert "26750034600015" in expected  # Caisse des Ecoles quatorze Ardt de Paris
+    # and a name published garbled ("Universit� de Strasbourg") by its right spelling
+    strasbourg = get_json(site, "/acheteurs.json", q="université strasbourg")["acheteurs"]
+    assert [b["buyer_siret"] for b in strasbourg] == ["13000545700010"]
+
+
+def test_every_word_counts_and_word_order_does_not(site: str, demo_warehouse: Warehouse) -> None:
+    names = demo_warehouse.rows("SELECT supplier_key, published_name FROM suppliers")
+    expected = {k for k, n in names if name_has(n, "eiffage") and name_has(n, "energie")}
+    assert expected
+    for q in ("eiffage énergie", "ENERGIE Eiffage"):
+        found = get_json(site, "/titulaires.json", q=q)["titulaires"]
+        assert {s["supplier_key"] for s in found} == expected
+
+
+def test_identifier_prefix_finds_suppliers(site: str, demo_warehouse: Warehouse) -> None:
+    found = get_json(site, "/api/v1/titulaires", q="329 168 157", taille=200)
+    expected = demo_warehouse.value(
+        "SELECT count(*) FROM suppliers WHERE starts_with(siret, '329168157')")
+    assert found["total"] == expected > 0
+    assert all(s["siret"].startswith("329168157") for s in found["elements"])
+
+
+def test_list_pages_read_without_javascript(site: str) -> None:
+    status, page = get(site, "/titulaires/", q="eiffage")
+    assert status == 200
+    assert '<form class="filters name-search" method="get" action="/titulaires/"' in page
+    assert 'href="/titulaires/32900955900108/"' in page  # EIFFAGE ENERGIE SYSTEMES - CENTRE LOIRE
+    assert 'data-suggestions="titulaire"' in page and "/static/recherche.js" in page
+    status, page = get(site, "/acheteurs/", q="<script>alert(1)</script>")
+    assert status == 200
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Aucun acheteur ne correspond" in page
+
+
+def test_lists_sort_by_column_and_have_twins(site: str, demo_warehouse: Warehouse) -> None:
+    by_name = get_json(site, "/acheteurs.json", tri="nom")["acheteurs"]
+    first = sorted(n for (n,) in demo_warehouse.rows(
+        "SELECT name FROM buyers WHERE name IS NOT NULL"))[:200]  # a twin: 200 rows a page
+    assert [b["name"] for b in by_name] == first
+    smallest = get_json(site, "/acheteurs.json", tri="montant_asc")["acheteurs"]
+    amounts = [b["amount_total"] for b in smallest]
+    assert amounts == sorted(amounts) and amounts[0] == demo_warehouse.value(
+        "SELECT min(amount_total) FROM buyers")
+    _, page = get(site, "/acheteurs/", tri="nom")
+    assert re.search(r'<th scope="col" aria-sort="ascending"><a class="tri" href="\?tri=nom_desc">'
+                     r"Acheteur", page)
+    _, csv_text = get(site, "/acheteurs.csv", tri="nom")
+    lines = csv_text.splitlines()
+    assert lines[0].startswith("buyer_siret,name,published_name")
+    assert [line.split(",")[0] for line in lines[1:]] == [b["buyer_siret"] for b in by_name]
+
+
+def test_explorer_columns_sort_through_links(site: str) -> None:
+    status, page = get(site, "/marches/", annee="2019", tri="montant")
+    assert status == 200
+    assert 'aria-sort="descending"><a class="tri" href="?annee=2019&amp;tri=montant_asc">' in page
+    assert 'href="?annee=2019&amp;tri=date"' in page
+
+
+# --- free text over contracts ---------------------------------------------------------------
+
+
+def _contract_texts(wh: Warehouse) -> dict[str, list[str]]:
+    """Per contract: its object, buyer's names, current holders' names and CPV label."""
+    texts: dict[str, list[str]] = {}
+    for uid, obj, cpv_label, buyer, buyer_published in wh.rows(
+            """SELECT c.uid, c.object, c.cpv_label, b.name, b.published_name
+               FROM contracts c LEFT JOIN buyers b USING (buyer_siret)"""):
+        texts[uid] = [obj or "", cpv_label or "", buyer or "", buyer_published or ""]
+    for uid, name, published in wh.rows(
+            """SELECT h.uid, s.name, s.published_name FROM contract_holders h
+               JOIN suppliers s USING (supplier_key) WHERE h.is_current"""):
+        texts[uid] += [name or "", published or ""]
+    return texts
+
+
+def test_free_text_ignores_accents_and_case(site: str, demo_warehouse: Warehouse) -> None:
+    texts = _contract_texts(demo_warehouse)
+    expected = {uid for uid, parts in texts.items() if any("ecole" in fold(p) for p in parts)}
+    answers = [_all_contracts(site, texte=q) for q in ("ecole", "école", "ÉCOLE")]
+    assert answers[0] == answers[1] == answers[2] == (len(expected), expected)
+    # the page shows the same count
+    _, page = get(site, "/marches/", texte="école")
+    assert f"<strong>{formatting.number(len(expected))} marché(s)</strong>" in page
+
+
+def test_free_text_searches_buyer_holders_and_cpv_label(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    texts = _contract_texts(demo_warehouse)
+    # a word found only in the holders' names of some contracts, not in their object
+    only_holder = {uid for uid, parts in texts.items()
+                   if "eiffage" in " ".join(fold(p) for p in parts[4:])
+                   and "eiffage" not in fold(parts[0])}
+    assert only_holder
+    _, found = _all_contracts(site, texte="Eiffage")
+    assert only_holder <= found
+    # a word of the CPV label only: "ferroviaires" (works on railways)
+    only_cpv = {uid for uid, parts in texts.items()
+                if "ferroviaire" in fold(parts[1]) and "ferroviaire" not in fold(parts[0])}
+    assert only_cpv
+    _, found = _all_contracts(site, texte="ferroviaire")
+    assert only_cpv <= found
+    # several words: all of them, anywhere in the contract
+    both = {uid for uid, parts in texts.items()
+            if all(any(w in fold(p) for p in parts) for w in ("lyon", "eclairage"))}
+    assert _all_contracts(site, texte="Lyon éclairage") == (len(both), both)
+
+
+def test_explorer_filters_on_buyer_and_supplier_names(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    rows = demo_warehouse.rows(
+        "SELECT c.uid, b.published_name FROM contracts c JOIN buyers b USING (buyer_siret)")
+    expected = {uid for uid, name in rows
+                if all(name_has(name, w) for w in ("caisse", "des", "ecoles"))}
+    assert len(expected) > 10
+    assert _all_contracts(site, acheteur="caisse des écoles") == (len(expected), expected)
+    holders = demo_warehouse.rows(
+        """SELECT h.uid, s.published_name FROM contract_holders h
+           JOIN suppliers s USING (supplier_key) WHERE h.is_current""")
+    expected = {uid for uid, name in holders if name_has(name, "colas")}
+    assert expected
+    assert _all_contracts(site, titulaire="Colas") == (len(expected), expected)
+    # a SIRET still filters by identity
+    total, _ = _all_contracts(site, acheteur="23350001600040")
+    assert total == demo_warehouse.value(
+        "SELECT count(*) FROM contracts WHERE buyer_siret = '23350001600040'")
+
+
+# --- suggestions as one types ----------------------------------------------------------------
+
+
+def test_suggestions_best_first(site: str, demo_warehouse: Warehouse) -> None:
+    data = get_json(site, "/api/v1/suggestions", type="titulaire", q="Eiff")
+    candidates = [(k, n, c) for k, n, c in demo_warehouse.rows(
+        "SELECT supplier_key, published_name, contract_count FROM suppliers")
+        if name_has(n, "eiff")]
+    best = sorted(candidates, key=lambda r: (not fold(r[1]).startswith("eiff"),
+                                             " eiff" not in " " + fold(r[1]), -r[2], r[0]))[:8]
+    assert [s["identifiant"] for s in data["suggestions"]] == [
+        k.split(":", 1)[1] for k, _, _ in best]
+    assert data["suggestions"][0]["url"] == f"/titulaires/{best[0][0].split(':', 1)[1]}/"
+    assert get_json(site, "/api/v1/suggestions", type="acheteur", q="a")["suggestions"] == []
+    status, body = get(site, "/api/v1/suggestions", type="personne", q="x")
+    assert status == 400 and "Type inconnu" in json.loads(body)["erreur"]
+
+
+def test_openapi_describes_the_search(site: str) -> None:
+    paths = get_json(site, "/api/openapi.json")["paths"]
+    assert {p["name"] for p in paths["/api/v1/suggestions"]["get"]["parameters"]} == {
+        "type", "q", "nombre"}
+    assert "tri" in {p["name"] for p in paths["/api/v1/acheteurs"]["get"]["parameters"]}
+
+
+# --- official names and persons SIRENE does not let us name ----------------------------------
+
+MASKED_SIRET = "06120058000027"  # published as "MARTIN RONDEAU" in the AIFE file
+
+
+@pytest.fixture(scope="module")
+def sirene_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Warehouse]]:
+    """The demo files plus a SIRENE legal-unit file with names and diffusion statuses."""
+    wh = make_warehouse(tmp_path_factory.mktemp("sirene-home"), DEMO / "decp", DEMO / "ref",
+                        FIXTURES / "sirene" / "unites_legales_extrait.csv")
+    try:
+        with live_server() as url:
+            yield url, wh
+    finally:
+        wh.con.close()
+
+
+@pytest.fixture
+def sirene_site(sirene_server: tuple[str, Warehouse]) -> Iterator[tuple[str, Warehouse]]:
+    """That server, reading its data home for the time of a test (the pages read the data home
+    from the environment at each request)."""
+    kept = os.environ.get("OBSERVATOIRE_HOME")
+    os.environ["OBSERVATOIRE_HOME"] = str(sirene_server[1].settings.home)
+    try:
+        yield sirene_server
+    finally:
+        if kept is not None:
+            os.environ["OBSERVATOIRE_HOME"] = kept
+
+
+def test_garbled_names_shown_with_the_official_name(
+    sirene_site: tuple[str, Warehouse]
+) -> None:
+    site, _ = sirene_site
+    found = get_json(site, "/acheteurs.json", q="université strasbourg")["acheteurs"]
+    assert [(b["name"], b["published_name"], b["name_source"]) for b in found] == [
+        ("Université de Strasbourg", "Universit\ufffd de Strasbourg", "sirene")]
+    _, page = get(site, "/acheteurs/13000545700010/")
+    assert "<h1>Université de Strasbourg</h1>" in page
+    assert "nom publié : « Universit\ufffd de Strasbourg »" in page
+    # the contracts list shows it too
+    contracts = get_json(site, "/marches.json", acheteur="13000545700010")["marches"]
+    assert {c["buyer_name"] for c in contracts} == {"Université de Strasbourg"}
+    # a buyer with no official name keeps its published name
+    other = get_json(site, "/acheteurs.json", q="Montpellier université")["acheteurs"]
+    assert other[0]["name"] == "Universit\ufffd de Montpellier"
+
+
+def test_persons_not_diffusible_are_never_found_nor_shown_by_name(
+    sirene_site: tuple[str, Warehouse], demo_warehouse: Warehouse
+) -> None:
+    # without the SIRENE status (the demo), the name finds the holder: the test can fail
+    assert MASKED_SIRET in {s["siret"] for s in search.find(
+        demo_warehouse.settings, "supplier", "rondeau")["rows"]}
+    masked_site, wh = sirene_site
+    assert MASKED_SIRET not in {s["siret"] for s in get_json(
+        masked_site, "/titulaires.json", q="rondeau")["titulaires"]}
+    assert all(s["identifiant"] != MASKED_SIRET for s in get_json(
+        masked_site, "/api/v1/suggestions", type="titulaire", q="martin rondeau")["suggestions"])
+    uids = {u for (u,) in wh.rows(
+        "SELECT uid FROM contract_holders WHERE supplier_key = ?", [f"SIRET:{MASKED_SIRET}"])}
+    assert uids
+    assert not uids & _all_contracts(masked_site, texte="rondeau")[1]
+    # found by its identifier, without a name
+    by_id = get_json(masked_site, "/titulaires.json", q=MASKED_SIRET)["titulaires"]
+    assert [(s["name"], s["published_name"], s["name_source"]) for s in by_id] == [
+        (None, None, "non_diffusible")]
+    pages = [get(masked_site, f"/titulaires/{MASKED_SIRET}/")[1],
+             get(masked_site, "/titulaires/", q=MASKED_SIRET)[1],
+             get(masked_site, "/marches.json", titulaire=MASKED_SIRET)[1]]
+    pages += [get(masked_site, f"/marches/{urllib.parse.quote(u, safe='')}/")[1] for u in uids]
+    for body in pages:
+        assert "RONDEAU" not in body.upper()
+    assert "nom non diffusible" in pages[1] and "nom non diffusible" in pages[3]
+    # nor in the warehouse's tables, which analysts read
+    for table in ("suppliers", "contract_holders", "source_record_holders", "search_names",
+                  "contract_search"):
+        columns = [c for (c,) in wh.rows(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND data_type = 'VARCHAR'", [table])]
+        hits = wh.value(f"SELECT count(*) FROM {table} WHERE "
+                        + " OR ".join(f'upper("{c}") LIKE \'%RONDEAU%\'' for c in columns))
+        assert hits == 0, table
+
+
+def test_sirene_file_without_names_changes_nothing(demo_warehouse: Warehouse) -> None:
+    """The demo's SIRENE extracts have no name column: no name is replaced."""
+    assert demo_warehouse.value(
+        "SELECT count(*) FROM buyers WHERE name_source = 'sirene' OR official_name IS NOT NULL"
+    ) == 0
+    assert demo_warehouse.value(
+        "SELECT count(*) FROM buyers WHERE name LIKE '%\ufffd%'") == 71
+
+
+
+def test_filter_values_show_how_many_contracts_they_give(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """Each year, procedure and holder category is followed by the contracts that choosing it
+    would give, the other filters kept."""
+    categories: dict[str, set[str]] = {}
+    for uid, category in demo_warehouse.rows(
+            """SELECT h.uid, s.category FROM contract_holders h
+               JOIN suppliers s USING (supplier_key) WHERE h.is_current"""):
+        if category:
+            categories.setdefault(uid, set()).add(category)
+    contracts = demo_warehouse.rows("SELECT uid, notification_year, procedure FROM contracts")
+    data = get_json(site, "/marches.json", annee="2019", categorie="PME")
+    counts = data["effectifs"]
+    pme_by_year: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for uid, year, _procedure in contracts:
+        if year is not None and "PME" in categories.get(uid, ()):
+            pme_by_year[str(year)] = pme_by_year.get(str(year), 0) + 1
+        if year == 2019:
+            for category in categories.get(uid, ()):
+                by_category[category] = by_category.get(category, 0) + 1
+    assert counts["annee"] == pme_by_year
+    assert counts["categorie"] == by_category
+    assert counts["categorie"]["PME"] == counts["annee"]["2019"] == data["nombre"]
+    _, page = get(site, "/marches/", annee="2019", categorie="PME")
+    assert (f'<option value="2018">2018 ({formatting.number(pme_by_year["2018"])})</option>'
+            in page)
+
+
+def test_every_contract_has_one_text(demo_warehouse: Warehouse) -> None:
+    assert demo_warehouse.rows(
+        """SELECT count(*), count(DISTINCT s.uid) FROM contract_search s
+           JOIN contracts c USING (uid)""") == [
+        (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 2]
+
+def test_filter_values_count_within_a_free_text_too(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """With a filter that is not a facet (words), the counts are those of the contracts the
+    words find, per year and per procedure."""
+    texts = _contract_texts(demo_warehouse)
+    matching = {uid for uid, parts in texts.items() if any("ecole" in fold(p) for p in parts)}
+    by_year: dict[str, int] = {}
+    by_procedure: dict[str, int] = {}
+    for uid, year, procedure in demo_warehouse.rows(
+            "SELECT uid, notification_year, procedure FROM contracts"):
+        if uid in matching and year is not None:
+            by_year[str(year)] = by_year.get(str(year), 0) + 1
+        if uid in matching and procedure is not None:
+            by_procedure[procedure] = by_procedure.get(procedure, 0) + 1
+    counts = get_json(site, "/marches.json", texte="école")["effectifs"]
+    assert counts["annee"] == by_year and counts["procedure"] == by_procedure
+    # and a year chosen besides: the years still count without it
+    assert get_json(site, "/marches.json", texte="école", annee="2019")["effectifs"][
+        "annee"] == by_year
