@@ -122,7 +122,7 @@ def test_twins_and_api_share_one_vocabulary(site: str, demo_warehouse: Warehouse
         assert page == requests.get(site + api, timeout=30).json(), twin
     listing = requests.get(site + pairs[0][0], timeout=30).json()
     assert {"page", "taille", "pages", "total", "elements", "montant_total", "filtres",
-            "filtres_ignores", "tri"} == set(listing)
+            "filtres_ignores", "tri", "effectifs"} == set(listing)
     assert listing["filtres"] == {"annee": "2024", "cpv": "45"} and listing["page"] == 2
     ignored = requests.get(site + pairs[1][0], timeout=30).json()
     assert ignored["filtres_ignores"] == [

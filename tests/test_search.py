@@ -86,15 +86,15 @@ def test_buyers_found_by_name_whatever_the_accents_and_case(
     site: str, demo_warehouse: Warehouse
 ) -> None:
     answers = [get_json(site, "/acheteurs.json", q=q) for q in ("ecole", "École", "ÉCOLE")]
-    found = [{b["buyer_siret"] for b in a["acheteurs"]} for a in answers]
+    found = [{b["buyer_siret"] for b in a["elements"]} for a in answers]
     expected = {siret for siret, name in demo_warehouse.rows(
         "SELECT buyer_siret, published_name FROM buyers") if name_has(name, "ecole")}
     assert found[0] == found[1] == found[2] == expected
-    assert answers[0]["nombre"] == len(expected)
+    assert answers[0]["total"] == len(expected)
     # a named real buyer, spelled without its capital and plural
     assert "26750034600015" in expected  # Caisse des Ecoles quatorze Ardt de Paris
     # and a name published garbled ("Universit� de Strasbourg") by its right spelling
-    strasbourg = get_json(site, "/acheteurs.json", q="université strasbourg")["acheteurs"]
+    strasbourg = get_json(site, "/acheteurs.json", q="université strasbourg")["elements"]
     assert [b["buyer_siret"] for b in strasbourg] == ["13000545700010"]
 
 
@@ -103,7 +103,7 @@ def test_every_word_counts_and_word_order_does_not(site: str, demo_warehouse: Wa
     expected = {k for k, n in names if name_has(n, "eiffage") and name_has(n, "energie")}
     assert expected
     for q in ("eiffage énergie", "ENERGIE Eiffage"):
-        found = get_json(site, "/titulaires.json", q=q)["titulaires"]
+        found = get_json(site, "/titulaires.json", q=q)["elements"]
         assert {s["supplier_key"] for s in found} == expected
 
 
@@ -128,11 +128,11 @@ def test_list_pages_read_without_javascript(site: str) -> None:
 
 
 def test_lists_sort_by_column_and_have_twins(site: str, demo_warehouse: Warehouse) -> None:
-    by_name = get_json(site, "/acheteurs.json", tri="nom")["acheteurs"]
+    by_name = get_json(site, "/acheteurs.json", tri="nom")["elements"]
     first = sorted(n for (n,) in demo_warehouse.rows(
         "SELECT name FROM buyers WHERE name IS NOT NULL"))[:200]  # a twin: 200 rows a page
     assert [b["name"] for b in by_name] == first
-    smallest = get_json(site, "/acheteurs.json", tri="montant_asc")["acheteurs"]
+    smallest = get_json(site, "/acheteurs.json", tri="montant_asc")["elements"]
     amounts = [b["amount_total"] for b in smallest]
     assert amounts == sorted(amounts) and amounts[0] == demo_warehouse.value(
         "SELECT min(amount_total) FROM buyers")
@@ -282,17 +282,17 @@ def test_garbled_names_shown_with_the_official_name(
     sirene_site: tuple[str, Warehouse]
 ) -> None:
     site, _ = sirene_site
-    found = get_json(site, "/acheteurs.json", q="université strasbourg")["acheteurs"]
+    found = get_json(site, "/acheteurs.json", q="université strasbourg")["elements"]
     assert [(b["name"], b["published_name"], b["name_source"]) for b in found] == [
         ("Université de Strasbourg", "Universit\ufffd de Strasbourg", "sirene")]
     _, page = get(site, "/acheteurs/13000545700010/")
     assert "<h1>Université de Strasbourg</h1>" in page
     assert "nom publié : « Universit\ufffd de Strasbourg »" in page
     # the contracts list shows it too
-    contracts = get_json(site, "/marches.json", acheteur="13000545700010")["marches"]
+    contracts = get_json(site, "/marches.json", acheteur="13000545700010")["elements"]
     assert {c["buyer_name"] for c in contracts} == {"Université de Strasbourg"}
     # a buyer with no official name keeps its published name
-    other = get_json(site, "/acheteurs.json", q="Montpellier université")["acheteurs"]
+    other = get_json(site, "/acheteurs.json", q="Montpellier université")["elements"]
     assert other[0]["name"] == "Universit\ufffd de Montpellier"
 
 
@@ -304,7 +304,7 @@ def test_persons_not_diffusible_are_never_found_nor_shown_by_name(
         demo_warehouse.settings, "supplier", "rondeau")["rows"]}
     masked_site, wh = sirene_site
     assert MASKED_SIRET not in {s["siret"] for s in get_json(
-        masked_site, "/titulaires.json", q="rondeau")["titulaires"]}
+        masked_site, "/titulaires.json", q="rondeau")["elements"]}
     assert all(s["identifiant"] != MASKED_SIRET for s in get_json(
         masked_site, "/api/v1/suggestions", type="titulaire", q="martin rondeau")["suggestions"])
     uids = {u for (u,) in wh.rows(
@@ -312,7 +312,7 @@ def test_persons_not_diffusible_are_never_found_nor_shown_by_name(
     assert uids
     assert not uids & _all_contracts(masked_site, texte="rondeau")[1]
     # found by its identifier, without a name
-    by_id = get_json(masked_site, "/titulaires.json", q=MASKED_SIRET)["titulaires"]
+    by_id = get_json(masked_site, "/titulaires.json", q=MASKED_SIRET)["elements"]
     assert [(s["name"], s["published_name"], s["name_source"]) for s in by_id] == [
         (None, None, "non_diffusible")]
     pages = [get(masked_site, f"/titulaires/{MASKED_SIRET}/")[1],
@@ -367,7 +367,7 @@ def test_filter_values_show_how_many_contracts_they_give(
                 by_category[category] = by_category.get(category, 0) + 1
     assert counts["annee"] == pme_by_year
     assert counts["categorie"] == by_category
-    assert counts["categorie"]["PME"] == counts["annee"]["2019"] == data["nombre"]
+    assert counts["categorie"]["PME"] == counts["annee"]["2019"] == data["total"]
     _, page = get(site, "/marches/", annee="2019", categorie="PME")
     assert (f'<option value="2018">2018 ({formatting.number(pme_by_year["2018"])})</option>'
             in page)

@@ -143,6 +143,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "consultation_uid": ("Identifiant publié (consultation)",
                          "Identifiant tel que publié (SIRET de l'acheteur et identifiant) ; les "
                          "lots d'une consultation qui le partagent sont des marchés distincts."),
+    "published_name": ("Nom publié", "Nom le plus fréquent dans les publications (vide si "
+                       "SIRENE interdit de le diffuser)."),
+    "official_name": ("Nom officiel (SIRENE)", "Dénomination de l'unité légale dans SIRENE, "
+                      "quand elle est connue."),
+    "name_source": ("Source du nom", "« publication », « sirene » (le nom publié est illisible "
+                    "ou absent) ou « non_diffusible » (personne que SIRENE interdit de nommer)."),
     "location_source": ("Source du lieu",
                         "« sirene » : l'adresse de l'établissement dans SIRENE ; « publication » "
                         ": le département et la région publiés avec le marché (SIRENE ne le "

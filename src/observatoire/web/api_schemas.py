@@ -72,11 +72,12 @@ TABLE_COLUMNS = {
         "has_environmental_consideration:b origin_eu_share:n origin_fr_share:n "
         "public_subsidy:n holder_count:i holder_categories:l holder_departements:l "
         "modification_count:i record_count:i source_count:i sources:l primary_record_key:s "
-        "corrected_fields:l directorate_id:s directorate_source:s"),
+        "corrected_fields:l directorate_id:s directorate_source:s consultation_uid:s"),
     "contract_versions": (
         "uid:s version:i version_kind:s record_key:s modification_id:s modification_object:s "
         "notification_date:d publication_date:d amount:n amount_raw:s duration_months:i "
-        "duration_raw:s changes_holders:b amount_after:n duration_months_after:i"),
+        "duration_raw:s changes_holders:b amount_after:n duration_months_after:i "
+        "amount_reading:s"),
     "contract_holders": "uid:s supplier_key:s id_type:s holder_id:s holder_name:s version:i "
                         "is_current:b",
     "subcontracts": "uid:s record_key:s act_id:s id_type:s subcontractor_id:s amount:n "
@@ -86,10 +87,11 @@ TABLE_COLUMNS = {
                             "investment_spending:n investment_raw:s tariffs:a",
     "buyers": "buyer_siret:s buyer_siren:s name:s name_is_reliable:b siret_checksum_invalid:b "
               "contract_count:i amount_total:n first_notification_date:d "
-              "last_notification_date:d",
+              "last_notification_date:d published_name:s official_name:s name_source:s",
     "suppliers": "supplier_key:s id_type:s holder_id:s siret:s siren:s name:s siret_is_valid:b "
                  "category:s postal_code:s commune_code:s naf_code:s commune_name:s "
-                 "departement_code:s region_code:s contract_count:i",
+                 "departement_code:s region_code:s location_source:s contract_count:i "
+                 "published_name:s official_name:s name_source:s",
     "indicators": (
         "indicator_id:s version:i code:s title:s definition:s axis_id:s kind:s regulatory:b "
         "legal_reference:s unit:s grain:s source:s available:b data_requirement:s measure:s "
