@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from html import escape
 
 import pytest
@@ -24,22 +25,35 @@ def test_barometer_shows_axes_and_indicators(client: object, demo_warehouse: War
     assert "Accès amélioré à la commande publique" in page
     assert 'href="/indicateurs/marches-pme/"' in page
     assert "Données non disponibles" in page  # Egalim, accounting…
-    # the A01 card shows the 2024 value, computed independently in test_indicators
-    a01 = demo_warehouse.value(
-        """SELECT value FROM indicator_results WHERE indicator_id = 'marches-pme'
-           AND period = '2024' AND breakdown = 'total'""")
-    assert f"{a01 * 100:.1f}".replace(".", ",") + "\u00a0%" in page
+    # every card shows the reference year, the last complete one; in the demo it holds a
+    # handful of contracts: A01 publishes no value, only its sample size (below 30)
+    reference = date.today().year - 1
+    assert f"Période de référence de toutes les valeurs : <strong>{reference}</strong>" in page
+    categories: dict[str, list[str | None]] = {}
+    for uid, category in demo_warehouse.rows(
+        """SELECT c.uid, s.category FROM contracts c
+           JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+           LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+           WHERE c.kind = 'marche' AND c.notification_year = ?""", [reference]):
+        categories.setdefault(uid, []).append(category)
+    known = sum(1 for cats in categories.values() if "PME" in cats or all(cats))
+    assert known < 30
+    assert f"Échantillon trop petit (n\u00a0=\u00a0{known})" in page
 
 
 def test_barometer_twins_carry_the_same_data(client: object) -> None:
     data = json.loads(_text(client.get("/index.json")))  # type: ignore[attr-defined]
     by_id = {r["indicator_id"]: r for r in data["indicateurs"]}
-    assert by_id["marches-pme"]["period"] == "2024"
+    # the same reference period for every indicator computed
+    assert {r["period"] for r in data["indicateurs"] if r["available"]} == {
+        str(date.today().year - 1)}
     assert by_id["marches-pme"]["serie"]
     rows = list(csv.DictReader(io.StringIO(_text(client.get("/index.csv")))))  # type: ignore[attr-defined]
     assert {r["indicator_id"] for r in rows} == set(by_id)
-    assert float(next(r for r in rows if r["indicator_id"] == "marches-pme")["value"]) == (
-        pytest.approx(by_id["marches-pme"]["value"]))
+    csv_a01 = next(r for r in rows if r["indicator_id"] == "marches-pme")
+    assert (csv_a01["period"], csv_a01["status"]) == (
+        by_id["marches-pme"]["period"], by_id["marches-pme"]["status"])
+    assert int(csv_a01["known_count"]) == by_id["marches-pme"]["known_count"]
 
 
 def test_indicator_page_explains_and_breaks_down(client: object) -> None:

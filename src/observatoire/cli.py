@@ -476,8 +476,12 @@ def _print_barometer(report: dict[str, Any]) -> None:
             status = STATUS_LABELS["unavailable"]
         elif row["measure"] == "distribution":
             value, status = "répartition", f"voir --indicator {row['indicator_id']}"
+        elif row["status"] == "small_sample":
+            status = formatting.small_sample(row["known_count"])
         elif row["value"] is None:
             status = status or "aucune donnée"
+        if row.get("provisional"):
+            row = {**row, "period": f"{row['period']} (provisoire)"}
         shown_axis = row["axis_title"] if row["axis_title"] != axis else ""
         axis = row["axis_title"]
         _add_row(

@@ -124,11 +124,14 @@ primary_positions AS (
 ),
 holder_facts AS MATERIALIZED (
     SELECT h.*,
+        -- judged only where the data covers the whole window: elsewhere only the "not new"
+        -- would be known, and a share of them would read 0 %
         CASE
             WHEN h.siren IS NULL OR h.notification_date IS NULL THEN NULL
+            WHEN NOT (h.notification_date - INTERVAL {years} YEAR >= ds.first_date
+                      AND year(h.notification_date) IN (SELECT y FROM covered_years)) THEN NULL
             WHEN p.previous_date >= h.notification_date - INTERVAL {years} YEAR THEN FALSE
-            WHEN h.notification_date - INTERVAL {years} YEAR >= ds.first_date
-                 AND year(h.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
+            ELSE TRUE
         END AS is_new
     FROM holders h
     CROSS JOIN data_start ds

@@ -187,6 +187,10 @@ class Axis:
 class Parameters:
     new_supplier_lookback_years: int = 3
     min_coverage: float = 0.5
+    #: Below this many records with a known value, no value and no status are published.
+    min_population: int = 30
+    #: The period the barometer shows; None: the last complete year at computation.
+    reference_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -609,7 +613,8 @@ def _profile(raw: _Raw) -> Profile:
         departements=tuple(str(c) for c in terr.get("departements", [])),
     )
     params = s.get("parameters", {})
-    unknown_params = set(params) - {"new_supplier_lookback_years", "min_coverage"}
+    unknown_params = set(params) - {
+        "new_supplier_lookback_years", "min_coverage", "min_population", "reference_year"}
     if unknown_params:
         raise _Problem(
             f"Paramètre inconnu : {', '.join(sorted(unknown_params))}.", where("parameters")
@@ -623,6 +628,21 @@ def _profile(raw: _Raw) -> Profile:
     min_coverage = _number(params.get("min_coverage", 0.5), "min_coverage", where("parameters"))
     if not 0 <= min_coverage <= 1:
         raise _Problem("« min_coverage » est une part entre 0 et 1.", where("parameters"))
+    min_population = params.get("min_population", 30)
+    if not isinstance(min_population, int) or isinstance(min_population, bool) or min_population < 1:
+        raise _Problem(
+            "« min_population » est un nombre d'enregistrements entier, au moins 1.",
+            where("parameters"),
+        )
+    reference_year = params.get("reference_year")
+    if reference_year is not None and (
+        not isinstance(reference_year, int) or not 1990 <= reference_year <= 2100
+    ):
+        raise _Problem(
+            "« reference_year » est une année (par exemple 2024), ou absent pour la dernière "
+            "année complète.",
+            where("parameters"),
+        )
     thresholds = []
     for n, t in enumerate(s.get("eu_thresholds", []), start=1):
         here = f"{where('eu_thresholds')}, seuil n° {n}"
@@ -709,7 +729,7 @@ def _profile(raw: _Raw) -> Profile:
         buyers=tuple(buyers),
         scope_all_buyers=scope == "all_buyers",
         territory=territory,
-        parameters=Parameters(lookback, min_coverage),
+        parameters=Parameters(lookback, min_coverage, min_population, reference_year),
         eu_thresholds=tuple(sorted(thresholds, key=lambda t: t.valid_from)),
         domains=tuple(domains),
         default_domain=default,
