@@ -643,6 +643,22 @@ def test_region_bretagne_targets_have_sources() -> None:
     assert [(t.value, t.date, t.basis) for t in e01.targets] == [(0.8, date(2025, 12, 31), "value")]
     assert all(t.source for i in profile.indicators for t in i.targets)
     assert profile.territory.regions == ("53",) and not profile.scope_all_buyers
+    # each target on the indicator that measures what it says: "clause sociale" on the
+    # clause-only indicator, "critères environnementaux" on the criterion one
+    clause = profile.indicator("clause-sociale")
+    criterion = profile.indicator("critere-environnemental")
+    assert clause is not None and criterion is not None
+    assert clause.condition is not None and clause.condition.sql == "has_social_clause"
+    assert [(t.value, t.date) for t in clause.targets] == [
+        (0.25, date(2020, 12, 31)), (0.5, date(2025, 12, 31))]
+    assert criterion.condition is not None
+    assert criterion.condition.sql == "has_environmental_criterion"
+    assert [(t.value, t.date) for t in criterion.targets] == [(1.0, date(2023, 12, 31))]
+    consideration = profile.indicator("consideration-sociale")
+    assert consideration is not None
+    assert all("clause" not in t.source.lower() for t in consideration.targets)
+    # the "entreprises bretonnes" target says its unit and basis
+    assert "en montant" in e01.targets[0].label and "établissement" in e01.targets[0].label
 
 
 @pytest.mark.parametrize(
