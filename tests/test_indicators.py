@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 from statistics import median
@@ -339,10 +339,24 @@ def test_target_in_force_follows_deadlines() -> None:
 def demo_contracts(demo_warehouse: Warehouse) -> list[dict[str, object]]:
     cur = demo_warehouse.con.execute(
         """SELECT uid, kind, notification_year, amount, amount_initial, offers_received,
-                  price_types FROM contracts"""
+                  price_types, is_framework_agreement, buyer_siret, notification_date, object
+           FROM contracts"""
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _share_framework_copies([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+
+
+def _share_framework_copies(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """A framework agreement published once per holder (same buyer, day, object, maximum) is
+    one maximum: its copies share it."""
+    def key(c: dict[str, object]) -> tuple[object, ...]:
+        return (c["buyer_siret"], c["notification_date"], c["object"], c["amount"])
+
+    framework = [c for c in rows if c["is_framework_agreement"] and c["amount"] is not None]
+    copies = Counter(key(c) for c in framework)
+    for c in framework:
+        c["amount"] = float(c["amount"]) / copies[key(c)]  # type: ignore[arg-type]
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -484,7 +498,7 @@ SHARES = {
 def demo_marches(demo_warehouse: Warehouse) -> list[dict[str, object]]:
     cur = demo_warehouse.con.execute("SELECT * FROM contracts WHERE kind = 'marche'")
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _share_framework_copies([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
 
 
 @pytest.mark.parametrize("indicator", sorted(SHARES))
@@ -752,3 +766,72 @@ def test_cli_indicators_and_profile(demo_warehouse: Warehouse, tmp_path: Path) -
     bad = _cli("--profile", str(folder), "profile", home=home)
     assert bad.returncode == 2
     assert "Axe inconnu" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- Amounts: framework maxima and concessions (real AIFE records, the official example) ----
+
+AMOUNTS_PROFILE = """
+extends = "generique"
+id = "essai-montants"
+name = "Essai des montants"
+
+[parameters]
+# a handful of contracts: every value published
+min_population = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def amounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    import duckdb
+
+    from observatoire.landing.ingest import ingest
+
+    root = tmp_path_factory.mktemp("montants")
+    (root / "profil" / "indicators").mkdir(parents=True)
+    (root / "profil" / "profile.toml").write_text(AMOUNTS_PROFILE, encoding="utf-8")
+    settings = Settings(home=root / "home", profile=str(root / "profil"))
+    ingest(settings, [FIXTURES / "indicators" / "aife_accords_cadres.json",
+                      FIXTURES / "indicators" / "marches_concessions.json", DEMO / "ref"])
+    build(settings)
+    return Warehouse(settings, duckdb.connect(str(settings.warehouse_path), read_only=True))
+
+
+def test_a_framework_published_once_per_holder_counts_once_and_apart(
+    amounts_warehouse: Warehouse,
+) -> None:
+    raw = json.loads((FIXTURES / "indicators" / "aife_accords_cadres.json").read_text(
+        encoding="utf-8"))["marches"]
+    copies = [m for m in raw if m["dateNotification"] == "2018-12-07"]
+    # by hand: one buyer, one day, one object, one maximum, two ids and two holders
+    assert len(copies) == 2 and len({m["id"] for m in copies}) == 2
+    assert len({(m["acheteur"]["id"], m["objet"], m["montant"], m["nature"]) for m in copies}) == 1
+    firm = [m for m in raw if m["nature"] == "Marché"]
+    assert len(firm) == 1 and firm[0]["dateNotification"].startswith("2018")
+    g01 = _result(amounts_warehouse, "marches-notifies", "value", "2018")
+    assert g01["record_count"] == 3  # three published contracts…
+    assert g01["value"] == pytest.approx(copies[0]["montant"] + firm[0]["montant"])  # …one maximum
+    maxima = _result(amounts_warehouse, "marches-notifies", "value", "2018", "amount_type",
+                     "accord-cadre")
+    firm_amounts = _result(amounts_warehouse, "marches-notifies", "value", "2018", "amount_type",
+                           "ferme")
+    assert (maxima["value"], firm_amounts["value"]) == (copies[0]["montant"], firm[0]["montant"])
+    assert maxima["breakdown_label"] == "Accord-cadre (montant maximum)"
+
+
+def _after_modifications(record: dict[str, object], field: str) -> float:
+    mods = [m["modification"] for m in record.get("modifications") or []  # type: ignore[attr-defined]
+            if field in m["modification"]]
+    return float(mods[-1][field] if mods else record[field])  # type: ignore[arg-type]
+
+
+def test_concessions_are_never_summed_with_contract_amounts(amounts_warehouse: Warehouse) -> None:
+    raw = json.loads((FIXTURES / "indicators" / "marches_concessions.json").read_text(
+        encoding="utf-8"))["marches"]
+    marches = sum(_after_modifications(m, "montant") for m in raw["marche"])
+    concessions = sum(_after_modifications(c, "valeurGlobale") for c in raw["contrat-concession"])
+    g01 = _result(amounts_warehouse, "marches-notifies", "value", "2024")
+    assert (g01["record_count"], g01["value"]) == (len(raw["marche"]), pytest.approx(marches))
+    signed = _result(amounts_warehouse, "concessions-signees", "value", "2024")
+    assert (signed["record_count"], signed["value"]) == (
+        len(raw["contrat-concession"]), pytest.approx(concessions))

@@ -354,6 +354,8 @@ UNION ALL SELECT 'purchase_domain', domain_id, min(label) FROM profile_purchase_
 UNION ALL SELECT 'cpv_division', division, min(label) FROM ref_cpv WHERE code = division || '000000' GROUP BY division
 UNION ALL SELECT 'supplier_departement', departement_code, min(departement_name) FROM ref_departements GROUP BY departement_code
 UNION ALL SELECT 'subcontractor_category', c, c FROM (VALUES ('PME'), ('ETI'), ('GE')) v(c)
+UNION ALL SELECT 'amount_type', c, l FROM (VALUES ('accord-cadre', 'Accord-cadre (montant maximum)'),
+    ('ferme', 'Montant ferme')) v(c, l)
 """
 
 

@@ -62,7 +62,14 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
     COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure,
-    CAST(c.amount AS DECIMAL(38,2)) AS amount,
+    -- A framework agreement published once per holder (same buyer, day, object and maximum,
+    -- another id) is one maximum: its copies share it, so that sums count it once.
+    CAST(CASE WHEN c.is_framework_agreement AND c.amount IS NOT NULL THEN
+             c.amount / count(*) OVER (PARTITION BY c.is_framework_agreement, c.buyer_siret,
+                                       c.notification_date, c.object, c.amount)
+         ELSE c.amount END AS DECIMAL(38,6)) AS amount,
+    CASE WHEN c.is_framework_agreement THEN 'accord-cadre'
+         WHEN c.is_framework_agreement = FALSE THEN 'ferme' END AS amount_type,
     c.notification_date, c.primary_record_key, c.holder_count
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
@@ -196,7 +203,7 @@ WITH per_contract AS (
     FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
 )
 SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
-    c.purchase_category, c.cpv_division, c.procedure, w.amount,
+    c.purchase_category, c.cpv_division, c.procedure, w.amount, w.amount_type,
     c.nature,
     c.cpv,
     c.format_family,

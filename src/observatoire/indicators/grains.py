@@ -47,6 +47,7 @@ BREAKDOWN_LABELS = {
     "canteen": "Cantine",
     "departement": "Département de la cantine",
     "family": "Famille de produits",
+    "amount_type": "Type de montant",
 }
 
 _CONTRACT_DIMENSIONS = (
@@ -60,8 +61,9 @@ _CONTRACT_DIMENSIONS = (
     Field("purchase_category", "VARCHAR", "Travaux, Fournitures or Services (CPV)."),
     Field("cpv_division", "VARCHAR", "First two digits of the CPV code."),
     Field("procedure", "VARCHAR", "Award procedure (canonical label)."),
-    Field("amount", "DECIMAL(38,2)", "Current amount after modifications (euros HT); NULL when "
-          "unknown or doubtful."),
+    Field("amount", "DECIMAL(38,6)", "Current amount after modifications (euros HT); NULL when "
+          "unknown or doubtful. A framework agreement's is its maximum, shared equally by the "
+          "copies a buyer published once per holder (same buyer, day, object and maximum)."),
 )
 
 _SUPPLIER_FACTS = (
@@ -96,6 +98,8 @@ CONTRACT = Grain(
     "One row per contract of the profile's scope, with the facts indicators count.",
     (
         *_CONTRACT_DIMENSIONS,
+        Field("amount_type", "VARCHAR", "`accord-cadre` (the amount is a framework agreement's "
+              "maximum), `ferme` (a firm amount) or NULL (not published)."),
         Field("nature", "VARCHAR", "Nature (canonical label)."),
         Field("cpv", "VARCHAR", "Main CPV code (8 digits, without check digit)."),
         Field("format_family", "VARCHAR", "DECP format of the primary record (2019 or 2024)."),
@@ -132,7 +136,7 @@ CONTRACT = Grain(
         Field("holder_count", "INTEGER", "Current holders."),
         *_SUPPLIER_FACTS,
     ),
-    _CONTRACT_BREAKDOWNS,
+    {**_CONTRACT_BREAKDOWNS, "amount_type": "amount_type"},
 )
 
 HOLDER = Grain(
