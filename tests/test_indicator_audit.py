@@ -8,8 +8,8 @@ the documented rules (docs/indicateurs.md), nothing else:
   aside (docs/quality-rules.md), so it counts nowhere;
 - the period is the notification year; the amount is the published ``montant``;
 - a holder's category is SIRENE's ``categorieEntreprise`` of its SIREN; a contract is a PME
-  one if a holder is a PME, not one if every holder's category is known and none is, unknown
-  otherwise; an unknown is left out of the share (coverage), never counted as a no.
+  one when its lead holder (the one listed first) is a PME, unknown when the lead's category
+  is; an unknown is left out of the share (coverage), never counted as a no.
 
 Amounts are not audited here: the consolidated CSV publishes one row per version and holder,
 and which version's ``montant`` a contract carries is the contract-identity rule of the model
@@ -73,7 +73,9 @@ def _raw_contracts() -> dict[str, dict[str, Any]]:
             "offers": int(initial["offresRecues"]) if initial["offresRecues"] else None,
             "procedure": OBSOLETE_PROCEDURES.get(initial["procedure"], initial["procedure"])
             or None,
-            "holders": list(dict.fromkeys(r["titulaire_id"] for r in rows if r["titulaire_id"])),
+            # the lead holder first: the one the initial version lists
+            "holders": list(dict.fromkeys(
+                r["titulaire_id"] for r in [initial, *rows] if r["titulaire_id"])),
         }
     for path in V2:
         for m in json.loads(path.read_text(encoding="utf-8"))["marches"]["marche"]:
@@ -96,10 +98,10 @@ def _categories() -> dict[str, str]:
 
 
 def _sme(holders: list[str], categories: dict[str, str]) -> bool | None:
-    cats = [categories.get(h[:9]) if _is_siret(h) else None for h in holders]
-    if "PME" in cats:
-        return True
-    return False if cats and all(cats) else None
+    """A contract is a PME one when its lead holder (listed first) is a PME (OECP method)."""
+    if not holders or not _is_siret(holders[0]) or holders[0][:9] not in categories:
+        return None
+    return categories[holders[0][:9]] == "PME"
 
 
 def _published(home: Path, period: str) -> dict[tuple[str, str, str | None], dict[str, Any]]:

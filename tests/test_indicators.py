@@ -158,16 +158,18 @@ def _result(wh: Warehouse, indicator: str, basis: str, period: str = "2024",
 # The 2024 contracts of the fixture, worked out by hand (README of the fixture):
 #   M1 100 000 → 120 000 after its modification; holder PME in 35 (had M4 in 2023-06, within
 #      the 1-year window: not new); 1 offer; advance 30 %; Clause sociale; no env. consideration
-#   M2 300 000; holders GE (75) + PME (69): a PME, not local; new; 3 offers; no advance;
-#      no social consideration; Critère environnemental; grouping Conjoint; accord-cadre
+#   M2 300 000; holders GE (75, listed first: the lead) + PME (69): not a PME by its lead
+#      holder (OECP), a PME by "any holder", half a PME by "amount shared"; not local; new;
+#      3 offers; no advance; no social consideration; Critère environnemental; grouping
+#      Conjoint; accord-cadre
 #   M3  50 000; holder ETI in 29: local, not a PME; new; offers unknown; advance with rate 0
 #      (= unknown rate); Marché réservé; Clause environnementale; no publication date
 #   M5 amount 0 (left out of amounts); holder unknown to SIRENE; new; 2 offers; no considerations
 #      published (unknown)
 CASES = [
     # indicator, basis, numerator, denominator, value, record_count, known_count
-    ("marches-pme", "count", 2, 3, 2 / 3, 4, 3),  # M1, M2 PME; M3 not; M5 unknown
-    ("montant-pme", "value", 420_000, 470_000, 420 / 470, 4, 3),
+    ("marches-pme", "count", 1, 3, 1 / 3, 4, 3),  # M1 PME; M2 (lead GE), M3 not; M5 unknown
+    ("montant-pme", "value", 120_000, 470_000, 120 / 470, 4, 3),
     # The data starts 2023-06-01 (M4). M1 (2024-03-01) has its 1-year window start before it:
     # unknown, although its holder had M4 (a "not new" known only where the window is not
     # covered would bias the share towards 0). M2, M3, M5: covered, new.
@@ -249,7 +251,7 @@ def test_fixture_breakdowns(fixture_warehouse: Warehouse) -> None:
     assert (paris["value"], paris["breakdown_label"]) == (300_000, "Paris")
     region = _result(wh, "marches-pme", "count", breakdown="mandate",
                      breakdown_value="Région Bretagne")
-    assert region["value"] == pytest.approx(2 / 3)
+    assert region["value"] == pytest.approx(1 / 3)
 
 
 def test_fixture_distribution_by_lead_holder_departement(fixture_warehouse: Warehouse) -> None:
@@ -361,13 +363,20 @@ def _share_framework_copies(rows: list[dict[str, object]]) -> list[dict[str, obj
 
 @pytest.fixture(scope="module")
 def demo_holder_categories(demo_warehouse: Warehouse) -> dict[str, list[str | None]]:
-    holders: dict[str, list[str | None]] = defaultdict(list)
-    for uid, category in demo_warehouse.rows(
-        """SELECT h.uid, s.category FROM contract_holders h
+    """Categories of each contract's current holders, the lead holder first: the first one
+    its publication lists (then by supplier key, for holders the publication does not list)."""
+    positions = {(uid, holder): pos for uid, holder, pos in demo_warehouse.rows(
+        """SELECT c.uid, r.holder_id, min(r.holder_position) FROM contracts c
+           JOIN source_record_holders r ON r.record_key = c.primary_record_key
+           GROUP BY ALL""")}
+    holders: dict[str, list[tuple[float, str, str | None]]] = defaultdict(list)
+    for uid, holder, key, category in demo_warehouse.rows(
+        """SELECT h.uid, h.holder_id, h.supplier_key, s.category FROM contract_holders h
            LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key WHERE h.is_current"""
     ):
-        holders[uid].append(category)
-    return holders
+        holders[uid].append((positions.get((uid, holder), float("inf")), key, category))
+    return {uid: [c for _, _, c in sorted(hs, key=lambda h: (h[0], h[1]))]
+            for uid, hs in holders.items()}
 
 
 def _demo(wh: Warehouse, indicator: str, basis: str, period: str) -> dict[str, object]:
@@ -384,13 +393,9 @@ def test_demo_sme_shares_match_a_plain_computation(
     for c in demo_contracts:
         if c["kind"] != "marche" or c["notification_year"] != year:
             continue
+        # several holders: the lead holder's category (national method)
         cats = demo_holder_categories.get(str(c["uid"]), [])
-        if "PME" in cats:
-            is_sme: bool | None = True
-        elif cats and all(cats):
-            is_sme = False
-        else:
-            is_sme = None
+        is_sme = None if not cats or cats[0] is None else cats[0] == "PME"
         if is_sme is not None:
             known += 1
             sme += is_sme
@@ -835,3 +840,30 @@ def test_concessions_are_never_summed_with_contract_amounts(amounts_warehouse: W
     signed = _result(amounts_warehouse, "concessions-signees", "value", "2024")
     assert (signed["record_count"], signed["value"]) == (
         len(raw["contrat-concession"]), pytest.approx(concessions))
+
+
+def test_several_holders_method_and_its_alternatives(fixture_warehouse: Warehouse) -> None:
+    """M2 (300 000 €) has two holders, the GE of Paris listed first (the lead) and the PME of
+    Vénissieux. A01/A02 follow the lead holder (the national method); the indicator page shows
+    the alternatives, worked out by hand on the 2024 contracts M1, M2, M3, M5."""
+    from observatoire.indicators.service import indicator_detail
+
+    settings = fixture_warehouse.settings
+    count = indicator_detail(settings, "marches-pme", period="2024", basis="count")
+    value = indicator_detail(settings, "montant-pme", period="2024", basis="value")
+    assert count is not None and value is not None
+    by_count = {m["method"]: m for m in count["holder_methods"]}
+    by_value = {m["method"]: m for m in value["holder_methods"]}
+    # lead holder: M1 only is a PME; M2 (GE lead), M3 (ETI) are not; M5 unknown
+    assert (by_count["lead"]["numerator"], by_count["lead"]["denominator"]) == (1, 3)
+    assert (by_value["lead"]["numerator"], by_value["lead"]["denominator"]) == (
+        120_000, 470_000)
+    # any holder: M1 and M2
+    assert (by_count["any"]["numerator"], by_count["any"]["denominator"]) == (2, 3)
+    assert by_value["any"]["value"] == pytest.approx(420 / 470)
+    # shared: M1 whole, M2 half (one PME of two holders)
+    assert by_count["shared"]["numerator"] == pytest.approx(1.5)
+    assert by_value["shared"]["numerator"] == pytest.approx(120_000 + 150_000)
+    assert by_value["shared"]["denominator"] == 470_000
+    # the published value is the lead holder's
+    assert _result(fixture_warehouse, "marches-pme", "count")["value"] == pytest.approx(1 / 3)

@@ -419,3 +419,29 @@ def test_explorer_lists_the_purchase_domain_the_indicators_count(
         page += 1
     assert len(seen) == len(expected) > 1000
     assert seen == expected
+
+
+def test_indicator_page_shows_gaps_small_samples_and_the_holder_methods(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    page = _text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme/?periode=2024&base=count"))
+    years = [y for (y,) in demo_warehouse.rows(
+        """SELECT period_year FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND breakdown = 'total' AND period_year IS NOT NULL AND value IS NOT NULL
+           ORDER BY 1""")]
+    # a year without a value breaks the line: one polyline per run of consecutive years
+    runs = 1 + sum(1 for a, b in zip(years, years[1:], strict=False) if b != a + 1)
+    assert page.count("<polyline") == runs > 1
+    small = demo_warehouse.rows(
+        """SELECT known_count FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND breakdown = 'total' AND status = 'small_sample'""")
+    assert small and all(f"échantillon trop petit (n\u00a0=\u00a0{n})" in page for (n,) in small)
+    assert "Marchés à plusieurs titulaires" in page and "titulaire principal" in page
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme.json?periode=2024&base=count")))
+    lead = next(m for m in data["methodes_plusieurs_titulaires"] if m["method"] == "lead")
+    published = demo_warehouse.rows(
+        """SELECT numerator, denominator FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND period = '2024' AND breakdown = 'total'""")[0]
+    assert (lead["numerator"], lead["denominator"]) == published

@@ -183,23 +183,31 @@ def _contracts_sql(profile: Profile) -> str:
     return f"""
 CREATE TABLE indicator_contracts AS
 WITH per_contract AS (
-    -- one holder: its own facts; several: a PME among them, a local one, a new one
+    -- One holder: its own facts. Several (a grouping): the lead holder's category and place,
+    -- as the national reference does (OECP: the mandataire's), with the alternatives beside
+    -- it (any holder; each holder's share of the amount); new: a new holder among them.
     SELECT uid, supplier_is_sme, supplier_category, supplier_is_local, supplier_is_new,
-        supplier_departement
+        supplier_departement, supplier_is_sme AS any_holder_is_sme,
+        supplier_is_local AS any_holder_is_local,
+        CAST(supplier_is_sme AS DOUBLE) AS sme_holder_share,
+        CAST(supplier_is_local AS DOUBLE) AS local_holder_share
     FROM indicator_holders WHERE holder_count = 1
     UNION ALL
     SELECT uid,
-        CASE WHEN bool_or(supplier_category = 'PME') THEN TRUE
-             WHEN count(supplier_category) = count(*) THEN FALSE END AS supplier_is_sme,
-        CASE WHEN bool_or(supplier_category = 'PME') THEN 'PME'
-             WHEN count(supplier_category) = count(*) THEN
-                 CASE WHEN bool_or(supplier_category = 'ETI') THEN 'ETI' ELSE 'GE' END
-        END AS supplier_category,
-        CASE WHEN bool_or(supplier_is_local) THEN TRUE
-             WHEN count(supplier_is_local) = count(*) THEN FALSE END AS supplier_is_local,
+        bool_or(supplier_is_sme) FILTER (WHERE lead_rank = 1) AS supplier_is_sme,
+        min(supplier_category) FILTER (WHERE lead_rank = 1) AS supplier_category,
+        bool_or(supplier_is_local) FILTER (WHERE lead_rank = 1) AS supplier_is_local,
         CASE WHEN bool_or(supplier_is_new) THEN TRUE
              WHEN count(supplier_is_new) = count(*) THEN FALSE END AS supplier_is_new,
-        min(CASE WHEN lead_rank = 1 THEN supplier_departement END) AS supplier_departement
+        min(supplier_departement) FILTER (WHERE lead_rank = 1) AS supplier_departement,
+        CASE WHEN bool_or(supplier_is_sme) THEN TRUE
+             WHEN count(supplier_is_sme) = count(*) THEN FALSE END AS any_holder_is_sme,
+        CASE WHEN bool_or(supplier_is_local) THEN TRUE
+             WHEN count(supplier_is_local) = count(*) THEN FALSE END AS any_holder_is_local,
+        CASE WHEN count(supplier_is_sme) = count(*) THEN
+            avg(CAST(supplier_is_sme AS DOUBLE)) END AS sme_holder_share,
+        CASE WHEN count(supplier_is_local) = count(*) THEN
+            avg(CAST(supplier_is_local AS DOUBLE)) END AS local_holder_share
     FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
 )
 SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
@@ -251,7 +259,11 @@ SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain
     pc.supplier_departement,
     pc.supplier_is_sme,
     pc.supplier_is_local,
-    pc.supplier_is_new
+    pc.supplier_is_new,
+    pc.any_holder_is_sme,
+    pc.any_holder_is_local,
+    pc.sme_holder_share,
+    pc.local_holder_share
 FROM indicator_scope_work w
 JOIN contracts c ON c.uid = w.uid
 LEFT JOIN per_contract pc ON pc.uid = c.uid

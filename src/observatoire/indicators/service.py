@@ -199,6 +199,73 @@ def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+#: Contract facts with several holders, and the columns of their alternative methods: any
+#: holder, and the share of the holders (each holder's share of the amount).
+HOLDER_METHODS = {
+    "supplier_is_sme": ("any_holder_is_sme", "sme_holder_share"),
+    "supplier_is_local": ("any_holder_is_local", "local_holder_share"),
+}
+HOLDER_METHOD_LABELS = {
+    "lead": "Titulaire principal (mandataire du groupement) — méthode publiée, celle de l'OECP",
+    "any": "Au moins un titulaire",
+    "shared": "Montant (ou marché) partagé entre les titulaires",
+}
+
+
+def holder_methods(
+    con: duckdb.DuckDBPyConnection, current: dict[str, Any], period: str, basis: str,
+    min_population: int = 1,
+) -> list[dict[str, Any]]:
+    """An indicator on a holder fact (PME, local) computed by each method for contracts with
+    several holders: the lead holder (published), any holder, shared between the holders.
+
+    Empty for other indicators. Runs on the indicator's fact table with its checked population.
+    """
+    condition = current.get("condition")
+    if current.get("grain") != "contract" or current.get("measure") != "share" or (
+        condition not in HOLDER_METHODS
+    ):
+        return []
+    any_column, share_column = HOLDER_METHODS[condition]
+    weight = current["value_field"] if basis == "value" else "1"
+    clauses = [current["population"] or "TRUE"]
+    params: list[Any] = []
+    if period == UNDATED:
+        clauses.append("period_year IS NULL")
+    elif period != ALL_PERIODS:
+        clauses.append("period_year = ?")
+        params.append(int(period) if period.isdigit() else -1)
+    if basis == "value":
+        clauses.append(f"{weight} IS NOT NULL")
+    where = " AND ".join(f"({c})" for c in clauses)
+    row = con.execute(f"""
+        SELECT count(*),
+            SUM(CASE WHEN {condition} THEN {weight} ELSE 0 END),
+            SUM(CASE WHEN {condition} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({condition}),
+            SUM(CASE WHEN {any_column} THEN {weight} ELSE 0 END),
+            SUM(CASE WHEN {any_column} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({any_column}),
+            SUM({weight} * {share_column}),
+            SUM(CASE WHEN {share_column} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({share_column})
+        FROM indicator_contracts WHERE {where}""", params).fetchall()[0]
+    records = int(row[0])
+    out = []
+    for i, method in enumerate(("lead", "any", "shared")):
+        num, den, known = row[1 + 3 * i], row[2 + 3 * i], row[3 + 3 * i]
+        out.append({
+            "method": method, "label": HOLDER_METHOD_LABELS[method],
+            "numerator": float(num) if num is not None else None,
+            "denominator": float(den) if den is not None else None,
+            # too small a sample publishes no value, as in the results
+            "value": float(num) / float(den)
+            if num is not None and den and int(known) >= min_population else None,
+            "record_count": records, "known_count": int(known),
+        })
+    return out
+
+
 def indicator_detail(
     settings: Settings,
     indicator_id: str,
@@ -263,6 +330,8 @@ def indicator_detail(
                     LIMIT ? OFFSET ?""",
                 [*params, max(1, min(limit, 1000)), max(0, offset)]))
         labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
+        methods = holder_methods(con, current, chosen_period, str(chosen_basis),
+                                 int(profile_row.get("min_population") or 1))
     finally:
         con.close()
     return {
@@ -281,6 +350,7 @@ def indicator_detail(
         "period": chosen_period,
         "groups": groups,
         "group_count": group_count,
+        "holder_methods": methods,
         "limit": limit,
         "offset": offset,
     }

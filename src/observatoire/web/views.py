@@ -150,6 +150,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
             "serie": detail["series"], "ventilation": detail["breakdown"],
             "periode": detail["period"], "base": detail["basis"], "page": page,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
+            "methodes_plusieurs_titulaires": detail["holder_methods"],
         })
     if fmt == "csv":
         return csv_response(
