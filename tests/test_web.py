@@ -7,6 +7,7 @@ import io
 import json
 from datetime import date
 from html import escape
+from itertools import pairwise
 
 import pytest
 
@@ -431,7 +432,7 @@ def test_indicator_page_shows_gaps_small_samples_and_the_holder_methods(
            AND breakdown = 'total' AND period_year IS NOT NULL AND value IS NOT NULL
            ORDER BY 1""")]
     # a year without a value breaks the line: one polyline per run of consecutive years
-    runs = 1 + sum(1 for a, b in zip(years, years[1:], strict=False) if b != a + 1)
+    runs = 1 + sum(1 for a, b in pairwise(years) if b != a + 1)
     assert page.count("<polyline") == runs > 1
     small = demo_warehouse.rows(
         """SELECT known_count FROM indicator_results WHERE indicator_id = 'marches-pme'
