@@ -67,6 +67,8 @@ class _Basis:
     value: str | None = None  # default: numerator / denominator
     #: Shares only: the count (or amount) whose condition is unknown, for the range it allows.
     unknown: str | None = None
+    #: The unknowns are already in the denominator (counted as "no" by a legal definition).
+    unknown_in_denominator: bool = False
 
 
 def _restrict(aggregate_sql: str, known: str) -> str:
@@ -105,19 +107,25 @@ def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Bas
             c_known = " AND ".join(
                 [f"({c}) IS NOT NULL",
                  *(f"{col} IS NOT NULL" for col in sorted(ind.condition.columns & undefined))])
+            # a legal rate over the whole population: the unknowns stay in the denominator
+            as_no = ind.unknown_counts_as_no
             if basis == "count":
                 known = c_known
                 out.append(_Basis(basis, known,
                                   f"SUM(CASE WHEN ({known}) AND ({c}) THEN 1 ELSE 0 END)",
+                                  "SUM(1)" if as_no else
                                   f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)",
-                                  unknown=f"SUM(CASE WHEN {known} THEN 0 ELSE 1 END)"))
+                                  unknown=f"SUM(CASE WHEN {known} THEN 0 ELSE 1 END)",
+                                  unknown_in_denominator=as_no))
             else:
                 known = f"{c_known} AND {v} IS NOT NULL"
                 out.append(_Basis(basis, known,
                                   f"SUM(CASE WHEN ({known}) AND ({c}) THEN {v} ELSE 0 END)",
-                                  f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)",
+                                  f"SUM(CASE WHEN {v} IS NOT NULL THEN {v} ELSE 0 END)" if as_no
+                                  else f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)",
                                   unknown=f"SUM(CASE WHEN NOT ({c_known}) AND {v} IS NOT NULL "
-                                          f"THEN {v} ELSE 0 END)"))
+                                          f"THEN {v} ELSE 0 END)",
+                                  unknown_in_denominator=as_no))
         elif ind.measure == "average":
             assert ind.expression is not None
             x = ind.expression.sql
@@ -180,7 +188,8 @@ def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> 
     agg_columns = ",\n        ".join(
         f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END) AS known_{i}, {b.numerator} AS num_{i}, "
         f"{b.denominator} AS den_{i}, {b.value or 'NULL'} AS val_{i}, "
-        f"{b.unknown or 'NULL'} AS unk_{i}"
+        f"{b.unknown or 'NULL'} AS unk_{i}, "
+        f"{'0' if b.unknown_in_denominator else (b.unknown or 'NULL')} AS unkx_{i}"
         for i, b in enumerate(bases)
     )
     dim_columns = "".join(f"{col} AS dim_{i}, GROUPING({col}) AS g_{i}, " for i, (_, col) in enumerate(dims))
@@ -226,8 +235,9 @@ def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> 
     CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage,
     CAST(undated AS BIGINT) AS undated_count,
     -- the range the unknowns allow: all of them "no", all of them "yes"
-    CAST(numerator AS DOUBLE) / NULLIF(denominator + unknown, 0) AS unknown_low,
-    (CAST(numerator AS DOUBLE) + unknown) / NULLIF(denominator + unknown, 0) AS unknown_high"""
+    CAST(numerator AS DOUBLE) / NULLIF(denominator + unknown_extra, 0) AS unknown_low,
+    (CAST(numerator AS DOUBLE) + unknown) / NULLIF(denominator + unknown_extra, 0)
+        AS unknown_high"""
         where = ""
     return f"""WITH grouped AS (
     SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
@@ -242,7 +252,8 @@ long AS (
         category, {names} AS basis, {per_basis("num_{i}")} AS numerator,
         {per_basis("den_{i}")} AS denominator, {values} AS value, records AS record_count,
         {per_basis("known_{i}")} AS known_count, undated,
-        CAST({per_basis("unk_{i}")} AS DOUBLE) AS unknown
+        CAST({per_basis("unk_{i}")} AS DOUBLE) AS unknown,
+        CAST({per_basis("unkx_{i}")} AS DOUBLE) AS unknown_extra
     FROM grouped CROSS JOIN (VALUES {basis_rows}) AS b(i)
 ),
 final AS (
@@ -313,7 +324,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
         data_requirement VARCHAR, measure VARCHAR, bases VARCHAR[], population VARCHAR,
         condition VARCHAR, expression VARCHAR, numerator VARCHAR, denominator VARCHAR,
         value_field VARCHAR, breakdowns VARCHAR[], valid_from DATE, valid_to DATE, notes VARCHAR,
-        catalogue_file VARCHAR, query VARCHAR)""")
+        catalogue_file VARCHAR, query VARCHAR, unknown_counts_as_no BOOLEAN)""")
     rows = []
     for i in profile.indicators:
         rows.append((
@@ -325,6 +336,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
             i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
             indicator_query(i, undefined_fields(profile)) if i.available else None,
+            i.unknown_counts_as_no,
         ))
     insert_rows(con, "indicators", rows)
     con.execute("""CREATE TABLE indicator_targets (indicator_id VARCHAR, version INTEGER,

@@ -81,6 +81,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "notes": "Notes (benchmarks, assumptions).",
             "catalogue_file": "Profile file that declares it.",
             "query": "The SQL that computed its results.",
+            "unknown_counts_as_no": "A share whose legal definition divides by the whole "
+            "population: rows whose condition is unknown stay in the denominator (as a no) and "
+            "lower the coverage.",
         },
     ),
     "indicator_targets": (

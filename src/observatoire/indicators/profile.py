@@ -67,7 +67,7 @@ _INDICATOR_KEYS = {
     "id", "code", "version", "valid_from", "valid_to", "title", "definition", "axis", "kind",
     "regulatory", "legal_reference", "unit", "grain", "source", "data_requirement",
     "population", "measure", "bases", "condition", "expression", "numerator", "denominator",
-    "value_field", "breakdowns", "targets", "notes",
+    "value_field", "breakdowns", "targets", "notes", "unknown_counts_as_no",
 }
 _REQUIRED_KEYS = ("id", "code", "title", "definition", "axis", "kind", "unit", "measure")
 _TARGET_KEYS = {"value", "comparator", "date", "from", "basis", "source", "label"}
@@ -118,6 +118,10 @@ class Indicator:
     #: False when the profile does not collect the indicator's source (catering without
     #: establishments): the indicator is shown as "données non disponibles".
     collected: bool = True
+    #: A share whose legal definition divides by the whole population (Egalim: every food
+    #: purchase): a row whose condition is unknown stays in the denominator, as a "no", and
+    #: still lowers the coverage.
+    unknown_counts_as_no: bool = False
 
     @property
     def available(self) -> bool:
@@ -535,6 +539,16 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     if regulatory and not legal:
         raise _Problem("Un indicateur réglementaire cite sa référence (« legal_reference »).", where)
 
+    unknown_as_no = raw.get("unknown_counts_as_no", False)
+    if not isinstance(unknown_as_no, bool):
+        raise _Problem("« unknown_counts_as_no » vaut true ou false.", where)
+    if unknown_as_no and (measure != "share" or not legal):
+        raise _Problem(
+            "« unknown_counts_as_no » ne sert qu'à une part (measure = \"share\") dont la "
+            "définition légale, citée dans « legal_reference », divise par toute la population.",
+            where,
+        )
+
     def expr(key: str, aggregate: bool = False) -> Checked | None:
         return _checked(raw[key], key, fields, where, aggregate) if key in raw else None
 
@@ -566,6 +580,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
         targets=_targets(raw.get("targets"), unit, bases, where),
         notes=_text(raw, "notes", where, required=False),
         file=where.split(",")[0],
+        unknown_counts_as_no=unknown_as_no,
     )
 
 
