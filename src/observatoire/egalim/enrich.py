@@ -18,7 +18,8 @@ and gets, beside them, where each effective value comes from:
   EG09); a line without (labels unknown, or only origin) takes its matrix article's labels
   (``matrix``); else ``line`` when the file says "no label", ``none`` when it says nothing;
 - ``contract_reference``: the contract (``egalim_contracts``) whose supplier SIRET, dates and
-  (when it names one) family match the line; its EXTERNALITES / PERFORMANCE are added to the effective characteristics.
+  (when it names one) family match the line; its EXTERNALITES / PERFORMANCE are added to the
+  effective characteristics.
 
 Every step is one SQL statement over the whole table.
 """
