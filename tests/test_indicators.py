@@ -672,7 +672,8 @@ def test_region_bretagne_targets_have_sources() -> None:
         (0.25, date(2020, 12, 31)), (0.5, date(2025, 12, 31))]
     assert criterion.condition is not None
     assert criterion.condition.sql == "has_environmental_criterion"
-    assert [(t.value, t.date) for t in criterion.targets] == [(1.0, date(2023, 12, 31))]
+    assert [(t.value, t.date) for t in criterion.targets] == [
+        (1.0, date(2023, 12, 31)), (1.0, date(2026, 12, 31))]  # the région's, and the law's
     consideration = profile.indicator("consideration-sociale")
     assert consideration is not None
     assert all("clause" not in t.source.lower() for t in consideration.targets)
