@@ -6,14 +6,23 @@ the documented rules (docs/indicateurs.md), nothing else:
 
 - a contract is a buyer SIRET + an id; a record whose buyer id is not a 14-digit SIRET is set
   aside (docs/quality-rules.md), so it counts nowhere;
-- the period is the notification year; the amount is the published ``montant``;
+- a contract published in several versions (rows of the consolidated CSV) is dated and
+  described by its initial version (earliest notification), its holders are those of every
+  version, its amount is its latest version's ``montant``; an obsolete procedure label reads
+  as the current one (ENUM_OBSOLETE);
 - a holder's category is SIRENE's ``categorieEntreprise`` of its SIREN; a contract is a PME
   one when its lead holder (the one listed first) is a PME, unknown when the lead's category
   is; an unknown is left out of the share (coverage), never counted as a no.
 
-Amounts are not audited here: the consolidated CSV publishes one row per version and holder,
-and which version's ``montant`` a contract carries is the contract-identity rule of the model
-(its own tests), not an indicator rule.
+Amounts are audited as a range: the consolidated CSV publishes one row per version and holder,
+a contract's amount is its latest version's, and when several rows of that version disagree
+(88 contracts), which one the model keeps is its contract-identity rule (its own tests), not an
+indicator rule: the published sums must lie between the sums of the lowest and of the highest
+candidates (a band of about 1 %, far narrower than a double count or a concession added in).
+
+Audited: G01 (count, amount), A06 (mean, median), A07, A08, A09 (two indicators), A01, A02
+(with the range of the unknowns), A04 (a gap, not 0 %), E01, E02, E07 (unknown without a
+territory): thirteen published indicators.
 
 The years 2024 and 2025 come from the consolidated tabular file (one row per contract × holder)
 and the Mégalis 2024 file: the other demo files hold no contract notified in those years
@@ -67,9 +76,12 @@ def _raw_contracts() -> dict[str, dict[str, Any]]:
         initial = next(r for r in rows if r["dateNotification"] == first)
         if first[:4] not in YEARS:
             continue
+        last = max(r["dateNotification"] for r in rows)
+        amounts = [float(r["montant"]) for r in rows
+                   if r["dateNotification"] == last and r["montant"]]
         contracts[uid] = {
             "year": first[:4],
-            "amount": float(initial["montant"]) if initial["montant"] else None,
+            "amount_range": (min(amounts), max(amounts)) if amounts else None,
             "offers": int(initial["offresRecues"]) if initial["offresRecues"] else None,
             "procedure": OBSOLETE_PROCEDURES.get(initial["procedure"], initial["procedure"])
             or None,
@@ -83,8 +95,10 @@ def _raw_contracts() -> dict[str, dict[str, Any]]:
             buyer = str(m.get("acheteur", {}).get("id", ""))
             if year not in YEARS or not _is_siret(buyer) or not m.get("id"):
                 continue
+            amount = m.get("montant")
             contracts[buyer + m["id"]] = {
-                "year": year, "amount": m.get("montant"), "offers": m.get("offresRecues"),
+                "year": year, "offers": m.get("offresRecues"),
+                "amount_range": None if amount is None else (amount, amount),
                 "procedure": m.get("procedure"),
                 "holders": [t["titulaire"]["id"] for t in m.get("titulaires", [])]}
     return contracts
@@ -132,12 +146,18 @@ def test_the_other_demo_files_hold_no_contract_of_the_audited_years() -> None:
         assert not [m for m in records if str(m.get("dateNotification", ""))[:4] in YEARS], path
 
 
-def test_contracts_notified_count(raw: dict[str, dict[str, Any]],
-                                  published: dict[str, Any]) -> None:
+def test_contracts_notified_count_and_amount(raw: dict[str, dict[str, Any]],
+                                            published: dict[str, Any]) -> None:
     for year in YEARS:
         rows = [c for c in raw.values() if c["year"] == year]
         count = published[year][("marches-notifies", "count", None)]
         assert count["record_count"] == len(rows)
+        value = published[year][("marches-notifies", "value", None)]
+        ranges = [c["amount_range"] for c in rows if c["amount_range"] is not None]
+        assert value["known_count"] == len(ranges)
+        if value["value"] is not None:
+            assert sum(lo for lo, _ in ranges) - 0.01 <= value["value"] <= sum(
+                hi for _, hi in ranges) + 0.01
         if len(rows) >= 30:
             assert count["value"] == len(rows)
         else:  # 2025: 5 contracts, below the minimum sample: no value, no status but that
@@ -178,16 +198,24 @@ def test_sme_shares_by_count_and_amount(raw: dict[str, dict[str, Any]],
                                         published: dict[str, Any]) -> None:
     categories = _categories()
     rows = [c for c in raw.values() if c["year"] == "2024"]
-    judged = [(_sme(c["holders"], categories), c["amount"]) for c in rows]
-    known = [(s, a) for s, a in judged if s is not None]
+    known = [s for c in rows if (s := _sme(c["holders"], categories)) is not None]
     p = published["2024"]
     a01 = p[("marches-pme", "count", None)]
     assert (a01["numerator"], a01["denominator"], a01["record_count"]) == (
-        sum(1 for s, _ in known if s), len(known), len(rows))
+        sum(known), len(known), len(rows))
     # the range the unknowns allow: all of them no, all of them yes
     unknown = len(rows) - len(known)
     assert a01["unknown_low"] == pytest.approx(a01["numerator"] / len(rows))
     assert a01["unknown_high"] == pytest.approx((a01["numerator"] + unknown) / len(rows))
+    # A02: the amounts of the same contracts, within the range the versions allow
+    a02 = p[("montant-pme", "value", None)]
+    valued = [(sme, c["amount_range"]) for c in rows
+              if (sme := _sme(c["holders"], categories)) is not None and c["amount_range"]]
+    assert a02["known_count"] == len(valued)
+    assert sum(r[0] for s, r in valued if s) - 0.01 <= a02["numerator"] <= sum(
+        r[1] for s, r in valued if s) + 0.01
+    assert sum(r[0] for _, r in valued) - 0.01 <= a02["denominator"] <= sum(
+        r[1] for _, r in valued) + 0.01
     # 2025: too few contracts to publish a share
     a01_2025 = published["2025"][("marches-pme", "count", None)]
     assert (a01_2025["value"], a01_2025["status"]) == (None, "small_sample")
