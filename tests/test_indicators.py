@@ -724,6 +724,21 @@ def test_unknown_axis_and_profile(tmp_path: Path) -> None:
         load_profile("pas-un-profil")
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ("min_population = 0", "« min_population » est un nombre d'enregistrements entier"),
+    ("min_population = 2.5", "« min_population » est un nombre d'enregistrements entier"),
+    ("reference_year = \"2024\"", "« reference_year » est une année"),
+    ("reference_year = 24", "« reference_year » est une année"),
+])
+def test_sample_and_reference_settings_are_checked(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    folder = _profile_dir(tmp_path, profile=TEST_PROFILE.replace(
+        "min_population = 1\nreference_year = 2024", setting))
+    with pytest.raises(ConfigError, match=message):
+        load_profile(str(folder))
+
+
 # --- service, CLI and history -----------------------------------------------------------------
 
 
@@ -868,3 +883,20 @@ def test_several_holders_method_and_its_alternatives(fixture_warehouse: Warehous
     assert by_value["shared"]["denominator"] == 470_000
     # the published value is the lead holder's
     assert _result(fixture_warehouse, "marches-pme", "count")["value"] == pytest.approx(1 / 3)
+
+
+def test_barometer_shows_every_indicator_at_the_profile_reference_year(
+    fixture_warehouse: Warehouse,
+) -> None:
+    """The test profile pins reference_year = 2024: every computed headline is of 2024, even
+    for an indicator whose latest data is of another year, and 2024 is not provisional (its
+    two-month publication window closed long ago)."""
+    from observatoire.indicators.service import barometer
+
+    report = barometer(fixture_warehouse.settings)
+    assert report["profile"]["reference_year"] == 2024
+    computed = [r for r in report["indicators"] if r["available"]]
+    assert computed and {r["period"] for r in computed} == {"2024"}
+    assert {r["provisional"] for r in computed} == {False}
+    a01 = next(r for r in computed if r["indicator_id"] == "marches-pme")
+    assert (a01["numerator"], a01["denominator"]) == (1, 3)  # by hand, see CASES
