@@ -813,6 +813,7 @@ def amounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     (root / "profil" / "profile.toml").write_text(AMOUNTS_PROFILE, encoding="utf-8")
     settings = Settings(home=root / "home", profile=str(root / "profil"))
     ingest(settings, [FIXTURES / "indicators" / "aife_accords_cadres.json",
+                      FIXTURES / "indicators" / "aife_sans_date.json",
                       FIXTURES / "indicators" / "marches_concessions.json", DEMO / "ref"])
     build(settings)
     return Warehouse(settings, duckdb.connect(str(settings.warehouse_path), read_only=True))
@@ -900,3 +901,24 @@ def test_barometer_shows_every_indicator_at_the_profile_reference_year(
     assert {r["provisional"] for r in computed} == {False}
     a01 = next(r for r in computed if r["indicator_id"] == "marches-pme")
     assert (a01["numerator"], a01["denominator"]) == (1, 3)  # by hand, see CASES
+
+
+def test_contracts_without_a_date_count_in_toutes_and_date_inconnue(
+    amounts_warehouse: Warehouse,
+) -> None:
+    """Two real AIFE marchés published without any date, beside dated ones (by hand: 2018 three
+    contracts, 2019 one, 2024 two marchés of the official example)."""
+    undated = json.loads((FIXTURES / "indicators" / "aife_sans_date.json").read_text(
+        encoding="utf-8"))["marches"]
+    assert all("dateNotification" not in m and "datePublicationDonnees" not in m
+               for m in undated)
+    unknown = _result(amounts_warehouse, "marches-notifies", "count", "date inconnue")
+    assert (unknown["value"], unknown["undated_count"]) == (2, 2)
+    amount = _result(amounts_warehouse, "marches-notifies", "value", "date inconnue")
+    assert amount["value"] == pytest.approx(sum(m["montant"] for m in undated))
+    everything = _result(amounts_warehouse, "marches-notifies", "count", "toutes")
+    assert (everything["value"], everything["undated_count"]) == (3 + 1 + 2 + 2, 2)
+    years = amounts_warehouse.rows(
+        """SELECT sum(record_count) FROM indicator_results WHERE indicator_id = 'marches-notifies'
+           AND breakdown = 'total' AND basis = 'count' AND period_year IS NOT NULL""")[0][0]
+    assert years == 3 + 1 + 2  # in no year
