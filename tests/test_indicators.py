@@ -780,6 +780,11 @@ def test_cli_indicators_and_profile(demo_warehouse: Warehouse, tmp_path: Path) -
     by_id = {r["indicator_id"]: r for r in report["indicators"]}
     assert by_id["marches-pme"]["code"] == "A01"
     assert by_id["egalim-bio"]["available"] is False
+    table = _cli("indicators", "--no-compute", home=home)
+    reference = date.today().year - 1  # the generic profile: the last complete year
+    assert f"Période de référence : {reference}" in table.stdout
+    assert "moins de 30 enregistrements connus n'est pas publiée" in " ".join(
+        table.stdout.split())
     rows = _cli("indicators", "--no-compute", "--indicator", "marches-pme", "--period", "2024",
                 "--json", home=home)
     assert json.loads(rows.stdout)[0]["indicator_id"] == "marches-pme"

@@ -489,6 +489,13 @@ def _print_barometer(report: dict[str, Any]) -> None:
             formatting.percent(row.get("coverage"), 0), _target(row), status,
         )
     out.print(table)
+    reference = profile.get("reference_year")
+    if reference is not None:
+        provisional = " (provisoire)" if reference >= profile["provisional_from"] else ""
+        out.print(
+            f"Période de référence : {reference}{provisional}. Une valeur calculée sur moins de "
+            f"{profile['min_population']} enregistrements connus n'est pas publiée."
+        )
 
 
 def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:
