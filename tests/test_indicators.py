@@ -354,7 +354,8 @@ def _share_framework_copies(rows: list[dict[str, object]]) -> list[dict[str, obj
     def key(c: dict[str, object]) -> tuple[object, ...]:
         return (c["buyer_siret"], c["notification_date"], c["object"], c["amount"])
 
-    framework = [c for c in rows if c["is_framework_agreement"] and c["amount"] is not None]
+    framework = [c for c in rows if c["is_framework_agreement"] and c["amount"] is not None
+                 and c["object"] is not None]
     copies = Counter(key(c) for c in framework)
     for c in framework:
         c["amount"] = float(c["amount"]) / copies[key(c)]  # type: ignore[arg-type]

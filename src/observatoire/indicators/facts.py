@@ -64,7 +64,8 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
     c.purchase_category, c.cpv_division, c.procedure,
     -- A framework agreement published once per holder (same buyer, day, object and maximum,
     -- another id) is one maximum: its copies share it, so that sums count it once.
-    CAST(CASE WHEN c.is_framework_agreement AND c.amount IS NOT NULL THEN
+    -- (without an object nothing says two records are copies: each keeps its maximum)
+    CAST(CASE WHEN c.is_framework_agreement AND c.amount IS NOT NULL AND c.object IS NOT NULL THEN
              c.amount / count(*) OVER (PARTITION BY c.is_framework_agreement, c.buyer_siret,
                                        c.notification_date, c.object, c.amount)
          ELSE c.amount END AS DECIMAL(38,6)) AS amount,
