@@ -65,8 +65,10 @@ class _Basis:
     numerator: str
     denominator: str
     value: str | None = None  # default: numerator / denominator
-    #: Shares only: the count (or amount) whose condition is unknown, for the range it allows.
+    #: Shares only: the amount whose condition is unknown, for the range it allows...
     unknown: str | None = None
+    #: ...or, for a count, the rows that are not known (no aggregate of its own).
+    unknown_is_rest: bool = False
     #: The unknowns are already in the denominator (counted as "no" by a legal definition).
     unknown_in_denominator: bool = False
 
@@ -115,8 +117,7 @@ def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Bas
                                   f"SUM(CASE WHEN ({known}) AND ({c}) THEN 1 ELSE 0 END)",
                                   "SUM(1)" if as_no else
                                   f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)",
-                                  unknown=f"SUM(CASE WHEN {known} THEN 0 ELSE 1 END)",
-                                  unknown_in_denominator=as_no))
+                                  unknown_is_rest=True, unknown_in_denominator=as_no))
             else:
                 known = f"{c_known} AND {v} IS NOT NULL"
                 out.append(_Basis(basis, known,
@@ -187,9 +188,8 @@ def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> 
     bases = _bases(ind, undefined)
     agg_columns = ",\n        ".join(
         f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END) AS known_{i}, {b.numerator} AS num_{i}, "
-        f"{b.denominator} AS den_{i}, {b.value or 'NULL'} AS val_{i}, "
-        f"{b.unknown or 'NULL'} AS unk_{i}, "
-        f"{'0' if b.unknown_in_denominator else (b.unknown or 'NULL')} AS unkx_{i}"
+        f"{b.denominator} AS den_{i}, {b.value or 'NULL'} AS val_{i}"
+        + (f", {b.unknown} AS unk_{i}" if b.unknown else "")
         for i, b in enumerate(bases)
     )
     dim_columns = "".join(f"{col} AS dim_{i}, GROUPING({col}) AS g_{i}, " for i, (_, col) in enumerate(dims))
@@ -211,6 +211,14 @@ def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> 
         for i, b in enumerate(bases)
     ) + "END"
     basis_rows = ", ".join(f"({i})" for i in range(len(bases)))
+    unknowns = "CASE b.i " + "".join(
+        f"WHEN {i} THEN "
+        + (f"records - known_{i} " if b.unknown_is_rest
+           else f"unk_{i} " if b.unknown else "NULL ")
+        for i, b in enumerate(bases)) + "END"
+    unknown_weight = "CASE b.i " + "".join(
+        f"WHEN {i} THEN {0 if b.unknown_in_denominator else 1} " for i, b in enumerate(bases)
+    ) + "END"
     if ind.measure == "distribution":
         # shares of each category within its group; rows of unknown category give coverage
         group_key = "gp, breakdown, breakdown_value, period_year, basis"
@@ -252,8 +260,9 @@ long AS (
         category, {names} AS basis, {per_basis("num_{i}")} AS numerator,
         {per_basis("den_{i}")} AS denominator, {values} AS value, records AS record_count,
         {per_basis("known_{i}")} AS known_count, undated,
-        CAST({per_basis("unk_{i}")} AS DOUBLE) AS unknown,
-        CAST({per_basis("unkx_{i}")} AS DOUBLE) AS unknown_extra
+        CAST({unknowns} AS DOUBLE) AS unknown,
+        -- the unknowns a legal rate already counts in its denominator add nothing to it
+        CAST({unknowns} AS DOUBLE) * {unknown_weight} AS unknown_extra
     FROM grouped CROSS JOIN (VALUES {basis_rows}) AS b(i)
 ),
 final AS (

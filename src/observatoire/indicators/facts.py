@@ -62,19 +62,22 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
     COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure,
-    -- A framework agreement published once per holder (same buyer, day, object and maximum,
-    -- another id) is one maximum: its copies share it, so that sums count it once.
-    -- (without an object nothing says two records are copies: each keeps its maximum)
-    CAST(CASE WHEN c.is_framework_agreement AND c.amount IS NOT NULL AND c.object IS NOT NULL THEN
-             c.amount / count(*) OVER (PARTITION BY c.is_framework_agreement, c.buyer_siret,
-                                       c.notification_date, c.object, c.amount)
-         ELSE c.amount END AS DECIMAL(38,6)) AS amount,
+    CAST(c.amount / COALESCE(fc.copies, 1) AS DECIMAL(38,6)) AS amount,
     CASE WHEN c.is_framework_agreement THEN 'accord-cadre'
          WHEN c.is_framework_agreement = FALSE THEN 'ferme' END AS amount_type,
     c.notification_date, c.primary_record_key, c.holder_count
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
 LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
+-- A framework agreement published once per holder (same buyer, day, object and maximum,
+-- another id) is one maximum: its copies share it, so that sums count it once. Without an
+-- object nothing says two records are copies: each keeps its maximum.
+LEFT JOIN (
+    SELECT uid, count(*) OVER (PARTITION BY buyer_siret, notification_date, object, amount)
+        AS copies
+    FROM contracts
+    WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL
+) fc ON fc.uid = c.uid
 WHERE {scope_condition(profile, "c.buyer_siret")}
 """
 
