@@ -55,7 +55,9 @@ def test_barometer_then_drill_down_to_the_contracts(page: object, site: str) -> 
     p.screenshot(path=str(SHOTS / "barometre.png"), full_page=True)  # type: ignore[attr-defined]
     p.get_by_role("link", name="Part des marchés attribués à des PME", exact=True).click()  # type: ignore[attr-defined]
     p.wait_for_url("**/indicateurs/marches-pme/")  # type: ignore[attr-defined]
-    assert p.locator("svg polyline").count() == 1  # type: ignore[attr-defined]
+    # the demo's A01 has values for 2018, 2019 and 2024 (2016, 2017, 2021, 2023 and 2025 hold
+    # too few contracts or none known): two runs of the line, a gap between them, never a 0
+    assert p.locator("svg polyline").count() == 2  # type: ignore[attr-defined]
     p.screenshot(path=str(SHOTS / "indicateur.png"), full_page=True)  # type: ignore[attr-defined]
     # the 2019 numerator: the contracts that count as awarded to a PME
     p.locator("a[href='/indicateurs/marches-pme/marches/?periode=2019']").click()  # type: ignore[attr-defined]

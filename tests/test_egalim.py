@@ -116,7 +116,12 @@ def test_indicators_f01_f06_from_the_results(wh: duckdb.DuckDBPyConnection) -> N
             "SELECT code, basis, numerator, denominator, status FROM indicator_results "
             "WHERE period = '2025' AND breakdown = 'total' AND code LIKE 'F0%'").fetchall())
     assert rows[("F01", "value")][:2] == (820, 2090)
-    assert rows[("F01", "value")][2] == "not_met"  # 39 % against the Région's 65 %
+    # 39 % against the Région's 65 %, but on fewer lines than the profile's minimum sample (30):
+    # no value and no status are published
+    with (LYCEES / "achats-2024-2025.csv").open(encoding="utf-8", newline="") as f:
+        lines_2025 = sum(1 for r in csv.DictReader(f) if r["date"].startswith("2025"))
+    assert lines_2025 < 30
+    assert rows[("F01", "value")][2] == "small_sample"
     assert rows[("F02", "value")][:2] == (400, 2090)
     assert rows[("F03", "value")][:2] == (400, 650)
     assert rows[("F04", "value")][:2] == (150, 2090)
@@ -261,3 +266,29 @@ def test_indicator_drills_down_to_the_purchase_lines_counted(client: object) -> 
     html = client.get(  # type: ignore[attr-defined]
         "/indicateurs/cantines-atteignant-egalim/marches/?periode=2025").content.decode()
     assert "Lycée Auguste Pavie" in html and "Lycée Ernest Renan" not in html
+
+
+def test_the_legal_egalim_rate_counts_unknown_labels_as_not_egalim() -> None:
+    """F01–F03 divide by every food purchase (code rural, L230-5-1): a line whose labels are
+    unknown counts as not Egalim; the coverage says how much of the value is in that case.
+    Three lines by hand: 100 € Egalim, 50 € not, 30 € with unknown labels."""
+    from observatoire.indicators.compute import indicator_query
+    from observatoire.indicators.profile import load_profile
+
+    f01 = load_profile("demonstration").indicator("egalim-durables-qualite")
+    assert f01 is not None and f01.unknown_counts_as_no
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE indicator_purchase_lines AS SELECT * FROM (VALUES
+        ('l1', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 100.0, TRUE),
+        ('l2', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 50.0, FALSE),
+        ('l3', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 30.0, NULL))
+        v(line_key, period_year, canteen_key, canteen, departement, family, amount, is_egalim)""")
+    cur = con.execute(f"SELECT * FROM ({indicator_query(f01)}) WHERE period = '2025' "
+                      "AND breakdown = 'total'")
+    names = [d[0] for d in cur.description]
+    row = dict(zip(names, cur.fetchone() or (), strict=True))
+    assert (row["numerator"], row["denominator"]) == (100, 180)  # not 100 / 150
+    assert (row["record_count"], row["known_count"]) == (3, 2)
+    # the range: unknown lines all not Egalim (the legal rate itself), all Egalim
+    assert row["unknown_low"] == pytest.approx(100 / 180)
+    assert row["unknown_high"] == pytest.approx(130 / 180)

@@ -106,9 +106,12 @@ def _write_profile(folder: Path) -> Path:
         rows = [r for r in src.read().splitlines() if r.startswith(("siret;", PAVIE))]
     (folder / "etablissements.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (folder / "nomenclature.csv").write_text(NOMENCLATURE, encoding="utf-8")
+    # C-2 is a lot of dairy products of the same supplier: its criterion reaches only the
+    # supplier's dairy lines (none here), never its apples of line 8
     (folder / "marches.csv").write_text(
-        "reference;fournisseur_siret;externalites;performance;debut;fin\n"
-        "C-1;12345678200010;oui;;2025-01-01;2025-12-31\n", encoding="utf-8")
+        "reference;fournisseur_siret;externalites;performance;debut;fin;famille\n"
+        "C-1;12345678200010;oui;;2025-01-01;2025-12-31;\n"
+        "C-2;12345678200010;;oui;2025-01-01;2025-12-31;PRODUITS_LAITIERS\n", encoding="utf-8")
     (folder / "profile.toml").write_text(
         'extends = "region-bretagne"\nid = "test-matrices"\n\n[egalim]\n'
         'establishments = "etablissements.csv"\nnomenclature = "nomenclature.csv"\n'
@@ -252,7 +255,7 @@ def test_lines_inherit_article_family_labels_and_contract(wh: duckdb.DuckDBPyCon
     assert lines[5][4:6] == ("matrix", [])  # MSC: known, no label that counts
     assert lines[6][:2] == (None, "none")  # ZZZ-999 is not in the nomenclature
     assert lines[7][:2] == (None, "none")
-    assert lines[8][5:] == (["EXTERNALITES"], "C-1")
+    assert lines[8][5:] == (["EXTERNALITES"], "C-1")  # not C-2's PERFORMANCE: another lot
     assert lines[9][5:] == ([], None)  # 2024: before the contract
     raw = wh.execute("SELECT family, characteristics, labels_known FROM egalim_lines "
                      "WHERE line_number = 3").fetchone()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 from statistics import median
@@ -40,6 +40,9 @@ regions = ["53"]
 [parameters]
 new_supplier_lookback_years = 1
 min_coverage = 0.7
+# the fixture's years hold a handful of contracts each
+min_population = 1
+reference_year = 2024
 """
 
 TEST_INDICATORS = """
@@ -155,18 +158,23 @@ def _result(wh: Warehouse, indicator: str, basis: str, period: str = "2024",
 # The 2024 contracts of the fixture, worked out by hand (README of the fixture):
 #   M1 100 000 → 120 000 after its modification; holder PME in 35 (had M4 in 2023-06, within
 #      the 1-year window: not new); 1 offer; advance 30 %; Clause sociale; no env. consideration
-#   M2 300 000; holders GE (75) + PME (69): a PME, not local; new; 3 offers; no advance;
-#      no social consideration; Critère environnemental; grouping Conjoint; accord-cadre
+#   M2 300 000; holders GE (75, listed first: the lead) + PME (69): not a PME by its lead
+#      holder (OECP), a PME by "any holder", half a PME by "amount shared"; not local; new;
+#      3 offers; no advance; no social consideration; Critère environnemental; grouping
+#      Conjoint; accord-cadre
 #   M3  50 000; holder ETI in 29: local, not a PME; new; offers unknown; advance with rate 0
 #      (= unknown rate); Marché réservé; Clause environnementale; no publication date
 #   M5 amount 0 (left out of amounts); holder unknown to SIRENE; new; 2 offers; no considerations
 #      published (unknown)
 CASES = [
     # indicator, basis, numerator, denominator, value, record_count, known_count
-    ("marches-pme", "count", 2, 3, 2 / 3, 4, 3),  # M1, M2 PME; M3 not; M5 unknown
-    ("montant-pme", "value", 420_000, 470_000, 420 / 470, 4, 3),
-    ("nouveaux-titulaires", "count", 3, 4, 3 / 4, 4, 4),  # M2, M3, M5 new; M1 not
-    ("nouveaux-titulaires", "value", 350_000, 470_000, 350 / 470, 4, 3),
+    ("marches-pme", "count", 1, 3, 1 / 3, 4, 3),  # M1 PME; M2 (lead GE), M3 not; M5 unknown
+    ("montant-pme", "value", 120_000, 470_000, 120 / 470, 4, 3),
+    # The data starts 2023-06-01 (M4). M1 (2024-03-01) has its 1-year window start before it:
+    # unknown, although its holder had M4 (a "not new" known only where the window is not
+    # covered would bias the share towards 0). M2, M3, M5: covered, new.
+    ("nouveaux-titulaires", "count", 3, 3, 1.0, 4, 3),
+    ("nouveaux-titulaires", "value", 350_000, 350_000, 1.0, 4, 2),  # M5's amount 0 left out
     ("offre-unique", "count", 1, 3, 1 / 3, 4, 3),
     ("avance-30", "count", 1, 2, 1 / 2, 3, 2),  # population > 25 k€ initial: M1, M2, M3
     ("consideration-sociale", "count", 2, 3, 2 / 3, 4, 3),
@@ -243,7 +251,7 @@ def test_fixture_breakdowns(fixture_warehouse: Warehouse) -> None:
     assert (paris["value"], paris["breakdown_label"]) == (300_000, "Paris")
     region = _result(wh, "marches-pme", "count", breakdown="mandate",
                      breakdown_value="Région Bretagne")
-    assert region["value"] == pytest.approx(2 / 3)
+    assert region["value"] == pytest.approx(1 / 3)
 
 
 def test_fixture_distribution_by_lead_holder_departement(fixture_warehouse: Warehouse) -> None:
@@ -333,21 +341,43 @@ def test_target_in_force_follows_deadlines() -> None:
 def demo_contracts(demo_warehouse: Warehouse) -> list[dict[str, object]]:
     cur = demo_warehouse.con.execute(
         """SELECT uid, kind, notification_year, amount, amount_initial, offers_received,
-                  price_types FROM contracts"""
+                  price_types, is_framework_agreement, buyer_siret, notification_date, object
+           FROM contracts"""
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _share_framework_copies([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+
+
+def _share_framework_copies(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """A framework agreement published once per holder (same buyer, day, object, maximum) is
+    one maximum: its copies share it."""
+    def key(c: dict[str, object]) -> tuple[object, ...]:
+        return (c["buyer_siret"], c["notification_date"], c["object"], c["amount"])
+
+    framework = [c for c in rows if c["is_framework_agreement"] and c["amount"] is not None
+                 and c["object"] is not None]
+    copies = Counter(key(c) for c in framework)
+    for c in framework:
+        c["amount"] = float(c["amount"]) / copies[key(c)]  # type: ignore[arg-type]
+    return rows
 
 
 @pytest.fixture(scope="module")
 def demo_holder_categories(demo_warehouse: Warehouse) -> dict[str, list[str | None]]:
-    holders: dict[str, list[str | None]] = defaultdict(list)
-    for uid, category in demo_warehouse.rows(
-        """SELECT h.uid, s.category FROM contract_holders h
+    """Categories of each contract's current holders, the lead holder first: the first one
+    its publication lists (then by supplier key, for holders the publication does not list)."""
+    positions = {(uid, holder): pos for uid, holder, pos in demo_warehouse.rows(
+        """SELECT c.uid, r.holder_id, min(r.holder_position) FROM contracts c
+           JOIN source_record_holders r ON r.record_key = c.primary_record_key
+           GROUP BY ALL""")}
+    holders: dict[str, list[tuple[float, str, str | None]]] = defaultdict(list)
+    for uid, holder, key, category in demo_warehouse.rows(
+        """SELECT h.uid, h.holder_id, h.supplier_key, s.category FROM contract_holders h
            LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key WHERE h.is_current"""
     ):
-        holders[uid].append(category)
-    return holders
+        holders[uid].append((positions.get((uid, holder), float("inf")), key, category))
+    return {uid: [c for _, _, c in sorted(hs, key=lambda h: (h[0], h[1]))]
+            for uid, hs in holders.items()}
 
 
 def _demo(wh: Warehouse, indicator: str, basis: str, period: str) -> dict[str, object]:
@@ -364,13 +394,9 @@ def test_demo_sme_shares_match_a_plain_computation(
     for c in demo_contracts:
         if c["kind"] != "marche" or c["notification_year"] != year:
             continue
+        # several holders: the lead holder's category (national method)
         cats = demo_holder_categories.get(str(c["uid"]), [])
-        if "PME" in cats:
-            is_sme: bool | None = True
-        elif cats and all(cats):
-            is_sme = False
-        else:
-            is_sme = None
+        is_sme = None if not cats or cats[0] is None else cats[0] == "PME"
         if is_sme is not None:
             known += 1
             sme += is_sme
@@ -478,7 +504,7 @@ SHARES = {
 def demo_marches(demo_warehouse: Warehouse) -> list[dict[str, object]]:
     cur = demo_warehouse.con.execute("SELECT * FROM contracts WHERE kind = 'marche'")
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _share_framework_copies([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
 
 
 @pytest.mark.parametrize("indicator", sorted(SHARES))
@@ -487,26 +513,29 @@ def test_demo_shares_match_a_plain_computation(
 ) -> None:
     population, condition = SHARES[indicator]
     expected: dict[tuple[str, str], tuple[float, float, int, int]] = {}
-    by_year: dict[int, list[dict[str, object]]] = defaultdict(list)
+    by_year: dict[str, list[dict[str, object]]] = defaultdict(list)
     for c in demo_marches:
-        if c["notification_year"] is not None and population(c):
-            by_year[int(c["notification_year"])].append(c)  # type: ignore[call-overload]
+        if population(c):
+            # a contract without a date counts in its own period and in "toutes", in no year
+            year = c["notification_year"]
+            by_year["date inconnue" if year is None else str(year)].append(c)
+            by_year["toutes"].append(c)
     for year, rows in by_year.items():
         judged = [(condition(c), c["amount"]) for c in rows]
         known = [(v, a) for v, a in judged if v is not None]
-        expected[(str(year), "count")] = (
+        expected[(year, "count")] = (
             sum(1 for v, _ in known if v), len(known), len(rows), len(known))
         valued = [(v, float(a)) for v, a in known if a is not None]  # type: ignore[arg-type]
-        expected[(str(year), "value")] = (
+        expected[(year, "value")] = (
             sum(a for v, a in valued if v), sum(a for _, a in valued), len(rows), len(valued))
     stored = {
         (period, basis): (num, den, records, known_count)
         for period, basis, num, den, records, known_count in demo_warehouse.rows(
             """SELECT period, basis, numerator, denominator, record_count, known_count
                FROM indicator_results WHERE indicator_id = ? AND breakdown = 'total'
-               AND period <> 'toutes'""", [indicator])
+            """, [indicator])
     }
-    assert stored
+    assert stored.keys() == {k for k in expected if k[1] in {b for _, b in stored}}
     for key, (num, den, records, known_count) in stored.items():
         e_num, e_den, e_records, e_known = expected[key]
         assert (records, known_count) == (e_records, e_known), (indicator, key)
@@ -534,27 +563,34 @@ def test_demo_new_suppliers_match_a_plain_computation(demo_warehouse: Warehouse)
     def is_new(siren: str | None, day: date | None) -> bool | None:
         if siren is None or day is None:
             return None
-        earlier = [d for d in dates[siren] if d < day]
-        if earlier and max(earlier) >= window_start(day):
-            return False
+        # judged only where the data covers the whole window, "not new" included
         covered = all(y in years_with_data for y in range(day.year - 3, day.year))
-        return True if window_start(day) >= first and covered else None
+        if not (window_start(day) >= first and covered):
+            return None
+        earlier = [d for d in dates[siren] if d < day]
+        return not (earlier and max(earlier) >= window_start(day))
 
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for uid, (kind, day) in contracts.items():
-        if kind != "marche" or day is None:
+        if kind != "marche":
             continue
         flags = [is_new(s, day) for s in holders.get(uid, [])]
         value = True if True in flags else (False if flags and None not in flags else None)
-        counts[day.year][2] += 1
-        if value is not None:
-            counts[day.year][1] += 1
-            counts[day.year][0] += value
-    for period, num, den, records in demo_warehouse.rows(
+        for period in (str(day.year) if day else "date inconnue", "toutes"):
+            counts[period][2] += 1
+            if value is not None:
+                counts[period][1] += 1
+                counts[period][0] += value
+    stored = {period: [num, den, records] for period, num, den, records in demo_warehouse.rows(
         """SELECT period, numerator, denominator, record_count FROM indicator_results
            WHERE indicator_id = 'nouveaux-titulaires' AND breakdown = 'total'
-           AND basis = 'count' AND period <> 'toutes'"""):
-        assert [num, den, records] == counts[int(period)], period
+           AND basis = 'count'""")}
+    assert stored == counts
+    # the years the 3-year window does not cover are a gap, not 0 % (2024: 2022 has no data)
+    assert counts["2024"][1] == 0
+    assert demo_warehouse.value(
+        """SELECT value FROM indicator_results WHERE indicator_id = 'nouveaux-titulaires'
+           AND period = '2024' AND breakdown = 'total' AND basis = 'count'""") is None
 
 
 def test_demo_procedure_mix_matches_a_plain_computation(
@@ -585,13 +621,9 @@ def test_demo_local_indicators_are_unknown_without_a_territory(
 def test_demo_set_aside_rate_matches_source_records(demo_warehouse: Warehouse) -> None:
     records = demo_warehouse.rows("SELECT status FROM source_records")
     g09 = _demo(demo_warehouse, "enregistrements-ecartes", "count", "toutes")
-    # every demo record has a usable year except those without any date: count them apart
-    undated = demo_warehouse.value(
-        "SELECT count(*) FROM indicator_records WHERE period_year IS NULL")
-    set_aside_undated = demo_warehouse.value(
-        "SELECT count(*) FROM indicator_records WHERE period_year IS NULL AND is_set_aside")
-    assert g09["record_count"] == len(records) - undated
-    assert g09["numerator"] == sum(s == "set_aside" for (s,) in records) - set_aside_undated
+    # every record counts in "toutes", those without any date included
+    assert g09["record_count"] == len(records)
+    assert g09["numerator"] == sum(s == "set_aside" for (s,) in records)
 
 
 def test_demo_distinct_suppliers(demo_warehouse: Warehouse) -> None:
@@ -631,6 +663,23 @@ def test_region_bretagne_targets_have_sources() -> None:
     assert [(t.value, t.date, t.basis) for t in e01.targets] == [(0.8, date(2025, 12, 31), "value")]
     assert all(t.source for i in profile.indicators for t in i.targets)
     assert profile.territory.regions == ("53",) and not profile.scope_all_buyers
+    # each target on the indicator that measures what it says: "clause sociale" on the
+    # clause-only indicator, "critères environnementaux" on the criterion one
+    clause = profile.indicator("clause-sociale")
+    criterion = profile.indicator("critere-environnemental")
+    assert clause is not None and criterion is not None
+    assert clause.condition is not None and clause.condition.sql == "has_social_clause"
+    assert [(t.value, t.date) for t in clause.targets] == [
+        (0.25, date(2020, 12, 31)), (0.5, date(2025, 12, 31))]
+    assert criterion.condition is not None
+    assert criterion.condition.sql == "has_environmental_criterion"
+    assert [(t.value, t.date) for t in criterion.targets] == [
+        (1.0, date(2023, 12, 31)), (1.0, date(2026, 12, 31))]  # the région's, and the law's
+    consideration = profile.indicator("consideration-sociale")
+    assert consideration is not None
+    assert all("clause" not in t.source.lower() for t in consideration.targets)
+    # the "entreprises bretonnes" target says its unit and basis
+    assert "en montant" in e01.targets[0].label and "établissement" in e01.targets[0].label
 
 
 @pytest.mark.parametrize(
@@ -676,6 +725,21 @@ def test_unknown_axis_and_profile(tmp_path: Path) -> None:
         load_profile("pas-un-profil")
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ("min_population = 0", "« min_population » est un nombre d'enregistrements entier"),
+    ("min_population = 2.5", "« min_population » est un nombre d'enregistrements entier"),
+    ("reference_year = \"2024\"", "« reference_year » est une année"),
+    ("reference_year = 24", "« reference_year » est une année"),
+])
+def test_sample_and_reference_settings_are_checked(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    folder = _profile_dir(tmp_path, profile=TEST_PROFILE.replace(
+        "min_population = 1\nreference_year = 2024", setting))
+    with pytest.raises(ConfigError, match=message):
+        load_profile(str(folder))
+
+
 # --- service, CLI and history -----------------------------------------------------------------
 
 
@@ -717,6 +781,11 @@ def test_cli_indicators_and_profile(demo_warehouse: Warehouse, tmp_path: Path) -
     by_id = {r["indicator_id"]: r for r in report["indicators"]}
     assert by_id["marches-pme"]["code"] == "A01"
     assert by_id["egalim-bio"]["available"] is False
+    table = _cli("indicators", "--no-compute", home=home)
+    reference = date.today().year - 1  # the generic profile: the last complete year
+    assert f"Période de référence : {reference}" in table.stdout
+    assert "moins de 30 enregistrements connus n'est pas publiée" in " ".join(
+        table.stdout.split())
     rows = _cli("indicators", "--no-compute", "--indicator", "marches-pme", "--period", "2024",
                 "--json", home=home)
     assert json.loads(rows.stdout)[0]["indicator_id"] == "marches-pme"
@@ -724,3 +793,138 @@ def test_cli_indicators_and_profile(demo_warehouse: Warehouse, tmp_path: Path) -
     bad = _cli("--profile", str(folder), "profile", home=home)
     assert bad.returncode == 2
     assert "Axe inconnu" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- Amounts: framework maxima and concessions (real AIFE records, the official example) ----
+
+AMOUNTS_PROFILE = """
+extends = "generique"
+id = "essai-montants"
+name = "Essai des montants"
+
+[parameters]
+# a handful of contracts: every value published
+min_population = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def amounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    import duckdb
+
+    from observatoire.landing.ingest import ingest
+
+    root = tmp_path_factory.mktemp("montants")
+    (root / "profil" / "indicators").mkdir(parents=True)
+    (root / "profil" / "profile.toml").write_text(AMOUNTS_PROFILE, encoding="utf-8")
+    settings = Settings(home=root / "home", profile=str(root / "profil"))
+    ingest(settings, [FIXTURES / "indicators" / "aife_accords_cadres.json",
+                      FIXTURES / "indicators" / "aife_sans_date.json",
+                      FIXTURES / "indicators" / "marches_concessions.json", DEMO / "ref"])
+    build(settings)
+    return Warehouse(settings, duckdb.connect(str(settings.warehouse_path), read_only=True))
+
+
+def test_a_framework_published_once_per_holder_counts_once_and_apart(
+    amounts_warehouse: Warehouse,
+) -> None:
+    raw = json.loads((FIXTURES / "indicators" / "aife_accords_cadres.json").read_text(
+        encoding="utf-8"))["marches"]
+    copies = [m for m in raw if m["dateNotification"] == "2018-12-07"]
+    # by hand: one buyer, one day, one object, one maximum, two ids and two holders
+    assert len(copies) == 2 and len({m["id"] for m in copies}) == 2
+    assert len({(m["acheteur"]["id"], m["objet"], m["montant"], m["nature"]) for m in copies}) == 1
+    firm = [m for m in raw if m["nature"] == "Marché"]
+    assert len(firm) == 1 and firm[0]["dateNotification"].startswith("2018")
+    g01 = _result(amounts_warehouse, "marches-notifies", "value", "2018")
+    assert g01["record_count"] == 3  # three published contracts…
+    assert g01["value"] == pytest.approx(copies[0]["montant"] + firm[0]["montant"])  # …one maximum
+    maxima = _result(amounts_warehouse, "marches-notifies", "value", "2018", "amount_type",
+                     "accord-cadre")
+    firm_amounts = _result(amounts_warehouse, "marches-notifies", "value", "2018", "amount_type",
+                           "ferme")
+    assert (maxima["value"], firm_amounts["value"]) == (copies[0]["montant"], firm[0]["montant"])
+    assert maxima["breakdown_label"] == "Accord-cadre (montant maximum)"
+
+
+def _after_modifications(record: dict[str, object], field: str) -> float:
+    mods = [m["modification"] for m in record.get("modifications") or []  # type: ignore[attr-defined]
+            if field in m["modification"]]
+    return float(mods[-1][field] if mods else record[field])  # type: ignore[arg-type]
+
+
+def test_concessions_are_never_summed_with_contract_amounts(amounts_warehouse: Warehouse) -> None:
+    raw = json.loads((FIXTURES / "indicators" / "marches_concessions.json").read_text(
+        encoding="utf-8"))["marches"]
+    marches = sum(_after_modifications(m, "montant") for m in raw["marche"])
+    concessions = sum(_after_modifications(c, "valeurGlobale") for c in raw["contrat-concession"])
+    g01 = _result(amounts_warehouse, "marches-notifies", "value", "2024")
+    assert (g01["record_count"], g01["value"]) == (len(raw["marche"]), pytest.approx(marches))
+    signed = _result(amounts_warehouse, "concessions-signees", "value", "2024")
+    assert (signed["record_count"], signed["value"]) == (
+        len(raw["contrat-concession"]), pytest.approx(concessions))
+
+
+def test_several_holders_method_and_its_alternatives(fixture_warehouse: Warehouse) -> None:
+    """M2 (300 000 €) has two holders, the GE of Paris listed first (the lead) and the PME of
+    Vénissieux. A01/A02 follow the lead holder (the national method); the indicator page shows
+    the alternatives, worked out by hand on the 2024 contracts M1, M2, M3, M5."""
+    from observatoire.indicators.service import indicator_detail
+
+    settings = fixture_warehouse.settings
+    count = indicator_detail(settings, "marches-pme", period="2024", basis="count")
+    value = indicator_detail(settings, "montant-pme", period="2024", basis="value")
+    assert count is not None and value is not None
+    by_count = {m["method"]: m for m in count["holder_methods"]}
+    by_value = {m["method"]: m for m in value["holder_methods"]}
+    # lead holder: M1 only is a PME; M2 (GE lead), M3 (ETI) are not; M5 unknown
+    assert (by_count["lead"]["numerator"], by_count["lead"]["denominator"]) == (1, 3)
+    assert (by_value["lead"]["numerator"], by_value["lead"]["denominator"]) == (
+        120_000, 470_000)
+    # any holder: M1 and M2
+    assert (by_count["any"]["numerator"], by_count["any"]["denominator"]) == (2, 3)
+    assert by_value["any"]["value"] == pytest.approx(420 / 470)
+    # shared: M1 whole, M2 half (one PME of two holders)
+    assert by_count["shared"]["numerator"] == pytest.approx(1.5)
+    assert by_value["shared"]["numerator"] == pytest.approx(120_000 + 150_000)
+    assert by_value["shared"]["denominator"] == 470_000
+    # the published value is the lead holder's
+    assert _result(fixture_warehouse, "marches-pme", "count")["value"] == pytest.approx(1 / 3)
+
+
+def test_barometer_shows_every_indicator_at_the_profile_reference_year(
+    fixture_warehouse: Warehouse,
+) -> None:
+    """The test profile pins reference_year = 2024: every computed headline is of 2024, even
+    for an indicator whose latest data is of another year, and 2024 is not provisional (its
+    two-month publication window closed long ago)."""
+    from observatoire.indicators.service import barometer
+
+    report = barometer(fixture_warehouse.settings)
+    assert report["profile"]["reference_year"] == 2024
+    computed = [r for r in report["indicators"] if r["available"]]
+    assert computed and {r["period"] for r in computed} == {"2024"}
+    assert {r["provisional"] for r in computed} == {False}
+    a01 = next(r for r in computed if r["indicator_id"] == "marches-pme")
+    assert (a01["numerator"], a01["denominator"]) == (1, 3)  # by hand, see CASES
+
+
+def test_contracts_without_a_date_count_in_toutes_and_date_inconnue(
+    amounts_warehouse: Warehouse,
+) -> None:
+    """Two real AIFE marchés published without any date, beside dated ones (by hand: 2018 three
+    contracts, 2019 one, 2024 two marchés of the official example)."""
+    undated = json.loads((FIXTURES / "indicators" / "aife_sans_date.json").read_text(
+        encoding="utf-8"))["marches"]
+    assert all("dateNotification" not in m and "datePublicationDonnees" not in m
+               for m in undated)
+    unknown = _result(amounts_warehouse, "marches-notifies", "count", "date inconnue")
+    assert (unknown["value"], unknown["undated_count"]) == (2, 2)
+    amount = _result(amounts_warehouse, "marches-notifies", "value", "date inconnue")
+    assert amount["value"] == pytest.approx(sum(m["montant"] for m in undated))
+    everything = _result(amounts_warehouse, "marches-notifies", "count", "toutes")
+    assert (everything["value"], everything["undated_count"]) == (3 + 1 + 2 + 2, 2)
+    years = amounts_warehouse.rows(
+        """SELECT sum(record_count) FROM indicator_results WHERE indicator_id = 'marches-notifies'
+           AND breakdown = 'total' AND basis = 'count' AND period_year IS NOT NULL""")[0][0]
+    assert years == 3 + 1 + 2  # in no year

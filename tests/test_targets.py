@@ -31,10 +31,25 @@ INDICATOR = "consideration-sociale"  # D01; generic profile: ≥ 30 % by 31/12/2
 REASON = "Jalon intermédiaire voté par l'assemblée en 2023"
 
 
+# The generic profile with every value published: the two DECP 2024 files hold 2 and 5
+# marchés a year, below the generic minimum sample, and this module tests how targets judge them.
+SMALL_SAMPLES_PROFILE = """
+extends = "generique"
+id = "generique-petits-echantillons"
+name = "Profil générique"
+
+[parameters]
+min_population = 1
+"""
+
+
 @pytest.fixture(scope="module")
 def site(application_database: AppDb, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    with stewardship_home(application_database, tmp_path_factory.mktemp("cibles-home")) as home:
+    folder = tmp_path_factory.mktemp("cibles-profil")
+    (folder / "profile.toml").write_text(SMALL_SAMPLES_PROFILE, encoding="utf-8")
+    with stewardship_home(application_database, tmp_path_factory.mktemp("cibles-home"),
+                          profile=str(folder)) as home:
         yield home
 
 

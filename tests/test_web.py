@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from html import escape
+from itertools import pairwise
 
 import pytest
 
@@ -24,22 +26,35 @@ def test_barometer_shows_axes_and_indicators(client: object, demo_warehouse: War
     assert "Accès amélioré à la commande publique" in page
     assert 'href="/indicateurs/marches-pme/"' in page
     assert "Données non disponibles" in page  # Egalim, accounting…
-    # the A01 card shows the 2024 value, computed independently in test_indicators
-    a01 = demo_warehouse.value(
-        """SELECT value FROM indicator_results WHERE indicator_id = 'marches-pme'
-           AND period = '2024' AND breakdown = 'total'""")
-    assert f"{a01 * 100:.1f}".replace(".", ",") + "\u00a0%" in page
+    # every card shows the reference year, the last complete one; in the demo it holds a
+    # handful of contracts: A01 publishes no value, only its sample size (below 30)
+    reference = date.today().year - 1
+    assert f"Période de référence de toutes les valeurs : <strong>{reference}</strong>" in page
+    categories: dict[str, list[str | None]] = {}
+    for uid, category in demo_warehouse.rows(
+        """SELECT c.uid, s.category FROM contracts c
+           JOIN contract_holders h ON h.uid = c.uid AND h.is_current
+           LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+           WHERE c.kind = 'marche' AND c.notification_year = ?""", [reference]):
+        categories.setdefault(uid, []).append(category)
+    known = sum(1 for cats in categories.values() if "PME" in cats or all(cats))
+    assert known < 30
+    assert f"Échantillon trop petit (n\u00a0=\u00a0{known})" in page
 
 
 def test_barometer_twins_carry_the_same_data(client: object) -> None:
     data = json.loads(_text(client.get("/index.json")))  # type: ignore[attr-defined]
     by_id = {r["indicator_id"]: r for r in data["indicateurs"]}
-    assert by_id["marches-pme"]["period"] == "2024"
+    # the same reference period for every indicator computed
+    assert {r["period"] for r in data["indicateurs"] if r["available"]} == {
+        str(date.today().year - 1)}
     assert by_id["marches-pme"]["serie"]
     rows = list(csv.DictReader(io.StringIO(_text(client.get("/index.csv")))))  # type: ignore[attr-defined]
     assert {r["indicator_id"] for r in rows} == set(by_id)
-    assert float(next(r for r in rows if r["indicator_id"] == "marches-pme")["value"]) == (
-        pytest.approx(by_id["marches-pme"]["value"]))
+    csv_a01 = next(r for r in rows if r["indicator_id"] == "marches-pme")
+    assert (csv_a01["period"], csv_a01["status"]) == (
+        by_id["marches-pme"]["period"], by_id["marches-pme"]["status"])
+    assert int(csv_a01["known_count"]) == by_id["marches-pme"]["known_count"]
 
 
 def test_indicator_page_explains_and_breaks_down(
@@ -439,3 +454,29 @@ def test_stewards_pages_bound_their_parameters(
     for path in ("/gestion/", "/gestion/correspondances/", "/gestion/corrections/",
                  "/gestion/journal/"):
         assert admin.get(f"{path}?page={'9' * 30}").status_code == 200, path
+
+
+def test_indicator_page_shows_gaps_small_samples_and_the_holder_methods(
+    client: object, demo_warehouse: Warehouse
+) -> None:
+    page = _text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme/?periode=2024&base=count"))
+    years = [y for (y,) in demo_warehouse.rows(
+        """SELECT period_year FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND breakdown = 'total' AND period_year IS NOT NULL AND value IS NOT NULL
+           ORDER BY 1""")]
+    # a year without a value breaks the line: one polyline per run of consecutive years
+    runs = 1 + sum(1 for a, b in pairwise(years) if b != a + 1)
+    assert page.count("<polyline") == runs > 1
+    small = demo_warehouse.rows(
+        """SELECT known_count FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND breakdown = 'total' AND status = 'small_sample'""")
+    assert small and all(f"échantillon trop petit (n\u00a0=\u00a0{n})" in page for (n,) in small)
+    assert "Marchés à plusieurs titulaires" in page and "titulaire principal" in page
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        "/indicateurs/marches-pme.json?periode=2024&base=count")))
+    lead = next(m for m in data["methodes_plusieurs_titulaires"] if m["method"] == "lead")
+    published = demo_warehouse.rows(
+        """SELECT numerator, denominator FROM indicator_results WHERE indicator_id = 'marches-pme'
+           AND period = '2024' AND breakdown = 'total'""")[0]
+    assert (lead["numerator"], lead["denominator"]) == published

@@ -491,8 +491,12 @@ def _print_barometer(report: dict[str, Any]) -> None:
             status = STATUS_LABELS["unavailable"]
         elif row["measure"] == "distribution":
             value, status = "répartition", f"voir --indicator {row['indicator_id']}"
+        elif row["status"] == "small_sample":
+            status = formatting.small_sample(row["known_count"])
         elif row["value"] is None:
             status = status or "aucune donnée"
+        if row.get("provisional"):
+            row = {**row, "period": f"{row['period']} (provisoire)"}
         shown_axis = row["axis_title"] if row["axis_title"] != axis else ""
         axis = row["axis_title"]
         _add_row(
@@ -500,6 +504,13 @@ def _print_barometer(report: dict[str, Any]) -> None:
             formatting.percent(row.get("coverage"), 0), _target(row), status,
         )
     out.print(table)
+    reference = profile.get("reference_year")
+    if reference is not None:
+        provisional = " (provisoire)" if reference >= profile["provisional_from"] else ""
+        out.print(
+            f"Période de référence : {reference}{provisional}. Une valeur calculée sur moins de "
+            f"{profile['min_population']} enregistrements connus n'est pas publiée."
+        )
 
 
 def _print_results(rows: list[dict[str, Any]], units: dict[str, str]) -> None:

@@ -48,3 +48,15 @@ def target(value: float | None, comparator: str | None, deadline: date | None, u
         return ""
     text = f"{COMPARATORS[comparator]} {indicator_value(value, unit)}"
     return f"{text} au {french_date(deadline)}" if deadline else text
+
+
+def small_sample(known_count: int | None) -> str:
+    """The status shown instead of a value computed on too few records."""
+    return f"échantillon trop petit (n\u00a0=\u00a0{number(known_count or 0, 0)})"
+
+
+def unknown_range(low: float | None, high: float | None, unit: str) -> str:
+    """``de 48,9 % à 87,1 %``: what a share would be with every unknown a no, or a yes."""
+    if low is None or high is None or unit != "percent":
+        return ""
+    return f"de {percent(low)} à {percent(high)}"

@@ -5,8 +5,11 @@ directs" are award criteria of a contract or a lot, not labels of a product: the
 once per contract and every purchase line of that contract inherits them. The file is a
 ``;``-separated CSV: ``reference;fournisseur_siret;externalites;performance;debut;fin``
 (``externalites`` / ``performance``: ``oui`` or empty; ``debut`` / ``fin``: ISO dates, empty for
-an open bound). A line belongs to a contract when its supplier SIRET is the contract's and its
-date lies within the contract's dates (purchase files rarely carry a contract reference).
+an open bound), and an optional ``famille`` (a ma-cantine family code: the family of the lot).
+A line belongs to a contract when its supplier SIRET is the contract's, its date lies within the
+contract's dates and, when the contract names a family, the line is of that family (purchase
+files rarely carry a contract reference): a criterion of one lot never reaches every line of
+its supplier.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ from pathlib import Path
 
 import duckdb
 
+from observatoire.egalim.codes import FAMILIES
 from observatoire.errors import ConfigError
 from observatoire.warehouse import insert_rows
 
 COLUMNS = ("reference", "fournisseur_siret", "externalites", "performance", "debut", "fin")
+#: Optional: the family (lot) the criteria apply to.
+FAMILY = "famille"
 
 CONTRACTS_DDL = (
     "CREATE TABLE egalim_contracts (reference VARCHAR, supplier_siret VARCHAR, "
-    "externalites BOOLEAN, performance BOOLEAN, start_date DATE, end_date DATE)"
+    "externalites BOOLEAN, performance BOOLEAN, start_date DATE, end_date DATE, "
+    "family VARCHAR)"
 )
 
 _YES = {"oui", "o", "x", "1", "true", "vrai", "yes"}
@@ -40,6 +47,7 @@ class Contract:
     performance: bool
     start: dt.date | None
     end: dt.date | None
+    family: str | None = None
 
 
 def _flag(value: str, column: str, where: str) -> bool:
@@ -80,7 +88,7 @@ def read_contracts(path: Path | None) -> list[Contract]:
         reader.fieldnames = header
         for n, row in enumerate(reader, start=2):
             where = f"{path}, ligne {n}"
-            cells = {c: (row.get(c) or "").strip() for c in COLUMNS}
+            cells = {c: (row.get(c) or "").strip() for c in (*COLUMNS, FAMILY)}
             if not any(cells.values()):
                 continue
             siret = cells["fournisseur_siret"].replace(" ", "")
@@ -92,10 +100,17 @@ def read_contracts(path: Path | None) -> list[Contract]:
             if start and end and end < start:
                 raise ConfigError("La fin du marché précède son début.", where=where,
                                   hint="Vérifiez les dates debut et fin.")
+            family = cells[FAMILY].upper() or None
+            if family is not None and family not in FAMILIES:
+                raise ConfigError(
+                    f"Famille « {cells[FAMILY]} » inconnue dans la colonne « famille ».",
+                    where=where,
+                    hint=f"Codes possibles : {', '.join(FAMILIES)} ; ou laissez la case vide "
+                    "(toutes les familles du fournisseur).")
             out.append(Contract(
                 cells["reference"] or f"ligne {n}", siret,
                 _flag(cells["externalites"], "externalites", where),
-                _flag(cells["performance"], "performance", where), start, end,
+                _flag(cells["performance"], "performance", where), start, end, family,
             ))
     return out
 
@@ -105,5 +120,6 @@ def create_contracts(con: duckdb.DuckDBPyConnection, contracts: list[Contract]) 
     con.execute(CONTRACTS_DDL)
     if contracts:
         insert_rows(con, "egalim_contracts", [
-            (c.reference, c.supplier_siret, c.externalites, c.performance, c.start, c.end)
+            (c.reference, c.supplier_siret, c.externalites, c.performance, c.start, c.end,
+             c.family)
             for c in contracts])

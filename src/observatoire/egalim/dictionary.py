@@ -158,6 +158,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "directs ».",
             "start_date": "First day (NULL: open).",
             "end_date": "Last day (NULL: open).",
+            "family": "Family of the lot (ma-cantine code): only lines of that family inherit "
+            "the criteria; NULL: every family of the supplier.",
         },
     ),
     "egalim_line_facts": (

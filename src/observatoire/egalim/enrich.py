@@ -17,8 +17,9 @@ and gets, beside them, where each effective value comes from:
   carries Egalim labels of its own keeps them (``line``; when its matrix says otherwise, finding
   EG09); a line without (labels unknown, or only origin) takes its matrix article's labels
   (``matrix``); else ``line`` when the file says "no label", ``none`` when it says nothing;
-- ``contract_reference``: the contract (``egalim_contracts``) whose supplier SIRET and dates
-  match the line; its EXTERNALITES / PERFORMANCE are added to the effective characteristics.
+- ``contract_reference``: the contract (``egalim_contracts``) whose supplier SIRET, dates and
+  (when it names one) family match the line; its EXTERNALITES / PERFORMANCE are added to the
+  effective characteristics.
 
 Every step is one SQL statement over the whole table.
 """
@@ -140,8 +141,8 @@ def inherit_labels(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def inherit_contracts(con: duckdb.DuckDBPyConnection) -> None:
-    """EXTERNALITES / PERFORMANCE of the contract whose supplier and dates match the line (the
-    first reference when several do)."""
+    """EXTERNALITES / PERFORMANCE of the contract whose supplier, dates and family (when the
+    contract names one) match the line (the first reference when several do)."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE egalim_contract_match AS
         SELECT l.line_key, arg_min(c.reference, c.reference) AS reference,
@@ -150,6 +151,8 @@ def inherit_contracts(con: duckdb.DuckDBPyConnection) -> None:
           ON c.supplier_siret = l.supplier_siret
          AND (c.start_date IS NULL OR l.purchase_date >= c.start_date)
          AND (c.end_date IS NULL OR l.purchase_date <= c.end_date)
+         -- a lot's criterion reaches the lines of its family only
+         AND (c.family IS NULL OR c.family = l.effective_family)
         GROUP BY l.line_key"""
     )
     added = (

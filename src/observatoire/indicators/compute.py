@@ -30,6 +30,7 @@ STATUS_LABELS = {
     "on_track": "en bonne voie",
     "insufficient_data": "données insuffisantes",
     "unavailable": "données non disponibles",
+    "small_sample": "échantillon trop petit",
 }
 #: French names of the bases.
 BASIS_LABELS = {
@@ -42,6 +43,8 @@ BASIS_LABELS = {
     "ratio": "ratio",
 }
 ALL_PERIODS = "toutes"
+#: The period of the records without a date: counted in ALL_PERIODS, in no year.
+UNDATED = "date inconnue"
 TOTAL = "total"
 #: Sums are exact decimals, so that builds give the same values whatever the thread count.
 _EXACT = "DECIMAL(38,6)"
@@ -49,7 +52,8 @@ _EXACT = "DECIMAL(38,6)"
 RESULTS_COLUMNS = """indicator_id VARCHAR, version INTEGER, code VARCHAR, period VARCHAR,
     period_year INTEGER, breakdown VARCHAR, breakdown_value VARCHAR, category VARCHAR,
     basis VARCHAR, numerator DOUBLE, denominator DOUBLE, value DOUBLE, record_count BIGINT,
-    known_count BIGINT, coverage DOUBLE"""
+    known_count BIGINT, coverage DOUBLE, undated_count BIGINT, unknown_low DOUBLE,
+    unknown_high DOUBLE"""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ class _Basis:
     numerator: str
     denominator: str
     value: str | None = None  # default: numerator / denominator
+    #: Shares only: the amount whose condition is unknown, for the range it allows...
+    unknown: str | None = None
+    #: ...or, for a count, the rows that are not known (no aggregate of its own).
+    unknown_is_rest: bool = False
+    #: The unknowns are already in the denominator (counted as "no" by a legal definition).
+    unknown_in_denominator: bool = False
 
 
 def _restrict(aggregate_sql: str, known: str) -> str:
@@ -86,23 +96,37 @@ def _not_null(columns: frozenset[str]) -> str:
     return " AND ".join(f"{c} IS NOT NULL" for c in sorted(columns)) or "TRUE"
 
 
-def _bases(ind: Indicator) -> list[_Basis]:
+def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Basis]:
+    """SQL of each basis of ``ind``; ``undefined``: fields the profile cannot know at all
+    (no territory: nobody is local or not), which make any condition reading them unknown,
+    even one that three-valued logic would settle (FALSE AND unknown)."""
     v = ind.value_field
     out = []
     for basis in ind.bases:
         if ind.measure == "share":
             assert ind.condition is not None
             c = ind.condition.sql
+            c_known = " AND ".join(
+                [f"({c}) IS NOT NULL",
+                 *(f"{col} IS NOT NULL" for col in sorted(ind.condition.columns & undefined))])
+            # a legal rate over the whole population: the unknowns stay in the denominator
+            as_no = ind.unknown_counts_as_no
             if basis == "count":
-                known = f"({c}) IS NOT NULL"
+                known = c_known
                 out.append(_Basis(basis, known,
-                                  f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)",
-                                  f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)"))
+                                  f"SUM(CASE WHEN ({known}) AND ({c}) THEN 1 ELSE 0 END)",
+                                  "SUM(1)" if as_no else
+                                  f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END)",
+                                  unknown_is_rest=True, unknown_in_denominator=as_no))
             else:
-                known = f"({c}) IS NOT NULL AND {v} IS NOT NULL"
+                known = f"{c_known} AND {v} IS NOT NULL"
                 out.append(_Basis(basis, known,
                                   f"SUM(CASE WHEN ({known}) AND ({c}) THEN {v} ELSE 0 END)",
-                                  f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)"))
+                                  f"SUM(CASE WHEN {v} IS NOT NULL THEN {v} ELSE 0 END)" if as_no
+                                  else f"SUM(CASE WHEN {known} THEN {v} ELSE 0 END)",
+                                  unknown=f"SUM(CASE WHEN NOT ({c_known}) AND {v} IS NOT NULL "
+                                          f"THEN {v} ELSE 0 END)",
+                                  unknown_in_denominator=as_no))
         elif ind.measure == "average":
             assert ind.expression is not None
             x = ind.expression.sql
@@ -143,8 +167,12 @@ def _bases(ind: Indicator) -> list[_Basis]:
     return out
 
 
-def indicator_query(ind: Indicator) -> str:
-    """The SELECT that computes one indicator version for every period and breakdown."""
+def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> str:
+    """The SELECT that computes one indicator version for every period and breakdown.
+
+    Records without a date belong to the current version (the one without an end): they count
+    in ALL_PERIODS and in their own period UNDATED, never in a year.
+    """
     grain = GRAINS[ind.grain]
     dims = [(b, grain.breakdowns[b]) for b in ind.breakdowns]
     category = ind.expression.sql if ind.measure == "distribution" and ind.expression else None
@@ -154,11 +182,14 @@ def indicator_query(ind: Indicator) -> str:
     years = f"period_year >= {ind.first_year}"
     if ind.last_year is not None:
         years += f" AND period_year <= {ind.last_year}"
+    else:
+        years = f"(period_year IS NULL OR {years})"
     population = ind.population.sql if ind.population else "TRUE"
-    bases = _bases(ind)
+    bases = _bases(ind, undefined)
     agg_columns = ",\n        ".join(
         f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END) AS known_{i}, {b.numerator} AS num_{i}, "
         f"{b.denominator} AS den_{i}, {b.value or 'NULL'} AS val_{i}"
+        + (f", {b.unknown} AS unk_{i}" if b.unknown else "")
         for i, b in enumerate(bases)
     )
     dim_columns = "".join(f"{col} AS dim_{i}, GROUPING({col}) AS g_{i}, " for i, (_, col) in enumerate(dims))
@@ -180,29 +211,45 @@ def indicator_query(ind: Indicator) -> str:
         for i, b in enumerate(bases)
     ) + "END"
     basis_rows = ", ".join(f"({i})" for i in range(len(bases)))
+    unknowns = "CASE b.i " + "".join(
+        f"WHEN {i} THEN "
+        + (f"records - known_{i} " if b.unknown_is_rest
+           else f"unk_{i} " if b.unknown else "NULL ")
+        for i, b in enumerate(bases)) + "END"
+    unknown_weight = "CASE b.i " + "".join(
+        f"WHEN {i} THEN {0 if b.unknown_in_denominator else 1} " for i, b in enumerate(bases)
+    ) + "END"
     if ind.measure == "distribution":
         # shares of each category within its group; rows of unknown category give coverage
         group_key = "gp, breakdown, breakdown_value, period_year, basis"
         final = f"""SELECT *, numerator AS num,
         SUM(numerator) OVER (PARTITION BY {group_key}) AS den,
         SUM(known_count) OVER (PARTITION BY {group_key}) AS known_total,
-        SUM(record_count) OVER (PARTITION BY {group_key}) AS records_total
+        SUM(record_count) OVER (PARTITION BY {group_key}) AS records_total,
+        SUM(undated) OVER (PARTITION BY {group_key}) AS undated_total
     FROM long"""
         columns = """CAST(num AS DOUBLE) AS numerator, CAST(den AS DOUBLE) AS denominator,
     CAST(num AS DOUBLE) / NULLIF(den, 0) AS value, CAST(records_total AS BIGINT) AS record_count,
     CAST(COALESCE(known_total, 0) AS BIGINT) AS known_count,
-    CAST(known_total AS DOUBLE) / NULLIF(records_total, 0) AS coverage"""
+    CAST(known_total AS DOUBLE) / NULLIF(records_total, 0) AS coverage,
+    CAST(undated_total AS BIGINT) AS undated_count, CAST(NULL AS DOUBLE) AS unknown_low,
+    CAST(NULL AS DOUBLE) AS unknown_high"""
         where = "WHERE category IS NOT NULL OR records_total = 0"
     else:
         final = "SELECT * FROM long"
         columns = """CAST(numerator AS DOUBLE) AS numerator,
     CAST(denominator AS DOUBLE) AS denominator, value, CAST(record_count AS BIGINT) AS record_count,
     CAST(COALESCE(known_count, 0) AS BIGINT) AS known_count,
-    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage"""
+    CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage,
+    CAST(undated AS BIGINT) AS undated_count,
+    -- the range the unknowns allow: all of them "no", all of them "yes"
+    CAST(numerator AS DOUBLE) / NULLIF(denominator + unknown_extra, 0) AS unknown_low,
+    (CAST(numerator AS DOUBLE) + unknown) / NULLIF(denominator + unknown_extra, 0)
+        AS unknown_high"""
         where = ""
     return f"""WITH grouped AS (
     SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
-        COUNT(*) AS records,
+        COUNT(*) AS records, SUM(CASE WHEN period_year IS NULL THEN 1 ELSE 0 END) AS undated,
         {agg_columns}
     FROM {grain.table}
     WHERE ({population}) AND {years}
@@ -212,14 +259,18 @@ long AS (
     SELECT period_year, gp, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value,
         category, {names} AS basis, {per_basis("num_{i}")} AS numerator,
         {per_basis("den_{i}")} AS denominator, {values} AS value, records AS record_count,
-        {per_basis("known_{i}")} AS known_count
+        {per_basis("known_{i}")} AS known_count, undated,
+        CAST({unknowns} AS DOUBLE) AS unknown,
+        -- the unknowns a legal rate already counts in its denominator add nothing to it
+        CAST({unknowns} AS DOUBLE) * {unknown_weight} AS unknown_extra
     FROM grouped CROSS JOIN (VALUES {basis_rows}) AS b(i)
 ),
 final AS (
     {final}
 )
 SELECT '{ind.id}' AS indicator_id, {ind.version} AS version, '{ind.code}' AS code,
-    CASE WHEN gp = 1 THEN '{ALL_PERIODS}' ELSE CAST(period_year AS VARCHAR) END AS period,
+    CASE WHEN gp = 1 THEN '{ALL_PERIODS}' WHEN period_year IS NULL THEN '{UNDATED}'
+         ELSE CAST(period_year AS VARCHAR) END AS period,
     CASE WHEN gp = 0 THEN period_year END AS period_year,
     breakdown, breakdown_value, category, basis, {columns}
 FROM final
@@ -242,16 +293,36 @@ def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Targe
     return max(past, key=lambda t: t.date) if past else None
 
 
-def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+def undefined_fields(profile: Profile) -> frozenset[str]:
+    """Fields the profile cannot know for any record: without a territory, nobody is local."""
+    if profile.territory.regions or profile.territory.departements:
+        return frozenset()
+    return frozenset({"supplier_is_local"})
+
+
+def reference_year(profile: Profile, today: date) -> int:
+    """The period every headline shows: the profile's, else the last complete year."""
+    return profile.parameters.reference_year or today.year - 1
+
+
+def provisional_since(today: date) -> int:
+    """The first provisional year: the current one, and the last one for the two months its
+    contracts may still be published in (DECP: within two months of notification)."""
+    return today.year - 1 if today < date(today.year, 3, 1) else today.year
+
+
+def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> None:
     con.execute("""CREATE TABLE indicator_profile (profile_id VARCHAR, name VARCHAR,
         organisation VARCHAR, territory VARCHAR, scope VARCHAR, new_supplier_lookback_years INTEGER,
-        min_coverage DOUBLE, digest VARCHAR)""")
+        min_coverage DOUBLE, min_population INTEGER, reference_year INTEGER,
+        provisional_from INTEGER, computed_on DATE, digest VARCHAR)""")
     con.execute(
-        "INSERT INTO indicator_profile VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO indicator_profile VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [profile.id, profile.name, profile.organisation, profile.territory.name,
          "all_buyers" if profile.scope_all_buyers else "profile_buyers",
          profile.parameters.new_supplier_lookback_years, profile.parameters.min_coverage,
-         profile.digest],
+         profile.parameters.min_population, reference_year(profile, today),
+         provisional_since(today), today, profile.digest],
     )
     con.execute("CREATE TABLE indicator_axes (axis_id VARCHAR, position INTEGER, title VARCHAR, description VARCHAR)")
     insert_rows(con, "indicator_axes",
@@ -262,7 +333,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
         data_requirement VARCHAR, measure VARCHAR, bases VARCHAR[], population VARCHAR,
         condition VARCHAR, expression VARCHAR, numerator VARCHAR, denominator VARCHAR,
         value_field VARCHAR, breakdowns VARCHAR[], valid_from DATE, valid_to DATE, notes VARCHAR,
-        catalogue_file VARCHAR, query VARCHAR)""")
+        catalogue_file VARCHAR, query VARCHAR, unknown_counts_as_no BOOLEAN)""")
     rows = []
     for i in profile.indicators:
         rows.append((
@@ -273,7 +344,8 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
             i.numerator.sql if i.numerator else None,
             i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
-            indicator_query(i) if i.available else None,
+            indicator_query(i, undefined_fields(profile)) if i.available else None,
+            i.unknown_counts_as_no,
         ))
     insert_rows(con, "indicators", rows)
     con.execute("""CREATE TABLE indicator_targets (indicator_id VARCHAR, version INTEGER,
@@ -303,19 +375,27 @@ UNION ALL SELECT 'purchase_domain', domain_id, min(label) FROM profile_purchase_
 UNION ALL SELECT 'cpv_division', division, min(label) FROM ref_cpv WHERE code = division || '000000' GROUP BY division
 UNION ALL SELECT 'supplier_departement', departement_code, min(departement_name) FROM ref_departements GROUP BY departement_code
 UNION ALL SELECT 'subcontractor_category', c, c FROM (VALUES ('PME'), ('ETI'), ('GE')) v(c)
+UNION ALL SELECT 'amount_type', c, l FROM (VALUES ('accord-cadre', 'Accord-cadre (montant maximum)'),
+    ('ferme', 'Montant ferme')) v(c, l)
 """
 
 
-def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
-    """Build the fact tables, the catalogue tables and ``indicator_results``; rows written."""
+def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None = None) -> int:
+    """Build the fact tables, the catalogue tables and ``indicator_results``; rows written.
+
+    ``today`` (the computation date) tells which years are provisional and, unless the profile
+    sets one, the reference year of the headlines.
+    """
+    today = today or date.today()
     # Row order of these tables carries no meaning (readers sort): let DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     build_facts(con, profile)
-    _catalogue_tables(con, profile)
+    _catalogue_tables(con, profile, today)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
+    undefined = undefined_fields(profile)
     for ind in profile.indicators:
         if ind.available:
-            con.execute(f"INSERT INTO results_raw {indicator_query(ind)}")
+            con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined)}")
     # the target each (indicator, basis, year) is judged against
     con.execute("""CREATE TEMP TABLE targets_in_force (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, period_year INTEGER, target_value DOUBLE, comparator VARCHAR,
@@ -342,6 +422,8 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile) -> int:
         insert_rows(con, "category_dimensions",
                     [(k[0], k[1], d) for k, d in category_dims.items()])
     min_coverage = float(profile.parameters.min_coverage)
+    min_population = int(profile.parameters.min_population)
+    provisional_from = provisional_since(today)
     con.execute(f"""
 CREATE TABLE indicator_results AS
 WITH r AS (
@@ -368,9 +450,17 @@ judged AS (
 )
 SELECT j.indicator_id, j.version, j.code, j.period, j.period_year, j.breakdown,
     j.breakdown_value, bl.label AS breakdown_label, j.category, cl.label AS category_label,
-    j.basis, j.numerator, j.denominator, j.value, j.record_count, j.known_count, j.coverage,
+    j.basis, j.numerator, j.denominator,
+    -- too small a sample publishes no value, no range and no status
+    CASE WHEN NOT j.small_sample THEN j.value END AS value,
+    j.record_count, j.known_count, j.coverage, j.undated_count,
+    CASE WHEN NOT j.small_sample AND j.known_count > 0 THEN j.unknown_low END AS unknown_low,
+    CASE WHEN NOT j.small_sample AND j.known_count > 0 THEN j.unknown_high END AS unknown_high,
+    j.small_sample,
+    j.period_year >= {provisional_from} AS provisional,
     j.target_value, j.target_comparator, j.target_date, j.target_source,
     CASE
+        WHEN j.small_sample THEN 'small_sample'
         WHEN j.target_value IS NULL THEN NULL
         WHEN j.value IS NULL OR j.known_count = 0 OR j.coverage < {min_coverage}
             THEN 'insufficient_data'
@@ -378,7 +468,8 @@ SELECT j.indicator_id, j.version, j.code, j.period, j.period_year, j.breakdown,
         WHEN j.target_date > make_date(j.period_year, 12, 31) AND j.improved THEN 'on_track'
         ELSE 'not_met'
     END AS status
-FROM judged j
+FROM (SELECT *, known_count > 0 AND known_count < {min_population} AS small_sample
+      FROM judged) j
 LEFT JOIN result_labels bl ON bl.dimension = j.breakdown AND bl.code = j.breakdown_value
 LEFT JOIN category_dimensions cd ON cd.indicator_id = j.indicator_id AND cd.version = j.version
 LEFT JOIN result_labels cl ON cl.dimension = cd.dimension AND cl.code = j.category

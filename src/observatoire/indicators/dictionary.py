@@ -8,8 +8,9 @@ _RESULTS = {
     "indicator_id": "Indicator (see indicators).",
     "version": "Definition version the value was computed with.",
     "code": "Reference code (A01…G09).",
-    "period": "Notification year, or `toutes` for all years together.",
-    "period_year": "The year (NULL for `toutes`).",
+    "period": "Notification year, `date inconnue` for the records without a date, or `toutes` "
+    "for every record (those without a date included).",
+    "period_year": "The year (NULL for `toutes` and `date inconnue`).",
     "breakdown": "`total` (the whole scope) or the breakdown (buyer, mandate, purchase_domain, "
     "procedure, cpv_division, supplier_category, supplier_departement, source…).",
     "breakdown_value": "Value of the breakdown (a SIRET, a domain id, a département code…); NULL "
@@ -20,17 +21,27 @@ _RESULTS = {
     "basis": "count, value (amount HT), mean, median, sum, distinct or ratio.",
     "numerator": "Numerator (count or euros) over the rows whose needed fields are known.",
     "denominator": "Denominator over the same rows (NULL for counts, sums and medians).",
-    "value": "The value: a fraction 0–1 for percentages, else in the indicator's unit.",
+    "value": "The value: a fraction 0–1 for percentages, else in the indicator's unit; NULL when "
+    "no row is known or the sample is too small (small_sample).",
     "record_count": "Rows of the population (contracts, holders, acts or records).",
     "known_count": "Rows whose needed fields are known (they make the value).",
     "coverage": "known_count / record_count: how much of the population the value speaks for.",
+    "undated_count": "Rows of the population without a date (counted in `toutes`, in no year).",
+    "unknown_low": "Shares only: the value if every unknown row were a no (the low end of the "
+    "range the unknowns allow).",
+    "unknown_high": "Shares only: the value if every unknown row were a yes.",
+    "small_sample": "Fewer known rows than the profile's min_population: no value, no range and "
+    "no status are published.",
+    "provisional": "The year may still receive records (current year, or the previous one "
+    "within the two months contracts may still be published in).",
     "target_value": "Target in force for the period (a fraction for percentages).",
     "target_comparator": "How the value is compared with it (>=, >, <=, <).",
     "target_date": "Deadline of the target.",
     "target_source": "Document that sets the target.",
     "status": "met, not_met, on_track (deadline ahead, value improving), insufficient_data "
     "(coverage below the profile's minimum or no known row), unavailable (the data source is not "
-    "collected yet); NULL without a target.",
+    "collected yet), small_sample (too few known rows, whatever the target); NULL without a "
+    "target.",
 }
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
@@ -70,6 +81,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "notes": "Notes (benchmarks, assumptions).",
             "catalogue_file": "Profile file that declares it.",
             "query": "The SQL that computed its results.",
+            "unknown_counts_as_no": "A share whose legal definition divides by the whole "
+            "population: rows whose condition is unknown stay in the denominator (as a no) and "
+            "lower the coverage.",
         },
     ),
     "indicator_targets": (
@@ -140,6 +154,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "scope": "all_buyers or profile_buyers.",
             "new_supplier_lookback_years": "Look-back window of A04, in years.",
             "min_coverage": "Minimum coverage for a value to be judged against its target.",
+            "min_population": "Minimum known rows for a value to be published.",
+            "reference_year": "The period every headline of the barometer shows.",
+            "provisional_from": "First provisional year at computation.",
+            "computed_on": "Date of the computation.",
             "digest": "SHA-256 of the profile's files.",
         },
     ),

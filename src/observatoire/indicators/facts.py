@@ -62,11 +62,22 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
     COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure,
-    CAST(c.amount AS DECIMAL(38,2)) AS amount,
+    CAST(c.amount / COALESCE(fc.copies, 1) AS DECIMAL(38,6)) AS amount,
+    CASE WHEN c.is_framework_agreement THEN 'accord-cadre'
+         WHEN c.is_framework_agreement = FALSE THEN 'ferme' END AS amount_type,
     c.notification_date, c.primary_record_key, c.holder_count
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
 LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
+-- A framework agreement published once per holder (same buyer, day, object and maximum,
+-- another id) is one maximum: its copies share it, so that sums count it once. Without an
+-- object nothing says two records are copies: each keeps its maximum.
+LEFT JOIN (
+    SELECT uid, count(*) OVER (PARTITION BY buyer_siret, notification_date, object, amount)
+        AS copies
+    FROM contracts
+    WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL
+) fc ON fc.uid = c.uid
 WHERE {scope_condition(profile, "c.buyer_siret")}
 """
 
@@ -124,11 +135,14 @@ primary_positions AS (
 ),
 holder_facts AS MATERIALIZED (
     SELECT h.*,
+        -- judged only where the data covers the whole window: elsewhere only the "not new"
+        -- would be known, and a share of them would read 0 %
         CASE
             WHEN h.siren IS NULL OR h.notification_date IS NULL THEN NULL
+            WHEN NOT (h.notification_date - INTERVAL {years} YEAR >= ds.first_date
+                      AND year(h.notification_date) IN (SELECT y FROM covered_years)) THEN NULL
             WHEN p.previous_date >= h.notification_date - INTERVAL {years} YEAR THEN FALSE
-            WHEN h.notification_date - INTERVAL {years} YEAR >= ds.first_date
-                 AND year(h.notification_date) IN (SELECT y FROM covered_years) THEN TRUE
+            ELSE TRUE
         END AS is_new
     FROM holders h
     CROSS JOIN data_start ds
@@ -173,27 +187,35 @@ def _contracts_sql(profile: Profile) -> str:
     return f"""
 CREATE TABLE indicator_contracts AS
 WITH per_contract AS (
-    -- one holder: its own facts; several: a PME among them, a local one, a new one
+    -- One holder: its own facts. Several (a grouping): the lead holder's category and place,
+    -- as the national reference does (OECP: the mandataire's), with the alternatives beside
+    -- it (any holder; each holder's share of the amount); new: a new holder among them.
     SELECT uid, supplier_is_sme, supplier_category, supplier_is_local, supplier_is_new,
-        supplier_departement
+        supplier_departement, supplier_is_sme AS any_holder_is_sme,
+        supplier_is_local AS any_holder_is_local,
+        CAST(supplier_is_sme AS DOUBLE) AS sme_holder_share,
+        CAST(supplier_is_local AS DOUBLE) AS local_holder_share
     FROM indicator_holders WHERE holder_count = 1
     UNION ALL
     SELECT uid,
-        CASE WHEN bool_or(supplier_category = 'PME') THEN TRUE
-             WHEN count(supplier_category) = count(*) THEN FALSE END AS supplier_is_sme,
-        CASE WHEN bool_or(supplier_category = 'PME') THEN 'PME'
-             WHEN count(supplier_category) = count(*) THEN
-                 CASE WHEN bool_or(supplier_category = 'ETI') THEN 'ETI' ELSE 'GE' END
-        END AS supplier_category,
-        CASE WHEN bool_or(supplier_is_local) THEN TRUE
-             WHEN count(supplier_is_local) = count(*) THEN FALSE END AS supplier_is_local,
+        bool_or(supplier_is_sme) FILTER (WHERE lead_rank = 1) AS supplier_is_sme,
+        min(supplier_category) FILTER (WHERE lead_rank = 1) AS supplier_category,
+        bool_or(supplier_is_local) FILTER (WHERE lead_rank = 1) AS supplier_is_local,
         CASE WHEN bool_or(supplier_is_new) THEN TRUE
              WHEN count(supplier_is_new) = count(*) THEN FALSE END AS supplier_is_new,
-        min(CASE WHEN lead_rank = 1 THEN supplier_departement END) AS supplier_departement
+        min(supplier_departement) FILTER (WHERE lead_rank = 1) AS supplier_departement,
+        CASE WHEN bool_or(supplier_is_sme) THEN TRUE
+             WHEN count(supplier_is_sme) = count(*) THEN FALSE END AS any_holder_is_sme,
+        CASE WHEN bool_or(supplier_is_local) THEN TRUE
+             WHEN count(supplier_is_local) = count(*) THEN FALSE END AS any_holder_is_local,
+        CASE WHEN count(supplier_is_sme) = count(*) THEN
+            avg(CAST(supplier_is_sme AS DOUBLE)) END AS sme_holder_share,
+        CASE WHEN count(supplier_is_local) = count(*) THEN
+            avg(CAST(supplier_is_local AS DOUBLE)) END AS local_holder_share
     FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
 )
 SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
-    c.purchase_category, c.cpv_division, c.procedure, w.amount,
+    c.purchase_category, c.cpv_division, c.procedure, w.amount, w.amount_type,
     c.nature,
     c.cpv,
     c.format_family,
@@ -241,7 +263,11 @@ SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain
     pc.supplier_departement,
     pc.supplier_is_sme,
     pc.supplier_is_local,
-    pc.supplier_is_new
+    pc.supplier_is_new,
+    pc.any_holder_is_sme,
+    pc.any_holder_is_local,
+    pc.sme_holder_share,
+    pc.local_holder_share
 FROM indicator_scope_work w
 JOIN contracts c ON c.uid = w.uid
 LEFT JOIN per_contract pc ON pc.uid = c.uid

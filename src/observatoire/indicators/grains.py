@@ -47,6 +47,7 @@ BREAKDOWN_LABELS = {
     "canteen": "Cantine",
     "departement": "Département de la cantine",
     "family": "Famille de produits",
+    "amount_type": "Type de montant",
 }
 
 _CONTRACT_DIMENSIONS = (
@@ -60,19 +61,21 @@ _CONTRACT_DIMENSIONS = (
     Field("purchase_category", "VARCHAR", "Travaux, Fournitures or Services (CPV)."),
     Field("cpv_division", "VARCHAR", "First two digits of the CPV code."),
     Field("procedure", "VARCHAR", "Award procedure (canonical label)."),
-    Field("amount", "DECIMAL(38,2)", "Current amount after modifications (euros HT); NULL when "
-          "unknown or doubtful."),
+    Field("amount", "DECIMAL(38,6)", "Current amount after modifications (euros HT); NULL when "
+          "unknown or doubtful. A framework agreement's is its maximum, shared equally by the "
+          "copies a buyer published once per holder (same buyer, day, object and maximum)."),
 )
 
 _SUPPLIER_FACTS = (
-    Field("supplier_category", "VARCHAR", "PME, ETI or GE. For a contract: PME if a holder is a "
-          "PME, otherwise the best known category when every holder's is known."),
+    Field("supplier_category", "VARCHAR", "PME, ETI or GE (SIRENE). For a contract with several "
+          "holders: the lead holder's (listed first, the mandataire of a grouping)."),
     Field("supplier_departement", "VARCHAR", "Département of the supplier establishment (SIRENE "
           "→ COG); for a contract, that of its lead holder (listed first)."),
-    Field("supplier_is_sme", "BOOLEAN", "A holder is a PME (TRUE); no holder is and all are "
-          "known (FALSE); otherwise NULL."),
-    Field("supplier_is_local", "BOOLEAN", "A holder's establishment is in the profile's "
-          "territory (TRUE); none is and all are located (FALSE); otherwise NULL."),
+    Field("supplier_is_sme", "BOOLEAN", "The holder is a PME (NULL when its category is "
+          "unknown); for a contract with several holders, the lead holder (national reference "
+          "method, OECP)."),
+    Field("supplier_is_local", "BOOLEAN", "The holder's establishment is in the profile's "
+          "territory (NULL when not located); for a contract, the lead holder's."),
     Field("supplier_is_new", "BOOLEAN", "A holder (SIREN) had no contract of the profile's buyers "
           "in the look-back window before this notification (TRUE); all had one (FALSE); NULL "
           "when a SIREN is unknown or the data does not cover the window."),
@@ -96,6 +99,8 @@ CONTRACT = Grain(
     "One row per contract of the profile's scope, with the facts indicators count.",
     (
         *_CONTRACT_DIMENSIONS,
+        Field("amount_type", "VARCHAR", "`accord-cadre` (the amount is a framework agreement's "
+              "maximum), `ferme` (a firm amount) or NULL (not published)."),
         Field("nature", "VARCHAR", "Nature (canonical label)."),
         Field("cpv", "VARCHAR", "Main CPV code (8 digits, without check digit)."),
         Field("format_family", "VARCHAR", "DECP format of the primary record (2019 or 2024)."),
@@ -131,8 +136,16 @@ CONTRACT = Grain(
               "after notification (NULL when either date is unknown)."),
         Field("holder_count", "INTEGER", "Current holders."),
         *_SUPPLIER_FACTS,
+        Field("any_holder_is_sme", "BOOLEAN", "Alternative method: a holder is a PME (TRUE); "
+              "none is and all are known (FALSE); otherwise NULL."),
+        Field("any_holder_is_local", "BOOLEAN", "Alternative method: a holder is local (TRUE); "
+              "none is and all are located (FALSE); otherwise NULL."),
+        Field("sme_holder_share", "DOUBLE", "Alternative method (amount shared): the share of "
+              "the holders that are PME (0–1); NULL when a category is unknown."),
+        Field("local_holder_share", "DOUBLE", "Alternative method (amount shared): the share of "
+              "the holders that are local (0–1); NULL when one is not located."),
     ),
-    _CONTRACT_BREAKDOWNS,
+    {**_CONTRACT_BREAKDOWNS, "amount_type": "amount_type"},
 )
 
 HOLDER = Grain(

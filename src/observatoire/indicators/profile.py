@@ -67,7 +67,7 @@ _INDICATOR_KEYS = {
     "id", "code", "version", "valid_from", "valid_to", "title", "definition", "axis", "kind",
     "regulatory", "legal_reference", "unit", "grain", "source", "data_requirement",
     "population", "measure", "bases", "condition", "expression", "numerator", "denominator",
-    "value_field", "breakdowns", "targets", "notes",
+    "value_field", "breakdowns", "targets", "notes", "unknown_counts_as_no",
 }
 _REQUIRED_KEYS = ("id", "code", "title", "definition", "axis", "kind", "unit", "measure")
 _TARGET_KEYS = {"value", "comparator", "date", "from", "basis", "source", "label"}
@@ -118,6 +118,10 @@ class Indicator:
     #: False when the profile does not collect the indicator's source (catering without
     #: establishments): the indicator is shown as "données non disponibles".
     collected: bool = True
+    #: A share whose legal definition divides by the whole population (Egalim: every food
+    #: purchase): a row whose condition is unknown stays in the denominator, as a "no", and
+    #: still lowers the coverage.
+    unknown_counts_as_no: bool = False
 
     @property
     def available(self) -> bool:
@@ -187,6 +191,10 @@ class Axis:
 class Parameters:
     new_supplier_lookback_years: int = 3
     min_coverage: float = 0.5
+    #: Below this many records with a known value, no value and no status are published.
+    min_population: int = 30
+    #: The period the barometer shows; None: the last complete year at computation.
+    reference_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -541,6 +549,16 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     if regulatory and not legal:
         raise _Problem("Un indicateur réglementaire cite sa référence (« legal_reference »).", where)
 
+    unknown_as_no = raw.get("unknown_counts_as_no", False)
+    if not isinstance(unknown_as_no, bool):
+        raise _Problem("« unknown_counts_as_no » vaut true ou false.", where)
+    if unknown_as_no and (measure != "share" or not legal):
+        raise _Problem(
+            "« unknown_counts_as_no » ne sert qu'à une part (measure = \"share\") dont la "
+            "définition légale, citée dans « legal_reference », divise par toute la population.",
+            where,
+        )
+
     def expr(key: str, aggregate: bool = False) -> Checked | None:
         return _checked(raw[key], key, fields, where, aggregate) if key in raw else None
 
@@ -572,6 +590,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
         targets=_targets(raw.get("targets"), unit, bases, where),
         notes=_text(raw, "notes", where, required=False),
         file=where.split(",")[0],
+        unknown_counts_as_no=unknown_as_no,
     )
 
 
@@ -619,7 +638,8 @@ def _profile(raw: _Raw) -> Profile:
         departements=tuple(str(c) for c in terr.get("departements", [])),
     )
     params = s.get("parameters", {})
-    unknown_params = set(params) - {"new_supplier_lookback_years", "min_coverage"}
+    unknown_params = set(params) - {
+        "new_supplier_lookback_years", "min_coverage", "min_population", "reference_year"}
     if unknown_params:
         raise _Problem(
             f"Paramètre inconnu : {', '.join(sorted(unknown_params))}.", where("parameters")
@@ -633,6 +653,21 @@ def _profile(raw: _Raw) -> Profile:
     min_coverage = _number(params.get("min_coverage", 0.5), "min_coverage", where("parameters"))
     if not 0 <= min_coverage <= 1:
         raise _Problem("« min_coverage » est une part entre 0 et 1.", where("parameters"))
+    min_population = params.get("min_population", 30)
+    if not isinstance(min_population, int) or isinstance(min_population, bool) or min_population < 1:
+        raise _Problem(
+            "« min_population » est un nombre d'enregistrements entier, au moins 1.",
+            where("parameters"),
+        )
+    reference_year = params.get("reference_year")
+    if reference_year is not None and (
+        not isinstance(reference_year, int) or not 1990 <= reference_year <= 2100
+    ):
+        raise _Problem(
+            "« reference_year » est une année (par exemple 2024), ou absent pour la dernière "
+            "année complète.",
+            where("parameters"),
+        )
     thresholds = []
     for n, t in enumerate(s.get("eu_thresholds", []), start=1):
         here = f"{where('eu_thresholds')}, seuil n° {n}"
@@ -719,7 +754,7 @@ def _profile(raw: _Raw) -> Profile:
         buyers=tuple(buyers),
         scope_all_buyers=scope == "all_buyers",
         territory=territory,
-        parameters=Parameters(lookback, min_coverage),
+        parameters=Parameters(lookback, min_coverage, min_population, reference_year),
         eu_thresholds=tuple(sorted(thresholds, key=lambda t: t.valid_from)),
         domains=tuple(domains),
         default_domain=default,

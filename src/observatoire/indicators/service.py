@@ -14,7 +14,7 @@ from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.indicators import history
 from observatoire.indicators import targets as changed_targets
-from observatoire.indicators.compute import ALL_PERIODS, TOTAL, compute
+from observatoire.indicators.compute import ALL_PERIODS, TOTAL, UNDATED, compute
 from observatoire.indicators.profile import Profile, load_profile
 from observatoire.warehouse import open_warehouse
 
@@ -101,7 +101,7 @@ def _has_results(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def barometer(settings: Settings) -> dict[str, Any]:
-    """Every indicator with its latest computed period, value, target and status."""
+    """Every indicator at the profile's reference year: value, evidence, target and status."""
     con = open_warehouse(settings)
     try:
         if not _has_results(con):
@@ -111,34 +111,33 @@ def barometer(settings: Settings) -> dict[str, Any]:
                 hint="Lancez « observatoire indicators » (ou « observatoire build »).",
             )
         profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+        # Every headline shows the same period, the reference year (never the latest year
+        # that happens to have data): cards can be compared and quoted together.
         rows = _dicts(con.execute(f"""
-            WITH latest AS (
-                -- the latest year whose coverage is enough to judge it, else the latest with data
-                SELECT r.indicator_id, r.version,
-                    COALESCE(max(r.period_year) FILTER (WHERE r.coverage >= p.min_coverage),
-                             max(r.period_year)) AS period_year
-                FROM indicator_results r CROSS JOIN indicator_profile p
-                WHERE r.breakdown = '{TOTAL}' AND r.period_year IS NOT NULL AND r.known_count > 0
-                GROUP BY r.indicator_id, r.version
-            ),
-            current AS (
+            WITH current AS (
                 SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
                                                ORDER BY i.version DESC) AS rn
                 FROM indicators i
             )
             SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
                 a.position AS axis_position, i.kind, i.regulatory, i.unit, i.measure, i.available,
-                i.data_requirement, r.period, r.basis, r.value, r.numerator, r.denominator,
-                r.record_count, r.known_count, r.coverage, r.target_value, r.target_comparator,
-                r.target_date, r.status
+                i.data_requirement,
+                COALESCE(r.period, CASE WHEN i.available THEN CAST(p.reference_year AS VARCHAR)
+                                        ELSE '{ALL_PERIODS}' END) AS period,
+                COALESCE(r.basis, i.bases[1]) AS basis, r.value, r.numerator, r.denominator,
+                r.record_count, r.known_count, r.coverage, r.undated_count, r.unknown_low,
+                r.unknown_high, r.small_sample,
+                CASE WHEN i.available THEN p.reference_year >= p.provisional_from END
+                    AS provisional,
+                r.target_value, r.target_comparator, r.target_date, r.status
             FROM current i
+            CROSS JOIN indicator_profile p
             JOIN indicator_axes a ON a.axis_id = i.axis_id
-            LEFT JOIN latest l ON l.indicator_id = i.indicator_id AND l.version = i.version
             LEFT JOIN indicator_results r ON r.indicator_id = i.indicator_id
                 AND r.version = i.version AND r.breakdown = '{TOTAL}' AND r.category IS NULL
                 AND r.basis = i.bases[1]
-                AND ((l.period_year IS NOT NULL AND r.period_year = l.period_year)
-                     OR (l.period_year IS NULL AND r.period = '{ALL_PERIODS}'))
+                AND ((i.available AND r.period_year = p.reference_year)
+                     OR (NOT i.available AND r.period = '{ALL_PERIODS}'))
             WHERE i.rn = 1
             ORDER BY a.position, i.code, i.indicator_id
         """))
@@ -200,6 +199,73 @@ def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+#: Contract facts with several holders, and the columns of their alternative methods: any
+#: holder, and the share of the holders (each holder's share of the amount).
+HOLDER_METHODS = {
+    "supplier_is_sme": ("any_holder_is_sme", "sme_holder_share"),
+    "supplier_is_local": ("any_holder_is_local", "local_holder_share"),
+}
+HOLDER_METHOD_LABELS = {
+    "lead": "Titulaire principal (mandataire du groupement) — méthode publiée, celle de l'OECP",
+    "any": "Au moins un titulaire",
+    "shared": "Montant (ou marché) partagé entre les titulaires",
+}
+
+
+def holder_methods(
+    con: duckdb.DuckDBPyConnection, current: dict[str, Any], period: str, basis: str,
+    min_population: int = 1,
+) -> list[dict[str, Any]]:
+    """An indicator on a holder fact (PME, local) computed by each method for contracts with
+    several holders: the lead holder (published), any holder, shared between the holders.
+
+    Empty for other indicators. Runs on the indicator's fact table with its checked population.
+    """
+    condition = current.get("condition")
+    if current.get("grain") != "contract" or current.get("measure") != "share" or (
+        condition not in HOLDER_METHODS
+    ):
+        return []
+    any_column, share_column = HOLDER_METHODS[condition]
+    weight = current["value_field"] if basis == "value" else "1"
+    clauses = [current["population"] or "TRUE"]
+    params: list[Any] = []
+    if period == UNDATED:
+        clauses.append("period_year IS NULL")
+    elif period != ALL_PERIODS:
+        clauses.append("period_year = ?")
+        params.append(int(period) if period.isdigit() else -1)
+    if basis == "value":
+        clauses.append(f"{weight} IS NOT NULL")
+    where = " AND ".join(f"({c})" for c in clauses)
+    row = con.execute(f"""
+        SELECT count(*),
+            SUM(CASE WHEN {condition} THEN {weight} ELSE 0 END),
+            SUM(CASE WHEN {condition} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({condition}),
+            SUM(CASE WHEN {any_column} THEN {weight} ELSE 0 END),
+            SUM(CASE WHEN {any_column} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({any_column}),
+            SUM({weight} * {share_column}),
+            SUM(CASE WHEN {share_column} IS NOT NULL THEN {weight} ELSE 0 END),
+            count({share_column})
+        FROM indicator_contracts WHERE {where}""", params).fetchall()[0]
+    records = int(row[0])
+    out = []
+    for i, method in enumerate(("lead", "any", "shared")):
+        num, den, known = row[1 + 3 * i], row[2 + 3 * i], row[3 + 3 * i]
+        out.append({
+            "method": method, "label": HOLDER_METHOD_LABELS[method],
+            "numerator": float(num) if num is not None else None,
+            "denominator": float(den) if den is not None else None,
+            # too small a sample publishes no value, as in the results
+            "value": float(num) / float(den)
+            if num is not None and den and int(known) >= min_population else None,
+            "record_count": records, "known_count": int(known),
+        })
+    return out
+
+
 def indicator_detail(
     settings: Settings,
     indicator_id: str,
@@ -242,14 +308,14 @@ def indicator_detail(
         named = con.execute("SELECT count(*) FROM profile_buyers").fetchall()[0][0] > 0
         useful = [b for b in allowed if named or b != "mandate"] or allowed
         chosen_breakdown = breakdown if breakdown in allowed else (useful[0] if useful else None)
-        periods = [str(y) for y in years] + [ALL_PERIODS]
+        undated = any(r["period"] == UNDATED for r in series_rows)
+        periods = [str(y) for y in years] + ([UNDATED] if undated else []) + [ALL_PERIODS]
         profile_row = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
-        judged = [r["period_year"] for r in series_rows
-                  if r["period_year"] is not None and r["coverage"] is not None
-                  and r["coverage"] >= profile_row["min_coverage"]]
-        default = max(judged) if judged else (years[-1] if years else None)
-        chosen_period = period if period in periods else (
-            str(default) if default is not None else ALL_PERIODS)
+        # the page opens on the barometer's period, the reference year, when it has data
+        reference = str(profile_row["reference_year"])
+        default = reference if reference in periods else (
+            str(years[-1]) if years else ALL_PERIODS)
+        chosen_period = period if period in periods else default
         groups: list[dict[str, Any]] = []
         group_count = 0
         if chosen_breakdown:
@@ -264,6 +330,8 @@ def indicator_detail(
                     LIMIT ? OFFSET ?""",
                 [*params, max(1, min(limit, 1000)), max(0, offset)]))
         labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
+        methods = holder_methods(con, current, chosen_period, str(chosen_basis),
+                                 int(profile_row.get("min_population") or 1))
     finally:
         con.close()
     return {
@@ -282,6 +350,7 @@ def indicator_detail(
         "period": chosen_period,
         "groups": groups,
         "group_count": group_count,
+        "holder_methods": methods,
         "limit": limit,
         "offset": offset,
     }
@@ -319,11 +388,16 @@ def records_behind(
     if ind is None:
         return None
     grain = GRAINS[ind["grain"]]
-    clauses = [ind["population"] or "TRUE", f"period_year >= {ind['valid_from'].year}"]
+    years = f"period_year >= {ind['valid_from'].year}"
     if ind["valid_to"] is not None:
-        clauses.append(f"period_year <= {ind['valid_to'].year}")
+        years += f" AND period_year <= {ind['valid_to'].year}"
+    else:  # undated records count in the current version, as in the results
+        years = f"period_year IS NULL OR {years}"
+    clauses = [ind["population"] or "TRUE", years]
     params: list[Any] = []
-    if period != ALL_PERIODS:
+    if period == UNDATED:
+        clauses.append("period_year IS NULL")
+    elif period != ALL_PERIODS:
         clauses.append("period_year = ?")
         params.append(year if year is not None else -1)
     if breakdown in grain.breakdowns:

@@ -41,9 +41,21 @@ def series(points: list[tuple[int, float | None]], unit: str, target: float | No
              "text": formatting.indicator_value(v, unit)} for yr, v in known]
     steps = [low + (high - low) * k / 4 for k in range(5)]
     ticks = [{"y": round(y(v), 1), "text": formatting.indicator_value(v, unit)} for v in steps]
+    # A year without a known value is a gap in the line, never a point at 0: the line breaks
+    # wherever the next known year is not the following one.
+    segments: list[list[dict[str, Any]]] = []
+    for d in dots:
+        if not segments or d["year"] != segments[-1][-1]["year"] + 1:
+            segments.append([])
+        segments[-1].append(d)
+    by_year = dict(known)
+    every_year = [[yr, by_year.get(yr)] for yr in range(first, last + 1)]
     return {
-        # the same points for the interactive chart drawn where JavaScript runs (charts.js)
-        "spec": json.dumps({"points": known, "unit": unit, "target": target, "label": label}),
+        # the same points for the interactive chart drawn where JavaScript runs (charts.js);
+        # the years without a value are null, which the chart draws as a gap
+        "spec": json.dumps({"points": every_year, "unit": unit, "target": target,
+                            "label": label}),
+        "segments": [" ".join(f"{d['x']},{d['y']}" for d in seg) for seg in segments],
         "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
         "bottom": HEIGHT - BOTTOM, "label": label,
         "line": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "ticks": ticks,
@@ -83,5 +95,5 @@ def sparkline(points: list[tuple[int, float | None]], unit: str) -> dict[str, An
     chart = series(points, unit)
     if chart is None:
         return None
-    return {"line": chart["line"], "width": WIDTH, "height": HEIGHT,
+    return {"line": chart["line"], "segments": chart["segments"], "width": WIDTH, "height": HEIGHT,
             "first": chart["dots"][0]["year"], "last": chart["dots"][-1]["year"]}

@@ -38,12 +38,14 @@ PAGE_SIZE = 50
 BAROMETER_COLUMNS = [
     "indicator_id", "code", "title", "axis_title", "kind", "regulatory", "unit", "available",
     "period", "basis", "value", "numerator", "denominator", "record_count", "known_count",
-    "coverage", "target_value", "target_comparator", "target_date", "status",
+    "coverage", "undated_count", "unknown_low", "unknown_high", "provisional",
+    "target_value", "target_comparator", "target_date", "status",
 ]
 RESULT_COLUMNS = [
     "indicator_id", "version", "code", "period", "breakdown", "breakdown_value",
     "breakdown_label", "category", "category_label", "basis", "numerator", "denominator",
-    "value", "record_count", "known_count", "coverage", "target_value", "target_comparator",
+    "value", "record_count", "known_count", "coverage", "undated_count", "unknown_low",
+    "unknown_high", "small_sample", "provisional", "target_value", "target_comparator",
     "target_date", "target_source", "status",
 ]
 
@@ -101,6 +103,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
             "serie": detail["series"], "ventilation": detail["breakdown"],
             "periode": detail["period"], "base": detail["basis"], "page": page_number,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
+            "methodes_plusieurs_titulaires": detail["holder_methods"],
         },
         table=Table(detail["series"] + detail["groups"], RESULT_COLUMNS, ind["indicator_id"]),
     )

@@ -39,6 +39,19 @@ def statut(code: str | None) -> str:
 
 
 @register.filter
+def echantillon(known_count: int | None) -> str:
+    return formatting.small_sample(known_count)
+
+
+@register.simple_tag
+def fourchette(row: dict[str, Any], unit: str) -> str:
+    """The range a share's unknowns allow, when some are unknown."""
+    if (row.get("coverage") or 0) >= 1:
+        return ""
+    return formatting.unknown_range(row.get("unknown_low"), row.get("unknown_high"), unit)
+
+
+@register.filter
 def base(code: str) -> str:
     return BASIS_LABELS.get(code, code)
 
