@@ -96,15 +96,18 @@ TABLE_COLUMNS = {
         "indicator_id:s version:i code:s title:s definition:s axis_id:s kind:s regulatory:b "
         "legal_reference:s unit:s grain:s source:s available:b data_requirement:s measure:s "
         "bases:l population:s condition:s expression:s numerator:s denominator:s "
-        "value_field:s breakdowns:l valid_from:d valid_to:d notes:s catalogue_file:s query:s"),
+        "value_field:s breakdowns:l valid_from:d valid_to:d notes:s catalogue_file:s query:s "
+        "unknown_counts_as_no:b"),
     "indicator_results": (
         "indicator_id:s version:i code:s period:s period_year:i breakdown:s breakdown_value:s "
         "breakdown_label:s category:s category_label:s basis:s numerator:n denominator:n "
         "value:n record_count:i known_count:i coverage:n target_value:n target_comparator:s "
-        "target_date:d target_source:s status:s"),
+        "target_date:d target_source:s status:s undated_count:i unknown_low:n unknown_high:n "
+        "small_sample:b provisional:b"),
     "indicator_axes": "axis_id:s position:i title:s description:s",
     "indicator_profile": "profile_id:s name:s organisation:s territory:s scope:s "
-                         "new_supplier_lookback_years:i min_coverage:n digest:s",
+                         "new_supplier_lookback_years:i min_coverage:n digest:s "
+                         "min_population:i reference_year:i provisional_from:i computed_on:d",
 }
 
 #: A contract in a list (``explorer.LIST_COLUMNS``): the explorer, a buyer's or a supplier's
