@@ -189,11 +189,11 @@ def test_opportunities_evidence_and_quality_count_the_warehouse(
     ending = wh.value("SELECT count(*) FROM contracts WHERE estimated_end_date >= current_date "
                       "AND estimated_end_date < current_date + INTERVAL 24 MONTH")
     records = dict(wh.rows("SELECT status, count(*) FROM source_records GROUP BY 1"))
-    # a contract notified in 2019 with a current holder that SIRENE says is a PME
-    pme_2019 = wh.value("""SELECT count(*) FROM contracts c
-        WHERE c.kind = 'marche' AND c.notification_year = 2019
-          AND EXISTS (SELECT 1 FROM contract_holders h JOIN suppliers s USING (supplier_key)
-                      WHERE h.uid = c.uid AND h.is_current AND s.category = 'PME')""")
+    # the evidence of A01 2019 lists the contracts of its published numerator (PME by the
+    # lead holder: the indicators' own tests and audit check that figure)
+    pme_2019 = wh.value("""SELECT numerator FROM indicator_results
+        WHERE indicator_id = 'marches-pme' AND period = '2019' AND breakdown = 'total'
+          AND basis = 'count'""")
 
     async def run() -> list[Any]:
         async with Client(mcp_http) as client:

@@ -5,7 +5,9 @@ The recomputation shares no code with the pipeline: it reads the files as publis
 the documented rules (docs/indicateurs.md), nothing else:
 
 - a contract is a buyer SIRET + an id; a record whose buyer id is not a 14-digit SIRET is set
-  aside (docs/quality-rules.md), so it counts nowhere;
+  aside (docs/quality-rules.md), so it counts nowhere; rows of one id that are the lots of a
+  consultation (another CPV, procedure, number of offers or set of co-holders) are separate
+  contracts (docs/architecture.md, « Identity and merging »);
 - a contract published in several versions (rows of the consolidated CSV) is dated and
   described by its initial version (earliest notification), its holders are those of every
   version, its amount is its latest version's ``montant``; an obsolete procedure label reads
@@ -60,6 +62,13 @@ def _is_siret(value: str) -> bool:
     return len(value) == 14 and value.isdigit()
 
 
+def _siren(holder: str) -> str | None:
+    """The SIREN of a holder published by its SIRET, or by its SIREN alone (9 digits)."""
+    if _is_siret(holder):
+        return holder[:9]
+    return holder if len(holder) == 9 and holder.isdigit() else None
+
+
 def _raw_contracts() -> dict[str, dict[str, Any]]:
     """Contracts notified in 2024 and 2025, by uid: year, amount, offers, procedure, holders
     (in the order published)."""
@@ -69,7 +78,8 @@ def _raw_contracts() -> dict[str, dict[str, Any]]:
             if _is_siret(row["acheteur_id"]) and row["id"]:
                 versions[row["acheteur_id"] + row["id"]].append(row)
     contracts: dict[str, dict[str, Any]] = {}
-    for uid, rows in versions.items():
+    for uid, rows in [lot for published_uid, all_rows in versions.items()
+                      for lot in _lots(published_uid, all_rows)]:
         # one row per version × holder: the contract is dated and described by its initial
         # version; its holders are those of every version
         first = min(r["dateNotification"] for r in rows)
@@ -104,6 +114,30 @@ def _raw_contracts() -> dict[str, dict[str, Any]]:
     return contracts
 
 
+def _lots(uid: str, rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
+    """The contracts behind one published uid of the consolidated file (docs/architecture.md,
+    « Identity and merging »): a row's signature is its CPV, procedure, offers received and
+    its co-holders (the holders of the rows of its date and amount); rows of one signature are
+    one contract (its holders and versions), and a uid whose rows carry several signatures is
+    that many contracts (lots)."""
+    def amount(row: dict[str, str]) -> float | None:
+        return float(row["montant"]) if row["montant"] else None
+
+    coholders: dict[tuple[str, float | None], set[str]] = defaultdict(set)
+    for row in rows:
+        if row["titulaire_id"]:
+            coholders[(row["dateNotification"], amount(row))].add(row["titulaire_id"])
+    lots: dict[tuple[Any, ...], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        procedure = OBSOLETE_PROCEDURES.get(row["procedure"], row["procedure"])
+        key = (row["codeCPV"], procedure, row["offresRecues"],
+               tuple(sorted(coholders[(row["dateNotification"], amount(row))])))
+        lots[key].append(row)
+    if len(rows) == 1 or len(lots) == 1:
+        return [(uid, rows)]
+    return [(f"{uid}~{i}", lot) for i, lot in enumerate(lots.values())]
+
+
 def _categories() -> dict[str, str]:
     """SIREN → SIRENE category (PME, ETI, GE); SIRENs without one are absent."""
     with CATEGORIES.open(encoding="utf-8", newline="") as f:
@@ -113,9 +147,10 @@ def _categories() -> dict[str, str]:
 
 def _sme(holders: list[str], categories: dict[str, str]) -> bool | None:
     """A contract is a PME one when its lead holder (listed first) is a PME (OECP method)."""
-    if not holders or not _is_siret(holders[0]) or holders[0][:9] not in categories:
+    siren = _siren(holders[0]) if holders else None
+    if siren is None or siren not in categories:
         return None
-    return categories[holders[0][:9]] == "PME"
+    return categories[siren] == "PME"
 
 
 def _published(home: Path, period: str) -> dict[tuple[str, str, str | None], dict[str, Any]]:
@@ -186,10 +221,10 @@ def test_distinct_suppliers_and_contracts_per_supplier(
     raw: dict[str, dict[str, Any]], published: dict[str, Any]
 ) -> None:
     rows = [c for c in raw.values() if c["year"] == "2024"]
-    sirens = {h[:9] for c in rows for h in c["holders"] if _is_siret(h)}
+    sirens = {_siren(h) for c in rows for h in c["holders"]} - {None}
     p = published["2024"]
     assert p[("titulaires-distincts", "distinct", None)]["value"] == len(sirens)
-    with_siren = [c for c in rows if any(_is_siret(h) for h in c["holders"])]
+    with_siren = [c for c in rows if any(_siren(h) for h in c["holders"])]
     ratio = p[("marches-par-titulaire", "ratio", None)]
     assert (ratio["numerator"], ratio["denominator"]) == (len(with_siren), len(sirens))
 

@@ -234,7 +234,8 @@ def search(
                     SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
                         {buyer_name} AS buyer_name {facet_columns}
                     FROM contracts c {m_joins} WHERE {where}),
-                totals AS (SELECT count(*) AS n, sum(amount) AS total,
+                -- an exact sum: a float sum depends on the threads' order (not reproducible)
+                totals AS (SELECT count(*) AS n, sum(CAST(amount AS DECIMAL(38, 6))) AS total,
                                   count(*) - count(amount) AS unknown {facet_list} FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
@@ -259,7 +260,8 @@ def search(
                 del r["_n"], r["_total"], r["_unknown"], r["_facets"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
-                f"SELECT count(*), sum(c.amount), count(*) - count(c.amount) "
+                f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))), "
+                f"count(*) - count(c.amount) "
                 f"FROM contracts c {_joins(where)} WHERE {where}", params,
             ).fetchall()[0]
         if rows:

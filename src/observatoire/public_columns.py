@@ -143,6 +143,19 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "consultation_uid": ("Identifiant publié (consultation)",
                          "Identifiant tel que publié (SIRET de l'acheteur et identifiant) ; les "
                          "lots d'une consultation qui le partagent sont des marchés distincts."),
+    "undated_count": ("Sans date", "Lignes de la population sans date de notification : "
+                      "comptées dans « toutes » et « date inconnue », dans aucune année."),
+    "unknown_low": ("Fourchette basse", "La part si toutes les valeurs inconnues étaient "
+                    "« non »."),
+    "unknown_high": ("Fourchette haute", "La part si toutes les valeurs inconnues étaient "
+                     "« oui »."),
+    "small_sample": ("Échantillon trop petit", "Moins de lignes connues que le minimum du "
+                     "profil : ni valeur ni statut publiés."),
+    "provisional": ("Provisoire", "Année en cours, ou année précédente avant la fin de la "
+                    "fenêtre de publication de deux mois : la valeur peut encore changer."),
+    "unknown_counts_as_no": ("Inconnu compté comme non", "Les lignes dont la condition est "
+                             "inconnue restent au dénominateur comme « non » (taux légaux "
+                             "Egalim) ; leur part est donnée par la couverture."),
     "published_name": ("Nom publié", "Nom le plus fréquent dans les publications (vide si "
                        "SIRENE interdit de le diffuser)."),
     "official_name": ("Nom officiel (SIRENE)", "Dénomination de l'unité légale dans SIRENE, "
