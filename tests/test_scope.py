@@ -92,9 +92,9 @@ def test_downloads_and_opportunities_follow_the_scope(scoped: tuple[Settings, st
     (count,), = _expected(
         settings, "SELECT count(*) FROM contracts WHERE left(buyer_siret, 9) = ?", siren)
     path = datasets.export(settings, "marches", "csv")
-    with Path(path).open(encoding="utf-8", newline="") as fh:
+    with Path(path).open(encoding="utf-8-sig", newline="") as fh:  # headed in French, BOM
         rows = list(csv.DictReader(fh))
-    assert len(rows) == count and {r["buyer_siret"][:9] for r in rows} == {siren}
+    assert len(rows) == count and {r["SIRET de l'acheteur"][:9] for r in rows} == {siren}
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
         start = con.execute("SELECT min(estimated_end_date) FROM contracts").fetchone()[0]

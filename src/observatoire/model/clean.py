@@ -148,8 +148,8 @@ SELECT
               AND p.buyer_siret <> '00000000000000'
          THEN p.buyer_siret || p.id END AS uid,
     p.nature_canonical AS nature,
-    (enum_key(p.raw_nature) = 'accord-cadre'
-        OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord-cadre'))
+    (enum_key(p.raw_nature) = 'accord cadre'
+        OR list_contains(list_transform(p.techniques, lambda t: enum_key(t)), 'accord cadre'))
         AS is_framework_agreement,
     (enum_key(p.raw_nature) IN ('marche subsequent')
         OR list_contains(list_transform(p.execution_modes, lambda t: enum_key(t)), 'marches subsequents')
