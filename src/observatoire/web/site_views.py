@@ -62,14 +62,23 @@ def _when(text: str | None) -> str | None:
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year} à {moment:%H:%M} (UTC)"
 
 
-def freshness(settings: Settings) -> dict[str, Any]:
-    """The last build in service and the newest file of each source, from the logs."""
+def last_build(settings: Settings) -> dict[str, Any] | None:
+    """The last build that succeeded, from the build log (what every page's footer says)."""
     if not settings.catalog_path.exists():
+        return None
+    build = next((b for b in Catalog(settings.catalog_path).builds(50)
+                  if b.get("status") == "succeeded"), None)
+    return {**build, "finished_text": _when(build.get("finished_at"))} if build else None
+
+
+def freshness(settings: Settings) -> dict[str, Any]:
+    """The last build in service and the newest file of each source, from the logs (the whole
+    load log is read: for the methodology page only, not for every page)."""
+    build = last_build(settings)
+    if build is None and not settings.catalog_path.exists():
         return {"build": None, "sources": []}
-    catalog = Catalog(settings.catalog_path)
-    build = next((b for b in catalog.builds(50) if b.get("status") == "succeeded"), None)
     sources: dict[str, dict[str, Any]] = {}
-    for load in catalog.loads():
+    for load in Catalog(settings.catalog_path).loads():
         entry = sources.setdefault(load.source, {
             "source": load.source, "label": SOURCE_LABELS.get(load.source, load.source),
             "files": 0, "records": 0, "newest": "", "newest_file": ""})
@@ -79,10 +88,8 @@ def freshness(settings: Settings) -> dict[str, Any]:
             entry["newest"], entry["newest_file"] = load.loaded_at, load.file_name
     for entry in sources.values():
         entry["newest_text"] = _when(entry["newest"])
-    return {
-        "build": {**build, "finished_text": _when(build.get("finished_at"))} if build else None,
-        "sources": sorted(sources.values(), key=lambda e: e["newest"], reverse=True),
-    }
+    return {"build": build,
+            "sources": sorted(sources.values(), key=lambda e: e["newest"], reverse=True)}
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
@@ -90,13 +97,13 @@ def site(request: HttpRequest) -> dict[str, Any]:
     settings = _settings()
     profile = _profile(settings.profile)
     try:
-        fresh = freshness(settings)
+        build = last_build(settings)
     except (sqlite3.Error, OSError):  # a page still renders if the log cannot be read
-        fresh = {"build": None, "sources": []}
+        build = None
     return {
         "site_organisation": profile.organisation if profile else "",
         "site_licence": LICENCE,
-        "site_freshness": fresh,
+        "site_freshness": {"build": build},
         "site_contact": settings.contact,
     }
 
@@ -156,7 +163,7 @@ def sitemap(request: HttpRequest) -> HttpResponse:
             con.close()
         paths += [f"/acheteurs/{siret}/" for (siret,) in rows]
     lastmod = ""
-    build = freshness(settings)["build"]
+    build = last_build(settings)
     if build and build.get("finished_at"):
         lastmod = f"<lastmod>{escape(build['finished_at'][:10])}</lastmod>"
     urls = "".join(
