@@ -309,6 +309,17 @@ TABULAR_READ = {*TABULAR_SCALARS, *TABULAR_LISTS, *HOLDER_COLUMNS, "titulaire_no
 TABULAR_V2_COLUMNS = {"offresRecues", "ccag", "attributionAvance", "techniques", "typesPrix"}
 
 
+def _ragged_row(path: Path, line: int, values: list[str], header: list[str]) -> dict[str, str]:
+    """A CSV row with more or fewer cells than the header (it is still read, in order)."""
+    return error(
+        "csv_colonnes",
+        f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
+        f"{path}, ligne {line}",
+        "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; vérifiez les "
+        "séparateurs et les guillemets.",
+    )
+
+
 def iter_tabular(
     path: Path, det: Detected, file_hash: str, result: ParseResult
 ) -> Iterator[dict[str, Any]]:
@@ -331,15 +342,7 @@ def iter_tabular(
                     continue
                 position += 1
                 if len(values) != len(header):
-                    result.errors.append(
-                        error(
-                            "csv_colonnes",
-                            f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
-                            f"{path}, ligne {reader.line_num}",
-                            "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; "
-                            "vérifiez les séparateurs et les guillemets.",
-                        )
-                    )
+                    result.errors.append(_ragged_row(path, reader.line_num, values, header))
                 rec = dict(zip(header, values, strict=False))
                 row = _tabular_row(rec, family, file_hash, position, reader.line_num)
                 row["absent_fields"] = absent
@@ -396,15 +399,7 @@ def iter_flat_csv(
                     continue
                 position += 1
                 if len(values) != len(header):
-                    result.errors.append(
-                        error(
-                            "csv_colonnes",
-                            f"La ligne a {len(values)} colonnes au lieu de {len(header)}.",
-                            f"{path}, ligne {reader.line_num}",
-                            "La ligne est lue colonne par colonne dans l'ordre de l'en-tête ; "
-                            "vérifiez les séparateurs et les guillemets.",
-                        )
-                    )
+                    result.errors.append(_ragged_row(path, reader.line_num, values, header))
                 record: dict[str, str] = {}
                 for name, value in zip(header, values, strict=False):
                     # A column repeated in the header: its first non-empty value is kept.
