@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 #: Bumped when a column changes: staging files of another version are parsed again.
-STAGING_VERSION = 1
+STAGING_VERSION = 2
 
 _MONEY = pa.decimal128(18, 2)
 
@@ -32,30 +32,44 @@ PAYMENT_LINES = pa.schema([
     pa.field("fiscal_year", pa.int32()),  # Exer
     pa.field("batch_id", pa.string()),  # bordereau IdBord
     pa.field("batch_date", pa.date32()),  # DteBordEm
+    pa.field("batch_type", pa.string()),  # TypBord: 01 ordinaire, 02 annulation / réduction
     pa.field("piece_id", pa.string()),  # mandat IdPce / Chorus DP number
     pa.field("line_id", pa.string()),  # IdLigne
     pa.field("piece_type", pa.string()),  # TypPce (code as published)
     pa.field("piece_nature", pa.string()),  # NatPce: avance, acompte, solde, annulation…
     pa.field("cancelled_piece_id", pa.string()),  # the piece an annulation/réduction nets
+    pa.field("cancelled_line_id", pa.string()),  # RattachPiece/IdLigneOrig
+    pa.field("cancelled_fiscal_year", pa.int32()),  # RattachPiece/ExerRat
+    #: RattachPiece/IdPceOrig of a piece that is not an annulation (mandat de rattachement…)
+    pa.field("attached_piece_id", pa.string()),
     pa.field("budget_nature", pa.string()),  # Nature (compte)
     pa.field("budget_function", pa.string()),  # Fonction
-    pa.field("object", pa.string()),  # ObjetLigne / Objet
+    pa.field("object", pa.string()),  # ObjetLigne / Objet (PES: the piece's Obj)
+    pa.field("payment_label", pa.string()),  # LibVir1 + LibVir2 (libellé du virement)
+    pa.field("payment_mode", pa.string()),  # ModRegl
     pa.field("amount_ht", _MONEY),
     pa.field("amount_tva", _MONEY),
     pa.field("amount_ttc", _MONEY),
-    pa.field("supplier_ref", pa.string()),  # IdTiers in the flow
+    pa.field("invoice_amount_ht", _MONEY),  # MtFactHT
+    pa.field("supplier_ref", pa.string()),  # the buyer's own tiers reference (PES RefTiers)
+    pa.field("supplier_id", pa.string()),  # IdTiers as published (SIRET, RNA, NIR…)
+    pa.field("supplier_id_type", pa.string()),  # NatIdTiers (01 = SIRET)
     pa.field("supplier_siret", pa.string()),
     pa.field("supplier_name", pa.string()),
+    pa.field("supplier_category", pa.string()),  # CatTiers (01 = personne physique)
+    pa.field("supplier_legal_nature", pa.string()),  # NatJur (01 = particulier)
     pa.field("supplier_natural_person", pa.bool_()),  # individual tiers: never published by name
     pa.field("contract_ref", pa.string()),  # IdMarche / contract number
     pa.field("commitment_ref", pa.string()),  # engagement juridique (EJ)
     pa.field("invoice_number", pa.string()),
     pa.field("invoice_date", pa.date32()),
     pa.field("invoice_received_date", pa.date32()),  # DGP start when that is what it is
-    pa.field("delay_start_date", pa.date32()),  # DGP: DteDebDGP / date de base
-    pa.field("delay_days_allowed", pa.int32()),  # DGP: DurDGP
+    pa.field("delay_eligible", pa.bool_()),  # DGP: Dgp (dépense soumise au délai global)
+    pa.field("delay_start_date", pa.date32()),  # DGP: DteDebDgp / date de base
+    pa.field("delay_end_date", pa.date32()),  # DGP: DteFinDgp
+    pa.field("delay_days_allowed", pa.int32()),  # DGP: DureeDgp
     pa.field("interest_code", pa.string()),  # DGP: CodIntMor
-    pa.field("interest_rate", pa.float64()),
+    pa.field("interest_rate", pa.float64()),  # DGP: TxIntMor
     pa.field("subcontractor_paid", pa.bool_()),  # paiement direct d'un sous-traitant
 ])
 
@@ -67,11 +81,26 @@ PAYMENT_EVENTS = pa.schema([
     pa.field("batch_id", pa.string()),
     pa.field("piece_id", pa.string()),
     pa.field("line_id", pa.string()),
-    pa.field("state", pa.string()),  # état du mandat as published
-    pa.field("taken_in_charge_date", pa.date32()),  # prise en charge
+    pa.field("piece_type", pa.string()),  # TypPce
+    pa.field("piece_nature", pa.string()),  # NatPce
+    pa.field("state", pa.string()),  # état du mandat as published (EtatPce: 02 prise en charge…)
+    pa.field("state_note", pa.string()),  # ObsEtat
+    pa.field("integrated_date", pa.date32()),  # DtePceInt
+    pa.field("taken_in_charge_date", pa.date32()),  # prise en charge (DtePcePec)
+    pa.field("rejected_date", pa.date32()),  # DtePceRej
+    pa.field("pending_date", pa.date32()),  # DtePceInst (mise en instance)
+    pa.field("line_amount_ht", _MONEY),  # the line's MtHT
+    pa.field("payments_count", pa.int32()),  # InfoPaiement/NbrPay
+    pa.field("amount_paid_total", _MONEY),  # InfoPaiement/MtPayTot
+    pa.field("payment_id", pa.string()),  # IdPay
+    pa.field("payment_mode", pa.string()),  # ModeReg
     pa.field("payment_date", pa.date32()),  # DtePay
     pa.field("amount_paid", _MONEY),  # MtPay
+    pa.field("suspension_start", pa.date32()),  # DGP/DteDebSusp
+    pa.field("suspension_end", pa.date32()),  # DGP/DteFinSusp
+    pa.field("suspension_reason", pa.string()),  # DGP/NatSusp
     pa.field("suspension_days", pa.int32()),
+    pa.field("contract_ref", pa.string()),  # LiensIdent/IdMarche
     pa.field("commitment_ref", pa.string()),
 ])
 
@@ -98,20 +127,54 @@ INVOICES = pa.schema([
 FINANCE_CONTRACTS = pa.schema([
     *_PROVENANCE,
     pa.field("contract_ref", pa.string()),  # IdContrat / EJ number
-    pa.field("buyer_id", pa.string()),
+    pa.field("buyer_id", pa.string()),  # PES: EnTetePES/IdColl, the collectivité that sends it
+    pa.field("send_sequence", pa.int32()),  # SequenceEnvoi
+    pa.field("corrective", pa.bool_()),  # CaractereCorrectifEnregistrement
+    #: Every buyer of the contract (groupement) with its estimate and notified share.
+    pa.field("buyers", pa.list_(pa.struct([
+        pa.field("id", pa.string()), pa.field("name", pa.string()),
+        pa.field("estimate_ht", _MONEY), pa.field("amount_ht", _MONEY),
+        pa.field("amount_tva", _MONEY)]))),
     pa.field("nature", pa.string()),
     pa.field("object", pa.string()),
     pa.field("cpv", pa.string()),
     pa.field("procedure", pa.string()),
     pa.field("place_code", pa.string()),
+    pa.field("place_type", pa.string()),  # LieuExecution/TypeCode
+    pa.field("place_name", pa.string()),
     pa.field("notification_date", pa.date32()),
+    pa.field("publication_date", pa.date32()),  # DatePublicationDonnees
     pa.field("duration_months", pa.int32()),
+    pa.field("duration_max_months", pa.int32()),  # DureeEnMoisMaximumPossible
     pa.field("amount_ht", _MONEY),
+    pa.field("amount_tva", _MONEY),  # MontantTVANotifie
+    pa.field("amount_is_estimate", pa.bool_()),  # CaractereEstimatifMontantNotifie
     pa.field("estimate_ht", _MONEY),
     pa.field("price_form", pa.string()),
+    #: The holders' PourcentageAvance when they all agree (each holder keeps its own).
     pa.field("advance_rate", pa.float64()),
-    pa.field("guarantee", pa.string()),
+    pa.field("guarantee", pa.string()),  # TypeGarantie when every holder has the same
+    pa.field("framework_id", pa.string()),  # IdAccordCadre
+    pa.field("secondary_cpv", pa.list_(pa.string())),
+    pa.field("offers_received", pa.int32()),  # NbTotalPropositionsRecu
+    pa.field("social_clause", pa.bool_()),
+    pa.field("environmental_clause", pa.bool_()),
+    pa.field("ccag", pa.string()),  # CCAGReference
+    pa.field("buyer_profile_url", pa.string()),  # URLProfilAcheteur
+    #: Holders, then direct-payment subcontractors (role says which); amount_ht is the sum of
+    #: their VentilationTitulaire / VentilationSousTraitant over buyers.
     pa.field("holders", pa.list_(pa.struct([
         pa.field("siret", pa.string()), pa.field("name", pa.string()),
-        pa.field("natural_person", pa.bool_())]))),
+        pa.field("natural_person", pa.bool_()),
+        pa.field("role", pa.string()),  # titulaire | sous_traitant_paiement_direct
+        pa.field("id", pa.string()), pa.field("id_type", pa.string()),
+        pa.field("category", pa.string()), pa.field("legal_nature", pa.string()),
+        pa.field("holder_type", pa.string()),  # TypeTitulaireMarche
+        pa.field("advance_rate", pa.float64()),
+        pa.field("start_date", pa.date32()), pa.field("price_form", pa.string()),
+        pa.field("amount_ht", _MONEY),
+        pa.field("guarantees", pa.list_(pa.struct([
+            pa.field("type", pa.string()), pa.field("delay_months", pa.int32()),
+            pa.field("rate", pa.float64()), pa.field("amount", _MONEY)]))),
+    ]))),
 ])

@@ -1,0 +1,139 @@
+"""PES V2 files (the finance software's flows to and from the public accountant): which flow a
+file is, and one call to read it into staging rows + findings + counts.
+
+    kind = detect_pes(path)          # None when the file is not PES
+    result = read_pes(path)          # PesResult: tables, findings, counts, bordereau checks
+
+Flows: ``pes_depense`` (``PES_Aller`` with ``PES_DepenseAller`` → PAYMENT_LINES),
+``pes_marche`` (``PES_Aller`` with ``PES_Marche`` → FINANCE_CONTRACTS), ``pes_retour``
+(``PES_Retour`` with ``PES_DepenseRetour`` → PAYMENT_EVENTS); ``pes_recette`` (``PES_Aller``
+with only ``PES_RecetteAller``) is recognised and said not handled yet. Give ``sink`` to receive
+Arrow batches as they are made (memory stays flat); without it they are gathered into
+``result.tables``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from observatoire.accounting import pes_depense, pes_marche, pes_retour
+from observatoire.accounting.pes_common import (
+    BatchCheck,
+    Counts,
+    Finding,
+    PesResult,
+    Reporter,
+    RowWriter,
+    Sink,
+    check_encoding,
+    file_sha256,
+    iterate,
+)
+from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
+from observatoire.quality.rules import BLOCKING, INFO
+
+__all__ = ["BatchCheck", "Counts", "Finding", "PesKind", "PesResult", "detect_pes", "read_pes"]
+
+ROOTS = {"PES_Aller", "PES_Retour"}
+#: Parts of a PES file (children of the root) -> flow, in order of precedence.
+PARTS = {"PES_DepenseAller": "pes_depense", "PES_Marche": "pes_marche",
+         "PES_DepenseRetour": "pes_retour", "PES_RecetteAller": "pes_recette"}
+TABLES = {"pes_depense": ("payment_lines", PAYMENT_LINES),
+          "pes_marche": ("finance_contracts", FINANCE_CONTRACTS),
+          "pes_retour": ("payment_events", PAYMENT_EVENTS)}
+
+
+@dataclass(frozen=True)
+class PesKind:
+    """What a PES file holds, from its first elements."""
+
+    root: str  # PES_Aller | PES_Retour
+    parts: tuple[str, ...]  # children of the root seen (Enveloppe, EnTetePES, PES_DepenseAller…)
+    #: The flow read (see PARTS); None when no part we know was found.
+    flow: str | None
+
+
+def detect_pes(path: Path) -> PesKind | None:
+    """Which PES flow ``path`` is, reading only the root's first children (a few KiB: the parts
+    of a PES come after the envelope and header). None when it is not a PES file."""
+    kind = _detect(path, None)
+    if kind is not None and kind.flow is None:  # bytes of another encoding before the parts?
+        kind = _detect(path, "iso-8859-1") or kind
+    return kind
+
+
+def _detect(path: Path, encoding: str | None) -> PesKind | None:
+    parts: list[str] = []
+    root: str | None = None
+    kwargs = {"encoding": encoding} if encoding else {}
+    try:
+        for _, el in etree.iterparse(str(path), events=("start",), recover=False,
+                                     huge_tree=True, resolve_entities=False, no_network=True,
+                                     **kwargs):
+            name = etree.QName(el).localname
+            if root is None:
+                if name not in ROOTS:
+                    return None
+                root = name
+                continue
+            parent = el.getparent()
+            if parent is not None and parent.getparent() is None:  # a child of the root
+                parts.append(name)
+                if name in PARTS:
+                    break
+    except etree.XMLSyntaxError:
+        if root is None:
+            return None
+    if root is None:
+        return None
+    flows = [PARTS[p] for p in parts if p in PARTS]
+    return PesKind(root, tuple(parts), flows[0] if flows else None)
+
+
+def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | None = None,
+             batch_size: int = 50_000) -> PesResult:
+    """Read one PES file into staging rows and findings; never raises for a bad file."""
+    path = Path(path)
+    kind = detect_pes(path)
+    result = PesResult(path, file_hash or file_sha256(path), kind.flow if kind else None)
+    report = Reporter(result)
+    if kind is None:
+        result.status = "rejected"
+        report.add("PES_NOT_PES", BLOCKING,
+                   "Ce fichier n'est pas un fichier PES V2 (la racine XML n'est ni PES_Aller ni "
+                   "PES_Retour, ou le fichier n'est pas du XML lisible).",
+                   "Déposez un fichier PES V2 tel que produit par le logiciel financier.")
+        return result
+    if kind.flow is None:
+        result.status = "not_handled"
+        report.add("PES_FLOW_NOT_HANDLED", INFO,
+                   f"Fichier PES reconnu ({kind.root} : {', '.join(kind.parts) or 'vide'}) "
+                   "mais il ne porte ni dépenses, ni marchés, ni retour de dépenses : il n'est "
+                   "pas lu.", "Rien à faire.")
+        return result
+    if kind.flow == "pes_recette":
+        result.status = "not_handled"
+        report.add("PES_RECETTE_NOT_HANDLED", INFO,
+                   "Fichier PES Recette reconnu (titres de recettes) : les recettes ne sont pas "
+                   "encore lues par l'observatoire ; rien n'est chargé de ce fichier.",
+                   "Rien à faire pour l'instant ; déposez les PES Dépense et Marché.")
+        return result
+    encoding = check_encoding(path, report)
+    name, schema = TABLES[kind.flow]
+    writer = RowWriter(name, schema, sink, batch_size)
+    reader: pes_depense.DepenseReader | pes_marche.MarcheReader | pes_retour.RetourReader
+    tags: tuple[str, ...]
+    if kind.flow == "pes_depense":
+        reader, tags = pes_depense.DepenseReader(result, report, writer), pes_depense.TAGS
+    elif kind.flow == "pes_marche":
+        reader, tags = pes_marche.MarcheReader(result, report, writer), pes_marche.TAGS
+    else:
+        reader, tags = pes_retour.RetourReader(result, report, writer), pes_retour.TAGS
+    for el in iterate(path, tags, encoding, report, reader.where):
+        reader.handle(el)
+    reader.finish()
+    writer.finish(result)
+    return result

@@ -1,0 +1,377 @@
+"""What the PES readers share: findings, counts, the result, value readers, the row writer and
+the streaming loop (encoding, truncation)."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from lxml import etree
+
+from observatoire.accounting.pes_schema import REVISION, Violation
+from observatoire.quality.rules import BLOCKING, INFO, WARNING
+from observatoire.staging.parse import xml_problem
+
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
+SIGNATURE = f"{{{NS_DS}}}Signature"
+
+#: Findings of one code beyond this many are counted, not listed (a file of ten million lines
+#: with the same fault must not make a list of ten million findings).
+MAX_FINDINGS_PER_CODE = 200
+
+#: Called with (table name, batch) for each batch of rows; None keeps them in the result.
+Sink = Callable[[str, pa.RecordBatch], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing to say about a file, a part or a record, named like the quality rules."""
+
+    code: str
+    severity: str  # bloquant | avertissement | information (observatoire.quality.rules)
+    message: str  # French: what, and why
+    where: str  # file, line, record
+    hint: str  # French: what to do
+    line: int | None = None
+    element: str | None = None
+    #: The record concerned: bordereau / pièce / ligne, or the contract id.
+    record: str | None = None
+    #: Technical detail (the schema validator's own English message).
+    detail: str | None = None
+
+
+@dataclass
+class Counts:
+    """Counts of one file: records in = kept + duplicates + set aside.
+
+    Records are payment lines (PES Dépense), contracts (PES Marché) or mandat lines (Retour)."""
+
+    records_in: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    set_aside: int = 0
+    bordereaux: int = 0
+    pieces: int = 0
+    tiers: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records_in == self.kept + self.duplicates + self.set_aside
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """A bordereau's announced totals against what its lines add up to."""
+
+    fiscal_year: int | None
+    batch_id: str | None
+    line: int
+    pieces_announced: int | None
+    pieces_read: int
+    amount_ht_announced: Decimal | None
+    amount_ht_lines: Decimal
+    amount_tva_announced: Decimal | None
+    amount_tva_lines: Decimal
+    #: False when the file stops inside the bordereau: its lines are not all known.
+    complete: bool
+
+    @property
+    def matches(self) -> bool:
+        return (
+            self.pieces_announced in (None, self.pieces_read)
+            and self.amount_ht_announced in (None, self.amount_ht_lines)
+            and self.amount_tva_announced in (None, self.amount_tva_lines)
+        )
+
+
+@dataclass
+class PesResult:
+    """What reading one PES file gave: staging tables, findings, counts, bordereau checks."""
+
+    path: Path
+    file_hash: str
+    #: pes_depense | pes_marche | pes_retour | pes_recette; None when not a PES file.
+    flow: str | None
+    #: loaded | partial (stopped by an error, what was read is kept) | rejected | not_handled
+    status: str = "loaded"
+    findings: list[Finding] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    batches: list[BatchCheck] = field(default_factory=list)
+    #: Staging table name (payment_lines, payment_events, finance_contracts) -> rows, when no
+    #: sink was given.
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    #: PES revision announced by the file (EnTete…/IdVer).
+    revision: str | None = None
+    signed: bool = False
+    encoding: str = "utf-8"
+    #: Findings left out of ``findings`` beyond MAX_FINDINGS_PER_CODE, by code.
+    findings_not_listed: dict[str, int] = field(default_factory=dict)
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+
+class Reporter:
+    """Adds findings to a result, capping each code."""
+
+    def __init__(self, result: PesResult) -> None:
+        self.result = result
+        self.seen: dict[str, int] = {}
+
+    def add(self, code: str, severity: str, message: str, hint: str, *, line: int | None = None,
+            element: str | None = None, record: str | None = None,
+            detail: str | None = None) -> None:
+        n = self.seen.get(code, 0) + 1
+        self.seen[code] = n
+        if n > MAX_FINDINGS_PER_CODE:
+            self.result.findings_not_listed[code] = n - MAX_FINDINGS_PER_CODE
+            return
+        where = str(self.result.path)
+        if line is not None:
+            where += f", ligne {line}"
+        if record:
+            where += f", {record}"
+        self.result.findings.append(
+            Finding(code, severity, message, where, hint, line, element, record, detail))
+
+    def violations(self, part: str, violations: list[Violation], record: str | None) -> None:
+        for v in violations:
+            self.add(
+                "PES_SCHEMA_VIOLATION", WARNING,
+                f"{part} : l'élément « {v.element} » ({v.path}) ne respecte pas le schéma PES "
+                f"V2 {REVISION} : {v.message}. Le fichier est lu quand même.",
+                "Vérifiez la valeur dans le logiciel financier ; si le fichier suit une "
+                "révision plus récente du PES, ce constat peut venir de cette révision.",
+                line=v.line, element=v.element, record=record, detail=v.detail)
+
+
+class RowWriter:
+    """Rows of one staging table, turned into Arrow batches of ``batch_size`` rows."""
+
+    def __init__(self, name: str, schema: pa.Schema, sink: Sink | None, batch_size: int) -> None:
+        self.name, self.schema, self.sink, self.batch_size = name, schema, sink, batch_size
+        self.rows: list[dict[str, Any]] = []
+        self.batches: list[pa.RecordBatch] = []
+        self.count = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
+        self.rows = []
+        if self.sink is None:
+            self.batches.append(batch)
+        else:
+            self.sink(self.name, batch)
+
+    def finish(self, result: PesResult) -> None:
+        self.flush()
+        result.counts.rows[self.name] = self.count
+        if self.sink is None:
+            result.tables[self.name] = pa.Table.from_batches(self.batches, schema=self.schema)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+def v(el: etree._Element | None, path: str) -> str | None:
+    """The ``V`` attribute of the element at ``path`` under ``el`` (PES puts every value there),
+    stripped; None when the element, the attribute or the value is missing."""
+    if el is None:
+        return None
+    found = el.find(path)
+    if found is None:
+        return None
+    value = found.get("V")
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+CENT = Decimal("0.01")
+
+
+def money(text: str | None) -> Decimal | None:
+    """A PES amount (``1234.56``) as Decimal; raises ValueError when it is not one."""
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not amount.is_finite():
+        raise ValueError(text)
+    rounded = amount.quantize(CENT)
+    if rounded != amount or abs(rounded) >= Decimal(10) ** 16:
+        raise ValueError(text)
+    return rounded
+
+
+def day(text: str | None) -> date | None:
+    """An ISO date, or None when missing or unreadable (the schema check reports the latter)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def integer(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def rate(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return None
+
+
+#: PES tiers codes that mean a natural person: CatTiers 01 « personnes physiques »; NatJur 01
+#: « particulier ». A first name or a civility is also only given for a person.
+NATURAL_PERSON_CATEGORIES = {"01"}
+NATURAL_PERSON_LEGAL_NATURES = {"01"}
+
+
+def natural_person(category: str | None, legal_nature: str | None, first_name: str | None,
+                   civility: str | None) -> bool | None:
+    """True for an individual tiers, False for a body, None when the flow does not say."""
+    if (category in NATURAL_PERSON_CATEGORIES or legal_nature in NATURAL_PERSON_LEGAL_NATURES
+            or first_name or civility):
+        return True
+    if category is None and legal_nature is None:
+        return None
+    return False
+
+
+def siret(id_type: str | None, ident: str | None) -> str | None:
+    """The tiers' SIRET when the flow gives one (NatIdTiers 01, or 14 digits)."""
+    if ident is None:
+        return None
+    digits = ident.replace(" ", "")
+    if len(digits) == 14 and digits.isdigit() and id_type in (None, "01"):
+        return digits
+    return None
+
+
+def line_of(el: etree._Element) -> int | None:
+    """The element's line in the file (lxml's stubs type it loosely)."""
+    line = el.sourceline
+    return line if isinstance(line, int) else None
+
+
+def euros(amount: Decimal) -> str:
+    """An amount as French text (« 75 724,75 € »)."""
+    text = f"{amount:,.2f}".replace(",", "\u202f").replace(".", ",")
+    return f"{text} €"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+_DECLARATION = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+LATIN = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "iso-8859-15", "windows-1252", "cp1252"}
+
+
+def declared_encoding(path: Path) -> str | None:
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    found = _DECLARATION.search(head)
+    return found.group(1).decode("ascii").lower() if found else None
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_encoding(path: Path, report: Reporter) -> str | None:
+    """Say how the file is encoded; return the encoding to force on lxml, if any.
+
+    PES files are often ISO-8859-1 (the DGFiP sample is): lxml reads the declared encoding.
+    A file that says UTF-8 (or nothing) but is not is read as ISO-8859-1, with a warning."""
+    declared = declared_encoding(path)
+    if declared in LATIN:
+        report.result.encoding = declared
+        report.add("PES_ENCODING", INFO,
+                   f"Le fichier est encodé en {declared.upper()} (déclaré dans son en-tête "
+                   "XML) : il est converti en UTF-8 à la lecture, sans perte.",
+                   "Rien à faire.")
+        return None
+    if declared in (None, "utf-8", "utf8") and not _is_utf8(path):
+        report.result.encoding = "iso-8859-1"
+        report.add("PES_ENCODING_MISMATCH", WARNING,
+                   "Le fichier se dit encodé en UTF-8 mais contient des octets qui ne sont pas "
+                   "de l'UTF-8 : il est lu en ISO-8859-1 (les accents peuvent être faux si ce "
+                   "n'était pas cet encodage).",
+                   "Demandez au producteur un fichier dont l'en-tête XML déclare le bon "
+                   "encodage.")
+        return "iso-8859-1"
+    return None
+
+
+def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
+            report: Reporter, where: Callable[[], str]) -> Iterator[etree._Element]:
+    """Finished elements of ``tags``, in document order; a file that breaks (truncated…)
+    ends the iteration with a PES_XML_INVALID finding and the result marked partial."""
+    kwargs: dict[str, Any] = {"encoding": encoding} if encoding else {}
+    try:
+        for _, el in etree.iterparse(str(path), events=("end",), tag=tags, recover=False,
+                                     huge_tree=True, resolve_entities=False, no_network=True,
+                                     remove_comments=True, **kwargs):
+            yield el
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position if exc.position else (exc.lineno, 0)
+        report.result.status = "partial"
+        report.add("PES_XML_INVALID", BLOCKING,
+                   f"XML illisible à la ligne {line}, colonne {column} : {xml_problem(exc)}. "
+                   f"Lu jusque-là : {where()}.",
+                   "Ce qui a été lu avant l'erreur est gardé ; demandez au producteur le "
+                   "fichier complet et valide, puis déposez-le de nouveau.",
+                   line=line)
+
+
+def drop_previous(el: etree._Element) -> None:
+    """Free a finished element and its already finished siblings (memory stays flat)."""
+    el.clear()
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]

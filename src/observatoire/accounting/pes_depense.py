@@ -1,0 +1,425 @@
+"""PES V2 ``PES_Aller`` with ``PES_DepenseAller``: bordereaux → pièces (mandats) → lignes + tiers,
+one PAYMENT_LINES row per line.
+
+Streaming: the reader handles each finished ``Piece`` (validated against the official schema,
+turned into rows, then freed), so memory does not grow with the file. A bordereau's totals are
+added up line by line and compared with what its ``BlocBordereau`` announces when the
+bordereau ends. A ``PES_RecetteAller`` part in the same file is recognised, counted and set
+aside (not read yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from observatoire.accounting.pes_common import (
+    SIGNATURE,
+    BatchCheck,
+    PesResult,
+    Reporter,
+    RowWriter,
+    day,
+    drop_previous,
+    euros,
+    integer,
+    line_of,
+    money,
+    natural_person,
+    rate,
+    siret,
+    v,
+)
+from observatoire.accounting.pes_schema import (
+    REVISION,
+    WRAPPER_NS,
+    aller_schema,
+    validate_part,
+)
+from observatoire.quality.rules import BLOCKING, INFO, WARNING
+
+FLOW = "pes_depense"
+
+#: TypBord 02 and NatPce 06 / 10 are annulations or reductions of earlier pieces.
+CANCELLING_BATCH_TYPES = {"02"}
+CANCELLING_NATURES = {"06", "10"}
+
+#: NatPce codes (official schema's documentation), for docs and later pages.
+PIECE_NATURES = {
+    "01": "Fonctionnement", "02": "Investissement", "03": "Inventaire", "04": "Emprunt",
+    "05": "Régie", "06": "Annulation / réduction", "07": "Complémentaire", "08": "Réémis",
+    "09": "Annulant un titre", "10": "Annulation du mandat de rattachement", "11": "Paie",
+    "12": "Retenue de garantie", "13": "Dernier acompte sur marché", "14": "Avance forfaitaire",
+    "18": "Opération d'ordre liée aux cessions",
+}
+PIECE_TYPES = {
+    "01": "Mandat ordinaire", "02": "Mandat correctif", "03": "Mandat d'ordre budgétaire",
+    "04": "Mandat d'ordre mixte", "05": "Mandat émis après paiement", "06": "Mandat global",
+    "07": "Mandat d'admission en non-valeurs", "08": "Mandat collectif",
+    "09": "Mandat sur marché", "10": "Mandat de rattachement",
+    "12": "Demande d'émission de mandat", "13": "Charges constatées d'avance",
+}
+
+TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", "Bordereau",
+        SIGNATURE, "PJ", "PES_RecetteAller", "PES_PJ")
+
+
+@dataclass
+class _Batch:
+    fiscal_year: int | None = None
+    batch_id: str | None = None
+    batch_date: Any = None
+    batch_type: str | None = None
+    line: int = 0
+    pieces_announced: int | None = None
+    amount_ht_announced: Decimal | None = None
+    amount_tva_announced: Decimal | None = None
+    pieces: int = 0
+    amount_ht: Decimal = Decimal(0)
+    amount_tva: Decimal = Decimal(0)
+    keys: set[tuple[str | None, str | None]] = field(default_factory=set)
+    repeated: bool = False
+
+
+class DepenseReader:
+    def __init__(self, result: PesResult, report: Reporter, lines: RowWriter) -> None:
+        self.result, self.report, self.lines = result, report, lines
+        self.buyer_id: str | None = None
+        self.budget_code: str | None = None
+        self.batch: _Batch | None = None
+        self.batch_keys: set[tuple[int | None, str | None, str | None]] = set()
+        self.tiers: set[tuple[str | None, ...]] = set()
+        self.position = 0
+        self.no_dgp = 0
+        self.no_tiers = 0
+        self.first_no_dgp: int | None = None
+        self.unlinked_cancellations: list[str] = []
+        self.recette_pieces = 0
+        self.attachments = 0
+        self.schema = aller_schema()
+
+    def where(self) -> str:
+        c = self.result.counts
+        return f"{c.bordereaux} bordereau(x), {c.pieces} pièce(s), {c.records_in} ligne(s)"
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def handle(self, el: etree._Element) -> None:
+        tag = el.tag
+        if tag == "Piece":
+            if _part_of(el) == "PES_RecetteAller":
+                self.recette_piece(el)
+            else:
+                self.piece(el)
+            drop_previous(el)
+        elif tag == "BlocBordereau":
+            if _part_of(el) == "PES_DepenseAller":
+                self.start_batch(el)
+        elif tag == "Bordereau":
+            parent = el.getparent()
+            if parent is not None and parent.tag == "PES_DepenseAller":
+                self.end_batch(complete=True)
+            drop_previous(el)
+        elif tag == "EnTeteDepense":
+            self.result.revision = v(el, "IdVer")
+            if self.result.revision != "2":
+                self.report.add(
+                    "PES_REVISION", INFO,
+                    f"Le fichier annonce la version {self.result.revision or '(aucune)'} du PES "
+                    f"Dépense (IdVer) ; les schémas de référence ({REVISION}) attendent 2. Il "
+                    "est lu quand même, champ par champ.",
+                    "Rien à faire ; les écarts au schéma sont signalés un par un.",
+                    line=line_of(el), element="IdVer")
+        elif tag == SIGNATURE:
+            self.signature(el)
+        elif tag == "PJ":
+            parent = el.getparent()
+            if parent is not None and parent.tag == "PES_PJ":
+                self.attachments += 1
+                drop_previous(el)
+        elif tag in ("Enveloppe", "EnTetePES"):
+            if tag == "EnTetePES":
+                self.buyer_id = v(el, "IdColl")
+                self.budget_code = v(el, "CodBud")
+            self.report.violations(tag, validate_part(self.schema, WRAPPER_NS, el), None)
+        elif tag == "PES_RecetteAller":
+            drop_previous(el)
+
+    def signature(self, el: etree._Element) -> None:
+        if not self.result.signed:
+            self.result.signed = True
+            self.report.add(
+                "PES_SIGNED", INFO,
+                "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est pas "
+                "vérifiée par l'observatoire, les données signées sont lues normalement.",
+                "Rien à faire ; la signature est vérifiée par le comptable public.",
+                line=line_of(el), element="Signature")
+        parent = el.getparent()
+        if parent is not None and etree.QName(parent).localname in ("Bordereau", "PES_Aller"):
+            self.report.violations("Signature", validate_part(self.schema, WRAPPER_NS, el),
+                                   self._batch_label())
+        el.clear()
+
+    # -- bordereaux ---------------------------------------------------------------------------
+
+    def start_batch(self, el: etree._Element) -> None:
+        b = _Batch(line=line_of(el) or 0)
+        b.fiscal_year = integer(v(el, "Exer"))
+        b.batch_id = v(el, "IdBord")
+        b.batch_date = day(v(el, "DteBordEm"))
+        b.batch_type = v(el, "TypBord")
+        b.pieces_announced = integer(v(el, "NbrPce"))
+        for name, attr in (("MtBordHT", "amount_ht_announced"),
+                           ("MtBordTVA", "amount_tva_announced")):
+            with contextlib.suppress(ValueError):  # reported by the schema check
+                setattr(b, attr, money(v(el, name)))
+        key = (b.fiscal_year, self.budget_code, b.batch_id)
+        if key in self.batch_keys:
+            b.repeated = True
+            self.report.add(
+                "PES_DUPLICATE_BATCH", WARNING,
+                f"Le bordereau n° {b.batch_id} de l'exercice {b.fiscal_year} figure deux fois "
+                "dans le fichier : ses lignes sont comptées comme doublons.",
+                "Vérifiez l'export du logiciel financier.",
+                line=b.line, record=self._batch_label(b))
+        self.batch_keys.add(key)
+        self.batch = b
+        self.result.counts.bordereaux += 1
+        self.report.violations("BlocBordereau", validate_part(self.schema, WRAPPER_NS, el),
+                               self._batch_label(b))
+
+    def end_batch(self, complete: bool) -> None:
+        b = self.batch
+        if b is None:
+            return
+        self.batch = None
+        check = BatchCheck(b.fiscal_year, b.batch_id, b.line, b.pieces_announced, b.pieces,
+                           b.amount_ht_announced, b.amount_ht, b.amount_tva_announced,
+                           b.amount_tva, complete)
+        self.result.batches.append(check)
+        label = self._batch_label(b)
+        if not complete:
+            self.report.add(
+                "PES_BATCH_INCOMPLETE", WARNING,
+                f"Le fichier s'arrête dans le {label} : {b.pieces} pièce(s) lue(s) sur "
+                f"{b.pieces_announced} annoncée(s) ; ses totaux ne peuvent pas être vérifiés.",
+                "Demandez le fichier complet.", line=b.line, record=label)
+            return
+        if b.pieces_announced is not None and b.pieces_announced != b.pieces:
+            self.report.add(
+                "PES_BATCH_PIECE_COUNT_MISMATCH", WARNING,
+                f"Le {label} annonce {b.pieces_announced} pièce(s) (NbrPce) mais en contient "
+                f"{b.pieces}.",
+                "Vérifiez le bordereau dans le logiciel financier.",
+                line=b.line, record=label, element="NbrPce")
+        for name, announced, summed in (("MtBordHT", b.amount_ht_announced, b.amount_ht),
+                                        ("MtBordTVA", b.amount_tva_announced, b.amount_tva)):
+            if announced is not None and announced != summed:
+                self.report.add(
+                    "PES_BATCH_TOTAL_MISMATCH", WARNING,
+                    f"Le {label} annonce {euros(announced)} ({name}) mais ses lignes "
+                    f"totalisent {euros(summed)} (écart {euros(announced - summed)}).",
+                    "Les lignes sont gardées telles qu'elles sont ; vérifiez le bordereau dans "
+                    "le logiciel financier (ligne manquante, montant mal saisi).",
+                    line=b.line, record=label, element=name)
+
+    def _batch_label(self, b: _Batch | None = None) -> str:
+        b = b or self.batch
+        if b is None:
+            return ""
+        return f"bordereau n° {b.batch_id} (exercice {b.fiscal_year})"
+
+    # -- pièces and lines ---------------------------------------------------------------------
+
+    def recette_piece(self, el: etree._Element) -> None:
+        self.recette_pieces += 1
+        n = len(el.findall("LigneDePiece"))
+        self.result.counts.records_in += n
+        self.result.counts.set_aside += n
+
+    def piece(self, el: etree._Element) -> None:
+        b = self.batch or _Batch()
+        b.pieces += 1
+        self.result.counts.pieces += 1
+        record = f"{self._batch_label(b)}, pièce n° {v(el, 'BlocPiece/InfoPce/IdPce')}"
+        self.report.violations("Pièce", validate_part(self.schema, WRAPPER_NS, el),
+                               record)
+        info = el.find("BlocPiece/InfoPce")
+        dgp = el.find("BlocPiece/DGP")
+        piece_id = v(info, "IdPce")
+        nature = v(info, "NatPce")
+        cancelling = nature in CANCELLING_NATURES or b.batch_type in CANCELLING_BATCH_TYPES
+        if dgp is None:
+            self.no_dgp += 1
+            self.first_no_dgp = self.first_no_dgp or line_of(el)
+        dgp_flag = v(dgp, "Dgp")
+        base = {
+            "file_hash": self.result.file_hash,
+            "flow": FLOW,
+            "buyer_id": self.buyer_id,
+            "budget_code": self.budget_code,
+            "fiscal_year": b.fiscal_year,
+            "batch_id": b.batch_id,
+            "batch_date": b.batch_date,
+            "batch_type": b.batch_type,
+            "piece_id": piece_id,
+            "piece_type": v(info, "TypPce"),
+            "piece_nature": nature,
+            "object": v(info, "Obj"),
+            "delay_eligible": None if dgp_flag is None else dgp_flag == "true",
+            "delay_start_date": day(v(dgp, "DteDebDgp")),
+            "delay_end_date": day(v(dgp, "DteFinDgp")),
+            "delay_days_allowed": integer(v(dgp, "DureeDgp")),
+            "interest_code": v(dgp, "CodIntMor"),
+            "interest_rate": rate(v(dgp, "TxIntMor")),
+        }
+        linked = False
+        for line_el in el.iterfind("LigneDePiece"):
+            linked |= self.line(line_el, base, b, cancelling, record)
+        if cancelling and not linked:
+            self.unlinked_cancellations.append(record)
+
+    def line(self, el: etree._Element, base: dict[str, Any], b: _Batch, cancelling: bool,
+             piece_record: str) -> bool:
+        counts = self.result.counts
+        counts.records_in += 1
+        self.position += 1
+        info = el.find("BlocLignePiece/InfoLignePce")
+        line_id = v(info, "IdLigne")
+        record = f"{piece_record}, ligne n° {line_id}"
+        attach = el.find("BlocLignePiece/RattachPiece")
+        links = el.find("BlocLignePiece/LiensIdent")
+        tiers = el.find("Tiers/InfoTiers")
+        try:
+            ht = money(v(info, "MtHT"))
+            tva = money(v(info, "MtTVA"))
+            invoice_ht = money(v(info, "MtFactHT"))
+        except ValueError as exc:
+            counts.set_aside += 1
+            self.report.add(
+                "PES_LINE_SET_ASIDE", BLOCKING,
+                f"Ligne mise de côté : le montant « {exc.args[0]} » n'est pas un montant "
+                "lisible (nombre avec au plus deux décimales).",
+                "Corrigez le montant dans le logiciel financier et renvoyez le bordereau.",
+                line=line_of(el), record=record, element="MtHT")
+            return attach is not None
+        if ht is None or base["piece_id"] is None or line_id is None:
+            counts.set_aside += 1
+            missing = ", ".join(name for name, value in (
+                ("IdPce", base["piece_id"]), ("IdLigne", line_id), ("MtHT", ht))
+                if value is None)
+            self.report.add(
+                "PES_LINE_SET_ASIDE", BLOCKING,
+                f"Ligne mise de côté : il lui manque {missing}, sans quoi elle ne peut pas être "
+                "rattachée à un mandat ni comptée.",
+                "Corrigez la pièce dans le logiciel financier et renvoyez le bordereau.",
+                line=line_of(el), record=record, element=missing.split(", ")[0])
+            return attach is not None
+        b.amount_ht += ht
+        b.amount_tva += tva or 0
+        key = (base["piece_id"], line_id)
+        if b.repeated or key in b.keys:
+            counts.duplicates += 1
+            if not b.repeated:
+                self.report.add(
+                    "PES_DUPLICATE_LINE", WARNING,
+                    f"La ligne n° {line_id} de la pièce n° {base['piece_id']} apparaît deux fois "
+                    "dans le bordereau : la seconde est comptée comme doublon et n'est pas "
+                    "gardée (son montant reste dans le total du bordereau).",
+                    "Vérifiez la pièce dans le logiciel financier.",
+                    line=line_of(el), record=record)
+            return attach is not None
+        b.keys.add(key)
+        orig_piece = v(attach, "IdPceOrig")
+        category, legal = v(tiers, "CatTiers"), v(tiers, "NatJur")
+        first_name, civility = v(tiers, "Prenom"), v(tiers, "Civilite")
+        id_type, ident = v(tiers, "NatIdTiers"), v(tiers, "IdTiers")
+        name = " ".join(p for p in (v(tiers, "Nom"), v(tiers, "ComplNom"), first_name) if p)
+        if tiers is None:
+            self.no_tiers += 1
+        else:
+            self.tiers.add((v(tiers, "RefTiers"), ident, name))
+        labels = [t for t in (v(info, "LibVir1"), v(info, "LibVir2")) if t]
+        self.lines.add({
+            **base,
+            "position": self.position,
+            "line": line_of(el),
+            "line_id": line_id,
+            "cancelled_piece_id": orig_piece if cancelling else None,
+            "cancelled_line_id": v(attach, "IdLigneOrig") if cancelling else None,
+            "cancelled_fiscal_year": integer(v(attach, "ExerRat")) if cancelling else None,
+            "attached_piece_id": None if cancelling else orig_piece,
+            "budget_nature": v(info, "Nature"),
+            "budget_function": v(info, "Fonction"),
+            "payment_label": " ".join(labels) or None,
+            "payment_mode": v(info, "ModRegl"),
+            "amount_ht": ht,
+            "amount_tva": tva,
+            "amount_ttc": ht + tva if tva is not None else None,
+            "invoice_amount_ht": invoice_ht,
+            "supplier_ref": v(tiers, "RefTiers"),
+            "supplier_id": ident,
+            "supplier_id_type": id_type,
+            "supplier_siret": siret(id_type, ident),
+            "supplier_name": name or None,
+            "supplier_category": category,
+            "supplier_legal_nature": legal,
+            "supplier_natural_person": (natural_person(category, legal, first_name, civility)
+                                        if tiers is not None else None),
+            "contract_ref": v(links, "IdMarche"),
+            "invoice_number": v(info, "Facture"),
+        })
+        counts.kept += 1
+        return orig_piece is not None
+
+    # -- end of file --------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        counts = self.result.counts
+        if self.batch is not None:  # the file stopped inside a bordereau
+            self.end_batch(complete=False)
+        counts.tiers = len(self.tiers)
+        if self.recette_pieces:
+            self.report.add(
+                "PES_RECETTE_NOT_HANDLED", INFO,
+                f"Le fichier contient aussi un PES Recette ({self.recette_pieces} titre(s)) : "
+                "les recettes ne sont pas encore lues par l'observatoire ; leurs lignes sont "
+                "comptées comme mises de côté.",
+                "Rien à faire pour l'instant ; les dépenses du fichier sont lues.")
+        if self.attachments:
+            self.report.add(
+                "PES_ATTACHMENTS_NOT_READ", INFO,
+                f"Le fichier porte {self.attachments} pièce(s) justificative(s) (PES_PJ) : "
+                "elles ne sont pas lues.", "Rien à faire.")
+        if self.no_dgp and counts.pieces:
+            self.report.add(
+                "PES_DGP_MISSING", INFO,
+                f"{self.no_dgp} pièce(s) sur {counts.pieces} sans bloc DGP (délai global de "
+                "paiement, facultatif) : leur délai de paiement est inconnu, pas nul.",
+                "Pour suivre les délais de paiement, faites renseigner le bloc DGP par le "
+                "logiciel financier.", line=self.first_no_dgp, element="DGP")
+        if self.no_tiers:
+            self.report.add(
+                "PES_TIERS_MISSING", INFO,
+                f"{self.no_tiers} ligne(s) sans bloc Tiers (facultatif) : leur fournisseur est "
+                "inconnu.", "Rien à faire ; ces lignes sont gardées.", element="Tiers")
+        for record in self.unlinked_cancellations[:20]:
+            self.report.add(
+                "PES_CANCELLATION_UNLINKED", INFO,
+                "Pièce d'annulation ou de réduction sans rattachement (RattachPiece) : la pièce "
+                "qu'elle annule n'est pas connue, elle ne peut pas être déduite d'un mandat "
+                "précis.", "Faites renseigner le rattachement dans le logiciel financier.",
+                record=record, element="RattachPiece")
+        if counts.bordereaux == 0 and self.result.status == "loaded":
+            self.result.status = "rejected" if not self.recette_pieces else "not_handled"
+
+
+def _part_of(el: etree._Element) -> str | None:
+    """The PES part (PES_DepenseAller, PES_RecetteAller) a bordereau's child belongs to."""
+    parent = el.getparent()
+    grand = parent.getparent() if parent is not None else None
+    return grand.tag if grand is not None and isinstance(grand.tag, str) else None

@@ -1,0 +1,199 @@
+"""PES V2 ``PES_Retour`` with ``PES_DepenseRetour``: what the public accountant did with each
+mandat (state, prise en charge, rejection, suspensions of the payment delay) and the payments
+made, one PAYMENT_EVENTS row per payment (``Paiement``), or one per line without payment.
+
+The classes we have (``schemas/pes-v2/retour``) describe the piece block (``InfoPce``, ``DGP``
+with its suspension), the line block (``InfoLignePce``, ``InfoPaiement``) and ``Paiement``; the
+root schema of the Retour is not among them. So each of those blocks is validated, and the
+reader takes a line's payments wherever they sit under the line (``LigneDePiece//Paiement``);
+payments directly under the piece are attached to the piece (no line id).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from observatoire.accounting.pes_common import (
+    SIGNATURE,
+    PesResult,
+    Reporter,
+    RowWriter,
+    day,
+    drop_previous,
+    integer,
+    line_of,
+    money,
+    v,
+)
+from observatoire.accounting.pes_schema import (
+    RETOUR_NS,
+    WRAPPER_NS,
+    aller_schema,
+    retour_schema,
+    validate_part,
+)
+from observatoire.quality.rules import BLOCKING, INFO, WARNING
+
+FLOW = "pes_retour"
+TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", SIGNATURE)
+
+#: EtatPce codes (official schema's documentation).
+PIECE_STATES = {"01": "En instance", "02": "Prise en charge", "03": "Prise en charge partielle",
+                "04": "Rejeté", "05": "Soldé"}
+
+
+class RetourReader:
+    def __init__(self, result: PesResult, report: Reporter, events: RowWriter) -> None:
+        self.result, self.report, self.events = result, report, events
+        self.buyer_id: str | None = None
+        self.batch: dict[str, Any] = {}
+        self.position = 0
+        self.keys: set[tuple[Any, ...]] = set()
+        self.aller = aller_schema()
+        self.retour = retour_schema()
+
+    def where(self) -> str:
+        c = self.result.counts
+        return f"{c.bordereaux} bordereau(x), {c.pieces} pièce(s), {c.records_in} ligne(s)"
+
+    def handle(self, el: etree._Element) -> None:
+        tag = el.tag
+        if tag == "Piece":
+            self.piece(el)
+            drop_previous(el)
+        elif tag == "BlocBordereau":
+            self.result.counts.bordereaux += 1
+            self.batch = {"fiscal_year": integer(v(el, "Exer")), "batch_id": v(el, "IdBord")}
+        elif tag in ("Enveloppe", "EnTetePES"):
+            if tag == "EnTetePES":
+                self.buyer_id = v(el, "IdColl")
+            self.report.violations(tag, validate_part(self.aller, WRAPPER_NS, el), None)
+        elif tag == "EnTeteDepense":
+            self.result.revision = v(el, "IdVer")
+        elif tag == SIGNATURE:
+            if not self.result.signed:
+                self.result.signed = True
+                self.report.add(
+                    "PES_SIGNED", INFO,
+                    "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est "
+                    "pas vérifiée par l'observatoire, les données signées sont lues normalement.",
+                    "Rien à faire.", line=line_of(el), element="Signature")
+            el.clear()
+
+    def piece(self, el: etree._Element) -> None:
+        counts = self.result.counts
+        counts.pieces += 1
+        bloc = el.find("BlocPiece")
+        info = el.find("BlocPiece/InfoPce")
+        dgp = el.find("BlocPiece/DGP")
+        piece_id = v(info, "IdPce")
+        record = (f"bordereau n° {self.batch.get('batch_id')} (exercice "
+                  f"{self.batch.get('fiscal_year')}), pièce n° {piece_id}")
+        if bloc is not None:
+            self.report.violations("Pièce (retour)", validate_part(self.retour, RETOUR_NS, bloc),
+                                   record)
+        start, end = day(v(dgp, "DteDebSusp")), day(v(dgp, "DteFinSusp"))
+        base = {
+            "file_hash": self.result.file_hash,
+            "flow": FLOW,
+            "buyer_id": self.buyer_id,
+            **self.batch,
+            "piece_id": piece_id,
+            "piece_type": v(info, "TypPce"),
+            "piece_nature": v(info, "NatPce"),
+            "state": v(info, "EtatPce"),
+            "state_note": v(info, "ObsEtat"),
+            "integrated_date": day(v(info, "DtePceInt")),
+            "taken_in_charge_date": day(v(info, "DtePcePec")),
+            "rejected_date": day(v(info, "DtePceRej")),
+            "pending_date": day(v(info, "DtePceInst")),
+            "suspension_start": start,
+            "suspension_end": end,
+            "suspension_reason": v(dgp, "NatSusp"),
+            "suspension_days": (end - start).days if start and end else None,
+        }
+        for line_el in el.iterfind("LigneDePiece"):
+            self.line(line_el, base, record)
+        for pay in el.iterfind("Paiement"):  # payments given for the whole piece
+            self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
+            self.position += 1
+            self.events.add({**base, "position": self.position, "line": line_of(pay),
+                             **self._payment(pay, record)})
+
+    def line(self, el: etree._Element, base: dict[str, Any], piece_record: str) -> None:
+        counts = self.result.counts
+        counts.records_in += 1
+        bloc = el.find("BlocLignePiece")
+        info = el.find("BlocLignePiece/InfoLignePce")
+        paid = el.find("BlocLignePiece/InfoPaiement")
+        line_id = v(info, "IdLigne")
+        record = f"{piece_record}, ligne n° {line_id}"
+        if bloc is not None:
+            self.report.violations("Ligne (retour)",
+                                   validate_part(self.retour, RETOUR_NS, bloc), record)
+        if base["piece_id"] is None or line_id is None:
+            counts.set_aside += 1
+            self.report.add(
+                "PES_LINE_SET_ASIDE", BLOCKING,
+                "Ligne de retour mise de côté : sans numéro de pièce (IdPce) ou de ligne "
+                "(IdLigne), elle ne peut pas être rattachée à un mandat.",
+                "Signalez-le au comptable public.", line=line_of(el), record=record)
+            return
+        key = (base.get("fiscal_year"), base["piece_id"], line_id, base["state"],
+               base["taken_in_charge_date"])
+        if key in self.keys:
+            counts.duplicates += 1
+            self.report.add(
+                "PES_DUPLICATE_LINE", WARNING,
+                f"La ligne n° {line_id} de la pièce n° {base['piece_id']} figure deux fois avec "
+                "le même état : la seconde est comptée comme doublon.",
+                "Rien à faire.", line=line_of(el), record=record)
+            return
+        self.keys.add(key)
+        try:
+            common = {
+                **base,
+                "line_id": line_id,
+                "line_amount_ht": money(v(info, "MtHT")),
+                "payments_count": integer(v(paid, "NbrPay")),
+                "amount_paid_total": money(v(paid, "MtPayTot")),
+                "contract_ref": v(el, "BlocLignePiece/LiensIdent/IdMarche"),
+            }
+            payments = [self._payment(p, record) for p in el.iterfind(".//Paiement")]
+        except ValueError as exc:
+            counts.set_aside += 1
+            self.report.add(
+                "PES_LINE_SET_ASIDE", BLOCKING,
+                f"Ligne de retour mise de côté : le montant « {exc.args[0]} » n'est pas lisible.",
+                "Signalez-le au comptable public.", line=line_of(el), record=record)
+            return
+        for pay in el.iterfind(".//Paiement"):
+            self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
+        total = common["amount_paid_total"]
+        summed = sum((p["amount_paid"] or Decimal(0) for p in payments), Decimal(0))
+        if total is not None and payments and summed != total:
+            self.report.add(
+                "PES_PAYMENT_TOTAL_MISMATCH", WARNING,
+                f"La ligne annonce {total} € payés (MtPayTot) mais ses paiements totalisent "
+                f"{summed} €.", "Signalez-le au comptable public.",
+                line=line_of(el), record=record, element="MtPayTot")
+        for pay_row in payments or [{}]:
+            self.position += 1
+            self.events.add({**common, "position": self.position,
+                             "line": pay_row.pop("_line", line_of(el)), **pay_row})
+        counts.kept += 1
+
+    def _payment(self, pay: etree._Element, record: str) -> dict[str, Any]:
+        return {"_line": line_of(pay), "payment_id": v(pay, "IdPay"),
+                "payment_mode": v(pay, "ModeReg"), "payment_date": day(v(pay, "DtePay")),
+                "amount_paid": money(v(pay, "MtPay"))}
+
+    def finish(self) -> None:
+        if self.result.counts.pieces == 0 and self.result.status == "loaded":
+            self.result.status = "rejected"
+            self.report.add("PES_EMPTY", BLOCKING,
+                            "Le PES Retour ne contient aucune pièce de dépense.",
+                            "Vérifiez que c'est bien le retour des mandats (PES_DepenseRetour).")

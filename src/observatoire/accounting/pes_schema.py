@@ -1,0 +1,167 @@
+"""Validation of PES V2 parts against DGFiP's official XSDs (revision 2.1.a), one part at a time.
+
+A whole PES file cannot be validated while streaming it, so each part the reader finishes (the
+envelope, the header, one bordereau, one Retour piece) is validated on its own, then cleared.
+The official schemas declare those parts as *types* (``depa:TBordereau``, ``cm:TEnTetePES``…),
+not as global elements, so a small wrapper schema in a namespace of ours declares one global
+element per type; the reader renames the finished element into that namespace for the time of
+the check (its children are unqualified in PES, as in the wrapper). Line numbers are those of
+the file.
+
+The schemas are shipped in ``schemas/pes-v2`` (see the README there for their provenance).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lxml import etree
+
+SCHEMAS = Path(__file__).parent / "schemas" / "pes-v2"
+PES_V2 = SCHEMAS / "Schemas_PES" / "PES_V2"
+RETOUR = SCHEMAS / "retour"
+
+#: Revision of the shipped schemas, as said in findings.
+REVISION = "2.1.a"
+
+WRAPPER_NS = "urn:observatoire:pes-v2:aller"
+RETOUR_NS = "urn:observatoire:pes-v2:retour"
+
+NS_DEPA = "http://www.minefi.gouv.fr/cp/helios/pes_v2/depense/r0/aller"
+NS_CM = "http://www.minefi.gouv.fr/cp/helios/pes_v2/commun"
+
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+@dataclass(frozen=True)
+class Violation:
+    line: int
+    #: Path of the faulty element inside the part (``Piece/BlocPiece/InfoPce/TypPce``).
+    path: str
+    element: str
+    message: str
+    #: libxml2's own (English) text, kept for whoever debugs the file.
+    detail: str
+
+
+class _RetourResolver(etree.Resolver):
+    """The Retour classes come from another repository layout: their relative includes
+    (``CommunDepense.xsd``, ``../../Class_SchemasCommuns.xsd``) point to the Aller tree."""
+
+    TARGETS: ClassVar[dict[str, Path]] = {
+        "CommunDepense.xsd": PES_V2 / "NS_Depense" / "r0" / "CommunDepense.xsd",
+        "Class_SchemasCommuns.xsd": PES_V2 / "Class_SchemasCommuns.xsd",
+    }
+
+    def resolve(self, system_url: str, public_id: str,  # type: ignore[override]
+                context: Any) -> Any:
+        name = system_url.rsplit("/", 1)[-1]
+        target = self.TARGETS.get(name)
+        if target is not None and not Path(system_url.removeprefix("file://")).exists():
+            return self.resolve_filename(str(target), context)  # type: ignore[attr-defined]
+        return None
+
+
+@cache
+def aller_schema() -> etree.XMLSchema:
+    """Envelope, header, and a Dépense Aller bordereau piece by piece: its ``BlocBordereau``,
+    each ``Piece`` (lines and tiers included), its ``Signature``."""
+    wrapper = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
+      targetNamespace="{WRAPPER_NS}" xmlns:depa="{NS_DEPA}" xmlns:cm="{NS_CM}"
+      xmlns:ds="{NS_DS}" elementFormDefault="unqualified">
+      <xs:import namespace="{NS_DEPA}"
+        schemaLocation="{(PES_V2 / 'NS_Depense' / 'r0' / 'PES_DepenseAller.xsd').as_uri()}"/>
+      <xs:import namespace="{NS_CM}"
+        schemaLocation="{(PES_V2 / 'Class_SchemasCommuns.xsd').as_uri()}"/>
+      <xs:import namespace="{NS_DS}"
+        schemaLocation="{(PES_V2 / 'Class_Signature.xsd').as_uri()}"/>
+      <xs:element name="BlocBordereau" type="depa:TBlocBordereau"/>
+      <xs:element name="Piece" type="depa:TPiece"/>
+      <xs:element name="Signature" type="ds:PESSignatureType"/>
+      <xs:element name="Enveloppe" type="cm:TEnveloppe"/>
+      <xs:element name="EnTetePES" type="cm:TEnTetePES"/>
+    </xs:schema>"""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    root = etree.fromstring(wrapper.encode(), parser, base_url=(PES_V2 / "wrapper.xsd").as_uri())
+    return etree.XMLSchema(root)
+
+
+@cache
+def retour_schema() -> etree.XMLSchema:
+    """A Retour mandat's piece block, line block and payment (the classes we have)."""
+    includes = "".join(
+        f'<xs:include schemaLocation="{(RETOUR / name).as_uri()}"/>'
+        for name in ("Class_MandatRetour.xsd", "Class_LigneMandatRetour.xsd",
+                     "Class_Paiement.xsd")
+    )
+    wrapper = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
+      targetNamespace="{RETOUR_NS}" xmlns="{RETOUR_NS}" elementFormDefault="unqualified">
+      {includes}
+      <xs:element name="BlocPiece" type="TBlocPiece"/>
+      <xs:element name="BlocLignePiece" type="TBlocLignePiece"/>
+      <xs:element name="Paiement" type="TPaiement"/>
+    </xs:schema>"""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    parser.resolvers.add(_RetourResolver())
+    root = etree.fromstring(wrapper.encode(), parser, base_url=(RETOUR / "wrapper.xsd").as_uri())
+    return etree.XMLSchema(root)
+
+
+def validate_part(schema: etree.XMLSchema, namespace: str, el: etree._Element) -> list[Violation]:
+    """Validate one finished element as the global element of the same name in ``namespace``."""
+    original = el.tag
+    name = etree.QName(el).localname
+    el.tag = f"{{{namespace}}}{name}"
+    try:
+        if schema.validate(el):
+            return []
+        log = list(schema.error_log)  # type: ignore[call-overload]
+    finally:
+        el.tag = original
+    out = []
+    for entry in log:
+        path = re.sub(r"^/[^/]+", name, entry.path or name)
+        path = re.sub(r"\b[a-z0-9]+:", "", path)  # namespace prefixes of the check
+        element = _element_of(entry.message) or path.rsplit("/", 1)[-1]
+        out.append(Violation(entry.line, path, element, french(entry.message), entry.message))
+    return out
+
+
+def _element_of(message: str) -> str | None:
+    found = re.match(r"Element '(?:\{[^}]*\})?([^']+)'", message)
+    return found.group(1) if found else None
+
+
+_MESSAGES = [
+    (r"attribute 'V': \[facet 'pattern'\] The value '([^']*)' is not accepted by the pattern",
+     "la valeur « {0} » n'a pas la forme attendue"),
+    (r"attribute 'V': \[facet 'enumeration'\] The value '([^']*)' is not an element of the set",
+     "la valeur « {0} » n'est pas un code de la liste officielle"),
+    (r"attribute 'V': \[facet '(?:maxLength|minLength|length)'\] The value '([^']*)'",
+     "la valeur « {0} » n'a pas la longueur attendue"),
+    (r"attribute 'V': \[facet '[a-zA-Z]+'\] The value '([^']*)'",
+     "la valeur « {0} » sort des limites du schéma"),
+    (r"attribute 'V': '([^']*)' is not a valid value",
+     "la valeur « {0} » n'est pas du type attendu (nombre, montant, date…)"),
+    (r"The attribute 'V' is required but missing", "l'attribut V (la valeur) manque"),
+    (r"Missing child element\(s\)\. Expected is (?:one of )?\( ?([^)]*)\)",
+     "un élément obligatoire manque (attendu : {0})"),
+    (r"This element is not expected\. Expected is (?:one of )?\( ?([^)]*)\)",
+     "cet élément n'est pas attendu à cet endroit (attendu : {0})"),
+    (r"This element is not expected", "cet élément n'est pas attendu à cet endroit"),
+]
+
+
+def french(message: str) -> str:
+    """libxml2's schema message, said in French (the original stays in ``detail``)."""
+    for pattern, text in _MESSAGES:
+        found = re.search(pattern, message)
+        if found:
+            groups = [g.strip().replace("{http://www.w3.org/2000/09/xmldsig#}", "ds:")
+                      for g in found.groups()]
+            return text.format(*groups)
+    return "le contenu ne respecte pas le schéma"
