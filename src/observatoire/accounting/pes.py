@@ -70,23 +70,22 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
     root: str | None = None
     kwargs = {"encoding": encoding} if encoding else {}
     try:
-        for _, el in etree.iterparse(str(path), events=("start",), recover=False,
-                                     huge_tree=True, resolve_entities=False, no_network=True,
-                                     **kwargs):
-            name = etree.QName(el).localname
-            if root is None:
-                if name not in ROOTS:
-                    return None
-                root = name
-                continue
-            parent = el.getparent()
-            if parent is not None and parent.getparent() is None:  # a child of the root
-                parts.append(name)
-                if name in PARTS:
-                    break
-    except etree.XMLSyntaxError:
-        if root is None:
-            return None
+        with path.open("rb") as fh:
+            for _, el in etree.iterparse(fh, events=("start",), recover=False, huge_tree=True,
+                                         resolve_entities=False, no_network=True, **kwargs):
+                name = etree.QName(el).localname
+                if root is None:
+                    if name not in ROOTS:
+                        return None
+                    root = name
+                    continue
+                parent = el.getparent()
+                if parent is not None and parent.getparent() is None:  # a child of the root
+                    parts.append(name)
+                    if name in PARTS:
+                        break
+    except (etree.XMLSyntaxError, OSError):
+        pass
     if root is None:
         return None
     flows = [PARTS[p] for p in parts if p in PARTS]

@@ -353,10 +353,11 @@ def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
     ends the iteration with a PES_XML_INVALID finding and the result marked partial."""
     kwargs: dict[str, Any] = {"encoding": encoding} if encoding else {}
     try:
-        for _, el in etree.iterparse(str(path), events=("end",), tag=tags, recover=False,
-                                     huge_tree=True, resolve_entities=False, no_network=True,
-                                     remove_comments=True, **kwargs):
-            yield el
+        with path.open("rb") as fh:
+            for _, el in etree.iterparse(fh, events=("end",), tag=tags, recover=False,
+                                         huge_tree=True, resolve_entities=False,
+                                         no_network=True, remove_comments=True, **kwargs):
+                yield el
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
         report.result.status = "partial"

@@ -36,6 +36,9 @@ from observatoire.accounting.pes_schema import REVISION, WRAPPER_NS, aller_schem
 from observatoire.quality.rules import BLOCKING, INFO, WARNING
 
 FLOW = "pes_marche"
+SUBCONTRACT_SHARES = ("VentilationsAcheteurs/VentilationAcheteur/VentilationsTitulaire/"
+                      "VentilationTitulaire/VentilationsSousTraitantPaiementDirect/"
+                      "VentilationSousTraitantPaiementDirect")
 TAGS = ("Enveloppe", "EnTetePES", "EnTeteMarche", "Marche", SIGNATURE)
 
 
@@ -196,11 +199,9 @@ class MarcheReader:
                 category, legal = v(h, "CatTiers"), v(h, "NatJur")
                 cond = h.find("ConditionsExecutionTitulaire")
                 if cond is None:  # a subcontractor's conditions sit in its ventilation
-                    cond = el.find(
-                        "VentilationsAcheteurs/VentilationAcheteur/VentilationsTitulaire/"
-                        "VentilationTitulaire/VentilationsSousTraitantPaiementDirect/"
-                        f"VentilationSousTraitantPaiementDirect[IdSousTraitant/@V='{ident}']/"
-                        "ConditionsExecutionSousTraitantPaiementDirect")
+                    cond = next((s.find("ConditionsExecutionSousTraitantPaiementDirect")
+                                 for s in el.iterfind(SUBCONTRACT_SHARES)
+                                 if v(s, "IdSousTraitant") == ident), None)
                 name = " ".join(p for p in (v(h, "DenominationSociale"), v(h, "ComplNom"),
                                             first_name) if p)
                 out.append({

@@ -1,0 +1,433 @@
+"""PES V2 readers (Dépense Aller, Marché, Retour) on the DGFiP samples and fixtures derived
+from them (``tests/fixtures/accounting/pes/README.md`` lists every mutation).
+
+Every expected value is computed by hand from the fixture files (the arithmetic is written next
+to it), or by independent code in the test: a whole-document lxml validation against the
+official ``PES_Aller.xsd``, which the reader never does (it validates part by part).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from lxml import etree
+
+from observatoire.accounting.pes import detect_pes, read_pes
+from observatoire.accounting.pes_common import PesResult
+from observatoire.accounting.pes_schema import PES_V2
+from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
+
+PES = Path(__file__).parent / "fixtures" / "accounting" / "pes"
+SAMPLE = PES / "dgfip_PES_DepenseAller_homologation_sample.xml"
+MARCHE = PES / "dgfip_PES_Marche_example_contrat_initial_nov2017.xml"
+TWO = PES / "pes_depense_two_batches.xml"
+
+
+def lines(result: PesResult) -> list[dict]:
+    return result.tables["payment_lines"].to_pylist()
+
+
+def by_code(result: PesResult, code: str) -> list:
+    return [f for f in result.findings if f.code == code]
+
+
+def full_document_errors(path: Path) -> list[str]:
+    """Independent check: the whole file against the official root schema."""
+    schema = etree.XMLSchema(etree.parse(str(PES_V2 / "Rev0" / "PES_Aller.xsd")))
+    schema.validate(etree.parse(str(path)))
+    return [f"{e.line}:{e.path}" for e in schema.error_log]
+
+
+# --- detection -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "root", "flow"), [
+    ("dgfip_PES_DepenseAller_homologation_sample.xml", "PES_Aller", "pes_depense"),
+    ("dgfip_PES_Marche_example_contrat_initial_nov2017.xml", "PES_Aller", "pes_marche"),
+    ("pes_retour_depense.xml", "PES_Retour", "pes_retour"),
+    ("pes_recette.xml", "PES_Aller", "pes_recette"),
+    ("pes_depense_truncated.xml", "PES_Aller", "pes_depense"),
+])
+def test_detect_pes_names_the_root_and_the_flow(name: str, root: str, flow: str) -> None:
+    kind = detect_pes(PES / name)
+    assert kind is not None
+    assert (kind.root, kind.flow) == (root, flow)
+
+
+def test_detect_pes_says_none_for_a_decp_xml_file_and_reading_it_is_rejected(
+        tmp_path: Path) -> None:
+    path = tmp_path / "decp.xml"
+    path.write_text('<?xml version="1.0"?><marches><marche><id>1</id></marche></marches>')
+    assert detect_pes(path) is None
+    result = read_pes(path)
+    assert result.status == "rejected"
+    assert result.codes() == ["PES_NOT_PES"]
+    assert "n'est pas un fichier PES V2" in result.findings[0].message
+
+
+# --- PES Dépense: the real DGFiP sample ------------------------------------------------------
+
+def test_homologation_sample_gives_its_one_line_with_every_value_of_the_file() -> None:
+    result = read_pes(SAMPLE)
+    assert (result.flow, result.status, result.encoding) == ("pes_depense", "loaded",
+                                                             "iso-8859-1")
+    c = result.counts
+    assert (c.bordereaux, c.pieces, c.records_in, c.kept, c.tiers) == (1, 1, 1, 1, 1)
+    [row] = lines(result)
+    assert row["buyer_id"] == "12345678912345"
+    assert row["budget_code"] == "12"
+    assert (row["fiscal_year"], row["batch_id"], row["batch_date"]) == (
+        2009, "1234567", date(2009, 7, 16))
+    assert (row["piece_id"], row["line_id"], row["piece_type"], row["piece_nature"]) == (
+        "832", "1", "01", "01")
+    assert (row["budget_nature"], row["budget_function"]) == ("6553", "113")
+    assert row["amount_ht"] == Decimal("39724.75")
+    assert row["amount_tva"] is None and row["amount_ttc"] is None
+    assert row["payment_label"] == "ECHEANCIER LE NUMERO N EST PAS PRECISE"
+    assert (row["supplier_ref"], row["supplier_name"], row["supplier_category"]) == (
+        "811", "PAIERIE DEPART. HERAULT", "22")
+    assert row["supplier_natural_person"] is False  # CatTiers 22: a département
+    assert row["delay_start_date"] is None  # no DGP block: unknown, not zero
+    assert row["line"] == 55  # <LigneDePiece> of the file
+
+
+def test_homologation_sample_announces_75724_75_for_a_line_of_39724_75() -> None:
+    result = read_pes(SAMPLE)
+    [check] = result.batches
+    assert check.amount_ht_announced == Decimal("75724.75")
+    assert check.amount_ht_lines == Decimal("39724.75")
+    [finding] = by_code(result, "PES_BATCH_TOTAL_MISMATCH")
+    assert finding.severity == "avertissement"
+    assert finding.line == 35  # <BlocBordereau>
+    assert "écart 36\u202f000,00 €" in finding.message  # 75,724.75 - 39,724.75
+
+
+def test_homologation_sample_idver_1_is_read_and_is_its_only_departure_from_the_schema() -> None:
+    # Independently: the whole file against PES_Aller.xsd fails on IdVer alone.
+    assert full_document_errors(SAMPLE) == ["30:/n:PES_Aller/PES_DepenseAller/EnTeteDepense/IdVer"]
+    result = read_pes(SAMPLE)
+    assert result.revision == "1"
+    assert by_code(result, "PES_SCHEMA_VIOLATION") == []
+    [revision] = by_code(result, "PES_REVISION")
+    assert revision.severity == "information"
+    assert result.status == "loaded"
+
+
+# --- PES Dépense: the derived two-bordereau file ---------------------------------------------
+
+def test_two_batches_fixture_is_valid_for_the_official_schema_and_for_the_reader() -> None:
+    assert full_document_errors(TWO) == []
+    assert by_code(read_pes(TWO), "PES_SCHEMA_VIOLATION") == []
+
+
+def test_two_batches_reconcile_six_lines_in_as_five_kept_and_one_duplicate() -> None:
+    result = read_pes(TWO)
+    c = result.counts
+    # lines: 832/1, 833/1, 834/1, 834/1 again, 834/2, 900/1
+    assert (c.bordereaux, c.pieces, c.records_in) == (2, 4, 6)
+    assert (c.kept, c.duplicates, c.set_aside) == (5, 1, 0)
+    assert c.reconciles
+    assert c.rows == {"payment_lines": 5}
+    [dup] = by_code(result, "PES_DUPLICATE_LINE")
+    assert dup.line == 165 and "pièce n° 834, ligne n° 1" in dup.record
+    # kept: 39,724.75 + 12,000 + 150 + 75.50 + 2,000 (the annulation, positive as published)
+    assert sum(r["amount_ht"] for r in lines(result)) == Decimal("53950.25")
+
+
+def test_two_batches_announced_totals_equal_their_lines_duplicate_included() -> None:
+    result = read_pes(TWO)
+    first, second = result.batches
+    # 39,724.75 + 12,000 + 150 + 150 + 75.50 = 52,100.25 ; TVA 2,352
+    assert (first.amount_ht_lines, first.amount_tva_lines, first.pieces_read) == (
+        Decimal("52100.25"), Decimal("2352.00"), 3)
+    assert (second.amount_ht_lines, second.amount_tva_lines, second.pieces_read) == (
+        Decimal("2000.00"), Decimal("392.00"), 1)
+    assert first.matches and second.matches
+    assert by_code(result, "PES_BATCH_TOTAL_MISMATCH") == []
+
+
+def test_advance_piece_carries_dgp_contract_invoice_tva_and_siret() -> None:
+    [row] = [r for r in lines(read_pes(TWO)) if r["piece_id"] == "833"]
+    assert (row["piece_type"], row["piece_nature"]) == ("09", "14")  # avance forfaitaire
+    assert row["delay_eligible"] is True
+    assert (row["delay_start_date"], row["delay_end_date"], row["delay_days_allowed"]) == (
+        date(2009, 7, 1), date(2009, 7, 31), 30)
+    assert (row["interest_code"], row["interest_rate"]) == ("01", 8.0)
+    assert (row["contract_ref"], row["invoice_number"]) == ("2009M0042", "FA-2009-0712")
+    assert (row["amount_ht"], row["amount_tva"], row["amount_ttc"]) == (
+        Decimal("12000.00"), Decimal("2352.00"), Decimal("14352.00"))
+    assert row["invoice_amount_ht"] == Decimal("12000.00")
+    assert (row["supplier_id"], row["supplier_id_type"], row["supplier_siret"]) == (
+        "98765432100016", "01", "98765432100016")
+    # ISO-8859-1 bytes C9 (É) decoded
+    assert row["supplier_name"] == "SOCIÉTÉ D'ÉTANCHÉITÉ DU LITTORAL"
+    assert row["object"] == "Avance forfaitaire - réfection de la toiture de l'école"
+
+
+def test_individual_tiers_is_flagged_natural_person() -> None:
+    rows = [r for r in lines(read_pes(TWO)) if r["piece_id"] == "834"]
+    assert [r["line_id"] for r in rows] == ["1", "2"]
+    assert all(r["supplier_natural_person"] is True for r in rows)
+    assert all((r["supplier_category"], r["supplier_legal_nature"]) == ("01", "01")
+               for r in rows)
+    others = [r for r in lines(read_pes(TWO)) if r["piece_id"] != "834"]
+    assert all(r["supplier_natural_person"] is False for r in others)
+
+
+def test_annulation_links_the_piece_and_line_it_reduces() -> None:
+    [row] = [r for r in lines(read_pes(TWO)) if r["piece_id"] == "900"]
+    assert (row["batch_type"], row["piece_type"], row["piece_nature"]) == ("02", "02", "06")
+    assert (row["cancelled_piece_id"], row["cancelled_line_id"],
+            row["cancelled_fiscal_year"]) == ("833", "1", 2009)
+    assert row["attached_piece_id"] is None
+    assert row["amount_ht"] == Decimal("2000.00")
+    assert by_code(read_pes(TWO), "PES_CANCELLATION_UNLINKED") == []
+
+
+def test_rows_follow_the_staging_schema_and_reach_a_sink_batch_by_batch() -> None:
+    got: list[tuple[str, pa.RecordBatch]] = []
+    result = read_pes(TWO, sink=lambda name, batch: got.append((name, batch)), batch_size=2)
+    assert [(name, batch.num_rows) for name, batch in got] == [
+        ("payment_lines", 2), ("payment_lines", 2), ("payment_lines", 1)]
+    assert all(batch.schema.equals(PAYMENT_LINES) for _, batch in got)
+    assert result.tables == {}  # nothing kept in memory when a sink is given
+    assert read_pes(TWO).tables["payment_lines"].schema.equals(PAYMENT_LINES)
+
+
+# --- bad input (issue 16, section 6) ---------------------------------------------------------
+
+def test_two_bordereaux_with_wrong_totals_each_get_a_finding_and_keep_their_lines() -> None:
+    result = read_pes(PES / "pes_depense_wrong_totals.xml")
+    totals = by_code(result, "PES_BATCH_TOTAL_MISMATCH")
+    assert [(f.record, f.element) for f in totals] == [
+        ("bordereau n° 1234567 (exercice 2009)", "MtBordHT"),
+        ("bordereau n° 1234568 (exercice 2009)", "MtBordHT")]
+    assert "annonce 52\u202f150,25 € (MtBordHT) mais ses lignes totalisent 52\u202f100,25 €" \
+        in totals[0].message
+    assert "écart 100,00 €" in totals[1].message  # 2,100 - 2,000
+    [count] = by_code(result, "PES_BATCH_PIECE_COUNT_MISMATCH")
+    assert "annonce 2 pièce(s) (NbrPce) mais en contient 1" in count.message
+    assert (result.counts.kept, result.counts.duplicates) == (5, 1)
+    assert result.status == "loaded"
+
+
+def test_signed_pes_is_read_and_says_the_signature_is_not_verified() -> None:
+    result = read_pes(PES / "pes_depense_signed.xml")
+    assert result.signed
+    [signed] = by_code(result, "PES_SIGNED")
+    assert "n'est pas vérifiée" in signed.message and signed.line == 97
+    assert by_code(result, "PES_SCHEMA_VIOLATION") == []  # the signature block is valid
+    assert lines(result) == [{**lines(read_pes(SAMPLE))[0], "file_hash": result.file_hash}]
+
+
+def test_broken_signature_block_is_reported_against_the_xmldsig_schema(tmp_path: Path) -> None:
+    text = (PES / "pes_depense_signed.xml").read_bytes().replace(
+        b"<ds:SignatureValue>", b"<ds:Bad/><ds:SignatureValue>")
+    path = tmp_path / "signed.xml"
+    path.write_bytes(text)
+    [violation] = by_code(read_pes(path), "PES_SCHEMA_VIOLATION")
+    assert violation.element == "Bad"
+
+
+def test_truncated_file_keeps_what_was_read_and_says_where_it_stops() -> None:
+    path = PES / "pes_depense_truncated.xml"
+    last_line = path.read_bytes().count(b"\n") + 1
+    result = read_pes(path)
+    assert result.status == "partial"
+    [broken] = by_code(result, "PES_XML_INVALID")
+    assert broken.severity == "bloquant" and broken.line == last_line
+    assert "tronqué" in broken.message
+    assert "Lu jusque-là : 2 bordereau(x), 3 pièce(s), 5 ligne(s)" in broken.message
+    # bordereau 1234567 whole (4 kept + 1 duplicate); piece 900 never finished
+    assert (result.counts.kept, result.counts.duplicates) == (4, 1)
+    assert [r["piece_id"] for r in lines(result)] == ["832", "833", "834", "834"]
+    first, second = result.batches
+    assert first.complete and first.matches
+    assert not second.complete and second.pieces_read == 0
+    assert [f.record for f in by_code(result, "PES_BATCH_INCOMPLETE")] == [
+        "bordereau n° 1234568 (exercice 2009)"]
+
+
+def test_latin1_bytes_declared_utf8_are_read_as_latin1_with_a_warning() -> None:
+    result = read_pes(PES / "pes_depense_latin1_declared_utf8.xml")
+    [mismatch] = by_code(result, "PES_ENCODING_MISMATCH")
+    assert mismatch.severity == "avertissement"
+    names = {r["supplier_name"] for r in lines(result)}
+    assert "SOCIÉTÉ D'ÉTANCHÉITÉ DU LITTORAL" in names
+    assert result.counts.kept == 5
+
+
+def test_iso_8859_1_declared_is_said_and_decoded() -> None:
+    result = read_pes(TWO)
+    [encoding] = by_code(result, "PES_ENCODING")
+    assert "ISO-8859-1" in encoding.message and encoding.severity == "information"
+
+
+def test_missing_optional_blocks_leave_columns_null_and_are_counted() -> None:
+    path = PES / "pes_depense_minimal.xml"
+    assert full_document_errors(path) == []
+    result = read_pes(path)
+    assert result.status == "loaded" and by_code(result, "PES_SCHEMA_VIOLATION") == []
+    [row] = lines(result)
+    assert row["amount_ht"] == Decimal("39724.75")
+    for column in ("budget_code", "object", "budget_function", "payment_label",
+                   "payment_mode", "supplier_ref", "supplier_name", "supplier_natural_person",
+                   "delay_start_date", "contract_ref"):
+        assert row[column] is None, column
+    assert [f.code for f in result.findings] == ["PES_ENCODING", "PES_DGP_MISSING",
+                                                 "PES_TIERS_MISSING"]
+    assert result.batches[0].matches
+
+
+def test_pes_recette_is_recognised_and_said_not_handled() -> None:
+    result = read_pes(PES / "pes_recette.xml")
+    assert (result.flow, result.status) == ("pes_recette", "not_handled")
+    [finding] = result.findings
+    assert finding.code == "PES_RECETTE_NOT_HANDLED"
+    assert "pas encore lues" in finding.message
+    assert result.tables == {}
+
+
+def test_recette_part_next_to_depenses_is_counted_as_set_aside(tmp_path: Path) -> None:
+    recette = (PES / "pes_recette.xml").read_text(encoding="latin-1")
+    part = recette[recette.index(" <PES_RecetteAller>"):recette.index(" </PES_RecetteAller>")]
+    sample = SAMPLE.read_text(encoding="latin-1")
+    end = sample.index(" </PES_DepenseAller>") + len(" </PES_DepenseAller>")
+    path = tmp_path / "both.xml"
+    path.write_text(sample[:end] + "\n" + part + " </PES_RecetteAller>" + sample[end:],
+                    encoding="latin-1")
+    result = read_pes(path)
+    assert result.flow == "pes_depense"
+    c = result.counts
+    assert (c.records_in, c.kept, c.set_aside) == (2, 1, 1)  # 1 dépense line, 1 recette line
+    assert c.reconciles
+    assert by_code(result, "PES_RECETTE_NOT_HANDLED")
+
+
+# --- schema findings on the deliberately broken fixture --------------------------------------
+
+def test_schema_broken_fixture_gives_one_finding_per_violation_with_its_line() -> None:
+    result = read_pes(PES / "pes_depense_schema_broken.xml")
+    violations = by_code(result, "PES_SCHEMA_VIOLATION")
+    assert [(f.line, f.element) for f in violations] == [
+        (46, "TypPce"), (111, "Fonction"), (191, "MtHT"), (211, "DteBordEm")]
+    assert "« 99 » n'est pas un code de la liste officielle" in violations[0].message
+    assert "attendu : Nature" in violations[1].message
+    assert all("lu quand même" in f.message for f in violations)
+    assert all(f.severity == "avertissement" for f in violations)
+    # Independently, the whole-document check finds the same lines.
+    assert sorted({int(e.split(":")[0]) for e in full_document_errors(
+        PES / "pes_depense_schema_broken.xml")}) == [46, 111, 191, 211]
+
+
+def test_schema_broken_fixture_sets_aside_only_the_unreadable_amount() -> None:
+    result = read_pes(PES / "pes_depense_schema_broken.xml")
+    c = result.counts
+    assert (c.records_in, c.kept, c.duplicates, c.set_aside) == (6, 4, 1, 1)
+    [aside] = by_code(result, "PES_LINE_SET_ASIDE")
+    assert aside.severity == "bloquant" and aside.line == 185
+    assert "« 75,50 »" in aside.message
+    kept = {(r["piece_id"], r["line_id"]): r for r in lines(result)}
+    assert kept[("832", "1")]["piece_type"] == "99"  # read as published
+    assert kept[("833", "1")]["budget_nature"] is None
+
+
+# --- PES Marché ------------------------------------------------------------------------------
+
+def test_pes_marche_example_gives_its_contract_buyers_and_amounts() -> None:
+    result = read_pes(MARCHE)
+    assert (result.flow, result.status, result.revision) == ("pes_marche", "loaded", "2")
+    assert (result.counts.records_in, result.counts.kept) == (1, 1)
+    [row] = result.tables["finance_contracts"].to_pylist()
+    assert result.tables["finance_contracts"].schema.equals(FINANCE_CONTRACTS)
+    assert (row["contract_ref"], row["buyer_id"], row["send_sequence"]) == (
+        "20181234", "20005376700014", 1)
+    assert [(b["id"], b["estimate_ht"], b["amount_ht"]) for b in row["buyers"]] == [
+        ("20005376700014", Decimal("60000.00"), Decimal("50000.00")),
+        ("20000531200026", Decimal("40000.00"), Decimal("25000.00"))]
+    assert (row["nature"], row["cpv"], row["procedure"], row["place_code"]) == (
+        "03", "72220000-7", "02", "69009")
+    assert (row["amount_ht"], row["amount_tva"], row["estimate_ht"]) == (
+        Decimal("75000.00"), Decimal("15000.00"), Decimal("100000.00"))
+    assert (row["notification_date"], row["duration_months"], row["duration_max_months"]) == (
+        date(2019, 1, 25), 12, 36)
+    assert row["object"] == "Etude pour la création d'un logiciel de test pour l'aviation"
+    assert (row["advance_rate"], row["guarantee"]) == (5.0, "01")
+    assert row["secondary_cpv"] == ["72212135-3"]
+    assert (row["offers_received"], row["social_clause"], row["ccag"]) == (10, True, "05")
+
+
+def test_pes_marche_holders_keep_advance_guarantee_and_their_share() -> None:
+    [row] = read_pes(MARCHE).tables["finance_contracts"].to_pylist()
+    holders = {h["id"]: h for h in row["holders"]}
+    abcde, zyx, sub = (holders["12345678912345"], holders["34567891234567"],
+                       holders["23456789123456"])
+    assert (abcde["role"], zyx["role"], sub["role"]) == (
+        "titulaire", "titulaire", "sous_traitant_paiement_direct")
+    assert abcde["amount_ht"] == Decimal("45000.00")  # 20,000 (région) + 25,000 (syndicat)
+    assert zyx["amount_ht"] == Decimal("25000.00")
+    assert sub["amount_ht"] == Decimal("5000.00")
+    assert (abcde["advance_rate"], abcde["start_date"]) == (5.0, date(2019, 2, 1))
+    assert sub["advance_rate"] == 3.0  # given in its own ventilation
+    assert abcde["guarantees"] == [{"type": "01", "delay_months": 12, "rate": 5.0,
+                                    "amount": Decimal("2500.00")}]
+    assert all(h["natural_person"] is False for h in row["holders"])  # CatTiers 50, NatJur 03
+
+
+def test_pes_marche_is_read_without_schema_and_its_breakdown_is_checked() -> None:
+    result = read_pes(MARCHE)
+    [newer] = by_code(result, "PES_SCHEMA_NEWER_REVISION")
+    assert "lue sans validation" in newer.message
+    [breakdown] = by_code(result, "PES_CONTRACT_BREAKDOWN_MISMATCH")
+    # région's share 50,000 against its holders 20,000 + 25,000
+    assert "50\u202f000,00 € HT" in breakdown.message and "45\u202f000,00 €" in breakdown.message
+    assert breakdown.record == "marché 20181234"
+
+
+# --- PES Retour ------------------------------------------------------------------------------
+
+def test_retour_gives_state_prise_en_charge_payments_and_suspension() -> None:
+    result = read_pes(PES / "pes_retour_depense.xml")
+    assert (result.flow, result.status) == ("pes_retour", "loaded")
+    assert result.tables["payment_events"].schema.equals(PAYMENT_EVENTS)
+    c = result.counts
+    assert (c.bordereaux, c.pieces, c.records_in, c.kept) == (1, 3, 4, 4)
+    events = result.tables["payment_events"].to_pylist()
+    # 832/1 one payment, 833/1 two payments, 834/1 and 834/2 none (rejected)
+    assert [(e["piece_id"], e["line_id"], e["payment_date"], e["amount_paid"])
+            for e in events] == [
+        ("832", "1", date(2009, 7, 24), Decimal("39724.75")),
+        ("833", "1", date(2009, 8, 10), Decimal("10000.00")),
+        ("833", "1", date(2009, 8, 17), Decimal("4352.00")),
+        ("834", "1", None, None),
+        ("834", "2", None, None)]
+    first = events[0]
+    assert (first["state"], first["taken_in_charge_date"], first["payment_id"]) == (
+        "05", date(2009, 7, 20), "100001")
+    advance = events[1]
+    assert (advance["suspension_start"], advance["suspension_end"],
+            advance["suspension_reason"]) == (date(2009, 7, 22), date(2009, 8, 5), "01")
+    assert advance["suspension_days"] == 14  # 22 July → 5 August
+    assert (advance["amount_paid_total"], advance["payments_count"]) == (
+        Decimal("14352.00"), 2)
+    assert advance["contract_ref"] == "2009M0042"
+    rejected = events[3]
+    assert (rejected["state"], rejected["rejected_date"], rejected["state_note"]) == (
+        "04", date(2009, 7, 23), "Pièce justificative manquante")
+    assert by_code(result, "PES_SCHEMA_VIOLATION") == []
+    assert by_code(result, "PES_PAYMENT_TOTAL_MISMATCH") == []
+
+
+def test_retour_blocks_are_checked_against_the_retour_classes(tmp_path: Path) -> None:
+    text = (PES / "pes_retour_depense.xml").read_bytes()
+    path = tmp_path / "retour.xml"
+    path.write_bytes(text.replace(b'<EtatPce V="04"/>', b'<EtatPce V="99"/>')
+                     .replace(b'<MtPay V="4352.00"/>', b'<MtPay V="4350.00"/>'))
+    result = read_pes(path)
+    [violation] = by_code(result, "PES_SCHEMA_VIOLATION")
+    assert violation.element == "EtatPce"
+    [total] = by_code(result, "PES_PAYMENT_TOTAL_MISMATCH")  # 10,000 + 4,350 ≠ 14,352
+    assert "pièce n° 833" in total.record
