@@ -13,10 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from lxml import etree
 
-from observatoire.accounting.pes import detect_pes, read_pes
+from observatoire.accounting.pes import ParquetSink, detect_pes, read_pes
 from observatoire.accounting.pes_common import PesResult
 from observatoire.accounting.pes_schema import PES_V2
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
@@ -431,3 +432,11 @@ def test_retour_blocks_are_checked_against_the_retour_classes(tmp_path: Path) ->
     assert violation.element == "EtatPce"
     [total] = by_code(result, "PES_PAYMENT_TOTAL_MISMATCH")  # 10,000 + 4,350 ≠ 14,352
     assert "pièce n° 833" in total.record
+
+
+def test_parquet_sink_writes_the_rows_read(tmp_path: Path) -> None:
+    with ParquetSink(tmp_path / "out") as sink:
+        result = read_pes(PES / "pes_retour_depense.xml", sink=sink, batch_size=2)
+    table = pq.read_table(tmp_path / "out" / "payment_events.parquet")
+    assert table.num_rows == result.counts.rows["payment_events"] == 5
+    assert sum(a for a in table.column("amount_paid").to_pylist() if a) == Decimal("54076.75")

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from lxml import etree
 
 from observatoire.accounting import pes_depense, pes_marche, pes_retour
@@ -33,9 +35,9 @@ from observatoire.accounting.pes_common import (
     iterate,
 )
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
-from observatoire.quality.rules import BLOCKING, INFO
 
-__all__ = ["BatchCheck", "Counts", "Finding", "PesKind", "PesResult", "detect_pes", "read_pes"]
+__all__ = ["BatchCheck", "Counts", "Finding", "ParquetSink", "PesKind", "PesResult", "detect_pes",
+           "read_pes"]
 
 ROOTS = {"PES_Aller", "PES_Retour"}
 #: Parts of a PES file (children of the root) -> flow, in order of precedence.
@@ -93,7 +95,7 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
 
 
 def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | None = None,
-             batch_size: int = 50_000) -> PesResult:
+             batch_size: int = 10_000) -> PesResult:
     """Read one PES file into staging rows and findings; never raises for a bad file."""
     path = Path(path)
     kind = detect_pes(path)
@@ -101,21 +103,21 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
     report = Reporter(result)
     if kind is None:
         result.status = "rejected"
-        report.add("PES_NOT_PES", BLOCKING,
+        report.add("PES_NOT_PES",
                    "Ce fichier n'est pas un fichier PES V2 (la racine XML n'est ni PES_Aller ni "
                    "PES_Retour, ou le fichier n'est pas du XML lisible).",
                    "Déposez un fichier PES V2 tel que produit par le logiciel financier.")
         return result
     if kind.flow is None:
         result.status = "not_handled"
-        report.add("PES_FLOW_NOT_HANDLED", INFO,
+        report.add("PES_FLOW_NOT_HANDLED",
                    f"Fichier PES reconnu ({kind.root} : {', '.join(kind.parts) or 'vide'}) "
                    "mais il ne porte ni dépenses, ni marchés, ni retour de dépenses : il n'est "
                    "pas lu.", "Rien à faire.")
         return result
     if kind.flow == "pes_recette":
         result.status = "not_handled"
-        report.add("PES_RECETTE_NOT_HANDLED", INFO,
+        report.add("PES_RECETTE_NOT_HANDLED",
                    "Fichier PES Recette reconnu (titres de recettes) : les recettes ne sont pas "
                    "encore lues par l'observatoire ; rien n'est chargé de ce fichier.",
                    "Rien à faire pour l'instant ; déposez les PES Dépense et Marché.")
@@ -136,3 +138,36 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
     reader.finish()
     writer.finish(result)
     return result
+
+
+class ParquetSink:
+    """A ``sink`` for :func:`read_pes` writing each table to ``<directory>/<table>.parquet`` as
+    its batches come, so that reading a file of any size keeps memory flat::
+
+        with ParquetSink(folder) as sink:
+            result = read_pes(path, sink=sink)
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.paths: dict[str, Path] = {}
+
+    def __call__(self, name: str, batch: pa.RecordBatch) -> None:
+        writer = self.writers.get(name)
+        if writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.paths[name] = self.directory / f"{name}.parquet"
+            writer = self.writers[name] = pq.ParquetWriter(self.paths[name], batch.schema)
+        writer.write_batch(batch)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -31,6 +31,37 @@ MAX_FINDINGS_PER_CODE = 200
 Sink = Callable[[str, pa.RecordBatch], None]
 
 
+#: Every finding a PES reader can make: code -> (severity, French title). Documented in
+#: docs/accounting.md (a test checks that every code is there).
+CODES: dict[str, tuple[str, str]] = {
+    "PES_NOT_PES": (BLOCKING, "Fichier qui n'est pas du PES V2"),
+    "PES_FLOW_NOT_HANDLED": (INFO, "Flux PES sans dépenses, marchés ni retour de dépenses"),
+    "PES_RECETTE_NOT_HANDLED": (INFO, "PES Recette : pas encore lu"),
+    "PES_XML_INVALID": (BLOCKING, "XML illisible (fichier tronqué ou rompu)"),
+    "PES_EMPTY": (BLOCKING, "Aucune pièce ni aucun marché"),
+    "PES_ENCODING": (INFO, "Fichier en ISO-8859-1, converti"),
+    "PES_ENCODING_MISMATCH": (WARNING, "Encodage déclaré faux, lu en ISO-8859-1"),
+    "PES_REVISION": (INFO, "Version du PES Dépense autre que celle des schémas"),
+    "PES_SCHEMA_NEWER_REVISION": (INFO, "Partie plus récente que les schémas, lue sans eux"),
+    "PES_SCHEMA_VIOLATION": (WARNING, "Élément non conforme au schéma officiel"),
+    "PES_SIGNED": (INFO, "Fichier signé, signature non vérifiée"),
+    "PES_ATTACHMENTS_NOT_READ": (INFO, "Pièces justificatives (PES_PJ) non lues"),
+    "PES_BATCH_TOTAL_MISMATCH": (WARNING, "Total du bordereau différent de ses lignes"),
+    "PES_BATCH_PIECE_COUNT_MISMATCH": (WARNING, "Nombre de pièces du bordereau différent"),
+    "PES_BATCH_INCOMPLETE": (WARNING, "Bordereau coupé par la fin du fichier"),
+    "PES_DUPLICATE_BATCH": (WARNING, "Bordereau en double dans le fichier"),
+    "PES_DUPLICATE_LINE": (WARNING, "Ligne en double"),
+    "PES_LINE_SET_ASIDE": (BLOCKING, "Ligne mise de côté"),
+    "PES_DGP_MISSING": (INFO, "Pièces sans bloc DGP : délai inconnu"),
+    "PES_TIERS_MISSING": (INFO, "Lignes sans tiers : fournisseur inconnu"),
+    "PES_CANCELLATION_UNLINKED": (INFO, "Annulation sans rattachement à la pièce annulée"),
+    "PES_CONTRACT_SET_ASIDE": (BLOCKING, "Marché mis de côté"),
+    "PES_DUPLICATE_CONTRACT": (WARNING, "Marché en double dans le fichier"),
+    "PES_CONTRACT_BREAKDOWN_MISMATCH": (WARNING, "Ventilation du marché différente du total"),
+    "PES_PAYMENT_TOTAL_MISMATCH": (WARNING, "Paiements d'une ligne différents du total annoncé"),
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing to say about a file, a part or a record, named like the quality rules."""
@@ -127,9 +158,10 @@ class Reporter:
         self.result = result
         self.seen: dict[str, int] = {}
 
-    def add(self, code: str, severity: str, message: str, hint: str, *, line: int | None = None,
+    def add(self, code: str, message: str, hint: str, *, line: int | None = None,
             element: str | None = None, record: str | None = None,
             detail: str | None = None) -> None:
+        severity = CODES[code][0]
         n = self.seen.get(code, 0) + 1
         self.seen[code] = n
         if n > MAX_FINDINGS_PER_CODE:
@@ -146,7 +178,7 @@ class Reporter:
     def violations(self, part: str, violations: list[Violation], record: str | None) -> None:
         for v in violations:
             self.add(
-                "PES_SCHEMA_VIOLATION", WARNING,
+                "PES_SCHEMA_VIOLATION",
                 f"{part} : l'élément « {v.element} » ({v.path}) ne respecte pas le schéma PES "
                 f"V2 {REVISION} : {v.message}. Le fichier est lu quand même.",
                 "Vérifiez la valeur dans le logiciel financier ; si le fichier suit une "
@@ -155,7 +187,8 @@ class Reporter:
 
 
 class RowWriter:
-    """Rows of one staging table, turned into Arrow batches of ``batch_size`` rows."""
+    """Rows of one staging table, turned into Arrow batches of ``batch_size`` rows (Arrow's
+    ``from_pylist`` is the fastest way from dicts; a batch of 10,000 rows weighs ~25 MB)."""
 
     def __init__(self, name: str, schema: pa.Schema, sink: Sink | None, batch_size: int) -> None:
         self.name, self.schema, self.sink, self.batch_size = name, schema, sink, batch_size
@@ -201,6 +234,32 @@ def v(el: etree._Element | None, path: str) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def leaves(el: etree._Element | None) -> dict[str, str]:
+    """The values of an element's children by tag (PES blocks are flat: ``<Tag V="…"/>``),
+    stripped, empty ones left out. One pass over the children: far cheaper than a ``find`` per
+    value on files of millions of lines."""
+    out: dict[str, str] = {}
+    if el is None:
+        return out
+    for child in el:
+        value = child.get("V")
+        if value is not None:
+            value = value.strip()
+            if value and isinstance(child.tag, str):
+                out[child.tag] = value
+    return out
+
+
+def children(el: etree._Element | None) -> dict[str, etree._Element]:
+    """An element's children by tag (the first of each)."""
+    out: dict[str, etree._Element] = {}
+    if el is not None:
+        for child in el:
+            if isinstance(child.tag, str):
+                out.setdefault(child.tag, child)
+    return out
 
 
 CENT = Decimal("0.01")
@@ -330,14 +389,14 @@ def check_encoding(path: Path, report: Reporter) -> str | None:
     declared = declared_encoding(path)
     if declared in LATIN:
         report.result.encoding = declared
-        report.add("PES_ENCODING", INFO,
+        report.add("PES_ENCODING",
                    f"Le fichier est encodé en {declared.upper()} (déclaré dans son en-tête "
                    "XML) : il est converti en UTF-8 à la lecture, sans perte.",
                    "Rien à faire.")
         return None
     if declared in (None, "utf-8", "utf8") and not _is_utf8(path):
         report.result.encoding = "iso-8859-1"
-        report.add("PES_ENCODING_MISMATCH", WARNING,
+        report.add("PES_ENCODING_MISMATCH",
                    "Le fichier se dit encodé en UTF-8 mais contient des octets qui ne sont pas "
                    "de l'UTF-8 : il est lu en ISO-8859-1 (les accents peuvent être faux si ce "
                    "n'était pas cet encodage).",
@@ -361,7 +420,7 @@ def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
         report.result.status = "partial"
-        report.add("PES_XML_INVALID", BLOCKING,
+        report.add("PES_XML_INVALID",
                    f"XML illisible à la ligne {line}, colonne {column} : {xml_problem(exc)}. "
                    f"Lu jusque-là : {where()}.",
                    "Ce qui a été lu avant l'erreur est gardé ; demandez au producteur le "

@@ -23,10 +23,12 @@ from observatoire.accounting.pes_common import (
     PesResult,
     Reporter,
     RowWriter,
+    children,
     day,
     drop_previous,
     euros,
     integer,
+    leaves,
     line_of,
     money,
     natural_person,
@@ -40,7 +42,6 @@ from observatoire.accounting.pes_schema import (
     aller_schema,
     validate_part,
 )
-from observatoire.quality.rules import BLOCKING, INFO, WARNING
 
 FLOW = "pes_depense"
 
@@ -128,7 +129,7 @@ class DepenseReader:
             self.result.revision = v(el, "IdVer")
             if self.result.revision != "2":
                 self.report.add(
-                    "PES_REVISION", INFO,
+                    "PES_REVISION",
                     f"Le fichier annonce la version {self.result.revision or '(aucune)'} du PES "
                     f"Dépense (IdVer) ; les schémas de référence ({REVISION}) attendent 2. Il "
                     "est lu quand même, champ par champ.",
@@ -153,7 +154,7 @@ class DepenseReader:
         if not self.result.signed:
             self.result.signed = True
             self.report.add(
-                "PES_SIGNED", INFO,
+                "PES_SIGNED",
                 "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est pas "
                 "vérifiée par l'observatoire, les données signées sont lues normalement.",
                 "Rien à faire ; la signature est vérifiée par le comptable public.",
@@ -181,7 +182,7 @@ class DepenseReader:
         if key in self.batch_keys:
             b.repeated = True
             self.report.add(
-                "PES_DUPLICATE_BATCH", WARNING,
+                "PES_DUPLICATE_BATCH",
                 f"Le bordereau n° {b.batch_id} de l'exercice {b.fiscal_year} figure deux fois "
                 "dans le fichier : ses lignes sont comptées comme doublons.",
                 "Vérifiez l'export du logiciel financier.",
@@ -204,14 +205,14 @@ class DepenseReader:
         label = self._batch_label(b)
         if not complete:
             self.report.add(
-                "PES_BATCH_INCOMPLETE", WARNING,
+                "PES_BATCH_INCOMPLETE",
                 f"Le fichier s'arrête dans le {label} : {b.pieces} pièce(s) lue(s) sur "
                 f"{b.pieces_announced} annoncée(s) ; ses totaux ne peuvent pas être vérifiés.",
                 "Demandez le fichier complet.", line=b.line, record=label)
             return
         if b.pieces_announced is not None and b.pieces_announced != b.pieces:
             self.report.add(
-                "PES_BATCH_PIECE_COUNT_MISMATCH", WARNING,
+                "PES_BATCH_PIECE_COUNT_MISMATCH",
                 f"Le {label} annonce {b.pieces_announced} pièce(s) (NbrPce) mais en contient "
                 f"{b.pieces}.",
                 "Vérifiez le bordereau dans le logiciel financier.",
@@ -220,7 +221,7 @@ class DepenseReader:
                                         ("MtBordTVA", b.amount_tva_announced, b.amount_tva)):
             if announced is not None and announced != summed:
                 self.report.add(
-                    "PES_BATCH_TOTAL_MISMATCH", WARNING,
+                    "PES_BATCH_TOTAL_MISMATCH",
                     f"Le {label} annonce {euros(announced)} ({name}) mais ses lignes "
                     f"totalisent {euros(summed)} (écart {euros(announced - summed)}).",
                     "Les lignes sont gardées telles qu'elles sont ; vérifiez le bordereau dans "
@@ -245,18 +246,17 @@ class DepenseReader:
         b = self.batch or _Batch()
         b.pieces += 1
         self.result.counts.pieces += 1
-        record = f"{self._batch_label(b)}, pièce n° {v(el, 'BlocPiece/InfoPce/IdPce')}"
-        self.report.violations("Pièce", validate_part(self.schema, WRAPPER_NS, el),
-                               record)
-        info = el.find("BlocPiece/InfoPce")
-        dgp = el.find("BlocPiece/DGP")
-        piece_id = v(info, "IdPce")
-        nature = v(info, "NatPce")
+        bloc = children(children(el).get("BlocPiece"))
+        info, dgp = leaves(bloc.get("InfoPce")), leaves(bloc.get("DGP"))
+        piece_id = info.get("IdPce")
+        record = f"{self._batch_label(b)}, pièce n° {piece_id}"
+        self.report.violations("Pièce", validate_part(self.schema, WRAPPER_NS, el), record)
+        nature = info.get("NatPce")
         cancelling = nature in CANCELLING_NATURES or b.batch_type in CANCELLING_BATCH_TYPES
-        if dgp is None:
+        if "DGP" not in bloc:
             self.no_dgp += 1
             self.first_no_dgp = self.first_no_dgp or line_of(el)
-        dgp_flag = v(dgp, "Dgp")
+        dgp_flag = dgp.get("Dgp")
         base = {
             "file_hash": self.result.file_hash,
             "flow": FLOW,
@@ -267,18 +267,18 @@ class DepenseReader:
             "batch_date": b.batch_date,
             "batch_type": b.batch_type,
             "piece_id": piece_id,
-            "piece_type": v(info, "TypPce"),
+            "piece_type": info.get("TypPce"),
             "piece_nature": nature,
-            "object": v(info, "Obj"),
+            "object": info.get("Obj"),
             "delay_eligible": None if dgp_flag is None else dgp_flag == "true",
-            "delay_start_date": day(v(dgp, "DteDebDgp")),
-            "delay_end_date": day(v(dgp, "DteFinDgp")),
-            "delay_days_allowed": integer(v(dgp, "DureeDgp")),
-            "interest_code": v(dgp, "CodIntMor"),
-            "interest_rate": rate(v(dgp, "TxIntMor")),
+            "delay_start_date": day(dgp.get("DteDebDgp")),
+            "delay_end_date": day(dgp.get("DteFinDgp")),
+            "delay_days_allowed": integer(dgp.get("DureeDgp")),
+            "interest_code": dgp.get("CodIntMor"),
+            "interest_rate": rate(dgp.get("TxIntMor")),
         }
         linked = False
-        for line_el in el.iterfind("LigneDePiece"):
+        for line_el in el.iterchildren("LigneDePiece"):
             linked |= self.line(line_el, base, b, cancelling, record)
         if cancelling and not linked:
             self.unlinked_cancellations.append(record)
@@ -288,37 +288,39 @@ class DepenseReader:
         counts = self.result.counts
         counts.records_in += 1
         self.position += 1
-        info = el.find("BlocLignePiece/InfoLignePce")
-        line_id = v(info, "IdLigne")
+        parts = children(el)
+        bloc = children(parts.get("BlocLignePiece"))
+        info = leaves(bloc.get("InfoLignePce"))
+        line_id = info.get("IdLigne")
         record = f"{piece_record}, ligne n° {line_id}"
-        attach = el.find("BlocLignePiece/RattachPiece")
-        links = el.find("BlocLignePiece/LiensIdent")
-        tiers = el.find("Tiers/InfoTiers")
+        attach = leaves(bloc.get("RattachPiece"))
+        has_tiers = "Tiers" in parts
+        tiers = leaves(children(parts.get("Tiers")).get("InfoTiers"))
         try:
-            ht = money(v(info, "MtHT"))
-            tva = money(v(info, "MtTVA"))
-            invoice_ht = money(v(info, "MtFactHT"))
+            ht = money(info.get("MtHT"))
+            tva = money(info.get("MtTVA"))
+            invoice_ht = money(info.get("MtFactHT"))
         except ValueError as exc:
             counts.set_aside += 1
             self.report.add(
-                "PES_LINE_SET_ASIDE", BLOCKING,
+                "PES_LINE_SET_ASIDE",
                 f"Ligne mise de côté : le montant « {exc.args[0]} » n'est pas un montant "
                 "lisible (nombre avec au plus deux décimales).",
                 "Corrigez le montant dans le logiciel financier et renvoyez le bordereau.",
                 line=line_of(el), record=record, element="MtHT")
-            return attach is not None
+            return bool(attach)
         if ht is None or base["piece_id"] is None or line_id is None:
             counts.set_aside += 1
             missing = ", ".join(name for name, value in (
                 ("IdPce", base["piece_id"]), ("IdLigne", line_id), ("MtHT", ht))
                 if value is None)
             self.report.add(
-                "PES_LINE_SET_ASIDE", BLOCKING,
+                "PES_LINE_SET_ASIDE",
                 f"Ligne mise de côté : il lui manque {missing}, sans quoi elle ne peut pas être "
                 "rattachée à un mandat ni comptée.",
                 "Corrigez la pièce dans le logiciel financier et renvoyez le bordereau.",
                 line=line_of(el), record=record, element=missing.split(", ")[0])
-            return attach is not None
+            return bool(attach)
         b.amount_ht += ht
         b.amount_tva += tva or 0
         key = (base["piece_id"], line_id)
@@ -326,42 +328,42 @@ class DepenseReader:
             counts.duplicates += 1
             if not b.repeated:
                 self.report.add(
-                    "PES_DUPLICATE_LINE", WARNING,
+                    "PES_DUPLICATE_LINE",
                     f"La ligne n° {line_id} de la pièce n° {base['piece_id']} apparaît deux fois "
                     "dans le bordereau : la seconde est comptée comme doublon et n'est pas "
                     "gardée (son montant reste dans le total du bordereau).",
                     "Vérifiez la pièce dans le logiciel financier.",
                     line=line_of(el), record=record)
-            return attach is not None
+            return bool(attach)
         b.keys.add(key)
-        orig_piece = v(attach, "IdPceOrig")
-        category, legal = v(tiers, "CatTiers"), v(tiers, "NatJur")
-        first_name, civility = v(tiers, "Prenom"), v(tiers, "Civilite")
-        id_type, ident = v(tiers, "NatIdTiers"), v(tiers, "IdTiers")
-        name = " ".join(p for p in (v(tiers, "Nom"), v(tiers, "ComplNom"), first_name) if p)
-        if tiers is None:
+        orig_piece = attach.get("IdPceOrig")
+        category, legal = tiers.get("CatTiers"), tiers.get("NatJur")
+        first_name, civility = tiers.get("Prenom"), tiers.get("Civilite")
+        id_type, ident = tiers.get("NatIdTiers"), tiers.get("IdTiers")
+        name = " ".join(p for p in (tiers.get("Nom"), tiers.get("ComplNom"), first_name) if p)
+        if not has_tiers:
             self.no_tiers += 1
         else:
-            self.tiers.add((v(tiers, "RefTiers"), ident, name))
-        labels = [t for t in (v(info, "LibVir1"), v(info, "LibVir2")) if t]
+            self.tiers.add((tiers.get("RefTiers"), ident, name))
+        labels = [t for t in (info.get("LibVir1"), info.get("LibVir2")) if t]
         self.lines.add({
             **base,
             "position": self.position,
             "line": line_of(el),
             "line_id": line_id,
             "cancelled_piece_id": orig_piece if cancelling else None,
-            "cancelled_line_id": v(attach, "IdLigneOrig") if cancelling else None,
-            "cancelled_fiscal_year": integer(v(attach, "ExerRat")) if cancelling else None,
+            "cancelled_line_id": attach.get("IdLigneOrig") if cancelling else None,
+            "cancelled_fiscal_year": integer(attach.get("ExerRat")) if cancelling else None,
             "attached_piece_id": None if cancelling else orig_piece,
-            "budget_nature": v(info, "Nature"),
-            "budget_function": v(info, "Fonction"),
+            "budget_nature": info.get("Nature"),
+            "budget_function": info.get("Fonction"),
             "payment_label": " ".join(labels) or None,
-            "payment_mode": v(info, "ModRegl"),
+            "payment_mode": info.get("ModRegl"),
             "amount_ht": ht,
             "amount_tva": tva,
             "amount_ttc": ht + tva if tva is not None else None,
             "invoice_amount_ht": invoice_ht,
-            "supplier_ref": v(tiers, "RefTiers"),
+            "supplier_ref": tiers.get("RefTiers"),
             "supplier_id": ident,
             "supplier_id_type": id_type,
             "supplier_siret": siret(id_type, ident),
@@ -369,9 +371,9 @@ class DepenseReader:
             "supplier_category": category,
             "supplier_legal_nature": legal,
             "supplier_natural_person": (natural_person(category, legal, first_name, civility)
-                                        if tiers is not None else None),
-            "contract_ref": v(links, "IdMarche"),
-            "invoice_number": v(info, "Facture"),
+                                        if has_tiers else None),
+            "contract_ref": leaves(bloc.get("LiensIdent")).get("IdMarche"),
+            "invoice_number": info.get("Facture"),
         })
         counts.kept += 1
         return orig_piece is not None
@@ -385,31 +387,31 @@ class DepenseReader:
         counts.tiers = len(self.tiers)
         if self.recette_pieces:
             self.report.add(
-                "PES_RECETTE_NOT_HANDLED", INFO,
+                "PES_RECETTE_NOT_HANDLED",
                 f"Le fichier contient aussi un PES Recette ({self.recette_pieces} titre(s)) : "
                 "les recettes ne sont pas encore lues par l'observatoire ; leurs lignes sont "
                 "comptées comme mises de côté.",
                 "Rien à faire pour l'instant ; les dépenses du fichier sont lues.")
         if self.attachments:
             self.report.add(
-                "PES_ATTACHMENTS_NOT_READ", INFO,
+                "PES_ATTACHMENTS_NOT_READ",
                 f"Le fichier porte {self.attachments} pièce(s) justificative(s) (PES_PJ) : "
                 "elles ne sont pas lues.", "Rien à faire.")
         if self.no_dgp and counts.pieces:
             self.report.add(
-                "PES_DGP_MISSING", INFO,
+                "PES_DGP_MISSING",
                 f"{self.no_dgp} pièce(s) sur {counts.pieces} sans bloc DGP (délai global de "
                 "paiement, facultatif) : leur délai de paiement est inconnu, pas nul.",
                 "Pour suivre les délais de paiement, faites renseigner le bloc DGP par le "
                 "logiciel financier.", line=self.first_no_dgp, element="DGP")
         if self.no_tiers:
             self.report.add(
-                "PES_TIERS_MISSING", INFO,
+                "PES_TIERS_MISSING",
                 f"{self.no_tiers} ligne(s) sans bloc Tiers (facultatif) : leur fournisseur est "
                 "inconnu.", "Rien à faire ; ces lignes sont gardées.", element="Tiers")
         for record in self.unlinked_cancellations[:20]:
             self.report.add(
-                "PES_CANCELLATION_UNLINKED", INFO,
+                "PES_CANCELLATION_UNLINKED",
                 "Pièce d'annulation ou de réduction sans rattachement (RattachPiece) : la pièce "
                 "qu'elle annule n'est pas connue, elle ne peut pas être déduite d'un mandat "
                 "précis.", "Faites renseigner le rattachement dans le logiciel financier.",

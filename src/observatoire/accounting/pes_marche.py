@@ -33,7 +33,6 @@ from observatoire.accounting.pes_common import (
     v,
 )
 from observatoire.accounting.pes_schema import REVISION, WRAPPER_NS, aller_schema, validate_part
-from observatoire.quality.rules import BLOCKING, INFO, WARNING
 
 FLOW = "pes_marche"
 SUBCONTRACT_SHARES = ("VentilationsAcheteurs/VentilationAcheteur/VentilationsTitulaire/"
@@ -65,7 +64,7 @@ class MarcheReader:
         elif tag == "EnTeteMarche":
             self.result.revision = v(el, "IdVer")
             self.report.add(
-                "PES_SCHEMA_NEWER_REVISION", INFO,
+                "PES_SCHEMA_NEWER_REVISION",
                 f"La partie PES_Marche (version {self.result.revision or '?'}) relève d'une "
                 f"révision du PES plus récente que les schémas de référence ({REVISION}) : "
                 "elle est lue sans validation par le schéma.",
@@ -75,7 +74,7 @@ class MarcheReader:
             if not self.result.signed:
                 self.result.signed = True
                 self.report.add(
-                    "PES_SIGNED", INFO,
+                    "PES_SIGNED",
                     "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est "
                     "pas vérifiée par l'observatoire, les données signées sont lues normalement.",
                     "Rien à faire.", line=line_of(el), element="Signature")
@@ -97,7 +96,7 @@ class MarcheReader:
         except ValueError as exc:
             counts.set_aside += 1
             self.report.add(
-                "PES_CONTRACT_SET_ASIDE", BLOCKING,
+                "PES_CONTRACT_SET_ASIDE",
                 f"Marché mis de côté : le montant « {exc.args[0]} » n'est pas un montant "
                 "lisible.", "Corrigez le marché dans le logiciel financier et renvoyez-le.",
                 line=line_of(el), record=record)
@@ -105,7 +104,7 @@ class MarcheReader:
         if ref is None:
             counts.set_aside += 1
             self.report.add(
-                "PES_CONTRACT_SET_ASIDE", BLOCKING,
+                "PES_CONTRACT_SET_ASIDE",
                 "Marché mis de côté : il n'a pas d'identifiant (IdContrat).",
                 "Corrigez le marché dans le logiciel financier et renvoyez-le.",
                 line=line_of(el), element="IdContrat")
@@ -114,7 +113,7 @@ class MarcheReader:
         if key in self.keys:
             counts.duplicates += 1
             self.report.add(
-                "PES_DUPLICATE_CONTRACT", WARNING,
+                "PES_DUPLICATE_CONTRACT",
                 f"Le marché {ref} (envoi n° {key[1]}) figure deux fois dans le fichier : le "
                 "second est compté comme doublon.", "Vérifiez l'export du logiciel financier.",
                 line=line_of(el), record=record)
@@ -225,7 +224,7 @@ class MarcheReader:
         shares = [b["amount_ht"] for b in buyers if b["amount_ht"] is not None]
         if amount_ht is not None and shares and sum(shares) != amount_ht:
             self.report.add(
-                "PES_CONTRACT_BREAKDOWN_MISMATCH", WARNING,
+                "PES_CONTRACT_BREAKDOWN_MISMATCH",
                 f"Le {record} est notifié pour {euros(amount_ht)} HT mais la ventilation par "
                 f"acheteur totalise {euros(sum(shares, Decimal(0)))}.",
                 "Vérifiez la ventilation dans le logiciel financier.",
@@ -236,7 +235,7 @@ class MarcheReader:
                      for h in share.iterfind("VentilationsTitulaire/VentilationTitulaire")]
             if buyer_amount is not None and parts and sum(parts) != buyer_amount:
                 self.report.add(
-                    "PES_CONTRACT_BREAKDOWN_MISMATCH", WARNING,
+                    "PES_CONTRACT_BREAKDOWN_MISMATCH",
                     f"Le {record} : la part de l'acheteur {v(share, 'IdAcheteur')} est de "
                     f"{euros(buyer_amount)} HT mais la ventilation par titulaire totalise "
                     f"{euros(sum(parts, Decimal(0)))}.",
@@ -246,7 +245,7 @@ class MarcheReader:
     def finish(self) -> None:
         if self.result.counts.records_in == 0 and self.result.status == "loaded":
             self.result.status = "rejected"
-            self.report.add("PES_EMPTY", BLOCKING, "Le PES Marché ne contient aucun marché.",
+            self.report.add("PES_EMPTY", "Le PES Marché ne contient aucun marché.",
                             "Vérifiez l'export du logiciel financier.")
 
 

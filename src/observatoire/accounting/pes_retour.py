@@ -35,10 +35,10 @@ from observatoire.accounting.pes_schema import (
     retour_schema,
     validate_part,
 )
-from observatoire.quality.rules import BLOCKING, INFO, WARNING
 
 FLOW = "pes_retour"
-TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", SIGNATURE)
+TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", "Bordereau",
+        SIGNATURE)
 
 #: EtatPce codes (official schema's documentation).
 PIECE_STATES = {"01": "En instance", "02": "Prise en charge", "03": "Prise en charge partielle",
@@ -64,6 +64,8 @@ class RetourReader:
         if tag == "Piece":
             self.piece(el)
             drop_previous(el)
+        elif tag == "Bordereau":
+            drop_previous(el)
         elif tag == "BlocBordereau":
             self.result.counts.bordereaux += 1
             self.batch = {"fiscal_year": integer(v(el, "Exer")), "batch_id": v(el, "IdBord")}
@@ -77,7 +79,7 @@ class RetourReader:
             if not self.result.signed:
                 self.result.signed = True
                 self.report.add(
-                    "PES_SIGNED", INFO,
+                    "PES_SIGNED",
                     "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est "
                     "pas vérifiée par l'observatoire, les données signées sont lues normalement.",
                     "Rien à faire.", line=line_of(el), element="Signature")
@@ -137,7 +139,7 @@ class RetourReader:
         if base["piece_id"] is None or line_id is None:
             counts.set_aside += 1
             self.report.add(
-                "PES_LINE_SET_ASIDE", BLOCKING,
+                "PES_LINE_SET_ASIDE",
                 "Ligne de retour mise de côté : sans numéro de pièce (IdPce) ou de ligne "
                 "(IdLigne), elle ne peut pas être rattachée à un mandat.",
                 "Signalez-le au comptable public.", line=line_of(el), record=record)
@@ -147,7 +149,7 @@ class RetourReader:
         if key in self.keys:
             counts.duplicates += 1
             self.report.add(
-                "PES_DUPLICATE_LINE", WARNING,
+                "PES_DUPLICATE_LINE",
                 f"La ligne n° {line_id} de la pièce n° {base['piece_id']} figure deux fois avec "
                 "le même état : la seconde est comptée comme doublon.",
                 "Rien à faire.", line=line_of(el), record=record)
@@ -166,7 +168,7 @@ class RetourReader:
         except ValueError as exc:
             counts.set_aside += 1
             self.report.add(
-                "PES_LINE_SET_ASIDE", BLOCKING,
+                "PES_LINE_SET_ASIDE",
                 f"Ligne de retour mise de côté : le montant « {exc.args[0]} » n'est pas lisible.",
                 "Signalez-le au comptable public.", line=line_of(el), record=record)
             return
@@ -176,7 +178,7 @@ class RetourReader:
         summed = sum((p["amount_paid"] or Decimal(0) for p in payments), Decimal(0))
         if total is not None and payments and summed != total:
             self.report.add(
-                "PES_PAYMENT_TOTAL_MISMATCH", WARNING,
+                "PES_PAYMENT_TOTAL_MISMATCH",
                 f"La ligne annonce {total} € payés (MtPayTot) mais ses paiements totalisent "
                 f"{summed} €.", "Signalez-le au comptable public.",
                 line=line_of(el), record=record, element="MtPayTot")
@@ -194,6 +196,6 @@ class RetourReader:
     def finish(self) -> None:
         if self.result.counts.pieces == 0 and self.result.status == "loaded":
             self.result.status = "rejected"
-            self.report.add("PES_EMPTY", BLOCKING,
+            self.report.add("PES_EMPTY",
                             "Le PES Retour ne contient aucune pièce de dépense.",
                             "Vérifiez que c'est bien le retour des mandats (PES_DepenseRetour).")
