@@ -440,3 +440,13 @@ def test_parquet_sink_writes_the_rows_read(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "out" / "payment_events.parquet")
     assert table.num_rows == result.counts.rows["payment_events"] == 5
     assert sum(a for a in table.column("amount_paid").to_pylist() if a) == Decimal("54076.75")
+
+
+def test_every_finding_code_is_documented_with_its_severity() -> None:
+    from observatoire.accounting.pes_common import CODES
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "accounting.md").read_text(
+        encoding="utf-8")
+    for code, (severity, title) in CODES.items():
+        assert f"| `{code}` | {severity} |" in doc, code
+        assert title
