@@ -450,3 +450,38 @@ def test_every_finding_code_is_documented_with_its_severity() -> None:
     for code, (severity, title) in CODES.items():
         assert f"| `{code}` | {severity} |" in doc, code
         assert title
+
+
+def test_empty_file_is_rejected_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "vide.xml"
+    path.write_bytes(b"")
+    result = read_pes(path)
+    assert result.status == "rejected"
+    assert [(f.code, f.message) for f in result.findings] == [
+        ("PES_NOT_PES", "Le fichier est vide.")]
+
+
+def test_file_truncated_before_its_first_part_is_rejected_as_broken(tmp_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "coupe.xml"
+    path.write_bytes(data[:data.index(b"<EnTetePES>") + len(b"<EnTetePES>")])
+    result = read_pes(path)
+    assert result.status == "rejected"
+    [broken] = result.findings
+    assert broken.code == "PES_XML_INVALID" and "tronqué" in broken.message
+
+
+def test_marche_part_beside_expenses_is_said_not_read(tmp_path: Path) -> None:
+    marche = MARCHE.read_text(encoding="utf-8-sig")
+    part = marche[marche.index("\t<PES_Marche>"):marche.index("</PES_Marche>") + 13]
+    sample = SAMPLE.read_text(encoding="latin-1")
+    end = sample.index(" </PES_DepenseAller>") + len(" </PES_DepenseAller>")
+    path = tmp_path / "depense_et_marche.xml"
+    path.write_text(sample[:end] + "\n" + part + sample[end:], encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'encoding="ISO-8859-1"', 'encoding="UTF-8"'), encoding="utf-8")
+    result = read_pes(path)
+    assert result.flow == "pes_depense" and result.counts.kept == 1
+    [other] = by_code(result, "PES_PART_NOT_READ")
+    assert other.element == "PES_Marche" and other.severity == "avertissement"
+    assert "PES_Marche (2 élément(s))" in other.message  # EnTeteMarche, Marches

@@ -31,10 +31,13 @@ from observatoire.accounting.pes_common import (
     RowWriter,
     Sink,
     check_encoding,
+    drop_previous,
     file_sha256,
     iterate,
+    line_of,
 )
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
+from observatoire.staging.parse import xml_problem
 
 __all__ = ["BatchCheck", "Counts", "Finding", "ParquetSink", "PesKind", "PesResult", "detect_pes",
            "read_pes"]
@@ -43,6 +46,12 @@ ROOTS = {"PES_Aller", "PES_Retour"}
 #: Parts of a PES file (children of the root) -> flow, in order of precedence.
 PARTS = {"PES_DepenseAller": "pes_depense", "PES_Marche": "pes_marche",
          "PES_DepenseRetour": "pes_retour", "PES_RecetteAller": "pes_recette"}
+#: Every part of a PES file we know of, and the parts each flow's reader handles itself: the
+#: others are reported (PES_PART_NOT_READ), never silently skipped.
+KNOWN_PARTS = ("PES_DepenseAller", "PES_RecetteAller", "PES_Marche", "PES_PJ", "PES_Budget",
+               "PES_Emprunt", "PES_EtatActif", "PES_Comptabilite", "PES_DepenseRetour")
+OWN_PARTS = {"pes_depense": {"PES_DepenseAller", "PES_RecetteAller", "PES_PJ"},
+             "pes_marche": {"PES_Marche"}, "pes_retour": {"PES_DepenseRetour"}}
 TABLES = {"pes_depense": ("payment_lines", PAYMENT_LINES),
           "pes_marche": ("finance_contracts", FINANCE_CONTRACTS),
           "pes_retour": ("payment_events", PAYMENT_EVENTS)}
@@ -56,6 +65,8 @@ class PesKind:
     parts: tuple[str, ...]  # children of the root seen (Enveloppe, EnTetePES, PES_DepenseAller…)
     #: The flow read (see PARTS); None when no part we know was found.
     flow: str | None
+    #: Why the scan stopped before a part was found (broken or truncated XML), in French.
+    error: str | None = None
 
 
 def detect_pes(path: Path) -> PesKind | None:
@@ -70,6 +81,7 @@ def detect_pes(path: Path) -> PesKind | None:
 def _detect(path: Path, encoding: str | None) -> PesKind | None:
     parts: list[str] = []
     root: str | None = None
+    error: str | None = None
     kwargs = {"encoding": encoding} if encoding else {}
     try:
         with path.open("rb") as fh:
@@ -86,12 +98,13 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
                     parts.append(name)
                     if name in PARTS:
                         break
-    except (etree.XMLSyntaxError, OSError):
-        pass
+    except etree.XMLSyntaxError as exc:
+        error = xml_problem(exc)
     if root is None:
         return None
     flows = [PARTS[p] for p in parts if p in PARTS]
-    return PesKind(root, tuple(parts), flows[0] if flows else None)
+    return PesKind(root, tuple(parts), flows[0] if flows else None,
+                   None if flows else error)
 
 
 def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | None = None,
@@ -104,9 +117,18 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
     if kind is None:
         result.status = "rejected"
         report.add("PES_NOT_PES",
+                   "Le fichier est vide." if path.stat().st_size == 0 else
                    "Ce fichier n'est pas un fichier PES V2 (la racine XML n'est ni PES_Aller ni "
                    "PES_Retour, ou le fichier n'est pas du XML lisible).",
                    "Déposez un fichier PES V2 tel que produit par le logiciel financier.")
+        return result
+    if kind.flow is None and kind.error:
+        result.status = "rejected"
+        report.add("PES_XML_INVALID",
+                   f"Fichier PES ({kind.root}) illisible avant ses dépenses, marchés ou retours : "
+                   f"{kind.error}. Rien n'a pu être lu.",
+                   "Demandez au producteur le fichier complet et valide, puis déposez-le de "
+                   "nouveau.")
         return result
     if kind.flow is None:
         result.status = "not_handled"
@@ -133,11 +155,32 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
         reader, tags = pes_marche.MarcheReader(result, report, writer), pes_marche.TAGS
     else:
         reader, tags = pes_retour.RetourReader(result, report, writer), pes_retour.TAGS
-    for el in iterate(path, tags, encoding, report, reader.where):
-        reader.handle(el)
+    others = tuple(p for p in KNOWN_PARTS if p not in OWN_PARTS[kind.flow])
+    for el in iterate(path, tags + others, encoding, report, reader.where):
+        if el.tag in others:
+            _part_not_read(el, report)
+        else:
+            reader.handle(el)
     reader.finish()
     writer.finish(result)
     return result
+
+
+def _part_not_read(el: etree._Element, report: Reporter) -> None:
+    """A part of the file this flow's reader does not read: said, then freed."""
+    name = el.tag if isinstance(el.tag, str) else ""
+    attachments = len(el.findall("PJ")) if name == "PES_PJ" else 0
+    if attachments:
+        report.add("PES_ATTACHMENTS_NOT_READ",
+                   f"Le fichier porte {attachments} pièce(s) justificative(s) (PES_PJ) : elles "
+                   "ne sont pas lues.", "Rien à faire.", line=line_of(el), element=name)
+    elif name != "PES_PJ":
+        report.add("PES_PART_NOT_READ",
+                   f"Le fichier contient aussi une partie {name} ({len(el)} élément(s)) : elle "
+                   f"n'est pas lue avec le flux {report.result.flow}.",
+                   "Déposez cette partie dans un fichier à part si elle doit être lue (un PES "
+                   "Marché ou Dépense seul).", line=line_of(el), element=name)
+    drop_previous(el)
 
 
 class ParquetSink:

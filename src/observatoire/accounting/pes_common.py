@@ -46,6 +46,7 @@ CODES: dict[str, tuple[str, str]] = {
     "PES_SCHEMA_VIOLATION": (WARNING, "Élément non conforme au schéma officiel"),
     "PES_SIGNED": (INFO, "Fichier signé, signature non vérifiée"),
     "PES_ATTACHMENTS_NOT_READ": (INFO, "Pièces justificatives (PES_PJ) non lues"),
+    "PES_PART_NOT_READ": (WARNING, "Partie du fichier non lue avec ce flux"),
     "PES_BATCH_TOTAL_MISMATCH": (WARNING, "Total du bordereau différent de ses lignes"),
     "PES_BATCH_PIECE_COUNT_MISMATCH": (WARNING, "Nombre de pièces du bordereau différent"),
     "PES_BATCH_INCOMPLETE": (WARNING, "Bordereau coupé par la fin du fichier"),
