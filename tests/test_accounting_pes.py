@@ -485,3 +485,56 @@ def test_marche_part_beside_expenses_is_said_not_read(tmp_path: Path) -> None:
     [other] = by_code(result, "PES_PART_NOT_READ")
     assert other.element == "PES_Marche" and other.severity == "avertissement"
     assert "PES_Marche (2 élément(s))" in other.message  # EnTeteMarche, Marches
+
+
+def test_bordereau_present_twice_has_its_lines_counted_as_duplicates(tmp_path: Path) -> None:
+    sample = SAMPLE.read_text(encoding="latin-1")
+    start, end = sample.index("  <Bordereau"), sample.index("  </Bordereau>") + 15
+    path = tmp_path / "deux_fois.xml"
+    path.write_text(sample[:end] + sample[start:end] + sample[end:], encoding="latin-1")
+    result = read_pes(path)
+    c = result.counts
+    assert (c.bordereaux, c.records_in, c.kept, c.duplicates) == (2, 2, 1, 1)
+    [dup] = by_code(result, "PES_DUPLICATE_BATCH")
+    assert dup.record == "bordereau n° 1234567 (exercice 2009)"
+
+
+def test_findings_beyond_200_of_one_code_are_counted_not_listed(tmp_path: Path) -> None:
+    sample = SAMPLE.read_text(encoding="latin-1")
+    start, end = sample.index("   <Piece>"), sample.index("   </Piece>") + 12
+    piece = sample[start:end].replace('<TypPce V="01"/>', '<TypPce V="99"/>')
+    pieces = "".join(piece.replace('<IdPce V="832"/>', f'<IdPce V="{n}"/>')
+                     for n in range(1, 206))
+    path = tmp_path / "205.xml"
+    path.write_text(sample[:start] + pieces + sample[end:], encoding="latin-1")
+    result = read_pes(path)
+    assert len(by_code(result, "PES_SCHEMA_VIOLATION")) == 200
+    assert result.findings_not_listed == {"PES_SCHEMA_VIOLATION": 5}
+    assert result.counts.kept == 205
+
+
+def test_marche_holder_with_a_first_name_is_a_natural_person(tmp_path: Path) -> None:
+    text = MARCHE.read_text(encoding="utf-8-sig").replace(
+        '<DenominationSociale V="SARL ZYX"/>',
+        '<DenominationSociale V="MARTIN"/><Prenom V="PAUL"/>')
+    path = tmp_path / "marche.xml"
+    path.write_text(text, encoding="utf-8")
+    [row] = read_pes(path).tables["finance_contracts"].to_pylist()
+    flags = {h["id"]: h["natural_person"] for h in row["holders"]}
+    assert flags == {"12345678912345": False, "34567891234567": True, "23456789123456": False}
+
+
+def test_cut_anywhere_the_reader_never_raises_and_counts_reconcile(tmp_path: Path) -> None:
+    data = TWO.read_bytes()
+    path = tmp_path / "coupe.xml"
+    seen = set()
+    for cut in range(0, len(data), 37):
+        path.write_bytes(data[:cut])
+        result = read_pes(path)
+        assert result.status in {"partial", "rejected"}, cut
+        assert result.counts.reconciles, cut
+        assert result.counts.kept == result.counts.rows.get("payment_lines", 0), cut
+        assert any(f.severity == "bloquant" for f in result.findings), cut
+        seen.add(result.counts.kept)
+    # kept after pieces 832, 833, 834 (2 lines + 1 duplicate), 900: whole pieces or nothing
+    assert seen == {0, 1, 2, 4, 5}
