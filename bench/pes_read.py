@@ -16,8 +16,9 @@ What it does, in one run, for each size:
    and clears each pièce (the cheapest way to merely walk the file), in a child process.
 3. **Reader.** ``read_pes`` of the same file with a ``ParquetSink`` (rows to Parquet as they
    come, XSD validation of every pièce included), in a child process.
-4. **Report.** Wall time and peak RSS (``wait4`` ``ru_maxrss`` of each child) of both, the ratio
-   reader / baseline, and lines per second. Flat memory means the reader's peak RSS does not
+4. **Report.** Wall time, CPU time (user + system) and peak RSS (``wait4`` of each child) of
+   both, the ratios reader / baseline (wall and CPU: on a shared machine the CPU ratio is the
+   steadier), and lines per CPU second. Flat memory means the reader's peak RSS does not
    grow with the number of lines.
 
 The issue's target (10 million lines: ingest + link + indicators ≤ 3 × the raw count) covers
@@ -121,33 +122,36 @@ print(c.records_in)
 """
 
 
-def run(code: str, *args: str) -> tuple[float, int, str]:
+def run(code: str, *args: str) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system), peak RSS bytes and output of a child."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
+    out = proc.stdout.read().decode().strip() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    out = proc.stdout.read().decode().strip() if proc.stdout else ""
     if status:
         raise SystemExit(f"child failed ({status}): {out}")
-    return seconds, usage.ru_maxrss * 1024, out
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
     args = parser.parse_args()
-    print(f"{'lines':>10} {'MB':>7} {'raw s':>7} {'raw RSS MB':>10} {'reader s':>9} "
-          f"{'reader RSS MB':>13} {'ratio':>6} {'lines/s':>9}")
+    print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
+          f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             path = Path(tmp) / f"pes-{lines}.xml"
             generate(path, lines)
-            raw_s, raw_rss, counted = run(BASELINE, str(path))
-            read_s, read_rss, read = run(READER, str(path), str(Path(tmp) / f"out-{lines}"))
+            raw_s, raw_cpu, raw_rss, counted = run(BASELINE, str(path))
+            read_s, read_cpu, read_rss, read = run(READER, str(path),
+                                                   str(Path(tmp) / f"out-{lines}"))
             assert int(counted) == int(read) == lines, (counted, read, lines)
-            print(f"{lines:>10,} {path.stat().st_size / 1e6:>7.0f} {raw_s:>7.2f} "
-                  f"{raw_rss / 1e6:>10.0f} {read_s:>9.2f} {read_rss / 1e6:>13.0f} "
-                  f"{read_s / raw_s:>6.1f} {lines / read_s:>9,.0f}")
+            print(f"{lines:>10,} {path.stat().st_size / 1e6:>5.0f} {raw_s:>6.2f} "
+                  f"{raw_cpu:>7.2f} {raw_rss / 1e6:>7.0f} {read_s:>7.2f} {read_cpu:>8.2f} "
+                  f"{read_rss / 1e6:>8.0f} {read_s / raw_s:>6.1f} {read_cpu / raw_cpu:>6.1f} "
+                  f"{lines / read_cpu:>11,.0f}")
             path.unlink()
 
 

@@ -8,6 +8,7 @@ official ``PES_Aller.xsd``, which the reader never does (it validates part by pa
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -538,3 +539,20 @@ def test_cut_anywhere_the_reader_never_raises_and_counts_reconcile(tmp_path: Pat
         seen.add(result.counts.kept)
     # kept after pieces 832, 833, 834 (2 lines + 1 duplicate), 900: whole pieces or nothing
     assert seen == {0, 1, 2, 4, 5}
+
+
+@pytest.mark.parametrize("name", ["pes_depense_two_batches.xml", "pes_retour_depense.xml",
+                                  "dgfip_PES_Marche_example_contrat_initial_nov2017.xml"])
+def test_random_byte_changes_never_make_the_reader_raise(tmp_path: Path, name: str) -> None:
+    rng = random.Random(16)  # noqa: S311 (test data)
+    data = (PES / name).read_bytes()
+    path = tmp_path / name
+    junk = [b"9" * 12, b"-1", b"", b"\xe9", b"<", b"&", b"2009-02-30", b"1e400", b"NaN", b"x"]
+    for _ in range(200):
+        mutated = bytearray(data)
+        for _ in range(3):
+            at = rng.randrange(len(mutated))
+            mutated[at:at + rng.randint(0, 4)] = rng.choice(junk)
+        path.write_bytes(bytes(mutated))
+        result = read_pes(path)  # never raises
+        assert result.counts.reconciles

@@ -35,6 +35,7 @@ from observatoire.accounting.pes_common import (
     file_sha256,
     iterate,
     line_of,
+    localname,
 )
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
 from observatoire.staging.parse import xml_problem
@@ -87,7 +88,7 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
         with path.open("rb") as fh:
             for _, el in etree.iterparse(fh, events=("start",), recover=False, huge_tree=True,
                                          resolve_entities=False, no_network=True, **kwargs):
-                name = etree.QName(el).localname
+                name = localname(el.tag)
                 if root is None:
                     if name not in ROOTS:
                         return None

@@ -264,6 +264,8 @@ def children(el: etree._Element | None) -> dict[str, etree._Element]:
 
 
 CENT = Decimal("0.01")
+#: DECIMAL(18, 2) holds 16 digits before the point.
+LIMIT = Decimal(10) ** 16
 
 
 def money(text: str | None) -> Decimal | None:
@@ -274,10 +276,10 @@ def money(text: str | None) -> Decimal | None:
         amount = Decimal(text)
     except InvalidOperation:
         raise ValueError(text) from None
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) >= LIMIT:
         raise ValueError(text)
     rounded = amount.quantize(CENT)
-    if rounded != amount or abs(rounded) >= Decimal(10) ** 16:
+    if rounded != amount:
         raise ValueError(text)
     return rounded
 
@@ -293,12 +295,15 @@ def day(text: str | None) -> date | None:
 
 
 def integer(text: str | None) -> int | None:
+    """A whole number that fits the staging columns (32 bits); None otherwise (the schema check
+    reports what is wrong with it)."""
     if text is None:
         return None
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         return None
+    return number if -(2**31) <= number < 2**31 else None
 
 
 def rate(text: str | None) -> float | None:
@@ -335,6 +340,13 @@ def siret(id_type: str | None, ident: str | None) -> str | None:
     if len(digits) == 14 and digits.isdigit() and id_type in (None, "01"):
         return digits
     return None
+
+
+def localname(tag: object) -> str:
+    """An element's name without namespace or prefix (safe on the odd tags of broken files)."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
 
 
 def line_of(el: etree._Element) -> int | None:

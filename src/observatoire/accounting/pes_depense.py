@@ -30,6 +30,7 @@ from observatoire.accounting.pes_common import (
     integer,
     leaves,
     line_of,
+    localname,
     money,
     natural_person,
     rate,
@@ -160,7 +161,7 @@ class DepenseReader:
                 "Rien à faire ; la signature est vérifiée par le comptable public.",
                 line=line_of(el), element="Signature")
         parent = el.getparent()
-        if parent is not None and etree.QName(parent).localname in ("Bordereau", "PES_Aller"):
+        if parent is not None and localname(parent.tag) in ("Bordereau", "PES_Aller"):
             self.report.violations("Signature", validate_part(self.schema, WRAPPER_NS, el),
                                    self._batch_label())
         el.clear()

@@ -121,9 +121,17 @@ class RetourReader:
             self.line(line_el, base, record)
         for pay in el.iterfind("Paiement"):  # payments given for the whole piece
             self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
+            try:
+                payment = self._payment(pay, record)
+            except ValueError as exc:
+                self.report.add(
+                    "PES_LINE_SET_ASIDE",
+                    f"Paiement mis de côté : le montant « {exc.args[0]} » n'est pas lisible.",
+                    "Signalez-le au comptable public.", line=line_of(pay), record=record)
+                continue
             self.position += 1
             self.events.add({**base, "position": self.position, "line": line_of(pay),
-                             **self._payment(pay, record)})
+                             **payment})
 
     def line(self, el: etree._Element, base: dict[str, Any], piece_record: str) -> None:
         counts = self.result.counts

@@ -114,7 +114,7 @@ def retour_schema() -> etree.XMLSchema:
 def validate_part(schema: etree.XMLSchema, namespace: str, el: etree._Element) -> list[Violation]:
     """Validate one finished element as the global element of the same name in ``namespace``."""
     original = el.tag
-    name = etree.QName(el).localname
+    name = str(original).rsplit("}", 1)[-1]
     el.tag = f"{{{namespace}}}{name}"
     try:
         if schema.validate(el):
