@@ -556,3 +556,15 @@ def test_random_byte_changes_never_make_the_reader_raise(tmp_path: Path, name: s
         path.write_bytes(bytes(mutated))
         result = read_pes(path)  # never raises
         assert result.counts.reconciles
+
+
+def test_schema_messages_for_attributes_and_text_are_said_in_french(tmp_path: Path) -> None:
+    text = SAMPLE.read_bytes().replace(b'<IdPce V="832"/>', b'<IdPce V="832" X="1"/>').replace(
+        b'<Nature V="6553"/>', b'<Nature V="6553"/>texte')
+    path = tmp_path / "attr.xml"
+    path.write_bytes(text)
+    messages = [f.message for f in by_code(read_pes(path), "PES_SCHEMA_VIOLATION")]
+    assert any("l'attribut « X » n'est pas prévu" in m for m in messages)
+    assert any("du texte figure là où le schéma n'attend que des éléments" in m
+               for m in messages)
+    assert all("respecte pas le schéma PES V2 2.1.a : le contenu" not in m for m in messages)

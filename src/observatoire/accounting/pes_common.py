@@ -79,6 +79,11 @@ class Finding:
     #: Technical detail (the schema validator's own English message).
     detail: str | None = None
 
+    def as_error(self) -> dict[str, str]:
+        """The shape of the staging readers' errors (``staging.parse.error``), for the load log."""
+        return {"code": self.code, "message": self.message, "where": self.where,
+                "hint": self.hint}
+
 
 @dataclass
 class Counts:

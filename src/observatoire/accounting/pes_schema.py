@@ -153,6 +153,10 @@ _MESSAGES = [
     (r"This element is not expected\. Expected is (?:one of )?\( ?([^)]*)\)",
      "cet élément n'est pas attendu à cet endroit (attendu : {0})"),
     (r"This element is not expected", "cet élément n'est pas attendu à cet endroit"),
+    (r"The attribute '([^']*)' is not allowed", "l'attribut « {0} » n'est pas prévu"),
+    (r"Character content other than whitespace is not allowed",
+     "du texte figure là où le schéma n'attend que des éléments"),
+    (r"Duplicate key-sequence|is not unique|Duplicate", "une valeur est en double"),
 ]
 
 
