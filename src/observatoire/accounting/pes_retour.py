@@ -21,9 +21,12 @@ from observatoire.accounting.pes_common import (
     PesResult,
     Reporter,
     RowWriter,
+    children,
     day,
     drop_previous,
+    euros,
     integer,
+    leaves,
     line_of,
     money,
     v,
@@ -88,38 +91,38 @@ class RetourReader:
     def piece(self, el: etree._Element) -> None:
         counts = self.result.counts
         counts.pieces += 1
-        bloc = el.find("BlocPiece")
-        info = el.find("BlocPiece/InfoPce")
-        dgp = el.find("BlocPiece/DGP")
-        piece_id = v(info, "IdPce")
+        bloc = children(el).get("BlocPiece")
+        blocks = children(bloc)
+        info, dgp = leaves(blocks.get("InfoPce")), leaves(blocks.get("DGP"))
+        piece_id = info.get("IdPce")
         record = (f"bordereau n° {self.batch.get('batch_id')} (exercice "
                   f"{self.batch.get('fiscal_year')}), pièce n° {piece_id}")
         if bloc is not None:
             self.report.violations("Pièce (retour)", validate_part(self.retour, RETOUR_NS, bloc),
                                    record)
-        start, end = day(v(dgp, "DteDebSusp")), day(v(dgp, "DteFinSusp"))
+        start, end = day(dgp.get("DteDebSusp")), day(dgp.get("DteFinSusp"))
         base = {
             "file_hash": self.result.file_hash,
             "flow": FLOW,
             "buyer_id": self.buyer_id,
             **self.batch,
             "piece_id": piece_id,
-            "piece_type": v(info, "TypPce"),
-            "piece_nature": v(info, "NatPce"),
-            "state": v(info, "EtatPce"),
-            "state_note": v(info, "ObsEtat"),
-            "integrated_date": day(v(info, "DtePceInt")),
-            "taken_in_charge_date": day(v(info, "DtePcePec")),
-            "rejected_date": day(v(info, "DtePceRej")),
-            "pending_date": day(v(info, "DtePceInst")),
+            "piece_type": info.get("TypPce"),
+            "piece_nature": info.get("NatPce"),
+            "state": info.get("EtatPce"),
+            "state_note": info.get("ObsEtat"),
+            "integrated_date": day(info.get("DtePceInt")),
+            "taken_in_charge_date": day(info.get("DtePcePec")),
+            "rejected_date": day(info.get("DtePceRej")),
+            "pending_date": day(info.get("DtePceInst")),
             "suspension_start": start,
             "suspension_end": end,
-            "suspension_reason": v(dgp, "NatSusp"),
+            "suspension_reason": dgp.get("NatSusp"),
             "suspension_days": (end - start).days if start and end else None,
         }
-        for line_el in el.iterfind("LigneDePiece"):
+        for line_el in el.iterchildren("LigneDePiece"):
             self.line(line_el, base, record)
-        for pay in el.iterfind("Paiement"):  # payments given for the whole piece
+        for pay in el.iterchildren("Paiement"):  # payments given for the whole piece
             self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
             try:
                 payment = self._payment(pay, record)
@@ -136,10 +139,10 @@ class RetourReader:
     def line(self, el: etree._Element, base: dict[str, Any], piece_record: str) -> None:
         counts = self.result.counts
         counts.records_in += 1
-        bloc = el.find("BlocLignePiece")
-        info = el.find("BlocLignePiece/InfoLignePce")
-        paid = el.find("BlocLignePiece/InfoPaiement")
-        line_id = v(info, "IdLigne")
+        bloc = children(el).get("BlocLignePiece")
+        blocks = children(bloc)
+        info, paid = leaves(blocks.get("InfoLignePce")), leaves(blocks.get("InfoPaiement"))
+        line_id = info.get("IdLigne")
         record = f"{piece_record}, ligne n° {line_id}"
         if bloc is not None:
             self.report.violations("Ligne (retour)",
@@ -167,10 +170,10 @@ class RetourReader:
             common = {
                 **base,
                 "line_id": line_id,
-                "line_amount_ht": money(v(info, "MtHT")),
-                "payments_count": integer(v(paid, "NbrPay")),
-                "amount_paid_total": money(v(paid, "MtPayTot")),
-                "contract_ref": v(el, "BlocLignePiece/LiensIdent/IdMarche"),
+                "line_amount_ht": money(info.get("MtHT")),
+                "payments_count": integer(paid.get("NbrPay")),
+                "amount_paid_total": money(paid.get("MtPayTot")),
+                "contract_ref": leaves(blocks.get("LiensIdent")).get("IdMarche"),
             }
             payments = [self._payment(p, record) for p in el.iterfind(".//Paiement")]
         except ValueError as exc:
@@ -187,8 +190,8 @@ class RetourReader:
         if total is not None and payments and summed != total:
             self.report.add(
                 "PES_PAYMENT_TOTAL_MISMATCH",
-                f"La ligne annonce {total} € payés (MtPayTot) mais ses paiements totalisent "
-                f"{summed} €.", "Signalez-le au comptable public.",
+                f"La ligne annonce {euros(total)} payés (MtPayTot) mais ses paiements "
+                f"totalisent {euros(summed)}.", "Signalez-le au comptable public.",
                 line=line_of(el), record=record, element="MtPayTot")
         for pay_row in payments or [{}]:
             self.position += 1
@@ -197,9 +200,10 @@ class RetourReader:
         counts.kept += 1
 
     def _payment(self, pay: etree._Element, record: str) -> dict[str, Any]:
-        return {"_line": line_of(pay), "payment_id": v(pay, "IdPay"),
-                "payment_mode": v(pay, "ModeReg"), "payment_date": day(v(pay, "DtePay")),
-                "amount_paid": money(v(pay, "MtPay"))}
+        values = leaves(pay)
+        return {"_line": line_of(pay), "payment_id": values.get("IdPay"),
+                "payment_mode": values.get("ModeReg"), "payment_date": day(values.get("DtePay")),
+                "amount_paid": money(values.get("MtPay"))}
 
     def finish(self) -> None:
         if self.result.counts.pieces == 0 and self.result.status == "loaded":
