@@ -127,3 +127,20 @@ def test_published_file_names_no_holder_only_identifiers(demo_warehouse: Warehou
         WHERE holder_name IS NOT NULL AND uid IN (
             SELECT uid FROM contracts WHERE buyer_siret = ?)""", [MEGALIS_BUYER])
     assert all(name not in text for (name,) in names)
+
+
+def test_buyer_page_links_the_download_and_the_endpoint_serves_a_valid_file(
+        client: Any, tmp_path: Path) -> None:
+    page = client.get(f"/acheteurs/{MEGALIS_BUYER}/")
+    assert f'href="/acheteurs/{MEGALIS_BUYER}/decp.xml"' in page.content.decode()
+    response = client.get(f"/acheteurs/{MEGALIS_BUYER}/decp.xml")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="decp-{MEGALIS_BUYER}.xml"'
+    assert response["X-Marches-Non-Publiables"] == "0"
+    out = tmp_path / "decp.xml"
+    out.write_bytes(response.content)
+    validate(out, "xml")
+    assert len(etree.parse(str(out)).findall("marche")) == 5
+    refused = client.get(f"/acheteurs/{MAXIMILIEN}/decp.json")
+    assert refused.status_code == 404
+    assert "ne peut être publié" in refused.json()["erreur"]
