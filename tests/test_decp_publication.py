@@ -16,6 +16,7 @@ from observatoire.publication import decp
 
 from .conftest import FIXTURES, Warehouse, make_warehouse
 from .test_cli import run
+from .test_search import MASKED_SIRET
 
 #: The Breton buyer of the demo data publishing through Mégalis (5 marchés, DECP 2024).
 MEGALIS_BUYER = "59920013600241"
@@ -115,18 +116,24 @@ def test_incomplete_contracts_are_named_with_their_missing_fields_and_nothing_is
     assert "Traceback" not in result.stderr
 
 
-def test_published_file_names_no_holder_only_identifiers(demo_warehouse: Warehouse) -> None:
-    """The 2024 format has no name field: holders (natural persons included) appear by their
-    identifier only, never by a name the warehouse holds."""
-    publication = decp.collect(demo_warehouse.con, MEGALIS_BUYER)
-    for marche in publication.marches:
-        for item in marche["titulaires"]:
-            assert set(item["titulaire"]) == {"typeIdentifiant", "id"}
-    text = decp.render(publication, "xml").decode()
-    names = demo_warehouse.rows("""SELECT DISTINCT holder_name FROM contract_holders
-        WHERE holder_name IS NOT NULL AND uid IN (
-            SELECT uid FROM contracts WHERE buyer_siret = ?)""", [MEGALIS_BUYER])
-    assert all(name not in text for (name,) in names)
+def test_holders_are_written_by_identifier_never_by_name(demo_warehouse: Warehouse) -> None:
+    """The 2024 format has no name field: a holder (a natural person included) is written by
+    its identifier only, even when the warehouse holds its name (here unmasked: the demo has
+    no SIRENE diffusion status, so the name is there to leak)."""
+    uid, buyer, name = demo_warehouse.rows("""
+        SELECT h.uid, c.buyer_siret, h.holder_name FROM contract_holders h
+        JOIN contracts c USING (uid) WHERE h.holder_id = ? AND h.holder_name IS NOT NULL
+        ORDER BY h.uid LIMIT 1""", [MASKED_SIRET])[0]
+    assert "RONDEAU" in name.upper()
+    row = next(r for r in decp._rows(demo_warehouse.con, buyer) if r["uid"] == uid)
+    marche, acts = decp.marche_object(row)
+    text = json.dumps([marche, acts], ensure_ascii=False)
+    assert marche["titulaires"] == [
+        {"titulaire": {"typeIdentifiant": "SIRET", "id": MASKED_SIRET}}]
+    assert "RONDEAU" not in text.upper()
+    publication = decp.collect(demo_warehouse.con, buyer)
+    report = json.dumps([s.message() for s in publication.set_aside], ensure_ascii=False)
+    assert "RONDEAU" not in report.upper()
 
 
 def test_buyer_page_links_the_download_and_the_endpoint_serves_a_valid_file(
