@@ -151,3 +151,5 @@ def test_buyer_page_links_the_download_and_the_endpoint_serves_a_valid_file(
     refused = client.get(f"/acheteurs/{MAXIMILIEN}/decp.json")
     assert refused.status_code == 404
     assert "ne peut être publié" in refused.json()["erreur"]
+    assert client.get("/acheteurs/12345678901234/decp.json").json()["erreur"] == (
+        "Acheteur inconnu")

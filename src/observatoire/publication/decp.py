@@ -38,7 +38,7 @@ from lxml import etree
 
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
-from observatoire.warehouse import open_warehouse
+from observatoire.warehouse import open_warehouse, scope_sql
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 JSON_SCHEMA = SCHEMAS / "schema_decp_v2.0.3.json"
@@ -320,6 +320,18 @@ def collect(con: duckdb.DuckDBPyConnection, siret: str) -> Publication:
         else:
             publication.marches.append(marche)
     return publication
+
+
+def published_buyer(settings: Settings, siret: str) -> bool:
+    """Whether the site publishes this buyer (known, and in the profile's scope)."""
+    con = open_warehouse(settings)
+    try:
+        scope = scope_sql(con, "buyer_siret")  # built from constants, never from input
+        return bool(con.execute(
+            f"SELECT count(*) FROM buyers WHERE buyer_siret = ? AND {scope}",  # noqa: S608
+            [siret]).fetchall()[0][0])
+    finally:
+        con.close()
 
 
 def buyer_publication(settings: Settings, siret: str) -> Publication:

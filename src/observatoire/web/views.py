@@ -332,6 +332,8 @@ def buyer_decp(request: HttpRequest, siret: str, fmt: str) -> HttpResponseBase:
     service of ``observatoire publier-decp``): its marchés with every mandatory field, checked
     against the official schema; the number of the others is in ``X-Marches-Non-Publiables``."""
     settings = _settings()
+    if not decp.published_buyer(settings, siret):  # opening the warehouse: 503 without one
+        raise Http404("Acheteur inconnu")
     etag, modified = validators(settings, "decp", siret, fmt)
 
     def answer() -> HttpResponseBase:
