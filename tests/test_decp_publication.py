@@ -153,3 +153,18 @@ def test_buyer_page_links_the_download_and_the_endpoint_serves_a_valid_file(
     assert "ne peut être publié" in refused.json()["erreur"]
     assert client.get("/acheteurs/12345678901234/decp.json").json()["erreur"] == (
         "Acheteur inconnu")
+
+
+def test_json_report_lists_what_was_written_and_what_was_set_aside(
+        demo_warehouse: Warehouse, tmp_path: Path) -> None:
+    out = tmp_path / "decp.json"
+    result = run(demo_warehouse.settings.home, "publier-decp", "--acheteur", MEGALIS_BUYER,
+                 "--sortie", str(out), "--json")
+    assert result.returncode == 3
+    report = json.loads(result.stdout)
+    assert report["fichier"] == str(out) and report["marches_ecrits"] == 5
+    assert report["marches_ecartes"] == []
+    assert sorted(a["acte"] for a in report["actes_sous_traitance_ecartes"]) == [
+        "58696", "58697", "58698", "58699", "58700"]
+    assert run(demo_warehouse.settings.home, "publier-decp", "--acheteur", "123",
+               "--sortie", str(out)).returncode == 2
