@@ -236,3 +236,17 @@ def test_generator_command_writes_the_set(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / f"SIMULE_PES_Marche_{BUYER}.xml").read_bytes() == (
         SET / f"SIMULE_PES_Marche_{BUYER}.xml").read_bytes()
+
+
+def test_generator_says_in_french_when_the_source_is_not_one_buyers_decp(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    mixed = DEMO / "decp" / "v1" / "e-marchespublics.json"  # DECP 2019, 58 buyers
+    result = subprocess.run(
+        [sys.executable, "-m", "observatoire.accounting.simulate", str(mixed), "--sortie",
+         str(tmp_path / "out")], capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 1
+    assert "n'est pas un fichier DECP 2024 (JSON) lisible d'un seul acheteur" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -666,7 +666,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sortie", type=Path, required=True, help="dossier à écrire")
     parser.add_argument("--graine", type=int, default=SEED, help="graine du hasard")
     args = parser.parse_args(argv)
-    for name in generate(args.source, args.sortie, args.graine):
+    try:
+        names = generate(args.source, args.sortie, args.graine)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # a file that is not one buyer's DECP 2024 JSON: say so, no traceback
+        message = (f"Erreur : {args.source} n'est pas un fichier DECP 2024 (JSON) lisible d'un "
+                   f"seul acheteur ({type(error).__name__} : {error}).\nQue faire : donnez le "
+                   "fichier DECP 2024 d'un acheteur, par exemple demo/data/decp/v2/"
+                   "megalis_decp-59920013600241-2024-07-09-01.json.")
+        raise SystemExit(message) from None
+    for name in names:
         print(args.sortie / name)
 
 
