@@ -1,0 +1,86 @@
+"""Cell values of finance extracts and exports: amounts, dates, SIRET, as the flows write them.
+
+Each parser returns the value, or raises :class:`CellError` with what was expected (in French)
+so that the reader can keep the record and name the cell in a finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+_SPACES = re.compile(r"[ \u00a0\u202f']")
+_POINT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
+_COMMA = re.compile(r"[-+]?\d+(,\d*)?")
+_POINT_GROUPED = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
+_COMMA_GROUPED = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?")
+
+
+class CellError(ValueError):
+    """A cell that does not hold what its column should; ``expected`` says what should."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def parse_amount(text: str, decimal: str = "auto") -> Decimal:
+    """An amount in euros, rounded half up to the cent (the staging precision).
+
+    ``decimal`` is ``.``, ``,`` or ``auto`` (either, without thousands grouping); spaces and
+    apostrophes between digit groups are ignored, like a trailing ``€``.
+    """
+    cleaned = _SPACES.sub("", text.strip()).removesuffix("€").removesuffix("EUR")
+    if decimal == "." and _POINT_GROUPED.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", "")
+    elif decimal == "," and _COMMA_GROUPED.fullmatch(cleaned):
+        cleaned = cleaned.replace(".", "")
+    if decimal in (",", "auto") and _COMMA.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", ".")
+    elif not (decimal in (".", "auto") and _POINT.fullmatch(cleaned)):
+        sep = {"auto": "point ou virgule", ".": "point", ",": "virgule"}[decimal]
+        raise CellError(f"un montant (décimales après une {sep})")
+    try:
+        return Decimal(cleaned).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # pragma: no cover - the patterns above exclude it
+        raise CellError("un montant") from exc
+
+
+def parse_date(text: str, formats: tuple[str, ...]) -> dt.date:
+    """A date written in one of ``formats`` (strftime codes); a time part is ignored."""
+    value = text.strip()
+    for fmt in formats:
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    # A timestamp (2018-12-18T16:51:55.000+01:00) gives its local date.
+    if len(value) > 10 and value[10] in "T ":
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    shown = " ou ".join(_human_format(f) for f in formats)
+    raise CellError(f"une date au format {shown}")
+
+
+def _human_format(fmt: str) -> str:
+    return fmt.replace("%d", "JJ").replace("%m", "MM").replace("%Y", "AAAA").replace("%y", "AA")
+
+
+def parse_year(text: str) -> int:
+    value = text.strip()
+    if re.fullmatch(r"\d{4}", value):
+        return int(value)
+    raise CellError("une année sur quatre chiffres")
+
+
+def siret_or_none(text: str) -> str | None:
+    """The SIRET written in a cell (spaces removed) when it has 14 digits, else None.
+
+    The checksum is the model's business (it knows La Poste's exception): here only the shape.
+    """
+    digits = re.sub(r"[\s.]", "", text)
+    return digits if re.fullmatch(r"\d{14}", digits) else None

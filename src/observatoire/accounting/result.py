@@ -1,0 +1,86 @@
+"""What an accounting reader returns: the staging tables of one file, its findings, and the
+counts that show nothing was lost (records in = kept + set aside).
+
+Findings use the project's severity vocabulary (``bloquant``, ``avertissement``,
+``information``); each says what, where (file, line, column), why, and what to do. A record
+set aside keeps its raw text in its finding, so that nothing read is dropped unsaid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a reader noticed, in French for the user."""
+
+    code: str  # stable identifier, e.g. chorus_ligne_ecartee
+    severity: str  # bloquant | avertissement | information
+    message: str
+    where: str
+    hint: str
+    line: int | None = None
+    column: str | None = None
+    raw_value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "where": self.where,
+            "hint": self.hint,
+            "line": self.line,
+            "column": self.column,
+            "raw_value": self.raw_value,
+        }
+
+
+@dataclass
+class ReadResult:
+    """One file read: its format, staging tables by name, findings and counts."""
+
+    path: Path
+    file_hash: str
+    format: str  # machine id, e.g. chorus-dp
+    label: str  # French description of the layout
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    #: Data records met after the header (blank lines are not records).
+    records_in: int = 0
+    kept: int = 0
+    set_aside: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        """Records in = kept + set aside."""
+        return self.records_in == self.kept + self.set_aside
+
+    @property
+    def status(self) -> str:
+        """loaded, partial (some records set aside) or rejected (none kept)."""
+        if self.records_in and not self.kept:
+            return "rejected"
+        return "partial" if self.set_aside else "loaded"
+
+    def counts(self) -> dict[str, int]:
+        return {"records_in": self.records_in, "kept": self.kept, "set_aside": self.set_aside}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts; absent keys are NULL) as a table of the staging ``schema``."""
+    return pa.Table.from_pylist(rows, schema=schema)
