@@ -94,6 +94,8 @@ INVOICES = pa.schema([
     pa.field("amount_ttc", _MONEY),
     pa.field("contract_ref", pa.string()),
     pa.field("commitment_ref", pa.string()),
+    pa.field("invoice_type", pa.string()),  # Chorus Pro Type: 380 facture, 381 avoir
+    pa.field("supplier_natural_person", pa.bool_()),  # Chorus Pro TypeIdentifiant 7 (particulier)
 ])
 
 #: Contracts as the finance software knows them (PES Marché, Chorus EJ, exports), below 40 k€
