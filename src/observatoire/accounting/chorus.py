@@ -33,7 +33,7 @@ from observatoire.accounting.cells import (
     parse_year,
     siret_or_none,
 )
-from observatoire.accounting.result import Finding, ReadResult, file_sha256, to_table
+from observatoire.accounting.result import Finding, ReadResult, TableBuilder, file_sha256
 from observatoire.column_mapping import header_key
 from observatoire.errors import InputFileError
 from observatoire.staging.detect import SAMPLE, scan_text
@@ -331,8 +331,10 @@ class _Reader:
         self.result = ReadResult(
             path, file_sha256(path), self.layout.format, self.layout.label
         )
-        self.rows: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
+        commitments = self.layout.kind == "commitments"
+        # Keys a schema lacks (payment_date on a payment line) are left out by Arrow.
+        self.lines = TableBuilder(staging.COMMITMENTS if commitments else staging.PAYMENT_LINES)
+        self.events = TableBuilder(staging.PAYMENT_EVENTS)
 
     def finding(self, code: str, severity: str, message: str, hint: str, line: int | None = None,
                 column: str | None = None, raw: str | None = None) -> None:
@@ -362,7 +364,9 @@ class _Reader:
                        flow=self.layout.flow)
             if fiscal_year is not None and row.get("fiscal_year") is None:
                 row["fiscal_year"] = fiscal_year
-            self.rows.append(row)
+            self.lines.append(row)
+            if self.layout.paid:
+                self.events.append(row | {"amount_paid": row.get("amount_ttc")})
             self.result.kept += 1
         self._tables()
         return self.result
@@ -544,20 +548,10 @@ class _Reader:
 
     def _tables(self) -> None:
         if self.layout.kind == "commitments":
-            self.result.tables["commitments"] = to_table(self.rows, staging.COMMITMENTS)
+            self.result.tables["commitments"] = self.lines.table()
             return
-        events = []
-        if self.layout.paid:
-            for row in self.rows:
-                events.append({
-                    key: row.get(key)
-                    for key in ("file_hash", "position", "line", "flow", "fiscal_year",
-                                "piece_id", "line_id", "commitment_ref")
-                } | {"payment_date": row.get("payment_date"),
-                     "amount_paid": row.get("amount_ttc")})
-        lines = [{k: v for k, v in row.items() if k != "payment_date"} for row in self.rows]
-        self.result.tables["payment_lines"] = to_table(lines, staging.PAYMENT_LINES)
-        self.result.tables["payment_events"] = to_table(events, staging.PAYMENT_EVENTS)
+        self.result.tables["payment_lines"] = self.lines.table()
+        self.result.tables["payment_events"] = self.events.table()
 
 
 def _repair(line: str, separator: str) -> list[str] | None:

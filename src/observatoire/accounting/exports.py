@@ -46,7 +46,7 @@ import pyarrow as pa
 
 from observatoire.accounting import staging
 from observatoire.accounting.cells import CellError, parse_amount, parse_date, siret_or_none
-from observatoire.accounting.result import Finding, ReadResult, file_sha256, to_table
+from observatoire.accounting.result import Finding, ReadResult, TableBuilder, file_sha256
 from observatoire.column_mapping import ColumnFinder, load_mapping_toml, parse_separator
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError, InputFileError
@@ -229,8 +229,8 @@ class _Reader:
             path, file_sha256(path), "export", f"export lu avec la correspondance "
             f"« {mapping.name} »"
         )
-        self.contract_rows: list[dict[str, Any]] = []
-        self.payment_rows: list[dict[str, Any]] = []
+        self.contract_rows = TableBuilder(staging.FINANCE_CONTRACTS)
+        self.payment_rows = TableBuilder(staging.PAYMENT_LINES)
         used = {i for i in (*self.contracts.values(), *self.payments.values(),
                             *self.required.values()) if i is not None}
         unread = [h.strip() for i, h in enumerate(header) if i not in used and h.strip()]
@@ -374,10 +374,8 @@ class _Reader:
 
     def finish(self) -> ReadResult:
         if self.mapping.contracts:
-            self.result.tables["finance_contracts"] = to_table(
-                self.contract_rows, staging.FINANCE_CONTRACTS
-            )
+            self.result.tables["finance_contracts"] = self.contract_rows.table()
         if self.mapping.payments:
-            self.result.tables["payment_lines"] = to_table(self.payment_rows, staging.PAYMENT_LINES)
+            self.result.tables["payment_lines"] = self.payment_rows.table()
         return self.result
 

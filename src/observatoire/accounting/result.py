@@ -84,3 +84,29 @@ def file_sha256(path: Path) -> str:
 def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows (dicts; absent keys are NULL) as a table of the staging ``schema``."""
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+class TableBuilder:
+    """Collects rows into Arrow batches as they come: a big file is held as columns, not as
+    millions of Python dicts."""
+
+    BATCH = 20_000
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.rows: list[dict[str, Any]] = []
+        self.batches: list[pa.RecordBatch] = []
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.batches.append(pa.RecordBatch.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.Table.from_batches(self.batches, schema=self.schema)
