@@ -21,7 +21,7 @@ from lxml import etree
 
 from observatoire.accounting import staging
 from observatoire.accounting.cells import CellError, parse_amount, parse_date, siret_or_none
-from observatoire.accounting.result import Finding, ReadResult, file_sha256, to_table
+from observatoire.accounting.result import Finding, ReadResult, TableBuilder, file_sha256
 from observatoire.errors import InputFileError
 
 FORMATS = {
@@ -79,8 +79,8 @@ class _Reader:
     def __init__(self, path: Path, result: ReadResult) -> None:
         self.path = path
         self.result = result
-        self.invoices: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
+        self.invoices = TableBuilder(staging.INVOICES)
+        self.statuses = TableBuilder(staging.INVOICE_STATUSES)
 
     def finding(self, code: str, severity: str, message: str, hint: str, line: int | None,
                 column: str | None = None, raw: str | None = None) -> None:
@@ -140,8 +140,8 @@ class _Reader:
                 None,
             )
         if pivot:
-            self.result.tables["invoices"] = to_table(self.invoices, staging.INVOICES)
-        self.result.tables["invoice_statuses"] = to_table(self.statuses, staging.INVOICE_STATUSES)
+            self.result.tables["invoices"] = self.invoices.table()
+        self.result.tables["invoice_statuses"] = self.statuses.table()
         return self.result
 
     def _provenance(self, element: Any, position: int) -> dict[str, Any]:

@@ -81,11 +81,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows (dicts; absent keys are NULL) as a table of the staging ``schema``."""
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 class TableBuilder:
     """Collects rows into Arrow batches as they come: a big file is held as columns, not as
     millions of Python dicts."""
