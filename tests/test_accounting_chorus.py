@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -211,3 +212,21 @@ def test_a_file_without_a_chorus_header_is_refused_in_french(tmp_path):
         read_chorus(path)
     assert "Aucun en-tête Chorus reconnu" in info.value.message
     assert "ac_doc_no" in info.value.hint
+
+
+def test_a_sink_receives_every_row_batch_by_batch_and_nothing_is_held(monkeypatch):
+    from observatoire.accounting.result import TableBuilder
+
+    monkeypatch.setattr(TableBuilder, "BATCH", 10)
+    received: list[tuple[str, int]] = []
+    batches = []
+
+    def sink(name, batch):
+        received.append((name, batch.num_rows))
+        batches.append(batch)
+
+    result = read_chorus(DP, sink=sink)
+    assert result.tables == {} and result.kept == 37
+    assert received == [("payment_lines", 10)] * 3 + [("payment_lines", 7)]
+    whole = read_chorus(DP).tables["payment_lines"]
+    assert pa.Table.from_batches(batches).equals(whole)

@@ -21,7 +21,13 @@ from lxml import etree
 
 from observatoire.accounting import staging
 from observatoire.accounting.cells import CellError, parse_amount, parse_date, siret_or_none
-from observatoire.accounting.result import Finding, ReadResult, TableBuilder, file_sha256
+from observatoire.accounting.result import (
+    BatchSink,
+    Finding,
+    ReadResult,
+    TableBuilder,
+    file_sha256,
+)
 from observatoire.errors import InputFileError
 
 FORMATS = {
@@ -51,8 +57,9 @@ def detect_chorus_pro(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def read_chorus_pro(path: Path) -> ReadResult:
-    """Read a Chorus Pro pivot or status file into staging tables, with findings and counts."""
+def read_chorus_pro(path: Path, sink: BatchSink | None = None) -> ReadResult:
+    """Read a Chorus Pro pivot or status file into staging tables, with findings and counts
+    (with ``sink``, the rows go to it batch by batch instead of into ``result.tables``)."""
     detected = detect_chorus_pro(path)
     if detected is None:
         raise InputFileError(
@@ -63,7 +70,7 @@ def read_chorus_pro(path: Path) -> ReadResult:
             "statuts), en XML.",
         )
     fmt, label = detected
-    reader = _Reader(path, ReadResult(path, file_sha256(path), fmt, label))
+    reader = _Reader(path, ReadResult(path, file_sha256(path), fmt, label), sink)
     return reader.read()
 
 
@@ -76,11 +83,11 @@ def _text(element: Any, path: str) -> str | None:
 
 
 class _Reader:
-    def __init__(self, path: Path, result: ReadResult) -> None:
+    def __init__(self, path: Path, result: ReadResult, sink: BatchSink | None) -> None:
         self.path = path
         self.result = result
-        self.invoices = TableBuilder(staging.INVOICES)
-        self.statuses = TableBuilder(staging.INVOICE_STATUSES)
+        self.invoices = TableBuilder("invoices", staging.INVOICES, sink)
+        self.statuses = TableBuilder("invoice_statuses", staging.INVOICE_STATUSES, sink)
 
     def finding(self, code: str, severity: str, message: str, hint: str, line: int | None,
                 column: str | None = None, raw: str | None = None) -> None:
@@ -140,8 +147,8 @@ class _Reader:
                 None,
             )
         if pivot:
-            self.result.tables["invoices"] = self.invoices.table()
-        self.result.tables["invoice_statuses"] = self.statuses.table()
+            self.invoices.finish(self.result)
+        self.statuses.finish(self.result)
         return self.result
 
     def _provenance(self, element: Any, position: int) -> dict[str, Any]:

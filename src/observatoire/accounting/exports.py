@@ -46,7 +46,13 @@ import pyarrow as pa
 
 from observatoire.accounting import staging
 from observatoire.accounting.cells import CellError, parse_amount, parse_date, siret_or_none
-from observatoire.accounting.result import Finding, ReadResult, TableBuilder, file_sha256
+from observatoire.accounting.result import (
+    BatchSink,
+    Finding,
+    ReadResult,
+    TableBuilder,
+    file_sha256,
+)
 from observatoire.column_mapping import ColumnFinder, load_mapping_toml, parse_separator
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError, InputFileError
@@ -186,8 +192,9 @@ def _columns(table: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(table).items() if str(v).strip()}
 
 
-def read_export(path: Path, mapping: ExportMapping) -> ReadResult:
-    """Read a CSV or XLSX export through ``mapping`` into staging tables.
+def read_export(path: Path, mapping: ExportMapping, sink: BatchSink | None = None) -> ReadResult:
+    """Read a CSV or XLSX export through ``mapping`` into staging tables (with ``sink``, the
+    rows go to it batch by batch instead of into ``result.tables``).
 
     Raises :class:`InputFileError` when the file is not a table or lacks a mapped column.
     """
@@ -196,7 +203,7 @@ def read_export(path: Path, mapping: ExportMapping) -> ReadResult:
             table = open_table(path, stack, separator=mapping.separator, batch_size=BATCH)
         except NotATable as exc:
             raise InputFileError(exc.message, where=str(path), hint=exc.hint) from exc
-        reader = _Reader(path, mapping, table.header)
+        reader = _Reader(path, mapping, table.header, sink)
         for note in table.notes:
             reader.finding("export_lecture", "information", f"Fichier lu : {note}.",
                            "Rien à faire.", None)
@@ -207,7 +214,8 @@ def read_export(path: Path, mapping: ExportMapping) -> ReadResult:
 
 
 class _Reader:
-    def __init__(self, path: Path, mapping: ExportMapping, header: list[str]) -> None:
+    def __init__(self, path: Path, mapping: ExportMapping, header: list[str],
+                 sink: BatchSink | None) -> None:
         self.path = path
         self.mapping = mapping
         self.header = header
@@ -229,8 +237,8 @@ class _Reader:
             path, file_sha256(path), "export", f"export lu avec la correspondance "
             f"« {mapping.name} »"
         )
-        self.contract_rows = TableBuilder(staging.FINANCE_CONTRACTS)
-        self.payment_rows = TableBuilder(staging.PAYMENT_LINES)
+        self.contract_rows = TableBuilder("finance_contracts", staging.FINANCE_CONTRACTS, sink)
+        self.payment_rows = TableBuilder("payment_lines", staging.PAYMENT_LINES, sink)
         used = {i for i in (*self.contracts.values(), *self.payments.values(),
                             *self.required.values()) if i is not None}
         unread = [h.strip() for i, h in enumerate(header) if i not in used and h.strip()]
@@ -374,8 +382,8 @@ class _Reader:
 
     def finish(self) -> ReadResult:
         if self.mapping.contracts:
-            self.result.tables["finance_contracts"] = self.contract_rows.table()
+            self.contract_rows.finish(self.result)
         if self.mapping.payments:
-            self.result.tables["payment_lines"] = self.payment_rows.table()
+            self.payment_rows.finish(self.result)
         return self.result
 

@@ -9,6 +9,7 @@ set aside keeps its raw text in its finding, so that nothing read is dropped uns
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,24 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Where a reader may hand its rows batch by batch instead of holding them: (table, batch).
+BatchSink = Callable[[str, pa.RecordBatch], None]
+
+
 class TableBuilder:
-    """Collects rows into Arrow batches as they come: a big file is held as columns, not as
-    millions of Python dicts."""
+    """Collects the rows of one staging table into Arrow batches as they come.
+
+    Without a sink the batches make the result's table (a big file is held as columns, not as
+    millions of Python dicts); with one, each batch goes to the sink as soon as it is full and
+    memory stays flat whatever the file's size.
+    """
 
     BATCH = 20_000
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, name: str, schema: pa.Schema, sink: BatchSink | None = None) -> None:
+        self.name = name
         self.schema = schema
+        self.sink = sink
         self.rows: list[dict[str, Any]] = []
         self.batches: list[pa.RecordBatch] = []
 
@@ -98,10 +109,17 @@ class TableBuilder:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            self.batches.append(pa.RecordBatch.from_pylist(self.rows, schema=self.schema))
-            self.rows = []
+        if not self.rows:
+            return
+        batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
+        self.rows = []
+        if self.sink is None:
+            self.batches.append(batch)
+        else:
+            self.sink(self.name, batch)
 
-    def table(self) -> pa.Table:
+    def finish(self, result: ReadResult) -> None:
+        """The last batch out; without a sink, the table into ``result.tables``."""
         self.flush()
-        return pa.Table.from_batches(self.batches, schema=self.schema)
+        if self.sink is None:
+            result.tables[self.name] = pa.Table.from_batches(self.batches, schema=self.schema)
