@@ -230,3 +230,15 @@ def test_a_sink_receives_every_row_batch_by_batch_and_nothing_is_held(monkeypatc
     assert received == [("payment_lines", 10)] * 3 + [("payment_lines", 7)]
     whole = read_chorus(DP).tables["payment_lines"]
     assert pa.Table.from_batches(batches).equals(whole)
+
+
+def test_an_empty_file_and_a_workbook_are_refused_with_what_to_do(tmp_path):
+    empty = tmp_path / "vide.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputFileError, match="Le fichier est vide"):
+        read_chorus(empty)
+    workbook = tmp_path / "restitution.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    with pytest.raises(InputFileError) as info:
+        read_chorus(workbook)
+    assert "classeur (XLSX)" in info.value.message and "CSV" in info.value.hint

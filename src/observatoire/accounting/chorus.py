@@ -316,6 +316,21 @@ def read_chorus(path: Path, sink: BatchSink | None = None) -> ReadResult:
     """
     detection = detect_chorus(path)
     if detection is None:
+        with path.open("rb") as fh:
+            start = fh.read(8)
+        if not start.strip():
+            raise InputFileError(
+                "Le fichier est vide.",
+                where=str(path),
+                hint="Vérifiez l'extraction Chorus qui a produit ce fichier.",
+            )
+        if start.startswith(b"PK\x03\x04"):
+            raise InputFileError(
+                "Le fichier est un classeur (XLSX) : les restitutions Chorus sont lues en CSV.",
+                where=str(path),
+                hint="Exportez la restitution en CSV (séparateur « ; » ou « | ») et déposez ce "
+                "fichier.",
+            )
         raise InputFileError(
             f"Aucun en-tête Chorus reconnu dans les {HEADER_SEARCH_LINES} premières lignes.",
             where=str(path),
