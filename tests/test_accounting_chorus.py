@@ -138,7 +138,8 @@ def test_mangled_quoting_is_repaired_cell_by_cell_and_named_by_line():
 
 def test_a_line_that_cannot_be_repaired_is_set_aside_with_its_text(tmp_path):
     path = tmp_path / "dp.csv"
-    path.write_text(DP.read_text(encoding="utf-8") + "TOTAL|833915.72\n", encoding="utf-8")
+    junk = "TOTAL|833915.72\n" + "|" * 27 + "\n\n"  # and an empty row, a blank line: not records
+    path.write_text(DP.read_text(encoding="utf-8") + junk, encoding="utf-8")
     result = read_chorus(path)
     assert result.counts() == {"records_in": 38, "kept": 37, "set_aside": 1}
     assert result.reconciles and result.status == "partial"

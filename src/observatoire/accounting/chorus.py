@@ -379,7 +379,10 @@ class _Reader:
         self._note_header()
         fiscal_year = self._preamble_year()
         position = 0
+        sep = self.det.separator
         for line_no, line in self._data_lines():
+            if not line.replace(sep, "").replace('"', "").strip():
+                continue  # only separators: an empty row of the report, not a record
             position += 1
             self.result.records_in += 1
             cells = self._cells(line_no, line)
