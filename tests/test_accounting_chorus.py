@@ -243,3 +243,15 @@ def test_an_empty_file_and_a_workbook_are_refused_with_what_to_do(tmp_path):
     with pytest.raises(InputFileError) as info:
         read_chorus(workbook)
     assert "classeur (XLSX)" in info.value.message and "CSV" in info.value.hint
+
+
+def test_a_dp_line_without_its_number_is_set_aside_with_its_text(tmp_path):
+    header, first, *rest = DP.read_text(encoding="utf-8").splitlines()
+    cells = first.split("|")
+    cells[1] = ""  # ac_doc_no
+    path = tmp_path / "dp.csv"
+    path.write_text("\n".join([header, "|".join(cells), *rest]) + "\n", encoding="utf-8")
+    result = read_chorus(path)
+    assert result.counts() == {"records_in": 37, "kept": 36, "set_aside": 1}
+    (aside,) = [f for f in result.findings if f.code == "chorus_sans_numero"]
+    assert (aside.line, aside.column, aside.raw_value) == (2, "ac_doc_no", "|".join(cells))

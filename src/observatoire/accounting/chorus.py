@@ -389,7 +389,7 @@ class _Reader:
             if cells is None:
                 self.result.set_aside += 1
                 continue
-            row = self._row(line_no, cells)
+            row = self._row(line_no, line, cells)
             if row is None:
                 self.result.set_aside += 1
                 continue
@@ -501,7 +501,7 @@ class _Reader:
         )
         return None
 
-    def _row(self, line_no: int, cells: list[str]) -> dict[str, Any] | None:
+    def _row(self, line_no: int, line: str, cells: list[str]) -> dict[str, Any] | None:
         row: dict[str, Any] = {}
         for fieldname, i in self.columns.items():
             text = cells[i].strip()
@@ -559,7 +559,7 @@ class _Reader:
                     "dans ce constat.",
                     line=line_no,
                     column=column,
-                    raw=self.det.separator.join(cells),
+                    raw=line,
                 )
                 return None
         if row.get("amount_ttc") is None and row.get("amount_ht") is not None:
