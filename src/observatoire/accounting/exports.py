@@ -204,6 +204,7 @@ def read_export(path: Path, mapping: ExportMapping, sink: BatchSink | None = Non
         except NotATable as exc:
             raise InputFileError(exc.message, where=str(path), hint=exc.hint) from exc
         reader = _Reader(path, mapping, table.header, sink)
+        reader.separator = table.separator or ";"
         for note in table.notes:
             reader.finding("export_lecture", "information", f"Fichier lu : {note}.",
                            "Rien à faire.", None)
@@ -219,6 +220,8 @@ class _Reader:
         self.path = path
         self.mapping = mapping
         self.header = header
+        #: to write a set-aside row back as text in its finding
+        self.separator = mapping.separator or ";"
         finder = ColumnFinder(header)
         self.contracts = {f: finder.find(c, f"contracts.{f}") for f, c in mapping.contracts.items()}
         self.payments = {f: finder.find(c, f"payments.{f}") for f, c in mapping.payments.items()}
@@ -266,7 +269,7 @@ class _Reader:
             return
         self.result.records_in += 1
         position = self.result.records_in
-        text = (self.mapping.separator or ";").join(cells)
+        text = self.separator.join(cells)
         if len(cells) > len(self.header) and any(c.strip() for c in cells[len(self.header):]):
             self._set_aside(line, text, f"la ligne a {len(cells)} colonnes, l'en-tête "
                             f"{len(self.header)} : les valeurs seraient décalées")
