@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -255,3 +256,30 @@ def test_a_dp_line_without_its_number_is_set_aside_with_its_text(tmp_path):
     assert result.counts() == {"records_in": 37, "kept": 36, "set_aside": 1}
     (aside,) = [f for f in result.findings if f.code == "chorus_sans_numero"]
     assert (aside.line, aside.column, aside.raw_value) == (2, "ac_doc_no", "|".join(cells))
+
+
+@pytest.mark.parametrize("source", [DP, AIFE_AE, BUD53_CP], ids=lambda p: p.name)
+def test_random_damage_never_loses_a_record_nor_raises(tmp_path, source):
+    """Seeded random damage to the data lines (quotes, separators, cut or junk text): every
+    data line is kept or set aside with a finding, and nothing raises."""
+    rng = random.Random(20261207)  # noqa: S311 (reproducible test data, not secrets)
+    detection = detect_chorus(source)
+    assert detection is not None
+    lines = source.read_text(encoding="utf-8").splitlines()
+    top, data = lines[: detection.header_line], lines[detection.header_line :]
+    for attempt in range(60):
+        damaged = list(data)
+        for _ in range(3):
+            i = rng.randrange(len(damaged))
+            j = rng.randrange(len(damaged[i]) + 1)
+            cut = rng.choice([0, 0, 3])
+            junk = rng.choice(['"', ";", "|", ",", '""', "é", "", "TOTAL"])
+            damaged[i] = damaged[i][:j] + junk + damaged[i][j + cut :]
+        path = tmp_path / f"damaged_{attempt}.csv"
+        path.write_text("\n".join(top + damaged) + "\n", encoding="utf-8")
+        result = read_chorus(path)
+        assert result.reconciles
+        assert result.records_in == sum(1 for d in damaged if d.strip(detection.separator + '" '))
+        aside = [f for f in result.findings
+                 if f.code in ("chorus_ligne_ecartee", "chorus_sans_numero")]
+        assert len(aside) == result.set_aside
