@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
+import re
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -234,7 +236,7 @@ def test_a_sink_receives_every_row_batch_by_batch_and_nothing_is_held(monkeypatc
     assert pa.Table.from_batches(batches).equals(whole)
 
 
-def test_an_empty_file_and_a_workbook_are_refused_with_what_to_do(tmp_path):
+def test_an_empty_file_and_a_broken_workbook_are_refused_with_what_to_do(tmp_path):
     empty = tmp_path / "vide.csv"
     empty.write_bytes(b"")
     with pytest.raises(InputFileError, match="Le fichier est vide"):
@@ -243,7 +245,45 @@ def test_an_empty_file_and_a_workbook_are_refused_with_what_to_do(tmp_path):
     workbook.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
     with pytest.raises(InputFileError) as info:
         read_chorus(workbook)
-    assert "classeur (XLSX)" in info.value.message and "CSV" in info.value.hint
+    assert "pas un classeur XLSX lisible" in info.value.message and "CSV" in info.value.hint
+
+
+def _as_workbook(source: Path, separator: str, path: Path) -> Path:
+    """The CSV as a report saved in Excel: numbers and dates stored as such."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    with source.open(encoding="utf-8", newline="") as fh:
+        for row in csv.reader(fh, delimiter=separator):
+            typed: list[object] = []
+            for cell in row:
+                if re.fullmatch(r"\d{2}[./]\d{2}[./]\d{4}", cell):
+                    typed.append(dt.datetime(int(cell[6:]), int(cell[3:5]), int(cell[:2])))
+                elif re.fullmatch(r"\d+,\d+", cell):
+                    typed.append(float(cell.replace(",", ".")))
+                elif re.fullmatch(r"[1-9]\d{0,14}", cell):
+                    typed.append(int(cell))
+                else:
+                    typed.append(cell)
+            sheet.append(typed)
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize(("source", "separator"), [(AIFE_CP, ";"), (BUD53_CP, ",")],
+                         ids=["aife-cp", "inf-bud-53-cp"])
+def test_a_report_saved_as_xlsx_reads_like_its_csv(tmp_path, source, separator):
+    workbook = _as_workbook(source, separator, tmp_path / "restitution.xlsx")
+    detection = detect_chorus(workbook)
+    assert detection is not None and detection.container == "xlsx"
+    from_sheet = read_chorus(workbook)
+    from_csv = read_chorus(source)
+    assert from_sheet.format == from_csv.format
+    assert from_sheet.counts() == from_csv.counts()
+    for name in ("payment_lines", "payment_events"):
+        assert from_sheet.tables[name].drop(["file_hash"]).equals(
+            from_csv.tables[name].drop(["file_hash"])
+        )
 
 
 def test_a_dp_line_without_its_number_is_set_aside_with_its_text(tmp_path):

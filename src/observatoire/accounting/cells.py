@@ -94,6 +94,20 @@ def parse_year(text: str) -> int:
     raise CellError("une année sur quatre chiffres")
 
 
+def cell_text(value: object) -> str:
+    """A spreadsheet cell as the text a CSV export would hold (dates in ISO form, integral
+    numbers without ``.0``: a SIRET or an EJ number stored as a number)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
 def siret_or_none(text: str) -> str | None:
     """The SIRET written in a cell (spaces removed) when it has 14 digits, else None.
 

@@ -28,6 +28,7 @@ from typing import Any
 from observatoire.accounting import staging
 from observatoire.accounting.cells import (
     CellError,
+    cell_text,
     parse_amount,
     parse_date,
     parse_year,
@@ -253,6 +254,7 @@ class ChorusDetection:
     header: list[str]
     preamble: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    container: str = "csv"  # csv | xlsx (first sheet)
 
 
 def _split(line: str, separator: str) -> list[str]:
@@ -286,6 +288,8 @@ def detect_chorus(path: Path) -> ChorusDetection | None:
     """The Chorus layout of ``path`` (its header found within the first lines), or None."""
     with path.open("rb") as fh:
         sample = fh.read(SAMPLE)
+    if sample.startswith(b"PK\x03\x04"):
+        return _detect_xlsx(path)
     if not sample.strip() or b"\x00" in sample or sample.lstrip().startswith((b"<", b"{", b"[")):
         return None
     scan = scan_text(path, sample)
@@ -303,6 +307,43 @@ def detect_chorus(path: Path) -> ChorusDetection | None:
                     list(scan.notes),
                 )
             preamble.append(line)
+    return None
+
+
+def _sheet_rows(path: Path) -> Iterator[list[str]]:
+    """The first sheet's rows as text cells, trailing empty cells dropped."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        for values in workbook.worksheets[0].iter_rows(values_only=True):
+            cells = [cell_text(v) for v in values]
+            while cells and not cells[-1].strip():
+                cells.pop()
+            yield cells
+    finally:
+        workbook.close()
+
+
+def _detect_xlsx(path: Path) -> ChorusDetection | None:
+    import zipfile
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    preamble: list[str] = []
+    try:
+        for number, cells in enumerate(_sheet_rows(path), start=1):
+            if number > HEADER_SEARCH_LINES:
+                return None
+            keys = set(_keys(cells))
+            for layout in LAYOUTS:
+                if layout.signature <= keys:
+                    note = "classeur XLSX (première feuille)"
+                    return ChorusDetection(layout, ";", "utf-8", "strict", number, cells,
+                                           preamble, [note], container="xlsx")
+            preamble.append(";".join(cells))
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return None
     return None
 
 
@@ -326,10 +367,11 @@ def read_chorus(path: Path, sink: BatchSink | None = None) -> ReadResult:
             )
         if start.startswith(b"PK\x03\x04"):
             raise InputFileError(
-                "Le fichier est un classeur (XLSX) : les restitutions Chorus sont lues en CSV.",
+                "Le fichier est une archive ZIP qui n'est pas un classeur XLSX lisible, ou un "
+                "classeur dont la première feuille n'a pas d'en-tête Chorus reconnu.",
                 where=str(path),
-                hint="Exportez la restitution en CSV (séparateur « ; » ou « | ») et déposez ce "
-                "fichier.",
+                hint="Mettez la restitution Chorus sur la première feuille, ou exportez-la en "
+                "CSV (séparateur « ; » ou « | »).",
             )
         raise InputFileError(
             f"Aucun en-tête Chorus reconnu dans les {HEADER_SEARCH_LINES} premières lignes.",
@@ -380,12 +422,12 @@ class _Reader:
         fiscal_year = self._preamble_year()
         position = 0
         sep = self.det.separator
-        for line_no, line in self._data_lines():
+        for line_no, line, given in self._records():
             if not line.replace(sep, "").replace('"', "").strip():
                 continue  # only separators: an empty row of the report, not a record
             position += 1
             self.result.records_in += 1
-            cells = self._cells(line_no, line)
+            cells = self._cells(line_no, line) if given is None else self._sized(line_no, given)
             if cells is None:
                 self.result.set_aside += 1
                 continue
@@ -453,15 +495,38 @@ class _Reader:
                     return int(cells[i + 1])
         return None
 
-    def _data_lines(self) -> Iterator[tuple[int, str]]:
+    def _records(self) -> Iterator[tuple[int, str, list[str] | None]]:
+        """(line, text, cells) of each line after the header: cells are None for a CSV line
+        (split later, quoting checked) and given for a spreadsheet row."""
         det = self.det
+        if det.container == "xlsx":
+            for number, cells in enumerate(_sheet_rows(self.path), start=1):
+                if number > det.header_line:
+                    yield number, ";".join(cells), cells
+            return
         with self.path.open(encoding=det.encoding, errors=det.errors, newline="") as fh:
             for number, raw in enumerate(fh, start=1):
                 if number <= det.header_line:
                     continue
                 line = raw.rstrip("\r\n")
                 if line.strip():
-                    yield number, line
+                    yield number, line, None
+
+    def _sized(self, line_no: int, cells: list[str]) -> list[str] | None:
+        """A spreadsheet row at the header's width (its trailing empty cells are not stored)."""
+        if len(cells) <= self.width:
+            return cells + [""] * (self.width - len(cells))
+        self.finding(
+            "chorus_ligne_ecartee",
+            "bloquant",
+            f"Ligne écartée : elle a {len(cells)} cellules remplies pour {self.width} colonnes "
+            "d'en-tête ; ses valeurs seraient décalées.",
+            "Corrigez la ligne dans le classeur puis déposez-le à nouveau ; son texte est "
+            "conservé dans ce constat.",
+            line=line_no,
+            raw=";".join(cells),
+        )
+        return None
 
     def _cells(self, line_no: int, line: str) -> list[str] | None:
         sep = self.det.separator
@@ -570,10 +635,14 @@ class _Reader:
     def _parser(self, fieldname: str) -> Callable[[str], Any]:
         """How the cells of a field are read (chosen once per file, not per cell)."""
         layout = self.layout
+        # A workbook stores numbers and dates as such: written back with a point and in ISO.
+        sheet = self.det.container == "xlsx"
+        decimal = "auto" if sheet else layout.decimal
+        formats = (*layout.date_formats, "%Y-%m-%d") if sheet else layout.date_formats
         if fieldname in _MONEY_FIELDS:
-            return lambda text: parse_amount(text, layout.decimal)
+            return lambda text: parse_amount(text, decimal)
         if fieldname in _DATE_FIELDS:
-            return lambda text: parse_date(text, layout.date_formats)
+            return lambda text: parse_date(text, formats)
         if fieldname == "fiscal_year":
             return parse_year
         if fieldname in _NUMBERS:
