@@ -3,7 +3,8 @@ and the AIFE / INF-BUD-53 reports of paid and committed amounts.
 
 The layout is recognised from its header line, wherever it is: reports start with a preamble
 (title, extraction date, filters, the measure's name above the amount column) that is skipped and
-noted. Columns are separated by ``|``, ``;`` or ``,`` (the one that makes a known header). A
+noted. Columns are separated by ``|``, ``;`` or ``,`` (the one that makes a known header); a
+report saved as XLSX is read from its first sheet the same way. A
 line whose quoting is broken (a quote inside a quoted name, a separator inside one) is repaired
 when every cell is quoted, else set aside with its text in a finding: records in = kept + set
 aside, always.
