@@ -323,3 +323,12 @@ def test_random_damage_never_loses_a_record_nor_raises(tmp_path, source):
         aside = [f for f in result.findings
                  if f.code in ("chorus_ligne_ecartee", "chorus_sans_numero")]
         assert len(aside) == result.set_aside
+
+
+def test_a_header_without_lines_says_so(tmp_path):
+    path = tmp_path / "entete_seul.csv"
+    path.write_text(DP.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    result = read_chorus(path)
+    assert result.counts() == {"records_in": 0, "kept": 0, "set_aside": 0}
+    assert [f.code for f in result.findings if f.severity == "avertissement"] == ["chorus_vide"]
+    assert result.tables["payment_lines"].num_rows == 0

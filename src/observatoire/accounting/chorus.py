@@ -444,6 +444,11 @@ class _Reader:
             if self.layout.paid:
                 self.events.append(row | {"amount_paid": row.get("amount_ttc")})
             self.result.kept += 1
+        if not self.result.records_in:
+            self.finding("chorus_vide", "avertissement",
+                         "Le fichier ne contient aucune ligne de données après l'en-tête.",
+                         "Vérifiez les filtres de l'extraction (période, programme).",
+                         line=self.det.header_line)
         self._tables()
         return self.result
 

@@ -135,6 +135,10 @@ class _Reader:
                 "complet et déposez-le à nouveau.",
                 line,
             )
+        if not self.result.records_in and not self.result.findings:
+            self.finding("chorus_pro_vide", "avertissement",
+                         "Le flux ne contient aucune facture ni aucun statut.",
+                         "Vérifiez le flux reçu de Chorus Pro.", None)
         if announced is not None and announced.isdigit() and int(announced) != (
             self.result.records_in
         ):

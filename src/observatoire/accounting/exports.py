@@ -384,6 +384,10 @@ class _Reader:
         return text
 
     def finish(self) -> ReadResult:
+        if not self.result.records_in:
+            self.finding("export_vide", "avertissement",
+                         "L'export ne contient aucune ligne de données après l'en-tête.",
+                         "Vérifiez les filtres de l'export.", 1)
         if self.mapping.contracts:
             self.contract_rows.finish(self.result)
         if self.mapping.payments:
