@@ -15,6 +15,7 @@ from rich.text import Text
 from observatoire import __version__, formatting, reports
 from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
+from observatoire.cli_publication import publish_decp_cmd
 from observatoire.config import Settings
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
 from observatoire.errors import ObservatoireError, storage_error
@@ -873,6 +874,7 @@ def accounts_list_cmd(obj: Context, as_json: bool) -> None:
 cli.add_command(collect_cmd)
 cli.add_command(sources_cmd)
 cli.add_command(egalim)
+cli.add_command(publish_decp_cmd)
 
 
 def _home() -> str:

@@ -71,6 +71,9 @@ PAYMENT_LINES = pa.schema([
     pa.field("interest_code", pa.string()),  # DGP: CodIntMor
     pa.field("interest_rate", pa.float64()),  # DGP: TxIntMor
     pa.field("subcontractor_paid", pa.bool_()),  # paiement direct d'un sous-traitant
+    pa.field("commitment_line", pa.string()),  # Chorus oi_ebelp / N° poste EJ
+    pa.field("service_done_date", pa.date32()),  # Chorus: date comptable du service fait
+    pa.field("buyer_unit", pa.string()),  # paying service when no buyer SIRET (Chorus cfund_ctr)
 ])
 
 #: What the accountant did with a piece (PES Retour, Chorus CP): prise en charge, payments.
@@ -120,6 +123,8 @@ INVOICES = pa.schema([
     pa.field("amount_ttc", _MONEY),
     pa.field("contract_ref", pa.string()),
     pa.field("commitment_ref", pa.string()),
+    pa.field("invoice_type", pa.string()),  # Chorus Pro Type: 380 facture, 381 avoir
+    pa.field("supplier_natural_person", pa.bool_()),  # Chorus Pro TypeIdentifiant 7 (particulier)
 ])
 
 #: Contracts as the finance software knows them (PES Marché, Chorus EJ, exports), below 40 k€
@@ -177,4 +182,46 @@ FINANCE_CONTRACTS = pa.schema([
             pa.field("type", pa.string()), pa.field("delay_months", pa.int32()),
             pa.field("rate", pa.float64()), pa.field("amount", _MONEY)]))),
     ]))),
+])
+
+#: Commitments (Chorus engagements juridiques): one row per EJ line (poste), with its supplier
+#: and the amount committed as the flow states it. The model links payments to them by
+#: ``commitment_ref`` (+ ``commitment_line``) and, through them, to contracts.
+COMMITMENTS = pa.schema([
+    *_PROVENANCE,
+    pa.field("commitment_ref", pa.string()),  # bbp_po_id / N° EJ
+    pa.field("commitment_line", pa.string()),  # bbp_poitem / N° poste EJ
+    pa.field("buyer_id", pa.string()),
+    pa.field("buyer_unit", pa.string()),  # centre financier (cfund_ctr)
+    pa.field("budget_code", pa.string()),  # programme
+    pa.field("budget_nature", pa.string()),  # compte budgétaire (cmmt_item)
+    pa.field("budget_function", pa.string()),  # domaine fonctionnel (func_area)
+    pa.field("goods_group", pa.string()),  # groupe de marchandises (matl_group)
+    pa.field("supplier_ref", pa.string()),  # fournisseur titulaire (code Chorus)
+    pa.field("supplier_siret", pa.string()),
+    pa.field("supplier_name", pa.string()),
+    pa.field("supplier_natural_person", pa.bool_()),
+    pa.field("amount", _MONEY),  # montant engagé, as the flow states it
+    pa.field("commitment_date", pa.date32()),  # doc_date / date de réplication
+    pa.field("last_change_date", pa.date32()),  # date de dernière modification de l'EJ
+    pa.field("delivery_date", pa.date32()),  # edp_delda
+    pa.field("status", pa.string()),  # po_status as published
+    pa.field("contract_ref", pa.string()),  # the contract the EJ executes, when given
+])
+
+#: Invoice status events (Chorus Pro status flux, and the pivot's validation cycle).
+INVOICE_STATUSES = pa.schema([
+    *_PROVENANCE,
+    pa.field("invoice_number", pa.string()),
+    pa.field("invoice_date", pa.date32()),
+    pa.field("supplier_siret", pa.string()),
+    pa.field("supplier_name", pa.string()),
+    pa.field("buyer_id", pa.string()),
+    pa.field("status_code", pa.string()),  # IdStatut / CodeStatut as published (07…)
+    pa.field("status_label", pa.string()),  # ComplementStatut
+    #: what the status means for payment delays: reception, service_fait, or NULL
+    pa.field("event", pa.string()),
+    pa.field("event_date", pa.date32()),
+    pa.field("event_at", pa.string()),  # Horodatage as published (ISO timestamp)
+    pa.field("comment", pa.string()),
 ])

@@ -16,7 +16,10 @@ import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from observatoire.column_mapping import ColumnFinder, HeaderProblem, header_key
 from observatoire.egalim.mapping import ColumnMapping
+
+__all__ = ["HeaderProblem", "Resolved", "header_key", "resolve_ma_cantine", "resolve_mapping"]
 
 CURRENT_COLUMNS = (
     "description",
@@ -117,16 +120,6 @@ LAYOUTS = (
 
 
 @dataclass
-class HeaderProblem:
-    """One header error: the column concerned, what is wrong and what to do."""
-
-    column: str
-    value: str
-    message: str
-    hint: str
-
-
-@dataclass
 class Resolved:
     """What the header says: the format and the column index of each role."""
 
@@ -138,10 +131,6 @@ class Resolved:
     roles: dict[str, int] = field(default_factory=dict)
     label_columns: tuple[int, ...] = ()
     problems: list[HeaderProblem] = field(default_factory=list)
-
-
-def header_key(name: str) -> str:
-    return name.strip().lstrip("\ufeff").strip().lower()
 
 
 _DATA_LIKE = re.compile(r"^\s*(\d{9,14}|\d{4}-\d{1,2}-\d{1,2}|\d+([.,]\d+)?)\s*$")
@@ -258,35 +247,14 @@ def _header_problems(header: list[str], keys: list[str], layout: Layout) -> list
 
 def resolve_mapping(header: list[str], mapping: ColumnMapping) -> Resolved:
     """Find the mapped columns in the header (any order; extra columns allowed)."""
-    positions: dict[str, list[int]] = {}
-    for i, name in enumerate(header):
-        positions.setdefault(header_key(name), []).append(i)
-    available = ", ".join(f"« {h} »" for h in header if h.strip()) or "aucune"
+    finder = ColumnFinder(header)
     resolved = Resolved(
         "correspondance",
         f"export lu avec la correspondance « {mapping.name} »",
         "siret" if mapping.columns.get("canteen_siret") else "id",
         False,
     )
-
-    def find(source: str, what: str) -> int | None:
-        found = positions.get(header_key(source), [])
-        if len(found) == 1:
-            return found[0]
-        message = (
-            f"La colonne « {source} » ({what}) est absente de l'en-tête."
-            if not found
-            else f"La colonne « {source} » ({what}) apparaît {len(found)} fois dans l'en-tête."
-        )
-        resolved.problems.append(
-            HeaderProblem(
-                source,
-                "",
-                message,
-                f"Colonnes présentes : {available}. Corrigez le fichier ou la correspondance.",
-            )
-        )
-        return None
+    find = finder.find
 
     for fieldname, source in mapping.columns.items():
         index = find(source, fieldname)
@@ -294,4 +262,5 @@ def resolve_mapping(header: list[str], mapping: ColumnMapping) -> Resolved:
             resolved.roles[MAPPING_ROLES[fieldname]] = index
     label_columns = [find(source, "labels") for source in mapping.labels]
     resolved.label_columns = tuple(i for i in label_columns if i is not None)
+    resolved.problems = finder.problems
     return resolved

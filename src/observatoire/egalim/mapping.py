@@ -37,11 +37,11 @@ Column names are compared like ma-cantine's headers: case and surrounding spaces
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from observatoire.column_mapping import load_mapping_toml, parse_separator
 from observatoire.egalim.codes import FAMILIES, LOCAL_DEFINITIONS
 from observatoire.egalim.labels import LabelMeaning, normalise_label, resolve_label
 from observatoire.errors import ConfigError
@@ -153,22 +153,7 @@ class ColumnMapping:
     @classmethod
     def from_toml(cls, path: Path) -> ColumnMapping:
         """Load a mapping from a TOML file (see the module docstring)."""
-        where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"Impossible de lire le fichier de correspondance ({exc}).",
-                where=where,
-                hint="Vérifiez le chemin et que le fichier est en UTF-8.",
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"Le fichier de correspondance n'est pas du TOML valide ({exc}).",
-                where=where,
-                hint="Vérifiez la syntaxe (guillemets, crochets des sections).",
-            ) from exc
-        return cls.from_dict(data.get("mapping", data), where=where)
+        return cls.from_dict(load_mapping_toml(path), where=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "correspondance") -> ColumnMapping:
@@ -211,7 +196,7 @@ class ColumnMapping:
                 columns={str(k): str(v) for k, v in columns.items() if str(v).strip()},
                 labels=tuple(str(c) for c in labels),
                 name=str(data.get("name", "correspondance de colonnes")),
-                separator=_separator(data.get("separator")),
+                separator=parse_separator(data.get("separator")),
                 date_formats=tuple(str(f) for f in formats),
                 decimal_separator=str(data.get("decimal_separator", "auto")),
                 labels_separator=str(data.get("labels_separator", ",")) or ",",
@@ -231,13 +216,6 @@ class ColumnMapping:
                 "[mapping.columns].",
             ) from exc
         return mapping
-
-
-def _separator(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return {"\\t": "\t", "tab": "\t", "tabulation": "\t"}.get(text.lower(), text)
 
 
 #: ``definition_local`` values accepted through a mapping (the current ma-cantine ones and

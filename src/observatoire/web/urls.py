@@ -39,6 +39,8 @@ urlpatterns = [
     re_path(r"^acheteurs/(?P<siret>\d{14})/$", views.buyer, name="acheteur"),
     re_path(r"^acheteurs/(?P<siret>\d{14})\.(?P<fmt>json|csv|xlsx)$", views.buyer,
             name="acheteur-donnees"),
+    re_path(r"^acheteurs/(?P<siret>\d{14})/decp\.(?P<fmt>json|xml)$", views.buyer_decp,
+            name="acheteur-decp"),
     # supplier keys may hold a « / » (foreign identifiers): the key is the rest of the path
     re_path(r"^titulaires/(?P<key>.+)\.(?P<fmt>json|csv|xlsx)$", views.supplier,
             name="titulaire-donnees"),

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
@@ -15,8 +15,10 @@ from django.utils.feedgenerator import Atom1Feed
 from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
+from observatoire.errors import ObservatoireError
 from observatoire.indicators import service
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
+from observatoire.publication import decp
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
 from observatoire.web import api, charts, maps, sorting
@@ -319,6 +321,33 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     return Output("observatoire/acheteur.html", context, data=detail,
                   table=Table(detail["by_year"], ["year", "contracts", "amount"],
                               f"acheteur-{siret}"))
+
+
+DECP_TYPES = {"json": "application/json", "xml": "application/xml"}
+
+
+@read_only
+def buyer_decp(request: HttpRequest, siret: str, fmt: str) -> HttpResponseBase:
+    """``/acheteurs/<siret>/decp.json|xml``: the DECP 2024 file the buyer must publish (the
+    service of ``observatoire publier-decp``): its marchés with every mandatory field, checked
+    against the official schema; the number of the others is in ``X-Marches-Non-Publiables``."""
+    settings = _settings()
+    if not decp.published_buyer(settings, siret):  # opening the warehouse: 503 without one
+        raise Http404("Acheteur inconnu")
+    etag, modified = validators(settings, "decp", siret, fmt)
+
+    def answer() -> HttpResponseBase:
+        publication = decp.buyer_publication(settings, siret)
+        try:
+            data = decp.render(publication, fmt)
+        except ObservatoireError as error:
+            raise Http404(error.message) from None
+        response = HttpResponse(data, content_type=f"{DECP_TYPES[fmt]}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="decp-{siret}.{fmt}"'
+        response["X-Marches-Non-Publiables"] = str(len(publication.set_aside))
+        return response
+
+    return conditional(request, etag, modified, answer)
 
 
 @page
