@@ -568,3 +568,26 @@ def test_schema_messages_for_attributes_and_text_are_said_in_french(tmp_path: Pa
     assert any("du texte figure là où le schéma n'attend que des éléments" in m
                for m in messages)
     assert all("respecte pas le schéma PES V2 2.1.a : le contenu" not in m for m in messages)
+
+
+def test_simulated_demo_set_reads_clean_and_its_paid_totals_match_its_readme() -> None:
+    """The demo's simulated PES set is written by another module (accounting.simulate); its
+    README states what is paid per contract (account 2313, annulation deducted)."""
+    demo = Path(__file__).resolve().parents[1] / "demo" / "data" / "pes-simule"
+    paid: dict[str | None, Decimal] = {}
+    persons = 0
+    for path in sorted(demo.glob("SIMULE_PES_*.xml")):
+        result = read_pes(path)
+        assert result.status == "loaded" and result.counts.reconciles, path.name
+        assert by_code(result, "PES_SCHEMA_VIOLATION") == [], path.name
+        for row in result.tables.get("payment_lines", pa.table({})).to_pylist():
+            persons += bool(row["supplier_natural_person"])
+            if row["budget_nature"] == "2313":
+                sign = -1 if row["batch_type"] == "02" else 1
+                paid[row["contract_ref"]] = (paid.get(row["contract_ref"], Decimal(0))
+                                             + sign * row["amount_ht"])
+    assert paid == {  # the README's « Mandaté (€ HT) » column
+        "H9O2024T0000256": Decimal("32122.00"), "H9O2024T0000356": Decimal("146780.00"),
+        "H9O2024T0000456": Decimal("33136.63"), "H9O2024T0000556": Decimal("19283.59"),
+        "H9O2024T0000656": Decimal("17250.00")}
+    assert persons == 1  # « dont une personne physique, CatTiers 01 »
