@@ -116,9 +116,8 @@ from pathlib import Path
 from observatoire.accounting.pes import ParquetSink, read_pes
 with ParquetSink(Path(sys.argv[2])) as sink:
     result = read_pes(Path(sys.argv[1]), sink=sink)
-c = result.counts
-assert c.reconciles and result.status == "loaded", (c, result.codes())
-print(c.records_in)
+assert result.reconciles and result.status == "loaded", (result.counts(), result.codes())
+print(result.records_in)
 """
 
 

@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 
 from observatoire.accounting.pes import ParquetSink, detect_pes, read_pes
-from observatoire.accounting.pes_common import PesResult
+from observatoire.accounting.pes_common import PesResult, RowWriter
 from observatoire.accounting.pes_schema import PES_V2
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
 
@@ -76,7 +76,7 @@ def test_homologation_sample_gives_its_one_line_with_every_value_of_the_file() -
     result = read_pes(SAMPLE)
     assert (result.flow, result.status, result.encoding) == ("pes_depense", "loaded",
                                                              "iso-8859-1")
-    c = result.counts
+    c = result
     assert (c.bordereaux, c.pieces, c.records_in, c.kept, c.tiers) == (1, 1, 1, 1, 1)
     [row] = lines(result)
     assert row["buyer_id"] == "12345678912345"
@@ -127,7 +127,7 @@ def test_two_batches_fixture_is_valid_for_the_official_schema_and_for_the_reader
 
 def test_two_batches_reconcile_six_lines_in_as_five_kept_and_one_duplicate() -> None:
     result = read_pes(TWO)
-    c = result.counts
+    c = result
     # lines: 832/1, 833/1, 834/1, 834/1 again, 834/2, 900/1
     assert (c.bordereaux, c.pieces, c.records_in) == (2, 4, 6)
     assert (c.kept, c.duplicates, c.set_aside) == (5, 1, 0)
@@ -189,9 +189,11 @@ def test_annulation_links_the_piece_and_line_it_reduces() -> None:
     assert by_code(read_pes(TWO), "PES_CANCELLATION_UNLINKED") == []
 
 
-def test_rows_follow_the_staging_schema_and_reach_a_sink_batch_by_batch() -> None:
+def test_rows_follow_the_staging_schema_and_reach_a_sink_batch_by_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RowWriter, "BATCH", 2)
     got: list[tuple[str, pa.RecordBatch]] = []
-    result = read_pes(TWO, sink=lambda name, batch: got.append((name, batch)), batch_size=2)
+    result = read_pes(TWO, sink=lambda name, batch: got.append((name, batch)))
     assert [(name, batch.num_rows) for name, batch in got] == [
         ("payment_lines", 2), ("payment_lines", 2), ("payment_lines", 1)]
     assert all(batch.schema.equals(PAYMENT_LINES) for _, batch in got)
@@ -204,7 +206,7 @@ def test_rows_follow_the_staging_schema_and_reach_a_sink_batch_by_batch() -> Non
 def test_two_bordereaux_with_wrong_totals_each_get_a_finding_and_keep_their_lines() -> None:
     result = read_pes(PES / "pes_depense_wrong_totals.xml")
     totals = by_code(result, "PES_BATCH_TOTAL_MISMATCH")
-    assert [(f.record, f.element) for f in totals] == [
+    assert [(f.record, f.column) for f in totals] == [
         ("bordereau n° 1234567 (exercice 2009)", "MtBordHT"),
         ("bordereau n° 1234568 (exercice 2009)", "MtBordHT")]
     assert "annonce 52\u202f150,25 € (MtBordHT) mais ses lignes totalisent 52\u202f100,25 €" \
@@ -212,7 +214,7 @@ def test_two_bordereaux_with_wrong_totals_each_get_a_finding_and_keep_their_line
     assert "écart 100,00 €" in totals[1].message  # 2,100 - 2,000
     [count] = by_code(result, "PES_BATCH_PIECE_COUNT_MISMATCH")
     assert "annonce 2 pièce(s) (NbrPce) mais en contient 1" in count.message
-    assert (result.counts.kept, result.counts.duplicates) == (5, 1)
+    assert (result.kept, result.duplicates) == (5, 1)
     assert result.status == "loaded"
 
 
@@ -231,7 +233,7 @@ def test_broken_signature_block_is_reported_against_the_xmldsig_schema(tmp_path:
     path = tmp_path / "signed.xml"
     path.write_bytes(text)
     [violation] = by_code(read_pes(path), "PES_SCHEMA_VIOLATION")
-    assert violation.element == "Bad"
+    assert violation.column == "Bad"
 
 
 def test_truncated_file_keeps_what_was_read_and_says_where_it_stops() -> None:
@@ -244,7 +246,7 @@ def test_truncated_file_keeps_what_was_read_and_says_where_it_stops() -> None:
     assert "tronqué" in broken.message
     assert "Lu jusque-là : 2 bordereau(x), 3 pièce(s), 5 ligne(s)" in broken.message
     # bordereau 1234567 whole (4 kept + 1 duplicate); piece 900 never finished
-    assert (result.counts.kept, result.counts.duplicates) == (4, 1)
+    assert (result.kept, result.duplicates) == (4, 1)
     assert [r["piece_id"] for r in lines(result)] == ["832", "833", "834", "834"]
     first, second = result.batches
     assert first.complete and first.matches
@@ -259,7 +261,7 @@ def test_latin1_bytes_declared_utf8_are_read_as_latin1_with_a_warning() -> None:
     assert mismatch.severity == "avertissement"
     names = {r["supplier_name"] for r in lines(result)}
     assert "SOCIÉTÉ D'ÉTANCHÉITÉ DU LITTORAL" in names
-    assert result.counts.kept == 5
+    assert result.kept == 5
 
 
 def test_iso_8859_1_declared_is_said_and_decoded() -> None:
@@ -303,7 +305,7 @@ def test_recette_part_next_to_depenses_is_counted_as_set_aside(tmp_path: Path) -
                     encoding="latin-1")
     result = read_pes(path)
     assert result.flow == "pes_depense"
-    c = result.counts
+    c = result
     assert (c.records_in, c.kept, c.set_aside) == (2, 1, 1)  # 1 dépense line, 1 recette line
     assert c.reconciles
     assert by_code(result, "PES_RECETTE_NOT_HANDLED")
@@ -314,7 +316,7 @@ def test_recette_part_next_to_depenses_is_counted_as_set_aside(tmp_path: Path) -
 def test_schema_broken_fixture_gives_one_finding_per_violation_with_its_line() -> None:
     result = read_pes(PES / "pes_depense_schema_broken.xml")
     violations = by_code(result, "PES_SCHEMA_VIOLATION")
-    assert [(f.line, f.element) for f in violations] == [
+    assert [(f.line, f.column) for f in violations] == [
         (46, "TypPce"), (111, "Fonction"), (191, "MtHT"), (211, "DteBordEm")]
     assert "« 99 » n'est pas un code de la liste officielle" in violations[0].message
     assert "attendu : Nature" in violations[1].message
@@ -327,7 +329,7 @@ def test_schema_broken_fixture_gives_one_finding_per_violation_with_its_line() -
 
 def test_schema_broken_fixture_sets_aside_only_the_unreadable_amount() -> None:
     result = read_pes(PES / "pes_depense_schema_broken.xml")
-    c = result.counts
+    c = result
     assert (c.records_in, c.kept, c.duplicates, c.set_aside) == (6, 4, 1, 1)
     [aside] = by_code(result, "PES_LINE_SET_ASIDE")
     assert aside.severity == "bloquant" and aside.line == 185
@@ -342,7 +344,7 @@ def test_schema_broken_fixture_sets_aside_only_the_unreadable_amount() -> None:
 def test_pes_marche_example_gives_its_contract_buyers_and_amounts() -> None:
     result = read_pes(MARCHE)
     assert (result.flow, result.status, result.revision) == ("pes_marche", "loaded", "2")
-    assert (result.counts.records_in, result.counts.kept) == (1, 1)
+    assert (result.records_in, result.kept) == (1, 1)
     [row] = result.tables["finance_contracts"].to_pylist()
     assert result.tables["finance_contracts"].schema.equals(FINANCE_CONTRACTS)
     assert (row["contract_ref"], row["buyer_id"], row["send_sequence"]) == (
@@ -395,7 +397,7 @@ def test_retour_gives_state_prise_en_charge_payments_and_suspension() -> None:
     result = read_pes(PES / "pes_retour_depense.xml")
     assert (result.flow, result.status) == ("pes_retour", "loaded")
     assert result.tables["payment_events"].schema.equals(PAYMENT_EVENTS)
-    c = result.counts
+    c = result
     assert (c.bordereaux, c.pieces, c.records_in, c.kept) == (1, 3, 4, 4)
     events = result.tables["payment_events"].to_pylist()
     # 832/1 one payment, 833/1 two payments, 834/1 and 834/2 none (rejected)
@@ -430,16 +432,16 @@ def test_retour_blocks_are_checked_against_the_retour_classes(tmp_path: Path) ->
                      .replace(b'<MtPay V="4352.00"/>', b'<MtPay V="4350.00"/>'))
     result = read_pes(path)
     [violation] = by_code(result, "PES_SCHEMA_VIOLATION")
-    assert violation.element == "EtatPce"
+    assert violation.column == "EtatPce"
     [total] = by_code(result, "PES_PAYMENT_TOTAL_MISMATCH")  # 10,000 + 4,350 ≠ 14,352
     assert "pièce n° 833" in total.record
 
 
 def test_parquet_sink_writes_the_rows_read(tmp_path: Path) -> None:
     with ParquetSink(tmp_path / "out") as sink:
-        result = read_pes(PES / "pes_retour_depense.xml", sink=sink, batch_size=2)
+        result = read_pes(PES / "pes_retour_depense.xml", sink=sink)
     table = pq.read_table(tmp_path / "out" / "payment_events.parquet")
-    assert table.num_rows == result.counts.rows["payment_events"] == 5
+    assert table.num_rows == result.rows["payment_events"] == 5
     assert sum(a for a in table.column("amount_paid").to_pylist() if a) == Decimal("54076.75")
 
 
@@ -482,9 +484,9 @@ def test_marche_part_beside_expenses_is_said_not_read(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace(
         'encoding="ISO-8859-1"', 'encoding="UTF-8"'), encoding="utf-8")
     result = read_pes(path)
-    assert result.flow == "pes_depense" and result.counts.kept == 1
+    assert result.flow == "pes_depense" and result.kept == 1
     [other] = by_code(result, "PES_PART_NOT_READ")
-    assert other.element == "PES_Marche" and other.severity == "avertissement"
+    assert other.column == "PES_Marche" and other.severity == "avertissement"
     assert "PES_Marche (2 élément(s))" in other.message  # EnTeteMarche, Marches
 
 
@@ -494,7 +496,7 @@ def test_bordereau_present_twice_has_its_lines_counted_as_duplicates(tmp_path: P
     path = tmp_path / "deux_fois.xml"
     path.write_text(sample[:end] + sample[start:end] + sample[end:], encoding="latin-1")
     result = read_pes(path)
-    c = result.counts
+    c = result
     assert (c.bordereaux, c.records_in, c.kept, c.duplicates) == (2, 2, 1, 1)
     [dup] = by_code(result, "PES_DUPLICATE_BATCH")
     assert dup.record == "bordereau n° 1234567 (exercice 2009)"
@@ -511,7 +513,7 @@ def test_findings_beyond_200_of_one_code_are_counted_not_listed(tmp_path: Path) 
     result = read_pes(path)
     assert len(by_code(result, "PES_SCHEMA_VIOLATION")) == 200
     assert result.findings_not_listed == {"PES_SCHEMA_VIOLATION": 5}
-    assert result.counts.kept == 205
+    assert result.kept == 205
 
 
 def test_marche_holder_with_a_first_name_is_a_natural_person(tmp_path: Path) -> None:
@@ -533,10 +535,10 @@ def test_cut_anywhere_the_reader_never_raises_and_counts_reconcile(tmp_path: Pat
         path.write_bytes(data[:cut])
         result = read_pes(path)
         assert result.status in {"partial", "rejected"}, cut
-        assert result.counts.reconciles, cut
-        assert result.counts.kept == result.counts.rows.get("payment_lines", 0), cut
+        assert result.reconciles, cut
+        assert result.kept == result.rows.get("payment_lines", 0), cut
         assert any(f.severity == "bloquant" for f in result.findings), cut
-        seen.add(result.counts.kept)
+        seen.add(result.kept)
     # kept after pieces 832, 833, 834 (2 lines + 1 duplicate), 900: whole pieces or nothing
     assert seen == {0, 1, 2, 4, 5}
 
@@ -555,7 +557,7 @@ def test_random_byte_changes_never_make_the_reader_raise(tmp_path: Path, name: s
             mutated[at:at + rng.randint(0, 4)] = rng.choice(junk)
         path.write_bytes(bytes(mutated))
         result = read_pes(path)  # never raises
-        assert result.counts.reconciles
+        assert result.reconciles
 
 
 def test_schema_messages_for_attributes_and_text_are_said_in_french(tmp_path: Path) -> None:
@@ -578,7 +580,7 @@ def test_simulated_demo_set_reads_clean_and_its_paid_totals_match_its_readme() -
     persons = 0
     for path in sorted(demo.glob("SIMULE_PES_*.xml")):
         result = read_pes(path)
-        assert result.status == "loaded" and result.counts.reconciles, path.name
+        assert result.status == "loaded" and result.reconciles, path.name
         assert by_code(result, "PES_SCHEMA_VIOLATION") == [], path.name
         for row in result.tables.get("payment_lines", pa.table({})).to_pylist():
             persons += bool(row["supplier_natural_person"])

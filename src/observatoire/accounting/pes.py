@@ -24,23 +24,20 @@ from lxml import etree
 from observatoire.accounting import pes_depense, pes_marche, pes_retour
 from observatoire.accounting.pes_common import (
     BatchCheck,
-    Counts,
-    Finding,
     PesResult,
     Reporter,
     RowWriter,
-    Sink,
     check_encoding,
     drop_previous,
-    file_sha256,
     iterate,
     line_of,
     localname,
 )
+from observatoire.accounting.result import BatchSink, Finding, file_sha256
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
 from observatoire.staging.parse import xml_problem
 
-__all__ = ["BatchCheck", "Counts", "Finding", "ParquetSink", "PesKind", "PesResult", "detect_pes",
+__all__ = ["BatchCheck", "Finding", "ParquetSink", "PesKind", "PesResult", "detect_pes",
            "read_pes"]
 
 ROOTS = {"PES_Aller", "PES_Retour"}
@@ -53,6 +50,12 @@ KNOWN_PARTS = ("PES_DepenseAller", "PES_RecetteAller", "PES_Marche", "PES_PJ", "
                "PES_Emprunt", "PES_EtatActif", "PES_Comptabilite", "PES_DepenseRetour")
 OWN_PARTS = {"pes_depense": {"PES_DepenseAller", "PES_RecetteAller", "PES_PJ"},
              "pes_marche": {"PES_Marche"}, "pes_retour": {"PES_DepenseRetour"}}
+#: Flow -> the ReadResult's format (machine id) and label (French), like the other readers'.
+FORMATS = {"pes_depense": ("pes-depense-aller", "PES V2 Dépense Aller (mandats)"),
+           "pes_marche": ("pes-marche", "PES V2 Marché (contrats)"),
+           "pes_retour": ("pes-depense-retour", "PES V2 Retour des dépenses (prise en charge, "
+                          "paiements)"),
+           "pes_recette": ("pes-recette-aller", "PES V2 Recette Aller (non lu)")}
 TABLES = {"pes_depense": ("payment_lines", PAYMENT_LINES),
           "pes_marche": ("finance_contracts", FINANCE_CONTRACTS),
           "pes_retour": ("payment_events", PAYMENT_EVENTS)}
@@ -108,15 +111,17 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
                    None if flows else error)
 
 
-def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | None = None,
-             batch_size: int = 10_000) -> PesResult:
+def read_pes(path: Path | str, *, file_hash: str | None = None,
+             sink: BatchSink | None = None) -> PesResult:
     """Read one PES file into staging rows and findings; never raises for a bad file."""
     path = Path(path)
     kind = detect_pes(path)
-    result = PesResult(path, file_hash or file_sha256(path), kind.flow if kind else None)
+    flow = kind.flow if kind else None
+    result = PesResult(path, file_hash or file_sha256(path), *FORMATS.get(flow or "", ("", "")),
+                       flow=flow)
     report = Reporter(result)
     if kind is None:
-        result.status = "rejected"
+        result.state = "rejected"
         report.add("PES_NOT_PES",
                    "Le fichier est vide." if path.stat().st_size == 0 else
                    "Ce fichier n'est pas un fichier PES V2 (la racine XML n'est ni PES_Aller ni "
@@ -124,7 +129,7 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
                    "Déposez un fichier PES V2 tel que produit par le logiciel financier.")
         return result
     if kind.flow is None and kind.error:
-        result.status = "rejected"
+        result.state = "rejected"
         report.add("PES_XML_INVALID",
                    f"Fichier PES ({kind.root}) illisible avant ses dépenses, marchés ou retours : "
                    f"{kind.error}. Rien n'a pu être lu.",
@@ -132,14 +137,14 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
                    "nouveau.")
         return result
     if kind.flow is None:
-        result.status = "not_handled"
+        result.state = "not_handled"
         report.add("PES_FLOW_NOT_HANDLED",
                    f"Fichier PES reconnu ({kind.root} : {', '.join(kind.parts) or 'vide'}) "
                    "mais il ne porte ni dépenses, ni marchés, ni retour de dépenses : il n'est "
                    "pas lu.", "Rien à faire.")
         return result
     if kind.flow == "pes_recette":
-        result.status = "not_handled"
+        result.state = "not_handled"
         report.add("PES_RECETTE_NOT_HANDLED",
                    "Fichier PES Recette reconnu (titres de recettes) : les recettes ne sont pas "
                    "encore lues par l'observatoire ; rien n'est chargé de ce fichier.",
@@ -147,7 +152,7 @@ def read_pes(path: Path | str, *, file_hash: str | None = None, sink: Sink | Non
         return result
     encoding = check_encoding(path, report)
     name, schema = TABLES[kind.flow]
-    writer = RowWriter(name, schema, sink, batch_size)
+    writer = RowWriter(name, schema, sink)
     reader: pes_depense.DepenseReader | pes_marche.MarcheReader | pes_retour.RetourReader
     tags: tuple[str, ...]
     if kind.flow == "pes_depense":

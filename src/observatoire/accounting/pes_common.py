@@ -1,10 +1,9 @@
-"""What the PES readers share: findings, counts, the result, value readers, the row writer and
-the streaming loop (encoding, truncation)."""
+"""What the PES readers share: the findings catalogue, the result, value readers, the row writer
+and the streaming loop (encoding, truncation)."""
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import pyarrow as pa
 from lxml import etree
 
 from observatoire.accounting.pes_schema import REVISION, Violation
+from observatoire.accounting.result import BatchSink, Finding, ReadResult, TableBuilder
 from observatoire.quality.rules import BLOCKING, INFO, WARNING
 from observatoire.staging.parse import xml_problem
 
@@ -26,10 +26,6 @@ SIGNATURE = f"{{{NS_DS}}}Signature"
 #: Findings of one code beyond this many are counted, not listed (a file of ten million lines
 #: with the same fault must not make a list of ten million findings).
 MAX_FINDINGS_PER_CODE = 200
-
-#: Called with (table name, batch) for each batch of rows; None keeps them in the result.
-Sink = Callable[[str, pa.RecordBatch], None]
-
 
 #: Every finding a PES reader can make: code -> (severity, French title). Documented in
 #: docs/accounting.md (a test checks that every code is there).
@@ -64,48 +60,6 @@ CODES: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One thing to say about a file, a part or a record, named like the quality rules."""
-
-    code: str
-    severity: str  # bloquant | avertissement | information (observatoire.quality.rules)
-    message: str  # French: what, and why
-    where: str  # file, line, record
-    hint: str  # French: what to do
-    line: int | None = None
-    element: str | None = None
-    #: The record concerned: bordereau / pièce / ligne, or the contract id.
-    record: str | None = None
-    #: Technical detail (the schema validator's own English message).
-    detail: str | None = None
-
-    def as_error(self) -> dict[str, str]:
-        """The shape of the staging readers' errors (``staging.parse.error``), for the load log."""
-        return {"code": self.code, "message": self.message, "where": self.where,
-                "hint": self.hint}
-
-
-@dataclass
-class Counts:
-    """Counts of one file: records in = kept + duplicates + set aside.
-
-    Records are payment lines (PES Dépense), contracts (PES Marché) or mandat lines (Retour)."""
-
-    records_in: int = 0
-    kept: int = 0
-    duplicates: int = 0
-    set_aside: int = 0
-    bordereaux: int = 0
-    pieces: int = 0
-    tiers: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def reconciles(self) -> bool:
-        return self.records_in == self.kept + self.duplicates + self.set_aside
-
-
-@dataclass(frozen=True)
 class BatchCheck:
     """A bordereau's announced totals against what its lines add up to."""
 
@@ -131,27 +85,47 @@ class BatchCheck:
 
 
 @dataclass
-class PesResult:
-    """What reading one PES file gave: staging tables, findings, counts, bordereau checks."""
+class PesResult(ReadResult):
+    """What reading one PES file gave: a :class:`ReadResult` (staging tables, findings, records
+    in = kept + set aside…) with the PES specifics: duplicates (records in = kept + duplicates
+    + set aside), bordereau checks, parts counted, revision, signature, encoding."""
 
-    path: Path
-    file_hash: str
     #: pes_depense | pes_marche | pes_retour | pes_recette; None when not a PES file.
-    flow: str | None
-    #: loaded | partial (stopped by an error, what was read is kept) | rejected | not_handled
-    status: str = "loaded"
-    findings: list[Finding] = field(default_factory=list)
-    counts: Counts = field(default_factory=Counts)
+    flow: str | None = None
+    duplicates: int = 0
+    bordereaux: int = 0
+    pieces: int = 0
+    tiers: int = 0
+    #: Rows written per staging table.
+    rows: dict[str, int] = field(default_factory=dict)
     batches: list[BatchCheck] = field(default_factory=list)
-    #: Staging table name (payment_lines, payment_events, finance_contracts) -> rows, when no
-    #: sink was given.
-    tables: dict[str, pa.Table] = field(default_factory=dict)
     #: PES revision announced by the file (EnTete…/IdVer).
     revision: str | None = None
     signed: bool = False
     encoding: str = "utf-8"
     #: Findings left out of ``findings`` beyond MAX_FINDINGS_PER_CODE, by code.
     findings_not_listed: dict[str, int] = field(default_factory=dict)
+    #: Set when the file decides the status: partial (broken after some records), rejected,
+    #: not_handled (a PES recognised whose flow is not read yet).
+    state: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records_in == self.kept + self.duplicates + self.set_aside
+
+    @property
+    def status(self) -> str:
+        """loaded, partial (broken file, or records set aside), rejected, not_handled."""
+        if self.state in ("rejected", "not_handled"):
+            return self.state
+        if self.records_in and not self.kept and not self.duplicates:
+            return "rejected"
+        return "partial" if self.state == "partial" or self.set_aside else "loaded"
+
+    def counts(self) -> dict[str, int]:
+        return {"records_in": self.records_in, "kept": self.kept,
+                "duplicates": self.duplicates, "set_aside": self.set_aside,
+                "bordereaux": self.bordereaux, "pieces": self.pieces, "tiers": self.tiers}
 
     def codes(self) -> list[str]:
         return [f.code for f in self.findings]
@@ -166,7 +140,7 @@ class Reporter:
 
     def add(self, code: str, message: str, hint: str, *, line: int | None = None,
             element: str | None = None, record: str | None = None,
-            detail: str | None = None) -> None:
+            detail: str | None = None, raw_value: str | None = None) -> None:
         severity = CODES[code][0]
         n = self.seen.get(code, 0) + 1
         self.seen[code] = n
@@ -178,8 +152,9 @@ class Reporter:
             where += f", ligne {line}"
         if record:
             where += f", {record}"
-        self.result.findings.append(
-            Finding(code, severity, message, where, hint, line, element, record, detail))
+        self.result.findings.append(Finding(
+            code, severity, message, where, hint, line=line, column=element,
+            raw_value=raw_value, record=record, detail=detail))
 
     def violations(self, part: str, violations: list[Violation], record: str | None) -> None:
         for v in violations:
@@ -192,37 +167,24 @@ class Reporter:
                 line=v.line, element=v.element, record=record, detail=v.detail)
 
 
-class RowWriter:
-    """Rows of one staging table, turned into Arrow batches of ``batch_size`` rows (Arrow's
-    ``from_pylist`` is the fastest way from dicts; a batch of 10,000 rows weighs ~25 MB)."""
+class RowWriter(TableBuilder):
+    """The shared :class:`TableBuilder`, counting the rows it writes, in batches of 10,000 rows
+    (a batch of PES lines as dicts weighs ~25 MB)."""
 
-    def __init__(self, name: str, schema: pa.Schema, sink: Sink | None, batch_size: int) -> None:
-        self.name, self.schema, self.sink, self.batch_size = name, schema, sink, batch_size
-        self.rows: list[dict[str, Any]] = []
-        self.batches: list[pa.RecordBatch] = []
+    BATCH = 10_000
+
+    def __init__(self, name: str, schema: pa.Schema, sink: BatchSink | None = None) -> None:
+        super().__init__(name, schema, sink)
         self.count = 0
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
+    def append(self, row: dict[str, Any]) -> None:
         self.count += 1
-        if len(self.rows) >= self.batch_size:
-            self.flush()
+        super().append(row)
 
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
-        self.rows = []
-        if self.sink is None:
-            self.batches.append(batch)
-        else:
-            self.sink(self.name, batch)
-
-    def finish(self, result: PesResult) -> None:
-        self.flush()
-        result.counts.rows[self.name] = self.count
-        if self.sink is None:
-            result.tables[self.name] = pa.Table.from_batches(self.batches, schema=self.schema)
+    def finish(self, result: ReadResult) -> None:
+        super().finish(result)
+        if isinstance(result, PesResult):
+            result.rows[self.name] = self.count
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -366,14 +328,6 @@ def euros(amount: Decimal) -> str:
     return f"{text} €"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- streaming -------------------------------------------------------------------------------
 
 _DECLARATION = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -437,7 +391,7 @@ def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
                 yield el
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
-        report.result.status = "partial"
+        report.result.state = "partial"
         report.add("PES_XML_INVALID",
                    f"XML illisible à la ligne {line}, colonne {column} : {xml_problem(exc)}. "
                    f"Lu jusque-là : {where()}.",

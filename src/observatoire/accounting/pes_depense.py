@@ -105,7 +105,7 @@ class DepenseReader:
         self.schema = aller_schema()
 
     def where(self) -> str:
-        c = self.result.counts
+        c = self.result
         return f"{c.bordereaux} bordereau(x), {c.pieces} pièce(s), {c.records_in} ligne(s)"
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class DepenseReader:
                 line=b.line, record=self._batch_label(b))
         self.batch_keys.add(key)
         self.batch = b
-        self.result.counts.bordereaux += 1
+        self.result.bordereaux += 1
         self.report.violations("BlocBordereau", validate_part(self.schema, WRAPPER_NS, el),
                                self._batch_label(b))
 
@@ -240,13 +240,13 @@ class DepenseReader:
     def recette_piece(self, el: etree._Element) -> None:
         self.recette_pieces += 1
         n = len(el.findall("LigneDePiece"))
-        self.result.counts.records_in += n
-        self.result.counts.set_aside += n
+        self.result.records_in += n
+        self.result.set_aside += n
 
     def piece(self, el: etree._Element) -> None:
         b = self.batch or _Batch()
         b.pieces += 1
-        self.result.counts.pieces += 1
+        self.result.pieces += 1
         bloc = children(children(el).get("BlocPiece"))
         info, dgp = leaves(bloc.get("InfoPce")), leaves(bloc.get("DGP"))
         piece_id = info.get("IdPce")
@@ -286,8 +286,8 @@ class DepenseReader:
 
     def line(self, el: etree._Element, base: dict[str, Any], b: _Batch, cancelling: bool,
              piece_record: str) -> bool:
-        counts = self.result.counts
-        counts.records_in += 1
+        res = self.result
+        res.records_in += 1
         self.position += 1
         info, attach, links, tiers, has_tiers = _line_blocks(el)
         line_id = info.get("IdLigne")
@@ -297,7 +297,7 @@ class DepenseReader:
             tva = money(info.get("MtTVA"))
             invoice_ht = money(info.get("MtFactHT"))
         except ValueError as exc:
-            counts.set_aside += 1
+            res.set_aside += 1
             self.report.add(
                 "PES_LINE_SET_ASIDE",
                 f"Ligne mise de côté : le montant « {exc.args[0]} » n'est pas un montant "
@@ -306,7 +306,7 @@ class DepenseReader:
                 line=line_of(el), record=record, element="MtHT")
             return bool(attach)
         if ht is None or base["piece_id"] is None or line_id is None:
-            counts.set_aside += 1
+            res.set_aside += 1
             missing = ", ".join(name for name, value in (
                 ("IdPce", base["piece_id"]), ("IdLigne", line_id), ("MtHT", ht))
                 if value is None)
@@ -321,7 +321,7 @@ class DepenseReader:
         b.amount_tva += tva or 0
         key = (base["piece_id"], line_id)
         if b.repeated or key in b.keys:
-            counts.duplicates += 1
+            res.duplicates += 1
             if not b.repeated:
                 self.report.add(
                     "PES_DUPLICATE_LINE",
@@ -342,7 +342,7 @@ class DepenseReader:
         else:
             self.tiers.add((tiers.get("RefTiers"), ident, name))
         labels = [t for t in (info.get("LibVir1"), info.get("LibVir2")) if t]
-        self.lines.add({
+        self.lines.append({
             **base,
             "position": self.position,
             "line": line_of(el),
@@ -371,16 +371,16 @@ class DepenseReader:
             "contract_ref": links.get("IdMarche"),
             "invoice_number": info.get("Facture"),
         })
-        counts.kept += 1
+        res.kept += 1
         return orig_piece is not None
 
     # -- end of file --------------------------------------------------------------------------
 
     def finish(self) -> None:
-        counts = self.result.counts
+        res = self.result
         if self.batch is not None:  # the file stopped inside a bordereau
             self.end_batch(complete=False)
-        counts.tiers = len(self.tiers)
+        res.tiers = len(self.tiers)
         if self.recette_pieces:
             self.report.add(
                 "PES_RECETTE_NOT_HANDLED",
@@ -393,10 +393,10 @@ class DepenseReader:
                 "PES_ATTACHMENTS_NOT_READ",
                 f"Le fichier porte {self.attachments} pièce(s) justificative(s) (PES_PJ) : "
                 "elles ne sont pas lues.", "Rien à faire.")
-        if self.no_dgp and counts.pieces:
+        if self.no_dgp and res.pieces:
             self.report.add(
                 "PES_DGP_MISSING",
-                f"{self.no_dgp} pièce(s) sur {counts.pieces} sans bloc DGP (délai global de "
+                f"{self.no_dgp} pièce(s) sur {res.pieces} sans bloc DGP (délai global de "
                 "paiement, facultatif) : leur délai de paiement est inconnu, pas nul.",
                 "Pour suivre les délais de paiement, faites renseigner le bloc DGP par le "
                 "logiciel financier.", line=self.first_no_dgp, element="DGP")
@@ -412,8 +412,8 @@ class DepenseReader:
                 "qu'elle annule n'est pas connue, elle ne peut pas être déduite d'un mandat "
                 "précis.", "Faites renseigner le rattachement dans le logiciel financier.",
                 record=record, element="RattachPiece")
-        if counts.bordereaux == 0 and self.result.status == "loaded":
-            self.result.status = "rejected" if not self.recette_pieces else "not_handled"
+        if res.bordereaux == 0 and self.result.state is None:
+            self.result.state = "rejected" if not self.recette_pieces else "not_handled"
 
 
 _Values = dict[str, str]

@@ -50,7 +50,7 @@ class MarcheReader:
         self.schema = aller_schema()
 
     def where(self) -> str:
-        return f"{self.result.counts.records_in} marché(s)"
+        return f"{self.result.records_in} marché(s)"
 
     def handle(self, el: etree._Element) -> None:
         tag = el.tag
@@ -81,8 +81,8 @@ class MarcheReader:
             el.clear()
 
     def marche(self, el: etree._Element) -> None:
-        counts = self.result.counts
-        counts.records_in += 1
+        res = self.result
+        res.records_in += 1
         self.position += 1
         ident = el.find("IdentifiantMarche")
         ref = v(ident, "IdContrat")
@@ -94,7 +94,7 @@ class MarcheReader:
             buyers = list(self._buyers(el))
             holders = self._holders(el)
         except ValueError as exc:
-            counts.set_aside += 1
+            res.set_aside += 1
             self.report.add(
                 "PES_CONTRACT_SET_ASIDE",
                 f"Marché mis de côté : le montant « {exc.args[0]} » n'est pas un montant "
@@ -102,7 +102,7 @@ class MarcheReader:
                 line=line_of(el), record=record)
             return
         if ref is None:
-            counts.set_aside += 1
+            res.set_aside += 1
             self.report.add(
                 "PES_CONTRACT_SET_ASIDE",
                 "Marché mis de côté : il n'a pas d'identifiant (IdContrat).",
@@ -111,7 +111,7 @@ class MarcheReader:
             return
         key = (ref, v(ident, "SequenceEnvoi"), v(ident, "CaractereCorrectifEnregistrement"))
         if key in self.keys:
-            counts.duplicates += 1
+            res.duplicates += 1
             self.report.add(
                 "PES_DUPLICATE_CONTRACT",
                 f"Le marché {ref} (envoi n° {key[1]}) figure deux fois dans le fichier : le "
@@ -124,7 +124,7 @@ class MarcheReader:
         advances = {h["advance_rate"] for h in titulaires}
         guarantees = {g["type"] for h in titulaires for g in h["guarantees"]}
         conditions = el.find("ConditionsExecution")
-        self.contracts.add({
+        self.contracts.append({
             "file_hash": self.result.file_hash,
             "position": self.position,
             "line": line_of(el),
@@ -162,8 +162,8 @@ class MarcheReader:
             "buyer_profile_url": v(el, "URLProfilAcheteur"),
             "holders": holders,
         })
-        counts.kept += 1
-        counts.tiers += len(holders)
+        res.kept += 1
+        res.tiers += len(holders)
 
     def _buyers(self, el: etree._Element) -> Iterable[dict[str, Any]]:
         shares = {v(s, "IdAcheteur"): s for s in el.iterfind(
@@ -243,8 +243,8 @@ class MarcheReader:
                     line=line_of(share), record=record, element="VentilationsTitulaire")
 
     def finish(self) -> None:
-        if self.result.counts.records_in == 0 and self.result.status == "loaded":
-            self.result.status = "rejected"
+        if self.result.records_in == 0 and self.result.state is None:
+            self.result.state = "rejected"
             self.report.add("PES_EMPTY", "Le PES Marché ne contient aucun marché.",
                             "Vérifiez l'export du logiciel financier.")
 

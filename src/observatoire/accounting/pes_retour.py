@@ -59,7 +59,7 @@ class RetourReader:
         self.retour = retour_schema()
 
     def where(self) -> str:
-        c = self.result.counts
+        c = self.result
         return f"{c.bordereaux} bordereau(x), {c.pieces} pièce(s), {c.records_in} ligne(s)"
 
     def handle(self, el: etree._Element) -> None:
@@ -70,7 +70,7 @@ class RetourReader:
         elif tag == "Bordereau":
             drop_previous(el)
         elif tag == "BlocBordereau":
-            self.result.counts.bordereaux += 1
+            self.result.bordereaux += 1
             self.batch = {"fiscal_year": integer(v(el, "Exer")), "batch_id": v(el, "IdBord")}
         elif tag in ("Enveloppe", "EnTetePES"):
             if tag == "EnTetePES":
@@ -89,8 +89,8 @@ class RetourReader:
             el.clear()
 
     def piece(self, el: etree._Element) -> None:
-        counts = self.result.counts
-        counts.pieces += 1
+        res = self.result
+        res.pieces += 1
         bloc = children(el).get("BlocPiece")
         blocks = children(bloc)
         info, dgp = leaves(blocks.get("InfoPce")), leaves(blocks.get("DGP"))
@@ -133,12 +133,12 @@ class RetourReader:
                     "Signalez-le au comptable public.", line=line_of(pay), record=record)
                 continue
             self.position += 1
-            self.events.add({**base, "position": self.position, "line": line_of(pay),
+            self.events.append({**base, "position": self.position, "line": line_of(pay),
                              **payment})
 
     def line(self, el: etree._Element, base: dict[str, Any], piece_record: str) -> None:
-        counts = self.result.counts
-        counts.records_in += 1
+        res = self.result
+        res.records_in += 1
         bloc = children(el).get("BlocLignePiece")
         blocks = children(bloc)
         info, paid = leaves(blocks.get("InfoLignePce")), leaves(blocks.get("InfoPaiement"))
@@ -148,7 +148,7 @@ class RetourReader:
             self.report.violations("Ligne (retour)",
                                    validate_part(self.retour, RETOUR_NS, bloc), record)
         if base["piece_id"] is None or line_id is None:
-            counts.set_aside += 1
+            res.set_aside += 1
             self.report.add(
                 "PES_LINE_SET_ASIDE",
                 "Ligne de retour mise de côté : sans numéro de pièce (IdPce) ou de ligne "
@@ -158,7 +158,7 @@ class RetourReader:
         key = (base.get("fiscal_year"), base["piece_id"], line_id, base["state"],
                base["taken_in_charge_date"])
         if key in self.keys:
-            counts.duplicates += 1
+            res.duplicates += 1
             self.report.add(
                 "PES_DUPLICATE_LINE",
                 f"La ligne n° {line_id} de la pièce n° {base['piece_id']} figure deux fois avec "
@@ -177,7 +177,7 @@ class RetourReader:
             }
             payments = [self._payment(p, record) for p in el.iterfind(".//Paiement")]
         except ValueError as exc:
-            counts.set_aside += 1
+            res.set_aside += 1
             self.report.add(
                 "PES_LINE_SET_ASIDE",
                 f"Ligne de retour mise de côté : le montant « {exc.args[0]} » n'est pas lisible.",
@@ -195,9 +195,9 @@ class RetourReader:
                 line=line_of(el), record=record, element="MtPayTot")
         for pay_row in payments or [{}]:
             self.position += 1
-            self.events.add({**common, "position": self.position,
+            self.events.append({**common, "position": self.position,
                              "line": pay_row.pop("_line", line_of(el)), **pay_row})
-        counts.kept += 1
+        res.kept += 1
 
     def _payment(self, pay: etree._Element, record: str) -> dict[str, Any]:
         values = leaves(pay)
@@ -206,8 +206,8 @@ class RetourReader:
                 "amount_paid": money(values.get("MtPay"))}
 
     def finish(self) -> None:
-        if self.result.counts.pieces == 0 and self.result.status == "loaded":
-            self.result.status = "rejected"
+        if self.result.pieces == 0 and self.result.state is None:
+            self.result.state = "rejected"
             self.report.add("PES_EMPTY",
                             "Le PES Retour ne contient aucune pièce de dépense.",
                             "Vérifiez que c'est bien le retour des mandats (PES_DepenseRetour).")

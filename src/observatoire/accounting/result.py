@@ -27,8 +27,12 @@ class Finding:
     where: str
     hint: str
     line: int | None = None
-    column: str | None = None
+    column: str | None = None  # CSV column, or XML element (PES)
     raw_value: str | None = None
+    #: The record concerned, in words (PES: « bordereau n° …, pièce n° …, ligne n° … »).
+    record: str | None = None
+    #: Technical detail for whoever debugs the file (PES: the schema validator's own message).
+    detail: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +44,8 @@ class Finding:
             "line": self.line,
             "column": self.column,
             "raw_value": self.raw_value,
+            "record": self.record,
+            "detail": self.detail,
         }
 
 
