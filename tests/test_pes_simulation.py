@@ -15,13 +15,13 @@ import pytest
 from lxml import etree
 
 from observatoire.accounting import simulate
+from observatoire.accounting.pes_schema import SCHEMAS
 
 from .conftest import DEMO, FIXTURES, ROOT
 
 SOURCE = DEMO / "decp" / "v2" / "megalis_decp-59920013600241-2024-07-09-01.json"
 SET = DEMO / "pes-simule"
 BUYER = "59920013600241"
-SCHEMAS = FIXTURES / "pes_v2"
 YEARS = (2024, 2025)
 
 
@@ -211,7 +211,8 @@ def _in_order(ours: list[str], reference: list[str]) -> bool:
                                   "Operateurs/Titulaire/ConditionsExecutionTitulaire",
                                   "ConditionsExecution"])
 def test_pes_marche_follows_the_element_names_and_order_of_dgfip_example(path: str) -> None:
-    reference = etree.parse(str(SCHEMAS / "dgfip_PES_Marche_example_contrat_initial_nov2017.xml"))
+    reference = etree.parse(str(FIXTURES / "accounting" / "pes"
+                                / "dgfip_PES_Marche_example_contrat_initial_nov2017.xml"))
     ref_marche = reference.find(".//Marche")
     ours = etree.parse(str(SET / f"SIMULE_PES_Marche_{BUYER}.xml"))
     marches = ours.findall(".//Marche")
