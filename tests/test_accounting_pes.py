@@ -593,3 +593,12 @@ def test_simulated_demo_set_reads_clean_and_its_paid_totals_match_its_readme() -
         "H9O2024T0000456": Decimal("33136.63"), "H9O2024T0000556": Decimal("19283.59"),
         "H9O2024T0000656": Decimal("17250.00")}
     assert persons == 1  # « dont une personne physique, CatTiers 01 »
+
+
+def test_file_broken_before_its_first_line_is_rejected_not_partial(tmp_path: Path) -> None:
+    data = TWO.read_bytes()
+    path = tmp_path / "coupe.xml"
+    path.write_bytes(data[:data.index(b"<Piece>")])  # header and first BlocBordereau only
+    result = read_pes(path)
+    assert (result.status, result.records_in, result.bordereaux) == ("rejected", 0, 1)
+    assert by_code(result, "PES_XML_INVALID")

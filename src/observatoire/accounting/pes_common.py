@@ -118,8 +118,8 @@ class PesResult(ReadResult):
         """loaded, partial (broken file, or records set aside), rejected, not_handled."""
         if self.state in ("rejected", "not_handled"):
             return self.state
-        if self.records_in and not self.kept and not self.duplicates:
-            return "rejected"
+        if not self.kept and not self.duplicates and (self.records_in or self.state):
+            return "rejected"  # nothing usable was read
         return "partial" if self.state == "partial" or self.set_aside else "loaded"
 
     def counts(self) -> dict[str, int]:
