@@ -100,19 +100,135 @@ def _has_results(con: duckdb.DuckDBPyConnection) -> bool:
     ).fetchall()[0][0])
 
 
-def barometer(settings: Settings) -> dict[str, Any]:
-    """Every indicator at the profile's reference year: value, evidence, target and status."""
+#: Perimeters a barometer can be read for: the URL's parameter → the breakdown of the stored
+#: results that holds it. Each indicator is read for the perimeter from its own results
+#: (computed at build time with its population, targets, statuses and minimum sample), so an
+#: indicator whose catalogue entry does not break down by that dimension is "not computed"
+#: for it, never recomputed differently.
+PERIMETERS = {"acheteur": "buyer", "mandataire": "mandate", "domaine": "purchase_domain"}
+#: French names of the perimeters.
+PERIMETER_LABELS = {"acheteur": "Acheteur", "mandataire": "Mandataire ou acheteur du profil",
+                    "domaine": "Domaine d'achat"}
+
+#: The summary of the scheme: each objective (an indicator of kind « target ») falls in one
+#: bucket, with what it means in words (never colour alone).
+SUMMARY_BUCKETS = {
+    "met": ("atteint", "la valeur de la période atteint la cible en vigueur."),
+    "on_track": ("en bonne voie", "la cible n'est pas atteinte mais son échéance n'est pas "
+                 "passée et la valeur progresse par rapport à l'année précédente."),
+    "not_met": ("non atteint", "la cible n'est pas atteinte, et son échéance est passée ou "
+                "la valeur ne progresse pas."),
+    "insufficient_data": ("données insuffisantes", "aucune valeur publiable : trop peu "
+                          "d'enregistrements connus, une couverture trop faible, ou aucun "
+                          "marché sur la période."),
+    "unavailable": ("données non disponibles", "l'observatoire ne collecte pas encore les "
+                    "données nécessaires."),
+    "not_computed": ("non calculé pour ce périmètre", "la définition de l'indicateur ne le "
+                     "ventile pas selon ce périmètre."),
+    "no_target": ("sans cible", "aucune cible n'est fixée pour cet objectif."),
+}
+
+
+def summary_bucket(row: dict[str, Any]) -> str | None:
+    """The bucket of one barometer row in the summary; None for a transparency indicator."""
+    if row["kind"] != "target":
+        return None
+    if not row["available"]:
+        return "unavailable"
+    if not row.get("computed", True):
+        return "not_computed"
+    if row["status"] in ("met", "on_track", "not_met"):
+        return str(row["status"])
+    if not row["has_target"]:
+        return "no_target"
+    return "insufficient_data"
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many objectives fall in each bucket, with the meaning of each; the indicators
+    without a target by design (transparency) are counted apart."""
+    counts = {key: 0 for key in SUMMARY_BUCKETS}
+    for row in rows:
+        bucket = summary_bucket(row)
+        if bucket is not None:
+            counts[bucket] += 1
+    return {
+        "objectifs": sum(counts.values()),
+        "transparence": sum(1 for r in rows if r["kind"] != "target"),
+        # « principal »: always shown; the other buckets only when they hold an objective
+        "etats": [{"etat": key, "libelle": label, "sens": meaning, "nombre": counts[key],
+                   "principal": key not in ("not_computed", "no_target")}
+                  for key, (label, meaning) in SUMMARY_BUCKETS.items()],
+    }
+
+
+def _check_results(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    if not _has_results(con):
+        raise WarehouseMissing(
+            "L'entrepôt en service n'a pas encore d'indicateurs.",
+            where=str(settings.warehouse_path),
+            hint="Lancez « observatoire indicators » (ou « observatoire build »).",
+        )
+
+
+def barometer_years(settings: Settings) -> list[int]:
+    """The years the barometer can be read for: those with results, and the reference year."""
     con = open_warehouse(settings)
     try:
-        if not _has_results(con):
-            raise WarehouseMissing(
-                "L'entrepôt en service n'a pas encore d'indicateurs.",
-                where=str(settings.warehouse_path),
-                hint="Lancez « observatoire indicators » (ou « observatoire build »).",
-            )
+        _check_results(con, settings)
+        years = {int(y) for (y,) in con.execute(
+            f"""SELECT DISTINCT period_year FROM indicator_results
+                WHERE breakdown = '{TOTAL}' AND period_year IS NOT NULL""").fetchall()}
+        years.add(int(con.execute(
+            "SELECT reference_year FROM indicator_profile").fetchall()[0][0]))
+    finally:
+        con.close()
+    return sorted(years)
+
+
+def perimeter_years(settings: Settings, breakdown: str, value: str) -> list[int]:
+    """The years for which one perimeter (a buyer…) has results."""
+    con = open_warehouse(settings)
+    try:
+        _check_results(con, settings)
+        return [int(y) for (y,) in con.execute(
+            """SELECT DISTINCT period_year FROM indicator_results
+               WHERE breakdown = ? AND breakdown_value = ? AND period_year IS NOT NULL
+               ORDER BY 1""", [breakdown, value]).fetchall()]
+    finally:
+        con.close()
+
+
+def perimeter_values(settings: Settings, breakdown: str) -> list[dict[str, Any]]:
+    """The values a perimeter can take (those the results hold), with their labels and the
+    records of their largest group: the choices of the perimeter selector."""
+    con = open_warehouse(settings)
+    try:
+        _check_results(con, settings)
+        return _dicts(con.execute(
+            """SELECT breakdown_value AS value, min(breakdown_label) AS label,
+                   max(record_count) AS records
+               FROM indicator_results
+               WHERE breakdown = ? AND breakdown_value IS NOT NULL
+               GROUP BY 1 ORDER BY records DESC, label, value""", [breakdown]))
+    finally:
+        con.close()
+
+
+def barometer(settings: Settings, year: int | None = None,
+              perimeter: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Every indicator at one year (the profile's reference year by default) for the whole
+    scope or one perimeter (``(breakdown, value)``, e.g. ``("buyer", siret)``): value,
+    evidence, target and status, as the results were computed at build time."""
+    con = open_warehouse(settings)
+    try:
+        _check_results(con, settings)
         profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
         # Every headline shows the same period, the reference year (never the latest year
         # that happens to have data): cards can be compared and quoted together.
+        chosen = int(year if year is not None else profile["reference_year"])
+        breakdown, value = perimeter if perimeter else (TOTAL, None)
+        group = "r.breakdown_value IS NULL" if value is None else "r.breakdown_value = ?"
         rows = _dicts(con.execute(f"""
             WITH current AS (
                 SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
@@ -122,26 +238,42 @@ def barometer(settings: Settings) -> dict[str, Any]:
             SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
                 a.position AS axis_position, i.kind, i.regulatory, i.unit, i.measure, i.available,
                 i.data_requirement,
-                COALESCE(r.period, CASE WHEN i.available THEN CAST(p.reference_year AS VARCHAR)
+                (? = '{TOTAL}' OR list_contains(i.breakdowns, ?)) AS computed,
+                EXISTS (SELECT 1 FROM indicator_targets t WHERE t.indicator_id = i.indicator_id
+                        AND t.version = i.version AND t.basis = i.bases[1]) AS has_target,
+                COALESCE(r.period, CASE WHEN i.available THEN CAST(? AS VARCHAR)
                                         ELSE '{ALL_PERIODS}' END) AS period,
                 COALESCE(r.basis, i.bases[1]) AS basis, r.value, r.numerator, r.denominator,
                 r.record_count, r.known_count, r.coverage, r.undated_count, r.unknown_low,
                 r.unknown_high, r.small_sample,
-                CASE WHEN i.available THEN p.reference_year >= p.provisional_from END
-                    AS provisional,
+                CASE WHEN i.available THEN ? >= p.provisional_from END AS provisional,
                 r.target_value, r.target_comparator, r.target_date, r.status
             FROM current i
             CROSS JOIN indicator_profile p
             JOIN indicator_axes a ON a.axis_id = i.axis_id
             LEFT JOIN indicator_results r ON r.indicator_id = i.indicator_id
-                AND r.version = i.version AND r.breakdown = '{TOTAL}' AND r.category IS NULL
-                AND r.basis = i.bases[1]
-                AND ((i.available AND r.period_year = p.reference_year)
-                     OR (NOT i.available AND r.period = '{ALL_PERIODS}'))
+                AND r.version = i.version AND r.category IS NULL AND r.basis = i.bases[1]
+                AND ((i.available AND r.period_year = ? AND r.breakdown = ? AND {group})
+                     OR (NOT i.available AND r.period = '{ALL_PERIODS}'
+                         AND r.breakdown = '{TOTAL}'))
             WHERE i.rn = 1
             ORDER BY a.position, i.code, i.indicator_id
-        """))
-        return {"profile": profile, "indicators": rows}
+        """, [breakdown, breakdown, chosen, chosen, chosen, breakdown,
+              *([value] if value is not None else [])]))
+        label, known = None, 0
+        if value is not None:
+            label, known = con.execute(
+                """SELECT min(breakdown_label), count(*) FROM indicator_results
+                   WHERE breakdown = ? AND breakdown_value = ?""", [breakdown, value]).fetchall()[0]
+        for row in rows:
+            row["summary_status"] = summary_bucket(row)
+        return {
+            "profile": profile, "year": chosen, "indicators": rows,
+            "perimeter": None if value is None else {
+                "breakdown": breakdown, "value": value, "label": label or value,
+                "has_results": bool(known)},
+            "summary": summary(rows),
+        }
     finally:
         con.close()
 
@@ -178,8 +310,11 @@ def results(
         con.close()
 
 
-def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    """Headline values of every indicator by year (first basis, whole scope): the trends."""
+def series(settings: Settings,
+           perimeter: tuple[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Headline values of every indicator by year (first basis), for the whole scope or one
+    perimeter (``(breakdown, value)``): the trends."""
+    breakdown, value = perimeter if perimeter else (TOTAL, None)
     con = open_warehouse(settings)
     try:
         if not _has_results(con):
@@ -188,9 +323,12 @@ def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             SELECT r.indicator_id, r.period_year, r.value, r.coverage, r.status
             FROM indicator_results r
             JOIN indicators i ON i.indicator_id = r.indicator_id AND i.version = r.version
-            WHERE r.breakdown = '{TOTAL}' AND r.category IS NULL AND r.period_year IS NOT NULL
+            WHERE r.breakdown = ? AND {"r.breakdown_value IS NULL" if value is None
+                                       else "r.breakdown_value = ?"}
+              AND r.category IS NULL AND r.period_year IS NOT NULL
               AND r.basis = i.bases[1]
-            ORDER BY r.indicator_id, r.period_year"""))
+            ORDER BY r.indicator_id, r.period_year""",
+            [breakdown, *([value] if value is not None else [])]))
     finally:
         con.close()
     out: dict[str, list[dict[str, Any]]] = {}

@@ -39,7 +39,7 @@ BAROMETER_COLUMNS = [
     "indicator_id", "code", "title", "axis_title", "kind", "regulatory", "unit", "available",
     "period", "basis", "value", "numerator", "denominator", "record_count", "known_count",
     "coverage", "undated_count", "unknown_low", "unknown_high", "provisional",
-    "target_value", "target_comparator", "target_date", "status",
+    "target_value", "target_comparator", "target_date", "status", "summary_status",
 ]
 RESULT_COLUMNS = [
     "indicator_id", "version", "code", "period", "breakdown", "breakdown_value",
@@ -52,11 +52,11 @@ RESULT_COLUMNS = [
 
 @page
 def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
-    """``/``: the SPASER axes and, under each, its indicators against their targets."""
+    """``/``: the summary of the scheme, then the SPASER axes and, under each, its indicators
+    against their targets, for the year and the perimeter the URL chooses."""
     settings = _settings()
-    report = service.barometer(settings)
-    trends = service.series(settings)
-    rows = report["indicators"]
+    answer = api.barometer_selection(settings, request.GET.dict())
+    rows = answer["indicateurs"]
 
     def context() -> dict[str, Any]:
         axes: list[dict[str, Any]] = []
@@ -64,18 +64,25 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
             if not axes or axes[-1]["id"] != row["axis_id"]:
                 axes.append({"id": row["axis_id"], "title": row["axis_title"],
                              "indicators": []})
-            trend = trends.get(row["indicator_id"], [])
+            trend = row["serie"]
             axes[-1]["indicators"].append({
                 **row, "trend": trend,
                 "spark": charts.sparkline([(p["period_year"], p["value"]) for p in trend],
                                           row["unit"]),
             })
-        return {"profile": report["profile"], "axes": axes, "kinds": KINDS}
+        filters = answer["filtres"]
+        query = "&".join(f"{k}={quote(v)}" for k, v in filters.items())
+        return {"profile": answer["profil"], "axes": axes, "kinds": KINDS,
+                "summary": answer["synthese"], "year": answer["annee"],
+                "years": answer["annees"], "perimeter": answer["perimetre"],
+                "filters": filters, "problems": answer["filtres_ignores"],
+                "query": query, "perimeter_labels": service.PERIMETER_LABELS,
+                "mandates": service.perimeter_values(settings, service.PERIMETERS["mandataire"]),
+                "domains": service.perimeter_values(settings, service.PERIMETERS["domaine"]),
+                "not_computed": api.PERIMETERS_NOT_COMPUTED}
 
     return Output(
-        "observatoire/barometre.html", context,
-        data={"profil": report["profile"],
-              "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])} for r in rows]},
+        "observatoire/barometre.html", context, data=answer,
         table=Table(rows, BAROMETER_COLUMNS, "barometre"),
     )
 
@@ -300,7 +307,7 @@ def corrector_phrase(name: str, scope: str) -> str:
 @page
 def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
-    detail = explorer.buyer(_settings(), siret)
+    detail = api.buyer_answer(_settings(), siret, request.GET.get("annee"))
     if detail is None:
         raise Http404("Acheteur inconnu")
 
