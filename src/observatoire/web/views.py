@@ -16,6 +16,8 @@ from observatoire import datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.indicators import service
+from observatoire.indicators.compute import BASIS_LABELS
+from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAIN_LABELS, GRAINS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
@@ -139,14 +141,20 @@ def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, An
     if detail["groups"] and ind["measure"] != "distribution":
         by_value = sorted(detail["groups"], key=lambda r: (r["value"] is None, -(r["value"] or 0)))
         barres = charts.bars(
-            [(r["breakdown_label"] or r["breakdown_value"] or "non renseigné", r["value"])
-             for r in by_value],
+            [(r["breakdown_label"] or r["breakdown_value"] or "non renseigné", r["value"],
+              r["known_count"]) for r in by_value],
             ind["unit"], f"{ind['title']} par groupe ({detail['period']}, valeurs les plus "
             "élevées de la page)")
+    repartition = None
+    if ind["measure"] == "distribution":
+        repartition = _distribution_chart(detail)
     return {
         "carte": carte,
         "courbe": courbe,
         "barres": barres,
+        "repartition": repartition,
+        "grain_label": GRAIN_LABELS.get(ind["grain"], ""),
+        "grain_table": GRAINS[ind["grain"]].table if ind["grain"] in GRAINS else "",
         **detail,
         "ind": ind,
         "unit": ind["unit"],
@@ -160,6 +168,28 @@ def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, An
         "previous_page": page_number - 1 if page_number > 1 else None,
         "next_page": page_number + 1 if page_number < pages else None,
     }
+
+
+def _distribution_chart(detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The categories of a distribution (A08 procedures, E05 départements…) at the page's
+    period and basis, largest first; each bar's n is its number of records (the count basis
+    of the same category, when the indicator has it)."""
+    rows = [r for r in detail["series"] if r["period"] == detail["period"]
+            and r["basis"] == detail["basis"] and r["category"] is not None]
+    counts = {r["category"]: r["numerator"] for r in detail["series"]
+              if r["period"] == detail["period"] and r["basis"] == "count"
+              and r["category"] is not None}
+    rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0), r["category"]))
+    ind = detail["indicator"]
+    chart = charts.bars(
+        [(r["category_label"] or r["category"], r["value"],
+          int(counts[r["category"]]) if counts.get(r["category"]) is not None else None)
+         for r in rows],
+        ind["unit"], f"{ind['title']} ({detail['period']}, en "
+        f"{BASIS_LABELS.get(detail['basis'], detail['basis'])}, les 15 premières catégories)")
+    if chart is not None:
+        chart["id"] = "repartition-titre"
+    return chart
 
 
 CONTRACT_COLUMNS = [
@@ -498,7 +528,8 @@ def indicator_records(request: HttpRequest, indicator_id: str, fmt: str | None =
         query = request.GET.copy()
         query.pop("page", None)
         return {**result, "parts": PARTS, "page": page_number, "pages": pages,
-                "query": query.urlencode()}
+                "query": query.urlencode(),
+                "breakdown_label": BREAKDOWN_LABELS.get(result["breakdown"] or "")}
 
     columns = list(result["rows"][0]) if result["rows"] else ["uid"]
     return Output("observatoire/indicateur_marches.html", context,
