@@ -143,7 +143,7 @@ def test_summary_counts_each_objective_once_as_a_plain_count_of_the_results(
             # the five statuses are always written; the two others only when they count
             assert (shown in page) == (count > 0 or bucket not in ("not_computed", "no_target"))
         # each status is said in words with its meaning, never by colour alone
-        assert "la cible n&#x27;est pas atteinte" in page
+        assert "La cible n&#x27;est pas atteinte" in page
     # the buyer's year holds a met and a not-met objective: the summary is not trivially empty
     assert expected["met"] >= 1 and expected["not_met"] >= 1
 
@@ -297,16 +297,18 @@ def test_distribution_chart_bars_carry_whole_labels_and_their_n(
     assert shown == counts
     assert "…" not in figure
     longest = max(counts, key=len)
-    assert len(longest) > charts.LABEL_CHARS  # the case that used to be cut
+    assert len(longest) > 32  # the case that used to be cut (« … » after 31 characters)
 
 
 def test_bar_labels_wrap_on_words_and_keep_every_character() -> None:
     name = "Marché passé sans publicité ni mise en concurrence préalable"
-    lines = charts.wrap(name, 30)
-    assert lines == ["Marché passé sans publicité ni", "mise en concurrence préalable"]
-    word = "Anticonstitutionnellement" * 2
-    assert "".join(charts.wrap(word, 30)) == word
-    assert all(len(line) <= 30 for line in charts.wrap(f"{word} {name}", 30))
+    lines = charts.wrap(name)
+    assert len(lines) == 2 and " ".join(lines) == name
+    # a word wider than a line is split, every character kept
+    word = "ANTICONSTITUTIONNELLEMENT" * 2
+    assert "".join(charts.wrap(word)) == word
+    for line in charts.wrap(f"{word} {name}"):
+        assert charts.text_width(line) <= charts.LABEL_WIDTH
     chart = charts.bars([("a", 0.5, 12), ("b", None, 3)], "percent", "t")
     assert chart is not None and [r["n"] for r in chart["rows"]] == [12]
     assert chart["rows"][0]["value"] == "50,0\u00a0% (n = 12)"

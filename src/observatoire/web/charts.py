@@ -71,25 +71,42 @@ def series(points: list[tuple[int, float | None]], unit: str, target: float | No
     }
 
 
-#: Characters of a bar label per line (11 px text in the 200 px label column).
-LABEL_CHARS = 30
+#: Room for a bar label's line, in px (the label column is 200 px wide).
+LABEL_WIDTH = 190.0
 
 
-def wrap(text: str, width: int = LABEL_CHARS) -> list[str]:
-    """A label on as many lines as it needs, never cut: words are kept whole; a word longer
+def text_width(text: str) -> float:
+    """A generous estimate of the width of 11 px sans-serif text, in px: capitals and wide
+    letters count more than narrow ones, so that a wrapped line always fits its column."""
+    def glyph(c: str) -> float:
+        if c in "mwMW@%":
+            return 9.5
+        if c.isupper():
+            return 8.0
+        if c == " ":
+            return 3.2
+        if c in "iljtfr.,;:'!|()[]":
+            return 4.0
+        return 6.4
+
+    return sum(glyph(c) for c in text)
+
+
+def wrap(text: str, width: float = LABEL_WIDTH) -> list[str]:
+    """A label on as many lines as it needs, never cut: words are kept whole; a word wider
     than a line is split across lines (every character is still drawn)."""
     lines: list[str] = []
     for word in text.split():
-        while len(word) > width:
-            if lines and not lines[-1]:
-                lines.pop()
-            lines.append(word[:width])
-            word = word[width:]
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
+        while text_width(word) > width:
+            cut = max(1, max(i for i in range(1, len(word) + 1)
+                             if text_width(word[:i]) <= width))
+            lines.append(word[:cut])
+            word = word[cut:]
+        if lines and text_width(lines[-1] + " " + word) <= width:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    return lines or [""]
+    return [line for line in lines if line] or [""]
 
 
 Group = tuple[str, float | None] | tuple[str, float | None, int | None]
