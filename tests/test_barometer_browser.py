@@ -21,15 +21,18 @@ def buyer(demo_warehouse: Warehouse) -> str:
            GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""))
 
 
-def _pages(buyer: str) -> list[tuple[str, str]]:
+def _pages(buyer: str) -> list[tuple[str, str, str]]:
+    """Name, address and what the page must show (the part this work added)."""
     return [
-        ("barometre", "/"),
-        ("barometre-acheteur", f"/?annee=2024&acheteur={buyer}"),
-        ("acheteur-spaser", f"/acheteurs/{buyer}/"),
-        ("indicateur-procedures", "/indicateurs/procedures/?periode=2024"),
+        ("barometre", "/", ".summary-counts"),
+        ("barometre-acheteur", f"/?annee=2024&acheteur={buyer}", ".summary-counts"),
+        ("acheteur-spaser", f"/acheteurs/{buyer}/", "#spaser ~ .table-wrap"),
+        ("indicateur-procedures", "/indicateurs/procedures/?periode=2024",
+         "svg[aria-labelledby=repartition-titre]"),
         ("indicateur-departements", "/indicateurs/repartition-departements-titulaires/"
-                                    "?periode=2024"),
-        ("indicateur-par-acheteur", "/indicateurs/marches-pme/?ventilation=buyer&periode=2024"),
+                                    "?periode=2024", "svg[aria-labelledby=repartition-titre]"),
+        ("indicateur-par-acheteur", "/indicateurs/marches-pme/?ventilation=buyer&periode=2024",
+         "details.technical"),
     ]
 
 
@@ -72,8 +75,9 @@ def test_barometer_buyer_and_indicator_pages_fit_their_screen(
     p.set_viewport_size({"width": width, "height": 900})  # type: ignore[attr-defined]
     too_wide = []
     try:
-        for name, path in _pages(buyer):
+        for name, path, shown in _pages(buyer):
             p.goto(site + path)  # type: ignore[attr-defined]
+            assert p.locator(shown).count() >= 1, (path, shown)  # type: ignore[attr-defined]
             scroll = p.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
             if scroll > width + 1:
                 too_wide.append((path, scroll))
@@ -97,7 +101,7 @@ def test_no_chart_text_is_drawn_outside_its_chart(static_page: object, site: str
     """Every label, value and n of the server-drawn charts lies inside its chart's box."""
     p: object = static_page
     checked = 0
-    for _, path in _pages(buyer):
+    for _, path, _ in _pages(buyer):
         p.goto(site + path)  # type: ignore[attr-defined]
         outside = p.evaluate("""() => {  // noqa
             const out = [];
