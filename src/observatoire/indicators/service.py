@@ -186,64 +186,75 @@ def barometer_years(settings: Settings) -> list[int]:
     return sorted(years)
 
 
-def perimeter_years(settings: Settings, breakdown: str, value: str) -> list[int]:
-    """The years for which one perimeter (a buyer…) has results."""
-    con = open_warehouse(settings)
-    try:
-        _check_results(con, settings)
-        return [int(y) for (y,) in con.execute(
-            """SELECT DISTINCT period_year FROM indicator_results
-               WHERE breakdown = ? AND breakdown_value = ? AND period_year IS NOT NULL
-               ORDER BY 1""", [breakdown, value]).fetchall()]
-    finally:
-        con.close()
-
-
-def perimeter_values(settings: Settings, breakdown: str) -> list[dict[str, Any]]:
-    """The values a perimeter can take (those the results hold), with their labels and the
+def perimeter_values(settings: Settings, *breakdowns: str) -> dict[str, list[dict[str, Any]]]:
+    """The values each perimeter can take (those the results hold), with their labels and the
     records of their largest group: the choices of the perimeter selector."""
     con = open_warehouse(settings)
     try:
         _check_results(con, settings)
-        return _dicts(con.execute(
-            """SELECT breakdown_value AS value, min(breakdown_label) AS label,
+        rows = _dicts(con.execute(
+            """SELECT breakdown, breakdown_value AS value, min(breakdown_label) AS label,
                    max(record_count) AS records
                FROM indicator_results
-               WHERE breakdown = ? AND breakdown_value IS NOT NULL
-               GROUP BY 1 ORDER BY records DESC, label, value""", [breakdown]))
+               WHERE list_contains(?, breakdown) AND breakdown_value IS NOT NULL
+               GROUP BY 1, 2 ORDER BY records DESC, label, value""", [list(breakdowns)]))
     finally:
         con.close()
+    out: dict[str, list[dict[str, Any]]] = {b: [] for b in breakdowns}
+    for row in rows:
+        out[row.pop("breakdown")].append(row)
+    return out
 
 
 def barometer(settings: Settings, year: int | None = None,
-              perimeter: tuple[str, str] | None = None) -> dict[str, Any]:
+              perimeter: tuple[str, str] | None = None,
+              latest_if_empty: bool = False) -> dict[str, Any]:
     """Every indicator at one year (the profile's reference year by default) for the whole
     scope or one perimeter (``(breakdown, value)``, e.g. ``("buyer", siret)``): value,
-    evidence, target and status, as the results were computed at build time."""
+    evidence, target and status, as the results were computed at build time.
+
+    ``latest_if_empty``: with no year asked, a perimeter without results at the reference
+    year is read at its last year with results (a buyer's scorecard)."""
     con = open_warehouse(settings)
     try:
         _check_results(con, settings)
         profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+        breakdown, value = perimeter if perimeter else (TOTAL, None)
+        years: list[int] = []
+        if value is not None:
+            years = [int(y) for (y,) in con.execute(
+                """SELECT DISTINCT period_year FROM indicator_results
+                   WHERE breakdown = ? AND breakdown_value = ? AND period_year IS NOT NULL
+                   ORDER BY 1""", [breakdown, value]).fetchall()]
         # Every headline shows the same period, the reference year (never the latest year
         # that happens to have data): cards can be compared and quoted together.
         chosen = int(year if year is not None else profile["reference_year"])
-        breakdown, value = perimeter if perimeter else (TOTAL, None)
+        if latest_if_empty and year is None and years and chosen not in years:
+            chosen = years[-1]
         group = "r.breakdown_value IS NULL" if value is None else "r.breakdown_value = ?"
+        # the rows read first, by constant conditions (a scan DuckDB can prune), then joined
         rows = _dicts(con.execute(f"""
             WITH current AS (
-                SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
-                                               ORDER BY i.version DESC) AS rn
+                SELECT i.*, i.bases[1] AS first_basis,
+                    row_number() OVER (PARTITION BY i.indicator_id
+                                       ORDER BY i.version DESC) AS rn
                 FROM indicators i
-            )
+            ),
+            res AS (
+                SELECT * FROM indicator_results r
+                WHERE r.category IS NULL
+                  AND ((r.period_year = ? AND r.breakdown = ? AND {group})
+                       OR r.status = 'unavailable')
+            ),
+            targeted AS (SELECT DISTINCT indicator_id, version, basis FROM indicator_targets)
             SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
                 a.position AS axis_position, i.kind, i.regulatory, i.unit, i.measure, i.available,
                 i.data_requirement,
                 (? = '{TOTAL}' OR list_contains(i.breakdowns, ?)) AS computed,
-                EXISTS (SELECT 1 FROM indicator_targets t WHERE t.indicator_id = i.indicator_id
-                        AND t.version = i.version AND t.basis = i.bases[1]) AS has_target,
+                t.indicator_id IS NOT NULL AS has_target,
                 COALESCE(r.period, CASE WHEN i.available THEN CAST(? AS VARCHAR)
                                         ELSE '{ALL_PERIODS}' END) AS period,
-                COALESCE(r.basis, i.bases[1]) AS basis, r.value, r.numerator, r.denominator,
+                COALESCE(r.basis, i.first_basis) AS basis, r.value, r.numerator, r.denominator,
                 r.record_count, r.known_count, r.coverage, r.undated_count, r.unknown_low,
                 r.unknown_high, r.small_sample,
                 CASE WHEN i.available THEN ? >= p.provisional_from END AS provisional,
@@ -251,15 +262,15 @@ def barometer(settings: Settings, year: int | None = None,
             FROM current i
             CROSS JOIN indicator_profile p
             JOIN indicator_axes a ON a.axis_id = i.axis_id
-            LEFT JOIN indicator_results r ON r.indicator_id = i.indicator_id
-                AND r.version = i.version AND r.category IS NULL AND r.basis = i.bases[1]
-                AND ((i.available AND r.period_year = ? AND r.breakdown = ? AND {group})
-                     OR (NOT i.available AND r.period = '{ALL_PERIODS}'
-                         AND r.breakdown = '{TOTAL}'))
+            LEFT JOIN targeted t ON t.indicator_id = i.indicator_id AND t.version = i.version
+                AND t.basis = i.first_basis
+            LEFT JOIN res r ON r.indicator_id = i.indicator_id AND r.version = i.version
+                AND r.basis = i.first_basis
+                AND (i.available = (r.status IS DISTINCT FROM 'unavailable'))
             WHERE i.rn = 1
             ORDER BY a.position, i.code, i.indicator_id
-        """, [breakdown, breakdown, chosen, chosen, chosen, breakdown,
-              *([value] if value is not None else [])]))
+        """, [chosen, breakdown, *([value] if value is not None else []), breakdown, breakdown,
+              chosen, chosen]))
         label, known = None, 0
         if value is not None:
             label, known = con.execute(
@@ -271,7 +282,7 @@ def barometer(settings: Settings, year: int | None = None,
             "profile": profile, "year": chosen, "indicators": rows,
             "perimeter": None if value is None else {
                 "breakdown": breakdown, "value": value, "label": label or value,
-                "has_results": bool(known)},
+                "has_results": bool(known), "years": years},
             "summary": summary(rows),
         }
     finally:

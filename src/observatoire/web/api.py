@@ -201,14 +201,13 @@ def buyer_answer(settings: Settings, siret: str, year: str | None = None
     detail = explorer.buyer(settings, siret)
     if detail is None:
         return None
-    breakdown = service.PERIMETERS["acheteur"]
-    years = service.perimeter_years(settings, breakdown, siret)
-    asked = int(year) if year and year.isdigit() and int(year) in years else None
-    report = service.barometer(settings, asked, (breakdown, siret))
+    perimeter = (service.PERIMETERS["acheteur"], siret)
+    asked = int(year) if year and year.isdigit() and len(year) == 4 else None
+    report = service.barometer(settings, asked, perimeter, latest_if_empty=True)
+    years = report["perimeter"]["years"]
+    if asked is not None and asked not in years:  # a year without its results: the default
+        report = service.barometer(settings, None, perimeter, latest_if_empty=True)
     reference = int(report["profile"]["reference_year"])
-    if asked is None and years and reference not in years:
-        # no result at the barometer's reference year: the buyer's last year with results
-        report = service.barometer(settings, years[-1], (breakdown, siret))
     detail["spaser"] = {"annee": report["year"], "annees": years,
                         "annee_de_reference": reference,
                         "calcule": report["perimeter"]["has_results"],

@@ -74,13 +74,15 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
             })
         filters = answer["filtres"]
         query = "&".join(f"{k}={quote(v)}" for k, v in filters.items())
+        choices = service.perimeter_values(settings, service.PERIMETERS["mandataire"],
+                                           service.PERIMETERS["domaine"])
         return {"profile": answer["profil"], "axes": axes, "kinds": KINDS,
                 "summary": answer["synthese"], "year": answer["annee"],
                 "years": answer["annees"], "perimeter": answer["perimetre"],
                 "filters": filters, "problems": answer["filtres_ignores"],
                 "query": query, "perimeter_labels": service.PERIMETER_LABELS,
-                "mandates": service.perimeter_values(settings, service.PERIMETERS["mandataire"]),
-                "domains": service.perimeter_values(settings, service.PERIMETERS["domaine"]),
+                "mandates": choices[service.PERIMETERS["mandataire"]],
+                "domains": choices[service.PERIMETERS["domaine"]],
                 "not_computed": api.PERIMETERS_NOT_COMPUTED}
 
     return Output(
