@@ -333,3 +333,26 @@ def test_technical_definitions_only_in_the_details_disclosure(
         assert "chaque enregistrement compté est" in outside
         checked += 1
     assert checked >= 20
+
+
+def test_distribution_card_shows_its_largest_categories(client: object,
+                                                       demo_warehouse: Warehouse) -> None:
+    """A08 on the barometer of 2024: its three largest procedures and their shares of the
+    marchés of known procedure, counted here."""
+    counts = demo_warehouse.rows(
+        """SELECT procedure, count(*) AS n FROM contracts WHERE kind = 'marche'
+           AND notification_year = 2024 AND procedure IS NOT NULL
+           GROUP BY 1 ORDER BY n DESC, 1""")
+    known = sum(n for _, n in counts)
+    data = json.loads(_text(client.get("/index.json?annee=2024")))  # type: ignore[attr-defined]
+    a08 = next(i for i in data["indicateurs"] if i["indicator_id"] == "procedures")
+    assert [(c["category"], c["known_count"]) for c in a08["categories"]] == [
+        (p, known) for p, _ in counts[:3]]
+    for c, (_, n) in zip(a08["categories"], counts[:3], strict=True):
+        assert c["value"] == pytest.approx(n / known, rel=1e-12)
+    page = _text(client.get("/?annee=2024"))  # type: ignore[attr-defined]
+    card = page[page.index('href="/indicateurs/procedures/'):]
+    card = card[:card.index("</li>\n    <li")] if "</li>\n    <li" in card else card[:3000]
+    first, n = counts[0]
+    share = f"{100 * n / known:.1f}".replace(".", ",")
+    assert f"{escape(first)} : <strong>{share}\u00a0%</strong>" in card

@@ -276,8 +276,22 @@ def barometer(settings: Settings, year: int | None = None,
             label, known = con.execute(
                 """SELECT min(breakdown_label), count(*) FROM indicator_results
                    WHERE breakdown = ? AND breakdown_value = ?""", [breakdown, value]).fetchall()[0]
+        # a distribution's headline is its largest categories (no single value)
+        shares: dict[str, list[dict[str, Any]]] = {}
+        for share in _dicts(con.execute(f"""
+                SELECT r.indicator_id, r.category, r.category_label, r.value, r.numerator,
+                    r.known_count, r.small_sample
+                FROM indicator_results r
+                JOIN indicators i ON i.indicator_id = r.indicator_id AND i.version = r.version
+                WHERE i.measure = 'distribution' AND r.category IS NOT NULL
+                  AND r.basis = i.bases[1] AND r.period_year = ? AND r.breakdown = ? AND {group}
+                ORDER BY r.indicator_id, r.value DESC NULLS LAST, r.category""",
+                [chosen, breakdown, *([value] if value is not None else [])])):
+            shares.setdefault(share.pop("indicator_id"), []).append(share)
         for row in rows:
             row["summary_status"] = summary_bucket(row)
+            if row["measure"] == "distribution":
+                row["categories"] = shares.get(row["indicator_id"], [])[:3]
         return {
             "profile": profile, "year": chosen, "indicators": rows,
             "perimeter": None if value is None else {
