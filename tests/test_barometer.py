@@ -356,3 +356,19 @@ def test_distribution_card_shows_its_largest_categories(client: object,
     first, n = counts[0]
     share = f"{100 * n / known:.1f}".replace(".", ",")
     assert f"{escape(first)} : <strong>{share}\u00a0%</strong>" in card
+
+
+def test_cli_barometer_prints_the_summary(demo_warehouse: Warehouse) -> None:
+    """``observatoire indicators --no-compute``: the summary line counts the objectives."""
+    from tests.test_cli import run
+
+    expected = _expected_summary(
+        demo_warehouse.con, int(demo_warehouse.value("SELECT reference_year FROM "
+                                                     "indicator_profile")), "total", None)
+    result = run(demo_warehouse.settings.home, "indicators", "--no-compute")
+    assert result.returncode == 0, result.stderr
+    line = " ".join(result.stdout[result.stdout.index("Synthèse :"):].split())
+    assert line.startswith(f"Synthèse : {sum(expected.values())} objectifs — "
+                           f"{expected['met']} atteint, {expected['on_track']} en bonne voie, "
+                           f"{expected['not_met']} non atteint, "
+                           f"{expected['insufficient_data']} données insuffisantes")
