@@ -255,6 +255,12 @@ def test_buyer_scorecard_value_recomputed_from_the_contract_rows(
     row = page[page.index('href="/indicateurs/marches-pme/?periode'):]
     row = row[:row.index("</tr>")]
     assert f"{share}\u00a0%" in row and f"{len(known)} sur {len(facts)}" in row
+    # its link opens the indicator on this buyer's own figure, wherever it falls in the pages
+    link = re.search(r'href="(/indicateurs/marches-pme/\?[^"]+)"', row).group(1)  # type: ignore[union-attr]
+    indicator = _text(client.get(link.replace("&amp;", "&")))  # type: ignore[attr-defined]
+    own = indicator[indicator.index('id="groupe-choisi"'):]
+    own = own[:own.index("</section>")]
+    assert f"{share}\u00a0%</strong> — {len(known)} enregistrements connus sur {len(facts)}" in own
 
 
 def test_buyer_scorecard_withholds_a_small_sample(client: object,

@@ -437,8 +437,10 @@ def indicator_detail(
     basis: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    group: str | None = None,
 ) -> dict[str, Any] | None:
-    """Everything the indicator page shows: definition, targets, series, one breakdown."""
+    """Everything the indicator page shows: definition, targets, series, one breakdown (and,
+    with ``group``, that group's rows of it, wherever they fall in its pages)."""
     con = open_warehouse(settings)
     try:
         if not _has_results(con):
@@ -492,6 +494,13 @@ def indicator_detail(
                     ORDER BY record_count DESC, breakdown_value NULLS LAST, category
                     LIMIT ? OFFSET ?""",
                 [*params, max(1, min(limit, 1000)), max(0, offset)]))
+        chosen_group: list[dict[str, Any]] = []
+        if chosen_breakdown and group:
+            chosen_group = _dicts(con.execute(
+                """SELECT * FROM indicator_results WHERE indicator_id = ? AND breakdown = ?
+                     AND period = ? AND basis = ? AND breakdown_value = ?
+                   ORDER BY category NULLS FIRST""",
+                [indicator_id, chosen_breakdown, chosen_period, chosen_basis, group]))
         labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
         methods = holder_methods(con, current, chosen_period, str(chosen_basis),
                                  int(profile_row.get("min_population") or 1))
@@ -514,6 +523,8 @@ def indicator_detail(
         "groups": groups,
         "group_count": group_count,
         "holder_methods": methods,
+        "group": group if chosen_breakdown and group else None,
+        "group_rows": chosen_group,
         "limit": limit,
         "offset": offset,
     }

@@ -102,6 +102,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
         period=request.GET.get("periode"),
         basis=request.GET.get("base"),
         limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
+        group=request.GET.get("groupe") or None,
     )
     if detail is None:
         raise Http404("Indicateur inconnu")
@@ -114,6 +115,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
             "serie": detail["series"], "ventilation": detail["breakdown"],
             "periode": detail["period"], "base": detail["basis"], "page": page_number,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
+            "groupe": detail["group"], "lignes_du_groupe": detail["group_rows"],
             "methodes_plusieurs_titulaires": detail["holder_methods"],
         },
         table=Table(detail["series"] + detail["groups"], RESULT_COLUMNS, ind["indicator_id"]),
