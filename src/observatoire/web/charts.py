@@ -112,8 +112,9 @@ def wrap(text: str, width: float = LABEL_WIDTH) -> list[str]:
 Group = tuple[str, float | None] | tuple[str, float | None, int | None]
 
 
-def bars(groups: Sequence[Group], unit: str, label: str,
-         limit: int = 15) -> dict[str, Any] | None:
+def bars(groups: Sequence[Group], unit: str, label: str, limit: int = 15,
+         n_label: str = "les enregistrements connus sur lesquels chaque valeur est calculée",
+         ) -> dict[str, Any] | None:
     """A horizontal bar chart of the largest groups of a breakdown: each bar with its whole
     label (wrapped, never cut), its value in words and, when given (a group's third item),
     the records it rests on (n)."""
@@ -152,7 +153,8 @@ def bars(groups: Sequence[Group], unit: str, label: str,
         })
         y += height
     return {"width": round(width, 1), "height": round(y + TOP, 1), "rows": rows,
-            "label": label, "label_x": label_width - 6}
+            "label": label, "label_x": label_width - 6,
+            "n_label": n_label if any(r["n"] is not None for r in rows) else ""}
 
 
 def sparkline(points: list[tuple[int, float | None]], unit: str) -> dict[str, Any] | None:

@@ -190,7 +190,8 @@ def _distribution_chart(detail: dict[str, Any]) -> dict[str, Any] | None:
           int(counts[r["category"]]) if counts.get(r["category"]) is not None else None)
          for r in rows],
         ind["unit"], f"{ind['title']} ({detail['period']}, en "
-        f"{BASIS_LABELS.get(detail['basis'], detail['basis'])}, les 15 premières catégories)")
+        f"{BASIS_LABELS.get(detail['basis'], detail['basis'])}, les 15 premières catégories)",
+        n_label="le nombre d'enregistrements de chaque catégorie")
     if chart is not None:
         chart["id"] = "repartition-titre"
     return chart
