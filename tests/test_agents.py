@@ -26,7 +26,7 @@ from tests.conftest import Warehouse, live_server
 
 OBSERVATOIRE = Path(sys.executable).parent / "observatoire"
 TOOLS = {"rechercher_marches", "marche", "rechercher_acheteurs", "acheteur",
-         "rechercher_titulaires", "titulaire", "indicateurs", "indicateur",
+         "rechercher_titulaires", "titulaire", "barometre", "indicateurs", "indicateur",
          "preuves_indicateur", "opportunites", "qualite"}
 
 
@@ -74,6 +74,11 @@ def cases(demo_warehouse: Warehouse) -> list[tuple[str, dict[str, Any], str]]:
         ("titulaire", {"identifiant": key}, "/api/v1/titulaires/" + quote(key, safe=":")),
         ("titulaire", {"identifiant": foreign},
          "/api/v1/titulaires/" + quote(foreign, safe=":/")),
+        ("acheteur", {"siret": siret, "annee": year},
+         f"/api/v1/acheteurs/{siret}?annee={year}"),
+        ("barometre", {"annee": 2024, "acheteur": siret},
+         f"/api/v1/barometre?annee=2024&acheteur={siret}"),
+        ("barometre", {"domaine": "travaux"}, "/api/v1/barometre?domaine=travaux"),
         ("indicateurs", {}, "/api/v1/indicateurs"),
         ("indicateur", {"identifiant": "marches-pme"}, "/api/v1/indicateurs/marches-pme"),
         ("preuves_indicateur", {"identifiant": "marches-pme", "periode": "2019"},

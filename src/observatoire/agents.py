@@ -149,10 +149,15 @@ async def rechercher_acheteurs(
     return await _call("/api/v1/acheteurs", locals())
 
 
-async def acheteur(siret: Siret) -> CallToolResult:
+Year = Annotated[int | None, Field(
+    ge=1900, le=2100, description="Année (par défaut, la période de référence du baromètre).")]
+
+
+async def acheteur(siret: Siret, annee: Year = None) -> CallToolResult:
     """Un acheteur public : ses marchés par année, ses principaux titulaires, ses catégories
-    d'achat et ses procédures."""
-    return await _call(f"/api/v1/acheteurs/{siret}")
+    d'achat et ses procédures, et son tableau de bord du SPASER (« spaser ») : chaque
+    indicateur calculé sur ses seuls marchés, avec sa cible et son état."""
+    return await _call(f"/api/v1/acheteurs/{siret}", {"annee": annee})
 
 
 async def rechercher_titulaires(
@@ -172,6 +177,22 @@ async def titulaire(
 ) -> CallToolResult:
     """Un titulaire : ses marchés par année, ses acheteurs et les lieux d'exécution."""
     return await _call(f"/api/v1/titulaires/{identifiant}")
+
+
+async def barometre(
+    annee: Year = None,
+    acheteur: Annotated[str | None, Field(
+        pattern=r"^\d{14}$", description="SIRET d'un acheteur : ses propres valeurs.")] = None,
+    mandataire: Annotated[str | None, Field(
+        description="Nom d'un mandataire (ou acheteur) du profil.")] = None,
+    domaine: Annotated[str | None, Field(
+        description="Domaine d'achat du profil (identifiant).")] = None,
+) -> CallToolResult:
+    """Le baromètre du SPASER pour une année et un périmètre (un acheteur, un mandataire ou
+    un domaine d'achat ; un seul à la fois) : combien d'objectifs sont atteints, en bonne
+    voie, non atteints, sans données suffisantes ou non disponibles, et chaque indicateur.
+    « filtres_ignores » dit ce qui n'a pas pu être appliqué."""
+    return await _call("/api/v1/barometre", locals())
 
 
 async def indicateurs() -> CallToolResult:
@@ -229,7 +250,8 @@ async def qualite() -> CallToolResult:
 #: Every tool, by name (the API endpoint each one answers like is in its code).
 TOOLS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (
     rechercher_marches, marche, rechercher_acheteurs, acheteur, rechercher_titulaires,
-    titulaire, indicateurs, indicateur, preuves_indicateur, opportunites, qualite)}
+    titulaire, barometre, indicateurs, indicateur, preuves_indicateur, opportunites,
+    qualite)}
 
 
 def server(settings: Settings) -> MCPServer:

@@ -505,6 +505,12 @@ def _print_barometer(report: dict[str, Any]) -> None:
             formatting.percent(row.get("coverage"), 0), _target(row), status,
         )
     out.print(table)
+    summary = report.get("summary")
+    if summary:
+        counts = ", ".join(f"{e['nombre']} {e['libelle']}" for e in summary["etats"]
+                           if e["principal"] or e["nombre"])
+        out.print(f"Synthèse : {summary['objectifs']} objectifs — {counts} ; "
+                  f"{summary['transparence']} indicateurs de transparence (sans cible).")
     reference = profile.get("reference_year")
     if reference is not None:
         provisional = " (provisoire)" if reference >= profile["provisional_from"] else ""

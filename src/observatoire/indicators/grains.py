@@ -50,6 +50,16 @@ BREAKDOWN_LABELS = {
     "amount_type": "Type de montant",
 }
 
+#: What one counted row of each grain is, in French (the public wording of a grain).
+GRAIN_LABELS = {
+    "contract": "un marché",
+    "holder": "un titulaire d'un marché (un marché compte une fois par titulaire)",
+    "subcontract": "un acte de sous-traitance",
+    "record": "un enregistrement publié (avant fusion des doublons)",
+    "purchase_line": "une ligne d'achat alimentaire",
+    "canteen": "une cantine sur une année",
+}
+
 _CONTRACT_DIMENSIONS = (
     Field("uid", "VARCHAR", "Contract (see contracts)."),
     Field("period_year", "INTEGER", "Period: year of notification (signature for concessions)."),

@@ -100,48 +100,205 @@ def _has_results(con: duckdb.DuckDBPyConnection) -> bool:
     ).fetchall()[0][0])
 
 
-def barometer(settings: Settings) -> dict[str, Any]:
-    """Every indicator at the profile's reference year: value, evidence, target and status."""
+#: Perimeters a barometer can be read for: the URL's parameter → the breakdown of the stored
+#: results that holds it. Each indicator is read for the perimeter from its own results
+#: (computed at build time with its population, targets, statuses and minimum sample), so an
+#: indicator whose catalogue entry does not break down by that dimension is "not computed"
+#: for it, never recomputed differently.
+PERIMETERS = {"acheteur": "buyer", "mandataire": "mandate", "domaine": "purchase_domain"}
+#: French names of the perimeters.
+PERIMETER_LABELS = {"acheteur": "Acheteur", "mandataire": "Mandataire ou acheteur du profil",
+                    "domaine": "Domaine d'achat"}
+
+#: The summary of the scheme: each objective (an indicator of kind « target ») falls in one
+#: bucket, with what it means in words (never colour alone).
+SUMMARY_BUCKETS = {
+    "met": ("atteint", "la valeur de la période atteint la cible en vigueur."),
+    "on_track": ("en bonne voie", "la cible n'est pas atteinte mais son échéance n'est pas "
+                 "passée et la valeur progresse par rapport à l'année précédente."),
+    "not_met": ("non atteint", "la cible n'est pas atteinte, et son échéance est passée ou "
+                "la valeur ne progresse pas."),
+    "insufficient_data": ("données insuffisantes", "aucune valeur publiable : trop peu "
+                          "d'enregistrements connus, une couverture trop faible, ou aucun "
+                          "marché sur la période."),
+    "unavailable": ("données non disponibles", "l'observatoire ne collecte pas encore les "
+                    "données nécessaires."),
+    "not_computed": ("non calculé pour ce périmètre", "la définition de l'indicateur ne le "
+                     "ventile pas selon ce périmètre."),
+    "no_target": ("sans cible", "aucune cible n'est fixée pour cet objectif."),
+}
+
+
+def summary_bucket(row: dict[str, Any]) -> str | None:
+    """The bucket of one barometer row in the summary; None for a transparency indicator."""
+    if row["kind"] != "target":
+        return None
+    if not row["available"]:
+        return "unavailable"
+    if not row.get("computed", True):
+        return "not_computed"
+    if row["status"] in ("met", "on_track", "not_met"):
+        return str(row["status"])
+    if not row["has_target"]:
+        return "no_target"
+    return "insufficient_data"
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many objectives fall in each bucket, with the meaning of each; the indicators
+    without a target by design (transparency) are counted apart."""
+    counts = {key: 0 for key in SUMMARY_BUCKETS}
+    for row in rows:
+        bucket = summary_bucket(row)
+        if bucket is not None:
+            counts[bucket] += 1
+    return {
+        "objectifs": sum(counts.values()),
+        "transparence": sum(1 for r in rows if r["kind"] != "target"),
+        # « principal »: always shown; the other buckets only when they hold an objective
+        "etats": [{"etat": key, "libelle": label, "sens": meaning, "nombre": counts[key],
+                   "principal": key not in ("not_computed", "no_target")}
+                  for key, (label, meaning) in SUMMARY_BUCKETS.items()],
+    }
+
+
+def _check_results(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    if not _has_results(con):
+        raise WarehouseMissing(
+            "L'entrepôt en service n'a pas encore d'indicateurs.",
+            where=str(settings.warehouse_path),
+            hint="Lancez « observatoire indicators » (ou « observatoire build »).",
+        )
+
+
+def barometer_years(settings: Settings) -> list[int]:
+    """The years the barometer can be read for: those with results, and the reference year."""
     con = open_warehouse(settings)
     try:
-        if not _has_results(con):
-            raise WarehouseMissing(
-                "L'entrepôt en service n'a pas encore d'indicateurs.",
-                where=str(settings.warehouse_path),
-                hint="Lancez « observatoire indicators » (ou « observatoire build »).",
-            )
+        _check_results(con, settings)
+        years = {int(y) for (y,) in con.execute(
+            f"""SELECT DISTINCT period_year FROM indicator_results
+                WHERE breakdown = '{TOTAL}' AND period_year IS NOT NULL""").fetchall()}
+        years.add(int(con.execute(
+            "SELECT reference_year FROM indicator_profile").fetchall()[0][0]))
+    finally:
+        con.close()
+    return sorted(years)
+
+
+def perimeter_values(settings: Settings, *breakdowns: str) -> dict[str, list[dict[str, Any]]]:
+    """The values each perimeter can take (those the results hold), with their labels and the
+    records of their largest group: the choices of the perimeter selector."""
+    con = open_warehouse(settings)
+    try:
+        _check_results(con, settings)
+        rows = _dicts(con.execute(
+            """SELECT breakdown, breakdown_value AS value, min(breakdown_label) AS label,
+                   max(record_count) AS records
+               FROM indicator_results
+               WHERE list_contains(?, breakdown) AND breakdown_value IS NOT NULL
+               GROUP BY 1, 2 ORDER BY records DESC, label, value""", [list(breakdowns)]))
+    finally:
+        con.close()
+    out: dict[str, list[dict[str, Any]]] = {b: [] for b in breakdowns}
+    for row in rows:
+        out[row.pop("breakdown")].append(row)
+    return out
+
+
+def barometer(settings: Settings, year: int | None = None,
+              perimeter: tuple[str, str] | None = None,
+              latest_if_empty: bool = False) -> dict[str, Any]:
+    """Every indicator at one year (the profile's reference year by default) for the whole
+    scope or one perimeter (``(breakdown, value)``, e.g. ``("buyer", siret)``): value,
+    evidence, target and status, as the results were computed at build time.
+
+    ``latest_if_empty``: with no year asked, a perimeter without results at the reference
+    year is read at its last year with results (a buyer's scorecard)."""
+    con = open_warehouse(settings)
+    try:
+        _check_results(con, settings)
         profile = _dicts(con.execute("SELECT * FROM indicator_profile"))[0]
+        breakdown, value = perimeter if perimeter else (TOTAL, None)
+        years: list[int] = []
+        if value is not None:
+            years = [int(y) for (y,) in con.execute(
+                """SELECT DISTINCT period_year FROM indicator_results
+                   WHERE breakdown = ? AND breakdown_value = ? AND period_year IS NOT NULL
+                   ORDER BY 1""", [breakdown, value]).fetchall()]
         # Every headline shows the same period, the reference year (never the latest year
         # that happens to have data): cards can be compared and quoted together.
+        chosen = int(year if year is not None else profile["reference_year"])
+        if latest_if_empty and year is None and years and chosen not in years:
+            chosen = years[-1]
+        group = "r.breakdown_value IS NULL" if value is None else "r.breakdown_value = ?"
+        # the rows read first, by constant conditions (a scan DuckDB can prune), then joined
         rows = _dicts(con.execute(f"""
             WITH current AS (
-                SELECT i.*, row_number() OVER (PARTITION BY i.indicator_id
-                                               ORDER BY i.version DESC) AS rn
+                SELECT i.*, i.bases[1] AS first_basis,
+                    row_number() OVER (PARTITION BY i.indicator_id
+                                       ORDER BY i.version DESC) AS rn
                 FROM indicators i
-            )
+            ),
+            res AS (
+                SELECT * FROM indicator_results r
+                WHERE r.category IS NULL
+                  AND ((r.period_year = ? AND r.breakdown = ? AND {group})
+                       OR r.status = 'unavailable')
+            ),
+            targeted AS (SELECT DISTINCT indicator_id, version, basis FROM indicator_targets)
             SELECT i.indicator_id, i.version, i.code, i.title, i.axis_id, a.title AS axis_title,
                 a.position AS axis_position, i.kind, i.regulatory, i.unit, i.measure, i.available,
                 i.data_requirement,
-                COALESCE(r.period, CASE WHEN i.available THEN CAST(p.reference_year AS VARCHAR)
+                (? = '{TOTAL}' OR list_contains(i.breakdowns, ?)) AS computed,
+                t.indicator_id IS NOT NULL AS has_target,
+                COALESCE(r.period, CASE WHEN i.available THEN CAST(? AS VARCHAR)
                                         ELSE '{ALL_PERIODS}' END) AS period,
-                COALESCE(r.basis, i.bases[1]) AS basis, r.value, r.numerator, r.denominator,
+                COALESCE(r.basis, i.first_basis) AS basis, r.value, r.numerator, r.denominator,
                 r.record_count, r.known_count, r.coverage, r.undated_count, r.unknown_low,
                 r.unknown_high, r.small_sample,
-                CASE WHEN i.available THEN p.reference_year >= p.provisional_from END
-                    AS provisional,
+                CASE WHEN i.available THEN ? >= p.provisional_from END AS provisional,
                 r.target_value, r.target_comparator, r.target_date, r.status
             FROM current i
             CROSS JOIN indicator_profile p
             JOIN indicator_axes a ON a.axis_id = i.axis_id
-            LEFT JOIN indicator_results r ON r.indicator_id = i.indicator_id
-                AND r.version = i.version AND r.breakdown = '{TOTAL}' AND r.category IS NULL
-                AND r.basis = i.bases[1]
-                AND ((i.available AND r.period_year = p.reference_year)
-                     OR (NOT i.available AND r.period = '{ALL_PERIODS}'))
+            LEFT JOIN targeted t ON t.indicator_id = i.indicator_id AND t.version = i.version
+                AND t.basis = i.first_basis
+            LEFT JOIN res r ON r.indicator_id = i.indicator_id AND r.version = i.version
+                AND r.basis = i.first_basis
+                AND (i.available = (r.status IS DISTINCT FROM 'unavailable'))
             WHERE i.rn = 1
             ORDER BY a.position, i.code, i.indicator_id
-        """))
-        return {"profile": profile, "indicators": rows}
+        """, [chosen, breakdown, *([value] if value is not None else []), breakdown, breakdown,
+              chosen, chosen]))
+        label, known = None, 0
+        if value is not None:
+            label, known = con.execute(
+                """SELECT min(breakdown_label), count(*) FROM indicator_results
+                   WHERE breakdown = ? AND breakdown_value = ?""", [breakdown, value]).fetchall()[0]
+        # a distribution's headline is its largest categories (no single value)
+        shares: dict[str, list[dict[str, Any]]] = {}
+        for share in _dicts(con.execute(f"""
+                SELECT r.indicator_id, r.category, r.category_label, r.value, r.numerator,
+                    r.known_count, r.small_sample
+                FROM indicator_results r
+                JOIN indicators i ON i.indicator_id = r.indicator_id AND i.version = r.version
+                WHERE i.measure = 'distribution' AND r.category IS NOT NULL
+                  AND r.basis = i.bases[1] AND r.period_year = ? AND r.breakdown = ? AND {group}
+                ORDER BY r.indicator_id, r.value DESC NULLS LAST, r.category""",
+                [chosen, breakdown, *([value] if value is not None else [])])):
+            shares.setdefault(share.pop("indicator_id"), []).append(share)
+        for row in rows:
+            row["summary_status"] = summary_bucket(row)
+            if row["measure"] == "distribution":
+                row["categories"] = shares.get(row["indicator_id"], [])[:3]
+        return {
+            "profile": profile, "year": chosen, "indicators": rows,
+            "perimeter": None if value is None else {
+                "breakdown": breakdown, "value": value, "label": label or value,
+                "has_results": bool(known), "years": years},
+            "summary": summary(rows),
+        }
     finally:
         con.close()
 
@@ -178,8 +335,11 @@ def results(
         con.close()
 
 
-def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    """Headline values of every indicator by year (first basis, whole scope): the trends."""
+def series(settings: Settings,
+           perimeter: tuple[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Headline values of every indicator by year (first basis), for the whole scope or one
+    perimeter (``(breakdown, value)``): the trends."""
+    breakdown, value = perimeter if perimeter else (TOTAL, None)
     con = open_warehouse(settings)
     try:
         if not _has_results(con):
@@ -188,9 +348,12 @@ def series(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             SELECT r.indicator_id, r.period_year, r.value, r.coverage, r.status
             FROM indicator_results r
             JOIN indicators i ON i.indicator_id = r.indicator_id AND i.version = r.version
-            WHERE r.breakdown = '{TOTAL}' AND r.category IS NULL AND r.period_year IS NOT NULL
+            WHERE r.breakdown = ? AND {"r.breakdown_value IS NULL" if value is None
+                                       else "r.breakdown_value = ?"}
+              AND r.category IS NULL AND r.period_year IS NOT NULL
               AND r.basis = i.bases[1]
-            ORDER BY r.indicator_id, r.period_year"""))
+            ORDER BY r.indicator_id, r.period_year""",
+            [breakdown, *([value] if value is not None else [])]))
     finally:
         con.close()
     out: dict[str, list[dict[str, Any]]] = {}
@@ -274,8 +437,10 @@ def indicator_detail(
     basis: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    group: str | None = None,
 ) -> dict[str, Any] | None:
-    """Everything the indicator page shows: definition, targets, series, one breakdown."""
+    """Everything the indicator page shows: definition, targets, series, one breakdown (and,
+    with ``group``, that group's rows of it, wherever they fall in its pages)."""
     con = open_warehouse(settings)
     try:
         if not _has_results(con):
@@ -329,6 +494,13 @@ def indicator_detail(
                     ORDER BY record_count DESC, breakdown_value NULLS LAST, category
                     LIMIT ? OFFSET ?""",
                 [*params, max(1, min(limit, 1000)), max(0, offset)]))
+        chosen_group: list[dict[str, Any]] = []
+        if chosen_breakdown and group:
+            chosen_group = _dicts(con.execute(
+                """SELECT * FROM indicator_results WHERE indicator_id = ? AND breakdown = ?
+                     AND period = ? AND basis = ? AND breakdown_value = ?
+                   ORDER BY category NULLS FIRST""",
+                [indicator_id, chosen_breakdown, chosen_period, chosen_basis, group]))
         labels = dict(con.execute("SELECT breakdown, label FROM indicator_breakdowns").fetchall())
         methods = holder_methods(con, current, chosen_period, str(chosen_basis),
                                  int(profile_row.get("min_population") or 1))
@@ -351,6 +523,8 @@ def indicator_detail(
         "groups": groups,
         "group_count": group_count,
         "holder_methods": methods,
+        "group": group if chosen_breakdown and group else None,
+        "group_rows": chosen_group,
         "limit": limit,
         "offset": offset,
     }

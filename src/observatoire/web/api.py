@@ -7,6 +7,7 @@ with their meaning taken from the data dictionary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import date
 from typing import Any
@@ -101,6 +102,76 @@ def evidence_answer(result: dict[str, Any], page: int, size: int) -> dict[str, A
             "grain": result["grain"]}
 
 
+#: Perimeters the readers ask for that the results, as stored, cannot give: why, in French.
+PERIMETERS_NOT_COMPUTED = {
+    "direction": "la direction d'un marché est déduite du profil après le calcul des "
+    "indicateurs, dont les résultats ne sont pas ventilés par direction",
+    "territoire": "les résultats ne sont pas ventilés par territoire de l'acheteur (seulement "
+    "par département du titulaire, sur la page de chaque indicateur)",
+}
+
+
+def barometer_selection(settings: Settings, query: Mapping[str, str]) -> dict[str, Any]:
+    """The barometer for the year and the perimeter a query asks for (``annee``, and one of
+    ``acheteur``, ``mandataire``, ``domaine``): the answer of ``/index.json`` and of
+    ``/api/v1/barometre``. A value that cannot be used is said in « filtres_ignores » and the
+    barometer falls back to the reference year or the whole scope."""
+    problems: list[str] = []
+    years = service.barometer_years(settings)
+    year: int | None = None
+    raw_year = (query.get("annee") or "").strip()
+    if raw_year:
+        if raw_year.isdigit() and int(raw_year) in years:
+            year = int(raw_year)
+        else:
+            problems.append(f"annee : « {raw_year} » n'est pas une année calculée ("
+                            + ", ".join(map(str, years)) + ") ; la période de référence "
+                            "est affichée.")
+    perimeter: tuple[str, str] | None = None
+    chosen: dict[str, str] = {}
+    for name, breakdown in service.PERIMETERS.items():
+        value = (query.get(name) or "").strip()
+        if not value:
+            continue
+        if perimeter is not None:
+            problems.append(f"{name} : un seul périmètre à la fois ; « "
+                            f"{next(iter(chosen))} » est appliqué.")
+            continue
+        if breakdown == "buyer" and not (value.isdigit() and len(value) == 14):
+            problems.append(f"{name} : « {value} » n'est pas un SIRET (14 chiffres) ; "
+                            "choisissez un acheteur parmi les suggestions.")
+            continue
+        perimeter, chosen = (breakdown, value), {name: value}
+    for name, why in PERIMETERS_NOT_COMPUTED.items():
+        if (query.get(name) or "").strip():
+            problems.append(f"{name} : ce périmètre n'est pas calculé : {why}.")
+    report = service.barometer(settings, year, perimeter)
+    if report["perimeter"] is not None and not report["perimeter"]["has_results"]:
+        name, value = next(iter(chosen.items()))
+        problems.append(f"{name} : aucun résultat d'indicateur pour « {value} » (inconnu ou "
+                        "hors du périmètre du profil) ; le baromètre de l'ensemble est affiché.")
+        report, chosen = service.barometer(settings, year, None), {}
+    trends = service.series(settings, perimeter if chosen else None)
+    filters = {**({"annee": str(year)} if year is not None else {}), **chosen}
+    p = report["perimeter"]
+    return {
+        "profil": report["profile"], "annee": report["year"], "annees": years,
+        "perimetre": None if p is None else {
+            "type": next(iter(chosen)), "ventilation": p["breakdown"], "valeur": p["value"],
+            "libelle": p["label"]},
+        "synthese": report["summary"],
+        "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])}
+                        for r in report["indicators"]],
+        "filtres": filters, "filtres_ignores": problems,
+    }
+
+
+@endpoint
+def barometer(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """The SPASER barometer for a year and a perimeter (``/`` and ``/index.json``)."""
+    return barometer_selection(settings, request.GET.dict())
+
+
 @endpoint
 def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     filters, problems = explorer.ContractFilters.from_query(request.GET.dict())
@@ -123,9 +194,31 @@ def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     return names_answer(r, size)
 
 
+def buyer_answer(settings: Settings, siret: str, year: str | None = None
+                 ) -> dict[str, Any] | None:
+    """A buyer (``explorer.buyer``) with its own SPASER scorecard: every indicator read for
+    its perimeter at the barometer's year (or ``year`` when the results have it)."""
+    detail = explorer.buyer(settings, siret)
+    if detail is None:
+        return None
+    perimeter = (service.PERIMETERS["acheteur"], siret)
+    asked = int(year) if year and year.isdigit() and len(year) == 4 else None
+    report = service.barometer(settings, asked, perimeter, latest_if_empty=True)
+    years = report["perimeter"]["years"]
+    if asked is not None and asked not in years:  # a year without its results: the default
+        report = service.barometer(settings, None, perimeter, latest_if_empty=True)
+    reference = int(report["profile"]["reference_year"])
+    detail["spaser"] = {"annee": report["year"], "annees": years,
+                        "annee_de_reference": reference,
+                        "calcule": report["perimeter"]["has_results"],
+                        "population_minimale": report["profile"]["min_population"],
+                        "synthese": report["summary"], "indicateurs": report["indicators"]}
+    return detail
+
+
 @endpoint
 def buyer(request: HttpRequest, settings: Settings, siret: str) -> dict[str, Any] | None:
-    return explorer.buyer(settings, siret)
+    return buyer_answer(settings, siret, request.GET.get("annee"))
 
 
 @endpoint
@@ -280,7 +373,10 @@ def openapi_document() -> dict[str, Any]:
                      [search.RELEVANCE, *search.BUYER_SORTS]) + "."), *_PAGING],
                 schemas.page_of(schemas.ref("Acheteur"), NAMES_EXTRA)),
             "/api/v1/acheteurs/{siret}": _get(
-                "Un acheteur", [_param("siret", "string", "SIRET de l'acheteur.", "path")],
+                "Un acheteur, avec son tableau de bord du SPASER (« spaser »)",
+                [_param("siret", "string", "SIRET de l'acheteur.", "path"),
+                 _param("annee", "integer", "Année du tableau de bord (par défaut, la période "
+                        "de référence du baromètre).")],
                 schemas.ref("AcheteurDetail")),
             "/api/v1/titulaires": _get(
                 "Titulaires, du plus grand nombre de marchés au plus petit (les plus "
@@ -300,6 +396,19 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/titulaires/{id}": _get(
                 "Un titulaire", [_param("id", "string", "SIRET ou identifiant.", "path")],
                 schemas.ref("TitulaireDetail")),
+            "/api/v1/barometre": _get(
+                "Le baromètre du SPASER pour une année et un périmètre : synthèse des "
+                "objectifs et chaque indicateur (la même réponse que /index.json)",
+                [_param("annee", "integer", "Année (par défaut, la période de référence).",
+                        example=2024),
+                 _param("acheteur", "string", "SIRET d'un acheteur : ses propres valeurs."),
+                 _param("mandataire", "string", "Nom d'un mandataire (ou acheteur) du profil."),
+                 _param("domaine", "string", "Domaine d'achat du profil (identifiant)."),
+                 _param("direction", "string", "Non calculé : la réponse dit pourquoi dans "
+                        "« filtres_ignores »."),
+                 _param("territoire", "string", "Non calculé : la réponse dit pourquoi dans "
+                        "« filtres_ignores ».")],
+                schemas.ref("Barometre")),
             "/api/v1/indicateurs": _get(
                 "Indicateurs du SPASER avec leur dernière valeur, cible et état", [],
                 schemas.array(schemas.ref("IndicateurEtat"))),
@@ -370,6 +479,8 @@ EXAMPLES = [
      "text": "les marchés de travaux (CPV 45) avec une considération environnementale"},
     {"url": "/api/v1/titulaires?taille=10",
      "text": "les dix titulaires qui ont le plus de marchés"},
+    {"url": "/api/v1/barometre?annee=2024",
+     "text": "le baromètre de 2024 : combien d'objectifs sont atteints, et chaque indicateur"},
     {"url": "/api/v1/indicateurs/marches-pme",
      "text": "la part des marchés attribués à des PME, année par année, et sa cible"},
     {"url": "/api/v1/indicateurs/marches-pme/marches?periode=2024",

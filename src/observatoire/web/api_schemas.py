@@ -157,7 +157,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         procedures=array(row("procedure:s contracts:i amount:n")),
         supplier_departements=array(row("departement:s name:s contracts:i amount:n")),
         supplier_communes=array(row("commune:s name:s contracts:i")),
-        latest=_LATEST),
+        latest=_LATEST, spaser=ref("TableauSpaser")),
     "Titulaire": _table("suppliers"),
     "TitulaireDetail": row(
         "grouped_contracts:i", supplier=ref("Titulaire"), by_year=_BY_YEAR,
@@ -167,7 +167,18 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "indicator_id:s version:i code:s title:s axis_id:s axis_title:s axis_position:i kind:s "
         "regulatory:b unit:s measure:s available:b data_requirement:s period:s basis:s value:n "
         "numerator:n denominator:n record_count:i known_count:i coverage:n target_value:n "
-        "target_comparator:s target_date:d status:s"),
+        "target_comparator:s target_date:d status:s computed:b has_target:b "
+        "summary_status:s provisional:b small_sample:b"),
+    "Synthese": row("objectifs:i transparence:i", etats=array(row("etat:s libelle:s sens:s "
+                                                                  "nombre:i principal:b"))),
+    "Barometre": row(
+        "annee:i perimetre:o filtres:o filtres_ignores:l", profil=_table("indicator_profile"),
+        annees=array({"type": "integer"}), synthese=ref("Synthese"),
+        indicateurs=array(ref("IndicateurEtat"))),
+    "TableauSpaser": row(
+        "annee:i annee_de_reference:i calcule:b population_minimale:i",
+        annees=array({"type": "integer"}), synthese=ref("Synthese"),
+        indicateurs=array(ref("IndicateurEtat"))),
     "Indicateur": _table("indicators"),
     "Resultat": _table("indicator_results"),
     "IndicateurDetail": row(

@@ -73,6 +73,7 @@ urlpatterns = [
     path("api/v1/titulaires", api.suppliers),
     path("api/v1/titulaires/<path:key>", api.supplier),
     path("api/v1/suggestions", search_views.suggestions),
+    path("api/v1/barometre", api.barometer),
     path("api/v1/indicateurs", api.indicators),
     path("api/v1/indicateurs/<str:indicator_id>", api.indicator),
     path("api/v1/resultats", api.results),

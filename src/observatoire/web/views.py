@@ -17,6 +17,8 @@ from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError
 from observatoire.indicators import service
+from observatoire.indicators.compute import BASIS_LABELS
+from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAIN_LABELS, GRAINS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.publication import decp
 from observatoire.stewardship.fields import FIELDS
@@ -41,7 +43,7 @@ BAROMETER_COLUMNS = [
     "indicator_id", "code", "title", "axis_title", "kind", "regulatory", "unit", "available",
     "period", "basis", "value", "numerator", "denominator", "record_count", "known_count",
     "coverage", "undated_count", "unknown_low", "unknown_high", "provisional",
-    "target_value", "target_comparator", "target_date", "status",
+    "target_value", "target_comparator", "target_date", "status", "summary_status",
 ]
 RESULT_COLUMNS = [
     "indicator_id", "version", "code", "period", "breakdown", "breakdown_value",
@@ -54,11 +56,11 @@ RESULT_COLUMNS = [
 
 @page
 def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
-    """``/``: the SPASER axes and, under each, its indicators against their targets."""
+    """``/``: the summary of the scheme, then the SPASER axes and, under each, its indicators
+    against their targets, for the year and the perimeter the URL chooses."""
     settings = _settings()
-    report = service.barometer(settings)
-    trends = service.series(settings)
-    rows = report["indicators"]
+    answer = api.barometer_selection(settings, request.GET.dict())
+    rows = answer["indicateurs"]
 
     def context() -> dict[str, Any]:
         axes: list[dict[str, Any]] = []
@@ -66,18 +68,27 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
             if not axes or axes[-1]["id"] != row["axis_id"]:
                 axes.append({"id": row["axis_id"], "title": row["axis_title"],
                              "indicators": []})
-            trend = trends.get(row["indicator_id"], [])
+            trend = row["serie"]
             axes[-1]["indicators"].append({
                 **row, "trend": trend,
                 "spark": charts.sparkline([(p["period_year"], p["value"]) for p in trend],
                                           row["unit"]),
             })
-        return {"profile": report["profile"], "axes": axes, "kinds": KINDS}
+        filters = answer["filtres"]
+        query = "&".join(f"{k}={quote(v)}" for k, v in filters.items())
+        choices = service.perimeter_values(settings, service.PERIMETERS["mandataire"],
+                                           service.PERIMETERS["domaine"])
+        return {"profile": answer["profil"], "axes": axes, "kinds": KINDS,
+                "summary": answer["synthese"], "year": answer["annee"],
+                "years": answer["annees"], "perimeter": answer["perimetre"],
+                "filters": filters, "problems": answer["filtres_ignores"],
+                "query": query, "perimeter_labels": service.PERIMETER_LABELS,
+                "mandates": choices[service.PERIMETERS["mandataire"]],
+                "domains": choices[service.PERIMETERS["domaine"]],
+                "not_computed": api.PERIMETERS_NOT_COMPUTED}
 
     return Output(
-        "observatoire/barometre.html", context,
-        data={"profil": report["profile"],
-              "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])} for r in rows]},
+        "observatoire/barometre.html", context, data=answer,
         table=Table(rows, BAROMETER_COLUMNS, "barometre"),
     )
 
@@ -93,6 +104,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
         period=request.GET.get("periode"),
         basis=request.GET.get("base"),
         limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
+        group=request.GET.get("groupe") or None,
     )
     if detail is None:
         raise Http404("Indicateur inconnu")
@@ -105,6 +117,7 @@ def indicator(request: HttpRequest, indicator_id: str, fmt: str | None = None) -
             "serie": detail["series"], "ventilation": detail["breakdown"],
             "periode": detail["period"], "base": detail["basis"], "page": page_number,
             "groupes": detail["groups"], "nombre_de_groupes": detail["group_count"],
+            "groupe": detail["group"], "lignes_du_groupe": detail["group_rows"],
             "methodes_plusieurs_titulaires": detail["holder_methods"],
         },
         table=Table(detail["series"] + detail["groups"], RESULT_COLUMNS, ind["indicator_id"]),
@@ -134,14 +147,20 @@ def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, An
     if detail["groups"] and ind["measure"] != "distribution":
         by_value = sorted(detail["groups"], key=lambda r: (r["value"] is None, -(r["value"] or 0)))
         barres = charts.bars(
-            [(r["breakdown_label"] or r["breakdown_value"] or "non renseigné", r["value"])
-             for r in by_value],
+            [(r["breakdown_label"] or r["breakdown_value"] or "non renseigné", r["value"],
+              r["known_count"]) for r in by_value],
             ind["unit"], f"{ind['title']} par groupe ({detail['period']}, valeurs les plus "
             "élevées de la page)")
+    repartition = None
+    if ind["measure"] == "distribution":
+        repartition = _distribution_chart(detail)
     return {
         "carte": carte,
         "courbe": courbe,
         "barres": barres,
+        "repartition": repartition,
+        "grain_label": GRAIN_LABELS.get(ind["grain"], ""),
+        "grain_table": GRAINS[ind["grain"]].table if ind["grain"] in GRAINS else "",
         **detail,
         "ind": ind,
         "unit": ind["unit"],
@@ -155,6 +174,29 @@ def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, An
         "previous_page": page_number - 1 if page_number > 1 else None,
         "next_page": page_number + 1 if page_number < pages else None,
     }
+
+
+def _distribution_chart(detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The categories of a distribution (A08 procedures, E05 départements…) at the page's
+    period and basis, largest first; each bar's n is its number of records (the count basis
+    of the same category, when the indicator has it)."""
+    rows = [r for r in detail["series"] if r["period"] == detail["period"]
+            and r["basis"] == detail["basis"] and r["category"] is not None]
+    counts = {r["category"]: r["numerator"] for r in detail["series"]
+              if r["period"] == detail["period"] and r["basis"] == "count"
+              and r["category"] is not None}
+    rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0), r["category"]))
+    ind = detail["indicator"]
+    chart = charts.bars(
+        [(r["category_label"] or r["category"], r["value"],
+          int(counts[r["category"]]) if counts.get(r["category"]) is not None else None)
+         for r in rows],
+        ind["unit"], f"{ind['title']} ({detail['period']}, en "
+        f"{BASIS_LABELS.get(detail['basis'], detail['basis'])}, les 15 premières catégories)",
+        n_label="le nombre d'enregistrements de chaque catégorie")
+    if chart is not None:
+        chart["id"] = "repartition-titre"
+    return chart
 
 
 CONTRACT_COLUMNS = [
@@ -302,7 +344,7 @@ def corrector_phrase(name: str, scope: str) -> str:
 @page
 def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
-    detail = explorer.buyer(_settings(), siret)
+    detail = api.buyer_answer(_settings(), siret, request.GET.get("annee"))
     if detail is None:
         raise Http404("Acheteur inconnu")
 
@@ -520,7 +562,8 @@ def indicator_records(request: HttpRequest, indicator_id: str, fmt: str | None =
         query = request.GET.copy()
         query.pop("page", None)
         return {**result, "parts": PARTS, "page": page_number, "pages": pages,
-                "query": query.urlencode()}
+                "query": query.urlencode(),
+                "breakdown_label": BREAKDOWN_LABELS.get(result["breakdown"] or "")}
 
     columns = list(result["rows"][0]) if result["rows"] else ["uid"]
     return Output("observatoire/indicateur_marches.html", context,

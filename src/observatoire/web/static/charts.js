@@ -53,7 +53,14 @@
       },
       axes: [
         { values: function (u, ticks) { return ticks.map(function (t) { return Number.isInteger(t) ? String(t) : ""; }); } },
-        { size: 70, values: function (u, ticks) { return ticks.map(function (t) { return format(t, spec.unit); }); } },
+        {
+          // as wide as its longest label, so that no value on the axis is cut
+          size: function (u, values) {
+            var longest = (values || []).reduce(function (m, v) { return Math.max(m, String(v).length); }, 4);
+            return Math.ceil(longest * 7.5) + 18;
+          },
+          values: function (u, ticks) { return ticks.map(function (t) { return format(t, spec.unit); }); },
+        },
       ],
     }, data, holder);
     // The static chart gives way (display, not the hidden attribute: on an <svg> Chromium

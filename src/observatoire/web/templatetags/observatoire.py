@@ -38,6 +38,15 @@ def statut(code: str | None) -> str:
     return STATUS_LABELS.get(code or "", "")
 
 
+#: A published record's fate, in French.
+RECORD_STATUSES = {"kept": "gardé", "duplicate": "doublon fusionné", "set_aside": "écarté"}
+
+
+@register.filter
+def etat_enregistrement(code: str | None) -> str:
+    return RECORD_STATUSES.get(code or "", code or "")
+
+
 @register.filter
 def echantillon(known_count: int | None) -> str:
     return formatting.small_sample(known_count)
