@@ -12,14 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observatoire import build as build_module
 from observatoire import reports
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog
 from observatoire.landing.ingest import ingest
-from observatoire.model import build as build_module
 from observatoire.model import contracts
-from observatoire.model.build import build
 
 from .conftest import DEMO
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import BUILTIN_DIR, load_profile
-from observatoire.model.build import build
 from tests.conftest import (
     FIXTURES,
     AppDb,

@@ -13,13 +13,13 @@ from statistics import median
 
 import pytest
 
+from observatoire.build import build
+from observatoire.build import recompute_indicators as recompute
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.indicators.compute import indicator_query, target_in_force
 from observatoire.indicators.expressions import to_dialect
 from observatoire.indicators.profile import Target, load_profile
-from observatoire.indicators.service import recompute
-from observatoire.model.build import build
 from tests.conftest import DEMO, FIXTURES, Warehouse, make_warehouse
 
 TEST_PROFILE = """

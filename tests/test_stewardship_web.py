@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.model.build import build
 from tests.conftest import AppDb, make_account, signed_in, stewardship_home
 
 pytestmark = pytest.mark.appdb

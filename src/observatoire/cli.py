@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from observatoire import __version__, formatting, reports
+from observatoire.build import build, recompute_indicators
 from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
 from observatoire.config import Settings
@@ -22,7 +23,6 @@ from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
 from observatoire.landing.ingest import IngestOutcome, ingest
-from observatoire.model.build import build
 
 STATUS_FR = {
     "loaded": "chargé",
@@ -567,10 +567,10 @@ def indicators_cmd(
     settings = obj.settings
     if not no_compute:
         if as_json:
-            run = indicator_service.recompute(settings)
+            run = recompute_indicators(settings)
         else:
             with out.status("Calcul des indicateurs…"):
-                run = indicator_service.recompute(settings)
+                run = recompute_indicators(settings)
             out.print(
                 f"[green]Indicateurs calculés[/] en {_n(run.seconds)} s avec le profil "
                 f"« {_e(run.profile.id)} » : {_n(run.results)} résultats, "

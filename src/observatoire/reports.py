@@ -45,7 +45,7 @@ def missing_references(table_rows: dict[str, int]) -> list[str]:
 def status(settings: Settings) -> dict[str, Any]:
     """Loads, the last builds, table counts and reconciliation of the warehouse in service."""
     settings.ensure_home()
-    from observatoire.model.build import recognise_interrupted
+    from observatoire.warehouse_writer import recognise_interrupted
 
     recognise_interrupted(settings)  # a killed build reads « interrompue », not « en cours »
     catalog = Catalog(settings.catalog_path)

@@ -44,6 +44,15 @@ CREATE TABLE IF NOT EXISTS builds (
     error        TEXT,
     summary      TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS build_steps (
+    build_id     INTEGER NOT NULL,      -- builds.build_id
+    position     INTEGER NOT NULL,      -- order in which the steps ran (1, 2, …)
+    name         TEXT NOT NULL,         -- the step's stable name (modele.marches)
+    label        TEXT NOT NULL,         -- its French label
+    seconds      REAL NOT NULL,
+    rows         INTEGER,               -- rows of the tables it wrote (NULL: none)
+    PRIMARY KEY (build_id, position)
+);
 """
 
 
@@ -182,15 +191,40 @@ class Catalog:
                 (finished_at,),
             )
 
+    def record_step(self, build_id: int, position: int, name: str, label: str, seconds: float,
+                    rows: int | None) -> None:
+        """A step of a build that ended (written as it ends: a killed build keeps its steps)."""
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO build_steps VALUES (?, ?, ?, ?, ?, ?)",
+                        (build_id, position, name, label, seconds, rows))
+
+    def build_steps(self, build_id: int) -> list[dict[str, Any]]:
+        """The steps of a build, in the order they ran."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT name, label, seconds, rows FROM build_steps WHERE build_id = ? "
+                "ORDER BY position", (build_id,)).fetchall()
+        return [dict(r) for r in rows]
+
     def builds(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest builds, newest first, each with its ``steps`` (see :meth:`build_steps`)."""
         with self._connect() as con:
             rows = con.execute(
                 "SELECT * FROM builds ORDER BY build_id DESC LIMIT ?", (limit,)
             ).fetchall()
+            steps = con.execute(
+                "SELECT build_id, name, label, seconds, rows FROM build_steps "
+                "WHERE build_id IN (SELECT build_id FROM builds ORDER BY build_id DESC LIMIT ?) "
+                "ORDER BY build_id, position", (limit,)).fetchall()
+        by_build: dict[int, list[dict[str, Any]]] = {}
+        for s in steps:
+            by_build.setdefault(s["build_id"], []).append(
+                {k: s[k] for k in ("name", "label", "seconds", "rows")})
         out = []
         for r in rows:
             d = dict(r)
             d["summary"] = json.loads(d["summary"] or "{}")
+            d["steps"] = by_build.get(d["build_id"], [])
             out.append(d)
         return out
 
