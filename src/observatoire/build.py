@@ -241,8 +241,7 @@ def recompute_indicators(settings: Settings) -> IndicatorRun:
         try:
             con = connect_for_writing(tmp, settings)
             try:
-                for table in sorted(r for r in written
-                                    if not r.startswith(pl.SHARED) and "." not in r):
+                for table in sorted(pl.tables(written)):
                     con.execute(f"DROP TABLE IF EXISTS {identifier(table)}")
                 build_id = int(scalar(con, "SELECT max(build_id) FROM build_info"))
                 ctx = pl.BuildContext(con, settings, profile, [], build_id, now(),

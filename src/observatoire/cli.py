@@ -151,6 +151,8 @@ def build_cmd(obj: Context, as_json: bool) -> None:
                 "tables": summary.tables,
                 "reconciled": summary.reconciled,
                 "stale_corrections": summary.stale_corrections,
+                "steps": [{"name": s.name, "label": s.label, "seconds": s.seconds,
+                           "rows": s.rows} for s in summary.steps],
             }
         )
         return
@@ -218,6 +220,16 @@ def _print_status(report: dict[str, Any]) -> None:
             f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
             f"commencée le {b['started_at']}" + (f" — {_e(b['error'])}" if b["error"] else "")
         )
+        if b["steps"]:
+            steps = Table(title="Étapes de cette construction (journal des constructions)",
+                          title_justify="left")
+            for col in ("étape", "nom", "secondes", "lignes écrites"):
+                steps.add_column(col, justify="right" if col in ("secondes", "lignes écrites")
+                                 else "left")
+            for s in b["steps"]:
+                _add_row(steps, s["label"], s["name"], formatting.number(s["seconds"], 1),
+                         "—" if s["rows"] is None else _n(s["rows"]))
+            out.print(steps)
     wh = report["warehouse"]
     if wh is None:
         out.print("Aucun entrepôt en service : lancez « observatoire build ».")

@@ -7,7 +7,8 @@ depend on it without depending on the others.
 
 What a step names (``reads``, ``writes``, ``drops``) is a *resource*: a warehouse table or view
 (``contracts``), a column a step fills in a table another step made (``contracts.directorate_id``),
-or something handed from step to step outside the warehouse (``shared:decisions``). The order:
+SQL functions later steps call (``macro:cleaning``), or something handed from step to step
+outside the warehouse (``shared:decisions``). The order:
 
 - every writer of a resource runs before every step that only reads it;
 - steps that write the same resource run in the order they were given (the first one makes it,
@@ -89,6 +90,9 @@ SHARED = "shared:"
 #: database by the stewardship's first step (:class:`observatoire.stewardship.store.Decisions`)
 #: and used by later stages: named here so that they need not know the stewardship package.
 DECISIONS = "shared:decisions"
+#: The cleaning macros (``observatoire.model.clean``: ``enum_key``, ``contract_uid``…) that the
+#: SQL of the stewardship, the model and the quality rules call.
+MACROS = "macro:cleaning"
 
 
 @dataclass(frozen=True)
@@ -174,16 +178,20 @@ def following(steps: Sequence[Step], start: str) -> list[Step]:
     return chosen
 
 
+def tables(resources: Iterable[str]) -> set[str]:
+    """The warehouse tables (or views) among resources: not columns, macros or shared values."""
+    return {r for r in resources if ":" not in r and "." not in r}
+
+
 def _rows(con: duckdb.DuckDBPyConnection, step: Step) -> int | None:
     """Rows of the tables (not views, columns or shared values) the step wrote."""
-    names = {r for r in step.writes if not r.startswith(SHARED) and "." not in r}
-    tables = sorted({n for (n,) in con.execute(
-        "SELECT table_name FROM duckdb_tables()").fetchall()} & names)
-    if not tables:
+    written = sorted({n for (n,) in con.execute(
+        "SELECT table_name FROM duckdb_tables()").fetchall()} & tables(step.writes))
+    if not written:
         return None
     # names from the declarations of the code, quoted as identifiers
     return sum(int(con.execute(f"SELECT count(*) FROM {identifier(t)}").fetchall()[0][0])  # noqa: S608
-               for t in tables)
+               for t in written)
 
 
 def run(ctx: BuildContext, steps: Sequence[Step], *, inputs: Iterable[str] = (),

@@ -7,7 +7,7 @@ from stdnum.fr import siret as stdnum_siret
 
 from observatoire.model import clean, contracts, directorates, search
 from observatoire.model.reference import build_reference_tables
-from observatoire.pipeline import BuildContext, Step
+from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import rules_rows
 from observatoire.warehouse import insert_rows
@@ -126,14 +126,14 @@ _MODEL = frozenset({
 })
 
 STEPS = [
-    Step("modele.macros", "Fonctions SQL du nettoyage", macros, writes=frozenset({"macros"})),
+    Step("modele.macros", "Fonctions SQL du nettoyage", macros, writes=frozenset({MACROS})),
     Step("modele.referentiels", "Référentiels (CPV, géographie, SIRENE)", references,
          writes=REFERENCES | {"ref_enum_values", "quality_rules"}),
     Step("modele.enregistrements", "Nettoyage des enregistrements", records,
-         reads=REFERENCES | {"staged", "loads", "ref_enum_values", "macros"},
+         reads=REFERENCES | {"staged", "loads", "ref_enum_values", MACROS},
          writes=_CLEANED),
     Step("modele.marches", "Modèle : marchés, versions, titulaires, acheteurs", model,
-         reads=REFERENCES | _CLEANED | {"staged", "loads", "ref_enum_values", "macros",
+         reads=REFERENCES | _CLEANED | {"staged", "loads", "ref_enum_values", MACROS,
                                         "set_aside_work", "findings_records_work"},
          writes=_MODEL),
     Step("modele.recherche", "Recherche : noms officiels et index des noms", names,
@@ -144,7 +144,7 @@ STEPS = [
     Step("modele.finalisation", "Finalisation", finish,
          reads=frozenset({"record_holders", "record_holders.holder_name"}),
          writes=frozenset({"source_record_holders"}),
-         drops=frozenset({"staged", "staged_source", "record_holders", "macros",
+         drops=frozenset({"staged", "staged_source", "record_holders", MACROS,
                           "contract_versions.contract_notification_date", *WORK_TABLES})),
     Step("modele.directions", "Directions des marchés", assign_directorates,
          reads=frozenset({"contracts", "findings", "profile_purchase_domains",

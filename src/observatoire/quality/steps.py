@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from observatoire.pipeline import BuildContext, Step
+from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality import history
 from observatoire.quality.findings import findings_sql
 
@@ -45,12 +45,12 @@ def snapshot(ctx: BuildContext) -> None:
 STEPS = [
     Step("qualite.enregistrements", "Règles de qualité", record_findings,
          reads=frozenset({"records", "record_holders", "record_flags_work", "siret_checks",
-                          "macros"}),
+                          MACROS}),
          writes=frozenset({"findings_records_work", "set_aside_work"})),
     Step("qualite.modele", "Constats sur le modèle", model_findings,
          reads=frozenset({"records", "findings_records_work", "findings_records_work.uid",
                           "contract_versions", "duplicates_work", "record_identity_work",
-                          "siret_checks", "subcontracts", "macros"}),
+                          "siret_checks", "subcontracts", MACROS}),
          writes=frozenset({"findings", "findings_model_work"})),
     Step("qualite.historique", "Historique de la qualité des données", snapshot,
          reads=frozenset({"contracts", "findings", "corrections_applied",

@@ -6,7 +6,7 @@ They use :mod:`observatoire.stewardship.apply` (plain SQL) and
 
 from __future__ import annotations
 
-from observatoire.pipeline import DECISIONS, BuildContext, Step
+from observatoire.pipeline import DECISIONS, MACROS, BuildContext, Step
 from observatoire.stewardship import apply
 from observatoire.stewardship.store import decisions
 
@@ -34,7 +34,7 @@ def published(ctx: BuildContext) -> None:
 
 STEPS = [
     Step("gestion.corrections", "Corrections des gestionnaires (redressements)", corrected,
-         reads=frozenset({"staged_source", "macros"}),
+         reads=frozenset({"staged_source", MACROS}),
          writes=frozenset({"staged", "purchase_domain_overrides", DECISIONS} | _WORK)),
     Step("gestion.exclusions", "Marchés exclus par les gestionnaires", excluded,
          reads=frozenset({"records", "corrections_work"}),
