@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,11 @@ def test_every_step_and_a_contributed_one_are_timed_into_the_build_log(tmp_path:
     assert [s["name"] for s in logged] == [*CORE_ORDER, "essai.acheteurs"]
     by_name = {s["name"]: s for s in logged}
     assert labels == [s["label"] for s in logged]
-    assert all(s["seconds"] >= 0 for s in logged)
+    assert all(s["seconds"] >= 0 and s["cpu_seconds"] >= 0 for s in logged)
+    starts = [datetime.fromisoformat(s["started_at"]) for s in logged]
+    assert starts == sorted(starts)
+    assert Catalog(settings.catalog_path).builds(1)[0]["started_at"][:19] <= \
+        logged[0]["started_at"][:19]
     assert sum(s["seconds"] for s in logged) <= summary.seconds
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:

@@ -150,8 +150,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None,
         try:
             ctx = pl.BuildContext(con, settings, profile, loads, build_id, started_at,
                                   all_loads=all_loads)
-            timings = pl.run(ctx, steps, on_step=on_step, on_timing=lambda t: catalog.record_step(
-                build_id, t.position, t.name, t.label, t.seconds, t.rows))
+            timings = pl.run(ctx, steps, on_step=on_step,
+                             on_timing=lambda timing: catalog.record_step(build_id, timing))
             finished_at = now()
             tables = table_counts(con)
             reconciled = bool(

@@ -151,8 +151,9 @@ def build_cmd(obj: Context, as_json: bool) -> None:
                 "tables": summary.tables,
                 "reconciled": summary.reconciled,
                 "stale_corrections": summary.stale_corrections,
-                "steps": [{"name": s.name, "label": s.label, "seconds": s.seconds,
-                           "rows": s.rows} for s in summary.steps],
+                "steps": [{"name": s.name, "label": s.label, "started_at": s.started_at,
+                           "seconds": s.seconds, "cpu_seconds": s.cpu_seconds, "rows": s.rows}
+                          for s in summary.steps],
             }
         )
         return

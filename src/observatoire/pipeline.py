@@ -27,6 +27,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from observatoire.sqlquote import identifier
@@ -102,7 +103,11 @@ class Timing:
     position: int
     name: str
     label: str
+    #: When the step started: ISO timestamp, UTC, milliseconds.
+    started_at: str
     seconds: float
+    #: CPU seconds of the process during the step (every thread: DuckDB's as well).
+    cpu_seconds: float
     #: Rows of the warehouse tables the step wrote (None when it writes no table).
     rows: int | None
 
@@ -202,10 +207,13 @@ def run(ctx: BuildContext, steps: Sequence[Step], *, inputs: Iterable[str] = (),
     for position, step in enumerate(order(steps, inputs), start=1):
         if on_step:
             on_step(step.label)
-        t0 = time.perf_counter()
+        started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        t0, cpu0 = time.perf_counter(), time.process_time()
         step.run(ctx)
         seconds = round(time.perf_counter() - t0, 3)
-        timing = Timing(position, step.name, step.label, seconds, _rows(ctx.con, step))
+        cpu = round(time.process_time() - cpu0, 3)
+        timing = Timing(position, step.name, step.label, started_at, seconds, cpu,
+                        _rows(ctx.con, step))
         timings.append(timing)
         if on_timing:
             on_timing(timing)
