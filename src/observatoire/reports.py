@@ -54,7 +54,7 @@ def status(settings: Settings) -> dict[str, Any]:
     report: dict[str, Any] = {
         "home": str(settings.home),
         "loads": loads,
-        "builds": catalog.builds(limit=5),
+        "builds": catalog.builds(limit=5, steps=True),
         "warehouse": None,
     }
     if settings.warehouse_path.exists():

@@ -215,26 +215,27 @@ class Catalog:
                 "WHERE build_id = ? ORDER BY position", (build_id,)).fetchall()
         return [dict(r) for r in rows]
 
-    def builds(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The latest builds, newest first, each with its ``steps`` (see :meth:`build_steps`)."""
+    def builds(self, limit: int = 10, *, steps: bool = False) -> list[dict[str, Any]]:
+        """The latest builds, newest first; ``steps``: each with its ``steps`` (see
+        :meth:`build_steps`), which the status report shows and the pages' footer does not."""
         with self._connect() as con:
             rows = con.execute(
                 "SELECT * FROM builds ORDER BY build_id DESC LIMIT ?", (limit,)
             ).fetchall()
-            steps = con.execute(
+            logged = con.execute(
                 "SELECT build_id, name, label, started_at, seconds, cpu_seconds, rows "
                 "FROM build_steps "
                 "WHERE build_id IN (SELECT build_id FROM builds ORDER BY build_id DESC LIMIT ?) "
-                "ORDER BY build_id, position", (limit,)).fetchall()
+                "ORDER BY build_id, position", (limit,)).fetchall() if steps else []
         by_build: dict[int, list[dict[str, Any]]] = {}
-        for s in steps:
-            by_build.setdefault(s["build_id"], []).append(
-                {k: s[k] for k in STEP_KEYS})
+        for s in logged:
+            by_build.setdefault(s["build_id"], []).append({k: s[k] for k in STEP_KEYS})
         out = []
         for r in rows:
             d = dict(r)
             d["summary"] = json.loads(d["summary"] or "{}")
-            d["steps"] = by_build.get(d["build_id"], [])
+            if steps:
+                d["steps"] = by_build.get(d["build_id"], [])
             out.append(d)
         return out
 
