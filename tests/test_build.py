@@ -145,6 +145,10 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
     assert (last["build_id"], last["status"]) == (good.build_id + 1, "failed")
     assert last["error"] == "interrompue (processus arrêté avant la fin)"
     assert not list(home.glob("warehouse.build-*"))
+    # the build log keeps the steps it finished (each is written as it ends), in their order
+    killed = [s["name"] for s in last["steps"]]
+    assert killed == list(build_module.CORE_ORDER[:len(killed)])
+    assert len(killed) < len(build_module.CORE_ORDER)
     # the next build records nothing more and succeeds
     again = build(settings)
     assert again.build_id == good.build_id + 2

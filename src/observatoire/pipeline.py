@@ -108,7 +108,8 @@ class Timing:
     seconds: float
     #: CPU seconds of the process during the step (every thread: DuckDB's as well).
     cpu_seconds: float
-    #: Rows of the warehouse tables the step wrote (None when it writes no table).
+    #: Rows of the warehouse tables the step wrote or changed, after it (None: it writes no
+    #: table).
     rows: int | None
 
 

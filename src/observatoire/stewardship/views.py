@@ -687,7 +687,7 @@ def status(request: HttpRequest) -> HttpResponse:
     """``/gestion/etat/``: loads, builds and their failures, reconciliation."""
     settings = _settings()
     report = reports.status(settings)
-    builds = Catalog(settings.catalog_path).builds(limit=20)
+    builds = Catalog(settings.catalog_path).builds(limit=20, steps=True)
     return render(request, "stewardship/etat.html", {
         **report, "builds": builds, "failures": [b for b in builds if b["status"] == "failed"],
         "stale": Correction.objects.filter(status=Status.STALE).count(),
