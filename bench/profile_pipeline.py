@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import pstats
 import resource
 import shutil
@@ -76,9 +77,9 @@ def profile_build(home: Path, top: int) -> None:
     from observatoire.config import Settings
     from observatoire.landing.catalog import Catalog
 
-    try:
+    if importlib.util.find_spec("observatoire.build") is not None:
         from observatoire.build import build
-    except ImportError:  # a commit before the declared pipeline (--git-ref)
+    else:  # a commit before the declared pipeline (--git-ref)
         from observatoire.model.build import build  # type: ignore[no-redef]
 
     log: list[tuple[float, float, float, str]] = []
