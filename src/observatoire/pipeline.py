@@ -162,8 +162,13 @@ def order(steps: Sequence[Step], inputs: Iterable[str] = ()) -> list[Step]:
             if waiting[j] == 0:
                 heapq.heappush(ready, j)
     if len(out) < len(steps):
-        stuck = sorted(steps[i].name for i in range(len(steps)) if waiting[i])
-        raise PipelineError(f"steps that need each other (a cycle): {', '.join(stuck)}")
+        # walk back from a step left waiting through the steps it waits for: a cycle
+        path = [next(i for i in range(len(steps)) if waiting[i])]
+        while path.count(path[-1]) < 2:
+            path.append(min(i for i in after[path[-1]] if waiting[i]))
+        cycle = path[path.index(path[-1]):][::-1]
+        raise PipelineError("steps that need each other (a cycle): "
+                            + " -> ".join(steps[i].name for i in cycle))
     return [steps[i] for i in out]
 
 
