@@ -224,9 +224,10 @@ def _print_status(report: dict[str, Any]) -> None:
         if b["steps"]:
             steps = Table(title="Étapes de cette construction (journal des constructions)",
                           title_justify="left")
-            for col in ("étape", "nom", "secondes", "lignes des tables écrites"):
-                steps.add_column(col, justify="right" if col in ("secondes", "lignes des tables écrites")
-                                 else "left")
+            for col in ("étape", "nom"):
+                steps.add_column(col)
+            for col in ("secondes", "lignes des tables écrites"):
+                steps.add_column(col, justify="right")
             for s in b["steps"]:
                 _add_row(steps, s["label"], s["name"], formatting.number(s["seconds"], 1),
                          "—" if s["rows"] is None else _n(s["rows"]))
