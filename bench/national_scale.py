@@ -25,8 +25,9 @@ What it does, in one run:
    subprocess of the installed CLI so that its wall time and peak memory are measured per
    command: the kernel's high-water mark of the process (``wait4`` ``ru_maxrss``, which includes
    DuckDB's native allocations) and, sampled every 0.1 s, the memory of its whole process tree
-   (sum of PSS, for the worker processes of a parallel ingest). The build's steps are timed from
-   the progress line the CLI prints for each of them.
+   (sum of PSS, for the worker processes of a parallel ingest). The build's steps are timed by
+   the build itself, into the build log of the catalog (``build_steps``: start, wall and CPU
+   seconds, rows written), which the benchmark reads once the build has ended.
 4. **Write floor.** Every table of the built warehouse is written once more into a new DuckDB
    file, from a copy in memory: what persisting the model costs by itself, a share of the build
    no design of the pipeline avoids (reported with its ratio to the baseline).
@@ -55,6 +56,7 @@ import platform
 import re
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -80,13 +82,13 @@ TARGET_RATIO = 3.0
 #: Build steps that later issues added to what issue 2 (the foundation) specified and benchmarked:
 #: the ratio is also given without them, for the scope the target was set for.
 LATER_STEPS = {
-    "Corrections des gestionnaires (redressements)": "stewardship",
-    "Marchés exclus par les gestionnaires": "stewardship",
-    "Valeurs corrigées et valeurs publiées": "stewardship",
-    "Egalim : achats alimentaires des cantines": "Egalim",
-    "Indicateurs du SPASER": "indicators",
-    "Directions des marchés": "indicators",
-    "Historique de la qualité des données": "stewardship",
+    "gestion.corrections": "stewardship",
+    "gestion.exclusions": "stewardship",
+    "gestion.publication": "stewardship",
+    "egalim": "Egalim",
+    "indicateurs": "indicators",
+    "modele.directions": "indicators",
+    "qualite.historique": "stewardship",
 }
 TARGET_PEAK_BYTES = 2 * 1000**3  # 2 GB
 #: Dates of copy ``r`` are moved back by ``(r * DATE_STEP_DAYS) % DATE_SPAN_DAYS`` days: copies
@@ -360,7 +362,7 @@ class Measured:
     peak_rss_sampled: int
     returncode: int
     output: str
-    marks: dict[str, float]  # build step label -> seconds after start when it first showed
+    started_epoch: float  # time.time() when the process was started
     spill_peak: int = 0  # bytes, max over samples of the size of ``watch`` (DuckDB spill files)
     peak_at: float = 0.0  # seconds after start of the sampled peak
     #: CPU seconds (user + system) of the child and its waited-for children (the ingest's
@@ -371,10 +373,6 @@ class Measured:
     def peak(self) -> int:
         """The figure compared with the target: the larger of the two measures."""
         return max(self.peak_rss, self.peak_rss_sampled)
-
-
-#: The build's progress line (``observatoire build`` in a terminal): "…entrepôt : <step>…".
-STEP_LINE = re.compile(r"Construction de l'entrepôt : ([^\r\n\x1b…]+)…")
 
 
 def tree_memory(parent: psutil.Process) -> int:
@@ -389,15 +387,14 @@ def tree_memory(parent: psutil.Process) -> int:
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path,
                  watch: Path | None = None) -> Measured:
-    """Run ``cmd``; time it, sample its memory and timestamp each build step it announces.
+    """Run ``cmd``; time it and sample its memory.
 
     ``watch`` is a folder whose size is sampled too (DuckDB's spill folder during a build).
     """
-    started = time.perf_counter()
+    started, started_epoch = time.perf_counter(), time.time()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     chunks: list[str] = []
-    marks: dict[str, float] = {}
     sampled = 0
     spill = 0
     peak_at = 0.0
@@ -406,14 +403,8 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path,
     def read() -> None:
         assert proc.stdout is not None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        tail = ""
         while chunk := os.read(proc.stdout.fileno(), 1 << 16):
-            now = time.perf_counter() - started
-            text = decoder.decode(chunk)
-            chunks.append(text)
-            tail = tail[-400:] + text
-            for label in STEP_LINE.findall(tail):
-                marks.setdefault(label.strip(), now)
+            chunks.append(decoder.decode(chunk))
 
     def sample() -> None:
         nonlocal sampled, spill, peak_at
@@ -444,8 +435,8 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path,
     proc.stdout.close()
     output = "".join(chunks)
     log.write_text(output)
-    return Measured(seconds, usage.ru_maxrss * 1024, sampled, proc.returncode, output, marks,
-                    spill, peak_at, usage.ru_utime + usage.ru_stime)
+    return Measured(seconds, usage.ru_maxrss * 1024, sampled, proc.returncode, output,
+                    started_epoch, spill, peak_at, usage.ru_utime + usage.ru_stime)
 
 
 def child_env(home: Path | None, threads: int, memory_limit: str,
@@ -622,10 +613,10 @@ def folder_bytes(path: Path) -> int:
 
 
 def last_message(output: str) -> str:
-    """The last line a CLI printed, without the progress line and terminal control codes."""
+    """The last line a CLI printed, without terminal control codes."""
     lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).strip()
              for line in re.split(r"[\r\n]", output)]
-    lines = [line for line in lines if line and not STEP_LINE.search(line)]
+    lines = [line for line in lines if line]
     return " / ".join(lines[-2:])
 
 
@@ -641,28 +632,38 @@ def machine() -> dict[str, Any]:
             "cpu": cpu, "python": platform.python_version(), "duckdb": duckdb.__version__}
 
 
-def build_steps(measured: Measured) -> list[tuple[str, float]]:
-    """Seconds per build step, from the moments the CLI announced each step.
+@dataclasses.dataclass
+class LoggedStep:
+    """A build step as the build log of the catalog records it."""
 
-    "start-up" is everything before the first step (interpreter, imports, catalog); the last
-    step runs until the process exits (it includes the table counts and the CHECKPOINT).
-    """
-    marks = sorted(measured.marks.items(), key=lambda kv: kv[1])
-    if not marks:
-        return []
-    steps = [("start-up (imports, catalog, loads table)", marks[0][1])]
-    ends = [t for _, t in marks[1:]] + [measured.seconds]
-    steps += [(label, end - t) for (label, t), end in zip(marks, ends, strict=True)]
-    return steps
+    name: str
+    label: str
+    offset: float  # seconds after the build process started
+    seconds: float
+    cpu_seconds: float
+    rows: int | None
 
 
-def step_at(steps: list[tuple[str, float]], moment: float) -> str | None:
-    """The step running ``moment`` seconds after the start."""
-    end = 0.0
-    for label, seconds in steps:
-        end += seconds
-        if moment <= end:
-            return label
+def build_steps(home: Path, measured: Measured) -> list[LoggedStep]:
+    """The steps of the latest build of ``home``, from the build log (``build_steps`` of the
+    catalog); none for code that did not log them (before the declared pipeline)."""
+    with contextlib.closing(sqlite3.connect(home / "catalog.sqlite")) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'build_steps'").fetchone():
+            return []
+        rows = db.execute(
+            "SELECT name, label, started_at, seconds, cpu_seconds, rows FROM build_steps "
+            "WHERE build_id = (SELECT max(build_id) FROM builds) ORDER BY position").fetchall()
+    return [LoggedStep(name, label,
+                       dt.datetime.fromisoformat(started).timestamp() - measured.started_epoch,
+                       seconds, cpu, count)
+            for name, label, started, seconds, cpu, count in rows]
+
+
+def step_at(steps: list[LoggedStep], moment: float) -> str | None:
+    """The step running ``moment`` seconds after the process started (None: outside them)."""
+    for s in steps:
+        if s.offset <= moment <= s.offset + s.seconds:
+            return s.name
     return None
 
 
@@ -753,12 +754,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  warning: ingest loaded {ingested:,} records; statuses: "
               f"{sorted({ld['status'] for ld in loads})}", flush=True)
 
-    # (c) observatoire build. Run with a terminal-like output so that the CLI prints its progress
-    # line for each step, which timestamps the steps without touching the code.
+    # (c) observatoire build. It times its steps into the build log, read once it has ended.
     spill_dir = home / "work" / "duckdb"  # DuckDB's temp_directory, set by the build
     print("Pipeline: observatoire build…", flush=True)
-    build_env = {**env, "TTY_COMPATIBLE": "1", "COLUMNS": "250"}
-    build = run_measured([str(CLI), "build"], build_env, run_dir / "build.log", spill_dir)
+    build = run_measured([str(CLI), "build"], env, run_dir / "build.log", spill_dir)
     built = build.returncode in (0, 1) and (home / "warehouse.duckdb").exists()
     wh = warehouse_figures(home / "warehouse.duckdb") if built else None
 
@@ -789,7 +788,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     total = ingest.seconds + build.seconds
     ratio = total / base_seconds if built else None
-    later = {label: seconds for label, seconds in build_steps(build) if label in LATER_STEPS}
+    steps = build_steps(home, build)
+    later = {s.name: s.seconds for s in steps if s.name in LATER_STEPS}
     foundation = total - sum(later.values())
     peak = max(ingest.peak, build.peak)
     return {
@@ -813,8 +813,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   "peak": build.peak, "peak_rss": build.peak_rss,
                   "peak_rss_sampled": build.peak_rss_sampled, "exit_code": build.returncode,
                   "ok": built, "message": last_message(build.output),
-                  "spill_peak": build.spill_peak, "steps": build_steps(build),
-                  "peak_step": step_at(build_steps(build), build.peak_at)},
+                  "spill_peak": build.spill_peak,
+                  "steps": [dataclasses.asdict(s) for s in steps],
+                  "outside_steps": build.seconds - sum(s.seconds for s in steps),
+                  "peak_step": step_at(steps, build.peak_at)},
         "total_seconds": total,
         "ratio": ratio,
         "ratio_json_text": total / baselines["json_text"]["seconds"] if built else None,
@@ -862,9 +864,16 @@ def report(r: dict[str, Any]) -> None:
           f"{mb(bld['peak_rss_sampled']):,.0f} MB), DuckDB spill up to "
           f"{mb(bld['spill_peak']):,.0f} MB" + ("" if bld["ok"] else
                                               f" — BUILD FAILED: {bld['message']}"))
-    for label, seconds in bld["steps"]:
-        peak = "  <- memory peak" if label == bld["peak_step"] else ""
-        print(f"    {label:<52} {seconds:>8.1f} s{peak}")
+    if not bld["steps"]:
+        print("    (no step timings: this code's build log does not record them)")
+    for s in bld["steps"]:
+        peak = "  <- memory peak" if s["name"] == bld["peak_step"] else ""
+        rows = "" if s["rows"] is None else f"{s['rows']:>12,} rows"
+        print(f"    {s['label']:<52} {s['seconds']:>8.1f} s {s['cpu_seconds']:>6.1f} s CPU"
+              f" {rows}{peak}")
+    if bld["steps"]:
+        print(f"    {'outside the steps (start-up, table counts, checkpoint)':<52} "
+              f"{bld['outside_steps']:>8.1f} s")
     print(f"Ingest + build   {r['total_seconds']:>12.1f} s")
     if r["ratio"] is not None:
         print(f"Ratio            {r['ratio']:>12.2f}           target <= {t['ratio']:g}: "
@@ -873,8 +882,8 @@ def report(r: dict[str, Any]) -> None:
     fo = r.get("foundation")
     if fo:
         by_issue: dict[str, float] = {}
-        for label, seconds in fo["later_steps"].items():
-            by_issue[LATER_STEPS[label]] = by_issue.get(LATER_STEPS[label], 0.0) + seconds
+        for name, seconds in fo["later_steps"].items():
+            by_issue[LATER_STEPS[name]] = by_issue.get(LATER_STEPS[name], 0.0) + seconds
         print(f"  foundation only {fo['seconds']:.1f} s, ratio {fo['ratio']:.2f}: without the "
               "build steps later issues added (" + ", ".join(
                   f"{k} {v:.1f} s" for k, v in by_issue.items()) + ")")

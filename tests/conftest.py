@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "data"

@@ -16,10 +16,10 @@ from html import escape
 import duckdb
 import pytest
 
+from observatoire import charts
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
-from observatoire.web import charts
 from tests.conftest import DEMO, Warehouse
 
 # The generic profile with every value published (minimum sample 1): on the demo files some

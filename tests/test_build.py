@@ -12,14 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observatoire import build as build_module
 from observatoire import reports
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog
 from observatoire.landing.ingest import ingest
-from observatoire.model import build as build_module
 from observatoire.model import contracts
-from observatoire.model.build import build
 
 from .conftest import DEMO
 
@@ -145,6 +145,10 @@ def test_killed_build_leaves_previous_warehouse_readable(tmp_path: Path) -> None
     assert (last["build_id"], last["status"]) == (good.build_id + 1, "failed")
     assert last["error"] == "interrompue (processus arrêté avant la fin)"
     assert not list(home.glob("warehouse.build-*"))
+    # the build log keeps the steps it finished (each is written as it ends), in their order
+    killed = [s["name"] for s in last["steps"]]
+    assert killed == list(build_module.CORE_ORDER[:len(killed)])
+    assert len(killed) < len(build_module.CORE_ORDER)
     # the next build records nothing more and succeeds
     again = build(settings)
     assert again.build_id == good.build_id + 2

@@ -32,7 +32,7 @@ from observatoire.collect.state import State
 from observatoire.config import Settings
 from observatoire.errors import ConfigError, ObservatoireError
 from observatoire.landing.catalog import Catalog, superseded
-from observatoire.model.build import build_lock
+from observatoire.warehouse_writer import build_lock
 
 from .conftest import DEMO
 

@@ -22,10 +22,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.catalog import Catalog, Load
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 
 FIXTURES = Path(__file__).parent / "fixtures" / "defects"
 REF = Path(__file__).resolve().parents[1] / "demo" / "data" / "ref"

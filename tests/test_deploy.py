@@ -515,9 +515,9 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
 ) -> None:
     from django.test import Client
 
+    from observatoire.build import build
     from observatoire.config import Settings
     from observatoire.landing.ingest import ingest
-    from observatoire.model.build import build
 
     with small_disk(tmp_path / "disque", "48m") as disk:
         settings = Settings(home=disk / "observatoire")

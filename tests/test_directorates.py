@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import BUILTIN_DIR, load_profile
-from observatoire.model.build import build
 from tests.conftest import (
+    DEMO,
     FIXTURES,
     AppDb,
     clear_corrections,
@@ -291,3 +292,31 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
     finally:
         clear_corrections()
         build(site)
+
+
+def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_force(
+    tmp_path: Path,
+) -> None:
+    """The recomputation is the indicator step and what follows it: the directorates (they read
+    the purchase domains) are given again, by the profile in force, on the warehouse in service."""
+    from observatoire.build import recompute_indicators
+    from observatoire.landing.ingest import ingest
+
+    home = tmp_path / "h"
+    with_directorates = Settings(home=home, profile=str(PROFILE))
+    ingest(with_directorates, [DEMO / "decp" / "v2"])
+    build(with_directorates)
+    query = "SELECT uid, directorate_id, directorate_source FROM contracts ORDER BY uid"
+    built = warehouse_rows(with_directorates, query)
+    assert any(d is not None for _, d, _ in built)
+    found = "SELECT count(*) FROM findings WHERE directorate_id IS NOT NULL"
+    assert warehouse_rows(with_directorates, found)[0][0] > 0
+    # the generic profile has no directorate: none is left on the contracts or the findings
+    run = recompute_indicators(Settings(home=home))
+    assert [s.name for s in run.steps] == ["indicateurs", "modele.directions"]
+    assert warehouse_rows(with_directorates, query) == [(uid, None, None) for uid, _, _ in built]
+    assert warehouse_rows(with_directorates, found) == [(0,)]
+    assert warehouse_rows(with_directorates, "SELECT count(*) FROM profile_directorates") == [(0,)]
+    # back to the profile with directorates: the same ones as the build gave
+    recompute_indicators(with_directorates)
+    assert warehouse_rows(with_directorates, query) == built

@@ -343,7 +343,7 @@ def test_exports_keep_two_builds_and_a_failed_write_leaves_nothing(
     tmp_path: Path,
 ) -> None:
     from observatoire import datasets
-    from observatoire.model.build import build
+    from observatoire.build import build
 
     wh = make_warehouse(tmp_path / "home", MEGALIS)
     settings, exports = wh.settings, wh.settings.home / "exports"
@@ -441,7 +441,7 @@ def test_the_server_publisher_writes_each_new_build_without_a_request(tmp_path: 
     import time
 
     from observatoire import datasets
-    from observatoire.model.build import build
+    from observatoire.build import build
 
     wh = make_warehouse(tmp_path / "home", MEGALIS)
     wh.con.close()

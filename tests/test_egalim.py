@@ -30,12 +30,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from observatoire.build import build
 from observatoire.cli import cli
 from observatoire.config import Settings
 from observatoire.egalim import export
 from observatoire.egalim.imports import import_files
 from observatoire.landing.catalog import Catalog
-from observatoire.model.build import build
 
 LYCEES = Path(__file__).parent / "fixtures" / "egalim" / "lycees"
 PAVIE, RENAN, METIERS = "19220018600018", "19220057400015", "19290092600010"

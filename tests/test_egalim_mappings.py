@@ -40,10 +40,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from observatoire.build import build
 from observatoire.cli import cli
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
-from observatoire.model.build import build
 from tests.conftest import AppDb, clear_corrections, make_account, signed_in
 from tests.test_egalim_matrices import MAPPING, PAVIE, SUPPLIER, _write_profile
 

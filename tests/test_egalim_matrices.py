@@ -35,13 +35,13 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import Workbook
 
+from observatoire.build import build
 from observatoire.cli import cli
 from observatoire.config import Settings
 from observatoire.egalim.correspondences import Matcher, suggest
 from observatoire.egalim.matrices import import_matrices, normalise_row
 from observatoire.egalim.nomenclature import Article, read_nomenclature
 from observatoire.errors import ConfigError
-from observatoire.model.build import build
 
 BRETAGNE = (Path(__file__).resolve().parents[1] / "src" / "observatoire" / "profiles"
             / "region-bretagne" / "egalim" / "etablissements.csv")

@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 
 from .conftest import DEMO
 

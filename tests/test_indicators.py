@@ -13,13 +13,13 @@ from statistics import median
 
 import pytest
 
+from observatoire.build import build
+from observatoire.build import recompute_indicators as recompute
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.indicators.compute import indicator_query, target_in_force
 from observatoire.indicators.expressions import to_dialect
 from observatoire.indicators.profile import Target, load_profile
-from observatoire.indicators.service import recompute
-from observatoire.model.build import build
 from tests.conftest import DEMO, FIXTURES, Warehouse, make_warehouse
 
 TEST_PROFILE = """
@@ -638,7 +638,10 @@ def test_demo_distinct_suppliers(demo_warehouse: Warehouse) -> None:
 
 
 @pytest.mark.parametrize("name", ["generique", "region-bretagne", "demonstration"])
-def test_shipped_profiles_load_and_their_sql_runs_on_spark(name: str) -> None:
+def test_shipped_profiles_load_and_sqlglot_emits_spark_sql_text_for_their_indicators(
+    name: str,
+) -> None:
+    # sqlglot only writes the Spark SQL text here; nothing runs it on Spark (a later issue will)
     profile = load_profile(name)
     codes = {i.code for i in profile.indicators if i.available}
     required = {"A01", "A02", "A04", "A06", "A07", "A08", "A09", "A10", "A11", "A12", "B01",

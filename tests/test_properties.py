@@ -37,11 +37,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.egalim.importer import CanteenDirectory, import_purchases
 from observatoire.landing.catalog import Catalog, Load
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "data"

@@ -17,10 +17,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire import build as build_module
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model import build as build_module
-from observatoire.model.build import build
 from tests.conftest import DEMO, FIXTURES, AppDb, make_account
 
 pytestmark = pytest.mark.appdb

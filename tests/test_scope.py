@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from observatoire import datasets, explorer
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 from tests.conftest import DEMO
 
 FILES = [DEMO / "decp" / "v1" / "e-marchespublics.json", DEMO / "decp" / "v2",

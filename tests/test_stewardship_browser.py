@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.model.build import build
 from tests.conftest import (
     AppDb,
     live_server,

@@ -16,10 +16,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import BuildSummary, build
 from observatoire.config import Settings
 from observatoire.errors import ConfigError
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import BuildSummary, build
 from tests.conftest import DEMO, AppDb, Warehouse, make_account
 
 SOURCE = DEMO / "decp" / "v2" / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"

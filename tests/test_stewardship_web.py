@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.model.build import build
 from tests.conftest import AppDb, make_account, signed_in, stewardship_home
 
 pytestmark = pytest.mark.appdb
@@ -412,6 +412,8 @@ def test_administrator_pages_accounts_audit_and_status(
     status = _text(admin.get("/gestion/etat/"))
     assert "gip-maximilien_decp-13001845000028-2024-10-06-01.json" in status
     assert "tous les fichiers se réconcilient" in status
+    # the steps of the last build, from the build log
+    assert "Étapes de la construction n°" in status and "modele.marches" in status
 
 
 def test_stale_corrections_are_listed_for_review(site: Settings, accounts: dict[str, Any],

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 from tests.conftest import (
     DEMO,
     AppDb,

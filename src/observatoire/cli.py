@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from observatoire import __version__, formatting, reports
+from observatoire.build import build, recompute_indicators
 from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
 from observatoire.cli_publication import publish_decp_cmd
@@ -23,7 +24,6 @@ from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
 from observatoire.landing.ingest import IngestOutcome, ingest
-from observatoire.model.build import build
 
 STATUS_FR = {
     "loaded": "chargé",
@@ -152,6 +152,9 @@ def build_cmd(obj: Context, as_json: bool) -> None:
                 "tables": summary.tables,
                 "reconciled": summary.reconciled,
                 "stale_corrections": summary.stale_corrections,
+                "steps": [{"name": s.name, "label": s.label, "started_at": s.started_at,
+                           "seconds": s.seconds, "cpu_seconds": s.cpu_seconds, "rows": s.rows}
+                          for s in summary.steps],
             }
         )
         return
@@ -219,6 +222,17 @@ def _print_status(report: dict[str, Any]) -> None:
             f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
             f"commencée le {b['started_at']}" + (f" — {_e(b['error'])}" if b["error"] else "")
         )
+        if b["steps"]:
+            steps = Table(title="Étapes de cette construction (journal des constructions)",
+                          title_justify="left")
+            for col in ("étape", "nom"):
+                steps.add_column(col)
+            for col in ("secondes", "lignes des tables écrites"):
+                steps.add_column(col, justify="right")
+            for s in b["steps"]:
+                _add_row(steps, s["label"], s["name"], formatting.number(s["seconds"], 1),
+                         "—" if s["rows"] is None else _n(s["rows"]))
+            out.print(steps)
     wh = report["warehouse"]
     if wh is None:
         out.print("Aucun entrepôt en service : lancez « observatoire build ».")
@@ -574,10 +588,10 @@ def indicators_cmd(
     settings = obj.settings
     if not no_compute:
         if as_json:
-            run = indicator_service.recompute(settings)
+            run = recompute_indicators(settings)
         else:
             with out.status("Calcul des indicateurs…"):
-                run = indicator_service.recompute(settings)
+                run = recompute_indicators(settings)
             out.print(
                 f"[green]Indicateurs calculés[/] en {_n(run.seconds)} s avec le profil "
                 f"« {_e(run.profile.id)} » : {_n(run.results)} résultats, "

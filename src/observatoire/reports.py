@@ -14,6 +14,7 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.landing.catalog import Catalog, superseded
 from observatoire.warehouse import open_warehouse, table_counts
+from observatoire.warehouse_writer import recognise_interrupted
 
 
 def _rows(
@@ -45,8 +46,6 @@ def missing_references(table_rows: dict[str, int]) -> list[str]:
 def status(settings: Settings) -> dict[str, Any]:
     """Loads, the last builds, table counts and reconciliation of the warehouse in service."""
     settings.ensure_home()
-    from observatoire.model.build import recognise_interrupted
-
     recognise_interrupted(settings)  # a killed build reads « interrompue », not « en cours »
     catalog = Catalog(settings.catalog_path)
     all_loads = catalog.loads()
@@ -55,7 +54,7 @@ def status(settings: Settings) -> dict[str, Any]:
     report: dict[str, Any] = {
         "home": str(settings.home),
         "loads": loads,
-        "builds": catalog.builds(limit=5),
+        "builds": catalog.builds(limit=5, steps=True),
         "warehouse": None,
     }
     if settings.warehouse_path.exists():

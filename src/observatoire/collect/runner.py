@@ -311,7 +311,7 @@ def _build_if_needed(settings: Settings, state: State, result: Round,
     newest = max((ld.load_id or 0 for ld in loads), default=0)
     if newest <= _built_through(state, catalog, loads):
         return
-    from observatoire.model.build import build
+    from observatoire.build import build
 
     try:
         summary = build(settings, on_step=on_step)

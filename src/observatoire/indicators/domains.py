@@ -9,6 +9,12 @@ to the profile's default domain.
 
 from __future__ import annotations
 
+#: The mappings decided by a person (CPV prefix → domain), as the build's corrections step
+#: writes them (``observatoire.stewardship.apply``); the indicator facts create the table empty
+#: for a warehouse built before it existed.
+OVERRIDES = """CREATE TABLE IF NOT EXISTS purchase_domain_overrides (mapping_id BIGINT,
+    cpv_prefix VARCHAR, domain_id VARCHAR, decided_at TIMESTAMP)"""
+
 #: The profile's default domain (codes no prefix covers, contracts without a CPV code).
 DEFAULT_DOMAIN = "(SELECT min(domain_id) FROM profile_purchase_domains WHERE is_default)"
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
+from observatoire.indicators.domains import DEFAULT_DOMAIN, OVERRIDES, domain_match_sql
 from observatoire.indicators.profile import Profile
-from observatoire.stewardship.apply import OVERRIDES
 from observatoire.warehouse import insert_rows
 
 

@@ -1,11 +1,8 @@
-"""The indicator service used by the build, the CLI and (later) the web and the API."""
+"""The indicator service: the build's computation (:func:`compute_into`, run by the indicator
+step) and the read side used by the CLI, the web and the API."""
 
 from __future__ import annotations
 
-import shutil
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -15,24 +12,16 @@ from observatoire.errors import WarehouseMissing
 from observatoire.indicators import history
 from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.compute import ALL_PERIODS, TOTAL, UNDATED, compute
-from observatoire.indicators.profile import Profile, load_profile
+from observatoire.indicators.profile import Profile
 from observatoire.warehouse import open_warehouse
 
-#: Tables written by the indicator step (dropped before a recomputation).
+#: Tables written by the indicator step (``indicators.steps``).
 TABLES = (
     "profile_buyers", "profile_territory", "profile_purchase_domains", "profile_eu_thresholds",
     "indicator_contracts", "indicator_holders", "indicator_subcontracts", "indicator_records",
     "indicator_profile", "indicator_axes", "indicators", "indicator_targets",
     "indicator_breakdowns", "indicator_results", "indicator_history", "indicator_target_changes",
 )
-
-
-@dataclass
-class IndicatorRun:
-    profile: Profile
-    results: int
-    seconds: float
-    history_changes: int
 
 
 def compute_into(
@@ -45,48 +34,6 @@ def compute_into(
     compute(con, profile)
     changed_targets.write_changes(con, change_rows)
     return history.stage(con, settings.catalog_path, profile.id, build_id, recorded_at)
-
-
-def recompute(settings: Settings) -> IndicatorRun:
-    """``observatoire indicators``: recompute the results of the warehouse in service.
-
-    The warehouse is copied, the copy gets the new results, and it replaces the one in service
-    atomically, as a build does: readers never see half-computed results.
-    """
-    from observatoire.model import build
-    from observatoire.stewardship.store import target_changes
-
-    profile = load_profile(settings.profile)
-    if not settings.warehouse_path.exists():
-        open_warehouse(settings)  # raises the clear "no warehouse yet" error
-    changes = target_changes(settings)  # before the lock: an unreachable database stops here
-    settings.ensure_home()
-    t0 = time.perf_counter()
-    with build.build_lock(settings):
-        tmp = settings.home / "warehouse.build-indicators.duckdb"
-        build.discard(tmp)
-        shutil.copyfile(settings.warehouse_path, tmp)
-        try:
-            con = build.connect_for_writing(tmp, settings)
-            try:
-                for table in TABLES:
-                    con.execute(f"DROP TABLE IF EXISTS {table}")
-                build_id = int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
-                now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "")
-                history_rows = compute_into(con, settings, profile, build_id, now, changes)
-                results = int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            build.swap_in(tmp, settings)
-        except duckdb.OutOfMemoryException as exc:
-            build.discard(tmp)
-            raise build.memory_error(settings) from exc
-        except BaseException:
-            build.discard(tmp)
-            raise
-    history.commit(settings.catalog_path, history_rows)
-    return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(history_rows))
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from observatoire.pipeline import Timing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS loads (
@@ -44,7 +47,21 @@ CREATE TABLE IF NOT EXISTS builds (
     error        TEXT,
     summary      TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS build_steps (
+    build_id     INTEGER NOT NULL,      -- builds.build_id
+    position     INTEGER NOT NULL,      -- order in which the steps ran (1, 2, …)
+    name         TEXT NOT NULL,         -- the step's stable name (modele.marches)
+    label        TEXT NOT NULL,         -- its French label
+    started_at   TEXT NOT NULL,         -- ISO, UTC, milliseconds
+    seconds      REAL NOT NULL,         -- wall time
+    cpu_seconds  REAL NOT NULL,         -- CPU time of the process (every thread)
+    rows         INTEGER,               -- rows of the tables it wrote (NULL: none)
+    PRIMARY KEY (build_id, position)
+);
 """
+
+#: What the build log says of each step (see ``build_steps``).
+STEP_KEYS = ("name", "label", "started_at", "seconds", "cpu_seconds", "rows")
 
 
 @dataclass
@@ -182,15 +199,43 @@ class Catalog:
                 (finished_at,),
             )
 
-    def builds(self, limit: int = 10) -> list[dict[str, Any]]:
+    def record_step(self, build_id: int, step: Timing) -> None:
+        """A step of a build that ended (:class:`observatoire.pipeline.Timing`), written as it
+        ends: a killed build keeps the steps it finished."""
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO build_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (build_id, step.position, step.name, step.label, step.started_at,
+                         step.seconds, step.cpu_seconds, step.rows))
+
+    def build_steps(self, build_id: int) -> list[dict[str, Any]]:
+        """The steps of a build, in the order they ran."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT name, label, started_at, seconds, cpu_seconds, rows FROM build_steps "
+                "WHERE build_id = ? ORDER BY position", (build_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def builds(self, limit: int = 10, *, steps: bool = False) -> list[dict[str, Any]]:
+        """The latest builds, newest first; ``steps``: each with its ``steps`` (see
+        :meth:`build_steps`), which the status report shows and the pages' footer does not."""
         with self._connect() as con:
             rows = con.execute(
                 "SELECT * FROM builds ORDER BY build_id DESC LIMIT ?", (limit,)
             ).fetchall()
+            logged = con.execute(
+                "SELECT build_id, name, label, started_at, seconds, cpu_seconds, rows "
+                "FROM build_steps "
+                "WHERE build_id IN (SELECT build_id FROM builds ORDER BY build_id DESC LIMIT ?) "
+                "ORDER BY build_id, position", (limit,)).fetchall() if steps else []
+        by_build: dict[int, list[dict[str, Any]]] = {}
+        for s in logged:
+            by_build.setdefault(s["build_id"], []).append({k: s[k] for k in STEP_KEYS})
         out = []
         for r in rows:
             d = dict(r)
             d["summary"] = json.loads(d["summary"] or "{}")
+            if steps:
+                d["steps"] = by_build.get(d["build_id"], [])
             out.append(d)
         return out
 

@@ -38,6 +38,11 @@ def assign(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     con.execute(PROFILE_TABLE)
     insert_rows(con, "profile_directorates", [
         (d.id, d.label, list(d.domains), list(d.buyers)) for d in profile.directorates])
+    # A recomputation (observatoire indicators) runs this step again on a built warehouse:
+    # directorates a changed profile no longer gives are cleared (no row to clear in a build).
+    con.execute("UPDATE contracts SET directorate_id = NULL, directorate_source = NULL "
+                "WHERE directorate_id IS NOT NULL")
+    con.execute("UPDATE findings SET directorate_id = NULL WHERE directorate_id IS NOT NULL")
     if not profile.directorates:
         return  # no pass over the contracts: every directorate stays NULL
     con.execute("""CREATE TEMP TABLE buyer_directorates_work AS

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from observatoire.indicators.domains import OVERRIDES
 from observatoire.stewardship.fields import FIELDS
 from observatoire.stewardship.store import Decisions, StaleCorrection
 from observatoire.warehouse import insert_rows
@@ -81,10 +82,6 @@ def load(con: duckdb.DuckDBPyConnection, decided: Decisions) -> None:
         SELECT s.* REPLACE ({replaced})
         FROM staged_source s
         LEFT JOIN corrected_values_work o ON o.uid = contract_uid(s.raw_id, s.raw_buyer_id)""")
-
-
-OVERRIDES = """CREATE TABLE IF NOT EXISTS purchase_domain_overrides (mapping_id BIGINT,
-    cpv_prefix VARCHAR, domain_id VARCHAR, decided_at TIMESTAMP)"""
 
 
 def overrides(con: duckdb.DuckDBPyConnection, mappings: list[dict[str, Any]]) -> None:

@@ -23,10 +23,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from observatoire import reports
+from observatoire import charts, reports
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
 from observatoire.explorer import MAX_PAGE
+from observatoire.exports import csv_response
 from observatoire.indicators.profile import load_profile
 from observatoire.landing.catalog import Catalog
 from observatoire.stewardship import oidc, permissions, queue, services
@@ -41,8 +42,6 @@ from observatoire.stewardship.models import (
     SignInFailure,
     Status,
 )
-from observatoire.web import charts
-from observatoire.web.exports import csv_response
 
 LOG = logging.getLogger(__name__)
 
@@ -688,7 +687,7 @@ def status(request: HttpRequest) -> HttpResponse:
     """``/gestion/etat/``: loads, builds and their failures, reconciliation."""
     settings = _settings()
     report = reports.status(settings)
-    builds = Catalog(settings.catalog_path).builds(limit=20)
+    builds = Catalog(settings.catalog_path).builds(limit=20, steps=True)
     return render(request, "stewardship/etat.html", {
         **report, "builds": builds, "failures": [b for b in builds if b["status"] == "failed"],
         "stale": Correction.objects.filter(status=Status.STALE).count(),

@@ -18,11 +18,11 @@ from django.shortcuts import render
 
 from observatoire import __version__, explorer, reports, search
 from observatoire.config import Settings
+from observatoire.exports import json_response
 from observatoire.indicators import service
 from observatoire.indicators.compute import ALL_PERIODS
 from observatoire.web import api_schemas as schemas
 from observatoire.web.assets import STATIC
-from observatoire.web.exports import json_response
 from observatoire.web.formats import BadParameter, endpoint, integer, read_only
 
 DEFAULT_SIZE = 50

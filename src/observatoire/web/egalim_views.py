@@ -10,11 +10,11 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 
-from observatoire import formatting
+from observatoire import charts, formatting
 from observatoire.egalim import export, service
 from observatoire.egalim.codes import CATEGORY_LABELS, FAMILIES
-from observatoire.web import charts, maps
-from observatoire.web.exports import csv_response
+from observatoire.exports import csv_response
+from observatoire.web import maps
 from observatoire.web.formats import (
     Output,
     Table,

@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from observatoire import explorer
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
-from observatoire.web.exports import csv_response, json_response, xlsx_response
+from observatoire.exports import csv_response, json_response, xlsx_response
 
 
 class BadParameter(ObservatoireError):

@@ -12,10 +12,11 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import datasets, explorer, formatting, public_columns, reports
+from observatoire import charts, datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError
+from observatoire.exports import json_response, stream_csv, stream_json, stream_xlsx
 from observatoire.indicators import service
 from observatoire.indicators.compute import BASIS_LABELS
 from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAIN_LABELS, GRAINS
@@ -23,8 +24,7 @@ from observatoire.indicators.profile import KINDS, SOURCES, UNITS
 from observatoire.publication import decp
 from observatoire.stewardship.fields import FIELDS
 from observatoire.warehouse import open_warehouse
-from observatoire.web import api, charts, maps, sorting
-from observatoire.web.exports import json_response, stream_csv, stream_json, stream_xlsx
+from observatoire.web import api, maps, sorting
 from observatoire.web.formats import (
     BadParameter,
     Output,

@@ -1,0 +1,264 @@
+"""``observatoire build``: a new warehouse from the landed files, by the declared pipeline.
+
+The stages contribute their steps (``<stage>/steps.py``); :func:`core_steps` lists them, a
+source kind may add its own (``contributed``), and :mod:`observatoire.pipeline` orders and runs
+them, timing each one into the build log of the catalog. The warehouse is written beside the
+one in service and swapped in whole (:mod:`observatoire.warehouse_writer`). What a build hands
+to people once its warehouse is in service (indicator and quality history, corrections found
+stale, changed targets) is committed after the swap, never before.
+
+This module is the one place that knows every stage: no stage imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from observatoire import __version__
+from observatoire import pipeline as pl
+from observatoire.config import Settings
+from observatoire.egalim import steps as egalim_steps
+from observatoire.errors import storage_error
+from observatoire.indicators import history as indicator_history
+from observatoire.indicators import steps as indicator_steps
+from observatoire.indicators import targets as changed_targets
+from observatoire.indicators.profile import Profile, load_profile
+from observatoire.landing import steps as landing_steps
+from observatoire.landing.catalog import Catalog, Load, superseded
+from observatoire.model import steps as model_steps
+from observatoire.quality import history as quality_history
+from observatoire.quality import steps as quality_steps
+from observatoire.sqlquote import identifier
+from observatoire.staging.records import PARSER_VERSION
+from observatoire.stewardship import steps as stewardship_steps
+from observatoire.stewardship.store import (
+    Decisions,
+    audit_profile_targets,
+    mark_stale,
+    target_changes,
+)
+from observatoire.warehouse import SCHEMA_VERSION, open_warehouse, scalar, table_counts
+from observatoire.warehouse_writer import (
+    build_lock,
+    connect_for_writing,
+    discard,
+    memory_error,
+    now,
+    remove_leftovers,
+    swap_in,
+)
+
+#: The order the stages' steps are given in. The runner keeps it wherever what they read and
+#: write allows (the writers of one table run in this order: the first makes it).
+CORE_ORDER = (
+    "modele.macros",
+    "depot.chargements",
+    "depot.lecture",
+    "gestion.corrections",
+    "modele.referentiels",
+    "modele.enregistrements",
+    "qualite.enregistrements",
+    "gestion.exclusions",
+    "modele.marches",
+    "qualite.modele",
+    "modele.recherche",
+    "gestion.publication",
+    "modele.finalisation",
+    "egalim",
+    "indicateurs",
+    "modele.directions",
+    "qualite.historique",
+)
+
+
+def core_steps() -> list[pl.Step]:
+    """Every stage's steps, in :data:`CORE_ORDER`."""
+    by_name = {s.name: s for s in (*landing_steps.STEPS, *stewardship_steps.STEPS,
+                                   *model_steps.STEPS, *quality_steps.STEPS,
+                                   *egalim_steps.STEPS, *indicator_steps.STEPS)}
+    return [by_name[name] for name in CORE_ORDER]
+
+
+@dataclass
+class BuildSummary:
+    build_id: int
+    seconds: float
+    tables: dict[str, int] = field(default_factory=dict)
+    reconciled: bool = True
+    #: Corrections this build found stale (their source value changed), now to review.
+    stale_corrections: int = 0
+    #: How long each step took, in the order they ran (also in the build log).
+    steps: list[pl.Timing] = field(default_factory=list)
+
+
+def _fingerprint(loads: list[Load]) -> str:
+    digest = hashlib.sha256()
+    for load in sorted(loads, key=lambda ld: ld.sha256):
+        digest.update(f"{load.sha256}:{load.status}\n".encode())
+    return digest.hexdigest()
+
+
+def _audit_profile_targets(settings: Settings, profile: Profile, build_id: int,
+                           started_at: str) -> None:
+    """Targets changed in the profile's files since the last build of this profile: one audit
+    event (once this build's warehouse is in service), then the new snapshot in the catalog."""
+    current = changed_targets.snapshot(profile)
+    before = changed_targets.last_snapshot(settings.catalog_path, profile.id)
+    if before == current:
+        return
+    if before is not None:
+        changes = changed_targets.differences(before, current)
+        if not audit_profile_targets(settings, profile.id, build_id, changes):
+            return
+    changed_targets.record_snapshot(settings.catalog_path, profile.id, build_id,
+                                    started_at.replace("+00:00", ""), current)
+
+
+def build(settings: Settings, on_step: Callable[[str], None] | None = None,
+          contributed: Sequence[pl.Step] = ()) -> BuildSummary:
+    """Build a new warehouse and put it in service. ``contributed``: steps a source kind adds
+    to the core ones (:func:`core_steps`); the runner places them by what they read and write."""
+    steps = [*core_steps(), *contributed]
+    pl.order(steps)  # a mistake in the declarations stops here, before any work
+    settings.ensure_home()
+    with build_lock(settings):
+        return _build(settings, on_step, steps)
+
+
+def _build(settings: Settings, on_step: Callable[[str], None] | None,
+           steps: list[pl.Step]) -> BuildSummary:
+    catalog = Catalog(settings.catalog_path)
+    remove_leftovers(settings)
+    catalog.mark_interrupted(now())
+    all_loads = catalog.loads()
+    replaced = superseded(all_loads)
+    loads = [ld for ld in all_loads if ld.load_id not in replaced]
+    started_at = now()
+    build_id = catalog.start_build(started_at)
+    tmp = settings.home / f"warehouse.build-{build_id}.duckdb"
+    t0 = time.perf_counter()
+    try:
+        # Read the profile first: a mistake in it stops the build before any work.
+        profile = load_profile(settings.profile)
+        con = connect_for_writing(tmp, settings)
+        try:
+            ctx = pl.BuildContext(con, settings, profile, loads, build_id, started_at,
+                                  all_loads=all_loads)
+            timings = pl.run(ctx, steps, on_step=on_step,
+                             on_timing=lambda timing: catalog.record_step(build_id, timing))
+            finished_at = now()
+            tables = table_counts(con)
+            reconciled = bool(
+                scalar(con, "SELECT COALESCE(bool_and(balanced), true) FROM reconciliation")
+            )
+            con.execute("""CREATE TABLE build_info (build_id INTEGER, started_at TIMESTAMP,
+                finished_at TIMESTAMP, parser_version VARCHAR, software_version VARCHAR,
+                input_fingerprint VARCHAR, reconciled BOOLEAN, schema_version INTEGER)""")
+            con.execute(
+                "INSERT INTO build_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    build_id,
+                    started_at.replace("+00:00", ""),
+                    finished_at.replace("+00:00", ""),
+                    PARSER_VERSION,
+                    __version__,
+                    _fingerprint(loads),
+                    reconciled,
+                    SCHEMA_VERSION,
+                ],
+            )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        swap_in(tmp, settings)
+        indicator_history.commit(settings.catalog_path,
+                                 ctx.shared.get(indicator_steps.HISTORY, []))
+        quality_history.commit(settings.catalog_path, ctx.shared.get(
+            quality_steps.CHANGES, quality_history.QualityChanges()))
+        stale = ctx.shared.get(stewardship_steps.STALE, [])
+        mark_stale(settings, stale, build_id)
+        _audit_profile_targets(settings, profile, build_id, started_at)
+    except duckdb.OutOfMemoryException as exc:
+        discard(tmp)
+        catalog.finish_build(build_id, now(), "failed", f"{type(exc).__name__}: {exc}", {})
+        # DuckDB says "out of memory" too when the disk it spills to is full
+        raise (storage_error(exc, settings.home) or memory_error(settings)) from exc
+    except BaseException as exc:
+        discard(tmp)
+        catalog.finish_build(build_id, now(), "failed", f"{type(exc).__name__}: {exc}", {})
+        raise
+    seconds = round(time.perf_counter() - t0, 2)
+    summary = BuildSummary(build_id, seconds, tables, reconciled, len(stale), timings)
+    catalog.finish_build(
+        build_id,
+        finished_at,
+        "succeeded",
+        None,
+        {"seconds": seconds, "tables": tables, "reconciled": reconciled},
+    )
+    return summary
+
+
+@dataclass
+class IndicatorRun:
+    profile: Profile
+    results: int
+    seconds: float
+    history_changes: int
+    #: The steps run again: the indicator step and those that read what it writes.
+    steps: list[pl.Timing] = field(default_factory=list)
+
+
+def recompute_indicators(settings: Settings) -> IndicatorRun:
+    """``observatoire indicators``: the indicator step and what follows it, run again on the
+    warehouse in service.
+
+    The warehouse is copied, the steps run on the copy (what they write dropped first), and it
+    replaces the one in service atomically, as a build does: readers never see half-computed
+    results. Steps that record the build itself (its quality snapshot) are not run again.
+    """
+    profile = load_profile(settings.profile)
+    if not settings.warehouse_path.exists():
+        open_warehouse(settings)  # raises the clear "no warehouse yet" error
+    # Before the lock: an unreachable database stops here. Only the targets are read: the
+    # corrections and mappings were applied by the build, whose tables are kept.
+    decided = Decisions(corrections=[], mappings=[], target_changes=target_changes(settings))
+    steps = pl.following(core_steps(), indicator_steps.STEP.name)
+    written = {r for s in steps for r in s.writes}
+    inputs = {r for s in steps for r in s.reads} - written
+    settings.ensure_home()
+    t0 = time.perf_counter()
+    with build_lock(settings):
+        tmp = settings.home / "warehouse.build-indicators.duckdb"
+        discard(tmp)
+        shutil.copyfile(settings.warehouse_path, tmp)
+        try:
+            con = connect_for_writing(tmp, settings)
+            try:
+                for table in sorted(pl.tables(written)):
+                    con.execute(f"DROP TABLE IF EXISTS {identifier(table)}")
+                build_id = int(scalar(con, "SELECT max(build_id) FROM build_info"))
+                ctx = pl.BuildContext(con, settings, profile, [], build_id, now(),
+                                      shared={pl.DECISIONS: decided})
+                timings = pl.run(ctx, steps, inputs=inputs | {pl.DECISIONS})
+                results = int(scalar(con, "SELECT count(*) FROM indicator_results"))
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            swap_in(tmp, settings)
+        except duckdb.OutOfMemoryException as exc:
+            discard(tmp)
+            raise memory_error(settings) from exc
+        except BaseException:
+            discard(tmp)
+            raise
+    history_rows = ctx.shared.get(indicator_steps.HISTORY, [])
+    indicator_history.commit(settings.catalog_path, history_rows)
+    return IndicatorRun(profile, results, round(time.perf_counter() - t0, 2), len(history_rows),
+                        timings)

@@ -1,0 +1,27 @@
+"""The indicator step of the build (and of ``observatoire indicators``, which runs it again)."""
+
+from __future__ import annotations
+
+from observatoire.indicators.service import TABLES, compute_into
+from observatoire.pipeline import DECISIONS, BuildContext, Step
+
+#: ``ctx.shared`` key: the indicator history rows to commit once the warehouse is in service.
+HISTORY = "shared:indicator_history"
+
+
+def indicators(ctx: BuildContext) -> None:
+    ctx.shared[HISTORY] = compute_into(
+        ctx.con, ctx.settings, ctx.profile, ctx.build_id, ctx.started_at.replace("+00:00", ""),
+        ctx.shared[DECISIONS].target_changes)
+
+
+STEP = Step(
+    "indicateurs", "Indicateurs du SPASER", indicators,
+    reads=frozenset({
+        "contracts", "contract_holders", "suppliers", "buyers", "subcontracts", "source_records",
+        "source_record_holders", "findings", "purchase_domain_overrides", "ref_cpv",
+        "ref_departements", "ref_sirene_categories", "indicator_canteens",
+        "indicator_purchase_lines", "egalim_canteens", "egalim_lines", DECISIONS}),
+    writes=frozenset({*TABLES, HISTORY}),
+)
+STEPS = [STEP]

@@ -1,0 +1,47 @@
+"""The stewardship's steps of the build: what people decided, applied on the raw values.
+
+They use :mod:`observatoire.stewardship.apply` (plain SQL) and
+:mod:`observatoire.stewardship.store` (the application database read once), never Django.
+"""
+
+from __future__ import annotations
+
+from observatoire.pipeline import DECISIONS, MACROS, BuildContext, Step
+from observatoire.stewardship import apply
+from observatoire.stewardship.store import decisions
+
+#: ``ctx.shared`` key: the corrections this build found stale, to mark once its warehouse is
+#: in service.
+STALE = "shared:stale_corrections"
+
+_WORK = frozenset({"corrections_work", "correction_matches_work", "corrected_values_work"})
+
+
+def corrected(ctx: BuildContext) -> None:
+    # People's corrections and mappings from the application database, applied on the raw
+    # values: `staged` is `staged_source` corrected.
+    ctx.shared[DECISIONS] = decisions(ctx.settings)
+    apply.load(ctx.con, ctx.shared[DECISIONS])
+
+
+def excluded(ctx: BuildContext) -> None:
+    apply.exclude(ctx.con)
+
+
+def published(ctx: BuildContext) -> None:
+    ctx.shared[STALE] = apply.publish(ctx.con)
+
+
+STEPS = [
+    Step("gestion.corrections", "Corrections des gestionnaires (redressements)", corrected,
+         reads=frozenset({"staged_source", MACROS}),
+         writes=frozenset({"staged", "purchase_domain_overrides", DECISIONS} | _WORK)),
+    Step("gestion.exclusions", "Marchés exclus par les gestionnaires", excluded,
+         reads=frozenset({"records", "corrections_work"}),
+         writes=frozenset({"set_aside_work"})),
+    Step("gestion.publication", "Valeurs corrigées et valeurs publiées", published,
+         reads=frozenset({"records", "findings", "staged_source", "source_records"} | _WORK),
+         writes=frozenset({"corrections_applied", "source_records.published_values",
+                           "contracts.corrected_fields", STALE}),
+         drops=_WORK),
+]
