@@ -451,9 +451,26 @@ hold AS (
         list_sort(list_distinct(list(s.category)
             FILTER (WHERE h.is_current AND s.category IS NOT NULL))) AS holder_categories,
         list_sort(list_distinct(list(s.departement_code)
-            FILTER (WHERE h.is_current AND s.departement_code IS NOT NULL))) AS holder_departements
+            FILTER (WHERE h.is_current AND s.departement_code IS NOT NULL))) AS holder_departements,
+        -- The place of the first current holder (in publication order: contract_holders is
+        -- stored sorted by version and position) whose establishment is placed. The commune
+        -- only when SIRENE gives it (then it is in the COG); the consolidated CSV's holder
+        -- département and région otherwise (suppliers.location_source).
+        arg_min(struct_pack(
+                commune := CASE WHEN s.location_source = 'sirene' THEN s.commune_code END,
+                departement := s.departement_code, region := s.region_code), h.rowid)
+            FILTER (WHERE h.is_current AND (s.departement_code IS NOT NULL
+                                            OR s.region_code IS NOT NULL)) AS holder_place
     FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
     GROUP BY h.uid
+),
+-- The buyer's establishment, placed by SIRENE (its commune in the COG).
+buyer_place AS (
+    SELECT e.siret AS buyer_siret, min(com.commune_code) AS commune,
+        min(com.departement_code) AS departement, min(com.region_code) AS region
+    FROM ref_sirene_establishments e JOIN ref_communes com ON com.commune_code = e.commune_code
+    WHERE com.departement_code IS NOT NULL OR com.region_code IS NOT NULL
+    GROUP BY e.siret
 ),
 repeated AS (SELECT uid FROM record_rank_work WHERE rank = 2 AND uid IS NOT NULL),
 prov AS (
@@ -472,7 +489,7 @@ agg AS (
     SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
         COALESCE(hold.holder_count, 0) AS holder_count,
         COALESCE(hold.holder_categories, []) AS holder_categories,
-        COALESCE(hold.holder_departements, []) AS holder_departements
+        COALESCE(hold.holder_departements, []) AS holder_departements, hold.holder_place
     FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
 SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS format_family,
@@ -484,6 +501,27 @@ SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS for
          WHEN CAST(left(r.cpv, 2) AS INTEGER) <= 44 OR left(r.cpv, 2) = '48' THEN 'Fournitures'
          ELSE 'Services' END AS purchase_category,
     r.place_type, r.place_code, r.place_departement_code, r.place_region_code,
+    -- The best known place (docs/architecture.md, "The place of a contract"): the place of
+    -- execution when the COG resolves it, else the first placed holder's establishment, else
+    -- the buyer's; each level (commune, département, région) from that one basis.
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN CASE WHEN r.place_type = 'Code commune' AND r.place_departement_code IS NOT NULL
+                   THEN r.place_code END
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.commune
+         ELSE bp.commune END AS location_commune_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN r.place_departement_code
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.departement
+         ELSE bp.departement END AS location_departement_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN r.place_region_code
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.region
+         ELSE bp.region END AS location_region_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN 'execution_place'
+         WHEN agg.holder_place IS NOT NULL THEN 'holder_establishment'
+         WHEN bp.buyer_siret IS NOT NULL THEN 'buyer_establishment'
+         ELSE 'unknown' END AS location_basis,
     r.notification_date, r.notification_date_source, year(r.notification_date) AS notification_year,
     r.publication_date, r.start_date,
     r.amount AS amount_initial, agg.amount_current AS amount, r.amount_issue,
@@ -505,6 +543,7 @@ SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS for
 FROM records r
 JOIN agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
+LEFT JOIN buyer_place bp ON bp.buyer_siret = r.buyer_siret
 """
 
 BUYERS_TEMPLATE = r"""

@@ -90,6 +90,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "place_code": "Place-of-execution code (postal codes padded to 5 digits).",
             "place_departement_code": "Département of the place of execution (COG), when resolvable.",
             "place_region_code": "Région of the place of execution (COG), when resolvable.",
+            "location_commune_code": "Commune (COG code) of the contract's best known place "
+            "(`location_basis`); NULL when that basis gives no commune (a postal code or a "
+            "département of execution, a holder placed by the consolidated CSV only).",
+            "location_departement_code": "Département of the best known place.",
+            "location_region_code": "Région of the best known place.",
+            "location_basis": "Where the best known place comes from: `execution_place` (the "
+            "place of execution, when the COG resolves its code), else `holder_establishment` "
+            "(the first current holder whose establishment is placed: SIRENE, else the "
+            "département and région the consolidated CSV publishes), else "
+            "`buyer_establishment` (the buyer's SIRENE establishment), else `unknown`.",
             "notification_date": "Notification date (signature date for concessions); the "
             "publication date when the notification date is missing.",
             "notification_date_source": "`notification` or `publication` (see above).",
