@@ -86,7 +86,12 @@ class ContractFilters:
         for key, value in asdict(self).items():
             if value is None:
                 continue
-            out[key] = ("oui" if value else "non") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                out[key] = "oui" if value else "non"
+            elif isinstance(value, float) and value.is_integer():  # 100000, not 100000.0
+                out[key] = str(int(value))
+            else:
+                out[key] = str(value)
         return out
 
 
