@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -42,9 +43,22 @@ def _sirene_communes() -> dict[str, str]:
                 if r["codeCommuneEtablissement"]}
 
 
+def _buyers_published(path: Path = TABULAR) -> dict[str, tuple[str, str]]:
+    """buyer SIRET → the (département, région) its rows of a consolidated CSV publish most
+    often (ties: the largest codes)."""
+    pairs: dict[str, Counter[tuple[str, str]]] = {}
+    with path.open(encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r.get("acheteur_departement_code") or r.get("acheteur_region_code"):
+                pairs.setdefault(r["acheteur_id"], Counter())[
+                    (r["acheteur_departement_code"], r["acheteur_region_code"])] += 1
+    return {buyer: max(counts, key=lambda p: (counts[p], p)) for buyer, counts in pairs.items()}
+
+
 COG = _cog()
 REGION_OF = {dep: reg for dep, reg in COG.values()}
 SIRENE = _sirene_communes()
+BUYERS_PUBLISHED = _buyers_published()
 
 
 def _aife(uid: str) -> dict[str, Any]:
@@ -59,10 +73,12 @@ def _tabular(uid: str, path: Path = TABULAR) -> dict[str, str]:
 
 
 def _place_by_hand(place_type: str | None, place_code: str | None, holder: str | None,
-                   holder_dep: str | None, holder_reg: str | None,
-                   buyer: str) -> tuple[str | None, str | None, str | None, str]:
+                   holder_dep: str | None, holder_reg: str | None, buyer: str,
+                   buyers_published: dict[str, tuple[str, str]] = BUYERS_PUBLISHED,
+                   ) -> tuple[str | None, str | None, str | None, str]:
     """The rule, written again: execution place the COG resolves, else the holder's SIRENE
-    establishment (else its published département), else the buyer's SIRENE establishment."""
+    establishment (else its published département), else the buyer's SIRENE establishment
+    (else the département the consolidated CSV publishes for it)."""
     if place_type == "Code commune" and place_code in COG:
         return (place_code, *COG[place_code], "execution_place")
     if place_type == "Code département" and place_code in REGION_OF:
@@ -73,6 +89,9 @@ def _place_by_hand(place_type: str | None, place_code: str | None, holder: str |
         return (None, holder_dep, holder_reg or REGION_OF.get(holder_dep), "holder_establishment")
     if SIRENE.get(buyer) in COG:
         return (SIRENE[buyer], *COG[SIRENE[buyer]], "buyer_establishment")
+    if buyer in buyers_published:
+        dep, reg = buyers_published[buyer]
+        return (None, dep or None, reg or REGION_OF.get(dep), "buyer_establishment")
     return (None, None, None, "unknown")
 
 
@@ -87,7 +106,8 @@ def _from_tabular(uid: str, path: Path = TABULAR) -> tuple[str | None, str | Non
                                                             str]:
     r = _tabular(uid, path)
     return _place_by_hand(None, None, r["titulaire_id"], r.get("titulaire_departement_code")
-                          or None, r.get("titulaire_region_code") or None, r["acheteur_id"])
+                          or None, r.get("titulaire_region_code") or None, r["acheteur_id"],
+                          _buyers_published(path))
 
 
 def _stored(wh: Warehouse, uid: str) -> tuple[Any, ...]:
@@ -103,6 +123,7 @@ def _stored(wh: Warehouse, uid: str) -> tuple[Any, ...]:
     ("261302368003012018U1yqVOJsqM00", "commune of execution (Marseille) in the COG"),
     ("358801082000352018IK6yG_0xkO00", "département of execution"),
     ("211300397000182018jAiR9ay9k100", "commune code 13270 unknown to the COG: the holder's"),
+    ("110000023000172018cRu1fGVZY_00", "a country code, a holder and a buyer nowhere placed"),
 ])
 def test_best_place_of_published_records_follows_execution_place_then_holder(
     demo_warehouse: Warehouse, uid: str, case: str
@@ -116,7 +137,7 @@ def test_best_place_of_published_records_follows_execution_place_then_holder(
 @pytest.mark.parametrize("uid, case", [
     ("2000625860015720241300104", "holder placed by SIRENE (commune)"),
     ("20006258600157202413008", "holder placed by the département the file publishes"),
-    ("225900018012442023119300100", "nothing places it"),
+    ("225900018012442023119300100", "no holder's place: the buyer's published département"),
 ])
 def test_best_place_of_consolidated_rows_follows_holder_establishment(
     demo_warehouse: Warehouse, uid: str, case: str
@@ -143,6 +164,55 @@ def test_contract_without_execution_place_nor_placed_holder_takes_the_buyers_pla
     expected = _from_tabular(uid, path)
     assert expected[3] == "buyer_establishment"
     assert _stored(buyer_only, uid) == expected
+
+
+def test_a_buyer_placed_by_a_consolidated_file_places_its_contracts_of_other_files(
+    demo_warehouse: Warehouse,
+) -> None:
+    # a PES record without a place of execution nor a placed holder: its buyer publishes its
+    # département in the consolidated CSV
+    uid = "20003357900018201800013300"
+    buyer = uid[:14]
+    records = json.loads((DEMO / "decp" / "v1" / "data.gouv.fr_pes.json").read_text(
+        encoding="utf-8"))["marches"]
+    record = next(r for r in records if r["acheteur"]["id"] + str(r["id"]) == uid)
+    (holder,) = record["titulaires"]
+    expected = _place_by_hand((record.get("lieuExecution") or {}).get("typeCode"),
+                              (record.get("lieuExecution") or {}).get("code"), holder["id"],
+                              None, None, buyer)
+    assert expected[3] == "buyer_establishment" and buyer not in SIRENE
+    assert _stored(demo_warehouse, uid) == expected
+
+
+def test_buyers_are_placed_by_sirene_else_by_what_the_consolidated_file_publishes(
+    demo_warehouse: Warehouse,
+) -> None:
+    stored = {b: (d, r, s) for b, d, r, s in demo_warehouse.rows(
+        "SELECT buyer_siret, departement_code, region_code, location_source FROM buyers")}
+    for buyer in stored:
+        if SIRENE.get(buyer) in COG:
+            expected = (*COG[SIRENE[buyer]], "sirene")
+        elif buyer in BUYERS_PUBLISHED:
+            dep, reg = BUYERS_PUBLISHED[buyer]
+            expected = (dep or None, reg or REGION_OF.get(dep), "publication")
+        else:
+            expected = (None, None, None)
+        assert stored[buyer] == expected, buyer
+
+
+def test_buyer_departement_filter_of_the_opportunities_selects_that_departements_buyers(
+    client: Any, demo_warehouse: Warehouse
+) -> None:
+    buyers = {b for b, (dep, _) in BUYERS_PUBLISHED.items() if dep == "74"
+              and SIRENE.get(b) not in COG} | {b for b, c in SIRENE.items()
+                                              if COG.get(c, ("",))[0] == "74"}
+    start, until = _window(60)
+    expected = {u for (u,) in demo_warehouse.rows(
+        """SELECT uid FROM contracts WHERE estimated_end_date >= ? AND estimated_end_date < ?
+           AND list_contains(?, buyer_siret)""", [start, until, sorted(buyers)])}
+    assert expected
+    page = _json(client, "/opportunites.json?mois=60&acheteur_departement=74")
+    assert {c["uid"] for c in page["elements"]} == expected
 
 
 def test_every_contract_has_one_basis_and_levels_only_when_placed(

@@ -97,6 +97,9 @@ LieuDepartement = Annotated[str | None, Field(
     pattern=r"^(\d{2,3}|2[AB])$", description="Département (code COG) du lieu retenu.")]
 LieuCommune = Annotated[str | None, Field(
     pattern=r"^(\d{5}|2[AB]\d{3})$", description="Commune (code COG) du lieu retenu.")]
+AcheteurDepartement = Annotated[str | None, Field(
+    pattern=r"^(\d{2,3}|2[AB])$", description="Département (code COG) de l'acheteur : son "
+    "établissement dans SIRENE, sinon le département publié avec ses marchés.")]
 LieuBase = Annotated[Literal["execution", "titulaire", "acheteur", "inconnu"] | None, Field(
     description="D'où vient le lieu retenu : lieu d'exécution, établissement du titulaire, "
     "de l'acheteur, ou lieu inconnu.")]
@@ -133,6 +136,7 @@ async def rechercher_marches(
     lieu_departement: LieuDepartement = None,
     lieu_commune: LieuCommune = None,
     lieu_base: LieuBase = None,
+    acheteur_departement: AcheteurDepartement = None,
     tri: Annotated[Literal["date", "date_asc", "montant", "montant_asc", "acheteur"], Field(
         description="Ordre : date (plus récents d'abord), date_asc, montant (plus gros "
         "d'abord), montant_asc, acheteur.")] = "date",
@@ -243,6 +247,7 @@ async def opportunites(
     lieu_region: LieuRegion = None,
     lieu_departement: LieuDepartement = None,
     lieu_commune: LieuCommune = None,
+    acheteur_departement: AcheteurDepartement = None,
     page: Page = 1,
     taille: Size = DEFAULT_SIZE,
 ) -> CallToolResult:

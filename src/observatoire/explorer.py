@@ -65,6 +65,7 @@ class ContractFilters:
     lieu_departement: str | None = None  # COG département code
     lieu_commune: str | None = None  # COG commune code
     lieu_base: str | None = None  # a key of LOCATION_BASES
+    acheteur_departement: str | None = None  # département of the buyer (buyers.departement_code)
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
@@ -132,7 +133,7 @@ def _parse(name: str, raw: str) -> Any:
 
 #: The shape of the COG codes the place filters take.
 PLACE_CODES = {"lieu_region": r"\d{2}", "lieu_departement": r"\d{2,3}|2[AB]",
-               "lieu_commune": r"\d{5}|2[AB]\d{3}"}
+               "lieu_commune": r"\d{5}|2[AB]\d{3}", "acheteur_departement": r"\d{2,3}|2[AB]"}
 #: The bases of a contract's best known place: URL value → (warehouse value, French label).
 LOCATION_BASES = {
     "execution": ("execution_place", "lieu d'exécution"),
@@ -177,6 +178,10 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     if text:  # accents and case ignored (observatoire.search)
         clauses.append(text[0])
         params += text[1]
+    if f.acheteur_departement:  # the buyer's place (SIRENE, else published with its contracts)
+        clauses.append("c.buyer_siret IN (SELECT buyer_siret FROM buyers "
+                       "WHERE departement_code = ?)")
+        params.append(f.acheteur_departement)
     if f.categorie:
         clauses.append("list_contains(c.holder_categories, ?)")
         params.append(f.categorie)
@@ -608,6 +613,21 @@ def place_options(found: dict[str, Any],
     options["lieu_base"] = [(url, f"{label} ({number(found['counts']['lieu_base'].get(url, 0))})")
                             for url, (_, label) in LOCATION_BASES.items()]
     return options
+
+
+def buyer_departements(settings: Settings) -> list[tuple[str, str]]:
+    """The départements the buyers are placed in, with their names (the buyers' select)."""
+    con = open_warehouse(settings)
+    try:
+        rows = con.execute(
+            f"""SELECT b.departement_code, min(d.departement_name), count(*) FROM buyers b
+                LEFT JOIN ref_departements d ON d.departement_code = b.departement_code
+                WHERE b.departement_code IS NOT NULL AND {scope_sql(con, 'b.buyer_siret')}
+                GROUP BY 1 ORDER BY 1""").fetchall()
+    finally:
+        con.close()
+    return [(code, f"{code} {name or ''} ({number(n)} acheteur{'s' if n > 1 else ''})")
+            for code, name, n in rows]
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:

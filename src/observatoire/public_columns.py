@@ -60,7 +60,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
                        "quand son code se retrouve dans le code officiel géographique), sinon "
                        "« holder_establishment » (établissement du premier titulaire localisé : "
                        "SIRENE, ou département publié dans le fichier consolidé), sinon "
-                       "« buyer_establishment » (établissement de l'acheteur, SIRENE), sinon "
+                       "« buyer_establishment » (établissement de l'acheteur : SIRENE, ou "
+                       "département publié dans le fichier consolidé), sinon "
                        "« unknown » (inconnu)."),
     "notification_date": ("Date de notification",
                           "Date de notification (de signature pour les concessions) ; la date "
@@ -178,7 +179,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "location_source": ("Source du lieu",
                         "« sirene » : l'adresse de l'établissement dans SIRENE ; « publication » "
                         ": le département et la région publiés avec le marché (SIRENE ne le "
-                        "situe pas)."),
+                        "situe pas) ; vide : lieu inconnu."),
     # holders and suppliers
     "supplier_key": ("Clé du titulaire",
                      "Identité du titulaire : « type d'identifiant:identifiant », ou "

@@ -63,6 +63,7 @@ WORK_TABLES = [
     "set_aside_work",
     "duplicates_work",
     "modifications_work",
+    "buyer_places_work",
     "findings_records_work",
     "findings_model_work",
 ]
@@ -206,6 +207,7 @@ def _steps(
             contracts.SUBCONTRACTS,
             contracts.CONCESSION_EXECUTION,
             contracts.SUPPLIERS,  # before contracts, which list their holders' categories
+            contracts.BUYER_PLACES,  # before contracts and buyers, which are placed by it
             contracts.CONTRACTS,
             contracts.BUYERS,
             contracts.OVERLAP,

@@ -48,6 +48,8 @@ _FILTER_DOCS = {
                     "l'acheteur (voir lieu_base)."),
     "lieu_departement": ("string", "Département (code COG, ex. « 35 », « 2A ») du lieu retenu."),
     "lieu_commune": ("string", "Commune (code COG, ex. « 35238 ») du lieu retenu."),
+    "acheteur_departement": ("string", "Département (code COG) de l'acheteur : celui de son "
+                             "établissement dans SIRENE, sinon celui publié avec ses marchés."),
     "lieu_base": ("string", "D'où vient le lieu retenu : execution (lieu d'exécution), "
                   "titulaire (établissement du titulaire), acheteur (établissement de "
                   "l'acheteur) ou inconnu."),

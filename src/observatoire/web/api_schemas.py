@@ -88,7 +88,8 @@ TABLE_COLUMNS = {
                             "investment_spending:n investment_raw:s tariffs:a",
     "buyers": "buyer_siret:s buyer_siren:s name:s name_is_reliable:b siret_checksum_invalid:b "
               "contract_count:i amount_total:n first_notification_date:d "
-              "last_notification_date:d published_name:s official_name:s name_source:s",
+              "last_notification_date:d commune_code:s departement_code:s region_code:s "
+              "location_source:s published_name:s official_name:s name_source:s",
     "suppliers": "supplier_key:s id_type:s holder_id:s siret:s siren:s name:s siret_is_valid:b "
                  "category:s postal_code:s commune_code:s naf_code:s commune_name:s "
                  "departement_code:s region_code:s location_source:s contract_count:i "

@@ -186,7 +186,8 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
         return {**result, "filters": state, "problems": problems, "sort": sort,
                 "query": query, "sorts": SORT_LABELS,
                 "options": {**explorer.with_counts(explorer.choices(settings), counts),
-                            **(explorer.place_options(located, filters) if located else {})},
+                            **(explorer.place_options(located, filters) if located else {}),
+                            "acheteur_departement": explorer.buyer_departements(settings)},
                 "headers": sorting.headers(sorting.CONTRACT_HEADERS, sort, state),
                 "query_hors_lieu": "&".join(
                     f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items()
@@ -395,7 +396,8 @@ def opportunities(request: HttpRequest, fmt: str | None = None) -> Output:
         located = explorer.places(settings, filters, (today, months))
         return {**result, "filters": filters.as_query(), "problems": problems, "query": query,
                 "options": {**explorer.choices(settings),
-                            **explorer.place_options(located, filters)},
+                            **explorer.place_options(located, filters),
+                            "acheteur_departement": explorer.buyer_departements(settings)},
                 "lieux": located, "bases": explorer.LOCATION_LABELS}
 
     return Output("observatoire/opportunites.html", context,
