@@ -145,9 +145,10 @@ async def rechercher_marches(
 ) -> CallToolResult:
     """Cherche des marchés publics par mots de l'objet, année, acheteur, titulaire, code CPV,
     procédure, montant, clauses sociales ou environnementales, catégorie ou département des
-    titulaires. Donne le nombre de marchés trouvés (« total »), leur montant total et une
-    page de marchés (« elements »). Un filtre illisible est ignoré et dit dans
-    « filtres_ignores »."""
+    titulaires, lieu retenu du marché (région, département, commune : lieu d'exécution, sinon
+    établissement du titulaire, sinon de l'acheteur) ou département de l'acheteur. Donne le
+    nombre de marchés trouvés (« total »), leur montant total et une page de marchés
+    (« elements »). Un filtre illisible est ignoré et dit dans « filtres_ignores »."""
     return await _call("/api/v1/marches", locals())
 
 
