@@ -111,5 +111,5 @@ def communes(values: Mapping[str, float | None], label: str, unit: str = "part")
     return {
         "background": [{"code": c, "name": n, "path": p} for c, n, p in background],
         "features": features, "width": WIDTH, "height": round(height, 1), "label": label,
-        "unit": unit, "shades": SHADES, "steps": steps,
+        "unit": unit, "shades": SHADES, "steps": steps, "legend": legend(features),
     }
