@@ -401,7 +401,13 @@ EXAMPLES = [
      "text": "la part des marchés attribués à des PME, année par année, et sa cible"},
     {"url": "/api/v1/indicateurs/marches-pme/marches?periode=2024",
      "text": "les marchés de 2024 comptés dans cette part (les preuves de l'indicateur)"},
+    {"url": "/api/v1/marches?lieu_region=53&lieu_base=execution",
+     "text": "les marchés exécutés en Bretagne (lieu d'exécution connu), et dans « effectifs » "
+     "leurs nombres par département, région et base du lieu"},
     {"url": "/api/v1/opportunites?mois=6",
      "text": "les marchés dont la fin estimée tombe dans les six prochains mois"},
+    {"url": "/api/v1/opportunites?mois=12&lieu_departement=35&cpv=45",
+     "text": "les marchés de travaux en Ille-et-Vilaine qui se terminent dans l'année, avec "
+     "leurs titulaires actuels"},
     {"url": "/api/v1/qualite", "text": "la qualité des données publiées"},
 ]
