@@ -237,3 +237,35 @@ def test_explorer_buyer_field_suggests_and_filters(
     count = demo_warehouse.value(
         "SELECT count(*) FROM contracts WHERE buyer_siret = '23350001600040'")
     assert p.locator("main p strong").first.inner_text() == f"{count} marché(s)"  # type: ignore[attr-defined]
+
+
+def test_opportunities_place_filter_leads_to_the_feed_of_that_selection(
+    page: object, site: str, demo_warehouse: Warehouse
+) -> None:
+    from datetime import date
+
+    from observatoire.explorer import _add_months
+
+    p: object = page
+    p.goto(site + "/opportunites/?mois=60")  # type: ignore[attr-defined]
+    p.select_option("select[name=lieu_departement]", "74")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Afficher").click()  # type: ignore[attr-defined]
+    p.wait_for_url("**/opportunites/?*lieu_departement=74*")  # type: ignore[attr-defined]
+    p.screenshot(path=str(SHOTS / "opportunites-74.png"), full_page=True)  # type: ignore[attr-defined]
+    today = date.today()
+    # the département chosen offers its communes that have contracts (a select only then)
+    communes = demo_warehouse.value(
+        """SELECT count(DISTINCT location_commune_code) FROM contracts
+           WHERE location_departement_code = '74' AND estimated_end_date >= ?
+           AND estimated_end_date < ?""", [today, _add_months(today, 60)])
+    options = p.locator("select[name=lieu_commune] option").count()  # type: ignore[attr-defined]
+    assert options == (communes + 1 if communes else 0)
+    expected = demo_warehouse.value(
+        """SELECT count(*) FROM contracts WHERE location_departement_code = '74'
+           AND estimated_end_date >= ? AND estimated_end_date < ?""",
+        [today, _add_months(today, 60)])
+    summary = p.locator("main p strong").first.inner_text()  # type: ignore[attr-defined]
+    assert int("".join(ch for ch in summary if ch.isdigit())) == expected
+    href = p.get_by_role("link", name="flux Atom de ces filtres").get_attribute("href")  # type: ignore[attr-defined]
+    feed = p.request.get(site + href).text()  # type: ignore[attr-defined]
+    assert feed.count("<entry>") == expected

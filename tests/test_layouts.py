@@ -353,7 +353,9 @@ def test_csv_unread_columns_are_named(tmp_path: Path) -> None:
             "titulaire_nom", "montant", "dateNotification", "procedure", "dureeMois",
             "offresRecues",
             # the holder's place, used when SIRENE does not place the holder
-            "titulaire_departement_code", "titulaire_region_code"}
+            "titulaire_departement_code", "titulaire_region_code",
+            # the buyer's place, used when SIRENE does not place the buyer
+            "acheteur_departement_code", "acheteur_region_code"}
     _, result, _ = stage(small, tmp_path)
     (msg,) = [e for e in result.errors if e["code"] == "colonnes_non_lues"]
     unread = [c for c in header if c not in read]

@@ -89,6 +89,22 @@ async def _call(path: str, query: Mapping[str, object] | None = None) -> CallToo
 # --- the tools ----------------------------------------------------------------------------
 
 
+#: The place filters (the best known place of a contract), shared by two tools.
+LieuRegion = Annotated[str | None, Field(
+    pattern=r"^\d{2}$", description="Région (code COG, ex. « 53 ») du lieu retenu du marché : "
+    "lieu d'exécution, sinon établissement du titulaire, sinon de l'acheteur.")]
+LieuDepartement = Annotated[str | None, Field(
+    pattern=r"^(\d{2,3}|2[AB])$", description="Département (code COG) du lieu retenu.")]
+LieuCommune = Annotated[str | None, Field(
+    pattern=r"^(\d{5}|2[AB]\d{3})$", description="Commune (code COG) du lieu retenu.")]
+AcheteurDepartement = Annotated[str | None, Field(
+    pattern=r"^(\d{2,3}|2[AB])$", description="Département (code COG) de l'acheteur : son "
+    "établissement dans SIRENE, sinon le département publié avec ses marchés.")]
+LieuBase = Annotated[Literal["execution", "titulaire", "acheteur", "inconnu"] | None, Field(
+    description="D'où vient le lieu retenu : lieu d'exécution, établissement du titulaire, "
+    "de l'acheteur, ou lieu inconnu.")]
+
+
 async def rechercher_marches(
     texte: Annotated[str | None, Field(description="Mots de l'objet du marché.")] = None,
     annee: Annotated[int | None, Field(ge=1990, le=2100,
@@ -116,6 +132,11 @@ async def rechercher_marches(
         description="Catégorie d'entreprise d'un titulaire.")] = None,
     departement: Annotated[str | None, Field(
         description="Département de l'établissement d'un titulaire (code, ex. « 35 »).")] = None,
+    lieu_region: LieuRegion = None,
+    lieu_departement: LieuDepartement = None,
+    lieu_commune: LieuCommune = None,
+    lieu_base: LieuBase = None,
+    acheteur_departement: AcheteurDepartement = None,
     tri: Annotated[Literal["date", "date_asc", "montant", "montant_asc", "acheteur"], Field(
         description="Ordre : date (plus récents d'abord), date_asc, montant (plus gros "
         "d'abord), montant_asc, acheteur.")] = "date",
@@ -124,9 +145,10 @@ async def rechercher_marches(
 ) -> CallToolResult:
     """Cherche des marchés publics par mots de l'objet, année, acheteur, titulaire, code CPV,
     procédure, montant, clauses sociales ou environnementales, catégorie ou département des
-    titulaires. Donne le nombre de marchés trouvés (« total »), leur montant total et une
-    page de marchés (« elements »). Un filtre illisible est ignoré et dit dans
-    « filtres_ignores »."""
+    titulaires, lieu retenu du marché (région, département, commune : lieu d'exécution, sinon
+    établissement du titulaire, sinon de l'acheteur) ou département de l'acheteur. Donne le
+    nombre de marchés trouvés (« total »), leur montant total et une page de marchés
+    (« elements »). Un filtre illisible est ignoré et dit dans « filtres_ignores »."""
     return await _call("/api/v1/marches", locals())
 
 
@@ -232,12 +254,28 @@ async def opportunites(
     domaine: Annotated[str | None, Field(
         description="Domaine d'achat du profil (identifiant).")] = None,
     departement: Annotated[str | None, Field(
-        description="Département du lieu d'exécution (code, ex. « 35 »).")] = None,
+        description="Ancien nom de lieu_departement (département du lieu retenu).")] = None,
+    texte: Annotated[str | None, Field(
+        description="Mots de l'objet, du nom de l'acheteur, des titulaires ou du libellé "
+        "CPV.")] = None,
+    acheteur: Annotated[str | None, Field(
+        description="SIRET de l'acheteur, ou mots de son nom.")] = None,
+    cpv: Annotated[str | None, Field(pattern=r"^\d{1,8}$",
+                                     description="Code CPV ou début de code.")] = None,
+    montant_min: Annotated[float | None, Field(
+        description="Montant minimal en euros HT (après modifications).")] = None,
+    montant_max: Annotated[float | None, Field(
+        description="Montant maximal en euros HT (après modifications).")] = None,
+    lieu_region: LieuRegion = None,
+    lieu_departement: LieuDepartement = None,
+    lieu_commune: LieuCommune = None,
+    acheteur_departement: AcheteurDepartement = None,
     page: Page = 1,
     taille: Size = DEFAULT_SIZE,
 ) -> CallToolResult:
     """Les marchés dont la fin estimée (notification plus durée, après modifications) tombe
-    dans les mois qui viennent : ce que les entreprises peuvent préparer."""
+    dans les mois qui viennent, avec leurs titulaires actuels : ce que les entreprises peuvent
+    préparer. Mêmes filtres que la recherche de marchés (lieu, acheteur, CPV, mots, montant)."""
     return await _call("/api/v1/opportunites", locals())
 
 

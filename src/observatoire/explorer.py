@@ -60,6 +60,12 @@ class ContractFilters:
     categorie: str | None = None  # PME, ETI, GE of a holder
     departement: str | None = None  # département of a holder
     texte: str | None = None  # words of the object, buyer, holders or CPV label
+    # the contract's best known place (``location_*``) and where it comes from
+    lieu_region: str | None = None  # COG région code
+    lieu_departement: str | None = None  # COG département code
+    lieu_commune: str | None = None  # COG commune code
+    lieu_base: str | None = None  # a key of LOCATION_BASES
+    acheteur_departement: str | None = None  # département of the buyer (buyers.departement_code)
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
@@ -81,7 +87,12 @@ class ContractFilters:
         for key, value in asdict(self).items():
             if value is None:
                 continue
-            out[key] = ("oui" if value else "non") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                out[key] = "oui" if value else "non"
+            elif isinstance(value, float) and value.is_integer():  # 100000, not 100000.0
+                out[key] = str(int(value))
+            else:
+                out[key] = str(value)
         return out
 
 
@@ -110,7 +121,28 @@ def _parse(name: str, raw: str) -> Any:
         raise ValueError(raw)
     if name == "categorie":
         return raw.upper()
+    if name in PLACE_CODES:
+        code = raw.upper()
+        if not re.fullmatch(PLACE_CODES[name], code):
+            raise ValueError(raw)
+        return code
+    if name == "lieu_base" and raw not in LOCATION_BASES:
+        raise ValueError(raw)
     return raw[:200]
+
+
+#: The shape of the COG codes the place filters take.
+PLACE_CODES = {"lieu_region": r"\d{2}", "lieu_departement": r"\d{2,3}|2[AB]",
+               "lieu_commune": r"\d{5}|2[AB]\d{3}", "acheteur_departement": r"\d{2,3}|2[AB]"}
+#: The bases of a contract's best known place: URL value → (warehouse value, French label).
+LOCATION_BASES = {
+    "execution": ("execution_place", "lieu d'exécution"),
+    "titulaire": ("holder_establishment", "établissement du titulaire"),
+    "acheteur": ("buyer_establishment", "établissement de l'acheteur"),
+    "inconnu": ("unknown", "lieu inconnu"),
+}
+#: warehouse value → French label (pages, feeds).
+LOCATION_LABELS = dict(LOCATION_BASES.values())
 
 
 def _where(f: ContractFilters) -> tuple[str, list[Any]]:
@@ -123,6 +155,10 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         ("c.amount <= ?", f.montant_max),
         ("c.has_social_consideration = ?", f.clause_sociale),
         ("c.has_environmental_consideration = ?", f.clause_environnementale),
+        ("c.location_region_code = ?", f.lieu_region),
+        ("c.location_departement_code = ?", f.lieu_departement),
+        ("c.location_commune_code = ?", f.lieu_commune),
+        ("c.location_basis = ?", LOCATION_BASES[f.lieu_base][0] if f.lieu_base else None),
     )
     for clause, value in simple:
         if value is not None:
@@ -142,6 +178,10 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     if text:  # accents and case ignored (observatoire.search)
         clauses.append(text[0])
         params += text[1]
+    if f.acheteur_departement:  # the buyer's place (SIRENE, else published with its contracts)
+        clauses.append("c.buyer_siret IN (SELECT buyer_siret FROM buyers "
+                       "WHERE departement_code = ?)")
+        params.append(f.acheteur_departement)
     if f.categorie:
         clauses.append("list_contains(c.holder_categories, ?)")
         params.append(f.categorie)
@@ -177,7 +217,9 @@ LEFT JOIN indicator_contracts ic ON ic.uid = c.uid"""
 LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buyer_siret,
     b.name AS buyer_name, c.object, c.cpv, c.cpv_label, c.procedure, c.amount,
     c.duration_months, c.estimated_end_date, c.holder_count,
-    c.has_social_consideration, c.has_environmental_consideration, c.corrected_fields"""
+    c.has_social_consideration, c.has_environmental_consideration, c.corrected_fields,
+    c.location_commune_code, c.location_departement_code, c.location_region_code,
+    c.location_basis"""
 #: The purchase domain of a page's contracts (``pc``), from their CPV codes as the indicator
 #: facts work it out: joining ``indicator_contracts`` instead scanned its million uids for 50
 #: rows (33 of the 59 ms of a search).
@@ -294,7 +336,8 @@ SELECTION_COLUMNS = [
     "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
     "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
     "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
-    "corrected_fields",
+    "corrected_fields", "location_commune_code", "location_departement_code",
+    "location_region_code", "location_basis",
 ]
 _SELECTION_SQL = {
     "buyer_name": "b.name", "holders": "hold.holders", "purchase_domain": "ic.purchase_domain",
@@ -479,6 +522,114 @@ def with_counts(options: dict[str, list[tuple[str, str]]],
             if name in counts else values for name, values in options.items()}
 
 
+#: The place filters, left out of the counts of places (what choosing each would give).
+PLACE_FILTERS = ("lieu_region", "lieu_departement", "lieu_commune", "lieu_base")
+#: (warehouse file identity, filters) -> places of that selection: their counts are the same
+#: until the next build, and the explorer asks for the same few selections again and again.
+_PLACES: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def places(settings: Settings, filters: ContractFilters,
+           ending: tuple[date, int] | None = None) -> dict[str, Any]:
+    """Where the contracts of a selection are, by their best known place: the counts per
+    région, département and basis of that place (« lieu_base », which is the coverage), and
+    per commune of the chosen département; counted with every filter but the place filters
+    (what choosing each value would give). ``ending`` (today, months): only the contracts
+    ending in those months (the opportunities). Names from the COG."""
+    free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
+    stat = settings.warehouse_path.stat()
+    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
+           free, filters.lieu_departement, ending)
+    if key in _PLACES:
+        return _PLACES[key]
+    where, params = _upcoming_where(*ending, free) if ending else _where(free)
+    sets = ["(c.location_region_code)", "(c.location_departement_code)", "(c.location_basis)",
+            "(c.location_departement_code, c.location_commune_code)"]
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        rows = con.execute(
+            f"""SELECT GROUPING(c.location_region_code) AS g_region,
+                    GROUPING(c.location_departement_code) AS g_departement,
+                    GROUPING(c.location_commune_code) AS g_commune,
+                    c.location_region_code, c.location_departement_code,
+                    c.location_commune_code, c.location_basis, count(*) AS n
+                FROM contracts c {_joins(where)} WHERE {where}
+                GROUP BY GROUPING SETS ({", ".join(sets)})
+                -- communes: those of the chosen département only
+                HAVING GROUPING(c.location_commune_code) = 1
+                    OR c.location_departement_code IS NOT DISTINCT FROM ?""",
+            [*params, filters.lieu_departement]).fetchall()
+        names = {
+            "lieu_region": dict(con.execute(
+                "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
+            "lieu_departement": dict(con.execute(
+                "SELECT departement_code, min(departement_name) FROM ref_departements "
+                "GROUP BY 1").fetchall()),
+            "lieu_commune": dict(con.execute(
+                "SELECT commune_code, min(commune_name) FROM ref_communes "
+                "WHERE departement_code = ? GROUP BY 1", [filters.lieu_departement]).fetchall()),
+        }
+    finally:
+        con.close()
+    counts: dict[str, dict[str, int]] = {name: {} for name in PLACE_FILTERS}
+    bases = {warehouse: url for url, (warehouse, _) in LOCATION_BASES.items()}
+    for g_region, g_departement, g_commune, region, departement, commune, basis, n in rows:
+        if not g_commune:
+            if commune is not None:
+                counts["lieu_commune"][commune] = int(n)
+        elif not g_region:
+            if region is not None:
+                counts["lieu_region"][region] = int(n)
+        elif not g_departement:
+            if departement is not None:
+                counts["lieu_departement"][departement] = int(n)
+        elif basis is not None:
+            counts["lieu_base"][bases[basis]] = int(n)
+    total = sum(counts["lieu_base"].values())
+    found = {
+        "counts": counts, "total": total,
+        "located": total - counts["lieu_base"].get("inconnu", 0),
+        "names": names,
+    }
+    if len(_PLACES) > 256:
+        _PLACES.clear()
+    _PLACES[key] = found
+    return found
+
+
+def place_options(found: dict[str, Any],
+                  filters: ContractFilters) -> dict[str, list[tuple[str, str]]]:
+    """The place selects' options: the values the selection has (and the chosen one), each
+    labelled with its name and its number of contracts."""
+    options = {}
+    for name in ("lieu_region", "lieu_departement", "lieu_commune"):
+        counts, names = found["counts"][name], found["names"][name]
+        codes = set(counts) | ({getattr(filters, name)} if getattr(filters, name) else set())
+        options[name] = [
+            (code, f"{code} {names.get(code) or ''} ({number(counts.get(code, 0))})".replace(
+                "  ", " "))
+            for code in sorted(codes, key=lambda c: (names.get(c) is None, c))]
+    options["lieu_base"] = [(url, f"{label} ({number(found['counts']['lieu_base'].get(url, 0))})")
+                            for url, (_, label) in LOCATION_BASES.items()]
+    return options
+
+
+def buyer_departements(settings: Settings) -> list[tuple[str, str]]:
+    """The départements the buyers are placed in, with their names (the buyers' select)."""
+    con = open_warehouse(settings)
+    try:
+        rows = con.execute(
+            f"""SELECT b.departement_code, min(d.departement_name), count(*) FROM buyers b
+                LEFT JOIN ref_departements d ON d.departement_code = b.departement_code
+                WHERE b.departement_code IS NOT NULL AND {scope_sql(con, 'b.buyer_siret')}
+                GROUP BY 1 ORDER BY 1""").fetchall()
+    finally:
+        con.close()
+    return [(code, f"{code} {name or ''} ({number(n)} acheteur{'s' if n > 1 else ''})")
+            for code, name, n in rows]
+
+
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Values offered by the explorer's selects: years, procedures, purchase domains (years
     and procedures from the cube of the facets: no scan of the contracts)."""
@@ -506,7 +657,14 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
     try:
         found = _dicts(con.execute(
             f"""SELECT c.*, b.name AS buyer_name, ic.purchase_domain,
-                    d.label AS purchase_domain_label
+                    d.label AS purchase_domain_label,
+                    (SELECT min(commune_name) FROM ref_communes
+                     WHERE commune_code = c.location_commune_code) AS location_commune_name,
+                    (SELECT min(departement_name) FROM ref_departements
+                     WHERE departement_code = c.location_departement_code)
+                        AS location_departement_name,
+                    (SELECT min(region_name) FROM ref_regions
+                     WHERE region_code = c.location_region_code) AS location_region_name
                 {_FROM}
                 LEFT JOIN (SELECT domain_id, min(label) AS label FROM profile_purchase_domains
                            GROUP BY 1) d ON d.domain_id = ic.purchase_domain
@@ -665,65 +823,72 @@ def suppliers(settings: Settings, text: str | None = None, page: int = 1,
 
 
 def upcoming(
-    settings: Settings, today: date, months: int = 12, domain: str | None = None,
-    departement: str | None = None, page: int = 1, page_size: int = 50,
+    settings: Settings, today: date, months: int = 12,
+    filters: ContractFilters | None = None, page: int = 1, page_size: int = 50,
 ) -> dict[str, Any]:
     """Contracts whose estimated end (notification + duration after modifications) falls in the
-    coming months: what companies can prepare to bid for again."""
+    coming months, among those the explorer's ``filters`` select: what companies can prepare
+    to bid for again. Each with its current holders (a person SIRENE does not let us name is
+    shown by its identifier, as everywhere on the site)."""
     months = max(1, min(months, 60))
     page, page_size = bounded(page, page_size)
-    where, params = _upcoming_where(today, months, domain, departement)
+    where, params = _upcoming_where(today, months, filters or ContractFilters())
     con = open_warehouse(settings)
     try:
         where = f"{where} AND {scope_sql(con)}"
         count, total = con.execute(
-            f"SELECT count(*), sum(c.amount) {_FROM} WHERE {where}", params).fetchall()[0]
+            f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))) {_FROM} WHERE {where}",
+            params).fetchall()[0]
         rows = _dicts(con.execute(
             f"""SELECT {LIST_COLUMNS}, ic.purchase_domain, c.place_departement_code,
                     c.is_framework_agreement
                 {_FROM} WHERE {where}
                 ORDER BY {UPCOMING_ORDER} LIMIT ? OFFSET ?""",
             [*params, page_size, (page - 1) * page_size]))
-        departements = con.execute(
-            """SELECT DISTINCT c.place_departement_code, d.departement_name FROM contracts c
-               JOIN ref_departements d ON d.departement_code = c.place_departement_code
-               ORDER BY 1""").fetchall()
+        names = _holder_names(con, [r["uid"] for r in rows])
+        for r in rows:
+            r["holders"] = names.get(r["uid"], [])
     finally:
         con.close()
     return {"contracts": rows, "count": int(count), "amount_total": float(total or 0),
             "page": page, "pages": max(1, -(-int(count) // page_size)), "months": months,
-            "until": _add_months(today, months), "departements": departements}
+            "until": _add_months(today, months)}
 
 
-def _upcoming_where(today: date, months: int, domain: str | None,
-                    departement: str | None) -> tuple[str, list[Any]]:
-    clauses = ["c.estimated_end_date >= ?", "c.estimated_end_date < ?"]
-    params: list[Any] = [today, _add_months(today, max(1, min(months, 60)))]
-    if domain:
-        clauses.append("ic.purchase_domain = ?")
-        params.append(domain)
-    if departement:
-        clauses.append("c.place_departement_code = ?")
-        params.append(departement)
-    return " AND ".join(clauses), params
+def _holder_names(con: duckdb.DuckDBPyConnection, uids: list[str]) -> dict[str, list[str]]:
+    """The current holders of ``uids``, by name (by identifier when not diffusible)."""
+    if not uids:
+        return {}
+    return dict(con.execute(
+        """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
+               COALESCE(s.name, h.holder_id))
+           FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+           WHERE h.is_current AND h.uid IN (SELECT unnest(?)) GROUP BY h.uid""",
+        [uids]).fetchall())
 
 
-#: The columns of a downloaded list of coming ends: a selection's, and the place.
+def _upcoming_where(today: date, months: int,
+                    filters: ContractFilters) -> tuple[str, list[Any]]:
+    where, params = _where(filters)
+    return (f"c.estimated_end_date >= ? AND c.estimated_end_date < ? AND {where}",
+            [today, _add_months(today, max(1, min(months, 60))), *params])
+
+
+#: The columns of a downloaded list of coming ends: a selection's (with the place).
 UPCOMING_COLUMNS = [*SELECTION_COLUMNS, "place_departement_code"]
 UPCOMING_ORDER = "c.estimated_end_date, c.uid"
 
 
 def upcoming_count(settings: Settings, today: date, months: int = 12,
-                   domain: str | None = None, departement: str | None = None) -> int:
+                   filters: ContractFilters | None = None) -> int:
     """The number of contracts ending in the coming months (what their download holds)."""
-    return _count(settings, *_upcoming_where(today, months, domain, departement))
+    return _count(settings, *_upcoming_where(today, months, filters or ContractFilters()))
 
 
 def upcoming_rows(settings: Settings, today: date, months: int = 12,
-                  domain: str | None = None,
-                  departement: str | None = None) -> Iterator[tuple[Any, ...]]:
+                  filters: ContractFilters | None = None) -> Iterator[tuple[Any, ...]]:
     """Every contract ending in the coming months, soonest first, as ``UPCOMING_COLUMNS``."""
-    where, params = _upcoming_where(today, months, domain, departement)
+    where, params = _upcoming_where(today, months, filters or ContractFilters())
     return _rows(settings, where, params, UPCOMING_ORDER, UPCOMING_COLUMNS)
 
 

@@ -49,6 +49,20 @@ COLUMNS: dict[str, tuple[str, str]] = {
                                "Département du lieu d'exécution (COG), quand il se déduit."),
     "place_region_code": ("Région d'exécution",
                           "Région du lieu d'exécution (COG), quand elle se déduit."),
+    "location_commune_code": ("Commune du lieu retenu",
+                              "Code commune (COG) du lieu le mieux connu du marché (voir « Base "
+                              "du lieu retenu ») ; vide quand cette base ne donne pas la commune."),
+    "location_departement_code": ("Département du lieu retenu",
+                                  "Département du lieu le mieux connu du marché."),
+    "location_region_code": ("Région du lieu retenu", "Région du lieu le mieux connu du marché."),
+    "location_basis": ("Base du lieu retenu",
+                       "D'où vient le lieu retenu : « execution_place » (lieu d'exécution, "
+                       "quand son code se retrouve dans le code officiel géographique), sinon "
+                       "« holder_establishment » (établissement du premier titulaire localisé : "
+                       "SIRENE, ou département publié dans le fichier consolidé), sinon "
+                       "« buyer_establishment » (établissement de l'acheteur : SIRENE, ou "
+                       "département publié dans le fichier consolidé), sinon "
+                       "« unknown » (inconnu)."),
     "notification_date": ("Date de notification",
                           "Date de notification (de signature pour les concessions) ; la date "
                           "de publication quand elle manque."),
@@ -165,7 +179,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "location_source": ("Source du lieu",
                         "« sirene » : l'adresse de l'établissement dans SIRENE ; « publication » "
                         ": le département et la région publiés avec le marché (SIRENE ne le "
-                        "situe pas)."),
+                        "situe pas) ; vide : lieu inconnu."),
     # holders and suppliers
     "supplier_key": ("Clé du titulaire",
                      "Identité du titulaire : « type d'identifiant:identifiant », ou "

@@ -436,6 +436,55 @@ WHERE copy = 1
 ORDER BY uid, publication_date, investment_raw
 """
 
+#: Where each buyer is: its SIRENE establishment (commune, then COG), else the département and
+#: région consolidated CSV rows publish for it (the most frequent pair, ties broken by the
+#: codes; codes the COG does not know dropped when it is loaded), as for the holders.
+BUYER_PLACES = r"""
+CREATE TEMP TABLE buyer_places_work AS
+WITH buyer_ids AS (SELECT DISTINCT buyer_siret FROM records WHERE buyer_siret IS NOT NULL),
+sirene AS (
+    SELECT e.siret AS buyer_siret, min(com.commune_code) AS commune_code,
+        min(com.departement_code) AS departement_code, min(com.region_code) AS region_code
+    FROM ref_sirene_establishments e JOIN ref_communes com ON com.commune_code = e.commune_code
+    WHERE e.siret IN (SELECT buyer_siret FROM buyer_ids)
+      AND (com.departement_code IS NOT NULL OR com.region_code IS NOT NULL)
+    GROUP BY e.siret
+),
+published_places AS (
+    SELECT buyer_siret,
+        arg_max(departement_code, (n, departement_code, region_code)) AS departement_code,
+        arg_max(region_code, (n, departement_code, region_code)) AS region_code
+    FROM (
+        SELECT r.buyer_siret, NULLIF(upper(trim(r.raw_buyer_departement)), '') AS departement_code,
+            NULLIF(trim(r.raw_buyer_region), '') AS region_code, count(*) AS n
+        FROM records r
+        WHERE (r.raw_buyer_departement IS NOT NULL OR r.raw_buyer_region IS NOT NULL)
+          AND r.buyer_siret IS NOT NULL
+          AND r.record_key IN (SELECT record_key FROM record_rank_work)
+        GROUP BY ALL)
+    WHERE departement_code IS NOT NULL OR region_code IS NOT NULL
+    GROUP BY buyer_siret
+),
+published AS (
+    SELECT p.buyer_siret,
+        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
+             THEN p.departement_code END AS departement_code,
+        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
+                           OR rg.region_code IS NOT NULL THEN p.region_code END,
+                 d.region_code) AS region_code
+    FROM published_places p
+    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
+    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
+)
+SELECT COALESCE(s.buyer_siret, p.buyer_siret) AS buyer_siret, s.commune_code,
+    CASE WHEN s.buyer_siret IS NOT NULL THEN s.departement_code ELSE p.departement_code END
+        AS departement_code,
+    CASE WHEN s.buyer_siret IS NOT NULL THEN s.region_code ELSE p.region_code END AS region_code,
+    CASE WHEN s.buyer_siret IS NOT NULL THEN 'sirene' ELSE 'publication' END AS location_source
+FROM sirene s FULL OUTER JOIN published p ON p.buyer_siret = s.buyer_siret
+WHERE s.buyer_siret IS NOT NULL OR p.departement_code IS NOT NULL OR p.region_code IS NOT NULL
+"""
+
 CONTRACTS = r"""
 CREATE TABLE contracts AS
 WITH cur AS (
@@ -451,10 +500,20 @@ hold AS (
         list_sort(list_distinct(list(s.category)
             FILTER (WHERE h.is_current AND s.category IS NOT NULL))) AS holder_categories,
         list_sort(list_distinct(list(s.departement_code)
-            FILTER (WHERE h.is_current AND s.departement_code IS NOT NULL))) AS holder_departements
+            FILTER (WHERE h.is_current AND s.departement_code IS NOT NULL))) AS holder_departements,
+        -- The place of the first current holder (in publication order: contract_holders is
+        -- stored sorted by version and position) whose establishment is placed. The commune
+        -- only when SIRENE gives it (then it is in the COG); the consolidated CSV's holder
+        -- département and région otherwise (suppliers.location_source).
+        arg_min(struct_pack(
+                commune := CASE WHEN s.location_source = 'sirene' THEN s.commune_code END,
+                departement := s.departement_code, region := s.region_code), h.rowid)
+            FILTER (WHERE h.is_current AND (s.departement_code IS NOT NULL
+                                            OR s.region_code IS NOT NULL)) AS holder_place
     FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
     GROUP BY h.uid
 ),
+
 repeated AS (SELECT uid FROM record_rank_work WHERE rank = 2 AND uid IS NOT NULL),
 prov AS (
     -- a contract published once: its one record is primary (no aggregate over a million uids)
@@ -472,7 +531,7 @@ agg AS (
     SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
         COALESCE(hold.holder_count, 0) AS holder_count,
         COALESCE(hold.holder_categories, []) AS holder_categories,
-        COALESCE(hold.holder_departements, []) AS holder_departements
+        COALESCE(hold.holder_departements, []) AS holder_departements, hold.holder_place
     FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
 SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS format_family,
@@ -484,6 +543,27 @@ SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS for
          WHEN CAST(left(r.cpv, 2) AS INTEGER) <= 44 OR left(r.cpv, 2) = '48' THEN 'Fournitures'
          ELSE 'Services' END AS purchase_category,
     r.place_type, r.place_code, r.place_departement_code, r.place_region_code,
+    -- The best known place (docs/architecture.md, "The place of a contract"): the place of
+    -- execution when the COG resolves it, else the first placed holder's establishment, else
+    -- the buyer's; each level (commune, département, région) from that one basis.
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN CASE WHEN r.place_type = 'Code commune' AND r.place_departement_code IS NOT NULL
+                   THEN r.place_code END
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.commune
+         ELSE bp.commune_code END AS location_commune_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN r.place_departement_code
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.departement
+         ELSE bp.departement_code END AS location_departement_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN r.place_region_code
+         WHEN agg.holder_place IS NOT NULL THEN agg.holder_place.region
+         ELSE bp.region_code END AS location_region_code,
+    CASE WHEN r.place_departement_code IS NOT NULL OR r.place_region_code IS NOT NULL
+         THEN 'execution_place'
+         WHEN agg.holder_place IS NOT NULL THEN 'holder_establishment'
+         WHEN bp.buyer_siret IS NOT NULL THEN 'buyer_establishment'
+         ELSE 'unknown' END AS location_basis,
     r.notification_date, r.notification_date_source, year(r.notification_date) AS notification_year,
     r.publication_date, r.start_date,
     r.amount AS amount_initial, agg.amount_current AS amount, r.amount_issue,
@@ -505,6 +585,7 @@ SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS for
 FROM records r
 JOIN agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
+LEFT JOIN buyer_places_work bp ON bp.buyer_siret = r.buyer_siret
 """
 
 BUYERS_TEMPLATE = r"""
@@ -538,10 +619,12 @@ SELECT c.buyer_siret, left(c.buyer_siret, 9) AS buyer_siren, b.name, b.name_is_r
     -- summed as exact decimals (cents): a float sum would depend on the row order
     CAST(sum(CAST(c.amount AS DECIMAL(38, 2))) AS DOUBLE) AS amount_total,
     min(c.notification_date) AS first_notification_date,
-    max(c.notification_date) AS last_notification_date
+    max(c.notification_date) AS last_notification_date,
+    bp.commune_code, bp.departement_code, bp.region_code, bp.location_source
 FROM contracts c
 LEFT JOIN best b ON b.buyer_siret = c.buyer_siret
 LEFT JOIN siret_checks sc ON sc.siret = c.buyer_siret
+LEFT JOIN buyer_places_work bp ON bp.buyer_siret = c.buyer_siret
 GROUP BY ALL
 ORDER BY c.buyer_siret
 """

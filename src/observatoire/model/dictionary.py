@@ -46,6 +46,8 @@ RAW_FIELDS = {
     "raw_version": "modification_id (consolidated CSV)",
     "raw_holder_departement": "titulaire_departement_code (consolidated CSV)",
     "raw_holder_region": "titulaire_region_code (consolidated CSV)",
+    "raw_buyer_departement": "acheteur_departement_code (consolidated CSV)",
+    "raw_buyer_region": "acheteur_region_code (consolidated CSV)",
     "raw_techniques": "techniques.technique[]",
     "raw_execution_modes": "modalitesExecution.modaliteExecution[]",
     "raw_price_types": "typesPrix.typePrix[]",
@@ -90,6 +92,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "place_code": "Place-of-execution code (postal codes padded to 5 digits).",
             "place_departement_code": "Département of the place of execution (COG), when resolvable.",
             "place_region_code": "Région of the place of execution (COG), when resolvable.",
+            "location_commune_code": "Commune (COG code) of the contract's best known place "
+            "(`location_basis`); NULL when that basis gives no commune (a postal code or a "
+            "département of execution, a holder placed by the consolidated CSV only).",
+            "location_departement_code": "Département of the best known place.",
+            "location_region_code": "Région of the best known place.",
+            "location_basis": "Where the best known place comes from: `execution_place` (the "
+            "place of execution, when the COG resolves its code), else `holder_establishment` "
+            "(the first current holder whose establishment is placed: SIRENE, else the "
+            "département and région the consolidated CSV publishes), else "
+            "`buyer_establishment` (the buyer's SIRENE establishment, else the département and "
+            "région the consolidated CSV publishes for it: `buyers.location_source`), else "
+            "`unknown`.",
             "notification_date": "Notification date (signature date for concessions); the "
             "publication date when the notification date is missing.",
             "notification_date_source": "`notification` or `publication` (see above).",
@@ -228,6 +242,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "amount_total": "Sum of contracts' current amounts (exact to the cent).",
             "first_notification_date": "First notification.",
             "last_notification_date": "Last notification.",
+            "commune_code": "INSEE commune of the buyer's SIRENE establishment (NULL when SIRENE "
+            "does not place it).",
+            "departement_code": "Département: of the SIRENE establishment's commune (COG), else "
+            "the one consolidated CSV rows publish for the buyer (most frequent).",
+            "region_code": "Région, from the same source as the département.",
+            "location_source": "`sirene` or `publication` (as for the suppliers); NULL when the "
+            "buyer is not placed.",
             "published_name": "Best published name, as published (kept beside an official one).",
             "official_name": "Name of the legal unit in SIRENE (`denominationUniteLegale`), "
             "NULL when the reference data has none.",

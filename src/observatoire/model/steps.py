@@ -23,6 +23,7 @@ WORK_TABLES = (
     "set_aside_work",
     "duplicates_work",
     "modifications_work",
+    "buyer_places_work",
     "findings_records_work",
     "findings_model_work",
 )
@@ -85,6 +86,7 @@ def model(ctx: BuildContext) -> None:
         contracts.SUBCONTRACTS,
         contracts.CONCESSION_EXECUTION,
         contracts.SUPPLIERS,  # before contracts, which list their holders' categories
+        contracts.BUYER_PLACES,  # before contracts and buyers, which are placed by it
         contracts.CONTRACTS,
         contracts.BUYERS,
         contracts.OVERLAP,
@@ -118,6 +120,7 @@ def assign_directorates(ctx: BuildContext) -> None:
 _CLEANED = frozenset({"records", "record_holders", "record_flags_work", "siret_checks"})
 _MODEL = frozenset({
     "record_identity_work", "record_rank_work", "duplicates_work", "modifications_work",
+    "buyer_places_work",
     "source_records", "contract_versions", "contract_holders", "subcontracts",
     "concession_execution", "suppliers", "contracts", "buyers", "source_overlap",
     "reconciliation", "contract_versions.contract_notification_date",

@@ -208,6 +208,7 @@ SELECT
     NULL AS raw_advance_granted, NULL AS raw_advance_rate, NULL AS raw_grouping,
     NULL AS raw_subcontracting_declared, NULL AS raw_origin_eu, NULL AS raw_origin_fr,
     NULL AS raw_version, NULL AS raw_holder_departement, NULL AS raw_holder_region,
+    NULL AS raw_buyer_departement, NULL AS raw_buyer_region,
     CAST([] AS VARCHAR[]) AS raw_techniques, CAST([] AS VARCHAR[]) AS raw_execution_modes,
     CAST([] AS VARCHAR[]) AS raw_price_types, CAST([] AS VARCHAR[]) AS raw_social,
     CAST([] AS VARCHAR[]) AS raw_environmental,

@@ -278,6 +278,8 @@ TABULAR_SCALARS = {
     "modification_id": "raw_version",
     "titulaire_departement_code": "raw_holder_departement",
     "titulaire_region_code": "raw_holder_region",
+    "acheteur_departement_code": "raw_buyer_departement",
+    "acheteur_region_code": "raw_buyer_region",
 }
 TABULAR_LISTS = {
     "techniques": "raw_techniques",

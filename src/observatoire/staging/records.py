@@ -17,7 +17,7 @@ import pyarrow as pa
 from observatoire.staging import flat
 
 #: Bump when the parsing output changes: staging files of older versions are re-parsed at build.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 #: Keys that only the 2024 format (schemas 2.0.x) has.
 V2_KEYS = frozenset(
@@ -185,6 +185,9 @@ SCALARS: list[str] = [
     # the holder's place as a consolidated CSV publishes it (one holder per row)
     "raw_holder_departement",
     "raw_holder_region",
+    # the buyer's place as a consolidated CSV publishes it
+    "raw_buyer_departement",
+    "raw_buyer_region",
 ]
 LISTS: list[str] = [
     "raw_techniques",
@@ -504,6 +507,8 @@ def normalise(
         "raw_version": None,
         "raw_holder_departement": None,
         "raw_holder_region": None,
+        "raw_buyer_departement": None,
+        "raw_buyer_region": None,
         "raw_techniques": _enum_list(record, "techniques", "technique", notes),
         "raw_execution_modes": _enum_list(record, "modalitesExecution", "modaliteExecution", notes),
         "raw_price_types": _enum_list(record, "typesPrix", "typePrix", notes),

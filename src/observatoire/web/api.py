@@ -44,6 +44,16 @@ _FILTER_DOCS = {
     "departement": ("string", "Département de l'établissement d'un titulaire."),
     "texte": ("string", "Mots cherchés dans l'objet, le nom de l'acheteur, ceux des titulaires "
               "et le libellé CPV (tous les mots ; accents et majuscules indifférents)."),
+    "lieu_region": ("string", "Région (code COG, ex. « 53 ») du lieu retenu du marché : le lieu "
+                    "d'exécution, sinon l'établissement du titulaire, sinon celui de "
+                    "l'acheteur (voir lieu_base)."),
+    "lieu_departement": ("string", "Département (code COG, ex. « 35 », « 2A ») du lieu retenu."),
+    "lieu_commune": ("string", "Commune (code COG, ex. « 35238 ») du lieu retenu."),
+    "acheteur_departement": ("string", "Département (code COG) de l'acheteur : celui de son "
+                             "établissement dans SIRENE, sinon celui publié avec ses marchés."),
+    "lieu_base": ("string", "D'où vient le lieu retenu : execution (lieu d'exécution), "
+                  "titulaire (établissement du titulaire), acheteur (établissement de "
+                  "l'acheteur) ou inconnu."),
 }
 
 
@@ -86,11 +96,23 @@ def contracts_answer(result: dict[str, Any], filters: explorer.ContractFilters,
             "filtres_ignores": problems, "tri": sort, "effectifs": counts}
 
 
-def opportunities_answer(result: dict[str, Any], size: int) -> dict[str, Any]:
-    """A page of the contracts ending soon (``explorer.upcoming``)."""
+def opportunities_answer(result: dict[str, Any], size: int, filters: explorer.ContractFilters,
+                         problems: list[str]) -> dict[str, Any]:
+    """A page of the contracts ending soon (``explorer.upcoming``), with its filters."""
     return {**_envelope(result["contracts"], result["count"], result["page"], size),
             "montant_total": result["amount_total"], "mois": result["months"],
-            "jusqu_au": result["until"]}
+            "jusqu_au": result["until"], "filtres": filters.as_query(),
+            "filtres_ignores": problems}
+
+
+def upcoming_filters(request: HttpRequest) -> tuple[explorer.ContractFilters, list[str]]:
+    """The opportunities' filters: the explorer's, except that « departement » keeps the
+    meaning it had there before the place filters (the place, not a holder's), so that the
+    feeds people follow keep giving the same contracts."""
+    query = request.GET.dict()
+    if query.get("departement") and not query.get("lieu_departement"):
+        query["lieu_departement"] = query.pop("departement")
+    return explorer.ContractFilters.from_query(query)
 
 
 def evidence_answer(result: dict[str, Any], page: int, size: int) -> dict[str, Any]:
@@ -178,7 +200,8 @@ def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     page, size = _page(request)
     sort = request.GET.get("tri") or "date"
     r = explorer.search(settings, filters, sort=sort, page=page, page_size=size, facets=True)
-    counts = explorer.facet_counts(settings, filters, r["facets"])
+    counts = {**explorer.facet_counts(settings, filters, r["facets"]),
+              **explorer.places(settings, filters)["counts"]}
     return contracts_answer(r, filters, problems, sort, size, counts)
 
 
@@ -281,10 +304,10 @@ RECORD_PARTS = ("numerator", "known", "population")
 def opportunities(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     """Contracts whose estimated end falls in the coming months (``/opportunites/``)."""
     page, size = _page(request)
+    filters, problems = upcoming_filters(request)
     r = explorer.upcoming(settings, date.today(), integer(request, "mois", 12, high=60),
-                          request.GET.get("domaine") or None,
-                          request.GET.get("departement") or None, page, size)
-    return opportunities_answer(r, size)
+                          filters, page, size)
+    return opportunities_answer(r, size, filters, problems)
 
 
 @endpoint
@@ -442,10 +465,14 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/opportunites": _get(
                 "Marchés dont la fin estimée tombe dans les mois qui viennent",
                 [_param("mois", "integer", "Horizon en mois (1 à 60, 12 par défaut)."),
-                 _param("domaine", "string", "Domaine d'achat du profil (identifiant)."),
-                 _param("departement", "string", "Département du lieu d'exécution."),
+                 *[f for f in filters if f["name"] != "departement"],
+                 _param("departement", "string", "Ancien nom de lieu_departement (département "
+                        "du lieu retenu), gardé pour les flux déjà suivis."),
                  *_PAGING],
-                schemas.page_of(schemas.ref("Marche"), "montant_total:n mois:i jusqu_au:d")),
+                schemas.page_of(schemas.ref("Marche"),
+                                "montant_total:n mois:i jusqu_au:d filtres_ignores:l",
+                                filtres=schemas.row("", optional=" ".join(
+                                    f"{f.name}:s" for f in fields(explorer.ContractFilters))))),
             "/api/v1/qualite": _get(
                 "Qualité des données : enregistrements gardés et écartés, constats par règle, "
                 "par fichier et par acheteur", [],
@@ -485,7 +512,13 @@ EXAMPLES = [
      "text": "la part des marchés attribués à des PME, année par année, et sa cible"},
     {"url": "/api/v1/indicateurs/marches-pme/marches?periode=2024",
      "text": "les marchés de 2024 comptés dans cette part (les preuves de l'indicateur)"},
+    {"url": "/api/v1/marches?lieu_region=53&lieu_base=execution",
+     "text": "les marchés exécutés en Bretagne (lieu d'exécution connu), et dans « effectifs » "
+     "leurs nombres par département, région et base du lieu"},
     {"url": "/api/v1/opportunites?mois=6",
      "text": "les marchés dont la fin estimée tombe dans les six prochains mois"},
+    {"url": "/api/v1/opportunites?mois=12&lieu_departement=35&cpv=45",
+     "text": "les marchés de travaux en Ille-et-Vilaine qui se terminent dans l'année, avec "
+     "leurs titulaires actuels"},
     {"url": "/api/v1/qualite", "text": "la qualité des données publiées"},
 ]

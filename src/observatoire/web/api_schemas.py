@@ -62,7 +62,8 @@ TABLE_COLUMNS = {
         "uid:s kind:s format_family:s buyer_siret:s contract_id:s object:s nature:s "
         "is_framework_agreement:b is_subsequent_contract:b framework_id:s procedure:s cpv:s "
         "cpv_label:s cpv_division:s purchase_category:s place_type:s place_code:s "
-        "place_departement_code:s place_region_code:s notification_date:d "
+        "place_departement_code:s place_region_code:s location_commune_code:s "
+        "location_departement_code:s location_region_code:s location_basis:s notification_date:d "
         "notification_date_source:s notification_year:i publication_date:d start_date:d "
         "amount_initial:n amount:n amount_issue:s duration_months_initial:i duration_months:i "
         "estimated_end_date:d price_form:s price_types:l techniques:l execution_modes:l ccag:s "
@@ -87,7 +88,8 @@ TABLE_COLUMNS = {
                             "investment_spending:n investment_raw:s tariffs:a",
     "buyers": "buyer_siret:s buyer_siren:s name:s name_is_reliable:b siret_checksum_invalid:b "
               "contract_count:i amount_total:n first_notification_date:d "
-              "last_notification_date:d published_name:s official_name:s name_source:s",
+              "last_notification_date:d commune_code:s departement_code:s region_code:s "
+              "location_source:s published_name:s official_name:s name_source:s",
     "suppliers": "supplier_key:s id_type:s holder_id:s siret:s siren:s name:s siret_is_valid:b "
                  "category:s postal_code:s commune_code:s naf_code:s commune_name:s "
                  "departement_code:s region_code:s location_source:s contract_count:i "
@@ -116,7 +118,8 @@ CONTRACT_ITEM = row(
     "uid:s kind:s notification_date:d notification_year:i buyer_siret:s buyer_name:s object:s "
     "cpv:s cpv_label:s procedure:s amount:n duration_months:i estimated_end_date:d "
     "holder_count:i has_social_consideration:b has_environmental_consideration:b "
-    "corrected_fields:l purchase_domain:s", "contracts",
+    "corrected_fields:l purchase_domain:s location_commune_code:s location_departement_code:s "
+    "location_region_code:s location_basis:s", "contracts",
     optional="holders:l place_departement_code:s is_framework_agreement:b")
 _LATEST = row("count:i amount_total:n amount_unknown:i page:i page_size:i pages:i",
               contracts=array(ref("Marche")))
@@ -138,7 +141,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "Marche": CONTRACT_ITEM,
     "MarcheDetail": row(
         "", contract=_table("contracts", "buyer_name:s purchase_domain:s "
-                                         "purchase_domain_label:s"),
+                                         "purchase_domain_label:s location_commune_name:s "
+                                         "location_departement_name:s location_region_name:s"),
         versions=array(_table("contract_versions")),
         holders=array(_table("contract_holders", "name:s siret:s siren:s category:s "
                                                  "commune_name:s departement_code:s")),

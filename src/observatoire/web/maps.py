@@ -59,16 +59,34 @@ def departements(values: dict[str, float], label: str, unit: str = "€ HT") -> 
     known = sorted(v for v in values.values() if v is not None and v > 0)
     # quintile thresholds, so that a few large values do not wash out the others
     bounds = [known[int(len(known) * q / 5)] for q in range(1, 5)] if known else []
-    features = []
+    features: list[dict[str, Any]] = []
+    located = 0
     for code, name, path in shapes:
         value = values.get(code)
         shade = None
         if value is not None and value > 0 and bounds:
             shade = SHADES[sum(value >= b for b in bounds)]
+            located += 1
         features.append({"code": code, "name": name, "path": path, "value": value,
                          "fill": shade or "#f2f2f2"})
+    drawn = {code for code, _, _ in shapes}
     return {"features": features, "width": WIDTH, "height": round(height, 1), "label": label,
-            "unit": unit, "shades": SHADES}
+            "unit": unit, "shades": SHADES, "legend": legend(features),
+            # how many shapes show a value: a map without any is not drawn (the page says why)
+            "located": located,
+            "elsewhere": sorted(c for c, v in values.items()
+                                if c not in drawn and v is not None and v > 0)}
+
+
+def legend(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each shade used, with the lowest and highest value it stands for (read from the values
+    themselves: quintile bounds of a few values would name empty classes)."""
+    by_shade: dict[str, list[float]] = {}
+    for f in features:
+        if f["fill"] in SHADES:
+            by_shade.setdefault(f["fill"], []).append(f["value"])
+    return [{"fill": shade, "low": min(by_shade[shade]), "high": max(by_shade[shade])}
+            for shade in SHADES if shade in by_shade]
 
 
 def communes(values: Mapping[str, float | None], label: str, unit: str = "part") -> dict[str, Any]:
@@ -93,5 +111,5 @@ def communes(values: Mapping[str, float | None], label: str, unit: str = "part")
     return {
         "background": [{"code": c, "name": n, "path": p} for c, n, p in background],
         "features": features, "width": WIDTH, "height": round(height, 1), "label": label,
-        "unit": unit, "shades": SHADES, "steps": steps,
+        "unit": unit, "shades": SHADES, "steps": steps, "legend": legend(features),
     }

@@ -203,7 +203,8 @@ CONTRACT_COLUMNS = [
     "uid", "kind", "notification_date", "buyer_siret", "buyer_name", "object", "cpv",
     "cpv_label", "procedure", "amount", "duration_months", "estimated_end_date", "holder_count",
     "holders", "purchase_domain", "has_social_consideration", "has_environmental_consideration",
-    "corrected_fields",
+    "corrected_fields", "location_commune_code", "location_departement_code",
+    "location_region_code", "location_basis",
 ]
 
 
@@ -219,20 +220,58 @@ def contracts(request: HttpRequest, fmt: str | None = None) -> Output:
     result = explorer.search(settings, filters, sort=sort, page=page_number, page_size=size,
                              facets=with_facets)
     counts = explorer.facet_counts(settings, filters, result["facets"]) if with_facets else {}
+    located = explorer.places(settings, filters) if with_facets else None
+    if located:
+        counts = {**counts, **located["counts"]}
 
     def context() -> dict[str, Any]:
         state = filters.as_query()
         query = "&".join(f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items())
         return {**result, "filters": state, "problems": problems, "sort": sort,
                 "query": query, "sorts": SORT_LABELS,
-                "options": explorer.with_counts(explorer.choices(settings), counts),
-                "headers": sorting.headers(sorting.CONTRACT_HEADERS, sort, state)}
+                "options": {**explorer.with_counts(explorer.choices(settings), counts),
+                            **(explorer.place_options(located, filters) if located else {}),
+                            "acheteur_departement": explorer.buyer_departements(settings)},
+                "headers": sorting.headers(sorting.CONTRACT_HEADERS, sort, state),
+                "query_hors_lieu": "&".join(
+                    f"{k}={quote(v)}" for k, v in {**state, "tri": sort}.items()
+                    if k not in explorer.PLACE_FILTERS),
+                **_place_context(located, filters)}
 
     return Output(
         "observatoire/marches.html", context,
         data=api.contracts_answer(result, filters, problems, sort, size, counts),
         table=Table(result["contracts"], CONTRACT_COLUMNS, "marches"),
     )
+
+
+#: How a basis of the best known place reads in the coverage sentence.
+COVERAGE = {"execution": "par le lieu d'exécution", "titulaire": "par l'établissement du "
+            "titulaire", "acheteur": "par celui de l'acheteur"}
+
+
+def _place_context(located: dict[str, Any] | None,
+                   filters: explorer.ContractFilters) -> dict[str, Any]:
+    """The map of a selection's contracts by département of their best known place, and its
+    coverage (how many are placed, on what basis), the place filters left out."""
+    if located is None:
+        return {}
+    place_filtered = any(getattr(filters, n) for n in explorer.PLACE_FILTERS)
+    label = ("Marchés par département du lieu retenu"
+             + (", filtres de lieu non appliqués" if place_filtered else ""))
+    bases = located["counts"]["lieu_base"]
+    return {
+        "lieux": located, "place_filtered": place_filtered,
+        "carte": maps.departements(
+            {k: float(v) for k, v in located["counts"]["lieu_departement"].items()}, label,
+            unit="marchés"),
+        "couverture": [(phrase, bases.get(url, 0)) for url, phrase in COVERAGE.items()],
+        "sans_lieu": bases.get("inconnu", 0),
+        "par_departement": sorted(
+            ((code, located["names"]["lieu_departement"].get(code), n)
+             for code, n in located["counts"]["lieu_departement"].items()),
+            key=lambda r: (-r[2], r[0])),
+    }
 
 
 #: The separators of a selection's CSV: the comma, or « ; » for French spreadsheet software.
@@ -258,14 +297,13 @@ def upcoming_selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     (not the first page of them), streamed like the explorer's selection."""
     settings = _settings()
     months = integer(request, "mois", 12, high=60)
-    domain = request.GET.get("domaine") or None
-    departement = request.GET.get("departement") or None
+    filters, _ = api.upcoming_filters(request)
     today = date.today()
-    count = explorer.upcoming_count(settings, today, months, domain, departement)
+    count = explorer.upcoming_count(settings, today, months, filters)
     return _stream(request, settings, fmt, count,
-                   lambda: explorer.upcoming_rows(settings, today, months, domain, departement),
-                   explorer.UPCOMING_COLUMNS, "opportunites", today, months, domain,
-                   departement)
+                   lambda: explorer.upcoming_rows(settings, today, months, filters),
+                   explorer.UPCOMING_COLUMNS, "opportunites", today, months,
+                   filters.as_query())
 
 
 def _stream(request: HttpRequest, settings: Settings, fmt: str, count: int,
@@ -412,41 +450,48 @@ def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> Output:
 
 @page
 def opportunities(request: HttpRequest, fmt: str | None = None) -> Output:
-    """``/opportunites/``: contracts that end in the coming months, by domain and place."""
+    """``/opportunites/``: contracts that end in the coming months, filtered as in the explorer
+    (buyer, place, CPV, words, amount…), with their current holders; each filter set has its
+    Atom feed (``/opportunites.atom?<the same filters>``)."""
     months = integer(request, "mois", 12, high=60)
-    domain = request.GET.get("domaine") or None
-    departement = request.GET.get("departement") or None
+    filters, problems = api.upcoming_filters(request)
     page_number = integer(request, "page", 1)
     settings = _settings()
     size = explorer.MAX_PAGE_SIZE if fmt else PAGE_SIZE
-    result = explorer.upcoming(settings, date.today(), months, domain, departement,
-                               page_number, size)
+    today = date.today()
+    result = explorer.upcoming(settings, today, months, filters, page_number, size)
+    state = {"mois": str(months), **filters.as_query()}
+    query = "&".join(f"{k}={quote(v)}" for k, v in state.items())
 
     def context() -> dict[str, Any]:
-        state = {k: v for k, v in (("mois", str(months)), ("domaine", domain),
-                                   ("departement", departement)) if v}
-        return {**result, "options": explorer.choices(settings), "domain": domain,
-                "departement": departement,
-                "query": "&".join(f"{k}={quote(v)}" for k, v in state.items())}
+        located = explorer.places(settings, filters, (today, months))
+        return {**result, "filters": filters.as_query(), "problems": problems, "query": query,
+                "options": {**explorer.choices(settings),
+                            **explorer.place_options(located, filters),
+                            "acheteur_departement": explorer.buyer_departements(settings)},
+                "lieux": located, "bases": explorer.LOCATION_LABELS}
 
     return Output("observatoire/opportunites.html", context,
-                  data=api.opportunities_answer(result, size),
+                  data=api.opportunities_answer(result, size, filters, problems),
                   table=Table(result["contracts"],
                               [*CONTRACT_COLUMNS, "place_departement_code"], "opportunites"),
-                  feed=lambda: _atom(request, result))
+                  feed=lambda: _atom(request, result, query))
 
 
-def _atom(request: HttpRequest, result: dict[str, Any]) -> Atom1Feed:
-    """The coming ends as an Atom feed; text goes through ``printable``: XML 1.0 cannot hold
-    some characters real records carry (a BEL in an object, a NUL in an id)."""
+def _atom(request: HttpRequest, result: dict[str, Any], query: str) -> Atom1Feed:
+    """The coming ends of one filter set as an Atom feed (its page and its own address
+    carry the filters); text goes through ``printable``: XML 1.0 cannot hold some characters
+    real records carry (a BEL in an object, a NUL in an id)."""
     feed = Atom1Feed(
         title="Observatoire de l'achat public — marchés qui arrivent à échéance",
-        link=request.build_absolute_uri("/opportunites/"),
+        link=request.build_absolute_uri(f"/opportunites/?{query}"),
+        feed_url=request.build_absolute_uri(f"/opportunites.atom?{query}"),
         description="Marchés dont la fin estimée approche : préparez-vous à répondre.",
         language="fr",
     )
     for c in result["contracts"]:
         link = request.build_absolute_uri(f"/marches/{quote(c['uid'], safe='')}/")
+        holders = ", ".join(c["holders"]) or "titulaire non publié"
         feed.add_item(
             title=printable(f"{c['object'] or c['cpv_label'] or c['uid']} — fin estimée le "
                             f"{c['estimated_end_date']:%d/%m/%Y}"),
@@ -454,7 +499,8 @@ def _atom(request: HttpRequest, result: dict[str, Any]) -> Atom1Feed:
             unique_id=link,
             description=printable(f"{c['buyer_name'] or c['buyer_siret']} ; "
                                   f"{formatting.number(c['amount'])} € HT ; "
-                                  f"{c['procedure'] or ''}"),
+                                  f"{c['procedure'] or ''} ; titulaire(s) actuel(s) : "
+                                  f"{holders}"),
         )
     return feed
 
