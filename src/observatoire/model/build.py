@@ -39,7 +39,7 @@ from observatoire.model import search as model_search
 from observatoire.model.reference import build_reference_tables
 from observatoire.quality import history as quality_history
 from observatoire.quality.enums import enum_rows
-from observatoire.quality.findings import findings_sql, rules_rows
+from observatoire.quality.findings import SET_ASIDE, findings_sql, rules_rows
 from observatoire.sqlquote import literal, literal_list
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 from observatoire.stewardship import apply as corrections
@@ -158,7 +158,8 @@ def _steps(
 
     def corrected(con: duckdb.DuckDBPyConnection) -> None:
         # People's corrections and mappings from the application database, applied on the raw
-        # values (observatoire.stewardship.apply): `staged` is `staged_source` corrected.
+        # values (observatoire.stewardship.apply): `staged` is `staged_source` corrected (once
+        # the records step has matched them to their records).
         decided.append(decisions(settings))
         corrections.load(con, decided[0])
 
@@ -182,6 +183,9 @@ def _steps(
         build_reference_tables(con, loads, settings.landing_dir, settings.work_dir / "reference")
 
     def records(con: duckdb.DuckDBPyConnection) -> None:
+        # which records the corrections are on (their published identity needs the reference
+        # tables), so that `staged` carries their corrected values
+        corrections.match(con)
         con.execute(clean.RECORDS)
         con.execute(clean.RECORD_HOLDERS)
         con.execute(contracts.RECORD_FLAGS)
@@ -189,13 +193,12 @@ def _steps(
 
     def record_findings(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(findings_sql("findings_records_work", {"record", "holder"}))
-        con.execute("""CREATE TEMP TABLE set_aside_work AS
-            SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
-            FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
+        con.execute(SET_ASIDE)
 
     def model(con: duckdb.DuckDBPyConnection) -> None:
         for sql in (
             contracts.IDENTITY,
+            *corrections.PUBLISHED_IDENTITY,
             *contracts.IDENTITY_APPLIED,
             contracts.RANK,
             contracts.DUPLICATES,
