@@ -227,3 +227,36 @@ def test_a_lot_is_corrected_from_its_page_then_published(
     data = json.loads(public.content.decode("utf-8"))
     assert [(c["source_value"], c["corrected_value"]) for c in data["corrections"]] == [
         (str(LOT_AMOUNT), str(CORRECTED))]
+
+
+def test_the_sibling_of_an_excluded_lot_keeps_its_uid(home: Home, steward: Any) -> None:
+    """Buyer 39159607900023, id 201907201832500: two lots (20,000 € and 200,000 €, one holder,
+    one day). Once one is excluded the other is alone under the id, yet it stays the lot it
+    was: its uid comes from the published records, not from those the stewards kept."""
+    consultation = "39159607900023201907201832500"
+    amounts = sorted(r["montant"] for r in _published()
+                     if (r["acheteur"]["id"], r["id"]) == ("39159607900023", "201907201832500"))
+    assert amounts == [20000, 200000]
+    home.build()
+    before = home.lots(consultation)
+    assert sorted(before.values()) == amounts
+    _correct(steward, home.uid_of(20000, consultation), action="exclude")
+    home.build()
+    kept = home.uid_of(200000, consultation)
+    assert home.lots(consultation) == {kept: 200000}
+    assert kept in before
+
+
+def test_a_correction_on_the_published_uid_of_lots_reaches_no_lot(
+        home: Home, steward: Any) -> None:
+    """A correction saved on the published uid before its lots were told apart: no contract
+    has that uid any more, so it applies to none of them and comes back for review."""
+    home.build()
+    before = home.lots()
+    _correct(steward, CONSULTATION, action="set_value", field="montant",
+             source_value=str(LOT_AMOUNT), new_value=str(CORRECTED))
+    summary = home.build()
+    assert summary.stale_corrections == 1
+    assert home.rows("SELECT status, stale_reason FROM corrections_applied") == [
+        ("stale", "contract_missing")]
+    assert home.lots() == before
