@@ -138,7 +138,9 @@ def _published_identity(con: duckdb.DuckDBPyConnection, uids: list[str]) -> tupl
     try:
         cur.execute("CREATE TEMP TABLE corrected_uids_work (uid VARCHAR)")
         insert_rows(cur, "corrected_uids_work", [(u,) for u in uids])
-        cur.execute("""CREATE TEMP TABLE staged AS SELECT * FROM staged_source
+        # raw_json, the bulk of the staged files, is not read (the build never reads it)
+        cur.execute("""CREATE TEMP TABLE staged AS
+            SELECT * REPLACE (CAST(NULL AS VARCHAR) AS raw_json) FROM staged_source
             WHERE contract_uid(raw_id, raw_buyer_id) IN (SELECT uid FROM corrected_uids_work)""")
         cur.execute(clean.RECORDS)
         cur.execute(clean.RECORD_HOLDERS)
