@@ -574,22 +574,3 @@ def test_every_gestion_page_meets_the_basic_accessibility_criteria(
         assert all(text for _, text in page.links), url
         fields += len(page.fields)
     assert fields >= 20
-
-
-@pytest.mark.appdb
-def test_a_lot_sharing_a_published_id_is_not_corrected_silently(
-        application_database: AppDb) -> None:
-    """A lot's uid (published uid, « ~ », digest of its content) would come back stale: the
-    correction is refused with a French message, and nothing is saved."""
-    from observatoire.stewardship import services
-    from observatoire.stewardship.models import Correction
-
-    user = make_account("gest-lot", "gestionnaire", "acheteur:210400495").user
-    uid = "2104004950001120181101~1a2b3c4d"  # a lot of e-marchespublics' id 20181101
-    for action in ("exclude", "set_value"):
-        with pytest.raises(services.StewardshipError) as raised:
-            services.correct(user, uid=uid, buyer_siret="21040049500011", action=action,
-                             field="montant", source_value="20200", new_value="20300",
-                             reason="Montant de l'acte d'engagement", based_on=None)
-        assert "lot d'une consultation" in raised.value.message
-    assert not Correction.objects.filter(uid=uid).exists()

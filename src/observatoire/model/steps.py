@@ -73,9 +73,12 @@ def records(ctx: BuildContext) -> None:
     _siret_checks(ctx)
 
 
+def identity(ctx: BuildContext) -> None:
+    ctx.con.execute(contracts.IDENTITY)
+
+
 def model(ctx: BuildContext) -> None:
     for sql in (
-        contracts.IDENTITY,
         *contracts.IDENTITY_APPLIED,
         contracts.RANK,
         contracts.DUPLICATES,
@@ -119,7 +122,7 @@ def assign_directorates(ctx: BuildContext) -> None:
 
 _CLEANED = frozenset({"records", "record_holders", "record_flags_work", "siret_checks"})
 _MODEL = frozenset({
-    "record_identity_work", "record_rank_work", "duplicates_work", "modifications_work",
+    "record_rank_work", "duplicates_work", "modifications_work",
     "buyer_places_work",
     "source_records", "contract_versions", "contract_holders", "subcontracts",
     "concession_execution", "suppliers", "contracts", "buyers", "source_overlap",
@@ -135,9 +138,13 @@ STEPS = [
     Step("modele.enregistrements", "Nettoyage des enregistrements", records,
          reads=REFERENCES | {"staged", "loads", "ref_enum_values", MACROS},
          writes=_CLEANED),
+    Step("modele.identite", "Identité des marchés (lots, identifiants de remplissage)", identity,
+         reads=frozenset({"records", "record_holders", "set_aside_work", MACROS}),
+         writes=frozenset({"record_identity_work"})),
     Step("modele.marches", "Modèle : marchés, versions, titulaires, acheteurs", model,
          reads=REFERENCES | _CLEANED | {"staged", "loads", "ref_enum_values", MACROS,
-                                        "set_aside_work", "findings_records_work"},
+                                        "set_aside_work", "findings_records_work",
+                                        "record_identity_work"},
          writes=_MODEL),
     Step("modele.recherche", "Recherche : noms officiels et index des noms", names,
          reads=frozenset({"contracts", "contract_holders", "record_holders", "suppliers",

@@ -46,6 +46,12 @@ def _constants(values: list[str]) -> str:
     return "[" + ", ".join(_quote(v) for v in values) + "]"
 
 
+#: The records set aside by the rules: those with a blocking finding (over ``findings_records_work``).
+SET_ASIDE = """CREATE TEMP TABLE set_aside_work AS
+    SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
+    FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key"""
+
+
 def findings_sql(table: str, over: set[str]) -> str:
     """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality import history
-from observatoire.quality.findings import findings_sql
+from observatoire.quality.findings import SET_ASIDE, findings_sql
 
 #: ``ctx.shared`` key: this build's quality snapshot, committed once its warehouse is in service.
 CHANGES = "shared:quality_changes"
@@ -12,9 +12,7 @@ CHANGES = "shared:quality_changes"
 
 def record_findings(ctx: BuildContext) -> None:
     ctx.con.execute(findings_sql("findings_records_work", {"record", "holder"}))
-    ctx.con.execute("""CREATE TEMP TABLE set_aside_work AS
-        SELECT record_key, list(DISTINCT rule_id ORDER BY rule_id) AS reasons
-        FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key""")
+    ctx.con.execute(SET_ASIDE)
 
 
 def model_findings(ctx: BuildContext) -> None:

@@ -3,7 +3,8 @@
 Keys are the DECP field names that the quality findings use (``findings.field``); each maps to
 the staging column that the build overrides and to the column of ``contracts`` that shows the
 result. Identity fields (``id``, ``acheteur.id``) are not correctable: they make the contract's
-``uid``, which corrections are attached to.
+``uid``, which corrections are attached to. The fields of a lot's signature (amount, CPV…) are:
+a lot's uid is computed from its published values (:func:`observatoire.stewardship.apply.match`).
 """
 
 from __future__ import annotations

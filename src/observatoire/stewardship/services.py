@@ -44,9 +44,6 @@ from observatoire.stewardship.models import (
     TargetChangeStatus,
 )
 
-#: What separates a lot's uid from the published uid its lots share (model.contracts).
-LOT_MARK = "~"
-
 
 class StewardshipError(ObservatoireError):
     """A change that cannot be made as asked (the message says why, in French)."""
@@ -105,15 +102,6 @@ def correct(
     based_on: int | None, directorate: str | None = None,
 ) -> Correction:
     """Record a correction in force, superseding the one it was based on."""
-    if LOT_MARK in uid:
-        # A lot's uid is derived from its content (observatoire.model.contracts, IDENTITY),
-        # which the correction could change, while corrections apply to the records of a
-        # published uid: saved, it would come back stale. Refused until lots can be corrected.
-        raise StewardshipError(
-            "Ce marché est un lot d'une consultation dont les lots partagent un identifiant "
-            "publié : ses corrections ne sont pas encore prises en charge (elles ne "
-            "s'appliqueraient pas).", where=uid,
-            hint="Signalez la valeur à l'acheteur, qui la corrige dans sa publication.")
     reason = _reason(reason, hint="Dites pourquoi vous corrigez.")
     if action not in Action.values:
         raise StewardshipError("Action inconnue.")

@@ -6,6 +6,7 @@ They use :mod:`observatoire.stewardship.apply` (plain SQL) and
 
 from __future__ import annotations
 
+from observatoire.model.steps import REFERENCES
 from observatoire.pipeline import DECISIONS, MACROS, BuildContext, Step
 from observatoire.stewardship import apply
 from observatoire.stewardship.store import decisions
@@ -14,14 +15,28 @@ from observatoire.stewardship.store import decisions
 #: in service.
 STALE = "shared:stale_corrections"
 
-_WORK = frozenset({"corrections_work", "correction_matches_work", "corrected_values_work"})
+_WORK = frozenset({"corrections_work", "correction_matches_work", "corrected_values_work",
+                   "correction_members_work", "published_identity_work"})
 
 
 def corrected(ctx: BuildContext) -> None:
     # People's corrections and mappings from the application database, applied on the raw
-    # values: `staged` is `staged_source` corrected.
+    # values: `staged` is `staged_source` corrected (once `matched` has found their records).
     ctx.shared[DECISIONS] = decisions(ctx.settings)
     apply.load(ctx.con, ctx.shared[DECISIONS])
+
+
+def matched(ctx: BuildContext) -> None:
+    # which records the corrections are on, by the identity of their published values (which
+    # needs the reference tables), so that `staged` carries their corrected values
+    apply.match(ctx.con)
+
+
+def published_identity(ctx: BuildContext) -> None:
+    # the records of corrected contracts keep the identity of their published values: a
+    # correction never moves a lot to another uid
+    for sql in apply.PUBLISHED_IDENTITY:
+        ctx.con.execute(sql)
 
 
 def excluded(ctx: BuildContext) -> None:
@@ -36,6 +51,14 @@ STEPS = [
     Step("gestion.corrections", "Corrections des gestionnaires (redressements)", corrected,
          reads=frozenset({"staged_source", MACROS}),
          writes=frozenset({"staged", "purchase_domain_overrides", DECISIONS} | _WORK)),
+    Step("gestion.rattachement", "Corrections rattachées à leurs enregistrements", matched,
+         reads=REFERENCES | {"staged_source", "ref_enum_values", "quality_rules", MACROS}
+         | _WORK,
+         writes=frozenset({"staged"}) | _WORK),
+    Step("gestion.identite", "Identité publiée des marchés corrigés", published_identity,
+         reads=frozenset({"record_identity_work", "set_aside_work", "correction_members_work",
+                          "published_identity_work"}),
+         writes=frozenset({"record_identity_work"})),
     Step("gestion.exclusions", "Marchés exclus par les gestionnaires", excluded,
          reads=frozenset({"records", "corrections_work"}),
          writes=frozenset({"set_aside_work"})),
