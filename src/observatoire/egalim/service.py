@@ -193,13 +193,34 @@ def build_into(
     """The Egalim step of the build (tables are created even when there is nothing to count).
     ``mappings``: the mappings in force of the application database (every kind; see
     :func:`observatoire.stewardship.store.decisions`)."""
+    build_lines(con, settings, profile, loads)
+    build_matrices(con, settings, loads, mappings)
+    build_results(con, profile, mappings)
+
+
+def _usable(loads: list[Load], kind: str) -> list[Load]:
+    return [ld for ld in loads if ld.kind == kind and ld.status in ("loaded", "partial")]
+
+
+def build_lines(con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile,
+                loads: list[Load]) -> None:
+    """The canteens, their declarations, the staged purchase lines of the loads in force and
+    the profile's nomenclature of articles."""
     create_canteens(con, read_canteens(profile))
     create_declarations(con, declared_ratios(profile))
-    usable = [ld for ld in loads if ld.status in ("loaded", "partial")]
-    _lines_table(con, settings, [ld for ld in usable if ld.kind == KIND])
+    _lines_table(con, settings, _usable(loads, KIND))
     create_articles(con, read_nomenclature(profile.nomenclature_file))
-    create_matrix(con, settings, [ld for ld in usable if ld.kind == MATRIX_KIND],
-                  label_mappings(mappings))
+
+
+def build_matrices(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load],
+                   mappings: list[dict[str, Any]]) -> None:
+    """``egalim_matrix`` from the supplier matrices in force."""
+    create_matrix(con, settings, _usable(loads, MATRIX_KIND), label_mappings(mappings))
+
+
+def build_results(con: duckdb.DuckDBPyConnection, profile: Profile,
+                  mappings: list[dict[str, Any]]) -> None:
+    """What the lines inherit (articles, matrices, contracts), then the results and findings."""
     create_contracts(con, read_contracts(profile.contracts_file))
     enrich(con, article_mappings(mappings))
     compute_all(con)

@@ -100,36 +100,61 @@ class Catalog:
             row = con.execute("SELECT * FROM loads WHERE sha256 = ?", (sha256,)).fetchone()
         return _row_to_load(row) if row else None
 
-    def add(self, load: Load) -> Load:
+    def find_many(self, sha256s: list[str]) -> dict[str, Load]:
+        """The loads of these contents that are in the log, by content hash."""
+        found: dict[str, Load] = {}
+        unique = sorted(set(sha256s))
         with self._connect() as con:
-            cur = con.execute(
-                """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
-                       format, format_label, records, marches, concessions, status, errors,
-                       loaded_at, duration_s, parser_version, encoding, delimiter)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    load.sha256,
-                    load.source,
-                    load.file_name,
-                    load.original_path,
-                    load.size_bytes,
-                    load.kind,
-                    load.format,
-                    load.format_label,
-                    load.records,
-                    load.marches,
-                    load.concessions,
-                    load.status,
-                    json.dumps(load.errors, ensure_ascii=False),
-                    load.loaded_at,
-                    load.duration_s,
-                    load.parser_version,
-                    load.encoding,
-                    load.delimiter,
-                ),
-            )
-            load.load_id = cur.lastrowid
+            for start in range(0, len(unique), 500):  # below SQLite's limit of parameters
+                part = unique[start:start + 500]
+                rows = con.execute(
+                    # only placeholders are composed: the hashes are parameters
+                    f"SELECT * FROM loads WHERE sha256 IN ({', '.join('?' * len(part))})",  # noqa: S608
+                    part).fetchall()
+                found.update((row["sha256"], _row_to_load(row)) for row in rows)
+        return found
+
+    def add(self, load: Load) -> Load:
+        self.add_all([load])
         return load
+
+    def add_all(self, loads: list[Load]) -> None:
+        """Log new loads in one transaction (one disk sync), in the order given."""
+        if not loads:
+            return
+        with self._connect() as con:
+            for load in loads:
+                self._insert(con, load)
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, load: Load) -> None:
+        cur = con.execute(
+            """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
+                   format, format_label, records, marches, concessions, status, errors,
+                   loaded_at, duration_s, parser_version, encoding, delimiter)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                load.sha256,
+                load.source,
+                load.file_name,
+                load.original_path,
+                load.size_bytes,
+                load.kind,
+                load.format,
+                load.format_label,
+                load.records,
+                load.marches,
+                load.concessions,
+                load.status,
+                json.dumps(load.errors, ensure_ascii=False),
+                load.loaded_at,
+                load.duration_s,
+                load.parser_version,
+                load.encoding,
+                load.delimiter,
+            ),
+        )
+        load.load_id = cur.lastrowid
 
     def replace(self, load: Load) -> None:
         """Record a new outcome for a file already logged (a refused file accepted again)."""

@@ -491,8 +491,10 @@ def parse_to_staging(
     reader = READERS[det.format]
     tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Well-formed JSON files that fit in memory: the same rows, computed mostly in DuckDB SQL.
-    counts = json_sql.parse(path, det, file_hash, tmp) if json_sql.eligible(path, det) else None
+    # Well-formed JSON files that fit in memory: the same rows, computed mostly in DuckDB SQL
+    # (small files are streamed: DuckDB's start-up would cost more than their records).
+    fast = path.stat().st_size >= json_sql.MIN_BYTES and json_sql.eligible(path, det)
+    counts = json_sql.parse(path, det, file_hash, tmp) if fast else None
     if counts is not None:
         result.marches, result.concessions = counts
         result.records = result.marches + result.concessions
