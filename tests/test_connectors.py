@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +20,7 @@ from observatoire.indicators.profile import load_profile
 from observatoire.landing import ingest as ingest_module
 from observatoire.landing.catalog import Catalog
 from observatoire.landing.ingest import flow_name, ingest
+from observatoire.model.build import build
 from observatoire.staging.detect import Detected
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,11 +85,59 @@ def test_many_small_files_go_to_one_pool_and_every_file_is_logged(
     assert [ld.load_id for ld in loads] == list(range(1, count + 1))
     assert [ld.file_name for ld in loads] == [p.name for p in sorted(paths)]
     assert sum(ld.records for ld in loads) == 5 * count
-    assert len(list(settings.staging_dir.rglob("*.parquet"))) == count
+    # their rows are staged together: fewer staging files than inputs, every row there once
+    staged = [pq.read_table(p) for p in settings.staging_dir.rglob("*.parquet")]
+    assert len(staged) < count
+    assert sum(t.num_rows for t in staged) == 5 * count
+    assert len({h for t in staged for h in t.column("file_hash").to_pylist()}) == count
     again = ingest(settings, [tmp_path / "flux"])
     assert not any(o.new for o in again)
     with sqlite3.connect(settings.catalog_path) as con:
         assert con.execute("SELECT count(*) FROM loads").fetchone() == (count,)
+
+
+def _rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def test_small_files_staged_by_batches_build_what_files_staged_one_by_one_build(
+    tmp_path: Path,
+) -> None:
+    """The same publications, parsed by two workers in batches or one by one, give the same
+    warehouse; a new version of one publication supersedes it even inside a batch."""
+    paths = _publications(tmp_path / "flux", ingest_module.PARALLEL_FROM_FILES + 2)
+    batched, alone = Settings(home=tmp_path / "b", workers=2), Settings(home=tmp_path / "a",
+                                                                       workers=1)
+    ingest(batched, [tmp_path / "flux"])
+    ingest(alone, [tmp_path / "flux"])
+    assert list((batched.staging_dir / "v3" / "lots").iterdir())
+    assert not (alone.staging_dir / "v3" / "lots").exists()
+    build(batched)
+    build(alone)
+    for table in ("contracts", "source_records", "findings", "reconciliation"):
+        assert _rows(batched, table) == _rows(alone, table), table
+    # A new version of the third publication drops one of its five contracts.
+    data = json.loads(paths[2].read_text(encoding="utf-8"))
+    dropped = data["marches"]["marche"].pop()
+    with duckdb.connect(str(batched.warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM source_records WHERE uid LIKE ?",
+                           [f"%{dropped['id']}"]).fetchone() == (1,)
+    paths[2].write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (again,) = ingest(batched, [paths[2]])
+    assert again.new and again.load.records == 4
+    build(batched)
+    con = duckdb.connect(str(batched.warehouse_path), read_only=True)
+    try:
+        assert con.execute("SELECT sum(records_in), sum(kept) FROM reconciliation").fetchone() \
+            == (5 * len(paths) - 1, 5 * len(paths) - 1)
+        assert con.execute("SELECT count(*) FROM source_records WHERE uid LIKE ?",
+                           [f"%{dropped['id']}"]).fetchone() == (0,)
+    finally:
+        con.close()
 
 
 def test_indicator_sources_available_are_those_of_the_registered_kinds(

@@ -62,6 +62,11 @@ class Landed:
     detected: Detected | None
     #: The kind's own options (canteens, supplier…), as given to the loop.
     options: Any = None
+    #: Offered by the loop when it parses many files by batches: a kind may append the rows of
+    #: a small file here (by staging table name) instead of writing a Parquet file of its own;
+    #: the loop writes the batch's rows as one file per table (a file costs ~10 ms to create,
+    #: more than a small file's rows) and records where each file's rows are.
+    collect: dict[str, list[pa.RecordBatch]] | None = None
 
 
 @dataclass
@@ -80,6 +85,8 @@ class Parsed:
     delimiter: str | None = None
     parser_version: str | None = None
     report: Any = None
+    #: The staging tables whose rows went to ``Landed.collect`` (written by the loop).
+    collected: tuple[str, ...] = ()
 
 
 def no_steps() -> list[Step]:

@@ -16,20 +16,30 @@ RECORDS = StagingTable("decp_records", PARSER_VERSION, f"v{PARSER_VERSION}", SCH
 
 
 def parse(landed: Landed) -> Parsed:
-    from observatoire.staging.parse import parse_to_staging
+    from observatoire.staging import json_sql
+    from observatoire.staging.parse import parse_in_memory, parse_to_staging
 
     det = landed.detected
     assert det is not None
-    result = parse_to_staging(landed.path, det, landed.sha256,
-                              RECORDS.path(landed.settings, landed.sha256),
-                              landed.settings.batch_size)
+    collected: tuple[str, ...] = ()
+    if landed.collect is not None and landed.path.stat().st_size < json_sql.MIN_BYTES:
+        # A small file among many: its rows join the batch's staging file.
+        result, batches = parse_in_memory(landed.path, det, landed.sha256,
+                                          landed.settings.batch_size)
+        if batches:
+            landed.collect.setdefault(RECORDS.name, []).extend(batches)
+            collected = (RECORDS.name,)
+    else:
+        result = parse_to_staging(landed.path, det, landed.sha256,
+                                  RECORDS.path(landed.settings, landed.sha256),
+                                  landed.settings.batch_size)
     here = str(landed.path)
     return Parsed(
         status=result.status, records=result.records, marches=result.marches,
         concessions=result.concessions,
         # Name the file as the user gave it, not its landed copy.
         errors=[{**e, "where": e["where"].replace(here, landed.shown)} for e in result.errors],
-        parser_version=PARSER_VERSION,
+        parser_version=PARSER_VERSION, collected=collected,
     )
 
 

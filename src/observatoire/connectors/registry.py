@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from observatoire.connectors import decp, egalim_purchases, reference, supplier_matrices
-from observatoire.connectors.contract import Connector, Documented
+from observatoire.connectors.contract import Connector, Documented, StagingTable
 from observatoire.errors import InputFileError
 from observatoire.pipeline import Step
 from observatoire.staging.detect import Detected
@@ -28,6 +28,15 @@ def connector(kind: str) -> Connector:
         if candidate.kind == kind:
             return candidate
     raise KeyError(f"no connector for the kind {kind!r}")
+
+
+def staging_table(name: str) -> StagingTable:
+    """A staging table of some registered kind, by name."""
+    for kind in KINDS:
+        for table in kind.staging:
+            if table.name == name:
+                return table
+    raise KeyError(f"no staging table {name!r}")
 
 
 def detect(path: Path) -> tuple[Connector, Detected]:

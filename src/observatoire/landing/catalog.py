@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS loads (
     parser_version TEXT,
     encoding       TEXT,                -- how the file is read (Python codec name)
     delimiter      TEXT                 -- CSV delimiter
+);
+CREATE TABLE IF NOT EXISTS staging_batches (
+    sha256         TEXT NOT NULL,       -- a landed file parsed among many small ones
+    staging_table  TEXT NOT NULL,       -- the kind's staging table (connectors: StagingTable)
+    path           TEXT NOT NULL,       -- the batch's Parquet file, under staging/
+    PRIMARY KEY (sha256, staging_table)
 );
 CREATE TABLE IF NOT EXISTS builds (
     build_id     INTEGER PRIMARY KEY,
@@ -118,13 +124,24 @@ class Catalog:
         self.add_all([load])
         return load
 
-    def add_all(self, loads: list[Load]) -> None:
-        """Log new loads in one transaction (one disk sync), in the order given."""
-        if not loads:
+    def add_all(self, loads: list[Load],
+                batched: Iterable[tuple[str, str, str]] = ()) -> None:
+        """Log new loads in one transaction (one disk sync), in the order given, with where
+        the rows of those parsed by batches are (sha256, staging table, path under staging/)."""
+        batched = list(batched)
+        if not loads and not batched:
             return
         with self._connect() as con:
             for load in loads:
                 self._insert(con, load)
+            con.executemany("INSERT OR REPLACE INTO staging_batches VALUES (?, ?, ?)", batched)
+
+    def staging_batches(self, table: str) -> dict[str, str]:
+        """Files whose rows of ``table`` are in a batch file: {sha256: path under staging/}."""
+        with self._connect() as con:
+            rows = con.execute("SELECT sha256, path FROM staging_batches WHERE staging_table = ?",
+                               (table,)).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     @staticmethod
     def _insert(con: sqlite3.Connection, load: Load) -> None:

@@ -11,6 +11,7 @@ paths (load ids are stable), a batch of lines per transaction.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -21,6 +22,9 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from observatoire.config import Settings
 from observatoire.connectors import registry
@@ -157,14 +161,21 @@ def _land(settings: Settings, catalog: Catalog, paths: Iterable[Path], kind: str
     parallel = named.parallel if named is not None else True
     big = sum(job.item.path.stat().st_size for job in todo) > PARALLEL_FROM_BYTES
     if parallel and workers > 1 and (big or len(args) >= PARALLEL_FROM_FILES):
-        # One pool for the whole run; each worker takes its files by batches (a few per
-        # worker and round trip), so a small file costs its parse, not a process's start-up.
-        chunk = max(1, math.ceil(len(args) / (workers * 8)))
+        # One pool for the whole run; each worker takes its files by batches (a few batches
+        # per worker), so a small file costs its parse, not a process's start-up, and the
+        # small files of a batch share their staging files.
+        size = max(1, math.ceil(len(todo) / (workers * 4)))
+        batches = [[(job.item, job.sha) for job in todo[i:i + size]]
+                   for i in range(0, len(todo), size)]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = pool.map(_land_and_parse, *zip(*args, strict=True), chunksize=chunk)
-            _record(catalog, todo, results, outcomes, on_file)
+            parsed = pool.map(_land_and_parse_batch, [settings] * len(batches),
+                              [kind] * len(batches), [options] * len(batches), batches,
+                              [source] * len(batches))
+            _record(catalog, todo, (r for batch in parsed for r in batch), outcomes, on_file)
     else:
-        _record(catalog, todo, (_land_and_parse(*a) for a in args), outcomes, on_file)
+        one_by_one = (_land_and_parse(*a) for a in args)
+        _record(catalog, todo, ((load, report, []) for load, report, _ in one_by_one),
+                outcomes, on_file)
     again_known: dict[str, Load] = {}
     for i, outcome in enumerate(outcomes):
         if outcome is None:  # the same content as a file met earlier in this run
@@ -179,16 +190,23 @@ def _land(settings: Settings, catalog: Catalog, paths: Iterable[Path], kind: str
     return [o for o in outcomes if o is not None]
 
 
-def _record(catalog: Catalog, todo: list[_Job], results: Iterable[tuple[Load, Any]],
+#: What a parse gives back: the load-log line, the kind's report, and where its rows went when
+#: they joined a batch file: [(staging table, path under staging/)].
+_Result = tuple[Load, Any, list[tuple[str, str]]]
+
+
+def _record(catalog: Catalog, todo: list[_Job], results: Iterable[_Result],
             outcomes: list[IngestOutcome | None],
             on_file: Callable[[IngestOutcome], None] | None) -> None:
     """Log the parsed files, a batch per transaction (a file is logged once its parse is
     done: a run stopped in between lands it again next time, the same content, no loss)."""
-    batch: list[tuple[_Job, Load, Any]] = []
+    batch: list[tuple[_Job, Load, Any, list[tuple[str, str]]]] = []
 
     def flush() -> None:
-        catalog.add_all([load for job, load, _ in batch if job.previous is None])
-        for job, load, report in batch:
+        catalog.add_all([load for job, load, _, _ in batch if job.previous is None],
+                        [(load.sha256, table, path)
+                         for _, load, _, staged in batch for table, path in staged])
+        for job, load, report, _ in batch:
             if job.previous is not None:
                 load.load_id = job.previous.load_id
                 catalog.replace(load)
@@ -199,8 +217,8 @@ def _record(catalog: Catalog, todo: list[_Job], results: Iterable[tuple[Load, An
 
     started = time.monotonic()
     try:
-        for job, (load, report) in zip(todo, results, strict=True):
-            batch.append((job, load, report))
+        for job, (load, report, staged) in zip(todo, results, strict=True):
+            batch.append((job, load, report, staged))
             # A batch per transaction, and progress shown at least every second.
             if len(batch) >= CATALOG_BATCH or time.monotonic() - started > 1.0:
                 flush()
@@ -209,10 +227,64 @@ def _record(catalog: Catalog, todo: list[_Job], results: Iterable[tuple[Load, An
         flush()
 
 
+#: Input bytes of small files whose rows a worker keeps before writing them as one file.
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
+                          items: list[tuple[InputFile, str]], source: str | None
+                          ) -> list[_Result]:
+    """Land and parse a batch of files in a worker process; the rows of its small files are
+    written together, one Parquet file per staging table (every ``BATCH_BYTES`` of input)."""
+    results: list[_Result] = []
+    collect: dict[str, list[pa.RecordBatch]] = {}
+    pending: list[_Result] = []  # files whose rows are in ``collect``
+    held = 0
+
+    def write() -> None:
+        nonlocal held
+        shas = sorted(load.sha256 for load, _, _ in pending)
+        name = hashlib.sha256("\n".join(shas).encode()).hexdigest()
+        written: dict[str, str] = {}
+        for table_name, rows in collect.items():
+            table = registry.staging_table(table_name)
+            written[table_name] = rel = f"{table.folder}/lots/{name}.parquet"
+            out = settings.staging_dir / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            with pq.ParquetWriter(tmp, table.schema or rows[0].schema,
+                                  compression="zstd") as writer:
+                for part in rows:
+                    writer.write_batch(part)
+            tmp.replace(out)
+        for _, _, staged in pending:
+            staged[:] = [(t, written[t]) for t, _ in staged]
+        collect.clear()
+        pending.clear()
+        held = 0
+
+    for item, sha in items:
+        load, report, collected = _land_and_parse(settings, kind, options, item, sha, source,
+                                                  collect)
+        result: _Result = (load, report, [(t, "") for t in collected])
+        results.append(result)
+        if collected:
+            pending.append(result)
+            held += load.size_bytes
+            if held >= BATCH_BYTES:
+                write()
+    if pending:
+        write()
+    return results
+
+
 def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: InputFile,
-                    sha: str, source: str | None) -> tuple[Load, Any]:
-    """Land one new file and parse it with its kind's connector (runs in a worker process for
-    large inputs); the kind's report comes back with its load-log line."""
+                    sha: str, source: str | None,
+                    collect: dict[str, list[pa.RecordBatch]] | None = None
+                    ) -> tuple[Load, Any, tuple[str, ...]]:
+    """Land one new file and parse it with its kind's connector (in a worker process for
+    large inputs or many files); the kind's report comes back with its load-log line, and the
+    staging tables whose rows went to ``collect``."""
     started = time.perf_counter()
     landed = store.store(settings.landing_dir, item.path, sha)
     shown = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
@@ -251,12 +323,13 @@ def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: In
             }
         ]
         load.duration_s = round(time.perf_counter() - started, 3)
-        return load, None
+        return load, None, ()
     load.kind = connector.kind
     if det is not None:
         load.format, load.format_label = det.format, det.label
         load.encoding, load.delimiter = det.encoding, det.delimiter
-    parsed = connector.parse(Landed(settings, landed, item.path, shown, sha, det, options))
+    parsed = connector.parse(Landed(settings, landed, item.path, shown, sha, det, options,
+                                    collect))
     load.status, load.records = parsed.status, parsed.records
     load.marches, load.concessions = parsed.marches, parsed.concessions
     load.errors, load.parser_version = parsed.errors, parsed.parser_version
@@ -264,14 +337,16 @@ def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: In
         if getattr(parsed, name) is not None:
             setattr(load, name, getattr(parsed, name))
     load.duration_s = round(time.perf_counter() - started, 3)
-    return load, parsed.report
+    return load, parsed.report, parsed.collected
 
 
 def restage(settings: Settings, loads: list[Load]) -> list[Path]:
     """Staging files of the usable DECP loads; those missing (or from an older parser version)
     are parsed again from their landed file, in parallel for large inputs."""
     usable = [ld for ld in loads if ld.kind == "decp" and ld.status in ("loaded", "partial")]
-    missing = [ld for ld in usable if not staging_path(settings, ld.sha256).exists()]
+    files = _staged_files(settings, usable)
+    missing = [ld for ld in usable if staging_path(settings, ld.sha256) in files
+               and not staging_path(settings, ld.sha256).exists()]
     jobs = [(settings, ld.sha256) for ld in missing]
     size = sum(ld.size_bytes for ld in missing)
     workers = min(settings.workers, len(jobs))
@@ -282,7 +357,31 @@ def restage(settings: Settings, loads: list[Load]) -> list[Path]:
     else:
         for job in jobs:
             _restage_one(*job)
-    return [staging_path(settings, ld.sha256) for ld in usable]
+    return files
+
+
+def _staged_files(settings: Settings, usable: list[Load]) -> list[Path]:
+    """Where the rows of the usable DECP loads are: a batch file (many small files parsed
+    together) when every file in it is still in force, else the file's own staging file (a
+    batch holding a superseded file is not read: its other files are staged again alone)."""
+    batched = {sha: rel for sha, rel in
+               Catalog(settings.catalog_path).staging_batches(RECORDS.name).items()
+               if rel.startswith(f"{RECORDS.folder}/")}  # of this parser version only
+    members: dict[str, set[str]] = {}
+    for sha, rel in batched.items():
+        members.setdefault(rel, set()).add(sha)
+    in_force = {ld.sha256 for ld in usable}
+    files: list[Path] = []
+    taken: set[str] = set()
+    for load in usable:
+        lot = batched.get(load.sha256)
+        if lot is not None and members[lot] <= in_force and (settings.staging_dir / lot).exists():
+            if lot not in taken:
+                taken.add(lot)
+                files.append(settings.staging_dir / lot)
+            continue
+        files.append(staging_path(settings, load.sha256))
+    return files
 
 
 def _restage_one(settings: Settings, sha: str) -> None:
