@@ -24,10 +24,9 @@ def parse(landed: Landed) -> Parsed:
     collected: tuple[str, ...] = ()
     if landed.collect is not None and landed.path.stat().st_size < json_sql.MIN_BYTES:
         # A small file among many: its rows join the batch's staging file.
-        result, batches = parse_in_memory(landed.path, det, landed.sha256,
-                                          landed.settings.batch_size)
-        if batches:
-            landed.collect.setdefault(RECORDS.name, []).extend(batches)
+        result, rows = parse_in_memory(landed.path, det, landed.sha256)
+        if rows:
+            landed.collect.setdefault(RECORDS.name, []).extend(rows)
             collected = (RECORDS.name,)
     else:
         result = parse_to_staging(landed.path, det, landed.sha256,

@@ -524,14 +524,20 @@ def parse_to_staging(
 
 
 def parse_in_memory(
-    path: Path, det: Detected, file_hash: str, batch_size: int
-) -> tuple[ParseResult, list[pa.RecordBatch]]:
-    """The staging rows of a small file, kept in memory (the same rows as
-    :func:`parse_to_staging`'s streaming path): many small files are then written as one
-    Parquet file, instead of paying a file's fixed cost each."""
+    path: Path, det: Detected, file_hash: str
+) -> tuple[ParseResult, list[dict[str, Any]]]:
+    """The staging rows of a small file, kept in memory as rows (the same rows as
+    :func:`parse_to_staging`'s streaming path): many small files are then turned into columns
+    and written together, instead of paying a file's fixed costs each."""
     result = ParseResult()
     _notes(path, det, result)
-    batches: list[pa.RecordBatch] = []
-    _stream(READERS[det.format](path, det, file_hash, result), batches.append, batch_size, result)
+    rows: list[dict[str, Any]] = []
+    for row in READERS[det.format](path, det, file_hash, result):
+        result.records += 1
+        if row["kind"] == "concession":
+            result.concessions += 1
+        else:
+            result.marches += 1
+        rows.append(row)
     _none_read(path, result)
-    return result, batches
+    return result, rows
