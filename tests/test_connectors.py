@@ -209,3 +209,17 @@ def test_a_kind_with_several_staging_tables_comes_in_by_its_registration(
     assert staged.column("buyer_id").to_pylist() == ["20005376700014"]
     payments = pq.read_table(PES_PAYMENTS.path(settings, outcome.load.sha256))
     assert payments.num_rows == 0 and payments.schema.equals(accounting.PAYMENT_LINES)
+
+
+def test_egalim_kinds_steps_write_every_table_they_document() -> None:
+    """What a kind documents, its steps make: the tables of the Egalim data dictionary are
+    written by the steps of the purchase-line and matrix kinds, and step names are unique."""
+    from observatoire.egalim.dictionary import TABLES as EGALIM_TABLES
+
+    kinds = [registry.connector("egalim"), registry.connector("egalim-matrice")]
+    written = {table for kind in kinds for step in kind.steps() for table in step.writes}
+    documented = {name for kind in kinds for name in kind.tables()}
+    assert documented == set(EGALIM_TABLES)
+    assert documented <= written
+    names = [step.name for step in registry.steps()]
+    assert len(names) == len(set(names))
