@@ -28,13 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
+from observatoire.connectors.supplier_matrices import KIND, ROWS
 from observatoire.egalim.labels import CODE_ORDER, LabelMeaning, normalise_label, resolve_label
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError
 from observatoire.landing.catalog import Load
 from observatoire.warehouse import insert_rows
-
-KIND = "egalim-matrice"
 
 #: Accepted headers (after :func:`labels.normalise_label`) for each role.
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -235,7 +234,7 @@ class MatrixOutcome:
 
 
 def staging_path(settings: Settings, sha256: str) -> Path:
-    return settings.staging_dir / KIND / f"{sha256}.parquet"
+    return ROWS.path(settings, sha256)
 
 
 def import_matrices(

@@ -20,13 +20,14 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
+from observatoire.connectors.egalim_purchases import KIND, LINES
+from observatoire.connectors.supplier_matrices import KIND as MATRIX_KIND
 from observatoire.egalim import compute
 from observatoire.egalim.contracts import create_contracts, read_contracts
 from observatoire.egalim.decisions import article_mappings, label_mappings
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
-from observatoire.egalim.matrices import KIND as MATRIX_KIND
 from observatoire.egalim.matrices import create_matrix, supplier_key_sql
 from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
@@ -34,8 +35,7 @@ from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Load
 from observatoire.warehouse import insert_rows, open_warehouse
 
-#: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
-KIND = "egalim"
+#: ``source`` of generated demo lines (the load-log ``kind`` is the connector's: ``egalim``).
 SIMULATED_SOURCE = "simulation"
 
 #: The temporary view the results and findings read (see ``enrich.EFFECTIVE_VIEW``).
@@ -61,7 +61,7 @@ CREATE TABLE egalim_lines (
 
 
 def staging_path(settings: Settings, sha256: str) -> Path:
-    return settings.staging_dir / KIND / f"{sha256}.parquet"
+    return LINES.path(settings, sha256)
 
 
 def read_canteens(profile: Profile) -> list[dict[str, str]]:
