@@ -18,8 +18,8 @@ from observatoire.connectors import registry
 from observatoire.connectors.contract import Connector, Landed, Parsed, StagingTable
 from observatoire.indicators.profile import load_profile
 from observatoire.landing import ingest as ingest_module
-from observatoire.landing.catalog import Catalog
-from observatoire.landing.ingest import flow_name, ingest
+from observatoire.landing.catalog import Catalog, flow_name, superseded
+from observatoire.landing.ingest import ingest
 from observatoire.model.build import build
 from observatoire.staging.detect import Detected
 
@@ -66,6 +66,20 @@ def test_a_folder_of_one_flow_is_one_source(tmp_path: Path) -> None:
         ("megalis_decp-59920013600241-2024-07-02-01.json", "megalis_decp"),
         ("megalis_decp-59920013600241-2024-07-03-02.json", "megalis_decp"),
     ]
+
+
+def test_a_new_version_supersedes_a_file_logged_under_its_whole_name(tmp_path: Path) -> None:
+    """A data home from before flows: the file was logged with its whole stem as source; its
+    new version, logged under its flow, still replaces it in the build."""
+    (path,) = _publications(tmp_path / "flux", 1)
+    settings = Settings(home=tmp_path / "h")
+    (old,) = ingest(settings, [path], source=path.stem)  # what the default used to be
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["marches"]["marche"].pop()
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (new,) = ingest(settings, [path])
+    assert (old.load.source, new.load.source) == (path.stem, "megalis_decp")
+    assert superseded(Catalog(settings.catalog_path).loads()) == {1: 2}
 
 
 def test_many_small_files_go_to_one_pool_and_every_file_is_logged(

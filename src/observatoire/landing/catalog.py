@@ -7,6 +7,7 @@ when they were collected), so it lives beside the landing files, not in the deri
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -237,6 +238,26 @@ class Catalog:
         return out
 
 
+#: The per-publication part of a file name: trailing numbers (SIRET, date, sequence number).
+_PUBLICATION = re.compile(r"(?:[-_. ]\d+)+$")
+
+
+def flow_name(file_name: str) -> str:
+    """The default source of a file: its flow, the file name without its extension and its
+    per-publication part, so that the 10,000 files of one flow are one source
+    (``megalis_decp-59920013600241-2024-07-09-01.json`` → ``megalis_decp``)."""
+    stem = Path(file_name).stem
+    return _PUBLICATION.sub("", stem) or stem
+
+
+def _flow(load: Load) -> tuple[str, str]:
+    """What versions of one file share: its source and its path. A load logged when the default
+    source was the file's whole stem counts under its flow, so that a new version ingested
+    since supersedes it."""
+    legacy = load.source == Path(load.file_name).stem
+    return (flow_name(load.file_name) if legacy else load.source, load.original_path)
+
+
 def superseded(loads: list[Load]) -> dict[int, int]:
     """Loads replaced by a newer version of the same file: {old load id: newer load id}.
 
@@ -248,12 +269,12 @@ def superseded(loads: list[Load]) -> dict[int, int]:
     latest: dict[tuple[str, str], int] = {}
     for load in loads:
         assert load.load_id is not None
-        key = (load.source, load.original_path)
+        key = _flow(load)
         latest[key] = max(latest.get(key, 0), load.load_id)
     return {
-        ld.load_id: latest[(ld.source, ld.original_path)]
+        ld.load_id: latest[_flow(ld)]
         for ld in loads
-        if ld.load_id is not None and ld.load_id != latest[(ld.source, ld.original_path)]
+        if ld.load_id is not None and ld.load_id != latest[_flow(ld)]
     }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +31,7 @@ from observatoire.connectors.decp import RECORDS
 from observatoire.errors import InputFileError
 from observatoire.landing import archives, store
 from observatoire.landing.archives import InputFile
-from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.catalog import Catalog, Load, flow_name
 from observatoire.staging.detect import Detected, detect
 
 
@@ -53,18 +52,6 @@ PARALLEL_FROM_BYTES = 16 * 1024 * 1024
 PARALLEL_FROM_FILES = 64
 #: Load-log lines written per transaction (one commit costs a disk sync).
 CATALOG_BATCH = 500
-
-#: The per-publication part of a file name: trailing numbers (SIRET, date, sequence number).
-_PUBLICATION = re.compile(r"(?:[-_. ]\d+)+$")
-
-
-def flow_name(file_name: str) -> str:
-    """The default source of a file: its flow, the file name without its extension and its
-    per-publication part, so that the 10,000 files of one flow are one source
-    (``megalis_decp-59920013600241-2024-07-09-01.json`` → ``megalis_decp``)."""
-    stem = Path(file_name).stem
-    return _PUBLICATION.sub("", stem) or stem
-
 
 def staging_path(settings: Settings, sha256: str) -> Path:
     """The staging file of a DECP load."""
