@@ -29,9 +29,10 @@ Documented = Mapping[str, tuple[str, Mapping[str, str]]]
 
 @dataclass(frozen=True)
 class StagingTable:
-    """One staging table of a kind: a Parquet file per landed file, under a folder that carries
-    the table's version (a file staged by another version is parsed again, or refused, by the
-    kind; never read as if it were current)."""
+    """One staging table of a kind: a Parquet file per landed file (or per batch of small files,
+    under ``<folder>/lots/``, see ``Landed.collect``), under a folder that carries the table's
+    version (a file staged by another version is parsed again, or refused, by the kind; never
+    read as if it were current)."""
 
     name: str
     version: str
