@@ -90,7 +90,8 @@ def _report_outcome(o: IngestOutcome) -> None:
 
 @cli.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--source", help="Nom de la source (par défaut : le nom du fichier).")
+@click.option("--source", help="Nom de la source (par défaut : le flux, nom du fichier sans "
+              "ses numéros de publication).")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
 @click.pass_obj
 def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_json: bool) -> None:

@@ -8,26 +8,26 @@ may be accepted again with ``accept_partial`` (its load-log line is updated, nev
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from observatoire.config import Settings
-from observatoire.egalim.importer import CanteenDirectory, ImportReport, import_purchases
+from observatoire.connectors.egalim_purchases import (
+    KIND,
+    LOGGED_ERRORS,
+    STATUS,
+    PurchaseOptions,
+)
+from observatoire.egalim.importer import CanteenDirectory, ImportReport
 from observatoire.egalim.mapping import ColumnMapping
-from observatoire.egalim.service import KIND, read_canteens, staging_path
+from observatoire.egalim.service import read_canteens
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import load_profile
-from observatoire.landing import store
-from observatoire.landing.catalog import Catalog, Load
-from observatoire.landing.ingest import iter_files
+from observatoire.landing.catalog import Load
+from observatoire.landing.ingest import land
 
-#: Errors kept in the load log per file (the report given to the user has them all).
-LOGGED_ERRORS = 500
-
-STATUS = {"chargé": "loaded", "chargé partiellement": "partial", "rejeté": "rejected"}
+__all__ = ["KIND", "LOGGED_ERRORS", "STATUS", "ImportOutcome", "directory", "import_files"]
 
 
 @dataclass
@@ -74,53 +74,12 @@ def import_files(
     mapping: ColumnMapping | None = None,
 ) -> list[ImportOutcome]:
     """Import every file under ``paths`` (folders included), read with ``mapping`` (or the one
-    of ``mapping_path``) when they are not in a ma-cantine format."""
+    of ``mapping_path``) when they are not in a ma-cantine format: the one landing loop, with
+    the Egalim kind named."""
     settings.ensure_home()
-    catalog = Catalog(settings.catalog_path)
     canteens = directory(settings)
     if mapping_path:
         mapping = ColumnMapping.from_toml(mapping_path)
-    outcomes = []
-    for path in iter_files(paths):
-        sha = store.sha256_of(path)
-        previous = catalog.find(sha)
-        retry = previous is not None and previous.status == "rejected" and accept_partial
-        if previous is not None and not retry:
-            outcomes.append(ImportOutcome(previous, new=False))
-            continue
-        t0 = time.perf_counter()
-        store.store(settings.landing_dir, path, sha)
-        out = staging_path(settings, sha)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = import_purchases(
-            path, out, canteens=canteens, mapping=mapping, accept_partial=accept_partial
-        )
-        load = Load(
-            sha256=sha,
-            source=source,
-            file_name=path.name,
-            original_path=str(path.resolve()),
-            size_bytes=path.stat().st_size,
-            kind=KIND,
-            format=report.format,
-            format_label=report.format_label,
-            records=report.kept,
-            marches=0,
-            concessions=0,
-            status=STATUS.get(report.status, "rejected"),
-            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=round(time.perf_counter() - t0, 3),
-            parser_version=None,
-            errors=[asdict(e) for e in report.errors[:LOGGED_ERRORS]],
-            encoding=report.encoding,
-            delimiter=report.separator,
-        )
-        if load.status == "rejected":
-            out.unlink(missing_ok=True)
-        if retry and previous is not None:
-            load.load_id = previous.load_id
-            catalog.replace(load)
-        else:
-            catalog.add(load)
-        outcomes.append(ImportOutcome(load, new=True, report=report))
-    return outcomes
+    options = PurchaseOptions(canteens, mapping, accept_partial)
+    return [ImportOutcome(o.load, o.new, o.report)
+            for o in land(settings, paths, kind=KIND, options=options, source=source)]

@@ -18,10 +18,8 @@ catalogue again): in the build only the rows of the latest load of each supplier
 from __future__ import annotations
 
 import re
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
+from observatoire.connectors.supplier_matrices import KIND, ROWS
 from observatoire.egalim.labels import CODE_ORDER, LabelMeaning, normalise_label, resolve_label
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError
-from observatoire.landing import store
-from observatoire.landing.catalog import Catalog, Load
-from observatoire.landing.ingest import iter_files
+from observatoire.landing.catalog import Load
 from observatoire.warehouse import insert_rows
-
-KIND = "egalim-matrice"
 
 #: Accepted headers (after :func:`labels.normalise_label`) for each role.
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -239,7 +234,7 @@ class MatrixOutcome:
 
 
 def staging_path(settings: Settings, sha256: str) -> Path:
-    return settings.staging_dir / KIND / f"{sha256}.parquet"
+    return ROWS.path(settings, sha256)
 
 
 def import_matrices(
@@ -247,7 +242,11 @@ def import_matrices(
     source: str = "import", decided: dict[str, LabelMeaning] | None = None,
 ) -> list[MatrixOutcome]:
     """Land, read and log every matrix file under ``paths`` for one supplier (``decided``: the
-    label mappings in force, see :func:`read_matrix`)."""
+    label mappings in force, see :func:`read_matrix`): the one landing loop, with the matrix
+    kind named."""
+    from observatoire.connectors.supplier_matrices import MatrixOptions
+    from observatoire.landing.ingest import land
+
     supplier = supplier.strip()
     if not supplier:
         raise ConfigError("Le nom du fournisseur est vide.", where="--fournisseur",
@@ -256,34 +255,9 @@ def import_matrices(
     if siret is not None and not (siret.isdigit() and len(siret) == 14):
         raise ConfigError(f"SIRET « {siret} » invalide (14 chiffres attendus).", where="--siret",
                           hint="Donnez le SIRET du fournisseur, ou omettez l'option.")
-    settings.ensure_home()
-    catalog = Catalog(settings.catalog_path)
-    outcomes = []
-    for path in iter_files(paths):
-        sha = store.sha256_of(path)
-        previous = catalog.find(sha)
-        if previous is not None:
-            outcomes.append(MatrixOutcome(previous, new=False))
-            continue
-        t0 = time.perf_counter()
-        store.store(settings.landing_dir, path, sha)
-        out = staging_path(settings, sha)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = read_matrix(path, out, supplier, siret, decided)
-        load = Load(
-            sha256=sha, source=source, file_name=path.name,
-            original_path=str(path.resolve()), size_bytes=path.stat().st_size, kind=KIND,
-            format=KIND,
-            format_label=f"Matrice du fournisseur « {supplier} »"
-            + (f" (SIRET {siret})" if siret else ""),
-            records=report.kept, marches=0, concessions=0, status=report.status,
-            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=round(time.perf_counter() - t0, 3), parser_version=None,
-            errors=report.errors + report.warnings,
-        )
-        catalog.add(load)
-        outcomes.append(MatrixOutcome(load, new=True, report=report))
-    return outcomes
+    options = MatrixOptions(supplier, siret, dict(decided or {}))
+    return [MatrixOutcome(o.load, o.new, o.report)
+            for o in land(settings, paths, kind=KIND, options=options, source=source)]
 
 
 def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load],

@@ -20,13 +20,14 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
+from observatoire.connectors.egalim_purchases import KIND, LINES
+from observatoire.connectors.supplier_matrices import KIND as MATRIX_KIND
 from observatoire.egalim import compute
 from observatoire.egalim.contracts import create_contracts, read_contracts
 from observatoire.egalim.decisions import article_mappings, label_mappings
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
-from observatoire.egalim.matrices import KIND as MATRIX_KIND
 from observatoire.egalim.matrices import create_matrix, supplier_key_sql
 from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
@@ -34,8 +35,7 @@ from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Load
 from observatoire.warehouse import insert_rows, open_warehouse
 
-#: Load-log ``kind`` of purchase-line files, and ``source`` of generated demo lines.
-KIND = "egalim"
+#: ``source`` of generated demo lines (the load-log ``kind`` is the connector's: ``egalim``).
 SIMULATED_SOURCE = "simulation"
 
 #: The temporary view the results and findings read (see ``enrich.EFFECTIVE_VIEW``).
@@ -61,7 +61,7 @@ CREATE TABLE egalim_lines (
 
 
 def staging_path(settings: Settings, sha256: str) -> Path:
-    return settings.staging_dir / KIND / f"{sha256}.parquet"
+    return LINES.path(settings, sha256)
 
 
 def read_canteens(profile: Profile) -> list[dict[str, str]]:
@@ -193,13 +193,34 @@ def build_into(
     """The Egalim step of the build (tables are created even when there is nothing to count).
     ``mappings``: the mappings in force of the application database (every kind; see
     :func:`observatoire.stewardship.store.decisions`)."""
+    build_lines(con, settings, profile, loads)
+    build_matrices(con, settings, loads, mappings)
+    build_results(con, profile, mappings)
+
+
+def _usable(loads: list[Load], kind: str) -> list[Load]:
+    return [ld for ld in loads if ld.kind == kind and ld.status in ("loaded", "partial")]
+
+
+def build_lines(con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile,
+                loads: list[Load]) -> None:
+    """The canteens, their declarations, the staged purchase lines of the loads in force and
+    the profile's nomenclature of articles."""
     create_canteens(con, read_canteens(profile))
     create_declarations(con, declared_ratios(profile))
-    usable = [ld for ld in loads if ld.status in ("loaded", "partial")]
-    _lines_table(con, settings, [ld for ld in usable if ld.kind == KIND])
+    _lines_table(con, settings, _usable(loads, KIND))
     create_articles(con, read_nomenclature(profile.nomenclature_file))
-    create_matrix(con, settings, [ld for ld in usable if ld.kind == MATRIX_KIND],
-                  label_mappings(mappings))
+
+
+def build_matrices(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load],
+                   mappings: list[dict[str, Any]]) -> None:
+    """``egalim_matrix`` from the supplier matrices in force."""
+    create_matrix(con, settings, _usable(loads, MATRIX_KIND), label_mappings(mappings))
+
+
+def build_results(con: duckdb.DuckDBPyConnection, profile: Profile,
+                  mappings: list[dict[str, Any]]) -> None:
+    """What the lines inherit (articles, matrices, contracts), then the results and findings."""
     create_contracts(con, read_contracts(profile.contracts_file))
     enrich(con, article_mappings(mappings))
     compute_all(con)

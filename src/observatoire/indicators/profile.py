@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from observatoire.connectors.registry import indicator_sources
 from observatoire.errors import ConfigError
 from observatoire.indicators import expressions
 from observatoire.indicators.expressions import Checked, ExpressionError
@@ -49,9 +50,14 @@ SOURCES = {
     "catering": "achats alimentaires des restaurants scolaires",
     "external": "données externes (annuaires, télédéclarations)",
 }
-#: Sources the observatory collects today; an indicator needing another one is declared and
-#: shown as "données non disponibles" until that source exists.
-AVAILABLE_SOURCES = frozenset({"decp", "catering"})
+
+
+def available_sources() -> frozenset[str]:
+    """Sources some registered source kind brings (:mod:`observatoire.connectors`); an indicator
+    needing another one is declared and shown as "données non disponibles" until a kind that
+    brings it is registered."""
+    return indicator_sources()
+
 MEASURES = {
     "share": ("count", "value"),
     "average": ("mean", "median"),
@@ -125,7 +131,7 @@ class Indicator:
 
     @property
     def available(self) -> bool:
-        return self.source in AVAILABLE_SOURCES and self.collected
+        return self.source in available_sources() and self.collected
 
     @property
     def first_year(self) -> int:
@@ -500,7 +506,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     bases = tuple(_choice(b, "bases", allowed_bases, where) for b in bases_raw)
     unit = _choice(raw["unit"], "unit", list(UNITS), where)
     source = _choice(raw.get("source", "decp"), "source", list(SOURCES), where)
-    source_available = source in AVAILABLE_SOURCES
+    source_available = source in available_sources()
     if measure in ("share", "distribution") and unit != "percent":
         raise _Problem(f"Une mesure « {measure} » s'exprime en pourcentage (unit = \"percent\").", where)
     value_field = raw.get("value_field", "amount")
@@ -536,7 +542,7 @@ def _indicator(raw: dict[str, Any], where: str, axes: set[str]) -> Indicator:
     if valid_to and valid_to < valid_from:
         raise _Problem("« valid_to » précède « valid_from ».", where)
     data_requirement = _text(raw, "data_requirement", where, required=False)
-    if source not in AVAILABLE_SOURCES and not data_requirement:
+    if source not in available_sources() and not data_requirement:
         raise _Problem(
             "Un indicateur qui attend une autre source que les DECP dit quelles données il "
             "lui faut (« data_requirement »).",

@@ -7,8 +7,9 @@ when they were collected), so it lives beside the landing files, not in the deri
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ CREATE TABLE IF NOT EXISTS loads (
     parser_version TEXT,
     encoding       TEXT,                -- how the file is read (Python codec name)
     delimiter      TEXT                 -- CSV delimiter
+);
+CREATE TABLE IF NOT EXISTS staging_batches (
+    sha256         TEXT NOT NULL,       -- a landed file parsed among many small ones
+    staging_table  TEXT NOT NULL,       -- the kind's staging table (connectors: StagingTable)
+    path           TEXT NOT NULL,       -- the batch's Parquet file, under staging/
+    PRIMARY KEY (sha256, staging_table)
 );
 CREATE TABLE IF NOT EXISTS builds (
     build_id     INTEGER PRIMARY KEY,
@@ -117,36 +124,72 @@ class Catalog:
             row = con.execute("SELECT * FROM loads WHERE sha256 = ?", (sha256,)).fetchone()
         return _row_to_load(row) if row else None
 
-    def add(self, load: Load) -> Load:
+    def find_many(self, sha256s: list[str]) -> dict[str, Load]:
+        """The loads of these contents that are in the log, by content hash."""
+        found: dict[str, Load] = {}
+        unique = sorted(set(sha256s))
         with self._connect() as con:
-            cur = con.execute(
-                """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
-                       format, format_label, records, marches, concessions, status, errors,
-                       loaded_at, duration_s, parser_version, encoding, delimiter)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    load.sha256,
-                    load.source,
-                    load.file_name,
-                    load.original_path,
-                    load.size_bytes,
-                    load.kind,
-                    load.format,
-                    load.format_label,
-                    load.records,
-                    load.marches,
-                    load.concessions,
-                    load.status,
-                    json.dumps(load.errors, ensure_ascii=False),
-                    load.loaded_at,
-                    load.duration_s,
-                    load.parser_version,
-                    load.encoding,
-                    load.delimiter,
-                ),
-            )
-            load.load_id = cur.lastrowid
+            for start in range(0, len(unique), 500):  # below SQLite's limit of parameters
+                part = unique[start:start + 500]
+                rows = con.execute(
+                    # only placeholders are composed: the hashes are parameters
+                    f"SELECT * FROM loads WHERE sha256 IN ({', '.join('?' * len(part))})",  # noqa: S608
+                    part).fetchall()
+                found.update((row["sha256"], _row_to_load(row)) for row in rows)
+        return found
+
+    def add(self, load: Load) -> Load:
+        self.add_all([load])
         return load
+
+    def add_all(self, loads: list[Load],
+                batched: Iterable[tuple[str, str, str]] = ()) -> None:
+        """Log new loads in one transaction (one disk sync), in the order given, with where
+        the rows of those parsed by batches are (sha256, staging table, path under staging/)."""
+        batched = list(batched)
+        if not loads and not batched:
+            return
+        with self._connect() as con:
+            for load in loads:
+                self._insert(con, load)
+            con.executemany("INSERT OR REPLACE INTO staging_batches VALUES (?, ?, ?)", batched)
+
+    def staging_batches(self, table: str) -> dict[str, str]:
+        """Files whose rows of ``table`` are in a batch file: {sha256: path under staging/}."""
+        with self._connect() as con:
+            rows = con.execute("SELECT sha256, path FROM staging_batches WHERE staging_table = ?",
+                               (table,)).fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, load: Load) -> None:
+        cur = con.execute(
+            """INSERT INTO loads (sha256, source, file_name, original_path, size_bytes, kind,
+                   format, format_label, records, marches, concessions, status, errors,
+                   loaded_at, duration_s, parser_version, encoding, delimiter)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                load.sha256,
+                load.source,
+                load.file_name,
+                load.original_path,
+                load.size_bytes,
+                load.kind,
+                load.format,
+                load.format_label,
+                load.records,
+                load.marches,
+                load.concessions,
+                load.status,
+                json.dumps(load.errors, ensure_ascii=False),
+                load.loaded_at,
+                load.duration_s,
+                load.parser_version,
+                load.encoding,
+                load.delimiter,
+            ),
+        )
+        load.load_id = cur.lastrowid
 
     def replace(self, load: Load) -> None:
         """Record a new outcome for a file already logged (a refused file accepted again)."""
@@ -240,6 +283,26 @@ class Catalog:
         return out
 
 
+#: The per-publication part of a file name: trailing numbers (SIRET, date, sequence number).
+_PUBLICATION = re.compile(r"(?:[-_. ]\d+)+$")
+
+
+def flow_name(file_name: str) -> str:
+    """The default source of a file: its flow, the file name without its extension and its
+    per-publication part, so that the 10,000 files of one flow are one source
+    (``megalis_decp-59920013600241-2024-07-09-01.json`` → ``megalis_decp``)."""
+    stem = Path(file_name).stem
+    return _PUBLICATION.sub("", stem) or stem
+
+
+def _flow(load: Load) -> tuple[str, str]:
+    """What versions of one file share: its source and its path. A load logged when the default
+    source was the file's whole stem counts under its flow, so that a new version ingested
+    since supersedes it."""
+    legacy = load.source == Path(load.file_name).stem
+    return (flow_name(load.file_name) if legacy else load.source, load.original_path)
+
+
 def superseded(loads: list[Load]) -> dict[int, int]:
     """Loads replaced by a newer version of the same file: {old load id: newer load id}.
 
@@ -251,12 +314,12 @@ def superseded(loads: list[Load]) -> dict[int, int]:
     latest: dict[tuple[str, str], int] = {}
     for load in loads:
         assert load.load_id is not None
-        key = (load.source, load.original_path)
+        key = _flow(load)
         latest[key] = max(latest.get(key, 0), load.load_id)
     return {
-        ld.load_id: latest[(ld.source, ld.original_path)]
+        ld.load_id: latest[_flow(ld)]
         for ld in loads
-        if ld.load_id is not None and ld.load_id != latest[(ld.source, ld.original_path)]
+        if ld.load_id is not None and ld.load_id != latest[_flow(ld)]
     }
 
 

@@ -1,8 +1,18 @@
-"""``observatoire ingest``: land files unchanged, detect their format, parse them, log the load."""
+"""The one landing loop: every source kind's files are landed unchanged, recognised, parsed by
+their kind's connector (:mod:`observatoire.connectors`) and logged in the load log.
+
+``observatoire ingest`` (kinds recognised from content), ``observatoire egalim importer`` and
+``observatoire egalim matrice`` (kinds named, with their options) and the collector all come in
+here. The same content twice changes nothing (unless the kind parses a refused file again with
+new options). Many files are parsed by one pool of worker processes, started once, each worker
+taking its files by batches; the load log is written by this process only, in the order of the
+paths (load ids are stable), a batch of lines per transaction.
+"""
 
 from __future__ import annotations
 
-import re
+import hashlib
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -10,34 +20,42 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
-import duckdb
+import pyarrow.parquet as pq
 
 from observatoire.config import Settings
+from observatoire.connectors import registry
+from observatoire.connectors.contract import Landed
+from observatoire.connectors.decp import RECORDS
 from observatoire.errors import InputFileError
 from observatoire.landing import archives, store
 from observatoire.landing.archives import InputFile
-from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.catalog import Catalog, Load, flow_name
 from observatoire.staging.detect import Detected, detect
-from observatoire.staging.parse import parse_to_staging
-from observatoire.staging.records import PARSER_VERSION
-from observatoire.staging.reference_files import readable_copy, reference_relation
 
 
 @dataclass
 class IngestOutcome:
-    """What happened to one file: ``new`` is False when the same content was already landed."""
+    """What happened to one file: ``new`` is False when the same content was already landed;
+    ``report`` is the kind's own report of a new file (Egalim lines, matrices), if any."""
 
     load: Load
     new: bool
+    report: Any = None
 
 
-#: Total size of new files above which they are parsed by several processes.
+#: Worker processes pay off only for large inputs or many files (each one starts a fresh
+#: interpreter, about a second): above this total size of new files…
 PARALLEL_FROM_BYTES = 16 * 1024 * 1024
-
+#: …or from this many new files.
+PARALLEL_FROM_FILES = 64
+#: Load-log lines written per transaction (one commit costs a disk sync).
+CATALOG_BATCH = 500
 
 def staging_path(settings: Settings, sha256: str) -> Path:
-    return settings.staging_dir / f"v{PARSER_VERSION}" / f"{sha256}.parquet"
+    """The staging file of a DECP load."""
+    return RECORDS.path(settings, sha256)
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -65,83 +83,200 @@ def ingest(
     source: str | None = None,
     on_file: Callable[[IngestOutcome], None] | None = None,
 ) -> list[IngestOutcome]:
-    """Ingest every file under ``paths``. Same content twice changes nothing.
+    """Ingest every file under ``paths``, each recognised from its content."""
+    return land(settings, paths, source=source, on_file=on_file)
 
-    New files are landed and parsed in parallel (``settings.workers`` processes); the load log is
-    written by this process only, in the order of the paths, so load ids are stable.
-    """
+
+def land(
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    kind: str | None = None,
+    options: Any = None,
+    source: str | None = None,
+    on_file: Callable[[IngestOutcome], None] | None = None,
+) -> list[IngestOutcome]:
+    """Land, parse and log every file under ``paths``: of the kind named (with its
+    ``options``), or of the kind recognised from each file's content (``kind=None``).
+    ``source`` defaults to each file's flow (:func:`flow_name`)."""
     settings.ensure_home()
     catalog = Catalog(settings.catalog_path)
     with archives.unpacking_folder(settings.work_dir) as folder:
-        return _ingest(settings, catalog, paths, source, on_file, folder)
+        return _land(settings, catalog, paths, kind, options, source, on_file, folder)
 
 
-def _ingest(
-    settings: Settings,
-    catalog: Catalog,
-    paths: Iterable[Path],
-    source: str | None,
-    on_file: Callable[[IngestOutcome], None] | None,
-    folder: Path,
-) -> list[IngestOutcome]:
-    shas: list[str] = []
+@dataclass
+class _Job:
+    slot: int
+    item: InputFile
+    sha: str
+    previous: Load | None  # parsed again: its load-log line is updated
+
+
+def _land(settings: Settings, catalog: Catalog, paths: Iterable[Path], kind: str | None,
+          options: Any, source: str | None, on_file: Callable[[IngestOutcome], None] | None,
+          folder: Path) -> list[IngestOutcome]:
+    named = registry.connector(kind) if kind is not None else None
+    expand = named.expand_archives if named is not None else True
+    items = [item for path in iter_files(paths)
+             for item in (archives.expand(path, folder) if expand else [archives.plain(path)])]
+    shas = [store.sha256_of(item.path) for item in items]
+    known = catalog.find_many(shas)
     outcomes: list[IngestOutcome | None] = []
-    todo: list[tuple[int, InputFile, str]] = []
-    for path in iter_files(paths):
-        for item in archives.expand(path, folder):
-            sha = store.sha256_of(item.path)
-            previous = catalog.find(sha)
-            if previous is None and sha not in shas:
-                todo.append((len(outcomes), item, sha))
-            shas.append(sha)
-            known = IngestOutcome(previous, new=False) if previous else None
-            outcomes.append(known)
-            if known and on_file:
-                on_file(known)
-    jobs = [(settings, item, sha, source) for _, item, sha in todo]
-    # Worker processes pay off only for large inputs (each one starts a fresh interpreter).
-    workers = min(settings.workers, len(jobs))
-    if workers > 1 and sum(item.path.stat().st_size for _, item, _ in todo) > PARALLEL_FROM_BYTES:
+    todo: list[_Job] = []
+    queued: set[str] = set()
+    for item, sha in zip(items, shas, strict=True):
+        previous = known.get(sha)
+        again = (previous is not None and named is not None and named.parse_again is not None
+                 and named.parse_again(previous, options))
+        if (previous is None or again) and sha not in queued:
+            todo.append(_Job(len(outcomes), item, sha, previous if again else None))
+            queued.add(sha)
+            outcomes.append(None)
+            continue
+        if sha in queued:  # the same content as a file met earlier in this run
+            outcomes.append(None)
+            continue
+        assert previous is not None
+        done = IngestOutcome(previous, new=False)
+        outcomes.append(done)
+        if on_file:
+            on_file(done)
+    args = [(settings, kind, options, job.item, job.sha, source) for job in todo]
+    workers = min(settings.workers, len(args))
+    parallel = named.parallel if named is not None else True
+    big = sum(job.item.path.stat().st_size for job in todo) > PARALLEL_FROM_BYTES
+    if parallel and workers > 1 and (big or len(args) >= PARALLEL_FROM_FILES):
+        # One pool for the whole run; each worker takes its files by batches (a few batches
+        # per worker), so a small file costs its parse, not a process's start-up, and the
+        # small files of a batch share their staging files.
+        size = max(1, math.ceil(len(todo) / (workers * 4)))
+        batches = [[(job.item, job.sha) for job in todo[i:i + size]]
+                   for i in range(0, len(todo), size)]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            loads = pool.map(_land_and_parse, *zip(*jobs, strict=True))
-            _record(catalog, todo, loads, outcomes, on_file)
+            parsed = pool.map(_land_and_parse_batch, [settings] * len(batches),
+                              [kind] * len(batches), [options] * len(batches), batches,
+                              [source] * len(batches))
+            _record(catalog, todo, (r for batch in parsed for r in batch), outcomes, on_file)
     else:
-        _record(catalog, todo, (_land_and_parse(*job) for job in jobs), outcomes, on_file)
+        one_by_one = (_land_and_parse(*a) for a in args)
+        _record(catalog, todo, ((load, report, []) for load, report, _ in one_by_one),
+                outcomes, on_file)
+    again_known: dict[str, Load] = {}
     for i, outcome in enumerate(outcomes):
-        if outcome is None:  # same content as a file met earlier in this run
-            found = catalog.find(shas[i])
-            assert found is not None
-            again = IngestOutcome(found, new=False)
-            outcomes[i] = again
+        if outcome is None:  # the same content as a file met earlier in this run
+            sha = shas[i]
+            if sha not in again_known:
+                found = catalog.find(sha)
+                assert found is not None
+                again_known[sha] = found
+            outcomes[i] = repeat = IngestOutcome(again_known[sha], new=False)
             if on_file:
-                on_file(again)
+                on_file(repeat)
     return [o for o in outcomes if o is not None]
 
 
-def _record(
-    catalog: Catalog,
-    todo: list[tuple[int, InputFile, str]],
-    loads: Iterable[Load],
-    outcomes: list[IngestOutcome | None],
-    on_file: Callable[[IngestOutcome], None] | None,
-) -> None:
-    for (slot, _, _), load in zip(todo, loads, strict=True):
-        outcome = IngestOutcome(catalog.add(load), new=True)
-        outcomes[slot] = outcome
-        if on_file:
-            on_file(outcome)
+#: What a parse gives back: the load-log line, the kind's report, and where its rows went when
+#: they joined a batch file: [(staging table, path under staging/)].
+_Result = tuple[Load, Any, list[tuple[str, str]]]
 
 
-def _land_and_parse(settings: Settings, item: InputFile, sha: str, source: str | None) -> Load:
-    """Land one new file and parse it into staging (runs in a worker process)."""
+def _record(catalog: Catalog, todo: list[_Job], results: Iterable[_Result],
+            outcomes: list[IngestOutcome | None],
+            on_file: Callable[[IngestOutcome], None] | None) -> None:
+    """Log the parsed files, a batch per transaction (a file is logged once its parse is
+    done: a run stopped in between lands it again next time, the same content, no loss)."""
+    batch: list[tuple[_Job, Load, Any, list[tuple[str, str]]]] = []
+
+    def flush() -> None:
+        catalog.add_all([load for job, load, _, _ in batch if job.previous is None],
+                        [(load.sha256, table, path)
+                         for _, load, _, staged in batch for table, path in staged])
+        for job, load, report, _ in batch:
+            if job.previous is not None:
+                load.load_id = job.previous.load_id
+                catalog.replace(load)
+            outcomes[job.slot] = done = IngestOutcome(load, new=True, report=report)
+            if on_file:
+                on_file(done)
+        batch.clear()
+
+    started = time.monotonic()
+    try:
+        for job, (load, report, staged) in zip(todo, results, strict=True):
+            batch.append((job, load, report, staged))
+            # A batch per transaction, and progress shown at least every second.
+            if len(batch) >= CATALOG_BATCH or time.monotonic() - started > 1.0:
+                flush()
+                started = time.monotonic()
+    finally:  # what was parsed before a failure is logged all the same
+        flush()
+
+
+#: Input bytes of small files whose rows a worker keeps before writing them as one file.
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
+                          items: list[tuple[InputFile, str]], source: str | None
+                          ) -> list[_Result]:
+    """Land and parse a batch of files in a worker process; the rows of its small files are
+    written together, one Parquet file per staging table (every ``BATCH_BYTES`` of input)."""
+    results: list[_Result] = []
+    collect: dict[str, list[dict[str, Any]]] = {}
+    pending: list[_Result] = []  # files whose rows are in ``collect``
+    held = 0
+
+    def write() -> None:
+        nonlocal held
+        shas = sorted(load.sha256 for load, _, _ in pending)
+        name = hashlib.sha256("\n".join(shas).encode()).hexdigest()
+        written: dict[str, str] = {}
+        for table_name, rows in collect.items():
+            table = registry.staging_table(table_name)
+            written[table_name] = rel = f"{table.folder}/lots/{name}.parquet"
+            out = settings.staging_dir / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            # One table, so one row group (a row group per small file costs ~5 ms each).
+            pq.write_table(table.to_arrow(rows), tmp, compression="zstd")
+            tmp.replace(out)
+        for _, _, staged in pending:
+            staged[:] = [(t, written[t]) for t, _ in staged]
+        collect.clear()
+        pending.clear()
+        held = 0
+
+    for item, sha in items:
+        load, report, collected = _land_and_parse(settings, kind, options, item, sha, source,
+                                                  collect)
+        result: _Result = (load, report, [(t, "") for t in collected])
+        results.append(result)
+        if collected:
+            pending.append(result)
+            held += load.size_bytes
+            if held >= BATCH_BYTES:
+                write()
+    if pending:
+        write()
+    return results
+
+
+def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: InputFile,
+                    sha: str, source: str | None,
+                    collect: dict[str, list[dict[str, Any]]] | None = None
+                    ) -> tuple[Load, Any, tuple[str, ...]]:
+    """Land one new file and parse it with its kind's connector (in a worker process for
+    large inputs or many files); the kind's report comes back with its load-log line, and the
+    staging tables whose rows went to ``collect``."""
     started = time.perf_counter()
     landed = store.store(settings.landing_dir, item.path, sha)
-    path = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
+    shown = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
     load = Load(
         sha256=sha,
-        source=source or Path(item.name).stem,
+        source=source or flow_name(item.name),
         file_name=item.name,
-        original_path=path if item.path != Path(path) else str(item.path.resolve()),
+        original_path=shown if item.path != Path(shown) else str(item.path.resolve()),
         size_bytes=landed.stat().st_size,
         kind="unknown",
         format=None,
@@ -154,89 +289,87 @@ def _land_and_parse(settings: Settings, item: InputFile, sha: str, source: str |
         duration_s=0.0,
         parser_version=None,
     )
+    det: Detected | None
     try:
-        det = detect(landed)
+        if kind is None:
+            connector, det = registry.detect(landed)
+        else:
+            connector = registry.connector(kind)
+            det = connector.detect(landed) if connector.detect is not None else None
     except InputFileError as exc:
         load.errors = [
             {
                 "code": "format_non_reconnu",
                 "message": exc.message,
                 # Name the file as the user gave it, not its landed copy.
-                "where": (exc.where or str(landed)).replace(str(landed), str(path)),
+                "where": (exc.where or str(landed)).replace(str(landed), shown),
                 "hint": exc.hint,
             }
         ]
-    else:
-        load.kind, load.format, load.format_label = det.kind, det.format, det.label
+        load.duration_s = round(time.perf_counter() - started, 3)
+        return load, None, ()
+    load.kind = connector.kind
+    if det is not None:
+        load.format, load.format_label = det.format, det.label
         load.encoding, load.delimiter = det.encoding, det.delimiter
-        if det.kind == "decp":
-            result = parse_to_staging(
-                landed, det, sha, staging_path(settings, sha), settings.batch_size
-            )
-            load.records, load.marches, load.concessions = (
-                result.records,
-                result.marches,
-                result.concessions,
-            )
-            load.errors = [
-                {**e, "where": e["where"].replace(str(landed), str(path))} for e in result.errors
-            ]
-            load.status = result.status
-            load.parser_version = PARSER_VERSION
-        else:
-            load.records, load.status = _count_reference_rows(
-                landed, det, path, load, settings.work_dir / "reference"
-            )
+    parsed = connector.parse(Landed(settings, landed, item.path, shown, sha, det, options,
+                                    collect))
+    load.status, load.records = parsed.status, parsed.records
+    load.marches, load.concessions = parsed.marches, parsed.concessions
+    load.errors, load.parser_version = parsed.errors, parsed.parser_version
+    for name in ("format", "format_label", "encoding", "delimiter"):
+        if getattr(parsed, name) is not None:
+            setattr(load, name, getattr(parsed, name))
     load.duration_s = round(time.perf_counter() - started, 3)
-    return load
-
-
-def _count_reference_rows(
-    landed: Path, det: Detected, path: str, load: Load, work_dir: Path
-) -> tuple[int, str]:
-    try:
-        readable = readable_copy(landed, det, work_dir)
-        con = duckdb.connect()
-        row = con.execute(
-            # The relation is built from our own landed path, quoted by reference_relation.
-            f"SELECT count(*) FROM {reference_relation(readable, det)}"  # noqa: S608
-        ).fetchone()
-        con.close()
-    except duckdb.Error as exc:
-        # DuckDB's own text is English: keep only the line it names, if any.
-        line = re.search(r"[Ll]ine:? (\d+)", str(exc))
-        load.errors = [
-            {
-                "code": "reference_illisible",
-                "message": "Référentiel illisible : ses lignes ne peuvent pas être découpées en "
-                "colonnes (séparateur, guillemets ou encodage)"
-                + (f", à partir de la ligne {line[1]}." if line else "."),
-                "where": path + (f", ligne {line[1]}" if line else ""),
-                "hint": "Vérifiez le séparateur et l'encodage (UTF-8) du fichier.",
-            }
-        ]
-        return 0, "rejected"
-    return int(row[0]) if row else 0, "loaded"
+    return load, parsed.report, parsed.collected
 
 
 def restage(settings: Settings, loads: list[Load]) -> list[Path]:
     """Staging files of the usable DECP loads; those missing (or from an older parser version)
     are parsed again from their landed file, in parallel for large inputs."""
     usable = [ld for ld in loads if ld.kind == "decp" and ld.status in ("loaded", "partial")]
-    missing = [ld for ld in usable if not staging_path(settings, ld.sha256).exists()]
+    files = _staged_files(settings, usable)
+    missing = [ld for ld in usable if staging_path(settings, ld.sha256) in files
+               and not staging_path(settings, ld.sha256).exists()]
     jobs = [(settings, ld.sha256) for ld in missing]
     size = sum(ld.size_bytes for ld in missing)
-    if min(settings.workers, len(jobs)) > 1 and size > PARALLEL_FROM_BYTES:
-        with ProcessPoolExecutor(
-            min(settings.workers, len(jobs)), mp_context=get_context("spawn")
-        ) as pool:
-            list(pool.map(_restage_one, *zip(*jobs, strict=True)))
+    workers = min(settings.workers, len(jobs))
+    if workers > 1 and (size > PARALLEL_FROM_BYTES or len(jobs) >= PARALLEL_FROM_FILES):
+        chunk = max(1, math.ceil(len(jobs) / (workers * 8)))
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            list(pool.map(_restage_one, *zip(*jobs, strict=True), chunksize=chunk))
     else:
         for job in jobs:
             _restage_one(*job)
-    return [staging_path(settings, ld.sha256) for ld in usable]
+    return files
+
+
+def _staged_files(settings: Settings, usable: list[Load]) -> list[Path]:
+    """Where the rows of the usable DECP loads are: a batch file (many small files parsed
+    together) when every file in it is still in force, else the file's own staging file (a
+    batch holding a superseded file is not read: its other files are staged again alone)."""
+    batched = {sha: rel for sha, rel in
+               Catalog(settings.catalog_path).staging_batches(RECORDS.name).items()
+               if rel.startswith(f"{RECORDS.folder}/")}  # of this parser version only
+    members: dict[str, set[str]] = {}
+    for sha, rel in batched.items():
+        members.setdefault(rel, set()).add(sha)
+    in_force = {ld.sha256 for ld in usable}
+    files: list[Path] = []
+    taken: set[str] = set()
+    for load in usable:
+        lot = batched.get(load.sha256)
+        if lot is not None and members[lot] <= in_force and (settings.staging_dir / lot).exists():
+            if lot not in taken:
+                taken.add(lot)
+                files.append(settings.staging_dir / lot)
+            continue
+        files.append(staging_path(settings, load.sha256))
+    return files
 
 
 def _restage_one(settings: Settings, sha: str) -> None:
+    from observatoire.staging.parse import parse_to_staging
+
     landed = store.landed_path(settings.landing_dir, sha)
     parse_to_staging(landed, detect(landed), sha, staging_path(settings, sha), settings.batch_size)

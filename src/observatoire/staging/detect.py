@@ -89,7 +89,7 @@ BINARY_MAGIC = {
 class Detected:
     """What a file was found to be."""
 
-    kind: str  # decp | reference
+    kind: str  # the source kind (connector) the file belongs to: decp, reference…
     format: str  # machine id, e.g. decp-json-list
     label: str  # French description
     encoding: str = "utf-8"

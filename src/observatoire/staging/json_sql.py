@@ -41,6 +41,10 @@ from observatoire.staging.records import (
 
 #: Files up to this size are read whole by DuckDB; larger ones are streamed by ijson.
 MAX_BYTES = 128 * 1024 * 1024
+#: Below this size the streaming parser is cheaper than DuckDB's fixed cost (a connection, its
+#: macros, six statements: about 60 ms a file; the national per-publication files are a few
+#: kilobytes each). Measured by ``bench/small_files.py``.
+MIN_BYTES = 1024 * 1024
 FORMATS = {"decp-json-list", "decp-json-wrapped"}
 #: Invalid JSON that DuckDB accepts (ijson does not): a comma before a closing bracket, or anything
 #: but a comma or a closing bracket after one (a second document). Inside a string such bytes are

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ijson
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
 
@@ -446,23 +447,23 @@ def _tabular_row(
 
 
 def _stream(
-    rows: Iterator[dict[str, Any]], tmp: Path, batch_size: int, result: ParseResult
+    rows: Iterator[dict[str, Any]], sink: Callable[[pa.RecordBatch], None], batch_size: int,
+    result: ParseResult,
 ) -> None:
-    """Write the rows of a streaming reader to ``tmp`` in batches."""
+    """Hand the rows of a streaming reader to ``sink`` in batches."""
     batch: list[dict[str, Any]] = []
-    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
-        for row in rows:
-            result.records += 1
-            if row["kind"] == "concession":
-                result.concessions += 1
-            else:
-                result.marches += 1
-            batch.append(row)
-            if len(batch) >= batch_size:
-                writer.write_batch(to_batch(batch))
-                batch.clear()
-        if batch:
-            writer.write_batch(to_batch(batch))
+    for row in rows:
+        result.records += 1
+        if row["kind"] == "concession":
+            result.concessions += 1
+        else:
+            result.marches += 1
+        batch.append(row)
+        if len(batch) >= batch_size:
+            sink(to_batch(batch))
+            batch.clear()
+    if batch:
+        sink(to_batch(batch))
 
 
 READERS = {
@@ -476,11 +477,7 @@ READERS = {
 }
 
 
-def parse_to_staging(
-    path: Path, det: Detected, file_hash: str, out: Path, batch_size: int
-) -> ParseResult:
-    """Parse ``path`` into the Parquet file ``out`` (written whole or not at all)."""
-    result = ParseResult()
+def _notes(path: Path, det: Detected, result: ParseResult) -> None:
     for note in det.notes:
         result.errors.append(
             error(
@@ -490,16 +487,9 @@ def parse_to_staging(
                 "Rien à faire ; le contenu a été converti.",
             )
         )
-    reader = READERS[det.format]
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Well-formed JSON files that fit in memory: the same rows, computed mostly in DuckDB SQL.
-    counts = json_sql.parse(path, det, file_hash, tmp) if json_sql.eligible(path, det) else None
-    if counts is not None:
-        result.marches, result.concessions = counts
-        result.records = result.marches + result.concessions
-    else:
-        _stream(reader(path, det, file_hash, result), tmp, batch_size, result)
+
+
+def _none_read(path: Path, result: ParseResult) -> None:
     if result.records == 0 and not any(e["code"] in FATAL_CODES for e in result.errors):
         result.errors.append(
             error(
@@ -509,5 +499,47 @@ def parse_to_staging(
                 "Vérifiez que l'export n'est pas vide.",
             )
         )
+
+
+def parse_to_staging(
+    path: Path, det: Detected, file_hash: str, out: Path, batch_size: int
+) -> ParseResult:
+    """Parse ``path`` into the Parquet file ``out`` (written whole or not at all)."""
+    result = ParseResult()
+    _notes(path, det, result)
+    reader = READERS[det.format]
+    tmp = out.with_name(out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Well-formed JSON files that fit in memory: the same rows, computed mostly in DuckDB SQL
+    # (small files are streamed: DuckDB's start-up would cost more than their records).
+    fast = path.stat().st_size >= json_sql.MIN_BYTES and json_sql.eligible(path, det)
+    counts = json_sql.parse(path, det, file_hash, tmp) if fast else None
+    if counts is not None:
+        result.marches, result.concessions = counts
+        result.records = result.marches + result.concessions
+    else:
+        with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+            _stream(reader(path, det, file_hash, result), writer.write_batch, batch_size, result)
+    _none_read(path, result)
     tmp.replace(out)
     return result
+
+
+def parse_in_memory(
+    path: Path, det: Detected, file_hash: str
+) -> tuple[ParseResult, list[dict[str, Any]]]:
+    """The staging rows of a small file, kept in memory as rows (the same rows as
+    :func:`parse_to_staging`'s streaming path): many small files are then turned into columns
+    and written together, instead of paying a file's fixed costs each."""
+    result = ParseResult()
+    _notes(path, det, result)
+    rows: list[dict[str, Any]] = []
+    for row in READERS[det.format](path, det, file_hash, result):
+        result.records += 1
+        if row["kind"] == "concession":
+            result.concessions += 1
+        else:
+            result.marches += 1
+        rows.append(row)
+    _none_read(path, result)
+    return result, rows
