@@ -118,7 +118,7 @@ def profile_build(home: Path, top: int) -> None:
 
 def profile_ingest(path: Path, top: int) -> None:
     from observatoire.config import Settings
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     home = OUT / "profile-ingest-home"
     shutil.rmtree(home, ignore_errors=True)

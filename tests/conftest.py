@@ -16,7 +16,7 @@ import pytest
 
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "data"

@@ -19,7 +19,7 @@ import pytest
 from observatoire import charts
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 from tests.conftest import DEMO, Warehouse
 
 # The generic profile with every value published (minimum sample 1): on the demo files some

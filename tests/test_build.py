@@ -16,9 +16,9 @@ from observatoire import build as build_module
 from observatoire import reports
 from observatoire.build import build
 from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
 from observatoire.errors import ObservatoireError
 from observatoire.landing.catalog import Catalog
-from observatoire.landing.ingest import ingest
 from observatoire.model import contracts
 
 from .conftest import DEMO
@@ -217,7 +217,7 @@ def test_parallel_ingest_logs_in_path_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Several worker processes parse; the load log still follows the order of the paths."""
-    from observatoire.landing import ingest as ingest_module
+    from observatoire.connectors import ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "PARALLEL_FROM_BYTES", 0)
     paths = [
@@ -305,7 +305,7 @@ def test_new_version_of_a_file_replaces_the_old_one(tmp_path: Path) -> None:
 def test_outdated_staging_is_reparsed_in_parallel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from observatoire.landing import ingest as ingest_module
+    from observatoire.connectors import ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "PARALLEL_FROM_BYTES", 0)
     settings = Settings(home=tmp_path / "h", workers=2)

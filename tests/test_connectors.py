@@ -13,15 +13,16 @@ import pytest
 from lxml import etree
 
 from observatoire.accounting import staging as accounting
+from observatoire.build import build
 from observatoire.config import Settings
+from observatoire.connector import Connector, Landed, Parsed, StagingTable
+from observatoire.connectors import ingest as ingest_module
 from observatoire.connectors import registry
-from observatoire.connectors.contract import Connector, Landed, Parsed, StagingTable
-from observatoire.indicators.profile import load_profile
-from observatoire.landing import ingest as ingest_module
+from observatoire.connectors.ingest import ingest
+from observatoire.indicators.profile import available_sources, load_profile
 from observatoire.landing.catalog import Catalog, flow_name, superseded
-from observatoire.landing.ingest import ingest
-from observatoire.model.build import build
 from observatoire.staging.detect import Detected
+from observatoire.staging.records import PARSER_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "data"
@@ -128,8 +129,8 @@ def test_small_files_staged_by_batches_build_what_files_staged_one_by_one_build(
                                                                        workers=1)
     ingest(batched, [tmp_path / "flux"])
     ingest(alone, [tmp_path / "flux"])
-    assert list((batched.staging_dir / "v3" / "lots").iterdir())
-    assert not (alone.staging_dir / "v3" / "lots").exists()
+    assert list((batched.staging_dir / f"v{PARSER_VERSION}" / "lots").iterdir())
+    assert not (alone.staging_dir / f"v{PARSER_VERSION}" / "lots").exists()
     build(batched)
     build(alone)
     for table in ("contracts", "source_records", "findings", "reconciliation"):
@@ -154,18 +155,12 @@ def test_small_files_staged_by_batches_build_what_files_staged_one_by_one_build(
         con.close()
 
 
-def test_indicator_sources_available_are_those_of_the_registered_kinds(
-    monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_indicator_sources_available_are_those_the_registered_kinds_bring() -> None:
     profile = load_profile("generique")
     payment = next(i for i in profile.indicators if i.id == "delai-global-paiement")
     assert payment.source == "accounting" and not payment.available
-    assert registry.indicator_sources() == {"decp", "catering"}
-    finance = Connector(kind="finance-essai", label="Flux comptable (essai)",
-                        parse=lambda landed: Parsed("rejected"),
-                        indicator_sources=frozenset({"accounting"}))
-    monkeypatch.setattr(registry, "KINDS", (*registry.KINDS, finance))
-    assert payment.available
+    # what the kinds bring is what the indicators have a grain for, and nothing else
+    assert registry.indicator_sources() == available_sources() == {"decp", "catering"}
 
 
 # --- A kind with its own detector and several staging tables, registered by a test ---------

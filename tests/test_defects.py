@@ -24,8 +24,8 @@ import pytest
 
 from observatoire.build import build
 from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
 from observatoire.landing.catalog import Catalog, Load
-from observatoire.landing.ingest import ingest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "defects"
 REF = Path(__file__).resolve().parents[1] / "demo" / "data" / "ref"

@@ -517,7 +517,7 @@ def test_downloads_answer_503_with_the_sites_page_when_the_disk_is_full_or_read_
 
     from observatoire.build import build
     from observatoire.config import Settings
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     with small_disk(tmp_path / "disque", "48m") as disk:
         settings = Settings(home=disk / "observatoire")

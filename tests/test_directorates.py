@@ -300,7 +300,7 @@ def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_for
     """The recomputation is the indicator step and what follows it: the directorates (they read
     the purchase domains) are given again, by the profile in force, on the warehouse in service."""
     from observatoire.build import recompute_indicators
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     home = tmp_path / "h"
     with_directorates = Settings(home=home, profile=str(PROFILE))

@@ -33,8 +33,8 @@ from click.testing import CliRunner
 from observatoire.build import build
 from observatoire.cli import cli
 from observatoire.config import Settings
+from observatoire.connectors.egalim_imports import import_files
 from observatoire.egalim import export
-from observatoire.egalim.imports import import_files
 from observatoire.landing.catalog import Catalog
 
 LYCEES = Path(__file__).parent / "fixtures" / "egalim" / "lycees"

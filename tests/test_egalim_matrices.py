@@ -38,8 +38,9 @@ from openpyxl import Workbook
 from observatoire.build import build
 from observatoire.cli import cli
 from observatoire.config import Settings
+from observatoire.connectors.supplier_matrices import import_matrices
 from observatoire.egalim.correspondences import Matcher, suggest
-from observatoire.egalim.matrices import import_matrices, normalise_row
+from observatoire.egalim.matrices import normalise_row
 from observatoire.egalim.nomenclature import Article, read_nomenclature
 from observatoire.errors import ConfigError
 

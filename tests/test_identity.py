@@ -19,7 +19,7 @@ import pytest
 
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 
 from .conftest import DEMO
 

@@ -135,7 +135,7 @@ def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     settings = Settings(home=root / "home", profile=str(profile))
     import duckdb
 
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     ingest(settings, [FIXTURES / "indicators" / "contracts.json", DEMO / "ref"])
     build(settings)
@@ -815,7 +815,7 @@ min_population = 1
 def amounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     import duckdb
 
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     root = tmp_path_factory.mktemp("montants")
     (root / "profil" / "indicators").mkdir(parents=True)

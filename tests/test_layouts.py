@@ -372,7 +372,7 @@ def test_gz_and_zip_inputs_are_read(tmp_path: Path) -> None:
     import zipfile
 
     from observatoire.config import Settings
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     gz = tmp_path / "decp-2022.json.gz"
     gz.write_bytes(gzip.compress(FLAT_JSON.read_bytes()))
@@ -543,7 +543,7 @@ def test_office_document_zip_is_not_opened(tmp_path: Path) -> None:
     import zipfile
 
     from observatoire.config import Settings
-    from observatoire.landing.ingest import ingest
+    from observatoire.connectors.ingest import ingest
 
     xlsx = tmp_path / "export.xlsx"
     with zipfile.ZipFile(xlsx, "w") as z:

@@ -19,9 +19,9 @@ from observatoire import build as build_module
 from observatoire import pipeline
 from observatoire.build import CORE_ORDER, build, core_steps
 from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
 from observatoire.indicators.service import TABLES as INDICATOR_TABLES
 from observatoire.landing.catalog import Catalog
-from observatoire.landing.ingest import ingest
 from observatoire.pipeline import BuildContext, PipelineError, Step, following, order
 
 from .conftest import DEMO
@@ -96,7 +96,7 @@ def test_a_contributed_step_adding_staged_records_runs_before_the_corrections_re
     # a source kind appending its records to the staged ones (its step is given last)
     extra = step("compta.lecture", reads=["staged_source"], writes=["staged_source"])
     ordered = names(order([*core_steps(), extra]))
-    assert ordered.index("depot.lecture") < ordered.index("compta.lecture") < \
+    assert ordered.index("staging.decp") < ordered.index("compta.lecture") < \
         ordered.index("gestion.corrections")
 
 

@@ -39,9 +39,9 @@ from lxml import etree
 
 from observatoire.build import build
 from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
 from observatoire.egalim.importer import CanteenDirectory, import_purchases
 from observatoire.landing.catalog import Catalog, Load
-from observatoire.landing.ingest import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "data"

@@ -20,7 +20,7 @@ import pytest
 from observatoire import build as build_module
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 from tests.conftest import DEMO, FIXTURES, AppDb, make_account
 
 pytestmark = pytest.mark.appdb

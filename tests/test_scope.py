@@ -13,7 +13,7 @@ import pytest
 from observatoire import datasets, explorer
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 from tests.conftest import DEMO
 
 FILES = [DEMO / "decp" / "v1" / "e-marchespublics.json", DEMO / "decp" / "v2",

@@ -18,8 +18,8 @@ import pytest
 
 from observatoire.build import BuildSummary, build
 from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
 from observatoire.errors import ConfigError
-from observatoire.landing.ingest import ingest
 from tests.conftest import DEMO, AppDb, Warehouse, make_account
 
 SOURCE = DEMO / "decp" / "v2" / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from observatoire.build import BuildSummary, build
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 from tests.conftest import AppDb, make_account, signed_in
 
 pytestmark = pytest.mark.appdb

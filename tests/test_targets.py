@@ -14,7 +14,7 @@ import pytest
 
 from observatoire.build import build
 from observatoire.config import Settings
-from observatoire.landing.ingest import ingest
+from observatoire.connectors.ingest import ingest
 from tests.conftest import (
     DEMO,
     AppDb,

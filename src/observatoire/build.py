@@ -23,7 +23,7 @@ import duckdb
 from observatoire import __version__
 from observatoire import pipeline as pl
 from observatoire.config import Settings
-from observatoire.egalim import steps as egalim_steps
+from observatoire.connectors import registry
 from observatoire.errors import storage_error
 from observatoire.indicators import history as indicator_history
 from observatoire.indicators import steps as indicator_steps
@@ -59,9 +59,10 @@ from observatoire.warehouse_writer import (
 CORE_ORDER = (
     "modele.macros",
     "depot.chargements",
-    "depot.lecture",
+    "staging.decp",
     "gestion.corrections",
     "modele.referentiels",
+    "referentiels.fichiers",
     "gestion.rattachement",
     "modele.enregistrements",
     "qualite.enregistrements",
@@ -73,7 +74,9 @@ CORE_ORDER = (
     "modele.recherche",
     "gestion.publication",
     "modele.finalisation",
-    "egalim",
+    "egalim.lignes",
+    "egalim.matrices",
+    "egalim.resultats",
     "indicateurs",
     "modele.directions",
     "qualite.historique",
@@ -81,11 +84,14 @@ CORE_ORDER = (
 
 
 def core_steps() -> list[pl.Step]:
-    """Every stage's steps, in :data:`CORE_ORDER`."""
+    """Every stage's steps and those the registered source kinds contribute
+    (:func:`observatoire.connectors.registry.steps`), in :data:`CORE_ORDER`; a kind's step
+    that order does not name comes after, placed by the runner by what it reads and writes."""
     by_name = {s.name: s for s in (*landing_steps.STEPS, *stewardship_steps.STEPS,
                                    *model_steps.STEPS, *quality_steps.STEPS,
-                                   *egalim_steps.STEPS, *indicator_steps.STEPS)}
-    return [by_name[name] for name in CORE_ORDER]
+                                   *indicator_steps.STEPS, *registry.steps())}
+    return [by_name[name] for name in CORE_ORDER] + [
+        step for name, step in by_name.items() if name not in CORE_ORDER]
 
 
 @dataclass

@@ -18,12 +18,12 @@ from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
 from observatoire.cli_publication import publish_decp_cmd
 from observatoire.config import Settings
+from observatoire.connectors.ingest import IngestOutcome, ingest
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
 from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
-from observatoire.landing.ingest import IngestOutcome, ingest
 
 STATUS_FR = {
     "loaded": "chargé",
@@ -430,8 +430,8 @@ def demo_cmd(ctx: click.Context) -> None:
 
 def _demo_catering(settings: Settings) -> None:
     """Simulated purchase lines for the profile's canteens (none are published anywhere)."""
+    from observatoire.connectors.egalim_imports import import_files
     from observatoire.egalim import service as egalim_service
-    from observatoire.egalim.imports import import_files
     from observatoire.egalim.simulation import write_simulated_purchases
 
     profile = load_profile(settings.profile)
@@ -465,9 +465,9 @@ def _demo_catering(settings: Settings) -> None:
 def _demo_matrices(settings: Settings, profile: Any) -> tuple[Any, Any, Any]:
     """With a nomenclature in the profile: simulated supplier matrices, imported (the demo's
     lines take their labels from them); else nothing (lines in ma-cantine's format)."""
+    from observatoire.connectors.supplier_matrices import import_matrices
     from observatoire.egalim import simulation
     from observatoire.egalim.mapping import ColumnMapping
-    from observatoire.egalim.matrices import import_matrices
     from observatoire.egalim.nomenclature import read_nomenclature
 
     articles = [(a.code, a.label, a.family)

@@ -15,13 +15,13 @@ from rich.markup import escape as _e
 from rich.table import Table
 
 from observatoire import formatting
+from observatoire.connectors.egalim_imports import ImportOutcome, import_files
+from observatoire.connectors.supplier_matrices import import_matrices
 from observatoire.console import Context, _add_row, _n, _print_json, out
 from observatoire.egalim import export
 from observatoire.egalim import service as egalim_service
 from observatoire.egalim.correspondences import read_decisions, suggest, write_suggestions
 from observatoire.egalim.decisions import ARTICLE_KIND, label_mappings
-from observatoire.egalim.imports import ImportOutcome, import_files
-from observatoire.egalim.matrices import import_matrices
 from observatoire.egalim.nomenclature import Article, read_nomenclature
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import load_profile

@@ -28,9 +28,9 @@ from observatoire.collect.http import Fetched, FetchError, fetch, get_json
 from observatoire.collect.sources import Source, read_sources
 from observatoire.collect.state import State
 from observatoire.config import Settings
+from observatoire.connectors.ingest import IngestOutcome, ingest
 from observatoire.errors import ConfigError, ObservatoireError
 from observatoire.landing.catalog import Catalog
-from observatoire.landing.ingest import IngestOutcome, ingest
 
 LOG = logging.getLogger(__name__)
 DONE, REJECTED = "traités", "rejetés"

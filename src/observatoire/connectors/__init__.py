@@ -1,2 +1,2 @@
 """Source kinds as connectors: one contract (:mod:`.contract`), one registry (:mod:`.registry`),
-one landing loop for all of them (:func:`observatoire.landing.ingest.land`)."""
+one landing loop for all of them (:func:`observatoire.connectors.ingest.land`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from observatoire.connectors.contract import Connector, Documented, Landed, Parsed, StagingTable
+from observatoire.connector import Connector, Documented, Landed, Parsed, StagingTable
 from observatoire.staging.detect import detect
 from observatoire.staging.records import PARSER_VERSION, SCHEMA
 
@@ -47,7 +47,7 @@ def _staged(ctx: BuildContext) -> None:
     again from their landed file when missing or of an older parser version)."""
     import pyarrow.parquet as pq
 
-    from observatoire.landing.ingest import restage
+    from observatoire.connectors.ingest import restage
     from observatoire.sqlquote import literal_list
 
     files = restage(ctx.settings, ctx.loads)

@@ -4,29 +4,16 @@ export read through a column mapping). Never guessed from a file: named by
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from observatoire.connectors.contract import Connector, Documented, Landed, Parsed, StagingTable
+from observatoire.connector import Connector, Documented, Landed, Parsed
 
 if TYPE_CHECKING:
-    from observatoire.egalim.importer import CanteenDirectory
-    from observatoire.egalim.mapping import ColumnMapping
     from observatoire.landing.catalog import Load
     from observatoire.pipeline import BuildContext, Step
 
-KIND = "egalim"
-#: Errors kept in the load log per file (the report given to the user has them all).
-LOGGED_ERRORS = 500
-STATUS = {"chargé": "loaded", "chargé partiellement": "partial", "rejeté": "rejected"}
-LINES = StagingTable("egalim_purchase_lines", "1", KIND)
-
-
-@dataclass(frozen=True)
-class PurchaseOptions:
-    canteens: CanteenDirectory
-    mapping: ColumnMapping | None = None
-    accept_partial: bool = False
+from observatoire.egalim.kinds import KIND, LINES, LOGGED_ERRORS, STATUS, PurchaseOptions
 
 
 def parse(landed: Landed) -> Parsed:
@@ -56,7 +43,9 @@ def parse_again(previous: Load, options: Any) -> bool:
 
 def _decided(ctx: BuildContext) -> list[dict[str, Any]]:
     """The mappings people decided (read once by the corrections step, ``shared:decisions``)."""
-    decisions = ctx.shared.get("decisions")
+    from observatoire.pipeline import DECISIONS
+
+    decisions = ctx.shared.get(DECISIONS)
     return list(decisions.mappings) if decisions is not None else []
 
 
@@ -81,7 +70,7 @@ def steps() -> list[Step]:
                                "egalim_articles"})),
         Step("egalim.resultats", "Egalim : achats alimentaires des cantines", _results,
              reads=frozenset({"egalim_canteens", "egalim_lines", "egalim_articles",
-                              "egalim_matrix", "shared:decisions"}),
+                              "egalim_matrix", "ref_departements", "shared:decisions"}),
              writes=frozenset({"egalim_contracts", "egalim_line_facts", "egalim_results",
                                "egalim_family_details", "egalim_rules", "egalim_findings",
                                "egalim_canteen_quality", "indicator_purchase_lines",

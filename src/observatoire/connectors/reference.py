@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from observatoire.connectors.contract import Connector, Documented, Landed, Parsed
+from observatoire.connector import Connector, Documented, Landed, Parsed
 from observatoire.staging.detect import detect
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The registered source kinds, in the order their detectors are tried.
 
-Adding a kind: write its module (a :class:`~observatoire.connectors.contract.Connector` named
+Adding a kind: write its module (a :class:`~observatoire.connector.Connector` named
 ``CONNECTOR``) and add it to :data:`KINDS`. A kind with its own detector goes before ``decp``,
 whose detector refuses, with its French message, any file it does not know.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from observatoire.connector import Connector, Documented, StagingTable
 from observatoire.connectors import decp, egalim_purchases, reference, supplier_matrices
-from observatoire.connectors.contract import Connector, Documented, StagingTable
 from observatoire.errors import InputFileError
 from observatoire.pipeline import Step
 from observatoire.staging.detect import Detected

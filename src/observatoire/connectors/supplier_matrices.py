@@ -3,25 +3,21 @@ them. Named by ``observatoire egalim matrice``, which gives the supplier."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from observatoire.connectors.contract import Connector, Documented, Landed, Parsed, StagingTable
+from observatoire.connector import Connector, Documented, Landed, Parsed
+from observatoire.egalim.kinds import MATRIX_KIND as KIND
+from observatoire.egalim.kinds import ROWS, MatrixOptions
+from observatoire.errors import ConfigError
 
 if TYPE_CHECKING:
+    from observatoire.config import Settings
     from observatoire.egalim.labels import LabelMeaning
+    from observatoire.egalim.matrices import MatrixReport
+    from observatoire.landing.catalog import Load
     from observatoire.pipeline import BuildContext, Step
-
-KIND = "egalim-matrice"
-ROWS = StagingTable("egalim_matrix_rows", "1", KIND)
-
-
-@dataclass(frozen=True)
-class MatrixOptions:
-    supplier: str
-    siret: str | None = None
-    #: Label meanings people decided: read with that meaning, not reported as unknown.
-    decided: dict[str, LabelMeaning] = field(default_factory=dict)
 
 
 def parse(landed: Landed) -> Parsed:
@@ -70,3 +66,32 @@ CONNECTOR = Connector(
     expand_archives=False,
     parallel=False,
 )
+
+
+@dataclass
+class MatrixOutcome:
+    load: Load
+    new: bool
+    report: MatrixReport | None = None
+
+
+def import_matrices(
+    settings: Settings, paths: list[Path], supplier: str, siret: str | None = None,
+    source: str = "import", decided: dict[str, LabelMeaning] | None = None,
+) -> list[MatrixOutcome]:
+    """Land, read and log every matrix file under ``paths`` for one supplier (``decided``: the
+    label mappings in force, see :func:`read_matrix`): the one landing loop, with the matrix
+    kind named."""
+    from observatoire.connectors.ingest import land
+
+    supplier = supplier.strip()
+    if not supplier:
+        raise ConfigError("Le nom du fournisseur est vide.", where="--fournisseur",
+                          hint="Donnez le nom du fournisseur tel qu'il figure sur les achats.")
+    siret = (siret or "").replace(" ", "") or None
+    if siret is not None and not (siret.isdigit() and len(siret) == 14):
+        raise ConfigError(f"SIRET « {siret} » invalide (14 chiffres attendus).", where="--siret",
+                          hint="Donnez le SIRET du fournisseur, ou omettez l'option.")
+    options = MatrixOptions(supplier, siret, dict(decided or {}))
+    return [MatrixOutcome(o.load, o.new, o.report)
+            for o in land(settings, paths, kind=KIND, options=options, source=source)]

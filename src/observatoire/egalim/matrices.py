@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
-from observatoire.connectors.supplier_matrices import KIND, ROWS
+from observatoire.egalim.kinds import ROWS
 from observatoire.egalim.labels import CODE_ORDER, LabelMeaning, normalise_label, resolve_label
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError
@@ -226,38 +226,9 @@ def read_matrix(path: Path, out: Path, supplier: str, siret: str | None,
     return report
 
 
-@dataclass
-class MatrixOutcome:
-    load: Load
-    new: bool
-    report: MatrixReport | None = None
-
 
 def staging_path(settings: Settings, sha256: str) -> Path:
     return ROWS.path(settings, sha256)
-
-
-def import_matrices(
-    settings: Settings, paths: list[Path], supplier: str, siret: str | None = None,
-    source: str = "import", decided: dict[str, LabelMeaning] | None = None,
-) -> list[MatrixOutcome]:
-    """Land, read and log every matrix file under ``paths`` for one supplier (``decided``: the
-    label mappings in force, see :func:`read_matrix`): the one landing loop, with the matrix
-    kind named."""
-    from observatoire.connectors.supplier_matrices import MatrixOptions
-    from observatoire.landing.ingest import land
-
-    supplier = supplier.strip()
-    if not supplier:
-        raise ConfigError("Le nom du fournisseur est vide.", where="--fournisseur",
-                          hint="Donnez le nom du fournisseur tel qu'il figure sur les achats.")
-    siret = (siret or "").replace(" ", "") or None
-    if siret is not None and not (siret.isdigit() and len(siret) == 14):
-        raise ConfigError(f"SIRET « {siret} » invalide (14 chiffres attendus).", where="--siret",
-                          hint="Donnez le SIRET du fournisseur, ou omettez l'option.")
-    options = MatrixOptions(supplier, siret, dict(decided or {}))
-    return [MatrixOutcome(o.load, o.new, o.report)
-            for o in land(settings, paths, kind=KIND, options=options, source=source)]
 
 
 def create_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load],

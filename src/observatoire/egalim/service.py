@@ -20,14 +20,13 @@ from typing import Any
 import duckdb
 
 from observatoire.config import Settings
-from observatoire.connectors.egalim_purchases import KIND, LINES
-from observatoire.connectors.supplier_matrices import KIND as MATRIX_KIND
 from observatoire.egalim import compute
 from observatoire.egalim.contracts import create_contracts, read_contracts
 from observatoire.egalim.decisions import article_mappings, label_mappings
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.export import summary_row
 from observatoire.egalim.findings import create_findings
+from observatoire.egalim.kinds import KIND, LINES, MATRIX_KIND
 from observatoire.egalim.matrices import create_matrix, supplier_key_sql
 from observatoire.egalim.nomenclature import create_articles, read_nomenclature
 from observatoire.errors import ConfigError, WarehouseMissing
@@ -184,18 +183,6 @@ SELECT r.scope_key AS canteen_key, r.year AS period_year, coalesce(c.nom, r.scop
 FROM egalim_results r LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
 WHERE r.scope = 'canteen' AND r.month = 0;
 """
-
-
-def build_into(
-    con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, loads: list[Load],
-    mappings: list[dict[str, Any]],
-) -> None:
-    """The Egalim step of the build (tables are created even when there is nothing to count).
-    ``mappings``: the mappings in force of the application database (every kind; see
-    :func:`observatoire.stewardship.store.decisions`)."""
-    build_lines(con, settings, profile, loads)
-    build_matrices(con, settings, loads, mappings)
-    build_results(con, profile, mappings)
 
 
 def _usable(loads: list[Load], kind: str) -> list[Load]:

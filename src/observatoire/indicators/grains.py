@@ -26,6 +26,8 @@ class Grain:
     fields: tuple[Field, ...]
     #: Breakdown id → column of this grain.
     breakdowns: dict[str, str]
+    #: The indicator source whose data this grain holds (``source`` of an indicator).
+    source: str = "decp"
 
     @property
     def types(self) -> dict[str, str]:
@@ -240,6 +242,7 @@ PURCHASE_LINE = Grain(
         Field("is_france", "BOOLEAN", "Origin France, with the declaration's rule of its year."),
     ),
     {"canteen": "canteen", "departement": "departement", "family": "family"},
+    source="catering",
 )
 
 CANTEEN = Grain(
@@ -258,6 +261,7 @@ CANTEEN = Grain(
               "and ≥ 20 % bio); NULL when less than half the value has known labels."),
     ),
     {"departement": "departement"},
+    source="catering",
 )
 
 GRAINS: dict[str, Grain] = {

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from observatoire.connectors.registry import indicator_sources
 from observatoire.errors import ConfigError
 from observatoire.indicators import expressions
 from observatoire.indicators.expressions import Checked, ExpressionError
@@ -53,10 +52,11 @@ SOURCES = {
 
 
 def available_sources() -> frozenset[str]:
-    """Sources some registered source kind brings (:mod:`observatoire.connectors`); an indicator
-    needing another one is declared and shown as "données non disponibles" until a kind that
-    brings it is registered."""
-    return indicator_sources()
+    """The indicator sources the indicators can be computed on: those a grain holds the facts
+    of. An indicator needing another one is declared and shown as "données non disponibles".
+    The source kinds (:mod:`observatoire.connectors`) say which sources they bring, and a test
+    holds the two equal: a kind that brings a new source comes with its grain."""
+    return frozenset(g.source for g in GRAINS.values())
 
 MEASURES = {
     "share": ("count", "value"),

@@ -1,14 +1,10 @@
-"""The landing's steps of the build: the load log as a table, and the staged records as a view."""
+"""The landing's step of the build: the load log as a table (each source kind stages its own
+records: :mod:`observatoire.connectors`)."""
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
-
 from observatoire.landing.catalog import superseded
-from observatoire.landing.ingest import restage
 from observatoire.pipeline import BuildContext, Step
-from observatoire.sqlquote import literal_list
-from observatoire.staging.records import SCHEMA
 
 
 def loads_table(ctx: BuildContext) -> None:
@@ -31,20 +27,7 @@ def loads_table(ctx: BuildContext) -> None:
         )
 
 
-def staged(ctx: BuildContext) -> None:
-    # A view, not a copy: each statement reads from the Parquet files only the columns it
-    # needs (raw_json, kept there for provenance, is never read by the build).
-    files = restage(ctx.settings, ctx.loads)
-    if not files:
-        files = [ctx.settings.staging_dir / "empty.parquet"]
-        pq.write_table(SCHEMA.empty_table(), files[0])
-    ctx.con.execute("CREATE VIEW staged_source AS SELECT * FROM "  # noqa: S608 (quoted paths)
-                    f"read_parquet({literal_list(files)})")
-
-
 STEPS = [
     Step("depot.chargements", "Journal des chargements", loads_table,
          writes=frozenset({"loads"})),
-    Step("depot.lecture", "Lecture des fichiers déposés", staged,
-         writes=frozenset({"staged_source"})),
 ]

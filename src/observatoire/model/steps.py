@@ -6,7 +6,6 @@ import pyarrow as pa
 from stdnum.fr import siret as stdnum_siret
 
 from observatoire.model import clean, contracts, directorates, search
-from observatoire.model.reference import build_reference_tables
 from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import rules_rows
@@ -50,8 +49,6 @@ def references(ctx: BuildContext) -> None:
         "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)"
     )
     insert_rows(con, "quality_rules", rules_rows())
-    build_reference_tables(con, ctx.loads, ctx.settings.landing_dir,
-                           ctx.settings.work_dir / "reference")
 
 
 def _siret_checks(ctx: BuildContext) -> None:
@@ -133,8 +130,8 @@ _MODEL = frozenset({
 
 STEPS = [
     Step("modele.macros", "Fonctions SQL du nettoyage", macros, writes=frozenset({MACROS})),
-    Step("modele.referentiels", "Référentiels (CPV, géographie, SIRENE)", references,
-         writes=REFERENCES | {"ref_enum_values", "quality_rules"}),
+    Step("modele.referentiels", "Vocabulaires contrôlés et règles de qualité", references,
+         writes=frozenset({"ref_enum_values", "quality_rules"})),
     Step("modele.enregistrements", "Nettoyage des enregistrements", records,
          reads=REFERENCES | {"staged", "loads", "ref_enum_values", MACROS},
          writes=_CLEANED),

@@ -146,7 +146,7 @@ def _published_identity(con: duckdb.DuckDBPyConnection, uids: list[str]) -> tupl
         cur.execute(clean.RECORDS)
         cur.execute(clean.RECORD_HOLDERS)
         cur.execute(contracts.RECORD_FLAGS)
-        # the SIRET check of model.build, for these records only
+        # the SIRET check of the records step (model.steps), for these records only
         sirets = [row[0] for row in cur.execute(contracts.IDENTIFIERS).fetchall()]
         cur.execute("CREATE TEMP TABLE siret_checks (siret VARCHAR, valid BOOLEAN)")
         insert_rows(cur, "siret_checks", [(s, stdnum_siret.is_valid(s)) for s in sirets])

@@ -3,7 +3,7 @@
 A kind (DECP, a reference file, Egalim purchase lines, a supplier matrix, tomorrow a PES V2 or
 Chorus flow) is one :class:`Connector`: how its files are recognised, how one file is parsed into
 its versioned staging tables, the build steps it contributes, the warehouse tables it documents
-and the indicator sources it makes available. The loop (:func:`observatoire.landing.ingest.land`)
+and the indicator sources it makes available. The loop (:func:`observatoire.connectors.ingest.land`)
 does the rest the same way for every kind: content hash, landing, load log, workers, "same
 content twice changes nothing".
 """

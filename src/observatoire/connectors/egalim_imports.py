@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from observatoire.config import Settings
-from observatoire.connectors.egalim_purchases import (
+from observatoire.connectors.ingest import land
+from observatoire.egalim.importer import CanteenDirectory, ImportReport
+from observatoire.egalim.kinds import (
     KIND,
     LOGGED_ERRORS,
     STATUS,
     PurchaseOptions,
 )
-from observatoire.egalim.importer import CanteenDirectory, ImportReport
 from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.service import read_canteens
 from observatoire.errors import ConfigError
 from observatoire.indicators.profile import load_profile
 from observatoire.landing.catalog import Load
-from observatoire.landing.ingest import land
 
 __all__ = ["KIND", "LOGGED_ERRORS", "STATUS", "ImportOutcome", "directory", "import_files"]
 

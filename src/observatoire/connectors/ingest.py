@@ -25,8 +25,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
+from observatoire.connector import Landed
 from observatoire.connectors import registry
-from observatoire.connectors.contract import Landed
 from observatoire.connectors.decp import RECORDS
 from observatoire.errors import InputFileError
 from observatoire.landing import archives, store
