@@ -19,6 +19,7 @@ from lxml import etree
 
 from observatoire.accounting.pes import ParquetSink, read_pes
 from observatoire.accounting.result import ReadResult
+from observatoire.indicators.payments import compute_payment_indicators
 from observatoire.model import payments
 from tests.conftest import DEMO, Warehouse
 
@@ -308,3 +309,66 @@ def test_negative_line_that_is_not_an_annulation_is_a_finding(
            "ELSE amount_ht END AS amount_ht) FROM lines_copy"))
     assert con.execute("SELECT raw_value FROM payment_findings WHERE rule_id = "
                        "'PAYMENT_NEGATIVE_NOT_CANCELLATION'").fetchall() == [("-386.40",)]
+
+
+def xml_piece_delays() -> dict[tuple[int, str], tuple[int, Decimal]]:
+    """(year, piece) -> (delay in days, net HT) of the pieces B03/B04 count, from the XML:
+    ordinary pieces with a DGP, not interest (6711), not annulled; delay = last DtePay of its
+    lines − DteDebDgp − (DteFinSusp − DteDebSusp) of the Retour."""
+    annulled = {(ln.year, ln.cancels) for ln in xml_lines() if ln.batch_type == "02"}
+    paid = xml_payment_dates()
+    suspended: dict[tuple[int, str], int] = {}
+    for path in PES.glob("SIMULE_PES_DepenseRetour_*.xml"):
+        for bordereau in etree.parse(str(path)).iter("Bordereau"):
+            year = int(_v(bordereau, "BlocBordereau/Exer") or 0)
+            for piece in bordereau.iter("Piece"):
+                start, end = (_v(piece, "BlocPiece/DGP/DteDebSusp"),
+                              _v(piece, "BlocPiece/DGP/DteFinSusp"))
+                if start and end:
+                    suspended[(year, _v(piece, "BlocPiece/InfoPce/IdPce") or "")] = (
+                        date.fromisoformat(end) - date.fromisoformat(start)).days
+    pieces: dict[tuple[int, str], tuple[int, Decimal]] = {}
+    for ln in xml_lines():
+        key = (ln.year, ln.piece)
+        if ln.batch_type == "02" or ln.nature == "6711" or key in annulled or not ln.dgp_start:
+            continue
+        delay = (paid[(ln.year, ln.piece, ln.line)] - ln.dgp_start).days - suspended.get(key, 0)
+        before = pieces.get(key, (delay, Decimal(0)))
+        pieces[key] = (max(before[0], delay), before[1] + ln.amount_ht)
+    return pieces
+
+
+def test_b03_b04_over_all_years_equal_the_delays_computed_from_the_xml(
+        wh: duckdb.DuckDBPyConnection) -> None:
+    compute_payment_indicators(wh)
+    pieces = xml_piece_delays()
+    delays = [d for d, _ in pieces.values()]
+    rows = {(code, basis, category): (num, den, value, records, known, coverage)
+            for code, basis, category, num, den, value, records, known, coverage in wh.execute(
+                "SELECT code, basis, category, numerator, denominator, value, record_count, "
+                "known_count, coverage FROM payment_indicator_results "
+                "WHERE period = 'toutes' AND breakdown = 'total'").fetchall()}
+    n = len(delays)
+    mean = rows[("B03", "mean", None)]
+    assert mean[:2] == (sum(delays), n) and mean[2] == pytest.approx(sum(delays) / n)
+    assert mean[3:] == (n, n, 1.0)
+    within = sum(1 for d in delays if d <= 30)
+    assert rows[("B04", "count", None)][:3] == (within, n, pytest.approx(within / n))
+    amount_within = sum(a for d, a in pieces.values() if d <= 30)
+    assert rows[("B04", "value", None)][0] == pytest.approx(float(amount_within))
+    bands = {"1-30": sum(1 for d in delays if d <= 30),
+             "31-60": sum(1 for d in delays if 31 <= d <= 60),
+             "61+": sum(1 for d in delays if d > 60)}
+    assert {k: rows[("B04", "count", k)][0] for k in bands} == bands
+    assert bands["31-60"] == 1 and bands["61+"] == 1  # the two late payments: 47 and 74 days
+
+
+def test_b03_b04_are_empty_where_no_payment_is_loaded(
+        tmp_path: Path, demo_warehouse: Warehouse) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse.settings.warehouse_path, path)
+    con = duckdb.connect(str(path))
+    payments.attach_staging(con, {})
+    payments.build_payments(con)
+    assert compute_payment_indicators(con) == 0
+    assert con.execute("SELECT count(*) FROM payments").fetchone() == (0,)

@@ -2,7 +2,8 @@
 Chorus, Chorus Pro, exports: ``accounting/staging.py``) turned into ``payments`` (one row per
 payment line), ``invoices``, ``finance_contracts``, ``contract_payments`` (paid against awarded,
 per contract), ``payment_reconciliation`` (per file: lines in = kept + duplicates + set aside)
-and ``payment_findings`` (the payment rule set of the quality engine).
+``payment_findings`` (the payment rule set of the quality engine), and the payment-delay
+indicators (``indicators/payments.py``).
 
 The steps read the staging rows through views named ``staged_<table>`` (see
 :func:`attach_staging`) and the file counts of ``accounting_files`` (see
@@ -26,6 +27,7 @@ from observatoire.accounting.staging import (
     PAYMENT_EVENTS,
     PAYMENT_LINES,
 )
+from observatoire.indicators.payments import compute_payment_indicators
 from observatoire.pipeline import BuildContext, Step
 from observatoire.quality.findings import findings_sql
 from observatoire.quality.history import FOLLOW_KEY
@@ -282,7 +284,8 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
     d.state AS accountant_state, d.taken_in_charge_date, d.payment_date, d.amount_paid,
     d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
-    greatest(d.payment_delay_days - d.legal_delay_days, 0) AS late_days,
+    CASE WHEN d.payment_delay_days IS NOT NULL
+         THEN greatest(d.payment_delay_days - d.legal_delay_days, 0) END AS late_days,
     COALESCE(d.payment_delay_days > d.legal_delay_days AND EXISTS (
         SELECT 1 FROM delays i WHERE i.is_interest AND NOT i.is_cancellation
             AND i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
@@ -403,6 +406,9 @@ STEPS = [
          lambda ctx: payment_findings(ctx.con),
          reads=frozenset({"payments", "contract_payments", "accounting_files"}),
          writes=frozenset({"payment_findings"})),
+    Step("paiements.indicateurs", "Paiements : délais de paiement (B03, B04)",
+         lambda ctx: compute_payment_indicators(ctx.con),
+         reads=frozenset({"payments"}), writes=frozenset({"payment_indicator_results"})),
 ]
 
 
