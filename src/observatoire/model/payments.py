@@ -395,6 +395,10 @@ def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE payment_findings_work")
 
 
+def _indicators(ctx: BuildContext) -> None:
+    compute_payment_indicators(ctx.con)
+
+
 STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"})
 STEPS = [
     Step("paiements.modele", "Paiements : lignes, rattachement aux marchés, rapprochement",
@@ -407,7 +411,7 @@ STEPS = [
          reads=frozenset({"payments", "contract_payments", "accounting_files"}),
          writes=frozenset({"payment_findings"})),
     Step("paiements.indicateurs", "Paiements : délais de paiement (B03, B04)",
-         lambda ctx: compute_payment_indicators(ctx.con),
+         lambda ctx: _indicators(ctx),
          reads=frozenset({"payments"}), writes=frozenset({"payment_indicator_results"})),
 ]
 
