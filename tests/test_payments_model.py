@@ -21,6 +21,9 @@ from observatoire.accounting.pes import ParquetSink, read_pes
 from observatoire.accounting.result import ReadResult
 from observatoire.indicators.payments import compute_payment_indicators
 from observatoire.model import payments
+from observatoire.model.payment_dictionary import PAYMENT_TABLES
+from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
+from observatoire.quality.rules import RULES, SEVERITIES
 from tests.conftest import DEMO, Warehouse
 
 PES = DEMO / "pes-simule"
@@ -372,3 +375,21 @@ def test_b03_b04_are_empty_where_no_payment_is_loaded(
     payments.build_payments(con)
     assert compute_payment_indicators(con) == 0
     assert con.execute("SELECT count(*) FROM payments").fetchone() == (0,)
+
+
+def test_payment_tables_are_documented_column_by_column(wh: duckdb.DuckDBPyConnection) -> None:
+    compute_payment_indicators(wh)
+    for name, (_, columns) in PAYMENT_TABLES.items():
+        built = [c for (c,) in wh.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "ORDER BY column_index", [name]).fetchall()]
+        assert list(columns) == built, name
+
+
+def test_payment_rules_are_complete_and_run_on_their_subjects() -> None:
+    for rule in PAYMENT_RULES:
+        assert rule.severity in SEVERITIES
+        assert rule.title and rule.explanation and rule.hint, rule.id
+        assert rule.over in PAYMENT_SUBJECTS
+    assert len({(r.id, r.field) for r in PAYMENT_RULES}) == len(PAYMENT_RULES)
+    assert not {r.id for r in PAYMENT_RULES} & {r.id for r in RULES}

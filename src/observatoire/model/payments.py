@@ -274,7 +274,11 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
          AS DECIMAL(18, 2)) AS net_amount_ht,
     CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ttc - d.cancelled_ttc END
          AS DECIMAL(18, 2)) AS net_amount_ttc,
-    d.supplier_ref, d.supplier_id, d.supplier_id_type, d.supplier_siret,
+    d.supplier_ref,
+    -- an individual's identifier may be a NIR: never carried into the warehouse
+    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.supplier_id END AS supplier_id,
+    d.supplier_id_type, d.supplier_siret,
+    d.supplier_id IS NOT NULL OR d.supplier_siret IS NOT NULL AS supplier_has_id,
     -- a natural person is never named in the warehouse (staging keeps the name, unpublished)
     CASE WHEN d.supplier_natural_person THEN 'Personne physique (nom masqué)'
          ELSE d.supplier_name END AS supplier_name,

@@ -43,7 +43,7 @@ PAYMENT_RULES: list[Rule] = [
         "Le tiers payé n'a ni SIRET ni autre identifiant : la dépense ne peut pas être "
         "rattachée à une entreprise (taille, territoire) ni à un marché par son titulaire.",
         "Renseignez le SIRET du tiers dans le logiciel financier.",
-        "p.supplier_id IS NULL AND p.supplier_siret IS NULL",
+        "NOT p.supplier_has_id",
         "p.supplier_ref",
         over="payment",
     ),
