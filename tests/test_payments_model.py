@@ -393,3 +393,59 @@ def test_payment_rules_are_complete_and_run_on_their_subjects() -> None:
         assert rule.over in PAYMENT_SUBJECTS
     assert len({(r.id, r.field) for r in PAYMENT_RULES}) == len(PAYMENT_RULES)
     assert not {r.id for r in PAYMENT_RULES} & {r.id for r in RULES}
+
+
+def test_every_bordereau_total_is_checked_against_its_lines(
+        wh: duckdb.DuckDBPyConnection) -> None:
+    expected = {}
+    for path in PES.glob("SIMULE_PES_DepenseAller_*.xml"):
+        for bordereau in etree.parse(str(path)).iter("Bordereau"):
+            lines_ht = sum((Decimal(_v(i, "MtHT") or "0") for i in bordereau.iter("InfoLignePce")),
+                           Decimal(0))
+            expected[(int(_v(bordereau, "BlocBordereau/Exer") or 0),
+                      _v(bordereau, "BlocBordereau/IdBord"))] = (
+                Decimal(_v(bordereau, "BlocBordereau/MtBordHT") or "0"), lines_ht)
+    got = {(y, b): (a, s) for y, b, a, s in wh.execute(
+        "SELECT fiscal_year, batch_id, amount_ht_announced, amount_ht_lines "
+        "FROM payment_batch_checks").fetchall()}
+    assert got == expected
+    assert wh.execute("SELECT bool_and(matches) FROM payment_batch_checks").fetchone() == (True,)
+
+
+def test_a_contract_known_only_from_pes_marche_is_linked_by_its_number(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    def rename(c: duckdb.DuckDBPyConnection) -> None:
+        rename_ref = ("CASE WHEN contract_ref = 'H9O2024T0000256' THEN 'PES-SEUL/1' "
+                      "ELSE contract_ref END AS contract_ref")
+        _staged_lines_as_table(c, f"SELECT * REPLACE ({rename_ref}) FROM lines_copy")
+        c.execute("CREATE TEMP TABLE fc_copy AS SELECT * FROM staged_finance_contracts")
+        c.execute("DROP VIEW staged_finance_contracts")
+        c.execute(f"CREATE TEMP TABLE staged_finance_contracts AS "
+                  f"SELECT * REPLACE ({rename_ref}) FROM fc_copy")
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, rename)
+    uid = BUYER + "PES-SEUL_1"  # the DECP identity rule: '/' cleaned to '_'
+    assert con.execute("SELECT DISTINCT contract_uid, contract_source, link_method, "
+                       "link_confidence FROM payments WHERE contract_ref = 'PES-SEUL/1'"
+                       ).fetchall() == [(uid, "finance", "finance_contract_number", "high")]
+    assert con.execute("SELECT paid_ht, awarded_ht FROM contract_payments "
+                       "WHERE contract_uid = ?", [uid]).fetchone() \
+        == (README_PAID["H9O2024T0000256"], Decimal("32122.00"))
+
+
+def test_a_payment_without_contract_number_is_linked_through_its_commitment(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    def commitment(c: duckdb.DuckDBPyConnection) -> None:
+        _staged_lines_as_table(c, (
+            "SELECT * REPLACE (CASE WHEN piece_id = '3' AND fiscal_year = 2024 THEN NULL "
+            "ELSE contract_ref END AS contract_ref, CASE WHEN piece_id = '3' AND fiscal_year "
+            "= 2024 THEN 'EJ-1' END AS commitment_ref) FROM lines_copy"))
+        c.execute("DROP TABLE staged_commitments")
+        c.execute("CREATE TEMP TABLE staged_commitments AS SELECT 'EJ-1' AS commitment_ref, "
+                  "CAST(NULL AS VARCHAR) AS buyer_id, 'H9O2024T0000556' AS contract_ref")
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, commitment)
+    # piece 3 of 2024 is the first instalment of H9O2024T0000556 (its object says so)
+    assert con.execute("SELECT contract_uid, link_method, link_confidence FROM payments "
+                       "WHERE piece_id = '3' AND fiscal_year = 2024").fetchone() \
+        == (BUYER + "H9O2024T0000556", "commitment", "medium")

@@ -191,6 +191,26 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "set_aside.",
         },
     ),
+    "payment_batch_checks": (
+        "Each PES Dépense bordereau: its announced totals (MtBordHT, MtBordTVA, NbrPce) "
+        "against what its readable lines add up to (duplicates included: the bordereau "
+        "announces what it carries).",
+        {
+            "file_hash": "File.",
+            "file_name": "File name.",
+            "fiscal_year": "Exer.",
+            "batch_id": "IdBord.",
+            "line": "Line of the bordereau in the file.",
+            "pieces_announced": "NbrPce (NULL when not given).",
+            "pieces_read": "Pieces read.",
+            "amount_ht_announced": "MtBordHT.",
+            "amount_ht_lines": "Sum of its lines' MtHT.",
+            "amount_tva_announced": "MtBordTVA.",
+            "amount_tva_lines": "Sum of its lines' MtTVA.",
+            "complete": "False when the file stops inside the bordereau.",
+            "matches": "Announced = read (NULL when the bordereau is incomplete).",
+        },
+    ),
     "payment_findings": (
         "Findings of the payment rule set (docs/quality-rules.md), in the shape of `findings`.",
         {

@@ -33,6 +33,7 @@ from observatoire.quality.findings import findings_sql
 from observatoire.quality.history import FOLLOW_KEY
 from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
 from observatoire.sqlquote import identifier, literal_list
+from observatoire.warehouse import insert_rows
 
 #: Staging tables the model reads, by the name the readers give them.
 STAGING = {"payment_lines": PAYMENT_LINES, "payment_events": PAYMENT_EVENTS,
@@ -54,6 +55,11 @@ INTEREST_ACCOUNT = "6711"
 ACCOUNTING_FILES = """CREATE TABLE IF NOT EXISTS accounting_files (
     file_hash VARCHAR, file_name VARCHAR, flow VARCHAR, status VARCHAR, records_in BIGINT,
     kept BIGINT, duplicates BIGINT, set_aside BIGINT)"""
+BATCH_CHECKS = """CREATE TABLE IF NOT EXISTS payment_batch_checks (
+    file_hash VARCHAR, file_name VARCHAR, fiscal_year INTEGER, batch_id VARCHAR, line BIGINT,
+    pieces_announced INTEGER, pieces_read INTEGER, amount_ht_announced DECIMAL(18, 2),
+    amount_ht_lines DECIMAL(18, 2), amount_tva_announced DECIMAL(18, 2),
+    amount_tva_lines DECIMAL(18, 2), complete BOOLEAN, matches BOOLEAN)"""
 
 
 def attach_staging(con: duckdb.DuckDBPyConnection,
@@ -75,14 +81,23 @@ def attach_staging(con: duckdb.DuckDBPyConnection,
 
 def register_files(con: duckdb.DuckDBPyConnection,
                    results: Iterable[tuple[str, ReadResult]]) -> None:
-    """``accounting_files``: one row per file read (its name, and the reader's counts)."""
+    """``accounting_files``: one row per file read (its name, and the reader's counts);
+    ``payment_batch_checks``: each PES bordereau's announced totals against its lines."""
     con.execute(ACCOUNTING_FILES)
+    con.execute(BATCH_CHECKS)
+    files, checks = [], []
     for name, result in results:
         counts = result.counts()
-        con.execute("INSERT INTO accounting_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [result.file_hash, name, getattr(result, "flow", None) or result.format,
-                     result.status, counts["records_in"], counts["kept"],
-                     counts.get("duplicates", 0), counts["set_aside"]])
+        files.append((result.file_hash, name, getattr(result, "flow", None) or result.format,
+                      result.status, counts["records_in"], counts["kept"],
+                      counts.get("duplicates", 0), counts["set_aside"]))
+        for b in getattr(result, "batches", ()):
+            checks.append((result.file_hash, name, b.fiscal_year, b.batch_id, b.line,
+                           b.pieces_announced, b.pieces_read, b.amount_ht_announced,
+                           b.amount_ht_lines, b.amount_tva_announced, b.amount_tva_lines,
+                           b.complete, b.matches if b.complete else None))
+    insert_rows(con, "accounting_files", files)
+    insert_rows(con, "payment_batch_checks", checks)
 
 
 # The SQL, step by step. Keys: a payment line is (buyer, budget, fiscal year, piece, line).
@@ -386,6 +401,7 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
     """``finance_contracts``, ``payments``, ``contract_payments``, ``invoices``,
     ``payment_reconciliation`` from the staged views and the DECP model tables."""
     con.execute(ACCOUNTING_FILES)
+    con.execute(BATCH_CHECKS)
     for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS, CONTRACT_PAYMENTS,
                 INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
@@ -409,7 +425,7 @@ STEPS = [
          lambda ctx: build_payments(ctx.con),
          reads=STAGED | {"contracts", "contract_holders"},
          writes=frozenset({"finance_contracts", "payments", "contract_payments", "invoices",
-                           "payment_reconciliation"})),
+                           "payment_reconciliation", "payment_batch_checks"})),
     Step("paiements.qualite", "Paiements : règles de qualité",
          lambda ctx: payment_findings(ctx.con),
          reads=frozenset({"payments", "contract_payments", "accounting_files"}),
