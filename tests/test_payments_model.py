@@ -449,3 +449,20 @@ def test_a_payment_without_contract_number_is_linked_through_its_commitment(
     assert con.execute("SELECT contract_uid, link_method, link_confidence FROM payments "
                        "WHERE piece_id = '3' AND fiscal_year = 2024").fetchone() \
         == (BUYER + "H9O2024T0000556", "commitment", "medium")
+
+
+def test_a_retour_sent_twice_does_not_double_what_was_paid(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]],
+        wh: duckdb.DuckDBPyConnection) -> None:
+    def resend(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute("CREATE TEMP TABLE events_copy AS SELECT * FROM staged_payment_events")
+        c.execute("DROP VIEW staged_payment_events")
+        # the second copy says only « prise en charge », without the payments
+        c.execute("CREATE TEMP TABLE staged_payment_events AS SELECT * FROM events_copy "
+                  "UNION ALL SELECT * REPLACE ('resent' AS file_hash, NULL AS payment_id, "
+                  "NULL AS payment_date, NULL AS amount_paid) FROM events_copy")
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, resend)
+    query = ("SELECT sum(amount_paid), count(payment_date), sum(payment_delay_days) "
+             "FROM payments")
+    assert con.execute(query).fetchone() == wh.execute(query).fetchone()

@@ -138,22 +138,32 @@ FROM staged_payment_lines
 """
 
 #: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
-#: charge, the payments (one event row per payment, the same payment met twice counted once).
+#: charge, suspensions, and the payments (the same payment met in two files counted once). A
+#: payment given for a whole piece has no line: it is kept with line_id NULL (its date serves
+#: the piece's lines, its amount none of them).
 EVENTS = """
 CREATE OR REPLACE TEMP TABLE payment_events_work AS
 WITH paid AS (
-    SELECT DISTINCT ON (buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date,
-                        amount_paid) *
-    FROM staged_payment_events
+    SELECT DISTINCT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date,
+        amount_paid
+    FROM staged_payment_events WHERE payment_date IS NOT NULL OR amount_paid IS NOT NULL
+), pay AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id, max(payment_date) AS payment_date,
+        sum(amount_paid) AS amount_paid
+    FROM paid GROUP BY ALL
+), states AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id,
+        arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
+                                integrated_date)) AS state,
+        max(taken_in_charge_date) AS taken_in_charge_date,
+        max(suspension_days) AS suspension_days
+    FROM staged_payment_events GROUP BY ALL
 )
-SELECT buyer_id, fiscal_year, piece_id, line_id,
-    arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date, integrated_date))
-        AS state,
-    max(taken_in_charge_date) AS taken_in_charge_date,
-    max(payment_date) AS payment_date,
-    sum(amount_paid) AS amount_paid,
-    max(suspension_days) AS suspension_days
-FROM paid GROUP BY buyer_id, fiscal_year, piece_id, line_id
+SELECT s.buyer_id, s.fiscal_year, s.piece_id, s.line_id, s.state, s.taken_in_charge_date,
+    p.payment_date, p.amount_paid, s.suspension_days
+FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
+    AND p.fiscal_year IS NOT DISTINCT FROM s.fiscal_year AND p.piece_id = s.piece_id
+    AND p.line_id IS NOT DISTINCT FROM s.line_id
 """
 
 #: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
@@ -247,8 +257,10 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
     SELECT supplier_siret, invoice_number, min(received_date) AS received_date
     FROM staged_invoices WHERE received_date IS NOT NULL GROUP BY ALL
 ), base AS (
-    SELECT l.*, e.state, e.taken_in_charge_date, e.payment_date, e.amount_paid,
-        e.suspension_days AS event_suspension_days,
+    SELECT l.*, COALESCE(e.state, ep.state) AS state,
+        COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
+        COALESCE(e.payment_date, ep.payment_date) AS payment_date, e.amount_paid,
+        COALESCE(e.suspension_days, ep.suspension_days) AS event_suspension_days,
         COALESCE(i.received_date, l.invoice_received_date, l.delay_start_date)
             AS received_date,
         CASE WHEN i.received_date IS NOT NULL THEN 'chorus_pro'
@@ -260,6 +272,8 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
     FROM lines l
     LEFT JOIN payment_events_work e ON e.buyer_id = l.buyer_id
         AND e.fiscal_year = l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
+    LEFT JOIN payment_events_work ep ON ep.buyer_id = l.buyer_id
+        AND ep.fiscal_year = l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
     LEFT JOIN invoices_received i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
