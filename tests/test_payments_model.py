@@ -466,3 +466,16 @@ def test_a_retour_sent_twice_does_not_double_what_was_paid(
     query = ("SELECT sum(amount_paid), count(payment_date), sum(payment_delay_days) "
              "FROM payments")
     assert con.execute(query).fetchone() == wh.execute(query).fetchone()
+
+
+def test_the_duplicate_mandat_is_a_finding_when_its_annulation_is_missing(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    cancellation = next(ln for ln in xml_lines() if ln.batch_type == "02")
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, lambda c: _staged_lines_as_table(
+        c, "SELECT * FROM lines_copy WHERE batch_type IS DISTINCT FROM '02'"))
+    # the duplicate (the piece the annulation cancelled) repeats an earlier piece
+    rows = con.execute("SELECT raw_value, value FROM payment_findings "
+                       "WHERE rule_id = 'PAYMENT_DUPLICATE_MANDAT'").fetchall()
+    assert len(rows) == 1 and rows[0][1] == cancellation.cancels
+    assert int(rows[0][0]) < int(cancellation.cancels or 0)

@@ -234,8 +234,10 @@ LEFT JOIN commitment_link cm USING (payment_key)
 LEFT JOIN dates_link d USING (payment_key)
 """
 
-PAYMENTS = f"""
-CREATE OR REPLACE TABLE payments AS
+#: The lines with their netting, events, reception and delay (a temp table: the final step
+#: joins it to itself for interest and duplicates).
+PAYMENTS_WORK = f"""
+CREATE OR REPLACE TEMP TABLE payments_work AS
 WITH lines AS (SELECT * FROM payment_lines_work WHERE NOT is_duplicate),
 cancelled AS (  -- what the annulations and reductions take off each line they cancel
     SELECT o.payment_key, sum(c.amount_ht) AS cancelled_ht, sum(c.amount_ttc) AS cancelled_ttc
@@ -290,6 +292,28 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         starts_with(COALESCE(budget_nature, ''), '{INTEREST_ACCOUNT}') AS is_interest
     FROM base
 )
+SELECT * FROM delays
+"""
+
+PAYMENTS = """
+CREATE OR REPLACE TABLE payments AS
+WITH interest AS (  -- late lines followed by an interest line (same supplier and contract)
+    SELECT DISTINCT d.payment_key
+    FROM payments_work d JOIN payments_work i ON i.buyer_id = d.buyer_id
+        AND i.supplier_key = d.supplier_key
+        AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
+        AND i.batch_date >= d.payment_date
+    WHERE d.payment_delay_days > d.legal_delay_days AND i.is_interest AND NOT i.is_cancellation
+), duplicates AS (  -- an earlier, not annulled piece: same supplier, invoice and amount
+    SELECT d.payment_key, min(o.piece_id) AS piece_id
+    FROM payments_work d JOIN payments_work o ON o.buyer_id = d.buyer_id
+        AND o.supplier_key = d.supplier_key AND o.invoice_number = d.invoice_number
+        AND o.amount_ht = d.amount_ht
+        AND (o.batch_date, o.fiscal_year, o.piece_id) < (d.batch_date, d.fiscal_year, d.piece_id)
+    WHERE NOT d.is_cancellation AND NOT d.is_interest AND d.amount_ht - d.cancelled_ht > 0
+        AND NOT o.is_cancellation AND o.amount_ht - o.cancelled_ht > 0
+    GROUP BY d.payment_key
+)
 SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     d.batch_date AS mandate_date, d.batch_type, d.piece_id, d.line_id, d.piece_type,
     d.piece_nature, d.is_cancellation, d.cancelled_piece_id, d.cancelled_line_id,
@@ -319,22 +343,13 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
     CASE WHEN d.payment_delay_days IS NOT NULL
          THEN greatest(d.payment_delay_days - d.legal_delay_days, 0) END AS late_days,
-    COALESCE(d.payment_delay_days > d.legal_delay_days AND EXISTS (
-        SELECT 1 FROM delays i WHERE i.is_interest AND NOT i.is_cancellation
-            AND i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
-            AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
-            AND i.batch_date >= d.payment_date), false) AS interest_mandated,
-    (SELECT min(o.piece_id) FROM delays o
-        WHERE NOT d.is_cancellation AND NOT d.is_interest AND d.invoice_number IS NOT NULL
-            AND NOT o.is_cancellation AND o.buyer_id = d.buyer_id
-            AND o.supplier_key = d.supplier_key AND o.invoice_number = d.invoice_number
-            AND o.amount_ht = d.amount_ht AND o.amount_ht - o.cancelled_ht > 0
-            AND d.amount_ht - d.cancelled_ht > 0
-            AND (o.batch_date, o.fiscal_year, o.piece_id) < (d.batch_date, d.fiscal_year, d.piece_id)
-    ) AS duplicate_of_piece_id,
+    d.payment_delay_days IS NOT NULL AND i.payment_key IS NOT NULL AS interest_mandated,
+    x.piece_id AS duplicate_of_piece_id,
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
     d.flow, d.file_hash, d.position, d.line
-FROM delays d
+FROM payments_work d
+LEFT JOIN interest i ON i.payment_key = d.payment_key
+LEFT JOIN duplicates x ON x.payment_key = d.payment_key
 ORDER BY d.buyer_id, d.fiscal_year, d.batch_date, d.piece_id, d.line_id
 """
 
@@ -416,9 +431,12 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
     ``payment_reconciliation`` from the staged views and the DECP model tables."""
     con.execute(ACCOUNTING_FILES)
     con.execute(BATCH_CHECKS)
-    for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS, CONTRACT_PAYMENTS,
-                INVOICES_MODEL, RECONCILIATION):
+    for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS_WORK, PAYMENTS,
+                CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
+    for work in ("payment_lines_work", "payment_events_work", "payment_links_work",
+                 "payments_work"):
+        con.execute(f"DROP TABLE {work}")
 
 
 def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
