@@ -14,9 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from lxml import etree
 
+from observatoire.accounting.chorus import read_chorus
 from observatoire.accounting.pes import ParquetSink, read_pes
 from observatoire.accounting.result import ReadResult
 from observatoire.indicators.payments import compute_payment_indicators
@@ -24,7 +26,7 @@ from observatoire.model import payments
 from observatoire.model.payment_dictionary import PAYMENT_TABLES
 from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
 from observatoire.quality.rules import RULES, SEVERITIES
-from tests.conftest import DEMO, Warehouse
+from tests.conftest import DEMO, FIXTURES, Warehouse
 
 PES = DEMO / "pes-simule"
 BUYER = "59920013600241"
@@ -479,3 +481,31 @@ def test_the_duplicate_mandat_is_a_finding_when_its_annulation_is_missing(
                        "WHERE rule_id = 'PAYMENT_DUPLICATE_MANDAT'").fetchall()
     assert len(rows) == 1 and rows[0][1] == cancellation.cancels
     assert int(rows[0][0]) < int(cancellation.cancels or 0)
+
+
+def test_real_chorus_extracts_make_payments_with_their_dates_and_reconcile(
+        tmp_path: Path, demo_warehouse: Warehouse) -> None:
+    files: dict[str, list[Path]] = defaultdict(list)
+    results: list[tuple[str, ReadResult]] = []
+    for i, path in enumerate(sorted((FIXTURES / "accounting" / "chorus").glob("*.csv"))):
+        result = read_chorus(path)
+        for name, table in result.tables.items():
+            target = tmp_path / f"{i}-{name}.parquet"
+            pq.write_table(table, target)
+            files[name].append(target)
+        results.append((path.name, result))
+    wh_path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse.settings.warehouse_path, wh_path)
+    con = duckdb.connect(str(wh_path))
+    payments.attach_staging(con, files)
+    payments.register_files(con, results)
+    payments.build_payments(con)
+    # AIFE CP, by hand from the CSV: DP 100379604, base date 11/12/2024, paid 13/12/2024
+    assert con.execute("SELECT payment_date, payment_delay_days FROM payments "
+                       "WHERE piece_id = '100379604'").fetchone() == (date(2024, 12, 13), 2)
+    # INF-BUD-53 gives no line number: the piece's payment dates its line
+    assert con.execute("SELECT count(*), count(payment_date) FROM payments "
+                       "WHERE flow = 'chorus_dp' AND line_id IS NULL").fetchone() == (5, 5)
+    assert con.execute("SELECT count(*), bool_and(balanced) FROM payment_reconciliation"
+                       ).fetchone() == (6, True)
+    assert con.execute("SELECT count(*) FROM payments").fetchone() == (5 + 2 + 37,)

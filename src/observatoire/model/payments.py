@@ -127,14 +127,20 @@ WHERE l.rank = 1
 LINES = """
 CREATE OR REPLACE TEMP TABLE payment_lines_work AS
 SELECT *, row_number() OVER (
-        PARTITION BY buyer_id, budget_code, fiscal_year, piece_id, line_id
+        PARTITION BY buyer_id, budget_code, fiscal_year, piece_id, line_key
         ORDER BY file_hash, position) > 1 AS is_duplicate,
-    md5(concat_ws('|', buyer_id, COALESCE(budget_code, ''), COALESCE(CAST(fiscal_year AS VARCHAR), ''),
-                  piece_id, line_id)) AS payment_key,
-    COALESCE(batch_type = '02', false) OR piece_nature IN ('06', '10')
+    md5(concat_ws('|', buyer_id, COALESCE(budget_code, ''),
+                  COALESCE(CAST(fiscal_year AS VARCHAR), ''), piece_id, line_key)) AS payment_key,
+    -- never NULL: a flow without bordereau type or piece nature (Chorus) has no annulation
+    COALESCE(batch_type = '02' OR piece_nature IN ('06', '10'), false)
         OR cancelled_piece_id IS NOT NULL AS is_cancellation,
     COALESCE(supplier_siret, supplier_id, supplier_ref) AS supplier_key
-FROM staged_payment_lines
+FROM (
+    -- a flow without line numbers (Chorus INF-BUD-53) lists a piece's lines as rows: each row
+    -- is a line of its own, never a duplicate of a row of another file
+    SELECT *, COALESCE(line_id, file_hash || '#' || position) AS line_key
+    FROM staged_payment_lines
+)
 """
 
 #: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
@@ -242,7 +248,7 @@ WITH lines AS (SELECT * FROM payment_lines_work WHERE NOT is_duplicate),
 cancelled AS (  -- what the annulations and reductions take off each line they cancel
     SELECT o.payment_key, sum(c.amount_ht) AS cancelled_ht, sum(c.amount_ttc) AS cancelled_ttc
     FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
-        AND o.buyer_id = c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
+        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
         AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
         AND o.piece_id = c.cancelled_piece_id
         AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
@@ -250,7 +256,7 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
 ), cancels AS (
     SELECT c.payment_key, any_value(o.payment_key) AS cancels_payment_key
     FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
-        AND o.buyer_id = c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
+        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
         AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
         AND o.piece_id = c.cancelled_piece_id
         AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
@@ -272,10 +278,11 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         k.cancels_payment_key,
         lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
     FROM lines l
-    LEFT JOIN payment_events_work e ON e.buyer_id = l.buyer_id
-        AND e.fiscal_year = l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
-    LEFT JOIN payment_events_work ep ON ep.buyer_id = l.buyer_id
-        AND ep.fiscal_year = l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
+    -- State flows (Chorus) carry no buyer SIRET: the buyer matches when both are unknown
+    LEFT JOIN payment_events_work e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
+        AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
+    LEFT JOIN payment_events_work ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
+        AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
     LEFT JOIN invoices_received i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
@@ -401,12 +408,11 @@ WITH model AS (
     FROM payment_lines_work GROUP BY file_hash
 )
 SELECT a.file_hash, a.file_name, a.flow, a.status, a.records_in,
-    CASE WHEN a.flow = 'pes_depense' THEN COALESCE(m.kept, 0) ELSE a.kept END AS kept,
+    COALESCE(m.kept, a.kept) AS kept,
     a.duplicates AS duplicates_in_file, COALESCE(m.duplicates_across_files, 0)
         AS duplicates_across_files,
     a.set_aside,
-    a.records_in = (CASE WHEN a.flow = 'pes_depense' THEN COALESCE(m.kept, 0) ELSE a.kept END)
-        + a.duplicates + COALESCE(m.duplicates_across_files, 0) + a.set_aside AS balanced
+    a.records_in = COALESCE(m.kept, a.kept) + a.duplicates + COALESCE(m.duplicates_across_files, 0) + a.set_aside AS balanced
 FROM accounting_files a LEFT JOIN model m USING (file_hash)
 ORDER BY a.file_name
 """
