@@ -19,11 +19,13 @@ import pytest
 from lxml import etree
 
 from observatoire.accounting.chorus import read_chorus
+from observatoire.accounting.chorus_pro import read_chorus_pro
 from observatoire.accounting.pes import ParquetSink, read_pes
 from observatoire.accounting.result import ReadResult
 from observatoire.indicators.payments import compute_payment_indicators
 from observatoire.model import payments
 from observatoire.model.payment_dictionary import PAYMENT_TABLES
+from observatoire.pipeline import BuildContext
 from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
 from observatoire.quality.rules import RULES, SEVERITIES
 from tests.conftest import DEMO, FIXTURES, Warehouse
@@ -509,3 +511,67 @@ def test_real_chorus_extracts_make_payments_with_their_dates_and_reconcile(
     assert con.execute("SELECT count(*), bool_and(balanced) FROM payment_reconciliation"
                        ).fetchone() == (6, True)
     assert con.execute("SELECT count(*) FROM payments").fetchone() == (5 + 2 + 37,)
+
+
+def test_chorus_pro_invoices_date_the_reception_of_the_payment_they_match(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    invoices = []
+    for i, path in enumerate(sorted((FIXTURES / "accounting" / "chorus-pro").glob("*.xml"))):
+        table = read_chorus_pro(path).tables.get("invoices")
+        if table is not None and table.num_rows:
+            target = tmp_path / f"{i}-invoices.parquet"
+            pq.write_table(table, target)
+            invoices.append(target)
+    files = {**staging[0], "invoices": invoices}
+
+    def matching_line(c: duckdb.DuckDBPyConnection) -> None:
+        # piece 3 of 2024 made to pay the real pivot's invoice AVA20150923 of 32682006500083
+        _staged_lines_as_table(c, (
+            "SELECT * REPLACE (CASE WHEN piece_id = '3' AND fiscal_year = 2024 THEN "
+            "'32682006500083' ELSE supplier_siret END AS supplier_siret, CASE WHEN piece_id = "
+            "'3' AND fiscal_year = 2024 THEN 'AVA20150923' ELSE invoice_number END AS "
+            "invoice_number) FROM lines_copy"))
+    con = payments_warehouse(tmp_path, demo_warehouse, (files, staging[1]), matching_line)
+    # the pivot file and the single-invoice file carry AVA20150923 twice: one invoice
+    assert con.execute("SELECT count(*), count(DISTINCT invoice_number) FROM invoices"
+                       ).fetchone() == (4, 4)
+    assert con.execute("SELECT invoice_received_date, invoice_received_source FROM payments "
+                       "WHERE piece_id = '3' AND fiscal_year = 2024").fetchone() \
+        == (date(2015, 8, 19), "chorus_pro")
+
+
+def test_payment_before_invoice_reception_is_a_finding_and_has_no_delay(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    paid = xml_payment_dates()[(2024, "3", "1")]
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, lambda c: _staged_lines_as_table(
+        c, "SELECT * REPLACE (CASE WHEN piece_id = '3' AND fiscal_year = 2024 THEN "
+           f"DATE '{paid.isoformat()}' + 5 ELSE delay_start_date END AS delay_start_date) "
+           "FROM lines_copy"))
+    assert con.execute("SELECT payment_delay_days FROM payments WHERE piece_id = '3' "
+                       "AND fiscal_year = 2024").fetchone() == (None,)
+    assert con.execute("SELECT raw_value, value FROM payment_findings WHERE rule_id = "
+                       "'PAYMENT_BEFORE_INVOICE'").fetchall() == [
+        (str(date.fromordinal(paid.toordinal() + 5)), str(paid))]
+
+
+def test_the_declared_steps_write_exactly_the_tables_they_declare(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse.settings.warehouse_path, path)
+    con = duckdb.connect(str(path))
+    payments.attach_staging(con, staging[0])
+    payments.register_files(con, staging[1])
+
+    def tables() -> set[str]:
+        return {t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+
+    ctx = BuildContext(con, demo_warehouse.settings, None, [], 0, "")  # type: ignore[arg-type]
+    for step in payments.STEPS:
+        before = tables()
+        step.run(ctx)
+        assert tables() - before <= step.writes, step.name
+        assert step.writes <= tables(), step.name
