@@ -41,7 +41,7 @@ import duckdb
 from observatoire.model import payments
 from observatoire.indicators.payments import compute_payment_indicators
 folder = Path(sys.argv[1])
-con = duckdb.connect(str(folder / "bench.duckdb"))
+con = duckdb.connect(str(folder / "bench.duckdb"))  # no SIRENE reference: none masked
 con.execute("SET enable_progress_bar = false")
 con.execute(f"SET memory_limit = '{sys.argv[2]}'")
 con.execute(\"\"\"CREATE TABLE contracts AS

@@ -575,3 +575,20 @@ def test_the_declared_steps_write_exactly_the_tables_they_declare(
         step.run(ctx)
         assert tables() - before <= step.writes, step.name
         assert step.writes <= tables(), step.name
+
+
+def test_a_supplier_sirene_does_not_let_us_name_is_masked(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:
+    siret = "35294162900029"  # the holder of H9O2024T0000356 in the simulated set
+
+    def not_diffusible(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute("DELETE FROM ref_sirene_establishments WHERE siret = ?", [siret])
+        c.execute("INSERT INTO ref_sirene_establishments BY NAME "
+                  "SELECT ? AS siret, false AS is_diffusible", [siret])
+    con = payments_warehouse(tmp_path, demo_warehouse, staging, not_diffusible)
+    assert con.execute("SELECT DISTINCT supplier_name, supplier_not_diffusible FROM payments "
+                       "WHERE supplier_siret = ?", [siret]).fetchall() == [
+        ("Nom non diffusible (SIRENE)", True)]
+    assert con.execute("SELECT count(*) FROM payments WHERE supplier_name LIKE "
+                       "'%35294162900029%'").fetchone() == (0,)

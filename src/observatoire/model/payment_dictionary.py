@@ -72,9 +72,13 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "supplier_siret": "SIRET when the identifier is one.",
             "supplier_has_id": "The tiers has an identifier (before a natural person's is "
             "dropped).",
-            "supplier_name": f"Tiers name; « {_MASKED} » for a natural person.",
+            "supplier_name": f"Tiers name; « {_MASKED} » for a natural person, « Nom non "
+            "diffusible (SIRENE) » for a SIRET whose legal unit or establishment SIRENE marks "
+            "as not diffusible.",
             "supplier_natural_person": "Individual tiers (CatTiers 01, NatJur 01, first name or "
             "civility given).",
+            "supplier_not_diffusible": "SIRENE forbids naming the supplier (its SIRET's legal "
+            "unit or establishment is not diffusible).",
             "supplier_category": "CatTiers.",
             "contract_ref": "Contract number given by the line (IdMarche).",
             "commitment_ref": "Commitment (engagement juridique), Chorus.",
@@ -158,7 +162,8 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         {
             "invoice_number": "Number.",
             "supplier_siret": "Supplier SIRET.",
-            "supplier_name": f"Supplier name; « {_MASKED} » for a natural person.",
+            "supplier_name": f"Supplier name; « {_MASKED} » for a natural person, « Nom non "
+            "diffusible (SIRENE) » when SIRENE forbids naming it.",
             "supplier_natural_person": "Individual supplier.",
             "buyer_id": "Buyer.",
             "service_code": "Service code.",

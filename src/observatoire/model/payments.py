@@ -172,6 +172,22 @@ FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
     AND p.line_id IS NOT DISTINCT FROM s.line_id
 """
 
+#: Suppliers SIRENE does not let us name (legal unit or establishment not diffusible), as in
+#: ``model.search`` for the DECP holders; empty when the warehouse has no SIRENE reference.
+HIDDEN = """
+CREATE OR REPLACE TEMP TABLE payment_hidden_work AS
+SELECT DISTINCT l.supplier_siret
+FROM (SELECT supplier_siret FROM staged_payment_lines WHERE supplier_siret IS NOT NULL
+      UNION SELECT supplier_siret FROM staged_invoices WHERE supplier_siret IS NOT NULL) l
+LEFT JOIN ref_sirene_categories u ON u.siren = left(l.supplier_siret, 9)
+LEFT JOIN ref_sirene_establishments e ON e.siret = l.supplier_siret
+WHERE u.is_diffusible = false OR e.is_diffusible = false
+"""
+NO_HIDDEN = "CREATE OR REPLACE TEMP TABLE payment_hidden_work (supplier_siret VARCHAR)"
+#: The name shown for a supplier that may not be named.
+PERSON_MASK = "Personne physique (nom masqué)"
+NOT_DIFFUSIBLE_MASK = "Nom non diffusible (SIRENE)"
+
 #: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
 #: or one whose holder is the supplier), against its PES Marché contracts; the commitment's
 #: contract; buyer + supplier + dates (one contract of the buyer held by the supplier, in force).
@@ -302,7 +318,7 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
 SELECT * FROM delays
 """
 
-PAYMENTS = """
+PAYMENTS = f"""
 CREATE OR REPLACE TABLE payments AS
 WITH interest AS (  -- late lines followed by an interest line (same supplier and contract)
     SELECT DISTINCT d.payment_key
@@ -339,10 +355,13 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     CASE WHEN d.supplier_natural_person THEN NULL ELSE d.supplier_id END AS supplier_id,
     d.supplier_id_type, d.supplier_siret,
     d.supplier_id IS NOT NULL OR d.supplier_siret IS NOT NULL AS supplier_has_id,
-    -- a natural person is never named in the warehouse (staging keeps the name, unpublished)
-    CASE WHEN d.supplier_natural_person THEN 'Personne physique (nom masqué)'
+    -- a natural person, or a supplier SIRENE does not let us name, is never named in the
+    -- warehouse (staging keeps the name, unpublished)
+    CASE WHEN d.supplier_natural_person THEN '{PERSON_MASK}'
+         WHEN h.supplier_siret IS NOT NULL THEN '{NOT_DIFFUSIBLE_MASK}'
          ELSE d.supplier_name END AS supplier_name,
-    d.supplier_natural_person, d.supplier_category,
+    d.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
+    d.supplier_category,
     d.contract_ref, d.commitment_ref, d.invoice_number, d.invoice_date,
     d.received_date AS invoice_received_date, d.received_source AS invoice_received_source,
     d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
@@ -357,6 +376,7 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
 FROM payments_work d
 LEFT JOIN interest i ON i.payment_key = d.payment_key
 LEFT JOIN duplicates x ON x.payment_key = d.payment_key
+LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
 ORDER BY d.buyer_id, d.fiscal_year, d.batch_date, d.piece_id, d.line_id
 """
 
@@ -387,12 +407,13 @@ LEFT JOIN finance_contracts f ON f.contract_uid = p.contract_uid AND c.uid IS NU
 ORDER BY p.contract_uid
 """
 
-INVOICES_MODEL = """
+INVOICES_MODEL = f"""
 CREATE OR REPLACE TABLE invoices AS
 SELECT DISTINCT ON (supplier_siret, invoice_number, invoice_type)
     invoice_number, supplier_siret,
-    CASE WHEN supplier_natural_person THEN 'Personne physique (nom masqué)'
-         ELSE supplier_name END AS supplier_name,
+    CASE WHEN supplier_natural_person THEN '{PERSON_MASK}'
+         WHEN supplier_siret IN (SELECT supplier_siret FROM payment_hidden_work)
+         THEN '{NOT_DIFFUSIBLE_MASK}' ELSE supplier_name END AS supplier_name,
     supplier_natural_person, buyer_id, service_code, issue_date, received_date,
     service_done_date, status, amount_ht, amount_ttc, contract_ref, commitment_ref,
     invoice_type, file_hash, position, line
@@ -437,11 +458,15 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
     ``payment_reconciliation`` from the staged views and the DECP model tables."""
     con.execute(ACCOUNTING_FILES)
     con.execute(BATCH_CHECKS)
+    sirene = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
+        "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
+    con.execute(HIDDEN if sirene else NO_HIDDEN)
     for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS_WORK, PAYMENTS,
                 CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
     for work in ("payment_lines_work", "payment_events_work", "payment_links_work",
-                 "payments_work"):
+                 "payments_work", "payment_hidden_work"):
         con.execute(f"DROP TABLE {work}")
 
 
@@ -461,7 +486,8 @@ STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"}
 STEPS = [
     Step("paiements.modele", "Paiements : lignes, rattachement aux marchés, rapprochement",
          lambda ctx: build_payments(ctx.con),
-         reads=STAGED | {"contracts", "contract_holders"},
+         reads=STAGED | {"contracts", "contract_holders", "ref_sirene_categories",
+                               "ref_sirene_establishments"},
          writes=frozenset({"finance_contracts", "payments", "contract_payments", "invoices",
                            "payment_reconciliation", "payment_batch_checks"})),
     Step("paiements.qualite", "Paiements : règles de qualité",
