@@ -193,6 +193,8 @@ def test_the_four_payments_outside_contracts_stay_unlinked_and_the_person_is_mas
     assert [r[0] for r in rows] == outside
     assert {r[1] for r in rows} == {None}
     assert "Personne physique (nom masqué)" in {r[2] for r in rows}
+    assert wh.execute("SELECT supplier_id, object FROM payments WHERE supplier_natural_person"
+                      ).fetchall() == [(None, None)]
     assert wh.execute("SELECT count(*) FROM payments WHERE supplier_name ILIKE '%PERSONNE "
                       "SIMULEE%'").fetchone() == (0,)
     # all four are paid to tiers without SIRET: each gets PAYMENT_SUPPLIER_NO_ID

@@ -56,7 +56,8 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "budget_function": "Budget function (Fonction).",
             "is_interest": "Late-payment interest or flat indemnity (account 6711…).",
             "is_advance": "An advance (NatPce 14), not an annulation.",
-            "object": "Object of the piece (Obj).",
+            "object": "Object of the piece (Obj); NULL for a natural person (it often names "
+            "them).",
             "payment_mode": "ModRegl.",
             "amount_ht": "Amount HT as published (positive for annulations too).",
             "amount_tva": "TVA.",
