@@ -1,13 +1,14 @@
 """Payments in the warehouse: the accounting staging rows (PES Dépense and Retour, PES Marché,
 Chorus, Chorus Pro, exports: ``accounting/staging.py``) turned into ``payments`` (one row per
 payment line), ``invoices``, ``finance_contracts``, ``contract_payments`` (paid against awarded,
-per contract), ``payment_reconciliation`` (per file: lines in = kept + duplicates + set aside)
-``payment_findings`` (the payment rule set of the quality engine), and the payment-delay
-indicators (``indicators/payments.py``).
+per contract), ``payment_reconciliation`` (per file: lines in = kept + duplicates + set
+aside), ``payment_findings`` (the payment rule set of the quality engine), and the
+payment-delay indicators (``indicators/payments.py``).
 
 The steps read the staging rows through views named ``staged_<table>`` (see
-:func:`attach_staging`) and the file counts of ``accounting_files`` (see
-:func:`register_files`), and the DECP model tables (``contracts``, ``contract_holders``).
+:func:`attach_staging`), the file counts of ``accounting_files`` (see :func:`register_files`),
+the DECP model tables (``contracts``, ``contract_holders``) and the SIRENE references when
+present (suppliers not diffusible).
 How a payment is linked to its contract is in docs/accounting.md (« Payments in the model »).
 """
 
