@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from observatoire.egalim.dictionary import TABLES as EGALIM_TABLES
 from observatoire.indicators.dictionary import TABLES as INDICATOR_TABLES
+from observatoire.model.payment_dictionary import PAYMENT_TABLES
 from observatoire.quality.rules import DELTA_CUT
 
 #: staging raw column -> the source field it holds (DECP JSON path or CSV column)
@@ -608,7 +609,15 @@ def markdown() -> str:
         "",
     ]
     for table, (description, columns) in TABLES.items():
-        lines += [f"## `{table}`", "", description, "", "| column | meaning |", "|---|---|"]
-        lines += [f"| `{c}` | {d} |" for c, d in columns.items()]
-        lines.append("")
+        lines += _table(table, description, columns)
+    lines += ["# Payment tables", "",
+              "Built only where accounting files (PES V2, Chorus, Chorus Pro, exports) are loaded",
+              "(`model/payments.py`; linking rules in docs/accounting.md).", ""]
+    for table, (description, columns) in PAYMENT_TABLES.items():
+        lines += _table(table, description, columns)
     return "\n".join(lines)
+
+
+def _table(table: str, description: str, columns: dict[str, str]) -> list[str]:
+    return [f"## `{table}`", "", description, "", "| column | meaning |", "|---|---|",
+            *(f"| `{c}` | {d} |" for c, d in columns.items()), ""]

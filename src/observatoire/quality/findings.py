@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from observatoire.quality.payment_rules import PAYMENT_RULES
 from observatoire.quality.rules import RULES, Rule
 from observatoire.sqlquote import literal
+
+#: Every rule set of the engine, for the catalogue (``quality_rules``, docs/quality-rules.md).
+ALL_RULES = [*RULES, *PAYMENT_RULES]
 
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
@@ -52,8 +56,13 @@ SET_ASIDE = """CREATE TEMP TABLE set_aside_work AS
     FROM findings_records_work WHERE severity = 'bloquant' GROUP BY record_key"""
 
 
-def findings_sql(table: str, over: set[str]) -> str:
+def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
+                 subjects: dict[str, tuple[str, str, str]] | None = None) -> str:
     """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects.
+
+    One engine, several rule sets: the DECP rules (``RULES`` over ``SUBJECTS``) by default;
+    another set (the payment rules of ``quality.payment_rules``) gives its own rules and
+    subjects (FROM clause, record key and contract uid of each subject).
 
     All the rules of one subject are evaluated in a single pass over its table: each row yields
     the list of the rules it breaks, which is then unnested (one scan, not one per rule). The
@@ -61,16 +70,19 @@ def findings_sql(table: str, over: set[str]) -> str:
     by number after the unnest (building a list of ~70 five-field structs a row cost more than
     the rules themselves).
     """
+    catalogue = RULES if rules is None else rules
+    sources = SUBJECTS if subjects is None else subjects
     selects = []
     for subject in sorted(over):
-        rules = [rule for rule in RULES if rule.over == subject]
-        if not rules:
+        subject_rules = [rule for rule in catalogue if rule.over == subject]
+        if not subject_rules:
             continue
-        source, record_key, uid = SUBJECTS[subject]
-        checks = ",\n        ".join(_finding(rule, n) for n, rule in enumerate(rules, start=1))
-        ids = _constants([rule.id for rule in rules])
-        severities = _constants([rule.severity for rule in rules])
-        fields = _constants([rule.field for rule in rules])
+        source, record_key, uid = sources[subject]
+        checks = ",\n        ".join(_finding(rule, n)
+                                    for n, rule in enumerate(subject_rules, start=1))
+        ids = _constants([rule.id for rule in subject_rules])
+        severities = _constants([rule.severity for rule in subject_rules])
+        fields = _constants([rule.field for rule in subject_rules])
         # A record is one row of its subject and a rule (id, field) fires at most once on it:
         # its findings are distinct. Holders, versions and acts are several rows of a record,
         # which may say the same thing twice (a holder listed twice): those are deduplicated
@@ -92,7 +104,7 @@ def findings_sql(table: str, over: set[str]) -> str:
 
 def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:
     """Rows of the warehouse's ``quality_rules`` table (one per rule and field)."""
-    return [(r.id, r.severity, r.field, r.title, r.explanation, r.hint, r.source) for r in RULES]
+    return [(r.id, r.severity, r.field, r.title, r.explanation, r.hint, r.source) for r in ALL_RULES]
 
 
 SEVERITY_ORDER = {"bloquant": 0, "avertissement": 1, "correction": 2, "information": 3}
@@ -112,7 +124,7 @@ def rules_markdown() -> str:
         "| règle | gravité | champ | constat | explication | que faire | origine |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(RULES, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
+    for r in sorted(ALL_RULES, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
         cells = [
             f"`{r.id}`",
             r.severity,

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Benchmark of the payments model (issue 16): read + model + rules + indicators against a raw
+lxml count of the same PES file, and memory against size.
+
+Run it from the project root with the project's virtual environment::
+
+    .venv/bin/python bench/payments_model.py                     # 100,000 and 400,000 lines
+    .venv/bin/python bench/payments_model.py --lines 1000000
+
+What it does, in one run, for each size:
+
+1. **Input.** The synthetic PES Dépense Aller of ``bench/pes_read.py`` (bordereaux of 500
+   pièces of 1 to 3 lines, an ``IdMarche`` among 900 on one line in three).
+2. **Baseline.** The raw lxml ``iterparse`` count of ``pes_read.py``, in a child process.
+3. **Reader.** ``read_pes`` to Parquet (as ``pes_read.py``), in a child process.
+4. **Model.** In a child process, on a DuckDB file: 900 synthetic DECP contracts of the
+   buyer (each held by the suppliers the generator gives it) and one synthetic PES Retour
+   payment per line (made in SQL before the clock starts), DuckDB's ``memory_limit`` set
+   (``--memory``, 1GB by default: it spills beyond), then ``build_payments``,
+   ``payment_findings`` and ``compute_payment_indicators``. The child times these steps itself
+   (process CPU, DuckDB's threads included) and reports its peak RSS.
+5. **Report.** CPU seconds of each part, the ratios model / raw and (reader + model) / raw —
+   the issue's target is ingest + link + indicators ≤ 3 × raw — and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pes_read import BASELINE, READER, generate, run
+
+MODEL = """
+import sys, time
+from pathlib import Path
+import duckdb
+from observatoire.model import payments
+from observatoire.indicators.payments import compute_payment_indicators
+folder = Path(sys.argv[1])
+con = duckdb.connect(str(folder / "bench.duckdb"))  # no SIRENE reference: none masked
+con.execute("SET enable_progress_bar = false")
+con.execute(f"SET memory_limit = '{sys.argv[2]}'")
+con.execute(\"\"\"CREATE TABLE contracts AS
+    SELECT '12345678912345' || printf('2024M%05d', i) AS uid,
+        '12345678912345' || printf('2024M%05d', i) AS consultation_uid,
+        '12345678912345' AS buyer_siret, 1e6 AS amount, false AS advance_granted,
+        CAST(NULL AS DOUBLE) AS advance_rate, DATE '2023-01-01' AS notification_date,
+        DATE '2026-01-01' AS estimated_end_date
+    FROM range(900) t(i)\"\"\")
+con.execute(\"\"\"CREATE TABLE contract_holders AS
+    SELECT '12345678912345' || printf('2024M%05d', s % 900) AS uid,
+        '9' || printf('%013d', s) AS holder_id, true AS is_current
+    FROM range(1, 5001) t(s)\"\"\")
+lines = str(folder / "out" / "payment_lines.parquet")
+import pyarrow as pa
+from observatoire.accounting.staging import PAYMENT_EVENTS
+con.register("events_shape", pa.Table.from_batches([], schema=PAYMENT_EVENTS))
+con.execute("CREATE TABLE events AS SELECT * FROM events_shape")
+con.execute(f\"\"\"INSERT INTO events BY NAME SELECT file_hash, position, line,
+        'pes_retour' AS flow, buyer_id, fiscal_year, batch_id, piece_id, line_id,
+        '05' AS state, DATE '2024-03-01' + CAST(hash(piece_id) % 60 AS INTEGER) AS payment_date,
+        amount_ht AS amount_paid, 'P' || piece_id AS payment_id
+    FROM read_parquet('{lines}')\"\"\")
+con.execute(f"COPY events TO '{folder / 'events.parquet'}' (FORMAT parquet)")
+payments.attach_staging(con, {"payment_lines": [Path(lines)],
+                              "payment_events": [folder / "events.parquet"]})
+start = time.process_time()
+payments.build_payments(con)
+payments.payment_findings(con)
+compute_payment_indicators(con)
+cpu = time.process_time() - start
+linked = con.execute("SELECT count(*) FILTER (WHERE contract_uid IS NOT NULL), count(*) "
+                     "FROM payments").fetchone()
+print(f"{cpu} {linked[0]} {linked[1]}")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
+    parser.add_argument("--memory", default="1GB", help="DuckDB memory_limit of the model")
+    args = parser.parse_args()
+    print(f"{'lines':>10} {'raw CPU':>7} {'read CPU':>8} {'model CPU':>9} {'model RSS':>9} "
+          f"{'model ×':>7} {'(read+model) ×':>14} {'linked':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for lines in args.lines:
+            folder = Path(tmp) / str(lines)
+            folder.mkdir()
+            path = folder / "pes.xml"
+            generate(path, lines)
+            _, raw_cpu, _, counted = run(BASELINE, str(path))
+            _, read_cpu, _, read = run(READER, str(path), str(folder / "out"))
+            assert int(counted) == int(read) == lines, (counted, read, lines)
+            path.unlink()
+            _, _, model_rss, out = run(MODEL, str(folder), args.memory)
+            model_cpu_text, linked, rows = out.splitlines()[-1].split()
+            model_cpu = float(model_cpu_text)
+            assert int(rows) == lines, (rows, lines)
+            print(f"{lines:>10,} {raw_cpu:>7.2f} {read_cpu:>8.2f} {model_cpu:>9.2f} "
+                  f"{model_rss / 1e6:>9.0f} {model_cpu / raw_cpu:>7.1f} "
+                  f"{(read_cpu + model_cpu) / raw_cpu:>14.1f} {int(linked):>8,}")
+
+
+if __name__ == "__main__":
+    main()

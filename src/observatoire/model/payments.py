@@ -1,0 +1,508 @@
+"""Payments in the warehouse: the accounting staging rows (PES Dépense and Retour, PES Marché,
+Chorus, Chorus Pro, exports: ``accounting/staging.py``) turned into ``payments`` (one row per
+payment line), ``invoices``, ``finance_contracts``, ``contract_payments`` (paid against awarded,
+per contract), ``payment_reconciliation`` (per file: lines in = kept + duplicates + set
+aside), ``payment_findings`` (the payment rule set of the quality engine), and the
+payment-delay indicators (``indicators/payments.py``).
+
+The steps read the staging rows through views named ``staged_<table>`` (see
+:func:`attach_staging`), the file counts of ``accounting_files`` (see :func:`register_files`),
+the DECP model tables (``contracts``, ``contract_holders``) and the SIRENE references when
+present (suppliers not diffusible).
+How a payment is linked to its contract is in docs/accounting.md (« Payments in the model »).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from observatoire.accounting.result import ReadResult
+from observatoire.accounting.staging import (
+    COMMITMENTS,
+    FINANCE_CONTRACTS,
+    INVOICES,
+    PAYMENT_EVENTS,
+    PAYMENT_LINES,
+)
+from observatoire.indicators.payments import compute_payment_indicators
+from observatoire.pipeline import BuildContext, Step
+from observatoire.quality.findings import findings_sql
+from observatoire.quality.history import FOLLOW_KEY
+from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
+from observatoire.sqlquote import identifier, literal_list
+from observatoire.warehouse import insert_rows
+
+#: Staging tables the model reads, by the name the readers give them.
+STAGING = {"payment_lines": PAYMENT_LINES, "payment_events": PAYMENT_EVENTS,
+           "finance_contracts": FINANCE_CONTRACTS, "invoices": INVOICES,
+           "commitments": COMMITMENTS}
+
+#: Legal payment delays (code de la commande publique R2192-10 and R2192-11): 30 days for the
+#: State, collectivités and their établissements publics; 50 days for public health
+#: establishments. A piece whose DGP block declares 50 days is taken as a hospital's.
+LEGAL_DELAY_DAYS = 30
+HOSPITAL_DELAY_DAYS = 50
+#: A payment is linked by buyer + supplier + dates to a contract notified before it and whose
+#: estimated end is at most this many months before it (retention released a year after the
+#: end, late last instalments).
+LINK_GRACE_MONTHS = 24
+#: Budget accounts of late-payment interest and penalties on contracts (M14/M57 6711).
+INTEREST_ACCOUNT = "6711"
+
+ACCOUNTING_FILES = """CREATE TABLE IF NOT EXISTS accounting_files (
+    file_hash VARCHAR, file_name VARCHAR, flow VARCHAR, status VARCHAR, records_in BIGINT,
+    kept BIGINT, duplicates BIGINT, set_aside BIGINT)"""
+BATCH_CHECKS = """CREATE TABLE IF NOT EXISTS payment_batch_checks (
+    file_hash VARCHAR, file_name VARCHAR, fiscal_year INTEGER, batch_id VARCHAR, line BIGINT,
+    pieces_announced INTEGER, pieces_read INTEGER, amount_ht_announced DECIMAL(18, 2),
+    amount_ht_lines DECIMAL(18, 2), amount_tva_announced DECIMAL(18, 2),
+    amount_tva_lines DECIMAL(18, 2), complete BOOLEAN, matches BOOLEAN)"""
+
+
+def attach_staging(con: duckdb.DuckDBPyConnection,
+                   files: Mapping[str, Sequence[Path]]) -> None:
+    """Views ``staged_<table>`` over the staging Parquet files of each table (``files`` maps a
+    staging table name to its files); a table without files gets an empty view of its shape."""
+    for name, schema in STAGING.items():
+        paths = list(files.get(name, ()))
+        view = identifier(f"staged_{name}")
+        if paths:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                        f"SELECT * FROM read_parquet({literal_list(paths)}, union_by_name = true)")
+        else:
+            con.register(f"empty_{name}", pa.Table.from_batches([], schema=schema))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS "
+                        f"SELECT * FROM {identifier('empty_' + name)}")
+            con.unregister(f"empty_{name}")
+
+
+def register_files(con: duckdb.DuckDBPyConnection,
+                   results: Iterable[tuple[str, ReadResult]]) -> None:
+    """``accounting_files``: one row per file read (its name, and the reader's counts);
+    ``payment_batch_checks``: each PES bordereau's announced totals against its lines."""
+    con.execute(ACCOUNTING_FILES)
+    con.execute(BATCH_CHECKS)
+    files, checks = [], []
+    for name, result in results:
+        counts = result.counts()
+        files.append((result.file_hash, name, getattr(result, "flow", None) or result.format,
+                      result.status, counts["records_in"], counts["kept"],
+                      counts.get("duplicates", 0), counts["set_aside"]))
+        for b in getattr(result, "batches", ()):
+            checks.append((result.file_hash, name, b.fiscal_year, b.batch_id, b.line,
+                           b.pieces_announced, b.pieces_read, b.amount_ht_announced,
+                           b.amount_ht_lines, b.amount_tva_announced, b.amount_tva_lines,
+                           b.complete, b.matches if b.complete else None))
+    insert_rows(con, "accounting_files", files)
+    insert_rows(con, "payment_batch_checks", checks)
+
+
+# The SQL, step by step. Keys: a payment line is (buyer, budget, fiscal year, piece, line).
+CLEAN_REF = "NULLIF(regexp_replace(trim({x}), '[ ,./\\\\]', '_', 'g'), '')"
+
+FINANCE_CONTRACTS_MODEL = f"""
+CREATE OR REPLACE TABLE finance_contracts AS
+WITH latest AS (
+    SELECT *, row_number() OVER (PARTITION BY buyer_id, contract_ref
+        ORDER BY send_sequence DESC NULLS LAST, file_hash, position) AS rank
+    FROM staged_finance_contracts WHERE contract_ref IS NOT NULL
+), decp AS (
+    SELECT consultation_uid, min(uid) AS uid, count(*) AS n FROM contracts GROUP BY ALL
+)
+SELECT l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')} AS contract_uid,
+    CASE WHEN d.n = 1 THEN d.uid END AS decp_uid,
+    l.contract_ref, l.buyer_id, l.object, l.nature, l.cpv, l.procedure, l.notification_date,
+    l.duration_months, l.amount_ht, l.estimate_ht, l.advance_rate,
+    [h.siret FOR h IN COALESCE(l.holders, []) IF h.siret IS NOT NULL] AS holder_sirets,
+    l.file_hash, l.position, l.line
+FROM latest l
+LEFT JOIN decp d ON d.consultation_uid = l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')}
+WHERE l.rank = 1
+"""
+
+#: The lines kept (first seen of each key) and the duplicates of a line met in another file.
+LINES = """
+CREATE OR REPLACE TEMP TABLE payment_lines_work AS
+SELECT *, row_number() OVER (
+        PARTITION BY buyer_id, budget_code, fiscal_year, piece_id, line_key
+        ORDER BY file_hash, position) > 1 AS is_duplicate,
+    md5(concat_ws('|', buyer_id, COALESCE(budget_code, ''),
+                  COALESCE(CAST(fiscal_year AS VARCHAR), ''), piece_id, line_key)) AS payment_key,
+    -- never NULL: a flow without bordereau type or piece nature (Chorus) has no annulation
+    COALESCE(batch_type = '02' OR piece_nature IN ('06', '10'), false)
+        OR cancelled_piece_id IS NOT NULL AS is_cancellation,
+    COALESCE(supplier_siret, supplier_id, supplier_ref) AS supplier_key
+FROM (
+    -- a flow without line numbers (Chorus INF-BUD-53) lists a piece's lines as rows: each row
+    -- is a line of its own, never a duplicate of a row of another file
+    SELECT *, COALESCE(line_id, file_hash || '#' || position) AS line_key
+    FROM staged_payment_lines
+)
+"""
+
+#: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
+#: charge, suspensions, and the payments (the same payment met in two files counted once). A
+#: payment given for a whole piece has no line: it is kept with line_id NULL (its date serves
+#: the piece's lines, its amount none of them).
+EVENTS = """
+CREATE OR REPLACE TEMP TABLE payment_events_work AS
+WITH paid AS (
+    SELECT DISTINCT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date,
+        amount_paid
+    FROM staged_payment_events WHERE payment_date IS NOT NULL OR amount_paid IS NOT NULL
+), pay AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id, max(payment_date) AS payment_date,
+        sum(amount_paid) AS amount_paid
+    FROM paid GROUP BY ALL
+), states AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id,
+        arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
+                                integrated_date)) AS state,
+        max(taken_in_charge_date) AS taken_in_charge_date,
+        max(suspension_days) AS suspension_days
+    FROM staged_payment_events GROUP BY ALL
+)
+SELECT s.buyer_id, s.fiscal_year, s.piece_id, s.line_id, s.state, s.taken_in_charge_date,
+    p.payment_date, p.amount_paid, s.suspension_days
+FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
+    AND p.fiscal_year IS NOT DISTINCT FROM s.fiscal_year AND p.piece_id = s.piece_id
+    AND p.line_id IS NOT DISTINCT FROM s.line_id
+"""
+
+#: Suppliers SIRENE does not let us name (legal unit or establishment not diffusible), as in
+#: ``model.search`` for the DECP holders; empty when the warehouse has no SIRENE reference.
+HIDDEN = """
+CREATE OR REPLACE TEMP TABLE payment_hidden_work AS
+SELECT DISTINCT l.supplier_siret
+FROM (SELECT supplier_siret FROM staged_payment_lines WHERE supplier_siret IS NOT NULL
+      UNION SELECT supplier_siret FROM staged_invoices WHERE supplier_siret IS NOT NULL) l
+LEFT JOIN ref_sirene_categories u ON u.siren = left(l.supplier_siret, 9)
+LEFT JOIN ref_sirene_establishments e ON e.siret = l.supplier_siret
+WHERE u.is_diffusible = false OR e.is_diffusible = false
+"""
+NO_HIDDEN = "CREATE OR REPLACE TEMP TABLE payment_hidden_work (supplier_siret VARCHAR)"
+#: The name shown for a supplier that may not be named.
+PERSON_MASK = "Personne physique (nom masqué)"
+NOT_DIFFUSIBLE_MASK = "Nom non diffusible (SIRENE)"
+
+#: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
+#: or one whose holder is the supplier), against its PES Marché contracts; the commitment's
+#: contract; buyer + supplier + dates (one contract of the buyer held by the supplier, in force).
+LINKS = f"""
+CREATE OR REPLACE TEMP TABLE payment_links_work AS
+WITH lines AS (
+    SELECT payment_key, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
+        buyer_id || {CLEAN_REF.format(x='contract_ref')} AS ref_uid
+    FROM payment_lines_work WHERE NOT is_duplicate
+), holders AS (
+    SELECT DISTINCT uid, holder_id FROM contract_holders WHERE is_current
+), by_number AS (
+    SELECT l.payment_key, c.uid, count(*) OVER (PARTITION BY l.payment_key) AS n,
+        count(h.uid) OVER (PARTITION BY l.payment_key) AS n_holder, h.uid IS NOT NULL AS holder
+    FROM lines l JOIN contracts c ON c.consultation_uid = l.ref_uid
+    LEFT JOIN holders h ON h.uid = c.uid AND h.holder_id = l.supplier_siret
+), number_link AS (
+    SELECT payment_key, any_value(uid) AS uid, any_value(n) AS candidates
+    FROM by_number WHERE n = 1 OR (n_holder = 1 AND holder) GROUP BY payment_key
+), finance_link AS (
+    SELECT l.payment_key, COALESCE(f.decp_uid, f.contract_uid) AS uid,
+        CASE WHEN f.decp_uid IS NOT NULL THEN 'decp' ELSE 'finance' END AS source
+    FROM lines l JOIN finance_contracts f ON f.contract_uid = l.ref_uid
+), commitment_link AS (
+    SELECT l.payment_key, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
+        any_value(CASE WHEN c.uid IS NOT NULL OR f.decp_uid IS NOT NULL THEN 'decp'
+                       ELSE 'finance' END) AS source,
+        count(DISTINCT COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS candidates
+    FROM lines l
+    JOIN staged_commitments cm ON cm.commitment_ref = l.commitment_ref
+        AND cm.contract_ref IS NOT NULL
+    LEFT JOIN contracts c ON c.consultation_uid
+        = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
+    LEFT JOIN finance_contracts f ON f.contract_uid
+        = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
+    WHERE c.uid IS NOT NULL OR f.contract_uid IS NOT NULL
+    GROUP BY l.payment_key
+), dates_link AS (
+    SELECT l.payment_key, any_value(c.uid) AS uid, count(DISTINCT c.uid) AS candidates
+    FROM lines l
+    JOIN holders h ON h.holder_id = l.supplier_siret
+    JOIN contracts c ON c.uid = h.uid AND c.buyer_siret = l.buyer_id
+        AND c.notification_date <= l.batch_date
+        AND (c.estimated_end_date IS NULL OR l.batch_date
+             <= c.estimated_end_date + INTERVAL {LINK_GRACE_MONTHS} MONTH)
+    GROUP BY l.payment_key
+)
+SELECT l.payment_key,
+    CASE WHEN n.uid IS NOT NULL THEN n.uid WHEN f.uid IS NOT NULL THEN f.uid
+         WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.uid
+         WHEN d.candidates = 1 THEN d.uid END AS contract_uid,
+    CASE WHEN n.uid IS NOT NULL THEN 'decp' WHEN f.uid IS NOT NULL THEN f.source
+         WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.source
+         WHEN d.candidates = 1 THEN 'decp' END AS contract_source,
+    CASE WHEN n.uid IS NOT NULL THEN 'contract_number'
+         WHEN f.uid IS NOT NULL THEN 'finance_contract_number'
+         WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'commitment'
+         WHEN d.candidates = 1 THEN 'buyer_supplier_dates' END AS link_method,
+    CASE WHEN n.uid IS NOT NULL OR f.uid IS NOT NULL THEN 'high'
+         WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'medium'
+         WHEN d.candidates = 1 THEN 'low' END AS link_confidence
+FROM lines l
+LEFT JOIN number_link n USING (payment_key)
+LEFT JOIN finance_link f USING (payment_key)
+LEFT JOIN commitment_link cm USING (payment_key)
+LEFT JOIN dates_link d USING (payment_key)
+"""
+
+#: The lines with their netting, events, reception and delay (a temp table: the final step
+#: joins it to itself for interest and duplicates).
+PAYMENTS_WORK = f"""
+CREATE OR REPLACE TEMP TABLE payments_work AS
+WITH lines AS (SELECT * FROM payment_lines_work WHERE NOT is_duplicate),
+cancelled AS (  -- what the annulations and reductions take off each line they cancel
+    SELECT o.payment_key, sum(c.amount_ht) AS cancelled_ht, sum(c.amount_ttc) AS cancelled_ttc
+    FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
+        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
+        AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
+        AND o.piece_id = c.cancelled_piece_id
+        AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
+    GROUP BY o.payment_key
+), cancels AS (
+    SELECT c.payment_key, any_value(o.payment_key) AS cancels_payment_key
+    FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
+        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
+        AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
+        AND o.piece_id = c.cancelled_piece_id
+        AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
+    GROUP BY c.payment_key
+), invoices_received AS (
+    SELECT supplier_siret, invoice_number, min(received_date) AS received_date
+    FROM staged_invoices WHERE received_date IS NOT NULL GROUP BY ALL
+), base AS (
+    SELECT l.*, COALESCE(e.state, ep.state) AS state,
+        COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
+        COALESCE(e.payment_date, ep.payment_date) AS payment_date, e.amount_paid,
+        COALESCE(e.suspension_days, ep.suspension_days) AS event_suspension_days,
+        COALESCE(i.received_date, l.invoice_received_date, l.delay_start_date)
+            AS received_date,
+        CASE WHEN i.received_date IS NOT NULL THEN 'chorus_pro'
+             WHEN l.invoice_received_date IS NOT NULL THEN 'flow'
+             WHEN l.delay_start_date IS NOT NULL THEN 'dgp_start' END AS received_source,
+        COALESCE(x.cancelled_ht, 0) AS cancelled_ht, COALESCE(x.cancelled_ttc, 0) AS cancelled_ttc,
+        k.cancels_payment_key,
+        lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
+    FROM lines l
+    -- State flows (Chorus) carry no buyer SIRET: the buyer matches when both are unknown
+    LEFT JOIN payment_events_work e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
+        AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
+    LEFT JOIN payment_events_work ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
+        AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
+    LEFT JOIN invoices_received i ON i.supplier_siret = l.supplier_siret
+        AND i.invoice_number = l.invoice_number
+    LEFT JOIN cancelled x ON x.payment_key = l.payment_key
+    LEFT JOIN cancels k ON k.payment_key = l.payment_key
+    LEFT JOIN payment_links_work lk ON lk.payment_key = l.payment_key
+), delays AS (
+    SELECT *,
+        CASE WHEN NOT is_cancellation AND delay_eligible IS NOT FALSE
+                  AND payment_date >= received_date
+             THEN date_diff('day', received_date, payment_date)
+                  - COALESCE(event_suspension_days, 0) END AS payment_delay_days,
+        CASE WHEN delay_days_allowed = {HOSPITAL_DELAY_DAYS} THEN {HOSPITAL_DELAY_DAYS}
+             ELSE {LEGAL_DELAY_DAYS} END AS legal_delay_days,
+        starts_with(COALESCE(budget_nature, ''), '{INTEREST_ACCOUNT}') AS is_interest
+    FROM base
+)
+SELECT * FROM delays
+"""
+
+PAYMENTS = f"""
+CREATE OR REPLACE TABLE payments AS
+WITH interest AS (  -- late lines followed by an interest line (same supplier and contract)
+    SELECT DISTINCT d.payment_key
+    FROM payments_work d JOIN payments_work i ON i.buyer_id = d.buyer_id
+        AND i.supplier_key = d.supplier_key
+        AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
+        AND i.batch_date >= d.payment_date
+    WHERE d.payment_delay_days > d.legal_delay_days AND i.is_interest AND NOT i.is_cancellation
+), duplicates AS (  -- an earlier, not annulled piece: same supplier, invoice and amount
+    SELECT d.payment_key, min(o.piece_id) AS piece_id
+    FROM payments_work d JOIN payments_work o ON o.buyer_id = d.buyer_id
+        AND o.supplier_key = d.supplier_key AND o.invoice_number = d.invoice_number
+        AND o.amount_ht = d.amount_ht
+        AND (o.batch_date, o.fiscal_year, o.piece_id) < (d.batch_date, d.fiscal_year, d.piece_id)
+    WHERE NOT d.is_cancellation AND NOT d.is_interest AND d.amount_ht - d.cancelled_ht > 0
+        AND NOT o.is_cancellation AND o.amount_ht - o.cancelled_ht > 0
+    GROUP BY d.payment_key
+)
+SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
+    d.batch_date AS mandate_date, d.batch_type, d.piece_id, d.line_id, d.piece_type,
+    d.piece_nature, d.is_cancellation, d.cancelled_piece_id, d.cancelled_line_id,
+    d.cancels_payment_key, d.attached_piece_id, d.budget_nature, d.budget_function, d.is_interest,
+    d.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
+    -- a piece paying a person often names them in its object: left out for natural persons
+    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.object END AS object, d.payment_mode,
+    d.amount_ht, d.amount_tva, d.amount_ttc,
+    CASE WHEN d.is_cancellation THEN -d.amount_ht ELSE d.amount_ht END AS signed_amount_ht,
+    CAST(d.cancelled_ht AS DECIMAL(18, 2)) AS cancelled_amount_ht,
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ht - d.cancelled_ht END
+         AS DECIMAL(18, 2)) AS net_amount_ht,
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ttc - d.cancelled_ttc END
+         AS DECIMAL(18, 2)) AS net_amount_ttc,
+    d.supplier_ref,
+    -- an individual's identifier may be a NIR: never carried into the warehouse
+    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.supplier_id END AS supplier_id,
+    d.supplier_id_type, d.supplier_siret,
+    d.supplier_id IS NOT NULL OR d.supplier_siret IS NOT NULL AS supplier_has_id,
+    -- a natural person, or a supplier SIRENE does not let us name, is never named in the
+    -- warehouse (staging keeps the name, unpublished)
+    CASE WHEN d.supplier_natural_person THEN '{PERSON_MASK}'
+         WHEN h.supplier_siret IS NOT NULL THEN '{NOT_DIFFUSIBLE_MASK}'
+         ELSE d.supplier_name END AS supplier_name,
+    d.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
+    d.supplier_category,
+    d.contract_ref, d.commitment_ref, d.invoice_number, d.invoice_date,
+    d.received_date AS invoice_received_date, d.received_source AS invoice_received_source,
+    d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
+    d.state AS accountant_state, d.taken_in_charge_date, d.payment_date, d.amount_paid,
+    d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
+    CASE WHEN d.payment_delay_days IS NOT NULL
+         THEN greatest(d.payment_delay_days - d.legal_delay_days, 0) END AS late_days,
+    d.payment_delay_days IS NOT NULL AND i.payment_key IS NOT NULL AS interest_mandated,
+    x.piece_id AS duplicate_of_piece_id,
+    d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
+    d.flow, d.file_hash, d.position, d.line
+FROM payments_work d
+LEFT JOIN interest i ON i.payment_key = d.payment_key
+LEFT JOIN duplicates x ON x.payment_key = d.payment_key
+LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
+ORDER BY d.buyer_id, d.fiscal_year, d.batch_date, d.piece_id, d.line_id
+"""
+
+#: Paid against awarded, per contract (interest left out: it is not the contract's price).
+CONTRACT_PAYMENTS = """
+CREATE OR REPLACE TABLE contract_payments AS
+WITH paid AS (
+    SELECT contract_uid, any_value(contract_source) AS contract_source,
+        any_value(buyer_id) AS buyer_id,
+        sum(net_amount_ht) FILTER (WHERE NOT is_interest) AS paid_ht,
+        COALESCE(sum(net_amount_ht) FILTER (WHERE is_advance), 0) AS advances_ht,
+        COALESCE(sum(net_amount_ht) FILTER (WHERE is_interest), 0) AS interest_ht,
+        count(*) FILTER (WHERE NOT is_cancellation) AS payment_lines,
+        min(payment_date) AS first_payment_date, max(payment_date) AS last_payment_date
+    FROM payments WHERE contract_uid IS NOT NULL GROUP BY contract_uid
+)
+SELECT p.*, CAST(COALESCE(c.amount, f.amount_ht) AS DECIMAL(18, 2)) AS awarded_ht,
+    c.advance_granted,
+    COALESCE(c.advance_rate, f.advance_rate) AS advance_rate,
+    CASE WHEN c.advance_granted = false THEN CAST(0 AS DECIMAL(18, 2))
+         WHEN COALESCE(c.advance_rate, f.advance_rate) IS NOT NULL
+              AND COALESCE(c.amount, f.amount_ht) IS NOT NULL
+         THEN CAST(round(COALESCE(c.advance_rate, f.advance_rate)
+                    * COALESCE(c.amount, f.amount_ht), 2) AS DECIMAL(18, 2)) END AS advance_allowed_ht
+FROM paid p
+LEFT JOIN contracts c ON c.uid = p.contract_uid
+LEFT JOIN finance_contracts f ON f.contract_uid = p.contract_uid AND c.uid IS NULL
+ORDER BY p.contract_uid
+"""
+
+INVOICES_MODEL = f"""
+CREATE OR REPLACE TABLE invoices AS
+SELECT DISTINCT ON (supplier_siret, invoice_number, invoice_type)
+    invoice_number, supplier_siret,
+    CASE WHEN supplier_natural_person THEN '{PERSON_MASK}'
+         WHEN supplier_siret IN (SELECT supplier_siret FROM payment_hidden_work)
+         THEN '{NOT_DIFFUSIBLE_MASK}' ELSE supplier_name END AS supplier_name,
+    supplier_natural_person, buyer_id, service_code, issue_date, received_date,
+    service_done_date, status, amount_ht, amount_ttc, contract_ref, commitment_ref,
+    invoice_type, file_hash, position, line
+FROM staged_invoices ORDER BY supplier_siret, invoice_number, invoice_type, file_hash, position
+"""
+
+#: Per file: lines in = kept + duplicates (in the file, or already met in another) + set aside.
+RECONCILIATION = """
+CREATE OR REPLACE TABLE payment_reconciliation AS
+WITH model AS (
+    SELECT file_hash, count(*) FILTER (WHERE NOT is_duplicate) AS kept,
+        count(*) FILTER (WHERE is_duplicate) AS duplicates_across_files
+    FROM payment_lines_work GROUP BY file_hash
+)
+SELECT a.file_hash, a.file_name, a.flow, a.status, a.records_in,
+    COALESCE(m.kept, a.kept) AS kept,
+    a.duplicates AS duplicates_in_file, COALESCE(m.duplicates_across_files, 0)
+        AS duplicates_across_files,
+    a.set_aside,
+    a.records_in = COALESCE(m.kept, a.kept) + a.duplicates + COALESCE(m.duplicates_across_files, 0) + a.set_aside AS balanced
+FROM accounting_files a LEFT JOIN model m USING (file_hash)
+ORDER BY a.file_name
+"""
+
+FINDINGS = f"""
+CREATE OR REPLACE TABLE payment_findings AS
+SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field, COALESCE(f.raw_value, '∅'),
+                      COALESCE(f.value, '∅'))) AS finding_id,
+    f.rule_id, f.severity, f.field, f.record_key, p.file_hash, p.position, p.line,
+    CAST(NULL AS BIGINT) AS load_id, a.file_name, f.uid, COALESCE(p.buyer_id, cp.buyer_id)
+        AS buyer_siret, f.raw_value, f.value, CAST(NULL AS VARCHAR) AS directorate_id,
+    {FOLLOW_KEY} AS follow_key
+FROM payment_findings_work f
+LEFT JOIN payments p ON p.payment_key = f.record_key
+LEFT JOIN contract_payments cp ON p.payment_key IS NULL AND cp.contract_uid = f.record_key
+LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
+"""
+
+
+def build_payments(con: duckdb.DuckDBPyConnection) -> None:
+    """``finance_contracts``, ``payments``, ``contract_payments``, ``invoices``,
+    ``payment_reconciliation`` from the staged views and the DECP model tables."""
+    con.execute(ACCOUNTING_FILES)
+    con.execute(BATCH_CHECKS)
+    sirene = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
+        "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
+    con.execute(HIDDEN if sirene else NO_HIDDEN)
+    for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS_WORK, PAYMENTS,
+                CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
+        con.execute(sql)
+    for work in ("payment_lines_work", "payment_events_work", "payment_links_work",
+                 "payments_work", "payment_hidden_work"):
+        con.execute(f"DROP TABLE {work}")
+
+
+def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
+    """``payment_findings`` (the ``findings`` shape) from the payment rule set."""
+    con.execute(findings_sql("payment_findings_work", {"payment", "contract_payment"},
+                             PAYMENT_RULES, PAYMENT_SUBJECTS))
+    con.execute(FINDINGS)
+    con.execute("DROP TABLE payment_findings_work")
+
+
+def _indicators(ctx: BuildContext) -> None:
+    compute_payment_indicators(ctx.con)
+
+
+STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"})
+STEPS = [
+    Step("paiements.modele", "Paiements : lignes, rattachement aux marchés, rapprochement",
+         lambda ctx: build_payments(ctx.con),
+         reads=STAGED | {"contracts", "contract_holders", "ref_sirene_categories",
+                               "ref_sirene_establishments"},
+         writes=frozenset({"finance_contracts", "payments", "contract_payments", "invoices",
+                           "payment_reconciliation", "payment_batch_checks"})),
+    Step("paiements.qualite", "Paiements : règles de qualité",
+         lambda ctx: payment_findings(ctx.con),
+         reads=frozenset({"payments", "contract_payments", "accounting_files"}),
+         writes=frozenset({"payment_findings"})),
+    Step("paiements.indicateurs", "Paiements : délais de paiement (B03, B04)",
+         lambda ctx: _indicators(ctx),
+         reads=frozenset({"payments"}), writes=frozenset({"payment_indicator_results"})),
+]
+
+
+def run(ctx: BuildContext) -> None:
+    """Every payment step in order (for a build that has no pipeline runner yet)."""
+    for step in STEPS:
+        step.run(ctx)
