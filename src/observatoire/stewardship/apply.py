@@ -110,9 +110,11 @@ def publish(con: duckdb.DuckDBPyConnection) -> list[StaleCorrection]:
     """``corrections_applied``, published values back in ``source_records``, corrected fields
     on ``contracts``; returns the corrections found stale."""
     con.execute("""CREATE TABLE corrections_applied AS
-        -- corrections attach to the published uid (buyer SIRET + id), which lots share
+        -- corrections attach to the published uid (buyer SIRET + id), which lots share; only
+        -- the corrections' uids are looked for (not a million distinct uids, usually for none)
         WITH known AS (SELECT DISTINCT buyer_siret || id AS uid FROM records
-                       WHERE uid IS NOT NULL),
+                       WHERE uid IS NOT NULL
+                         AND buyer_siret || id IN (SELECT uid FROM corrections_work)),
         judged AS (
             SELECT c.*, m.current_values, c.uid IN (SELECT uid FROM known) AS contract_found,
                 CASE c.action
