@@ -61,18 +61,16 @@ def text_match(text: str) -> tuple[str, list[Any]] | None:
     name, holders' names or CPV label; None when ``text`` has no word.
 
     A word has neither space nor ``|`` (see :func:`words`), so it is in the text those parts
-    make together exactly when it is in one of them: the object is read per contract
-    (``contract_search``), the names and labels in their own small tables, once per query."""
+    make together exactly when it is in one of them: the object and the holders' keys are read
+    per contract (``contract_search``), the buyers' names and CPV labels in their own small
+    tables, once per query."""
     found = words(text)
     if not found:
         return None
-    where = " AND ".join(f"""(contains(s.object_key, {WORD})
+    where = " AND ".join(f"""(contains(s.object_key, {WORD}) OR contains(s.holder_keys, {WORD})
         OR s.buyer_siret IN (SELECT n.key FROM search_names n
                              WHERE n.kind = 'buyer' AND contains(n.search_key, {WORD}))
-        OR s.cpv IN (SELECT l.cpv FROM cpv_search l WHERE contains(l.label_key, {WORD}))
-        OR s.uid IN (SELECT h.uid FROM contract_holders h JOIN search_names n
-                         ON n.kind = 'supplier' AND n.key = h.supplier_key
-                     WHERE h.is_current AND contains(n.search_key, {WORD})))"""
+        OR s.cpv IN (SELECT l.cpv FROM cpv_search l WHERE contains(l.label_key, {WORD})))"""
                          for _ in found)
     params = [w for w in found for _ in range(4)]
     return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", params

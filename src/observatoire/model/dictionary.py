@@ -285,14 +285,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "contract_search": (
-        "The explorer's free text, per contract: the object, lower case and without accents, "
-        "with the contract's buyer and CPV code. A word is found in a contract when it is in "
-        "this object, in the `search_key` of its buyer or of one of its current holders "
-        "(`search_names`: a holder that is not diffusible has none) or in the label of its CPV "
-        "code (`cpv_search`).",
+        "The explorer's free text, per contract: its object and its current holders' keys, "
+        "lower case and without accents, with its buyer and CPV code. A word is found in a "
+        "contract when it is in this object, in these keys, in its buyer's `search_key` "
+        "(`search_names`) or in the label of its CPV code (`cpv_search`).",
         {"uid": "Contract.", "buyer_siret": "Buyer (SIRET), as in `contracts`.",
          "cpv": "CPV code, as in `contracts`.",
-         "object_key": "The object, normalised as `search_names.search_key`."},
+         "object_key": "The object, normalised as `search_names.search_key`.",
+         "holder_keys": "The `search_key` of each current holder, in order, separated by "
+         "spaces (a holder that is not diffusible has none); NULL without any."},
     ),
     "cpv_search": (
         "The CPV labels of the contracts, normalised as `search_names.search_key`, for the "

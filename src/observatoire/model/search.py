@@ -10,8 +10,8 @@ What it does, in this order, after the model (buyers, suppliers and holders exis
    and in the search tables: it is shown and found by identifier only.
 3. **Search keys.** ``search_names`` holds one row per buyer and supplier with a normalised key
    (lower case, no accents, ligatures spelled out: see :func:`normalised`), ``cpv_search`` one
-   per CPV code (its label) and ``contract_search`` one per contract (its object, with its
-   buyer and CPV code). The read side (``observatoire.search``) normalises a query with the
+   per CPV code (its label) and ``contract_search`` one per contract (its object and its
+   current holders' keys, with its buyer and CPV code). The read side (``observatoire.search``) normalises a query with the
    same SQL, so "ecole", "École" and "ÉCOLE" find the same rows.
 
 Why precomputed: ``strip_accents`` costs about 1 µs a string; over a million objects at every
@@ -106,19 +106,28 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
             COALESCE({garbled('published_name')}, false)
         FROM suppliers
         ORDER BY kind, key""")
-    # The free text's parts, each kept where it is normalised once: names in ``search_names``
-    # (per buyer and supplier, above), CPV labels per code (``cpv_search``), and only the
-    # objects per contract. A word is found in a contract when it is in one of its parts
-    # (``observatoire.search.text_match``): the names are matched in their small tables, not
-    # copied into a million texts that every query would read again. Keyed by uid, not by the
-    # contract's row id: contracts are not stored sorted, so row ids change from one build to
-    # the next and builds must give the same rows.
+    # The free text's parts, each normalised once: buyers' names in ``search_names`` (per
+    # buyer, above), CPV labels per code (``cpv_search``), and per contract its object and its
+    # current holders' keys. A word is found in a contract when it is in one of its parts
+    # (``observatoire.search.text_match``): buyers and labels are matched in their small
+    # tables, not copied into a million texts that every query would read again. Keyed by
+    # uid, not by the contract's row id: contracts are not stored sorted, so row ids change
+    # from one build to the next and builds must give the same rows.
     con.execute(f"""
         CREATE TABLE cpv_search AS
         SELECT DISTINCT cpv, {normalised('cpv_label')} AS label_key FROM contracts
         WHERE cpv_label IS NOT NULL""")
     con.execute(f"""
         CREATE TABLE contract_search AS
-        SELECT uid, buyer_siret, cpv, {normalised('object')} AS object_key FROM contracts""")
+        WITH holders AS (
+            SELECT h.uid, string_agg(n.search_key, ' ' ORDER BY n.search_key) AS keys
+            FROM contract_holders h
+            JOIN search_names n ON n.kind = 'supplier' AND n.key = h.supplier_key
+            WHERE h.is_current AND n.search_key <> ''
+            GROUP BY h.uid
+        )
+        SELECT c.uid, c.buyer_siret, c.cpv, {normalised('c.object')} AS object_key,
+            holders.keys AS holder_keys
+        FROM contracts c LEFT JOIN holders ON holders.uid = c.uid""")
     con.execute("DROP TABLE sirene_names_work")
     con.execute("DROP TABLE hidden_suppliers_work")
