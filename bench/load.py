@@ -13,7 +13,8 @@ of pages and API calls (``MIX``) with random filters: year, procedure, holder ca
 département, free text, sort, page, buyer and supplier names, so most URLs are new to the
 server's page cache (each result counts how many were first requests of their URL). The
 generator runs on the same machine, in this process (threads: it waits on the sockets, the
-server's work dominates).
+server's work dominates). ``--think S`` makes each client pause between 0 and 2·S seconds
+after each answer, as a reader does (default: no pause, the hardest case).
 
 It prints, as JSON: requests, errors (any status other than 200, or a failed connection, with
 the first few examples), the latency percentiles p50 / p95 / p99 overall and per kind of
@@ -157,7 +158,7 @@ def _summary(latencies: list[float]) -> dict[str, Any]:
 
 
 def run(base: str, port: int, clients: int, seconds: float, seed: int,
-        ids: dict[str, list[str]]) -> dict[str, Any]:
+        ids: dict[str, list[str]], think: float = 0.0) -> dict[str, Any]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     error_count = 0
@@ -188,6 +189,8 @@ def run(base: str, port: int, clients: int, seconds: float, seed: int,
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
                 detail = f"{type(e).__name__}: {e}"
             elapsed = time.perf_counter() - start
+            if think:  # a reader reading: a pause drawn between 0 and twice --think
+                time.sleep(r.uniform(0, 2 * think))
             with lock:
                 latencies[kind].append(elapsed)
                 if path not in seen:
@@ -210,7 +213,7 @@ def run(base: str, port: int, clients: int, seconds: float, seed: int,
     wall = time.perf_counter() - began
     every = [x for v in latencies.values() for x in v]
     return {
-        "clients": clients, "seconds": round(wall, 1),
+        "clients": clients, "think_seconds": think, "seconds": round(wall, 1),
         "requests": len(every), "per_second": round(len(every) / wall, 1),
         "errors": error_count, "error_examples": errors,
         "first_requests_of_their_url": first_requests,
@@ -228,6 +231,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=4, help="server threads (as served: 4)")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean pause of a client between two requests, s (default 0)")
     args = parser.parse_args()
     if not (args.home / "warehouse.duckdb").exists():
         sys.exit(f"No warehouse in {args.home}: run bench/national_scale.py first.")
@@ -248,7 +253,7 @@ def main() -> None:
                 time.sleep(0.2)
         contracts = _json(base, "/api/v1/marches?taille=1")["total"]
         ids = _sample_ids(base, random.Random(args.seed))
-        result = run(base, port, args.clients, args.seconds, args.seed, ids)
+        result = run(base, port, args.clients, args.seconds, args.seed, ids, args.think)
     finally:
         server.terminate()
         server.wait(timeout=30)
