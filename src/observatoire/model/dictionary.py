@@ -292,8 +292,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         {"uid": "Contract.", "buyer_siret": "Buyer (SIRET), as in `contracts`.",
          "cpv": "CPV code, as in `contracts`.",
          "object_key": "The object, normalised as `search_names.search_key`.",
-         "holder_keys": "The `search_key` of each current holder, in order, separated by "
-         "spaces (a holder that is not diffusible has none); NULL without any."},
+         "holder_keys": "The `search_key` of each current holder, in alphabetical order, "
+         "separated by spaces (a holder that is not diffusible has none); NULL without any."},
     ),
     "cpv_search": (
         "The CPV labels of the contracts, normalised as `search_names.search_key`, for the "

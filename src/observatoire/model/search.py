@@ -11,8 +11,9 @@ What it does, in this order, after the model (buyers, suppliers and holders exis
 3. **Search keys.** ``search_names`` holds one row per buyer and supplier with a normalised key
    (lower case, no accents, ligatures spelled out: see :func:`normalised`), ``cpv_search`` one
    per CPV code (its label) and ``contract_search`` one per contract (its object and its
-   current holders' keys, with its buyer and CPV code). The read side (``observatoire.search``) normalises a query with the
-   same SQL, so "ecole", "École" and "ÉCOLE" find the same rows.
+   current holders' keys, with its buyer and CPV code). The read side
+   (``observatoire.search``) normalises a query with the same SQL, so "ecole", "École" and
+   "ÉCOLE" find the same rows.
 
 Why precomputed: ``strip_accents`` costs about 1 µs a string; over a million objects at every
 query that is a second, once at build time it is a second per build.
