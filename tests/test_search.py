@@ -17,9 +17,11 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import duckdb
 import pytest
 
 from observatoire import formatting, search
+from observatoire.model.search import normalised
 from tests.conftest import DEMO, FIXTURES, Warehouse, live_server, make_warehouse
 
 
@@ -378,6 +380,76 @@ def test_every_contract_has_one_text(demo_warehouse: Warehouse) -> None:
         """SELECT count(*), count(DISTINCT s.uid) FROM contract_search s
            JOIN contracts c USING (uid)""") == [
         (demo_warehouse.value("SELECT count(*) FROM contracts"),) * 2]
+
+#: Queries of every kind the free text meets: accents and case, apostrophes (straight and
+#: typographic), several words, a word of a CPV label only, holders' and buyers' names, digits,
+#: one letter, a ligature, a garbled character.
+FREE_TEXT_QUERIES = [
+    "ecole", "école", "ÉCOLE", "l'école", "travaux", "Lyon éclairage", "eiffage",
+    "Eiffage construction", "ferroviaire", "caisse des écoles", "Université", "d'", "œuvre",
+    "maîtrise d’œuvre", "maitrise d'oeuvre", "SNCF", "colas", "x", "e", "de", "2019", "35",
+    "bâtiment électricité", "hopital", "Saint-Étienne", "qu'il", "nettoyage locaux",
+    "restauration scolaire", "génie climatique", "travaux de voirie rennes",
+    "Universit\ufffd de Strasbourg",
+]
+
+
+def test_free_text_finds_the_contracts_one_text_per_contract_found(
+    demo_warehouse: Warehouse,
+) -> None:
+    """The free text matches each part in its own table; it finds exactly the contracts that
+    the former definition found: every word in one text per contract made of the normalised
+    object, buyer's name, current holders' names and CPV label, parts joined by spaces and
+    ``|`` (composed here in SQL as the build composed it before)."""
+    norm = normalised
+    # a connection of its own: its temporary table is not seen by the other tests
+    con = duckdb.connect(str(demo_warehouse.settings.warehouse_path), read_only=True)
+    con.execute(f"""
+        CREATE TEMP TABLE one_text AS
+        WITH holders AS (
+            SELECT h.uid, string_agg(n.search_key, ' ' ORDER BY n.search_key) AS names
+            FROM contract_holders h
+            JOIN search_names n ON n.kind = 'supplier' AND n.key = h.supplier_key
+            WHERE h.is_current AND n.search_key <> '' GROUP BY h.uid),
+        cpv AS (SELECT DISTINCT cpv, {norm('cpv_label')} AS label FROM contracts
+                WHERE cpv_label IS NOT NULL)
+        SELECT c.uid, concat_ws(' | ', {norm('c.object')}, b.search_key, holders.names,
+                                cpv.label) AS text
+        FROM contracts c
+        LEFT JOIN search_names b ON b.kind = 'buyer' AND b.key = c.buyer_siret
+        LEFT JOIN holders ON holders.uid = c.uid
+        LEFT JOIN cpv ON cpv.cpv = c.cpv""")
+    sizes = []
+    for query in FREE_TEXT_QUERIES:
+        found = search.words(query)
+        assert found, query
+        every_word = " AND ".join(f"contains(t.text, {search.WORD})" for _ in found)
+        expected = {u for (u,) in con.execute(
+            f"SELECT uid FROM one_text t WHERE {every_word}", found).fetchall()}
+        clause, params = search.text_match(query)  # type: ignore[misc]
+        got = {u for (u,) in con.execute(
+            f"SELECT c.uid FROM contracts c WHERE {clause}", params).fetchall()}
+        assert got == expected, query
+        sizes.append(len(expected))
+    con.close()
+    # the list finds nothing, a few and nearly every contract
+    assert min(sizes) == 0 and max(sizes) > 10_000 and any(0 < n < 10 for n in sizes)
+
+
+def test_a_query_word_normalised_never_holds_a_space_nor_a_bar() -> None:
+    """What the free text relies on to match each part on its own: no word of a query (every
+    Unicode character a word may hold) is normalised into a space or a ``|``, so no word can
+    straddle two parts of a contract's text."""
+    characters = [chr(c) for c in range(0x110000)
+                  if not 0xD800 <= c <= 0xDFFF and search.words(chr(c)) == [chr(c)]]
+    assert len(characters) > 100_000
+    con = duckdb.connect()
+    bad = con.execute(
+        f"""SELECT list(c) FROM (SELECT unnest(?) AS c)
+            WHERE contains({normalised('c')}, ' ') OR contains({normalised('c')}, '|')""",
+        [characters]).fetchall()[0][0]
+    assert not bad
+
 
 def test_filter_values_count_within_a_free_text_too(
     site: str, demo_warehouse: Warehouse

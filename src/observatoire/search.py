@@ -1,6 +1,6 @@
-"""Finding buyers, suppliers and contracts by name or words: the read side of ``search_names``
-and ``contract_search`` (built by ``observatoire.model.search``), for the pages, the API and
-the suggestions as one types.
+"""Finding buyers, suppliers and contracts by name or words: the read side of ``search_names``,
+``cpv_search`` and ``contract_search`` (built by ``observatoire.model.search``), for the pages,
+the API and the suggestions as one types.
 
 A query is cut into words (letters and digits); each word is normalised by the same SQL as the
 stored keys (:func:`observatoire.model.search.normalised`), bound as a parameter, and must be
@@ -58,12 +58,22 @@ def name_match(found: list[str], alias: str = "n") -> tuple[str, list[Any]]:
 
 def text_match(text: str) -> tuple[str, list[Any]] | None:
     """SQL over contracts ``c``: every word of ``text`` is in the contract's object, buyer's
-    name, holders' names or CPV label (``contract_search``); None when ``text`` has no word."""
+    name, holders' names or CPV label; None when ``text`` has no word.
+
+    A word has neither space nor ``|`` (see :func:`words`), so it is in the text those parts
+    make together exactly when it is in one of them: the object and the holders' keys are read
+    per contract (``contract_search``), the buyers' names and CPV labels in their own small
+    tables, once per query."""
     found = words(text)
     if not found:
         return None
-    where = " AND ".join(f"contains(s.text, {WORD})" for _ in found)
-    return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", list(found)
+    where = " AND ".join(f"""(contains(s.object_key, {WORD}) OR contains(s.holder_keys, {WORD})
+        OR s.buyer_siret IN (SELECT n.key FROM search_names n
+                             WHERE n.kind = 'buyer' AND contains(n.search_key, {WORD}))
+        OR s.cpv IN (SELECT l.cpv FROM cpv_search l WHERE contains(l.label_key, {WORD})))"""
+                         for _ in found)
+    params = [w for w in found for _ in range(4)]
+    return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", params
 
 
 def keys_named(kind: str, text: str) -> tuple[str, list[Any]]:

@@ -42,7 +42,7 @@ def _connect(path: Path, identity: tuple[int, int]) -> duckdb.DuckDBPyConnection
 #: Version of the warehouse's tables and columns, written by the build (``build_info``). Bump it
 #: when a table or column the read side uses changes: a warehouse built by an older version is
 #: then refused with a clear message instead of failing on a missing column.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:

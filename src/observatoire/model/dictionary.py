@@ -307,10 +307,20 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "contract_search": (
-        "One normalised text per contract for the explorer's free text: the object, the "
-        "buyer's name, the current holders' names (not those that are not diffusible) and the "
-        "CPV label, lower case and without accents.",
-        {"uid": "Contract.", "text": "The normalised text, parts separated by ` | `."},
+        "The explorer's free text, per contract: its object and its current holders' keys, "
+        "lower case and without accents, with its buyer and CPV code. A word is found in a "
+        "contract when it is in this object, in these keys, in its buyer's `search_key` "
+        "(`search_names`) or in the label of its CPV code (`cpv_search`).",
+        {"uid": "Contract.", "buyer_siret": "Buyer (SIRET), as in `contracts`.",
+         "cpv": "CPV code, as in `contracts`.",
+         "object_key": "The object, normalised as `search_names.search_key`.",
+         "holder_keys": "The `search_key` of each current holder, in alphabetical order, "
+         "separated by spaces (a holder that is not diffusible has none); NULL without any."},
+    ),
+    "cpv_search": (
+        "The CPV labels of the contracts, normalised as `search_names.search_key`, for the "
+        "explorer's free text: one row per code and label.",
+        {"cpv": "CPV code.", "label_key": "Its label (`contracts.cpv_label`), normalised."},
     ),
     "source_records": (
         "One row per input record, whatever became of it: `kept` (it is a contract's primary "

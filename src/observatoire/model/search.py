@@ -9,10 +9,11 @@ What it does, in this order, after the model (buyers, suppliers and holders exis
    than ``O``) loses its name everywhere the public reads it (``suppliers``, ``contract_holders``)
    and in the search tables: it is shown and found by identifier only.
 3. **Search keys.** ``search_names`` holds one row per buyer and supplier with a normalised key
-   (lower case, no accents, ligatures spelled out: see :func:`normalised`), and
-   ``contract_search`` one normalised text per contract: its object, buyer's name, current
-   holders' names and CPV label. The read side (``observatoire.search``) normalises a query
-   with the same SQL, so "ecole", "École" and "ÉCOLE" find the same rows.
+   (lower case, no accents, ligatures spelled out: see :func:`normalised`), ``cpv_search`` one
+   per CPV code (its label) and ``contract_search`` one per contract (its object and its
+   current holders' keys, with its buyer and CPV code). The read side
+   (``observatoire.search``) normalises a query with the same SQL, so "ecole", "École" and
+   "ÉCOLE" find the same rows.
 
 Why precomputed: ``strip_accents`` costs about 1 µs a string; over a million objects at every
 query that is a second, once at build time it is a second per build.
@@ -42,7 +43,7 @@ def garbled(expr: str) -> str:
 
 
 def build(con: duckdb.DuckDBPyConnection) -> None:
-    """Official names, masked persons, ``search_names`` and ``contract_search``."""
+    """Official names, masked persons, ``search_names``, ``cpv_search`` and ``contract_search``."""
     # Legal units (SIREN) SIRENE says something about: official name, diffusion status.
     con.execute("""
         CREATE TEMP TABLE sirene_names_work AS
@@ -106,27 +107,28 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
             COALESCE({garbled('published_name')}, false)
         FROM suppliers
         ORDER BY kind, key""")
-    # One text per contract. Names are normalised once per buyer and supplier (above), CPV
-    # labels once per code: only the objects are normalised per contract. Keyed by uid, not by
-    # the contract's row id (a semi-join on integers is faster): contracts are not stored
-    # sorted, so row ids change from one build to the next and builds must give the same rows.
+    # The free text's parts, each normalised once: buyers' names in ``search_names`` (per
+    # buyer, above), CPV labels per code (``cpv_search``), and per contract its object and its
+    # current holders' keys. A word is found in a contract when it is in one of its parts
+    # (``observatoire.search.text_match``): buyers and labels are matched in their small
+    # tables, not copied into a million texts that every query would read again. Keyed by
+    # uid, not by the contract's row id: contracts are not stored sorted, so row ids change
+    # from one build to the next and builds must give the same rows.
+    con.execute(f"""
+        CREATE TABLE cpv_search AS
+        SELECT DISTINCT cpv, {normalised('cpv_label')} AS label_key FROM contracts
+        WHERE cpv_label IS NOT NULL""")
     con.execute(f"""
         CREATE TABLE contract_search AS
         WITH holders AS (
-            SELECT h.uid, string_agg(n.search_key, ' ' ORDER BY n.search_key) AS names
+            SELECT h.uid, string_agg(n.search_key, ' ' ORDER BY n.search_key) AS keys
             FROM contract_holders h
             JOIN search_names n ON n.kind = 'supplier' AND n.key = h.supplier_key
             WHERE h.is_current AND n.search_key <> ''
             GROUP BY h.uid
-        ),
-        cpv AS (SELECT DISTINCT cpv, {normalised('cpv_label')} AS label FROM contracts
-                WHERE cpv_label IS NOT NULL)
-        SELECT c.uid,
-            concat_ws(' | ', {normalised('c.object')}, b.search_key, holders.names, cpv.label)
-                AS text
-        FROM contracts c
-        LEFT JOIN search_names b ON b.kind = 'buyer' AND b.key = c.buyer_siret
-        LEFT JOIN holders ON holders.uid = c.uid
-        LEFT JOIN cpv ON cpv.cpv = c.cpv""")
+        )
+        SELECT c.uid, c.buyer_siret, c.cpv, {normalised('c.object')} AS object_key,
+            holders.keys AS holder_keys
+        FROM contracts c LEFT JOIN holders ON holders.uid = c.uid""")
     con.execute("DROP TABLE sirene_names_work")
     con.execute("DROP TABLE hidden_suppliers_work")
