@@ -74,6 +74,7 @@ def _report_outcome(o: IngestOutcome) -> None:
         f"{_n(ld.records)} enregistrements ({_n(ld.marches)} marchés, "
         f"{_n(ld.concessions)} concessions)"
         if ld.kind == "decp"
+        else f"{_n(ld.records)} enregistrements gardés" if ld.kind == "accounting"
         else f"{_n(ld.records)} lignes de référentiel"
     )
     label = ld.format_label or "format non reconnu"
