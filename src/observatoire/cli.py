@@ -410,8 +410,13 @@ def demo_cmd(ctx: click.Context) -> None:
     obj: Context = ctx.obj
     out.print(f"Données de démonstration : {_e(str(DEMO_DATA))}")
     with out.status("Dépôt et analyse des fichiers de démonstration…"):
+        # The finance flows come in by the same door: the simulated PES set (its README is
+        # no flow) and real Chorus extracts.
         outcomes = ingest(
-            obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
+            obj.settings,
+            [DEMO_DATA / "decp", DEMO_DATA / "ref",
+             *sorted((DEMO_DATA / "pes-simule").glob("*.xml")), DEMO_DATA / "chorus"],
+            on_file=_report_outcome,
         )
     if any(o.new and o.load.status == "rejected" for o in outcomes):
         raise ObservatoireError(
