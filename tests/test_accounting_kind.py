@@ -99,7 +99,8 @@ def test_a_truncated_pes_file_keeps_its_lines_and_says_why_in_french(finance: Wa
     load = _loads(finance.settings)["pes_depense_truncated.xml"]
     assert (load.kind, load.status) == ("accounting", "partial")
     truncated = [e for e in load.errors if "tronqué" in e["message"]]
-    assert truncated and truncated[0]["where"].startswith(str(BAD_PES / "pes_depense_truncated.xml"))
+    given = str(BAD_PES / "pes_depense_truncated.xml")
+    assert truncated and truncated[0]["where"].startswith(given)
     assert "demandez au producteur le fichier complet" in truncated[0]["hint"]
     row = finance.con.execute(
         "SELECT records_in, kept, duplicates_in_file + duplicates_across_files, set_aside "
