@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,7 @@ from observatoire.connectors import accounting
 from observatoire.connectors.ingest import ingest
 from observatoire.landing.catalog import Catalog, Load
 from tests.conftest import DEMO, FIXTURES, Warehouse
+from tests.test_cli import run as run_cli
 from tests.test_payments_model import PES, README_PAID, xml_piece_delays
 
 CHORUS = DEMO / "chorus"
@@ -162,3 +164,58 @@ def test_missing_accounting_staging_is_parsed_again_by_the_next_build(
         assert got == README_PAID
     finally:
         con.close()
+
+
+# --- A mapped export through the same door: ``observatoire ingest --correspondance`` ---------
+
+EXPORTS = Path(__file__).resolve().parents[1] / "src" / "observatoire" / "profiles" / (
+    "region-bretagne") / "accounting"
+MAPPING = EXPORTS / "export-marches-2013-2015.toml"
+EXAMPLE = EXPORTS / "export-marches-2013-2015-exemple.csv"
+
+
+def _paid_in_example() -> dict[str, Decimal]:
+    """Paid HT per contract, summed from the example's rows by hand-written parsing."""
+    paid: dict[str, Decimal] = {}
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(";")
+    for line in lines[1:]:
+        cells = dict(zip(header, line.split(";"), strict=True))
+        amount = cells["Montant mandate HT"].replace(" ", "").replace(",", ".")
+        if cells["Nmarché"] and amount:
+            paid[cells["Nmarché"]] = paid.get(cells["Nmarché"], Decimal(0)) + Decimal(amount)
+    return paid
+
+
+def test_a_mapped_export_comes_in_by_ingest_with_its_mapping_and_gives_payments(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = run_cli(home, "ingest", "--correspondance", str(MAPPING), str(EXAMPLE))
+    # the totals line is set aside (its contract number is empty): partial, exit code 3
+    assert done.returncode == 3, done.stderr
+    assert "incomplet" in done.stdout
+    assert run_cli(home, "build").returncode == 0
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        got = dict(con.execute("SELECT contract_ref, sum(amount_ht) FROM payments "
+                               "GROUP BY contract_ref").fetchall())
+        assert got == _paid_in_example() == {"2014-0001": Decimal("120000.00"),
+                                             "2015-0042": Decimal("12345.67")}
+        assert con.execute("SELECT records_in, kept, set_aside FROM accounting_files"
+                           ).fetchone() == (6, 5, 1)
+    finally:
+        con.close()
+
+
+def test_an_export_whose_mapping_names_a_missing_column_is_refused_in_french(
+        tmp_path: Path) -> None:
+    mapping = tmp_path / "correspondance.toml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace(
+        'amount_ht = "Montant mandate HT"', 'amount_ht = "Montant payé HT"'), encoding="utf-8")
+    home = tmp_path / "home"
+    done = run_cli(home, "ingest", "--correspondance", str(mapping), str(EXAMPLE))
+    assert done.returncode == 1, done.stderr
+    (load,) = Catalog(Settings(home=home).catalog_path).loads()
+    assert (load.kind, load.status, load.records) == ("accounting", "rejected", 0)
+    assert any("Montant payé HT" in e["message"] for e in load.errors)
+    assert all(e["where"].startswith(str(EXAMPLE)) for e in load.errors)

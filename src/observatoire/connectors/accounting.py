@@ -116,12 +116,24 @@ def _read(path: Path, fmt: str, sha256: str, sink: _Sink) -> ReadResult:
 
 
 def parse(landed: Landed) -> Parsed:
+    from observatoire.accounting.exports import ExportMapping, read_export
+
     det = landed.detected
-    assert det is not None
     sink = _Sink(landed.settings, landed.sha256)
-    here = str(landed.path)
+    mapping = landed.options if isinstance(landed.options, ExportMapping) else None
+    # An export is read from the file as given (its extension tells CSV from XLSX).
+    here = str(landed.original if mapping is not None else landed.path)
     try:
-        result = _read(landed.path, det.format, landed.sha256, sink)
+        if mapping is not None:
+            result = read_export(landed.original, mapping, sink=sink)
+        elif det is None:
+            raise InputFileError(
+                "Ce fichier n'est ni un flux PES V2, ni une extraction Chorus, ni un flux "
+                "Chorus Pro.", where=here,
+                hint="Pour un autre export comptable, donnez sa correspondance de colonnes "
+                "(observatoire ingest --correspondance fichier.toml).")
+        else:
+            result = _read(landed.path, det.format, landed.sha256, sink)
     except InputFileError as exc:
         sink.close(keep=False)
         return Parsed(status="rejected", errors=[{
@@ -175,9 +187,10 @@ def _registered(settings: Settings, load: Load) -> ReadResult | None:
     path = summary_path(settings, load.sha256)
     landed = store.landed_path(settings.landing_dir, load.sha256)
     if not path.exists():
-        if not landed.exists():
+        detected = detect(landed) if landed.exists() else None
+        if detected is None:  # gone, or a mapped export (its mapping is not kept)
             return None
-        parse(Landed(settings, landed, landed, load.file_name, load.sha256, detect(landed)))
+        parse(Landed(settings, landed, landed, load.file_name, load.sha256, detected))
     data = json.loads(path.read_text(encoding="utf-8"))
     counts = data["counts"]
     result: ReadResult
@@ -243,4 +256,7 @@ CONNECTOR = Connector(
     steps=steps,
     tables=tables,
     indicator_sources=frozenset({"accounting"}),
+    # Named with a mapping (``ingest --correspondance``), an XLSX export is read as given (an
+    # XLSX is a ZIP: never opened as an archive).
+    expand_archives=False,
 )
