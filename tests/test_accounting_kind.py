@@ -216,6 +216,7 @@ def test_an_export_whose_mapping_names_a_missing_column_is_refused_in_french(
     done = run_cli(home, "ingest", "--correspondance", str(mapping), str(EXAMPLE))
     assert done.returncode == 1, done.stderr
     (load,) = Catalog(Settings(home=home).catalog_path).loads()
-    assert (load.kind, load.status, load.records) == ("accounting", "rejected", 0)
+    assert (load.kind, load.status, load.records, load.format) == (
+        "accounting", "rejected", 0, "export")
     assert any("Montant payé HT" in e["message"] for e in load.errors)
     assert all(e["where"].startswith(str(EXAMPLE)) for e in load.errors)

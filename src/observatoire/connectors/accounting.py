@@ -139,7 +139,9 @@ def parse(landed: Landed) -> Parsed:
         return Parsed(status="rejected", errors=[{
             "code": "comptabilite_illisible", "message": exc.message,
             "where": (exc.where or here).replace(here, landed.shown), "hint": exc.hint}],
-            parser_version=VERSION)
+            format="export" if mapping else None,
+            format_label=f"export lu avec la correspondance « {mapping.name} »" if mapping
+            else None, parser_version=VERSION)
     status = result.status
     # A PES recognised whose flow is not read (Recette…): nothing is loaded, its finding says why.
     status = "rejected" if status == "not_handled" else status
