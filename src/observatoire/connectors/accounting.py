@@ -103,6 +103,12 @@ def summary_path(settings: Settings, sha256: str) -> Path:
     return settings.staging_dir / FOLDER / "files" / f"{sha256}.json"
 
 
+def mapping_path(settings: Settings, sha256: str) -> Path:
+    """The mapping a mapped export was read with (kept across staging versions, so that the
+    file can be read again without its user)."""
+    return settings.staging_dir / "accounting" / "mappings" / f"{sha256}.json"
+
+
 def _read(path: Path, fmt: str, sha256: str, sink: _Sink) -> ReadResult:
     from observatoire.accounting.chorus import read_chorus
     from observatoire.accounting.chorus_pro import read_chorus_pro
@@ -125,6 +131,9 @@ def parse(landed: Landed) -> Parsed:
     here = str(landed.original if mapping is not None else landed.path)
     try:
         if mapping is not None:
+            kept = mapping_path(landed.settings, landed.sha256)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(json.dumps(asdict(mapping)), encoding="utf-8")
             result = read_export(landed.original, mapping, sink=sink)
         elif det is None:
             raise InputFileError(
@@ -182,6 +191,7 @@ def _write_summary(settings: Settings, sha256: str, result: ReadResult) -> None:
 def _registered(settings: Settings, load: Load) -> ReadResult | None:
     """The counts of a landed file as its parse left them (parsed again when missing, e.g.
     after a new staging version); None when its landed copy is gone too."""
+    from observatoire.accounting.exports import ExportMapping
     from observatoire.accounting.pes_common import BatchCheck, PesResult
     from observatoire.accounting.result import ReadResult
     from observatoire.landing import store
@@ -189,10 +199,17 @@ def _registered(settings: Settings, load: Load) -> ReadResult | None:
     path = summary_path(settings, load.sha256)
     landed = store.landed_path(settings.landing_dir, load.sha256)
     if not path.exists():
-        detected = detect(landed) if landed.exists() else None
-        if detected is None:  # gone, or a mapped export (its mapping is not kept)
+        if not landed.exists() or load.status == "rejected":
+            # A file refused before any record was read has no counts: its load-log line
+            # says why; nothing of it is in the warehouse.
             return None
-        parse(Landed(settings, landed, landed, load.file_name, load.sha256, detected))
+        kept = mapping_path(settings, load.sha256)
+        mapping = (ExportMapping(**json.loads(kept.read_text(encoding="utf-8")))
+                   if kept.exists() else None)
+        parse(Landed(settings, landed, landed, load.file_name, load.sha256,
+                     None if mapping else detect(landed), mapping))
+        if not path.exists():  # refused as a whole this time
+            return None
     data = json.loads(path.read_text(encoding="utf-8"))
     counts = data["counts"]
     result: ReadResult
