@@ -54,6 +54,10 @@ def detect(path: Path) -> Detected | None:
     from observatoire.accounting.chorus_pro import detect_chorus_pro
     from observatoire.accounting.pes import FORMATS, detect_pes
 
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"{", b"[")):
+        return None  # JSON (a DECP file): none of ours, said at once (many small files)
     pes = detect_pes(path)
     if pes is not None:
         # A PES whose flow cannot be told (broken, Recette…) is still ours: its reader says why.
