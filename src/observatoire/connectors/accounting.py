@@ -44,8 +44,9 @@ TABLES = tuple(
         ("payment_lines", shapes.PAYMENT_LINES), ("payment_events", shapes.PAYMENT_EVENTS),
         ("finance_contracts", shapes.FINANCE_CONTRACTS), ("invoices", shapes.INVOICES),
         ("commitments", shapes.COMMITMENTS), ("invoice_statuses", shapes.INVOICE_STATUSES)))
-#: Findings kept in the load log per file (the rest are counted in one line).
-LOGGED_FINDINGS = 200
+#: Findings kept in the load log per file (the rest are counted in one line; the PES reader
+#: already keeps at most 200 of each code).
+LOGGED_FINDINGS = 1000
 
 
 def detect(path: Path) -> Detected | None:
@@ -131,7 +132,7 @@ def parse(landed: Landed) -> Parsed:
     det = landed.detected
     sink = _Sink(landed.settings, landed.sha256)
     mapping = landed.options if isinstance(landed.options, ExportMapping) else None
-    # An export is read from the file as given (its extension tells CSV from XLSX).
+    # An export is read from the file as given (its findings name it so).
     here = str(landed.original if mapping is not None else landed.path)
     try:
         if mapping is not None:
@@ -168,8 +169,9 @@ def parse(landed: Landed) -> Parsed:
         errors.append({"code": "constats_non_listes", "severity": "information",
                        "message": f"{hidden} autre(s) constat(s) sur ce fichier ne sont pas "
                        "listés ici.", "where": landed.shown,
-                       "hint": "Les lignes écartées et les constats de paiement sont dans "
-                       "l'entrepôt (payment_reconciliation, payment_findings)."})
+                       "hint": "Les nombres de lignes gardées, en double et écartées sont "
+                       "dans le rapprochement (payment_reconciliation) ; corrigez les causes "
+                       "listées et déposez de nouveau le fichier pour voir les suivantes."})
     return Parsed(status=status, records=result.kept, errors=errors, format=result.format,
                   format_label=result.label, encoding=getattr(result, "encoding", None),
                   parser_version=VERSION)
