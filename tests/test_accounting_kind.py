@@ -139,6 +139,10 @@ def test_b03_b04_are_computed_in_a_build_with_payments(finance: Warehouse) -> No
     assert rows[("B04", "count", "61+")][0] == pytest.approx(1 / len(delays))
     # the catalogue's bases only: B03 declares the mean (its median stays in the step's table)
     assert ("B03", "median", None) not in rows
+    # its technical definition is the step's: table and SQL
+    grain, query = finance.con.execute(
+        "SELECT grain, query FROM indicators WHERE code = 'B03'").fetchone()
+    assert grain == "payment_indicator_results" and "FROM payments" in query
     # and its breakdowns: per buyer, the PES buyer's mean is its own pieces'
     assert finance.con.execute(
         "SELECT value FROM indicator_results WHERE code = 'B03' AND basis = 'mean' "

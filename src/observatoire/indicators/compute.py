@@ -330,6 +330,13 @@ def step_computed(con: duckdb.DuckDBPyConnection, profile: Profile) -> dict[tupl
     return out
 
 
+def _step_sql(table: str) -> str:
+    """The SQL a step's results come from (the indicator's technical definition)."""
+    from observatoire.indicators import payments  # it imports this module
+
+    return {"payment_indicator_results": payments.definition_sql}[table]()
+
+
 def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
                       computed: dict[tuple[str, int], str]) -> None:
     con.execute("""CREATE TABLE indicator_profile (profile_id VARCHAR, name VARCHAR,
@@ -358,14 +365,17 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
     for i in profile.indicators:
         rows.append((
             i.id, i.version, i.code, i.title, i.definition, i.axis, i.kind, i.regulatory,
-            i.legal_reference, i.unit, i.grain, i.source,
+            # an indicator a step computed: its table stands for the grain, its SQL for the query
+            i.legal_reference, i.unit, computed.get((i.id, i.version), i.grain), i.source,
             i.available or (i.id, i.version) in computed, i.data_requirement,
             i.measure, list(i.bases), i.population.sql if i.population else None,
             i.condition.sql if i.condition else None, i.expression.sql if i.expression else None,
             i.numerator.sql if i.numerator else None,
             i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
-            indicator_query(i, undefined_fields(profile)) if i.available else None,
+            indicator_query(i, undefined_fields(profile)) if i.available
+            else _step_sql(computed[(i.id, i.version)]) if (i.id, i.version) in computed
+            else None,
             i.unknown_counts_as_no,
         ))
     insert_rows(con, "indicators", rows)
