@@ -231,3 +231,11 @@ def test_an_export_whose_mapping_names_a_missing_column_is_refused_in_french(
         "accounting", "rejected", 0, "export")
     assert any("Montant payé HT" in e["message"] for e in load.errors)
     assert all(e["where"].startswith(str(EXAMPLE)) for e in load.errors)
+
+
+def test_no_records_are_listed_behind_a_figure_a_step_computed(finance: Warehouse) -> None:
+    from observatoire.indicators.service import records_behind
+
+    # B03 has no fact table: nothing to list (the page answers 404), never an error
+    assert records_behind(finance.settings, "delai-global-paiement", "toutes",
+                          "population") is None
