@@ -35,7 +35,7 @@ def test_demo_ingests_builds_and_reports(tmp_path: Path) -> None:
     # a second run changes nothing and says so
     again = run(tmp_path, "demo")
     assert again.returncode == 0
-    assert again.stdout.count("déjà chargé") == 12
+    assert again.stdout.count("déjà chargé") == 12 + 5 + 3  # DECP and references, PES, Chorus
 
 
 def test_status_and_quality_json(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from observatoire.connector import Connector, Landed, Parsed, StagingTable
 from observatoire.connectors import ingest as ingest_module
 from observatoire.connectors import registry
 from observatoire.connectors.ingest import ingest
-from observatoire.indicators.profile import available_sources, load_profile
+from observatoire.indicators.profile import available_sources, brought_sources, load_profile
 from observatoire.landing.catalog import Catalog, flow_name, superseded
 from observatoire.staging.detect import Detected
 from observatoire.staging.records import PARSER_VERSION
@@ -158,9 +158,12 @@ def test_small_files_staged_by_batches_build_what_files_staged_one_by_one_build(
 def test_indicator_sources_available_are_those_the_registered_kinds_bring() -> None:
     profile = load_profile("generique")
     payment = next(i for i in profile.indicators if i.id == "delai-global-paiement")
+    # no grain holds payments: B03 is computed by the payments steps, where payments are loaded
     assert payment.source == "accounting" and not payment.available
-    # what the kinds bring is what the indicators have a grain for, and nothing else
-    assert registry.indicator_sources() == available_sources() == {"decp", "catering"}
+    assert available_sources() == {"decp", "catering"}
+    # what the kinds bring is what a grain or a step computes indicators on, and nothing else
+    assert registry.indicator_sources() == brought_sources() == {"decp", "catering",
+                                                                  "accounting"}
 
 
 # --- A kind with its own detector and several staging tables, registered by a test ---------
@@ -200,6 +203,9 @@ def test_a_kind_with_several_staging_tables_comes_in_by_its_registration(
 ) -> None:
     """Unregistered, a PES file is refused by the DECP detector; registered before it, the
     same file is landed, logged under the new kind and staged into both its tables."""
+    # the real accounting kind unregistered, to show what registration does
+    monkeypatch.setattr(registry, "KINDS",
+                        tuple(k for k in registry.KINDS if k.kind != "accounting"))
     refused = ingest(Settings(home=tmp_path / "before"), [PES_MARCHE])[0].load
     assert (refused.kind, refused.status) == ("unknown", "rejected")
     pes = Connector(kind="pes-essai", label="PES V2 (essai)", parse=_parse_pes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from observatoire.cli_collect import collect_cmd, sources_cmd
 from observatoire.cli_egalim import egalim
 from observatoire.cli_publication import publish_decp_cmd
 from observatoire.config import Settings
-from observatoire.connectors.ingest import IngestOutcome, ingest
+from observatoire.connectors.ingest import IngestOutcome, ingest, land
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
 from observatoire.errors import ObservatoireError, storage_error
 from observatoire.indicators import service as indicator_service
@@ -74,6 +75,7 @@ def _report_outcome(o: IngestOutcome) -> None:
         f"{_n(ld.records)} enregistrements ({_n(ld.marches)} marchés, "
         f"{_n(ld.concessions)} concessions)"
         if ld.kind == "decp"
+        else f"{_n(ld.records)} enregistrements gardés" if ld.kind == "accounting"
         else f"{_n(ld.records)} lignes de référentiel"
     )
     label = ld.format_label or "format non reconnu"
@@ -92,16 +94,32 @@ def _report_outcome(o: IngestOutcome) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--source", help="Nom de la source (par défaut : le flux, nom du fichier sans "
               "ses numéros de publication).")
+@click.option("--correspondance", "mapping_path",
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Fichier TOML de correspondance de colonnes : les fichiers sont des exports "
+              "comptables ou achats (CSV, XLSX) lus par cette correspondance.")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
 @click.pass_obj
-def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None, as_json: bool) -> None:
-    """Dépose des fichiers (ou dossiers) DECP et référentiels, et les analyse."""
+def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None,
+               mapping_path: Path | None, as_json: bool) -> None:
+    """Dépose des fichiers (ou dossiers) DECP, référentiels ou flux comptables (PES V2, Chorus,
+    Chorus Pro ; autre export avec --correspondance), et les analyse."""
+
+    def run(on_file: Callable[[IngestOutcome], None] | None) -> list[IngestOutcome]:
+        if mapping_path is None:
+            return ingest(obj.settings, paths, source, on_file=on_file)
+        from observatoire.accounting.exports import ExportMapping
+
+        mapping = ExportMapping.from_toml(mapping_path)  # a bad mapping stops here, in French
+        return land(obj.settings, paths, kind="accounting", options=mapping, source=source,
+                    on_file=on_file)
+
     if as_json:
-        outcomes = ingest(obj.settings, paths, source)
+        outcomes = run(None)
     else:
         # Large files take a while to land and parse: keep a live line while they do.
         with out.status("Dépôt et analyse des fichiers…"):
-            outcomes = ingest(obj.settings, paths, source, on_file=_report_outcome)
+            outcomes = run(_report_outcome)
     new = [o for o in outcomes if o.new]
     rejected = [o for o in new if o.load.status == "rejected"]
     partial = [o for o in new if o.load.status == "partial"]
@@ -409,8 +427,13 @@ def demo_cmd(ctx: click.Context) -> None:
     obj: Context = ctx.obj
     out.print(f"Données de démonstration : {_e(str(DEMO_DATA))}")
     with out.status("Dépôt et analyse des fichiers de démonstration…"):
+        # The finance flows come in by the same door: the simulated PES set (its README is
+        # no flow) and real Chorus extracts.
         outcomes = ingest(
-            obj.settings, [DEMO_DATA / "decp", DEMO_DATA / "ref"], on_file=_report_outcome
+            obj.settings,
+            [DEMO_DATA / "decp", DEMO_DATA / "ref",
+             *sorted((DEMO_DATA / "pes-simule").glob("*.xml")), DEMO_DATA / "chorus"],
+            on_file=_report_outcome,
         )
     if any(o.new and o.load.status == "rejected" for o in outcomes):
         raise ObservatoireError(

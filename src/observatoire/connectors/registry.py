@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from observatoire.connector import Connector, Documented, StagingTable
-from observatoire.connectors import decp, egalim_purchases, reference, supplier_matrices
+from observatoire.connectors import (
+    accounting,
+    decp,
+    egalim_purchases,
+    reference,
+    supplier_matrices,
+)
 from observatoire.errors import InputFileError
 from observatoire.pipeline import Step
 from observatoire.staging.detect import Detected
@@ -18,6 +24,7 @@ from observatoire.staging.detect import Detected
 KINDS: tuple[Connector, ...] = (
     egalim_purchases.CONNECTOR,
     supplier_matrices.CONNECTOR,
+    accounting.CONNECTOR,
     decp.CONNECTOR,
     reference.CONNECTOR,
 )
@@ -53,7 +60,8 @@ def detect(path: Path) -> tuple[Connector, Detected]:
     raise InputFileError(
         "Format non reconnu : aucun type de source ne reconnaît ce fichier.",
         where=str(path),
-        hint="Fournissez un fichier DECP (JSON, XML), un CSV DECP consolidé ou un référentiel.",
+        hint="Fournissez un fichier DECP (JSON, XML), un CSV DECP consolidé, un référentiel, "
+        "ou un flux comptable (PES V2, extraction Chorus, flux Chorus Pro).",
     )
 
 

@@ -20,7 +20,8 @@ from sqlglot import exp
 
 from observatoire.indicators.facts import build_facts
 from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
-from observatoire.indicators.profile import Indicator, Profile, Target
+from observatoire.indicators.profile import STEP_RESULTS, Indicator, Profile, Target
+from observatoire.sqlquote import identifier
 from observatoire.warehouse import insert_rows
 
 #: Status codes of a result (French labels in STATUS_LABELS).
@@ -311,7 +312,33 @@ def provisional_since(today: date) -> int:
     return today.year - 1 if today < date(today.year, 3, 1) else today.year
 
 
-def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> None:
+def step_computed(con: duckdb.DuckDBPyConnection, profile: Profile) -> dict[tuple[str, int], str]:
+    """The profile's indicators a build step computed in this warehouse (payments loaded):
+    (id, version) → the table holding their rows (see ``profile.STEP_RESULTS``)."""
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    out: dict[tuple[str, int], str] = {}
+    for i in profile.indicators:
+        table = STEP_RESULTS.get(i.source)
+        if i.available or not i.collected or table not in tables:
+            continue
+        assert table is not None
+        found = con.execute(
+            f"SELECT count(*) FROM {identifier(table)} WHERE indicator_id = ? AND version = ?",
+            [i.id, i.version]).fetchall()[0][0]
+        if found:
+            out[(i.id, i.version)] = table
+    return out
+
+
+def _step_sql(table: str) -> str:
+    """The SQL a step's results come from (the indicator's technical definition)."""
+    from observatoire.indicators import payments  # it imports this module
+
+    return {"payment_indicator_results": payments.definition_sql}[table]()
+
+
+def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
+                      computed: dict[tuple[str, int], str]) -> None:
     con.execute("""CREATE TABLE indicator_profile (profile_id VARCHAR, name VARCHAR,
         organisation VARCHAR, territory VARCHAR, scope VARCHAR, new_supplier_lookback_years INTEGER,
         min_coverage DOUBLE, min_population INTEGER, reference_year INTEGER,
@@ -338,13 +365,17 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
     for i in profile.indicators:
         rows.append((
             i.id, i.version, i.code, i.title, i.definition, i.axis, i.kind, i.regulatory,
-            i.legal_reference, i.unit, i.grain, i.source, i.available, i.data_requirement,
+            # an indicator a step computed: its table stands for the grain, its SQL for the query
+            i.legal_reference, i.unit, computed.get((i.id, i.version), i.grain), i.source,
+            i.available or (i.id, i.version) in computed, i.data_requirement,
             i.measure, list(i.bases), i.population.sql if i.population else None,
             i.condition.sql if i.condition else None, i.expression.sql if i.expression else None,
             i.numerator.sql if i.numerator else None,
             i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
-            indicator_query(i, undefined_fields(profile)) if i.available else None,
+            indicator_query(i, undefined_fields(profile)) if i.available
+            else _step_sql(computed[(i.id, i.version)]) if (i.id, i.version) in computed
+            else None,
             i.unknown_counts_as_no,
         ))
     insert_rows(con, "indicators", rows)
@@ -390,12 +421,21 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
     # Row order of these tables carries no meaning (readers sort): let DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     build_facts(con, profile)
-    _catalogue_tables(con, profile, today)
+    computed = step_computed(con, profile)
+    _catalogue_tables(con, profile, today, computed)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
     undefined = undefined_fields(profile)
     for ind in profile.indicators:
         if ind.available:
             con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined)}")
+        elif (ind.id, ind.version) in computed:
+            # Rows a step computed (same columns): the bases and breakdowns the catalogue
+            # declares; statuses, targets and the minimum sample are applied below, as to any.
+            con.execute(
+                f"""INSERT INTO results_raw SELECT * FROM {identifier(computed[(ind.id, ind.version)])}
+                    WHERE indicator_id = ? AND version = ? AND list_contains(?, basis)
+                      AND (breakdown = '{TOTAL}' OR list_contains(?, breakdown))""",
+                [ind.id, ind.version, list(ind.bases), list(ind.breakdowns)])
     # the target each (indicator, basis, year) is judged against
     con.execute("""CREATE TEMP TABLE targets_in_force (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, period_year INTEGER, target_value DOUBLE, comparator VARCHAR,
@@ -475,7 +515,8 @@ LEFT JOIN category_dimensions cd ON cd.indicator_id = j.indicator_id AND cd.vers
 LEFT JOIN result_labels cl ON cl.dimension = cd.dimension AND cl.code = j.category
 """)
     # Indicators whose data the observatory does not collect yet: one row saying so.
-    unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators if not i.available]
+    unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators
+                   if not i.available and (i.id, i.version) not in computed]
     if unavailable:
         con.executemany(
             f"""INSERT INTO indicator_results (indicator_id, version, code, period, breakdown,

@@ -89,6 +89,11 @@ def _query() -> str:
     return "\nUNION ALL\n".join(selects)
 
 
+def definition_sql() -> str:
+    """The SQL the step runs, shown as the technical definition of B03 and B04."""
+    return f"{_PIECES.strip()};\n\n{_query()}"
+
+
 def compute_payment_indicators(con: duckdb.DuckDBPyConnection) -> int:
     """``payment_indicator_results`` from ``payments``; returns its row count (0 when no
     payment is loaded)."""

@@ -58,6 +58,19 @@ def available_sources() -> frozenset[str]:
     holds the two equal: a kind that brings a new source comes with its grain."""
     return frozenset(g.source for g in GRAINS.values())
 
+
+#: Sources whose indicators a build step of their own computes (the payment-delay indicators
+#: of ``indicators/payments.py``), not a grain: into this table, of the results' shape. Such an
+#: indicator is available in a build whose table holds rows for it (its id and version), and
+#: « données non disponibles » in one that does not (no payment loaded).
+STEP_RESULTS = {"accounting": "payment_indicator_results"}
+
+
+def brought_sources() -> frozenset[str]:
+    """Every source some indicator can be computed on: a grain's, or a step's
+    (:data:`STEP_RESULTS`). The source kinds bring exactly these (a test holds it)."""
+    return available_sources() | frozenset(STEP_RESULTS)
+
 MEASURES = {
     "share": ("count", "value"),
     "average": ("mean", "median"),

@@ -506,7 +506,7 @@ def records_behind(
     ind = next((v for v in versions if year is None or (
         v["valid_from"].year <= year and (v["valid_to"] is None or v["valid_to"].year >= year))),
         None)
-    if ind is None:
+    if ind is None or ind["grain"] not in GRAINS:  # computed by a step (payments): no facts
         return None
     grain = GRAINS[ind["grain"]]
     years = f"period_year >= {ind['valid_from'].year}"

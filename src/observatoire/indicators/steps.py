@@ -21,7 +21,8 @@ STEP = Step(
         "contracts", "contract_holders", "suppliers", "buyers", "subcontracts", "source_records",
         "source_record_holders", "findings", "purchase_domain_overrides", "ref_cpv",
         "ref_departements", "ref_sirene_categories", "indicator_canteens",
-        "indicator_purchase_lines", "egalim_canteens", "egalim_lines", DECISIONS}),
+        "indicator_purchase_lines", "egalim_canteens", "egalim_lines",
+        "payment_indicator_results", DECISIONS}),
     writes=frozenset({*TABLES, HISTORY}),
 )
 STEPS = [STEP]

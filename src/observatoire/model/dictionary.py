@@ -621,8 +621,9 @@ def markdown() -> str:
     for table, (description, columns) in TABLES.items():
         lines += _table(table, description, columns)
     lines += ["# Payment tables", "",
-              "Built only where accounting files (PES V2, Chorus, Chorus Pro, exports) are loaded",
-              "(`model/payments.py`; linking rules in docs/accounting.md).", ""]
+              "Built from the accounting files loaded (PES V2, Chorus, Chorus Pro, mapped exports:",
+              "the `accounting` source kind); empty where none is (`model/payments.py`; linking",
+              "rules in docs/accounting.md).", ""]
     for table, (description, columns) in PAYMENT_TABLES.items():
         lines += _table(table, description, columns)
     return "\n".join(lines)

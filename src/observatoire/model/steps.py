@@ -146,7 +146,7 @@ STEPS = [
     Step("modele.recherche", "Recherche : noms officiels et index des noms", names,
          reads=frozenset({"contracts", "contract_holders", "record_holders", "suppliers",
                           "buyers", "ref_sirene_categories", "ref_sirene_establishments"}),
-         writes=frozenset({"search_names", "contract_search", "buyers", "suppliers",
+         writes=frozenset({"search_names", "contract_search", "cpv_search", "buyers", "suppliers",
                            "contract_holders.holder_name", "record_holders.holder_name"})),
     Step("modele.finalisation", "Finalisation", finish,
          reads=frozenset({"record_holders", "record_holders.holder_name"}),

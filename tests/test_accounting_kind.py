@@ -1,0 +1,241 @@
+"""The finance flows through the one door: PES V2 and Chorus files given to ``ingest``
+(recognised from their content, kind ``accounting``), then ``build``, give the payment tables,
+their per-file reconciliation, and B03/B04 in the catalogue's results. Expected values come from
+the simulated set's README and from the XML and CSV files themselves (read here independently
+of the readers: tests/test_payments_model.py's lxml helpers, plain line counts)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from lxml import etree
+
+from observatoire.build import build
+from observatoire.config import Settings
+from observatoire.connectors import accounting
+from observatoire.connectors.ingest import ingest
+from observatoire.landing.catalog import Catalog, Load
+from tests.conftest import DEMO, FIXTURES, Warehouse
+from tests.test_cli import run as run_cli
+from tests.test_payments_model import PES, README_PAID, xml_piece_delays
+
+CHORUS = DEMO / "chorus"
+BAD_PES = FIXTURES / "accounting" / "pes"
+
+
+@pytest.fixture(scope="module")
+def finance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """The buyer's DECP file, the simulated PES set, the demo's Chorus extracts and two bad
+    PES files (truncated, Recette), ingested and built."""
+    settings = Settings(home=tmp_path_factory.mktemp("finance-home"))
+    ingest(settings, [DEMO / "decp" / "v2", *sorted(PES.glob("*.xml")), CHORUS,
+                      BAD_PES / "pes_depense_truncated.xml", BAD_PES / "pes_recette.xml"])
+    build(settings)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    yield Warehouse(settings, con)
+    con.close()
+
+
+def _loads(settings: Settings) -> dict[str, Load]:
+    return {ld.file_name: ld for ld in Catalog(settings.catalog_path).loads()}
+
+
+def test_pes_and_chorus_files_are_recognised_as_the_accounting_kind(finance: Warehouse) -> None:
+    loads = _loads(finance.settings)
+    formats = {name: (ld.kind, ld.format) for name, ld in loads.items()
+               if name.endswith((".xml", ".csv"))}
+    assert formats["SIMULE_PES_DepenseAller_59920013600241_2024.xml"] == (
+        "accounting", "pes-depense-aller")
+    assert formats["SIMULE_PES_DepenseRetour_59920013600241_2025.xml"] == (
+        "accounting", "pes-depense-retour")
+    assert formats["SIMULE_PES_Marche_59920013600241.xml"] == ("accounting", "pes-marche")
+    assert formats["dataetat_chorus_DP_demandes_paiement_2024-09-26.csv"] == (
+        "accounting", "chorus-dp")
+    assert formats["dataetat_chorus_EJ_engagements_2024-09-26.csv"] == ("accounting", "chorus-ej")
+
+
+def test_ingest_then_build_gives_the_readme_paid_total_of_each_contract(
+        finance: Warehouse) -> None:
+    got = dict(finance.con.execute(
+        "SELECT f.contract_ref, cp.paid_ht FROM contract_payments cp "
+        "JOIN finance_contracts f USING (contract_uid)").fetchall())
+    assert got == README_PAID
+    # each is the DECP contract the buyer published (same identity rule)
+    assert finance.con.execute(
+        "SELECT count(*) FROM finance_contracts WHERE decp_uid IS NOT NULL").fetchone() == (5,)
+
+
+def test_every_accounting_load_reconciles_with_its_file(finance: Warehouse) -> None:
+    loads = _loads(finance.settings)
+    rows = {r[0]: r[1:] for r in finance.con.execute(
+        "SELECT file_name, records_in, kept, duplicates_in_file + duplicates_across_files, "
+        "set_aside, balanced FROM payment_reconciliation").fetchall()}
+    read = dict(finance.con.execute("SELECT file_name, kept FROM accounting_files").fetchall())
+    accounted = {name for name, ld in loads.items() if ld.kind == "accounting"}
+    assert accounted == set(rows) and len(accounted) == 5 + 3 + 2
+    for name in accounted:
+        records_in, kept, duplicates, set_aside, balanced = rows[name]
+        assert records_in == kept + duplicates + set_aside and balanced, name
+        assert loads[name].records == read[name], name
+    # independently of the readers: a Dépense Aller's records are its LigneDePiece elements,
+    # a Chorus extract's its lines after the header
+    for path in PES.glob("SIMULE_PES_DepenseAller_*.xml"):
+        lines = sum(1 for _ in etree.parse(str(path)).iter("LigneDePiece"))
+        assert rows[path.name][:2] == (lines, lines)
+    dp = CHORUS / "dataetat_chorus_DP_demandes_paiement_2024-09-26.csv"
+    data = [ln for ln in dp.read_text(encoding="utf-8").splitlines()[1:] if ln.strip()]
+    assert rows[dp.name][:2] == (len(data), len(data)) == (37, 37)
+    # every PES line kept is a payment line of the warehouse
+    assert finance.con.execute(
+        "SELECT count(*) FROM payments p JOIN accounting_files a USING (file_hash) "
+        "WHERE a.flow = 'pes_depense'").fetchone() == finance.con.execute(
+        "SELECT sum(kept) FROM accounting_files WHERE flow = 'pes_depense'").fetchone()
+
+
+def test_a_truncated_pes_file_keeps_its_lines_and_says_why_in_french(finance: Warehouse) -> None:
+    load = _loads(finance.settings)["pes_depense_truncated.xml"]
+    assert (load.kind, load.status) == ("accounting", "partial")
+    truncated = [e for e in load.errors if "tronqué" in e["message"]]
+    given = str(BAD_PES / "pes_depense_truncated.xml")
+    assert truncated and truncated[0]["where"].startswith(given)
+    assert "demandez au producteur le fichier complet" in truncated[0]["hint"]
+    row = finance.con.execute(
+        "SELECT records_in, kept, duplicates_in_file + duplicates_across_files, set_aside "
+        "FROM payment_reconciliation "
+        "WHERE file_name = 'pes_depense_truncated.xml'").fetchone()
+    assert row is not None and row[0] == row[1] + row[2] + row[3] and row[1] == load.records > 0
+    assert finance.con.execute(
+        "SELECT count(*) FROM payments p JOIN accounting_files a USING (file_hash) "
+        "WHERE a.file_name = 'pes_depense_truncated.xml'").fetchone() == (load.records,)
+
+
+def test_a_pes_recette_file_is_refused_with_its_reason_and_listed_in_the_reconciliation(
+        finance: Warehouse) -> None:
+    load = _loads(finance.settings)["pes_recette.xml"]
+    assert (load.kind, load.status, load.records) == ("accounting", "rejected", 0)
+    assert any("PES Recette" in e["message"] for e in load.errors)
+    assert finance.con.execute(
+        "SELECT flow, records_in FROM accounting_files WHERE file_name = 'pes_recette.xml'"
+    ).fetchone() == ("pes_recette", 0)
+
+
+def test_b03_b04_are_computed_in_a_build_with_payments(finance: Warehouse) -> None:
+    delays = [d for d, _ in xml_piece_delays().values()]
+    rows = {(code, basis, category): (value, status, available) for code, basis, category, value,
+            status, available in finance.con.execute(
+                "SELECT r.code, r.basis, r.category, r.value, r.status, i.available "
+                "FROM indicator_results r JOIN indicators i USING (indicator_id, version) "
+                "WHERE r.code IN ('B03', 'B04') AND r.period = 'toutes' "
+                "AND r.breakdown = 'total'").fetchall()}
+    mean = rows[("B03", "mean", None)]
+    assert mean[0] == pytest.approx(sum(delays) / len(delays)) and mean[1:] == (None, True)
+    within = sum(1 for d in delays if d <= 30)
+    assert rows[("B04", "count", None)][0] == pytest.approx(within / len(delays))
+    assert rows[("B04", "count", "61+")][0] == pytest.approx(1 / len(delays))
+    # the catalogue's bases only: B03 declares the mean (its median stays in the step's table)
+    assert ("B03", "median", None) not in rows
+    # its technical definition is the step's: table and SQL
+    grain, query = finance.con.execute(
+        "SELECT grain, query FROM indicators WHERE code = 'B03'").fetchone()
+    assert grain == "payment_indicator_results" and "FROM payments" in query
+    # and its breakdowns: per buyer, the PES buyer's mean is its own pieces'
+    assert finance.con.execute(
+        "SELECT value FROM indicator_results WHERE code = 'B03' AND basis = 'mean' "
+        "AND period = 'toutes' AND breakdown = 'buyer' AND breakdown_value = '59920013600241'"
+    ).fetchone() == (pytest.approx(sum(delays) / len(delays)),)
+
+
+def test_b03_b04_stay_unavailable_in_a_build_without_payments(
+        demo_warehouse: Warehouse) -> None:
+    rows = demo_warehouse.con.execute(
+        "SELECT r.code, r.status, i.available FROM indicator_results r "
+        "JOIN indicators i USING (indicator_id, version) WHERE r.code IN ('B03', 'B04') "
+        "ORDER BY r.code").fetchall()
+    assert rows == [("B03", "unavailable", False), ("B04", "unavailable", False)]
+
+
+def test_missing_accounting_staging_is_parsed_again_by_the_next_build(
+        tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    ingest(settings, [DEMO / "decp" / "v2", *sorted(PES.glob("*.xml"))])
+    shutil.rmtree(settings.staging_dir / accounting.FOLDER)
+    build(settings)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        got = dict(con.execute(
+            "SELECT f.contract_ref, cp.paid_ht FROM contract_payments cp "
+            "JOIN finance_contracts f USING (contract_uid)").fetchall())
+        assert got == README_PAID
+    finally:
+        con.close()
+
+
+# --- A mapped export through the same door: ``observatoire ingest --correspondance`` ---------
+
+EXPORTS = Path(__file__).resolve().parents[1] / "src" / "observatoire" / "profiles" / (
+    "region-bretagne") / "accounting"
+MAPPING = EXPORTS / "export-marches-2013-2015.toml"
+EXAMPLE = EXPORTS / "export-marches-2013-2015-exemple.csv"
+
+
+def _paid_in_example() -> dict[str, Decimal]:
+    """Paid HT per contract, summed from the example's rows by hand-written parsing."""
+    paid: dict[str, Decimal] = {}
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(";")
+    for line in lines[1:]:
+        cells = dict(zip(header, line.split(";"), strict=True))
+        amount = cells["Montant mandate HT"].replace(" ", "").replace(",", ".")
+        if cells["Nmarché"] and amount:
+            paid[cells["Nmarché"]] = paid.get(cells["Nmarché"], Decimal(0)) + Decimal(amount)
+    return paid
+
+
+def test_a_mapped_export_comes_in_by_ingest_with_its_mapping_and_gives_payments(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = run_cli(home, "ingest", "--correspondance", str(MAPPING), str(EXAMPLE))
+    # the totals line is set aside (its contract number is empty): partial, exit code 3
+    assert done.returncode == 3, done.stderr
+    assert "incomplet" in done.stdout
+    # its staging lost (a new staging version…): read again with the mapping it came with
+    shutil.rmtree(home / "staging" / accounting.FOLDER)
+    assert run_cli(home, "build").returncode == 0
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        got = dict(con.execute("SELECT contract_ref, sum(amount_ht) FROM payments "
+                               "GROUP BY contract_ref").fetchall())
+        assert got == _paid_in_example() == {"2014-0001": Decimal("120000.00"),
+                                             "2015-0042": Decimal("12345.67")}
+        assert con.execute("SELECT records_in, kept, set_aside FROM accounting_files"
+                           ).fetchone() == (6, 5, 1)
+    finally:
+        con.close()
+
+
+def test_an_export_whose_mapping_names_a_missing_column_is_refused_in_french(
+        tmp_path: Path) -> None:
+    mapping = tmp_path / "correspondance.toml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace(
+        'amount_ht = "Montant mandate HT"', 'amount_ht = "Montant payé HT"'), encoding="utf-8")
+    home = tmp_path / "home"
+    done = run_cli(home, "ingest", "--correspondance", str(mapping), str(EXAMPLE))
+    assert done.returncode == 1, done.stderr
+    (load,) = Catalog(Settings(home=home).catalog_path).loads()
+    assert (load.kind, load.status, load.records, load.format) == (
+        "accounting", "rejected", 0, "export")
+    assert any("Montant payé HT" in e["message"] for e in load.errors)
+    assert all(e["where"].startswith(str(EXAMPLE)) for e in load.errors)
+
+
+def test_no_records_are_listed_behind_a_figure_a_step_computed(finance: Warehouse) -> None:
+    from observatoire.indicators.service import records_behind
+
+    # B03 has no fact table: nothing to list (the page answers 404), never an error
+    assert records_behind(finance.settings, "delai-global-paiement", "toutes",
+                          "population") is None
