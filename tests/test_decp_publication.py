@@ -111,7 +111,8 @@ def test_incomplete_contracts_are_named_with_their_missing_fields_and_nothing_is
     line = text.split("Marché D2F0000302 :")[1].split("•")[0]
     assert "montant (Montant forfaitaire ou estimé maximum HT)" in line
     assert "procedure (Procédure de passation du marché)" in line
-    assert "gip-maximilien_decp-13001845000028-2024-10-06-01" in line
+    # named by its flow (the file name without its publication numbers), the source it came in by
+    assert "absents des données reçues : gip-maximilien_decp)" in line
     assert "Aucun marché de l'acheteur 13001845000028 ne peut être publié" in result.stderr
     assert "Traceback" not in result.stderr
 
