@@ -236,6 +236,21 @@ def test_broken_signature_block_is_reported_against_the_xmldsig_schema(tmp_path:
     assert violation.column == "Bad"
 
 
+def test_reading_without_validation_gives_the_same_rows_and_says_the_schema_was_not_checked(
+        tmp_path: Path) -> None:
+    text = (PES / "pes_depense_signed.xml").read_bytes().replace(
+        b"<ds:SignatureValue>", b"<ds:Bad/><ds:SignatureValue>")
+    path = tmp_path / "signed.xml"
+    path.write_bytes(text)
+    checked, unchecked = read_pes(path), read_pes(path, validate=False)
+    assert len(by_code(checked, "PES_SCHEMA_VIOLATION")) == 1  # the ds:Bad element
+    assert by_code(unchecked, "PES_SCHEMA_VIOLATION") == []
+    [said] = by_code(unchecked, "PES_SCHEMA_NOT_CHECKED")
+    assert said.severity == "information" and "désactivé" in said.message
+    assert by_code(checked, "PES_SCHEMA_NOT_CHECKED") == []
+    assert lines(unchecked) == lines(checked) and unchecked.counts() == checked.counts()
+
+
 def test_truncated_file_keeps_what_was_read_and_says_where_it_stops() -> None:
     path = PES / "pes_depense_truncated.xml"
     last_line = path.read_bytes().count(b"\n") + 1

@@ -41,7 +41,6 @@ from observatoire.accounting.pes_schema import (
     REVISION,
     WRAPPER_NS,
     aller_schema,
-    validate_part,
 )
 
 FLOW = "pes_depense"
@@ -147,7 +146,7 @@ class DepenseReader:
             if tag == "EnTetePES":
                 self.buyer_id = v(el, "IdColl")
                 self.budget_code = v(el, "CodBud")
-            self.report.violations(tag, validate_part(self.schema, WRAPPER_NS, el), None)
+            self.report.check(tag, self.schema, WRAPPER_NS, el, None)
         elif tag == "PES_RecetteAller":
             drop_previous(el)
 
@@ -162,8 +161,7 @@ class DepenseReader:
                 line=line_of(el), element="Signature")
         parent = el.getparent()
         if parent is not None and localname(parent.tag) in ("Bordereau", "PES_Aller"):
-            self.report.violations("Signature", validate_part(self.schema, WRAPPER_NS, el),
-                                   self._batch_label())
+            self.report.check("Signature", self.schema, WRAPPER_NS, el, self._batch_label())
         el.clear()
 
     # -- bordereaux ---------------------------------------------------------------------------
@@ -191,8 +189,7 @@ class DepenseReader:
         self.batch_keys.add(key)
         self.batch = b
         self.result.bordereaux += 1
-        self.report.violations("BlocBordereau", validate_part(self.schema, WRAPPER_NS, el),
-                               self._batch_label(b))
+        self.report.check("BlocBordereau", self.schema, WRAPPER_NS, el, self._batch_label(b))
 
     def end_batch(self, complete: bool) -> None:
         b = self.batch
@@ -251,7 +248,7 @@ class DepenseReader:
         info, dgp = leaves(bloc.get("InfoPce")), leaves(bloc.get("DGP"))
         piece_id = info.get("IdPce")
         record = f"{self._batch_label(b)}, pièce n° {piece_id}"
-        self.report.violations("Pièce", validate_part(self.schema, WRAPPER_NS, el), record)
+        self.report.check("Pièce", self.schema, WRAPPER_NS, el, record)
         nature = info.get("NatPce")
         cancelling = nature in CANCELLING_NATURES or b.batch_type in CANCELLING_BATCH_TYPES
         if "DGP" not in bloc:
