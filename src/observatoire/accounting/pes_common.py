@@ -191,6 +191,10 @@ class RowWriter(TableBuilder):
         self.count += 1
         super().append(row)
 
+    def append_values(self, values: tuple[Any, ...]) -> None:
+        self.count += 1
+        super().append_values(values)
+
     def finish(self, result: ReadResult) -> None:
         super().finish(result)
         if isinstance(result, PesResult):
