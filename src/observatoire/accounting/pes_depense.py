@@ -286,7 +286,6 @@ class DepenseReader:
         self.position += 1
         info, attach, links, tiers, has_tiers = _line_blocks(el)
         line_id = info.get("IdLigne")
-        record = f"{piece_record}, ligne n° {line_id}"
         try:
             ht = money(info.get("MtHT"))
             tva = money(info.get("MtTVA"))
@@ -298,7 +297,8 @@ class DepenseReader:
                 f"Ligne mise de côté : le montant « {exc.args[0]} » n'est pas un montant "
                 "lisible (nombre avec au plus deux décimales).",
                 "Corrigez le montant dans le logiciel financier et renvoyez le bordereau.",
-                line=line_of(el), record=record, element="MtHT")
+                line=line_of(el), record=f"{piece_record}, ligne n° {line_id}",
+                element="MtHT")
             return bool(attach)
         if ht is None or base.piece_id is None or line_id is None:
             res.set_aside += 1
@@ -310,7 +310,8 @@ class DepenseReader:
                 f"Ligne mise de côté : il lui manque {missing}, sans quoi elle ne peut pas être "
                 "rattachée à un mandat ni comptée.",
                 "Corrigez la pièce dans le logiciel financier et renvoyez le bordereau.",
-                line=line_of(el), record=record, element=missing.split(", ")[0])
+                line=line_of(el), record=f"{piece_record}, ligne n° {line_id}",
+                element=missing.split(", ")[0])
             return bool(attach)
         b.amount_ht += ht
         b.amount_tva += tva or 0
@@ -324,7 +325,7 @@ class DepenseReader:
                     "dans le bordereau : la seconde est comptée comme doublon et n'est pas "
                     "gardée (son montant reste dans le total du bordereau).",
                     "Vérifiez la pièce dans le logiciel financier.",
-                    line=line_of(el), record=record)
+                    line=line_of(el), record=f"{piece_record}, ligne n° {line_id}")
             return bool(attach)
         b.keys.add(key)
         orig_piece = attach.get("IdPceOrig")
