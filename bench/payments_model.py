@@ -93,7 +93,7 @@ def main() -> None:
             path = folder / "pes.xml"
             generate(path, lines)
             _, raw_cpu, _, counted = run(BASELINE, str(path))
-            _, read_cpu, _, read = run(READER, str(path), str(folder / "out"))
+            _, read_cpu, _, read = run(READER, str(path), str(folder / "out"), "validate")
             assert int(counted) == int(read) == lines, (counted, read, lines)
             path.unlink()
             _, _, model_rss, out = run(MODEL, str(folder), args.memory)

@@ -15,11 +15,12 @@ What it does, in one run, for each size:
 2. **Baseline.** A raw lxml ``iterparse`` of the file that counts the ``LigneDePiece`` elements
    and clears each pièce (the cheapest way to merely walk the file), in a child process.
 3. **Reader.** ``read_pes`` of the same file with a ``ParquetSink`` (rows to Parquet as they
-   come, XSD validation of every pièce included), in a child process.
+   come, XSD validation of every pièce included: the default), in a child process; then the
+   same with ``validate=False``, to show what the schema check costs.
 4. **Report.** Wall time, CPU time (user + system) and peak RSS (``wait4`` of each child) of
    both, the ratios reader / baseline (wall and CPU: on a shared machine the CPU ratio is the
-   steadier), and lines per CPU second. Flat memory means the reader's peak RSS does not
-   grow with the number of lines.
+   steadier), the CPU ratio without validation, and lines per CPU second. Flat memory means
+   the reader's peak RSS does not grow with the number of lines.
 
 The issue's target (10 million lines: ingest + link + indicators ≤ 3 × the raw count) covers
 steps this reader does not do yet (link, indicators); the figures here are the reader's share.
@@ -115,7 +116,7 @@ import sys
 from pathlib import Path
 from observatoire.accounting.pes import ParquetSink, read_pes
 with ParquetSink(Path(sys.argv[2])) as sink:
-    result = read_pes(Path(sys.argv[1]), sink=sink)
+    result = read_pes(Path(sys.argv[1]), sink=sink, validate=sys.argv[3] == "validate")
 assert result.reconciles and result.status == "loaded", (result.counts(), result.codes())
 print(result.records_in)
 """
@@ -138,19 +139,21 @@ def main() -> None:
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
     args = parser.parse_args()
     print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
-          f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11}")
+          f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11} "
+          f"{'no-XSD CPU ×':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             path = Path(tmp) / f"pes-{lines}.xml"
             generate(path, lines)
             raw_s, raw_cpu, raw_rss, counted = run(BASELINE, str(path))
             read_s, read_cpu, read_rss, read = run(READER, str(path),
-                                                   str(Path(tmp) / f"out-{lines}"))
-            assert int(counted) == int(read) == lines, (counted, read, lines)
+                                                   str(Path(tmp) / f"out-{lines}"), "validate")
+            _, fast_cpu, _, fast = run(READER, str(path), str(Path(tmp) / f"fast-{lines}"), "no")
+            assert int(counted) == int(read) == int(fast) == lines, (counted, read, lines)
             print(f"{lines:>10,} {path.stat().st_size / 1e6:>5.0f} {raw_s:>6.2f} "
                   f"{raw_cpu:>7.2f} {raw_rss / 1e6:>7.0f} {read_s:>7.2f} {read_cpu:>8.2f} "
                   f"{read_rss / 1e6:>8.0f} {read_s / raw_s:>6.1f} {read_cpu / raw_cpu:>6.1f} "
-                  f"{lines / read_cpu:>11,.0f}")
+                  f"{lines / read_cpu:>11,.0f} {fast_cpu / raw_cpu:>12.1f}")
             path.unlink()
 
 

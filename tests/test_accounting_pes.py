@@ -8,6 +8,7 @@ official ``PES_Aller.xsd``, which the reader never does (it validates part by pa
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import date
 from decimal import Decimal
@@ -234,6 +235,21 @@ def test_broken_signature_block_is_reported_against_the_xmldsig_schema(tmp_path:
     path.write_bytes(text)
     [violation] = by_code(read_pes(path), "PES_SCHEMA_VIOLATION")
     assert violation.column == "Bad"
+
+
+def test_reading_without_validation_gives_the_same_rows_and_says_the_schema_was_not_checked(
+        tmp_path: Path) -> None:
+    text = (PES / "pes_depense_signed.xml").read_bytes().replace(
+        b"<ds:SignatureValue>", b"<ds:Bad/><ds:SignatureValue>")
+    path = tmp_path / "signed.xml"
+    path.write_bytes(text)
+    checked, unchecked = read_pes(path), read_pes(path, validate=False)
+    assert len(by_code(checked, "PES_SCHEMA_VIOLATION")) == 1  # the ds:Bad element
+    assert by_code(unchecked, "PES_SCHEMA_VIOLATION") == []
+    [said] = by_code(unchecked, "PES_SCHEMA_NOT_CHECKED")
+    assert said.severity == "information" and "désactivé" in said.message
+    assert by_code(checked, "PES_SCHEMA_NOT_CHECKED") == []
+    assert lines(unchecked) == lines(checked) and unchecked.counts() == checked.counts()
 
 
 def test_truncated_file_keeps_what_was_read_and_says_where_it_stops() -> None:
@@ -602,3 +618,109 @@ def test_file_broken_before_its_first_line_is_rejected_not_partial(tmp_path: Pat
     result = read_pes(path)
     assert (result.status, result.records_in, result.bordereaux) == ("rejected", 0, 1)
     assert by_code(result, "PES_XML_INVALID")
+
+
+# --- every column of every row, against an independent reading of the file -----------------
+
+def _expected_payment_lines(path: Path) -> list[dict]:
+    """PAYMENT_LINES rows computed here with plain ``find`` calls on the whole parsed file,
+    from the element meanings in docs/accounting.md (not from the reader's code): one row per
+    LigneDePiece of the PES_DepenseAller, a line whose (IdPce, IdLigne) was already met in its
+    bordereau being a duplicate, not a row."""
+    root = etree.parse(str(path)).getroot()
+
+    def val(el: etree._Element | None, where: str) -> str | None:
+        found = el.find(where) if el is not None else None
+        text = (found.get("V") or "").strip() if found is not None else ""
+        return text or None
+
+    def amount(text: str | None) -> Decimal | None:
+        return Decimal(text) if text is not None else None
+
+    def day_of(text: str | None) -> date | None:
+        return date.fromisoformat(text) if text is not None else None
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    rows, position = [], 0
+    for bord in root.iterfind("PES_DepenseAller/Bordereau"):
+        bb, seen = bord.find("BlocBordereau"), set()
+        for piece in bord.iterfind("Piece"):
+            ip, dgp = piece.find("BlocPiece/InfoPce"), piece.find("BlocPiece/DGP")
+            cancelling = val(ip, "NatPce") in ("06", "10") or val(bb, "TypBord") == "02"
+            for line in piece.iterfind("LigneDePiece"):
+                position += 1
+                info = line.find("BlocLignePiece/InfoLignePce")
+                attach = line.find("BlocLignePiece/RattachPiece")
+                tiers = line.find("Tiers/InfoTiers")
+                key = (val(ip, "IdPce"), val(info, "IdLigne"))
+                if key in seen:
+                    continue
+                seen.add(key)
+                ht, tva = amount(val(info, "MtHT")), amount(val(info, "MtTVA"))
+                ident, id_type = val(tiers, "IdTiers"), val(tiers, "NatIdTiers")
+                cat, legal = val(tiers, "CatTiers"), val(tiers, "NatJur")
+                person = None
+                if line.find("Tiers") is not None:
+                    if "01" in (cat, legal) or val(tiers, "Prenom") or val(tiers, "Civilite"):
+                        person = True
+                    elif cat is not None or legal is not None:
+                        person = False
+                names = [val(tiers, t) for t in ("Nom", "ComplNom", "Prenom")]
+                labels = [val(info, t) for t in ("LibVir1", "LibVir2")]
+                rate_text = val(dgp, "TxIntMor")
+                rows.append({
+                    "file_hash": digest, "position": position, "line": line.sourceline,
+                    "flow": "pes_depense", "buyer_id": val(root, "EnTetePES/IdColl"),
+                    "budget_code": val(root, "EnTetePES/CodBud"),
+                    "fiscal_year": int(val(bb, "Exer") or 0) or None,
+                    "batch_id": val(bb, "IdBord"), "batch_date": day_of(val(bb, "DteBordEm")),
+                    "batch_type": val(bb, "TypBord"), "piece_id": key[0], "line_id": key[1],
+                    "piece_type": val(ip, "TypPce"), "piece_nature": val(ip, "NatPce"),
+                    "cancelled_piece_id": val(attach, "IdPceOrig") if cancelling else None,
+                    "cancelled_line_id": val(attach, "IdLigneOrig") if cancelling else None,
+                    "cancelled_fiscal_year": (int(val(attach, "ExerRat") or 0) or None)
+                    if cancelling else None,
+                    "attached_piece_id": None if cancelling else val(attach, "IdPceOrig"),
+                    "budget_nature": val(info, "Nature"), "budget_function": val(info, "Fonction"),
+                    "object": val(ip, "Obj"),
+                    "payment_label": " ".join(t for t in labels if t) or None,
+                    "payment_mode": val(info, "ModRegl"),
+                    "amount_ht": ht, "amount_tva": tva,
+                    "amount_ttc": ht + tva if ht is not None and tva is not None else None,
+                    "invoice_amount_ht": amount(val(info, "MtFactHT")),
+                    "supplier_ref": val(tiers, "RefTiers"), "supplier_id": ident,
+                    "supplier_id_type": id_type,
+                    "supplier_siret": ident if ident is not None and len(ident) == 14
+                    and ident.isdigit() and id_type in (None, "01") else None,
+                    "supplier_name": " ".join(n for n in names if n) or None,
+                    "supplier_category": cat, "supplier_legal_nature": legal,
+                    "supplier_natural_person": person,
+                    "contract_ref": val(line, "BlocLignePiece/LiensIdent/IdMarche"),
+                    "commitment_ref": None, "invoice_number": val(info, "Facture"),
+                    "invoice_date": None, "invoice_received_date": None,
+                    "delay_eligible": {"true": True, "false": False}.get(val(dgp, "Dgp") or ""),
+                    "delay_start_date": day_of(val(dgp, "DteDebDgp")),
+                    "delay_end_date": day_of(val(dgp, "DteFinDgp")),
+                    "delay_days_allowed": int(val(dgp, "DureeDgp") or 0) or None,
+                    "interest_code": val(dgp, "CodIntMor"),
+                    "interest_rate": float(rate_text) if rate_text is not None else None,
+                    "subcontractor_paid": None, "commitment_line": None,
+                    "service_done_date": None, "buyer_unit": None,
+                })
+    return rows
+
+
+DEMO_PES = Path(__file__).resolve().parents[1] / "demo" / "data" / "pes-simule"
+
+
+@pytest.mark.parametrize("path", [
+    SAMPLE, TWO, PES / "pes_depense_signed.xml", PES / "pes_depense_minimal.xml",
+    PES / "pes_depense_wrong_totals.xml",
+    *sorted(DEMO_PES.glob("SIMULE_PES_DepenseAller*.xml"))], ids=lambda p: p.name)
+def test_every_column_of_every_row_equals_an_independent_reading_of_the_file(
+        path: Path) -> None:
+    expected = _expected_payment_lines(path)
+    assert expected, "the file has lines"
+    got = lines(read_pes(path))
+    assert [list(row) for row in got] == [PAYMENT_LINES.names] * len(got)
+    assert got == expected

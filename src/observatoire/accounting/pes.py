@@ -33,6 +33,7 @@ from observatoire.accounting.pes_common import (
     line_of,
     localname,
 )
+from observatoire.accounting.pes_schema import REVISION
 from observatoire.accounting.result import BatchSink, Finding, file_sha256
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
 from observatoire.staging.parse import xml_problem
@@ -112,14 +113,17 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
 
 
 def read_pes(path: Path | str, *, file_hash: str | None = None,
-             sink: BatchSink | None = None) -> PesResult:
-    """Read one PES file into staging rows and findings; never raises for a bad file."""
+             sink: BatchSink | None = None, validate: bool = True) -> PesResult:
+    """Read one PES file into staging rows and findings; never raises for a bad file.
+
+    ``validate=False`` skips the check of each part against the official schemas (faster on
+    very large files; said in a PES_SCHEMA_NOT_CHECKED finding, never silently)."""
     path = Path(path)
     kind = detect_pes(path)
     flow = kind.flow if kind else None
     result = PesResult(path, file_hash or file_sha256(path), *FORMATS.get(flow or "", ("", "")),
                        flow=flow)
-    report = Reporter(result)
+    report = Reporter(result, validate)
     if kind is None:
         result.state = "rejected"
         report.add("PES_NOT_PES",
@@ -169,6 +173,14 @@ def read_pes(path: Path | str, *, file_hash: str | None = None,
             reader.handle(el)
     reader.finish()
     writer.finish(result)
+    if not validate:
+        report.add("PES_SCHEMA_NOT_CHECKED",
+                   f"Le contrôle des éléments par les schémas officiels du PES V2 ({REVISION}) "
+                   "a été désactivé pour cette lecture : les écarts au schéma ne sont pas "
+                   "signalés. Les valeurs illisibles (montants, identifiants manquants) le sont "
+                   "toujours.",
+                   "Relisez le fichier avec le contrôle (réglage par défaut) pour connaître ses "
+                   "écarts au schéma.")
     return result
 
 

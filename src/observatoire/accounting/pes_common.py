@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 from lxml import etree
 
-from observatoire.accounting.pes_schema import REVISION, Violation
+from observatoire.accounting.pes_schema import REVISION, Violation, validate_part
 from observatoire.accounting.result import BatchSink, Finding, ReadResult, TableBuilder
 from observatoire.quality.rules import BLOCKING, INFO, WARNING
 from observatoire.staging.parse import xml_problem
@@ -40,6 +40,7 @@ CODES: dict[str, tuple[str, str]] = {
     "PES_REVISION": (INFO, "Version du PES Dépense autre que celle des schémas"),
     "PES_SCHEMA_NEWER_REVISION": (INFO, "Partie plus récente que les schémas, lue sans eux"),
     "PES_SCHEMA_VIOLATION": (WARNING, "Élément non conforme au schéma officiel"),
+    "PES_SCHEMA_NOT_CHECKED": (INFO, "Contrôle du schéma officiel désactivé"),
     "PES_SIGNED": (INFO, "Fichier signé, signature non vérifiée"),
     "PES_ATTACHMENTS_NOT_READ": (INFO, "Pièces justificatives (PES_PJ) non lues"),
     "PES_PART_NOT_READ": (WARNING, "Partie du fichier non lue avec ce flux"),
@@ -132,10 +133,13 @@ class PesResult(ReadResult):
 
 
 class Reporter:
-    """Adds findings to a result, capping each code."""
+    """Adds findings to a result, capping each code; checks parts against the schema unless
+    ``validate`` is False (the check costs about a sixth of the reading time, see
+    docs/benchmarks.md)."""
 
-    def __init__(self, result: PesResult) -> None:
+    def __init__(self, result: PesResult, validate: bool = True) -> None:
         self.result = result
+        self.validate = validate
         self.seen: dict[str, int] = {}
 
     def add(self, code: str, message: str, hint: str, *, line: int | None = None,
@@ -155,6 +159,12 @@ class Reporter:
         self.result.findings.append(Finding(
             code, severity, message, where, hint, line=line, column=element,
             raw_value=raw_value, record=record, detail=detail))
+
+    def check(self, part: str, schema: etree.XMLSchema, namespace: str, el: etree._Element,
+              record: str | None) -> None:
+        """Validate one finished part against the official schema and report what is wrong."""
+        if self.validate:
+            self.violations(part, validate_part(schema, namespace, el), record)
 
     def violations(self, part: str, violations: list[Violation], record: str | None) -> None:
         for v in violations:
@@ -180,6 +190,10 @@ class RowWriter(TableBuilder):
     def append(self, row: dict[str, Any]) -> None:
         self.count += 1
         super().append(row)
+
+    def append_values(self, values: tuple[Any, ...]) -> None:
+        self.count += 1
+        super().append_values(values)
 
     def finish(self, result: ReadResult) -> None:
         super().finish(result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -41,7 +41,6 @@ from observatoire.accounting.pes_schema import (
     REVISION,
     WRAPPER_NS,
     aller_schema,
-    validate_part,
 )
 
 FLOW = "pes_depense"
@@ -68,6 +67,17 @@ PIECE_TYPES = {
 
 TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", "Bordereau",
         SIGNATURE, "PJ", "PES_RecetteAller", "PES_PJ")
+
+
+class _Piece(NamedTuple):
+    """What a piece gives each of its lines' rows."""
+
+    head: tuple[Any, ...]  # buyer_id … batch_type, in PAYMENT_LINES' order
+    piece_id: str | None
+    piece_type: str | None
+    piece_nature: str | None
+    object: str | None
+    delays: tuple[Any, ...]  # delay_eligible … interest_rate, in PAYMENT_LINES' order
 
 
 @dataclass
@@ -147,7 +157,7 @@ class DepenseReader:
             if tag == "EnTetePES":
                 self.buyer_id = v(el, "IdColl")
                 self.budget_code = v(el, "CodBud")
-            self.report.violations(tag, validate_part(self.schema, WRAPPER_NS, el), None)
+            self.report.check(tag, self.schema, WRAPPER_NS, el, None)
         elif tag == "PES_RecetteAller":
             drop_previous(el)
 
@@ -162,8 +172,7 @@ class DepenseReader:
                 line=line_of(el), element="Signature")
         parent = el.getparent()
         if parent is not None and localname(parent.tag) in ("Bordereau", "PES_Aller"):
-            self.report.violations("Signature", validate_part(self.schema, WRAPPER_NS, el),
-                                   self._batch_label())
+            self.report.check("Signature", self.schema, WRAPPER_NS, el, self._batch_label())
         el.clear()
 
     # -- bordereaux ---------------------------------------------------------------------------
@@ -191,8 +200,7 @@ class DepenseReader:
         self.batch_keys.add(key)
         self.batch = b
         self.result.bordereaux += 1
-        self.report.violations("BlocBordereau", validate_part(self.schema, WRAPPER_NS, el),
-                               self._batch_label(b))
+        self.report.check("BlocBordereau", self.schema, WRAPPER_NS, el, self._batch_label(b))
 
     def end_batch(self, complete: bool) -> None:
         b = self.batch
@@ -251,47 +259,33 @@ class DepenseReader:
         info, dgp = leaves(bloc.get("InfoPce")), leaves(bloc.get("DGP"))
         piece_id = info.get("IdPce")
         record = f"{self._batch_label(b)}, pièce n° {piece_id}"
-        self.report.violations("Pièce", validate_part(self.schema, WRAPPER_NS, el), record)
+        self.report.check("Pièce", self.schema, WRAPPER_NS, el, record)
         nature = info.get("NatPce")
         cancelling = nature in CANCELLING_NATURES or b.batch_type in CANCELLING_BATCH_TYPES
         if "DGP" not in bloc:
             self.no_dgp += 1
             self.first_no_dgp = self.first_no_dgp or line_of(el)
         dgp_flag = dgp.get("Dgp")
-        base = {
-            "file_hash": self.result.file_hash,
-            "flow": FLOW,
-            "buyer_id": self.buyer_id,
-            "budget_code": self.budget_code,
-            "fiscal_year": b.fiscal_year,
-            "batch_id": b.batch_id,
-            "batch_date": b.batch_date,
-            "batch_type": b.batch_type,
-            "piece_id": piece_id,
-            "piece_type": info.get("TypPce"),
-            "piece_nature": nature,
-            "object": info.get("Obj"),
-            "delay_eligible": None if dgp_flag is None else dgp_flag == "true",
-            "delay_start_date": day(dgp.get("DteDebDgp")),
-            "delay_end_date": day(dgp.get("DteFinDgp")),
-            "delay_days_allowed": integer(dgp.get("DureeDgp")),
-            "interest_code": dgp.get("CodIntMor"),
-            "interest_rate": rate(dgp.get("TxIntMor")),
-        }
+        base = _Piece(
+            (self.buyer_id, self.budget_code, b.fiscal_year, b.batch_id, b.batch_date,
+             b.batch_type),
+            piece_id, info.get("TypPce"), nature, info.get("Obj"),
+            (None if dgp_flag is None else dgp_flag == "true", day(dgp.get("DteDebDgp")),
+             day(dgp.get("DteFinDgp")), integer(dgp.get("DureeDgp")), dgp.get("CodIntMor"),
+             rate(dgp.get("TxIntMor"))))
         linked = False
         for line_el in el.iterchildren("LigneDePiece"):
             linked |= self.line(line_el, base, b, cancelling, record)
         if cancelling and not linked:
             self.unlinked_cancellations.append(record)
 
-    def line(self, el: etree._Element, base: dict[str, Any], b: _Batch, cancelling: bool,
+    def line(self, el: etree._Element, base: _Piece, b: _Batch, cancelling: bool,
              piece_record: str) -> bool:
         res = self.result
         res.records_in += 1
         self.position += 1
         info, attach, links, tiers, has_tiers = _line_blocks(el)
         line_id = info.get("IdLigne")
-        record = f"{piece_record}, ligne n° {line_id}"
         try:
             ht = money(info.get("MtHT"))
             tva = money(info.get("MtTVA"))
@@ -303,33 +297,35 @@ class DepenseReader:
                 f"Ligne mise de côté : le montant « {exc.args[0]} » n'est pas un montant "
                 "lisible (nombre avec au plus deux décimales).",
                 "Corrigez le montant dans le logiciel financier et renvoyez le bordereau.",
-                line=line_of(el), record=record, element="MtHT")
+                line=line_of(el), record=f"{piece_record}, ligne n° {line_id}",
+                element="MtHT")
             return bool(attach)
-        if ht is None or base["piece_id"] is None or line_id is None:
+        if ht is None or base.piece_id is None or line_id is None:
             res.set_aside += 1
             missing = ", ".join(name for name, value in (
-                ("IdPce", base["piece_id"]), ("IdLigne", line_id), ("MtHT", ht))
+                ("IdPce", base.piece_id), ("IdLigne", line_id), ("MtHT", ht))
                 if value is None)
             self.report.add(
                 "PES_LINE_SET_ASIDE",
                 f"Ligne mise de côté : il lui manque {missing}, sans quoi elle ne peut pas être "
                 "rattachée à un mandat ni comptée.",
                 "Corrigez la pièce dans le logiciel financier et renvoyez le bordereau.",
-                line=line_of(el), record=record, element=missing.split(", ")[0])
+                line=line_of(el), record=f"{piece_record}, ligne n° {line_id}",
+                element=missing.split(", ")[0])
             return bool(attach)
         b.amount_ht += ht
         b.amount_tva += tva or 0
-        key = (base["piece_id"], line_id)
+        key = (base.piece_id, line_id)
         if b.repeated or key in b.keys:
             res.duplicates += 1
             if not b.repeated:
                 self.report.add(
                     "PES_DUPLICATE_LINE",
-                    f"La ligne n° {line_id} de la pièce n° {base['piece_id']} apparaît deux fois "
+                    f"La ligne n° {line_id} de la pièce n° {base.piece_id} apparaît deux fois "
                     "dans le bordereau : la seconde est comptée comme doublon et n'est pas "
                     "gardée (son montant reste dans le total du bordereau).",
                     "Vérifiez la pièce dans le logiciel financier.",
-                    line=line_of(el), record=record)
+                    line=line_of(el), record=f"{piece_record}, ligne n° {line_id}")
             return bool(attach)
         b.keys.add(key)
         orig_piece = attach.get("IdPceOrig")
@@ -342,35 +338,32 @@ class DepenseReader:
         else:
             self.tiers.add((tiers.get("RefTiers"), ident, name))
         labels = [t for t in (info.get("LibVir1"), info.get("LibVir2")) if t]
-        self.lines.append({
-            **base,
-            "position": self.position,
-            "line": line_of(el),
-            "line_id": line_id,
-            "cancelled_piece_id": orig_piece if cancelling else None,
-            "cancelled_line_id": attach.get("IdLigneOrig") if cancelling else None,
-            "cancelled_fiscal_year": integer(attach.get("ExerRat")) if cancelling else None,
-            "attached_piece_id": None if cancelling else orig_piece,
-            "budget_nature": info.get("Nature"),
-            "budget_function": info.get("Fonction"),
-            "payment_label": " ".join(labels) or None,
-            "payment_mode": info.get("ModRegl"),
-            "amount_ht": ht,
-            "amount_tva": tva,
-            "amount_ttc": ht + tva if tva is not None else None,
-            "invoice_amount_ht": invoice_ht,
-            "supplier_ref": tiers.get("RefTiers"),
-            "supplier_id": ident,
-            "supplier_id_type": id_type,
-            "supplier_siret": siret(id_type, ident),
-            "supplier_name": name or None,
-            "supplier_category": category,
-            "supplier_legal_nature": legal,
-            "supplier_natural_person": (natural_person(category, legal, first_name, civility)
-                                        if has_tiers else None),
-            "contract_ref": links.get("IdMarche"),
-            "invoice_number": info.get("Facture"),
-        })
+        # PAYMENT_LINES' columns in order (the test of every column checks them one by one).
+        self.lines.append_values((
+            res.file_hash, self.position, line_of(el), FLOW,
+            *base.head,  # buyer_id, budget_code, fiscal_year, batch_id, batch_date, batch_type
+            base.piece_id, line_id, base.piece_type, base.piece_nature,
+            orig_piece if cancelling else None,  # cancelled_piece_id
+            attach.get("IdLigneOrig") if cancelling else None,  # cancelled_line_id
+            integer(attach.get("ExerRat")) if cancelling else None,  # cancelled_fiscal_year
+            None if cancelling else orig_piece,  # attached_piece_id
+            info.get("Nature"), info.get("Fonction"), base.object,
+            " ".join(labels) or None,  # payment_label
+            info.get("ModRegl"),  # payment_mode
+            ht, tva, ht + tva if tva is not None else None, invoice_ht,
+            tiers.get("RefTiers"), ident, id_type, siret(id_type, ident),
+            name or None,  # supplier_name
+            category, legal,
+            natural_person(category, legal, first_name, civility) if has_tiers else None,
+            links.get("IdMarche"),  # contract_ref
+            None,  # commitment_ref
+            info.get("Facture"),  # invoice_number
+            None, None,  # invoice_date, invoice_received_date
+            *base.delays,  # delay_eligible, delay_start_date, delay_end_date,
+            #                delay_days_allowed, interest_code, interest_rate
+            None, None, None, None,  # subcontractor_paid, commitment_line, service_done_date,
+            #                          buyer_unit
+        ))
         res.kept += 1
         return orig_piece is not None
 

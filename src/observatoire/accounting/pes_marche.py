@@ -32,7 +32,7 @@ from observatoire.accounting.pes_common import (
     siret,
     v,
 )
-from observatoire.accounting.pes_schema import REVISION, WRAPPER_NS, aller_schema, validate_part
+from observatoire.accounting.pes_schema import REVISION, WRAPPER_NS, aller_schema
 
 FLOW = "pes_marche"
 SUBCONTRACT_SHARES = ("VentilationsAcheteurs/VentilationAcheteur/VentilationsTitulaire/"
@@ -60,7 +60,7 @@ class MarcheReader:
         elif tag in ("Enveloppe", "EnTetePES"):
             if tag == "EnTetePES":
                 self.buyer_id = v(el, "IdColl")
-            self.report.violations(tag, validate_part(self.schema, WRAPPER_NS, el), None)
+            self.report.check(tag, self.schema, WRAPPER_NS, el, None)
         elif tag == "EnTeteMarche":
             self.result.revision = v(el, "IdVer")
             self.report.add(

@@ -36,7 +36,6 @@ from observatoire.accounting.pes_schema import (
     WRAPPER_NS,
     aller_schema,
     retour_schema,
-    validate_part,
 )
 
 FLOW = "pes_retour"
@@ -75,7 +74,7 @@ class RetourReader:
         elif tag in ("Enveloppe", "EnTetePES"):
             if tag == "EnTetePES":
                 self.buyer_id = v(el, "IdColl")
-            self.report.violations(tag, validate_part(self.aller, WRAPPER_NS, el), None)
+            self.report.check(tag, self.aller, WRAPPER_NS, el, None)
         elif tag == "EnTeteDepense":
             self.result.revision = v(el, "IdVer")
         elif tag == SIGNATURE:
@@ -98,8 +97,7 @@ class RetourReader:
         record = (f"bordereau n° {self.batch.get('batch_id')} (exercice "
                   f"{self.batch.get('fiscal_year')}), pièce n° {piece_id}")
         if bloc is not None:
-            self.report.violations("Pièce (retour)", validate_part(self.retour, RETOUR_NS, bloc),
-                                   record)
+            self.report.check("Pièce (retour)", self.retour, RETOUR_NS, bloc, record)
         start, end = day(dgp.get("DteDebSusp")), day(dgp.get("DteFinSusp"))
         base = {
             "file_hash": self.result.file_hash,
@@ -123,7 +121,7 @@ class RetourReader:
         for line_el in el.iterchildren("LigneDePiece"):
             self.line(line_el, base, record)
         for pay in el.iterchildren("Paiement"):  # payments given for the whole piece
-            self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
+            self.report.check("Paiement", self.retour, RETOUR_NS, pay, record)
             try:
                 payment = self._payment(pay, record)
             except ValueError as exc:
@@ -145,8 +143,7 @@ class RetourReader:
         line_id = info.get("IdLigne")
         record = f"{piece_record}, ligne n° {line_id}"
         if bloc is not None:
-            self.report.violations("Ligne (retour)",
-                                   validate_part(self.retour, RETOUR_NS, bloc), record)
+            self.report.check("Ligne (retour)", self.retour, RETOUR_NS, bloc, record)
         if base["piece_id"] is None or line_id is None:
             res.set_aside += 1
             self.report.add(
@@ -184,7 +181,7 @@ class RetourReader:
                 "Signalez-le au comptable public.", line=line_of(el), record=record)
             return
         for pay in el.iterfind(".//Paiement"):
-            self.report.violations("Paiement", validate_part(self.retour, RETOUR_NS, pay), record)
+            self.report.check("Paiement", self.retour, RETOUR_NS, pay, record)
         total = common["amount_paid_total"]
         summed = sum((p["amount_paid"] or Decimal(0) for p in payments), Decimal(0))
         if total is not None and payments and summed != total:

@@ -106,7 +106,9 @@ class TableBuilder:
         self.name = name
         self.schema = schema
         self.sink = sink
-        self.rows: list[dict[str, Any]] = []
+        #: Rows as dicts (``append``) or as tuples in the schema's column order
+        #: (``append_values``), never both in one builder.
+        self.rows: list[Any] = []
         self.batches: list[pa.RecordBatch] = []
 
     def append(self, row: dict[str, Any]) -> None:
@@ -114,10 +116,24 @@ class TableBuilder:
         if len(self.rows) >= self.BATCH:
             self.flush()
 
+    def append_values(self, values: tuple[Any, ...]) -> None:
+        """A row as a tuple of the schema's columns in order: no dict per row, and the batch is
+        built column by column (about twice as fast as from dicts, for the hottest readers)."""
+        self.rows.append(values)
+        if len(self.rows) >= self.BATCH:
+            self.flush()
+
     def flush(self) -> None:
         if not self.rows:
             return
-        batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
+        if isinstance(self.rows[0], tuple):
+            columns = zip(*self.rows, strict=True)
+            batch = pa.RecordBatch.from_arrays(
+                [pa.array(column, type=f.type) for column, f in zip(columns, self.schema,
+                                                                     strict=True)],
+                schema=self.schema)
+        else:
+            batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
         self.rows = []
         if self.sink is None:
             self.batches.append(batch)
