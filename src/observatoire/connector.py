@@ -76,9 +76,8 @@ class Landed:
     #: a small file here (by staging table name; a row is a dict of the table's columns)
     #: instead of writing a Parquet file of its own; the loop writes the batch's rows as one
     #: file per table (a file costs ~10 ms to create, more than a small file's rows) and
-    #: records where each file's rows are. Only for a table with a ``schema``. An item may also
-    #: be an Arrow table of the schema's rows (a file read with others, see ``parse_many``).
-    collect: dict[str, list[Any]] | None = None
+    #: records where each file's rows are. Only for a table with a ``schema``.
+    collect: dict[str, list[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -137,10 +136,6 @@ class Connector:
     expand_archives: bool = True
     #: Parsing may go to the pool of worker processes (large inputs, many small files).
     parallel: bool = True
-    #: Parse many landed files (a batch's small files, with ``collect``) at once: a Parsed per
-    #: file, or None for a file to be given to ``parse`` alone. Same rows and load-log lines as
-    #: ``parse`` of each file.
-    parse_many: Callable[[list[Landed]], list[Parsed | None]] | None = None
 
     def staging_table(self, name: str) -> StagingTable:
         for table in self.staging:

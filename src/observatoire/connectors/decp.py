@@ -11,7 +11,6 @@ from observatoire.staging.records import PARSER_VERSION, SCHEMA
 
 if TYPE_CHECKING:
     from observatoire.pipeline import BuildContext, Step
-    from observatoire.staging.parse import ParseResult
 
 RECORDS = StagingTable("decp_records", PARSER_VERSION, f"v{PARSER_VERSION}", SCHEMA)
 
@@ -33,40 +32,6 @@ def parse(landed: Landed) -> Parsed:
         result = parse_to_staging(landed.path, det, landed.sha256,
                                   RECORDS.path(landed.settings, landed.sha256),
                                   landed.settings.batch_size)
-    return _parsed(landed, result, collected)
-
-
-def parse_many(landed: list[Landed]) -> list[Parsed | None]:
-    """Small JSON files of a batch read together (one DuckDB read instead of a streaming parse
-    each); the others (None) are parsed one by one by :func:`parse`."""
-    from observatoire.staging import json_sql
-    from observatoire.staging.parse import parse_in_memory_many
-
-    small = [one for one in landed if one.collect is not None and one.detected is not None
-             and one.detected.format in json_sql.FORMATS
-             and one.path.stat().st_size < json_sql.MIN_BYTES]
-    if len(small) < 2:
-        return [None] * len(landed)
-    got = dict(zip((id(one) for one in small), parse_in_memory_many(
-        [(one.path, one.detected, one.sha256) for one in small if one.detected is not None]),
-        strict=True))
-    out: list[Parsed | None] = []
-    for one in landed:
-        read = got.get(id(one))
-        if read is None:
-            out.append(None)
-            continue
-        result, rows = read
-        collected: tuple[str, ...] = ()
-        if rows.num_rows:
-            assert one.collect is not None
-            one.collect.setdefault(RECORDS.name, []).append(rows)
-            collected = (RECORDS.name,)
-        out.append(_parsed(one, result, collected))
-    return out
-
-
-def _parsed(landed: Landed, result: ParseResult, collected: tuple[str, ...]) -> Parsed:
     here = str(landed.path)
     return Parsed(
         status=result.status, records=result.records, marches=result.marches,
@@ -114,7 +79,6 @@ CONNECTOR = Connector(
     kind="decp",
     label="Données essentielles de la commande publique (DECP)",
     parse=parse,
-    parse_many=parse_many,
     # One detector answers for DECP and reference files (it tells them apart by content and
     # refuses, with its French message, a file it does not know).
     detect=detect,

@@ -22,11 +22,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatoire.config import Settings
-from observatoire.connector import Connector, Landed, Parsed, StagingTable
+from observatoire.connector import Landed
 from observatoire.connectors import registry
 from observatoire.connectors.decp import RECORDS
 from observatoire.errors import InputFileError
@@ -224,7 +223,7 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
     """Land and parse a batch of files in a worker process; the rows of its small files are
     written together, one Parquet file per staging table (every ``BATCH_BYTES`` of input)."""
     results: list[_Result] = []
-    collect: dict[str, list[Any]] = {}
+    collect: dict[str, list[dict[str, Any]]] = {}
     pending: list[_Result] = []  # files whose rows are in ``collect``
     held = 0
 
@@ -240,7 +239,7 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".tmp")
             # One table, so one row group (a row group per small file costs ~5 ms each).
-            pq.write_table(_to_arrow(table, rows), tmp, compression="zstd")
+            pq.write_table(table.to_arrow(rows), tmp, compression="zstd")
             tmp.replace(out)
         for _, _, staged in pending:
             staged[:] = [(t, written[t]) for t, _ in staged]
@@ -248,93 +247,28 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
         pending.clear()
         held = 0
 
-    for start in range(0, len(items), MANY_FILES):
-        chunk = items[start:start + MANY_FILES]
-        opened = [_open(settings, kind, options, item, sha, source, collect)
-                  for item, sha in chunk]
-        together = _parse_together(opened)
-        for i, (load, connector, landed, started) in enumerate(opened):
-            if connector is None or landed is None:  # refused by detection
-                results.append((load, None, []))
-                continue
-            parsed = together.get(i) or connector.parse(landed)
-            _close(load, parsed, started)
-            result: _Result = (load, parsed.report, [(t, "") for t in parsed.collected])
-            results.append(result)
-            if parsed.collected:
-                pending.append(result)
-                held += load.size_bytes
-                if held >= BATCH_BYTES:
-                    write()
+    for item, sha in items:
+        load, report, collected = _land_and_parse(settings, kind, options, item, sha, source,
+                                                  collect)
+        result: _Result = (load, report, [(t, "") for t in collected])
+        results.append(result)
+        if collected:
+            pending.append(result)
+            held += load.size_bytes
+            if held >= BATCH_BYTES:
+                write()
     if pending:
         write()
     return results
 
 
-#: Files of a batch landed and recognised before their parse, so that a kind may read them
-#: together (:attr:`Connector.parse_many`).
-MANY_FILES = 512
-
-
-def _to_arrow(table: StagingTable, rows: list[Any]) -> pa.Table:
-    """A batch's rows as one table, in order: runs of row dicts, and the Arrow tables of files
-    read together (:attr:`Connector.parse_many`)."""
-    parts: list[pa.Table] = []
-    run: list[dict[str, Any]] = []
-    for row in rows:
-        if isinstance(row, dict):
-            run.append(row)
-            continue
-        if run:
-            parts.append(table.to_arrow(run))
-            run = []
-        parts.append(row)
-    if run or not parts:
-        parts.append(table.to_arrow(run))
-    return pa.concat_tables(parts)
-
-
-def _parse_together(opened: list[_Opened]) -> dict[int, Parsed]:
-    """The files of a kind that reads many files at once, parsed together (by slot; a file it
-    leaves out is parsed alone)."""
-    by_kind: dict[str, list[int]] = {}
-    for i, (_, connector, landed, _) in enumerate(opened):
-        if connector is not None and landed is not None and connector.parse_many is not None:
-            by_kind.setdefault(connector.kind, []).append(i)
-    together: dict[int, Parsed] = {}
-    for kind_name, slots in by_kind.items():
-        parse_many = registry.connector(kind_name).parse_many
-        assert parse_many is not None
-        got = parse_many([landed for i in slots if (landed := opened[i][2]) is not None])
-        together.update((i, parsed) for i, parsed in zip(slots, got, strict=True)
-                        if parsed is not None)
-    return together
-
-
-#: A file landed and recognised: its load-log line (so far), its kind's connector and what
-#: the connector reads (both None when detection refused it), and when its work started.
-_Opened = tuple[Load, Connector | None, Landed | None, float]
-
-
 def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: InputFile,
                     sha: str, source: str | None,
-                    collect: dict[str, list[Any]] | None = None
+                    collect: dict[str, list[dict[str, Any]]] | None = None
                     ) -> tuple[Load, Any, tuple[str, ...]]:
     """Land one new file and parse it with its kind's connector (in a worker process for
     large inputs or many files); the kind's report comes back with its load-log line, and the
     staging tables whose rows went to ``collect``."""
-    load, connector, landed, started = _open(settings, kind, options, item, sha, source,
-                                             collect)
-    if connector is None or landed is None:
-        return load, None, ()
-    parsed = connector.parse(landed)
-    _close(load, parsed, started)
-    return load, parsed.report, parsed.collected
-
-
-def _open(settings: Settings, kind: str | None, options: Any, item: InputFile, sha: str,
-          source: str | None, collect: dict[str, list[Any]] | None) -> _Opened:
-    """Land one new file and recognise it (a refused file's load-log line is complete)."""
     started = time.perf_counter()
     landed = store.store(settings.landing_dir, item.path, sha)
     shown = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
@@ -373,17 +307,13 @@ def _open(settings: Settings, kind: str | None, options: Any, item: InputFile, s
             }
         ]
         load.duration_s = round(time.perf_counter() - started, 3)
-        return load, None, None, started
+        return load, None, ()
     load.kind = connector.kind
     if det is not None:
         load.format, load.format_label = det.format, det.label
         load.encoding, load.delimiter = det.encoding, det.delimiter
-    return (load, connector, Landed(settings, landed, item.path, shown, sha, det, options,
-                                    collect), started)
-
-
-def _close(load: Load, parsed: Parsed, started: float) -> None:
-    """What the parse gave, on the file's load-log line."""
+    parsed = connector.parse(Landed(settings, landed, item.path, shown, sha, det, options,
+                                    collect))
     load.status, load.records = parsed.status, parsed.records
     load.marches, load.concessions = parsed.marches, parsed.concessions
     load.errors, load.parser_version = parsed.errors, parsed.parser_version
@@ -391,6 +321,7 @@ def _close(load: Load, parsed: Parsed, started: float) -> None:
         if getattr(parsed, name) is not None:
             setattr(load, name, getattr(parsed, name))
     load.duration_s = round(time.perf_counter() - started, 3)
+    return load, parsed.report, parsed.collected
 
 
 def restage(settings: Settings, loads: list[Load]) -> list[Path]:

@@ -27,7 +27,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from observatoire.sqlquote import literal, literal_list
+from observatoire.sqlquote import literal
 from observatoire.staging.detect import Detected
 from observatoire.staging.records import (
     HOLDER_KEYS,
@@ -165,27 +165,17 @@ BAD_NUMBER = r"[:,\[]-?([Ii]nf|[Nn]a[Nn]|[0-9]{19}|[0-9.]+[eE][-+]?[0-9]{3})"
 STRING = r'"([^"\\]|\\.)*"'
 
 
-def _query(file_hash: str | None) -> tuple[str, str]:
+def _query(file_hash: str) -> tuple[str, str]:
     """SQL over ``recs`` (pos, listed_as, j) and ``typed`` (pos, r): the records with their
-    shape checked (``checked``), then the staging rows of those of the common shape. Without
-    ``file_hash``, the reads are of many files (:func:`parse_many`): they carry ``filename``,
-    and ``checked`` is given its ``file_hash`` column before the second query runs."""
+    shape checked (``checked``), then the staging rows of those of the common shape."""
     scalars = ",\n    ".join(f'r."{key}" AS {col}' for col, key in SCALAR_KEYS.items())
     plain = " AND ".join(f'plain(r."{key}")' for key in SCALAR_KEYS.values())
-    many = file_hash is None
-    filename = ", recs.filename" if many else ""
-    more_misaligned = "OR typed.filename <> recs.filename" if many else ""
-    hash_sql = "file_hash" if many else _quote(file_hash or "")
-    not_redone = ("NOT EXISTS (SELECT 1 FROM fallback f WHERE f.file_hash = checked.file_hash "
-                  "AND f.position = checked.pos)" if many
-                  else "pos NOT IN (SELECT position FROM fallback)")
     checked = f"""
 WITH base AS (
     -- Both reads list the records in file order (one thread): rows are paired by position.
     -- Concessions of a wrapped file come last in recs and have no typed row.
     SELECT recs.pos, recs.listed_as, CAST(recs.j AS VARCHAR) AS t, typed.r,
-        typed.pos IS NOT NULL AND (typed.pos <> recs.pos {more_misaligned}) AS misaligned
-        {filename}
+        typed.pos IS NOT NULL AND typed.pos <> recs.pos AS misaligned
     FROM recs POSITIONAL JOIN typed
 ),
 flags AS (
@@ -208,13 +198,11 @@ flags AS (
         IS TRUE AS bad_number
     FROM base
 )
-SELECT pos, listed_as, t, r, simple, bad_number OR misaligned AS stream_file
-    {filename.replace('recs.', '')}
-FROM flags
+SELECT pos, listed_as, t, r, simple, bad_number OR misaligned AS stream_file FROM flags
 """
     simple = f"""
 SELECT
-    {hash_sql} AS file_hash, CAST(pos AS BIGINT) AS position,
+    {_quote(file_hash)} AS file_hash, CAST(pos AS BIGINT) AS position,
     CAST(NULL AS BIGINT) AS line, 'marche' AS kind, '2019' AS family,
     {scalars},
     r.acheteur.id AS raw_buyer_id, r.acheteur.nom AS raw_buyer_name,
@@ -238,7 +226,7 @@ SELECT
         AS modifications,
     [] AS subcontracts, [] AS execution, CAST([] AS VARCHAR[]) AS notes,
     CAST([] AS VARCHAR[]) AS absent_fields, t AS raw_json
-FROM checked WHERE simple AND {not_redone}
+FROM checked WHERE simple AND pos NOT IN (SELECT position FROM fallback)
 """
     return simple, checked
 
@@ -268,40 +256,30 @@ def eligible(path: Path, det: Detected) -> bool:
 def _reads(path: Path, det: Detected) -> tuple[str, str]:
     """SQL reading the file: each record as JSON text (``recs``: pos, listed_as, j) and the
     marchés as typed structs (``typed``: pos, r)."""
-    return _reads_of([path], det.format, many=False)
-
-
-def _reads_of(paths: list[Path], fmt: str, many: bool) -> tuple[str, str]:
-    """:func:`_reads` of files of one format; with ``many``, each row also says its file
-    (``filename``; a file is one row of ``read_json``, so positions count within it)."""
-    size = max(path.stat().st_size for path in paths)
-    files = literal_list(paths) if many else _quote(str(paths[0]))
     source = (
-        f"read_json({files}, format = 'unstructured', records = true, "
-        f"{'filename = true, ' if many else ''}"
-        f"maximum_object_size = {size + 1024}, columns = "
+        f"read_json({_quote(str(path))}, format = 'unstructured', records = true, "
+        f"maximum_object_size = {path.stat().st_size + 1024}, columns = "
     )
-    name = ", filename" if many else ""
-    if fmt == "decp-json-list":
+    if det.format == "decp-json-list":
         recs = (
             "SELECT unnest(marches) AS j, generate_subscripts(marches, 1) AS pos, "
-            f"NULL::VARCHAR AS listed_as{name} FROM {source}{{marches: 'JSON[]'}})"
+            f"NULL::VARCHAR AS listed_as FROM {source}{{marches: 'JSON[]'}})"
         )
         typed = (
-            f"SELECT unnest(marches) AS r, generate_subscripts(marches, 1) AS pos{name} "
+            "SELECT unnest(marches) AS r, generate_subscripts(marches, 1) AS pos "
             f"FROM {source}{{marches: '{RECORD}[]'}})"
         )
         return recs, typed
     wrapped = f"{source}{{marches: 'STRUCT(marche JSON[], \"contrat-concession\" JSON[])'}})"
     recs = (
-        f"SELECT unnest(m) AS j, generate_subscripts(m, 1) + base AS pos, listed_as{name} FROM ("
-        f"SELECT marches.marche AS m, 0 AS base, 'marche' AS listed_as{name} FROM {wrapped}"
+        "SELECT unnest(m) AS j, generate_subscripts(m, 1) + base AS pos, listed_as FROM ("
+        f"SELECT marches.marche AS m, 0 AS base, 'marche' AS listed_as FROM {wrapped}"
         " UNION ALL SELECT marches.\"contrat-concession\", COALESCE(len(marches.marche), 0), "
-        f"'contrat-concession'{name} FROM {wrapped})"
+        f"'contrat-concession' FROM {wrapped})"
     )
     typed = (
-        "SELECT unnest(marches.marche) AS r, generate_subscripts(marches.marche, 1) AS pos"
-        f"{name} FROM {source}{{marches: 'STRUCT(marche {RECORD}[])'}})"
+        "SELECT unnest(marches.marche) AS r, generate_subscripts(marches.marche, 1) AS pos "
+        f"FROM {source}{{marches: 'STRUCT(marche {RECORD}[])'}})"
     )
     return recs, typed
 
@@ -376,121 +354,3 @@ def parse(path: Path, det: Detected, file_hash: str, out: Path) -> tuple[int, in
     concessions = sum(1 for row in rows if row["kind"] == "concession")
     records = total[0] if total else 0
     return records - concessions, concessions
-
-
-#: What :func:`parse_many` gives for a file it read: its staging rows (in file order) and its
-#: counts of marchés and concessions.
-Read = tuple[pa.Table, int, int]
-
-
-def parse_many(files: list[tuple[Path, Detected, str]]) -> list[Read | None]:
-    """The staging rows of many small files (path, detection, file hash) read together, in one
-    connection and one ``read_json`` per format: the same rows as :func:`parse` of each file.
-    None for a file to be streamed instead (not eligible, or refused by DuckDB: a batch that
-    fails is split in halves until the file that fails is alone)."""
-    out: list[Read | None] = [None] * len(files)
-    by_format: dict[str, list[int]] = {}
-    for i, (path, det, _) in enumerate(files):
-        if (det.format in FORMATS and det.encoding == "utf-8" and det.errors == "strict"
-                and not det.has_nan and not det.notes and path.stat().st_size <= MAX_BYTES):
-            by_format.setdefault(det.format, []).append(i)
-    if not by_format:
-        return out
-    con = duckdb.connect()
-    try:
-        con.execute("SET threads = 1")
-        con.execute("SET memory_limit = '1GB'")
-        con.execute("SET temp_directory = ''")
-        for statement in MACROS.split(";"):
-            if statement.strip():
-                con.execute(statement)
-        paths = [files[i][0] for idxs in by_format.values() for i in idxs]
-        try:  # the check of :func:`eligible`, one read for all the files
-            clean = {name for name, found in con.execute(
-                "SELECT filename, regexp_matches(content, ?) FROM read_text("
-                f"{literal_list(paths)})", [DUCKDB_ONLY.pattern.decode()]).fetchall()
-                if found is False}
-        except duckdb.Error:
-            return out
-        for fmt, idxs in by_format.items():
-            _parse_part(con, files, fmt, [i for i in idxs if str(files[i][0]) in clean], out)
-    finally:
-        con.close()
-    return out
-
-
-def _parse_part(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, Detected, str]],
-                fmt: str, idxs: list[int], out: list[Read | None]) -> None:
-    if not idxs:
-        return
-    try:
-        got = _parse_files(con, [files[i] for i in idxs], fmt)
-    except (duckdb.Error, orjson.JSONDecodeError, UnicodeDecodeError):
-        if len(idxs) > 1:
-            half = len(idxs) // 2
-            _parse_part(con, files, fmt, idxs[:half], out)
-            _parse_part(con, files, fmt, idxs[half:], out)
-        return
-    for i, read in zip(idxs, got, strict=True):
-        out[i] = read
-
-
-def _parse_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, Detected, str]],
-                 fmt: str) -> list[Read | None]:
-    paths = [path for path, _, _ in files]
-    hashes = [sha for _, _, sha in files]
-    names = [str(path) for path in paths]
-    con.register("batch_files", pa.table({"filename": names, "file_hash": hashes,
-                                          "idx": list(range(len(files)))}))
-    recs, typed = _reads_of(paths, fmt, many=True)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE recs AS {recs}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed}")
-    simple_sql, checked_sql = _query(None)
-    con.execute("CREATE OR REPLACE TEMP TABLE checked AS SELECT c.*, b.file_hash, b.idx "
-                f"FROM ({checked_sql}) c JOIN batch_files b USING (filename)")
-    con.execute("DROP TABLE recs")
-    con.execute("DROP TABLE typed")
-    # A file with a record DuckDB and ijson read differently is streamed, alone.
-    streamed = {name for (name,) in con.execute(
-        "SELECT DISTINCT filename FROM checked WHERE stream_file").fetchall()}
-    if streamed:
-        con.execute("DELETE FROM checked WHERE list_contains(?, filename)", [sorted(streamed)])
-    # raw_json must be what orjson writes for the record (see :func:`parse`).
-    simple = con.execute("SELECT file_hash, pos, listed_as, t FROM checked WHERE simple"
-                         ).fetchall()
-    others = con.execute("SELECT file_hash, pos, listed_as, t FROM checked WHERE NOT simple"
-                         ).fetchall()
-    for sha, pos, listed_as, text in simple:
-        raw = text.encode()
-        if not only_known_keys(record := orjson.loads(raw)) or orjson.dumps(record) != raw:
-            others.append((sha, pos, listed_as, text))
-    rows = [normalise(json.loads(text), file_hash=sha, position=pos, listed_as=listed_as)
-            for sha, pos, listed_as, text in others]
-    fallback = pa.Table.from_batches([to_batch(rows)] if rows else [], SCHEMA)
-    con.register("fallback", fallback)
-    columns = ", ".join(f"CAST(s.{f.name} AS {duck_type(f.type)}) AS {f.name}" for f in SCHEMA)
-    table = con.sql(
-        f"SELECT {columns} FROM ({simple_sql} UNION ALL BY NAME SELECT * FROM fallback) s "
-        "JOIN batch_files b USING (file_hash) ORDER BY b.idx, s.position"
-    ).to_arrow_table().cast(SCHEMA)
-    counts = dict(con.execute("SELECT file_hash, count(*) FROM checked GROUP BY file_hash"
-                              ).fetchall())
-    con.execute("DROP TABLE checked")
-    con.unregister("fallback")
-    con.unregister("batch_files")
-    concessions: dict[str, int] = {}
-    for row in rows:
-        if row["kind"] == "concession":
-            concessions[row["file_hash"]] = concessions.get(row["file_hash"], 0) + 1
-    reads: list[Read | None] = []
-    start = 0
-    for name, sha in zip(names, hashes, strict=True):
-        if name in streamed:
-            reads.append(None)
-            continue
-        records = counts.get(sha, 0)
-        reads.append((table.slice(start, records), records - concessions.get(sha, 0),
-                      concessions.get(sha, 0)))
-        start += records
-    assert start == table.num_rows
-    return reads

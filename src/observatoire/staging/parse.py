@@ -543,23 +543,3 @@ def parse_in_memory(
         rows.append(row)
     _none_read(path, result)
     return result, rows
-
-
-def parse_in_memory_many(
-    files: list[tuple[Path, Detected, str]],
-) -> list[tuple[ParseResult, pa.Table] | None]:
-    """:func:`parse_in_memory` of many small JSON files read together by DuckDB
-    (:func:`json_sql.parse_many`): the same counts and problems, and the same rows as one Arrow
-    table a file; None for a file to be parsed alone."""
-    out: list[tuple[ParseResult, pa.Table] | None] = []
-    for (path, det, _), read in zip(files, json_sql.parse_many(files), strict=True):
-        if read is None:
-            out.append(None)
-            continue
-        result = ParseResult()
-        _notes(path, det, result)
-        rows, result.marches, result.concessions = read
-        result.records = result.marches + result.concessions
-        _none_read(path, result)
-        out.append((result, rows))
-    return out
