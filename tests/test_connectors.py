@@ -140,6 +140,25 @@ def test_a_batch_of_small_files_runs_the_garbage_collector_once_and_leaves_it_on
     assert [(load.status, load.records) for load, _, _ in results] == [("loaded", 5)] * 40
 
 
+def test_rows_to_columns_give_the_table_pyarrow_builds_row_by_row() -> None:
+    """``StagingTable.to_arrow`` (rows turned into columns in C) gives, on the staging rows of
+    real files, exactly what pyarrow's own row-by-row ``from_pylist`` gives; no rows give an
+    empty table of the schema; a one-column schema works too."""
+    from observatoire.connectors.decp import RECORDS
+    from observatoire.staging.detect import detect
+    from observatoire.staging.parse import parse_in_memory
+
+    files = [MEGALIS, Path(__file__).resolve().parent / "fixtures" / "decp_publication"
+             / "marches_avec_modifications.json"]
+    rows = [row for path in files for row in parse_in_memory(path, detect(path), "h" * 64)[1]]
+    assert len(rows) > 5
+    assert RECORDS.schema is not None
+    assert RECORDS.to_arrow(rows).equals(pa.Table.from_pylist(rows, schema=RECORDS.schema))
+    assert RECORDS.to_arrow([]).equals(RECORDS.schema.empty_table())
+    one = StagingTable("one", "1", "one", pa.schema([("n", pa.int64())]))
+    assert one.to_arrow([{"n": 1}, {"n": None}]).column("n").to_pylist() == [1, None]
+
+
 def _rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
