@@ -20,7 +20,9 @@ What it does, in one run:
 5. **Report.** Seconds, CPU seconds (the CLI and its workers: less sensitive to other work on
    a shared machine), per-file cost, the ratio many/few (target <= 1.5) and the raw ratio;
    JSON under ``--out``. ``--git-ref REF`` also ingests the first ``--ref-files`` small files
-   with the code of another commit (e.g. ``main``), for a before/after per-file cost.
+   with the code of another commit (e.g. ``main``), for a before/after per-file cost;
+   ``--against REF`` ingests both layouts with REF's code too, alternately with the working
+   tree's, for before/after ratios measured in the same run.
 """
 
 from __future__ import annotations
@@ -109,15 +111,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"Input: {records:,} records as {many_files:,} files and as {few_files:,} files")
     raw = {"many": raw_read(many_dir), "few": raw_read(few_dir)}
     runs: dict[str, list[dict[str, Any]]] = {"many": [], "few": []}
+    against = snapshot(args.against, out) if args.against else None
+    if against is not None:
+        runs.update({"ref-many": [], "ref-few": []})
     for i in range(args.repeats):
         for name, folder, files in (("many", many_dir, many_files),
                                     ("few", few_dir, few_files)):
-            home = out / f"small-home-{name}"
-            shutil.rmtree(home, ignore_errors=True)
-            print(f"Ingest {name} ({files:,} files), run {i + 1}…", flush=True)
-            got = ingest(folder, home, args.threads, out / f"small-ingest-{name}.log")
-            check(name, got, files, records)
-            runs[name].append(got)
+            for label, code in (("", None), ("ref-", against)):
+                if label and code is None:
+                    continue
+                home = out / f"small-home-{label}{name}"
+                shutil.rmtree(home, ignore_errors=True)
+                print(f"Ingest {label}{name} ({files:,} files), run {i + 1}…", flush=True)
+                got = ingest(folder, home, args.threads,
+                             out / f"small-ingest-{label}{name}.log", code)
+                check(name, got, files, records)
+                runs[f"{label}{name}"].append(got)
     again = ingest(many_dir, out / "small-home-many", args.threads, out / "small-again.log")
     if again["new"] or again["logged_loads"] != many_files:
         raise SystemExit(f"second ingest: {again['new']} new files, "
@@ -131,6 +140,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "again_seconds": again["seconds"],
         "sources": runs["many"][0]["sources"],
     }
+    if against is not None:
+        result["against"] = {
+            "ref": args.against,
+            "best": {n: min(r["seconds"] for r in runs[f"ref-{n}"]) for n in ("many", "few")},
+            "cpu": {n: min(r["cpu_seconds"] for r in runs[f"ref-{n}"]) for n in ("many", "few")},
+        }
     if args.git_ref:
         subset = out / f"small-{records}-subset-{args.ref_files}"
         if not subset.exists():
@@ -167,6 +182,12 @@ def report(r: dict[str, Any]) -> None:
     print(f"Ratio many/few   {r['ratio']:.2f} (target <= {TARGET_RATIO}: "
           f"{'met' if ok else 'NOT met'})")
     print(f"Same content twice: {r['again_seconds']:.2f} s, nothing new")
+    if "against" in r:
+        a = r["against"]
+        print(f"Code of {a['ref']}, same run: {many:,} files {a['best']['many']:.2f} s, "
+              f"{few} files {a['best']['few']:.2f} s, ratio "
+              f"{a['best']['many'] / a['best']['few']:.2f}; CPU {a['cpu']['many']:.2f} s / "
+              f"{a['cpu']['few']:.2f} s, ratio {a['cpu']['many'] / a['cpu']['few']:.2f}")
     if "compared" in r:
         c = r["compared"]
         print(f"{c['files']} small files, before/after: code of {c['ref']} "
@@ -186,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--git-ref", help="also ingest --ref-files small files with this commit")
     parser.add_argument("--ref-files", type=int, default=500)
+    parser.add_argument("--against", help="also ingest both layouts with this commit's code, "
+                        "alternately in the same run (before/after ratios)")
     args = parser.parse_args(argv)
     result = run(args)
     report(result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,16 @@ class StagingTable:
         import pyarrow as pa
 
         assert self.schema is not None
-        return pa.table({name: [row[name] for row in rows] for name in self.schema.names},
-                        schema=self.schema)
+        names = self.schema.names
+        if not rows:
+            return self.schema.empty_table()
+        if len(names) == 1:
+            columns: list[Any] = [[row[names[0]] for row in rows]]
+        else:
+            # Each row to the tuple of its values, then rows to columns, both in C: a third
+            # less than a list per column built in Python (a fifth of a small file's parse).
+            columns = list(zip(*map(itemgetter(*names), rows), strict=True))
+        return pa.table(dict(zip(names, columns, strict=True)), schema=self.schema)
 
 
 @dataclass
