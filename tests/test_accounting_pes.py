@@ -724,3 +724,20 @@ def test_every_column_of_every_row_equals_an_independent_reading_of_the_file(
     got = lines(read_pes(path))
     assert [list(row) for row in got] == [PAYMENT_LINES.names] * len(got)
     assert got == expected
+
+
+@pytest.mark.parametrize(("spelling", "expected"), [
+    ("true", True), ("1", True), ("false", False), ("0", False), ("oui", None)])
+def test_dgp_flag_reads_boolean_spellings_and_the_schema_reports_all_but_true_and_false(
+    tmp_path: Path, spelling: str, expected: bool | None
+) -> None:
+    # The PES schema allows only "true" and "false" (an enumeration); "1" and "0", the other
+    # xs:boolean spellings, say yes and no all the same (read so, and reported); any other
+    # text is neither: unknown, never a "no"
+    text = TWO.read_bytes().replace(b'<Dgp V="true"/>', f'<Dgp V="{spelling}"/>'.encode())
+    path = tmp_path / "dgp.xml"
+    path.write_bytes(text)
+    result = read_pes(path)
+    [row] = [r for r in lines(result) if r["piece_id"] == "833"]
+    assert row["delay_eligible"] is expected
+    assert bool(by_code(result, "PES_SCHEMA_VIOLATION")) is (spelling not in ("true", "false"))

@@ -47,6 +47,9 @@ FLOW = "pes_depense"
 
 #: TypBord 02 and NatPce 06 / 10 are annulations or reductions of earlier pieces.
 CANCELLING_BATCH_TYPES = {"02"}
+#: Yes and no as xs:boolean spells them (the PES schema allows only "true" and "false": the
+#: others are read and reported by the schema check); any other text is unknown, not a no.
+XS_BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
 CANCELLING_NATURES = {"06", "10"}
 
 #: NatPce codes (official schema's documentation), for docs and later pages.
@@ -270,7 +273,7 @@ class DepenseReader:
             (self.buyer_id, self.budget_code, b.fiscal_year, b.batch_id, b.batch_date,
              b.batch_type),
             piece_id, info.get("TypPce"), nature, info.get("Obj"),
-            (None if dgp_flag is None else dgp_flag == "true", day(dgp.get("DteDebDgp")),
+            (XS_BOOLEAN.get(dgp_flag or ""), day(dgp.get("DteDebDgp")),
              day(dgp.get("DteFinDgp")), integer(dgp.get("DureeDgp")), dgp.get("CodIntMor"),
              rate(dgp.get("TxIntMor"))))
         linked = False
