@@ -174,3 +174,18 @@ def _shown_range(text: str) -> tuple[float, float]:
     number, unit = text.split()
     scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
     return float(number) * scale[unit], (float(number) + 0.1) * scale[unit]
+
+
+def test_profile_listing_says_payment_indicators_come_where_payments_are_loaded(
+    tmp_path: Path,
+) -> None:
+    # B03/B04 are computed by the payment step where payments are loaded: neither "available"
+    # (no grain holds them) nor plainly "missing"; B02 (advances) has no step yet: missing
+    result = run(tmp_path, "--profile", "generique", "profile")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines()
+            if line.count("│") >= 7}
+    assert "si chargées" in rows["delai-global-paiement"]
+    assert "si chargées" in rows["factures-30-jours"]
+    assert "manquantes" in rows["avance-versee-pme"]
+    assert "de plus là où leurs données sont chargées" in result.stdout

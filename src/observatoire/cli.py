@@ -22,6 +22,7 @@ from observatoire.config import Settings
 from observatoire.connectors.ingest import IngestOutcome, ingest, land
 from observatoire.console import Context, _add_row, _n, _print_json, err, out
 from observatoire.errors import ObservatoireError, storage_error
+from observatoire.indicators import payments as payment_indicators
 from observatoire.indicators import service as indicator_service
 from observatoire.indicators.compute import BASIS_LABELS, STATUS_LABELS
 from observatoire.indicators.profile import KINDS, SOURCES, UNITS, load_profile
@@ -674,10 +675,15 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
             ],
         })
         return
+    # computed by the payment step where payments are loaded: known only at build time
+    on_load = [i for i in profile.indicators
+               if not i.available and i.collected and i.id in payment_indicators.COMPUTED]
     out.print(
         f"[green]Profil valide[/] : « {_e(profile.id)} » — {_e(profile.name)} "
         f"({len(profile.files)} fichiers, {len(profile.indicators)} indicateurs dont "
-        f"{sum(i.available for i in profile.indicators)} calculables aujourd'hui)."
+        f"{sum(i.available for i in profile.indicators)} calculables aujourd'hui"
+        + (f", {len(on_load)} de plus là où leurs données sont chargées" if on_load else "")
+        + ")."
     )
     table = Table(title="Catalogue des indicateurs", title_justify="left")
     for col in ("code", "id", "indicateur", "type", "unité", "données", "cibles"):
@@ -685,7 +691,9 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
     for i in profile.indicators:
         _add_row(
             table, i.code, i.id, i.title, KINDS[i.kind], UNITS[i.unit],
-            "disponibles" if i.available else f"manquantes : {SOURCES[i.source]}",
+            "disponibles" if i.available
+            else f"si chargées : {SOURCES[i.source]}" if i in on_load
+            else f"manquantes : {SOURCES[i.source]}",
             str(len(i.targets)),
         )
     out.print(table)

@@ -22,6 +22,8 @@ from observatoire.indicators.compute import ALL_PERIODS, RESULTS_COLUMNS, TOTAL
 
 #: Bumped when the definition changes (as the catalogue's ``version``).
 DEFINITION_VERSION = 1
+#: The catalogue's indicators this step computes, where payments are loaded (B03, B04).
+COMPUTED = frozenset({"delai-global-paiement", "factures-30-jours"})
 #: (category, lowest day, highest day) of B04's distribution; the top band has no end.
 BANDS = (("1-30", None, 30), ("31-60", 31, 60), ("61+", 61, None))
 
