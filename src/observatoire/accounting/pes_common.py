@@ -330,6 +330,18 @@ def localname(tag: object) -> str:
     return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
 
 
+def note_signature(result: PesResult, report: Reporter, el: etree._Element) -> None:
+    """Say once per file that it is signed and that the signature is not verified here."""
+    if not result.signed:
+        result.signed = True
+        report.add(
+            "PES_SIGNED",
+            "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est pas "
+            "vérifiée par l'observatoire, les données signées sont lues normalement.",
+            "Rien à faire ; la signature est vérifiée par le comptable public.",
+            line=line_of(el), element="Signature")
+
+
 def line_of(el: etree._Element) -> int | None:
     """The element's line in the file (lxml's stubs type it loosely)."""
     line = el.sourceline

@@ -33,6 +33,7 @@ from observatoire.accounting.pes_common import (
     localname,
     money,
     natural_person,
+    note_signature,
     rate,
     siret,
     v,
@@ -165,14 +166,7 @@ class DepenseReader:
             drop_previous(el)
 
     def signature(self, el: etree._Element) -> None:
-        if not self.result.signed:
-            self.result.signed = True
-            self.report.add(
-                "PES_SIGNED",
-                "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est pas "
-                "vérifiée par l'observatoire, les données signées sont lues normalement.",
-                "Rien à faire ; la signature est vérifiée par le comptable public.",
-                line=line_of(el), element="Signature")
+        note_signature(self.result, self.report, el)
         parent = el.getparent()
         if parent is not None and localname(parent.tag) in ("Bordereau", "PES_Aller"):
             self.report.check("Signature", self.schema, WRAPPER_NS, el, self._batch_label())

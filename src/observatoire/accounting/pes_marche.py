@@ -28,6 +28,7 @@ from observatoire.accounting.pes_common import (
     line_of,
     money,
     natural_person,
+    note_signature,
     rate,
     siret,
     v,
@@ -71,13 +72,7 @@ class MarcheReader:
                 "Rien à faire ; les montants des marchés sont tout de même recoupés.",
                 line=line_of(el), element="PES_Marche")
         elif tag == SIGNATURE:
-            if not self.result.signed:
-                self.result.signed = True
-                self.report.add(
-                    "PES_SIGNED",
-                    "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est "
-                    "pas vérifiée par l'observatoire, les données signées sont lues normalement.",
-                    "Rien à faire.", line=line_of(el), element="Signature")
+            note_signature(self.result, self.report, el)
             el.clear()
 
     def marche(self, el: etree._Element) -> None:

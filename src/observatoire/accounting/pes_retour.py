@@ -29,6 +29,7 @@ from observatoire.accounting.pes_common import (
     leaves,
     line_of,
     money,
+    note_signature,
     v,
 )
 from observatoire.accounting.pes_schema import (
@@ -78,13 +79,7 @@ class RetourReader:
         elif tag == "EnTeteDepense":
             self.result.revision = v(el, "IdVer")
         elif tag == SIGNATURE:
-            if not self.result.signed:
-                self.result.signed = True
-                self.report.add(
-                    "PES_SIGNED",
-                    "Le fichier est signé (bloc de signature XML / XAdES) : la signature n'est "
-                    "pas vérifiée par l'observatoire, les données signées sont lues normalement.",
-                    "Rien à faire.", line=line_of(el), element="Signature")
+            note_signature(self.result, self.report, el)
             el.clear()
 
     def piece(self, el: etree._Element) -> None:

@@ -445,6 +445,22 @@ ORDER BY uid, publication_date, investment_raw
 #: Where each buyer is: its SIRENE establishment (commune, then COG), else the département and
 #: région consolidated CSV rows publish for it (the most frequent pair, ties broken by the
 #: codes; codes the COG does not know dropped when it is loaded), as for the holders.
+#: The département and région a file publishes for a buyer or holder (``published_places``,
+#: keyed by ``{key}``), kept when the COG knows them (or when no COG is loaded); a known
+#: département gives its région when the published one is missing or unknown.
+PUBLISHED_PLACES = r"""published AS (
+    SELECT p.{key},
+        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
+             THEN p.departement_code END AS departement_code,
+        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
+                           OR rg.region_code IS NOT NULL THEN p.region_code END,
+                 d.region_code) AS region_code
+    FROM published_places p
+    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
+    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
+)"""
+
+
 BUYER_PLACES = r"""
 CREATE TEMP TABLE buyer_places_work AS
 WITH buyer_ids AS (SELECT DISTINCT buyer_siret FROM records WHERE buyer_siret IS NOT NULL),
@@ -471,17 +487,7 @@ published_places AS (
     WHERE departement_code IS NOT NULL OR region_code IS NOT NULL
     GROUP BY buyer_siret
 ),
-published AS (
-    SELECT p.buyer_siret,
-        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
-             THEN p.departement_code END AS departement_code,
-        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
-                           OR rg.region_code IS NOT NULL THEN p.region_code END,
-                 d.region_code) AS region_code
-    FROM published_places p
-    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
-    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
-)
+{published}
 SELECT COALESCE(s.buyer_siret, p.buyer_siret) AS buyer_siret, s.commune_code,
     CASE WHEN s.buyer_siret IS NOT NULL THEN s.departement_code ELSE p.departement_code END
         AS departement_code,
@@ -489,7 +495,7 @@ SELECT COALESCE(s.buyer_siret, p.buyer_siret) AS buyer_siret, s.commune_code,
     CASE WHEN s.buyer_siret IS NOT NULL THEN 'sirene' ELSE 'publication' END AS location_source
 FROM sirene s FULL OUTER JOIN published p ON p.buyer_siret = s.buyer_siret
 WHERE s.buyer_siret IS NOT NULL OR p.departement_code IS NOT NULL OR p.region_code IS NOT NULL
-"""
+""".replace("{published}", PUBLISHED_PLACES.replace("{key}", "buyer_siret"))
 
 CONTRACTS = r"""
 CREATE TABLE contracts AS
@@ -670,17 +676,7 @@ published_places AS (
     WHERE supplier_key IS NOT NULL AND (departement_code IS NOT NULL OR region_code IS NOT NULL)
     GROUP BY supplier_key
 ),
-published AS (
-    SELECT p.supplier_key,
-        CASE WHEN NOT (SELECT count(*) > 0 FROM ref_departements) OR d.departement_code IS NOT NULL
-             THEN p.departement_code END AS departement_code,
-        COALESCE(CASE WHEN NOT (SELECT count(*) > 0 FROM ref_regions)
-                           OR rg.region_code IS NOT NULL THEN p.region_code END,
-                 d.region_code) AS region_code
-    FROM published_places p
-    LEFT JOIN ref_departements d ON d.departement_code = p.departement_code
-    LEFT JOIN ref_regions rg ON rg.region_code = p.region_code
-),
+{published},
 h AS (
     SELECT ch.supplier_key, arg_min(ch.id_type, (ch.uid, ch.version)) AS id_type,
         arg_min(ch.holder_id, (ch.uid, ch.version)) AS holder_id, any_value(bn.name) AS name,
@@ -718,7 +714,7 @@ LEFT JOIN ref_sirene_establishments e ON h.id_type = 'SIRET' AND e.siret = h.hol
 LEFT JOIN ref_communes com ON com.commune_code = e.commune_code
 LEFT JOIN published pub ON pub.supplier_key = h.supplier_key
 ORDER BY h.supplier_key
-"""
+""".replace("{published}", PUBLISHED_PLACES.replace("{key}", "supplier_key"))
 
 OVERLAP = r"""
 CREATE TABLE source_overlap AS
