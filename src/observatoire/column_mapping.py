@@ -92,3 +92,21 @@ def parse_separator(value: object) -> str | None:
         return None
     text = str(value)
     return {"\\t": "\t", "tab": "\t", "tabulation": "\t"}.get(text.lower(), text)
+
+
+def check_number_and_separator(decimal_separator: str, separator: str | None,
+                               where: str) -> None:
+    """The reading options every mapping shares: the decimal separator and the column one."""
+    if decimal_separator not in (".", ",", "auto"):
+        raise ConfigError(
+            f"Séparateur décimal « {decimal_separator} » non pris en charge.",
+            where=where,
+            hint="Indiquez « . », « , » ou « auto ».",
+        )
+    if separator is not None and len(separator) != 1:
+        raise ConfigError(
+            f"Séparateur de colonnes « {separator} » invalide : un seul caractère.",
+            where=where,
+            hint="Indiquez par exemple « ; », « , » ou « \\t », ou retirez-le pour le "
+            "détecter automatiquement.",
+        )

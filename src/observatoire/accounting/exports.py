@@ -53,7 +53,12 @@ from observatoire.accounting.result import (
     TableBuilder,
     file_sha256,
 )
-from observatoire.column_mapping import ColumnFinder, load_mapping_toml, parse_separator
+from observatoire.column_mapping import (
+    ColumnFinder,
+    check_number_and_separator,
+    load_mapping_toml,
+    parse_separator,
+)
 from observatoire.egalim.reading import NotATable, open_table
 from observatoire.errors import ConfigError, InputFileError
 
@@ -135,19 +140,7 @@ class ExportMapping:
                 hint="Ajoutez ces champs à [mapping.contracts] ou [mapping.payments], ou "
                 "retirez leur recodage.",
             )
-        if self.decimal_separator not in (".", ",", "auto"):
-            raise ConfigError(
-                f"Séparateur décimal « {self.decimal_separator} » non pris en charge.",
-                where=where,
-                hint="Indiquez « . », « , » ou « auto ».",
-            )
-        if self.separator is not None and len(self.separator) != 1:
-            raise ConfigError(
-                f"Séparateur de colonnes « {self.separator} » invalide : un seul caractère.",
-                where=where,
-                hint="Indiquez par exemple « ; », « , » ou « \\t », ou retirez-le pour le "
-                "détecter automatiquement.",
-            )
+        check_number_and_separator(self.decimal_separator, self.separator, where)
         if not self.date_formats or any("%" not in f for f in self.date_formats):
             raise ConfigError(
                 "Formats de date absents ou invalides.",

@@ -41,7 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from observatoire.column_mapping import load_mapping_toml, parse_separator
+from observatoire.column_mapping import (
+    check_number_and_separator,
+    load_mapping_toml,
+    parse_separator,
+)
 from observatoire.egalim.codes import FAMILIES, LOCAL_DEFINITIONS
 from observatoire.egalim.labels import LabelMeaning, normalise_label, resolve_label
 from observatoire.errors import ConfigError
@@ -114,19 +118,7 @@ class ColumnMapping:
                 where=where,
                 hint=hint,
             )
-        if self.decimal_separator not in (".", ",", "auto"):
-            raise ConfigError(
-                f"Séparateur décimal « {self.decimal_separator} » non pris en charge.",
-                where=where,
-                hint="Indiquez « . », « , » ou « auto ».",
-            )
-        if self.separator is not None and len(self.separator) != 1:
-            raise ConfigError(
-                f"Séparateur de colonnes « {self.separator} » invalide : un seul caractère.",
-                where=where,
-                hint="Indiquez par exemple « ; », « , » ou « \\t », ou retirez-le pour le "
-                "détecter automatiquement.",
-            )
+        check_number_and_separator(self.decimal_separator, self.separator, where)
         if not self.date_formats:
             raise ConfigError("Aucun format de date indiqué.", where=where, hint=hint)
         for fmt in self.date_formats:
