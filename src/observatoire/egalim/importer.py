@@ -74,6 +74,7 @@ from observatoire.egalim.validation import (
     build_sql,
 )
 from observatoire.errors import InputFileError
+from observatoire.quality.egalim_rules import IMPORT_RULES
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -132,7 +133,8 @@ class CanteenDirectory:
 @dataclass(frozen=True)
 class LineError:
     """One error: where (line in the file, 1 = header; column as in the header), the value,
-    what is wrong and what to do."""
+    what is wrong and what to do. Its rule (``rule_id``, ``severity``) is the import rule of its
+    code in the Egalim rule set of the quality engine: ``bloquant``, the line is set aside."""
 
     line: int
     column: str
@@ -141,17 +143,33 @@ class LineError:
     hint: str
     kind: str  # format | règle | en-tête | fichier
     code: str
+    rule_id: str = ""
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        rule = IMPORT_RULES[self.code]
+        object.__setattr__(self, "rule_id", rule.id)
+        object.__setattr__(self, "severity", rule.severity)
 
 
 @dataclass(frozen=True)
 class ImportWarning:
-    """Something to check that does not stop a line (e.g. a private label)."""
+    """Something to check that does not stop a line (e.g. a private label): an import rule of
+    severity ``avertissement`` (``code``, ``rule_id``)."""
 
     message: str
     column: str = ""
     value: str = ""
     lines: int = 0
     first_line: int = 0
+    code: str = "label_to_check"
+    rule_id: str = ""
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        rule = IMPORT_RULES[self.code]
+        object.__setattr__(self, "rule_id", rule.id)
+        object.__setattr__(self, "severity", rule.severity)
 
 
 @dataclass
@@ -198,7 +216,7 @@ class _Run:
     def __init__(self, report: ImportReport, max_errors: int) -> None:
         self.report = report
         self.max_errors = max_errors
-        self.warnings: dict[tuple[str, str, str], list[int]] = {}
+        self.warnings: dict[tuple[str, str, str, str], list[int]] = {}
         self.pending: list[tuple[int, int, str, str, str, str, str]] = []
 
     def error(
@@ -233,8 +251,9 @@ class _Run:
         self.report.error_count += 1
         self.report.errors.append(LineError(line, column, value, message, hint, kind, code))
 
-    def warn(self, column: str, value: str, message: str, n: int, first: int) -> None:
-        entry = self.warnings.setdefault((column, value, message), [0, first])
+    def warn(self, code: str, column: str, value: str, message: str, n: int,
+             first: int) -> None:
+        entry = self.warnings.setdefault((column, value, message, code), [0, first])
         entry[0] += n
         entry[1] = min(entry[1], first)
 
@@ -298,8 +317,8 @@ def import_purchases(
             report.output = None
             _remove(_partial_path(out))
     report.warnings = [
-        ImportWarning(message, column, value, n, first)
-        for (column, value, message), (n, first) in sorted(
+        ImportWarning(message, column, value, n, first, code)
+        for (column, value, message, code), (n, first) in sorted(
             run.warnings.items(), key=lambda item: item[1][1]
         )
     ]
@@ -390,8 +409,8 @@ def _check_rows(
             run.flush()
             report.set_aside += bad_lines
             if sql.warnings:
-                for col, value, message, n, first in con.sql(sql.warnings).fetchall():
-                    run.warn(header[col], value, message, n, first)
+                for code, col, value, message, n, first in con.sql(sql.warnings).fetchall():
+                    run.warn(code, header[col], value, message, n, first)
             good = len(rows) - bad_lines
             report.kept += good
             if good and (accept_partial or report.error_count == 0):
@@ -417,7 +436,8 @@ def _check_rows(
     else:
         report.status = STATUS_LOADED
     if report.lines_read == 0:
-        report.warnings.append(ImportWarning("Le fichier ne contient aucune ligne d'achat."))
+        report.warnings.append(
+            ImportWarning("Le fichier ne contient aucune ligne d'achat.", code="no_line"))
 
 
 def _set_aside_odd(

@@ -493,13 +493,15 @@ def build_sql(
         wparts = []
         for j, index in enumerate(resolved.label_columns):
             wparts.append(
-                f"SELECT {index} AS col, b_c{index} AS value, w{j} AS message, "
+                f"SELECT 'label_to_check' AS code, {index} AS col, b_c{index} AS value, "
+                f"w{j} AS message, "
                 f"count(*) AS n, min(line_number) AS first FROM v WHERE w{j} IS NOT NULL "
                 "GROUP BY ALL"
             )
             if not mapping.unknown_labels_are_errors:
                 wparts.append(
-                    f"SELECT {index} AS col, b_c{index} AS value, u{j} AS message, "
+                    f"SELECT 'label_ignored' AS code, {index} AS col, b_c{index} AS value, "
+                    f"u{j} AS message, "
                     f"count(*) AS n, min(line_number) AS first FROM v WHERE u{j} IS NOT NULL "
                     "GROUP BY ALL"
                 )
