@@ -210,3 +210,36 @@ def test_import_rules_block_a_line_or_warn(tmp_path: Path) -> None:
     assert (report.kept, report.set_aside, report.errors) == (1, 0, [])
     assert [(w.code, w.rule_id, w.severity, w.first_line) for w in report.warnings] == [
         ("label_to_check", "EGALIM_LABEL_TO_CHECK", WARNING, 2)]
+
+
+ACCOUNTING = Path(__file__).parent / "fixtures" / "accounting"
+
+
+def test_accounting_finding_codes_follow_the_rule_id_convention(tmp_path: Path) -> None:
+    """The readers' codes are named like the quality rules (upper-case English), prefixed by
+    their reader; the real Chorus extracts, Chorus Pro flows and PES files of the fixtures, and
+    a Chorus Pro invoice cut in the middle."""
+    import re
+
+    from observatoire.accounting.chorus import read_chorus
+    from observatoire.accounting.chorus_pro import read_chorus_pro
+    from observatoire.accounting.pes import read_pes
+
+    convention = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
+    seen: dict[str, set[str]] = {"CHORUS_": set(), "CHORUS_PRO_": set(), "PES_": set()}
+    for prefix, folder, read in (("CHORUS_", "chorus", read_chorus),
+                                 ("CHORUS_PRO_", "chorus-pro", read_chorus_pro),
+                                 ("PES_", "pes", read_pes)):
+        for path in sorted((ACCOUNTING / folder).iterdir()):
+            if path.suffix in (".csv", ".xml"):
+                seen[prefix] |= {f.code for f in read(path).findings}
+    pivot = (ACCOUNTING / "chorus-pro" / "pastell_chorus_CPPFacturePivot_facture_1221_sans_pj.xml")
+    cut = tmp_path / "facture-coupee.xml"
+    cut.write_bytes(pivot.read_bytes()[: pivot.stat().st_size // 2])
+    seen["CHORUS_PRO_"] |= {f.code for f in read_chorus_pro(cut).findings}
+    assert "CHORUS_PRO_XML_INVALID" in seen["CHORUS_PRO_"]
+    for prefix, codes in seen.items():
+        assert codes, prefix  # each reader says something on these files
+        assert all(convention.fullmatch(c) and c.startswith(prefix) for c in codes), codes
+    # the Chorus extracts: a preamble skipped, AIFE's broken quotes repaired
+    assert {"CHORUS_PREAMBLE", "CHORUS_QUOTES_REPAIRED"} <= seen["CHORUS_"]
