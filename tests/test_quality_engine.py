@@ -21,6 +21,7 @@ from observatoire.egalim.contracts import create_contracts
 from observatoire.egalim.enrich import EFFECTIVE_VIEW, enrich
 from observatoire.egalim.findings import create_findings
 from observatoire.egalim.importer import CanteenDirectory, import_purchases
+from observatoire.egalim.layouts import resolve_ma_cantine
 from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.matrices import MATRIX_DDL
 from observatoire.egalim.messages import MESSAGES
@@ -32,6 +33,7 @@ from observatoire.egalim.service import (
     create_canteens,
     insert_lines,
 )
+from observatoire.egalim.validation import build_sql
 from observatoire.quality.egalim_rules import (
     BUILD_RULES,
     EGALIM_RULES,
@@ -187,6 +189,22 @@ def test_each_egalim_build_rule_fires_on_its_fixture_line(built: duckdb.DuckDBPy
     catalogue = {r.id: r.severity for r in BUILD_RULES}
     assert all(catalogue[rule] == severity for rule, severity in built.execute(
         "SELECT DISTINCT rule_id, severity FROM egalim_findings").fetchall())
+
+
+def test_import_rules_are_placed_on_the_cells_of_a_layout() -> None:
+    """The importer runs the catalogue's import rules on the engine, one per check of a cell."""
+    header = (EGALIM / "imports" / "purchases_good.csv").read_text().splitlines()[0].split(",")
+    sql = build_sql(resolve_ma_cantine(header), header, None, TODAY)
+    assert "CREATE TEMP TABLE import_findings_work" in sql.findings
+    placed = {(r.id, r.field) for r in sql.rules}
+    assert {(r.id, r.severity) for r in sql.rules} <= {
+        (r.id, r.severity) for r in IMPORT_RULES.values()}
+    # prix_ht is the 5th column (position 4): its three format checks, then its business rule
+    assert {rule for rule, field in placed if field == "4"} == {
+        "EGALIM_REQUIRED", "EGALIM_NUMBER_FORMAT", "EGALIM_NUMBER_TOO_LARGE",
+        "EGALIM_PRICE_NEGATIVE"}
+    # the origin column says EUROPE and FRANCE together (position 7)
+    assert ("EGALIM_EUROPE_AND_FRANCE", "7") in placed
 
 
 def test_import_rules_block_a_line_or_warn(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ and Windows-1252/Latin-1 (:mod:`.reading`). A file that is not a table (empty, b
 XML) is rejected with one error on line 0 (column « fichier »); header problems are reported on
 line 1 and stop the import, since the columns cannot be trusted.
 
-**Checks** (:mod:`.validation`, messages in :mod:`.messages`): each error has its line in the
+**Checks** (:mod:`.validation`: the import rules of the Egalim rule set, run on the quality
+engine; messages in :mod:`.messages`): each error has its line in the
 file (1 = header), the column as written in the header, the cell value, a French message, a hint
 and a kind (« format », « règle », « en-tête », « fichier »). Format errors come first on a cell;
 business rules are checked when the values they need are well written, so one pass gives every
@@ -67,7 +68,9 @@ from observatoire.egalim.layouts import (
 from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.reading import NotATable, TableFile, open_table
 from observatoire.egalim.validation import (
+    CODES_BY_RULE,
     CURRENT_LOCAL_DEFINITIONS,
+    FINDINGS,
     OLD_LOCAL_DEFINITIONS,
     BatchSql,
     Lookups,
@@ -405,12 +408,14 @@ def _check_rows(
             _update_lookups(con, lookups, sql, columns)
             con.register("b", batch)
             con.execute(sql.create)
+            con.execute(f"DROP TABLE IF EXISTS {FINDINGS}")
+            con.execute(sql.findings)
             bad_lines = _collect_errors(con, sql, header, allowed, run)
             run.flush()
             report.set_aside += bad_lines
             if sql.warnings:
-                for code, col, value, message, n, first in con.sql(sql.warnings).fetchall():
-                    run.warn(code, header[col], value, message, n, first)
+                for rule, col, value, message, n, first in con.sql(sql.warnings).fetchall():
+                    run.warn(CODES_BY_RULE[rule], header[col], value, message, n, first)
             good = len(rows) - bad_lines
             report.kept += good
             if good and (accept_partial or report.error_count == 0):
@@ -491,11 +496,13 @@ def _collect_errors(
     allowed: dict[str, str],
     run: _Run,
 ) -> int:
-    """Report the errors of the checked batch; return how many lines have at least one."""
-    count = int(con.sql("SELECT count(*) FROM v WHERE NOT ok").fetchall()[0][0])
+    """Report the errors of the checked batch (its ``bloquant`` findings); return how many
+    lines have at least one (they are set aside)."""
+    count = int(con.sql(sql.bad_lines).fetchall()[0][0])
     if not count:
         return 0
-    for line, col, value, code, detail in con.sql(sql.errors).fetchall():
+    for line, col, value, rule, detail in con.sql(sql.errors).fetchall():
+        code = CODES_BY_RULE[rule]
         run.error(
             int(line),
             header[col],

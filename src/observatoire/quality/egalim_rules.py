@@ -6,11 +6,13 @@ Two parts, as the severity says:
 - **import rules** (``bloquant``, ``avertissement``; ``over="import"``): what the purchase
   importer checks on each cell of a file. A line with a ``bloquant`` finding is set aside
   (a file with one is refused unless the import is partial); an ``avertissement`` lets the line
-  through with a warning in the import report. They are evaluated by the importer's batch SQL
-  (:mod:`observatoire.egalim.validation`: a format error first, a business rule only on values
-  that are well written, one error per cell), which turns each into the rule's import code
-  (``code``, e.g. ``price_negative``) and a French message with the cell's value
-  (:mod:`observatoire.egalim.messages`); their ``when`` names that code.
+  through with a warning in the import report. Declared here once; the importer places them on
+  the cells of each file's layout (:func:`observatoire.egalim.validation.build_sql` gives each
+  its condition, field and values: a format error first, a business rule only on values that
+  are well written, one error per cell) and runs them on the engine over each parsed batch.
+  Each keeps its import code (``price_negative``…) for the French message with the cell's value
+  (:mod:`observatoire.egalim.messages`) and the import report. The checks on the file itself
+  (not a table, header, blank or ragged rows) are made in Python before any cell is read.
 - **build rules** (EG01…EG11; ``avertissement``, ``information``): what the build flags on the
   lines it keeps, evaluated by :func:`observatoire.quality.findings.findings_sql` over the
   subjects of :func:`egalim_subjects` into ``egalim_findings``.
@@ -59,9 +61,9 @@ def _expired() -> str:
 
 def _import(code: str, severity: str, field: str, title: str, explanation: str, hint: str,
             source: str = "") -> tuple[str, Rule]:
-    # ``e``: a row of the importer's errors or warnings of a batch, with its import ``code``
+    # the condition, field and values depend on the file's layout: validation.build_sql
     return code, Rule("EGALIM_" + code.upper(), severity, field, title, explanation, hint,
-                      when=f"e.code = {literal(code)}", over="import", source=source)
+                      when="false", over="import", source=source)
 
 
 #: The importer's checks, by import code (the code stays in the import report: ``LineError.code``).
