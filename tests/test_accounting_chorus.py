@@ -133,7 +133,7 @@ def test_mangled_quoting_is_repaired_cell_by_cell_and_named_by_line():
     result = read_chorus(AIFE_AE)
     names = [r["supplier_name"] for r in result.tables["commitments"].to_pylist()]
     assert names == ['XXX ";P BBB"', 'AGENCE; NATIONALE "DES TITRES"']
-    repaired = [f for f in result.findings if f.code == "chorus_guillemets_repares"]
+    repaired = [f for f in result.findings if f.code == "CHORUS_QUOTES_REPAIRED"]
     assert [f.line for f in repaired] == [2, 3]
     assert all("ligne" in f.where and f.raw_value for f in repaired)
     assert result.counts() == {"records_in": 2, "kept": 2, "set_aside": 0}
@@ -146,7 +146,7 @@ def test_a_line_that_cannot_be_repaired_is_set_aside_with_its_text(tmp_path):
     result = read_chorus(path)
     assert result.counts() == {"records_in": 38, "kept": 37, "set_aside": 1}
     assert result.reconciles and result.status == "partial"
-    (finding,) = [f for f in result.findings if f.code == "chorus_ligne_ecartee"]
+    (finding,) = [f for f in result.findings if f.code == "CHORUS_LINE_SET_ASIDE"]
     assert finding.line == 39 and finding.raw_value == "TOTAL|833915.72"
     assert finding.severity == "bloquant" and "ligne 39" in finding.where
 
@@ -154,7 +154,7 @@ def test_a_line_that_cannot_be_repaired_is_set_aside_with_its_text(tmp_path):
 def test_report_preamble_is_skipped_and_noted_and_gives_the_fiscal_year():
     result = read_chorus(BUD53_CP)
     assert result.format == "chorus-inf-bud-53-cp"
-    (preamble,) = [f for f in result.findings if f.code == "chorus_preambule"]
+    (preamble,) = [f for f in result.findings if f.code == "CHORUS_PREAMBLE"]
     assert preamble.line == 8 and "7 ligne(s)" in preamble.message
     lines = result.tables["payment_lines"].to_pylist()
     assert len(lines) == 5 and lines[0]["line"] == 9
@@ -173,7 +173,7 @@ def test_junk_preamble_and_an_invalid_programme_keep_every_row():
     result = read_chorus(BUD53_AE)
     assert result.format == "chorus-inf-bud-53-ae"
     assert result.counts() == {"records_in": 3, "kept": 3, "set_aside": 0}
-    (invalid,) = [f for f in result.findings if f.code == "chorus_programme_invalide"]
+    (invalid,) = [f for f in result.findings if f.code == "CHORUS_PROGRAMME_INVALID"]
     assert invalid.line == 11 and invalid.raw_value == "XXX"
     amounts = [r["amount"] for r in result.tables["commitments"].to_pylist()]
     assert amounts == [Decimal("22500.12"), Decimal("15000.00"), Decimal("15000.00")]
@@ -203,7 +203,7 @@ def test_windows_1252_extract_reads_the_same_values(tmp_path):
 
 def test_unread_columns_are_named_not_silently_ignored():
     result = read_chorus(DP)
-    (unread,) = [f for f in result.findings if f.code == "chorus_colonnes_non_lues"]
+    (unread,) = [f for f in result.findings if f.code == "CHORUS_COLUMNS_NOT_READ"]
     for column in ("ref_key3", "bic_cglmfahtd", "Mission"):
         assert column in unread.message
 
@@ -294,7 +294,7 @@ def test_a_dp_line_without_its_number_is_set_aside_with_its_text(tmp_path):
     path.write_text("\n".join([header, "|".join(cells), *rest]) + "\n", encoding="utf-8")
     result = read_chorus(path)
     assert result.counts() == {"records_in": 37, "kept": 36, "set_aside": 1}
-    (aside,) = [f for f in result.findings if f.code == "chorus_sans_numero"]
+    (aside,) = [f for f in result.findings if f.code == "CHORUS_NUMBER_MISSING"]
     assert (aside.line, aside.column, aside.raw_value) == (2, "ac_doc_no", "|".join(cells))
 
 
@@ -321,7 +321,7 @@ def test_random_damage_never_loses_a_record_nor_raises(tmp_path, source):
         assert result.reconciles
         assert result.records_in == sum(1 for d in damaged if d.strip(detection.separator + '" '))
         aside = [f for f in result.findings
-                 if f.code in ("chorus_ligne_ecartee", "chorus_sans_numero")]
+                 if f.code in ("CHORUS_LINE_SET_ASIDE", "CHORUS_NUMBER_MISSING")]
         assert len(aside) == result.set_aside
 
 
@@ -330,5 +330,5 @@ def test_a_header_without_lines_says_so(tmp_path):
     path.write_text(DP.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     result = read_chorus(path)
     assert result.counts() == {"records_in": 0, "kept": 0, "set_aside": 0}
-    assert [f.code for f in result.findings if f.severity == "avertissement"] == ["chorus_vide"]
+    assert [f.code for f in result.findings if f.severity == "avertissement"] == ["CHORUS_EMPTY"]
     assert result.tables["payment_lines"].num_rows == 0

@@ -88,7 +88,7 @@ def test_truncated_pivot_keeps_the_invoices_before_the_break(tmp_path):
     path.write_text(text[: third + 200], encoding="utf-8")
     result = read_chorus_pro(path)
     assert result.kept == 2 and result.reconciles
-    (broken,) = [f for f in result.findings if f.code == "chorus_pro_xml_invalide"]
+    (broken,) = [f for f in result.findings if f.code == "CHORUS_PRO_XML_INVALID"]
     assert broken.severity == "bloquant" and "après la facture n° 2" in broken.message
 
 
@@ -110,7 +110,7 @@ def test_an_invoice_without_number_is_set_aside_with_a_finding(tmp_path):
     result = read_chorus_pro(path)
     assert result.counts() == {"records_in": 1, "kept": 0, "set_aside": 1}
     assert result.status == "rejected"
-    assert [f.code for f in result.findings] == ["chorus_pro_sans_numero"]
+    assert [f.code for f in result.findings] == ["CHORUS_PRO_NUMBER_MISSING"]
 
 
 def test_an_xml_that_is_not_chorus_pro_is_refused_in_french(tmp_path):

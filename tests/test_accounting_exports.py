@@ -75,7 +75,7 @@ def test_region_export_rows_keep_year_holder_and_direct_payment():
 
 def test_unreadable_date_keeps_the_row_and_names_line_and_column():
     result, contracts, _ = _read()
-    (bad,) = [f for f in result.findings if f.code == "export_valeur_illisible"]
+    (bad,) = [f for f in result.findings if f.code == "EXPORT_VALUE_UNREADABLE"]
     assert (bad.line, bad.column, bad.raw_value) == (6, "DateNotification", "31/02/2015")
     assert "JJ/MM/AAAA" in bad.message
     last = contracts.to_pylist()[-1]
@@ -84,7 +84,7 @@ def test_unreadable_date_keeps_the_row_and_names_line_and_column():
 
 def test_totals_line_without_contract_number_is_set_aside_with_its_text():
     result, _, _ = _read()
-    (aside,) = [f for f in result.findings if f.code == "export_ligne_ecartee"]
+    (aside,) = [f for f in result.findings if f.code == "EXPORT_LINE_SET_ASIDE"]
     assert aside.line == 7 and "« Nmarché » est vide" in aside.message
     assert aside.raw_value is not None and "132 345,67" in aside.raw_value
     assert result.reconciles
@@ -92,7 +92,7 @@ def test_totals_line_without_contract_number_is_set_aside_with_its_text():
 
 def test_unmapped_columns_are_named():
     result, _, _ = _read()
-    (unread,) = [f for f in result.findings if f.code == "export_colonnes_non_lues"]
+    (unread,) = [f for f in result.findings if f.code == "EXPORT_COLUMNS_NOT_READ"]
     assert "Taille" in unread.message and "Code NAF" in unread.message
     assert "Nmarché" not in unread.message
 

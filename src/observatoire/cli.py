@@ -387,7 +387,7 @@ def _print_findings(report: dict[str, Any], as_json: bool) -> None:
         "fichier",
         "enr.",
         "ligne",
-        "marché",
+        "marché ou cantine",
         "valeur publiée",
         "valeur retenue",
     ):
@@ -397,10 +397,10 @@ def _print_findings(report: dict[str, Any], as_json: bool) -> None:
             t,
             f["rule_id"],
             f["severity"],
-            f["file_name"],
+            f["file_name"] or "—",
             _n(f["position"]),
             _n(f["line"]),
-            f["uid"] or "—",
+            f["uid"] or _canteen_month(f) or "—",
             f["raw_value"] or "—",
             f["value"] or "—",
         )
@@ -413,6 +413,13 @@ def _print_findings(report: dict[str, Any], as_json: bool) -> None:
             "Aucun constat ne correspond : vérifiez l'identifiant de la règle "
             "(« observatoire rules »), le nom du fichier ou le SIRET."
         )
+
+
+def _canteen_month(finding: dict[str, Any]) -> str:
+    """« cantine 1922…, 02/2025 » for an Egalim finding; empty for the others."""
+    if not finding.get("canteen_key"):
+        return ""
+    return f"cantine {finding['canteen_key']}, {finding['month']:02d}/{finding['year']}"
 
 
 @cli.command("demo")

@@ -142,6 +142,23 @@ def quality(settings: Settings, limit: int = 50) -> dict[str, Any]:
         con.close()
 
 
+#: The findings of each rule set of the quality engine, in one shape: the DECP rules
+#: (``findings``), the payment rules (``payment_findings``) and the Egalim rules
+#: (``egalim_findings``, whose findings name a canteen, a year and a month, and a file line).
+_FINDING_SETS = {
+    "findings": """SELECT 0 AS rule_set, finding_id, rule_id, severity, field, file_name,
+            load_id, position, line, uid, buyer_siret, raw_value, value,
+            CAST(NULL AS VARCHAR) AS canteen_key, CAST(NULL AS BIGINT) AS year,
+            CAST(NULL AS BIGINT) AS month FROM findings""",
+    "payment_findings": """SELECT 1, finding_id, rule_id, severity, field, file_name, load_id,
+            position, line, uid, buyer_siret, raw_value, value, NULL, NULL, NULL
+            FROM payment_findings""",
+    "egalim_findings": """SELECT 2, finding_id, rule_id, severity, field, file_name, load_id,
+            NULL, line_number, NULL, NULL, value, NULL, canteen_key, year, month
+            FROM egalim_findings""",
+}
+
+
 def findings(
     settings: Settings,
     rule: str | None = None,
@@ -149,7 +166,8 @@ def findings(
     buyer: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """The findings matching the filters, with where each one comes from (file, record, line)."""
+    """The findings matching the filters, with where each one comes from (file, record, line),
+    whatever the rule set (contracts, payments, catering purchases)."""
     where, params = [], []
     for column, value in (
         ("f.rule_id", rule),
@@ -162,13 +180,21 @@ def findings(
     condition = " AND ".join(where) or "true"
     con = open_warehouse(settings)
     try:
-        total = _rows(con, f"SELECT count(*) AS n FROM findings f WHERE {condition}", params)
+        present = {name for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name IN "
+            "('findings', 'payment_findings', 'egalim_findings')").fetchall()}
+        every = " UNION ALL ".join(sql for name, sql in _FINDING_SETS.items() if name in present)
+        total = _rows(con, f"SELECT count(*) AS n FROM ({every}) f WHERE {condition}", params)
         rows = _rows(
             con,
             f"""SELECT f.finding_id, f.rule_id, f.severity, f.field, q.title, f.file_name,
-                       f.position, f.line, f.uid, f.buyer_siret, f.raw_value, f.value
-                FROM findings f LEFT JOIN quality_rules q USING (rule_id, field)
-                WHERE {condition} ORDER BY f.load_id, f.position, f.rule_id, f.field LIMIT ?""",
+                       f.position, f.line, f.uid, f.buyer_siret, f.raw_value, f.value,
+                       f.canteen_key, f.year, f.month
+                FROM ({every}) f LEFT JOIN quality_rules q USING (rule_id, field)
+                WHERE {condition}
+                ORDER BY f.rule_set, f.load_id, f.position, f.line, f.rule_id, f.field,
+                         f.canteen_key, f.year, f.month
+                LIMIT ?""",
             [*params, limit],
         )
     finally:

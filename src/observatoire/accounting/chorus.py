@@ -445,7 +445,7 @@ class _Reader:
                 self.events.append(row | {"amount_paid": row.get("amount_ttc")})
             self.result.kept += 1
         if not self.result.records_in:
-            self.finding("chorus_vide", "avertissement",
+            self.finding("CHORUS_EMPTY", "avertissement",
                          "Le fichier ne contient aucune ligne de données après l'en-tête.",
                          "Vérifiez les filtres de l'extraction (période, programme).",
                          line=self.det.header_line)
@@ -456,7 +456,7 @@ class _Reader:
         det = self.det
         if det.preamble:
             self.finding(
-                "chorus_preambule",
+                "CHORUS_PREAMBLE",
                 "information",
                 f"{len(det.preamble)} ligne(s) de préambule avant l'en-tête (titre, date "
                 f"d'extraction, filtres) ignorées ; l'en-tête est à la ligne {det.header_line}.",
@@ -465,13 +465,13 @@ class _Reader:
                 raw="\n".join(det.preamble),
             )
         for note in det.notes:
-            self.finding("chorus_encodage", "information", f"Fichier lu en {note}.",
+            self.finding("CHORUS_ENCODING", "information", f"Fichier lu en {note}.",
                          "Rien à faire.")
         read = set(self.columns.values())
         unread = [h.strip() for i, h in enumerate(det.header) if i not in read and h.strip()]
         if unread:
             self.finding(
-                "chorus_colonnes_non_lues",
+                "CHORUS_COLUMNS_NOT_READ",
                 "information",
                 f"{len(unread)} colonne(s) ne sont pas reprises par l'observatoire : "
                 f"{', '.join(unread)}.",
@@ -483,7 +483,7 @@ class _Reader:
         if missing:
             shown = ", ".join(f"« {self.layout.columns[f]} »" for f in missing)
             self.finding(
-                "chorus_colonnes_absentes",
+                "CHORUS_COLUMNS_MISSING",
                 "avertissement",
                 f"Colonne(s) attendue(s) pour ce format absente(s) de l'en-tête : {shown} ; "
                 "les valeurs correspondantes restent vides.",
@@ -523,7 +523,7 @@ class _Reader:
         if len(cells) <= self.width:
             return cells + [""] * (self.width - len(cells))
         self.finding(
-            "chorus_ligne_ecartee",
+            "CHORUS_LINE_SET_ASIDE",
             "bloquant",
             f"Ligne écartée : elle a {len(cells)} cellules remplies pour {self.width} colonnes "
             "d'en-tête ; ses valeurs seraient décalées.",
@@ -547,7 +547,7 @@ class _Reader:
             if repaired == cells:
                 return cells
             self.finding(
-                "chorus_guillemets_repares",
+                "CHORUS_QUOTES_REPAIRED",
                 "avertissement",
                 f"Guillemets mal placés dans la ligne (lue en {len(cells)} colonnes pour "
                 f"{self.width} attendues, ou avec des guillemets égarés) : elle a été relue "
@@ -561,7 +561,7 @@ class _Reader:
         if len(cells) == self.width:
             return cells  # a quote inside an unquoted cell is a character like any other
         self.finding(
-            "chorus_ligne_ecartee",
+            "CHORUS_LINE_SET_ASIDE",
             "bloquant",
             f"Ligne écartée : elle a {len(cells)} colonne(s) au lieu de {self.width}, et ses "
             "guillemets ne permettent pas de la relire sans risque de décaler les valeurs.",
@@ -582,7 +582,7 @@ class _Reader:
                 row[fieldname] = self.parsers[fieldname](text)
             except CellError as exc:
                 self.finding(
-                    "chorus_valeur_illisible",
+                    "CHORUS_VALUE_UNREADABLE",
                     "avertissement",
                     f"Valeur « {text} » illisible : {exc.expected} était attendu(e). La ligne "
                     "est gardée, cette valeur reste vide.",
@@ -597,7 +597,7 @@ class _Reader:
             row["supplier_siret"] = siret
             if siret is None:
                 self.finding(
-                    "chorus_identifiant_non_siret",
+                    "CHORUS_ID_NOT_SIRET",
                     "information",
                     f"Identifiant fiscal du fournisseur « {raw_siret} » qui n'est pas un SIRET "
                     "(14 chiffres) : le fournisseur reste identifié par son code Chorus.",
@@ -610,7 +610,7 @@ class _Reader:
         code = row.get("budget_code")
         if code is not None and not _PROGRAMME.fullmatch(code):
             self.finding(
-                "chorus_programme_invalide",
+                "CHORUS_PROGRAMME_INVALID",
                 "avertissement",
                 f"Programme « {code} » qui n'est pas un code de programme (3 ou 4 chiffres).",
                 "Vérifiez la ligne dans Chorus ; elle est gardée telle quelle.",
@@ -622,7 +622,7 @@ class _Reader:
             if row.get(fieldname) is None:
                 column = self.names.get(fieldname, self.layout.columns[fieldname])
                 self.finding(
-                    "chorus_sans_numero",
+                    "CHORUS_NUMBER_MISSING",
                     "bloquant",
                     f"Ligne écartée : sans {_FIELD_LABELS[fieldname]}, elle ne peut être "
                     "rattachée à rien.",

@@ -127,7 +127,7 @@ class _Reader:
         except etree.XMLSyntaxError as exc:
             line = exc.lineno if exc.lineno else None
             self.finding(
-                "chorus_pro_xml_invalide",
+                "CHORUS_PRO_XML_INVALID",
                 "bloquant",
                 f"XML invalide ou tronqué après la facture n° {self.result.records_in} "
                 f"({exc.msg}).",
@@ -136,14 +136,14 @@ class _Reader:
                 line,
             )
         if not self.result.records_in and not self.result.findings:
-            self.finding("chorus_pro_vide", "avertissement",
+            self.finding("CHORUS_PRO_EMPTY", "avertissement",
                          "Le flux ne contient aucune facture ni aucun statut.",
                          "Vérifiez le flux reçu de Chorus Pro.", None)
         if announced is not None and announced.isdigit() and int(announced) != (
             self.result.records_in
         ):
             self.finding(
-                "chorus_pro_compteur",
+                "CHORUS_PRO_COUNT_MISMATCH",
                 "avertissement",
                 f"Le flux annonce {announced} élément(s) mais en contient "
                 f"{self.result.records_in}.",
@@ -169,7 +169,7 @@ class _Reader:
         siret = siret_or_none(ident) if kind in (SIRET_TYPE, None) else None
         if siret is None and kind in (SIRET_TYPE, None):
             self.finding(
-                "chorus_pro_identifiant",
+                "CHORUS_PRO_ID_NOT_SIRET",
                 "avertissement",
                 f"Identifiant « {ident} » ({who}) déclaré SIRET mais qui n'a pas 14 chiffres.",
                 "Vérifiez l'identifiant dans Chorus Pro.",
@@ -186,7 +186,7 @@ class _Reader:
         try:
             return parse_date(text, _ISO)
         except CellError as exc:
-            self.finding("chorus_pro_valeur_illisible", "avertissement",
+            self.finding("CHORUS_PRO_VALUE_UNREADABLE", "avertissement",
                          f"Valeur « {text} » illisible : {exc.expected} était attendu(e) ; "
                          "elle reste vide.", "Vérifiez le flux.", element.sourceline, path, text)
             return None
@@ -198,7 +198,7 @@ class _Reader:
         try:
             return parse_amount(text, ".")
         except CellError as exc:
-            self.finding("chorus_pro_valeur_illisible", "avertissement",
+            self.finding("CHORUS_PRO_VALUE_UNREADABLE", "avertissement",
                          f"Valeur « {text} » illisible : {exc.expected} était attendu(e) ; "
                          "elle reste vide.", "Vérifiez le flux.", element.sourceline, path, text)
             return None
@@ -207,7 +207,7 @@ class _Reader:
         number = _text(element, "DonneesFacture/Id")
         if number is None:
             self.finding(
-                "chorus_pro_sans_numero",
+                "CHORUS_PRO_NUMBER_MISSING",
                 "bloquant",
                 f"Facture n° {position} du flux écartée : sans numéro (<DonneesFacture><Id>).",
                 "Demandez à l'émetteur du flux de le compléter.",
@@ -267,7 +267,7 @@ class _Reader:
         if number is None or code is None:
             missing = "IdFacture" if number is None else "IdStatut"
             self.finding(
-                "chorus_pro_statut_incomplet",
+                "CHORUS_PRO_STATUS_INCOMPLETE",
                 "bloquant",
                 f"Statut n° {position} du flux écarté : sans <{missing}>, il ne dit rien "
                 "d'utilisable.",

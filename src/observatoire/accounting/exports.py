@@ -199,7 +199,7 @@ def read_export(path: Path, mapping: ExportMapping, sink: BatchSink | None = Non
         reader = _Reader(path, mapping, table.header, sink)
         reader.separator = table.separator or ";"
         for note in table.notes:
-            reader.finding("export_lecture", "information", f"Fichier lu : {note}.",
+            reader.finding("EXPORT_READING_NOTE", "information", f"Fichier lu : {note}.",
                            "Rien à faire.", None)
         for lines, rows in table.batches:
             for line, cells in zip(lines, rows, strict=True):
@@ -240,7 +240,7 @@ class _Reader:
         unread = [h.strip() for i, h in enumerate(header) if i not in used and h.strip()]
         if unread:
             self.finding(
-                "export_colonnes_non_lues",
+                "EXPORT_COLUMNS_NOT_READ",
                 "information",
                 f"{len(unread)} colonne(s) de l'export ne sont pas lues par la correspondance : "
                 f"{', '.join(unread)}.",
@@ -275,7 +275,7 @@ class _Reader:
             return
         if len(cells) < len(self.header):
             self.finding(
-                "export_colonnes_manquantes",
+                "EXPORT_COLUMNS_MISSING",
                 "avertissement",
                 f"La ligne a {len(cells)} colonne(s) au lieu de {len(self.header)} : les "
                 "dernières sont lues vides.",
@@ -310,7 +310,7 @@ class _Reader:
     def _set_aside(self, line: int, text: str, why: str) -> None:
         self.result.set_aside += 1
         self.finding(
-            "export_ligne_ecartee",
+            "EXPORT_LINE_SET_ASIDE",
             "bloquant",
             f"Ligne écartée : {why}.",
             "Corrigez la ligne dans l'export puis déposez-le à nouveau ; son texte est "
@@ -336,7 +336,7 @@ class _Reader:
                 values[fieldname] = self._parse(fieldname, kind, text)
             except CellError as exc:
                 self.finding(
-                    "export_valeur_illisible",
+                    "EXPORT_VALUE_UNREADABLE",
                     "avertissement",
                     f"Valeur « {text} » illisible : {exc.expected} était attendu(e). La ligne "
                     "est gardée, cette valeur reste vide.",
@@ -378,7 +378,7 @@ class _Reader:
 
     def finish(self) -> ReadResult:
         if not self.result.records_in:
-            self.finding("export_vide", "avertissement",
+            self.finding("EXPORT_EMPTY", "avertissement",
                          "L'export ne contient aucune ligne de données après l'en-tête.",
                          "Vérifiez les filtres de l'export.", 1)
         if self.mapping.contracts:

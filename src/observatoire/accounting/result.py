@@ -2,7 +2,9 @@
 counts that show nothing was lost (records in = kept + set aside).
 
 Findings use the project's severity vocabulary (``bloquant``, ``avertissement``,
-``information``); each says what, where (file, line, column), why, and what to do. A record
+``information``) and its naming of codes, the one of the quality rules' ids: upper-case English
+words, prefixed by the reader (``PES_…``, ``CHORUS_…``, ``CHORUS_PRO_…``, ``EXPORT_…``); the
+messages are in French. Each says what, where (file, line, column), why, and what to do. A record
 set aside keeps its raw text in its finding, so that nothing read is dropped unsaid.
 """
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 class Finding:
     """One thing a reader noticed, in French for the user."""
 
-    code: str  # stable identifier, e.g. chorus_ligne_ecartee
+    code: str  # stable identifier, e.g. CHORUS_LINE_SET_ASIDE
     severity: str  # bloquant | avertissement | information
     message: str
     where: str

@@ -210,7 +210,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "egalim_rules": (
-        "The data-quality rules of catering purchases.",
+        "The build rules of catering purchases (the Egalim rule set of the quality engine, "
+        "also in `quality_rules` with the import rules).",
         {
             "rule_id": "Rule id (EG01…).",
             "severity": "avertissement or information.",
@@ -221,7 +222,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "egalim_findings": (
-        "Data-quality findings on purchase lines and canteens.",
+        "Data-quality findings on purchase lines and canteens, from the quality engine.",
         {
             "finding_id": "Stable id (digest of what the finding says).",
             "rule_id": "Rule (see egalim_rules).",

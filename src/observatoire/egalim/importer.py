@@ -19,7 +19,8 @@ and Windows-1252/Latin-1 (:mod:`.reading`). A file that is not a table (empty, b
 XML) is rejected with one error on line 0 (column « fichier »); header problems are reported on
 line 1 and stop the import, since the columns cannot be trusted.
 
-**Checks** (:mod:`.validation`, messages in :mod:`.messages`): each error has its line in the
+**Checks** (:mod:`.validation`: the import rules of the Egalim rule set, run on the quality
+engine; messages in :mod:`.messages`): each error has its line in the
 file (1 = header), the column as written in the header, the cell value, a French message, a hint
 and a kind (« format », « règle », « en-tête », « fichier »). Format errors come first on a cell;
 business rules are checked when the values they need are well written, so one pass gives every
@@ -67,13 +68,16 @@ from observatoire.egalim.layouts import (
 from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.reading import NotATable, TableFile, open_table
 from observatoire.egalim.validation import (
+    CODES_BY_RULE,
     CURRENT_LOCAL_DEFINITIONS,
+    FINDINGS,
     OLD_LOCAL_DEFINITIONS,
     BatchSql,
     Lookups,
     build_sql,
 )
 from observatoire.errors import InputFileError
+from observatoire.quality.egalim_rules import IMPORT_RULES
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -132,7 +136,8 @@ class CanteenDirectory:
 @dataclass(frozen=True)
 class LineError:
     """One error: where (line in the file, 1 = header; column as in the header), the value,
-    what is wrong and what to do."""
+    what is wrong and what to do. Its rule (``rule_id``, ``severity``) is the import rule of its
+    code in the Egalim rule set of the quality engine: ``bloquant``, the line is set aside."""
 
     line: int
     column: str
@@ -141,17 +146,33 @@ class LineError:
     hint: str
     kind: str  # format | règle | en-tête | fichier
     code: str
+    rule_id: str = ""
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        rule = IMPORT_RULES[self.code]
+        object.__setattr__(self, "rule_id", rule.id)
+        object.__setattr__(self, "severity", rule.severity)
 
 
 @dataclass(frozen=True)
 class ImportWarning:
-    """Something to check that does not stop a line (e.g. a private label)."""
+    """Something to check that does not stop a line (e.g. a private label): an import rule of
+    severity ``avertissement`` (``code``, ``rule_id``)."""
 
     message: str
     column: str = ""
     value: str = ""
     lines: int = 0
     first_line: int = 0
+    code: str = "label_to_check"
+    rule_id: str = ""
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        rule = IMPORT_RULES[self.code]
+        object.__setattr__(self, "rule_id", rule.id)
+        object.__setattr__(self, "severity", rule.severity)
 
 
 @dataclass
@@ -198,7 +219,7 @@ class _Run:
     def __init__(self, report: ImportReport, max_errors: int) -> None:
         self.report = report
         self.max_errors = max_errors
-        self.warnings: dict[tuple[str, str, str], list[int]] = {}
+        self.warnings: dict[tuple[str, str, str, str], list[int]] = {}
         self.pending: list[tuple[int, int, str, str, str, str, str]] = []
 
     def error(
@@ -233,8 +254,9 @@ class _Run:
         self.report.error_count += 1
         self.report.errors.append(LineError(line, column, value, message, hint, kind, code))
 
-    def warn(self, column: str, value: str, message: str, n: int, first: int) -> None:
-        entry = self.warnings.setdefault((column, value, message), [0, first])
+    def warn(self, code: str, column: str, value: str, message: str, n: int,
+             first: int) -> None:
+        entry = self.warnings.setdefault((column, value, message, code), [0, first])
         entry[0] += n
         entry[1] = min(entry[1], first)
 
@@ -298,8 +320,8 @@ def import_purchases(
             report.output = None
             _remove(_partial_path(out))
     report.warnings = [
-        ImportWarning(message, column, value, n, first)
-        for (column, value, message), (n, first) in sorted(
+        ImportWarning(message, column, value, n, first, code)
+        for (column, value, message, code), (n, first) in sorted(
             run.warnings.items(), key=lambda item: item[1][1]
         )
     ]
@@ -386,12 +408,14 @@ def _check_rows(
             _update_lookups(con, lookups, sql, columns)
             con.register("b", batch)
             con.execute(sql.create)
+            con.execute(f"DROP TABLE IF EXISTS {FINDINGS}")
+            con.execute(sql.findings)
             bad_lines = _collect_errors(con, sql, header, allowed, run)
             run.flush()
             report.set_aside += bad_lines
             if sql.warnings:
-                for col, value, message, n, first in con.sql(sql.warnings).fetchall():
-                    run.warn(header[col], value, message, n, first)
+                for rule, col, value, message, n, first in con.sql(sql.warnings).fetchall():
+                    run.warn(CODES_BY_RULE[rule], header[col], value, message, n, first)
             good = len(rows) - bad_lines
             report.kept += good
             if good and (accept_partial or report.error_count == 0):
@@ -417,7 +441,8 @@ def _check_rows(
     else:
         report.status = STATUS_LOADED
     if report.lines_read == 0:
-        report.warnings.append(ImportWarning("Le fichier ne contient aucune ligne d'achat."))
+        report.warnings.append(
+            ImportWarning("Le fichier ne contient aucune ligne d'achat.", code="no_line"))
 
 
 def _set_aside_odd(
@@ -471,11 +496,13 @@ def _collect_errors(
     allowed: dict[str, str],
     run: _Run,
 ) -> int:
-    """Report the errors of the checked batch; return how many lines have at least one."""
-    count = int(con.sql("SELECT count(*) FROM v WHERE NOT ok").fetchall()[0][0])
+    """Report the errors of the checked batch (its ``bloquant`` findings); return how many
+    lines have at least one (they are set aside)."""
+    count = int(con.sql(sql.bad_lines).fetchall()[0][0])
     if not count:
         return 0
-    for line, col, value, code, detail in con.sql(sql.errors).fetchall():
+    for line, col, value, rule, detail in con.sql(sql.errors).fetchall():
+        code = CODES_BY_RULE[rule]
         run.error(
             int(line),
             header[col],

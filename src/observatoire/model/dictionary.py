@@ -381,7 +381,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "quality_rules": (
-        "The catalogue of quality rules, with their French explanations.",
+        "The catalogue of quality rules, with their French explanations: every rule set of the "
+        "one quality engine (contracts, payments, catering purchases), one severity vocabulary.",
         {
             "rule_id": "Rule id.",
             "severity": "Severity.",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from observatoire.quality.egalim_rules import EGALIM_RULES
 from observatoire.quality.payment_rules import PAYMENT_RULES
-from observatoire.quality.rules import RULES, Rule
+from observatoire.quality.rules import RULES, Rule, Subject
 from observatoire.sqlquote import literal
 
-#: Every rule set of the engine, for the catalogue (``quality_rules``, docs/quality-rules.md).
-ALL_RULES = [*RULES, *PAYMENT_RULES]
+#: Every rule set of the engine, for the catalogue (``quality_rules``, docs/quality-rules.md):
+#: the DECP rules, the payment rules and the Egalim rules.
+ALL_RULES = [*RULES, *PAYMENT_RULES, *EGALIM_RULES]
 
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
@@ -57,12 +61,13 @@ SET_ASIDE = """CREATE TEMP TABLE set_aside_work AS
 
 
 def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
-                 subjects: dict[str, tuple[str, str, str]] | None = None) -> str:
+                 subjects: Mapping[str, Subject | tuple[str, str, str]] | None = None) -> str:
     """CREATE TABLE ``table`` with the findings of every rule checked on the given subjects.
 
     One engine, several rule sets: the DECP rules (``RULES`` over ``SUBJECTS``) by default;
-    another set (the payment rules of ``quality.payment_rules``) gives its own rules and
-    subjects (FROM clause, record key and contract uid of each subject).
+    another set (the payment rules of ``quality.payment_rules``, the Egalim rules of
+    ``quality.egalim_rules``) gives its own rules and subjects (FROM clause, record key and
+    contract uid of each subject, and the scope columns of its findings if any).
 
     All the rules of one subject are evaluated in a single pass over its table: each row yields
     the list of the rules it breaks, which is then unnested (one scan, not one per rule). The
@@ -77,7 +82,11 @@ def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
         subject_rules = [rule for rule in catalogue if rule.over == subject]
         if not subject_rules:
             continue
-        source, record_key, uid = sources[subject]
+        given = sources[subject]
+        subj = given if isinstance(given, Subject) else Subject(*given)
+        source, record_key, uid = subj.source, subj.record_key, subj.uid
+        scope = "".join(f"{expr} AS {name}, " for name, expr in subj.scope)
+        scope_names = "".join(f"{name}, " for name, _ in subj.scope)
         checks = ",\n        ".join(_finding(rule, n)
                                     for n, rule in enumerate(subject_rules, start=1))
         ids = _constants([rule.id for rule in subject_rules])
@@ -89,10 +98,10 @@ def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
         # here, on a few thousand rows, rather than all findings at the end.
         distinct = "" if subject == "record" else "DISTINCT "
         selects.append(
-            f"SELECT {distinct}record_key, uid, {ids}[finding.n] AS rule_id, "
+            f"SELECT {distinct}record_key, uid, {scope_names}{ids}[finding.n] AS rule_id, "
             f"{severities}[finding.n] AS severity, {fields}[finding.n] AS field, "
             f"finding.raw_value, finding.value FROM (\n"
-            f"    SELECT {record_key} AS record_key, {uid} AS uid, unnest(list_filter([\n"
+            f"    SELECT {record_key} AS record_key, {uid} AS uid, {scope}unnest(list_filter([\n"
             f"        {checks}\n    ], lambda x: x IS NOT NULL)) AS finding\n"
             f"    FROM {source})"
         )
@@ -110,29 +119,49 @@ def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:
 SEVERITY_ORDER = {"bloquant": 0, "avertissement": 1, "correction": 2, "information": 3}
 
 
+#: The rule sets of the engine, as the catalogue page shows them.
+RULE_SETS = [
+    ("Marchés publics (données essentielles, DECP)", "src/observatoire/quality/rules.py",
+     RULES),
+    ("Paiements (PES V2, Chorus, exports)", "src/observatoire/quality/payment_rules.py",
+     PAYMENT_RULES),
+    ("Achats alimentaires des cantines (Egalim)", "src/observatoire/quality/egalim_rules.py",
+     EGALIM_RULES),
+]
+
+
 def rules_markdown() -> str:
-    """The rule catalogue as a Markdown page (``docs/quality-rules.md``), in French for users."""
+    """The rule catalogue as a Markdown page (``docs/quality-rules.md``), in French for users:
+    one table per rule set, every rule with the one severity vocabulary."""
     lines = [
         "# Règles de qualité des données",
         "",
-        "Page générée par `observatoire rules --output docs/quality-rules.md` depuis",
-        "`src/observatoire/quality/rules.py`. Gravités : **bloquant** (l'enregistrement est écarté,",
-        "avec ses raisons), **avertissement** (gardé et signalé ; une valeur faussée est traitée",
-        "comme inconnue), **correction** (valeur réparée automatiquement, l'originale est gardée",
-        "à côté), **information**.",
-        "",
-        "| règle | gravité | champ | constat | explication | que faire | origine |",
-        "|---|---|---|---|---|---|---|",
+        "Page générée par `observatoire rules --output docs/quality-rules.md` depuis les jeux",
+        "de règles du moteur de qualité (un moteur, plusieurs jeux de règles). Gravités :",
+        "**bloquant** (l'enregistrement ou la ligne est écarté, avec ses raisons),",
+        "**avertissement** (gardé et signalé ; une valeur faussée est traitée comme inconnue),",
+        "**correction** (valeur réparée automatiquement, l'originale est gardée à côté),",
+        "**information**.",
     ]
-    for r in sorted(ALL_RULES, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
-        cells = [
-            f"`{r.id}`",
-            r.severity,
-            f"`{r.field}`",
-            r.title,
-            r.explanation,
-            r.hint,
-            r.source or "observatoire",
+    for title, source, rules in RULE_SETS:
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"Règles déclarées dans `{source}`.",
+            "",
+            "| règle | gravité | champ | constat | explication | que faire | origine |",
+            "|---|---|---|---|---|---|---|",
         ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        for r in sorted(rules, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
+            cells = [
+                f"`{r.id}`",
+                r.severity,
+                f"`{r.field}`",
+                r.title,
+                r.explanation,
+                r.hint,
+                r.source or "observatoire",
+            ]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -46,6 +46,20 @@ class Rule:
     source: str = ""
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What the rules of one ``over`` read: the FROM clause and the expressions of each
+    finding's keys (``findings.findings_sql``). A plain ``(source, record_key, uid)`` tuple is
+    the same without ``scope``."""
+
+    source: str
+    record_key: str
+    uid: str
+    #: More key columns the findings carry, as (name, SQL expression): Egalim's canteen, year
+    #: and month, which a canteen-month finding has without a line.
+    scope: tuple[tuple[str, str], ...] = ()
+
+
 def _date_rules(field: str, raw: str, parsed: str, label: str) -> list[Rule]:
     return [
         Rule(
