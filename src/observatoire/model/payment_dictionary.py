@@ -85,9 +85,17 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "commitment_ref": "Commitment (engagement juridique), Chorus.",
             "invoice_number": "Invoice number (Facture).",
             "invoice_date": "Invoice date when the flow gives it.",
-            "invoice_received_date": "Reception of the invoice: Chorus Pro reception, else the "
+            "invoice_received_date": "Reception of the invoice: Chorus Pro reception (pivot "
+            "DateReception or status 01 « Déposée » of the status flux, the first), else the "
             "flow's, else the DGP start date (DteDebDgp).",
             "invoice_received_source": "`chorus_pro`, `flow` or `dgp_start`.",
+            "service_done_date": "Service fait: Chorus Pro status 07 (status flux or the "
+            "pivot's validation cycle, the first), else the flow's (Chorus DP date comptable "
+            "du service fait).",
+            "delay_start_date": "Start of the payment delay (R2192-12): the reception, or the "
+            "Chorus Pro service fait when it is later than the reception or the reception is "
+            "unknown; the DGP start as the finance software gives it (already its rule).",
+            "delay_start_method": "`reception`, `service_fait` or `dgp_start`.",
             "delay_eligible": "Subject to the global payment delay (DGP/Dgp).",
             "delay_days_allowed": "Delay the buyer declares (DureeDgp).",
             "interest_code": "CodIntMor (01 legal rate, 02 ECB rate, 03 other).",
@@ -98,13 +106,16 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "payment_date": "Last payment date of the line (DtePay).",
             "amount_paid": "Sum of the line's payments (MtPay).",
             "suspension_days": "Days the delay was suspended (DteFinSusp − DteDebSusp).",
-            "payment_delay_days": "payment_date − invoice_received_date − suspension_days; NULL "
+            "payment_delay_days": "payment_date − delay_start_date − suspension_days; NULL "
             "when a date is missing, for annulations and lines outside the DGP.",
             "legal_delay_days": "30 days (R2192-10), or 50 when the DGP declares 50 (public "
             "health establishments, R2192-11).",
             "late_days": "Days beyond the legal delay (0 in time, NULL when unknown).",
             "interest_mandated": "A late line for which an interest line (6711) was mandated "
             "later to the same supplier for the same contract.",
+            "paid_to_subcontractor": "A direct payment to a subcontractor: as the flow says "
+            "(export), else whether the supplier SIRET is a direct-payment subcontractor of the "
+            "linked PES Marché contract; NULL when nothing says.",
             "duplicate_of_piece_id": "An earlier, not annulled piece paying the same supplier "
             "the same invoice for the same amount.",
             "contract_uid": "The contract paid (`contracts.uid`, or `finance_contracts."
@@ -154,12 +165,17 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "amount_ht": "MontantHTNotifie.",
             "estimate_ht": "MontantHTEstime.",
             "advance_rate": "PourcentageAvance when every holder has the same.",
-            "holder_sirets": "SIRET of the holders and direct-payment subcontractors.",
+            "holder_sirets": "SIRET of the holders.",
+            "direct_payment_subcontractor_sirets": "SIRET of the direct-payment subcontractors "
+            "(SousTraitantPaiementDirect).",
+            "execution_start_date": "Earliest DateDebutExecution of the holders (start of "
+            "execution: B06's start).",
             **_FILE,
         },
     ),
     "invoices": (
-        "Invoices (Chorus Pro): one row per supplier, number and type.",
+        "Invoices (Chorus Pro): one row per supplier, number and type; an invoice known "
+        "only from the status flux is a row of its own (`invoice_source` `status`).",
         {
             "invoice_number": "Number.",
             "supplier_siret": "Supplier SIRET.",
@@ -169,14 +185,17 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "buyer_id": "Buyer.",
             "service_code": "Service code.",
             "issue_date": "Issue date.",
-            "received_date": "Reception (the start of the payment delay).",
-            "service_done_date": "Service fait.",
+            "received_date": "Reception: the pivot's DateReception, else the first status 01 "
+            "« Déposée » of the status flux.",
+            "service_done_date": "First status 07 « Service fait » (validation cycle or status "
+            "flux).",
             "status": "Status as published.",
             "amount_ht": "Amount HT.",
             "amount_ttc": "Amount TTC.",
             "contract_ref": "Contract number given.",
             "commitment_ref": "Commitment given.",
             "invoice_type": "380 invoice, 381 credit note.",
+            "invoice_source": "`pivot` (format pivot) or `status` (status flux only).",
             **_FILE,
         },
     ),
