@@ -567,7 +567,10 @@ def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _indicators(ctx: BuildContext) -> None:
-    compute_payment_indicators(ctx.con)
+    territory = ctx.profile.territory if ctx.profile is not None else None
+    compute_payment_indicators(ctx.con, [] if territory is None else [
+        *(("region", code) for code in territory.regions),
+        *(("departement", code) for code in territory.departements)])
 
 
 STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"})
@@ -582,9 +585,13 @@ STEPS = [
          lambda ctx: payment_findings(ctx.con),
          reads=frozenset({"payments", "contract_payments", "accounting_files"}),
          writes=frozenset({"payment_findings"})),
-    Step("paiements.indicateurs", "Paiements : délais de paiement (B03, B04)",
-         lambda ctx: _indicators(ctx),
-         reads=frozenset({"payments"}), writes=frozenset({"payment_indicator_results"})),
+    Step("paiements.indicateurs",
+         "Paiements : indicateurs (avances, délais, intérêts, paiements locaux, payé/attribué)",
+         _indicators,
+         reads=frozenset({"payments", "contract_payments", "finance_contracts", "contracts",
+                          "contract_holders", "suppliers", "ref_sirene_categories",
+                          "ref_sirene_establishments", "ref_communes"}),
+         writes=frozenset({"payment_indicator_results"})),
 ]
 
 
