@@ -110,8 +110,8 @@ def test_b06_without_the_contract_s_start_of_execution_is_unknown_never_zero(
         tmp_path: Path, demo_warehouse: Warehouse, staging: Staging) -> None:  # noqa: F811
     def no_pes_marche(c: duckdb.DuckDBPyConnection) -> None:
         c.execute("DROP VIEW staged_finance_contracts")
-        c.execute("CREATE TEMP TABLE staged_finance_contracts AS "
-                  "SELECT * FROM read_parquet(?) LIMIT 0", [str(staging[0]["finance_contracts"][0])])
+        c.execute("CREATE TEMP TABLE staged_finance_contracts AS SELECT * FROM "
+                  "read_parquet(?) LIMIT 0", [str(staging[0]["finance_contracts"][0])])
     con = payments_warehouse(tmp_path, demo_warehouse, staging, no_pes_marche)
     compute_payment_indicators(con)
     # the advance is paid (one record) but its delay cannot be told: coverage 0, no value

@@ -256,29 +256,38 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "payment_indicator_results": (
-        "B03 and B04 from `payments`, in the shape of the indicator results: per payment year "
-        "(`toutes` for all) and overall or per buyer. The unit is the mandat.",
+        "The indicators computed from the payment tables (`indicators/payments.py`), in the "
+        "shape of the indicator results: per year (`toutes` for all years, `date inconnue` "
+        "for rows without a date) and overall or per buyer. An indicator whose population is "
+        "empty has no row (« données non disponibles »). Units: B02, G06, G07 the contract; "
+        "B03, B04, B06, B11 the mandat; B05, E03 the payment line (docs/accounting.md).",
         {
-            "indicator_id": "`delai-global-paiement` (B03) or `factures-30-jours` (B04).",
+            "indicator_id": "`avance-versee-pme` (B02), `delai-global-paiement` (B03), "
+            "`factures-30-jours` (B04), `interets-moratoires` (B05), `delai-versement-avance` "
+            "(B06), `delai-paiement-sous-traitants` (B11), `paiements-entreprises-locales` "
+            "(E03), `montants-payes-attribues` (G06), `publication-des-premier-euro` (G07).",
             "version": "Definition version.",
-            "code": "B03 or B04.",
-            "period": "Payment year, or `toutes`.",
-            "period_year": "Payment year (NULL for `toutes`).",
+            "code": "Catalogue code.",
+            "period": "Year (payment year for B03–B06 and B11, fiscal year for E03, "
+            "notification year for B02, G06 and G07), `date inconnue`, or `toutes`.",
+            "period_year": "That year (NULL for `toutes` and `date inconnue`).",
             "breakdown": "`total` or `buyer`.",
             "breakdown_value": "Buyer SIRET for `buyer`.",
-            "category": "B04 band (`1-30`, `31-60`, `61+` days; `1-30` includes day 0), NULL "
-            "for the share itself.",
-            "basis": "B03: `mean`, `median`; B04: `count`, `value` (amount HT).",
-            "numerator": "Sum of delays (B03 mean); mandats, or amount, within the legal delay "
-            "or in the band (B04).",
-            "denominator": "Mandats (or amount) whose delay is known.",
-            "value": "Mean or median days; share.",
-            "record_count": "Mandats of the population.",
-            "known_count": "Mandats whose delay is known.",
+            "category": "B04 band (`1-30`, `31-60`, `61+` days; `1-30` includes day 0); B05 "
+            "`interets` or `indemnites` (a 6711 line of exactly 40 €); NULL for the whole.",
+            "basis": "`mean`, `median` (B03, B06, B11); `count`, `value` (amount HT: B04, B05, "
+            "E03); `ratio` (G06).",
+            "numerator": "Sum of delays (mean); what meets the condition (shares: count or "
+            "amount); paid to date (G06); the count or amount itself (B05).",
+            "denominator": "What is known (delays known, contracts whose SME status is known, "
+            "amounts placed, amount awarded); NULL for B05.",
+            "value": "Mean or median days; share; ratio; B05's count or amount.",
+            "record_count": "Rows of the population.",
+            "known_count": "Rows whose condition or delay is known.",
             "coverage": "known_count / record_count.",
-            "undated_count": "0 (a paid mandat has a payment year).",
-            "unknown_low": "NULL.",
-            "unknown_high": "NULL.",
+            "undated_count": "Rows of the population without a year.",
+            "unknown_low": "Shares: the value if every unknown row were a no (NULL otherwise).",
+            "unknown_high": "Shares: the value if every unknown row were a yes.",
         },
     ),
 }
