@@ -278,3 +278,33 @@ def test_no_records_are_listed_behind_a_figure_a_step_computed(finance: Warehous
     # B03 has no fact table: nothing to list (the page answers 404), never an error
     assert records_behind(finance.settings, "delai-global-paiement", "toutes",
                           "population") is None
+
+
+def test_the_indicator_pages_show_payment_indicators_with_their_evidence(
+        finance: Warehouse, client: object) -> None:
+    import json
+    import os
+
+    kept = os.environ.get("OBSERVATOIRE_HOME")
+    os.environ["OBSERVATOIRE_HOME"] = str(finance.settings.home)
+    try:
+        page = client.get("/indicateurs/interets-moratoires/?periode=toutes")  # type: ignore[attr-defined]
+        html = page.content.decode("utf-8")
+        twin = json.loads(client.get(  # type: ignore[attr-defined]
+            "/indicateurs/interets-moratoires.json?periode=toutes").content)
+        missing = client.get("/indicateurs/delai-paiement-sous-traitants/"  # type: ignore[attr-defined]
+                             ).content.decode("utf-8")
+    finally:
+        if kept is None:
+            os.environ.pop("OBSERVATOIRE_HOME", None)
+        else:
+            os.environ["OBSERVATOIRE_HOME"] = kept
+    assert page.status_code == 200
+    # the evidence of the small sample: the amount, its parts, but no published value
+    assert "503,57" in html and "intérêts moratoires" in html and "indemnités forfaitaires" in html
+    assert "échantillon trop petit" in html
+    whole = [r for r in twin["serie"] if r["period"] == "toutes" and r["category"] is None]
+    assert [(r["numerator"], r["record_count"], r["coverage"], r["value"], r["status"])
+            for r in whole] == [(503.57, 4, 1.0, None, "small_sample")]
+    # B11: nothing in the flows says a subcontractor was paid directly
+    assert "Données non disponibles" in missing and "sous-traitants" in missing

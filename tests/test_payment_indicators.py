@@ -85,8 +85,8 @@ def test_b05_interest_and_flat_indemnities_are_the_6711_lines_of_the_xml(
     assert len(lines) == 4 and len(indemnities) == 2  # the README: two late payments
     assert total(wh, "B05", "value") == pytest.approx(
         (float(sum(lines)), None, float(sum(lines)), 4, 4))
-    assert total(wh, "B05", "value", "indemnites")[2] == 80.0  # type: ignore[index]
-    assert total(wh, "B05", "value", "interets")[2] == pytest.approx(  # type: ignore[index]
+    assert total(wh, "B05", "value", "indemnités forfaitaires")[2] == 80.0  # type: ignore[index]
+    assert total(wh, "B05", "value", "intérêts moratoires")[2] == pytest.approx(  # type: ignore[index]
         float(sum(lines) - 80))
     assert total(wh, "B05", "count")[2] == 4  # type: ignore[index]
 
@@ -203,6 +203,18 @@ def test_g06_and_g07_compare_paid_and_published_with_the_readme(
     # the four contracts below 40 k€ of the PES Marché, all published as DECP by the buyer
     below = [a for a in README_AWARDED if a < 40_000]
     assert total(wh, "G07", "count") == (len(below), len(below), 1.0, 4, 4)
+    # per buyer: the PES buyer's own
+    assert wh.execute("SELECT value FROM payment_indicator_results WHERE code = 'G07' "
+                      "AND period = 'toutes' AND breakdown_value = '59920013600241'"
+                      ).fetchone() == (1.0,)
+
+
+def test_a_profile_scoped_to_its_buyers_counts_only_their_payments(
+        tmp_path: Path, demo_warehouse: Warehouse, staging: Staging) -> None:  # noqa: F811
+    con = payments_warehouse(tmp_path, demo_warehouse, staging)
+    # the Région Bretagne's scope (its SIREN): none of the simulated buyer's payments
+    assert compute_payment_indicators(con, buyers=["233500016"]) == 0
+    assert compute_payment_indicators(con, buyers=["599200136"]) > 0
 
 
 def test_g07_a_contract_the_buyer_did_not_publish_lowers_the_share(

@@ -47,6 +47,8 @@ DECP_THRESHOLD = 40_000
 #: B05: the flat indemnity for late payment (R2192-32 … R2192-35: 40 €), told from interest
 #: by its amount on the interest account.
 FLAT_INDEMNITY = 40
+#: B05's categories (shown as they are on the indicator's page).
+INTEREST, INDEMNITIES = "intérêts moratoires", "indemnités forfaitaires"
 
 _PIECES = """
 CREATE OR REPLACE TEMP TABLE payment_pieces_work AS
@@ -96,7 +98,8 @@ _INTEREST = f"""
 CREATE OR REPLACE TEMP TABLE payment_interest_work AS
 SELECT buyer_id, year(COALESCE(payment_date, mandate_date)) AS period_year,
     net_amount_ht AS amount_ht,
-    CASE WHEN net_amount_ht = {FLAT_INDEMNITY} THEN 'indemnites' ELSE 'interets' END AS kind
+    CASE WHEN net_amount_ht = {FLAT_INDEMNITY} THEN '{INDEMNITIES}' ELSE '{INTEREST}' END
+        AS kind
 FROM payments
 WHERE is_interest AND NOT is_cancellation AND net_amount_ht > 0
 """
@@ -262,7 +265,7 @@ def _rows() -> list[_Row]:
                 "published", "published IS NOT NULL"),
     ]
     for basis, measure in (("value", "sum(amount_ht)"), ("count", "count(*)")):
-        for kind in (None, "interets", "indemnites"):
+        for kind in (None, INTEREST, INDEMNITIES):
             rows.append(_Row("interets-moratoires", "B05", "payment_interest_work", basis,
                              measure, "NULL", measure, category=kind and f"'{kind}'",
                              where=kind and f"kind = '{kind}'"))
@@ -295,21 +298,30 @@ def definition_sql(indicator_id: str | None = None) -> str:
     rows = [r for r in _rows() if indicator_id in (None, r.indicator_id)]
     tables = dict.fromkeys(r.table for r in rows)
     prepared = [WORK[t].strip() for t in tables]
+    prepared.insert(0, "-- each work table keeps the profile's buyers only, when its scope is "
+                       "theirs")
     if "payment_local_work" in tables:
         prepared.insert(0, "-- payment_territory_work (level, code): the profile's territory")
     return ";\n\n".join([*prepared, "\nUNION ALL\n".join(_select(r) for r in rows)])
 
 
 def compute_payment_indicators(con: duckdb.DuckDBPyConnection,
-                               territory: Iterable[tuple[str, str]] = ()) -> int:
+                               territory: Iterable[tuple[str, str]] = (),
+                               buyers: Iterable[str] | None = None) -> int:
     """``payment_indicator_results`` from the payment tables; returns its row count (0 when
     no payment is loaded). ``territory``: the profile's (level, code) pairs (``region``,
-    ``departement``); without one, nobody is known to be local."""
+    ``departement``); without one, nobody is known to be local. ``buyers``: the SIRENs of the
+    profile's buyers when its scope is theirs (None: every buyer, as the DECP indicators)."""
     con.execute(f"CREATE OR REPLACE TABLE payment_indicator_results ({RESULTS_COLUMNS})")
     con.execute("CREATE OR REPLACE TEMP TABLE payment_territory_work (level VARCHAR, code VARCHAR)")
     insert_rows(con, "payment_territory_work", list(territory))
-    for sql in WORK.values():
+    scope = None if buyers is None else sorted(set(buyers))
+    for table, sql in WORK.items():
         con.execute(sql)
+        if scope is not None:
+            # the profile's buyers only: a State flow (no buyer SIRET) is nobody's
+            con.execute(f"DELETE FROM {table} WHERE buyer_id IS NULL "
+                        "OR NOT list_contains(?, left(buyer_id, 9))", [scope])
     for row in _rows():
         # an empty population has no row: the indicator stays « données non disponibles »
         if con.execute(f"SELECT count(*) FROM {row.table}"

@@ -274,7 +274,7 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "breakdown": "`total` or `buyer`.",
             "breakdown_value": "Buyer SIRET for `buyer`.",
             "category": "B04 band (`1-30`, `31-60`, `61+` days; `1-30` includes day 0); B05 "
-            "`interets` or `indemnites` (a 6711 line of exactly 40 €); NULL for the whole.",
+            "`intérêts moratoires` or `indemnités forfaitaires` (a 6711 line of exactly 40 €); NULL for the whole.",
             "basis": "`mean`, `median` (B03, B06, B11); `count`, `value` (amount HT: B04, B05, "
             "E03); `ratio` (G06).",
             "numerator": "Sum of delays (mean); what meets the condition (shares: count or "

@@ -567,10 +567,16 @@ def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _indicators(ctx: BuildContext) -> None:
-    territory = ctx.profile.territory if ctx.profile is not None else None
-    compute_payment_indicators(ctx.con, [] if territory is None else [
-        *(("region", code) for code in territory.regions),
-        *(("departement", code) for code in territory.departements)])
+    """The payment indicators over the profile's territory and buyers (its scope)."""
+    profile = ctx.profile
+    if profile is None:  # a step run outside a build (tests)
+        compute_payment_indicators(ctx.con)
+        return
+    compute_payment_indicators(
+        ctx.con,
+        [*(("region", code) for code in profile.territory.regions),
+         *(("departement", code) for code in profile.territory.departements)],
+        None if profile.scope_all_buyers else [b.siren for b in profile.buyers])
 
 
 STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"})
