@@ -167,8 +167,8 @@ def test_the_other_payment_indicators_are_unavailable_without_payments(
         "SELECT r.code, r.status, r.value, i.available, i.data_requirement "
         "FROM indicator_results r JOIN indicators i USING (indicator_id, version) "
         "WHERE list_contains(?, r.indicator_id) ORDER BY r.code", [sorted(COMPUTED)]).fetchall()
-    assert [r[0] for r in rows] == ["B02", "B03", "B04", "B05", "B06", "B11", "E03", "G06",
-                                    "G07"]
+    assert [r[0] for r in rows] == ["A05", "B02", "B03", "B04", "B05", "B06", "B08", "B11",
+                                    "C07", "D07", "E03", "G06", "G07"]
     # « données non disponibles », with the data it needs said, never a value
     assert all(r[1:4] == ("unavailable", None, False) and r[4] for r in rows)
 

@@ -285,3 +285,74 @@ def test_the_status_flux_dates_reception_and_service_fait_and_starts_the_delay(
         "FROM invoices ORDER BY invoice_number").fetchall() == [
         ("Example01", None, date(2018, 12, 18), "07 Service fait", "status"),
         ("FAC-1", received, service_done, "07 Service fait", "status")]
+
+
+# --- A05, B08, C07, D07: when a purchasing system's export carries them ----------------------
+
+EXPORT = ("Marché;Consultation;Lots;Acheteur;Notification;Montant;Titulaire;Retenue;"
+          "Dematerialisee;Egalite\n") + """C-1;CONS-A;3;59920013600241;2025-02-01;30000;35294162900029;3;oui;oui
+C-2;CONS-A;3;59920013600241;2025-02-01;20000;35294162900029;5;oui;non
+C-3;CONS-B;;59920013600241;2025-03-01;15000;42134020900129;5;non;
+C-4;CONS-C;;59920013600241;2025-04-01;12000;35294162900029;2,5;;oui
+C-5;CONS-C;;59920013600241;2025-04-01;8000;35294162900029;;oui;non
+"""
+EXPORT_MAPPING = """[mapping]
+name = "Export d'essai du système achats"
+separator = ";"
+date_formats = ["%Y-%m-%d"]
+decimal_separator = ","
+
+[mapping.contracts]
+contract_ref = "Marché"
+consultation_ref = "Consultation"
+lots_count = "Lots"
+buyer_id = "Acheteur"
+notification_date = "Notification"
+amount_ht = "Montant"
+holder_siret = "Titulaire"
+retention_rate = "Retenue"
+electronic_procedure = "Dematerialisee"
+equality_clause = "Egalite"
+"""
+
+
+def test_a05_b08_c07_d07_come_from_the_columns_of_a_purchasing_export(
+        tmp_path: Path, wh: duckdb.DuckDBPyConnection, demo_warehouse: Warehouse,
+        staging: Staging) -> None:  # noqa: F811
+    from observatoire.accounting.exports import ExportMapping, read_export
+    from observatoire.indicators import service
+    from observatoire.indicators.compute import compute
+    from observatoire.indicators.profile import load_profile
+
+    # without such an export (PES only): no row, « données non disponibles »
+    assert [total(wh, code, "count") for code in ("A05", "B08", "C07", "D07")] == [None] * 4
+    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8")
+    (tmp_path / "export.toml").write_text(EXPORT_MAPPING, encoding="utf-8")
+    result = read_export(tmp_path / "export.csv",
+                         ExportMapping.from_toml(tmp_path / "export.toml"))
+    assert (result.records_in, result.kept) == (5, 5)
+    pq.write_table(result.tables["finance_contracts"], tmp_path / "export.parquet")
+    files = {**staging[0], "finance_contracts": [*staging[0]["finance_contracts"],
+                                                 tmp_path / "export.parquet"]}
+    con = payments_warehouse(tmp_path, demo_warehouse, (files, staging[1]))
+    compute_payment_indicators(con)
+    # by hand from the file above and the demo's SIRENE categories (352941629 PME, 421340209
+    # GE), with the simulated set's five PES Marché contracts, which say none of it
+    # A05: CONS-A says 3 lots, CONS-C has two contracts, CONS-B one → 2 of 3 split
+    assert total(con, "A05", "count") == (2, 3, 2 / 3, 3, 3)
+    # B08: retention above 0 with SME holders: C-1 (3 %), C-2 (5 %), C-4 (2,5 %); C-3 is a GE's
+    assert total(con, "B08", "count") == (2, 3, 2 / 3, 3, 3)
+    # C07: said for C-1, C-2 (yes), C-3 (no), C-5 (yes), unknown for C-4 and the PES contracts
+    assert total(con, "C07", "count") == (3, 4, 0.75, 10, 4)
+    # D07: C-1 and C-4 yes, C-2 and C-5 no, the others unknown
+    assert total(con, "D07", "count") == (2, 4, 0.5, 10, 4)
+    # in the catalogue's results, too few for the minimum sample (30): no value, evidence kept
+    for table in service.TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    compute(con, load_profile("generique"))
+    assert con.execute(
+        "SELECT code, status, value, numerator, known_count FROM indicator_results "
+        "WHERE code IN ('A05', 'B08', 'C07', 'D07') AND period = 'toutes' "
+        "AND breakdown = 'total' ORDER BY code").fetchall() == [
+        ("A05", "small_sample", None, 2, 3), ("B08", "small_sample", None, 2, 3),
+        ("C07", "small_sample", None, 3, 4), ("D07", "small_sample", None, 2, 4)]

@@ -13,7 +13,9 @@
   profile's territory;
 - G06 ``montants-payes-attribues``: paid to date against awarded;
 - G07 ``publication-des-premier-euro``: contracts below 40 k€ of the finance or purchasing
-  system that are also published as DECP.
+  system that are also published as DECP;
+- A05 ``allotissement``, B08 ``retenue-garantie-pme``, C07 ``dematerialisation`` (procedures),
+  D07 ``egalite-femmes-hommes``: from the columns a purchasing system's export carries.
 
 They are written to ``payment_indicator_results`` in the shape of the indicator results
 (``compute.RESULTS_COLUMNS``: numerator, denominator, value, record and known counts, coverage)
@@ -47,6 +49,8 @@ DECP_THRESHOLD = 40_000
 #: B05: the flat indemnity for late payment (R2192-32 … R2192-35: 40 €), told from interest
 #: by its amount on the interest account.
 FLAT_INDEMNITY = 40
+#: B08: the retenue de garantie of an SME's contract is at most 3 % (décret n° 2024-1251).
+MAX_SME_RETENTION = 0.03
 #: B05's categories (shown as they are on the indicator's page).
 INTEREST, INDEMNITIES = "intérêts moratoires", "indemnités forfaitaires"
 
@@ -172,6 +176,33 @@ FROM finance_contracts f
 WHERE COALESCE(f.amount_ht, f.estimate_ht) < {DECP_THRESHOLD}
 """
 
+#: A05, B08, C07, D07: what a purchasing system's export says of its contracts
+#: (``finance_contracts``; PES Marché leaves these columns NULL), with B02's SME rule.
+_PURCHASING = """
+CREATE OR REPLACE TEMP TABLE payment_purchasing_work AS
+WITH categories AS (
+    SELECT f.contract_uid, count(*) AS holders, count(c.category) AS known,
+        bool_and(c.category = 'PME') AS all_sme
+    FROM finance_contracts f CROSS JOIN unnest(f.holder_sirets) AS u(siret)
+    LEFT JOIN ref_sirene_categories c ON c.siren = left(u.siret, 9)
+    GROUP BY f.contract_uid
+)
+SELECT f.buyer_id, year(f.notification_date) AS period_year, f.retention_rate,
+    f.electronic_procedure, f.equality_clause,
+    CASE WHEN k.holders > 0 AND k.known = k.holders THEN k.all_sme END AS is_sme
+FROM finance_contracts f LEFT JOIN categories k ON k.contract_uid = f.contract_uid
+"""
+
+#: A05: consultations (buyer + consultation number of the export), split when the export says
+#: two lots or more, else when two contracts or more of the export are its lots.
+_CONSULTATIONS = """
+CREATE OR REPLACE TEMP TABLE payment_consultations_work AS
+SELECT buyer_id, year(min(notification_date)) AS period_year,
+    COALESCE(max(lots_count), count(DISTINCT contract_uid)) >= 2 AS split
+FROM finance_contracts WHERE consultation_ref IS NOT NULL
+GROUP BY buyer_id, consultation_ref
+"""
+
 WORK = {
     "payment_pieces_work": _PIECES,
     "payment_advance_contracts_work": _ADVANCE_CONTRACTS,
@@ -180,6 +211,8 @@ WORK = {
     "payment_local_work": _LOCAL,
     "payment_paid_awarded_work": _PAID_AWARDED,
     "payment_small_contracts_work": _SMALL_CONTRACTS,
+    "payment_purchasing_work": _PURCHASING,
+    "payment_consultations_work": _CONSULTATIONS,
 }
 
 
@@ -199,17 +232,20 @@ class _Row:
     where: str | None = None
     low: str = "NULL"
     high: str = "NULL"
+    #: What at least one row of the population must say for the indicator to have rows (a
+    #: column only some exports carry); None: any row.
+    present: str | None = None
 
 
 def _share(ident: str, code: str, table: str, condition: str, known: str,
-           population: str | None = None) -> list[_Row]:
+           population: str | None = None, present: str | None = None) -> list[_Row]:
     """A share by count: rows whose ``known`` is true, those meeting ``condition``; the range
     the unknown rows allow (all no, all yes)."""
     hit = f"count(*) FILTER (WHERE ({known}) AND ({condition}))"
     den = f"count(*) FILTER (WHERE {known})"
     return [_Row(ident, code, table, "count", hit, den, f"{hit} / NULLIF({den}, 0)", den,
                  where=population, low=f"{hit} / NULLIF(count(*), 0)",
-                 high=f"({hit} + count(*) - {den}) / NULLIF(count(*), 0)")]
+                 high=f"({hit} + count(*) - {den}) / NULLIF(count(*), 0)", present=present)]
 
 
 def _delays(ident: str, code: str, table: str, where: str | None = None) -> list[_Row]:
@@ -263,6 +299,15 @@ def _rows() -> list[_Row]:
              "count(awarded_ht)"),
         *_share("publication-des-premier-euro", "G07", "payment_small_contracts_work",
                 "published", "published IS NOT NULL"),
+        *_share("allotissement", "A05", "payment_consultations_work", "split",
+                "split IS NOT NULL"),
+        *_share("retenue-garantie-pme", "B08", "payment_purchasing_work",
+                f"retention_rate <= {MAX_SME_RETENTION} + 1e-9", "is_sme",
+                population="retention_rate > 0 AND is_sme IS NOT FALSE"),
+        *_share("dematerialisation", "C07", "payment_purchasing_work", "electronic_procedure",
+                "electronic_procedure IS NOT NULL", present="electronic_procedure IS NOT NULL"),
+        *_share("egalite-femmes-hommes", "D07", "payment_purchasing_work", "equality_clause",
+                "equality_clause IS NOT NULL", present="equality_clause IS NOT NULL"),
     ]
     for basis, measure in (("value", "sum(amount_ht)"), ("count", "count(*)")):
         for kind in (None, INTEREST, INDEMNITIES):
@@ -324,8 +369,9 @@ def compute_payment_indicators(con: duckdb.DuckDBPyConnection,
                         "OR NOT list_contains(?, left(buyer_id, 9))", [scope])
     for row in _rows():
         # an empty population has no row: the indicator stays « données non disponibles »
+        condition = " AND ".join(f"({c})" for c in (row.where, row.present) if c)
         if con.execute(f"SELECT count(*) FROM {row.table}"
-                       f"{f' WHERE {row.where}' if row.where else ''}").fetchall() != [(0,)]:
+                       f"{f' WHERE {condition}' if condition else ''}").fetchall() != [(0,)]:
             con.execute(f"INSERT INTO payment_indicator_results {_select(row)}")
     for table in (*WORK, "payment_territory_work"):
         con.execute(f"DROP TABLE {table}")

@@ -149,7 +149,8 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "finance_contracts": (
-        "Contracts as the finance software knows them (PES Marché), below 40 k€ included; the "
+        "Contracts as the finance software (PES Marché) or a purchasing export knows them, "
+        "below 40 k€ included; the "
         "latest send of each. The same identity rule as DECP (buyer SIRET + cleaned id).",
         {
             "contract_uid": "Buyer SIRET + cleaned contract number.",
@@ -170,6 +171,14 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "(SousTraitantPaiementDirect).",
             "execution_start_date": "Earliest DateDebutExecution of the holders (start of "
             "execution: B06's start).",
+            "consultation_ref": "Consultation the contract is a lot of (purchasing export; A05).",
+            "lots_count": "Number of lots of that consultation (purchasing export; A05).",
+            "retention_rate": "Retenue de garantie rate, a fraction (an export's value above 1 "
+            "is read as a percentage; B08).",
+            "electronic_procedure": "Procedure run entirely electronically (purchasing export; "
+            "C07).",
+            "equality_clause": "Clause or criterion of equality between women and men or "
+            "against discrimination (purchasing export; D07).",
             **_FILE,
         },
     ),
@@ -259,13 +268,16 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "The indicators computed from the payment tables (`indicators/payments.py`), in the "
         "shape of the indicator results: per year (`toutes` for all years, `date inconnue` "
         "for rows without a date) and overall or per buyer. An indicator whose population is "
-        "empty has no row (« données non disponibles »). Units: B02, G06, G07 the contract; "
+        "empty has no row (« données non disponibles »). Units: B02, B08, C07, D07, G06, G07 the "
+        "contract; A05 the consultation; "
         "B03, B04, B06, B11 the mandat; B05, E03 the payment line (docs/accounting.md).",
         {
             "indicator_id": "`avance-versee-pme` (B02), `delai-global-paiement` (B03), "
             "`factures-30-jours` (B04), `interets-moratoires` (B05), `delai-versement-avance` "
             "(B06), `delai-paiement-sous-traitants` (B11), `paiements-entreprises-locales` "
-            "(E03), `montants-payes-attribues` (G06), `publication-des-premier-euro` (G07).",
+            "(E03), `montants-payes-attribues` (G06), `publication-des-premier-euro` (G07), "
+            "`allotissement` (A05), `retenue-garantie-pme` (B08), `dematerialisation` (C07), "
+            "`egalite-femmes-hommes` (D07).",
             "version": "Definition version.",
             "code": "Catalogue code.",
             "period": "Year (payment year for B03–B06 and B11, fiscal year for E03, "

@@ -127,6 +127,11 @@ SELECT l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')} AS contract_uid,
     list_min([h.start_date FOR h IN COALESCE(l.holders, [])
               IF h.role IS DISTINCT FROM 'sous_traitant_paiement_direct'])
         AS execution_start_date,
+    l.consultation_ref, l.lots_count,
+    -- a rate above 1 can only be a percentage (a retenue de garantie is at most 5 %)
+    CASE WHEN l.retention_rate > 1 THEN l.retention_rate / 100 ELSE l.retention_rate END
+        AS retention_rate,
+    l.electronic_procedure, l.equality_clause,
     l.file_hash, l.position, l.line
 FROM latest l
 LEFT JOIN decp d ON d.consultation_uid = l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')}
