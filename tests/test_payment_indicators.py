@@ -290,7 +290,8 @@ def test_the_status_flux_dates_reception_and_service_fait_and_starts_the_delay(
 # --- A05, B08, C07, D07: when a purchasing system's export carries them ----------------------
 
 EXPORT = ("Marché;Consultation;Lots;Acheteur;Notification;Montant;Titulaire;Retenue;"
-          "Dematerialisee;Egalite\n") + """C-1;CONS-A;3;59920013600241;2025-02-01;30000;35294162900029;3;oui;oui
+          "Dematerialisee;Egalite\n") + """\
+C-1;CONS-A;3;59920013600241;2025-02-01;30000;35294162900029;3;oui;oui
 C-2;CONS-A;3;59920013600241;2025-02-01;20000;35294162900029;5;oui;non
 C-3;CONS-B;;59920013600241;2025-03-01;15000;42134020900129;5;non;
 C-4;CONS-C;;59920013600241;2025-04-01;12000;35294162900029;2,5;;oui
