@@ -70,6 +70,22 @@ def xml_pieces() -> list[dict[str, str | Decimal | None]]:
     return out
 
 
+def test_each_indicator_the_step_computes_is_a_catalogue_entry_of_a_step_source() -> None:
+    from observatoire.indicators.payments import COMPUTED, _rows
+    from observatoire.indicators.profile import STEP_RESULTS, load_profile
+
+    catalogue = {i.id: i for i in load_profile("generique").indicators}
+    # the rows the step writes are copied for the catalogue's entry of that id and code only
+    # when its source is a step's: any other would silently never be published
+    assert {(r.indicator_id, r.code) for r in _rows()} == {
+        (i, catalogue[i].code) for i in COMPUTED}
+    assert all(catalogue[i].source in STEP_RESULTS and not catalogue[i].available
+               for i in COMPUTED)
+    # and each basis the catalogue declares is one the step computes
+    computed = {(r.indicator_id, r.basis) for r in _rows()}
+    assert all((i, b) in computed for i in COMPUTED for b in catalogue[i].bases)
+
+
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Warehouse,
        staging: Staging) -> duckdb.DuckDBPyConnection:  # noqa: F811
@@ -250,16 +266,24 @@ def _status_file(folder: Path, invoice: str, supplier: str, code: str, stamp: st
 def test_the_status_flux_dates_reception_and_service_fait_and_starts_the_delay(
         tmp_path: Path, demo_warehouse: Warehouse, staging: Staging) -> None:  # noqa: F811
     paid = xml_payment_dates()[(2024, "3", "1")]
+    paid_1 = xml_payment_dates()[(2024, "1", "1")]
     supplier = "32682006500083"
     service_done = date.fromordinal(paid.toordinal() - 10)
     received = date.fromordinal(paid.toordinal() - 25)
+    received_1 = date.fromordinal(paid_1.toordinal() - 20)
+    recorded_late = date.fromordinal(paid_1.toordinal() + 3)
     files: dict[str, list[Path]] = defaultdict(list)
     sources = [
         FIXTURES / "accounting" / "chorus-pro" / "pastell_chorus_CPPStatut_example01.xml",
         # invoice FAC-1 of the supplier: « Déposée » 25 days, « Service fait » 10 days before
         # the payment of piece 3 of 2024
         _status_file(tmp_path, "FAC-1", supplier, "01", f"{received.isoformat()}T09:00:00"),
-        _status_file(tmp_path, "FAC-1", supplier, "07", f"{service_done.isoformat()}T17:00:00")]
+        _status_file(tmp_path, "FAC-1", supplier, "07", f"{service_done.isoformat()}T17:00:00"),
+        # FAC-2: « Déposée » 20 days before piece 1's payment, « Service fait » recorded 3 days
+        # after it (piece 1 of 2024 has no suspension in the Retour)
+        _status_file(tmp_path, "FAC-2", supplier, "01", f"{received_1.isoformat()}T09:00:00"),
+        _status_file(tmp_path, "FAC-2", supplier, "07",
+                     f"{recorded_late.isoformat()}T09:00:00")]
     for i, path in enumerate(sources):
         target = tmp_path / f"{i}-statuses.parquet"
         pq.write_table(read_chorus_pro(path).tables["invoice_statuses"], target)
@@ -267,10 +291,10 @@ def test_the_status_flux_dates_reception_and_service_fait_and_starts_the_delay(
 
     def pays_fac_1(c: duckdb.DuckDBPyConnection) -> None:
         _staged_lines_as_table(c, (
-            "SELECT * REPLACE (CASE WHEN piece_id = '3' AND fiscal_year = 2024 THEN "
-            f"'{supplier}' ELSE supplier_siret END AS supplier_siret, CASE WHEN piece_id = "
-            "'3' AND fiscal_year = 2024 THEN 'FAC-1' ELSE invoice_number END AS invoice_number)"
-            " FROM lines_copy"))
+            "SELECT * REPLACE (CASE WHEN piece_id IN ('1', '3') AND fiscal_year = 2024 THEN "
+            f"'{supplier}' ELSE supplier_siret END AS supplier_siret, CASE WHEN fiscal_year = "
+            "2024 AND piece_id = '3' THEN 'FAC-1' WHEN fiscal_year = 2024 AND piece_id = '1' "
+            "THEN 'FAC-2' ELSE invoice_number END AS invoice_number) FROM lines_copy"))
     con = payments_warehouse(tmp_path, demo_warehouse, ({**staging[0], **files}, staging[1]),
                              pays_fac_1)
     # received before the service was done: the delay runs from the service fait (R2192-12)
@@ -279,12 +303,18 @@ def test_the_status_flux_dates_reception_and_service_fait_and_starts_the_delay(
         "delay_start_date, delay_start_method, payment_delay_days FROM payments "
         "WHERE piece_id = '3' AND fiscal_year = 2024").fetchone() == (
         received, "chorus_pro", service_done, service_done, "service_fait", 10)
+    # a service fait recorded after the payment is a late record: the reception starts it
+    assert con.execute(
+        "SELECT delay_start_date, delay_start_method, payment_delay_days FROM payments "
+        "WHERE piece_id = '1' AND fiscal_year = 2024").fetchone() == (
+        received_1, "reception", 20)
     # the invoices known only from the status flux are invoices too, with their dates
     assert con.execute(
         "SELECT invoice_number, received_date, service_done_date, status, invoice_source "
         "FROM invoices ORDER BY invoice_number").fetchall() == [
         ("Example01", None, date(2018, 12, 18), "07 Service fait", "status"),
-        ("FAC-1", received, service_done, "07 Service fait", "status")]
+        ("FAC-1", received, service_done, "07 Service fait", "status"),
+        ("FAC-2", received_1, recorded_late, "07 Service fait", "status")]
 
 
 # --- A05, B08, C07, D07: when a purchasing system's export carries them ----------------------

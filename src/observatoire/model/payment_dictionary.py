@@ -93,8 +93,9 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "pivot's validation cycle, the first), else the flow's (Chorus DP date comptable "
             "du service fait).",
             "delay_start_date": "Start of the payment delay (R2192-12): the reception, or the "
-            "Chorus Pro service fait when it is later than the reception or the reception is "
-            "unknown; the DGP start as the finance software gives it (already its rule).",
+            "Chorus Pro service fait when it is later than the reception (and not after the "
+            "payment) or the reception is unknown; the DGP start as the finance software gives "
+            "it (already its rule).",
             "delay_start_method": "`reception`, `service_fait` or `dgp_start`.",
             "delay_eligible": "Subject to the global payment delay (DGP/Dgp).",
             "delay_days_allowed": "Delay the buyer declares (DureeDgp).",

@@ -343,17 +343,24 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
     -- before the services were done (or its reception is not known), from the service fait.
-    -- A DGP start the finance software computed already applies the rule: kept as it is.
+    -- A service fait recorded after the payment is a late record, not the execution: the
+    -- reception stays the start. A DGP start the finance software computed already applies
+    -- the rule: kept as it is.
     SELECT *,
-        CASE WHEN received_source = 'dgp_start' OR invoice_service_done_date IS NULL
-                  OR invoice_service_done_date <= received_date THEN received_date
-             ELSE invoice_service_done_date END AS delay_start,
+        CASE WHEN from_service_done THEN invoice_service_done_date ELSE received_date END
+            AS delay_start,
         CASE WHEN received_source = 'dgp_start' THEN 'dgp_start'
-             WHEN invoice_service_done_date > received_date THEN 'service_fait'
-             WHEN received_date IS NOT NULL THEN 'reception'
-             WHEN invoice_service_done_date IS NOT NULL THEN 'service_fait' END
-            AS delay_start_method
-    FROM base
+             WHEN from_service_done THEN 'service_fait'
+             WHEN received_date IS NOT NULL THEN 'reception' END AS delay_start_method
+    FROM (
+        SELECT *,
+            COALESCE(received_source IS DISTINCT FROM 'dgp_start'
+                AND invoice_service_done_date IS NOT NULL
+                AND (received_date IS NULL
+                     OR (invoice_service_done_date > received_date
+                         AND NOT COALESCE(invoice_service_done_date > payment_date, false))),
+                false) AS from_service_done
+        FROM base)
 ), delays AS (
     SELECT *,
         CASE WHEN NOT is_cancellation AND delay_eligible IS NOT FALSE
