@@ -53,8 +53,18 @@ con.execute(\"\"\"CREATE TABLE contracts AS
     FROM range(900) t(i)\"\"\")
 con.execute(\"\"\"CREATE TABLE contract_holders AS
     SELECT '12345678912345' || printf('2024M%05d', s % 900) AS uid,
-        '9' || printf('%013d', s) AS holder_id, true AS is_current
+        '9' || printf('%013d', s) AS holder_id, 'SIRET:9' || printf('%013d', s) AS supplier_key,
+        true AS is_current
     FROM range(1, 5001) t(s)\"\"\")
+# the references the indicators read (B02, E03): empty, as in a build without SIRENE and COG
+con.execute("CREATE TABLE suppliers (supplier_key VARCHAR, siret VARCHAR, category VARCHAR, "
+            "region_code VARCHAR, departement_code VARCHAR)")
+con.execute("CREATE TABLE ref_sirene_categories (siren VARCHAR, category VARCHAR, "
+            "is_diffusible BOOLEAN)")
+con.execute("CREATE TABLE ref_sirene_establishments (siret VARCHAR, commune_code VARCHAR, "
+            "is_diffusible BOOLEAN)")
+con.execute("CREATE TABLE ref_communes (commune_code VARCHAR, departement_code VARCHAR, "
+            "region_code VARCHAR)")
 lines = str(folder / "out" / "payment_lines.parquet")
 import pyarrow as pa
 from observatoire.accounting.staging import PAYMENT_EVENTS
@@ -71,11 +81,13 @@ payments.attach_staging(con, {"payment_lines": [Path(lines)],
 start = time.process_time()
 payments.build_payments(con)
 payments.payment_findings(con)
-compute_payment_indicators(con)
+indicators_start = time.process_time()
+compute_payment_indicators(con, [("region", "53")])
+indicators_cpu = time.process_time() - indicators_start
 cpu = time.process_time() - start
 linked = con.execute("SELECT count(*) FILTER (WHERE contract_uid IS NOT NULL), count(*) "
                      "FROM payments").fetchone()
-print(f"{cpu} {linked[0]} {linked[1]}")
+print(f"{cpu} {linked[0]} {linked[1]} {indicators_cpu}")
 """
 
 
@@ -85,7 +97,7 @@ def main() -> None:
     parser.add_argument("--memory", default="1GB", help="DuckDB memory_limit of the model")
     args = parser.parse_args()
     print(f"{'lines':>10} {'raw CPU':>7} {'read CPU':>8} {'model CPU':>9} {'model RSS':>9} "
-          f"{'model ×':>7} {'(read+model) ×':>14} {'linked':>8}")
+          f"{'model ×':>7} {'(read+model) ×':>14} {'linked':>8} {'indicators CPU':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             folder = Path(tmp) / str(lines)
@@ -97,12 +109,13 @@ def main() -> None:
             assert int(counted) == int(read) == lines, (counted, read, lines)
             path.unlink()
             _, _, model_rss, out = run(MODEL, str(folder), args.memory)
-            model_cpu_text, linked, rows = out.splitlines()[-1].split()
+            model_cpu_text, linked, rows, indicators_cpu = out.splitlines()[-1].split()
             model_cpu = float(model_cpu_text)
             assert int(rows) == lines, (rows, lines)
             print(f"{lines:>10,} {raw_cpu:>7.2f} {read_cpu:>8.2f} {model_cpu:>9.2f} "
                   f"{model_rss / 1e6:>9.0f} {model_cpu / raw_cpu:>7.1f} "
-                  f"{(read_cpu + model_cpu) / raw_cpu:>14.1f} {int(linked):>8,}")
+                  f"{(read_cpu + model_cpu) / raw_cpu:>14.1f} {int(linked):>8,} "
+                  f"{float(indicators_cpu):>14.2f}")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,45 @@ def test_b03_b04_stay_unavailable_in_a_build_without_payments(
     assert rows == [("B03", "unavailable", False), ("B04", "unavailable", False)]
 
 
+def test_the_other_payment_indicators_are_unavailable_without_payments(
+        demo_warehouse: Warehouse) -> None:
+    from observatoire.indicators.payments import COMPUTED
+
+    rows = demo_warehouse.con.execute(
+        "SELECT r.code, r.status, r.value, i.available, i.data_requirement "
+        "FROM indicator_results r JOIN indicators i USING (indicator_id, version) "
+        "WHERE list_contains(?, r.indicator_id) ORDER BY r.code", [sorted(COMPUTED)]).fetchall()
+    assert [r[0] for r in rows] == ["A05", "B02", "B03", "B04", "B05", "B06", "B08", "B11",
+                                    "C07", "D07", "E03", "G06", "G07"]
+    # « données non disponibles », with the data it needs said, never a value
+    assert all(r[1:4] == ("unavailable", None, False) and r[4] for r in rows)
+
+
+def test_small_samples_publish_no_value_and_b11_without_subcontractors_stays_unavailable(
+        finance: Warehouse) -> None:
+    rows = {code: rest for code, *rest in finance.con.execute(
+        "SELECT r.code, r.status, r.value, r.numerator, r.known_count, i.available "
+        "FROM indicator_results r JOIN indicators i USING (indicator_id, version) "
+        "WHERE r.code IN ('B02', 'B05', 'B06', 'B11', 'E03', 'G06', 'G07') "
+        "AND r.period = 'toutes' AND r.breakdown = 'total' AND r.category IS NULL"
+    ).fetchall()}
+    # the simulated set has too few contracts, advances and interest lines for the profile's
+    # minimum sample (30): the evidence is kept, no value is published
+    for code, numerator in (("B05", 503.57), ("B06", None), ("G06", sum(README_PAID.values())),
+                            ("G07", 4)):
+        status, value, got, known, available = rows[code]
+        assert (status, value, available) == ("small_sample", None, True), code
+        assert (numerator is None or got == pytest.approx(float(numerator))) \
+            and 0 < known < 30, code
+    # no SIRENE reference in this build: the holders' categories are unknown, so B02 knows
+    # none of its contracts (coverage 0), and says no value rather than 0 %
+    assert tuple(rows["B02"][1:5]) == (None, 0, 0, True)
+    # nothing in the flows says a subcontractor was paid directly: « non disponible »
+    assert rows["B11"][0] == "unavailable" and rows["B11"][1] is None
+    # the generic profile has no territory: nobody is known to be local, nothing is claimed
+    assert rows["E03"][1] is None and rows["E03"][3] == 0
+
+
 def test_missing_accounting_staging_is_parsed_again_by_the_next_build(
         tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
@@ -239,3 +278,33 @@ def test_no_records_are_listed_behind_a_figure_a_step_computed(finance: Warehous
     # B03 has no fact table: nothing to list (the page answers 404), never an error
     assert records_behind(finance.settings, "delai-global-paiement", "toutes",
                           "population") is None
+
+
+def test_the_indicator_pages_show_payment_indicators_with_their_evidence(
+        finance: Warehouse, client: object) -> None:
+    import json
+    import os
+
+    kept = os.environ.get("OBSERVATOIRE_HOME")
+    os.environ["OBSERVATOIRE_HOME"] = str(finance.settings.home)
+    try:
+        page = client.get("/indicateurs/interets-moratoires/?periode=toutes")  # type: ignore[attr-defined]
+        html = page.content.decode("utf-8")
+        twin = json.loads(client.get(  # type: ignore[attr-defined]
+            "/indicateurs/interets-moratoires.json?periode=toutes").content)
+        missing = client.get("/indicateurs/delai-paiement-sous-traitants/"  # type: ignore[attr-defined]
+                             ).content.decode("utf-8")
+    finally:
+        if kept is None:
+            os.environ.pop("OBSERVATOIRE_HOME", None)
+        else:
+            os.environ["OBSERVATOIRE_HOME"] = kept
+    assert page.status_code == 200
+    # the evidence of the small sample: the amount, its parts, but no published value
+    assert "503,57" in html and "intérêts moratoires" in html and "indemnités forfaitaires" in html
+    assert "échantillon trop petit" in html
+    whole = [r for r in twin["serie"] if r["period"] == "toutes" and r["category"] is None]
+    assert [(r["numerator"], r["record_count"], r["coverage"], r["value"], r["status"])
+            for r in whole] == [(503.57, 4, 1.0, None, "small_sample")]
+    # B11: nothing in the flows says a subcontractor was paid directly
+    assert "Données non disponibles" in missing and "sous-traitants" in missing

@@ -179,13 +179,21 @@ def _shown_range(text: str) -> tuple[float, float]:
 def test_profile_listing_says_payment_indicators_come_where_payments_are_loaded(
     tmp_path: Path,
 ) -> None:
-    # B03/B04 are computed by the payment step where payments are loaded: neither "available"
-    # (no grain holds them) nor plainly "missing"; B02 (advances) has no step yet: missing
+    # the payment indicators are computed by the payment step where their data is loaded:
+    # neither "available" (no grain holds them) nor plainly "missing"; A13 (purchasing
+    # programme) has no step: missing
     result = run(tmp_path, "--profile", "generique", "profile")
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines()
             if line.count("│") >= 7}
-    assert "si chargées" in rows["delai-global-paiement"]
-    assert "si chargées" in rows["factures-30-jours"]
-    assert "manquantes" in rows["avance-versee-pme"]
-    assert "de plus là où leurs données sont chargées" in result.stdout
+    step = ["avance-versee-pme", "delai-global-paiement", "factures-30-jours",
+            "interets-moratoires", "delai-versement-avance", "delai-paiement-sous-traitants",
+            "paiements-entreprises-locales", "montants-payes-attribues",
+            "publication-des-premier-euro", "allotissement", "retenue-garantie-pme",
+            "dematerialisation", "egalite-femmes-hommes"]
+    assert all("si chargées" in rows[i] for i in step)
+    assert "manquantes" in rows["programmation-achats"]
+    assert "13 de plus là où leurs données sont chargées" in result.stdout
+    listed = json.loads(run(tmp_path, "--profile", "generique", "profile", "--json").stdout)
+    assert sorted(i["id"] for i in listed["indicators"] if i["available_where_loaded"]) \
+        == sorted(step)

@@ -210,8 +210,8 @@ def test_indicator_sources_available_are_those_the_registered_kinds_bring() -> N
     assert payment.source == "accounting" and not payment.available
     assert available_sources() == {"decp", "catering"}
     # what the kinds bring is what a grain or a step computes indicators on, and nothing else
-    assert registry.indicator_sources() == brought_sources() == {"decp", "catering",
-                                                                  "accounting"}
+    assert registry.indicator_sources() == brought_sources() == {
+        "decp", "catering", "accounting", "purchasing_system"}
 
 
 # --- A kind with its own detector and several staging tables, registered by a test ---------

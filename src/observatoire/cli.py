@@ -671,7 +671,11 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
                 {
                     "id": i.id, "version": i.version, "code": i.code, "title": i.title,
                     "axis": i.axis, "kind": i.kind, "unit": i.unit, "source": i.source,
-                    "available": i.available, "measure": i.measure, "bases": list(i.bases),
+                    "available": i.available,
+                    # computed by the payment step in a build that loads its data
+                    "available_where_loaded": not i.available and i.collected
+                    and i.id in payment_indicators.COMPUTED,
+                    "measure": i.measure, "bases": list(i.bases),
                     "targets": [
                         {"value": t.value, "comparator": t.comparator, "date": t.date,
                          "basis": t.basis, "source": t.source}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 #: Bumped when a column changes: staging files of another version are parsed again.
-STAGING_VERSION = 2
+STAGING_VERSION = 3
 
 _MONEY = pa.decimal128(18, 2)
 
@@ -166,6 +166,16 @@ FINANCE_CONTRACTS = pa.schema([
     pa.field("environmental_clause", pa.bool_()),
     pa.field("ccag", pa.string()),  # CCAGReference
     pa.field("buyer_profile_url", pa.string()),  # URLProfilAcheteur
+    #: What only a purchasing system's export gives (no PES element carries them; NULL from
+    #: PES Marché): the consultation a contract is a lot of and its number of lots (A05), the
+    #: retenue de garantie rate as a fraction (B08), a procedure run entirely electronically
+    #: (C07), a clause or criterion of equality between women and men or against
+    #: discrimination (D07).
+    pa.field("consultation_ref", pa.string()),
+    pa.field("lots_count", pa.int32()),
+    pa.field("retention_rate", pa.float64()),
+    pa.field("electronic_procedure", pa.bool_()),
+    pa.field("equality_clause", pa.bool_()),
     #: Holders, then direct-payment subcontractors (role says which); amount_ht is the sum of
     #: their VentilationTitulaire / VentilationSousTraitant over buyers.
     pa.field("holders", pa.list_(pa.struct([

@@ -280,7 +280,8 @@ CONNECTOR = Connector(
     staging=TABLES,
     steps=steps,
     tables=tables,
-    indicator_sources=frozenset({"accounting"}),
+    # PES Marché and mapped exports bring the purchasing system's contracts (G07)
+    indicator_sources=frozenset({"accounting", "purchasing_system"}),
     # Named with a mapping (``ingest --correspondance``), an XLSX export is read as given (an
     # XLSX is a ZIP: never opened as an archive).
     expand_archives=False,

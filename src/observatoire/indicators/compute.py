@@ -330,11 +330,11 @@ def step_computed(con: duckdb.DuckDBPyConnection, profile: Profile) -> dict[tupl
     return out
 
 
-def _step_sql(table: str) -> str:
+def _step_sql(table: str, indicator_id: str) -> str:
     """The SQL a step's results come from (the indicator's technical definition)."""
     from observatoire.indicators import payments  # it imports this module
 
-    return {"payment_indicator_results": payments.definition_sql}[table]()
+    return {"payment_indicator_results": payments.definition_sql}[table](indicator_id)
 
 
 def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
@@ -374,7 +374,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
             i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
             indicator_query(i, undefined_fields(profile)) if i.available
-            else _step_sql(computed[(i.id, i.version)]) if (i.id, i.version) in computed
+            else _step_sql(computed[(i.id, i.version)], i.id) if (i.id, i.version) in computed
             else None,
             i.unknown_counts_as_no,
         ))

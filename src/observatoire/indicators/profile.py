@@ -59,11 +59,14 @@ def available_sources() -> frozenset[str]:
     return frozenset(g.source for g in GRAINS.values())
 
 
-#: Sources whose indicators a build step of their own computes (the payment-delay indicators
-#: of ``indicators/payments.py``), not a grain: into this table, of the results' shape. Such an
+#: Sources whose indicators a build step of their own computes (the payment indicators of
+#: ``indicators/payments.py``), not a grain: into this table, of the results' shape. Such an
 #: indicator is available in a build whose table holds rows for it (its id and version), and
-#: « données non disponibles » in one that does not (no payment loaded).
-STEP_RESULTS = {"accounting": "payment_indicator_results"}
+#: « données non disponibles » in one that does not (no payment loaded, no contract below
+#: 40 k€…). The purchasing system's contracts come in as the finance software's (PES Marché or
+#: a mapped export, the ``accounting`` kind): G07 is computed by the same step.
+STEP_RESULTS = {"accounting": "payment_indicator_results",
+                "purchasing_system": "payment_indicator_results"}
 
 
 def brought_sources() -> frozenset[str]:

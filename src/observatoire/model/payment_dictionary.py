@@ -85,9 +85,18 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "commitment_ref": "Commitment (engagement juridique), Chorus.",
             "invoice_number": "Invoice number (Facture).",
             "invoice_date": "Invoice date when the flow gives it.",
-            "invoice_received_date": "Reception of the invoice: Chorus Pro reception, else the "
+            "invoice_received_date": "Reception of the invoice: Chorus Pro reception (pivot "
+            "DateReception or status 01 « Déposée » of the status flux, the first), else the "
             "flow's, else the DGP start date (DteDebDgp).",
             "invoice_received_source": "`chorus_pro`, `flow` or `dgp_start`.",
+            "service_done_date": "Service fait: Chorus Pro status 07 (status flux or the "
+            "pivot's validation cycle, the first), else the flow's (Chorus DP date comptable "
+            "du service fait).",
+            "delay_start_date": "Start of the payment delay (R2192-12): the reception, or the "
+            "Chorus Pro service fait when it is later than the reception (and not after the "
+            "payment) or the reception is unknown; the DGP start as the finance software gives "
+            "it (already its rule).",
+            "delay_start_method": "`reception`, `service_fait` or `dgp_start`.",
             "delay_eligible": "Subject to the global payment delay (DGP/Dgp).",
             "delay_days_allowed": "Delay the buyer declares (DureeDgp).",
             "interest_code": "CodIntMor (01 legal rate, 02 ECB rate, 03 other).",
@@ -98,13 +107,16 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "payment_date": "Last payment date of the line (DtePay).",
             "amount_paid": "Sum of the line's payments (MtPay).",
             "suspension_days": "Days the delay was suspended (DteFinSusp − DteDebSusp).",
-            "payment_delay_days": "payment_date − invoice_received_date − suspension_days; NULL "
+            "payment_delay_days": "payment_date − delay_start_date − suspension_days; NULL "
             "when a date is missing, for annulations and lines outside the DGP.",
             "legal_delay_days": "30 days (R2192-10), or 50 when the DGP declares 50 (public "
             "health establishments, R2192-11).",
             "late_days": "Days beyond the legal delay (0 in time, NULL when unknown).",
             "interest_mandated": "A late line for which an interest line (6711) was mandated "
             "later to the same supplier for the same contract.",
+            "paid_to_subcontractor": "A direct payment to a subcontractor: as the flow says "
+            "(export), else whether the supplier SIRET is a direct-payment subcontractor of the "
+            "linked PES Marché contract; NULL when nothing says.",
             "duplicate_of_piece_id": "An earlier, not annulled piece paying the same supplier "
             "the same invoice for the same amount.",
             "contract_uid": "The contract paid (`contracts.uid`, or `finance_contracts."
@@ -138,7 +150,8 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "finance_contracts": (
-        "Contracts as the finance software knows them (PES Marché), below 40 k€ included; the "
+        "Contracts as the finance software (PES Marché) or a purchasing export knows them, "
+        "below 40 k€ included; the "
         "latest send of each. The same identity rule as DECP (buyer SIRET + cleaned id).",
         {
             "contract_uid": "Buyer SIRET + cleaned contract number.",
@@ -154,12 +167,25 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "amount_ht": "MontantHTNotifie.",
             "estimate_ht": "MontantHTEstime.",
             "advance_rate": "PourcentageAvance when every holder has the same.",
-            "holder_sirets": "SIRET of the holders and direct-payment subcontractors.",
+            "holder_sirets": "SIRET of the holders.",
+            "direct_payment_subcontractor_sirets": "SIRET of the direct-payment subcontractors "
+            "(SousTraitantPaiementDirect).",
+            "execution_start_date": "Earliest DateDebutExecution of the holders (start of "
+            "execution: B06's start).",
+            "consultation_ref": "Consultation the contract is a lot of (purchasing export; A05).",
+            "lots_count": "Number of lots of that consultation (purchasing export; A05).",
+            "retention_rate": "Retenue de garantie rate, a fraction (an export's value above 1 "
+            "is read as a percentage; B08).",
+            "electronic_procedure": "Procedure run entirely electronically (purchasing export; "
+            "C07).",
+            "equality_clause": "Clause or criterion of equality between women and men or "
+            "against discrimination (purchasing export; D07).",
             **_FILE,
         },
     ),
     "invoices": (
-        "Invoices (Chorus Pro): one row per supplier, number and type.",
+        "Invoices (Chorus Pro): one row per supplier, number and type; an invoice known "
+        "only from the status flux is a row of its own (`invoice_source` `status`).",
         {
             "invoice_number": "Number.",
             "supplier_siret": "Supplier SIRET.",
@@ -169,14 +195,17 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "buyer_id": "Buyer.",
             "service_code": "Service code.",
             "issue_date": "Issue date.",
-            "received_date": "Reception (the start of the payment delay).",
-            "service_done_date": "Service fait.",
+            "received_date": "Reception: the pivot's DateReception, else the first status 01 "
+            "« Déposée » of the status flux.",
+            "service_done_date": "First status 07 « Service fait » (validation cycle or status "
+            "flux).",
             "status": "Status as published.",
             "amount_ht": "Amount HT.",
             "amount_ttc": "Amount TTC.",
             "contract_ref": "Contract number given.",
             "commitment_ref": "Commitment given.",
             "invoice_type": "380 invoice, 381 credit note.",
+            "invoice_source": "`pivot` (format pivot) or `status` (status flux only).",
             **_FILE,
         },
     ),
@@ -237,29 +266,41 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "payment_indicator_results": (
-        "B03 and B04 from `payments`, in the shape of the indicator results: per payment year "
-        "(`toutes` for all) and overall or per buyer. The unit is the mandat.",
+        "The indicators computed from the payment tables (`indicators/payments.py`), in the "
+        "shape of the indicator results: per year (`toutes` for all years, `date inconnue` "
+        "for rows without a date) and overall or per buyer. An indicator whose population is "
+        "empty has no row (« données non disponibles »). Units: B02, B08, C07, D07, G06, G07 the "
+        "contract; A05 the consultation; "
+        "B03, B04, B06, B11 the mandat; B05, E03 the payment line (docs/accounting.md).",
         {
-            "indicator_id": "`delai-global-paiement` (B03) or `factures-30-jours` (B04).",
+            "indicator_id": "`avance-versee-pme` (B02), `delai-global-paiement` (B03), "
+            "`factures-30-jours` (B04), `interets-moratoires` (B05), `delai-versement-avance` "
+            "(B06), `delai-paiement-sous-traitants` (B11), `paiements-entreprises-locales` "
+            "(E03), `montants-payes-attribues` (G06), `publication-des-premier-euro` (G07), "
+            "`allotissement` (A05), `retenue-garantie-pme` (B08), `dematerialisation` (C07), "
+            "`egalite-femmes-hommes` (D07).",
             "version": "Definition version.",
-            "code": "B03 or B04.",
-            "period": "Payment year, or `toutes`.",
-            "period_year": "Payment year (NULL for `toutes`).",
+            "code": "Catalogue code.",
+            "period": "Year (payment year for B03–B06 and B11, fiscal year for E03, "
+            "notification year for B02, G06 and G07), `date inconnue`, or `toutes`.",
+            "period_year": "That year (NULL for `toutes` and `date inconnue`).",
             "breakdown": "`total` or `buyer`.",
             "breakdown_value": "Buyer SIRET for `buyer`.",
-            "category": "B04 band (`1-30`, `31-60`, `61+` days; `1-30` includes day 0), NULL "
-            "for the share itself.",
-            "basis": "B03: `mean`, `median`; B04: `count`, `value` (amount HT).",
-            "numerator": "Sum of delays (B03 mean); mandats, or amount, within the legal delay "
-            "or in the band (B04).",
-            "denominator": "Mandats (or amount) whose delay is known.",
-            "value": "Mean or median days; share.",
-            "record_count": "Mandats of the population.",
-            "known_count": "Mandats whose delay is known.",
+            "category": "B04 band (`1-30`, `31-60`, `61+` days; `1-30` includes day 0); B05 "
+            "`intérêts moratoires` or `indemnités forfaitaires` (a 6711 line of exactly 40 €); NULL for the whole.",
+            "basis": "`mean`, `median` (B03, B06, B11); `count`, `value` (amount HT: B04, B05, "
+            "E03); `ratio` (G06).",
+            "numerator": "Sum of delays (mean); what meets the condition (shares: count or "
+            "amount); paid to date (G06); the count or amount itself (B05).",
+            "denominator": "What is known (delays known, contracts whose SME status is known, "
+            "amounts placed, amount awarded); NULL for B05.",
+            "value": "Mean or median days; share; ratio; B05's count or amount.",
+            "record_count": "Rows of the population.",
+            "known_count": "Rows whose condition or delay is known.",
             "coverage": "known_count / record_count.",
-            "undated_count": "0 (a paid mandat has a payment year).",
-            "unknown_low": "NULL.",
-            "unknown_high": "NULL.",
+            "undated_count": "Rows of the population without a year.",
+            "unknown_low": "Shares: the value if every unknown row were a no (NULL otherwise).",
+            "unknown_high": "Shares: the value if every unknown row were a yes.",
         },
     ),
 }

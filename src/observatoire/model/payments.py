@@ -24,6 +24,7 @@ from observatoire.accounting.result import ReadResult
 from observatoire.accounting.staging import (
     COMMITMENTS,
     FINANCE_CONTRACTS,
+    INVOICE_STATUSES,
     INVOICES,
     PAYMENT_EVENTS,
     PAYMENT_LINES,
@@ -39,7 +40,7 @@ from observatoire.warehouse import insert_rows
 #: Staging tables the model reads, by the name the readers give them.
 STAGING = {"payment_lines": PAYMENT_LINES, "payment_events": PAYMENT_EVENTS,
            "finance_contracts": FINANCE_CONTRACTS, "invoices": INVOICES,
-           "commitments": COMMITMENTS}
+           "commitments": COMMITMENTS, "invoice_statuses": INVOICE_STATUSES}
 
 #: Legal payment delays (code de la commande publique R2192-10 and R2192-11): 30 days for the
 #: State, collectivités and their établissements publics; 50 days for public health
@@ -117,7 +118,20 @@ SELECT l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')} AS contract_uid,
     CASE WHEN d.n = 1 THEN d.uid END AS decp_uid,
     l.contract_ref, l.buyer_id, l.object, l.nature, l.cpv, l.procedure, l.notification_date,
     l.duration_months, l.amount_ht, l.estimate_ht, l.advance_rate,
-    [h.siret FOR h IN COALESCE(l.holders, []) IF h.siret IS NOT NULL] AS holder_sirets,
+    [h.siret FOR h IN COALESCE(l.holders, [])
+     IF h.siret IS NOT NULL AND h.role IS DISTINCT FROM 'sous_traitant_paiement_direct']
+        AS holder_sirets,
+    [h.siret FOR h IN COALESCE(l.holders, [])
+     IF h.siret IS NOT NULL AND h.role = 'sous_traitant_paiement_direct']
+        AS direct_payment_subcontractor_sirets,
+    list_min([h.start_date FOR h IN COALESCE(l.holders, [])
+              IF h.role IS DISTINCT FROM 'sous_traitant_paiement_direct'])
+        AS execution_start_date,
+    l.consultation_ref, l.lots_count,
+    -- a rate above 1 can only be a percentage (a retenue de garantie is at most 5 %)
+    CASE WHEN l.retention_rate > 1 THEN l.retention_rate / 100 ELSE l.retention_rate END
+        AS retention_rate,
+    l.electronic_procedure, l.equality_clause,
     l.file_hash, l.position, l.line
 FROM latest l
 LEFT JOIN decp d ON d.consultation_uid = l.buyer_id || {CLEAN_REF.format(x='l.contract_ref')}
@@ -173,13 +187,36 @@ FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
     AND p.line_id IS NOT DISTINCT FROM s.line_id
 """
 
+#: Each invoice's reception and « service fait » dates, from the Chorus Pro pivot (its
+#: ``DateReception`` and validation cycle) and the status flux (status 01 « Déposée »: the
+#: invoice made available on the portal, which R2192-12 makes the reception of an electronic
+#: invoice; 07 « Service fait »): the first date of each, wherever it came from.
+INVOICE_DATES = """
+CREATE OR REPLACE TEMP TABLE invoice_dates_work AS
+SELECT supplier_siret, invoice_number, min(received_date) AS received_date,
+    min(service_done_date) AS service_done_date
+FROM (
+    SELECT supplier_siret, invoice_number, received_date, service_done_date
+    FROM staged_invoices
+    UNION ALL
+    SELECT supplier_siret, invoice_number,
+        CASE WHEN event = 'reception' THEN event_date END,
+        CASE WHEN event = 'service_fait' THEN event_date END
+    FROM staged_invoice_statuses
+)
+WHERE supplier_siret IS NOT NULL AND invoice_number IS NOT NULL
+GROUP BY supplier_siret, invoice_number
+"""
+
 #: Suppliers SIRENE does not let us name (legal unit or establishment not diffusible), as in
 #: ``model.search`` for the DECP holders; empty when the warehouse has no SIRENE reference.
 HIDDEN = """
 CREATE OR REPLACE TEMP TABLE payment_hidden_work AS
 SELECT DISTINCT l.supplier_siret
 FROM (SELECT supplier_siret FROM staged_payment_lines WHERE supplier_siret IS NOT NULL
-      UNION SELECT supplier_siret FROM staged_invoices WHERE supplier_siret IS NOT NULL) l
+      UNION SELECT supplier_siret FROM staged_invoices WHERE supplier_siret IS NOT NULL
+      UNION SELECT supplier_siret FROM staged_invoice_statuses
+      WHERE supplier_siret IS NOT NULL) l
 LEFT JOIN ref_sirene_categories u ON u.siren = left(l.supplier_siret, 9)
 LEFT JOIN ref_sirene_establishments e ON e.siret = l.supplier_siret
 WHERE u.is_diffusible = false OR e.is_diffusible = false
@@ -278,9 +315,6 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         AND o.piece_id = c.cancelled_piece_id
         AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
     GROUP BY c.payment_key
-), invoices_received AS (
-    SELECT supplier_siret, invoice_number, min(received_date) AS received_date
-    FROM staged_invoices WHERE received_date IS NOT NULL GROUP BY ALL
 ), base AS (
     SELECT l.*, COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
@@ -291,6 +325,7 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         CASE WHEN i.received_date IS NOT NULL THEN 'chorus_pro'
              WHEN l.invoice_received_date IS NOT NULL THEN 'flow'
              WHEN l.delay_start_date IS NOT NULL THEN 'dgp_start' END AS received_source,
+        i.service_done_date AS invoice_service_done_date,
         COALESCE(x.cancelled_ht, 0) AS cancelled_ht, COALESCE(x.cancelled_ttc, 0) AS cancelled_ttc,
         k.cancels_payment_key,
         lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
@@ -300,21 +335,42 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
     LEFT JOIN payment_events_work ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
-    LEFT JOIN invoices_received i ON i.supplier_siret = l.supplier_siret
+    LEFT JOIN invoice_dates_work i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
     LEFT JOIN cancels k ON k.payment_key = l.payment_key
     LEFT JOIN payment_links_work lk ON lk.payment_key = l.payment_key
+), starts AS (
+    -- R2192-12: the delay runs from the reception of the invoice or, when it was received
+    -- before the services were done (or its reception is not known), from the service fait.
+    -- A service fait recorded after the payment is a late record, not the execution: the
+    -- reception stays the start. A DGP start the finance software computed already applies
+    -- the rule: kept as it is.
+    SELECT *,
+        CASE WHEN from_service_done THEN invoice_service_done_date ELSE received_date END
+            AS delay_start,
+        CASE WHEN received_source = 'dgp_start' THEN 'dgp_start'
+             WHEN from_service_done THEN 'service_fait'
+             WHEN received_date IS NOT NULL THEN 'reception' END AS delay_start_method
+    FROM (
+        SELECT *,
+            COALESCE(received_source IS DISTINCT FROM 'dgp_start'
+                AND invoice_service_done_date IS NOT NULL
+                AND (received_date IS NULL
+                     OR (invoice_service_done_date > received_date
+                         AND NOT COALESCE(invoice_service_done_date > payment_date, false))),
+                false) AS from_service_done
+        FROM base)
 ), delays AS (
     SELECT *,
         CASE WHEN NOT is_cancellation AND delay_eligible IS NOT FALSE
-                  AND payment_date >= received_date
-             THEN date_diff('day', received_date, payment_date)
+                  AND payment_date >= delay_start
+             THEN date_diff('day', delay_start, payment_date)
                   - COALESCE(event_suspension_days, 0) END AS payment_delay_days,
         CASE WHEN delay_days_allowed = {HOSPITAL_DELAY_DAYS} THEN {HOSPITAL_DELAY_DAYS}
              ELSE {LEGAL_DELAY_DAYS} END AS legal_delay_days,
         starts_with(COALESCE(budget_nature, ''), '{INTEREST_ACCOUNT}') AS is_interest
-    FROM base
+    FROM starts
 )
 SELECT * FROM delays
 """
@@ -366,12 +422,20 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     d.supplier_category,
     d.contract_ref, d.commitment_ref, d.invoice_number, d.invoice_date,
     d.received_date AS invoice_received_date, d.received_source AS invoice_received_source,
+    COALESCE(d.invoice_service_done_date, d.service_done_date) AS service_done_date,
+    d.delay_start AS delay_start_date, d.delay_start_method,
     d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
     d.state AS accountant_state, d.taken_in_charge_date, d.payment_date, d.amount_paid,
     d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
     CASE WHEN d.payment_delay_days IS NOT NULL
          THEN greatest(d.payment_delay_days - d.legal_delay_days, 0) END AS late_days,
     d.payment_delay_days IS NOT NULL AND i.payment_key IS NOT NULL AS interest_mandated,
+    -- a direct payment to a subcontractor: as the flow says, else a supplier the PES Marché
+    -- contract lists as a direct-payment subcontractor (FALSE: one it does not list)
+    CASE WHEN d.subcontractor_paid IS NOT NULL THEN d.subcontractor_paid
+         WHEN f.contract_uid IS NOT NULL AND d.supplier_siret IS NOT NULL
+         THEN list_contains(f.direct_payment_subcontractor_sirets, d.supplier_siret)
+    END AS paid_to_subcontractor,
     x.piece_id AS duplicate_of_piece_id,
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
     d.flow, d.file_hash, d.position, d.line
@@ -379,6 +443,10 @@ FROM payments_work d
 LEFT JOIN interest i ON i.payment_key = d.payment_key
 LEFT JOIN duplicates x ON x.payment_key = d.payment_key
 LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
+LEFT JOIN (SELECT COALESCE(decp_uid, contract_uid) AS uid, any_value(contract_uid) AS contract_uid,
+               flatten(list(direct_payment_subcontractor_sirets))
+                   AS direct_payment_subcontractor_sirets
+           FROM finance_contracts GROUP BY ALL) f ON f.uid = d.contract_uid
 ORDER BY d.buyer_id, d.fiscal_year, d.batch_date, d.piece_id, d.line_id
 """
 
@@ -411,15 +479,45 @@ ORDER BY p.contract_uid
 
 INVOICES_MODEL = f"""
 CREATE OR REPLACE TABLE invoices AS
-SELECT DISTINCT ON (supplier_siret, invoice_number, invoice_type)
-    invoice_number, supplier_siret,
-    CASE WHEN supplier_natural_person THEN '{PERSON_MASK}'
-         WHEN supplier_siret IN (SELECT supplier_siret FROM payment_hidden_work)
-         THEN '{NOT_DIFFUSIBLE_MASK}' ELSE supplier_name END AS supplier_name,
-    supplier_natural_person, buyer_id, service_code, issue_date, received_date,
-    service_done_date, status, amount_ht, amount_ttc, contract_ref, commitment_ref,
-    invoice_type, file_hash, position, line
-FROM staged_invoices ORDER BY supplier_siret, invoice_number, invoice_type, file_hash, position
+WITH pivot_invoices AS (
+    SELECT DISTINCT ON (supplier_siret, invoice_number, invoice_type) *
+    FROM staged_invoices ORDER BY supplier_siret, invoice_number, invoice_type, file_hash, position
+), status_only AS (  -- invoices known from the status flux alone
+    SELECT supplier_siret, invoice_number, arg_min(supplier_name, (file_hash, position))
+            AS supplier_name, arg_min(buyer_id, (file_hash, position)) AS buyer_id,
+        min(invoice_date) AS issue_date,
+        arg_max(concat_ws(' ', status_code, status_label), (event_at, event_date, position))
+            AS status,
+        arg_min(file_hash, (file_hash, position)) AS file_hash,
+        min(position) AS position, min(line) AS line
+    FROM staged_invoice_statuses s
+    WHERE NOT EXISTS (SELECT 1 FROM staged_invoices i WHERE i.supplier_siret
+                      IS NOT DISTINCT FROM s.supplier_siret AND i.invoice_number = s.invoice_number)
+    GROUP BY supplier_siret, invoice_number
+), merged AS (
+    SELECT invoice_number, supplier_siret, supplier_name, supplier_natural_person, buyer_id,
+        service_code, issue_date, received_date, service_done_date, status, amount_ht,
+        amount_ttc, contract_ref, commitment_ref, invoice_type, file_hash, position, line,
+        'pivot' AS invoice_source
+    FROM pivot_invoices
+    UNION ALL
+    SELECT invoice_number, supplier_siret, supplier_name, NULL, buyer_id, NULL, issue_date,
+        NULL, NULL, status, NULL, NULL, NULL, NULL, NULL, file_hash, position, line, 'status'
+    FROM status_only
+)
+SELECT m.invoice_number, m.supplier_siret,
+    CASE WHEN m.supplier_natural_person THEN '{PERSON_MASK}'
+         WHEN m.supplier_siret IN (SELECT supplier_siret FROM payment_hidden_work)
+         THEN '{NOT_DIFFUSIBLE_MASK}' ELSE m.supplier_name END AS supplier_name,
+    m.supplier_natural_person, m.buyer_id, m.service_code, m.issue_date,
+    COALESCE(m.received_date, d.received_date) AS received_date,
+    COALESCE(m.service_done_date, d.service_done_date) AS service_done_date,
+    m.status, m.amount_ht, m.amount_ttc, m.contract_ref, m.commitment_ref, m.invoice_type,
+    m.invoice_source, m.file_hash, m.position, m.line
+FROM merged m
+LEFT JOIN invoice_dates_work d ON d.supplier_siret = m.supplier_siret
+    AND d.invoice_number = m.invoice_number
+ORDER BY m.supplier_siret, m.invoice_number, m.invoice_type
 """
 
 #: Per file: lines in = kept + duplicates (in the file, or already met in another) + set aside.
@@ -464,11 +562,11 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
         "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
     con.execute(HIDDEN if sirene else NO_HIDDEN)
-    for sql in (FINANCE_CONTRACTS_MODEL, LINES, EVENTS, LINKS, PAYMENTS_WORK, PAYMENTS,
-                CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
+    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, LINES, EVENTS, LINKS, PAYMENTS_WORK,
+                PAYMENTS, CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
     for work in ("payment_lines_work", "payment_events_work", "payment_links_work",
-                 "payments_work", "payment_hidden_work"):
+                 "payments_work", "payment_hidden_work", "invoice_dates_work"):
         con.execute(f"DROP TABLE {work}")
 
 
@@ -481,7 +579,16 @@ def payment_findings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _indicators(ctx: BuildContext) -> None:
-    compute_payment_indicators(ctx.con)
+    """The payment indicators over the profile's territory and buyers (its scope)."""
+    profile = ctx.profile
+    if profile is None:  # a step run outside a build (tests)
+        compute_payment_indicators(ctx.con)
+        return
+    compute_payment_indicators(
+        ctx.con,
+        [*(("region", code) for code in profile.territory.regions),
+         *(("departement", code) for code in profile.territory.departements)],
+        None if profile.scope_all_buyers else [b.siren for b in profile.buyers])
 
 
 STAGED = frozenset({f"staged_{name}" for name in STAGING} | {"accounting_files"})
@@ -496,9 +603,13 @@ STEPS = [
          lambda ctx: payment_findings(ctx.con),
          reads=frozenset({"payments", "contract_payments", "accounting_files"}),
          writes=frozenset({"payment_findings"})),
-    Step("paiements.indicateurs", "Paiements : délais de paiement (B03, B04)",
-         lambda ctx: _indicators(ctx),
-         reads=frozenset({"payments"}), writes=frozenset({"payment_indicator_results"})),
+    Step("paiements.indicateurs",
+         "Paiements : indicateurs (avances, délais, intérêts, paiements locaux, payé/attribué)",
+         _indicators,
+         reads=frozenset({"payments", "contract_payments", "finance_contracts", "contracts",
+                          "contract_holders", "suppliers", "ref_sirene_categories",
+                          "ref_sirene_establishments", "ref_communes"}),
+         writes=frozenset({"payment_indicator_results"})),
 ]
 
 

@@ -168,7 +168,9 @@ def _indicator_context(detail: dict[str, Any], page_number: int) -> dict[str, An
         "kind_label": KINDS.get(ind["kind"], ""),
         "source_label": SOURCES.get(ind["source"], ""),
         "headline": [r for r in detail["series"] if r["category"] is None],
-        "distribution": ind["measure"] == "distribution",
+        # a category column also for the categories a step computes (B04's bands, B05's kinds)
+        "distribution": ind["measure"] == "distribution"
+        or any(r["category"] is not None for r in detail["series"]),
         "page": page_number,
         "pages": pages,
         "previous_page": page_number - 1 if page_number > 1 else None,
