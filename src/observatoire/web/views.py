@@ -12,7 +12,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import charts, datasets, explorer, formatting, public_columns, reports
+from observatoire import (
+    charts,
+    datasets,
+    explorer,
+    formatting,
+    public_columns,
+    reports,
+    spending,
+)
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError
@@ -286,7 +294,7 @@ def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     filters, _ = explorer.ContractFilters.from_query(request.GET.dict())
     sort = request.GET.get("tri") or "date"
     count = explorer.selection_count(settings, filters)  # also: no warehouse → 503 now
-    return _stream(request, settings, fmt, count,
+    return stream_rows(request, settings, fmt, count,
                    lambda: explorer.selection(settings, filters, sort),
                    explorer.SELECTION_COLUMNS, "marches-selection", filters.as_query(), sort)
 
@@ -300,32 +308,34 @@ def upcoming_selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     filters, _ = api.upcoming_filters(request)
     today = date.today()
     count = explorer.upcoming_count(settings, today, months, filters)
-    return _stream(request, settings, fmt, count,
+    return stream_rows(request, settings, fmt, count,
                    lambda: explorer.upcoming_rows(settings, today, months, filters),
                    explorer.UPCOMING_COLUMNS, "opportunites", today, months,
                    filters.as_query())
 
 
-def _stream(request: HttpRequest, settings: Settings, fmt: str, count: int,
-            rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
-            *state: object) -> HttpResponseBase:
-    """A list of contracts downloaded whole: CSV (« ; » with ``separateur=point-virgule``)
-    and XLSX headed in French, JSON keyed by identifiers; validators from the build and
-    ``state`` (what chose the rows)."""
+def stream_rows(request: HttpRequest, settings: Settings, fmt: str, count: int,
+                rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
+                *state: object, headers: list[str] | None = None, title: str = "Marchés",
+                noun: str = "marchés") -> HttpResponseBase:
+    """A list downloaded whole (contracts unless ``headers`` say otherwise): CSV (« ; » with
+    ``separateur=point-virgule``) and XLSX headed in French, JSON keyed by identifiers;
+    validators from the build and ``state`` (what chose the rows)."""
     if fmt == "xlsx" and count > datasets.XLSX_MAX_ROWS:
-        raise BadParameter(f"La sélection compte {count} marchés, plus qu'un tableur n'en "
+        raise BadParameter(f"La sélection compte {count} {noun}, plus qu'un tableur n'en "
                            "contient.", hint="Téléchargez-la en CSV ou en JSON, ou "
                            "resserrez les filtres.")
     separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
-    headers = [public_columns.header("contracts", c) for c in columns]
+    heads = headers if headers is not None else [public_columns.header("contracts", c)
+                                                 for c in columns]
 
     def answer() -> HttpResponseBase:
         if fmt == "csv":
-            response: HttpResponseBase = stream_csv(rows(), headers, f"{name}.csv", separator)
+            response: HttpResponseBase = stream_csv(rows(), heads, f"{name}.csv", separator)
         elif fmt == "json":
             response = stream_json(rows(), columns, f"{name}.json")
         else:
-            response = stream_xlsx(rows(), headers, "Marchés", f"{name}.xlsx")
+            response = stream_xlsx(rows(), heads, title, f"{name}.xlsx")
         response["X-Nombre-De-Lignes"] = str(count)
         return response
 
@@ -347,14 +357,16 @@ def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> Output:
     if detail is None:
         raise Http404("Marché inconnu")
 
+    paid = spending.contract_payments(settings, uid)
+
     def context() -> dict[str, Any]:
         corrected = {FIELDS[r["field"]].raw_column: r for r in detail["corrections"]
                      if r["field"] in FIELDS}
         return {**detail, "c": detail["contract"], "corrige": corrected,
-                "correcteur": corrector(settings) if corrected else ""}
+                "correcteur": corrector(settings) if corrected else "", "paiements": paid}
 
     versions = detail["versions"]
-    return Output("observatoire/marche.html", context, data=detail,
+    return Output("observatoire/marche.html", context, data={**detail, "paiements": paid},
                   table=Table(versions, list(versions[0]) if versions else ["uid"],
                               f"marche-{uid}"))
 
@@ -382,9 +394,11 @@ def corrector_phrase(name: str, scope: str) -> str:
 @page
 def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
-    detail = api.buyer_answer(_settings(), siret, request.GET.get("annee"))
+    settings = _settings()
+    detail = api.buyer_answer(settings, siret, request.GET.get("annee"))
     if detail is None:
         raise Http404("Acheteur inconnu")
+    paid = spending.buyer_payments(settings, siret)
 
     def context() -> dict[str, Any]:
         carte = maps.departements(
@@ -396,9 +410,10 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
         carte_communes = maps.communes(counts, "Marchés par commune des titulaires (Bretagne)",
                                        unit="marchés")
         return {**detail, "b": detail["buyer"], "carte": carte,
-                "carte_communes": carte_communes if carte_communes["features"] else None}
+                "carte_communes": carte_communes if carte_communes["features"] else None,
+                "paiements": paid}
 
-    return Output("observatoire/acheteur.html", context, data=detail,
+    return Output("observatoire/acheteur.html", context, data={**detail, "paiements": paid},
                   table=Table(detail["by_year"], ["year", "contracts", "amount"],
                               f"acheteur-{siret}"))
 
