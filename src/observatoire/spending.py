@@ -382,6 +382,7 @@ def contract_payments(settings: Settings, uid: str) -> dict[str, Any] | None:
                 WHERE {where} GROUP BY ALL ORDER BY a.file_name""", [uid]))
     finally:
         con.close()
+    linked = bool(paid["lines"])
     if not buyer["lines"]:  # nothing is known of what was paid: no figure, not 0
         paid = dict.fromkeys(paid)
     order = list(KINDS)
@@ -398,7 +399,7 @@ def contract_payments(settings: Settings, uid: str) -> dict[str, Any] | None:
     return {
         "contract": contract,
         "loaded": buyer["lines"] > 0, "buyer_payments": buyer,
-        "linked": paid["lines"] > 0,
+        "linked": linked,
         "paid": paid,
         "paid_share": (float(paid_ht) / float(awarded)
                        if paid_ht is not None and awarded else None),
