@@ -496,3 +496,35 @@ def test_pages_in_a_browser_at_desktop_and_phone_widths(home: Warehouse) -> None
     finally:
         if kept is not None:
             os.environ["OBSERVATOIRE_HOME"] = kept
+
+
+def test_downloads_never_hold_a_formula(client: Any, home: Warehouse, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A piece's object that a spreadsheet would run (a copy of the home whose one object is
+    made to start with « = ») is written inert in the CSV and XLSX downloads."""
+    import shutil
+
+    import duckdb
+    from openpyxl import load_workbook
+
+    copy = tmp_path / "home"
+    shutil.copytree(home.settings.home, copy, ignore=shutil.ignore_patterns("exports"))
+    con = duckdb.connect(str(copy / "warehouse.duckdb"))
+    try:
+        con.execute("UPDATE payments SET object = '=HYPERLINK(\"http://x\";\"SIMULE\")' "
+                    "WHERE payment_key = (SELECT min(payment_key) FROM payments "
+                    "WHERE object IS NOT NULL)")
+    finally:
+        con.close()
+    monkeypatch.setenv("OBSERVATOIRE_HOME", str(copy))
+    body = _text(client.get("/depenses/selection.csv?separateur=point-virgule"))
+    objects = [row[9] for row in csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";")]
+    assert objects[0] == "Objet"
+    assert "'=HYPERLINK(\"http://x\";\"SIMULE\")" in objects
+    assert not any(o.startswith("=") for o in objects)
+    book = load_workbook(io.BytesIO(b"".join(
+        client.get("/depenses/selection.xlsx").streaming_content)), read_only=True)
+    cells = [c for row in book.worksheets[0].iter_rows(values_only=True) for c in row
+             if isinstance(c, str)]
+    assert "'=HYPERLINK(\"http://x\";\"SIMULE\")" in cells
+    assert not any(c.startswith("=") for c in cells)

@@ -268,11 +268,10 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         by_source = dict(con.execute(
             f"SELECT {SOURCE_SQL}, count(*) {_FROM} WHERE {where} GROUP BY 1",
             params).fetchall())
-        years = [y for (y,) in con.execute(
-            f"SELECT DISTINCT p.fiscal_year FROM payments p WHERE {_scope(con)} "
-            "AND p.fiscal_year IS NOT NULL ORDER BY 1 DESC").fetchall()]
-        loaded = con.execute(f"SELECT count(*) FROM payments p WHERE {_scope(con)}"
-                             ).fetchall()[0][0]
+        loaded, years = con.execute(
+            f"SELECT count(*), list(DISTINCT p.fiscal_year ORDER BY p.fiscal_year DESC) "
+            f"FILTER (WHERE p.fiscal_year IS NOT NULL) FROM payments p WHERE {_scope(con)}"
+        ).fetchall()[0]
     finally:
         con.close()
     count = int(totals[0])
@@ -283,7 +282,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         "outside_contracts_total": float(totals[3] or 0),
         "by_kind": {k: int(by_kind.get(k, 0)) for k in KINDS},
         "by_source": {k: int(by_source.get(k, 0)) for k in SOURCES},
-        "years": years, "loaded": int(loaded),
+        "years": list(years or []), "loaded": int(loaded),
     }
 
 
@@ -346,7 +345,8 @@ def contract_payments(settings: Settings, uid: str) -> dict[str, Any] | None:
                 SELECT f.contract_uid, f.buyer_id, f.amount_ht, f.amount_ht, NULL, 'finance'
                 FROM finance_contracts f
                 WHERE f.contract_uid = ? AND f.decp_uid IS NULL
-                    AND {scope_sql(con, 'f.buyer_id')}""", [uid, uid]))
+                    AND {scope_sql(con, 'f.buyer_id')}
+                ORDER BY contract_source""", [uid, uid]))  # « decp » first
         if not found:
             return None
         contract = found[0]

@@ -232,9 +232,18 @@ def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     return contracts_answer(r, filters, problems, sort, size, counts)
 
 
+def contract_answer(settings: Settings, uid: str) -> dict[str, Any] | None:
+    """A contract (``explorer.contract``) with its payments (``spending.contract_payments``,
+    « paiements »): the answer of ``/marches/<uid>.json`` and ``/api/v1/marches/<uid>``."""
+    detail = explorer.contract(settings, uid)
+    if detail is None:
+        return None
+    return {**detail, "paiements": spending.contract_payments(settings, uid)}
+
+
 @endpoint
 def contract(request: HttpRequest, settings: Settings, uid: str) -> dict[str, Any] | None:
-    return explorer.contract(settings, uid)
+    return contract_answer(settings, uid)
 
 
 @endpoint
@@ -247,10 +256,12 @@ def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
 def buyer_answer(settings: Settings, siret: str, year: str | None = None
                  ) -> dict[str, Any] | None:
     """A buyer (``explorer.buyer``) with its own SPASER scorecard: every indicator read for
-    its perimeter at the barometer's year (or ``year`` when the results have it)."""
+    its perimeter at the barometer's year (or ``year`` when the results have it), and its
+    payments (``spending.buyer_payments``, « paiements »)."""
     detail = explorer.buyer(settings, siret)
     if detail is None:
         return None
+    detail["paiements"] = spending.buyer_payments(settings, siret)
     perimeter = (service.PERIMETERS["acheteur"], siret)
     asked = int(year) if year and year.isdigit() and len(year) == 4 else None
     report = service.barometer(settings, asked, perimeter, latest_if_empty=True)

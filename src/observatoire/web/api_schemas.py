@@ -196,7 +196,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         findings=array(row("rule_id:s severity:s field:s raw_value:s value:s file_name:s "
                            "position:i title:s explanation:s hint:s")),
         execution=array(_table("concession_execution")),
-        corrections=array(row("field:s source_value:* corrected_value:* corrected_at:t"))),
+        corrections=array(row("field:s source_value:* corrected_value:* corrected_at:t")),
+        paiements=ref("DepensesMarche")),
     "Acheteur": _table("buyers"),
     "AcheteurDetail": row(
         "", buyer=ref("Acheteur"), by_year=_BY_YEAR,
@@ -205,7 +206,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         procedures=array(row("procedure:s contracts:i amount:n")),
         supplier_departements=array(row("departement:s name:s contracts:i amount:n")),
         supplier_communes=array(row("commune:s name:s contracts:i")),
-        latest=_LATEST, spaser=ref("TableauSpaser")),
+        latest=_LATEST, spaser=ref("TableauSpaser"), paiements=ref("DepensesAcheteur")),
     "Titulaire": _table("suppliers"),
     "TitulaireDetail": row(
         "grouped_contracts:i", supplier=ref("Titulaire"), by_year=_BY_YEAR,

@@ -12,15 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import (
-    charts,
-    datasets,
-    explorer,
-    formatting,
-    public_columns,
-    reports,
-    spending,
-)
+from observatoire import charts, datasets, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError
@@ -353,20 +345,18 @@ SORT_LABELS = {
 def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> Output:
     """``/marches/<uid>/``: a contract, every version, its holders, provenance and quality."""
     settings = _settings()
-    detail = explorer.contract(settings, uid)
+    detail = api.contract_answer(settings, uid)
     if detail is None:
         raise Http404("Marché inconnu")
-
-    paid = spending.contract_payments(settings, uid)
 
     def context() -> dict[str, Any]:
         corrected = {FIELDS[r["field"]].raw_column: r for r in detail["corrections"]
                      if r["field"] in FIELDS}
         return {**detail, "c": detail["contract"], "corrige": corrected,
-                "correcteur": corrector(settings) if corrected else "", "paiements": paid}
+                "correcteur": corrector(settings) if corrected else ""}
 
     versions = detail["versions"]
-    return Output("observatoire/marche.html", context, data={**detail, "paiements": paid},
+    return Output("observatoire/marche.html", context, data=detail,
                   table=Table(versions, list(versions[0]) if versions else ["uid"],
                               f"marche-{uid}"))
 
@@ -398,7 +388,6 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     detail = api.buyer_answer(settings, siret, request.GET.get("annee"))
     if detail is None:
         raise Http404("Acheteur inconnu")
-    paid = spending.buyer_payments(settings, siret)
 
     def context() -> dict[str, Any]:
         carte = maps.departements(
@@ -410,10 +399,9 @@ def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
         carte_communes = maps.communes(counts, "Marchés par commune des titulaires (Bretagne)",
                                        unit="marchés")
         return {**detail, "b": detail["buyer"], "carte": carte,
-                "carte_communes": carte_communes if carte_communes["features"] else None,
-                "paiements": paid}
+                "carte_communes": carte_communes if carte_communes["features"] else None}
 
-    return Output("observatoire/acheteur.html", context, data={**detail, "paiements": paid},
+    return Output("observatoire/acheteur.html", context, data=detail,
                   table=Table(detail["by_year"], ["year", "contracts", "amount"],
                               f"acheteur-{siret}"))
 
