@@ -349,6 +349,15 @@ def test_explorer_counts_filters_and_sorts_as_the_files_say(client: Any) -> None
     assert '<a href="/depenses/">Dépenses</a>' in html  # in the site's menu
 
 
+def test_download_columns_have_one_french_header_and_meaning() -> None:
+    from observatoire.public_columns import french
+    from observatoire.spending import SELECTION_COLUMNS
+
+    names = [french("payments", c) for c in SELECTION_COLUMNS]
+    assert len({h for h, _ in names}) == len(names)
+    assert all(h and m for h, m in names)
+
+
 def test_whole_selection_downloads_hold_the_selection(client: Any) -> None:
     query = "source=pes_simule&marche=oui"
     count = _json(client, f"/depenses.json?{query}")["total"]

@@ -20,6 +20,7 @@ import duckdb
 
 from observatoire.config import Settings
 from observatoire.explorer import bounded
+from observatoire.public_columns import header
 from observatoire.warehouse import open_warehouse, scope_sql
 
 #: Contracts below this amount (€ HT) need not be published in the DECP (R2196-1): spending on
@@ -95,21 +96,12 @@ COLUMNS = {
     "file_name": "a.file_name",
 }
 SELECTION_COLUMNS = list(COLUMNS)
-#: French headers of the downloads (the JSON keeps the identifiers, as the API).
-HEADERS = {
-    "payment_key": "Identifiant de la ligne", "buyer_id": "SIRET de l'acheteur",
-    "buyer_name": "Nom de l'acheteur", "fiscal_year": "Exercice",
-    "mandate_date": "Date du mandat", "piece_id": "Mandat", "line_id": "Ligne",
-    "kind": "Type de paiement", "piece_nature": "Nature de la pièce (code)",
-    "object": "Objet", "supplier_siret": "SIRET du fournisseur",
-    "supplier_name": "Fournisseur", "supplier_masked": "Nom masqué",
-    "amount_ht": "Montant de la ligne (€ HT)", "signed_amount_ht": "Montant signé (€ HT)",
-    "net_amount_ht": "Montant net payé (€ HT)", "payment_date": "Date de paiement",
-    "payment_delay_days": "Délai de paiement (jours)", "late_days": "Jours de retard",
-    "contract_uid": "Identifiant du marché", "contract_ref": "Numéro de marché de la ligne",
-    "link_method": "Méthode de rattachement", "link_confidence": "Confiance du rattachement",
-    "source": "Source", "file_name": "Fichier",
-}
+
+
+def headers() -> list[str]:
+    """The French headers of the downloads (``public_columns``); the JSON keeps the
+    identifiers, as the API."""
+    return [header("payments", c) for c in SELECTION_COLUMNS]
 
 _FROM = """FROM payments p
 LEFT JOIN accounting_files a ON a.file_hash = p.file_hash

@@ -76,5 +76,5 @@ def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return views.stream_rows(
         request, settings, fmt, count, lambda: spending.selection(settings, filters, sort),
         spending.SELECTION_COLUMNS, "depenses-selection", filters.as_query(), sort,
-        headers=[spending.HEADERS[c] for c in spending.SELECTION_COLUMNS],
+        headers=spending.headers(),
         title="Dépenses", noun="lignes de paiement")
