@@ -327,6 +327,9 @@ def test_explorer_counts_filters_and_sorts_as_the_files_say(client: Any) -> None
     # the API says what the page's twin says
     api = _json(client, "/api/v1/depenses?source=pes_simule&taille=200")
     assert api == page
+    # a buyer by its SIRET, or the start of it (as the contracts explorer's buyer filter)
+    assert _json(client, f"/depenses.json?acheteur={BUYER}")["total"] == len(lines)
+    assert _json(client, f"/depenses.json?acheteur={BUYER[:9]}")["total"] == len(lines)
     # a contract's lines, by its uid
     ref = "H9O2024T0000356"
     mine = _json(client, f"/depenses.json?marche={uid(ref)}")

@@ -21,6 +21,7 @@ import duckdb
 from observatoire.config import Settings
 from observatoire.explorer import bounded
 from observatoire.public_columns import header
+from observatoire.search import keys_named
 from observatoire.warehouse import open_warehouse, scope_sql
 
 #: Contracts below this amount (€ HT) need not be published in the DECP (R2196-1): spending on
@@ -124,7 +125,7 @@ SORT_LABELS = {"date": "les plus récents", "date_asc": "les plus anciens",
 class PaymentFilters:
     """What a user can filter the payment lines on; every field optional (French URL names)."""
 
-    acheteur: str | None = None  # buyer SIRET
+    acheteur: str | None = None  # buyer SIRET, or words of its name
     fournisseur: str | None = None  # supplier SIRET, or words of its (published) name
     exercice: int | None = None  # fiscal year
     type: str | None = None  # a key of KINDS
@@ -162,10 +163,6 @@ class PaymentFilters:
 
 
 def _parse(name: str, raw: str) -> Any:
-    if name == "acheteur":
-        if not re.fullmatch(r"\d{14}", raw):
-            raise ValueError(raw)
-        return raw
     if name == "exercice":
         year = int(raw)
         if not 1990 <= year <= 2100:
@@ -186,7 +183,6 @@ def _parse(name: str, raw: str) -> Any:
 def _where(f: PaymentFilters) -> tuple[str, list[Any]]:
     clauses, params = ["TRUE"], []
     simple = (
-        ("p.buyer_id = ?", f.acheteur),
         ("p.fiscal_year = ?", f.exercice),
         (f"({KIND_SQL}) = ?", f.type),
         ("p.amount_ht >= ?", f.montant_min),
@@ -197,6 +193,13 @@ def _where(f: PaymentFilters) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(clause)
             params.append(value)
+    if f.acheteur and re.fullmatch(r"\d{14}", f.acheteur):
+        clauses.append("p.buyer_id = ?")
+        params.append(f.acheteur)
+    elif f.acheteur:  # a name: the payments of every buyer it finds (observatoire.search)
+        named, named_params = keys_named("buyer", f.acheteur)
+        clauses.append(f"p.buyer_id IN ({named})")
+        params += named_params
     if f.marche == "oui":
         clauses.append("p.contract_uid IS NOT NULL")
     elif f.marche == "non":

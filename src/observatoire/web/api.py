@@ -58,7 +58,8 @@ _FILTER_DOCS = {
 
 
 _PAYMENT_FILTER_DOCS = {
-    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres)."),
+    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres), ou mots de son nom : les "
+                 "paiements de tous les acheteurs trouvés."),
     "fournisseur": ("string", "SIRET du fournisseur, ou mots de son nom publié (les noms "
                     "masqués ne se cherchent pas)."),
     "exercice": ("integer", "Exercice budgétaire."),
