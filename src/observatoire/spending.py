@@ -263,6 +263,14 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         by_source = dict(con.execute(
             f"SELECT {SOURCE_SQL}, count(*) {_FROM} WHERE {where} GROUP BY 1",
             params).fetchall())
+        # with a buyer filter: is any payment of that buyer loaded at all? (without one,
+        # its spending is unknown: never « 0 € paid »)
+        buyer_loaded = None
+        if filters.acheteur:
+            named, named_params = _where(PaymentFilters(acheteur=filters.acheteur))
+            buyer_loaded = bool(con.execute(
+                f"SELECT count(*) FROM payments p WHERE {named} AND {_scope(con)}",
+                named_params).fetchall()[0][0])
         loaded, years = con.execute(
             f"SELECT count(*), list(DISTINCT p.fiscal_year ORDER BY p.fiscal_year DESC) "
             f"FILTER (WHERE p.fiscal_year IS NOT NULL) FROM payments p WHERE {_scope(con)}"
@@ -277,7 +285,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         "outside_contracts_total": float(totals[3] or 0),
         "by_kind": {k: int(by_kind.get(k, 0)) for k in KINDS},
         "by_source": {k: int(by_source.get(k, 0)) for k in SOURCES},
-        "years": list(years or []), "loaded": int(loaded),
+        "years": list(years or []), "loaded": int(loaded), "buyer_loaded": buyer_loaded,
     }
 
 

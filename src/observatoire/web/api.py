@@ -124,9 +124,13 @@ def payments_answer(result: dict[str, Any], filters: spending.PaymentFilters,
                     problems: list[str], sort: str, size: int) -> dict[str, Any]:
     """A page of the payments explorer (``spending.search``): « montant_total » is the net
     paid (annulations deducted) of the whole selection, « effectifs » its lines per type and
-    source, « chargees » the payment lines loaded at all (0: no payment data)."""
+    source, « chargees » the payment lines loaded at all (0: no payment data), and with a
+    buyer filter « acheteur_charge » whether any payment of that buyer is loaded (false: its
+    spending is unknown, and « montant_total » is null, never 0)."""
+    unknown = result["buyer_loaded"] is False or not result["loaded"]
     return {**_envelope(result["payments"], result["count"], result["page"], size),
-            "montant_total": result["net_total"],
+            "montant_total": None if unknown else result["net_total"],
+            "acheteur_charge": result["buyer_loaded"],
             "montant_hors_marche": result["outside_contracts_total"],
             "rattachees": result["linked"], "chargees": result["loaded"],
             "filtres": filters.as_query(), "filtres_ignores": problems, "tri": sort,
@@ -545,7 +549,8 @@ def openapi_document() -> dict[str, Any]:
                  _param("tri", "string", "Tri : " + ", ".join(spending.SORTS) + ".",
                         example="montant"), *_PAGING],
                 schemas.page_of(schemas.ref("Depense"),
-                                "montant_total:n montant_hors_marche:n rattachees:i "
+                                "montant_total:n acheteur_charge:b montant_hors_marche:n "
+                                "rattachees:i "
                                 "chargees:i filtres_ignores:l tri:s effectifs:o",
                                 filtres=schemas.row("", optional=" ".join(
                                     f"{f.name}:s"
