@@ -548,3 +548,21 @@ def test_downloads_never_hold_a_formula(client: Any, home: Warehouse, tmp_path: 
              if isinstance(c, str)]
     assert "'=HYPERLINK(\"http://x\";\"SIMULE\")" in cells
     assert not any(c.startswith("=") for c in cells)
+
+
+def test_pages_meet_the_basic_accessibility_criteria(client: Any) -> None:
+    """The checks of tests/test_accessibility.py on the pages with payments."""
+    from tests.test_accessibility import _Page
+
+    for url in ("/depenses/", "/depenses/?marche=non&tri=delai", f"/acheteurs/{BUYER}/",
+                f"/marches/{quote(uid('H9O2024T0000356'), safe='')}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = _Page()
+        page.feed(_text(response))
+        assert page.lang == "fr" and page.titles == 1 and page.h1 == 1 and page.skip, url
+        for field in page.fields:
+            assert (field.get("id") in page.label_for or field.get("wrapped")
+                    or field.get("aria-label")), (url, field)
+        assert page.th_without_scope == 0, url
+        assert all(text for _, text in page.links), url
