@@ -253,16 +253,19 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         rows = _dicts(con.execute(
             f"SELECT {_select(SELECTION_COLUMNS)} {_FROM} WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size]))
-        totals = con.execute(
-            f"""SELECT count(*), sum(p.net_amount_ht),
-                   count(*) FILTER (WHERE p.contract_uid IS NOT NULL),
-                   sum(p.net_amount_ht) FILTER (WHERE p.contract_uid IS NULL)
-                {_FROM} WHERE {where}""", params).fetchall()[0]
-        by_kind = dict(con.execute(
-            f"SELECT {KIND_SQL}, count(*) {_FROM} WHERE {where} GROUP BY 1", params).fetchall())
-        by_source = dict(con.execute(
-            f"SELECT {SOURCE_SQL}, count(*) {_FROM} WHERE {where} GROUP BY 1",
-            params).fetchall())
+        # the selection's totals and its counts per kind and per source, in one scan
+        groups = con.execute(
+            f"""SELECT GROUPING(kind) AS by_source, kind, source, count(*) AS n,
+                   sum(net) AS net, count(contract_uid) AS linked,
+                   sum(net) FILTER (WHERE contract_uid IS NULL) AS outside
+                FROM (SELECT {KIND_SQL} AS kind, {SOURCE_SQL} AS source,
+                          p.net_amount_ht AS net, p.contract_uid {_FROM} WHERE {where})
+                GROUP BY GROUPING SETS ((kind), (source))""", params).fetchall()
+        by_kind = {kind: n for by_source, kind, _, n, *_ in groups if not by_source}
+        by_source = {source: n for by_source, _, source, n, *_ in groups if by_source}
+        kinds = [g for g in groups if not g[0]]
+        totals = (sum(g[3] for g in kinds), sum((g[4] or 0) for g in kinds),
+                  sum(g[5] for g in kinds), sum((g[6] or 0) for g in kinds))
         # with a buyer filter: is any payment of that buyer loaded at all? (without one,
         # its spending is unknown: never « 0 € paid »)
         buyer_loaded = None
