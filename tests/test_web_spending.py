@@ -218,8 +218,8 @@ def test_contract_of_a_buyer_without_payment_data_says_so(client: Any, home: War
         client.get(f"/acheteurs/{OTHER_BUYER}/"))
     # the explorer filtered on that buyer says so too, and gives no total
     explorer = _json(client, f"/depenses.json?acheteur={OTHER_BUYER}")
-    assert (explorer["total"], explorer["acheteur_charge"], explorer["montant_total"]) == (
-        0, False, None)
+    assert (explorer["total"], explorer["acheteur_charge"], explorer["montant_total"],
+            explorer["montant_hors_marche"]) == (0, False, None, None)
     page = _text(client.get(f"/depenses/?acheteur={OTHER_BUYER}"))
     assert "ses dépenses ne sont pas connues" in page
     assert "ligne(s) de paiement</strong>" not in page

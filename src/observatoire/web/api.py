@@ -131,7 +131,7 @@ def payments_answer(result: dict[str, Any], filters: spending.PaymentFilters,
     return {**_envelope(result["payments"], result["count"], result["page"], size),
             "montant_total": None if unknown else result["net_total"],
             "acheteur_charge": result["buyer_loaded"],
-            "montant_hors_marche": result["outside_contracts_total"],
+            "montant_hors_marche": None if unknown else result["outside_contracts_total"],
             "rattachees": result["linked"], "chargees": result["loaded"],
             "filtres": filters.as_query(), "filtres_ignores": problems, "tri": sort,
             "effectifs": {"type": result["by_kind"], "source": result["by_source"]}}
@@ -550,8 +550,7 @@ def openapi_document() -> dict[str, Any]:
                         example="montant"), *_PAGING],
                 schemas.page_of(schemas.ref("Depense"),
                                 "montant_total:n acheteur_charge:b montant_hors_marche:n "
-                                "rattachees:i "
-                                "chargees:i filtres_ignores:l tri:s effectifs:o",
+                                "rattachees:i chargees:i filtres_ignores:l tri:s effectifs:o",
                                 filtres=schemas.row("", optional=" ".join(
                                     f"{f.name}:s"
                                     for f in fields(spending.PaymentFilters))))),
