@@ -21,7 +21,7 @@ from tests.conftest import Warehouse
 
 MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
           "octobre", "novembre", "décembre"]
-PAGES = ["/", "/marches/", "/opportunites/", "/qualite/", "/donnees/", "/api/",
+PAGES = ["/", "/marches/", "/depenses/", "/opportunites/", "/qualite/", "/donnees/", "/api/",
          "/methodologie/", "/mentions-legales/", "/accessibilite/", "/contact/"]
 
 

@@ -297,6 +297,54 @@ BY_TABLE: dict[tuple[str, str], tuple[str, str]] = {
     ("source_records", "uid"): (
         "Identifiant du marché", "Marché auquel l'enregistrement a abouti (vide sans "
         "identité)."),
+    # the payment lines of the « Dépenses » explorer and its downloads (spending.COLUMNS)
+    ("payments", "payment_key"): (
+        "Identifiant de la ligne", "Identité de la ligne de paiement (empreinte de l'acheteur, "
+        "du budget, de l'exercice, du mandat et de la ligne)."),
+    ("payments", "buyer_id"): ("SIRET de l'acheteur", "SIRET de l'acheteur (vide pour les "
+                               "flux de l'État, Chorus, qui ne le donnent pas)."),
+    ("payments", "fiscal_year"): ("Exercice", "Exercice budgétaire du mandat."),
+    ("payments", "mandate_date"): ("Date du mandat", "Date d'émission du bordereau du mandat."),
+    ("payments", "piece_id"): ("Mandat", "Numéro du mandat (pièce) dans l'exercice."),
+    ("payments", "line_id"): ("Ligne", "Numéro de la ligne dans le mandat."),
+    ("payments", "kind"): (
+        "Type de paiement", "avance, acompte (sur marché), dernier_acompte, retenue "
+        "(libération de la retenue de garantie), interets (intérêts moratoires et "
+        "indemnités), annulation, paiement (hors marché ou sans nature)."),
+    ("payments", "piece_nature"): ("Nature de la pièce (code)", "Nature de la pièce PES "
+                                   "(NatPce) telle que publiée."),
+    ("payments", "object"): ("Objet", "Objet de la pièce ; vide pour une personne physique."),
+    ("payments", "supplier_siret"): ("SIRET du fournisseur", "SIRET du fournisseur ; jamais "
+                                     "donné pour une personne physique."),
+    ("payments", "supplier_name"): (
+        "Fournisseur", "Nom du fournisseur ; « Personne physique (nom masqué) » ou « Nom non "
+        "diffusible (SIRENE) » quand il ne peut pas être publié."),
+    ("payments", "supplier_masked"): ("Nom masqué", "Le nom du fournisseur est masqué."),
+    ("payments", "amount_ht"): ("Montant de la ligne (€ HT)", "Montant HT de la ligne, tel "
+                                "que publié (positif pour une annulation aussi)."),
+    ("payments", "signed_amount_ht"): ("Montant signé (€ HT)", "Montant HT, négatif pour une "
+                                       "annulation ou réduction."),
+    ("payments", "net_amount_ht"): (
+        "Montant net payé (€ HT)", "Montant HT moins ce que les annulations en retirent ; 0 "
+        "pour une annulation (son effet est sur la ligne qu'elle annule)."),
+    ("payments", "payment_date"): ("Date de paiement", "Dernière date de paiement de la ligne "
+                                   "(retour du comptable)."),
+    ("payments", "payment_delay_days"): (
+        "Délai de paiement (jours)", "De la réception de la facture au paiement, suspensions "
+        "déduites ; vide quand une date manque."),
+    ("payments", "late_days"): ("Jours de retard", "Jours au-delà du délai légal (30 jours, "
+                                "50 pour les établissements de santé)."),
+    ("payments", "contract_uid"): ("Identifiant du marché", "Marché payé ; vide : hors "
+                                   "marché."),
+    ("payments", "contract_ref"): ("Numéro de marché de la ligne", "Numéro de marché donné "
+                                   "par la ligne (IdMarche)."),
+    ("payments", "link_method"): (
+        "Méthode de rattachement", "contract_number, finance_contract_number, commitment ou "
+        "buyer_supplier_dates ; vide quand la ligne n'est rattachée à aucun marché."),
+    ("payments", "link_confidence"): ("Confiance du rattachement", "high, medium ou low."),
+    ("payments", "source"): ("Source", "pes, pes_simule (jeu simulé de démonstration), "
+                             "chorus ou export."),
+    ("payments", "file_name"): ("Fichier", "Fichier comptable d'où vient la ligne."),
 }
 
 

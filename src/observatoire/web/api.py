@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from observatoire import __version__, explorer, reports, search
+from observatoire import __version__, explorer, reports, search, spending
 from observatoire.config import Settings
 from observatoire.exports import json_response
 from observatoire.indicators import service
@@ -56,6 +56,21 @@ _FILTER_DOCS = {
                   "l'acheteur) ou inconnu."),
 }
 
+
+_PAYMENT_FILTER_DOCS = {
+    "acheteur": ("string", "SIRET de l'acheteur (14 chiffres), ou mots de son nom : les "
+                 "paiements de tous les acheteurs trouvés."),
+    "fournisseur": ("string", "SIRET du fournisseur, ou mots de son nom publié (les noms "
+                    "masqués ne se cherchent pas)."),
+    "exercice": ("integer", "Exercice budgétaire."),
+    "type": ("string", "Type de paiement : " + ", ".join(spending.KINDS) + "."),
+    "marche": ("string", "« oui » : rattachées à un marché ; « non » : hors marché ; ou "
+               "l'identifiant d'un marché."),
+    "montant_min": ("number", "Montant minimal de la ligne (€ HT)."),
+    "montant_max": ("number", "Montant maximal de la ligne (€ HT)."),
+    "source": ("string", "Source : " + ", ".join(spending.SOURCES) + "."),
+    "texte": ("string", "Mots cherchés dans l'objet de la pièce."),
+}
 
 _NAME_QUERY = ("Mots du nom (tous ; accents et majuscules indifférents : « ecole » trouve "
                "« École »)")
@@ -103,6 +118,23 @@ def opportunities_answer(result: dict[str, Any], size: int, filters: explorer.Co
             "montant_total": result["amount_total"], "mois": result["months"],
             "jusqu_au": result["until"], "filtres": filters.as_query(),
             "filtres_ignores": problems}
+
+
+def payments_answer(result: dict[str, Any], filters: spending.PaymentFilters,
+                    problems: list[str], sort: str, size: int) -> dict[str, Any]:
+    """A page of the payments explorer (``spending.search``): « montant_total » is the net
+    paid (annulations deducted) of the whole selection, « effectifs » its lines per type and
+    source, « chargees » the payment lines loaded at all (0: no payment data), and with a
+    buyer filter « acheteur_charge » whether any payment of that buyer is loaded (false: its
+    spending is unknown, and « montant_total » is null, never 0)."""
+    unknown = result["buyer_loaded"] is False or not result["loaded"]
+    return {**_envelope(result["payments"], result["count"], result["page"], size),
+            "montant_total": None if unknown else result["net_total"],
+            "acheteur_charge": result["buyer_loaded"],
+            "montant_hors_marche": None if unknown else result["outside_contracts_total"],
+            "rattachees": result["linked"], "chargees": result["loaded"],
+            "filtres": filters.as_query(), "filtres_ignores": problems, "tri": sort,
+            "effectifs": {"type": result["by_kind"], "source": result["by_source"]}}
 
 
 def upcoming_filters(request: HttpRequest) -> tuple[explorer.ContractFilters, list[str]]:
@@ -205,9 +237,18 @@ def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     return contracts_answer(r, filters, problems, sort, size, counts)
 
 
+def contract_answer(settings: Settings, uid: str) -> dict[str, Any] | None:
+    """A contract (``explorer.contract``) with its payments (``spending.contract_payments``,
+    « paiements »): the answer of ``/marches/<uid>.json`` and ``/api/v1/marches/<uid>``."""
+    detail = explorer.contract(settings, uid)
+    if detail is None:
+        return None
+    return {**detail, "paiements": spending.contract_payments(settings, uid)}
+
+
 @endpoint
 def contract(request: HttpRequest, settings: Settings, uid: str) -> dict[str, Any] | None:
-    return explorer.contract(settings, uid)
+    return contract_answer(settings, uid)
 
 
 @endpoint
@@ -220,10 +261,12 @@ def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
 def buyer_answer(settings: Settings, siret: str, year: str | None = None
                  ) -> dict[str, Any] | None:
     """A buyer (``explorer.buyer``) with its own SPASER scorecard: every indicator read for
-    its perimeter at the barometer's year (or ``year`` when the results have it)."""
+    its perimeter at the barometer's year (or ``year`` when the results have it), and its
+    payments (``spending.buyer_payments``, « paiements »)."""
     detail = explorer.buyer(settings, siret)
     if detail is None:
         return None
+    detail["paiements"] = spending.buyer_payments(settings, siret)
     perimeter = (service.PERIMETERS["acheteur"], siret)
     asked = int(year) if year and year.isdigit() and len(year) == 4 else None
     report = service.barometer(settings, asked, perimeter, latest_if_empty=True)
@@ -308,6 +351,31 @@ def opportunities(request: HttpRequest, settings: Settings) -> dict[str, Any]:
     r = explorer.upcoming(settings, date.today(), integer(request, "mois", 12, high=60),
                           filters, page, size)
     return opportunities_answer(r, size, filters, problems)
+
+
+@endpoint
+def payments(request: HttpRequest, settings: Settings) -> dict[str, Any]:
+    """Payment lines filtered, sorted and paginated (``/depenses/``)."""
+    filters, problems = spending.PaymentFilters.from_query(request.GET.dict())
+    page, size = _page(request)
+    sort = request.GET.get("tri") or "date"
+    sort = sort if sort in spending.SORTS else "date"
+    r = spending.search(settings, filters, sort, page, size)
+    return payments_answer(r, filters, problems, sort, size)
+
+
+@endpoint
+def contract_payments(request: HttpRequest, settings: Settings,
+                      uid: str) -> dict[str, Any] | None:
+    """A contract's payments against what was awarded (``/marches/<uid>/``)."""
+    return spending.contract_payments(settings, uid)
+
+
+@endpoint
+def buyer_payments(request: HttpRequest, settings: Settings,
+                   siret: str) -> dict[str, Any] | None:
+    """A buyer's payment delays per half-year and spending by supplier."""
+    return spending.buyer_payments(settings, siret)
 
 
 @endpoint
@@ -473,6 +541,30 @@ def openapi_document() -> dict[str, Any]:
                                 "montant_total:n mois:i jusqu_au:d filtres_ignores:l",
                                 filtres=schemas.row("", optional=" ".join(
                                     f"{f.name}:s" for f in fields(explorer.ContractFilters))))),
+            "/api/v1/depenses": _get(
+                "Lignes de paiement (dépenses) filtrées, triées et paginées ; noms des "
+                "personnes physiques et des fournisseurs non diffusibles masqués",
+                [*[_param(f.name, *_PAYMENT_FILTER_DOCS[f.name])
+                   for f in fields(spending.PaymentFilters)],
+                 _param("tri", "string", "Tri : " + ", ".join(spending.SORTS) + ".",
+                        example="montant"), *_PAGING],
+                schemas.page_of(schemas.ref("Depense"),
+                                "montant_total:n acheteur_charge:b montant_hors_marche:n "
+                                "rattachees:i chargees:i filtres_ignores:l tri:s effectifs:o",
+                                filtres=schemas.row("", optional=" ".join(
+                                    f"{f.name}:s"
+                                    for f in fields(spending.PaymentFilters))))),
+            "/api/v1/marches/{uid}/paiements": _get(
+                "Les paiements d'un marché : payé à ce jour face au montant attribué, par "
+                "exercice et par type, sources et rattachement ; « loaded » faux : aucune "
+                "donnée de paiement chargée pour son acheteur",
+                [_param("uid", "string", "Identifiant national du marché.", "path")],
+                schemas.ref("DepensesMarche")),
+            "/api/v1/acheteurs/{siret}/paiements": _get(
+                "Les délais de paiement d'un acheteur par semestre (échantillon minimal du "
+                "profil) et ses dépenses par fournisseur, sous 40 k€ et hors marché compris",
+                [_param("siret", "string", "SIRET de l'acheteur.", "path")],
+                schemas.ref("DepensesAcheteur")),
             "/api/v1/qualite": _get(
                 "Qualité des données : enregistrements gardés et écartés, constats par règle, "
                 "par fichier et par acheteur", [],
@@ -520,5 +612,7 @@ EXAMPLES = [
     {"url": "/api/v1/opportunites?mois=12&lieu_departement=35&cpv=45",
      "text": "les marchés de travaux en Ille-et-Vilaine qui se terminent dans l'année, avec "
      "leurs titulaires actuels"},
+    {"url": "/api/v1/depenses?marche=non",
+     "text": "les paiements rattachés à aucun marché (dépenses hors marché)"},
     {"url": "/api/v1/qualite", "text": "la qualité des données publiées"},
 ]

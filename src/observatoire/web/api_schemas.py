@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from observatoire.model.dictionary import TABLES
+from observatoire.model.payment_dictionary import PAYMENT_TABLES
 
 _KINDS: dict[str, dict[str, Any]] = {
     "s": {"type": ["string", "null"]},
@@ -45,7 +46,7 @@ def row(spec: str, table: str | None = None, optional: str = "",
 
 def _object(spec: str, table: str | None, optional: str,
             nested: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    described = TABLES.get(table, ("", {}))[1] if table else {}
+    described = {**TABLES, **PAYMENT_TABLES}.get(table, ("", {}))[1] if table else {}
     properties: dict[str, Any] = {}
     for part in (spec + " " + optional).split():
         name, kind = part.split(":")
@@ -137,7 +138,50 @@ def page_of(item: dict[str, Any], extra: str = "", **nested: dict[str, Any]) -> 
                    "", {"elements": array(item), **nested})
 
 
+#: A payment line as the « Dépenses » explorer, its downloads and the API give it
+#: (``spending.COLUMNS``): the columns of ``payments`` and what the service adds.
+PAYMENT_ITEM = row(
+    "payment_key:s buyer_id:s buyer_name:s fiscal_year:i mandate_date:d piece_id:s line_id:s "
+    "kind:s piece_nature:s object:s supplier_siret:s supplier_name:s supplier_masked:b "
+    "amount_ht:n signed_amount_ht:n net_amount_ht:n payment_date:d payment_delay_days:i "
+    "late_days:i contract_uid:s contract_ref:s link_method:s link_confidence:s source:s "
+    "file_name:s", "payments")
+PAYMENT_ITEM["properties"]["kind"]["description"] = (
+    "Type de paiement : avance, acompte, dernier_acompte, retenue, interets, annulation, "
+    "paiement (hors marché ou sans nature).")
+PAYMENT_ITEM["properties"]["source"]["description"] = (
+    "Source : pes, pes_simule (jeu simulé de démonstration), chorus, export.")
+PAYMENT_ITEM["properties"]["supplier_masked"]["description"] = (
+    "Nom masqué : personne physique, ou fournisseur non diffusible dans SIRENE. Le SIRET "
+    "d'une personne physique n'est jamais donné.")
+#: What payment data is loaded for a buyer (``spending._buyer_loaded``).
+_LOADED = row("lines:i first_year:i last_year:i first_date:d last_date:d simulated:b",
+              sources=array(row("source:s label:s")))
+
 COMPONENTS: dict[str, dict[str, Any]] = {
+    "Depense": PAYMENT_ITEM,
+    "DepensesMarche": row(
+        "loaded:b linked:b paid_share:n",
+        contract=row("uid:s buyer_siret:s amount_initial:n amount_awarded:n "
+                     "modification_count:i contract_source:s"),
+        buyer_payments=_LOADED,
+        paid=row("paid_ht:n interest_ht:n cancelled_ht:n lines:i cancellations:i "
+                 "first_payment_date:d last_payment_date:d unpaid_lines:i"),
+        by_year=array(row("year:i net_ht:n lines:i")),
+        by_kind=array(row("kind:s label:s net_ht:n signed_ht:n lines:i")),
+        links=array(row("method:s method_label:s confidence:s confidence_label:s lines:i "
+                        "net_ht:n")),
+        sources=array(row("source:s label:s file_name:s lines:i"))),
+    "DepensesAcheteur": row(
+        "loaded:b min_population:i legal_delay_days:i threshold_ht:i",
+        buyer_payments=_LOADED,
+        delays=array(row("year:i half:i period:s pieces:i known:i mean_days:n share_1_30:n "
+                         "share_31_60:n share_61:n late:i interest_ht:n small_sample:b")),
+        suppliers=array(row("supplier_siret:s supplier_name:s masked:b lines:i net_ht:n "
+                            "above_threshold_ht:n below_threshold_ht:n unknown_amount_ht:n "
+                            "outside_contracts_ht:n")),
+        supplier_totals=row("net_ht:n above_threshold_ht:n below_threshold_ht:n "
+                            "unknown_amount_ht:n outside_contracts_ht:n")),
     "Marche": CONTRACT_ITEM,
     "MarcheDetail": row(
         "", contract=_table("contracts", "buyer_name:s purchase_domain:s "
@@ -152,7 +196,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         findings=array(row("rule_id:s severity:s field:s raw_value:s value:s file_name:s "
                            "position:i title:s explanation:s hint:s")),
         execution=array(_table("concession_execution")),
-        corrections=array(row("field:s source_value:* corrected_value:* corrected_at:t"))),
+        corrections=array(row("field:s source_value:* corrected_value:* corrected_at:t")),
+        paiements=ref("DepensesMarche")),
     "Acheteur": _table("buyers"),
     "AcheteurDetail": row(
         "", buyer=ref("Acheteur"), by_year=_BY_YEAR,
@@ -161,7 +206,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         procedures=array(row("procedure:s contracts:i amount:n")),
         supplier_departements=array(row("departement:s name:s contracts:i amount:n")),
         supplier_communes=array(row("commune:s name:s contracts:i")),
-        latest=_LATEST, spaser=ref("TableauSpaser")),
+        latest=_LATEST, spaser=ref("TableauSpaser"), paiements=ref("DepensesAcheteur")),
     "Titulaire": _table("suppliers"),
     "TitulaireDetail": row(
         "grouped_contracts:i", supplier=ref("Titulaire"), by_year=_BY_YEAR,

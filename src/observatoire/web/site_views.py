@@ -32,8 +32,8 @@ SOURCE_CODE_LICENCE = "AGPL-3.0-or-later"
 #: A sitemap file holds at most 50,000 addresses (sitemaps.org protocol).
 SITEMAP_LIMIT = 50_000
 #: Pages every deployment has, in the order of the sitemap.
-PAGES = ["/", "/marches/", "/opportunites/", "/egalim/", "/qualite/", "/donnees/", "/api/",
-         "/methodologie/", "/mentions-legales/", "/accessibilite/", "/contact/"]
+PAGES = ["/", "/marches/", "/depenses/", "/opportunites/", "/egalim/", "/qualite/", "/donnees/",
+         "/api/", "/methodologie/", "/mentions-legales/", "/accessibilite/", "/contact/"]
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
           "octobre", "novembre", "décembre")
 SOURCE_LABELS = {"decp": "Données essentielles de la commande publique (DECP)"}

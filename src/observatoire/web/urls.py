@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from observatoire.web import api, assets, egalim_views, formats, search_views, site_views, views
+from observatoire.web import (
+    api,
+    assets,
+    egalim_views,
+    formats,
+    search_views,
+    site_views,
+    spending_views,
+    views,
+)
 
 # Errors outside any view (an address no route serves…) take the one shape of formats.py.
 handler400 = formats.bad_request
@@ -50,6 +59,11 @@ urlpatterns = [
             name="opportunites-selection"),
     re_path(r"^opportunites\.(?P<fmt>json|csv|xlsx|atom)$", views.opportunities,
             name="opportunites-donnees"),
+    path("depenses/", spending_views.payments, name="depenses"),
+    re_path(r"^depenses\.(?P<fmt>json|csv|xlsx)$", spending_views.payments,
+            name="depenses-donnees"),
+    re_path(r"^depenses/selection\.(?P<fmt>csv|xlsx|json)$", spending_views.selection,
+            name="depenses-selection"),
     path("qualite/", views.quality, name="qualite"),
     re_path(r"^qualite\.(?P<fmt>json|csv|xlsx)$", views.quality, name="qualite-donnees"),
     path("egalim/", egalim_views.dashboard, name="egalim"),
@@ -68,8 +82,10 @@ urlpatterns = [
     path("api/openapi.json", api.openapi, name="openapi"),
     path("api/v1/marches", api.contracts),
     path("api/v1/marches/<str:uid>", api.contract),
+    path("api/v1/marches/<str:uid>/paiements", api.contract_payments),
     path("api/v1/acheteurs", api.buyers),
     path("api/v1/acheteurs/<str:siret>", api.buyer),
+    path("api/v1/acheteurs/<str:siret>/paiements", api.buyer_payments),
     path("api/v1/titulaires", api.suppliers),
     path("api/v1/titulaires/<path:key>", api.supplier),
     path("api/v1/suggestions", search_views.suggestions),
@@ -79,6 +95,7 @@ urlpatterns = [
     path("api/v1/resultats", api.results),
     path("api/v1/indicateurs/<str:indicator_id>/marches", api.indicator_records),
     path("api/v1/opportunites", api.opportunities),
+    path("api/v1/depenses", api.payments),
     path("api/v1/qualite", api.quality),
     path("methodologie/", site_views.methodology, name="methodologie"),
     path("mentions-legales/", site_views.legal_notice, name="mentions-legales"),

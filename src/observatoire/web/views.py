@@ -288,7 +288,7 @@ def selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     filters, _ = explorer.ContractFilters.from_query(request.GET.dict())
     sort = request.GET.get("tri") or "date"
     count = explorer.selection_count(settings, filters)  # also: no warehouse → 503 now
-    return _stream(request, settings, fmt, count,
+    return stream_rows(request, settings, fmt, count,
                    lambda: explorer.selection(settings, filters, sort),
                    explorer.SELECTION_COLUMNS, "marches-selection", filters.as_query(), sort)
 
@@ -302,32 +302,34 @@ def upcoming_selection(request: HttpRequest, fmt: str) -> HttpResponseBase:
     filters, _ = api.upcoming_filters(request)
     today = date.today()
     count = explorer.upcoming_count(settings, today, months, filters)
-    return _stream(request, settings, fmt, count,
+    return stream_rows(request, settings, fmt, count,
                    lambda: explorer.upcoming_rows(settings, today, months, filters),
                    explorer.UPCOMING_COLUMNS, "opportunites", today, months,
                    filters.as_query())
 
 
-def _stream(request: HttpRequest, settings: Settings, fmt: str, count: int,
-            rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
-            *state: object) -> HttpResponseBase:
-    """A list of contracts downloaded whole: CSV (« ; » with ``separateur=point-virgule``)
-    and XLSX headed in French, JSON keyed by identifiers; validators from the build and
-    ``state`` (what chose the rows)."""
+def stream_rows(request: HttpRequest, settings: Settings, fmt: str, count: int,
+                rows: Callable[[], Iterator[tuple[Any, ...]]], columns: list[str], name: str,
+                *state: object, headers: list[str] | None = None, title: str = "Marchés",
+                noun: str = "marchés") -> HttpResponseBase:
+    """A list downloaded whole (contracts unless ``headers`` say otherwise): CSV (« ; » with
+    ``separateur=point-virgule``) and XLSX headed in French, JSON keyed by identifiers;
+    validators from the build and ``state`` (what chose the rows)."""
     if fmt == "xlsx" and count > datasets.XLSX_MAX_ROWS:
-        raise BadParameter(f"La sélection compte {count} marchés, plus qu'un tableur n'en "
+        raise BadParameter(f"La sélection compte {count} {noun}, plus qu'un tableur n'en "
                            "contient.", hint="Téléchargez-la en CSV ou en JSON, ou "
                            "resserrez les filtres.")
     separator = SEPARATORS.get(request.GET.get("separateur") or "virgule", ",")
-    headers = [public_columns.header("contracts", c) for c in columns]
+    heads = headers if headers is not None else [public_columns.header("contracts", c)
+                                                 for c in columns]
 
     def answer() -> HttpResponseBase:
         if fmt == "csv":
-            response: HttpResponseBase = stream_csv(rows(), headers, f"{name}.csv", separator)
+            response: HttpResponseBase = stream_csv(rows(), heads, f"{name}.csv", separator)
         elif fmt == "json":
             response = stream_json(rows(), columns, f"{name}.json")
         else:
-            response = stream_xlsx(rows(), headers, "Marchés", f"{name}.xlsx")
+            response = stream_xlsx(rows(), heads, title, f"{name}.xlsx")
         response["X-Nombre-De-Lignes"] = str(count)
         return response
 
@@ -345,7 +347,7 @@ SORT_LABELS = {
 def contract(request: HttpRequest, uid: str, fmt: str | None = None) -> Output:
     """``/marches/<uid>/``: a contract, every version, its holders, provenance and quality."""
     settings = _settings()
-    detail = explorer.contract(settings, uid)
+    detail = api.contract_answer(settings, uid)
     if detail is None:
         raise Http404("Marché inconnu")
 
@@ -384,7 +386,8 @@ def corrector_phrase(name: str, scope: str) -> str:
 @page
 def buyer(request: HttpRequest, siret: str, fmt: str | None = None) -> Output:
     """``/acheteurs/<siret>/``: a buyer's contracts by year, suppliers, categories, procedures."""
-    detail = api.buyer_answer(_settings(), siret, request.GET.get("annee"))
+    settings = _settings()
+    detail = api.buyer_answer(settings, siret, request.GET.get("annee"))
     if detail is None:
         raise Http404("Acheteur inconnu")
 

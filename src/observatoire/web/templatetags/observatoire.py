@@ -24,8 +24,8 @@ def pourcent(share: float | None) -> str:
 
 
 @register.filter
-def nombre(value: Any) -> str:
-    return formatting.number(value)
+def nombre(value: Any, decimals: int | None = None) -> str:
+    return formatting.number(value, decimals)
 
 
 @register.filter
