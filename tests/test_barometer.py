@@ -256,7 +256,7 @@ def test_territory_perimeter_recomputed_from_the_buyers_places(
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     page = _text(client.get(f"/?{query}"))  # type: ignore[attr-defined]
     assert f'<option value="departement-{departement}" selected>' in page
-    assert "le territoire est celui de l&#x27;acheteur" in page
+    assert "Le territoire d&#x27;un marché est celui de son acheteur" in page
     # a région whose buyers' marchés of the year have between 1 and 29 lead holders of known
     # category: no value, « échantillon trop petit »
     small = None

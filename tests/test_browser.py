@@ -175,6 +175,13 @@ AUDIT = """() => {
         statuses: statuses.length,
         unwritten: statuses.filter(e => !e.innerText.trim()).map(e => e.outerHTML.slice(0, 80)),
         texts, lowContrast: lowContrast.slice(0, 8),
+        // the type scale: body text, the page title, its section titles
+        scale: ['body', 'main h1', 'main h2:not(nav h2)'].map(sel => {
+            const el = document.querySelector(sel);
+            return el ? parseFloat(getComputedStyle(el).fontSize) : null;
+        }),
+        lineHeight: parseFloat(getComputedStyle(document.body).lineHeight)
+            / parseFloat(getComputedStyle(document.body).fontSize),
     };
 }"""
 
@@ -222,6 +229,8 @@ def test_every_page_type_fits_its_screen_writes_its_statuses_and_reads_well(
     p.set_viewport_size({"width": width, "height": 900})  # type: ignore[attr-defined]
     problems: list[tuple[str, str, object]] = []
     checked = {"statuses": 0, "texts": 0}
+    # one type scale on every page: body text, page title, section title (sizes in px)
+    scale: dict[str, set[float]] = {"texte": set(), "titre": set(), "section": set()}
     try:
         for name, path in [*page_types, *((None, m) for m in more)]:
             response = p.goto(site + path)  # type: ignore[attr-defined]
@@ -233,6 +242,11 @@ def test_every_page_type_fits_its_screen_writes_its_statuses_and_reads_well(
                 problems.append((path, "état sans texte", found["unwritten"]))
             if found["lowContrast"]:
                 problems.append((path, "contraste insuffisant", found["lowContrast"]))
+            if found["lineHeight"] < 1.4:
+                problems.append((path, "interligne trop serré", found["lineHeight"]))
+            for level, size in zip(scale, found["scale"], strict=True):
+                if size is not None:
+                    scale[level].add(size)
             checked["statuses"] += found["statuses"]
             checked["texts"] += found["texts"]
             if name:
@@ -240,6 +254,9 @@ def test_every_page_type_fits_its_screen_writes_its_statuses_and_reads_well(
     finally:
         p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
     assert not problems, "\n".join(map(str, problems))
+    assert all(len(sizes) == 1 for sizes in scale.values()), scale
+    text, title, section = (sizes.pop() for sizes in scale.values())
+    assert text >= 16 and text < section < title, (text, section, title)
     # the checks ran on real content: statuses of the barometer, the texts of every page
     assert checked["statuses"] >= 20 and checked["texts"] >= 1000, checked
     assert sorted(f.name for f in shots.glob(f"*-{width}.png")) == sorted(

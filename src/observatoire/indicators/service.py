@@ -66,10 +66,10 @@ PERIMETER_LABELS = {"acheteur": "Acheteur", "mandataire": "Mandataire ou acheteu
                     TERRITORY: "Territoire de l'acheteur"}
 #: What the territory is, in words (the barometer and the API say it).
 TERRITORY_MEANING = (
-    "le territoire est celui de l'acheteur : le département et la région de son établissement "
-    "dans SIRENE, sinon ceux publiés avec ses marchés ; pas le lieu d'exécution du marché, "
-    "dont le lieu retenu se replie sur l'établissement du titulaire, que mesurent les "
-    "indicateurs d'achat local")
+    "le territoire d'un marché est celui de son acheteur (le département et la région de son "
+    "établissement dans SIRENE, sinon ceux publiés avec ses marchés), pas son lieu "
+    "d'exécution : le lieu retenu d'un marché se replie sur l'établissement de son titulaire, "
+    "que mesurent les indicateurs d'achat local")
 
 
 def territory_breakdown(value: str) -> tuple[str, str] | None:

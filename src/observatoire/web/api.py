@@ -434,7 +434,8 @@ def openapi_document() -> dict[str, Any]:
                  _param("direction", "string", "Direction du profil (identifiant, ex. "
                         "« lycees ») : les marchés que le profil lui attribue."),
                  _param("territoire", "string", "Territoire de l'acheteur : « departement-35 »"
-                        " ou « region-53 » (" + service.TERRITORY_MEANING + ").",
+                        " ou « region-53 ». " + service.TERRITORY_MEANING[:1].upper()
+                        + service.TERRITORY_MEANING[1:] + ".",
                         example="region-53")],
                 schemas.ref("Barometre")),
             "/api/v1/indicateurs": _get(
