@@ -257,6 +257,17 @@ def test_territory_perimeter_recomputed_from_the_buyers_places(
     page = _text(client.get(f"/?{query}"))  # type: ignore[attr-defined]
     assert f'<option value="departement-{departement}" selected>' in page
     assert "Le territoire d&#x27;un marché est celui de son acheteur" in page
+    # the card's link opens the indicator on that territory's own figure, and its numerator
+    # lists exactly the marchés counted
+    link = re.search(r'href="(/indicateurs/marches-pme/\?[^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert "ventilation=buyer_departement" in link and f"groupe={departement}" in link
+    indicator = _text(client.get(link.replace("&amp;", "&")))  # type: ignore[attr-defined]
+    own = indicator[indicator.index('id="groupe-choisi"'):]
+    assert f"{len(known)} enregistrements connus sur {len(facts)}" in own[:own.index("</section>")]
+    behind = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        f"/api/v1/indicateurs/marches-pme/marches?periode={year}&ventilation=buyer_departement"
+        f"&groupe={departement}&taille=1")))
+    assert behind["total"] == sum(known)
     # a région whose buyers' marchés of the year have between 1 and 29 lead holders of known
     # category: no value, « échantillon trop petit »
     small = None
