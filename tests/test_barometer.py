@@ -184,12 +184,18 @@ def test_unusable_or_uncomputed_perimeters_are_said_and_the_page_falls_back(
         client: object, demo_warehouse: Warehouse) -> None:
     reference = demo_warehouse.value("SELECT reference_year FROM indicator_profile")
     data = json.loads(_text(client.get(  # type: ignore[attr-defined]
-        "/index.json?annee=1900&acheteur=ecole&direction=achats&territoire=35")))
+        "/index.json?annee=1900&acheteur=ecole&territoire=35")))
     ignored = data["filtres_ignores"]
     assert data["annee"] == reference and data["perimetre"] is None and data["filtres"] == {}
-    assert [p.split(" : ")[0] for p in ignored] == ["annee", "acheteur", "direction",
-                                                    "territoire"]
-    assert "n'est pas un SIRET" in ignored[1] and "n'est pas calculé" in ignored[2]
+    assert [p.split(" : ")[0] for p in ignored] == ["annee", "acheteur", "territoire"]
+    # « 35 » alone: a département or a région? (« 53 » is both)
+    assert "n'est pas un SIRET" in ignored[1] and "departement-35" in ignored[2]
+    # the generic profile defines no directorate: no result is broken down by one
+    assert not demo_warehouse.value(
+        "SELECT count(*) FROM indicator_results WHERE breakdown = 'directorate'")
+    none = json.loads(_text(client.get("/index.json?direction=achats")))  # type: ignore[attr-defined]
+    assert none["perimetre"] is None
+    assert none["filtres_ignores"][0].startswith("direction : aucun résultat d'indicateur")
     # a SIRET no indicator is computed for (the demo has a buyer 00000000000000), and two
     # perimeters at once
     assert not demo_warehouse.value("SELECT count(*) FROM indicator_results "
@@ -199,12 +205,89 @@ def test_unusable_or_uncomputed_perimeters_are_said_and_the_page_falls_back(
     assert unknown["perimetre"] is None
     assert "aucun résultat d'indicateur" in unknown["filtres_ignores"][0]
     two = json.loads(_text(client.get(  # type: ignore[attr-defined]
-        "/index.json?mandataire=Autres%20acheteurs&domaine=travaux")))
-    assert two["perimetre"]["type"] == "mandataire"
-    assert two["filtres_ignores"] == ["domaine : un seul périmètre à la fois ; « mandataire » "
+        "/index.json?domaine=travaux&territoire=region-53")))
+    assert two["perimetre"]["type"] == "domaine"
+    assert two["filtres_ignores"] == ["territoire : un seul périmètre à la fois ; « domaine » "
                                       "est appliqué."]
-    page = _text(client.get("/?annee=1900&direction=achats"))  # type: ignore[attr-defined]
-    assert "Non appliqué" in page and "direction : ce périmètre n&#x27;est pas calculé" in page
+    # the generic profile names no buyer: every contract is « Autres acheteurs », a mandate
+    # breakdown would repeat the total, so none is computed
+    assert not demo_warehouse.value(
+        "SELECT count(*) FROM indicator_results WHERE breakdown = 'mandate'")
+    page = _text(client.get("/?annee=1900&territoire=region"))  # type: ignore[attr-defined]
+    assert "Non appliqué" in page and "territoire : « region » n&#x27;est pas un territoire" in page
+    assert 'name="direction"' not in page  # no directorate to choose
+
+
+def test_territory_perimeter_recomputed_from_the_buyers_places(
+        client: object, demo_warehouse: Warehouse) -> None:
+    """« territoire=departement-XX »: A01 for the marchés of the buyers placed in that
+    département, as computed here buyer by buyer from the contract rows (the buyer's place,
+    not the contract's); the twins and the API answer alike; a région where too few are known
+    publishes no value (the minimum sample applies to each perimeter)."""
+    year = 2024
+    departement, buyers = demo_warehouse.rows(
+        """SELECT b.departement_code, list(DISTINCT c.buyer_siret) FROM contracts c
+           JOIN buyers b USING (buyer_siret)
+           WHERE c.kind = 'marche' AND c.notification_year = 2024
+             AND b.departement_code IS NOT NULL
+           GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1""")[0]
+    facts: dict[str, bool | None] = {}
+    for buyer in buyers:
+        facts.update(_lead_holder_is_sme(demo_warehouse.con, buyer, year))
+    known = [v for v in facts.values() if v is not None]
+    assert len(known) >= 30
+    query = f"annee={year}&territoire=departement-{departement}"
+    twin = json.loads(_text(client.get(f"/index.json?{query}")))  # type: ignore[attr-defined]
+    assert twin == json.loads(_text(client.get(f"/api/v1/barometre?{query}")))  # type: ignore[attr-defined]
+    assert twin["filtres_ignores"] == []
+    assert twin["filtres"] == {"annee": str(year), "territoire": f"departement-{departement}"}
+    name = demo_warehouse.value("SELECT departement_name FROM ref_departements "
+                                "WHERE departement_code = ?", [departement])
+    assert twin["perimetre"] == {"type": "territoire", "ventilation": "buyer_departement",
+                                 "valeur": departement, "libelle": name,
+                                 "nature": "Département de l'acheteur"}
+    a01 = next(i for i in twin["indicateurs"] if i["indicator_id"] == "marches-pme")
+    assert (a01["known_count"], a01["record_count"]) == (len(known), len(facts))
+    assert a01["value"] == pytest.approx(sum(known) / len(known), rel=1e-12)
+    rows = list(csv.DictReader(io.StringIO(_text(client.get(f"/index.csv?{query}")))))  # type: ignore[attr-defined]
+    assert next(r for r in rows if r["indicator_id"] == "marches-pme")["known_count"] == str(
+        len(known))
+    xlsx = client.get(f"/index.xlsx?{query}")  # type: ignore[attr-defined]
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    page = _text(client.get(f"/?{query}"))  # type: ignore[attr-defined]
+    assert f'<option value="departement-{departement}" selected>' in page
+    assert "Le territoire d&#x27;un marché est celui de son acheteur" in page
+    # the card's link opens the indicator on that territory's own figure, and its numerator
+    # lists exactly the marchés counted
+    link = re.search(r'href="(/indicateurs/marches-pme/\?[^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert "ventilation=buyer_departement" in link and f"groupe={departement}" in link
+    indicator = _text(client.get(link.replace("&amp;", "&")))  # type: ignore[attr-defined]
+    own = indicator[indicator.index('id="groupe-choisi"'):]
+    assert f"{len(known)} enregistrements connus sur {len(facts)}" in own[:own.index("</section>")]
+    behind = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        f"/api/v1/indicateurs/marches-pme/marches?periode={year}&ventilation=buyer_departement"
+        f"&groupe={departement}&taille=1")))
+    assert behind["total"] == sum(known)
+    # a région whose buyers' marchés of the year have between 1 and 29 lead holders of known
+    # category: no value, « échantillon trop petit »
+    small = None
+    for (region,) in demo_warehouse.rows(
+            """SELECT DISTINCT b.region_code FROM contracts c JOIN buyers b USING (buyer_siret)
+               WHERE c.kind = 'marche' AND c.notification_year = 2024
+                 AND b.region_code IS NOT NULL ORDER BY 1"""):
+        region_facts: dict[str, bool | None] = {}
+        for (buyer,) in demo_warehouse.rows(
+                "SELECT buyer_siret FROM buyers WHERE region_code = ?", [region]):
+            region_facts.update(_lead_holder_is_sme(demo_warehouse.con, buyer, year))
+        n = sum(v is not None for v in region_facts.values())
+        if 0 < n < 30:
+            small = (region, n)
+            break
+    assert small is not None
+    data = json.loads(_text(client.get(  # type: ignore[attr-defined]
+        f"/index.json?annee={year}&territoire=region-{small[0]}")))
+    a01 = next(i for i in data["indicateurs"] if i["indicator_id"] == "marches-pme")
+    assert (a01["known_count"], a01["value"], a01["status"]) == (small[1], None, "small_sample")
 
 
 def _lead_holder_is_sme(con: duckdb.DuckDBPyConnection, buyer: str, year: int

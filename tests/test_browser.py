@@ -115,43 +115,152 @@ def test_charts_become_interactive_where_javascript_runs(page: object, site: str
     p.screenshot(path=str(SHOTS / "indicateur-interactif.png"))  # type: ignore[attr-defined]
 
 
-def test_pages_fit_a_phone_screen(page: object, site: str, demo_warehouse: Warehouse) -> None:
-    """At a phone's width (375 px) no page of any kind scrolls sideways: wide tables scroll
-    inside their frame, cards and charts shrink, long words break."""
+#: What the browser measures on a page: the width of the document, the statuses written
+#: with no words (colour alone), and the text whose colour does not reach the WCAG 2.1 AA
+#: contrast (RGAA criterion 3.2) on the background it is drawn on, both as the browser computed
+#: them from the style sheets: 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold).
+AUDIT = """() => {
+    const rgba = css => {
+        const m = css.match(/rgba?\\(([^)]*)\\)/);
+        if (!m) return null;
+        const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+        return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+    };
+    const over = (top, under) => ({r: top.r * top.a + under.r * (1 - top.a),
+        g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1});
+    const background = el => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+        }
+        return layers.reverse().reduce((acc, c) => over(c, acc), {r: 255, g: 255, b: 255, a: 1});
+    };
+    const lum = c => {
+        const f = v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        };
+        return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+    };
+    const visible = el => el.getClientRects().length > 0
+        && getComputedStyle(el).visibility !== 'hidden';
+    const lowContrast = [];
+    let texts = 0;
+    for (const el of document.body.querySelectorAll('*')) {
+        if (el.closest('svg, script, style, option, .skip, [hidden]') || !visible(el)) continue;
+        const own = Array.from(el.childNodes).filter(
+            n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(' ');
+        if (!own) continue;
+        texts += 1;
+        const style = getComputedStyle(el);
+        const bg = background(el);
+        const fg = over(rgba(style.color), bg);
+        const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+        const ratio = (hi + 0.05) / (lo + 0.05);
+        const size = parseFloat(style.fontSize);
+        const large = size >= 24 || (size >= 18.66 && parseInt(style.fontWeight, 10) >= 700);
+        if (ratio < (large ? 3 : 4.5)) {
+            lowContrast.push(`${el.tagName}.${el.className} « ${own.slice(0, 40)} » `
+                             + `${style.color} sur ${JSON.stringify(bg)} : ${ratio.toFixed(2)}`);
+        }
+    }
+    const statuses = Array.from(document.querySelectorAll(
+        '.status, [class^="status-"], [class*=" status-"], .summary-item')).filter(visible);
+    return {
+        width: document.documentElement.scrollWidth,
+        wide: Array.from(document.querySelectorAll('body *')).filter(e =>
+            e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-wrap'))
+            .slice(0, 3).map(e => e.tagName + ' ' + (e.getAttribute('name') || e.className)),
+        statuses: statuses.length,
+        unwritten: statuses.filter(e => !e.innerText.trim()).map(e => e.outerHTML.slice(0, 80)),
+        texts, lowContrast: lowContrast.slice(0, 8),
+        // the type scale: body text, the page title, its section titles
+        scale: ['body', 'main h1', 'main h2:not(nav h2)'].map(sel => {
+            const el = document.querySelector(sel);
+            return el ? parseFloat(getComputedStyle(el).fontSize) : null;
+        }),
+        lineHeight: parseFloat(getComputedStyle(document.body).lineHeight)
+            / parseFloat(getComputedStyle(document.body).fontSize),
+    };
+}"""
+
+
+@pytest.fixture(scope="module")
+def page_types(demo_warehouse: Warehouse) -> list[tuple[str, str]]:
+    """One page of every public type (name of its screenshot, address): the contract with the
+    longest uid, the buyer and the supplier with the most contracts."""
+    contract = demo_warehouse.value(
+        "SELECT uid FROM contracts ORDER BY length(uid) DESC, uid LIMIT 1")
+    buyer = demo_warehouse.value(
+        "SELECT buyer_siret FROM contracts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+    supplier = demo_warehouse.value(
+        """SELECT COALESCE(siret, supplier_key) FROM suppliers WHERE name IS NOT NULL
+           ORDER BY contract_count DESC, supplier_key LIMIT 1""")
+    return [
+        ("barometre", "/"), ("indicateur", "/indicateurs/marches-pme/"),
+        ("marches", "/marches/"), ("marche", f"/marches/{quote(contract, safe='')}/"),
+        ("acheteur", f"/acheteurs/{buyer}/"),
+        ("titulaire", f"/titulaires/{quote(supplier, safe='')}/"),
+        ("acheteurs", "/acheteurs/"), ("titulaires", "/titulaires/"),
+        ("opportunites", "/opportunites/"), ("donnees", "/donnees/"),
+        ("methodologie", "/methodologie/"), ("mentions-legales", "/mentions-legales/"),
+        ("accessibilite", "/accessibilite/"), ("page-introuvable", "/n-existe-pas/"),
+    ]
+
+
+@pytest.mark.parametrize("width", [1366, 375])
+def test_every_page_type_fits_its_screen_writes_its_statuses_and_reads_well(
+        page: object, site: str, demo_warehouse: Warehouse, page_types: list[tuple[str, str]],
+        width: int) -> None:
+    """At 1366 and 375 px, every public page type and a few more: no sideways scroll (wide
+    tables scroll in their own frame, long words break), every status written in words (never
+    colour alone), every text at WCAG AA contrast as the browser computes it from the style
+    sheets; a screenshot of each page type in ``test-artifacts/screenshots/pages/``."""
     p: object = page
-    # the contracts with the longest uid and the longest unbroken word in their object
-    extremes = [quote(uid, safe="") for (uid,) in demo_warehouse.rows(
-        "(SELECT uid FROM contracts ORDER BY length(uid) DESC, uid LIMIT 1) UNION ALL "
-        "(SELECT uid FROM contracts ORDER BY list_max(list_transform("
-        "string_split(object, ' '), lambda w: length(w))) DESC NULLS LAST, uid LIMIT 1)")]
-    p.set_viewport_size({"width": 375, "height": 800})  # type: ignore[attr-defined]
+    shots = SHOTS / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
+    # the contract with the longest unbroken word in its object, and a few more pages
+    long_word = demo_warehouse.value(
+        """SELECT uid FROM contracts ORDER BY list_max(list_transform(
+           string_split(object, ' '), lambda w: length(w))) DESC NULLS LAST, uid LIMIT 1""")
+    more = ["/indicateurs/marches-pme/marches/", "/egalim/", "/qualite/", "/api/",
+            "/contact/", "/titulaires/?q=eiffage", f"/marches/{quote(long_word, safe='')}/"]
+    p.set_viewport_size({"width": width, "height": 900})  # type: ignore[attr-defined]
+    problems: list[tuple[str, str, object]] = []
+    checked = {"statuses": 0, "texts": 0}
+    # one type scale on every page: body text, page title, section title (sizes in px)
+    scale: dict[str, set[float]] = {"texte": set(), "titre": set(), "section": set()}
     try:
-        # one page of each kind, reached as a reader would, by a link
-        p.goto(site + "/marches/")  # type: ignore[attr-defined]
-        links = [p.locator("main a[href^='/marches/']").first.get_attribute("href")]  # type: ignore[attr-defined]
-        p.goto(site + links[0])  # type: ignore[attr-defined]
-        links.append(p.locator("main a[href^='/acheteurs/']").first.get_attribute("href"))  # type: ignore[attr-defined]
-        p.goto(site + links[1])  # type: ignore[attr-defined]
-        links.append(p.locator("main a[href^='/titulaires/']").first.get_attribute("href"))  # type: ignore[attr-defined]
-        too_wide = []
-        for path in ("/", "/marches/", "/indicateurs/marches-pme/",
-                     "/indicateurs/marches-pme/marches/", "/egalim/", "/qualite/",
-                     "/opportunites/", "/donnees/", "/api/", *links, "/methodologie/",
-                     "/mentions-legales/", "/accessibilite/", "/contact/", "/n-existe-pas/",
-                     "/acheteurs/", "/titulaires/?q=eiffage",
-                     *(f"/marches/{uid}/" for uid in extremes)):
-            p.goto(site + path)  # type: ignore[attr-defined]
-            width = p.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
-            wide = p.evaluate(  # type: ignore[attr-defined]
-                "Array.from(document.querySelectorAll('body *')).filter(e => "
-                "e.getBoundingClientRect().right > 380 && !e.closest('.table-wrap'))"
-                ".slice(0, 3).map(e => e.tagName + ' ' + (e.getAttribute('name') || e.className))")
-            if width > 376:
-                too_wide.append((path, width, wide))
-        assert not too_wide
-        p.screenshot(path=str(SHOTS / "telephone-qualite.png"))  # type: ignore[attr-defined]
+        for name, path in [*page_types, *((None, m) for m in more)]:
+            response = p.goto(site + path)  # type: ignore[attr-defined]
+            assert response.status == (404 if name == "page-introuvable" else 200), path
+            found = p.evaluate(AUDIT)  # type: ignore[attr-defined]
+            if found["width"] > width + 1:
+                problems.append((path, "défilement horizontal", (found["width"], found["wide"])))
+            if found["unwritten"]:
+                problems.append((path, "état sans texte", found["unwritten"]))
+            if found["lowContrast"]:
+                problems.append((path, "contraste insuffisant", found["lowContrast"]))
+            if found["lineHeight"] < 1.4:
+                problems.append((path, "interligne trop serré", found["lineHeight"]))
+            for level, size in zip(scale, found["scale"], strict=True):
+                if size is not None:
+                    scale[level].add(size)
+            checked["statuses"] += found["statuses"]
+            checked["texts"] += found["texts"]
+            if name:
+                p.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)  # type: ignore[attr-defined]
     finally:
         p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    assert not problems, "\n".join(map(str, problems))
+    assert all(len(sizes) == 1 for sizes in scale.values()), scale
+    text, title, section = (sizes.pop() for sizes in scale.values())
+    assert text >= 16 and text < section < title, (text, section, title)
+    # the checks ran on real content: statuses of the barometer, the texts of every page
+    assert checked["statuses"] >= 20 and checked["texts"] >= 1000, checked
+    assert sorted(f.name for f in shots.glob(f"*-{width}.png")) == sorted(
+        f"{name}-{width}.png" for name, _ in page_types)
 
 
 def test_api_page_draws_the_openapi_description_and_runs_an_example(

@@ -297,8 +297,9 @@ def test_a_directorate_steward_keeps_the_contracts_its_corrections_took_out(
 def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_force(
     tmp_path: Path,
 ) -> None:
-    """The recomputation is the indicator step and what follows it: the directorates (they read
-    the purchase domains) are given again, by the profile in force, on the warehouse in service."""
+    """The recomputation is the directorate step and what follows it: the directorates are
+    given again, by the profile in force, on the warehouse in service, then the indicators
+    (broken down by directorate) computed from them."""
     from observatoire.build import recompute_indicators
     from observatoire.connectors.ingest import ingest
 
@@ -313,10 +314,43 @@ def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_for
     assert warehouse_rows(with_directorates, found)[0][0] > 0
     # the generic profile has no directorate: none is left on the contracts or the findings
     run = recompute_indicators(Settings(home=home))
-    assert [s.name for s in run.steps] == ["indicateurs", "modele.directions"]
+    assert [s.name for s in run.steps] == ["modele.directions", "indicateurs"]
     assert warehouse_rows(with_directorates, query) == [(uid, None, None) for uid, _, _ in built]
     assert warehouse_rows(with_directorates, found) == [(0,)]
     assert warehouse_rows(with_directorates, "SELECT count(*) FROM profile_directorates") == [(0,)]
     # back to the profile with directorates: the same ones as the build gave
     recompute_indicators(with_directorates)
     assert warehouse_rows(with_directorates, query) == built
+
+
+def test_barometer_for_a_directorate_counts_its_contracts(tmp_path: Path) -> None:
+    """« direction=… » reads the indicator results broken down by directorate (the step now
+    runs before the indicators): G01's count of marchés per directorate and year equals the
+    count of the demo's marchés whose directorate is worked out here in plain Python; a
+    directorate with too few known records (Mégalis: 5 contracts) publishes no A01 value."""
+    from observatoire.connectors.ingest import ingest
+    from observatoire.web.api import barometer_selection
+
+    settings = Settings(home=tmp_path / "h", profile=str(PROFILE))
+    ingest(settings, [DEMO / "decp"])  # every demo file: each directorate has marchés
+    build(settings)
+    rows = warehouse_rows(settings, "SELECT uid, cpv, buyer_siret, kind, notification_year "
+                                    "FROM contracts")
+    expected = _expected([(uid, cpv, buyer) for uid, cpv, buyer, _, _ in rows])
+    year = 2024
+    for directorate in DIRECTORATES:
+        marches = sum(1 for uid, _, _, kind, y in rows
+                      if kind == "marche" and y == year and expected[uid] == directorate)
+        answer = barometer_selection(settings, {"annee": str(year), "direction": directorate})
+        assert answer["filtres_ignores"] == [] and answer["perimetre"]["libelle"] == \
+            DIRECTORATES[directorate]
+        g01 = next(i for i in answer["indicateurs"] if i["indicator_id"] == "marches-notifies")
+        assert (g01["record_count"] or 0, g01["computed"]) == (marches, True), directorate
+    # the stored groups are the directorates of the profile (and the contracts without one)
+    assert {v for (v,) in warehouse_rows(
+        settings, "SELECT DISTINCT breakdown_value FROM indicator_results "
+                  "WHERE breakdown = 'directorate'")} == {*DIRECTORATES, None}
+    small = barometer_selection(settings, {"annee": str(year), "direction": "numerique"})
+    a01 = next(i for i in small["indicateurs"] if i["indicator_id"] == "marches-pme")
+    assert a01["value"] is None
+    assert a01["status"] in ("small_sample", None) and (a01["known_count"] or 0) < 30

@@ -100,10 +100,13 @@ def test_a_contributed_step_adding_staged_records_runs_before_the_corrections_re
         ordered.index("gestion.corrections")
 
 
-def test_what_follows_the_indicator_step_is_the_directorates_not_the_build_snapshot() -> None:
-    # the directorates read the purchase domains the indicator step writes; the quality
-    # snapshot (which reads the directorates) records the build itself: not run again
-    assert names(following(core_steps(), "indicateurs")) == ["indicateurs", "modele.directions"]
+def test_what_follows_the_directorates_is_the_indicator_step_not_the_build_snapshot() -> None:
+    # the indicators read the directorates (their results are broken down by directorate); the
+    # quality snapshot (which reads the directorates too) records the build itself: not run
+    # again. Nothing reads what the indicator step writes but the history it hands over.
+    assert names(following(core_steps(), "modele.directions")) == [
+        "modele.directions", "indicateurs"]
+    assert names(following(core_steps(), "indicateurs")) == ["indicateurs"]
 
 
 # --- The build log -------------------------------------------------------------------------

@@ -81,8 +81,8 @@ CORE_ORDER = (
     "paiements.modele",
     "paiements.qualite",
     "paiements.indicateurs",
-    "indicateurs",
     "modele.directions",
+    "indicateurs",
     "qualite.historique",
 )
 
@@ -224,13 +224,14 @@ class IndicatorRun:
     results: int
     seconds: float
     history_changes: int
-    #: The steps run again: the indicator step and those that read what it writes.
+    #: The steps run again: the directorate and indicator steps and those that read what they
+    #: write.
     steps: list[pl.Timing] = field(default_factory=list)
 
 
 def recompute_indicators(settings: Settings) -> IndicatorRun:
-    """``observatoire indicators``: the indicator step and what follows it, run again on the
-    warehouse in service.
+    """``observatoire indicators``: the directorate and indicator steps and what follows them,
+    run again on the warehouse in service.
 
     The warehouse is copied, the steps run on the copy (what they write dropped first), and it
     replaces the one in service atomically, as a build does: readers never see half-computed
@@ -242,7 +243,8 @@ def recompute_indicators(settings: Settings) -> IndicatorRun:
     # Before the lock: an unreachable database stops here. Only the targets are read: the
     # corrections and mappings were applied by the build, whose tables are kept.
     decided = Decisions(corrections=[], mappings=[], target_changes=target_changes(settings))
-    steps = pl.following(core_steps(), indicator_steps.STEP.name)
+    # from the directorates: they read the profile too, and the indicators read them
+    steps = pl.following(core_steps(), model_steps.DIRECTORATES)
     written = {r for s in steps for r in s.writes}
     inputs = {r for s in steps for r in s.reads} - written
     settings.ensure_home()

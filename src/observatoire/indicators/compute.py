@@ -168,14 +168,15 @@ def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Bas
     return out
 
 
-def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset()) -> str:
+def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset(),
+                    skipped: frozenset[str] = frozenset()) -> str:
     """The SELECT that computes one indicator version for every period and breakdown.
 
     Records without a date belong to the current version (the one without an end): they count
     in ALL_PERIODS and in their own period UNDATED, never in a year.
     """
     grain = GRAINS[ind.grain]
-    dims = [(b, grain.breakdowns[b]) for b in ind.breakdowns]
+    dims = [(b, grain.breakdowns[b]) for b in computed_breakdowns(ind, skipped)]
     category = ind.expression.sql if ind.measure == "distribution" and ind.expression else None
     extra = [category] if category else []
     sets = [["period_year", *extra], extra, *[["period_year", col, *extra] for _, col in dims]]
@@ -294,6 +295,24 @@ def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Targe
     return max(past, key=lambda t: t.date) if past else None
 
 
+def computed_breakdowns(ind: Indicator, skipped: frozenset[str]) -> list[str]:
+    """The breakdowns of ``ind`` its results hold: those of its catalogue entry but the
+    ``skipped`` ones (``skipped_breakdowns``)."""
+    return [b for b in ind.breakdowns if b not in skipped]
+
+
+def skipped_breakdowns(profile: Profile) -> frozenset[str]:
+    """Breakdowns that would say nothing for this profile, so are not computed: one group for
+    every record, the same as the total. No directorate defined: every directorate is NULL;
+    no buyer named: every mandate is « Autres acheteurs »."""
+    skipped = set()
+    if not profile.directorates:
+        skipped.add("directorate")
+    if not profile.buyers:
+        skipped.add("mandate")
+    return frozenset(skipped)
+
+
 def undefined_fields(profile: Profile) -> frozenset[str]:
     """Fields the profile cannot know for any record: without a territory, nobody is local."""
     if profile.territory.regions or profile.territory.departements:
@@ -362,6 +381,7 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
         value_field VARCHAR, breakdowns VARCHAR[], valid_from DATE, valid_to DATE, notes VARCHAR,
         catalogue_file VARCHAR, query VARCHAR, unknown_counts_as_no BOOLEAN)""")
     rows = []
+    undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
     for i in profile.indicators:
         rows.append((
             i.id, i.version, i.code, i.title, i.definition, i.axis, i.kind, i.regulatory,
@@ -371,9 +391,10 @@ def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: d
             i.measure, list(i.bases), i.population.sql if i.population else None,
             i.condition.sql if i.condition else None, i.expression.sql if i.expression else None,
             i.numerator.sql if i.numerator else None,
-            i.denominator.sql if i.denominator else None, i.value_field, list(i.breakdowns),
+            i.denominator.sql if i.denominator else None, i.value_field,
+            computed_breakdowns(i, skipped),
             i.valid_from, i.valid_to, i.notes, _relative(i.file),
-            indicator_query(i, undefined_fields(profile)) if i.available
+            indicator_query(i, undefined, skipped) if i.available
             else _step_sql(computed[(i.id, i.version)], i.id) if (i.id, i.version) in computed
             else None,
             i.unknown_counts_as_no,
@@ -405,6 +426,8 @@ SELECT 'buyer' AS dimension, buyer_siret AS code, name AS label FROM buyers
 UNION ALL SELECT 'purchase_domain', domain_id, min(label) FROM profile_purchase_domains GROUP BY domain_id
 UNION ALL SELECT 'cpv_division', division, min(label) FROM ref_cpv WHERE code = division || '000000' GROUP BY division
 UNION ALL SELECT 'supplier_departement', departement_code, min(departement_name) FROM ref_departements GROUP BY departement_code
+UNION ALL SELECT 'buyer_departement', departement_code, min(departement_name) FROM ref_departements GROUP BY departement_code
+UNION ALL SELECT 'buyer_region', region_code, min(region_name) FROM ref_regions GROUP BY region_code
 UNION ALL SELECT 'subcontractor_category', c, c FROM (VALUES ('PME'), ('ETI'), ('GE')) v(c)
 UNION ALL SELECT 'amount_type', c, l FROM (VALUES ('accord-cadre', 'Accord-cadre (montant maximum)'),
     ('ferme', 'Montant ferme')) v(c, l)
@@ -424,10 +447,10 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
     computed = step_computed(con, profile)
     _catalogue_tables(con, profile, today, computed)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
-    undefined = undefined_fields(profile)
+    undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
     for ind in profile.indicators:
         if ind.available:
-            con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined)}")
+            con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined, skipped)}")
         elif (ind.id, ind.version) in computed:
             # Rows a step computed (same columns): the bases and breakdowns the catalogue
             # declares; statuses, targets and the minimum sample are applied below, as to any.
@@ -451,6 +474,9 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
     if rows:
         insert_rows(con, "targets_in_force", rows)
     con.execute(_LABELS_SQL)
+    if profile.directorates:  # their table is the directorate step's
+        con.execute("""INSERT INTO result_labels SELECT 'directorate', directorate_id, min(label)
+                       FROM profile_directorates GROUP BY directorate_id""")
     # Categories of a distribution take the labels of the column they come from.
     category_dims = {
         (i.id, i.version): next((b for b, col in GRAINS[i.grain].breakdowns.items()

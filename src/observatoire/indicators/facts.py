@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import duckdb
 
-from observatoire.indicators.domains import DEFAULT_DOMAIN, OVERRIDES, domain_match_sql
+from observatoire.indicators.domains import (
+    DEFAULT_DOMAIN,
+    DOMAIN_COLUMNS,
+    OVERRIDES,
+    PROFILE_DOMAINS,
+    domain_match_sql,
+    domain_rows,
+)
 from observatoire.indicators.profile import Profile
+from observatoire.sqlquote import literal_list
 from observatoire.warehouse import insert_rows
 
 
@@ -20,16 +28,8 @@ def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
         [("region", c) for c in profile.territory.regions]
         + [("departement", c) for c in profile.territory.departements],
     )
-    con.execute(
-        "CREATE TABLE profile_purchase_domains (domain_id VARCHAR, label VARCHAR, "
-        "cpv_prefix VARCHAR, is_default BOOLEAN)"
-    )
-    rows: list[tuple[object, ...]] = []
-    for d in profile.domains:
-        rows += [(d.id, d.label, p, False) for p in d.cpv_prefixes]
-        if d.id == profile.default_domain:
-            rows.append((d.id, d.label, None, True))
-    insert_rows(con, "profile_purchase_domains", rows)
+    con.execute(f"CREATE TABLE {PROFILE_DOMAINS} ({DOMAIN_COLUMNS})")
+    insert_rows(con, PROFILE_DOMAINS, domain_rows(profile))
     # Written by the build's corrections step; created empty for warehouses built before it.
     con.execute(OVERRIDES)
     con.execute(
@@ -43,14 +43,20 @@ def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     )
 
 
-def scope_condition(profile: Profile, siret_column: str) -> str:
-    if not profile.scope_all_buyers:
-        return f"left({siret_column}, 9) IN (SELECT siren FROM profile_buyers)"
-    return "TRUE"
+def scope_condition(profile: Profile, siret_column: str, inline: bool = False) -> str:
+    """The profile's scope on a buyer SIRET column; ``inline``: the SIRENs written in the SQL,
+    for a step that runs before ``profile_buyers`` exists (the directorates)."""
+    if profile.scope_all_buyers:
+        return "TRUE"
+    if inline:
+        sirens = [b.siren for b in profile.buyers]
+        return f"list_contains({literal_list(sirens)}, left({siret_column}, 9))"
+    return f"left({siret_column}, 9) IN (SELECT siren FROM profile_buyers)"
 
 
 def _scoped_sql(profile: Profile) -> str:
-    """The contracts in scope with the profile's dimensions (buyer's name, purchase domain).
+    """The contracts in scope with the profile's dimensions (buyer's name, purchase domain,
+    directorate, the buyer's département and région).
 
     A temporary table, read by every fact table below, so that the scope, the domain mapping
     and the buyer names are worked out once.
@@ -61,12 +67,17 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
     COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure,
+    -- the perimeters of the barometer: the directorate the step before gave the contract,
+    -- the territory of its buyer (its SIRENE establishment, else as published with it)
+    c.directorate_id AS directorate, b.departement_code AS buyer_departement,
+    b.region_code AS buyer_region,
     CAST(c.amount / COALESCE(fc.copies, 1) AS DECIMAL(38,6)) AS amount,
     CASE WHEN c.is_framework_agreement THEN 'accord-cadre'
          WHEN c.is_framework_agreement = FALSE THEN 'ferme' END AS amount_type,
     c.notification_date, c.primary_record_key, c.holder_count
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
+LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
 LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
 -- A framework agreement published once per holder (same buyer, day, object and maximum,
 -- another id) is one maximum: its copies share it, so that sums count it once. Without an
@@ -158,7 +169,8 @@ ranked AS (
     WHERE h.holder_count <> 1
 )
 SELECT uid, period_year, kind, buyer_siret, mandate, purchase_domain, purchase_category,
-    cpv_division, procedure, amount, supplier_key, siren AS supplier_siren,
+    cpv_division, procedure, directorate, buyer_departement, buyer_region, amount, supplier_key,
+    siren AS supplier_siren,
     category AS supplier_category, departement_code AS supplier_departement,
     CASE WHEN category IS NOT NULL THEN category = 'PME' END AS supplier_is_sme,
     is_local AS supplier_is_local, is_new AS supplier_is_new,
@@ -214,7 +226,8 @@ WITH per_contract AS (
     FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
 )
 SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
-    c.purchase_category, c.cpv_division, c.procedure, w.amount, w.amount_type,
+    c.purchase_category, c.cpv_division, c.procedure, w.directorate, w.buyer_departement,
+    w.buyer_region, w.amount, w.amount_type,
     c.nature,
     c.cpv,
     c.format_family,
@@ -276,7 +289,8 @@ LEFT JOIN per_contract pc ON pc.uid = c.uid
 _SUBCONTRACTS_SQL = """
 CREATE TABLE indicator_subcontracts AS
 SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
-    c.purchase_category, c.cpv_division, c.procedure,
+    c.purchase_category, c.cpv_division, c.procedure, c.directorate, c.buyer_departement,
+    c.buyer_region,
     CAST(sc.amount AS DECIMAL(38,2)) AS amount,
     CASE WHEN sc.id_type = 'SIRET' AND length(sc.subcontractor_id) = 14
          THEN left(sc.subcontractor_id, 9) END AS subcontractor_siren,
@@ -290,6 +304,18 @@ LEFT JOIN ref_sirene_categories cat
 
 
 def _records_sql(profile: Profile) -> str:
+    # A record's directorate is its contract's; one that made no contract (set aside) has the
+    # one its findings got from a buyer rule (it has at least its blocking finding).
+    if profile.directorates:
+        directorates = """record_directorates AS (
+    SELECT record_key, min(directorate_id) AS directorate_id FROM findings
+    WHERE directorate_id IS NOT NULL AND (uid IS NULL OR uid NOT IN (SELECT uid FROM contracts))
+    GROUP BY record_key
+),"""
+        directorate = "COALESCE(r.contract_directorate, rd.directorate_id)"
+        join = "LEFT JOIN record_directorates rd ON rd.record_key = r.record_key"
+    else:  # no pass over the findings: every directorate is NULL
+        directorates, directorate, join = "", "CAST(NULL AS VARCHAR)", ""
     return f"""
 CREATE TABLE indicator_records AS
 WITH flags AS (
@@ -304,8 +330,10 @@ WITH flags AS (
                     'titulaires', 'codeCPV', 'lieuExecution.code')
     GROUP BY record_key
 ),
+{directorates}
 records AS (
     SELECT sr.record_key, sr.source, sr.status, c.notification_year,
+        c.directorate_id AS contract_directorate,
         -- a record without identity still names its buyer: attribute it when the SIRET reads
         CASE WHEN sr.uid IS NOT NULL THEN left(sr.uid, 14)
              WHEN regexp_full_match(regexp_replace(sr.raw_buyer_id, '\\s', '', 'g'), '[0-9]{{14}}')
@@ -320,6 +348,9 @@ SELECT r.record_key,
          AS INTEGER) AS period_year,
     r.buyer_siret,
     COALESCE(pb.name, 'Autres acheteurs') AS mandate,
+    {directorate} AS directorate,
+    b.departement_code AS buyer_departement,
+    b.region_code AS buyer_region,
     r.source,
     r.status,
     r.status = 'set_aside' AS is_set_aside,
@@ -329,6 +360,8 @@ SELECT r.record_key,
 FROM records r
 LEFT JOIN flags f ON f.record_key = r.record_key
 LEFT JOIN profile_buyers pb ON pb.siren = left(r.buyer_siret, 9)
+LEFT JOIN buyers b ON b.buyer_siret = r.buyer_siret
+{join}
 WHERE {scope_condition(profile, "r.buyer_siret")}
 """
 

@@ -39,6 +39,9 @@ BREAKDOWN_LABELS = {
     "buyer": "Acheteur",
     "mandate": "Acheteur ou mandataire",
     "purchase_domain": "Domaine d'achat",
+    "directorate": "Direction",
+    "buyer_departement": "Département de l'acheteur",
+    "buyer_region": "Région de l'acheteur",
     "procedure": "Procédure",
     "cpv_division": "Division CPV",
     "purchase_category": "Catégorie d'achat",
@@ -62,6 +65,21 @@ GRAIN_LABELS = {
     "canteen": "une cantine sur une année",
 }
 
+#: The perimeters of the barometer beside buyer, mandate and domain: the directorate and the
+#: buyer's territory (the buyer's place, not the contract's: a SPASER is the buyers' policy, and
+#: the contract's best known place falls back to its holder's, which the local-supplier
+#: indicators measure).
+_PERIMETER_FIELDS = (
+    Field("directorate", "VARCHAR", "Directorate of the contract (`contracts.directorate_id`, "
+          "from the profile's `directorates.toml`); NULL when none applies or the profile "
+          "defines none."),
+    Field("buyer_departement", "VARCHAR", "Département of the buyer (`buyers.departement_code`:"
+          " its SIRENE establishment, else as published with its contracts)."),
+    Field("buyer_region", "VARCHAR", "Région of the buyer (`buyers.region_code`)."),
+)
+#: Their breakdowns (breakdown id → column, the same name).
+PERIMETER_BREAKDOWNS = {f.name: f.name for f in _PERIMETER_FIELDS}
+
 _CONTRACT_DIMENSIONS = (
     Field("uid", "VARCHAR", "Contract (see contracts)."),
     Field("period_year", "INTEGER", "Period: year of notification (signature for concessions)."),
@@ -73,6 +91,7 @@ _CONTRACT_DIMENSIONS = (
     Field("purchase_category", "VARCHAR", "Travaux, Fournitures or Services (CPV)."),
     Field("cpv_division", "VARCHAR", "First two digits of the CPV code."),
     Field("procedure", "VARCHAR", "Award procedure (canonical label)."),
+    *_PERIMETER_FIELDS,
     Field("amount", "DECIMAL(38,6)", "Current amount after modifications (euros HT); NULL when "
           "unknown or doubtful. A framework agreement's is its maximum, shared equally by the "
           "copies a buyer published once per holder (same buyer, day, object and maximum)."),
@@ -103,6 +122,7 @@ _CONTRACT_BREAKDOWNS = {
     "purchase_category": "purchase_category",
     "supplier_category": "supplier_category",
     "supplier_departement": "supplier_departement",
+    **PERIMETER_BREAKDOWNS,
 }
 
 CONTRACT = Grain(
@@ -195,6 +215,7 @@ SUBCONTRACT = Grain(
         "procedure": "procedure",
         "cpv_division": "cpv_division",
         "subcontractor_category": "subcontractor_category",
+        **PERIMETER_BREAKDOWNS,
     },
 )
 
@@ -209,6 +230,9 @@ RECORD = Grain(
               "written in the record when it was set aside."),
         Field("buyer_siret", "VARCHAR", "Buyer SIRET (NULL when unusable)."),
         Field("mandate", "VARCHAR", "The profile's name for the buyer."),
+        Field("directorate", "VARCHAR", "Directorate of the record's contract; for a record "
+              "that made no contract, the one its findings got from a buyer rule."),
+        *_PERIMETER_FIELDS[1:],
         Field("source", "VARCHAR", "Source of the file."),
         Field("status", "VARCHAR", "kept, duplicate or set_aside."),
         Field("is_set_aside", "BOOLEAN", "Set aside for a blocking defect."),
@@ -217,7 +241,7 @@ RECORD = Grain(
         Field("cpv_valid", "BOOLEAN", "CPV code valid as published."),
         Field("place_valid", "BOOLEAN", "Place-of-execution code valid as published."),
     ),
-    {"buyer": "buyer_siret", "mandate": "mandate", "source": "source"},
+    {"buyer": "buyer_siret", "mandate": "mandate", "source": "source", **PERIMETER_BREAKDOWNS},
 )
 
 PURCHASE_LINE = Grain(

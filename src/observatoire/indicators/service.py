@@ -12,6 +12,7 @@ from observatoire.errors import WarehouseMissing
 from observatoire.indicators import history
 from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.compute import ALL_PERIODS, TOTAL, UNDATED, compute
+from observatoire.indicators.grains import BREAKDOWN_LABELS
 from observatoire.indicators.profile import Profile
 from observatoire.warehouse import open_warehouse
 
@@ -52,10 +53,38 @@ def _has_results(con: duckdb.DuckDBPyConnection) -> bool:
 #: (computed at build time with its population, targets, statuses and minimum sample), so an
 #: indicator whose catalogue entry does not break down by that dimension is "not computed"
 #: for it, never recomputed differently.
-PERIMETERS = {"acheteur": "buyer", "mandataire": "mandate", "domaine": "purchase_domain"}
+PERIMETERS = {"acheteur": "buyer", "mandataire": "mandate", "domaine": "purchase_domain",
+              "direction": "directorate"}
+#: The territory perimeter (« territoire=departement-35 », « territoire=region-53 »): the
+#: buyer's place, level → breakdown. A code alone would not do: « 53 » is a région (Bretagne)
+#: and a département (Mayenne).
+TERRITORY = "territoire"
+TERRITORY_LEVELS = {"departement": "buyer_departement", "region": "buyer_region"}
 #: French names of the perimeters.
 PERIMETER_LABELS = {"acheteur": "Acheteur", "mandataire": "Mandataire ou acheteur du profil",
-                    "domaine": "Domaine d'achat"}
+                    "domaine": "Domaine d'achat", "direction": "Direction",
+                    TERRITORY: "Territoire de l'acheteur"}
+#: What the territory is, in words (the barometer and the API say it).
+TERRITORY_MEANING = (
+    "le territoire d'un marché est celui de son acheteur (le département et la région de son "
+    "établissement dans SIRENE, sinon ceux publiés avec ses marchés), pas son lieu "
+    "d'exécution : le lieu retenu d'un marché se replie sur l'établissement de son titulaire, "
+    "que mesurent les indicateurs d'achat local")
+
+
+def territory_breakdown(value: str) -> tuple[str, str] | None:
+    """``departement-35`` → ``("buyer_departement", "35")``; None when the value is not of
+    that form."""
+    level, _, code = value.partition("-")
+    if level in TERRITORY_LEVELS and code and code.isalnum() and len(code) <= 3:
+        return TERRITORY_LEVELS[level], code.upper()
+    return None
+
+
+def territory_value(breakdown: str, code: str) -> str:
+    """The URL value of a territory: ``("buyer_region", "53")`` → ``region-53``."""
+    level = next(k for k, v in TERRITORY_LEVELS.items() if v == breakdown)
+    return f"{level}-{code}"
 
 #: The summary of the scheme: each objective (an indicator of kind « target ») falls in one
 #: bucket, with what it means in words (never colour alone).
@@ -243,6 +272,7 @@ def barometer(settings: Settings, year: int | None = None,
             "profile": profile, "year": chosen, "indicators": rows,
             "perimeter": None if value is None else {
                 "breakdown": breakdown, "value": value, "label": label or value,
+                "kind": BREAKDOWN_LABELS.get(breakdown, breakdown),
                 "has_results": bool(known), "years": years},
             "summary": summary(rows),
         }

@@ -20,9 +20,11 @@ STEP = Step(
     reads=frozenset({
         "contracts", "contract_holders", "suppliers", "buyers", "subcontracts", "source_records",
         "source_record_holders", "findings", "purchase_domain_overrides", "ref_cpv",
-        "ref_departements", "ref_sirene_categories", "indicator_canteens",
+        "ref_departements", "ref_regions", "ref_sirene_categories", "indicator_canteens",
         "indicator_purchase_lines", "egalim_canteens", "egalim_lines",
-        "payment_indicator_results", DECISIONS}),
+        "payment_indicator_results", DECISIONS,
+        # the barometer's directorate perimeter: the directorate step runs first
+        "profile_directorates", "contracts.directorate_id", "findings.directorate_id"}),
     writes=frozenset({*TABLES, HISTORY}),
 )
 STEPS = [STEP]

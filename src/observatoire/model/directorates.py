@@ -15,18 +15,30 @@ So a domain mapping decided in the stewardship pages moves a contract to another
 the next build. A finding takes its contract's directorate; a finding whose record made no
 contract (set aside) has no purchase domain, so only a buyer rule gives it one.
 
-The step runs after the indicators (it reads ``profile_purchase_domains``); with a profile that
-defines no directorate it writes only the empty ``profile_directorates`` table.
+The step runs before the indicators, whose results are broken down by directorate (the
+barometer's « direction » perimeter): it reads the profile's domains from the profile itself
+(``domains.domain_rows``, the rows the indicator step writes to ``profile_purchase_domains``)
+and the decided mappings from ``purchase_domain_overrides`` (the corrections step's). With a
+profile that defines no directorate it writes only the empty ``profile_directorates`` table.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
+from observatoire.indicators.domains import (
+    DOMAIN_COLUMNS,
+    OVERRIDES,
+    default_domain,
+    domain_match_sql,
+    domain_rows,
+)
 from observatoire.indicators.facts import scope_condition
 from observatoire.indicators.profile import Profile
 from observatoire.warehouse import insert_rows
+
+#: The profile's domains while this step runs (the indicator step writes them later).
+_DOMAINS = "directorate_domains_work"
 
 PROFILE_TABLE = """CREATE TABLE profile_directorates (directorate_id VARCHAR, label VARCHAR,
     domains VARCHAR[], buyers VARCHAR[])"""
@@ -53,15 +65,19 @@ def assign(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
         FROM buyers b JOIN rules r ON starts_with(b.buyer_siret, r.prefix)
         QUALIFY row_number() OVER (PARTITION BY b.buyer_siret
                                    ORDER BY length(r.prefix) DESC, r.directorate_id) = 1""")
+    con.execute(f"CREATE TEMP TABLE {_DOMAINS} ({DOMAIN_COLUMNS})")
+    insert_rows(con, _DOMAINS, domain_rows(profile))
+    con.execute(OVERRIDES)  # a warehouse built before the corrections step wrote it
     con.execute(f"""CREATE TEMP TABLE contract_directorates_work AS
         WITH owners AS (SELECT directorate_id, unnest(domains) AS domain_id
                         FROM profile_directorates),
         by_domain AS (
             SELECT c.uid, o.directorate_id
             FROM contracts c
-            LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
-            JOIN owners o ON o.domain_id = COALESCE(dm.domain_id, {DEFAULT_DOMAIN})
-            WHERE {scope_condition(profile, "c.buyer_siret")}
+            LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts", _DOMAINS)}) dm
+                ON dm.cpv = c.cpv
+            JOIN owners o ON o.domain_id = COALESCE(dm.domain_id, {default_domain(_DOMAINS)})
+            WHERE {scope_condition(profile, "c.buyer_siret", inline=True)}
         )
         SELECT c.uid, COALESCE(b.directorate_id, d.directorate_id) AS directorate_id,
             CASE WHEN b.directorate_id IS NOT NULL THEN 'buyer' ELSE 'domain' END AS source
@@ -81,3 +97,4 @@ def assign(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
                OR findings.uid NOT IN (SELECT uid FROM contracts))""")
     con.execute("DROP TABLE buyer_directorates_work")
     con.execute("DROP TABLE contract_directorates_work")
+    con.execute(f"DROP TABLE {_DOMAINS}")

@@ -113,9 +113,12 @@ def finish(ctx: BuildContext) -> None:
 
 
 def assign_directorates(ctx: BuildContext) -> None:
-    # after the indicators: the purchase domain is theirs (profile + decided mappings)
+    # before the indicators, which break their results down by directorate
     directorates.assign(ctx.con, ctx.profile)
 
+
+#: The directorate step: the first one ``observatoire indicators`` runs again.
+DIRECTORATES = "modele.directions"
 
 _CLEANED = frozenset({"records", "record_holders", "record_flags_work", "siret_checks"})
 _MODEL = frozenset({
@@ -153,9 +156,8 @@ STEPS = [
          writes=frozenset({"source_record_holders"}),
          drops=frozenset({"staged", "staged_source", "record_holders", MACROS,
                           "contract_versions.contract_notification_date", *WORK_TABLES})),
-    Step("modele.directions", "Directions des marchés", assign_directorates,
-         reads=frozenset({"contracts", "findings", "profile_purchase_domains",
-                          "purchase_domain_overrides", "profile_buyers"}),
+    Step(DIRECTORATES, "Directions des marchés", assign_directorates,
+         reads=frozenset({"contracts", "findings", "purchase_domain_overrides"}),
          writes=frozenset({"profile_directorates", "contracts.directorate_id",
                            "findings.directorate_id"})),
 ]

@@ -156,20 +156,28 @@ def evidence_answer(result: dict[str, Any], page: int, size: int) -> dict[str, A
             "grain": result["grain"]}
 
 
-#: Perimeters the readers ask for that the results, as stored, cannot give: why, in French.
-PERIMETERS_NOT_COMPUTED = {
-    "direction": "la direction d'un marché est déduite du profil après le calcul des "
-    "indicateurs, dont les résultats ne sont pas ventilés par direction",
-    "territoire": "les résultats ne sont pas ventilés par territoire de l'acheteur (seulement "
-    "par département du titulaire, sur la page de chaque indicateur)",
-}
+def _perimeter(name: str, value: str) -> tuple[tuple[str, str] | None, str | None]:
+    """One perimeter of the query → ``(breakdown, value)`` of the stored results, or the
+    French reason it cannot be used."""
+    if name == service.TERRITORY:
+        found = service.territory_breakdown(value)
+        if found is None:
+            return None, (f"{name} : « {value} » n'est pas un territoire : écrivez "
+                          "« departement-35 » (un département) ou « region-53 » (une région).")
+        return found, None
+    breakdown = service.PERIMETERS[name]
+    if breakdown == "buyer" and not (value.isdigit() and len(value) == 14):
+        return None, (f"{name} : « {value} » n'est pas un SIRET (14 chiffres) ; "
+                      "choisissez un acheteur parmi les suggestions.")
+    return (breakdown, value), None
 
 
 def barometer_selection(settings: Settings, query: Mapping[str, str]) -> dict[str, Any]:
     """The barometer for the year and the perimeter a query asks for (``annee``, and one of
-    ``acheteur``, ``mandataire``, ``domaine``): the answer of ``/index.json`` and of
-    ``/api/v1/barometre``. A value that cannot be used is said in « filtres_ignores » and the
-    barometer falls back to the reference year or the whole scope."""
+    ``acheteur``, ``mandataire``, ``domaine``, ``direction``, ``territoire``): the answer of
+    ``/index.json`` and of ``/api/v1/barometre``. A value that cannot be used is said in
+    « filtres_ignores » and the barometer falls back to the reference year or the whole
+    scope."""
     problems: list[str] = []
     years = service.barometer_years(settings)
     year: int | None = None
@@ -183,22 +191,18 @@ def barometer_selection(settings: Settings, query: Mapping[str, str]) -> dict[st
                             "est affichée.")
     perimeter: tuple[str, str] | None = None
     chosen: dict[str, str] = {}
-    for name, breakdown in service.PERIMETERS.items():
+    for name in (*service.PERIMETERS, service.TERRITORY):
         value = (query.get(name) or "").strip()
         if not value:
             continue
-        if perimeter is not None:
+        found, problem = _perimeter(name, value)
+        if problem is not None:
+            problems.append(problem)
+        elif perimeter is not None:
             problems.append(f"{name} : un seul périmètre à la fois ; « "
                             f"{next(iter(chosen))} » est appliqué.")
-            continue
-        if breakdown == "buyer" and not (value.isdigit() and len(value) == 14):
-            problems.append(f"{name} : « {value} » n'est pas un SIRET (14 chiffres) ; "
-                            "choisissez un acheteur parmi les suggestions.")
-            continue
-        perimeter, chosen = (breakdown, value), {name: value}
-    for name, why in PERIMETERS_NOT_COMPUTED.items():
-        if (query.get(name) or "").strip():
-            problems.append(f"{name} : ce périmètre n'est pas calculé : {why}.")
+        else:
+            perimeter, chosen = found, {name: value}
     report = service.barometer(settings, year, perimeter)
     if report["perimeter"] is not None and not report["perimeter"]["has_results"]:
         name, value = next(iter(chosen.items()))
@@ -212,7 +216,7 @@ def barometer_selection(settings: Settings, query: Mapping[str, str]) -> dict[st
         "profil": report["profile"], "annee": report["year"], "annees": years,
         "perimetre": None if p is None else {
             "type": next(iter(chosen)), "ventilation": p["breakdown"], "valeur": p["value"],
-            "libelle": p["label"]},
+            "libelle": p["label"], "nature": p["kind"]},
         "synthese": report["summary"],
         "indicateurs": [{**r, "serie": trends.get(r["indicator_id"], [])}
                         for r in report["indicators"]],
@@ -495,10 +499,12 @@ def openapi_document() -> dict[str, Any]:
                  _param("acheteur", "string", "SIRET d'un acheteur : ses propres valeurs."),
                  _param("mandataire", "string", "Nom d'un mandataire (ou acheteur) du profil."),
                  _param("domaine", "string", "Domaine d'achat du profil (identifiant)."),
-                 _param("direction", "string", "Non calculé : la réponse dit pourquoi dans "
-                        "« filtres_ignores »."),
-                 _param("territoire", "string", "Non calculé : la réponse dit pourquoi dans "
-                        "« filtres_ignores ».")],
+                 _param("direction", "string", "Direction du profil (identifiant, ex. "
+                        "« lycees ») : les marchés que le profil lui attribue."),
+                 _param("territoire", "string", "Territoire de l'acheteur : « departement-35 »"
+                        " ou « region-53 ». " + service.TERRITORY_MEANING[:1].upper()
+                        + service.TERRITORY_MEANING[1:] + ".",
+                        example="region-53")],
                 schemas.ref("Barometre")),
             "/api/v1/indicateurs": _get(
                 "Indicateurs du SPASER avec leur dernière valeur, cible et état", [],

@@ -76,8 +76,16 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
             })
         filters = answer["filtres"]
         query = "&".join(f"{k}={quote(v)}" for k, v in filters.items())
-        choices = service.perimeter_values(settings, service.PERIMETERS["mandataire"],
-                                           service.PERIMETERS["domaine"])
+        levels = service.TERRITORY_LEVELS
+        choices = service.perimeter_values(
+            settings, *(service.PERIMETERS[k] for k in ("mandataire", "domaine", "direction")),
+            *levels.values())
+        # the territories as the URL writes them, régions first, by code
+        territories = [
+            {"level": level, "value": service.territory_value(breakdown, c["value"]),
+             "label": f"{c['label'] or c['value']} ({c['value']})"}
+            for level, breakdown in reversed(levels.items())
+            for c in sorted(choices[breakdown], key=lambda c: str(c["value"]))]
         return {"profile": answer["profil"], "axes": axes, "kinds": KINDS,
                 "summary": answer["synthese"], "year": answer["annee"],
                 "years": answer["annees"], "perimeter": answer["perimetre"],
@@ -85,7 +93,10 @@ def barometer(request: HttpRequest, fmt: str | None = None) -> Output:
                 "query": query, "perimeter_labels": service.PERIMETER_LABELS,
                 "mandates": choices[service.PERIMETERS["mandataire"]],
                 "domains": choices[service.PERIMETERS["domaine"]],
-                "not_computed": api.PERIMETERS_NOT_COMPUTED}
+                "directorates": choices[service.PERIMETERS["direction"]],
+                "regions": [t for t in territories if t["level"] == "region"],
+                "departements": [t for t in territories if t["level"] == "departement"],
+                "territory_meaning": service.TERRITORY_MEANING}
 
     return Output(
         "observatoire/barometre.html", context, data=answer,
