@@ -203,10 +203,45 @@ def page_types(demo_warehouse: Warehouse) -> list[tuple[str, str]]:
         ("acheteur", f"/acheteurs/{buyer}/"),
         ("titulaire", f"/titulaires/{quote(supplier, safe='')}/"),
         ("acheteurs", "/acheteurs/"), ("titulaires", "/titulaires/"),
-        ("opportunites", "/opportunites/"), ("donnees", "/donnees/"),
+        ("opportunites", "/opportunites/"), ("depenses", "/depenses/"),
+        ("donnees", "/donnees/"),
         ("methodologie", "/methodologie/"), ("mentions-legales", "/mentions-legales/"),
         ("accessibilite", "/accessibilite/"), ("page-introuvable", "/n-existe-pas/"),
     ]
+
+
+def test_explorer_filters_fold_on_a_phone_but_never_hide_one_in_use(
+        page: object, site: str) -> None:
+    """At 375 px the explorer shows its first two fields, the filters in use and one « Plus de
+    filtres » button, so that the results start on the first screen; the button unfolds the
+    others. At 1366 px every field is shown and there is no button."""
+    p: object = page
+    labels = "form.filters > label"
+    try:
+        p.set_viewport_size({"width": 375, "height": 812})  # type: ignore[attr-defined]
+        p.goto(site + "/marches/?cpv=45&tri=montant")  # type: ignore[attr-defined]
+        fields = p.locator(labels)  # type: ignore[attr-defined]
+        total = fields.count()
+        shown = [fields.nth(i).locator("input, select").first.get_attribute("name")
+                 for i in range(total) if fields.nth(i).is_visible()]
+        # the first two fields, then the CPV filter and the sort chosen in the address
+        assert shown == ["texte", "annee", "cpv", "tri"]
+        more = p.locator("button.filters-more")  # type: ignore[attr-defined]
+        assert more.inner_text() == f"Plus de filtres ({total - len(shown)})"
+        assert more.get_attribute("aria-expanded") == "false"
+        results = p.locator("main p strong").first  # type: ignore[attr-defined]
+        assert results.bounding_box()["y"] < 812  # the count of results on the first screen
+        p.screenshot(path=str(SHOTS / "marches-filtres-plies-375.png"))  # type: ignore[attr-defined]
+        more.click()
+        assert all(fields.nth(i).is_visible() for i in range(total))
+        assert more.get_attribute("aria-expanded") == "true"
+        assert more.inner_text() == "Moins de filtres"
+        p.set_viewport_size({"width": 1366, "height": 900})  # type: ignore[attr-defined]
+        p.goto(site + "/marches/")  # type: ignore[attr-defined]
+        assert all(fields.nth(i).is_visible() for i in range(fields.count()))
+        assert not p.locator("button.filters-more").is_visible()  # type: ignore[attr-defined]
+    finally:
+        p.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("width", [1366, 375])
