@@ -89,7 +89,8 @@ class PartRead:
     unlinked_cancellations: list[str]
     recette_pieces: int
     attachments: int
-    #: CPU seconds of the part's process (start-up included), for the benchmark.
+    #: CPU seconds the part cost its process (start-up included for a process's first
+    #: part), for the benchmark.
     cpu: float = 0.0
 
 
@@ -189,6 +190,10 @@ class _PartBytes(io.RawIOBase):
         super().close()
 
 
+#: CPU seconds this process had spent when its last part was read (a process may read two).
+_CPU_BEFORE = 0.0
+
+
 def read_part(path: Path, file_hash: str, validate: bool, encoding: str | None, part: Part,
               rows_path: str) -> PartRead:
     """Read one part (in a process of its own): rows to ``rows_path`` (Arrow IPC)."""
@@ -209,11 +214,13 @@ def read_part(path: Path, file_hash: str, validate: bool, encoding: str | None, 
         read_elements(path, "pes_depense", reader, report, encoding,
                       lambda: cast(BinaryIO, source))
         writer.finish(result)
+    global _CPU_BEFORE  # per process: what its earlier parts cost
+    cpu, _CPU_BEFORE = time.process_time() - _CPU_BEFORE, time.process_time()
     return PartRead(rows_path, writer.count, source.newlines, source.cr != source.crlf,
                     result, dict(report.seen), reader.met, reader.batch_keys, reader.tiers,
                     reader.position, reader.no_dgp, reader.first_no_dgp, reader.no_tiers,
                     reader.unlinked_cancellations, reader.recette_pieces, reader.attachments,
-                    time.process_time())
+                    cpu)
 
 
 def read_split(path: Path, result: PesResult, report: Reporter, encoding: str | None,
