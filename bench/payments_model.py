@@ -24,9 +24,9 @@ What it does, in one run, for each size:
 5. **Report.** CPU seconds of each part, the ratios model / raw and (reader + model) / raw —
    the issue's target is ingest + link + indicators ≤ 3 × raw — in CPU (all processes and
    threads: what one core would take), then the split read's critical path (its own CPU plus
-   its slowest part) plus the model's wall time against the raw count's CPU (what the
-   elapsed time would be on an idle 2-core machine; the raw count uses one core), then the
-   wall times measured (inflated on a shared machine), and peak RSS.
+   its slowest part) plus the model's CPU against the raw count's CPU (a bound of the elapsed
+   time on an idle 2-core machine: the model counted as if on one core; the raw count uses
+   one core), then the wall times measured (inflated on a shared machine), and peak RSS.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
     print(f"{'lines':>10} {'raw s':>6} {'raw CPU':>7} {'read CPU':>8} {'split CPU':>9} "
           f"{'split path':>10} {'model CPU':>9} {'model s':>7} {'model RSS':>9} "
           f"{'model ×':>7} {'(read+model) CPU ×':>18} {'(split+model) CPU ×':>19} "
-          f"{'(path+model s) ×':>16} {'wall ×':>6} {'linked':>8}")
+          f"{'(path+model CPU) ×':>18} {'wall ×':>6} {'linked':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             folder = Path(tmp) / str(lines)
@@ -115,7 +115,7 @@ def main() -> None:
                   f"{model_s:>7.2f} {model_rss / 1e6:>9.0f} {model_cpu / raw_cpu:>7.1f} "
                   f"{(one['cpu'] + model_cpu) / raw_cpu:>18.1f} "
                   f"{(split['cpu'] + model_cpu) / raw_cpu:>19.1f} "
-                  f"{(split['path'] + model_s) / raw_cpu:>16.1f} "
+                  f"{(split['path'] + model_cpu) / raw_cpu:>18.1f} "
                   f"{(split['wall'] + model_s) / raw_s:>6.1f} {int(linked):>8,}")
 
 

@@ -126,3 +126,28 @@ def test_broken_part_makes_the_file_be_read_in_one_go(tmp_path: Path) -> None:
     assert split.parts == 1
     assert everything(split) == everything(whole)
     assert "PES_XML_INVALID" in [f.code for f in split.findings]
+
+
+def test_lines_past_65535_are_unknown_in_one_read_and_known_in_parts(tmp_path: Path) -> None:
+    """libxml2 keeps an element's line in 16 bits: past line 65,535 one read says the line is
+    unknown (None), never a wrong number; two parts of ~35,000 lines each know them all."""
+    text = TWO.read_text(encoding="latin-1").split("\n")
+    first = text[30:206]  # 176 lines a bordereau
+    copies = [line.replace('<IdBord V="1234567"/>', f'<IdBord V="{n}"/>')
+              for n in range(1, 401) for line in first]  # 70,400 lines
+    path = tmp_path / "long.xml"
+    path.write_text("\n".join([*text[:30], *copies, *text[258:]]), encoding="latin-1")
+    split, whole = split_and_whole(path)
+    assert split.parts == 2
+    file_lines = path.read_text(encoding="latin-1").split("\n")
+    assert len(file_lines) > 70_000
+    split_rows = split.tables["payment_lines"].to_pylist()
+    whole_rows = whole.tables["payment_lines"].to_pylist()
+    assert [{**r, "line": None} for r in split_rows] == [{**r, "line": None} for r in whole_rows]
+    # in parts: every row's line holds its <LigneDePiece>, past 65,535 too
+    assert all(file_lines[r["line"] - 1].strip() == "<LigneDePiece>" for r in split_rows)
+    assert max(r["line"] for r in split_rows) > 70_000
+    # in one read: the same lines up to 65,534, unknown from 65,535 on
+    assert [r["line"] if r["line"] < 65_535 else None for r in split_rows] == [
+        r["line"] for r in whole_rows]
+    assert whole_rows[-1]["line"] is None and whole.batches[-1].line == 0

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 from lxml import etree
 
-from observatoire.accounting.pes_schema import REVISION, Violation, validate_part
+from observatoire.accounting.pes_schema import LINE_CAP, REVISION, Violation, validate_part
 from observatoire.accounting.result import BatchSink, Finding, ReadResult, TableBuilder
 from observatoire.quality.rules import BLOCKING, INFO, WARNING
 from observatoire.staging.parse import xml_problem
@@ -368,9 +368,9 @@ def note_signature(result: PesResult, report: Reporter, el: etree._Element) -> N
 
 
 def line_of(el: etree._Element) -> int | None:
-    """The element's line in the file (lxml's stubs type it loosely)."""
+    """The element's line in the file (lxml's stubs type it loosely); None when not known."""
     line = el.sourceline
-    return line if isinstance(line, int) else None
+    return line if isinstance(line, int) and line < LINE_CAP else None
 
 
 def euros(amount: Decimal) -> str:

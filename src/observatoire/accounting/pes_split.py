@@ -200,7 +200,8 @@ def read_part(path: Path, file_hash: str, validate: bool, encoding: str | None, 
     from observatoire.accounting.pes import FORMATS, read_elements
     from observatoire.accounting.pes_depense import DepenseReader
 
-    result = PesResult(path, file_hash, *FORMATS["pes_depense"], flow="pes_depense")
+    fmt, label = FORMATS["pes_depense"]
+    result = PesResult(path, file_hash, fmt, label, flow="pes_depense")
     report = Reporter(result, validate)
     source = _PartBytes(path, part)
     options = pa.ipc.IpcWriteOptions(compression="lz4")
