@@ -47,6 +47,8 @@ import duckdb
 from observatoire.model import payments
 from observatoire.indicators.payments import compute_payment_indicators
 folder = Path(sys.argv[1])
+for old in ("bench.duckdb", "bench.duckdb.wal", "events.parquet"):  # a model run before
+    (folder / old).unlink(missing_ok=True)
 con = duckdb.connect(str(folder / "bench.duckdb"))  # no SIRENE reference: none masked
 con.execute("SET enable_progress_bar = false")
 con.execute(f"SET memory_limit = '{sys.argv[2]}'")
@@ -90,11 +92,16 @@ def main() -> None:
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
     parser.add_argument("--memory", default="1GB", help="DuckDB memory_limit of the model")
     parser.add_argument("--workers", type=int, default=2, help="processes of the split read")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also read (one process) and model with the project's source at "
+                             "SRC (e.g. an older commit's src/), in the same run")
     args = parser.parse_args()
-    print(f"{'lines':>10} {'raw s':>6} {'raw CPU':>7} {'read CPU':>8} {'split CPU':>9} "
-          f"{'split path':>10} {'model CPU':>9} {'model s':>7} {'model RSS':>9} "
-          f"{'model ×':>7} {'(read+model) CPU ×':>18} {'(split+model) CPU ×':>19} "
-          f"{'(path+model CPU) ×':>18} {'wall ×':>6} {'linked':>8}")
+    print(f"{'lines':>10} {'code':>6} {'raw s':>6} {'raw CPU':>7} {'read CPU':>8} "
+          f"{'split CPU':>9} {'split path':>10} {'model CPU':>9} {'model s':>7} "
+          f"{'model RSS':>9} {'model ×':>7} {'(read+model) CPU ×':>18} "
+          f"{'(split+model) CPU ×':>19} {'(path+model CPU) ×':>18} {'wall ×':>6} "
+          f"{'linked':>8}")
+    codes = [("before", args.before), ("after", None)] if args.before else [("after", None)]
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             folder = Path(tmp) / str(lines)
@@ -102,21 +109,31 @@ def main() -> None:
             path = folder / "pes.xml"
             generate(path, lines)
             raw_s, raw_cpu, _, counted = run(BASELINE, str(path))
-            one = read(path, folder / "one", True, 1)
+            reads = {code: read(path, folder / f"one-{code}", True, 1, src)
+                     for code, src in codes}
             split = read(path, folder / "out", True, args.workers)
-            assert int(counted) == one["lines"] == split["lines"] == lines, (counted, lines)
+            assert int(counted) == split["lines"] == lines, (counted, lines)
+            assert all(r["lines"] == lines for r in reads.values())
             path.unlink()
-            _, _, model_rss, out = run(MODEL, str(folder), args.memory)
-            cpu_text, wall_text, linked, rows = out.splitlines()[-1].split()
-            model_cpu, model_s = float(cpu_text), float(wall_text)
-            assert int(rows) == lines, (rows, lines)
-            print(f"{lines:>10,} {raw_s:>6.2f} {raw_cpu:>7.2f} {one['cpu']:>8.2f} "
-                  f"{split['cpu']:>9.2f} {split['path']:>10.2f} {model_cpu:>9.2f} "
-                  f"{model_s:>7.2f} {model_rss / 1e6:>9.0f} {model_cpu / raw_cpu:>7.1f} "
-                  f"{(one['cpu'] + model_cpu) / raw_cpu:>18.1f} "
-                  f"{(split['cpu'] + model_cpu) / raw_cpu:>19.1f} "
-                  f"{(split['path'] + model_cpu) / raw_cpu:>18.1f} "
-                  f"{(split['wall'] + model_s) / raw_s:>6.1f} {int(linked):>8,}")
+            for code, src in codes:  # the model of each code on the same rows
+                _, _, model_rss, out = run(MODEL, str(folder), args.memory, src=src)
+                cpu_text, wall_text, linked, rows = out.splitlines()[-1].split()
+                model_cpu, model_s = float(cpu_text), float(wall_text)
+                assert int(rows) == lines, (rows, lines)
+                one = reads[code]
+                if code == "before":
+                    split_cpu = split_path = split_total = "—"
+                    path_ratio = wall_ratio = "—"
+                else:
+                    split_cpu, split_path = f"{split['cpu']:.2f}", f"{split['path']:.2f}"
+                    split_total = f"{(split['cpu'] + model_cpu) / raw_cpu:.1f}"
+                    path_ratio = f"{(split['path'] + model_cpu) / raw_cpu:.1f}"
+                    wall_ratio = f"{(split['wall'] + model_s) / raw_s:.1f}"
+                print(f"{lines:>10,} {code:>6} {raw_s:>6.2f} {raw_cpu:>7.2f} "
+                      f"{one['cpu']:>8.2f} {split_cpu:>9} {split_path:>10} {model_cpu:>9.2f} "
+                      f"{model_s:>7.2f} {model_rss / 1e6:>9.0f} {model_cpu / raw_cpu:>7.1f} "
+                      f"{(one['cpu'] + model_cpu) / raw_cpu:>18.1f} {split_total:>19} "
+                      f"{path_ratio:>18} {wall_ratio:>6} {int(linked):>8,}", flush=True)
 
 
 if __name__ == "__main__":

@@ -122,9 +122,11 @@ import sys
 from pathlib import Path
 from observatoire.accounting.pes import ParquetSink, read_pes
 workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-with ParquetSink(Path(sys.argv[2])) as sink:  # (workers left out: older readers lack it)
-    result = read_pes(Path(sys.argv[1]), sink=sink, validate=sys.argv[3] == "validate",
-                      **({"workers": workers} if workers > 1 else {}))
+# split whatever the size (the reader splits from 64 MiB); workers left out when 1: older
+# readers (a "before" source) lack it
+split = {"workers": workers, "split_from_bytes": 0} if workers > 1 else {}
+with ParquetSink(Path(sys.argv[2])) as sink:
+    result = read_pes(Path(sys.argv[1]), sink=sink, validate=sys.argv[3] == "validate", **split)
 assert result.reconciles and result.status == "loaded", (result.counts(), result.codes())
 parts_cpu = getattr(result, "parts_cpu", [])
 print(result.records_in, getattr(result, "parts", 1), max(parts_cpu, default=0.0),
@@ -132,11 +134,14 @@ print(result.records_in, getattr(result, "parts", 1), max(parts_cpu, default=0.0
 """
 
 
-def run(code: str, *args: str) -> tuple[float, float, int, str]:
+def run(code: str, *args: str, src: str | None = None) -> tuple[float, float, int, str]:
     """Wall seconds, CPU seconds (user + system, the child's own processes included), peak RSS
-    bytes (of the largest of them) and output of a child."""
+    bytes (of the largest of them) and output of a child (``src``: the project's source it
+    imports, instead of the inherited PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            env=env)
     out = proc.stdout.read().decode().strip() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -145,12 +150,13 @@ def run(code: str, *args: str) -> tuple[float, float, int, str]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out
 
 
-def read(path: Path, out: Path, validate: bool, workers: int) -> dict[str, float]:
+def read(path: Path, out: Path, validate: bool, workers: int,
+         src: str | None = None) -> dict[str, float]:
     """Run the reader in a child: wall, CPU (its part processes included), the critical path
     (the reader's own CPU plus its slowest part: the wall time on an idle machine with as
     many cores as parts), peak RSS, lines and parts."""
     wall, cpu, rss, out_text = run(READER, str(path), str(out),
-                                   "validate" if validate else "no", str(workers))
+                                   "validate" if validate else "no", str(workers), src=src)
     lines, parts, slowest, parts_cpu = out_text.split()
     return {"wall": wall, "cpu": cpu, "rss": rss, "lines": int(lines), "parts": int(parts),
             "path": cpu - float(parts_cpu) + float(slowest)}
