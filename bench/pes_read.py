@@ -17,10 +17,16 @@ What it does, in one run, for each size:
 3. **Reader.** ``read_pes`` of the same file with a ``ParquetSink`` (rows to Parquet as they
    come, XSD validation of every pièce included: the default), in a child process; then the
    same with ``validate=False``, to show what the schema check costs.
-4. **Report.** Wall time, CPU time (user + system) and peak RSS (``wait4`` of each child) of
-   both, the ratios reader / baseline (wall and CPU: on a shared machine the CPU ratio is the
-   steadier), the CPU ratio without validation, and lines per CPU second. Flat memory means
-   the reader's peak RSS does not grow with the number of lines.
+4. **Split.** The same read with ``workers=2`` (``--workers``): the file cut between
+   bordereaux and read in parts side by side, each in its own process (``pes_split``).
+5. **Report.** Wall time, CPU time (user + system) and peak RSS (``wait4`` of each child, its
+   own processes included) of each, the ratios reader / baseline (wall and CPU: on a shared
+   machine the CPU ratio is the steadier), the CPU ratio without validation, lines per CPU
+   second; for the split read, its CPU (all processes), its critical path (the reader's own CPU
+   plus its slowest part: what the wall time would be on an idle machine with a core per
+   part) and its wall time, each against the raw count. The raw count is one process: the
+   split read's wall and critical path use two cores against its one. Flat memory means the
+   reader's peak RSS does not grow with the number of lines.
 
 The issue's target (10 million lines: ingest + link + indicators ≤ 3 × the raw count) covers
 steps this reader does not do yet (link, indicators); the figures here are the reader's share.
@@ -115,17 +121,27 @@ READER = """
 import sys
 from pathlib import Path
 from observatoire.accounting.pes import ParquetSink, read_pes
+workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+# split whatever the size (the reader splits from 64 MiB); workers left out when 1: older
+# readers (a "before" source) lack it
+split = {"workers": workers, "split_from_bytes": 0} if workers > 1 else {}
 with ParquetSink(Path(sys.argv[2])) as sink:
-    result = read_pes(Path(sys.argv[1]), sink=sink, validate=sys.argv[3] == "validate")
+    result = read_pes(Path(sys.argv[1]), sink=sink, validate=sys.argv[3] == "validate", **split)
 assert result.reconciles and result.status == "loaded", (result.counts(), result.codes())
-print(result.records_in)
+parts_cpu = getattr(result, "parts_cpu", [])
+print(result.records_in, getattr(result, "parts", 1), max(parts_cpu, default=0.0),
+      sum(parts_cpu))
 """
 
 
-def run(code: str, *args: str) -> tuple[float, float, int, str]:
-    """Wall seconds, CPU seconds (user + system), peak RSS bytes and output of a child."""
+def run(code: str, *args: str, src: str | None = None) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system, the child's own processes included), peak RSS
+    bytes (of the largest of them) and output of a child (``src``: the project's source it
+    imports, instead of the inherited PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            env=env)
     out = proc.stdout.read().decode().strip() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -134,26 +150,44 @@ def run(code: str, *args: str) -> tuple[float, float, int, str]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out
 
 
+def read(path: Path, out: Path, validate: bool, workers: int,
+         src: str | None = None) -> dict[str, float]:
+    """Run the reader in a child: wall, CPU (its part processes included), the critical path
+    (the reader's own CPU plus its slowest part: the wall time on an idle machine with as
+    many cores as parts), peak RSS, lines and parts."""
+    wall, cpu, rss, out_text = run(READER, str(path), str(out),
+                                   "validate" if validate else "no", str(workers), src=src)
+    lines, parts, slowest, parts_cpu = out_text.split()
+    return {"wall": wall, "cpu": cpu, "rss": rss, "lines": int(lines), "parts": int(parts),
+            "path": cpu - float(parts_cpu) + float(slowest)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes of the split read (the last columns)")
     args = parser.parse_args()
     print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
           f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11} "
-          f"{'no-XSD CPU ×':>12}")
+          f"{'no-XSD CPU ×':>12} {'split s':>7} {'split CPU ×':>11} {'split path ×':>12} "
+          f"{'split wall ×':>12} {'split RSS':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for lines in args.lines:
             path = Path(tmp) / f"pes-{lines}.xml"
             generate(path, lines)
             raw_s, raw_cpu, raw_rss, counted = run(BASELINE, str(path))
-            read_s, read_cpu, read_rss, read = run(READER, str(path),
-                                                   str(Path(tmp) / f"out-{lines}"), "validate")
-            _, fast_cpu, _, fast = run(READER, str(path), str(Path(tmp) / f"fast-{lines}"), "no")
-            assert int(counted) == int(read) == int(fast) == lines, (counted, read, lines)
+            one = read(path, Path(tmp) / f"out-{lines}", True, 1)
+            fast = read(path, Path(tmp) / f"fast-{lines}", False, 1)
+            split = read(path, Path(tmp) / f"split-{lines}", True, args.workers)
+            assert int(counted) == one["lines"] == fast["lines"] == split["lines"] == lines
             print(f"{lines:>10,} {path.stat().st_size / 1e6:>5.0f} {raw_s:>6.2f} "
-                  f"{raw_cpu:>7.2f} {raw_rss / 1e6:>7.0f} {read_s:>7.2f} {read_cpu:>8.2f} "
-                  f"{read_rss / 1e6:>8.0f} {read_s / raw_s:>6.1f} {read_cpu / raw_cpu:>6.1f} "
-                  f"{lines / read_cpu:>11,.0f} {fast_cpu / raw_cpu:>12.1f}")
+                  f"{raw_cpu:>7.2f} {raw_rss / 1e6:>7.0f} {one['wall']:>7.2f} "
+                  f"{one['cpu']:>8.2f} {one['rss'] / 1e6:>8.0f} {one['wall'] / raw_s:>6.1f} "
+                  f"{one['cpu'] / raw_cpu:>6.1f} {lines / one['cpu']:>11,.0f} "
+                  f"{fast['cpu'] / raw_cpu:>12.1f} {split['wall']:>7.2f} "
+                  f"{split['cpu'] / raw_cpu:>11.1f} {split['path'] / raw_cpu:>12.1f} "
+                  f"{split['wall'] / raw_s:>12.1f} {split['rss'] / 1e6:>9.0f}")
             path.unlink()
 
 

@@ -14,14 +14,16 @@ Arrow batches as they are made (memory stays flat); without it they are gathered
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
 
-from observatoire.accounting import pes_depense, pes_marche, pes_retour
+from observatoire.accounting import pes_depense, pes_marche, pes_retour, pes_split
 from observatoire.accounting.pes_common import (
     BatchCheck,
     PesResult,
@@ -34,6 +36,7 @@ from observatoire.accounting.pes_common import (
     localname,
 )
 from observatoire.accounting.pes_schema import REVISION
+from observatoire.accounting.pes_split import SPLIT_FROM_BYTES
 from observatoire.accounting.result import BatchSink, Finding, file_sha256
 from observatoire.accounting.staging import FINANCE_CONTRACTS, PAYMENT_EVENTS, PAYMENT_LINES
 from observatoire.staging.parse import xml_problem
@@ -113,11 +116,15 @@ def _detect(path: Path, encoding: str | None) -> PesKind | None:
 
 
 def read_pes(path: Path | str, *, file_hash: str | None = None,
-             sink: BatchSink | None = None, validate: bool = True) -> PesResult:
+             sink: BatchSink | None = None, validate: bool = True, workers: int = 1,
+             split_from_bytes: int = SPLIT_FROM_BYTES) -> PesResult:
     """Read one PES file into staging rows and findings; never raises for a bad file.
 
     ``validate=False`` skips the check of each part against the official schemas (faster on
-    very large files; said in a PES_SCHEMA_NOT_CHECKED finding, never silently)."""
+    very large files; said in a PES_SCHEMA_NOT_CHECKED finding, never silently).
+    ``workers`` > 1 reads a PES Dépense file of at least ``split_from_bytes`` in that many
+    parts side by side, each in its own process (``pes_split``: same rows, findings and
+    counts as one read; ``result.parts`` says how many parts were read)."""
     path = Path(path)
     kind = detect_pes(path)
     flow = kind.flow if kind else None
@@ -155,24 +162,21 @@ def read_pes(path: Path | str, *, file_hash: str | None = None,
                    "Rien à faire pour l'instant ; déposez les PES Dépense et Marché.")
         return result
     encoding = check_encoding(path, report)
-    name, schema = TABLES[kind.flow]
-    writer = RowWriter(name, schema, sink)
-    reader: pes_depense.DepenseReader | pes_marche.MarcheReader | pes_retour.RetourReader
-    tags: tuple[str, ...]
-    if kind.flow == "pes_depense":
-        reader, tags = pes_depense.DepenseReader(result, report, writer), pes_depense.TAGS
-    elif kind.flow == "pes_marche":
-        reader, tags = pes_marche.MarcheReader(result, report, writer), pes_marche.TAGS
-    else:
-        reader, tags = pes_retour.RetourReader(result, report, writer), pes_retour.TAGS
-    others = tuple(p for p in KNOWN_PARTS if p not in OWN_PARTS[kind.flow])
-    for el in iterate(path, tags + others, encoding, report, reader.where):
-        if el.tag in others:
-            _part_not_read(el, report)
+    split = (kind.flow == "pes_depense" and workers > 1
+             and path.stat().st_size >= split_from_bytes)
+    if not (split and pes_split.read_split(path, result, report, encoding, sink, workers)):
+        name, schema = TABLES[kind.flow]
+        writer = RowWriter(name, schema, sink)
+        reader: pes_depense.DepenseReader | pes_marche.MarcheReader | pes_retour.RetourReader
+        if kind.flow == "pes_depense":
+            reader = pes_depense.DepenseReader(result, report, writer)
+        elif kind.flow == "pes_marche":
+            reader = pes_marche.MarcheReader(result, report, writer)
         else:
-            reader.handle(el)
-    reader.finish()
-    writer.finish(result)
+            reader = pes_retour.RetourReader(result, report, writer)
+        read_elements(path, kind.flow, reader, report, encoding)
+        reader.finish()
+        writer.finish(result)
     if not validate:
         report.add("PES_SCHEMA_NOT_CHECKED",
                    f"Le contrôle des éléments par les schémas officiels du PES V2 ({REVISION}) "
@@ -182,6 +186,22 @@ def read_pes(path: Path | str, *, file_hash: str | None = None,
                    "Relisez le fichier avec le contrôle (réglage par défaut) pour connaître ses "
                    "écarts au schéma.")
     return result
+
+
+def read_elements(path: Path, flow: str,
+                  reader: pes_depense.DepenseReader | pes_marche.MarcheReader
+                  | pes_retour.RetourReader, report: Reporter, encoding: str | None,
+                  opener: Callable[[], BinaryIO] | None = None) -> None:
+    """Hand every finished element of the file (or of the bytes ``opener`` gives) to the
+    flow's reader; the parts of the file this flow does not read are said, then freed."""
+    tags = {"pes_depense": pes_depense.TAGS, "pes_marche": pes_marche.TAGS,
+            "pes_retour": pes_retour.TAGS}[flow]
+    others = tuple(p for p in KNOWN_PARTS if p not in OWN_PARTS[flow])
+    for el in iterate(path, tags + others, encoding, report, reader.where, opener):
+        if el.tag in others:
+            _part_not_read(el, report)
+        else:
+            reader.handle(el)
 
 
 def _part_not_read(el: etree._Element, report: Reporter) -> None:

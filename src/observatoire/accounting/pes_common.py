@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from lxml import etree
 
-from observatoire.accounting.pes_schema import REVISION, Violation, validate_part
+from observatoire.accounting.pes_schema import LINE_CAP, REVISION, Violation, validate_part
 from observatoire.accounting.result import BatchSink, Finding, ReadResult, TableBuilder
 from observatoire.quality.rules import BLOCKING, INFO, WARNING
 from observatoire.staging.parse import xml_problem
@@ -109,6 +109,11 @@ class PesResult(ReadResult):
     #: Set when the file decides the status: partial (broken after some records), rejected,
     #: not_handled (a PES recognised whose flow is not read yet).
     state: str | None = None
+    #: How many parts of the file were read side by side, each by its own process (a large
+    #: PES Dépense file cut between bordereaux: ``pes_split``); 1 when read in one go.
+    parts: int = 1
+    #: CPU seconds of each part's process when read in parts (for the benchmark).
+    parts_cpu: list[float] = field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
@@ -146,19 +151,29 @@ class Reporter:
             element: str | None = None, record: str | None = None,
             detail: str | None = None, raw_value: str | None = None) -> None:
         severity = CODES[code][0]
-        n = self.seen.get(code, 0) + 1
-        self.seen[code] = n
-        if n > MAX_FINDINGS_PER_CODE:
-            self.result.findings_not_listed[code] = n - MAX_FINDINGS_PER_CODE
+        if self.seen.get(code, 0) >= MAX_FINDINGS_PER_CODE:
+            self.count_unlisted(code, 1)
             return
-        where = str(self.result.path)
-        if line is not None:
-            where += f", ligne {line}"
-        if record:
-            where += f", {record}"
-        self.result.findings.append(Finding(
-            code, severity, message, where, hint, line=line, column=element,
-            raw_value=raw_value, record=record, detail=detail))
+        self.keep(Finding(
+            code, severity, message, where_of(self.result.path, line, record), hint,
+            line=line, column=element, raw_value=raw_value, record=record, detail=detail))
+
+    def keep(self, finding: Finding) -> None:
+        """Add a finding already made (by the process that read a part of the file), capped
+        like :meth:`add`."""
+        n = self.seen.get(finding.code, 0) + 1
+        if n > MAX_FINDINGS_PER_CODE:
+            self.count_unlisted(finding.code, 1)
+            return
+        self.seen[finding.code] = n
+        self.result.findings.append(finding)
+
+    def count_unlisted(self, code: str, n: int) -> None:
+        """``n`` more findings of ``code`` beyond what is listed: counted, not listed."""
+        seen = self.seen.get(code, 0) + n
+        self.seen[code] = seen
+        if seen > MAX_FINDINGS_PER_CODE:
+            self.result.findings_not_listed[code] = seen - MAX_FINDINGS_PER_CODE
 
     def check(self, part: str, schema: etree.XMLSchema, namespace: str, el: etree._Element,
               record: str | None) -> None:
@@ -175,6 +190,16 @@ class Reporter:
                 "Vérifiez la valeur dans le logiciel financier ; si le fichier suit une "
                 "révision plus récente du PES, ce constat peut venir de cette révision.",
                 line=v.line, element=v.element, record=record, detail=v.detail)
+
+
+def where_of(path: Path, line: int | None, record: str | None) -> str:
+    """Where a finding is, in words: the file, its line, the record."""
+    where = str(path)
+    if line is not None:
+        where += f", ligne {line}"
+    if record:
+        where += f", {record}"
+    return where
 
 
 class RowWriter(TableBuilder):
@@ -343,9 +368,9 @@ def note_signature(result: PesResult, report: Reporter, el: etree._Element) -> N
 
 
 def line_of(el: etree._Element) -> int | None:
-    """The element's line in the file (lxml's stubs type it loosely)."""
+    """The element's line in the file (lxml's stubs type it loosely); None when not known."""
     line = el.sourceline
-    return line if isinstance(line, int) else None
+    return line if isinstance(line, int) and line < LINE_CAP else None
 
 
 def euros(amount: Decimal) -> str:
@@ -405,12 +430,14 @@ def check_encoding(path: Path, report: Reporter) -> str | None:
 
 
 def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
-            report: Reporter, where: Callable[[], str]) -> Iterator[etree._Element]:
+            report: Reporter, where: Callable[[], str],
+            opener: Callable[[], BinaryIO] | None = None) -> Iterator[etree._Element]:
     """Finished elements of ``tags``, in document order; a file that breaks (truncated…)
-    ends the iteration with a PES_XML_INVALID finding and the result marked partial."""
+    ends the iteration with a PES_XML_INVALID finding and the result marked partial.
+    ``opener`` gives the bytes to parse instead of the file (a part of it: ``pes_split``)."""
     kwargs: dict[str, Any] = {"encoding": encoding} if encoding else {}
     try:
-        with path.open("rb") as fh:
+        with (opener or (lambda: path.open("rb")))() as fh:
             for _, el in etree.iterparse(fh, events=("end",), tag=tags, recover=False,
                                          huge_tree=True, resolve_entities=False,
                                          no_network=True, remove_comments=True, **kwargs):

@@ -117,6 +117,9 @@ class DepenseReader:
         self.recette_pieces = 0
         self.attachments = 0
         self.schema = aller_schema()
+        #: The file-level elements met (header, signatures, attachments, Recette): a part of
+        #: the file read on its own must not meet the header again (``pes_split``).
+        self.met: set[str] = set()
 
     def where(self) -> str:
         c = self.result
@@ -141,6 +144,7 @@ class DepenseReader:
                 self.end_batch(complete=True)
             drop_previous(el)
         elif tag == "EnTeteDepense":
+            self.met.add(tag)
             self.result.revision = v(el, "IdVer")
             if self.result.revision != "2":
                 self.report.add(
@@ -158,6 +162,7 @@ class DepenseReader:
                 self.attachments += 1
                 drop_previous(el)
         elif tag in ("Enveloppe", "EnTetePES"):
+            self.met.add(tag)
             if tag == "EnTetePES":
                 self.buyer_id = v(el, "IdColl")
                 self.budget_code = v(el, "CodBud")

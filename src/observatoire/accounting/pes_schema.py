@@ -37,9 +37,16 @@ NS_CM = "http://www.minefi.gouv.fr/cp/helios/pes_v2/commun"
 NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 
 
+#: libxml2 keeps an element's line in 16 bits: from this line on, an element's line (lxml's
+#: ``sourceline``, a schema error's line) is this number whatever the real line, so it is taken
+#: as unknown (None), never given as a wrong line. (A file read in parts, ``pes_split``, counts
+#: each part's lines from its own start: the cap applies per part.)
+LINE_CAP = 65535
+
+
 @dataclass(frozen=True)
 class Violation:
-    line: int
+    line: int | None
     #: Path of the faulty element inside the part (``Piece/BlocPiece/InfoPce/TypPce``).
     path: str
     element: str
@@ -127,7 +134,8 @@ def validate_part(schema: etree.XMLSchema, namespace: str, el: etree._Element) -
         path = re.sub(r"^/[^/]+", name, entry.path or name)
         path = re.sub(r"\b[a-z0-9]+:", "", path)  # namespace prefixes of the check
         element = _element_of(entry.message) or path.rsplit("/", 1)[-1]
-        out.append(Violation(entry.line, path, element, french(entry.message), entry.message))
+        out.append(Violation(entry.line if entry.line < LINE_CAP else None, path, element,
+                             french(entry.message), entry.message))
     return out
 
 

@@ -15,6 +15,7 @@ reconciliation shows what was set aside. The build steps are the payments model'
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections import defaultdict
 from dataclasses import asdict
 from decimal import Decimal
@@ -114,13 +115,16 @@ def mapping_path(settings: Settings, sha256: str) -> Path:
     return settings.staging_dir / "accounting" / "mappings" / f"{sha256}.json"
 
 
-def _read(path: Path, fmt: str, sha256: str, sink: _Sink) -> ReadResult:
+def _read(path: Path, fmt: str, sha256: str, sink: _Sink, workers: int) -> ReadResult:
     from observatoire.accounting.chorus import read_chorus
     from observatoire.accounting.chorus_pro import read_chorus_pro
     from observatoire.accounting.pes import read_pes
 
     if fmt.startswith("pes"):
-        return read_pes(path, file_hash=sha256, sink=sink)
+        # A large PES Dépense file is read in parts side by side, unless this process is
+        # already one of the ingest's workers (files read side by side: no nested pools).
+        alone = multiprocessing.parent_process() is None
+        return read_pes(path, file_hash=sha256, sink=sink, workers=workers if alone else 1)
     if fmt.startswith("chorus-pro"):
         return read_chorus_pro(path, sink=sink)
     return read_chorus(path, sink=sink)
@@ -147,7 +151,8 @@ def parse(landed: Landed) -> Parsed:
                 hint="Pour un autre export comptable, donnez sa correspondance de colonnes "
                 "(observatoire ingest --correspondance fichier.toml).")
         else:
-            result = _read(landed.path, det.format, landed.sha256, sink)
+            result = _read(landed.path, det.format, landed.sha256, sink,
+                           landed.settings.workers)
     except InputFileError as exc:
         sink.close(keep=False)
         return Parsed(status="rejected", errors=[{

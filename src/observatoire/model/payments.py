@@ -138,24 +138,39 @@ LEFT JOIN decp d ON d.consultation_uid = l.buyer_id || {CLEAN_REF.format(x='l.co
 WHERE l.rank = 1
 """
 
-#: The lines kept (first seen of each key) and the duplicates of a line met in another file.
-LINES = """
+#: A payment line's key columns; a flow without line numbers (Chorus INF-BUD-53) lists a
+#: piece's lines as rows: each row is a line of its own, never a duplicate of a row of another
+#: file.
+LINE_KEY = "COALESCE(line_id, file_hash || '#' || position)"
+
+#: The lines kept (first seen of each key, by file and position) and the duplicates of a line
+#: met in another file. The keys met more than once are found by an aggregate of the key
+#: columns alone, then joined back: a window over the whole rows (one partition per key) cost
+#: most of this step on millions of lines, nearly all of them met once.
+LINES = f"""
 CREATE OR REPLACE TEMP TABLE payment_lines_work AS
-SELECT *, row_number() OVER (
-        PARTITION BY buyer_id, budget_code, fiscal_year, piece_id, line_key
-        ORDER BY file_hash, position) > 1 AS is_duplicate,
-    md5(concat_ws('|', buyer_id, COALESCE(budget_code, ''),
-                  COALESCE(CAST(fiscal_year AS VARCHAR), ''), piece_id, line_key)) AS payment_key,
-    -- never NULL: a flow without bordereau type or piece nature (Chorus) has no annulation
-    COALESCE(batch_type = '02' OR piece_nature IN ('06', '10'), false)
-        OR cancelled_piece_id IS NOT NULL AS is_cancellation,
-    COALESCE(supplier_siret, supplier_id, supplier_ref) AS supplier_key
-FROM (
-    -- a flow without line numbers (Chorus INF-BUD-53) lists a piece's lines as rows: each row
-    -- is a line of its own, never a duplicate of a row of another file
-    SELECT *, COALESCE(line_id, file_hash || '#' || position) AS line_key
-    FROM staged_payment_lines
+WITH repeated AS (
+    SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
+        min({{'file_hash': file_hash, 'position': position}}) AS first
+    FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
+), lines AS (
+    SELECT *, {LINE_KEY} AS line_key FROM staged_payment_lines
 )
+SELECT l.*,
+    r.first IS NOT NULL
+        AND r.first <> {{'file_hash': l.file_hash, 'position': l.position}} AS is_duplicate,
+    md5(concat_ws('|', l.buyer_id, COALESCE(l.budget_code, ''),
+                  COALESCE(CAST(l.fiscal_year AS VARCHAR), ''), l.piece_id, l.line_key))
+        AS payment_key,
+    -- never NULL: a flow without bordereau type or piece nature (Chorus) has no annulation
+    COALESCE(l.batch_type = '02' OR l.piece_nature IN ('06', '10'), false)
+        OR l.cancelled_piece_id IS NOT NULL AS is_cancellation,
+    COALESCE(l.supplier_siret, l.supplier_id, l.supplier_ref) AS supplier_key
+FROM lines l
+LEFT JOIN repeated r ON r.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    AND r.budget_code IS NOT DISTINCT FROM l.budget_code
+    AND r.fiscal_year IS NOT DISTINCT FROM l.fiscal_year
+    AND r.piece_id IS NOT DISTINCT FROM l.piece_id AND r.line_key = l.line_key
 """
 
 #: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
@@ -298,23 +313,23 @@ LEFT JOIN dates_link d USING (payment_key)
 #: joins it to itself for interest and duplicates).
 PAYMENTS_WORK = f"""
 CREATE OR REPLACE TEMP TABLE payments_work AS
-WITH lines AS (SELECT * FROM payment_lines_work WHERE NOT is_duplicate),
-cancelled AS (  -- what the annulations and reductions take off each line they cancel
-    SELECT o.payment_key, sum(c.amount_ht) AS cancelled_ht, sum(c.amount_ttc) AS cancelled_ttc
-    FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
+-- (payment_lines_work is named in each part, not through one CTE of the kept lines: a CTE
+-- met five times is materialised whole, which cost more than the five scans)
+WITH cancellations AS (  -- each annulation or reduction and the line it cancels
+    SELECT c.payment_key AS c_key, o.payment_key AS o_key, c.amount_ht, c.amount_ttc
+    FROM payment_lines_work c JOIN payment_lines_work o ON c.is_cancellation
+        AND NOT c.is_duplicate AND NOT o.is_duplicate AND NOT o.is_cancellation
         AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
         AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
         AND o.piece_id = c.cancelled_piece_id
         AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
-    GROUP BY o.payment_key
+), cancelled AS (  -- what the annulations and reductions take off each line they cancel
+    SELECT o_key AS payment_key, sum(amount_ht) AS cancelled_ht,
+        sum(amount_ttc) AS cancelled_ttc
+    FROM cancellations GROUP BY o_key
 ), cancels AS (
-    SELECT c.payment_key, any_value(o.payment_key) AS cancels_payment_key
-    FROM lines c JOIN lines o ON c.is_cancellation AND NOT o.is_cancellation
-        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
-        AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
-        AND o.piece_id = c.cancelled_piece_id
-        AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
-    GROUP BY c.payment_key
+    SELECT c_key AS payment_key, any_value(o_key) AS cancels_payment_key
+    FROM cancellations GROUP BY c_key
 ), base AS (
     SELECT l.*, COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
@@ -329,7 +344,7 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
         COALESCE(x.cancelled_ht, 0) AS cancelled_ht, COALESCE(x.cancelled_ttc, 0) AS cancelled_ttc,
         k.cancels_payment_key,
         lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
-    FROM lines l
+    FROM payment_lines_work l
     -- State flows (Chorus) carry no buyer SIRET: the buyer matches when both are unknown
     LEFT JOIN payment_events_work e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
@@ -340,6 +355,7 @@ cancelled AS (  -- what the annulations and reductions take off each line they c
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
     LEFT JOIN cancels k ON k.payment_key = l.payment_key
     LEFT JOIN payment_links_work lk ON lk.payment_key = l.payment_key
+    WHERE NOT l.is_duplicate
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
     -- before the services were done (or its reception is not known), from the service fait.
