@@ -6,8 +6,8 @@ from pathlib import Path
 
 from observatoire.model.dictionary import TABLES, markdown
 from observatoire.model.payment_dictionary import PAYMENT_TABLES
-from observatoire.quality.findings import rules_markdown
 from observatoire.quality.rules import RULES, SEVERITIES
+from observatoire.rulebook import rules_markdown
 
 from .conftest import Warehouse
 

@@ -26,6 +26,12 @@ from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.matrices import MATRIX_DDL
 from observatoire.egalim.messages import MESSAGES
 from observatoire.egalim.nomenclature import create_articles, read_nomenclature
+from observatoire.egalim.rules import (
+    BUILD_RULES,
+    EGALIM_RULES,
+    IMPORT_RULES,
+    egalim_subjects,
+)
 from observatoire.egalim.service import (
     CANTEEN_COLUMNS,
     EFFECTIVE_LINES,
@@ -34,15 +40,10 @@ from observatoire.egalim.service import (
     insert_lines,
 )
 from observatoire.egalim.validation import build_sql
-from observatoire.quality.egalim_rules import (
-    BUILD_RULES,
-    EGALIM_RULES,
-    IMPORT_RULES,
-    egalim_subjects,
-)
-from observatoire.quality.findings import ALL_RULES, SUBJECTS, findings_sql, rules_rows
+from observatoire.quality.findings import SUBJECTS, findings_sql
 from observatoire.quality.payment_rules import PAYMENT_RULES, PAYMENT_SUBJECTS
 from observatoire.quality.rules import BLOCKING, INFO, REPAIRED, RULES, SEVERITIES, WARNING
+from observatoire.rulebook import ALL_RULES, rules_rows
 
 EGALIM = Path(__file__).parent / "fixtures" / "egalim"
 PAVIE, RENAN, METIERS = "19220018600018", "19220057400015", "19290092600010"

@@ -793,7 +793,7 @@ def mcp_cmd(obj: Context, transport: str, host: str, port: int) -> None:
 )
 def rules_cmd(as_json: bool, output: Path | None) -> None:
     """Liste le catalogue des règles de qualité."""
-    from observatoire.quality.findings import rules_markdown, rules_rows
+    from observatoire.rulebook import rules_markdown, rules_rows
 
     if as_json:
         keys = ("rule_id", "severity", "field", "title", "explanation", "hint", "source")

@@ -1,6 +1,6 @@
 """Data-quality findings on catering purchases, and a quality score per canteen and year.
 
-The rules are the Egalim rule set of the quality engine (:mod:`observatoire.quality.egalim_rules`):
+The rules are the Egalim rule set of the quality engine (:mod:`observatoire.egalim.rules`):
 lines with a ``bloquant`` finding never reach the warehouse (the import sets them aside with their
 reasons); the build rules here (``avertissement``, ``information``) flag what is kept but weakens
 the figures. Each rule says, in French, what is wrong and what to do.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from observatoire.quality.egalim_rules import BUILD_RULES, egalim_subjects
+from observatoire.egalim.rules import BUILD_RULES, egalim_subjects
 from observatoire.quality.findings import findings_sql
 from observatoire.warehouse import insert_rows
 

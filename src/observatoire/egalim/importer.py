@@ -67,6 +67,7 @@ from observatoire.egalim.layouts import (
 )
 from observatoire.egalim.mapping import ColumnMapping
 from observatoire.egalim.reading import NotATable, TableFile, open_table
+from observatoire.egalim.rules import IMPORT_RULES
 from observatoire.egalim.validation import (
     CODES_BY_RULE,
     CURRENT_LOCAL_DEFINITIONS,
@@ -77,7 +78,6 @@ from observatoire.egalim.validation import (
     build_sql,
 )
 from observatoire.errors import InputFileError
-from observatoire.quality.egalim_rules import IMPORT_RULES
 
 __all__ = [
     "OUTPUT_SCHEMA",

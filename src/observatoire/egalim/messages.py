@@ -1,7 +1,7 @@
 """The French messages of the purchase importer, by error code.
 
 Codes are the import codes of the import rules of the Egalim rule set
-(:data:`observatoire.quality.egalim_rules.IMPORT_RULES`: its ``bloquant`` rules are these
+(:data:`observatoire.egalim.rules.IMPORT_RULES`: its ``bloquant`` rules are these
 errors), found by the quality engine on each batch (:mod:`observatoire.egalim.validation`); the
 text is built here with the cell's value. Each code has a kind: ``format`` (the cell is not
 written as the format wants: required value, date, number, allowed values...) or ``règle`` (the

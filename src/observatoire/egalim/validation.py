@@ -3,7 +3,7 @@
 Python hands over each batch as an Arrow table ``b`` (``line_number`` and the cells ``c0``,
 ``c1``... as text). One SQL statement parses every value of the batch into the table ``v``; then
 the quality engine (:func:`observatoire.quality.findings.findings_sql`) checks ``v`` with the
-import rules of the Egalim rule set (:data:`observatoire.quality.egalim_rules.IMPORT_RULES`),
+import rules of the Egalim rule set (:data:`observatoire.egalim.rules.IMPORT_RULES`),
 placed on this layout's cells: each rule's field is the cell's position in the header, its raw
 value the cell, its value the detail the message needs. A ``bloquant`` finding sets its line
 aside; an ``avertissement`` (a label to check, an unknown label a mapping accepts) keeps it.
@@ -40,7 +40,7 @@ from observatoire.egalim.codes import (
 from observatoire.egalim.labels import CODE_ORDER, normalise_label, resolve_label
 from observatoire.egalim.layouts import Resolved
 from observatoire.egalim.mapping import ColumnMapping
-from observatoire.quality.egalim_rules import IMPORT_RULES
+from observatoire.egalim.rules import IMPORT_RULES
 from observatoire.quality.findings import findings_sql
 from observatoire.quality.rules import BLOCKING, WARNING, Rule, Subject
 from observatoire.sqlquote import literal

@@ -8,7 +8,6 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire.model import clean, contracts, directorates, search
 from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality.enums import enum_rows
-from observatoire.quality.findings import rules_rows
 from observatoire.warehouse import insert_rows
 
 #: Intermediate tables dropped once the model is built. They are TEMP tables, held in DuckDB's
@@ -48,6 +47,10 @@ def references(ctx: BuildContext) -> None:
         "CREATE TABLE quality_rules (rule_id VARCHAR, severity VARCHAR, field VARCHAR, "
         "title VARCHAR, explanation VARCHAR, hint VARCHAR, source VARCHAR)"
     )
+    # the catalogue of every rule set is assembled above the stages (the Egalim rules live
+    # with Egalim)
+    from observatoire.rulebook import rules_rows
+
     insert_rows(con, "quality_rules", rules_rows())
 
 

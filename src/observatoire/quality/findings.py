@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from observatoire.quality.egalim_rules import EGALIM_RULES
-from observatoire.quality.payment_rules import PAYMENT_RULES
 from observatoire.quality.rules import RULES, Rule, Subject
 from observatoire.sqlquote import literal
-
-#: Every rule set of the engine, for the catalogue (``quality_rules``, docs/quality-rules.md):
-#: the DECP rules, the payment rules and the Egalim rules.
-ALL_RULES = [*RULES, *PAYMENT_RULES, *EGALIM_RULES]
 
 #: For each kind of rule, the FROM clause and the expressions of the finding's keys.
 SUBJECTS = {
@@ -66,7 +60,7 @@ def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
 
     One engine, several rule sets: the DECP rules (``RULES`` over ``SUBJECTS``) by default;
     another set (the payment rules of ``quality.payment_rules``, the Egalim rules of
-    ``quality.egalim_rules``) gives its own rules and subjects (FROM clause, record key and
+    ``egalim.rules``) gives its own rules and subjects (FROM clause, record key and
     contract uid of each subject, and the scope columns of its findings if any).
 
     All the rules of one subject are evaluated in a single pass over its table: each row yields
@@ -109,59 +103,3 @@ def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
     # warehouse file only to be dropped at the end of the build.
     temp = "TEMP " if table.endswith("_work") else ""
     return f"CREATE {temp}TABLE {table} AS\n" + "\nUNION ALL\n".join(selects)
-
-
-def rules_rows() -> list[tuple[str, str, str, str, str, str, str]]:
-    """Rows of the warehouse's ``quality_rules`` table (one per rule and field)."""
-    return [(r.id, r.severity, r.field, r.title, r.explanation, r.hint, r.source) for r in ALL_RULES]
-
-
-SEVERITY_ORDER = {"bloquant": 0, "avertissement": 1, "correction": 2, "information": 3}
-
-
-#: The rule sets of the engine, as the catalogue page shows them.
-RULE_SETS = [
-    ("Marchés publics (données essentielles, DECP)", "src/observatoire/quality/rules.py",
-     RULES),
-    ("Paiements (PES V2, Chorus, exports)", "src/observatoire/quality/payment_rules.py",
-     PAYMENT_RULES),
-    ("Achats alimentaires des cantines (Egalim)", "src/observatoire/quality/egalim_rules.py",
-     EGALIM_RULES),
-]
-
-
-def rules_markdown() -> str:
-    """The rule catalogue as a Markdown page (``docs/quality-rules.md``), in French for users:
-    one table per rule set, every rule with the one severity vocabulary."""
-    lines = [
-        "# Règles de qualité des données",
-        "",
-        "Page générée par `observatoire rules --output docs/quality-rules.md` depuis les jeux",
-        "de règles du moteur de qualité (un moteur, plusieurs jeux de règles). Gravités :",
-        "**bloquant** (l'enregistrement ou la ligne est écarté, avec ses raisons),",
-        "**avertissement** (gardé et signalé ; une valeur faussée est traitée comme inconnue),",
-        "**correction** (valeur réparée automatiquement, l'originale est gardée à côté),",
-        "**information**.",
-    ]
-    for title, source, rules in RULE_SETS:
-        lines += [
-            "",
-            f"## {title}",
-            "",
-            f"Règles déclarées dans `{source}`.",
-            "",
-            "| règle | gravité | champ | constat | explication | que faire | origine |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in sorted(rules, key=lambda r: (SEVERITY_ORDER[r.severity], r.id, r.field)):
-            cells = [
-                f"`{r.id}`",
-                r.severity,
-                f"`{r.field}`",
-                r.title,
-                r.explanation,
-                r.hint,
-                r.source or "observatoire",
-            ]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
