@@ -72,7 +72,8 @@ def raw_read(folder: Path) -> float:
 def ingest(folder: Path, home: Path, threads: int, log: Path,
            code: Path | None = None) -> dict[str, Any]:
     """One ``observatoire ingest`` of ``folder`` into ``home``; its figures and checks."""
-    env = child_env(home, threads, "1500MB", code)
+    # The installed CLI imports the main checkout's code unless told otherwise: this tree's.
+    env = child_env(home, threads, "1500MB", code or ROOT / "src")
     run = run_measured([str(CLI), "ingest", "--json", *map(str, layouts(folder))], env, log)
     if run.returncode:
         raise SystemExit(f"ingest failed (exit {run.returncode}), see {log}")
