@@ -170,7 +170,7 @@ def test_an_old_data_home_of_landed_files_takes_packs_and_builds_the_same(
     packs; it builds the same contracts as a home where every file is on its own; a staging
     lost (as after a new parser version) is parsed again from both layouts; a new version of
     a packed publication supersedes it; a reference file in a pack feeds its table."""
-    old = _publications(tmp_path / "avant", 3)
+    _publications(tmp_path / "avant", 3)
     new = _publications(tmp_path / "flux", COUNT, first=3)
     shutil.copyfile(CPV, tmp_path / "flux" / CPV.name)
     mixed = Settings(home=tmp_path / "mixte", workers=2)

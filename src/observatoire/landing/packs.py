@@ -70,9 +70,11 @@ class PackWriter:
     """The packs of one worker's batch. :meth:`add` appends a file's bytes; :meth:`close`
     finishes the pack being written and gives where every file added is."""
 
-    def __init__(self, landing_dir: Path, max_bytes: int = PACK_BYTES) -> None:
+    def __init__(self, landing_dir: Path, max_bytes: int = PACK_BYTES, *,
+                 sync: bool = True) -> None:
         self.landing_dir = landing_dir
         self.max_bytes = max_bytes
+        self.sync = sync  # False only to measure what the syncs cost (bench/landing_copy.py)
         self._done: list[Packed] = []
         self._open: list[tuple[str, int, int]] = []  # (sha256, offset, length) of the open pack
         self._fh: io.BufferedWriter | None = None
@@ -109,7 +111,8 @@ class PackWriter:
         fh = self._fh
         assert fh is not None
         fh.flush()
-        os.fsync(fh.fileno())
+        if self.sync:
+            os.fsync(fh.fileno())
         fh.close()
         name = self._digest.hexdigest()
         rel = f"{FOLDER}/{name[:2]}/{name}{SUFFIX}"
@@ -117,7 +120,8 @@ class PackWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self._tmp, 0o444)
         os.replace(self._tmp, target)  # the same files again: the same bytes, the same name
-        _sync_folder(target.parent)
+        if self.sync:
+            _sync_folder(target.parent)
         self._done.extend(Packed(sha, rel, offset, length) for sha, offset, length in self._open)
         self._open.clear()
         self._fh = self._tmp = None
