@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observatoire import reports
 from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.connectors import ingest as ingest_module
@@ -158,6 +159,11 @@ def test_a_file_landed_by_a_batch_that_was_never_logged_is_landed_again(
     assert sum(ld.records for ld in Catalog(settings.catalog_path).loads()) == 5 * COUNT
 
 
+def _same(row: dict[str, object]) -> dict[str, object]:
+    """A report line without what differs between two homes ingesting the same files."""
+    return {k: v for k, v in row.items() if k not in ("loaded_at", "duration_s")}
+
+
 def _rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
@@ -194,6 +200,12 @@ def test_an_old_data_home_of_landed_files_takes_packs_and_builds_the_same(
     assert len(reference["ref_cpv"]) == codes
     for t in tables:
         assert _rows(mixed, t) == reference[t], t
+    # status and quality by file read the load log and the warehouse: the same in both homes
+    for report in (reports.status, reports.quality):
+        got, want = report(mixed), report(alone)
+        key = "loads" if report is reports.status else "by_file"
+        assert [_same(r) for r in got[key]] == [_same(r) for r in want[key]]
+    assert len(reports.quality(mixed)["by_file"]) == 3 + COUNT
     # Staging lost: every file is parsed again from its landed bytes, packed or not.
     shutil.rmtree(mixed.staging_dir)
     build(mixed)
