@@ -13,7 +13,8 @@ What it does, in one run:
 2. **Raw baseline.** Reading every byte of each folder (open, read, close): what the file system
    costs for so many files, whatever the parser.
 3. **Ingest.** ``observatoire ingest --json`` of each folder into a fresh data home, as a
-   subprocess of the installed CLI (pool start-up included), ``--repeats`` times alternately;
+   subprocess of the installed CLI running this tree's code (pool start-up included),
+   ``--repeats`` times alternately;
    the fastest run of each counts. Checked every time: one load-log line per file, every record
    counted, every file loaded, the sources (one per flow, not one per file).
 4. **Same content twice.** The many-file folder ingested again into its data home: nothing new.
