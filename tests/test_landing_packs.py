@@ -282,3 +282,40 @@ def test_a_file_written_to_while_ingested_is_not_landed(tmp_path: Path) -> None:
                   for e in packs.members(settings.landing_dir,
                                          str(pack.relative_to(settings.landing_dir)))) \
         == sorted([items[0][1], items[2][1]])
+
+
+def _json_files() -> list[Path]:
+    roots = (DEMO, Path(__file__).resolve().parent / "fixtures", Path("/work/shared/data"))
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*.json"))
+
+
+def test_detection_of_small_files_in_hand_and_by_2_kib_finds_what_it_found_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Detection hands ijson 2 KiB at a time and, for a file shorter than its sample, scans and
+    parses the bytes it already has: on every small real JSON file (demo, fixtures, shared
+    data), the encoding scan, and the layout found or the French refusal, are those of the
+    former way (the file read again from disk, parsed by 64 KiB)."""
+    from observatoire.errors import InputFileError
+    from observatoire.staging import detect as detection
+
+    def outcome(path: Path, encoding: str, whole: bytes | None) -> object:
+        try:
+            return detection._detect_json(path, encoding, [], whole)
+        except InputFileError as exc:
+            return (exc.message, exc.where, exc.hint)
+
+    files = [p for p in _json_files() if p.stat().st_size < detection.SAMPLE]
+    assert len(files) > 50
+    refused = 0
+    for path in files:
+        sample = path.read_bytes()
+        in_hand = detection.scan_text(path, sample)
+        # a sample as long as SAMPLE makes the scan read the file from disk, as it used to
+        assert in_hand == detection.scan_text(path, sample + b" " * detection.SAMPLE), path
+        new = outcome(path, in_hand.encoding, sample)
+        monkeypatch.setattr(detection, "DETECT_CHUNK", 64 * 1024)
+        assert new == outcome(path, in_hand.encoding, None), path
+        monkeypatch.setattr(detection, "DETECT_CHUNK", 2048)
+        refused += isinstance(new, tuple)
+    assert 0 < refused < len(files)  # broken fixtures are among them, refused the same way
