@@ -222,6 +222,16 @@ def test_an_old_data_home_of_landed_files_takes_packs_and_builds_the_same(
     assert superseded(loads) == {replaced[0].load_id: replaced[1].load_id}
     build(mixed)
     assert len(_rows(mixed, "contracts")) == 5 * (3 + COUNT) - 1
+    # The warehouse's load log: every load, the replaced one with its successor.
+    with duckdb.connect(str(mixed.warehouse_path), read_only=True) as con:
+        logged = con.execute("SELECT load_id, sha256, size_bytes, records, status, error_count, "
+                             "superseded_by, typeof(loaded_at) FROM loads ORDER BY load_id"
+                             ).fetchall()
+    assert logged == [
+        (ld.load_id, ld.sha256, Path(ld.original_path).stat().st_size if ld.load_id !=
+         replaced[0].load_id else ld.size_bytes, ld.records, ld.status, len(ld.errors),
+         replaced[1].load_id if ld.load_id == replaced[0].load_id else None, "TIMESTAMP")
+        for ld in loads]
 
 
 def test_a_truncated_pack_is_said_so_and_never_read(tmp_path: Path) -> None:
