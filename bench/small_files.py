@@ -13,7 +13,8 @@ What it does, in one run:
 2. **Raw baseline.** Reading every byte of each folder (open, read, close): what the file system
    costs for so many files, whatever the parser.
 3. **Ingest.** ``observatoire ingest --json`` of each folder into a fresh data home, as a
-   subprocess of the installed CLI (pool start-up included), ``--repeats`` times alternately;
+   subprocess of the installed CLI running this tree's code (pool start-up included),
+   ``--repeats`` times alternately;
    the fastest run of each counts. Checked every time: one load-log line per file, every record
    counted, every file loaded, the sources (one per flow, not one per file).
 4. **Same content twice.** The many-file folder ingested again into its data home: nothing new.
@@ -72,7 +73,8 @@ def raw_read(folder: Path) -> float:
 def ingest(folder: Path, home: Path, threads: int, log: Path,
            code: Path | None = None) -> dict[str, Any]:
     """One ``observatoire ingest`` of ``folder`` into ``home``; its figures and checks."""
-    env = child_env(home, threads, "1500MB", code)
+    # The installed CLI imports the main checkout's code unless told otherwise: this tree's.
+    env = child_env(home, threads, "1500MB", code or ROOT / "src")
     run = run_measured([str(CLI), "ingest", "--json", *map(str, layouts(folder))], env, log)
     if run.returncode:
         raise SystemExit(f"ingest failed (exit {run.returncode}), see {log}")

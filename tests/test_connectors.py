@@ -137,7 +137,7 @@ def test_a_batch_of_small_files_runs_the_garbage_collector_once_and_leaves_it_on
         gc.callbacks.remove(seen)
     assert started == [2]
     assert gc.isenabled()
-    assert [(load.status, load.records) for load, _, _ in results] == [("loaded", 5)] * 40
+    assert [(load.status, load.records) for load, *_ in results] == [("loaded", 5)] * 40
 
 
 def test_rows_to_columns_give_the_table_pyarrow_builds_row_by_row() -> None:

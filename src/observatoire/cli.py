@@ -125,9 +125,9 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], source: str | None,
     rejected = [o for o in new if o.load.status == "rejected"]
     partial = [o for o in new if o.load.status == "partial"]
     if as_json:
-        from dataclasses import asdict
-
-        _print_json([{**asdict(o.load), "new": o.new} for o in outcomes])
+        # The load's fields as they are (``asdict`` deep-copies every error list: a second of
+        # the main process for 10,000 small files).
+        _print_json([{**vars(o.load), "new": o.new} for o in outcomes])
     else:
         out.print(
             f"\n{len(outcomes)} fichier(s) examiné(s), {len(new)} nouveau(x), "

@@ -68,7 +68,10 @@ class Landed:
     """What the loop hands to a kind's ``parse``: one landed file and how the user knows it."""
 
     settings: Settings
-    #: The landed copy (content-addressed, read-only).
+    #: The landed copy (content-addressed, read-only); for a small file landed in a pack
+    #: (:mod:`observatoire.landing.packs`), where the loop read it: the same bytes, checked
+    #: against ``sha256``. Its name is not the content hash then: a kind that keeps something
+    #: by file name keys it by ``sha256``.
     path: Path
     #: Where the loop read the file (the user's file, or an archive member decompressed in the
     #: work folder): the same bytes, for a kind whose report names the file as given.

@@ -210,13 +210,17 @@ def _registered(settings: Settings, load: Load) -> ReadResult | None:
     path = summary_path(settings, load.sha256)
     landed = store.landed_path(settings.landing_dir, load.sha256)
     if not path.exists():
-        if not landed.exists() or load.status == "rejected":
+        # Its landed file, or a copy taken out of its pack.
+        copy = store.landed_copy(settings, load.sha256, load.original_path) \
+            if load.status != "rejected" else None
+        if copy is None:
             # A file refused before any record was read has no counts: its load-log line
             # says why; nothing of it is in the warehouse.
             return None
         kept = mapping_path(settings, load.sha256)
         mapping = (ExportMapping(**json.loads(kept.read_text(encoding="utf-8")))
                    if kept.exists() else None)
+        landed = copy
         parse(Landed(settings, landed, landed, load.file_name, load.sha256,
                      None if mapping else detect(landed), mapping))
         if not path.exists():  # refused as a whole this time

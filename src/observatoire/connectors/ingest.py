@@ -30,9 +30,10 @@ from observatoire.connector import Landed
 from observatoire.connectors import registry
 from observatoire.connectors.decp import RECORDS
 from observatoire.errors import InputFileError
-from observatoire.landing import archives, store
+from observatoire.landing import archives, packs, store
 from observatoire.landing.archives import InputFile
 from observatoire.landing.catalog import Catalog, Load, flow_name
+from observatoire.landing.packs import Packed, PackWriter
 from observatoire.staging.detect import Detected, detect
 
 
@@ -161,7 +162,7 @@ def _land(settings: Settings, catalog: Catalog, paths: Iterable[Path], kind: str
             _record(catalog, todo, (r for batch in parsed for r in batch), outcomes, on_file)
     else:
         one_by_one = (_land_and_parse(*a) for a in args)
-        _record(catalog, todo, ((load, report, []) for load, report, _ in one_by_one),
+        _record(catalog, todo, ((load, report, [], []) for load, report, _ in one_by_one),
                 outcomes, on_file)
     again_known: dict[str, Load] = {}
     for i, outcome in enumerate(outcomes):
@@ -177,9 +178,10 @@ def _land(settings: Settings, catalog: Catalog, paths: Iterable[Path], kind: str
     return [o for o in outcomes if o is not None]
 
 
-#: What a parse gives back: the load-log line, the kind's report, and where its rows went when
-#: they joined a batch file: [(staging table, path under staging/)].
-_Result = tuple[Load, Any, list[tuple[str, str]]]
+#: What a parse gives back: the load-log line, the kind's report, where its rows went when
+#: they joined a batch file: [(staging table, path under staging/)], and where its bytes are
+#: when it was landed in a pack ([] or [its pack entry]).
+_Result = tuple[Load, Any, list[tuple[str, str]], list[Packed]]
 
 
 def _record(catalog: Catalog, todo: list[_Job], results: Iterable[_Result],
@@ -187,13 +189,14 @@ def _record(catalog: Catalog, todo: list[_Job], results: Iterable[_Result],
             on_file: Callable[[IngestOutcome], None] | None) -> None:
     """Log the parsed files, a batch per transaction (a file is logged once its parse is
     done: a run stopped in between lands it again next time, the same content, no loss)."""
-    batch: list[tuple[_Job, Load, Any, list[tuple[str, str]]]] = []
+    batch: list[tuple[_Job, Load, Any, list[tuple[str, str]], list[Packed]]] = []
 
     def flush() -> None:
-        catalog.add_all([load for job, load, _, _ in batch if job.previous is None],
+        catalog.add_all([load for job, load, _, _, _ in batch if job.previous is None],
                         [(load.sha256, table, path)
-                         for _, load, _, staged in batch for table, path in staged])
-        for job, load, report, _ in batch:
+                         for _, load, _, staged, _ in batch for table, path in staged],
+                        [entry for *_, packed in batch for entry in packed])
+        for job, load, report, _, _ in batch:
             if job.previous is not None:
                 load.load_id = job.previous.load_id
                 catalog.replace(load)
@@ -204,8 +207,8 @@ def _record(catalog: Catalog, todo: list[_Job], results: Iterable[_Result],
 
     started = time.monotonic()
     try:
-        for job, (load, report, staged) in zip(todo, results, strict=True):
-            batch.append((job, load, report, staged))
+        for job, (load, report, staged, packed) in zip(todo, results, strict=True):
+            batch.append((job, load, report, staged, packed))
             # A batch per transaction, and progress shown at least every second.
             if len(batch) >= CATALOG_BATCH or time.monotonic() - started > 1.0:
                 flush()
@@ -221,16 +224,18 @@ BATCH_BYTES = 16 * 1024 * 1024
 def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
                           items: list[tuple[InputFile, str]], source: str | None
                           ) -> list[_Result]:
-    """Land and parse a batch of files in a worker process; the rows of its small files are
-    written together, one Parquet file per staging table (every ``BATCH_BYTES`` of input)."""
+    """Land and parse a batch of files in a worker process: its small files are landed into
+    packs (:mod:`observatoire.landing.packs`) and their rows written together, one Parquet file
+    per staging table (every ``BATCH_BYTES`` of input)."""
     results: list[_Result] = []
+    packer = PackWriter(settings.landing_dir)
     collect: dict[str, list[dict[str, Any]]] = {}
     pending: list[_Result] = []  # files whose rows are in ``collect``
     held = 0
 
     def write() -> None:
         nonlocal held
-        shas = sorted(load.sha256 for load, _, _ in pending)
+        shas = sorted(load.sha256 for load, *_ in pending)
         name = hashlib.sha256("\n".join(shas).encode()).hexdigest()
         written: dict[str, str] = {}
         for table_name, rows in collect.items():
@@ -242,7 +247,7 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
             # One table, so one row group (a row group per small file costs ~5 ms each).
             pq.write_table(table.to_arrow(rows), tmp, compression="zstd")
             tmp.replace(out)
-        for _, _, staged in pending:
+        for _, _, staged, _ in pending:
             staged[:] = [(t, written[t]) for t, _ in staged]
         collect.clear()
         pending.clear()
@@ -256,8 +261,8 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
     try:
         for item, sha in items:
             load, report, collected = _land_and_parse(settings, kind, options, item, sha,
-                                                      source, collect)
-            result: _Result = (load, report, [(t, "") for t in collected])
+                                                      source, collect, packer)
+            result: _Result = (load, report, [(t, "") for t in collected], [])
             results.append(result)
             if collected:
                 pending.append(result)
@@ -266,6 +271,14 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
                     write()
         if pending:
             write()
+        # The packs are whole and on disk before any of their files is logged.
+        where = {entry.sha256: entry for entry in packer.close()}
+        for load, _, _, packed in results:
+            if load.sha256 in where:
+                packed.append(where[load.sha256])
+    except BaseException:
+        packer.abandon()
+        raise
     finally:
         if collecting:
             gc.enable()
@@ -275,20 +288,33 @@ def _land_and_parse_batch(settings: Settings, kind: str | None, options: Any,
 
 def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: InputFile,
                     sha: str, source: str | None,
-                    collect: dict[str, list[dict[str, Any]]] | None = None
+                    collect: dict[str, list[dict[str, Any]]] | None = None,
+                    packer: PackWriter | None = None,
                     ) -> tuple[Load, Any, tuple[str, ...]]:
     """Land one new file and parse it with its kind's connector (in a worker process for
     large inputs or many files); the kind's report comes back with its load-log line, and the
-    staging tables whose rows went to ``collect``."""
+    staging tables whose rows went to ``collect``. With a ``packer`` (a worker's batch), a
+    small file is landed into the batch's pack and parsed where it was read: the same bytes,
+    checked against its hash."""
     started = time.perf_counter()
-    landed = store.store(settings.landing_dir, item.path, sha)
     shown = item.shown  # the file as the user knows it (an archive's member: "x.zip › y.json")
+    size = item.path.stat().st_size
+    changed = False
+    if packer is not None and size < packs.PACKED_BELOW:
+        data = item.path.read_bytes()
+        changed = hashlib.sha256(data).hexdigest() != sha
+        if not changed:
+            packer.add(sha, data)
+        landed, size = item.path, len(data)
+    else:
+        landed = store.store(settings.landing_dir, item.path, sha)
+        size = landed.stat().st_size
     load = Load(
         sha256=sha,
         source=source or flow_name(item.name),
         file_name=item.name,
         original_path=shown if item.path != Path(shown) else str(item.path.resolve()),
-        size_bytes=landed.stat().st_size,
+        size_bytes=size,
         kind="unknown",
         format=None,
         format_label=None,
@@ -300,6 +326,16 @@ def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: In
         duration_s=0.0,
         parser_version=None,
     )
+    if changed:
+        # Written to while it was being ingested: nothing of it is landed or parsed.
+        load.errors = [{
+            "code": "fichier_modifie",
+            "message": "Le fichier a changé pendant son dépôt : il n'a été ni déposé ni lu.",
+            "where": shown,
+            "hint": "Déposez-le à nouveau une fois son écriture terminée.",
+        }]
+        load.duration_s = round(time.perf_counter() - started, 3)
+        return load, None, ()
     det: Detected | None
     try:
         if kind is None:
@@ -337,12 +373,14 @@ def _land_and_parse(settings: Settings, kind: str | None, options: Any, item: In
 
 def restage(settings: Settings, loads: list[Load]) -> list[Path]:
     """Staging files of the usable DECP loads; those missing (or from an older parser version)
-    are parsed again from their landed file, in parallel for large inputs."""
+    are parsed again from their landed file (of its own or in a pack), in parallel for large
+    inputs."""
     usable = [ld for ld in loads if ld.kind == "decp" and ld.status in ("loaded", "partial")]
     files = _staged_files(settings, usable)
     missing = [ld for ld in usable if staging_path(settings, ld.sha256) in files
                and not staging_path(settings, ld.sha256).exists()]
-    jobs = [(settings, ld.sha256) for ld in missing]
+    packed = Catalog(settings.catalog_path).packed(ld.sha256 for ld in missing)
+    jobs = [(settings, ld.sha256, ld.original_path, packed.get(ld.sha256)) for ld in missing]
     size = sum(ld.size_bytes for ld in missing)
     workers = min(settings.workers, len(jobs))
     if workers > 1 and (size > PARALLEL_FROM_BYTES or len(jobs) >= PARALLEL_FROM_FILES):
@@ -379,8 +417,19 @@ def _staged_files(settings: Settings, usable: list[Load]) -> list[Path]:
     return files
 
 
-def _restage_one(settings: Settings, sha: str) -> None:
+def _restage_one(settings: Settings, sha: str, shown: str, entry: Packed | None) -> None:
     from observatoire.staging.parse import parse_to_staging
 
-    landed = store.landed_path(settings.landing_dir, sha)
-    parse_to_staging(landed, detect(landed), sha, staging_path(settings, sha), settings.batch_size)
+    landed = store.landed_copy(settings, sha, shown, entry)
+    if landed is None:
+        raise packs.DamagedLanding(
+            "La copie déposée de ce fichier est introuvable : il ne peut pas être relu.",
+            where=f"{shown} ({store.landed_path(settings.landing_dir, sha)})",
+            hint="Restaurez le dossier « landing » du répertoire de données depuis une "
+            "sauvegarde.")
+    try:
+        parse_to_staging(landed, detect(landed), sha, staging_path(settings, sha),
+                         settings.batch_size)
+    finally:
+        if entry is not None and landed != store.landed_path(settings.landing_dir, sha):
+            landed.unlink(missing_ok=True)  # a copy taken out of its pack for this parse

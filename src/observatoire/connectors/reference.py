@@ -25,7 +25,10 @@ def parse(landed: Landed) -> Parsed:
     det = landed.detected
     assert det is not None
     try:
-        readable = readable_copy(landed.path, det, landed.settings.work_dir / "reference")
+        # A folder per content: a packed file is read where the user gave it, under its own
+        # name, and two files of one name must not share a converted copy.
+        readable = readable_copy(landed.path, det, landed.settings.work_dir / "reference"
+                                 / landed.sha256)
         con = duckdb.connect()
         row = con.execute(
             # The relation is built from our own landed path, quoted by reference_relation.
@@ -49,8 +52,7 @@ def parse(landed: Landed) -> Parsed:
 def _references(ctx: BuildContext) -> None:
     from observatoire.model.reference import build_reference_tables
 
-    build_reference_tables(ctx.con, ctx.loads, ctx.settings.landing_dir,
-                           ctx.settings.work_dir / "reference")
+    build_reference_tables(ctx.con, ctx.loads, ctx.settings)
 
 
 def steps() -> list[Step]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from observatoire.landing.packs import Packed
+
 if TYPE_CHECKING:
     from observatoire.pipeline import Timing
 
@@ -45,6 +47,12 @@ CREATE TABLE IF NOT EXISTS staging_batches (
     staging_table  TEXT NOT NULL,       -- the kind's staging table (connectors: StagingTable)
     path           TEXT NOT NULL,       -- the batch's Parquet file, under staging/
     PRIMARY KEY (sha256, staging_table)
+);
+CREATE TABLE IF NOT EXISTS packed (
+    sha256         TEXT PRIMARY KEY,    -- a landed file whose bytes are in a pack (packs.py)
+    pack           TEXT NOT NULL,       -- the pack, path under landing/ (packs/<aa>/<sha256>.tar)
+    offset         INTEGER NOT NULL,    -- where the file's bytes start in the pack
+    length         INTEGER NOT NULL     -- their length (the load's size_bytes)
 );
 CREATE TABLE IF NOT EXISTS builds (
     build_id     INTEGER PRIMARY KEY,
@@ -143,16 +151,38 @@ class Catalog:
         return load
 
     def add_all(self, loads: list[Load],
-                batched: Iterable[tuple[str, str, str]] = ()) -> None:
+                batched: Iterable[tuple[str, str, str]] = (),
+                packed: Iterable[Packed] = ()) -> None:
         """Log new loads in one transaction (one disk sync), in the order given, with where
-        the rows of those parsed by batches are (sha256, staging table, path under staging/)."""
-        batched = list(batched)
-        if not loads and not batched:
+        the rows of those parsed by batches are (sha256, staging table, path under staging/)
+        and where the bytes of those landed in a pack are (a file landed twice keeps its
+        first copy: the bytes are the same)."""
+        batched, packed = list(batched), list(packed)
+        if not loads and not batched and not packed:
             return
         with self._connect() as con:
             for load in loads:
                 self._insert(con, load)
             con.executemany("INSERT OR REPLACE INTO staging_batches VALUES (?, ?, ?)", batched)
+            con.executemany("INSERT OR IGNORE INTO packed VALUES (?, ?, ?, ?)",
+                            [(p.sha256, p.pack, p.offset, p.length) for p in packed])
+
+    def packed(self, sha256s: Iterable[str] | None = None) -> dict[str, Packed]:
+        """Where the bytes of files landed in a pack are, by content hash (of ``sha256s``, or
+        of every packed file); a file with a landed file of its own is not there."""
+        with self._connect() as con:
+            if sha256s is None:
+                rows = con.execute("SELECT * FROM packed").fetchall()
+            else:
+                unique, rows = sorted(set(sha256s)), []
+                for start in range(0, len(unique), 500):  # below SQLite's limit of parameters
+                    part = unique[start:start + 500]
+                    rows += con.execute(
+                        # only placeholders are composed: the hashes are parameters
+                        f"SELECT * FROM packed WHERE sha256 IN ({', '.join('?' * len(part))})",  # noqa: S608
+                        part).fetchall()
+        return {r["sha256"]: Packed(r["sha256"], r["pack"], r["offset"], r["length"])
+                for r in rows}
 
     def staging_batches(self, table: str) -> dict[str, str]:
         """Files whose rows of ``table`` are in a batch file: {sha256: path under staging/}."""

@@ -9,13 +9,18 @@ unknown, and coverage figures show it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from observatoire.landing.catalog import Load
-from observatoire.landing.store import landed_path
+from observatoire.landing.catalog import Catalog, Load
+from observatoire.landing.packs import DamagedLanding
+from observatoire.landing.store import landed_copy
 from observatoire.staging.detect import Detected, detect
 from observatoire.staging.reference_files import readable_copy, reference_relation
+
+if TYPE_CHECKING:
+    from observatoire.config import Settings
 
 EMPTY = {
     "ref_cpv": "code VARCHAR, code_with_check VARCHAR, label VARCHAR, parent_code VARCHAR, "
@@ -113,14 +118,25 @@ KEYS = {
 
 
 def build_reference_tables(
-    con: duckdb.DuckDBPyConnection, loads: list[Load], landing_dir: Path, work_dir: Path
+    con: duckdb.DuckDBPyConnection, loads: list[Load], settings: Settings
 ) -> None:
+    """The reference tables, from the landed reference files (of their own or in a pack)."""
+    work_dir = settings.work_dir / "reference"
     parts: dict[str, list[str]] = {t: [] for t in EMPTY}
-    for load in loads:
-        if load.kind != "reference" or load.status != "loaded" or load.format not in SELECTS:
-            continue
+    used = [ld for ld in loads
+            if ld.kind == "reference" and ld.status == "loaded" and ld.format in SELECTS]
+    packed = Catalog(settings.catalog_path).packed(ld.sha256 for ld in used)
+    for load in used:
+        assert load.format is not None
         table = SELECTS[load.format]
-        landed = landed_path(landing_dir, load.sha256)
+        landed = landed_copy(settings, load.sha256, load.original_path,
+                             packed.get(load.sha256))
+        if landed is None:
+            raise DamagedLanding(
+                "La copie déposée de ce référentiel est introuvable.",
+                where=load.original_path,
+                hint="Restaurez le dossier « landing » du répertoire de données depuis une "
+                "sauvegarde.")
         det = _detected(load, landed)
         relation = reference_relation(readable_copy(landed, det, work_dir), det)
         cols = _columns(con, relation)
