@@ -259,6 +259,7 @@ def test_too_little_memory_is_a_clear_error(tmp_path: Path) -> None:
         build(settings)
     assert "30MB" in exc.value.message
     assert "OBSERVATOIRE_MEMORY_LIMIT" in exc.value.hint
+    assert "par exemple 60MB" in exc.value.hint  # an example above the limit that failed
     assert not settings.warehouse_path.exists()
     assert (settings.work_dir).is_dir()  # DuckDB's spill folder lives there
 

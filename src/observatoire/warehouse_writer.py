@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,14 +55,21 @@ def swap_in(tmp: Path, settings: Settings) -> None:
     os.replace(tmp, settings.warehouse_path)
 
 
+def _doubled(limit: str) -> str:
+    """Twice a memory size as ``OBSERVATOIRE_MEMORY_LIMIT`` takes it: the example of the hint
+    must be above the limit that did not suffice."""
+    size = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", limit, re.IGNORECASE)
+    return f"{float(size[1]) * 2:g}{size[2]}" if size else "le double"
+
+
 def memory_error(settings: Settings) -> ObservatoireError:
     """What to tell the user when DuckDB runs out of its memory limit."""
     return ObservatoireError(
         f"La mémoire allouée à DuckDB ({settings.memory_limit}) ne suffit pas pour "
         "construire l'entrepôt, même en débordant sur le disque.",
         where=str(settings.work_dir),
-        hint="Augmentez OBSERVATOIRE_MEMORY_LIMIT (par exemple 1500MB) ou libérez de la "
-        "place sur le disque du dossier de données.",
+        hint=f"Augmentez OBSERVATOIRE_MEMORY_LIMIT (par exemple {_doubled(settings.memory_limit)}"
+        ") ou libérez de la place sur le disque du dossier de données.",
     )
 
 
