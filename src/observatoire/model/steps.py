@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 from stdnum.fr import siret as stdnum_siret
 
-from observatoire.model import clean, contracts, directorates, search
+from observatoire.model import clean, contracts, directorates, increment, search
 from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality.enums import enum_rows
 from observatoire.quality.findings import rules_rows
@@ -95,6 +95,11 @@ def model(ctx: BuildContext) -> None:
         ctx.con.execute(sql)
 
 
+def record_index(ctx: BuildContext) -> None:
+    # what the next build needs to be incremental (observatoire.build): records by contract
+    ctx.con.execute(increment.RECORD_INDEX)
+
+
 def names(ctx: BuildContext) -> None:
     search.build(ctx.con)
 
@@ -143,6 +148,10 @@ STEPS = [
                                         "set_aside_work", "findings_records_work",
                                         "record_identity_work"},
          writes=_MODEL),
+    Step("modele.index", "Index des enregistrements (constructions incrémentales)",
+         record_index,
+         reads=frozenset({"records", "record_rank_work", "staged", MACROS}),
+         writes=frozenset({"record_index"})),
     Step("modele.recherche", "Recherche : noms officiels et index des noms", names,
          reads=frozenset({"contracts", "contract_holders", "record_holders", "suppliers",
                           "buyers", "ref_sirene_categories", "ref_sirene_establishments"}),
