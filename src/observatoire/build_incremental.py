@@ -39,7 +39,7 @@ from observatoire.connectors.ingest import restage
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.model import clean, contracts, increment, search
-from observatoire.model.steps import REFERENCES
+from observatoire.model.steps import PLACES, REFERENCES
 from observatoire.sqlquote import identifier, literal, literal_list
 from observatoire.staging.records import PARSER_VERSION
 from observatoire.stewardship.apply import published_uid
@@ -203,10 +203,12 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
         con.execute("SET search_path = 'scoped,main'")
         scoped = [s if s.name != "staging.decp" else replace(s, run=_staged_scope)
                   for s in scoped_steps]
+        ctx.shared[PLACES] = _places
         inputs = REFERENCES | {"ref_enum_values", "quality_rules", "loads"}
         for t in pl.run(ctx, scoped, inputs=inputs, on_step=on_step):
             timings.append(replace(t, position=len(timings) + 1))
         con.execute("SET search_path = 'main'")
+        del ctx.shared[PLACES]
         timed("increment.fusion", "Incrémental : marchés recalculés remis dans l'entrepôt",
               _patch)
         views = {v for (v,) in con.execute(
@@ -282,28 +284,57 @@ def _staged_scope(ctx: pl.BuildContext) -> None:
     con.execute("CREATE VIEW staged_source AS SELECT * FROM staged_scope_work")
 
 
+def _places(ctx: pl.BuildContext) -> None:
+    """Run by the scoped model step before the contracts (``model.steps.PLACES``): the buyers
+    and holders of the old and new records (``touched_buyers_work``,
+    ``touched_suppliers_work``), and their places computed over every record of theirs, in
+    place of those the scoped run computed from the rebuilt records alone."""
+    con = ctx.con
+    in_groups = f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
+    key = increment.SUPPLIER_KEY
+    con.execute("""CREATE TEMP TABLE touched_buyers_work AS
+        SELECT DISTINCT buyer_siret FROM (
+            SELECT buyer_siret FROM main.record_index
+            WHERE record_key IN (SELECT record_key FROM old_scope_work)
+            UNION ALL SELECT buyer_siret FROM temp.main.records)
+        WHERE buyer_siret IS NOT NULL""")
+    con.execute(f"""CREATE TEMP TABLE touched_suppliers_work AS
+        SELECT DISTINCT supplier_key FROM (
+            SELECT supplier_key FROM main.contract_holders WHERE {in_groups}
+            UNION ALL SELECT supplier_key FROM scoped.contract_holders
+            UNION ALL SELECT {key} FROM main.source_record_holders rh
+            WHERE record_key IN (SELECT record_key FROM old_scope_work)
+            UNION ALL SELECT {key} FROM temp.main.record_holders rh)
+        WHERE supplier_key IS NOT NULL""")
+    _parties(con, scoped=True)
+    con.execute("""DELETE FROM temp.main.buyer_places_work
+        WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""")
+    con.execute("""INSERT INTO temp.main.buyer_places_work SELECT * FROM g_buyer_places_work
+        WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""")
+    con.execute("""DELETE FROM scoped.suppliers
+        WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)""")
+    con.execute("INSERT INTO scoped.suppliers BY NAME SELECT * FROM g_suppliers")
+
+
+def _parties(con: duckdb.DuckDBPyConnection, *, scoped: bool) -> None:
+    """``g_buyer_places_work``, ``g_suppliers`` (and, after the patch, ``g_buyers``) for the
+    buyers and holders concerned, by the model's statements over all their records."""
+    for sql in increment.global_views(scoped):
+        con.execute(sql)
+    for table in ("g_buyer_places_work", "g_suppliers", "g_buyers"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(increment.BUYER_PLACES)
+    con.execute(increment.SUPPLIERS)
+    if not scoped:
+        con.execute(increment.BUYERS)
+    for sql in increment.DROP_VIEWS:
+        con.execute(sql)
+
+
 def _patch(ctx: pl.BuildContext) -> None:
     """The scoped run's rows in place of the touched groups' (see the module)."""
     con = ctx.con
-    uid_group = _GROUP.format(uid="uid")
-    in_groups = f"{uid_group} IN (SELECT contract_group FROM touched_groups_work)"
-    # the buyers and suppliers whose rows may change: those of the old and new records
-    con.execute("""CREATE TEMP TABLE touched_buyers_work AS
-        SELECT DISTINCT buyer_siret FROM (
-            SELECT buyer_siret FROM record_index
-            WHERE record_key IN (SELECT record_key FROM old_scope_work)
-            UNION ALL SELECT buyer_siret FROM scoped.record_index)
-        WHERE buyer_siret IS NOT NULL""")
-    key = increment._SUPPLIER_KEY
-    con.execute(f"""CREATE TEMP TABLE touched_suppliers_work AS
-        SELECT DISTINCT supplier_key FROM (
-            SELECT supplier_key FROM contract_holders WHERE {in_groups}
-            UNION ALL SELECT supplier_key FROM scoped.contract_holders
-            UNION ALL SELECT {key} FROM source_record_holders rh
-            WHERE record_key IN (SELECT record_key FROM old_scope_work)
-            UNION ALL SELECT {key} FROM scoped.source_record_holders rh)
-        WHERE supplier_key IS NOT NULL""")
-    _no_published_places(con, "main")
+    in_groups = f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
     con.execute("""CREATE TEMP TABLE old_supplier_names_work AS
         SELECT key, search_key FROM search_names
         WHERE kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work)""")
@@ -326,30 +357,20 @@ def _patch(ctx: pl.BuildContext) -> None:
         ORDER BY s.siret""")
     con.execute("DROP SCHEMA scoped CASCADE")
     # buyers and suppliers concerned, by the model's statements over the patched tables
-    for sql in increment.BUYER_VIEWS:
-        con.execute(sql)
-    con.execute(increment.BUYER_PLACES_DELTA)
-    con.execute(increment.BUYERS_DELTA)
-    for sql in increment.DROP_VIEWS:
-        con.execute(sql)
-    for sql in increment.SUPPLIER_VIEWS:
-        con.execute(sql)
-    con.execute(increment.SUPPLIERS_DELTA)
-    for sql in increment.DROP_VIEWS:
-        con.execute(sql)
-    search.official_names(con, "buyers_delta_work", "suppliers_delta_work", temp=True)
-    _no_published_places(con, "delta")
+    _parties(con, scoped=False)
+    search.official_names(con, "g_buyers", "g_suppliers", temp=True)
+    _same_places(con)
     con.execute("DELETE FROM buyers "
                 "WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)")
-    con.execute("INSERT INTO buyers BY NAME SELECT * FROM buyers_delta_work")
+    con.execute("INSERT INTO buyers BY NAME SELECT * FROM g_buyers")
     con.execute("DELETE FROM suppliers "
                 "WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)")
-    con.execute("INSERT INTO suppliers BY NAME SELECT * FROM suppliers_delta_work")
+    con.execute("INSERT INTO suppliers BY NAME SELECT * FROM g_suppliers")
     con.execute("""DELETE FROM search_names
         WHERE (kind = 'buyer' AND key IN (SELECT buyer_siret FROM touched_buyers_work))
            OR (kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work))""")
     con.execute("INSERT INTO search_names BY NAME "
-                + search.search_names("buyers_delta_work", "suppliers_delta_work"))
+                + search.search_names("g_buyers", "g_suppliers"))
     # the contracts' search rows: those of the touched groups, and those whose current holders'
     # search keys changed
     con.execute(f"""CREATE TEMP TABLE search_uids_work AS
@@ -366,36 +387,41 @@ def _patch(ctx: pl.BuildContext) -> None:
         SELECT * FROM contracts WHERE uid IN (SELECT uid FROM search_uids_work)""")
     con.execute("INSERT INTO contract_search BY NAME "
                 + search.CONTRACT_SEARCH.replace("{contracts}", "contracts_search_scope"))
+    con.execute("DROP VIEW contracts_search_scope")
     con.execute(f"CREATE OR REPLACE TABLE cpv_search AS {search.CPV_SEARCH}")
     # small aggregates, whole
     for sql in (contracts.OVERLAP, contracts.RECONCILIATION):
         con.execute(sql.replace("CREATE TABLE", "CREATE OR REPLACE TABLE", 1))
-    for work in ("contracts_search_scope",):
-        con.execute(f"DROP VIEW IF EXISTS {work}")
     for work in ("new_records_work", "removed_loads_work", "touched_groups_work",
                  "old_scope_work", "scope_records_work", "staged_scope_work",
                  "touched_buyers_work", "touched_suppliers_work", "old_supplier_names_work",
-                 "search_uids_work", "buyer_places_work", "buyers_delta_work",
-                 "suppliers_delta_work", "sirene_names_work", "hidden_suppliers_work"):
+                 "search_uids_work", "g_buyer_places_work", "g_buyers", "g_suppliers",
+                 "sirene_names_work", "hidden_suppliers_work"):
         con.execute(f"DROP TABLE IF EXISTS {work}")
     con.execute("DROP MACRO IF EXISTS enum_key")
 
 
-def _no_published_places(con: duckdb.DuckDBPyConnection, which: str) -> None:
+#: What the contracts read of their buyer's and holders' places (``contracts.CONTRACTS``).
+_PLACE = {"buyers": ("buyer_siret", "commune_code, departement_code, region_code, "
+                     "location_source"),
+          "suppliers": ("supplier_key", "category, commune_code, departement_code, "
+                        "region_code, location_source")}
+
+
+def _same_places(con: duckdb.DuckDBPyConnection) -> None:
     """A buyer or holder that SIRENE does not place is placed by what the consolidated files
-    publish for it, over all its records: then the place of contracts outside the touched
-    groups may change, and only a complete build says how (:class:`Fallback`)."""
-    buyers = "buyers" if which == "main" else "buyers_delta_work"
-    suppliers = "suppliers" if which == "main" else "suppliers_delta_work"
-    placed = con.execute(f"""
-        SELECT (SELECT count(*) FROM {buyers} WHERE location_source = 'publication'
-                  AND buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)),
-               (SELECT count(*) FROM {suppliers} WHERE location_source = 'publication'
-                  AND supplier_key IN (SELECT supplier_key FROM touched_suppliers_work))
-        """).fetchone()
-    assert placed is not None
-    if placed[0] or placed[1]:
+    publish for it, over all its records: when the new files change that place, contracts
+    outside the touched groups move too, and only a complete build places them
+    (:class:`Fallback`)."""
+    changed = {}
+    for table, (key, columns) in _PLACE.items():
+        changed[table] = con.execute(f"""
+            SELECT count(DISTINCT {key}) FROM (
+                SELECT {key}, {columns} FROM main.{table}
+                WHERE {key} IN (SELECT {key} FROM g_{table})
+                EXCEPT SELECT {key}, {columns} FROM g_{table})""").fetchall()[0][0]
+    if changed["buyers"] or changed["suppliers"]:
         raise Fallback(
-            f"les nouveaux fichiers touchent {placed[0]} acheteur(s) et {placed[1]} titulaire(s) "
-            "que seul ce que publient les fichiers consolidés situe : leur lieu dépend de "
-            "tous leurs marchés")
+            f"les nouveaux fichiers changent le lieu de {changed['buyers']} acheteur(s) et "
+            f"{changed['suppliers']} titulaire(s) que seul ce que publient les fichiers "
+            "consolidés situe : leurs autres marchés changent de lieu aussi")

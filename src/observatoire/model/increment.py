@@ -10,6 +10,8 @@ the warehouse keeps and restricted to the buyers or suppliers concerned: same SQ
 
 from __future__ import annotations
 
+import re
+
 from observatoire.model import contracts
 
 #: One row per staged record of the build: what an incremental build needs to find the records
@@ -46,54 +48,82 @@ SELECT DISTINCT siret FROM (
 ) WHERE regexp_full_match(siret, '\d{14}')
 """
 
-#: The work tables the buyers' and suppliers' statements read, as views over the warehouse,
-#: restricted to the records of the buyers (``touched_buyers_work``) or of the holders
-#: (``touched_suppliers_work``) concerned.
-_SUPPLIER_KEY = r"""CASE WHEN rh.holder_id IS NOT NULL
+def _global(sql: str) -> str:
+    """A model statement reading ``g_``-prefixed views instead of the build's work tables, and
+    writing a ``g_`` temporary table instead of the warehouse's."""
+    for name in ("records", "record_holders", "record_rank_work", "contract_holders",
+                 "contracts", "buyer_places_work"):
+        sql = re.sub(rf"\b{name}\b", f"g_{name}", sql)
+    return (sql.replace("CREATE TABLE g_contracts", "CREATE TABLE contracts")
+            .replace("CREATE TEMP TABLE g_", "CREATE TEMP TABLE g_")
+            .replace("CREATE TABLE buyers AS", "CREATE TEMP TABLE g_buyers AS")
+            .replace("CREATE TABLE suppliers AS", "CREATE TEMP TABLE g_suppliers AS"))
+
+
+#: The model's statements for the buyers and suppliers concerned, over the ``g_`` views
+#: (:func:`global_views`): every record of theirs, not only those rebuilt.
+BUYER_PLACES = _global(contracts.BUYER_PLACES)
+BUYERS = _global(contracts.BUYERS)
+SUPPLIERS = _global(contracts.SUPPLIERS)
+
+#: The supplier key of a record's holder (as ``contracts.CONTRACT_HOLDERS`` makes it).
+SUPPLIER_KEY = r"""CASE WHEN rh.holder_id IS NOT NULL
     THEN COALESCE(rh.id_type, 'INCONNU') || ':' || rh.holder_id
     WHEN rh.holder_name IS NOT NULL THEN 'NOM:' || upper(trim(rh.holder_name)) END"""
 
-BUYER_VIEWS = [
-    """CREATE OR REPLACE TEMP VIEW records AS
-       SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name, i.publication_date,
-           s.raw_buyer_departement, s.raw_buyer_region
-       FROM record_index i JOIN source_records s ON s.record_key = i.record_key
-       WHERE i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
-    """CREATE OR REPLACE TEMP VIEW record_rank_work AS
-       SELECT record_key FROM record_index
-       WHERE ranked AND buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
-    """CREATE OR REPLACE TEMP VIEW contracts_in_scope AS
-       SELECT * FROM contracts
-       WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
-]
 
-SUPPLIER_VIEWS = [
-    f"""CREATE OR REPLACE TEMP VIEW record_holders AS
-       SELECT rh.* FROM source_record_holders rh
-       WHERE {_SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)""",
-    """CREATE OR REPLACE TEMP VIEW records AS
-       SELECT s.record_key, s.raw_holder_departement, s.raw_holder_region
-       FROM source_records s
-       WHERE s.record_key IN (SELECT record_key FROM record_holders)""",
-    """CREATE OR REPLACE TEMP VIEW record_rank_work AS
-       SELECT record_key FROM record_index
-       WHERE ranked AND record_key IN (SELECT record_key FROM record_holders)""",
-    """CREATE OR REPLACE TEMP VIEW contract_holders_in_scope AS
-       SELECT * FROM contract_holders
-       WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)""",
-]
+def global_views(scoped: bool) -> list[str]:
+    """The ``g_`` views: the records, holders, ranks and contracts of the buyers
+    (``touched_buyers_work``) and holders (``touched_suppliers_work``) concerned. ``scoped``:
+    during the scoped run, the warehouse in service's rows of the records not rebuilt
+    (``old_scope_work``) with the scoped run's (its work tables); else the patched warehouse's.
+    """
+    kept = "AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
+    kept_h = "AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
+    group = GROUP_OF_UID.format(uid="uid")
+    kept_c = (f"AND {group} NOT IN (SELECT contract_group FROM touched_groups_work)"
+              if scoped else "")
+    views = [
+        f"""CREATE OR REPLACE TEMP VIEW g_records AS
+            SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
+                i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
+                s.raw_holder_departement, s.raw_holder_region
+            FROM main.record_index i JOIN main.source_records s ON s.record_key = i.record_key
+            WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+                   OR i.record_key IN (SELECT record_key FROM g_record_holders)) {kept}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_record_rank_work AS
+            SELECT i.record_key FROM main.record_index i
+            WHERE i.ranked AND i.record_key IN (SELECT record_key FROM g_records) {kept}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_record_holders AS
+            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+            FROM main.source_record_holders rh
+            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work) {kept_h}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_contract_holders AS
+            SELECT * FROM main.contract_holders
+            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work) {kept_c}""",
+        """CREATE OR REPLACE TEMP VIEW g_contracts AS
+            SELECT * FROM main.contracts
+            WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
+    ]
+    if scoped:
+        # the rebuilt records as the scoped run has them (its work tables, its schema)
+        views[0] = views[0].replace("{kept}", "") + """ UNION ALL
+            SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
+                r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
+                r.raw_holder_region
+            FROM temp.main.records r
+            WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+               OR r.record_key IN (SELECT record_key FROM g_record_holders)"""
+        views[1] += """ UNION ALL SELECT record_key FROM temp.main.record_rank_work"""
+        views[2] += f""" UNION ALL
+            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+            FROM temp.main.record_holders rh
+            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)"""
+        views[3] += """ UNION ALL SELECT * FROM scoped.contract_holders
+            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)"""
+    # a view is made after those it reads
+    return [views[2], views[0], views[1], views[3], views[4]]
 
-DROP_VIEWS = ["DROP VIEW IF EXISTS records", "DROP VIEW IF EXISTS record_holders",
-              "DROP VIEW IF EXISTS record_rank_work", "DROP VIEW IF EXISTS contracts_in_scope",
-              "DROP VIEW IF EXISTS contract_holders_in_scope"]
 
-#: The model's statements, writing the rows of the buyers / suppliers concerned into a work
-#: table instead of the warehouse's, and reading the scoped views above.
-BUYER_PLACES_DELTA = contracts.BUYER_PLACES
-BUYERS_DELTA = (contracts.BUYERS
-                .replace("CREATE TABLE buyers AS", "CREATE TEMP TABLE buyers_delta_work AS")
-                .replace("FROM contracts c", "FROM contracts_in_scope c"))
-SUPPLIERS_DELTA = (contracts.SUPPLIERS
-                   .replace("CREATE TABLE suppliers AS",
-                            "CREATE TEMP TABLE suppliers_delta_work AS")
-                   .replace("FROM contract_holders", "FROM contract_holders_in_scope"))
+DROP_VIEWS = [f"DROP VIEW IF EXISTS g_{name}" for name in (
+    "contracts", "contract_holders", "record_rank_work", "records", "record_holders")]

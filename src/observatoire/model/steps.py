@@ -31,6 +31,12 @@ REFERENCES = frozenset({"ref_cpv", "ref_communes", "ref_departements", "ref_regi
                         "ref_sirene_categories", "ref_sirene_establishments"})
 
 
+#: ``ctx.shared`` key: what an incremental build runs between the places of the buyers and
+#: holders and the contracts (``observatoire.build_incremental``): a buyer or holder placed by
+#: what consolidated files publish is placed over all its records, not only those rebuilt.
+PLACES = "shared:places"
+
+
 def macros(ctx: BuildContext) -> None:
     for statement in clean.MACROS.split(";"):
         if statement.strip():
@@ -87,11 +93,12 @@ def model(ctx: BuildContext) -> None:
         contracts.CONCESSION_EXECUTION,
         contracts.SUPPLIERS,  # before contracts, which list their holders' categories
         contracts.BUYER_PLACES,  # before contracts and buyers, which are placed by it
-        contracts.CONTRACTS,
-        contracts.BUYERS,
-        contracts.OVERLAP,
-        contracts.RECONCILIATION,
     ):
+        ctx.con.execute(sql)
+    if PLACES in ctx.shared:
+        ctx.shared[PLACES](ctx)
+    for sql in (contracts.CONTRACTS, contracts.BUYERS, contracts.OVERLAP,
+                contracts.RECONCILIATION):
         ctx.con.execute(sql)
 
 
