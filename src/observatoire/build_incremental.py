@@ -276,7 +276,8 @@ def _staged_scope(ctx: pl.BuildContext) -> None:
         _staged(replace(ctx, loads=[]))
         return
     # raw_json, the bulk of the staged files, is never read by the build
-    con.execute(f"""CREATE TEMP TABLE staged_scope_work AS
+    # in the scoped schema, not TEMP: the corrections read it from a cursor of their own
+    con.execute(f"""CREATE TABLE staged_scope_work AS
         SELECT * REPLACE (CAST(NULL AS VARCHAR) AS raw_json)
         FROM read_parquet({literal_list(files)})
         WHERE file_hash IN ({_values(hashes)})
