@@ -82,6 +82,8 @@ class Plan:
     new_loads: list[Load] = field(default_factory=list)
     #: Loads built in the warehouse in service and now superseded by a newer version.
     removed_load_ids: list[int] = field(default_factory=list)
+    #: Their kinds.
+    removed_kinds: set[str] = field(default_factory=set)
 
 
 def plan(settings: Settings, catalog: Catalog, all_loads: list[Load],
@@ -136,7 +138,8 @@ def plan(settings: Settings, catalog: Catalog, all_loads: list[Load],
     if "reference" in kinds:
         return Plan("complet", "nouveaux fichiers de référence (CPV, COG, SIRENE)")
     return Plan("incremental", f"{len(new)} fichier(s) nouveau(x), {len(removed)} remplacé(s) "
-                f"depuis la construction n° {build_id}", new, removed)
+                f"depuis la construction n° {build_id}", new, removed,
+                {by_id[i].kind for i in removed})
 
 
 def _steps(steps: Sequence[pl.Step]) -> tuple[list[pl.Step], list[pl.Step]]:
@@ -158,6 +161,21 @@ def _steps(steps: Sequence[pl.Step]) -> tuple[list[pl.Step], list[pl.Step]]:
         raise pl.PipelineError("tables of the model the incremental build does not patch: "
                                + ", ".join(sorted(unhandled)))
     return scoped, later
+
+
+def _affected(later: list[pl.Step], the_plan: Plan) -> list[pl.Step]:
+    """The later steps to run again: those that read, directly or not, what the patch changed,
+    and those that record the build itself. When files of another kind than DECP landed, all
+    of them (a stage reads its own kind's files from the loads, which no step declares)."""
+    if any(ld.kind != "decp" for ld in the_plan.new_loads) or the_plan.removed_kinds - {"decp"}:
+        return later
+    changed = {*PER_RECORD, *PER_CONTRACT, *RECOMPUTED, "loads"}
+    chosen = []
+    for step in pl.order(later, inputs={r for s in later for r in s.reads}):
+        if step.once_per_build or step.reads & changed:
+            chosen.append(step)
+            changed |= step.writes
+    return chosen
 
 
 def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions,
@@ -211,6 +229,7 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
         del ctx.shared[PLACES]
         timed("increment.fusion", "Incrémental : marchés recalculés remis dans l'entrepôt",
               _patch)
+        later = _affected(later, the_plan)
         views = {v for (v,) in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         for table in sorted(pl.tables(r for s in later for r in s.writes)):
