@@ -163,19 +163,27 @@ def _steps(steps: Sequence[pl.Step]) -> tuple[list[pl.Step], list[pl.Step]]:
     return scoped, later
 
 
-def _affected(later: list[pl.Step], the_plan: Plan) -> list[pl.Step]:
+def _affected(later: list[pl.Step], the_plan: Plan, kept: set[str]) -> list[pl.Step]:
     """The later steps to run again: those that read, directly or not, what the patch changed,
-    and those that record the build itself. When files of another kind than DECP landed, all
-    of them (a stage reads its own kind's files from the loads, which no step declares)."""
+    those that record the build itself, and those that write what a step run again reads and
+    the warehouse does not keep (``kept``: its tables and views; a stage's work tables are
+    made again). When files of another kind than DECP landed, all of them (a stage reads its
+    own kind's files from the loads, which no step declares)."""
     if any(ld.kind != "decp" for ld in the_plan.new_loads) or the_plan.removed_kinds - {"decp"}:
         return later
-    changed = {*PER_RECORD, *PER_CONTRACT, *RECOMPUTED, "loads"}
-    chosen = []
-    for step in pl.order(later, inputs={r for s in later for r in s.reads}):
-        if step.once_per_build or step.reads & changed:
-            chosen.append(step)
-            changed |= step.writes
-    return chosen
+    ordered = pl.order(later, inputs={r for s in later for r in s.reads})
+    chosen: set[str] = set()
+    while True:
+        changed = {*PER_RECORD, *PER_CONTRACT, *RECOMPUTED, "loads"}
+        for step in ordered:
+            if step.name in chosen or step.once_per_build or step.reads & changed:
+                chosen.add(step.name)
+                changed |= step.writes
+        needed = {r for s in ordered if s.name in chosen for r in pl.tables(s.reads)} - kept
+        more = {s.name for s in ordered if s.name not in chosen and s.writes & needed}
+        if not more:
+            return [s for s in ordered if s.name in chosen]
+        chosen |= more
 
 
 def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions,
@@ -229,9 +237,11 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
         del ctx.shared[PLACES]
         timed("increment.fusion", "Incrémental : marchés recalculés remis dans l'entrepôt",
               _patch)
-        later = _affected(later, the_plan)
         views = {v for (v,) in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        stored = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() "
+                                            "WHERE NOT temporary").fetchall()}
+        later = _affected(later, the_plan, stored | views)
         for table in sorted(pl.tables(r for s in later for r in s.writes)):
             kind = "VIEW" if table in views else "TABLE"
             con.execute(f"DROP {kind} IF EXISTS {identifier(table)}")
@@ -289,7 +299,7 @@ def _staged_scope(ctx: pl.BuildContext) -> None:
     files = restage(ctx.settings, ctx.loads)
     hashes = [h for (h,) in con.execute("""SELECT DISTINCT split_part(record_key, '#', 1)
         FROM scope_records_work ORDER BY 1""").fetchall()]
-    if not files or not hashes:
+    if not files:  # no DECP file at all: as the complete build does
         from observatoire.connectors.decp import _staged
 
         _staged(replace(ctx, loads=[]))
@@ -299,7 +309,7 @@ def _staged_scope(ctx: pl.BuildContext) -> None:
     con.execute(f"""CREATE TABLE staged_scope_work AS
         SELECT * REPLACE (CAST(NULL AS VARCHAR) AS raw_json)
         FROM read_parquet({literal_list(files)})
-        WHERE file_hash IN ({_values(hashes)})
+        WHERE file_hash IN ({_values(hashes or [""])})
           AND file_hash || '#' || position IN (SELECT record_key FROM scope_records_work)""")
     con.execute("CREATE VIEW staged_source AS SELECT * FROM staged_scope_work")
 
