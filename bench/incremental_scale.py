@@ -146,6 +146,7 @@ def main() -> None:
         # the same data home: the complete build adds its own row to the builds' history
         found = differences(kept, warehouse)
         found.pop("quality_builds", None)
+        found.pop("build_info", None)  # its build id
         result["differences_with_complete"] = found
         kept.unlink()
     (out / f"incremental-{args.contracts}.json").write_text(json.dumps(result, indent=1))

@@ -12,6 +12,7 @@ through the application database, and the records the rules set aside.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,21 @@ def test_superseding_version_corrections_and_exclusion(
     twins.ingest(MEGALIS)
     summary = build(twins.incremental)
     assert summary.mode == "complet" and "décisions" in summary.mode_reason
+
+
+def test_the_profile_fingerprint_is_the_same_in_another_process() -> None:
+    """The next build (another process) compares it with this one's: a digest that changed
+    with the process (the order of a set of strings does) would make every build complete."""
+    import subprocess
+    import sys
+
+    from observatoire.build import profile_fingerprint
+    from observatoire.indicators.profile import load_profile
+
+    code = ("from observatoire.build import profile_fingerprint as f; "
+            "from observatoire.indicators.profile import load_profile as p; "
+            "print(f(p('demonstration')))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": "random"})
+    assert other.stdout.strip() == profile_fingerprint(load_profile("demonstration"))
+    assert profile_fingerprint(load_profile("generique")) != other.stdout.strip()

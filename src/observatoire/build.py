@@ -12,12 +12,14 @@ This module is the one place that knows every stage: no stage imports it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -154,9 +156,25 @@ def build(settings: Settings, on_step: Callable[[str], None] | None = None,
         return _build(settings, on_step, steps, complete)
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as JSON that does not depend on the process (sets and dicts sorted: the order
+    of a set of strings changes from one process to the next)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=repr)
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
 def profile_fingerprint(profile: Profile) -> str:
     """A digest of the profile as the build reads it (a change makes the next build complete)."""
-    return hashlib.sha256(repr(profile).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_canonical(profile)).encode()).hexdigest()
 
 
 def decisions_fingerprint(decided: Decisions) -> str:
