@@ -320,7 +320,11 @@ def _places(ctx: pl.BuildContext) -> None:
     ``touched_suppliers_work``), and their places computed over every record of theirs, in
     place of those the scoped run computed from the rebuilt records alone."""
     con = ctx.con
-    in_groups = f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
+    # the contracts of the touched groups in the warehouse in service: their records' uids
+    con.execute("""CREATE TEMP TABLE touched_uids_work AS
+        SELECT DISTINCT uid FROM main.source_records
+        WHERE record_key IN (SELECT record_key FROM old_scope_work) AND uid IS NOT NULL""")
+    in_groups = "uid IN (SELECT uid FROM touched_uids_work)"
     key = increment.SUPPLIER_KEY
     con.execute("""CREATE TEMP TABLE touched_buyers_work AS
         SELECT DISTINCT buyer_siret FROM (
@@ -347,15 +351,16 @@ def _places(ctx: pl.BuildContext) -> None:
 
 
 def _parties(con: duckdb.DuckDBPyConnection, *, scoped: bool) -> None:
-    """``g_buyer_places_work``, ``g_suppliers`` (and, after the patch, ``g_buyers``) for the
-    buyers and holders concerned, by the model's statements over all their records."""
+    """For the buyers and holders concerned, by the model's statements over all their records:
+    during the scoped run, ``g_buyer_places_work`` and ``g_suppliers`` (what the rebuilt
+    records and the others give: the places and holders a complete build has); after the
+    patch, ``g_buyers`` (which sums their contracts)."""
     for sql in increment.global_views(scoped):
         con.execute(sql)
-    for table in ("g_buyer_places_work", "g_suppliers", "g_buyers"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(increment.BUYER_PLACES)
-    con.execute(increment.SUPPLIERS)
-    if not scoped:
+    if scoped:
+        con.execute(increment.BUYER_PLACES)
+        con.execute(increment.SUPPLIERS)
+    else:
         con.execute(increment.BUYERS)
     for sql in increment.DROP_VIEWS:
         con.execute(sql)
@@ -364,7 +369,8 @@ def _parties(con: duckdb.DuckDBPyConnection, *, scoped: bool) -> None:
 def _patch(ctx: pl.BuildContext) -> None:
     """The scoped run's rows in place of the touched groups' (see the module)."""
     con = ctx.con
-    in_groups = f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
+    in_groups = "uid IN (SELECT uid FROM touched_uids_work)"
+    con.execute("CREATE TEMP TABLE new_uids_work AS SELECT uid FROM scoped.contracts")
     con.execute("""CREATE TEMP TABLE old_supplier_names_work AS
         SELECT key, search_key FROM search_names
         WHERE kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work)""")
@@ -374,7 +380,10 @@ def _patch(ctx: pl.BuildContext) -> None:
                     "WHERE record_key IN (SELECT record_key FROM old_scope_work)")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     for table in PER_CONTRACT:
-        con.execute(f"DELETE FROM {table} WHERE {in_groups}")
+        # a correction may name a uid no contract has (stale): by its published uid
+        where = (f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
+                 if table == "corrections_applied" else in_groups)
+        con.execute(f"DELETE FROM {table} WHERE {where}")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     con.execute("DELETE FROM purchase_domain_overrides")
     con.execute("INSERT INTO purchase_domain_overrides BY NAME "
@@ -403,8 +412,8 @@ def _patch(ctx: pl.BuildContext) -> None:
                 + search.search_names("g_buyers", "g_suppliers"))
     # the contracts' search rows: those of the touched groups, and those whose current holders'
     # search keys changed
-    con.execute(f"""CREATE TEMP TABLE search_uids_work AS
-        SELECT uid FROM contracts WHERE {in_groups}
+    con.execute("""CREATE TEMP TABLE search_uids_work AS
+        SELECT uid FROM new_uids_work
         UNION SELECT h.uid FROM contract_holders h
         WHERE h.is_current AND h.supplier_key IN (
             SELECT supplier_key FROM touched_suppliers_work t
@@ -418,7 +427,12 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute("INSERT INTO contract_search BY NAME "
                 + search.CONTRACT_SEARCH.replace("{contracts}", "contracts_search_scope"))
     con.execute("DROP VIEW contracts_search_scope")
-    con.execute(f"CREATE OR REPLACE TABLE cpv_search AS {search.CPV_SEARCH}")
+    # CPV codes no contract has any more, and those only the new contracts have
+    con.execute("""DELETE FROM cpv_search WHERE cpv NOT IN (
+        SELECT cpv FROM contracts WHERE cpv_label IS NOT NULL)""")
+    con.execute(f"""INSERT INTO cpv_search BY NAME {search.CPV_SEARCH}
+        AND uid IN (SELECT uid FROM new_uids_work)
+        AND cpv NOT IN (SELECT cpv FROM cpv_search)""")
     # small aggregates, whole
     for sql in (contracts.OVERLAP, contracts.RECONCILIATION):
         con.execute(sql.replace("CREATE TABLE", "CREATE OR REPLACE TABLE", 1))
@@ -426,6 +440,7 @@ def _patch(ctx: pl.BuildContext) -> None:
                  "old_scope_work", "scope_records_work", "staged_scope_work",
                  "touched_buyers_work", "touched_suppliers_work", "old_supplier_names_work",
                  "search_uids_work", "g_buyer_places_work", "g_buyers", "g_suppliers",
+                 "touched_uids_work", "new_uids_work",
                  "sirene_names_work", "hidden_suppliers_work"):
         con.execute(f"DROP TABLE IF EXISTS {work}")
     con.execute("DROP MACRO IF EXISTS enum_key")

@@ -80,9 +80,7 @@ def global_views(scoped: bool) -> list[str]:
     """
     kept = "AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
     kept_h = "AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
-    group = GROUP_OF_UID.format(uid="uid")
-    kept_c = (f"AND {group} NOT IN (SELECT contract_group FROM touched_groups_work)"
-              if scoped else "")
+    kept_c = "AND uid NOT IN (SELECT uid FROM touched_uids_work)" if scoped else ""
     views = [
         f"""CREATE OR REPLACE TEMP VIEW g_records AS
             SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
