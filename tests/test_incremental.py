@@ -92,7 +92,6 @@ class Twins:
         summary = build(self.incremental)
         build(self.complete, complete=True)
         self.modes.append(summary.mode)
-        print(summary.mode, summary.mode_reason, summary.seconds)
         assert differences(self.incremental.warehouse_path,
                            self.complete.warehouse_path) == {}, summary.mode_reason
         return summary.mode
