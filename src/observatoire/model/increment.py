@@ -52,7 +52,7 @@ def _global(sql: str) -> str:
     """A model statement reading ``g_``-prefixed views instead of the build's work tables, and
     writing a ``g_`` temporary table instead of the warehouse's."""
     for name in ("records", "record_holders", "record_rank_work", "contract_holders",
-                 "contracts", "buyer_places_work"):
+                 "contracts", "buyer_places_work", "siret_checks"):
         sql = re.sub(rf"\b{name}\b", f"g_{name}", sql)
     return (sql.replace("CREATE TABLE g_contracts", "CREATE TABLE contracts")
             .replace("CREATE TEMP TABLE g_", "CREATE TEMP TABLE g_")
@@ -119,9 +119,17 @@ def global_views(scoped: bool) -> list[str]:
             WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)"""
         views[3] += """ UNION ALL SELECT * FROM scoped.contract_holders
             WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)"""
+        # the SIRETs of the rebuilt records are checked in the scoped run's table
+        views.append("""CREATE OR REPLACE TEMP VIEW g_siret_checks AS
+            SELECT * FROM scoped.siret_checks UNION ALL SELECT * FROM main.siret_checks
+            WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)""")
+    else:
+        views.append("CREATE OR REPLACE TEMP VIEW g_siret_checks AS "
+                     "SELECT * FROM main.siret_checks")
     # a view is made after those it reads
-    return [views[2], views[0], views[1], views[3], views[4]]
+    return [views[2], views[0], views[1], views[3], views[4], views[5]]
 
 
 DROP_VIEWS = [f"DROP VIEW IF EXISTS g_{name}" for name in (
-    "contracts", "contract_holders", "record_rank_work", "records", "record_holders")]
+    "contracts", "contract_holders", "record_rank_work", "records", "record_holders",
+    "siret_checks")]
