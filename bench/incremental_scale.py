@@ -129,9 +129,17 @@ def main() -> None:
                               "peak_mb": round(ns.mb(incremental.peak_rss)),
                               "mode": inc_json.get("mode"),
                               "mode_reason": inc_json.get("mode_reason")},
-        "full_steps": {s["name"]: s["seconds"] for s in full_json["steps"]},
-        "incremental_steps": {s["name"]: s["seconds"] for s in inc_json["steps"]},
+        # per step: wall and CPU seconds (the build log's)
+        "full_steps": {s["name"]: [s["seconds"], s["cpu_seconds"]] for s in full_json["steps"]},
+        "incremental_steps": {s["name"]: [s["seconds"], s["cpu_seconds"]]
+                              for s in inc_json["steps"]},
     }
+    steps_cpu = {name: sum(s["cpu_seconds"] for s in doc["steps"]
+                           if s["name"] != "indicateurs")
+                 for name, doc in (("full", full_json), ("incremental", inc_json))}
+    # what the indicator step, computed whole, leaves to the rest
+    result["ratio_cpu_steps_without_indicators"] = round(
+        steps_cpu["incremental"] / sum(s["cpu_seconds"] for s in full_json["steps"]), 3)
     in_service = ingest_daily.seconds + incremental.seconds
     in_service_cpu = ingest_daily.cpu_seconds + incremental.cpu_seconds
     result["ratio_wall"] = round(in_service / full.seconds, 3)
