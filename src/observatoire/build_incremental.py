@@ -219,12 +219,11 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
         timed(kept.name, kept.label, kept.run, kept.writes)
         timed("increment.perimetre", "Incrémental : marchés touchés par les nouveaux fichiers",
               lambda c: _scope(c, the_plan))
-        groups = [g for (g,) in con.execute("SELECT contract_group FROM touched_groups_work "
-                                            "WHERE contract_group IS NOT NULL").fetchall()]
+        groups = {g for (g,) in con.execute("SELECT contract_group FROM touched_groups_work "
+                                            "WHERE contract_group IS NOT NULL").fetchall()}
         # the corrections of the touched contracts only: the others stay as they were applied
         ctx.shared[pl.DECISIONS] = Decisions(
-            corrections=[c for c in decided.corrections
-                         if published_uid(c["uid"]) in set(groups)],
+            corrections=[c for c in decided.corrections if published_uid(c["uid"]) in groups],
             mappings=decided.mappings, target_changes=decided.target_changes)
         con.execute("CREATE SCHEMA scoped")
         con.execute("SET search_path = 'scoped,main'")
