@@ -196,3 +196,38 @@ def test_the_profile_fingerprint_is_the_same_in_another_process() -> None:
                            check=True, env={**os.environ, "PYTHONHASHSEED": "random"})
     assert other.stdout.strip() == profile_fingerprint(load_profile("demonstration"))
     assert profile_fingerprint(load_profile("generique")) != other.stdout.strip()
+
+
+def test_a_file_that_moves_a_buyer_placed_by_publication_falls_back(tmp_path: Path) -> None:
+    """A buyer SIRENE does not place is placed where the consolidated rows of it mostly say:
+    two new rows of the buyer published once in the file, in another département, move it,
+    and every contract of it with it. The build says so and is complete."""
+    import csv
+
+    with TABULAR.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    buyer = "21330104700014"
+    (row,) = [r for r in rows if r["acheteur_id"] == buyer]  # published once in the file
+    assert (row["acheteur_departement_code"], row["acheteur_region_code"]) == ("33", "75")
+    moved = tmp_path / "flux" / "decp-deplacement.csv"
+    moved.parent.mkdir()
+    with moved.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        for n in (1, 2):
+            writer.writerow({**row, "id": f"{row['id']}D{n}", "uid": f"{row['uid']}D{n}",
+                             "acheteur_departement_code": "35", "acheteur_region_code": "53"})
+    twins = Twins(tmp_path)
+    twins.ingest(REFS, TABULAR)
+    twins.build_and_compare()
+    twins.ingest(moved)
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    assert summary.mode == "complet" and "lieu de 1 acheteur" in summary.mode_reason
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
+    con = duckdb.connect(str(twins.incremental.warehouse_path), read_only=True)
+    try:
+        assert con.execute("SELECT departement_code, location_source FROM buyers "
+                           "WHERE buyer_siret = ?", [buyer]).fetchall() == [("35", "publication")]
+    finally:
+        con.close()
