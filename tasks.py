@@ -118,8 +118,10 @@ def demo() -> None:
     inbox.mkdir(parents=True, exist_ok=True)
     print(f"→ collecte continue : déposez un fichier DECP dans {inbox}/ ; il apparaîtra sur "
           "le site après la construction suivante", flush=True)
-    collector = subprocess.Popen([str(BIN / "observatoire"), "collect", "--continu"],
-                                 cwd=ROOT, env=env)
+    # a round every second, a file taken once unchanged for one second (a copy by hand of a
+    # DECP file is done by then): a dropped file reaches the pages in seconds
+    collector = subprocess.Popen([str(BIN / "observatoire"), "collect", "--continu",
+                                  "--intervalle", "1", "--stabilite", "1"], cwd=ROOT, env=env)
     try:
         run(BIN / "observatoire", "serve", "--port", port, env=env)
     finally:

@@ -12,11 +12,14 @@ This module is the one place that knows every stage: no stage imports it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -40,6 +43,7 @@ from observatoire.stewardship import steps as stewardship_steps
 from observatoire.stewardship.store import (
     Decisions,
     audit_profile_targets,
+    decisions,
     mark_stale,
     target_changes,
 )
@@ -70,6 +74,7 @@ CORE_ORDER = (
     "modele.identite",
     "gestion.identite",
     "modele.marches",
+    "modele.index",
     "qualite.modele",
     "modele.recherche",
     "gestion.publication",
@@ -108,6 +113,9 @@ class BuildSummary:
     stale_corrections: int = 0
     #: How long each step took, in the order they ran (also in the build log).
     steps: list[pl.Timing] = field(default_factory=list)
+    #: ``incremental`` or ``complet``, and why (in French: shown by ``build`` and ``status``).
+    mode: str = "complet"
+    mode_reason: str = ""
 
 
 def _fingerprint(loads: list[Load]) -> str:
@@ -134,18 +142,52 @@ def _audit_profile_targets(settings: Settings, profile: Profile, build_id: int,
 
 
 def build(settings: Settings, on_step: Callable[[str], None] | None = None,
-          contributed: Sequence[pl.Step] = ()) -> BuildSummary:
+          contributed: Sequence[pl.Step] = (), *, complete: bool = False) -> BuildSummary:
     """Build a new warehouse and put it in service. ``contributed``: steps a source kind adds
-    to the core ones (:func:`core_steps`); the runner places them by what they read and write."""
+    to the core ones (:func:`core_steps`); the runner places them by what they read and write.
+
+    The build is incremental when it can be (:mod:`observatoire.build_incremental`: only the
+    contracts the new or superseded files touch are recomputed, on a copy of the warehouse in
+    service), else complete; ``complete`` forces the complete build, the reference."""
     steps = [*core_steps(), *contributed]
     pl.order(steps)  # a mistake in the declarations stops here, before any work
     settings.ensure_home()
     with build_lock(settings):
-        return _build(settings, on_step, steps)
+        return _build(settings, on_step, steps, complete)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as JSON that does not depend on the process (sets and dicts sorted: the order
+    of a set of strings changes from one process to the next)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=repr)
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def profile_fingerprint(profile: Profile) -> str:
+    """A digest of the profile as the build reads it (a change makes the next build complete)."""
+    return hashlib.sha256(json.dumps(_canonical(profile)).encode()).hexdigest()
+
+
+def decisions_fingerprint(decided: Decisions) -> str:
+    """A digest of what people decided (corrections, mappings, targets changed)."""
+    text = json.dumps([decided.corrections, decided.mappings, decided.target_changes],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _build(settings: Settings, on_step: Callable[[str], None] | None,
-           steps: list[pl.Step]) -> BuildSummary:
+           steps: list[pl.Step], complete: bool) -> BuildSummary:
+    from observatoire import build_incremental
+
     catalog = Catalog(settings.catalog_path)
     remove_leftovers(settings)
     catalog.mark_interrupted(now())
@@ -159,17 +201,41 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None,
     try:
         # Read the profile first: a mistake in it stops the build before any work.
         profile = load_profile(settings.profile)
-        con = connect_for_writing(tmp, settings)
+        decided = decisions(settings)
+        fingerprints = {"profile_fingerprint": profile_fingerprint(profile),
+                        "decisions_fingerprint": decisions_fingerprint(decided)}
+        plan = build_incremental.Plan("complet", "construction complète demandée (--complet)")
+        if not complete:
+            plan = build_incremental.plan(settings, catalog, all_loads, fingerprints)
+        ctx: pl.BuildContext | None = None
+        if plan.mode == "incremental":
+            try:
+                ctx, timings = build_incremental.run(settings, plan, profile, decided, steps,
+                                                     build_id, started_at, tmp, loads,
+                                                     all_loads, on_step)
+                for timing in timings:  # once it succeeded (a fallback logs the full build)
+                    catalog.record_step(build_id, timing)
+            except build_incremental.Fallback as why:
+                discard(tmp)
+                plan = build_incremental.Plan("complet", str(why))
+        if ctx is None:
+            con = connect_for_writing(tmp, settings)
+            try:
+                ctx = pl.BuildContext(con, settings, profile, loads, build_id, started_at,
+                                      all_loads=all_loads, shared={pl.DECISIONS: decided})
+                timings = pl.run(ctx, steps, on_step=on_step,
+                                 on_timing=lambda timing: catalog.record_step(build_id, timing))
+            except BaseException:
+                con.close()
+                raise
+        con = ctx.con
         try:
-            ctx = pl.BuildContext(con, settings, profile, loads, build_id, started_at,
-                                  all_loads=all_loads)
-            timings = pl.run(ctx, steps, on_step=on_step,
-                             on_timing=lambda timing: catalog.record_step(build_id, timing))
             finished_at = now()
             tables = table_counts(con)
             reconciled = bool(
                 scalar(con, "SELECT COALESCE(bool_and(balanced), true) FROM reconciliation")
             )
+            con.execute("DROP TABLE IF EXISTS build_info")
             con.execute("""CREATE TABLE build_info (build_id INTEGER, started_at TIMESTAMP,
                 finished_at TIMESTAMP, parser_version VARCHAR, software_version VARCHAR,
                 input_fingerprint VARCHAR, reconciled BOOLEAN, schema_version INTEGER)""")
@@ -207,13 +273,15 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None,
         catalog.finish_build(build_id, now(), "failed", f"{type(exc).__name__}: {exc}", {})
         raise
     seconds = round(time.perf_counter() - t0, 2)
-    summary = BuildSummary(build_id, seconds, tables, reconciled, len(stale), timings)
+    summary = BuildSummary(build_id, seconds, tables, reconciled, len(stale), timings,
+                           plan.mode, plan.reason)
     catalog.finish_build(
         build_id,
         finished_at,
         "succeeded",
         None,
-        {"seconds": seconds, "tables": tables, "reconciled": reconciled},
+        {"seconds": seconds, "tables": tables, "reconciled": reconciled, "mode": plan.mode,
+         "mode_reason": plan.reason, **fingerprints},
     )
     return summary
 

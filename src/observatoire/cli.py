@@ -146,11 +146,18 @@ INGEST_REJECTED = 1
 INGEST_PARTIAL = 3
 
 
+#: How a build was made (``observatoire build``, ``status``).
+_MODES = {"incremental": "incrémentale", "complet": "complète"}
+
+
 @cli.command("build")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@click.option("--complet", "complete", is_flag=True,
+              help="Construction complète, même quand une construction incrémentale suffit.")
 @click.pass_obj
-def build_cmd(obj: Context, as_json: bool) -> None:
-    """Construit un nouvel entrepôt et le met en service d'un coup."""
+def build_cmd(obj: Context, as_json: bool, complete: bool) -> None:
+    """Construit un nouvel entrepôt et le met en service d'un coup (incrémental quand il le
+    peut : seuls les marchés que touchent les nouveaux fichiers sont recalculés)."""
     from observatoire.stewardship.django_setup import migrate
 
     # The corrections live in the application database: bring it up to date first.
@@ -163,11 +170,13 @@ def build_cmd(obj: Context, as_json: bool) -> None:
             if not as_json:
                 spinner.update(f"Construction de l'entrepôt : {label}…")
 
-        summary = build(obj.settings, on_step=on_step)
+        summary = build(obj.settings, on_step=on_step, complete=complete)
     if as_json:
         _print_json(
             {
                 "build_id": summary.build_id,
+                "mode": summary.mode,
+                "mode_reason": summary.mode_reason,
                 "seconds": summary.seconds,
                 "tables": summary.tables,
                 "reconciled": summary.reconciled,
@@ -180,7 +189,8 @@ def build_cmd(obj: Context, as_json: bool) -> None:
         return
     out.print(
         f"[green]Entrepôt construit[/] en {_n(summary.seconds)} s (construction n° "
-        f"{summary.build_id}) : {_n(summary.tables.get('contracts', 0))} marchés, "
+        f"{summary.build_id}, {_e(_MODES.get(summary.mode, summary.mode))} : "
+        f"{_e(summary.mode_reason)}) : {_n(summary.tables.get('contracts', 0))} marchés, "
         f"{_n(summary.tables.get('source_records', 0))} enregistrements sources, "
         f"{_n(summary.tables.get('findings', 0))} constats qualité."
     )
@@ -242,6 +252,9 @@ def _print_status(report: dict[str, Any]) -> None:
             f"[bold]Dernière construction[/] : n° {b['build_id']}, {STATUS_FR[b['status']]}, "
             f"commencée le {b['started_at']}" + (f" — {_e(b['error'])}" if b["error"] else "")
         )
+        if b["summary"].get("mode"):
+            out.print(f"Construction {_e(_MODES.get(b['summary']['mode'], b['summary']['mode']))}"
+                      f" : {_e(b['summary'].get('mode_reason', ''))}")
         if b["steps"]:
             steps = Table(title="Étapes de cette construction (journal des constructions)",
                           title_justify="left")

@@ -41,11 +41,14 @@ def _round_json(result: Any) -> dict[str, Any]:
 @click.option("--source", "only", help="Seulement cette source (même si elle n'est pas due).")
 @click.option("--intervalle", default=5.0, show_default=True, type=float,
               help="Avec --continu : secondes au plus entre deux passages.")
+@click.option("--stabilite", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Secondes sans changement avant qu'un fichier déposé soit pris (une copie "
+              "peut être en cours ; 0 : fichiers déposés d'un coup, par renommage).")
 @click.option("--json", "as_json", is_flag=True,
               help="Sortie JSON (avec --continu : une ligne par passage qui a fait quelque chose).")
 @click.pass_obj
 def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: float,
-                as_json: bool) -> None:
+                stabilite: float, as_json: bool) -> None:
     """Collecte les sources déclarées dans sources.toml (profil), puis construit l'entrepôt.
 
     Sans --continu : un passage sur chaque source due. Code de sortie 1 si une source a
@@ -70,7 +73,7 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
     # The builds read the corrections of the application database: bring it up to date once.
     migrate(settings)
     if not continuous:
-        result = collect_once(settings, only)
+        result = collect_once(settings, only, settle=stabilite)
         if as_json:
             _print_json(_round_json(result))
         else:
@@ -97,7 +100,8 @@ def collect_cmd(obj: Context, continuous: bool, only: str | None, intervalle: fl
     def failed(exc: ObservatoireError) -> None:
         err.print(f"[red]Erreur[/] : {_e(str(exc))}")
 
-    run_forever(settings, stop, poll=intervalle, on_round=report, on_error=failed, only=only)
+    run_forever(settings, stop, poll=intervalle, on_round=report, on_error=failed, only=only,
+                settle=stabilite)
     if not as_json:
         out.print("Collecte arrêtée proprement.")
 

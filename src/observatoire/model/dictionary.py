@@ -444,6 +444,24 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Luhn check of every SIRET met (python-stdnum).",
         {"siret": "SIRET (14 digits).", "valid": "Passes the check."},
     ),
+    "record_index": (
+        "One row per staged record: what the next build needs to be incremental (the records "
+        "of the contracts a new file touches; buyers and SIRET checks recomputed without the "
+        "build's work tables). Not published.",
+        {
+            "record_key": "Record key (staging file hash # position).",
+            "load_id": "Load the record came from.",
+            "contract_group": "Published uid (buyer SIRET + cleaned id) from the published "
+                              "values: the records of one contract and of its lots share it; "
+                              "empty when the record has no usable id or buyer SIRET.",
+            "buyer_siret": "Buyer SIRET as cleaned.",
+            "buyer_name": "Buyer name as the build read it (corrections applied).",
+            "publication_date": "Publication date as cleaned.",
+            "ranked": "Not set aside (the record is a contract's primary record or one of its "
+                      "duplicates).",
+            "subcontract_sirets": "SIRETs of its declared subcontractors, as published.",
+        },
+    ),
     "ref_cpv": (
         "CPV 2008 nomenclature.",
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 from stdnum.fr import siret as stdnum_siret
 
-from observatoire.model import clean, contracts, directorates, search
+from observatoire.model import clean, contracts, directorates, increment, search
 from observatoire.pipeline import MACROS, BuildContext, Step
 from observatoire.quality.enums import enum_rows
 from observatoire.warehouse import insert_rows
@@ -28,6 +28,12 @@ WORK_TABLES = (
 
 REFERENCES = frozenset({"ref_cpv", "ref_communes", "ref_departements", "ref_regions",
                         "ref_sirene_categories", "ref_sirene_establishments"})
+
+
+#: ``ctx.shared`` key: what an incremental build runs between the places of the buyers and
+#: holders and the contracts (``observatoire.build_incremental``): a buyer or holder placed by
+#: what consolidated files publish is placed over all its records, not only those rebuilt.
+PLACES = "shared:places"
 
 
 def macros(ctx: BuildContext) -> None:
@@ -90,12 +96,18 @@ def model(ctx: BuildContext) -> None:
         contracts.CONCESSION_EXECUTION,
         contracts.SUPPLIERS,  # before contracts, which list their holders' categories
         contracts.BUYER_PLACES,  # before contracts and buyers, which are placed by it
-        contracts.CONTRACTS,
-        contracts.BUYERS,
-        contracts.OVERLAP,
-        contracts.RECONCILIATION,
     ):
         ctx.con.execute(sql)
+    if PLACES in ctx.shared:
+        ctx.shared[PLACES](ctx)
+    for sql in (contracts.CONTRACTS, contracts.BUYERS, contracts.OVERLAP,
+                contracts.RECONCILIATION):
+        ctx.con.execute(sql)
+
+
+def record_index(ctx: BuildContext) -> None:
+    # what the next build needs to be incremental (observatoire.build): records by contract
+    ctx.con.execute(increment.RECORD_INDEX)
 
 
 def names(ctx: BuildContext) -> None:
@@ -149,6 +161,10 @@ STEPS = [
                                         "set_aside_work", "findings_records_work",
                                         "record_identity_work"},
          writes=_MODEL),
+    Step("modele.index", "Index des enregistrements (constructions incrémentales)",
+         record_index,
+         reads=frozenset({"records", "record_rank_work", "staged", MACROS}),
+         writes=frozenset({"record_index"})),
     Step("modele.recherche", "Recherche : noms officiels et index des noms", names,
          reads=frozenset({"contracts", "contract_holders", "record_holders", "suppliers",
                           "buyers", "ref_sirene_categories", "ref_sirene_establishments"}),

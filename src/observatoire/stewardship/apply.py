@@ -34,6 +34,7 @@ from stdnum.fr import siret as stdnum_siret
 from observatoire.indicators.domains import OVERRIDES
 from observatoire.model import clean, contracts
 from observatoire.quality.findings import SET_ASIDE, findings_sql
+from observatoire.sqlquote import literal
 from observatoire.stewardship.fields import FIELDS
 from observatoire.stewardship.store import Decisions, StaleCorrection
 from observatoire.warehouse import insert_rows
@@ -136,6 +137,10 @@ def _published_identity(con: duckdb.DuckDBPyConnection, uids: list[str]) -> tupl
     second connection to the same database, whose temporary ``staged``, ``records``… hide
     nothing of the build's own (DuckDB's temporary tables belong to their connection)."""
     cur = con.cursor()
+    # a cursor has its own settings: it reads what the build's connection reads (an
+    # incremental build runs the model in a schema of its own)
+    path = con.execute("SELECT current_setting('search_path')").fetchall()[0][0]
+    cur.execute(f"SET search_path = {literal(path)}")
     try:
         cur.execute("CREATE TEMP TABLE corrected_uids_work (uid VARCHAR)")
         insert_rows(cur, "corrected_uids_work", [(u,) for u in uids])

@@ -22,7 +22,10 @@ _WORK = frozenset({"corrections_work", "correction_matches_work", "corrected_val
 def corrected(ctx: BuildContext) -> None:
     # People's corrections and mappings from the application database, applied on the raw
     # values: `staged` is `staged_source` corrected (once `matched` has found their records).
-    ctx.shared[DECISIONS] = decisions(ctx.settings)
+    # read here, unless the build read them first (an incremental build reads them to know
+    # whether they changed since the warehouse in service, and hands on those it applies)
+    if DECISIONS not in ctx.shared:
+        ctx.shared[DECISIONS] = decisions(ctx.settings)
     apply.load(ctx.con, ctx.shared[DECISIONS])
 
 

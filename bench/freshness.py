@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Freshness: from a file dropped in the demo's inbox to its contract on the public pages.
+
+Run it from the project root (the data home is made once by ``observatoire demo``, reused)::
+
+    .venv/bin/python bench/freshness.py --drops 20
+
+It starts ``observatoire serve`` and ``observatoire collect --continu`` on the demo's data home
+(profile ``demonstration``, inbox ``<home>/depot/``), as ``python3 tasks.py demo`` does, then
+drops ``--drops`` DECP files one after the other, each a real record of the demo (GIP
+Maximilien, DECP 2024) under a new id, written beside the inbox and renamed into it (a drop in
+one go). For each it measures, from the rename:
+
+- **page**: until ``/marches/<uid>/`` answers 200 (the contract page shows it);
+- **barometer**: until the barometer's JSON twin (``/index.json``) changes (the record is
+  notified in the barometer's reference year, 2024, by a buyer of the profile: the contract
+  counts behind its indicators grow by one);
+
+and reads from the catalog the ingest's and the build's own durations (and whether the build
+was incremental), so that the rest (waiting for the collector's next round, the inbox's
+stability delay, the site reopening the new warehouse) is known too. Target (issue 15):
+p95 ≤ 2 s over 20 drops. Options ``--intervalle`` and ``--stabilite`` are the collector's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = (ROOT / "demo" / "data" / "decp" / "v2"
+          / "gip-maximilien_decp-13001845000028-2024-10-06-01.json")
+BUYER = "13001845000028"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _status(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - our own server
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, default=ROOT / "bench" / "out" / "freshness" / "home")
+    parser.add_argument("--drops", type=int, default=20)
+    parser.add_argument("--intervalle", type=float, default=5.0,
+                        help="collector: seconds at most between two rounds")
+    parser.add_argument("--stabilite", type=float, default=2.0,
+                        help="collector: seconds an inbox file must stay unchanged")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--out", type=Path, default=None, help="results as JSON")
+    args = parser.parse_args()
+    env = dict(os.environ, OBSERVATOIRE_HOME=str(args.home),
+               OBSERVATOIRE_PROFILE="demonstration",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    cli = [sys.executable, "-m", "observatoire.cli"]
+    if not (args.home / "warehouse.duckdb").exists():
+        subprocess.run([*cli, "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    inbox = args.home / "depot"
+    inbox.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    logs = args.home.parent
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
+                              stdout=(logs / "serve.log").open("w"), stderr=subprocess.STDOUT)
+    collector = subprocess.Popen(
+        [*cli, "collect", "--continu", "--json", "--intervalle", str(args.intervalle),
+         "--stabilite", str(args.stabilite)],
+        env=env, stdout=(logs / "collect.log").open("w"), stderr=subprocess.STDOUT)
+    published = json.loads(SOURCE.read_text(encoding="utf-8"))
+    # a contract with an amount, a CPV and a place (a site built under GIP Maximilien)
+    record = next(r for r in published["marches"]["marche"] if r["id"] == "D2F2023S0302702")
+    run = time.strftime("%H%M%S")
+    results = []
+    try:
+        deadline = time.monotonic() + 60
+        while _status(base + "/index.json")[0] != 200:
+            if time.monotonic() > deadline:
+                sys.exit("the site did not start (see serve.log)")
+            time.sleep(0.2)
+        for i in range(1, args.drops + 1):
+            contract_id = f"F{run}{i:02d}"
+            one = copy.deepcopy(record)
+            one["id"] = contract_id
+            one["dateNotification"] = "2024-06-15"
+            one["datePublicationDonnees"] = "2024-06-20"
+            before = _status(base + "/index.json")[1]
+            body = json.dumps({"marches": {"marche": [one]}}, ensure_ascii=False)
+            staged = inbox / f".fraicheur-{run}-{i:02d}.json"
+            staged.write_text(body, encoding="utf-8")
+            target = inbox / f"fraicheur-{run}-{i:02d}.json"
+            os.replace(staged, target)
+            t0 = time.monotonic()
+            page = barometer = None
+            uid = BUYER + contract_id
+            while (page is None or barometer is None) and time.monotonic() - t0 < args.timeout:
+                if page is None and _status(f"{base}/marches/{uid}/")[0] == 200:
+                    page = time.monotonic() - t0
+                if page is not None and barometer is None \
+                        and _status(base + "/index.json")[1] != before:
+                    barometer = time.monotonic() - t0
+                time.sleep(0.05)
+            took = _catalog_figures(args.home, target.name)
+            results.append({"drop": i, "uid": uid, "page_s": page, "barometer_s": barometer,
+                            **took})
+            print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+            time.sleep(0.5)
+    finally:
+        collector.terminate()
+        collector.wait(timeout=120)
+        server.terminate()
+        server.wait(timeout=30)
+    pages = [r["page_s"] for r in results if r["page_s"] is not None]
+    both = [r["barometer_s"] for r in results if r["barometer_s"] is not None]
+    summary = {
+        "drops": len(results), "seen": len(both),
+        "intervalle": args.intervalle, "stabilite": args.stabilite,
+        "page_median_s": round(statistics.median(pages), 2) if pages else None,
+        "page_p95_s": round(_p95(pages), 2) if pages else None,
+        "visible_median_s": round(statistics.median(both), 2) if both else None,
+        "visible_p95_s": round(_p95(both), 2) if both else None,
+        "build_median_s": _median(results, "build_s"),
+        "ingest_median_s": _median(results, "ingest_s"),
+        "modes": sorted({r.get("mode") or "?" for r in results}),
+    }
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps({"summary": summary, "drops": results}, indent=1))
+
+
+def _median(results: list[dict[str, object]], key: str) -> float | None:
+    values = [float(r[key]) for r in results if isinstance(r.get(key), (int, float))]
+    return round(statistics.median(values), 2) if values else None
+
+
+def _catalog(home: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(f"file:{home / 'catalog.sqlite'}?mode=ro", uri=True, timeout=10)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _catalog_figures(home: Path, file_name: str) -> dict[str, object]:
+    """The ingest's duration, and the build that took the file: its duration and mode."""
+    con = _catalog(home)
+    try:
+        load = con.execute("SELECT duration_s, loaded_at FROM loads WHERE file_name = ?",
+                           [file_name]).fetchone()
+        build = con.execute("""SELECT build_id, summary FROM builds
+            WHERE status = 'succeeded' AND started_at >= ? ORDER BY build_id LIMIT 1""",
+                            [load["loaded_at"] if load else "9"]).fetchone()
+    finally:
+        con.close()
+    summary = json.loads(build["summary"]) if build else {}
+    return {"ingest_s": load["duration_s"] if load else None,
+            "build_id": build["build_id"] if build else None,
+            "build_s": summary.get("seconds"), "mode": summary.get("mode")}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""SQL of the incremental build on the model's side (see docs/architecture.md, "Incremental
+builds"): the record index every build keeps, and the per-key recomputation of buyers and
+suppliers from the tables of a warehouse patched for the contracts that new files touched.
+
+The recomputations run the model's own statements (:data:`contracts.BUYER_PLACES`,
+:data:`contracts.BUYERS`, :data:`contracts.SUPPLIERS`) over temporary views named like the
+build's work tables (``records``, ``record_holders``, ``record_rank_work``), rebuilt from what
+the warehouse keeps and restricted to the buyers or suppliers concerned: same SQL, scoped input.
+"""
+
+from __future__ import annotations
+
+import re
+
+from observatoire.model import contracts
+
+#: One row per staged record of the build: what an incremental build needs to find the records
+#: of the contracts a new file touches (``contract_group``: the published uid, buyer SIRET + id,
+#: which groups records into contracts before lots are told apart) and to recompute buyers and
+#: the SIRET checks without the work tables (the cleaned buyer SIRET, the buyer's name as the
+#: build read it, corrections applied; the publication date; whether the record was ranked,
+#: i.e. not set aside; the SIRETs of its subcontractors).
+RECORD_INDEX = r"""
+CREATE TABLE record_index AS
+SELECT r.record_key, r.load_id, contract_uid(r.raw_id, r.raw_buyer_id) AS contract_group,
+    r.buyer_siret, r.raw_buyer_name AS buyer_name, r.publication_date,
+    k.record_key IS NOT NULL AS ranked,
+    COALESCE(sub.sirets, CAST([] AS VARCHAR[])) AS subcontract_sirets
+FROM records r
+LEFT JOIN record_rank_work k ON k.record_key = r.record_key
+LEFT JOIN (
+    SELECT file_hash || '#' || position AS record_key,
+        list_transform(subcontracts, lambda a: siret_text(a.id)) AS sirets
+    FROM staged WHERE len(subcontracts) > 0
+) sub ON sub.record_key = r.record_key
+"""
+
+#: The published uid of a contract uid (a lot's uid without its "~" suffix).
+GROUP_OF_UID = r"regexp_replace({uid}, '~[0-9a-f]{{8}}$', '')"
+
+#: Every distinct SIRET of the records, their holders and subcontractors (as
+#: :data:`contracts.IDENTIFIERS`), from what the warehouse keeps.
+SIRETS = r"""
+SELECT DISTINCT siret FROM (
+    SELECT buyer_siret AS siret FROM record_index
+    UNION ALL SELECT holder_id FROM source_record_holders WHERE id_type = 'SIRET'
+    UNION ALL SELECT unnest(subcontract_sirets) FROM record_index
+) WHERE regexp_full_match(siret, '\d{14}')
+"""
+
+def _global(sql: str) -> str:
+    """A model statement reading ``g_``-prefixed views instead of the build's work tables, and
+    writing a ``g_`` temporary table instead of the warehouse's."""
+    for name in ("records", "record_holders", "record_rank_work", "contract_holders",
+                 "contracts", "buyer_places_work", "siret_checks"):
+        sql = re.sub(rf"\b{name}\b", f"g_{name}", sql)
+    return (sql.replace("CREATE TABLE g_contracts", "CREATE TABLE contracts")
+            .replace("CREATE TEMP TABLE g_", "CREATE TEMP TABLE g_")
+            .replace("CREATE TABLE buyers AS", "CREATE TEMP TABLE g_buyers AS")
+            .replace("CREATE TABLE suppliers AS", "CREATE TEMP TABLE g_suppliers AS"))
+
+
+#: The model's statements for the buyers and suppliers concerned, over the ``g_`` views
+#: (:func:`global_views`): every record of theirs, not only those rebuilt.
+BUYER_PLACES = _global(contracts.BUYER_PLACES)
+BUYERS = _global(contracts.BUYERS)
+SUPPLIERS = _global(contracts.SUPPLIERS)
+
+#: The supplier key of a record's holder (as ``contracts.CONTRACT_HOLDERS`` makes it).
+SUPPLIER_KEY = r"""CASE WHEN rh.holder_id IS NOT NULL
+    THEN COALESCE(rh.id_type, 'INCONNU') || ':' || rh.holder_id
+    WHEN rh.holder_name IS NOT NULL THEN 'NOM:' || upper(trim(rh.holder_name)) END"""
+
+
+def global_views(scoped: bool) -> list[str]:
+    """The ``g_`` views: the records, holders, ranks and contracts of the buyers
+    (``touched_buyers_work``) and holders (``touched_suppliers_work``) concerned. ``scoped``:
+    during the scoped run, the warehouse in service's rows of the records not rebuilt
+    (``old_scope_work``) with the scoped run's (its work tables); else the patched warehouse's.
+    """
+    kept = "AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
+    kept_h = "AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
+    kept_c = "AND uid NOT IN (SELECT uid FROM touched_uids_work)" if scoped else ""
+    views = [
+        f"""CREATE OR REPLACE TEMP VIEW g_records AS
+            SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
+                i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
+                s.raw_holder_departement, s.raw_holder_region
+            FROM main.record_index i JOIN main.source_records s ON s.record_key = i.record_key
+            WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+                   OR i.record_key IN (SELECT record_key FROM g_record_holders)) {kept}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_record_rank_work AS
+            SELECT i.record_key FROM main.record_index i
+            WHERE i.ranked AND i.record_key IN (SELECT record_key FROM g_records) {kept}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_record_holders AS
+            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+            FROM main.source_record_holders rh
+            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work) {kept_h}""",
+        f"""CREATE OR REPLACE TEMP VIEW g_contract_holders AS
+            SELECT * FROM main.contract_holders
+            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work) {kept_c}""",
+        """CREATE OR REPLACE TEMP VIEW g_contracts AS
+            SELECT * FROM main.contracts
+            WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
+    ]
+    if scoped:
+        # the rebuilt records as the scoped run has them (its work tables, its schema)
+        views[0] = views[0].replace("{kept}", "") + """ UNION ALL
+            SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
+                r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
+                r.raw_holder_region
+            FROM temp.main.records r
+            WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+               OR r.record_key IN (SELECT record_key FROM g_record_holders)"""
+        views[1] += """ UNION ALL SELECT record_key FROM temp.main.record_rank_work"""
+        views[2] += f""" UNION ALL
+            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+            FROM temp.main.record_holders rh
+            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)"""
+        views[3] += """ UNION ALL SELECT * FROM scoped.contract_holders
+            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)"""
+        # the SIRETs of the rebuilt records are checked in the scoped run's table
+        views.append("""CREATE OR REPLACE TEMP VIEW g_siret_checks AS
+            SELECT * FROM scoped.siret_checks UNION ALL SELECT * FROM main.siret_checks
+            WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)""")
+    else:
+        views.append("CREATE OR REPLACE TEMP VIEW g_siret_checks AS "
+                     "SELECT * FROM main.siret_checks")
+    # a view is made after those it reads
+    return [views[2], views[0], views[1], views[3], views[4], views[5]]
+
+
+DROP_VIEWS = [f"DROP VIEW IF EXISTS g_{name}" for name in (
+    "contracts", "contract_holders", "record_rank_work", "records", "record_holders",
+    "siret_checks")]

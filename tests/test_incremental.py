@@ -1,0 +1,233 @@
+"""Incremental builds equal complete builds, row for row, in every table.
+
+Two data homes get the same files in the same order; after each ingest, one builds as
+``observatoire build`` does (incremental when it can be), the other as ``build --complet`` (the
+reference). Every table of the two warehouses is compared with ``EXCEPT ALL`` both ways; only
+the columns that say when a build or an ingest ran, which differ between any two homes, are
+left out (:data:`TIMES`). The files are the real DECP files of the demo and of the shared data,
+in several orders, with a superseding version of a file, corrections and an exclusion made
+through the application database, and the records the rules set aside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from observatoire.build import build
+from observatoire.config import Settings
+from observatoire.connectors.ingest import ingest
+from tests.conftest import DEMO, AppDb, make_account
+
+SHARED = Path("/work/shared/data/decp")
+V1, V2 = DEMO / "decp" / "v1", DEMO / "decp" / "v2"
+TABULAR = next((DEMO / "decp").rglob("*.csv"))
+GIP = V2 / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"
+MEGALIS = next(V2.glob("megalis*.json"))
+REFS = DEMO / "ref"
+
+#: Columns that say when a build or an ingest ran (they differ between two data homes).
+TIMES = {
+    "build_info": {"started_at", "finished_at"},
+    "loads": {"loaded_at", "duration_s", "original_path"},
+    "quality_builds": {"recorded_at"},
+    "quality_history": {"recorded_at"},
+    "indicator_history": {"recorded_at"},
+}
+
+
+def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    """Per table: rows of ``a`` not in ``b`` and of ``b`` not in ``a`` (multisets), where any."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+
+        def tables(db: str) -> set[str]:
+            return {t for (t,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [db]).fetchall()}
+
+        out: dict[str, tuple[int, int]] = {}
+        for t in sorted(tables("a") ^ tables("b")):
+            out[t] = (-1, -1)
+        for t in sorted(tables("a") & tables("b")):
+            def columns(db: str, table: str = t) -> list[str]:
+                return [c for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = ? "
+                    "AND table_name = ? ORDER BY column_index", [db, table]).fetchall()]
+            if columns("a") != columns("b"):
+                out[t] = (-2, -2)
+                continue
+            cols = ", ".join(f'"{c}"' for c in columns("a") if c not in TIMES.get(t, set()))
+            counts = [con.execute(f'SELECT count(*) FROM (SELECT {cols} FROM {x}."{t}" '
+                                  f'EXCEPT ALL SELECT {cols} FROM {y}."{t}")').fetchall()[0][0]
+                      for x, y in (("a", "b"), ("b", "a"))]
+            if any(counts):
+                out[t] = (counts[0], counts[1])
+        return out
+    finally:
+        con.close()
+
+
+class Twins:
+    """Two data homes fed the same files: one built incrementally, one completely."""
+
+    def __init__(self, root: Path, appdb: AppDb | None = None) -> None:
+        make = appdb.settings if appdb else (lambda home: Settings(home=home))
+        self.incremental: Settings = make(root / "incremental")
+        self.complete: Settings = make(root / "complete")
+        self.modes: list[str] = []
+
+    def ingest(self, *paths: Path) -> None:
+        for settings in (self.incremental, self.complete):
+            ingest(settings, list(paths))
+
+    def build_and_compare(self) -> str:
+        summary = build(self.incremental)
+        build(self.complete, complete=True)
+        self.modes.append(summary.mode)
+        assert differences(self.incremental.warehouse_path,
+                           self.complete.warehouse_path) == {}, summary.mode_reason
+        return summary.mode
+
+
+ORDERS = {
+    # a consolidated CSV first, the JSON flows after, one by one
+    "csv-then-json": [[REFS, TABULAR, V1 / "data.gouv.fr_aife.json"],
+                      [V1 / "data.gouv.fr_pes.json"],
+                      [SHARED / "v1" / "e-marchespublics.json", MEGALIS],
+                      [GIP, *sorted((SHARED / "quirks").glob("*.json"))]],
+    # the other way round
+    "json-then-csv": [[REFS, GIP, MEGALIS],
+                      [V1 / "e-marchespublics.json"],
+                      [V1 / "data.gouv.fr_pes.json", V1 / "data.gouv.fr_aife.json"],
+                      [TABULAR]],
+}
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
+def test_incremental_equals_complete_in_several_orders(tmp_path: Path, order: str) -> None:
+    twins = Twins(tmp_path)
+    for batch in ORDERS[order]:
+        twins.ingest(*batch)
+        twins.build_and_compare()
+    assert twins.modes[0] == "complet"  # the first build has nothing to start from
+    # the later builds were incremental, unless the fallback said why (checked above)
+    assert "incremental" in twins.modes[1:], twins.modes
+
+
+def _gip() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(GIP.read_text(encoding="utf-8"))
+    return data
+
+
+def test_superseding_version_corrections_and_exclusion(
+        tmp_path: Path, application_database: AppDb, no_corrections: None) -> None:
+    from observatoire.stewardship.services import correct
+
+    buyer = "13001845000028"
+    zero_amount, excluded = buyer + "D2F2020S0757302", buyer + "D2F2021S0392902"
+    steward = make_account("steward-increment", "gestionnaire", "acheteur:130018450").user
+    twins = Twins(tmp_path, application_database)
+    platform = tmp_path / "platform" / "decp.json"
+    platform.parent.mkdir()
+    shutil.copyfile(GIP, platform)
+    # people's decisions, read by both homes from the one application database
+    correct(steward, uid=zero_amount, buyer_siret=buyer, action="set_value", field="montant",
+            source_value="0.0", new_value="18500", reason="Montant de l'acte", based_on=None)
+    correct(steward, uid=excluded, buyer_siret=buyer, action="exclude",
+            reason="Marché saisi deux fois", based_on=None)
+    twins.ingest(REFS, platform, V1 / "data.gouv.fr_pes.json")
+    assert twins.build_and_compare() == "complet"
+    # a new version of the platform's file: one amount changed, one contract gone, one new
+    data = _gip()
+    records = data["marches"]["marche"]
+    changed = next(r for r in records if r["id"] not in (zero_amount[14:], excluded[14:]))
+    changed["montant"] = float(changed["montant"] or 0) + 1000
+    gone = records.pop(next(i for i, r in enumerate(records)
+                            if r["id"] not in (zero_amount[14:], excluded[14:], changed["id"])))
+    added = json.loads(json.dumps(changed))
+    added["id"] = "INCREMENT0001"
+    records.append(added)
+    platform.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    twins.ingest(platform)
+    assert twins.build_and_compare() == "incremental"
+    con = duckdb.connect(str(twins.incremental.warehouse_path), read_only=True)
+    try:
+        # what the new version says, and what people decided, are in the patched warehouse
+        assert con.execute("SELECT amount_initial FROM contracts WHERE uid = ?",
+                           [zero_amount]).fetchall() == [(18500.0,)]
+        assert con.execute("SELECT count(*) FROM contracts WHERE uid = ?",
+                           [excluded]).fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM contracts WHERE uid = ?",
+                           [buyer + gone["id"]]).fetchall() == [(0,)]
+        assert con.execute("SELECT amount_initial FROM contracts WHERE uid = ?",
+                           [buyer + "INCREMENT0001"]).fetchall() == [(changed["montant"],)]
+        assert con.execute("SELECT bool_and(balanced) FROM reconciliation").fetchall() == [(True,)]
+    finally:
+        con.close()
+    # a decision changed since: the next build is complete, and says why
+    correct(steward, uid=buyer + changed["id"], buyer_siret=buyer, action="exclude",
+            reason="Doublon", based_on=None)
+    twins.ingest(MEGALIS)
+    summary = build(twins.incremental)
+    assert summary.mode == "complet" and "décisions" in summary.mode_reason
+
+
+def test_the_profile_fingerprint_is_the_same_in_another_process() -> None:
+    """The next build (another process) compares it with this one's: a digest that changed
+    with the process (the order of a set of strings does) would make every build complete."""
+    import subprocess
+    import sys
+
+    from observatoire.build import profile_fingerprint
+    from observatoire.indicators.profile import load_profile
+
+    code = ("from observatoire.build import profile_fingerprint as f; "
+            "from observatoire.indicators.profile import load_profile as p; "
+            "print(f(p('demonstration')))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": "random"})
+    assert other.stdout.strip() == profile_fingerprint(load_profile("demonstration"))
+    assert profile_fingerprint(load_profile("generique")) != other.stdout.strip()
+
+
+def test_a_file_that_moves_a_buyer_placed_by_publication_falls_back(tmp_path: Path) -> None:
+    """A buyer SIRENE does not place is placed where the consolidated rows of it mostly say:
+    two new rows of the buyer published once in the file, in another département, move it,
+    and every contract of it with it. The build says so and is complete."""
+    import csv
+
+    with TABULAR.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    buyer = "21330104700014"
+    (row,) = [r for r in rows if r["acheteur_id"] == buyer]  # published once in the file
+    assert (row["acheteur_departement_code"], row["acheteur_region_code"]) == ("33", "75")
+    moved = tmp_path / "flux" / "decp-deplacement.csv"
+    moved.parent.mkdir()
+    with moved.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        for n in (1, 2):
+            writer.writerow({**row, "id": f"{row['id']}D{n}", "uid": f"{row['uid']}D{n}",
+                             "acheteur_departement_code": "35", "acheteur_region_code": "53"})
+    twins = Twins(tmp_path)
+    twins.ingest(REFS, TABULAR)
+    twins.build_and_compare()
+    twins.ingest(moved)
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    assert summary.mode == "complet" and "lieu de 1 acheteur" in summary.mode_reason
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
+    con = duckdb.connect(str(twins.incremental.warehouse_path), read_only=True)
+    try:
+        assert con.execute("SELECT departement_code, location_source FROM buyers "
+                           "WHERE buyer_siret = ?", [buyer]).fetchall() == [("35", "publication")]
+    finally:
+        con.close()
