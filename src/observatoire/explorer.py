@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 
@@ -43,8 +43,46 @@ PAGE_SORTS = {
 }
 
 
+class UrlFilters:
+    """Filters read from and written to URL parameters (French names), for a frozen dataclass
+    whose fields are all optional: each subclass says how one value reads (``parse``, which
+    raises ValueError on a value that does not)."""
+
+    @staticmethod
+    def parse(name: str, raw: str) -> Any:
+        return raw[:200]
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> tuple[Self, list[str]]:
+        """Read filters from URL parameters; a value that does not read is ignored and said."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):  # type: ignore[arg-type]
+            raw = (query.get(f.name) or "").strip()
+            if not raw:
+                continue
+            try:
+                values[f.name] = cls.parse(f.name, raw)
+            except ValueError:
+                problems.append(f"Filtre « {f.name} » ignoré : valeur « {raw[:40]} » illisible.")
+        return cls(**values), problems
+
+    def as_query(self) -> dict[str, str]:
+        out = {}
+        for key, value in asdict(self).items():  # type: ignore[call-overload]
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                out[key] = "oui" if value else "non"
+            elif isinstance(value, float) and value.is_integer():  # 100000, not 100000.0
+                out[key] = str(int(value))
+            else:
+                out[key] = str(value)
+        return out
+
+
 @dataclass(frozen=True)
-class ContractFilters:
+class ContractFilters(UrlFilters):
     """What a user can filter the contracts on; every field optional (French URL names)."""
 
     annee: int | None = None
@@ -67,46 +105,31 @@ class ContractFilters:
     lieu_base: str | None = None  # a key of LOCATION_BASES
     acheteur_departement: str | None = None  # département of the buyer (buyers.departement_code)
 
-    @classmethod
-    def from_query(cls, query: dict[str, str]) -> tuple[ContractFilters, list[str]]:
-        """Read filters from URL parameters; a value that does not read is ignored and said."""
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for f in fields(cls):
-            raw = (query.get(f.name) or "").strip()
-            if not raw:
-                continue
-            try:
-                values[f.name] = _parse(f.name, raw)
-            except ValueError:
-                problems.append(f"Filtre « {f.name} » ignoré : valeur « {raw[:40]} » illisible.")
-        return cls(**values), problems
+    @staticmethod
+    def parse(name: str, raw: str) -> Any:
+        return _parse(name, raw)
 
-    def as_query(self) -> dict[str, str]:
-        out = {}
-        for key, value in asdict(self).items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                out[key] = "oui" if value else "non"
-            elif isinstance(value, float) and value.is_integer():  # 100000, not 100000.0
-                out[key] = str(int(value))
-            else:
-                out[key] = str(value)
-        return out
+
+def parse_year(raw: str) -> int:
+    year = int(raw)
+    if not 1990 <= year <= 2100:
+        raise ValueError(raw)
+    return year
+
+
+def parse_amount(raw: str) -> float:
+    """An amount as people write it (« 100 000,50 »)."""
+    amount = float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
+    if not math.isfinite(amount):  # « nan » or « inf » read as numbers, and match nothing
+        raise ValueError(raw)
+    return amount
 
 
 def _parse(name: str, raw: str) -> Any:
     if name == "annee":
-        year = int(raw)
-        if not 1990 <= year <= 2100:
-            raise ValueError(raw)
-        return year
+        return parse_year(raw)
     if name in ("montant_min", "montant_max"):
-        amount = float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
-        if not math.isfinite(amount):  # « nan » or « inf » read as numbers, and match nothing
-            raise ValueError(raw)
-        return amount
+        return parse_amount(raw)
     if name in ("clause_sociale", "clause_environnementale"):
         if raw.lower() in ("oui", "1", "true"):
             return True

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from observatoire.config import Settings
-from observatoire.explorer import bounded
+from observatoire.explorer import UrlFilters, bounded, parse_amount, parse_year
 from observatoire.public_columns import header
 from observatoire.search import keys_named
 from observatoire.warehouse import open_warehouse, scope_sql
@@ -122,7 +122,7 @@ SORT_LABELS = {"date": "les plus récents", "date_asc": "les plus anciens",
 
 
 @dataclass(frozen=True)
-class PaymentFilters:
+class PaymentFilters(UrlFilters):
     """What a user can filter the payment lines on; every field optional (French URL names)."""
 
     acheteur: str | None = None  # buyer SIRET, or words of its name
@@ -135,44 +135,16 @@ class PaymentFilters:
     source: str | None = None  # a key of SOURCES
     texte: str | None = None  # words of the object
 
-    @classmethod
-    def from_query(cls, query: dict[str, str]) -> tuple[PaymentFilters, list[str]]:
-        """Read filters from URL parameters; a value that does not read is ignored and said."""
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for f in fields(cls):
-            raw = (query.get(f.name) or "").strip()
-            if not raw:
-                continue
-            try:
-                values[f.name] = _parse(f.name, raw)
-            except ValueError:
-                problems.append(f"Filtre « {f.name} » ignoré : valeur « {raw[:40]} » illisible.")
-        return cls(**values), problems
-
-    def as_query(self) -> dict[str, str]:
-        out = {}
-        for key, value in asdict(self).items():
-            if value is None:
-                continue
-            if isinstance(value, float) and value.is_integer():
-                out[key] = str(int(value))
-            else:
-                out[key] = str(value)
-        return out
+    @staticmethod
+    def parse(name: str, raw: str) -> Any:
+        return _parse(name, raw)
 
 
 def _parse(name: str, raw: str) -> Any:
     if name == "exercice":
-        year = int(raw)
-        if not 1990 <= year <= 2100:
-            raise ValueError(raw)
-        return year
+        return parse_year(raw)
     if name in ("montant_min", "montant_max"):
-        amount = float(raw.replace("\u202f", "").replace(" ", "").replace(",", "."))
-        if amount != amount or amount in (float("inf"), float("-inf")):
-            raise ValueError(raw)
-        return amount
+        return parse_amount(raw)
     if name == "type" and raw not in KINDS:
         raise ValueError(raw)
     if name == "source" and raw not in SOURCES:
