@@ -29,7 +29,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
 
 import duckdb
 
@@ -39,7 +39,7 @@ from observatoire.config import Settings
 from observatoire.connectors.ingest import restage
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Catalog, Load, superseded
-from observatoire.model import clean, contracts, increment, search
+from observatoire.model import contracts, increment, search
 from observatoire.model.steps import PLACES, REFERENCES
 from observatoire.sqlquote import identifier, literal, literal_list
 from observatoire.staging.records import PARSER_VERSION
@@ -115,8 +115,7 @@ def plan(settings: Settings, catalog: Catalog, all_loads: list[Load],
     if (parser, software, schema) != (PARSER_VERSION, __version__, SCHEMA_VERSION):
         return Plan("complet", "version du logiciel, du lecteur ou du schéma changée depuis "
                     f"la construction n° {build_id}")
-    previous: dict[str, Any] = next((b["summary"] for b in catalog.builds(limit=1000)
-                     if b["build_id"] == build_id), {})
+    previous = catalog.build_summary(build_id)
     if previous.get("profile_fingerprint") != fingerprints["profile_fingerprint"]:
         return Plan("complet", "profil de déploiement modifié (ou inconnu) depuis la "
                     f"construction n° {build_id}")
@@ -188,17 +187,14 @@ def _affected(later: list[pl.Step], the_plan: Plan, kept: set[str]) -> list[pl.S
 
 
 def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions,
-        steps: Sequence[pl.Step], build_id: int, started_at: str, tmp: object,
+        steps: Sequence[pl.Step], build_id: int, started_at: str, tmp: Path,
         loads: list[Load], all_loads: list[Load],
         on_step: Callable[[str], None] | None) -> tuple[pl.BuildContext, list[pl.Timing]]:
     """Copy the warehouse in service to ``tmp``, patch it (see the module); the context and
     timings of the steps run. The caller checkpoints and swaps it in, or falls back."""
-    from pathlib import Path
-
     scoped_steps, later = _steps(steps)
-    path = Path(str(tmp))
-    shutil.copyfile(settings.warehouse_path, path)
-    con = connect_for_writing(path, settings)
+    shutil.copyfile(settings.warehouse_path, tmp)
+    con = connect_for_writing(tmp, settings)
     try:
         timings: list[pl.Timing] = []
         ctx = pl.BuildContext(con, settings, profile, loads, build_id, started_at,
@@ -210,12 +206,11 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
             for t in pl.run(ctx, [step], on_step=on_step):
                 timings.append(replace(t, position=len(timings) + 1))
 
-        for statement in clean.MACROS.split(";"):
-            if statement.strip():
-                con.execute(statement)
+        by_name = {s.name: s for s in steps}
+        by_name["modele.macros"].run(ctx)  # the copy keeps tables, not the SQL functions
         # the load log, whole
         con.execute("DROP TABLE loads")
-        kept = {s.name: s for s in steps}["depot.chargements"]
+        kept = by_name["depot.chargements"]
         timed(kept.name, kept.label, kept.run, kept.writes)
         timed("increment.perimetre", "Incrémental : marchés touchés par les nouveaux fichiers",
               lambda c: _scope(c, the_plan))

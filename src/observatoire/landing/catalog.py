@@ -288,6 +288,13 @@ class Catalog:
                 "WHERE build_id = ? ORDER BY position", (build_id,)).fetchall()
         return [dict(r) for r in rows]
 
+    def build_summary(self, build_id: int) -> dict[str, Any]:
+        """What a build recorded when it ended (empty if it did not end, or is unknown)."""
+        with self._connect() as con:
+            row = con.execute("SELECT summary FROM builds WHERE build_id = ?",
+                              (build_id,)).fetchone()
+        return json.loads(row["summary"] or "{}") if row else {}
+
     def builds(self, limit: int = 10, *, steps: bool = False) -> list[dict[str, Any]]:
         """The latest builds, newest first; ``steps``: each with its ``steps`` (see
         :meth:`build_steps`), which the status report shows and the pages' footer does not."""
