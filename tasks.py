@@ -118,8 +118,9 @@ def demo() -> None:
     inbox.mkdir(parents=True, exist_ok=True)
     print(f"→ collecte continue : déposez un fichier DECP dans {inbox}/ ; il apparaîtra sur "
           "le site après la construction suivante", flush=True)
-    # a round every second, a file taken once unchanged for one second (a copy by hand of a
-    # DECP file is done by then): a dropped file reaches the pages in seconds
+    # On Linux a file renamed into the inbox or closed after its copy wakes the collector at
+    # once (collect/watch.py); elsewhere a round every second takes a file once unchanged for
+    # one second (a copy by hand of a DECP file is done by then)
     collector = subprocess.Popen([str(BIN / "observatoire"), "collect", "--continu",
                                   "--intervalle", "1", "--stabilite", "1"], cwd=ROOT, env=env)
     try:

@@ -40,10 +40,13 @@ def _round_json(result: Any) -> dict[str, Any]:
               help="Tourner sans fin (arrêt propre sur SIGTERM ou Ctrl+C).")
 @click.option("--source", "only", help="Seulement cette source (même si elle n'est pas due).")
 @click.option("--intervalle", default=5.0, show_default=True, type=float,
-              help="Avec --continu : secondes au plus entre deux passages.")
+              help="Avec --continu : secondes au plus entre deux passages (sous Linux, un "
+              "fichier déposé réveille aussitôt la collecte).")
 @click.option("--stabilite", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="Secondes sans changement avant qu'un fichier déposé soit pris (une copie "
-              "peut être en cours ; 0 : fichiers déposés d'un coup, par renommage).")
+              "peut être en cours ; 0 : fichiers déposés d'un coup, par renommage). Sous Linux, "
+              "avec --continu, un fichier renommé dans le dossier ou refermé après écriture est "
+              "pris aussitôt.")
 @click.option("--json", "as_json", is_flag=True,
               help="Sortie JSON (avec --continu : une ligne par passage qui a fait quelque chose).")
 @click.pass_obj

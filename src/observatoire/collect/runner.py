@@ -27,6 +27,7 @@ import requests
 from observatoire.collect.http import Fetched, FetchError, fetch, get_json
 from observatoire.collect.sources import Source, read_sources
 from observatoire.collect.state import State
+from observatoire.collect.watch import InboxWatch, takeable
 from observatoire.config import Settings
 from observatoire.connectors.ingest import IngestOutcome, ingest
 from observatoire.errors import ConfigError, ObservatoireError
@@ -34,7 +35,9 @@ from observatoire.landing.catalog import Catalog
 
 LOG = logging.getLogger(__name__)
 DONE, REJECTED = "traités", "rejetés"
-#: Seconds an inbox file must stay unchanged before it is taken (a copy may be in progress).
+#: Seconds an inbox file must stay unchanged before it is taken (a copy may be in progress),
+#: unless the kernel said it was renamed into the inbox or closed after writing
+#: (:mod:`observatoire.collect.watch`).
 SETTLE_SECONDS = 2.0
 #: When a remote source that failed is tried again (or at its frequency, if sooner).
 RETRY_AFTER_FAILURE = timedelta(minutes=15)
@@ -107,21 +110,23 @@ def collect_lock(settings: Settings) -> Iterator[None]:
 def collect_once(settings: Settings, only: str | None = None, *, force: bool = False,
                  session: requests.Session | None = None, backoff: float = 1.0,
                  settle: float = SETTLE_SECONDS, build: bool = True,
-                 on_step: Callable[[str], None] | None = None) -> Round:
+                 on_step: Callable[[str], None] | None = None,
+                 watch: InboxWatch | None = None) -> Round:
     """Run every due source (``only``: that one, due or not) once, then build if needed
     (``build=False``: leave the build to a later round or to ``observatoire build``).
+    ``watch``: the inbox folders' events (a file they say complete is taken at once).
 
     The build is the full one (the incremental build is another piece of work): it runs once per
     round, not once per file. The application database must be migrated beforehand (the CLI
     does it once when it starts)."""
     settings.ensure_home()
     with collect_lock(settings):
-        return _round(settings, only, force, session, backoff, settle, build, on_step)
+        return _round(settings, only, force, session, backoff, settle, build, on_step, watch)
 
 
 def _round(settings: Settings, only: str | None, force: bool,
            session: requests.Session | None, backoff: float, settle: float, build: bool,
-           on_step: Callable[[str], None] | None) -> Round:
+           on_step: Callable[[str], None] | None, watch: InboxWatch | None) -> Round:
     sources = read_sources(settings)
     if only is not None:
         sources = [s for s in sources if s.id == only]
@@ -142,7 +147,7 @@ def _round(settings: Settings, only: str | None, force: bool,
             outcome = SourceRound(source.id)
             try:
                 if source.kind == "dossier":
-                    _inbox(settings, source, outcome, settle)
+                    _inbox(settings, source, outcome, settle, watch)
                 else:
                     _remote(settings, source, state, session, outcome, backoff)
             except (FetchError, ObservatoireError, OSError) as exc:
@@ -169,17 +174,19 @@ def _message(exc: BaseException) -> str:
     return str(exc).replace("\n", " ; ")
 
 
-def _inbox(settings: Settings, source: Source, outcome: SourceRound, settle: float) -> None:
+def _inbox(settings: Settings, source: Source, outcome: SourceRound, settle: float,
+           watch: InboxWatch | None) -> None:
     folder = source.folder
     assert folder is not None
     if not folder.is_dir():
         raise ConfigError("Le dossier de dépôt n'existe pas.", where=str(folder),
                           hint="Créez-le, ou corrigez la clé « chemin » de sources.toml.")
+    if watch is not None:
+        watch.watch([folder])
     limit = time.time() - settle
     ready = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".")
-                   and not p.name.endswith((".part", ".tmp", ".crdownload"))
-                   and p.stat().st_mtime <= limit)
+                   if p.is_file() and takeable(p.name)
+                   and (p.stat().st_mtime <= limit or (watch is not None and watch.complete(p))))
     if not ready:
         return
     outcomes = ingest(settings, ready, source=source.id)
@@ -339,24 +346,29 @@ def run_forever(settings: Settings, stop: threading.Event, *, poll: float = 5.0,
                 on_error: Callable[[ObservatoireError], None] | None = None,
                 **options: Any) -> None:
     """Rounds until ``stop`` is set: each round takes what is due, then waits ``poll`` seconds
-    (or less, when a source is due sooner). A round in progress finishes before stopping.
+    (or less, when a source is due sooner), or until a file lands complete in an inbox (then at
+    once: see :mod:`observatoire.collect.watch`). A round in progress finishes before stopping.
     A round that cannot run (another round holds the lock, ``sources.toml`` was broken while
     the collector ran) is reported and the loop goes on: the next round may succeed."""
-    while not stop.is_set():
-        try:
-            result = collect_once(settings, **options)
-        except ObservatoireError as exc:
-            if on_error:
-                on_error(exc)
-            stop.wait(poll)
-            continue
-        if on_round:
-            on_round(result)
-        try:
-            pause = _wait(settings, poll)
-        except ObservatoireError:
-            pause = poll
-        stop.wait(pause)
+    watch = InboxWatch()
+    try:
+        while not stop.is_set():
+            try:
+                result = collect_once(settings, watch=watch, **options)
+            except ObservatoireError as exc:
+                if on_error:
+                    on_error(exc)
+                watch.wait(poll, stop)
+                continue
+            if on_round:
+                on_round(result)
+            try:
+                pause = _wait(settings, poll)
+            except ObservatoireError:
+                pause = poll
+            watch.wait(pause, stop)
+    finally:
+        watch.close()
 
 
 def _wait(settings: Settings, poll: float) -> float:
