@@ -16,10 +16,19 @@ one go). For each it measures, from the rename:
   notified in the barometer's reference year, 2024, by a buyer of the profile: the contract
   counts behind its indicators grow by one);
 
-and reads from the catalog the ingest's and the build's own durations (and whether the build
-was incremental), so that the rest (waiting for the collector's next round, the inbox's
-stability delay, the site reopening the new warehouse) is known too. Target (issue 15):
-p95 ≤ 2 s over 20 drops. Options ``--intervalle`` and ``--stabilite`` are the collector's.
+and where the seconds went, each from what it leaves behind (wall clock, milliseconds):
+
+- **pickup**: until the collector takes the file (the file leaves the inbox once ingested:
+  that moment less the ingest's own duration, from the catalog);
+- **ingest**: the load's duration (catalog);
+- **before_steps**: from the file leaving the inbox to the build's first step (the plan…);
+- **steps**: the build's steps (the build log of the catalog), with the indicator step apart;
+- **swap**: from the end of the last step to the new warehouse file in place (its inode
+  changes: checkpoint and rename);
+- **serve**: from the swap to the contract page's first 200 (the site reopening the warehouse).
+
+Target (issue 15): p95 ≤ 2 s over 20 drops. Options ``--intervalle`` and ``--stabilite`` are
+the collector's.
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = (ROOT / "demo" / "data" / "decp" / "v2"
@@ -116,20 +127,26 @@ def main() -> None:
             staged.write_text(body, encoding="utf-8")
             target = inbox / f"fraicheur-{run}-{i:02d}.json"
             os.replace(staged, target)
-            t0 = time.monotonic()
-            page = barometer = None
+            t0, wall0 = time.monotonic(), time.time()
+            inode = (args.home / "warehouse.duckdb").stat().st_ino
+            page = barometer = moved = swapped = None
             uid = BUYER + contract_id
             while (page is None or barometer is None) and time.monotonic() - t0 < args.timeout:
+                if moved is None and not target.exists():
+                    moved = time.monotonic() - t0
+                if swapped is None and _inode(args.home / "warehouse.duckdb") != inode:
+                    swapped = time.monotonic() - t0
                 if page is None and _status(f"{base}/marches/{uid}/")[0] == 200:
                     page = time.monotonic() - t0
                 if page is not None and barometer is None \
                         and _status(base + "/index.json")[1] != before:
                     barometer = time.monotonic() - t0
-                time.sleep(0.05)
+                time.sleep(0.01)
             took = _catalog_figures(args.home, target.name)
             results.append({"drop": i, "uid": uid, "page_s": page, "barometer_s": barometer,
-                            **took})
-            print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+                            **_breakdown(took, wall0, moved, swapped, page), **took})
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "steps"},
+                             ensure_ascii=False), flush=True)
             time.sleep(0.5)
     finally:
         collector.terminate()
@@ -148,13 +165,15 @@ def main() -> None:
         "build_median_s": _median(results, "build_s"),
         "ingest_median_s": _median(results, "ingest_s"),
         "modes": sorted({r.get("mode") or "?" for r in results}),
+        "breakdown_median_s": {k: _median(results, k) for k in PARTS},
+        "steps_median_s": _step_medians(results),
     }
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     if args.out:
         args.out.write_text(json.dumps({"summary": summary, "drops": results}, indent=1))
 
 
-def _median(results: list[dict[str, object]], key: str) -> float | None:
+def _median(results: list[dict[str, Any]], key: str) -> float | None:
     values = [float(r[key]) for r in results if isinstance(r.get(key), (int, float))]
     return round(statistics.median(values), 2) if values else None
 
@@ -166,7 +185,8 @@ def _catalog(home: Path) -> sqlite3.Connection:
 
 
 def _catalog_figures(home: Path, file_name: str) -> dict[str, object]:
-    """The ingest's duration, and the build that took the file: its duration and mode."""
+    """The ingest's duration, and the build that took the file: its duration, mode and steps
+    (name → [start as a Unix time, wall seconds, CPU seconds])."""
     con = _catalog(home)
     try:
         load = con.execute("SELECT duration_s, loaded_at FROM loads WHERE file_name = ?",
@@ -174,12 +194,60 @@ def _catalog_figures(home: Path, file_name: str) -> dict[str, object]:
         build = con.execute("""SELECT build_id, summary FROM builds
             WHERE status = 'succeeded' AND started_at >= ? ORDER BY build_id LIMIT 1""",
                             [load["loaded_at"] if load else "9"]).fetchone()
+        steps = con.execute("""SELECT name, started_at, seconds, cpu_seconds FROM build_steps
+            WHERE build_id = ? ORDER BY position""",
+                            [build["build_id"] if build else -1]).fetchall()
     finally:
         con.close()
     summary = json.loads(build["summary"]) if build else {}
     return {"ingest_s": load["duration_s"] if load else None,
             "build_id": build["build_id"] if build else None,
-            "build_s": summary.get("seconds"), "mode": summary.get("mode")}
+            "build_s": summary.get("seconds"), "mode": summary.get("mode"),
+            "steps": {s["name"]: [datetime.fromisoformat(s["started_at"]).timestamp(),
+                                  s["seconds"], s["cpu_seconds"]] for s in steps}}
+
+
+#: The parts of a drop's time (see the module's docstring).
+PARTS = ("pickup_s", "ingest_s", "before_steps_s", "steps_s", "indicator_step_s", "swap_s",
+         "serve_s", "steps_cpu_s")
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:  # between the rename's two names: never, but be safe
+        return None
+
+
+def _breakdown(took: dict[str, Any], wall0: float, moved: float | None,
+               swapped: float | None, page: float | None) -> dict[str, float | None]:
+    """Where a drop's seconds went, from the rename (``wall0``, Unix time); a part whose ends
+    were not seen is None."""
+    steps: dict[str, list[float]] = took["steps"]
+    ingest = took["ingest_s"]
+
+    def part(end: float | None, start: float | None) -> float | None:
+        return None if end is None or start is None else round(end - start, 3)
+
+    first = min(s[0] for s in steps.values()) - wall0 if steps else None
+    last_end = max(s[0] + s[1] for s in steps.values()) - wall0 if steps else None
+    return {"pickup_s": part(moved, ingest), "before_steps_s": part(first, moved),
+            "steps_s": part(last_end, first),
+            "indicator_step_s": steps.get("indicateurs", [0, None])[1],
+            "swap_s": part(swapped, last_end), "serve_s": part(page, swapped),
+            "steps_cpu_s": round(sum(s[2] for s in steps.values()), 3) if steps else None,
+            "moved_at_s": moved, "swapped_at_s": swapped}
+
+
+def _step_medians(results: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each step's median wall and CPU seconds over the drops."""
+    names = {n for r in results for n in r.get("steps") or {}}
+    medians = {}
+    for name in sorted(names):
+        runs = [r["steps"][name] for r in results if name in (r.get("steps") or {})]
+        medians[name] = [round(statistics.median(s[1] for s in runs), 3),
+                         round(statistics.median(s[2] for s in runs), 3)]
+    return dict(sorted(medians.items(), key=lambda kv: -kv[1][0]))
 
 
 if __name__ == "__main__":
