@@ -213,8 +213,8 @@ def _build(settings: Settings, on_step: Callable[[str], None] | None,
                 ctx, timings = build_incremental.run(settings, plan, profile, decided, steps,
                                                      build_id, started_at, tmp, loads,
                                                      all_loads, on_step)
-                for timing in timings:  # once it succeeded (a fallback logs the full build)
-                    catalog.record_step(build_id, timing)
+                # once it succeeded (a fallback logs the full build)
+                catalog.record_steps(build_id, timings)
             except build_incremental.Fallback as why:
                 discard(tmp)
                 plan = build_incremental.Plan("complet", str(why))

@@ -280,6 +280,14 @@ class Catalog:
                         (build_id, step.position, step.name, step.label, step.started_at,
                          step.seconds, step.cpu_seconds, step.rows))
 
+    def record_steps(self, build_id: int, steps: Iterable[Timing]) -> None:
+        """Steps of a build that ended, in one transaction (one commit, one disk sync: an
+        incremental build records its steps once it succeeded, not as they end)."""
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO build_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(build_id, s.position, s.name, s.label, s.started_at, s.seconds,
+                              s.cpu_seconds, s.rows) for s in steps])
+
     def build_steps(self, build_id: int) -> list[dict[str, Any]]:
         """The steps of a build, in the order they ran."""
         with self._connect() as con:
