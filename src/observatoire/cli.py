@@ -756,11 +756,16 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
     from observatoire.stewardship.django_setup import migrate
 
     migrate(settings)
+    import threading
+
     from observatoire.datasets import Publisher
+    from observatoire.warehouse import follow
     from observatoire.web.wsgi import application
 
     # the datasets of each new build are written in the background, before readers ask
     Publisher(settings).start()
+    # each new build's warehouse is opened as soon as it is in service, before readers ask
+    follow(settings, threading.Event())
     out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
     # Behind the configured reverse proxies, X-Forwarded-For reaches the application, which
     # reads the client's address from it only when the connection comes from one of them

@@ -7,6 +7,7 @@ spreadsheet would run as a formula is neutralised in CSV and XLSX.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -287,26 +288,45 @@ def publish(settings: Settings) -> list[Path]:
 
 class Publisher(threading.Thread):
     """Publishes the datasets of each new build in the background of the web server
-    (``observatoire serve``): it looks at the warehouse every ``interval`` seconds."""
+    (``observatoire serve``): it looks at the warehouse every ``interval`` seconds, and writes a
+    build's datasets once that build has stayed in service from one look to the next."""
 
     def __init__(self, settings: Settings, interval: float = 30.0) -> None:
         super().__init__(name="publication-des-jeux-de-donnees", daemon=True)
         self.settings, self.interval = settings, interval
         self.stopped = threading.Event()
+        #: The warehouse file (inode, modification time) published, and the one seen last.
+        self.seen: tuple[int, int] | None = None
+        self.pending: tuple[int, int] | None = None
 
     def run(self) -> None:
-        seen = None
+        # Linux: this thread's CPU priority only; pages and builds come first
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while not self.stopped.is_set():
             try:
-                stat = self.settings.warehouse_path.stat()
-                if (stat.st_ino, stat.st_mtime_ns) != seen:
-                    publish(self.settings)
-                    seen = (stat.st_ino, stat.st_mtime_ns)
+                self.look()
             except FileNotFoundError:
                 pass  # no warehouse yet
             except Exception:  # a failed write is retried at the next look, never fatal
                 log.exception("Publication des jeux de données interrompue")
             self.stopped.wait(self.interval)
+
+    def look(self) -> bool:
+        """One look at the warehouse; whether it published.
+
+        A new build's datasets are written once it has stayed in service from one look to the
+        next (the first build seen, at once): a collector building every few seconds would
+        otherwise have the server export every dataset after every build (about 40 s of CPU
+        at the demo's size), slowing the pages that show the new data."""
+        stat = self.settings.warehouse_path.stat()
+        identity = (stat.st_ino, stat.st_mtime_ns)
+        published = False
+        if identity != self.seen and (self.seen is None or identity == self.pending):
+            publish(self.settings)
+            self.seen, published = identity, True
+        self.pending = identity
+        return published
 
 
 def _batches(cursor: Any) -> Any:

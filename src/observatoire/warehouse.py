@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from observatoire.sqlquote import identifier
 
 _OPEN: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
 _LOCK = threading.Lock()
+_LOG = logging.getLogger(__name__)
 
 
 def _connect(path: Path, identity: tuple[int, int]) -> duckdb.DuckDBPyConnection:
@@ -66,6 +68,11 @@ def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     with a cursor instead of opening the file again. After a build swaps in a new file, the next
     call opens that one, while cursors already handed out finish on the old one.
     """
+    return _database(settings).cursor()
+
+
+def _database(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The process's connection to the warehouse in service, opened if it is new."""
     path = settings.warehouse_path
     try:
         stat = path.stat()
@@ -87,7 +94,27 @@ def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
                 raise
             known = (identity, con)
             _OPEN[str(path)] = known
-        return known[1].cursor()
+        return known[1]
+
+
+def follow(settings: Settings, stop: threading.Event, every: float = 0.05) -> threading.Thread:
+    """Open each warehouse a build puts in service as soon as it is there, in a thread of the
+    web server: the first request after a build finds it open (a stat every ``every`` seconds
+    costs nothing; opening costs a request tens to hundreds of milliseconds)."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                _database(settings)
+            except WarehouseMissing:
+                pass  # none yet, or one from an older version: requests say so
+            except Exception:  # a file being replaced, say: the next look (or request) opens it
+                _LOG.debug("entrepôt non ouvert d'avance", exc_info=True)
+            stop.wait(every)
+
+    thread = threading.Thread(target=run, name="ouverture-de-l-entrepot", daemon=True)
+    thread.start()
+    return thread
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
