@@ -115,6 +115,7 @@ def main() -> None:
             if time.monotonic() > deadline:
                 sys.exit("the site did not start (see serve.log)")
             time.sleep(0.2)
+        _wait_for_publication(args.home)
         for i in range(1, args.drops + 1):
             contract_id = f"F{run}{i:02d}"
             one = copy.deepcopy(record)
@@ -171,6 +172,27 @@ def main() -> None:
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     if args.out:
         args.out.write_text(json.dumps({"summary": summary, "drops": results}, indent=1))
+
+
+def _wait_for_publication(home: Path) -> None:
+    """The server writes the datasets of the build in service when it starts (tens of seconds
+    of CPU at the demo's size, once): the drops measure the steady state, after it."""
+    from observatoire.datasets import DATASETS, FORMATS
+
+    con = _catalog(home)
+    try:
+        build_id = con.execute("SELECT max(build_id) FROM builds "
+                               "WHERE status = 'succeeded'").fetchone()[0]
+    finally:
+        con.close()
+    folder = home / "exports" / str(build_id)
+    expected = {f"{d}.{f}" for d in DATASETS for f in FORMATS}
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if folder.is_dir() and expected <= {p.name for p in folder.iterdir()}:
+            return
+        time.sleep(1)
+    print("warning: the datasets were not all published within 10 minutes", file=sys.stderr)
 
 
 def _median(results: list[dict[str, Any]], key: str) -> float | None:
