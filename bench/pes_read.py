@@ -117,6 +117,96 @@ for _, el in etree.iterparse(sys.argv[1], events=("end",), tag=("LigneDePiece", 
 print(n)
 """
 
+#: Ways of reading the values of every line (``--extraction``): each parses the file, reads
+#: every ``V`` of each line's elements and prints the line count and the total length of the
+#: values read (the same for all: they read the same values). ``walk`` is the reader's own
+#: (``pes_depense._line_blocks``: blocks then leaves, through lxml proxies).
+EXTRACTION_COMMON = """
+import sys, time
+from lxml import etree
+from observatoire.accounting.pes_depense import _line_blocks  # in all: same start-up
+path = sys.argv[1]
+LINE, PIECE = "LigneDePiece", "Piece"
+def free(el):
+    el.clear()
+    parent = el.getparent()
+    while el.getprevious() is not None:
+        del parent[0]
+def pieces():
+    for _, el in etree.iterparse(path, events=("end",), tag=PIECE, huge_tree=True):
+        yield el
+        free(el)
+n = size = 0
+"""
+EXTRACTION = {
+    "walk": """
+for piece in pieces():
+    for line in piece.iterchildren(LINE):
+        info, attach, links, tiers, _ = _line_blocks(line)
+        n += 1
+        size += sum(len(x) for d in (info, attach, links, tiers) for x in d.values())
+""",
+    # one C-level walk of the line's elements (which block a value is in is lost)
+    "iter": """
+for piece in pieces():
+    for line in piece.iterchildren(LINE):
+        n += 1
+        size += sum(len(v) for e in line.iter() if (v := (e.get("V") or "").strip()))
+""",
+    # iterparse yielding the value elements themselves (tag= filter), freed at each pièce
+    "tagged": """
+WANT = ("IdLigne", "Nature", "Fonction", "Facture", "ModRegl", "TVAIntraCom", "MtHT", "MtTVA",
+        "MtFactHT", "LibVir1", "LibVir2", "IdPceOrig", "IdLigneOrig", "ExerRat", "NatPceOrig",
+        "IdMarche", "IdTiers", "NatIdTiers", "RefTiers", "CatTiers", "NatJur", "Nom",
+        "ComplNom", "Prenom", "Civilite")
+for _, el in etree.iterparse(path, events=("end",), tag=(*WANT, LINE, PIECE), huge_tree=True):
+    if el.tag == LINE:
+        n += 1
+    elif el.tag == PIECE:
+        free(el)
+    elif v := (el.get("V") or "").strip():
+        size += len(v)
+""",
+    # libxml2's SAX events into a Python target: no tree, no proxies (nothing to validate)
+    "sax": """
+class Target:
+    inside = False
+    def start(self, tag, attrib):
+        global n, size
+        if tag == LINE:
+            self.inside = True
+            n += 1
+        elif self.inside and (v := (attrib.get("V") or "").strip()):
+            size += len(v)
+    def end(self, tag):
+        if tag == LINE:
+            self.inside = False
+    def close(self):
+        return None
+parser = etree.XMLParser(target=Target(), huge_tree=True)
+with open(path, "rb") as fh:
+    while chunk := fh.read(1 << 20):
+        parser.feed(chunk)
+parser.close()
+""",
+}
+
+
+def extraction(path: Path, repeats: int) -> None:
+    """CPU of each way of reading the values, against the raw count, ``repeats`` times (each
+    child imports the reader, so that start-ups are alike; the raw count does not: its
+    ratio's denominator is the baseline of the other figures)."""
+    print(f"{'way':>8} {'CPU s':>6} {'× raw':>6} {'values':>12}")
+    for _ in range(repeats):
+        _, raw_cpu, _, counted = run(BASELINE, str(path))
+        print(f"{'raw':>8} {raw_cpu:>6.2f} {1:>6.1f}")
+        for name, body in EXTRACTION.items():
+            _, cpu, _, out = run(EXTRACTION_COMMON + body + "print(n, size)", str(path))
+            lines, size = out.split()
+            assert int(lines) == int(counted), (name, lines, counted)
+            print(f"{name:>8} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} {int(size):>12,}", flush=True)
+
+
 READER = """
 import sys
 from pathlib import Path
@@ -167,7 +257,16 @@ def main() -> None:
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 400_000])
     parser.add_argument("--workers", type=int, default=2,
                         help="processes of the split read (the last columns)")
+    parser.add_argument("--extraction", type=int, metavar="REPEATS",
+                        help="instead, compare ways of reading the values (lxml proxies, "
+                             "iter, tag= filters, a SAX target) on a file of the first size")
     args = parser.parse_args()
+    if args.extraction:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "pes.xml"
+            generate(path, args.lines[0])
+            extraction(path, args.extraction)
+        return
     print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
           f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11} "
           f"{'no-XSD CPU ×':>12} {'split s':>7} {'split CPU ×':>11} {'split path ×':>12} "

@@ -18,7 +18,7 @@ import pytest
 
 from observatoire.accounting.pes import read_pes
 from observatoire.accounting.pes_common import PesResult
-from observatoire.accounting.pes_split import plan
+from observatoire.accounting.pes_split import _find, plan
 
 PES = Path(__file__).parent / "fixtures" / "accounting" / "pes"
 TWO = PES / "pes_depense_two_batches.xml"
@@ -101,6 +101,20 @@ def test_cuts_fall_right_after_a_bordereau(many: Path) -> None:
     assert all(data[:p.start].endswith(b"</Bordereau>") for p in parts[1:])
     assert [p.end for p in parts] == [p.start for p in parts[1:]] + [None]
     assert parts[1].prefix.count(b"\n") == 0 and parts[1].buyer_id == "12345678912345"
+
+
+def test_file_search_finds_a_tag_across_the_boundary_of_two_reads(tmp_path: Path) -> None:
+    """The cut points are searched by reads of 1 MiB (not a memory map of the whole file): a
+    tag that straddles two reads is found where ``bytes.find`` on the whole file finds it."""
+    needle = b"</Bordereau>"
+    for offset in (-len(needle), -5, -1, 0, 1):
+        data = b"x" * ((1 << 20) + offset) + needle + b"y" * 100 + needle
+        path = tmp_path / f"at{offset}.xml"
+        path.write_bytes(data)
+        with path.open("rb") as fh:
+            assert _find(fh, needle, 0) == data.find(needle)
+            assert _find(fh, needle, data.find(needle) + 1) == data.rfind(needle)
+            assert _find(fh, needle, data.rfind(needle) + 1) == -1
 
 
 def test_bordereau_met_in_two_parts_makes_the_file_be_read_in_one_go(tmp_path: Path) -> None:
