@@ -326,6 +326,25 @@ def test_datasets_are_headed_in_french_and_sized_on_the_data_page(
     assert listed["acheteurs"]["telechargements"]["csv"]["octets"] == len(answer.body)
 
 
+def test_payments_are_stated_not_available_where_no_finance_flow_is_loaded(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    """The demo warehouse of this module loads DECP and reference files only: the payments
+    dataset is listed as not available (never « 0 lignes »), with no file to download."""
+    assert demo_warehouse.value("SELECT count(*) FROM accounting_files") == 0
+    page = fetch(f"{demo_site}/donnees/").body.decode()
+    section = page[page.index('id="jeu-paiements"'):]
+    section = section[:section.index("</section>")]
+    assert "Non disponible." in section and "aucun paiement n&#x27;est publié" in section
+    assert "ligne(s)" not in section and "/donnees/paiements." not in section
+    listed = {d["id"]: d for d in fetch(f"{demo_site}/donnees.json").json()}
+    assert listed["paiements"]["disponible"] is False
+    assert listed["paiements"]["lignes"] is None and listed["paiements"]["telechargements"] == {}
+    assert listed["acheteurs"]["disponible"] is True
+    answer = fetch(f"{demo_site}/donnees/paiements.csv")
+    assert answer.status == 404 and "aucun paiement" in answer.body.decode()
+
+
 def test_downloads_carry_etag_and_last_modified(demo_site: str) -> None:
     from email.utils import parsedate_to_datetime
 

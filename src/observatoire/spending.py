@@ -104,7 +104,7 @@ def headers() -> list[str]:
     identifiers, as the API."""
     return [header("payments", c) for c in SELECTION_COLUMNS]
 
-_FROM = """FROM payments p
+FROM_SQL = """FROM payments p
 LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
 LEFT JOIN buyers b ON b.buyer_siret = p.buyer_id"""
 
@@ -223,7 +223,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
     try:
         where = f"{where} AND {_scope(con)}"
         rows = _dicts(con.execute(
-            f"SELECT {_select(SELECTION_COLUMNS)} {_FROM} WHERE {where} "
+            f"SELECT {_select(SELECTION_COLUMNS)} {FROM_SQL} WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size]))
         # the selection's totals and its counts per kind and per source, in one scan
         groups = con.execute(
@@ -231,7 +231,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
                    sum(net) AS net, count(contract_uid) AS linked,
                    sum(net) FILTER (WHERE contract_uid IS NULL) AS outside
                 FROM (SELECT {KIND_SQL} AS kind, {SOURCE_SQL} AS source,
-                          p.net_amount_ht AS net, p.contract_uid {_FROM} WHERE {where})
+                          p.net_amount_ht AS net, p.contract_uid {FROM_SQL} WHERE {where})
                 GROUP BY GROUPING SETS ((kind), (source))""", params).fetchall()
         by_kind = {kind: n for by_source, kind, _, n, *_ in groups if not by_source}
         by_source = {source: n for by_source, _, source, n, *_ in groups if by_source}
@@ -269,7 +269,7 @@ def selection_count(settings: Settings, filters: PaymentFilters) -> int:
     where, params = _where(filters)
     con = open_warehouse(settings)
     try:
-        return int(con.execute(f"SELECT count(*) {_FROM} WHERE {where} AND {_scope(con)}",
+        return int(con.execute(f"SELECT count(*) {FROM_SQL} WHERE {where} AND {_scope(con)}",
                                params).fetchall()[0][0])
     finally:
         con.close()
@@ -285,7 +285,7 @@ def selection(settings: Settings, filters: PaymentFilters,
     con = open_warehouse(settings)
     try:
         cursor = con.execute(
-            f"SELECT {_select(SELECTION_COLUMNS)} {_FROM} WHERE {where} AND {_scope(con)} "
+            f"SELECT {_select(SELECTION_COLUMNS)} {FROM_SQL} WHERE {where} AND {_scope(con)} "
             f"ORDER BY {order}", params)
         while batch := cursor.fetchmany(1_000):
             yield from batch
