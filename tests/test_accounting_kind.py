@@ -148,6 +148,13 @@ def test_b03_b04_are_computed_in_a_build_with_payments(finance: Warehouse) -> No
         "SELECT value FROM indicator_results WHERE code = 'B03' AND basis = 'mean' "
         "AND period = 'toutes' AND breakdown = 'buyer' AND breakdown_value = '59920013600241'"
     ).fetchone() == (pytest.approx(sum(delays) / len(delays)),)
+    # by the buyer's territory: this build has no reference files and the DECP 2024 file gives
+    # no place, so the buyer's place is unknown and no territory is computed (never a guessed
+    # one; tests/test_payment_indicators.py has the placed case)
+    assert finance.value("SELECT departement_code FROM buyers "
+                         "WHERE buyer_siret = '59920013600241'") is None
+    assert finance.value("SELECT count(*) FROM indicator_results WHERE code IN ('B03', 'B04') "
+                         "AND breakdown IN ('buyer_departement', 'buyer_region')") == 0
 
 
 def test_b03_b04_stay_unavailable_in_a_build_without_payments(

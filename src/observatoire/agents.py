@@ -305,7 +305,7 @@ async def rechercher_depenses(
         "personnes physiques ne se cherchent pas).")] = None,
     exercice: Annotated[int | None, Field(ge=1990, le=2100,
                                           description="Exercice budgétaire.")] = None,
-    type: Annotated[PaymentKind | None, Field(  # noqa: A002 (the API's parameter name)
+    type: Annotated[PaymentKind | None, Field(
         description="Type de paiement : avance, acompte, dernier_acompte, retenue, interets "
         "(intérêts moratoires et indemnités), annulation, paiement (hors marché ou sans "
         "nature).")] = None,

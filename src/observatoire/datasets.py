@@ -68,13 +68,13 @@ class Dataset:
         """The dataset's rows (``where``: its scope, constants only), in its order."""
         if self.select is not None:
             columns = ", ".join(f"{sql} AS {name}" for name, sql in self.select.items())
-            return f"SELECT {columns} {self.source} WHERE {where} ORDER BY {self.order}"  # noqa: S608
+            return f"SELECT {columns} {self.source} WHERE {where} ORDER BY {self.order}"
         columns = ", ".join(f'"{c}"' for c in self.columns)
         return f'SELECT {columns} FROM "{self.table}" WHERE {where} ORDER BY {self.order}'  # noqa: S608
 
     def count_query(self, where: str) -> str:
         source = self.source if self.select is not None else f'FROM "{self.table}"'
-        return f"SELECT count(*) {source} WHERE {where}"  # noqa: S608
+        return f"SELECT count(*) {source} WHERE {where}"
 
 
 DATASETS = {
@@ -314,12 +314,13 @@ def catalogue(settings: Settings) -> list[dict[str, Any]]:
     for d in DATASETS.values():
         rows = counts.get(d.id)
         files = {}
-        for fmt in FORMATS if rows is not None else ():
-            path = folder / f"{d.id}.{fmt}"
-            files[fmt] = {
-                "size": path.stat().st_size if path.exists() else None,
-                "too_large": fmt == "xlsx" and rows > XLSX_MAX_ROWS,
-            }
+        if rows is not None:
+            for fmt in FORMATS:
+                path = folder / f"{d.id}.{fmt}"
+                files[fmt] = {
+                    "size": path.stat().st_size if path.exists() else None,
+                    "too_large": fmt == "xlsx" and rows > XLSX_MAX_ROWS,
+                }
         out.append({"dataset": d, "rows": rows, "files": files, "available": rows is not None})
     return out
 

@@ -254,9 +254,8 @@ def _registered(settings: Settings, load: Load) -> ReadResult | None:
 def _staged(ctx: BuildContext) -> None:
     """``staged_<table>`` views over the staged rows of the accounting loads in force, and
     the counts of every one of them (``accounting_files``, ``payment_batch_checks``)."""
-    from observatoire.model.payments import attach_staging, register_files
-
     from observatoire.accounting.provenance import is_simulated
+    from observatoire.model.payments import attach_staging, register_files
 
     files: dict[str, list[Path]] = defaultdict(list)
     registered: list[tuple[str, ReadResult]] = []
@@ -276,12 +275,9 @@ def _staged(ctx: BuildContext) -> None:
                 if staged.exists():
                     files[table.name].append(staged)
     attach_staging(ctx.con, files)
-    register_files(ctx.con, registered)
     # The provenance the load log records, carried to every row through the file's hash
     # (``accounting_files.simulated``; the pages, API and datasets read it from there).
-    ctx.con.execute("ALTER TABLE accounting_files ADD COLUMN IF NOT EXISTS simulated BOOLEAN")
-    ctx.con.execute("UPDATE accounting_files SET simulated = list_contains(?, file_hash)",
-                    [simulated])
+    register_files(ctx.con, registered, frozenset(simulated))
 
 
 def steps() -> list[Step]:
