@@ -148,6 +148,13 @@ def test_b03_b04_are_computed_in_a_build_with_payments(finance: Warehouse) -> No
         "SELECT value FROM indicator_results WHERE code = 'B03' AND basis = 'mean' "
         "AND period = 'toutes' AND breakdown = 'buyer' AND breakdown_value = '59920013600241'"
     ).fetchone() == (pytest.approx(sum(delays) / len(delays)),)
+    # by the buyer's territory: this build has no reference files and the DECP 2024 file gives
+    # no place, so the buyer's place is unknown and no territory is computed (never a guessed
+    # one; tests/test_payment_indicators.py has the placed case)
+    assert finance.value("SELECT departement_code FROM buyers "
+                         "WHERE buyer_siret = '59920013600241'") is None
+    assert finance.value("SELECT count(*) FROM indicator_results WHERE code IN ('B03', 'B04') "
+                         "AND breakdown IN ('buyer_departement', 'buyer_region')") == 0
 
 
 def test_b03_b04_stay_unavailable_in_a_build_without_payments(
@@ -308,3 +315,80 @@ def test_the_indicator_pages_show_payment_indicators_with_their_evidence(
             for r in whole] == [(503.57, 4, 1.0, None, "small_sample")]
     # B11: nothing in the flows says a subcontractor was paid directly
     assert "Données non disponibles" in missing and "sous-traitants" in missing
+
+
+# --- simulated files: a declared property, not a file name --------------------------------------
+
+BUYER_ID = "59920013600241"
+
+
+def _line_count(path: Path) -> int:
+    return sum(1 for _ in etree.parse(str(path)).iter("LigneDePiece"))
+
+
+def test_a_file_declared_simulated_is_labelled_so_whatever_its_name(tmp_path: Path) -> None:
+    """A PES file copied under a name that says nothing, beside a ``.provenance.toml`` that
+    declares it simulated, has its lines labelled simulated in the load log, the warehouse, the
+    explorer's service and the published dataset; the same kind of file without a declaration
+    is real; a file named as ``accounting.simulate`` names them stays simulated (fallback)."""
+    from observatoire import datasets, spending
+
+    aller_2024 = PES / f"SIMULE_PES_DepenseAller_{BUYER_ID}_2024.xml"
+    aller_2025 = PES / f"SIMULE_PES_DepenseAller_{BUYER_ID}_2025.xml"
+    declared, plain, legacy = tmp_path / "declared", tmp_path / "plain", tmp_path / "legacy"
+    for folder in (declared, plain, legacy):
+        folder.mkdir()
+    shutil.copy(aller_2024, declared / "mandats-2024.xml")
+    (declared / ".provenance.toml").write_text(
+        'simule = true\ndescription = "essai"\n', encoding="utf-8")
+    shutil.copy(aller_2025, plain / "mandats-2025.xml")
+    shutil.copy(PES / f"SIMULE_PES_DepenseRetour_{BUYER_ID}_2024.xml",
+                legacy / f"SIMULE_PES_DepenseRetour_{BUYER_ID}_2024.xml")
+    settings = Settings(home=tmp_path / "home")
+    ingest(settings, [declared, plain, legacy])
+    build(settings)
+
+    loads = _loads(settings)
+    found = [e for e in loads["mandats-2024.xml"].errors if e["code"] == "jeu_simule"]
+    assert len(found) == 1 and found[0]["severity"] == "information"
+    assert "essai" in found[0]["message"]
+    assert not any(e["code"] == "jeu_simule" for e in loads["mandats-2025.xml"].errors)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        flags = dict(con.execute("SELECT file_name, simulated FROM accounting_files").fetchall())
+    assert flags == {"mandats-2024.xml": True, "mandats-2025.xml": False,
+                     f"SIMULE_PES_DepenseRetour_{BUYER_ID}_2024.xml": True}
+
+    simulated = spending.search(settings, spending.PaymentFilters(source="pes_simule"))
+    real = spending.search(settings, spending.PaymentFilters(source="pes"))
+    assert simulated["count"] == _line_count(aller_2024) == simulated["simulated"]
+    assert real["count"] == _line_count(aller_2025) and real["simulated"] == 0
+    assert {p["file_name"] for p in simulated["payments"]} == {"mandats-2024.xml"}
+    page = spending.buyer_payments(settings, BUYER_ID)
+    assert page is not None and page["buyer_payments"]["simulated"]
+
+    path = datasets.export(settings, "paiements", "json")
+    import json
+
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    by_file: dict[str, set[str]] = {}
+    for r in rows:
+        by_file.setdefault(r["file_name"], set()).add(r["source"])
+    assert by_file == {"mandats-2024.xml": {"pes_simule"}, "mandats-2025.xml": {"pes"}}
+
+
+def test_an_unreadable_provenance_declaration_refuses_the_file_in_french(
+    tmp_path: Path,
+) -> None:
+    """A declaration that cannot be read never lets its files pass for real: they are refused,
+    the load log says what, where and what to do."""
+    folder = tmp_path / "depot"
+    folder.mkdir()
+    shutil.copy(PES / f"SIMULE_PES_DepenseAller_{BUYER_ID}_2025.xml", folder / "mandats.xml")
+    (folder / ".provenance.toml").write_text('simule = "oui"\n', encoding="utf-8")
+    settings = Settings(home=tmp_path / "home")
+    ingest(settings, [folder])
+    load = _loads(settings)["mandats.xml"]
+    assert load.status == "rejected"
+    assert "simule = true" in load.errors[0]["message"]
+    assert load.errors[0]["where"].endswith(".provenance.toml")
+    assert "docs/accounting.md" in load.errors[0]["hint"]

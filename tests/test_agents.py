@@ -27,7 +27,8 @@ from tests.conftest import Warehouse, live_server
 OBSERVATOIRE = Path(sys.executable).parent / "observatoire"
 TOOLS = {"rechercher_marches", "marche", "rechercher_acheteurs", "acheteur",
          "rechercher_titulaires", "titulaire", "barometre", "indicateurs", "indicateur",
-         "preuves_indicateur", "opportunites", "qualite"}
+         "preuves_indicateur", "opportunites", "qualite", "rechercher_depenses",
+         "paiements_marche", "delais_paiement_acheteur"}
 
 
 def _env(wh: Warehouse) -> dict[str, str]:

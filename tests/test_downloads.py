@@ -326,6 +326,25 @@ def test_datasets_are_headed_in_french_and_sized_on_the_data_page(
     assert listed["acheteurs"]["telechargements"]["csv"]["octets"] == len(answer.body)
 
 
+def test_payments_are_stated_not_available_where_no_finance_flow_is_loaded(
+    demo_site: str, demo_warehouse: Warehouse,
+) -> None:
+    """The demo warehouse of this module loads DECP and reference files only: the payments
+    dataset is listed as not available (never « 0 lignes »), with no file to download."""
+    assert demo_warehouse.value("SELECT count(*) FROM accounting_files") == 0
+    page = fetch(f"{demo_site}/donnees/").body.decode()
+    section = page[page.index('id="jeu-paiements"'):]
+    section = section[:section.index("</section>")]
+    assert "Non disponible." in section and "aucun paiement n&#x27;est publié" in section
+    assert "ligne(s)" not in section and "/donnees/paiements." not in section
+    listed = {d["id"]: d for d in fetch(f"{demo_site}/donnees.json").json()}
+    assert listed["paiements"]["disponible"] is False
+    assert listed["paiements"]["lignes"] is None and listed["paiements"]["telechargements"] == {}
+    assert listed["acheteurs"]["disponible"] is True
+    answer = fetch(f"{demo_site}/donnees/paiements.csv")
+    assert answer.status == 404 and "aucun paiement" in answer.body.decode()
+
+
 def test_downloads_carry_etag_and_last_modified(demo_site: str) -> None:
     from email.utils import parsedate_to_datetime
 
@@ -352,7 +371,9 @@ def test_exports_keep_two_builds_and_a_failed_write_leaves_nothing(
     assert before["marches"]["files"]["csv"]["size"] is None
     assert before["marches"]["rows"] == wh.value("SELECT count(*) FROM contracts") == 5
     written = datasets.publish(settings)  # what `observatoire serve` does after each build
-    assert len(written) == len(datasets.DATASETS) * len(datasets.FORMATS)
+    # every dataset but the payments (no finance flow loaded here: not available, no file)
+    assert not before["paiements"]["available"]
+    assert len(written) == (len(datasets.DATASETS) - 1) * len(datasets.FORMATS)
     after = {d["dataset"].id: d for d in datasets.catalogue(settings)}
     assert {f: after["marches"]["files"][f]["size"] for f in datasets.FORMATS} == {
         p.suffix[1:]: p.stat().st_size for p in written if p.stem == "marches"}
@@ -446,7 +467,9 @@ def test_the_server_publisher_writes_each_new_build_without_a_request(tmp_path: 
     wh = make_warehouse(tmp_path / "home", MEGALIS)
     wh.con.close()
     exports = wh.settings.home / "exports"
-    expected = {f"{d}.{f}" for d in datasets.DATASETS for f in datasets.FORMATS}
+    # every dataset this deployment publishes (no payment loaded: not the payments)
+    expected = {f"{d}.{f}" for d in datasets.DATASETS if d != "paiements"
+                for f in datasets.FORMATS}
 
     def published(build_id: int) -> bool:
         folder = exports / str(build_id)

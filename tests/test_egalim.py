@@ -279,10 +279,11 @@ def test_the_legal_egalim_rate_counts_unknown_labels_as_not_egalim() -> None:
     assert f01 is not None and f01.unknown_counts_as_no
     con = duckdb.connect()
     con.execute("""CREATE TABLE indicator_purchase_lines AS SELECT * FROM (VALUES
-        ('l1', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 100.0, TRUE),
-        ('l2', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 50.0, FALSE),
-        ('l3', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 30.0, NULL))
-        v(line_key, period_year, canteen_key, canteen, departement, family, amount, is_egalim)""")
+        ('l1', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 100.0, TRUE, '22', '53'),
+        ('l2', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 50.0, FALSE, '22', '53'),
+        ('l3', 2025, 'c', 'Cantine', '22', 'VIANDES_VOLAILLES', 30.0, NULL, '22', '53'))
+        v(line_key, period_year, canteen_key, canteen, departement, family, amount, is_egalim,
+          buyer_departement, buyer_region)""")
     cur = con.execute(f"SELECT * FROM ({indicator_query(f01)}) WHERE period = '2025' "
                       "AND breakdown = 'total'")
     names = [d[0] for d in cur.description]
@@ -292,3 +293,34 @@ def test_the_legal_egalim_rate_counts_unknown_labels_as_not_egalim() -> None:
     # the range: unknown lines all not Egalim (the legal rate itself), all Egalim
     assert row["unknown_low"] == pytest.approx(100 / 180)
     assert row["unknown_high"] == pytest.approx(130 / 180)
+
+
+def test_barometer_territory_perimeter_applies_to_the_egalim_indicators(client: object) -> None:
+    """« territoire=departement-NN|region-NN » reads F01–F04 and F06 for the canteens placed
+    there (the profile's establishments file: Pavie and Renan in 22, Métiers in 29, all three in
+    région 53), worked out by hand from the module's lines for 2025:
+    22 — total 1 000 + 1 050 = 2 050; Egalim 680 + 100 = 780; bio 300 + 100 = 400; meat and
+    fish pool 600 + 50 = 650 of which 400 Egalim; local 150; F06: Pavie meets both thresholds,
+    Renan (9.5 %) does not → 1 of 2.
+    29 — total 40, Egalim 40, bio 0, no meat or fish, local 0; F06: 100 % Egalim but 0 % bio → 0
+    of 1. Région 53 — the whole territory: 820 / 2 090, bio 400, pool 400 / 650, F06 1 of 3."""
+    def figures(territory: str) -> dict[str, tuple[float | None, float | None]]:
+        answer = client.get(  # type: ignore[attr-defined]
+            f"/api/v1/barometre?annee=2025&territoire={territory}").json()
+        assert answer["filtres_ignores"] == [], answer["filtres_ignores"]
+        assert answer["perimetre"]["type"] == "territoire"
+        return {i["code"]: (i["numerator"], i["denominator"]) for i in answer["indicateurs"]
+                if i["code"] in ("F01", "F02", "F03", "F04", "F06")}
+
+    assert figures("departement-22") == {
+        "F01": (780, 2050), "F02": (400, 2050), "F03": (400, 650), "F04": (150, 2050),
+        "F06": (1, 2)}
+    assert figures("departement-29") == {
+        "F01": (40, 40), "F02": (0, 40), "F03": (None, None), "F04": (0, 40), "F06": (0, 1)}
+    assert figures("region-53") == {
+        "F01": (820, 2090), "F02": (400, 2090), "F03": (400, 650), "F04": (150, 2090),
+        "F06": (1, 3)}
+    # the indicator's own page lists the département's figure as one of its breakdowns
+    results = client.get("/api/v1/indicateurs/egalim-durables-qualite").json()  # type: ignore[attr-defined]
+    text = json.dumps(results)
+    assert "buyer_departement" in text and "buyer_region" in text

@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -387,3 +388,71 @@ def test_a05_b08_c07_d07_come_from_the_columns_of_a_purchasing_export(
         "AND breakdown = 'total' ORDER BY code").fetchall() == [
         ("A05", "small_sample", None, 2, 3), ("B08", "small_sample", None, 2, 3),
         ("C07", "small_sample", None, 3, 4), ("D07", "small_sample", None, 2, 4)]
+
+
+def test_b03_b04_by_directorate_of_the_contract_paid_and_by_buyer_territory(
+        tmp_path: Path, demo_warehouse: Warehouse, staging: Staging) -> None:  # noqa: F811
+    """B03 and B04 per directorate (the contract each mandat pays: one contract given
+    « travaux », the buyer's others « autres »; mandats outside contracts have none) and per
+    buyer's département and région, worked out from the XML: each piece's delay and net
+    (``xml_piece_delays``) grouped by the IdMarche of its lines. A warehouse whose contracts
+    have no directorate computes no directorate rows (they would repeat the total)."""
+    from tests.test_payments_model import BUYER, xml_lines
+
+    con = payments_warehouse(tmp_path, demo_warehouse, staging)
+    works = "H9O2024T0000356"
+    con.execute("UPDATE contracts SET directorate_id = NULL")
+    compute_payment_indicators(con)
+    assert con.execute("SELECT count(*) FROM payment_indicator_results "
+                       "WHERE breakdown = 'directorate'").fetchone() == (0,)
+    con.execute("UPDATE contracts SET directorate_id = CASE WHEN uid = ? THEN 'travaux' "
+                "ELSE 'autres' END WHERE buyer_siret = ?", [BUYER + works, BUYER])
+    known = {uid for (uid,) in con.execute("SELECT uid FROM contracts").fetchall()}
+    compute_payment_indicators(con)
+
+    contracts: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for ln in xml_lines():
+        if ln.contract and BUYER + ln.contract in known:
+            contracts[(ln.year, ln.piece)].add(ln.contract)
+    groups: dict[str | None, list[tuple[int, Decimal]]] = defaultdict(list)
+    for key, (delay, net) in xml_piece_delays().items():
+        refs = contracts.get(key, set())
+        directorate = None if not refs else ("travaux" if refs == {works} else "autres")
+        groups[directorate].append((delay, net))
+    assert set(groups) == {"travaux", "autres", None}  # all three cases are in the set
+
+    def rows(breakdown: str) -> dict[tuple[str, str | None, str | None], tuple[Any, ...]]:
+        return {(code, basis, value): (num, den, val) for code, basis, value, num, den, val in
+                con.execute("SELECT code, basis, breakdown_value, numerator, denominator, value "
+                            "FROM payment_indicator_results WHERE period = 'toutes' "
+                            "AND breakdown = ? AND category IS NULL AND code IN ('B03', 'B04')",
+                            [breakdown]).fetchall()}
+
+    by_directorate = rows("directorate")
+    for directorate, pieces in groups.items():
+        delays = [d for d, _ in pieces]
+        within = [(d, a) for d, a in pieces if d <= 30]
+        assert by_directorate[("B03", "mean", directorate)] == (
+            sum(delays), len(delays), pytest.approx(sum(delays) / len(delays)))
+        assert by_directorate[("B04", "count", directorate)] == (
+            len(within), len(delays), pytest.approx(len(within) / len(delays)))
+        assert by_directorate[("B04", "value", directorate)][:2] == (
+            pytest.approx(float(sum(a for _, a in within))),
+            pytest.approx(float(sum(a for _, a in pieces))))
+    # the buyer's territory: every PES mandat is the one buyer's; its place is the buyers row's
+    departement, region = con.execute(
+        "SELECT departement_code, region_code FROM buyers WHERE buyer_siret = ?",
+        [BUYER]).fetchone() or (None, None)
+    assert departement and region
+    delays = [d for d, _ in xml_piece_delays().values()]
+    within = sum(1 for d in delays if d <= 30)
+    for breakdown, code in (("buyer_departement", departement), ("buyer_region", region)):
+        found = rows(breakdown)
+        assert found[("B03", "mean", code)] == (
+            sum(delays), len(delays), pytest.approx(sum(delays) / len(delays)))
+        assert found[("B04", "count", code)][:2] == (within, len(delays))
+        assert {v for (_, _, v) in found} == {code}
+    # per year as well, with B04's distribution per perimeter
+    assert con.execute(
+        "SELECT count(*) FROM payment_indicator_results WHERE code = 'B04' AND category = '61+' "
+        "AND breakdown = 'directorate' AND period <> 'toutes'").fetchone()[0] > 0

@@ -285,7 +285,8 @@ def test_a_file_sent_twice_counts_its_lines_as_duplicates_not_payments(
                                   "('resent' AS file_hash) FROM lines_copy "
                                   "WHERE fiscal_year = 2025")
         c.execute("INSERT INTO accounting_files SELECT 'resent', 'RENVOI_2025.xml', flow, "
-                  "status, records_in, kept, duplicates, set_aside FROM accounting_files "
+                  "status, records_in, kept, duplicates, set_aside, simulated "
+                  "FROM accounting_files "
                   "WHERE file_name LIKE 'SIMULE_PES_DepenseAller_%_2025.xml'")
     con = payments_warehouse(tmp_path, demo_warehouse, staging, resend)
     n_2025 = sum(1 for ln in xml_lines() if ln.year == 2025)

@@ -101,11 +101,12 @@ def test_a_contributed_step_adding_staged_records_runs_before_the_corrections_re
 
 
 def test_what_follows_the_directorates_is_the_indicator_step_not_the_build_snapshot() -> None:
-    # the indicators read the directorates (their results are broken down by directorate); the
-    # quality snapshot (which reads the directorates too) records the build itself: not run
-    # again. Nothing reads what the indicator step writes but the history it hands over.
+    # the indicators read the directorates (their results are broken down by directorate, and
+    # so are the payment delays B03/B04 the payments step computes); the quality snapshot (which
+    # reads the directorates too) records the build itself: not run again. Nothing reads what
+    # the indicator step writes but the history it hands over.
     assert names(following(core_steps(), "modele.directions")) == [
-        "modele.directions", "indicateurs"]
+        "modele.directions", "paiements.indicateurs", "indicateurs"]
     assert names(following(core_steps(), "indicateurs")) == ["indicateurs"]
 
 

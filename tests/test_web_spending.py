@@ -566,3 +566,56 @@ def test_pages_meet_the_basic_accessibility_criteria(client: Any) -> None:
                     or field.get("aria-label")), (url, field)
         assert page.th_without_scope == 0, url
         assert all(text for _, text in page.links), url
+
+
+# --- the whole dataset on /donnees/ (issue 17) -----------------------------------------------
+
+
+def test_payments_dataset_is_published_whole_with_persons_masked_and_french_headers(
+    home: Warehouse,
+) -> None:
+    """What the publisher writes after a build (``datasets.publish``, run by ``serve`` for each
+    new build): every payment line (the PES set's lines read with lxml, plus the Chorus rows read
+    with the csv module) in CSV, XLSX and JSON, headed in French, persons masked; listed on
+    /donnees/ with its row count and sizes, and served with its validators."""
+    from openpyxl import load_workbook
+
+    from observatoire import datasets
+    from tests.test_downloads import fetch
+
+    written = datasets.publish(home.settings)
+    names = {p.name for p in written}
+    assert {"paiements.csv", "paiements.xlsx", "paiements.json", "paiements.parquet"} <= names
+    folder = next(p.parent for p in written if p.name == "paiements.csv")
+    expected = len(pes_lines()) + chorus_rows()
+    rows = list(csv.reader(io.StringIO(
+        (folder / "paiements.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[0][:3] == ["Identifiant de la ligne", "SIRET de l'acheteur", "Nom de l'acheteur"]
+    assert len(rows) - 1 == expected
+    records = json.loads((folder / "paiements.json").read_text(encoding="utf-8"))
+    assert len(records) == expected
+    person = [r for r in records if r["supplier_name"] == "Personne physique (nom masqué)"]
+    assert len(person) == 1 and person[0]["supplier_siret"] is None
+    assert person[0]["object"] is None
+    book = load_workbook(io.BytesIO((folder / "paiements.xlsx").read_bytes()), read_only=True)
+    cells = [c for row in book.worksheets[0].iter_rows(values_only=True) for c in row
+             if isinstance(c, str)]
+    assert cells[0] == "Identifiant de la ligne"
+    for text in (folder / "paiements.csv").read_text(encoding="utf-8-sig"), " ".join(cells):
+        assert PERSON_NAME not in text.upper() and HIDDEN_NAME not in text.upper()
+    with live_server() as site:
+        page = fetch(f"{site}/donnees/").body.decode()
+        listed = {d["id"]: d for d in fetch(f"{site}/donnees.json").json()}
+        answer = fetch(f"{site}/donnees/paiements.csv")
+        again = fetch(f"{site}/donnees/paiements.csv",
+                      headers={"If-None-Match": answer.headers["ETag"]})
+    assert answer.status == 200 and again.status == 304
+    body = answer.body
+    assert body == (folder / "paiements.csv").read_bytes()
+    assert answer.headers["Last-Modified"]
+    assert listed["paiements"]["lignes"] == expected and listed["paiements"]["disponible"]
+    assert listed["paiements"]["telechargements"]["json"]["octets"] == \
+        (folder / "paiements.json").stat().st_size
+    assert f"{number(expected)} ligne(s)" in page
+    assert '<a href="/donnees/paiements.xlsx">XLSX</a>' in page
+    assert "<td>Nom masqué</td><td><code>supplier_masked</code></td>" in page

@@ -2,7 +2,8 @@
 
 Each tool is an endpoint of ``/api/v1`` called in-process, its arguments as the endpoint's
 query: one implementation, so an assistant gets exactly what the API gives — the same figures
-from the same service functions (``explorer``, ``indicators.service``, ``reports``), the same
+from the same service functions (``explorer``, ``spending``, ``indicators.service``,
+``reports``), the same
 columns, the same errors (``{"statut", "erreur", "que_faire"}``, marked as a tool error).
 
 Served over stdio (an assistant launches ``observatoire mcp``) or over HTTP (Streamable HTTP
@@ -27,7 +28,9 @@ from observatoire.config import Settings
 INSTRUCTIONS = (
     "Observatoire de l'achat public : données essentielles des marchés publics (DECP) "
     "vérifiées, acheteurs, titulaires, indicateurs de la politique d'achat responsable "
-    "(SPASER), marchés qui arrivent à échéance et qualité des données. Lecture seule. "
+    "(SPASER), marchés qui arrivent à échéance, qualité des données et, là où le déploiement "
+    "charge les flux comptables des acheteurs, leurs paiements et délais de paiement. "
+    "Lecture seule. "
     "Les montants sont en euros hors taxes. Chaque réponse est celle de l'API publique "
     "(/api/v1/…) du même observatoire ; un indicateur publié porte son numérateur, son "
     "dénominateur et sa couverture : citez-les avec la valeur."
@@ -285,11 +288,77 @@ async def qualite() -> CallToolResult:
     return await _call("/api/v1/qualite")
 
 
+# --- spending (the buyer's payments, where the deployment loads its finance flows) ---------
+
+#: The values of ``spending.KINDS``, ``SOURCES`` and ``SORTS`` (a test checks they agree).
+PaymentKind = Literal["avance", "acompte", "dernier_acompte", "retenue", "interets",
+                      "annulation", "paiement"]
+PaymentSource = Literal["pes", "pes_simule", "chorus", "export", "simule"]
+PaymentSort = Literal["date", "date_asc", "montant", "montant_asc", "fournisseur", "delai"]
+
+
+async def rechercher_depenses(
+    acheteur: Annotated[str | None, Field(
+        description="SIRET de l'acheteur (14 chiffres), ou mots de son nom.")] = None,
+    fournisseur: Annotated[str | None, Field(
+        description="SIRET du fournisseur, ou mots de son nom publié (les noms masqués des "
+        "personnes physiques ne se cherchent pas).")] = None,
+    exercice: Annotated[int | None, Field(ge=1990, le=2100,
+                                          description="Exercice budgétaire.")] = None,
+    type: Annotated[PaymentKind | None, Field(
+        description="Type de paiement : avance, acompte, dernier_acompte, retenue, interets "
+        "(intérêts moratoires et indemnités), annulation, paiement (hors marché ou sans "
+        "nature).")] = None,
+    marche: Annotated[str | None, Field(
+        description="« oui » : rattachées à un marché ; « non » : hors marché ; ou "
+        "l'identifiant (uid) d'un marché.")] = None,
+    montant_min: Annotated[float | None, Field(
+        description="Montant minimal de la ligne en euros HT.")] = None,
+    montant_max: Annotated[float | None, Field(
+        description="Montant maximal de la ligne en euros HT.")] = None,
+    source: Annotated[PaymentSource | None, Field(
+        description="Source : pes, pes_simule (jeu simulé de démonstration, aucun paiement "
+        "réel), chorus (État), export, simule.")] = None,
+    texte: Annotated[str | None, Field(description="Mots de l'objet de la pièce.")] = None,
+    tri: Annotated[PaymentSort, Field(
+        description="Ordre : date (plus récents d'abord), date_asc, montant, montant_asc, "
+        "fournisseur, delai (le plus long d'abord).")] = "date",
+    page: Page = 1,
+    taille: Size = DEFAULT_SIZE,
+) -> CallToolResult:
+    """Cherche des lignes de paiement (dépenses) lues dans les flux du logiciel financier des
+    acheteurs (PES V2, Chorus) : par acheteur, fournisseur, exercice, type, marché, montant,
+    source ou mots de l'objet. Donne leur nombre (« total »), le net payé (« montant_total »),
+    le hors marché, les effectifs par type et par source, et une page de lignes. Les personnes
+    physiques sont masquées. « chargees » : 0 quand aucun paiement n'est chargé (les dépenses
+    sont alors inconnues, jamais nulles) ; les lignes de source « pes_simule » sont simulées."""
+    return await _call("/api/v1/depenses", locals())
+
+
+async def paiements_marche(
+    uid: Annotated[str, Field(min_length=1, description="Identifiant national du marché "
+                              "(« uid » d'un résultat de rechercher_marches).")],
+) -> CallToolResult:
+    """Les paiements d'un marché : payé à ce jour face au montant attribué (initial et après
+    modifications), par exercice et par type (avance, acomptes, retenue, intérêts), comment
+    les lignes ont été rattachées et d'où elles viennent. « loaded » faux : aucun paiement de
+    son acheteur n'est chargé, ce qui a été payé n'est pas connu (jamais « 0 € »)."""
+    return await _call(f"/api/v1/marches/{uid}/paiements")
+
+
+async def delais_paiement_acheteur(siret: Siret) -> CallToolResult:
+    """Les délais de paiement d'un acheteur par semestre (délai moyen en jours, parts payées
+    en 1–30, 31–60 et 61 jours ou plus, mandats en retard, intérêts moratoires payés ; un
+    semestre sous l'échantillon minimal du profil est signalé « small_sample ») et ses
+    dépenses par fournisseur (marchés de 40 000 € HT ou plus, en dessous, hors marché)."""
+    return await _call(f"/api/v1/acheteurs/{siret}/paiements")
+
+
 #: Every tool, by name (the API endpoint each one answers like is in its code).
 TOOLS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (
     rechercher_marches, marche, rechercher_acheteurs, acheteur, rechercher_titulaires,
     titulaire, barometre, indicateurs, indicateur, preuves_indicateur, opportunites,
-    qualite)}
+    qualite, rechercher_depenses, paiements_marche, delais_paiement_acheteur)}
 
 
 def server(settings: Settings) -> MCPServer:

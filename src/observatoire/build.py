@@ -85,8 +85,8 @@ CORE_ORDER = (
     "paiements.depot",
     "paiements.modele",
     "paiements.qualite",
-    "paiements.indicateurs",
     "modele.directions",
+    "paiements.indicateurs",  # B03/B04 are broken down by the directorates
     "indicateurs",
     "qualite.historique",
 )

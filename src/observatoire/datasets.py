@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from observatoire import spending
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError
 from observatoire.model.dictionary import TABLES
@@ -48,10 +49,33 @@ class Dataset:
     description: str
     table: str
     order: str
+    #: A dataset that is not a stored table as is (payments, whose natural persons are
+    #: masked): its columns as SQL expressions (identifier → expression, constants of the
+    #: code) over ``source`` (a FROM clause); None: every column of ``table``.
+    select: dict[str, str] | None = None
+    source: str | None = None
+    #: Published only when the deployment loads this table's rows (a source it may not have,
+    #: like the finance flows); otherwise listed as not available, with ``unavailable``.
+    optional: bool = False
+    unavailable: str = ""
 
     @property
     def columns(self) -> dict[str, str]:
+        if self.select is not None:
+            return self.select
         return TABLES[self.table][1]
+
+    def query(self, where: str) -> str:
+        """The dataset's rows (``where``: its scope, constants only), in its order."""
+        if self.select is not None:
+            columns = ", ".join(f"{sql} AS {name}" for name, sql in self.select.items())
+            return f"SELECT {columns} {self.source} WHERE {where} ORDER BY {self.order}"
+        columns = ", ".join(f'"{c}"' for c in self.columns)
+        return f'SELECT {columns} FROM "{self.table}" WHERE {where} ORDER BY {self.order}'  # noqa: S608
+
+    def count_query(self, where: str) -> str:
+        source = self.source if self.select is not None else f'FROM "{self.table}"'
+        return f"SELECT count(*) {source} WHERE {where}"
 
 
 DATASETS = {
@@ -76,6 +100,15 @@ DATASETS = {
                 "valeur publiée et la valeur retenue.", "findings", "finding_id"),
         Dataset("enregistrements", "Enregistrements publiés", "Chaque enregistrement lu, gardé, "
                 "fusionné ou écarté, avec ses valeurs brutes.", "source_records", "record_key"),
+        Dataset("paiements", "Paiements", "Chaque ligne de paiement lue dans les flux du "
+                "logiciel financier des acheteurs (PES V2, Chorus, exports), avec son marché "
+                "quand elle y est rattachée ; les personnes physiques sont masquées (ni nom, "
+                "ni SIRET, ni objet), comme dans l'explorateur des dépenses.", "payments",
+                "p.payment_key", select={n: spending.COLUMNS[n]
+                                         for n in spending.SELECTION_COLUMNS},
+                source=spending.FROM_SQL, optional=True,
+                unavailable="Ce déploiement ne charge pas les flux du logiciel financier des "
+                "acheteurs : aucun paiement n'est publié (ce n'est pas « aucun paiement »)."),
     )
 }
 
@@ -95,6 +128,8 @@ SCOPE_FILTERS = {
                   + _IN_SCOPE.format(column="c.buyer_siret") + ")",
     "constats": _IN_SCOPE.format(column="buyer_siret"),
     "enregistrements": _SCOPED_UIDS,
+    # a State line without buyer SIRET is outside a profile limited to its own buyers
+    "paiements": _IN_SCOPE.format(column="p.buyer_id"),
 }
 
 
@@ -142,6 +177,21 @@ def _build_id(con: Any) -> int:
     return int(con.execute("SELECT max(build_id) FROM build_info").fetchall()[0][0])
 
 
+def available(con: Any, dataset: Dataset) -> bool:
+    """Whether the deployment publishes a dataset: an optional one only when its table holds
+    rows (a deployment that loads no finance flow has no payment to publish)."""
+    if not dataset.optional:
+        return True
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                        [dataset.table]).fetchall()[0][0]
+    return bool(found) and bool(con.execute(
+        f'SELECT EXISTS (SELECT 1 FROM "{dataset.table}")').fetchall()[0][0])  # noqa: S608
+
+
+class NotAvailable(ObservatoireError):
+    """A dataset this deployment does not publish (its source is not loaded)."""
+
+
 def _where(con: Any, dataset: Dataset) -> str:
     scoped = scope_sql(con) != "TRUE" and dataset.id in SCOPE_FILTERS
     return SCOPE_FILTERS[dataset.id] if scoped else "TRUE"
@@ -165,6 +215,9 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
         target = folder / f"{dataset.id}.{fmt}"
         if target.exists():
             return target
+        if not available(con, dataset):
+            raise NotAvailable(f"« {dataset.title} » : {dataset.unavailable}",
+                               hint="Voir la liste des jeux de données sur /donnees/.")
         with _WRITING_GUARD:
             lock = _WRITING.setdefault(target, threading.Lock())
         with lock:
@@ -180,17 +233,15 @@ def export(settings: Settings, dataset_id: str, fmt: str) -> Path:
 def _write(con: Any, dataset: Dataset, fmt: str, folder: Path, target: Path) -> None:
     # one temporary name per process and thread: concurrent writers do not collide
     tmp = folder / f".{dataset.id}.{fmt}.{os.getpid()}.{threading.get_ident()}"
-    columns = ", ".join(f'"{c}"' for c in dataset.columns)
     where = _where(con, dataset)
-    query = f'SELECT {columns} FROM "{dataset.table}" WHERE {where} ORDER BY {dataset.order}'  # noqa: S608
+    query = dataset.query(where)
     try:
         if fmt == "parquet":
             path = str(tmp).replace("'", "''")
             con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
         else:
             if fmt == "xlsx":
-                count_sql = f'SELECT count(*) FROM "{dataset.table}" WHERE {where}'  # noqa: S608
-                count = con.execute(count_sql).fetchall()[0][0]
+                count = con.execute(dataset.count_query(where)).fetchall()[0][0]
                 if count > XLSX_MAX_ROWS:
                     raise TooManyRows(
                         f"« {dataset.title} » compte {count} lignes, plus qu'un tableur n'en "
@@ -227,9 +278,9 @@ def prune(exports: Path, current: int) -> None:
             shutil.rmtree(exports / str(build), ignore_errors=True)
 
 
-def row_counts(settings: Settings) -> dict[str, int]:
+def row_counts(settings: Settings) -> dict[str, int | None]:
     """The rows of each dataset for the build in service, counted once per build (kept in
-    ``exports/<build>/lignes.json``)."""
+    ``exports/<build>/lignes.json``); None for a dataset the deployment does not publish."""
     con = open_warehouse(settings)
     try:
         folder = settings.home / "exports" / str(_build_id(con))
@@ -237,9 +288,8 @@ def row_counts(settings: Settings) -> dict[str, int]:
         if saved.exists():
             return dict(json.loads(saved.read_text(encoding="utf-8")))
         counts = {
-            d.id: int(con.execute(
-                f'SELECT count(*) FROM "{d.table}" WHERE {_where(con, d)}'  # noqa: S608
-            ).fetchall()[0][0])
+            d.id: int(con.execute(d.count_query(_where(con, d))).fetchall()[0][0])
+            if available(con, d) else None
             for d in DATASETS.values()
         }
     finally:
@@ -253,7 +303,8 @@ def row_counts(settings: Settings) -> dict[str, int]:
 
 def catalogue(settings: Settings) -> list[dict[str, Any]]:
     """Every dataset with its row count and, per format, the size of its file when written
-    (None while it is being prepared; ``too_large`` for a spreadsheet past its row limit)."""
+    (None while it is being prepared; ``too_large`` for a spreadsheet past its row limit);
+    ``available`` False (rows None, no file) for a dataset the deployment does not publish."""
     counts = row_counts(settings)
     con = open_warehouse(settings)
     try:
@@ -262,14 +313,16 @@ def catalogue(settings: Settings) -> list[dict[str, Any]]:
         con.close()
     out = []
     for d in DATASETS.values():
+        rows = counts.get(d.id)
         files = {}
-        for fmt in FORMATS:
-            path = folder / f"{d.id}.{fmt}"
-            files[fmt] = {
-                "size": path.stat().st_size if path.exists() else None,
-                "too_large": fmt == "xlsx" and counts[d.id] > XLSX_MAX_ROWS,
-            }
-        out.append({"dataset": d, "rows": counts[d.id], "files": files})
+        if rows is not None:
+            for fmt in FORMATS:
+                path = folder / f"{d.id}.{fmt}"
+                files[fmt] = {
+                    "size": path.stat().st_size if path.exists() else None,
+                    "too_large": fmt == "xlsx" and rows > XLSX_MAX_ROWS,
+                }
+        out.append({"dataset": d, "rows": rows, "files": files, "available": rows is not None})
     return out
 
 
@@ -281,7 +334,7 @@ def publish(settings: Settings) -> list[Path]:
         for fmt in FORMATS:
             try:
                 written.append(export(settings, d.id, fmt))
-            except TooManyRows:
+            except (TooManyRows, NotAvailable):
                 continue
     return written
 

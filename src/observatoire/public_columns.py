@@ -342,8 +342,9 @@ BY_TABLE: dict[tuple[str, str], tuple[str, str]] = {
         "Méthode de rattachement", "contract_number, finance_contract_number, commitment ou "
         "buyer_supplier_dates ; vide quand la ligne n'est rattachée à aucun marché."),
     ("payments", "link_confidence"): ("Confiance du rattachement", "high, medium ou low."),
-    ("payments", "source"): ("Source", "pes, pes_simule (jeu simulé de démonstration), "
-                             "chorus ou export."),
+    ("payments", "source"): ("Source", "pes, pes_simule (jeu PES déclaré simulé : "
+                             "démonstration, aucun paiement réel), chorus, export, ou simule "
+                             "(autre flux déclaré simulé)."),
     ("payments", "file_name"): ("Fichier", "Fichier comptable d'où vient la ligne."),
 }
 

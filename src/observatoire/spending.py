@@ -48,12 +48,15 @@ KIND_SQL = """CASE WHEN p.is_cancellation THEN 'annulation'
     WHEN p.contract_uid IS NOT NULL THEN 'acompte'
     ELSE 'paiement' END"""
 
-#: Where a line comes from: URL value → French label. A PES file the observatory's simulation
-#: wrote is named ``SIMULE_…`` (``accounting.simulate``): its lines are labelled simulated.
+#: Where a line comes from: URL value → French label. A file declared simulated (a
+#: ``.provenance.toml`` beside it, ``accounting.provenance``; recorded as
+#: ``accounting_files.simulated``) is labelled simulated, whatever its name.
 SOURCES = {"pes": "PES V2", "pes_simule": "PES V2 simulé (démonstration)",
-           "chorus": "Chorus (État)", "export": "Export du logiciel financier"}
-SOURCE_SQL = """CASE WHEN starts_with(p.flow, 'pes') AND starts_with(a.file_name, 'SIMULE_')
-        THEN 'pes_simule'
+           "chorus": "Chorus (État)", "export": "Export du logiciel financier",
+           "simule": "Autre flux simulé (démonstration)"}
+SIMULATED_SOURCES = ("pes_simule", "simule")
+SOURCE_SQL = """CASE WHEN a.simulated AND starts_with(p.flow, 'pes') THEN 'pes_simule'
+    WHEN a.simulated THEN 'simule'
     WHEN starts_with(p.flow, 'pes') THEN 'pes'
     WHEN starts_with(p.flow, 'chorus') THEN 'chorus' ELSE 'export' END"""
 
@@ -104,7 +107,7 @@ def headers() -> list[str]:
     identifiers, as the API."""
     return [header("payments", c) for c in SELECTION_COLUMNS]
 
-_FROM = """FROM payments p
+FROM_SQL = """FROM payments p
 LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
 LEFT JOIN buyers b ON b.buyer_siret = p.buyer_id"""
 
@@ -223,7 +226,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
     try:
         where = f"{where} AND {_scope(con)}"
         rows = _dicts(con.execute(
-            f"SELECT {_select(SELECTION_COLUMNS)} {_FROM} WHERE {where} "
+            f"SELECT {_select(SELECTION_COLUMNS)} {FROM_SQL} WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size]))
         # the selection's totals and its counts per kind and per source, in one scan
         groups = con.execute(
@@ -231,7 +234,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
                    sum(net) AS net, count(contract_uid) AS linked,
                    sum(net) FILTER (WHERE contract_uid IS NULL) AS outside
                 FROM (SELECT {KIND_SQL} AS kind, {SOURCE_SQL} AS source,
-                          p.net_amount_ht AS net, p.contract_uid {_FROM} WHERE {where})
+                          p.net_amount_ht AS net, p.contract_uid {FROM_SQL} WHERE {where})
                 GROUP BY GROUPING SETS ((kind), (source))""", params).fetchall()
         by_kind = {kind: n for by_source, kind, _, n, *_ in groups if not by_source}
         by_source = {source: n for by_source, _, source, n, *_ in groups if by_source}
@@ -260,6 +263,7 @@ def search(settings: Settings, filters: PaymentFilters, sort: str = "date", page
         "outside_contracts_total": float(totals[3] or 0),
         "by_kind": {k: int(by_kind.get(k, 0)) for k in KINDS},
         "by_source": {k: int(by_source.get(k, 0)) for k in SOURCES},
+        "simulated": sum(int(by_source.get(k, 0)) for k in SIMULATED_SOURCES),
         "years": list(years or []), "loaded": int(loaded), "buyer_loaded": buyer_loaded,
     }
 
@@ -269,7 +273,7 @@ def selection_count(settings: Settings, filters: PaymentFilters) -> int:
     where, params = _where(filters)
     con = open_warehouse(settings)
     try:
-        return int(con.execute(f"SELECT count(*) {_FROM} WHERE {where} AND {_scope(con)}",
+        return int(con.execute(f"SELECT count(*) {FROM_SQL} WHERE {where} AND {_scope(con)}",
                                params).fetchall()[0][0])
     finally:
         con.close()
@@ -285,7 +289,7 @@ def selection(settings: Settings, filters: PaymentFilters,
     con = open_warehouse(settings)
     try:
         cursor = con.execute(
-            f"SELECT {_select(SELECTION_COLUMNS)} {_FROM} WHERE {where} AND {_scope(con)} "
+            f"SELECT {_select(SELECTION_COLUMNS)} {FROM_SQL} WHERE {where} AND {_scope(con)} "
             f"ORDER BY {order}", params)
         while batch := cursor.fetchmany(1_000):
             yield from batch
@@ -304,7 +308,7 @@ def _buyer_loaded(con: duckdb.DuckDBPyConnection, siret: str) -> dict[str, Any]:
             FROM payments p LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
             WHERE p.buyer_id = ?""", [siret]))[0]
     row["sources"] = [{"source": s, "label": SOURCES[s]} for s in row["sources"] or []]
-    row["simulated"] = any(s["source"] == "pes_simule" for s in row["sources"])
+    row["simulated"] = any(s["source"] in SIMULATED_SOURCES for s in row["sources"])
     return row
 
 
@@ -317,11 +321,13 @@ def contract_payments(settings: Settings, uid: str) -> dict[str, Any] | None:
     try:
         found = _dicts(con.execute(
             f"""SELECT c.uid, c.buyer_siret, c.amount_initial, c.amount AS amount_awarded,
-                   c.modification_count, 'decp' AS contract_source
+                   c.modification_count, 'decp' AS contract_source, false AS simulated
                 FROM contracts c WHERE c.uid = ? AND {scope_sql(con)}
                 UNION ALL
-                SELECT f.contract_uid, f.buyer_id, f.amount_ht, f.amount_ht, NULL, 'finance'
+                SELECT f.contract_uid, f.buyer_id, f.amount_ht, f.amount_ht, NULL, 'finance',
+                   COALESCE(a.simulated, false)
                 FROM finance_contracts f
+                LEFT JOIN accounting_files a ON a.file_hash = f.file_hash
                 WHERE f.contract_uid = ? AND f.decp_uid IS NULL
                     AND {scope_sql(con, 'f.buyer_id')}
                 ORDER BY contract_source""", [uid, uid]))  # « decp » first

@@ -1,8 +1,10 @@
 """A **simulated** PES V2 set for the demo, built from one buyer's real DECP contracts.
 
 No collectivité's PES files are public (see the shared data README): the demo's payment flows
-must be generated, and are labelled simulated everywhere (file names, a comment at the top of
-each file, the emitter, the objects of the pieces, the README written next to them).
+must be generated, and are labelled simulated everywhere: declared so by the
+``.provenance.toml`` written next to them (what the connector records and the pages, API and
+datasets show, :mod:`observatoire.accounting.provenance`), and said in their names, a comment at
+the top of each file, the emitter, the objects of the pieces and the README.
 
 From the marchés of a real DECP 2024 file (one buyer), :func:`generate` writes:
 
@@ -17,7 +19,8 @@ From the marchés of a real DECP 2024 file (one buyer), :func:`generate` writes:
   natural person);
 - ``SIMULE_PES_DepenseRetour_<siret>_<year>.xml``: the accountant's answer (prise en charge,
   payments with their dates and amounts, the suspension);
-- ``README.md``: provenance (source file and its SHA-256), seed, cases and totals.
+- ``README.md``: provenance (source file and its SHA-256), seed, cases and totals;
+- ``.provenance.toml``: the declaration that the folder's files are simulated.
 
 Deterministic: the same source and seed give the same bytes (``random.Random(seed)``, no clock).
 Run: ``python -m observatoire.accounting.simulate SOURCE.json --sortie DOSSIER [--graine N]``.
@@ -38,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+
+from observatoire.accounting.provenance import FILE_NAME as PROVENANCE
 
 ALLER_NS = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller"
 RETOUR_NS = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour"
@@ -569,6 +574,13 @@ def generate(source: Path, out: Path, seed: int = SEED) -> dict[str, bytes]:
         files[f"SIMULE_PES_DepenseRetour_{buyer}_{year}.xml"] = depense_retour(
             buyer, year, mine, payments)
     files["README.md"] = readme(source, seed, contracts, pieces, files).encode()
+    # the declaration the connector reads: the files of this folder are simulated
+    files[PROVENANCE] = (
+        "# Déclaration de provenance (observatoire.accounting.provenance) : les fichiers de ce\n"
+        "# dossier sont simulés ; leurs lignes sont étiquetées « simulé » partout.\n"
+        "simule = true\n"
+        f'description = "jeu PES V2 de démonstration généré par observatoire.accounting.simulate '
+        f'(graine {seed}) : aucun paiement réel"\n').encode()
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (out / name).write_bytes(data)
@@ -591,7 +603,7 @@ def readme(source: Path, seed: int, contracts: list[Contract], pieces: list[Piec
         rows.append(f"| `{c.id}` | {c.notified.isoformat()} | {c.months} | {_fmt(c.amount)} | "
                     f"{_fmt(paid)} |")
     cases = sorted({p.kind for p in pieces})
-    listing = "\n".join(f"- `{name}`" for name in files if name != "README.md")
+    listing = "\n".join(f"- `{name}`" for name in files if name not in ("README.md", PROVENANCE))
     return f"""# Jeu PES V2 **simulé** (démonstration)
 
 **Aucune donnée de ce dossier n'est un paiement réel.** Ces fichiers sont générés par
@@ -599,7 +611,10 @@ def readme(source: Path, seed: int, contracts: list[Contract], pieces: list[Piec
 breton publiés en DECP 2024 ; tout le reste — mandats, dates de réception des factures,
 paiements, intérêts, annulation, paiements hors marché, noms des tiers — est simulé. Chaque
 fichier le dit : nom en `SIMULE_…`, commentaire en tête, émetteur « SIMULATION OBSERVATOIRE »,
-objets des pièces terminés par « SIMULE ».
+objets des pièces terminés par « SIMULE ». Surtout, le fichier `.provenance.toml` de ce
+dossier les **déclare simulés** : l'observatoire l'enregistre au dépôt de chaque fichier et
+étiquette ses lignes « simulé » sur les pages, dans l'API et les jeux de données, quel que soit
+le nom du fichier (déposez-les avec ce fichier à côté).
 
 ## Provenance
 

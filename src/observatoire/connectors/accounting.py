@@ -131,6 +131,7 @@ def _read(path: Path, fmt: str, sha256: str, sink: _Sink, workers: int) -> ReadR
 
 
 def parse(landed: Landed) -> Parsed:
+    from observatoire.accounting import provenance
     from observatoire.accounting.exports import ExportMapping, read_export
 
     det = landed.detected
@@ -138,7 +139,11 @@ def parse(landed: Landed) -> Parsed:
     mapping = landed.options if isinstance(landed.options, ExportMapping) else None
     # An export is read from the file as given (its findings name it so).
     here = str(landed.original if mapping is not None else landed.path)
+    declared = None
     try:
+        # What the folder the file was given from declares (a simulated set): kept in the
+        # file's load-log line, which the build reads.
+        declared = provenance.declared(landed.original.parent)
         if mapping is not None:
             kept = mapping_path(landed.settings, landed.sha256)
             kept.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +173,8 @@ def parse(landed: Landed) -> Parsed:
     _write_summary(landed.settings, landed.sha256, result)
     errors = [{**f.as_dict(), "where": f.where.replace(here, landed.shown)}
               for f in result.findings[:LOGGED_FINDINGS]]
+    if declared is not None and declared.simulated:
+        errors.insert(0, provenance.finding(declared, landed.shown))
     hidden = len(result.findings) - len(errors) + sum(
         getattr(result, "findings_not_listed", {}).values())
     if hidden:
@@ -247,10 +254,12 @@ def _registered(settings: Settings, load: Load) -> ReadResult | None:
 def _staged(ctx: BuildContext) -> None:
     """``staged_<table>`` views over the staged rows of the accounting loads in force, and
     the counts of every one of them (``accounting_files``, ``payment_batch_checks``)."""
+    from observatoire.accounting.provenance import is_simulated
     from observatoire.model.payments import attach_staging, register_files
 
     files: dict[str, list[Path]] = defaultdict(list)
     registered: list[tuple[str, ReadResult]] = []
+    simulated: list[str] = []
     for load in ctx.loads:
         if load.kind != KIND:
             continue
@@ -258,13 +267,17 @@ def _staged(ctx: BuildContext) -> None:
         if result is None:
             continue
         registered.append((load.file_name, result))
+        if is_simulated(load.file_name, load.errors):
+            simulated.append(load.sha256)
         if load.status in ("loaded", "partial"):
             for table in TABLES:
                 staged = table.path(ctx.settings, load.sha256)
                 if staged.exists():
                     files[table.name].append(staged)
     attach_staging(ctx.con, files)
-    register_files(ctx.con, registered)
+    # The provenance the load log records, carried to every row through the file's hash
+    # (``accounting_files.simulated``; the pages, API and datasets read it from there).
+    register_files(ctx.con, registered, frozenset(simulated))
 
 
 def steps() -> list[Step]:

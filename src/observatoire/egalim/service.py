@@ -172,14 +172,17 @@ SELECT f.line_key, f.year AS period_year, f.canteen_key, coalesce(c.nom, f.cante
     CASE WHEN f.labels_known THEN f.is_egalim END AS is_egalim,
     CASE WHEN f.labels_known THEN f.category = 'bio' END AS is_bio,
     f.meat_fish AS is_meat_fish,
-    f.local AS is_local, f.origin_france AS is_france
+    f.local AS is_local, f.origin_france AS is_france,
+    -- the barometer's territory perimeter: the canteen's place (the canteen buys its food)
+    c.departement AS buyer_departement, c.region AS buyer_region
 FROM egalim_line_facts f LEFT JOIN egalim_canteens c USING (canteen_key);
 
 CREATE TABLE indicator_canteens AS
 SELECT r.scope_key AS canteen_key, r.year AS period_year, coalesce(c.nom, r.scope_key) AS canteen,
     c.departement, r.total AS amount, r.egalim_rate, r.bio_rate,
     CASE WHEN r.coverage >= 0.5 THEN r.egalim_rate >= 0.5 AND r.bio_rate >= 0.2 END
-        AS meets_legal_targets
+        AS meets_legal_targets,
+    c.departement AS buyer_departement, c.region AS buyer_region
 FROM egalim_results r LEFT JOIN egalim_canteens c ON c.canteen_key = r.scope_key
 WHERE r.scope = 'canteen' AND r.month = 0;
 """

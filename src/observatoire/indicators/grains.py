@@ -244,6 +244,15 @@ RECORD = Grain(
     {"buyer": "buyer_siret", "mandate": "mandate", "source": "source", **PERIMETER_BREAKDOWNS},
 )
 
+#: The barometer's territory perimeter for the Egalim grains: the canteen is the buyer of its
+#: food, so its place (establishments file of the profile) stands for the buyer's territory.
+_CANTEEN_PLACE = (
+    Field("buyer_departement", "VARCHAR", "Département of the canteen (establishments file): "
+          "the barometer's territory perimeter."),
+    Field("buyer_region", "VARCHAR", "Région of the canteen (establishments file)."),
+)
+_CANTEEN_TERRITORY = {f.name: f.name for f in _CANTEEN_PLACE}
+
 PURCHASE_LINE = Grain(
     "purchase_line",
     "indicator_purchase_lines",
@@ -264,8 +273,10 @@ PURCHASE_LINE = Grain(
         Field("is_meat_fish", "BOOLEAN", "Meat and poultry or fishery products (the 60 % pool)."),
         Field("is_local", "BOOLEAN", "Marked local (information only, never Egalim)."),
         Field("is_france", "BOOLEAN", "Origin France, with the declaration's rule of its year."),
+        *_CANTEEN_PLACE,
     ),
-    {"canteen": "canteen", "departement": "departement", "family": "family"},
+    {"canteen": "canteen", "departement": "departement", "family": "family",
+     **_CANTEEN_TERRITORY},
     source="catering",
 )
 
@@ -283,8 +294,9 @@ CANTEEN = Grain(
         Field("bio_rate", "DOUBLE", "Organic share (0–1)."),
         Field("meets_legal_targets", "BOOLEAN", "Both legal thresholds reached (≥ 50 % Egalim "
               "and ≥ 20 % bio); NULL when less than half the value has known labels."),
+        *_CANTEEN_PLACE,
     ),
-    {"departement": "departement"},
+    {"departement": "departement", **_CANTEEN_TERRITORY},
     source="catering",
 )
 

@@ -19,7 +19,9 @@
 
 They are written to ``payment_indicator_results`` in the shape of the indicator results
 (``compute.RESULTS_COLUMNS``: numerator, denominator, value, record and known counts, coverage)
-for every year and in total, overall and per buyer; the indicator step copies the catalogue's
+for every year and in total, overall and per buyer (B03 and B04 also per directorate and per
+buyer's département and région, the barometer's perimeters); the indicator step copies the
+catalogue's
 bases and breakdowns into ``indicator_results``, where targets, statuses and the minimum sample
 apply. An indicator whose population is empty here has no row, and stays « données non
 disponibles » (B11 without any direct payment to a subcontractor in the data, G07 without
@@ -54,16 +56,44 @@ MAX_SME_RETENTION = 0.03
 #: B05's categories (shown as they are on the indicator's page).
 INTEREST, INDEMNITIES = "intérêts moratoires", "indemnités forfaitaires"
 
+#: B03/B04/B11: the mandats paying invoices, each with its delay (its longest line's), and the
+#: barometer's perimeters: the directorate of the contract it pays (none outside contracts,
+#: or when its lines pay contracts of different directorates) and its buyer's territory
+#: (``buyers``: its SIRENE establishment, else as published; a buyer without DECP contract:
+#: its SIRENE establishment).
 _PIECES = """
 CREATE OR REPLACE TEMP TABLE payment_pieces_work AS
-SELECT buyer_id, fiscal_year, piece_id, year(max(payment_date)) AS period_year,
-    max(payment_delay_days) AS delay_days, max(legal_delay_days) AS legal_delay_days,
-    sum(net_amount_ht) AS amount_ht, bool_or(paid_to_subcontractor) AS to_subcontractor
-FROM payments
-WHERE NOT is_cancellation AND NOT is_interest AND delay_eligible IS NOT FALSE
-GROUP BY buyer_id, fiscal_year, piece_id
-HAVING sum(net_amount_ht) > 0 AND count(payment_date) = count(*)
+WITH pieces AS (
+    SELECT p.buyer_id, p.fiscal_year, p.piece_id, year(max(p.payment_date)) AS period_year,
+        max(p.payment_delay_days) AS delay_days, max(p.legal_delay_days) AS legal_delay_days,
+        sum(p.net_amount_ht) AS amount_ht, bool_or(p.paid_to_subcontractor) AS to_subcontractor,
+        CASE WHEN count(DISTINCT c.directorate_id) = 1 THEN min(c.directorate_id) END
+            AS directorate
+    FROM payments p LEFT JOIN contracts c ON c.uid = p.contract_uid
+    WHERE NOT p.is_cancellation AND NOT p.is_interest AND p.delay_eligible IS NOT FALSE
+    GROUP BY p.buyer_id, p.fiscal_year, p.piece_id
+    HAVING sum(p.net_amount_ht) > 0 AND count(p.payment_date) = count(*)
+), places AS (
+    SELECT DISTINCT ON (buyer_id) buyer_id,
+        COALESCE(b.departement_code, com.departement_code) AS buyer_departement,
+        COALESCE(b.region_code, com.region_code) AS buyer_region
+    FROM (SELECT DISTINCT buyer_id FROM pieces WHERE buyer_id IS NOT NULL) k
+    LEFT JOIN buyers b ON b.buyer_siret = k.buyer_id
+    LEFT JOIN ref_sirene_establishments e ON e.siret = k.buyer_id
+    LEFT JOIN ref_communes com ON com.commune_code = e.commune_code
+)
+SELECT pieces.*, places.buyer_departement, places.buyer_region
+FROM pieces LEFT JOIN places USING (buyer_id)
 """
+#: Breakdown id → column of a work table (the catalogue's names; ``buyer`` everywhere).
+BREAKDOWN_COLUMNS = {"buyer": "buyer_id", "directorate": "directorate",
+                     "buyer_departement": "buyer_departement", "buyer_region": "buyer_region"}
+#: What B03 and B04 are broken down by: the buyer, and the barometer's perimeters.
+PIECE_BREAKDOWNS = ("buyer", "directorate", "buyer_departement", "buyer_region")
+#: The tables this step reads (its build step declares them).
+READS = frozenset({"payments", "contract_payments", "finance_contracts", "contracts",
+                   "contracts.directorate_id", "buyers", "contract_holders", "suppliers",
+                   "ref_sirene_categories", "ref_sirene_establishments", "ref_communes"})
 
 #: B02: contracts with payments above 25 k€ HT; ``is_sme`` when every current holder's SIRENE
 #: category is known (TRUE: all are PME), ``advance_30`` when the advances paid reach 30 % of
@@ -235,6 +265,8 @@ class _Row:
     #: What at least one row of the population must say for the indicator to have rows (a
     #: column only some exports carry); None: any row.
     present: str | None = None
+    #: The breakdowns computed beside the total (keys of ``BREAKDOWN_COLUMNS``).
+    breakdowns: tuple[str, ...] = ("buyer",)
 
 
 def _share(ident: str, code: str, table: str, condition: str, known: str,
@@ -248,12 +280,14 @@ def _share(ident: str, code: str, table: str, condition: str, known: str,
                  high=f"({hit} + count(*) - {den}) / NULLIF(count(*), 0)", present=present)]
 
 
-def _delays(ident: str, code: str, table: str, where: str | None = None) -> list[_Row]:
+def _delays(ident: str, code: str, table: str, where: str | None = None,
+            breakdowns: tuple[str, ...] = ("buyer",)) -> list[_Row]:
     known = "count(delay_days)"
     return [_Row(ident, code, table, "mean", "sum(delay_days)", known,
-                 f"sum(delay_days) / NULLIF({known}, 0)", known, where=where),
+                 f"sum(delay_days) / NULLIF({known}, 0)", known, where=where,
+                 breakdowns=breakdowns),
             _Row(ident, code, table, "median", "NULL", known, "median(delay_days)", known,
-                 where=where)]
+                 where=where, breakdowns=breakdowns)]
 
 
 def _band(low: int | None, high: int | None) -> str:
@@ -268,19 +302,21 @@ def _rows() -> list[_Row]:
     rows = [
         *_share("avance-versee-pme", "B02", "payment_advance_contracts_work", "advance_30",
                 "is_sme", population="is_sme IS NOT FALSE"),
-        *_delays("delai-global-paiement", "B03", "payment_pieces_work"),
+        *_delays("delai-global-paiement", "B03", "payment_pieces_work",
+                 breakdowns=PIECE_BREAKDOWNS),
         _Row("factures-30-jours", "B04", "payment_pieces_work", "count",
              f"count(*) FILTER (WHERE {within})", "count(delay_days)",
              f"count(*) FILTER (WHERE {within}) / NULLIF(count(delay_days), 0)",
-             "count(delay_days)"),
+             "count(delay_days)", breakdowns=PIECE_BREAKDOWNS),
         _Row("factures-30-jours", "B04", "payment_pieces_work", "value",
              f"sum(amount_ht) FILTER (WHERE {within})", known_amount,
              f"sum(amount_ht) FILTER (WHERE {within}) / NULLIF({known_amount}, 0)",
-             "count(delay_days)"),
+             "count(delay_days)", breakdowns=PIECE_BREAKDOWNS),
         *(_Row("factures-30-jours", "B04", "payment_pieces_work", "count",
                f"count(*) FILTER (WHERE {_band(low, high)})", "count(delay_days)",
                f"count(*) FILTER (WHERE {_band(low, high)}) / NULLIF(count(delay_days), 0)",
-               "count(delay_days)", category=f"'{name}'") for name, low, high in BANDS),
+               "count(delay_days)", category=f"'{name}'", breakdowns=PIECE_BREAKDOWNS)
+          for name, low, high in BANDS),
         *_delays("delai-versement-avance", "B06", "payment_advances_work"),
         *_delays("delai-paiement-sous-traitants", "B11", "payment_pieces_work",
                  where="to_subcontractor"),
@@ -321,15 +357,23 @@ def _rows() -> list[_Row]:
 COMPUTED = frozenset(r.indicator_id for r in _rows())
 
 
-def _select(row: _Row) -> str:
-    groups = "GROUPING SETS ((period_year), (), (period_year, buyer_id), (buyer_id))"
+def _select(row: _Row, breakdowns: tuple[str, ...] | None = None) -> str:
+    """The result rows of ``row``: every year and all years, in total and per breakdown
+    (``breakdowns``: those to compute, by default the row's)."""
+    columns = [BREAKDOWN_COLUMNS[b] for b in (row.breakdowns if breakdowns is None
+                                              else breakdowns)]
+    groups = "GROUPING SETS ((period_year), ()" + "".join(
+        f", (period_year, {c}), ({c})" for c in columns) + ")"
+    names = " ".join(f"WHEN GROUPING({c}) = 0 THEN '{b}'"
+                     for b, c in BREAKDOWN_COLUMNS.items() if c in columns)
+    values = " ".join(f"WHEN GROUPING({c}) = 0 THEN {c}" for c in columns)
     known = row.known
     return f"""SELECT '{row.indicator_id}', {DEFINITION_VERSION}, '{row.code}',
     CASE WHEN GROUPING(period_year) = 1 THEN '{ALL_PERIODS}'
          WHEN period_year IS NULL THEN '{UNDATED}' ELSE CAST(period_year AS VARCHAR) END,
     CASE WHEN GROUPING(period_year) = 0 THEN period_year END,
-    CASE WHEN GROUPING(buyer_id) = 0 THEN 'buyer' ELSE '{TOTAL}' END,
-    CASE WHEN GROUPING(buyer_id) = 0 THEN buyer_id END,
+    CASE {names} ELSE '{TOTAL}' END,
+    CASE {values} END,
     {row.category or 'NULL'}, '{row.basis}', {row.numerator}, {row.denominator}, {row.value},
     count(*), {known}, CAST({known} AS DOUBLE) / NULLIF(count(*), 0),
     count(*) FILTER (WHERE period_year IS NULL), {row.low}, {row.high}
@@ -367,12 +411,17 @@ def compute_payment_indicators(con: duckdb.DuckDBPyConnection,
             # the profile's buyers only: a State flow (no buyer SIRET) is nobody's
             con.execute(f"DELETE FROM {table} WHERE buyer_id IS NULL "
                         "OR NOT list_contains(?, left(buyer_id, 9))", [scope])
+    # a perimeter no piece has (no directorate in the profile, no placed buyer) would only
+    # repeat the total: not computed, like the catalogue's own indicators (``compute``)
+    present = {b for b in PIECE_BREAKDOWNS if con.execute(
+        f"SELECT count({BREAKDOWN_COLUMNS[b]}) FROM payment_pieces_work").fetchall() != [(0,)]}
     for row in _rows():
         # an empty population has no row: the indicator stays « données non disponibles »
         condition = " AND ".join(f"({c})" for c in (row.where, row.present) if c)
         if con.execute(f"SELECT count(*) FROM {row.table}"
                        f"{f' WHERE {condition}' if condition else ''}").fetchall() != [(0,)]:
-            con.execute(f"INSERT INTO payment_indicator_results {_select(row)}")
+            breakdowns = tuple(b for b in row.breakdowns if b == "buyer" or b in present)
+            con.execute(f"INSERT INTO payment_indicator_results {_select(row, breakdowns)}")
     for table in (*WORK, "payment_territory_work"):
         con.execute(f"DROP TABLE {table}")
     return int(con.execute("SELECT count(*) FROM payment_indicator_results").fetchall()[0][0])

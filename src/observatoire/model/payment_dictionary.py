@@ -24,6 +24,10 @@ PAYMENT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "kept": "Records the reader kept.",
             "duplicates": "Records met twice in the file.",
             "set_aside": "Records set aside by the reader (with a finding).",
+            "simulated": "The file is simulated (declared by a `.provenance.toml` beside it, "
+                         "recorded in its load-log line; or named `SIMULE_…` by "
+                         "`accounting.simulate`): its rows are labelled simulated "
+                         "(docs/accounting.md, « Simulated files »).",
         },
     ),
     "payments": (

@@ -14,7 +14,7 @@ How a payment is linked to its contract is in docs/accounting.md (« Payments in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -29,6 +29,7 @@ from observatoire.accounting.staging import (
     PAYMENT_EVENTS,
     PAYMENT_LINES,
 )
+from observatoire.indicators.payments import READS as INDICATOR_READS
 from observatoire.indicators.payments import compute_payment_indicators
 from observatoire.pipeline import BuildContext, Step
 from observatoire.quality.findings import findings_sql
@@ -56,7 +57,7 @@ INTEREST_ACCOUNT = "6711"
 
 ACCOUNTING_FILES = """CREATE TABLE IF NOT EXISTS accounting_files (
     file_hash VARCHAR, file_name VARCHAR, flow VARCHAR, status VARCHAR, records_in BIGINT,
-    kept BIGINT, duplicates BIGINT, set_aside BIGINT)"""
+    kept BIGINT, duplicates BIGINT, set_aside BIGINT, simulated BOOLEAN)"""
 BATCH_CHECKS = """CREATE TABLE IF NOT EXISTS payment_batch_checks (
     file_hash VARCHAR, file_name VARCHAR, fiscal_year INTEGER, batch_id VARCHAR, line BIGINT,
     pieces_announced INTEGER, pieces_read INTEGER, amount_ht_announced DECIMAL(18, 2),
@@ -82,9 +83,12 @@ def attach_staging(con: duckdb.DuckDBPyConnection,
 
 
 def register_files(con: duckdb.DuckDBPyConnection,
-                   results: Iterable[tuple[str, ReadResult]]) -> None:
-    """``accounting_files``: one row per file read (its name, and the reader's counts);
-    ``payment_batch_checks``: each PES bordereau's announced totals against its lines."""
+                   results: Iterable[tuple[str, ReadResult]],
+                   simulated: Collection[str] = ()) -> None:
+    """``accounting_files``: one row per file read (its name, the reader's counts, and
+    whether it is simulated: ``simulated`` holds the hashes of the files the load log says
+    are, ``accounting.provenance``); ``payment_batch_checks``: each PES bordereau's announced
+    totals against its lines."""
     con.execute(ACCOUNTING_FILES)
     con.execute(BATCH_CHECKS)
     files, checks = [], []
@@ -92,7 +96,8 @@ def register_files(con: duckdb.DuckDBPyConnection,
         counts = result.counts()
         files.append((result.file_hash, name, getattr(result, "flow", None) or result.format,
                       result.status, counts["records_in"], counts["kept"],
-                      counts.get("duplicates", 0), counts["set_aside"]))
+                      counts.get("duplicates", 0), counts["set_aside"],
+                      result.file_hash in simulated))
         for b in getattr(result, "batches", ()):
             checks.append((result.file_hash, name, b.fiscal_year, b.batch_id, b.line,
                            b.pieces_announced, b.pieces_read, b.amount_ht_announced,
@@ -622,9 +627,7 @@ STEPS = [
     Step("paiements.indicateurs",
          "Paiements : indicateurs (avances, délais, intérêts, paiements locaux, payé/attribué)",
          _indicators,
-         reads=frozenset({"payments", "contract_payments", "finance_contracts", "contracts",
-                          "contract_holders", "suppliers", "ref_sirene_categories",
-                          "ref_sirene_establishments", "ref_communes"}),
+         reads=INDICATOR_READS,
          writes=frozenset({"payment_indicator_results"})),
 ]
 

@@ -150,7 +150,8 @@ PAYMENT_ITEM["properties"]["kind"]["description"] = (
     "Type de paiement : avance, acompte, dernier_acompte, retenue, interets, annulation, "
     "paiement (hors marché ou sans nature).")
 PAYMENT_ITEM["properties"]["source"]["description"] = (
-    "Source : pes, pes_simule (jeu simulé de démonstration), chorus, export.")
+    "Source : pes, pes_simule (jeu PES déclaré simulé, démonstration), chorus, export, "
+    "simule (autre flux déclaré simulé).")
 PAYMENT_ITEM["properties"]["supplier_masked"]["description"] = (
     "Nom masqué : personne physique, ou fournisseur non diffusible dans SIRENE. Le SIRET "
     "d'une personne physique n'est jamais donné.")
@@ -163,7 +164,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "DepensesMarche": row(
         "loaded:b linked:b paid_share:n",
         contract=row("uid:s buyer_siret:s amount_initial:n amount_awarded:n "
-                     "modification_count:i contract_source:s"),
+                     "modification_count:i contract_source:s simulated:b"),
         buyer_payments=_LOADED,
         paid=row("paid_ht:n interest_ht:n cancelled_ht:n lines:i cancellations:i "
                  "first_payment_date:d last_payment_date:d unpaid_lines:i"),

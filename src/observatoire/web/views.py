@@ -576,7 +576,8 @@ def data_json(request: HttpRequest) -> HttpResponseBase:
                           "sens": public_columns.french(d.table, c)[1]} for c in d.columns},
          "telechargements": {f: {"adresse": f"/donnees/{d.id}.{f}",
                                  "octets": item["files"][f]["size"]}
-                             for f in datasets.FORMATS if not item["files"][f]["too_large"]}}
+                             for f in item["files"] if not item["files"][f]["too_large"]},
+         "disponible": item["available"]}
         for item in datasets.catalogue(_settings()) for d in [item["dataset"]]
     ])
 
@@ -592,6 +593,9 @@ def download(request: HttpRequest, dataset_id: str, fmt: str) -> HttpResponseBas
     except datasets.TooManyRows as error:
         return render(request, "observatoire/indisponible.html",
                       {"message": error.message, "hint": error.hint}, status=413)
+    except datasets.NotAvailable as error:
+        return render(request, "observatoire/indisponible.html",
+                      {"message": error.message, "hint": error.hint}, status=404)
     stat = path.stat()
     etag = f'"{path.parent.name}-{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
     return conditional(request, etag, stat.st_mtime, lambda: FileResponse(
