@@ -294,20 +294,31 @@ def search(
         facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
         facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
                       if free else ", NULL AS facets")
+        # the places of a free text's matches (without place filter), counted from the same
+        # matches (``places`` then answers from its cache): the text is not searched twice.
+        # Other filters are cheaper to apply again than their matches' places to keep.
+        place_key = (_places_key(settings, filters, None) if facets and filters.texte
+                     and not any(getattr(filters, n) for n in PLACE_FILTERS) else None)
+        with_places = place_key is not None and place_key not in _PLACES
+        place_columns = (", c.location_region_code, c.location_departement_code, "
+                         "c.location_commune_code, c.location_basis" if with_places else "")
+        place_list = (f", (SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) AS places"
+                      if with_places else ", NULL AS places")
         rows = _dicts(con.execute(
             f"""WITH m AS MATERIALIZED (
                     SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name {facet_columns}
+                        {buyer_name} AS buyer_name {facet_columns} {place_columns}
                     FROM contracts c {m_joins} WHERE {where}),
                 -- an exact sum: a float sum depends on the threads' order (not reproducible)
                 totals AS (SELECT count(*) AS n, sum(CAST(amount AS DECIMAL(38, 6))) AS total,
-                                  count(*) - count(amount) AS unknown {facet_list} FROM m),
+                                  count(*) - count(amount) AS unknown {facet_list} {place_list}
+                           FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
                 pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
                 SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
                        totals.total AS _total, totals.unknown AS _unknown,
-                       totals.facets AS _facets
+                       totals.facets AS _facets, totals.places AS _places
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 {PAGE_DOMAINS}
@@ -321,8 +332,11 @@ def search(
             if free:
                 found_facets = _read_facets(
                     [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
+            if with_places and place_key is not None:
+                _keep_places(place_key, _places_found(
+                    con, [tuple(p.values()) for p in rows[0]["_places"] or []], None))
             for r in rows:
-                del r["_n"], r["_total"], r["_unknown"], r["_facets"]
+                del r["_n"], r["_total"], r["_unknown"], r["_facets"], r["_places"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
                 f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))), "
@@ -552,52 +566,48 @@ PLACE_FILTERS = ("lieu_region", "lieu_departement", "lieu_commune", "lieu_base")
 _PLACES: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-def places(settings: Settings, filters: ContractFilters,
-           ending: tuple[date, int] | None = None) -> dict[str, Any]:
-    """Where the contracts of a selection are, by their best known place: the counts per
-    région, département and basis of that place (« lieu_base », which is the coverage), and
-    per commune of the chosen département; counted with every filter but the place filters
-    (what choosing each value would give). ``ending`` (today, months): only the contracts
-    ending in those months (the opportunities). Names from the COG."""
-    free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
+def _places_key(settings: Settings, filters: ContractFilters,
+                ending: tuple[date, int] | None) -> tuple[Any, ...]:
     stat = settings.warehouse_path.stat()
-    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
-           free, filters.lieu_departement, ending)
-    if key in _PLACES:
-        return _PLACES[key]
-    where, params = _upcoming_where(*ending, free) if ending else _where(free)
+    free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
+    return (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
+            free, filters.lieu_departement, ending)
+
+
+def _places_sql(source: str, chosen: str) -> str:
+    """SQL over ``source`` (contracts as ``c``, filtered): the contracts per région,
+    département, basis of their place, and commune of the département ``chosen`` (an SQL
+    expression: a parameter, or NULL)."""
     sets = ["(c.location_region_code)", "(c.location_departement_code)", "(c.location_basis)",
             "(c.location_departement_code, c.location_commune_code)"]
-    con = open_warehouse(settings)
-    try:
-        where = f"{where} AND {scope_sql(con)}"
-        rows = con.execute(
-            f"""SELECT GROUPING(c.location_region_code) AS g_region,
+    return f"""SELECT GROUPING(c.location_region_code) AS g_region,
                     GROUPING(c.location_departement_code) AS g_departement,
                     GROUPING(c.location_commune_code) AS g_commune,
                     c.location_region_code, c.location_departement_code,
                     c.location_commune_code, c.location_basis, count(*) AS n
-                FROM contracts c {_joins(where)} WHERE {where}
+                FROM {source}
                 GROUP BY GROUPING SETS ({", ".join(sets)})
                 -- communes: those of the chosen département only
                 HAVING GROUPING(c.location_commune_code) = 1
-                    OR c.location_departement_code IS NOT DISTINCT FROM ?""",
-            [*params, filters.lieu_departement]).fetchall()
-        names = {
-            "lieu_region": dict(con.execute(
-                "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
-            "lieu_departement": dict(con.execute(
-                "SELECT departement_code, min(departement_name) FROM ref_departements "
-                "GROUP BY 1").fetchall()),
-            "lieu_commune": dict(con.execute(
-                "SELECT commune_code, min(commune_name) FROM ref_communes "
-                "WHERE departement_code = ? GROUP BY 1", [filters.lieu_departement]).fetchall()),
-        }
-    finally:
-        con.close()
+                    OR c.location_departement_code IS NOT DISTINCT FROM {chosen}"""
+
+
+def _places_found(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]],
+                  departement: str | None) -> dict[str, Any]:
+    """:func:`places`'s answer from the rows of :func:`_places_sql`, with the COG's names."""
+    names = {
+        "lieu_region": dict(con.execute(
+            "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
+        "lieu_departement": dict(con.execute(
+            "SELECT departement_code, min(departement_name) FROM ref_departements "
+            "GROUP BY 1").fetchall()),
+        "lieu_commune": dict(con.execute(
+            "SELECT commune_code, min(commune_name) FROM ref_communes "
+            "WHERE departement_code = ? GROUP BY 1", [departement]).fetchall()),
+    }
     counts: dict[str, dict[str, int]] = {name: {} for name in PLACE_FILTERS}
     bases = {warehouse: url for url, (warehouse, _) in LOCATION_BASES.items()}
-    for g_region, g_departement, g_commune, region, departement, commune, basis, n in rows:
+    for g_region, g_departement, g_commune, region, departement_code, commune, basis, n in rows:
         if not g_commune:
             if commune is not None:
                 counts["lieu_commune"][commune] = int(n)
@@ -605,19 +615,47 @@ def places(settings: Settings, filters: ContractFilters,
             if region is not None:
                 counts["lieu_region"][region] = int(n)
         elif not g_departement:
-            if departement is not None:
-                counts["lieu_departement"][departement] = int(n)
+            if departement_code is not None:
+                counts["lieu_departement"][departement_code] = int(n)
         elif basis is not None:
             counts["lieu_base"][bases[basis]] = int(n)
     total = sum(counts["lieu_base"].values())
-    found = {
+    return {
         "counts": counts, "total": total,
         "located": total - counts["lieu_base"].get("inconnu", 0),
         "names": names,
     }
+
+
+def _keep_places(key: tuple[Any, ...], found: dict[str, Any]) -> None:
     if len(_PLACES) > 256:
         _PLACES.clear()
     _PLACES[key] = found
+
+
+def places(settings: Settings, filters: ContractFilters,
+           ending: tuple[date, int] | None = None) -> dict[str, Any]:
+    """Where the contracts of a selection are, by their best known place: the counts per
+    région, département and basis of that place (« lieu_base », which is the coverage), and
+    per commune of the chosen département; counted with every filter but the place filters
+    (what choosing each value would give). ``ending`` (today, months): only the contracts
+    ending in those months (the opportunities). Names from the COG. A selection without place
+    filter was counted by ``search(..., facets=True)`` already, with its page."""
+    key = _places_key(settings, filters, ending)
+    if key in _PLACES:
+        return _PLACES[key]
+    free = key[4]
+    where, params = _upcoming_where(*ending, free) if ending else _where(free)
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        rows = con.execute(
+            _places_sql(f"contracts c {_joins(where)} WHERE {where}", "?"),
+            [*params, filters.lieu_departement]).fetchall()
+        found = _places_found(con, rows, filters.lieu_departement)
+    finally:
+        con.close()
+    _keep_places(key, found)
     return found
 
 
