@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -149,6 +150,8 @@ def main() -> None:
         sys.exit(f"No warehouse in {args.home}: run bench/national_scale.py first.")
     port = _free_port()
     env = {**os.environ, "OBSERVATOIRE_HOME": str(args.home)}
+    # pages kept on disk by an earlier run would be cache hits here: none are kept
+    shutil.rmtree(args.home / "cache" / "pages", ignore_errors=True)
     processes = ["--processus", str(args.processus)] if args.processus else []
     server = subprocess.Popen(
         [sys.executable, "-m", "observatoire.cli", "serve", "--port", str(port),
