@@ -70,6 +70,8 @@ def publish_forever(parent: int) -> None:
     forked: it opens the warehouse on its own) until the server ``parent`` stops."""
     from observatoire.datasets import Publisher
 
+    # below the readers: a page waits for no dataset being written
+    os.nice(10)
     publisher = Publisher(Settings.from_env())
     publisher.start()
     while os.getppid() == parent:  # the server is gone: so is its publisher
