@@ -287,13 +287,29 @@ def search(
         # One query: the matching contracts are found once (filters, holder semi-joins) and
         # give both the totals and the page; only the page's rows are joined to the buyers and
         # facts shown in the list.
-        m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
-        free = ([n for n in FACETS if getattr(filters, n) is None]
-                if facets and not _only_facets(filters) else [])
-        facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
+        wanted = facets and not _only_facets(filters)
+        free = [n for n in FACETS if getattr(filters, n) is None] if wanted else []
+        # The facets whose filter is set are counted from the same scan too when the other
+        # filters are costly (words, names): each would otherwise search them again. The scan
+        # then keeps the contracts of the other filters (``base``), each with whether it passes
+        # each facet's filter, and ``m`` is those that pass them all.
+        fixed = ([n for n in FACETS if getattr(filters, n) is not None]
+                 if wanted and _costly(filters) else [])
+        base_where, base_params = where, params
+        if fixed:
+            base_where, base_params = _where(replace(filters, **dict.fromkeys(fixed)))
+            base_where = f"{base_where} AND {scope_sql(con)}"
+        m_joins = _joins(base_where + (" b." if sort == "acheteur" else ""))
+        facet_columns = (", c.notification_year, c.procedure, c.holder_categories"
+                         if free or fixed else "")
         facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
                       if free else ", NULL AS facets")
+        flags = "".join(f", {FACET_FILTERS[n]} AS f_{n}" for n in fixed)
+        flag_params = [getattr(filters, n) for n in fixed]
+        fixed_lists = "".join(
+            f", (SELECT list(fx) FROM ({_facet_sql(_flagged(fixed, n), [n])}) fx) AS fixed_{n}"
+            for n in fixed)
         # the places of a free text's matches (without place filter), counted from the same
         # matches (``places`` then answers from its cache): the text is not searched twice.
         # Other filters are cheaper to apply again than their matches' places to keep.
@@ -304,14 +320,20 @@ def search(
                          "c.location_commune_code, c.location_basis" if with_places else "")
         place_list = (f", (SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) AS places"
                       if with_places else ", NULL AS places")
+        matches = f"""SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
+                        {buyer_name} AS buyer_name {facet_columns} {place_columns} {flags}
+                    FROM contracts c {m_joins} WHERE {base_where}"""
+        if fixed:
+            ctes = (f"base AS MATERIALIZED ({matches}), m AS (SELECT * FROM base WHERE "
+                    f"{' AND '.join(f'f_{n}' for n in fixed)})")
+        else:
+            ctes = f"m AS MATERIALIZED ({matches})"
         rows = _dicts(con.execute(
-            f"""WITH m AS MATERIALIZED (
-                    SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name {facet_columns} {place_columns}
-                    FROM contracts c {m_joins} WHERE {where}),
+            f"""WITH {ctes},
                 -- an exact sum: a float sum depends on the threads' order (not reproducible)
                 totals AS (SELECT count(*) AS n, sum(CAST(amount AS DECIMAL(38, 6))) AS total,
                                   count(*) - count(amount) AS unknown {facet_list} {place_list}
+                                  {fixed_lists}
                            FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
@@ -319,12 +341,13 @@ def search(
                 SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
                        totals.total AS _total, totals.unknown AS _unknown,
                        totals.facets AS _facets, totals.places AS _places
+                       {"".join(f", totals.fixed_{n} AS _fixed_{n}" for n in fixed)}
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 {PAGE_DOMAINS}
                 CROSS JOIN totals
                 ORDER BY {order}""",
-            [*params, page_size, (page - 1) * page_size],
+            [*flag_params, *base_params, page_size, (page - 1) * page_size],
         ))
         found_facets = None
         if rows:
@@ -332,11 +355,16 @@ def search(
             if free:
                 found_facets = _read_facets(
                     [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
+            for n in fixed:
+                found_facets = {**(found_facets or {}), **_read_facets(
+                    [tuple(f.values()) for f in rows[0][f"_fixed_{n}"] or []], [n])}
             if with_places and place_key is not None:
                 _keep_places(place_key, _places_found(
                     con, [tuple(p.values()) for p in rows[0]["_places"] or []], None))
             for r in rows:
                 del r["_n"], r["_total"], r["_unknown"], r["_facets"], r["_places"]
+                for n in fixed:
+                    del r[f"_fixed_{n}"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
                 f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))), "
@@ -437,6 +465,23 @@ def _rows(settings: Settings, where: str, params: list[Any], order: str,
 #: grouped for a value list, or the values of the holders' categories (``c.holder_categories``).
 FACETS = {"annee": "c.notification_year", "procedure": "c.procedure", "categorie": None}
 CATEGORIES = ("PME", "ETI", "GE")
+#: Each facet's filter, as ``_where`` writes it (one parameter: the value chosen).
+FACET_FILTERS = {"annee": "c.notification_year = ?", "procedure": "c.procedure = ?",
+                 "categorie": "list_contains(c.holder_categories, ?)"}
+
+
+def _costly(filters: ContractFilters) -> bool:
+    """Filters that cost more to apply again than their matches to keep: words (free text, a
+    buyer's or supplier's name) and the holders' semi-join."""
+    return bool(filters.texte or filters.titulaire
+                or (filters.acheteur and not re.fullmatch(r"\d{14}", filters.acheteur)))
+
+
+def _flagged(fixed: list[str], name: str) -> str:
+    """``base`` (see ``search``) as contracts ``c`` that pass the set facets' filters but
+    ``name``'s: the contracts each value of ``name`` would give."""
+    others = " AND ".join(f"f_{n}" for n in fixed if n != name) or "TRUE"
+    return f"(SELECT * FROM base WHERE {others}) c"
 
 
 def _facet_sql(source: str, names: list[str]) -> str:
@@ -482,7 +527,8 @@ def facet_counts(settings: Settings, filters: ContractFilters,
     scans = [] if known is not None or not free else [(free, filters)]
     if known is not None:
         counts.update(known)
-    scans += [([name], replace(filters, **{name: None})) for name in FACETS if name not in free]
+    scans += [([name], replace(filters, **{name: None})) for name in FACETS
+              if name not in free and name not in (known or {})]
     if not scans:
         return counts
     con = open_warehouse(settings)

@@ -11,6 +11,7 @@ written pages go first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,8 +94,6 @@ def trim(root: Path, limit: int = MAX_BYTES) -> None:
     for _, size, path in files:
         if total <= limit * 0.8:
             break
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
         total -= size
