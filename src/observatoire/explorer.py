@@ -291,7 +291,7 @@ def search(
         wanted = facets and not _only_facets(filters)
         free = [n for n in FACETS if getattr(filters, n) is None] if wanted else []
         # The facets whose filter is set are counted from the same scan too when the other
-        # filters are costly (words, names): each would otherwise search them again. The scan
+        # filters are costly (words, holders): each would otherwise apply them again. The scan
         # then keeps the contracts of the other filters (``base``), each with whether it passes
         # each facet's filter, and ``m`` is those that pass them all.
         fixed = ([n for n in FACETS if getattr(filters, n) is not None]
@@ -471,10 +471,9 @@ FACET_FILTERS = {"annee": "c.notification_year = ?", "procedure": "c.procedure =
 
 
 def _costly(filters: ContractFilters) -> bool:
-    """Filters that cost more to apply again than their matches to keep: words (free text, a
-    buyer's or supplier's name) and the holders' semi-join."""
-    return bool(filters.texte or filters.titulaire
-                or (filters.acheteur and not re.fullmatch(r"\d{14}", filters.acheteur)))
+    """Filters that cost more to apply again than their matches to keep: the free text and
+    the holders' semi-join (a buyer's name is a short list of SIRET, cheap to apply)."""
+    return bool(filters.texte or filters.titulaire)
 
 
 def _flagged(fixed: list[str], name: str) -> str:
