@@ -276,7 +276,8 @@ def search(
 ) -> dict[str, Any]:
     """One page of contracts, the number of contracts matching and their total amount; with
     ``facets``, the counts of the facets whose filter is not set (``facet_counts``), taken from
-    the same matching contracts (a free text is then searched once, not twice)."""
+    the same matching contracts (a free text is then searched once, not twice), and with a free
+    text or a holder among the filters, those of the set facets and the places too."""
     page, page_size = bounded(page, page_size)
     where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
