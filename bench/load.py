@@ -5,7 +5,8 @@ Run it from the project root after ``bench/national_scale.py`` built its warehou
 
     .venv/bin/python bench/load.py --home bench/out/home-1000000   # 50 clients, 60 s
 
-It starts the site as the demo serves it (``observatoire serve``: waitress, 4 threads, a
+It starts the site as the demo serves it (``observatoire serve``: gunicorn, one process per
+core unless ``--processus`` says otherwise, 4 threads each, a
 separate process), reads a sample of real identifiers (buyers, suppliers, contracts) through
 the API, untimed, then runs ``--clients`` clients for ``--seconds``. Each client keeps one HTTP
 connection and sends, one after the other without pause, a request drawn at random from a mix
@@ -29,6 +30,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -229,7 +231,10 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=ROOT / "bench" / "out" / "home-1000000")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--threads", type=int, default=4, help="server threads (as served: 4)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="server threads per process (as served: 4)")
+    parser.add_argument("--processus", type=int, default=None,
+                        help="server processes (default: the server's, one per core)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean pause of a client between two requests, s (default 0)")
@@ -238,9 +243,12 @@ def main() -> None:
         sys.exit(f"No warehouse in {args.home}: run bench/national_scale.py first.")
     port = _free_port()
     env = {**os.environ, "OBSERVATOIRE_HOME": str(args.home)}
+    # pages kept by an earlier run would be cache hits here: every run starts without them
+    shutil.rmtree(args.home / "cache" / "pages", ignore_errors=True)
+    processes = ["--processus", str(args.processus)] if args.processus else []
     server = subprocess.Popen(
         [sys.executable, "-m", "observatoire.cli", "serve", "--port", str(port),
-         "--threads", str(args.threads)],
+         "--threads", str(args.threads), *processes],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
@@ -258,6 +266,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     print(json.dumps({"contracts": contracts, "server_threads": args.threads,
+                      "server_processes": args.processus or "one per core",
                       "machine": platform.processor() or platform.machine(),
                       "cpus": os.cpu_count(), "load_average_after": os.getloadavg(),
                       **result}, indent=2, ensure_ascii=False))

@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -141,15 +142,20 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=ROOT / "bench" / "out" / "home-1000000")
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0, help="per case")
-    parser.add_argument("--threads", type=int, default=4, help="server threads")
+    parser.add_argument("--threads", type=int, default=4, help="server threads per process")
+    parser.add_argument("--processus", type=int, default=None,
+                        help="server processes (default: the server's, one per core)")
     args = parser.parse_args()
     if not (args.home / "warehouse.duckdb").exists():
         sys.exit(f"No warehouse in {args.home}: run bench/national_scale.py first.")
     port = _free_port()
     env = {**os.environ, "OBSERVATOIRE_HOME": str(args.home)}
+    # pages kept on disk by an earlier run would be cache hits here: none are kept
+    shutil.rmtree(args.home / "cache" / "pages", ignore_errors=True)
+    processes = ["--processus", str(args.processus)] if args.processus else []
     server = subprocess.Popen(
         [sys.executable, "-m", "observatoire.cli", "serve", "--port", str(port),
-         "--threads", str(args.threads)],
+         "--threads", str(args.threads), *processes],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"

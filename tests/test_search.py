@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from observatoire import formatting, search
+from observatoire import explorer, formatting, search
 from observatoire.model.search import normalised
 from tests.conftest import DEMO, FIXTURES, Warehouse, live_server, make_warehouse
 
@@ -471,3 +471,34 @@ def test_filter_values_count_within_a_free_text_too(
     # and a year chosen besides: the years still count without it
     assert get_json(site, "/marches.json", texte="école", annee="2019")["effectifs"][
         "annee"] == by_year
+
+
+def test_places_of_a_free_text_are_those_of_its_contracts(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """The places of a free text's contracts (counted with its page, the text searched once)
+    per région, département and basis of their best known place, as counted here."""
+    texts = _contract_texts(demo_warehouse)
+    matching = {uid for uid, parts in texts.items() if any("ecole" in fold(p) for p in parts)}
+    bases = {warehouse: url for url, (warehouse, _) in explorer.LOCATION_BASES.items()}
+    expected: dict[str, dict[str, int]] = {"lieu_region": {}, "lieu_departement": {},
+                                           "lieu_base": {}}
+    for uid, region, departement, basis in demo_warehouse.rows(
+            """SELECT uid, location_region_code, location_departement_code, location_basis
+               FROM contracts"""):
+        if uid not in matching:
+            continue
+        for name, value in (("lieu_region", region), ("lieu_departement", departement),
+                            ("lieu_base", bases.get(basis))):
+            if value is not None:
+                expected[name][value] = expected[name].get(value, 0) + 1
+    assert sum(expected["lieu_base"].values()) == len(matching) > 0
+    counts = get_json(site, "/marches.json", texte="école", n="places")["effectifs"]
+    for name, values in expected.items():
+        assert counts[name] == values, name
+    # a département chosen besides: the others still count, and its communes are listed
+    chosen = max(expected["lieu_departement"], key=expected["lieu_departement"].get)
+    within = get_json(site, "/marches.json", texte="école", lieu_departement=chosen)
+    assert within["effectifs"]["lieu_departement"] == expected["lieu_departement"]
+    assert within["total"] == expected["lieu_departement"][chosen]
+    assert sum(within["effectifs"]["lieu_commune"].values()) <= within["total"]

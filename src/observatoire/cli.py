@@ -737,11 +737,15 @@ def profile_cmd(obj: Context, as_json: bool) -> None:
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Fils de service.")
+@click.option("--processus", "processes", type=click.IntRange(1, 64),
+              help="Processus de service (par défaut OBSERVATOIRE_PROCESSUS, sinon un par "
+              "cœur).")
+@click.option("--threads", default=4, show_default=True, type=int,
+              help="Fils de service par processus.")
 @click.pass_obj
-def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
-    """Sert le site public sur l'entrepôt en service (et écrit, en arrière-plan, les jeux de
-    données à télécharger de chaque nouvelle construction)."""
+def serve_cmd(obj: Context, host: str, port: int, processes: int | None, threads: int) -> None:
+    """Sert le site public sur l'entrepôt en service, en plusieurs processus (et écrit, en
+    arrière-plan, les jeux de données à télécharger de chaque nouvelle construction)."""
     settings = obj.settings
     # The web side reads the same configuration, through the environment.
     os.environ["OBSERVATOIRE_HOME"] = str(settings.home)
@@ -751,27 +755,14 @@ def serve_cmd(obj: Context, host: str, port: int, threads: int) -> None:
             "[yellow]Attention[/] : aucun entrepôt n'est encore construit ; le site l'affichera. "
             "Lancez « observatoire ingest » puis « observatoire build »."
         )
-    from waitress import serve
-
     from observatoire.stewardship.django_setup import migrate
+    from observatoire.web.server import serve
 
     migrate(settings)
-    import threading
-
-    from observatoire.datasets import Publisher
-    from observatoire.warehouse import follow
-    from observatoire.web.wsgi import application
-
-    # the datasets of each new build are written in the background, before readers ask
-    Publisher(settings).start()
-    # each new build's warehouse is opened as soon as it is in service, before readers ask
-    follow(settings, threading.Event())
-    out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] (Ctrl+C pour arrêter).")
-    # Behind the configured reverse proxies, X-Forwarded-For reaches the application, which
-    # reads the client's address from it only when the connection comes from one of them
-    # (waitress would otherwise drop the header).
-    serve(application, host=host, port=port, threads=threads, ident="observatoire",
-          clear_untrusted_proxy_headers=not settings.trusted_proxies)
+    processes = processes or settings.serve_processes
+    out.print(f"Site servi sur [bold]http://{_e(host)}:{port}/[/] par {processes} processus de "
+              f"{threads} fils (Ctrl+C pour arrêter).")
+    serve(settings, host, port, processes, threads)
 
 
 @cli.command("mcp")

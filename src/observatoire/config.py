@@ -193,6 +193,9 @@ class Settings:
     threads: int = 0
     #: Processes that parse new files in parallel at ingest (``OBSERVATOIRE_WORKERS``).
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: Processes of ``observatoire serve`` (``OBSERVATOIRE_PROCESSUS``): one per core, since
+    #: Python runs one thread at a time per process and pages are independent.
+    serve_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     #: Deployment profile (``OBSERVATOIRE_PROFILE``): a shipped profile's name or a folder.
     profile: str = "generique"
     #: Application database (``OBSERVATOIRE_DATABASE_URL``): accounts, corrections, audit trail.
@@ -269,6 +272,7 @@ class Settings:
         batch = _integer(env, "OBSERVATOIRE_BATCH_SIZE", 20_000, 20_000)
         threads = _integer(env, "OBSERVATOIRE_THREADS", 0, 2)
         workers = _integer(env, "OBSERVATOIRE_WORKERS", os.cpu_count() or 1, 2)
+        serve_processes = _integer(env, "OBSERVATOIRE_PROCESSUS", os.cpu_count() or 1, 2)
         session_minutes = _integer(env, "OBSERVATOIRE_SESSION_MINUTES", 240, 240)
         public_url = _public_url(env)
         oidc = OidcSettings.from_env(env)
@@ -281,6 +285,7 @@ class Settings:
             memory_limit=_memory_limit(env),
             threads=max(threads, 0),
             workers=max(workers, 1),
+            serve_processes=max(serve_processes, 1),
             profile=env.get("OBSERVATOIRE_PROFILE") or "generique",
             database_url=env.get("OBSERVATOIRE_DATABASE_URL", "").strip(),
             session_minutes=max(session_minutes, 5),

@@ -276,7 +276,8 @@ def search(
 ) -> dict[str, Any]:
     """One page of contracts, the number of contracts matching and their total amount; with
     ``facets``, the counts of the facets whose filter is not set (``facet_counts``), taken from
-    the same matching contracts (a free text is then searched once, not twice)."""
+    the same matching contracts (a free text is then searched once, not twice), and with a free
+    text or a holder among the filters, those of the set facets and the places too."""
     page, page_size = bounded(page, page_size)
     where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
@@ -287,33 +288,67 @@ def search(
         # One query: the matching contracts are found once (filters, holder semi-joins) and
         # give both the totals and the page; only the page's rows are joined to the buyers and
         # facts shown in the list.
-        m_joins = _joins(where + (" b." if sort == "acheteur" else ""))
         buyer_name = "b.name" if sort == "acheteur" else "NULL"
-        free = ([n for n in FACETS if getattr(filters, n) is None]
-                if facets and not _only_facets(filters) else [])
-        facet_columns = ", c.notification_year, c.procedure, c.holder_categories" if free else ""
+        wanted = facets and not _only_facets(filters)
+        free = [n for n in FACETS if getattr(filters, n) is None] if wanted else []
+        # The facets whose filter is set are counted from the same scan too when the other
+        # filters are costly (words, holders): each would otherwise apply them again. The scan
+        # then keeps the contracts of the other filters (``base``), each with whether it passes
+        # each facet's filter, and ``m`` is those that pass them all.
+        fixed = ([n for n in FACETS if getattr(filters, n) is not None]
+                 if wanted and _costly(filters) else [])
+        base_where, base_params = where, params
+        if fixed:
+            base_where, base_params = _where(replace(filters, **dict.fromkeys(fixed)))
+            base_where = f"{base_where} AND {scope_sql(con)}"
+        m_joins = _joins(base_where + (" b." if sort == "acheteur" else ""))
+        facet_columns = (", c.notification_year, c.procedure, c.holder_categories"
+                         if free or fixed else "")
         facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
                       if free else ", NULL AS facets")
+        flags = "".join(f", {FACET_FILTERS[n]} AS f_{n}" for n in fixed)
+        flag_params = [getattr(filters, n) for n in fixed]
+        fixed_lists = "".join(
+            f", (SELECT list(fx) FROM ({_facet_sql(_flagged(fixed, n), [n])}) fx) AS fixed_{n}"
+            for n in fixed)
+        # the places of a free text's matches (without place filter), counted from the same
+        # matches (``places`` then answers from its cache): the text is not searched twice.
+        # Other filters are cheaper to apply again than their matches' places to keep.
+        place_key = (_places_key(settings, filters, None) if facets and filters.texte
+                     and not any(getattr(filters, n) for n in PLACE_FILTERS) else None)
+        with_places = place_key is not None and place_key not in _PLACES
+        place_columns = (", c.location_region_code, c.location_departement_code, "
+                         "c.location_commune_code, c.location_basis" if with_places else "")
+        place_list = (f", (SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) AS places"
+                      if with_places else ", NULL AS places")
+        matches = f"""SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
+                        {buyer_name} AS buyer_name {facet_columns} {place_columns} {flags}
+                    FROM contracts c {m_joins} WHERE {base_where}"""
+        if fixed:
+            ctes = (f"base AS MATERIALIZED ({matches}), m AS (SELECT * FROM base WHERE "
+                    f"{' AND '.join(f'f_{n}' for n in fixed)})")
+        else:
+            ctes = f"m AS MATERIALIZED ({matches})"
         rows = _dicts(con.execute(
-            f"""WITH m AS MATERIALIZED (
-                    SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name {facet_columns}
-                    FROM contracts c {m_joins} WHERE {where}),
+            f"""WITH {ctes},
                 -- an exact sum: a float sum depends on the threads' order (not reproducible)
                 totals AS (SELECT count(*) AS n, sum(CAST(amount AS DECIMAL(38, 6))) AS total,
-                                  count(*) - count(amount) AS unknown {facet_list} FROM m),
+                                  count(*) - count(amount) AS unknown {facet_list} {place_list}
+                                  {fixed_lists}
+                           FROM m),
                 page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
                 -- the page's rows fetched by row id: no scan of every contract to join them
                 pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
                 SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
                        totals.total AS _total, totals.unknown AS _unknown,
-                       totals.facets AS _facets
+                       totals.facets AS _facets, totals.places AS _places
+                       {"".join(f", totals.fixed_{n} AS _fixed_{n}" for n in fixed)}
                 FROM pc c
                 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
                 {PAGE_DOMAINS}
                 CROSS JOIN totals
                 ORDER BY {order}""",
-            [*params, page_size, (page - 1) * page_size],
+            [*flag_params, *base_params, page_size, (page - 1) * page_size],
         ))
         found_facets = None
         if rows:
@@ -321,8 +356,16 @@ def search(
             if free:
                 found_facets = _read_facets(
                     [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
+            for n in fixed:
+                found_facets = {**(found_facets or {}), **_read_facets(
+                    [tuple(f.values()) for f in rows[0][f"_fixed_{n}"] or []], [n])}
+            if with_places and place_key is not None:
+                _keep_places(place_key, _places_found(
+                    con, [tuple(p.values()) for p in rows[0]["_places"] or []], None))
             for r in rows:
-                del r["_n"], r["_total"], r["_unknown"], r["_facets"]
+                del r["_n"], r["_total"], r["_unknown"], r["_facets"], r["_places"]
+                for n in fixed:
+                    del r[f"_fixed_{n}"]
         else:  # no contract, or a page past the last one: the totals alone
             count, total, unknown = con.execute(
                 f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))), "
@@ -423,6 +466,22 @@ def _rows(settings: Settings, where: str, params: list[Any], order: str,
 #: grouped for a value list, or the values of the holders' categories (``c.holder_categories``).
 FACETS = {"annee": "c.notification_year", "procedure": "c.procedure", "categorie": None}
 CATEGORIES = ("PME", "ETI", "GE")
+#: Each facet's filter, as ``_where`` writes it (one parameter: the value chosen).
+FACET_FILTERS = {"annee": "c.notification_year = ?", "procedure": "c.procedure = ?",
+                 "categorie": "list_contains(c.holder_categories, ?)"}
+
+
+def _costly(filters: ContractFilters) -> bool:
+    """Filters that cost more to apply again than their matches to keep: the free text and
+    the holders' semi-join (a buyer's name is a short list of SIRET, cheap to apply)."""
+    return bool(filters.texte or filters.titulaire)
+
+
+def _flagged(fixed: list[str], name: str) -> str:
+    """``base`` (see ``search``) as contracts ``c`` that pass the set facets' filters but
+    ``name``'s: the contracts each value of ``name`` would give."""
+    others = " AND ".join(f"f_{n}" for n in fixed if n != name) or "TRUE"
+    return f"(SELECT * FROM base WHERE {others}) c"
 
 
 def _facet_sql(source: str, names: list[str]) -> str:
@@ -468,7 +527,8 @@ def facet_counts(settings: Settings, filters: ContractFilters,
     scans = [] if known is not None or not free else [(free, filters)]
     if known is not None:
         counts.update(known)
-    scans += [([name], replace(filters, **{name: None})) for name in FACETS if name not in free]
+    scans += [([name], replace(filters, **{name: None})) for name in FACETS
+              if name not in free and name not in (known or {})]
     if not scans:
         return counts
     con = open_warehouse(settings)
@@ -552,52 +612,48 @@ PLACE_FILTERS = ("lieu_region", "lieu_departement", "lieu_commune", "lieu_base")
 _PLACES: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-def places(settings: Settings, filters: ContractFilters,
-           ending: tuple[date, int] | None = None) -> dict[str, Any]:
-    """Where the contracts of a selection are, by their best known place: the counts per
-    région, département and basis of that place (« lieu_base », which is the coverage), and
-    per commune of the chosen département; counted with every filter but the place filters
-    (what choosing each value would give). ``ending`` (today, months): only the contracts
-    ending in those months (the opportunities). Names from the COG."""
-    free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
+def _places_key(settings: Settings, filters: ContractFilters,
+                ending: tuple[date, int] | None) -> tuple[Any, ...]:
     stat = settings.warehouse_path.stat()
-    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
-           free, filters.lieu_departement, ending)
-    if key in _PLACES:
-        return _PLACES[key]
-    where, params = _upcoming_where(*ending, free) if ending else _where(free)
+    free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
+    return (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
+            free, filters.lieu_departement, ending)
+
+
+def _places_sql(source: str, chosen: str) -> str:
+    """SQL over ``source`` (contracts as ``c``, filtered): the contracts per région,
+    département, basis of their place, and commune of the département ``chosen`` (an SQL
+    expression: a parameter, or NULL)."""
     sets = ["(c.location_region_code)", "(c.location_departement_code)", "(c.location_basis)",
             "(c.location_departement_code, c.location_commune_code)"]
-    con = open_warehouse(settings)
-    try:
-        where = f"{where} AND {scope_sql(con)}"
-        rows = con.execute(
-            f"""SELECT GROUPING(c.location_region_code) AS g_region,
+    return f"""SELECT GROUPING(c.location_region_code) AS g_region,
                     GROUPING(c.location_departement_code) AS g_departement,
                     GROUPING(c.location_commune_code) AS g_commune,
                     c.location_region_code, c.location_departement_code,
                     c.location_commune_code, c.location_basis, count(*) AS n
-                FROM contracts c {_joins(where)} WHERE {where}
+                FROM {source}
                 GROUP BY GROUPING SETS ({", ".join(sets)})
                 -- communes: those of the chosen département only
                 HAVING GROUPING(c.location_commune_code) = 1
-                    OR c.location_departement_code IS NOT DISTINCT FROM ?""",
-            [*params, filters.lieu_departement]).fetchall()
-        names = {
-            "lieu_region": dict(con.execute(
-                "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
-            "lieu_departement": dict(con.execute(
-                "SELECT departement_code, min(departement_name) FROM ref_departements "
-                "GROUP BY 1").fetchall()),
-            "lieu_commune": dict(con.execute(
-                "SELECT commune_code, min(commune_name) FROM ref_communes "
-                "WHERE departement_code = ? GROUP BY 1", [filters.lieu_departement]).fetchall()),
-        }
-    finally:
-        con.close()
+                    OR c.location_departement_code IS NOT DISTINCT FROM {chosen}"""
+
+
+def _places_found(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]],
+                  departement: str | None) -> dict[str, Any]:
+    """:func:`places`'s answer from the rows of :func:`_places_sql`, with the COG's names."""
+    names = {
+        "lieu_region": dict(con.execute(
+            "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
+        "lieu_departement": dict(con.execute(
+            "SELECT departement_code, min(departement_name) FROM ref_departements "
+            "GROUP BY 1").fetchall()),
+        "lieu_commune": dict(con.execute(
+            "SELECT commune_code, min(commune_name) FROM ref_communes "
+            "WHERE departement_code = ? GROUP BY 1", [departement]).fetchall()),
+    }
     counts: dict[str, dict[str, int]] = {name: {} for name in PLACE_FILTERS}
     bases = {warehouse: url for url, (warehouse, _) in LOCATION_BASES.items()}
-    for g_region, g_departement, g_commune, region, departement, commune, basis, n in rows:
+    for g_region, g_departement, g_commune, region, departement_code, commune, basis, n in rows:
         if not g_commune:
             if commune is not None:
                 counts["lieu_commune"][commune] = int(n)
@@ -605,19 +661,47 @@ def places(settings: Settings, filters: ContractFilters,
             if region is not None:
                 counts["lieu_region"][region] = int(n)
         elif not g_departement:
-            if departement is not None:
-                counts["lieu_departement"][departement] = int(n)
+            if departement_code is not None:
+                counts["lieu_departement"][departement_code] = int(n)
         elif basis is not None:
             counts["lieu_base"][bases[basis]] = int(n)
     total = sum(counts["lieu_base"].values())
-    found = {
+    return {
         "counts": counts, "total": total,
         "located": total - counts["lieu_base"].get("inconnu", 0),
         "names": names,
     }
+
+
+def _keep_places(key: tuple[Any, ...], found: dict[str, Any]) -> None:
     if len(_PLACES) > 256:
         _PLACES.clear()
     _PLACES[key] = found
+
+
+def places(settings: Settings, filters: ContractFilters,
+           ending: tuple[date, int] | None = None) -> dict[str, Any]:
+    """Where the contracts of a selection are, by their best known place: the counts per
+    région, département and basis of that place (« lieu_base », which is the coverage), and
+    per commune of the chosen département; counted with every filter but the place filters
+    (what choosing each value would give). ``ending`` (today, months): only the contracts
+    ending in those months (the opportunities). Names from the COG. A selection without place
+    filter was counted by ``search(..., facets=True)`` already, with its page."""
+    key = _places_key(settings, filters, ending)
+    if key in _PLACES:
+        return _PLACES[key]
+    free = key[4]
+    where, params = _upcoming_where(*ending, free) if ending else _where(free)
+    con = open_warehouse(settings)
+    try:
+        where = f"{where} AND {scope_sql(con)}"
+        rows = con.execute(
+            _places_sql(f"contracts c {_joins(where)} WHERE {where}", "?"),
+            [*params, filters.lieu_departement]).fetchall()
+        found = _places_found(con, rows, filters.lieu_departement)
+    finally:
+        con.close()
+    _keep_places(key, found)
     return found
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -35,6 +34,7 @@ from observatoire import explorer
 from observatoire.config import Settings
 from observatoire.errors import ObservatoireError, WarehouseMissing
 from observatoire.exports import csv_response, json_response, xlsx_response
+from observatoire.web import pagecache
 
 
 class BadParameter(ObservatoireError):
@@ -175,9 +175,10 @@ def current_settings() -> Settings:
 def cached_by_warehouse(view: Any) -> Any:
     """Keep a page's answer until the warehouse changes: the data only moves with a build.
 
-    The key holds the warehouse file's identity (inode and modification time) and the full
-    request path with its query, so a new build or other filters never get an old answer.
-    Only GET answers of 200 are kept.
+    The answers are kept on disk for every process of the server (``pagecache``), in a folder
+    named after the warehouse file's identity (inode and modification time); the key holds the
+    full request path with its query, so a new build or other filters never get an old answer.
+    Only GET answers of 200 are kept; ``X-Cache`` says whether the answer came from the cache.
     """
 
     @functools.wraps(view)
@@ -187,21 +188,25 @@ def cached_by_warehouse(view: Any) -> Any:
             stat = settings.warehouse_path.stat()
         except FileNotFoundError:
             return view(request, *args, **kwargs)  # type: ignore[no-any-return]
-        key = "page:" + hashlib.sha256(
-            f"{stat.st_ino}:{stat.st_mtime_ns}:{settings.profile}:{date.today()}:"
-            f"{request.get_full_path()}"
-            .encode()).hexdigest()
-        hit = cache.get(key) if request.method in ("GET", "HEAD") else None
+        identity = f"{stat.st_ino}-{stat.st_mtime_ns}"
+        key = hashlib.sha256(
+            f"{settings.profile}:{date.today()}:{request.get_full_path()}".encode()).hexdigest()
+        hit = (pagecache.get(settings.home, identity, key)
+               if request.method in ("GET", "HEAD") else None)
         if hit is not None:
-            response = HttpResponse(hit[0], content_type=hit[1], status=hit[2])
-            for header, value in hit[3]:
+            body, head = hit
+            response = HttpResponse(body, content_type=head["type"], status=head["status"])
+            for header, value in head["headers"]:
                 response[header] = value
+            response["X-Cache"] = "hit"
             return response
         response = view(request, *args, **kwargs)
         if (request.method == "GET" and response.status_code == 200
                 and not response.streaming):
             extra = [(h, v) for h, v in response.items() if h == "Content-Disposition"]
-            cache.set(key, (response.content, response["Content-Type"], 200, extra), 3600)
+            pagecache.put(settings.home, identity, key, response.content,
+                          {"type": response["Content-Type"], "status": 200, "headers": extra})
+        response["X-Cache"] = "miss"
         return response  # type: ignore[no-any-return]
 
     return wrapper

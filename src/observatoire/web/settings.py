@@ -128,10 +128,5 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Pages are kept in memory until the warehouse changes (see views.cached_by_warehouse).
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "OPTIONS": {"MAX_ENTRIES": 500},
-    }
-}
+# Pages are kept on disk until the warehouse changes, for every process of the server
+# (web.pagecache, used by web.formats.cached_by_warehouse); Django's cache is not used.
