@@ -3,6 +3,7 @@ step) and the read side used by the CLI, the web and the API."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,8 @@ from observatoire.indicators.compute import ALL_PERIODS, TOTAL, UNDATED, compute
 from observatoire.indicators.grains import BREAKDOWN_LABELS
 from observatoire.indicators.profile import Profile
 from observatoire.warehouse import open_warehouse
+
+log = logging.getLogger(__name__)
 
 #: Tables written by the indicator step (``indicators.steps``).
 TABLES = (
@@ -38,7 +41,10 @@ def compute_into(
     for what it touched, unless something reaches every row."""
     profile, change_rows = changed_targets.apply_changes(profile, target_changes or [])
     today = date.today()
-    if not kept or increment.update(con, profile, today) is not None:
+    why = increment.update(con, profile, today) if kept else None
+    if why:
+        log.info("Indicateurs calculés en entier : %s.", why)
+    if not kept or why:
         compute(con, profile, today)
     changed_targets.write_changes(con, change_rows)
     return history.stage(con, settings.catalog_path, profile.id, build_id, recorded_at)
