@@ -63,9 +63,13 @@ def _scoped_sql(profile: Profile, uids: str | None = None) -> str:
     incremental build's), else all.
     """
     only = f"AND c.uid IN (SELECT uid FROM {uids})" if uids else ""
-    # a framework agreement's copies are its buyer's contracts: the buyers of those contracts
-    copies = (f"AND buyer_siret IN (SELECT buyer_siret FROM contracts "
-              f"WHERE uid IN (SELECT uid FROM {uids}))" if uids else "")
+    cpvs = f"SELECT cpv FROM contracts WHERE uid IN (SELECT uid FROM {uids})" if uids else (
+        "SELECT cpv FROM contracts")
+    # the copies of those contracts' framework agreements only: the others of their keys
+    copies = f"""AND EXISTS (SELECT 1 FROM contracts k WHERE k.uid IN (SELECT uid FROM {uids})
+        AND k.buyer_siret IS NOT DISTINCT FROM x.buyer_siret
+        AND k.notification_date IS NOT DISTINCT FROM x.notification_date
+        AND k.object = x.object AND k.amount = x.amount)""" if uids else ""
     return f"""
 CREATE TEMP TABLE indicator_scope_work AS
 SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buyer_siret,
@@ -83,14 +87,14 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
+LEFT JOIN ({domain_match_sql(cpvs)}) dm ON dm.cpv = c.cpv
 -- A framework agreement published once per holder (same buyer, day, object and maximum,
 -- another id) is one maximum: its copies share it, so that sums count it once. Without an
 -- object nothing says two records are copies: each keeps its maximum.
 LEFT JOIN (
     SELECT uid, count(*) OVER (PARTITION BY buyer_siret, notification_date, object, amount)
         AS copies
-    FROM contracts
+    FROM contracts x
     WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL {copies}
 ) fc ON fc.uid = c.uid
 WHERE {scope_condition(profile, "c.buyer_siret")} {only}

@@ -45,7 +45,8 @@ FACTS = {"contract": ("indicator_contracts", "uid"), "holder": ("indicator_holde
 _SET_ASIDE = (*(t for t, _ in FACTS.values()), "indicator_results", "indicator_profile")
 _SUFFIX = "_kept"
 _WORK = ("indicator_uids_work", "indicator_records_work", "indicator_copy_keys_work",
-         "indicator_sirens_work", "indicator_facts_uids_work", "indicator_facts_records_work",
+         "indicator_old_days_work", "indicator_new_days_work", "indicator_sirens_work",
+         "indicator_facts_uids_work", "indicator_facts_records_work",
          results.CELLS, *(f"new_{t}" for t, _ in FACTS.values()),
          *(f"changed_{t}" for t, _ in FACTS.values()))
 
@@ -95,7 +96,7 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str
     con.execute(f"ALTER TABLE indicator_results{_SUFFIX} RENAME TO indicator_results")
     con.execute("SET preserve_insertion_order = false")
     profile_tables(con, profile)
-    _facts_scope(con)
+    _facts_scope(con, profile)
     build_some_facts(con, profile, "indicator_facts_uids_work", "indicator_facts_records_work")
     con.execute(f"CREATE TEMP TABLE {results.CELLS} (grain VARCHAR, breakdown VARCHAR, "
                 "value VARCHAR)")
@@ -142,31 +143,54 @@ def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date)
     return None
 
 
-def _facts_scope(con: duckdb.DuckDBPyConnection) -> None:
-    """The contracts whose fact rows are computed again (``indicator_facts_uids_work``) and
-    the records (``indicator_facts_records_work``)."""
-    con.execute(f"""INSERT INTO indicator_copy_keys_work {_COPY_KEYS}
-        AND uid IN (SELECT uid FROM indicator_uids_work)""")
-    con.execute("""CREATE TEMP TABLE indicator_sirens_work AS
-        SELECT supplier_siren AS siren FROM indicator_holders
-        WHERE uid IN (SELECT uid FROM indicator_uids_work) AND supplier_siren IS NOT NULL
-        UNION SELECT s.siren FROM contract_holders h
-        JOIN suppliers s ON s.supplier_key = h.supplier_key
-        WHERE h.is_current AND h.uid IN (SELECT uid FROM indicator_uids_work)
-          AND s.siren IS NOT NULL""")
-    con.execute("""CREATE TEMP TABLE indicator_facts_uids_work AS
+def _facts_scope(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+    """The contracts whose fact rows are computed again (``indicator_facts_uids_work``): the
+    touched ones, the copies of their framework agreements, and those whose holder may have
+    become new or not: of a SIREN that gained or lost a day of contract, in the look-back
+    window after it (whether a holder is new depends on its SIREN's previous day). The
+    records (``indicator_facts_records_work``): the touched ones and those of the touched
+    contracts."""
+    touched = "uid IN (SELECT uid FROM indicator_uids_work)"
+    con.execute(f"INSERT INTO indicator_copy_keys_work {_COPY_KEYS} AND {touched}")
+    # (SIREN, day) of the current holders of the touched contracts, as they were, as they are
+    con.execute(f"""CREATE TEMP TABLE indicator_old_days_work AS
+        SELECT DISTINCT h.supplier_siren AS siren, c.notification_date AS day
+        FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+        WHERE h.{touched} AND h.supplier_siren IS NOT NULL
+          AND c.notification_date IS NOT NULL""")
+    scope = scope_condition(profile, "c.buyer_siret")
+    con.execute(f"""CREATE TEMP TABLE indicator_new_days_work AS
+        SELECT DISTINCT s.siren, c.notification_date AS day FROM contract_holders h
+        JOIN contracts c ON c.uid = h.uid JOIN suppliers s ON s.supplier_key = h.supplier_key
+        WHERE h.is_current AND h.{touched} AND {scope} AND s.siren IS NOT NULL
+          AND c.notification_date IS NOT NULL""")
+    # the days gained or lost, but those other contracts of the SIREN keep
+    con.execute(f"""CREATE TEMP TABLE indicator_sirens_work AS
+        WITH changed AS (
+            (SELECT * FROM indicator_old_days_work EXCEPT SELECT * FROM indicator_new_days_work)
+            UNION (SELECT * FROM indicator_new_days_work
+                   EXCEPT SELECT * FROM indicator_old_days_work)
+        )
+        SELECT * FROM changed EXCEPT
+        SELECT h.supplier_siren, c.notification_date
+        FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+        WHERE NOT h.{touched} AND h.supplier_siren IN (SELECT siren FROM changed)""")
+    years = int(profile.parameters.new_supplier_lookback_years) + 1
+    con.execute(f"""CREATE TEMP TABLE indicator_facts_uids_work AS
         SELECT uid FROM indicator_uids_work
-        UNION SELECT uid FROM indicator_holders
-        WHERE supplier_siren IN (SELECT siren FROM indicator_sirens_work)
+        UNION SELECT h.uid FROM indicator_holders h
+        JOIN indicator_contracts c ON c.uid = h.uid
+        JOIN indicator_sirens_work x ON x.siren = h.supplier_siren
+        WHERE c.notification_date > x.day
+          AND c.notification_date <= x.day + INTERVAL {years} YEAR
         UNION SELECT c.uid FROM contracts c JOIN indicator_copy_keys_work k
             ON k.buyer_siret IS NOT DISTINCT FROM c.buyer_siret
            AND k.notification_date IS NOT DISTINCT FROM c.notification_date
            AND k.object = c.object AND k.amount = c.amount
         WHERE c.is_framework_agreement""")
-    con.execute("""CREATE TEMP TABLE indicator_facts_records_work AS
+    con.execute(f"""CREATE TEMP TABLE indicator_facts_records_work AS
         SELECT record_key FROM indicator_records_work
-        UNION SELECT record_key FROM source_records
-        WHERE uid IN (SELECT uid FROM indicator_uids_work)""")
+        UNION SELECT record_key FROM source_records WHERE {touched}""")
 
 
 def _drop_work(con: duckdb.DuckDBPyConnection) -> None:
