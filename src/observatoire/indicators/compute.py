@@ -11,6 +11,7 @@ numerator *and* the denominator and lowers the coverage; it is never counted as 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +24,8 @@ from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
 from observatoire.indicators.profile import STEP_RESULTS, Indicator, Profile, Target
 from observatoire.sqlquote import identifier
 from observatoire.warehouse import insert_rows
+
+log = logging.getLogger(__name__)
 
 #: Status codes of a result (French labels in STATUS_LABELS).
 STATUS_LABELS = {
@@ -485,19 +488,29 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
 
 
 def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
-              grains: set[str]) -> None:
+              grains: set[str], whole_share: float = 0.5) -> None:
     """An incremental build's results: the catalogue tables again; for the indicators of the
     ``grains`` whose fact rows changed, the rows of the whole scope and those of the breakdown
     values of :data:`CELLS`, every period, in place of the kept ones; the indicators a step
     computes (payments) and the unavailable ones again (a few rows each); the others' rows
-    (Egalim lines, canteens: their facts are kept) as they were."""
+    (Egalim lines, canteens: their facts are kept) as they were.
+
+    A grain more than ``whole_share`` of whose rows fall in a cell has its indicators computed
+    whole, in one query each (the whole scope's rows and the cells' would read them twice):
+    a breakdown of a few values (purchase category, amount type) puts most rows in a cell."""
     computed = step_computed(con, profile)
     _catalogue_tables(con, profile, today, computed)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
     undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
-    again = []
+    again: list[tuple[str, int, str | None]] = []
+    whole = {g for g in grains if _share_in_cells(con, g) > whole_share}
+    log.info("Indicateurs recalculés en entier pour %s, par cellules pour %s.",
+             sorted(whole) or "aucun grain", sorted(grains - whole) or "aucun grain")
     for ind in profile.indicators:
-        if ind.available and ind.grain in grains:
+        if ind.available and ind.grain in whole:
+            again.append((ind.id, ind.version, None))
+            con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined, skipped)}")
+        elif ind.available and ind.grain in grains:
             again.append((ind.id, ind.version, ind.grain))
             parts = ["total", "cells"] if computed_breakdowns(ind, skipped) else ["total"]
             for part in parts:
@@ -524,6 +537,15 @@ def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
           AND r.breakdown_label IS DISTINCT FROM b.name""")
     con.execute("DROP TABLE new_results_work")
     con.execute("DROP TABLE recomputed_work")
+
+
+def _share_in_cells(con: duckdb.DuckDBPyConnection, grain: str) -> float:
+    """The share of the rows of ``grain`` that fall in a cell of :data:`CELLS`."""
+    g = GRAINS[grain]
+    inside = " OR ".join(_in_cells(grain, b, col) for b, col in g.breakdowns.items()) or "FALSE"
+    rows, cells = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {inside}) FROM {g.table}").fetchall()[0]
+    return float(cells) / rows if rows else 1.0
 
 
 def _step_rows(con: duckdb.DuckDBPyConnection, ind: Indicator, table: str) -> None:
