@@ -37,7 +37,8 @@ def test_recomputed_cells_equal_the_complete_build(
         buyer = con.execute("""SELECT buyer_siret FROM indicator_contracts GROUP BY 1
             ORDER BY count(*) DESC, 1 LIMIT 1""").fetchall()[0][0]
         region = con.execute("""SELECT buyer_region FROM indicator_contracts
-            WHERE buyer_region IS NOT NULL GROUP BY 1 ORDER BY count(*), 1 LIMIT 1""").fetchall()[0][0]
+            WHERE buyer_region IS NOT NULL GROUP BY 1 ORDER BY count(*), 1
+            LIMIT 1""").fetchall()[0][0]
         source = con.execute("""SELECT source FROM indicator_records GROUP BY 1
             ORDER BY count(*), 1 LIMIT 1""").fetchall()[0][0]
         con.execute(f"CREATE TEMP TABLE {compute.CELLS} (grain VARCHAR, breakdown VARCHAR, "
