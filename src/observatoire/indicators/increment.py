@@ -146,8 +146,8 @@ def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date)
 def _facts_scope(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     """The contracts whose fact rows are computed again (``indicator_facts_uids_work``): the
     touched ones, the copies of their framework agreements, and those whose holder may have
-    become new or not: of a SIREN that gained or lost a day of contract, in the look-back
-    window after it (whether a holder is new depends on its SIREN's previous day). The
+    become new or not: of a SIREN that gained or lost a day of contract, on its first day
+    after it (whether a holder is new depends on its SIREN's previous day). The
     records (``indicator_facts_records_work``): the touched ones and those of the touched
     contracts."""
     touched = "uid IN (SELECT uid FROM indicator_uids_work)"
@@ -175,14 +175,22 @@ def _facts_scope(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
         SELECT h.supplier_siren, c.notification_date
         FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
         WHERE NOT h.{touched} AND h.supplier_siren IN (SELECT siren FROM changed)""")
-    years = int(profile.parameters.new_supplier_lookback_years) + 1
+    # an untouched contract's previous day of its SIREN changes only if it is the first
+    # untouched day after a day gained or lost
     con.execute(f"""CREATE TEMP TABLE indicator_facts_uids_work AS
+        WITH untouched AS (
+            SELECT h.uid, h.supplier_siren AS siren, c.notification_date AS day
+            FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+            WHERE h.supplier_siren IN (SELECT siren FROM indicator_sirens_work)
+              AND NOT h.{touched}
+        ),
+        next_days AS (
+            SELECT x.siren, min(u.day) AS day FROM indicator_sirens_work x
+            JOIN untouched u ON u.siren = x.siren AND u.day > x.day
+            GROUP BY x.siren, x.day
+        )
         SELECT uid FROM indicator_uids_work
-        UNION SELECT h.uid FROM indicator_holders h
-        JOIN indicator_contracts c ON c.uid = h.uid
-        JOIN indicator_sirens_work x ON x.siren = h.supplier_siren
-        WHERE c.notification_date > x.day
-          AND c.notification_date <= x.day + INTERVAL {years} YEAR
+        UNION SELECT u.uid FROM untouched u JOIN next_days n USING (siren, day)
         UNION SELECT c.uid FROM contracts c JOIN indicator_copy_keys_work k
             ON k.buyer_siret IS NOT DISTINCT FROM c.buyer_siret
            AND k.notification_date IS NOT DISTINCT FROM c.notification_date
