@@ -331,7 +331,7 @@ def _records_sql(profile: Profile, records: str | None = None) -> str:
     # A record's directorate is its contract's; one that made no contract (set aside) has the
     # one its findings got from a buyer rule (it has at least its blocking finding).
     if profile.directorates:
-        directorates = """record_directorates AS (
+        directorates = f"""record_directorates AS (
     SELECT record_key, min(directorate_id) AS directorate_id FROM findings
     WHERE directorate_id IS NOT NULL AND (uid IS NULL OR uid NOT IN (SELECT uid FROM contracts))
       AND {only}
