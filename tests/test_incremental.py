@@ -78,8 +78,9 @@ def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
 class Twins:
     """Two data homes fed the same files: one built incrementally, one completely."""
 
-    def __init__(self, root: Path, appdb: AppDb | None = None) -> None:
-        make = appdb.settings if appdb else (lambda home: Settings(home=home))
+    def __init__(self, root: Path, appdb: AppDb | None = None,
+                 profile: str = Settings.profile) -> None:
+        make = appdb.settings if appdb else (lambda home: Settings(home=home, profile=profile))
         self.incremental: Settings = make(root / "incremental")
         self.complete: Settings = make(root / "complete")
         self.modes: list[str] = []
@@ -285,3 +286,14 @@ def test_indicators_patched_when_contracts_change_cells(
         con.close()
     assert facts == {buyer + moved["id"]: (2021, facts[buyer + moved["id"]][1]),
                      buyer + raised["id"]: (2023, True)}
+
+
+def test_indicators_of_a_profile_with_directorates_and_named_buyers(tmp_path: Path) -> None:
+    """The Bretagne profile names its buyers (the mandate breakdown, a scope) and its
+    directorates (the records' directorate comes from their findings): the patched indicator
+    tables equal a complete build's there too."""
+    twins = Twins(tmp_path, profile="region-bretagne")
+    twins.ingest(REFS, TABULAR, V1 / "data.gouv.fr_aife.json")
+    twins.build_and_compare()
+    twins.ingest(V1 / "data.gouv.fr_pes.json", V1 / "e-marchespublics.json")
+    assert twins.build_and_compare() == "incremental"
