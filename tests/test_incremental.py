@@ -78,8 +78,9 @@ def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
 class Twins:
     """Two data homes fed the same files: one built incrementally, one completely."""
 
-    def __init__(self, root: Path, appdb: AppDb | None = None) -> None:
-        make = appdb.settings if appdb else (lambda home: Settings(home=home))
+    def __init__(self, root: Path, appdb: AppDb | None = None,
+                 profile: str = Settings.profile) -> None:
+        make = appdb.settings if appdb else (lambda home: Settings(home=home, profile=profile))
         self.incremental: Settings = make(root / "incremental")
         self.complete: Settings = make(root / "complete")
         self.modes: list[str] = []
@@ -231,3 +232,68 @@ def test_a_file_that_moves_a_buyer_placed_by_publication_falls_back(tmp_path: Pa
                            "WHERE buyer_siret = ?", [buyer]).fetchall() == [("35", "publication")]
     finally:
         con.close()
+
+
+def _marches(path: Path, period: str) -> int:
+    """Contracts (« marchés ») of a year the results count (``marches-pme``'s population)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("""SELECT record_count FROM indicator_results
+            WHERE indicator_id = 'marches-pme' AND breakdown = 'total' AND period = ?""",
+                           [period]).fetchall()
+    finally:
+        con.close()
+    return int(rows[0][0]) if rows else 0
+
+
+def test_indicators_patched_when_contracts_change_cells(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A new version of a file moves one contract to another year, raises another's amount
+    above the EU thresholds and drops a third: the indicator step patches its facts and
+    results (it does not fall back to computing them whole) and they equal a complete build's,
+    the old year one contract fewer, the new year one more."""
+    buyer = "13001845000028"
+    twins = Twins(tmp_path)
+    platform = tmp_path / "platform" / "decp.json"
+    platform.parent.mkdir()
+    shutil.copyfile(GIP, platform)
+    twins.ingest(REFS, platform, V1 / "data.gouv.fr_pes.json")
+    assert twins.build_and_compare() == "complet"
+    before = {p: _marches(twins.complete.warehouse_path, p) for p in ("2019", "2021", "2017")}
+    data = _gip()
+    records = data["marches"]["marche"]
+    moved = next(r for r in records if r["dateNotification"].startswith("2019"))
+    moved["dateNotification"] = "2021-03-15"
+    raised = next(r for r in records if r["dateNotification"].startswith("2023"))
+    raised["montant"] = 9_000_000.0  # above the works and the supplies thresholds
+    gone = records.pop(next(i for i, r in enumerate(records)
+                            if r["dateNotification"].startswith("2017")))
+    platform.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    twins.ingest(platform)
+    with caplog.at_level("INFO", logger="observatoire.indicators.service"):
+        assert twins.build_and_compare() == "incremental"
+    assert not [r for r in caplog.records if "en entier" in r.getMessage()]
+    path = twins.incremental.warehouse_path
+    assert {p: _marches(path, p) for p in before} == {
+        "2019": before["2019"] - 1, "2021": before["2021"] + 1, "2017": before["2017"] - 1}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        facts = dict(con.execute(
+            "SELECT uid, (period_year, above_eu_threshold) FROM indicator_contracts "
+            "WHERE uid IN (?, ?, ?)",
+            [buyer + moved["id"], buyer + raised["id"], buyer + gone["id"]]).fetchall())
+    finally:
+        con.close()
+    assert facts == {buyer + moved["id"]: (2021, facts[buyer + moved["id"]][1]),
+                     buyer + raised["id"]: (2023, True)}
+
+
+def test_indicators_of_a_profile_with_directorates_and_named_buyers(tmp_path: Path) -> None:
+    """The Bretagne profile names its buyers (the mandate breakdown, a scope) and its
+    directorates (the records' directorate comes from their findings): the patched indicator
+    tables equal a complete build's there too."""
+    twins = Twins(tmp_path, profile="region-bretagne")
+    twins.ingest(REFS, TABULAR, V1 / "data.gouv.fr_aife.json")
+    twins.build_and_compare()
+    twins.ingest(V1 / "data.gouv.fr_pes.json", V1 / "e-marchespublics.json")
+    assert twins.build_and_compare() == "incremental"

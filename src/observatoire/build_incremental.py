@@ -37,6 +37,7 @@ from observatoire import __version__
 from observatoire import pipeline as pl
 from observatoire.config import Settings
 from observatoire.connectors.ingest import restage
+from observatoire.indicators import increment as indicator_increment
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.model import contracts, increment, search
@@ -230,6 +231,9 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
             timings.append(replace(t, position=len(timings) + 1))
         con.execute("SET search_path = 'main'")
         del ctx.shared[PLACES]
+        if the_plan.removed_kinds <= {"decp"} and all(
+                ld.kind == "decp" for ld in the_plan.new_loads):  # Egalim facts kept
+            indicator_increment.keep(ctx)  # the indicator tables, patched by their step
         timed("increment.fusion", "Incrémental : marchés recalculés remis dans l'entrepôt",
               _patch)
         views = {v for (v,) in con.execute(

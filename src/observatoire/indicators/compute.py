@@ -11,6 +11,7 @@ numerator *and* the denominator and lowers the coverage; it is never counted as 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +24,8 @@ from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
 from observatoire.indicators.profile import STEP_RESULTS, Indicator, Profile, Target
 from observatoire.sqlquote import identifier
 from observatoire.warehouse import insert_rows
+
+log = logging.getLogger(__name__)
 
 #: Status codes of a result (French labels in STATUS_LABELS).
 STATUS_LABELS = {
@@ -169,17 +172,23 @@ def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Bas
 
 
 def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset(),
-                    skipped: frozenset[str] = frozenset()) -> str:
+                    skipped: frozenset[str] = frozenset(), part: str = "all") -> str:
     """The SELECT that computes one indicator version for every period and breakdown.
 
     Records without a date belong to the current version (the one without an end): they count
     in ALL_PERIODS and in their own period UNDATED, never in a year.
+
+    ``part`` (an incremental build): ``total``, the rows of the whole scope only; ``cells``,
+    the rows of the breakdown values of ``indicator_cells_work`` (:data:`CELLS`) only, every
+    period, computed from the rows of those values only (for an indicator with breakdowns).
     """
     grain = GRAINS[ind.grain]
-    dims = [(b, grain.breakdowns[b]) for b in computed_breakdowns(ind, skipped)]
+    dims = ([] if part == "total" else
+            [(b, grain.breakdowns[b]) for b in computed_breakdowns(ind, skipped)])
     category = ind.expression.sql if ind.measure == "distribution" and ind.expression else None
     extra = [category] if category else []
-    sets = [["period_year", *extra], extra, *[["period_year", col, *extra] for _, col in dims]]
+    sets = ([] if part == "cells" else [["period_year", *extra], extra]) + [
+        ["period_year", col, *extra] for _, col in dims]
     grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
     years = f"period_year >= {ind.first_year}"
     if ind.last_year is not None:
@@ -249,12 +258,20 @@ def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset(),
     (CAST(numerator AS DOUBLE) + unknown) / NULLIF(denominator + unknown_extra, 0)
         AS unknown_high"""
         where = ""
+    rows = ""
+    if part == "cells":
+        # every row of the values asked for, and only their groups kept (a group of another
+        # breakdown may lack rows)
+        rows = " AND (" + " OR ".join(_in_cells(ind.grain, b, col) for b, col in dims) + ")"
+        where = (f"WHERE ({where.removeprefix('WHERE ')}) AND" if where else "WHERE") + f""" EXISTS (SELECT 1 FROM {CELLS} k
+    WHERE k.grain = '{ind.grain}' AND k.breakdown = final.breakdown
+      AND k.value IS NOT DISTINCT FROM final.breakdown_value)"""
     return f"""WITH grouped AS (
     SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
         COUNT(*) AS records, SUM(CASE WHEN period_year IS NULL THEN 1 ELSE 0 END) AS undated,
         {agg_columns}
     FROM {grain.table}
-    WHERE ({population}) AND {years}
+    WHERE ({population}) AND {years}{rows}
     GROUP BY GROUPING SETS ({grouping_sets})
 ),
 long AS (
@@ -277,6 +294,18 @@ SELECT '{ind.id}' AS indicator_id, {ind.version} AS version, '{ind.code}' AS cod
     breakdown, breakdown_value, category, basis, {columns}
 FROM final
 {where}"""
+
+
+#: The breakdown values an incremental build recomputes: (grain, breakdown, value as text).
+CELLS = "indicator_cells_work"
+
+
+def _in_cells(grain: str, breakdown: str, column: str) -> str:
+    """The rows of ``grain`` whose ``column`` holds a value of ``breakdown`` in :data:`CELLS`
+    (NULL included: it is a group of its own)."""
+    cells = f"FROM {CELLS} WHERE grain = '{grain}' AND breakdown = '{breakdown}'"
+    return (f"(CAST({column} AS VARCHAR) IN (SELECT value {cells}) OR ({column} IS NULL "
+            f"AND EXISTS (SELECT 1 {cells} AND value IS NULL)))")
 
 
 def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Target | None:
@@ -452,13 +481,100 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
         if ind.available:
             con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined, skipped)}")
         elif (ind.id, ind.version) in computed:
-            # Rows a step computed (same columns): the bases and breakdowns the catalogue
-            # declares; statuses, targets and the minimum sample are applied below, as to any.
-            con.execute(
-                f"""INSERT INTO results_raw SELECT * FROM {identifier(computed[(ind.id, ind.version)])}
-                    WHERE indicator_id = ? AND version = ? AND list_contains(?, basis)
-                      AND (breakdown = '{TOTAL}' OR list_contains(?, breakdown))""",
-                [ind.id, ind.version, list(ind.bases), list(ind.breakdowns)])
+            _step_rows(con, ind, computed[(ind.id, ind.version)])
+    _judge(con, profile, today, "TABLE indicator_results")
+    _unavailable_rows(con, profile, computed)
+    return int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])
+
+
+def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
+              grains: set[str], whole_share: float = 0.5) -> None:
+    """An incremental build's results: the catalogue tables again; for the indicators of the
+    ``grains`` whose fact rows changed, the rows of the whole scope and those of the breakdown
+    values of :data:`CELLS`, every period, in place of the kept ones; the indicators a step
+    computes (payments) and the unavailable ones again (a few rows each); the others' rows
+    (Egalim lines, canteens: their facts are kept) as they were.
+
+    A grain more than ``whole_share`` of whose rows fall in a cell has its indicators computed
+    whole, in one query each (the whole scope's rows and the cells' would read them twice):
+    a breakdown of a few values (purchase category, amount type) puts most rows in a cell."""
+    computed = step_computed(con, profile)
+    _catalogue_tables(con, profile, today, computed)
+    con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
+    undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
+    again: list[tuple[str, int, str | None]] = []
+    whole = {g for g in grains if _share_in_cells(con, g) > whole_share}
+    log.info("Indicateurs recalculés en entier pour %s, par cellules pour %s.",
+             sorted(whole) or "aucun grain", sorted(grains - whole) or "aucun grain")
+    for ind in profile.indicators:
+        if ind.available and ind.grain in whole:
+            again.append((ind.id, ind.version, None))
+            con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined, skipped)}")
+        elif ind.available and ind.grain in grains:
+            again.append((ind.id, ind.version, ind.grain))
+            parts = ["total", "cells"] if computed_breakdowns(ind, skipped) else ["total"]
+            for part in parts:
+                con.execute(f"INSERT INTO results_raw {indicator_query(ind, undefined, skipped, part)}")
+        elif not ind.available:
+            again.append((ind.id, ind.version, None))
+            if (ind.id, ind.version) in computed:
+                _step_rows(con, ind, computed[(ind.id, ind.version)])
+    _judge(con, profile, today, "TEMP TABLE new_results_work")
+    con.execute("CREATE TEMP TABLE recomputed_work (indicator_id VARCHAR, version INTEGER, "
+                "grain VARCHAR)")
+    insert_rows(con, "recomputed_work", again)
+    # grain NULL: every row of the indicator; else its whole scope's and its cells' rows
+    con.execute(f"""DELETE FROM indicator_results r USING recomputed_work w
+        WHERE r.indicator_id = w.indicator_id AND r.version = w.version
+          AND (w.grain IS NULL OR r.breakdown = '{TOTAL}' OR EXISTS (
+              SELECT 1 FROM {CELLS} k WHERE k.grain = w.grain AND k.breakdown = r.breakdown
+                AND k.value IS NOT DISTINCT FROM r.breakdown_value))""")
+    con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM new_results_work")
+    _unavailable_rows(con, profile, computed)
+    # a buyer's name is its rows' label: kept rows of a buyer the new files renamed
+    con.execute("""UPDATE indicator_results r SET breakdown_label = b.name FROM buyers b
+        WHERE r.breakdown = 'buyer' AND b.buyer_siret = r.breakdown_value
+          AND r.breakdown_label IS DISTINCT FROM b.name""")
+    con.execute("DROP TABLE new_results_work")
+    con.execute("DROP TABLE recomputed_work")
+
+
+def _share_in_cells(con: duckdb.DuckDBPyConnection, grain: str) -> float:
+    """The share of the rows of ``grain`` that fall in a cell of :data:`CELLS`."""
+    g = GRAINS[grain]
+    inside = " OR ".join(_in_cells(grain, b, col) for b, col in g.breakdowns.items()) or "FALSE"
+    rows, cells = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {inside}) FROM {g.table}").fetchall()[0]
+    return float(cells) / rows if rows else 1.0
+
+
+def _step_rows(con: duckdb.DuckDBPyConnection, ind: Indicator, table: str) -> None:
+    """Rows a step computed (same columns) into ``results_raw``: the bases and breakdowns the
+    catalogue declares; statuses, targets and the minimum sample are applied by :func:`_judge`,
+    as to any."""
+    con.execute(
+        f"""INSERT INTO results_raw SELECT * FROM {identifier(table)}
+            WHERE indicator_id = ? AND version = ? AND list_contains(?, basis)
+              AND (breakdown = '{TOTAL}' OR list_contains(?, breakdown))""",
+        [ind.id, ind.version, list(ind.bases), list(ind.breakdowns)])
+
+
+def _unavailable_rows(con: duckdb.DuckDBPyConnection, profile: Profile,
+                      computed: dict[tuple[str, int], str]) -> None:
+    """Indicators whose data the observatory does not collect yet: one row saying so."""
+    unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators
+                   if not i.available and (i.id, i.version) not in computed]
+    if unavailable:
+        con.executemany(
+            f"""INSERT INTO indicator_results (indicator_id, version, code, period, breakdown,
+                basis, status) VALUES (?, ?, ?, '{ALL_PERIODS}', '{TOTAL}', ?, 'unavailable')""",
+            unavailable,
+        )
+
+
+def _judge(con: duckdb.DuckDBPyConnection, profile: Profile, today: date, target: str) -> None:
+    """``results_raw`` judged (targets, statuses, minimum sample, labels) into ``target``
+    (``TABLE name`` or ``TEMP TABLE name``); the work tables dropped."""
     # the target each (indicator, basis, year) is judged against
     con.execute("""CREATE TEMP TABLE targets_in_force (indicator_id VARCHAR, version INTEGER,
         basis VARCHAR, period_year INTEGER, target_value DOUBLE, comparator VARCHAR,
@@ -491,7 +607,7 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
     min_population = int(profile.parameters.min_population)
     provisional_from = provisional_since(today)
     con.execute(f"""
-CREATE TABLE indicator_results AS
+CREATE {target} AS
 WITH r AS (
     SELECT *, lag(value) OVER (PARTITION BY indicator_id, version, basis, breakdown,
                                             breakdown_value, category
@@ -540,15 +656,5 @@ LEFT JOIN result_labels bl ON bl.dimension = j.breakdown AND bl.code = j.breakdo
 LEFT JOIN category_dimensions cd ON cd.indicator_id = j.indicator_id AND cd.version = j.version
 LEFT JOIN result_labels cl ON cl.dimension = cd.dimension AND cl.code = j.category
 """)
-    # Indicators whose data the observatory does not collect yet: one row saying so.
-    unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators
-                   if not i.available and (i.id, i.version) not in computed]
-    if unavailable:
-        con.executemany(
-            f"""INSERT INTO indicator_results (indicator_id, version, code, period, breakdown,
-                basis, status) VALUES (?, ?, ?, '{ALL_PERIODS}', '{TOTAL}', ?, 'unavailable')""",
-            unavailable,
-        )
     for temp in ("results_raw", "targets_in_force", "result_labels", "category_dimensions"):
         con.execute(f"DROP TABLE {temp}")
-    return int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])

@@ -17,7 +17,7 @@ from observatoire.sqlquote import literal_list
 from observatoire.warehouse import insert_rows
 
 
-def _profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+def profile_tables(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     """The profile's reference data, as tables (documented, and joined by the fact SQL)."""
     con.execute("CREATE TABLE profile_buyers (siren VARCHAR, name VARCHAR, role VARCHAR)")
     insert_rows(con, "profile_buyers", [(b.siren, b.name, b.role) for b in profile.buyers])
@@ -54,13 +54,22 @@ def scope_condition(profile: Profile, siret_column: str, inline: bool = False) -
     return f"left({siret_column}, 9) IN (SELECT siren FROM profile_buyers)"
 
 
-def _scoped_sql(profile: Profile) -> str:
+def _scoped_sql(profile: Profile, uids: str | None = None) -> str:
     """The contracts in scope with the profile's dimensions (buyer's name, purchase domain,
     directorate, the buyer's département and région).
 
     A temporary table, read by every fact table below, so that the scope, the domain mapping
-    and the buyer names are worked out once.
+    and the buyer names are worked out once. ``uids``: a table of the contracts to take (an
+    incremental build's), else all.
     """
+    only = f"AND c.uid IN (SELECT uid FROM {uids})" if uids else ""
+    cpvs = f"SELECT cpv FROM contracts WHERE uid IN (SELECT uid FROM {uids})" if uids else (
+        "SELECT cpv FROM contracts")
+    # the copies of those contracts' framework agreements only: the others of their keys
+    copies = f"""AND EXISTS (SELECT 1 FROM contracts k WHERE k.uid IN (SELECT uid FROM {uids})
+        AND k.buyer_siret IS NOT DISTINCT FROM x.buyer_siret
+        AND k.notification_date IS NOT DISTINCT FROM x.notification_date
+        AND k.object = x.object AND k.amount = x.amount)""" if uids else ""
     return f"""
 CREATE TEMP TABLE indicator_scope_work AS
 SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buyer_siret,
@@ -78,27 +87,42 @@ SELECT c.uid, CAST(c.notification_year AS INTEGER) AS period_year, c.kind, c.buy
 FROM contracts c
 LEFT JOIN profile_buyers pb ON pb.siren = left(c.buyer_siret, 9)
 LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-LEFT JOIN ({domain_match_sql("SELECT cpv FROM contracts")}) dm ON dm.cpv = c.cpv
+LEFT JOIN ({domain_match_sql(cpvs)}) dm ON dm.cpv = c.cpv
 -- A framework agreement published once per holder (same buyer, day, object and maximum,
 -- another id) is one maximum: its copies share it, so that sums count it once. Without an
 -- object nothing says two records are copies: each keeps its maximum.
 LEFT JOIN (
     SELECT uid, count(*) OVER (PARTITION BY buyer_siret, notification_date, object, amount)
         AS copies
-    FROM contracts
-    WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL
+    FROM contracts x
+    WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL {copies}
 ) fc ON fc.uid = c.uid
-WHERE {scope_condition(profile, "c.buyer_siret")}
+WHERE {scope_condition(profile, "c.buyer_siret")} {only}
 """
 
 
-def _holders_sql(profile: Profile) -> str:
-    """Current holders of the contracts in scope, with what each one is (category, place, new)."""
+def _holders_sql(profile: Profile, restricted: bool = False) -> str:
+    """Current holders of the contracts in scope, with what each one is (category, place, new).
+
+    ``restricted``: ``indicator_scope_work`` holds some contracts only (an incremental build);
+    whether a holder is new is then judged over every contract in scope of its SIREN, and the
+    years the data covers over every contract in scope, as when it holds them all."""
     years = int(profile.parameters.new_supplier_lookback_years)
+    if restricted:
+        scope = scope_condition(profile, "c.buyer_siret")
+        dates = f"""SELECT DISTINCT s.siren, c.notification_date
+          FROM contract_holders h JOIN contracts c ON c.uid = h.uid
+          JOIN suppliers s ON s.supplier_key = h.supplier_key
+          WHERE h.is_current AND {scope} AND c.notification_date IS NOT NULL
+            AND s.siren IN (SELECT siren FROM holders WHERE siren IS NOT NULL)"""
+        everyone = f"(SELECT notification_date FROM contracts c WHERE {scope})"
+    else:
+        dates = """SELECT DISTINCT siren, notification_date FROM holders
+          WHERE siren IS NOT NULL AND notification_date IS NOT NULL"""
+        everyone = "indicator_scope_work"
     # Without a territory nobody is known to be local or not.
     no_territory = "FALSE" if profile.territory.regions or profile.territory.departements else "TRUE"
     return f"""
-CREATE TABLE indicator_holders AS
 WITH holders AS MATERIALIZED (
     SELECT c.*, h.supplier_key, h.holder_id, s.siren, s.category, s.departement_code,
         CASE
@@ -121,12 +145,11 @@ siren_previous AS (
     SELECT siren, notification_date,
         lag(notification_date) OVER (PARTITION BY siren ORDER BY notification_date)
             AS previous_date
-    FROM (SELECT DISTINCT siren, notification_date FROM holders
-          WHERE siren IS NOT NULL AND notification_date IS NOT NULL)
+    FROM ({dates})
 ),
-data_start AS (SELECT min(notification_date) AS first_date FROM indicator_scope_work),
+data_start AS (SELECT min(notification_date) AS first_date FROM {everyone}),
 data_years AS (
-    SELECT DISTINCT CAST(year(notification_date) AS INTEGER) AS y FROM indicator_scope_work
+    SELECT DISTINCT CAST(year(notification_date) AS INTEGER) AS y FROM {everyone}
     WHERE notification_date IS NOT NULL
 ),
 covered_years AS (
@@ -193,10 +216,9 @@ def _threshold(profile: Profile, column: str) -> str:
     return f"(CASE {cases} END)" if cases else "NULL"
 
 
-def _contracts_sql(profile: Profile) -> str:
+def _contracts_sql(profile: Profile, holders: str = "indicator_holders") -> str:
     works, supplies = _threshold(profile, "works"), _threshold(profile, "supplies_services")
     return f"""
-CREATE TABLE indicator_contracts AS
 WITH per_contract AS (
     -- One holder: its own facts. Several (a grouping): the lead holder's category and place,
     -- as the national reference does (OECP: the mandataire's), with the alternatives beside
@@ -206,7 +228,7 @@ WITH per_contract AS (
         supplier_is_local AS any_holder_is_local,
         CAST(supplier_is_sme AS DOUBLE) AS sme_holder_share,
         CAST(supplier_is_local AS DOUBLE) AS local_holder_share
-    FROM indicator_holders WHERE holder_count = 1
+    FROM {holders} WHERE holder_count = 1
     UNION ALL
     SELECT uid,
         bool_or(supplier_is_sme) FILTER (WHERE lead_rank = 1) AS supplier_is_sme,
@@ -223,7 +245,7 @@ WITH per_contract AS (
             avg(CAST(supplier_is_sme AS DOUBLE)) END AS sme_holder_share,
         CASE WHEN count(supplier_is_local) = count(*) THEN
             avg(CAST(supplier_is_local AS DOUBLE)) END AS local_holder_share
-    FROM indicator_holders WHERE holder_count <> 1 GROUP BY uid
+    FROM {holders} WHERE holder_count <> 1 GROUP BY uid
 )
 SELECT c.uid, w.period_year, c.kind, c.buyer_siret, w.mandate, w.purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure, w.directorate, w.buyer_departement,
@@ -287,7 +309,6 @@ LEFT JOIN per_contract pc ON pc.uid = c.uid
 
 
 _SUBCONTRACTS_SQL = """
-CREATE TABLE indicator_subcontracts AS
 SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
     c.purchase_category, c.cpv_division, c.procedure, c.directorate, c.buyer_departement,
     c.buyer_region,
@@ -296,20 +317,24 @@ SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain
          THEN left(sc.subcontractor_id, 9) END AS subcontractor_siren,
     cat.category AS subcontractor_category,
     CASE WHEN cat.category IS NOT NULL THEN cat.category = 'PME' END AS subcontractor_is_sme
-FROM indicator_contracts c
+FROM {contracts} c
 JOIN subcontracts sc ON sc.uid = c.uid
 LEFT JOIN ref_sirene_categories cat
     ON sc.id_type = 'SIRET' AND cat.siren = left(sc.subcontractor_id, 9)
 """
 
 
-def _records_sql(profile: Profile) -> str:
+def _records_sql(profile: Profile, records: str | None = None) -> str:
+    """``records``: a table of the record keys to take (an incremental build's), else all."""
+    only = f"record_key IN (SELECT record_key FROM {records})" if records else "TRUE"
+    only_sr = f"sr.{only}" if records else "TRUE"
     # A record's directorate is its contract's; one that made no contract (set aside) has the
     # one its findings got from a buyer rule (it has at least its blocking finding).
     if profile.directorates:
-        directorates = """record_directorates AS (
+        directorates = f"""record_directorates AS (
     SELECT record_key, min(directorate_id) AS directorate_id FROM findings
     WHERE directorate_id IS NOT NULL AND (uid IS NULL OR uid NOT IN (SELECT uid FROM contracts))
+      AND {only}
     GROUP BY record_key
 ),"""
         directorate = "COALESCE(r.contract_directorate, rd.directorate_id)"
@@ -317,7 +342,6 @@ def _records_sql(profile: Profile) -> str:
     else:  # no pass over the findings: every directorate is NULL
         directorates, directorate, join = "", "CAST(NULL AS VARCHAR)", ""
     return f"""
-CREATE TABLE indicator_records AS
 WITH flags AS (
     SELECT record_key,
         bool_or(field IN ('acheteur.id', 'id', 'titulaire.id', 'titulaire.typeIdentifiant',
@@ -328,6 +352,7 @@ WITH flags AS (
     WHERE severity <> 'information'
       AND field IN ('acheteur.id', 'id', 'titulaire.id', 'titulaire.typeIdentifiant',
                     'titulaires', 'codeCPV', 'lieuExecution.code')
+      AND {only}
     GROUP BY record_key
 ),
 {directorates}
@@ -341,6 +366,7 @@ records AS (
         COALESCE(try_cast(substr(sr.raw_notification_date, 1, 4) AS INTEGER),
                  try_cast(substr(sr.raw_publication_date, 1, 4) AS INTEGER)) AS written_year
     FROM source_records sr LEFT JOIN contracts c ON c.uid = sr.uid
+    WHERE {only_sr}
 )
 SELECT r.record_key,
     CAST(COALESCE(r.notification_year,
@@ -368,10 +394,27 @@ WHERE {scope_condition(profile, "r.buyer_siret")}
 
 def build_facts(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     """Create the profile tables and the fact table of every grain."""
-    _profile_tables(con, profile)
+    profile_tables(con, profile)
     con.execute(_scoped_sql(profile))
-    con.execute(_holders_sql(profile))
-    con.execute(_contracts_sql(profile))
-    con.execute(_SUBCONTRACTS_SQL)
-    con.execute(_records_sql(profile))
+    con.execute("CREATE TABLE indicator_holders AS" + _holders_sql(profile))
+    con.execute("CREATE TABLE indicator_contracts AS" + _contracts_sql(profile))
+    con.execute("CREATE TABLE indicator_subcontracts AS"
+                + _SUBCONTRACTS_SQL.format(contracts="indicator_contracts"))
+    con.execute("CREATE TABLE indicator_records AS" + _records_sql(profile))
+    con.execute("DROP TABLE indicator_scope_work")
+
+
+def build_some_facts(con: duckdb.DuckDBPyConnection, profile: Profile, uids: str,
+                     records: str) -> None:
+    """The fact rows of the contracts of the table ``uids`` and of the records of the table
+    ``records`` only, as :func:`build_facts` computes them, into the temporary tables
+    ``new_`` + the fact table's name (an incremental build; the profile tables exist)."""
+    con.execute(_scoped_sql(profile, uids))
+    con.execute("CREATE TEMP TABLE new_indicator_holders AS"
+                + _holders_sql(profile, restricted=True))
+    con.execute("CREATE TEMP TABLE new_indicator_contracts AS"
+                + _contracts_sql(profile, holders="new_indicator_holders"))
+    con.execute("CREATE TEMP TABLE new_indicator_subcontracts AS"
+                + _SUBCONTRACTS_SQL.format(contracts="new_indicator_contracts"))
+    con.execute("CREATE TEMP TABLE new_indicator_records AS" + _records_sql(profile, records))
     con.execute("DROP TABLE indicator_scope_work")

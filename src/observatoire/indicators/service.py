@@ -3,18 +3,22 @@ step) and the read side used by the CLI, the web and the API."""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from typing import Any
 
 import duckdb
 
 from observatoire.config import Settings
 from observatoire.errors import WarehouseMissing
-from observatoire.indicators import history
+from observatoire.indicators import history, increment
 from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.compute import ALL_PERIODS, TOTAL, UNDATED, compute
 from observatoire.indicators.grains import BREAKDOWN_LABELS
 from observatoire.indicators.profile import Profile
 from observatoire.warehouse import open_warehouse
+
+log = logging.getLogger(__name__)
 
 #: Tables written by the indicator step (``indicators.steps``).
 TABLES = (
@@ -28,11 +32,20 @@ TABLES = (
 def compute_into(
     con: duckdb.DuckDBPyConnection, settings: Settings, profile: Profile, build_id: int,
     recorded_at: str, target_changes: list[dict[str, Any]] | None = None,
+    kept: bool = False,
 ) -> list[tuple[Any, ...]]:
     """Compute every indicator into ``con``, with the targets changed in the application
-    applied on top of the profile's; return the history rows to commit once published."""
+    applied on top of the profile's; return the history rows to commit once published.
+
+    ``kept``: an incremental build set the tables aside (``increment.keep``): they are patched
+    for what it touched, unless something reaches every row."""
     profile, change_rows = changed_targets.apply_changes(profile, target_changes or [])
-    compute(con, profile)
+    today = date.today()
+    why = increment.update(con, profile, today) if kept else None
+    if why:
+        log.info("Indicateurs calculés en entier : %s.", why)
+    if not kept or why:
+        compute(con, profile, today)
     changed_targets.write_changes(con, change_rows)
     return history.stage(con, settings.catalog_path, profile.id, build_id, recorded_at)
 

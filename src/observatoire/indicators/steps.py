@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observatoire.indicators.increment import KEPT
 from observatoire.indicators.service import TABLES, compute_into
 from observatoire.pipeline import DECISIONS, BuildContext, Step
 
@@ -12,7 +13,7 @@ HISTORY = "shared:indicator_history"
 def indicators(ctx: BuildContext) -> None:
     ctx.shared[HISTORY] = compute_into(
         ctx.con, ctx.settings, ctx.profile, ctx.build_id, ctx.started_at.replace("+00:00", ""),
-        ctx.shared[DECISIONS].target_changes)
+        ctx.shared[DECISIONS].target_changes, kept=bool(ctx.shared.pop(KEPT, False)))
 
 
 STEP = Step(

@@ -1,0 +1,206 @@
+"""The indicator step of an incremental build (``build_incremental``): the kept fact tables
+patched for the contracts and records the new files touch, the results recomputed for the
+breakdown values those fall in, before and after the change.
+
+1. :func:`keep`, run before the model's rows are patched into the copy, notes the contracts
+   and records touched (old and new) and sets the kept indicator tables aside (the build drops
+   the tables of the steps it runs again).
+2. :func:`update`, run by the indicator step, puts them back and patches them:
+
+   - the fact rows of the touched contracts, of the other contracts of their holders' SIRENs
+     (whether a holder is new depends on its SIREN's previous contract) and of the copies of
+     their framework agreements (their maximum is shared), and of the touched records, are
+     computed again and replace theirs;
+   - the rows that changed (old ``EXCEPT ALL`` new, both ways) give the cells to recompute:
+     per grain, every breakdown value they hold (a contract that moved gives its old and its
+     new value); the whole scope's rows are recomputed for every grain that changed;
+   - those results are computed by the indicators' own queries, restricted to the rows of
+     those values (every period: a status compares a year with the previous one), and replace
+     theirs (:func:`compute.recompute`).
+
+Anything that reaches every row (the reference year or the provisional years changed with the
+date; the years the data covers or its first date, on which every holder's "new" depends)
+makes the step complete: the kept tables are dropped and :func:`update` says so.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from observatoire import pipeline as pl
+from observatoire.indicators import compute as results
+from observatoire.indicators.facts import build_some_facts, profile_tables, scope_condition
+from observatoire.indicators.grains import GRAINS
+from observatoire.indicators.profile import Profile
+
+#: ``ctx.shared`` key: the indicator tables were set aside for :func:`update`.
+KEPT = "shared:indicator_tables_kept"
+#: Fact tables patched (grain → table, key column).
+FACTS = {"contract": ("indicator_contracts", "uid"), "holder": ("indicator_holders", "uid"),
+         "subcontract": ("indicator_subcontracts", "uid"),
+         "record": ("indicator_records", "record_key")}
+#: Tables set aside by :func:`keep` (the others of the step are rewritten whole: small).
+_SET_ASIDE = (*(t for t, _ in FACTS.values()), "indicator_results", "indicator_profile")
+_SUFFIX = "_kept"
+_WORK = ("indicator_uids_work", "indicator_records_work", "indicator_copy_keys_work",
+         "indicator_old_days_work", "indicator_new_days_work", "indicator_sirens_work",
+         "indicator_facts_uids_work", "indicator_facts_records_work",
+         results.CELLS, *(f"new_{t}" for t, _ in FACTS.values()),
+         *(f"changed_{t}" for t, _ in FACTS.values()))
+
+
+def keep(ctx: pl.BuildContext) -> None:
+    """Before the patch (the scoped run's tables and the copy's old rows are both there): the
+    contracts and records touched, the keys of the touched framework agreements, and the
+    indicator tables set aside. Nothing when the copy has no indicator tables."""
+    con = ctx.con
+    tables = {t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    if not set(_SET_ASIDE) <= tables:
+        return
+    con.execute("""CREATE TEMP TABLE indicator_uids_work AS
+        SELECT uid FROM touched_uids_work UNION SELECT uid FROM scoped.contracts""")
+    con.execute("""CREATE TEMP TABLE indicator_records_work AS
+        SELECT record_key FROM old_scope_work UNION SELECT record_key FROM scoped.source_records""")
+    # the contracts as they were: a copy key a touched agreement no longer has
+    con.execute(f"""CREATE TEMP TABLE indicator_copy_keys_work AS {_COPY_KEYS}
+        AND uid IN (SELECT uid FROM indicator_uids_work)""")
+    for table in _SET_ASIDE:
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}{_SUFFIX}")
+    ctx.shared[KEPT] = True
+
+
+#: What makes framework agreements copies of one another (``facts._scoped_sql``).
+_COPY_KEYS = """SELECT buyer_siret, notification_date, object, amount FROM contracts
+    WHERE is_framework_agreement AND amount IS NOT NULL AND object IS NOT NULL"""
+
+
+def drop_kept(con: duckdb.DuckDBPyConnection) -> None:
+    for table in _SET_ASIDE:
+        con.execute(f"DROP TABLE IF EXISTS {table}{_SUFFIX}")
+
+
+def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str | None:
+    """Patch the kept tables (see the module); None when done, else why the step must be
+    complete (the kept tables are then dropped)."""
+    why = _why_complete(con, profile, today)
+    if why:
+        drop_kept(con)
+        _drop_work(con)
+        return why
+    con.execute("DROP TABLE indicator_profile" + _SUFFIX)
+    for table, _ in FACTS.values():
+        con.execute(f"ALTER TABLE {table}{_SUFFIX} RENAME TO {table}")
+    con.execute(f"ALTER TABLE indicator_results{_SUFFIX} RENAME TO indicator_results")
+    con.execute("SET preserve_insertion_order = false")
+    profile_tables(con, profile)
+    _facts_scope(con, profile)
+    build_some_facts(con, profile, "indicator_facts_uids_work", "indicator_facts_records_work")
+    con.execute(f"CREATE TEMP TABLE {results.CELLS} (grain VARCHAR, breakdown VARCHAR, "
+                "value VARCHAR)")
+    changed = set()
+    for grain, (table, key) in FACTS.items():
+        keys = "indicator_facts_uids_work" if key == "uid" else "indicator_facts_records_work"
+        old = f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})"
+        # the rows that differ, old and new: the cells they fall in change
+        con.execute(f"""CREATE TEMP TABLE changed_{table} AS
+            ({old} EXCEPT ALL SELECT * FROM new_{table})
+            UNION ALL (SELECT * FROM new_{table} EXCEPT ALL {old})""")
+        if not con.execute(f"SELECT count(*) FROM changed_{table}").fetchall()[0][0]:
+            continue
+        changed.add(grain)
+        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_{table}")
+        for breakdown, column in GRAINS[grain].breakdowns.items():
+            con.execute(f"""INSERT INTO {results.CELLS}
+                SELECT DISTINCT '{grain}', '{breakdown}', CAST({column} AS VARCHAR)
+                FROM changed_{table}""")
+    results.recompute(con, profile, today, changed)
+    _drop_work(con)
+    return None
+
+
+def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str | None:
+    """Why the results must be computed whole, if they must: what every row depends on."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                       ["indicator_profile" + _SUFFIX]).fetchall()[0][0]:
+        return "aucun indicateur conservé"
+    kept = con.execute("SELECT reference_year, provisional_from FROM indicator_profile"
+                       + _SUFFIX).fetchall()
+    if kept != [(results.reference_year(profile, today), results.provisional_since(today))]:
+        return "année de référence ou années provisoires changées depuis"
+    # the first date and the years of the data: whether any holder is new depends on them
+    scope = scope_condition(profile, "buyer_siret", inline=True)
+    span = ("SELECT min(notification_date), list(DISTINCT year(notification_date) "
+            "ORDER BY year(notification_date)) FILTER (WHERE notification_date IS NOT NULL) "
+            "FROM {}")
+    before = con.execute(span.format("indicator_contracts" + _SUFFIX)).fetchall()
+    after = con.execute(span.format(f"contracts WHERE {scope}")).fetchall()
+    if before != after:
+        return "années couvertes par les données changées"
+    return None
+
+
+def _facts_scope(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
+    """The contracts whose fact rows are computed again (``indicator_facts_uids_work``): the
+    touched ones, the copies of their framework agreements, and those whose holder may have
+    become new or not: of a SIREN that gained or lost a day of contract, on its first day
+    after it (whether a holder is new depends on its SIREN's previous day). The
+    records (``indicator_facts_records_work``): the touched ones and those of the touched
+    contracts."""
+    touched = "uid IN (SELECT uid FROM indicator_uids_work)"
+    con.execute(f"INSERT INTO indicator_copy_keys_work {_COPY_KEYS} AND {touched}")
+    # (SIREN, day) of the current holders of the touched contracts, as they were, as they are
+    con.execute(f"""CREATE TEMP TABLE indicator_old_days_work AS
+        SELECT DISTINCT h.supplier_siren AS siren, c.notification_date AS day
+        FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+        WHERE h.{touched} AND h.supplier_siren IS NOT NULL
+          AND c.notification_date IS NOT NULL""")
+    scope = scope_condition(profile, "c.buyer_siret")
+    con.execute(f"""CREATE TEMP TABLE indicator_new_days_work AS
+        SELECT DISTINCT s.siren, c.notification_date AS day FROM contract_holders h
+        JOIN contracts c ON c.uid = h.uid JOIN suppliers s ON s.supplier_key = h.supplier_key
+        WHERE h.is_current AND h.{touched} AND {scope} AND s.siren IS NOT NULL
+          AND c.notification_date IS NOT NULL""")
+    # the days gained or lost, but those other contracts of the SIREN keep
+    con.execute(f"""CREATE TEMP TABLE indicator_sirens_work AS
+        WITH changed AS (
+            (SELECT * FROM indicator_old_days_work EXCEPT SELECT * FROM indicator_new_days_work)
+            UNION (SELECT * FROM indicator_new_days_work
+                   EXCEPT SELECT * FROM indicator_old_days_work)
+        )
+        SELECT * FROM changed EXCEPT
+        SELECT h.supplier_siren, c.notification_date
+        FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+        WHERE NOT h.{touched} AND h.supplier_siren IN (SELECT siren FROM changed)""")
+    # an untouched contract's previous day of its SIREN changes only if it is the first
+    # untouched day after a day gained or lost
+    con.execute(f"""CREATE TEMP TABLE indicator_facts_uids_work AS
+        WITH untouched AS (
+            SELECT h.uid, h.supplier_siren AS siren, c.notification_date AS day
+            FROM indicator_holders h JOIN indicator_contracts c ON c.uid = h.uid
+            WHERE h.supplier_siren IN (SELECT siren FROM indicator_sirens_work)
+              AND NOT h.{touched}
+        ),
+        next_days AS (
+            SELECT x.siren, min(u.day) AS day FROM indicator_sirens_work x
+            JOIN untouched u ON u.siren = x.siren AND u.day > x.day
+            GROUP BY x.siren, x.day
+        )
+        SELECT uid FROM indicator_uids_work
+        UNION SELECT u.uid FROM untouched u JOIN next_days n USING (siren, day)
+        UNION SELECT c.uid FROM contracts c JOIN indicator_copy_keys_work k
+            ON k.buyer_siret IS NOT DISTINCT FROM c.buyer_siret
+           AND k.notification_date IS NOT DISTINCT FROM c.notification_date
+           AND k.object = c.object AND k.amount = c.amount
+        WHERE c.is_framework_agreement""")
+    con.execute(f"""CREATE TEMP TABLE indicator_facts_records_work AS
+        SELECT record_key FROM indicator_records_work
+        UNION SELECT record_key FROM source_records WHERE {touched}""")
+
+
+def _drop_work(con: duckdb.DuckDBPyConnection) -> None:
+    for table in _WORK:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
