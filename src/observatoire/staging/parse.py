@@ -526,9 +526,14 @@ def parse_to_staging(
     return result
 
 
-#: A number token of 19 digits or more (outside a string, mostly: a false alarm only costs the
-#: streaming parse). orjson reads those past 64 bits as floats; ijson keeps them exact.
-LONG_NUMBER = re.compile(rb"[:,\[]\s*-?\d{19}")
+#: A number of 19 digits or more: orjson reads those past 64 bits as floats, ijson keeps them
+#: exact. Found with the bytes mapped (digits to "0", what may precede a number to ":", spaces
+#: and minus signs removed) and one substring search: a regular expression cost five times
+#: more. A false alarm (such digits in a string) only costs the streaming parse.
+NUMBER_SHAPE = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else ord(":") if b in b":,[" else ord("x")
+    for b in range(256))
+LONG_NUMBER = b":" + b"0" * 19
 #: An ASCII letter written as an escape (``\u0061``): a key so spelled could be a second
 #: "marches" that counting its plain spelling would miss.
 ESCAPED_LETTER = re.compile(rb"\\u00[4-7][0-9a-fA-F]")
@@ -544,7 +549,7 @@ def records_in_hand(data: bytes, det: Detected) -> list[tuple[Any, str | None]] 
     occurrence, a parse into a dict only the last)."""
     if det.encoding != "utf-8" or det.errors != "strict" or det.has_nan:
         return None
-    if LONG_NUMBER.search(data) or ESCAPED_LETTER.search(data):
+    if LONG_NUMBER in data.translate(NUMBER_SHAPE, b" \t\r\n-") or ESCAPED_LETTER.search(data):
         return None
     paths = [(prefix.split(".")[:-1], listed_as) for prefix, listed_as in det.prefixes]
     if any(data.count(b'"%s"' % key.encode()) > 1 for keys, _ in paths for key in keys):
