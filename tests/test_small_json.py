@@ -136,3 +136,26 @@ def test_an_empty_record_list_reads_no_record_and_says_so(tmp_path: Path) -> Non
     assert rows == []
     assert result.status == "rejected"
     assert [e["code"] for e in result.errors] == ["aucun_enregistrement"]
+
+
+def test_nan_in_a_text_only_is_read_whole_and_kept_as_text(tmp_path: Path) -> None:
+    """The bytes "NaN" inside a string: no bare token for the NaN filter to replace, so orjson
+    reads the file whole, and the text is kept as written."""
+    data = json.loads(MEGALIS.read_text(encoding="utf-8"))
+    data["marches"]["marche"][0]["objet"] = "Indice de révision : NaN"
+    path = _copy_with(tmp_path, "nan.json", json.dumps(data, ensure_ascii=False))
+    det = detect(path)
+    assert det.has_nan and det.in_hand is not None
+    result, rows = parse_in_memory(path, det, "h" * 64)
+    assert rows[0]["raw_object"] == "Indice de révision : NaN"
+    assert (result, rows) == _streamed(path)
+
+
+@pytest.mark.parametrize("path", [MEGALIS, AIFE_2019], ids=lambda p: p.name)
+def test_the_document_parsed_by_the_detection_gives_the_rows_of_a_new_parse(path: Path) -> None:
+    """A small file is parsed once: the detection keeps its document for the parse."""
+    det = detect(path)
+    assert det.in_hand is not None and det.in_hand[0] == path.read_bytes()
+    reparsed = detect(path)
+    reparsed.in_hand = None
+    assert parse_in_memory(path, det, "h" * 64) == parse_in_memory(path, reparsed, "h" * 64)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 from lxml import etree
 
 from observatoire.staging import json_sql
-from observatoire.staging.detect import Detected, json_problem
+from observatoire.staging.detect import Detected, json_problem, plain_json
 from observatoire.staging.records import SCHEMA, empty_row, normalise, remove_nul, to_batch
 from observatoire.staging.streams import (
     AmpersandFilter,
@@ -526,38 +525,28 @@ def parse_to_staging(
     return result
 
 
-#: A number of 19 digits or more: orjson reads those past 64 bits as floats, ijson keeps them
-#: exact. Found with the bytes mapped (digits to "0", what may precede a number to ":", spaces
-#: and minus signs removed) and one substring search: a regular expression cost five times
-#: more. A false alarm (such digits in a string) only costs the streaming parse.
-NUMBER_SHAPE = bytes(
-    ord("0") if chr(b).isdigit() and b < 128 else ord(":") if b in b":,[" else ord("x")
-    for b in range(256))
-LONG_NUMBER = b":" + b"0" * 19
-#: An ASCII letter written as an escape (``\u0061``): a key so spelled could be a second
-#: "marches" that counting its plain spelling would miss.
-ESCAPED_LETTER = re.compile(rb"\\u00[4-7][0-9a-fA-F]")
-
-
-def records_in_hand(data: bytes, det: Detected) -> list[tuple[Any, str | None]] | None:
+def records_in_hand(data: bytes, det: Detected,
+                    document: Any = None) -> list[tuple[Any, str | None]] | None:
     """The records of a whole JSON file in memory, read by orjson (about twice as fast as
     ijson's events), each with the list it came from, in file order: what :func:`iter_json`
-    yields from the same bytes. None when only the streaming parser reads the file as it
-    always did: another encoding, NaN tokens, a number past 64 bits, any error (orjson is no
-    more lenient than yajl: a file it refuses is streamed, and its problem reported as
-    before), a list given as one object, a record list's key written twice (ijson reads every
-    occurrence, a parse into a dict only the last)."""
-    if det.encoding != "utf-8" or det.errors != "strict" or det.has_nan:
-        return None
-    if LONG_NUMBER in data.translate(NUMBER_SHAPE, b" \t\r\n-") or ESCAPED_LETTER.search(data):
+    yields from the same bytes. ``document``: the file already parsed by the detection
+    (``Detected.in_hand``). None when only the streaming parser reads the file as it always
+    did: another encoding, a number past 64 bits, any error (orjson is no more lenient than
+    yajl: a file it refuses, bare NaN tokens included, is streamed, and its problem reported
+    as before), a list given as one object, a record list's key written twice (ijson reads
+    every occurrence, a parse into a dict only the last)."""
+    if det.encoding != "utf-8" or det.errors != "strict":
         return None
     paths = [(prefix.split(".")[:-1], listed_as) for prefix, listed_as in det.prefixes]
     if any(data.count(b'"%s"' % key.encode()) > 1 for keys, _ in paths for key in keys):
         return None
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
+    if document is None:
+        if not plain_json(data):
+            return None
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
     records: list[tuple[Any, str | None]] = []
     for keys, listed_as in paths:
         value = document
@@ -581,8 +570,10 @@ def parse_in_memory(
     result = ParseResult()
     _notes(path, det, result)
     rows: list[dict[str, Any]] = []
-    in_hand = (records_in_hand(path.read_bytes(), det)
-               if READERS[det.format] is iter_json else None)
+    in_hand = None
+    if READERS[det.format] is iter_json:
+        in_hand = (records_in_hand(det.in_hand[0], det, det.in_hand[1])
+                   if det.in_hand is not None else records_in_hand(path.read_bytes(), det))
     if in_hand is not None:
         for position, (record, listed_as) in enumerate(in_hand, start=1):
             row = normalise(record, file_hash=file_hash, position=position,
