@@ -23,7 +23,9 @@ What it does, in one run:
    JSON under ``--out``. ``--git-ref REF`` also ingests the first ``--ref-files`` small files
    with the code of another commit (e.g. ``main``), for a before/after per-file cost;
    ``--against REF`` ingests both layouts with REF's code too, alternately with the working
-   tree's, for before/after ratios measured in the same run.
+   tree's, for before/after ratios measured in the same run; ``--code REF`` measures REF's code
+   instead of the working tree's (so that the tree can change while a run goes on). The load
+   average is read before and after every ingest and reported (its range).
 """
 
 from __future__ import annotations
@@ -75,9 +77,11 @@ def ingest(folder: Path, home: Path, threads: int, log: Path,
     """One ``observatoire ingest`` of ``folder`` into ``home``; its figures and checks."""
     # The installed CLI imports the main checkout's code unless told otherwise: this tree's.
     env = child_env(home, threads, "1500MB", code or ROOT / "src")
+    load_before = os.getloadavg()[0]
     run = run_measured([str(CLI), "ingest", "--json", *map(str, layouts(folder))], env, log)
     if run.returncode:
         raise SystemExit(f"ingest failed (exit {run.returncode}), see {log}")
+    load_after = os.getloadavg()[0]
     loads = json.loads(run.output[run.output.index("["):])
     with sqlite3.connect(home / "catalog.sqlite") as con:
         logged = con.execute("SELECT count(*), sum(records) FROM loads").fetchone()
@@ -86,7 +90,8 @@ def ingest(folder: Path, home: Path, threads: int, log: Path,
             "records": sum(ld["records"] for ld in loads),
             "statuses": sorted({ld["status"] for ld in loads}),
             "sources": sorted({ld["source"] for ld in loads}),
-            "logged_loads": logged[0], "logged_records": logged[1]}
+            "logged_loads": logged[0], "logged_records": logged[1],
+            "load_average": [load_before, load_after]}
 
 
 def check(name: str, got: dict[str, Any], files: int, records: int) -> None:
@@ -114,13 +119,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raw = {"many": raw_read(many_dir), "few": raw_read(few_dir)}
     runs: dict[str, list[dict[str, Any]]] = {"many": [], "few": []}
     against = snapshot(args.against, out) if args.against else None
+    tree = snapshot(args.code, out) if args.code else None
     if against is not None:
         runs.update({"ref-many": [], "ref-few": []})
     for i in range(args.repeats):
         for name, folder, files in (("many", many_dir, many_files),
                                     ("few", few_dir, few_files)):
-            for label, code in (("", None), ("ref-", against)):
-                if label and code is None:
+            for label, code in (("", tree), ("ref-", against)):
+                if label and against is None:
                     continue
                 home = out / f"small-home-{label}{name}"
                 shutil.rmtree(home, ignore_errors=True)
@@ -129,7 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              out / f"small-ingest-{label}{name}.log", code)
                 check(name, got, files, records)
                 runs[f"{label}{name}"].append(got)
-    again = ingest(many_dir, out / "small-home-many", args.threads, out / "small-again.log")
+    again = ingest(many_dir, out / "small-home-many", args.threads, out / "small-again.log",
+                   tree)
     if again["new"] or again["logged_loads"] != many_files:
         raise SystemExit(f"second ingest: {again['new']} new files, "
                          f"{again['logged_loads']} load-log lines")
@@ -140,7 +147,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads, "raw_read_seconds": raw, "runs": runs, "best": best,
         "ratio": best["many"] / best["few"], "cpu": cpu, "cpu_ratio": cpu["many"] / cpu["few"],
         "again_seconds": again["seconds"],
-        "sources": runs["many"][0]["sources"],
+        "sources": runs["many"][0]["sources"], "code": args.code or "working tree",
+        "load_average": [min(x for rs in runs.values() for r in rs for x in r["load_average"]),
+                         max(x for rs in runs.values() for r in rs for x in r["load_average"])],
     }
     if against is not None:
         result["against"] = {
@@ -184,6 +193,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"Ratio many/few   {r['ratio']:.2f} (target <= {TARGET_RATIO}: "
           f"{'met' if ok else 'NOT met'})")
     print(f"Same content twice: {r['again_seconds']:.2f} s, nothing new")
+    low, high = r["load_average"]
+    print(f"Code measured: {r['code']}; load average (1 min) during the ingests: "
+          f"{low:.1f}-{high:.1f}")
     if "against" in r:
         a = r["against"]
         print(f"Code of {a['ref']}, same run: {many:,} files {a['best']['many']:.2f} s, "
@@ -211,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ref-files", type=int, default=500)
     parser.add_argument("--against", help="also ingest both layouts with this commit's code, "
                         "alternately in the same run (before/after ratios)")
+    parser.add_argument("--code", help="measure this commit's code instead of the working tree")
     args = parser.parse_args(argv)
     result = run(args)
     report(result)

@@ -141,7 +141,7 @@ def test_a_batch_of_small_files_runs_the_garbage_collector_once_and_leaves_it_on
 
 
 def test_rows_to_columns_give_the_table_pyarrow_builds_row_by_row() -> None:
-    """``StagingTable.to_arrow`` (rows turned into columns in C) gives, on the staging rows of
+    """``StagingTable.to_arrow`` (rows read as one array of structs) gives, on the staging rows of
     real files, exactly what pyarrow's own row-by-row ``from_pylist`` gives; no rows give an
     empty table of the schema; a one-column schema works too."""
     from observatoire.connectors.decp import RECORDS

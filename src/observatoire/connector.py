@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,21 +45,16 @@ class StagingTable:
         return settings.staging_dir / self.folder / f"{sha256}.parquet"
 
     def to_arrow(self, rows: list[dict[str, Any]]) -> pa.Table:
-        """Rows (dicts) as a table of this schema, column by column (several times faster
-        than pyarrow's row-wise ``from_pylist``)."""
+        """Rows (dicts) as a table of this schema: read by pyarrow as one array of structs
+        (each dict's values looked up by name in C++), half the cost of turning rows into
+        columns in Python first, and several times less than its row-wise ``from_pylist``."""
         import pyarrow as pa
 
         assert self.schema is not None
-        names = self.schema.names
         if not rows:
             return self.schema.empty_table()
-        if len(names) == 1:
-            columns: list[Any] = [[row[names[0]] for row in rows]]
-        else:
-            # Each row to the tuple of its values, then rows to columns, both in C: a third
-            # less than a list per column built in Python (a fifth of a small file's parse).
-            columns = list(zip(*map(itemgetter(*names), rows), strict=True))
-        return pa.table(dict(zip(names, columns, strict=True)), schema=self.schema)
+        structs = pa.array(rows, type=pa.struct(list(self.schema)))
+        return pa.Table.from_batches([pa.RecordBatch.from_struct_array(structs)], self.schema)
 
 
 @dataclass

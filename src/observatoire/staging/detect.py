@@ -5,11 +5,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ijson
+import orjson
 
 from observatoire.errors import InputFileError
 from observatoire.staging.flat import canonical as flat_canonical
@@ -102,6 +105,9 @@ class Detected:
     errors: str = "strict"
     #: The bytes ``NaN`` occur in the file (JSON only): the NaN filter is needed.
     has_nan: bool = False
+    #: A small JSON file's bytes and its document, when the detection parsed it whole: the
+    #: parse reads its records from there (:func:`observatoire.staging.parse.records_in_hand`).
+    in_hand: tuple[bytes, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -125,6 +131,14 @@ def scan_text(path: Path, sample: bytes) -> TextScan:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # NaN in UTF-16 is not the ASCII bytes "NaN": let the filter look after re-encoding.
         return TextScan("utf-16", "strict", ["encodage UTF-16 converti en UTF-8"], True)
+    bom = sample.startswith(codecs.BOM_UTF8)
+    if len(sample) < SAMPLE:  # a small file: its bytes in hand, most often valid UTF-8
+        try:
+            codecs.utf_8_decode(sample, "strict", False)  # as the loop's decoder, not final
+        except UnicodeDecodeError:
+            pass
+        else:
+            return TextScan("utf-8-sig" if bom else "utf-8", "strict", [], b"NaN" in sample)
     decoder = codecs.getincrementaldecoder("utf-8")()
     strict = True
     valid = invalid = 0
@@ -146,13 +160,27 @@ def scan_text(path: Path, sample: bytes) -> TextScan:
             invalid += bad
             valid += len(text) - len(text.encode("ascii", "ignore")) - bad
     if strict:
-        bom = sample.startswith(codecs.BOM_UTF8)
         return TextScan("utf-8-sig" if bom else "utf-8", "strict", [], has_nan)
     if valid > invalid:
         note = f"{invalid} octet(s) invalide(s) en UTF-8 remplacé(s) par « � »"
         return TextScan("utf-8", "replace", [note], has_nan)
     note = "encodage Windows-1252 (Latin-1) détecté et converti en UTF-8"
     return TextScan("cp1252", "strict", [note], has_nan)
+
+
+#: Bytes decoded to see how a file begins (the whole sample is decoded only where it is read).
+HEAD = 1024
+
+
+def _text(sample: bytes, encoding: str, head: int | None = None) -> str:
+    """The sample (or its first ``head`` bytes) as text, without the leading BOM and spaces.
+    A head cut within a character ends with "\ufffd": its first characters are the whole
+    sample's, unless nothing but spaces precede the cut (then the whole sample is decoded)."""
+    if head is not None and len(sample) > head:
+        text = sample[:head].decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+        if text.rstrip("\ufffd"):
+            return text
+    return sample.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
 
 
 def detect(path: Path) -> Detected:
@@ -187,18 +215,16 @@ def detect(path: Path) -> Detected:
             where=where,
             hint="Vérifiez qu'il s'agit bien d'un export DECP (JSON, XML) ou d'un CSV.",
         )
-    text = sample.decode("utf-16" if utf16 else "utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    if text.startswith("<"):
+    if _text(sample, "utf-16" if utf16 else "utf-8", HEAD).startswith("<"):
         # lxml reads the XML declaration's encoding itself: the bytes go to it unchanged.
-        return _detect_xml(text, where)
+        return _detect_xml(_text(sample, "utf-16" if utf16 else "utf-8"), where)
     scan = scan_text(path, sample)
-    text = sample.decode(scan.encoding, errors="replace").lstrip("\ufeff \t\r\n")
-    if text.startswith(("{", "[")):
+    if _text(sample, scan.encoding, HEAD).startswith(("{", "[")):
         whole = sample if len(sample) < SAMPLE else None
         det = _detect_json(path, scan.encoding, scan.notes, whole)
         det.has_nan = scan.has_nan
     else:
-        det = _detect_csv(text, where, scan.encoding, scan.notes)
+        det = _detect_csv(_text(sample, scan.encoding), where, scan.encoding, scan.notes)
     det.errors = scan.errors
     return det
 
@@ -216,6 +242,10 @@ LISTS = {
     "records": (None, ""),
 }
 FLAT_LABEL = "DECP « à plat » du ministère (data.economie.gouv.fr), JSON"
+WRAPPED_LABEL = ('DECP JSON 2024, paquet {"marches": {"marche": [...], '
+                 '"contrat-concession": [...]}}')
+WRAPPED_PREFIXES = (("marches.marche.item", "marche"),
+                    ("marches.contrat-concession.item", "contrat-concession"))
 
 
 def json_problem(exc: Exception) -> str:
@@ -248,6 +278,10 @@ def _detect_json(path: Path, encoding: str, notes: list[str],
     from observatoire.staging import flat
     from observatoire.staging.streams import open_bytes
 
+    if whole is not None and encoding == "utf-8":
+        found = _detect_json_in_hand(whole, notes)
+        if found is not None:
+            return found
     seen: list[tuple[str, str]] = []
     listed: str | None = None  # the list whose first record is being looked at
     first_keys: set[str] = set()
@@ -271,18 +305,8 @@ def _detect_json(path: Path, encoding: str, notes: list[str],
                     listed = prefix
                     continue
                 if prefix == "marches" and event == "start_map":
-                    return Detected(
-                        "decp",
-                        "decp-json-wrapped",
-                        'DECP JSON 2024, paquet {"marches": {"marche": [...], '
-                        '"contrat-concession": [...]}}',
-                        encoding,
-                        [
-                            ("marches.marche.item", "marche"),
-                            ("marches.contrat-concession.item", "contrat-concession"),
-                        ],
-                        notes=notes,
-                    )
+                    return Detected("decp", "decp-json-wrapped", WRAPPED_LABEL, encoding,
+                                    list(WRAPPED_PREFIXES), notes=notes)
                 if prefix == "" and event == "map_key":
                     seen.append((prefix, str(value)))
                     if len(seen) > 50:
@@ -321,6 +345,71 @@ def _detect_json(path: Path, encoding: str, notes: list[str],
         hint='Un fichier DECP contient {"marches": [...]} (format 2019) ou '
         '{"marches": {"marche": [...]}} (format 2024).',
     )
+
+
+#: A number of 19 digits or more: orjson reads those past 64 bits as floats (ijson keeps them
+#: exact, or stops at them). Found with the bytes mapped (digits to "0", what may precede a
+#: number to ":", spaces and minus signs removed) and one substring search: a regular
+#: expression cost five times more. A false alarm (such digits in a string) costs only the
+#: slower way.
+NUMBER_SHAPE = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else ord(":") if b in b":,[" else ord("x")
+    for b in range(256))
+LONG_NUMBER = b":" + b"0" * 19
+#: An ASCII letter written as an escape (``\u0061``): a key so spelled could repeat a key that
+#: counting its plain spelling would miss.
+ESCAPED_LETTER = re.compile(rb"\\u00[4-7][0-9a-fA-F]")
+
+
+def plain_json(data: bytes) -> bool:
+    """Whether a JSON text parsed whole (orjson) gives what ijson's events give: no number
+    past 64 bits, no key spelled with escaped letters (see :func:`_detect_json_in_hand`)."""
+    return (LONG_NUMBER not in data.translate(NUMBER_SHAPE, b" \t\r\n-")
+            and ESCAPED_LETTER.search(data) is None)
+
+
+def _detect_json_in_hand(whole: bytes, notes: list[str]) -> Detected | None:
+    """The layout of a small UTF-8 JSON file from one orjson parse of its bytes, in the common
+    cases: a root list, or a root object whose first key is a lone "marches". It finds what
+    the event-by-event detection finds (tests/test_landing_packs.py compares them on every
+    real file), and keeps the document for the parse (:attr:`Detected.in_hand`). None for
+    anything else (invalid JSON, another first key, a first record with a "fields" envelope
+    or more than 200 keys…): the event-by-event detection decides, and words its refusals."""
+    from observatoire.staging import flat
+
+    if not plain_json(whole):
+        return None
+    try:
+        document = orjson.loads(whole)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(document, list):
+        listed, items = "", document
+    elif (isinstance(document, dict) and next(iter(document), None) == "marches"
+          and whole.count(b'"marches"') == 1):
+        listed, items = "marches", document["marches"]
+        if isinstance(items, dict):
+            return Detected(
+                "decp", "decp-json-wrapped", WRAPPED_LABEL, "utf-8", list(WRAPPED_PREFIXES),
+                notes=notes, in_hand=(whole, document))
+        if not isinstance(items, list):
+            return None
+    else:
+        return None
+    # The first object of the list: the events' first record (items that are not objects
+    # have no keys of their own).
+    first = next((item for item in items if isinstance(item, dict)), {})
+    if "fields" in first or len(first) > 200:
+        return None
+    item = f"{listed}.item" if listed else "item"
+    fmt, label = LISTS[listed]
+    if not flat.MARKERS.isdisjoint(first):
+        return Detected("decp", "decp-flat-json", FLAT_LABEL, "utf-8", [(item, None)],
+                        notes=notes, in_hand=(whole, document))
+    if fmt is not None and (listed == "marches" or not DECP_RECORD_KEYS.isdisjoint(first)):
+        return Detected("decp", fmt, label, "utf-8", [(item, None)], notes=notes,
+                        in_hand=(whole, document))
+    return None
 
 
 def _detect_xml(text: str, where: str) -> Detected:
