@@ -392,3 +392,16 @@ def test_an_unreadable_provenance_declaration_refuses_the_file_in_french(
     assert "simule = true" in load.errors[0]["message"]
     assert load.errors[0]["where"].endswith(".provenance.toml")
     assert "docs/accounting.md" in load.errors[0]["hint"]
+
+
+def test_ingest_command_reports_a_declared_simulated_file(tmp_path: Path) -> None:
+    """The command line shows the declaration as an information line with what to do (it used
+    to fail on the line's empty hint)."""
+    folder = tmp_path / "declared"
+    folder.mkdir()
+    shutil.copy(PES / f"SIMULE_PES_DepenseAller_{BUYER_ID}_2024.xml", folder / "mandats.xml")
+    (folder / ".provenance.toml").write_text("simule = true\n", encoding="utf-8")
+    result = run_cli(tmp_path / "home", "ingest", str(folder))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Fichier déclaré simulé par .provenance.toml" in result.stdout
+    assert "Que faire : Rien à faire pour une démonstration" in result.stdout

@@ -85,10 +85,9 @@ def _report_outcome(o: IngestOutcome) -> None:
         f"{counts if ld.status != 'rejected' else ''}"
     )
     for e in ld.errors:
-        out.print(
-            f"    • {_e(e['message'])}\n      Où : {_e(e['where'])}\n"
-            f"      Que faire : {_e(e['hint'])}"
-        )
+        # an information line may have nothing to do
+        todo = f"\n      Que faire : {_e(e['hint'])}" if e.get("hint") else ""
+        out.print(f"    • {_e(e['message'])}\n      Où : {_e(e['where'])}{todo}")
 
 
 @cli.command("ingest")

@@ -73,7 +73,9 @@ def finding(provenance: Provenance, shown: str) -> dict[str, Any]:
             "message": f"Fichier déclaré simulé par {provenance.declared_in.name}{said} : ses "
                        "lignes sont étiquetées « simulé » sur les pages, dans l'API et les jeux "
                        "de données.",
-            "where": shown, "hint": None}
+            "where": shown,
+            "hint": "Rien à faire pour une démonstration ; ne publiez pas ces lignes comme des "
+                    "paiements réels."}
 
 
 def is_simulated(file_name: str, errors: Iterable[Mapping[str, Any]]) -> bool:
