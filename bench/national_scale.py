@@ -443,9 +443,9 @@ def child_env(home: Path | None, threads: int, memory_limit: str,
               code: Path | None = None) -> dict[str, str]:
     """The environment of the child processes: our settings only, none inherited.
 
-    ``code`` is a ``src`` folder to import ``observatoire`` from instead of the working tree (the
-    editable install puts the working tree's ``src`` at the end of ``sys.path``, ``PYTHONPATH``
-    comes before it).
+    ``code`` is a ``src`` folder to import ``observatoire`` from instead of the working tree's
+    (``PYTHONPATH`` comes before the editable install's path, which may point to another
+    checkout, e.g. from a git worktree sharing the main checkout's virtual environment).
     """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OBSERVATOIRE_") and k != "PYTHONPATH"}
@@ -454,8 +454,7 @@ def child_env(home: Path | None, threads: int, memory_limit: str,
                OBSERVATOIRE_MEMORY_LIMIT=memory_limit, PYTHONUNBUFFERED="1")
     if home is not None:
         env["OBSERVATOIRE_HOME"] = str(home)
-    if code is not None:
-        env["PYTHONPATH"] = str(code)
+    env["PYTHONPATH"] = str(code if code is not None else ROOT / "src")
     return env
 
 
@@ -715,7 +714,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # (a) Baseline: DuckDB scans of the same files, in a child process of its own; once before
     # and once after the pipeline (timings vary from one process to the next on a shared VM).
-    def baseline(when: str) -> tuple[Measured, dict[str, Any]]:
+    def baseline(when: str) -> tuple[Measured | None, dict[str, Any]]:
+        if not args.baseline_repeats:
+            return None, {}
         print(f"Baseline ({when}): DuckDB scans, {args.baseline_repeats} runs each…", flush=True)
         warm(inputs)
         base = run_measured([sys.executable, str(Path(__file__).resolve()), "--baseline-worker",
@@ -778,16 +779,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"{run_dir / 'write-floor.log'}", flush=True)
 
     base_after, after = baseline("after")
-    for variant, figures in baselines.items():
+    for variant, figures in baselines.items() if after else ():
         figures["runs"] += after[variant]["runs"]
         figures["seconds"] = min(figures["runs"])
         figures["cpu_runs"] += after[variant]["cpu_runs"]
         figures["cpu_seconds"] = min(figures["cpu_runs"])
-    base_seconds = baselines["typed"]["seconds"]
-    cpu_ratio = (ingest.cpu_seconds + build.cpu_seconds) / baselines["typed"]["cpu_seconds"]
+    base_seconds = baselines["typed"]["seconds"] if baselines else None
+    cpu_ratio = ((ingest.cpu_seconds + build.cpu_seconds) / baselines["typed"]["cpu_seconds"]
+                 if baselines and built else None)
 
     total = ingest.seconds + build.seconds
-    ratio = total / base_seconds if built else None
+    ratio = total / base_seconds if built and base_seconds else None
     steps = build_steps(home, build)
     later = {s.name: s.seconds for s in steps if s.name in LATER_STEPS}
     foundation = total - sum(later.values())
@@ -802,8 +804,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   "real_records": manifest["real_records"], "replicas": manifest["replicas"]},
         "baseline": {"seconds": base_seconds,
                      "peak_rss": max(base_before.peak_rss, base_after.peak_rss),
-                     "repeats": args.baseline_repeats, "variants": baselines},
-        "cpu_ratio": cpu_ratio if built else None,
+                     "repeats": args.baseline_repeats, "variants": baselines}
+        if base_before and base_after else None,
+        "cpu_ratio": cpu_ratio,
         "ingest": {"seconds": ingest.seconds, "cpu_seconds": ingest.cpu_seconds,
                    "peak": ingest.peak, "peak_rss": ingest.peak_rss,
                    "peak_rss_sampled": ingest.peak_rss_sampled, "records": ingested,
@@ -819,9 +822,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   "peak_step": step_at(steps, build.peak_at)},
         "total_seconds": total,
         "ratio": ratio,
-        "ratio_json_text": total / baselines["json_text"]["seconds"] if built else None,
+        "ratio_json_text": total / baselines["json_text"]["seconds"]
+        if built and baselines else None,
         "foundation": {"seconds": foundation, "ratio": foundation / base_seconds,
-                       "later_steps": later} if built and later else None,
+                       "later_steps": later} if built and later and base_seconds else None,
         "targets": {"ratio": TARGET_RATIO, "peak_rss": TARGET_PEAK_BYTES,
                     "ratio_met": ratio is not None and ratio <= TARGET_RATIO,
                     "peak_met": peak <= TARGET_PEAK_BYTES},
@@ -848,12 +852,15 @@ def report(r: dict[str, Any]) -> None:
           f"{mb(i['bytes']):,.1f} MB "
           f"({i['replicas']} copies of {i['real_records']:,} real records)")
     b = r["baseline"]
-    typed, text = b["variants"]["typed"], b["variants"]["json_text"]
-    print(f"Baseline         {b['seconds']:>12.1f} s         DuckDB read_json, typed: best of "
-          f"{len(typed['runs'])} runs ({min(typed['runs']):.1f}–{max(typed['runs']):.1f} s), "
-          f"peak {mb(b['peak_rss']):,.0f} MB")
-    print(f"  JSON-text floor {text['seconds']:.1f} s: read_json_objects, best of "
-          f"{len(text['runs'])} runs ({min(text['runs']):.1f}–{max(text['runs']):.1f} s)")
+    if b is None:
+        print("Baseline         not measured (--baseline-repeats 0): no ratio")
+    else:
+        typed, text = b["variants"]["typed"], b["variants"]["json_text"]
+        print(f"Baseline         {b['seconds']:>12.1f} s         DuckDB read_json, typed: best "
+              f"of {len(typed['runs'])} runs ({min(typed['runs']):.1f}–{max(typed['runs']):.1f}"
+              f" s), peak {mb(b['peak_rss']):,.0f} MB")
+        print(f"  JSON-text floor {text['seconds']:.1f} s: read_json_objects, best of "
+              f"{len(text['runs'])} runs ({min(text['runs']):.1f}–{max(text['runs']):.1f} s)")
     ing, bld = r["ingest"], r["build"]
     print(f"Ingest           {ing['seconds']:>12.1f} s         peak {mb(ing['peak']):,.0f} MB "
           f"(process {mb(ing['peak_rss']):,.0f} MB, process tree "
@@ -887,16 +894,17 @@ def report(r: dict[str, Any]) -> None:
         print(f"  foundation only {fo['seconds']:.1f} s, ratio {fo['ratio']:.2f}: without the "
               "build steps later issues added (" + ", ".join(
                   f"{k} {v:.1f} s" for k, v in by_issue.items()) + ")")
-    if r.get("cpu_ratio") is not None:
+    if b is not None and r.get("cpu_ratio") is not None:
         print(f"CPU time         ingest {ing['cpu_seconds']:.1f} s + build "
               f"{bld['cpu_seconds']:.1f} s vs baseline "
               f"{b['variants']['typed']['cpu_seconds']:.1f} s (best run): "
               f"{r['cpu_ratio']:.2f} (less sensitive to other work on the machine)")
     f = r.get("write_floor")
     if f:
+        versus = f": {f['seconds'] / b['seconds']:.2f} × baseline" if b else ""
         print(f"Write floor      {f['seconds']:>12.1f} s         writing the {f['tables']} built "
               f"tables once more from memory ({f['cpu_seconds']:.1f} s CPU, "
-              f"{mb(f['bytes']):,.0f} MB): {f['seconds'] / b['seconds']:.2f} × baseline; "
+              f"{mb(f['bytes']):,.0f} MB){versus}; "
               f"largest: " + ", ".join(f"{k} {v:.1f} s" for k, v in f["largest"].items()))
     print(f"Peak memory      {mb(max(ing['peak'], bld['peak'])):>12,.0f} MB        "
           f"target <= {peak_mb:,.0f} MB per command: {verdict(t['peak_met'])}")
@@ -930,7 +938,8 @@ def main(argv: list[str] | None = None) -> None:
                              "the observatoire's own default)")
     parser.add_argument("--baseline-repeats", type=int, default=3,
                         help="runs of each baseline query before and after the pipeline; the "
-                             "fastest counts (default 3)")
+                             "fastest counts (default 3; 0: no baseline, no ratio, e.g. for many "
+                             "small files, on which DuckDB's schema inference fails)")
     parser.add_argument("--no-references", action="store_true",
                         help="do not load the demo reference files (CPV, COG, SIRENE) first")
     parser.add_argument("--git-ref",
@@ -948,9 +957,9 @@ def main(argv: list[str] | None = None) -> None:
         baseline_worker(args.baseline_worker, args.threads, args.memory_limit,
                         args.baseline_repeats)
         return
-    if min(args.contracts, args.file_records, args.baseline_repeats, args.threads) < 1:
-        parser.error("--contracts, --file-records, --baseline-repeats and --threads must be "
-                     "positive")
+    if min(args.contracts, args.file_records, args.threads) < 1 or args.baseline_repeats < 0:
+        parser.error("--contracts, --file-records and --threads must be positive, "
+                     "--baseline-repeats positive or zero")
     if args.generate_only:
         generate(args.out.resolve() / f"decp-{args.contracts}", args.contracts, args.file_records)
         return

@@ -19,14 +19,17 @@ from __future__ import annotations
 import argparse
 import cProfile
 import importlib.util
+import inspect
 import pstats
-import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -44,10 +47,31 @@ def use_code(ref: str | None) -> None:
     sys.path.insert(0, str(src))
 
 
+class RssSampler(threading.Thread):
+    """The process's resident memory, sampled every 20 ms: its peak since the last reset (the
+    kernel's high-water mark only ever grows, so it cannot tell one statement from the next)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self._process = psutil.Process()
+
+    def reset(self) -> None:
+        self.peak = self._process.memory_info().rss
+
+    def run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.02)
+
+
+SAMPLER = RssSampler()
+
+
 class TimedConnection:
     """A DuckDB connection that logs each ``execute`` / ``executemany``: its duration, the CPU
     time of the process meanwhile (all DuckDB threads) and the process's peak resident memory
-    (ru_maxrss, MB) once it has run."""
+    while it ran (sampled, MB)."""
 
     def __init__(self, con: Any, log: list[tuple[float, float, float, str]]) -> None:
         self._con = con
@@ -55,8 +79,14 @@ class TimedConnection:
 
     def _timed(self, method: str, sql: str, *args: Any) -> Any:
         started, cpu = time.perf_counter(), time.process_time()
-        result = getattr(self._con, method)(sql, *args)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+        SAMPLER.reset()
+        try:
+            result = getattr(self._con, method)(sql, *args)
+        except Exception:
+            print(f"FAILED after {time.perf_counter() - started:.1f} s "
+                  f"(resident peak {SAMPLER.peak / 1e6:,.0f} MB): {' '.join(sql.split())[:300]}")
+            raise
+        peak_mb = SAMPLER.peak / 1e6
         self._log.append((time.perf_counter() - started, time.process_time() - cpu, peak_mb,
                           " ".join(sql.split())[:100]))
         return result
@@ -91,7 +121,10 @@ def profile_build(home: Path, top: int) -> None:
     duckdb.connect = timed_connect  # type: ignore[assignment]
     settings = Settings.from_env(home)
     started, started_cpu = time.perf_counter(), time.process_time()
-    summary = build(settings)
+    SAMPLER.start()
+    # the complete build (the reference), when this code can build incrementally
+    complete = "complete" in inspect.signature(build).parameters
+    summary = build(settings, complete=True) if complete else build(settings)
     ended, ended_cpu = time.perf_counter(), time.process_time()
     print(f"Build of {home}: {ended - started:.1f} s ({ended_cpu - started_cpu:.1f} s CPU), "
           f"{summary.tables.get('contracts', 0):,} contracts")
@@ -108,12 +141,9 @@ def profile_build(home: Path, top: int) -> None:
           "wall, CPU, cores used):")
     for seconds, cpu, _, sql in sorted(log, reverse=True)[:top]:
         print(f"  {seconds:>7.1f} s {cpu:>6.1f} s {cpu / max(seconds, 1e-9):>4.1f}  {sql}")
-    print("Statements that raised the peak resident memory (MB after the statement):")
-    high = 0.0
-    for seconds, _, peak_mb, sql in log:
-        if peak_mb > high + 50:
-            print(f"  {peak_mb:>7,.0f} MB  ({seconds:.1f} s)  {sql}")
-        high = max(high, peak_mb)
+    print(f"Top {top} statements by peak resident memory while they ran (sampled):")
+    for seconds, _, peak_mb, sql in sorted(log, key=lambda e: e[2], reverse=True)[:top]:
+        print(f"  {peak_mb:>7,.0f} MB  ({seconds:.1f} s)  {sql}")
 
 
 def profile_ingest(path: Path, top: int) -> None:

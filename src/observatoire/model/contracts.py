@@ -125,16 +125,19 @@ IDENTITY_APPLIED = [
 
 RANK = r"""
 CREATE TEMP TABLE record_rank_work AS
-WITH eligible AS (
-    SELECT * FROM records WHERE record_key NOT IN (SELECT record_key FROM set_aside_work)
-),
 -- Most contracts are published once: their record is primary without sorting. The window
--- runs over the contracts published several times only (7 % of the records at 1M).
-repeated AS (
-    SELECT uid FROM eligible WHERE uid IS NOT NULL GROUP BY uid HAVING count(*) > 1
+-- runs over the contracts published several times only (7 % of the records at 1M). The
+-- records are read twice rather than kept as a CTE: a CTE read twice is materialised, with
+-- every column the window sorts on (0.4 GB at 1M contracts, held while the window runs).
+WITH repeated AS (
+    SELECT uid FROM records
+    WHERE uid IS NOT NULL AND record_key NOT IN (SELECT record_key FROM set_aside_work)
+    GROUP BY uid HAVING count(*) > 1
 )
 SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source, 1 AS rank
-FROM eligible r WHERE r.uid IS NOT NULL AND r.uid NOT IN (SELECT uid FROM repeated)
+FROM records r
+WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
+  AND r.uid IS NOT NULL AND r.uid NOT IN (SELECT uid FROM repeated)
 UNION ALL
 SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
     row_number() OVER (
@@ -152,7 +155,9 @@ SELECT r.record_key, r.uid, r.file_hash, r.load_id, r.source,
              + CAST(r.place_code IS NOT NULL AS INTEGER)
              + CAST(r.notification_date_source = 'notification' AS INTEGER)) DESC,
             r.load_id, r.position) AS rank
-FROM eligible r WHERE r.uid IS NULL OR r.uid IN (SELECT uid FROM repeated)
+FROM records r
+WHERE r.record_key NOT IN (SELECT record_key FROM set_aside_work)
+  AND (r.uid IS NULL OR r.uid IN (SELECT uid FROM repeated))
 """
 
 DUPLICATES = r"""
@@ -360,22 +365,38 @@ all_holders AS (
     FROM from_mods
 ),
 keyed AS (
-    SELECT *,
-        CASE WHEN holder_id IS NOT NULL THEN COALESCE(id_type, 'INCONNU') || ':' || holder_id
-             WHEN holder_name IS NOT NULL THEN 'NOM:' || upper(trim(holder_name)) END AS supplier_key
-    FROM all_holders
-),
-one_per_version AS (
     -- `seen` orders holders by record rank, then position in the record, as one integer: the
     -- (rank, holder_position) struct it replaces cost a third of this statement to compare.
-    SELECT uid, version, supplier_key,
-        arg_min(id_type, seen) AS id_type,
-        arg_min(holder_id, seen) AS holder_id,
-        arg_min(holder_name, seen) FILTER (WHERE holder_name IS NOT NULL) AS holder_name,
-        min(seen) AS first_seen
-    FROM (SELECT *, rank * 4294967296 + holder_position AS seen FROM keyed
-          WHERE supplier_key IS NOT NULL)
-    GROUP BY uid, version, supplier_key
+    SELECT * FROM (
+        SELECT *,
+            CASE WHEN holder_id IS NOT NULL THEN COALESCE(id_type, 'INCONNU') || ':' || holder_id
+                 WHEN holder_name IS NOT NULL THEN 'NOM:' || upper(trim(holder_name))
+            END AS supplier_key,
+            rank * 4294967296 + holder_position AS seen
+        FROM all_holders)
+    WHERE supplier_key IS NOT NULL
+),
+-- A holder named more than once in a version of a contract (by several records of it, or
+-- twice by one): the only ones to aggregate. The text states of arg_min over every holder are
+-- memory DuckDB does not spill (0.1 GB at 1 M contracts).
+repeated AS (
+    SELECT uid, version, supplier_key FROM keyed
+    GROUP BY uid, version, supplier_key HAVING count(*) > 1
+),
+one_per_version AS (
+    SELECT k.uid, k.version, k.supplier_key, k.id_type, k.holder_id, k.holder_name,
+        k.seen AS first_seen
+    FROM keyed k ANTI JOIN repeated r ON r.uid IS NOT DISTINCT FROM k.uid
+        AND r.version = k.version AND r.supplier_key = k.supplier_key
+    UNION ALL
+    SELECT k.uid, k.version, k.supplier_key,
+        arg_min(k.id_type, k.seen) AS id_type,
+        arg_min(k.holder_id, k.seen) AS holder_id,
+        arg_min(k.holder_name, k.seen) FILTER (WHERE k.holder_name IS NOT NULL) AS holder_name,
+        min(k.seen) AS first_seen
+    FROM keyed k SEMI JOIN repeated r ON r.uid IS NOT DISTINCT FROM k.uid
+        AND r.version = k.version AND r.supplier_key = k.supplier_key
+    GROUP BY k.uid, k.version, k.supplier_key
 ),
 latest AS (SELECT uid, max(version) AS current_version FROM one_per_version GROUP BY uid)
 SELECT o.uid, o.supplier_key, o.id_type, o.holder_id, o.holder_name, o.version,
@@ -497,18 +518,27 @@ FROM sirene s FULL OUTER JOIN published p ON p.buyer_siret = s.buyer_siret
 WHERE s.buyer_siret IS NOT NULL OR p.departement_code IS NOT NULL OR p.region_code IS NOT NULL
 """.replace("{published}", PUBLISHED_PLACES.replace("{key}", "buyer_siret"))
 
-CONTRACTS = r"""
-CREATE TABLE contracts AS
-WITH cur AS (
-    SELECT uid, arg_max(amount_after, version) AS amount_current,
-        arg_max(duration_months_after, version) AS duration_months_current,
-        count(*) - 1 AS modification_count
-    FROM contract_versions GROUP BY uid
-),
--- The current holders' company categories and départements (SIRENE), as lists: the explorer
--- filters on them with one scan instead of a semi-join over every holder.
-hold AS (
-    SELECT h.uid, count(*) FILTER (WHERE h.is_current) AS holder_count,
+#: The current holders' company categories and départements (SIRENE), as lists: the explorer
+#: filters on them with one scan instead of a semi-join over every holder. An aggregate only for
+#: the contracts with several holder rows (see CONTRACT_FIGURES).
+CONTRACT_HOLDINGS = r"""
+CREATE TEMP TABLE contract_holdings_work AS
+WITH several_holders AS (
+    SELECT uid FROM contract_holders WHERE uid IS NOT NULL GROUP BY uid HAVING count(*) > 1
+)
+SELECT h.uid, CASE WHEN h.is_current THEN 1 ELSE 0 END AS holder_count,
+        CASE WHEN h.is_current AND s.category IS NOT NULL THEN [s.category] END
+            AS holder_categories,
+        CASE WHEN h.is_current AND s.departement_code IS NOT NULL THEN [s.departement_code] END
+            AS holder_departements,
+        CASE WHEN h.is_current AND (s.departement_code IS NOT NULL OR s.region_code IS NOT NULL)
+             THEN struct_pack(
+                commune := CASE WHEN s.location_source = 'sirene' THEN s.commune_code END,
+                departement := s.departement_code, region := s.region_code) END AS holder_place
+FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+WHERE h.uid NOT IN (SELECT uid FROM several_holders)
+UNION ALL
+SELECT h.uid, count(*) FILTER (WHERE h.is_current) AS holder_count,
         list_sort(list_distinct(list(s.category)
             FILTER (WHERE h.is_current AND s.category IS NOT NULL))) AS holder_categories,
         list_sort(list_distinct(list(s.departement_code)
@@ -522,10 +552,30 @@ hold AS (
                 departement := s.departement_code, region := s.region_code), h.rowid)
             FILTER (WHERE h.is_current AND (s.departement_code IS NOT NULL
                                             OR s.region_code IS NOT NULL)) AS holder_place
-    FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
-    GROUP BY h.uid
-),
+FROM contract_holders h LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
+WHERE h.uid IN (SELECT uid FROM several_holders)
+GROUP BY h.uid
+"""
 
+#: What CONTRACTS joins to each contract's primary record: provenance, amount and duration in
+#: force, holders.
+CONTRACT_FIGURES = r"""
+CREATE TEMP TABLE contract_figures_work AS
+-- Aggregates per uid only for the contracts with several versions or holder rows: most
+-- contracts have one, whose row gives the figures. (The list, struct and text states of an
+-- aggregate are memory DuckDB does not spill, `ALLOCATOR` in duckdb_memory(): 0.2 GB at 1 M
+-- contracts when aggregated over every uid, beyond the memory limit at 3.5 M.)
+WITH modified AS (SELECT uid FROM modifications_work WHERE uid IS NOT NULL),
+cur AS (
+    SELECT uid, amount_after AS amount_current, duration_months_after AS duration_months_current,
+        0 AS modification_count
+    FROM contract_versions WHERE uid NOT IN (SELECT uid FROM modified)
+    UNION ALL
+    SELECT uid, arg_max(amount_after, version) AS amount_current,
+        arg_max(duration_months_after, version) AS duration_months_current,
+        count(*) - 1 AS modification_count
+    FROM contract_versions WHERE uid IN (SELECT uid FROM modified) GROUP BY uid
+),
 repeated AS (SELECT uid FROM record_rank_work WHERE rank = 2 AND uid IS NOT NULL),
 prov AS (
     -- a contract published once: its one record is primary (no aggregate over a million uids)
@@ -536,16 +586,20 @@ prov AS (
     SELECT uid, arg_min(record_key, rank) AS primary_key, count(*) AS record_count,
         count(DISTINCT source) AS source_count, list_sort(list_distinct(list(source))) AS sources
     FROM record_rank_work WHERE uid IN (SELECT uid FROM repeated) GROUP BY uid
-),
--- The per-contract figures are joined together first (narrow rows), then once to the primary
--- record: joining the wide records rows three times on uid cost most of this statement.
-agg AS (
-    SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
-        COALESCE(hold.holder_count, 0) AS holder_count,
-        COALESCE(hold.holder_categories, []) AS holder_categories,
-        COALESCE(hold.holder_departements, []) AS holder_departements, hold.holder_place
-    FROM prov JOIN cur ON cur.uid = prov.uid LEFT JOIN hold ON hold.uid = prov.uid
 )
+SELECT prov.*, cur.amount_current, cur.duration_months_current, cur.modification_count,
+    COALESCE(hold.holder_count, 0) AS holder_count,
+    COALESCE(hold.holder_categories, []) AS holder_categories,
+    COALESCE(hold.holder_departements, []) AS holder_departements, hold.holder_place
+FROM prov JOIN cur ON cur.uid = prov.uid
+LEFT JOIN contract_holdings_work hold ON hold.uid = prov.uid
+"""
+
+CONTRACTS = r"""
+CREATE TABLE contracts AS
+-- The per-contract figures are computed first (narrow rows, in statements of their own: their
+-- aggregates and joins do not hold memory while the wide records are read), then joined once
+-- to the primary record: joining the wide records rows three times on uid cost most of this.
 SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS format_family,
     r.buyer_siret, r.id AS contract_id,
     r.raw_object AS object, r.nature, r.is_framework_agreement, r.is_subsequent_contract,
@@ -595,7 +649,7 @@ SELECT r.uid, r.buyer_siret || r.id AS consultation_uid, r.kind, r.family AS for
     -- filled from the profile's directorates (model.directorates) after the indicators
     CAST(NULL AS VARCHAR) AS directorate_id, CAST(NULL AS VARCHAR) AS directorate_source
 FROM records r
-JOIN agg ON agg.primary_key = r.record_key
+JOIN contract_figures_work agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
 LEFT JOIN buyer_places_work bp ON bp.buyer_siret = r.buyer_siret
 """

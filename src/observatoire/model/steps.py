@@ -22,6 +22,8 @@ WORK_TABLES = (
     "duplicates_work",
     "modifications_work",
     "buyer_places_work",
+    "contract_holdings_work",
+    "contract_figures_work",
     "findings_records_work",
     "findings_model_work",
 )
@@ -100,7 +102,8 @@ def model(ctx: BuildContext) -> None:
         ctx.con.execute(sql)
     if PLACES in ctx.shared:
         ctx.shared[PLACES](ctx)
-    for sql in (contracts.CONTRACTS, contracts.BUYERS, contracts.OVERLAP,
+    for sql in (contracts.CONTRACT_HOLDINGS, contracts.CONTRACT_FIGURES, contracts.CONTRACTS,
+                contracts.BUYERS, contracts.OVERLAP,
                 contracts.RECONCILIATION):
         ctx.con.execute(sql)
 
@@ -138,7 +141,7 @@ DIRECTORATES = "modele.directions"
 _CLEANED = frozenset({"records", "record_holders", "record_flags_work", "siret_checks"})
 _MODEL = frozenset({
     "record_rank_work", "duplicates_work", "modifications_work",
-    "buyer_places_work",
+    "buyer_places_work", "contract_holdings_work", "contract_figures_work",
     "source_records", "contract_versions", "contract_holders", "subcontracts",
     "concession_execution", "suppliers", "contracts", "buyers", "source_overlap",
     "reconciliation", "contract_versions.contract_notification_date",
