@@ -14,9 +14,11 @@ Same SQL, scoped input (docs/architecture.md, "Incremental builds"):
 4. Their rows replace those groups' rows in every per-record and per-contract table; buyers and
    suppliers of those records are recomputed by the model's own statements over the patched
    tables (:mod:`observatoire.model.increment`); the small aggregate tables are recomputed whole.
-5. The later steps that read what changed (indicators, payments model, directorates) and
-   those that record the build (quality history) run whole on the patched warehouse, as
-   ``observatoire indicators`` does; the others (Egalim) keep their tables.
+5. The later steps that read what changed run again on the patched warehouse: the indicator
+   step patches its fact tables and results for the touched contracts
+   (:mod:`observatoire.indicators.increment`, whose :func:`keep` sets them aside before the
+   patch); the payments model, the directorates and the steps that record the build (quality
+   history) run whole; the others (Egalim) keep their tables.
 
 The file is then checkpointed and swapped in like a complete build's. When what the touched
 records change reaches contracts outside their groups (a buyer or holder placed by what the
