@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=500)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--memory-limit", default="1500MB")
+    parser.add_argument("--indicators-patch-min", type=int, default=None,
+                        help="OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS of the builds "
+                        "(0: the indicator step always patched; default: the setting's)")
     parser.add_argument("--check", action="store_true",
                         help="then build --complet and compare every table")
     args = parser.parse_args()
@@ -94,6 +97,8 @@ def main() -> None:
     home.mkdir(parents=True)
     env = ns.child_env(home, args.threads, args.memory_limit)
     env["PYTHONPATH"] = str(ROOT / "src")
+    if args.indicators_patch_min is not None:
+        env["OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS"] = str(args.indicators_patch_min)
     cli = [sys.executable, "-m", "observatoire.cli"]
     logs = out / f"incremental-run-{args.contracts}"
     logs.mkdir(exist_ok=True)

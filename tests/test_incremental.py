@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.connectors.ingest import ingest
+from observatoire.formatting import number
 from tests.conftest import DEMO, AppDb, make_account
 
 SHARED = Path("/work/shared/data/decp")
@@ -79,9 +81,12 @@ class Twins:
     """Two data homes fed the same files: one built incrementally, one completely."""
 
     def __init__(self, root: Path, appdb: AppDb | None = None,
-                 profile: str = Settings.profile) -> None:
+                 profile: str = Settings.profile, patch_min_contracts: int = 0) -> None:
         make = appdb.settings if appdb else (lambda home: Settings(home=home, profile=profile))
-        self.incremental: Settings = make(root / "incremental")
+        # 0: the indicator step is patched even at these files' small size (the patch is
+        # what these tests prove equal to a complete build)
+        self.incremental: Settings = replace(make(root / "incremental"),
+                                             indicators_patch_min_contracts=patch_min_contracts)
         self.complete: Settings = make(root / "complete")
         self.modes: list[str] = []
 
@@ -286,6 +291,28 @@ def test_indicators_patched_when_contracts_change_cells(
         con.close()
     assert facts == {buyer + moved["id"]: (2021, facts[buyer + moved["id"]][1]),
                      buyer + raised["id"]: (2023, True)}
+
+
+def test_indicators_computed_whole_below_the_patch_threshold(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Below the threshold of contract fact rows, an incremental build computes the indicator
+    step whole (faster there) and says so with the count it read; the tables equal a complete
+    build's."""
+    twins = Twins(tmp_path, patch_min_contracts=1_000_000)
+    twins.ingest(REFS, GIP)
+    assert twins.build_and_compare() == "complet"
+    con = duckdb.connect(str(twins.complete.warehouse_path), read_only=True)
+    try:
+        contracts = con.execute("SELECT count(*) FROM indicator_contracts").fetchall()[0][0]
+    finally:
+        con.close()
+    twins.ingest(V1 / "data.gouv.fr_pes.json")
+    with caplog.at_level("INFO", logger="observatoire.indicators.service"):
+        assert twins.build_and_compare() == "incremental"
+    assert [r.getMessage() for r in caplog.records if "en entier" in r.getMessage()] == [
+        f"Indicateurs calculés en entier : {number(contracts)} marchés, moins que le seuil de "
+        f"1\u202f000\u202f000 (OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS) sous lequel le "
+        "calcul entier est plus rapide."]
 
 
 def test_indicators_of_a_profile_with_directorates_and_named_buyers(tmp_path: Path) -> None:

@@ -222,6 +222,11 @@ class Settings:
     #: ``https://observatoire.region.fr``): behind a reverse proxy, the origin browsers send
     #: with forms (trusted by the CSRF check) and a host the site answers to.
     public_url: str = ""
+    #: Below this many contract fact rows (``indicator_contracts``), an incremental build
+    #: computes the indicator step whole instead of patching it
+    #: (``OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS``): the patch's own statements cost more
+    #: than they spare on a small warehouse (docs/benchmarks.md, "Freshness"). 0 = always patch.
+    indicators_patch_min_contracts: int = 200_000
 
     @property
     def landing_dir(self) -> Path:
@@ -274,6 +279,7 @@ class Settings:
         workers = _integer(env, "OBSERVATOIRE_WORKERS", os.cpu_count() or 1, 2)
         serve_processes = _integer(env, "OBSERVATOIRE_PROCESSUS", os.cpu_count() or 1, 2)
         session_minutes = _integer(env, "OBSERVATOIRE_SESSION_MINUTES", 240, 240)
+        patch_min = _integer(env, "OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS", 200_000, 200_000)
         public_url = _public_url(env)
         oidc = OidcSettings.from_env(env)
         if oidc and public_url and not oidc.redirect_uri:
@@ -295,6 +301,7 @@ class Settings:
             contact=_contact(env.get("OBSERVATOIRE_CONTACT", "").strip()),
             host=env.get("OBSERVATOIRE_HOST", "").strip(),
             public_url=public_url,
+            indicators_patch_min_contracts=max(patch_min, 0),
         )
 
     def ensure_home(self) -> None:

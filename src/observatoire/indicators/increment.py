@@ -30,6 +30,7 @@ from datetime import date
 import duckdb
 
 from observatoire import pipeline as pl
+from observatoire.formatting import number
 from observatoire.indicators import compute as results
 from observatoire.indicators.facts import build_some_facts, profile_tables, scope_condition
 from observatoire.indicators.grains import GRAINS
@@ -82,10 +83,12 @@ def drop_kept(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {table}{_SUFFIX}")
 
 
-def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str | None:
+def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
+           min_contracts: int = 0) -> str | None:
     """Patch the kept tables (see the module); None when done, else why the step must be
-    complete (the kept tables are then dropped)."""
-    why = _why_complete(con, profile, today)
+    complete (the kept tables are then dropped). Below ``min_contracts`` contract fact rows
+    the step is complete too: there the patch's own statements cost more than they spare."""
+    why = _why_complete(con, profile, today, min_contracts)
     if why:
         drop_kept(con)
         _drop_work(con)
@@ -122,11 +125,20 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str
     return None
 
 
-def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> str | None:
-    """Why the results must be computed whole, if they must: what every row depends on."""
+def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
+                  min_contracts: int) -> str | None:
+    """Why the results must be computed whole, if they must: what every row depends on, or
+    a warehouse too small for the patch to pay."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                        ["indicator_profile" + _SUFFIX]).fetchall()[0][0]:
         return "aucun indicateur conservé"
+    if min_contracts:
+        contracts = con.execute(
+            "SELECT count(*) FROM indicator_contracts" + _SUFFIX).fetchall()[0][0]
+        if contracts < min_contracts:
+            return (f"{number(contracts)} marchés, moins que le seuil de "
+                    f"{number(min_contracts)} (OBSERVATOIRE_INDICATORS_PATCH_MIN_CONTRACTS) "
+                    "sous lequel le calcul entier est plus rapide")
     kept = con.execute("SELECT reference_year, provisional_from FROM indicator_profile"
                        + _SUFFIX).fetchall()
     if kept != [(results.reference_year(profile, today), results.provisional_since(today))]:

@@ -38,10 +38,12 @@ def compute_into(
     applied on top of the profile's; return the history rows to commit once published.
 
     ``kept``: an incremental build set the tables aside (``increment.keep``): they are patched
-    for what it touched, unless something reaches every row."""
+    for what it touched, unless something reaches every row or the warehouse is small
+    (``settings.indicators_patch_min_contracts``)."""
     profile, change_rows = changed_targets.apply_changes(profile, target_changes or [])
     today = date.today()
-    why = increment.update(con, profile, today) if kept else None
+    why = (increment.update(con, profile, today, settings.indicators_patch_min_contracts)
+           if kept else None)
     if why:
         log.info("Indicateurs calculés en entier : %s.", why)
     if not kept or why:
