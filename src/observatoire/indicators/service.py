@@ -84,7 +84,8 @@ TERRITORY_MEANING = (
     "le territoire d'un marché est celui de son acheteur (le département et la région de son "
     "établissement dans SIRENE, sinon ceux publiés avec ses marchés), pas son lieu "
     "d'exécution : le lieu retenu d'un marché se replie sur l'établissement de son titulaire, "
-    "que mesurent les indicateurs d'achat local")
+    "que mesurent les indicateurs d'achat local ; pour les indicateurs Egalim, c'est celui de "
+    "la cantine, qui achète ses denrées")
 
 
 def territory_breakdown(value: str) -> tuple[str, str] | None:
