@@ -299,7 +299,8 @@ def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_for
 ) -> None:
     """The recomputation is the directorate step and what follows it: the directorates are
     given again, by the profile in force, on the warehouse in service, then the indicators
-    (broken down by directorate) computed from them."""
+    (broken down by directorate, the payment ones too: B03/B04 by the directorate of the
+    contract paid) computed from them."""
     from observatoire.build import recompute_indicators
     from observatoire.connectors.ingest import ingest
 
@@ -314,7 +315,8 @@ def test_observatoire_indicators_reruns_the_directorates_with_the_profile_in_for
     assert warehouse_rows(with_directorates, found)[0][0] > 0
     # the generic profile has no directorate: none is left on the contracts or the findings
     run = recompute_indicators(Settings(home=home))
-    assert [s.name for s in run.steps] == ["modele.directions", "indicateurs"]
+    assert [s.name for s in run.steps] == [
+        "modele.directions", "paiements.indicateurs", "indicateurs"]
     assert warehouse_rows(with_directorates, query) == [(uid, None, None) for uid, _, _ in built]
     assert warehouse_rows(with_directorates, found) == [(0,)]
     assert warehouse_rows(with_directorates, "SELECT count(*) FROM profile_directorates") == [(0,)]
