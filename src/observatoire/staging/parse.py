@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -569,24 +569,16 @@ def parse_in_memory(
     whole (:func:`records_in_hand`) when it can be."""
     result = ParseResult()
     _notes(path, det, result)
-    rows: list[dict[str, Any]] = []
     in_hand = None
     if READERS[det.format] is iter_json:
         in_hand = (records_in_hand(det.in_hand[0], det, det.in_hand[1])
                    if det.in_hand is not None else records_in_hand(path.read_bytes(), det))
-    if in_hand is not None:
-        for position, (record, listed_as) in enumerate(in_hand, start=1):
-            row = normalise(record, file_hash=file_hash, position=position,
-                            listed_as=listed_as)
-            result.records += 1
-            if row["kind"] == "concession":
-                result.concessions += 1
-            else:
-                result.marches += 1
-            rows.append(row)
-        _none_read(path, result)
-        return result, rows
-    for row in READERS[det.format](path, det, file_hash, result):
+    parsed: Iterable[dict[str, Any]] = (
+        (normalise(record, file_hash=file_hash, position=position, listed_as=listed_as)
+         for position, (record, listed_as) in enumerate(in_hand, start=1))
+        if in_hand is not None else READERS[det.format](path, det, file_hash, result))
+    rows: list[dict[str, Any]] = []
+    for row in parsed:
         result.records += 1
         if row["kind"] == "concession":
             result.concessions += 1
