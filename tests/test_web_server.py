@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ import requests
 
 from observatoire.web import pagecache
 from tests.conftest import Warehouse
+from tests.test_deploy import _free_port, _wait_for
 
 PAGE = "/marches/?annee=2024&tri=montant"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -40,16 +34,7 @@ def serving(home: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[b
         [sys.executable, "-m", "observatoire.cli", "serve", "--port", str(port), *options],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (home.parent / f"serve-{port}.log").read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", port), 0.5):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            time.sleep(0.2)
+        _wait_for(port, process, home.parent / f"serve-{port}.log")
         yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
