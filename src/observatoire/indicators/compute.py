@@ -174,33 +174,24 @@ def _bases(ind: Indicator, undefined: frozenset[str] = frozenset()) -> list[_Bas
     return out
 
 
-#: Compute the aggregates' arguments before grouping (see :class:`_Aggregates`).
-PREPROJECT = True
-
-
 class _Aggregates:
     """The aggregates of a query, each computed once whatever the bases that read it
-    (``agg_<n>``); ``split``: their arguments taken out into columns ``arg_<n>`` of the rows
-    read, so that the engine computes them once a row rather than once a row and grouping set
-    (DuckDB evaluates an aggregate's argument in each grouping set's pass)."""
+    (``agg_<n>``), their arguments taken out into columns ``arg_<n>`` of the rows read, so that
+    the engine computes them once a row rather than once a row and grouping set (DuckDB
+    evaluates an aggregate's argument in each grouping set's pass)."""
 
-    def __init__(self, split: bool) -> None:
-        self.split = split
+    def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self.arguments: dict[str, str] = {}
 
     def add(self, sql: str) -> str:
-        if self.split:
-            sql = self._split(sql)
-        return self.names.setdefault(sql, f"agg_{len(self.names)}")
-
-    def _split(self, sql: str) -> str:
+        """The column of the aggregate ``sql`` (one of :func:`_bases`)."""
         parts = _argument(sql)
-        if parts is None:
-            return sql
-        template, argument = parts
-        name = self.arguments.setdefault(argument, f"arg_{len(self.arguments)}")
-        return template.replace(_ARGUMENT, name)
+        if parts is not None:
+            template, argument = parts
+            name = self.arguments.setdefault(argument, f"arg_{len(self.arguments)}")
+            sql = template.replace(_ARGUMENT, name)
+        return self.names.setdefault(sql, f"agg_{len(self.names)}")
 
     def columns(self) -> str:
         return ",\n        ".join(f"{sql} AS {name}" for sql, name in self.names.items())
@@ -210,8 +201,6 @@ class _Aggregates:
 
 
 _ARGUMENT = "argument_placeholder"
-
-
 _AGGREGATE = re.compile(r"(SUM|COUNT|MEDIAN)\((DISTINCT )?(.+)\)", re.DOTALL)
 _PLAIN = re.compile(r"\*|[A-Za-z_][A-Za-z_0-9]*|-?[0-9.]+|NULL")
 
@@ -309,7 +298,7 @@ def batch_query(inds: list[Indicator], undefined: frozenset[str] = frozenset(),
     population = ind.population.sql if ind.population else "TRUE"
     # one flat index per (indicator, basis) of the query
     bases = [(k, b) for k, i in enumerate(inds) for b in _bases(i, undefined)]
-    aggregates = _Aggregates(split=PREPROJECT)
+    aggregates = _Aggregates()
     records, undated = aggregates.add("COUNT(*)"), aggregates.add(
         "SUM(CASE WHEN period_year IS NULL THEN 1 ELSE 0 END)")
     # the column of each (indicator, basis)'s known count, numerator, denominator, value and
