@@ -109,32 +109,25 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
 
 
 #: The explorer's columns of the contracts of a page ``pc`` (a CTE of ``contracts`` rows), in
-#: the list's order: what ``explorer.search`` returns for a page.
-_PAGE_SQL = f"""SELECT {explorer.LIST_COLUMNS}, {explorer.PAGE_DOMAIN}
+#: the list's order, with their current holders' names: what ``explorer.search`` returns for a
+#: page. The holders are read for the page's uids only (DuckDB passes their range to the scan:
+#: one row group for a buyer's contracts, which are next to each other).
+_PAGE_SQL = f"""SELECT {explorer.LIST_COLUMNS}, {explorer.PAGE_DOMAIN},
+        COALESCE(hn.names, CAST([] AS VARCHAR[])) AS holders
     FROM pc c
     LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
     {explorer.PAGE_DOMAINS}
+    LEFT JOIN (SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id)
+                                  ORDER BY COALESCE(s.name, h.holder_id)) AS names
+               FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
+               WHERE h.is_current AND h.uid IN (SELECT uid FROM pc) GROUP BY h.uid) hn
+        ON hn.uid = c.uid
     ORDER BY {explorer.SORTS["date"]}"""
 
 
-def _page(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], count: int,
-          total: Any, unknown: int) -> dict[str, Any]:
+def _page(rows: list[dict[str, Any]], count: int, total: Any, unknown: int) -> dict[str, Any]:
     """``latest``: the answer ``explorer.search(…, page_size=LATEST)`` gives for the same
-    filter, from its first page's ``rows`` (``_PAGE_SQL``) and its totals; the rows get their
-    current holders' names."""
-    if rows:
-        uids = [r["uid"] for r in rows]
-        # the uids' range as constants too: DuckDB then skips the holders' row groups outside
-        # it (a buyer's contracts are next to each other)
-        names = dict(con.execute(
-            """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
-                   COALESCE(s.name, h.holder_id))
-               FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
-               WHERE h.is_current AND h.uid >= ? AND h.uid <= ?
-                 AND h.uid IN (SELECT unnest(?)) GROUP BY h.uid""",
-            [min(uids), max(uids), uids]).fetchall())
-        for r in rows:
-            r["holders"] = names.get(r["uid"], [])
+    filter, from its first page's ``rows`` (``_PAGE_SQL``) and its totals."""
     return {
         "contracts": rows,
         "count": int(count),
@@ -202,10 +195,11 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
             """SELECT count(*), sum(CAST(amount AS DECIMAL(38, 6))), count(*) - count(amount)
                FROM contracts WHERE buyer_siret = ?""", [siret]).fetchall()[0]
         rows = _dicts(con.execute(
-            f"""WITH pc AS (SELECT * FROM contracts c WHERE c.buyer_siret = ?
-                            ORDER BY {explorer.SORTS["date"]} LIMIT {LATEST})
+            f"""WITH pc AS MATERIALIZED (
+                    SELECT * FROM contracts c WHERE c.buyer_siret = ?
+                    ORDER BY {explorer.SORTS["date"]} LIMIT {LATEST})
                 {_PAGE_SQL}""", [siret]))
-        latest = _page(con, rows, count, total, unknown)
+        latest = _page(rows, count, total, unknown)
     finally:
         con.close()
     return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
@@ -278,9 +272,10 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
         if not parts["by_year"]:  # no contract of this supplier in the profile's scope
             return None
         rows = _dicts(con.execute(
-            f"""WITH pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT unnest(?)))
+            f"""WITH pc AS MATERIALIZED (
+                    SELECT * FROM contracts WHERE rowid IN (SELECT unnest(?)))
                 {_PAGE_SQL}""", [parts["rids"] or []]))
-        latest = _page(con, rows, parts["listed_count"], parts["listed_total"],
+        latest = _page(rows, parts["listed_count"], parts["listed_total"],
                        parts["listed_unknown"])
     finally:
         con.close()
