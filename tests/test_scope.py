@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from observatoire import datasets, explorer
+from observatoire import datasets, details, explorer
 from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.connectors.ingest import ingest
@@ -69,10 +69,11 @@ def test_pages_outside_the_scope_are_not_found(scoped: tuple[Settings, str, str]
     (inside, uid_in), (outside, uid_out) = (
         _expected(settings, "SELECT buyer_siret, uid FROM contracts WHERE left(buyer_siret, 9) = ? "
                   "ORDER BY uid LIMIT 1", s)[0] for s in (siren, other))
-    assert explorer.buyer(settings, inside) is not None
-    assert explorer.buyer(settings, outside) is None
-    assert explorer.contract(settings, uid_in) is not None
-    assert explorer.contract(settings, uid_out) is None
+    for pages in (explorer, details):  # details: what the pages read since 2026-12-07
+        assert pages.buyer(settings, inside) is not None
+        assert pages.buyer(settings, outside) is None
+        assert pages.contract(settings, uid_in) is not None
+        assert pages.contract(settings, uid_out) is None
     holders_out = _expected(
         settings, """SELECT h.supplier_key FROM contract_holders h JOIN contracts c USING (uid)
                      WHERE h.is_current GROUP BY 1
@@ -80,6 +81,7 @@ def test_pages_outside_the_scope_are_not_found(scoped: tuple[Settings, str, str]
     assert holders_out  # the files hold suppliers that only worked for other buyers
     # such a supplier has no page on this site
     assert explorer.supplier(settings, str(holders_out[0][0])) is None
+    assert details.supplier(settings, str(holders_out[0][0])) is None
     listed = {r["supplier_key"] for r in explorer.suppliers(settings, page_size=500)["rows"]}
     expected = {k for (k,) in _expected(
         settings, """SELECT DISTINCT h.supplier_key FROM contract_holders h JOIN contracts c

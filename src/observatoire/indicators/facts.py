@@ -397,7 +397,8 @@ def build_facts(con: duckdb.DuckDBPyConnection, profile: Profile) -> None:
     profile_tables(con, profile)
     con.execute(_scoped_sql(profile))
     con.execute("CREATE TABLE indicator_holders AS" + _holders_sql(profile))
-    con.execute("CREATE TABLE indicator_contracts AS" + _contracts_sql(profile))
+    # stored by uid, as ``contracts``: the pages of a contract and of a buyer read theirs
+    con.execute("CREATE TABLE indicator_contracts AS" + _contracts_sql(profile) + "ORDER BY c.uid")
     con.execute("CREATE TABLE indicator_subcontracts AS"
                 + _SUBCONTRACTS_SQL.format(contracts="indicator_contracts"))
     con.execute("CREATE TABLE indicator_records AS" + _records_sql(profile))

@@ -234,6 +234,9 @@ FROM records r
 LEFT JOIN set_aside_work s ON s.record_key = r.record_key
 LEFT JOIN record_rank_work k ON k.record_key = r.record_key
 LEFT JOIN duplicates_work d ON d.record_key = r.record_key
+-- stored by contract (the contract page reads a contract's records by uid: DuckDB skips the
+-- row groups whose uids cannot match)
+ORDER BY r.uid
 """
 
 MODIFICATIONS = r"""
@@ -652,6 +655,9 @@ FROM records r
 JOIN contract_figures_work agg ON agg.primary_key = r.record_key
 LEFT JOIN ref_cpv cpv ON cpv.code = r.cpv
 LEFT JOIN buyer_places_work bp ON bp.buyer_siret = r.buyer_siret
+-- stored by uid, hence by buyer (a uid starts with its buyer's SIRET): a contract's or a
+-- buyer's rows are found in one row group instead of a scan of every contract
+ORDER BY r.uid
 """
 
 BUYERS_TEMPLATE = r"""

@@ -19,7 +19,7 @@ def model_findings(ctx: BuildContext) -> None:
     ctx.con.execute(findings_sql("findings_model_work",
                                  {"identity", "version", "subcontract", "duplicate"}))
     # A finding's id is a digest of what it says (record, rule, field, values): the same
-    # finding keeps its id from one build to the next, and no global sort is needed. The
+    # finding keeps its id from one build to the next, without numbering the findings. The
     # provenance comes from records (source_records copies it from there: one join, not two).
     ctx.con.execute(f"""CREATE TABLE findings AS
         SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field,
@@ -30,7 +30,9 @@ def model_findings(ctx: BuildContext) -> None:
             {history.FOLLOW_KEY} AS follow_key
         FROM (SELECT * FROM findings_records_work
               UNION ALL SELECT * FROM findings_model_work) f
-        JOIN records r ON r.record_key = f.record_key""")
+        JOIN records r ON r.record_key = f.record_key
+        -- stored by contract: the contract page reads its findings by uid
+        ORDER BY f.uid""")
 
 
 def snapshot(ctx: BuildContext) -> None:

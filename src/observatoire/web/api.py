@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
-from observatoire import __version__, explorer, reports, search, spending
+from observatoire import __version__, details, explorer, reports, search, spending
 from observatoire.config import Settings
 from observatoire.exports import json_response
 from observatoire.indicators import service
@@ -242,9 +242,9 @@ def contracts(request: HttpRequest, settings: Settings) -> dict[str, Any]:
 
 
 def contract_answer(settings: Settings, uid: str) -> dict[str, Any] | None:
-    """A contract (``explorer.contract``) with its payments (``spending.contract_payments``,
+    """A contract (``details.contract``) with its payments (``spending.contract_payments``,
     « paiements »): the answer of ``/marches/<uid>.json`` and ``/api/v1/marches/<uid>``."""
-    detail = explorer.contract(settings, uid)
+    detail = details.contract(settings, uid)
     if detail is None:
         return None
     return {**detail, "paiements": spending.contract_payments(settings, uid)}
@@ -264,10 +264,10 @@ def buyers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
 
 def buyer_answer(settings: Settings, siret: str, year: str | None = None
                  ) -> dict[str, Any] | None:
-    """A buyer (``explorer.buyer``) with its own SPASER scorecard: every indicator read for
+    """A buyer (``details.buyer``) with its own SPASER scorecard: every indicator read for
     its perimeter at the barometer's year (or ``year`` when the results have it), and its
     payments (``spending.buyer_payments``, « paiements »)."""
-    detail = explorer.buyer(settings, siret)
+    detail = details.buyer(settings, siret)
     if detail is None:
         return None
     detail["paiements"] = spending.buyer_payments(settings, siret)
@@ -300,7 +300,7 @@ def suppliers(request: HttpRequest, settings: Settings) -> dict[str, Any]:
 
 @endpoint
 def supplier(request: HttpRequest, settings: Settings, key: str) -> dict[str, Any] | None:
-    return explorer.supplier(settings, key)
+    return details.supplier(settings, key)
 
 
 @endpoint

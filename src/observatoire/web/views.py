@@ -12,7 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.feedgenerator import Atom1Feed
 
-from observatoire import charts, datasets, explorer, formatting, public_columns, reports
+from observatoire import charts, datasets, details, explorer, formatting, public_columns, reports
 from observatoire.config import Settings
 from observatoire.datasets import printable
 from observatoire.errors import ObservatoireError
@@ -449,7 +449,7 @@ def buyer_decp(request: HttpRequest, siret: str, fmt: str) -> HttpResponseBase:
 @page
 def supplier(request: HttpRequest, key: str, fmt: str | None = None) -> Output:
     """``/titulaires/<siret or key>/``: a supplier's contracts by year and its buyers."""
-    detail = explorer.supplier(_settings(), key)
+    detail = details.supplier(_settings(), key)
     if detail is None:
         raise Http404("Titulaire inconnu")
 
