@@ -297,6 +297,16 @@ def search(
     (``places`` then answers from its cache)."""
     page, page_size = bounded(page, page_size)
     sort = sort if sort in SORTS else "date"
+    con = open_warehouse(settings)  # first: no warehouse is said as such (WarehouseMissing)
+    try:
+        return _search(settings, con, filters, sort, page, page_size, facets)
+    finally:
+        con.close()
+
+
+def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: ContractFilters,
+            sort: str, page: int, page_size: int, facets: bool) -> dict[str, Any]:
+    """:func:`search` on an open cursor of the warehouse."""
     key = _warehouse_key(settings)
     # The facets' filters (year, procedure, category) are left out of the scan when their
     # counts are wanted: the scan keeps the contracts of the other filters (``base``), counted
@@ -308,96 +318,92 @@ def search(
     own_cube = facets and not _only_facets(filters)
     with_places = (facets and not any(getattr(filters, n) for n in PLACE_FILTERS)
                    and _places_key(settings, filters, None) not in _PLACES)
-    con = open_warehouse(settings)
-    try:
-        scope = _scope(key, con)
-        columns = ["c.rowid AS rid", "c.uid", "c.amount"]
-        if sort in ("date", "date_asc"):
-            columns.append("c.notification_date")
-        if sort == "acheteur":
-            columns.append("b.name AS buyer_name")
-        if own_cube:
-            columns += ["c.notification_year AS y", "c.procedure AS p",
-                        *(f"list_contains(c.holder_categories, '{k}') AS k_{k}"
-                          for k in CATEGORIES)]
-        if with_places:
-            columns += ["c.location_region_code", "c.location_departement_code",
-                        "c.location_commune_code", "c.location_basis"]
-        where, params = _where(replace(filters, **dict.fromkeys(fixed)) if own_cube
-                               else filters)
-        where = f"{where} AND {scope}"
-        scan = (f"SELECT {', '.join(columns)} FROM contracts c "
-                f"{_joins(where + (' b.' if sort == 'acheteur' else ''))} WHERE {where}")
-        aggregates: list[str] = []
-        if own_cube:
-            flags, flag_params = _cube_flags(filters, fixed)
-            kinds = ", ".join(f"k_{k}" for k in CATEGORIES)
-            if len(fixed) > 1:  # a contract that fails two facets' filters counts in none
-                scan = (f"SELECT * FROM ({scan}) WHERE "
-                        + " + ".join(f"(NOT COALESCE({f}, FALSE))::INTEGER" for f in flags)
-                        + " <= 1")
-                params = [*params, *flag_params]
-            ctes = (f"base AS {_materialized(filters)} ({scan}), "
-                    f"m AS (SELECT * FROM base WHERE {' AND '.join(flags) or 'TRUE'}), "
-                    # grouped by the year as a number, written as text after (faster)
-                    f"cube AS (SELECT CAST(y AS VARCHAR) AS y, p, {kinds}, n, known, total "
-                    f"FROM (SELECT y, p, {kinds}, count(*) AS n, count(amount) AS known, "
-                    "sum(CAST(amount AS DECIMAL(38, 6))) AS total FROM base GROUP BY ALL))")
+    scope = _scope(key, con)
+    columns = ["c.rowid AS rid", "c.uid", "c.amount"]
+    if sort in ("date", "date_asc"):
+        columns.append("c.notification_date")
+    if sort == "acheteur":
+        columns.append("b.name AS buyer_name")
+    if own_cube:
+        columns += ["c.notification_year AS y", "c.procedure AS p",
+                    *(f"list_contains(c.holder_categories, '{k}') AS k_{k}"
+                      for k in CATEGORIES)]
+    if with_places:
+        columns += ["c.location_region_code", "c.location_departement_code",
+                    "c.location_commune_code", "c.location_basis"]
+    where, params = _where(replace(filters, **dict.fromkeys(fixed)) if own_cube
+                           else filters)
+    where = f"{where} AND {scope}"
+    scan = (f"SELECT {', '.join(columns)} FROM contracts c "
+            f"{_joins(where + (' b.' if sort == 'acheteur' else ''))} WHERE {where}")
+    aggregates: list[str] = []
+    if own_cube:
+        flags, flag_params = _cube_flags(filters, fixed)
+        kinds = ", ".join(f"k_{k}" for k in CATEGORIES)
+        if len(fixed) > 1:  # a contract that fails two facets' filters counts in none
+            scan = (f"SELECT * FROM ({scan}) WHERE "
+                    + " + ".join(f"(NOT COALESCE({f}, FALSE))::INTEGER" for f in flags)
+                    + " <= 1")
             params = [*params, *flag_params]
-            aggregates.append("(SELECT list(cube) FROM cube) AS _cube")
-        else:
-            ctes = f"m AS {_materialized(filters)} ({scan})"
-        if not facets:
-            # an exact sum: a float sum depends on the threads' order (not reproducible)
-            aggregates += ["(SELECT count(*) FROM m) AS _n",
-                           "(SELECT sum(CAST(amount AS DECIMAL(38, 6))) FROM m) AS _total",
-                           "(SELECT count(*) - count(amount) FROM m) AS _unknown"]
-        if with_places:
-            aggregates.append(f"(SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) "
-                              "AS _places")
-        rows = _dicts(con.execute(
-            f"""WITH {ctes},
-                page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
-                -- the page's rows fetched by row id: no scan of every contract to join them
-                pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page)),
-                found AS (
-                    -- the domain (``_cpv_domains``), in its place among the columns
-                    SELECT {LIST_COLUMNS}, NULL AS purchase_domain,
-                           row_number() OVER (ORDER BY {SORTS[sort]}) AS _position
-                    FROM pc c
-                    LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret)
-                -- the totals whatever the page: one row, with the page's rows if any
-                SELECT found.*, {', '.join(aggregates) or 'NULL AS _none'}
-                FROM (SELECT 1) LEFT JOIN found ON TRUE
-                ORDER BY found._position""",
-            [*params, page_size, (page - 1) * page_size],
-        ))
-        first = dict(rows[0])  # the totals' columns, kept before they leave the rows
-        extra = [k for k in first if k.startswith("_")]
-        if first["uid"] is None:  # no contract, or a page past the last one
-            rows = []
+        ctes = (f"base AS {_materialized(filters)} ({scan}), "
+                f"m AS (SELECT * FROM base WHERE {' AND '.join(flags) or 'TRUE'}), "
+                # grouped by the year as a number, written as text after (faster)
+                f"cube AS (SELECT CAST(y AS VARCHAR) AS y, p, {kinds}, n, known, total "
+                f"FROM (SELECT y, p, {kinds}, count(*) AS n, count(amount) AS known, "
+                "sum(CAST(amount AS DECIMAL(38, 6))) AS total FROM base GROUP BY ALL))")
+        params = [*params, *flag_params]
+        aggregates.append("(SELECT list(cube) FROM cube) AS _cube")
+    else:
+        ctes = f"m AS {_materialized(filters)} ({scan})"
+    if not facets:
+        # an exact sum: a float sum depends on the threads' order (not reproducible)
+        aggregates += ["(SELECT count(*) FROM m) AS _n",
+                       "(SELECT sum(CAST(amount AS DECIMAL(38, 6))) FROM m) AS _total",
+                       "(SELECT count(*) - count(amount) FROM m) AS _unknown"]
+    if with_places:
+        aggregates.append(f"(SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) "
+                          "AS _places")
+    rows = _dicts(con.execute(
+        f"""WITH {ctes},
+            page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
+            -- the page's rows fetched by row id: no scan of every contract to join them
+            pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page)),
+            found AS (
+                -- the domain (``_cpv_domains``), in its place among the columns
+                SELECT {LIST_COLUMNS}, NULL AS purchase_domain,
+                       row_number() OVER (ORDER BY {SORTS[sort]}) AS _position
+                FROM pc c
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret)
+            -- the totals whatever the page: one row, with the page's rows if any
+            SELECT found.*, {', '.join(aggregates) or 'NULL AS _none'}
+            FROM (SELECT 1) LEFT JOIN found ON TRUE
+            ORDER BY found._position""",
+        [*params, page_size, (page - 1) * page_size],
+    ))
+    first = dict(rows[0])  # the totals' columns, kept before they leave the rows
+    extra = [k for k in first if k.startswith("_")]
+    if first["uid"] is None:  # no contract, or a page past the last one
+        rows = []
+    for r in rows:
+        for k in extra:
+            del r[k]
+    found_facets = None
+    if facets:
+        cube = ([tuple(c.values()) for c in first["_cube"] or []] if own_cube
+                else _cube(settings))
+        count, total, unknown = _totals_from_cube(cube, filters)
+        found_facets = _counts_from_cube(cube, filters)
+    else:
+        count, total, unknown = first["_n"], first["_total"], first["_unknown"]
+    if with_places:
+        _keep_places(_places_key(settings, filters, None), _places_found(
+            key, con, [tuple(p.values()) for p in first["_places"] or []], None))
+    if rows:
+        domains, default = _cpv_domains(key, con)
+        names = _holder_names(con, [r["uid"] for r in rows])
         for r in rows:
-            for k in extra:
-                del r[k]
-        found_facets = None
-        if facets:
-            cube = ([tuple(c.values()) for c in first["_cube"] or []] if own_cube
-                    else _cube(settings))
-            count, total, unknown = _totals_from_cube(cube, filters)
-            found_facets = _counts_from_cube(cube, filters)
-        else:
-            count, total, unknown = first["_n"], first["_total"], first["_unknown"]
-        if with_places:
-            _keep_places(_places_key(settings, filters, None), _places_found(
-                key, con, [tuple(p.values()) for p in first["_places"] or []], None))
-        if rows:
-            domains, default = _cpv_domains(key, con)
-            names = _holder_names(con, [r["uid"] for r in rows])
-            for r in rows:
-                r["purchase_domain"] = domains.get(r["cpv"], default)
-                r["holders"] = names.get(r["uid"], [])
-    finally:
-        con.close()
+            r["purchase_domain"] = domains.get(r["cpv"], default)
+            r["holders"] = names.get(r["uid"], [])
     return {
         "contracts": rows,
         "count": int(count),
@@ -577,7 +583,12 @@ _SCOPES: dict[tuple[str, int, int, str], str] = {}
 
 def _warehouse_key(settings: Settings) -> tuple[str, int, int, str]:
     """The identity of the warehouse in service (a build replaces the file) and profile."""
-    stat = settings.warehouse_path.stat()
+    try:
+        stat = settings.warehouse_path.stat()
+    except FileNotFoundError:  # no warehouse yet: said as everywhere (WarehouseMissing)
+        open_warehouse(settings).close()
+        raise
+
     return (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile)
 
 
