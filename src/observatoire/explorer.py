@@ -354,12 +354,14 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
         params = [*params, *flag_params]
         aggregates.append("(SELECT list(cube) FROM cube) AS _cube")
     else:
-        ctes = f"m AS {_materialized(filters)} ({scan})"
+        # without facets (a buyer's or a supplier's latest contracts, the CSV twin): kept,
+        # for the page and the totals
+        ctes = f"m AS {_materialized(filters) if facets else 'MATERIALIZED'} ({scan})"
     if not facets:
         # an exact sum: a float sum depends on the threads' order (not reproducible)
-        aggregates += ["(SELECT count(*) FROM m) AS _n",
-                       "(SELECT sum(CAST(amount AS DECIMAL(38, 6))) FROM m) AS _total",
-                       "(SELECT count(*) - count(amount) FROM m) AS _unknown"]
+        aggregates.append("(SELECT struct_pack(n := count(*), "
+                          "total := sum(CAST(amount AS DECIMAL(38, 6))), "
+                          "unknown := count(*) - count(amount)) FROM m) AS _totals")
     if with_places:
         aggregates.append(f"(SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) "
                           "AS _places")
@@ -394,7 +396,7 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
         count, total, unknown = _totals_from_cube(cube, filters)
         found_facets = _counts_from_cube(cube, filters)
     else:
-        count, total, unknown = first["_n"], first["_total"], first["_unknown"]
+        count, total, unknown = (first["_totals"][k] for k in ("n", "total", "unknown"))
     if with_places:
         _keep_places(_places_key(settings, filters, None), _places_found(
             key, con, [tuple(p.values()) for p in first["_places"] or []], None))
