@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from observatoire import search
+from observatoire.model.search import normalised
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import NAME_QUERIES, TEXT_QUERIES
@@ -38,7 +39,8 @@ SQL = "SELECT count(*), sum(c.amount) FROM contracts c WHERE {where}"
 def former(text: str) -> tuple[str, list[Any]]:
     """The query before the parts were matched in their own tables."""
     found = search.words(text)
-    where = " AND ".join(f"contains(s.text, {search.WORD})" for _ in found)
+    word = f"(SELECT {normalised('q')} FROM (SELECT CAST(? AS VARCHAR) AS q))"  # noqa: S608 (code only)
+    where = " AND ".join(f"contains(s.text, {word})" for _ in found)
     return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", found  # noqa: S608
 
 

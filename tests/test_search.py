@@ -423,7 +423,9 @@ def test_free_text_finds_the_contracts_one_text_per_contract_found(
     for query in FREE_TEXT_QUERIES:
         found = search.words(query)
         assert found, query
-        every_word = " AND ".join(f"contains(t.text, {search.WORD})" for _ in found)
+        # each word normalised here by the stored keys' SQL, in the query
+        word = f"(SELECT {norm('q')} FROM (SELECT CAST(? AS VARCHAR) AS q))"
+        every_word = " AND ".join(f"contains(t.text, {word})" for _ in found)
         expected = {u for (u,) in con.execute(
             f"SELECT uid FROM one_text t WHERE {every_word}", found).fetchall()}
         clause, params = search.text_match(query)  # type: ignore[misc]
@@ -502,3 +504,55 @@ def test_places_of_a_free_text_are_those_of_its_contracts(
     assert within["effectifs"]["lieu_departement"] == expected["lieu_departement"]
     assert within["total"] == expected["lieu_departement"][chosen]
     assert sum(within["effectifs"]["lieu_commune"].values()) <= within["total"]
+
+
+def test_a_page_past_the_last_keeps_the_totals_and_every_count(
+    site: str, demo_warehouse: Warehouse
+) -> None:
+    """An amount and two facets chosen: the total, the amount, each facet's counts (the other
+    filters kept) and the places are those counted here, on the first page as past the last
+    one (where they come from the same statement as the empty page)."""
+    categories: dict[str, set[str]] = {}
+    for uid, category in demo_warehouse.rows(
+            """SELECT h.uid, s.category FROM contract_holders h
+               JOIN suppliers s USING (supplier_key) WHERE h.is_current"""):
+        if category:
+            categories.setdefault(uid, set()).add(category)
+    procedure = "Appel d'offres ouvert"
+    rows = [r for r in demo_warehouse.rows(
+        """SELECT uid, notification_year, procedure, amount, location_departement_code
+           FROM contracts""") if r[3] is not None and r[3] >= 40_000]
+    chosen = [r for r in rows if r[1] == 2019 and r[2] == procedure]
+    by_year: dict[str, int] = {}
+    by_procedure: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    by_departement: dict[str, int] = {}
+    for uid, year, proc, _amount, departement in rows:
+        if proc == procedure and year is not None:
+            by_year[str(year)] = by_year.get(str(year), 0) + 1
+        if year == 2019 and proc is not None:
+            by_procedure[proc] = by_procedure.get(proc, 0) + 1
+        if year == 2019 and proc == procedure:
+            for category in categories.get(uid, ()):
+                by_category[category] = by_category.get(category, 0) + 1
+            if departement is not None:
+                by_departement[departement] = by_departement.get(departement, 0) + 1
+    assert 50 < len(chosen) < 1_000  # more than a page, fewer than the pages asked below
+    for page in (1, 2, 500):
+        data = get_json(site, "/api/v1/marches", montant_min="40000", annee="2019",
+                        procedure=procedure, taille="50", page=str(page))
+        assert data["total"] == len(chosen), page
+        assert data["montant_total"] == pytest.approx(sum(r[3] for r in chosen), rel=1e-12)
+        assert len(data["elements"]) == (0 if page == 500 else 50), page
+        counts = data["effectifs"]
+        assert counts["annee"] == by_year, page
+        assert counts["procedure"] == by_procedure, page
+        assert counts["categorie"] == by_category, page
+        assert counts["lieu_departement"] == by_departement, page
+    _, html = get(site, "/marches/", montant_min="40000", annee="2019", procedure=procedure,
+                  page="500")
+    assert f"<strong>{formatting.number(len(chosen))} marché(s)</strong>" in html
+    assert "Aucun marché ne correspond à ces filtres." in html
+    # the chosen value selected, its apostrophe escaped as the template escapes text
+    assert (f'<option value="Appel d&#x27;offres ouvert" selected>Appel d&#x27;offres ouvert '
+            f'({formatting.number(by_procedure[procedure])})</option>') in html

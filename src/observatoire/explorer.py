@@ -7,12 +7,13 @@ the SQL. Amounts are summed per contract, never per holder.
 from __future__ import annotations
 
 import calendar
+import decimal
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import duckdb
 
@@ -21,6 +22,8 @@ from observatoire.config import Settings
 from observatoire.formatting import number
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
+
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
 #: The largest page number served: past it a page is empty anyway, and its offset stays far
@@ -243,11 +246,23 @@ LIST_COLUMNS = """c.uid, c.kind, c.notification_date, c.notification_year, c.buy
     c.has_social_consideration, c.has_environmental_consideration, c.corrected_fields,
     c.location_commune_code, c.location_departement_code, c.location_region_code,
     c.location_basis"""
-#: The purchase domain of a page's contracts (``pc``), from their CPV codes as the indicator
-#: facts work it out: joining ``indicator_contracts`` instead scanned its million uids for 50
-#: rows (33 of the 59 ms of a search).
-PAGE_DOMAINS = (f"LEFT JOIN ({domain_match_sql('SELECT cpv FROM pc')}) dm ON dm.cpv = c.cpv")
-PAGE_DOMAIN = f"COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain"
+
+
+def _cpv_domains(key: tuple[str, int, int, str], con: duckdb.DuckDBPyConnection
+                 ) -> tuple[dict[str, str], Any]:
+    """The purchase domain of every CPV code of the contracts, as the indicator facts work it
+    out (``domain_match_sql``), and the profile's default domain (a code no prefix covers):
+    read once per warehouse file, for the pages' contracts (joining ``indicator_contracts``
+    scanned its million uids for 50 rows, and matching the page's codes in SQL at each request
+    cost 2 to 5 ms)."""
+
+    def read() -> tuple[dict[str, str], Any]:
+        rows = con.execute(f"SELECT cpv, domain_id FROM ("
+                           f"{domain_match_sql('SELECT DISTINCT cpv FROM contracts')})").fetchall()
+        default = con.execute(f"SELECT {DEFAULT_DOMAIN}").fetchall()[0][0]
+        return dict(rows), default
+
+    return _per_warehouse(key, ("cpv domains",), read)
 
 
 def bounded(page: int, page_size: int) -> tuple[int, int]:
@@ -274,117 +289,123 @@ def search(
     settings: Settings, filters: ContractFilters, sort: str = "date", page: int = 1,
     page_size: int = 50, facets: bool = False,
 ) -> dict[str, Any]:
-    """One page of contracts, the number of contracts matching and their total amount; with
-    ``facets``, the counts of the facets whose filter is not set (``facet_counts``), taken from
-    the same matching contracts (a free text is then searched once, not twice), and with a free
-    text or a holder among the filters, those of the set facets and the places too."""
+    """One page of contracts, the number of contracts matching and their total amount, from
+    one statement: the matching contracts are found once (filters, words, holders) and give
+    the totals, whatever the page (past the last one too), and the page. With ``facets``, the
+    counts of every facet too (``facet_counts``: what each year, procedure and holders'
+    category would give, the other filters kept) and, without place filter, the places
+    (``places`` then answers from its cache)."""
     page, page_size = bounded(page, page_size)
-    where, params = _where(filters)
     sort = sort if sort in SORTS else "date"
-    order = SORTS[sort]
-    con = open_warehouse(settings)
+    con = open_warehouse(settings)  # first: no warehouse is said as such (WarehouseMissing)
     try:
-        where = f"{where} AND {scope_sql(con)}"
-        # One query: the matching contracts are found once (filters, holder semi-joins) and
-        # give both the totals and the page; only the page's rows are joined to the buyers and
-        # facts shown in the list.
-        buyer_name = "b.name" if sort == "acheteur" else "NULL"
-        wanted = facets and not _only_facets(filters)
-        free = [n for n in FACETS if getattr(filters, n) is None] if wanted else []
-        # The facets whose filter is set are counted from the same scan too when the other
-        # filters are costly (words, holders): each would otherwise apply them again. The scan
-        # then keeps the contracts of the other filters (``base``), each with whether it passes
-        # each facet's filter, and ``m`` is those that pass them all.
-        fixed = ([n for n in FACETS if getattr(filters, n) is not None]
-                 if wanted and _costly(filters) else [])
-        base_where, base_params = where, params
-        if fixed:
-            base_where, base_params = _where(replace(filters, **dict.fromkeys(fixed)))
-            base_where = f"{base_where} AND {scope_sql(con)}"
-        m_joins = _joins(base_where + (" b." if sort == "acheteur" else ""))
-        facet_columns = (", c.notification_year, c.procedure, c.holder_categories"
-                         if free or fixed else "")
-        facet_list = (f", (SELECT list(fc) FROM ({_facet_sql('m c', free)}) fc) AS facets"
-                      if free else ", NULL AS facets")
-        flags = "".join(f", {FACET_FILTERS[n]} AS f_{n}" for n in fixed)
-        flag_params = [getattr(filters, n) for n in fixed]
-        fixed_lists = "".join(
-            f", (SELECT list(fx) FROM ({_facet_sql(_flagged(fixed, n), [n])}) fx) AS fixed_{n}"
-            for n in fixed)
-        # the places of a free text's matches (without place filter), counted from the same
-        # matches (``places`` then answers from its cache): the text is not searched twice.
-        # Other filters are cheaper to apply again than their matches' places to keep.
-        place_key = (_places_key(settings, filters, None) if facets and filters.texte
-                     and not any(getattr(filters, n) for n in PLACE_FILTERS) else None)
-        with_places = place_key is not None and place_key not in _PLACES
-        place_columns = (", c.location_region_code, c.location_departement_code, "
-                         "c.location_commune_code, c.location_basis" if with_places else "")
-        place_list = (f", (SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) AS places"
-                      if with_places else ", NULL AS places")
-        matches = f"""SELECT c.rowid AS rid, c.uid, c.notification_date, c.amount,
-                        {buyer_name} AS buyer_name {facet_columns} {place_columns} {flags}
-                    FROM contracts c {m_joins} WHERE {base_where}"""
-        if fixed:
-            ctes = (f"base AS MATERIALIZED ({matches}), m AS (SELECT * FROM base WHERE "
-                    f"{' AND '.join(f'f_{n}' for n in fixed)})")
-        else:
-            ctes = f"m AS MATERIALIZED ({matches})"
-        rows = _dicts(con.execute(
-            f"""WITH {ctes},
-                -- an exact sum: a float sum depends on the threads' order (not reproducible)
-                totals AS (SELECT count(*) AS n, sum(CAST(amount AS DECIMAL(38, 6))) AS total,
-                                  count(*) - count(amount) AS unknown {facet_list} {place_list}
-                                  {fixed_lists}
-                           FROM m),
-                page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
-                -- the page's rows fetched by row id: no scan of every contract to join them
-                pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page))
-                SELECT {LIST_COLUMNS}, {PAGE_DOMAIN}, totals.n AS _n,
-                       totals.total AS _total, totals.unknown AS _unknown,
-                       totals.facets AS _facets, totals.places AS _places
-                       {"".join(f", totals.fixed_{n} AS _fixed_{n}" for n in fixed)}
-                FROM pc c
-                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-                {PAGE_DOMAINS}
-                CROSS JOIN totals
-                ORDER BY {order}""",
-            [*flag_params, *base_params, page_size, (page - 1) * page_size],
-        ))
-        found_facets = None
-        if rows:
-            count, total, unknown = rows[0]["_n"], rows[0]["_total"], rows[0]["_unknown"]
-            if free:
-                found_facets = _read_facets(
-                    [tuple(f.values()) for f in rows[0]["_facets"] or []], free)
-            for n in fixed:
-                found_facets = {**(found_facets or {}), **_read_facets(
-                    [tuple(f.values()) for f in rows[0][f"_fixed_{n}"] or []], [n])}
-            if with_places and place_key is not None:
-                _keep_places(place_key, _places_found(
-                    con, [tuple(p.values()) for p in rows[0]["_places"] or []], None))
-            for r in rows:
-                del r["_n"], r["_total"], r["_unknown"], r["_facets"], r["_places"]
-                for n in fixed:
-                    del r[f"_fixed_{n}"]
-        else:  # no contract, or a page past the last one: the totals alone
-            count, total, unknown = con.execute(
-                f"SELECT count(*), sum(CAST(c.amount AS DECIMAL(38, 6))), "
-                f"count(*) - count(c.amount) "
-                f"FROM contracts c {_joins(where)} WHERE {where}", params,
-            ).fetchall()[0]
-        if rows:
-            holders = con.execute(
-                """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
-                       COALESCE(s.name, h.holder_id))
-                   FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
-                   WHERE h.is_current AND h.uid IN (SELECT unnest(?)) GROUP BY h.uid""",
-                [[r["uid"] for r in rows]],
-            ).fetchall()
-            names = dict(holders)
-            for r in rows:
-                r["holders"] = names.get(r["uid"], [])
+        return _search(settings, con, filters, sort, page, page_size, facets)
     finally:
         con.close()
+
+
+def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: ContractFilters,
+            sort: str, page: int, page_size: int, facets: bool) -> dict[str, Any]:
+    """:func:`search` on an open cursor of the warehouse."""
+    key = _warehouse_key(settings)
+    # The facets' filters (year, procedure, category) are left out of the scan when their
+    # counts are wanted: the scan keeps the contracts of the other filters (``base``), counted
+    # by year × procedure × categories (``cube``: a few hundred rows, from which each facet's
+    # counts and the totals are summed), and ``m`` is those that pass the facets' filters too.
+    # Without any other filter the cube is the warehouse's own (``_cube``), and the scan is
+    # that of the facets' filters alone.
+    fixed = [n for n in FACETS if getattr(filters, n) is not None] if facets else []
+    own_cube = facets and not _only_facets(filters)
+    with_places = (facets and not any(getattr(filters, n) for n in PLACE_FILTERS)
+                   and _places_key(settings, filters, None) not in _PLACES)
+    scope = _scope(key, con)
+    columns = ["c.rowid AS rid", "c.uid", "c.amount"]
+    if sort in ("date", "date_asc"):
+        columns.append("c.notification_date")
+    if sort == "acheteur":
+        columns.append("b.name AS buyer_name")
+    if own_cube:
+        columns += ["c.notification_year AS y", "c.procedure AS p",
+                    *(f"list_contains(c.holder_categories, '{k}') AS k_{k}"
+                      for k in CATEGORIES)]
+    if with_places:
+        columns += ["c.location_region_code", "c.location_departement_code",
+                    "c.location_commune_code", "c.location_basis"]
+    where, params = _where(replace(filters, **dict.fromkeys(fixed)) if own_cube
+                           else filters)
+    where = f"{where} AND {scope}"
+    scan = (f"SELECT {', '.join(columns)} FROM contracts c "
+            f"{_joins(where + (' b.' if sort == 'acheteur' else ''))} WHERE {where}")
+    aggregates: list[str] = []
+    if own_cube:
+        flags, flag_params = _cube_flags(filters, fixed)
+        kinds = ", ".join(f"k_{k}" for k in CATEGORIES)
+        if len(fixed) > 1:  # a contract that fails two facets' filters counts in none
+            scan = (f"SELECT * FROM ({scan}) WHERE "
+                    + " + ".join(f"(NOT COALESCE({f}, FALSE))::INTEGER" for f in flags)
+                    + " <= 1")
+            params = [*params, *flag_params]
+        ctes = (f"base AS {_materialized(filters)} ({scan}), "
+                f"m AS (SELECT * FROM base WHERE {' AND '.join(flags) or 'TRUE'}), "
+                # grouped by the year as a number, written as text after (faster)
+                f"cube AS (SELECT CAST(y AS VARCHAR) AS y, p, {kinds}, n, known, total "
+                f"FROM (SELECT y, p, {kinds}, count(*) AS n, count(amount) AS known, "
+                "sum(CAST(amount AS DECIMAL(38, 6))) AS total FROM base GROUP BY ALL))")
+        params = [*params, *flag_params]
+        aggregates.append("(SELECT list(cube) FROM cube) AS _cube")
+    else:
+        # without facets (a buyer's or a supplier's latest contracts, the CSV twin): kept,
+        # for the page and the totals
+        ctes = f"m AS {_materialized(filters) if facets else 'MATERIALIZED'} ({scan})"
+    if not facets:
+        # an exact sum: a float sum depends on the threads' order (not reproducible)
+        aggregates.append("(SELECT struct_pack(n := count(*), "
+                          "total := sum(CAST(amount AS DECIMAL(38, 6))), "
+                          "unknown := count(*) - count(amount)) FROM m) AS _totals")
+    if with_places:
+        aggregates.append(f"(SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) "
+                          "AS _places")
+    rows = _dicts(con.execute(
+        f"""WITH {ctes},
+            page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
+            -- the page's rows fetched by row id: no scan of every contract to join them
+            pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page)),
+            found AS (
+                -- the domain (``_cpv_domains``), in its place among the columns
+                SELECT {LIST_COLUMNS}, NULL AS purchase_domain,
+                       row_number() OVER (ORDER BY {SORTS[sort]}) AS _position
+                FROM pc c
+                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret)
+            -- the totals whatever the page: one row, with the page's rows if any
+            SELECT found.*, {', '.join(aggregates) or 'NULL AS _none'}
+            FROM (SELECT 1) LEFT JOIN found ON TRUE
+            ORDER BY found._position""",
+        [*params, page_size, (page - 1) * page_size],
+    ))
+    first = dict(rows[0])  # the totals' columns, kept before they leave the rows
+    extra = [k for k in first if k.startswith("_")]
+    if first["uid"] is None:  # no contract, or a page past the last one
+        rows = []
+    for r in rows:
+        for k in extra:
+            del r[k]
+    found_facets = None
+    if facets:
+        cube = ([tuple(c.values()) for c in first["_cube"] or []] if own_cube
+                else _cube(settings))
+        count, total, unknown = _totals_from_cube(cube, filters)
+        found_facets = _counts_from_cube(cube, filters)
+    else:
+        count, total, unknown = (first["_totals"][k] for k in ("n", "total", "unknown"))
+    if with_places:
+        _keep_places(_places_key(settings, filters, None), _places_found(
+            key, con, [tuple(p.values()) for p in first["_places"] or []], None))
+    if rows:
+        domains, default = _cpv_domains(key, con)
+        names = _holder_names(con, [r["uid"] for r in rows])
+        for r in rows:
+            r["purchase_domain"] = domains.get(r["cpv"], default)
+            r["holders"] = names.get(r["uid"], [])
     return {
         "contracts": rows,
         "count": int(count),
@@ -395,6 +416,31 @@ def search(
         "pages": max(1, -(-int(count) // page_size)),
         "facets": found_facets,
     }
+
+
+def _materialized(filters: ContractFilters) -> str:
+    """Whether the matching contracts are kept for the page, the totals, the facets and the
+    places (the words and the holders would cost more to search again), or found again by
+    each from a scan of their columns (cheaper than keeping hundreds of thousands of rows:
+    CPU at a million contracts, ``montant_min=1000``: 182 against 257 ms; words: 327 against
+    273 ms)."""
+    return "MATERIALIZED" if filters.texte or filters.titulaire else "NOT MATERIALIZED"
+
+
+def _cube_flags(filters: ContractFilters, fixed: list[str]) -> tuple[list[str], list[Any]]:
+    """The filters of the facets ``fixed`` on ``base``'s columns (see ``search``)."""
+    flags: list[str] = []
+    params: list[Any] = []
+    for name in fixed:
+        if name == "annee":
+            flags.append("y = ?")
+            params.append(filters.annee)
+        elif name == "procedure":
+            flags.append("p = ?")
+            params.append(filters.procedure)
+        else:  # a category of CATEGORIES (``_parse``): a column name of the code
+            flags.append(f"k_{CATEGORIES[CATEGORIES.index(str(filters.categorie))]}")
+    return flags, params
 
 
 #: The columns of a downloaded selection: those of the explorer's list, in its order.
@@ -466,24 +512,6 @@ def _rows(settings: Settings, where: str, params: list[Any], order: str,
 #: grouped for a value list, or the values of the holders' categories (``c.holder_categories``).
 FACETS = {"annee": "c.notification_year", "procedure": "c.procedure", "categorie": None}
 CATEGORIES = ("PME", "ETI", "GE")
-#: Each facet's filter, as ``_where`` writes it (one parameter: the value chosen).
-FACET_FILTERS = {"annee": "c.notification_year = ?", "procedure": "c.procedure = ?",
-                 "categorie": "list_contains(c.holder_categories, ?)"}
-
-
-def _costly(filters: ContractFilters) -> bool:
-    """Filters that cost more to apply again than their matches to keep: the free text and
-    the holders' semi-join (a buyer's name is a short list of SIRET, cheap to apply)."""
-    return bool(filters.texte or filters.titulaire)
-
-
-def _flagged(fixed: list[str], name: str) -> str:
-    """``base`` (see ``search``) as contracts ``c`` that pass the set facets' filters but
-    ``name``'s: the contracts each value of ``name`` would give."""
-    others = " AND ".join(f"f_{n}" for n in fixed if n != name) or "TRUE"
-    return f"(SELECT * FROM base WHERE {others}) c"
-
-
 def _facet_sql(source: str, names: list[str]) -> str:
     """SQL over ``source`` (contracts as ``c``, filtered): grouped by each facet of ``names`` at
     once (``GROUPING SETS``), the holder categories counted on the whole set (``()``)."""
@@ -551,15 +579,55 @@ def _only_facets(filters: ContractFilters) -> bool:
 
 #: warehouse file identity -> contracts counted by year, procedure and holder categories
 _CUBES: dict[tuple[str, int, int, str], list[tuple[Any, ...]]] = {}
+#: warehouse file identity -> its scope clause (``scope_sql``: a query of the warehouse)
+_SCOPES: dict[tuple[str, int, int, str], str] = {}
+
+
+def _warehouse_key(settings: Settings) -> tuple[str, int, int, str]:
+    """The identity of the warehouse in service (a build replaces the file) and profile."""
+    try:
+        stat = settings.warehouse_path.stat()
+    except FileNotFoundError:  # no warehouse yet: said as everywhere (WarehouseMissing)
+        open_warehouse(settings).close()
+        raise
+
+    return (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile)
+
+
+def _scope(key: tuple[str, int, int, str], con: duckdb.DuckDBPyConnection) -> str:
+    """``scope_sql(con)`` for the contracts ``c``, read once per warehouse file."""
+    found = _SCOPES.get(key)
+    if found is None:
+        found = scope_sql(con)
+        _SCOPES.clear()  # only the warehouse in service is kept
+        _SCOPES[key] = found
+    return found
+
+
+#: (warehouse file identity, what) -> small values read from it once (names, labels)
+_MEMO: dict[tuple[tuple[str, int, int, str], tuple[Any, ...]], Any] = {}
+
+
+def _per_warehouse(key: tuple[str, int, int, str], what: tuple[Any, ...],
+                   read: Callable[[], T]) -> T:
+    """``read()``, kept until the warehouse in service changes (the values of the file in
+    service only; callers do not change what they get)."""
+    if (key, what) not in _MEMO:
+        if any(k != key for k, _ in _MEMO):
+            _MEMO.clear()
+        if len(_MEMO) > 512:  # communes' names per département: bounded all the same
+            _MEMO.clear()
+        _MEMO[(key, what)] = read()
+    return _MEMO[(key, what)]  # type: ignore[no-any-return]
 
 
 def _cube(settings: Settings) -> list[tuple[Any, ...]]:
     """The contracts of the scope counted by (year, procedure, a PME / ETI / GE among the
-    holders): a few hundred rows, computed once per warehouse file and process (the data only
-    changes with a build), from which the facets of any choice of year, procedure and
-    category are summed without a scan."""
-    stat = settings.warehouse_path.stat()
-    key = (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile)
+    holders), with how many have an amount and its exact sum: a few hundred rows, computed
+    once per warehouse file and process (the data only changes with a build), from which the
+    facets and the totals of any choice of year, procedure and category are summed without a
+    scan."""
+    key = _warehouse_key(settings)
     cached = _CUBES.get(key)
     if cached is not None:
         return cached
@@ -567,8 +635,9 @@ def _cube(settings: Settings) -> list[tuple[Any, ...]]:
     con = open_warehouse(settings)
     try:
         rows = con.execute(
-            f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*) "
-            f"FROM contracts c WHERE {scope_sql(con)} GROUP BY ALL").fetchall()
+            f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*), "
+            f"count(c.amount), sum(CAST(c.amount AS DECIMAL(38, 6))) "
+            f"FROM contracts c WHERE {_scope(key, con)} GROUP BY ALL").fetchall()
     finally:
         con.close()
     _CUBES.clear()  # only the warehouse in service is kept
@@ -576,17 +645,25 @@ def _cube(settings: Settings) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _counts_from_cube(cube: list[tuple[Any, ...]],
-                      filters: ContractFilters) -> dict[str, dict[str, int]]:
-    """Each facet's counts with the other facets' filters applied, summed from the cube."""
+def _cube_rows(cube: list[tuple[Any, ...]], filters: ContractFilters
+               ) -> Iterator[tuple[bool, bool, bool, tuple[Any, ...]]]:
+    """Each row of a cube (``_cube``'s columns) with whether it passes the year's, the
+    procedure's and the category's filter."""
     year = None if filters.annee is None else str(filters.annee)
     category = None if filters.categorie is None else CATEGORIES.index(filters.categorie)
+    for row in cube:
+        yield (year is None or row[0] == year,
+               filters.procedure is None or row[1] == filters.procedure,
+               category is None or bool(row[2 + category]), row)
+
+
+def _counts_from_cube(cube: list[tuple[Any, ...]],
+                      filters: ContractFilters) -> dict[str, dict[str, int]]:
+    """Each facet's counts with the other facets' filters applied, summed from the cube
+    (values in order: the same answer whatever the order of the cube's rows)."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for row_year, procedure, *rest in cube:
-        has, n = rest[:len(CATEGORIES)], int(rest[-1])
-        year_ok = year is None or row_year == year
-        procedure_ok = filters.procedure is None or procedure == filters.procedure
-        category_ok = category is None or bool(has[category])
+    for year_ok, procedure_ok, category_ok, row in _cube_rows(cube, filters):
+        row_year, procedure, has, n = row[0], row[1], row[2:5], int(row[5])
         if procedure_ok and category_ok and row_year is not None:
             counts["annee"][row_year] = counts["annee"].get(row_year, 0) + n
         if year_ok and category_ok and procedure is not None:
@@ -595,7 +672,23 @@ def _counts_from_cube(cube: list[tuple[Any, ...]],
             for k, held in zip(CATEGORIES, has, strict=True):
                 if held:
                     counts["categorie"][k] = counts["categorie"].get(k, 0) + n
-    return counts
+    return {name: dict(sorted(values.items())) for name, values in counts.items()}
+
+
+def _totals_from_cube(cube: list[tuple[Any, ...]], filters: ContractFilters
+                      ) -> tuple[int, decimal.Decimal | None, int]:
+    """The contracts that pass every facet's filter: their number, the exact sum of their
+    amounts (None without any amount, as SQL's ``sum``) and how many have no amount."""
+    count, known, total = 0, 0, None
+    with decimal.localcontext() as exact:
+        exact.prec = 80  # the cube's sums are DECIMAL(38, 6): their sum is exact
+        for year_ok, procedure_ok, category_ok, row in _cube_rows(cube, filters):
+            if year_ok and procedure_ok and category_ok:
+                count += int(row[5])
+                known += int(row[6])
+                if row[7] is not None:
+                    total = row[7] if total is None else total + row[7]
+    return count, total, count - known
 
 
 def with_counts(options: dict[str, list[tuple[str, str]]],
@@ -638,19 +731,23 @@ def _places_sql(source: str, chosen: str) -> str:
                     OR c.location_departement_code IS NOT DISTINCT FROM {chosen}"""
 
 
-def _places_found(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]],
-                  departement: str | None) -> dict[str, Any]:
+def _places_found(key: tuple[str, int, int, str], con: duckdb.DuckDBPyConnection,
+                  rows: list[tuple[Any, ...]], departement: str | None) -> dict[str, Any]:
     """:func:`places`'s answer from the rows of :func:`_places_sql`, with the COG's names."""
-    names = {
-        "lieu_region": dict(con.execute(
-            "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
-        "lieu_departement": dict(con.execute(
-            "SELECT departement_code, min(departement_name) FROM ref_departements "
-            "GROUP BY 1").fetchall()),
-        "lieu_commune": dict(con.execute(
-            "SELECT commune_code, min(commune_name) FROM ref_communes "
-            "WHERE departement_code = ? GROUP BY 1", [departement]).fetchall()),
-    }
+
+    def read() -> dict[str, dict[str, str]]:
+        return {
+            "lieu_region": dict(con.execute(
+                "SELECT region_code, min(region_name) FROM ref_regions GROUP BY 1").fetchall()),
+            "lieu_departement": dict(con.execute(
+                "SELECT departement_code, min(departement_name) FROM ref_departements "
+                "GROUP BY 1").fetchall()),
+            "lieu_commune": dict(con.execute(
+                "SELECT commune_code, min(commune_name) FROM ref_communes "
+                "WHERE departement_code = ? GROUP BY 1", [departement]).fetchall()),
+        }
+
+    names = _per_warehouse(key, ("place names", departement), read)
     counts: dict[str, dict[str, int]] = {name: {} for name in PLACE_FILTERS}
     bases = {warehouse: url for url, (warehouse, _) in LOCATION_BASES.items()}
     for g_region, g_departement, g_commune, region, departement_code, commune, basis, n in rows:
@@ -698,7 +795,7 @@ def places(settings: Settings, filters: ContractFilters,
         rows = con.execute(
             _places_sql(f"contracts c {_joins(where)} WHERE {where}", "?"),
             [*params, filters.lieu_departement]).fetchall()
-        found = _places_found(con, rows, filters.lieu_departement)
+        found = _places_found(_warehouse_key(settings), con, rows, filters.lieu_departement)
     finally:
         con.close()
     _keep_places(key, found)
@@ -723,18 +820,25 @@ def place_options(found: dict[str, Any],
 
 
 def buyer_departements(settings: Settings) -> list[tuple[str, str]]:
-    """The départements the buyers are placed in, with their names (the buyers' select)."""
-    con = open_warehouse(settings)
-    try:
-        rows = con.execute(
-            f"""SELECT b.departement_code, min(d.departement_name), count(*) FROM buyers b
-                LEFT JOIN ref_departements d ON d.departement_code = b.departement_code
-                WHERE b.departement_code IS NOT NULL AND {scope_sql(con, 'b.buyer_siret')}
-                GROUP BY 1 ORDER BY 1""").fetchall()
-    finally:
-        con.close()
-    return [(code, f"{code} {name or ''} ({number(n)} acheteur{'s' if n > 1 else ''})")
-            for code, name, n in rows]
+    """The départements the buyers are placed in, with their names (the buyers' select); read
+    once per warehouse file."""
+    key = _warehouse_key(settings)
+
+    def read() -> list[tuple[str, str]]:
+        con = open_warehouse(settings)
+        try:
+            rows = con.execute(
+                f"""SELECT b.departement_code, min(d.departement_name), count(*) FROM buyers b
+                    LEFT JOIN ref_departements d ON d.departement_code = b.departement_code
+                    WHERE b.departement_code IS NOT NULL
+                      AND {scope_sql(con, 'b.buyer_siret')}
+                    GROUP BY 1 ORDER BY 1""").fetchall()
+        finally:
+            con.close()
+        return [(code, f"{code} {name or ''} ({number(n)} acheteur{'s' if n > 1 else ''})")
+                for code, name, n in rows]
+
+    return list(_per_warehouse(key, ("buyer departements",), read))
 
 
 def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
@@ -743,13 +847,16 @@ def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     cube = _cube(settings)
     years = sorted({r[0] for r in cube if r[0] is not None}, key=int, reverse=True)
     procedures = sorted({r[1] for r in cube if r[1] is not None})
-    con = open_warehouse(settings)
-    try:
-        domains = con.execute(
-            "SELECT domain_id, min(label) FROM profile_purchase_domains GROUP BY 1 ORDER BY 2"
-        ).fetchall()
-    finally:
-        con.close()
+
+    def read() -> list[tuple[str, str]]:
+        con = open_warehouse(settings)
+        try:
+            return con.execute("SELECT domain_id, min(label) FROM profile_purchase_domains "
+                               "GROUP BY 1 ORDER BY 2").fetchall()
+        finally:
+            con.close()
+
+    domains = _per_warehouse(_warehouse_key(settings), ("domains",), read)
     return {
         "annee": [(y, y) for y in years],
         "procedure": [(p, p) for p in procedures],

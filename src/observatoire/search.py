@@ -13,6 +13,7 @@ accented may stand for the garbled character, so "université" finds it too.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,18 @@ from observatoire.warehouse import open_warehouse, scope_sql
 
 MAX_WORDS = 8
 MAX_PAGE_SIZE = 200
-#: a query word, normalised in SQL (one bound parameter)
-WORD = f"(SELECT {normalised('q')} FROM (SELECT CAST(? AS VARCHAR) AS q))"
+#: a query word, normalised by :func:`normalised_words` (one bound parameter): a constant of
+#: the query, which DuckDB matches several times faster than the same word normalised by a
+#: subquery of the query (« école » over a million contracts: 29 against 114 ms of CPU)
+WORD = "CAST(? AS VARCHAR)"
 #: the word as a pattern for garbled keys: a letter French accents may be U+FFFD or the two
 #: characters of double-encoded UTF-8 (``Ã©`` → ``a©`` once normalised)
 GARBLED_WORD = f"regexp_replace({WORD}, '([aeiouycn])', '(?:\\1|\ufffd|a[^a-z0-9 ])', 'g')"
+#: the words already normalised (by the stored keys' SQL), and the in-memory database that
+#: normalises the others: the same functions as the warehouse's, no file
+_NORMALISED: dict[str, str] = {}
+_NORMALISER: list[duckdb.DuckDBPyConnection] = []
+_LOCK = threading.Lock()
 
 
 def words(text: str | None) -> list[str]:
@@ -37,6 +45,31 @@ def words(text: str | None) -> list[str]:
     found = re.findall(r"[^\W_]+", (text or "")[:200])
     longer = [w for w in found if len(w) > 1]
     return (longer or found)[:MAX_WORDS]
+
+
+def normalised_words(found: list[str]) -> list[str]:
+    """``found`` normalised by the SQL of the stored keys (:func:`observatoire.model.search.
+    normalised`), each word once per process."""
+    missing = [w for w in dict.fromkeys(found) if w not in _NORMALISED]
+    if missing:
+        with _LOCK:
+            if not _NORMALISER:
+                _NORMALISER.append(duckdb.connect())
+            rows = _NORMALISER[0].execute(
+                f"SELECT q, {normalised('q')} FROM (SELECT unnest(CAST(? AS VARCHAR[])) AS q)",
+                [missing]).fetchall()
+            if len(_NORMALISED) > 100_000:
+                _NORMALISED.clear()
+            _NORMALISED.update(rows)
+    return [_NORMALISED.get(w) or _normalised_now(w) for w in found]
+
+
+def _normalised_now(word: str) -> str:
+    """One word normalised (when the memory of the words was just cleared)."""
+    with _LOCK:
+        found = _NORMALISER[0].execute(
+            f"SELECT {normalised('q')} FROM (SELECT CAST(? AS VARCHAR) AS q)", [word]).fetchone()
+    return str(found[0]) if found and found[0] is not None else ""
 
 
 def identifier_prefix(text: str | None) -> str | None:
@@ -48,7 +81,7 @@ def identifier_prefix(text: str | None) -> str | None:
 def name_match(found: list[str], alias: str = "n") -> tuple[str, list[Any]]:
     """SQL over ``search_names`` (as ``alias``): every word is in the name."""
     clauses, params = [], []
-    for word in found:
+    for word in normalised_words(found):
         clauses.append(
             f"CASE WHEN {alias}.has_garbled_name THEN regexp_matches({alias}.search_key, "
             f"{GARBLED_WORD}) ELSE contains({alias}.search_key, {WORD}) END")
@@ -72,7 +105,7 @@ def text_match(text: str) -> tuple[str, list[Any]] | None:
                              WHERE n.kind = 'buyer' AND contains(n.search_key, {WORD}))
         OR s.cpv IN (SELECT l.cpv FROM cpv_search l WHERE contains(l.label_key, {WORD})))"""
                          for _ in found)
-    params = [w for w in found for _ in range(4)]
+    params = [w for w in normalised_words(found) for _ in range(4)]
     return f"c.uid IN (SELECT s.uid FROM contract_search s WHERE {where})", params
 
 
@@ -160,7 +193,8 @@ def find(settings: Settings, kind: str, text: str | None = None, sort: str | Non
                                WHEN contains(' ' || n.search_key, ' ' || {WORD}) THEN 1
                                ELSE 2 END AS rank
             FROM search_names n WHERE n.kind = ? AND {match})""")
-        params = [found[0], found[0], kind, *match_params]
+        first = normalised_words(found[:1])[0]
+        params = [first, first, kind, *match_params]
     if cte:
         join = f"JOIN m ON m.key = t.{spec.key}"
     order = "m.rank, t.contract_count DESC" if sort == RELEVANCE else spec.sorts[sort]
