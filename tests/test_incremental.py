@@ -33,6 +33,7 @@ TABULAR = next((DEMO / "decp").rglob("*.csv"))
 GIP = V2 / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"
 MEGALIS = next(V2.glob("megalis*.json"))
 REFS = DEMO / "ref"
+PES = DEMO / "pes-simule"
 
 #: Columns that say when a build or an ingest ran (they differ between two data homes).
 TIMES = {
@@ -184,6 +185,83 @@ def test_superseding_version_corrections_and_exclusion(
     twins.ingest(MEGALIS)
     summary = build(twins.incremental)
     assert summary.mode == "complet" and "décisions" in summary.mode_reason
+
+
+def _one_record(source: Path, target: Path, record_id: str, new_id: str,
+                amount: float | None = None) -> Path:
+    """A file of one record of ``source`` (its id ``record_id``) under ``new_id``."""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    (record,) = [r for r in data["marches"]["marche"] if r["id"] == record_id]
+    record["id"] = new_id
+    if amount is not None:
+        record["montant"] = amount
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"marches": {"marche": [record]}}, ensure_ascii=False),
+                      encoding="utf-8")
+    return target
+
+
+def _mark_payment_indicators(path: Path) -> None:
+    """Change one payment indicator value in the warehouse in service: it stays in the next
+    build only if that build keeps the table."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("""UPDATE payment_indicator_results SET value = -1
+            WHERE rowid = (SELECT min(rowid) FROM payment_indicator_results)""")
+    finally:
+        con.close()
+
+
+def test_payments_kept_unless_the_patch_reaches_what_they_read(tmp_path: Path) -> None:
+    """The payments model and indicators (PES files of one buyer, 59920013600241) keep their
+    tables when the new files touch no contract, buyer or holder they read, and run again when
+    they do: both as a complete build."""
+    paying = "59920013600241"
+    twins = Twins(tmp_path)
+    twins.ingest(REFS, GIP, MEGALIS, *sorted(PES.glob("*.xml")))
+    assert twins.build_and_compare() == "complet"
+    con = duckdb.connect(str(twins.complete.warehouse_path), read_only=True)
+    try:
+        paid = con.execute("SELECT contract_uid FROM contract_payments WHERE contract_source "
+                           "= 'decp' ORDER BY 1").fetchall()
+        assert con.execute("SELECT count(*) FROM payment_indicator_results").fetchall()[0][0] > 0
+    finally:
+        con.close()
+    assert paid and all(uid.startswith(paying) for (uid,) in paid)
+
+    # a new contract of another buyer (GIP Maximilien): the payments' tables kept
+    _mark_payment_indicators(twins.incremental.warehouse_path)
+    twins.ingest(_one_record(GIP, tmp_path / "flux" / "gip.json", "D2F2023S0302702",
+                             "INCREMENTPAY1"))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    ran = [t.name for t in summary.steps]
+    assert summary.mode == "incremental" and "increment.paiements" in ran
+    assert not {"paiements.depot", "paiements.modele", "paiements.qualite"} & set(ran)
+    # the marked value was carried over: the table was kept, not computed again
+    assert differences(twins.incremental.warehouse_path,
+                       twins.complete.warehouse_path) == {"payment_indicator_results": (1, 1)}
+
+    # a record of a paid contract (another amount): the payments model and indicators run
+    # again, as a complete build (the marked value is gone)
+    uid = paid[0][0]
+    twins.ingest(_one_record(MEGALIS, tmp_path / "flux" / "megalis.json", uid[len(paying):],
+                             uid[len(paying):], amount=99999.0))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    ran = [t.name for t in summary.steps]
+    assert summary.mode == "incremental"
+    assert {"paiements.depot", "paiements.modele", "paiements.qualite"} <= set(ran)
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
+
+    # a new contract of the paying buyer: it may be what a payment is linked to by buyer,
+    # holder and dates, so the payments run again (here to the same rows)
+    twins.ingest(_one_record(MEGALIS, tmp_path / "flux" / "megalis-new.json",
+                             uid[len(paying):], "INCREMENTPAY2"))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    assert summary.mode == "incremental" and "paiements.modele" in [t.name for t in summary.steps]
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
 
 
 def test_the_profile_fingerprint_is_the_same_in_another_process() -> None:
