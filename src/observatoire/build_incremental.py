@@ -46,6 +46,7 @@ from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Catalog, Load, superseded
 from observatoire.model import contracts, increment, payments_increment, search
 from observatoire.model.steps import PLACES, REFERENCES
+from observatoire.quality import history as quality_history
 from observatoire.sqlquote import identifier, literal, literal_list
 from observatoire.staging.records import PARSER_VERSION
 from observatoire.stewardship.apply import published_uid
@@ -82,7 +83,8 @@ RECOMPUTED = ("siret_checks", "buyers", "suppliers", "search_names", "cpv_search
 NOT_KEPT = frozenset({"staged", "staged_source", "records", "record_holders"})
 
 #: What the patch changed, for the later steps (:func:`_patch`).
-PATCHED = ("patched_contracts_work", "patched_buyers_work", "patched_suppliers_work")
+PATCHED = ("patched_contracts_work", "patched_buyers_work", "patched_suppliers_work",
+           quality_history.PATCHED_RECORDS, quality_history.PATCHED_CORRECTIONS)
 
 _GROUP = increment.GROUP_OF_UID
 
@@ -415,6 +417,9 @@ def _patch(ctx: pl.BuildContext) -> None:
     """The scoped run's rows in place of the touched groups' (see the module)."""
     con = ctx.con
     in_groups = "uid IN (SELECT uid FROM touched_uids_work)"
+    # a correction may name a uid no contract has (stale): by its published uid
+    corrections_in_groups = (f"{_GROUP.format(uid='uid')} IN "
+                             "(SELECT contract_group FROM touched_groups_work)")
     con.execute("CREATE TEMP TABLE new_uids_work AS SELECT uid FROM scoped.contracts")
     # what the patch changes, for the later steps that keep their tables when it does not
     # concern them: the old and new rows' keys of the contracts, buyers and holders patched
@@ -431,15 +436,19 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute("""CREATE TEMP TABLE old_supplier_names_work AS
         SELECT key, search_key FROM search_names
         WHERE kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work)""")
+    # the findings and corrections applied replaced, for the quality history's flows
+    con.execute(f"""CREATE TEMP TABLE {quality_history.PATCHED_RECORDS} AS
+        SELECT record_key FROM old_scope_work UNION SELECT record_key FROM scope_records_work""")
+    con.execute(f"""CREATE TEMP TABLE {quality_history.PATCHED_CORRECTIONS} AS
+        SELECT uid FROM corrections_applied WHERE {corrections_in_groups}
+        UNION ALL SELECT uid FROM scoped.corrections_applied""")
     # per record, per contract: the scoped rows replace the old ones
     for table in PER_RECORD:
         con.execute(f"DELETE FROM {table} "
                     "WHERE record_key IN (SELECT record_key FROM old_scope_work)")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     for table in PER_CONTRACT:
-        # a correction may name a uid no contract has (stale): by its published uid
-        where = (f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
-                 if table == "corrections_applied" else in_groups)
+        where = corrections_in_groups if table == "corrections_applied" else in_groups
         con.execute(f"DELETE FROM {table} WHERE {where}")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     con.execute("DELETE FROM purchase_domain_overrides")
