@@ -285,7 +285,14 @@ def _payments_kept(ctx: pl.BuildContext) -> None:
     """Whether the payments model's tables can be kept (``ctx.shared[PAYMENTS_KEPT]``): no
     accounting load changed (the caller's condition) and no patched contract is one it reads
     (:mod:`observatoire.model.payments_increment`)."""
-    ctx.shared[PAYMENTS_KEPT] = payments_increment.model_kept(ctx.con, ctx.settings, ctx.loads)
+    from observatoire.connectors.accounting import KIND, TABLES
+
+    staged = [table.path(ctx.settings, load.sha256) for load in ctx.loads
+              if load.kind == KIND and load.status in ("loaded", "partial")
+              for table in TABLES
+              if table.schema is not None and "buyer_id" in table.schema.names]
+    ctx.shared[PAYMENTS_KEPT] = payments_increment.model_kept(
+        ctx.con, [p for p in staged if p.exists()])
 
 
 def _rechecked(step: pl.Step) -> pl.Step:

@@ -31,10 +31,11 @@ compares such builds with complete ones, table by table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import duckdb
 
-from observatoire.config import Settings
-from observatoire.landing.catalog import Load
 from observatoire.sqlquote import literal_list
 
 #: ``payment_buyers_work``: the buyer ids of the accounting rows in force (a commitment's buyer
@@ -44,16 +45,9 @@ from observatoire.sqlquote import literal_list
 _WORK = ("payment_buyers_work", "payment_uids_work", "payment_directorates_work")
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> None:
-    from observatoire.connectors.accounting import KIND, TABLES
-
-    paths = [table.path(settings, load.sha256) for load in loads
-             if load.kind == KIND and load.status in ("loaded", "partial")
-             for table in TABLES
-             if table.schema is not None and "buyer_id" in table.schema.names]
-    paths = [p for p in paths if p.exists()]
+def _prepare(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
     # our own staging paths, quoted by literal_list
-    staged = (f" UNION SELECT buyer_id FROM read_parquet({literal_list(paths)}, "
+    staged = (f" UNION SELECT buyer_id FROM read_parquet({literal_list(list(paths))}, "
               "union_by_name = true)") if paths else ""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE payment_buyers_work AS
         SELECT DISTINCT buyer_id FROM (
@@ -78,11 +72,12 @@ def _read(con: duckdb.DuckDBPyConnection) -> str:
         "c.uid IN (SELECT uid FROM payment_uids_work)", *prefixes]) + ")"
 
 
-def model_kept(con: duckdb.DuckDBPyConnection, settings: Settings, loads: list[Load]) -> bool:
+def model_kept(con: duckdb.DuckDBPyConnection, staged: Sequence[Path]) -> bool:
     """Whether no patched contract is one the payments model reads (run after the patch, with
-    ``patched_contracts_work``, when no accounting load changed). When so, the directorates of
+    ``patched_contracts_work``, when no accounting load changed; ``staged``: the staging files
+    of the accounting loads in force whose rows have a buyer id). When so, the directorates of
     the contracts it reads are set aside for :func:`indicators_kept`."""
-    _prepare(con, settings, loads)
+    _prepare(con, staged)
     read = _read(con)
     touched = con.execute(f"""SELECT EXISTS (
         SELECT 1 FROM patched_contracts_work c WHERE {read})""").fetchall()[0][0]
