@@ -402,3 +402,83 @@ def test_indicators_of_a_profile_with_directorates_and_named_buyers(tmp_path: Pa
     twins.build_and_compare()
     twins.ingest(V1 / "data.gouv.fr_pes.json", V1 / "e-marchespublics.json")
     assert twins.build_and_compare() == "incremental"
+
+
+def _payments_warehouse() -> duckdb.DuckDBPyConnection:
+    """The tables the payments' checks read, with one paying buyer, one paid contract, and one
+    finance contract of the buyer 12345 (a buyer id shorter than a SIRET)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE payments (buyer_id VARCHAR, contract_uid VARCHAR, "
+                "supplier_siret VARCHAR)")
+    con.execute("INSERT INTO payments VALUES ('59920013600241', '59920013600241C1', "
+                "'11111111100011'), (NULL, NULL, NULL)")
+    con.execute("CREATE TABLE finance_contracts (buyer_id VARCHAR, decp_uid VARCHAR)")
+    con.execute("INSERT INTO finance_contracts VALUES ('12345', NULL)")
+    con.execute("CREATE TABLE contract_payments (contract_uid VARCHAR)")
+    con.execute("INSERT INTO contract_payments VALUES ('59920013600241C1')")
+    con.execute("CREATE TABLE contracts (uid VARCHAR, buyer_siret VARCHAR, "
+                "consultation_uid VARCHAR, directorate_id VARCHAR)")
+    con.execute("INSERT INTO contracts VALUES ('59920013600241C1', '59920013600241', "
+                "'59920013600241C1', 'D1'), ('13001845000028X', '13001845000028', "
+                "'13001845000028X', NULL)")
+    con.execute("CREATE TABLE contract_holders (uid VARCHAR, supplier_key VARCHAR)")
+    con.execute("INSERT INTO contract_holders VALUES ('59920013600241C1', 'SIRET:222')")
+    for table in ("patched_contracts_work (uid VARCHAR, buyer_siret VARCHAR, "
+                  "consultation_uid VARCHAR)", "patched_buyers_work (buyer_siret VARCHAR)",
+                  "patched_suppliers_work (supplier_key VARCHAR, siret VARCHAR)"):
+        con.execute(f"CREATE TEMP TABLE {table}")
+    return con
+
+
+@pytest.mark.parametrize(("patched", "kept"), [
+    (("13001845000028Y", "13001845000028", "13001845000028Y"), True),  # another buyer
+    (("13001845000028Y", "59920013600241", "13001845000028Y"), False),  # the paying buyer's
+    # a consultation uid a payment's "buyer id || contract number" may equal
+    (("1234X", "99999999999999", "12345ABC"), False),
+    (("59920013600241C1", None, None), False),  # a paid contract's holders
+])
+def test_the_payments_model_is_kept_unless_a_patched_contract_is_one_it_reads(
+        patched: tuple[str, str | None, str | None], kept: bool) -> None:
+    from observatoire.model import payments_increment
+
+    con = _payments_warehouse()
+    con.execute("INSERT INTO patched_contracts_work VALUES (?, ?, ?)", list(patched))
+    assert payments_increment.model_kept(con, []) is kept
+
+
+def test_the_payment_indicators_are_kept_unless_their_buyers_holders_or_directorates_moved(
+        ) -> None:
+    from observatoire.model import payments_increment
+
+    con = _payments_warehouse()
+    assert payments_increment.model_kept(con, []) is True
+    assert payments_increment.indicators_kept(con) is True
+    con.execute("UPDATE contracts SET directorate_id = 'D2' WHERE uid = '59920013600241C1'")
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("UPDATE contracts SET directorate_id = 'D1' WHERE uid = '59920013600241C1'")
+    con.execute("INSERT INTO patched_suppliers_work VALUES ('SIRET:222', '222')")  # a holder
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("DELETE FROM patched_suppliers_work")
+    con.execute("INSERT INTO patched_suppliers_work VALUES ('SIRET:333', '11111111100011')")
+    assert payments_increment.indicators_kept(con) is False  # a supplier a payment names
+    con.execute("DELETE FROM patched_suppliers_work")
+    con.execute("INSERT INTO patched_buyers_work VALUES ('59920013600241')")
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("DELETE FROM patched_buyers_work")
+    assert payments_increment.indicators_kept(con) is True
+
+
+def test_the_quality_flows_use_the_replaced_findings_unless_a_replaced_correction_reaches_others(
+        ) -> None:
+    from observatoire.quality import history
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE findings (record_key VARCHAR, uid VARCHAR)")
+    con.execute("INSERT INTO findings VALUES ('f#1', 'U1'), ('f#2', 'U2'), ('f#3', NULL)")
+    assert history._patched(con) is False  # a complete build: no patch
+    con.execute(f"CREATE TEMP TABLE {history.PATCHED_RECORDS} AS SELECT 'f#1' AS record_key")
+    con.execute(f"CREATE TEMP TABLE {history.PATCHED_CORRECTIONS} AS SELECT 'U1' AS uid")
+    assert history._patched(con) is True
+    # a replaced correction of a contract with a finding the patch left
+    con.execute(f"INSERT INTO {history.PATCHED_CORRECTIONS} VALUES ('U2'), (NULL)")
+    assert history._patched(con) is False
