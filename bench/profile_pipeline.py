@@ -9,6 +9,8 @@ under ``bench/out/``). Two modes::
 
     # a build of an existing data home, timing every SQL statement it runs
     .venv/bin/python bench/profile_pipeline.py build --home bench/out/home-200000
+    # the same for an incremental build (a file ingested into the home since its last build)
+    .venv/bin/python bench/profile_pipeline.py build --incremental --home bench/out/home-200000
 
 ``--git-ref REF`` profiles the code of a commit (as extracted by ``national_scale.py
 --git-ref``, under ``bench/out/code-<sha>/src``) instead of the working tree.
@@ -101,7 +103,7 @@ class TimedConnection:
         return getattr(self._con, name)
 
 
-def profile_build(home: Path, top: int) -> None:
+def profile_build(home: Path, top: int, incremental: bool = False) -> None:
     import duckdb
 
     from observatoire.config import Settings
@@ -122,12 +124,14 @@ def profile_build(home: Path, top: int) -> None:
     settings = Settings.from_env(home)
     started, started_cpu = time.perf_counter(), time.process_time()
     SAMPLER.start()
-    # the complete build (the reference), when this code can build incrementally
-    complete = "complete" in inspect.signature(build).parameters
+    # the complete build (the reference), when this code can build incrementally, unless
+    # ``incremental``: the build ``observatoire build`` runs (incremental when it can be)
+    complete = "complete" in inspect.signature(build).parameters and not incremental
     summary = build(settings, complete=True) if complete else build(settings)
     ended, ended_cpu = time.perf_counter(), time.process_time()
     print(f"Build of {home}: {ended - started:.1f} s ({ended_cpu - started_cpu:.1f} s CPU), "
-          f"{summary.tables.get('contracts', 0):,} contracts")
+          f"{summary.tables.get('contracts', 0):,} contracts, "
+          f"{getattr(summary, 'mode', 'complet')}")
     # the step timings the build wrote into the build log of the catalog
     steps = (Catalog(settings.catalog_path).build_steps(summary.build_id)
              if hasattr(Catalog, "build_steps") else [])
@@ -176,12 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     ing.add_argument("path", type=Path)
     bld = sub.add_parser("build", help="time every SQL statement of a build")
     bld.add_argument("--home", type=Path, required=True, help="an ingested data home")
+    bld.add_argument("--incremental", action="store_true",
+                     help="the build as `observatoire build` runs it (incremental when it can "
+                     "be: ingest a file into the home first), not `build --complet`")
     args = parser.parse_args(argv)
     use_code(args.git_ref)
     if args.mode == "ingest":
         profile_ingest(args.path.resolve(), args.top)
     else:
-        profile_build(args.home.resolve(), args.top)
+        profile_build(args.home.resolve(), args.top, args.incremental)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ TABULAR = next((DEMO / "decp").rglob("*.csv"))
 GIP = V2 / "gip-maximilien_decp-13001845000028-2024-10-06-01.json"
 MEGALIS = next(V2.glob("megalis*.json"))
 REFS = DEMO / "ref"
+PES = DEMO / "pes-simule"
 
 #: Columns that say when a build or an ingest ran (they differ between two data homes).
 TIMES = {
@@ -186,6 +187,83 @@ def test_superseding_version_corrections_and_exclusion(
     assert summary.mode == "complet" and "décisions" in summary.mode_reason
 
 
+def _one_record(source: Path, target: Path, record_id: str, new_id: str,
+                amount: float | None = None) -> Path:
+    """A file of one record of ``source`` (its id ``record_id``) under ``new_id``."""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    (record,) = [r for r in data["marches"]["marche"] if r["id"] == record_id]
+    record["id"] = new_id
+    if amount is not None:
+        record["montant"] = amount
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"marches": {"marche": [record]}}, ensure_ascii=False),
+                      encoding="utf-8")
+    return target
+
+
+def _mark_payment_indicators(path: Path) -> None:
+    """Change one payment indicator value in the warehouse in service: it stays in the next
+    build only if that build keeps the table."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("""UPDATE payment_indicator_results SET value = -1
+            WHERE rowid = (SELECT min(rowid) FROM payment_indicator_results)""")
+    finally:
+        con.close()
+
+
+def test_payments_kept_unless_the_patch_reaches_what_they_read(tmp_path: Path) -> None:
+    """The payments model and indicators (PES files of one buyer, 59920013600241) keep their
+    tables when the new files touch no contract, buyer or holder they read, and run again when
+    they do: both as a complete build."""
+    paying = "59920013600241"
+    twins = Twins(tmp_path)
+    twins.ingest(REFS, GIP, MEGALIS, *sorted(PES.glob("*.xml")))
+    assert twins.build_and_compare() == "complet"
+    con = duckdb.connect(str(twins.complete.warehouse_path), read_only=True)
+    try:
+        paid = con.execute("SELECT contract_uid FROM contract_payments WHERE contract_source "
+                           "= 'decp' ORDER BY 1").fetchall()
+        assert con.execute("SELECT count(*) FROM payment_indicator_results").fetchall()[0][0] > 0
+    finally:
+        con.close()
+    assert paid and all(uid.startswith(paying) for (uid,) in paid)
+
+    # a new contract of another buyer (GIP Maximilien): the payments' tables kept
+    _mark_payment_indicators(twins.incremental.warehouse_path)
+    twins.ingest(_one_record(GIP, tmp_path / "flux" / "gip.json", "D2F2023S0302702",
+                             "INCREMENTPAY1"))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    ran = [t.name for t in summary.steps]
+    assert summary.mode == "incremental" and "increment.paiements" in ran
+    assert not {"paiements.depot", "paiements.modele", "paiements.qualite"} & set(ran)
+    # the marked value was carried over: the table was kept, not computed again
+    assert differences(twins.incremental.warehouse_path,
+                       twins.complete.warehouse_path) == {"payment_indicator_results": (1, 1)}
+
+    # a record of a paid contract (another amount): the payments model and indicators run
+    # again, as a complete build (the marked value is gone)
+    uid = paid[0][0]
+    twins.ingest(_one_record(MEGALIS, tmp_path / "flux" / "megalis.json", uid[len(paying):],
+                             uid[len(paying):], amount=99999.0))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    ran = [t.name for t in summary.steps]
+    assert summary.mode == "incremental"
+    assert {"paiements.depot", "paiements.modele", "paiements.qualite"} <= set(ran)
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
+
+    # a new contract of the paying buyer: it may be what a payment is linked to by buyer,
+    # holder and dates, so the payments run again (here to the same rows)
+    twins.ingest(_one_record(MEGALIS, tmp_path / "flux" / "megalis-new.json",
+                             uid[len(paying):], "INCREMENTPAY2"))
+    summary = build(twins.incremental)
+    build(twins.complete, complete=True)
+    assert summary.mode == "incremental" and "paiements.modele" in [t.name for t in summary.steps]
+    assert differences(twins.incremental.warehouse_path, twins.complete.warehouse_path) == {}
+
+
 def test_the_profile_fingerprint_is_the_same_in_another_process() -> None:
     """The next build (another process) compares it with this one's: a digest that changed
     with the process (the order of a set of strings does) would make every build complete."""
@@ -324,3 +402,83 @@ def test_indicators_of_a_profile_with_directorates_and_named_buyers(tmp_path: Pa
     twins.build_and_compare()
     twins.ingest(V1 / "data.gouv.fr_pes.json", V1 / "e-marchespublics.json")
     assert twins.build_and_compare() == "incremental"
+
+
+def _payments_warehouse() -> duckdb.DuckDBPyConnection:
+    """The tables the payments' checks read, with one paying buyer, one paid contract, and one
+    finance contract of the buyer 12345 (a buyer id shorter than a SIRET)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE payments (buyer_id VARCHAR, contract_uid VARCHAR, "
+                "supplier_siret VARCHAR)")
+    con.execute("INSERT INTO payments VALUES ('59920013600241', '59920013600241C1', "
+                "'11111111100011'), (NULL, NULL, NULL)")
+    con.execute("CREATE TABLE finance_contracts (buyer_id VARCHAR, decp_uid VARCHAR)")
+    con.execute("INSERT INTO finance_contracts VALUES ('12345', NULL)")
+    con.execute("CREATE TABLE contract_payments (contract_uid VARCHAR)")
+    con.execute("INSERT INTO contract_payments VALUES ('59920013600241C1')")
+    con.execute("CREATE TABLE contracts (uid VARCHAR, buyer_siret VARCHAR, "
+                "consultation_uid VARCHAR, directorate_id VARCHAR)")
+    con.execute("INSERT INTO contracts VALUES ('59920013600241C1', '59920013600241', "
+                "'59920013600241C1', 'D1'), ('13001845000028X', '13001845000028', "
+                "'13001845000028X', NULL)")
+    con.execute("CREATE TABLE contract_holders (uid VARCHAR, supplier_key VARCHAR)")
+    con.execute("INSERT INTO contract_holders VALUES ('59920013600241C1', 'SIRET:222')")
+    for table in ("patched_contracts_work (uid VARCHAR, buyer_siret VARCHAR, "
+                  "consultation_uid VARCHAR)", "patched_buyers_work (buyer_siret VARCHAR)",
+                  "patched_suppliers_work (supplier_key VARCHAR, siret VARCHAR)"):
+        con.execute(f"CREATE TEMP TABLE {table}")
+    return con
+
+
+@pytest.mark.parametrize(("patched", "kept"), [
+    (("13001845000028Y", "13001845000028", "13001845000028Y"), True),  # another buyer
+    (("13001845000028Y", "59920013600241", "13001845000028Y"), False),  # the paying buyer's
+    # a consultation uid a payment's "buyer id || contract number" may equal
+    (("1234X", "99999999999999", "12345ABC"), False),
+    (("59920013600241C1", None, None), False),  # a paid contract's holders
+])
+def test_the_payments_model_is_kept_unless_a_patched_contract_is_one_it_reads(
+        patched: tuple[str, str | None, str | None], kept: bool) -> None:
+    from observatoire.model import payments_increment
+
+    con = _payments_warehouse()
+    con.execute("INSERT INTO patched_contracts_work VALUES (?, ?, ?)", list(patched))
+    assert payments_increment.model_kept(con, []) is kept
+
+
+def test_the_payment_indicators_are_kept_unless_their_buyers_holders_or_directorates_moved(
+        ) -> None:
+    from observatoire.model import payments_increment
+
+    con = _payments_warehouse()
+    assert payments_increment.model_kept(con, []) is True
+    assert payments_increment.indicators_kept(con) is True
+    con.execute("UPDATE contracts SET directorate_id = 'D2' WHERE uid = '59920013600241C1'")
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("UPDATE contracts SET directorate_id = 'D1' WHERE uid = '59920013600241C1'")
+    con.execute("INSERT INTO patched_suppliers_work VALUES ('SIRET:222', '222')")  # a holder
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("DELETE FROM patched_suppliers_work")
+    con.execute("INSERT INTO patched_suppliers_work VALUES ('SIRET:333', '11111111100011')")
+    assert payments_increment.indicators_kept(con) is False  # a supplier a payment names
+    con.execute("DELETE FROM patched_suppliers_work")
+    con.execute("INSERT INTO patched_buyers_work VALUES ('59920013600241')")
+    assert payments_increment.indicators_kept(con) is False
+    con.execute("DELETE FROM patched_buyers_work")
+    assert payments_increment.indicators_kept(con) is True
+
+
+def test_the_quality_flows_use_the_replaced_findings_unless_a_replaced_correction_reaches_others(
+        ) -> None:
+    from observatoire.quality import history
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE findings (record_key VARCHAR, uid VARCHAR)")
+    con.execute("INSERT INTO findings VALUES ('f#1', 'U1'), ('f#2', 'U2'), ('f#3', NULL)")
+    assert history._patched(con) is False  # a complete build: no patch
+    con.execute(f"CREATE TEMP TABLE {history.PATCHED_RECORDS} AS SELECT 'f#1' AS record_key")
+    con.execute(f"CREATE TEMP TABLE {history.PATCHED_CORRECTIONS} AS SELECT 'U1' AS uid")
+    assert history._patched(con) is True
+    # a replaced correction of a contract with a finding the patch left
+    con.execute(f"INSERT INTO {history.PATCHED_CORRECTIONS} VALUES ('U2'), (NULL)")
+    assert history._patched(con) is False

@@ -17,8 +17,10 @@ Same SQL, scoped input (docs/architecture.md, "Incremental builds"):
 5. The later steps that read what changed run again on the patched warehouse: the indicator
    step patches its fact tables and results for the touched contracts
    (:mod:`observatoire.indicators.increment`, whose :func:`keep` sets them aside before the
-   patch); the payments model, the directorates and the steps that record the build (quality
-   history) run whole; the others (Egalim) keep their tables.
+   patch); the payments model and indicators run whole when what they read of the model
+   changed, else keep their tables (:mod:`observatoire.model.payments_increment`); the
+   directorates and the steps that record the build (quality history) run whole; the others
+   (Egalim) keep their tables.
 
 The file is then checkpointed and swapped in like a complete build's. When what the touched
 records change reaches contracts outside their groups (a buyer or holder placed by what the
@@ -42,8 +44,9 @@ from observatoire.connectors.ingest import restage
 from observatoire.indicators import increment as indicator_increment
 from observatoire.indicators.profile import Profile
 from observatoire.landing.catalog import Catalog, Load, superseded
-from observatoire.model import contracts, increment, search
+from observatoire.model import contracts, increment, payments_increment, search
 from observatoire.model.steps import PLACES, REFERENCES
+from observatoire.quality import history as quality_history
 from observatoire.sqlquote import identifier, literal, literal_list
 from observatoire.staging.records import PARSER_VERSION
 from observatoire.stewardship.apply import published_uid
@@ -60,6 +63,13 @@ SCOPED = ("modele.macros", "staging.decp", "gestion.corrections", "gestion.ratta
 #: falls back when reference files land), or rewritten whole (the load log).
 KEPT = ("depot.chargements", "modele.referentiels", "referentiels.fichiers")
 
+#: The payments model's steps, and the payment indicators': run again only when what they read
+#: of the DECP model changed (:mod:`observatoire.model.payments_increment`).
+PAYMENT_MODEL = ("paiements.depot", "paiements.modele", "paiements.qualite")
+PAYMENT_INDICATORS = "paiements.indicateurs"
+#: ``ctx.shared`` key: whether this build keeps the payments model's tables.
+PAYMENTS_KEPT = "shared:payments_kept"
+
 #: Tables with one row per record (or per record's holder / finding): their rows of the old
 #: records of the touched groups are replaced by the scoped run's.
 PER_RECORD = ("source_records", "source_record_holders", "findings", "record_index")
@@ -71,6 +81,10 @@ RECOMPUTED = ("siret_checks", "buyers", "suppliers", "search_names", "cpv_search
               "contract_search", "source_overlap", "reconciliation", "purchase_domain_overrides")
 #: Tables of the scoped steps that are work tables, views or handed on (never patched).
 NOT_KEPT = frozenset({"staged", "staged_source", "records", "record_holders"})
+
+#: What the patch changed, for the later steps (:func:`_patch`).
+PATCHED = ("patched_contracts_work", "patched_buyers_work", "patched_suppliers_work",
+           quality_history.PATCHED_RECORDS, quality_history.PATCHED_CORRECTIONS)
 
 _GROUP = increment.GROUP_OF_UID
 
@@ -233,8 +247,9 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
             timings.append(replace(t, position=len(timings) + 1))
         con.execute("SET search_path = 'main'")
         del ctx.shared[PLACES]
-        if the_plan.removed_kinds <= {"decp"} and all(
-                ld.kind == "decp" for ld in the_plan.new_loads):  # Egalim facts kept
+        decp_only = the_plan.removed_kinds <= {"decp"} and all(
+            ld.kind == "decp" for ld in the_plan.new_loads)
+        if decp_only:  # Egalim facts kept
             indicator_increment.keep(ctx)  # the indicator tables, patched by their step
         timed("increment.fusion", "Incrémental : marchés recalculés remis dans l'entrepôt",
               _patch)
@@ -242,18 +257,56 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
             "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         stored = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() "
                                             "WHERE NOT temporary").fetchall()}
+        recheck: set[str] = set()
+        if decp_only and {*PAYMENT_MODEL, PAYMENT_INDICATORS} <= {s.name for s in later}:
+            timed("increment.paiements", "Incrémental : paiements inchangés ?", _payments_kept)
+            if ctx.shared[PAYMENTS_KEPT]:
+                later = [_rechecked(s) if s.name == PAYMENT_INDICATORS else s
+                         for s in later if s.name not in PAYMENT_MODEL]
+                recheck = pl.tables(by_name[PAYMENT_INDICATORS].writes)
         later = _affected(later, the_plan, stored | views)
-        for table in sorted(pl.tables(r for s in later for r in s.writes)):
+        for table in sorted(pl.tables(r for s in later for r in s.writes) - recheck):
             kind = "VIEW" if table in views else "TABLE"
             con.execute(f"DROP {kind} IF EXISTS {identifier(table)}")
         later_inputs = {r for s in later for r in s.reads} | {pl.DECISIONS}
         ctx.shared[pl.DECISIONS] = decided
         for t in pl.run(ctx, later, inputs=later_inputs, on_step=on_step):
             timings.append(replace(t, position=len(timings) + 1))
+        payments_increment.finish(con)
+        for work in PATCHED:
+            con.execute(f"DROP TABLE IF EXISTS {work}")
     except BaseException:
         con.close()
         raise
     return ctx, timings
+
+
+def _payments_kept(ctx: pl.BuildContext) -> None:
+    """Whether the payments model's tables can be kept (``ctx.shared[PAYMENTS_KEPT]``): no
+    accounting load changed (the caller's condition) and no patched contract is one it reads
+    (:mod:`observatoire.model.payments_increment`)."""
+    from observatoire.connectors.accounting import KIND, TABLES
+
+    staged = [table.path(ctx.settings, load.sha256) for load in ctx.loads
+              if load.kind == KIND and load.status in ("loaded", "partial")
+              for table in TABLES
+              if table.schema is not None and "buyer_id" in table.schema.names]
+    ctx.shared[PAYMENTS_KEPT] = payments_increment.model_kept(
+        ctx.con, [p for p in staged if p.exists()])
+
+
+def _rechecked(step: pl.Step) -> pl.Step:
+    """The payment indicators' step, run only when what it reads of the model (directorates
+    assigned) may differ from the warehouse in service's; else its tables, not dropped, are
+    kept."""
+    def run(ctx: pl.BuildContext) -> None:
+        if payments_increment.indicators_kept(ctx.con):
+            return
+        for table in sorted(pl.tables(step.writes)):
+            ctx.con.execute(f"DROP TABLE IF EXISTS {identifier(table)}")
+        step.run(ctx)
+
+    return replace(step, run=run)
 
 
 def _scope(ctx: pl.BuildContext, the_plan: Plan) -> None:
@@ -371,19 +424,38 @@ def _patch(ctx: pl.BuildContext) -> None:
     """The scoped run's rows in place of the touched groups' (see the module)."""
     con = ctx.con
     in_groups = "uid IN (SELECT uid FROM touched_uids_work)"
+    # a correction may name a uid no contract has (stale): by its published uid
+    corrections_in_groups = (f"{_GROUP.format(uid='uid')} IN "
+                             "(SELECT contract_group FROM touched_groups_work)")
     con.execute("CREATE TEMP TABLE new_uids_work AS SELECT uid FROM scoped.contracts")
+    # what the patch changes, for the later steps that keep their tables when it does not
+    # concern them: the old and new rows' keys of the contracts, buyers and holders patched
+    con.execute(f"""CREATE TEMP TABLE patched_contracts_work AS
+        SELECT uid, buyer_siret, consultation_uid FROM contracts WHERE {in_groups}
+        UNION ALL SELECT uid, buyer_siret, consultation_uid FROM scoped.contracts
+        UNION ALL SELECT uid, NULL, NULL FROM contract_holders WHERE {in_groups}
+        UNION ALL SELECT uid, NULL, NULL FROM scoped.contract_holders""")
+    con.execute("""CREATE TEMP TABLE patched_buyers_work AS
+        SELECT buyer_siret FROM touched_buyers_work""")
+    con.execute("""CREATE TEMP TABLE patched_suppliers_work AS
+        SELECT supplier_key, siret FROM suppliers
+        WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)""")
     con.execute("""CREATE TEMP TABLE old_supplier_names_work AS
         SELECT key, search_key FROM search_names
         WHERE kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work)""")
+    # the findings and corrections applied replaced, for the quality history's flows
+    con.execute(f"""CREATE TEMP TABLE {quality_history.PATCHED_RECORDS} AS
+        SELECT record_key FROM old_scope_work UNION SELECT record_key FROM scope_records_work""")
+    con.execute(f"""CREATE TEMP TABLE {quality_history.PATCHED_CORRECTIONS} AS
+        SELECT uid FROM corrections_applied WHERE {corrections_in_groups}
+        UNION ALL SELECT uid FROM scoped.corrections_applied""")
     # per record, per contract: the scoped rows replace the old ones
     for table in PER_RECORD:
         con.execute(f"DELETE FROM {table} "
                     "WHERE record_key IN (SELECT record_key FROM old_scope_work)")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     for table in PER_CONTRACT:
-        # a correction may name a uid no contract has (stale): by its published uid
-        where = (f"{_GROUP.format(uid='uid')} IN (SELECT contract_group FROM touched_groups_work)"
-                 if table == "corrections_applied" else in_groups)
+        where = corrections_in_groups if table == "corrections_applied" else in_groups
         con.execute(f"DELETE FROM {table} WHERE {where}")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped.{table}")
     con.execute("DELETE FROM purchase_domain_overrides")
@@ -406,6 +478,7 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute("DELETE FROM suppliers "
                 "WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)")
     con.execute("INSERT INTO suppliers BY NAME SELECT * FROM g_suppliers")
+    con.execute("INSERT INTO patched_suppliers_work SELECT supplier_key, siret FROM g_suppliers")
     con.execute("""DELETE FROM search_names
         WHERE (kind = 'buyer' AND key IN (SELECT buyer_siret FROM touched_buyers_work))
            OR (kind = 'supplier' AND key IN (SELECT supplier_key FROM touched_suppliers_work))""")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from observatoire.sqlquote import identifier
+from observatoire.warehouse import count_rows
 
 if TYPE_CHECKING:
     import duckdb
@@ -200,9 +200,7 @@ def _rows(con: duckdb.DuckDBPyConnection, step: Step) -> int | None:
         "SELECT table_name FROM duckdb_tables()").fetchall()} & tables(step.writes))
     if not written:
         return None
-    # names from the declarations of the code, quoted as identifiers
-    return sum(int(con.execute(f"SELECT count(*) FROM {identifier(t)}").fetchall()[0][0])  # noqa: S608
-               for t in written)
+    return sum(count_rows(con, written))
 
 
 def run(ctx: BuildContext, steps: Sequence[Step], *, inputs: Iterable[str] = (),

@@ -126,7 +126,20 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table, by name."""
     names = [n for (n,) in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
-    return {name: int(scalar(con, f"SELECT count(*) FROM {identifier(name)}")) for name in names}  # noqa: S608
+    return dict(zip(names, count_rows(con, names), strict=True))
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[int]:
+    """Row count of each table, in one statement (a statement costs about a millisecond of
+    fixed cost: a build counts its hundred tables after every step and at its end). ``tables``
+    are names from the catalog or the code, quoted as identifiers."""
+    if not tables:
+        return []
+    counts = " UNION ALL ".join(
+        f"SELECT {i} AS i, count(*) AS n FROM {identifier(t)}"  # noqa: S608
+        for i, t in enumerate(tables))
+    by_position = dict(con.execute(f"SELECT i, n FROM ({counts})").fetchall())  # noqa: S608
+    return [int(by_position[i]) for i in range(len(tables))]
 
 
 def scope_sql(con: duckdb.DuckDBPyConnection, column: str = "c.buyer_siret") -> str:

@@ -82,17 +82,25 @@ FOLLOW_KEY = ("md5_number(concat_ws('|', COALESCE(f.uid, f.record_key), f.rule_i
               "COALESCE(f.raw_value, '∅')))")
 
 
-def _open_keys(schema: str, directorate: bool, follow_key: bool = True) -> str:
+#: Temporary tables an incremental build leaves for the steps after its patch: the record keys
+#: whose findings it replaced (old and new records) and the uids of the corrections applied it
+#: replaced (``observatoire.build_incremental``).
+PATCHED_RECORDS = "patched_records_work"
+PATCHED_CORRECTIONS = "patched_corrections_work"
+
+
+def _open_keys(schema: str, directorate: bool, follow_key: bool = True,
+               where: str = "TRUE") -> str:
     """Open findings of a warehouse (``schema``: main or the attached previous one), one row per
     finding key with its contract, severity, buyer and directorate (all follow from the key:
     the uid names the buyer, the rule its severity). ``follow_key``: whether its findings have
-    the column (a warehouse built before it is digested here)."""
+    the column (a warehouse built before it is digested here). ``where``: on findings ``f``."""
     return f"""
 SELECT DISTINCT {"f.follow_key" if follow_key else FOLLOW_KEY} AS finding_key,
     f.uid, f.severity, f.buyer_siret, {"f.directorate_id" if directorate else "CAST(NULL AS VARCHAR)"}
         AS directorate_id
 FROM {schema}.findings f
-WHERE NOT EXISTS (SELECT 1 FROM {schema}.corrections_applied d
+WHERE ({where}) AND NOT EXISTS (SELECT 1 FROM {schema}.corrections_applied d
                   WHERE d.action = 'not_a_defect' AND d.status = 'applied'
                     AND d.uid = f.uid AND d.rule_id = f.rule_id AND d.field = f.field
                     AND d.source_value IS NOT DISTINCT FROM f.raw_value)"""
@@ -113,9 +121,10 @@ HAVING NOT (GROUPING(buyer_siret) = 0 AND buyer_siret IS NULL)
    AND NOT (GROUPING(directorate_id) = 0 AND directorate_id IS NULL)"""
 
 
-def _previous(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+def _previous(con: duckdb.DuckDBPyConnection, path: Path, where: str = "TRUE") -> int | None:
     """Attach the warehouse in service as ``previous`` and make ``quality_previous_work`` (its
-    open finding keys); returns its build id, None when there is none to compare with."""
+    open finding keys; ``where``: of those findings ``f`` only); returns its build id, None when
+    there is none to compare with."""
     if not path.exists():
         return None
     con.execute(f"ATTACH {literal(path)} AS previous (READ_ONLY)")
@@ -129,11 +138,26 @@ def _previous(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
             return None
         con.execute("CREATE TEMP TABLE quality_previous_work AS "
                     + _open_keys("previous", ("findings", "directorate_id") in columns,
-                                 ("findings", "follow_key") in columns))
+                                 ("findings", "follow_key") in columns, where))
         row = con.execute("SELECT max(build_id) FROM previous.build_info").fetchone()
         return int(row[0]) if row and row[0] is not None else None
     finally:
         con.execute("DETACH previous")
+
+
+def _patched(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this warehouse is the one in service patched by an incremental build that says
+    which findings it replaced (:data:`PATCHED_RECORDS`: the others are the rows in service,
+    their directorate apart), and the findings it left are open or not as in service: none is
+    of a contract whose corrections applied it replaced (a finding is open unless a "not a
+    defect" correction of its contract accepts it)."""
+    present = {t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    if not {PATCHED_RECORDS, PATCHED_CORRECTIONS} <= present:
+        return False
+    return not con.execute(f"""SELECT EXISTS (SELECT 1 FROM findings f
+        WHERE f.uid IN (SELECT uid FROM {PATCHED_CORRECTIONS})
+          AND f.record_key NOT IN (SELECT record_key FROM {PATCHED_RECORDS}))""").fetchall()[0][0]
 
 
 def stage(con: duckdb.DuckDBPyConnection, catalog_path: Path, previous_warehouse: Path,
@@ -148,11 +172,36 @@ def stage(con: duckdb.DuckDBPyConnection, catalog_path: Path, previous_warehouse
     builds, rows = _published(catalog_path)
     insert_rows(con, "quality_builds", builds)
     insert_rows(con, "quality_history", rows)
-    compared_with = _previous(con, previous_warehouse)
+    patched = _patched(con)
+    replaced = f"f.record_key IN (SELECT record_key FROM {PATCHED_RECORDS})"
+    compared_with = _previous(con, previous_warehouse, replaced if patched else "TRUE")
     con.execute("CREATE TEMP TABLE quality_open_work AS " + _open_keys("main", True))
     if compared_with is None:  # nothing to compare with: flows stay NULL
         con.execute("CREATE OR REPLACE TEMP TABLE quality_previous_work AS "
                     "SELECT * FROM quality_open_work LIMIT 0")
+    # opened: open now, not in service; closed: open in service, not now
+    opened = """SELECT * FROM quality_open_work WHERE finding_key NOT IN
+        (SELECT finding_key FROM quality_previous_work)"""
+    closed = """SELECT * FROM quality_previous_work WHERE finding_key NOT IN
+        (SELECT finding_key FROM quality_open_work)"""
+    if patched and compared_with is not None:
+        # quality_previous_work holds the open keys in service of the replaced findings only;
+        # the other findings are open or not as in service (_patched): a key is opened or
+        # closed when it is one of the replaced findings' and no other finding has it open
+        con.execute("CREATE TEMP TABLE quality_replaced_now_work AS SELECT DISTINCT finding_key "
+                    f"FROM ({_open_keys('main', True, where=replaced)})")
+        others = f"""f.follow_key IN (SELECT finding_key FROM quality_replaced_now_work
+                                     UNION SELECT finding_key FROM quality_previous_work)
+            AND f.record_key NOT IN (SELECT record_key FROM {PATCHED_RECORDS})"""
+        con.execute("CREATE TEMP TABLE quality_kept_work AS SELECT DISTINCT finding_key "
+                    f"FROM ({_open_keys('main', True, where=others)})")
+        opened = """SELECT * FROM quality_open_work
+            WHERE finding_key IN (SELECT finding_key FROM quality_replaced_now_work)
+              AND finding_key NOT IN (SELECT finding_key FROM quality_previous_work)
+              AND finding_key NOT IN (SELECT finding_key FROM quality_kept_work)"""
+        closed = """SELECT * FROM quality_previous_work
+            WHERE finding_key NOT IN (SELECT finding_key FROM quality_replaced_now_work)
+              AND finding_key NOT IN (SELECT finding_key FROM quality_kept_work)"""
     key_sums = ", ".join(f"sum(CAST({sql} AS INTEGER)) AS {name}"
                          for name, sql in KEY_FIELDS.items())
     severity_flags = ", ".join(f"bool_or(o.severity = '{s}') AS {name}"
@@ -173,12 +222,8 @@ def stage(con: duckdb.DuckDBPyConnection, catalog_path: Path, previous_warehouse
         applied AS ({_by_scope("count(*) AS n", '''
             SELECT a.buyer_siret, k.directorate_id FROM corrections_applied a
             LEFT JOIN contracts k ON k.uid = a.uid WHERE a.status = 'applied' ''')}),
-        opened AS ({_by_scope("count(*) AS n", '''
-            SELECT * FROM quality_open_work WHERE finding_key NOT IN
-                (SELECT finding_key FROM quality_previous_work)''')}),
-        closed AS ({_by_scope("count(*) AS n", '''
-            SELECT * FROM quality_previous_work WHERE finding_key NOT IN
-                (SELECT finding_key FROM quality_open_work)''')}),
+        opened AS ({_by_scope("count(*) AS n", opened)}),
+        closed AS ({_by_scope("count(*) AS n", closed)}),
         scopes AS (SELECT scope_kind, scope_id FROM by_contract
                    UNION SELECT scope_kind, scope_id FROM open_now
                    UNION SELECT scope_kind, scope_id FROM applied
@@ -227,8 +272,8 @@ def stage(con: duckdb.DuckDBPyConnection, catalog_path: Path, previous_warehouse
     con.execute("INSERT INTO quality_builds VALUES (?, CAST(? AS TIMESTAMP), ?, ?)",
                 list(build_row))
     for table in ("quality_open_work", "quality_previous_work", "quality_now_work",
-                  "quality_changes_work"):
-        con.execute(f"DROP TABLE {table}")
+                  "quality_changes_work", "quality_replaced_now_work", "quality_kept_work"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return QualityChanges([build_row], changed)
 
 
