@@ -22,6 +22,7 @@ import duckdb
 
 from observatoire import explorer
 from observatoire.config import Settings
+from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
 
 #: contracts in ``latest``
@@ -112,11 +113,12 @@ def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
 #: the list's order, with their current holders' names: what ``explorer.search`` returns for a
 #: page. The holders are read for the page's uids only (DuckDB passes their range to the scan:
 #: one row group for a buyer's contracts, which are next to each other).
-_PAGE_SQL = f"""SELECT {explorer.LIST_COLUMNS}, {explorer.PAGE_DOMAIN},
+_PAGE_SQL = f"""SELECT {explorer.LIST_COLUMNS},
+        COALESCE(dm.domain_id, {DEFAULT_DOMAIN}) AS purchase_domain,
         COALESCE(hn.names, CAST([] AS VARCHAR[])) AS holders
     FROM pc c
     LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-    {explorer.PAGE_DOMAINS}
+    LEFT JOIN ({domain_match_sql('SELECT cpv FROM pc')}) dm ON dm.cpv = c.cpv
     LEFT JOIN (SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id)
                                   ORDER BY COALESCE(s.name, h.holder_id)) AS names
                FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
