@@ -11,6 +11,9 @@ memory of aggregate states (lists, structs, texts) that DuckDB does not spill; `
     OBSERVATOIRE_THREADS=2 OBSERVATOIRE_MEMORY_LIMIT=1500MB PYTHONPATH=src \\
         .venv/bin/python bench/model_memory.py bench/out/home-1000000
 
+``--all``: every statement of every step of the build, not only the model's (the steps before
+the model are then sampled too, and the ones after it run).
+
 The data home's warehouse in service and build log are left as they are (a throw-away
 warehouse file is written beside them, then removed).
 """
@@ -56,12 +59,13 @@ class Sampler(threading.Thread):
             time.sleep(0.05)
 
 
-def main(home: Path) -> None:
+def main(home: Path, every_step: bool = False) -> None:
     settings = Settings.from_env(home)
     catalog = Catalog(settings.catalog_path)
     all_loads = catalog.loads()
     replaced = superseded(all_loads)
     tmp = settings.home / "warehouse.model-memory.duckdb"
+    (settings.work_dir / "duckdb").mkdir(parents=True, exist_ok=True)  # DuckDB's spill folder
     con = connect_for_writing(tmp, settings)
     ctx = pl.BuildContext(con, settings, load_profile(settings.profile),
                           [ld for ld in all_loads if ld.load_id not in replaced], 0,
@@ -69,6 +73,8 @@ def main(home: Path) -> None:
                           shared={pl.DECISIONS: decisions(settings)})
     sampler = Sampler(con)
     spill = settings.work_dir / "duckdb"
+    #: (resident peak, DuckDB peak, wall, CPU, statement) of every statement sampled
+    seen: list[tuple[float, float, float, float, str]] = []
 
     class Timed:
         """The build's connection, timing and sampling each statement."""
@@ -81,6 +87,9 @@ def main(home: Path) -> None:
             finally:
                 spilled = sum(f.stat().st_size for f in spill.glob("**/*") if f.is_file())
                 tags = ", ".join(f"{t} {v / 1e6:,.0f}" for t, v in sampler.tags.items())
+                seen.append((sampler.rss / 1e6, sampler.peak / 1e6,
+                             time.perf_counter() - started, time.process_time() - cpu,
+                             f"{' '.join(sql.split())[:80]}  ({tags})"))
                 print(f"{time.perf_counter() - started:7.1f} s {time.process_time() - cpu:6.1f} s "
                       f"CPU  DuckDB {sampler.peak / 1e6:6,.0f} MB ({tags})  resident "
                       f"{sampler.rss / 1e6:6,.0f} MB  spilled {spilled / 1e6:6,.0f} MB  "
@@ -90,13 +99,18 @@ def main(home: Path) -> None:
             return getattr(con, name)
 
     try:
+        if every_step:
+            sampler.start()
+            ctx.con = Timed()  # type: ignore[assignment]
         for step in pl.order(core_steps()):
             started, cpu = time.perf_counter(), time.process_time()
-            if step.name == "modele.marches":
+            if step.name == "modele.marches" and not every_step:
                 sampler.start()
                 ctx.con = Timed()  # type: ignore[assignment]
                 step.run(ctx)
                 break
+            if every_step:
+                print(f"step {step.name}", flush=True)
             step.run(ctx)
             print(f"step {step.name}: {time.perf_counter() - started:.1f} s, "
                   f"{time.process_time() - cpu:.1f} s CPU", flush=True)
@@ -106,7 +120,10 @@ def main(home: Path) -> None:
             sampler.join()
         con.close()
         discard(tmp)
+        print("Top 15 statements by resident peak (MB; DuckDB's peak, wall, CPU):")
+        for rss, duck, wall, cpu_s, what in sorted(seen, reverse=True)[:15]:
+            print(f"  {rss:7,.0f}  {duck:7,.0f}  {wall:7.1f} s {cpu_s:6.1f} s  {what}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve())
+    main(Path(sys.argv[1]).resolve(), "--all" in sys.argv[2:])

@@ -75,6 +75,9 @@ class TimedConnection:
     time of the process meanwhile (all DuckDB threads) and the process's peak resident memory
     while it ran (sampled, MB)."""
 
+    #: Print each statement as it ends (``--stream``), not only the summary at the end.
+    stream = False
+
     def __init__(self, con: Any, log: list[tuple[float, float, float, str]]) -> None:
         self._con = con
         self._log = log
@@ -89,8 +92,12 @@ class TimedConnection:
                   f"(resident peak {SAMPLER.peak / 1e6:,.0f} MB): {' '.join(sql.split())[:300]}")
             raise
         peak_mb = SAMPLER.peak / 1e6
-        self._log.append((time.perf_counter() - started, time.process_time() - cpu, peak_mb,
-                          " ".join(sql.split())[:100]))
+        entry = (time.perf_counter() - started, time.process_time() - cpu, peak_mb,
+                 " ".join(sql.split())[:100])
+        self._log.append(entry)
+        if self.stream:
+            print(f"  {entry[0]:>7.1f} s {entry[1]:>6.1f} s CPU {peak_mb:>7,.0f} MB  {entry[3]}",
+                  flush=True)
         return result
 
     def execute(self, sql: str, *args: Any) -> Any:
@@ -183,11 +190,14 @@ def main(argv: list[str] | None = None) -> None:
     bld.add_argument("--incremental", action="store_true",
                      help="the build as `observatoire build` runs it (incremental when it can "
                      "be: ingest a file into the home first), not `build --complet`")
+    bld.add_argument("--stream", action="store_true",
+                     help="print each statement as it ends (wall, CPU, resident peak)")
     args = parser.parse_args(argv)
     use_code(args.git_ref)
     if args.mode == "ingest":
         profile_ingest(args.path.resolve(), args.top)
     else:
+        TimedConnection.stream = args.stream
         profile_build(args.home.resolve(), args.top, args.incremental)
 
 
