@@ -64,21 +64,31 @@ BATCH_CHECKS = """CREATE TABLE IF NOT EXISTS payment_batch_checks (
     amount_ht_lines DECIMAL(18, 2), amount_tva_announced DECIMAL(18, 2),
     amount_tva_lines DECIMAL(18, 2), complete BOOLEAN, matches BOOLEAN)"""
 
+#: ``staged_row``: a staging file's row number in its low bits, the file's index above.
+_ROW_BITS = 40
+
 
 def attach_staging(con: duckdb.DuckDBPyConnection,
                    files: Mapping[str, Sequence[Path]]) -> None:
     """Views ``staged_<table>`` over the staging Parquet files of each table (``files`` maps a
-    staging table name to its files); a table without files gets an empty view of its shape."""
+    staging table name to its files); a table without files gets an empty view of its shape.
+    ``staged_payment_lines`` has one more column, ``staged_row``: a number for each row (its
+    file's index in the list and its row in the file), by which the model's last step takes
+    the whole line back from the Parquet files instead of carrying it through its work
+    tables."""
     for name, schema in STAGING.items():
         paths = list(files.get(name, ()))
         view = identifier(f"staged_{name}")
+        row = (f", (CAST(file_index AS BIGINT) << {_ROW_BITS}) + file_row_number AS staged_row"
+               if name == "payment_lines" else "")
         if paths:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                        f"SELECT * FROM read_parquet({literal_list(paths)}, union_by_name = true)")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{row} "
+                        f"FROM read_parquet({literal_list(paths)}, union_by_name = true)")
         else:
             con.register(f"empty_{name}", pa.Table.from_batches([], schema=schema))
             con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS "
-                        f"SELECT * FROM {identifier('empty_' + name)}")
+                        f"SELECT *{row and ', CAST(NULL AS BIGINT) AS staged_row'} "
+                        f"FROM {identifier('empty_' + name)}")
             con.unregister(f"empty_{name}")
 
 
@@ -158,8 +168,14 @@ WITH repeated AS (
     SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
         min({{'file_hash': file_hash, 'position': position}}) AS first
     FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
-), lines AS (
-    SELECT *, {LINE_KEY} AS line_key FROM staged_payment_lines
+), lines AS (  -- the columns the later steps join on or compute with (the last takes the rest)
+    SELECT staged_row, file_hash, position, buyer_id, budget_code, fiscal_year, batch_date,
+        batch_type, piece_id, line_id, piece_nature, cancelled_piece_id, cancelled_line_id,
+        cancelled_fiscal_year, budget_nature, amount_ht, amount_ttc, supplier_ref, supplier_id,
+        supplier_siret, contract_ref, commitment_ref, invoice_number, invoice_received_date,
+        delay_eligible, delay_start_date, delay_days_allowed,
+        {LINE_KEY} AS line_key
+    FROM staged_payment_lines
 )
 SELECT l.*,
     r.first IS NOT NULL
@@ -249,28 +265,28 @@ NOT_DIFFUSIBLE_MASK = "Nom non diffusible (SIRENE)"
 #: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
 #: or one whose holder is the supplier), against its PES Marché contracts; the commitment's
 #: contract; buyer + supplier + dates (one contract of the buyer held by the supplier, in force).
-#: Keyed by ``line_row``, the line's row in ``payment_lines_work`` (a number: cheaper to group
+#: Keyed by ``staged_row``, the line's row in the staging files (a number: cheaper to group
 #: and join than the payment key's text).
 LINKS = f"""
 CREATE OR REPLACE TEMP TABLE payment_links_work AS
 WITH lines AS (
-    SELECT rowid AS line_row, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
+    SELECT staged_row, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
         buyer_id || {CLEAN_REF.format(x='contract_ref')} AS ref_uid
     FROM payment_lines_work WHERE NOT is_duplicate
 ), holders AS (
     SELECT DISTINCT uid, holder_id FROM contract_holders WHERE is_current
 ), number_link AS (  -- one candidate, or one of them held by the supplier
-    SELECT l.line_row, CASE WHEN count(*) = 1 THEN any_value(c.uid)
+    SELECT l.staged_row, CASE WHEN count(*) = 1 THEN any_value(c.uid)
                             ELSE any_value(c.uid) FILTER (WHERE h.uid IS NOT NULL) END AS uid
     FROM lines l JOIN contracts c ON c.consultation_uid = l.ref_uid
     LEFT JOIN holders h ON h.uid = c.uid AND h.holder_id = l.supplier_siret
-    GROUP BY l.line_row HAVING count(*) = 1 OR count(h.uid) = 1
+    GROUP BY l.staged_row HAVING count(*) = 1 OR count(h.uid) = 1
 ), finance_link AS (
-    SELECT l.line_row, COALESCE(f.decp_uid, f.contract_uid) AS uid,
+    SELECT l.staged_row, COALESCE(f.decp_uid, f.contract_uid) AS uid,
         CASE WHEN f.decp_uid IS NOT NULL THEN 'decp' ELSE 'finance' END AS source
     FROM lines l JOIN finance_contracts f ON f.contract_uid = l.ref_uid
 ), commitment_link AS (
-    SELECT l.line_row, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
+    SELECT l.staged_row, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
         any_value(CASE WHEN c.uid IS NOT NULL OR f.decp_uid IS NOT NULL THEN 'decp'
                        ELSE 'finance' END) AS source,
         count(DISTINCT COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS candidates
@@ -282,18 +298,18 @@ WITH lines AS (
     LEFT JOIN finance_contracts f ON f.contract_uid
         = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
     WHERE c.uid IS NOT NULL OR f.contract_uid IS NOT NULL
-    GROUP BY l.line_row
+    GROUP BY l.staged_row
 ), dates_link AS (
-    SELECT l.line_row, any_value(c.uid) AS uid, count(DISTINCT c.uid) AS candidates
+    SELECT l.staged_row, any_value(c.uid) AS uid, count(DISTINCT c.uid) AS candidates
     FROM lines l
     JOIN holders h ON h.holder_id = l.supplier_siret
     JOIN contracts c ON c.uid = h.uid AND c.buyer_siret = l.buyer_id
         AND c.notification_date <= l.batch_date
         AND (c.estimated_end_date IS NULL OR l.batch_date
              <= c.estimated_end_date + INTERVAL {LINK_GRACE_MONTHS} MONTH)
-    GROUP BY l.line_row
+    GROUP BY l.staged_row
 )
-SELECT l.line_row,
+SELECT l.staged_row,
     CASE WHEN n.uid IS NOT NULL THEN n.uid WHEN f.uid IS NOT NULL THEN f.uid
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.uid
          WHEN d.candidates = 1 THEN d.uid END AS contract_uid,
@@ -308,17 +324,17 @@ SELECT l.line_row,
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'medium'
          WHEN d.candidates = 1 THEN 'low' END AS link_confidence
 FROM lines l
-LEFT JOIN number_link n USING (line_row)
-LEFT JOIN finance_link f USING (line_row)
-LEFT JOIN commitment_link cm USING (line_row)
-LEFT JOIN dates_link d USING (line_row)
+LEFT JOIN number_link n USING (staged_row)
+LEFT JOIN finance_link f USING (staged_row)
+LEFT JOIN commitment_link cm USING (staged_row)
+LEFT JOIN dates_link d USING (staged_row)
 """
 
 #: The kept lines' netting, events, reception and delay, with the few line columns the final
-#: step's self-joins (interest, duplicates) read; ``line_row`` is the line's row in
-#: ``payment_lines_work``, where the final step takes the rest of the line. A temp table this
-#: narrow stays in memory where a copy of the whole lines spilled to disk past DuckDB's
-#: memory limit (the model's cost per line grew with the size).
+#: step's self-joins (interest, duplicates) read; ``staged_row`` is the line's row in the
+#: staging files, where the final step takes the rest of the line. Work tables this narrow
+#: stay in memory where copies of the whole lines spilled to disk past DuckDB's memory limit
+#: (the model's cost per line grew with the size).
 PAYMENTS_WORK = f"""
 CREATE OR REPLACE TEMP TABLE payments_work AS
 -- (payment_lines_work is named in each part, not through one CTE of the kept lines: a CTE
@@ -339,7 +355,7 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
     SELECT c_key AS payment_key, any_value(o_key) AS cancels_payment_key
     FROM cancellations GROUP BY c_key
 ), base AS (
-    SELECT l.rowid AS line_row, l.payment_key, l.buyer_id, l.fiscal_year, l.piece_id,
+    SELECT l.staged_row, l.payment_key, l.buyer_id, l.fiscal_year, l.piece_id,
         l.batch_date, l.supplier_key, l.contract_ref, l.invoice_number, l.amount_ht,
         l.amount_ttc, l.is_cancellation, l.delay_eligible, l.delay_days_allowed,
         l.budget_nature,
@@ -366,7 +382,7 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
         AND i.invoice_number = l.invoice_number
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
     LEFT JOIN cancels k ON k.payment_key = l.payment_key
-    LEFT JOIN payment_links_work lk ON lk.line_row = l.rowid
+    LEFT JOIN payment_links_work lk ON lk.staged_row = l.staged_row
     WHERE NOT l.is_duplicate
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
@@ -427,17 +443,17 @@ WITH interest AS (  -- late lines followed by an interest line (same supplier an
 )
 SELECT d.payment_key, l.buyer_id, l.budget_code, l.fiscal_year, l.batch_id,
     l.batch_date AS mandate_date, l.batch_type, l.piece_id, l.line_id, l.piece_type,
-    l.piece_nature, l.is_cancellation, l.cancelled_piece_id, l.cancelled_line_id,
+    l.piece_nature, d.is_cancellation, l.cancelled_piece_id, l.cancelled_line_id,
     d.cancels_payment_key, l.attached_piece_id, l.budget_nature, l.budget_function, d.is_interest,
-    l.piece_nature = '14' AND NOT l.is_cancellation AS is_advance,
+    l.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
     -- a piece paying a person often names them in its object: left out for natural persons
     CASE WHEN l.supplier_natural_person THEN NULL ELSE l.object END AS object, l.payment_mode,
     l.amount_ht, l.amount_tva, l.amount_ttc,
-    CASE WHEN l.is_cancellation THEN -l.amount_ht ELSE l.amount_ht END AS signed_amount_ht,
+    CASE WHEN d.is_cancellation THEN -l.amount_ht ELSE l.amount_ht END AS signed_amount_ht,
     CAST(d.cancelled_ht AS DECIMAL(18, 2)) AS cancelled_amount_ht,
-    CAST(CASE WHEN l.is_cancellation THEN 0 ELSE l.amount_ht - d.cancelled_ht END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ht - d.cancelled_ht END
          AS DECIMAL(18, 2)) AS net_amount_ht,
-    CAST(CASE WHEN l.is_cancellation THEN 0 ELSE l.amount_ttc - d.cancelled_ttc END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ttc - d.cancelled_ttc END
          AS DECIMAL(18, 2)) AS net_amount_ttc,
     l.supplier_ref,
     -- an individual's identifier may be a NIR: never carried into the warehouse
@@ -471,7 +487,7 @@ SELECT d.payment_key, l.buyer_id, l.budget_code, l.fiscal_year, l.batch_id,
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
     l.flow, l.file_hash, l.position, l.line
 FROM payments_work d
-JOIN payment_lines_work l ON l.rowid = d.line_row
+JOIN staged_payment_lines l ON l.staged_row = d.staged_row
 LEFT JOIN interest i ON i.payment_key = d.payment_key
 LEFT JOIN duplicates x ON x.payment_key = d.payment_key
 LEFT JOIN payment_hidden_work h ON h.supplier_siret = l.supplier_siret
