@@ -161,13 +161,21 @@ LINE_KEY = "COALESCE(line_id, file_hash || '#' || position)"
 #: The lines kept (first seen of each key, by file and position) and the duplicates of a line
 #: met in another file. The keys met more than once are found by an aggregate of the key
 #: columns alone, then joined back: a window over the whole rows (one partition per key) cost
-#: most of this step on millions of lines, nearly all of them met once.
+#: most of this step on millions of lines, nearly all of them met once. That aggregate groups
+#: the keys' hashes first (a number a line, where the keys' text spilled to disk past ten
+#: million lines), then the keys themselves of the few lines whose hash is met twice.
 LINES = f"""
 CREATE OR REPLACE TEMP TABLE payment_lines_work AS
-WITH repeated AS (
+WITH repeated_hashes AS (
+    SELECT hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY}) AS key_hash
+    FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
+), repeated AS (
     SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
         min({{'file_hash': file_hash, 'position': position}}) AS first
-    FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
+    FROM staged_payment_lines
+    WHERE hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY})
+        IN (SELECT key_hash FROM repeated_hashes)
+    GROUP BY ALL HAVING count(*) > 1
 ), lines AS (  -- the columns the later steps join on or compute with (the last takes the rest)
     SELECT staged_row, file_hash, position, buyer_id, budget_code, fiscal_year, batch_date,
         batch_type, piece_id, line_id, piece_nature, cancelled_piece_id, cancelled_line_id,
@@ -299,8 +307,9 @@ WITH lines AS (
         = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
     WHERE c.uid IS NOT NULL OR f.contract_uid IS NOT NULL
     GROUP BY l.staged_row
-), dates_link AS (
-    SELECT l.staged_row, any_value(c.uid) AS uid, count(DISTINCT c.uid) AS candidates
+), dates_link AS (  -- one candidate: the least and the greatest are the same contract (a
+    -- count of the distinct contracts kept a set per line, which spilled past millions)
+    SELECT l.staged_row, min(c.uid) AS uid, min(c.uid) = max(c.uid) AS single
     FROM lines l
     JOIN holders h ON h.holder_id = l.supplier_siret
     JOIN contracts c ON c.uid = h.uid AND c.buyer_siret = l.buyer_id
@@ -312,17 +321,17 @@ WITH lines AS (
 SELECT l.staged_row,
     CASE WHEN n.uid IS NOT NULL THEN n.uid WHEN f.uid IS NOT NULL THEN f.uid
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.uid
-         WHEN d.candidates = 1 THEN d.uid END AS contract_uid,
+         WHEN d.single THEN d.uid END AS contract_uid,
     CASE WHEN n.uid IS NOT NULL THEN 'decp' WHEN f.uid IS NOT NULL THEN f.source
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.source
-         WHEN d.candidates = 1 THEN 'decp' END AS contract_source,
+         WHEN d.single THEN 'decp' END AS contract_source,
     CASE WHEN n.uid IS NOT NULL THEN 'contract_number'
          WHEN f.uid IS NOT NULL THEN 'finance_contract_number'
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'commitment'
-         WHEN d.candidates = 1 THEN 'buyer_supplier_dates' END AS link_method,
+         WHEN d.single THEN 'buyer_supplier_dates' END AS link_method,
     CASE WHEN n.uid IS NOT NULL OR f.uid IS NOT NULL THEN 'high'
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'medium'
-         WHEN d.candidates = 1 THEN 'low' END AS link_confidence
+         WHEN d.single THEN 'low' END AS link_confidence
 FROM lines l
 LEFT JOIN number_link n USING (staged_row)
 LEFT JOIN finance_link f USING (staged_row)
