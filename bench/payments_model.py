@@ -69,16 +69,18 @@ con.execute(\"\"\"CREATE TABLE contracts AS
         '12345678912345' || printf('2024M%05d', i) AS consultation_uid,
         '12345678912345' AS buyer_siret, 1e6 AS amount, false AS advance_granted,
         CAST(NULL AS DOUBLE) AS advance_rate, DATE '2023-01-01' AS notification_date,
-        DATE '2026-01-01' AS estimated_end_date
+        DATE '2026-01-01' AS estimated_end_date, CAST(NULL AS VARCHAR) AS directorate_id
     FROM range(900) t(i)\"\"\")
 con.execute(\"\"\"CREATE TABLE contract_holders AS
     SELECT '12345678912345' || printf('2024M%05d', s % 900) AS uid,
         '9' || printf('%013d', s) AS holder_id, 'SIRET:9' || printf('%013d', s) AS supplier_key,
         true AS is_current
     FROM range(1, 5001) t(s)\"\"\")
-# the references the indicators read (B02, E03): empty, as in a build without SIRENE and COG
+# the references the indicators read (B02, E03, buyers' places): empty (no SIRENE, no COG)
 con.execute("CREATE TABLE suppliers (supplier_key VARCHAR, siret VARCHAR, category VARCHAR, "
             "region_code VARCHAR, departement_code VARCHAR)")
+con.execute("CREATE TABLE buyers (buyer_siret VARCHAR, departement_code VARCHAR, "
+            "region_code VARCHAR)")
 con.execute("CREATE TABLE ref_sirene_categories (siren VARCHAR, category VARCHAR, "
             "is_diffusible BOOLEAN)")
 con.execute("CREATE TABLE ref_sirene_establishments (siret VARCHAR, commune_code VARCHAR, "
@@ -126,8 +128,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="where to generate the files (default: a "
                         "temporary directory); each size's folder is removed after it")
     parser.add_argument("--before", metavar="SRC",
-                        help="also read (one process) and model with the project's source at "
-                             "SRC (e.g. an older commit's src/), in the same run")
+                        help="also read (one process, unless --no-one-process) and model with "
+                             "the project's source at SRC (e.g. an older commit's src/), in the "
+                             "same run; the split read (ingest columns) is this tree's for both")
     args = parser.parse_args()
     print(f"{'lines':>10} {'code':>6} {'MB':>5} {'load':>9} {'raw s':>6} {'raw CPU':>7} "
           f"{'read CPU':>8} {'ingest s':>8} {'ingest CPU':>10} {'ingest path':>11} "
@@ -146,7 +149,7 @@ def main() -> None:
             megabytes = path.stat().st_size / 1e6
             load = [os.getloadavg()[0]]
             raw_s, raw_cpu, _, counted = run(BASELINE, str(path))
-            reads = {} if args.no_one_process and not args.before else {
+            reads = {} if args.no_one_process else {
                 code: read(path, folder / f"one-{code}", True, 1, src) for code, src in codes}
             split = read(path, folder / "out", True, args.workers)
             assert int(counted) == split["lines"] == lines, (counted, lines)

@@ -138,10 +138,13 @@ def wh(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Warehouse,
 
 
 def _staged_lines_as_table(con: duckdb.DuckDBPyConnection, select: str) -> None:
-    """Replace the staged payment lines by ``select`` over them (a temp table)."""
+    """Replace the staged payment lines by ``select`` over them (a temp table), each row with a
+    ``staged_row`` of its own, as ``attach_staging`` numbers the rows of the staging files (a
+    row selected twice stands for a row of another file)."""
     con.execute("CREATE TEMP TABLE lines_copy AS SELECT * FROM staged_payment_lines")
     con.execute("DROP VIEW staged_payment_lines")
-    con.execute(f"CREATE TEMP TABLE staged_payment_lines AS {select}")
+    con.execute(f"CREATE TEMP TABLE staged_payment_lines AS SELECT * REPLACE "
+                f"(row_number() OVER () AS staged_row) FROM ({select})")
 
 
 def test_paid_per_contract_equals_the_xml_and_the_readme(wh: duckdb.DuckDBPyConnection) -> None:
@@ -595,3 +598,27 @@ def test_a_supplier_sirene_does_not_let_us_name_is_masked(
         ("Nom non diffusible (SIRENE)", True)]
     assert con.execute("SELECT count(*) FROM payments WHERE supplier_name LIKE "
                        "'%35294162900029%'").fetchone() == (0,)
+
+
+def test_staged_rows_are_numbered_across_staging_files(tmp_path: Path) -> None:
+    """``staged_row`` tells apart every row of every staging file (the model's last step takes
+    each line back by it), the same file's rows listed twice included; no file: no row."""
+    import pyarrow as pa
+
+    from observatoire.accounting.staging import PAYMENT_LINES
+
+    rows = [{"file_hash": "h", "position": i, "piece_id": "1", "line_id": str(i)}
+            for i in range(1, 4)]
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=PAYMENT_LINES), first)
+    pq.write_table(pa.Table.from_pylist(rows[:2], schema=PAYMENT_LINES), second)
+    con = duckdb.connect()
+    payments.attach_staging(con, {"payment_lines": [first, second, first]})
+    got = con.execute("SELECT staged_row, position FROM staged_payment_lines "
+                      "ORDER BY staged_row").fetchall()
+    assert [position for _, position in got] == [1, 2, 3, 1, 2, 1, 2, 3]
+    assert len({row for row, _ in got}) == 8
+    empty = duckdb.connect()
+    payments.attach_staging(empty, {})
+    assert empty.execute("SELECT count(staged_row), count(*) FROM staged_payment_lines"
+                         ).fetchone() == (0, 0)

@@ -64,21 +64,31 @@ BATCH_CHECKS = """CREATE TABLE IF NOT EXISTS payment_batch_checks (
     amount_ht_lines DECIMAL(18, 2), amount_tva_announced DECIMAL(18, 2),
     amount_tva_lines DECIMAL(18, 2), complete BOOLEAN, matches BOOLEAN)"""
 
+#: ``staged_row``: a staging file's row number in its low bits, the file's index above.
+_ROW_BITS = 40
+
 
 def attach_staging(con: duckdb.DuckDBPyConnection,
                    files: Mapping[str, Sequence[Path]]) -> None:
     """Views ``staged_<table>`` over the staging Parquet files of each table (``files`` maps a
-    staging table name to its files); a table without files gets an empty view of its shape."""
+    staging table name to its files); a table without files gets an empty view of its shape.
+    ``staged_payment_lines`` has one more column, ``staged_row``: a number for each row (its
+    file's index in the list and its row in the file), by which the model's last step takes
+    the whole line back from the Parquet files instead of carrying it through its work
+    tables."""
     for name, schema in STAGING.items():
         paths = list(files.get(name, ()))
         view = identifier(f"staged_{name}")
+        row = (f", (CAST(file_index AS BIGINT) << {_ROW_BITS}) + file_row_number AS staged_row"
+               if name == "payment_lines" else "")
         if paths:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                        f"SELECT * FROM read_parquet({literal_list(paths)}, union_by_name = true)")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{row} "
+                        f"FROM read_parquet({literal_list(paths)}, union_by_name = true)")
         else:
             con.register(f"empty_{name}", pa.Table.from_batches([], schema=schema))
             con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS "
-                        f"SELECT * FROM {identifier('empty_' + name)}")
+                        f"SELECT *{row and ', CAST(NULL AS BIGINT) AS staged_row'} "
+                        f"FROM {identifier('empty_' + name)}")
             con.unregister(f"empty_{name}")
 
 
@@ -151,15 +161,29 @@ LINE_KEY = "COALESCE(line_id, file_hash || '#' || position)"
 #: The lines kept (first seen of each key, by file and position) and the duplicates of a line
 #: met in another file. The keys met more than once are found by an aggregate of the key
 #: columns alone, then joined back: a window over the whole rows (one partition per key) cost
-#: most of this step on millions of lines, nearly all of them met once.
+#: most of this step on millions of lines, nearly all of them met once. That aggregate groups
+#: the keys' hashes first (a number a line, where the keys' text spilled to disk past ten
+#: million lines), then the keys themselves of the few lines whose hash is met twice.
 LINES = f"""
 CREATE OR REPLACE TEMP TABLE payment_lines_work AS
-WITH repeated AS (
+WITH repeated_hashes AS (
+    SELECT hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY}) AS key_hash
+    FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
+), repeated AS (
     SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
         min({{'file_hash': file_hash, 'position': position}}) AS first
-    FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
-), lines AS (
-    SELECT *, {LINE_KEY} AS line_key FROM staged_payment_lines
+    FROM staged_payment_lines
+    WHERE hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY})
+        IN (SELECT key_hash FROM repeated_hashes)
+    GROUP BY ALL HAVING count(*) > 1
+), lines AS (  -- the columns the later steps join on or compute with (the last takes the rest)
+    SELECT staged_row, file_hash, position, buyer_id, budget_code, fiscal_year, batch_date,
+        batch_type, piece_id, line_id, piece_nature, cancelled_piece_id, cancelled_line_id,
+        cancelled_fiscal_year, budget_nature, amount_ht, amount_ttc, supplier_ref, supplier_id,
+        supplier_siret, contract_ref, commitment_ref, invoice_number, invoice_received_date,
+        delay_eligible, delay_start_date, delay_days_allowed,
+        {LINE_KEY} AS line_key
+    FROM staged_payment_lines
 )
 SELECT l.*,
     r.first IS NOT NULL
@@ -249,28 +273,28 @@ NOT_DIFFUSIBLE_MASK = "Nom non diffusible (SIRENE)"
 #: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
 #: or one whose holder is the supplier), against its PES Marché contracts; the commitment's
 #: contract; buyer + supplier + dates (one contract of the buyer held by the supplier, in force).
+#: Keyed by ``staged_row``, the line's row in the staging files (a number: cheaper to group
+#: and join than the payment key's text).
 LINKS = f"""
 CREATE OR REPLACE TEMP TABLE payment_links_work AS
 WITH lines AS (
-    SELECT payment_key, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
+    SELECT staged_row, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
         buyer_id || {CLEAN_REF.format(x='contract_ref')} AS ref_uid
     FROM payment_lines_work WHERE NOT is_duplicate
 ), holders AS (
     SELECT DISTINCT uid, holder_id FROM contract_holders WHERE is_current
-), by_number AS (
-    SELECT l.payment_key, c.uid, count(*) OVER (PARTITION BY l.payment_key) AS n,
-        count(h.uid) OVER (PARTITION BY l.payment_key) AS n_holder, h.uid IS NOT NULL AS holder
+), number_link AS (  -- one candidate, or one of them held by the supplier
+    SELECT l.staged_row, CASE WHEN count(*) = 1 THEN any_value(c.uid)
+                            ELSE any_value(c.uid) FILTER (WHERE h.uid IS NOT NULL) END AS uid
     FROM lines l JOIN contracts c ON c.consultation_uid = l.ref_uid
     LEFT JOIN holders h ON h.uid = c.uid AND h.holder_id = l.supplier_siret
-), number_link AS (
-    SELECT payment_key, any_value(uid) AS uid, any_value(n) AS candidates
-    FROM by_number WHERE n = 1 OR (n_holder = 1 AND holder) GROUP BY payment_key
+    GROUP BY l.staged_row HAVING count(*) = 1 OR count(h.uid) = 1
 ), finance_link AS (
-    SELECT l.payment_key, COALESCE(f.decp_uid, f.contract_uid) AS uid,
+    SELECT l.staged_row, COALESCE(f.decp_uid, f.contract_uid) AS uid,
         CASE WHEN f.decp_uid IS NOT NULL THEN 'decp' ELSE 'finance' END AS source
     FROM lines l JOIN finance_contracts f ON f.contract_uid = l.ref_uid
 ), commitment_link AS (
-    SELECT l.payment_key, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
+    SELECT l.staged_row, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
         any_value(CASE WHEN c.uid IS NOT NULL OR f.decp_uid IS NOT NULL THEN 'decp'
                        ELSE 'finance' END) AS source,
         count(DISTINCT COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS candidates
@@ -282,40 +306,44 @@ WITH lines AS (
     LEFT JOIN finance_contracts f ON f.contract_uid
         = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
     WHERE c.uid IS NOT NULL OR f.contract_uid IS NOT NULL
-    GROUP BY l.payment_key
-), dates_link AS (
-    SELECT l.payment_key, any_value(c.uid) AS uid, count(DISTINCT c.uid) AS candidates
+    GROUP BY l.staged_row
+), dates_link AS (  -- one candidate: the least and the greatest are the same contract (a
+    -- count of the distinct contracts kept a set per line, which spilled past millions)
+    SELECT l.staged_row, min(c.uid) AS uid, min(c.uid) = max(c.uid) AS single
     FROM lines l
     JOIN holders h ON h.holder_id = l.supplier_siret
     JOIN contracts c ON c.uid = h.uid AND c.buyer_siret = l.buyer_id
         AND c.notification_date <= l.batch_date
         AND (c.estimated_end_date IS NULL OR l.batch_date
              <= c.estimated_end_date + INTERVAL {LINK_GRACE_MONTHS} MONTH)
-    GROUP BY l.payment_key
+    GROUP BY l.staged_row
 )
-SELECT l.payment_key,
+SELECT l.staged_row,
     CASE WHEN n.uid IS NOT NULL THEN n.uid WHEN f.uid IS NOT NULL THEN f.uid
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.uid
-         WHEN d.candidates = 1 THEN d.uid END AS contract_uid,
+         WHEN d.single THEN d.uid END AS contract_uid,
     CASE WHEN n.uid IS NOT NULL THEN 'decp' WHEN f.uid IS NOT NULL THEN f.source
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.source
-         WHEN d.candidates = 1 THEN 'decp' END AS contract_source,
+         WHEN d.single THEN 'decp' END AS contract_source,
     CASE WHEN n.uid IS NOT NULL THEN 'contract_number'
          WHEN f.uid IS NOT NULL THEN 'finance_contract_number'
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'commitment'
-         WHEN d.candidates = 1 THEN 'buyer_supplier_dates' END AS link_method,
+         WHEN d.single THEN 'buyer_supplier_dates' END AS link_method,
     CASE WHEN n.uid IS NOT NULL OR f.uid IS NOT NULL THEN 'high'
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'medium'
-         WHEN d.candidates = 1 THEN 'low' END AS link_confidence
+         WHEN d.single THEN 'low' END AS link_confidence
 FROM lines l
-LEFT JOIN number_link n USING (payment_key)
-LEFT JOIN finance_link f USING (payment_key)
-LEFT JOIN commitment_link cm USING (payment_key)
-LEFT JOIN dates_link d USING (payment_key)
+LEFT JOIN number_link n USING (staged_row)
+LEFT JOIN finance_link f USING (staged_row)
+LEFT JOIN commitment_link cm USING (staged_row)
+LEFT JOIN dates_link d USING (staged_row)
 """
 
-#: The lines with their netting, events, reception and delay (a temp table: the final step
-#: joins it to itself for interest and duplicates).
+#: The kept lines' netting, events, reception and delay, with the few line columns the final
+#: step's self-joins (interest, duplicates) read; ``staged_row`` is the line's row in the
+#: staging files, where the final step takes the rest of the line. Work tables this narrow
+#: stay in memory where copies of the whole lines spilled to disk past DuckDB's memory limit
+#: (the model's cost per line grew with the size).
 PAYMENTS_WORK = f"""
 CREATE OR REPLACE TEMP TABLE payments_work AS
 -- (payment_lines_work is named in each part, not through one CTE of the kept lines: a CTE
@@ -336,7 +364,11 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
     SELECT c_key AS payment_key, any_value(o_key) AS cancels_payment_key
     FROM cancellations GROUP BY c_key
 ), base AS (
-    SELECT l.*, COALESCE(e.state, ep.state) AS state,
+    SELECT l.staged_row, l.payment_key, l.buyer_id, l.fiscal_year, l.piece_id,
+        l.batch_date, l.supplier_key, l.contract_ref, l.invoice_number, l.amount_ht,
+        l.amount_ttc, l.is_cancellation, l.delay_eligible, l.delay_days_allowed,
+        l.budget_nature,
+        COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
         COALESCE(e.payment_date, ep.payment_date) AS payment_date, e.amount_paid,
         COALESCE(e.suspension_days, ep.suspension_days) AS event_suspension_days,
@@ -359,7 +391,7 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
         AND i.invoice_number = l.invoice_number
     LEFT JOIN cancelled x ON x.payment_key = l.payment_key
     LEFT JOIN cancels k ON k.payment_key = l.payment_key
-    LEFT JOIN payment_links_work lk ON lk.payment_key = l.payment_key
+    LEFT JOIN payment_links_work lk ON lk.staged_row = l.staged_row
     WHERE NOT l.is_duplicate
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
@@ -396,6 +428,9 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
 SELECT * FROM delays
 """
 
+#: ``payments``: each kept line (``payment_lines_work``) with what ``payments_work`` computed.
+#: Not sorted: readers order what they show (a sort of the whole wide rows was the step's
+#: largest cost, and spilled to disk past millions of lines).
 PAYMENTS = f"""
 CREATE OR REPLACE TABLE payments AS
 WITH interest AS (  -- late lines followed by an interest line (same supplier and contract)
@@ -415,37 +450,37 @@ WITH interest AS (  -- late lines followed by an interest line (same supplier an
         AND NOT o.is_cancellation AND o.amount_ht - o.cancelled_ht > 0
     GROUP BY d.payment_key
 )
-SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
-    d.batch_date AS mandate_date, d.batch_type, d.piece_id, d.line_id, d.piece_type,
-    d.piece_nature, d.is_cancellation, d.cancelled_piece_id, d.cancelled_line_id,
-    d.cancels_payment_key, d.attached_piece_id, d.budget_nature, d.budget_function, d.is_interest,
-    d.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
+SELECT d.payment_key, l.buyer_id, l.budget_code, l.fiscal_year, l.batch_id,
+    l.batch_date AS mandate_date, l.batch_type, l.piece_id, l.line_id, l.piece_type,
+    l.piece_nature, d.is_cancellation, l.cancelled_piece_id, l.cancelled_line_id,
+    d.cancels_payment_key, l.attached_piece_id, l.budget_nature, l.budget_function, d.is_interest,
+    l.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
     -- a piece paying a person often names them in its object: left out for natural persons
-    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.object END AS object, d.payment_mode,
-    d.amount_ht, d.amount_tva, d.amount_ttc,
-    CASE WHEN d.is_cancellation THEN -d.amount_ht ELSE d.amount_ht END AS signed_amount_ht,
+    CASE WHEN l.supplier_natural_person THEN NULL ELSE l.object END AS object, l.payment_mode,
+    l.amount_ht, l.amount_tva, l.amount_ttc,
+    CASE WHEN d.is_cancellation THEN -l.amount_ht ELSE l.amount_ht END AS signed_amount_ht,
     CAST(d.cancelled_ht AS DECIMAL(18, 2)) AS cancelled_amount_ht,
-    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ht - d.cancelled_ht END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ht - d.cancelled_ht END
          AS DECIMAL(18, 2)) AS net_amount_ht,
-    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ttc - d.cancelled_ttc END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ttc - d.cancelled_ttc END
          AS DECIMAL(18, 2)) AS net_amount_ttc,
-    d.supplier_ref,
+    l.supplier_ref,
     -- an individual's identifier may be a NIR: never carried into the warehouse
-    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.supplier_id END AS supplier_id,
-    d.supplier_id_type, d.supplier_siret,
-    d.supplier_id IS NOT NULL OR d.supplier_siret IS NOT NULL AS supplier_has_id,
+    CASE WHEN l.supplier_natural_person THEN NULL ELSE l.supplier_id END AS supplier_id,
+    l.supplier_id_type, l.supplier_siret,
+    l.supplier_id IS NOT NULL OR l.supplier_siret IS NOT NULL AS supplier_has_id,
     -- a natural person, or a supplier SIRENE does not let us name, is never named in the
     -- warehouse (staging keeps the name, unpublished)
-    CASE WHEN d.supplier_natural_person THEN '{PERSON_MASK}'
+    CASE WHEN l.supplier_natural_person THEN '{PERSON_MASK}'
          WHEN h.supplier_siret IS NOT NULL THEN '{NOT_DIFFUSIBLE_MASK}'
-         ELSE d.supplier_name END AS supplier_name,
-    d.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
-    d.supplier_category,
-    d.contract_ref, d.commitment_ref, d.invoice_number, d.invoice_date,
+         ELSE l.supplier_name END AS supplier_name,
+    l.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
+    l.supplier_category,
+    l.contract_ref, l.commitment_ref, l.invoice_number, l.invoice_date,
     d.received_date AS invoice_received_date, d.received_source AS invoice_received_source,
-    COALESCE(d.invoice_service_done_date, d.service_done_date) AS service_done_date,
+    COALESCE(d.invoice_service_done_date, l.service_done_date) AS service_done_date,
     d.delay_start AS delay_start_date, d.delay_start_method,
-    d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
+    l.delay_eligible, l.delay_days_allowed, l.interest_code, l.interest_rate,
     d.state AS accountant_state, d.taken_in_charge_date, d.payment_date, d.amount_paid,
     d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
     CASE WHEN d.payment_delay_days IS NOT NULL
@@ -453,22 +488,22 @@ SELECT d.payment_key, d.buyer_id, d.budget_code, d.fiscal_year, d.batch_id,
     d.payment_delay_days IS NOT NULL AND i.payment_key IS NOT NULL AS interest_mandated,
     -- a direct payment to a subcontractor: as the flow says, else a supplier the PES Marché
     -- contract lists as a direct-payment subcontractor (FALSE: one it does not list)
-    CASE WHEN d.subcontractor_paid IS NOT NULL THEN d.subcontractor_paid
-         WHEN f.contract_uid IS NOT NULL AND d.supplier_siret IS NOT NULL
-         THEN list_contains(f.direct_payment_subcontractor_sirets, d.supplier_siret)
+    CASE WHEN l.subcontractor_paid IS NOT NULL THEN l.subcontractor_paid
+         WHEN f.contract_uid IS NOT NULL AND l.supplier_siret IS NOT NULL
+         THEN list_contains(f.direct_payment_subcontractor_sirets, l.supplier_siret)
     END AS paid_to_subcontractor,
     x.piece_id AS duplicate_of_piece_id,
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
-    d.flow, d.file_hash, d.position, d.line
+    l.flow, l.file_hash, l.position, l.line
 FROM payments_work d
+JOIN staged_payment_lines l ON l.staged_row = d.staged_row
 LEFT JOIN interest i ON i.payment_key = d.payment_key
 LEFT JOIN duplicates x ON x.payment_key = d.payment_key
-LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
+LEFT JOIN payment_hidden_work h ON h.supplier_siret = l.supplier_siret
 LEFT JOIN (SELECT COALESCE(decp_uid, contract_uid) AS uid, any_value(contract_uid) AS contract_uid,
                flatten(list(direct_payment_subcontractor_sirets))
                    AS direct_payment_subcontractor_sirets
            FROM finance_contracts GROUP BY ALL) f ON f.uid = d.contract_uid
-ORDER BY d.buyer_id, d.fiscal_year, d.batch_date, d.piece_id, d.line_id
 """
 
 #: Paid against awarded, per contract (interest left out: it is not the contract's price).
