@@ -122,9 +122,13 @@ def _holders_sql(profile: Profile, restricted: bool = False) -> str:
         everyone = "indicator_scope_work"
     # Without a territory nobody is known to be local or not.
     no_territory = "FALSE" if profile.territory.regions or profile.territory.departements else "TRUE"
+    # The holders' own facts go through the CTEs as narrow rows (the new-supplier window, the
+    # lead holder's window); the contract's dimensions are joined once, at the end, by the
+    # scope table's row number (a string key would be hashed again).
     return f"""
 WITH holders AS MATERIALIZED (
-    SELECT c.*, h.supplier_key, h.holder_id, s.siren, s.category, s.departement_code,
+    SELECT c.rowid AS scope_row, h.uid, c.notification_date, c.holder_count, h.supplier_key,
+        h.holder_id, s.siren, s.category, s.departement_code,
         CASE
             WHEN {no_territory} THEN NULL
             WHEN s.region_code IS NOT NULL OR s.departement_code IS NOT NULL THEN
@@ -191,14 +195,16 @@ ranked AS (
     LEFT JOIN primary_positions pp ON pp.uid = h.uid AND pp.holder_id = h.holder_id
     WHERE h.holder_count <> 1
 )
-SELECT uid, period_year, kind, buyer_siret, mandate, purchase_domain, purchase_category,
-    cpv_division, procedure, directorate, buyer_departement, buyer_region, amount, supplier_key,
-    siren AS supplier_siren,
-    category AS supplier_category, departement_code AS supplier_departement,
-    CASE WHEN category IS NOT NULL THEN category = 'PME' END AS supplier_is_sme,
-    is_local AS supplier_is_local, is_new AS supplier_is_new,
-    CAST(holder_count AS INTEGER) AS holder_count, CAST(lead_rank AS INTEGER) AS lead_rank
-FROM ranked
+SELECT c.uid, c.period_year, c.kind, c.buyer_siret, c.mandate, c.purchase_domain,
+    c.purchase_category, c.cpv_division, c.procedure, c.directorate, c.buyer_departement,
+    c.buyer_region, c.amount, r.supplier_key,
+    r.siren AS supplier_siren,
+    r.category AS supplier_category, r.departement_code AS supplier_departement,
+    CASE WHEN r.category IS NOT NULL THEN r.category = 'PME' END AS supplier_is_sme,
+    r.is_local AS supplier_is_local, r.is_new AS supplier_is_new,
+    CAST(r.holder_count AS INTEGER) AS holder_count, CAST(r.lead_rank AS INTEGER) AS lead_rank
+FROM ranked r
+JOIN indicator_scope_work c ON c.rowid = r.scope_row
 """
 
 
