@@ -215,7 +215,7 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         clauses.append("list_contains(c.holder_departements, ?)")
         params.append(f.departement)
     holder = []
-    if f.titulaire and _is_supplier_id(f.titulaire):
+    if f.titulaire and is_supplier_id(f.titulaire):
         holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
         params += [f.titulaire, f.titulaire, f.titulaire]
     elif f.titulaire:  # a name: the contracts of every supplier it finds
@@ -231,8 +231,9 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _is_supplier_id(value: str) -> bool:
-    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name."""
+def is_supplier_id(value: str) -> bool:
+    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name. A key
+    holding a line break (``NOM:`` and a name published on two lines) is read as words."""
     return bool(re.fullmatch(r"\d{9}|\d{14}|[A-Z-]+:.+", value))
 
 
