@@ -227,13 +227,16 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
         # holders' keys; the contracts joined once, and every table of the page counted from
         # them.
         parts = _dicts(con.execute(
-            f"""WITH keys AS MATERIALIZED ({listed}),
+            f"""WITH keys AS (
+                    -- a few keys: the supplier's own, and those of the list
+                    SELECT supplier_key, bool_or(own) AS own, bool_or(NOT own) AS in_list
+                    FROM (SELECT supplier_key, FALSE AS own FROM ({listed})
+                          UNION ALL SELECT CAST(? AS VARCHAR), TRUE)
+                    GROUP BY 1),
                 held AS MATERIALIZED (
-                    SELECT h.uid, h.supplier_key = ? AS own,
-                        h.supplier_key IN (SELECT supplier_key FROM keys) AS in_list
-                    FROM contract_holders h
-                    WHERE h.is_current AND (h.supplier_key = ?
-                                            OR h.supplier_key IN (SELECT supplier_key FROM keys))),
+                    SELECT h.uid, k.own, k.in_list
+                    FROM contract_holders h JOIN keys k ON k.supplier_key = h.supplier_key
+                    WHERE h.is_current),
                 m AS MATERIALIZED (
                     SELECT c.rowid AS rid, c.uid, c.notification_year, c.notification_date,
                         c.amount, c.buyer_siret, c.place_departement_code, c.holder_count,
@@ -267,7 +270,7 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
                     (SELECT list(rid ORDER BY {explorer.PAGE_SORTS["date"]})
                      FROM (SELECT rid, uid, notification_date FROM listed
                            ORDER BY {explorer.PAGE_SORTS["date"]} LIMIT {LATEST})) AS rids""",
-            [*listed_params, supplier_key, supplier_key]))[0]
+            [*listed_params, supplier_key]))[0]
         if not parts["by_year"]:  # no contract of this supplier in the profile's scope
             return None
         rows = _dicts(con.execute(
