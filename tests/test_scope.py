@@ -69,19 +69,28 @@ def test_pages_outside_the_scope_are_not_found(scoped: tuple[Settings, str, str]
     (inside, uid_in), (outside, uid_out) = (
         _expected(settings, "SELECT buyer_siret, uid FROM contracts WHERE left(buyer_siret, 9) = ? "
                   "ORDER BY uid LIMIT 1", s)[0] for s in (siren, other))
-    for pages in (explorer, details):  # details: what the pages read since 2026-12-07
-        assert pages.buyer(settings, inside) is not None
-        assert pages.buyer(settings, outside) is None
-        assert pages.contract(settings, uid_in) is not None
-        assert pages.contract(settings, uid_out) is None
+    assert details.buyer(settings, inside) is not None
+    assert details.buyer(settings, outside) is None
+    assert details.contract(settings, uid_in) is not None
+    assert details.contract(settings, uid_out) is None
     holders_out = _expected(
         settings, """SELECT h.supplier_key FROM contract_holders h JOIN contracts c USING (uid)
                      WHERE h.is_current GROUP BY 1
                      HAVING bool_and(left(c.buyer_siret, 9) <> ?) LIMIT 1""", siren)
     assert holders_out  # the files hold suppliers that only worked for other buyers
     # such a supplier has no page on this site
-    assert explorer.supplier(settings, str(holders_out[0][0])) is None
     assert details.supplier(settings, str(holders_out[0][0])) is None
+    # a supplier that worked inside and outside the scope: its page counts the inside only
+    (key, inside_count), = _expected(
+        settings, """SELECT h.supplier_key, count(*) FILTER (WHERE left(c.buyer_siret, 9) = $1)
+                     FROM contract_holders h JOIN contracts c USING (uid) WHERE h.is_current
+                     GROUP BY 1 HAVING bool_or(left(c.buyer_siret, 9) = $1)
+                         AND bool_or(left(c.buyer_siret, 9) <> $1)
+                     ORDER BY 1 LIMIT 1""", siren)
+    page = details.supplier(settings, str(key))
+    assert page is not None
+    assert sum(y["contracts"] for y in page["by_year"]) == inside_count
+    assert all(b["buyer_siret"][:9] == siren for b in page["buyers"])
     listed = {r["supplier_key"] for r in explorer.suppliers(settings, page_size=500)["rows"]}
     expected = {k for (k,) in _expected(
         settings, """SELECT DISTINCT h.supplier_key FROM contract_holders h JOIN contracts c

@@ -8,19 +8,18 @@ maps), so a contract's rows, or a buyer's contracts, cost one row group instead 
 the table. A supplier's contracts are spread over every buyer: its page finds its holder rows
 once (one scan of the holders' keys) and counts everything from them in one statement.
 
-The answers are those ``observatoire.explorer`` gave (``tests/test_details.py`` compares
-them); ``latest``, the ten most recent contracts, has the shape of ``explorer.search``'s answer
-(the list the explorer shows for the same buyer or holder filter).
+``latest``, the ten most recent contracts, is ``explorer.search``'s answer for the buyer or
+holder filter the page links to (the explorer's list of all of them).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
 
 from observatoire import explorer
+from observatoire import search as by_name
 from observatoire.config import Settings
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
 from observatoire.warehouse import open_warehouse, scope_sql
@@ -210,11 +209,6 @@ def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
             "latest": latest}
 
 
-def _is_supplier_id(value: str) -> bool:
-    """What the explorer's holder filter takes for an identifier (else it searches names)."""
-    return bool(re.fullmatch(r"\d{9}|\d{14}|[A-Z-]+:.+", value))
-
-
 def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
     """A supplier (by SIRET or supplier key): its contracts by year, buyers, latest contracts."""
     con = open_warehouse(settings)
@@ -225,26 +219,32 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
         if not found:
             return None
         supplier_key = found[0]["supplier_key"]
-        # the explorer's list of the supplier's contracts is filtered by its SIRET, or its key
-        listed = found[0]["siret"] or supplier_key
-        if not _is_supplier_id(listed):  # a key the list would read as a name: its own answer
-            return _supplier_by_explorer(settings, key)
+        # the explorer's list of the supplier's contracts (the page's link to it) is filtered
+        # by its SIRET, or its key: the suppliers that filter finds
+        listed, listed_params = _listed_suppliers(found[0]["siret"] or supplier_key)
         # The holder rows of the supplier (``own``) and of every supplier the list's filter
-        # finds (the same SIRET under another key), read once: one scan of the holders' keys;
-        # the contracts joined once, and every table of the page counted from them.
+        # finds (``in_list``: the same SIRET under another key), read once: one scan of the
+        # holders' keys; the contracts joined once, and every table of the page counted from
+        # them.
         parts = _dicts(con.execute(
-            f"""WITH held AS MATERIALIZED (
-                    SELECT h.uid, h.supplier_key = ? AS own FROM contract_holders h
-                    WHERE h.is_current AND h.supplier_key IN (
-                        SELECT supplier_key FROM suppliers
-                        WHERE siret = ? OR siren = ? OR supplier_key = ?)),
+            f"""WITH keys AS (
+                    -- a few keys: the supplier's own, and those of the list
+                    SELECT supplier_key, bool_or(own) AS own, bool_or(NOT own) AS in_list
+                    FROM (SELECT supplier_key, FALSE AS own FROM ({listed})
+                          UNION ALL SELECT CAST(? AS VARCHAR), TRUE)
+                    GROUP BY 1),
+                held AS MATERIALIZED (
+                    SELECT h.uid, k.own, k.in_list
+                    FROM contract_holders h JOIN keys k ON k.supplier_key = h.supplier_key
+                    WHERE h.is_current),
                 m AS MATERIALIZED (
                     SELECT c.rowid AS rid, c.uid, c.notification_year, c.notification_date,
                         c.amount, c.buyer_siret, c.place_departement_code, c.holder_count,
-                        h.own
+                        h.own, h.in_list
                     FROM contracts c JOIN held h ON h.uid = c.uid
                     WHERE {scope_sql(con)}),
-                listed AS (SELECT DISTINCT rid, uid, notification_date, amount FROM m)
+                listed AS (SELECT DISTINCT rid, uid, notification_date, amount FROM m
+                           WHERE in_list)
                 SELECT
                     {_listed('''SELECT notification_year AS year, count(*) AS contracts,
                                     sum(amount) AS amount FROM m WHERE own GROUP BY 1''',
@@ -270,7 +270,7 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
                     (SELECT list(rid ORDER BY {explorer.PAGE_SORTS["date"]})
                      FROM (SELECT rid, uid, notification_date FROM listed
                            ORDER BY {explorer.PAGE_SORTS["date"]} LIMIT {LATEST})) AS rids""",
-            [supplier_key, listed, listed, listed]))[0]
+            [*listed_params, supplier_key]))[0]
         if not parts["by_year"]:  # no contract of this supplier in the profile's scope
             return None
         rows = _dicts(con.execute(
@@ -286,5 +286,13 @@ def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
             "latest": latest}
 
 
-def _supplier_by_explorer(settings: Settings, key: str) -> dict[str, Any] | None:
-    return explorer.supplier(settings, key)
+def _listed_suppliers(listed: str) -> tuple[str, list[Any]]:
+    """SQL: the keys of the suppliers the explorer's holder filter ``titulaire=listed`` finds
+    (``explorer.search``): the suppliers of that SIRET, SIREN or key when the filter reads it
+    as an identifier; else (a ``NOM:`` key whose name holds a line break, which the filter's
+    pattern does not take for a key) every supplier whose name has its words."""
+    if explorer.is_supplier_id(listed):
+        return ("SELECT supplier_key FROM suppliers WHERE siret = ? OR siren = ? "
+                "OR supplier_key = ?", [listed, listed, listed])
+    named, params = by_name.keys_named("supplier", listed)
+    return f"SELECT supplier_key FROM suppliers WHERE supplier_key IN ({named})", params

@@ -1,4 +1,5 @@
-"""The contract explorer and the contract page: the read side of the web, the API and the CLI.
+"""The contract explorer: the read side of the web, the API and the CLI (the pages of one
+contract, buyer or supplier are ``observatoire.details``).
 
 Every filter value is bound as a parameter; only the code's own column names are written into
 the SQL. Amounts are summed per contract, never per holder.
@@ -215,7 +216,7 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
         clauses.append("list_contains(c.holder_departements, ?)")
         params.append(f.departement)
     holder = []
-    if f.titulaire and _is_supplier_id(f.titulaire):
+    if f.titulaire and is_supplier_id(f.titulaire):
         holder.append("(s.siret = ? OR s.siren = ? OR s.supplier_key = ?)")
         params += [f.titulaire, f.titulaire, f.titulaire]
     elif f.titulaire:  # a name: the contracts of every supplier it finds
@@ -231,8 +232,9 @@ def _where(f: ContractFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _is_supplier_id(value: str) -> bool:
-    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name."""
+def is_supplier_id(value: str) -> bool:
+    """A SIRET, a SIREN or a supplier key (``SIRET:…``, ``TVA:…``), not words of a name. A key
+    holding a line break (``NOM:`` and a name published on two lines) is read as words."""
     return bool(re.fullmatch(r"\d{9}|\d{14}|[A-Z-]+:.+", value))
 
 
@@ -863,164 +865,6 @@ def choices(settings: Settings) -> dict[str, list[tuple[str, str]]]:
         "domaine": [(d, label) for d, label in domains],
         "categorie": [("PME", "PME"), ("ETI", "ETI"), ("GE", "Grande entreprise")],
     }
-
-
-def contract(settings: Settings, uid: str) -> dict[str, Any] | None:
-    """One contract with its versions, holders, subcontracts, provenance and quality notes."""
-    con = open_warehouse(settings)
-    try:
-        found = _dicts(con.execute(
-            f"""SELECT c.*, b.name AS buyer_name, ic.purchase_domain,
-                    d.label AS purchase_domain_label,
-                    (SELECT min(commune_name) FROM ref_communes
-                     WHERE commune_code = c.location_commune_code) AS location_commune_name,
-                    (SELECT min(departement_name) FROM ref_departements
-                     WHERE departement_code = c.location_departement_code)
-                        AS location_departement_name,
-                    (SELECT min(region_name) FROM ref_regions
-                     WHERE region_code = c.location_region_code) AS location_region_name
-                {_FROM}
-                LEFT JOIN (SELECT domain_id, min(label) AS label FROM profile_purchase_domains
-                           GROUP BY 1) d ON d.domain_id = ic.purchase_domain
-                WHERE c.uid = ? AND {scope_sql(con)}""", [uid]))
-        if not found:
-            return None
-        return {
-            "contract": found[0],
-            "versions": _dicts(con.execute(
-                "SELECT * FROM contract_versions WHERE uid = ? ORDER BY version", [uid])),
-            "holders": _dicts(con.execute(
-                """SELECT h.*, s.name, s.siret, s.siren, s.category, s.commune_name,
-                       s.departement_code, s.name_source
-                   FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
-                   WHERE h.uid = ? ORDER BY h.version, h.supplier_key""", [uid])),
-            "subcontracts": _dicts(con.execute(
-                "SELECT * FROM subcontracts WHERE uid = ? ORDER BY notification_date, act_id",
-                [uid])),
-            "records": _dicts(con.execute(
-                """SELECT record_key, source, file_name, position, line, status, reasons,
-                       family, load_id
-                   FROM source_records WHERE uid = ? ORDER BY status, load_id, position""",
-                [uid])),
-            "findings": _dicts(con.execute(
-                """SELECT f.rule_id, f.severity, f.field, f.raw_value, f.value, f.file_name,
-                       f.position, q.title, q.explanation, q.hint
-                   FROM findings f LEFT JOIN quality_rules q
-                       ON q.rule_id = f.rule_id AND q.field = f.field
-                   WHERE f.uid = ?
-                   ORDER BY CASE f.severity WHEN 'bloquant' THEN 0 WHEN 'avertissement' THEN 1
-                                            WHEN 'correction' THEN 2 ELSE 3 END,
-                            f.rule_id, f.finding_id""", [uid])),
-            "execution": _dicts(con.execute(
-                "SELECT * FROM concession_execution WHERE uid = ? ORDER BY publication_date",
-                [uid])),
-            # values corrected by the organisation's stewards, with the published value
-            "corrections": _dicts(con.execute(
-                """SELECT field, source_value, corrected_value, corrected_at
-                   FROM corrections_applied
-                   WHERE uid = ? AND action = 'set_value' AND status = 'applied'
-                   ORDER BY field""", [uid])),
-        }
-    finally:
-        con.close()
-
-
-def buyer(settings: Settings, siret: str) -> dict[str, Any] | None:
-    """A buyer: its contracts by year, main suppliers, procedures and latest contracts."""
-    con = open_warehouse(settings)
-    try:
-        found = _dicts(con.execute(
-            f"SELECT * FROM buyers WHERE buyer_siret = ? AND {scope_sql(con, 'buyer_siret')}",
-            [siret]))
-        if not found:
-            return None
-        by_year = _dicts(con.execute(
-            """SELECT notification_year AS year, count(*) AS contracts, sum(amount) AS amount
-               FROM contracts WHERE buyer_siret = ? GROUP BY 1 ORDER BY 1 NULLS LAST""", [siret]))
-        suppliers = _dicts(con.execute(
-            """SELECT s.supplier_key, s.siret, COALESCE(s.name, h.holder_id) AS name, s.category,
-                   count(DISTINCT c.uid) AS contracts, sum(c.amount) AS amount
-               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               LEFT JOIN suppliers s ON s.supplier_key = h.supplier_key
-               WHERE c.buyer_siret = ?
-               GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC, name LIMIT 20""",
-            [siret]))
-        categories = _dicts(con.execute(
-            """SELECT COALESCE(ic.supplier_category, 'inconnue') AS category,
-                   count(*) AS contracts, sum(c.amount) AS amount
-               FROM contracts c LEFT JOIN indicator_contracts ic ON ic.uid = c.uid
-               WHERE c.buyer_siret = ? GROUP BY 1 ORDER BY 2 DESC""", [siret]))
-        procedures = _dicts(con.execute(
-            """SELECT COALESCE(procedure, 'non publiée') AS procedure, count(*) AS contracts,
-                   sum(amount) AS amount
-               FROM contracts WHERE buyer_siret = ? GROUP BY 1 ORDER BY 2 DESC""", [siret]))
-        departements = _dicts(con.execute(
-            """SELECT ic.supplier_departement AS departement, d.departement_name AS name,
-                   count(*) AS contracts, sum(c.amount) AS amount
-               FROM contracts c JOIN indicator_contracts ic ON ic.uid = c.uid
-               LEFT JOIN ref_departements d ON d.departement_code = ic.supplier_departement
-               WHERE c.buyer_siret = ? AND ic.supplier_departement IS NOT NULL
-               GROUP BY ALL ORDER BY amount DESC NULLS LAST, 1""", [siret]))
-        # holders' communes (SIRENE); a contract counts once per commune of its holders
-        communes = _dicts(con.execute(
-            """SELECT s.commune_code AS commune, min(s.commune_name) AS name,
-                   count(DISTINCT c.uid) AS contracts
-               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               JOIN suppliers s ON s.supplier_key = h.supplier_key
-               WHERE c.buyer_siret = ? AND s.commune_code IS NOT NULL
-               GROUP BY 1 ORDER BY contracts DESC, 1""", [siret]))
-    finally:
-        con.close()
-    latest = search(settings, ContractFilters(acheteur=siret), page_size=10)
-    return {"buyer": found[0], "by_year": by_year, "suppliers": suppliers,
-            "categories": categories, "procedures": procedures,
-            "supplier_departements": departements, "supplier_communes": communes,
-            "latest": latest}
-
-
-def supplier(settings: Settings, key: str) -> dict[str, Any] | None:
-    """A supplier (by SIRET or supplier key): its contracts by year, buyers, latest contracts."""
-    con = open_warehouse(settings)
-    try:
-        found = _dicts(con.execute(
-            """SELECT * FROM suppliers WHERE siret = ? OR supplier_key = ?
-               ORDER BY supplier_key LIMIT 1""", [key, key]))
-        if not found:
-            return None
-        supplier_key = found[0]["supplier_key"]
-        scope = scope_sql(con)
-        by_year = _dicts(con.execute(
-            f"""SELECT c.notification_year AS year, count(*) AS contracts, sum(c.amount) AS amount
-               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               WHERE h.supplier_key = ? AND {scope} GROUP BY 1 ORDER BY 1 NULLS LAST""",
-            [supplier_key]))
-        if not by_year:  # no contract of this supplier in the profile's scope
-            return None
-        buyers = _dicts(con.execute(
-            f"""SELECT c.buyer_siret, b.name, count(*) AS contracts, sum(c.amount) AS amount
-               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
-               WHERE h.supplier_key = ? AND {scope}
-               GROUP BY ALL ORDER BY amount DESC NULLS LAST, contracts DESC LIMIT 20""",
-            [supplier_key]))
-        places = _dicts(con.execute(
-            f"""SELECT c.place_departement_code AS departement, d.departement_name AS name,
-                   count(*) AS contracts, sum(c.amount) AS amount
-               FROM contracts c JOIN contract_holders h ON h.uid = c.uid AND h.is_current
-               LEFT JOIN ref_departements d ON d.departement_code = c.place_departement_code
-               WHERE h.supplier_key = ? AND c.place_departement_code IS NOT NULL AND {scope}
-               GROUP BY ALL ORDER BY contracts DESC, 1""", [supplier_key]))
-        co_holders = int(con.execute(
-            f"""SELECT count(*) FROM contract_holders h JOIN contracts c ON c.uid = h.uid
-               WHERE h.supplier_key = ? AND h.is_current AND c.holder_count > 1 AND {scope}""",
-            [supplier_key]).fetchall()[0][0])
-    finally:
-        con.close()
-    latest = search(
-        settings, ContractFilters(titulaire=found[0]["siret"] or supplier_key), page_size=10
-    )
-    return {"supplier": found[0], "by_year": by_year, "buyers": buyers, "places": places,
-            "grouped_contracts": co_holders, "latest": latest}
 
 
 def buyers(settings: Settings, text: str | None = None, page: int = 1,
