@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
+import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from observatoire.indicators.compute import compute
 from observatoire.indicators.profile import load_profile
 from observatoire.indicators.service import TABLES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_pipeline import TimedConnection  # a sibling script
 
 #: Statement prefixes of each part of the step.
 PARTS = {
@@ -44,34 +46,6 @@ PARTS = {
     "results": ("INSERT INTO results_raw WITH",),
     "judge": ("CREATE TABLE indicator_results",),
 }
-
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Timed:
-    """A connection that times every statement (wall and CPU seconds)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
-        self.log: list[tuple[float, float, str]] = []
-
-    def _timed(self, method: str, sql: str, *args: Any) -> Any:
-        wall, used = time.perf_counter(), cpu()
-        out = getattr(self._con, method)(sql, *args)
-        self.log.append((time.perf_counter() - wall, cpu() - used, " ".join(sql.split())))
-        return out
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        return self._timed("execute", sql, *args)
-
-    def executemany(self, sql: str, *args: Any) -> Any:
-        return self._timed("executemany", sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._con, name)
 
 
 def part(sql: str) -> str:
@@ -95,22 +69,22 @@ def main() -> None:
         for table in TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("CHECKPOINT")
-        timed = Timed(con)
-        wall, used = time.perf_counter(), cpu()
-        rows = compute(timed, profile, date.today())  # type: ignore[arg-type]
-        wall, used = time.perf_counter() - wall, cpu() - used
+        log: list[tuple[float, float, float, str]] = []
+        wall, used = time.perf_counter(), time.process_time()
+        rows = compute(TimedConnection(con, log), profile, date.today())  # type: ignore[arg-type]
+        wall, used = time.perf_counter() - wall, time.process_time() - used
         con.close()
     parts: dict[str, float] = {}
-    for _, seconds, sql in timed.log:
+    for _, seconds, _, sql in log:
         parts[part(sql)] = parts.get(part(sql), 0.0) + seconds
     print(json.dumps({
         "result_rows": rows, "cpu_s": round(used, 3), "wall_s": round(wall, 3),
         **{f"{name}_cpu_s": round(seconds, 3) for name, seconds in sorted(parts.items())},
-        "result_queries": sum(1 for _, _, sql in timed.log if part(sql) == "results"),
-        "statements": len(timed.log),
+        "result_queries": sum(1 for *_, sql in log if part(sql) == "results"),
+        "statements": len(log),
     }))
-    for seconds_wall, seconds, sql in sorted(timed.log, key=lambda s: -s[1])[:args.top]:
-        print(f"{seconds:7.3f} s CPU {seconds_wall:7.3f} s wall  {sql[:110]}")
+    for seconds_wall, seconds, _, sql in sorted(log, key=lambda s: -s[1])[:args.top]:
+        print(f"{seconds:7.3f} s CPU {seconds_wall:7.3f} s wall  {sql}")
 
 
 if __name__ == "__main__":
