@@ -1,5 +1,6 @@
 """The fact rows an incremental build finds changed (``increment.changed_rows_sql``): a join
-on the key, rows compared whole, gives the rows of ``EXCEPT ALL`` both ways."""
+on the key, rows compared whole, gives the rows of ``EXCEPT ALL`` both ways, each with its
+side (old or new)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ NEW = [
     ("added", 7, "v", 5.0, True),
 ]
 #: What changed, worked out by hand: both rows of a changed key, the one row of a key on one
-#: side only; the rows equal (NULLs included) are not there.
+#: side only; the rows equal (NULLs included) are not there. Last, the side: -1 old, 1 new.
 EXPECTED = sorted([
-    ("amount", 3, "x", 1.0, None), ("amount", 3, "x", 1.5, None),
-    ("null-to-value", 4, None, 2.0, True), ("null-to-value", 4, "w", 2.0, True),
-    ("value-to-null", 5, "y", 3.0, True), ("value-to-null", 5, "y", 3.0, None),
-    ("gone", 6, "z", 4.0, False),
-    ("added", 7, "v", 5.0, True),
+    ("amount", 3, "x", 1.0, None, -1), ("amount", 3, "x", 1.5, None, 1),
+    ("null-to-value", 4, None, 2.0, True, -1), ("null-to-value", 4, "w", 2.0, True, 1),
+    ("value-to-null", 5, "y", 3.0, True, -1), ("value-to-null", 5, "y", 3.0, None, 1),
+    ("gone", 6, "z", 4.0, False, -1),
+    ("added", 7, "v", 5.0, True, 1),
 ], key=repr)
 
 
@@ -57,7 +58,7 @@ def test_old_rows_restricted_to_the_keys(con: duckdb.DuckDBPyConnection) -> None
     # a key left out of the old rows counts as added when the new rows have it
     old = "SELECT * FROM facts WHERE k IN (SELECT k FROM keys WHERE k <> 'same')"
     rows = con.execute(changed_rows_sql(old, "new_facts", "k", True)).fetchall()
-    assert sorted(rows, key=repr) == sorted([*EXPECTED, ("same", 2, "x", 0.5, False)], key=repr)
+    assert sorted(rows, key=repr) == sorted([*EXPECTED, ("same", 2, "x", 0.5, False, 1)], key=repr)
 
 
 def test_duplicates_count_without_the_one_row_a_key_form(
@@ -66,4 +67,5 @@ def test_duplicates_count_without_the_one_row_a_key_form(
     con.execute("INSERT INTO facts VALUES ('same', 2, 'x', 0.5, FALSE)")
     old = "SELECT * FROM facts"
     rows = con.execute(changed_rows_sql(old, "new_facts", "k", False)).fetchall()
-    assert sorted(rows, key=repr) == sorted([*EXPECTED, ("same", 2, "x", 0.5, False)], key=repr)
+    assert sorted(rows, key=repr) == sorted([*EXPECTED, ("same", 2, "x", 0.5, False, -1)],
+                                            key=repr)

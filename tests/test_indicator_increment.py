@@ -1,67 +1,109 @@
-"""The results of some breakdown values, recomputed alone, are those of the complete build.
+"""Results patched from the fact rows that changed equal results computed from every row.
 
-An incremental build recomputes the results of the breakdown values its new files touch
-(``compute.recompute``, with ``indicator_cells_work``), replacing theirs. Here, on a copy of
-the demo's warehouse (a complete build), the cells of a buyer, a région, the contracts without
-a directorate (NULL: a group of its own) and a source of records are recomputed alone; no
-data changed, so every row must come back as the complete build wrote it, statuses included
-(a status compares a year with the one before: the whole series of each value is recomputed).
+An incremental build patches the kept groups of the indicator queries with the fact rows that
+changed and makes again the results of the breakdown values they touch (``indicators.delta``).
+Here, on a copy of the demo's warehouse (a complete build), the fact tables are changed in
+place as new files would change them: a new contract with a holder no other contract has (a
+distinct count rises), a contract moved to another year, a procedure no contract had, a
+higher amount and more offers (a median moves), every contract of one procedure withdrawn (its
+groups go), a record set aside and another withdrawn. The patched ``indicator_results`` and
+``indicator_groups`` must be, row for row, those computed again from every fact row.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import pytest
 
-from observatoire.indicators import compute
+from observatoire.indicators import compute, delta, increment
 from observatoire.indicators.profile import load_profile
 from tests.conftest import Warehouse
 
-#: The catalogue tables ``recompute`` writes again.
-CATALOGUE = ("indicator_profile", "indicator_axes", "indicators", "indicator_targets",
-             "indicator_breakdowns")
+#: The tables the results are computed into (written again by either way).
+RESULTS = ("indicator_profile", "indicator_axes", "indicators", "indicator_targets",
+           "indicator_breakdowns", "indicator_results", compute.GROUPS)
 
 
-def test_recomputed_cells_equal_the_complete_build(
-        demo_warehouse: Warehouse, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def _change_the_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """The changes of the module's docstring."""
+    new, moved = con.execute("""SELECT min(uid), max(uid) FROM indicator_contracts
+        WHERE procedure = 'Procédure adaptée' AND period_year = 2024
+          AND offers_received IS NOT NULL AND amount IS NOT NULL""").fetchall()[0]
+    assert new < moved
+    con.execute("""INSERT INTO indicator_contracts
+        SELECT * REPLACE (uid || '-copie' AS uid) FROM indicator_contracts WHERE uid = ?""",
+                [new])
+    con.execute("""INSERT INTO indicator_holders
+        SELECT * REPLACE (uid || '-copie' AS uid, '999999999' AS supplier_siren,
+                          'SIREN:999999999' AS supplier_key)
+        FROM indicator_holders WHERE uid = ?""", [new])
+    for table in ("indicator_contracts", "indicator_holders"):
+        con.execute(f"""UPDATE {table} SET procedure = 'Concours', period_year = 2021
+            WHERE uid = ?""", [moved])
+    con.execute("""UPDATE indicator_contracts SET amount = amount * 3,
+        offers_received = offers_received + 5 WHERE uid = ?""", [moved])
+    for table in ("indicator_contracts", "indicator_holders"):
+        con.execute(f"DELETE FROM {table} WHERE procedure = 'Dialogue compétitif'")
+    kept, gone = con.execute("""SELECT min(record_key), max(record_key) FROM indicator_records
+        WHERE status = 'kept' AND source = 'megalis_decp'""").fetchall()[0]
+    con.execute("""UPDATE indicator_records SET status = 'set_aside', is_set_aside = TRUE
+        WHERE record_key = ?""", [kept])
+    con.execute("DELETE FROM indicator_records WHERE record_key = ?", [gone])
+
+
+def _contracts(con: duckdb.DuckDBPyConnection, period: str, procedure: str) -> float | None:
+    rows = con.execute("""SELECT numerator FROM indicator_results
+        WHERE indicator_id = 'marches-notifies' AND basis = 'count' AND period = ?
+          AND breakdown = 'procedure' AND breakdown_value = ?""", [period, procedure]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def test_patched_results_equal_those_of_every_row(
+        demo_warehouse: Warehouse, tmp_path: Path) -> None:
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(demo_warehouse.settings.warehouse_path, copy)
+    profile = load_profile(demo_warehouse.settings.profile)
+    today = date.today()
     con = duckdb.connect(str(copy))
     try:
-        con.execute("CREATE TABLE complete_results AS SELECT * FROM indicator_results")
-        buyer = con.execute("""SELECT buyer_siret FROM indicator_contracts GROUP BY 1
-            ORDER BY count(*) DESC, 1 LIMIT 1""").fetchall()[0][0]
-        region = con.execute("""SELECT buyer_region FROM indicator_contracts
-            WHERE buyer_region IS NOT NULL GROUP BY 1 ORDER BY count(*), 1
-            LIMIT 1""").fetchall()[0][0]
-        source = con.execute("""SELECT source FROM indicator_records GROUP BY 1
-            ORDER BY count(*), 1 LIMIT 1""").fetchall()[0][0]
+        distinct_before = con.execute("""SELECT value FROM indicator_results
+            WHERE indicator_id = 'titulaires-distincts' AND breakdown = 'total'
+              AND period = 'toutes'""").fetchall()[0][0]
+        assert _contracts(con, "2024", "Dialogue compétitif") == 12
+        assert _contracts(con, "2021", "Concours") is None
+        for table, _ in increment.FACTS.values():
+            con.execute(f"CREATE TEMP TABLE old_{table} AS SELECT * FROM {table}")
+        _change_the_facts(con)
         con.execute(f"CREATE TEMP TABLE {compute.CELLS} (grain VARCHAR, breakdown VARCHAR, "
                     "value VARCHAR)")
-        con.executemany(f"INSERT INTO {compute.CELLS} VALUES (?, ?, ?)", [
-            ("contract", "buyer", buyer), ("contract", "buyer_region", region),
-            ("contract", "directorate", None), ("holder", "buyer", buyer),
-            ("record", "source", source)])
-        rows = con.execute("""SELECT count(*) FROM indicator_results
-            WHERE breakdown = 'buyer' AND breakdown_value = ?""", [buyer]).fetchall()[0][0]
-        assert rows > 0  # the cells hold results to recompute
-        for table in CATALOGUE:
+        changed = {grain for grain, (table, _) in increment.FACTS.items()
+                   if increment.mark_changed(con, grain, f"SELECT * FROM old_{table}", table)}
+        assert changed == {"contract", "holder", "record"}
+        for table in RESULTS[:5]:
             con.execute(f"DROP TABLE {table}")
-        profile = load_profile(demo_warehouse.settings.profile)
-        with caplog.at_level(logging.INFO, logger="observatoire.indicators.compute"):
-            # computed by cells however many rows they hold
-            compute.recompute(con, profile, date.today(), {"contract", "holder", "record"},
-                              whole_share=1.0)
-        assert "par cellules pour ['contract', 'holder', 'record']" in caplog.text
-        differ = [con.execute(f"""SELECT count(*) FROM (SELECT * FROM {a}
-                                  EXCEPT ALL SELECT * FROM {b})""").fetchall()[0][0]
-                  for a, b in (("indicator_results", "complete_results"),
-                               ("complete_results", "indicator_results"))]
-        assert differ == [0, 0]
+        delta.recompute(con, profile, today, changed)
+        # the changes reached the results: a group gone, a group new, a distinct count
+        assert _contracts(con, "2024", "Dialogue compétitif") is None
+        assert _contracts(con, "2021", "Concours") == 1
+        distinct = con.execute("""SELECT value FROM indicator_results
+            WHERE indicator_id = 'titulaires-distincts' AND breakdown = 'total'
+              AND period = 'toutes'""").fetchall()[0][0]
+        # its definition: the SIRENs of the holders of the contracts from 2000 or undated
+        assert distinct == con.execute("""SELECT count(DISTINCT supplier_siren)
+            FROM indicator_holders WHERE period_year IS NULL OR period_year >= 2000
+            """).fetchall()[0][0] != distinct_before
+        for table in ("indicator_results", compute.GROUPS):
+            con.execute(f"CREATE TABLE patched_{table} AS SELECT * FROM {table}")
+        for table in RESULTS:
+            con.execute(f"DROP TABLE {table}")
+        compute.results(con, profile, today)
+        for table in ("indicator_results", compute.GROUPS):
+            differ = [con.execute(f"""SELECT count(*) FROM (SELECT * FROM {a}
+                                      EXCEPT ALL SELECT * FROM {b})""").fetchall()[0][0]
+                      for a, b in ((table, f"patched_{table}"), (f"patched_{table}", table))]
+            assert differ == [0, 0], table
     finally:
         con.close()

@@ -13,6 +13,7 @@ numerator *and* the denominator and lowers the coverage; it is never counted as 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -193,12 +194,6 @@ class _Aggregates:
             sql = template.replace(_ARGUMENT, name)
         return self.names.setdefault(sql, f"agg_{len(self.names)}")
 
-    def columns(self) -> str:
-        return ",\n        ".join(f"{sql} AS {name}" for sql, name in self.names.items())
-
-    def argument_columns(self) -> str:
-        return ",\n            ".join(f"{sql} AS {name}" for sql, name in self.arguments.items())
-
 
 _ARGUMENT = "argument_placeholder"
 _AGGREGATE = re.compile(r"(SUM|COUNT|MEDIAN)\((DISTINCT )?(.+)\)", re.DOTALL)
@@ -233,17 +228,13 @@ def _one_call(argument: str) -> bool:
 
 
 def indicator_query(ind: Indicator, undefined: frozenset[str] = frozenset(),
-                    skipped: frozenset[str] = frozenset(), part: str = "all") -> str:
+                    skipped: frozenset[str] = frozenset()) -> str:
     """The SELECT that computes one indicator version for every period and breakdown.
 
     Records without a date belong to the current version (the one without an end): they count
     in ALL_PERIODS and in their own period UNDATED, never in a year.
-
-    ``part`` (an incremental build): ``total``, the rows of the whole scope only; ``cells``,
-    the rows of the breakdown values of ``indicator_cells_work`` (:data:`CELLS`) only, every
-    period, computed from the rows of those values only (for an indicator with breakdowns).
     """
-    return batch_query([ind], undefined, skipped, part)
+    return batch_query([ind], undefined, skipped)
 
 
 def batch_key(ind: Indicator) -> tuple[str, str, str, str | None]:
@@ -275,82 +266,138 @@ def _years(ind: Indicator) -> str:
     return f"(period_year IS NULL OR {years})"
 
 
-def batch_query(inds: list[Indicator], undefined: frozenset[str] = frozenset(),
-                skipped: frozenset[str] = frozenset(), part: str = "all") -> str:
-    """The SELECT of :func:`indicator_query` for several indicators of one :func:`batch_key`
-    at once: their rows are read and grouped once, over the union of their breakdowns (one
-    grouping set each), and each indicator keeps the rows of its own breakdowns. The same
-    rows as one query per indicator: every aggregate of an indicator sees the same rows in a
-    group, whatever the other indicators of the query."""
-    ind = inds[0]
-    assert all(batch_key(i) == batch_key(ind) for i in inds)
-    grain = GRAINS[ind.grain]
-    own = [[] if part == "total" else computed_breakdowns(i, skipped) for i in inds]
-    used = {b for breakdowns in own for b in breakdowns}
-    # the union of the breakdowns, in the order of the grain's breakdowns
-    dims = [(b, col) for b, col in grain.breakdowns.items() if b in used]
-    category = batch_key(ind)[3]
-    extra = [category] if category else []
-    sets = ([] if part == "cells" else [["period_year", *extra], extra]) + [
-        ["period_year", col, *extra] for _, col in dims]
-    grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
-    years = _years(ind)
-    population = ind.population.sql if ind.population else "TRUE"
-    # one flat index per (indicator, basis) of the query
-    bases = [(k, b) for k, i in enumerate(inds) for b in _bases(i, undefined)]
-    aggregates = _Aggregates()
-    records, undated = aggregates.add("COUNT(*)"), aggregates.add(
-        "SUM(CASE WHEN period_year IS NULL THEN 1 ELSE 0 END)")
-    # the column of each (indicator, basis)'s known count, numerator, denominator, value and
-    # unknown amount (an aggregate two bases share is computed once)
-    names = [(aggregates.add(f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END)"),
-              aggregates.add(b.numerator), aggregates.add(b.denominator),
-              aggregates.add(b.value) if b.value else "NULL",
-              aggregates.add(b.unknown) if b.unknown else "NULL") for _, b in bases]
-    dim_columns = "".join(f"{col} AS dim_{j}, GROUPING({col}) AS g_{j}, " for j, (_, col) in enumerate(dims))
-    category_column = f"CAST({category} AS VARCHAR) AS category, " if category else "CAST(NULL AS VARCHAR) AS category, "
-    breakdown = "CASE " + "".join(f"WHEN g_{j} = 0 THEN '{b}' " for j, (b, _) in enumerate(dims)) + f"ELSE '{TOTAL}' END" if dims else f"'{TOTAL}'"
-    breakdown_value = "CASE " + "".join(f"WHEN g_{j} = 0 THEN CAST(dim_{j} AS VARCHAR) " for j in range(len(dims))) + "END" if dims else "CAST(NULL AS VARCHAR)"
-    # One row per group and basis: one SELECT per (indicator, basis) of the grouped rows of
-    # its groups, the grouped rows computed once (a CTE read more than once is materialized).
-    def basis_select(n: int, k: int, b: _Basis) -> str:
-        known, num, den, val, unk = names[n]
-        value = f"CAST({val} AS DOUBLE)" if b.value else f"CAST({num} AS DOUBLE) / NULLIF({den}, 0)"
-        unknown = (f"CAST({records} - {known} AS DOUBLE)" if b.unknown_is_rest else
-                   f"CAST({unk} AS DOUBLE)")
-        # the unknowns a legal rate already counts in its denominator add nothing to it
-        extra = f"{unknown} * 0" if b.unknown_in_denominator else unknown
-        # each indicator keeps the groups of its own breakdowns (and the whole scope's)
-        others = [f"g_{j} = 1" for j, (d, _) in enumerate(dims) if d not in own[k]]
-        where = f"\n    WHERE {' AND '.join(others)}" if others else ""
-        i = inds[k]
-        return f"""SELECT {n} AS b_i, '{i.id}' AS indicator_id, {i.version} AS version,
+class Batch:
+    """The query of the indicators of one :func:`batch_key` (:func:`batch_query`), in two
+    parts: the fact rows grouped into aggregates (:meth:`grouped`, one row per group: period,
+    breakdown value, category) and the result rows those aggregates give (:meth:`finish`).
+
+    The step keeps every batch's aggregates (:data:`GROUPS`): an incremental build patches
+    those of the groups its changed fact rows fall in (``indicators.delta``) rather than read
+    the fact tables again. A sum or a count is patched by adding the changed rows' own, signed;
+    a sum is NULL when no row has a value, so each sum that may be NULL gets a companion count
+    of its values (:attr:`companions`)."""
+
+    def __init__(self, inds: list[Indicator], undefined: frozenset[str] = frozenset(),
+                 skipped: frozenset[str] = frozenset()) -> None:
+        ind = inds[0]
+        assert all(batch_key(i) == batch_key(ind) for i in inds)
+        self.inds = inds
+        self.grain = ind.grain
+        self.own = [computed_breakdowns(i, skipped) for i in inds]
+        used = {b for breakdowns in self.own for b in breakdowns}
+        # the union of the breakdowns, in the order of the grain's breakdowns
+        self.dims = [(b, col) for b, col in GRAINS[ind.grain].breakdowns.items() if b in used]
+        self.category = batch_key(ind)[3]
+        population = ind.population.sql if ind.population else "TRUE"
+        self.rows = f"({population}) AND {_years(ind)}"
+        # one flat index per (indicator, basis) of the query
+        self.bases = [(k, b) for k, i in enumerate(inds) for b in _bases(i, undefined)]
+        aggregates = self.aggregates = _Aggregates()
+        self.records = aggregates.add("COUNT(*)")
+        self.undated = aggregates.add("SUM(CASE WHEN period_year IS NULL THEN 1 ELSE 0 END)")
+        # the column of each (indicator, basis)'s known count, numerator, denominator, value
+        # and unknown amount (an aggregate two bases share is computed once)
+        self.names = [(aggregates.add(f"SUM(CASE WHEN {b.known} THEN 1 ELSE 0 END)"),
+                       aggregates.add(b.numerator), aggregates.add(b.denominator),
+                       aggregates.add(b.value) if b.value else "NULL",
+                       aggregates.add(b.unknown) if b.unknown else "NULL")
+                      for _, b in self.bases]
+        #: a sum's column → the column counting its non-NULL arguments
+        self.companions: dict[str, str] = {}
+        arguments = {name: sql for sql, name in aggregates.arguments.items()}
+        for sql, name in list(aggregates.names.items()):
+            match = _AGGREGATE.fullmatch(sql)
+            if match and match.group(1) == "SUM" and not _never_null(
+                    arguments.get(match.group(3), match.group(3))):
+                self.companions[name] = aggregates.add(f"COUNT({match.group(3)})")
+
+    def grouped(self, table: str | None = None, rows: str = "TRUE",
+                breakdowns: list[str] | None = None, totals: bool = True,
+                only: list[str] | None = None) -> str:
+        """The SELECT of the groups (``period_year``, ``gp`` = GROUPING(period_year),
+        ``breakdown``, ``breakdown_value``, ``category``, then a column per aggregate) of the
+        rows of ``table`` (the grain's fact table) in the batch's population and years and of
+        the condition ``rows``: the whole scope's groups (``totals``) and those of the
+        ``breakdowns`` (default: all of the batch's); ``only``: these aggregates' columns."""
+        dims = [(b, col) for b, col in self.dims if breakdowns is None or b in breakdowns]
+        extra = [self.category] if self.category else []
+        sets = ([["period_year", *extra], extra] if totals else []) + [
+            ["period_year", col, *extra] for _, col in dims]
+        grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+        names = {sql: name for sql, name in self.aggregates.names.items()
+                 if only is None or name in only}
+        arguments = {sql: name for sql, name in self.aggregates.arguments.items()
+                     if any(re.search(rf"\b{name}\b", s) for s in names)}
+        dim_columns = "".join(f"{col} AS dim_{j}, GROUPING({col}) AS g_{j}, "
+                              for j, (_, col) in enumerate(dims))
+        category = (f"CAST({self.category} AS VARCHAR)" if self.category
+                    else "CAST(NULL AS VARCHAR)")
+        breakdown = ("CASE " + "".join(f"WHEN g_{j} = 0 THEN '{b}' "
+                                       for j, (b, _) in enumerate(dims))
+                     + f"ELSE '{TOTAL}' END" if dims else f"'{TOTAL}'")
+        breakdown_value = ("CASE " + "".join(f"WHEN g_{j} = 0 THEN CAST(dim_{j} AS VARCHAR) "
+                                             for j in range(len(dims))) + "END"
+                           if dims else "CAST(NULL AS VARCHAR)")
+        source = f"{table or GRAINS[self.grain].table}\n    WHERE {self.rows} AND ({rows})"
+        if arguments:
+            # the aggregates' arguments computed once a row, not once a row and grouping set
+            # (DuckDB evaluates an aggregate's argument in each grouping set's pass)
+            columns = ",\n            ".join(f"{sql} AS {name}" for sql, name in arguments.items())
+            source = f"""(SELECT *, {columns}
+        FROM {source}) AS facts"""
+        aggregate_columns = ",\n        ".join(f"{sql} AS {name}" for sql, name in names.items())
+        return f"""SELECT period_year, gp, {breakdown} AS breakdown,
+    {breakdown_value} AS breakdown_value, category, {", ".join(names.values())}
+FROM (
+    SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category} AS category,
+        {aggregate_columns}
+    FROM {source}
+    GROUP BY GROUPING SETS ({grouping_sets})
+) AS grouped"""
+
+    def finish(self, groups: str) -> str:
+        """The SELECT of the result rows (``results_raw``'s columns) of the groups the SELECT
+        ``groups`` gives (as :meth:`grouped`): one row per group and basis, each indicator
+        keeping the groups of its own breakdowns (and the whole scope's)."""
+        def basis_select(n: int, k: int, b: _Basis) -> str:
+            known, num, den, val, unk = self.names[n]
+            value = (f"CAST({val} AS DOUBLE)" if b.value
+                     else f"CAST({num} AS DOUBLE) / NULLIF({den}, 0)")
+            unknown = (f"CAST({self.records} - {known} AS DOUBLE)" if b.unknown_is_rest else
+                       f"CAST({unk} AS DOUBLE)")
+            # the unknowns a legal rate already counts in its denominator add nothing to it
+            extra = f"{unknown} * 0" if b.unknown_in_denominator else unknown
+            others = [f"'{d}'" for d, _ in self.dims if d not in self.own[k]]
+            where = f"\n    WHERE breakdown NOT IN ({', '.join(others)})" if others else ""
+            i = self.inds[k]
+            return f"""SELECT {n} AS b_i, '{i.id}' AS indicator_id, {i.version} AS version,
         '{i.code}' AS code, '{b.name}' AS basis, period_year, gp, breakdown, breakdown_value,
         category, {num} AS numerator, {den} AS denominator, {value} AS value,
-        {records} AS record_count, {known} AS known_count, {undated} AS undated,
+        {self.records} AS record_count, {known} AS known_count, {self.undated} AS undated,
         {unknown} AS unknown, {extra} AS unknown_extra
     FROM named{where}"""
 
-    long = "\n    UNION ALL ".join(basis_select(n, k, b) for n, (k, b) in enumerate(bases))
-    if category:
-        # shares of each category within its group; rows of unknown category give coverage
-        group_key = "b_i, gp, breakdown, breakdown_value, period_year"
-        final = f"""SELECT *, numerator AS num,
+        long = "\n    UNION ALL ".join(basis_select(n, k, b)
+                                       for n, (k, b) in enumerate(self.bases))
+        if self.category:
+            # shares of each category within its group; rows of unknown category give coverage
+            group_key = "b_i, gp, breakdown, breakdown_value, period_year"
+            final = f"""SELECT *, numerator AS num,
         SUM(numerator) OVER (PARTITION BY {group_key}) AS den,
         SUM(known_count) OVER (PARTITION BY {group_key}) AS known_total,
         SUM(record_count) OVER (PARTITION BY {group_key}) AS records_total,
         SUM(undated) OVER (PARTITION BY {group_key}) AS undated_total
     FROM long"""
-        columns = """CAST(num AS DOUBLE) AS numerator, CAST(den AS DOUBLE) AS denominator,
+            columns = """CAST(num AS DOUBLE) AS numerator, CAST(den AS DOUBLE) AS denominator,
     CAST(num AS DOUBLE) / NULLIF(den, 0) AS value, CAST(records_total AS BIGINT) AS record_count,
     CAST(COALESCE(known_total, 0) AS BIGINT) AS known_count,
     CAST(known_total AS DOUBLE) / NULLIF(records_total, 0) AS coverage,
     CAST(undated_total AS BIGINT) AS undated_count, CAST(NULL AS DOUBLE) AS unknown_low,
     CAST(NULL AS DOUBLE) AS unknown_high"""
-        where = "WHERE category IS NOT NULL OR records_total = 0"
-    else:
-        final = "SELECT * FROM long"
-        columns = """CAST(numerator AS DOUBLE) AS numerator,
+            where = "WHERE category IS NOT NULL OR records_total = 0"
+        else:
+            final = "SELECT * FROM long"
+            columns = """CAST(numerator AS DOUBLE) AS numerator,
     CAST(denominator AS DOUBLE) AS denominator, value, CAST(record_count AS BIGINT) AS record_count,
     CAST(COALESCE(known_count, 0) AS BIGINT) AS known_count,
     CAST(known_count AS DOUBLE) / NULLIF(record_count, 0) AS coverage,
@@ -359,29 +406,9 @@ def batch_query(inds: list[Indicator], undefined: frozenset[str] = frozenset(),
     CAST(numerator AS DOUBLE) / NULLIF(denominator + unknown_extra, 0) AS unknown_low,
     (CAST(numerator AS DOUBLE) + unknown) / NULLIF(denominator + unknown_extra, 0)
         AS unknown_high"""
-        where = ""
-    rows = ""
-    if part == "cells":
-        # every row of the values asked for, and only their groups kept (a group of another
-        # breakdown may lack rows)
-        rows = " AND (" + " OR ".join(_in_cells(ind.grain, b, col) for b, col in dims) + ")"
-        where = (f"WHERE ({where.removeprefix('WHERE ')}) AND" if where else "WHERE") + f""" EXISTS (SELECT 1 FROM {CELLS} k
-    WHERE k.grain = '{ind.grain}' AND k.breakdown = final.breakdown
-      AND k.value IS NOT DISTINCT FROM final.breakdown_value)"""
-    source = f"""{grain.table}
-    WHERE ({population}) AND {years}{rows}"""
-    if aggregates.arguments:
-        # the aggregates' arguments computed once a row, not once a row and grouping set
-        source = f"""(SELECT *, {aggregates.argument_columns()}
-        FROM {source}) AS facts"""
-    return f"""WITH grouped AS (
-    SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category_column}
-        {aggregates.columns()}
-    FROM {source}
-    GROUP BY GROUPING SETS ({grouping_sets})
-),
-named AS (
-    SELECT *, {breakdown} AS breakdown, {breakdown_value} AS breakdown_value FROM grouped
+            where = ""
+        return f"""WITH named AS (
+    {groups}
 ),
 long AS (
     {long}
@@ -397,12 +424,95 @@ SELECT indicator_id, version, code,
 FROM final
 {where}"""
 
+    def columns(self) -> list[str]:
+        """The aggregates' columns, in :meth:`grouped`'s order."""
+        return list(self.aggregates.names.values())
+
+    def pack(self, n: int, types: dict[str, str], groups: str) -> str:
+        """The rows of :data:`GROUPS` of the groups the SELECT ``groups`` gives, as batch
+        ``n``: the aggregates of exact types (integers, decimals) in ``exact`` (a decimal of
+        38 digits holds any of them exactly), the others (medians) in ``approximate``."""
+        exact = [c for c in self.columns() if not _approximate(types[c])]
+        approximate = [c for c in self.columns() if _approximate(types[c])]
+        return f"""SELECT {n} AS batch, period_year, gp, breakdown, breakdown_value, category,
+    CAST([{", ".join(f"CAST({c} AS {_EXACT})" for c in exact)}] AS {_EXACT}[]) AS exact,
+    CAST([{", ".join(f"CAST({c} AS DOUBLE)" for c in approximate)}] AS DOUBLE[]) AS approximate
+FROM ({groups})"""
+
+    def unpack(self, n: int, types: dict[str, str], where: str = "TRUE") -> str:
+        """The SELECT of :meth:`grouped`'s columns from the rows of batch ``n`` of
+        :data:`GROUPS` (``g``, of the condition ``where``), each aggregate of its own type
+        again."""
+        exact = [c for c in self.columns() if not _approximate(types[c])]
+        approximate = [c for c in self.columns() if _approximate(types[c])]
+        columns = [*(f"CAST(exact[{j}] AS {types[c]}) AS {c}" for j, c in enumerate(exact, 1)),
+                   *(f"CAST(approximate[{j}] AS {types[c]}) AS {c}"
+                     for j, c in enumerate(approximate, 1))]
+        return f"""SELECT period_year, gp, breakdown, breakdown_value, category,
+    {", ".join(columns)}
+FROM {GROUPS} g WHERE batch = {n} AND ({where})"""
+
+    def additive(self, types: dict[str, str]) -> list[str]:
+        """The aggregates a patch adds the changed rows' to: counts, and sums of exact types
+        (a sum of doubles depends on the order of its terms)."""
+        out = []
+        for sql, name in self.aggregates.names.items():
+            match = _AGGREGATE.fullmatch(sql)
+            if (match and match.group(1) in ("SUM", "COUNT") and not match.group(2)
+                    and not _approximate(types[name])):
+                out.append(name)
+        return out
+
+
+#: The aggregates of every batch's groups, kept for the next incremental build (see
+#: :class:`Batch`); ``batch``: the batch's position in :func:`batches` of the available
+#: indicators.
+GROUPS = "indicator_groups"
+GROUPS_COLUMNS = """batch INTEGER, period_year INTEGER, gp BIGINT, breakdown VARCHAR,
+    breakdown_value VARCHAR, category VARCHAR, exact DECIMAL(38,6)[], approximate DOUBLE[]"""
+
+
+def _approximate(sql_type: str) -> bool:
+    return sql_type in ("DOUBLE", "FLOAT")
+
+
+@functools.cache
+def _never_null(argument: str) -> bool:
+    """Whether an aggregate's argument is never NULL: a number, or a ``CASE`` whose results
+    are numbers or columns its condition requires not NULL, with a number ``ELSE`` (as
+    :func:`_bases` writes its sums)."""
+    tree = sqlglot.parse_one(argument, dialect="duckdb")
+    if isinstance(tree, exp.Literal):
+        return True
+    if not isinstance(tree, exp.Case) or not isinstance(tree.args.get("default"), exp.Literal):
+        return False
+    for branch in tree.args.get("ifs", []):
+        result, condition = branch.args["true"], branch.this
+        if isinstance(result, exp.Literal):
+            continue
+        required = {n.this for n in condition.find_all(exp.Is)
+                    if isinstance(n.parent, exp.Not) and isinstance(n.expression, exp.Null)}
+        if not (isinstance(result, exp.Column) and result in required):
+            return False
+    return True
+
+
+def batch_query(inds: list[Indicator], undefined: frozenset[str] = frozenset(),
+                skipped: frozenset[str] = frozenset()) -> str:
+    """The SELECT of :func:`indicator_query` for several indicators of one :func:`batch_key`
+    at once: their rows are read and grouped once, over the union of their breakdowns (one
+    grouping set each), and each indicator keeps the rows of its own breakdowns. The same
+    rows as one query per indicator: every aggregate of an indicator sees the same rows in a
+    group, whatever the other indicators of the query."""
+    batch = Batch(inds, undefined, skipped)
+    return batch.finish(batch.grouped())
+
 
 #: The breakdown values an incremental build recomputes: (grain, breakdown, value as text).
 CELLS = "indicator_cells_work"
 
 
-def _in_cells(grain: str, breakdown: str, column: str) -> str:
+def in_cells(grain: str, breakdown: str, column: str) -> str:
     """The rows of ``grain`` whose ``column`` holds a value of ``breakdown`` in :data:`CELLS`
     (NULL included: it is a group of its own)."""
     cells = f"FROM {CELLS} WHERE grain = '{grain}' AND breakdown = '{breakdown}'"
@@ -487,7 +597,7 @@ def _step_sql(table: str, indicator_id: str) -> str:
     return {"payment_indicator_results": payments.definition_sql}[table](indicator_id)
 
 
-def _catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
+def catalogue_tables(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
                       computed: dict[tuple[str, int], str]) -> None:
     con.execute("""CREATE TABLE indicator_profile (profile_id VARCHAR, name VARCHAR,
         organisation VARCHAR, territory VARCHAR, scope VARCHAR, new_supplier_lookback_years INTEGER,
@@ -575,89 +685,42 @@ def compute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date | None
     # Row order of these tables carries no meaning (readers sort): let DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     build_facts(con, profile)
+    return results(con, profile, today)
+
+
+def results(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> int:
+    """The catalogue tables, :data:`GROUPS` and ``indicator_results`` from the fact tables;
+    result rows written."""
     computed = step_computed(con, profile)
-    _catalogue_tables(con, profile, today, computed)
+    catalogue_tables(con, profile, today, computed)
     con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
     undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
-    # the indicators that read the same rows, in one query each (see batch_query)
-    for batch in batches([i for i in profile.indicators if i.available], skipped):
-        con.execute(f"INSERT INTO results_raw {batch_query(batch, undefined, skipped)}")
+    # the indicators that read the same rows, in one query each (see Batch), their groups
+    # kept for the next incremental build
+    con.execute(f"CREATE TABLE {GROUPS} ({GROUPS_COLUMNS})")
+    for n, inds in enumerate(batches([i for i in profile.indicators if i.available], skipped)):
+        batch = Batch(inds, undefined, skipped)
+        con.execute(f"CREATE TEMP TABLE groups_work AS {batch.grouped()}")
+        groups = "SELECT * FROM groups_work"
+        con.execute(f"INSERT INTO {GROUPS} {batch.pack(n, column_types(con, groups), groups)}")
+        con.execute(f"INSERT INTO results_raw {batch.finish(groups)}")
+        con.execute("DROP TABLE groups_work")
     for ind in profile.indicators:
         if not ind.available and (ind.id, ind.version) in computed:
-            _step_rows(con, ind, computed[(ind.id, ind.version)])
-    _judge(con, profile, today, "TABLE indicator_results")
-    _unavailable_rows(con, profile, computed)
+            step_rows(con, ind, computed[(ind.id, ind.version)])
+    judge(con, profile, today, "TABLE indicator_results")
+    unavailable_rows(con, profile, computed)
     return int(con.execute("SELECT count(*) FROM indicator_results").fetchall()[0][0])
 
 
-def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
-              grains: set[str], whole_share: float = 0.5) -> None:
-    """An incremental build's results: the catalogue tables again; for the indicators of the
-    ``grains`` whose fact rows changed, the rows of the whole scope and those of the breakdown
-    values of :data:`CELLS`, every period, in place of the kept ones; the indicators a step
-    computes (payments) and the unavailable ones again (a few rows each); the others' rows
-    (Egalim lines, canteens: their facts are kept) as they were.
-
-    A grain more than ``whole_share`` of whose rows fall in a cell has its indicators computed
-    whole, in one query each (the whole scope's rows and the cells' would read them twice):
-    a breakdown of a few values (purchase category, amount type) puts most rows in a cell."""
-    computed = step_computed(con, profile)
-    _catalogue_tables(con, profile, today, computed)
-    con.execute(f"CREATE TEMP TABLE results_raw ({RESULTS_COLUMNS})")
-    undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
-    again: list[tuple[str, int, str | None]] = []
-    whole = {g for g in grains if _share_in_cells(con, g) > whole_share}
-    log.info("Indicateurs recalculés en entier pour %s, par cellules pour %s.",
-             sorted(whole) or "aucun grain", sorted(grains - whole) or "aucun grain")
-    for batch in batches([i for i in profile.indicators if i.available and i.grain in whole],
-                         skipped):
-        again.extend((ind.id, ind.version, None) for ind in batch)
-        con.execute(f"INSERT INTO results_raw {batch_query(batch, undefined, skipped)}")
-    for batch in batches([i for i in profile.indicators
-                          if i.available and i.grain in grains - whole], skipped):
-        again.extend((ind.id, ind.version, ind.grain) for ind in batch)
-        con.execute(f"INSERT INTO results_raw {batch_query(batch, undefined, skipped, 'total')}")
-        with_breakdowns = [ind for ind in batch if computed_breakdowns(ind, skipped)]
-        if with_breakdowns:
-            con.execute("INSERT INTO results_raw "
-                        + batch_query(with_breakdowns, undefined, skipped, "cells"))
-    for ind in profile.indicators:
-        if not ind.available:
-            again.append((ind.id, ind.version, None))
-            if (ind.id, ind.version) in computed:
-                _step_rows(con, ind, computed[(ind.id, ind.version)])
-    _judge(con, profile, today, "TEMP TABLE new_results_work")
-    con.execute("CREATE TEMP TABLE recomputed_work (indicator_id VARCHAR, version INTEGER, "
-                "grain VARCHAR)")
-    insert_rows(con, "recomputed_work", again)
-    # grain NULL: every row of the indicator; else its whole scope's and its cells' rows
-    con.execute(f"""DELETE FROM indicator_results r USING recomputed_work w
-        WHERE r.indicator_id = w.indicator_id AND r.version = w.version
-          AND (w.grain IS NULL OR r.breakdown = '{TOTAL}' OR EXISTS (
-              SELECT 1 FROM {CELLS} k WHERE k.grain = w.grain AND k.breakdown = r.breakdown
-                AND k.value IS NOT DISTINCT FROM r.breakdown_value))""")
-    con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM new_results_work")
-    _unavailable_rows(con, profile, computed)
-    # a buyer's name is its rows' label: kept rows of a buyer the new files renamed
-    con.execute("""UPDATE indicator_results r SET breakdown_label = b.name FROM buyers b
-        WHERE r.breakdown = 'buyer' AND b.buyer_siret = r.breakdown_value
-          AND r.breakdown_label IS DISTINCT FROM b.name""")
-    con.execute("DROP TABLE new_results_work")
-    con.execute("DROP TABLE recomputed_work")
+def column_types(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, str]:
+    """The type of each column of the SELECT ``query``, by name (bound, not run)."""
+    return {name: sql_type for name, sql_type, *_ in con.execute(f"DESCRIBE {query}").fetchall()}
 
 
-def _share_in_cells(con: duckdb.DuckDBPyConnection, grain: str) -> float:
-    """The share of the rows of ``grain`` that fall in a cell of :data:`CELLS`."""
-    g = GRAINS[grain]
-    inside = " OR ".join(_in_cells(grain, b, col) for b, col in g.breakdowns.items()) or "FALSE"
-    rows, cells = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {inside}) FROM {g.table}").fetchall()[0]
-    return float(cells) / rows if rows else 1.0
-
-
-def _step_rows(con: duckdb.DuckDBPyConnection, ind: Indicator, table: str) -> None:
+def step_rows(con: duckdb.DuckDBPyConnection, ind: Indicator, table: str) -> None:
     """Rows a step computed (same columns) into ``results_raw``: the bases and breakdowns the
-    catalogue declares; statuses, targets and the minimum sample are applied by :func:`_judge`,
+    catalogue declares; statuses, targets and the minimum sample are applied by :func:`judge`,
     as to any."""
     con.execute(
         f"""INSERT INTO results_raw SELECT * FROM {identifier(table)}
@@ -666,7 +729,7 @@ def _step_rows(con: duckdb.DuckDBPyConnection, ind: Indicator, table: str) -> No
         [ind.id, ind.version, list(ind.bases), list(ind.breakdowns)])
 
 
-def _unavailable_rows(con: duckdb.DuckDBPyConnection, profile: Profile,
+def unavailable_rows(con: duckdb.DuckDBPyConnection, profile: Profile,
                       computed: dict[tuple[str, int], str]) -> None:
     """Indicators whose data the observatory does not collect yet: one row saying so."""
     unavailable = [(i.id, i.version, i.code, i.bases[0]) for i in profile.indicators
@@ -683,7 +746,7 @@ def _unavailable_rows(con: duckdb.DuckDBPyConnection, profile: Profile,
         con.execute("DROP TABLE unavailable_work")
 
 
-def _judge(con: duckdb.DuckDBPyConnection, profile: Profile, today: date, target: str) -> None:
+def judge(con: duckdb.DuckDBPyConnection, profile: Profile, today: date, target: str) -> None:
     """``results_raw`` judged (targets, statuses, minimum sample, labels) into ``target``
     (``TABLE name`` or ``TEMP TABLE name``); the work tables dropped."""
     # the target each (indicator, basis, year) is judged against

@@ -166,6 +166,21 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "denominator, rows, coverage, target in force and status.",
         _RESULTS,
     ),
+    "indicator_groups": (
+        "The groups every indicator query computes its results from (a period, a breakdown "
+        "value, a category), with their aggregates: kept so that an incremental build patches "
+        "those of the groups its changed rows fall in rather than read every row again.",
+        {
+            "batch": "The query (the indicators that read the same rows, in catalogue order).",
+            "period_year": "The year (NULL for every period and for the records without a date).",
+            "gp": "1 for the group of every period, else 0.",
+            "breakdown": "`total` or the breakdown.",
+            "breakdown_value": "Value of the breakdown (NULL: the group whose value is unknown).",
+            "category": "Distributions only: the category.",
+            "exact": "The counts and sums of the query, in its order (exact decimals).",
+            "approximate": "Its other aggregates (medians), in its order.",
+        },
+    ),
     "indicator_history": (
         "Headline values (whole scope) as published, build after build: a row each time a "
         "value changes. Kept in the catalog, so it survives rebuilds.",

@@ -1,6 +1,6 @@
 """The indicator step of an incremental build (``build_incremental``): the kept fact tables
-patched for the contracts and records the new files touch, the results recomputed for the
-breakdown values those fall in, before and after the change.
+patched for the contracts and records the new files touch, and the results from the fact rows
+that changed.
 
 1. :func:`keep`, run before the model's rows are patched into the copy, notes the contracts
    and records touched (old and new) and sets the kept indicator tables aside (the build drops
@@ -12,12 +12,10 @@ breakdown values those fall in, before and after the change.
      their framework agreements (their maximum is shared), and of the touched records, are
      computed again and replace theirs;
    - the rows that changed (old ``EXCEPT ALL`` new, both ways; for the grains of one row per
-     key, the rows of the keys whose old and new rows differ) give the cells to recompute:
-     per grain, every breakdown value they hold (a contract that moved gives its old and its
-     new value); the whole scope's rows are recomputed for every grain that changed;
-   - those results are computed by the indicators' own queries, restricted to the rows of
-     those values (every period: a status compares a year with the previous one), and replace
-     theirs (:func:`compute.recompute`).
+     key, the rows of the keys whose old and new rows differ), each with its side, and the
+     breakdown values they hold (a contract that moved gives its old and its new value);
+   - the kept groups of the indicator queries are patched with those rows, and the results
+     of the breakdown values they touch made again (``delta``).
 
 Anything that reaches every row (the reference year or the provisional years changed with the
 date; the years the data covers or its first date, on which every holder's "new" depends)
@@ -33,6 +31,7 @@ import duckdb
 from observatoire import pipeline as pl
 from observatoire.formatting import number
 from observatoire.indicators import compute as results
+from observatoire.indicators import delta
 from observatoire.indicators.facts import build_some_facts, profile_tables, scope_condition
 from observatoire.indicators.grains import GRAINS
 from observatoire.indicators.profile import Profile
@@ -49,7 +48,8 @@ FACTS = {"contract": ("indicator_contracts", "uid"), "holder": ("indicator_holde
 #: rows per contract: ``EXCEPT ALL``).
 _ONE_ROW_PER_KEY = {"contract", "record"}
 #: Tables set aside by :func:`keep` (the others of the step are rewritten whole: small).
-_SET_ASIDE = (*(t for t, _ in FACTS.values()), "indicator_results", "indicator_profile")
+_SET_ASIDE = (*(t for t, _ in FACTS.values()), "indicator_results", results.GROUPS,
+              "indicator_profile")
 _SUFFIX = "_kept"
 _WORK = ("indicator_uids_work", "indicator_records_work", "indicator_copy_keys_work",
          "indicator_old_days_work", "indicator_new_days_work", "indicator_sirens_work",
@@ -102,7 +102,8 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     con.execute("DROP TABLE indicator_profile" + _SUFFIX)
     for table, _ in FACTS.values():
         con.execute(f"ALTER TABLE {table}{_SUFFIX} RENAME TO {table}")
-    con.execute(f"ALTER TABLE indicator_results{_SUFFIX} RENAME TO indicator_results")
+    for table in ("indicator_results", results.GROUPS):
+        con.execute(f"ALTER TABLE {table}{_SUFFIX} RENAME TO {table}")
     con.execute("SET preserve_insertion_order = false")
     profile_tables(con, profile)
     _facts_scope(con, profile)
@@ -113,39 +114,49 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     for grain, (table, key) in FACTS.items():
         keys = "indicator_facts_uids_work" if key == "uid" else "indicator_facts_records_work"
         old = f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})"
-        # the rows that differ, old and new: the cells they fall in change
-        con.execute(f"CREATE TEMP TABLE changed_{table} AS "
-                    + changed_rows_sql(old, f"new_{table}", key, grain in _ONE_ROW_PER_KEY))
-        if not con.execute(f"SELECT count(*) FROM changed_{table}").fetchall()[0][0]:
-            continue
-        changed.add(grain)
-        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_{table}")
-        for breakdown, column in GRAINS[grain].breakdowns.items():
-            con.execute(f"""INSERT INTO {results.CELLS}
-                SELECT DISTINCT '{grain}', '{breakdown}', CAST({column} AS VARCHAR)
-                FROM changed_{table}""")
-    results.recompute(con, profile, today, changed)
+        if mark_changed(con, grain, old, f"new_{table}"):
+            changed.add(grain)
+            con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_{table}")
+    delta.recompute(con, profile, today, changed)
     _drop_work(con)
     return None
 
 
+def mark_changed(con: duckdb.DuckDBPyConnection, grain: str, old: str, new: str) -> bool:
+    """The fact rows of ``grain`` that differ between the query ``old`` and the table ``new``
+    (rows of the same keys, as they were and as they are) into ``changed_`` + the fact
+    table's name, and the breakdown values they hold (a row that moved gives its old and its
+    new value) into :data:`compute.CELLS`; whether there are any."""
+    table, key = FACTS[grain]
+    con.execute(f"CREATE TEMP TABLE changed_{table} AS "
+                + changed_rows_sql(old, new, key, grain in _ONE_ROW_PER_KEY))
+    if not con.execute(f"SELECT count(*) FROM changed_{table}").fetchall()[0][0]:
+        return False
+    for breakdown, column in GRAINS[grain].breakdowns.items():
+        con.execute(f"""INSERT INTO {results.CELLS}
+            SELECT DISTINCT '{grain}', '{breakdown}', CAST({column} AS VARCHAR)
+            FROM changed_{table}""")
+    return True
+
+
 def changed_rows_sql(old: str, new: str, key: str, one_row_per_key: bool) -> str:
     """The rows of the query ``old`` and of the table ``new`` that the other has not (duplicates
-    counted), as ``(old EXCEPT ALL new) UNION ALL (new EXCEPT ALL old)``. ``one_row_per_key``:
-    no two rows of either share a ``key``; the rows are then joined on it and compared whole
-    (NULLs equal, as ``EXCEPT ALL`` has them): the same rows, at a third of the cost."""
+    counted), as ``(old EXCEPT ALL new) UNION ALL (new EXCEPT ALL old)``, with a last column
+    ``change``: -1 for a row of ``old``, 1 for one of ``new``. ``one_row_per_key``: no two rows
+    of either share a ``key``; the rows are then joined on it and compared whole (NULLs equal,
+    as ``EXCEPT ALL`` has them): the same rows, at a third of the cost."""
     if not one_row_per_key:
-        return (f"({old} EXCEPT ALL SELECT * FROM {new}) "
-                f"UNION ALL (SELECT * FROM {new} EXCEPT ALL {old})")
+        return (f"SELECT *, -1 AS change FROM ({old} EXCEPT ALL SELECT * FROM {new}) "
+                f"UNION ALL SELECT *, 1 FROM (SELECT * FROM {new} EXCEPT ALL {old})")
     return f"""WITH old_rows AS MATERIALIZED ({old}),
         differ AS MATERIALIZED (
             SELECT {key} FROM old_rows FULL JOIN {new} new_rows USING ({key})
             WHERE old_rows IS DISTINCT FROM new_rows
         )
-        SELECT * FROM old_rows WHERE {key} IN (SELECT {key} FROM differ)
+        SELECT *, -1 AS change FROM old_rows WHERE {key} IN (SELECT {key} FROM differ)
         UNION ALL
-        SELECT * FROM {new} WHERE {key} IN (SELECT {key} FROM differ)"""
+        SELECT *, 1 FROM {new} WHERE {key} IN (SELECT {key} FROM differ)"""
 
 
 def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,

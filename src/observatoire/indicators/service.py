@@ -25,7 +25,8 @@ TABLES = (
     "profile_buyers", "profile_territory", "profile_purchase_domains", "profile_eu_thresholds",
     "indicator_contracts", "indicator_holders", "indicator_subcontracts", "indicator_records",
     "indicator_profile", "indicator_axes", "indicators", "indicator_targets",
-    "indicator_breakdowns", "indicator_results", "indicator_history", "indicator_target_changes",
+    "indicator_breakdowns", "indicator_results", "indicator_groups", "indicator_history",
+    "indicator_target_changes",
 )
 
 
