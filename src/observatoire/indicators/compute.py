@@ -14,6 +14,7 @@ numerator *and* the denominator and lowers the coverage; it is never counted as 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -186,7 +187,10 @@ class _Aggregates:
         self.arguments: dict[str, str] = {}
 
     def add(self, sql: str) -> str:
-        """The column of the aggregate ``sql`` (one of :func:`_bases`)."""
+        """The column of the aggregate ``sql`` (one of :func:`_bases`); ``NULL`` (no
+        aggregate: a count's denominator) stays itself."""
+        if sql == "NULL":
+            return sql
         parts = _argument(sql)
         if parts is not None:
             template, argument = parts
@@ -313,14 +317,16 @@ class Batch:
 
     def grouped(self, table: str | None = None, rows: str = "TRUE",
                 breakdowns: list[str] | None = None, totals: bool = True,
-                only: list[str] | None = None) -> str:
+                only: list[str] | None = None, key: str | None = None) -> str:
         """The SELECT of the groups (``period_year``, ``gp`` = GROUPING(period_year),
         ``breakdown``, ``breakdown_value``, ``category``, then a column per aggregate) of the
         rows of ``table`` (the grain's fact table) in the batch's population and years and of
         the condition ``rows``: the whole scope's groups (``totals``) and those of the
-        ``breakdowns`` (default: all of the batch's); ``only``: these aggregates' columns."""
+        ``breakdowns`` (default: all of the batch's); ``only``: these aggregates' columns;
+        ``key``: a column of ``table`` that splits every group (first column)."""
         dims = [(b, col) for b, col in self.dims if breakdowns is None or b in breakdowns]
         extra = [self.category] if self.category else []
+        extra += [key] if key else []
         sets = ([["period_year", *extra], extra] if totals else []) + [
             ["period_year", col, *extra] for _, col in dims]
         grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
@@ -346,10 +352,11 @@ class Batch:
             source = f"""(SELECT *, {columns}
         FROM {source}) AS facts"""
         aggregate_columns = ",\n        ".join(f"{sql} AS {name}" for sql, name in names.items())
-        return f"""SELECT period_year, gp, {breakdown} AS breakdown,
+        first = f"{key}, " if key else ""
+        return f"""SELECT {first}period_year, gp, {breakdown} AS breakdown,
     {breakdown_value} AS breakdown_value, category, {", ".join(names.values())}
 FROM (
-    SELECT period_year, GROUPING(period_year) AS gp, {dim_columns}{category} AS category,
+    SELECT {first}period_year, GROUPING(period_year) AS gp, {dim_columns}{category} AS category,
         {aggregate_columns}
     FROM {source}
     GROUP BY GROUPING SETS ({grouping_sets})
@@ -428,13 +435,15 @@ FROM final
         """The aggregates' columns, in :meth:`grouped`'s order."""
         return list(self.aggregates.names.values())
 
-    def pack(self, n: int, types: dict[str, str], groups: str) -> str:
+    def pack(self, n: int, types: dict[str, str], groups: str, digest: str) -> str:
         """The rows of :data:`GROUPS` of the groups the SELECT ``groups`` gives, as batch
         ``n``: the aggregates of exact types (integers, decimals) in ``exact`` (a decimal of
-        38 digits holds any of them exactly), the others (medians) in ``approximate``."""
+        38 digits holds any of them exactly), the others (medians) in ``approximate``;
+        ``digest``: :func:`queries_digest`."""
         exact = [c for c in self.columns() if not _approximate(types[c])]
         approximate = [c for c in self.columns() if _approximate(types[c])]
-        return f"""SELECT {n} AS batch, period_year, gp, breakdown, breakdown_value, category,
+        return f"""SELECT '{digest}' AS digest, {n} AS batch, period_year, gp, breakdown,
+    breakdown_value, category,
     CAST([{", ".join(f"CAST({c} AS {_EXACT})" for c in exact)}] AS {_EXACT}[]) AS exact,
     CAST([{", ".join(f"CAST({c} AS DOUBLE)" for c in approximate)}] AS DOUBLE[]) AS approximate
 FROM ({groups})"""
@@ -466,9 +475,10 @@ FROM {GROUPS} g WHERE batch = {n} AND ({where})"""
 
 #: The aggregates of every batch's groups, kept for the next incremental build (see
 #: :class:`Batch`); ``batch``: the batch's position in :func:`batches` of the available
-#: indicators.
+#: indicators; ``digest``: :func:`queries_digest` (kept groups of other queries cannot be
+#: patched).
 GROUPS = "indicator_groups"
-GROUPS_COLUMNS = """batch INTEGER, period_year INTEGER, gp BIGINT, breakdown VARCHAR,
+GROUPS_COLUMNS = """digest VARCHAR, batch INTEGER, period_year INTEGER, gp BIGINT, breakdown VARCHAR,
     breakdown_value VARCHAR, category VARCHAR, exact DECIMAL(38,6)[], approximate DOUBLE[]"""
 
 
@@ -506,6 +516,14 @@ def batch_query(inds: list[Indicator], undefined: frozenset[str] = frozenset(),
     group, whatever the other indicators of the query."""
     batch = Batch(inds, undefined, skipped)
     return batch.finish(batch.grouped())
+
+
+def queries_digest(profile: Profile) -> str:
+    """SHA-256 of the grouping queries of the profile's batches (:data:`GROUPS`)."""
+    undefined, skipped = undefined_fields(profile), skipped_breakdowns(profile)
+    queries = [Batch(inds, undefined, skipped).grouped()
+               for inds in batches([i for i in profile.indicators if i.available], skipped)]
+    return hashlib.sha256("\n;\n".join(queries).encode()).hexdigest()
 
 
 #: The breakdown values an incremental build recomputes: (grain, breakdown, value as text).
@@ -698,11 +716,13 @@ def results(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> in
     # the indicators that read the same rows, in one query each (see Batch), their groups
     # kept for the next incremental build
     con.execute(f"CREATE TABLE {GROUPS} ({GROUPS_COLUMNS})")
+    digest = queries_digest(profile)
     for n, inds in enumerate(batches([i for i in profile.indicators if i.available], skipped)):
         batch = Batch(inds, undefined, skipped)
         con.execute(f"CREATE TEMP TABLE groups_work AS {batch.grouped()}")
         groups = "SELECT * FROM groups_work"
-        con.execute(f"INSERT INTO {GROUPS} {batch.pack(n, column_types(con, groups), groups)}")
+        types = column_types(con, groups)
+        con.execute(f"INSERT INTO {GROUPS} {batch.pack(n, types, groups, digest)}")
         con.execute(f"INSERT INTO results_raw {batch.finish(groups)}")
         con.execute("DROP TABLE groups_work")
     for ind in profile.indicators:

@@ -19,6 +19,7 @@ for the aggregates that are not sums.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import duckdb
@@ -33,7 +34,8 @@ _SAME_GROUP = """g.gp = t.gp AND g.period_year IS NOT DISTINCT FROM t.period_yea
     AND g.breakdown = t.breakdown AND g.breakdown_value IS NOT DISTINCT FROM t.breakdown_value"""
 _SAME_SERIES = """g.breakdown = t.breakdown
     AND g.breakdown_value IS NOT DISTINCT FROM t.breakdown_value"""
-_WORK = ("delta_work", "touched_work", "merged_work", "others_work", "series_work")
+log = logging.getLogger(__name__)
+_WORK = ("delta_work", "touched_work", "merged_work", "others_work")
 
 
 def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
@@ -47,10 +49,13 @@ def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     con.execute("""CREATE TEMP TABLE refinished_work (indicator_id VARCHAR, version INTEGER,
         breakdown VARCHAR, breakdown_value VARCHAR)""")
     undefined, skipped = compute.undefined_fields(profile), compute.skipped_breakdowns(profile)
+    log.info("Indicateurs mis à jour par les lignes de faits changées : %s.",
+             ", ".join(sorted(grains)) or "aucune")
     available = [i for i in profile.indicators if i.available]
+    digest = compute.queries_digest(profile)
     for n, inds in enumerate(compute.batches(available, skipped)):
         if inds[0].grain in grains:
-            _patch(con, n, Batch(inds, undefined, skipped))
+            _patch(con, n, Batch(inds, undefined, skipped), digest)
     again = [(i.id, i.version) for i in profile.indicators if not i.available]
     for ind in profile.indicators:
         if not ind.available and (ind.id, ind.version) in computed:
@@ -69,22 +74,21 @@ def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     con.execute("""UPDATE indicator_results r SET breakdown_label = b.name FROM buyers b
         WHERE r.breakdown = 'buyer' AND b.buyer_siret = r.breakdown_value
           AND r.breakdown_label IS DISTINCT FROM b.name""")
-    for table in ("new_results_work", "refinished_work"):
-        con.execute(f"DROP TABLE {table}")
+    for table in ("new_results_work", "refinished_work", *_WORK):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch) -> None:
+def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch, digest: str) -> None:
     """Batch ``n``'s touched groups patched in :data:`GROUPS`, the result rows of their
     breakdown values into ``results_raw``, and those values into ``refinished_work``."""
     changed = f"changed_{GRAINS[batch.grain].table}"
     types = column_types(con, batch.grouped())
     additive = batch.additive(types)
     others = [c for c in batch.columns() if c not in additive]
-    con.execute(f"""CREATE TEMP TABLE delta_work AS
-        SELECT -1 AS sign, * FROM ({batch.grouped(changed, "change = -1", only=additive)})
-        UNION ALL
-        SELECT 1 AS sign, * FROM ({batch.grouped(changed, "change = 1", only=additive)})""")
-    con.execute("""CREATE TEMP TABLE touched_work AS
+    # the changed rows' own groups, the old rows' (change -1) apart from the new rows' (1)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE delta_work AS
+        {batch.grouped(changed, only=additive, key="change")}""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE touched_work AS
         SELECT DISTINCT period_year, gp, breakdown, breakdown_value FROM delta_work""")
     touched = f"EXISTS (SELECT 1 FROM touched_work t WHERE {_SAME_GROUP})"
     kept = batch.unpack(n, types, touched)
@@ -97,10 +101,11 @@ def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch) -> None:
 
     keep_empty = ("FALSE" if batch.category
                   else f"(gp = 1 AND breakdown = '{compute.TOTAL}')")
-    con.execute(f"""CREATE TEMP TABLE merged_work AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE merged_work AS
         SELECT period_year, gp, breakdown, breakdown_value, category,
             {", ".join(f"{patched(c)} AS {c}" for c in additive)}
-        FROM (SELECT 1 AS sign, * FROM ({kept}) UNION ALL BY NAME SELECT * FROM delta_work)
+        FROM (SELECT 1 AS sign, * FROM ({kept})
+              UNION ALL BY NAME SELECT change AS sign, * EXCLUDE (change) FROM delta_work)
         GROUP BY period_year, gp, breakdown, breakdown_value, category
         -- a group left without rows is no more, but the whole scope's (an empty set)
         HAVING SUM(sign * {batch.records}) > 0 OR {keep_empty}""")
@@ -110,7 +115,7 @@ def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch) -> None:
         parts = [batch.grouped(breakdowns=[], only=others)] + [
             batch.grouped(rows=compute.in_cells(batch.grain, b, col), breakdowns=[b],
                           totals=False, only=others) for b, col in batch.dims]
-        con.execute("CREATE TEMP TABLE others_work AS "
+        con.execute("CREATE OR REPLACE TEMP TABLE others_work AS "
                     + " UNION ALL ".join(f"({p})" for p in parts))
         groups = f"""SELECT m.*, {", ".join(f"o.{c}" for c in others)}
             FROM merged_work m LEFT JOIN others_work o
@@ -119,15 +124,12 @@ def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch) -> None:
                AND o.breakdown_value IS NOT DISTINCT FROM m.breakdown_value
                AND o.category IS NOT DISTINCT FROM m.category"""
     con.execute(f"DELETE FROM {GROUPS} g WHERE batch = {n} AND {touched}")
-    con.execute(f"INSERT INTO {GROUPS} {batch.pack(n, types, groups)}")
-    con.execute("""CREATE TEMP TABLE series_work AS
-        SELECT DISTINCT breakdown, breakdown_value FROM touched_work""")
-    series = f"EXISTS (SELECT 1 FROM series_work t WHERE {_SAME_SERIES})"
-    con.execute("INSERT INTO results_raw "
-                + batch.finish(batch.unpack(n, types, series)))
+    con.execute(f"INSERT INTO {GROUPS} {batch.pack(n, types, groups, digest)}")
+    # every period of the touched values: a status compares a year with the one before
+    series = f"EXISTS (SELECT 1 FROM touched_work t WHERE {_SAME_SERIES})"
+    con.execute(f"INSERT INTO results_raw {batch.finish(batch.unpack(n, types, series))}")
     con.execute("""INSERT INTO refinished_work
         SELECT i.id, i.version, s.breakdown, s.breakdown_value
-        FROM series_work s CROSS JOIN (SELECT unnest(?) AS id, unnest(?) AS version) i""",
+        FROM (SELECT DISTINCT breakdown, breakdown_value FROM touched_work) s
+        CROSS JOIN (SELECT unnest(?) AS id, unnest(?) AS version) i""",
                 [[i.id for i in batch.inds], [i.version for i in batch.inds]])
-    for table in _WORK:
-        con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -171,6 +171,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "value, a category), with their aggregates: kept so that an incremental build patches "
         "those of the groups its changed rows fall in rather than read every row again.",
         {
+            "digest": "SHA-256 of the queries (an incremental build patches the groups of "
+            "the same queries only).",
             "batch": "The query (the indicators that read the same rows, in catalogue order).",
             "period_year": "The year (NULL for every period and for the records without a date).",
             "gp": "1 for the group of every period, else 0.",

@@ -177,6 +177,9 @@ def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
                        + _SUFFIX).fetchall()
     if kept != [(results.reference_year(profile, today), results.provisional_since(today))]:
         return "année de référence ou années provisoires changées depuis"
+    digests = con.execute(f"SELECT DISTINCT digest FROM {results.GROUPS}{_SUFFIX}").fetchall()
+    if digests != [(results.queries_digest(profile),)]:
+        return "requêtes des indicateurs changées depuis (ou aucun groupe conservé)"
     # the first date and the years of the data: whether any holder is new depends on them
     scope = scope_condition(profile, "buyer_siret", inline=True)
     span = ("SELECT min(notification_date), list(DISTINCT year(notification_date) "
