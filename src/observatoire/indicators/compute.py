@@ -594,16 +594,14 @@ def step_computed(con: duckdb.DuckDBPyConnection, profile: Profile) -> dict[tupl
     """The profile's indicators a build step computed in this warehouse (payments loaded):
     (id, version) → the table holding their rows (see ``profile.STEP_RESULTS``)."""
     tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    # the (id, version) each step's table holds, read once
+    held = {table: set(con.execute(
+                f"SELECT DISTINCT indicator_id, version FROM {identifier(table)}").fetchall())
+            for table in set(STEP_RESULTS.values()) & tables}
     out: dict[tuple[str, int], str] = {}
     for i in profile.indicators:
         table = STEP_RESULTS.get(i.source)
-        if i.available or not i.collected or table not in tables:
-            continue
-        assert table is not None
-        found = con.execute(
-            f"SELECT count(*) FROM {identifier(table)} WHERE indicator_id = ? AND version = ?",
-            [i.id, i.version]).fetchall()[0][0]
-        if found:
+        if not i.available and i.collected and table in held and (i.id, i.version) in held[table]:
             out[(i.id, i.version)] = table
     return out
 

@@ -88,8 +88,10 @@ def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch, digest: str) ->
     # the changed rows' own groups, the old rows' (change -1) apart from the new rows' (1)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE delta_work AS
         {batch.grouped(changed, only=additive, key="change")}""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE touched_work AS
-        SELECT DISTINCT period_year, gp, breakdown, breakdown_value FROM delta_work""")
+    if not con.execute("""CREATE OR REPLACE TEMP TABLE touched_work AS
+            SELECT DISTINCT period_year, gp, breakdown, breakdown_value FROM delta_work
+            """).fetchall()[0][0]:
+        return  # no changed row in the batch's population and years
     touched = f"EXISTS (SELECT 1 FROM touched_work t WHERE {_SAME_GROUP})"
     kept = batch.unpack(n, types, touched)
 

@@ -133,10 +133,12 @@ def mark_changed(con: duckdb.DuckDBPyConnection, grain: str, old: str, new: str)
                 + changed_rows_sql(old, new, key, grain in _ONE_ROW_PER_KEY))
     if not con.execute(f"SELECT count(*) FROM changed_{table}").fetchall()[0][0]:
         return False
-    for breakdown, column in GRAINS[grain].breakdowns.items():
-        con.execute(f"""INSERT INTO {results.CELLS}
-            SELECT DISTINCT '{grain}', '{breakdown}', CAST({column} AS VARCHAR)
-            FROM changed_{table}""")
+    breakdowns = GRAINS[grain].breakdowns
+    con.execute(f"""INSERT INTO {results.CELLS} SELECT DISTINCT '{grain}', breakdown, value
+        FROM (SELECT unnest([{", ".join(f"'{b}'" for b in breakdowns)}]) AS breakdown,
+                     unnest([{", ".join(f"CAST({c} AS VARCHAR)" for c in breakdowns.values())}])
+                         AS value
+              FROM changed_{table})""")
     return True
 
 
