@@ -371,6 +371,60 @@ def test_indicators_patched_when_contracts_change_cells(
                      buyer + raised["id"]: (2023, True)}
 
 
+def _result(path: Path, indicator: str, breakdown: str, value: str | None,
+            period: str) -> float | None:
+    """The numerator of a result of the whole warehouse (count, distinct or ratio basis)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("""SELECT numerator FROM indicator_results WHERE indicator_id = ?
+            AND breakdown = ? AND breakdown_value IS NOT DISTINCT FROM ? AND period = ?
+            AND basis IN ('count', 'distinct')""", [indicator, breakdown, value, period]).fetchall()
+    finally:
+        con.close()
+    return rows[0][0] if rows else None
+
+
+def test_indicators_patched_for_a_new_holder_and_a_contract_that_changed_division(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A new version of a file adds a contract of 2019 whose holder no other contract has, and
+    gives another contract of 2019 a works CPV and another amount: the indicator step patches
+    the kept groups with the changed fact rows (the distinct holders counted again, the
+    contract counted in its new CPV division) and every table equals a complete build's."""
+    twins = Twins(tmp_path)
+    platform = tmp_path / "platform" / "decp.json"
+    platform.parent.mkdir()
+    shutil.copyfile(GIP, platform)
+    twins.ingest(REFS, platform, V1 / "data.gouv.fr_pes.json")
+    assert twins.build_and_compare() == "complet"
+    before = twins.complete.warehouse_path
+    holders = _result(before, "titulaires-distincts", "total", None, "2019")
+    works = _result(before, "marches-notifies", "cpv_division", "45", "2019") or 0
+    contracts = _result(before, "marches-notifies", "total", None, "2019")
+    assert holders and contracts
+    data = _gip()
+    records = data["marches"]["marche"]
+    of_2019 = [r for r in records if r["dateNotification"].startswith("2019")
+               and not r.get("codeCPV", "").startswith("45")]
+    added = json.loads(json.dumps(of_2019[0]))
+    added["id"] = "NOUVEAU2019"
+    # a SIRET (Luhn-valid) of a company no contract names
+    added["titulaires"] = [{"titulaire": {"typeIdentifiant": "SIRET", "id": "90000000100017"}}]
+    records.append(added)
+    of_2019[1]["codeCPV"], of_2019[1]["montant"] = "45210000", 1_234_567.0
+    platform.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    twins.ingest(platform)
+    with caplog.at_level("INFO", logger="observatoire.indicators"):
+        assert twins.build_and_compare() == "incremental"
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "en entier" in m]
+    assert ("Indicateurs mis à jour par les lignes de faits changées : contract, holder, "
+            "record.") in messages
+    after = twins.incremental.warehouse_path
+    assert _result(after, "titulaires-distincts", "total", None, "2019") == holders + 1
+    assert _result(after, "marches-notifies", "cpv_division", "45", "2019") == works + 1
+    assert _result(after, "marches-notifies", "total", None, "2019") == contracts + 1
+
+
 def test_indicators_computed_whole_below_the_patch_threshold(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Below the threshold of contract fact rows, an incremental build computes the indicator

@@ -61,13 +61,16 @@ def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
         if not ind.available and (ind.id, ind.version) in computed:
             compute.step_rows(con, ind, computed[(ind.id, ind.version)])
     compute.judge(con, profile, today, "TEMP TABLE new_results_work")
-    con.execute("""INSERT INTO refinished_work
-        SELECT unnest(?), unnest(?), NULL, NULL""", [[i for i, _ in again], [v for _, v in again]])
-    # breakdown NULL: every row of the indicator
+    # (one join on equalities each: an OR of the two would compare every pair of rows)
     con.execute("""DELETE FROM indicator_results r USING refinished_work w
         WHERE r.indicator_id = w.indicator_id AND r.version = w.version
-          AND (w.breakdown IS NULL OR (r.breakdown = w.breakdown
-               AND r.breakdown_value IS NOT DISTINCT FROM w.breakdown_value))""")
+          AND r.breakdown = w.breakdown
+          AND r.breakdown_value IS NOT DISTINCT FROM w.breakdown_value""")
+    if again:
+        con.execute("""DELETE FROM indicator_results r
+            USING (SELECT unnest(?) AS indicator_id, unnest(?) AS version) w
+            WHERE r.indicator_id = w.indicator_id AND r.version = w.version""",
+                    [[i for i, _ in again], [v for _, v in again]])
     con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM new_results_work")
     compute.unavailable_rows(con, profile, computed)
     # a buyer's name is its rows' label: kept rows of a buyer the new files renamed
