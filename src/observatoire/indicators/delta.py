@@ -39,9 +39,9 @@ _WORK = ("delta_work", "touched_work", "merged_work", "others_work")
 
 
 def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
-              grains: set[str]) -> None:
+              grains: set[str], digest: str) -> None:
     """The results of an incremental build (see the module) for the ``grains`` whose fact
-    rows changed; the catalogue tables again; the indicators a step computes (payments) and
+    rows changed (``digest``: :func:`compute.queries_digest`); the catalogue tables again; the indicators a step computes (payments) and
     the unavailable ones again (a few rows each); the others' rows as they were."""
     computed = compute.step_computed(con, profile)
     compute.catalogue_tables(con, profile, today, computed)
@@ -52,7 +52,6 @@ def recompute(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     log.info("Indicateurs mis à jour par les lignes de faits changées : %s.",
              ", ".join(sorted(grains)) or "aucune")
     available = [i for i in profile.indicators if i.available]
-    digest = compute.queries_digest(profile)
     for n, inds in enumerate(compute.batches(available, skipped)):
         if inds[0].grain in grains:
             _patch(con, n, Batch(inds, undefined, skipped), digest)

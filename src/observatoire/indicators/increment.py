@@ -94,7 +94,8 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     """Patch the kept tables (see the module); None when done, else why the step must be
     complete (the kept tables are then dropped). Below ``min_contracts`` contract fact rows
     the step is complete too: there the patch's own statements cost more than they spare."""
-    why = _why_complete(con, profile, today, min_contracts)
+    digest = results.queries_digest(profile)
+    why = _why_complete(con, profile, today, min_contracts, digest)
     if why:
         drop_kept(con)
         _drop_work(con)
@@ -118,7 +119,7 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
             changed.add(grain)
             con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_{table}")
-    delta.recompute(con, profile, today, changed)
+    delta.recompute(con, profile, today, changed, digest)
     _drop_work(con)
     return None
 
@@ -162,9 +163,10 @@ def changed_rows_sql(old: str, new: str, key: str, one_row_per_key: bool) -> str
 
 
 def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
-                  min_contracts: int) -> str | None:
-    """Why the results must be computed whole, if they must: what every row depends on, or
-    a warehouse too small for the patch to pay."""
+                  min_contracts: int, digest: str) -> str | None:
+    """Why the results must be computed whole, if they must: what every row depends on, kept
+    groups of other queries than those of ``digest`` (:func:`compute.queries_digest`), or a
+    warehouse too small for the patch to pay."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                        ["indicator_profile" + _SUFFIX]).fetchall()[0][0]:
         return "aucun indicateur conservé"
@@ -180,7 +182,7 @@ def _why_complete(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     if kept != [(results.reference_year(profile, today), results.provisional_since(today))]:
         return "année de référence ou années provisoires changées depuis"
     digests = con.execute(f"SELECT DISTINCT digest FROM {results.GROUPS}{_SUFFIX}").fetchall()
-    if digests != [(results.queries_digest(profile),)]:
+    if digests != [(digest,)]:
         return "requêtes des indicateurs changées depuis (ou aucun groupe conservé)"
     # the first date and the years of the data: whether any holder is new depends on them
     scope = scope_condition(profile, "buyer_siret", inline=True)
