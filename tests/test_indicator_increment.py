@@ -77,8 +77,6 @@ def test_patched_results_equal_those_of_every_row(
         for table, _ in increment.FACTS.values():
             con.execute(f"CREATE TEMP TABLE old_{table} AS SELECT * FROM {table}")
         _change_the_facts(con)
-        con.execute(f"CREATE TEMP TABLE {compute.CELLS} (grain VARCHAR, breakdown VARCHAR, "
-                    "value VARCHAR)")
         changed = {grain for grain, (table, _) in increment.FACTS.items()
                    if increment.mark_changed(con, grain, f"SELECT * FROM old_{table}", table)}
         assert changed == {"contract", "holder", "record"}

@@ -315,20 +315,17 @@ class Batch:
                     arguments.get(match.group(3), match.group(3))):
                 self.companions[name] = aggregates.add(f"COUNT({match.group(3)})")
 
-    def grouped(self, table: str | None = None, rows: str = "TRUE",
-                breakdowns: list[str] | None = None, totals: bool = True,
-                only: list[str] | None = None, key: str | None = None) -> str:
+    def grouped(self, table: str | None = None, only: list[str] | None = None,
+                key: str | None = None) -> str:
         """The SELECT of the groups (``period_year``, ``gp`` = GROUPING(period_year),
         ``breakdown``, ``breakdown_value``, ``category``, then a column per aggregate) of the
-        rows of ``table`` (the grain's fact table) in the batch's population and years and of
-        the condition ``rows``: the whole scope's groups (``totals``) and those of the
-        ``breakdowns`` (default: all of the batch's); ``only``: these aggregates' columns;
+        rows of ``table`` (the grain's fact table) in the batch's population and years: the
+        whole scope's groups and those of each breakdown; ``only``: these aggregates' columns;
         ``key``: a column of ``table`` that splits every group (first column)."""
-        dims = [(b, col) for b, col in self.dims if breakdowns is None or b in breakdowns]
+        dims = self.dims
         extra = [self.category] if self.category else []
         extra += [key] if key else []
-        sets = ([["period_year", *extra], extra] if totals else []) + [
-            ["period_year", col, *extra] for _, col in dims]
+        sets = [["period_year", *extra], extra] + [["period_year", col, *extra] for _, col in dims]
         grouping_sets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
         names = {sql: name for sql, name in self.aggregates.names.items()
                  if only is None or name in only}
@@ -344,7 +341,7 @@ class Batch:
         breakdown_value = ("CASE " + "".join(f"WHEN g_{j} = 0 THEN CAST(dim_{j} AS VARCHAR) "
                                              for j in range(len(dims))) + "END"
                            if dims else "CAST(NULL AS VARCHAR)")
-        source = f"{table or GRAINS[self.grain].table}\n    WHERE {self.rows} AND ({rows})"
+        source = f"{table or GRAINS[self.grain].table}\n    WHERE {self.rows}"
         if arguments:
             # the aggregates' arguments computed once a row, not once a row and grouping set
             # (DuckDB evaluates an aggregate's argument in each grouping set's pass)
@@ -524,18 +521,6 @@ def queries_digest(profile: Profile) -> str:
     queries = [Batch(inds, undefined, skipped).grouped()
                for inds in batches([i for i in profile.indicators if i.available], skipped)]
     return hashlib.sha256("\n;\n".join(queries).encode()).hexdigest()
-
-
-#: The breakdown values an incremental build recomputes: (grain, breakdown, value as text).
-CELLS = "indicator_cells_work"
-
-
-def in_cells(grain: str, breakdown: str, column: str) -> str:
-    """The rows of ``grain`` whose ``column`` holds a value of ``breakdown`` in :data:`CELLS`
-    (NULL included: it is a group of its own)."""
-    cells = f"FROM {CELLS} WHERE grain = '{grain}' AND breakdown = '{breakdown}'"
-    return (f"(CAST({column} AS VARCHAR) IN (SELECT value {cells}) OR ({column} IS NULL "
-            f"AND EXISTS (SELECT 1 {cells} AND value IS NULL)))")
 
 
 def target_in_force(targets: tuple[Target, ...], basis: str, year: int) -> Target | None:

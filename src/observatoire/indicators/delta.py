@@ -8,13 +8,12 @@ The complete build keeps every batch's groups and their aggregates (``compute.GR
    fall in are the touched ones;
 2. a touched group's counts and sums become the kept ones, less the old rows', plus the new
    rows' (exact: integers and decimals); its other aggregates (medians, distinct counts) are
-   computed again from the fact rows of its breakdown value (:data:`compute.CELLS`), the whole
-   scope's from every row; a group left without rows goes;
+   computed again from the fact rows; a group left without rows goes;
 3. the result rows of the touched breakdown values, every period (a status compares a year
    with the one before), are made again from their groups, judged, and replace theirs.
 
 The cost follows the changed rows and the groups they touch, not the fact tables' size, but
-for the aggregates that are not sums.
+for the aggregates that are not sums (three indicators of the generic profile).
 """
 
 from __future__ import annotations
@@ -115,12 +114,10 @@ def _patch(con: duckdb.DuckDBPyConnection, n: int, batch: Batch, digest: str) ->
         HAVING SUM(sign * {batch.records}) > 0 OR {keep_empty}""")
     groups = "SELECT * FROM merged_work"
     if others:
-        # computed again from the rows of the touched values: every row for the whole scope
-        parts = [batch.grouped(breakdowns=[], only=others)] + [
-            batch.grouped(rows=compute.in_cells(batch.grain, b, col), breakdowns=[b],
-                          totals=False, only=others) for b, col in batch.dims]
-        con.execute("CREATE OR REPLACE TEMP TABLE others_work AS "
-                    + " UNION ALL ".join(f"({p})" for p in parts))
+        # computed again from every row (the touched groups kept): a daily file touches
+        # most values of most breakdowns, where reading the rows of each touched value apart
+        # costs more than one grouping of every row
+        con.execute(f"CREATE OR REPLACE TEMP TABLE others_work AS {batch.grouped(only=others)}")
         groups = f"""SELECT m.*, {", ".join(f"o.{c}" for c in others)}
             FROM merged_work m LEFT JOIN others_work o
             ON o.gp = m.gp AND o.period_year IS NOT DISTINCT FROM m.period_year

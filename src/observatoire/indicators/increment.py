@@ -12,8 +12,8 @@ that changed.
      their framework agreements (their maximum is shared), and of the touched records, are
      computed again and replace theirs;
    - the rows that changed (old ``EXCEPT ALL`` new, both ways; for the grains of one row per
-     key, the rows of the keys whose old and new rows differ), each with its side, and the
-     breakdown values they hold (a contract that moved gives its old and its new value);
+     key, the rows of the keys whose old and new rows differ), each with its side (a
+     contract that moved counts in its old groups and in its new ones);
    - the kept groups of the indicator queries are patched with those rows, and the results
      of the breakdown values they touch made again (``delta``).
 
@@ -33,7 +33,6 @@ from observatoire.formatting import number
 from observatoire.indicators import compute as results
 from observatoire.indicators import delta
 from observatoire.indicators.facts import build_some_facts, profile_tables, scope_condition
-from observatoire.indicators.grains import GRAINS
 from observatoire.indicators.profile import Profile
 
 #: ``ctx.shared`` key: the indicator tables were set aside for :func:`update`.
@@ -54,7 +53,7 @@ _SUFFIX = "_kept"
 _WORK = ("indicator_uids_work", "indicator_records_work", "indicator_copy_keys_work",
          "indicator_old_days_work", "indicator_new_days_work", "indicator_sirens_work",
          "indicator_facts_uids_work", "indicator_facts_records_work",
-         results.CELLS, *(f"new_{t}" for t, _ in FACTS.values()),
+         *(f"new_{t}" for t, _ in FACTS.values()),
          *(f"changed_{t}" for t, _ in FACTS.values()))
 
 
@@ -109,8 +108,6 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
     profile_tables(con, profile)
     _facts_scope(con, profile)
     build_some_facts(con, profile, "indicator_facts_uids_work", "indicator_facts_records_work")
-    con.execute(f"CREATE TEMP TABLE {results.CELLS} (grain VARCHAR, breakdown VARCHAR, "
-                "value VARCHAR)")
     changed = set()
     for grain, (table, key) in FACTS.items():
         keys = "indicator_facts_uids_work" if key == "uid" else "indicator_facts_records_work"
@@ -127,20 +124,11 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
 def mark_changed(con: duckdb.DuckDBPyConnection, grain: str, old: str, new: str) -> bool:
     """The fact rows of ``grain`` that differ between the query ``old`` and the table ``new``
     (rows of the same keys, as they were and as they are) into ``changed_`` + the fact
-    table's name, and the breakdown values they hold (a row that moved gives its old and its
-    new value) into :data:`compute.CELLS`; whether there are any."""
+    table's name; whether there are any."""
     table, key = FACTS[grain]
-    con.execute(f"CREATE TEMP TABLE changed_{table} AS "
-                + changed_rows_sql(old, new, key, grain in _ONE_ROW_PER_KEY))
-    if not con.execute(f"SELECT count(*) FROM changed_{table}").fetchall()[0][0]:
-        return False
-    breakdowns = GRAINS[grain].breakdowns
-    con.execute(f"""INSERT INTO {results.CELLS} SELECT DISTINCT '{grain}', breakdown, value
-        FROM (SELECT unnest([{", ".join(f"'{b}'" for b in breakdowns)}]) AS breakdown,
-                     unnest([{", ".join(f"CAST({c} AS VARCHAR)" for c in breakdowns.values())}])
-                         AS value
-              FROM changed_{table})""")
-    return True
+    return bool(con.execute(f"CREATE TEMP TABLE changed_{table} AS "
+                            + changed_rows_sql(old, new, key, grain in _ONE_ROW_PER_KEY)
+                            ).fetchall()[0][0])
 
 
 def changed_rows_sql(old: str, new: str, key: str, one_row_per_key: bool) -> str:
