@@ -73,63 +73,67 @@ SUPPLIER_KEY = r"""CASE WHEN rh.holder_id IS NOT NULL
 
 
 def global_views(scoped: bool) -> list[str]:
-    """The ``g_`` views: the records, holders, ranks and contracts of the buyers
+    """The ``g_`` inputs: the records, holders, ranks and contracts of the buyers
     (``touched_buyers_work``) and holders (``touched_suppliers_work``) concerned. ``scoped``:
     during the scoped run, the warehouse in service's rows of the records not rebuilt
     (``old_scope_work``) with the scoped run's (its work tables); else the patched warehouse's.
+
+    The records, their holders and ranks are temporary tables, made once with the columns the
+    model's statements read: as views, each statement evaluated them several times over (the
+    records read the holders, the ranks read the records), a join of the record index with the
+    source records each time.
     """
     kept = "AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
     kept_h = "AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
     kept_c = "AND uid NOT IN (SELECT uid FROM touched_uids_work)" if scoped else ""
-    views = [
-        f"""CREATE OR REPLACE TEMP VIEW g_records AS
-            SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
-                i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
-                s.raw_holder_departement, s.raw_holder_region
-            FROM main.record_index i JOIN main.source_records s ON s.record_key = i.record_key
-            WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
-                   OR i.record_key IN (SELECT record_key FROM g_record_holders)) {kept}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_record_rank_work AS
-            SELECT i.record_key FROM main.record_index i
-            WHERE i.ranked AND i.record_key IN (SELECT record_key FROM g_records) {kept}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_record_holders AS
-            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
-            FROM main.source_record_holders rh
-            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work) {kept_h}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_contract_holders AS
-            SELECT * FROM main.contract_holders
-            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work) {kept_c}""",
-        """CREATE OR REPLACE TEMP VIEW g_contracts AS
-            SELECT * FROM main.contracts
-            WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
-    ]
+    holders = f"""CREATE OR REPLACE TEMP TABLE g_record_holders AS
+        SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+        FROM main.source_record_holders rh
+        WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work) {kept_h}"""
+    records = f"""CREATE OR REPLACE TEMP TABLE g_records AS
+        SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
+            i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
+            s.raw_holder_departement, s.raw_holder_region, i.ranked
+        FROM main.record_index i JOIN main.source_records s ON s.record_key = i.record_key
+        WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+               OR i.record_key IN (SELECT record_key FROM g_record_holders)) {kept}"""
+    contract_holders = f"""CREATE OR REPLACE TEMP VIEW g_contract_holders AS
+        SELECT * FROM main.contract_holders
+        WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work) {kept_c}"""
+    siret_checks = ("CREATE OR REPLACE TEMP VIEW g_siret_checks AS "
+                    "SELECT * FROM main.siret_checks")
     if scoped:
         # the rebuilt records as the scoped run has them (its work tables, its schema)
-        views[0] = views[0].replace("{kept}", "") + """ UNION ALL
-            SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
-                r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
-                r.raw_holder_region
-            FROM temp.main.records r
-            WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
-               OR r.record_key IN (SELECT record_key FROM g_record_holders)"""
-        views[1] += """ UNION ALL SELECT record_key FROM temp.main.record_rank_work"""
-        views[2] += f""" UNION ALL
+        holders += f""" UNION ALL
             SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
             FROM temp.main.record_holders rh
             WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)"""
-        views[3] += """ UNION ALL SELECT * FROM scoped.contract_holders
+        records += """ UNION ALL
+            SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
+                r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
+                r.raw_holder_region,
+                r.record_key IN (SELECT record_key FROM temp.main.record_rank_work)
+            FROM temp.main.records r
+            WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+               OR r.record_key IN (SELECT record_key FROM g_record_holders)"""
+        contract_holders += """ UNION ALL SELECT * FROM scoped.contract_holders
             WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)"""
         # the SIRETs of the rebuilt records are checked in the scoped run's table
-        views.append("""CREATE OR REPLACE TEMP VIEW g_siret_checks AS
+        siret_checks = """CREATE OR REPLACE TEMP VIEW g_siret_checks AS
             SELECT * FROM scoped.siret_checks UNION ALL SELECT * FROM main.siret_checks
-            WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)""")
-    else:
-        views.append("CREATE OR REPLACE TEMP VIEW g_siret_checks AS "
-                     "SELECT * FROM main.siret_checks")
-    # a view is made after those it reads
-    return [views[2], views[0], views[1], views[3], views[4], views[5]]
+            WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)"""
+    # each made after those it reads
+    return [holders, records,
+            "CREATE OR REPLACE TEMP TABLE g_record_rank_work AS "
+            "SELECT record_key FROM g_records WHERE ranked",
+            contract_holders,
+            """CREATE OR REPLACE TEMP VIEW g_contracts AS
+            SELECT * FROM main.contracts
+            WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
+            siret_checks]
 
 
-DROP_VIEWS = [f"DROP VIEW IF EXISTS g_{name}" for name in (
-    "contracts", "contract_holders", "record_rank_work", "records", "record_holders",
-    "siret_checks")]
+DROP_VIEWS = [*(f"DROP VIEW IF EXISTS g_{name}" for name in (
+    "contracts", "contract_holders", "siret_checks")),
+    *(f"DROP TABLE IF EXISTS g_{name}" for name in (
+        "record_rank_work", "records", "record_holders"))]
