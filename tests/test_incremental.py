@@ -317,6 +317,46 @@ def test_a_file_that_moves_a_buyer_placed_by_publication_falls_back(tmp_path: Pa
         con.close()
 
 
+def test_rows_that_publish_the_places_of_their_buyer_and_holder_stay_incremental(
+        tmp_path: Path) -> None:
+    """New consolidated rows of a buyer and a holder that SIRENE does not place, publishing
+    the places they already have: the incremental build reads the places every record of
+    theirs publishes (the few source records that publish one), finds them unchanged, and
+    equals the complete build."""
+    import csv
+
+    twins = Twins(tmp_path)
+    twins.ingest(REFS, TABULAR)
+    twins.build_and_compare()
+    con = duckdb.connect(str(twins.incremental.warehouse_path), read_only=True)
+    try:
+        buyers = {b: (d, r) for b, d, r in con.execute(
+            "SELECT buyer_siret, departement_code, region_code FROM buyers "
+            "WHERE location_source = 'publication'").fetchall()}
+        holders = {h: (d, r) for h, d, r in con.execute(
+            "SELECT holder_id, departement_code, region_code FROM suppliers "
+            "WHERE location_source = 'publication' AND id_type = 'SIRET'").fetchall()}
+    finally:
+        con.close()
+    with TABULAR.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # a row publishing where its buyer and its holder already are, both placed by publication
+    row = next(r for r in rows
+               if buyers.get(r["acheteur_id"]) == (r["acheteur_departement_code"],
+                                                    r["acheteur_region_code"])
+               and holders.get(r["titulaire_id"]) == (r["titulaire_departement_code"],
+                                                      r["titulaire_region_code"]))
+    again = tmp_path / "flux" / "decp-memes-lieux.csv"
+    again.parent.mkdir()
+    with again.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        for n in (1, 2):
+            writer.writerow({**row, "id": f"{row['id']}L{n}", "uid": f"{row['uid']}L{n}"})
+    twins.ingest(again)
+    assert twins.build_and_compare() == "incremental"
+
+
 def _marches(path: Path, period: str) -> int:
     """Contracts (« marchés ») of a year the results count (``marches-pme``'s population)."""
     con = duckdb.connect(str(path), read_only=True)

@@ -55,10 +55,12 @@ from observatoire.warehouse import SCHEMA_VERSION
 from observatoire.warehouse_writer import connect_for_writing
 
 #: The steps run again on the records of the touched contract groups, in a schema of their own.
-SCOPED = ("modele.macros", "staging.decp", "gestion.corrections", "gestion.rattachement",
+SCOPED = ("staging.decp", "gestion.corrections", "gestion.rattachement",
           "modele.enregistrements", "qualite.enregistrements", "gestion.exclusions",
           "modele.identite", "gestion.identite", "modele.marches", "modele.index",
           "qualite.modele", "modele.recherche", "gestion.publication", "modele.finalisation")
+#: The step that makes the SQL functions: run once, first (the copy keeps tables, not them).
+MACROS = "modele.macros"
 #: Steps whose tables an incremental build keeps: unchanged when it is incremental (the plan
 #: falls back when reference files land), or rewritten whole (the load log).
 KEPT = ("depot.chargements", "modele.referentiels", "referentiels.fichiers")
@@ -164,7 +166,7 @@ def _steps(steps: Sequence[pl.Step]) -> tuple[list[pl.Step], list[pl.Step]]:
     a scoped one reads, and every table a scoped step keeps must be patched by this module."""
     by_name = {s.name: s for s in steps}
     scoped = [by_name[n] for n in SCOPED]
-    later = [s for s in steps if s.name not in SCOPED and s.name not in KEPT]
+    later = [s for s in steps if s.name not in {*SCOPED, *KEPT, MACROS}]
     read = {r for s in scoped for r in s.reads}
     for s in later:
         if s.writes & read:
@@ -224,7 +226,7 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
                 timings.append(replace(t, position=len(timings) + 1))
 
         by_name = {s.name: s for s in steps}
-        by_name["modele.macros"].run(ctx)  # the copy keeps tables, not the SQL functions
+        by_name[MACROS].run(ctx)
         # the load log, whole
         con.execute("DROP TABLE loads")
         kept = by_name["depot.chargements"]
@@ -242,7 +244,7 @@ def run(settings: Settings, the_plan: Plan, profile: Profile, decided: Decisions
         scoped = [s if s.name != "staging.decp" else replace(s, run=_staged_scope)
                   for s in scoped_steps]
         ctx.shared[PLACES] = _places
-        inputs = REFERENCES | {"ref_enum_values", "quality_rules", "loads"}
+        inputs = REFERENCES | {"ref_enum_values", "quality_rules", "loads", pl.MACROS}
         for t in pl.run(ctx, scoped, inputs=inputs, on_step=on_step):
             timings.append(replace(t, position=len(timings) + 1))
         con.execute("SET search_path = 'main'")
@@ -409,15 +411,19 @@ def _parties(con: duckdb.DuckDBPyConnection, *, scoped: bool) -> None:
     during the scoped run, ``g_buyer_places_work`` and ``g_suppliers`` (what the rebuilt
     records and the others give: the places and holders a complete build has); after the
     patch, ``g_buyers`` (which sums their contracts)."""
-    for sql in increment.global_views(scoped):
-        con.execute(sql)
     if scoped:
+        for sql in increment.global_inputs():
+            con.execute(sql)
         con.execute(increment.BUYER_PLACES)
         con.execute(increment.SUPPLIERS)
+        for sql in increment.DROP_GLOBAL_INPUTS:
+            con.execute(sql)
     else:
+        for sql in increment.PATCHED_INPUTS:
+            con.execute(sql)
         con.execute(increment.BUYERS)
-    for sql in increment.DROP_VIEWS:
-        con.execute(sql)
+        for sql in increment.DROP_PATCHED_INPUTS:
+            con.execute(sql)
 
 
 def _patch(ctx: pl.BuildContext) -> None:

@@ -39,8 +39,14 @@ def discard(tmp: Path) -> None:
 
 
 def connect_for_writing(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A connection to a warehouse being written, with the configured memory, threads, spill."""
+    """A connection to a warehouse being written, with the configured memory, threads, spill.
+
+    Its commits are not synced to disk: the file is a build's own until :func:`swap_in` syncs
+    it, whole, before putting it in service, and a build that stops before leaves a file that
+    is discarded. (Each statement commits: a sync each cost a small build more than its SQL.)
+    """
     con = duckdb.connect(str(path))
+    con.execute("SET fsync_mode = 'NONE'")
     con.execute(f"SET memory_limit = {literal(settings.memory_limit)}")
     if settings.threads:
         con.execute(f"SET threads = {int(settings.threads)}")

@@ -72,64 +72,81 @@ SUPPLIER_KEY = r"""CASE WHEN rh.holder_id IS NOT NULL
     WHEN rh.holder_name IS NOT NULL THEN 'NOM:' || upper(trim(rh.holder_name)) END"""
 
 
-def global_views(scoped: bool) -> list[str]:
-    """The ``g_`` views: the records, holders, ranks and contracts of the buyers
-    (``touched_buyers_work``) and holders (``touched_suppliers_work``) concerned. ``scoped``:
-    during the scoped run, the warehouse in service's rows of the records not rebuilt
-    (``old_scope_work``) with the scoped run's (its work tables); else the patched warehouse's.
+def global_inputs() -> list[str]:
+    """The ``g_`` inputs of the statements run during the scoped run: the records, holders,
+    ranks and contract holders of the buyers (``touched_buyers_work``) and holders
+    (``touched_suppliers_work``) concerned, the warehouse in service's rows of the records not
+    rebuilt (``old_scope_work``) with the scoped run's (its work tables).
+
+    The records, their holders and ranks are temporary tables, made once with the columns the
+    model's statements read: as views, each statement evaluated them several times over (the
+    records read the holders, the ranks read the records), a join of the record index with the
+    source records each time. The records and ranks are kept for :data:`PATCHED_INPUTS`.
     """
-    kept = "AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
-    kept_h = "AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)" if scoped else ""
-    kept_c = "AND uid NOT IN (SELECT uid FROM touched_uids_work)" if scoped else ""
-    views = [
-        f"""CREATE OR REPLACE TEMP VIEW g_records AS
-            SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
-                i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
-                s.raw_holder_departement, s.raw_holder_region
-            FROM main.record_index i JOIN main.source_records s ON s.record_key = i.record_key
-            WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
-                   OR i.record_key IN (SELECT record_key FROM g_record_holders)) {kept}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_record_rank_work AS
-            SELECT i.record_key FROM main.record_index i
-            WHERE i.ranked AND i.record_key IN (SELECT record_key FROM g_records) {kept}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_record_holders AS
-            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
-            FROM main.source_record_holders rh
-            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work) {kept_h}""",
-        f"""CREATE OR REPLACE TEMP VIEW g_contract_holders AS
-            SELECT * FROM main.contract_holders
-            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work) {kept_c}""",
-        """CREATE OR REPLACE TEMP VIEW g_contracts AS
-            SELECT * FROM main.contracts
-            WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
-    ]
-    if scoped:
-        # the rebuilt records as the scoped run has them (its work tables, its schema)
-        views[0] = views[0].replace("{kept}", "") + """ UNION ALL
-            SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
-                r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
-                r.raw_holder_region
-            FROM temp.main.records r
-            WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
-               OR r.record_key IN (SELECT record_key FROM g_record_holders)"""
-        views[1] += """ UNION ALL SELECT record_key FROM temp.main.record_rank_work"""
-        views[2] += f""" UNION ALL
-            SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
-            FROM temp.main.record_holders rh
-            WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)"""
-        views[3] += """ UNION ALL SELECT * FROM scoped.contract_holders
-            WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)"""
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE g_record_holders AS
+        SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+        FROM main.source_record_holders rh
+        WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)
+          AND rh.record_key NOT IN (SELECT record_key FROM old_scope_work)
+        UNION ALL
+        SELECT rh.record_key, rh.holder_id, rh.id_type, rh.holder_name
+        FROM temp.main.record_holders rh
+        WHERE {SUPPLIER_KEY} IN (SELECT supplier_key FROM touched_suppliers_work)""",
+        """CREATE OR REPLACE TEMP TABLE g_records AS
+        SELECT i.record_key, i.buyer_siret, i.buyer_name AS raw_buyer_name,
+            i.publication_date, s.raw_buyer_departement, s.raw_buyer_region,
+            s.raw_holder_departement, s.raw_holder_region, i.ranked
+        FROM main.record_index i
+        -- the places published with a record, from the few records that publish one (a
+        -- record without has NULLs: the join to every source record cost most of this)
+        LEFT JOIN (SELECT record_key, raw_buyer_departement, raw_buyer_region,
+                       raw_holder_departement, raw_holder_region
+                   FROM main.source_records
+                   WHERE raw_buyer_departement IS NOT NULL OR raw_buyer_region IS NOT NULL
+                      OR raw_holder_departement IS NOT NULL OR raw_holder_region IS NOT NULL
+                  ) s ON s.record_key = i.record_key
+        WHERE (i.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+               OR i.record_key IN (SELECT record_key FROM g_record_holders))
+          AND i.record_key NOT IN (SELECT record_key FROM old_scope_work)
+        UNION ALL
+        SELECT r.record_key, r.buyer_siret, r.raw_buyer_name, r.publication_date,
+            r.raw_buyer_departement, r.raw_buyer_region, r.raw_holder_departement,
+            r.raw_holder_region,
+            r.record_key IN (SELECT record_key FROM temp.main.record_rank_work)
+        FROM temp.main.records r
+        WHERE r.buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)
+           OR r.record_key IN (SELECT record_key FROM g_record_holders)""",
+        "CREATE OR REPLACE TEMP TABLE g_record_rank_work AS "
+        "SELECT record_key FROM g_records WHERE ranked",
+        """CREATE OR REPLACE TEMP VIEW g_contract_holders AS
+        SELECT * FROM main.contract_holders
+        WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)
+          AND uid NOT IN (SELECT uid FROM touched_uids_work)
+        UNION ALL SELECT * FROM scoped.contract_holders
+        WHERE supplier_key IN (SELECT supplier_key FROM touched_suppliers_work)""",
         # the SIRETs of the rebuilt records are checked in the scoped run's table
-        views.append("""CREATE OR REPLACE TEMP VIEW g_siret_checks AS
-            SELECT * FROM scoped.siret_checks UNION ALL SELECT * FROM main.siret_checks
-            WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)""")
-    else:
-        views.append("CREATE OR REPLACE TEMP VIEW g_siret_checks AS "
-                     "SELECT * FROM main.siret_checks")
-    # a view is made after those it reads
-    return [views[2], views[0], views[1], views[3], views[4], views[5]]
+        """CREATE OR REPLACE TEMP VIEW g_siret_checks AS
+        SELECT * FROM scoped.siret_checks UNION ALL SELECT * FROM main.siret_checks
+        WHERE siret NOT IN (SELECT siret FROM scoped.siret_checks)""",
+    ]
 
 
-DROP_VIEWS = [f"DROP VIEW IF EXISTS g_{name}" for name in (
-    "contracts", "contract_holders", "record_rank_work", "records", "record_holders",
-    "siret_checks")]
+#: What the scoped run's statements read that :data:`PATCHED_INPUTS` does not.
+DROP_GLOBAL_INPUTS = ["DROP TABLE IF EXISTS g_record_holders",
+                      "DROP VIEW IF EXISTS g_contract_holders", "DROP VIEW IF EXISTS g_siret_checks"]
+
+#: The ``g_`` inputs of :data:`BUYERS` after the patch. Its records and ranks are those the
+#: scoped run made (:func:`global_inputs`): the patched record index holds the same rows for
+#: the buyers concerned (nothing changes the records' buyer, name, date or rank between the
+#: scoped run's model and its record index), and the statement reads the records of those
+#: buyers only (its rows are the contracts'); their contracts and SIRET checks, patched.
+PATCHED_INPUTS = [
+    """CREATE OR REPLACE TEMP VIEW g_contracts AS
+    SELECT * FROM main.contracts
+    WHERE buyer_siret IN (SELECT buyer_siret FROM touched_buyers_work)""",
+    "CREATE OR REPLACE TEMP VIEW g_siret_checks AS SELECT * FROM main.siret_checks",
+]
+
+DROP_PATCHED_INPUTS = ["DROP VIEW IF EXISTS g_contracts", "DROP VIEW IF EXISTS g_siret_checks",
+                       "DROP TABLE IF EXISTS g_record_rank_work", "DROP TABLE IF EXISTS g_records"]
