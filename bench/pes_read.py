@@ -239,22 +239,33 @@ parser.close()
 
 #: Ways of checking each pièce against the official schema (``--validation``): ``none`` only
 #: parses; ``piece`` is the reader's (each finished pièce validated as a tree,
-#: ``pes_schema.validate_part``); ``parsing`` has libxml2 validate the whole file against
+#: ``pes_schema.validate_part``); ``bordereau`` validates each finished bordereau in one call
+#: (its ``BlocBordereau`` and its pièces); ``parsing`` has libxml2 validate the whole file against
 #: PES_Aller.xsd while parsing it (``iterparse(schema=…)``: no second walk of the tree, but
 #: its errors come without line or path, and only when the parse ends).
 VALIDATION = """
 import sys
 from lxml import etree
-from observatoire.accounting.pes_schema import PES_V2, WRAPPER_NS, aller_schema, validate_part
+from observatoire.accounting.pes_schema import (NS_DEPA, PES_V2, WRAPPER_NS, aller_schema,
+                                                validate_part)
 way = sys.argv[2]
 schema = aller_schema()  # in all: same start-up
 kwargs = {}
 if way == "parsing":
     kwargs["schema"] = etree.XMLSchema(etree.parse(str(PES_V2 / "Rev0" / "PES_Aller.xsd")))
+elif way == "bordereau":
+    depense = (PES_V2 / "NS_Depense" / "r0" / "PES_DepenseAller.xsd").as_uri()
+    schema = etree.XMLSchema(etree.XML(f'''<xs:schema targetNamespace="{WRAPPER_NS}"
+      xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:depa="{NS_DEPA}">
+      <xs:import namespace="{NS_DEPA}" schemaLocation="{depense}"/>
+      <xs:element name="Bordereau"><xs:complexType><xs:sequence>
+        <xs:element name="BlocBordereau" type="depa:TBlocBordereau" form="unqualified"/>
+        <xs:element name="Piece" type="depa:TPiece" form="unqualified" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType></xs:element></xs:schema>'''))
 n = 0
-for _, el in etree.iterparse(sys.argv[1], events=("end",), tag="Piece", huge_tree=True,
-                             **kwargs):
-    if way == "piece":
+for _, el in etree.iterparse(sys.argv[1], events=("end",), huge_tree=True, **kwargs,
+                             tag="Bordereau" if way == "bordereau" else "Piece"):
+    if way in ("piece", "bordereau"):
         assert not validate_part(schema, WRAPPER_NS, el)
     n += 1
     el.clear()
@@ -269,15 +280,15 @@ def validation(path: Path, repeats: int) -> None:
     """CPU of each way of checking the pièces against the schema, against the raw count, and
     what the check adds to the parse alone, per line."""
     lines = int(run(BASELINE, str(path))[3])
-    print(f"{'way':>8} {'CPU s':>6} {'× raw':>6} {'check µs/line':>13}")
+    print(f"{'way':>9} {'CPU s':>6} {'× raw':>6} {'check µs/line':>13}")
     for _ in range(repeats):
         raw_cpu = run(BASELINE, str(path))[1]
-        print(f"{'raw':>8} {raw_cpu:>6.2f} {1:>6.1f}")
+        print(f"{'raw':>9} {raw_cpu:>6.2f} {1:>6.1f}")
         parse_cpu = 0.0
-        for way in ("none", "piece", "parsing"):
+        for way in ("none", "piece", "bordereau", "parsing"):
             cpu = run(VALIDATION, str(path), way)[1]
             parse_cpu = parse_cpu or cpu
-            print(f"{way:>8} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} "
+            print(f"{way:>9} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} "
                   f"{(cpu - parse_cpu) / lines * 1e6:>13.2f}", flush=True)
 
 
