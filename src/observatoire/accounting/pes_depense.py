@@ -72,8 +72,9 @@ PIECE_TYPES = {
     "12": "Demande d'émission de mandat", "13": "Charges constatées d'avance",
 }
 
-#: Pièces of a bordereau held until they are validated in one call (a third cheaper than one
-#: call a pièce); pièces read ahead by the parser are validated twice, so not far fewer.
+#: Pièces of a bordereau held, then validated in one call (libxml2's check costs about a third
+#: less per pièce than one call each, docs/benchmarks.md). The pièces the parser has read ahead
+#: (32 KiB at most) are checked again with their own group: groups are not made much smaller.
 PIECE_GROUP = 1000
 
 TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", "Bordereau",
