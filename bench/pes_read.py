@@ -117,6 +117,50 @@ for _, el in etree.iterparse(sys.argv[1], events=("end",), tag=("LigneDePiece", 
 print(n)
 """
 
+#: One compiled XSLT (libxslt) per bordereau writes its lines' values (all those of the
+#: reader's blocks here, and the line number) as delimited text, which pyarrow's CSV reader makes
+#: an Arrow table: no Python object per element or line. ``CELL`` is the XPath of a value:
+#: ``xslt`` takes the first of each name, a lower bound of that route; ``xslt-last`` the one the
+#: reader keeps (last block, last value not blank; stripping would still be left to do). Neither
+#: escapes the separators (noncharacters: XSLT 1.0 cannot write the control characters CSV
+#: would want), which values could hold.
+XSLT = """
+import io
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as csv
+BLOCKS = {
+    "BlocLignePiece/InfoLignePce": ("IdLigne", "Nature", "Fonction", "Facture", "ModRegl",
+                                    "TVAIntraCom", "MtHT", "MtTVA", "MtFactHT", "LibVir1",
+                                    "LibVir2"),
+    "BlocLignePiece/RattachPiece": ("IdPceOrig", "IdLigneOrig", "ExerRat"),
+    "BlocLignePiece/LiensIdent": ("IdMarche",),
+    "Tiers/InfoTiers": ("RefTiers", "IdTiers", "NatIdTiers", "CatTiers", "NatJur", "Nom",
+                        "ComplNom", "Prenom", "Civilite"),
+}
+FS, RS = "\\ufdd0", "\\ufdd1"
+names = ["line", *(n for ns in BLOCKS.values() for n in ns), "_"]
+cells = "".join(f'<xsl:value-of select="{CELL.format(b=b, n=n)}"/>{FS}'
+                for b, ns in BLOCKS.items() for n in ns)
+# Python's whitespace (str.strip) that XML allows: "a value that is not blank"
+blank = "".join(f"&#{ord(c)};" for c in map(chr, range(0x110000))
+                if c.isspace() and (c >= " " or c in "\\t\\n\\r"))
+transform = etree.XSLT(etree.XML(
+    '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+    'xmlns:saxon="http://icl.com/saxon" extension-element-prefixes="saxon">'
+    '<xsl:output method="text" encoding="UTF-8"/>'
+    f'<xsl:variable name="blank" select="\\'{blank}\\'"/><xsl:template match="/*">'
+    '<xsl:for-each select="Piece/LigneDePiece"><xsl:value-of select="saxon:line-number()"/>'
+    f'{FS}{cells}{RS}</xsl:for-each></xsl:template></xsl:stylesheet>'))
+options = (csv.ReadOptions(column_names=names, use_threads=False),
+           csv.ParseOptions(delimiter="\\x1f", quote_char=False),
+           csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+for _, el in etree.iterparse(path, events=("end",), tag="Bordereau", huge_tree=True):
+    text = bytes(transform(el)).replace(FS.encode(), b"\\x1f").replace(RS.encode(), b"\\n")
+    free(el)
+    table = csv.read_csv(io.BytesIO(text), *options)
+    n += table.num_rows
+    size += sum(pc.sum(pc.utf8_length(c)).as_py() or 0 for c in table.columns[1:])
+"""
+
 #: Ways of reading the values of every line (``--extraction``): each parses the file, reads
 #: every ``V`` of each line's elements and prints the line count and the total length of the
 #: values read (the same for all: they read the same values). ``walk`` is the reader's own
@@ -189,22 +233,78 @@ with open(path, "rb") as fh:
         parser.feed(chunk)
 parser.close()
 """,
+    "xslt": 'CELL = "{b}/{n}/@V"\n' + XSLT,
+    "xslt-last": 'CELL = "({b})[last()]/{n}[translate(@V, $blank, \'\')][last()]/@V"\n' + XSLT,
 }
+
+#: Ways of checking each pièce against the official schema (``--validation``): ``none`` only
+#: parses; ``piece`` is the reader's (each finished pièce validated as a tree,
+#: ``pes_schema.validate_part``); ``bordereau`` validates each finished bordereau in one call
+#: (its ``BlocBordereau`` and its pièces); ``parsing`` has libxml2 validate the whole file against
+#: PES_Aller.xsd while parsing it (``iterparse(schema=…)``: no second walk of the tree, but
+#: its errors come without line or path, and only when the parse ends).
+VALIDATION = """
+import sys
+from lxml import etree
+from observatoire.accounting.pes_schema import (NS_DEPA, PES_V2, WRAPPER_NS, aller_schema,
+                                                validate_part)
+way = sys.argv[2]
+schema = aller_schema()  # in all: same start-up
+kwargs = {}
+if way == "parsing":
+    kwargs["schema"] = etree.XMLSchema(etree.parse(str(PES_V2 / "Rev0" / "PES_Aller.xsd")))
+elif way == "bordereau":
+    depense = (PES_V2 / "NS_Depense" / "r0" / "PES_DepenseAller.xsd").as_uri()
+    schema = etree.XMLSchema(etree.XML(f'''<xs:schema targetNamespace="{WRAPPER_NS}"
+      xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:depa="{NS_DEPA}">
+      <xs:import namespace="{NS_DEPA}" schemaLocation="{depense}"/>
+      <xs:element name="Bordereau"><xs:complexType><xs:sequence>
+        <xs:element name="BlocBordereau" type="depa:TBlocBordereau" form="unqualified"/>
+        <xs:element name="Piece" type="depa:TPiece" form="unqualified" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType></xs:element></xs:schema>'''))
+n = 0
+for _, el in etree.iterparse(sys.argv[1], events=("end",), huge_tree=True, **kwargs,
+                             tag="Bordereau" if way == "bordereau" else "Piece"):
+    if way in ("piece", "bordereau"):
+        assert not validate_part(schema, WRAPPER_NS, el)
+    n += 1
+    el.clear()
+    parent = el.getparent()
+    while el.getprevious() is not None:
+        del parent[0]
+print(n)
+"""
+
+
+def validation(path: Path, repeats: int) -> None:
+    """CPU of each way of checking the pièces against the schema, against the raw count, and
+    what the check adds to the parse alone, per line."""
+    lines = int(run(BASELINE, str(path))[3])
+    print(f"{'way':>9} {'CPU s':>6} {'× raw':>6} {'check µs/line':>13}")
+    for _ in range(repeats):
+        raw_cpu = run(BASELINE, str(path))[1]
+        print(f"{'raw':>9} {raw_cpu:>6.2f} {1:>6.1f}")
+        parse_cpu = 0.0
+        for way in ("none", "piece", "bordereau", "parsing"):
+            cpu = run(VALIDATION, str(path), way)[1]
+            parse_cpu = parse_cpu or cpu
+            print(f"{way:>9} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} "
+                  f"{(cpu - parse_cpu) / lines * 1e6:>13.2f}", flush=True)
 
 
 def extraction(path: Path, repeats: int) -> None:
     """CPU of each way of reading the values, against the raw count, ``repeats`` times (each
     child imports the reader, so that start-ups are alike; the raw count does not: its
     ratio's denominator is the baseline of the other figures)."""
-    print(f"{'way':>8} {'CPU s':>6} {'× raw':>6} {'values':>12}")
+    print(f"{'way':>9} {'CPU s':>6} {'× raw':>6} {'values':>12}")
     for _ in range(repeats):
         _, raw_cpu, _, counted = run(BASELINE, str(path))
-        print(f"{'raw':>8} {raw_cpu:>6.2f} {1:>6.1f}")
+        print(f"{'raw':>9} {raw_cpu:>6.2f} {1:>6.1f}")
         for name, body in EXTRACTION.items():
             _, cpu, _, out = run(EXTRACTION_COMMON + body + "print(n, size)", str(path))
             lines, size = out.split()
             assert int(lines) == int(counted), (name, lines, counted)
-            print(f"{name:>8} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} {int(size):>12,}", flush=True)
+            print(f"{name:>9} {cpu:>6.2f} {cpu / raw_cpu:>6.1f} {int(size):>12,}", flush=True)
 
 
 READER = """
@@ -259,13 +359,21 @@ def main() -> None:
                         help="processes of the split read (the last columns)")
     parser.add_argument("--extraction", type=int, metavar="REPEATS",
                         help="instead, compare ways of reading the values (lxml proxies, "
-                             "iter, tag= filters, a SAX target) on a file of the first size")
+                             "iter, tag= filters, a SAX target, XSLT) on a file of the first "
+                             "size")
+    parser.add_argument("--validation", type=int, metavar="REPEATS",
+                        help="instead, compare the schema check of each pièce (the reader's) "
+                             "with libxml2's validation while parsing, on a file of the first "
+                             "size")
     args = parser.parse_args()
-    if args.extraction:
+    if args.extraction or args.validation:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pes.xml"
             generate(path, args.lines[0])
-            extraction(path, args.extraction)
+            if args.extraction:
+                extraction(path, args.extraction)
+            else:
+                validation(path, args.validation)
         return
     print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
           f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11} "

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from lxml import etree
 
+from observatoire.accounting import pes_depense, pes_schema
 from observatoire.accounting.pes import ParquetSink, detect_pes, read_pes
 from observatoire.accounting.pes_common import PesResult, RowWriter
 from observatoire.accounting.pes_schema import PES_V2
@@ -741,3 +742,67 @@ def test_dgp_flag_reads_boolean_spellings_and_the_schema_reports_all_but_true_an
     [row] = [r for r in lines(result) if r["piece_id"] == "833"]
     assert row["delay_eligible"] is expected
     assert bool(by_code(result, "PES_SCHEMA_VIOLATION")) is (spelling not in ("true", "false"))
+
+
+@pytest.mark.parametrize("group", [2, pes_depense.PIECE_GROUP])
+def test_pieces_checked_by_groups_give_the_findings_of_each_piece_checked_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int) -> None:
+    """The reader validates a bordereau's pièces in one call (``validate_pieces``); its
+    findings must be those of each pièce validated alone (``validate_part``, the check of one
+    element against the wrapper's ``Piece``): element, line, path, libxml2's text, in order —
+    errors in a pièce's values, its lines, on the pièce element itself (a missing line, an
+    attribute, text), and a bordereau holding an element the group does not allow (its pièces
+    are then checked one by one)."""
+    monkeypatch.setattr(pes_depense, "PIECE_GROUP", group)
+    sample = SAMPLE.read_text(encoding="latin-1")
+    start, end = sample.index("   <Piece>"), sample.index("   </Piece>") + 12
+    batch_start, batch_end = sample.index("  <Bordereau"), sample.index("  </Bordereau>") + 15
+    piece = sample[start:end]
+    line = piece[piece.index("    <LigneDePiece>"):piece.index("    </LigneDePiece>") + 19]
+
+    def numbered(n: int, text: str = piece) -> str:
+        return text.replace('<IdPce V="832"/>', f'<IdPce V="{n}"/>')
+
+    first = [
+        numbered(1),
+        numbered(2).replace('<TypPce V="01"/>', '<TypPce V="99"/>'),
+        numbered(3).replace(line, ""),  # no line: the pièce itself is incomplete
+        numbered(4).replace("<Piece>", '<Piece X="1">'),
+        numbered(5).replace("<Piece>", "<Piece>texte"),
+        numbered(6).replace('<MtHT V="39724.75"/>', '<MtHT V="39x724.75"/>'),
+        numbered(7).replace(line, line + line.replace('<IdLigne V="1"/>', '<IdLigne V="2"/>')
+                            .replace('<CatTiers V="22"/>', '<CatTiers V="ZZ"/>')),
+        numbered(8),
+    ]
+    second = [numbered(20), '   <Inconnu V="1"/>\n',
+              numbered(21).replace('<TypPce V="01"/>', '<TypPce V="99"/>')]
+    head = sample[batch_start:start]
+    path = tmp_path / "groupes.xml"
+    path.write_text(sample[:batch_start] + head + "".join(first) + "  </Bordereau>\n"
+                    + head.replace('<IdBord V="1234567"/>', '<IdBord V="2"/>')
+                    + "".join(second) + sample[end:batch_end] + sample[batch_end:],
+                    encoding="latin-1")
+    schema = pes_schema.aller_schema()
+    expected = [(v.line, v.element, v.detail, v.path)
+                for el in etree.parse(str(path)).iter("Piece")
+                for v in pes_schema.validate_part(schema, pes_schema.WRAPPER_NS, el)]
+    # one violation per mutated pièce (2 to 7, and 21), three of them on the pièce itself
+    assert [e[3] for e in expected] == [
+        "Piece/BlocPiece/InfoPce/TypPce", "Piece", "Piece", "Piece",
+        "Piece/LigneDePiece/BlocLignePiece/InfoLignePce/MtHT",
+        "Piece/LigneDePiece[2]/Tiers/InfoTiers/CatTiers", "Piece/BlocPiece/InfoPce/TypPce"]
+    calls: list[bool] = []  # whether each group was checked in one call
+
+    def spy(schema: etree.XMLSchema, namespace: str, bordereau: etree._Element,
+            count: int) -> list[list[pes_schema.Violation]] | None:
+        checks = pes_schema.validate_pieces(schema, namespace, bordereau, count)
+        calls.append(checks is not None)
+        return checks
+
+    monkeypatch.setattr(pes_depense, "validate_pieces", spy)
+    got = [f for f in by_code(read_pes(path), "PES_SCHEMA_VIOLATION")
+           if f.message.startswith("Pièce :")]
+    # bordereau 1 by groups (of 2: 4 calls), bordereau 2 one by one (its Inconnu element)
+    assert calls == ([True] * 4 if group == 2 else [True]) + [False]
+    assert [(f.line, f.column, f.detail) for f in got] == [e[:3] for e in expected]
+    assert all(f"({e[3]})" in f.message for f, e in zip(got, expected, strict=True))

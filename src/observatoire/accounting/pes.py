@@ -197,7 +197,8 @@ def read_elements(path: Path, flow: str,
     tags = {"pes_depense": pes_depense.TAGS, "pes_marche": pes_marche.TAGS,
             "pes_retour": pes_retour.TAGS}[flow]
     others = tuple(p for p in KNOWN_PARTS if p not in OWN_PARTS[flow])
-    for el in iterate(path, tags + others, encoding, report, reader.where, opener):
+    held = reader.flush if isinstance(reader, pes_depense.DepenseReader) else None
+    for el in iterate(path, tags + others, encoding, report, reader.where, opener, held):
         if el.tag in others:
             _part_not_read(el, report)
         else:

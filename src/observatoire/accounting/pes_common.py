@@ -431,10 +431,12 @@ def check_encoding(path: Path, report: Reporter) -> str | None:
 
 def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
             report: Reporter, where: Callable[[], str],
-            opener: Callable[[], BinaryIO] | None = None) -> Iterator[etree._Element]:
+            opener: Callable[[], BinaryIO] | None = None,
+            before_error: Callable[[], None] | None = None) -> Iterator[etree._Element]:
     """Finished elements of ``tags``, in document order; a file that breaks (truncated…)
-    ends the iteration with a PES_XML_INVALID finding and the result marked partial.
-    ``opener`` gives the bytes to parse instead of the file (a part of it: ``pes_split``)."""
+    ends the iteration with a PES_XML_INVALID finding and the result marked partial, after
+    ``before_error`` (the reader reads what it held). ``opener`` gives the bytes to parse
+    instead of the file (a part of it: ``pes_split``)."""
     kwargs: dict[str, Any] = {"encoding": encoding} if encoding else {}
     try:
         with (opener or (lambda: path.open("rb")))() as fh:
@@ -443,6 +445,8 @@ def iterate(path: Path, tags: tuple[str, ...], encoding: str | None,
                                          no_network=True, remove_comments=True, **kwargs):
                 yield el
     except etree.XMLSyntaxError as exc:
+        if before_error is not None:
+            before_error()
         line, column = exc.position if exc.position else (exc.lineno, 0)
         report.result.state = "partial"
         report.add("PES_XML_INVALID",

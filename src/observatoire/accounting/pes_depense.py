@@ -1,8 +1,9 @@
 """PES V2 ``PES_Aller`` with ``PES_DepenseAller``: bordereaux → pièces (mandats) → lignes + tiers,
 one PAYMENT_LINES row per line.
 
-Streaming: the reader handles each finished ``Piece`` (validated against the official schema,
-turned into rows, then freed), so memory does not grow with the file. A bordereau's totals are
+Streaming: the reader handles the finished ``Piece`` elements by groups of at most
+``PIECE_GROUP`` of a bordereau (validated against the official schema in one call, turned into
+rows, then freed), so memory does not grow with the file. A bordereau's totals are
 added up line by line and compared with what its ``BlocBordereau`` announces when the
 bordereau ends. A ``PES_RecetteAller`` part in the same file is recognised, counted and set
 aside (not read yet).
@@ -41,7 +42,9 @@ from observatoire.accounting.pes_common import (
 from observatoire.accounting.pes_schema import (
     REVISION,
     WRAPPER_NS,
+    Violation,
     aller_schema,
+    validate_pieces,
 )
 
 FLOW = "pes_depense"
@@ -68,6 +71,11 @@ PIECE_TYPES = {
     "09": "Mandat sur marché", "10": "Mandat de rattachement",
     "12": "Demande d'émission de mandat", "13": "Charges constatées d'avance",
 }
+
+#: Pièces of a bordereau held, then validated in one call (libxml2's check costs about a third
+#: less per pièce than one call each, docs/benchmarks.md). The pièces the parser has read ahead
+#: (32 KiB at most) are checked again with their own group: groups are not made much smaller.
+PIECE_GROUP = 1000
 
 TAGS = ("Enveloppe", "EnTetePES", "EnTeteDepense", "BlocBordereau", "Piece", "Bordereau",
         SIGNATURE, "PJ", "PES_RecetteAller", "PES_PJ")
@@ -120,6 +128,9 @@ class DepenseReader:
         #: The file-level elements met (header, signatures, attachments, Recette): a part of
         #: the file read on its own must not meet the header again (``pes_split``).
         self.met: set[str] = set()
+        #: Finished pièces of ``holder`` (a bordereau) not read yet (``flush``).
+        self.pending: list[etree._Element] = []
+        self.holder: etree._Element | None = None
 
     def where(self) -> str:
         c = self.result
@@ -129,11 +140,20 @@ class DepenseReader:
 
     def handle(self, el: etree._Element) -> None:
         tag = el.tag
+        if tag == "Piece" and (bordereau := _bordereau_of(el)) is not None:
+            if bordereau is not self.holder:
+                self.flush()
+                self.holder = bordereau
+            self.pending.append(el)
+            if len(self.pending) >= PIECE_GROUP:
+                self.flush()
+            return
+        self.flush()
         if tag == "Piece":
             if _part_of(el) == "PES_RecetteAller":
                 self.recette_piece(el)
             else:
-                self.piece(el)
+                self.piece(el, None)
             drop_previous(el)
         elif tag == "BlocBordereau":
             if _part_of(el) == "PES_DepenseAller":
@@ -169,6 +189,23 @@ class DepenseReader:
             self.report.check(tag, self.schema, WRAPPER_NS, el, None)
         elif tag == "PES_RecetteAller":
             drop_previous(el)
+
+    def flush(self) -> None:
+        """Read the pièces held (validated in one call), in order, then free them."""
+        pieces, bordereau = self.pending, self.holder
+        if not pieces or bordereau is None:
+            return
+        self.pending, self.holder = [], None
+        checks = None
+        if self.report.validate:
+            while pieces[0].getprevious() is not None:  # the bordereau's header, read already
+                del bordereau[0]
+            checks = validate_pieces(self.schema, WRAPPER_NS, bordereau, len(pieces))
+        for i, el in enumerate(pieces):
+            self.piece(el, None if checks is None else checks[i])
+        last = pieces[-1]
+        pieces.clear()  # no proxy left on the pièces: freeing them needs no copy
+        drop_previous(last)
 
     def signature(self, el: etree._Element) -> None:
         note_signature(self.result, self.report, el)
@@ -253,7 +290,9 @@ class DepenseReader:
         self.result.records_in += n
         self.result.set_aside += n
 
-    def piece(self, el: etree._Element) -> None:
+    def piece(self, el: etree._Element, violations: list[Violation] | None) -> None:
+        """Read a pièce and its lines; ``violations``: its schema check made already with
+        others (None: check it here)."""
         b = self.batch or _Batch()
         b.pieces += 1
         self.result.pieces += 1
@@ -261,7 +300,10 @@ class DepenseReader:
         info, dgp = leaves(bloc.get("InfoPce")), leaves(bloc.get("DGP"))
         piece_id = info.get("IdPce")
         record = f"{self._batch_label(b)}, pièce n° {piece_id}"
-        self.report.check("Pièce", self.schema, WRAPPER_NS, el, record)
+        if violations is None:
+            self.report.check("Pièce", self.schema, WRAPPER_NS, el, record)
+        else:
+            self.report.violations("Pièce", violations, record)
         nature = info.get("NatPce")
         cancelling = nature in CANCELLING_NATURES or b.batch_type in CANCELLING_BATCH_TYPES
         if "DGP" not in bloc:
@@ -372,6 +414,7 @@ class DepenseReader:
     # -- end of file --------------------------------------------------------------------------
 
     def finish(self) -> None:
+        self.flush()
         res = self.result
         if self.batch is not None:  # the file stopped inside a bordereau
             self.end_batch(complete=False)
@@ -438,6 +481,15 @@ def _line_blocks(el: etree._Element) -> tuple[_Values, _Values, _Values, _Values
                 if block.tag == "InfoTiers":
                     tiers = leaves(block)
     return info, attach, links, tiers, has_tiers
+
+
+def _bordereau_of(piece: etree._Element) -> etree._Element | None:
+    """The Dépense bordereau a pièce is a child of; None for a pièce anywhere else."""
+    parent = piece.getparent()
+    if parent is None or parent.tag != "Bordereau":
+        return None
+    grand = parent.getparent()
+    return parent if grand is not None and grand.tag == "PES_DepenseAller" else None
 
 
 def _part_of(el: etree._Element) -> str | None:
