@@ -230,30 +230,26 @@ FROM annulations c JOIN payment_lines_work o ON NOT o.is_duplicate AND NOT o.is_
 #: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
 #: charge, suspensions, and the payments (the same payment met in two files counted once). A
 #: payment given for a whole piece has no line: it is kept with line_id NULL (its date serves
-#: the piece's lines, its amount none of them).
+#: the piece's lines, its amount none of them). Two aggregates, the first of each payment of a
+#: line (its repeats in other files made one), the second of each line: an aggregate of the
+#: payments, another of the states and a join of the two held three tables of a row a line.
 EVENTS = """
 CREATE OR REPLACE TEMP TABLE payment_events_work AS
-WITH paid AS (
-    SELECT DISTINCT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date,
-        amount_paid
-    FROM staged_payment_events WHERE payment_date IS NOT NULL OR amount_paid IS NOT NULL
-), pay AS (
-    SELECT buyer_id, fiscal_year, piece_id, line_id, max(payment_date) AS payment_date,
-        sum(amount_paid) AS amount_paid
-    FROM paid GROUP BY ALL
-), states AS (
-    SELECT buyer_id, fiscal_year, piece_id, line_id,
+WITH payments AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date, amount_paid,
         arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
                                 integrated_date)) AS state,
+        max(COALESCE(taken_in_charge_date, rejected_date, pending_date, integrated_date))
+            FILTER (WHERE state IS NOT NULL) AS state_date,
         max(taken_in_charge_date) AS taken_in_charge_date,
         max(suspension_days) AS suspension_days
     FROM staged_payment_events GROUP BY ALL
 )
-SELECT s.buyer_id, s.fiscal_year, s.piece_id, s.line_id, s.state, s.taken_in_charge_date,
-    p.payment_date, p.amount_paid, s.suspension_days
-FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
-    AND p.fiscal_year IS NOT DISTINCT FROM s.fiscal_year AND p.piece_id = s.piece_id
-    AND p.line_id IS NOT DISTINCT FROM s.line_id
+SELECT buyer_id, fiscal_year, piece_id, line_id, arg_max(state, state_date) AS state,
+    max(taken_in_charge_date) AS taken_in_charge_date,
+    max(payment_date) AS payment_date,
+    sum(amount_paid) AS amount_paid, max(suspension_days) AS suspension_days
+FROM payments GROUP BY buyer_id, fiscal_year, piece_id, line_id
 """
 
 #: Each invoice's reception and « service fait » dates, from the Chorus Pro pivot (its
@@ -623,14 +619,11 @@ FINDINGS = f"""
 CREATE OR REPLACE TABLE payment_findings AS
 SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field, COALESCE(f.raw_value, '∅'),
                       COALESCE(f.value, '∅'))) AS finding_id,
-    f.rule_id, f.severity, f.field, f.record_key, p.file_hash, p.position, p.line,
-    CAST(NULL AS BIGINT) AS load_id, a.file_name, f.uid, COALESCE(p.buyer_id, cp.buyer_id)
-        AS buyer_siret, f.raw_value, f.value, CAST(NULL AS VARCHAR) AS directorate_id,
-    {FOLLOW_KEY} AS follow_key
+    f.rule_id, f.severity, f.field, f.record_key, f.file_hash, f.position, f.line,
+    CAST(NULL AS BIGINT) AS load_id, a.file_name, f.uid, f.buyer_siret, f.raw_value, f.value,
+    CAST(NULL AS VARCHAR) AS directorate_id, {FOLLOW_KEY} AS follow_key
 FROM payment_findings_work f
-LEFT JOIN payments p ON p.payment_key = f.record_key
-LEFT JOIN contract_payments cp ON p.payment_key IS NULL AND cp.contract_uid = f.record_key
-LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
+LEFT JOIN accounting_files a ON a.file_hash = f.file_hash
 """
 
 
