@@ -91,7 +91,8 @@ def test_the_engine_runs_each_rule_set_into_the_same_finding_columns() -> None:
         true AS supplier_has_id, '1' AS supplier_ref, 100.0 AS amount_ht,
         false AS is_cancellation, NULL AS duplicate_of_piece_id, 'P1' AS piece_id,
         NULL AS contract_ref, NULL AS link_method, 45 AS payment_delay_days, 15 AS late_days,
-        false AS interest_mandated""")
+        false AS interest_mandated, 'h1' AS file_hash, 1 AS position, 2 AS line,
+        '21350000000001' AS buyer_id""")
     con.execute(findings_sql("payments_work", {"payment"}, PAYMENT_RULES, PAYMENT_SUBJECTS))
     # Egalim: a line at 0 € of a canteen the profile lists
     con.execute(LINES_DDL)

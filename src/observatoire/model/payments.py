@@ -158,77 +158,98 @@ WHERE l.rank = 1
 #: file.
 LINE_KEY = "COALESCE(line_id, file_hash || '#' || position)"
 
-#: The lines kept (first seen of each key, by file and position) and the duplicates of a line
-#: met in another file. The keys met more than once are found by an aggregate of the key
-#: columns alone, then joined back: a window over the whole rows (one partition per key) cost
-#: most of this step on millions of lines, nearly all of them met once. That aggregate groups
-#: the keys' hashes first (a number a line, where the keys' text spilled to disk past ten
-#: million lines), then the keys themselves of the few lines whose hash is met twice.
-LINES = f"""
-CREATE OR REPLACE TEMP TABLE payment_lines_work AS
+#: The keys met more than once, with the first line of each (by file and position): every
+#: other line of such a key is a duplicate of a line met in another file. An aggregate of the
+#: keys' hashes (a number a line) finds them, then the keys themselves of the few lines whose
+#: hash is met twice: a window over the whole rows, or an aggregate of the keys' text, spilled
+#: to disk on millions of lines, nearly all of them met once.
+REPEATED = f"""
+CREATE OR REPLACE TEMP TABLE payment_repeated_work AS
 WITH repeated_hashes AS (
     SELECT hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY}) AS key_hash
     FROM staged_payment_lines GROUP BY ALL HAVING count(*) > 1
-), repeated AS (
-    SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
-        min({{'file_hash': file_hash, 'position': position}}) AS first
-    FROM staged_payment_lines
-    WHERE hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY})
-        IN (SELECT key_hash FROM repeated_hashes)
-    GROUP BY ALL HAVING count(*) > 1
-), lines AS (  -- the columns the later steps join on or compute with (the last takes the rest)
-    SELECT staged_row, file_hash, position, buyer_id, budget_code, fiscal_year, batch_date,
-        batch_type, piece_id, line_id, piece_nature, cancelled_piece_id, cancelled_line_id,
-        cancelled_fiscal_year, budget_nature, amount_ht, amount_ttc, supplier_ref, supplier_id,
-        supplier_siret, contract_ref, commitment_ref, invoice_number, invoice_received_date,
-        delay_eligible, delay_start_date, delay_days_allowed,
-        {LINE_KEY} AS line_key
-    FROM staged_payment_lines
 )
+SELECT buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY} AS line_key,
+    min({{'file_hash': file_hash, 'position': position}}) AS first
+FROM staged_payment_lines
+WHERE hash(buyer_id, budget_code, fiscal_year, piece_id, {LINE_KEY})
+    IN (SELECT key_hash FROM repeated_hashes)
+GROUP BY ALL HAVING count(*) > 1
+"""
+
+#: The staged lines with what every later step tells them by: a view, not a table. Each step
+#: reads the few columns it needs from the staging Parquet files (a scan in file order, with
+#: small tables joined to it); a table of the lines, even narrow, held millions of rows in
+#: DuckDB's memory, spilled to disk past its limit and made every later step spill too.
+LINES = f"""
+CREATE OR REPLACE TEMP VIEW payment_lines_work AS
 SELECT l.*,
     r.first IS NOT NULL
         AND r.first <> {{'file_hash': l.file_hash, 'position': l.position}} AS is_duplicate,
-    md5(concat_ws('|', l.buyer_id, COALESCE(l.budget_code, ''),
-                  COALESCE(CAST(l.fiscal_year AS VARCHAR), ''), l.piece_id, l.line_key))
-        AS payment_key,
     -- never NULL: a flow without bordereau type or piece nature (Chorus) has no annulation
     COALESCE(l.batch_type = '02' OR l.piece_nature IN ('06', '10'), false)
         OR l.cancelled_piece_id IS NOT NULL AS is_cancellation,
-    COALESCE(l.supplier_siret, l.supplier_id, l.supplier_ref) AS supplier_key
-FROM lines l
-LEFT JOIN repeated r ON r.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    COALESCE(l.supplier_siret, l.supplier_id, l.supplier_ref) AS supplier_key,
+    starts_with(COALESCE(l.budget_nature, ''), '{INTEREST_ACCOUNT}') AS is_interest
+FROM (SELECT *, {LINE_KEY} AS line_key FROM staged_payment_lines) l
+LEFT JOIN payment_repeated_work r ON r.buyer_id IS NOT DISTINCT FROM l.buyer_id
     AND r.budget_code IS NOT DISTINCT FROM l.budget_code
     AND r.fiscal_year IS NOT DISTINCT FROM l.fiscal_year
     AND r.piece_id IS NOT DISTINCT FROM l.piece_id AND r.line_key = l.line_key
 """
 
+
+def _payment_key(alias: str) -> str:
+    """A line's payment key (an md5 of its key columns), computed where it is needed: in a
+    view it would be computed for every line scanned, matched or not."""
+    return (f"md5(concat_ws('|', {alias}.buyer_id, COALESCE({alias}.budget_code, ''), "
+            f"COALESCE(CAST({alias}.fiscal_year AS VARCHAR), ''), {alias}.piece_id, "
+            f"{alias}.line_key))")
+
+
+#: The annulations and reductions (few), each with the line it cancels: they are taken first
+#: into a table of their own, so that the join to the lines they cancel hashes them, not the
+#: millions of lines.
+CANCELLATIONS = f"""
+CREATE OR REPLACE TEMP TABLE payment_cancellations_work AS
+WITH annulations AS MATERIALIZED (
+    SELECT staged_row, buyer_id, budget_code,
+        COALESCE(cancelled_fiscal_year, fiscal_year) AS cancelled_fiscal_year,
+        cancelled_piece_id, COALESCE(cancelled_line_id, line_id) AS cancelled_line_id,
+        amount_ht, amount_ttc
+    FROM payment_lines_work WHERE is_cancellation AND NOT is_duplicate
+)
+SELECT c.staged_row AS c_row, o.staged_row AS o_row, {_payment_key('o')} AS o_key,
+    c.amount_ht, c.amount_ttc
+FROM annulations c JOIN payment_lines_work o ON NOT o.is_duplicate AND NOT o.is_cancellation
+    AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
+    AND o.fiscal_year = c.cancelled_fiscal_year AND o.piece_id = c.cancelled_piece_id
+    AND o.line_id = c.cancelled_line_id
+"""
+
 #: What the accountant did with each line (PES Retour, Chorus): the last state, prise en
 #: charge, suspensions, and the payments (the same payment met in two files counted once). A
 #: payment given for a whole piece has no line: it is kept with line_id NULL (its date serves
-#: the piece's lines, its amount none of them).
+#: the piece's lines, its amount none of them). Two aggregates, the first of each payment of a
+#: line (its repeats in other files made one), the second of each line: an aggregate of the
+#: payments, another of the states and a join of the two held three tables of a row a line.
 EVENTS = """
 CREATE OR REPLACE TEMP TABLE payment_events_work AS
-WITH paid AS (
-    SELECT DISTINCT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date,
-        amount_paid
-    FROM staged_payment_events WHERE payment_date IS NOT NULL OR amount_paid IS NOT NULL
-), pay AS (
-    SELECT buyer_id, fiscal_year, piece_id, line_id, max(payment_date) AS payment_date,
-        sum(amount_paid) AS amount_paid
-    FROM paid GROUP BY ALL
-), states AS (
-    SELECT buyer_id, fiscal_year, piece_id, line_id,
+WITH payments AS (
+    SELECT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date, amount_paid,
         arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
                                 integrated_date)) AS state,
+        max(COALESCE(taken_in_charge_date, rejected_date, pending_date, integrated_date))
+            FILTER (WHERE state IS NOT NULL) AS state_date,
         max(taken_in_charge_date) AS taken_in_charge_date,
         max(suspension_days) AS suspension_days
     FROM staged_payment_events GROUP BY ALL
 )
-SELECT s.buyer_id, s.fiscal_year, s.piece_id, s.line_id, s.state, s.taken_in_charge_date,
-    p.payment_date, p.amount_paid, s.suspension_days
-FROM states s LEFT JOIN pay p ON p.buyer_id IS NOT DISTINCT FROM s.buyer_id
-    AND p.fiscal_year IS NOT DISTINCT FROM s.fiscal_year AND p.piece_id = s.piece_id
-    AND p.line_id IS NOT DISTINCT FROM s.line_id
+SELECT buyer_id, fiscal_year, piece_id, line_id, arg_max(state, state_date) AS state,
+    max(taken_in_charge_date) AS taken_in_charge_date,
+    max(payment_date) AS payment_date,
+    sum(amount_paid) AS amount_paid, max(suspension_days) AS suspension_days
+FROM payments GROUP BY buyer_id, fiscal_year, piece_id, line_id
 """
 
 #: Each invoice's reception and « service fait » dates, from the Chorus Pro pivot (its
@@ -273,28 +294,31 @@ NOT_DIFFUSIBLE_MASK = "Nom non diffusible (SIRENE)"
 #: Links, by priority: the contract number against the buyer's DECP contracts (one candidate,
 #: or one whose holder is the supplier), against its PES Marché contracts; the commitment's
 #: contract; buyer + supplier + dates (one contract of the buyer held by the supplier, in force).
-#: Keyed by ``staged_row``, the line's row in the staging files (a number: cheaper to group
-#: and join than the payment key's text).
+#: A link depends on these five columns of a line alone: it is found once for each of their
+#: combinations (far fewer than the lines), then joined to the lines by them, a small table
+#: that the scan of the lines probes (grouping and joining by line held a row a line in
+#: DuckDB's memory and spilled past millions of lines).
 LINKS = f"""
 CREATE OR REPLACE TEMP TABLE payment_links_work AS
 WITH lines AS (
-    SELECT staged_row, buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref,
+    SELECT row_number() OVER () AS combination, *,
         buyer_id || {CLEAN_REF.format(x='contract_ref')} AS ref_uid
-    FROM payment_lines_work WHERE NOT is_duplicate
+    FROM (SELECT DISTINCT buyer_id, supplier_siret, batch_date, contract_ref, commitment_ref
+          FROM payment_lines_work WHERE NOT is_duplicate)
 ), holders AS (
     SELECT DISTINCT uid, holder_id FROM contract_holders WHERE is_current
 ), number_link AS (  -- one candidate, or one of them held by the supplier
-    SELECT l.staged_row, CASE WHEN count(*) = 1 THEN any_value(c.uid)
-                            ELSE any_value(c.uid) FILTER (WHERE h.uid IS NOT NULL) END AS uid
+    SELECT l.combination, CASE WHEN count(*) = 1 THEN any_value(c.uid)
+                              ELSE any_value(c.uid) FILTER (WHERE h.uid IS NOT NULL) END AS uid
     FROM lines l JOIN contracts c ON c.consultation_uid = l.ref_uid
     LEFT JOIN holders h ON h.uid = c.uid AND h.holder_id = l.supplier_siret
-    GROUP BY l.staged_row HAVING count(*) = 1 OR count(h.uid) = 1
+    GROUP BY l.combination HAVING count(*) = 1 OR count(h.uid) = 1
 ), finance_link AS (
-    SELECT l.staged_row, COALESCE(f.decp_uid, f.contract_uid) AS uid,
+    SELECT l.combination, COALESCE(f.decp_uid, f.contract_uid) AS uid,
         CASE WHEN f.decp_uid IS NOT NULL THEN 'decp' ELSE 'finance' END AS source
     FROM lines l JOIN finance_contracts f ON f.contract_uid = l.ref_uid
 ), commitment_link AS (
-    SELECT l.staged_row, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
+    SELECT l.combination, any_value(COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS uid,
         any_value(CASE WHEN c.uid IS NOT NULL OR f.decp_uid IS NOT NULL THEN 'decp'
                        ELSE 'finance' END) AS source,
         count(DISTINCT COALESCE(f.decp_uid, f.contract_uid, c.uid)) AS candidates
@@ -306,19 +330,18 @@ WITH lines AS (
     LEFT JOIN finance_contracts f ON f.contract_uid
         = COALESCE(l.buyer_id, cm.buyer_id) || {CLEAN_REF.format(x='cm.contract_ref')}
     WHERE c.uid IS NOT NULL OR f.contract_uid IS NOT NULL
-    GROUP BY l.staged_row
-), dates_link AS (  -- one candidate: the least and the greatest are the same contract (a
-    -- count of the distinct contracts kept a set per line, which spilled past millions)
-    SELECT l.staged_row, min(c.uid) AS uid, min(c.uid) = max(c.uid) AS single
+    GROUP BY l.combination
+), dates_link AS (  -- one candidate: the least and the greatest are the same contract
+    SELECT l.combination, min(c.uid) AS uid, min(c.uid) = max(c.uid) AS single
     FROM lines l
     JOIN holders h ON h.holder_id = l.supplier_siret
     JOIN contracts c ON c.uid = h.uid AND c.buyer_siret = l.buyer_id
         AND c.notification_date <= l.batch_date
         AND (c.estimated_end_date IS NULL OR l.batch_date
              <= c.estimated_end_date + INTERVAL {LINK_GRACE_MONTHS} MONTH)
-    GROUP BY l.staged_row
+    GROUP BY l.combination
 )
-SELECT l.staged_row,
+SELECT l.buyer_id, l.supplier_siret, l.batch_date, l.contract_ref, l.commitment_ref,
     CASE WHEN n.uid IS NOT NULL THEN n.uid WHEN f.uid IS NOT NULL THEN f.uid
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN cm.uid
          WHEN d.single THEN d.uid END AS contract_uid,
@@ -333,41 +356,59 @@ SELECT l.staged_row,
          WHEN cm.uid IS NOT NULL AND cm.candidates = 1 THEN 'medium'
          WHEN d.single THEN 'low' END AS link_confidence
 FROM lines l
-LEFT JOIN number_link n USING (staged_row)
-LEFT JOIN finance_link f USING (staged_row)
-LEFT JOIN commitment_link cm USING (staged_row)
-LEFT JOIN dates_link d USING (staged_row)
+LEFT JOIN number_link n USING (combination)
+LEFT JOIN finance_link f USING (combination)
+LEFT JOIN commitment_link cm USING (combination)
+LEFT JOIN dates_link d USING (combination)
 """
 
-#: The kept lines' netting, events, reception and delay, with the few line columns the final
-#: step's self-joins (interest, duplicates) read; ``staged_row`` is the line's row in the
-#: staging files, where the final step takes the rest of the line. Work tables this narrow
-#: stay in memory where copies of the whole lines spilled to disk past DuckDB's memory limit
-#: (the model's cost per line grew with the size).
-PAYMENTS_WORK = f"""
-CREATE OR REPLACE TEMP TABLE payments_work AS
--- (payment_lines_work is named in each part, not through one CTE of the kept lines: a CTE
--- met five times is materialised whole, which cost more than the five scans)
-WITH cancellations AS (  -- each annulation or reduction and the line it cancels
-    SELECT c.payment_key AS c_key, o.payment_key AS o_key, c.amount_ht, c.amount_ttc
-    FROM payment_lines_work c JOIN payment_lines_work o ON c.is_cancellation
-        AND NOT c.is_duplicate AND NOT o.is_duplicate AND NOT o.is_cancellation
-        AND o.buyer_id IS NOT DISTINCT FROM c.buyer_id AND o.budget_code IS NOT DISTINCT FROM c.budget_code
-        AND o.fiscal_year = COALESCE(c.cancelled_fiscal_year, c.fiscal_year)
-        AND o.piece_id = c.cancelled_piece_id
-        AND o.line_id = COALESCE(c.cancelled_line_id, c.line_id)
-), cancelled AS (  -- what the annulations and reductions take off each line they cancel
-    SELECT o_key AS payment_key, sum(amount_ht) AS cancelled_ht,
-        sum(amount_ttc) AS cancelled_ttc
-    FROM cancellations GROUP BY o_key
+#: Lines paying the same invoice of the same supplier for the same amount as an earlier, not
+#: annulled piece, with the least such earlier piece. Such keys are few: they are found by an
+#: aggregate of their hash (a number a line) before the lines that share one are joined.
+DUPLICATES = """
+CREATE OR REPLACE TEMP TABLE payment_duplicates_work AS
+WITH cancelled AS (
+    SELECT o_row, sum(amount_ht) AS cancelled_ht FROM payment_cancellations_work GROUP BY o_row
+), candidates AS NOT MATERIALIZED (  -- kept lines, not annulations, not cancelled whole
+    SELECT l.staged_row, l.buyer_id, l.supplier_key, l.invoice_number, l.amount_ht,
+        l.batch_date, l.fiscal_year, l.piece_id, l.is_interest,
+        hash(l.buyer_id, l.supplier_key, l.invoice_number, l.amount_ht) AS key_hash
+    FROM payment_lines_work l LEFT JOIN cancelled x ON x.o_row = l.staged_row
+    WHERE NOT l.is_duplicate AND NOT l.is_cancellation
+        AND l.amount_ht - COALESCE(x.cancelled_ht, 0) > 0
+), shared AS MATERIALIZED (
+    SELECT * FROM candidates WHERE key_hash IN (
+        SELECT key_hash FROM candidates GROUP BY key_hash HAVING count(*) > 1)
+)
+SELECT d.staged_row, min(o.piece_id) AS piece_id
+FROM shared d JOIN shared o ON o.buyer_id = d.buyer_id
+    AND o.supplier_key = d.supplier_key AND o.invoice_number = d.invoice_number
+    AND o.amount_ht = d.amount_ht
+    AND (o.batch_date, o.fiscal_year, o.piece_id) < (d.batch_date, d.fiscal_year, d.piece_id)
+WHERE NOT d.is_interest
+GROUP BY d.staged_row
+"""
+
+#: ``payments``: the kept lines, in one scan of the staging files, each with its events,
+#: reception, netting, link and delay. Every table joined to the scan is small (the links by
+#: combination, the annulations, the interest lines per supplier and contract, the duplicates)
+#: but the accountant's events, one row a paid line. Not sorted: readers order what they show
+#: (a sort of the whole wide rows was the step's largest cost, and spilled to disk past
+#: millions of lines).
+PAYMENTS = f"""
+CREATE OR REPLACE TABLE payments AS
+WITH cancelled AS (  -- what the annulations and reductions take off each line they cancel
+    SELECT o_row, sum(amount_ht) AS cancelled_ht, sum(amount_ttc) AS cancelled_ttc
+    FROM payment_cancellations_work GROUP BY o_row
 ), cancels AS (
-    SELECT c_key AS payment_key, any_value(o_key) AS cancels_payment_key
-    FROM cancellations GROUP BY c_key
+    SELECT c_row, any_value(o_key) AS cancels_payment_key
+    FROM payment_cancellations_work GROUP BY c_row
+), interest AS (  -- the last interest line of each supplier and contract
+    SELECT buyer_id, supplier_key, contract_ref, max(batch_date) AS last_date
+    FROM payment_lines_work WHERE NOT is_duplicate AND is_interest AND NOT is_cancellation
+    GROUP BY ALL
 ), base AS (
-    SELECT l.staged_row, l.payment_key, l.buyer_id, l.fiscal_year, l.piece_id,
-        l.batch_date, l.supplier_key, l.contract_ref, l.invoice_number, l.amount_ht,
-        l.amount_ttc, l.is_cancellation, l.delay_eligible, l.delay_days_allowed,
-        l.budget_nature,
+    SELECT l.*,
         COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
         COALESCE(e.payment_date, ep.payment_date) AS payment_date, e.amount_paid,
@@ -389,9 +430,13 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
         AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
     LEFT JOIN invoice_dates_work i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
-    LEFT JOIN cancelled x ON x.payment_key = l.payment_key
-    LEFT JOIN cancels k ON k.payment_key = l.payment_key
-    LEFT JOIN payment_links_work lk ON lk.staged_row = l.staged_row
+    LEFT JOIN cancelled x ON x.o_row = l.staged_row
+    LEFT JOIN cancels k ON k.c_row = l.staged_row
+    LEFT JOIN payment_links_work lk ON lk.buyer_id IS NOT DISTINCT FROM l.buyer_id
+        AND lk.supplier_siret IS NOT DISTINCT FROM l.supplier_siret
+        AND lk.batch_date IS NOT DISTINCT FROM l.batch_date
+        AND lk.contract_ref IS NOT DISTINCT FROM l.contract_ref
+        AND lk.commitment_ref IS NOT DISTINCT FROM l.commitment_ref
     WHERE NOT l.is_duplicate
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
@@ -421,85 +466,61 @@ WITH cancellations AS (  -- each annulation or reduction and the line it cancels
              THEN date_diff('day', delay_start, payment_date)
                   - COALESCE(event_suspension_days, 0) END AS payment_delay_days,
         CASE WHEN delay_days_allowed = {HOSPITAL_DELAY_DAYS} THEN {HOSPITAL_DELAY_DAYS}
-             ELSE {LEGAL_DELAY_DAYS} END AS legal_delay_days,
-        starts_with(COALESCE(budget_nature, ''), '{INTEREST_ACCOUNT}') AS is_interest
+             ELSE {LEGAL_DELAY_DAYS} END AS legal_delay_days
     FROM starts
 )
-SELECT * FROM delays
-"""
-
-#: ``payments``: each kept line (``payment_lines_work``) with what ``payments_work`` computed.
-#: Not sorted: readers order what they show (a sort of the whole wide rows was the step's
-#: largest cost, and spilled to disk past millions of lines).
-PAYMENTS = f"""
-CREATE OR REPLACE TABLE payments AS
-WITH interest AS (  -- late lines followed by an interest line (same supplier and contract)
-    SELECT DISTINCT d.payment_key
-    FROM payments_work d JOIN payments_work i ON i.buyer_id = d.buyer_id
-        AND i.supplier_key = d.supplier_key
-        AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
-        AND i.batch_date >= d.payment_date
-    WHERE d.payment_delay_days > d.legal_delay_days AND i.is_interest AND NOT i.is_cancellation
-), duplicates AS (  -- an earlier, not annulled piece: same supplier, invoice and amount
-    SELECT d.payment_key, min(o.piece_id) AS piece_id
-    FROM payments_work d JOIN payments_work o ON o.buyer_id = d.buyer_id
-        AND o.supplier_key = d.supplier_key AND o.invoice_number = d.invoice_number
-        AND o.amount_ht = d.amount_ht
-        AND (o.batch_date, o.fiscal_year, o.piece_id) < (d.batch_date, d.fiscal_year, d.piece_id)
-    WHERE NOT d.is_cancellation AND NOT d.is_interest AND d.amount_ht - d.cancelled_ht > 0
-        AND NOT o.is_cancellation AND o.amount_ht - o.cancelled_ht > 0
-    GROUP BY d.payment_key
-)
-SELECT d.payment_key, l.buyer_id, l.budget_code, l.fiscal_year, l.batch_id,
-    l.batch_date AS mandate_date, l.batch_type, l.piece_id, l.line_id, l.piece_type,
-    l.piece_nature, d.is_cancellation, l.cancelled_piece_id, l.cancelled_line_id,
-    d.cancels_payment_key, l.attached_piece_id, l.budget_nature, l.budget_function, d.is_interest,
-    l.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
+SELECT {_payment_key('d')} AS payment_key, d.buyer_id, d.budget_code, d.fiscal_year,
+    d.batch_id, d.batch_date AS mandate_date, d.batch_type, d.piece_id, d.line_id, d.piece_type,
+    d.piece_nature, d.is_cancellation, d.cancelled_piece_id, d.cancelled_line_id,
+    d.cancels_payment_key, d.attached_piece_id, d.budget_nature, d.budget_function, d.is_interest,
+    d.piece_nature = '14' AND NOT d.is_cancellation AS is_advance,
     -- a piece paying a person often names them in its object: left out for natural persons
-    CASE WHEN l.supplier_natural_person THEN NULL ELSE l.object END AS object, l.payment_mode,
-    l.amount_ht, l.amount_tva, l.amount_ttc,
-    CASE WHEN d.is_cancellation THEN -l.amount_ht ELSE l.amount_ht END AS signed_amount_ht,
+    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.object END AS object, d.payment_mode,
+    d.amount_ht, d.amount_tva, d.amount_ttc,
+    CASE WHEN d.is_cancellation THEN -d.amount_ht ELSE d.amount_ht END AS signed_amount_ht,
     CAST(d.cancelled_ht AS DECIMAL(18, 2)) AS cancelled_amount_ht,
-    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ht - d.cancelled_ht END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ht - d.cancelled_ht END
          AS DECIMAL(18, 2)) AS net_amount_ht,
-    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE l.amount_ttc - d.cancelled_ttc END
+    CAST(CASE WHEN d.is_cancellation THEN 0 ELSE d.amount_ttc - d.cancelled_ttc END
          AS DECIMAL(18, 2)) AS net_amount_ttc,
-    l.supplier_ref,
+    d.supplier_ref,
     -- an individual's identifier may be a NIR: never carried into the warehouse
-    CASE WHEN l.supplier_natural_person THEN NULL ELSE l.supplier_id END AS supplier_id,
-    l.supplier_id_type, l.supplier_siret,
-    l.supplier_id IS NOT NULL OR l.supplier_siret IS NOT NULL AS supplier_has_id,
+    CASE WHEN d.supplier_natural_person THEN NULL ELSE d.supplier_id END AS supplier_id,
+    d.supplier_id_type, d.supplier_siret,
+    d.supplier_id IS NOT NULL OR d.supplier_siret IS NOT NULL AS supplier_has_id,
     -- a natural person, or a supplier SIRENE does not let us name, is never named in the
     -- warehouse (staging keeps the name, unpublished)
-    CASE WHEN l.supplier_natural_person THEN '{PERSON_MASK}'
+    CASE WHEN d.supplier_natural_person THEN '{PERSON_MASK}'
          WHEN h.supplier_siret IS NOT NULL THEN '{NOT_DIFFUSIBLE_MASK}'
-         ELSE l.supplier_name END AS supplier_name,
-    l.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
-    l.supplier_category,
-    l.contract_ref, l.commitment_ref, l.invoice_number, l.invoice_date,
+         ELSE d.supplier_name END AS supplier_name,
+    d.supplier_natural_person, h.supplier_siret IS NOT NULL AS supplier_not_diffusible,
+    d.supplier_category,
+    d.contract_ref, d.commitment_ref, d.invoice_number, d.invoice_date,
     d.received_date AS invoice_received_date, d.received_source AS invoice_received_source,
-    COALESCE(d.invoice_service_done_date, l.service_done_date) AS service_done_date,
+    COALESCE(d.invoice_service_done_date, d.service_done_date) AS service_done_date,
     d.delay_start AS delay_start_date, d.delay_start_method,
-    l.delay_eligible, l.delay_days_allowed, l.interest_code, l.interest_rate,
+    d.delay_eligible, d.delay_days_allowed, d.interest_code, d.interest_rate,
     d.state AS accountant_state, d.taken_in_charge_date, d.payment_date, d.amount_paid,
     d.event_suspension_days AS suspension_days, d.payment_delay_days, d.legal_delay_days,
     CASE WHEN d.payment_delay_days IS NOT NULL
          THEN greatest(d.payment_delay_days - d.legal_delay_days, 0) END AS late_days,
-    d.payment_delay_days IS NOT NULL AND i.payment_key IS NOT NULL AS interest_mandated,
+    -- late, and followed by an interest line (same supplier and contract)
+    d.payment_delay_days IS NOT NULL AND COALESCE(d.payment_delay_days > d.legal_delay_days
+        AND i.last_date >= d.payment_date, false) AS interest_mandated,
     -- a direct payment to a subcontractor: as the flow says, else a supplier the PES Marché
     -- contract lists as a direct-payment subcontractor (FALSE: one it does not list)
-    CASE WHEN l.subcontractor_paid IS NOT NULL THEN l.subcontractor_paid
-         WHEN f.contract_uid IS NOT NULL AND l.supplier_siret IS NOT NULL
-         THEN list_contains(f.direct_payment_subcontractor_sirets, l.supplier_siret)
+    CASE WHEN d.subcontractor_paid IS NOT NULL THEN d.subcontractor_paid
+         WHEN f.contract_uid IS NOT NULL AND d.supplier_siret IS NOT NULL
+         THEN list_contains(f.direct_payment_subcontractor_sirets, d.supplier_siret)
     END AS paid_to_subcontractor,
     x.piece_id AS duplicate_of_piece_id,
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
-    l.flow, l.file_hash, l.position, l.line
-FROM payments_work d
-JOIN staged_payment_lines l ON l.staged_row = d.staged_row
-LEFT JOIN interest i ON i.payment_key = d.payment_key
-LEFT JOIN duplicates x ON x.payment_key = d.payment_key
-LEFT JOIN payment_hidden_work h ON h.supplier_siret = l.supplier_siret
+    d.flow, d.file_hash, d.position, d.line
+FROM delays d
+LEFT JOIN interest i ON i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
+    AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
+LEFT JOIN payment_duplicates_work x ON x.staged_row = d.staged_row
+LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
 LEFT JOIN (SELECT COALESCE(decp_uid, contract_uid) AS uid, any_value(contract_uid) AS contract_uid,
                flatten(list(direct_payment_subcontractor_sirets))
                    AS direct_payment_subcontractor_sirets
@@ -598,14 +619,11 @@ FINDINGS = f"""
 CREATE OR REPLACE TABLE payment_findings AS
 SELECT md5(concat_ws('|', f.record_key, f.rule_id, f.field, COALESCE(f.raw_value, '∅'),
                       COALESCE(f.value, '∅'))) AS finding_id,
-    f.rule_id, f.severity, f.field, f.record_key, p.file_hash, p.position, p.line,
-    CAST(NULL AS BIGINT) AS load_id, a.file_name, f.uid, COALESCE(p.buyer_id, cp.buyer_id)
-        AS buyer_siret, f.raw_value, f.value, CAST(NULL AS VARCHAR) AS directorate_id,
-    {FOLLOW_KEY} AS follow_key
+    f.rule_id, f.severity, f.field, f.record_key, f.file_hash, f.position, f.line,
+    CAST(NULL AS BIGINT) AS load_id, a.file_name, f.uid, f.buyer_siret, f.raw_value, f.value,
+    CAST(NULL AS VARCHAR) AS directorate_id, {FOLLOW_KEY} AS follow_key
 FROM payment_findings_work f
-LEFT JOIN payments p ON p.payment_key = f.record_key
-LEFT JOIN contract_payments cp ON p.payment_key IS NULL AND cp.contract_uid = f.record_key
-LEFT JOIN accounting_files a ON a.file_hash = p.file_hash
+LEFT JOIN accounting_files a ON a.file_hash = f.file_hash
 """
 
 
@@ -618,11 +636,14 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
         "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
     con.execute(HIDDEN if sirene else NO_HIDDEN)
-    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, LINES, EVENTS, LINKS, PAYMENTS_WORK,
-                PAYMENTS, CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
+    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, EVENTS, LINKS,
+                CANCELLATIONS, DUPLICATES, PAYMENTS, CONTRACT_PAYMENTS, INVOICES_MODEL,
+                RECONCILIATION):
         con.execute(sql)
-    for work in ("payment_lines_work", "payment_events_work", "payment_links_work",
-                 "payments_work", "payment_hidden_work", "invoice_dates_work"):
+    con.execute("DROP VIEW payment_lines_work")
+    for work in ("payment_repeated_work", "payment_events_work", "payment_links_work",
+                 "payment_cancellations_work", "payment_duplicates_work", "payment_hidden_work",
+                 "invoice_dates_work"):
         con.execute(f"DROP TABLE {work}")
 
 

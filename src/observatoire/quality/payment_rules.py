@@ -9,14 +9,22 @@ contract against what was awarded).
 
 from __future__ import annotations
 
-from observatoire.quality.rules import INFO, WARNING, Rule
+from observatoire.quality.rules import INFO, WARNING, Rule, Subject
 
 #: Tolerance on euro comparisons (rounding of the cents of several lines).
 CENT = "0.01"
 
-PAYMENT_SUBJECTS: dict[str, tuple[str, str, str]] = {
-    "payment": ("payments p", "p.payment_key", "p.contract_uid"),
-    "contract_payment": ("contract_payments cp", "cp.contract_uid", "cp.contract_uid"),
+#: What a finding says of its line, file and buyer, carried from the rule's row (a join of
+#: the findings back to ``payments`` by key spilled to disk past millions of lines).
+_PAYMENT_SCOPE = (("file_hash", "p.file_hash"), ("position", "p.position"), ("line", "p.line"),
+                  ("buyer_siret", "p.buyer_id"))
+_CONTRACT_SCOPE = (("file_hash", "CAST(NULL AS VARCHAR)"), ("position", "CAST(NULL AS BIGINT)"),
+                   ("line", "CAST(NULL AS BIGINT)"), ("buyer_siret", "cp.buyer_id"))
+
+PAYMENT_SUBJECTS: dict[str, Subject] = {
+    "payment": Subject("payments p", "p.payment_key", "p.contract_uid", _PAYMENT_SCOPE),
+    "contract_payment": Subject("contract_payments cp", "cp.contract_uid", "cp.contract_uid",
+                                _CONTRACT_SCOPE),
 }
 
 PAYMENT_RULES: list[Rule] = [
