@@ -318,6 +318,11 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
     # that of the facets' filters alone.
     fixed = [n for n in FACETS if getattr(filters, n) is not None] if facets else []
     own_cube = facets and not _only_facets(filters)
+    # the cube of the same other filters, counted by an earlier request (another page, sort
+    # or choice of facets' values): the scan then applies every filter and counts nothing
+    cube_key = (key, replace(filters, **dict.fromkeys(FACETS)))
+    known_cube = _FOUND_CUBES.get(cube_key) if own_cube else None
+    count_cube = own_cube and known_cube is None
     with_places = (facets and not any(getattr(filters, n) for n in PLACE_FILTERS)
                    and _places_key(settings, filters, None) not in _PLACES)
     scope = _scope(key, con)
@@ -326,20 +331,20 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
         columns.append("c.notification_date")
     if sort == "acheteur":
         columns.append("b.name AS buyer_name")
-    if own_cube:
+    if count_cube:
         columns += ["c.notification_year AS y", "c.procedure AS p",
                     *(f"list_contains(c.holder_categories, '{k}') AS k_{k}"
                       for k in CATEGORIES)]
     if with_places:
         columns += ["c.location_region_code", "c.location_departement_code",
                     "c.location_commune_code", "c.location_basis"]
-    where, params = _where(replace(filters, **dict.fromkeys(fixed)) if own_cube
+    where, params = _where(replace(filters, **dict.fromkeys(fixed)) if count_cube
                            else filters)
     where = f"{where} AND {scope}"
     scan = (f"SELECT {', '.join(columns)} FROM contracts c "
             f"{_joins(where + (' b.' if sort == 'acheteur' else ''))} WHERE {where}")
     aggregates: list[str] = []
-    if own_cube:
+    if count_cube:
         flags, flag_params = _cube_flags(filters, fixed)
         kinds = ", ".join(f"k_{k}" for k in CATEGORIES)
         if len(fixed) > 1:  # a contract that fails two facets' filters counts in none
@@ -393,8 +398,12 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
             del r[k]
     found_facets = None
     if facets:
-        cube = ([tuple(c.values()) for c in first["_cube"] or []] if own_cube
-                else _cube(settings))
+        if count_cube:
+            cube = [tuple(c.values()) for c in first["_cube"] or []]
+            if len(fixed) <= 1:  # the whole cube of the other filters (see above)
+                _keep_cube(cube_key, cube)
+        else:
+            cube = known_cube if known_cube is not None else _cube(settings)
         count, total, unknown = _totals_from_cube(cube, filters)
         found_facets = _counts_from_cube(cube, filters)
     else:
@@ -418,6 +427,18 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
         "pages": max(1, -(-int(count) // page_size)),
         "facets": found_facets,
     }
+
+
+#: (warehouse file identity, the filters but the facets') -> their contracts counted as
+#: ``_cube`` counts the whole warehouse's: what any page, sort or choice of the facets' values
+#: of the same other filters sums its totals and facets' counts from.
+_FOUND_CUBES: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+
+
+def _keep_cube(key: tuple[Any, ...], cube: list[tuple[Any, ...]]) -> None:
+    if len(_FOUND_CUBES) > 128:  # a few hundred rows each
+        _FOUND_CUBES.clear()
+    _FOUND_CUBES[key] = cube
 
 
 def _materialized(filters: ContractFilters) -> str:
