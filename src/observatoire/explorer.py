@@ -935,15 +935,23 @@ def upcoming(
 
 
 def _holder_names(con: duckdb.DuckDBPyConnection, uids: list[str]) -> dict[str, list[str]]:
-    """The current holders of ``uids``, by name (by identifier when not diffusible)."""
+    """The current holders of ``uids``, by name (by identifier when not diffusible).
+
+    The rows of a page's uids are found by the index on ``contract_holders.uid``
+    (``observatoire.lookups``: 8 against 34 ms at a million contracts): DuckDB uses it for
+    the uids as a list of values, alone in their scan's filter (the holder rows are kept
+    first, then filtered on ``is_current``)."""
     if not uids:
         return {}
     return dict(con.execute(
-        """SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
+        f"""WITH h AS MATERIALIZED (
+               SELECT uid, supplier_key, holder_id, is_current FROM contract_holders
+               WHERE uid IN ({', '.join('?' for _ in uids)}))
+           SELECT h.uid, list(DISTINCT COALESCE(s.name, h.holder_id) ORDER BY
                COALESCE(s.name, h.holder_id))
-           FROM contract_holders h LEFT JOIN suppliers s USING (supplier_key)
-           WHERE h.is_current AND h.uid IN (SELECT unnest(?)) GROUP BY h.uid""",
-        [uids]).fetchall())
+           FROM h LEFT JOIN suppliers s USING (supplier_key)
+           WHERE h.is_current GROUP BY h.uid""",
+        uids).fetchall())
 
 
 def _upcoming_where(today: date, months: int,
