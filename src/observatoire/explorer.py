@@ -293,7 +293,8 @@ def search(
 ) -> dict[str, Any]:
     """One page of contracts, the number of contracts matching and their total amount, from
     one statement: the matching contracts are found once (filters, words, holders) and give
-    the totals, whatever the page (past the last one too), and the page. With ``facets``, the
+    the totals, whatever the page (past the last one too), and the page's row ids (its rows
+    are then read by those). With ``facets``, the
     counts of every facet too (``facet_counts``: what each year, procedure and holders'
     category would give, the other filters kept) and, without place filter, the places
     (``places`` then answers from its cache)."""
@@ -372,30 +373,22 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
     if with_places:
         aggregates.append(f"(SELECT list(pl) FROM ({_places_sql('m c', 'NULL')}) pl) "
                           "AS _places")
-    rows = _dicts(con.execute(
+    # the totals whatever the page (past the last one too), and the row ids of the page
+    aggregates.append(f"(SELECT list(rid ORDER BY {PAGE_SORTS[sort]}) FROM page) AS _rids")
+    first = _dicts(con.execute(
         f"""WITH {ctes},
-            page AS (SELECT rid FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?),
-            -- the page's rows fetched by row id: no scan of every contract to join them
-            pc AS (SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM page)),
-            found AS (
-                -- the domain (``_cpv_domains``), in its place among the columns
-                SELECT {LIST_COLUMNS}, NULL AS purchase_domain,
-                       row_number() OVER (ORDER BY {SORTS[sort]}) AS _position
-                FROM pc c
-                LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret)
-            -- the totals whatever the page: one row, with the page's rows if any
-            SELECT found.*, {', '.join(aggregates) or 'NULL AS _none'}
-            FROM (SELECT 1) LEFT JOIN found ON TRUE
-            ORDER BY found._position""",
+            page AS (SELECT * FROM m ORDER BY {PAGE_SORTS[sort]} LIMIT ? OFFSET ?)
+            SELECT {', '.join(aggregates)}""",
         [*params, page_size, (page - 1) * page_size],
-    ))
-    first = dict(rows[0])  # the totals' columns, kept before they leave the rows
-    extra = [k for k in first if k.startswith("_")]
-    if first["uid"] is None:  # no contract, or a page past the last one
-        rows = []
-    for r in rows:
-        for k in extra:
-            del r[k]
+    ))[0]
+    # the page's rows fetched by row id, by a statement of their own: in the statement above
+    # DuckDB scanned the contracts' row groups for them (10 ms more at a million contracts)
+    rows = _dicts(con.execute(
+        # the domain (``_cpv_domains``), in its place among the columns
+        f"""SELECT {LIST_COLUMNS}, NULL AS purchase_domain
+            FROM contracts c LEFT JOIN buyers b ON b.buyer_siret = c.buyer_siret
+            WHERE c.rowid IN (SELECT unnest(?)) ORDER BY {SORTS[sort]}""",
+        [first["_rids"]])) if first["_rids"] else []
     found_facets = None
     if facets:
         if count_cube:
