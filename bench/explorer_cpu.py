@@ -21,6 +21,12 @@ requests, and the rounds alternate the versions; the bodies of the answers are c
     git archive <commit> src | tar -x -C /tmp/before
     .venv/bin/python bench/explorer_cpu.py --home H --compare /tmp/before/src src --rounds 2
 
+With ``--mix``, the requests are ``bench/load.py``'s whole mix instead (explorer, API, name
+lists, suggestions, buyer, supplier and contract pages, indicators, barometer…), on
+identifiers read through the API as it reads them, sent as it sends them: a URL drawn twice is
+answered by the page cache the second time, as in the load test. ``--profile FILE`` writes a
+cProfile (CPU time) of the timed requests.
+
 It prints JSON: per kind of request, the mean and the percentiles of the CPU time and of the
 wall time, and the mean CPU over all requests.
 """
