@@ -294,10 +294,10 @@ def search(
     """One page of contracts, the number of contracts matching and their total amount, from
     one statement: the matching contracts are found once (filters, words, holders) and give
     the totals, whatever the page (past the last one too), and the page's row ids (its rows
-    are then read by those). With ``facets``, the
-    counts of every facet too (``facet_counts``: what each year, procedure and holders'
-    category would give, the other filters kept) and, without place filter, the places
-    (``places`` then answers from its cache)."""
+    are then read by those). With ``facets``, the counts of every facet too
+    (``facet_counts``: what each year, procedure and holders' category would give, the other
+    filters kept) and, without place filter, the places (``places`` then answers from its
+    cache)."""
     page, page_size = bounded(page, page_size)
     sort = sort if sort in SORTS else "date"
     con = open_warehouse(settings)  # first: no warehouse is said as such (WarehouseMissing)

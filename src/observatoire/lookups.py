@@ -10,6 +10,7 @@ date when the incremental build patches the table (rows deleted and inserted).
 from __future__ import annotations
 
 from observatoire import pipeline as pl
+from observatoire.sqlquote import identifier
 
 #: The index of the holder rows by contract uid.
 HOLDERS_BY_UID = "contract_holders_uid"
@@ -17,7 +18,8 @@ HOLDERS_BY_UID = "contract_holders_uid"
 
 def index_holders(ctx: pl.BuildContext) -> None:
     # a copy of a warehouse that has it (the incremental build) keeps it up to date
-    ctx.con.execute(f"CREATE INDEX IF NOT EXISTS {HOLDERS_BY_UID} ON contract_holders (uid)")
+    ctx.con.execute(
+        f"CREATE INDEX IF NOT EXISTS {identifier(HOLDERS_BY_UID)} ON contract_holders (uid)")
 
 
 STEPS = [
