@@ -39,6 +39,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def _explorer_query(r: random.Random) -> dict[str, str]:
     return q
 
 
-def _mix(r: random.Random, ids: dict[str, list[str]]) -> tuple[str, str]:
+def mix(r: random.Random, ids: dict[str, list[str]]) -> tuple[str, str]:
     """(kind, path) of one request. The weights are a guess at a public site's traffic: the
     explorer and its API first, then names, entity pages and indicators."""
     kind = r.choices(
@@ -130,19 +131,20 @@ def _json(base: str, path: str) -> Any:
         return json.loads(response.read())
 
 
-def _sample_ids(base: str, r: random.Random) -> dict[str, list[str]]:
-    """Real identifiers to ask for, read through the API (untimed)."""
-    indicators = [i["indicator_id"] for i in _json(base, "/api/v1/indicateurs")]
+def sample_ids(get: Callable[[str], Any], r: random.Random) -> dict[str, list[str]]:
+    """Real identifiers to ask for, read through the API (untimed); ``get`` answers a path's
+    JSON."""
+    indicators = [i["indicator_id"] for i in get("/api/v1/indicateurs")]
     ids: dict[str, list[str]] = {"buyers": [], "suppliers": [], "contracts": [],
                                  "indicators": indicators}
     for page in (1, 2, 3):
-        ids["buyers"] += [b["buyer_siret"] for b in _json(
-            base, f"/api/v1/acheteurs?taille=100&page={page}")["elements"]]
-        ids["suppliers"] += [s["siret"] or s["supplier_key"] for s in _json(
-            base, f"/api/v1/titulaires?taille=100&page={page}")["elements"]]
+        ids["buyers"] += [b["buyer_siret"] for b in get(
+            f"/api/v1/acheteurs?taille=100&page={page}")["elements"]]
+        ids["suppliers"] += [s["siret"] or s["supplier_key"] for s in get(
+            f"/api/v1/titulaires?taille=100&page={page}")["elements"]]
     for year in r.sample(YEARS[4:], 5):
-        ids["contracts"] += [c["uid"] for c in _json(
-            base, f"/api/v1/marches?annee={year}&taille=100")["elements"]]
+        ids["contracts"] += [c["uid"] for c in get(
+            f"/api/v1/marches?annee={year}&taille=100")["elements"]]
     return ids
 
 
@@ -176,7 +178,7 @@ def run(base: str, port: int, clients: int, seconds: float, seed: int,
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         start_all.wait()
         while time.perf_counter() < stop_at[0]:
-            kind, path = _mix(r, ids)
+            kind, path = mix(r, ids)
             start = time.perf_counter()
             try:
                 conn.request("GET", path)
@@ -260,7 +262,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         contracts = _json(base, "/api/v1/marches?taille=1")["total"]
-        ids = _sample_ids(base, random.Random(args.seed))
+        ids = sample_ids(lambda path: _json(base, path), random.Random(args.seed))
         result = run(base, port, args.clients, args.seconds, args.seed, ids, args.think)
     finally:
         server.terminate()

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from observatoire import explorer, lookups
 from observatoire.build import build
 from observatoire.config import Settings
 from observatoire.connectors.ingest import ingest
@@ -101,7 +102,29 @@ class Twins:
         self.modes.append(summary.mode)
         assert differences(self.incremental.warehouse_path,
                            self.complete.warehouse_path) == {}, summary.mode_reason
+        holders_found_by_their_index(self.incremental.warehouse_path)
         return summary.mode
+
+
+def holders_found_by_their_index(path: Path) -> None:
+    """The index of the holders by uid (``observatoire.lookups``), kept by a patch's deletes and
+    inserts: the names the pages find through it are those of the table's rows."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.execute("SELECT index_name FROM duckdb_indexes()").fetchall() == [
+            (lookups.HOLDERS_BY_UID,)]
+        expected: dict[str, set[str]] = {}
+        for uid, name in con.execute(
+                """SELECT h.uid, COALESCE(s.name, h.holder_id) FROM contract_holders h
+                   LEFT JOIN suppliers s USING (supplier_key) WHERE h.is_current""").fetchall():
+            expected.setdefault(uid, set()).add(name)
+        uids = sorted({u for (u,) in con.execute("SELECT uid FROM contracts").fetchall()})
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(uids), explorer.MAX_PAGE_SIZE):
+            found |= explorer._holder_names(con, uids[start:start + explorer.MAX_PAGE_SIZE])
+        assert found == {uid: sorted(names) for uid, names in expected.items()}
+    finally:
+        con.close()
 
 
 ORDERS = {

@@ -34,6 +34,7 @@ from observatoire.indicators import targets as changed_targets
 from observatoire.indicators.profile import Profile, load_profile
 from observatoire.landing import steps as landing_steps
 from observatoire.landing.catalog import Catalog, Load, superseded
+from observatoire.lookups import STEPS as lookup_steps
 from observatoire.model import steps as model_steps
 from observatoire.quality import history as quality_history
 from observatoire.quality import steps as quality_steps
@@ -79,6 +80,7 @@ CORE_ORDER = (
     "modele.recherche",
     "gestion.publication",
     "modele.finalisation",
+    "site.index",
     "egalim.lignes",
     "egalim.matrices",
     "egalim.resultats",
@@ -98,7 +100,7 @@ def core_steps() -> list[pl.Step]:
     that order does not name comes after, placed by the runner by what it reads and writes."""
     by_name = {s.name: s for s in (*landing_steps.STEPS, *stewardship_steps.STEPS,
                                    *model_steps.STEPS, *quality_steps.STEPS,
-                                   *indicator_steps.STEPS, *registry.steps())}
+                                   *indicator_steps.STEPS, *lookup_steps, *registry.steps())}
     return [by_name[name] for name in CORE_ORDER] + [
         step for name, step in by_name.items() if name not in CORE_ORDER]
 
