@@ -275,6 +275,39 @@ for _, el in etree.iterparse(sys.argv[1], events=("end",), huge_tree=True, **kwa
 print(n)
 """
 
+#: The whole reader in one process, rounds of: pièces validated one call each (the reader
+#: before groups, forced by ``_bordereau_of`` finding no bordereau) then by groups, each with
+#: and without the check; process CPU of each read (``--grouping``).
+GROUPING = """
+import sys, tempfile, time
+from pathlib import Path
+from observatoire.accounting import pes_depense
+from observatoire.accounting.pes import ParquetSink, read_pes
+from observatoire.accounting.pes_schema import aller_schema
+aller_schema()  # compiled before the first read
+grouped = pes_depense._bordereau_of
+for _ in range(int(sys.argv[2])):
+    for way in ("piece", "groups"):
+        pes_depense._bordereau_of = grouped if way == "groups" else lambda el: None
+        for validate in (True, False):
+            with tempfile.TemporaryDirectory() as tmp, ParquetSink(Path(tmp)) as sink:
+                start = time.process_time()
+                read_pes(Path(sys.argv[1]), sink=sink, validate=validate)
+                print(way, validate, time.process_time() - start, flush=True)
+"""
+
+
+def grouping(path: Path, repeats: int) -> None:
+    """CPU of the reader validating its pièces one call each or by groups, ``repeats`` rounds
+    in one process, against the raw count."""
+    raw_cpu = run(BASELINE, str(path))[1]
+    print(f"raw count {raw_cpu:.2f} s CPU")
+    print(f"{'pièces':>8} {'check':>6} {'CPU s':>6} {'× raw':>6}")
+    for line in run(GROUPING, str(path), str(repeats))[3].splitlines():
+        way, validate, cpu = line.split()
+        print(f"{way:>8} {validate == 'True'!s:>6} {float(cpu):>6.2f} "
+              f"{float(cpu) / raw_cpu:>6.2f}")
+
 
 def validation(path: Path, repeats: int) -> None:
     """CPU of each way of checking the pièces against the schema, against the raw count, and
@@ -365,15 +398,20 @@ def main() -> None:
                         help="instead, compare the schema check of each pièce (the reader's) "
                              "with libxml2's validation while parsing, on a file of the first "
                              "size")
+    parser.add_argument("--grouping", type=int, metavar="REPEATS",
+                        help="instead, the reader validating its pièces one call each or by "
+                             "groups, in one process, on a file of the first size")
     args = parser.parse_args()
-    if args.extraction or args.validation:
+    if args.extraction or args.validation or args.grouping:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pes.xml"
             generate(path, args.lines[0])
             if args.extraction:
                 extraction(path, args.extraction)
-            else:
+            elif args.validation:
                 validation(path, args.validation)
+            else:
+                grouping(path, args.grouping)
         return
     print(f"{'lines':>10} {'MB':>5} {'raw s':>6} {'raw CPU':>7} {'raw RSS':>7} {'read s':>7} "
           f"{'read CPU':>8} {'read RSS':>8} {'wall ×':>6} {'CPU ×':>6} {'lines/CPU s':>11} "
