@@ -9,8 +9,10 @@ under ``bench/out/``). Two modes::
 
     # a build of an existing data home, timing every SQL statement it runs
     .venv/bin/python bench/profile_pipeline.py build --home bench/out/home-200000
-    # the same for an incremental build (a file ingested into the home since its last build)
-    .venv/bin/python bench/profile_pipeline.py build --incremental --home bench/out/home-200000
+    # the same for an incremental build (a file ingested into the home since its last build),
+    # with the statements' count and time per build step
+    .venv/bin/python bench/profile_pipeline.py build --incremental --by-step \
+        --home bench/out/home-200000
 
 ``--git-ref REF`` profiles the code of a commit (as extracted by ``national_scale.py
 --git-ref``, under ``bench/out/code-<sha>/src``) instead of the working tree.
@@ -68,6 +70,8 @@ class RssSampler(threading.Thread):
 
 
 SAMPLER = RssSampler()
+#: The step of each statement of the log (its ``TimedConnection.step``), in the same order.
+STEPS: list[str] = []
 
 
 class TimedConnection:
@@ -77,6 +81,9 @@ class TimedConnection:
 
     #: Print each statement as it ends (``--stream``), not only the summary at the end.
     stream = False
+
+    #: The label of the build step running (``build(on_step=…)``), for ``--by-step``.
+    step = "(avant les étapes)"
 
     def __init__(self, con: Any, log: list[tuple[float, float, float, str]]) -> None:
         self._con = con
@@ -95,6 +102,7 @@ class TimedConnection:
         entry = (time.perf_counter() - started, time.process_time() - cpu, peak_mb,
                  " ".join(sql.split())[:100])
         self._log.append(entry)
+        STEPS.append(TimedConnection.step)
         if self.stream:
             print(f"  {entry[0]:>7.1f} s {entry[1]:>6.1f} s CPU {peak_mb:>7,.0f} MB  {entry[3]}",
                   flush=True)
@@ -110,7 +118,12 @@ class TimedConnection:
         return getattr(self._con, name)
 
 
-def profile_build(home: Path, top: int, incremental: bool = False) -> None:
+def _on_step(label: str) -> None:
+    TimedConnection.step = label
+
+
+def profile_build(home: Path, top: int, incremental: bool = False,
+                  by_step: bool = False) -> None:
     import duckdb
 
     from observatoire.config import Settings
@@ -134,7 +147,9 @@ def profile_build(home: Path, top: int, incremental: bool = False) -> None:
     # the complete build (the reference), when this code can build incrementally, unless
     # ``incremental``: the build ``observatoire build`` runs (incremental when it can be)
     complete = "complete" in inspect.signature(build).parameters and not incremental
-    summary = build(settings, complete=True) if complete else build(settings)
+    steps = {"on_step": _on_step} if "on_step" in inspect.signature(build).parameters else {}
+    summary = (build(settings, complete=True, **steps) if complete
+               else build(settings, **steps))
     ended, ended_cpu = time.perf_counter(), time.process_time()
     print(f"Build of {home}: {ended - started:.1f} s ({ended_cpu - started_cpu:.1f} s CPU), "
           f"{summary.tables.get('contracts', 0):,} contracts, "
@@ -148,6 +163,15 @@ def profile_build(home: Path, top: int, incremental: bool = False) -> None:
         rows = "" if s["rows"] is None else f"  {s['rows']:>12,} rows"
         print(f"  step {s['label']:<52} {s['seconds']:>7.1f} s  {s['cpu_seconds']:>7.1f} s CPU"
               f"{rows}")
+    if by_step:
+        # statements per step (the checkpoint and the end of the build under the last step)
+        grouped: dict[str, list[float]] = {}
+        for (seconds, cpu, _, _), label in zip(log, STEPS, strict=True):
+            count, wall, spent = grouped.get(label, [0, 0.0, 0.0])
+            grouped[label] = [count + 1, wall + seconds, spent + cpu]
+        print("Statements per step (count, wall ms, CPU ms):")
+        for label, (count, wall, spent) in grouped.items():
+            print(f"  {int(count):>5} {wall * 1000:>9.1f} {spent * 1000:>9.1f}  {label}")
     print(f"Top {top} SQL statements ({sum(s for s, _, _, _ in log):.1f} s in execute; "
           "wall, CPU, cores used):")
     for seconds, cpu, _, sql in sorted(log, reverse=True)[:top]:
@@ -190,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     bld.add_argument("--incremental", action="store_true",
                      help="the build as `observatoire build` runs it (incremental when it can "
                      "be: ingest a file into the home first), not `build --complet`")
+    bld.add_argument("--by-step", action="store_true",
+                     help="the statements' count, wall and CPU milliseconds per build step")
     bld.add_argument("--stream", action="store_true",
                      help="print each statement as it ends (wall, CPU, resident peak)")
     args = parser.parse_args(argv)
@@ -198,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         profile_ingest(args.path.resolve(), args.top)
     else:
         TimedConnection.stream = args.stream
-        profile_build(args.home.resolve(), args.top, args.incremental)
+        profile_build(args.home.resolve(), args.top, args.incremental, args.by_step)
 
 
 if __name__ == "__main__":

@@ -455,6 +455,9 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute(f"""CREATE TEMP TABLE {quality_history.PATCHED_CORRECTIONS} AS
         SELECT uid FROM corrections_applied WHERE {corrections_in_groups}
         UNION ALL SELECT uid FROM scoped.corrections_applied""")
+    # the SIRETs the replaced records read (some may be read no more)
+    con.execute("CREATE TEMP TABLE old_sirets_work AS " + increment.sirets(
+        "record_key IN (SELECT record_key FROM old_scope_work)"))
     # per record, per contract: the scoped rows replace the old ones
     for table in PER_RECORD:
         con.execute(f"DELETE FROM {table} "
@@ -467,12 +470,14 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute("DELETE FROM purchase_domain_overrides")
     con.execute("INSERT INTO purchase_domain_overrides BY NAME "
                 "SELECT * FROM scoped.purchase_domain_overrides")
-    # SIRET checks: every SIRET still read, checked by this build or an earlier one
-    con.execute(f"""CREATE OR REPLACE TABLE siret_checks AS
-        SELECT s.siret, COALESCE(n.valid, o.valid) AS valid FROM ({increment.SIRETS}) s
-        LEFT JOIN scoped.siret_checks n ON n.siret = s.siret
-        LEFT JOIN siret_checks o ON o.siret = s.siret
-        ORDER BY s.siret""")
+    # SIRET checks: every SIRET still read, checked by this build or an earlier one (the check
+    # depends on the SIRET alone): those of the replaced records no record reads any more out,
+    # those of the new records in
+    con.execute(f"""DELETE FROM siret_checks
+        WHERE siret IN (SELECT siret FROM old_sirets_work) AND siret NOT IN ({increment.sirets(
+            "TRUE", "siret IN (SELECT siret FROM old_sirets_work)")})""")
+    con.execute("""INSERT INTO siret_checks SELECT siret, valid FROM scoped.siret_checks
+        WHERE siret NOT IN (SELECT siret FROM siret_checks)""")
     con.execute("DROP SCHEMA scoped CASCADE")
     # buyers and suppliers concerned, by the model's statements over the patched tables
     _parties(con, scoped=False)
@@ -520,7 +525,7 @@ def _patch(ctx: pl.BuildContext) -> None:
                  "old_scope_work", "scope_records_work", "staged_scope_work",
                  "touched_buyers_work", "touched_suppliers_work", "old_supplier_names_work",
                  "search_uids_work", "g_buyer_places_work", "g_buyers", "g_suppliers",
-                 "touched_uids_work", "new_uids_work",
+                 "touched_uids_work", "new_uids_work", "old_sirets_work",
                  "sirene_names_work", "hidden_suppliers_work"):
         con.execute(f"DROP TABLE IF EXISTS {work}")
     con.execute("DROP MACRO IF EXISTS enum_key")

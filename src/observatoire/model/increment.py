@@ -3,9 +3,10 @@ builds"): the record index every build keeps, and the per-key recomputation of b
 suppliers from the tables of a warehouse patched for the contracts that new files touched.
 
 The recomputations run the model's own statements (:data:`contracts.BUYER_PLACES`,
-:data:`contracts.BUYERS`, :data:`contracts.SUPPLIERS`) over temporary views named like the
-build's work tables (``records``, ``record_holders``, ``record_rank_work``), rebuilt from what
-the warehouse keeps and restricted to the buyers or suppliers concerned: same SQL, scoped input.
+:data:`contracts.BUYERS`, :data:`contracts.SUPPLIERS`) over temporary tables and views named
+like the build's work tables (``records``, ``record_holders``, ``record_rank_work``), rebuilt
+from what the warehouse keeps and restricted to the buyers or suppliers concerned: same SQL,
+scoped input.
 """
 
 from __future__ import annotations
@@ -38,18 +39,21 @@ LEFT JOIN (
 #: The published uid of a contract uid (a lot's uid without its "~" suffix).
 GROUP_OF_UID = r"regexp_replace({uid}, '~[0-9a-f]{{8}}$', '')"
 
-#: Every distinct SIRET of the records, their holders and subcontractors (as
-#: :data:`contracts.IDENTIFIERS`), from what the warehouse keeps.
-SIRETS = r"""
+def sirets(records: str, among: str = "TRUE") -> str:
+    """Every distinct SIRET (as :data:`contracts.IDENTIFIERS` reads them: buyers, holders,
+    subcontractors) of the records the warehouse keeps whose key meets ``records``; ``among``:
+    of those SIRETs (``siret``) only."""
+    return rf"""
 SELECT DISTINCT siret FROM (
-    SELECT buyer_siret AS siret FROM record_index
-    UNION ALL SELECT holder_id FROM source_record_holders WHERE id_type = 'SIRET'
-    UNION ALL SELECT unnest(subcontract_sirets) FROM record_index
-) WHERE regexp_full_match(siret, '\d{14}')
+    SELECT buyer_siret AS siret FROM record_index WHERE {records}
+    UNION ALL SELECT holder_id FROM source_record_holders WHERE id_type = 'SIRET' AND {records}
+    UNION ALL SELECT unnest(subcontract_sirets) FROM record_index WHERE {records}
+) WHERE ({among}) AND regexp_full_match(siret, '\d{{14}}')
 """
 
+
 def _global(sql: str) -> str:
-    """A model statement reading ``g_``-prefixed views instead of the build's work tables, and
+    """A model statement reading ``g_``-prefixed inputs instead of the build's work tables, and
     writing a ``g_`` temporary table instead of the warehouse's."""
     for name in ("records", "record_holders", "record_rank_work", "contract_holders",
                  "contracts", "buyer_places_work", "siret_checks"):
