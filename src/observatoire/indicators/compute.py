@@ -3,7 +3,9 @@
 One query per indicator version reads its grain's fact table once and computes every period and
 every allowed breakdown with ``GROUPING SETS`` (:func:`indicator_query`, the SQL the catalogue
 table shows). The step runs the indicators that read the same rows together, in one query of the
-same form (:func:`batch_query`). The queries use a portable SQL subset (``CASE``,
+same form (:func:`batch_query`, :class:`Batch`), and keeps their groups' aggregates
+(:data:`GROUPS`) for the next incremental build (``indicators.delta``). The queries use a
+portable SQL subset (``CASE``,
 ``SUM``, ``COUNT``, ``GROUPING SETS``, window functions; the tests render every one of them for
 Spark with sqlglot) so the same catalogue can run on a distributed engine.
 

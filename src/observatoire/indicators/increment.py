@@ -92,7 +92,7 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
            min_contracts: int = 0) -> str | None:
     """Patch the kept tables (see the module); None when done, else why the step must be
     complete (the kept tables are then dropped). Below ``min_contracts`` contract fact rows
-    the step is complete too: there the patch's own statements cost more than they spare."""
+    (``settings.indicators_patch_min_contracts``, 0 by default) the step is complete too."""
     digest = results.queries_digest(profile)
     why = _why_complete(con, profile, today, min_contracts, digest)
     if why:
