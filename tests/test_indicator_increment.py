@@ -6,8 +6,9 @@ Here, on a copy of the demo's warehouse (a complete build), the fact tables are 
 place as new files would change them: a new contract with a holder no other contract has (a
 distinct count rises), a contract moved to another year, a procedure no contract had, a
 higher amount and more offers (a median moves), every contract of one procedure withdrawn (its
-groups go), a record set aside and another withdrawn. The patched ``indicator_results`` and
-``indicator_groups`` must be, row for row, those computed again from every fact row.
+groups go), a record set aside and another withdrawn; or every record withdrawn. The patched
+``indicator_results`` and ``indicator_groups`` must be, row for row, those computed again from
+every fact row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from observatoire.indicators import compute, delta, increment
-from observatoire.indicators.profile import load_profile
+from observatoire.indicators.profile import Profile, load_profile
 from tests.conftest import Warehouse
 
 #: The tables the results are computed into (written again by either way).
@@ -61,28 +62,53 @@ def _contracts(con: duckdb.DuckDBPyConnection, period: str, procedure: str) -> f
     return rows[0][0] if rows else None
 
 
-def test_patched_results_equal_those_of_every_row(
-        demo_warehouse: Warehouse, tmp_path: Path) -> None:
+def _patch(con: duckdb.DuckDBPyConnection, profile: Profile, today: date) -> set[str]:
+    """The results patched from the fact rows that differ from the ``old_`` tables' (as
+    ``increment.update`` does once the facts are patched); the grains that changed."""
+    changed = {grain for grain, (table, _) in increment.FACTS.items()
+               if increment.mark_changed(con, grain, f"SELECT * FROM old_{table}", table)}
+    for table in RESULTS[:5]:
+        con.execute(f"DROP TABLE {table}")
+    delta.recompute(con, profile, today, changed, compute.queries_digest(profile))
+    return changed
+
+
+def _assert_same_as_every_row(con: duckdb.DuckDBPyConnection, profile: Profile,
+                              today: date) -> None:
+    for table in ("indicator_results", compute.GROUPS):
+        con.execute(f"CREATE TABLE patched_{table} AS SELECT * FROM {table}")
+    for table in RESULTS:
+        con.execute(f"DROP TABLE {table}")
+    compute.results(con, profile, today)
+    for table in ("indicator_results", compute.GROUPS):
+        differ = [con.execute(f"""SELECT count(*) FROM (SELECT * FROM {a}
+                                  EXCEPT ALL SELECT * FROM {b})""").fetchall()[0][0]
+                  for a, b in ((table, f"patched_{table}"), (f"patched_{table}", table))]
+        assert differ == [0, 0], table
+
+
+def _copy(demo_warehouse: Warehouse, tmp_path: Path) -> duckdb.DuckDBPyConnection:
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(demo_warehouse.settings.warehouse_path, copy)
+    con = duckdb.connect(str(copy))
+    for table, _ in increment.FACTS.values():
+        con.execute(f"CREATE TEMP TABLE old_{table} AS SELECT * FROM {table}")
+    return con
+
+
+def test_patched_results_equal_those_of_every_row(
+        demo_warehouse: Warehouse, tmp_path: Path) -> None:
     profile = load_profile(demo_warehouse.settings.profile)
     today = date.today()
-    con = duckdb.connect(str(copy))
+    con = _copy(demo_warehouse, tmp_path)
     try:
         distinct_before = con.execute("""SELECT value FROM indicator_results
             WHERE indicator_id = 'titulaires-distincts' AND breakdown = 'total'
               AND period = 'toutes'""").fetchall()[0][0]
         assert _contracts(con, "2024", "Dialogue compétitif") == 12
         assert _contracts(con, "2021", "Concours") is None
-        for table, _ in increment.FACTS.values():
-            con.execute(f"CREATE TEMP TABLE old_{table} AS SELECT * FROM {table}")
         _change_the_facts(con)
-        changed = {grain for grain, (table, _) in increment.FACTS.items()
-                   if increment.mark_changed(con, grain, f"SELECT * FROM old_{table}", table)}
-        assert changed == {"contract", "holder", "record"}
-        for table in RESULTS[:5]:
-            con.execute(f"DROP TABLE {table}")
-        delta.recompute(con, profile, today, changed, compute.queries_digest(profile))
+        assert _patch(con, profile, today) == {"contract", "holder", "record"}
         # the changes reached the results: a group gone, a group new, a distinct count
         assert _contracts(con, "2024", "Dialogue compétitif") is None
         assert _contracts(con, "2021", "Concours") == 1
@@ -93,15 +119,23 @@ def test_patched_results_equal_those_of_every_row(
         assert distinct == con.execute("""SELECT count(DISTINCT supplier_siren)
             FROM indicator_holders WHERE period_year IS NULL OR period_year >= 2000
             """).fetchall()[0][0] != distinct_before
-        for table in ("indicator_results", compute.GROUPS):
-            con.execute(f"CREATE TABLE patched_{table} AS SELECT * FROM {table}")
-        for table in RESULTS:
-            con.execute(f"DROP TABLE {table}")
-        compute.results(con, profile, today)
-        for table in ("indicator_results", compute.GROUPS):
-            differ = [con.execute(f"""SELECT count(*) FROM (SELECT * FROM {a}
-                                      EXCEPT ALL SELECT * FROM {b})""").fetchall()[0][0]
-                      for a, b in ((table, f"patched_{table}"), (f"patched_{table}", table))]
-            assert differ == [0, 0], table
+        _assert_same_as_every_row(con, profile, today)
+    finally:
+        con.close()
+
+
+def test_a_grain_left_without_rows(demo_warehouse: Warehouse, tmp_path: Path) -> None:
+    """Every record withdrawn: the whole scope's group of each record indicator stays, with
+    no row (a count 0, a sum NULL, as SQL computes them over no row); the others go."""
+    profile = load_profile(demo_warehouse.settings.profile)
+    today = date.today()
+    con = _copy(demo_warehouse, tmp_path)
+    try:
+        con.execute("DELETE FROM indicator_records")
+        assert _patch(con, profile, today) == {"record"}
+        assert con.execute("""SELECT DISTINCT breakdown, record_count FROM indicator_results
+            r JOIN indicators i USING (indicator_id, version)
+            WHERE i.grain = 'record' AND r.period = 'toutes'""").fetchall() == [("total", 0)]
+        _assert_same_as_every_row(con, profile, today)
     finally:
         con.close()

@@ -3,7 +3,9 @@
 One query per indicator version reads its grain's fact table once and computes every period and
 every allowed breakdown with ``GROUPING SETS`` (:func:`indicator_query`, the SQL the catalogue
 table shows). The step runs the indicators that read the same rows together, in one query of the
-same form (:func:`batch_query`). The queries use a portable SQL subset (``CASE``,
+same form (:func:`batch_query`, :class:`Batch`), and keeps their groups' aggregates
+(:data:`GROUPS`) for the next incremental build (``indicators.delta``). The queries use a
+portable SQL subset (``CASE``,
 ``SUM``, ``COUNT``, ``GROUPING SETS``, window functions; the tests render every one of them for
 Spark with sqlglot) so the same catalogue can run on a distributed engine.
 
@@ -278,8 +280,8 @@ class Batch:
     The step keeps every batch's aggregates (:data:`GROUPS`): an incremental build patches
     those of the groups its changed fact rows fall in (``indicators.delta``) rather than read
     the fact tables again. A sum or a count is patched by adding the changed rows' own, signed;
-    a sum is NULL when no row has a value, so each sum that may be NULL gets a companion count
-    of its values (:attr:`companions`)."""
+    a sum is NULL when no row has a value, so each sum gets a companion count of its values
+    (:attr:`companions`)."""
 
     def __init__(self, inds: list[Indicator], undefined: frozenset[str] = frozenset(),
                  skipped: frozenset[str] = frozenset()) -> None:
@@ -306,14 +308,16 @@ class Batch:
                        aggregates.add(b.value) if b.value else "NULL",
                        aggregates.add(b.unknown) if b.unknown else "NULL")
                       for _, b in self.bases]
-        #: a sum's column → the column counting its non-NULL arguments
+        #: a sum's column → the column counting its non-NULL arguments (the rows', for a
+        #: sum whose argument is never NULL: NULL over no row)
         self.companions: dict[str, str] = {}
         arguments = {name: sql for sql, name in aggregates.arguments.items()}
         for sql, name in list(aggregates.names.items()):
             match = _AGGREGATE.fullmatch(sql)
-            if match and match.group(1) == "SUM" and not _never_null(
-                    arguments.get(match.group(3), match.group(3))):
-                self.companions[name] = aggregates.add(f"COUNT({match.group(3)})")
+            if match and match.group(1) == "SUM":
+                self.companions[name] = (
+                    self.records if _never_null(arguments.get(match.group(3), match.group(3)))
+                    else aggregates.add(f"COUNT({match.group(3)})"))
 
     def grouped(self, table: str | None = None, only: list[str] | None = None,
                 key: str | None = None) -> str:

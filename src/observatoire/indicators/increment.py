@@ -92,7 +92,7 @@ def update(con: duckdb.DuckDBPyConnection, profile: Profile, today: date,
            min_contracts: int = 0) -> str | None:
     """Patch the kept tables (see the module); None when done, else why the step must be
     complete (the kept tables are then dropped). Below ``min_contracts`` contract fact rows
-    the step is complete too: there the patch's own statements cost more than they spare."""
+    (``settings.indicators_patch_min_contracts``, 0 by default) the step is complete too."""
     digest = results.queries_digest(profile)
     why = _why_complete(con, profile, today, min_contracts, digest)
     if why:
@@ -138,8 +138,11 @@ def changed_rows_sql(old: str, new: str, key: str, one_row_per_key: bool) -> str
     of either share a ``key``; the rows are then joined on it and compared whole (NULLs equal,
     as ``EXCEPT ALL`` has them): the same rows, at a third of the cost."""
     if not one_row_per_key:
-        return (f"SELECT *, -1 AS change FROM ({old} EXCEPT ALL SELECT * FROM {new}) "
-                f"UNION ALL SELECT *, 1 FROM (SELECT * FROM {new} EXCEPT ALL {old})")
+        # the old rows read once (a scan of the fact table), compared both ways
+        return f"""WITH old_rows AS MATERIALIZED ({old})
+        SELECT *, -1 AS change FROM (SELECT * FROM old_rows EXCEPT ALL SELECT * FROM {new})
+        UNION ALL
+        SELECT *, 1 FROM (SELECT * FROM {new} EXCEPT ALL SELECT * FROM old_rows)"""
     return f"""WITH old_rows AS MATERIALIZED ({old}),
         differ AS MATERIALIZED (
             SELECT {key} FROM old_rows FULL JOIN {new} new_rows USING ({key})
