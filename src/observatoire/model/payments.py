@@ -52,6 +52,9 @@ HOSPITAL_DELAY_DAYS = 50
 #: estimated end is at most this many months before it (retention released a year after the
 #: end, late last instalments).
 LINK_GRACE_MONTHS = 24
+#: Events (lines paid) per pass of the last statement, whose hash table of them fits in
+#: DuckDB's memory under the build's default limit (1500MB) beside the pass's other tables.
+EVENTS_PER_PASS = 2_500_000
 #: Budget accounts of late-payment interest and penalties on contracts (M14/M57 6711).
 INTEREST_ACCOUNT = "6711"
 
@@ -362,6 +365,15 @@ LEFT JOIN commitment_link cm USING (combination)
 LEFT JOIN dates_link d USING (combination)
 """
 
+#: The last interest line of each supplier and contract: the late lines it follows had their
+#: interest mandated.
+INTEREST_DATES = """
+CREATE OR REPLACE TEMP TABLE payment_interest_dates_work AS
+SELECT buyer_id, supplier_key, contract_ref, max(batch_date) AS last_date
+FROM payment_lines_work WHERE NOT is_duplicate AND is_interest AND NOT is_cancellation
+GROUP BY ALL
+"""
+
 #: Lines paying the same invoice of the same supplier for the same amount as an earlier, not
 #: annulled piece, with the least such earlier piece. Such keys are few: they are found by an
 #: aggregate of their hash (a number a line) before the lines that share one are joined.
@@ -389,24 +401,23 @@ WHERE NOT d.is_interest
 GROUP BY d.staged_row
 """
 
-#: ``payments``: the kept lines, in one scan of the staging files, each with its events,
-#: reception, netting, link and delay. Every table joined to the scan is small (the links by
+#: ``payments``: the kept lines, read from the staging files with their events, reception,
+#: netting, link and delay. Every table joined to the scan of the lines is small (the links by
 #: combination, the annulations, the interest lines per supplier and contract, the duplicates)
-#: but the accountant's events, one row a paid line. Not sorted: readers order what they show
-#: (a sort of the whole wide rows was the step's largest cost, and spilled to disk past
-#: millions of lines).
+#: but the accountant's events, one row a paid line: the lines are taken in passes (of the
+#: pieces whose hash modulo ``$passes`` is ``$pass``) with the events of their pieces alone,
+#: so that the events' hash table fits in memory where it spilled the lines to disk. Not
+#: sorted: readers order what they show (a sort of the whole wide rows was the step's largest
+#: cost, and spilled to disk past millions of lines).
 PAYMENTS = f"""
-CREATE OR REPLACE TABLE payments AS
 WITH cancelled AS (  -- what the annulations and reductions take off each line they cancel
     SELECT o_row, sum(amount_ht) AS cancelled_ht, sum(amount_ttc) AS cancelled_ttc
     FROM payment_cancellations_work GROUP BY o_row
 ), cancels AS (
     SELECT c_row, any_value(o_key) AS cancels_payment_key
     FROM payment_cancellations_work GROUP BY c_row
-), interest AS (  -- the last interest line of each supplier and contract
-    SELECT buyer_id, supplier_key, contract_ref, max(batch_date) AS last_date
-    FROM payment_lines_work WHERE NOT is_duplicate AND is_interest AND NOT is_cancellation
-    GROUP BY ALL
+), events AS NOT MATERIALIZED (  -- this pass's
+    SELECT * FROM payment_events_work WHERE hash(piece_id) % $passes = $pass
 ), base AS (
     SELECT l.*,
         COALESCE(e.state, ep.state) AS state,
@@ -424,9 +435,9 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
         lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
     FROM payment_lines_work l
     -- State flows (Chorus) carry no buyer SIRET: the buyer matches when both are unknown
-    LEFT JOIN payment_events_work e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    LEFT JOIN events e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
-    LEFT JOIN payment_events_work ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    LEFT JOIN events ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
     LEFT JOIN invoice_dates_work i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
@@ -437,7 +448,7 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
         AND lk.batch_date IS NOT DISTINCT FROM l.batch_date
         AND lk.contract_ref IS NOT DISTINCT FROM l.contract_ref
         AND lk.commitment_ref IS NOT DISTINCT FROM l.commitment_ref
-    WHERE NOT l.is_duplicate
+    WHERE NOT l.is_duplicate AND hash(l.piece_id) % $passes = $pass
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
     -- before the services were done (or its reception is not known), from the service fait.
@@ -517,7 +528,7 @@ SELECT {_payment_key('d')} AS payment_key, d.buyer_id, d.budget_code, d.fiscal_y
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
     d.flow, d.file_hash, d.position, d.line
 FROM delays d
-LEFT JOIN interest i ON i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
+LEFT JOIN payment_interest_dates_work i ON i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
     AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
 LEFT JOIN payment_duplicates_work x ON x.staged_row = d.staged_row
 LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
@@ -637,13 +648,19 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
         "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
     con.execute(HIDDEN if sirene else NO_HIDDEN)
     for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, EVENTS, LINKS,
-                CANCELLATIONS, DUPLICATES, PAYMENTS, CONTRACT_PAYMENTS, INVOICES_MODEL,
-                RECONCILIATION):
+                CANCELLATIONS, INTEREST_DATES, DUPLICATES):
+        con.execute(sql)
+    events = con.execute("SELECT count(*) FROM payment_events_work").fetchall()[0][0]
+    passes = max(1, -(-events // EVENTS_PER_PASS))
+    for number in range(passes):
+        into = "CREATE OR REPLACE TABLE payments AS" if number == 0 else "INSERT INTO payments"
+        con.execute(f"{into} {PAYMENTS}", {"passes": passes, "pass": number})
+    for sql in (CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
     con.execute("DROP VIEW payment_lines_work")
     for work in ("payment_repeated_work", "payment_events_work", "payment_links_work",
-                 "payment_cancellations_work", "payment_duplicates_work", "payment_hidden_work",
-                 "invoice_dates_work"):
+                 "payment_cancellations_work", "payment_interest_dates_work",
+                 "payment_duplicates_work", "payment_hidden_work", "invoice_dates_work"):
         con.execute(f"DROP TABLE {work}")
 
 
