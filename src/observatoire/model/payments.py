@@ -52,7 +52,7 @@ HOSPITAL_DELAY_DAYS = 50
 #: estimated end is at most this many months before it (retention released a year after the
 #: end, late last instalments).
 LINK_GRACE_MONTHS = 24
-#: Events (lines paid) per pass of the last statement, whose hash table of them fits in
+#: Staged events per pass of the last statement: their aggregates and hash table fit in
 #: DuckDB's memory under the build's default limit (1500MB) beside the pass's other tables.
 EVENTS_PER_PASS = 2_500_000
 #: Budget accounts of late-payment interest and penalties on contracts (M14/M57 6711).
@@ -236,8 +236,8 @@ FROM annulations c JOIN payment_lines_work o ON NOT o.is_duplicate AND NOT o.is_
 #: the piece's lines, its amount none of them). Two aggregates, the first of each payment of a
 #: line (its repeats in other files made one), the second of each line: an aggregate of the
 #: payments, another of the states and a join of the two held three tables of a row a line.
+#: Those of the pieces of one pass of ``PAYMENTS`` (see there).
 EVENTS = """
-CREATE OR REPLACE TEMP TABLE payment_events_work AS
 WITH payments AS (
     SELECT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date, amount_paid,
         arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
@@ -246,7 +246,7 @@ WITH payments AS (
             FILTER (WHERE state IS NOT NULL) AS state_date,
         max(taken_in_charge_date) AS taken_in_charge_date,
         max(suspension_days) AS suspension_days
-    FROM staged_payment_events GROUP BY ALL
+    FROM staged_payment_events WHERE hash(piece_id) % $passes = $pass GROUP BY ALL
 )
 SELECT buyer_id, fiscal_year, piece_id, line_id, arg_max(state, state_date) AS state,
     max(taken_in_charge_date) AS taken_in_charge_date,
@@ -406,7 +406,8 @@ GROUP BY d.staged_row
 #: combination, the annulations, the interest lines per supplier and contract, the duplicates)
 #: but the accountant's events, one row a paid line: the lines are taken in passes (of the
 #: pieces whose hash modulo ``$passes`` is ``$pass``) with the events of their pieces alone,
-#: so that the events' hash table fits in memory where it spilled the lines to disk. Not
+#: aggregated there, so that the events' tables fit in memory where they spilled the lines to
+#: disk. Not
 #: sorted: readers order what they show (a sort of the whole wide rows was the step's largest
 #: cost, and spilled to disk past millions of lines).
 PAYMENTS = f"""
@@ -416,9 +417,7 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
 ), cancels AS (
     SELECT c_row, any_value(o_key) AS cancels_payment_key
     FROM payment_cancellations_work GROUP BY c_row
-), events AS NOT MATERIALIZED (  -- this pass's
-    SELECT * FROM payment_events_work WHERE hash(piece_id) % $passes = $pass
-), base AS (
+), events AS MATERIALIZED ({EVENTS}), base AS (
     SELECT l.*,
         COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
@@ -647,10 +646,10 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
         "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
     con.execute(HIDDEN if sirene else NO_HIDDEN)
-    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, EVENTS, LINKS,
+    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, LINKS,
                 CANCELLATIONS, INTEREST_DATES, DUPLICATES):
         con.execute(sql)
-    events = con.execute("SELECT count(*) FROM payment_events_work").fetchall()[0][0]
+    events = con.execute("SELECT count(*) FROM staged_payment_events").fetchall()[0][0]
     passes = max(1, -(-events // EVENTS_PER_PASS))
     for number in range(passes):
         into = "CREATE OR REPLACE TABLE payments AS" if number == 0 else "INSERT INTO payments"
@@ -658,7 +657,7 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
     for sql in (CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
     con.execute("DROP VIEW payment_lines_work")
-    for work in ("payment_repeated_work", "payment_events_work", "payment_links_work",
+    for work in ("payment_repeated_work", "payment_links_work",
                  "payment_cancellations_work", "payment_interest_dates_work",
                  "payment_duplicates_work", "payment_hidden_work", "invoice_dates_work"):
         con.execute(f"DROP TABLE {work}")
