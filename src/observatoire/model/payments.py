@@ -246,7 +246,9 @@ WITH payments AS (
             FILTER (WHERE state IS NOT NULL) AS state_date,
         max(taken_in_charge_date) AS taken_in_charge_date,
         max(suspension_days) AS suspension_days
-    FROM staged_payment_events WHERE hash(piece_id) % $passes = $pass GROUP BY ALL
+    FROM staged_payment_events
+    WHERE hash(piece_id) % CAST($passes AS UBIGINT) = CAST($pass AS UBIGINT)  -- (HUGEINT: slow)
+    GROUP BY ALL
 )
 SELECT buyer_id, fiscal_year, piece_id, line_id, arg_max(state, state_date) AS state,
     max(taken_in_charge_date) AS taken_in_charge_date,
@@ -447,7 +449,8 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
         AND lk.batch_date IS NOT DISTINCT FROM l.batch_date
         AND lk.contract_ref IS NOT DISTINCT FROM l.contract_ref
         AND lk.commitment_ref IS NOT DISTINCT FROM l.commitment_ref
-    WHERE NOT l.is_duplicate AND hash(l.piece_id) % $passes = $pass
+    WHERE NOT l.is_duplicate
+        AND hash(l.piece_id) % CAST($passes AS UBIGINT) = CAST($pass AS UBIGINT)
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
     -- before the services were done (or its reception is not known), from the service fait.
