@@ -131,52 +131,79 @@ def main() -> None:
                         help="also read (one process, unless --no-one-process) and model with "
                              "the project's source at SRC (e.g. an older commit's src/), in the "
                              "same run; the split read (ingest columns) is this tree's for both")
+    parser.add_argument("--staged", type=Path, nargs="+", metavar="FOLDER",
+                        help="the model alone (link and indicators, of each code) on the staged "
+                             "rows a run kept with --keep (FOLDER/out/payment_lines.parquet), "
+                             "against the raw count of --raw-cpu seconds")
+    parser.add_argument("--raw-cpu", type=float, help="with --staged: the raw count's CPU seconds "
+                        "measured when those rows were read")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's staged rows (its folder under --dir) for --staged")
     args = parser.parse_args()
+    codes = [("before", args.before), ("after", None)] if args.before else [("after", None)]
+    if args.staged:
+        print(f"{'folder':>30} {'code':>6} {'load':>9} {'link s':>6} {'link CPU':>8} "
+              f"{'ind. s':>6} {'ind. CPU':>8} {'model RSS':>9} {'model CPU × raw':>15}")
+        for folder in args.staged:
+            for code, src in codes:
+                load = os.getloadavg()[0]
+                _, _, model_rss, out = run(MODEL, str(folder), args.memory, src=src)
+                cpu, wall, _, _, ind_cpu, ind_s = map(float, out.splitlines()[-1].split())
+                ratio = f"{cpu / args.raw_cpu:.2f}" if args.raw_cpu else "—"
+                print(f"{str(folder)[-30:]:>30} {code:>6} {load:>4.1f}–{os.getloadavg()[0]:<4.1f} "
+                      f"{wall - ind_s:>6.2f} {cpu - ind_cpu:>8.2f} {ind_s:>6.2f} {ind_cpu:>8.2f} "
+                      f"{model_rss / 1e6:>9.0f} {ratio:>15}", flush=True)
+        return
     print(f"{'lines':>10} {'code':>6} {'MB':>5} {'load':>9} {'raw s':>6} {'raw CPU':>7} "
           f"{'read CPU':>8} {'ingest s':>8} {'ingest CPU':>10} {'ingest path':>11} "
           f"{'ingest RSS':>10} {'link s':>6} {'link CPU':>8} {'ind. s':>6} {'ind. CPU':>8} "
           f"{'model RSS':>9} {'total s':>7} {'total CPU':>9} {'CPU ×':>5} {'path ×':>6} "
           f"{'wall ×':>6} {'one CPU ×':>9} {'linked':>9}")
-    codes = [("before", args.before), ("after", None)] if args.before else [("after", None)]
     if args.dir:
         args.dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        for lines in args.lines:
-            folder = Path(tmp) / str(lines)
-            folder.mkdir()
-            path = folder / "pes.xml"
-            generate(path, lines)
-            megabytes = path.stat().st_size / 1e6
-            load = [os.getloadavg()[0]]
-            raw_s, raw_cpu, _, counted = run(BASELINE, str(path))
-            reads = {} if args.no_one_process else {
-                code: read(path, folder / f"one-{code}", True, 1, src) for code, src in codes}
-            split = read(path, folder / "out", True, args.workers)
-            assert int(counted) == split["lines"] == lines, (counted, lines)
-            assert all(r["lines"] == lines for r in reads.values())
-            path.unlink()
-            for code, src in codes:  # the model of each code on the same rows
-                _, _, model_rss, out = run(MODEL, str(folder), args.memory, src=src)
-                load.append(os.getloadavg()[0])
-                (cpu_text, wall_text, linked, rows, ind_cpu_text,
-                 ind_wall_text) = out.splitlines()[-1].split()
-                model_cpu, model_s = float(cpu_text), float(wall_text)
-                ind_cpu, ind_s = float(ind_cpu_text), float(ind_wall_text)
-                assert int(rows) == lines, (rows, lines)
-                one = reads.get(code)
-                one_cpu = f"{one['cpu']:.2f}" if one else "—"
-                one_ratio = f"{(one['cpu'] + model_cpu) / raw_cpu:.1f}" if one else "—"
-                total_cpu, total_s = split["cpu"] + model_cpu, split["wall"] + model_s
-                print(f"{lines:>10,} {code:>6} {megabytes:>5.0f} "
-                      f"{min(load):>4.1f}–{max(load):<4.1f} {raw_s:>6.2f} {raw_cpu:>7.2f} "
-                      f"{one_cpu:>8} {split['wall']:>8.2f} {split['cpu']:>10.2f} "
-                      f"{split['path']:>11.2f} {split['rss'] / 1e6:>10.0f} "
-                      f"{model_s - ind_s:>6.2f} {model_cpu - ind_cpu:>8.2f} {ind_s:>6.2f} "
-                      f"{ind_cpu:>8.2f} {model_rss / 1e6:>9.0f} {total_s:>7.2f} "
-                      f"{total_cpu:>9.2f} {total_cpu / raw_cpu:>5.1f} "
-                      f"{(split['path'] + model_cpu) / raw_cpu:>6.1f} "
-                      f"{total_s / raw_s:>6.1f} {one_ratio:>9} {int(linked):>9,}", flush=True)
+    tmp = tempfile.mkdtemp(dir=args.dir)
+    for lines in args.lines:
+        folder = Path(tmp) / str(lines)
+        folder.mkdir()
+        path = folder / "pes.xml"
+        generate(path, lines)
+        megabytes = path.stat().st_size / 1e6
+        load = [os.getloadavg()[0]]
+        raw_s, raw_cpu, _, counted = run(BASELINE, str(path))
+        reads = {} if args.no_one_process else {
+            code: read(path, folder / f"one-{code}", True, 1, src) for code, src in codes}
+        split = read(path, folder / "out", True, args.workers)
+        assert int(counted) == split["lines"] == lines, (counted, lines)
+        assert all(r["lines"] == lines for r in reads.values())
+        path.unlink()
+        for code, src in codes:  # the model of each code on the same rows
+            _, _, model_rss, out = run(MODEL, str(folder), args.memory, src=src)
+            load.append(os.getloadavg()[0])
+            (cpu_text, wall_text, linked, rows, ind_cpu_text,
+             ind_wall_text) = out.splitlines()[-1].split()
+            model_cpu, model_s = float(cpu_text), float(wall_text)
+            ind_cpu, ind_s = float(ind_cpu_text), float(ind_wall_text)
+            assert int(rows) == lines, (rows, lines)
+            one = reads.get(code)
+            one_cpu = f"{one['cpu']:.2f}" if one else "—"
+            one_ratio = f"{(one['cpu'] + model_cpu) / raw_cpu:.1f}" if one else "—"
+            total_cpu, total_s = split["cpu"] + model_cpu, split["wall"] + model_s
+            print(f"{lines:>10,} {code:>6} {megabytes:>5.0f} "
+                  f"{min(load):>4.1f}–{max(load):<4.1f} {raw_s:>6.2f} {raw_cpu:>7.2f} "
+                  f"{one_cpu:>8} {split['wall']:>8.2f} {split['cpu']:>10.2f} "
+                  f"{split['path']:>11.2f} {split['rss'] / 1e6:>10.0f} "
+                  f"{model_s - ind_s:>6.2f} {model_cpu - ind_cpu:>8.2f} {ind_s:>6.2f} "
+                  f"{ind_cpu:>8.2f} {model_rss / 1e6:>9.0f} {total_s:>7.2f} "
+                  f"{total_cpu:>9.2f} {total_cpu / raw_cpu:>5.1f} "
+                  f"{(split['path'] + model_cpu) / raw_cpu:>6.1f} "
+                  f"{total_s / raw_s:>6.1f} {one_ratio:>9} {int(linked):>9,}", flush=True)
+        if not args.keep:
             shutil.rmtree(folder)
+
+    if args.keep:
+        print(f"staged rows kept under {tmp}/<lines>")
+    else:
+        shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

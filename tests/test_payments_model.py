@@ -478,6 +478,23 @@ def test_a_retour_sent_twice_does_not_double_what_was_paid(
     assert con.execute(query).fetchone() == wh.execute(query).fetchone()
 
 
+def test_payments_taken_in_passes_are_the_rows_of_one_pass(
+        tmp_path: Path, demo_warehouse: Warehouse,
+        staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]],
+        wh: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many events take the lines in passes (each with the events of its pieces): one line's
+    events a pass give the rows and findings of the whole in one pass (the demo's set is
+    below ``EVENTS_PER_PASS``)."""
+    assert wh.execute("SELECT count(*) FROM payments WHERE payment_date IS NOT NULL"
+                      ).fetchone()[0] < payments.EVENTS_PER_PASS
+    monkeypatch.setattr(payments, "EVENTS_PER_PASS", 1)
+    con = payments_warehouse(tmp_path, demo_warehouse, staging)
+    for table in ("payments", "payment_findings", "contract_payments"):
+        rows = [sorted(c.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                for c in (con, wh)]
+        assert rows[0] == rows[1] and rows[0], table
+
+
 def test_the_duplicate_mandat_is_a_finding_when_its_annulation_is_missing(
         tmp_path: Path, demo_warehouse: Warehouse,
         staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]]) -> None:

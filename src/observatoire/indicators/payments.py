@@ -67,7 +67,9 @@ WITH pieces AS (
     SELECT p.buyer_id, p.fiscal_year, p.piece_id, year(max(p.payment_date)) AS period_year,
         max(p.payment_delay_days) AS delay_days, max(p.legal_delay_days) AS legal_delay_days,
         sum(p.net_amount_ht) AS amount_ht, bool_or(p.paid_to_subcontractor) AS to_subcontractor,
-        CASE WHEN count(DISTINCT c.directorate_id) = 1 THEN min(c.directorate_id) END
+        -- one directorate: the least and the greatest are the same (a count of the distinct
+        -- directorates kept a set a piece, which spilled past millions of pieces)
+        CASE WHEN min(c.directorate_id) = max(c.directorate_id) THEN min(c.directorate_id) END
             AS directorate
     FROM payments p LEFT JOIN contracts c ON c.uid = p.contract_uid
     WHERE NOT p.is_cancellation AND NOT p.is_interest AND p.delay_eligible IS NOT FALSE

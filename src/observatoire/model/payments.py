@@ -52,6 +52,9 @@ HOSPITAL_DELAY_DAYS = 50
 #: estimated end is at most this many months before it (retention released a year after the
 #: end, late last instalments).
 LINK_GRACE_MONTHS = 24
+#: Staged events per pass of the last statement: their aggregates and hash table fit in
+#: DuckDB's memory under the build's default limit (1500MB) beside the pass's other tables.
+EVENTS_PER_PASS = 2_500_000
 #: Budget accounts of late-payment interest and penalties on contracts (M14/M57 6711).
 INTEREST_ACCOUNT = "6711"
 
@@ -233,8 +236,8 @@ FROM annulations c JOIN payment_lines_work o ON NOT o.is_duplicate AND NOT o.is_
 #: the piece's lines, its amount none of them). Two aggregates, the first of each payment of a
 #: line (its repeats in other files made one), the second of each line: an aggregate of the
 #: payments, another of the states and a join of the two held three tables of a row a line.
+#: Those of the pieces of one pass of ``PAYMENTS`` (see there).
 EVENTS = """
-CREATE OR REPLACE TEMP TABLE payment_events_work AS
 WITH payments AS (
     SELECT buyer_id, fiscal_year, piece_id, line_id, payment_id, payment_date, amount_paid,
         arg_max(state, COALESCE(taken_in_charge_date, rejected_date, pending_date,
@@ -243,7 +246,9 @@ WITH payments AS (
             FILTER (WHERE state IS NOT NULL) AS state_date,
         max(taken_in_charge_date) AS taken_in_charge_date,
         max(suspension_days) AS suspension_days
-    FROM staged_payment_events GROUP BY ALL
+    FROM staged_payment_events
+    WHERE hash(piece_id) % CAST($passes AS UBIGINT) = CAST($pass AS UBIGINT)  -- (HUGEINT: slow)
+    GROUP BY ALL
 )
 SELECT buyer_id, fiscal_year, piece_id, line_id, arg_max(state, state_date) AS state,
     max(taken_in_charge_date) AS taken_in_charge_date,
@@ -362,6 +367,15 @@ LEFT JOIN commitment_link cm USING (combination)
 LEFT JOIN dates_link d USING (combination)
 """
 
+#: The last interest line of each supplier and contract: the late lines it follows had their
+#: interest mandated.
+INTEREST_DATES = """
+CREATE OR REPLACE TEMP TABLE payment_interest_dates_work AS
+SELECT buyer_id, supplier_key, contract_ref, max(batch_date) AS last_date
+FROM payment_lines_work WHERE NOT is_duplicate AND is_interest AND NOT is_cancellation
+GROUP BY ALL
+"""
+
 #: Lines paying the same invoice of the same supplier for the same amount as an earlier, not
 #: annulled piece, with the least such earlier piece. Such keys are few: they are found by an
 #: aggregate of their hash (a number a line) before the lines that share one are joined.
@@ -389,25 +403,23 @@ WHERE NOT d.is_interest
 GROUP BY d.staged_row
 """
 
-#: ``payments``: the kept lines, in one scan of the staging files, each with its events,
-#: reception, netting, link and delay. Every table joined to the scan is small (the links by
+#: ``payments``: the kept lines, read from the staging files with their events, reception,
+#: netting, link and delay. Every table joined to the scan of the lines is small (the links by
 #: combination, the annulations, the interest lines per supplier and contract, the duplicates)
-#: but the accountant's events, one row a paid line. Not sorted: readers order what they show
-#: (a sort of the whole wide rows was the step's largest cost, and spilled to disk past
-#: millions of lines).
+#: but the accountant's events, one row a paid line: the lines are taken in passes (of the
+#: pieces whose hash modulo ``$passes`` is ``$pass``) with the events of their pieces alone,
+#: aggregated there, so that the events' tables fit in memory where they spilled the lines to
+#: disk. Not
+#: sorted: readers order what they show (a sort of the whole wide rows was the step's largest
+#: cost, and spilled to disk past millions of lines).
 PAYMENTS = f"""
-CREATE OR REPLACE TABLE payments AS
 WITH cancelled AS (  -- what the annulations and reductions take off each line they cancel
     SELECT o_row, sum(amount_ht) AS cancelled_ht, sum(amount_ttc) AS cancelled_ttc
     FROM payment_cancellations_work GROUP BY o_row
 ), cancels AS (
     SELECT c_row, any_value(o_key) AS cancels_payment_key
     FROM payment_cancellations_work GROUP BY c_row
-), interest AS (  -- the last interest line of each supplier and contract
-    SELECT buyer_id, supplier_key, contract_ref, max(batch_date) AS last_date
-    FROM payment_lines_work WHERE NOT is_duplicate AND is_interest AND NOT is_cancellation
-    GROUP BY ALL
-), base AS (
+), events AS MATERIALIZED ({EVENTS}), base AS (
     SELECT l.*,
         COALESCE(e.state, ep.state) AS state,
         COALESCE(e.taken_in_charge_date, ep.taken_in_charge_date) AS taken_in_charge_date,
@@ -424,9 +436,9 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
         lk.contract_uid, lk.contract_source, lk.link_method, lk.link_confidence
     FROM payment_lines_work l
     -- State flows (Chorus) carry no buyer SIRET: the buyer matches when both are unknown
-    LEFT JOIN payment_events_work e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    LEFT JOIN events e ON e.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND e.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND e.piece_id = l.piece_id AND e.line_id = l.line_id
-    LEFT JOIN payment_events_work ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
+    LEFT JOIN events ep ON ep.buyer_id IS NOT DISTINCT FROM l.buyer_id
         AND ep.fiscal_year IS NOT DISTINCT FROM l.fiscal_year AND ep.piece_id = l.piece_id AND ep.line_id IS NULL
     LEFT JOIN invoice_dates_work i ON i.supplier_siret = l.supplier_siret
         AND i.invoice_number = l.invoice_number
@@ -438,6 +450,7 @@ WITH cancelled AS (  -- what the annulations and reductions take off each line t
         AND lk.contract_ref IS NOT DISTINCT FROM l.contract_ref
         AND lk.commitment_ref IS NOT DISTINCT FROM l.commitment_ref
     WHERE NOT l.is_duplicate
+        AND hash(l.piece_id) % CAST($passes AS UBIGINT) = CAST($pass AS UBIGINT)
 ), starts AS (
     -- R2192-12: the delay runs from the reception of the invoice or, when it was received
     -- before the services were done (or its reception is not known), from the service fait.
@@ -517,7 +530,7 @@ SELECT {_payment_key('d')} AS payment_key, d.buyer_id, d.budget_code, d.fiscal_y
     d.contract_uid, d.contract_source, d.link_method, d.link_confidence,
     d.flow, d.file_hash, d.position, d.line
 FROM delays d
-LEFT JOIN interest i ON i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
+LEFT JOIN payment_interest_dates_work i ON i.buyer_id = d.buyer_id AND i.supplier_key = d.supplier_key
     AND i.contract_ref IS NOT DISTINCT FROM d.contract_ref
 LEFT JOIN payment_duplicates_work x ON x.staged_row = d.staged_row
 LEFT JOIN payment_hidden_work h ON h.supplier_siret = d.supplier_siret
@@ -636,14 +649,20 @@ def build_payments(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
         "('ref_sirene_categories', 'ref_sirene_establishments')").fetchall()[0][0] == 2
     con.execute(HIDDEN if sirene else NO_HIDDEN)
-    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, EVENTS, LINKS,
-                CANCELLATIONS, DUPLICATES, PAYMENTS, CONTRACT_PAYMENTS, INVOICES_MODEL,
-                RECONCILIATION):
+    for sql in (FINANCE_CONTRACTS_MODEL, INVOICE_DATES, REPEATED, LINES, LINKS,
+                CANCELLATIONS, INTEREST_DATES, DUPLICATES):
+        con.execute(sql)
+    events = con.execute("SELECT count(*) FROM staged_payment_events").fetchall()[0][0]
+    passes = max(1, -(-events // EVENTS_PER_PASS))
+    for number in range(passes):
+        into = "CREATE OR REPLACE TABLE payments AS" if number == 0 else "INSERT INTO payments"
+        con.execute(f"{into} {PAYMENTS}", {"passes": passes, "pass": number})
+    for sql in (CONTRACT_PAYMENTS, INVOICES_MODEL, RECONCILIATION):
         con.execute(sql)
     con.execute("DROP VIEW payment_lines_work")
-    for work in ("payment_repeated_work", "payment_events_work", "payment_links_work",
-                 "payment_cancellations_work", "payment_duplicates_work", "payment_hidden_work",
-                 "invoice_dates_work"):
+    for work in ("payment_repeated_work", "payment_links_work",
+                 "payment_cancellations_work", "payment_interest_dates_work",
+                 "payment_duplicates_work", "payment_hidden_work", "invoice_dates_work"):
         con.execute(f"DROP TABLE {work}")
 
 

@@ -90,7 +90,7 @@ def findings_sql(table: str, over: set[str], rules: list[Rule] | None = None,
         # its findings are distinct. Holders, versions and acts are several rows of a record,
         # which may say the same thing twice (a holder listed twice): those are deduplicated
         # here, on a few thousand rows, rather than all findings at the end.
-        distinct = "" if subject == "record" else "DISTINCT "
+        distinct = "" if subject == "record" or subj.one_row_a_record else "DISTINCT "
         selects.append(
             f"SELECT {distinct}record_key, uid, {scope_names}{ids}[finding.n] AS rule_id, "
             f"{severities}[finding.n] AS severity, {fields}[finding.n] AS field, "

@@ -21,10 +21,12 @@ _PAYMENT_SCOPE = (("file_hash", "p.file_hash"), ("position", "p.position"), ("li
 _CONTRACT_SCOPE = (("file_hash", "CAST(NULL AS VARCHAR)"), ("position", "CAST(NULL AS BIGINT)"),
                    ("line", "CAST(NULL AS BIGINT)"), ("buyer_siret", "cp.buyer_id"))
 
+#: A payment line is one row of ``payments``, a contract one of ``contract_payments``.
 PAYMENT_SUBJECTS: dict[str, Subject] = {
-    "payment": Subject("payments p", "p.payment_key", "p.contract_uid", _PAYMENT_SCOPE),
+    "payment": Subject("payments p", "p.payment_key", "p.contract_uid", _PAYMENT_SCOPE,
+                       one_row_a_record=True),
     "contract_payment": Subject("contract_payments cp", "cp.contract_uid", "cp.contract_uid",
-                                _CONTRACT_SCOPE),
+                                _CONTRACT_SCOPE, one_row_a_record=True),
 }
 
 PAYMENT_RULES: list[Rule] = [

@@ -58,6 +58,9 @@ class Subject:
     #: More key columns the findings carry, as (name, SQL expression): Egalim's canteen, year
     #: and month, which a canteen-month finding has without a line.
     scope: tuple[tuple[str, str], ...] = ()
+    #: One row of ``source`` a record: its findings are distinct as they are (a DISTINCT of
+    #: millions of findings is left out).
+    one_row_a_record: bool = False
 
 
 def _date_rules(field: str, raw: str, parsed: str, label: str) -> list[Rule]:
