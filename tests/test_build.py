@@ -343,18 +343,23 @@ def test_catalog_of_an_earlier_version_gains_the_new_columns(tmp_path: Path) -> 
 
 def test_readers_see_the_new_warehouse_after_a_build(tmp_path: Path) -> None:
     """A process that keeps reading (the web server) sees each new build once it is swapped in,
-    while a cursor opened before the swap finishes on the old file."""
-    from observatoire.warehouse import open_warehouse
+    with that file's identity, while a cursor opened before the swap finishes on the old file."""
+    from observatoire.warehouse import open_identified, open_warehouse
 
     settings = Settings(home=tmp_path / "h")
     ingest(settings, SMALL)
     first = build(settings)
     before = open_warehouse(settings)
+    first_file = settings.warehouse_path.stat()
     assert before.execute("SELECT build_id FROM build_info").fetchall() == [(first.build_id,)]
     second = build(settings)
-    after = open_warehouse(settings)
+    after, identity = open_identified(settings)
     assert after.execute("SELECT build_id FROM build_info").fetchall() == [(second.build_id,)]
     assert before.execute("SELECT build_id FROM build_info").fetchall() == [(first.build_id,)]
+    # the identity is the file the cursor reads (what the explorer's caches are keyed by)
+    second_file = settings.warehouse_path.stat()
+    assert identity == (second_file.st_ino, second_file.st_mtime_ns)
+    assert identity != (first_file.st_ino, first_file.st_mtime_ns)
     before.close()
     after.close()
     assert not list(settings.home.glob(".warehouse-reader-*"))

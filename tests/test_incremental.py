@@ -102,11 +102,11 @@ class Twins:
         self.modes.append(summary.mode)
         assert differences(self.incremental.warehouse_path,
                            self.complete.warehouse_path) == {}, summary.mode_reason
-        holders_found_by_their_index(self.incremental.warehouse_path)
+        holders_index_there_and_page_names_right(self.incremental.warehouse_path)
         return summary.mode
 
 
-def holders_found_by_their_index(path: Path) -> None:
+def holders_index_there_and_page_names_right(path: Path) -> None:
     """The index of the holders by uid (``observatoire.lookups``), kept by a patch's deletes and
     inserts: the names the pages find through it are those of the table's rows."""
     con = duckdb.connect(str(path), read_only=True)

@@ -479,7 +479,8 @@ def _patch(ctx: pl.BuildContext) -> None:
     con.execute("""INSERT INTO siret_checks SELECT siret, valid FROM scoped.siret_checks
         WHERE siret NOT IN (SELECT siret FROM siret_checks)""")
     con.execute("DROP SCHEMA scoped CASCADE")
-    # buyers and suppliers concerned, by the model's statements over the patched tables
+    # buyers and suppliers concerned, by the model's statements over the patched tables and
+    # the scoped run's records and ranks (``model.increment.PATCHED_INPUTS``)
     _parties(con, scoped=False)
     search.official_names(con, "g_buyers", "g_suppliers", temp=True)
     _same_places(con)

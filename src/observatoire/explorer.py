@@ -22,7 +22,7 @@ from observatoire import search as by_name
 from observatoire.config import Settings
 from observatoire.formatting import number
 from observatoire.indicators.domains import DEFAULT_DOMAIN, domain_match_sql
-from observatoire.warehouse import open_warehouse, scope_sql
+from observatoire.warehouse import open_identified, open_warehouse, scope_sql
 
 T = TypeVar("T")
 
@@ -300,17 +300,18 @@ def search(
     cache)."""
     page, page_size = bounded(page, page_size)
     sort = sort if sort in SORTS else "date"
-    con = open_warehouse(settings)  # first: no warehouse is said as such (WarehouseMissing)
+    # first: no warehouse is said as such (WarehouseMissing)
+    con, key = _open_keyed(settings)
     try:
-        return _search(settings, con, filters, sort, page, page_size, facets)
+        return _search(settings, con, key, filters, sort, page, page_size, facets)
     finally:
         con.close()
 
 
-def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: ContractFilters,
-            sort: str, page: int, page_size: int, facets: bool) -> dict[str, Any]:
-    """:func:`search` on an open cursor of the warehouse."""
-    key = _warehouse_key(settings)
+def _search(settings: Settings, con: duckdb.DuckDBPyConnection, key: WarehouseKey,
+            filters: ContractFilters, sort: str, page: int, page_size: int,
+            facets: bool) -> dict[str, Any]:
+    """:func:`search` on an open cursor of the warehouse, whose file ``key`` names."""
     # The facets' filters (year, procedure, category) are left out of the scan when their
     # counts are wanted: the scan keeps the contracts of the other filters (``base``), counted
     # by year × procedure × categories (``cube``: a few hundred rows, from which each facet's
@@ -325,7 +326,7 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
     known_cube = _FOUND_CUBES.get(cube_key) if own_cube else None
     count_cube = own_cube and known_cube is None
     with_places = (facets and not any(getattr(filters, n) for n in PLACE_FILTERS)
-                   and _places_key(settings, filters, None) not in _PLACES)
+                   and _places_key(key, filters, None) not in _PLACES)
     scope = _scope(key, con)
     columns = ["c.rowid AS rid", "c.uid", "c.amount"]
     if sort in ("date", "date_asc"):
@@ -396,13 +397,13 @@ def _search(settings: Settings, con: duckdb.DuckDBPyConnection, filters: Contrac
             if len(fixed) <= 1:  # the whole cube of the other filters (see above)
                 _keep_cube(cube_key, cube)
         else:
-            cube = known_cube if known_cube is not None else _cube(settings)
+            cube = known_cube if known_cube is not None else _cube(settings, con, key)
         count, total, unknown = _totals_from_cube(cube, filters)
         found_facets = _counts_from_cube(cube, filters)
     else:
         count, total, unknown = (first["_totals"][k] for k in ("n", "total", "unknown"))
     if with_places:
-        _keep_places(_places_key(settings, filters, None), _places_found(
+        _keep_places(_places_key(key, filters, None), _places_found(
             key, con, [tuple(p.values()) for p in first["_places"] or []], None))
     if rows:
         domains, default = _cpv_domains(key, con)
@@ -429,7 +430,8 @@ _FOUND_CUBES: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
 
 
 def _keep_cube(key: tuple[Any, ...], cube: list[tuple[Any, ...]]) -> None:
-    if len(_FOUND_CUBES) > 128:  # a few hundred rows each
+    # only the warehouse in service is kept, and a few hundred rows each
+    if len(_FOUND_CUBES) > 128 or any(k[0] != key[0] for k in _FOUND_CUBES):
         _FOUND_CUBES.clear()
     _FOUND_CUBES[key] = cube
 
@@ -599,6 +601,17 @@ _CUBES: dict[tuple[str, int, int, str], list[tuple[Any, ...]]] = {}
 _SCOPES: dict[tuple[str, int, int, str], str] = {}
 
 
+#: a warehouse file (path, inode, modification time) and the profile its pages are read with
+WarehouseKey = tuple[str, int, int, str]
+
+
+def _open_keyed(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, WarehouseKey]:
+    """A cursor on the warehouse in service and the key of the very file it reads, for the
+    caches of values read through it."""
+    con, (inode, mtime_ns) = open_identified(settings)
+    return con, (str(settings.warehouse_path), inode, mtime_ns, settings.profile)
+
+
 def _warehouse_key(settings: Settings) -> tuple[str, int, int, str]:
     """The identity of the warehouse in service (a build replaces the file) and profile."""
     try:
@@ -637,25 +650,27 @@ def _per_warehouse(key: tuple[str, int, int, str], what: tuple[Any, ...],
     return _MEMO[(key, what)]  # type: ignore[no-any-return]
 
 
-def _cube(settings: Settings) -> list[tuple[Any, ...]]:
+def _cube(settings: Settings, con: duckdb.DuckDBPyConnection | None = None,
+          key: WarehouseKey | None = None) -> list[tuple[Any, ...]]:
     """The contracts of the scope counted by (year, procedure, a PME / ETI / GE among the
     holders), with how many have an amount and its exact sum: a few hundred rows, computed
     once per warehouse file and process (the data only changes with a build), from which the
     facets and the totals of any choice of year, procedure and category are summed without a
-    scan."""
-    key = _warehouse_key(settings)
+    scan. On ``con``, a cursor of the file ``key`` names, or on a cursor of its own."""
+    if con is None or key is None:
+        con, key = _open_keyed(settings)
+        try:
+            return _cube(settings, con, key)
+        finally:
+            con.close()
     cached = _CUBES.get(key)
     if cached is not None:
         return cached
     has = ", ".join(f"list_contains(c.holder_categories, '{k}')" for k in CATEGORIES)
-    con = open_warehouse(settings)
-    try:
-        rows = con.execute(
-            f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*), "
-            f"count(c.amount), sum(CAST(c.amount AS DECIMAL(38, 6))) "
-            f"FROM contracts c WHERE {_scope(key, con)} GROUP BY ALL").fetchall()
-    finally:
-        con.close()
+    rows = con.execute(
+        f"SELECT CAST(c.notification_year AS VARCHAR), c.procedure, {has}, count(*), "
+        f"count(c.amount), sum(CAST(c.amount AS DECIMAL(38, 6))) "
+        f"FROM contracts c WHERE {_scope(key, con)} GROUP BY ALL").fetchall()
     _CUBES.clear()  # only the warehouse in service is kept
     _CUBES[key] = rows
     return rows
@@ -721,12 +736,10 @@ PLACE_FILTERS = ("lieu_region", "lieu_departement", "lieu_commune", "lieu_base")
 _PLACES: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-def _places_key(settings: Settings, filters: ContractFilters,
+def _places_key(warehouse: WarehouseKey, filters: ContractFilters,
                 ending: tuple[date, int] | None) -> tuple[Any, ...]:
-    stat = settings.warehouse_path.stat()
     free = replace(filters, **dict.fromkeys(PLACE_FILTERS))
-    return (str(settings.warehouse_path), stat.st_ino, stat.st_mtime_ns, settings.profile,
-            free, filters.lieu_departement, ending)
+    return (*warehouse, free, filters.lieu_departement, ending)
 
 
 def _places_sql(source: str, chosen: str) -> str:
@@ -800,18 +813,18 @@ def places(settings: Settings, filters: ContractFilters,
     (what choosing each value would give). ``ending`` (today, months): only the contracts
     ending in those months (the opportunities). Names from the COG. A selection without place
     filter was counted by ``search(..., facets=True)`` already, with its page."""
-    key = _places_key(settings, filters, ending)
-    if key in _PLACES:
-        return _PLACES[key]
-    free = key[4]
-    where, params = _upcoming_where(*ending, free) if ending else _where(free)
-    con = open_warehouse(settings)
+    con, warehouse = _open_keyed(settings)
     try:
+        key = _places_key(warehouse, filters, ending)
+        if key in _PLACES:
+            return _PLACES[key]
+        free = key[4]
+        where, params = _upcoming_where(*ending, free) if ending else _where(free)
         where = f"{where} AND {scope_sql(con)}"
         rows = con.execute(
             _places_sql(f"contracts c {_joins(where)} WHERE {where}", "?"),
             [*params, filters.lieu_departement]).fetchall()
-        found = _places_found(_warehouse_key(settings), con, rows, filters.lieu_departement)
+        found = _places_found(warehouse, con, rows, filters.lieu_departement)
     finally:
         con.close()
     _keep_places(key, found)

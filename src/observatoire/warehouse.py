@@ -68,11 +68,20 @@ def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     with a cursor instead of opening the file again. After a build swaps in a new file, the next
     call opens that one, while cursors already handed out finish on the old one.
     """
-    return _database(settings).cursor()
+    return _database(settings)[1].cursor()
 
 
-def _database(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """The process's connection to the warehouse in service, opened if it is new."""
+def open_identified(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, tuple[int, int]]:
+    """:func:`open_warehouse` with the identity (inode, modification time) of the file the
+    cursor reads: what a cache of values read through it must be keyed by (a stat taken
+    before or after opening may already name the next build's file)."""
+    identity, con = _database(settings)
+    return con.cursor(), identity
+
+
+def _database(settings: Settings) -> tuple[tuple[int, int], duckdb.DuckDBPyConnection]:
+    """The process's connection to the warehouse in service, opened if it is new, and the
+    identity of its file."""
     path = settings.warehouse_path
     try:
         stat = path.stat()
@@ -94,7 +103,7 @@ def _database(settings: Settings) -> duckdb.DuckDBPyConnection:
                 raise
             known = (identity, con)
             _OPEN[str(path)] = known
-        return known[1]
+        return known
 
 
 def follow(settings: Settings, stop: threading.Event, every: float = 0.05) -> threading.Thread:

@@ -59,6 +59,13 @@ def swap_in(tmp: Path, settings: Settings) -> None:
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, settings.warehouse_path)
+    # the rename itself is durable once the folder is synced (POSIX; a no-op elsewhere)
+    if hasattr(os, "O_DIRECTORY"):
+        folder = os.open(settings.warehouse_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _doubled(limit: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -31,8 +30,6 @@ from observatoire.indicators.grains import BREAKDOWN_LABELS, GRAINS
 from observatoire.indicators.profile import STEP_RESULTS, Indicator, Profile, Target
 from observatoire.sqlquote import identifier
 from observatoire.warehouse import insert_rows
-
-log = logging.getLogger(__name__)
 
 #: Status codes of a result (French labels in STATUS_LABELS).
 STATUS_LABELS = {

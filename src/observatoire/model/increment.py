@@ -64,8 +64,8 @@ def _global(sql: str) -> str:
             .replace("CREATE TABLE suppliers AS", "CREATE TEMP TABLE g_suppliers AS"))
 
 
-#: The model's statements for the buyers and suppliers concerned, over the ``g_`` views
-#: (:func:`global_views`): every record of theirs, not only those rebuilt.
+#: The model's statements for the buyers and suppliers concerned, over the ``g_`` inputs
+#: (:func:`global_inputs`): every record of theirs, not only those rebuilt.
 BUYER_PLACES = _global(contracts.BUYER_PLACES)
 BUYERS = _global(contracts.BUYERS)
 SUPPLIERS = _global(contracts.SUPPLIERS)
