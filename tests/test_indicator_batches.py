@@ -55,3 +55,26 @@ def test_an_aggregate_argument_is_taken_out_only_when_it_is_the_whole_call() -> 
     assert split("COUNT(offers_received)") is None
     assert split("NULL") is None
     assert split("SUM(a) + SUM(b)") is None
+
+
+def test_groups_a_decimal_of_more_places_than_kept_would_round_are_not_patched_later(
+        demo_warehouse: Warehouse) -> None:
+    """The kept groups hold exact aggregates as DECIMAL(38,6): a sum of 8 decimal places would
+    be rounded there, so its batch's groups are written under no digest (the next incremental
+    build computes the step whole: `_why_complete`), while the types of the shipped profiles
+    are kept under theirs."""
+    profile = load_profile(demo_warehouse.settings.profile)
+    undefined, skipped = compute.undefined_fields(profile), compute.skipped_breakdowns(profile)
+    batch = compute.Batch(
+        compute.batches([i for i in profile.indicators if i.available], skipped)[0],
+        undefined, skipped)
+    types = compute.column_types(demo_warehouse.con, batch.grouped())
+    groups = f"SELECT * FROM ({batch.grouped()})"
+    summed = next(c for c in batch.columns() if types[c] == "DECIMAL(38,6)")
+    kept = demo_warehouse.rows(
+        f"SELECT DISTINCT digest FROM ({batch.pack(0, types, groups, 'd')})")
+    rounded = {**types, summed: "DECIMAL(38,8)"}
+    not_kept = demo_warehouse.rows(
+        f"SELECT DISTINCT digest FROM ({batch.pack(0, rounded, groups, 'd')})")
+    assert kept == [("d",)]
+    assert not_kept == [("",)]
