@@ -78,3 +78,15 @@ def test_groups_a_decimal_of_more_places_than_kept_would_round_are_not_patched_l
         f"SELECT DISTINCT digest FROM ({batch.pack(0, rounded, groups, 'd')})")
     assert kept == [("d",)]
     assert not_kept == [("",)]
+
+
+def test_a_sum_argument_is_never_null_only_where_every_row_of_its_branch_requires_it() -> None:
+    """A patched sum over no row left must be NULL, as SQL's: only an argument that no row can
+    make NULL lets the kept row count stand for the sum's own count."""
+    assert compute._never_null("CASE WHEN a IS NOT NULL AND b > 0 THEN a ELSE 0 END")
+    assert compute._never_null("1")
+    # an OR or a NOT lets rows with a NULL ``a`` through
+    assert not compute._never_null("CASE WHEN a IS NOT NULL OR b > 0 THEN a ELSE 0 END")
+    assert not compute._never_null("CASE WHEN NOT (a IS NOT NULL) THEN a ELSE 0 END")
+    assert not compute._never_null("CASE WHEN b > 0 THEN a ELSE 0 END")
+    assert not compute._never_null("a")

@@ -482,13 +482,14 @@ def test_payments_taken_in_passes_are_the_rows_of_one_pass(
         tmp_path: Path, demo_warehouse: Warehouse,
         staging: tuple[dict[str, list[Path]], list[tuple[str, ReadResult]]],
         wh: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Many events take the lines in passes (each with the events of its pieces): one line's
-    events a pass give the rows and findings of the whole in one pass (the demo's set is
-    below ``EVENTS_PER_PASS``)."""
+    """Many events take the lines in passes (each with the events of its pieces): one event a
+    pass (as many passes as events) gives the rows and findings of the whole in one pass (the
+    demo's set is below ``EVENTS_PER_PASS``)."""
     assert wh.execute("SELECT count(*) FROM payments WHERE payment_date IS NOT NULL"
                       ).fetchone()[0] < payments.EVENTS_PER_PASS
     monkeypatch.setattr(payments, "EVENTS_PER_PASS", 1)
     con = payments_warehouse(tmp_path, demo_warehouse, staging)
+    assert con.execute("SELECT count(*) FROM staged_payment_events").fetchone()[0] > 1
     for table in ("payments", "payment_findings", "contract_payments"):
         rows = [sorted(c.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
                 for c in (con, wh)]

@@ -291,13 +291,13 @@ def search(
     settings: Settings, filters: ContractFilters, sort: str = "date", page: int = 1,
     page_size: int = 50, facets: bool = False,
 ) -> dict[str, Any]:
-    """One page of contracts, the number of contracts matching and their total amount, from
-    one statement: the matching contracts are found once (filters, words, holders) and give
-    the totals, whatever the page (past the last one too), and the page's row ids (its rows
-    are then read by those). With ``facets``, the counts of every facet too
-    (``facet_counts``: what each year, procedure and holders' category would give, the other
-    filters kept) and, without place filter, the places (``places`` then answers from its
-    cache)."""
+    """One page of contracts, the number of contracts matching and their total amount: the
+    matching contracts are found once (filters, words, holders) and give the totals, whatever
+    the page (past the last one too), and the page's row ids, in one statement; the page's
+    rows are then read by those ids, and their holders' names by their uids. With
+    ``facets``, the counts of every facet too (``facet_counts``: what each year, procedure
+    and holders' category would give, the other filters kept) and, without place filter, the
+    places (``places`` then answers from its cache)."""
     page, page_size = bounded(page, page_size)
     sort = sort if sort in SORTS else "date"
     # first: no warehouse is said as such (WarehouseMissing)

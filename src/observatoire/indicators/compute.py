@@ -510,8 +510,10 @@ def _never_null(argument: str) -> bool:
         result, condition = branch.args["true"], branch.this
         if isinstance(result, exp.Literal):
             continue
-        required = {n.this for n in condition.find_all(exp.Is)
-                    if isinstance(n.parent, exp.Not) and isinstance(n.expression, exp.Null)}
+        # only what every row of the branch satisfies: the terms of a chain of ANDs
+        terms = condition.flatten() if isinstance(condition, exp.And) else [condition]
+        required = {t.this.this for t in terms if isinstance(t, exp.Not)
+                    and isinstance(t.this, exp.Is) and isinstance(t.this.expression, exp.Null)}
         if not (isinstance(result, exp.Column) and result in required):
             return False
     return True
