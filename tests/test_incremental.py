@@ -316,14 +316,8 @@ def test_a_file_that_moves_a_buyer_placed_by_publication_falls_back(tmp_path: Pa
     buyer = "21330104700014"
     (row,) = [r for r in rows if r["acheteur_id"] == buyer]  # published once in the file
     assert (row["acheteur_departement_code"], row["acheteur_region_code"]) == ("33", "75")
-    moved = tmp_path / "flux" / "decp-deplacement.csv"
-    moved.parent.mkdir()
-    with moved.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        writer.writeheader()
-        for n in (1, 2):
-            writer.writerow({**row, "id": f"{row['id']}D{n}", "uid": f"{row['uid']}D{n}",
-                             "acheteur_departement_code": "35", "acheteur_region_code": "53"})
+    moved = _two_copies(tmp_path / "flux" / "decp-deplacement.csv", row, "D",
+                        acheteur_departement_code="35", acheteur_region_code="53")
     twins = Twins(tmp_path)
     twins.ingest(REFS, TABULAR)
     twins.build_and_compare()
@@ -369,13 +363,7 @@ def test_rows_that_publish_the_places_of_their_buyer_and_holder_stay_incremental
                                                     r["acheteur_region_code"])
                and holders.get(r["titulaire_id"]) == (r["titulaire_departement_code"],
                                                       r["titulaire_region_code"]))
-    again = tmp_path / "flux" / "decp-memes-lieux.csv"
-    again.parent.mkdir()
-    with again.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        writer.writeheader()
-        for n in (1, 2):
-            writer.writerow({**row, "id": f"{row['id']}L{n}", "uid": f"{row['uid']}L{n}"})
+    again = _two_copies(tmp_path / "flux" / "decp-memes-lieux.csv", row, "L")
     twins.ingest(again)
     assert twins.build_and_compare() == "incremental"
 
@@ -599,3 +587,18 @@ def test_the_quality_flows_use_the_replaced_findings_unless_a_replaced_correctio
     # a replaced correction of a contract with a finding the patch left
     con.execute(f"INSERT INTO {history.PATCHED_CORRECTIONS} VALUES ('U2'), (NULL)")
     assert history._patched(con) is False
+
+
+def _two_copies(path: Path, row: dict[str, str], tag: str, **changes: str) -> Path:
+    """A tabular DECP file at ``path`` of two copies of ``row`` under new ids (``tag`` + 1, 2),
+    with ``changes``."""
+    import csv
+
+    path.parent.mkdir()
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        for n in (1, 2):
+            writer.writerow({**row, "id": f"{row['id']}{tag}{n}", "uid": f"{row['uid']}{tag}{n}",
+                             **changes})
+    return path
